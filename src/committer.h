@@ -1,0 +1,28 @@
+/*
+ * committer - makes spool files durable off the event loop.
+ *
+ * A worker thread takes every commit waiting at that moment as one
+ * batch: fsync each file, rename each into incoming/, then one fsync of
+ * incoming/ for the whole batch (group commit). The loop is told
+ * through an ev_async and runs each job's callback on its own thread,
+ * so a client is answered only after its own entry is durable.
+ */
+#ifndef SALLYPORT_COMMITTER_H
+#define SALLYPORT_COMMITTER_H
+
+#include <ev.h>
+
+#include "queue.h"
+
+struct committer;
+
+/* status: 0 durable, -1 failed (already logged). Runs on the loop. */
+typedef void commit_cb(void *arg, int status);
+
+struct committer *committer_new(struct ev_loop *, struct queue *);
+void		 committer_submit(struct committer *, struct spool *,
+		    commit_cb *, void *arg);
+/* Finish every job (running their callbacks here), stop the thread. */
+void		 committer_free(struct committer *);
+
+#endif

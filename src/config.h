@@ -1,0 +1,68 @@
+/*
+ * config - sallyport.conf parsed into an immutable snapshot.
+ *
+ * The file is `key = value` lines with `#` comments; lists are separated
+ * by commas or blanks; `listen` may repeat. Every key is described once,
+ * in the table in config.c (type, default, bounds). A reload builds a new
+ * struct config and swaps it in whole; nobody edits a loaded one.
+ */
+#ifndef SALLYPORT_CONFIG_H
+#define SALLYPORT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "netaddr.h"
+
+enum listen_role {
+	ROLE_MX,		/* port 25: mail for our domains from anyone */
+	ROLE_SUBMISSION,	/* port 587: clients submitting mail */
+	ROLE_SUBMISSIONS,	/* port 465: submission over implicit TLS */
+};
+
+struct listen_spec {
+	char		*host;		/* NULL for "*" (all addresses) */
+	char		*port;		/* numeric port, as text */
+	enum listen_role role;
+};
+
+struct strlist {
+	char	**v;
+	size_t	  n;
+};
+
+struct config {
+	char		*path;		/* file it was read from */
+	char		*hostname;	/* FQDN for the greeting and Received */
+	struct listen_spec *listen;
+	size_t		 nlisten;
+	struct cidr	*mynetworks;
+	size_t		 nmynetworks;
+	struct strlist	 local_domains;	/* lower case, no trailing dot */
+	struct strlist	 relay_domains;
+	char		*queue_dir;
+	char		*user;		/* drop privileges to this user; NULL: stay */
+	uint64_t	 max_message_size;	/* bytes */
+	unsigned	 max_recipients;
+	unsigned	 max_connections;
+	unsigned	 max_errors;		/* bad commands before 421 */
+	unsigned	 command_timeout;	/* seconds */
+	unsigned	 data_timeout;		/* seconds */
+	unsigned	 shutdown_timeout;	/* seconds */
+};
+
+/* Parse a file. On success returns the config; on failure returns NULL
+ * and sets *errors to a malloc'd text of "file:line: message\n" lines
+ * (also set, possibly empty, on success when warnings were found: NULL
+ * when there is nothing to say). */
+struct config	*config_load(const char *path, char **errors);
+/* Same for text in memory; `name` stands for the file in messages. */
+struct config	*config_parse(const char *text, const char *name, char **errors);
+void		 config_free(struct config *);
+/* The effective configuration, every key, in the file's own syntax. */
+void		 config_print(const struct config *, FILE *);
+
+const char	*config_role_name(enum listen_role);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * conn - one client connection: socket buffers and timers around an
+ * SMTP engine session, and the glue from the engine to the queue.
+ */
+#ifndef SALLYPORT_CONN_H
+#define SALLYPORT_CONN_H
+
+#include <sys/socket.h>
+
+#include "config.h"
+
+struct server;
+
+struct conn	*conn_new(struct server *, int fd, const struct sockaddr *,
+		    enum listen_role);
+/* The server is stopping: 421 now, or after the transaction. */
+void		 conn_shutdown(struct conn *);
+/* Close at once (shutdown_timeout has passed). */
+void		 conn_abort(struct conn *);
+struct conn	*conn_next(const struct conn *);
+
+#endif

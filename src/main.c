@@ -1,0 +1,162 @@
+/*
+ * main - command line, start-up, privilege drop.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG	SYSCONFDIR "/sallyport/sallyport.conf"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: sallyport [-fnVh] [-c file]\n"
+	    "  -c, --config FILE    configuration file (default %s)\n"
+	    "  -f, --foreground     stay in the foreground, log to stderr\n"
+	    "  -n, --check-config   check the configuration, print it, exit\n"
+	    "  -V, --version        print the version and exit\n"
+	    "  -h, --help           this text\n", DEFAULT_CONFIG);
+}
+
+/* raise_nofile - one descriptor per connection: take all we may have */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* drop_privileges - become cfg->user once the ports are bound */
+static int
+drop_privileges(const struct config *cfg)
+{
+	struct passwd *pw;
+
+	if (cfg->user == NULL || *cfg->user == '\0')
+		return 0;
+	if (geteuid() != 0) {
+		log_warn("user = %s ignored: not started as root", cfg->user);
+		return 0;
+	}
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		log_err("user %s: no such user", cfg->user);
+		return -1;
+	}
+	/* The queue belongs to the service user. */
+	if (mkdir(cfg->queue_dir, 0700) == -1 && errno != EEXIST) {
+		log_err("mkdir %s: %s", cfg->queue_dir, strerror(errno));
+		return -1;
+	}
+	if (chown(cfg->queue_dir, pw->pw_uid, pw->pw_gid) == -1) {
+		log_err("chown %s: %s", cfg->queue_dir, strerror(errno));
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_err("cannot become user %s: %s", cfg->user,
+		    strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1) {
+		log_err("privileges could not be dropped");
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config",		required_argument,	NULL, 'c' },
+		{ "foreground",		no_argument,		NULL, 'f' },
+		{ "check-config",	no_argument,		NULL, 'n' },
+		{ "version",		no_argument,		NULL, 'V' },
+		{ "help",		no_argument,		NULL, 'h' },
+		{ NULL,			0,			NULL, 0 },
+	};
+	const char *path = DEFAULT_CONFIG;
+	int foreground = 0, check = 0, ch, status;
+	struct config *cfg;
+	struct server *srv;
+	char *errors = NULL, err[512];
+
+	while ((ch = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'V':
+			printf("sallyport %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	cfg = config_load(path, &errors);
+	if (errors && *errors)
+		fputs(errors, stderr);
+	free(errors);
+	if (cfg == NULL)
+		return 1;
+	if (check) {
+		config_print(cfg, stdout);
+		config_free(cfg);
+		return 0;
+	}
+
+	log_open("sallyport", foreground);
+	raise_nofile();
+	if ((srv = server_new(cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sallyport: %s\n", err);
+		return 1;
+	}
+	if (drop_privileges(cfg) == -1) {
+		server_free(srv);
+		return 1;
+	}
+	if (!foreground && daemon(0, 0) == -1) {
+		fprintf(stderr, "sallyport: daemon: %s\n", strerror(errno));
+		server_free(srv);
+		return 1;
+	}
+	if (!foreground)
+		ev_loop_fork(srv->loop);
+	status = server_run(srv);
+	server_free(srv);
+	return status;
+}

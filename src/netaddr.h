@@ -1,0 +1,32 @@
+/*
+ * netaddr - IP addresses and CIDR networks (IPv4 and IPv6).
+ *
+ * An IPv4-mapped IPv6 peer (::ffff:a.b.c.d) matches IPv4 networks.
+ */
+#ifndef SALLYPORT_NETADDR_H
+#define SALLYPORT_NETADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct cidr {
+	int		family;		/* AF_INET or AF_INET6 */
+	unsigned char	addr[16];	/* network bytes, host bits cleared */
+	unsigned	prefix;		/* 0..32 or 0..128 */
+};
+
+/* "10.0.0.0/8", "192.168.1.7" (= /32), "::1", "2001:db8::/32".
+ * Returns 0, or -1 with a message in err. Host bits set beyond the
+ * prefix are an error ("10.0.0.1/8"), as they usually mean a typo. */
+int	cidr_parse(const char *, struct cidr *, char *err, size_t errlen);
+/* Format back to text, "10.0.0.0/8". */
+void	cidr_format(const struct cidr *, char *out, size_t outlen);
+bool	cidr_match(const struct cidr *, const struct sockaddr *);
+bool	cidr_match_any(const struct cidr *, size_t n, const struct sockaddr *);
+
+/* Text form of an address without port: "127.0.0.1", "::1"; an
+ * IPv4-mapped IPv6 address is shown as IPv4. */
+void	netaddr_format(const struct sockaddr *, char *out, size_t outlen);
+
+#endif

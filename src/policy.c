@@ -1,0 +1,80 @@
+/*
+ * policy - who may send what where.
+ *
+ * Rules for a recipient:
+ *  - `postmaster` without a domain is always ours (RFC 5321 4.5.1);
+ *  - a client that is trusted (mynetworks) or authenticated may send
+ *    anywhere;
+ *  - anyone else only to local_domains and relay_domains, and never
+ *    through a routing trick in the local part (`%`, `!`, an inner `@`)
+ *    or a source route: old MTAs would forward such mail to the routed
+ *    domain, and a later hop might still do so.
+ * An address literal is ours only when local_domains lists it in
+ * brackets, which the plain domain comparison gives for free.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "netaddr.h"
+#include "policy.h"
+#include "smtp_reply.h"
+
+#define R_ROUTING_DENIED	"550 5.7.1 Source routing and %, ! or @ in the local part are not allowed"
+#define R_NEED_DOMAIN		"550 5.1.3 Recipient address must have a domain"
+
+bool
+policy_trusted(const struct config *cfg, const struct sockaddr *sa)
+{
+	return cidr_match_any(cfg->mynetworks, cfg->nmynetworks, sa);
+}
+
+static bool
+in_list(const struct strlist *l, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (domain_equal(l->v[i], domain))
+			return true;
+	return false;
+}
+
+bool
+policy_local_domain(const struct config *cfg, const char *domain)
+{
+	return in_list(&cfg->local_domains, domain);
+}
+
+bool
+policy_relay_domain(const struct config *cfg, const char *domain)
+{
+	return in_list(&cfg->relay_domains, domain);
+}
+
+int
+policy_rcpt(const struct config *cfg, const struct policy_client *c,
+    const struct address *a, const char **reply)
+{
+	bool free_to_relay = c->trusted || c->authenticated;
+
+	if (a->flags & ADDR_F_NODOMAIN) {
+		if (!(a->flags & (ADDR_F_ROUTING | ADDR_F_QUOTED)) &&
+		    strcasecmp(a->local, "postmaster") == 0)
+			return 0;
+		*reply = (a->flags & ADDR_F_ROUTING) && !free_to_relay ?
+		    R_RELAY_DENIED : R_NEED_DOMAIN;
+		return -1;
+	}
+	if (free_to_relay)
+		return 0;
+	if (!policy_local_domain(cfg, a->domain) &&
+	    !policy_relay_domain(cfg, a->domain)) {
+		*reply = R_RELAY_DENIED;
+		return -1;
+	}
+	if (a->flags & (ADDR_F_ROUTING | ADDR_F_ROUTE)) {
+		*reply = R_ROUTING_DENIED;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,34 @@
+/*
+ * policy - pure decisions: is this client trusted, may this recipient
+ * be accepted from it. Relay is decided here and nowhere else, from
+ * the client facts and the recipient as the address parser saw it.
+ */
+#ifndef SALLYPORT_POLICY_H
+#define SALLYPORT_POLICY_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "address.h"
+#include "config.h"
+
+struct policy_client {
+	bool		 trusted;	/* address in mynetworks */
+	bool		 authenticated;
+	enum listen_role role;
+};
+
+/* Is the client address in mynetworks? */
+bool	policy_trusted(const struct config *, const struct sockaddr *);
+
+/* Is the domain one of local_domains (or relay_domains)? Case and one
+ * trailing dot are ignored. */
+bool	policy_local_domain(const struct config *, const char *domain);
+bool	policy_relay_domain(const struct config *, const char *domain);
+
+/* May this recipient be accepted? Returns 0, or -1 with *reply set to
+ * a complete reply line (code, enhanced code, text). */
+int	policy_rcpt(const struct config *, const struct policy_client *,
+	    const struct address *rcpt, const char **reply);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * queue - sallyport's own mail queue on disk.
+ *
+ *	QUEUE_DIR/tmp/ID	a spool file being written; never trusted
+ *	QUEUE_DIR/incoming/ID	a committed entry: envelope, blank line, message
+ *
+ * A message becomes part of the queue only by queue_commit: the spool
+ * file is fsync'd, renamed into incoming/ and incoming/ is fsync'd.
+ * Until then a crash leaves at most a file in tmp/, which the next
+ * start-up removes. See doc/queue.md for the file format.
+ */
+#ifndef SALLYPORT_QUEUE_H
+#define SALLYPORT_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define QUEUE_ID_LEN	16
+
+/* What a transaction carries besides its message. Strings must not
+ * hold CR, LF or NUL; queue_spool_create refuses them. */
+struct envelope {
+	char		 id[QUEUE_ID_LEN + 1];	/* set by queue_spool_create */
+	time_t		 arrival;
+	const char	*client;	/* client IP address, text */
+	const char	*helo;
+	const char	*proto;		/* "ESMTP", "SMTP", ... */
+	const char	*auth_user;	/* NULL unless authenticated */
+	const char	*sender;	/* "" for the null sender */
+	char *const	*rcpts;
+	size_t		 nrcpts;
+};
+
+struct queue;
+struct spool;
+
+/* Open (creating if needed) the queue directory; removes leftover
+ * spool files from tmp/ and counts committed entries. */
+struct queue	*queue_open(const char *dir, char *err, size_t errlen);
+void		 queue_close(struct queue *);
+const char	*queue_dir(const struct queue *);
+unsigned	 queue_removed_at_open(const struct queue *);
+unsigned	 queue_entries_at_open(const struct queue *);
+
+/* Start a spool file for env (fills env->id) and write the envelope. */
+struct spool	*queue_spool_create(struct queue *, struct envelope *env,
+		    char *err, size_t errlen);
+int		 spool_write(struct spool *, const void *, size_t);
+const char	*spool_id(const struct spool *);
+uint64_t	 spool_size(const struct spool *);	/* message octets */
+
+/* Commit in steps so that a batch can share the directory fsync:
+ * spool_sync (flush + fsync the file), spool_publish (rename into
+ * incoming/), queue_sync_incoming (fsync the directory, once for the
+ * batch). These block: call them off the event loop. */
+int		 spool_sync(struct spool *, char *err, size_t errlen);
+int		 spool_publish(struct spool *, char *err, size_t errlen);
+int		 queue_sync_incoming(struct queue *, char *err, size_t errlen);
+/* All three for one spool; returns 0 when the entry is durable. */
+int		 queue_commit(struct spool *, char *err, size_t errlen);
+/* Take a published entry back out (its batch's directory fsync failed,
+ * so the client is told 451 and will send it again). */
+int		 spool_unpublish(struct spool *);
+/* Close the spool; removes the file unless it was published. */
+void		 spool_free(struct spool *);
+
+#endif

@@ -1,0 +1,387 @@
+/*
+ * server - listeners, accept, signals and configuration reload on the
+ * libev loop (epoll on Linux: no FD_SETSIZE ceiling).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "committer.h"
+#include "conn.h"
+#include "log.h"
+#include "queue.h"
+#include "server.h"
+#include "smtp_reply.h"
+
+#define ACCEPT_BATCH	64	/* accepts per wake-up, to stay fair */
+#define LISTEN_BACKLOG	4096
+
+struct cfg_ref *
+cfg_ref_get(struct cfg_ref *r)
+{
+	r->refs++;
+	return r;
+}
+
+void
+cfg_ref_put(struct cfg_ref *r)
+{
+	if (r && --r->refs == 0) {
+		config_free(r->cfg);
+		free(r);
+	}
+}
+
+static struct cfg_ref *
+cfg_ref_new(struct config *cfg)
+{
+	struct cfg_ref *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->cfg = cfg;
+	r->refs = 1;
+	return r;
+}
+
+/* --- listeners ---------------------------------------------------------- */
+
+/* listen_one - bind one `listen` line; "*" is dual-stack [::] if we can */
+static int
+listen_one(const struct listen_spec *ls, struct listener *l, char *err,
+    size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	const char *host = ls->host ? ls->host : "::";
+	int fd = -1, one = 1, zero = 0, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	snprintf(l->name, sizeof(l->name), "%s%s%s:%s %s",
+	    ls->host && strchr(ls->host, ':') ? "[" : "",
+	    ls->host ? ls->host : "*",
+	    ls->host && strchr(ls->host, ':') ? "]" : "",
+	    ls->port, config_role_name(ls->role));
+	for (;;) {
+		if ((rc = getaddrinfo(host, ls->port, &hints, &res)) != 0) {
+			snprintf(err, errlen, "listen %s: %s", l->name,
+			    gai_strerror(rc));
+			return -1;
+		}
+		fd = socket(res->ai_family,
+		    res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd == -1 && ls->host == NULL && strcmp(host, "::") == 0 &&
+		    errno == EAFNOSUPPORT) {
+			freeaddrinfo(res);	/* no IPv6 here: plain IPv4 */
+			host = "0.0.0.0";
+			continue;
+		}
+		break;
+	}
+	if (fd == -1)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+		    ls->host ? &one : &zero, sizeof(int));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1)
+		goto fail;
+	freeaddrinfo(res);
+	l->fd = fd;
+	l->role = ls->role;
+	return 0;
+fail:
+	snprintf(err, errlen, "listen %s: %s", l->name, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	freeaddrinfo(res);
+	return -1;
+}
+
+static void
+listeners_start(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		ev_io_start(srv->loop, &srv->listeners[i].io);
+}
+
+static void
+listeners_stop(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		ev_io_stop(srv->loop, &srv->listeners[i].io);
+}
+
+static void
+on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = w->data;
+	struct server *srv = l->srv;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int i, fd;
+
+	(void)revents;
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		sslen = sizeof(ss);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: pause rather than spin. */
+				log_warn("accept on %s: %s; pausing 1s",
+				    l->name, strerror(errno));
+				listeners_stop(srv);
+				ev_timer_set(&srv->pause_timer, 1.0, 0.0);
+				ev_timer_start(loop, &srv->pause_timer);
+			}
+			return;
+		}
+		if (srv->nconns >= srv->cfg->cfg->max_connections) {
+			static const char busy[] = R_TOO_BUSY "\r\n";
+
+			log_warn("refused connection on %s: max_connections "
+			    "(%u) reached", l->name,
+			    srv->cfg->cfg->max_connections);
+			/* Best effort: the socket is closed either way. */
+			(void)!write(fd, busy, sizeof(busy) - 1);
+			close(fd);
+			continue;
+		}
+		conn_new(srv, fd, (struct sockaddr *)&ss, l->role);
+	}
+}
+
+static void
+on_pause_end(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (!srv->stopping)
+		listeners_start(srv);
+}
+
+/* --- signals -------------------------------------------------------------- */
+
+static void
+on_stop_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = w->data;
+	struct conn *c, *next;
+
+	(void)loop;
+	(void)revents;
+	log_info("shutdown_timeout reached: closing %u connection(s)",
+	    srv->nconns);
+	for (c = srv->conns; c; c = next) {
+		next = conn_next(c);
+		conn_abort(c);
+	}
+}
+
+static void
+server_stop(struct server *srv)
+{
+	struct conn *c, *next;
+	size_t i;
+
+	if (srv->stopping) {
+		on_stop_timer(srv->loop, &srv->stop_timer, 0);
+		return;
+	}
+	srv->stopping = true;
+	log_info("stopping: %u connection(s) open", srv->nconns);
+	listeners_stop(srv);
+	ev_timer_stop(srv->loop, &srv->pause_timer);
+	for (i = 0; i < srv->nlisteners; i++) {
+		close(srv->listeners[i].fd);
+		srv->listeners[i].fd = -1;
+	}
+	for (c = srv->conns; c; c = next) {
+		next = conn_next(c);
+		conn_shutdown(c);
+	}
+	if (srv->nconns == 0) {
+		ev_break(srv->loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_set(&srv->stop_timer, srv->cfg->cfg->shutdown_timeout, 0.0);
+	ev_timer_start(srv->loop, &srv->stop_timer);
+}
+
+static void
+server_reload(struct server *srv)
+{
+	const struct config *old = srv->cfg->cfg;
+	struct config *cfg;
+	struct cfg_ref *r;
+	char *errors = NULL, *line, *save;
+	size_t i;
+	bool same_listen;
+
+	if ((cfg = config_load(old->path, &errors)) == NULL) {
+		for (line = strtok_r(errors, "\n", &save); line;
+		    line = strtok_r(NULL, "\n", &save))
+			log_err("reload failed: %s", line);
+		if (errors == NULL)
+			log_err("reload failed: %s", old->path);
+		log_err("reload failed: keeping the running configuration");
+		free(errors);
+		return;
+	}
+	free(errors);
+	if ((r = cfg_ref_new(cfg)) == NULL) {
+		log_err("reload failed: out of memory");
+		config_free(cfg);
+		return;
+	}
+	same_listen = cfg->nlisten == old->nlisten;
+	for (i = 0; same_listen && i < cfg->nlisten; i++)
+		same_listen = cfg->listen[i].role == old->listen[i].role &&
+		    strcmp(cfg->listen[i].port, old->listen[i].port) == 0 &&
+		    (cfg->listen[i].host && old->listen[i].host ?
+		    strcmp(cfg->listen[i].host, old->listen[i].host) == 0 :
+		    cfg->listen[i].host == old->listen[i].host);
+	if (!same_listen)
+		log_warn("reload: listen addresses changed; they take effect "
+		    "at the next restart");
+	if (strcmp(cfg->queue_dir, old->queue_dir) != 0)
+		log_warn("reload: queue_dir changed; it takes effect at the "
+		    "next restart");
+	cfg_ref_put(srv->cfg);
+	srv->cfg = r;
+	log_info("reloaded configuration from %s", cfg->path);
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *srv = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (w->signum == SIGHUP)
+		server_reload(srv);
+	else
+		server_stop(srv);
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+struct server *
+server_new(struct config *cfg, char *err, size_t errlen)
+{
+	struct server *srv;
+	size_t i;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL ||
+	    (srv->cfg = cfg_ref_new(cfg)) == NULL ||
+	    (srv->listeners = calloc(cfg->nlisten,
+	    sizeof(*srv->listeners))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		if (srv)
+			free(srv->cfg);
+		free(srv);
+		return NULL;
+	}
+	srv->loop = ev_default_loop(EVFLAG_AUTO);
+	for (i = 0; i < cfg->nlisten; i++) {
+		struct listener *l = &srv->listeners[i];
+
+		if (listen_one(&cfg->listen[i], l, err, errlen) == -1) {
+			server_free(srv);
+			return NULL;
+		}
+		srv->nlisteners++;
+		l->srv = srv;
+		ev_io_init(&l->io, on_accept, l->fd, EV_READ);
+		l->io.data = l;
+	}
+	return srv;
+}
+
+int
+server_run(struct server *srv)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	char err[512];
+	size_t i;
+
+	if ((srv->queue = queue_open(cfg->queue_dir, err, sizeof(err))) == NULL) {
+		log_err("queue: %s", err);
+		return 1;
+	}
+	if ((srv->committer = committer_new(srv->loop, srv->queue)) == NULL) {
+		log_err("cannot start the commit thread");
+		return 1;
+	}
+	ev_signal_init(&srv->sig_term, on_signal, SIGTERM);
+	ev_signal_init(&srv->sig_int, on_signal, SIGINT);
+	ev_signal_init(&srv->sig_hup, on_signal, SIGHUP);
+	srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
+	ev_signal_start(srv->loop, &srv->sig_term);
+	ev_signal_start(srv->loop, &srv->sig_int);
+	ev_signal_start(srv->loop, &srv->sig_hup);
+	ev_init(&srv->stop_timer, on_stop_timer);
+	ev_init(&srv->pause_timer, on_pause_end);
+	srv->stop_timer.data = srv->pause_timer.data = srv;
+	signal(SIGPIPE, SIG_IGN);
+
+	log_info("queue %s: %u entries, %u stale spool files removed",
+	    queue_dir(srv->queue), queue_entries_at_open(srv->queue),
+	    queue_removed_at_open(srv->queue));
+	for (i = 0; i < srv->nlisteners; i++)
+		log_info("listening on %s", srv->listeners[i].name);
+	log_info("sallyport %s ready as %s", PACKAGE_VERSION, cfg->hostname);
+	listeners_start(srv);
+	ev_run(srv->loop, 0);
+
+	/* Commits still in flight finish, and their sessions are freed. */
+	committer_free(srv->committer);
+	srv->committer = NULL;
+	log_info("stopped");
+	return 0;
+}
+
+void
+server_free(struct server *srv)
+{
+	size_t i;
+
+	if (srv == NULL)
+		return;
+	committer_free(srv->committer);
+	for (i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].fd != -1)
+			close(srv->listeners[i].fd);
+	free(srv->listeners);
+	queue_close(srv->queue);
+	cfg_ref_put(srv->cfg);
+	if (srv->loop)
+		ev_loop_destroy(srv->loop);
+	free(srv);
+}
+
+void
+server_conn_gone(struct server *srv, struct conn *c)
+{
+	(void)c;
+	srv->nconns--;
+	if (srv->stopping && srv->nconns == 0)
+		ev_break(srv->loop, EVBREAK_ALL);
+}

@@ -1,0 +1,62 @@
+/*
+ * server - the libev loop: listeners, connections, signals, reload.
+ */
+#ifndef SALLYPORT_SERVER_H
+#define SALLYPORT_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <ev.h>
+
+#include "config.h"
+
+struct conn;
+struct committer;
+struct queue;
+
+/* A loaded configuration shared by the sessions that started under it:
+ * a reload installs a new one and the old one goes when its last
+ * session ends. */
+struct cfg_ref {
+	struct config	*cfg;
+	unsigned	 refs;
+};
+
+struct listener {
+	int		 fd;
+	enum listen_role role;
+	char		 name[80];	/* "127.0.0.1:25 mx", for logs */
+	ev_io		 io;
+	struct server	*srv;
+};
+
+struct server {
+	struct ev_loop	*loop;
+	struct cfg_ref	*cfg;		/* current configuration */
+	struct queue	*queue;
+	struct committer *committer;
+	struct listener	*listeners;
+	size_t		 nlisteners;
+	struct conn	*conns;		/* open connections (list) */
+	unsigned	 nconns;
+	unsigned long	 next_sid;
+	bool		 stopping;
+	ev_signal	 sig_term, sig_int, sig_hup;
+	ev_timer	 stop_timer;	/* shutdown_timeout */
+	ev_timer	 pause_timer;	/* accept paused after EMFILE */
+};
+
+struct cfg_ref	*cfg_ref_get(struct cfg_ref *);
+void		 cfg_ref_put(struct cfg_ref *);
+
+/* Create the server and bind every listener (still privileged). */
+struct server	*server_new(struct config *, char *err, size_t errlen);
+/* Open the queue and start the commit worker (after dropping
+ * privileges), then run until SIGTERM/SIGINT. Returns the exit status. */
+int		 server_run(struct server *);
+void		 server_free(struct server *);
+
+/* conn.c tells the server that a connection is gone. */
+void		 server_conn_gone(struct server *, struct conn *);
+
+#endif

@@ -1,0 +1,830 @@
+/*
+ * smtp - SMTP server engine: command table, session state, transaction.
+ *
+ * The session reads command lines into a bounded buffer and dispatches
+ * them through one table; in DATA it hands bytes to the smtp_data state
+ * machine and streams the result to the spool. Every reply goes out
+ * through reply(), which also counts errors. Nothing here touches a
+ * socket or a file: see struct smtp_io.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "address.h"
+#include "buf.h"
+#include "log.h"
+#include "policy.h"
+#include "smtp.h"
+#include "smtp_data.h"
+#include "smtp_reply.h"
+
+#define HELO_MAX	255
+
+enum smtp_state {
+	S_CMD,		/* reading commands */
+	S_DATA,		/* reading the message */
+	S_COMMIT,	/* message complete, waiting for the queue */
+	S_CLOSED,	/* last reply sent; the host closes */
+};
+
+/* One mail transaction: from MAIL to the end of DATA or RSET. */
+struct smtp_tx {
+	char		 sender[ADDR_PATH_MAX + 1];
+	char		**rcpts;
+	size_t		 nrcpts;
+	bool		 smtputf8;
+	bool		 spooling;	/* spool_open succeeded */
+	bool		 spool_failed;	/* a spool_write failed */
+	struct smtp_data data;
+	struct envelope	 env;
+};
+
+struct smtp_session {
+	const struct config	*cfg;
+	const struct smtp_io	*io;
+	void			*ctx;
+	struct sockaddr_storage	 addr;
+	char			 addr_text[64];
+	unsigned long		 sid;
+	struct policy_client	 client;
+	enum smtp_state		 state;
+	bool			 greeted;	/* HELO or EHLO seen */
+	bool			 esmtp;		/* it was EHLO */
+	bool			 shutdown_pending;
+	unsigned		 errors;
+	char			 helo[HELO_MAX + 1];
+	struct buf		 line;
+	struct smtp_tx		*tx;
+};
+
+enum {
+	CMD_NEEDS_HELO	= 1 << 0,	/* 503 before HELO/EHLO */
+	CMD_NO_ARGS	= 1 << 1,	/* 501 when given arguments */
+};
+
+struct smtp_cmd {
+	const char	*name;
+	void		(*fn)(struct smtp_session *, const char *arg, size_t len);
+	unsigned	 flags;
+};
+
+static void	cmd_ehlo(struct smtp_session *, const char *, size_t);
+static void	cmd_helo(struct smtp_session *, const char *, size_t);
+static void	cmd_mail(struct smtp_session *, const char *, size_t);
+static void	cmd_rcpt(struct smtp_session *, const char *, size_t);
+static void	cmd_data(struct smtp_session *, const char *, size_t);
+static void	cmd_rset(struct smtp_session *, const char *, size_t);
+static void	cmd_noop(struct smtp_session *, const char *, size_t);
+static void	cmd_quit(struct smtp_session *, const char *, size_t);
+static void	cmd_vrfy(struct smtp_session *, const char *, size_t);
+static void	cmd_help(struct smtp_session *, const char *, size_t);
+static void	cmd_http(struct smtp_session *, const char *, size_t);
+static void	cmd_unknown(struct smtp_session *, const char *, size_t);
+
+/* The whole dispatch. The sentinel row handles unknown commands. */
+static const struct smtp_cmd smtp_cmds[] = {
+	{ "EHLO",	cmd_ehlo,	0 },
+	{ "HELO",	cmd_helo,	0 },
+	{ "MAIL",	cmd_mail,	CMD_NEEDS_HELO },
+	{ "RCPT",	cmd_rcpt,	CMD_NEEDS_HELO },
+	{ "DATA",	cmd_data,	CMD_NEEDS_HELO | CMD_NO_ARGS },
+	{ "RSET",	cmd_rset,	CMD_NO_ARGS },
+	{ "NOOP",	cmd_noop,	0 },
+	{ "QUIT",	cmd_quit,	CMD_NO_ARGS },
+	{ "VRFY",	cmd_vrfy,	0 },
+	{ "HELP",	cmd_help,	0 },
+	/* A web client or proxy talking to the wrong port: hang up. */
+	{ "GET",	cmd_http,	0 },
+	{ "POST",	cmd_http,	0 },
+	{ "HEAD",	cmd_http,	0 },
+	{ "PUT",	cmd_http,	0 },
+	{ "CONNECT",	cmd_http,	0 },
+	{ NULL,		cmd_unknown,	0 },
+};
+
+/* --- replies ------------------------------------------------------------ */
+
+/* reply - send one reply line; 4xx and 5xx count as client errors */
+static void
+reply(struct smtp_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+reply(struct smtp_session *s, const char *fmt, ...)
+{
+	char line[SMTP_CMD_MAX + 64];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	if (line[0] == '4' || line[0] == '5')
+		s->errors++;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	s->io->send(s->ctx, line, (size_t)n);
+}
+
+/* close_with - last reply of the session */
+static void
+close_with(struct smtp_session *s, const char *text)
+{
+	reply(s, "%s", text);
+	s->state = S_CLOSED;
+}
+
+/* reject - refuse a command, with one log line saying why */
+static void
+reject(struct smtp_session *s, const char *cmd, const char *text,
+    const char *arg, size_t arglen)
+{
+	char esc[SMTP_CMD_MAX * 2];
+
+	log_escape(esc, sizeof(esc), arg, arglen);
+	log_info("s=%lx reject: %s from [%s]: %s; arg=<%s> helo=<%s>",
+	    s->sid, cmd, s->addr_text, text, esc, s->helo);
+	reply(s, "%s", text);
+}
+
+/* --- transactions ------------------------------------------------------- */
+
+static void
+tx_free(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	size_t i;
+
+	if (tx == NULL)
+		return;
+	if (tx->spooling)
+		s->io->spool_abort(s->ctx);
+	for (i = 0; i < tx->nrcpts; i++)
+		free(tx->rcpts[i]);
+	free(tx->rcpts);
+	free(tx);
+	s->tx = NULL;
+}
+
+/* --- session ------------------------------------------------------------ */
+
+struct smtp_session *
+smtp_new(const struct config *cfg, const struct smtp_peer *peer,
+    const struct smtp_io *io, void *ctx)
+{
+	struct smtp_session *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->cfg = cfg;
+	s->io = io;
+	s->ctx = ctx;
+	s->sid = peer->session_id;
+	if (peer->addr)
+		memcpy(&s->addr, peer->addr, peer->addr->sa_family == AF_INET6 ?
+		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	snprintf(s->addr_text, sizeof(s->addr_text), "%s", peer->addr_text);
+	s->client.role = peer->role;
+	s->client.trusted = peer->addr &&
+	    policy_trusted(cfg, (const struct sockaddr *)&s->addr);
+	s->state = S_CMD;
+	buf_init(&s->line, SMTP_CMD_MAX);
+	reply(s, "220 %s ESMTP sallyport", cfg->hostname);
+	return s;
+}
+
+void
+smtp_free(struct smtp_session *s)
+{
+	if (s == NULL)
+		return;
+	tx_free(s);
+	buf_free(&s->line);
+	free(s);
+}
+
+bool
+smtp_closing(const struct smtp_session *s)
+{
+	return s->state == S_CLOSED;
+}
+
+bool
+smtp_in_data(const struct smtp_session *s)
+{
+	return s->state == S_DATA;
+}
+
+bool
+smtp_waiting(const struct smtp_session *s)
+{
+	return s->state == S_COMMIT;
+}
+
+void
+smtp_timeout(struct smtp_session *s)
+{
+	if (s->state == S_CLOSED)
+		return;
+	log_info("s=%lx timeout after %s from [%s]", s->sid,
+	    s->state == S_DATA ? "DATA" : "command", s->addr_text);
+	tx_free(s);
+	close_with(s, R_TIMEOUT);
+}
+
+void
+smtp_shutdown(struct smtp_session *s)
+{
+	if (s->state == S_CMD) {
+		tx_free(s);
+		close_with(s, R_SHUTDOWN);
+	} else if (s->state != S_CLOSED) {
+		s->shutdown_pending = true;
+	}
+}
+
+/* after_tx - a transaction ended; honour a shutdown that waited for it */
+static void
+after_tx(struct smtp_session *s)
+{
+	tx_free(s);
+	s->state = S_CMD;
+	if (s->shutdown_pending)
+		close_with(s, R_SHUTDOWN);
+}
+
+/* --- command helpers ---------------------------------------------------- */
+
+/* skip_prefix - match "FROM:" or "TO:" case-insensitively, then blanks */
+static bool
+skip_prefix(const char **arg, size_t *len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (*len < n || strncasecmp(*arg, prefix, n) != 0)
+		return false;
+	*arg += n;
+	*len -= n;
+	while (*len > 0 && **arg == ' ') {
+		(*arg)++;
+		(*len)--;
+	}
+	return true;
+}
+
+/* next_param - split the next "KEY[=VALUE]" off an ESMTP parameter list */
+static bool
+next_param(const char **p, size_t *len, char *key, size_t keymax,
+    const char **val, size_t *vallen)
+{
+	size_t i = 0;
+
+	while (*len > 0 && **p == ' ') {
+		(*p)++;
+		(*len)--;
+	}
+	if (*len == 0)
+		return false;
+	*val = NULL;
+	*vallen = 0;
+	while (*len > 0 && **p != ' ' && **p != '=') {
+		if (i + 1 < keymax)
+			key[i++] = (char)toupper((unsigned char)**p);
+		else
+			key[0] = '?';	/* too long: unknown parameter */
+		(*p)++;
+		(*len)--;
+	}
+	key[i] = '\0';
+	if (*len > 0 && **p == '=') {
+		(*p)++;
+		(*len)--;
+		*val = *p;
+		while (*len > 0 && **p != ' ') {
+			(*p)++;
+			(*len)--;
+			(*vallen)++;
+		}
+	}
+	return true;
+}
+
+/* parse_size - decimal octet count, refusing overflow */
+static bool
+parse_size(const char *p, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 20)
+		return false;
+	for (i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		if (v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static const char *
+proto_name(const struct smtp_session *s)
+{
+	if (!s->esmtp)
+		return "SMTP";
+	return s->tx && s->tx->smtputf8 ? "UTF8SMTP" : "ESMTP";
+}
+
+/* --- commands ----------------------------------------------------------- */
+
+/* helo_common - shared by HELO and EHLO: check and remember the name */
+static bool
+helo_common(struct smtp_session *s, const char *arg, size_t len)
+{
+	size_t i, n = 0;
+
+	while (n < len && arg[n] != ' ')
+		n++;
+	if (n == 0 || n > HELO_MAX) {
+		reply(s, "%s", R_HELO_SYNTAX);
+		return false;
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)arg[i] < 0x21 || arg[i] == 0x7f) {
+			reply(s, "%s", R_HELO_SYNTAX);
+			return false;
+		}
+	tx_free(s);
+	memcpy(s->helo, arg, n);
+	s->helo[n] = '\0';
+	s->greeted = true;
+	return true;
+}
+
+static void
+cmd_ehlo(struct smtp_session *s, const char *arg, size_t len)
+{
+	char out[512];
+	int n;
+
+	if (!helo_common(s, arg, len))
+		return;
+	s->esmtp = true;
+	n = snprintf(out, sizeof(out),
+	    "250-%s\r\n"
+	    "250-PIPELINING\r\n"
+	    "250-SIZE %" PRIu64 "\r\n"
+	    "250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250 SMTPUTF8\r\n",
+	    s->cfg->hostname, s->cfg->max_message_size);
+	if (n > 0 && (size_t)n < sizeof(out))
+		s->io->send(s->ctx, out, (size_t)n);
+}
+
+static void
+cmd_helo(struct smtp_session *s, const char *arg, size_t len)
+{
+	if (!helo_common(s, arg, len))
+		return;
+	s->esmtp = false;
+	reply(s, "250 %s", s->cfg->hostname);
+}
+
+/* mail_params - SIZE, BODY and SMTPUTF8; replies itself on error */
+static bool
+mail_params(struct smtp_session *s, struct smtp_tx *tx, const char *p,
+    size_t len)
+{
+	bool seen_size = false, seen_body = false;
+	const char *val;
+	size_t vallen;
+	char key[16];
+	uint64_t size;
+
+	while (next_param(&p, &len, key, sizeof(key), &val, &vallen)) {
+		if (!s->esmtp) {
+			reply(s, "%s", R_BAD_PARAM);
+			return false;
+		}
+		if (strcmp(key, "SIZE") == 0 && !seen_size) {
+			seen_size = true;
+			if (val == NULL || !parse_size(val, vallen, &size)) {
+				reply(s, "%s", R_BAD_SIZE_PARAM);
+				return false;
+			}
+			if (size > s->cfg->max_message_size) {
+				reply(s, "%s", R_SIZE_EXCEEDED);
+				return false;
+			}
+		} else if (strcmp(key, "BODY") == 0 && !seen_body) {
+			seen_body = true;
+			if (val == NULL || !((vallen == 4 &&
+			    strncasecmp(val, "7BIT", 4) == 0) || (vallen == 8 &&
+			    strncasecmp(val, "8BITMIME", 8) == 0))) {
+				reply(s, "%s", R_BAD_BODY_PARAM);
+				return false;
+			}
+		} else if (strcmp(key, "SMTPUTF8") == 0 && !tx->smtputf8 &&
+		    val == NULL) {
+			tx->smtputf8 = true;
+		} else {
+			reply(s, "%s", R_BAD_PARAM);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+cmd_mail(struct smtp_session *s, const char *arg, size_t len)
+{
+	const char *full = arg, *err;
+	size_t fulllen = len;
+	struct address a;
+	struct smtp_tx *tx;
+	int used;
+
+	if (s->tx) {
+		reply(s, "%s", R_NESTED_MAIL);
+		return;
+	}
+	if (!skip_prefix(&arg, &len, "FROM:")) {
+		reply(s, "%s", R_MAIL_SYNTAX);
+		return;
+	}
+	if ((used = address_parse(arg, len, &a, &err)) < 0 ||
+	    ((size_t)used < len && arg[used] != ' ')) {
+		reject(s, "MAIL", R_BAD_SENDER, full, fulllen);
+		return;
+	}
+	if ((tx = calloc(1, sizeof(*tx))) == NULL) {
+		reply(s, "%s", R_LOCAL_ERROR);
+		return;
+	}
+	if (!mail_params(s, tx, arg + used, len - (size_t)used)) {
+		free(tx);
+		return;
+	}
+	if (address_format(&a, tx->sender, sizeof(tx->sender)) == -1) {
+		free(tx);
+		reject(s, "MAIL", R_BAD_SENDER, full, fulllen);
+		return;
+	}
+	s->tx = tx;
+	reply(s, "%s", R_SENDER_OK);
+}
+
+static void
+cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
+{
+	const char *full = arg, *err, *why;
+	size_t fulllen = len;
+	struct smtp_tx *tx = s->tx;
+	char rcpt[ADDR_PATH_MAX + 1], key[16], **v;
+	const char *val;
+	size_t vallen;
+	struct address a;
+	int used;
+
+	if (tx == NULL) {
+		reply(s, "%s", R_NEED_MAIL);
+		return;
+	}
+	if (!skip_prefix(&arg, &len, "TO:")) {
+		reply(s, "%s", R_RCPT_SYNTAX);
+		return;
+	}
+	if ((used = address_parse(arg, len, &a, &err)) < 0 ||
+	    ((size_t)used < len && arg[used] != ' ') ||
+	    (a.flags & ADDR_F_NULL) ||
+	    address_format(&a, rcpt, sizeof(rcpt)) == -1) {
+		reject(s, "RCPT", R_BAD_ADDRESS, full, fulllen);
+		return;
+	}
+	arg += used;
+	len -= (size_t)used;
+	if (next_param(&arg, &len, key, sizeof(key), &val, &vallen)) {
+		reply(s, "%s", R_BAD_PARAM);
+		return;
+	}
+	if (tx->nrcpts >= s->cfg->max_recipients) {
+		reply(s, "%s", R_TOO_MANY_RCPTS);
+		return;
+	}
+	if (policy_rcpt(s->cfg, &s->client, &a, &why) == -1) {
+		log_info("s=%lx reject: RCPT from [%s]: %s; from=<%s> to=<%s> "
+		    "helo=<%s>", s->sid, s->addr_text, why, tx->sender, rcpt,
+		    s->helo);
+		reply(s, "%s", why);
+		return;
+	}
+	if ((v = realloc(tx->rcpts, (tx->nrcpts + 1) * sizeof(*v))) == NULL) {
+		reply(s, "%s", R_LOCAL_ERROR);
+		return;
+	}
+	tx->rcpts = v;
+	if ((v[tx->nrcpts] = strdup(rcpt)) == NULL) {
+		reply(s, "%s", R_LOCAL_ERROR);
+		return;
+	}
+	tx->nrcpts++;
+	reply(s, "%s", R_RCPT_OK);
+}
+
+/* received - the Received: header we prepend (RFC 5321 4.4) */
+static int
+received(struct smtp_session *s, char *out, size_t outlen)
+{
+	const struct smtp_tx *tx = s->tx;
+	char date[64];
+	struct tm tm;
+	int n;
+
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
+	    localtime_r(&tx->env.arrival, &tm));
+	if (tx->nrcpts == 1)
+		n = snprintf(out, outlen,
+		    "Received: from %s ([%s])\r\n"
+		    "\tby %s (sallyport) with %s id %s\r\n"
+		    "\tfor <%s>; %s\r\n",
+		    s->helo, s->addr_text, s->cfg->hostname, tx->env.proto,
+		    tx->env.id, tx->rcpts[0], date);
+	else
+		n = snprintf(out, outlen,
+		    "Received: from %s ([%s])\r\n"
+		    "\tby %s (sallyport) with %s id %s;\r\n"
+		    "\t%s\r\n",
+		    s->helo, s->addr_text, s->cfg->hostname, tx->env.proto,
+		    tx->env.id, date);
+	return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
+
+static void
+cmd_data(struct smtp_session *s, const char *arg, size_t len)
+{
+	struct smtp_tx *tx = s->tx;
+	char hdr[2048];
+	int n;
+
+	(void)arg;
+	(void)len;
+	if (tx == NULL) {
+		reply(s, "%s", R_NEED_MAIL);
+		return;
+	}
+	if (tx->nrcpts == 0) {
+		reply(s, "%s", R_NO_VALID_RCPTS);
+		return;
+	}
+	tx->env.arrival = time(NULL);
+	tx->env.client = s->addr_text;
+	tx->env.helo = s->helo;
+	tx->env.proto = proto_name(s);
+	tx->env.auth_user = NULL;
+	tx->env.sender = tx->sender;
+	tx->env.rcpts = tx->rcpts;
+	tx->env.nrcpts = tx->nrcpts;
+	if (s->io->spool_open(s->ctx, &tx->env) == -1) {
+		reply(s, "%s", R_QUEUE_FAILED);
+		return;
+	}
+	tx->spooling = true;
+	if ((n = received(s, hdr, sizeof(hdr))) < 0 ||
+	    s->io->spool_write(s->ctx, hdr, (size_t)n) == -1)
+		tx->spool_failed = true;
+	smtp_data_init(&tx->data, s->cfg->max_message_size);
+	s->state = S_DATA;
+	reply(s, "%s", R_DATA_GO);
+}
+
+static void
+cmd_rset(struct smtp_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	(void)len;
+	tx_free(s);
+	reply(s, "%s", R_RESET_OK);
+}
+
+static void
+cmd_noop(struct smtp_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	(void)len;
+	reply(s, "%s", R_NOOP);
+}
+
+static void
+cmd_quit(struct smtp_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	(void)len;
+	tx_free(s);
+	close_with(s, R_BYE);
+}
+
+static void
+cmd_vrfy(struct smtp_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	reply(s, "%s", len ? R_VRFY : R_SYNTAX);
+}
+
+static void
+cmd_help(struct smtp_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	(void)len;
+	reply(s, "%s", R_HELP);
+}
+
+static void
+cmd_http(struct smtp_session *s, const char *arg, size_t len)
+{
+	reject(s, "HTTP", R_PROTOCOL, arg, len);
+	tx_free(s);
+	s->state = S_CLOSED;
+}
+
+static void
+cmd_unknown(struct smtp_session *s, const char *arg, size_t len)
+{
+	(void)arg;
+	(void)len;
+	reply(s, "%s", R_UNKNOWN);
+}
+
+/* --- input -------------------------------------------------------------- */
+
+/* dispatch - one complete command line, CRLF already removed */
+static void
+dispatch(struct smtp_session *s, const char *line, size_t len)
+{
+	const struct smtp_cmd *c;
+	size_t vlen = 0, i;
+
+	if (memchr(line, '\0', len)) {
+		reply(s, "%s", R_NUL_IN_COMMAND);
+		return;
+	}
+	if (memchr(line, '\r', len)) {
+		reply(s, "%s", R_UNKNOWN);
+		return;
+	}
+	while (vlen < len && line[vlen] != ' ')
+		vlen++;
+	for (c = smtp_cmds; c->name; c++)
+		if (strlen(c->name) == vlen &&
+		    strncasecmp(c->name, line, vlen) == 0)
+			break;
+	i = vlen;
+	while (i < len && line[i] == ' ')
+		i++;
+	if (c->name && (c->flags & CMD_NO_ARGS) && i < len) {
+		reply(s, "%s", R_NO_ARGS);
+		return;
+	}
+	if (c->name && (c->flags & CMD_NEEDS_HELO) && !s->greeted) {
+		reply(s, "%s", R_NEED_HELO);
+		return;
+	}
+	/* Trailing blanks are not part of the argument. */
+	while (len > i && line[len - 1] == ' ')
+		len--;
+	c->fn(s, line + i, len - i);
+}
+
+/* cmd_input - collect one command line; returns bytes used */
+static size_t
+cmd_input(struct smtp_session *s, const char *in, size_t len)
+{
+	const char *nl = memchr(in, '\n', len);
+	size_t take = nl ? (size_t)(nl - in) + 1 : len;
+	size_t n;
+
+	if (buf_append(&s->line, in, take) == -1) {
+		log_info("s=%lx reject: line too long from [%s]", s->sid,
+		    s->addr_text);
+		tx_free(s);
+		close_with(s, R_LINE_TOO_LONG);
+		return len;
+	}
+	if (!nl)
+		return take;
+	n = s->line.len - 1;			/* drop LF */
+	if (n > 0 && s->line.data[n - 1] == '\r')
+		n--;				/* and CR */
+	dispatch(s, s->line.data, n);
+	buf_reset(&s->line);
+	if (s->state == S_CMD && s->errors >= s->cfg->max_errors) {
+		log_info("s=%lx too many errors from [%s]", s->sid,
+		    s->addr_text);
+		tx_free(s);
+		close_with(s, R_TOO_MANY_ERRORS);
+	}
+	return take;
+}
+
+/* data_end - the final dot: refuse, or hand the message to the queue */
+static void
+data_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const char *why = NULL;
+
+	if (tx->data.flags & DATA_F_BARE_EOL)
+		why = R_BARE_LF;
+	else if (tx->data.flags & DATA_F_LONG_LINE)
+		why = R_DATA_LINE_TOO_LONG;
+	else if (tx->data.flags & DATA_F_TOO_BIG)
+		why = R_SIZE_EXCEEDED;
+	else if (tx->spool_failed)
+		why = R_QUEUE_FAILED;
+	if (why) {
+		log_info("s=%lx reject: DATA from [%s]: %s; from=<%s> "
+		    "nrcpt=%zu helo=<%s>", s->sid, s->addr_text, why,
+		    tx->sender, tx->nrcpts, s->helo);
+		reply(s, "%s", why);
+		after_tx(s);
+		return;
+	}
+	s->state = S_COMMIT;
+	s->io->spool_commit(s->ctx);
+}
+
+/* data_input - stream message bytes to the spool; returns bytes used */
+static size_t
+data_input(struct smtp_session *s, const char *in, size_t len)
+{
+	struct smtp_tx *tx = s->tx;
+	char out[8192 + 1];
+	size_t used = 0, n, outlen;
+
+	while (used < len && !tx->data.done) {
+		n = len - used < 8192 ? len - used : 8192;
+		n = smtp_data_feed(&tx->data, in + used, n, out, &outlen);
+		used += n;
+		if (outlen && !tx->spool_failed && !(tx->data.flags &
+		    (DATA_F_BARE_EOL | DATA_F_LONG_LINE | DATA_F_TOO_BIG)) &&
+		    s->io->spool_write(s->ctx, out, outlen) == -1)
+			tx->spool_failed = true;
+	}
+	if (tx->data.done)
+		data_end(s);
+	return used;
+}
+
+size_t
+smtp_input(struct smtp_session *s, const char *in, size_t len)
+{
+	size_t used = 0;
+
+	while (used < len) {
+		if (s->state == S_CMD)
+			used += cmd_input(s, in + used, len - used);
+		else if (s->state == S_DATA)
+			used += data_input(s, in + used, len - used);
+		else if (s->state == S_CLOSED)
+			return len;		/* nothing more is read */
+		else
+			break;			/* S_COMMIT: wait */
+	}
+	return used;
+}
+
+void
+smtp_commit_done(struct smtp_session *s, int status)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (s->state != S_COMMIT || tx == NULL)
+		return;
+	tx->spooling = false;		/* the host is done with the spool */
+	if (status == 0) {
+		log_info("s=%lx id=%s accepted: from=<%s> size=%" PRIu64
+		    " nrcpt=%zu client=[%s] helo=<%s> proto=%s", s->sid,
+		    tx->env.id, tx->sender, tx->data.size, tx->nrcpts,
+		    s->addr_text, s->helo, tx->env.proto);
+		reply(s, "%s%s", R_QUEUED, tx->env.id);
+	} else {
+		log_warn("s=%lx id=%s queue commit failed; client [%s] told "
+		    "451", s->sid, tx->env.id, s->addr_text);
+		reply(s, "%s", R_QUEUE_FAILED);
+	}
+	after_tx(s);
+}

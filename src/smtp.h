@@ -1,0 +1,71 @@
+/*
+ * smtp - the SMTP server engine (RFC 5321), with no I/O of its own.
+ *
+ * Bytes from the client go in with smtp_input(); replies come out
+ * through the host's send() callback. Where the engine needs the
+ * outside world (a spool file, a durable commit) it asks the host
+ * through struct smtp_io and, for the commit, waits to be told the
+ * outcome with smtp_commit_done(). Unit tests drive it with byte
+ * strings; the daemon drives it from the libev loop (conn.c).
+ */
+#ifndef SALLYPORT_SMTP_H
+#define SALLYPORT_SMTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "queue.h"
+
+#define SMTP_CMD_MAX	512	/* command line, CRLF included (RFC 5321 4.5.3.1.4) */
+
+struct smtp_session;
+
+/* How the engine reaches the outside world. `ctx` is passed back. */
+struct smtp_io {
+	/* Queue reply bytes for the client. */
+	void	(*send)(void *ctx, const char *data, size_t len);
+	/* Open a spool file for env and fill env->id; 0, or -1 (451). */
+	int	(*spool_open)(void *ctx, struct envelope *env);
+	/* Append message octets; 0, or -1 (the message gets 451). */
+	int	(*spool_write)(void *ctx, const char *data, size_t len);
+	/* Make the spool durable; answer later with smtp_commit_done(). */
+	void	(*spool_commit)(void *ctx);
+	/* Drop the spool (message refused). */
+	void	(*spool_abort)(void *ctx);
+};
+
+/* What the host knows about the client. */
+struct smtp_peer {
+	const struct sockaddr	*addr;
+	const char		*addr_text;	/* "192.0.2.1" */
+	enum listen_role	 role;
+	unsigned long		 session_id;	/* for log lines */
+};
+
+/* The config must outlive the session (a reload makes a new one and
+ * leaves running sessions on the old). Sends the 220 greeting. */
+struct smtp_session *smtp_new(const struct config *, const struct smtp_peer *,
+		    const struct smtp_io *, void *ctx);
+void		 smtp_free(struct smtp_session *);
+
+/* Consume client bytes; returns how many were used. Fewer than len
+ * means the engine is waiting (for a commit) or closing: keep the rest
+ * and offer it again after smtp_commit_done(). */
+size_t		 smtp_input(struct smtp_session *, const char *, size_t);
+
+/* Outcome of spool_commit: 0 for a durable entry, -1 for a failure. */
+void		 smtp_commit_done(struct smtp_session *, int status);
+
+/* The client said nothing for too long. */
+void		 smtp_timeout(struct smtp_session *);
+/* The server is stopping: say 421 now if idle, else after the
+ * transaction in progress. */
+void		 smtp_shutdown(struct smtp_session *);
+
+bool		 smtp_closing(const struct smtp_session *);	/* flush, then close */
+bool		 smtp_in_data(const struct smtp_session *);	/* for the data timeout */
+bool		 smtp_waiting(const struct smtp_session *);	/* commit in progress */
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * smtp_data - DATA phase state machine: dot-unstuffing, end detection,
+ * line and size limits, bare CR/LF detection.
+ *
+ * States, with what the machine has seen since the last CRLF:
+ *	BOL	nothing: at the beginning of a line
+ *	DOT	"."
+ *	DOTCR	".\r"           (a following \n ends the message)
+ *	TEXT	some text
+ *	CR	text, then "\r"  (a following \n ends the line)
+ * A CR is held back until we know whether an LF follows it.
+ */
+#include <string.h>
+
+#include "smtp_data.h"
+
+enum { BOL, DOT, DOTCR, TEXT, CR };
+
+void
+smtp_data_init(struct smtp_data *d, uint64_t max_size)
+{
+	memset(d, 0, sizeof(*d));
+	d->state = BOL;
+	d->max_size = max_size;
+}
+
+/* emit - one output octet, unless the message is already too big */
+static inline void
+emit(struct smtp_data *d, char *out, size_t *o, char c)
+{
+	if (d->flags & DATA_F_TOO_BIG)
+		return;
+	if (d->max_size && d->size >= d->max_size) {
+		d->flags |= DATA_F_TOO_BIG;
+		return;
+	}
+	out[(*o)++] = c;
+	d->size++;
+}
+
+size_t
+smtp_data_feed(struct smtp_data *d, const char *in, size_t len, char *out,
+    size_t *outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len && !d->done; i++) {
+		char c = in[i];
+
+		if (++d->linelen > SMTP_DATA_LINE_MAX)
+			d->flags |= DATA_F_LONG_LINE;
+		switch (d->state) {
+		case BOL:
+			if (c == '.') {
+				d->state = DOT;
+				break;
+			}
+			/* FALLTHROUGH */
+		case TEXT:
+			if (c == '\r') {
+				d->state = CR;
+			} else {
+				if (c == '\n')
+					d->flags |= DATA_F_BARE_EOL;
+				emit(d, out, &o, c);
+				d->state = TEXT;
+			}
+			break;
+		case DOT:	/* ".." is a stuffed dot; ".x" drops the dot too */
+			if (c == '\r') {
+				d->state = DOTCR;
+			} else {
+				if (c == '\n')
+					d->flags |= DATA_F_BARE_EOL;
+				emit(d, out, &o, c);
+				d->state = TEXT;
+			}
+			break;
+		case DOTCR:
+			if (c == '\n') {
+				d->done = true;
+				break;
+			}
+			/* ".\r" then something else: the CR was bare */
+			d->flags |= DATA_F_BARE_EOL;
+			emit(d, out, &o, '\r');
+			d->state = TEXT;
+			i--;		/* look at c again as text */
+			d->linelen--;
+			break;
+		case CR:
+			if (c == '\n') {
+				emit(d, out, &o, '\r');
+				emit(d, out, &o, '\n');
+				d->state = BOL;
+				d->linelen = 0;
+			} else {
+				d->flags |= DATA_F_BARE_EOL;
+				emit(d, out, &o, '\r');
+				d->state = TEXT;
+				i--;
+				d->linelen--;
+			}
+			break;
+		}
+	}
+	*outlen = o;
+	return i;
+}

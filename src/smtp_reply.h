@@ -1,0 +1,50 @@
+/*
+ * smtp_reply - every reply the SMTP engine sends, named, with its
+ * RFC 3463 enhanced status code. Tests assert on these.
+ */
+#ifndef SALLYPORT_SMTP_REPLY_H
+#define SALLYPORT_SMTP_REPLY_H
+
+#define R_NOOP			"250 2.0.0 Ok"
+#define R_SENDER_OK		"250 2.1.0 Ok"
+#define R_RCPT_OK		"250 2.1.5 Ok"
+#define R_RESET_OK		"250 2.0.0 Ok"
+#define R_BYE			"221 2.0.0 Bye"
+#define R_DATA_GO		"354 End data with <CR><LF>.<CR><LF>"
+#define R_VRFY			"252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery"
+#define R_HELP			"214 2.0.0 See RFC 5321; commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"
+#define R_QUEUED		"250 2.0.0 Ok: queued as "	/* + queue id */
+
+#define R_SHUTDOWN		"421 4.3.2 Service shutting down, closing connection"
+#define R_TIMEOUT		"421 4.4.2 Timeout exceeded, closing connection"
+#define R_TOO_MANY_ERRORS	"421 4.7.0 Too many errors, closing connection"
+#define R_TOO_BUSY		"421 4.3.2 Too many connections, try again later"
+#define R_TOO_MANY_RCPTS	"452 4.5.3 Too many recipients"
+#define R_QUEUE_FAILED		"451 4.3.0 Error: queue file write error"
+#define R_LOCAL_ERROR		"451 4.3.0 Local error in processing"
+
+#define R_UNKNOWN		"500 5.5.2 Error: command not recognized"
+#define R_LINE_TOO_LONG		"500 5.5.6 Line too long"
+#define R_NUL_IN_COMMAND	"500 5.5.2 NUL character in command"
+#define R_SYNTAX		"501 5.5.4 Syntax error in parameters or arguments"
+#define R_HELO_SYNTAX		"501 5.5.4 Syntax: EHLO hostname"
+#define R_MAIL_SYNTAX		"501 5.5.4 Syntax: MAIL FROM:<address>"
+#define R_RCPT_SYNTAX		"501 5.5.4 Syntax: RCPT TO:<address>"
+#define R_NO_ARGS		"501 5.5.4 Syntax: command takes no arguments"
+#define R_BAD_ADDRESS		"501 5.1.3 Bad address syntax"
+#define R_BAD_SENDER		"501 5.1.7 Bad sender address syntax"
+#define R_NEED_HELO		"503 5.5.1 Error: send HELO/EHLO first"
+#define R_NEED_MAIL		"503 5.5.1 Error: need MAIL command"
+#define R_NEED_RCPT		"503 5.5.1 Error: need RCPT command"
+#define R_NESTED_MAIL		"503 5.5.1 Error: nested MAIL command"
+#define R_BAD_PARAM		"555 5.5.4 Unsupported parameter"
+#define R_BAD_SIZE_PARAM	"501 5.5.4 Bad SIZE parameter"
+#define R_BAD_BODY_PARAM	"501 5.5.4 Bad BODY parameter"
+#define R_SIZE_EXCEEDED		"552 5.3.4 Message size exceeds fixed limit"
+#define R_RELAY_DENIED		"550 5.7.1 Relaying denied"
+#define R_BARE_LF		"554 5.5.2 Bare CR or LF in message data is not allowed"
+#define R_DATA_LINE_TOO_LONG	"554 5.5.6 Message line longer than 1000 octets"
+#define R_NO_VALID_RCPTS	"554 5.5.1 Error: no valid recipients"
+#define R_PROTOCOL		"554 5.5.1 Protocol error"
+
+#endif
