@@ -1,6 +1,9 @@
 /*
  * queue - spool files, atomic commit, and recovery at start-up.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* renameat2 */
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,120 @@
+/*
+ * test_policy - relay decisions from client facts and parsed recipients.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "address.h"
+#include "config.h"
+#include "policy.h"
+
+static struct config *cfg;
+
+static void
+setup(void)
+{
+	char *errors = NULL;
+
+	cfg = config_parse("hostname = mail.example.test\n"
+	    "listen = 127.0.0.1:25 mx\n"
+	    "local_domains = example.test [192.0.2.25]\n"
+	    "relay_domains = relay.example\n"
+	    "mynetworks = 10.0.0.0/8, 2001:db8::/32\n"
+	    "queue_dir = /nonexistent\n", "t.conf", &errors);
+	cr_assert_not_null(cfg, "%s", errors ? errors : "");
+	free(errors);
+}
+
+static void
+teardown(void)
+{
+	config_free(cfg);
+}
+
+TestSuite(policy, .init = setup, .fini = teardown);
+
+static int
+decide(bool trusted, bool auth, const char *rcpt, const char **reply)
+{
+	struct policy_client c = { trusted, auth, ROLE_MX };
+	struct address a;
+	const char *err;
+
+	cr_assert_geq(address_parse(rcpt, strlen(rcpt), &a, &err), 0, "%s", rcpt);
+	*reply = NULL;
+	return policy_rcpt(cfg, &c, &a, reply);
+}
+
+Test(policy, trusted_networks)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+
+	inet_pton(AF_INET, "10.9.8.7", &sin.sin_addr);
+	cr_assert(policy_trusted(cfg, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "11.0.0.1", &sin.sin_addr);
+	cr_assert_not(policy_trusted(cfg, (struct sockaddr *)&sin));
+	inet_pton(AF_INET6, "::ffff:10.1.1.1", &sin6.sin6_addr);
+	cr_assert(policy_trusted(cfg, (struct sockaddr *)&sin6), "mapped IPv4");
+	inet_pton(AF_INET6, "2001:db8:1::5", &sin6.sin6_addr);
+	cr_assert(policy_trusted(cfg, (struct sockaddr *)&sin6));
+	inet_pton(AF_INET6, "2001:db9::5", &sin6.sin6_addr);
+	cr_assert_not(policy_trusted(cfg, (struct sockaddr *)&sin6));
+}
+
+Test(policy, untrusted_client_gets_only_our_domains)
+{
+	const char *r;
+
+	cr_assert_eq(decide(false, false, "<u@example.test>", &r), 0);
+	cr_assert_eq(decide(false, false, "<u@EXAMPLE.test.>", &r), 0);
+	cr_assert_eq(decide(false, false, "<u@relay.example>", &r), 0);
+	cr_assert_eq(decide(false, false, "<postmaster>", &r), 0);
+	cr_assert_eq(decide(false, false, "<u@[192.0.2.25]>", &r), 0,
+	    "a literal listed in brackets is ours");
+	cr_assert_eq(decide(false, false, "<u@example.org>", &r), -1);
+	cr_assert_str_eq(r, "550 5.7.1 Relaying denied");
+	cr_assert_eq(decide(false, false, "<u@[192.0.2.26]>", &r), -1);
+	cr_assert_eq(decide(false, false, "<u@sub.example.test>", &r), -1,
+	    "subdomains are not implied");
+}
+
+Test(policy, routing_tricks_are_refused_for_untrusted_clients)
+{
+	static const char *const tricks[] = {
+		"<u%example.org@example.test>",
+		"<example.org!u@example.test>",
+		"<\"u@example.org\"@example.test>",
+		"<@example.test:u@example.test>",
+		"\"u@example.org\"",
+		"example.org!u",
+	};
+	size_t i;
+	const char *r;
+
+	for (i = 0; i < sizeof(tricks) / sizeof(tricks[0]); i++) {
+		cr_assert_eq(decide(false, false, tricks[i], &r), -1, "%s", tricks[i]);
+		cr_assert_eq(strncmp(r, "550 5.7.1 ", 10), 0, "%s: %s", tricks[i], r);
+	}
+}
+
+Test(policy, trusted_or_authenticated_may_relay)
+{
+	const char *r;
+
+	cr_assert_eq(decide(true, false, "<u@example.org>", &r), 0);
+	cr_assert_eq(decide(false, true, "<u@example.org>", &r), 0);
+	cr_assert_eq(decide(true, false, "<u%example.org@example.test>", &r), 0);
+}
+
+Test(policy, recipient_without_domain)
+{
+	const char *r;
+
+	cr_assert_eq(decide(true, false, "<root>", &r), -1);
+	cr_assert_str_eq(r, "550 5.1.3 Recipient address must have a domain");
+	cr_assert_eq(decide(false, false, "<PostMaster>", &r), 0);
+}

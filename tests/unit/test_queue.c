@@ -1,0 +1,253 @@
+/*
+ * test_queue - spool, commit, and recovery after a crash at each step.
+ * A crash is simulated by a child process that stops (_exit) between
+ * two steps, leaving the files exactly as a kill -9 would.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "queue.h"
+
+static char dir[256];
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/sallyport-test-queue.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(queue, .init = setup, .fini = teardown);
+
+static unsigned
+count(const char *sub)
+{
+	char path[300];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	cr_assert_not_null(d = opendir(path));
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static char *
+slurp(const char *sub, const char *id, size_t *len)
+{
+	static char data[1 << 16];
+	char path[300];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, id);
+	cr_assert_neq(fd = open(path, O_RDONLY), -1, "%s missing", path);
+	n = read(fd, data, sizeof(data) - 1);
+	close(fd);
+	cr_assert_geq(n, 0);
+	data[n] = '\0';
+	*len = (size_t)n;
+	return data;
+}
+
+static struct envelope
+sample_env(void)
+{
+	static char *rcpts[] = { "a@example.test", "\"b c\"@example.test" };
+	struct envelope env;
+
+	memset(&env, 0, sizeof(env));
+	env.arrival = 1700000000;
+	env.client = "192.0.2.1";
+	env.helo = "client.example";
+	env.proto = "ESMTP";
+	env.sender = "s@example.org";
+	env.rcpts = rcpts;
+	env.nrcpts = 2;
+	return env;
+}
+
+Test(queue, commit_writes_envelope_and_message)
+{
+	char err[256];
+	struct queue *q = queue_open(dir, err, sizeof(err));
+	struct envelope env = sample_env();
+	struct spool *sp;
+	size_t len;
+	const char *data;
+
+	cr_assert_not_null(q, "%s", err);
+	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)), "%s", err);
+	cr_assert_eq(strlen(env.id), QUEUE_ID_LEN);
+	cr_assert_str_eq(spool_id(sp), env.id);
+	cr_assert_eq(count("tmp"), 1);
+	cr_assert_eq(spool_write(sp, "Subject: x\r\n\r\nbody\r\n", 20), 0);
+	cr_assert_eq(spool_size(sp), 20);
+	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
+	spool_free(sp);
+	cr_assert_eq(count("tmp"), 0);
+	cr_assert_eq(count("incoming"), 1);
+
+	data = slurp("incoming", env.id, &len);
+	{
+		char want[1024];
+
+		snprintf(want, sizeof(want), "sallyport-queue 1\nid %s\n"
+		    "arrival 1700000000\nclient 192.0.2.1\nhelo client.example\n"
+		    "proto ESMTP\nfrom s@example.org\nrcpt a@example.test\n"
+		    "rcpt \"b c\"@example.test\n\nSubject: x\r\n\r\nbody\r\n",
+		    env.id);
+		cr_assert_eq(len, strlen(want));
+		cr_assert_str_eq(data, want);
+	}
+	queue_close(q);
+}
+
+Test(queue, abandoned_spool_leaves_nothing)
+{
+	char err[256];
+	struct queue *q = queue_open(dir, err, sizeof(err));
+	struct envelope env = sample_env();
+	struct spool *sp = queue_spool_create(q, &env, err, sizeof(err));
+
+	cr_assert_not_null(sp);
+	spool_write(sp, "x", 1);
+	spool_free(sp);
+	cr_assert_eq(count("tmp"), 0);
+	cr_assert_eq(count("incoming"), 0);
+	queue_close(q);
+}
+
+Test(queue, envelope_fields_cannot_gain_lines)
+{
+	char err[256];
+	struct queue *q = queue_open(dir, err, sizeof(err));
+	struct envelope env = sample_env();
+	char *bad[] = { "a@example.test\nrcpt evil@example.org" };
+
+	env.helo = "x\r\nrcpt evil@example.org";
+	cr_assert_null(queue_spool_create(q, &env, err, sizeof(err)));
+	env = sample_env();
+	env.rcpts = bad;
+	env.nrcpts = 1;
+	cr_assert_null(queue_spool_create(q, &env, err, sizeof(err)));
+	cr_assert_eq(count("tmp"), 0);
+	queue_close(q);
+}
+
+Test(queue, ids_are_unique)
+{
+	char err[256], seen[200][QUEUE_ID_LEN + 1];
+	struct queue *q = queue_open(dir, err, sizeof(err));
+	struct spool *sp[200];
+	int i, j;
+
+	for (i = 0; i < 200; i++) {
+		struct envelope env = sample_env();
+
+		cr_assert_not_null(sp[i] = queue_spool_create(q, &env, err, sizeof(err)));
+		memcpy(seen[i], env.id, sizeof(seen[i]));
+		for (j = 0; j < i; j++)
+			cr_assert_str_neq(seen[i], seen[j]);
+	}
+	for (i = 0; i < 200; i++)
+		spool_free(sp[i]);
+	queue_close(q);
+}
+
+/* crash - a child writes four messages and stops dead (_exit, like
+ * kill -9) with message N stopped after step N: 0 spool written,
+ * 1 file fsync'd, 2 renamed into incoming/, 3 directory fsync'd */
+static void
+crash(void)
+{
+	pid_t pid = fork();
+	int status;
+
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		char err[256];
+		struct queue *q = queue_open(dir, err, sizeof(err));
+		int step;
+
+		for (step = 0; step < 4; step++) {
+			struct envelope env = sample_env();
+			struct spool *sp = queue_spool_create(q, &env, err,
+			    sizeof(err));
+
+			if (sp == NULL || spool_write(sp, "msg\r\n", 5) == -1)
+				_exit(2);
+			if (step >= 1 && spool_sync(sp, err, sizeof(err)) == -1)
+				_exit(2);
+			if (step >= 2 && spool_publish(sp, err, sizeof(err)) == -1)
+				_exit(2);
+			if (step >= 3 && queue_sync_incoming(q, err, sizeof(err)) == -1)
+				_exit(2);
+		}
+		_exit(0);	/* no cleanup */
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+Test(queue, recovery_removes_uncommitted_and_keeps_committed)
+{
+	char err[256];
+	struct queue *q;
+
+	crash();
+	cr_assert_eq(count("tmp"), 2, "steps 0 and 1 never left tmp/");
+	cr_assert_eq(count("incoming"), 2, "steps 2 and 3 are complete entries");
+
+	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
+	cr_assert_eq(queue_removed_at_open(q), 2);
+	cr_assert_eq(queue_entries_at_open(q), 2);
+	cr_assert_eq(count("tmp"), 0);
+	cr_assert_eq(count("incoming"), 2);
+	queue_close(q);
+}
+
+Test(queue, unpublish_takes_the_entry_back)
+{
+	char err[256];
+	struct queue *q = queue_open(dir, err, sizeof(err));
+	struct envelope env = sample_env();
+	struct spool *sp = queue_spool_create(q, &env, err, sizeof(err));
+
+	cr_assert_eq(spool_sync(sp, err, sizeof(err)), 0);
+	cr_assert_eq(spool_publish(sp, err, sizeof(err)), 0);
+	cr_assert_eq(count("incoming"), 1);
+	cr_assert_eq(spool_unpublish(sp), 0);
+	spool_free(sp);
+	cr_assert_eq(count("incoming"), 0);
+	cr_assert_eq(count("tmp"), 0);
+	queue_close(q);
+}
+
+Test(queue, unwritable_directory_is_a_clear_error)
+{
+	char err[256] = "";
+
+	cr_assert_null(queue_open("/proc/sallyport-no-such-dir", err, sizeof(err)));
+	cr_assert(strstr(err, "/proc/sallyport-no-such-dir") != NULL, "%s", err);
+}

@@ -1,0 +1,562 @@
+/*
+ * test_smtp - the SMTP engine fed byte strings, with an in-memory spool.
+ * Each test reads like a session: what the client sends, what it gets.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+#include "smtp.h"
+
+struct fake {
+	struct buf	 out;		/* replies not yet looked at */
+	struct buf	 msg;		/* spooled message octets */
+	char		 sender[300];
+	char		 rcpts[8][300];
+	size_t		 nrcpts;
+	int		 opens, commits, aborts;
+	bool		 fail_open, fail_write;
+	bool		 committing;
+};
+
+static struct fake fk;
+static struct config *cfg;
+static struct smtp_session *s;
+
+static void
+f_send(void *ctx, const char *p, size_t n)
+{
+	(void)ctx;
+	cr_assert_eq(buf_append(&fk.out, p, n), 0);
+}
+
+static int
+f_open(void *ctx, struct envelope *env)
+{
+	size_t i;
+
+	(void)ctx;
+	fk.opens++;
+	if (fk.fail_open)
+		return -1;
+	snprintf(env->id, sizeof(env->id), "TESTID%010d", fk.opens);
+	snprintf(fk.sender, sizeof(fk.sender), "%s", env->sender);
+	for (i = 0; i < env->nrcpts && i < 8; i++)
+		snprintf(fk.rcpts[i], sizeof(fk.rcpts[i]), "%s", env->rcpts[i]);
+	fk.nrcpts = env->nrcpts;
+	buf_reset(&fk.msg);
+	return 0;
+}
+
+static int
+f_write(void *ctx, const char *p, size_t n)
+{
+	(void)ctx;
+	if (fk.fail_write)
+		return -1;
+	return buf_append(&fk.msg, p, n);
+}
+
+static void
+f_commit(void *ctx)
+{
+	(void)ctx;
+	fk.commits++;
+	fk.committing = true;
+}
+
+static void
+f_abort(void *ctx)
+{
+	(void)ctx;
+	fk.aborts++;
+}
+
+static const struct smtp_io fake_io = {
+	f_send, f_open, f_write, f_commit, f_abort,
+};
+
+/* start - a session from `client` under a config with `extra` lines */
+static void
+start(const char *client, const char *extra)
+{
+	static struct sockaddr_in sin;
+	struct smtp_peer peer;
+	char text[2048], *errors = NULL;
+
+	snprintf(text, sizeof(text),
+	    "hostname = mail.example.test\n"
+	    "listen = 127.0.0.1:2525 mx\n"
+	    "local_domains = example.test\n"
+	    "relay_domains = relay.example\n"
+	    "mynetworks = 10.0.0.0/8\n"
+	    "queue_dir = /nonexistent\n"
+	    "%s", extra ? extra : "");
+	cfg = config_parse(text, "test.conf", &errors);
+	cr_assert_not_null(cfg, "config: %s", errors ? errors : "?");
+	free(errors);
+	log_set_quiet(1);
+	memset(&fk, 0, sizeof(fk));
+	buf_init(&fk.out, 1 << 20);
+	buf_init(&fk.msg, 64 << 20);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, client, &sin.sin_addr);
+	peer.addr = (struct sockaddr *)&sin;
+	peer.addr_text = client;
+	peer.role = ROLE_MX;
+	peer.session_id = 1;
+	s = smtp_new(cfg, &peer, &fake_io, NULL);
+	cr_assert_not_null(s);
+}
+
+static void
+finish(void)
+{
+	smtp_free(s);
+	config_free(cfg);
+	buf_free(&fk.out);
+	buf_free(&fk.msg);
+}
+
+/* say - send bytes; returns the replies they produced */
+static char *
+say_n(const char *p, size_t n)
+{
+	static char got[1 << 16];
+	size_t used = smtp_input(s, p, n);
+
+	cr_assert_eq(used, n, "engine stopped reading at %zu of %zu", used, n);
+	snprintf(got, sizeof(got), "%.*s", (int)fk.out.len,
+	    fk.out.data ? fk.out.data : "");
+	buf_reset(&fk.out);
+	return got;
+}
+#define say(str)	say_n(str, strlen(str))
+
+/* complete the pending commit */
+static char *
+commit(int status)
+{
+	static char got[4096];
+
+	cr_assert(fk.committing, "no commit pending");
+	fk.committing = false;
+	smtp_commit_done(s, status);
+	snprintf(got, sizeof(got), "%.*s", (int)fk.out.len,
+	    fk.out.data ? fk.out.data : "");
+	buf_reset(&fk.out);
+	return got;
+}
+
+/* body after the Received header we prepend */
+static const char *
+body(void)
+{
+	const char *p = fk.msg.data;
+
+	cr_assert_not_null(p);
+	cr_assert_eq(strncmp(p, "Received: ", 10), 0);
+	while ((p = strstr(p, "\r\n")) != NULL) {
+		p += 2;
+		if (*p != '\t' && *p != ' ')
+			return p;
+	}
+	cr_assert_fail("no end of Received header");
+	return NULL;
+}
+
+TestSuite(smtp, .init = NULL, .fini = finish);
+
+Test(smtp, greeting_and_ehlo)
+{
+	start("192.0.2.1", NULL);
+	cr_assert_str_eq(say(""), "220 mail.example.test ESMTP sallyport\r\n");
+	cr_assert_str_eq(say("EHLO client.example\r\n"),
+	    "250-mail.example.test\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n"
+	    "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n");
+	cr_assert_str_eq(say("HELO client.example\r\n"),
+	    "250 mail.example.test\r\n");
+}
+
+Test(smtp, ehlo_needs_a_name)
+{
+	start("192.0.2.1", NULL);
+	say("");
+	cr_assert_str_eq(say("EHLO\r\n"), "501 5.5.4 Syntax: EHLO hostname\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"),
+	    "503 5.5.1 Error: send HELO/EHLO first\r\n");
+}
+
+Test(smtp, sequence_errors)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("RCPT TO:<u@example.test>\r\n"),
+	    "503 5.5.1 Error: need MAIL command\r\n");
+	cr_assert_str_eq(say("DATA\r\n"), "503 5.5.1 Error: need MAIL command\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"), "250 2.1.0 Ok\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"),
+	    "503 5.5.1 Error: nested MAIL command\r\n");
+	cr_assert_str_eq(say("DATA\r\n"), "554 5.5.1 Error: no valid recipients\r\n");
+	cr_assert_str_eq(say("RSET\r\n"), "250 2.0.0 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<u@example.test>\r\n"),
+	    "503 5.5.1 Error: need MAIL command\r\n", "RSET ends the transaction");
+}
+
+Test(smtp, small_commands)
+{
+	start("192.0.2.1", NULL);
+	say("");
+	cr_assert_str_eq(say("NOOP\r\n"), "250 2.0.0 Ok\r\n");
+	cr_assert_str_eq(say("noop with args\r\n"), "250 2.0.0 Ok\r\n");
+	cr_assert_str_eq(say("VRFY root\r\n"), "252 2.5.0 Cannot VRFY user, but "
+	    "will accept message and attempt delivery\r\n");
+	cr_assert_str_eq(say("VRFY\r\n"),
+	    "501 5.5.4 Syntax error in parameters or arguments\r\n");
+	cr_assert_eq(strncmp(say("HELP\r\n"), "214 2.0.0 ", 10), 0);
+	cr_assert_str_eq(say("RSET x\r\n"),
+	    "501 5.5.4 Syntax: command takes no arguments\r\n");
+	cr_assert_str_eq(say("XYZZY\r\n"), "500 5.5.2 Error: command not recognized\r\n");
+	cr_assert_str_eq(say("MAILFROM:<a@b>\r\n"),
+	    "500 5.5.2 Error: command not recognized\r\n");
+	cr_assert_not(smtp_closing(s));
+	cr_assert_str_eq(say("QUIT\r\n"), "221 2.0.0 Bye\r\n");
+	cr_assert(smtp_closing(s));
+}
+
+Test(smtp, whole_transaction_and_queue_contents)
+{
+	start("192.0.2.1", NULL);
+	say("");
+	say("EHLO client.example\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<Sender@Example.ORG>\r\n"), "250 2.1.0 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<user@example.test>\r\n"), "250 2.1.5 Ok\r\n");
+	cr_assert_str_eq(say("DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+	cr_assert_str_eq(say("Subject: hi\r\n\r\n..leading dot\r\n.\r\n"), "");
+	cr_assert_eq(fk.commits, 1);
+	cr_assert(smtp_waiting(s));
+	cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as TESTID0000000001\r\n");
+	cr_assert_str_eq(fk.sender, "Sender@example.org");
+	cr_assert_eq(fk.nrcpts, 1);
+	cr_assert_str_eq(fk.rcpts[0], "user@example.test");
+	cr_assert_str_eq(body(), "Subject: hi\r\n\r\n.leading dot\r\n");
+	cr_assert(strstr(fk.msg.data, "Received: from client.example ([192.0.2.1])\r\n"
+	    "\tby mail.example.test (sallyport) with ESMTP id TESTID0000000001\r\n"
+	    "\tfor <user@example.test>; ") == fk.msg.data);
+	cr_assert_eq(fk.aborts, 0);
+}
+
+Test(smtp, pipelined_transaction_in_one_packet_waits_for_the_commit)
+{
+	static const char all[] =
+	    "EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\n"
+	    "RCPT TO:<v@example.test>\r\nDATA\r\nhello\r\n.\r\nQUIT\r\n";
+	size_t used;
+
+	start("192.0.2.1", NULL);
+	say("");
+	used = smtp_input(s, all, sizeof(all) - 1);
+	cr_assert_eq(used, sizeof(all) - 1 - strlen("QUIT\r\n"),
+	    "input after the final dot waits for the commit");
+	buf_reset(&fk.out);
+	cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as TESTID0000000001\r\n");
+	cr_assert_str_eq(say("QUIT\r\n"), "221 2.0.0 Bye\r\n");
+	cr_assert_eq(fk.nrcpts, 2);
+	cr_assert(strstr(fk.msg.data, "\tfor <") == NULL,
+	    "no `for` with two recipients");
+}
+
+Test(smtp, byte_by_byte_input_gives_the_same_session)
+{
+	static const char all[] =
+	    "ehlo c\r\nmail from: <a@example.org>\r\nrcpt to:<u@example.test>\r\n"
+	    "data\r\nx\r\n..y\r\n.\r\n";
+	char replies[1024] = "";
+	size_t i;
+
+	start("192.0.2.1", NULL);
+	say("");
+	for (i = 0; i < sizeof(all) - 1; i++)
+		strcat(replies, say_n(all + i, 1));
+	cr_assert_str_eq(replies, "250-mail.example.test\r\n250-PIPELINING\r\n"
+	    "250-SIZE 26214400\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
+	    "250 SMTPUTF8\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n");
+	commit(0);
+	cr_assert_str_eq(body(), "x\r\n.y\r\n");
+}
+
+Test(smtp, null_sender_and_bare_addresses)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<>\r\n"), "250 2.1.0 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO: user@example.test\r\n"), "250 2.1.5 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<postmaster>\r\n"), "250 2.1.5 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<>\r\n"), "501 5.1.3 Bad address syntax\r\n");
+	say("DATA\r\n");
+	say("x\r\n.\r\n");
+	commit(0);
+	cr_assert_str_eq(fk.sender, "");
+	cr_assert_str_eq(fk.rcpts[1], "postmaster");
+}
+
+Test(smtp, bad_addresses)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@b\r\n"), "501 5.1.7 Bad sender address syntax\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@b>x\r\n"), "501 5.1.7 Bad sender address syntax\r\n");
+	cr_assert_str_eq(say("MAIL TO:<a@b>\r\n"), "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
+	say("MAIL FROM:<a@example.org>\r\n");
+	cr_assert_str_eq(say("RCPT FROM:<u@example.test>\r\n"),
+	    "501 5.5.4 Syntax: RCPT TO:<address>\r\n");
+	cr_assert_str_eq(say("RCPT TO:<a@b@example.test>\r\n"),
+	    "501 5.1.3 Bad address syntax\r\n");
+}
+
+Test(smtp, mail_parameters)
+{
+	start("192.0.2.1", "max_message_size = 1k\n");
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> SIZE=1025\r\n"),
+	    "552 5.3.4 Message size exceeds fixed limit\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> SIZE=99999999999999999999\r\n"),
+	    "501 5.5.4 Bad SIZE parameter\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> SIZE=\r\n"),
+	    "501 5.5.4 Bad SIZE parameter\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> BODY=9BIT\r\n"),
+	    "501 5.5.4 Bad BODY parameter\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> FOO=1\r\n"),
+	    "555 5.5.4 Unsupported parameter\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> SIZE=1024 BODY=8BITMIME SMTPUTF8\r\n"),
+	    "250 2.1.0 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<u@example.test> NOTIFY=NEVER\r\n"),
+	    "555 5.5.4 Unsupported parameter\r\n");
+	cr_assert_str_eq(say("RCPT TO:<u@example.test>\r\n"), "250 2.1.5 Ok\r\n");
+	say("DATA\r\n");
+	say("x\r\n.\r\n");
+	commit(0);
+	cr_assert(strstr(fk.msg.data, " with UTF8SMTP id ") != NULL);
+}
+
+Test(smtp, parameters_need_ehlo)
+{
+	start("192.0.2.1", NULL);
+	say("HELO c\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> SIZE=10\r\n"),
+	    "555 5.5.4 Unsupported parameter\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"), "250 2.1.0 Ok\r\n");
+	say("RCPT TO:<u@example.test>\r\nDATA\r\nx\r\n.\r\n");
+	commit(0);
+	cr_assert(strstr(fk.msg.data, " with SMTP id ") != NULL);
+}
+
+Test(smtp, relay_is_denied_to_untrusted_clients)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
+	cr_assert_str_eq(say("RCPT TO:<x@example.org>\r\n"), "550 5.7.1 Relaying denied\r\n");
+	cr_assert_str_eq(say("RCPT TO:<x@relay.example>\r\n"), "250 2.1.5 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<x@EXAMPLE.TEST.>\r\n"), "250 2.1.5 Ok\r\n");
+	cr_assert_eq(strncmp(say("RCPT TO:<x%example.org@example.test>\r\n"),
+	    "550 5.7.1 ", 10), 0);
+	cr_assert_eq(strncmp(say("RCPT TO:<@example.test:x@example.org>\r\n"),
+	    "550 5.7.1 ", 10), 0);
+}
+
+Test(smtp, trusted_clients_may_relay)
+{
+	start("10.1.2.3", NULL);
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
+	cr_assert_str_eq(say("RCPT TO:<x@example.org>\r\n"), "250 2.1.5 Ok\r\n");
+}
+
+Test(smtp, too_many_recipients)
+{
+	start("192.0.2.1", "max_recipients = 2\n");
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
+	cr_assert_str_eq(say("RCPT TO:<a@example.test>\r\n"), "250 2.1.5 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<b@example.test>\r\n"), "250 2.1.5 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<c@example.test>\r\n"), "452 4.5.3 Too many recipients\r\n");
+}
+
+Test(smtp, bare_lf_in_data_is_refused_and_the_session_goes_on)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+	cr_assert_str_eq(say("a\nb\r\n.\r\n"),
+	    "554 5.5.2 Bare CR or LF in message data is not allowed\r\n");
+	cr_assert_eq(fk.commits, 0);
+	cr_assert_eq(fk.aborts, 1);
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+Test(smtp, smuggled_transaction_is_never_executed)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+	cr_assert_str_eq(say("x\n.\nMAIL FROM:<evil@example.org>\r\n"
+	    "RCPT TO:<v@example.test>\r\nDATA\r\nsmuggled\r\n.\r\n"),
+	    "554 5.5.2 Bare CR or LF in message data is not allowed\r\n");
+	cr_assert_eq(fk.commits, 0);
+}
+
+Test(smtp, long_data_line_is_refused)
+{
+	char line[1100];
+
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+	memset(line, 'x', 999);
+	strcpy(line + 999, "\r\n.\r\n");
+	cr_assert_str_eq(say(line), "554 5.5.6 Message line longer than 1000 octets\r\n");
+	cr_assert_eq(fk.commits, 0);
+}
+
+Test(smtp, size_limit_is_enforced_after_the_dot)
+{
+	char big[3000];
+
+	start("192.0.2.1", "max_message_size = 2k\n");
+	say("EHLO c\r\nMAIL FROM:<a@example.org> SIZE=100\r\n"
+	    "RCPT TO:<u@example.test>\r\nDATA\r\n");
+	memset(big, 'x', sizeof(big));
+	cr_assert_str_eq(say_n(big, 500), "");
+	cr_assert_str_eq(say("\r\n"), "");
+	cr_assert_str_eq(say_n(big, 500), "");
+	cr_assert_str_eq(say("\r\n"), "");
+	cr_assert_str_eq(say_n(big, 500), "");
+	cr_assert_str_eq(say("\r\n"), "");
+	cr_assert_str_eq(say_n(big, 600), "");
+	cr_assert_str_eq(say("\r\n.\r\n"), "552 5.3.4 Message size exceeds fixed limit\r\n");
+	cr_assert_eq(fk.commits, 0);
+	cr_assert_lt(fk.msg.len, 2048 + 200, "spooling stopped at the limit");
+	cr_assert_str_eq(say("NOOP\r\n"), "250 2.0.0 Ok\r\n");
+}
+
+Test(smtp, command_line_limit)
+{
+	char line[600];
+
+	start("192.0.2.1", NULL);
+	say("");
+	memset(line, 'A', sizeof(line));
+	memcpy(line, "NOOP ", 5);
+	memcpy(line + 508, "\r\n", 2);
+	cr_assert_str_eq(say_n(line, 510), "250 2.0.0 Ok\r\n", "510 octets with CRLF");
+	memcpy(line + 508, "AAA\r\n", 5);
+	cr_assert_str_eq(say_n(line, 513), "500 5.5.6 Line too long\r\n",
+	    "513 octets with CRLF");
+	cr_assert(smtp_closing(s));
+}
+
+Test(smtp, nul_and_bare_cr_in_commands)
+{
+	start("192.0.2.1", NULL);
+	say("");
+	cr_assert_str_eq(say_n("NOOP\0x\r\n", 8), "500 5.5.2 NUL character in command\r\n");
+	cr_assert_str_eq(say("EHLO a\rMAIL FROM:<a@b>\r\n"),
+	    "500 5.5.2 Error: command not recognized\r\n");
+	cr_assert_str_eq(say("NOOP\n"), "250 2.0.0 Ok\r\n", "bare LF ends a command");
+}
+
+Test(smtp, too_many_errors)
+{
+	int i;
+
+	start("192.0.2.1", "max_errors = 3\n");
+	say("");
+	for (i = 0; i < 2; i++)
+		cr_assert_str_eq(say("BOGUS\r\n"), "500 5.5.2 Error: command not recognized\r\n");
+	cr_assert_str_eq(say("BOGUS\r\n"), "500 5.5.2 Error: command not recognized\r\n"
+	    "421 4.7.0 Too many errors, closing connection\r\n");
+	cr_assert(smtp_closing(s));
+}
+
+Test(smtp, http_request_is_hung_up_on)
+{
+	start("192.0.2.1", NULL);
+	say("");
+	cr_assert_str_eq(say("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "554 5.5.1 Protocol error\r\n");
+	cr_assert(smtp_closing(s));
+}
+
+Test(smtp, timeout_and_shutdown)
+{
+	start("192.0.2.1", NULL);
+	say("");
+	smtp_timeout(s);
+	cr_assert_str_eq(say(""), "421 4.4.2 Timeout exceeded, closing connection\r\n");
+	cr_assert(smtp_closing(s));
+	smtp_free(s);
+
+	s = smtp_new(cfg, &(struct smtp_peer){ NULL, "192.0.2.1", ROLE_MX, 2 },
+	    &fake_io, NULL);
+	say("EHLO c\r\n");
+	smtp_shutdown(s);
+	cr_assert_str_eq(say(""), "421 4.3.2 Service shutting down, closing connection\r\n");
+	cr_assert(smtp_closing(s));
+}
+
+Test(smtp, shutdown_waits_for_the_transaction_in_progress)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+	smtp_shutdown(s);
+	cr_assert_not(smtp_closing(s));
+	say("x\r\n.\r\n");
+	cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as TESTID0000000001\r\n"
+	    "421 4.3.2 Service shutting down, closing connection\r\n");
+	cr_assert(smtp_closing(s));
+}
+
+Test(smtp, queue_failures_give_451)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\n");
+	fk.fail_open = true;
+	cr_assert_str_eq(say("DATA\r\n"), "451 4.3.0 Error: queue file write error\r\n");
+	fk.fail_open = false;
+	cr_assert_str_eq(say("DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+	cr_assert_str_eq(say("x\r\n.\r\n"), "");
+	cr_assert_str_eq(commit(-1), "451 4.3.0 Error: queue file write error\r\n");
+
+	say("MAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+	fk.fail_write = true;
+	cr_assert_str_eq(say("x\r\n.\r\n"), "451 4.3.0 Error: queue file write error\r\n");
+	cr_assert_eq(fk.commits, 1, "a failed write is never committed");
+}
+
+Test(smtp, every_reply_has_an_enhanced_code)
+{
+	static const char *const cmds[] = {
+		"NOOP\r\n", "MAIL FROM:<a@b>\r\n", "EHLO c\r\n",
+		"RCPT TO:<a@b>\r\n", "MAIL FROM:<a@example.org>\r\n",
+		"RCPT TO:<x@example.org>\r\n", "RCPT TO:<u@example.test>\r\n",
+		"VRFY x\r\n", "HELP\r\n", "BOGUS\r\n", "RSET\r\n", "DATA\r\n",
+		"QUIT\r\n",
+	};
+	size_t i;
+
+	start("192.0.2.1", NULL);
+	say("");
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		const char *r = say(cmds[i]), *line;
+
+		if (strncmp(cmds[i], "EHLO", 4) == 0)
+			continue;
+		for (line = r; *line; line = strstr(line, "\r\n") + 2) {
+			cr_assert(line[3] == ' ' || line[3] == '-');
+			cr_assert(line[4] >= '2' && line[4] <= '5' && line[5] == '.',
+			    "no enhanced code after %s: %s", cmds[i], line);
+		}
+	}
+}
