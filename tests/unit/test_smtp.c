@@ -45,7 +45,7 @@ f_open(void *ctx, struct envelope *env)
 	fk.opens++;
 	if (fk.fail_open)
 		return -1;
-	snprintf(env->id, sizeof(env->id), "TESTID%010d", fk.opens);
+	snprintf(env->id, sizeof(env->id), "TESTID%010u", (unsigned)fk.opens % 1000000000u);
 	snprintf(fk.sender, sizeof(fk.sender), "%s", env->sender);
 	for (i = 0; i < env->nrcpts && i < 8; i++)
 		snprintf(fk.rcpts[i], sizeof(fk.rcpts[i]), "%s", env->rcpts[i]);
