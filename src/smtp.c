@@ -7,7 +7,6 @@
  * through reply(), which also counts errors. Nothing here touches a
  * socket or a file: see struct smtp_io.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -24,6 +23,7 @@
 #include "policy.h"
 #include "smtp.h"
 #include "smtp_data.h"
+#include "smtp_params.h"
 #include "smtp_reply.h"
 
 #define HELO_MAX	255
@@ -267,80 +267,6 @@ after_tx(struct smtp_session *s)
 
 /* --- command helpers ---------------------------------------------------- */
 
-/* skip_prefix - match "FROM:" or "TO:" case-insensitively, then blanks */
-static bool
-skip_prefix(const char **arg, size_t *len, const char *prefix)
-{
-	size_t n = strlen(prefix);
-
-	if (*len < n || strncasecmp(*arg, prefix, n) != 0)
-		return false;
-	*arg += n;
-	*len -= n;
-	while (*len > 0 && **arg == ' ') {
-		(*arg)++;
-		(*len)--;
-	}
-	return true;
-}
-
-/* next_param - split the next "KEY[=VALUE]" off an ESMTP parameter list */
-static bool
-next_param(const char **p, size_t *len, char *key, size_t keymax,
-    const char **val, size_t *vallen)
-{
-	size_t i = 0;
-
-	while (*len > 0 && **p == ' ') {
-		(*p)++;
-		(*len)--;
-	}
-	if (*len == 0)
-		return false;
-	*val = NULL;
-	*vallen = 0;
-	while (*len > 0 && **p != ' ' && **p != '=') {
-		if (i + 1 < keymax)
-			key[i++] = (char)toupper((unsigned char)**p);
-		else
-			key[0] = '?';	/* too long: unknown parameter */
-		(*p)++;
-		(*len)--;
-	}
-	key[i] = '\0';
-	if (*len > 0 && **p == '=') {
-		(*p)++;
-		(*len)--;
-		*val = *p;
-		while (*len > 0 && **p != ' ') {
-			(*p)++;
-			(*len)--;
-			(*vallen)++;
-		}
-	}
-	return true;
-}
-
-/* parse_size - decimal octet count, refusing overflow */
-static bool
-parse_size(const char *p, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (len == 0 || len > 20)
-		return false;
-	for (i = 0; i < len; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		if (v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
 static const char *
 proto_name(const struct smtp_session *s)
 {
@@ -405,55 +331,11 @@ cmd_helo(struct smtp_session *s, const char *arg, size_t len)
 	reply(s, "250 %s", s->cfg->hostname);
 }
 
-/* mail_params - SIZE, BODY and SMTPUTF8; replies itself on error */
-static bool
-mail_params(struct smtp_session *s, struct smtp_tx *tx, const char *p,
-    size_t len)
-{
-	bool seen_size = false, seen_body = false;
-	const char *val;
-	size_t vallen;
-	char key[16];
-	uint64_t size;
-
-	while (next_param(&p, &len, key, sizeof(key), &val, &vallen)) {
-		if (!s->esmtp) {
-			reply(s, "%s", R_BAD_PARAM);
-			return false;
-		}
-		if (strcmp(key, "SIZE") == 0 && !seen_size) {
-			seen_size = true;
-			if (val == NULL || !parse_size(val, vallen, &size)) {
-				reply(s, "%s", R_BAD_SIZE_PARAM);
-				return false;
-			}
-			if (size > s->cfg->max_message_size) {
-				reply(s, "%s", R_SIZE_EXCEEDED);
-				return false;
-			}
-		} else if (strcmp(key, "BODY") == 0 && !seen_body) {
-			seen_body = true;
-			if (val == NULL || !((vallen == 4 &&
-			    strncasecmp(val, "7BIT", 4) == 0) || (vallen == 8 &&
-			    strncasecmp(val, "8BITMIME", 8) == 0))) {
-				reply(s, "%s", R_BAD_BODY_PARAM);
-				return false;
-			}
-		} else if (strcmp(key, "SMTPUTF8") == 0 && !tx->smtputf8 &&
-		    val == NULL) {
-			tx->smtputf8 = true;
-		} else {
-			reply(s, "%s", R_BAD_PARAM);
-			return false;
-		}
-	}
-	return true;
-}
-
 static void
 cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 {
-	const char *full = arg, *err;
+	const char *full = arg, *err, *why;
+	struct esmtp_mail_params mp;
 	size_t fulllen = len;
 	struct address a;
 	struct smtp_tx *tx;
@@ -463,7 +345,7 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		reply(s, "%s", R_NESTED_MAIL);
 		return;
 	}
-	if (!skip_prefix(&arg, &len, "FROM:")) {
+	if (!esmtp_skip_prefix(&arg, &len, "FROM:")) {
 		reply(s, "%s", R_MAIL_SYNTAX);
 		return;
 	}
@@ -476,10 +358,13 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		reply(s, "%s", R_LOCAL_ERROR);
 		return;
 	}
-	if (!mail_params(s, tx, arg + used, len - (size_t)used)) {
+	if ((why = esmtp_mail_params(arg + used, len - (size_t)used,
+	    s->esmtp, s->cfg->max_message_size, &mp)) != NULL) {
 		free(tx);
+		reply(s, "%s", why);
 		return;
 	}
+	tx->smtputf8 = mp.smtputf8;
 	if (address_format(&a, tx->sender, sizeof(tx->sender)) == -1) {
 		free(tx);
 		reject(s, "MAIL", R_BAD_SENDER, full, fulllen);
@@ -495,9 +380,7 @@ cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 	const char *full = arg, *err, *why;
 	size_t fulllen = len;
 	struct smtp_tx *tx = s->tx;
-	char rcpt[ADDR_PATH_MAX + 1], key[16], **v;
-	const char *val;
-	size_t vallen;
+	char rcpt[ADDR_PATH_MAX + 1], **v;
 	struct address a;
 	int used;
 
@@ -505,7 +388,7 @@ cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		reply(s, "%s", R_NEED_MAIL);
 		return;
 	}
-	if (!skip_prefix(&arg, &len, "TO:")) {
+	if (!esmtp_skip_prefix(&arg, &len, "TO:")) {
 		reply(s, "%s", R_RCPT_SYNTAX);
 		return;
 	}
@@ -516,10 +399,9 @@ cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		reject(s, "RCPT", R_BAD_ADDRESS, full, fulllen);
 		return;
 	}
-	arg += used;
-	len -= (size_t)used;
-	if (next_param(&arg, &len, key, sizeof(key), &val, &vallen)) {
-		reply(s, "%s", R_BAD_PARAM);
+	if ((why = esmtp_rcpt_params(arg + used, len - (size_t)used,
+	    s->esmtp)) != NULL) {
+		reply(s, "%s", why);
 		return;
 	}
 	if (tx->nrcpts >= s->cfg->max_recipients) {
