@@ -1,0 +1,1228 @@
+/*
+ * config - sallyport.conf parsed into an immutable snapshot.
+ *
+ * Every key is one row of conf_keys[] below: its type, where it lives
+ * in struct config, its default as file text, and its bounds. The
+ * defaults go through the same setters as the file, so a default can
+ * never be something the file could not say, and config_print walks
+ * the same table, so its output always parses back.
+ *
+ * Parsing never stops at the first mistake: every error is collected
+ * as "file:line: message" so that one run shows them all. Nothing here
+ * logs and nothing here resolves names (the hostname default comes
+ * from gethostname(), listen addresses must be numeric).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "config.h"
+
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR	"/var"
+#endif
+
+#define CONF_LINE_MAX	4096		/* bytes per line, newline excluded */
+#define CONF_FILE_MAX	(1024 * 1024)	/* a config file is small */
+#define CONF_ERRORS_MAX	100		/* then we stop reading */
+#define CONF_ERR_LEN	256		/* one message, without "file:line: " */
+#define CONF_QUOTE_MAX	64		/* bytes of a bad value quoted back */
+#define CONF_DOMAIN_MAX	253		/* RFC 1035, without the final dot */
+#define CONF_LABEL_MAX	63
+
+enum conf_type {
+	CONF_STRING,		/* free text, no blanks */
+	CONF_PATH,		/* absolute path */
+	CONF_HOSTNAME,		/* one domain name */
+	CONF_UINT,
+	CONF_SIZE,		/* bytes, suffix k, m or g */
+	CONF_DURATION,		/* seconds, suffix s, m or h */
+	CONF_CIDRS,		/* list of networks */
+	CONF_DOMAINS,		/* list of domains or address literals */
+	CONF_LISTEN,		/* ADDRESS:PORT [ROLE], one per line */
+};
+
+enum {
+	CONF_F_REPEAT	= 1 << 0,	/* may repeat; the file's lines
+					 * replace the default, then add up */
+	CONF_F_EMPTY	= 1 << 1,	/* an empty value is allowed */
+	CONF_F_SYSNAME	= 1 << 2,	/* default: the system's host name */
+	CONF_F_HOSTNAME	= 1 << 3,	/* default: the final hostname,
+					 * applied after the file */
+};
+
+struct conf_key {
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 off;		/* the value in struct config */
+	const char	*def;		/* default, in file syntax */
+	uint64_t	 min, max;	/* numbers: bounds, in base units */
+	size_t		 off_n;		/* arrays: their element count */
+	unsigned	 flags;
+};
+
+static const struct conf_key conf_keys[] = {
+	{ "hostname", CONF_HOSTNAME, offsetof(struct config, hostname),
+	    NULL, 0, 0, 0, CONF_F_SYSNAME },
+	{ "listen", CONF_LISTEN, offsetof(struct config, listen),
+	    "*:25 mx, *:587 submission", 0, 0,
+	    offsetof(struct config, nlisten), CONF_F_REPEAT },
+	{ "mynetworks", CONF_CIDRS, offsetof(struct config, mynetworks),
+	    "127.0.0.0/8 ::1/128", 0, 0,
+	    offsetof(struct config, nmynetworks), CONF_F_EMPTY },
+	{ "local_domains", CONF_DOMAINS,
+	    offsetof(struct config, local_domains),
+	    NULL, 0, 0, 0, CONF_F_EMPTY | CONF_F_HOSTNAME },
+	{ "relay_domains", CONF_DOMAINS,
+	    offsetof(struct config, relay_domains),
+	    "", 0, 0, 0, CONF_F_EMPTY },
+	{ "queue_dir", CONF_PATH, offsetof(struct config, queue_dir),
+	    LOCALSTATEDIR "/spool/sallyport", 0, 0, 0, 0 },
+	{ "user", CONF_STRING, offsetof(struct config, user),
+	    "", 0, 0, 0, CONF_F_EMPTY },
+	{ "max_message_size", CONF_SIZE,
+	    offsetof(struct config, max_message_size),
+	    "25M", 1024, 4ULL << 30, 0, 0 },
+	{ "max_recipients", CONF_UINT, offsetof(struct config, max_recipients),
+	    "100", 1, 100000, 0, 0 },
+	{ "max_connections", CONF_UINT,
+	    offsetof(struct config, max_connections),
+	    "1000", 1, 1000000, 0, 0 },
+	{ "max_errors", CONF_UINT, offsetof(struct config, max_errors),
+	    "20", 1, 10000, 0, 0 },
+	{ "command_timeout", CONF_DURATION,
+	    offsetof(struct config, command_timeout),
+	    "5m", 1, 3600, 0, 0 },
+	{ "data_timeout", CONF_DURATION, offsetof(struct config, data_timeout),
+	    "10m", 1, 3600, 0, 0 },
+	{ "shutdown_timeout", CONF_DURATION,
+	    offsetof(struct config, shutdown_timeout),
+	    "10s", 0, 3600, 0, 0 },
+};
+
+#define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+/* One parse: where we are, what was set where, what went wrong. */
+struct conf_parse {
+	struct config	*cfg;
+	const char	*name;		/* file name for messages */
+	unsigned	 lineno;	/* 0: not from a line (defaults) */
+	unsigned	 seen[CONF_NKEYS];	/* line first set, 0: never */
+	char		*text;		/* collected messages */
+	size_t		 len, cap;
+	unsigned	 nerrors;
+	bool		 nomem;
+};
+
+/* --- messages ---------------------------------------------------------- */
+
+/* conf_addtext - append to the message text; remember a failure */
+static void
+conf_addtext(struct conf_parse *p, const char *s)
+{
+	size_t	 n = strlen(s);
+
+	if (p->nomem)
+		return;
+	if (p->len + n + 1 > p->cap) {
+		size_t	 cap = p->cap ? p->cap : 256;
+		char	*t;
+
+		while (cap < p->len + n + 1)
+			cap *= 2;
+		if ((t = realloc(p->text, cap)) == NULL) {
+			p->nomem = true;
+			return;
+		}
+		p->text = t;
+		p->cap = cap;
+	}
+	memcpy(p->text + p->len, s, n + 1);
+	p->len += n;
+}
+
+static void conf_vmsg(struct conf_parse *, const char *, const char *,
+    va_list) __attribute__((format(printf, 3, 0)));
+
+/* conf_vmsg - one "file:line: [kind]message" line */
+static void
+conf_vmsg(struct conf_parse *p, const char *kind, const char *fmt, va_list ap)
+{
+	char	 where[32];
+	char	 msg[CONF_ERR_LEN];
+
+	if (p->lineno > 0)
+		snprintf(where, sizeof(where), ":%u: ", p->lineno);
+	else
+		snprintf(where, sizeof(where), ": ");
+	/* Messages quote at most CONF_QUOTE_MAX bytes of input, which
+	 * keeps them well within msg. */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	conf_addtext(p, p->name);
+	conf_addtext(p, where);
+	conf_addtext(p, kind);
+	conf_addtext(p, msg);
+	conf_addtext(p, "\n");
+}
+
+static void conf_error(struct conf_parse *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+static void conf_warn(struct conf_parse *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+conf_error(struct conf_parse *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	p->nerrors++;
+	va_start(ap, fmt);
+	conf_vmsg(p, "", fmt, ap);
+	va_end(ap);
+}
+
+static void
+conf_warn(struct conf_parse *p, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	conf_vmsg(p, "warning: ", fmt, ap);
+	va_end(ap);
+}
+
+/* conf_quote - a value as "text" for a message, marked if cut */
+static const char *
+conf_quote(const char *in, char *out, size_t outlen)
+{
+	if (strlen(in) > CONF_QUOTE_MAX)
+		snprintf(out, outlen, "\"%.*s...\"", CONF_QUOTE_MAX, in);
+	else
+		snprintf(out, outlen, "\"%s\"", in);
+	return out;
+}
+
+#define CONF_QBUF	(CONF_QUOTE_MAX + 8)
+
+/* conf_clip - like conf_quote, without the quotes (for numbers) */
+static const char *
+conf_clip(const char *in, char *out, size_t outlen)
+{
+	if (strlen(in) > CONF_QUOTE_MAX)
+		snprintf(out, outlen, "%.*s...", CONF_QUOTE_MAX, in);
+	else
+		snprintf(out, outlen, "%s", in);
+	return out;
+}
+
+/* --- value parsers --------------------------------------------------- */
+
+static bool
+conf_isblank(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static void *
+conf_field(struct config *cfg, size_t off)
+{
+	return (char *)cfg + off;
+}
+
+/* Units of a scaled number. The first row is what a bare number means
+ * and what config_print falls back to. */
+struct conf_unit {
+	const char	*name;
+	uint64_t	 mult;
+};
+
+static const struct conf_unit conf_size_units[] = {
+	{ "", 1 }, { "K", 1024 }, { "M", 1024 * 1024 },
+	{ "G", 1024 * 1024 * 1024 }, { NULL, 0 }
+};
+static const struct conf_unit conf_time_units[] = {
+	{ "s", 1 }, { "m", 60 }, { "h", 3600 }, { NULL, 0 }
+};
+
+static const struct conf_unit conf_plain_units[] = {
+	{ "", 1 }, { NULL, 0 }
+};
+
+/* conf_scaled_format - largest unit that divides v exactly */
+static void
+conf_scaled_format(uint64_t v, const struct conf_unit *u, char *out,
+    size_t outlen)
+{
+	const struct conf_unit *best = &u[0];
+
+	for (; v != 0 && u->name != NULL; u++)
+		if (v % u->mult == 0)
+			best = u;
+	snprintf(out, outlen, "%llu%s",
+	    (unsigned long long)(v / best->mult), best->name);
+}
+
+/*
+ * conf_scaled_parse - digits and an optional unit, bounds checked.
+ * Overflow counts as "above the maximum": it is, and it never wraps
+ * into a small value.
+ */
+static int
+conf_scaled_parse(const struct conf_key *k, const char *val,
+    const struct conf_unit *units, uint64_t *out, char *err, size_t errlen)
+{
+	const char	*p = val;
+	uint64_t	 v = 0, mult = 0;
+	bool		 over = false;
+	char		 q[CONF_QBUF], lim[32];
+
+	if (*p < '0' || *p > '9') {
+		snprintf(err, errlen, "%s is not a number",
+		    conf_quote(val, q, sizeof(q)));
+		return -1;
+	}
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			over = true;
+		else
+			v = v * 10 + d;
+	}
+	if (*p == '\0') {
+		mult = 1;
+	} else {
+		for (const struct conf_unit *u = units; u->name != NULL; u++)
+			if (u->name[0] != '\0' && strcasecmp(p, u->name) == 0)
+				mult = u->mult;
+	}
+	if (mult == 0) {
+		char		 names[32] = "";
+		const char	*sep = "";
+		size_t		 n = 0, i = 0, len;
+
+		for (const struct conf_unit *u = units; u->name != NULL; u++)
+			n += u->name[0] != '\0';
+		if (n == 0) {
+			snprintf(err, errlen, "%s is not a number",
+			    conf_quote(val, q, sizeof(q)));
+			return -1;
+		}
+		/* "K, M or G" from the table, so the message cannot go
+		 * stale. */
+		for (const struct conf_unit *u = units; u->name != NULL; u++) {
+			if (u->name[0] == '\0')
+				continue;
+			len = strlen(names);
+			snprintf(names + len, sizeof(names) - len, "%s%s",
+			    sep, u->name);
+			sep = ++i == n - 1 ? " or " : ", ";
+		}
+		snprintf(err, errlen, "%s has an unknown unit (expected %s)",
+		    conf_quote(val, q, sizeof(q)), names);
+		return -1;
+	}
+	if (v > UINT64_MAX / mult)
+		over = true;
+	else
+		v *= mult;
+	if (over || v > k->max) {
+		conf_scaled_format(k->max, units, lim, sizeof(lim));
+		snprintf(err, errlen, "%s is above the maximum %s",
+		    conf_clip(val, q, sizeof(q)), lim);
+		return -1;
+	}
+	if (v < k->min) {
+		conf_scaled_format(k->min, units, lim, sizeof(lim));
+		snprintf(err, errlen, "%s is below the minimum %s",
+		    conf_clip(val, q, sizeof(q)), lim);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * conf_domain_norm - check a domain name and write it lower case
+ * without its final dot. Letters, digits and hyphens in labels of 1 to
+ * 63 bytes, no hyphen at either end of a label (RFC 1123 2.1), 253
+ * bytes in all. An all-digit last label is refused: that is an address
+ * written without brackets.
+ */
+static int
+conf_domain_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	size_t	 len = strlen(in), label = 0, i;
+	bool	 digits = true;
+	char	 q[CONF_QBUF];
+
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0 || len > CONF_DOMAIN_MAX || len >= outlen) {
+		snprintf(err, errlen, "%s is not a domain name (%s)",
+		    conf_quote(in, q, sizeof(q)), len == 0 ? "empty" :
+		    "longer than 253 bytes");
+		return -1;
+	}
+	for (i = 0; i <= len; i++) {
+		char c = i < len ? in[i] : '.';
+
+		if (c == '.') {
+			if (label == 0 || label > CONF_LABEL_MAX ||
+			    in[i - 1] == '-') {
+				snprintf(err, errlen, "%s is not a domain name "
+				    "(%s)", conf_quote(in, q, sizeof(q)),
+				    label == 0 ? "empty label" :
+				    label > CONF_LABEL_MAX ?
+				    "label longer than 63 bytes" :
+				    "label ends with '-'");
+				return -1;
+			}
+			if (i < len) {
+				label = 0;
+				digits = true;
+			}
+			out[i] = '.';
+			continue;
+		}
+		if (!isalnum((unsigned char)c) && c != '-') {
+			snprintf(err, errlen, "%s is not a domain name "
+			    "(only letters, digits, '-' and '.')",
+			    conf_quote(in, q, sizeof(q)));
+			return -1;
+		}
+		if (c == '-' && label == 0) {
+			snprintf(err, errlen, "%s is not a domain name "
+			    "(label starts with '-')",
+			    conf_quote(in, q, sizeof(q)));
+			return -1;
+		}
+		if (!isdigit((unsigned char)c))
+			digits = false;
+		out[i] = (char)tolower((unsigned char)c);
+		label++;
+	}
+	out[len] = '\0';
+	if (digits) {
+		snprintf(err, errlen, "%s is not a domain name (an address "
+		    "needs brackets, as [192.0.2.1])",
+		    conf_quote(in, q, sizeof(q)));
+		return -1;
+	}
+	return 0;
+}
+
+/* conf_literal_norm - "[192.0.2.1]" or "[IPv6:2001:db8::1]", lower
+ * case, as the address parser writes a literal domain */
+static int
+conf_literal_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	size_t		 len = strlen(in);
+	char		 addr[INET6_ADDRSTRLEN + 1], q[CONF_QBUF];
+	unsigned char	 bin[16];
+	const char	*a = in + 1;
+	int		 family = AF_INET;
+
+	if (strncasecmp(a, "IPv6:", 5) == 0) {
+		family = AF_INET6;
+		a += 5;
+	}
+	if (len < 3 || in[len - 1] != ']' || len >= outlen ||
+	    (size_t)(in + len - 1 - a) >= sizeof(addr))
+		goto bad;
+	memcpy(addr, a, (size_t)(in + len - 1 - a));
+	addr[in + len - 1 - a] = '\0';
+	if (inet_pton(family, addr, bin) != 1)
+		goto bad;
+	for (size_t i = 0; i <= len; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	return 0;
+bad:
+	snprintf(err, errlen, "%s is not an address literal "
+	    "(expected [192.0.2.1] or [IPv6:2001:db8::1])",
+	    conf_quote(in, q, sizeof(q)));
+	return -1;
+}
+
+/* conf_next_item - next list item separated by commas and/or blanks;
+ * copied into item, NULL at the end of the list */
+static const char *
+conf_next_item(const char *s, char *item, size_t itemlen)
+{
+	size_t	 n = 0;
+
+	while (*s == ',' || conf_isblank(*s))
+		s++;
+	if (*s == '\0')
+		return NULL;
+	/* Items come from a line of at most CONF_LINE_MAX bytes and item
+	 * is that big, so the copy cannot be cut. */
+	while (*s != '\0' && *s != ',' && !conf_isblank(*s) &&
+	    n + 1 < itemlen)
+		item[n++] = *s++;
+	item[n] = '\0';
+	return s;
+}
+
+/* --- setters: parse `val` into the key's field, replacing it whole ---- */
+
+typedef int conf_set_fn(struct conf_parse *, const struct conf_key *,
+    const char *, char *, size_t);
+typedef void conf_print_fn(const struct config *, const struct conf_key *,
+    FILE *);
+typedef void conf_free_fn(struct config *, const struct conf_key *);
+
+static int
+conf_set_string(struct conf_parse *p, const struct conf_key *k,
+    const char *val, char *err, size_t errlen)
+{
+	char	**field = conf_field(p->cfg, k->off);
+	char	 *s = NULL, q[CONF_QBUF];
+
+	if (k->type == CONF_PATH && val[0] != '/') {
+		snprintf(err, errlen, "%s is not an absolute path",
+		    conf_quote(val, q, sizeof(q)));
+		return -1;
+	}
+	/* A user name with a blank, ':' or '/' cannot be in passwd, and
+	 * a leading '-' would read as an option to other tools. */
+	if (k->type == CONF_STRING && (strpbrk(val, " \t:/") != NULL ||
+	    val[0] == '-')) {
+		snprintf(err, errlen, "%s is not a valid name",
+		    conf_quote(val, q, sizeof(q)));
+		return -1;
+	}
+	if (val[0] != '\0' && (s = strdup(val)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	free(*field);
+	*field = s;
+	return 0;
+}
+
+static int
+conf_set_hostname(struct conf_parse *p, const struct conf_key *k,
+    const char *val, char *err, size_t errlen)
+{
+	char	**field = conf_field(p->cfg, k->off);
+	char	  name[CONF_DOMAIN_MAX + 1], *s;
+
+	if (conf_domain_norm(val, name, sizeof(name), err, errlen) == -1)
+		return -1;
+	if ((s = strdup(name)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	free(*field);
+	*field = s;
+	return 0;
+}
+
+/* conf_units_of - the units a numeric type accepts */
+static const struct conf_unit *
+conf_units_of(enum conf_type type)
+{
+	if (type == CONF_SIZE)
+		return conf_size_units;
+	if (type == CONF_DURATION)
+		return conf_time_units;
+	return conf_plain_units;
+}
+
+/* conf_set_number - sizes are uint64_t fields, other numbers unsigned */
+static int
+conf_set_number(struct conf_parse *p, const struct conf_key *k,
+    const char *val, char *err, size_t errlen)
+{
+	void		*field = conf_field(p->cfg, k->off);
+	uint64_t	 v;
+
+	if (conf_scaled_parse(k, val, conf_units_of(k->type), &v, err,
+	    errlen) == -1)
+		return -1;
+	if (k->type == CONF_SIZE)
+		*(uint64_t *)field = v;
+	else
+		*(unsigned *)field = (unsigned)v;  /* bounds keep it small */
+	return 0;
+}
+
+static int
+conf_set_cidrs(struct conf_parse *p, const struct conf_key *k,
+    const char *val, char *err, size_t errlen)
+{
+	struct cidr	**field = conf_field(p->cfg, k->off);
+	size_t		 *nfield = conf_field(p->cfg, k->off_n);
+	struct cidr	 *v = NULL, *t;
+	size_t		  n = 0;
+	char		  item[CONF_LINE_MAX + 1];
+
+	while ((val = conf_next_item(val, item, sizeof(item))) != NULL) {
+		if ((t = reallocarray(v, n + 1, sizeof(*v))) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		v = t;
+		if (cidr_parse(item, &v[n], err, errlen) == -1)
+			goto fail;
+		n++;
+	}
+	free(*field);
+	*field = v;
+	*nfield = n;
+	return 0;
+fail:
+	free(v);
+	return -1;
+}
+
+static void
+conf_strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int
+conf_set_domains(struct conf_parse *p, const struct conf_key *k,
+    const char *val, char *err, size_t errlen)
+{
+	struct strlist	*field = conf_field(p->cfg, k->off);
+	struct strlist	 l = { NULL, 0 };
+	char		 item[CONF_LINE_MAX + 1], name[CONF_DOMAIN_MAX + 1];
+	char		 q[CONF_QBUF], **t;
+	int		 r;
+
+	while ((val = conf_next_item(val, item, sizeof(item))) != NULL) {
+		if (item[0] == '[')
+			r = conf_literal_norm(item, name, sizeof(name), err,
+			    errlen);
+		else
+			r = conf_domain_norm(item, name, sizeof(name), err,
+			    errlen);
+		if (r == -1)
+			goto fail;
+		for (size_t i = 0; i < l.n; i++)
+			if (strcmp(l.v[i], name) == 0) {
+				conf_warn(p, "%s: %s is listed twice",
+				    k->name, conf_quote(name, q, sizeof(q)));
+				goto next;
+			}
+		if ((t = reallocarray(l.v, l.n + 1, sizeof(*l.v))) == NULL)
+			goto nomem;
+		l.v = t;
+		if ((l.v[l.n] = strdup(name)) == NULL)
+			goto nomem;
+		l.n++;
+next:		;
+	}
+	conf_strlist_free(field);
+	*field = l;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	conf_strlist_free(&l);
+	return -1;
+}
+
+static const struct {
+	const char	*name;
+	enum listen_role role;
+	const char	*port;		/* the role's standard port */
+} conf_roles[] = {
+	{ "mx", ROLE_MX, "25" },
+	{ "submission", ROLE_SUBMISSION, "587" },
+	{ "submissions", ROLE_SUBMISSIONS, "465" },
+};
+
+#define CONF_NROLES	(sizeof(conf_roles) / sizeof(conf_roles[0]))
+
+/*
+ * conf_set_listen - add one "ADDRESS:PORT [ROLE]" listener. The address
+ * must be numeric ("*", IPv4 or [IPv6]) because resolving a name here
+ * would make startup depend on DNS and bind to whatever it answered.
+ */
+static int
+conf_set_listen(struct conf_parse *p, const struct conf_key *k,
+    const char *val, char *err, size_t errlen)
+{
+	struct listen_spec **field = conf_field(p->cfg, k->off);
+	size_t		  *nfield = conf_field(p->cfg, k->off_n);
+	struct listen_spec ls, *t;
+	char		   spec[CONF_LINE_MAX + 1], role[CONF_LINE_MAX + 1];
+	char		   host[INET6_ADDRSTRLEN], q[CONF_QBUF], port[8];
+	char		  *portp, *hostp;
+	const char	  *rest;
+	unsigned char	   bin[16];
+	unsigned long	   portnum = 0;
+	int		   family;
+	size_t		   i;
+
+	/* Two words at most; a comma would suggest several listeners on
+	 * one line, which is not how this key works. */
+	spec[0] = role[0] = '\0';
+	if ((rest = conf_next_item(val, spec, sizeof(spec))) != NULL &&
+	    (rest = conf_next_item(rest, role, sizeof(role))) != NULL)
+		while (conf_isblank(*rest))
+			rest++;
+	if (spec[0] == '\0' || strchr(val, ',') != NULL ||
+	    (rest != NULL && *rest != '\0')) {
+		snprintf(err, errlen, "%s is not ADDRESS:PORT [ROLE]",
+		    conf_quote(val, q, sizeof(q)));
+		return -1;
+	}
+
+	hostp = spec;
+	if (spec[0] == '[') {
+		if ((portp = strchr(spec, ']')) == NULL || portp[1] != ':') {
+			snprintf(err, errlen, "%s is not [IPv6]:PORT",
+			    conf_quote(spec, q, sizeof(q)));
+			return -1;
+		}
+		hostp++;
+		*portp = '\0';
+		portp += 2;
+		family = AF_INET6;
+	} else {
+		if ((portp = strrchr(spec, ':')) == NULL) {
+			snprintf(err, errlen, "%s has no port (expected "
+			    "ADDRESS:PORT)", conf_quote(spec, q, sizeof(q)));
+			return -1;
+		}
+		*portp++ = '\0';
+		if (strchr(spec, ':') != NULL) {
+			snprintf(err, errlen, "an IPv6 address needs brackets, "
+			    "as [::1]:25");
+			return -1;
+		}
+		family = AF_INET;
+	}
+	if (strcmp(hostp, "*") == 0 && family == AF_INET) {
+		hostp = NULL;
+	} else if (strlen(hostp) >= sizeof(host) ||
+	    inet_pton(family, hostp, bin) != 1) {
+		snprintf(err, errlen, "numeric address required, not %s",
+		    conf_quote(hostp, q, sizeof(q)));
+		return -1;
+	} else {
+		/* Canonical text, so that duplicates are seen as such. */
+		inet_ntop(family, bin, host, sizeof(host));
+		hostp = host;
+	}
+	for (i = 0; portp[i] >= '0' && portp[i] <= '9' && portnum <= 65535;
+	    i++)
+		portnum = portnum * 10 + (unsigned long)(portp[i] - '0');
+	if (i == 0 || portp[i] != '\0' || portnum < 1 || portnum > 65535) {
+		snprintf(err, errlen, "port %s is not a number in 1..65535",
+		    conf_quote(portp, q, sizeof(q)));
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%lu", portnum);
+
+	for (i = 0; i < CONF_NROLES; i++)
+		if (role[0] != '\0' ? strcmp(role, conf_roles[i].name) == 0 :
+		    strcmp(port, conf_roles[i].port) == 0)
+			break;
+	if (i == CONF_NROLES) {
+		if (role[0] == '\0')
+			snprintf(err, errlen, "role required (mx, submission "
+			    "or submissions)");
+		else
+			snprintf(err, errlen, "unknown role %s (expected mx, "
+			    "submission or submissions)",
+			    conf_quote(role, q, sizeof(q)));
+		return -1;
+	}
+	ls.role = conf_roles[i].role;
+	if (ls.role == ROLE_SUBMISSIONS) {
+		snprintf(err, errlen, "role submissions needs TLS, not "
+		    "supported by this version yet");
+		return -1;
+	}
+
+	for (i = 0; i < *nfield; i++) {
+		const struct listen_spec *o = &(*field)[i];
+
+		if (strcmp(o->port, port) == 0 && (o->host == hostp ||
+		    (o->host != NULL && hostp != NULL &&
+		    strcmp(o->host, hostp) == 0))) {
+			snprintf(err, errlen, "%s%s%s:%s is listed twice",
+			    family == AF_INET6 ? "[" : "",
+			    hostp ? hostp : "*",
+			    family == AF_INET6 ? "]" : "", port);
+			return -1;
+		}
+	}
+
+	ls.host = hostp != NULL ? strdup(hostp) : NULL;
+	ls.port = strdup(port);
+	t = reallocarray(*field, *nfield + 1, sizeof(**field));
+	if ((hostp != NULL && ls.host == NULL) || ls.port == NULL ||
+	    t == NULL) {
+		free(ls.host);
+		free(ls.port);
+		if (t != NULL)
+			*field = t;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	*field = t;
+	t[(*nfield)++] = ls;
+	return 0;
+}
+
+/* --- printers: one or more whole "key = value" lines ----------------- */
+
+static void
+conf_print_string(const struct config *cfg, const struct conf_key *k,
+    FILE *fp)
+{
+	char *const *field = (const void *)((const char *)cfg + k->off);
+
+	if (*field != NULL)
+		fprintf(fp, "%s = %s\n", k->name, *field);
+	else
+		fprintf(fp, "%s =\n", k->name);
+}
+
+static void
+conf_print_number(const struct config *cfg, const struct conf_key *k,
+    FILE *fp)
+{
+	const void	*field = (const char *)cfg + k->off;
+	uint64_t	 v;
+	char		 out[32];
+
+	if (k->type == CONF_SIZE)
+		v = *(const uint64_t *)field;
+	else
+		v = *(const unsigned *)field;
+	conf_scaled_format(v, conf_units_of(k->type), out, sizeof(out));
+	fprintf(fp, "%s = %s\n", k->name, out);
+}
+
+static void
+conf_print_cidrs(const struct config *cfg, const struct conf_key *k, FILE *fp)
+{
+	const struct cidr *v = *(struct cidr *const *)
+	    (const void *)((const char *)cfg + k->off);
+	size_t		 n = *(const size_t *)(const void *)
+	    ((const char *)cfg + k->off_n);
+	char		 buf[INET6_ADDRSTRLEN + 8];
+
+	fprintf(fp, "%s =", k->name);
+	for (size_t i = 0; i < n; i++) {
+		cidr_format(&v[i], buf, sizeof(buf));
+		fprintf(fp, " %s", buf);
+	}
+	fputc('\n', fp);
+}
+
+static void
+conf_print_domains(const struct config *cfg, const struct conf_key *k,
+    FILE *fp)
+{
+	const struct strlist *l = (const void *)((const char *)cfg + k->off);
+
+	fprintf(fp, "%s =", k->name);
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(fp, " %s", l->v[i]);
+	fputc('\n', fp);
+}
+
+static void
+conf_print_listen(const struct config *cfg, const struct conf_key *k,
+    FILE *fp)
+{
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct listen_spec *l = &cfg->listen[i];
+		bool v6 = l->host != NULL && strchr(l->host, ':') != NULL;
+
+		fprintf(fp, "%s = %s%s%s:%s %s\n", k->name, v6 ? "[" : "",
+		    l->host != NULL ? l->host : "*", v6 ? "]" : "", l->port,
+		    config_role_name(l->role));
+	}
+}
+
+/* --- freers ----------------------------------------------------------- */
+
+static void
+conf_free_ptr(struct config *cfg, const struct conf_key *k)
+{
+	void	**field = conf_field(cfg, k->off);
+
+	free(*field);
+	*field = NULL;
+	if (k->off_n != 0)
+		*(size_t *)conf_field(cfg, k->off_n) = 0;
+}
+
+static void
+conf_free_none(struct config *cfg, const struct conf_key *k)
+{
+	(void)cfg;
+	(void)k;
+}
+
+static void
+conf_free_domains(struct config *cfg, const struct conf_key *k)
+{
+	conf_strlist_free(conf_field(cfg, k->off));
+}
+
+static void
+conf_free_listen(struct config *cfg, const struct conf_key *k)
+{
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		free(cfg->listen[i].host);
+		free(cfg->listen[i].port);
+	}
+	conf_free_ptr(cfg, k);
+}
+
+/* What each type does, indexed by enum conf_type. `expect` ends the
+ * message for a missing value. */
+static const struct {
+	conf_set_fn	*set;
+	conf_print_fn	*print;
+	conf_free_fn	*free;
+	const char	*expect;
+} conf_types[] = {
+	[CONF_STRING] = { conf_set_string, conf_print_string, conf_free_ptr,
+	    "a name" },
+	[CONF_PATH] = { conf_set_string, conf_print_string, conf_free_ptr,
+	    "an absolute path" },
+	[CONF_HOSTNAME] = { conf_set_hostname, conf_print_string,
+	    conf_free_ptr, "a domain name" },
+	[CONF_UINT] = { conf_set_number, conf_print_number, conf_free_none,
+	    "a number" },
+	[CONF_SIZE] = { conf_set_number, conf_print_number, conf_free_none,
+	    "a size such as 25M" },
+	[CONF_DURATION] = { conf_set_number, conf_print_number,
+	    conf_free_none, "a duration such as 5m" },
+	[CONF_CIDRS] = { conf_set_cidrs, conf_print_cidrs, conf_free_ptr,
+	    "networks" },
+	[CONF_DOMAINS] = { conf_set_domains, conf_print_domains,
+	    conf_free_domains, "domains" },
+	[CONF_LISTEN] = { conf_set_listen, conf_print_listen,
+	    conf_free_listen, "ADDRESS:PORT [ROLE]" },
+};
+
+/* --- the parse ---------------------------------------------------------- */
+
+/* conf_set - run the key's setter on one value and report its error */
+static void
+conf_set(struct conf_parse *p, const struct conf_key *k, const char *val)
+{
+	char	 err[CONF_ERR_LEN];
+
+	if (val[0] == '\0' && !(k->flags & CONF_F_EMPTY)) {
+		conf_error(p, "%s: value missing (expected %s)", k->name,
+		    conf_types[k->type].expect);
+		return;
+	}
+	if (conf_types[k->type].set(p, k, val, err, sizeof(err)) == -1)
+		conf_error(p, "%s: %s", k->name, err);
+}
+
+/* conf_sysname - the system's host name: the hostname default */
+static void
+conf_sysname(char *out, size_t outlen)
+{
+	if (gethostname(out, outlen) == -1)
+		out[0] = '\0';
+	out[outlen - 1] = '\0';
+}
+
+/* conf_defaults - every key's default, before the file is read. A
+ * system name that is no domain name is not an error yet: the file may
+ * set hostname (conf_finish checks). */
+static void
+conf_defaults(struct conf_parse *p, const char *sysname)
+{
+	char	 item[CONF_LINE_MAX + 1], err[CONF_ERR_LEN];
+
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		const char *d = k->def;
+
+		if ((k->flags & CONF_F_SYSNAME) && sysname[0] != '\0') {
+			(void)conf_types[k->type].set(p, k, sysname, err,
+			    sizeof(err));
+			continue;
+		}
+		if (d == NULL)
+			continue;
+		if (!(k->flags & CONF_F_REPEAT)) {
+			conf_set(p, k, d);
+			continue;
+		}
+		/* A repeating key's default stands for several lines. */
+		while (*d != '\0') {
+			size_t n = strcspn(d, ",");
+
+			memcpy(item, d, n);
+			item[n] = '\0';
+			conf_set(p, k, item);
+			d += n + (d[n] == ',');
+		}
+	}
+}
+
+/* conf_line - one line: blank, comment or "key = value" */
+static void
+conf_line(struct conf_parse *p, char *line)
+{
+	char			*s = line, *eq, *end, *val;
+	const struct conf_key	*k = NULL;
+	size_t			 i;
+	char			 q[CONF_QBUF];
+
+	while (conf_isblank(*s))
+		s++;
+	if (*s == '\0' || *s == '#')
+		return;
+	if ((eq = strchr(s, '=')) == NULL) {
+		conf_error(p, "missing '=' (expected key = value)");
+		return;
+	}
+	for (end = eq; end > s && conf_isblank(end[-1]); end--)
+		;
+	*end = '\0';
+	if (*s == '\0') {
+		conf_error(p, "missing key before '='");
+		return;
+	}
+	/* A '#' starts a comment at the value's start or after a blank;
+	 * elsewhere it belongs to the value (a path may hold one). */
+	val = eq + 1;
+	while (conf_isblank(*val))
+		val++;
+	for (end = val; *end != '\0'; end++)
+		if (*end == '#' && (end == val || conf_isblank(end[-1])))
+			break;
+	while (end > val && conf_isblank(end[-1]))
+		end--;
+	*end = '\0';
+
+	for (i = 0; i < CONF_NKEYS; i++)
+		if (strcmp(s, conf_keys[i].name) == 0) {
+			k = &conf_keys[i];
+			break;
+		}
+	if (k == NULL) {
+		conf_error(p, "unknown key %s", conf_quote(s, q, sizeof(q)));
+		return;
+	}
+	if (p->seen[i] != 0 && !(k->flags & CONF_F_REPEAT)) {
+		conf_error(p, "duplicate key '%s' (first set at line %u)",
+		    k->name, p->seen[i]);
+		return;
+	}
+	if (p->seen[i] == 0) {
+		p->seen[i] = p->lineno;
+		/* The first line of a repeating key replaces the default
+		 * rather than adding to it. */
+		if (k->flags & CONF_F_REPEAT)
+			conf_types[k->type].free(p->cfg, k);
+	}
+	conf_set(p, k, val);
+}
+
+/* conf_finish - defaults that depend on the file */
+static void
+conf_finish(struct conf_parse *p, const char *sysname)
+{
+	char	 q[CONF_QBUF];
+
+	p->lineno = 0;
+	if (p->cfg->hostname == NULL)
+		conf_error(p, "hostname: not set, and the system's host name "
+		    "%s is not a domain name", conf_quote(sysname, q,
+		    sizeof(q)));
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+
+		if ((k->flags & CONF_F_HOSTNAME) && p->seen[i] == 0 &&
+		    p->cfg->hostname != NULL)
+			conf_set(p, k, p->cfg->hostname);
+	}
+}
+
+/* conf_report - hand the messages to the caller, or free them */
+static void
+conf_report(struct conf_parse *p, char **errors)
+{
+	if (p->nomem) {
+		/* The text itself could not grow: say what we can. */
+		free(p->text);
+		p->text = NULL;
+		p->len = p->cap = 0;
+		p->nomem = false;
+		p->nerrors++;
+		conf_addtext(p, "out of memory\n");
+	}
+	if (errors != NULL)
+		*errors = p->text;
+	else
+		free(p->text);
+	p->text = NULL;
+}
+
+struct config *
+config_parse(const char *text, const char *name, char **errors)
+{
+	struct conf_parse p;
+	struct config	*cfg;
+	char		 line[CONF_LINE_MAX + 1], sysname[256];
+	const char	*s = text;
+
+	memset(&p, 0, sizeof(p));
+	p.name = name;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	    (cfg->path = strdup(name)) == NULL) {
+		free(cfg);
+		p.nomem = true;
+		conf_report(&p, errors);
+		return NULL;
+	}
+	p.cfg = cfg;
+	conf_sysname(sysname, sizeof(sysname));
+	conf_defaults(&p, sysname);
+
+	while (*s != '\0' && p.nerrors < CONF_ERRORS_MAX) {
+		size_t	 len = strcspn(s, "\n");
+		bool	 ok = true;
+
+		p.lineno++;
+		if (len > 0 && s[len - 1] == '\r')
+			len--;		/* CRLF files are common enough */
+		if (len > CONF_LINE_MAX) {
+			conf_error(&p, "line too long (more than %d bytes)",
+			    CONF_LINE_MAX);
+			ok = false;
+		}
+		for (size_t i = 0; ok && i < len; i++) {
+			unsigned char c = (unsigned char)s[i];
+
+			if ((c < 0x20 && c != '\t') || c == 0x7f) {
+				conf_error(&p, "control character 0x%02x "
+				    "in line", c);
+				ok = false;
+			}
+		}
+		if (ok) {
+			memcpy(line, s, len);
+			line[len] = '\0';
+			conf_line(&p, line);
+		}
+		s += strcspn(s, "\n");
+		if (*s == '\n')
+			s++;
+	}
+	if (*s != '\0')
+		conf_error(&p, "too many errors, stopped reading at line %u",
+		    p.lineno);
+	else
+		conf_finish(&p, sysname);
+
+	if (p.nerrors > 0 || p.nomem) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	conf_report(&p, errors);
+	return cfg;
+}
+
+struct config *
+config_load(const char *path, char **errors)
+{
+	struct conf_parse p;
+	FILE		*fp;
+	char		*data;
+	size_t		 len;
+	struct config	*cfg;
+
+	memset(&p, 0, sizeof(p));
+	p.name = path;
+	if ((data = malloc(CONF_FILE_MAX + 1)) == NULL) {
+		p.nomem = true;
+		goto fail;
+	}
+	if ((fp = fopen(path, "r")) == NULL) {
+		conf_error(&p, "cannot open: %s", strerror(errno));
+		goto fail;
+	}
+	/* One byte more than allowed tells a file at the limit from one
+	 * past it. */
+	len = fread(data, 1, CONF_FILE_MAX + 1, fp);
+	if (ferror(fp)) {
+		conf_error(&p, "cannot read: %s", strerror(errno));
+		fclose(fp);
+		goto fail;
+	}
+	fclose(fp);
+	if (len > CONF_FILE_MAX) {
+		conf_error(&p, "file too large (more than %d bytes)",
+		    CONF_FILE_MAX);
+		goto fail;
+	}
+	data[len] = '\0';
+	if (strlen(data) != len) {
+		/* config_parse sees C strings: a NUL would end the file
+		 * early and silently. */
+		p.lineno = 1;
+		for (const char *c = data; *c != '\0'; c++)
+			p.lineno += *c == '\n';
+		conf_error(&p, "NUL byte in line");
+		goto fail;
+	}
+	cfg = config_parse(data, path, errors);
+	free(data);
+	return cfg;
+fail:
+	free(data);
+	conf_report(&p, errors);
+	return NULL;
+}
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < CONF_NKEYS; i++)
+		conf_types[conf_keys[i].type].free(cfg, &conf_keys[i]);
+	free(cfg->path);
+	free(cfg);
+}
+
+void
+config_print(const struct config *cfg, FILE *fp)
+{
+	for (size_t i = 0; i < CONF_NKEYS; i++)
+		conf_types[conf_keys[i].type].print(cfg, &conf_keys[i], fp);
+}
+
+const char *
+config_role_name(enum listen_role role)
+{
+	for (size_t i = 0; i < CONF_NROLES; i++)
+		if (conf_roles[i].role == role)
+			return conf_roles[i].name;
+	return "unknown";
+}

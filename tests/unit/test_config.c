@@ -1,0 +1,989 @@
+/*
+ * test_config - sallyport.conf parsing: every key, the defaults, every
+ * kind of mistake (all reported at once, with their lines), the printed
+ * form parsing back, and the sample file shipped with the sources.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "config.h"
+
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR	"/var"
+#endif
+
+/*
+ * The hostname default comes from gethostname(). This definition takes
+ * the place of the C library's for the code under test, so that the
+ * tests do not depend on the name of the machine they run on and can
+ * try a system name that is no domain name. Each Criterion test runs
+ * in its own process, so a test may change it freely.
+ */
+static const char *sysname = "MX.Test-Host.Example";
+
+int
+gethostname(char *name, size_t len)
+{
+	if (strlen(sysname) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(name, sysname);
+	return 0;
+}
+
+/* ok - parse text that must be clean: no error, no warning */
+static struct config *
+ok(const char *text)
+{
+	char		*errors = NULL;
+	struct config	*cfg = config_parse(text, "t.conf", &errors);
+
+	cr_assert_not_null(cfg, "parse failed:\n%s", errors ? errors : "");
+	cr_assert_null(errors, "unexpected messages:\n%s", errors);
+	return cfg;
+}
+
+/* fails - parse text that must fail; returns the messages */
+static char *
+fails(const char *text)
+{
+	char		*errors = NULL;
+	struct config	*cfg = config_parse(text, "t.conf", &errors);
+
+	cr_assert_null(cfg, "parse of \"%s\" succeeded", text);
+	cr_assert_not_null(errors);
+	cr_assert_gt(strlen(errors), 0);
+	cr_assert_eq(errors[strlen(errors) - 1], '\n');
+	return errors;
+}
+
+/* fails_with - the one error of text is exactly `want` (with its
+ * "t.conf:line: " and newline) */
+static void
+fails_with(const char *text, const char *want)
+{
+	char	*errors = fails(text);
+
+	cr_assert_str_eq(errors, want, "for \"%s\"", text);
+	free(errors);
+}
+
+/* fails_like - the errors of text contain `want` */
+static void
+fails_like(const char *text, const char *want)
+{
+	char	*errors = fails(text);
+
+	cr_assert(strstr(errors, want) != NULL, "for \"%s\" got:\n%swanted "
+	    "\"%s\"", text, errors, want);
+	free(errors);
+}
+
+static char *
+print(const struct config *cfg)
+{
+	char	*out = NULL;
+	size_t	 len = 0;
+	FILE	*fp = open_memstream(&out, &len);
+
+	cr_assert_not_null(fp);
+	config_print(cfg, fp);
+	fclose(fp);
+	return out;
+}
+
+static bool
+trusted(const struct config *cfg, const char *addr)
+{
+	struct sockaddr_storage	 ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(addr, ':') != NULL) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		cr_assert_eq(inet_pton(AF_INET6, addr, &s6->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		cr_assert_eq(inet_pton(AF_INET, addr, &s4->sin_addr), 1);
+	}
+	return cidr_match_any(cfg->mynetworks, cfg->nmynetworks,
+	    (struct sockaddr *)&ss);
+}
+
+static const char full[] =
+    "# every key, none at its default\n"
+    "hostname = MX1.Example.ORG.\n"
+    "listen = 192.0.2.1:25 mx\n"
+    "listen = [2001:db8::1]:2525 mx\n"
+    "listen = *:587\n"
+    "listen = 127.0.0.1:10025 submission\n"
+    "mynetworks = 10.0.0.0/8, 192.168.1.7 2001:db8::/32\n"
+    "local_domains = example.org, Mail.Example.ORG. [192.0.2.1] "
+    "[IPv6:2001:DB8::1]\n"
+    "relay_domains = example.net\n"
+    "queue_dir = /srv/mail/queue\n"
+    "user = _sallyport\n"
+    "max_message_size = 10m\n"
+    "max_recipients = 50\n"
+    "max_connections = 200\n"
+    "max_errors = 5\n"
+    "command_timeout = 2m\n"
+    "data_timeout = 1h\n"
+    "shutdown_timeout = 30\n";
+
+static void
+check_full(const struct config *cfg)
+{
+	cr_assert_str_eq(cfg->hostname, "mx1.example.org");
+	cr_assert_eq(cfg->nlisten, 4);
+	cr_assert_str_eq(cfg->listen[0].host, "192.0.2.1");
+	cr_assert_str_eq(cfg->listen[0].port, "25");
+	cr_assert_eq(cfg->listen[0].role, ROLE_MX);
+	cr_assert_str_eq(cfg->listen[1].host, "2001:db8::1");
+	cr_assert_str_eq(cfg->listen[1].port, "2525");
+	cr_assert_eq(cfg->listen[1].role, ROLE_MX);
+	cr_assert_null(cfg->listen[2].host);
+	cr_assert_str_eq(cfg->listen[2].port, "587");
+	cr_assert_eq(cfg->listen[2].role, ROLE_SUBMISSION);
+	cr_assert_str_eq(cfg->listen[3].host, "127.0.0.1");
+	cr_assert_str_eq(cfg->listen[3].port, "10025");
+	cr_assert_eq(cfg->listen[3].role, ROLE_SUBMISSION);
+
+	cr_assert_eq(cfg->nmynetworks, 3);
+	cr_assert_eq(cfg->mynetworks[0].family, AF_INET);
+	cr_assert_eq(cfg->mynetworks[0].prefix, 8);
+	cr_assert_eq(cfg->mynetworks[1].prefix, 32);
+	cr_assert_eq(cfg->mynetworks[2].family, AF_INET6);
+	cr_assert_eq(cfg->mynetworks[2].prefix, 32);
+	cr_assert(trusted(cfg, "10.20.30.40"));
+	cr_assert(trusted(cfg, "::ffff:192.168.1.7"));
+	cr_assert(trusted(cfg, "2001:db8:1::25"));
+	cr_assert_not(trusted(cfg, "127.0.0.1"), "default replaced");
+
+	cr_assert_eq(cfg->local_domains.n, 4);
+	cr_assert_str_eq(cfg->local_domains.v[0], "example.org");
+	cr_assert_str_eq(cfg->local_domains.v[1], "mail.example.org");
+	cr_assert_str_eq(cfg->local_domains.v[2], "[192.0.2.1]");
+	cr_assert_str_eq(cfg->local_domains.v[3], "[ipv6:2001:db8::1]");
+	cr_assert_eq(cfg->relay_domains.n, 1);
+	cr_assert_str_eq(cfg->relay_domains.v[0], "example.net");
+	cr_assert_str_eq(cfg->queue_dir, "/srv/mail/queue");
+	cr_assert_str_eq(cfg->user, "_sallyport");
+	cr_assert_eq(cfg->max_message_size, 10 * 1024 * 1024);
+	cr_assert_eq(cfg->max_recipients, 50);
+	cr_assert_eq(cfg->max_connections, 200);
+	cr_assert_eq(cfg->max_errors, 5);
+	cr_assert_eq(cfg->command_timeout, 120);
+	cr_assert_eq(cfg->data_timeout, 3600);
+	cr_assert_eq(cfg->shutdown_timeout, 30);
+}
+
+Test(config, every_key)
+{
+	struct config *cfg = ok(full);
+
+	cr_assert_str_eq(cfg->path, "t.conf");
+	check_full(cfg);
+	config_free(cfg);
+}
+
+Test(config, defaults)
+{
+	struct config	*cfg = ok("");
+	const char	*sys = "mx.test-host.example";
+
+	cr_assert_str_eq(cfg->hostname, sys, "the system's name, lower case");
+
+	cr_assert_eq(cfg->nlisten, 2);
+	cr_assert_null(cfg->listen[0].host);
+	cr_assert_str_eq(cfg->listen[0].port, "25");
+	cr_assert_eq(cfg->listen[0].role, ROLE_MX);
+	cr_assert_null(cfg->listen[1].host);
+	cr_assert_str_eq(cfg->listen[1].port, "587");
+	cr_assert_eq(cfg->listen[1].role, ROLE_SUBMISSION);
+
+	cr_assert_eq(cfg->nmynetworks, 2);
+	cr_assert(trusted(cfg, "127.0.0.1"));
+	cr_assert(trusted(cfg, "127.255.0.9"));
+	cr_assert(trusted(cfg, "::1"));
+	cr_assert(trusted(cfg, "::ffff:127.0.0.1"));
+	cr_assert_not(trusted(cfg, "10.0.0.1"));
+	cr_assert_not(trusted(cfg, "::2"));
+
+	cr_assert_eq(cfg->local_domains.n, 1);
+	cr_assert_str_eq(cfg->local_domains.v[0], sys);
+	cr_assert_eq(cfg->relay_domains.n, 0);
+	cr_assert_str_eq(cfg->queue_dir, LOCALSTATEDIR "/spool/sallyport");
+	cr_assert_null(cfg->user);
+	cr_assert_eq(cfg->max_message_size, 25 * 1024 * 1024);
+	cr_assert_eq(cfg->max_recipients, 100);
+	cr_assert_eq(cfg->max_connections, 1000);
+	cr_assert_eq(cfg->max_errors, 20);
+	cr_assert_eq(cfg->command_timeout, 300);
+	cr_assert_eq(cfg->data_timeout, 600);
+	cr_assert_eq(cfg->shutdown_timeout, 10);
+	config_free(cfg);
+}
+
+Test(config, system_name_with_final_dot)
+{
+	struct config	*cfg;
+
+	sysname = "Host.Example.";
+	cfg = ok("");
+	cr_assert_str_eq(cfg->hostname, "host.example");
+	config_free(cfg);
+}
+
+Test(config, system_name_that_is_no_domain)
+{
+	struct config	*cfg;
+
+	/* Fine as long as the file names the host... */
+	sysname = "build_01";
+	cfg = ok("hostname = mx.example\n");
+	cr_assert_str_eq(cfg->hostname, "mx.example");
+	cr_assert_str_eq(cfg->local_domains.v[0], "mx.example");
+	config_free(cfg);
+
+	/* ...and an error, not a silent fallback, when it does not. */
+	fails_with("max_errors = 3\n", "t.conf: hostname: not set, and the "
+	    "system's host name \"build_01\" is not a domain name\n");
+	sysname = "";
+	fails_like("", "system's host name \"\" is not a domain name");
+}
+
+Test(config, local_domains_follow_the_file_hostname)
+{
+	struct config *cfg = ok("local_domains =\n");
+
+	cr_assert_eq(cfg->local_domains.n, 0, "an empty list stays empty");
+	config_free(cfg);
+
+	/* Set after local_domains would have been defaulted: the default
+	 * must still be the final hostname. */
+	cfg = ok("max_errors = 3\nhostname = Relay.Example.COM\n");
+	cr_assert_eq(cfg->local_domains.n, 1);
+	cr_assert_str_eq(cfg->local_domains.v[0], "relay.example.com");
+	config_free(cfg);
+}
+
+Test(config, empty_lists)
+{
+	struct config *cfg = ok("mynetworks =\nrelay_domains =   # none\n"
+	    "user =\n");
+
+	cr_assert_eq(cfg->nmynetworks, 0);
+	cr_assert_not(trusted(cfg, "127.0.0.1"), "nobody trusted");
+	cr_assert_eq(cfg->relay_domains.n, 0);
+	cr_assert_null(cfg->user);
+	config_free(cfg);
+}
+
+Test(config, comments_and_blanks)
+{
+	struct config *cfg = ok(
+	    "\n"
+	    "   \t\n"
+	    "# a comment\n"
+	    "   # an indented comment = with an equals sign\n"
+	    "\tmax_recipients\t=\t7\t\n"
+	    "max_errors=3\t# no blanks needed around '='\n"
+	    "queue_dir = /var/q#1   # the first # is part of the path\n"
+	    "hostname = mx.example.org     \n"
+	    "relay_domains = a.example,b.example , c.example\td.example,,\n"
+	    "user = # no user\r\n"
+	    "command_timeout = 90");	/* no final newline */
+
+	cr_assert_eq(cfg->max_recipients, 7);
+	cr_assert_str_eq(cfg->queue_dir, "/var/q#1");
+	cr_assert_str_eq(cfg->hostname, "mx.example.org");
+	cr_assert_eq(cfg->relay_domains.n, 4);
+	cr_assert_str_eq(cfg->relay_domains.v[1], "b.example");
+	cr_assert_str_eq(cfg->relay_domains.v[2], "c.example");
+	cr_assert_str_eq(cfg->relay_domains.v[3], "d.example");
+	cr_assert_null(cfg->user);
+	cr_assert_eq(cfg->command_timeout, 90);
+	config_free(cfg);
+}
+
+Test(config, hash_glued_to_a_number_is_not_a_comment)
+{
+	/* Only a '#' after a blank starts a comment, so "3#x" is a bad
+	 * number, not 3. */
+	fails_with("max_errors = 3#x\n",
+	    "t.conf:1: max_errors: \"3#x\" is not a number\n");
+}
+
+Test(config, crlf_lines)
+{
+	struct config *cfg = ok("max_errors = 4\r\nhostname = a.example\r\n");
+
+	cr_assert_eq(cfg->max_errors, 4);
+	cr_assert_str_eq(cfg->hostname, "a.example");
+	config_free(cfg);
+}
+
+Test(config, listen_repeats_and_replaces_the_default)
+{
+	struct config *cfg = ok("listen = 127.0.0.1:2525 mx\n");
+
+	cr_assert_eq(cfg->nlisten, 1, "the default listeners are gone");
+	cr_assert_str_eq(cfg->listen[0].host, "127.0.0.1");
+	cr_assert_str_eq(cfg->listen[0].port, "2525");
+	config_free(cfg);
+
+	cfg = ok("listen = *:25\nmax_errors = 2\nlisten = [::1]:587\n"
+	    "listen = [::]:0025 mx\nlisten = 0.0.0.0:26 submission\n");
+	cr_assert_eq(cfg->nlisten, 4);
+	cr_assert_eq(cfg->listen[0].role, ROLE_MX);
+	cr_assert_str_eq(cfg->listen[1].host, "::1");
+	cr_assert_eq(cfg->listen[1].role, ROLE_SUBMISSION);
+	cr_assert_str_eq(cfg->listen[2].host, "::");
+	cr_assert_str_eq(cfg->listen[2].port, "25", "leading zeros dropped");
+	cr_assert_str_eq(cfg->listen[3].host, "0.0.0.0");
+	cr_assert_eq(cfg->listen[3].role, ROLE_SUBMISSION);
+	config_free(cfg);
+}
+
+Test(config, sizes_and_durations)
+{
+	struct config *cfg = ok("max_message_size = 1k\n"
+	    "command_timeout = 1s\ndata_timeout = 60M\n"
+	    "shutdown_timeout = 0\n");
+
+	cr_assert_eq(cfg->max_message_size, 1024);
+	cr_assert_eq(cfg->command_timeout, 1);
+	cr_assert_eq(cfg->data_timeout, 3600);
+	cr_assert_eq(cfg->shutdown_timeout, 0);
+	config_free(cfg);
+
+	cfg = ok("max_message_size = 4G\ncommand_timeout = 1H\n");
+	cr_assert_eq(cfg->max_message_size, 4ULL << 30);
+	cr_assert_eq(cfg->command_timeout, 3600);
+	config_free(cfg);
+
+	cfg = ok("max_message_size = 10240\nmax_recipients = 100000\n");
+	cr_assert_eq(cfg->max_message_size, 10240);
+	cr_assert_eq(cfg->max_recipients, 100000);
+	config_free(cfg);
+}
+
+Test(config, unknown_key)
+{
+	fails_with("max_recipient = 5\n",
+	    "t.conf:1: unknown key \"max_recipient\"\n");
+	fails_with("Hostname = a.example\n",
+	    "t.conf:1: unknown key \"Hostname\"\n");
+}
+
+Test(config, missing_equals)
+{
+	fails_with("\nmax_recipients 5\n",
+	    "t.conf:2: missing '=' (expected key = value)\n");
+	fails_with(" = 5\n", "t.conf:1: missing key before '='\n");
+}
+
+Test(config, missing_value)
+{
+	fails_with("max_recipients =\n",
+	    "t.conf:1: max_recipients: value missing (expected a number)\n");
+	fails_with("hostname = # later\n", "t.conf:1: hostname: value "
+	    "missing (expected a domain name)\n");
+	fails_like("listen =\n", "listen: value missing");
+}
+
+Test(config, duplicate_key)
+{
+	fails_with("max_errors = 5\n# x\nmax_errors = 5\n",
+	    "t.conf:3: duplicate key 'max_errors' (first set at line 1)\n");
+	fails_with("mynetworks =\nmynetworks = 10.0.0.0/8\n",
+	    "t.conf:2: duplicate key 'mynetworks' (first set at line 1)\n");
+}
+
+Test(config, bad_number)
+{
+	fails_with("max_recipients = abc\n",
+	    "t.conf:1: max_recipients: \"abc\" is not a number\n");
+	fails_like("max_recipients = -1\n", "\"-1\" is not a number");
+	fails_like("max_recipients = +1\n", "\"+1\" is not a number");
+	fails_like("max_recipients = 12x\n", "\"12x\" is not a number");
+	fails_like("max_recipients = 1k\n", "\"1k\" is not a number");
+	fails_like("max_recipients = 1 2\n", "\"1 2\" is not a number");
+	fails_like("command_timeout = soon\n", "\"soon\" is not a number");
+}
+
+Test(config, out_of_bounds)
+{
+	fails_with("max_recipients = 0\n",
+	    "t.conf:1: max_recipients: 0 is below the minimum 1\n");
+	fails_with("max_recipients = 100001\n",
+	    "t.conf:1: max_recipients: 100001 is above the maximum 100000\n");
+	fails_like("max_connections = 1000001\n", "above the maximum 1000000");
+	fails_like("max_errors = 0\n", "below the minimum 1");
+	fails_with("max_message_size = 1023\n", "t.conf:1: "
+	    "max_message_size: 1023 is below the minimum 1K\n");
+	fails_with("max_message_size = 5g\n", "t.conf:1: "
+	    "max_message_size: 5g is above the maximum 4G\n");
+	fails_like("max_message_size = 4194305k\n", "above the maximum 4G");
+	fails_with("command_timeout = 0\n", "t.conf:1: "
+	    "command_timeout: 0 is below the minimum 1s\n");
+	fails_with("data_timeout = 61m\n", "t.conf:1: "
+	    "data_timeout: 61m is above the maximum 1h\n");
+	fails_like("shutdown_timeout = 3601\n", "above the maximum 1h");
+	/* Past unsigned: must not wrap to a small value. */
+	fails_like("max_recipients = 4294967297\n", "above the maximum");
+}
+
+Test(config, bad_size_suffix)
+{
+	fails_with("max_message_size = 25MB\n", "t.conf:1: "
+	    "max_message_size: \"25MB\" has an unknown unit "
+	    "(expected K, M or G)\n");
+	fails_like("max_message_size = 25t\n", "unknown unit");
+	fails_like("max_message_size = 25 M\n", "unknown unit");
+	fails_like("max_message_size = M\n", "\"M\" is not a number");
+	fails_like("command_timeout = 5d\n", "unknown unit (expected s, m "
+	    "or h)");
+}
+
+Test(config, size_overflow)
+{
+	fails_with("max_message_size = 99999999999999999999\n",
+	    "t.conf:1: max_message_size: 99999999999999999999 is above the "
+	    "maximum 4G\n");
+	/* Fits in 64 bits, overflows once scaled. */
+	fails_like("max_message_size = 18014398509481984k\n",
+	    "above the maximum 4G");
+	fails_like("max_message_size = 17179869184g\n", "above the maximum");
+	fails_like("data_timeout = 99999999999999999999999h\n",
+	    "above the maximum 1h");
+}
+
+Test(config, bad_cidr)
+{
+	fails_with("mynetworks = 127.0.0.0/8 10.0.0.1/8\n", "t.conf:1: "
+	    "mynetworks: \"10.0.0.1/8\" has host bits set beyond the "
+	    "prefix\n");
+	fails_like("mynetworks = 10.0.0.0/33\n", "prefix length above 32");
+	fails_like("mynetworks = localhost\n",
+	    "\"localhost\" is not an IPv4 address");
+	fails_like("mynetworks = ::1/129\n", "above 128");
+}
+
+Test(config, bad_listen_address)
+{
+	fails_with("listen = 192.0.2.300:25 mx\n", "t.conf:1: listen: "
+	    "numeric address required, not \"192.0.2.300\"\n");
+	fails_like("listen = ::1:25\n", "IPv6 address needs brackets");
+	fails_like("listen = [::1]25\n", "is not [IPv6]:PORT");
+	fails_like("listen = [10.0.0.1]:25\n", "numeric address required");
+	fails_like("listen = [*]:25\n", "numeric address required");
+	fails_like("listen = 127.0.0.1\n", "has no port");
+	fails_like("listen = *:0\n", "port \"0\" is not a number in 1..65535");
+	fails_like("listen = *:65536\n", "not a number in 1..65535");
+	fails_like("listen = *:99999999999999999999\n", "1..65535");
+	fails_like("listen = *:smtp\n", "port \"smtp\"");
+	fails_like("listen = *:\n", "port \"\"");
+	fails_like("listen = *:25 mx extra\n", "is not ADDRESS:PORT [ROLE]");
+	fails_like("listen = *:25, *:587\n", "is not ADDRESS:PORT [ROLE]");
+	fails_with("listen = *:25\nlisten = *:025 mx\n",
+	    "t.conf:2: listen: *:25 is listed twice\n");
+	fails_like("listen = [::1]:25\nlisten = [0::1]:25\n",
+	    "[::1]:25 is listed twice");
+}
+
+Test(config, hostname_listen)
+{
+	fails_with("listen = mail.example.org:25 mx\n", "t.conf:1: listen: "
+	    "numeric address required, not \"mail.example.org\"\n");
+	fails_like("listen = localhost:587\n", "numeric address required");
+}
+
+Test(config, bad_role)
+{
+	fails_with("listen = *:25 smtp\n", "t.conf:1: listen: unknown role "
+	    "\"smtp\" (expected mx, submission or submissions)\n");
+	fails_like("listen = *:25 MX\n", "unknown role \"MX\"");
+	fails_with("listen = *:465 submissions\n", "t.conf:1: listen: role "
+	    "submissions needs TLS, not supported by this version yet\n");
+	fails_like("listen = *:465\n", "submissions needs TLS");
+}
+
+Test(config, role_required_on_other_ports)
+{
+	fails_with("listen = *:2525\n", "t.conf:1: listen: role required "
+	    "(mx, submission or submissions)\n");
+}
+
+Test(config, bad_hostname)
+{
+	fails_with("hostname = mail_1.example.org\n", "t.conf:1: hostname: "
+	    "\"mail_1.example.org\" is not a domain name (only letters, "
+	    "digits, '-' and '.')\n");
+	fails_like("hostname = a..example\n", "empty label");
+	fails_like("hostname = .example\n", "empty label");
+	fails_like("hostname = example..\n", "empty label");
+	fails_like("hostname = .\n", "(empty)");
+	fails_like("hostname = -a.example\n", "starts with '-'");
+	fails_like("hostname = a-.example\n", "ends with '-'");
+	fails_like("hostname = 192.0.2.1\n", "needs brackets");
+	fails_like("hostname = a b\n", "only letters");
+	fails_like("hostname = [192.0.2.1]\n", "only letters");
+
+	char	 text[400];
+	char	 label[70];
+
+	memset(label, 'a', 64);
+	label[64] = '\0';
+	snprintf(text, sizeof(text), "hostname = %s.example\n", label);
+	fails_like(text, "label longer than 63 bytes");
+	label[63] = '\0';
+	snprintf(text, sizeof(text), "hostname = %s.example\n", label);
+	config_free(ok(text));
+
+	/* 4 labels of 63 plus 3 dots is 255: too long; 253 is fine. */
+	snprintf(text, sizeof(text), "hostname = %s.%s.%s.%s\n", label, label,
+	    label, label);
+	fails_like(text, "longer than 253 bytes");
+	snprintf(text, sizeof(text), "hostname = %s.%s.%s.%.61s.\n", label,
+	    label, label, label);
+	config_free(ok(text));
+}
+
+Test(config, bad_domain)
+{
+	fails_with("local_domains = example.org exa!mple.org\n", "t.conf:1: "
+	    "local_domains: \"exa!mple.org\" is not a domain name (only "
+	    "letters, digits, '-' and '.')\n");
+	fails_like("relay_domains = 10.0.0.1\n", "needs brackets");
+	fails_like("local_domains = [192.0.2.256]\n",
+	    "is not an address literal");
+	fails_like("local_domains = [::1]\n", "is not an address literal");
+	fails_like("local_domains = [IPv6:::1\n", "is not an address literal");
+	fails_like("local_domains = [IPv6:]\n", "is not an address literal");
+	fails_like("local_domains = [IPv6:192.0.2.1]\n", "address literal");
+	fails_like("local_domains = [\n", "address literal");
+}
+
+Test(config, duplicate_domain_is_a_warning)
+{
+	char		*errors = NULL;
+	struct config	*cfg = config_parse("hostname = a.example\n"
+	    "local_domains = x.example X.Example. y.example\n", "t.conf",
+	    &errors);
+
+	cr_assert_not_null(cfg, "a warning is not an error: %s", errors);
+	cr_assert_str_eq(errors, "t.conf:2: warning: local_domains: "
+	    "\"x.example\" is listed twice\n");
+	cr_assert_eq(cfg->local_domains.n, 2);
+	cr_assert_str_eq(cfg->local_domains.v[1], "y.example");
+	free(errors);
+	config_free(cfg);
+}
+
+Test(config, relative_queue_dir)
+{
+	fails_with("queue_dir = var/spool/sallyport\n", "t.conf:1: "
+	    "queue_dir: \"var/spool/sallyport\" is not an absolute path\n");
+	fails_like("queue_dir = ./q\n", "not an absolute path");
+}
+
+Test(config, bad_user)
+{
+	fails_like("user = mail nobody\n", "\"mail nobody\" is not a valid");
+	fails_like("user = -x\n", "is not a valid name");
+	fails_like("user = a:b\n", "is not a valid name");
+}
+
+Test(config, over_long_line)
+{
+	size_t	 n = 5000;
+	char	*text = malloc(n + 64), *errors;
+
+	cr_assert_not_null(text);
+	strcpy(text, "max_errors = 3\nrelay_domains = ");
+	memset(text + strlen(text), 'a', n);
+	strcpy(text + strlen("max_errors = 3\nrelay_domains = ") + n,
+	    "\nmax_recipients = 0\n");
+	errors = fails(text);
+	cr_assert_str_eq(errors, "t.conf:2: line too long (more than 4096 "
+	    "bytes)\nt.conf:3: max_recipients: 0 is below the minimum 1\n");
+	free(errors);
+	free(text);
+
+	/* 4096 bytes exactly is still a line. */
+	text = malloc(4200);
+	cr_assert_not_null(text);
+	memset(text, ' ', 4096);
+	memcpy(text, "user = x", 8);
+	strcpy(text + 4096, "\n");
+	config_free(ok(text));
+	free(text);
+}
+
+Test(config, long_values_are_quoted_with_a_mark)
+{
+	char	 text[300];
+	char	*errors;
+
+	snprintf(text, sizeof(text), "max_recipients = %0200d\n", 7);
+	text[17] = 'x';
+	errors = fails(text);
+	cr_assert(strstr(errors, "...\" is not a number") != NULL, "%s",
+	    errors);
+	cr_assert_lt(strlen(errors), 120);
+	free(errors);
+}
+
+Test(config, control_character)
+{
+	fails_with("max_errors = 3\nuser = a\001b\n",
+	    "t.conf:2: control character 0x01 in line\n");
+}
+
+Test(config, many_errors_together)
+{
+	char *errors = fails(
+	    "# line 1\n"
+	    "hostname = ok.example\n"
+	    "bogus = 1\n"			/* 3 */
+	    "max_recipients = lots\n"		/* 4 */
+	    "\n"
+	    "max_errors = 5\n"
+	    "max_errors = 6\n"			/* 7 */
+	    "listen = www.example.org:25\n"	/* 8 */
+	    "mynetworks = 10.0.0.1/8\n"		/* 9 */
+	    "queue_dir = spool\n"		/* 10 */
+	    "just some words\n"			/* 11 */
+	    "max_message_size = 1x\n");		/* 12 */
+
+	cr_assert_str_eq(errors,
+	    "t.conf:3: unknown key \"bogus\"\n"
+	    "t.conf:4: max_recipients: \"lots\" is not a number\n"
+	    "t.conf:7: duplicate key 'max_errors' (first set at line 6)\n"
+	    "t.conf:8: listen: numeric address required, not "
+	    "\"www.example.org\"\n"
+	    "t.conf:9: mynetworks: \"10.0.0.1/8\" has host bits set beyond "
+	    "the prefix\n"
+	    "t.conf:10: queue_dir: \"spool\" is not an absolute path\n"
+	    "t.conf:11: missing '=' (expected key = value)\n"
+	    "t.conf:12: max_message_size: \"1x\" has an unknown unit "
+	    "(expected K, M or G)\n");
+	free(errors);
+}
+
+Test(config, too_many_errors_stop)
+{
+	size_t	 n = 150, len = 0;
+	char	*text = malloc(n * 8 + 1), *errors, *last;
+	int	 lines = 0;
+
+	cr_assert_not_null(text);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(text + len, "bad\n");
+	errors = fails(text);
+	for (char *c = errors; *c; c++)
+		lines += *c == '\n';
+	cr_assert_eq(lines, 101, "100 errors and a note");
+	last = strstr(errors, "t.conf:100: too many errors");
+	cr_assert_not_null(last, "%s", errors);
+	free(errors);
+	free(text);
+}
+
+Test(config, errors_may_be_ignored)
+{
+	cr_assert_null(config_parse("bogus = 1\n", "t.conf", NULL));
+	cr_assert_null(config_load("/nonexistent/sallyport.conf", NULL));
+}
+
+Test(config, print_parse_round_trip)
+{
+	struct config	*a = ok(full), *b;
+	char		*one = print(a), *two;
+
+	cr_assert(strstr(one, "hostname = mx1.example.org\n") != NULL, "%s",
+	    one);
+	cr_assert(strstr(one, "listen = 192.0.2.1:25 mx\n"
+	    "listen = [2001:db8::1]:2525 mx\nlisten = *:587 submission\n")
+	    != NULL, "%s", one);
+	cr_assert(strstr(one, "mynetworks = 10.0.0.0/8 192.168.1.7/32 "
+	    "2001:db8::/32\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "max_message_size = 10M\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "command_timeout = 2m\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "shutdown_timeout = 30s\n") != NULL, "%s", one);
+
+	b = ok(one);
+	check_full(b);
+	two = print(b);
+	cr_assert_str_eq(one, two);
+	free(one);
+	free(two);
+	config_free(a);
+	config_free(b);
+}
+
+Test(config, print_defaults_round_trip)
+{
+	struct config	*a = ok(""), *b;
+	char		*one = print(a), *two;
+
+	cr_assert(strstr(one, "\nuser =\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\nrelay_domains =\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\nlisten = *:25 mx\nlisten = *:587 "
+	    "submission\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\nmynetworks = 127.0.0.0/8 ::1/128\n") != NULL,
+	    "%s", one);
+	cr_assert(strstr(one, "\nmax_message_size = 25M\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\nmax_recipients = 100\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\ncommand_timeout = 5m\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\ndata_timeout = 10m\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\nshutdown_timeout = 10s\n") != NULL, "%s", one);
+
+	b = ok(one);
+	two = print(b);
+	cr_assert_str_eq(one, two);
+	free(one);
+	free(two);
+	config_free(a);
+	config_free(b);
+}
+
+Test(config, print_odd_values_round_trip)
+{
+	struct config	*a = ok("max_message_size = 1025\n"
+	    "shutdown_timeout = 0\nmynetworks =\ndata_timeout = 61s\n"
+	    "listen = [::]:25 mx\n"), *b;
+	char		*one = print(a), *two;
+
+	cr_assert(strstr(one, "max_message_size = 1025\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "shutdown_timeout = 0s\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "data_timeout = 61s\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\nmynetworks =\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\nlisten = [::]:25 mx\n") != NULL, "%s", one);
+	b = ok(one);
+	two = print(b);
+	cr_assert_str_eq(one, two);
+	free(one);
+	free(two);
+	config_free(a);
+	config_free(b);
+}
+
+Test(config, role_names)
+{
+	cr_assert_str_eq(config_role_name(ROLE_MX), "mx");
+	cr_assert_str_eq(config_role_name(ROLE_SUBMISSION), "submission");
+	cr_assert_str_eq(config_role_name(ROLE_SUBMISSIONS), "submissions");
+}
+
+Test(config_load, missing_file)
+{
+	char	*errors = NULL;
+	char	 want[256];
+
+	cr_assert_null(config_load("/nonexistent/dir/sallyport.conf",
+	    &errors));
+	snprintf(want, sizeof(want), "/nonexistent/dir/sallyport.conf: "
+	    "cannot open: %s\n", strerror(ENOENT));
+	cr_assert_str_eq(errors, want);
+	free(errors);
+}
+
+Test(config_load, directory)
+{
+	char	*errors = NULL;
+
+	cr_assert_null(config_load("/", &errors));
+	cr_assert_not_null(errors);
+	cr_assert(strncmp(errors, "/: cannot ", 10) == 0, "%s", errors);
+	free(errors);
+}
+
+/* write_temp - a temporary file holding `len` bytes of text */
+static void
+write_temp(char *path, const char *text, size_t len)
+{
+	int	 fd;
+
+	strcpy(path, "/tmp/test_config.XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+}
+
+Test(config_load, real_file)
+{
+	char		 path[64], *errors = NULL;
+	struct config	*cfg;
+
+	write_temp(path, full, strlen(full));
+	cfg = config_load(path, &errors);
+	cr_assert_not_null(cfg, "%s", errors ? errors : "");
+	cr_assert_null(errors);
+	cr_assert_str_eq(cfg->path, path);
+	check_full(cfg);
+	config_free(cfg);
+
+	static const char bad[] = "max_errors = 1\n\nmax_errors = 2\n";
+
+	write_temp(path + 0, bad, strlen(bad));
+	cfg = config_load(path, &errors);
+	unlink(path);
+	cr_assert_null(cfg);
+	char want[128];
+
+	snprintf(want, sizeof(want), "%s:3: duplicate key 'max_errors' "
+	    "(first set at line 1)\n", path);
+	cr_assert_str_eq(errors, want);
+	free(errors);
+}
+
+Test(config_load, nul_byte)
+{
+	static const char text[] = "max_errors = 1\nuser = a\0b\n";
+	char		 path[64], *errors = NULL, want[128];
+
+	write_temp(path, text, sizeof(text) - 1);
+	cr_assert_null(config_load(path, &errors));
+	unlink(path);
+	snprintf(want, sizeof(want), "%s:2: NUL byte in line\n", path);
+	cr_assert_str_eq(errors, want);
+	free(errors);
+}
+
+/* read_srcfile - a file of the source tree, or skip the test when the
+ * tree is unknown (SALLYPORT_SRCDIR is set by "make check") */
+static char *
+read_srcfile(const char *rel, char *path, size_t pathlen)
+{
+	const char	*srcdir = getenv("SALLYPORT_SRCDIR");
+	char		*text = NULL;
+	size_t		 len = 0;
+	FILE		*in, *out;
+	int		 c;
+
+	if (srcdir == NULL)
+		cr_skip_test("SALLYPORT_SRCDIR is not set");
+	snprintf(path, pathlen, "%s/%s", srcdir, rel);
+	in = fopen(path, "r");
+	cr_assert_not_null(in, "%s: %s", path, strerror(errno));
+	out = open_memstream(&text, &len);
+	cr_assert_not_null(out);
+	while ((c = getc(in)) != EOF)
+		putc(c, out);
+	fclose(in);
+	fclose(out);
+	return text;
+}
+
+static void
+check_sample_defaults(const struct config *cfg)
+{
+	cr_assert_eq(cfg->max_message_size, 25 * 1024 * 1024);
+	cr_assert_eq(cfg->max_recipients, 100);
+	cr_assert_eq(cfg->max_connections, 1000);
+	cr_assert_eq(cfg->max_errors, 20);
+	cr_assert_eq(cfg->command_timeout, 300);
+	cr_assert_eq(cfg->data_timeout, 600);
+	cr_assert_eq(cfg->shutdown_timeout, 10);
+	cr_assert_eq(cfg->nmynetworks, 2);
+	cr_assert(trusted(cfg, "127.0.0.1"));
+	cr_assert(trusted(cfg, "::1"));
+	cr_assert_eq(cfg->relay_domains.n, 0);
+}
+
+Test(config_load, sample_file_parses_cleanly)
+{
+	char		 path[4096], *errors = NULL;
+	char		*text = read_srcfile("etc/sallyport.conf.sample", path,
+			    sizeof(path));
+	struct config	*cfg;
+
+	free(text);
+	cfg = config_load(path, &errors);
+	cr_assert_not_null(cfg, "%s", errors ? errors : "");
+	cr_assert_null(errors, "%s", errors);
+	check_sample_defaults(cfg);
+	cr_assert_eq(cfg->nlisten, 2);
+	config_free(cfg);
+}
+
+/*
+ * The sample shows each key commented out as "#key = default". With
+ * those lines switched on, the file must still parse, keep the
+ * defaults, and name every key of the table: this keeps the sample in
+ * step with config.c.
+ */
+Test(config_load, sample_file_shows_every_key_and_its_default)
+{
+	char		 path[4096], *errors = NULL, *line, *save;
+	char		*text = read_srcfile("etc/sallyport.conf.sample", path,
+			    sizeof(path));
+	struct config	*cfg, *def = ok("");
+	char		*printed = print(def);
+
+	for (char *c = text; (c = strstr(c, "\n#")) != NULL; c++)
+		if (c[2] >= 'a' && c[2] <= 'z')
+			c[1] = ' ';
+	cfg = config_parse(text, path, &errors);
+	cr_assert_not_null(cfg, "%s", errors ? errors : "");
+	cr_assert_null(errors, "%s", errors);
+	check_sample_defaults(cfg);
+	cr_assert_str_eq(cfg->queue_dir, "/var/spool/sallyport");
+	cr_assert_eq(cfg->listen[0].role, ROLE_MX);
+	cr_assert_str_eq(cfg->listen[0].port, "25");
+	cr_assert_eq(cfg->listen[1].role, ROLE_SUBMISSION);
+	cr_assert_str_eq(cfg->listen[1].port, "587");
+
+	for (line = strtok_r(printed, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "\n %.*s =",
+		    (int)strcspn(line, " "), line);
+		cr_assert(strstr(text, want) != NULL, "the sample lacks "
+		    "\"#%s\"", want + 2);
+	}
+	free(text);
+	free(printed);
+	config_free(cfg);
+	config_free(def);
+}
+
+/* The man page describes every key of the table, as ".B key" under
+ * .TP. */
+Test(config_load, man_page_describes_every_key)
+{
+	char		 path[4096], *line, *save;
+	char		*text = read_srcfile("doc/sallyport.conf.5", path,
+			    sizeof(path));
+	struct config	*def = ok("");
+	char		*printed = print(def);
+
+	for (line = strtok_r(printed, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char want[64];
+
+		snprintf(want, sizeof(want), ".TP\n.B %.*s\n",
+		    (int)strcspn(line, " "), line);
+		cr_assert(strstr(text, want) != NULL, "%s lacks \"%s\"",
+		    path, want);
+	}
+	free(text);
+	free(printed);
+	config_free(def);
+}
