@@ -235,7 +235,7 @@ server_reload(struct server *srv)
 	bool same_listen;
 
 	if ((cfg = config_load(old->path, &errors)) == NULL) {
-		for (line = strtok_r(errors, "\n", &save); line;
+		for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
 		    line = strtok_r(NULL, "\n", &save))
 			log_err("reload failed: %s", line);
 		if (errors == NULL)
@@ -244,6 +244,9 @@ server_reload(struct server *srv)
 		free(errors);
 		return;
 	}
+	for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
+	    line = strtok_r(NULL, "\n", &save))
+		log_warn("reload: %s", line);
 	free(errors);
 	if ((r = cfg_ref_new(cfg)) == NULL) {
 		log_err("reload failed: out of memory");
