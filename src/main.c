@@ -98,7 +98,7 @@ main(int argc, char **argv)
 	int foreground = 0, check = 0, ch, status;
 	struct config *cfg;
 	struct server *srv;
-	char *errors = NULL, err[512];
+	char *errors = NULL, *abspath, err[512];
 
 	while ((ch = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -127,10 +127,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	/* SIGHUP reads the file again after daemon() moved us to "/". */
+	if ((abspath = realpath(path, NULL)) != NULL)
+		path = abspath;
 	cfg = config_load(path, &errors);
 	if (errors && *errors)
 		fputs(errors, stderr);
 	free(errors);
+	free(abspath);
 	if (cfg == NULL)
 		return 1;
 	if (check) {
