@@ -10,33 +10,27 @@
  * Parsing never stops at the first mistake: every error is collected
  * as "file:line: message" so that one run shows them all. Nothing here
  * logs and nothing here resolves names (the hostname default comes
- * from gethostname(), listen addresses must be numeric).
+ * from gethostname(), listen addresses must be numeric). What a valid
+ * value of each kind looks like is config_value.c's business; this
+ * file knows keys, lines and struct config.
  */
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include "config.h"
+#include "config_value.h"
 
 #ifndef LOCALSTATEDIR
 #define LOCALSTATEDIR	"/var"
 #endif
 
-#define CONF_LINE_MAX	4096		/* bytes per line, newline excluded */
 #define CONF_FILE_MAX	(1024 * 1024)	/* a config file is small */
 #define CONF_ERRORS_MAX	100		/* then we stop reading */
 #define CONF_ERR_LEN	256		/* one message, without "file:line: " */
-#define CONF_QUOTE_MAX	64		/* bytes of a bad value quoted back */
-#define CONF_DOMAIN_MAX	253		/* RFC 1035, without the final dot */
-#define CONF_LABEL_MAX	63
 
 enum conf_type {
 	CONF_STRING,		/* free text, no blanks */
@@ -163,7 +157,7 @@ conf_vmsg(struct conf_parse *p, const char *kind, const char *fmt, va_list ap)
 		snprintf(where, sizeof(where), ":%u: ", p->lineno);
 	else
 		snprintf(where, sizeof(where), ": ");
-	/* Messages quote at most CONF_QUOTE_MAX bytes of input, which
+	/* Messages quote at most CV_QUOTE_MAX bytes of input, which
 	 * keeps them well within msg. */
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	conf_addtext(p, p->name);
@@ -199,279 +193,11 @@ conf_warn(struct conf_parse *p, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* conf_quote - a value as "text" for a message, marked if cut */
-static const char *
-conf_quote(const char *in, char *out, size_t outlen)
-{
-	if (strlen(in) > CONF_QUOTE_MAX)
-		snprintf(out, outlen, "\"%.*s...\"", CONF_QUOTE_MAX, in);
-	else
-		snprintf(out, outlen, "\"%s\"", in);
-	return out;
-}
-
-#define CONF_QBUF	(CONF_QUOTE_MAX + 8)
-
-/* conf_clip - like conf_quote, without the quotes (for numbers) */
-static const char *
-conf_clip(const char *in, char *out, size_t outlen)
-{
-	if (strlen(in) > CONF_QUOTE_MAX)
-		snprintf(out, outlen, "%.*s...", CONF_QUOTE_MAX, in);
-	else
-		snprintf(out, outlen, "%s", in);
-	return out;
-}
-
-/* --- value parsers --------------------------------------------------- */
-
-static bool
-conf_isblank(int c)
-{
-	return c == ' ' || c == '\t';
-}
-
+/* conf_field - where a key's value lives in cfg */
 static void *
 conf_field(struct config *cfg, size_t off)
 {
 	return (char *)cfg + off;
-}
-
-/* Units of a scaled number. The first row is what a bare number means
- * and what config_print falls back to. */
-struct conf_unit {
-	const char	*name;
-	uint64_t	 mult;
-};
-
-static const struct conf_unit conf_size_units[] = {
-	{ "", 1 }, { "K", 1024 }, { "M", 1024 * 1024 },
-	{ "G", 1024 * 1024 * 1024 }, { NULL, 0 }
-};
-static const struct conf_unit conf_time_units[] = {
-	{ "s", 1 }, { "m", 60 }, { "h", 3600 }, { NULL, 0 }
-};
-
-static const struct conf_unit conf_plain_units[] = {
-	{ "", 1 }, { NULL, 0 }
-};
-
-/* conf_scaled_format - largest unit that divides v exactly */
-static void
-conf_scaled_format(uint64_t v, const struct conf_unit *u, char *out,
-    size_t outlen)
-{
-	const struct conf_unit *best = &u[0];
-
-	for (; v != 0 && u->name != NULL; u++)
-		if (v % u->mult == 0)
-			best = u;
-	snprintf(out, outlen, "%llu%s",
-	    (unsigned long long)(v / best->mult), best->name);
-}
-
-/*
- * conf_scaled_parse - digits and an optional unit, bounds checked.
- * Overflow counts as "above the maximum": it is, and it never wraps
- * into a small value.
- */
-static int
-conf_scaled_parse(const struct conf_key *k, const char *val,
-    const struct conf_unit *units, uint64_t *out, char *err, size_t errlen)
-{
-	const char	*p = val;
-	uint64_t	 v = 0, mult = 0;
-	bool		 over = false;
-	char		 q[CONF_QBUF], lim[32];
-
-	if (*p < '0' || *p > '9') {
-		snprintf(err, errlen, "%s is not a number",
-		    conf_quote(val, q, sizeof(q)));
-		return -1;
-	}
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			over = true;
-		else
-			v = v * 10 + d;
-	}
-	if (*p == '\0') {
-		mult = 1;
-	} else {
-		for (const struct conf_unit *u = units; u->name != NULL; u++)
-			if (u->name[0] != '\0' && strcasecmp(p, u->name) == 0)
-				mult = u->mult;
-	}
-	if (mult == 0) {
-		char		 names[32] = "";
-		const char	*sep = "";
-		size_t		 n = 0, i = 0, len;
-
-		for (const struct conf_unit *u = units; u->name != NULL; u++)
-			n += u->name[0] != '\0';
-		if (n == 0) {
-			snprintf(err, errlen, "%s is not a number",
-			    conf_quote(val, q, sizeof(q)));
-			return -1;
-		}
-		/* "K, M or G" from the table, so the message cannot go
-		 * stale. */
-		for (const struct conf_unit *u = units; u->name != NULL; u++) {
-			if (u->name[0] == '\0')
-				continue;
-			len = strlen(names);
-			snprintf(names + len, sizeof(names) - len, "%s%s",
-			    sep, u->name);
-			sep = ++i == n - 1 ? " or " : ", ";
-		}
-		snprintf(err, errlen, "%s has an unknown unit (expected %s)",
-		    conf_quote(val, q, sizeof(q)), names);
-		return -1;
-	}
-	if (v > UINT64_MAX / mult)
-		over = true;
-	else
-		v *= mult;
-	if (over || v > k->max) {
-		conf_scaled_format(k->max, units, lim, sizeof(lim));
-		snprintf(err, errlen, "%s is above the maximum %s",
-		    conf_clip(val, q, sizeof(q)), lim);
-		return -1;
-	}
-	if (v < k->min) {
-		conf_scaled_format(k->min, units, lim, sizeof(lim));
-		snprintf(err, errlen, "%s is below the minimum %s",
-		    conf_clip(val, q, sizeof(q)), lim);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/*
- * conf_domain_norm - check a domain name and write it lower case
- * without its final dot. Letters, digits and hyphens in labels of 1 to
- * 63 bytes, no hyphen at either end of a label (RFC 1123 2.1), 253
- * bytes in all. An all-digit last label is refused: that is an address
- * written without brackets.
- */
-static int
-conf_domain_norm(const char *in, char *out, size_t outlen, char *err,
-    size_t errlen)
-{
-	size_t	 len = strlen(in), label = 0, i;
-	bool	 digits = true;
-	char	 q[CONF_QBUF];
-
-	if (len > 0 && in[len - 1] == '.')
-		len--;
-	if (len == 0 || len > CONF_DOMAIN_MAX || len >= outlen) {
-		snprintf(err, errlen, "%s is not a domain name (%s)",
-		    conf_quote(in, q, sizeof(q)), len == 0 ? "empty" :
-		    "longer than 253 bytes");
-		return -1;
-	}
-	for (i = 0; i <= len; i++) {
-		char c = i < len ? in[i] : '.';
-
-		if (c == '.') {
-			if (label == 0 || label > CONF_LABEL_MAX ||
-			    in[i - 1] == '-') {
-				snprintf(err, errlen, "%s is not a domain name "
-				    "(%s)", conf_quote(in, q, sizeof(q)),
-				    label == 0 ? "empty label" :
-				    label > CONF_LABEL_MAX ?
-				    "label longer than 63 bytes" :
-				    "label ends with '-'");
-				return -1;
-			}
-			if (i < len) {
-				label = 0;
-				digits = true;
-			}
-			out[i] = '.';
-			continue;
-		}
-		if (!isalnum((unsigned char)c) && c != '-') {
-			snprintf(err, errlen, "%s is not a domain name "
-			    "(only letters, digits, '-' and '.')",
-			    conf_quote(in, q, sizeof(q)));
-			return -1;
-		}
-		if (c == '-' && label == 0) {
-			snprintf(err, errlen, "%s is not a domain name "
-			    "(label starts with '-')",
-			    conf_quote(in, q, sizeof(q)));
-			return -1;
-		}
-		if (!isdigit((unsigned char)c))
-			digits = false;
-		out[i] = (char)tolower((unsigned char)c);
-		label++;
-	}
-	out[len] = '\0';
-	if (digits) {
-		snprintf(err, errlen, "%s is not a domain name (an address "
-		    "needs brackets, as [192.0.2.1])",
-		    conf_quote(in, q, sizeof(q)));
-		return -1;
-	}
-	return 0;
-}
-
-/* conf_literal_norm - "[192.0.2.1]" or "[IPv6:2001:db8::1]", lower
- * case, as the address parser writes a literal domain */
-static int
-conf_literal_norm(const char *in, char *out, size_t outlen, char *err,
-    size_t errlen)
-{
-	size_t		 len = strlen(in);
-	char		 addr[INET6_ADDRSTRLEN + 1], q[CONF_QBUF];
-	unsigned char	 bin[16];
-	const char	*a = in + 1;
-	int		 family = AF_INET;
-
-	if (strncasecmp(a, "IPv6:", 5) == 0) {
-		family = AF_INET6;
-		a += 5;
-	}
-	if (len < 3 || in[len - 1] != ']' || len >= outlen ||
-	    (size_t)(in + len - 1 - a) >= sizeof(addr))
-		goto bad;
-	memcpy(addr, a, (size_t)(in + len - 1 - a));
-	addr[in + len - 1 - a] = '\0';
-	if (inet_pton(family, addr, bin) != 1)
-		goto bad;
-	for (size_t i = 0; i <= len; i++)
-		out[i] = (char)tolower((unsigned char)in[i]);
-	return 0;
-bad:
-	snprintf(err, errlen, "%s is not an address literal "
-	    "(expected [192.0.2.1] or [IPv6:2001:db8::1])",
-	    conf_quote(in, q, sizeof(q)));
-	return -1;
-}
-
-/* conf_next_item - next list item separated by commas and/or blanks;
- * copied into item, NULL at the end of the list */
-static const char *
-conf_next_item(const char *s, char *item, size_t itemlen)
-{
-	size_t	 n = 0;
-
-	while (*s == ',' || conf_isblank(*s))
-		s++;
-	if (*s == '\0')
-		return NULL;
-	/* Items come from a line of at most CONF_LINE_MAX bytes and item
-	 * is that big, so the copy cannot be cut. */
-	while (*s != '\0' && *s != ',' && !conf_isblank(*s) &&
-	    n + 1 < itemlen)
-		item[n++] = *s++;
-	item[n] = '\0';
-	return s;
 }
 
 /* --- setters: parse `val` into the key's field, replacing it whole ---- */
@@ -487,21 +213,12 @@ conf_set_string(struct conf_parse *p, const struct conf_key *k,
     const char *val, char *err, size_t errlen)
 {
 	char	**field = conf_field(p->cfg, k->off);
-	char	 *s = NULL, q[CONF_QBUF];
+	char	 *s = NULL;
 
-	if (k->type == CONF_PATH && val[0] != '/') {
-		snprintf(err, errlen, "%s is not an absolute path",
-		    conf_quote(val, q, sizeof(q)));
+	if (k->type == CONF_PATH && cv_path_check(val, err, errlen) == -1)
 		return -1;
-	}
-	/* A user name with a blank, ':' or '/' cannot be in passwd, and
-	 * a leading '-' would read as an option to other tools. */
-	if (k->type == CONF_STRING && (strpbrk(val, " \t:/") != NULL ||
-	    val[0] == '-')) {
-		snprintf(err, errlen, "%s is not a valid name",
-		    conf_quote(val, q, sizeof(q)));
+	if (k->type == CONF_STRING && cv_user_check(val, err, errlen) == -1)
 		return -1;
-	}
 	if (val[0] != '\0' && (s = strdup(val)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -516,9 +233,9 @@ conf_set_hostname(struct conf_parse *p, const struct conf_key *k,
     const char *val, char *err, size_t errlen)
 {
 	char	**field = conf_field(p->cfg, k->off);
-	char	  name[CONF_DOMAIN_MAX + 1], *s;
+	char	  name[CV_DOMAIN_MAX + 1], *s;
 
-	if (conf_domain_norm(val, name, sizeof(name), err, errlen) == -1)
+	if (cv_domain_norm(val, name, sizeof(name), err, errlen) == -1)
 		return -1;
 	if ((s = strdup(name)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -530,14 +247,14 @@ conf_set_hostname(struct conf_parse *p, const struct conf_key *k,
 }
 
 /* conf_units_of - the units a numeric type accepts */
-static const struct conf_unit *
+static enum cv_units
 conf_units_of(enum conf_type type)
 {
 	if (type == CONF_SIZE)
-		return conf_size_units;
+		return CV_UNITS_SIZE;
 	if (type == CONF_DURATION)
-		return conf_time_units;
-	return conf_plain_units;
+		return CV_UNITS_TIME;
+	return CV_UNITS_PLAIN;
 }
 
 /* conf_set_number - sizes are uint64_t fields, other numbers unsigned */
@@ -548,8 +265,8 @@ conf_set_number(struct conf_parse *p, const struct conf_key *k,
 	void		*field = conf_field(p->cfg, k->off);
 	uint64_t	 v;
 
-	if (conf_scaled_parse(k, val, conf_units_of(k->type), &v, err,
-	    errlen) == -1)
+	if (cv_number_parse(val, conf_units_of(k->type), k->min, k->max, &v,
+	    err, errlen) == -1)
 		return -1;
 	if (k->type == CONF_SIZE)
 		*(uint64_t *)field = v;
@@ -564,27 +281,15 @@ conf_set_cidrs(struct conf_parse *p, const struct conf_key *k,
 {
 	struct cidr	**field = conf_field(p->cfg, k->off);
 	size_t		 *nfield = conf_field(p->cfg, k->off_n);
-	struct cidr	 *v = NULL, *t;
-	size_t		  n = 0;
-	char		  item[CONF_LINE_MAX + 1];
+	struct cidr	 *v;
+	size_t		  n;
 
-	while ((val = conf_next_item(val, item, sizeof(item))) != NULL) {
-		if ((t = reallocarray(v, n + 1, sizeof(*v))) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-		v = t;
-		if (cidr_parse(item, &v[n], err, errlen) == -1)
-			goto fail;
-		n++;
-	}
+	if (cv_cidrs_parse(val, &v, &n, err, errlen) == -1)
+		return -1;
 	free(*field);
 	*field = v;
 	*nfield = n;
 	return 0;
-fail:
-	free(v);
-	return -1;
 }
 
 static void
@@ -597,29 +302,25 @@ conf_strlist_free(struct strlist *l)
 	l->n = 0;
 }
 
+/* conf_set_domains - a name listed twice is only a warning: the list
+ * means the same with it once */
 static int
 conf_set_domains(struct conf_parse *p, const struct conf_key *k,
     const char *val, char *err, size_t errlen)
 {
 	struct strlist	*field = conf_field(p->cfg, k->off);
 	struct strlist	 l = { NULL, 0 };
-	char		 item[CONF_LINE_MAX + 1], name[CONF_DOMAIN_MAX + 1];
-	char		 q[CONF_QBUF], **t;
-	int		 r;
+	char		 item[CV_LINE_MAX + 1], name[CV_DOMAIN_MAX + 1];
+	char		 q[CV_QBUF], **t;
 
-	while ((val = conf_next_item(val, item, sizeof(item))) != NULL) {
-		if (item[0] == '[')
-			r = conf_literal_norm(item, name, sizeof(name), err,
-			    errlen);
-		else
-			r = conf_domain_norm(item, name, sizeof(name), err,
-			    errlen);
-		if (r == -1)
+	while ((val = cv_next_item(val, item, sizeof(item))) != NULL) {
+		if (cv_maildomain_norm(item, name, sizeof(name), err,
+		    errlen) == -1)
 			goto fail;
 		for (size_t i = 0; i < l.n; i++)
 			if (strcmp(l.v[i], name) == 0) {
 				conf_warn(p, "%s: %s is listed twice",
-				    k->name, conf_quote(name, q, sizeof(q)));
+				    k->name, cv_quote(name, q, sizeof(q)));
 				goto next;
 			}
 		if ((t = reallocarray(l.v, l.n + 1, sizeof(*l.v))) == NULL)
@@ -640,23 +341,8 @@ fail:
 	return -1;
 }
 
-static const struct {
-	const char	*name;
-	enum listen_role role;
-	const char	*port;		/* the role's standard port */
-} conf_roles[] = {
-	{ "mx", ROLE_MX, "25" },
-	{ "submission", ROLE_SUBMISSION, "587" },
-	{ "submissions", ROLE_SUBMISSIONS, "465" },
-};
-
-#define CONF_NROLES	(sizeof(conf_roles) / sizeof(conf_roles[0]))
-
-/*
- * conf_set_listen - add one "ADDRESS:PORT [ROLE]" listener. The address
- * must be numeric ("*", IPv4 or [IPv6]) because resolving a name here
- * would make startup depend on DNS and bind to whatever it answered.
- */
+/* conf_set_listen - add one listener; unlike other keys, each line
+ * adds to the list, so a repeat is caught here */
 static int
 conf_set_listen(struct conf_parse *p, const struct conf_key *k,
     const char *val, char *err, size_t errlen)
@@ -664,113 +350,29 @@ conf_set_listen(struct conf_parse *p, const struct conf_key *k,
 	struct listen_spec **field = conf_field(p->cfg, k->off);
 	size_t		  *nfield = conf_field(p->cfg, k->off_n);
 	struct listen_spec ls, *t;
-	char		   spec[CONF_LINE_MAX + 1], role[CONF_LINE_MAX + 1];
-	char		   host[INET6_ADDRSTRLEN], q[CONF_QBUF], port[8];
-	char		  *portp, *hostp;
-	const char	  *rest;
-	unsigned char	   bin[16];
-	unsigned long	   portnum = 0;
-	int		   family;
-	size_t		   i;
+	struct cv_listen   l;
+	const char	  *hostp;
 
-	/* Two words at most; a comma would suggest several listeners on
-	 * one line, which is not how this key works. */
-	spec[0] = role[0] = '\0';
-	if ((rest = conf_next_item(val, spec, sizeof(spec))) != NULL &&
-	    (rest = conf_next_item(rest, role, sizeof(role))) != NULL)
-		while (conf_isblank(*rest))
-			rest++;
-	if (spec[0] == '\0' || strchr(val, ',') != NULL ||
-	    (rest != NULL && *rest != '\0')) {
-		snprintf(err, errlen, "%s is not ADDRESS:PORT [ROLE]",
-		    conf_quote(val, q, sizeof(q)));
+	if (cv_listen_parse(val, &l, err, errlen) == -1)
 		return -1;
-	}
-
-	hostp = spec;
-	if (spec[0] == '[') {
-		if ((portp = strchr(spec, ']')) == NULL || portp[1] != ':') {
-			snprintf(err, errlen, "%s is not [IPv6]:PORT",
-			    conf_quote(spec, q, sizeof(q)));
-			return -1;
-		}
-		hostp++;
-		*portp = '\0';
-		portp += 2;
-		family = AF_INET6;
-	} else {
-		if ((portp = strrchr(spec, ':')) == NULL) {
-			snprintf(err, errlen, "%s has no port (expected "
-			    "ADDRESS:PORT)", conf_quote(spec, q, sizeof(q)));
-			return -1;
-		}
-		*portp++ = '\0';
-		if (strchr(spec, ':') != NULL) {
-			snprintf(err, errlen, "an IPv6 address needs brackets, "
-			    "as [::1]:25");
-			return -1;
-		}
-		family = AF_INET;
-	}
-	if (strcmp(hostp, "*") == 0 && family == AF_INET) {
-		hostp = NULL;
-	} else if (strlen(hostp) >= sizeof(host) ||
-	    inet_pton(family, hostp, bin) != 1) {
-		snprintf(err, errlen, "numeric address required, not %s",
-		    conf_quote(hostp, q, sizeof(q)));
-		return -1;
-	} else {
-		/* Canonical text, so that duplicates are seen as such. */
-		inet_ntop(family, bin, host, sizeof(host));
-		hostp = host;
-	}
-	for (i = 0; portp[i] >= '0' && portp[i] <= '9' && portnum <= 65535;
-	    i++)
-		portnum = portnum * 10 + (unsigned long)(portp[i] - '0');
-	if (i == 0 || portp[i] != '\0' || portnum < 1 || portnum > 65535) {
-		snprintf(err, errlen, "port %s is not a number in 1..65535",
-		    conf_quote(portp, q, sizeof(q)));
-		return -1;
-	}
-	snprintf(port, sizeof(port), "%lu", portnum);
-
-	for (i = 0; i < CONF_NROLES; i++)
-		if (role[0] != '\0' ? strcmp(role, conf_roles[i].name) == 0 :
-		    strcmp(port, conf_roles[i].port) == 0)
-			break;
-	if (i == CONF_NROLES) {
-		if (role[0] == '\0')
-			snprintf(err, errlen, "role required (mx, submission "
-			    "or submissions)");
-		else
-			snprintf(err, errlen, "unknown role %s (expected mx, "
-			    "submission or submissions)",
-			    conf_quote(role, q, sizeof(q)));
-		return -1;
-	}
-	ls.role = conf_roles[i].role;
-	if (ls.role == ROLE_SUBMISSIONS) {
-		snprintf(err, errlen, "role submissions needs TLS, not "
-		    "supported by this version yet");
-		return -1;
-	}
-
-	for (i = 0; i < *nfield; i++) {
+	hostp = l.host[0] != '\0' ? l.host : NULL;
+	for (size_t i = 0; i < *nfield; i++) {
 		const struct listen_spec *o = &(*field)[i];
 
-		if (strcmp(o->port, port) == 0 && (o->host == hostp ||
+		if (strcmp(o->port, l.port) == 0 && (o->host == hostp ||
 		    (o->host != NULL && hostp != NULL &&
 		    strcmp(o->host, hostp) == 0))) {
 			snprintf(err, errlen, "%s%s%s:%s is listed twice",
-			    family == AF_INET6 ? "[" : "",
+			    l.family == AF_INET6 ? "[" : "",
 			    hostp ? hostp : "*",
-			    family == AF_INET6 ? "]" : "", port);
+			    l.family == AF_INET6 ? "]" : "", l.port);
 			return -1;
 		}
 	}
 
+	ls.role = l.role;
 	ls.host = hostp != NULL ? strdup(hostp) : NULL;
-	ls.port = strdup(port);
+	ls.port = strdup(l.port);
 	t = reallocarray(*field, *nfield + 1, sizeof(**field));
 	if ((hostp != NULL && ls.host == NULL) || ls.port == NULL ||
 	    t == NULL) {
@@ -812,7 +414,7 @@ conf_print_number(const struct config *cfg, const struct conf_key *k,
 		v = *(const uint64_t *)field;
 	else
 		v = *(const unsigned *)field;
-	conf_scaled_format(v, conf_units_of(k->type), out, sizeof(out));
+	cv_number_format(v, conf_units_of(k->type), out, sizeof(out));
 	fprintf(fp, "%s = %s\n", k->name, out);
 }
 
@@ -823,7 +425,7 @@ conf_print_cidrs(const struct config *cfg, const struct conf_key *k, FILE *fp)
 	    (const void *)((const char *)cfg + k->off);
 	size_t		 n = *(const size_t *)(const void *)
 	    ((const char *)cfg + k->off_n);
-	char		 buf[INET6_ADDRSTRLEN + 8];
+	char		 buf[CIDR_STRLEN];
 
 	fprintf(fp, "%s =", k->name);
 	for (size_t i = 0; i < n; i++) {
@@ -955,7 +557,7 @@ conf_sysname(char *out, size_t outlen)
 static void
 conf_defaults(struct conf_parse *p, const char *sysname)
 {
-	char	 item[CONF_LINE_MAX + 1], err[CONF_ERR_LEN];
+	char	 item[CV_LINE_MAX + 1], err[CONF_ERR_LEN];
 
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
 		const struct conf_key *k = &conf_keys[i];
@@ -991,9 +593,9 @@ conf_line(struct conf_parse *p, char *line)
 	char			*s = line, *eq, *end, *val;
 	const struct conf_key	*k = NULL;
 	size_t			 i;
-	char			 q[CONF_QBUF];
+	char			 q[CV_QBUF];
 
-	while (conf_isblank(*s))
+	while (cv_isblank(*s))
 		s++;
 	if (*s == '\0' || *s == '#')
 		return;
@@ -1001,7 +603,7 @@ conf_line(struct conf_parse *p, char *line)
 		conf_error(p, "missing '=' (expected key = value)");
 		return;
 	}
-	for (end = eq; end > s && conf_isblank(end[-1]); end--)
+	for (end = eq; end > s && cv_isblank(end[-1]); end--)
 		;
 	*end = '\0';
 	if (*s == '\0') {
@@ -1011,12 +613,12 @@ conf_line(struct conf_parse *p, char *line)
 	/* A '#' starts a comment at the value's start or after a blank;
 	 * elsewhere it belongs to the value (a path may hold one). */
 	val = eq + 1;
-	while (conf_isblank(*val))
+	while (cv_isblank(*val))
 		val++;
 	for (end = val; *end != '\0'; end++)
-		if (*end == '#' && (end == val || conf_isblank(end[-1])))
+		if (*end == '#' && (end == val || cv_isblank(end[-1])))
 			break;
-	while (end > val && conf_isblank(end[-1]))
+	while (end > val && cv_isblank(end[-1]))
 		end--;
 	*end = '\0';
 
@@ -1026,7 +628,7 @@ conf_line(struct conf_parse *p, char *line)
 			break;
 		}
 	if (k == NULL) {
-		conf_error(p, "unknown key %s", conf_quote(s, q, sizeof(q)));
+		conf_error(p, "unknown key %s", cv_quote(s, q, sizeof(q)));
 		return;
 	}
 	if (p->seen[i] != 0 && !(k->flags & CONF_F_REPEAT)) {
@@ -1048,12 +650,12 @@ conf_line(struct conf_parse *p, char *line)
 static void
 conf_finish(struct conf_parse *p, const char *sysname)
 {
-	char	 q[CONF_QBUF];
+	char	 q[CV_QBUF];
 
 	p->lineno = 0;
 	if (p->cfg->hostname == NULL)
 		conf_error(p, "hostname: not set, and the system's host name "
-		    "%s is not a domain name", conf_quote(sysname, q,
+		    "%s is not a domain name", cv_quote(sysname, q,
 		    sizeof(q)));
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
 		const struct conf_key *k = &conf_keys[i];
@@ -1089,7 +691,7 @@ config_parse(const char *text, const char *name, char **errors)
 {
 	struct conf_parse p;
 	struct config	*cfg;
-	char		 line[CONF_LINE_MAX + 1], sysname[256];
+	char		 line[CV_LINE_MAX + 1], sysname[256];
 	const char	*s = text;
 
 	memset(&p, 0, sizeof(p));
@@ -1112,9 +714,9 @@ config_parse(const char *text, const char *name, char **errors)
 		p.lineno++;
 		if (len > 0 && s[len - 1] == '\r')
 			len--;		/* CRLF files are common enough */
-		if (len > CONF_LINE_MAX) {
+		if (len > CV_LINE_MAX) {
 			conf_error(&p, "line too long (more than %d bytes)",
-			    CONF_LINE_MAX);
+			    CV_LINE_MAX);
 			ok = false;
 		}
 		for (size_t i = 0; ok && i < len; i++) {
@@ -1221,8 +823,5 @@ config_print(const struct config *cfg, FILE *fp)
 const char *
 config_role_name(enum listen_role role)
 {
-	for (size_t i = 0; i < CONF_NROLES; i++)
-		if (conf_roles[i].role == role)
-			return conf_roles[i].name;
-	return "unknown";
+	return cv_role_name(role);
 }

@@ -163,7 +163,7 @@ cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen)
 void
 cidr_format(const struct cidr *c, char *out, size_t outlen)
 {
-	char	 addr[INET6_ADDRSTRLEN];
+	char	 addr[NETADDR_STRLEN];
 	int	 n;
 
 	if (outlen == 0)

@@ -9,6 +9,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+
+/* Buffer sizes, NUL included: an address as netaddr_format writes it,
+ * and a network as cidr_format does ("/128" is four bytes more). */
+#define NETADDR_STRLEN	INET6_ADDRSTRLEN
+#define CIDR_STRLEN	(INET6_ADDRSTRLEN + 4)
 
 struct cidr {
 	int		family;		/* AF_INET or AF_INET6 */
@@ -20,13 +26,14 @@ struct cidr {
  * Returns 0, or -1 with a message in err. Host bits set beyond the
  * prefix are an error ("10.0.0.1/8"), as they usually mean a typo. */
 int	cidr_parse(const char *, struct cidr *, char *err, size_t errlen);
-/* Format back to text, "10.0.0.0/8". */
+/* Format back to text, "10.0.0.0/8"; CIDR_STRLEN bytes always do. */
 void	cidr_format(const struct cidr *, char *out, size_t outlen);
 bool	cidr_match(const struct cidr *, const struct sockaddr *);
 bool	cidr_match_any(const struct cidr *, size_t n, const struct sockaddr *);
 
 /* Text form of an address without port: "127.0.0.1", "::1"; an
- * IPv4-mapped IPv6 address is shown as IPv4. */
+ * IPv4-mapped IPv6 address is shown as IPv4. NETADDR_STRLEN bytes
+ * always do. */
 void	netaddr_format(const struct sockaddr *, char *out, size_t outlen);
 
 #endif

@@ -1,0 +1,479 @@
+/*
+ * config_value - the values of sallyport.conf, one parser per kind.
+ *
+ * Kept apart from config.c, which knows keys, lines and struct config,
+ * so that each kind of value is checked in one place whichever key
+ * takes it, and can be tested without a file. Nothing here resolves
+ * names: addresses must be numeric, and text goes through
+ * inet_pton/inet_ntop only.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "config_value.h"
+
+#define CV_LABEL_MAX	63
+
+/* --- messages and lists --------------------------------------------- */
+
+/* cv_excerpt - in between two marks, cut after CV_QUOTE_MAX bytes with
+ * "..." so that a long value cannot crowd out the message */
+static const char *
+cv_excerpt(const char *in, const char *mark, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s%.*s%s%s", mark, CV_QUOTE_MAX, in,
+	    strlen(in) > CV_QUOTE_MAX ? "..." : "", mark);
+	return out;
+}
+
+const char *
+cv_quote(const char *in, char *out, size_t outlen)
+{
+	return cv_excerpt(in, "\"", out, outlen);
+}
+
+bool
+cv_isblank(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+const char *
+cv_next_item(const char *s, char *item, size_t itemlen)
+{
+	size_t	 n = 0;
+
+	while (*s == ',' || cv_isblank(*s))
+		s++;
+	if (*s == '\0')
+		return NULL;
+	/* Items come from a line of at most CV_LINE_MAX bytes and item
+	 * is that big, so the copy cannot be cut. */
+	while (*s != '\0' && *s != ',' && !cv_isblank(*s) &&
+	    n + 1 < itemlen)
+		item[n++] = *s++;
+	item[n] = '\0';
+	return s;
+}
+
+/* --- numbers with units ---------------------------------------------- */
+
+/* Units of a scaled number. The first row is what a bare number means
+ * and what cv_number_format falls back to. */
+struct cv_unit {
+	const char	*name;
+	uint64_t	 mult;
+};
+
+static const struct cv_unit cv_size_units[] = {
+	{ "", 1 }, { "K", 1024 }, { "M", 1024 * 1024 },
+	{ "G", 1024 * 1024 * 1024 }, { NULL, 0 }
+};
+static const struct cv_unit cv_time_units[] = {
+	{ "s", 1 }, { "m", 60 }, { "h", 3600 }, { NULL, 0 }
+};
+static const struct cv_unit cv_plain_units[] = {
+	{ "", 1 }, { NULL, 0 }
+};
+
+static const struct cv_unit *const cv_unit_sets[] = {
+	[CV_UNITS_PLAIN] = cv_plain_units,
+	[CV_UNITS_SIZE] = cv_size_units,
+	[CV_UNITS_TIME] = cv_time_units,
+};
+
+void
+cv_number_format(uint64_t v, enum cv_units set, char *out, size_t outlen)
+{
+	const struct cv_unit *u = cv_unit_sets[set], *best = &u[0];
+
+	for (; v != 0 && u->name != NULL; u++)
+		if (v % u->mult == 0)
+			best = u;
+	snprintf(out, outlen, "%llu%s",
+	    (unsigned long long)(v / best->mult), best->name);
+}
+
+/* cv_unit_list - "K, M or G" from the table, so that a message cannot
+ * go stale; "" when the set has no named unit */
+static void
+cv_unit_list(const struct cv_unit *units, char *out, size_t outlen)
+{
+	const char	*sep = "";
+	size_t		 n = 0, i = 0, len;
+
+	out[0] = '\0';
+	for (const struct cv_unit *u = units; u->name != NULL; u++)
+		n += u->name[0] != '\0';
+	for (const struct cv_unit *u = units; u->name != NULL; u++) {
+		if (u->name[0] == '\0')
+			continue;
+		len = strlen(out);
+		snprintf(out + len, outlen - len, "%s%s", sep, u->name);
+		sep = ++i == n - 1 ? " or " : ", ";
+	}
+}
+
+/*
+ * Overflow counts as "above the maximum": it is, and it never wraps
+ * into a small value.
+ */
+int
+cv_number_parse(const char *val, enum cv_units set, uint64_t min,
+    uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	const struct cv_unit *units = cv_unit_sets[set];
+	const char	*p = val;
+	uint64_t	 v = 0, mult = 0;
+	bool		 over = false;
+	char		 q[CV_QBUF], lim[32], names[32];
+
+	if (*p < '0' || *p > '9') {
+		snprintf(err, errlen, "%s is not a number",
+		    cv_quote(val, q, sizeof(q)));
+		return -1;
+	}
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			over = true;
+		else
+			v = v * 10 + d;
+	}
+	if (*p == '\0') {
+		mult = 1;
+	} else {
+		for (const struct cv_unit *u = units; u->name != NULL; u++)
+			if (u->name[0] != '\0' && strcasecmp(p, u->name) == 0)
+				mult = u->mult;
+	}
+	if (mult == 0) {
+		cv_unit_list(units, names, sizeof(names));
+		if (names[0] == '\0')
+			snprintf(err, errlen, "%s is not a number",
+			    cv_quote(val, q, sizeof(q)));
+		else
+			snprintf(err, errlen, "%s has an unknown unit "
+			    "(expected %s)", cv_quote(val, q, sizeof(q)),
+			    names);
+		return -1;
+	}
+	if (v > UINT64_MAX / mult)
+		over = true;
+	else
+		v *= mult;
+	if (over || v > max) {
+		cv_number_format(max, set, lim, sizeof(lim));
+		snprintf(err, errlen, "%s is above the maximum %s",
+		    cv_excerpt(val, "", q, sizeof(q)), lim);
+		return -1;
+	}
+	if (v < min) {
+		cv_number_format(min, set, lim, sizeof(lim));
+		snprintf(err, errlen, "%s is below the minimum %s",
+		    cv_excerpt(val, "", q, sizeof(q)), lim);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* --- domains and address literals ------------------------------------ */
+
+/*
+ * Letters, digits and hyphens in labels of 1 to 63 bytes, no hyphen at
+ * either end of a label (RFC 1123 2.1), 253 bytes in all. An all-digit
+ * last label is refused: that is an address written without brackets.
+ */
+int
+cv_domain_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	size_t	 len = strlen(in), label = 0, i;
+	bool	 digits = true;
+	char	 q[CV_QBUF];
+
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0 || len > CV_DOMAIN_MAX || len >= outlen) {
+		snprintf(err, errlen, "%s is not a domain name (%s)",
+		    cv_quote(in, q, sizeof(q)), len == 0 ? "empty" :
+		    "longer than 253 bytes");
+		return -1;
+	}
+	for (i = 0; i <= len; i++) {
+		char c = i < len ? in[i] : '.';
+
+		if (c == '.') {
+			if (label == 0 || label > CV_LABEL_MAX ||
+			    in[i - 1] == '-') {
+				snprintf(err, errlen, "%s is not a domain name "
+				    "(%s)", cv_quote(in, q, sizeof(q)),
+				    label == 0 ? "empty label" :
+				    label > CV_LABEL_MAX ?
+				    "label longer than 63 bytes" :
+				    "label ends with '-'");
+				return -1;
+			}
+			if (i < len) {
+				label = 0;
+				digits = true;
+			}
+			out[i] = '.';
+			continue;
+		}
+		if (!isalnum((unsigned char)c) && c != '-') {
+			snprintf(err, errlen, "%s is not a domain name "
+			    "(only letters, digits, '-' and '.')",
+			    cv_quote(in, q, sizeof(q)));
+			return -1;
+		}
+		if (c == '-' && label == 0) {
+			snprintf(err, errlen, "%s is not a domain name "
+			    "(label starts with '-')",
+			    cv_quote(in, q, sizeof(q)));
+			return -1;
+		}
+		if (!isdigit((unsigned char)c))
+			digits = false;
+		out[i] = (char)tolower((unsigned char)c);
+		label++;
+	}
+	out[len] = '\0';
+	if (digits) {
+		snprintf(err, errlen, "%s is not a domain name (an address "
+		    "needs brackets, as [192.0.2.1])",
+		    cv_quote(in, q, sizeof(q)));
+		return -1;
+	}
+	return 0;
+}
+
+/* cv_literal_norm - "[192.0.2.1]" or "[IPv6:2001:db8::1]", lower case,
+ * as the address parser writes a literal domain */
+static int
+cv_literal_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	size_t		 len = strlen(in);
+	char		 addr[NETADDR_STRLEN + 1], q[CV_QBUF];
+	unsigned char	 bin[16];
+	const char	*a = in + 1;
+	int		 family = AF_INET;
+
+	if (strncasecmp(a, "IPv6:", 5) == 0) {
+		family = AF_INET6;
+		a += 5;
+	}
+	if (len < 3 || in[len - 1] != ']' || len >= outlen ||
+	    (size_t)(in + len - 1 - a) >= sizeof(addr))
+		goto bad;
+	memcpy(addr, a, (size_t)(in + len - 1 - a));
+	addr[in + len - 1 - a] = '\0';
+	if (inet_pton(family, addr, bin) != 1)
+		goto bad;
+	for (size_t i = 0; i <= len; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	return 0;
+bad:
+	snprintf(err, errlen, "%s is not an address literal "
+	    "(expected [192.0.2.1] or [IPv6:2001:db8::1])",
+	    cv_quote(in, q, sizeof(q)));
+	return -1;
+}
+
+int
+cv_maildomain_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	if (in[0] == '[')
+		return cv_literal_norm(in, out, outlen, err, errlen);
+	return cv_domain_norm(in, out, outlen, err, errlen);
+}
+
+/* --- paths, user names, networks ------------------------------------- */
+
+int
+cv_path_check(const char *val, char *err, size_t errlen)
+{
+	char	 q[CV_QBUF];
+
+	if (val[0] != '/') {
+		snprintf(err, errlen, "%s is not an absolute path",
+		    cv_quote(val, q, sizeof(q)));
+		return -1;
+	}
+	return 0;
+}
+
+int
+cv_user_check(const char *val, char *err, size_t errlen)
+{
+	char	 q[CV_QBUF];
+
+	/* A user name with a blank, ':' or '/' cannot be in passwd, and
+	 * a leading '-' would read as an option to other tools. */
+	if (strpbrk(val, " \t:/") != NULL || val[0] == '-') {
+		snprintf(err, errlen, "%s is not a valid name",
+		    cv_quote(val, q, sizeof(q)));
+		return -1;
+	}
+	return 0;
+}
+
+int
+cv_cidrs_parse(const char *val, struct cidr **out, size_t *nout, char *err,
+    size_t errlen)
+{
+	struct cidr	*v = NULL, *t;
+	size_t		 n = 0;
+	char		 item[CV_LINE_MAX + 1];
+
+	while ((val = cv_next_item(val, item, sizeof(item))) != NULL) {
+		if ((t = reallocarray(v, n + 1, sizeof(*v))) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		v = t;
+		if (cidr_parse(item, &v[n], err, errlen) == -1)
+			goto fail;
+		n++;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+fail:
+	free(v);
+	return -1;
+}
+
+/* --- listen specs ------------------------------------------------------ */
+
+static const struct {
+	const char	*name;
+	enum listen_role role;
+	const char	*port;		/* the role's standard port */
+} cv_roles[] = {
+	{ "mx", ROLE_MX, "25" },
+	{ "submission", ROLE_SUBMISSION, "587" },
+	{ "submissions", ROLE_SUBMISSIONS, "465" },
+};
+
+#define CV_NROLES	(sizeof(cv_roles) / sizeof(cv_roles[0]))
+
+const char *
+cv_role_name(enum listen_role role)
+{
+	for (size_t i = 0; i < CV_NROLES; i++)
+		if (cv_roles[i].role == role)
+			return cv_roles[i].name;
+	return "unknown";
+}
+
+/*
+ * The address must be numeric ("*", IPv4 or [IPv6]) because resolving
+ * a name here would make startup depend on DNS and bind to whatever it
+ * answered. A missing role is the one of a standard port.
+ */
+int
+cv_listen_parse(const char *val, struct cv_listen *out, char *err,
+    size_t errlen)
+{
+	struct cv_listen   l;
+	char		   spec[CV_LINE_MAX + 1], role[CV_LINE_MAX + 1];
+	char		   q[CV_QBUF];
+	char		  *portp, *hostp;
+	const char	  *rest;
+	unsigned char	   bin[16];
+	unsigned long	   portnum = 0;
+	size_t		   i;
+
+	/* Two words at most; a comma would suggest several listeners on
+	 * one line, which is not how this key works. */
+	spec[0] = role[0] = '\0';
+	if ((rest = cv_next_item(val, spec, sizeof(spec))) != NULL &&
+	    (rest = cv_next_item(rest, role, sizeof(role))) != NULL)
+		while (cv_isblank(*rest))
+			rest++;
+	if (spec[0] == '\0' || strchr(val, ',') != NULL ||
+	    (rest != NULL && *rest != '\0')) {
+		snprintf(err, errlen, "%s is not ADDRESS:PORT [ROLE]",
+		    cv_quote(val, q, sizeof(q)));
+		return -1;
+	}
+
+	hostp = spec;
+	if (spec[0] == '[') {
+		if ((portp = strchr(spec, ']')) == NULL || portp[1] != ':') {
+			snprintf(err, errlen, "%s is not [IPv6]:PORT",
+			    cv_quote(spec, q, sizeof(q)));
+			return -1;
+		}
+		hostp++;
+		*portp = '\0';
+		portp += 2;
+		l.family = AF_INET6;
+	} else {
+		if ((portp = strrchr(spec, ':')) == NULL) {
+			snprintf(err, errlen, "%s has no port (expected "
+			    "ADDRESS:PORT)", cv_quote(spec, q, sizeof(q)));
+			return -1;
+		}
+		*portp++ = '\0';
+		if (strchr(spec, ':') != NULL) {
+			snprintf(err, errlen, "an IPv6 address needs brackets, "
+			    "as [::1]:25");
+			return -1;
+		}
+		l.family = AF_INET;
+	}
+	if (strcmp(hostp, "*") == 0 && l.family == AF_INET) {
+		l.host[0] = '\0';
+	} else if (strlen(hostp) >= sizeof(l.host) ||
+	    inet_pton(l.family, hostp, bin) != 1) {
+		snprintf(err, errlen, "numeric address required, not %s",
+		    cv_quote(hostp, q, sizeof(q)));
+		return -1;
+	} else {
+		/* Canonical text, so that duplicates are seen as such. */
+		inet_ntop(l.family, bin, l.host, sizeof(l.host));
+	}
+	for (i = 0; portp[i] >= '0' && portp[i] <= '9' && portnum <= 65535;
+	    i++)
+		portnum = portnum * 10 + (unsigned long)(portp[i] - '0');
+	if (i == 0 || portp[i] != '\0' || portnum < 1 || portnum > 65535) {
+		snprintf(err, errlen, "port %s is not a number in 1..65535",
+		    cv_quote(portp, q, sizeof(q)));
+		return -1;
+	}
+	snprintf(l.port, sizeof(l.port), "%lu", portnum);
+
+	for (i = 0; i < CV_NROLES; i++)
+		if (role[0] != '\0' ? strcmp(role, cv_roles[i].name) == 0 :
+		    strcmp(l.port, cv_roles[i].port) == 0)
+			break;
+	if (i == CV_NROLES) {
+		if (role[0] == '\0')
+			snprintf(err, errlen, "role required (mx, submission "
+			    "or submissions)");
+		else
+			snprintf(err, errlen, "unknown role %s (expected mx, "
+			    "submission or submissions)",
+			    cv_quote(role, q, sizeof(q)));
+		return -1;
+	}
+	l.role = cv_roles[i].role;
+	if (l.role == ROLE_SUBMISSIONS) {
+		snprintf(err, errlen, "role submissions needs TLS, not "
+		    "supported by this version yet");
+		return -1;
+	}
+	*out = l;
+	return 0;
+}

@@ -1,0 +1,75 @@
+/*
+ * config_value - the values of sallyport.conf, one parser per kind.
+ *
+ * Numbers with units, domain names and address literals, paths, user
+ * names, network lists and listen specs: each is checked and written
+ * in canonical form here, so that config.c only has to say which key
+ * takes which kind. Every parser returns 0, or -1 with a message in
+ * err that quotes the bad value and leaves out the key's name.
+ */
+#ifndef SALLYPORT_CONFIG_VALUE_H
+#define SALLYPORT_CONFIG_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "netaddr.h"
+
+#define CV_LINE_MAX	4096		/* bytes per line, newline excluded:
+					 * no value or list item is longer */
+#define CV_DOMAIN_MAX	253		/* RFC 1035, without the final dot */
+#define CV_QUOTE_MAX	64		/* bytes of a bad value quoted back */
+#define CV_QBUF		(CV_QUOTE_MAX + 8)	/* room for cv_quote */
+
+/* The units a number may carry; a bare number is in the first one. */
+enum cv_units {
+	CV_UNITS_PLAIN,		/* none */
+	CV_UNITS_SIZE,		/* bytes; K, M or G */
+	CV_UNITS_TIME,		/* seconds; s, m or h */
+};
+
+/* One "ADDRESS:PORT [ROLE]" listener, checked and canonical. */
+struct cv_listen {
+	int		 family;	/* AF_INET or AF_INET6, as written */
+	char		 host[NETADDR_STRLEN];	/* "" for "*" */
+	char		 port[8];	/* decimal, no leading zeros */
+	enum listen_role role;
+};
+
+/* cv_quote - a value as "text" for a message, marked if cut */
+const char	*cv_quote(const char *in, char *out, size_t outlen);
+/* cv_isblank - a blank between words: space or tab */
+bool		 cv_isblank(int c);
+/* cv_next_item - next item of a list separated by commas and/or blanks,
+ * copied into item (CV_LINE_MAX + 1 bytes); NULL at the end */
+const char	*cv_next_item(const char *s, char *item, size_t itemlen);
+
+/* cv_number_parse - digits and an optional unit, within min..max */
+int	cv_number_parse(const char *val, enum cv_units, uint64_t min,
+	    uint64_t max, uint64_t *out, char *err, size_t errlen);
+/* cv_number_format - v in the largest unit that divides it exactly */
+void	cv_number_format(uint64_t v, enum cv_units, char *out, size_t outlen);
+
+/* cv_domain_norm - a domain name, lower case, without its final dot */
+int	cv_domain_norm(const char *in, char *out, size_t outlen, char *err,
+	    size_t errlen);
+/* cv_maildomain_norm - a domain name, or an address literal such as
+ * [192.0.2.1] or [IPv6:2001:db8::1], lower case */
+int	cv_maildomain_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
+/* cv_path_check - an absolute path */
+int	cv_path_check(const char *val, char *err, size_t errlen);
+/* cv_user_check - a name that could be in passwd; "" passes */
+int	cv_user_check(const char *val, char *err, size_t errlen);
+/* cv_cidrs_parse - a list of networks into a new array (NULL if empty) */
+int	cv_cidrs_parse(const char *val, struct cidr **out, size_t *nout,
+	    char *err, size_t errlen);
+/* cv_listen_parse - one "ADDRESS:PORT [ROLE]" with a numeric address */
+int	cv_listen_parse(const char *val, struct cv_listen *out, char *err,
+	    size_t errlen);
+/* cv_role_name - a role as the file spells it */
+const char	*cv_role_name(enum listen_role);
+
+#endif
