@@ -131,6 +131,31 @@ class Queueing(sallytest.TestCase):
         self.assertEqual(e.header['from'], '')
         self.assertIn(b'\nfrom \nrcpt user@example.test\n', e.raw)
 
+    def test_eight_bit_body_unchanged(self):
+        msg = (b'Subject: 8bit\r\nContent-Type: text/plain; charset=latin1\r\n'
+               b'Content-Transfer-Encoding: 8bit\r\n\r\n'
+               + bytes(range(0x80, 0x100)) + b'\r\ncaf\xc3\xa9\r\n')
+        c = self.ehlo_client(self.srv.mx_port)
+        self.assertEqual(c.cmd('MAIL FROM:<sender@example.org> BODY=8BITMIME').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<user@example.test>').code, 250)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        r = c.data(msg)
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(self.only_entry().split()[1], msg)
+
+    def test_smtputf8_addresses(self):
+        c = self.ehlo_client(self.srv.mx_port)
+        r = c.cmd('MAIL FROM:<jos\u00e9@example.org> SMTPUTF8')
+        self.assertEqual(r.code, 250, r)
+        r = c.cmd('RCPT TO:<\u03b4\u03bf\u03ba\u03b9\u03bc\u03ae@example.test>')
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        r = c.data(b'Subject: utf8\r\n\r\nx\r\n')
+        self.assertEqual(r.code, 250, r)
+        e = self.only_entry()
+        self.assertEqual(e.header['from'], 'jos\u00e9@example.org')
+        self.assertEqual(e.rcpts, ['\u03b4\u03bf\u03ba\u03b9\u03bc\u03ae@example.test'])
+
     def test_helo_is_plain_smtp(self):
         c = self.client(self.srv.mx_port)
         self.assertEqual(c.cmd('HELO old.example').code, 250)
@@ -379,6 +404,51 @@ class Commands(sallytest.TestCase):
         self.assertEqual(r.code, 250, r)
         _, rest = self.srv.queue_entry(r.queue_id()).split()
         self.assertEqual(rest, message('split', ['.dotted', 'end']))
+
+
+class SessionLimits(sallytest.TestCase):
+    """Errors and silence end a session with a 421; nothing is left behind."""
+
+    def test_max_errors(self):
+        srv = self.server(max_errors=3)
+        c = self.ehlo_client(srv.mx_port)
+        replies = []
+        for _ in range(5):
+            try:
+                replies.append(c.cmd('FOOBAR'))
+            except (sallytest.Closed, ConnectionError):
+                break
+            if replies[-1].code == 421:
+                break
+        codes = [r.code for r in replies]
+        self.assertIn(421, codes, replies)
+        self.assertLessEqual(codes.index(421), 3, replies)
+        self.assertTrue(replies[-1].last.startswith('421 4.7.0'), replies)
+        self.assertTrue(c.closed())
+
+    def test_command_timeout(self):
+        srv = self.server(command_timeout='1s')
+        c = self.ehlo_client(srv.mx_port)
+        started = time.monotonic()
+        c.sock.settimeout(10)
+        r = c.reply()
+        self.assertTrue(r.last.startswith('421 4.4.2'), r)
+        self.assertTrue(c.closed())
+        self.assertLess(time.monotonic() - started, 5)
+
+    def test_data_timeout(self):
+        srv = self.server(data_timeout='1s')
+        c = self.ehlo_client(srv.mx_port)
+        self.assertEqual(c.cmd('MAIL FROM:<sender@example.org>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<user@example.test>').code, 250)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        c.send(b'Subject: slow\r\n\r\nand then nothing')
+        c.sock.settimeout(10)
+        r = c.reply()
+        self.assertTrue(r.last.startswith('421 4.4.2'), r)
+        self.assertTrue(c.closed())
+        self.assertEqual(srv.queue_names(), [])
+        self.assertTrue(sallytest.wait_until(lambda: not srv.tmp_names(), 5), srv.tmp_names())
 
 
 class Durability(sallytest.TestCase):
