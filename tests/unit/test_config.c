@@ -832,6 +832,7 @@ Test(config_load, real_file)
 
 	write_temp(path, full, strlen(full));
 	cfg = config_load(path, &errors);
+	unlink(path);
 	cr_assert_not_null(cfg, "%s", errors ? errors : "");
 	cr_assert_null(errors);
 	cr_assert_str_eq(cfg->path, path);
@@ -840,7 +841,7 @@ Test(config_load, real_file)
 
 	static const char bad[] = "max_errors = 1\n\nmax_errors = 2\n";
 
-	write_temp(path + 0, bad, strlen(bad));
+	write_temp(path, bad, strlen(bad));
 	cfg = config_load(path, &errors);
 	unlink(path);
 	cr_assert_null(cfg);
