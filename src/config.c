@@ -37,10 +37,12 @@ enum conf_type {
 	CONF_PATH,		/* absolute path */
 	CONF_HOSTNAME,		/* one domain name */
 	CONF_UINT,
+	CONF_BOOL,		/* yes or no */
 	CONF_SIZE,		/* bytes, suffix k, m or g */
 	CONF_DURATION,		/* seconds, suffix s, m or h */
 	CONF_CIDRS,		/* list of networks */
 	CONF_DOMAINS,		/* list of domains or address literals */
+	CONF_SERVERS,		/* list of IP[:PORT], numeric */
 	CONF_LISTEN,		/* ADDRESS:PORT [ROLE], one per line */
 };
 
@@ -63,43 +65,48 @@ struct conf_key {
 	unsigned	 flags;
 };
 
+/* Where a key's value lives in struct config. */
+#define CONF_AT(field)	offsetof(struct config, field)
+
 static const struct conf_key conf_keys[] = {
-	{ "hostname", CONF_HOSTNAME, offsetof(struct config, hostname),
-	    NULL, 0, 0, 0, CONF_F_SYSNAME },
-	{ "listen", CONF_LISTEN, offsetof(struct config, listen),
-	    "*:25 mx, *:587 submission", 0, 0,
-	    offsetof(struct config, nlisten), CONF_F_REPEAT },
-	{ "mynetworks", CONF_CIDRS, offsetof(struct config, mynetworks),
-	    "127.0.0.0/8 ::1/128", 0, 0,
-	    offsetof(struct config, nmynetworks), CONF_F_EMPTY },
-	{ "local_domains", CONF_DOMAINS,
-	    offsetof(struct config, local_domains),
-	    NULL, 0, 0, 0, CONF_F_EMPTY | CONF_F_HOSTNAME },
-	{ "relay_domains", CONF_DOMAINS,
-	    offsetof(struct config, relay_domains),
-	    "", 0, 0, 0, CONF_F_EMPTY },
-	{ "queue_dir", CONF_PATH, offsetof(struct config, queue_dir),
+	{ "hostname", CONF_HOSTNAME, CONF_AT(hostname), NULL, 0, 0, 0,
+	    CONF_F_SYSNAME },
+	{ "listen", CONF_LISTEN, CONF_AT(listen), "*:25 mx, *:587 submission",
+	    0, 0, CONF_AT(nlisten), CONF_F_REPEAT },
+	{ "mynetworks", CONF_CIDRS, CONF_AT(mynetworks), "127.0.0.0/8 ::1/128",
+	    0, 0, CONF_AT(nmynetworks), CONF_F_EMPTY },
+	{ "local_domains", CONF_DOMAINS, CONF_AT(local_domains), NULL, 0, 0, 0,
+	    CONF_F_EMPTY | CONF_F_HOSTNAME },
+	{ "relay_domains", CONF_DOMAINS, CONF_AT(relay_domains), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "queue_dir", CONF_PATH, CONF_AT(queue_dir),
 	    LOCALSTATEDIR "/spool/sallyport", 0, 0, 0, 0 },
-	{ "user", CONF_STRING, offsetof(struct config, user),
-	    "", 0, 0, 0, CONF_F_EMPTY },
-	{ "max_message_size", CONF_SIZE,
-	    offsetof(struct config, max_message_size),
-	    "25M", 1024, 4ULL << 30, 0, 0 },
-	{ "max_recipients", CONF_UINT, offsetof(struct config, max_recipients),
-	    "100", 1, 100000, 0, 0 },
-	{ "max_connections", CONF_UINT,
-	    offsetof(struct config, max_connections),
-	    "1000", 1, 1000000, 0, 0 },
-	{ "max_errors", CONF_UINT, offsetof(struct config, max_errors),
-	    "20", 1, 10000, 0, 0 },
-	{ "command_timeout", CONF_DURATION,
-	    offsetof(struct config, command_timeout),
-	    "5m", 1, 3600, 0, 0 },
-	{ "data_timeout", CONF_DURATION, offsetof(struct config, data_timeout),
-	    "10m", 1, 3600, 0, 0 },
-	{ "shutdown_timeout", CONF_DURATION,
-	    offsetof(struct config, shutdown_timeout),
-	    "10s", 0, 3600, 0, 0 },
+	{ "user", CONF_STRING, CONF_AT(user), "", 0, 0, 0, CONF_F_EMPTY },
+	{ "max_message_size", CONF_SIZE, CONF_AT(max_message_size), "25M",
+	    1024, 4ULL << 30, 0, 0 },
+	{ "max_recipients", CONF_UINT, CONF_AT(max_recipients), "100",
+	    1, 100000, 0, 0 },
+	{ "max_connections", CONF_UINT, CONF_AT(max_connections), "1000",
+	    1, 1000000, 0, 0 },
+	{ "max_errors", CONF_UINT, CONF_AT(max_errors), "20", 1, 10000, 0, 0 },
+	{ "command_timeout", CONF_DURATION, CONF_AT(command_timeout), "5m",
+	    1, 3600, 0, 0 },
+	{ "data_timeout", CONF_DURATION, CONF_AT(data_timeout), "10m",
+	    1, 3600, 0, 0 },
+	{ "shutdown_timeout", CONF_DURATION, CONF_AT(shutdown_timeout), "10s",
+	    0, 3600, 0, 0 },
+	{ "allow_untrusted_routing", CONF_BOOL,
+	    CONF_AT(allow_untrusted_routing), "no", 0, 0, 0, 0 },
+	{ "reject_unqualified_sender", CONF_BOOL,
+	    CONF_AT(reject_unqualified_sender), "yes", 0, 0, 0, 0 },
+	{ "reject_non_fqdn_sender", CONF_BOOL,
+	    CONF_AT(reject_non_fqdn_sender), "yes", 0, 0, 0, 0 },
+	{ "reject_unknown_sender_domain", CONF_BOOL,
+	    CONF_AT(reject_unknown_sender_domain), "yes", 0, 0, 0, 0 },
+	{ "dns_servers", CONF_SERVERS, CONF_AT(dns_servers), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "dns_timeout", CONF_DURATION, CONF_AT(dns_timeout), "5s",
+	    1, 60, 0, 0 },
 };
 
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -302,20 +309,28 @@ conf_strlist_free(struct strlist *l)
 	l->n = 0;
 }
 
-/* conf_set_domains - a name listed twice is only a warning: the list
- * means the same with it once */
 static int
-conf_set_domains(struct conf_parse *p, const struct conf_key *k,
+conf_set_bool(struct conf_parse *p, const struct conf_key *k,
+    const char *val, char *err, size_t errlen)
+{
+	return cv_bool_parse(val, conf_field(p->cfg, k->off), err, errlen);
+}
+
+/* conf_set_strlist - domains or servers, each made canonical; one
+ * listed twice is only a warning: the list means the same with it once */
+static int
+conf_set_strlist(struct conf_parse *p, const struct conf_key *k,
     const char *val, char *err, size_t errlen)
 {
 	struct strlist	*field = conf_field(p->cfg, k->off);
 	struct strlist	 l = { NULL, 0 };
 	char		 item[CV_LINE_MAX + 1], name[CV_DOMAIN_MAX + 1];
 	char		 q[CV_QBUF], **t;
+	int		(*norm)(const char *, char *, size_t, char *, size_t) =
+	    k->type == CONF_SERVERS ? cv_server_norm : cv_maildomain_norm;
 
 	while ((val = cv_next_item(val, item, sizeof(item))) != NULL) {
-		if (cv_maildomain_norm(item, name, sizeof(name), err,
-		    errlen) == -1)
+		if (norm(item, name, sizeof(name), err, errlen) == -1)
 			goto fail;
 		for (size_t i = 0; i < l.n; i++)
 			if (strcmp(l.v[i], name) == 0) {
@@ -419,6 +434,14 @@ conf_print_number(const struct config *cfg, const struct conf_key *k,
 }
 
 static void
+conf_print_bool(const struct config *cfg, const struct conf_key *k, FILE *fp)
+{
+	const bool *field = (const void *)((const char *)cfg + k->off);
+
+	fprintf(fp, "%s = %s\n", k->name, cv_bool_name(*field));
+}
+
+static void
 conf_print_cidrs(const struct config *cfg, const struct conf_key *k, FILE *fp)
 {
 	const struct cidr *v = *(struct cidr *const *)
@@ -436,7 +459,7 @@ conf_print_cidrs(const struct config *cfg, const struct conf_key *k, FILE *fp)
 }
 
 static void
-conf_print_domains(const struct config *cfg, const struct conf_key *k,
+conf_print_strlist(const struct config *cfg, const struct conf_key *k,
     FILE *fp)
 {
 	const struct strlist *l = (const void *)((const char *)cfg + k->off);
@@ -482,7 +505,7 @@ conf_free_none(struct config *cfg, const struct conf_key *k)
 }
 
 static void
-conf_free_domains(struct config *cfg, const struct conf_key *k)
+conf_free_strlist(struct config *cfg, const struct conf_key *k)
 {
 	conf_strlist_free(conf_field(cfg, k->off));
 }
@@ -513,14 +536,18 @@ static const struct {
 	    conf_free_ptr, "a domain name" },
 	[CONF_UINT] = { conf_set_number, conf_print_number, conf_free_none,
 	    "a number" },
+	[CONF_BOOL] = { conf_set_bool, conf_print_bool, conf_free_none,
+	    "yes or no" },
 	[CONF_SIZE] = { conf_set_number, conf_print_number, conf_free_none,
 	    "a size such as 25M" },
 	[CONF_DURATION] = { conf_set_number, conf_print_number,
 	    conf_free_none, "a duration such as 5m" },
 	[CONF_CIDRS] = { conf_set_cidrs, conf_print_cidrs, conf_free_ptr,
 	    "networks" },
-	[CONF_DOMAINS] = { conf_set_domains, conf_print_domains,
-	    conf_free_domains, "domains" },
+	[CONF_DOMAINS] = { conf_set_strlist, conf_print_strlist,
+	    conf_free_strlist, "domains" },
+	[CONF_SERVERS] = { conf_set_strlist, conf_print_strlist,
+	    conf_free_strlist, "servers" },
 	[CONF_LISTEN] = { conf_set_listen, conf_print_listen,
 	    conf_free_listen, "ADDRESS:PORT [ROLE]" },
 };

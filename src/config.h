@@ -50,6 +50,13 @@ struct config {
 	unsigned	 command_timeout;	/* seconds */
 	unsigned	 data_timeout;		/* seconds */
 	unsigned	 shutdown_timeout;	/* seconds */
+	/* Policy switches for clients neither trusted nor authenticated. */
+	bool		 allow_untrusted_routing;	/* %, !, @, source routes */
+	bool		 reject_unqualified_sender;	/* 553: no domain */
+	bool		 reject_non_fqdn_sender;	/* 553: localhost, one label */
+	bool		 reject_unknown_sender_domain;	/* 501: no MX/A/AAAA */
+	struct strlist	 dns_servers;	/* "IP" or "IP:port"; empty: resolv.conf */
+	unsigned	 dns_timeout;	/* seconds, per lookup */
 };
 
 /* Parse a file. On success returns the config; on failure returns NULL

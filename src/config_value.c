@@ -297,6 +297,54 @@ cv_maildomain_norm(const char *in, char *out, size_t outlen, char *err,
 	return cv_domain_norm(in, out, outlen, err, errlen);
 }
 
+/* --- switches and DNS servers ---------------------------------------- */
+
+/* Every spelling of a switch; cv_bool_name prints the first two. */
+static const struct {
+	const char	*name;
+	bool		 value;
+} cv_bools[] = {
+	{ "yes", true }, { "no", false }, { "true", true }, { "false", false },
+	{ "on", true }, { "off", false }, { "1", true }, { "0", false },
+};
+
+int
+cv_bool_parse(const char *val, bool *out, char *err, size_t errlen)
+{
+	char	 q[CV_QBUF];
+
+	for (size_t i = 0; i < sizeof(cv_bools) / sizeof(cv_bools[0]); i++)
+		if (strcasecmp(val, cv_bools[i].name) == 0) {
+			*out = cv_bools[i].value;
+			return 0;
+		}
+	snprintf(err, errlen, "%s is not yes or no", cv_quote(val, q,
+	    sizeof(q)));
+	return -1;
+}
+
+const char *
+cv_bool_name(bool v)
+{
+	return v ? cv_bools[0].name : cv_bools[1].name;
+}
+
+int
+cv_server_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	struct netaddr_port np;
+
+	if (netaddr_port_parse(in, 0, &np, err, errlen) == -1)
+		return -1;
+	netaddr_port_format(&np, out, outlen);
+	if (out[0] == '\0') {
+		snprintf(err, errlen, "server address too long");
+		return -1;
+	}
+	return 0;
+}
+
 /* --- paths, user names, networks ------------------------------------- */
 
 int
@@ -386,12 +434,10 @@ cv_listen_parse(const char *val, struct cv_listen *out, char *err,
     size_t errlen)
 {
 	struct cv_listen   l;
+	struct netaddr_port np;
 	char		   spec[CV_LINE_MAX + 1], role[CV_LINE_MAX + 1];
 	char		   q[CV_QBUF];
-	char		  *portp, *hostp;
 	const char	  *rest;
-	unsigned char	   bin[16];
-	unsigned long	   portnum = 0;
 	size_t		   i;
 
 	/* Two words at most; a comma would suggest several listeners on
@@ -408,51 +454,15 @@ cv_listen_parse(const char *val, struct cv_listen *out, char *err,
 		return -1;
 	}
 
-	hostp = spec;
-	if (spec[0] == '[') {
-		if ((portp = strchr(spec, ']')) == NULL || portp[1] != ':') {
-			snprintf(err, errlen, "%s is not [IPv6]:PORT",
-			    cv_quote(spec, q, sizeof(q)));
-			return -1;
-		}
-		hostp++;
-		*portp = '\0';
-		portp += 2;
-		l.family = AF_INET6;
-	} else {
-		if ((portp = strrchr(spec, ':')) == NULL) {
-			snprintf(err, errlen, "%s has no port (expected "
-			    "ADDRESS:PORT)", cv_quote(spec, q, sizeof(q)));
-			return -1;
-		}
-		*portp++ = '\0';
-		if (strchr(spec, ':') != NULL) {
-			snprintf(err, errlen, "an IPv6 address needs brackets, "
-			    "as [::1]:25");
-			return -1;
-		}
-		l.family = AF_INET;
-	}
-	if (strcmp(hostp, "*") == 0 && l.family == AF_INET) {
-		l.host[0] = '\0';
-	} else if (strlen(hostp) >= sizeof(l.host) ||
-	    inet_pton(l.family, hostp, bin) != 1) {
-		snprintf(err, errlen, "numeric address required, not %s",
-		    cv_quote(hostp, q, sizeof(q)));
+	if (netaddr_port_parse(spec, NETADDR_PORT_NEEDED | NETADDR_PORT_STAR,
+	    &np, err, errlen) == -1)
 		return -1;
-	} else {
-		/* Canonical text, so that duplicates are seen as such. */
-		inet_ntop(l.family, bin, l.host, sizeof(l.host));
-	}
-	for (i = 0; portp[i] >= '0' && portp[i] <= '9' && portnum <= 65535;
-	    i++)
-		portnum = portnum * 10 + (unsigned long)(portp[i] - '0');
-	if (i == 0 || portp[i] != '\0' || portnum < 1 || portnum > 65535) {
-		snprintf(err, errlen, "port %s is not a number in 1..65535",
-		    cv_quote(portp, q, sizeof(q)));
-		return -1;
-	}
-	snprintf(l.port, sizeof(l.port), "%lu", portnum);
+	/* Canonical text, so that duplicates are seen as such. */
+	l.family = np.family == AF_INET6 ? AF_INET6 : AF_INET;
+	l.host[0] = '\0';
+	if (np.family != AF_UNSPEC)
+		inet_ntop(np.family, np.addr, l.host, sizeof(l.host));
+	snprintf(l.port, sizeof(l.port), "%u", np.port);
 
 	for (i = 0; i < CV_NROLES; i++)
 		if (role[0] != '\0' ? strcmp(role, cv_roles[i].name) == 0 :

@@ -1,10 +1,10 @@
 /*
  * config_value - the values of sallyport.conf, one parser per kind.
  *
- * Numbers with units, domain names and address literals, paths, user
- * names, network lists and listen specs: each is checked and written
- * in canonical form here, so that config.c only has to say which key
- * takes which kind. Every parser returns 0, or -1 with a message in
+ * Numbers with units, switches, domain names and address literals,
+ * DNS servers, paths, user names, network lists and listen specs: each
+ * is checked and written in canonical form here, so that config.c only
+ * has to say which key takes which kind. Every parser returns 0, or -1 with a message in
  * err that quotes the bad value and leaves out the key's name.
  */
 #ifndef SALLYPORT_CONFIG_VALUE_H
@@ -59,6 +59,14 @@ int	cv_domain_norm(const char *in, char *out, size_t outlen, char *err,
  * [192.0.2.1] or [IPv6:2001:db8::1], lower case */
 int	cv_maildomain_norm(const char *in, char *out, size_t outlen,
 	    char *err, size_t errlen);
+/* cv_bool_parse - yes/no, true/false, on/off or 1/0, in any case */
+int	cv_bool_parse(const char *val, bool *out, char *err, size_t errlen);
+/* cv_bool_name - "yes" or "no" */
+const char	*cv_bool_name(bool);
+/* cv_server_norm - a DNS server "IP", "IP:PORT", "[IPv6]" or
+ * "[IPv6]:PORT", numeric, in canonical text (NETADDR_PORT_STRLEN) */
+int	cv_server_norm(const char *in, char *out, size_t outlen, char *err,
+	    size_t errlen);
 /* cv_path_check - an absolute path */
 int	cv_path_check(const char *val, char *err, size_t errlen);
 /* cv_user_check - a name that could be in passwd; "" passes */

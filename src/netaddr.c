@@ -1,9 +1,10 @@
 /*
  * netaddr - IP addresses and CIDR networks (IPv4 and IPv6).
  *
- * Used by the configuration (mynetworks) and by policy, which asks
- * whether a peer is trusted. Text goes through inet_pton/inet_ntop
- * only: no resolver is ever involved.
+ * Used by the configuration (mynetworks, listen, dns_servers), by dns
+ * (its servers) and by policy, which asks whether a peer is trusted.
+ * Text goes through inet_pton/inet_ntop only: no resolver is ever
+ * involved.
  *
  * An IPv4 peer may reach us as an IPv4-mapped IPv6 address
  * (::ffff:a.b.c.d) on a dual-stack socket. It is still an IPv4 client,
@@ -173,6 +174,104 @@ cidr_format(const struct cidr *c, char *out, size_t outlen)
 		return;
 	n = snprintf(out, outlen, "%s/%u", addr, c->prefix);
 	/* A cut network would name a different network: give nothing. */
+	if (n < 0 || (size_t)n >= outlen)
+		out[0] = '\0';
+}
+
+/* netaddr_port_num - "1".."65535" as a number; 0 if it is not one. A
+ * long run of digits stops counting before it could wrap. */
+static unsigned
+netaddr_port_num(const char *p)
+{
+	unsigned long	 n = 0;
+	size_t		 i;
+
+	for (i = 0; p[i] >= '0' && p[i] <= '9' && n <= 65535; i++)
+		n = n * 10 + (unsigned long)(p[i] - '0');
+	if (i == 0 || p[i] != '\0' || n > 65535)
+		return 0;
+	return (unsigned)n;
+}
+
+int
+netaddr_port_parse(const char *text, unsigned flags, struct netaddr_port *out,
+    char *err, size_t errlen)
+{
+	struct netaddr_port np;
+	char		 host[NETADDR_TEXT_MAX + 1], q[NETADDR_QUOTE_MAX + 8];
+	const char	*h = text, *hend, *port = NULL;
+	bool		 needed = (flags & NETADDR_PORT_NEEDED) != 0;
+
+	memset(&np, 0, sizeof(np));
+	if (text[0] == '[') {
+		h++;
+		np.family = AF_INET6;
+		if ((hend = strchr(h, ']')) == NULL ||
+		    (hend[1] != ':' && (hend[1] != '\0' || needed)))
+			return netaddr_err(err, errlen, text, needed ?
+			    "is not [IPv6]:PORT" :
+			    "is not [IPv6] or [IPv6]:PORT");
+		if (hend[1] == ':')
+			port = hend + 2;
+	} else {
+		np.family = AF_INET;
+		if ((hend = strrchr(text, ':')) != NULL) {
+			port = hend + 1;
+			if (memchr(text, ':', (size_t)(hend - text)) != NULL) {
+				snprintf(err, errlen, "an IPv6 address needs "
+				    "brackets, as [::1]:25");
+				return -1;
+			}
+		} else if (needed) {
+			return netaddr_err(err, errlen, text,
+			    "has no port (expected ADDRESS:PORT)");
+		} else {
+			hend = text + strlen(text);
+		}
+	}
+
+	if ((size_t)(hend - h) >= sizeof(host)) {
+		netaddr_quote(text, q, sizeof(q));
+		snprintf(err, errlen, "numeric address required, not %s", q);
+		return -1;
+	}
+	memcpy(host, h, (size_t)(hend - h));
+	host[hend - h] = '\0';
+	if (np.family == AF_INET && (flags & NETADDR_PORT_STAR) &&
+	    strcmp(host, "*") == 0) {
+		np.family = AF_UNSPEC;
+	} else if (inet_pton(np.family, host, np.addr) != 1) {
+		netaddr_quote(host, q, sizeof(q));
+		snprintf(err, errlen, "numeric address required, not %s", q);
+		return -1;
+	}
+	if (port != NULL && (np.port = netaddr_port_num(port)) == 0) {
+		netaddr_quote(port, q, sizeof(q));
+		snprintf(err, errlen, "port %s is not a number in 1..65535", q);
+		return -1;
+	}
+	*out = np;
+	return 0;
+}
+
+void
+netaddr_port_format(const struct netaddr_port *np, char *out, size_t outlen)
+{
+	char	 addr[NETADDR_STRLEN] = "*", port[16] = "";
+	bool	 v6 = np->family == AF_INET6;
+	int	 n;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	if (np->family != AF_UNSPEC &&
+	    inet_ntop(np->family, np->addr, addr, sizeof(addr)) == NULL)
+		return;
+	if (np->port != 0)
+		snprintf(port, sizeof(port), ":%u", np->port);
+	n = snprintf(out, outlen, "%s%s%s%s", v6 ? "[" : "", addr,
+	    v6 ? "]" : "", port);
+	/* A cut address would name another server: give nothing. */
 	if (n < 0 || (size_t)n >= outlen)
 		out[0] = '\0';
 }

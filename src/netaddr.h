@@ -31,6 +31,31 @@ void	cidr_format(const struct cidr *, char *out, size_t outlen);
 bool	cidr_match(const struct cidr *, const struct sockaddr *);
 bool	cidr_match_any(const struct cidr *, size_t n, const struct sockaddr *);
 
+/* An address with a port, numeric only: "192.0.2.1:25",
+ * "[2001:db8::1]:25", and where the port may be left out "192.0.2.1" or
+ * "[2001:db8::1]". An IPv6 address always takes brackets, as its own
+ * colons would otherwise hide the port. */
+enum {
+	NETADDR_PORT_NEEDED	= 1 << 0,	/* the port may not be left out */
+	NETADDR_PORT_STAR	= 1 << 1,	/* "*:PORT" means any address */
+};
+
+struct netaddr_port {
+	int		family;		/* AF_INET, AF_INET6; AF_UNSPEC: "*" */
+	unsigned char	addr[16];	/* network bytes */
+	unsigned	port;		/* 1..65535; 0 when left out */
+};
+
+/* Text form of a netaddr_port, "[::1]:53", "*:25", "192.0.2.1". */
+#define NETADDR_PORT_STRLEN	(INET6_ADDRSTRLEN + 8)
+
+/* Returns 0, or -1 with a message in err. */
+int	netaddr_port_parse(const char *, unsigned flags, struct netaddr_port *,
+	    char *err, size_t errlen);
+/* Canonical text; NETADDR_PORT_STRLEN bytes always do. */
+void	netaddr_port_format(const struct netaddr_port *, char *out,
+	    size_t outlen);
+
 /* Text form of an address without port: "127.0.0.1", "::1"; an
  * IPv4-mapped IPv6 address is shown as IPv4. NETADDR_STRLEN bytes
  * always do. */

@@ -140,7 +140,14 @@ static const char full[] =
     "max_errors = 5\n"
     "command_timeout = 2m\n"
     "data_timeout = 1h\n"
-    "shutdown_timeout = 30\n";
+    "shutdown_timeout = 30\n"
+    "allow_untrusted_routing = yes\n"
+    "reject_unqualified_sender = off\n"
+    "reject_non_fqdn_sender = FALSE\n"
+    "reject_unknown_sender_domain = 0\n"
+    "dns_servers = 127.0.0.1:05353, [0::1]:5353 192.0.2.53 "
+    "[2001:DB8::53]\n"
+    "dns_timeout = 1m\n";
 
 static void
 check_full(const struct config *cfg)
@@ -187,6 +194,16 @@ check_full(const struct config *cfg)
 	cr_assert_eq(cfg->command_timeout, 120);
 	cr_assert_eq(cfg->data_timeout, 3600);
 	cr_assert_eq(cfg->shutdown_timeout, 30);
+	cr_assert(cfg->allow_untrusted_routing);
+	cr_assert_not(cfg->reject_unqualified_sender);
+	cr_assert_not(cfg->reject_non_fqdn_sender);
+	cr_assert_not(cfg->reject_unknown_sender_domain);
+	cr_assert_eq(cfg->dns_servers.n, 4);
+	cr_assert_str_eq(cfg->dns_servers.v[0], "127.0.0.1:5353");
+	cr_assert_str_eq(cfg->dns_servers.v[1], "[::1]:5353");
+	cr_assert_str_eq(cfg->dns_servers.v[2], "192.0.2.53");
+	cr_assert_str_eq(cfg->dns_servers.v[3], "[2001:db8::53]");
+	cr_assert_eq(cfg->dns_timeout, 60);
 }
 
 Test(config, every_key)
@@ -233,6 +250,12 @@ Test(config, defaults)
 	cr_assert_eq(cfg->command_timeout, 300);
 	cr_assert_eq(cfg->data_timeout, 600);
 	cr_assert_eq(cfg->shutdown_timeout, 10);
+	cr_assert_not(cfg->allow_untrusted_routing);
+	cr_assert(cfg->reject_unqualified_sender);
+	cr_assert(cfg->reject_non_fqdn_sender);
+	cr_assert(cfg->reject_unknown_sender_domain);
+	cr_assert_eq(cfg->dns_servers.n, 0, "resolv.conf");
+	cr_assert_eq(cfg->dns_timeout, 5);
 	config_free(cfg);
 }
 
@@ -577,19 +600,121 @@ Test(config, bad_domain)
 	fails_like("local_domains = [\n", "address literal");
 }
 
-Test(config, duplicate_domain_is_a_warning)
+/* warns - parse text that must succeed with exactly the warning `want` */
+static struct config *
+warns(const char *text, const char *want)
 {
 	char		*errors = NULL;
-	struct config	*cfg = config_parse("hostname = a.example\n"
-	    "local_domains = x.example X.Example. y.example\n", "t.conf",
-	    &errors);
+	struct config	*cfg = config_parse(text, "t.conf", &errors);
 
 	cr_assert_not_null(cfg, "a warning is not an error: %s", errors);
-	cr_assert_str_eq(errors, "t.conf:2: warning: local_domains: "
-	    "\"x.example\" is listed twice\n");
+	cr_assert_str_eq(errors, want);
+	free(errors);
+	return cfg;
+}
+
+Test(config, duplicate_domain_is_a_warning)
+{
+	struct config *cfg = warns("hostname = a.example\n"
+	    "local_domains = x.example X.Example. y.example\n",
+	    "t.conf:2: warning: local_domains: \"x.example\" is listed "
+	    "twice\n");
+
 	cr_assert_eq(cfg->local_domains.n, 2);
 	cr_assert_str_eq(cfg->local_domains.v[1], "y.example");
-	free(errors);
+	config_free(cfg);
+}
+
+/* bool_is - the value a spelling gives to a switch */
+static bool
+bool_is(const char *spelling)
+{
+	char		 text[64];
+	struct config	*cfg;
+	bool		 v;
+
+	snprintf(text, sizeof(text), "allow_untrusted_routing = %s\n",
+	    spelling);
+	cfg = ok(text);
+	v = cfg->allow_untrusted_routing;
+	config_free(cfg);
+	return v;
+}
+
+Test(config, bool_spellings)
+{
+	static const char *const yes[] = { "yes", "YES", "Yes", "true",
+	    "True", "on", "ON", "1" };
+	static const char *const no[] = { "no", "NO", "No", "false", "FALSE",
+	    "off", "Off", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		cr_assert(bool_is(yes[i]), "%s", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		cr_assert_not(bool_is(no[i]), "%s", no[i]);
+}
+
+Test(config, bad_bool)
+{
+	fails_with("reject_non_fqdn_sender = maybe\n", "t.conf:1: "
+	    "reject_non_fqdn_sender: \"maybe\" is not yes or no\n");
+	fails_like("reject_unqualified_sender = y\n", "\"y\" is not yes or no");
+	fails_like("reject_unqualified_sender = 2\n", "\"2\" is not yes");
+	fails_like("reject_unqualified_sender = yes no\n", "\"yes no\" is not");
+	fails_like("allow_untrusted_routing = yess\n", "is not yes or no");
+	fails_with("reject_unknown_sender_domain =\n", "t.conf:1: "
+	    "reject_unknown_sender_domain: value missing (expected yes or "
+	    "no)\n");
+}
+
+Test(config, dns_servers)
+{
+	struct config *cfg = ok("dns_servers = 10.0.0.1,[fe80::1]:53 "
+	    "127.0.0.1:65535\n");
+
+	cr_assert_eq(cfg->dns_servers.n, 3);
+	cr_assert_str_eq(cfg->dns_servers.v[0], "10.0.0.1");
+	cr_assert_str_eq(cfg->dns_servers.v[1], "[fe80::1]:53");
+	cr_assert_str_eq(cfg->dns_servers.v[2], "127.0.0.1:65535");
+	config_free(cfg);
+
+	cfg = ok("dns_servers =   # resolv.conf\n");
+	cr_assert_eq(cfg->dns_servers.n, 0);
+	config_free(cfg);
+
+	cfg = ok("dns_timeout = 1\n");
+	cr_assert_eq(cfg->dns_timeout, 1);
+	config_free(cfg);
+}
+
+Test(config, bad_dns_servers)
+{
+	fails_with("dns_servers = 127.0.0.1 ns1.example.org\n", "t.conf:1: "
+	    "dns_servers: numeric address required, not "
+	    "\"ns1.example.org\"\n");
+	fails_like("dns_servers = localhost:53\n", "numeric address required");
+	fails_like("dns_servers = 192.0.2.300\n", "numeric address required");
+	fails_like("dns_servers = ::1\n", "IPv6 address needs brackets");
+	fails_like("dns_servers = 2001:db8::1:53\n", "needs brackets");
+	fails_like("dns_servers = [::1\n", "is not [IPv6] or [IPv6]:PORT");
+	fails_like("dns_servers = [::1]53\n", "is not [IPv6] or [IPv6]:PORT");
+	fails_like("dns_servers = [127.0.0.1]\n", "numeric address required");
+	fails_like("dns_servers = *\n", "numeric address required");
+	fails_like("dns_servers = 127.0.0.1:0\n",
+	    "port \"0\" is not a number in 1..65535");
+	fails_like("dns_servers = 127.0.0.1:65536\n", "1..65535");
+	fails_like("dns_servers = 127.0.0.1:\n", "port \"\"");
+	fails_like("dns_servers = [::1]:domain\n", "port \"domain\"");
+	fails_like("dns_timeout = 0\n", "below the minimum 1s");
+	fails_like("dns_timeout = 61\n", "above the maximum 1m");
+}
+
+Test(config, duplicate_dns_server_is_a_warning)
+{
+	struct config *cfg = warns("dns_servers = [::1]:53 [0:0::1]:053\n",
+	    "t.conf:1: warning: dns_servers: \"[::1]:53\" is listed twice\n");
+
+	cr_assert_eq(cfg->dns_servers.n, 1);
 	config_free(cfg);
 }
 
@@ -724,6 +849,12 @@ Test(config, print_parse_round_trip)
 	cr_assert(strstr(one, "max_message_size = 10M\n") != NULL, "%s", one);
 	cr_assert(strstr(one, "command_timeout = 2m\n") != NULL, "%s", one);
 	cr_assert(strstr(one, "shutdown_timeout = 30s\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\nallow_untrusted_routing = yes\n"
+	    "reject_unqualified_sender = no\nreject_non_fqdn_sender = no\n"
+	    "reject_unknown_sender_domain = no\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\ndns_servers = 127.0.0.1:5353 [::1]:5353 "
+	    "192.0.2.53 [2001:db8::53]\ndns_timeout = 1m\n") != NULL, "%s",
+	    one);
 
 	b = ok(one);
 	check_full(b);
@@ -751,6 +882,12 @@ Test(config, print_defaults_round_trip)
 	cr_assert(strstr(one, "\ncommand_timeout = 5m\n") != NULL, "%s", one);
 	cr_assert(strstr(one, "\ndata_timeout = 10m\n") != NULL, "%s", one);
 	cr_assert(strstr(one, "\nshutdown_timeout = 10s\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\nallow_untrusted_routing = no\n") != NULL,
+	    "%s", one);
+	cr_assert(strstr(one, "\nreject_unknown_sender_domain = yes\n") !=
+	    NULL, "%s", one);
+	cr_assert(strstr(one, "\ndns_servers =\ndns_timeout = 5s\n") != NULL,
+	    "%s", one);
 
 	b = ok(one);
 	two = print(b);
@@ -905,6 +1042,12 @@ check_sample_defaults(const struct config *cfg)
 	cr_assert(trusted(cfg, "127.0.0.1"));
 	cr_assert(trusted(cfg, "::1"));
 	cr_assert_eq(cfg->relay_domains.n, 0);
+	cr_assert_not(cfg->allow_untrusted_routing);
+	cr_assert(cfg->reject_unqualified_sender);
+	cr_assert(cfg->reject_non_fqdn_sender);
+	cr_assert(cfg->reject_unknown_sender_domain);
+	cr_assert_eq(cfg->dns_servers.n, 0);
+	cr_assert_eq(cfg->dns_timeout, 5);
 }
 
 Test(config_load, sample_file_parses_cleanly)

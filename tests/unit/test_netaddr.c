@@ -325,3 +325,80 @@ Test(netaddr_format, too_small_gives_nothing)
 	netaddr_format((struct sockaddr *)&a, out, sizeof(out));
 	cr_assert_str_eq(out, "");
 }
+
+/* port_text - parse then format an address with a port */
+static const char *
+port_text(const char *in, unsigned flags, char *out, size_t outlen)
+{
+	struct netaddr_port np;
+	char		 err[128] = "";
+
+	cr_assert_eq(netaddr_port_parse(in, flags, &np, err, sizeof(err)), 0,
+	    "netaddr_port_parse(%s): %s", in, err);
+	netaddr_port_format(&np, out, outlen);
+	return out;
+}
+
+Test(netaddr_port, forms)
+{
+	char	 b[NETADDR_PORT_STRLEN];
+
+	cr_assert_str_eq(port_text("192.0.2.1", 0, b, sizeof(b)), "192.0.2.1");
+	cr_assert_str_eq(port_text("192.0.2.1:053", 0, b, sizeof(b)),
+	    "192.0.2.1:53");
+	cr_assert_str_eq(port_text("[2001:DB8:0::1]", 0, b, sizeof(b)),
+	    "[2001:db8::1]");
+	cr_assert_str_eq(port_text("[::1]:65535", NETADDR_PORT_NEEDED, b,
+	    sizeof(b)), "[::1]:65535");
+	cr_assert_str_eq(port_text("*:25", NETADDR_PORT_NEEDED |
+	    NETADDR_PORT_STAR, b, sizeof(b)), "*:25");
+	cr_assert_str_eq(port_text("[ffff:ffff:ffff:ffff:ffff:ffff:"
+	    "255.255.255.255]:65535", 0, b, sizeof(b)),
+	    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
+	    "a long one fits NETADDR_PORT_STRLEN");
+}
+
+Test(netaddr_port, refused)
+{
+	static const struct {
+		const char	*in;
+		unsigned	 flags;
+		const char	*want;
+	} bad[] = {
+		{ "192.0.2.1", NETADDR_PORT_NEEDED,
+		    "\"192.0.2.1\" has no port (expected ADDRESS:PORT)" },
+		{ "[::1]", NETADDR_PORT_NEEDED, "\"[::1]\" is not [IPv6]:PORT" },
+		{ "[::1]x", 0, "\"[::1]x\" is not [IPv6] or [IPv6]:PORT" },
+		{ "::1", 0, "an IPv6 address needs brackets, as [::1]:25" },
+		{ "*:25", NETADDR_PORT_NEEDED,
+		    "numeric address required, not \"*\"" },
+		{ "[*]:25", NETADDR_PORT_STAR,
+		    "numeric address required, not \"*\"" },
+		{ "mx.example:25", 0,
+		    "numeric address required, not \"mx.example\"" },
+		{ "10.0.0.1:0", 0, "port \"0\" is not a number in 1..65535" },
+		{ "10.0.0.1:99999999999999999999", 0, "port "
+		    "\"99999999999999999999\" is not a number in 1..65535" },
+		{ "10.0.0.1:", 0, "port \"\" is not a number in 1..65535" },
+		{ "10.0.0.1:+53", 0, "port \"+53\" is not a number in 1..65535" },
+	};
+	struct netaddr_port np;
+	char		 err[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(netaddr_port_parse(bad[i].in, bad[i].flags, &np,
+		    err, sizeof(err)), -1, "%s accepted", bad[i].in);
+		cr_assert_str_eq(err, bad[i].want);
+	}
+}
+
+Test(netaddr_port, too_small_gives_nothing)
+{
+	struct netaddr_port np;
+	char		 err[64], out[8] = "x";
+
+	cr_assert_eq(netaddr_port_parse("[::1]:53", 0, &np, err, sizeof(err)),
+	    0);
+	netaddr_port_format(&np, out, 8);
+	cr_assert_str_eq(out, "", "[::1]:53 needs 9 bytes");
+}
