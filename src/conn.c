@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "committer.h"
 #include "conn.h"
+#include "dns.h"
 #include "log.h"
 #include "netaddr.h"
 #include "queue.h"
@@ -38,6 +39,8 @@ struct conn {
 	ev_timer	 timer;
 	struct smtp_session *smtp;
 	struct spool	*spool;
+	struct dns_req	*lookup;	/* sender domain lookup in flight */
+	bool		 looking_up;	/* inside dns_domain_exists() */
 	struct buf	 out;
 	bool		 committing;	/* spool is with the committer */
 	bool		 closed;	/* socket gone; freed after the commit */
@@ -71,6 +74,10 @@ conn_close(struct conn *c, const char *why)
 	ev_io_stop(loop, &c->rio);
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->timer);
+	if (c->lookup) {
+		dns_cancel(c->lookup);
+		c->lookup = NULL;
+	}
 	close(c->fd);
 	c->fd = -1;
 	c->closed = true;
@@ -159,12 +166,35 @@ io_spool_abort(void *ctx)
 	c->spool = NULL;
 }
 
+static void
+on_lookup(void *arg, enum dns_result r)
+{
+	struct conn *c = arg;
+
+	c->lookup = NULL;
+	smtp_lookup_done(c->smtp, r);
+	/* A cached answer arrives inside smtp_input(): it goes on by itself. */
+	if (!c->looking_up)
+		conn_process(c);
+}
+
+static void
+io_domain_lookup(void *ctx, const char *domain)
+{
+	struct conn *c = ctx;
+
+	c->looking_up = true;
+	c->lookup = dns_domain_exists(c->srv->dns, domain, on_lookup, c);
+	c->looking_up = false;
+}
+
 static const struct smtp_io conn_smtp_io = {
 	.send = io_send,
 	.spool_open = io_spool_open,
 	.spool_write = io_spool_write,
 	.spool_commit = io_spool_commit,
 	.spool_abort = io_spool_abort,
+	.domain_lookup = io_domain_lookup,
 };
 
 /* --- socket side ---------------------------------------------------------- */

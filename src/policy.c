@@ -11,6 +11,13 @@
  *    domain, and a later hop might still do so.
  * An address literal is ours only when local_domains lists it in
  * brackets, which the plain domain comparison gives for free.
+ *
+ * Sender checks, for clients neither trusted nor authenticated, each
+ * with its switch: a domain is required, it must be a real one (not
+ * localhost, not a single label), and it must exist in DNS (MX, A or
+ * AAAA), so that a bounce could reach it. A DNS failure is temporary
+ * (451), never a reason to refuse for good. The null sender is always
+ * accepted: bounces must get through (RFC 5321 4.5.5).
  */
 #include <string.h>
 #include <strings.h>
@@ -21,6 +28,10 @@
 
 #define R_ROUTING_DENIED	"550 5.7.1 Source routing and %, ! or @ in the local part are not allowed"
 #define R_NEED_DOMAIN		"550 5.1.3 Recipient address must have a domain"
+#define R_SENDER_NO_DOMAIN	"553 5.5.4 Domain name required"
+#define R_SENDER_NOT_FQDN	"553 5.5.4 Real domain name required"
+#define R_SENDER_UNKNOWN	"501 5.1.8 Sender domain must exist"
+#define R_SENDER_DNS_TEMP	"451 4.1.8 Sender domain could not be verified, try again later"
 
 bool
 policy_trusted(const struct config *cfg, const struct sockaddr *sa)
@@ -72,9 +83,60 @@ policy_rcpt(const struct config *cfg, const struct policy_client *c,
 		*reply = R_RELAY_DENIED;
 		return -1;
 	}
-	if (a->flags & (ADDR_F_ROUTING | ADDR_F_ROUTE)) {
+	if ((a->flags & (ADDR_F_ROUTING | ADDR_F_ROUTE)) &&
+	    !cfg->allow_untrusted_routing) {
 		*reply = R_ROUTING_DENIED;
 		return -1;
 	}
 	return 0;
+}
+
+/* not_fqdn - localhost and single labels are nobody's real domain */
+static bool
+not_fqdn(const char *domain)
+{
+	return strcasecmp(domain, "localhost") == 0 ||
+	    strcasecmp(domain, "localhost.localdomain") == 0 ||
+	    strchr(domain, '.') == NULL;
+}
+
+int
+policy_sender(const struct config *cfg, const struct policy_client *c,
+    const struct address *a, bool *lookup, const char **reply)
+{
+	*lookup = false;
+	if ((a->flags & ADDR_F_NULL) || c->trusted || c->authenticated)
+		return 0;
+	if (a->flags & ADDR_F_NODOMAIN) {
+		if (!cfg->reject_unqualified_sender)
+			return 0;
+		*reply = R_SENDER_NO_DOMAIN;
+		return -1;
+	}
+	if (a->flags & ADDR_F_LITERAL)
+		return 0;
+	if (not_fqdn(a->domain)) {
+		if (!cfg->reject_non_fqdn_sender)
+			return 0;
+		*reply = R_SENDER_NOT_FQDN;
+		return -1;
+	}
+	if (policy_local_domain(cfg, a->domain))
+		return 0;
+	*lookup = cfg->reject_unknown_sender_domain;
+	return 0;
+}
+
+const char *
+policy_sender_dns(enum dns_result r)
+{
+	switch (r) {
+	case DNS_FOUND:
+		return NULL;
+	case DNS_NOT_FOUND:
+		return R_SENDER_UNKNOWN;
+	case DNS_TEMPFAIL:
+		break;
+	}
+	return R_SENDER_DNS_TEMP;
 }

@@ -11,6 +11,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "dns.h"
 
 struct policy_client {
 	bool		 trusted;	/* address in mynetworks */
@@ -25,6 +26,14 @@ bool	policy_trusted(const struct config *, const struct sockaddr *);
  * trailing dot are ignored. */
 bool	policy_local_domain(const struct config *, const char *domain);
 bool	policy_relay_domain(const struct config *, const char *domain);
+
+/* Sender checks for MAIL FROM. Returns -1 with *reply to refuse;
+ * otherwise 0, with *lookup set when the answer depends on whether the
+ * sender's domain exists (ask DNS, then policy_sender_dns). */
+int	policy_sender(const struct config *, const struct policy_client *,
+	    const struct address *sender, bool *lookup, const char **reply);
+/* The verdict once DNS has answered: NULL to accept, or the reply. */
+const char *policy_sender_dns(enum dns_result);
 
 /* May this recipient be accepted? Returns 0, or -1 with *reply set to
  * a complete reply line (code, enhanced code, text). */

@@ -14,6 +14,7 @@
 
 #include "committer.h"
 #include "conn.h"
+#include "dns.h"
 #include "log.h"
 #include "queue.h"
 #include "server.h"
@@ -224,6 +225,19 @@ server_stop(struct server *srv)
 	ev_timer_start(srv->loop, &srv->stop_timer);
 }
 
+static bool
+strlist_equal(const struct strlist *a, const struct strlist *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return false;
+	return true;
+}
+
 static void
 server_reload(struct server *srv)
 {
@@ -266,6 +280,10 @@ server_reload(struct server *srv)
 	if (strcmp(cfg->queue_dir, old->queue_dir) != 0)
 		log_warn("reload: queue_dir changed; it takes effect at the "
 		    "next restart");
+	if (!strlist_equal(&cfg->dns_servers, &old->dns_servers) ||
+	    cfg->dns_timeout != old->dns_timeout)
+		log_warn("reload: dns_servers or dns_timeout changed; they take "
+		    "effect at the next restart");
 	cfg_ref_put(srv->cfg);
 	srv->cfg = r;
 	log_info("reloaded configuration from %s", cfg->path);
@@ -333,6 +351,11 @@ server_run(struct server *srv)
 		log_err("cannot start the commit thread");
 		return 1;
 	}
+	if ((srv->dns = dns_new(srv->loop, cfg->dns_servers.v,
+	    cfg->dns_servers.n, cfg->dns_timeout, err, sizeof(err))) == NULL) {
+		log_err("dns: %s", err);
+		return 1;
+	}
 	ev_signal_init(&srv->sig_term, on_signal, SIGTERM);
 	ev_signal_init(&srv->sig_int, on_signal, SIGINT);
 	ev_signal_init(&srv->sig_hup, on_signal, SIGHUP);
@@ -357,6 +380,8 @@ server_run(struct server *srv)
 	/* Commits still in flight finish, and their sessions are freed. */
 	committer_free(srv->committer);
 	srv->committer = NULL;
+	dns_free(srv->dns);
+	srv->dns = NULL;
 	log_info("stopped");
 	return 0;
 }
@@ -369,6 +394,7 @@ server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	committer_free(srv->committer);
+	dns_free(srv->dns);
 	for (i = 0; i < srv->nlisteners; i++)
 		if (srv->listeners[i].fd != -1)
 			close(srv->listeners[i].fd);

@@ -12,6 +12,7 @@
 
 struct conn;
 struct committer;
+struct dns;
 struct queue;
 
 /* A loaded configuration shared by the sessions that started under it:
@@ -35,6 +36,7 @@ struct server {
 	struct cfg_ref	*cfg;		/* current configuration */
 	struct queue	*queue;
 	struct committer *committer;
+	struct dns	*dns;
 	struct listener	*listeners;
 	size_t		 nlisteners;
 	struct conn	*conns;		/* open connections (list) */

@@ -31,6 +31,7 @@
 enum smtp_state {
 	S_CMD,		/* reading commands */
 	S_DATA,		/* reading the message */
+	S_LOOKUP,	/* MAIL waits for DNS to vouch for the sender */
 	S_COMMIT,	/* message complete, waiting for the queue */
 	S_CLOSED,	/* last reply sent; the host closes */
 };
@@ -230,7 +231,7 @@ smtp_in_data(const struct smtp_session *s)
 bool
 smtp_waiting(const struct smtp_session *s)
 {
-	return s->state == S_COMMIT;
+	return s->state == S_COMMIT || s->state == S_LOOKUP;
 }
 
 void
@@ -336,6 +337,7 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 {
 	const char *full = arg, *err, *why;
 	struct esmtp_mail_params mp;
+	bool lookup;
 	size_t fulllen = len;
 	struct address a;
 	struct smtp_tx *tx;
@@ -370,8 +372,42 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		reject(s, "MAIL", R_BAD_SENDER, full, fulllen);
 		return;
 	}
+	if (policy_sender(s->cfg, &s->client, &a, &lookup, &why) == -1) {
+		free(tx);
+		reject(s, "MAIL", why, full, fulllen);
+		return;
+	}
 	s->tx = tx;
+	if (lookup) {
+		/* The answer may come before domain_lookup returns. */
+		s->state = S_LOOKUP;
+		s->io->domain_lookup(s->ctx, a.domain);
+		return;
+	}
 	reply(s, "%s", R_SENDER_OK);
+}
+
+void
+smtp_lookup_done(struct smtp_session *s, enum dns_result r)
+{
+	const char *why;
+
+	if (s->state != S_LOOKUP)
+		return;
+	s->state = S_CMD;
+	if ((why = policy_sender_dns(r)) != NULL) {
+		log_info("s=%lx reject: MAIL from [%s]: %s; from=<%s> dns=%s "
+		    "helo=<%s>", s->sid, s->addr_text, why, s->tx->sender,
+		    dns_result_name(r), s->helo);
+		tx_free(s);
+		reply(s, "%s", why);
+	} else {
+		reply(s, "%s", R_SENDER_OK);
+	}
+	if (s->shutdown_pending) {
+		tx_free(s);
+		close_with(s, R_SHUTDOWN);
+	}
 }
 
 static void
@@ -684,7 +720,7 @@ smtp_input(struct smtp_session *s, const char *in, size_t len)
 		else if (s->state == S_CLOSED)
 			return len;		/* nothing more is read */
 		else
-			break;			/* S_COMMIT: wait */
+			break;			/* S_LOOKUP, S_COMMIT: wait */
 	}
 	return used;
 }

@@ -3,10 +3,10 @@
  *
  * Bytes from the client go in with smtp_input(); replies come out
  * through the host's send() callback. Where the engine needs the
- * outside world (a spool file, a durable commit) it asks the host
- * through struct smtp_io and, for the commit, waits to be told the
- * outcome with smtp_commit_done(). Unit tests drive it with byte
- * strings; the daemon drives it from the libev loop (conn.c).
+ * outside world (a spool file, a durable commit, a DNS lookup) it asks
+ * the host through struct smtp_io and, for the commit and the lookup,
+ * waits to be told the outcome (smtp_commit_done, smtp_lookup_done).
+ * Unit tests drive it with byte strings; the daemon drives it from the libev loop (conn.c).
  */
 #ifndef SALLYPORT_SMTP_H
 #define SALLYPORT_SMTP_H
@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "dns.h"
 #include "queue.h"
 
 #define SMTP_CMD_MAX	512	/* command line, CRLF included (RFC 5321 4.5.3.1.4) */
@@ -34,6 +35,9 @@ struct smtp_io {
 	void	(*spool_commit)(void *ctx);
 	/* Drop the spool (message refused). */
 	void	(*spool_abort)(void *ctx);
+	/* Does this sender domain have an MX, A or AAAA record? Answer
+	 * with smtp_lookup_done(), later or before returning. */
+	void	(*domain_lookup)(void *ctx, const char *domain);
 };
 
 /* What the host knows about the client. */
@@ -57,6 +61,8 @@ size_t		 smtp_input(struct smtp_session *, const char *, size_t);
 
 /* Outcome of spool_commit: 0 for a durable entry, -1 for a failure. */
 void		 smtp_commit_done(struct smtp_session *, int status);
+/* Outcome of domain_lookup. */
+void		 smtp_lookup_done(struct smtp_session *, enum dns_result);
 
 /* The client said nothing for too long. */
 void		 smtp_timeout(struct smtp_session *);
@@ -66,6 +72,6 @@ void		 smtp_shutdown(struct smtp_session *);
 
 bool		 smtp_closing(const struct smtp_session *);	/* flush, then close */
 bool		 smtp_in_data(const struct smtp_session *);	/* for the data timeout */
-bool		 smtp_waiting(const struct smtp_session *);	/* commit in progress */
+bool		 smtp_waiting(const struct smtp_session *);	/* commit or lookup in progress */
 
 #endif

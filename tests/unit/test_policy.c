@@ -118,3 +118,47 @@ Test(policy, recipient_without_domain)
 	cr_assert_str_eq(r, "550 5.1.3 Recipient address must have a domain");
 	cr_assert_eq(decide(false, false, "<PostMaster>", &r), 0);
 }
+
+static int
+sender(bool trusted, const char *from, bool *lookup, const char **reply)
+{
+	struct policy_client c = { trusted, false, ROLE_MX };
+	struct address a;
+	const char *err;
+
+	cr_assert_geq(address_parse(from, strlen(from), &a, &err), 0, "%s", from);
+	*reply = NULL;
+	return policy_sender(cfg, &c, &a, lookup, reply);
+}
+
+Test(policy, sender_checks)
+{
+	const char *r;
+	bool lookup;
+
+	cr_assert_eq(sender(false, "<>", &lookup, &r), 0);
+	cr_assert_not(lookup, "the null sender is never looked up");
+	cr_assert_eq(sender(false, "<relaytest>", &lookup, &r), -1);
+	cr_assert_str_eq(r, "553 5.5.4 Domain name required");
+	cr_assert_eq(sender(false, "relaytest@localhost", &lookup, &r), -1);
+	cr_assert_str_eq(r, "553 5.5.4 Real domain name required");
+	cr_assert_eq(sender(false, "<a@mailhost>", &lookup, &r), -1);
+	cr_assert_str_eq(r, "553 5.5.4 Real domain name required");
+	cr_assert_eq(sender(false, "<a@example.org>", &lookup, &r), 0);
+	cr_assert(lookup, "a foreign domain must be looked up");
+	cr_assert_eq(sender(false, "<a@Example.Test>", &lookup, &r), 0);
+	cr_assert_not(lookup, "our own domain is not looked up");
+	cr_assert_eq(sender(false, "<a@[192.0.2.99]>", &lookup, &r), 0);
+	cr_assert_not(lookup, "a literal is not looked up");
+	cr_assert_eq(sender(true, "root@localhost", &lookup, &r), 0);
+	cr_assert_not(lookup, "trusted clients are not checked");
+}
+
+Test(policy, sender_dns_verdicts)
+{
+	cr_assert_null(policy_sender_dns(DNS_FOUND));
+	cr_assert_str_eq(policy_sender_dns(DNS_NOT_FOUND),
+	    "501 5.1.8 Sender domain must exist");
+	cr_assert_eq(strncmp(policy_sender_dns(DNS_TEMPFAIL), "451 4.1.8 ", 10), 0,
+	    "a DNS failure is never a permanent refusal");
+}

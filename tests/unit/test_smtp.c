@@ -23,11 +23,14 @@ struct fake {
 	int		 opens, commits, aborts;
 	bool		 fail_open, fail_write;
 	bool		 committing;
+	int		 lookups;		/* domain_lookup calls */
+	char		 looked_up[300];	/* last domain asked for */
+	bool		 lookup_pending;	/* leave the answer to the test */
+	enum dns_result	 answer;		/* else answer this at once */
 };
 
 static struct fake fk;
 static struct config *cfg;
-static struct smtp_session *s;
 
 static void
 f_send(void *ctx, const char *p, size_t n)
@@ -78,8 +81,20 @@ f_abort(void *ctx)
 	fk.aborts++;
 }
 
+static struct smtp_session *s;
+
+static void
+f_lookup(void *ctx, const char *domain)
+{
+	(void)ctx;
+	fk.lookups++;
+	snprintf(fk.looked_up, sizeof(fk.looked_up), "%s", domain);
+	if (!fk.lookup_pending)
+		smtp_lookup_done(s, fk.answer);
+}
+
 static const struct smtp_io fake_io = {
-	f_send, f_open, f_write, f_commit, f_abort,
+	f_send, f_open, f_write, f_commit, f_abort, f_lookup,
 };
 
 /* start - a session from `client` under a config with `extra` lines */
@@ -103,6 +118,7 @@ start(const char *client, const char *extra)
 	free(errors);
 	log_set_quiet(1);
 	memset(&fk, 0, sizeof(fk));
+	fk.answer = DNS_FOUND;
 	buf_init(&fk.out, 1 << 20);
 	buf_init(&fk.msg, 64 << 20);
 	memset(&sin, 0, sizeof(sin));
@@ -559,4 +575,120 @@ Test(smtp, every_reply_has_an_enhanced_code)
 			    "no enhanced code after %s: %s", cmds[i], line);
 		}
 	}
+}
+
+/* --- sender checks (untrusted clients) ----------------------------------- */
+
+Test(smtp, sender_needs_a_domain_and_a_real_one)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<relaytest>\r\n"),
+	    "553 5.5.4 Domain name required\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<relaytest@localhost>\r\n"),
+	    "553 5.5.4 Real domain name required\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@localhost.localdomain.>\r\n"),
+	    "553 5.5.4 Real domain name required\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@intranet>\r\n"),
+	    "553 5.5.4 Real domain name required\r\n");
+	cr_assert_eq(fk.lookups, 0, "refused before any DNS lookup");
+}
+
+Test(smtp, sender_domain_must_exist)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	fk.answer = DNS_NOT_FOUND;
+	cr_assert_str_eq(say("MAIL FROM:<spam@Bad.Example.INVALID.>\r\n"),
+	    "501 5.1.8 Sender domain must exist\r\n");
+	cr_assert_str_eq(fk.looked_up, "bad.example.invalid");
+	fk.answer = DNS_TEMPFAIL;
+	cr_assert_str_eq(say("MAIL FROM:<a@slow.example>\r\n"),
+	    "451 4.1.8 Sender domain could not be verified, try again later\r\n");
+	fk.answer = DNS_FOUND;
+	cr_assert_str_eq(say("MAIL FROM:<a@good.example>\r\n"), "250 2.1.0 Ok\r\n");
+	cr_assert_eq(fk.lookups, 3);
+}
+
+Test(smtp, senders_that_are_never_looked_up)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	fk.answer = DNS_NOT_FOUND;
+	cr_assert_str_eq(say("MAIL FROM:<>\r\n"), "250 2.1.0 Ok\r\n");
+	say("RSET\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<me@example.test>\r\n"), "250 2.1.0 Ok\r\n");
+	say("RSET\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<me@[192.0.2.9]>\r\n"), "250 2.1.0 Ok\r\n");
+	cr_assert_eq(fk.lookups, 0);
+}
+
+Test(smtp, trusted_clients_skip_sender_checks)
+{
+	start("10.1.2.3", NULL);
+	say("EHLO c\r\n");
+	fk.answer = DNS_NOT_FOUND;
+	cr_assert_str_eq(say("MAIL FROM:<root@localhost>\r\n"), "250 2.1.0 Ok\r\n");
+	say("RSET\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@gone.example>\r\n"), "250 2.1.0 Ok\r\n");
+	cr_assert_eq(fk.lookups, 0);
+}
+
+Test(smtp, sender_check_switches)
+{
+	start("192.0.2.1", "reject_unqualified_sender = no\n"
+	    "reject_non_fqdn_sender = no\nreject_unknown_sender_domain = no\n");
+	say("EHLO c\r\n");
+	fk.answer = DNS_NOT_FOUND;
+	cr_assert_str_eq(say("MAIL FROM:<relaytest>\r\n"), "250 2.1.0 Ok\r\n");
+	say("RSET\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@localhost>\r\n"), "250 2.1.0 Ok\r\n");
+	say("RSET\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@gone.example>\r\n"), "250 2.1.0 Ok\r\n");
+	cr_assert_eq(fk.lookups, 0);
+}
+
+Test(smtp, pipelined_commands_wait_for_the_lookup)
+{
+	static const char all[] = "MAIL FROM:<a@slow.example>\r\n"
+	    "RCPT TO:<u@example.test>\r\n";
+	size_t used;
+
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	fk.lookup_pending = true;
+	used = smtp_input(s, all, sizeof(all) - 1);
+	cr_assert_eq(used, strlen("MAIL FROM:<a@slow.example>\r\n"));
+	cr_assert(smtp_waiting(s));
+	cr_assert_eq(fk.out.len, 0, "no reply before DNS answers");
+	smtp_lookup_done(s, DNS_FOUND);
+	cr_assert_not(smtp_waiting(s));
+	cr_assert_str_eq(say("RCPT TO:<u@example.test>\r\n"),
+	    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n");
+}
+
+Test(smtp, shutdown_during_a_lookup)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	fk.lookup_pending = true;
+	say("MAIL FROM:<a@slow.example>\r\n");
+	smtp_shutdown(s);
+	cr_assert_not(smtp_closing(s));
+	smtp_lookup_done(s, DNS_FOUND);
+	cr_assert_str_eq(say(""), "250 2.1.0 Ok\r\n"
+	    "421 4.3.2 Service shutting down, closing connection\r\n");
+	cr_assert(smtp_closing(s));
+}
+
+Test(smtp, allow_untrusted_routing)
+{
+	start("192.0.2.1", "allow_untrusted_routing = yes\n");
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
+	cr_assert_str_eq(say("RCPT TO:<x%example.org@example.test>\r\n"),
+	    "250 2.1.5 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<x%example.test@example.org>\r\n"),
+	    "550 5.7.1 Relaying denied\r\n", "the final domain still decides");
+	cr_assert_str_eq(say("RCPT TO:example.org!x\r\n"),
+	    "550 5.7.1 Relaying denied\r\n");
 }
