@@ -47,6 +47,7 @@
 #include <strings.h>
 
 #include "address.h"
+#include "netaddr.h"
 
 #define LABEL_MAX	63	/* RFC 1035 2.3.4 */
 #define LITERAL_MAX	63	/* text between [ and ]: "IPv6:" + 45 */
@@ -138,7 +139,7 @@ parse_literal(struct scan *sc, char *out, size_t outlen)
 {
 	char		text[LITERAL_MAX + 1];
 	unsigned char	bin[sizeof(struct in6_addr)];
-	size_t		n = 0, i;
+	size_t		n = 0;
 	int		c, v6;
 
 	sc->pos++;			/* '[' */
@@ -162,16 +163,9 @@ parse_literal(struct scan *sc, char *out, size_t outlen)
 	    inet_pton(AF_INET, text, bin) != 1)
 		return fail(sc, err_literal);
 
-	/* "[" text "]" always fits: LITERAL_MAX + 3 < outlen */
-	if (n + 3 > outlen)
+	/* Canonical form, so that two spellings of one address match. */
+	if (netaddr_literal(v6 ? AF_INET6 : AF_INET, bin, out, outlen) == -1)
 		return fail(sc, err_literal);
-	out[0] = '[';
-	for (i = 0; i < n; i++)
-		out[i + 1] = (char)to_lower((unsigned char)text[i]);
-	if (v6)
-		memcpy(out + 1, "IPv6:", 5);
-	out[n + 1] = ']';
-	out[n + 2] = '\0';
 	return 0;
 }
 

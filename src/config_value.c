@@ -276,10 +276,9 @@ cv_literal_norm(const char *in, char *out, size_t outlen, char *err,
 		goto bad;
 	memcpy(addr, a, (size_t)(in + len - 1 - a));
 	addr[in + len - 1 - a] = '\0';
-	if (inet_pton(family, addr, bin) != 1)
+	if (inet_pton(family, addr, bin) != 1 ||
+	    netaddr_literal(family, bin, out, outlen) == -1)
 		goto bad;
-	for (size_t i = 0; i <= len; i++)
-		out[i] = (char)tolower((unsigned char)in[i]);
 	return 0;
 bad:
 	snprintf(err, errlen, "%s is not an address literal "

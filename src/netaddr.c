@@ -369,3 +369,16 @@ netaddr_format(const struct sockaddr *sa, char *out, size_t outlen)
 	if (inet_ntop(k.family, k.addr, out, (socklen_t)outlen) == NULL)
 		out[0] = '\0';
 }
+
+int
+netaddr_literal(int family, const void *bin, char *out, size_t outlen)
+{
+	char text[NETADDR_STRLEN];
+	int n;
+
+	if (inet_ntop(family, bin, text, sizeof(text)) == NULL)
+		return -1;
+	n = snprintf(out, outlen, "[%s%s]", family == AF_INET6 ? "IPv6:" : "",
+	    text);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}

@@ -61,4 +61,11 @@ void	netaddr_port_format(const struct netaddr_port *, char *out,
  * always do. */
 void	netaddr_format(const struct sockaddr *, char *out, size_t outlen);
 
+/* The canonical SMTP address literal (RFC 5321 4.1.3) of a binary
+ * address: "[192.0.2.1]" or "[IPv6:2001:db8::1]" (inet_ntop's form), so
+ * that two spellings of one address compare equal. -1 if out is too
+ * small. */
+#define NETADDR_LITERAL_LEN	(NETADDR_STRLEN + 8)
+int	netaddr_literal(int family, const void *bin, char *out, size_t outlen);
+
 #endif

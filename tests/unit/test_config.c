@@ -130,7 +130,7 @@ static const char full[] =
     "listen = 127.0.0.1:10025 submission\n"
     "mynetworks = 10.0.0.0/8, 192.168.1.7 2001:db8::/32\n"
     "local_domains = example.org, Mail.Example.ORG. [192.0.2.1] "
-    "[IPv6:2001:DB8::1]\n"
+    "[IPv6:2001:DB8:0:0::1]\n"
     "relay_domains = example.net\n"
     "queue_dir = /srv/mail/queue\n"
     "user = _sallyport\n"
@@ -182,7 +182,7 @@ check_full(const struct config *cfg)
 	cr_assert_str_eq(cfg->local_domains.v[0], "example.org");
 	cr_assert_str_eq(cfg->local_domains.v[1], "mail.example.org");
 	cr_assert_str_eq(cfg->local_domains.v[2], "[192.0.2.1]");
-	cr_assert_str_eq(cfg->local_domains.v[3], "[ipv6:2001:db8::1]");
+	cr_assert_str_eq(cfg->local_domains.v[3], "[IPv6:2001:db8::1]");
 	cr_assert_eq(cfg->relay_domains.n, 1);
 	cr_assert_str_eq(cfg->relay_domains.v[0], "example.net");
 	cr_assert_str_eq(cfg->queue_dir, "/srv/mail/queue");

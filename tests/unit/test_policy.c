@@ -20,7 +20,7 @@ setup(void)
 
 	cfg = config_parse("hostname = mail.example.test\n"
 	    "listen = 127.0.0.1:25 mx\n"
-	    "local_domains = example.test [192.0.2.25]\n"
+	    "local_domains = example.test [192.0.2.25] [IPv6:2001:DB8:0::25]\n"
 	    "relay_domains = relay.example\n"
 	    "mynetworks = 10.0.0.0/8, 2001:db8::/32\n"
 	    "queue_dir = /nonexistent\n", "t.conf", &errors);
@@ -78,6 +78,9 @@ Test(policy, untrusted_client_gets_only_our_domains)
 	cr_assert_eq(decide(false, false, "<u@example.org>", &r), -1);
 	cr_assert_str_eq(r, "550 5.7.1 Relaying denied");
 	cr_assert_eq(decide(false, false, "<u@[192.0.2.26]>", &r), -1);
+	cr_assert_eq(decide(false, false, "<u@[IPv6:2001:db8::0:25]>", &r), 0,
+	    "another spelling of a listed IPv6 literal is still ours");
+	cr_assert_eq(decide(false, false, "<u@[IPv6:2001:db8::26]>", &r), -1);
 	cr_assert_eq(decide(false, false, "<u@sub.example.test>", &r), -1,
 	    "subdomains are not implied");
 }
