@@ -91,6 +91,15 @@ policy_rcpt(const struct config *cfg, const struct policy_client *c,
 	return 0;
 }
 
+static bool
+ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
 /* not_fqdn - localhost and single labels are nobody's real domain */
 static bool
 not_fqdn(const char *domain)
@@ -123,7 +132,9 @@ policy_sender(const struct config *cfg, const struct policy_client *c,
 	}
 	if (policy_local_domain(cfg, a->domain))
 		return 0;
-	*lookup = cfg->reject_unknown_sender_domain;
+	/* A UTF-8 domain (SMTPUTF8) would need IDNA to become a DNS name;
+	 * without it we cannot tell, so we do not refuse. */
+	*lookup = cfg->reject_unknown_sender_domain && ascii(a->domain);
 	return 0;
 }
 

@@ -153,6 +153,8 @@ Test(policy, sender_checks)
 	cr_assert_not(lookup, "our own domain is not looked up");
 	cr_assert_eq(sender(false, "<a@[192.0.2.99]>", &lookup, &r), 0);
 	cr_assert_not(lookup, "a literal is not looked up");
+	cr_assert_eq(sender(false, "<a@b\xc3\xbccher.example>", &lookup, &r), 0);
+	cr_assert_not(lookup, "a UTF-8 domain cannot be looked up without IDNA");
 	cr_assert_eq(sender(true, "root@localhost", &lookup, &r), 0);
 	cr_assert_not(lookup, "trusted clients are not checked");
 }
