@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "selftest.h"
 #include "server.h"
 
 #ifndef SYSCONFDIR
@@ -21,14 +22,32 @@
 #endif
 #define DEFAULT_CONFIG	SYSCONFDIR "/sallyport/sallyport.conf"
 
+/* Long options without a short form. */
+enum {
+	OPT_SELFTEST = 256,
+	OPT_JSON,
+	OPT_SERVER_NAME,
+	OPT_TESTER_DOMAIN,
+};
+
 static void
 usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: sallyport [-fnVh] [-c file]\n"
+	    "       sallyport --selftest [--json] [--tester-domain NAME] "
+	    "[--server-name NAME]\n"
+	    "                 [-c file | HOST[:PORT]]\n"
 	    "  -c, --config FILE    configuration file (default %s)\n"
 	    "  -f, --foreground     stay in the foreground, log to stderr\n"
 	    "  -n, --check-config   check the configuration, print it, exit\n"
+	    "  --selftest           replay the 19 open-relay probes against the\n"
+	    "                       configuration in process (no port, no queue),\n"
+	    "                       or against HOST[:PORT] (port 25, [IPv6]:PORT);\n"
+	    "                       exit 0 no relay, 1 relay or broken, 2 error\n"
+	    "  --json               the self-test's report as JSON\n"
+	    "  --server-name NAME   SERVER_HOST for the probes\n"
+	    "  --tester-domain NAME the prober's own domain (TESTER_DOMAIN)\n"
 	    "  -V, --version        print the version and exit\n"
 	    "  -h, --help           this text\n", DEFAULT_CONFIG);
 }
@@ -92,10 +111,16 @@ main(int argc, char **argv)
 		{ "check-config",	no_argument,		NULL, 'n' },
 		{ "version",		no_argument,		NULL, 'V' },
 		{ "help",		no_argument,		NULL, 'h' },
+		{ "selftest",		no_argument,		NULL, OPT_SELFTEST },
+		{ "json",		no_argument,		NULL, OPT_JSON },
+		{ "server-name",	required_argument,	NULL, OPT_SERVER_NAME },
+		{ "tester-domain",	required_argument,	NULL, OPT_TESTER_DOMAIN },
 		{ NULL,			0,			NULL, 0 },
 	};
+	struct selftest_cli st = { NULL, NULL, false, NULL, NULL };
 	const char *path = DEFAULT_CONFIG;
-	int foreground = 0, check = 0, ch, status;
+	int foreground = 0, check = 0, selftest = 0, config_given = 0, ch;
+	int status;
 	struct config *cfg;
 	struct server *srv;
 	char *errors = NULL, *abspath, err[512];
@@ -104,6 +129,7 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'c':
 			path = optarg;
+			config_given = 1;
 			break;
 		case 'f':
 			foreground = 1;
@@ -117,12 +143,35 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case OPT_SELFTEST:
+			selftest = 1;
+			break;
+		case OPT_JSON:
+			st.json = true;
+			break;
+		case OPT_SERVER_NAME:
+			st.server_name = optarg;
+			break;
+		case OPT_TESTER_DOMAIN:
+			st.tester_domain = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (selftest) {
+		/* One optional HOST[:PORT], instead of a configuration. */
+		if (foreground || check || argc - optind > 1 ||
+		    (optind < argc && config_given)) {
+			usage(stderr);
+			return 2;
+		}
+		st.config = path;
+		st.target = optind < argc ? argv[optind] : NULL;
+		return selftest_command(&st);
+	}
+	if (optind != argc || st.json || st.server_name || st.tester_domain) {
 		usage(stderr);
 		return 2;
 	}
