@@ -99,6 +99,24 @@ st_session(const struct st_transport *tr, const char *ehlo,
 	return 0;
 }
 
+/* expand_probe - the probe's MAIL and RCPT lines; false if one does
+ * not fit */
+static bool
+expand_probe(const struct selftest *st, const struct st_probe *pr,
+    char text[][ST_LINE_MAX], enum st_kind *kinds, size_t *n)
+{
+	*n = 0;
+	if (st_expand(&st->p, pr->mail, text[0], ST_LINE_MAX) == -1)
+		return false;
+	kinds[(*n)++] = ST_MAIL;
+	for (size_t r = 0; r < ST_MAX_RCPTS && pr->rcpt[r]; r++) {
+		if (st_expand(&st->p, pr->rcpt[r], text[*n], ST_LINE_MAX) == -1)
+			return false;
+		kinds[(*n)++] = ST_RCPT;
+	}
+	return true;
+}
+
 int
 st_run_probes(struct selftest *st, const struct st_transport *tr)
 {
@@ -109,17 +127,22 @@ st_run_probes(struct selftest *st, const struct st_transport *tr)
 	for (size_t i = 0; i < ST_NPROBES; i++) {
 		const struct st_probe *pr = &st_probes[i];
 		struct st_row *row = &st->rows[i];
-		size_t n = 0;
+		size_t n;
 
 		row->probe = pr;
-		if (st_expand(&st->p, pr->mail, text[n], sizeof(text[n])) == -1)
-			return -1;
-		kinds[n++] = ST_MAIL;
-		for (size_t r = 0; r < ST_MAX_RCPTS && pr->rcpt[r]; r++) {
-			if (st_expand(&st->p, pr->rcpt[r], text[n],
-			    sizeof(text[n])) == -1)
-				return -1;
-			kinds[n++] = ST_RCPT;
+		if (!expand_probe(st, pr, text, kinds, &n)) {
+			/* A name from the greeting or the command line too
+			 * long for a command line: say so, send nothing. */
+			struct st_exchange *x = st_transcript_add(&row->t,
+			    ST_MAIL, pr->mail);
+
+			if (x)
+				x->error = "not sent: a placeholder makes the "
+				    "line too long";
+			row->verdict = ST_ERROR;
+			snprintf(row->note, sizeof(row->note), "not run: a "
+			    "placeholder makes a line too long");
+			continue;
 		}
 		for (size_t k = 0; k < n; k++)
 			lines[k] = text[k];

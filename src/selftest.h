@@ -94,6 +94,9 @@ struct st_places {
 	char	tester_domain_note[ST_NOTE_MAX];
 };
 
+/* Is s[0..len) a plain domain name (letters, digits, dots, hyphens; at
+ * most 255)? What may stand for SERVER_HOST and TESTER_DOMAIN. */
+bool	st_domain_name(const char *s, size_t len);
 /* Fill `out` from template `tmpl`; 0, or -1 (unknown name, too long). */
 int	st_expand(const struct st_places *, const char *tmpl, char *out,
 	    size_t outlen);

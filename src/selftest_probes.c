@@ -208,6 +208,20 @@ st_expand(const struct st_places *p, const char *tmpl, char *out,
 	return 0;
 }
 
+bool
+st_domain_name(const char *s, size_t len)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
+
+	if (len == 0 || len > ST_NAME_MAX || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (strchr(ok, s[i]) == NULL || s[i] == '\0')
+			return false;
+	return true;
+}
+
 /* ours - would the server take mail for this domain as its own? */
 static bool
 ours(const struct config *cfg, const char *domain)
@@ -244,9 +258,7 @@ st_pick_domains(const struct config *cfg, const char *tester_domain,
 		    "is one of ours", tester_domains[0]);
 		return -1;
 	}
-	if (strlen(t) > 200 || strspn(t, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(t) ||
-	    t[0] == '.' || t[0] == '-' || t[0] == '\0') {
+	if (strlen(t) > 200 || !st_domain_name(t, strlen(t))) {
 		snprintf(err, errlen, "tester domain \"%.64s\" is not a domain "
 		    "name", t);
 		return -1;
@@ -302,6 +314,11 @@ st_places_from_config(const struct config *cfg, const char *server_name,
 	size_t i;
 
 	memset(p, 0, sizeof(*p));
+	if (server_name && !st_domain_name(server_name, strlen(server_name))) {
+		snprintf(err, errlen, "server name \"%.64s\" is not a domain "
+		    "name", server_name);
+		return -1;
+	}
 	if (cfg->nlisten == 0) {
 		snprintf(err, errlen, "no listener to probe");
 		return -1;

@@ -312,10 +312,7 @@ greeting_host(const char *reply, char *out, size_t outlen)
 		return false;
 	reply += 4;
 	n = strcspn(reply, " \n");
-	if (n == 0 || n > ST_NAME_MAX || n >= outlen ||
-	    strspn(reply, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") < n ||
-	    reply[0] == '.' || reply[0] == '-')
+	if (n >= outlen || !st_domain_name(reply, n))
 		return false;
 	memcpy(out, reply, n);
 	out[n] = '\0';
@@ -425,6 +422,12 @@ selftest_remote(const char *target, const struct st_remote_opts *o,
 	}
 	if (st_pick_domains(NULL, o->tester_domain, &st->p, err, errlen) == -1)
 		return -1;
+	if (o->server_name && !st_domain_name(o->server_name,
+	    strlen(o->server_name))) {
+		snprintf(err, errlen, "server name \"%.64s\" is not a domain "
+		    "name", o->server_name);
+		return -1;
+	}
 	if (o->tester_domain == NULL)
 		snprintf(st->p.tester_domain_note,
 		    sizeof(st->p.tester_domain_note), "RFC 2606 name, absent "

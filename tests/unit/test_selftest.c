@@ -445,6 +445,29 @@ Test(placeholders, domains_never_ours)
 	config_free(cfg);
 }
 
+Test(placeholders, names_checked)
+{
+	struct st_local_opts o = { "bad name", NULL, fake_dns, NULL };
+	char err[256], longname[300];
+
+	cfg = sample(FQDN);
+	cr_expect_eq(selftest_local(cfg, &o, &st, err, sizeof(err)), -1);
+	cr_expect(strstr(err, "not a domain name") != NULL, "%s", err);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	o.server_name = longname;
+	cr_expect_eq(selftest_local(cfg, &o, &st, err, sizeof(err)), -1);
+	o.server_name = "other.example.org";
+	cr_assert_eq(selftest_local(cfg, &o, &st, err, sizeof(err)), 0);
+	cr_expect_str_eq(st.p.server_host, "other.example.org");
+	cr_expect_str_eq(st.rows[19].t.v[2].sent,
+	    "mail from: postmaster@other.example.org");
+	cr_expect(st_domain_name("a-b.example", 11));
+	cr_expect_not(st_domain_name("-a.example", 9));
+	cr_expect_not(st_domain_name("a\x1b.example", 10));
+	done();
+}
+
 Test(placeholders, clients)
 {
 	struct sockaddr_storage ss;
