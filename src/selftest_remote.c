@@ -208,8 +208,9 @@ r_open(void *ctx, struct st_exchange *greeting)
 	socklen_t sl = sizeof(r->local);
 
 	r->inlen = 0;
-	if ((r->fd = connect_to((struct sockaddr *)&r->addr, r->addrlen,
-	    r->timeout_ms)) == -1) {
+	/* The first session uses the connection connect_first made. */
+	if (r->fd == -1 && (r->fd = connect_to((struct sockaddr *)&r->addr,
+	    r->addrlen, r->timeout_ms)) == -1) {
 		r->last_errno = errno;
 		greeting->error = "cannot connect";
 		return -1;
@@ -361,7 +362,8 @@ learn(struct selftest *st, struct st_remote *r, const struct st_transport *tr,
 	return 0;
 }
 
-/* connect_first - pick the first address of host that accepts us */
+/* connect_first - connect to the first address of host that accepts
+ * us; later sessions go to the same address */
 static int
 connect_first(struct st_remote *r, const char *host, const char *port,
     char *err, size_t errlen)
@@ -384,7 +386,7 @@ connect_first(struct st_remote *r, const char *host, const char *port,
 			e = errno;
 			continue;
 		}
-		close(fd);
+		r->fd = fd;
 		memcpy(&r->addr, ai->ai_addr, ai->ai_addrlen);
 		r->addrlen = ai->ai_addrlen;
 		freeaddrinfo(res);

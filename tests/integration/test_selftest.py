@@ -278,7 +278,10 @@ class FakeRelay:
             except OSError:
                 return
             with conn:
-                self.session(conn)
+                try:
+                    self.session(conn)
+                except OSError:
+                    pass        # the client went away: next one
 
     def session(self, conn):
         conn.sendall(b'220 relay.example.net ESMTP \x1b[31mOpenRelay\r\n')
