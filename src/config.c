@@ -684,6 +684,10 @@ conf_finish(struct conf_parse *p, const char *sysname)
 		conf_error(p, "hostname: not set, and the system's host name "
 		    "%s is not a domain name", cv_quote(sysname, q,
 		    sizeof(q)));
+	else if (strchr(p->cfg->hostname, '.') == NULL)
+		conf_warn(p, "hostname: %s is not a fully qualified domain "
+		    "name, which the greeting should give (RFC 5321 4.1.1.1)",
+		    cv_quote(p->cfg->hostname, q, sizeof(q)));
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
 		const struct conf_key *k = &conf_keys[i];
 

@@ -100,13 +100,16 @@ ascii(const char *s)
 	return true;
 }
 
-/* not_fqdn - localhost and single labels are nobody's real domain */
+/* not_fqdn - localhost is nobody's real domain, and a single label is
+ * not a domain anyone else can reach, unless it is one of ours */
 static bool
-not_fqdn(const char *domain)
+not_fqdn(const struct config *cfg, const char *domain)
 {
-	return strcasecmp(domain, "localhost") == 0 ||
-	    strcasecmp(domain, "localhost.localdomain") == 0 ||
-	    strchr(domain, '.') == NULL;
+	if (strcasecmp(domain, "localhost") == 0 ||
+	    strcasecmp(domain, "localhost.localdomain") == 0)
+		return true;
+	return strchr(domain, '.') == NULL &&
+	    !policy_local_domain(cfg, domain);
 }
 
 int
@@ -124,7 +127,7 @@ policy_sender(const struct config *cfg, const struct policy_client *c,
 	}
 	if (a->flags & ADDR_F_LITERAL)
 		return 0;
-	if (not_fqdn(a->domain)) {
+	if (not_fqdn(cfg, a->domain)) {
 		if (!cfg->reject_non_fqdn_sender)
 			return 0;
 		*reply = R_SENDER_NOT_FQDN;

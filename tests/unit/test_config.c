@@ -625,6 +625,16 @@ Test(config, duplicate_domain_is_a_warning)
 	config_free(cfg);
 }
 
+Test(config, single_label_hostname_is_a_warning)
+{
+	struct config *cfg = warns("hostname = mailhost\n",
+	    "t.conf: warning: hostname: \"mailhost\" is not a fully qualified "
+	    "domain name, which the greeting should give (RFC 5321 4.1.1.1)\n");
+
+	cr_assert_str_eq(cfg->hostname, "mailhost");
+	config_free(cfg);
+}
+
 /* bool_is - the value a spelling gives to a switch */
 static bool
 bool_is(const char *spelling)

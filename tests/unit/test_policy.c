@@ -20,7 +20,7 @@ setup(void)
 
 	cfg = config_parse("hostname = mail.example.test\n"
 	    "listen = 127.0.0.1:25 mx\n"
-	    "local_domains = example.test [192.0.2.25] [IPv6:2001:DB8:0::25]\n"
+	    "local_domains = example.test [192.0.2.25] [IPv6:2001:DB8:0::25] lan localhost\n"
 	    "relay_domains = relay.example\n"
 	    "mynetworks = 10.0.0.0/8, 2001:db8::/32\n"
 	    "queue_dir = /nonexistent\n", "t.conf", &errors);
@@ -147,6 +147,11 @@ Test(policy, sender_checks)
 	cr_assert_str_eq(r, "553 5.5.4 Real domain name required");
 	cr_assert_eq(sender(false, "<a@mailhost>", &lookup, &r), -1);
 	cr_assert_str_eq(r, "553 5.5.4 Real domain name required");
+	cr_assert_eq(sender(false, "<a@lan>", &lookup, &r), 0,
+	    "a single label that is one of our domains");
+	cr_assert_not(lookup);
+	cr_assert_eq(sender(false, "<a@localhost>", &lookup, &r), -1,
+	    "localhost even when listed");
 	cr_assert_eq(sender(false, "<a@example.org>", &lookup, &r), 0);
 	cr_assert(lookup, "a foreign domain must be looked up");
 	cr_assert_eq(sender(false, "<a@Example.Test>", &lookup, &r), 0);
