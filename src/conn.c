@@ -2,12 +2,14 @@
  * conn - one client connection on the event loop.
  *
  * Reads go into a fixed input buffer and straight into the engine,
- * which takes everything except while a commit is in progress; then
- * reading stops until the queue answers (back-pressure instead of
- * buffering). Replies collect in a bounded output buffer and are
- * written once per batch of input, which is what makes pipelining
- * cheap. A connection whose commit is in flight when it closes stays
- * allocated until the commit callback, which then frees it.
+ * which takes everything except while it waits for us (a commit, a DNS
+ * or SASL answer, a TLS handshake); then reading stops until the answer
+ * comes (back-pressure instead of buffering). Replies collect in a
+ * bounded output buffer and are written once per batch of input, which
+ * is what makes pipelining cheap. The transport is the socket or, once
+ * TLS is up, OpenSSL over it (tls.c). A connection whose commit is in
+ * flight when it closes stays allocated until the commit callback,
+ * which then frees it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,54 +19,30 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "committer.h"
 #include "conn.h"
-#include "dns.h"
+#include "conn_int.h"
 #include "log.h"
 #include "netaddr.h"
 #include "queue.h"
 #include "server.h"
 #include "smtp.h"
+#include "tls.h"
 
-#define CONN_INBUF	16384
-#define CONN_OUT_HIGH	65536		/* stop reading above this */
-#define CONN_OUT_MAX	(1024 * 1024)	/* a client that never reads */
-
-struct conn {
-	struct server	*srv;
-	struct cfg_ref	*cfg;		/* the config this session started with */
-	int		 fd;
-	ev_io		 rio, wio;
-	ev_timer	 timer;
-	struct smtp_session *smtp;
-	struct spool	*spool;
-	struct dns_req	*lookup;	/* sender domain lookup in flight */
-	bool		 looking_up;	/* inside dns_domain_exists() */
-	struct buf	 out;
-	bool		 committing;	/* spool is with the committer */
-	bool		 closed;	/* socket gone; freed after the commit */
-	unsigned long	 sid;
-	char		 addr_text[64];
-	struct conn	*prev, *next;
-	size_t		 inlen;
-	char		 in[CONN_INBUF];
-};
-
-static void	conn_process(struct conn *);
-
-static void
+void
 conn_destroy(struct conn *c)
 {
 	smtp_free(c->smtp);
 	spool_free(c->spool);
+	tls_conn_free(c->tls);
+	if (c->tlsctx)
+		tls_ctx_unref(c->tlsctx);
 	buf_free(&c->out);
 	cfg_ref_put(c->cfg);
 	free(c);
 }
 
 /* conn_close - close the socket; free now, or when the commit returns */
-static void
+void
 conn_close(struct conn *c, const char *why)
 {
 	struct ev_loop *loop = c->srv->loop;
@@ -74,10 +52,9 @@ conn_close(struct conn *c, const char *why)
 	ev_io_stop(loop, &c->rio);
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->timer);
-	if (c->lookup) {
-		dns_cancel(c->lookup);
-		c->lookup = NULL;
-	}
+	conn_hooks_close(c);
+	tls_conn_free(c->tls);
+	c->tls = NULL;
 	close(c->fd);
 	c->fd = -1;
 	c->closed = true;
@@ -92,124 +69,35 @@ conn_close(struct conn *c, const char *why)
 		conn_destroy(c);
 }
 
-/* --- engine callbacks ---------------------------------------------------- */
-
-static void
-io_send(void *ctx, const char *data, size_t len)
-{
-	struct conn *c = ctx;
-
-	/* Past the maximum the client is not reading its replies: the
-	 * write error is noticed in conn_process. */
-	if (buf_append(&c->out, data, len) == -1)
-		c->out.max = 0;
-}
-
-static int
-io_spool_open(void *ctx, struct envelope *env)
-{
-	struct conn *c = ctx;
-	char err[512];
-
-	if ((c->spool = queue_spool_create(c->srv->queue, env, err,
-	    sizeof(err))) == NULL) {
-		log_err("s=%lx %s", c->sid, err);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-io_spool_write(void *ctx, const char *data, size_t len)
-{
-	struct conn *c = ctx;
-
-	if (spool_write(c->spool, data, len) == -1) {
-		log_err("s=%lx id=%s spool write: %s", c->sid,
-		    spool_id(c->spool), strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static void
-on_committed(void *arg, int status)
-{
-	struct conn *c = arg;
-
-	c->committing = false;
-	spool_free(c->spool);
-	c->spool = NULL;
-	if (c->closed) {
-		conn_destroy(c);
-		return;
-	}
-	smtp_commit_done(c->smtp, status);
-	conn_process(c);
-}
-
-static void
-io_spool_commit(void *ctx)
-{
-	struct conn *c = ctx;
-
-	c->committing = true;
-	committer_submit(c->srv->committer, c->spool, on_committed, c);
-}
-
-static void
-io_spool_abort(void *ctx)
-{
-	struct conn *c = ctx;
-
-	spool_free(c->spool);
-	c->spool = NULL;
-}
-
-static void
-on_lookup(void *arg, enum dns_result r)
-{
-	struct conn *c = arg;
-
-	c->lookup = NULL;
-	smtp_lookup_done(c->smtp, r);
-	/* A cached answer arrives inside smtp_input(): it goes on by itself. */
-	if (!c->looking_up)
-		conn_process(c);
-}
-
-static void
-io_domain_lookup(void *ctx, const char *domain)
-{
-	struct conn *c = ctx;
-
-	c->looking_up = true;
-	c->lookup = dns_domain_exists(c->srv->dns, domain, on_lookup, c);
-	c->looking_up = false;
-}
-
-static const struct smtp_io conn_smtp_io = {
-	.send = io_send,
-	.spool_open = io_spool_open,
-	.spool_write = io_spool_write,
-	.spool_commit = io_spool_commit,
-	.spool_abort = io_spool_abort,
-	.domain_lookup = io_domain_lookup,
-};
-
-/* --- socket side ---------------------------------------------------------- */
+/* --- transport: the socket, or TLS over it ------------------------------- */
 
 /* conn_flush - write what we can; -1 when the connection was closed */
 static int
 conn_flush(struct conn *c)
 {
+	enum tls_status st;
 	ssize_t n;
+	size_t done;
 
 	if (c->out.max == 0) {
 		conn_close(c, "client does not read its replies");
 		return -1;
 	}
 	while (c->out.len > 0) {
+		if (c->tls) {
+			st = tls_write(c->tls, c->out.data, c->out.len, &done);
+			if (st == TLS_DONE) {
+				buf_consume(&c->out, done);
+				continue;
+			}
+			if (st == TLS_WANT_WRITE || st == TLS_WANT_READ) {
+				ev_io_start(c->srv->loop, &c->wio);
+				return 0;
+			}
+			conn_close(c, st == TLS_EOF ? "connection closed" :
+			    tls_conn_error(c->tls));
+			return -1;
+		}
 		n = write(c->fd, c->out.data, c->out.len);
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
@@ -223,12 +111,113 @@ conn_flush(struct conn *c)
 			return -1;
 		}
 	}
-	ev_io_stop(c->srv->loop, &c->wio);
+	if (!c->read_wants_write)
+		ev_io_stop(c->srv->loop, &c->wio);
 	return 0;
 }
 
-/* conn_process - feed buffered input, flush, set watchers and timer */
+/* conn_fill - read what the transport has into c->in; -1 when closed */
+static int
+conn_fill(struct conn *c)
+{
+	enum tls_status st;
+	ssize_t n;
+	size_t got;
+
+	if (c->tls) {
+		c->read_wants_write = false;
+		/* OpenSSL may hold decrypted bytes the socket won't signal. */
+		do {
+			st = tls_read(c->tls, c->in + c->inlen,
+			    sizeof(c->in) - c->inlen, &got);
+			if (st == TLS_DONE)
+				c->inlen += got;
+		} while (st == TLS_DONE && c->inlen < sizeof(c->in) &&
+		    tls_pending(c->tls));
+		if (st == TLS_WANT_WRITE) {
+			c->read_wants_write = true;
+			ev_io_start(c->srv->loop, &c->wio);
+		} else if (st == TLS_EOF || st == TLS_FAIL) {
+			conn_close(c, st == TLS_EOF ? (c->smtp &&
+			    smtp_in_data(c->smtp) ? "lost connection in DATA" :
+			    NULL) : tls_conn_error(c->tls));
+			return -1;
+		}
+		return 0;
+	}
+	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		conn_close(c, n == 0 ? (smtp_in_data(c->smtp) ?
+		    "lost connection in DATA" : NULL) : strerror(errno));
+		return -1;
+	}
+	c->inlen += (size_t)n;
+	return 0;
+}
+
+/* --- TLS handshake ------------------------------------------------------------ */
+
+static void	conn_greet(struct conn *);
+
 static void
+conn_handshake(struct conn *c)
+{
+	struct ev_loop *loop = c->srv->loop;
+	enum tls_status st = tls_handshake(c->tls);
+
+	switch (st) {
+	case TLS_DONE:
+		c->handshaking = false;
+		ev_io_stop(loop, &c->wio);
+		log_info("s=%lx TLS from [%s]: %s %s (%d bits)", c->sid,
+		    c->addr_text, tls_conn_version(c->tls),
+		    tls_conn_cipher(c->tls), tls_conn_bits(c->tls));
+		if (c->smtp == NULL) {
+			conn_greet(c);		/* implicit TLS: now the 220 */
+			return;
+		}
+		smtp_tls_done(c->smtp, true, tls_conn_version(c->tls),
+		    tls_conn_cipher(c->tls), tls_conn_bits(c->tls));
+		conn_process(c);
+		return;
+	case TLS_WANT_READ:
+		ev_io_stop(loop, &c->wio);
+		ev_io_start(loop, &c->rio);
+		return;
+	case TLS_WANT_WRITE:
+		ev_io_start(loop, &c->wio);
+		return;
+	case TLS_EOF:
+	case TLS_FAIL:
+		break;
+	}
+	log_info("s=%lx TLS handshake failed from [%s]: %s", c->sid,
+	    c->addr_text, st == TLS_EOF ? "connection closed" :
+	    tls_conn_error(c->tls));
+	conn_close(c, "TLS handshake failed");
+}
+
+/* conn_start_tls - the handshake, with its own deadline */
+void
+conn_start_tls(struct conn *c)
+{
+	if ((c->tls = tls_conn_new(c->tlsctx, c->fd)) == NULL) {
+		conn_close(c, "cannot start TLS");
+		return;
+	}
+	c->handshaking = true;
+	c->timer.repeat = c->cfg->cfg->tls_handshake_timeout;
+	ev_timer_again(c->srv->loop, &c->timer);
+	conn_handshake(c);
+}
+
+/* --- the engine's side ---------------------------------------------------------- */
+
+/* conn_process - feed buffered input, flush, set watchers and timer */
+void
 conn_process(struct conn *c)
 {
 	struct ev_loop *loop = c->srv->loop;
@@ -236,13 +225,24 @@ conn_process(struct conn *c)
 	size_t used;
 	bool reading;
 
-	if (c->inlen > 0) {
+	if (c->inlen > 0 && !c->starttls_pending) {
 		used = smtp_input(c->smtp, c->in, c->inlen);
 		memmove(c->in, c->in + used, c->inlen - used);
 		c->inlen -= used;
 	}
 	if (conn_flush(c) == -1)
 		return;
+	if (c->starttls_pending) {
+		if (c->out.len > 0)
+			return;			/* the 220 first */
+		c->starttls_pending = false;
+		if (c->inlen > 0)		/* CVE-2011-0411: never run */
+			log_info("s=%lx discarded %zu bytes sent after STARTTLS "
+			    "by [%s]", c->sid, c->inlen, c->addr_text);
+		c->inlen = 0;
+		conn_start_tls(c);
+		return;
+	}
 	if (smtp_closing(c->smtp)) {
 		if (c->out.len == 0)
 			conn_close(c, NULL);
@@ -268,20 +268,15 @@ static void
 on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
-	ssize_t n;
 
 	(void)loop;
 	(void)revents;
-	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
-		return;
-	if (n <= 0) {
-		conn_close(c, n == 0 ? (smtp_in_data(c->smtp) ?
-		    "lost connection in DATA" : NULL) : strerror(errno));
+	if (c->handshaking) {
+		conn_handshake(c);
 		return;
 	}
-	c->inlen += (size_t)n;
+	if (conn_fill(c) == -1)
+		return;
 	conn_process(c);
 }
 
@@ -292,6 +287,16 @@ on_write(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->handshaking) {
+		conn_handshake(c);
+		return;
+	}
+	if (c->read_wants_write) {
+		if (conn_fill(c) == -1)
+			return;
+		conn_process(c);
+		return;
+	}
 	if (conn_flush(c) == -1)
 		return;
 	if (c->out.len == 0)
@@ -305,6 +310,12 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->handshaking || c->smtp == NULL) {
+		log_info("s=%lx TLS handshake timeout from [%s]", c->sid,
+		    c->addr_text);
+		conn_close(c, "TLS handshake timeout");
+		return;
+	}
 	smtp_timeout(c->smtp);
 	conn_process(c);
 	/* If the 421 could not be written at once, do not wait for it. */
@@ -312,12 +323,36 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 		conn_close(c, "timeout");
 }
 
+/* conn_greet - the engine session, which says 220 */
+static void
+conn_greet(struct conn *c)
+{
+	struct smtp_peer peer;
+
+	memset(&peer, 0, sizeof(peer));
+	peer.addr = (struct sockaddr *)&c->peer;
+	peer.addr_text = c->addr_text;
+	peer.role = c->role;
+	peer.session_id = c->sid;
+	peer.tls_offer = c->tlsctx != NULL;
+	if (c->tls) {
+		peer.tls_version = tls_conn_version(c->tls);
+		peer.tls_cipher = tls_conn_cipher(c->tls);
+		peer.tls_bits = tls_conn_bits(c->tls);
+	}
+	if ((c->smtp = smtp_new(c->cfg->cfg, &peer, &conn_smtp_io, c)) == NULL) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	conn_process(c);
+}
+
 struct conn *
 conn_new(struct server *srv, int fd, const struct sockaddr *sa,
     enum listen_role role)
 {
 	struct conn *c;
-	struct smtp_peer peer;
+	socklen_t len;
 	int one = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -327,8 +362,14 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	c->srv = srv;
 	c->cfg = cfg_ref_get(srv->cfg);
 	c->fd = fd;
+	c->role = role;
 	c->sid = ++srv->next_sid;
+	c->tlsctx = srv->tls ? tls_ctx_ref(srv->tls) : NULL;
 	buf_init(&c->out, CONN_OUT_MAX);
+	memcpy(&c->peer, sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	len = sizeof(c->local);
+	getsockname(fd, (struct sockaddr *)&c->local, &len);
 	netaddr_format(sa, c->addr_text, sizeof(c->addr_text));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
@@ -345,21 +386,26 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 
 	log_info("s=%lx connect from [%s] to %s", c->sid, c->addr_text,
 	    config_role_name(role));
-	peer.addr = sa;
-	peer.addr_text = c->addr_text;
-	peer.role = role;
-	peer.session_id = c->sid;
-	if ((c->smtp = smtp_new(c->cfg->cfg, &peer, &conn_smtp_io, c)) == NULL) {
-		conn_close(c, "out of memory");
-		return NULL;
+	if (role == ROLE_SUBMISSIONS) {
+		/* RFC 8314: TLS from the first byte, then the greeting. */
+		if (c->tlsctx == NULL) {
+			conn_close(c, "no TLS certificate for submissions");
+			return NULL;
+		}
+		conn_start_tls(c);
+		return c;
 	}
-	conn_process(c);
+	conn_greet(c);
 	return c;
 }
 
 void
 conn_shutdown(struct conn *c)
 {
+	if (c->smtp == NULL) {
+		conn_close(c, "server stopping");	/* still in TLS setup */
+		return;
+	}
 	smtp_shutdown(c->smtp);
 	conn_process(c);
 }

@@ -28,6 +28,8 @@
 
 #define R_ROUTING_DENIED	"550 5.7.1 Source routing and %, ! or @ in the local part are not allowed"
 #define R_NEED_DOMAIN		"550 5.1.3 Recipient address must have a domain"
+#define R_AUTH_REQUIRED		"530 5.7.0 Authentication required"
+#define R_ENCRYPTION_REQUIRED	"538 5.7.11 Encryption required for requested authentication mechanism"
 #define R_SENDER_NO_DOMAIN	"553 5.5.4 Domain name required"
 #define R_SENDER_NOT_FQDN	"553 5.5.4 Real domain name required"
 #define R_SENDER_UNKNOWN	"501 5.1.8 Sender domain must exist"
@@ -153,4 +155,36 @@ policy_sender_dns(enum dns_result r)
 		break;
 	}
 	return R_SENDER_DNS_TEMP;
+}
+
+const char *
+policy_mail(const struct policy_client *c)
+{
+	if (c->role != ROLE_MX && !c->authenticated)
+		return R_AUTH_REQUIRED;
+	return NULL;
+}
+
+const char *
+policy_auth(const struct policy_client *c)
+{
+	return c->tls ? NULL : R_ENCRYPTION_REQUIRED;
+}
+
+bool
+policy_sender_login(const struct config *cfg, const char *user,
+    const struct address *a)
+{
+	const char *at = strchr(user, '@');
+
+	if (a->flags & ADDR_F_NULL)
+		return true;
+	if (a->flags & ADDR_F_NODOMAIN)
+		return false;
+	if (at)
+		return strlen(a->local) == (size_t)(at - user) &&
+		    strncasecmp(a->local, user, (size_t)(at - user)) == 0 &&
+		    domain_equal(a->domain, at + 1);
+	return strcasecmp(a->local, user) == 0 &&
+	    policy_local_domain(cfg, a->domain);
 }

@@ -17,6 +17,7 @@ struct policy_client {
 	bool		 trusted;	/* address in mynetworks */
 	bool		 authenticated;
 	enum listen_role role;
+	bool		 tls;		/* the session is inside TLS */
 };
 
 /* Is the client address in mynetworks? */
@@ -34,6 +35,18 @@ int	policy_sender(const struct config *, const struct policy_client *,
 	    const struct address *sender, bool *lookup, const char **reply);
 /* The verdict once DNS has answered: NULL to accept, or the reply. */
 const char *policy_sender_dns(enum dns_result);
+
+/* May this client start a transaction (MAIL)? NULL, or the reply:
+ * submission roles need AUTH. */
+const char *policy_mail(const struct policy_client *);
+/* May this client authenticate now? NULL, or the reply: never before
+ * TLS, so that no password crosses the wire in clear. */
+const char *policy_auth(const struct policy_client *);
+/* With sender_login_check: may `user` send as `sender`? A user name
+ * with @ owns that address; a bare name owns name@D for each local
+ * domain D; the null sender is anyone's. */
+bool	policy_sender_login(const struct config *, const char *user,
+	    const struct address *sender);
 
 /* May this recipient be accepted? Returns 0, or -1 with *reply set to
  * a complete reply line (code, enhanced code, text). */

@@ -17,7 +17,9 @@
 #include "dns.h"
 #include "log.h"
 #include "queue.h"
+#include "sasl.h"
 #include "server.h"
+#include "tls.h"
 #include "smtp_reply.h"
 
 #define ACCEPT_BATCH	64	/* accepts per wake-up, to stay fair */
@@ -238,6 +240,31 @@ strlist_equal(const struct strlist *a, const struct strlist *b)
 	return true;
 }
 
+/* reload_tls - a renewed certificate for new sessions; a bad one is
+ * refused and the running one kept (running sessions keep theirs) */
+static void
+reload_tls(struct server *srv, const struct config *cfg)
+{
+	struct tls_ctx *t;
+	char err[512];
+
+	if (cfg->tls_cert == NULL) {
+		if (srv->tls)
+			log_warn("reload: tls_cert removed; keeping the loaded "
+			    "certificate until the next restart");
+		return;
+	}
+	if ((t = tls_ctx_new(cfg, err, sizeof(err))) == NULL) {
+		log_err("reload: TLS certificate refused: %s; keeping the "
+		    "running one", err);
+		return;
+	}
+	if (srv->tls)
+		tls_ctx_unref(srv->tls);
+	srv->tls = t;
+	log_info("reload: TLS certificate %s", tls_ctx_describe(t));
+}
+
 static void
 server_reload(struct server *srv)
 {
@@ -284,6 +311,7 @@ server_reload(struct server *srv)
 	    cfg->dns_timeout != old->dns_timeout)
 		log_warn("reload: dns_servers or dns_timeout changed; they take "
 		    "effect at the next restart");
+	reload_tls(srv, cfg);
 	cfg_ref_put(srv->cfg);
 	srv->cfg = r;
 	log_info("reloaded configuration from %s", cfg->path);
@@ -321,6 +349,12 @@ server_new(struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	srv->loop = ev_default_loop(EVFLAG_AUTO);
+	/* Before the privilege drop: the key may be readable by root only. */
+	if (cfg->tls_cert &&
+	    (srv->tls = tls_ctx_new(cfg, err, errlen)) == NULL) {
+		server_free(srv);
+		return NULL;
+	}
 	for (i = 0; i < cfg->nlisten; i++) {
 		struct listener *l = &srv->listeners[i];
 
@@ -351,6 +385,9 @@ server_run(struct server *srv)
 		log_err("cannot start the commit thread");
 		return 1;
 	}
+	if ((srv->sasl = sasl_server_new(srv->loop, cfg, err,
+	    sizeof(err))) == NULL)
+		log_warn("sasl: %s; AUTH is not offered", err);
 	if ((srv->dns = dns_new(srv->loop, cfg->dns_servers.v,
 	    cfg->dns_servers.n, cfg->dns_timeout, err, sizeof(err))) == NULL) {
 		log_err("dns: %s", err);
@@ -373,6 +410,8 @@ server_run(struct server *srv)
 	    queue_removed_at_open(srv->queue));
 	for (i = 0; i < srv->nlisteners; i++)
 		log_info("listening on %s", srv->listeners[i].name);
+	if (srv->tls)
+		log_info("TLS certificate %s", tls_ctx_describe(srv->tls));
 	log_info("sallyport %s ready as %s", PACKAGE_VERSION, cfg->hostname);
 	listeners_start(srv);
 	ev_run(srv->loop, 0);
@@ -382,6 +421,8 @@ server_run(struct server *srv)
 	srv->committer = NULL;
 	dns_free(srv->dns);
 	srv->dns = NULL;
+	sasl_server_free(srv->sasl);
+	srv->sasl = NULL;
 	log_info("stopped");
 	return 0;
 }
@@ -395,6 +436,9 @@ server_free(struct server *srv)
 		return;
 	committer_free(srv->committer);
 	dns_free(srv->dns);
+	sasl_server_free(srv->sasl);
+	if (srv->tls)
+		tls_ctx_unref(srv->tls);
 	for (i = 0; i < srv->nlisteners; i++)
 		if (srv->listeners[i].fd != -1)
 			close(srv->listeners[i].fd);

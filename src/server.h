@@ -14,6 +14,8 @@ struct conn;
 struct committer;
 struct dns;
 struct queue;
+struct sasl_server;
+struct tls_ctx;
 
 /* A loaded configuration shared by the sessions that started under it:
  * a reload installs a new one and the old one goes when its last
@@ -37,6 +39,8 @@ struct server {
 	struct queue	*queue;
 	struct committer *committer;
 	struct dns	*dns;
+	struct tls_ctx	*tls;		/* NULL without a certificate */
+	struct sasl_server *sasl;	/* NULL: AUTH unavailable */
 	struct listener	*listeners;
 	size_t		 nlisteners;
 	struct conn	*conns;		/* open connections (list) */

@@ -4,9 +4,10 @@
  * The session reads command lines into a bounded buffer and dispatches
  * them through one table; in DATA it hands bytes to the smtp_data state
  * machine and streams the result to the spool. Every reply goes out
- * through reply(), which also counts errors. Nothing here touches a
+ * through smtp_reply(), which also counts errors. Nothing here touches a
  * socket or a file: see struct smtp_io.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -25,46 +26,7 @@
 #include "smtp_data.h"
 #include "smtp_params.h"
 #include "smtp_reply.h"
-
-#define HELO_MAX	255
-
-enum smtp_state {
-	S_CMD,		/* reading commands */
-	S_DATA,		/* reading the message */
-	S_LOOKUP,	/* MAIL waits for DNS to vouch for the sender */
-	S_COMMIT,	/* message complete, waiting for the queue */
-	S_CLOSED,	/* last reply sent; the host closes */
-};
-
-/* One mail transaction: from MAIL to the end of DATA or RSET. */
-struct smtp_tx {
-	char		 sender[ADDR_PATH_MAX + 1];
-	char		**rcpts;
-	size_t		 nrcpts;
-	bool		 smtputf8;
-	bool		 spooling;	/* spool_open succeeded */
-	bool		 spool_failed;	/* a spool_write failed */
-	struct smtp_data data;
-	struct envelope	 env;
-};
-
-struct smtp_session {
-	const struct config	*cfg;
-	const struct smtp_io	*io;
-	void			*ctx;
-	struct sockaddr_storage	 addr;
-	char			 addr_text[64];
-	unsigned long		 sid;
-	struct policy_client	 client;
-	enum smtp_state		 state;
-	bool			 greeted;	/* HELO or EHLO seen */
-	bool			 esmtp;		/* it was EHLO */
-	bool			 shutdown_pending;
-	unsigned		 errors;
-	char			 helo[HELO_MAX + 1];
-	struct buf		 line;
-	struct smtp_tx		*tx;
-};
+#include "smtp_session.h"
 
 enum {
 	CMD_NEEDS_HELO	= 1 << 0,	/* 503 before HELO/EHLO */
@@ -102,6 +64,8 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "QUIT",	cmd_quit,	CMD_NO_ARGS },
 	{ "VRFY",	cmd_vrfy,	0 },
 	{ "HELP",	cmd_help,	0 },
+	{ "STARTTLS",	smtp_cmd_starttls,	0 },
+	{ "AUTH",	smtp_cmd_auth,	CMD_NEEDS_HELO },
 	/* A web client or proxy talking to the wrong port: hang up. */
 	{ "GET",	cmd_http,	0 },
 	{ "POST",	cmd_http,	0 },
@@ -114,12 +78,12 @@ static const struct smtp_cmd smtp_cmds[] = {
 /* --- replies ------------------------------------------------------------ */
 
 /* reply - send one reply line; 4xx and 5xx count as client errors */
-static void
-reply(struct smtp_session *s, const char *fmt, ...)
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void
-reply(struct smtp_session *s, const char *fmt, ...)
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	char line[SMTP_CMD_MAX + 64];
 	va_list ap;
@@ -140,10 +104,10 @@ reply(struct smtp_session *s, const char *fmt, ...)
 }
 
 /* close_with - last reply of the session */
-static void
-close_with(struct smtp_session *s, const char *text)
+void
+smtp_close_with(struct smtp_session *s, const char *text)
 {
-	reply(s, "%s", text);
+	smtp_reply(s, "%s", text);
 	s->state = S_CLOSED;
 }
 
@@ -157,13 +121,13 @@ reject(struct smtp_session *s, const char *cmd, const char *text,
 	log_escape(esc, sizeof(esc), arg, arglen);
 	log_info("s=%lx reject: %s from [%s]: %s; arg=<%s> helo=<%s>",
 	    s->sid, cmd, s->addr_text, text, esc, s->helo);
-	reply(s, "%s", text);
+	smtp_reply(s, "%s", text);
 }
 
 /* --- transactions ------------------------------------------------------- */
 
-static void
-tx_free(struct smtp_session *s)
+void
+smtp_tx_free(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 	size_t i;
@@ -200,9 +164,12 @@ smtp_new(const struct config *cfg, const struct smtp_peer *peer,
 	s->client.role = peer->role;
 	s->client.trusted = peer->addr &&
 	    policy_trusted(cfg, (const struct sockaddr *)&s->addr);
+	s->tls_offer = peer->tls_offer;
+	if (peer->tls_version)
+		smtp_set_tls(s, peer->tls_version, peer->tls_cipher, peer->tls_bits);
 	s->state = S_CMD;
 	buf_init(&s->line, SMTP_CMD_MAX);
-	reply(s, "220 %s ESMTP sallyport", cfg->hostname);
+	smtp_reply(s, "220 %s ESMTP sallyport", cfg->hostname);
 	return s;
 }
 
@@ -211,7 +178,7 @@ smtp_free(struct smtp_session *s)
 {
 	if (s == NULL)
 		return;
-	tx_free(s);
+	smtp_tx_free(s);
 	buf_free(&s->line);
 	free(s);
 }
@@ -231,7 +198,8 @@ smtp_in_data(const struct smtp_session *s)
 bool
 smtp_waiting(const struct smtp_session *s)
 {
-	return s->state == S_COMMIT || s->state == S_LOOKUP;
+	return s->state == S_COMMIT || s->state == S_LOOKUP ||
+	    s->state == S_TLS || s->state == S_AUTH_WAIT;
 }
 
 void
@@ -241,16 +209,18 @@ smtp_timeout(struct smtp_session *s)
 		return;
 	log_info("s=%lx timeout after %s from [%s]", s->sid,
 	    s->state == S_DATA ? "DATA" : "command", s->addr_text);
-	tx_free(s);
-	close_with(s, R_TIMEOUT);
+	smtp_tx_free(s);
+	smtp_close_with(s, R_TIMEOUT);
 }
 
 void
 smtp_shutdown(struct smtp_session *s)
 {
-	if (s->state == S_CMD) {
-		tx_free(s);
-		close_with(s, R_SHUTDOWN);
+	if (s->state == S_AUTH_LINE)
+		s->io->auth_reset(s->ctx);
+	if (s->state == S_CMD || s->state == S_AUTH_LINE) {
+		smtp_tx_free(s);
+		smtp_close_with(s, R_SHUTDOWN);
 	} else if (s->state != S_CLOSED) {
 		s->shutdown_pending = true;
 	}
@@ -260,20 +230,26 @@ smtp_shutdown(struct smtp_session *s)
 static void
 after_tx(struct smtp_session *s)
 {
-	tx_free(s);
+	smtp_tx_free(s);
 	s->state = S_CMD;
 	if (s->shutdown_pending)
-		close_with(s, R_SHUTDOWN);
+		smtp_close_with(s, R_SHUTDOWN);
 }
 
 /* --- command helpers ---------------------------------------------------- */
 
+/* proto_name - the "with" of Received (RFC 3848, RFC 6531) */
 static const char *
 proto_name(const struct smtp_session *s)
 {
-	if (!s->esmtp)
-		return "SMTP";
-	return s->tx && s->tx->smtputf8 ? "UTF8SMTP" : "ESMTP";
+	static const char *const names[3][4] = {
+		{ "SMTP", "SMTPS", "SMTPA", "SMTPSA" },
+		{ "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA" },
+		{ "UTF8SMTP", "UTF8SMTPS", "UTF8SMTPA", "UTF8SMTPSA" },
+	};
+	int kind = !s->esmtp ? 0 : s->tx && s->tx->smtputf8 ? 2 : 1;
+
+	return names[kind][(s->tls ? 1 : 0) + (s->authenticated ? 2 : 0)];
 }
 
 /* --- commands ----------------------------------------------------------- */
@@ -287,15 +263,15 @@ helo_common(struct smtp_session *s, const char *arg, size_t len)
 	while (n < len && arg[n] != ' ')
 		n++;
 	if (n == 0 || n > HELO_MAX) {
-		reply(s, "%s", R_HELO_SYNTAX);
+		smtp_reply(s, "%s", R_HELO_SYNTAX);
 		return false;
 	}
 	for (i = 0; i < n; i++)
 		if ((unsigned char)arg[i] < 0x21 || arg[i] == 0x7f) {
-			reply(s, "%s", R_HELO_SYNTAX);
+			smtp_reply(s, "%s", R_HELO_SYNTAX);
 			return false;
 		}
-	tx_free(s);
+	smtp_tx_free(s);
 	memcpy(s->helo, arg, n);
 	s->helo[n] = '\0';
 	s->greeted = true;
@@ -305,20 +281,25 @@ helo_common(struct smtp_session *s, const char *arg, size_t len)
 static void
 cmd_ehlo(struct smtp_session *s, const char *arg, size_t len)
 {
-	char out[512];
+	const char *mechs;
+	char out[1024];
 	int n;
 
 	if (!helo_common(s, arg, len))
 		return;
 	s->esmtp = true;
+	mechs = smtp_auth_mechs(s);
 	n = snprintf(out, sizeof(out),
 	    "250-%s\r\n"
 	    "250-PIPELINING\r\n"
 	    "250-SIZE %" PRIu64 "\r\n"
 	    "250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "%s%s%s%s"
 	    "250 SMTPUTF8\r\n",
-	    s->cfg->hostname, s->cfg->max_message_size);
+	    s->cfg->hostname, s->cfg->max_message_size,
+	    s->tls_offer && !s->tls ? "250-STARTTLS\r\n" : "",
+	    mechs ? "250-AUTH " : "", mechs ? mechs : "", mechs ? "\r\n" : "");
 	if (n > 0 && (size_t)n < sizeof(out))
 		s->io->send(s->ctx, out, (size_t)n);
 }
@@ -329,7 +310,7 @@ cmd_helo(struct smtp_session *s, const char *arg, size_t len)
 	if (!helo_common(s, arg, len))
 		return;
 	s->esmtp = false;
-	reply(s, "250 %s", s->cfg->hostname);
+	smtp_reply(s, "250 %s", s->cfg->hostname);
 }
 
 static void
@@ -344,11 +325,15 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	int used;
 
 	if (s->tx) {
-		reply(s, "%s", R_NESTED_MAIL);
+		smtp_reply(s, "%s", R_NESTED_MAIL);
+		return;
+	}
+	if ((why = policy_mail(&s->client)) != NULL) {
+		reject(s, "MAIL", why, full, fulllen);
 		return;
 	}
 	if (!esmtp_skip_prefix(&arg, &len, "FROM:")) {
-		reply(s, "%s", R_MAIL_SYNTAX);
+		smtp_reply(s, "%s", R_MAIL_SYNTAX);
 		return;
 	}
 	if ((used = address_parse(arg, len, &a, &err)) < 0 ||
@@ -357,19 +342,25 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	if ((tx = calloc(1, sizeof(*tx))) == NULL) {
-		reply(s, "%s", R_LOCAL_ERROR);
+		smtp_reply(s, "%s", R_LOCAL_ERROR);
 		return;
 	}
 	if ((why = esmtp_mail_params(arg + used, len - (size_t)used,
 	    s->esmtp, s->cfg->max_message_size, &mp)) != NULL) {
 		free(tx);
-		reply(s, "%s", why);
+		smtp_reply(s, "%s", why);
 		return;
 	}
 	tx->smtputf8 = mp.smtputf8;
 	if (address_format(&a, tx->sender, sizeof(tx->sender)) == -1) {
 		free(tx);
 		reject(s, "MAIL", R_BAD_SENDER, full, fulllen);
+		return;
+	}
+	if (s->authenticated && s->cfg->sender_login_check &&
+	    !policy_sender_login(s->cfg, s->user, &a)) {
+		free(tx);
+		reject(s, "MAIL", R_SENDER_NOT_OWNED, full, fulllen);
 		return;
 	}
 	if (policy_sender(s->cfg, &s->client, &a, &lookup, &why) == -1) {
@@ -384,7 +375,7 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		s->io->domain_lookup(s->ctx, a.domain);
 		return;
 	}
-	reply(s, "%s", R_SENDER_OK);
+	smtp_reply(s, "%s", R_SENDER_OK);
 }
 
 void
@@ -399,14 +390,14 @@ smtp_lookup_done(struct smtp_session *s, enum dns_result r)
 		log_info("s=%lx reject: MAIL from [%s]: %s; from=<%s> dns=%s "
 		    "helo=<%s>", s->sid, s->addr_text, why, s->tx->sender,
 		    dns_result_name(r), s->helo);
-		tx_free(s);
-		reply(s, "%s", why);
+		smtp_tx_free(s);
+		smtp_reply(s, "%s", why);
 	} else {
-		reply(s, "%s", R_SENDER_OK);
+		smtp_reply(s, "%s", R_SENDER_OK);
 	}
 	if (s->shutdown_pending) {
-		tx_free(s);
-		close_with(s, R_SHUTDOWN);
+		smtp_tx_free(s);
+		smtp_close_with(s, R_SHUTDOWN);
 	}
 }
 
@@ -421,11 +412,11 @@ cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 	int used;
 
 	if (tx == NULL) {
-		reply(s, "%s", R_NEED_MAIL);
+		smtp_reply(s, "%s", R_NEED_MAIL);
 		return;
 	}
 	if (!esmtp_skip_prefix(&arg, &len, "TO:")) {
-		reply(s, "%s", R_RCPT_SYNTAX);
+		smtp_reply(s, "%s", R_RCPT_SYNTAX);
 		return;
 	}
 	if ((used = address_parse(arg, len, &a, &err)) < 0 ||
@@ -437,31 +428,31 @@ cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 	}
 	if ((why = esmtp_rcpt_params(arg + used, len - (size_t)used,
 	    s->esmtp)) != NULL) {
-		reply(s, "%s", why);
+		smtp_reply(s, "%s", why);
 		return;
 	}
 	if (tx->nrcpts >= s->cfg->max_recipients) {
-		reply(s, "%s", R_TOO_MANY_RCPTS);
+		smtp_reply(s, "%s", R_TOO_MANY_RCPTS);
 		return;
 	}
 	if (policy_rcpt(s->cfg, &s->client, &a, &why) == -1) {
 		log_info("s=%lx reject: RCPT from [%s]: %s; from=<%s> to=<%s> "
 		    "helo=<%s>", s->sid, s->addr_text, why, tx->sender, rcpt,
 		    s->helo);
-		reply(s, "%s", why);
+		smtp_reply(s, "%s", why);
 		return;
 	}
 	if ((v = realloc(tx->rcpts, (tx->nrcpts + 1) * sizeof(*v))) == NULL) {
-		reply(s, "%s", R_LOCAL_ERROR);
+		smtp_reply(s, "%s", R_LOCAL_ERROR);
 		return;
 	}
 	tx->rcpts = v;
 	if ((v[tx->nrcpts] = strdup(rcpt)) == NULL) {
-		reply(s, "%s", R_LOCAL_ERROR);
+		smtp_reply(s, "%s", R_LOCAL_ERROR);
 		return;
 	}
 	tx->nrcpts++;
-	reply(s, "%s", R_RCPT_OK);
+	smtp_reply(s, "%s", R_RCPT_OK);
 }
 
 /* received - the Received: header we prepend (RFC 5321 4.4) */
@@ -469,26 +460,30 @@ static int
 received(struct smtp_session *s, char *out, size_t outlen)
 {
 	const struct smtp_tx *tx = s->tx;
-	char date[64];
+	char date[64], using[128] = "";
 	struct tm tm;
 	int n;
 
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
 	    localtime_r(&tx->env.arrival, &tm));
+	if (s->tls)
+		snprintf(using, sizeof(using), "\t(using %s with cipher %s "
+		    "(%d bits))\r\n", s->tls_version, s->tls_cipher,
+		    s->tls_bits);
 	if (tx->nrcpts == 1)
 		n = snprintf(out, outlen,
-		    "Received: from %s ([%s])\r\n"
+		    "Received: from %s ([%s])\r\n%s"
 		    "\tby %s (sallyport) with %s id %s\r\n"
 		    "\tfor <%s>; %s\r\n",
-		    s->helo, s->addr_text, s->cfg->hostname, tx->env.proto,
-		    tx->env.id, tx->rcpts[0], date);
+		    s->helo, s->addr_text, using, s->cfg->hostname,
+		    tx->env.proto, tx->env.id, tx->rcpts[0], date);
 	else
 		n = snprintf(out, outlen,
-		    "Received: from %s ([%s])\r\n"
+		    "Received: from %s ([%s])\r\n%s"
 		    "\tby %s (sallyport) with %s id %s;\r\n"
 		    "\t%s\r\n",
-		    s->helo, s->addr_text, s->cfg->hostname, tx->env.proto,
-		    tx->env.id, date);
+		    s->helo, s->addr_text, using, s->cfg->hostname,
+		    tx->env.proto, tx->env.id, date);
 	return n < 0 || (size_t)n >= outlen ? -1 : n;
 }
 
@@ -502,23 +497,23 @@ cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	(void)arg;
 	(void)len;
 	if (tx == NULL) {
-		reply(s, "%s", R_NEED_MAIL);
+		smtp_reply(s, "%s", R_NEED_MAIL);
 		return;
 	}
 	if (tx->nrcpts == 0) {
-		reply(s, "%s", R_NO_VALID_RCPTS);
+		smtp_reply(s, "%s", R_NO_VALID_RCPTS);
 		return;
 	}
 	tx->env.arrival = time(NULL);
 	tx->env.client = s->addr_text;
 	tx->env.helo = s->helo;
 	tx->env.proto = proto_name(s);
-	tx->env.auth_user = NULL;
+	tx->env.auth_user = s->authenticated ? s->user : NULL;
 	tx->env.sender = tx->sender;
 	tx->env.rcpts = tx->rcpts;
 	tx->env.nrcpts = tx->nrcpts;
 	if (s->io->spool_open(s->ctx, &tx->env) == -1) {
-		reply(s, "%s", R_QUEUE_FAILED);
+		smtp_reply(s, "%s", R_QUEUE_FAILED);
 		return;
 	}
 	tx->spooling = true;
@@ -527,7 +522,7 @@ cmd_data(struct smtp_session *s, const char *arg, size_t len)
 		tx->spool_failed = true;
 	smtp_data_init(&tx->data, s->cfg->max_message_size);
 	s->state = S_DATA;
-	reply(s, "%s", R_DATA_GO);
+	smtp_reply(s, "%s", R_DATA_GO);
 }
 
 static void
@@ -535,8 +530,8 @@ cmd_rset(struct smtp_session *s, const char *arg, size_t len)
 {
 	(void)arg;
 	(void)len;
-	tx_free(s);
-	reply(s, "%s", R_RESET_OK);
+	smtp_tx_free(s);
+	smtp_reply(s, "%s", R_RESET_OK);
 }
 
 static void
@@ -544,7 +539,7 @@ cmd_noop(struct smtp_session *s, const char *arg, size_t len)
 {
 	(void)arg;
 	(void)len;
-	reply(s, "%s", R_NOOP);
+	smtp_reply(s, "%s", R_NOOP);
 }
 
 static void
@@ -552,15 +547,15 @@ cmd_quit(struct smtp_session *s, const char *arg, size_t len)
 {
 	(void)arg;
 	(void)len;
-	tx_free(s);
-	close_with(s, R_BYE);
+	smtp_tx_free(s);
+	smtp_close_with(s, R_BYE);
 }
 
 static void
 cmd_vrfy(struct smtp_session *s, const char *arg, size_t len)
 {
 	(void)arg;
-	reply(s, "%s", len ? R_VRFY : R_SYNTAX);
+	smtp_reply(s, "%s", len ? R_VRFY : R_SYNTAX);
 }
 
 static void
@@ -568,14 +563,14 @@ cmd_help(struct smtp_session *s, const char *arg, size_t len)
 {
 	(void)arg;
 	(void)len;
-	reply(s, "%s", R_HELP);
+	smtp_reply(s, "%s", R_HELP);
 }
 
 static void
 cmd_http(struct smtp_session *s, const char *arg, size_t len)
 {
 	reject(s, "HTTP", R_PROTOCOL, arg, len);
-	tx_free(s);
+	smtp_tx_free(s);
 	s->state = S_CLOSED;
 }
 
@@ -584,7 +579,7 @@ cmd_unknown(struct smtp_session *s, const char *arg, size_t len)
 {
 	(void)arg;
 	(void)len;
-	reply(s, "%s", R_UNKNOWN);
+	smtp_reply(s, "%s", R_UNKNOWN);
 }
 
 /* --- input -------------------------------------------------------------- */
@@ -597,11 +592,11 @@ dispatch(struct smtp_session *s, const char *line, size_t len)
 	size_t vlen = 0, i;
 
 	if (memchr(line, '\0', len)) {
-		reply(s, "%s", R_NUL_IN_COMMAND);
+		smtp_reply(s, "%s", R_NUL_IN_COMMAND);
 		return;
 	}
 	if (memchr(line, '\r', len)) {
-		reply(s, "%s", R_UNKNOWN);
+		smtp_reply(s, "%s", R_UNKNOWN);
 		return;
 	}
 	while (vlen < len && line[vlen] != ' ')
@@ -614,17 +609,39 @@ dispatch(struct smtp_session *s, const char *line, size_t len)
 	while (i < len && line[i] == ' ')
 		i++;
 	if (c->name && (c->flags & CMD_NO_ARGS) && i < len) {
-		reply(s, "%s", R_NO_ARGS);
+		smtp_reply(s, "%s", R_NO_ARGS);
 		return;
 	}
 	if (c->name && (c->flags & CMD_NEEDS_HELO) && !s->greeted) {
-		reply(s, "%s", R_NEED_HELO);
+		smtp_reply(s, "%s", R_NEED_HELO);
 		return;
 	}
 	/* Trailing blanks are not part of the argument. */
 	while (len > i && line[len - 1] == ' ')
 		len--;
 	c->fn(s, line + i, len - i);
+}
+
+/* auth_line_ok - a line past SMTP_CMD_MAX may be an AUTH command or
+ * response (RFC 4954 4): raise the limit for it, once */
+static bool
+auth_line_ok(struct smtp_session *s, const char *in, size_t len)
+{
+	char start[5];
+	size_t have = s->line.len < 5 ? s->line.len : 5;
+	bool is_auth;
+
+	/* The first five octets of the line, buffered or just arrived. */
+	memcpy(start, s->line.data ? s->line.data : "", have);
+	if (have < 5 && len >= 5 - have)
+		memcpy(start + have, in, 5 - have);
+	is_auth = s->state == S_AUTH_LINE || (have + len >= 5 &&
+	    strncasecmp(start, "AUTH ", 5) == 0);
+
+	if (!is_auth || s->line.max >= SMTP_AUTH_MAX)
+		return false;
+	s->line.max = SMTP_AUTH_MAX;
+	return true;
 }
 
 /* cmd_input - collect one command line; returns bytes used */
@@ -635,11 +652,16 @@ cmd_input(struct smtp_session *s, const char *in, size_t len)
 	size_t take = nl ? (size_t)(nl - in) + 1 : len;
 	size_t n;
 
-	if (buf_append(&s->line, in, take) == -1) {
+	if (buf_append(&s->line, in, take) == -1 && (!auth_line_ok(s, in, take) ||
+	    buf_append(&s->line, in, take) == -1)) {
+		bool in_auth = s->line.max == SMTP_AUTH_MAX;
+
 		log_info("s=%lx reject: line too long from [%s]", s->sid,
 		    s->addr_text);
-		tx_free(s);
-		close_with(s, R_LINE_TOO_LONG);
+		if (s->state == S_AUTH_LINE)
+			s->io->auth_reset(s->ctx);
+		smtp_tx_free(s);
+		smtp_close_with(s, in_auth ? R_AUTH_LINE_TOO_LONG : R_LINE_TOO_LONG);
 		return len;
 	}
 	if (!nl)
@@ -647,13 +669,20 @@ cmd_input(struct smtp_session *s, const char *in, size_t len)
 	n = s->line.len - 1;			/* drop LF */
 	if (n > 0 && s->line.data[n - 1] == '\r')
 		n--;				/* and CR */
-	dispatch(s, s->line.data, n);
+	if (s->state == S_AUTH_LINE)
+		smtp_auth_line(s, s->line.data, n);
+	else
+		dispatch(s, s->line.data, n);
 	buf_reset(&s->line);
-	if (s->state == S_CMD && s->errors >= s->cfg->max_errors) {
+	s->line.max = SMTP_CMD_MAX;
+	if ((s->state == S_CMD || s->state == S_AUTH_LINE) &&
+	    s->errors >= s->cfg->max_errors) {
+		if (s->state == S_AUTH_LINE)
+			s->io->auth_reset(s->ctx);
 		log_info("s=%lx too many errors from [%s]", s->sid,
 		    s->addr_text);
-		tx_free(s);
-		close_with(s, R_TOO_MANY_ERRORS);
+		smtp_tx_free(s);
+		smtp_close_with(s, R_TOO_MANY_ERRORS);
 	}
 	return take;
 }
@@ -677,7 +706,7 @@ data_end(struct smtp_session *s)
 		log_info("s=%lx reject: DATA from [%s]: %s; from=<%s> "
 		    "nrcpt=%zu helo=<%s>", s->sid, s->addr_text, why,
 		    tx->sender, tx->nrcpts, s->helo);
-		reply(s, "%s", why);
+		smtp_reply(s, "%s", why);
 		after_tx(s);
 		return;
 	}
@@ -713,14 +742,14 @@ smtp_input(struct smtp_session *s, const char *in, size_t len)
 	size_t used = 0;
 
 	while (used < len) {
-		if (s->state == S_CMD)
+		if (s->state == S_CMD || s->state == S_AUTH_LINE)
 			used += cmd_input(s, in + used, len - used);
 		else if (s->state == S_DATA)
 			used += data_input(s, in + used, len - used);
 		else if (s->state == S_CLOSED)
 			return len;		/* nothing more is read */
 		else
-			break;			/* S_LOOKUP, S_COMMIT: wait */
+			break;			/* the host's turn: wait */
 	}
 	return used;
 }
@@ -738,11 +767,11 @@ smtp_commit_done(struct smtp_session *s, int status)
 		    " nrcpt=%zu client=[%s] helo=<%s> proto=%s", s->sid,
 		    tx->env.id, tx->sender, tx->data.size, tx->nrcpts,
 		    s->addr_text, s->helo, tx->env.proto);
-		reply(s, "%s%s", R_QUEUED, tx->env.id);
+		smtp_reply(s, "%s%s", R_QUEUED, tx->env.id);
 	} else {
 		log_warn("s=%lx id=%s queue commit failed; client [%s] told "
 		    "451", s->sid, tx->env.id, s->addr_text);
-		reply(s, "%s", R_QUEUE_FAILED);
+		smtp_reply(s, "%s", R_QUEUE_FAILED);
 	}
 	after_tx(s);
 }

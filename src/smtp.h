@@ -6,7 +6,8 @@
  * outside world (a spool file, a durable commit, a DNS lookup) it asks
  * the host through struct smtp_io and, for the commit and the lookup,
  * waits to be told the outcome (smtp_commit_done, smtp_lookup_done).
- * Unit tests drive it with byte strings; the daemon drives it from the libev loop (conn.c).
+ * Unit tests drive it with byte strings; the daemon drives it from the
+ * libev loop (conn.c).
  */
 #ifndef SALLYPORT_SMTP_H
 #define SALLYPORT_SMTP_H
@@ -18,8 +19,10 @@
 #include "config.h"
 #include "dns.h"
 #include "queue.h"
+#include "sasl.h"
 
 #define SMTP_CMD_MAX	512	/* command line, CRLF included (RFC 5321 4.5.3.1.4) */
+#define SMTP_AUTH_MAX	12288	/* AUTH line or response (RFC 4954 4) */
 
 struct smtp_session;
 
@@ -38,6 +41,20 @@ struct smtp_io {
 	/* Does this sender domain have an MX, A or AAAA record? Answer
 	 * with smtp_lookup_done(), later or before returning. */
 	void	(*domain_lookup)(void *ctx, const char *domain);
+	/* STARTTLS was accepted: once the 220 is sent, throw away any input
+	 * already received (never execute it), run the handshake, then
+	 * call smtp_tls_done(). */
+	void	(*starttls)(void *ctx);
+	/* SASL mechanisms on offer now, space separated; "" or NULL: none. */
+	const char *(*auth_mechanisms)(void *ctx);
+	/* A SASL exchange: start it (with the decoded initial response when
+	 * has_initial), or give it the client's next decoded response.
+	 * Answer with smtp_auth_done(). */
+	void	(*auth_start)(void *ctx, const char *mech, const char *initial,
+		    size_t len, bool has_initial);
+	void	(*auth_step)(void *ctx, const char *resp, size_t len);
+	/* Forget a failed or cancelled exchange. */
+	void	(*auth_reset)(void *ctx);
 };
 
 /* What the host knows about the client. */
@@ -46,6 +63,11 @@ struct smtp_peer {
 	const char		*addr_text;	/* "192.0.2.1" */
 	enum listen_role	 role;
 	unsigned long		 session_id;	/* for log lines */
+	bool			 tls_offer;	/* a certificate is loaded */
+	/* Set when the session starts inside TLS (implicit TLS, port 465). */
+	const char		*tls_version;	/* "TLSv1.3" */
+	const char		*tls_cipher;
+	int			 tls_bits;
 };
 
 /* The config must outlive the session (a reload makes a new one and
@@ -63,6 +85,12 @@ size_t		 smtp_input(struct smtp_session *, const char *, size_t);
 void		 smtp_commit_done(struct smtp_session *, int status);
 /* Outcome of domain_lookup. */
 void		 smtp_lookup_done(struct smtp_session *, enum dns_result);
+/* Outcome of starttls: the session starts over inside TLS, or ends. */
+void		 smtp_tls_done(struct smtp_session *, bool ok, const char *version,
+		    const char *cipher, int bits);
+/* Outcome of auth_start/auth_step; challenge is raw, user set on OK. */
+void		 smtp_auth_done(struct smtp_session *, enum sasl_status,
+		    const char *challenge, size_t len, const char *user);
 
 /* The client said nothing for too long. */
 void		 smtp_timeout(struct smtp_session *);
@@ -72,6 +100,6 @@ void		 smtp_shutdown(struct smtp_session *);
 
 bool		 smtp_closing(const struct smtp_session *);	/* flush, then close */
 bool		 smtp_in_data(const struct smtp_session *);	/* for the data timeout */
-bool		 smtp_waiting(const struct smtp_session *);	/* commit or lookup in progress */
+bool		 smtp_waiting(const struct smtp_session *);	/* our turn, not the client's */
 
 #endif

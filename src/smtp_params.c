@@ -84,11 +84,54 @@ parse_size(const char *p, size_t len, uint64_t *out)
 	return true;
 }
 
+/* hexval - one hex digit (upper case, as xtext wants), or -1 */
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* xtext_ok - "<>" or RFC 3461 xtext that decodes to printable text:
+ * "+0A" and friends would smuggle a line break into the envelope */
+static bool
+xtext_ok(const char *p, size_t len)
+{
+	size_t i;
+
+	if (len == 2 && p[0] == '<' && p[1] == '>')
+		return true;
+	if (len == 0)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '+') {
+			int hi, lo;
+
+			if (i + 2 >= len)
+				return false;
+			hi = hexval(p[i + 1]);
+			lo = hexval(p[i + 2]);
+			if (hi < 0 || lo < 0 || hi * 16 + lo < 33 ||
+			    hi * 16 + lo > 126)
+				return false;
+			i += 2;
+		} else if (c < 33 || c > 126 || c == '=') {
+			return false;
+		}
+	}
+	return true;
+}
+
 const char *
 esmtp_mail_params(const char *p, size_t len, bool esmtp, uint64_t max_size,
     struct esmtp_mail_params *mp)
 {
-	bool seen_size = false, seen_body = false;
+	bool seen_size = false, seen_body = false, seen_auth = false;
 	const char *val;
 	size_t vallen;
 	char key[16];
@@ -112,6 +155,12 @@ esmtp_mail_params(const char *p, size_t len, bool esmtp, uint64_t max_size,
 				mp->body_8bit = true;
 			else
 				return R_BAD_BODY_PARAM;
+		} else if (strcmp(key, "AUTH") == 0 && !seen_auth) {
+			/* RFC 4954 5: noted, not trusted: we do not relay
+			 * another server's authentication claims. */
+			seen_auth = true;
+			if (val == NULL || !xtext_ok(val, vallen))
+				return R_BAD_AUTH_PARAM;
 		} else if (strcmp(key, "SMTPUTF8") == 0 && !mp->smtputf8 &&
 		    val == NULL) {
 			mp->smtputf8 = true;

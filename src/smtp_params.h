@@ -19,7 +19,7 @@ struct esmtp_mail_params {
 bool		 esmtp_skip_prefix(const char **arg, size_t *len,
 		    const char *prefix);
 
-/* Check the parameters after the path of MAIL (SIZE, BODY, SMTPUTF8;
+/* Check the parameters after the path of MAIL (SIZE, BODY, SMTPUTF8, AUTH;
  * none at all after HELO). Returns NULL, or the reply for the first
  * problem: unknown or repeated parameter 555, bad value 501, SIZE over
  * max_size 552. */

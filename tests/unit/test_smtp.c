@@ -27,6 +27,13 @@ struct fake {
 	char		 looked_up[300];	/* last domain asked for */
 	bool		 lookup_pending;	/* leave the answer to the test */
 	enum dns_result	 answer;		/* else answer this at once */
+	int		 starttls;		/* starttls hook calls */
+	const char	*mechs;			/* what auth_mechanisms says */
+	char		 auth_mech[32];		/* last auth_start */
+	char		 auth_data[1024];	/* last decoded response */
+	size_t		 auth_len;
+	bool		 auth_initial;
+	int		 auth_starts, auth_steps, auth_resets;
 };
 
 static struct fake fk;
@@ -93,16 +100,71 @@ f_lookup(void *ctx, const char *domain)
 		smtp_lookup_done(s, fk.answer);
 }
 
+static void
+f_starttls(void *ctx)
+{
+	(void)ctx;
+	fk.starttls++;
+}
+
+static const char *
+f_mechs(void *ctx)
+{
+	(void)ctx;
+	return fk.mechs;
+}
+
+static void
+f_auth_start(void *ctx, const char *mech, const char *p, size_t n, bool has)
+{
+	(void)ctx;
+	fk.auth_starts++;
+	snprintf(fk.auth_mech, sizeof(fk.auth_mech), "%s", mech);
+	cr_assert_lt(n, sizeof(fk.auth_data));
+	memcpy(fk.auth_data, p, n);
+	fk.auth_len = n;
+	fk.auth_initial = has;
+}
+
+static void
+f_auth_step(void *ctx, const char *p, size_t n)
+{
+	(void)ctx;
+	fk.auth_steps++;
+	cr_assert_lt(n, sizeof(fk.auth_data));
+	memcpy(fk.auth_data, p, n);
+	fk.auth_len = n;
+}
+
+static void
+f_auth_reset(void *ctx)
+{
+	(void)ctx;
+	fk.auth_resets++;
+}
+
 static const struct smtp_io fake_io = {
 	f_send, f_open, f_write, f_commit, f_abort, f_lookup,
+	f_starttls, f_mechs, f_auth_start, f_auth_step, f_auth_reset,
 };
+
+/* start_as - a session from `client` with a listener role, a
+ * certificate (tls_offer) and possibly inside TLS from the start */
+static void start_as(const char *, const char *, enum listen_role, bool, bool);
 
 /* start - a session from `client` under a config with `extra` lines */
 static void
 start(const char *client, const char *extra)
 {
+	start_as(client, extra, ROLE_MX, false, false);
+}
+
+static void
+start_as(const char *client, const char *extra, enum listen_role role,
+    bool tls_offer, bool implicit_tls)
+{
 	static struct sockaddr_in sin;
-	struct smtp_peer peer;
+	struct smtp_peer peer = { 0 };
 	char text[2048], *errors = NULL;
 
 	snprintf(text, sizeof(text),
@@ -126,8 +188,12 @@ start(const char *client, const char *extra)
 	inet_pton(AF_INET, client, &sin.sin_addr);
 	peer.addr = (struct sockaddr *)&sin;
 	peer.addr_text = client;
-	peer.role = ROLE_MX;
+	peer.role = role;
 	peer.session_id = 1;
+	peer.tls_offer = tls_offer;
+	peer.tls_version = implicit_tls ? "TLSv1.3" : NULL;
+	peer.tls_cipher = implicit_tls ? "TLS_AES_256_GCM_SHA384" : NULL;
+	peer.tls_bits = implicit_tls ? 256 : 0;
 	s = smtp_new(cfg, &peer, &fake_io, NULL);
 	cr_assert_not_null(s);
 }
@@ -352,7 +418,13 @@ Test(smtp, mail_parameters)
 	    "501 5.5.4 Bad BODY parameter\r\n");
 	cr_assert_str_eq(say("MAIL FROM:<a@example.org> FOO=1\r\n"),
 	    "555 5.5.4 Unsupported parameter\r\n");
-	cr_assert_str_eq(say("MAIL FROM:<a@example.org> SIZE=1024 BODY=8BITMIME SMTPUTF8\r\n"),
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> AUTH=a+0Ab\r\n"),
+	    "501 5.5.4 Bad AUTH parameter\r\n", "xtext hiding a line break");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> AUTH=a+0\r\n"),
+	    "501 5.5.4 Bad AUTH parameter\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> AUTH=\r\n"),
+	    "501 5.5.4 Bad AUTH parameter\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> SIZE=1024 BODY=8BITMIME SMTPUTF8 AUTH=a+2Bb@example.org\r\n"),
 	    "250 2.1.0 Ok\r\n");
 	cr_assert_str_eq(say("RCPT TO:<u@example.test> NOTIFY=NEVER\r\n"),
 	    "555 5.5.4 Unsupported parameter\r\n");
@@ -514,7 +586,7 @@ Test(smtp, timeout_and_shutdown)
 	cr_assert(smtp_closing(s));
 	smtp_free(s);
 
-	s = smtp_new(cfg, &(struct smtp_peer){ NULL, "192.0.2.1", ROLE_MX, 2 },
+	s = smtp_new(cfg, &(struct smtp_peer){ .addr_text = "192.0.2.1", .session_id = 2 },
 	    &fake_io, NULL);
 	say("EHLO c\r\n");
 	smtp_shutdown(s);
@@ -691,4 +763,207 @@ Test(smtp, allow_untrusted_routing)
 	    "550 5.7.1 Relaying denied\r\n", "the final domain still decides");
 	cr_assert_str_eq(say("RCPT TO:example.org!x\r\n"),
 	    "550 5.7.1 Relaying denied\r\n");
+}
+
+/* --- STARTTLS and AUTH ---------------------------------------------------- */
+
+#define SUBMISSION_CONF	"listen = 127.0.0.1:5587 submission\n" \
+	"tls_cert = /etc/ssl/certs/x.pem\n"
+
+/* tls - go through STARTTLS as the host would */
+static void
+tls(void)
+{
+	cr_assert_str_eq(say("STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+	cr_assert_eq(fk.starttls, 1);
+	cr_assert(smtp_waiting(s));
+	smtp_tls_done(s, true, "TLSv1.3", "TLS_AES_256_GCM_SHA384", 256);
+	cr_assert_not(smtp_waiting(s));
+}
+
+Test(smtp, starttls_offered_and_session_starts_over)
+{
+	static const char inject[] = "STARTTLS\r\nRSET\r\n";
+	size_t used;
+
+	start_as("192.0.2.1", NULL, ROLE_MX, true, false);
+	fk.mechs = "PLAIN LOGIN";
+	say("");
+	cr_assert(strstr(say("EHLO c\r\n"), "250-STARTTLS\r\n") != NULL);
+	say("MAIL FROM:<a@example.org>\r\n");
+	used = smtp_input(s, inject, sizeof(inject) - 1);
+	cr_assert_eq(used, strlen("STARTTLS\r\n"),
+	    "nothing after STARTTLS is read by the engine");
+	cr_assert_str_eq(say(""), "220 2.0.0 Ready to start TLS\r\n");
+	smtp_tls_done(s, true, "TLSv1.3", "TLS_AES_256_GCM_SHA384", 256);
+	cr_assert_str_eq(say(""), "", "the smuggled RSET is never answered");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"),
+	    "503 5.5.1 Error: send HELO/EHLO first\r\n", "EHLO state is gone");
+	cr_assert_str_eq(say("EHLO c\r\n"), "250-mail.example.test\r\n"
+	    "250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n");
+	cr_assert_str_eq(say("RCPT TO:<u@example.test>\r\n"),
+	    "503 5.5.1 Error: need MAIL command\r\n", "the envelope is gone");
+	cr_assert_str_eq(say("STARTTLS\r\n"), "554 5.5.1 TLS already active\r\n");
+}
+
+Test(smtp, starttls_errors)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("STARTTLS\r\n"), "454 4.7.0 TLS not available\r\n");
+	smtp_free(s);
+	s = NULL;
+	config_free(cfg);
+	buf_free(&fk.out);
+	buf_free(&fk.msg);
+	start_as("192.0.2.1", NULL, ROLE_MX, true, false);
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("STARTTLS now\r\n"), "501 5.5.4 Syntax: STARTTLS\r\n");
+	say("STARTTLS\r\n");
+	smtp_tls_done(s, false, NULL, NULL, 0);
+	cr_assert(smtp_closing(s), "a failed handshake ends the session");
+}
+
+Test(smtp, no_auth_before_tls)
+{
+	start_as("192.0.2.1", SUBMISSION_CONF, ROLE_SUBMISSION, true, false);
+	fk.mechs = "PLAIN LOGIN";
+	say("");
+	cr_assert(strstr(say("EHLO c\r\n"), "AUTH") == NULL, "AUTH not offered");
+	cr_assert_str_eq(say("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"),
+	    "538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"),
+	    "530 5.7.0 Authentication required\r\n");
+	cr_assert_eq(fk.auth_starts, 0);
+}
+
+Test(smtp, auth_plain_then_mail_on_submission)
+{
+	start_as("192.0.2.1", SUBMISSION_CONF, ROLE_SUBMISSION, true, false);
+	fk.mechs = "PLAIN LOGIN";
+	say("EHLO c\r\n");
+	tls();
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"),
+	    "530 5.7.0 Authentication required\r\n");
+	cr_assert_str_eq(say("AUTH plain AGFsaWNlAHNlY3JldA==\r\n"), "");
+	cr_assert_str_eq(fk.auth_mech, "PLAIN");
+	cr_assert(fk.auth_initial);
+	cr_assert_eq(fk.auth_len, 13);
+	cr_assert_arr_eq(fk.auth_data, "\0alice\0secret", 13);
+	smtp_auth_done(s, SASL_STATUS_OK, NULL, 0, "alice");
+	cr_assert_str_eq(say(""), "235 2.7.0 Authentication successful\r\n");
+	cr_assert_str_eq(say("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"),
+	    "503 5.5.1 Already authenticated\r\n");
+	fk.answer = DNS_NOT_FOUND;
+	cr_assert_str_eq(say("MAIL FROM:<a@gone.example> AUTH=<>\r\n"),
+	    "250 2.1.0 Ok\r\n", "authenticated: no sender lookup");
+	cr_assert_str_eq(say("RCPT TO:<x@example.org>\r\n"), "250 2.1.5 Ok\r\n",
+	    "authenticated clients may relay");
+	say("DATA\r\nhi\r\n.\r\n");
+	commit(0);
+	cr_assert(strstr(fk.msg.data, "\t(using TLSv1.3 with cipher "
+	    "TLS_AES_256_GCM_SHA384 (256 bits))\r\n\tby mail.example.test "
+	    "(sallyport) with ESMTPSA id ") != NULL, "%s", fk.msg.data);
+}
+
+Test(smtp, auth_login_exchange_and_cancel)
+{
+	start_as("192.0.2.1", NULL, ROLE_MX, true, true);
+	fk.mechs = "PLAIN LOGIN";
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("AUTH LOGIN\r\n"), "");
+	cr_assert_not(fk.auth_initial);
+	smtp_auth_done(s, SASL_STATUS_CONTINUE, "Username:", 9, NULL);
+	cr_assert_str_eq(say(""), "334 VXNlcm5hbWU6\r\n");
+	cr_assert_str_eq(say("YWxpY2U=\r\n"), "");
+	cr_assert_eq(fk.auth_steps, 1);
+	cr_assert_arr_eq(fk.auth_data, "alice", 5);
+	smtp_auth_done(s, SASL_STATUS_CONTINUE, "Password:", 9, NULL);
+	cr_assert_str_eq(say(""), "334 UGFzc3dvcmQ6\r\n");
+	cr_assert_str_eq(say("*\r\n"), "501 5.0.0 Authentication cancelled\r\n");
+	cr_assert_eq(fk.auth_resets, 1);
+	cr_assert_str_eq(say("AUTH LOGIN\r\n"), "");
+	smtp_auth_done(s, SASL_STATUS_CONTINUE, "Username:", 9, NULL);
+	say("");
+	cr_assert_str_eq(say("not base64!\r\n"), "501 5.5.2 Cannot decode response\r\n");
+	cr_assert_str_eq(say("AUTH PLAIN not-base64\r\n"),
+	    "501 5.5.2 Cannot decode response\r\n");
+	cr_assert_str_eq(say("AUTH CRAM-MD5\r\n"),
+	    "504 5.5.4 Unrecognized authentication mechanism\r\n");
+	cr_assert_str_eq(say("AUTH\r\n"),
+	    "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n");
+	cr_assert_str_eq(say("AUTH PLAIN =\r\n"), "");
+	cr_assert(fk.auth_initial);
+	cr_assert_eq(fk.auth_len, 0, "= is the empty initial response");
+}
+
+Test(smtp, auth_failures_end_the_session)
+{
+	int i;
+
+	start_as("192.0.2.1", "max_auth_failures = 2\n", ROLE_MX, true, true);
+	fk.mechs = "PLAIN";
+	say("EHLO c\r\n");
+	for (i = 0; i < 2; i++) {
+		cr_assert_str_eq(say("AUTH PLAIN AGFsaWNlAHdyb25n\r\n"), "");
+		smtp_auth_done(s, SASL_STATUS_BADAUTH, NULL, 0, NULL);
+		cr_assert_str_eq(say(""), i == 0 ?
+		    "535 5.7.8 Authentication credentials invalid\r\n" :
+		    "535 5.7.8 Authentication credentials invalid\r\n"
+		    "421 4.7.0 Too many authentication failures, closing connection\r\n");
+	}
+	cr_assert(smtp_closing(s));
+	cr_assert_eq(fk.auth_resets, 2);
+}
+
+Test(smtp, auth_temp_failure_and_transaction)
+{
+	start_as("192.0.2.1", NULL, ROLE_MX, true, true);
+	fk.mechs = "PLAIN";
+	say("EHLO c\r\n");
+	say("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	smtp_auth_done(s, SASL_STATUS_TEMP, NULL, 0, NULL);
+	cr_assert_str_eq(say(""), "454 4.7.0 Temporary authentication failure\r\n");
+	say("MAIL FROM:<a@example.org>\r\n");
+	cr_assert_str_eq(say("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"),
+	    "503 5.5.1 AUTH not allowed during a mail transaction\r\n");
+}
+
+Test(smtp, auth_lines_may_be_long_but_not_endless)
+{
+	static char line[SMTP_AUTH_MAX + 64];
+
+	start_as("192.0.2.1", NULL, ROLE_MX, true, true);
+	fk.mechs = "PLAIN";
+	say("EHLO c\r\n");
+	memcpy(line, "AUTH PLAIN ", 11);
+	memset(line + 11, 'A', 1000);
+	memcpy(line + 1011, "\r\n", 3);
+	cr_assert_str_eq(say(line), "", "a 1 KB initial response is fine");
+	cr_assert_eq(fk.auth_len, 750);
+	smtp_auth_done(s, SASL_STATUS_CONTINUE, "", 0, NULL);
+	cr_assert_str_eq(say(""), "334 \r\n");
+	memset(line, 'A', SMTP_AUTH_MAX + 8);
+	memcpy(line + SMTP_AUTH_MAX + 8, "\r\n", 3);
+	cr_assert_str_eq(say(line),
+	    "500 5.5.6 Authentication exchange line is too long\r\n");
+	cr_assert(smtp_closing(s));
+	cr_assert_eq(fk.auth_resets, 1);
+}
+
+Test(smtp, sender_login_check)
+{
+	start_as("192.0.2.1", "sender_login_check = yes\n", ROLE_MX, true, true);
+	fk.mechs = "PLAIN";
+	say("EHLO c\r\n");
+	say("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	smtp_auth_done(s, SASL_STATUS_OK, NULL, 0, "alice");
+	say("");
+	cr_assert_str_eq(say("MAIL FROM:<bob@example.test>\r\n"),
+	    "553 5.7.1 Sender address not owned by the authenticated user\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<Alice@Example.Test>\r\n"), "250 2.1.0 Ok\r\n");
+	say("RSET\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<>\r\n"), "250 2.1.0 Ok\r\n");
 }

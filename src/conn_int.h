@@ -1,0 +1,64 @@
+/*
+ * conn_int - one client connection, shared by conn.c (socket, TLS
+ * transport, timers, life cycle) and conn_hooks.c (what the engine asks
+ * of the world: queue, DNS, STARTTLS, SASL). Private to those two.
+ */
+#ifndef SALLYPORT_CONN_INT_H
+#define SALLYPORT_CONN_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <ev.h>
+
+#include "buf.h"
+#include "config.h"
+#include "sasl.h"
+
+#define CONN_INBUF	16384
+#define CONN_OUT_HIGH	65536		/* stop reading above this */
+#define CONN_OUT_MAX	(1024 * 1024)	/* a client that never reads */
+#define AUTH_DELAY_MAX	5		/* seconds before the Nth 535 */
+
+struct conn {
+	struct server	*srv;
+	struct cfg_ref	*cfg;		/* the config this session started with */
+	int		 fd;
+	enum listen_role role;
+	ev_io		 rio, wio;
+	ev_timer	 timer;		/* command, data or handshake timeout */
+	struct smtp_session *smtp;	/* NULL until the greeting */
+	struct spool	*spool;
+	struct dns_req	*lookup;	/* sender domain lookup in flight */
+	bool		 looking_up;	/* inside dns_domain_exists() */
+	struct tls_ctx	*tlsctx;	/* certificate for this session */
+	struct tls_conn	*tls;		/* set once TLS starts */
+	bool		 handshaking;
+	bool		 starttls_pending; /* after the 220 is out */
+	bool		 read_wants_write; /* TLS read waits for writability */
+	struct sasl_session *sasl;
+	bool		 in_sasl_call;	/* inside sasl_session_start/step */
+	ev_timer	 auth_delay;	/* holds back a 535 */
+	unsigned	 auth_failures;
+	struct buf	 out;
+	bool		 committing;	/* spool is with the committer */
+	bool		 closed;	/* socket gone; freed after the commit */
+	unsigned long	 sid;
+	char		 addr_text[64];
+	struct sockaddr_storage local, peer;
+	struct conn	*prev, *next;
+	size_t		 inlen;
+	char		 in[CONN_INBUF];
+};
+
+/* conn.c */
+void	conn_process(struct conn *);
+void	conn_close(struct conn *, const char *why);
+void	conn_destroy(struct conn *);
+void	conn_start_tls(struct conn *);
+
+/* conn_hooks.c */
+extern const struct smtp_io conn_smtp_io;
+void	conn_hooks_close(struct conn *);	/* cancel what is in flight */
+
+#endif
