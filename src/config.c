@@ -27,15 +27,20 @@
 #ifndef LOCALSTATEDIR
 #define LOCALSTATEDIR	"/var"
 #endif
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
 
 #define CONF_FILE_MAX	(1024 * 1024)	/* a config file is small */
 #define CONF_ERRORS_MAX	100		/* then we stop reading */
 #define CONF_ERR_LEN	256		/* one message, without "file:line: " */
 
 enum conf_type {
-	CONF_STRING,		/* free text, no blanks */
+	CONF_STRING,		/* a user name */
 	CONF_PATH,		/* absolute path */
 	CONF_HOSTNAME,		/* one domain name */
+	CONF_CIPHERS,		/* an OpenSSL cipher list */
+	CONF_PWCHECK,		/* auxprop or saslauthd */
 	CONF_UINT,
 	CONF_BOOL,		/* yes or no */
 	CONF_SIZE,		/* bytes, suffix k, m or g */
@@ -43,6 +48,8 @@ enum conf_type {
 	CONF_CIDRS,		/* list of networks */
 	CONF_DOMAINS,		/* list of domains or address literals */
 	CONF_SERVERS,		/* list of IP[:PORT], numeric */
+	CONF_PROTOCOLS,		/* list of TLS versions */
+	CONF_MECHS,		/* list of SASL mechanism names */
 	CONF_LISTEN,		/* ADDRESS:PORT [ROLE], one per line */
 };
 
@@ -71,6 +78,7 @@ struct conf_key {
 static const struct conf_key conf_keys[] = {
 	{ "hostname", CONF_HOSTNAME, CONF_AT(hostname), NULL, 0, 0, 0,
 	    CONF_F_SYSNAME },
+	/* Without tls_cert, the mx listener alone (conf_check_tls). */
 	{ "listen", CONF_LISTEN, CONF_AT(listen), "*:25 mx, *:587 submission",
 	    0, 0, CONF_AT(nlisten), CONF_F_REPEAT },
 	{ "mynetworks", CONF_CIDRS, CONF_AT(mynetworks), "127.0.0.0/8 ::1/128",
@@ -107,6 +115,35 @@ static const struct conf_key conf_keys[] = {
 	    CONF_F_EMPTY },
 	{ "dns_timeout", CONF_DURATION, CONF_AT(dns_timeout), "5s",
 	    1, 60, 0, 0 },
+	{ "tls_cert", CONF_PATH, CONF_AT(tls_cert), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "tls_key", CONF_PATH, CONF_AT(tls_key), "", 0, 0, 0, CONF_F_EMPTY },
+	{ "tls_ca_file", CONF_PATH, CONF_AT(tls_ca_file), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "tls_protocols", CONF_PROTOCOLS, CONF_AT(tls_protocols),
+	    "TLSv1.2 TLSv1.3", 0, 0, 0, 0 },
+	/* Mozilla's "intermediate" list for TLS 1.2; TLS 1.3 suites are
+	 * OpenSSL's default, all good. */
+	{ "tls_ciphers", CONF_CIPHERS, CONF_AT(tls_ciphers),
+	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+	    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"
+	    "DHE-RSA-CHACHA20-POLY1305", 0, 0, 0, 0 },
+	{ "tls_handshake_timeout", CONF_DURATION,
+	    CONF_AT(tls_handshake_timeout), "30s", 1, 300, 0, 0 },
+	{ "sasl_mechanisms", CONF_MECHS, CONF_AT(sasl_mechanisms), "",
+	    0, 0, 0, CONF_F_EMPTY },
+	{ "sasl_pwcheck_method", CONF_PWCHECK, CONF_AT(sasl_pwcheck_method),
+	    "auxprop", 0, 0, 0, 0 },
+	{ "sasl_sasldb_path", CONF_PATH, CONF_AT(sasl_sasldb_path),
+	    SYSCONFDIR "/sallyport/sasldb2", 0, 0, 0, 0 },
+	{ "sasl_saslauthd_path", CONF_PATH, CONF_AT(sasl_saslauthd_path),
+	    "/var/run/saslauthd", 0, 0, 0, 0 },
+	{ "max_auth_failures", CONF_UINT, CONF_AT(max_auth_failures), "3",
+	    1, 100, 0, 0 },
+	{ "sender_login_check", CONF_BOOL, CONF_AT(sender_login_check), "no",
+	    0, 0, 0, 0 },
 };
 
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -117,6 +154,8 @@ struct conf_parse {
 	const char	*name;		/* file name for messages */
 	unsigned	 lineno;	/* 0: not from a line (defaults) */
 	unsigned	 seen[CONF_NKEYS];	/* line first set, 0: never */
+	unsigned	 role_line[ROLE_SUBMISSIONS + 1];	/* first
+					 * listener of each role */
 	char		*text;		/* collected messages */
 	size_t		 len, cap;
 	unsigned	 nerrors;
@@ -214,39 +253,27 @@ typedef int conf_set_fn(struct conf_parse *, const struct conf_key *,
 typedef void conf_print_fn(const struct config *, const struct conf_key *,
     FILE *);
 typedef void conf_free_fn(struct config *, const struct conf_key *);
+/* A value, or one list item, checked and made canonical (config_value). */
+typedef int conf_norm_fn(const char *, char *, size_t, char *, size_t);
 
+static conf_norm_fn *conf_norm_of(enum conf_type);
+
+/* conf_set_string - one word through the type's norm; empty is NULL */
 static int
 conf_set_string(struct conf_parse *p, const struct conf_key *k,
     const char *val, char *err, size_t errlen)
 {
 	char	**field = conf_field(p->cfg, k->off);
-	char	 *s = NULL;
+	char	  word[CV_LINE_MAX + 1], *s = NULL;
 
-	if (k->type == CONF_PATH && cv_path_check(val, err, errlen) == -1)
-		return -1;
-	if (k->type == CONF_STRING && cv_user_check(val, err, errlen) == -1)
-		return -1;
-	if (val[0] != '\0' && (s = strdup(val)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	free(*field);
-	*field = s;
-	return 0;
-}
-
-static int
-conf_set_hostname(struct conf_parse *p, const struct conf_key *k,
-    const char *val, char *err, size_t errlen)
-{
-	char	**field = conf_field(p->cfg, k->off);
-	char	  name[CV_DOMAIN_MAX + 1], *s;
-
-	if (cv_domain_norm(val, name, sizeof(name), err, errlen) == -1)
-		return -1;
-	if ((s = strdup(name)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+	if (val[0] != '\0') {
+		if (conf_norm_of(k->type)(val, word, sizeof(word), err,
+		    errlen) == -1)
+			return -1;
+		if ((s = strdup(word)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
 	}
 	free(*field);
 	*field = s;
@@ -316,18 +343,17 @@ conf_set_bool(struct conf_parse *p, const struct conf_key *k,
 	return cv_bool_parse(val, conf_field(p->cfg, k->off), err, errlen);
 }
 
-/* conf_set_strlist - domains or servers, each made canonical; one
- * listed twice is only a warning: the list means the same with it once */
+/* conf_set_strlist - a list, each item made canonical; one listed
+ * twice is only a warning: the list means the same with it once */
 static int
 conf_set_strlist(struct conf_parse *p, const struct conf_key *k,
     const char *val, char *err, size_t errlen)
 {
 	struct strlist	*field = conf_field(p->cfg, k->off);
 	struct strlist	 l = { NULL, 0 };
-	char		 item[CV_LINE_MAX + 1], name[CV_DOMAIN_MAX + 1];
+	char		 item[CV_LINE_MAX + 1], name[CV_LINE_MAX + 1];
 	char		 q[CV_QBUF], **t;
-	int		(*norm)(const char *, char *, size_t, char *, size_t) =
-	    k->type == CONF_SERVERS ? cv_server_norm : cv_maildomain_norm;
+	conf_norm_fn	*norm = conf_norm_of(k->type);
 
 	while ((val = cv_next_item(val, item, sizeof(item))) != NULL) {
 		if (norm(item, name, sizeof(name), err, errlen) == -1)
@@ -385,6 +411,8 @@ conf_set_listen(struct conf_parse *p, const struct conf_key *k,
 		}
 	}
 
+	if (p->role_line[l.role] == 0)
+		p->role_line[l.role] = p->lineno;
 	ls.role = l.role;
 	ls.host = hostp != NULL ? strdup(hostp) : NULL;
 	ls.port = strdup(l.port);
@@ -521,36 +549,52 @@ conf_free_listen(struct config *cfg, const struct conf_key *k)
 }
 
 /* What each type does, indexed by enum conf_type. `expect` ends the
- * message for a missing value. */
+ * message for a missing value; `norm` checks a word or list item. */
 static const struct {
 	conf_set_fn	*set;
 	conf_print_fn	*print;
 	conf_free_fn	*free;
+	conf_norm_fn	*norm;
 	const char	*expect;
 } conf_types[] = {
 	[CONF_STRING] = { conf_set_string, conf_print_string, conf_free_ptr,
-	    "a name" },
+	    cv_user_norm, "a name" },
 	[CONF_PATH] = { conf_set_string, conf_print_string, conf_free_ptr,
-	    "an absolute path" },
-	[CONF_HOSTNAME] = { conf_set_hostname, conf_print_string,
-	    conf_free_ptr, "a domain name" },
+	    cv_path_norm, "an absolute path" },
+	[CONF_HOSTNAME] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_domain_norm, "a domain name" },
+	[CONF_CIPHERS] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_ciphers_norm, "a cipher list" },
+	[CONF_PWCHECK] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_pwcheck_norm, "auxprop or saslauthd" },
 	[CONF_UINT] = { conf_set_number, conf_print_number, conf_free_none,
-	    "a number" },
+	    NULL, "a number" },
 	[CONF_BOOL] = { conf_set_bool, conf_print_bool, conf_free_none,
-	    "yes or no" },
+	    NULL, "yes or no" },
 	[CONF_SIZE] = { conf_set_number, conf_print_number, conf_free_none,
-	    "a size such as 25M" },
+	    NULL, "a size such as 25M" },
 	[CONF_DURATION] = { conf_set_number, conf_print_number,
-	    conf_free_none, "a duration such as 5m" },
+	    conf_free_none, NULL, "a duration such as 5m" },
 	[CONF_CIDRS] = { conf_set_cidrs, conf_print_cidrs, conf_free_ptr,
-	    "networks" },
+	    NULL, "networks" },
 	[CONF_DOMAINS] = { conf_set_strlist, conf_print_strlist,
-	    conf_free_strlist, "domains" },
+	    conf_free_strlist, cv_maildomain_norm, "domains" },
 	[CONF_SERVERS] = { conf_set_strlist, conf_print_strlist,
-	    conf_free_strlist, "servers" },
+	    conf_free_strlist, cv_server_norm, "servers" },
+	[CONF_PROTOCOLS] = { conf_set_strlist, conf_print_strlist,
+	    conf_free_strlist, cv_tls_protocol_norm, "TLSv1.2 and/or "
+	    "TLSv1.3" },
+	[CONF_MECHS] = { conf_set_strlist, conf_print_strlist,
+	    conf_free_strlist, cv_sasl_mech_norm, "mechanism names" },
 	[CONF_LISTEN] = { conf_set_listen, conf_print_listen,
-	    conf_free_listen, "ADDRESS:PORT [ROLE]" },
+	    conf_free_listen, NULL, "ADDRESS:PORT [ROLE]" },
 };
+
+static conf_norm_fn *
+conf_norm_of(enum conf_type type)
+{
+	return conf_types[type].norm;
+}
 
 /* --- the parse ---------------------------------------------------------- */
 
@@ -613,12 +657,24 @@ conf_defaults(struct conf_parse *p, const char *sysname)
 	}
 }
 
+/* conf_key_index - a key's row in conf_keys[]; CONF_NKEYS if none */
+static size_t
+conf_key_index(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < CONF_NKEYS; i++)
+		if (strcmp(name, conf_keys[i].name) == 0)
+			break;
+	return i;
+}
+
 /* conf_line - one line: blank, comment or "key = value" */
 static void
 conf_line(struct conf_parse *p, char *line)
 {
 	char			*s = line, *eq, *end, *val;
-	const struct conf_key	*k = NULL;
+	const struct conf_key	*k;
 	size_t			 i;
 	char			 q[CV_QBUF];
 
@@ -649,15 +705,11 @@ conf_line(struct conf_parse *p, char *line)
 		end--;
 	*end = '\0';
 
-	for (i = 0; i < CONF_NKEYS; i++)
-		if (strcmp(s, conf_keys[i].name) == 0) {
-			k = &conf_keys[i];
-			break;
-		}
-	if (k == NULL) {
+	if ((i = conf_key_index(s)) == CONF_NKEYS) {
 		conf_error(p, "unknown key %s", cv_quote(s, q, sizeof(q)));
 		return;
 	}
+	k = &conf_keys[i];
 	if (p->seen[i] != 0 && !(k->flags & CONF_F_REPEAT)) {
 		conf_error(p, "duplicate key '%s' (first set at line %u)",
 		    k->name, p->seen[i]);
@@ -673,7 +725,62 @@ conf_line(struct conf_parse *p, char *line)
 	conf_set(p, k, val);
 }
 
-/* conf_finish - defaults that depend on the file */
+/* conf_drop_submission - the default listeners without the ones that
+ * need TLS, which could not work */
+static void
+conf_drop_submission(struct config *cfg)
+{
+	size_t	 n = 0;
+
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].role == ROLE_MX) {
+			cfg->listen[n++] = cfg->listen[i];
+			continue;
+		}
+		free(cfg->listen[i].host);
+		free(cfg->listen[i].port);
+	}
+	cfg->nlisten = n;
+}
+
+/* conf_check_tls - what needs a certificate has one. Only the paths
+ * are checked here: tls.c reads the files when the server starts. */
+static void
+conf_check_tls(struct conf_parse *p)
+{
+	struct config	*cfg = p->cfg;
+	bool		 said[ROLE_SUBMISSIONS + 1] = { false };
+
+	if (cfg->tls_cert != NULL)
+		return;
+	if (p->seen[conf_key_index("listen")] == 0)
+		conf_drop_submission(cfg);
+	if (cfg->tls_key != NULL) {
+		p->lineno = p->seen[conf_key_index("tls_key")];
+		conf_error(p, "tls_key: set without tls_cert");
+	}
+	if (cfg->tls_ca_file != NULL) {
+		p->lineno = p->seen[conf_key_index("tls_ca_file")];
+		conf_warn(p, "tls_ca_file: ignored without tls_cert");
+	}
+	/* One error per role, at its first listener. */
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		enum listen_role role = cfg->listen[i].role;
+
+		if (role == ROLE_MX || said[role])
+			continue;
+		said[role] = true;
+		p->lineno = p->role_line[role];
+		conf_error(p, "listen: role %s needs tls_cert (%s)",
+		    config_role_name(role), role == ROLE_SUBMISSION ?
+		    "STARTTLS is required before AUTH" :
+		    "it speaks TLS from the first byte");
+	}
+	p->lineno = 0;
+}
+
+/* conf_finish - defaults that depend on the file, and checks across
+ * keys */
 static void
 conf_finish(struct conf_parse *p, const char *sysname)
 {
@@ -695,6 +802,7 @@ conf_finish(struct conf_parse *p, const char *sysname)
 		    p->cfg->hostname != NULL)
 			conf_set(p, k, p->cfg->hostname);
 	}
+	conf_check_tls(p);
 }
 
 /* conf_report - hand the messages to the caller, or free them */

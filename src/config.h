@@ -57,6 +57,20 @@ struct config {
 	bool		 reject_unknown_sender_domain;	/* 501: no MX/A/AAAA */
 	struct strlist	 dns_servers;	/* "IP" or "IP:port"; empty: resolv.conf */
 	unsigned	 dns_timeout;	/* seconds, per lookup */
+	/* TLS: no certificate means no STARTTLS (and no submission). */
+	char		*tls_cert;	/* PEM, full chain; NULL: none */
+	char		*tls_key;	/* PEM private key; NULL: in tls_cert */
+	char		*tls_ca_file;	/* client certificates; NULL: none */
+	struct strlist	 tls_protocols;	/* "TLSv1.2", "TLSv1.3" */
+	char		*tls_ciphers;	/* OpenSSL list for TLS 1.2 */
+	unsigned	 tls_handshake_timeout;	/* seconds */
+	/* SMTP AUTH through Cyrus SASL. */
+	struct strlist	 sasl_mechanisms;	/* empty: all the backend has */
+	char		*sasl_pwcheck_method;	/* "auxprop" or "saslauthd" */
+	char		*sasl_sasldb_path;	/* for auxprop (sasldb) */
+	char		*sasl_saslauthd_path;	/* saslauthd's socket directory */
+	unsigned	 max_auth_failures;	/* then 421 */
+	bool		 sender_login_check;	/* MAIL FROM must be the user's */
 };
 
 /* Parse a file. On success returns the config; on failure returns NULL

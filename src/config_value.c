@@ -346,32 +346,48 @@ cv_server_norm(const char *in, char *out, size_t outlen, char *err,
 
 /* --- paths, user names, networks ------------------------------------- */
 
-int
-cv_path_check(const char *val, char *err, size_t errlen)
+/* cv_copy - a checked value into out, whole or not at all */
+static int
+cv_copy(const char *in, char *out, size_t outlen, char *err, size_t errlen)
 {
 	char	 q[CV_QBUF];
 
-	if (val[0] != '/') {
-		snprintf(err, errlen, "%s is not an absolute path",
-		    cv_quote(val, q, sizeof(q)));
+	if ((size_t)snprintf(out, outlen, "%s", in) >= outlen) {
+		snprintf(err, errlen, "%s is too long",
+		    cv_quote(in, q, sizeof(q)));
 		return -1;
 	}
 	return 0;
 }
 
 int
-cv_user_check(const char *val, char *err, size_t errlen)
+cv_path_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	char	 q[CV_QBUF];
+
+	if (in[0] != '/') {
+		snprintf(err, errlen, "%s is not an absolute path",
+		    cv_quote(in, q, sizeof(q)));
+		return -1;
+	}
+	return cv_copy(in, out, outlen, err, errlen);
+}
+
+int
+cv_user_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
 {
 	char	 q[CV_QBUF];
 
 	/* A user name with a blank, ':' or '/' cannot be in passwd, and
 	 * a leading '-' would read as an option to other tools. */
-	if (strpbrk(val, " \t:/") != NULL || val[0] == '-') {
+	if (strpbrk(in, " \t:/") != NULL || in[0] == '-') {
 		snprintf(err, errlen, "%s is not a valid name",
-		    cv_quote(val, q, sizeof(q)));
+		    cv_quote(in, q, sizeof(q)));
 		return -1;
 	}
-	return 0;
+	return cv_copy(in, out, outlen, err, errlen);
 }
 
 int
@@ -478,11 +494,114 @@ cv_listen_parse(const char *val, struct cv_listen *out, char *err,
 		return -1;
 	}
 	l.role = cv_roles[i].role;
-	if (l.role == ROLE_SUBMISSIONS) {
-		snprintf(err, errlen, "role submissions needs TLS, not "
-		    "supported by this version yet");
-		return -1;
-	}
 	*out = l;
 	return 0;
+}
+
+/* --- TLS and SASL -------------------------------------------------------- */
+
+/* The versions we speak, as OpenSSL's SSL_get_version() names them. */
+static const char *const cv_tls_versions[] = { "TLSv1.2", "TLSv1.3" };
+#define CV_TLS_EXPECTED	"TLSv1.2 or TLSv1.3"
+
+/* Older versions, refused by name with the RFC that retired them, so
+ * that an old configuration learns why rather than just "unknown". */
+static const struct {
+	const char	*name;
+	const char	*rfc;
+} cv_tls_obsolete[] = {
+	{ "SSLv2", "RFC 6176" }, { "SSLv3", "RFC 7568" },
+	{ "TLSv1", "RFC 8996" }, { "TLSv1.0", "RFC 8996" },
+	{ "TLSv1.1", "RFC 8996" },
+};
+
+int
+cv_tls_protocol_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	char	 q[CV_QBUF];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cv_tls_versions) / sizeof(cv_tls_versions[0]);
+	    i++)
+		if (strcasecmp(in, cv_tls_versions[i]) == 0)
+			return cv_copy(cv_tls_versions[i], out, outlen, err,
+			    errlen);
+	for (i = 0; i < sizeof(cv_tls_obsolete) / sizeof(cv_tls_obsolete[0]);
+	    i++)
+		if (strcasecmp(in, cv_tls_obsolete[i].name) == 0) {
+			snprintf(err, errlen, "%s is obsolete (%s): use "
+			    CV_TLS_EXPECTED, cv_tls_obsolete[i].name,
+			    cv_tls_obsolete[i].rfc);
+			return -1;
+		}
+	snprintf(err, errlen, "%s is not a TLS version (expected "
+	    CV_TLS_EXPECTED ")", cv_quote(in, q, sizeof(q)));
+	return -1;
+}
+
+/*
+ * Cipher names are letters, digits, '-', '_' and '.', joined by ':'
+ * and qualified by '!', '+', '-' and "@STRENGTH" or "@SECLEVEL=n".
+ * OpenSSL also takes blanks and commas as separators; we do not, so
+ * that the value stays one word like every other.
+ */
+int
+cv_ciphers_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	char	 q[CV_QBUF];
+
+	for (const char *c = in; *c != '\0'; c++)
+		if (!isalnum((unsigned char)*c) &&
+		    strchr(":+-!@=._", *c) == NULL) {
+			snprintf(err, errlen, "%s is not a cipher list "
+			    "(names such as ECDHE-RSA-AES128-GCM-SHA256 "
+			    "joined by ':')", cv_quote(in, q, sizeof(q)));
+			return -1;
+		}
+	return cv_copy(in, out, outlen, err, errlen);
+}
+
+#define CV_SASL_MECH_MAX	20	/* RFC 4422 3.1 */
+
+int
+cv_sasl_mech_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	size_t	 len = strlen(in);
+	char	 q[CV_QBUF];
+
+	if (len == 0 || len > CV_SASL_MECH_MAX || len >= outlen)
+		goto bad;
+	for (size_t i = 0; i <= len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c != '\0' && !isalnum(c) && c != '-' && c != '_')
+			goto bad;
+		out[i] = (char)toupper(c);
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "%s is not a SASL mechanism name (1 to 20 "
+	    "letters, digits, '-' or '_')", cv_quote(in, q, sizeof(q)));
+	return -1;
+}
+
+static const char *const cv_pwchecks[] = { "auxprop", "saslauthd" };
+
+int
+cv_pwcheck_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	char	 q[CV_QBUF];
+
+	for (size_t i = 0; i < sizeof(cv_pwchecks) / sizeof(cv_pwchecks[0]);
+	    i++)
+		if (strcasecmp(in, cv_pwchecks[i]) == 0)
+			return cv_copy(cv_pwchecks[i], out, outlen, err,
+			    errlen);
+	snprintf(err, errlen, "%s is not a password check method (expected "
+	    "auxprop or saslauthd)", cv_quote(in, q, sizeof(q)));
+	return -1;
 }

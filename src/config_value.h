@@ -2,10 +2,12 @@
  * config_value - the values of sallyport.conf, one parser per kind.
  *
  * Numbers with units, switches, domain names and address literals,
- * DNS servers, paths, user names, network lists and listen specs: each
- * is checked and written in canonical form here, so that config.c only
- * has to say which key takes which kind. Every parser returns 0, or -1 with a message in
- * err that quotes the bad value and leaves out the key's name.
+ * DNS servers, paths, user names, network lists, listen specs, TLS
+ * versions and ciphers, SASL mechanisms: each is checked and written in
+ * canonical form here, so that config.c only has to say which key takes
+ * which kind. Every parser returns 0, or -1 with a message in err that
+ * quotes the bad value and leaves out the key's name. The *_norm ones
+ * share one signature: the canonical text goes to out.
  */
 #ifndef SALLYPORT_CONFIG_VALUE_H
 #define SALLYPORT_CONFIG_VALUE_H
@@ -67,10 +69,12 @@ const char	*cv_bool_name(bool);
  * "[IPv6]:PORT", numeric, in canonical text (NETADDR_PORT_STRLEN) */
 int	cv_server_norm(const char *in, char *out, size_t outlen, char *err,
 	    size_t errlen);
-/* cv_path_check - an absolute path */
-int	cv_path_check(const char *val, char *err, size_t errlen);
-/* cv_user_check - a name that could be in passwd; "" passes */
-int	cv_user_check(const char *val, char *err, size_t errlen);
+/* cv_path_norm - an absolute path, copied */
+int	cv_path_norm(const char *in, char *out, size_t outlen, char *err,
+	    size_t errlen);
+/* cv_user_norm - a name that could be in passwd, copied */
+int	cv_user_norm(const char *in, char *out, size_t outlen, char *err,
+	    size_t errlen);
 /* cv_cidrs_parse - a list of networks into a new array (NULL if empty) */
 int	cv_cidrs_parse(const char *val, struct cidr **out, size_t *nout,
 	    char *err, size_t errlen);
@@ -79,5 +83,20 @@ int	cv_listen_parse(const char *val, struct cv_listen *out, char *err,
 	    size_t errlen);
 /* cv_role_name - a role as the file spells it */
 const char	*cv_role_name(enum listen_role);
+
+/* cv_tls_protocol_norm - "TLSv1.2" or "TLSv1.3" in any case, written
+ * as OpenSSL names them; older versions are refused as obsolete */
+int	cv_tls_protocol_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
+/* cv_ciphers_norm - an OpenSSL cipher list, in the characters such a
+ * list is made of (whether OpenSSL knows the names is tls.c's check) */
+int	cv_ciphers_norm(const char *in, char *out, size_t outlen, char *err,
+	    size_t errlen);
+/* cv_sasl_mech_norm - a SASL mechanism name (RFC 4422 3.1), upper case */
+int	cv_sasl_mech_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
+/* cv_pwcheck_norm - "auxprop" or "saslauthd", lower case */
+int	cv_pwcheck_norm(const char *in, char *out, size_t outlen, char *err,
+	    size_t errlen);
 
 #endif

@@ -18,6 +18,17 @@
 #ifndef LOCALSTATEDIR
 #define LOCALSTATEDIR	"/var"
 #endif
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
+
+/* Mozilla's intermediate TLS 1.2 list: the tls_ciphers default. */
+#define MOZILLA_INTERMEDIATE \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:" \
+    "DHE-RSA-CHACHA20-POLY1305"
 
 /*
  * The hostname default comes from gethostname(). This definition takes
@@ -147,7 +158,19 @@ static const char full[] =
     "reject_unknown_sender_domain = 0\n"
     "dns_servers = 127.0.0.1:05353, [0::1]:5353 192.0.2.53 "
     "[2001:DB8::53]\n"
-    "dns_timeout = 1m\n";
+    "dns_timeout = 1m\n"
+    "tls_cert = /etc/ssl/mx1/fullchain.pem\n"
+    "tls_key = /etc/ssl/private/mx1.key\n"
+    "tls_ca_file = /etc/ssl/certs/ca-certificates.crt\n"
+    "tls_protocols = tlsv1.3\n"
+    "tls_ciphers = HIGH:!aNULL:!MD5:@STRENGTH\n"
+    "tls_handshake_timeout = 10\n"
+    "sasl_mechanisms = plain, Login scram-sha-256\n"
+    "sasl_pwcheck_method = SASLauthd\n"
+    "sasl_sasldb_path = /srv/sasl/sasldb2\n"
+    "sasl_saslauthd_path = /run/saslauthd\n"
+    "max_auth_failures = 5\n"
+    "sender_login_check = yes\n";
 
 static void
 check_full(const struct config *cfg)
@@ -204,6 +227,24 @@ check_full(const struct config *cfg)
 	cr_assert_str_eq(cfg->dns_servers.v[2], "192.0.2.53");
 	cr_assert_str_eq(cfg->dns_servers.v[3], "[2001:db8::53]");
 	cr_assert_eq(cfg->dns_timeout, 60);
+
+	cr_assert_str_eq(cfg->tls_cert, "/etc/ssl/mx1/fullchain.pem");
+	cr_assert_str_eq(cfg->tls_key, "/etc/ssl/private/mx1.key");
+	cr_assert_str_eq(cfg->tls_ca_file,
+	    "/etc/ssl/certs/ca-certificates.crt");
+	cr_assert_eq(cfg->tls_protocols.n, 1);
+	cr_assert_str_eq(cfg->tls_protocols.v[0], "TLSv1.3");
+	cr_assert_str_eq(cfg->tls_ciphers, "HIGH:!aNULL:!MD5:@STRENGTH");
+	cr_assert_eq(cfg->tls_handshake_timeout, 10);
+	cr_assert_eq(cfg->sasl_mechanisms.n, 3);
+	cr_assert_str_eq(cfg->sasl_mechanisms.v[0], "PLAIN");
+	cr_assert_str_eq(cfg->sasl_mechanisms.v[1], "LOGIN");
+	cr_assert_str_eq(cfg->sasl_mechanisms.v[2], "SCRAM-SHA-256");
+	cr_assert_str_eq(cfg->sasl_pwcheck_method, "saslauthd");
+	cr_assert_str_eq(cfg->sasl_sasldb_path, "/srv/sasl/sasldb2");
+	cr_assert_str_eq(cfg->sasl_saslauthd_path, "/run/saslauthd");
+	cr_assert_eq(cfg->max_auth_failures, 5);
+	cr_assert(cfg->sender_login_check);
 }
 
 Test(config, every_key)
@@ -222,13 +263,12 @@ Test(config, defaults)
 
 	cr_assert_str_eq(cfg->hostname, sys, "the system's name, lower case");
 
-	cr_assert_eq(cfg->nlisten, 2);
+	/* Submission needs a certificate: without one, the default has
+	 * the mx listener alone. */
+	cr_assert_eq(cfg->nlisten, 1);
 	cr_assert_null(cfg->listen[0].host);
 	cr_assert_str_eq(cfg->listen[0].port, "25");
 	cr_assert_eq(cfg->listen[0].role, ROLE_MX);
-	cr_assert_null(cfg->listen[1].host);
-	cr_assert_str_eq(cfg->listen[1].port, "587");
-	cr_assert_eq(cfg->listen[1].role, ROLE_SUBMISSION);
 
 	cr_assert_eq(cfg->nmynetworks, 2);
 	cr_assert(trusted(cfg, "127.0.0.1"));
@@ -256,6 +296,22 @@ Test(config, defaults)
 	cr_assert(cfg->reject_unknown_sender_domain);
 	cr_assert_eq(cfg->dns_servers.n, 0, "resolv.conf");
 	cr_assert_eq(cfg->dns_timeout, 5);
+
+	cr_assert_null(cfg->tls_cert, "no TLS");
+	cr_assert_null(cfg->tls_key);
+	cr_assert_null(cfg->tls_ca_file);
+	cr_assert_eq(cfg->tls_protocols.n, 2);
+	cr_assert_str_eq(cfg->tls_protocols.v[0], "TLSv1.2");
+	cr_assert_str_eq(cfg->tls_protocols.v[1], "TLSv1.3");
+	cr_assert_str_eq(cfg->tls_ciphers, MOZILLA_INTERMEDIATE);
+	cr_assert_eq(cfg->tls_handshake_timeout, 30);
+	cr_assert_eq(cfg->sasl_mechanisms.n, 0, "whatever SASL offers");
+	cr_assert_str_eq(cfg->sasl_pwcheck_method, "auxprop");
+	cr_assert_str_eq(cfg->sasl_sasldb_path,
+	    SYSCONFDIR "/sallyport/sasldb2");
+	cr_assert_str_eq(cfg->sasl_saslauthd_path, "/var/run/saslauthd");
+	cr_assert_eq(cfg->max_auth_failures, 3);
+	cr_assert_not(cfg->sender_login_check);
 	config_free(cfg);
 }
 
@@ -368,7 +424,8 @@ Test(config, listen_repeats_and_replaces_the_default)
 	config_free(cfg);
 
 	cfg = ok("listen = *:25\nmax_errors = 2\nlisten = [::1]:587\n"
-	    "listen = [::]:0025 mx\nlisten = 0.0.0.0:26 submission\n");
+	    "listen = [::]:0025 mx\nlisten = 0.0.0.0:26 submission\n"
+	    "tls_cert = /etc/ssl/c.pem\n");
 	cr_assert_eq(cfg->nlisten, 4);
 	cr_assert_eq(cfg->listen[0].role, ROLE_MX);
 	cr_assert_str_eq(cfg->listen[1].host, "::1");
@@ -539,9 +596,6 @@ Test(config, bad_role)
 	fails_with("listen = *:25 smtp\n", "t.conf:1: listen: unknown role "
 	    "\"smtp\" (expected mx, submission or submissions)\n");
 	fails_like("listen = *:25 MX\n", "unknown role \"MX\"");
-	fails_with("listen = *:465 submissions\n", "t.conf:1: listen: role "
-	    "submissions needs TLS, not supported by this version yet\n");
-	fails_like("listen = *:465\n", "submissions needs TLS");
 }
 
 Test(config, role_required_on_other_ports)
@@ -865,6 +919,11 @@ Test(config, print_parse_round_trip)
 	cr_assert(strstr(one, "\ndns_servers = 127.0.0.1:5353 [::1]:5353 "
 	    "192.0.2.53 [2001:db8::53]\ndns_timeout = 1m\n") != NULL, "%s",
 	    one);
+	cr_assert(strstr(one, "\ntls_protocols = TLSv1.3\n") != NULL, "%s",
+	    one);
+	cr_assert(strstr(one, "\ntls_handshake_timeout = 10s\n"
+	    "sasl_mechanisms = PLAIN LOGIN SCRAM-SHA-256\n"
+	    "sasl_pwcheck_method = saslauthd\n") != NULL, "%s", one);
 
 	b = ok(one);
 	check_full(b);
@@ -883,8 +942,8 @@ Test(config, print_defaults_round_trip)
 
 	cr_assert(strstr(one, "\nuser =\n") != NULL, "%s", one);
 	cr_assert(strstr(one, "\nrelay_domains =\n") != NULL, "%s", one);
-	cr_assert(strstr(one, "\nlisten = *:25 mx\nlisten = *:587 "
-	    "submission\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "\nlisten = *:25 mx\nmynetworks =") != NULL,
+	    "%s", one);
 	cr_assert(strstr(one, "\nmynetworks = 127.0.0.0/8 ::1/128\n") != NULL,
 	    "%s", one);
 	cr_assert(strstr(one, "\nmax_message_size = 25M\n") != NULL, "%s", one);
@@ -897,6 +956,14 @@ Test(config, print_defaults_round_trip)
 	cr_assert(strstr(one, "\nreject_unknown_sender_domain = yes\n") !=
 	    NULL, "%s", one);
 	cr_assert(strstr(one, "\ndns_servers =\ndns_timeout = 5s\n") != NULL,
+	    "%s", one);
+	cr_assert(strstr(one, "\ntls_cert =\ntls_key =\ntls_ca_file =\n"
+	    "tls_protocols = TLSv1.2 TLSv1.3\ntls_ciphers = "
+	    MOZILLA_INTERMEDIATE "\ntls_handshake_timeout = 30s\n"
+	    "sasl_mechanisms =\nsasl_pwcheck_method = auxprop\n"
+	    "sasl_sasldb_path = " SYSCONFDIR "/sallyport/sasldb2\n"
+	    "sasl_saslauthd_path = /var/run/saslauthd\n"
+	    "max_auth_failures = 3\nsender_login_check = no\n") != NULL,
 	    "%s", one);
 
 	b = ok(one);
@@ -927,6 +994,234 @@ Test(config, print_odd_values_round_trip)
 	free(two);
 	config_free(a);
 	config_free(b);
+}
+
+/* --- TLS and SASL ---------------------------------------------------- */
+
+Test(config, default_listeners_follow_tls_cert)
+{
+	struct config	*cfg = ok("tls_cert = /etc/sallyport/c.pem\n"), *b;
+	char		*one, *two;
+
+	cr_assert_eq(cfg->nlisten, 2, "the whole default pair");
+	cr_assert_null(cfg->listen[0].host);
+	cr_assert_str_eq(cfg->listen[0].port, "25");
+	cr_assert_eq(cfg->listen[0].role, ROLE_MX);
+	cr_assert_null(cfg->listen[1].host);
+	cr_assert_str_eq(cfg->listen[1].port, "587");
+	cr_assert_eq(cfg->listen[1].role, ROLE_SUBMISSION);
+	config_free(cfg);
+
+	/* Printed, the defaults of either kind parse back the same. */
+	cfg = ok("");
+	one = print(cfg);
+	b = ok(one);
+	two = print(b);
+	cr_assert_str_eq(one, two);
+	cr_assert_eq(b->nlisten, 1);
+	free(one);
+	free(two);
+	config_free(b);
+	config_free(cfg);
+}
+
+Test(config, submission_needs_a_certificate)
+{
+	struct config	*cfg;
+
+	fails_with("max_errors = 3\nlisten = *:25\nlisten = *:587\n",
+	    "t.conf:3: listen: role submission needs tls_cert (STARTTLS is "
+	    "required before AUTH)\n");
+	fails_with("listen = *:465 submissions\n", "t.conf:1: listen: role "
+	    "submissions needs tls_cert (it speaks TLS from the first "
+	    "byte)\n");
+	/* One error per role, at its first listener. */
+	fails_with("listen = [::1]:465\nlisten = *:25\n"
+	    "listen = 127.0.0.1:587\nlisten = 127.0.0.1:465\n"
+	    "listen = [::1]:587\n",
+	    "t.conf:1: listen: role submissions needs tls_cert (it speaks "
+	    "TLS from the first byte)\n"
+	    "t.conf:3: listen: role submission needs tls_cert (STARTTLS is "
+	    "required before AUTH)\n");
+	fails_like("tls_cert =\nlisten = *:587\n", "needs tls_cert");
+
+	/* The certificate may come before or after the listeners. */
+	cfg = ok("listen = *:465\nlisten = *:587\n"
+	    "tls_cert = /etc/sallyport/c.pem\n");
+	cr_assert_eq(cfg->nlisten, 2);
+	cr_assert_eq(cfg->listen[0].role, ROLE_SUBMISSIONS);
+	cr_assert_eq(cfg->listen[1].role, ROLE_SUBMISSION);
+	cr_assert_null(cfg->tls_key, "the key is in the certificate file");
+	config_free(cfg);
+
+	/* An MX alone needs none. */
+	config_free(ok("listen = *:25 mx\nlisten = *:2525 mx\n"));
+}
+
+Test(config, tls_files)
+{
+	struct config	*cfg = ok("tls_cert = /c.pem\ntls_key = /k.pem\n"
+	    "tls_ca_file = /ca.pem\n");
+
+	cr_assert_str_eq(cfg->tls_cert, "/c.pem");
+	cr_assert_str_eq(cfg->tls_key, "/k.pem");
+	cr_assert_str_eq(cfg->tls_ca_file, "/ca.pem");
+	config_free(cfg);
+
+	/* Only named, never opened here: a missing file is tls.c's to
+	 * report when the server starts. */
+	config_free(ok("tls_cert = /nonexistent/c.pem\n"));
+
+	fails_with("tls_cert = certs/c.pem\n", "t.conf:1: tls_cert: "
+	    "\"certs/c.pem\" is not an absolute path\n");
+	fails_like("tls_cert = /c.pem\ntls_key = k.pem\n",
+	    "tls_key: \"k.pem\" is not an absolute path");
+	fails_like("tls_cert = /c.pem\ntls_ca_file = ./ca\n",
+	    "tls_ca_file: \"./ca\" is not an absolute path");
+	fails_with("max_errors = 3\ntls_key = /k.pem\n",
+	    "t.conf:2: tls_key: set without tls_cert\n");
+	fails_with("tls_cert =\ntls_key = /k.pem\n",
+	    "t.conf:2: tls_key: set without tls_cert\n");
+	config_free(warns("tls_ca_file = /ca.pem\n", "t.conf:1: warning: "
+	    "tls_ca_file: ignored without tls_cert\n"));
+}
+
+/* protocols_are - the tls_protocols a value gives, space separated */
+static void
+protocols_are(const char *val, const char *want)
+{
+	char		 text[128], got[64] = "";
+	struct config	*cfg;
+
+	snprintf(text, sizeof(text), "tls_protocols = %s\n", val);
+	cfg = ok(text);
+	for (size_t i = 0; i < cfg->tls_protocols.n; i++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s",
+		    i > 0 ? " " : "", cfg->tls_protocols.v[i]);
+	cr_assert_str_eq(got, want, "for \"%s\"", val);
+	config_free(cfg);
+}
+
+Test(config, tls_protocols)
+{
+	protocols_are("TLSv1.2", "TLSv1.2");
+	protocols_are("tlsv1.3", "TLSv1.3");
+	protocols_are("TLSV1.3, tlsv1.2", "TLSv1.3 TLSv1.2");
+	config_free(warns("tls_protocols = TLSv1.3 tlsv1.3\n", "t.conf:1: "
+	    "warning: tls_protocols: \"TLSv1.3\" is listed twice\n"));
+}
+
+Test(config, bad_tls_protocols)
+{
+	fails_with("tls_protocols = TLSv1.1 TLSv1.2\n", "t.conf:1: "
+	    "tls_protocols: TLSv1.1 is obsolete (RFC 8996): use TLSv1.2 or "
+	    "TLSv1.3\n");
+	fails_like("tls_protocols = tlsv1\n",
+	    "TLSv1 is obsolete (RFC 8996)");
+	fails_like("tls_protocols = TLSv1.0\n", "obsolete (RFC 8996)");
+	fails_like("tls_protocols = SSLv3\n", "SSLv3 is obsolete (RFC 7568)");
+	fails_with("tls_protocols = TLSv1.4\n", "t.conf:1: tls_protocols: "
+	    "\"TLSv1.4\" is not a TLS version (expected TLSv1.2 or "
+	    "TLSv1.3)\n");
+	fails_like("tls_protocols = TLS1.2\n", "is not a TLS version");
+	fails_like("tls_protocols = all\n", "is not a TLS version");
+	fails_with("tls_protocols =\n", "t.conf:1: tls_protocols: value "
+	    "missing (expected TLSv1.2 and/or TLSv1.3)\n");
+}
+
+Test(config, tls_ciphers)
+{
+	struct config	*cfg = ok("tls_ciphers = ECDHE+AESGCM:-SHA1:"
+	    "@SECLEVEL=2:TLS_AES_128_GCM_SHA256\n");
+
+	cr_assert_str_eq(cfg->tls_ciphers,
+	    "ECDHE+AESGCM:-SHA1:@SECLEVEL=2:TLS_AES_128_GCM_SHA256");
+	config_free(cfg);
+
+	fails_with("tls_ciphers = HIGH !aNULL\n", "t.conf:1: tls_ciphers: "
+	    "\"HIGH !aNULL\" is not a cipher list (names such as "
+	    "ECDHE-RSA-AES128-GCM-SHA256 joined by ':')\n");
+	fails_like("tls_ciphers = HIGH,MEDIUM\n", "is not a cipher list");
+	fails_like("tls_ciphers = HIGH;MEDIUM\n", "is not a cipher list");
+	fails_like("tls_ciphers =\n", "value missing (expected a cipher "
+	    "list)");
+}
+
+Test(config, tls_handshake_timeout)
+{
+	struct config	*cfg = ok("tls_handshake_timeout = 5m\n");
+
+	cr_assert_eq(cfg->tls_handshake_timeout, 300);
+	config_free(cfg);
+	cfg = ok("tls_handshake_timeout = 1\n");
+	cr_assert_eq(cfg->tls_handshake_timeout, 1);
+	config_free(cfg);
+
+	fails_with("tls_handshake_timeout = 0\n", "t.conf:1: "
+	    "tls_handshake_timeout: 0 is below the minimum 1s\n");
+	fails_with("tls_handshake_timeout = 301s\n", "t.conf:1: "
+	    "tls_handshake_timeout: 301s is above the maximum 5m\n");
+}
+
+Test(config, sasl_mechanisms)
+{
+	struct config	*cfg = ok("sasl_mechanisms = cram-md5,"
+	    "ABCDEFGHIJ_0123456-X\n");
+
+	cr_assert_eq(cfg->sasl_mechanisms.n, 2);
+	cr_assert_str_eq(cfg->sasl_mechanisms.v[0], "CRAM-MD5");
+	cr_assert_str_eq(cfg->sasl_mechanisms.v[1], "ABCDEFGHIJ_0123456-X",
+	    "20 characters");
+	config_free(cfg);
+
+	config_free(warns("sasl_mechanisms = PLAIN plain\n", "t.conf:1: "
+	    "warning: sasl_mechanisms: \"PLAIN\" is listed twice\n"));
+	fails_with("sasl_mechanisms = PLAIN PL@IN\n", "t.conf:1: "
+	    "sasl_mechanisms: \"PL@IN\" is not a SASL mechanism name (1 to "
+	    "20 letters, digits, '-' or '_')\n");
+	fails_like("sasl_mechanisms = ABCDEFGHIJ_0123456-XY\n",
+	    "is not a SASL mechanism name");
+	fails_like("sasl_mechanisms = DIGEST.MD5\n",
+	    "is not a SASL mechanism name");
+}
+
+Test(config, sasl_backend)
+{
+	struct config	*cfg = ok("sasl_pwcheck_method = AuxProp\n"
+	    "sasl_sasldb_path = /var/lib/sallyport/sasldb2\n"
+	    "sasl_saslauthd_path = /run/saslauthd\n");
+
+	cr_assert_str_eq(cfg->sasl_pwcheck_method, "auxprop");
+	cr_assert_str_eq(cfg->sasl_sasldb_path, "/var/lib/sallyport/sasldb2");
+	cr_assert_str_eq(cfg->sasl_saslauthd_path, "/run/saslauthd");
+	config_free(cfg);
+
+	fails_with("sasl_pwcheck_method = pam\n", "t.conf:1: "
+	    "sasl_pwcheck_method: \"pam\" is not a password check method "
+	    "(expected auxprop or saslauthd)\n");
+	fails_like("sasl_pwcheck_method = auxprop saslauthd\n",
+	    "is not a password check method");
+	fails_with("sasl_pwcheck_method =\n", "t.conf:1: sasl_pwcheck_method: "
+	    "value missing (expected auxprop or saslauthd)\n");
+	fails_like("sasl_sasldb_path = sasldb2\n", "not an absolute path");
+	fails_like("sasl_sasldb_path =\n", "value missing");
+	fails_like("sasl_saslauthd_path = run/saslauthd\n",
+	    "not an absolute path");
+}
+
+Test(config, auth_limits)
+{
+	struct config	*cfg = ok("max_auth_failures = 100\n"
+	    "sender_login_check = on\n");
+
+	cr_assert_eq(cfg->max_auth_failures, 100);
+	cr_assert(cfg->sender_login_check);
+	config_free(cfg);
+
+	fails_with("max_auth_failures = 0\n", "t.conf:1: max_auth_failures: "
+	    "0 is below the minimum 1\n");
+	fails_like("max_auth_failures = 101\n", "above the maximum 100");
+	fails_like("sender_login_check = maybe\n", "is not yes or no");
 }
 
 Test(config, role_names)
@@ -1058,6 +1353,21 @@ check_sample_defaults(const struct config *cfg)
 	cr_assert(cfg->reject_unknown_sender_domain);
 	cr_assert_eq(cfg->dns_servers.n, 0);
 	cr_assert_eq(cfg->dns_timeout, 5);
+	/* The sample sets a certificate, as its submission listener
+	 * needs one: certbot's paths. */
+	cr_assert_str_eq(cfg->tls_cert,
+	    "/etc/letsencrypt/live/mail.example.org/fullchain.pem");
+	cr_assert_str_eq(cfg->tls_key,
+	    "/etc/letsencrypt/live/mail.example.org/privkey.pem");
+	cr_assert_null(cfg->tls_ca_file);
+	cr_assert_eq(cfg->tls_protocols.n, 2);
+	cr_assert_str_eq(cfg->tls_ciphers, MOZILLA_INTERMEDIATE);
+	cr_assert_eq(cfg->tls_handshake_timeout, 30);
+	cr_assert_eq(cfg->sasl_mechanisms.n, 0);
+	cr_assert_str_eq(cfg->sasl_pwcheck_method, "auxprop");
+	cr_assert_str_eq(cfg->sasl_saslauthd_path, "/var/run/saslauthd");
+	cr_assert_eq(cfg->max_auth_failures, 3);
+	cr_assert_not(cfg->sender_login_check);
 }
 
 Test(config_load, sample_file_parses_cleanly)
@@ -1073,14 +1383,17 @@ Test(config_load, sample_file_parses_cleanly)
 	cr_assert_null(errors, "%s", errors);
 	check_sample_defaults(cfg);
 	cr_assert_eq(cfg->nlisten, 2);
+	cr_assert_eq(cfg->listen[0].role, ROLE_MX);
+	cr_assert_eq(cfg->listen[1].role, ROLE_SUBMISSION);
 	config_free(cfg);
 }
 
 /*
- * The sample shows each key commented out as "#key = default". With
- * those lines switched on, the file must still parse, keep the
- * defaults, and name every key of the table: this keeps the sample in
- * step with config.c.
+ * The sample shows each key commented out as "#key = default", but for
+ * the certificate and key, which it sets. With the commented
+ * lines switched on, the file must still parse, keep the defaults, and
+ * name every key of the table: this keeps the sample in step with
+ * config.c.
  */
 Test(config_load, sample_file_shows_every_key_and_its_default)
 {
@@ -1102,14 +1415,21 @@ Test(config_load, sample_file_shows_every_key_and_its_default)
 	cr_assert_str_eq(cfg->listen[0].port, "25");
 	cr_assert_eq(cfg->listen[1].role, ROLE_SUBMISSION);
 	cr_assert_str_eq(cfg->listen[1].port, "587");
+	cr_assert_eq(cfg->listen[2].role, ROLE_SUBMISSIONS);
+	cr_assert_str_eq(cfg->listen[2].port, "465");
+	cr_assert_eq(cfg->nlisten, 5);
+	cr_assert_str_eq(cfg->sasl_sasldb_path, "/etc/sallyport/sasldb2");
 
 	for (line = strtok_r(printed, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
-		char want[64];
+		char want[64], set[64];
+		int n = (int)strcspn(line, " ");
 
-		snprintf(want, sizeof(want), "\n %.*s =",
-		    (int)strcspn(line, " "), line);
-		cr_assert(strstr(text, want) != NULL, "the sample lacks "
+		/* "\n key =" once commented out, "\nkey =" if set */
+		snprintf(want, sizeof(want), "\n %.*s =", n, line);
+		snprintf(set, sizeof(set), "\n%.*s =", n, line);
+		cr_assert(strstr(text, want) != NULL ||
+		    strstr(text, set) != NULL, "the sample lacks "
 		    "\"#%s\"", want + 2);
 	}
 	free(text);
