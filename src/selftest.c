@@ -240,6 +240,72 @@ st_judge(const struct st_probe *pr, const struct st_transcript *t,
 
 /* --- checks, counts ---------------------------------------------------- */
 
+/* find - the first exchange of `kind` in t->v[from..to), or NULL */
+static const struct st_exchange *
+find(const struct st_transcript *t, size_t from, size_t to,
+    enum st_kind kind)
+{
+	for (size_t i = from; i < to && i < t->n; i++)
+		if (t->v[i].kind == kind)
+			return &t->v[i];
+	return NULL;
+}
+
+/* check_fail - the check fails; the note keeps the first reason */
+static void
+check_fail(struct st_check *c, const char *why, const struct st_exchange *x)
+{
+	if (c->verdict == ST_FAIL)
+		return;
+	c->verdict = ST_FAIL;
+	snprintf(c->note, sizeof(c->note), "%s%s%s", why, x ? ": " : "",
+	    x == NULL ? "" : x->reply ? x->reply : x->error ? x->error :
+	    "no reply");
+}
+
+void
+st_judge_submission(struct st_check *c, size_t tls_from, bool sasl_asked)
+{
+	const struct st_transcript *t = &c->t;
+	const struct st_exchange *ehlo, *auth, *mail;
+	const char *offer = NULL;
+
+	c->verdict = ST_PASS;
+	if (tls_from > 0) {
+		ehlo = find(t, 0, tls_from, ST_EHLO);
+		auth = find(t, 0, tls_from, ST_AUTH);
+		mail = find(t, 0, tls_from, ST_MAIL);
+		if (ehlo == NULL || ehlo->code != 250)
+			check_fail(c, "EHLO before TLS failed", ehlo);
+		else if (st_ehlo_has(ehlo->reply, "AUTH"))
+			check_fail(c, "AUTH offered before TLS: passwords "
+			    "would cross in clear", NULL);
+		else if (!st_ehlo_has(ehlo->reply, "STARTTLS"))
+			check_fail(c, "STARTTLS not offered: nobody can ever "
+			    "log in here", NULL);
+		if (auth == NULL || auth->code < 400 || sasl_asked)
+			check_fail(c, "AUTH before TLS was not refused", auth);
+		if (mail == NULL || mail->code / 100 != 5)
+			check_fail(c, "MAIL without AUTH was not refused",
+			    mail);
+	}
+	ehlo = find(t, tls_from, t->n, ST_EHLO);
+	mail = find(t, tls_from, t->n, ST_MAIL);
+	if (ehlo == NULL || ehlo->code != 250)
+		check_fail(c, "EHLO inside TLS failed", ehlo);
+	else if ((offer = st_ehlo_has(ehlo->reply, "AUTH")) == NULL)
+		check_fail(c, "AUTH not offered inside TLS: nobody can log "
+		    "in", NULL);
+	if (mail == NULL || mail->code / 100 != 5)
+		check_fail(c, "MAIL inside TLS without AUTH was not refused",
+		    mail);
+	if (c->verdict == ST_PASS && offer != NULL)
+		snprintf(c->note, sizeof(c->note), "%sinside TLS EHLO offers "
+		    "%.*s; MAIL needs AUTH", tls_from > 0 ? "before TLS EHLO "
+		    "offers STARTTLS and no AUTH; " : "",
+		    (int)strcspn(offer, "\n"), offer);
+}
+
 struct st_check *
 st_add_check(struct selftest *st, const char *name)
 {

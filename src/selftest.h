@@ -44,7 +44,7 @@ enum st_verdict {
 };
 
 enum st_kind { ST_GREETING, ST_EHLO, ST_HELO, ST_MAIL, ST_RCPT, ST_RSET,
-	ST_QUIT };
+	ST_QUIT, ST_AUTH };
 
 /* One command and its reply. */
 struct st_exchange {
@@ -54,6 +54,7 @@ struct st_exchange {
 	int		 code;		/* 0: no reply */
 	const char	*error;		/* why there is no reply */
 	char		*dns;		/* lookups this command caused, in words */
+	bool		 tls;		/* sent inside TLS (in process: as if) */
 };
 
 struct st_transcript {
@@ -179,6 +180,11 @@ int	st_run_probes(struct selftest *, const struct st_transport *);
 enum st_verdict st_judge(const struct st_probe *, const struct st_transcript *,
 	    bool *relay_reached, char *note, size_t notelen);
 
+/* The verdict of a submission listener's check (pure). Its transcript
+ * holds a session in clear, t.v[0..tls_from), with EHLO, AUTH and MAIL,
+ * then one inside TLS with EHLO and MAIL (only the second when tls_from
+ * is 0: implicit TLS); sasl_asked: the engine started SASL in clear. */
+void	st_judge_submission(struct st_check *, size_t tls_from, bool sasl_asked);
 struct st_check *st_add_check(struct selftest *, const char *name);
 /* The check that probe 5's null sender was accepted at MAIL. */
 void	st_check_null_sender(struct selftest *);
@@ -248,6 +254,9 @@ struct buf;
 char	*st_policy_text(const struct selftest *);
 void	 st_summary(const struct selftest *, struct buf *);	/* one line */
 void	 st_listener_text(char *out, size_t outlen, const struct listen_spec *);
+/* Where a listener offers AUTH under cfg, in words ("after STARTTLS,
+ * and MAIL requires it"). */
+const char *st_listener_auth(const struct config *, const struct listen_spec *);
 /* The line of an EHLO reply whose keyword is kw (after the code), or NULL. */
 const char *st_ehlo_has(const char *ehlo, const char *kw);
 void	selftest_print_text(const struct selftest *, FILE *);

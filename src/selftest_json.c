@@ -97,6 +97,8 @@ json_exchanges(FILE *fp, int indent, const struct st_transcript *t)
 			fputs("null", fp);
 		json_kv(fp, indent + 4, &first, "error", x->error);
 		json_kv(fp, indent + 4, &first, "dns", x->dns);
+		json_key(fp, indent + 4, &first, "tls");
+		fputs(x->tls ? "true" : "false", fp);
 		fprintf(fp, "\n%*s}", indent + 2, "");
 	}
 	if (t->n)
@@ -157,7 +159,8 @@ json_policy(FILE *fp, const struct selftest *st)
 		fprintf(fp, "%s\n      {", i ? "," : "");
 		json_kv(fp, 8, &f2, "listen", l);
 		json_kv(fp, 8, &f2, "role", config_role_name(cfg->listen[i].role));
-		json_kv(fp, 8, &f2, "auth", "not offered (not in this version)");
+		json_kv(fp, 8, &f2, "auth", st_listener_auth(cfg,
+		    &cfg->listen[i]));
 		fprintf(fp, "\n      }");
 	}
 	fprintf(fp, "%s]", cfg->nlisten ? "\n    " : "");

@@ -8,6 +8,11 @@
  * looks up go to the caller's resolver (the real DNS in the daemon),
  * except the prober's own, which exist by definition as they did in
  * the reference (else MAIL would fail and the relay never be tested).
+ *
+ * TLS and SASL are not started either: a session "inside TLS" is one
+ * the engine is told began in TLS (as after STARTTLS, or on an implicit
+ * TLS listener), and SASL offers the configured mechanisms but never
+ * logs anyone in. That is enough to see what the engine offers when.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -21,6 +26,13 @@
 #include "smtp.h"
 
 #define LOCAL_OUT_MAX	(64 * 1024)	/* replies to one command */
+/* Credentials nobody has: "\0probe\0probe". */
+#define FAKE_AUTH	"AUTH PLAIN AHByb2JlAHByb2Jl"
+/* What a session "inside TLS" reports, for the Received line it never
+ * writes. */
+#define FAKE_TLS_VERSION	"TLSv1.3"
+#define FAKE_TLS_CIPHER		"TLS_AES_256_GCM_SHA384"
+#define FAKE_TLS_BITS		256
 
 struct st_local {
 	const struct config	*cfg;
@@ -35,6 +47,9 @@ struct st_local {
 	char			 lookup[ADDR_DOMAIN_MAX + 1];
 	bool			 lookup_wanted;
 	unsigned long		 sid;
+	bool			 tls;		/* sessions start inside TLS */
+	bool			 sasl_asked;	/* SASL was asked to work */
+	char			 mechs[256];	/* what "SASL" offers */
 };
 
 /* --- struct smtp_io ---------------------------------------------------- */
@@ -87,6 +102,56 @@ l_domain_lookup(void *ctx, const char *domain)
 	l->lookup_wanted = true;
 }
 
+/* The self-test never sends STARTTLS: were the engine to take it, the
+ * session would wait for a handshake, and l_command says so. */
+static void
+l_starttls(void *ctx)
+{
+	(void)ctx;
+}
+
+static const char *
+l_auth_mechanisms(void *ctx)
+{
+	struct st_local *l = ctx;
+
+	return l->mechs;
+}
+
+/* l_auth - no backend: a temporary failure, and a note that the engine
+ * asked (before TLS, that alone fails the check) */
+static void
+l_auth(struct st_local *l)
+{
+	l->sasl_asked = true;
+	smtp_auth_done(l->s, SASL_STATUS_TEMP, NULL, 0, NULL);
+}
+
+static void
+l_auth_start(void *ctx, const char *mech, const char *initial, size_t len,
+    bool has_initial)
+{
+	(void)mech;
+	(void)initial;
+	(void)len;
+	(void)has_initial;
+	l_auth(ctx);
+}
+
+static void
+l_auth_step(void *ctx, const char *resp, size_t len)
+{
+	(void)resp;
+	(void)len;
+	l_auth(ctx);
+}
+
+static void
+l_auth_reset(void *ctx)
+{
+	(void)ctx;
+}
+
 static const struct smtp_io local_io = {
 	.send = l_send,
 	.spool_open = l_spool_open,
@@ -94,6 +159,11 @@ static const struct smtp_io local_io = {
 	.spool_commit = l_spool_commit,
 	.spool_abort = l_spool_abort,
 	.domain_lookup = l_domain_lookup,
+	.starttls = l_starttls,
+	.auth_mechanisms = l_auth_mechanisms,
+	.auth_start = l_auth_start,
+	.auth_step = l_auth_step,
+	.auth_reset = l_auth_reset,
 };
 
 /* --- lookups ----------------------------------------------------------- */
@@ -181,12 +251,20 @@ l_open(void *ctx, struct st_exchange *greeting)
 	struct st_local *l = ctx;
 	struct smtp_peer peer;
 
+	memset(&peer, 0, sizeof(peer));
 	peer.addr = (const struct sockaddr *)&l->addr;
 	peer.addr_text = l->addr_text;
 	peer.role = l->role;
 	peer.session_id = ++l->sid;
+	peer.tls_offer = l->cfg->tls_cert != NULL;
+	if (l->tls) {
+		peer.tls_version = FAKE_TLS_VERSION;
+		peer.tls_cipher = FAKE_TLS_CIPHER;
+		peer.tls_bits = FAKE_TLS_BITS;
+	}
 	buf_reset(&l->out);
 	l->x = greeting;
+	greeting->tls = l->tls;
 	if ((l->s = smtp_new(l->cfg, &peer, &local_io, l)) == NULL) {
 		greeting->error = "out of memory";
 		return -1;
@@ -209,6 +287,7 @@ l_command(void *ctx, struct st_exchange *x)
 		return -1;
 	}
 	l->x = x;
+	x->tls = l->tls;
 	while (used < (size_t)n && !smtp_closing(l->s)) {
 		size_t took = smtp_input(l->s, line + used, (size_t)n - used);
 
@@ -337,6 +416,23 @@ relay_attempt(struct selftest *st, struct st_local *l,
 	return one_rcpt(tr, st->p.ehlo, "MAIL FROM:<>", rcpt, &c->t);
 }
 
+/* check_null_sender - bounces come in on the MX; a submission listener
+ * takes no MAIL at all without AUTH */
+static void
+check_null_sender(struct selftest *st)
+{
+	struct st_check *c;
+
+	if (st->listener->role == ROLE_MX) {
+		st_check_null_sender(st);
+		return;
+	}
+	if ((c = st_add_check(st, "bounces (MAIL FROM:<>) are accepted "
+	    "(probe 5)")) != NULL)
+		snprintf(c->note, sizeof(c->note), "not applicable: no mx "
+		    "listener");
+}
+
 static void
 check_trusted_relay(struct selftest *st, struct st_local *l,
     const struct st_transport *tr)
@@ -350,6 +446,14 @@ check_trusted_relay(struct selftest *st, struct st_local *l,
 		    != NULL)
 			snprintf(c->note, sizeof(c->note), "mynetworks is "
 			    "empty: nobody relays without AUTH");
+		return;
+	}
+	if (st->listener->role != ROLE_MX) {
+		if ((c = st_add_check(st, "a client in mynetworks can relay"))
+		    != NULL)
+			snprintf(c->note, sizeof(c->note), "not applicable: "
+			    "no mx listener, and on the submission listeners "
+			    "every client logs in");
 		return;
 	}
 	snprintf(name, sizeof(name), "client %s in mynetworks can relay",
@@ -388,27 +492,69 @@ check_ipv6(struct selftest *st, struct st_local *l,
 		reply_note(c, "refused only temporarily");
 }
 
+/* check_submission - each submission listener, as the untrusted client
+ * sees it: in clear no AUTH (offered or taken) and no MAIL; inside TLS
+ * (as after STARTTLS; from the first byte on submissions) AUTH offered
+ * and still no MAIL without it */
 static void
-check_submission(struct selftest *st)
+check_submission(struct selftest *st, struct st_local *l,
+    const struct st_transport *tr, const struct sockaddr_storage *client)
 {
 	const struct config *cfg = st->cfg;
-	char name[ST_NOTE_MAX];
+	char name[ST_NOTE_MAX], where[NETADDR_STRLEN + 16];
+	char mail[ST_LINE_MAX];
+	const char *clear[2] = { FAKE_AUTH, mail };
+	const enum st_kind clear_kinds[2] = { ST_AUTH, ST_MAIL };
+	const char *in_tls[1] = { mail };
+	const enum st_kind tls_kinds[1] = { ST_MAIL };
 	struct st_check *c;
 
+	snprintf(mail, sizeof(mail), "MAIL FROM:<ksch@%s>",
+	    st->p.tester_domain);
+	local_from(l, client, st->client);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		const struct listen_spec *ls = &cfg->listen[i];
-		bool v6 = ls->host && strchr(ls->host, ':');
+		bool implicit = ls->role == ROLE_SUBMISSIONS;
+		size_t tls_from = 0;
 
 		if (ls->role == ROLE_MX)
 			continue;
-		snprintf(name, sizeof(name), "%s listener %s%s%s:%s: AUTH only "
-		    "after TLS, MAIL without AUTH refused",
-		    config_role_name(ls->role), v6 ? "[" : "",
-		    ls->host ? ls->host : "*", v6 ? "]" : "", ls->port);
-		if ((c = st_add_check(st, name)) != NULL)
-			snprintf(c->note, sizeof(c->note), "not applicable: "
-			    "STARTTLS and AUTH are not in this version");
+		st_listener_text(where, sizeof(where), ls);
+		snprintf(name, sizeof(name), "%s listener %s: %s, MAIL without "
+		    "AUTH refused", config_role_name(ls->role), where,
+		    implicit ? "AUTH offered inside TLS" :
+		    "AUTH only after TLS");
+		if ((c = st_add_check(st, name)) == NULL)
+			return;
+		l->role = ls->role;
+		l->sasl_asked = false;
+		if (!implicit) {
+			l->tls = false;
+			st_session(tr, st->p.ehlo, clear, clear_kinds, 2,
+			    &c->t);
+			tls_from = c->t.n;
+		}
+		l->tls = true;
+		st_session(tr, st->p.ehlo, in_tls, tls_kinds, 1, &c->t);
+		l->tls = false;
+		st_judge_submission(c, tls_from, l->sasl_asked);
 	}
+	l->role = st->listener->role;
+}
+
+/* stand_in_mechs - what SASL offers in process: the configured
+ * sasl_mechanisms, else the usual two */
+static void
+stand_in_mechs(const struct config *cfg, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < cfg->sasl_mechanisms.n && o < outlen; i++)
+		o += (size_t)snprintf(out + o, outlen - o, "%s%s", i ? " " : "",
+		    cfg->sasl_mechanisms.v[i]);
+	if (out[0] == '\0' || o >= outlen)
+		snprintf(out, outlen, "PLAIN LOGIN");
 }
 
 /* --- the run ----------------------------------------------------------- */
@@ -451,6 +597,10 @@ selftest_local(const struct config *cfg, const struct st_local_opts *o,
 	l.p = &st->p;
 	l.o = o;
 	l.role = st->listener->role;
+	/* The probes see what a client of that listener sees: on an
+	 * implicit TLS listener, a session inside TLS. */
+	l.tls = l.role == ROLE_SUBMISSIONS;
+	stand_in_mechs(cfg, l.mechs, sizeof(l.mechs));
 	buf_init(&l.out, LOCAL_OUT_MAX);
 	local_from(&l, &client, st->client);
 	/* The engine's reject lines are the table's replies here: the
@@ -460,10 +610,10 @@ selftest_local(const struct config *cfg, const struct st_local_opts *o,
 	rc = st_run_probes(st, &tr);
 	if (rc == 0) {
 		check_domains(st, &tr);
-		st_check_null_sender(st);
+		check_null_sender(st);
 		check_trusted_relay(st, &l, &tr);
 		check_ipv6(st, &l, &tr);
-		check_submission(st);
+		check_submission(st, &l, &tr, &client);
 	}
 	buf_free(&l.out);
 	if (rc == -1) {

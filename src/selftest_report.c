@@ -155,10 +155,39 @@ policy_local(const struct selftest *st, struct buf *b)
 		    config_role_name(cfg->listen[i].role));
 		nsub += cfg->listen[i].role != ROLE_MX;
 	}
-	buf_printf(b, "; AUTH is offered on none of them, before or after TLS "
-	    "(this version has neither STARTTLS nor AUTH)%s.",
-	    nsub ? ", so a client outside mynetworks is treated the same on "
-	    "every listener" : "");
+	if (cfg->tls_cert == NULL) {
+		buf_printf(b, ". There is no certificate (tls_cert), so no "
+		    "listener offers STARTTLS or AUTH, and a client outside "
+		    "mynetworks is treated the same on every listener.");
+		return;
+	}
+	buf_printf(b, ". AUTH is offered only inside TLS, never in clear: ");
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		st_listener_text(l, sizeof(l), &cfg->listen[i]);
+		buf_printf(b, "%s%s (%s) %s", i ? "; " : "", l,
+		    config_role_name(cfg->listen[i].role),
+		    st_listener_auth(cfg, &cfg->listen[i]));
+	}
+	buf_printf(b, ". A client that has logged in may relay to any "
+	    "domain%s%s.", cfg->sender_login_check ? ", from its own "
+	    "addresses only (sender_login_check)" : "", nsub ? "; on the "
+	    "submission listeners nobody sends without logging in" : "");
+}
+
+const char *
+st_listener_auth(const struct config *cfg, const struct listen_spec *ls)
+{
+	if (cfg->tls_cert == NULL)
+		return "never (no tls_cert: neither STARTTLS nor AUTH)";
+	switch (ls->role) {
+	case ROLE_SUBMISSIONS:
+		return "from the first byte (implicit TLS), and MAIL "
+		    "requires it";
+	case ROLE_SUBMISSION:
+		return "after STARTTLS, and MAIL requires it";
+	default:
+		return "after STARTTLS, to clients that choose to log in";
+	}
 }
 
 /* first_line - the first line of a reply, escaped */
@@ -256,7 +285,7 @@ wrap(FILE *fp, const char *text, size_t width, const char *indent)
 static bool
 shown(const struct st_exchange *x)
 {
-	if (x->kind == ST_MAIL || x->kind == ST_RCPT)
+	if (x->kind == ST_MAIL || x->kind == ST_RCPT || x->kind == ST_AUTH)
 		return true;
 	if (x->kind == ST_RSET || x->kind == ST_QUIT)
 		return false;
@@ -485,7 +514,8 @@ selftest_print_text(const struct selftest *st, FILE *fp)
 
 			if (!shown(x))
 				continue;
-			fprintf(fp, "        %s -> %s\n", esc(out, sizeof(out),
+			fprintf(fp, "        %s%s -> %s\n", x->tls ?
+			    "(in TLS) " : "", esc(out, sizeof(out),
 			    x->sent ? x->sent : "(connect)"),
 			    (r = reply_line(x, 0, reply, sizeof(reply))) ? r : "");
 		}

@@ -265,7 +265,7 @@ Test(selftest, sample_as_shipped_is_not_an_open_relay)
 	cr_expect_str_eq(st.p.server_host, cfg->hostname);
 	cr_expect_eq(st.listener->role, ROLE_MX);
 	/* Checks: the local domain, bounces, 127.0.0.1 relays, IPv6, and
-	 * the submission listener not applicable (no AUTH yet). */
+	 * the submission listener: no AUTH in clear, no MAIL without it. */
 	cr_assert_eq(st.nchecks, 5);
 	cr_expect_eq(st.checks[0].verdict, ST_PASS, "%s", st.checks[0].note);
 	cr_expect_eq(st.checks[1].verdict, ST_PASS);
@@ -273,8 +273,118 @@ Test(selftest, sample_as_shipped_is_not_an_open_relay)
 	cr_expect_eq(st.checks[2].verdict, ST_PASS);
 	cr_expect(strstr(st.checks[3].name, "2001:db8::7") != NULL);
 	cr_expect_eq(st.checks[3].verdict, ST_PASS);
-	cr_expect_eq(st.checks[4].verdict, ST_NA);
-	cr_expect(strstr(st.checks[4].name, "submission") != NULL);
+	cr_expect_str_eq(st.checks[4].name, "submission listener *:587: AUTH "
+	    "only after TLS, MAIL without AUTH refused");
+	cr_expect_eq(st.checks[4].verdict, ST_PASS, "%s", st.checks[4].note);
+	done();
+}
+
+/* exchange - the i-th exchange of a transcript that was sent, or NULL */
+static const struct st_exchange *
+sent_at(const struct st_transcript *t, const char *prefix, size_t nth)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i].sent && strncmp(t->v[i].sent, prefix,
+		    strlen(prefix)) == 0 && nth-- == 0)
+			return &t->v[i];
+	return NULL;
+}
+
+Test(selftest, submission_in_clear_and_inside_tls)
+{
+	const struct st_transcript *t;
+	const struct st_exchange *x;
+
+	run(FQDN);
+	t = &st.checks[4].t;
+	/* In clear: STARTTLS offered, AUTH neither offered nor taken. */
+	x = sent_at(t, "EHLO", 0);
+	cr_assert_not_null(x);
+	cr_expect_not(x->tls);
+	cr_expect_not_null(st_ehlo_has(x->reply, "STARTTLS"));
+	cr_expect_null(st_ehlo_has(x->reply, "AUTH"));
+	x = sent_at(t, "AUTH PLAIN ", 0);
+	cr_assert_not_null(x);
+	cr_expect_str_eq(x->reply, "538 5.7.11 Encryption required for "
+	    "requested authentication mechanism");
+	x = sent_at(t, "MAIL FROM:", 0);
+	cr_expect_str_eq(x->reply, "530 5.7.0 Authentication required");
+	/* Inside TLS: AUTH offered (the configured mechanisms, or PLAIN
+	 * LOGIN: no SASL is started), still no MAIL without it. */
+	x = sent_at(t, "EHLO", 1);
+	cr_assert_not_null(x);
+	cr_expect(x->tls);
+	cr_expect_null(st_ehlo_has(x->reply, "STARTTLS"));
+	cr_expect(strncmp(st_ehlo_has(x->reply, "AUTH"), "AUTH PLAIN LOGIN\n",
+	    17) == 0, "%s", x->reply);
+	x = sent_at(t, "MAIL FROM:", 1);
+	cr_expect(x->tls);
+	cr_expect_eq(x->code, 530);
+	cr_expect(strstr(st.checks[4].note, "before TLS EHLO offers STARTTLS "
+	    "and no AUTH") != NULL, "%s", st.checks[4].note);
+	done();
+	/* Configured mechanisms are what EHLO offers inside TLS. */
+	run(FQDN "\nsasl_mechanisms = CRAM-MD5 PLAIN");
+	x = sent_at(&st.checks[4].t, "EHLO", 1);
+	cr_expect(strncmp(st_ehlo_has(x->reply, "AUTH"), "AUTH CRAM-MD5 PLAIN"
+	    "\n", 20) == 0, "%s", x->reply);
+	done();
+}
+
+Test(selftest, submissions_listener_starts_in_tls)
+{
+	const struct st_exchange *x;
+	const struct st_check *c = NULL;
+
+	run(FQDN "\nlisten = *:25 mx\nlisten = *:465 submissions\n"
+	    "listen = [2001:db8::25]:587 submission");
+	cr_assert_eq(st.nchecks, 6);
+	cr_expect_str_eq(st.checks[4].name, "submissions listener *:465: AUTH "
+	    "offered inside TLS, MAIL without AUTH refused");
+	cr_expect_str_eq(st.checks[5].name, "submission listener "
+	    "[2001:db8::25]:587: AUTH only after TLS, MAIL without AUTH "
+	    "refused");
+	c = &st.checks[4];
+	cr_expect_eq(c->verdict, ST_PASS, "%s", c->note);
+	cr_expect_eq(st.checks[5].verdict, ST_PASS, "%s", st.checks[5].note);
+	/* One session, inside TLS from the greeting on. */
+	cr_expect_null(sent_at(&c->t, "AUTH", 0));
+	cr_expect_null(sent_at(&c->t, "EHLO", 1));
+	cr_expect(c->t.v[0].tls);
+	x = sent_at(&c->t, "MAIL FROM:", 0);
+	cr_expect_eq(x->code, 530);
+	cr_expect(strncmp(c->note, "inside TLS EHLO offers AUTH ", 28) == 0,
+	    "%s", c->note);
+	done();
+	/* Only submission listeners: the probes too run inside TLS, and
+	 * every MAIL is refused for want of AUTH. */
+	run(FQDN "\nlisten = *:465 submissions");
+	cr_expect_eq(st.listener->role, ROLE_SUBMISSIONS);
+	cr_expect(st.rows[0].t.v[0].tls);
+	cr_expect_eq(st.rows[0].t.v[2].code, 530);
+	cr_expect_eq(st.rows[0].verdict, ST_PASS);
+	/* Bounces and a trusted relay are the MX's business. */
+	cr_expect_eq(st.checks[1].verdict, ST_NA);
+	cr_expect_eq(st.checks[2].verdict, ST_NA);
+	cr_expect(strstr(st.checks[2].note, "no mx listener") != NULL);
+	cr_expect_eq(st_exit_code(&st), 0);
+	done();
+}
+
+Test(selftest, no_certificate_no_auth)
+{
+	struct st_local_opts o = { NULL, NULL, fake_dns, NULL };
+	char err[256], *errors = NULL;
+
+	cfg = config_parse(FQDN "\nlisten = *:25 mx\n", "nocert.conf", &errors);
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert_eq(selftest_local(cfg, &o, &st, err, sizeof(err)), 0,
+	    "%s", err);
+	cr_expect(strstr(st.policy, "There is no certificate (tls_cert), so "
+	    "no listener offers STARTTLS or AUTH") != NULL, "%s", st.policy);
+	for (size_t i = 0; i < st.nchecks; i++)
+		cr_expect(strstr(st.checks[i].name, "submission") == NULL);
+	cr_expect_null(st_ehlo_has(st.rows[0].t.v[1].reply, "STARTTLS"));
 	done();
 }
 
@@ -563,6 +673,7 @@ Test(remote, ehlo_keywords)
 
 /* --- verdicts -------------------------------------------------------------------- */
 
+
 static void
 add(struct st_transcript *t, enum st_kind kind, const char *sent, int code)
 {
@@ -591,6 +702,81 @@ judge(int mail, int rcpt1, int rcpt2, bool *reached, char *note)
 	v = st_judge(&st_probes[0], &t, reached, note, ST_NOTE_MAX);
 	st_transcript_free(&t);
 	return v;
+}
+
+/* submission - the verdict of a submission check over EHLO replies and
+ * AUTH and MAIL codes: in clear (unless ehlo_clear is NULL), then
+ * inside TLS */
+static enum st_verdict
+submission(const char *ehlo_clear, int auth, int mail, bool asked,
+    const char *ehlo_tls, int mail_tls, char *note)
+{
+	struct st_check c;
+	size_t tls_from = 0;
+
+	memset(&c, 0, sizeof(c));
+	if (ehlo_clear) {
+		add(&c.t, ST_GREETING, NULL, 220);
+		add(&c.t, ST_EHLO, "EHLO tester", 250);
+		free(c.t.v[1].reply);
+		c.t.v[1].reply = strdup(ehlo_clear);
+		add(&c.t, ST_AUTH, "AUTH PLAIN AHByb2JlAHByb2Jl", auth);
+		add(&c.t, ST_MAIL, "MAIL FROM:<a@b.example>", mail);
+		tls_from = c.t.n;
+	}
+	add(&c.t, ST_GREETING, NULL, 220);
+	add(&c.t, ST_EHLO, "EHLO tester", 250);
+	free(c.t.v[c.t.n - 1].reply);
+	c.t.v[c.t.n - 1].reply = strdup(ehlo_tls);
+	add(&c.t, ST_MAIL, "MAIL FROM:<a@b.example>", mail_tls);
+	st_judge_submission(&c, tls_from, asked);
+	snprintf(note, ST_NOTE_MAX, "%s", c.note);
+	st_transcript_free(&c.t);
+	return c.verdict;
+}
+
+Test(verdicts, submission_rules)
+{
+	const char *clear = "250-mx.example.org\n250-STARTTLS\n250 SIZE 10";
+	const char *tls = "250-mx.example.org\n250-AUTH PLAIN\n250 SIZE 10";
+	char note[ST_NOTE_MAX];
+
+	cr_expect_eq(submission(clear, 538, 530, false, tls, 530, note),
+	    ST_PASS);
+	cr_expect_str_eq(note, "before TLS EHLO offers STARTTLS and no AUTH; "
+	    "inside TLS EHLO offers AUTH PLAIN; MAIL needs AUTH");
+	cr_expect_eq(submission(NULL, 0, 0, false, tls, 530, note), ST_PASS);
+	cr_expect_str_eq(note, "inside TLS EHLO offers AUTH PLAIN; MAIL needs "
+	    "AUTH");
+	/* AUTH offered in clear, or taken in clear, or SASL asked. */
+	cr_expect_eq(submission("250-x\n250-STARTTLS\n250 AUTH PLAIN", 538,
+	    530, false, tls, 530, note), ST_FAIL);
+	cr_expect(strstr(note, "AUTH offered before TLS") != NULL, "%s", note);
+	cr_expect_eq(submission(clear, 334, 530, false, tls, 530, note),
+	    ST_FAIL);
+	cr_expect_str_eq(note, "AUTH before TLS was not refused: reply");
+	cr_expect_eq(submission(clear, 454, 530, true, tls, 530, note),
+	    ST_FAIL);
+	/* No STARTTLS: nobody could ever log in. */
+	cr_expect_eq(submission("250-x\n250 SIZE 10", 538, 530, false, tls,
+	    530, note), ST_FAIL);
+	cr_expect(strstr(note, "STARTTLS not offered") != NULL);
+	/* MAIL accepted without AUTH, in clear or inside TLS; a 4xx is not
+	 * a refusal either. */
+	cr_expect_eq(submission(clear, 538, 250, false, tls, 530, note),
+	    ST_FAIL);
+	cr_expect_str_eq(note, "MAIL without AUTH was not refused: reply");
+	cr_expect_eq(submission(clear, 538, 530, false, tls, 250, note),
+	    ST_FAIL);
+	cr_expect_eq(submission(NULL, 0, 0, false, tls, 451, note), ST_FAIL);
+	/* AUTH not offered inside TLS; no reply at all. */
+	cr_expect_eq(submission(NULL, 0, 0, false, "250-x\n250 SIZE 1", 530,
+	    note), ST_FAIL);
+	cr_expect(strstr(note, "AUTH not offered inside TLS") != NULL);
+	cr_expect_eq(submission(clear, 0, 530, false, tls, 530, note),
+	    ST_FAIL);
+	cr_expect_str_eq(note, "AUTH before TLS was not refused: connection "
+	    "closed by the server");
 }
 
 Test(verdicts, rcpt_rules)
@@ -664,7 +850,7 @@ Test(output, text_and_json)
 	cr_expect(strstr(text, "\n 14  unquoted double-@ with the    "
 	    "mail from: ksch@mail.example.org") != NULL);
 	cr_expect(strstr(text, "\nbaseline and 19 probes: 20 PASS, 0 WEAK, 0 "
-	    "FAIL; checks: 4 PASS, 0 FAIL, 1 N/A: not an open relay; run "
+	    "FAIL; checks: 5 PASS, 0 FAIL, 0 N/A: not an open relay; run "
 	    "took ") != NULL, "%s", text);
 	json = output(true);
 	cr_expect(strstr(json, "\"mode\": \"in-process\"") != NULL);
