@@ -56,7 +56,9 @@ void		 sasl_session_free(struct sasl_session *);
 const char	*sasl_session_mechanisms(struct sasl_session *);
 
 /* Start mechanism `mech`, with the client's initial response when
- * has_initial (it may be empty). One call at a time per session. */
+ * has_initial (it may be empty). One call at a time per session. The
+ * answer comes from the loop, after the call has returned (TEMP at
+ * once only when memory is short). */
 void		 sasl_session_start(struct sasl_session *, const char *mech,
 		    const char *initial, size_t len, bool has_initial,
 		    sasl_cb *, void *arg);
