@@ -2,6 +2,7 @@
  * committer - group commit of spool files on a worker thread.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -60,6 +61,11 @@ worker(void *arg)
 {
 	struct committer *c = arg;
 	struct job *batch, *last;
+	sigset_t all;
+
+	/* Signals are the loop's business (ev_signal), not this thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {

@@ -385,7 +385,7 @@ server_run(struct server *srv)
 		log_err("cannot start the commit thread");
 		return 1;
 	}
-	if ((srv->sasl = sasl_server_new(srv->loop, cfg, err,
+	if ((srv->sasl = sasl_server_create(srv->loop, cfg, err,
 	    sizeof(err))) == NULL)
 		log_warn("sasl: %s; AUTH is not offered", err);
 	if ((srv->dns = dns_new(srv->loop, cfg->dns_servers.v,

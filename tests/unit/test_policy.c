@@ -39,7 +39,7 @@ TestSuite(policy, .init = setup, .fini = teardown);
 static int
 decide(bool trusted, bool auth, const char *rcpt, const char **reply)
 {
-	struct policy_client c = { trusted, auth, ROLE_MX };
+	struct policy_client c = { .trusted = trusted, .authenticated = auth, .role = ROLE_MX };
 	struct address a;
 	const char *err;
 
@@ -125,7 +125,7 @@ Test(policy, recipient_without_domain)
 static int
 sender(bool trusted, const char *from, bool *lookup, const char **reply)
 {
-	struct policy_client c = { trusted, false, ROLE_MX };
+	struct policy_client c = { .trusted = trusted, .role = ROLE_MX };
 	struct address a;
 	const char *err;
 
