@@ -9,6 +9,15 @@ and queue, talks raw SMTP to it, and reads what it committed to the queue.
             c = self.client(srv.mx_port)            # greeting already read
             self.assertEqual(c.cmd('EHLO client.example').code, 250)
 
+Every Server has TLS and SMTP AUTH set up: a certificate for
+mail.example.test from a throw-away CA (tls_files()), made once per test
+process with the openssl command, and a sasldb with the user alice
+(sasl_db(); ALICE and PASSWORD are the login). On the submission port a
+client starts TLS and logs in before MAIL (TestCase.auth_client does both):
+
+            c = self.auth_client(srv.sub_port)      # EHLO, STARTTLS, EHLO, AUTH
+            c = self.client(srv.subs_port, tls=True)   # Server(submissions=True)
+
 The tests are run by automake with SALLYPORT (the binary) and
 SALLYPORT_SRCDIR (the source tree) in the environment. Nothing here leaves
 127.0.0.0/8 and ::1, and nothing resolves a name: DNS tests run their own
@@ -16,11 +25,13 @@ dnsmasq on loopback (Dnsmasq) and point dns_servers at it.
 """
 
 import atexit
+import base64
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -83,6 +94,128 @@ def wait_until(predicate, timeout, interval=0.02):
         time.sleep(interval)
 
 
+# --- TLS and SASL fixtures -------------------------------------------------
+
+SERVER_NAME = 'mail.example.test'   # the certificate's name, the default hostname
+SASL_REALM = 'example.test'
+ALICE = 'alice@example.test'        # the login of alice, in the realm example.test
+PASSWORD = 'wonderland'
+_pki = None
+_sasldb = None
+
+
+def _scratch(prefix):
+    """A temp dir removed at exit (kept with SALLYTEST_KEEP)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    if not os.environ.get('SALLYTEST_KEEP'):
+        atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def _openssl(*args):
+    p = subprocess.run(['openssl'] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise AssertionError('openssl %s failed:\n%s'
+                             % (' '.join(args), p.stdout.decode('utf-8', 'replace')))
+
+
+def _ca():
+    """(directory, CA certificate, CA key) of this process's throw-away CA."""
+    global _pki
+    if _pki is None:
+        d = _scratch('sallytest-pki-')
+        ca, key = os.path.join(d, 'ca.pem'), os.path.join(d, 'ca.key')
+        _openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+                 '-nodes', '-keyout', key, '-out', ca, '-days', '2',
+                 '-subj', '/CN=sallytest throw-away CA',
+                 '-addext', 'basicConstraints=critical,CA:TRUE',
+                 '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
+        cert, leaf_key = make_certificate(d, SERVER_NAME, ca=(ca, key))
+        _pki = (d, ca, key, cert, leaf_key)
+    return _pki
+
+
+def make_certificate(directory, name, ca=None, ip='127.0.0.1'):
+    """A server certificate for `name` (and IP SAN ip) signed by the test
+    CA, written to directory as NAME.pem and NAME.key; returns the paths
+    (certificate, key)."""
+    if ca is None:
+        _, ca_pem, ca_key = _ca()[:3]
+    else:
+        ca_pem, ca_key = ca
+    cert = os.path.join(directory, name + '.pem')
+    key = os.path.join(directory, name + '.key')
+    csr = os.path.join(directory, name + '.csr')
+    ext = os.path.join(directory, name + '.ext')
+    with open(ext, 'w') as f:
+        f.write('subjectAltName = DNS:%s%s\n' % (name, ', IP:' + ip if ip else ''))
+        f.write('basicConstraints = CA:FALSE\n'
+                'keyUsage = critical, digitalSignature\n'
+                'extendedKeyUsage = serverAuth\n')
+    _openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+             '-keyout', key, '-out', csr, '-subj', '/CN=' + name)
+    _openssl('x509', '-req', '-in', csr, '-CA', ca_pem, '-CAkey', ca_key,
+             '-set_serial', str(int.from_bytes(os.urandom(8), 'big')),
+             '-days', '2', '-extfile', ext, '-out', cert)
+    os.unlink(csr)
+    os.unlink(ext)
+    return cert, key
+
+
+def tls_files():
+    """(CA certificate, server certificate, server key): PEM files for
+    mail.example.test and 127.0.0.1, made once per process, removed at exit."""
+    _, ca, _, cert, key = _ca()
+    return ca, cert, key
+
+
+def tls_context(server_hostname=True):
+    """A client SSLContext that trusts only the test CA (and checks the
+    name unless server_hostname is False)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(tls_files()[0])
+    ctx.check_hostname = bool(server_hostname)
+    return ctx
+
+
+def add_sasl_user(db, user, password, realm=SASL_REALM):
+    """saslpasswd2 -c -f db -u realm user, with the password on stdin."""
+    p = subprocess.run(['saslpasswd2', '-p', '-c', '-f', db, '-u', realm, user],
+                       input=password.encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise AssertionError('saslpasswd2 failed for %s: %s'
+                             % (user, p.stdout.decode('utf-8', 'replace')))
+
+
+def sasl_db():
+    """This process's sasldb, made once and removed at exit: alice /
+    wonderland and bob / builder in the realm example.test (they log in as
+    alice@example.test and bob@example.test), and carol / rosebud in the
+    realm of the server's hostname (she logs in as plain "carol")."""
+    global _sasldb
+    if _sasldb is None:
+        if not shutil.which('saslpasswd2'):
+            raise unittest.SkipTest('saslpasswd2 is missing (apt-get install sasl2-bin)')
+        path = os.path.join(_scratch('sallytest-sasl-'), 'sasldb2')
+        add_sasl_user(path, 'alice', PASSWORD)
+        add_sasl_user(path, 'bob', 'builder')
+        add_sasl_user(path, 'carol', 'rosebud', realm=SERVER_NAME)
+        _sasldb = path
+    return _sasldb
+
+
+def auth_plain(user, password, authzid=''):
+    """The base64 initial response of AUTH PLAIN (RFC 4616)."""
+    raw = '%s\0%s\0%s' % (authzid, user, password)
+    return base64.b64encode(raw.encode('utf-8')).decode('ascii')
+
+
+def b64(text):
+    return base64.b64encode(text.encode('utf-8')).decode('ascii')
+
+
 # --- raw SMTP client ------------------------------------------------------
 
 class Closed(Exception):
@@ -120,23 +253,76 @@ class Client:
     """A plain socket speaking SMTP: send bytes, read whole replies.
 
     Reads the greeting on connect unless greet=False; source binds the local
-    address (e.g. 127.0.0.2) before connecting."""
+    address (e.g. 127.0.0.2) before connecting. tls=True starts TLS at once
+    (a submissions listener, port 465 style), checking the certificate
+    against the test CA and server_hostname; starttls() does it later."""
 
     def __init__(self, port, host='127.0.0.1', source=None, greet=True,
-                 timeout=IO_TIMEOUT):
+                 timeout=IO_TIMEOUT, tls=False, server_hostname=SERVER_NAME):
         family = socket.AF_INET6 if ':' in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.buf = b''
         self.transcript = []
+        self.server_hostname = server_hostname
         try:
             if source:
                 self.sock.bind((source, 0))
             self.sock.connect((host, port))
+            if tls:
+                self.handshake()
         except BaseException:
             self.sock.close()
             raise
         self.greeting = self.reply() if greet else None
+
+    def handshake(self, context=None):
+        """TLS handshake on the socket, as a client of the test CA (what
+        starttls() does after the 220; call it alone to test the switch)."""
+        ctx = context or tls_context(self.server_hostname)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=self.server_hostname)
+        self.transcript.append(('C', b'<TLS %s>' % self.sock.version().encode()))
+
+    @property
+    def tls(self):
+        """The SSLSocket when TLS is on, else None."""
+        return self.sock if isinstance(self.sock, ssl.SSLSocket) else None
+
+    def starttls(self, context=None):
+        """STARTTLS, then the handshake; returns the 220 reply. Fails when
+        the server sends anything after the 220 before the handshake (RFC
+        3207: nothing may be pipelined over the switch)."""
+        r = self.cmd('STARTTLS')
+        if r.code != 220:
+            raise AssertionError('STARTTLS refused: %r' % r)
+        if self.buf:
+            raise AssertionError('bytes after the 220 to STARTTLS: %r' % self.buf)
+        self.handshake(context)
+        return r
+
+    def auth(self, user=None, password=PASSWORD):
+        """AUTH PLAIN with an initial response (default: alice); the reply."""
+        return self.cmd('AUTH PLAIN ' + auth_plain(ALICE if user is None else user, password))
+
+    def silent(self, timeout=1.0):
+        """The bytes the server sends within timeout seconds (b'' when it
+        says nothing, which is what a test of smuggled commands wants)."""
+        got = self.buf
+        self.buf = b''
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except (socket.timeout, ssl.SSLWantReadError):
+            pass
+        finally:
+            self.sock.settimeout(IO_TIMEOUT)
+        if got:
+            self.transcript.append(('S', got))
+        return got
 
     def close(self):
         if self.sock is not None:
@@ -156,7 +342,10 @@ class Client:
         self.sock.sendall(data)
 
     def _fill(self):
-        chunk = self.sock.recv(65536)
+        try:
+            chunk = self.sock.recv(65536)
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            chunk = b''
         if not chunk:
             raise Closed('connection closed by server; transcript: %r'
                          % self.transcript[-6:])
@@ -225,7 +414,7 @@ class Client:
             chunk = self.sock.recv(4096)
         except socket.timeout:
             return False
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             return True
         if chunk:
             raise AssertionError('expected close, got %r' % chunk)
@@ -311,11 +500,14 @@ class Server:
 
     Server(**overrides): each keyword is a config key whose value (str or
     list of str) replaces the default; None drops the key. The defaults are
-    hostname, local_domains, queue_dir and two listen lines (mx and
-    submission on free 127.0.0.1 ports); extra_listen=[...] adds listen
-    lines. Use as a context manager or call start()/close()."""
+    hostname, local_domains, queue_dir, two listen lines (mx and
+    submission on free 127.0.0.1 ports), tls_cert and tls_key (tls_files())
+    and sasl_sasldb_path (sasl_db()); submissions=True adds a third
+    listener, implicit TLS on subs_port, and submission=False drops the
+    second (then tls_cert=None is a valid configuration); extra_listen=[...]
+    adds listen lines. Use as a context manager or call start()/close()."""
 
-    def __init__(self, extra_listen=(), **overrides):
+    def __init__(self, extra_listen=(), submission=True, submissions=False, **overrides):
         self.bin = binary()
         self.dir = tempfile.mkdtemp(prefix='sallytest-')
         self.conf_path = os.path.join(self.dir, 'sallyport.conf')
@@ -323,6 +515,9 @@ class Server:
         self.queue_dir = os.path.join(self.dir, 'queue')
         os.mkdir(self.queue_dir, 0o700)
         self.extra_listen = list(extra_listen)
+        self.submission = submission
+        self.submissions = submissions
+        self.subs_port = None
         self.overrides = dict(overrides)
         self.proc = None
         self.expect_exit = False
@@ -331,20 +526,31 @@ class Server:
         self.write_config()
 
     def _pick_ports(self):
-        self.mx_port = free_port()
-        self.sub_port = free_port()
-        while self.sub_port == self.mx_port:
-            self.sub_port = free_port()
+        taken = set()
+        for name in ('mx_port', 'sub_port') + (('subs_port',) if self.submissions else ()):
+            port = free_port()
+            while port in taken:
+                port = free_port()
+            taken.add(port)
+            setattr(self, name, port)
 
     # configuration
 
     def config_values(self, overrides=None):
+        _, cert, key = tls_files()
+        listen = ['127.0.0.1:%d mx' % self.mx_port]
+        if self.submission:
+            listen.append('127.0.0.1:%d submission' % self.sub_port)
+        if self.submissions:
+            listen.append('127.0.0.1:%d submissions' % self.subs_port)
         values = {
-            'hostname': 'mail.example.test',
+            'hostname': SERVER_NAME,
             'local_domains': 'example.test',
-            'listen': ['127.0.0.1:%d mx' % self.mx_port,
-                       '127.0.0.1:%d submission' % self.sub_port] + self.extra_listen,
+            'listen': listen + self.extra_listen,
             'queue_dir': self.queue_dir,
+            'tls_cert': cert,
+            'tls_key': key,
+            'sasl_sasldb_path': sasl_db(),
         }
         values.update(self.overrides if overrides is None else overrides)
         if 'dns_servers' not in values:
@@ -670,6 +876,26 @@ def shared_dnsmasq():
     return _shared_dns
 
 
+# --- real client programs -----------------------------------------------------
+
+def client_env(tmpdir):
+    """Environment for client programs (swaks, curl, openssl): no proxies,
+    and swaks gets a Sys::Hostname that answers "localhost", so it does not
+    resolve this machine's name (which could go to DNS)."""
+    env = {k: v for k, v in os.environ.items() if 'proxy' not in k.lower()}
+    libdir = os.path.join(tmpdir, 'perl5')
+    os.makedirs(os.path.join(libdir, 'Sys'), exist_ok=True)
+    with open(os.path.join(libdir, 'Sys', 'Hostname.pm'), 'w') as f:
+        f.write('package Sys::Hostname;\n'
+                '# sallyport tests: never look up the real host name\n'
+                'use Exporter qw(import);\n'
+                'our @EXPORT = qw(hostname);\n'
+                'sub hostname { return "localhost"; }\n'
+                '1;\n')
+    env['PERL5LIB'] = libdir + (':' + env['PERL5LIB'] if env.get('PERL5LIB') else '')
+    return env
+
+
 # --- test case base -----------------------------------------------------------
 
 class TestCase(unittest.TestCase):
@@ -687,6 +913,29 @@ class TestCase(unittest.TestCase):
         if outcome is not None and not getattr(outcome, 'success', True) and srv.proc:
             srv.dump_log('%s failed' % self.id())
         srv.close()
+
+    def need(self, program):
+        """The path of a client program; a missing one skips the test, unless
+        SALLYPORT_REQUIRE_CLIENTS is set (contrib/install-deps installs them
+        all, so they run in CI)."""
+        path = shutil.which(program)
+        if path:
+            return path
+        if os.environ.get('SALLYPORT_REQUIRE_CLIENTS'):
+            self.fail('%s is required (SALLYPORT_REQUIRE_CLIENTS is set) but missing' % program)
+        self.skipTest('%s is not installed (contrib/install-deps installs it)' % program)
+
+    def run_client(self, argv, cwd, status=0, timeout=60):
+        """Run a client program in cwd with client_env(cwd); returns its
+        output (stdout and stderr). status=None accepts any exit status."""
+        p = subprocess.run(argv, env=client_env(cwd), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, cwd=cwd)
+        out = p.stdout.decode('utf-8', 'replace')
+        if status is not None:
+            self.assertEqual(p.returncode, status, '%s exited %d:\n%s'
+                             % (' '.join(argv), p.returncode, out))
+        return out
 
     def dnsmasq(self, **kw):
         """A started Dnsmasq(**kw), stopped at cleanup."""
@@ -706,6 +955,18 @@ class TestCase(unittest.TestCase):
         self.assertEqual(r.code, 250, r)
         return c
 
+    def auth_client(self, port, user=None, password=PASSWORD, name='client.example', **kw):
+        """A client logged in and ready for MAIL: EHLO, STARTTLS (unless
+        tls=True: implicit TLS), EHLO again, AUTH PLAIN (default: alice)."""
+        c = self.ehlo_client(port, name, **kw)
+        if not c.tls:
+            c.starttls()
+            r = c.cmd('EHLO ' + name)
+            self.assertEqual(r.code, 250, r)
+        r = c.auth(user, password)
+        self.assertEqual(r.last, '235 2.7.0 Authentication successful', r)
+        return c
+
 
 def main():
     """unittest.main, with automake's exit status: 77 when every test was
@@ -720,5 +981,7 @@ def main():
 
 
 __all__ = ['Client', 'Closed', 'Dnsmasq', 'QueueEntry', 'Reply', 'Server', 'TestCase',
-           'binary', 'dns_query', 'dot_stuff', 'free_port', 'free_udp_port', 'ipv6_loopback', 'main', 'srcdir',
-           'split_received', 'unfold', 'wait_until', 'SKIP', 'CRLF', 'HEADER_ORDER']
+           'add_sasl_user', 'auth_plain', 'b64', 'binary', 'client_env', 'dns_query', 'dot_stuff',
+           'free_port', 'free_udp_port', 'ipv6_loopback', 'main', 'make_certificate', 'sasl_db',
+           'split_received', 'srcdir', 'tls_context', 'tls_files', 'unfold', 'wait_until',
+           'ALICE', 'PASSWORD', 'SASL_REALM', 'SERVER_NAME', 'SKIP', 'CRLF', 'HEADER_ORDER']

@@ -13,6 +13,9 @@ BASE = [
     'listen = 127.0.0.1:5587 submission',   # line 3
     'local_domains = example.test',         # line 4
     'queue_dir = /var/spool/sallyport',     # line 5
+    # A submission listener needs a certificate.
+    'tls_cert = %s' % sallytest.tls_files()[1],     # line 6
+    'tls_key = %s' % sallytest.tls_files()[2],      # line 7
 ]
 
 KEYS = ['hostname', 'listen', 'mynetworks', 'local_domains', 'relay_domains', 'queue_dir',
@@ -144,7 +147,8 @@ class CommandLine(sallytest.TestCase):
 
     def test_comments_blank_lines_and_lists(self):
         path = self.conf(['# a comment', '', BASE[0] + '   # trailing comment'] + BASE[1:3]
-                         + ['   ', 'local_domains = a.example,b.example  c.example', BASE[4]])
+                         + ['   ', 'local_domains = a.example,b.example  c.example']
+                         + BASE[4:])
         rc, out, err = self.run_bin('-n', '-c', path)
         self.assertEqual(rc, 0, err)
         local = [ln for ln in out.splitlines() if ln.startswith('local_domains')]
@@ -152,6 +156,19 @@ class CommandLine(sallytest.TestCase):
         for d in ('a.example', 'b.example', 'c.example'):
             self.assertIn(d, local[0])
         self.assertIn('hostname = mail.example.test', out.splitlines())
+
+    def test_submission_needs_certificate(self):
+        for role in ('submission', 'submissions'):
+            with self.subTest(role=role):
+                path = self.conf(BASE[:2] + ['listen = 127.0.0.1:5587 %s' % role] + BASE[3:5])
+                rc, out, err = self.run_bin('-n', '-c', path)
+                self.assertEqual(rc, 1, err)
+                self.assertEqual(self.error_lines(path, err), [3], err)
+                self.assertIn('tls_cert', err)
+        # Without submission listeners, no certificate is fine.
+        path = self.conf(BASE[:2] + BASE[3:5])
+        rc, out, err = self.run_bin('-n', '-c', path)
+        self.assertEqual(rc, 0, err)
 
     def test_missing_config_file(self):
         path = os.path.join(self.dir, 'does-not-exist.conf')
@@ -166,7 +183,7 @@ class CommandLine(sallytest.TestCase):
         path = self.conf(BASE + ['max_recipients = banana'])
         rc, out, err = self.run_bin('-f', '-c', path)
         self.assertEqual(rc, 1, err)
-        self.assertEqual(self.error_lines(path, err), [6], err)
+        self.assertEqual(self.error_lines(path, err), [len(BASE) + 1], err)
 
     def test_sample_config_is_valid(self):
         sample = os.path.join(sallytest.srcdir(), 'etc', 'sallyport.conf.sample')

@@ -1,56 +1,24 @@
 """Real SMTP clients against sallyport: swaks, curl and Python's smtplib.
 
 A missing client skips its test, unless SALLYPORT_REQUIRE_CLIENTS is set
-(contrib/install-deps installs both, so they run in CI)."""
+(contrib/install-deps installs them, so they run in CI). The submission
+port wants TLS and a login: there smtplib does starttls() and login();
+test_tls_auth.py has the same clients over TLS and with AUTH."""
 
 import os
-import shutil
 import smtplib
-import subprocess
 
 import sallytest
 from sallytest import CRLF
-
-
-def client_env(tmpdir):
-    """Environment for the client programs: no proxies, and swaks gets a
-    Sys::Hostname that answers "localhost", so it does not resolve this
-    machine's name (which could go to DNS)."""
-    env = {k: v for k, v in os.environ.items() if 'proxy' not in k.lower()}
-    libdir = os.path.join(tmpdir, 'perl5')
-    os.makedirs(os.path.join(libdir, 'Sys'), exist_ok=True)
-    with open(os.path.join(libdir, 'Sys', 'Hostname.pm'), 'w') as f:
-        f.write('package Sys::Hostname;\n'
-                '# sallyport tests: never look up the real host name\n'
-                'use Exporter qw(import);\n'
-                'our @EXPORT = qw(hostname);\n'
-                'sub hostname { return "localhost"; }\n'
-                '1;\n')
-    env['PERL5LIB'] = libdir + (':' + env['PERL5LIB'] if env.get('PERL5LIB') else '')
-    return env
 
 
 class Clients(sallytest.TestCase):
 
     def setUp(self):
         self.srv = self.server()
-        self.env = client_env(self.srv.dir)
-
-    def need(self, program):
-        path = shutil.which(program)
-        if path:
-            return path
-        if os.environ.get('SALLYPORT_REQUIRE_CLIENTS'):
-            self.fail('%s is required (SALLYPORT_REQUIRE_CLIENTS is set) but missing' % program)
-        self.skipTest('%s is not installed (contrib/install-deps installs it)' % program)
 
     def run_client(self, argv):
-        p = subprocess.run(argv, env=self.env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=60, cwd=self.srv.dir)
-        out = p.stdout.decode('utf-8', 'replace')
-        self.assertEqual(p.returncode, 0, '%s failed:\n%s' % (argv[0], out))
-        return out
+        return super().run_client(argv, self.srv.dir)
 
     def only_entry(self):
         entries = self.srv.queue_entries()
@@ -113,11 +81,14 @@ class Clients(sallytest.TestCase):
                b'Subject: from smtplib\r\n\r\nhello over submission\r\n')
         with smtplib.SMTP('127.0.0.1', self.srv.sub_port, local_hostname='client.example',
                           timeout=sallytest.IO_TIMEOUT) as s:
+            s.starttls(context=sallytest.tls_context())
+            s.login(sallytest.ALICE, sallytest.PASSWORD)
             refused = s.sendmail('a@example.org', ['u@example.test', 'v@example.test'], msg)
         self.assertEqual(refused, {})
         e = self.only_entry()
         self.assertEqual(e.rcpts, ['u@example.test', 'v@example.test'])
         self.assertEqual(e.header['client'], '127.0.0.1')
+        self.assertEqual(e.header['auth'], sallytest.ALICE)
         self.assertEqual(e.split()[1], msg)
 
     def test_smtplib_send_message_on_mx(self):

@@ -24,9 +24,16 @@ class Relay(sallytest.TestCase):
         srv = self.server(mynetworks=UNTRUSTED)
         c = self.ehlo_client(srv.mx_port)
         self.assert_denied(rcpt(c, 'user@example.org'))
-        # Same on the submission port: without AUTH it is no different.
+        # The submission port does not even take MAIL without AUTH, with
+        # TLS or without; after AUTH the user may relay (test_tls_auth.py).
         s = self.ehlo_client(srv.sub_port)
-        self.assert_denied(rcpt(s, 'user@example.org'))
+        self.assertEqual(s.cmd('MAIL FROM:<sender@example.org>').last,
+                         '530 5.7.0 Authentication required')
+        s.starttls()
+        self.assertEqual(s.cmd('EHLO client.example').code, 250)
+        self.assertEqual(s.cmd('MAIL FROM:<sender@example.org>').last,
+                         '530 5.7.0 Authentication required')
+        self.assertEqual(s.cmd('RCPT TO:<user@example.org>').code, 503)
 
     def test_untrusted_client_to_local_domain(self):
         srv = self.server(mynetworks=UNTRUSTED)
