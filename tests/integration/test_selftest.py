@@ -89,7 +89,16 @@ class SelfTest(sallytest.TestCase):
         self.assertEqual({v for _, v in rows}, {'PASS'}, out)
         summary = out.strip().splitlines()[-1]
         self.assertRegex(summary, r'^baseline and 19 probes: 20 PASS, 0 WEAK, 0 FAIL; '
-                                  r'checks: 4 PASS, 0 FAIL, 1 N/A: not an open relay')
+                                  r'checks: 5 PASS, 0 FAIL, 0 N/A: not an open relay')
+        # The submission listener, driven as an untrusted client: AUTH
+        # neither offered nor taken in clear, no MAIL without it.
+        self.assertRegex(out, r'(?m)^  PASS  submission listener \*:587: AUTH only after TLS, '
+                              r'MAIL without AUTH refused$')
+        self.assertIn('        AUTH PLAIN AHByb2JlAHByb2Jl -> 538 5.7.11 Encryption required '
+                      'for requested authentication mechanism\n', out)
+        self.assertIn('        (in TLS) MAIL FROM:<ksch@tester.example> -> '
+                      '530 5.7.0 Authentication required\n', out)
+        self.assertIn('AUTH is offered only inside TLS, never in clear', paragraph)
         # Fast, binds nothing, queues nothing.
         self.assertLess(self.wall, 1.0, 'took %.3f s' % self.wall)
         self.assertFalse(os.path.exists(self.queue), 'a queue was created')
@@ -110,12 +119,62 @@ class SelfTest(sallytest.TestCase):
         self.assertFalse(data['summary']['open_relay'])
         self.assertLess(data['summary']['elapsed'], 1.0)
         kinds = [c['verdict'] for c in data['positive']]
-        self.assertEqual(kinds, ['PASS', 'PASS', 'PASS', 'PASS', 'N/A'], data['positive'])
+        self.assertEqual(kinds, ['PASS', 'PASS', 'PASS', 'PASS', 'PASS'], data['positive'])
+        sub = data['positive'][4]
+        self.assertEqual([(x['sent'], x['code'], x['tls']) for x in sub['exchanges']
+                          if x['sent'] and x['sent'][:4] in ('AUTH', 'MAIL')],
+                         [('AUTH PLAIN AHByb2JlAHByb2Jl', 538, False),
+                          ('MAIL FROM:<ksch@tester.example>', 530, False),
+                          ('MAIL FROM:<ksch@tester.example>', 530, True)])
+        self.assertEqual([(ls['role'], ls['auth']) for ls in data['policy']['listeners']],
+                         [('mx', 'after STARTTLS, to clients that choose to log in'),
+                          ('submission', 'after STARTTLS, and MAIL requires it')])
         # Probe 17 sends three RCPTs, the first in brackets, byte for byte.
         sent = [x['sent'] for x in data['probes'][17]['exchanges']]
         self.assertEqual(sent, [None, 'EHLO tester', 'mail from: ksch@[192.0.2.2]',
                                 'RCPT TO:<tester.example!root>', 'RCPT TO:tester.example!nobody',
                                 'RCPT TO:tester.example!root', 'RSET', 'QUIT'])
+
+    def test_submission_listeners_in_process(self):
+        dns = self.dnsmasq(hosts=HOSTS)
+        srv = sallytest.Server(submissions=True, mynetworks=UNTRUSTED, dns_servers=dns.server)
+        self.addCleanup(srv.close)          # its configuration only: never started
+        rc, data = self.report('-c', srv.conf_path)
+        self.assertEqual(rc, 0, data['summary'])
+        checks = {c['check']: c for c in data['positive']}
+        sub = checks['submission listener 127.0.0.1:%d: AUTH only after TLS, '
+                     'MAIL without AUTH refused' % srv.sub_port]
+        subs = checks['submissions listener 127.0.0.1:%d: AUTH offered inside TLS, '
+                      'MAIL without AUTH refused' % srv.subs_port]
+        self.assertEqual((sub['verdict'], subs['verdict']), ('PASS', 'PASS'))
+        # submissions: one session, inside TLS from the greeting, no AUTH sent.
+        self.assertTrue(all(x['tls'] for x in subs['exchanges']))
+        self.assertEqual([(x['sent'], x['code']) for x in subs['exchanges']
+                          if x['sent'] and x['sent'].startswith('MAIL')],
+                         [('MAIL FROM:<ksch@tester.example>', 530)])
+        self.assertIn('inside TLS EHLO offers AUTH ', subs['note'])
+        roles = [(ls['role'], ls['auth']) for ls in data['policy']['listeners']]
+        self.assertEqual(roles[2], ('submissions', 'from the first byte (implicit TLS), '
+                                                   'and MAIL requires it'))
+
+    def test_remote_submission_port(self):
+        # Over the network the prober sees the submission port as any
+        # client does: STARTTLS and no AUTH before TLS, no MAIL without it.
+        dns = self.dnsmasq(hosts=HOSTS)
+        srv = self.server(mynetworks=UNTRUSTED, dns_servers=dns.server)
+        rc, data = self.report('127.0.0.1:%d' % srv.sub_port)
+        self.assertEqual(rc, 0, data['summary'])
+        self.assertTrue(data['policy']['starttls'])
+        self.assertFalse(data['policy']['auth_before_tls'])
+        self.assertIn('offers STARTTLS and no AUTH before TLS', data['policy']['text'])
+        codes = {x['code'] for p in data['probes'] for x in p['exchanges']
+                 if x['sent'] and re.match(r'(?i)mail from:', x['sent'])}
+        self.assertEqual(codes, {530})
+        # Bounces come to the MX, not here: that check does not apply.
+        bounces = [c for c in data['positive'] if c['check'].startswith('bounces')]
+        self.assertEqual(bounces[0]['verdict'], 'N/A', bounces)
+        self.assertIn('MAIL needs AUTH here', bounces[0]['note'])
+        self.assertEqual(srv.queue_names(), [])
 
     def test_open_configuration_fails(self):
         dns = self.dnsmasq(hosts=HOSTS)
