@@ -105,14 +105,10 @@ scan(int dirfd, bool remove, unsigned *count, char *err, size_t errlen)
 }
 
 struct queue *
-queue_open(const char *dir, char *err, size_t errlen)
+queue_attach(const char *dir, char *err, size_t errlen)
 {
 	struct queue *q;
 
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		seterr(err, errlen, "mkdir %s: %s", dir, strerror(errno));
-		return NULL;
-	}
 	if ((q = calloc(1, sizeof(*q))) == NULL ||
 	    (q->dir = strdup(dir)) == NULL) {
 		seterr(err, errlen, "out of memory");
@@ -121,8 +117,25 @@ queue_open(const char *dir, char *err, size_t errlen)
 	}
 	q->tmpfd = q->incfd = -1;
 	if ((q->tmpfd = open_subdir(dir, "tmp", err, errlen)) == -1 ||
-	    (q->incfd = open_subdir(dir, "incoming", err, errlen)) == -1 ||
-	    scan(q->tmpfd, true, &q->removed, err, errlen) == -1 ||
+	    (q->incfd = open_subdir(dir, "incoming", err, errlen)) == -1) {
+		queue_close(q);
+		return NULL;
+	}
+	return q;
+}
+
+struct queue *
+queue_open(const char *dir, char *err, size_t errlen)
+{
+	struct queue *q;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		seterr(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	if ((q = queue_attach(dir, err, errlen)) == NULL)
+		return NULL;
+	if (scan(q->tmpfd, true, &q->removed, err, errlen) == -1 ||
 	    scan(q->incfd, false, &q->entries, err, errlen) == -1) {
 		queue_close(q);
 		return NULL;

@@ -38,6 +38,9 @@ struct spool;
 /* Open (creating if needed) the queue directory; removes leftover
  * spool files from tmp/ and counts committed entries. */
 struct queue	*queue_open(const char *dir, char *err, size_t errlen);
+/* Open an existing queue for another process (the queue runner),
+ * without recovery: tmp/ holds the daemon's spool files in progress. */
+struct queue	*queue_attach(const char *dir, char *err, size_t errlen);
 void		 queue_close(struct queue *);
 const char	*queue_dir(const struct queue *);
 unsigned	 queue_removed_at_open(const struct queue *);

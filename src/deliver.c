@@ -1,0 +1,440 @@
+/*
+ * deliver - the queue runner process: schedule, threads, outcomes.
+ *
+ * The main thread keeps the schedule (entry id -> when it is due) and
+ * starts one thread per entry being delivered, never more than
+ * delivery_concurrency at once. A thread delivers what is pending in
+ * its entry (deliver_route.c decides where each recipient goes), writes
+ * each outcome to the entry's state file before the next step, queues
+ * one DSN for the permanent failures, and then either removes the entry
+ * or sets its next attempt. The schedule learns of new entries from the
+ * daemon's pipe, of a `flush` from a marker file, and rescans the queue
+ * every minute so that nothing is ever forgotten.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "deliver.h"
+#include "deliver_int.h"
+#include "log.h"
+#include "qentry.h"
+#include "queue.h"
+
+#define RESCAN_SECS	60
+
+struct slot {
+	char		 id[QUEUE_ID_LEN + 1];
+	time_t		 due;
+	bool		 busy;		/* a thread has it */
+};
+
+struct runner {
+	const char	*path;
+	struct rcfg	*cfg;		/* current configuration */
+	struct queue	*queue;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 idle;		/* a thread finished */
+	struct slot	*slots;
+	size_t		 nslots, cap;
+	unsigned	 active;	/* threads running */
+	int		 done_pipe[2];	/* threads -> main: wake up */
+};
+
+static volatile sig_atomic_t got_term, got_hup;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+}
+
+/* --- configuration shared with the threads ----------------------------- */
+
+struct rcfg *
+rcfg_get(struct runner *r)
+{
+	struct rcfg *c;
+
+	pthread_mutex_lock(&r->lock);
+	c = r->cfg;
+	c->refs++;
+	pthread_mutex_unlock(&r->lock);
+	return c;
+}
+
+void
+rcfg_put(struct runner *r, struct rcfg *c)
+{
+	bool last;
+
+	pthread_mutex_lock(&r->lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&r->lock);
+	if (last) {
+		config_free(c->cfg);
+		free(c);
+	}
+}
+
+static struct rcfg *
+rcfg_load(const char *path)
+{
+	struct rcfg *c;
+	struct config *cfg;
+	char *errors = NULL, *line, *save;
+
+	cfg = config_load(path, &errors);
+	for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
+	    line = strtok_r(NULL, "\n", &save))
+		log_msg(cfg ? LOG_LVL_WARN : LOG_LVL_ERR, "queue runner: %s",
+		    line);
+	free(errors);
+	if (cfg == NULL)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		config_free(cfg);
+		return NULL;
+	}
+	c->cfg = cfg;
+	c->refs = 1;
+	return c;
+}
+
+struct queue *
+runner_queue(struct runner *r)
+{
+	return r->queue;
+}
+
+/* --- schedule ---------------------------------------------------------------- */
+
+/* schedule - make id due at `due` (earlier wins); lock held */
+static void
+schedule(struct runner *r, const char *id, time_t due)
+{
+	struct slot *s;
+	size_t i;
+
+	if (strlen(id) != QUEUE_ID_LEN)
+		return;
+	for (i = 0; i < r->nslots; i++)
+		if (strcmp(r->slots[i].id, id) == 0) {
+			if (due < r->slots[i].due)
+				r->slots[i].due = due;
+			return;
+		}
+	if (r->nslots == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 64;
+
+		if ((s = realloc(r->slots, ncap * sizeof(*s))) == NULL)
+			return;		/* the next rescan tries again */
+		r->slots = s;
+		r->cap = ncap;
+	}
+	s = &r->slots[r->nslots++];
+	memcpy(s->id, id, sizeof(s->id));
+	s->due = due;
+	s->busy = false;
+}
+
+/* unschedule - after a delivery: drop the entry or set its next time */
+static void
+unschedule(struct runner *r, const char *id, time_t next)
+{
+	size_t i;
+
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->nslots; i++) {
+		if (strcmp(r->slots[i].id, id) != 0)
+			continue;
+		if (next == 0) {
+			r->slots[i] = r->slots[--r->nslots];
+		} else {
+			r->slots[i].busy = false;
+			r->slots[i].due = next;
+		}
+		break;
+	}
+	r->active--;
+	pthread_cond_broadcast(&r->idle);
+	pthread_mutex_unlock(&r->lock);
+	(void)!write(r->done_pipe[1], "x", 1);
+}
+
+/* rescan - every entry on disk is in the schedule */
+static void
+rescan(struct runner *r, time_t now)
+{
+	char err[256];
+	size_t n, i;
+	char **ids = qentry_list(queue_dir(r->queue), &n);
+
+	for (i = 0; i < n; i++) {
+		struct qentry *e = qentry_load(queue_dir(r->queue), ids[i],
+		    err, sizeof(err));
+		time_t due = e && e->next_attempt > now ? e->next_attempt : now;
+
+		if (e == NULL)
+			log_err("queue runner: %s", err);
+		qentry_free(e);
+		pthread_mutex_lock(&r->lock);
+		if (e != NULL)
+			schedule(r, ids[i], due);
+		pthread_mutex_unlock(&r->lock);
+	}
+	qentry_list_free(ids, n);
+}
+
+/* --- one delivery ---------------------------------------------------------------- */
+
+struct job {
+	struct runner	*r;
+	char		 id[QUEUE_ID_LEN + 1];
+};
+
+static void *
+job_main(void *arg)
+{
+	struct job *j = arg;
+	struct rcfg *c = rcfg_get(j->r);
+	time_t next = deliver_entry(j->r, c->cfg, j->id);
+
+	rcfg_put(j->r, c);
+	unschedule(j->r, j->id, next);
+	free(j);
+	return NULL;
+}
+
+/* dispatch - start threads for due entries, within the limits */
+static void
+dispatch(struct runner *r, time_t now)
+{
+	const struct config *cfg = r->cfg->cfg;
+	pthread_attr_t attr;
+	pthread_t t;
+	size_t i;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->nslots && r->active < cfg->delivery_concurrency;
+	    i++) {
+		struct slot *s = &r->slots[i];
+		struct job *j;
+
+		if (s->busy || s->due > now)
+			continue;
+		if ((j = malloc(sizeof(*j))) == NULL)
+			break;
+		j->r = r;
+		memcpy(j->id, s->id, sizeof(j->id));
+		s->busy = true;
+		r->active++;
+		if (pthread_create(&t, &attr, job_main, j) != 0) {
+			s->busy = false;
+			r->active--;
+			free(j);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	pthread_attr_destroy(&attr);
+}
+
+/* next_wait - milliseconds until something is due, at most a second */
+static int
+next_wait(struct runner *r, time_t now)
+{
+	time_t soonest = now + 1;
+	size_t i;
+
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->nslots; i++)
+		if (!r->slots[i].busy && r->slots[i].due < soonest)
+			soonest = r->slots[i].due;
+	pthread_mutex_unlock(&r->lock);
+	return soonest <= now ? 0 : 1000;
+}
+
+/* read_notes - "ID\n" lines from the daemon: new entries, due now */
+static bool
+read_notes(struct runner *r, int fd, char *pending, size_t *plen, time_t now)
+{
+	char buf[4096];
+	ssize_t n;
+	size_t i;
+
+	n = read(fd, buf, sizeof(buf));
+	if (n == 0)
+		return false;		/* the daemon is gone */
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < (size_t)n; i++) {
+		if (buf[i] != '\n') {
+			if (*plen < QUEUE_ID_LEN)
+				pending[(*plen)++] = buf[i];
+			continue;
+		}
+		pending[*plen] = '\0';
+		schedule(r, pending, now);
+		*plen = 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return true;
+}
+
+/* flush_requested - `sallyport --queue flush` left a marker */
+static bool
+flush_requested(const char *dir)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/flush", dir);
+	return unlink(path) == 0;
+}
+
+void
+deliver_main(const char *path, int notify_fd)
+{
+	struct runner r;
+	struct sigaction sa;
+	char err[512], pending[QUEUE_ID_LEN + 1];
+	size_t plen = 0, i;
+	time_t now, last_scan = 0;
+	bool daemon_alive = true;
+
+	memset(&r, 0, sizeof(r));
+	r.path = path;
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.idle, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((r.cfg = rcfg_load(path)) == NULL)
+		_exit(1);
+	if ((r.queue = queue_attach(r.cfg->cfg->queue_dir, err,
+	    sizeof(err))) == NULL || pipe2(r.done_pipe, O_CLOEXEC |
+	    O_NONBLOCK) == -1) {
+		log_err("queue runner: %s", r.queue ? strerror(errno) : err);
+		_exit(1);
+	}
+	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
+	log_info("queue runner started");
+
+	while (!got_term) {
+		struct pollfd pfd[2] = {
+			{ .fd = daemon_alive ? notify_fd : -1, .events = POLLIN },
+			{ .fd = r.done_pipe[0], .events = POLLIN },
+		};
+		char drain[64];
+
+		now = time(NULL);
+		if (got_hup) {
+			struct rcfg *c = rcfg_load(path);
+
+			got_hup = 0;
+			if (c) {
+				struct rcfg *old;
+
+				pthread_mutex_lock(&r.lock);
+				old = r.cfg;
+				r.cfg = c;
+				pthread_mutex_unlock(&r.lock);
+				rcfg_put(&r, old);
+				log_info("queue runner: reloaded configuration");
+			}
+		}
+		if (now - last_scan >= RESCAN_SECS) {
+			rescan(&r, now);
+			last_scan = now;
+		}
+		if (flush_requested(queue_dir(r.queue))) {
+			log_info("queue runner: flush requested");
+			rescan(&r, now);
+			pthread_mutex_lock(&r.lock);
+			for (i = 0; i < r.nslots; i++)
+				r.slots[i].due = now;
+			pthread_mutex_unlock(&r.lock);
+		}
+		dispatch(&r, now);
+		if (poll(pfd, 2, next_wait(&r, now)) > 0) {
+			if (pfd[0].revents && !read_notes(&r, notify_fd,
+			    pending, &plen, time(NULL))) {
+				/* The daemon has stopped: finish and go too. */
+				daemon_alive = false;
+				got_term = 1;
+			}
+			while (read(r.done_pipe[0], drain, sizeof(drain)) > 0)
+				continue;
+		}
+	}
+
+	/* Deliveries in flight finish: their outcomes are on disk. */
+	pthread_mutex_lock(&r.lock);
+	while (r.active > 0)
+		pthread_cond_wait(&r.idle, &r.lock);
+	pthread_mutex_unlock(&r.lock);
+	log_info("queue runner stopped");
+	_exit(0);
+}
+
+pid_t
+deliver_spawn(const char *path, bool foreground, int *notify_fd, char *err,
+    size_t errlen)
+{
+	char self[4096], fdarg[16];
+	int p[2];
+	ssize_t n;
+	pid_t pid;
+
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0) {
+		snprintf(err, errlen, "queue runner: /proc/self/exe: %s",
+		    strerror(errno));
+		return -1;
+	}
+	self[n] = '\0';
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "queue runner: pipe: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		snprintf(err, errlen, "queue runner: fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* A fresh image: no loop, no listeners (all close-on-exec). */
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(p[0], 3) == -1)
+			_exit(1);
+		snprintf(fdarg, sizeof(fdarg), "%d", 3);
+		execl(self, "sallyport", "--queue-runner", fdarg, "-c", path,
+		    foreground ? "-f" : (char *)NULL, (char *)NULL);
+		_exit(127);
+	}
+	close(p[0]);
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	*notify_fd = p[1];
+	return pid;
+}

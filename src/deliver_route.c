@@ -1,0 +1,631 @@
+/*
+ * deliver_route - one entry's delivery: where each pending recipient
+ * goes, what came back, and what that means for the entry.
+ *
+ * Local recipients (local_domains) go through the alias table to
+ * mailbox users, delivered by local_delivery (Maildir or LMTP); alias
+ * targets outside are queued again as a new entry (committed before
+ * the original recipient is marked sent, so nothing is lost in
+ * between). Other recipients go to the smarthost, or to their domain's
+ * MX hosts in preference order. 2xx: sent; 5xx: bounced with one DSN
+ * per attempt; anything else: deferred, retried with a doubling delay
+ * between retry_min and retry_max, bounced as expired after
+ * queue_lifetime.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aliases.h"
+#include "deliver_int.h"
+#include "dsn.h"
+#include "log.h"
+#include "maildir.h"
+#include "netaddr.h"
+#include "policy.h"
+#include "qentry.h"
+#include "queue.h"
+#include "resolve.h"
+#include "smtp_client.h"
+
+#define MAX_TARGETS	64	/* alias expansion of one recipient */
+#define MAX_MX		16
+#define MAX_ADDRS	8
+
+/* What happened to one recipient in this attempt. */
+struct outcome {
+	bool	 tried;
+	int	 code;			/* 2xx, 4xx, 5xx; 0: no verdict */
+	char	 text[CLIENT_TEXT_MAX];
+	char	 relay[300];
+};
+
+/* --- per-destination limits -------------------------------------------- */
+
+struct dest {
+	char		 key[256];
+	unsigned	 active;
+};
+
+static pthread_mutex_t dest_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dest_cond = PTHREAD_COND_INITIALIZER;
+static struct dest dests[256];		/* more keys than threads never needed */
+
+static struct dest *
+dest_find(const char *key, bool create)
+{
+	size_t i;
+	struct dest *free_slot = NULL;
+
+	for (i = 0; i < sizeof(dests) / sizeof(dests[0]); i++) {
+		if (dests[i].active > 0 && strcmp(dests[i].key, key) == 0)
+			return &dests[i];
+		if (dests[i].active == 0 && free_slot == NULL)
+			free_slot = &dests[i];
+	}
+	if (create && free_slot)
+		snprintf(free_slot->key, sizeof(free_slot->key), "%s", key);
+	return create ? free_slot : NULL;
+}
+
+void
+dest_acquire(const char *key, unsigned limit)
+{
+	struct dest *d;
+
+	pthread_mutex_lock(&dest_lock);
+	while ((d = dest_find(key, false)) != NULL && d->active >= limit)
+		pthread_cond_wait(&dest_cond, &dest_lock);
+	if (d == NULL)
+		d = dest_find(key, true);
+	if (d)
+		d->active++;
+	pthread_mutex_unlock(&dest_lock);
+}
+
+void
+dest_release(const char *key)
+{
+	struct dest *d;
+
+	pthread_mutex_lock(&dest_lock);
+	if ((d = dest_find(key, false)) != NULL)
+		d->active--;
+	pthread_cond_broadcast(&dest_cond);
+	pthread_mutex_unlock(&dest_lock);
+}
+
+/* --- helpers ---------------------------------------------------------------- */
+
+static void
+set_outcome(struct outcome *o, int code, const char *relay, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+
+static void
+set_outcome(struct outcome *o, int code, const char *relay, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	o->tried = true;
+	o->code = code;
+	snprintf(o->relay, sizeof(o->relay), "%s", relay);
+	va_start(ap, fmt);
+	vsnprintf(o->text, sizeof(o->text), fmt, ap);
+	va_end(ap);
+}
+
+/* split - "local@domain" into its parts (the last @ splits) */
+static void
+split(const char *addr, char *local, size_t llen, char *domain, size_t dlen)
+{
+	const char *at = strrchr(addr, '@');
+	size_t n = at ? (size_t)(at - addr) : strlen(addr);
+
+	snprintf(local, llen, "%.*s", (int)(n < llen ? n : llen - 1), addr);
+	snprintf(domain, dlen, "%s", at ? at + 1 : "");
+}
+
+static int
+rewind_body(int fd, const struct qentry *e)
+{
+	return lseek(fd, e->body_offset, SEEK_SET) == (off_t)-1 ? -1 : 0;
+}
+
+/* enhanced - "5.1.1" from a reply text, or a default for its class */
+static void
+enhanced(const struct outcome *o, char *out, size_t outlen)
+{
+	const char *t = o->text;
+	unsigned a, b, c;
+
+	if (strlen(t) > 4 && sscanf(t + 4, "%u.%u.%u", &a, &b, &c) == 3)
+		snprintf(out, outlen, "%u.%u.%u", a, b, c);
+	else
+		snprintf(out, outlen, "%d.0.0", o->code / 100);
+}
+
+/* --- local delivery ---------------------------------------------------------- */
+
+/* mailbox - one mailbox user's copy, by local_delivery */
+static void
+mailbox(const struct config *cfg, const struct qentry *e, int fd,
+    const char *user, const char *domain, struct outcome *o)
+{
+	const char *how = cfg->local_delivery;
+	char err[512];
+	int rc;
+
+	if (rewind_body(fd, e) == -1) {
+		set_outcome(o, 451, "local", "451 4.3.0 cannot read queue file");
+		return;
+	}
+	if (strncmp(how, "maildir:", 8) == 0) {
+		rc = maildir_deliver(how + 8, user, domain, e->sender, fd,
+		    e->body_size, err, sizeof(err));
+		if (rc == 0)
+			set_outcome(o, 250, "maildir", "250 2.0.0 delivered to "
+			    "maildir");
+		else
+			set_outcome(o, rc == -2 ? 550 : 451, "maildir",
+			    "%s %s %s", rc == -2 ? "550" : "451",
+			    rc == -2 ? "5.1.1" : "4.3.0", err);
+		return;
+	}
+	/* lmtp:unix:/path or lmtp:HOST:PORT */
+	{
+		struct smtp_client_opts opts;
+		struct smtp_client_reply sess, rep;
+		struct netaddr_port np;
+		char host[NETADDR_STRLEN], port[8], rcpt[600];
+		char *const rcpts[] = { rcpt };
+
+		memset(&opts, 0, sizeof(opts));
+		opts.lmtp = true;
+		opts.helo = cfg->hostname;
+		opts.tls = CLIENT_TLS_NONE;
+		opts.timeout = cfg->delivery_timeout;
+		if (strncmp(how, "lmtp:unix:", 10) == 0) {
+			opts.unix_path = how + 10;
+		} else if (netaddr_port_parse(how + 5, NETADDR_PORT_NEEDED, &np,
+		    err, sizeof(err)) == 0 && inet_ntop(np.family, np.addr,
+		    host, sizeof(host)) != NULL) {
+			snprintf(port, sizeof(port), "%u", np.port);
+			opts.host = host;
+			opts.port = port;
+		} else {
+			set_outcome(o, 451, "lmtp", "451 4.3.5 bad local_delivery");
+			return;
+		}
+		snprintf(rcpt, sizeof(rcpt), "%s@%s", user, domain);
+		smtp_client_send(&opts, e->sender, rcpts, 1, fd, e->body_size,
+		    &sess, &rep);
+		if (sess.code == 250 && rep.code / 100 == 2)
+			set_outcome(o, 250, "lmtp", "%s", rep.text);
+		else if (rep.code >= 400)
+			set_outcome(o, rep.code, "lmtp", "%s", rep.text);
+		else
+			set_outcome(o, sess.code ? sess.code : 451, "lmtp", "%s",
+			    sess.code ? sess.text : "451 4.4.1 LMTP server "
+			    "unreachable");
+	}
+}
+
+/* forward - queue the outside targets of an alias as a new entry */
+static int
+forward(struct runner *r, const struct qentry *e, int fd, char **targets,
+    size_t n, char *id, char *err, size_t errlen)
+{
+	struct envelope env;
+	struct spool *sp;
+	char buf[65536];
+	off_t left = e->body_size;
+	ssize_t got;
+
+	memset(&env, 0, sizeof(env));
+	env.arrival = time(NULL);
+	env.client = e->client;
+	env.helo = e->helo;
+	env.proto = e->proto;
+	env.auth_user = e->auth;
+	env.sender = e->sender;
+	env.rcpts = targets;
+	env.nrcpts = n;
+	if (rewind_body(fd, e) == -1 ||
+	    (sp = queue_spool_create(runner_queue(r), &env, err, errlen)) == NULL)
+		return -1;
+	while (left > 0 && (got = read(fd, buf, left < (off_t)sizeof(buf) ?
+	    (size_t)left : sizeof(buf))) > 0) {
+		if (spool_write(sp, buf, (size_t)got) == -1)
+			break;
+		left -= got;
+	}
+	if (left != 0 || queue_commit(sp, err, errlen) == -1) {
+		if (left != 0)
+			snprintf(err, errlen, "copy for forwarding failed");
+		spool_free(sp);
+		return -1;
+	}
+	memcpy(id, env.id, QUEUE_ID_LEN + 1);
+	spool_free(sp);
+	return 0;
+}
+
+/* deliver_local - a recipient in one of our domains */
+static void
+deliver_local(struct runner *r, const struct config *cfg,
+    const struct qentry *e, int fd, size_t i, struct outcome *o)
+{
+	char local[256], domain[256], tl[256], td[256], err[512];
+	char *targets[MAX_TARGETS], *outside[MAX_TARGETS], id[QUEUE_ID_LEN + 1];
+	struct outcome one;
+	size_t nout = 0, k;
+	int n, worst = 250;
+
+	split(e->rcpts[i], local, sizeof(local), domain, sizeof(domain));
+	for (k = 0; local[k]; k++)
+		local[k] = (char)tolower((unsigned char)local[k]);
+	if (cfg->alias_table == NULL) {
+		targets[0] = strdup(local);
+		n = targets[0] ? 1 : 0;
+	} else if ((n = alias_table_expand(cfg->alias_table, local, targets,
+	    MAX_TARGETS)) < 0) {
+		set_outcome(o, 550, "local", "550 5.1.1 User unknown");
+		return;
+	}
+	set_outcome(o, 250, "local", "250 2.0.0 delivered");
+	for (k = 0; k < (size_t)n; k++) {
+		if (strchr(targets[k], '@') == NULL) {
+			mailbox(cfg, e, fd, targets[k], domain, &one);
+		} else {
+			split(targets[k], tl, sizeof(tl), td, sizeof(td));
+			if (policy_local_domain(cfg, td) &&
+			    alias_table_known(cfg->alias_table, tl)) {
+				/* Ours again: deliver, don't expand twice. */
+				mailbox(cfg, e, fd, tl, td, &one);
+			} else {
+				outside[nout++] = targets[k];
+				continue;
+			}
+		}
+		/* The worst result decides: a temporary failure retries the
+		 * recipient (a copy already delivered may come twice). */
+		if (one.code / 100 != 2 && (worst / 100 == 2 ||
+		    one.code / 100 == 4)) {
+			*o = one;
+			worst = one.code;
+		}
+	}
+	if (nout > 0 && worst / 100 == 2) {
+		if (forward(r, e, fd, outside, nout, id, err, sizeof(err)) == -1)
+			set_outcome(o, 451, "local", "451 4.3.0 %s", err);
+		else
+			set_outcome(o, 250, "local", "250 2.0.0 forwarded as %s",
+			    id);
+	}
+	for (k = 0; k < (size_t)n; k++)
+		free(targets[k]);
+}
+
+/* --- remote delivery ---------------------------------------------------------- */
+
+/* read_auth - "user password" from smarthost_auth_file */
+static bool
+read_auth(const char *path, char *user, size_t ulen, char *pass, size_t plen)
+{
+	char line[1024], *sp, *end;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fgets(line, sizeof(line), f) == NULL) {
+		fclose(f);
+		return false;
+	}
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	if ((sp = strpbrk(line, " \t:")) == NULL)
+		return false;
+	*sp++ = '\0';
+	while (*sp == ' ' || *sp == '\t')
+		sp++;
+	end = sp + strlen(sp);
+	snprintf(user, ulen, "%s", line);
+	snprintf(pass, plen, "%.*s", (int)(end - sp), sp);
+	explicit_bzero(line, sizeof(line));
+	return *user != '\0';
+}
+
+/* try_host - send to every address of `host` until one answers */
+static void
+try_host(const struct config *cfg, struct smtp_client_opts *opts,
+    const char *host, const struct qentry *e, int fd, char **rcpts,
+    size_t n, struct smtp_client_reply *sess, struct smtp_client_reply *reps)
+{
+	struct sockaddr_storage addrs[MAX_ADDRS];
+	char ip[NETADDR_STRLEN];
+	size_t naddr = 0, a;
+	int rc;
+
+	sess->code = 0;
+	snprintf(sess->text, sizeof(sess->text), "451 4.4.4 %s: no address",
+	    host);
+	rc = resolve_addrs(cfg, host, addrs, MAX_ADDRS, &naddr);
+	if (rc != RESOLVE_OK) {
+		snprintf(sess->text, sizeof(sess->text), "%s %s: %s",
+		    rc == RESOLVE_NONE ? "550 5.1.2" : "451 4.4.3", host,
+		    rc == RESOLVE_NONE ? "host not found" : "DNS failure");
+		if (rc == RESOLVE_NONE)
+			sess->code = 550;
+		return;
+	}
+	for (a = 0; a < naddr; a++) {
+		netaddr_format((struct sockaddr *)&addrs[a], ip, sizeof(ip));
+		opts->host = ip;
+		if (rewind_body(fd, e) == -1)
+			return;
+		smtp_client_send(opts, e->sender, rcpts, n, fd, e->body_size,
+		    sess, reps);
+		if (sess->code != 0)
+			return;		/* a verdict: no other address */
+	}
+}
+
+/* deliver_remote - recipients idx[0..n) sharing one destination */
+static void
+deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
+    const size_t *idx, size_t n, struct outcome *outs)
+{
+	struct smtp_client_opts opts;
+	struct smtp_client_reply sess, *reps = calloc(n, sizeof(*reps));
+	struct mx_host mx[MAX_MX];
+	char **rcpts = calloc(n, sizeof(*rcpts)), user[256], pass[256];
+	char host[256], port[8], local[256], domain[256], relay[300], err[256];
+	const char *key;
+	size_t k, nmx = 0;
+	int rc;
+
+	if (reps == NULL || rcpts == NULL) {
+		for (k = 0; k < n; k++)
+			set_outcome(&outs[idx[k]], 451, "none", "451 4.3.0 out "
+			    "of memory");
+		free(reps);
+		free(rcpts);
+		return;
+	}
+	for (k = 0; k < n; k++)
+		rcpts[k] = e->rcpts[idx[k]];
+	memset(&opts, 0, sizeof(opts));
+	opts.helo = cfg->hostname;
+	opts.timeout = cfg->delivery_timeout;
+	opts.port = "25";
+	split(rcpts[0], local, sizeof(local), domain, sizeof(domain));
+	key = cfg->smarthost ? "smarthost" : domain;
+	dest_acquire(key, cfg->delivery_per_destination);
+	if (cfg->smarthost) {
+		const char *sh = cfg->smarthost, *close_b, *colon;
+
+		/* "[host]:port", "host:port" or "host" */
+		if (*sh == '[' && (close_b = strchr(sh, ']')) != NULL) {
+			snprintf(host, sizeof(host), "%.*s",
+			    (int)(close_b - sh - 1), sh + 1);
+			colon = close_b[1] == ':' ? close_b + 1 : NULL;
+		} else {
+			colon = strrchr(sh, ':');
+			snprintf(host, sizeof(host), "%.*s", (int)(colon ?
+			    (size_t)(colon - sh) : strlen(sh)), sh);
+		}
+		snprintf(port, sizeof(port), "%s", colon ? colon + 1 : "25");
+		opts.port = port;
+		opts.tls = strcmp(cfg->smarthost_tls, "none") == 0 ?
+		    CLIENT_TLS_NONE : strcmp(cfg->smarthost_tls,
+		    "opportunistic") == 0 ? CLIENT_TLS_OPPORTUNISTIC :
+		    CLIENT_TLS_REQUIRED;
+		opts.ca_file = cfg->smarthost_ca_file;
+		opts.verify_name = host;
+		if (cfg->smarthost_auth_file) {
+			if (!read_auth(cfg->smarthost_auth_file, user,
+			    sizeof(user), pass, sizeof(pass))) {
+				snprintf(err, sizeof(err), "%s: %s",
+				    cfg->smarthost_auth_file, strerror(errno));
+				for (k = 0; k < n; k++)
+					set_outcome(&outs[idx[k]], 451, host,
+					    "451 4.7.0 smarthost_auth_file "
+					    "unreadable (%s)", err);
+				goto out;
+			}
+			opts.auth_user = user;
+			opts.auth_pass = pass;
+		}
+		snprintf(relay, sizeof(relay), "%s:%s", host, port);
+		try_host(cfg, &opts, host, e, fd, rcpts, n, &sess, reps);
+	} else {
+		opts.tls = CLIENT_TLS_OPPORTUNISTIC;
+		rc = resolve_mx(cfg, domain, mx, MAX_MX, &nmx);
+		sess.code = rc == RESOLVE_NONE ? 550 : 0;
+		snprintf(sess.text, sizeof(sess.text), "%s %s",
+		    rc == RESOLVE_NONE ? "550 5.1.2" : "451 4.4.3",
+		    rc == RESOLVE_NONE ? "no mail server for the domain" :
+		    "DNS failure looking up MX");
+		snprintf(relay, sizeof(relay), "%s", domain);
+		for (k = 0; rc == RESOLVE_OK && k < nmx; k++) {
+			opts.verify_name = mx[k].name;
+			snprintf(relay, sizeof(relay), "%s", mx[k].name);
+			try_host(cfg, &opts, mx[k].name, e, fd, rcpts, n,
+			    &sess, reps);
+			if (sess.code != 0)
+				break;
+		}
+	}
+	for (k = 0; k < n; k++) {
+		struct smtp_client_reply *rp = &reps[k];
+
+		if (sess.code == 250 && rp->code / 100 == 2)
+			set_outcome(&outs[idx[k]], rp->code, relay, "%s", rp->text);
+		else if (rp->code >= 400)
+			set_outcome(&outs[idx[k]], rp->code, relay, "%s", rp->text);
+		else
+			set_outcome(&outs[idx[k]], sess.code, relay, "%s",
+			    sess.text);
+	}
+out:
+	dest_release(key);
+	explicit_bzero(pass, sizeof(pass));
+	free(reps);
+	free(rcpts);
+}
+
+/* --- the entry ------------------------------------------------------------------ */
+
+static unsigned
+backoff(const struct config *cfg, unsigned attempts)
+{
+	unsigned long d = cfg->retry_min;
+
+	while (attempts-- > 1 && d < cfg->retry_max)
+		d *= 2;
+	return d > cfg->retry_max ? cfg->retry_max : (unsigned)d;
+}
+
+/* bounce - one DSN for the permanent failures, then mark them */
+static void
+bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
+    struct outcome *outs)
+{
+	struct dsn_failure f[e->nrcpts ? e->nrcpts : 1];
+	char status[e->nrcpts ? e->nrcpts : 1][16];
+	char diag[e->nrcpts ? e->nrcpts : 1][CLIENT_TEXT_MAX + 8];
+	char id[QUEUE_ID_LEN + 1] = "", err[512];
+	size_t i, n = 0;
+
+	for (i = 0; i < e->nrcpts; i++) {
+		if (!outs[i].tried || outs[i].code / 100 != 5)
+			continue;
+		enhanced(&outs[i], status[n], sizeof(status[n]));
+		snprintf(diag[n], sizeof(diag[n]), "smtp; %s", outs[i].text);
+		f[n].rcpt = i;
+		f[n].status = status[n];
+		f[n].diagnostic = diag[n];
+		f[n].remote_mta = NULL;
+		n++;
+	}
+	if (n == 0)
+		return;
+	if (rewind_body(fd, e) == -1 ||
+	    dsn_queue(runner_queue(r), cfg->hostname, e, fd, f, n, id, err,
+	    sizeof(err)) == -1) {
+		/* No DSN, no bounce: retry later rather than lose the news. */
+		log_err("id=%s cannot queue a DSN: %s", e->id, err);
+		for (i = 0; i < n; i++)
+			outs[f[i].rcpt].code = 451;
+		return;
+	}
+	if (id[0])
+		log_info("id=%s sender non-delivery notification: %s", e->id,
+		    id);
+}
+
+time_t
+deliver_entry(struct runner *r, const struct config *cfg, const char *id)
+{
+	const char *dir = cfg->queue_dir;
+	struct qentry *e;
+	struct outcome *outs;
+	size_t *idx, i, j, n;
+	char err[512], local[256], domain[256], d2[256];
+	time_t now = time(NULL), next;
+	int fd;
+
+	if ((e = qentry_load(dir, id, err, sizeof(err))) == NULL) {
+		if (errno == ENOENT)
+			return 0;	/* deleted, or finished elsewhere */
+		log_err("id=%s %s", id, err);
+		return now + cfg->retry_max;
+	}
+	if ((fd = qentry_open_body(dir, e)) == -1 ||
+	    (outs = calloc(e->nrcpts, sizeof(*outs))) == NULL ||
+	    (idx = calloc(e->nrcpts, sizeof(*idx))) == NULL) {
+		log_err("id=%s cannot read its message: %s", id,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		qentry_free(e);
+		return now + cfg->retry_min;
+	}
+
+	/* Local recipients one by one, the rest grouped by destination. */
+	for (i = 0; i < e->nrcpts; i++) {
+		if (e->state[i] != RCPT_PENDING)
+			continue;
+		split(e->rcpts[i], local, sizeof(local), domain, sizeof(domain));
+		if (policy_local_domain(cfg, domain))
+			deliver_local(r, cfg, e, fd, i, &outs[i]);
+	}
+	for (i = 0; i < e->nrcpts; i++) {
+		if (e->state[i] != RCPT_PENDING || outs[i].tried)
+			continue;
+		split(e->rcpts[i], local, sizeof(local), domain, sizeof(domain));
+		for (n = 0, j = i; j < e->nrcpts; j++) {
+			if (e->state[j] != RCPT_PENDING || outs[j].tried)
+				continue;
+			split(e->rcpts[j], local, sizeof(local), d2, sizeof(d2));
+			if (cfg->smarthost || strcasecmp(d2, domain) == 0)
+				idx[n++] = j;
+		}
+		deliver_remote(cfg, e, fd, idx, n, outs);
+	}
+
+	/* Expired: what is still temporary becomes final. */
+	if (now - e->arrival >= (time_t)cfg->queue_lifetime)
+		for (i = 0; i < e->nrcpts; i++)
+			if (outs[i].tried && outs[i].code / 100 != 2 &&
+			    outs[i].code / 100 != 5) {
+				char last[CLIENT_TEXT_MAX];
+
+				snprintf(last, sizeof(last), "%s", outs[i].text);
+				set_outcome(&outs[i], 554, outs[i].relay,
+				    "554 4.4.7 delivery time expired; last "
+				    "error: %.400s", last);
+			}
+	bounce(r, cfg, e, fd, outs);
+
+	for (i = 0; i < e->nrcpts; i++) {
+		const char *what;
+
+		if (!outs[i].tried)
+			continue;
+		what = outs[i].code / 100 == 2 ? "sent" :
+		    outs[i].code / 100 == 5 ? "bounced" : "deferred";
+		if (qentry_record(dir, e, i, what, outs[i].text, err,
+		    sizeof(err)) == -1)
+			log_err("id=%s %s", id, err);
+		log_info("id=%s to=<%s> relay=%s delay=%lds status=%s (%s)",
+		    id, e->rcpts[i], outs[i].relay, (long)(now - e->arrival),
+		    what, outs[i].text);
+	}
+	close(fd);
+	free(outs);
+	free(idx);
+	if (qentry_done(e)) {
+		if (qentry_remove(dir, id, err, sizeof(err)) == -1)
+			log_err("id=%s %s", id, err);
+		else
+			log_info("id=%s removed: every recipient done", id);
+		qentry_free(e);
+		return 0;
+	}
+	next = now + backoff(cfg, e->attempts + 1);
+	if (qentry_schedule(dir, e, next, err, sizeof(err)) == -1)
+		log_err("id=%s %s", id, err);
+	qentry_free(e);
+	return next;
+}
