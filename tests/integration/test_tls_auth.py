@@ -391,6 +391,19 @@ class TlsAuth(sallytest.TestCase):
         self.assertNotIn(auth_plain(ALICE, PASSWORD), log)
         self.assertNotIn(b64(PASSWORD), log)
 
+    def test_authorization_identity(self):
+        # PLAIN's authzid: alice may not act as bob; naming herself is fine.
+        srv = self.server(sender_login_check='yes')
+        c = self.tls_ehlo(srv.sub_port)
+        r = c.cmd('AUTH PLAIN ' + auth_plain(ALICE, PASSWORD, authzid='bob@example.test'))
+        self.assertEqual(r.lines, [R_AUTH_BAD])
+        self.assertEqual(c.cmd('MAIL FROM:<bob@example.test>').lines, [R_AUTH_REQUIRED])
+        r = c.cmd('AUTH PLAIN ' + auth_plain(ALICE, PASSWORD, authzid=ALICE))
+        self.assertEqual(r.lines, [R_AUTH_OK])
+        # Names are case-sensitive (Cyrus): ALICE is nobody.
+        c2 = self.tls_ehlo(srv.sub_port)
+        self.assertEqual(c2.auth('ALICE@example.test', PASSWORD).lines, [R_AUTH_BAD])
+
     def test_auth_plain_empty_initial_response_and_continuation(self):
         srv = self.server()
         c = self.tls_ehlo(srv.sub_port)
@@ -401,6 +414,11 @@ class TlsAuth(sallytest.TestCase):
         srv = self.server()
         c = self.tls_ehlo(srv.sub_port)
         r = c.cmd('AUTH PLAIN ' + 'QUFB' * 3100)     # 12411 octets
+        self.assertTrue(r.lines[0].startswith('500 5.5.6 '), r)
+        # The same for a response to a challenge.
+        c3 = self.tls_ehlo(srv.sub_port)
+        self.assertEqual(c3.cmd('AUTH LOGIN').lines, ['334 VXNlcm5hbWU6'])
+        r = c3.cmd('QUFB' * 3100)
         self.assertTrue(r.lines[0].startswith('500 5.5.6 '), r)
         # A long line that fits is just a wrong answer, not a long line.
         c2 = self.tls_ehlo(srv.sub_port)
