@@ -10,6 +10,7 @@ and the sasldb holds alice / wonderland: see sallytest.tls_files() and
 sallytest.sasl_db(). Every connection stays on 127.0.0.1."""
 
 import os
+import pwd
 import re
 import signal
 import smtplib
@@ -628,6 +629,46 @@ class TlsAuth(sallytest.TestCase):
                 self.send_message(c)
                 c.close()
 
+    def test_reload_reads_the_key_as_the_service_user(self):
+        # doc/submission.md: the key is read as root at start-up, but as
+        # `user` on reload, so it needs group read for that user.
+        if os.geteuid() != 0:
+            self.skipTest('needs root (the daemon drops to user = nobody)')
+        nobody = pwd.getpwnam('nobody')
+        srv = sallytest.Server(user='nobody')
+        self.addCleanup(srv.close)
+        os.chmod(srv.dir, 0o755)
+        _, cert, key = sallytest.tls_files()
+        mine = {'cert': os.path.join(srv.dir, 'cert.pem'), 'key': os.path.join(srv.dir, 'key.pem'),
+                'db': os.path.join(srv.dir, 'sasldb2')}
+        for src, dst in ((cert, mine['cert']), (key, mine['key']), (sallytest.sasl_db(), mine['db'])):
+            with open(src, 'rb') as f, open(dst, 'wb') as g:
+                g.write(f.read())
+        os.chmod(mine['key'], 0o600)            # root only
+        os.chown(mine['db'], 0, nobody.pw_gid)
+        os.chmod(mine['db'], 0o640)
+        conf = dict(user='nobody', tls_cert=mine['cert'], tls_key=mine['key'],
+                    sasl_sasldb_path=mine['db'])
+        srv.overrides = dict(conf)
+        srv.write_config()
+        srv.start()
+        self.assertEqual(self.subject(srv.sub_port), 'mail.example.test')
+        c = self.auth_client(srv.sub_port)      # the sasldb, read as nobody
+        self.send_message(c)
+        offset = srv._log_size()
+        srv.reload(conf)
+        self.assertTrue(srv.wait_log(r'reload: TLS certificate refused: .*Permission denied',
+                                     offset=offset), srv.log_text(offset))
+        self.assertEqual(self.subject(srv.sub_port), 'mail.example.test')
+        # Group read for the user's group: the reload takes the file.
+        os.chown(mine['key'], 0, nobody.pw_gid)
+        os.chmod(mine['key'], 0o640)
+        offset = srv._log_size()
+        srv.reload(conf)
+        self.assertTrue(srv.wait_log(r'reloaded configuration', offset=offset))
+        log = srv.log_text(offset)
+        self.assertRegex(log, r'reload: TLS certificate CN=mail\.example\.test')
+        self.assertNotIn('refused', log)
 
 if __name__ == '__main__':
     sallytest.main()
