@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aliases.h"
 #include "config.h"
 #include "config_value.h"
 
@@ -41,15 +42,20 @@ enum conf_type {
 	CONF_HOSTNAME,		/* one domain name */
 	CONF_CIPHERS,		/* an OpenSSL cipher list */
 	CONF_PWCHECK,		/* auxprop or saslauthd */
+	CONF_LOCALPART,		/* one local part (a mailbox name) */
+	CONF_DELIVERY,		/* maildir:TEMPLATE or lmtp:... */
+	CONF_SMARTHOST,		/* [HOST]:PORT, HOST:PORT */
+	CONF_TLSMODE,		/* required, opportunistic or none */
 	CONF_UINT,
 	CONF_BOOL,		/* yes or no */
 	CONF_SIZE,		/* bytes, suffix k, m or g */
-	CONF_DURATION,		/* seconds, suffix s, m or h */
+	CONF_DURATION,		/* seconds, suffix s, m, h or d */
 	CONF_CIDRS,		/* list of networks */
 	CONF_DOMAINS,		/* list of domains or address literals */
 	CONF_SERVERS,		/* list of IP[:PORT], numeric */
 	CONF_PROTOCOLS,		/* list of TLS versions */
 	CONF_MECHS,		/* list of SASL mechanism names */
+	CONF_LOCALPARTS,	/* list of local parts */
 	CONF_LISTEN,		/* ADDRESS:PORT [ROLE], one per line */
 };
 
@@ -144,6 +150,35 @@ static const struct conf_key conf_keys[] = {
 	    1, 100, 0, 0 },
 	{ "sender_login_check", CONF_BOOL, CONF_AT(sender_login_check), "no",
 	    0, 0, 0, 0 },
+	/* Delivery. The recipient table (aliases, mailbox_users,
+	 * catchall) is loaded by conf_finish once all three are known. */
+	{ "local_delivery", CONF_DELIVERY, CONF_AT(local_delivery),
+	    "maildir:" LOCALSTATEDIR "/mail/%d/%u/Maildir", 0, 0, 0, 0 },
+	{ "aliases", CONF_PATH, CONF_AT(aliases), "", 0, 0, 0, CONF_F_EMPTY },
+	{ "mailbox_users", CONF_LOCALPARTS, CONF_AT(mailbox_users), "",
+	    0, 0, 0, CONF_F_EMPTY },
+	{ "catchall", CONF_LOCALPART, CONF_AT(catchall), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "smarthost", CONF_SMARTHOST, CONF_AT(smarthost), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "smarthost_tls", CONF_TLSMODE, CONF_AT(smarthost_tls), "required",
+	    0, 0, 0, 0 },
+	{ "smarthost_ca_file", CONF_PATH, CONF_AT(smarthost_ca_file), "",
+	    0, 0, 0, CONF_F_EMPTY },
+	{ "smarthost_auth_file", CONF_PATH, CONF_AT(smarthost_auth_file), "",
+	    0, 0, 0, CONF_F_EMPTY },
+	{ "queue_lifetime", CONF_DURATION, CONF_AT(queue_lifetime), "5d",
+	    3600, 30 * 86400, 0, 0 },
+	{ "retry_min", CONF_DURATION, CONF_AT(retry_min), "5m", 1, 86400,
+	    0, 0 },
+	{ "retry_max", CONF_DURATION, CONF_AT(retry_max), "4h", 60,
+	    7 * 86400, 0, 0 },
+	{ "delivery_concurrency", CONF_UINT, CONF_AT(delivery_concurrency),
+	    "20", 1, 1000, 0, 0 },
+	{ "delivery_per_destination", CONF_UINT,
+	    CONF_AT(delivery_per_destination), "5", 1, 1000, 0, 0 },
+	{ "delivery_timeout", CONF_DURATION, CONF_AT(delivery_timeout), "5m",
+	    1, 3600, 0, 0 },
 };
 
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -567,6 +602,16 @@ static const struct {
 	    conf_free_ptr, cv_ciphers_norm, "a cipher list" },
 	[CONF_PWCHECK] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, cv_pwcheck_norm, "auxprop or saslauthd" },
+	[CONF_LOCALPART] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_localpart_norm, "a local part" },
+	[CONF_DELIVERY] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_local_delivery_norm, "maildir:TEMPLATE, "
+	    "lmtp:unix:PATH or lmtp:ADDRESS:PORT" },
+	[CONF_SMARTHOST] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_smarthost_norm, "HOST:PORT or [HOST]:PORT" },
+	[CONF_TLSMODE] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_smarthost_tls_norm, "required, opportunistic "
+	    "or none" },
 	[CONF_UINT] = { conf_set_number, conf_print_number, conf_free_none,
 	    NULL, "a number" },
 	[CONF_BOOL] = { conf_set_bool, conf_print_bool, conf_free_none,
@@ -586,6 +631,8 @@ static const struct {
 	    "TLSv1.3" },
 	[CONF_MECHS] = { conf_set_strlist, conf_print_strlist,
 	    conf_free_strlist, cv_sasl_mech_norm, "mechanism names" },
+	[CONF_LOCALPARTS] = { conf_set_strlist, conf_print_strlist,
+	    conf_free_strlist, cv_localpart_norm, "local parts" },
 	[CONF_LISTEN] = { conf_set_listen, conf_print_listen,
 	    conf_free_listen, NULL, "ADDRESS:PORT [ROLE]" },
 };
@@ -779,6 +826,47 @@ conf_check_tls(struct conf_parse *p)
 	p->lineno = 0;
 }
 
+/* conf_check_retry - the backoff grows from retry_min to retry_max */
+static void
+conf_check_retry(struct conf_parse *p)
+{
+	char	 lo[32], hi[32];
+
+	if (p->cfg->retry_max >= p->cfg->retry_min)
+		return;
+	cv_number_format(p->cfg->retry_min, CV_UNITS_TIME, lo, sizeof(lo));
+	cv_number_format(p->cfg->retry_max, CV_UNITS_TIME, hi, sizeof(hi));
+	p->lineno = p->seen[conf_key_index("retry_max")];
+	if (p->lineno == 0)
+		p->lineno = p->seen[conf_key_index("retry_min")];
+	conf_error(p, "retry_max: %s is below retry_min %s", hi, lo);
+	p->lineno = 0;
+}
+
+/* conf_load_aliases - the recipient table, from the three keys that
+ * make it. Its messages carry the alias file's own "file:line: " and
+ * count as errors of the configuration, so that --check-config shows
+ * them and a reload with a broken alias file is refused. */
+static void
+conf_load_aliases(struct conf_parse *p)
+{
+	struct config	*cfg = p->cfg;
+	char		*errs = NULL;
+
+	cfg->alias_table = alias_table_load(cfg->aliases, cfg->mailbox_users.v,
+	    cfg->mailbox_users.n, cfg->catchall, &errs);
+	if (errs != NULL) {
+		for (const char *c = errs; *c != '\0'; c++)
+			p->nerrors += *c == '\n';
+		conf_addtext(p, errs);
+		free(errs);
+	}
+	if (cfg->alias_table == NULL && p->nerrors == 0) {
+		p->nerrors++;
+		conf_addtext(p, "out of memory\n");
+	}
+}
+
 /* conf_finish - defaults that depend on the file, and checks across
  * keys */
 static void
@@ -803,6 +891,8 @@ conf_finish(struct conf_parse *p, const char *sysname)
 			conf_set(p, k, p->cfg->hostname);
 	}
 	conf_check_tls(p);
+	conf_check_retry(p);
+	conf_load_aliases(p);
 }
 
 /* conf_report - hand the messages to the caller, or free them */
@@ -948,6 +1038,7 @@ config_free(struct config *cfg)
 		return;
 	for (size_t i = 0; i < CONF_NKEYS; i++)
 		conf_types[conf_keys[i].type].free(cfg, &conf_keys[i]);
+	alias_table_free(cfg->alias_table);
 	free(cfg->path);
 	free(cfg);
 }

@@ -15,6 +15,8 @@
 
 #include "netaddr.h"
 
+struct alias_table;
+
 enum listen_role {
 	ROLE_MX,		/* port 25: mail for our domains from anyone */
 	ROLE_SUBMISSION,	/* port 587: clients submitting mail */
@@ -71,6 +73,23 @@ struct config {
 	char		*sasl_saslauthd_path;	/* saslauthd's socket directory */
 	unsigned	 max_auth_failures;	/* then 421 */
 	bool		 sender_login_check;	/* MAIL FROM must be the user's */
+	/* Delivery. */
+	bool		 delivery;		/* run the queue runner */
+	char		*local_delivery;	/* "maildir:TEMPLATE", "lmtp:unix:PATH",
+						 * "lmtp:HOST:PORT" */
+	char		*aliases;		/* alias file; NULL: none */
+	struct strlist	 mailbox_users;		/* local parts with a mailbox */
+	char		*catchall;		/* user for unknown local parts */
+	struct alias_table *alias_table;	/* aliases, loaded with the config */
+	char		*smarthost;		/* "[HOST]:PORT"/"HOST:PORT"; NULL: MX */
+	char		*smarthost_tls;		/* "required", "opportunistic", "none" */
+	char		*smarthost_ca_file;	/* NULL: the system store */
+	char		*smarthost_auth_file;	/* "user password" line; NULL: no AUTH */
+	unsigned	 queue_lifetime;	/* seconds, then bounce */
+	unsigned	 retry_min, retry_max;	/* seconds, backoff bounds */
+	unsigned	 delivery_concurrency;	/* connections overall */
+	unsigned	 delivery_per_destination;
+	unsigned	 delivery_timeout;	/* seconds per network step */
 };
 
 /* Parse a file. On success returns the config; on failure returns NULL

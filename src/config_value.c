@@ -75,7 +75,7 @@ static const struct cv_unit cv_size_units[] = {
 	{ "G", 1024 * 1024 * 1024 }, { NULL, 0 }
 };
 static const struct cv_unit cv_time_units[] = {
-	{ "s", 1 }, { "m", 60 }, { "h", 3600 }, { NULL, 0 }
+	{ "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 }, { NULL, 0 }
 };
 static const struct cv_unit cv_plain_units[] = {
 	{ "", 1 }, { NULL, 0 }
@@ -588,20 +588,217 @@ bad:
 	return -1;
 }
 
+/* cv_choice - one of `words` in any case, copied as the table spells
+ * it; `what` names the kind in the message */
+static int
+cv_choice(const char *in, const char *const *words, size_t nwords,
+    const char *what, const char *expected, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	char	 q[CV_QBUF];
+
+	for (size_t i = 0; i < nwords; i++)
+		if (strcasecmp(in, words[i]) == 0)
+			return cv_copy(words[i], out, outlen, err, errlen);
+	snprintf(err, errlen, "%s is not %s (expected %s)",
+	    cv_quote(in, q, sizeof(q)), what, expected);
+	return -1;
+}
+
 static const char *const cv_pwchecks[] = { "auxprop", "saslauthd" };
 
 int
 cv_pwcheck_norm(const char *in, char *out, size_t outlen, char *err,
     size_t errlen)
 {
+	return cv_choice(in, cv_pwchecks, 2, "a password check method",
+	    "auxprop or saslauthd", out, outlen, err, errlen);
+}
+
+static const char *const cv_tls_modes[] = {
+	"required", "opportunistic", "none"
+};
+
+int
+cv_smarthost_tls_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	return cv_choice(in, cv_tls_modes, 3, "a TLS mode",
+	    "required, opportunistic or none", out, outlen, err, errlen);
+}
+
+/* --- delivery ----------------------------------------------------------- */
+
+/*
+ * A dot-atom of the safe characters only: the name becomes a path
+ * component of a Maildir (%u), so no '/', no leading dot, no "..".
+ */
+int
+cv_localpart_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	size_t		 len = strlen(in);
+	const char	*why = NULL;
+	char		 q[CV_QBUF];
+
+	if (len == 0 || len > CV_LOCALPART_MAX)
+		why = "1 to 64 bytes";
+	else if (in[0] == '.' || in[len - 1] == '.' ||
+	    strstr(in, "..") != NULL)
+		why = "a '.' at either end or two in a row";
+	for (size_t i = 0; why == NULL && i < len; i++)
+		if (!isalnum((unsigned char)in[i]) &&
+		    strchr(".-_+", in[i]) == NULL)
+			why = "only letters, digits, '.', '-', '_' and '+'";
+	if (why == NULL && len >= outlen)
+		why = "too long";
+	if (why != NULL) {
+		snprintf(err, errlen, "%s is not a local part (%s)",
+		    cv_quote(in, q, sizeof(q)), why);
+		return -1;
+	}
+	for (size_t i = 0; i <= len; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	return 0;
+}
+
+/* cv_template_check - an absolute path with %u, %d and %% only */
+static int
+cv_template_check(const char *t, char *err, size_t errlen)
+{
 	char	 q[CV_QBUF];
 
-	for (size_t i = 0; i < sizeof(cv_pwchecks) / sizeof(cv_pwchecks[0]);
-	    i++)
-		if (strcasecmp(in, cv_pwchecks[i]) == 0)
-			return cv_copy(cv_pwchecks[i], out, outlen, err,
-			    errlen);
-	snprintf(err, errlen, "%s is not a password check method (expected "
-	    "auxprop or saslauthd)", cv_quote(in, q, sizeof(q)));
+	if (t[0] != '/') {
+		snprintf(err, errlen, "%s is not an absolute path",
+		    cv_quote(t, q, sizeof(q)));
+		return -1;
+	}
+	for (const char *c = t; (c = strchr(c, '%')) != NULL; c += 2)
+		if (c[1] != 'u' && c[1] != 'd' && c[1] != '%') {
+			snprintf(err, errlen, "%s: '%%' must be followed by "
+			    "u (user), d (domain) or %% (itself)",
+			    cv_quote(t, q, sizeof(q)));
+			return -1;
+		}
+	return 0;
+}
+
+/* cv_prefixed - prefix and checked text into out, whole or an error */
+static int
+cv_prefixed(const char *prefix, const char *text, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	if ((size_t)snprintf(out, outlen, "%s%s", prefix, text) >= outlen) {
+		snprintf(err, errlen, "value too long");
+		return -1;
+	}
+	return 0;
+}
+
+int
+cv_local_delivery_norm(const char *in, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	struct netaddr_port np;
+	char		 text[CV_LINE_MAX + 1], q[CV_QBUF];
+
+	if (strncasecmp(in, "maildir:", 8) == 0) {
+		if (cv_template_check(in + 8, err, errlen) == -1)
+			return -1;
+		return cv_prefixed("maildir:", in + 8, out, outlen, err,
+		    errlen);
+	}
+	if (strncasecmp(in, "lmtp:unix:", 10) == 0) {
+		if (cv_path_norm(in + 10, text, sizeof(text), err,
+		    errlen) == -1)
+			return -1;
+		return cv_prefixed("lmtp:unix:", text, out, outlen, err,
+		    errlen);
+	}
+	if (strncasecmp(in, "lmtp:", 5) == 0) {
+		if (netaddr_port_parse(in + 5, NETADDR_PORT_NEEDED, &np, err,
+		    errlen) == -1)
+			return -1;
+		netaddr_port_format(&np, text, sizeof(text));
+		return cv_prefixed("lmtp:", text, out, outlen, err, errlen);
+	}
+	snprintf(err, errlen, "%s is not maildir:TEMPLATE, lmtp:unix:PATH or "
+	    "lmtp:ADDRESS:PORT", cv_quote(in, q, sizeof(q)));
 	return -1;
+}
+
+/*
+ * As Postfix's relayhost: brackets around a name mean "this host, not
+ * its MX"; an address never has an MX. Names are only checked here:
+ * they are resolved when mail goes out, so that a smarthost down in DNS
+ * does not stop the daemon from starting.
+ */
+int
+cv_smarthost_parse(const char *in, struct cv_smarthost *out, char *err,
+    size_t errlen)
+{
+	struct cv_smarthost sh = { .family = AF_UNSPEC, .port = 25,
+			    .mx = true };
+	char		 host[CV_LINE_MAX + 1], q[CV_QBUF], derr[128];
+	const char	*end, *port;
+	unsigned char	 bin[16];
+	uint64_t	 v;
+	size_t		 n;
+
+	if (in[0] == '[') {
+		if ((end = strchr(in, ']')) == NULL)
+			goto bad;
+		sh.mx = false;
+		n = (size_t)(end - in - 1);
+		memcpy(host, in + 1, n);
+		port = end + 1;
+	} else {
+		n = strcspn(in, ":");
+		memcpy(host, in, n);
+		port = in + n;
+	}
+	host[n] = '\0';
+	if (*port != '\0' && (*port++ != ':' ||
+	    cv_number_parse(port, CV_UNITS_PLAIN, 1, 65535, &v, derr,
+	    sizeof(derr)) == -1))
+		goto bad;
+	if (*port != '\0')
+		sh.port = (unsigned)v;
+
+	if (in[0] == '[' && inet_pton(AF_INET6, host, bin) == 1)
+		sh.family = AF_INET6;
+	else if (inet_pton(AF_INET, host, bin) == 1)
+		sh.family = AF_INET;
+	if (sh.family != AF_UNSPEC) {
+		sh.mx = false;
+		inet_ntop(sh.family, bin, sh.host, sizeof(sh.host));
+	} else if (cv_domain_norm(host, sh.host, sizeof(sh.host), err,
+	    errlen) == -1) {
+		return -1;	/* its message says what is wrong */
+	}
+	*out = sh;
+	return 0;
+bad:
+	snprintf(err, errlen, "%s is not HOST, HOST:PORT, [HOST]:PORT or "
+	    "[IPv6]:PORT", cv_quote(in, q, sizeof(q)));
+	return -1;
+}
+
+int
+cv_smarthost_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	struct cv_smarthost sh;
+	bool		 brackets;
+
+	if (cv_smarthost_parse(in, &sh, err, errlen) == -1)
+		return -1;
+	brackets = sh.family == AF_INET6 || (sh.family == AF_UNSPEC &&
+	    !sh.mx);
+	if ((size_t)snprintf(out, outlen, "%s%s%s:%u", brackets ? "[" : "",
+	    sh.host, brackets ? "]" : "", sh.port) >= outlen) {
+		snprintf(err, errlen, "value too long");
+		return -1;
+	}
+	return 0;
 }

@@ -3,7 +3,8 @@
  *
  * Numbers with units, switches, domain names and address literals,
  * DNS servers, paths, user names, network lists, listen specs, TLS
- * versions and ciphers, SASL mechanisms: each is checked and written in
+ * versions and ciphers, SASL mechanisms, local parts, delivery targets
+ * and the smarthost: each is checked and written in
  * canonical form here, so that config.c only has to say which key takes
  * which kind. Every parser returns 0, or -1 with a message in err that
  * quotes the bad value and leaves out the key's name. The *_norm ones
@@ -22,6 +23,7 @@
 #define CV_LINE_MAX	4096		/* bytes per line, newline excluded:
 					 * no value or list item is longer */
 #define CV_DOMAIN_MAX	253		/* RFC 1035, without the final dot */
+#define CV_LOCALPART_MAX 64		/* RFC 5321 4.5.3.1.1 */
 #define CV_QUOTE_MAX	64		/* bytes of a bad value quoted back */
 #define CV_QBUF		(CV_QUOTE_MAX + 8)	/* room for cv_quote */
 
@@ -29,7 +31,7 @@
 enum cv_units {
 	CV_UNITS_PLAIN,		/* none */
 	CV_UNITS_SIZE,		/* bytes; K, M or G */
-	CV_UNITS_TIME,		/* seconds; s, m or h */
+	CV_UNITS_TIME,		/* seconds; s, m, h or d */
 };
 
 /* One "ADDRESS:PORT [ROLE]" listener, checked and canonical. */
@@ -38,6 +40,18 @@ struct cv_listen {
 	char		 host[NETADDR_STRLEN];	/* "" for "*" */
 	char		 port[8];	/* decimal, no leading zeros */
 	enum listen_role role;
+};
+
+/* A smarthost, as cv_smarthost_parse reads "HOST:PORT", "[HOST]:PORT"
+ * or "[IPv6]:PORT". */
+struct cv_smarthost {
+	char		 host[CV_DOMAIN_MAX + 1];	/* a name, lower
+					 * case, or an address without
+					 * brackets */
+	int		 family;	/* AF_INET, AF_INET6; AF_UNSPEC: name */
+	unsigned	 port;		/* 25 when left out */
+	bool		 mx;		/* a name without brackets: deliver
+					 * to its MX hosts */
 };
 
 /* cv_quote - a value as "text" for a message, marked if cut */
@@ -98,5 +112,27 @@ int	cv_sasl_mech_norm(const char *in, char *out, size_t outlen,
 /* cv_pwcheck_norm - "auxprop" or "saslauthd", lower case */
 int	cv_pwcheck_norm(const char *in, char *out, size_t outlen, char *err,
 	    size_t errlen);
+
+/* cv_smarthost_tls_norm - "required", "opportunistic" or "none" */
+int	cv_smarthost_tls_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
+/* cv_localpart_norm - a mailbox or alias name: a dot-atom of letters,
+ * digits, '.', '-', '_' and '+' (safe as a path component), lower
+ * case */
+int	cv_localpart_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
+/* cv_local_delivery_norm - "maildir:/abs/template" (%u, %d, %% only),
+ * "lmtp:unix:/abs/path" or "lmtp:ADDRESS:PORT" (numeric) */
+int	cv_local_delivery_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
+/* cv_smarthost_parse - a smarthost, names unresolved; the port is 25
+ * when left out. Also reads the canonical form cv_smarthost_norm
+ * writes, for the delivery side. */
+int	cv_smarthost_parse(const char *in, struct cv_smarthost *out,
+	    char *err, size_t errlen);
+/* cv_smarthost_norm - canonical "HOST:PORT", "[HOST]:PORT" or
+ * "[IPv6]:PORT", the port always written */
+int	cv_smarthost_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
 
 #endif

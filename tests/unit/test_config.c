@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "aliases.h"
 #include "config.h"
 
 #ifndef LOCALSTATEDIR
@@ -170,7 +171,21 @@ static const char full[] =
     "sasl_sasldb_path = /srv/sasl/sasldb2\n"
     "sasl_saslauthd_path = /run/saslauthd\n"
     "max_auth_failures = 5\n"
-    "sender_login_check = yes\n";
+    "sender_login_check = yes\n"
+    "local_delivery = lmtp:[::1]:24\n"
+    "aliases = /dev/null\n"
+    "mailbox_users = Alice, bob.smith+tag\n"
+    "catchall = Alice\n"
+    "smarthost = [Relay.Example.NET]:587\n"
+    "smarthost_tls = Opportunistic\n"
+    "smarthost_ca_file = /etc/ssl/relay-ca.pem\n"
+    "smarthost_auth_file = /etc/sallyport/relay-auth\n"
+    "queue_lifetime = 2d\n"
+    "retry_min = 1m\n"
+    "retry_max = 2h\n"
+    "delivery_concurrency = 50\n"
+    "delivery_per_destination = 2\n"
+    "delivery_timeout = 10m\n";
 
 static void
 check_full(const struct config *cfg)
@@ -245,6 +260,25 @@ check_full(const struct config *cfg)
 	cr_assert_str_eq(cfg->sasl_saslauthd_path, "/run/saslauthd");
 	cr_assert_eq(cfg->max_auth_failures, 5);
 	cr_assert(cfg->sender_login_check);
+
+	cr_assert_str_eq(cfg->local_delivery, "lmtp:[::1]:24");
+	cr_assert_str_eq(cfg->aliases, "/dev/null");
+	cr_assert_eq(cfg->mailbox_users.n, 2);
+	cr_assert_str_eq(cfg->mailbox_users.v[0], "alice");
+	cr_assert_str_eq(cfg->mailbox_users.v[1], "bob.smith+tag");
+	cr_assert_str_eq(cfg->catchall, "alice");
+	cr_assert_not_null(cfg->alias_table);
+	cr_assert_str_eq(cfg->smarthost, "[relay.example.net]:587");
+	cr_assert_str_eq(cfg->smarthost_tls, "opportunistic");
+	cr_assert_str_eq(cfg->smarthost_ca_file, "/etc/ssl/relay-ca.pem");
+	cr_assert_str_eq(cfg->smarthost_auth_file,
+	    "/etc/sallyport/relay-auth");
+	cr_assert_eq(cfg->queue_lifetime, 2 * 86400);
+	cr_assert_eq(cfg->retry_min, 60);
+	cr_assert_eq(cfg->retry_max, 7200);
+	cr_assert_eq(cfg->delivery_concurrency, 50);
+	cr_assert_eq(cfg->delivery_per_destination, 2);
+	cr_assert_eq(cfg->delivery_timeout, 600);
 }
 
 Test(config, every_key)
@@ -312,6 +346,23 @@ Test(config, defaults)
 	cr_assert_str_eq(cfg->sasl_saslauthd_path, "/var/run/saslauthd");
 	cr_assert_eq(cfg->max_auth_failures, 3);
 	cr_assert_not(cfg->sender_login_check);
+
+	cr_assert_str_eq(cfg->local_delivery,
+	    "maildir:" LOCALSTATEDIR "/mail/%d/%u/Maildir");
+	cr_assert_null(cfg->aliases);
+	cr_assert_eq(cfg->mailbox_users.n, 0);
+	cr_assert_null(cfg->catchall);
+	cr_assert_not_null(cfg->alias_table, "an open table");
+	cr_assert_null(cfg->smarthost, "straight to the MX");
+	cr_assert_str_eq(cfg->smarthost_tls, "required");
+	cr_assert_null(cfg->smarthost_ca_file);
+	cr_assert_null(cfg->smarthost_auth_file);
+	cr_assert_eq(cfg->queue_lifetime, 5 * 86400);
+	cr_assert_eq(cfg->retry_min, 300);
+	cr_assert_eq(cfg->retry_max, 4 * 3600);
+	cr_assert_eq(cfg->delivery_concurrency, 20);
+	cr_assert_eq(cfg->delivery_per_destination, 5);
+	cr_assert_eq(cfg->delivery_timeout, 300);
 	config_free(cfg);
 }
 
@@ -534,8 +585,8 @@ Test(config, bad_size_suffix)
 	fails_like("max_message_size = 25t\n", "unknown unit");
 	fails_like("max_message_size = 25 M\n", "unknown unit");
 	fails_like("max_message_size = M\n", "\"M\" is not a number");
-	fails_like("command_timeout = 5d\n", "unknown unit (expected s, m "
-	    "or h)");
+	fails_like("command_timeout = 5w\n", "unknown unit (expected s, m, "
+	    "h or d)");
 }
 
 Test(config, size_overflow)
@@ -994,6 +1045,196 @@ Test(config, print_odd_values_round_trip)
 	free(two);
 	config_free(a);
 	config_free(b);
+}
+
+/* --- delivery --------------------------------------------------------- */
+
+/* delivery_value - the canonical text of key for value */
+static void
+delivery_value(const char *line, const char *key, const char *want)
+{
+	struct config	*cfg = ok(line);
+	char		*out = print(cfg), look[512];
+
+	snprintf(look, sizeof(look), "\n%s = %s\n", key, want);
+	cr_assert(strstr(out, look) != NULL, "for \"%s\" wanted \"%s\" "
+	    "in:\n%s", line, look + 1, out);
+	free(out);
+	config_free(cfg);
+}
+
+Test(config, local_delivery)
+{
+	delivery_value("local_delivery = Maildir:/home/%u/Maildir\n",
+	    "local_delivery", "maildir:/home/%u/Maildir");
+	delivery_value("local_delivery = maildir:/srv/%d/%%/%u\n",
+	    "local_delivery", "maildir:/srv/%d/%%/%u");
+	delivery_value("local_delivery = lmtp:unix:/run/dovecot/lmtp\n",
+	    "local_delivery", "lmtp:unix:/run/dovecot/lmtp");
+	delivery_value("local_delivery = lmtp:127.0.0.1:0024\n",
+	    "local_delivery", "lmtp:127.0.0.1:24");
+	delivery_value("local_delivery = LMTP:[0::1]:24\n", "local_delivery",
+	    "lmtp:[::1]:24");
+
+	fails_with("local_delivery = maildir:Maildir\n", "t.conf:1: "
+	    "local_delivery: \"Maildir\" is not an absolute path\n");
+	fails_with("local_delivery = maildir:/var/mail/%s\n", "t.conf:1: "
+	    "local_delivery: \"/var/mail/%s\": '%' must be followed by u "
+	    "(user), d (domain) or % (itself)\n");
+	fails_like("local_delivery = maildir:/var/mail/%\n", "'%' must be");
+	fails_like("local_delivery = lmtp:unix:run/lmtp\n",
+	    "\"run/lmtp\" is not an absolute path");
+	fails_like("local_delivery = lmtp:localhost:24\n", "numeric");
+	fails_like("local_delivery = lmtp:127.0.0.1\n", "local_delivery: ");
+	fails_with("local_delivery = mbox:/var/mail/%u\n", "t.conf:1: "
+	    "local_delivery: \"mbox:/var/mail/%u\" is not maildir:TEMPLATE, "
+	    "lmtp:unix:PATH or lmtp:ADDRESS:PORT\n");
+}
+
+Test(config, smarthost)
+{
+	delivery_value("smarthost = Relay.Example.ORG\n", "smarthost",
+	    "relay.example.org:25");
+	delivery_value("smarthost = relay.example.org:587\n", "smarthost",
+	    "relay.example.org:587");
+	delivery_value("smarthost = [relay.example.org]\n", "smarthost",
+	    "[relay.example.org]:25");
+	delivery_value("smarthost = [192.0.2.1]:2525\n", "smarthost",
+	    "192.0.2.1:2525");
+	delivery_value("smarthost = 192.0.2.1\n", "smarthost",
+	    "192.0.2.1:25");
+	delivery_value("smarthost = [2001:DB8::1]:587\n", "smarthost",
+	    "[2001:db8::1]:587");
+	delivery_value("smarthost_tls = NONE\n", "smarthost_tls", "none");
+
+	fails_like("smarthost = 2001:db8::1\n", "is not HOST, HOST:PORT, "
+	    "[HOST]:PORT or [IPv6]:PORT");
+	fails_like("smarthost = relay.example.org:0\n", "is not HOST");
+	fails_like("smarthost = relay.example.org:65536\n", "is not HOST");
+	fails_like("smarthost = [relay.example.org:25\n", "is not HOST");
+	fails_like("smarthost = [relay.example.org]x\n", "is not HOST");
+	fails_like("smarthost = relay_host:25\n", "is not a domain name");
+	fails_with("smarthost_tls = maybe\n", "t.conf:1: smarthost_tls: "
+	    "\"maybe\" is not a TLS mode (expected required, opportunistic or "
+	    "none)\n");
+	fails_like("smarthost_auth_file = relay-auth\n",
+	    "not an absolute path");
+	fails_like("smarthost_ca_file = ca.pem\n", "not an absolute path");
+}
+
+Test(config, delivery_numbers)
+{
+	struct config *cfg = ok("queue_lifetime = 1h\nretry_min = 1s\n"
+	    "retry_max = 1m\ndelivery_timeout = 1h\n");
+
+	cr_assert_eq(cfg->queue_lifetime, 3600);
+	cr_assert_eq(cfg->retry_min, 1);
+	cr_assert_eq(cfg->retry_max, 60);
+	cr_assert_eq(cfg->delivery_timeout, 3600);
+	config_free(cfg);
+	cfg = ok("retry_min = 2h\nretry_max = 2h\n");
+	config_free(cfg);
+
+	fails_like("queue_lifetime = 31d\n", "above the maximum 30d");
+	fails_like("queue_lifetime = 59m\n", "below the minimum 1h");
+	fails_like("retry_min = 2d\n", "above the maximum 1d");
+	fails_like("retry_max = 8d\n", "above the maximum 7d");
+	fails_like("delivery_concurrency = 0\n", "below the minimum 1");
+	fails_like("delivery_per_destination = 1001\n",
+	    "above the maximum 1000");
+	fails_like("delivery_timeout = 0\n", "below the minimum 1s");
+	fails_with("retry_min = 5h\n", "t.conf:1: retry_max: 4h is below "
+	    "retry_min 5h\n");
+	fails_with("retry_max = 10m\nretry_min = 1h\n", "t.conf:1: retry_max: "
+	    "10m is below retry_min 1h\n");
+}
+
+Test(config, mailbox_users_and_catchall)
+{
+	struct config *cfg = ok("mailbox_users = Alice bob, c.d-e_f+g\n"
+	    "catchall = Bob\n");
+
+	cr_assert_eq(cfg->mailbox_users.n, 3);
+	cr_assert_str_eq(cfg->mailbox_users.v[0], "alice");
+	cr_assert_str_eq(cfg->mailbox_users.v[2], "c.d-e_f+g");
+	cr_assert_str_eq(cfg->catchall, "bob");
+	config_free(cfg);
+
+	fails_with("mailbox_users = alice, a/b\n", "t.conf:1: mailbox_users: "
+	    "\"a/b\" is not a local part (only letters, digits, '.', '-', "
+	    "'_' and '+')\n");
+	fails_like("mailbox_users = ..\n", "a '.' at either end or two in a "
+	    "row");
+	fails_like("mailbox_users = a..b\n", "two in a row");
+	fails_like("mailbox_users = "
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "\n", "1 to 64 bytes");
+	fails_like("catchall = \"bob\"\n", "is not a local part");
+}
+
+/* with_aliases - a config naming an aliases file with `text` */
+static struct config *
+with_aliases(const char *text, const char *extra, char *apath,
+    char **errors)
+{
+	char	 conf[1024];
+	int	 fd;
+
+	strcpy(apath, "/tmp/sallyport-test-aliases.XXXXXX");
+	fd = mkstemp(apath);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	snprintf(conf, sizeof(conf), "max_errors = 7\naliases = %s\n%s",
+	    apath, extra);
+	return config_parse(conf, "t.conf", errors);
+}
+
+Test(config, aliases_file_is_loaded)
+{
+	char		 apath[64], *errors = NULL;
+	struct config	*cfg = with_aliases("info: alice, x@example.org\n",
+			    "mailbox_users = alice\n", apath, &errors);
+	char		*v[4];
+
+	unlink(apath);
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_assert_null(errors, "%s", errors);
+	cr_assert_eq(alias_table_expand(cfg->alias_table, "info", v, 4), 2);
+	cr_assert_str_eq(v[0], "alice");
+	cr_assert_str_eq(v[1], "x@example.org");
+	free(v[0]);
+	free(v[1]);
+	cr_assert_not(alias_table_known(cfg->alias_table, "bob"));
+	config_free(cfg);
+}
+
+Test(config, aliases_file_errors_are_config_errors)
+{
+	char		 apath[64], *errors = NULL, want[512];
+	struct config	*cfg = with_aliases("info: alice\nbroken\n",
+			    "max_recipients = none\n", apath, &errors);
+
+	unlink(apath);
+	cr_assert_null(cfg);
+	snprintf(want, sizeof(want), "t.conf:3: max_recipients: \"none\" is "
+	    "not a number\n%s:2: missing ':' (expected name: targets)\n",
+	    apath);
+	cr_assert_str_eq(errors, want);
+	free(errors);
+
+	/* A target that is no mailbox user, once the file is whole. */
+	cfg = with_aliases("info: alice\n", "", apath, &errors);
+	unlink(apath);
+	cr_assert_null(cfg);
+	snprintf(want, sizeof(want), "%s:1: info: target \"alice\" is "
+	    "neither an alias nor in mailbox_users\n", apath);
+	cr_assert_str_eq(errors, want);
+	free(errors);
+
+	fails_with("aliases = /nonexistent/aliases\n", "/nonexistent/aliases: "
+	    "cannot open: No such file or directory\n");
+	fails_like("aliases = aliases\n", "not an absolute path");
 }
 
 /* --- TLS and SASL ---------------------------------------------------- */

@@ -1,0 +1,43 @@
+/*
+ * aliases - the local recipient table: an aliases file (`name: target,
+ * target`), the mailbox users, an optional catch-all. Loaded with the
+ * configuration (so a reload swaps it whole) and asked at RCPT time,
+ * so that unknown users are refused in the session, never bounced
+ * later (no backscatter).
+ *
+ * With no alias file, no mailbox users and no catch-all the table is
+ * "open": every local part is known and is a mailbox of its own name
+ * (a NULL table behaves the same). Precedence and loops: see aliases.c.
+ */
+#ifndef SALLYPORT_ALIASES_H
+#define SALLYPORT_ALIASES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct alias_table;
+struct config;
+
+/* Parse `path` (NULL: no file). Errors are "file:line: message" lines
+ * in *errors (malloc'd). `postmaster` always exists: if the file does
+ * not define it, it goes to the first mailbox user, else "root". */
+struct alias_table *alias_table_load(const char *path,
+		    char *const *mailbox_users, size_t nusers,
+		    const char *catchall, char **errors);
+void		 alias_table_free(struct alias_table *);
+
+/* Is `local` (case-insensitive) an alias, a mailbox user, or caught
+ * by the catch-all? */
+bool		 alias_table_known(const struct alias_table *, const char *local);
+
+/* Expand `local` recursively to final targets: mailbox users (bare
+ * names, lower case) and external addresses (with @). Duplicates
+ * removed; loops and depth past 10 stop with what was found. Each
+ * target is malloc'd: the caller frees them. Returns the number of
+ * targets written (at most max), -1 when `local` is unknown (or, in an
+ * open table, not safe as a mailbox name: '/', quotes, '%'...), or -2
+ * when out of memory (a temporary failure; nothing to free). */
+int		 alias_table_expand(const struct alias_table *, const char *local,
+		    char **targets, size_t max);
+
+#endif
