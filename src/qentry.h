@@ -1,0 +1,69 @@
+/*
+ * qentry - a committed queue entry as delivery sees it: the envelope
+ * and message (incoming/ID, never changed after the commit) and the
+ * per-recipient delivery state (state/ID, append-only, fsync'd after
+ * every outcome), so a delivered recipient is never sent again after a
+ * crash. A truncated last state line (a crash mid-write) is ignored;
+ * a malformed entry file is refused, never half read.
+ *
+ * State file lines:
+ *	rcpt N sent TIME TEXT		final
+ *	rcpt N bounced TIME TEXT	final (a DSN was queued first)
+ *	rcpt N deferred TIME TEXT	last temporary failure
+ *	next TIME ATTEMPTS		when to try again
+ */
+#ifndef SALLYPORT_QENTRY_H
+#define SALLYPORT_QENTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "queue.h"
+
+enum rcpt_state { RCPT_PENDING, RCPT_SENT, RCPT_BOUNCED };
+
+struct qentry {
+	char		 id[QUEUE_ID_LEN + 1];
+	time_t		 arrival;
+	char		*client, *helo, *proto, *auth, *sender;
+	char		**rcpts;
+	size_t		 nrcpts;
+	enum rcpt_state	*state;		/* per recipient */
+	char		**last_error;	/* per recipient; NULL if none */
+	off_t		 body_offset;	/* where the message starts */
+	off_t		 body_size;
+	unsigned	 attempts;
+	time_t		 next_attempt;	/* 0: now */
+};
+
+/* 16 upper-case hexadecimal digits: the only names load and remove take. */
+bool		 qentry_id_valid(const char *id);
+/* Read incoming/ID and state/ID under queue_dir. */
+struct qentry	*qentry_load(const char *queue_dir, const char *id, char *err,
+		    size_t errlen);
+void		 qentry_free(struct qentry *);
+/* A read-only descriptor positioned at the message. */
+int		 qentry_open_body(const char *queue_dir, const struct qentry *);
+/* Append and fsync one outcome (updates e as well). Refused for a
+ * recipient already final, and once incoming/ID is gone. */
+int		 qentry_record(const char *queue_dir, struct qentry *, size_t rcpt,
+		    const char *outcome /* "sent", "bounced", "deferred" */,
+		    const char *text, char *err, size_t errlen);
+/* Count one more attempt and record the next one (0: now). */
+int		 qentry_schedule(const char *queue_dir, struct qentry *,
+		    time_t next, char *err, size_t errlen);
+/* Every recipient final? */
+bool		 qentry_done(const struct qentry *);
+/* Remove incoming/ID then state/ID, fsync'ing the directories (this
+ * order: a crash between can leave a stale state file, never an entry
+ * without its state). Fails with errno ENOENT for an unknown id. */
+int		 qentry_remove(const char *queue_dir, const char *id, char *err,
+		    size_t errlen);
+/* The ids in incoming/, sorted (oldest first); *n set. Other names
+ * there are skipped. NULL (errno) on error, never for an empty queue. */
+char		**qentry_list(const char *queue_dir, size_t *n);
+void		 qentry_list_free(char **, size_t);
+
+#endif

@@ -1,0 +1,541 @@
+/*
+ * test_qentry - committed entries as delivery reads them: the strict
+ * envelope parser (garbage, every truncation, random bytes), outcomes
+ * recorded and read back, a torn last state line, remove and list.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qentry.h"
+#include "queue.h"
+
+static char dir[256];
+static struct queue *q;
+static char err[512];
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/sallyport-test-qentry.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
+}
+
+static void
+teardown(void)
+{
+	char cmd[300];
+
+	queue_close(q);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(qentry, .init = setup, .fini = teardown);
+
+static const char body[] = "Subject: hi\r\n\r\nhello\r\n";
+
+/* commit - a real entry through queue.c; its id in id */
+static void
+commit(const char *sender, char id[QUEUE_ID_LEN + 1])
+{
+	static char *rcpts[] = { "a@example.test", "\"b c\"@example.test",
+	    "d@example.org" };
+	struct envelope env;
+	struct spool *sp;
+
+	memset(&env, 0, sizeof(env));
+	env.arrival = 1700000000;
+	env.client = "192.0.2.7";
+	env.helo = "client.example.org";
+	env.proto = "ESMTP";
+	env.auth_user = "alice";
+	env.sender = sender;
+	env.rcpts = rcpts;
+	env.nrcpts = 3;
+	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)),
+	    "%s", err);
+	cr_assert_eq(spool_write(sp, body, strlen(body)), 0);
+	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
+	spool_free(sp);
+	memcpy(id, env.id, QUEUE_ID_LEN + 1);
+}
+
+static void
+path_of(char *out, size_t len, const char *sub, const char *id)
+{
+	snprintf(out, len, "%s/%s/%s", dir, sub, id);
+}
+
+static void
+put_file(const char *sub, const char *id, const void *data, size_t len,
+    int flags)
+{
+	char path[400];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	mkdir(path, 0700);
+	path_of(path, sizeof(path), sub, id);
+	cr_assert_neq(fd = open(path, O_WRONLY | O_CREAT | flags, 0600), -1,
+	    "%s: %s", path, strerror(errno));
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+static char *
+get_file(const char *sub, const char *id, size_t *len)
+{
+	static char data[1 << 16];
+	char path[400];
+	ssize_t n;
+	int fd;
+
+	path_of(path, sizeof(path), sub, id);
+	cr_assert_neq(fd = open(path, O_RDONLY), -1, "%s missing", path);
+	n = read(fd, data, sizeof(data) - 1);
+	close(fd);
+	cr_assert_geq(n, 0);
+	data[n] = '\0';
+	*len = (size_t)n;
+	return data;
+}
+
+static bool
+exists(const char *sub, const char *id)
+{
+	char path[400];
+
+	path_of(path, sizeof(path), sub, id);
+	return access(path, F_OK) == 0;
+}
+
+Test(qentry, id_valid)
+{
+	cr_assert(qentry_id_valid("6B035034926088F8"));
+	cr_assert_not(qentry_id_valid("6b035034926088F8"));
+	cr_assert_not(qentry_id_valid("6B035034926088F"));
+	cr_assert_not(qentry_id_valid("6B035034926088F80"));
+	cr_assert_not(qentry_id_valid("../../etc/passwd"));
+	cr_assert_not(qentry_id_valid(""));
+}
+
+Test(qentry, load_committed_entry)
+{
+	char id[QUEUE_ID_LEN + 1], buf[64];
+	struct qentry *e;
+	ssize_t n;
+	int fd;
+
+	commit("sender@example.org", id);
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)), "%s",
+	    err);
+	cr_assert_str_eq(e->id, id);
+	cr_assert_eq(e->arrival, 1700000000);
+	cr_assert_str_eq(e->client, "192.0.2.7");
+	cr_assert_str_eq(e->helo, "client.example.org");
+	cr_assert_str_eq(e->proto, "ESMTP");
+	cr_assert_str_eq(e->auth, "alice");
+	cr_assert_str_eq(e->sender, "sender@example.org");
+	cr_assert_eq(e->nrcpts, 3);
+	cr_assert_str_eq(e->rcpts[1], "\"b c\"@example.test");
+	cr_assert_eq(e->state[0], RCPT_PENDING);
+	cr_assert_null(e->last_error[2]);
+	cr_assert_eq(e->attempts, 0);
+	cr_assert_eq(e->next_attempt, 0);
+	cr_assert_not(qentry_done(e));
+	cr_assert_eq(e->body_size, (off_t)strlen(body));
+	cr_assert_neq(fd = qentry_open_body(dir, e), -1);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	cr_assert_eq(n, (ssize_t)strlen(body));
+	cr_assert_eq(memcmp(buf, body, strlen(body)), 0);
+	qentry_free(e);
+}
+
+Test(qentry, null_sender)
+{
+	char id[QUEUE_ID_LEN + 1];
+	struct qentry *e;
+
+	commit("", id);
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)), "%s",
+	    err);
+	cr_assert_str_eq(e->sender, "");
+	qentry_free(e);
+}
+
+Test(qentry, outcomes_recorded_and_reloaded)
+{
+	char id[QUEUE_ID_LEN + 1];
+	struct qentry *e;
+	struct stat st;
+	char path[400];
+
+	commit("s@example.org", id);
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)));
+	cr_assert_eq(qentry_record(dir, e, 0, "sent", "250 ok", err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(qentry_record(dir, e, 1, "deferred",
+	    "451 4.3.0 busy\r\nreally", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(qentry_record(dir, e, 2, "bounced", "550 5.1.1 no",
+	    err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(qentry_schedule(dir, e, 1800000000, err, sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(e->attempts, 1);
+	cr_assert_str_eq(e->last_error[1], "451 4.3.0 busy  really");
+	/* a final outcome stays final */
+	cr_assert_eq(qentry_record(dir, e, 0, "deferred", "x", err,
+	    sizeof(err)), -1);
+	cr_assert_eq(qentry_record(dir, e, 5, "sent", "x", err,
+	    sizeof(err)), -1);
+	cr_assert_eq(qentry_record(dir, e, 1, "lost", "x", err,
+	    sizeof(err)), -1);
+	qentry_free(e);
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0700);
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)), "%s",
+	    err);
+	cr_assert_eq(e->state[0], RCPT_SENT);
+	cr_assert_eq(e->state[1], RCPT_PENDING);
+	cr_assert_eq(e->state[2], RCPT_BOUNCED);
+	cr_assert_null(e->last_error[0]);
+	cr_assert_str_eq(e->last_error[1], "451 4.3.0 busy  really");
+	cr_assert_str_eq(e->last_error[2], "550 5.1.1 no");
+	cr_assert_eq(e->attempts, 1);
+	cr_assert_eq(e->next_attempt, 1800000000);
+	cr_assert_not(qentry_done(e));
+	cr_assert_eq(qentry_record(dir, e, 1, "sent", "250", err,
+	    sizeof(err)), 0);
+	cr_assert(qentry_done(e));
+	qentry_free(e);
+}
+
+Test(qentry, latest_line_wins_but_final_stays)
+{
+	static const char state[] =
+	    "rcpt 1 deferred 1700000001 first\n"
+	    "next 1700000100 1\n"
+	    "rcpt 1 deferred 1700000101 second\n"
+	    "rcpt 0 sent 1700000102 250 ok\n"
+	    "rcpt 0 deferred 1700000103 late\n"
+	    "rcpt 2 bounced 1700000104 550 gone\n"
+	    "rcpt 2 sent 1700000105 250\n"
+	    "next 1700000200 2\n";
+	char id[QUEUE_ID_LEN + 1];
+	struct qentry *e;
+
+	commit("s@example.org", id);
+	put_file("state", id, state, strlen(state), O_TRUNC);
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)), "%s",
+	    err);
+	cr_assert_eq(e->state[0], RCPT_SENT);
+	cr_assert_str_eq(e->last_error[1], "second");
+	cr_assert_eq(e->state[2], RCPT_BOUNCED);
+	cr_assert_str_eq(e->last_error[2], "550 gone");
+	cr_assert_eq(e->attempts, 2);
+	cr_assert_eq(e->next_attempt, 1700000200);
+	qentry_free(e);
+}
+
+Test(qentry, torn_last_line_ignored_then_cut)
+{
+	static const char state[] = "rcpt 0 sent 1700000000 250 ok\nrcpt 1 se";
+	char id[QUEUE_ID_LEN + 1], *data;
+	struct qentry *e;
+	size_t len;
+
+	commit("s@example.org", id);
+	put_file("state", id, state, strlen(state), O_TRUNC);
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)), "%s",
+	    err);
+	cr_assert_eq(e->state[0], RCPT_SENT);
+	cr_assert_eq(e->state[1], RCPT_PENDING);
+	cr_assert_eq(qentry_record(dir, e, 1, "deferred", "later", err,
+	    sizeof(err)), 0, "%s", err);
+	qentry_free(e);
+	data = get_file("state", id, &len);
+	cr_assert_eq(strncmp(data, "rcpt 0 sent 1700000000 250 ok\nrcpt 1 "
+	    "deferred ", 39), 0, "%s", data);
+	cr_assert_eq(data[len - 1], '\n');
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)), "%s",
+	    err);
+	cr_assert_str_eq(e->last_error[1], "later");
+	qentry_free(e);
+}
+
+Test(qentry, bad_state_refused)
+{
+	static const char *bad[] = {
+		"hello\n",
+		"\n",
+		"rcpt 3 sent 1 x\n",		/* only 3 recipients */
+		"rcpt 0 lost 1 x\n",
+		"rcpt 0 sent\n",
+		"rcpt -1 sent 1 x\n",
+		"rcpt 0 sent 1x x\n",
+		"next 1\n",
+		"next 1 2 3\n",
+		"rcpt 0 sent 1 a\rb\n",
+		"rcpt 0 sent 1 a\0b\n",
+	};
+	char id[QUEUE_ID_LEN + 1];
+	size_t i;
+
+	commit("s@example.org", id);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t len = strlen(bad[i]);
+
+		if (i == sizeof(bad) / sizeof(bad[0]) - 1)
+			len = 18;
+		put_file("state", id, bad[i], len, O_TRUNC);
+		err[0] = '\0';
+		cr_assert_null(qentry_load(dir, id, err, sizeof(err)),
+		    "state %zu accepted", i);
+		cr_assert_neq(err[0], '\0');
+		cr_assert(strstr(err, "state/") != NULL, "%s", err);
+	}
+}
+
+/* A valid entry written by hand, for the parser tests. */
+#define GOOD_ID "6B035034926088F8"
+static const char good[] =
+    "sallyport-queue 1\n"
+    "id " GOOD_ID "\n"
+    "arrival 1795379252\n"
+    "client 192.0.2.7\n"
+    "helo client.example.org\n"
+    "proto ESMTP\n"
+    "from \n"
+    "rcpt user@example.test\n"
+    "\n"
+    "Subject: x\r\n\r\nbody\r\n";
+
+Test(qentry, hand_written_entry)
+{
+	struct qentry *e;
+
+	put_file("incoming", GOOD_ID, good, strlen(good), O_TRUNC);
+	cr_assert_not_null(e = qentry_load(dir, GOOD_ID, err, sizeof(err)),
+	    "%s", err);
+	cr_assert_null(e->auth);
+	cr_assert_str_eq(e->sender, "");
+	cr_assert_eq(e->body_offset, (off_t)(strstr(good, "\n\n") - good + 2));
+	cr_assert_eq(e->body_size, 20);
+	qentry_free(e);
+}
+
+Test(qentry, bad_envelopes_refused)
+{
+	static const struct {
+		const char	*text;
+		const char	*why;
+	} bad[] = {
+		{ "sallyport-queue 2\nid " GOOD_ID "\n", "sallyport-queue 1" },
+		{ "\n", "sallyport-queue 1" },
+		{ "sallyport-queue 1\nid 0000000000000000\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nfrom \nrcpt r@x\n\n", "file name" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nfrom \ncolour red\nrcpt r@x\n\n",
+		  "unknown key" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nfrom \nfrom \nrcpt r@x\n\n", "repeated" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nfrom \n\n", "no recipient" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nrcpt r@x\n\n", "missing" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival -1\nclient c\n"
+		  "helo h\nproto SMTP\nfrom \nrcpt r@x\n\n", "arrival" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 99999999999999999999"
+		  "9\nclient c\nhelo h\nproto SMTP\nfrom \nrcpt r@x\n\n",
+		  "arrival" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nfrom\nrcpt r@x\n\n", "without a value" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nfrom \nrcpt \n\n", "empty recipient" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\r\n"
+		  "helo h\nproto SMTP\nfrom \nrcpt r@x\n\n", "CR" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nfrom \nrcpt r@x\n", "empty line" },
+		{ "", "empty line" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		put_file("incoming", GOOD_ID, bad[i].text, strlen(bad[i].text),
+		    O_TRUNC);
+		err[0] = '\0';
+		cr_assert_null(qentry_load(dir, GOOD_ID, err, sizeof(err)),
+		    "entry %zu accepted", i);
+		cr_assert(strstr(err, bad[i].why) != NULL,
+		    "entry %zu: \"%s\" does not say %s", i, err, bad[i].why);
+	}
+	/* a NUL in the envelope */
+	put_file("incoming", GOOD_ID, good, strlen(good), O_TRUNC);
+	{
+		char copy[sizeof(good)];
+
+		memcpy(copy, good, sizeof(good));
+		copy[strstr(good, "client.example") - good + 3] = '\0';
+		put_file("incoming", GOOD_ID, copy, sizeof(good) - 1, O_TRUNC);
+		cr_assert_null(qentry_load(dir, GOOD_ID, err, sizeof(err)));
+		cr_assert(strstr(err, "NUL") != NULL, "%s", err);
+	}
+	cr_assert_null(qentry_load(dir, "../incoming/x", err, sizeof(err)));
+	cr_assert_null(qentry_load(dir, "0000000000000001", err, sizeof(err)));
+	cr_assert(strstr(err, "No such file") != NULL, "%s", err);
+}
+
+Test(qentry, long_line_and_too_many_recipients)
+{
+	static const char head[] = "sallyport-queue 1\nid " GOOD_ID
+	    "\narrival 1\nclient c\nhelo h\nproto SMTP\nfrom \n";
+	char *text, *p;
+	size_t i, n = 100001;
+	struct qentry *e;
+
+	cr_assert_not_null(text = malloc(sizeof(head) + n * 16 + 16));
+	p = text + sprintf(text, "%shelo ", head);
+	memset(p, 'x', 9000);
+	strcpy(p + 9000, "\nrcpt r@x\n\n");
+	put_file("incoming", GOOD_ID, text, strlen(text), O_TRUNC);
+	cr_assert_null(qentry_load(dir, GOOD_ID, err, sizeof(err)));
+	cr_assert(strstr(err, "longer than") != NULL, "%s", err);
+
+	p = text + sprintf(text, "%s", head);
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "rcpt r%zu@x\n", i);
+	strcpy(p, "\n");
+	put_file("incoming", GOOD_ID, text, strlen(text), O_TRUNC);
+	cr_assert_null(qentry_load(dir, GOOD_ID, err, sizeof(err)));
+	cr_assert(strstr(err, "100000") != NULL, "%s", err);
+
+	/* exactly the limit is fine */
+	p = strstr(text, "rcpt r100000@x\n");
+	strcpy(p, "\n");
+	put_file("incoming", GOOD_ID, text, strlen(text), O_TRUNC);
+	cr_assert_not_null(e = qentry_load(dir, GOOD_ID, err, sizeof(err)),
+	    "%s", err);
+	cr_assert_eq(e->nrcpts, 100000);
+	qentry_free(e);
+	free(text);
+}
+
+/* Every prefix of a valid entry: refused until the blank line is in. */
+Test(qentry, truncated_at_every_offset)
+{
+	size_t k, hdr = (size_t)(strstr(good, "\n\n") - good) + 2;
+	struct qentry *e;
+
+	for (k = 0; k < strlen(good); k++) {
+		put_file("incoming", GOOD_ID, good, k, O_TRUNC);
+		e = qentry_load(dir, GOOD_ID, err, sizeof(err));
+		if (k < hdr)
+			cr_assert_null(e, "prefix %zu accepted", k);
+		else {
+			cr_assert_not_null(e, "prefix %zu: %s", k, err);
+			cr_assert_eq(e->body_size, (off_t)(k - hdr));
+		}
+		qentry_free(e);
+	}
+}
+
+/* Random bytes, and valid files with random bytes changed: no crash,
+ * and whatever loads is whole. */
+Test(qentry, random_garbage)
+{
+	static const char state[] = "rcpt 0 deferred 1 x\nnext 5 1\n";
+	unsigned char buf[512];
+	struct qentry *e;
+	size_t len, i, j;
+
+	srand(42);
+	for (i = 0; i < 3000; i++) {
+		if (i % 2) {
+			len = (size_t)rand() % sizeof(buf);
+			for (j = 0; j < len; j++)
+				buf[j] = (unsigned char)rand();
+		} else {
+			len = strlen(good);
+			memcpy(buf, good, len);
+			for (j = 0; j < 1 + (size_t)rand() % 3; j++)
+				buf[(size_t)rand() % len] =
+				    (unsigned char)rand();
+		}
+		put_file("incoming", GOOD_ID, buf, len, O_TRUNC);
+		if ((e = qentry_load(dir, GOOD_ID, err, sizeof(err))) != NULL) {
+			cr_assert_geq(e->nrcpts, 1);
+			cr_assert_not_null(e->client);
+			cr_assert_not_null(e->sender);
+			cr_assert_eq(e->body_offset + e->body_size, (off_t)len);
+			qentry_free(e);
+		} else
+			cr_assert_neq(err[0], '\0');
+		/* and garbage state for a good entry */
+		memcpy(buf, state, sizeof(state) - 1);
+		for (j = 0; j < 1 + (size_t)rand() % 3; j++)
+			buf[(size_t)rand() % (sizeof(state) - 1)] =
+			    (unsigned char)rand();
+		put_file("incoming", GOOD_ID, good, strlen(good), O_TRUNC);
+		put_file("state", GOOD_ID, buf, sizeof(state) - 1, O_TRUNC);
+		qentry_free(qentry_load(dir, GOOD_ID, err, sizeof(err)));
+	}
+}
+
+Test(qentry, remove)
+{
+	char id[QUEUE_ID_LEN + 1], other[QUEUE_ID_LEN + 1];
+	struct qentry *e;
+
+	commit("s@example.org", id);
+	commit("s@example.org", other);
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)));
+	cr_assert_eq(qentry_record(dir, e, 0, "sent", "ok", err,
+	    sizeof(err)), 0);
+	cr_assert(exists("state", id));
+	cr_assert_eq(qentry_remove(dir, id, err, sizeof(err)), 0, "%s", err);
+	cr_assert_not(exists("state", id));
+	cr_assert_not(exists("incoming", id));
+	/* recording for an entry removed meanwhile makes no state file */
+	cr_assert_eq(qentry_record(dir, e, 1, "sent", "ok", err,
+	    sizeof(err)), -1);
+	cr_assert_not(exists("state", id));
+	qentry_free(e);
+	cr_assert_eq(qentry_remove(dir, id, err, sizeof(err)), -1);
+	cr_assert_eq(errno, ENOENT);
+	cr_assert(strstr(err, "no such queue entry") != NULL, "%s", err);
+	cr_assert_eq(qentry_remove(dir, "../x", err, sizeof(err)), -1);
+	/* without a state file */
+	cr_assert_eq(qentry_remove(dir, other, err, sizeof(err)), 0, "%s",
+	    err);
+	cr_assert_not(exists("incoming", other));
+}
+
+Test(qentry, list)
+{
+	char ids[3][QUEUE_ID_LEN + 1], **list;
+	size_t n, i;
+
+	cr_assert_not_null(list = qentry_list(dir, &n));
+	cr_assert_eq(n, 0);
+	qentry_list_free(list, n);
+	for (i = 0; i < 3; i++)
+		commit("s@example.org", ids[i]);
+	put_file("incoming", "junk", "x", 1, O_TRUNC);
+	put_file("incoming", ".hidden", "x", 1, O_TRUNC);
+	cr_assert_not_null(list = qentry_list(dir, &n));
+	cr_assert_eq(n, 3);
+	for (i = 0; i < 3; i++)
+		cr_assert_str_eq(list[i], ids[i]);
+	qentry_list_free(list, n);
+	cr_assert_null(qentry_list("/nonexistent/sallyport", &n));
+	cr_assert_eq(n, 0);
+}
