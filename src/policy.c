@@ -11,6 +11,11 @@
  *    domain, and a later hop might still do so.
  * An address literal is ours only when local_domains lists it in
  * brackets, which the plain domain comparison gives for free.
+ * Once the relay rules pass, a recipient in local_domains must be one
+ * the recipient table knows (aliases, mailbox_users, catchall), from
+ * any client: an unknown user is refused now rather than bounced later
+ * to a sender who may be forged. With no table configured (an open
+ * one) every local part is known.
  *
  * Sender checks, for clients neither trusted nor authenticated, each
  * with its switch: a domain is required, it must be a real one (not
@@ -22,12 +27,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "aliases.h"
 #include "netaddr.h"
 #include "policy.h"
 #include "smtp_reply.h"
 
 #define R_ROUTING_DENIED	"550 5.7.1 Source routing and %, ! or @ in the local part are not allowed"
 #define R_NEED_DOMAIN		"550 5.1.3 Recipient address must have a domain"
+#define R_USER_UNKNOWN		"550 5.1.1 User unknown"
 #define R_AUTH_REQUIRED		"530 5.7.0 Authentication required"
 #define R_ENCRYPTION_REQUIRED	"538 5.7.11 Encryption required for requested authentication mechanism"
 #define R_SENDER_NO_DOMAIN	"553 5.5.4 Domain name required"
@@ -68,7 +75,7 @@ int
 policy_rcpt(const struct config *cfg, const struct policy_client *c,
     const struct address *a, const char **reply)
 {
-	bool free_to_relay = c->trusted || c->authenticated;
+	bool free_to_relay = c->trusted || c->authenticated, local;
 
 	if (a->flags & ADDR_F_NODOMAIN) {
 		if (!(a->flags & (ADDR_F_ROUTING | ADDR_F_QUOTED)) &&
@@ -78,16 +85,19 @@ policy_rcpt(const struct config *cfg, const struct policy_client *c,
 		    R_RELAY_DENIED : R_NEED_DOMAIN;
 		return -1;
 	}
-	if (free_to_relay)
-		return 0;
-	if (!policy_local_domain(cfg, a->domain) &&
-	    !policy_relay_domain(cfg, a->domain)) {
+	local = policy_local_domain(cfg, a->domain);
+	if (!free_to_relay && !local && !policy_relay_domain(cfg, a->domain)) {
 		*reply = R_RELAY_DENIED;
 		return -1;
 	}
-	if ((a->flags & (ADDR_F_ROUTING | ADDR_F_ROUTE)) &&
+	if (!free_to_relay && (a->flags & (ADDR_F_ROUTING | ADDR_F_ROUTE)) &&
 	    !cfg->allow_untrusted_routing) {
 		*reply = R_ROUTING_DENIED;
+		return -1;
+	}
+	if (local && cfg->alias_table != NULL &&
+	    !alias_table_known(cfg->alias_table, a->local)) {
+		*reply = R_USER_UNKNOWN;
 		return -1;
 	}
 	return 0;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "address.h"
 #include "config.h"
@@ -113,6 +114,14 @@ Test(policy, trusted_or_authenticated_may_relay)
 	cr_assert_eq(decide(true, false, "<u%example.org@example.test>", &r), 0);
 }
 
+Test(policy, no_table_means_every_local_part)
+{
+	const char *r;
+
+	cr_assert_eq(decide(false, false, "<anyone@example.test>", &r), 0);
+	cr_assert_eq(decide(true, false, "<\"odd one\"@lan>", &r), 0);
+}
+
 Test(policy, recipient_without_domain)
 {
 	const char *r;
@@ -171,4 +180,101 @@ Test(policy, sender_dns_verdicts)
 	    "501 5.1.8 Sender domain must exist");
 	cr_assert_eq(strncmp(policy_sender_dns(DNS_TEMPFAIL), "451 4.1.8 ", 10), 0,
 	    "a DNS failure is never a permanent refusal");
+}
+
+/* --- the recipient table ---------------------------------------------- */
+
+static char aliases_path[64];
+
+/* users_setup - local users: alice and bob have mailboxes, info is an
+ * alias; example.test and lan are ours, relay.example is relayed */
+static void
+users_setup(void)
+{
+	static const char aliases[] = "info: alice, bob\n"
+	    "bob: bob, bob@elsewhere.example\n";
+	char	 text[512], *errors = NULL;
+	int	 fd;
+
+	strcpy(aliases_path, "/tmp/sallyport-test-policy.XXXXXX");
+	fd = mkstemp(aliases_path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, aliases, sizeof(aliases) - 1),
+	    (ssize_t)sizeof(aliases) - 1);
+	close(fd);
+	snprintf(text, sizeof(text), "hostname = mail.example.test\n"
+	    "local_domains = example.test lan\n"
+	    "relay_domains = relay.example\n"
+	    "mynetworks = 10.0.0.0/8\n"
+	    "mailbox_users = alice bob\n"
+	    "aliases = %s\n", aliases_path);
+	cfg = config_parse(text, "t.conf", &errors);
+	cr_assert_not_null(cfg, "%s", errors ? errors : "");
+	free(errors);
+}
+
+static void
+users_teardown(void)
+{
+	unlink(aliases_path);
+	config_free(cfg);
+}
+
+TestSuite(policy_users, .init = users_setup, .fini = users_teardown);
+
+Test(policy_users, unknown_local_users_are_refused_from_anyone)
+{
+	const char *r;
+
+	for (int trusted = 0; trusted < 2; trusted++)
+		for (int auth = 0; auth < 2; auth++) {
+			cr_assert_eq(decide(trusted, auth, "<nobody@example.test>",
+			    &r), -1);
+			cr_assert_str_eq(r, "550 5.1.1 User unknown");
+			cr_assert_eq(decide(trusted, auth, "<Nobody@LAN>", &r),
+			    -1);
+			cr_assert_str_eq(r, "550 5.1.1 User unknown");
+		}
+}
+
+Test(policy_users, known_local_users_are_accepted)
+{
+	const char *r;
+
+	cr_assert_eq(decide(false, false, "<alice@example.test>", &r), 0,
+	    "a mailbox user");
+	cr_assert_eq(decide(false, false, "<ALICE@example.test>", &r), 0);
+	cr_assert_eq(decide(false, false, "<info@example.test>", &r), 0,
+	    "an alias");
+	cr_assert_eq(decide(false, false, "<bob@lan>", &r), 0);
+	cr_assert_eq(decide(false, false, "<postmaster@example.test>", &r), 0,
+	    "postmaster always");
+	cr_assert_eq(decide(false, false, "<postmaster>", &r), 0);
+}
+
+Test(policy_users, relay_checks_come_first)
+{
+	const char *r;
+
+	cr_assert_eq(decide(false, false, "<nobody@example.org>", &r), -1);
+	cr_assert_str_eq(r, "550 5.7.1 Relaying denied");
+	cr_assert_eq(decide(false, false, "<u%example.org@example.test>", &r),
+	    -1);
+	cr_assert_eq(strncmp(r, "550 5.7.1 ", 10), 0, "%s", r);
+	cr_assert_eq(decide(false, false, "<nobody@relay.example>", &r), 0,
+	    "relayed domains are not ours to know");
+	cr_assert_eq(decide(true, false, "<nobody@example.org>", &r), 0);
+}
+
+Test(policy_users, catchall_knows_everyone)
+{
+	const char *r;
+	char	*errors = NULL;
+
+	config_free(cfg);
+	cfg = config_parse("hostname = mail.example.test\n"
+	    "local_domains = example.test\nmailbox_users = alice\n"
+	    "catchall = alice\n", "t.conf", &errors);
+	cr_assert_not_null(cfg, "%s", errors ? errors : "");
+	cr_assert_eq(decide(false, false, "<anyone@example.test>", &r), 0);
 }

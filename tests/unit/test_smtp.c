@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "config.h"
@@ -465,6 +466,33 @@ Test(smtp, trusted_clients_may_relay)
 	start("10.1.2.3", NULL);
 	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
 	cr_assert_str_eq(say("RCPT TO:<x@example.org>\r\n"), "250 2.1.5 Ok\r\n");
+}
+
+Test(smtp, unknown_local_users_are_refused_at_rcpt)
+{
+	static const char aliases[] = "info: alice, bob@elsewhere.example\n";
+	char	 path[] = "/tmp/sallyport-test-smtp.XXXXXX", extra[256];
+	int	 fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, aliases, sizeof(aliases) - 1),
+	    (ssize_t)sizeof(aliases) - 1);
+	close(fd);
+	snprintf(extra, sizeof(extra), "mailbox_users = alice\naliases = %s\n",
+	    path);
+	start("192.0.2.1", extra);
+	unlink(path);
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
+	cr_assert_str_eq(say("RCPT TO:<nobody@example.test>\r\n"),
+	    "550 5.1.1 User unknown\r\n");
+	cr_assert_str_eq(say("RCPT TO:<Info@example.test>\r\n"),
+	    "250 2.1.5 Ok\r\n", "an alias");
+	cr_assert_str_eq(say("RCPT TO:<alice@example.test>\r\n"),
+	    "250 2.1.5 Ok\r\n", "a mailbox user");
+	cr_assert_str_eq(say("RCPT TO:<postmaster@example.test>\r\n"),
+	    "250 2.1.5 Ok\r\n");
+	cr_assert_str_eq(say("DATA\r\n"),
+	    "354 End data with <CR><LF>.<CR><LF>\r\n");
 }
 
 Test(smtp, too_many_recipients)
