@@ -1,6 +1,7 @@
 /*
  * tls - OpenSSL behind tls.h: a server context made from the
- * configuration, and the server side of TLS on a non-blocking socket.
+ * configuration, the server side of TLS on a non-blocking socket, and
+ * the client side for delivery.
  *
  * Nothing else includes an OpenSSL header. Errors come back as one
  * line naming the file or the operation and OpenSSL's reason; nothing
@@ -8,11 +9,13 @@
  * (the queue is per thread, and a reason left over from another
  * connection would be reported as this one's) and leaves it empty.
  *
- * A context is used by the event loop thread only, so its reference
- * count needs no atomics.
+ * A server context is used by the event loop thread only, so its
+ * reference count needs no atomics; a client context belongs to one
+ * connection, used by one delivery thread.
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "tls.h"
 
@@ -39,6 +43,7 @@ struct tls_conn {
 	struct tls_ctx	*ctx;		/* a reference of our own */
 	SSL		*ssl;
 	bool		 broken;	/* fatal error: send no close_notify */
+	bool		 verify;	/* client verifying the server */
 	char		 error[TLS_ERR_LEN];
 };
 
@@ -402,9 +407,134 @@ tls_status(struct tls_conn *c, int ret, int sys, const char *op)
 		break;
 	}
 	tls_reason(why, sizeof(why));
+	if (c->verify && SSL_get_verify_result(c->ssl) != X509_V_OK) {
+		/* "certificate verify failed" alone does not say what is
+		 * wrong with it. */
+		snprintf(c->error, sizeof(c->error), "%s: certificate not "
+		    "trusted: %s", op, X509_verify_cert_error_string(
+		    SSL_get_verify_result(c->ssl)));
+		return TLS_FAIL;
+	}
 	snprintf(c->error, sizeof(c->error), "%s: %s", op, why);
 	return TLS_FAIL;
 }
+
+/* --- client side -------------------------------------------------------- */
+
+/* tls_client_ctx - a context for one outgoing connection */
+static SSL_CTX *
+tls_client_ctx(bool verify, const char *ca_file, char *err, size_t errlen)
+{
+	SSL_CTX	*ssl;
+
+	if ((ssl = SSL_CTX_new(TLS_client_method())) == NULL) {
+		tls_fail(err, errlen, "TLS client context");
+		return NULL;
+	}
+	SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (!verify) {
+		/* Opportunistic: anything beats plain text, so OpenSSL's
+		 * defaults and no checks. */
+		SSL_CTX_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+		return ssl;
+	}
+	if (SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION) != 1) {
+		tls_fail(err, errlen, "TLS client context");
+		goto fail;
+	}
+	if (ca_file != NULL) {
+		if (SSL_CTX_load_verify_locations(ssl, ca_file, NULL) != 1) {
+			tls_fail(err, errlen, "CA file %s", ca_file);
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ssl) != 1) {
+		tls_fail(err, errlen, "system CA store");
+		goto fail;
+	}
+	SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	return ssl;
+fail:
+	SSL_CTX_free(ssl);
+	return NULL;
+}
+
+/* tls_client_name - SNI and the name to check, on a new connection */
+static int
+tls_client_name(SSL *ssl, const char *name, bool verify, char *err,
+    size_t errlen)
+{
+	unsigned char	 bin[16];
+	bool		 ip = inet_pton(AF_INET, name, bin) == 1 ||
+			    inet_pton(AF_INET6, name, bin) == 1;
+
+	/* RFC 6066 3: no IP address as a server name. */
+	if (!ip && SSL_set_tlsext_host_name(ssl, name) != 1) {
+		tls_fail(err, errlen, "server name %.64s", name);
+		return -1;
+	}
+	if (!verify)
+		return 0;
+	if (ip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+		    name) != 1) {
+			tls_fail(err, errlen, "address %.64s", name);
+			return -1;
+		}
+		return 0;
+	}
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (SSL_set1_host(ssl, name) != 1) {
+		tls_fail(err, errlen, "name to verify %.64s", name);
+		return -1;
+	}
+	return 0;
+}
+
+struct tls_conn *
+tls_client_new(int fd, const char *name, bool verify, const char *ca_file,
+    char *err, size_t errlen)
+{
+	struct tls_conn	*c;
+	struct tls_ctx	*t;
+
+	if (verify && (name == NULL || name[0] == '\0')) {
+		snprintf(err, errlen, "no name to verify the certificate "
+		    "against");
+		return NULL;
+	}
+	ERR_clear_error();
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (t = calloc(1, sizeof(*t))) == NULL) {
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	t->refs = 1;
+	c->ctx = t;		/* the connection's own */
+	c->verify = verify;
+	if ((t->ssl = tls_client_ctx(verify, ca_file, err, errlen)) == NULL)
+		goto fail;
+	if ((c->ssl = SSL_new(t->ssl)) == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+		tls_fail(err, errlen, "TLS connection");
+		goto fail;
+	}
+	if (name != NULL && name[0] != '\0' &&
+	    tls_client_name(c->ssl, name, verify, err, errlen) == -1)
+		goto fail;
+	SSL_set_connect_state(c->ssl);
+	return c;
+fail:
+	ERR_clear_error();
+	SSL_free(c->ssl);
+	tls_ctx_unref(t);
+	free(c);
+	return NULL;
+}
+
+/* --- both sides ---------------------------------------------------------- */
 
 enum tls_status
 tls_handshake(struct tls_conn *c)

@@ -1,6 +1,7 @@
 /*
  * tls - OpenSSL behind a small interface: a server context loaded from
- * the configuration, and non-blocking TLS on a connected socket.
+ * the configuration, non-blocking TLS on a connected socket, and the
+ * client side for delivery (STARTTLS towards another server).
  *
  * Nothing outside tls.c includes an OpenSSL header. A context is
  * reference counted: a reload makes a new one, connections keep the
@@ -39,6 +40,16 @@ const char	*tls_ctx_describe(const struct tls_ctx *);
 struct tls_conn	*tls_conn_new(struct tls_ctx *, int fd);
 void		 tls_conn_free(struct tls_conn *);
 enum tls_status	 tls_handshake(struct tls_conn *);
+/*
+ * Client side of TLS on a connected non-blocking socket, with a context
+ * of its own (freed with the connection). name goes out as SNI (unless
+ * it is an IP address); with verify, the server's certificate must
+ * chain to ca_file (NULL: the system store) and carry name (a host
+ * name, or an IP address). Without verify, any certificate will do.
+ * Drive the handshake with tls_handshake. NULL with a message.
+ */
+struct tls_conn	*tls_client_new(int fd, const char *name, bool verify,
+		    const char *ca_file, char *err, size_t errlen);
 /* Read or write; *n is the byte count when TLS_DONE. */
 enum tls_status	 tls_read(struct tls_conn *, void *, size_t, size_t *n);
 enum tls_status	 tls_write(struct tls_conn *, const void *, size_t, size_t *n);

@@ -1,0 +1,929 @@
+/*
+ * test_smtp_client - the outbound client against a fake server: a
+ * thread listening on 127.0.0.1 that answers from a script, takes
+ * STARTTLS with a throwaway certificate (made with the openssl command
+ * once per run), and keeps every command line and the DATA bytes it
+ * heard, which the tests compare byte for byte.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "base64.h"
+#include "smtp_client.h"
+
+#define CN		"mx.test"
+#define MAX_REPLIES	8
+
+/* --- the certificate ------------------------------------------------------ */
+
+static char certdir[64];
+
+static const char *
+certpath(const char *name)
+{
+	static char	 p[2][128];
+	static int	 i;
+
+	i ^= 1;
+	snprintf(p[i], sizeof(p[i]), "%s/%s", certdir, name);
+	return p[i];
+}
+
+static void
+setup(void)
+{
+	char	 cmd[512];
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(certdir, sizeof(certdir), "/tmp/sallyport-test-client.XXXXXX");
+	cr_assert_not_null(mkdtemp(certdir));
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" CN " -addext "
+	    "subjectAltName=DNS:" CN " -keyout %s -out %s 2>/dev/null",
+	    certpath("k.pem"), certpath("c.pem"));
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void
+teardown(void)
+{
+	char	 cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", certdir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+TestSuite(client, .init = setup, .fini = teardown, .timeout = 30);
+
+/* --- the fake server --------------------------------------------------------- */
+
+struct fake {
+	/* The script: NULL means the usual. */
+	const char	*greeting;		/* "220 fake" */
+	const char	*ehlo;			/* "250 fake" */
+	const char	*helo;			/* after a refused EHLO */
+	const char	*mail;			/* "250 ok" */
+	const char	*rcpt[MAX_REPLIES];	/* "250 ok", in order */
+	const char	*data;			/* "354 go" */
+	const char	*end[MAX_REPLIES];	/* after the dot; LMTP: each */
+	const char	*auth[3];		/* AUTH, and further lines */
+	bool		 starttls;		/* take STARTTLS */
+	bool		 tls_breaks;		/* 220 to STARTTLS, then junk */
+	unsigned	 hold;			/* RCPTs read before MAIL's reply */
+	bool		 silent;		/* never say anything */
+	/* What was heard. */
+	char		 heard[16384];		/* command lines, CRLF kept */
+	size_t		 heard_len;
+	char		 body[1 << 18];		/* DATA, final dot included */
+	size_t		 body_len;
+	bool		 early;			/* input before our reply */
+	bool		 tls_done;
+	/* The connection. */
+	int		 lfd, fd;
+	unsigned	 port;
+	SSL_CTX		*ctx;
+	SSL		*ssl;
+	char		 in[1 << 16];
+	size_t		 inpos, inlen;
+	pthread_t	 thread;
+};
+
+static ssize_t
+f_recv(struct fake *f, char *buf, size_t len)
+{
+	if (f->ssl != NULL) {
+		int n = SSL_read(f->ssl, buf, (int)len);
+
+		return n > 0 ? n : -1;
+	}
+	return recv(f->fd, buf, len, 0);
+}
+
+/* f_say - one reply (lines joined by CRLF in it), CRLF added */
+static void
+f_say(struct fake *f, const char *reply)
+{
+	char	 out[8192];
+	int	 n = snprintf(out, sizeof(out), "%s\r\n", reply);
+
+	if (f->ssl != NULL)
+		(void)SSL_write(f->ssl, out, n);
+	else
+		(void)send(f->fd, out, (size_t)n, MSG_NOSIGNAL);
+}
+
+/* f_line - the next line, LF or CRLF and all; false at the end */
+static bool
+f_line(struct fake *f, char *line, size_t max)
+{
+	char	*nl;
+	ssize_t	 n;
+	size_t	 len;
+
+	while ((nl = memchr(f->in + f->inpos, '\n', f->inlen - f->inpos)) ==
+	    NULL) {
+		memmove(f->in, f->in + f->inpos, f->inlen - f->inpos);
+		f->inlen -= f->inpos;
+		f->inpos = 0;
+		if (f->inlen == sizeof(f->in))
+			return false;
+		n = f_recv(f, f->in + f->inlen, sizeof(f->in) - f->inlen);
+		if (n <= 0)
+			return false;
+		f->inlen += (size_t)n;
+	}
+	len = (size_t)(nl - (f->in + f->inpos)) + 1;
+	if (len >= max)
+		return false;
+	memcpy(line, f->in + f->inpos, len);
+	line[len] = '\0';
+	f->inpos += len;
+	return true;
+}
+
+static void
+f_heard(struct fake *f, const char *line)
+{
+	size_t	 n = strlen(line);
+
+	if (f->heard_len + n < sizeof(f->heard)) {
+		memcpy(f->heard + f->heard_len, line, n);
+		f->heard_len += n;
+	}
+}
+
+static bool
+f_is(const char *line, const char *verb)
+{
+	return strncasecmp(line, verb, strlen(verb)) == 0;
+}
+
+/* f_reply - what the script says, or the usual */
+static void
+f_reply(struct fake *f, const char *scripted, const char *usual)
+{
+	if (f->inpos != f->inlen)
+		f->early = true;
+	f_say(f, scripted != NULL ? scripted : usual);
+}
+
+/* f_data - the message up to and with its final dot */
+static void
+f_data(struct fake *f)
+{
+	char	 line[8192];
+
+	while (f_line(f, line, sizeof(line))) {
+		size_t n = strlen(line);
+
+		cr_assert_lt(f->body_len + n, sizeof(f->body));
+		memcpy(f->body + f->body_len, line, n);
+		f->body_len += n;
+		if (strcmp(line, ".\r\n") == 0)
+			return;
+	}
+}
+
+static bool
+f_starttls(struct fake *f)
+{
+	f_reply(f, NULL, "220 go ahead");
+	cr_assert_not_null(f->ssl = SSL_new(f->ctx));
+	SSL_set_fd(f->ssl, f->fd);
+	if (SSL_accept(f->ssl) != 1)
+		return false;
+	f->tls_done = true;
+	return true;
+}
+
+static void *
+f_serve(void *arg)
+{
+	struct fake	*f = arg;
+	char		 line[8192];
+	unsigned	 rcpts = 0, ends = 0, auths = 0;
+	struct timeval	 tv = { 5, 0 };
+
+	if ((f->fd = accept(f->lfd, NULL, NULL)) == -1)
+		return NULL;
+	setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (f->silent) {
+		while (recv(f->fd, line, sizeof(line), 0) > 0)
+			;
+		return NULL;
+	}
+	f_say(f, f->greeting != NULL ? f->greeting : "220 fake ESMTP");
+	while (f_line(f, line, sizeof(line))) {
+		f_heard(f, line);
+		if (f_is(line, "EHLO") || f_is(line, "LHLO"))
+			f_reply(f, f->ehlo, "250 fake");
+		else if (f_is(line, "HELO"))
+			f_reply(f, f->helo, "250 fake");
+		else if (f_is(line, "STARTTLS") && f->tls_breaks) {
+			f_say(f, "220 go ahead\r\nthis is no TLS");
+			break;
+		} else if (f_is(line, "STARTTLS") && f->starttls) {
+			if (!f_starttls(f))
+				break;
+		} else if (f_is(line, "AUTH") || (auths > 0 && auths < 3 &&
+		    f->auth[auths] != NULL))
+			f_reply(f, f->auth[auths++], "235 ok");
+		else if (f_is(line, "MAIL")) {
+			for (unsigned i = 0; i < f->hold; i++) {
+				if (!f_line(f, line, sizeof(line)))
+					return NULL;
+				f_heard(f, line);
+			}
+			f_reply(f, f->mail, "250 ok");
+			for (unsigned i = 0; i < f->hold; i++, rcpts++)
+				f_say(f, f->rcpt[rcpts] != NULL ?
+				    f->rcpt[rcpts] : "250 ok");
+		} else if (f_is(line, "RCPT")) {
+			f_reply(f, rcpts < MAX_REPLIES ? f->rcpt[rcpts] : NULL,
+			    "250 ok");
+			rcpts++;
+		} else if (f_is(line, "DATA")) {
+			f_reply(f, f->data, "354 go");
+			if (f->data != NULL && f->data[0] != '3')
+				continue;
+			f_data(f);
+			do
+				f_reply(f, f->end[ends], "250 queued");
+			while (++ends < MAX_REPLIES && f->end[ends] != NULL);
+		} else if (f_is(line, "QUIT")) {
+			f_say(f, "221 bye");
+			break;
+		} else
+			f_say(f, "500 what?");
+	}
+	return NULL;
+}
+
+static void
+fake_start(struct fake *f)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(f->lfd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(f->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(listen(f->lfd, 1), 0);
+	cr_assert_eq(getsockname(f->lfd, (struct sockaddr *)&sin, &len), 0);
+	f->port = ntohs(sin.sin_port);
+	if (f->starttls) {
+		cr_assert_not_null(f->ctx = SSL_CTX_new(TLS_server_method()));
+		cr_assert_eq(SSL_CTX_use_certificate_chain_file(f->ctx,
+		    certpath("c.pem")), 1);
+		cr_assert_eq(SSL_CTX_use_PrivateKey_file(f->ctx,
+		    certpath("k.pem"), SSL_FILETYPE_PEM), 1);
+	}
+	cr_assert_eq(pthread_create(&f->thread, NULL, f_serve, f), 0);
+}
+
+static void
+fake_stop(struct fake *f)
+{
+	pthread_join(f->thread, NULL);
+	if (f->ssl != NULL)
+		SSL_free(f->ssl);
+	SSL_CTX_free(f->ctx);
+	close(f->fd);
+	close(f->lfd);
+	f->heard[f->heard_len] = '\0';
+	f->body[f->body_len] = '\0';
+}
+
+/* --- the client's side --------------------------------------------------- */
+
+struct run {
+	struct smtp_client_opts	 o;
+	char			 port[8];
+	struct smtp_client_reply session;
+	struct smtp_client_reply rr[MAX_REPLIES];
+	double			 secs;
+};
+
+static void
+opts(struct run *r, const struct fake *f)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->port, sizeof(r->port), "%u", f->port);
+	r->o.host = "127.0.0.1";
+	r->o.port = r->port;
+	r->o.helo = "client.test";
+	r->o.timeout = 3;
+}
+
+/* send_len - len bytes of body to the rcpts */
+static void
+send_len(struct run *r, char *const *rcpts, size_t n, const char *body,
+    size_t len)
+{
+	struct timespec	 t0, t1;
+	int		 fd = memfd_create("body", 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, body, len), (ssize_t)len);
+	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	smtp_client_send(&r->o, "s@example.org", rcpts, n, fd, (off_t)len,
+	    &r->session, r->rr);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r->secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	close(fd);
+}
+
+static void
+send_body(struct run *r, char *const *rcpts, size_t n, const char *body)
+{
+	send_len(r, rcpts, n, body, strlen(body));
+}
+
+/* deliver - the usual: one recipient, the body, against f */
+static void
+deliver(struct fake *f, struct run *r, const char *body)
+{
+	static char *const one[] = { "r@example.net" };
+
+	send_body(r, one, 1, body);
+	fake_stop(f);
+}
+
+#define HEARD_HAS(f, s) \
+	cr_assert(strstr((f)->heard, (s)) != NULL, "%s not in:\n%s", (s), \
+	    (f)->heard)
+#define HEARD_HASNT(f, s) \
+	cr_assert(strstr((f)->heard, (s)) == NULL, "%s in:\n%s", (s), \
+	    (f)->heard)
+
+/* --- the message ------------------------------------------------------------ */
+
+Test(client, plain_delivery_and_its_dialogue)
+{
+	struct fake	 f = { 0 };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	deliver(&f, &r, "Subject: x\r\n\r\nhello\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_eq(r.rr[0].code, 250);
+	cr_assert_str_eq(r.rr[0].text, "250 queued");
+	cr_assert_str_eq(f.heard, "EHLO client.test\r\n"
+	    "MAIL FROM:<s@example.org>\r\n"
+	    "RCPT TO:<r@example.net>\r\n"
+	    "DATA\r\n"
+	    "QUIT\r\n");
+	cr_assert_str_eq(f.body, "Subject: x\r\n\r\nhello\r\n.\r\n");
+}
+
+Test(client, dot_stuffing_and_line_ends_byte_for_byte)
+{
+	struct fake	 f = { 0 };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	deliver(&f, &r, ".one\r\n..two\r\nbare\nlf\rcr\r\r\n.\n.\r."
+	    "\r\n \r\nmid.dot\r\nlast");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_str_eq(f.body, "..one\r\n...two\r\nbare\r\nlf\r\ncr\r\n"
+	    "\r\n..\r\n..\r\n..\r\n \r\nmid.dot\r\nlast\r\n.\r\n");
+}
+
+Test(client, empty_message_and_lone_final_cr)
+{
+	struct fake	 f = { 0 };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	deliver(&f, &r, "");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_str_eq(f.body, ".\r\n");
+
+	memset(&f, 0, sizeof(f));
+	fake_start(&f);
+	opts(&r, &f);
+	deliver(&f, &r, "x\r");
+	cr_assert_str_eq(f.body, "x\r\n.\r\n");
+}
+
+/* normalise - what the wire must carry, worked out the slow way */
+static size_t
+normalise(const char *in, size_t n, char *out)
+{
+	size_t	 o = 0;
+	bool	 bol = true;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] == '\r' || in[i] == '\n') {
+			if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
+				i++;
+			out[o++] = '\r';
+			out[o++] = '\n';
+			bol = true;
+			continue;
+		}
+		if (bol && in[i] == '.')
+			out[o++] = '.';
+		out[o++] = in[i];
+		bol = false;
+	}
+	if (!bol) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	memcpy(out + o, ".\r\n", 3);
+	return o + 3;
+}
+
+Test(client, large_message_across_buffer_boundaries)
+{
+	static const char	 alphabet[] = "a.\r\n";
+	static char		 body[100000], want[2 * sizeof(body) + 8];
+	static char *const	 one[] = { "r@example.net" };
+	struct fake		*f = calloc(1, sizeof(*f));
+	struct run		 r;
+	size_t			 wlen;
+	unsigned		 seed = 7;
+
+	for (size_t i = 0; i < sizeof(body); i++) {
+		seed = seed * 1103515245 + 12345;
+		body[i] = alphabet[(seed >> 16) % 4];
+	}
+	wlen = normalise(body, sizeof(body), want);
+	fake_start(f);
+	opts(&r, f);
+	send_len(&r, one, 1, body, sizeof(body));
+	fake_stop(f);
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_eq(f->body_len, wlen);
+	cr_assert(memcmp(f->body, want, wlen) == 0);
+	free(f);
+}
+
+Test(client, message_file_cut_short_never_ends_data)
+{
+	static char *const one[] = { "r@example.net" };
+	struct fake	 f = { 0 };
+	struct run	 r;
+	int		 fd = memfd_create("body", 0);
+
+	fake_start(&f);
+	opts(&r, &f);
+	cr_assert_eq(write(fd, "abc\r\n", 5), 5);
+	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+	smtp_client_send(&r.o, "", one, 1, fd, 100, &r.session, r.rr);
+	close(fd);
+	fake_stop(&f);
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strstr(r.session.text, "95 bytes missing") != NULL, "%s",
+	    r.session.text);
+	cr_assert_eq(r.rr[0].code, 0);
+	HEARD_HASNT(&f, "QUIT");
+	cr_assert(strstr(f.body, "\r\n.\r\n") == NULL);
+}
+
+/* --- the envelope ------------------------------------------------------------ */
+
+Test(client, pipelined_when_offered)
+{
+	static char *const rcpts[] = { "a@x.test", "b@x.test", "c@x.test" };
+	struct fake	 f = { .ehlo = "250-fake\r\n250-PIPELINING\r\n250 SIZE "
+			    "1000000", .hold = 3,
+			    .rcpt = { NULL, "550 5.1.1 no such user b" } };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	/* Not pipelined, the MAIL would wait for its reply, which comes
+	 * only after the three RCPTs: a timeout. */
+	send_body(&r, rcpts, 3, "hi\r\n");
+	fake_stop(&f);
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_eq(r.rr[0].code, 250);
+	cr_assert_eq(r.rr[1].code, 550);
+	cr_assert_str_eq(r.rr[1].text, "550 5.1.1 no such user b");
+	cr_assert_eq(r.rr[2].code, 250);
+	HEARD_HAS(&f, "MAIL FROM:<s@example.org> SIZE=4\r\nRCPT TO:<a@x.test>"
+	    "\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n");
+}
+
+Test(client, one_by_one_without_pipelining)
+{
+	static char *const rcpts[] = { "a@x.test", "b@x.test", "c@x.test" };
+	struct fake	 f = { .rcpt = { "450 4.2.1 later", NULL, "250 ok c" } };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	send_body(&r, rcpts, 3, "hi\r\n");
+	fake_stop(&f);
+	cr_assert_not(f.early, "a command came before the last reply");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_eq(r.rr[0].code, 450);
+	cr_assert_str_eq(r.rr[0].text, "450 4.2.1 later");
+	cr_assert_eq(r.rr[1].code, 250);
+	cr_assert_str_eq(r.rr[1].text, "250 queued");
+	cr_assert_eq(r.rr[2].code, 250);
+	HEARD_HAS(&f, "MAIL FROM:<s@example.org>\r\n");
+}
+
+Test(client, nobody_accepted_no_data)
+{
+	static char *const rcpts[] = { "a@x.test", "b@x.test" };
+	struct fake	 f = { .rcpt = { "550 5.1.1 no a", "450 4.2.2 full b" } };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	send_body(&r, rcpts, 2, "hi\r\n");
+	fake_stop(&f);
+	HEARD_HASNT(&f, "DATA");
+	HEARD_HAS(&f, "QUIT");
+	cr_assert_eq(r.session.code, 550);
+	cr_assert_str_eq(r.rr[0].text, "550 5.1.1 no a");
+	cr_assert_str_eq(r.rr[1].text, "450 4.2.2 full b");
+}
+
+Test(client, mail_refused)
+{
+	static char *const rcpts[] = { "a@x.test", "b@x.test" };
+	struct fake	 f = { .mail = "553 5.1.8 bad sender" };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	send_body(&r, rcpts, 2, "hi\r\n");
+	fake_stop(&f);
+	HEARD_HASNT(&f, "RCPT");
+	cr_assert_eq(r.session.code, 553);
+	cr_assert_str_eq(r.rr[0].text, "553 5.1.8 bad sender");
+	cr_assert_str_eq(r.rr[1].text, "553 5.1.8 bad sender");
+}
+
+Test(client, data_refused_goes_to_the_accepted)
+{
+	static char *const rcpts[] = { "a@x.test", "b@x.test" };
+	struct fake	 f = { .rcpt = { "550 5.1.1 no a" },
+			    .data = "554 5.3.0 no data today" };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	send_body(&r, rcpts, 2, "hi\r\n");
+	fake_stop(&f);
+	cr_assert_eq(r.session.code, 554);
+	cr_assert_str_eq(r.rr[0].text, "550 5.1.1 no a");
+	cr_assert_eq(r.rr[1].code, 554);
+	cr_assert_str_eq(r.rr[1].text, "554 5.3.0 no data today");
+	cr_assert_eq(f.body_len, 0);
+}
+
+Test(client, message_refused_after_the_dot)
+{
+	struct fake	 f = { .end = { "552-5.3.4 too big\r\n552 5.3.4 really" } };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 552);
+	cr_assert_eq(r.rr[0].code, 552);
+	cr_assert_str_eq(r.rr[0].text, "552-5.3.4 too big 5.3.4 really");
+}
+
+Test(client, lmtp_one_reply_per_accepted_recipient)
+{
+	static char *const rcpts[] = { "a@x.test", "b@x.test", "c@x.test",
+	    "d@x.test" };
+	struct fake	 f = { .rcpt = { NULL, "550 5.1.1 no b" },
+			    .end = { "250 2.0.0 a saved", "452 4.2.2 c full",
+			    "250 2.0.0 d saved" } };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.lmtp = true;
+	send_body(&r, rcpts, 4, "hi\r\n");
+	fake_stop(&f);
+	HEARD_HAS(&f, "LHLO client.test\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_str_eq(r.rr[0].text, "250 2.0.0 a saved");
+	cr_assert_str_eq(r.rr[1].text, "550 5.1.1 no b");
+	cr_assert_eq(r.rr[2].code, 452);
+	cr_assert_str_eq(r.rr[2].text, "452 4.2.2 c full");
+	cr_assert_str_eq(r.rr[3].text, "250 2.0.0 d saved");
+}
+
+Test(client, helo_when_ehlo_is_refused)
+{
+	struct fake	 f = { .ehlo = "502 5.5.1 no EHLO here" };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HAS(&f, "EHLO client.test\r\nHELO client.test\r\nMAIL");
+}
+
+Test(client, greeting_refused)
+{
+	struct fake	 f = { .greeting = "554 5.7.1 go away" };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 554);
+	cr_assert_str_eq(r.rr[0].text, "554 5.7.1 go away");
+	cr_assert_str_eq(f.heard, "QUIT\r\n");
+}
+
+/* --- AUTH ------------------------------------------------------------------ */
+
+Test(client, auth_plain)
+{
+	struct fake	 f = { .ehlo = "250-fake\r\n250 AUTH LOGIN PLAIN" };
+	struct run	 r;
+	char		 want[128], b64[64];
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.auth_user = "user";
+	r.o.auth_pass = "pass word";
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	base64_encode("\0user\0pass word", 15, b64);
+	snprintf(want, sizeof(want), "EHLO client.test\r\nAUTH PLAIN %s\r\n"
+	    "MAIL", b64);
+	HEARD_HAS(&f, want);
+	cr_assert_str_eq(b64, "AHVzZXIAcGFzcyB3b3Jk");
+}
+
+Test(client, auth_login_when_only_that)
+{
+	struct fake	 f = { .ehlo = "250-fake\r\n250 AUTH=LOGIN",
+			    .auth = { "334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6",
+			    "235 2.7.0 ok" } };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.auth_user = "user";
+	r.o.auth_pass = "pass";
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HAS(&f, "AUTH LOGIN\r\ndXNlcg==\r\ncGFzcw==\r\nMAIL");
+}
+
+Test(client, auth_refused_or_missing_is_temporary)
+{
+	struct fake	 f = { .ehlo = "250-fake\r\n250 AUTH PLAIN",
+			    .auth = { "535 5.7.8 bad credentials" } };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.auth_user = "user";
+	r.o.auth_pass = "wrong";
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strstr(r.session.text, "AUTH failed: 535 5.7.8 bad "
+	    "credentials") != NULL, "%s", r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+
+	memset(&f, 0, sizeof(f));
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.auth_user = "user";
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strstr(r.session.text, "not offered") != NULL, "%s",
+	    r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+}
+
+/* --- STARTTLS ---------------------------------------------------------------- */
+
+#define EHLO_TLS	"250-fake\r\n250 STARTTLS"
+
+Test(client, opportunistic_tls_when_offered)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_OPPORTUNISTIC;
+	deliver(&f, &r, "secret\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert(f.tls_done);
+	cr_assert_str_eq(f.heard, "EHLO client.test\r\nSTARTTLS\r\n"
+	    "EHLO client.test\r\nMAIL FROM:<s@example.org>\r\n"
+	    "RCPT TO:<r@example.net>\r\nDATA\r\nQUIT\r\n");
+	cr_assert_str_eq(f.body, "secret\r\n.\r\n");
+}
+
+Test(client, opportunistic_plain_when_not_offered)
+{
+	struct fake	 f = { 0 };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_OPPORTUNISTIC;
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HASNT(&f, "STARTTLS");
+}
+
+Test(client, required_tls_not_offered)
+{
+	struct fake	 f = { 0 };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_REQUIRED;
+	r.o.verify_name = CN;
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strncmp(r.session.text, "TLS required but STARTTLS not "
+	    "offered", 37) == 0, "%s", r.session.text);
+	cr_assert_eq(r.rr[0].code, 0);
+	HEARD_HASNT(&f, "MAIL");
+}
+
+Test(client, required_tls_untrusted_certificate)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_REQUIRED;
+	r.o.verify_name = CN;		/* the system store: no such CA */
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strncmp(r.session.text, "TLS required but", 16) == 0, "%s",
+	    r.session.text);
+	cr_assert(strstr(r.session.text, "self-signed") != NULL, "%s",
+	    r.session.text);
+	cr_assert_not(f.tls_done);
+	HEARD_HASNT(&f, "MAIL");
+}
+
+Test(client, required_tls_with_the_ca_file)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_REQUIRED;
+	r.o.ca_file = certpath("c.pem");
+	r.o.verify_name = CN;
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert(f.tls_done);
+	HEARD_HAS(&f, "STARTTLS\r\nEHLO client.test\r\nMAIL");
+}
+
+Test(client, required_tls_wrong_name)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_REQUIRED;
+	r.o.ca_file = certpath("c.pem");
+	r.o.verify_name = "other.test";
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strstr(r.session.text, "hostname mismatch") != NULL, "%s",
+	    r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+}
+
+Test(client, opportunistic_failed_handshake_is_temporary)
+{
+	/* STARTTLS answered 220, then no TLS at all: never plain text
+	 * after that, but a failure of the moment. */
+	struct fake	 f = { .ehlo = EHLO_TLS, .tls_breaks = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_OPPORTUNISTIC;
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strstr(r.session.text, "STARTTLS") != NULL, "%s",
+	    r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+}
+
+Test(client, starttls_refused_opportunistic_goes_on_plain)
+{
+	/* The fake answers 500 to a STARTTLS it does not take. */
+	struct fake	 f = { .ehlo = EHLO_TLS };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_OPPORTUNISTIC;
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HAS(&f, "STARTTLS\r\nMAIL");
+}
+
+/* --- failures of the connection ------------------------------------------- */
+
+Test(client, server_that_never_answers)
+{
+	struct fake	 f = { .silent = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.timeout = 1;
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strstr(r.session.text, "timed out after 1s") != NULL, "%s",
+	    r.session.text);
+	cr_assert(r.secs >= 0.9 && r.secs < 2.5, "%.2fs", r.secs);
+	cr_assert_eq(r.rr[0].code, 0);
+}
+
+Test(client, connection_refused)
+{
+	static char *const one[] = { "r@example.net" };
+	struct fake	 f = { 0 };
+	struct run	 r;
+
+	/* A port that was free a moment ago. */
+	fake_start(&f);
+	opts(&r, &f);
+	pthread_cancel(f.thread);
+	pthread_join(f.thread, NULL);
+	close(f.lfd);
+	send_body(&r, one, 1, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strstr(r.session.text, "Connection refused") != NULL, "%s",
+	    r.session.text);
+	cr_assert_eq(r.rr[0].code, 0);
+}
+
+Test(client, reply_too_long_or_too_many_lines)
+{
+	static char	 longline[6000], many[600 * 8 + 16];
+	struct fake	 f = { 0 };
+	struct run	 r;
+	size_t		 at = 0;
+
+	memset(longline, 'x', sizeof(longline) - 1);
+	memcpy(longline, "220 ", 4);
+	f.greeting = longline;
+	fake_start(&f);
+	opts(&r, &f);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strstr(r.session.text, "reply line longer") != NULL, "%s",
+	    r.session.text);
+
+	for (int i = 0; i < 600; i++)
+		at += (size_t)snprintf(many + at, sizeof(many) - at, "220-x\r\n");
+	snprintf(many + at, sizeof(many) - at, "220 x");
+	memset(&f, 0, sizeof(f));
+	f.greeting = many;
+	fake_start(&f);
+	opts(&r, &f);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strstr(r.session.text, "more than 512 lines") != NULL,
+	    "%s", r.session.text);
+}
