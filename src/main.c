@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "queuectl.h"
 #include "selftest.h"
 #include "server.h"
 
@@ -28,6 +29,7 @@ enum {
 	OPT_JSON,
 	OPT_SERVER_NAME,
 	OPT_TESTER_DOMAIN,
+	OPT_QUEUE,
 };
 
 static void
@@ -38,6 +40,7 @@ usage(FILE *out)
 	    "       sallyport --selftest [--json] [--tester-domain NAME] "
 	    "[--server-name NAME]\n"
 	    "                 [-c file | HOST[:PORT]]\n"
+	    QUEUECTL_USAGE
 	    "  -c, --config FILE    configuration file (default %s)\n"
 	    "  -f, --foreground     stay in the foreground, log to stderr\n"
 	    "  -n, --check-config   check the configuration, print it, exit\n"
@@ -45,9 +48,14 @@ usage(FILE *out)
 	    "                       configuration in process (no port, no queue),\n"
 	    "                       or against HOST[:PORT] (port 25, [IPv6]:PORT);\n"
 	    "                       exit 0 no relay, 1 relay or broken, 2 error\n"
-	    "  --json               the self-test's report as JSON\n"
+	    "  --json               the self-test's report or the queue as JSON\n"
 	    "  --server-name NAME   SERVER_HOST for the probes\n"
 	    "  --tester-domain NAME the prober's own domain (TESTER_DOMAIN)\n"
+	    "  --queue [list | flush | delete ID...]\n"
+	    "                       list the queue, have every entry tried now,\n"
+	    "                       or delete entries (the rest of the command\n"
+	    "                       line is for --queue); exit 0 done, 1 failed,\n"
+	    "                       2 usage or configuration error\n"
 	    "  -V, --version        print the version and exit\n"
 	    "  -h, --help           this text\n", DEFAULT_CONFIG);
 }
@@ -115,17 +123,20 @@ main(int argc, char **argv)
 		{ "json",		no_argument,		NULL, OPT_JSON },
 		{ "server-name",	required_argument,	NULL, OPT_SERVER_NAME },
 		{ "tester-domain",	required_argument,	NULL, OPT_TESTER_DOMAIN },
+		{ "queue",		no_argument,		NULL, OPT_QUEUE },
 		{ NULL,			0,			NULL, 0 },
 	};
 	struct selftest_cli st = { NULL, NULL, false, NULL, NULL };
 	const char *path = DEFAULT_CONFIG;
+	int queue = 0;		/* --queue: the rest is for queuectl */
 	int foreground = 0, check = 0, selftest = 0, config_given = 0, ch;
 	int status;
 	struct config *cfg;
 	struct server *srv;
 	char *errors = NULL, *abspath, err[512];
 
-	while ((ch = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
+	while (!queue &&
+	    (ch = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -155,10 +166,22 @@ main(int argc, char **argv)
 		case OPT_TESTER_DOMAIN:
 			st.tester_domain = optarg;
 			break;
+		case OPT_QUEUE:
+			queue = 1;
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (queue) {
+		if (foreground || check || selftest || st.server_name ||
+		    st.tester_domain) {
+			usage(stderr);
+			return 2;
+		}
+		return queuectl_command(path, st.json, argc - optind,
+		    argv + optind);
 	}
 	if (selftest) {
 		/* One optional HOST[:PORT], instead of a configuration. */

@@ -1,0 +1,21 @@
+/*
+ * queuectl - `sallyport --queue`: look at and act on the queue of a
+ * configuration, beside a running daemon (list, flush, delete).
+ */
+#ifndef SALLYPORT_QUEUECTL_H
+#define SALLYPORT_QUEUECTL_H
+
+#include <stdbool.h>
+
+/* args: the words after --queue ([list|flush|delete ID...], -c FILE,
+ * --json); config and json as given before --queue. Returns the exit
+ * status: 0 done, 1 failed (an unknown id, an unreadable entry), 2 a
+ * usage or configuration error. */
+int	queuectl_command(const char *config, bool json, int argc, char **argv);
+
+/* The usage lines main prints for --queue. */
+#define QUEUECTL_USAGE \
+	"       sallyport --queue [list [--json] | flush | delete ID...] " \
+	"[-c file]\n"
+
+#endif

@@ -1,0 +1,123 @@
+"""sallyport --queue: list, delete and flush beside a running daemon.
+
+Local delivery points at an LMTP port where nothing listens, so whether
+or not a delivery runner is at work, an accepted message stays in the
+queue with its recipients pending."""
+
+import json
+import os
+import re
+import subprocess
+
+import sallytest
+from sallytest import CRLF
+
+ID = re.compile(r'^[0-9A-F]{16}$')
+
+
+def message(subject):
+    head = ['From: <sender@example.org>', 'To: <user@example.test>', 'Subject: ' + subject]
+    return CRLF.join(s.encode() for s in head + ['', 'hello']) + CRLF
+
+
+class QueueTool(sallytest.TestCase):
+
+    def setUp(self):
+        self.srv = self.server(local_delivery='lmtp:127.0.0.1:%d' % sallytest.free_port())
+
+    def queue(self, *args, status=0):
+        """sallyport --queue ARGS -c CONF; (stdout, stderr)."""
+        p = subprocess.run([sallytest.binary(), '--queue'] + list(args) +
+                           ['-c', self.srv.conf_path], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        out, err = p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace')
+        self.assertEqual(p.returncode, status, 'exit %d\nstdout:\n%s\nstderr:\n%s'
+                         % (p.returncode, out, err))
+        return out, err
+
+    def accept(self, rcpts, subject='queued'):
+        c = self.ehlo_client(self.srv.mx_port)
+        r = c.transaction('sender@example.org', rcpts, message(subject))
+        self.assertEqual(r.code, 250, r)
+        c.cmd('QUIT')
+        qid = r.queue_id()
+        self.assertRegex(qid, ID)
+        return qid
+
+    def test_empty_queue(self):
+        out, _ = self.queue('list')
+        self.assertIn('is empty', out)
+        self.assertIn(self.srv.queue_dir, out)
+        out, _ = self.queue()           # list is the default
+        self.assertIn('is empty', out)
+        out, _ = self.queue('list', '--json')
+        self.assertEqual(json.loads(out)['entries'], [])
+
+    def test_list_shows_pending_recipients(self):
+        qid = self.accept(['user@example.test', 'other@example.test'])
+        out, _ = self.queue('list')
+        block = out.split('\n\n')[0]
+        self.assertTrue(block.startswith(qid + '\n'), out)
+        self.assertRegex(block, r'\n  arrival   \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n')
+        self.assertRegex(block, r'\n  size      \d+\n')
+        self.assertIn('\n  sender    <sender@example.org>\n', block)
+        self.assertRegex(block, r'\n  rcpt      <user@example.test> pending(: .*)?\n')
+        self.assertRegex(block, r'\n  rcpt      <other@example.test> pending(: .*)?\n')
+        self.assertRegex(block, r'\n  attempts  \d+\n  next      ')
+        self.assertTrue(out.endswith('1 entry\n'), out)
+        size = os.path.getsize(os.path.join(self.srv.incoming_dir(), qid))
+        listed = int(re.search(r'size      (\d+)', block).group(1))
+        self.assertLess(listed, size)   # the message, not the envelope
+
+        doc = json.loads(self.queue('list', '--json')[0])
+        self.assertEqual(doc['queue_dir'], self.srv.queue_dir)
+        [entry] = doc['entries']
+        self.assertEqual(entry['id'], qid)
+        self.assertEqual(entry['sender'], 'sender@example.org')
+        self.assertEqual(entry['size'], listed)
+        self.assertEqual([(r['address'], r['state']) for r in entry['recipients']],
+                         [('user@example.test', 'pending'), ('other@example.test', 'pending')])
+
+    def test_delete(self):
+        keep = self.accept(['user@example.test'], 'keep')
+        gone = self.accept(['user@example.test'], 'gone')
+        out, _ = self.queue('delete', gone)
+        self.assertEqual(out, '%s deleted\n' % gone)
+        self.assertNotIn(gone, self.srv.queue_names())
+        self.assertFalse(os.path.exists(os.path.join(self.srv.queue_dir, 'state', gone)))
+        out, _ = self.queue('list')
+        self.assertIn(keep, out)
+        self.assertNotIn(gone, out)
+        # again: unknown now
+        _, err = self.queue('delete', gone, status=1)
+        self.assertIn('no such queue entry', err)
+        # not an id at all: refused before anything is done
+        _, err = self.queue('delete', '../incoming/' + keep, status=2)
+        self.assertIn('16 of 0-9 A-F', err)
+        self.queue('delete', keep.lower(), status=2)
+        self.queue('delete', status=2)
+        self.assertIn(keep, self.srv.queue_names())
+        # the daemon still takes mail
+        self.accept(['user@example.test'], 'after')
+
+    def test_flush(self):
+        qid = self.accept(['user@example.test'])
+        marker = os.path.join(self.srv.queue_dir, 'flush')
+        out, _ = self.queue('flush')
+        self.assertIn('flush requested', out)
+        self.assertIn('1 entry', out)
+        # A runner removes the marker once it has seen it: either is fine.
+        self.assertTrue(os.path.exists(marker) or qid in self.srv.queue_names())
+
+    def test_usage_and_config_errors(self):
+        _, err = self.queue('frobnicate', status=2)
+        self.assertIn('usage', err)
+        self.queue('flush', '--json', status=2)
+        p = subprocess.run([sallytest.binary(), '--queue', 'list', '-c',
+                            os.path.join(self.srv.dir, 'missing.conf')],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+
+
+if __name__ == '__main__':
+    sallytest.main()
