@@ -174,12 +174,12 @@ dns_sock_state_cb(void *data, ares_socket_t fd, int readable, int writable)
 	ev_io_start(d->loop, &s->io);
 }
 
-/* dns_set_servers - our list instead of resolv.conf's. Built as nodes
- * rather than the CSV form, whose parser in c-ares 1.18 guesses at
- * colons; our strings are already checked, canonical ones. */
-static int
-dns_set_servers(struct dns *d, char *const *servers, size_t n, char *err,
-    size_t errlen)
+/* dns_channel_servers - our list instead of resolv.conf's. Built as
+ * nodes rather than the CSV form, whose parser in c-ares 1.18 guesses
+ * at colons; our strings are already checked, canonical ones. */
+int
+dns_channel_servers(ares_channel channel, char *const *servers, size_t n,
+    char *err, size_t errlen)
 {
 	struct ares_addr_port_node *nodes;
 	struct netaddr_port	    np;
@@ -206,7 +206,7 @@ dns_set_servers(struct dns *d, char *const *servers, size_t n, char *err,
 		/* 0 stands for c-ares's default, 53. */
 		nodes[i].udp_port = nodes[i].tcp_port = (int)np.port;
 	}
-	rc = ares_set_servers_ports(d->channel, nodes);
+	rc = ares_set_servers_ports(channel, nodes);
 	free(nodes);
 	if (rc != ARES_SUCCESS) {
 		snprintf(err, errlen, "DNS servers: %s", ares_strerror(rc));
@@ -257,8 +257,8 @@ dns_new(struct ev_loop *loop, char *const *servers, size_t nservers,
 		ares_library_cleanup();
 		return NULL;
 	}
-	if (nservers > 0 &&
-	    dns_set_servers(d, servers, nservers, err, errlen) == -1) {
+	if (nservers > 0 && dns_channel_servers(d->channel, servers, nservers,
+	    err, errlen) == -1) {
 		dns_free(d);
 		return NULL;
 	}

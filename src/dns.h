@@ -46,4 +46,12 @@ void		 dns_cancel(struct dns_req *);
 
 const char	*dns_result_name(enum dns_result);
 
+/* For other users of c-ares (resolve.c): make `channel` (an
+ * ares_channel) ask these servers, in dns_new's form, instead of
+ * resolv.conf's. 0, or -1 with a message. */
+struct ares_channeldata;
+int		 dns_channel_servers(struct ares_channeldata *channel,
+		    char *const *servers, size_t nservers, char *err,
+		    size_t errlen);
+
 #endif

@@ -11,28 +11,20 @@
  */
 #include <criterion/criterion.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 #include <ev.h>
 
 #include "dns.h"
 #include "dns_answer.h"
 #include "dns_msg.h"
-
-#ifndef DNSMASQ
-#define DNSMASQ		"/usr/sbin/dnsmasq"
-#endif
+#include "dnsmasq.h"
 
 static struct ev_loop *loop;
 
@@ -150,41 +142,6 @@ dns_at(unsigned port, unsigned timeout)
 
 /* --- sockets of our own ------------------------------------------------ */
 
-/* udp_socket - a UDP socket bound to a free port of 127.0.0.1 */
-static int
-udp_socket(unsigned *port)
-{
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
-	int			 fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	cr_assert_geq(fd, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
-/* tcp_port_free - can we bind TCP on 127.0.0.1:port too? */
-static bool
-tcp_port_free(unsigned port)
-{
-	struct sockaddr_in	 sin;
-	int			 fd = socket(AF_INET, SOCK_STREAM, 0), rc;
-
-	cr_assert_geq(fd, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	rc = bind(fd, (struct sockaddr *)&sin, sizeof(sin));
-	close(fd);
-	return rc == 0;
-}
-
 /* What the fake server answers. */
 enum fake_mode {
 	FAKE_MX,		/* an MX of `ttl`; NODATA for other types */
@@ -272,115 +229,22 @@ fake_stop(struct fake *f)
 	close(f->fd);
 }
 
-/* --- dnsmasq ------------------------------------------------------------ */
-
-struct dnsmasq {
-	pid_t		 pid;
-	unsigned	 port;
-};
-
-/* dnsmasq_exec - in the child: serve the test zone on port */
-static void
-dnsmasq_exec(unsigned port)
-{
-	char	 portarg[32];
-	char	*argv[] = {
-		DNSMASQ, "--keep-in-foreground", portarg,
-		"--listen-address=127.0.0.1", "--bind-interfaces",
-		"--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-		"--pid-file=", "--log-facility=/dev/null",
-		/* Every other name under .test is NXDOMAIN. */
-		"--local=/test/", "--local-ttl=300",
-		"--mx-host=mx.example.test,mail.example.test,10",
-		"--host-record=mail.example.test,192.0.2.25",
-		"--host-record=a-only.example.test,192.0.2.10",
-		"--host-record=aaaa-only.example.test,2001:db8::10",
-		"--txt-record=txt-only.example.test,no address here",
-		/* RFC 7505 null MX, "0 .", beside an address. */
-		"--dns-rr=nullmx.example.test,15,000000",
-		"--host-record=nullmx.example.test,192.0.2.99",
-		"--cname=alias.example.test,mx.example.test",
-		"--cname=dangling.example.test,txt-only.example.test",
-		NULL
-	};
-	int	 null = open("/dev/null", O_WRONLY);
-
-	/* Do not outlive a test that crashes. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (null >= 0)
-		dup2(null, STDOUT_FILENO);
-	snprintf(portarg, sizeof(portarg), "--port=%u", port);
-	execv(DNSMASQ, argv);
-	fprintf(stderr, "%s: %s\n", DNSMASQ, strerror(errno));
-	_exit(127);
-}
-
-/* dnsmasq_ready - wait until it takes TCP connections, or has died */
-static bool
-dnsmasq_ready(const struct dnsmasq *dm)
-{
-	struct sockaddr_in sin;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)dm->port);
-	for (int i = 0; i < 300; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
-
-		cr_assert_geq(fd, 0);
-		rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
-		close(fd);
-		if (rc == 0)
-			return true;
-		if (waitpid(dm->pid, NULL, WNOHANG) == dm->pid)
-			return false;
-		usleep(10000);
-	}
-	kill(dm->pid, SIGKILL);
-	waitpid(dm->pid, NULL, 0);
-	return false;
-}
-
-static void
-dnsmasq_start(struct dnsmasq *dm)
-{
-	if (access(DNSMASQ, X_OK) != 0) {
-		if (getenv("SALLYPORT_SKIP_DNS_TESTS") != NULL)
-			cr_skip_test("%s missing, SALLYPORT_SKIP_DNS_TESTS set",
-			    DNSMASQ);
-		cr_assert_fail("%s is missing: apt-get install dnsmasq-base, or set "
-		    "SALLYPORT_SKIP_DNS_TESTS=1 to skip these tests", DNSMASQ);
-	}
-	/* A free port could be taken before dnsmasq binds it: try again
-	 * with another. */
-	for (int attempt = 0; attempt < 10; attempt++) {
-		int fd = udp_socket(&dm->port);
-
-		close(fd);
-		if (!tcp_port_free(dm->port))
-			continue;
-		dm->pid = fork();
-		cr_assert_geq(dm->pid, 0);
-		if (dm->pid == 0)
-			dnsmasq_exec(dm->port);
-		if (dnsmasq_ready(dm))
-			return;
-	}
-	cr_assert_fail("dnsmasq did not start");
-}
-
-static void
-dnsmasq_stop(struct dnsmasq *dm)
-{
-	if (dm->pid <= 0)
-		return;
-	kill(dm->pid, SIGTERM);
-	waitpid(dm->pid, NULL, 0);
-	dm->pid = 0;
-}
-
 /* --- against dnsmasq ------------------------------------------------------ */
+
+/* The test zone. */
+static const char *const zone[] = {
+	"--mx-host=mx.example.test,mail.example.test,10",
+	"--host-record=mail.example.test,192.0.2.25",
+	"--host-record=a-only.example.test,192.0.2.10",
+	"--host-record=aaaa-only.example.test,2001:db8::10",
+	"--txt-record=txt-only.example.test,no address here",
+	/* RFC 7505 null MX, "0 .", beside an address. */
+	"--dns-rr=nullmx.example.test,15,000000",
+	"--host-record=nullmx.example.test,192.0.2.99",
+	"--cname=alias.example.test,mx.example.test",
+	"--cname=dangling.example.test,txt-only.example.test",
+	NULL
+};
 
 static struct dnsmasq dm;
 
@@ -389,7 +253,7 @@ static struct dnsmasq dm;
 static struct dns *
 dnsmasq_dns(unsigned timeout)
 {
-	dnsmasq_start(&dm);
+	dnsmasq_start(&dm, zone);
 	return dns_at(dm.port, timeout);
 }
 

@@ -1,0 +1,231 @@
+/*
+ * test_resolve - blocking MX and address lookups against dnsmasq on
+ * 127.0.0.1, and against sockets that never answer or are closed.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "config.h"
+#include "dnsmasq.h"
+#include "resolve.h"
+
+static const char *const zone[] = {
+	"--mx-host=multi.test,mx-far.multi.test,20",
+	"--mx-host=multi.test,mx-a.multi.test,10",
+	"--mx-host=multi.test,mx-b.multi.test,10",
+	"--mx-host=multi.test,mx-near.multi.test,5",
+	"--mx-host=one.test,mail.one.test,10",
+	"--host-record=mail.one.test,192.0.2.25",
+	"--host-record=a-only.test,192.0.2.10",
+	"--host-record=aaaa-only.test,2001:db8::10",
+	"--host-record=both.test,192.0.2.11,2001:db8::11",
+	"--txt-record=txt-only.test,no address here",
+	/* RFC 7505 null MX, "0 .", beside an address. */
+	"--dns-rr=nullmx.test,15,000000",
+	"--host-record=nullmx.test,192.0.2.99",
+	NULL
+};
+
+static struct dnsmasq	 dm;
+static struct config	 cfg;
+static char		 server[32];
+static char		*servers[] = { server };
+
+/* ask - the config asking 127.0.0.1:port, with timeout */
+static void
+ask(unsigned port, unsigned timeout)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(server, sizeof(server), "127.0.0.1:%u", port);
+	cfg.dns_servers.v = servers;
+	cfg.dns_servers.n = 1;
+	cfg.dns_timeout = timeout;
+}
+
+static void
+setup(void)
+{
+	dnsmasq_start(&dm, zone);
+	ask(dm.port, 2);
+}
+
+static void
+teardown(void)
+{
+	dnsmasq_stop(&dm);
+}
+
+TestSuite(resolve, .init = setup, .fini = teardown, .timeout = 30);
+
+static const char *
+addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+		    out, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->
+		    sin6_addr, out, (socklen_t)len);
+	return out;
+}
+
+Test(resolve, mx_in_preference_order)
+{
+	struct mx_host	 mx[8];
+	size_t		 n;
+	bool		 a_first = false, b_first = false;
+
+	for (int i = 0; i < 40; i++) {
+		cr_assert_eq(resolve_mx(&cfg, "multi.test", mx, 8, &n),
+		    RESOLVE_OK);
+		cr_assert_eq(n, 4);
+		cr_assert_str_eq(mx[0].name, "mx-near.multi.test");
+		cr_assert_eq(mx[0].pref, 5);
+		cr_assert_eq(mx[1].pref, 10);
+		cr_assert_eq(mx[2].pref, 10);
+		cr_assert_str_eq(mx[3].name, "mx-far.multi.test");
+		cr_assert_eq(mx[3].pref, 20);
+		if (strcmp(mx[1].name, "mx-a.multi.test") == 0)
+			a_first = true;
+		else {
+			cr_assert_str_eq(mx[1].name, "mx-b.multi.test");
+			b_first = true;
+		}
+	}
+	/* Equal preferences in random order: both orders seen. */
+	cr_assert(a_first && b_first);
+}
+
+Test(resolve, mx_fewer_slots_keeps_the_best)
+{
+	struct mx_host	 mx[1];
+	size_t		 n;
+
+	cr_assert_eq(resolve_mx(&cfg, "MULTI.test.", mx, 1, &n), RESOLVE_OK);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(mx[0].name, "mx-near.multi.test");
+}
+
+Test(resolve, implicit_mx_and_none)
+{
+	struct mx_host	 mx[4];
+	size_t		 n;
+
+	/* No MX, an address: the domain itself (RFC 5321 5.1). */
+	cr_assert_eq(resolve_mx(&cfg, "a-only.test", mx, 4, &n), RESOLVE_OK);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(mx[0].name, "a-only.test");
+	cr_assert_eq(mx[0].pref, 0);
+	cr_assert_eq(resolve_mx(&cfg, "aaaa-only.test", mx, 4, &n),
+	    RESOLVE_OK);
+	cr_assert_str_eq(mx[0].name, "aaaa-only.test");
+	/* Neither MX nor address. */
+	cr_assert_eq(resolve_mx(&cfg, "txt-only.test", mx, 4, &n),
+	    RESOLVE_NONE);
+	cr_assert_eq(n, 0);
+	/* NXDOMAIN. */
+	cr_assert_eq(resolve_mx(&cfg, "nonexistent.test", mx, 4, &n),
+	    RESOLVE_NONE);
+	/* Not a host name at all: not asked. */
+	cr_assert_eq(resolve_mx(&cfg, "[192.0.2.1]", mx, 4, &n),
+	    RESOLVE_NONE);
+}
+
+Test(resolve, null_mx_takes_no_mail)
+{
+	struct mx_host	 mx[4];
+	size_t		 n;
+
+	cr_assert_eq(resolve_mx(&cfg, "nullmx.test", mx, 4, &n),
+	    RESOLVE_NONE);
+	cr_assert_eq(n, 0);
+}
+
+Test(resolve, addresses_ipv4_first)
+{
+	struct sockaddr_storage	 a[4];
+	size_t			 n;
+	char			 t[64];
+
+	cr_assert_eq(resolve_addrs(&cfg, "both.test", a, 4, &n), RESOLVE_OK);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(addr_text(&a[0], t, sizeof(t)), "192.0.2.11");
+	cr_assert_str_eq(addr_text(&a[1], t, sizeof(t)), "2001:db8::11");
+	cr_assert_eq(resolve_addrs(&cfg, "aaaa-only.test", a, 4, &n),
+	    RESOLVE_OK);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(addr_text(&a[0], t, sizeof(t)), "2001:db8::10");
+	cr_assert_eq(resolve_addrs(&cfg, "mail.one.test", a, 1, &n),
+	    RESOLVE_OK);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(resolve_addrs(&cfg, "txt-only.test", a, 4, &n),
+	    RESOLVE_NONE);
+	cr_assert_eq(resolve_addrs(&cfg, "nonexistent.test", a, 4, &n),
+	    RESOLVE_NONE);
+	cr_assert_eq(n, 0);
+}
+
+Test(resolve, literals_without_a_query)
+{
+	struct sockaddr_storage	 a[2];
+	size_t			 n;
+	char			 t[64];
+
+	dnsmasq_stop(&dm);	/* nobody to ask */
+	cr_assert_eq(resolve_addrs(&cfg, "192.0.2.7", a, 2, &n), RESOLVE_OK);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(addr_text(&a[0], t, sizeof(t)), "192.0.2.7");
+	cr_assert_eq(resolve_addrs(&cfg, "2001:db8::7", a, 2, &n),
+	    RESOLVE_OK);
+	cr_assert_str_eq(addr_text(&a[0], t, sizeof(t)), "2001:db8::7");
+	cr_assert_eq(((struct sockaddr_in6 *)&a[0])->sin6_port, 0);
+}
+
+static double
+since(const struct timespec *t0)
+{
+	struct timespec	 t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+Test(resolve, server_that_never_answers)
+{
+	struct mx_host		 mx[4];
+	struct sockaddr_storage	 a[4];
+	struct timespec		 t0;
+	size_t			 n;
+	unsigned		 port;
+	int			 fd = udp_socket(&port);	/* never read */
+
+	ask(port, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(resolve_mx(&cfg, "one.test", mx, 4, &n), RESOLVE_TEMP);
+	cr_assert(since(&t0) >= 0.9 && since(&t0) < 2.0, "%.2fs",
+	    since(&t0));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(resolve_addrs(&cfg, "both.test", a, 4, &n),
+	    RESOLVE_TEMP);
+	/* A, then AAAA: one timeout each. */
+	cr_assert(since(&t0) < 3.0, "%.2fs", since(&t0));
+	close(fd);
+}
+
+Test(resolve, server_gone)
+{
+	struct mx_host	 mx[4];
+	size_t		 n;
+	unsigned	 port;
+
+	close(udp_socket(&port));	/* nobody listens there now */
+	ask(port, 1);
+	cr_assert_eq(resolve_mx(&cfg, "one.test", mx, 4, &n), RESOLVE_TEMP);
+}
