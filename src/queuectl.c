@@ -47,11 +47,19 @@ command_named(const char *name)
 	return QCMD_NONE;
 }
 
-static const char *const state_names[] = {
-	[RCPT_PENDING] = "pending",
-	[RCPT_SENT] = "sent",
-	[RCPT_BOUNCED] = "bounced",
-};
+/* rcpt_state_name - pending until a try failed: then deferred */
+static const char *
+rcpt_state_name(const struct qentry *e, size_t i)
+{
+	switch (e->state[i]) {
+	case RCPT_SENT:
+		return "sent";
+	case RCPT_BOUNCED:
+		return "bounced";
+	default:
+		return e->last_error[i] ? "deferred" : "pending";
+	}
+}
 
 /* put_text - s with control characters as \xNN */
 static void
@@ -141,7 +149,7 @@ list_text(const struct qentry *e)
 	for (i = 0; i < e->nrcpts; i++) {
 		printf("  rcpt      <");
 		put_text(stdout, e->rcpts[i]);
-		printf("> %s", state_names[e->state[i]]);
+		printf("> %s", rcpt_state_name(e, i));
 		if (e->last_error[i]) {
 			printf(": ");
 			put_text(stdout, e->last_error[i]);
@@ -169,7 +177,7 @@ list_json(const struct qentry *e, bool first)
 		printf("%s\n       {\"address\": ", i ? "," : "");
 		put_json(stdout, e->rcpts[i]);
 		printf(", \"state\": \"%s\", \"last_error\": ",
-		    state_names[e->state[i]]);
+		    rcpt_state_name(e, i));
 		put_json(stdout, e->last_error[i]);
 		printf("}");
 	}

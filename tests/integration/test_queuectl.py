@@ -61,8 +61,9 @@ class QueueTool(sallytest.TestCase):
         self.assertRegex(block, r'\n  arrival   \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n')
         self.assertRegex(block, r'\n  size      \d+\n')
         self.assertIn('\n  sender    <sender@example.org>\n', block)
-        self.assertRegex(block, r'\n  rcpt      <user@example.test> pending(: .*)?\n')
-        self.assertRegex(block, r'\n  rcpt      <other@example.test> pending(: .*)?\n')
+        # pending, or deferred with its error once a runner has tried
+        self.assertRegex(block, r'\n  rcpt      <user@example.test> (pending|deferred: .*)\n')
+        self.assertRegex(block, r'\n  rcpt      <other@example.test> (pending|deferred: .*)\n')
         self.assertRegex(block, r'\n  attempts  \d+\n  next      ')
         self.assertTrue(out.endswith('1 entry\n'), out)
         size = os.path.getsize(os.path.join(self.srv.incoming_dir(), qid))
@@ -75,8 +76,11 @@ class QueueTool(sallytest.TestCase):
         self.assertEqual(entry['id'], qid)
         self.assertEqual(entry['sender'], 'sender@example.org')
         self.assertEqual(entry['size'], listed)
-        self.assertEqual([(r['address'], r['state']) for r in entry['recipients']],
-                         [('user@example.test', 'pending'), ('other@example.test', 'pending')])
+        self.assertEqual([r['address'] for r in entry['recipients']],
+                         ['user@example.test', 'other@example.test'])
+        for r in entry['recipients']:
+            self.assertIn(r['state'], ('pending', 'deferred'))
+            self.assertEqual(r['state'] == 'deferred', r['last_error'] is not None)
 
     def test_delete(self):
         keep = self.accept(['user@example.test'], 'keep')
