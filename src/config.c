@@ -152,6 +152,7 @@ static const struct conf_key conf_keys[] = {
 	    0, 0, 0, 0 },
 	/* Delivery. The recipient table (aliases, mailbox_users,
 	 * catchall) is loaded by conf_finish once all three are known. */
+	{ "delivery", CONF_BOOL, CONF_AT(delivery), "yes", 0, 0, 0, 0 },
 	{ "local_delivery", CONF_DELIVERY, CONF_AT(local_delivery),
 	    "maildir:" LOCALSTATEDIR "/mail/%d/%u/Maildir", 0, 0, 0, 0 },
 	{ "aliases", CONF_PATH, CONF_AT(aliases), "", 0, 0, 0, CONF_F_EMPTY },

@@ -67,6 +67,8 @@ on_committed(void *arg, int status)
 	struct conn *c = arg;
 
 	c->committing = false;
+	if (status == 0)
+		server_queued(c->srv, spool_id(c->spool));
 	spool_free(c->spool);
 	c->spool = NULL;
 	if (c->closed) {

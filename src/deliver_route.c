@@ -322,7 +322,7 @@ deliver_local(struct runner *r, const struct config *cfg,
 static bool
 read_auth(const char *path, char *user, size_t ulen, char *pass, size_t plen)
 {
-	char line[1024], *sp, *end;
+	char line[1024], *sp;
 	FILE *f;
 
 	if ((f = fopen(path, "r")) == NULL)
@@ -338,9 +338,12 @@ read_auth(const char *path, char *user, size_t ulen, char *pass, size_t plen)
 	*sp++ = '\0';
 	while (*sp == ' ' || *sp == '\t')
 		sp++;
-	end = sp + strlen(sp);
-	snprintf(user, ulen, "%s", line);
-	snprintf(pass, plen, "%.*s", (int)(end - sp), sp);
+	if (strlen(line) >= ulen || strlen(sp) >= plen) {
+		explicit_bzero(line, sizeof(line));
+		return false;
+	}
+	memcpy(user, line, strlen(line) + 1);
+	memcpy(pass, sp, strlen(sp) + 1);
 	explicit_bzero(line, sizeof(line));
 	return *user != '\0';
 }

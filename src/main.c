@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "deliver.h"
 #include "queuectl.h"
 #include "selftest.h"
 #include "server.h"
@@ -26,6 +27,7 @@
 /* Long options without a short form. */
 enum {
 	OPT_SELFTEST = 256,
+	OPT_QUEUE_RUNNER,	/* internal: the daemon starts its runner */
 	OPT_JSON,
 	OPT_SERVER_NAME,
 	OPT_TESTER_DOMAIN,
@@ -97,7 +99,10 @@ drop_privileges(const struct config *cfg)
 		log_err("chown %s: %s", cfg->queue_dir, strerror(errno));
 		return -1;
 	}
-	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	/* initgroups: the user's supplementary groups count (e.g. `sasl`
+	 * for saslauthd's socket or a sasldb readable by that group). */
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	    setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1) {
 		log_err("cannot become user %s: %s", cfg->user,
 		    strerror(errno));
@@ -124,13 +129,14 @@ main(int argc, char **argv)
 		{ "server-name",	required_argument,	NULL, OPT_SERVER_NAME },
 		{ "tester-domain",	required_argument,	NULL, OPT_TESTER_DOMAIN },
 		{ "queue",		no_argument,		NULL, OPT_QUEUE },
+		{ "queue-runner",	required_argument,	NULL, OPT_QUEUE_RUNNER },
 		{ NULL,			0,			NULL, 0 },
 	};
 	struct selftest_cli st = { NULL, NULL, false, NULL, NULL };
 	const char *path = DEFAULT_CONFIG;
 	int queue = 0;		/* --queue: the rest is for queuectl */
 	int foreground = 0, check = 0, selftest = 0, config_given = 0, ch;
-	int status;
+	int status, runner_fd = -1;
 	struct config *cfg;
 	struct server *srv;
 	char *errors = NULL, *abspath, err[512];
@@ -169,6 +175,9 @@ main(int argc, char **argv)
 		case OPT_QUEUE:
 			queue = 1;
 			break;
+		case OPT_QUEUE_RUNNER:
+			runner_fd = atoi(optarg);
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -197,6 +206,10 @@ main(int argc, char **argv)
 	if (optind != argc || st.json || st.server_name || st.tester_domain) {
 		usage(stderr);
 		return 2;
+	}
+	if (runner_fd >= 0) {
+		log_open("sallyport/runner", foreground);
+		deliver_main(path, runner_fd);
 	}
 
 	/* SIGHUP reads the file again after daemon() moved us to "/". */
@@ -232,6 +245,7 @@ main(int argc, char **argv)
 	}
 	if (!foreground)
 		ev_loop_fork(srv->loop);
+	srv->foreground = foreground;
 	status = server_run(srv);
 	server_free(srv);
 	return status;

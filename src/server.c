@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "committer.h"
 #include "conn.h"
+#include "deliver.h"
 #include "dns.h"
 #include "log.h"
 #include "queue.h"
@@ -324,8 +326,11 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (w->signum == SIGHUP)
+	if (w->signum == SIGHUP) {
 		server_reload(srv);
+		if (srv->runner > 0)
+			kill(srv->runner, SIGHUP);
+	}
 	else
 		server_stop(srv);
 }
@@ -370,6 +375,92 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	return srv;
 }
 
+/* --- the queue runner --------------------------------------------------------- */
+
+static void	runner_start(struct server *);
+
+static void
+on_runner_restart(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	runner_start(w->data);
+}
+
+static void
+on_runner_exit(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct server *srv = w->data;
+
+	(void)revents;
+	ev_child_stop(loop, w);
+	srv->runner = 0;
+	close(srv->runner_fd);
+	srv->runner_fd = -1;
+	if (srv->stopping)
+		return;
+	/* Nothing is lost: the queue is on disk. Start it again soon. */
+	log_err("queue runner exited (status %d); restarting it in 5s",
+	    w->rstatus);
+	ev_timer_set(&srv->runner_restart, 5.0, 0.0);
+	ev_timer_start(loop, &srv->runner_restart);
+}
+
+static void
+runner_start(struct server *srv)
+{
+	char err[512];
+
+	srv->runner = deliver_spawn(srv->cfg->cfg->path, srv->foreground,
+	    &srv->runner_fd, err, sizeof(err));
+	if (srv->runner == -1) {
+		srv->runner = 0;
+		log_err("%s; trying again in 5s", err);
+		ev_timer_set(&srv->runner_restart, 5.0, 0.0);
+		ev_timer_start(srv->loop, &srv->runner_restart);
+		return;
+	}
+	ev_child_set(&srv->runner_watch, srv->runner, 0);
+	ev_child_start(srv->loop, &srv->runner_watch);
+}
+
+/* runner_stop - SIGTERM, then wait up to shutdown_timeout, then KILL:
+ * deliveries in flight have their outcomes on disk either way */
+static void
+runner_stop(struct server *srv)
+{
+	int status, i;
+
+	if (srv->runner <= 0)
+		return;
+	ev_child_stop(srv->loop, &srv->runner_watch);
+	kill(srv->runner, SIGTERM);
+	for (i = 0; i < (int)srv->cfg->cfg->shutdown_timeout * 10; i++) {
+		if (waitpid(srv->runner, &status, WNOHANG) == srv->runner)
+			break;
+		usleep(100000);
+	}
+	if (i == (int)srv->cfg->cfg->shutdown_timeout * 10) {
+		kill(srv->runner, SIGKILL);
+		waitpid(srv->runner, &status, 0);
+	}
+	srv->runner = 0;
+	if (srv->runner_fd != -1)
+		close(srv->runner_fd);
+	srv->runner_fd = -1;
+}
+
+void
+server_queued(struct server *srv, const char *id)
+{
+	char line[QUEUE_ID_LEN + 2];
+	int n = snprintf(line, sizeof(line), "%s\n", id);
+
+	/* A full pipe only delays it: the runner rescans the queue. */
+	if (srv->runner_fd != -1 && n > 0)
+		(void)!write(srv->runner_fd, line, (size_t)n);
+}
+
 int
 server_run(struct server *srv)
 {
@@ -412,6 +503,15 @@ server_run(struct server *srv)
 		log_info("listening on %s", srv->listeners[i].name);
 	if (srv->tls)
 		log_info("TLS certificate %s", tls_ctx_describe(srv->tls));
+	ev_init(&srv->runner_restart, on_runner_restart);
+	srv->runner_restart.data = srv;
+	ev_init(&srv->runner_watch, on_runner_exit);
+	srv->runner_watch.data = srv;
+	srv->runner_fd = -1;
+	if (cfg->delivery)
+		runner_start(srv);
+	else
+		log_info("delivery = no: mail stays in the queue");
 	log_info("sallyport %s ready as %s", PACKAGE_VERSION, cfg->hostname);
 	listeners_start(srv);
 	ev_run(srv->loop, 0);
@@ -419,6 +519,8 @@ server_run(struct server *srv)
 	/* Commits still in flight finish, and their sessions are freed. */
 	committer_free(srv->committer);
 	srv->committer = NULL;
+	ev_timer_stop(srv->loop, &srv->runner_restart);
+	runner_stop(srv);
 	dns_free(srv->dns);
 	srv->dns = NULL;
 	sasl_server_free(srv->sasl);

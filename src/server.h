@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <ev.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -41,6 +42,11 @@ struct server {
 	struct dns	*dns;
 	struct tls_ctx	*tls;		/* NULL without a certificate */
 	struct sasl_server *sasl;	/* NULL: AUTH unavailable */
+	bool		 foreground;	/* logs to stderr (the runner too) */
+	pid_t		 runner;	/* the queue runner process, or 0 */
+	int		 runner_fd;	/* "ID\n" for each new entry */
+	ev_child	 runner_watch;
+	ev_timer	 runner_restart;
 	struct listener	*listeners;
 	size_t		 nlisteners;
 	struct conn	*conns;		/* open connections (list) */
@@ -61,6 +67,9 @@ struct server	*server_new(struct config *, char *err, size_t errlen);
  * privileges), then run until SIGTERM/SIGINT. Returns the exit status. */
 int		 server_run(struct server *);
 void		 server_free(struct server *);
+
+/* A new entry is in the queue: tell the runner. */
+void		 server_queued(struct server *, const char *id);
 
 /* conn.c tells the server that a connection is gone. */
 void		 server_conn_gone(struct server *, struct conn *);

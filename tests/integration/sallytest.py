@@ -551,6 +551,9 @@ class Server:
             'tls_cert': cert,
             'tls_key': key,
             'sasl_sasldb_path': sasl_db(),
+            # Tests that look at queue_dir/incoming/ must not race the
+            # queue runner; delivery tests pass delivery='yes'.
+            'delivery': 'no',
         }
         values.update(self.overrides if overrides is None else overrides)
         if 'dns_servers' not in values:
