@@ -308,12 +308,21 @@ maildir_deliver(const char *template, const char *user, const char *domain,
 		goto fail;
 	}
 	fd = -1;
-	snprintf(new, sizeof(new), "%s/new/%s", dir, unique);
+	/* Neither path can be longer than tmp's, which fitted. */
+	if ((size_t)snprintf(new, sizeof(new), "%s/new/%s", dir, unique) >=
+	    sizeof(new)) {
+		snprintf(err, errlen, "maildir path too long: %s", dir);
+		goto fail;
+	}
 	if (rename(tmp, new) == -1) {
 		snprintf(err, errlen, "rename %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	snprintf(new, sizeof(new), "%s/new", dir);
+	if ((size_t)snprintf(new, sizeof(new), "%s/new", dir) >=
+	    sizeof(new)) {
+		snprintf(err, errlen, "maildir path too long: %s", dir);
+		return MAILDIR_TEMP;
+	}
 	/* In new/ but perhaps not durable: a retry may deliver it twice,
 	 * which beats losing it. */
 	if (maildir_sync_dir(new, err, errlen) == -1)

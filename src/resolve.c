@@ -133,10 +133,12 @@ resolve_wait(ares_channel ch, struct resolve_answer *a, unsigned timeout)
 		t = ares_timeout(ch, &maxtv, &tv);
 		bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
 		nfd = 0;
-		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			short ev = (short)((ARES_GETSOCK_READABLE(bits, i) ?
-			    POLLIN : 0) | (ARES_GETSOCK_WRITABLE(bits, i) ?
-			    POLLOUT : 0));
+		for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+			/* ARES_GETSOCK_WRITABLE would shift an int into
+			 * its sign bit for the last socket. */
+			short ev = (short)(((unsigned)bits & 1u << i ? POLLIN :
+			    0) | ((unsigned)bits & 1u << (i +
+			    ARES_GETSOCK_MAXNUM) ? POLLOUT : 0));
 
 			if (ev == 0)
 				continue;

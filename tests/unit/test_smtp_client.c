@@ -885,12 +885,19 @@ Test(client, connection_refused)
 	struct fake	 f = { 0 };
 	struct run	 r;
 
-	/* A port that was free a moment ago. */
-	fake_start(&f);
+	struct sockaddr_in sin;
+	socklen_t	 len = sizeof(sin);
+	int		 fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	/* A port that was free a moment ago, and nobody listens on. */
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	close(fd);
+	f.port = ntohs(sin.sin_port);
 	opts(&r, &f);
-	pthread_cancel(f.thread);
-	pthread_join(f.thread, NULL);
-	close(f.lfd);
 	send_body(&r, one, 1, "hi\r\n");
 	cr_assert_eq(r.session.code, 0);
 	cr_assert(strstr(r.session.text, "Connection refused") != NULL, "%s",
