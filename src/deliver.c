@@ -150,6 +150,15 @@ schedule(struct runner *r, const char *id, time_t due)
 	s->busy = false;
 }
 
+void
+runner_queued(struct runner *r, const char *id)
+{
+	pthread_mutex_lock(&r->lock);
+	schedule(r, id, time(NULL));
+	pthread_mutex_unlock(&r->lock);
+	(void)!write(r->done_pipe[1], "x", 1);	/* wake the main thread */
+}
+
 /* unschedule - after a delivery: drop the entry or set its next time */
 static void
 unschedule(struct runner *r, const char *id, time_t next)

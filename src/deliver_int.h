@@ -21,6 +21,8 @@ struct rcfg {
 struct rcfg	*rcfg_get(struct runner *);
 void		 rcfg_put(struct runner *, struct rcfg *);
 struct queue	*runner_queue(struct runner *);
+/* The runner queued an entry itself (a DSN, a forward): due now. */
+void		 runner_queued(struct runner *, const char *id);
 
 /* Deliver what is pending in entry `id`; returns when to try again, or
  * 0 when the entry is finished (removed) or gone. */

@@ -308,9 +308,11 @@ deliver_local(struct runner *r, const struct config *cfg,
 	if (nout > 0 && worst / 100 == 2) {
 		if (forward(r, e, fd, outside, nout, id, err, sizeof(err)) == -1)
 			set_outcome(o, 451, "local", "451 4.3.0 %s", err);
-		else
+		else {
 			set_outcome(o, 250, "local", "250 2.0.0 forwarded as %s",
 			    id);
+			runner_queued(r, id);
+		}
 	}
 	for (k = 0; k < (size_t)n; k++)
 		free(targets[k]);
@@ -532,9 +534,11 @@ bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
 			outs[f[i].rcpt].code = 451;
 		return;
 	}
-	if (id[0])
+	if (id[0]) {
 		log_info("id=%s sender non-delivery notification: %s", e->id,
 		    id);
+		runner_queued(r, id);
+	}
 }
 
 time_t
@@ -592,10 +596,12 @@ deliver_entry(struct runner *r, const struct config *cfg, const char *id)
 		for (i = 0; i < e->nrcpts; i++)
 			if (outs[i].tried && outs[i].code / 100 != 2 &&
 			    outs[i].code / 100 != 5) {
-				char last[CLIENT_TEXT_MAX];
+				char last[CLIENT_TEXT_MAX], relay[300];
 
+				/* set_outcome rewrites both: copy them first */
 				snprintf(last, sizeof(last), "%s", outs[i].text);
-				set_outcome(&outs[i], 554, outs[i].relay,
+				snprintf(relay, sizeof(relay), "%s", outs[i].relay);
+				set_outcome(&outs[i], 554, relay,
 				    "554 4.4.7 delivery time expired; last "
 				    "error: %.400s", last);
 			}
