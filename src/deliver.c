@@ -11,6 +11,7 @@
  * daemon's pipe, of a `flush` from a marker file, and rescans the queue
  * every minute so that nothing is ever forgotten.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -207,6 +208,34 @@ rescan(struct runner *r, time_t now)
 	qentry_list_free(ids, n);
 }
 
+/* sweep_state - state files whose entry is gone (a crash inside
+ * qentry_remove, which removes the entry first); run before any thread */
+static void
+sweep_state(const char *dir)
+{
+	char path[4096], entry[4096];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!qentry_id_valid(de->d_name))
+			continue;
+		snprintf(entry, sizeof(entry), "%s/incoming/%s", dir,
+		    de->d_name);
+		if (access(entry, F_OK) == -1 && errno == ENOENT) {
+			snprintf(entry, sizeof(entry), "%s/%s", path,
+			    de->d_name);
+			if (unlink(entry) == 0)
+				log_info("queue runner: removed stale %s",
+				    entry);
+		}
+	}
+	closedir(d);
+}
+
 /* --- one delivery ---------------------------------------------------------------- */
 
 struct job {
@@ -345,6 +374,7 @@ deliver_main(const char *path, int notify_fd)
 		_exit(1);
 	}
 	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
+	sweep_state(queue_dir(r.queue));
 	log_info("queue runner started");
 
 	while (!got_term) {
