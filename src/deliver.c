@@ -223,11 +223,13 @@ sweep_state(const char *dir)
 	while ((de = readdir(d)) != NULL) {
 		if (!qentry_id_valid(de->d_name))
 			continue;
-		snprintf(entry, sizeof(entry), "%s/incoming/%s", dir,
-		    de->d_name);
+		if ((size_t)snprintf(entry, sizeof(entry), "%s/incoming/%s",
+		    dir, de->d_name) >= sizeof(entry))
+			continue;
 		if (access(entry, F_OK) == -1 && errno == ENOENT) {
-			snprintf(entry, sizeof(entry), "%s/%s", path,
-			    de->d_name);
+			if ((size_t)snprintf(entry, sizeof(entry), "%s/%s", path,
+			    de->d_name) >= sizeof(entry))
+				continue;
 			if (unlink(entry) == 0)
 				log_info("queue runner: removed stale %s",
 				    entry);
