@@ -77,7 +77,7 @@ class Received:
         if session.authenticated and data is not None:
             login = getattr(data, 'login', data)
             self.auth_user = login.decode() if isinstance(login, bytes) else login
-        self.mail_from = envelope.mail_from
+        self.mail_from = '' if envelope.mail_from == '<>' else envelope.mail_from  # <>: ''
         self.mail_options = list(envelope.mail_options)
         self.rcpt_tos = list(rcpt_tos)
         self.content = envelope.original_content     # bytes, unstuffed, CRLF lines
