@@ -18,6 +18,7 @@ The LMTP server answers one reply per recipient after the data (RFC
 resolves a name: every server is given its own hostname for the greeting.
 """
 
+import importlib.util
 import logging
 import os
 import ssl
@@ -29,9 +30,7 @@ import sallytest
 
 DEBIAN_DIST = '/usr/lib/python3/dist-packages'
 
-try:
-    import aiosmtpd     # noqa: F401
-except ImportError:
+if importlib.util.find_spec('aiosmtpd') is None:
     # python3 may be another interpreter than Debian's (pyenv, a venv):
     # python3-aiosmtpd is pure Python, so take it from Debian's directory,
     # last on the path so that nothing of this interpreter's is shadowed.
@@ -77,7 +76,7 @@ class Received:
         if session.authenticated and data is not None:
             login = getattr(data, 'login', data)
             self.auth_user = login.decode() if isinstance(login, bytes) else login
-        self.mail_from = '' if envelope.mail_from == '<>' else envelope.mail_from  # <>: ''
+        self.mail_from = '' if envelope.mail_from == '<>' else envelope.mail_from
         self.mail_options = list(envelope.mail_options)
         self.rcpt_tos = list(rcpt_tos)
         self.content = envelope.original_content     # bytes, unstuffed, CRLF lines
@@ -203,8 +202,9 @@ class SmtpSink(_Server):
     tls=True offers STARTTLS with sallytest's certificate (mail.example.test
     and IP 127.0.0.1, from the CA in sallytest.tls_files()[0]); auth=(user,
     password) offers AUTH PLAIN/LOGIN inside TLS and requires it before
-    MAIL. refuse maps recipient -> reply line ("451 4.3.0 later", "550 5.1.1
-    no"), checked at RCPT; change it any time."""
+    MAIL. refuse maps recipient (in lower case) -> reply line ("451 4.3.0
+    later", "550 5.1.1 no"), checked at RCPT; change it any time. A null
+    sender is recorded as mail_from ''."""
 
     def __init__(self, host='127.0.0.1', port=None, tls=False, auth=None, refuse=None):
         super().__init__(refuse)
