@@ -35,7 +35,7 @@ RETRY_MAX = '1m'        # the smallest the daemon takes: retries at 1, 2, 4... s
 # and Delivered-To: lines plus the queued message, byte for byte, so CRLF.
 # (src/maildir.c writes LF, as Postfix and Dovecot do: if that is the
 # decision, this is the one line to change.)
-MAILDIR_EOL = b'\r\n'
+MAILDIR_EOL = b'\n'   # Maildir files use LF, as Postfix's local(8) and qmail-local write them
 
 
 def message(subject, body_lines=('hello',), mid=None):
