@@ -89,6 +89,8 @@ static const struct conf_key conf_keys[] = {
 	    0, 0, CONF_AT(nlisten), CONF_F_REPEAT },
 	{ "mynetworks", CONF_CIDRS, CONF_AT(mynetworks), "127.0.0.0/8 ::1/128",
 	    0, 0, CONF_AT(nmynetworks), CONF_F_EMPTY },
+	{ "client_deny", CONF_CIDRS, CONF_AT(client_deny), "", 0, 0,
+	    CONF_AT(nclient_deny), CONF_F_EMPTY },
 	{ "local_domains", CONF_DOMAINS, CONF_AT(local_domains), NULL, 0, 0, 0,
 	    CONF_F_EMPTY | CONF_F_HOSTNAME },
 	{ "relay_domains", CONF_DOMAINS, CONF_AT(relay_domains), "", 0, 0, 0,

@@ -41,6 +41,8 @@ struct config {
 	size_t		 nlisten;
 	struct cidr	*mynetworks;
 	size_t		 nmynetworks;
+	struct cidr	*client_deny;	/* refused at the greeting */
+	size_t		 nclient_deny;
 	struct strlist	 local_domains;	/* lower case, no trailing dot */
 	struct strlist	 relay_domains;
 	char		*queue_dir;

@@ -48,6 +48,12 @@ policy_trusted(const struct config *cfg, const struct sockaddr *sa)
 	return cidr_match_any(cfg->mynetworks, cfg->nmynetworks, sa);
 }
 
+bool
+policy_client_denied(const struct config *cfg, const struct sockaddr *sa)
+{
+	return cidr_match_any(cfg->client_deny, cfg->nclient_deny, sa);
+}
+
 static bool
 in_list(const struct strlist *l, const char *domain)
 {

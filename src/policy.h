@@ -22,6 +22,9 @@ struct policy_client {
 
 /* Is the client address in mynetworks? */
 bool	policy_trusted(const struct config *, const struct sockaddr *);
+/* Is the client address in client_deny? Such a client gets 554 instead
+ * of the greeting (RFC 5321 3.1). */
+bool	policy_client_denied(const struct config *, const struct sockaddr *);
 
 /* Is the domain one of local_domains (or relay_domains)? Case and one
  * trailing dot are ignored. */

@@ -169,6 +169,13 @@ smtp_new(const struct config *cfg, const struct smtp_peer *peer,
 		smtp_set_tls(s, peer->tls_version, peer->tls_cipher, peer->tls_bits);
 	s->state = S_CMD;
 	buf_init(&s->line, SMTP_CMD_MAX);
+	if (peer->addr &&
+	    policy_client_denied(cfg, (const struct sockaddr *)&s->addr)) {
+		log_info("s=%lx reject: CONNECT from [%s]: %s", s->sid,
+		    s->addr_text, R_ACCESS_DENIED);
+		smtp_close_with(s, R_ACCESS_DENIED);
+		return s;
+	}
 	smtp_reply(s, "220 %s ESMTP sallyport", cfg->hostname);
 	return s;
 }

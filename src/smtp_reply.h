@@ -47,6 +47,7 @@
 #define R_DATA_LINE_TOO_LONG	"554 5.5.6 Message line longer than 1000 octets"
 #define R_NO_VALID_RCPTS	"554 5.5.1 Error: no valid recipients"
 #define R_PROTOCOL		"554 5.5.1 Protocol error"
+#define R_ACCESS_DENIED		"554 5.7.1 Access denied"	/* greeting: client_deny */
 #define R_SENDER_NOT_OWNED	"553 5.7.1 Sender address not owned by the authenticated user"
 
 #define R_TLS_GO		"220 2.0.0 Ready to start TLS"

@@ -66,6 +66,39 @@ Test(policy, trusted_networks)
 	cr_assert_not(policy_trusted(cfg, (struct sockaddr *)&sin6));
 }
 
+Test(policy, denied_clients)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	struct config *c;
+	char *errors = NULL;
+
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	cr_assert_not(policy_client_denied(cfg, (struct sockaddr *)&sin),
+	    "nobody is denied by default");
+	c = config_parse("hostname = mail.example.test\n"
+	    "listen = 127.0.0.1:25 mx\n"
+	    "client_deny = 192.0.2.0/25 198.51.100.5 2001:db8:bad::/48\n",
+	    "t.conf", &errors);
+	cr_assert_not_null(c, "%s", errors ? errors : "");
+	free(errors);
+	cr_assert(policy_client_denied(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "192.0.2.200", &sin.sin_addr);
+	cr_assert_not(policy_client_denied(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "198.51.100.5", &sin.sin_addr);
+	cr_assert(policy_client_denied(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "198.51.100.6", &sin.sin_addr);
+	cr_assert_not(policy_client_denied(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET6, "::ffff:192.0.2.1", &sin6.sin6_addr);
+	cr_assert(policy_client_denied(c, (struct sockaddr *)&sin6),
+	    "mapped IPv4");
+	inet_pton(AF_INET6, "2001:db8:bad:1::1", &sin6.sin6_addr);
+	cr_assert(policy_client_denied(c, (struct sockaddr *)&sin6));
+	inet_pton(AF_INET6, "2001:db8:bae::1", &sin6.sin6_addr);
+	cr_assert_not(policy_client_denied(c, (struct sockaddr *)&sin6));
+	config_free(c);
+}
+
 Test(policy, untrusted_client_gets_only_our_domains)
 {
 	const char *r;

@@ -461,6 +461,22 @@ Test(smtp, relay_is_denied_to_untrusted_clients)
 	    "550 5.7.1 ", 10), 0);
 }
 
+Test(smtp, denied_client_gets_554_instead_of_the_greeting)
+{
+	start("203.0.113.9", "client_deny = 198.51.100.0/24, 203.0.113.9\n");
+	cr_assert_str_eq(say(""), "554 5.7.1 Access denied\r\n");
+	cr_assert(smtp_closing(s));
+	cr_assert_str_eq(say("EHLO c\r\n"), "", "nothing after the 554");
+	smtp_free(s);
+	config_free(cfg);
+	buf_free(&fk.out);
+	buf_free(&fk.msg);
+
+	start("203.0.113.10", "client_deny = 198.51.100.0/24, 203.0.113.9\n");
+	cr_assert_str_eq(say(""), "220 mail.example.test ESMTP sallyport\r\n");
+	cr_assert_not(smtp_closing(s));
+}
+
 Test(smtp, trusted_clients_may_relay)
 {
 	start("10.1.2.3", NULL);
