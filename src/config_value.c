@@ -699,6 +699,8 @@ int
 cv_local_delivery_norm(const char *in, char *out, size_t outlen,
     char *err, size_t errlen)
 {
+	static const char *const path_kinds[] = { "lmtp:unix:",
+			    "qmail-queue:" };
 	struct netaddr_port np;
 	char		 text[CV_LINE_MAX + 1], q[CV_QBUF];
 
@@ -708,11 +710,17 @@ cv_local_delivery_norm(const char *in, char *out, size_t outlen,
 		return cv_prefixed("maildir:", in + 8, out, outlen, err,
 		    errlen);
 	}
-	if (strncasecmp(in, "lmtp:unix:", 10) == 0) {
-		if (cv_path_norm(in + 10, text, sizeof(text), err,
+	/* An LMTP socket or the qmail-queue program: an absolute path. */
+	for (size_t i = 0; i < sizeof(path_kinds) / sizeof(path_kinds[0]);
+	    i++) {
+		size_t	 plen = strlen(path_kinds[i]);
+
+		if (strncasecmp(in, path_kinds[i], plen) != 0)
+			continue;
+		if (cv_path_norm(in + plen, text, sizeof(text), err,
 		    errlen) == -1)
 			return -1;
-		return cv_prefixed("lmtp:unix:", text, out, outlen, err,
+		return cv_prefixed(path_kinds[i], text, out, outlen, err,
 		    errlen);
 	}
 	if (strncasecmp(in, "lmtp:", 5) == 0) {
@@ -722,8 +730,9 @@ cv_local_delivery_norm(const char *in, char *out, size_t outlen,
 		netaddr_port_format(&np, text, sizeof(text));
 		return cv_prefixed("lmtp:", text, out, outlen, err, errlen);
 	}
-	snprintf(err, errlen, "%s is not maildir:TEMPLATE, lmtp:unix:PATH or "
-	    "lmtp:ADDRESS:PORT", cv_quote(in, q, sizeof(q)));
+	snprintf(err, errlen, "%s is not maildir:TEMPLATE, lmtp:unix:PATH, "
+	    "lmtp:ADDRESS:PORT or qmail-queue:PATH", cv_quote(in, q,
+	    sizeof(q)));
 	return -1;
 }
 

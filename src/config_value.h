@@ -122,7 +122,8 @@ int	cv_smarthost_tls_norm(const char *in, char *out, size_t outlen,
 int	cv_localpart_norm(const char *in, char *out, size_t outlen,
 	    char *err, size_t errlen);
 /* cv_local_delivery_norm - "maildir:/abs/template" (%u, %d, %% only),
- * "lmtp:unix:/abs/path" or "lmtp:ADDRESS:PORT" (numeric) */
+ * "lmtp:unix:/abs/path", "lmtp:ADDRESS:PORT" (numeric) or
+ * "qmail-queue:/abs/path" */
 int	cv_local_delivery_norm(const char *in, char *out, size_t outlen,
 	    char *err, size_t errlen);
 /* cv_smarthost_parse - a smarthost, names unresolved; the port is 25

@@ -10,7 +10,8 @@
  * MX hosts in preference order. 2xx: sent; 5xx: bounced with one DSN
  * per attempt; anything else: deferred, retried with a doubling delay
  * between retry_min and retry_max, bounced as expired after
- * queue_lifetime.
+ * queue_lifetime. With local_delivery = qmail-queue:PATH, every
+ * pending recipient goes to qmail-queue in one hand-off instead.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -33,6 +34,7 @@
 #include "netaddr.h"
 #include "policy.h"
 #include "qentry.h"
+#include "qmailq.h"
 #include "queue.h"
 #include "resolve.h"
 #include "smtp_client.h"
@@ -318,6 +320,32 @@ deliver_local(struct runner *r, const struct config *cfg,
 		free(targets[k]);
 }
 
+/* deliver_qmail - every pending recipient, local or remote, in one
+ * hand-off to qmail-queue (qmail expands aliases and routes itself) */
+static void
+deliver_qmail(const struct config *cfg, const struct qentry *e, int fd,
+    struct outcome *outs)
+{
+	char **rcpts = calloc(e->nrcpts, sizeof(*rcpts));
+	char text[CLIENT_TEXT_MAX] = "451 4.3.0 out of memory";
+	size_t i, n = 0;
+	int code = 451;
+
+	for (i = 0; rcpts != NULL && i < e->nrcpts; i++)
+		if (e->state[i] == RCPT_PENDING)
+			rcpts[n++] = e->rcpts[i];
+	if (rcpts != NULL && rewind_body(fd, e) == -1)
+		snprintf(text, sizeof(text), "451 4.3.0 cannot read queue file");
+	else if (rcpts != NULL)
+		code = qmailq_hand_off(cfg->local_delivery + 12, e->sender,
+		    rcpts, n, fd, e->body_size, cfg->delivery_timeout, text,
+		    sizeof(text));
+	for (i = 0; i < e->nrcpts; i++)
+		if (e->state[i] == RCPT_PENDING)
+			set_outcome(&outs[i], code, "qmail-queue", "%s", text);
+	free(rcpts);
+}
+
 /* --- remote delivery ---------------------------------------------------------- */
 
 /* read_auth - "user password" from smarthost_auth_file */
@@ -569,9 +597,12 @@ deliver_entry(struct runner *r, const struct config *cfg, const char *id)
 		return now + cfg->retry_min;
 	}
 
-	/* Local recipients one by one, the rest grouped by destination. */
+	/* qmail-queue takes them all; else local recipients one by one,
+	 * the rest grouped by destination. */
+	if (strncmp(cfg->local_delivery, "qmail-queue:", 12) == 0)
+		deliver_qmail(cfg, e, fd, outs);
 	for (i = 0; i < e->nrcpts; i++) {
-		if (e->state[i] != RCPT_PENDING)
+		if (e->state[i] != RCPT_PENDING || outs[i].tried)
 			continue;
 		split(e->rcpts[i], local, sizeof(local), domain, sizeof(domain));
 		if (policy_local_domain(cfg, domain))

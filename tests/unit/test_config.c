@@ -1073,6 +1073,8 @@ Test(config, local_delivery)
 	    "local_delivery", "lmtp:unix:/run/dovecot/lmtp");
 	delivery_value("local_delivery = lmtp:127.0.0.1:0024\n",
 	    "local_delivery", "lmtp:127.0.0.1:24");
+	delivery_value("local_delivery = QMAIL-Queue:/var/qmail/bin/qmail-queue"
+	    "\n", "local_delivery", "qmail-queue:/var/qmail/bin/qmail-queue");
 	delivery_value("local_delivery = LMTP:[0::1]:24\n", "local_delivery",
 	    "lmtp:[::1]:24");
 
@@ -1086,9 +1088,11 @@ Test(config, local_delivery)
 	    "\"run/lmtp\" is not an absolute path");
 	fails_like("local_delivery = lmtp:localhost:24\n", "numeric");
 	fails_like("local_delivery = lmtp:127.0.0.1\n", "local_delivery: ");
+	fails_like("local_delivery = qmail-queue:bin/qmail-queue\n",
+	    "\"bin/qmail-queue\" is not an absolute path");
 	fails_with("local_delivery = mbox:/var/mail/%u\n", "t.conf:1: "
 	    "local_delivery: \"mbox:/var/mail/%u\" is not maildir:TEMPLATE, "
-	    "lmtp:unix:PATH or lmtp:ADDRESS:PORT\n");
+	    "lmtp:unix:PATH, lmtp:ADDRESS:PORT or qmail-queue:PATH\n");
 }
 
 Test(config, smarthost)
