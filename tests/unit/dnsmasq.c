@@ -107,8 +107,14 @@ dnsmasq_ready(const struct dnsmasq *dm)
 		cr_assert_geq(fd, 0);
 		rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
 		close(fd);
-		if (rc == 0)
-			return true;
+		/* Someone answers; make sure it is our dnsmasq, not another
+		 * test's server that took the port while ours gave up. */
+		if (rc == 0) {
+			usleep(50000);
+			if (waitpid(dm->pid, NULL, WNOHANG) == 0)
+				return true;
+			return false;
+		}
 		if (waitpid(dm->pid, NULL, WNOHANG) == dm->pid)
 			return false;
 		usleep(10000);
