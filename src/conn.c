@@ -160,9 +160,10 @@ conn_fill(struct conn *c)
 
 /* --- TLS handshake ------------------------------------------------------------ */
 
-static void	conn_greet(struct conn *);
+static int	conn_greet(struct conn *);
 
-static void
+/* conn_handshake - one step; -1 when the connection was closed */
+static int
 conn_handshake(struct conn *c)
 {
 	struct ev_loop *loop = c->srv->loop;
@@ -175,21 +176,18 @@ conn_handshake(struct conn *c)
 		log_info("s=%lx TLS from [%s]: %s %s (%d bits)", c->sid,
 		    c->addr_text, tls_conn_version(c->tls),
 		    tls_conn_cipher(c->tls), tls_conn_bits(c->tls));
-		if (c->smtp == NULL) {
-			conn_greet(c);		/* implicit TLS: now the 220 */
-			return;
-		}
+		if (c->smtp == NULL)
+			return conn_greet(c);	/* implicit TLS: now the 220 */
 		smtp_tls_done(c->smtp, true, tls_conn_version(c->tls),
 		    tls_conn_cipher(c->tls), tls_conn_bits(c->tls));
-		conn_process(c);
-		return;
+		return conn_process(c);
 	case TLS_WANT_READ:
 		ev_io_stop(loop, &c->wio);
 		ev_io_start(loop, &c->rio);
-		return;
+		return 0;
 	case TLS_WANT_WRITE:
 		ev_io_start(loop, &c->wio);
-		return;
+		return 0;
 	case TLS_EOF:
 	case TLS_FAIL:
 		break;
@@ -198,26 +196,29 @@ conn_handshake(struct conn *c)
 	    c->addr_text, st == TLS_EOF ? "connection closed" :
 	    tls_conn_error(c->tls));
 	conn_close(c, "TLS handshake failed");
+	return -1;
 }
 
-/* conn_start_tls - the handshake, with its own deadline */
-void
+/* conn_start_tls - the handshake, with its own deadline; -1 when the
+ * connection was closed */
+int
 conn_start_tls(struct conn *c)
 {
 	if ((c->tls = tls_conn_new(c->tlsctx, c->fd)) == NULL) {
 		conn_close(c, "cannot start TLS");
-		return;
+		return -1;
 	}
 	c->handshaking = true;
 	c->timer.repeat = c->cfg->cfg->tls_handshake_timeout;
 	ev_timer_again(c->srv->loop, &c->timer);
-	conn_handshake(c);
+	return conn_handshake(c);
 }
 
 /* --- the engine's side ---------------------------------------------------------- */
 
-/* conn_process - feed buffered input, flush, set watchers and timer */
-void
+/* conn_process - feed buffered input, flush, set watchers and timer;
+ * -1 when the connection was closed (c may be freed: do not touch it) */
+int
 conn_process(struct conn *c)
 {
 	struct ev_loop *loop = c->srv->loop;
@@ -225,30 +226,32 @@ conn_process(struct conn *c)
 	size_t used;
 	bool reading;
 
+	if (c->handshaking)
+		return 0;		/* the handshake drives the watchers */
 	if (c->inlen > 0 && !c->starttls_pending) {
 		used = smtp_input(c->smtp, c->in, c->inlen);
 		memmove(c->in, c->in + used, c->inlen - used);
 		c->inlen -= used;
 	}
 	if (conn_flush(c) == -1)
-		return;
+		return -1;
 	if (c->starttls_pending) {
 		if (c->out.len > 0)
-			return;			/* the 220 first */
+			return 0;		/* the 220 first */
 		c->starttls_pending = false;
 		if (c->inlen > 0)		/* CVE-2011-0411: never run */
 			log_info("s=%lx discarded %zu bytes sent after STARTTLS "
 			    "by [%s]", c->sid, c->inlen, c->addr_text);
 		c->inlen = 0;
-		conn_start_tls(c);
-		return;
+		return conn_start_tls(c);
 	}
 	if (smtp_closing(c->smtp)) {
-		if (c->out.len == 0)
+		if (c->out.len == 0) {
 			conn_close(c, NULL);
-		else
-			ev_io_stop(loop, &c->rio);	/* close once flushed */
-		return;
+			return -1;
+		}
+		ev_io_stop(loop, &c->rio);	/* close once flushed */
+		return 0;
 	}
 	reading = !smtp_waiting(c->smtp) && c->out.len < CONN_OUT_HIGH &&
 	    c->inlen < sizeof(c->in);
@@ -262,6 +265,7 @@ conn_process(struct conn *c)
 		ev_timer_stop(loop, &c->timer);	/* our turn, not theirs */
 	else
 		ev_timer_again(loop, &c->timer);
+	return 0;
 }
 
 static void
@@ -317,14 +321,13 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	smtp_timeout(c->smtp);
-	conn_process(c);
 	/* If the 421 could not be written at once, do not wait for it. */
-	if (!c->closed && c->out.len > 0)
+	if (conn_process(c) == 0 && c->out.len > 0)
 		conn_close(c, "timeout");
 }
 
-/* conn_greet - the engine session, which says 220 */
-static void
+/* conn_greet - the engine session, which says 220; -1 if closed */
+static int
 conn_greet(struct conn *c)
 {
 	struct smtp_peer peer;
@@ -342,9 +345,9 @@ conn_greet(struct conn *c)
 	}
 	if ((c->smtp = smtp_new(c->cfg->cfg, &peer, &conn_smtp_io, c)) == NULL) {
 		conn_close(c, "out of memory");
-		return;
+		return -1;
 	}
-	conn_process(c);
+	return conn_process(c);
 }
 
 struct conn *
@@ -392,11 +395,9 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 			conn_close(c, "no TLS certificate for submissions");
 			return NULL;
 		}
-		conn_start_tls(c);
-		return c;
+		return conn_start_tls(c) == 0 ? c : NULL;
 	}
-	conn_greet(c);
-	return c;
+	return conn_greet(c) == 0 ? c : NULL;
 }
 
 void

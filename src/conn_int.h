@@ -52,10 +52,10 @@ struct conn {
 };
 
 /* conn.c */
-void	conn_process(struct conn *);
+int	conn_process(struct conn *);
 void	conn_close(struct conn *, const char *why);
 void	conn_destroy(struct conn *);
-void	conn_start_tls(struct conn *);
+int	conn_start_tls(struct conn *);
 
 /* conn_hooks.c */
 extern const struct smtp_io conn_smtp_io;

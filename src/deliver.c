@@ -302,9 +302,11 @@ next_wait(struct runner *r, time_t now)
 	size_t i;
 
 	pthread_mutex_lock(&r->lock);
-	for (i = 0; i < r->nslots; i++)
-		if (!r->slots[i].busy && r->slots[i].due < soonest)
-			soonest = r->slots[i].due;
+	/* At the limit, only a finished thread (done_pipe) can help. */
+	if (r->active < r->cfg->cfg->delivery_concurrency)
+		for (i = 0; i < r->nslots; i++)
+			if (!r->slots[i].busy && r->slots[i].due < soonest)
+				soonest = r->slots[i].due;
 	pthread_mutex_unlock(&r->lock);
 	return soonest <= now ? 0 : 1000;
 }
@@ -388,9 +390,10 @@ deliver_main(const char *path, int notify_fd)
 
 		now = time(NULL);
 		if (got_hup) {
-			struct rcfg *c = rcfg_load(path);
+			struct rcfg *c;
 
-			got_hup = 0;
+			got_hup = 0;	/* before loading: a new HUP loads again */
+			c = rcfg_load(path);
 			if (c) {
 				struct rcfg *old;
 

@@ -46,6 +46,7 @@
 /* What happened to one recipient in this attempt. */
 struct outcome {
 	bool	 tried;
+	bool	 recorded;		/* written to the state file */
 	int	 code;			/* 2xx, 4xx, 5xx; 0: no verdict */
 	char	 text[CLIENT_TEXT_MAX];
 	char	 relay[300];
@@ -278,10 +279,24 @@ deliver_local(struct runner *r, const struct config *cfg,
 		local[k] = (char)tolower((unsigned char)local[k]);
 	if (cfg->alias_table == NULL) {
 		targets[0] = strdup(local);
-		n = targets[0] ? 1 : 0;
-	} else if ((n = alias_table_expand(cfg->alias_table, local, targets,
-	    MAX_TARGETS)) < 0) {
+		n = targets[0] ? 1 : -2;
+	} else {
+		n = alias_table_expand(cfg->alias_table, local, targets,
+		    MAX_TARGETS);
+	}
+	if (n == -1) {
 		set_outcome(o, 550, "local", "550 5.1.1 User unknown");
+		return;
+	}
+	if (n < -1) {
+		set_outcome(o, 451, "local", "451 4.3.0 out of memory");
+		return;
+	}
+	if (n == 0) {
+		/* A loop of aliases with no mailbox at its end: the admin's
+		 * to fix, and the mail waits for it. */
+		set_outcome(o, 451, "local", "451 4.3.5 alias expands to no "
+		    "mailbox (a loop?)");
 		return;
 	}
 	set_outcome(o, 250, "local", "250 2.0.0 delivered");
@@ -394,11 +409,10 @@ try_host(const struct config *cfg, struct smtp_client_opts *opts,
 	    host);
 	rc = resolve_addrs(cfg, host, addrs, MAX_ADDRS, &naddr);
 	if (rc != RESOLVE_OK) {
-		snprintf(sess->text, sizeof(sess->text), "%s %s: %s",
-		    rc == RESOLVE_NONE ? "550 5.1.2" : "451 4.4.3", host,
-		    rc == RESOLVE_NONE ? "host not found" : "DNS failure");
-		if (rc == RESOLVE_NONE)
-			sess->code = 550;
+		/* No verdict: the caller tries the next host, and a name
+		 * that does not resolve now is never a reason to bounce. */
+		snprintf(sess->text, sizeof(sess->text), "451 4.4.3 %s: %s",
+		    host, rc == RESOLVE_NONE ? "host not found" : "DNS failure");
 		return;
 	}
 	for (a = 0; a < naddr; a++) {
@@ -495,7 +509,9 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			snprintf(relay, sizeof(relay), "%s", mx[k].name);
 			try_host(cfg, &opts, mx[k].name, e, fd, rcpts, n,
 			    &sess, reps);
-			if (sess.code != 0)
+			/* A verdict ends the walk; a 4xx or no answer from
+			 * this MX leaves the next one to try. */
+			if (sess.code / 100 == 2 || sess.code / 100 == 5)
 				break;
 		}
 	}
@@ -534,11 +550,19 @@ static void
 bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
     struct outcome *outs)
 {
-	struct dsn_failure f[e->nrcpts ? e->nrcpts : 1];
-	char status[e->nrcpts ? e->nrcpts : 1][16];
-	char diag[e->nrcpts ? e->nrcpts : 1][CLIENT_TEXT_MAX + 8];
-	char id[QUEUE_ID_LEN + 1] = "", err[512];
+	struct dsn_failure *f = calloc(e->nrcpts, sizeof(*f));
+	char (*status)[16] = calloc(e->nrcpts, sizeof(*status));
+	char (*diag)[CLIENT_TEXT_MAX + 8] = calloc(e->nrcpts, sizeof(*diag));
+	char id[QUEUE_ID_LEN + 1] = "", err[512] = "out of memory";
 	size_t i, n = 0;
+
+	if (f == NULL || status == NULL || diag == NULL) {
+		for (i = 0; i < e->nrcpts; i++)
+			if (outs[i].tried && outs[i].code / 100 == 5)
+				outs[i].code = 451;	/* retry, not lose */
+		log_err("id=%s cannot queue a DSN: %s", e->id, err);
+		goto out;
+	}
 
 	for (i = 0; i < e->nrcpts; i++) {
 		if (!outs[i].tried || outs[i].code / 100 != 5)
@@ -552,7 +576,7 @@ bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
 		n++;
 	}
 	if (n == 0)
-		return;
+		goto out;
 	if (rewind_body(fd, e) == -1 ||
 	    dsn_queue(runner_queue(r), cfg->hostname, e, fd, f, n, id, err,
 	    sizeof(err)) == -1) {
@@ -560,13 +584,57 @@ bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
 		log_err("id=%s cannot queue a DSN: %s", e->id, err);
 		for (i = 0; i < n; i++)
 			outs[f[i].rcpt].code = 451;
-		return;
+		goto out;
 	}
 	if (id[0]) {
 		log_info("id=%s sender non-delivery notification: %s", e->id,
 		    id);
 		runner_queued(r, id);
 	}
+out:
+	free(f);
+	free(status);
+	free(diag);
+}
+
+/* record - write one outcome to the state file, and log it */
+static void
+record(const char *dir, struct qentry *e, size_t i, struct outcome *o,
+    time_t now)
+{
+	const char *what = o->code / 100 == 2 ? "sent" :
+	    o->code / 100 == 5 ? "bounced" : "deferred";
+	char err[512];
+
+	if (qentry_record(dir, e, i, what, o->text, err, sizeof(err)) == -1)
+		log_err("id=%s %s", e->id, err);
+	o->recorded = true;
+	log_info("id=%s to=<%s> relay=%s delay=%lds status=%s (%s)", e->id,
+	    e->rcpts[i], o->relay, (long)(now - e->arrival), what, o->text);
+}
+
+/* settle - as soon as a destination has answered: a success or a
+ * temporary failure is written at once (a crash or a stop later must
+ * not send it again); a permanent one waits for its DSN. Past
+ * queue_lifetime a temporary failure becomes permanent. */
+static void
+settle(const struct config *cfg, struct qentry *e, size_t i,
+    struct outcome *o, time_t now)
+{
+	if (!o->tried || o->recorded)
+		return;
+	if (now - e->arrival >= (time_t)cfg->queue_lifetime &&
+	    o->code / 100 != 2 && o->code / 100 != 5) {
+		char last[CLIENT_TEXT_MAX], relay[300];
+
+		/* set_outcome rewrites both: copy them first */
+		snprintf(last, sizeof(last), "%s", o->text);
+		snprintf(relay, sizeof(relay), "%s", o->relay);
+		set_outcome(o, 554, relay, "554 4.4.7 delivery time expired; "
+		    "last error: %.400s", last);
+	}
+	if (o->code / 100 != 5)
+		record(cfg->queue_dir, e, i, o, now);
 }
 
 time_t
@@ -599,14 +667,19 @@ deliver_entry(struct runner *r, const struct config *cfg, const char *id)
 
 	/* qmail-queue takes them all; else local recipients one by one,
 	 * the rest grouped by destination. */
-	if (strncmp(cfg->local_delivery, "qmail-queue:", 12) == 0)
+	if (strncmp(cfg->local_delivery, "qmail-queue:", 12) == 0) {
 		deliver_qmail(cfg, e, fd, outs);
+		for (i = 0; i < e->nrcpts; i++)
+			settle(cfg, e, i, &outs[i], now);
+	}
 	for (i = 0; i < e->nrcpts; i++) {
 		if (e->state[i] != RCPT_PENDING || outs[i].tried)
 			continue;
 		split(e->rcpts[i], local, sizeof(local), domain, sizeof(domain));
-		if (policy_local_domain(cfg, domain))
+		if (policy_local_domain(cfg, domain)) {
 			deliver_local(r, cfg, e, fd, i, &outs[i]);
+			settle(cfg, e, i, &outs[i], now);
+		}
 	}
 	for (i = 0; i < e->nrcpts; i++) {
 		if (e->state[i] != RCPT_PENDING || outs[i].tried)
@@ -620,38 +693,16 @@ deliver_entry(struct runner *r, const struct config *cfg, const char *id)
 				idx[n++] = j;
 		}
 		deliver_remote(cfg, e, fd, idx, n, outs);
+		for (j = 0; j < n; j++)
+			settle(cfg, e, idx[j], &outs[idx[j]], now);
 	}
 
-	/* Expired: what is still temporary becomes final. */
-	if (now - e->arrival >= (time_t)cfg->queue_lifetime)
-		for (i = 0; i < e->nrcpts; i++)
-			if (outs[i].tried && outs[i].code / 100 != 2 &&
-			    outs[i].code / 100 != 5) {
-				char last[CLIENT_TEXT_MAX], relay[300];
-
-				/* set_outcome rewrites both: copy them first */
-				snprintf(last, sizeof(last), "%s", outs[i].text);
-				snprintf(relay, sizeof(relay), "%s", outs[i].relay);
-				set_outcome(&outs[i], 554, relay,
-				    "554 4.4.7 delivery time expired; last "
-				    "error: %.400s", last);
-			}
+	/* The permanent failures: one DSN first, then "bounced" (or, when
+	 * the DSN could not be queued, "deferred" for another try). */
 	bounce(r, cfg, e, fd, outs);
-
-	for (i = 0; i < e->nrcpts; i++) {
-		const char *what;
-
-		if (!outs[i].tried)
-			continue;
-		what = outs[i].code / 100 == 2 ? "sent" :
-		    outs[i].code / 100 == 5 ? "bounced" : "deferred";
-		if (qentry_record(dir, e, i, what, outs[i].text, err,
-		    sizeof(err)) == -1)
-			log_err("id=%s %s", id, err);
-		log_info("id=%s to=<%s> relay=%s delay=%lds status=%s (%s)",
-		    id, e->rcpts[i], outs[i].relay, (long)(now - e->arrival),
-		    what, outs[i].text);
-	}
+	for (i = 0; i < e->nrcpts; i++)
+		if (outs[i].tried && !outs[i].recorded)
+			record(dir, e, i, &outs[i], now);
 	close(fd);
 	free(outs);
 	free(idx);

@@ -113,7 +113,8 @@ static int
 qmailq_message(int out, int body_fd, off_t len,
     const struct timespec *deadline)
 {
-	char buf[QMAILQ_CHUNK], conv[QMAILQ_CHUNK];
+	/* conv: one more for a CR held back from the chunk before */
+	char buf[QMAILQ_CHUNK], conv[QMAILQ_CHUNK + 1];
 	bool cr = false;	/* a CR ended the last chunk */
 	ssize_t got, i;
 	size_t n;
