@@ -654,20 +654,35 @@ class Server:
             self.proc.kill()
         self.proc.wait()
 
+    # What a sanitizer build prints when it finds a bug, in the daemon or
+    # in its queue runner (both log to the same file).
+    SANITIZER_MARKS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer',
+                       'runtime error:')
+
     def close(self):
         """Kill the daemon if still running and remove the temp dir. A daemon
-        that died on its own (crash, sanitizer report) has its log printed."""
+        that died on its own (crash, sanitizer report) or whose log holds a
+        sanitizer report fails the test: serving one client must never cost
+        the others their server."""
+        problem = None
         if self.proc is not None:
             died = self.proc.poll() is not None and not self.expect_exit
             if self.running():
                 self.proc.kill()
             self.proc.wait()
+            log = self.log_text() if os.path.exists(self.log_path) else ''
             if died:
-                self.dump_log('sallyport died unexpectedly (status %d)' % self.proc.returncode)
+                problem = 'sallyport died unexpectedly (status %d)' % self.proc.returncode
+            elif any(mark in log for mark in self.SANITIZER_MARKS):
+                problem = 'sallyport log holds a sanitizer report'
+            if problem:
+                self.dump_log(problem)
         if os.environ.get('SALLYTEST_KEEP'):
             sys.stderr.write('sallytest: keeping %s\n' % self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if problem:
+            raise AssertionError(problem)
 
     def __enter__(self):
         if not self.running():
