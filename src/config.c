@@ -97,7 +97,13 @@ static const struct conf_key conf_keys[] = {
 	    CONF_F_EMPTY },
 	{ "queue_dir", CONF_PATH, CONF_AT(queue_dir),
 	    LOCALSTATEDIR "/spool/sallyport", 0, 0, 0, 0 },
+	/* Root must be left (user) or stayed in knowingly (run_as_root). */
 	{ "user", CONF_STRING, CONF_AT(user), "", 0, 0, 0, CONF_F_EMPTY },
+	{ "group", CONF_STRING, CONF_AT(group), "", 0, 0, 0, CONF_F_EMPTY },
+	{ "run_as_root", CONF_BOOL, CONF_AT(run_as_root), "no", 0, 0, 0, 0 },
+	/* Free space kept on queue_dir's file system; 0: no check. */
+	{ "queue_min_free", CONF_SIZE, CONF_AT(queue_min_free), "100M",
+	    0, 1ULL << 50, 0, 0 },
 	{ "max_message_size", CONF_SIZE, CONF_AT(max_message_size), "25M",
 	    1024, 4ULL << 30, 0, 0 },
 	{ "max_recipients", CONF_UINT, CONF_AT(max_recipients), "100",

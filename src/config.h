@@ -47,6 +47,9 @@ struct config {
 	struct strlist	 relay_domains;
 	char		*queue_dir;
 	char		*user;		/* drop privileges to this user; NULL: stay */
+	char		*group;		/* NULL: the user's primary group */
+	bool		 run_as_root;	/* root without `user` is allowed */
+	uint64_t	 queue_min_free;	/* bytes kept free; 0: no check */
 	uint64_t	 max_message_size;	/* bytes */
 	unsigned	 max_recipients;
 	unsigned	 max_connections;

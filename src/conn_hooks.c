@@ -6,6 +6,7 @@
  * that asked (a cached DNS answer), where the engine goes on by itself.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,31 @@ io_send(void *ctx, const char *data, size_t len)
 
 /* --- queue ---------------------------------------------------------------- */
 
+/* io_space_ok - queue_min_free octets must stay free once a message of
+ * `size` (as declared) is in; a failed statvfs does not refuse mail:
+ * the writes would still fail with 451 */
+static bool
+io_space_ok(void *ctx, uint64_t size)
+{
+	struct conn *c = ctx;
+	uint64_t min_free = c->cfg->cfg->queue_min_free, avail, need;
+	char err[512];
+
+	if (min_free == 0)
+		return true;
+	if (queue_free_space(c->srv->queue, &avail, err, sizeof(err)) == -1) {
+		log_warn("s=%lx %s", c->sid, err);
+		return true;
+	}
+	need = size > UINT64_MAX - min_free ? UINT64_MAX : min_free + size;
+	if (avail >= need)
+		return true;
+	log_warn("s=%lx queue %s: %" PRIu64 " octets free, %" PRIu64
+	    " wanted (queue_min_free + SIZE): 452", c->sid,
+	    queue_dir(c->srv->queue), avail, need);
+	return false;
+}
+
 static int
 io_spool_open(void *ctx, struct envelope *env)
 {
@@ -42,8 +68,10 @@ io_spool_open(void *ctx, struct envelope *env)
 
 	if ((c->spool = queue_spool_create(c->srv->queue, env, err,
 	    sizeof(err))) == NULL) {
+		int e = errno;
+
 		log_err("s=%lx %s", c->sid, err);
-		return -1;
+		return e == ENOSPC || e == EDQUOT ? SMTP_SPOOL_NO_SPACE : -1;
 	}
 	return 0;
 }
@@ -244,6 +272,7 @@ io_auth_reset(void *ctx)
 
 const struct smtp_io conn_smtp_io = {
 	.send = io_send,
+	.space_ok = io_space_ok,
 	.spool_open = io_spool_open,
 	.spool_write = io_spool_write,
 	.spool_commit = io_spool_commit,

@@ -5,16 +5,18 @@
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "deliver.h"
+#include "queue.h"
 #include "queuectl.h"
 #include "selftest.h"
 #include "server.h"
@@ -23,6 +25,8 @@
 #define SYSCONFDIR "/etc"
 #endif
 #define DEFAULT_CONFIG	SYSCONFDIR "/sallyport/sallyport.conf"
+#define ROOT_REFUSED	"refusing to run as root: set user = (a service " \
+			"account) or run_as_root = yes"
 
 /* Long options without a short form. */
 enum {
@@ -74,42 +78,70 @@ raise_nofile(void)
 	}
 }
 
-/* drop_privileges - become cfg->user once the ports are bound */
+/* root_refused - started as root with nobody to become */
+static bool
+root_refused(const struct config *cfg)
+{
+	return geteuid() == 0 && !cfg->run_as_root &&
+	    (cfg->user == NULL || *cfg->user == '\0');
+}
+
+/* drop_privileges - become cfg->user (and group) once the ports are
+ * bound and the TLS key is read; then no way back to root, and no new
+ * privileges through exec (the queue runner is exec'd) */
 static int
 drop_privileges(const struct config *cfg)
 {
 	struct passwd *pw;
+	struct group *gr;
+	char err[512];
+	gid_t gid;
 
-	if (cfg->user == NULL || *cfg->user == '\0')
-		return 0;
-	if (geteuid() != 0) {
+	if (cfg->user == NULL || *cfg->user == '\0') {
+		if (cfg->group != NULL)
+			log_warn("group = %s ignored: no user", cfg->group);
+	} else if (geteuid() != 0) {
 		log_warn("user = %s ignored: not started as root", cfg->user);
-		return 0;
+	} else {
+		if ((pw = getpwnam(cfg->user)) == NULL) {
+			log_err("user %s: no such user", cfg->user);
+			return -1;
+		}
+		if (pw->pw_uid == 0 && !cfg->run_as_root) {
+			log_err("user %s is root; %s", cfg->user, ROOT_REFUSED);
+			return -1;
+		}
+		gid = pw->pw_gid;
+		if (cfg->group != NULL) {
+			if ((gr = getgrnam(cfg->group)) == NULL) {
+				log_err("group %s: no such group", cfg->group);
+				return -1;
+			}
+			gid = gr->gr_gid;
+		}
+		/* The queue belongs to the service user. */
+		if (queue_chown(cfg->queue_dir, pw->pw_uid, gid, err,
+		    sizeof(err)) == -1) {
+			log_err("queue: %s", err);
+			return -1;
+		}
+		/* initgroups: the user's supplementary groups count (e.g.
+		 * `sasl` for saslauthd's socket or a sasldb readable by
+		 * that group). */
+		if (initgroups(pw->pw_name, gid) == -1 ||
+		    setgid(gid) == -1 || setuid(pw->pw_uid) == -1) {
+			log_err("cannot become user %s: %s", cfg->user,
+			    strerror(errno));
+			return -1;
+		}
+		if (pw->pw_uid != 0 && (setuid(0) != -1 || seteuid(0) != -1 ||
+		    (gid != 0 && setgid(0) != -1))) {
+			log_err("privileges could not be dropped");
+			return -1;
+		}
 	}
-	if ((pw = getpwnam(cfg->user)) == NULL) {
-		log_err("user %s: no such user", cfg->user);
-		return -1;
-	}
-	/* The queue belongs to the service user. */
-	if (mkdir(cfg->queue_dir, 0700) == -1 && errno != EEXIST) {
-		log_err("mkdir %s: %s", cfg->queue_dir, strerror(errno));
-		return -1;
-	}
-	if (chown(cfg->queue_dir, pw->pw_uid, pw->pw_gid) == -1) {
-		log_err("chown %s: %s", cfg->queue_dir, strerror(errno));
-		return -1;
-	}
-	/* initgroups: the user's supplementary groups count (e.g. `sasl`
-	 * for saslauthd's socket or a sasldb readable by that group). */
-	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
-	    setgid(pw->pw_gid) == -1 ||
-	    setuid(pw->pw_uid) == -1) {
-		log_err("cannot become user %s: %s", cfg->user,
-		    strerror(errno));
-		return -1;
-	}
-	if (setuid(0) != -1) {
-		log_err("privileges could not be dropped");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		log_err("prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -228,6 +260,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	if (root_refused(cfg)) {
+		fprintf(stderr, "sallyport: %s\n", ROOT_REFUSED);
+		config_free(cfg);
+		return 1;
+	}
 	log_open("sallyport", foreground);
 	raise_nofile();
 	if ((srv = server_new(cfg, err, sizeof(err))) == NULL) {

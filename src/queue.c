@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -176,6 +177,97 @@ queue_entries_at_open(const struct queue *q)
 	return q->entries;
 }
 
+int
+queue_free_space(const struct queue *q, uint64_t *avail, char *err,
+    size_t errlen)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(q->tmpfd, &sv) == -1) {
+		seterr(err, errlen, "statvfs %s: %s", q->dir, strerror(errno));
+		return -1;
+	}
+	*avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	return 0;
+}
+
+/* chown_entries - give dir/sub and the entries in it to uid:gid */
+static int
+chown_entries(int dirfd, const char *dir, const char *sub, uid_t uid,
+    gid_t gid, char *err, size_t errlen)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 0;	/* made later, by the user itself */
+		seterr(err, errlen, "open %s/%s: %s", dir, sub,
+		    strerror(errno));
+		return -1;
+	}
+	if (fchown(fd, uid, gid) == -1 || fchmod(fd, 0700) == -1) {
+		seterr(err, errlen, "chown %s/%s: %s", dir, sub,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		seterr(err, errlen, "read %s/%s: %s", dir, sub,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fchownat(fd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW)
+		    == -1 && errno != ENOENT) {
+			seterr(err, errlen, "chown %s/%s/%s: %s", dir, sub,
+			    de->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+int
+queue_chown(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	static const char *const subs[] = { "tmp", "incoming", "state" };
+	int fd, rc = 0;
+	size_t i;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		seterr(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		seterr(err, errlen, "open %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (fchown(fd, uid, gid) == -1 || fchmod(fd, 0700) == -1) {
+		seterr(err, errlen, "chown %s: %s", dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* The flush request, if any, belongs to the user too. */
+	if (fchownat(fd, "flush", uid, gid, AT_SYMLINK_NOFOLLOW) == -1 &&
+	    errno != ENOENT) {
+		seterr(err, errlen, "chown %s/flush: %s", dir, strerror(errno));
+		rc = -1;
+	}
+	for (i = 0; rc == 0 && i < sizeof(subs) / sizeof(subs[0]); i++)
+		rc = chown_entries(fd, dir, subs[i], uid, gid, err, errlen);
+	close(fd);
+	return rc;
+}
+
 /*
  * new_id - time-ordered queue id: seconds, microseconds, and a sequence
  * number mixed with the pid so that worker processes do not collide.
@@ -292,9 +384,12 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 			break;
 	}
 	if (sp->fd == -1) {
+		int e = errno;
+
 		seterr(err, errlen, "create spool file in %s/tmp: %s",
-		    q->dir, strerror(errno));
+		    q->dir, strerror(e));
 		free(sp);
+		errno = e;
 		return NULL;
 	}
 	memcpy(env->id, sp->id, sizeof(env->id));
@@ -313,9 +408,12 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 		rc |= spool_putf(sp, "rcpt", env->rcpts[i]);
 	rc |= spool_put(sp, "\n", 1);
 	if (rc != 0) {
+		int e = sp->error;
+
 		seterr(err, errlen, "write spool file %s: %s", sp->id,
-		    strerror(sp->error));
+		    strerror(e));
 		spool_free(sp);
+		errno = e;
 		return NULL;
 	}
 	return sp;

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define QUEUE_ID_LEN	16
@@ -46,7 +47,18 @@ const char	*queue_dir(const struct queue *);
 unsigned	 queue_removed_at_open(const struct queue *);
 unsigned	 queue_entries_at_open(const struct queue *);
 
-/* Start a spool file for env (fills env->id) and write the envelope. */
+/* Octets the queue's file system has free for us (statvfs f_bavail *
+ * f_frsize); 0, or -1 with a message. */
+int		 queue_free_space(const struct queue *, uint64_t *avail,
+		    char *err, size_t errlen);
+/* Give the queue tree (the directory, tmp/, incoming/, state/ and the
+ * files in them) to uid:gid, directories 0700; run as root before the
+ * privilege drop. Symbolic links are never followed. */
+int		 queue_chown(const char *dir, uid_t uid, gid_t gid, char *err,
+		    size_t errlen);
+
+/* Start a spool file for env (fills env->id) and write the envelope.
+ * On failure errno says why: ENOSPC or EDQUOT when the disk is full. */
 struct spool	*queue_spool_create(struct queue *, struct envelope *env,
 		    char *err, size_t errlen);
 int		 spool_write(struct spool *, const void *, size_t);

@@ -63,6 +63,14 @@ l_send(void *ctx, const char *data, size_t len)
 	buf_append(&l->out, data, len);
 }
 
+static bool
+l_space_ok(void *ctx, uint64_t size)
+{
+	(void)ctx;
+	(void)size;
+	return true;		/* no spool: nothing to fill */
+}
+
 static int
 l_spool_open(void *ctx, struct envelope *env)
 {
@@ -154,6 +162,7 @@ l_auth_reset(void *ctx)
 
 static const struct smtp_io local_io = {
 	.send = l_send,
+	.space_ok = l_space_ok,
 	.spool_open = l_spool_open,
 	.spool_write = l_spool_write,
 	.spool_commit = l_spool_commit,

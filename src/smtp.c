@@ -359,6 +359,7 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	tx->smtputf8 = mp.smtputf8;
+	tx->size_declared = mp.size;
 	if (address_format(&a, tx->sender, sizeof(tx->sender)) == -1) {
 		free(tx);
 		reject(s, "MAIL", R_BAD_SENDER, full, fulllen);
@@ -373,6 +374,12 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	if (policy_sender(s->cfg, &s->client, &a, &lookup, &why) == -1) {
 		free(tx);
 		reject(s, "MAIL", why, full, fulllen);
+		return;
+	}
+	/* Refuse now rather than take a message the disk cannot hold. */
+	if (!s->io->space_ok(s->ctx, mp.size)) {
+		free(tx);
+		reject(s, "MAIL", R_NO_SPACE, full, fulllen);
 		return;
 	}
 	s->tx = tx;
@@ -499,7 +506,7 @@ cmd_data(struct smtp_session *s, const char *arg, size_t len)
 {
 	struct smtp_tx *tx = s->tx;
 	char hdr[2048];
-	int n;
+	int n, rc;
 
 	(void)arg;
 	(void)len;
@@ -519,8 +526,13 @@ cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	tx->env.sender = tx->sender;
 	tx->env.rcpts = tx->rcpts;
 	tx->env.nrcpts = tx->nrcpts;
-	if (s->io->spool_open(s->ctx, &tx->env) == -1) {
-		smtp_reply(s, "%s", R_QUEUE_FAILED);
+	if (!s->io->space_ok(s->ctx, tx->size_declared)) {
+		reject(s, "DATA", R_NO_SPACE, "", 0);
+		return;
+	}
+	if ((rc = s->io->spool_open(s->ctx, &tx->env)) != 0) {
+		smtp_reply(s, "%s", rc == SMTP_SPOOL_NO_SPACE ? R_NO_SPACE :
+		    R_QUEUE_FAILED);
 		return;
 	}
 	tx->spooling = true;

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "config.h"
@@ -23,6 +24,7 @@
 
 #define SMTP_CMD_MAX	512	/* command line, CRLF included (RFC 5321 4.5.3.1.4) */
 #define SMTP_AUTH_MAX	12288	/* AUTH line or response (RFC 4954 4) */
+#define SMTP_SPOOL_NO_SPACE	(-2)	/* spool_open: the queue's disk is full */
 
 struct smtp_session;
 
@@ -30,7 +32,12 @@ struct smtp_session;
 struct smtp_io {
 	/* Queue reply bytes for the client. */
 	void	(*send)(void *ctx, const char *data, size_t len);
-	/* Open a spool file for env and fill env->id; 0, or -1 (451). */
+	/* Is there room in the queue for a message of `size` octets (0:
+	 * not declared), with the configured reserve left free? false:
+	 * the engine refuses with 452 4.3.1. */
+	bool	(*space_ok)(void *ctx, uint64_t size);
+	/* Open a spool file for env and fill env->id; 0, -1 (451), or
+	 * SMTP_SPOOL_NO_SPACE: the disk is full (452 4.3.1). */
 	int	(*spool_open)(void *ctx, struct envelope *env);
 	/* Append message octets; 0, or -1 (the message gets 451). */
 	int	(*spool_write)(void *ctx, const char *data, size_t len);

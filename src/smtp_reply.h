@@ -22,6 +22,7 @@
 #define R_TOO_MANY_RCPTS	"452 4.5.3 Too many recipients"
 #define R_QUEUE_FAILED		"451 4.3.0 Error: queue file write error"
 #define R_LOCAL_ERROR		"451 4.3.0 Local error in processing"
+#define R_NO_SPACE		"452 4.3.1 Insufficient system storage"
 
 #define R_UNKNOWN		"500 5.5.2 Error: command not recognized"
 #define R_LINE_TOO_LONG		"500 5.5.6 Line too long"

@@ -36,6 +36,7 @@ struct smtp_tx {
 	char		**rcpts;
 	size_t		 nrcpts;
 	bool		 smtputf8;
+	uint64_t	 size_declared;	/* MAIL SIZE=, 0: none */
 	bool		 spooling;	/* spool_open succeeded */
 	bool		 spool_failed;	/* a spool_write failed */
 	struct smtp_data data;

@@ -554,6 +554,8 @@ class Server:
             # Tests that look at queue_dir/incoming/ must not race the
             # queue runner; delivery tests pass delivery='yes'.
             'delivery': 'no',
+            # Tests run as root; the daemon refuses root without this.
+            'run_as_root': 'yes' if os.geteuid() == 0 else None,
         }
         values.update(self.overrides if overrides is None else overrides)
         if 'dns_servers' not in values:

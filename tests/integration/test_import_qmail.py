@@ -257,6 +257,8 @@ class ImportQmail(sallytest.TestCase):
         os.mkdir(queue, 0o700)
         keys.update({'listen': '127.0.0.1:%d submission' % port, 'queue_dir': queue,
                      'delivery': 'no', 'dns_servers': sallytest.shared_dnsmasq().server})
+        if os.geteuid() == 0:
+            keys['run_as_root'] = 'yes'     # tests run as root
         conf = os.path.join(self.dir, 'test.conf')
         with open(conf, 'w') as f:
             f.write(''.join('%s = %s\n' % kv for kv in keys.items()))

@@ -23,6 +23,10 @@ struct fake {
 	size_t		 nrcpts;
 	int		 opens, commits, aborts;
 	bool		 fail_open, fail_write;
+	int		 open_result;		/* with fail_open: -1 or -2 */
+	bool		 disk_full;		/* space_ok says no */
+	uint64_t	 space_asked;		/* last size space_ok saw */
+	int		 space_checks;
 	bool		 committing;
 	int		 lookups;		/* domain_lookup calls */
 	char		 looked_up[300];	/* last domain asked for */
@@ -47,6 +51,15 @@ f_send(void *ctx, const char *p, size_t n)
 	cr_assert_eq(buf_append(&fk.out, p, n), 0);
 }
 
+static bool
+f_space_ok(void *ctx, uint64_t size)
+{
+	(void)ctx;
+	fk.space_checks++;
+	fk.space_asked = size;
+	return !fk.disk_full;
+}
+
 static int
 f_open(void *ctx, struct envelope *env)
 {
@@ -55,7 +68,7 @@ f_open(void *ctx, struct envelope *env)
 	(void)ctx;
 	fk.opens++;
 	if (fk.fail_open)
-		return -1;
+		return fk.open_result ? fk.open_result : -1;
 	snprintf(env->id, sizeof(env->id), "TESTID%010u", (unsigned)fk.opens % 1000000000u);
 	snprintf(fk.sender, sizeof(fk.sender), "%s", env->sender);
 	for (i = 0; i < env->nrcpts && i < 8; i++)
@@ -145,8 +158,18 @@ f_auth_reset(void *ctx)
 }
 
 static const struct smtp_io fake_io = {
-	f_send, f_open, f_write, f_commit, f_abort, f_lookup,
-	f_starttls, f_mechs, f_auth_start, f_auth_step, f_auth_reset,
+	.send = f_send,
+	.space_ok = f_space_ok,
+	.spool_open = f_open,
+	.spool_write = f_write,
+	.spool_commit = f_commit,
+	.spool_abort = f_abort,
+	.domain_lookup = f_lookup,
+	.starttls = f_starttls,
+	.auth_mechanisms = f_mechs,
+	.auth_start = f_auth_start,
+	.auth_step = f_auth_step,
+	.auth_reset = f_auth_reset,
 };
 
 /* start_as - a session from `client` with a listener role, a
@@ -665,6 +688,48 @@ Test(smtp, queue_failures_give_451)
 	fk.fail_write = true;
 	cr_assert_str_eq(say("x\r\n.\r\n"), "451 4.3.0 Error: queue file write error\r\n");
 	cr_assert_eq(fk.commits, 1, "a failed write is never committed");
+}
+
+Test(smtp, full_disk_gives_452_at_mail_and_at_data)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	fk.disk_full = true;
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> SIZE=5000\r\n"),
+	    "452 4.3.1 Insufficient system storage\r\n");
+	cr_assert_eq(fk.space_asked, 5000, "the declared SIZE is asked for");
+	cr_assert_str_eq(say("RCPT TO:<u@example.test>\r\n"),
+	    "503 5.5.1 Error: need MAIL command\r\n", "no transaction began");
+	fk.disk_full = false;
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"), "250 2.1.0 Ok\r\n");
+	cr_assert_eq(fk.space_asked, 0, "no SIZE: 0");
+	say("RCPT TO:<u@example.test>\r\n");
+	/* The disk filled up between MAIL and DATA. */
+	fk.disk_full = true;
+	cr_assert_str_eq(say("DATA\r\n"),
+	    "452 4.3.1 Insufficient system storage\r\n");
+	cr_assert_eq(fk.opens, 0, "no spool file is started");
+	fk.disk_full = false;
+	/* Or the spool file could not be made for lack of space. */
+	fk.fail_open = true;
+	fk.open_result = SMTP_SPOOL_NO_SPACE;
+	cr_assert_str_eq(say("DATA\r\n"),
+	    "452 4.3.1 Insufficient system storage\r\n");
+	fk.fail_open = false;
+	cr_assert_str_eq(say("DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+	cr_assert_str_eq(say("x\r\n.\r\n"), "");
+	cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as TESTID0000000002\r\n");
+}
+
+Test(smtp, declared_size_is_checked_again_at_data)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\nMAIL FROM:<a@example.org> SIZE=123456\r\n"
+	    "RCPT TO:<u@example.test>\r\n");
+	fk.space_asked = 0;
+	cr_assert_str_eq(say("DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+	cr_assert_eq(fk.space_asked, 123456);
+	cr_assert_eq(fk.space_checks, 2);
 }
 
 Test(smtp, every_reply_has_an_enhanced_code)

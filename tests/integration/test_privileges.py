@@ -1,0 +1,130 @@
+"""Started as root, sallyport becomes `user` (and `group`), cannot gain
+privileges again (NoNewPrivs), keeps its queue 0600 in a 0700 tree owned
+by that user, and refuses to stay root unless run_as_root = yes.
+
+Needs root; skipped otherwise."""
+
+import grp
+import os
+import pwd
+import stat
+import subprocess
+
+import sallytest
+from sallytest import CRLF
+
+REFUSED = ('refusing to run as root: set user = (a service account) '
+           'or run_as_root = yes')
+MESSAGE = CRLF.join([b'Subject: privileges', b'', b'hello']) + CRLF
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of its fields (text after the colon)."""
+    out = {}
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            key, _, value = line.partition(':')
+            out[key] = value.split()
+    return out
+
+
+class Privileges(sallytest.TestCase):
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the tests start sallyport as root')
+        self.nobody = pwd.getpwnam('nobody')
+
+    def start_as(self, **overrides):
+        """A server started as root with overrides (run_as_root dropped);
+        its directory is opened so that the service user reaches the
+        queue and the configuration."""
+        overrides.setdefault('run_as_root', None)
+        srv = sallytest.Server(**overrides)
+        os.chmod(srv.dir, 0o755)
+        self.addCleanup(self._close_server, srv)
+        return srv
+
+    def assert_tree(self, path, uid, gid):
+        """path is a 0700 directory owned by uid:gid, and everything in it
+        (one level of directories, as the queue is) too, files 0600."""
+        st = os.lstat(path)
+        self.assertTrue(stat.S_ISDIR(st.st_mode), path)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o700, path)
+        self.assertEqual((st.st_uid, st.st_gid), (uid, gid), path)
+        for name in os.listdir(path):
+            p = os.path.join(path, name)
+            st = os.lstat(p)
+            if stat.S_ISDIR(st.st_mode):
+                self.assert_tree(p, uid, gid)
+            else:
+                self.assertEqual(stat.S_IMODE(st.st_mode), 0o600, p)
+                self.assertEqual((st.st_uid, st.st_gid), (uid, gid), p)
+
+    def test_user_nobody(self):
+        srv = self.start_as(user='nobody')
+        # A queue left by an earlier run as root: given to the user.
+        os.makedirs(os.path.join(srv.queue_dir, 'tmp'), 0o755)
+        with open(os.path.join(srv.queue_dir, 'tmp', 'stale'), 'w') as f:
+            f.write('left by a crash')
+        srv.start()
+        st = proc_status(srv.pid)
+        uid, gid = self.nobody.pw_uid, self.nobody.pw_gid
+        self.assertEqual(st['Uid'], [str(uid)] * 4, st['Uid'])
+        self.assertEqual(st['Gid'], [str(gid)] * 4, st['Gid'])
+        self.assertNotIn('0', st['Groups'], 'no root supplementary group')
+        self.assertEqual(st['NoNewPrivs'], ['1'])
+        self.assertTrue(srv.wait_log(r'1 stale spool files removed'), srv.log_text())
+
+        c = self.ehlo_client(srv.mx_port)
+        r = c.transaction('sender@example.org', ['user@example.test'], MESSAGE)
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(srv.queue_names(), [r.queue_id()])
+        self.assert_tree(srv.queue_dir, uid, gid)
+
+    def test_group(self):
+        daemon = grp.getgrnam('daemon')
+        srv = self.start_as(user='nobody', group='daemon')
+        srv.start()
+        st = proc_status(srv.pid)
+        self.assertEqual(st['Uid'], [str(self.nobody.pw_uid)] * 4)
+        self.assertEqual(st['Gid'], [str(daemon.gr_gid)] * 4)
+        c = self.ehlo_client(srv.mx_port)
+        r = c.transaction('sender@example.org', ['user@example.test'], MESSAGE)
+        self.assertEqual(r.code, 250, r)
+        self.assert_tree(srv.queue_dir, self.nobody.pw_uid, daemon.gr_gid)
+
+    def test_root_without_user_is_refused(self):
+        srv = self.start_as()
+        p = subprocess.run([srv.bin, '-f', '-c', srv.conf_path], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        err = p.stderr.decode('utf-8', 'replace')
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn(REFUSED, err)
+        self.assertEqual(os.listdir(srv.queue_dir), [], 'nothing was started')
+
+    def test_unknown_user_or_group_is_an_error(self):
+        for overrides in ({'user': 'no-such-user-sallytest'},
+                          {'user': 'nobody', 'group': 'no-such-group-sallytest'}):
+            with self.subTest(**overrides):
+                srv = self.start_as(**overrides)
+                p = subprocess.run([srv.bin, '-f', '-c', srv.conf_path],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, timeout=30)
+                out = p.stdout.decode('utf-8', 'replace')
+                self.assertEqual(p.returncode, 1, out)
+                self.assertIn('no such', out)
+
+    def test_run_as_root_yes_runs(self):
+        srv = self.start_as(run_as_root='yes')
+        srv.start()
+        st = proc_status(srv.pid)
+        self.assertEqual(st['Uid'], ['0'] * 4)
+        self.assertEqual(st['NoNewPrivs'], ['1'])
+        c = self.ehlo_client(srv.mx_port)
+        r = c.transaction('sender@example.org', ['user@example.test'], MESSAGE)
+        self.assertEqual(r.code, 250, r)
+
+
+if __name__ == '__main__':
+    sallytest.main()
