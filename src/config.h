@@ -57,6 +57,14 @@ struct config {
 	unsigned	 command_timeout;	/* seconds */
 	unsigned	 data_timeout;		/* seconds */
 	unsigned	 shutdown_timeout;	/* seconds */
+	/* Hardening: limits on what one client may take. */
+	unsigned	 max_connections_per_ip;
+	unsigned	 soft_error_limit;	/* then each error reply waits 1s */
+	unsigned	 command_deadline;	/* seconds for one whole command line */
+	unsigned	 min_data_rate;		/* bytes/s over DATA after 30s; 0: off */
+	unsigned	 greet_pause;		/* seconds before the 220; 0: off */
+	unsigned	 max_auth_failures_per_ip;	/* per auth_failure_window */
+	unsigned	 auth_failure_window;	/* seconds */
 	/* Policy switches for clients neither trusted nor authenticated. */
 	bool		 allow_untrusted_routing;	/* %, !, @, source routes */
 	bool		 reject_unqualified_sender;	/* 553: no domain */

@@ -26,6 +26,7 @@
 #include "queue.h"
 #include "server.h"
 #include "smtp.h"
+#include "smtp_reply.h"
 #include "tls.h"
 
 void
@@ -52,6 +53,8 @@ conn_close(struct conn *c, const char *why)
 	ev_io_stop(loop, &c->rio);
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->timer);
+	ev_timer_stop(loop, &c->guard);
+	ev_timer_stop(loop, &c->hold);
 	conn_hooks_close(c);
 	tls_conn_free(c->tls);
 	c->tls = NULL;
@@ -130,8 +133,10 @@ conn_fill(struct conn *c)
 		do {
 			st = tls_read(c->tls, c->in + c->inlen,
 			    sizeof(c->in) - c->inlen, &got);
-			if (st == TLS_DONE)
+			if (st == TLS_DONE) {
 				c->inlen += got;
+				c->data_bytes += got;
+			}
 		} while (st == TLS_DONE && c->inlen < sizeof(c->in) &&
 		    tls_pending(c->tls));
 		if (st == TLS_WANT_WRITE) {
@@ -150,11 +155,12 @@ conn_fill(struct conn *c)
 	    errno == EINTR))
 		return 0;
 	if (n <= 0) {
-		conn_close(c, n == 0 ? (smtp_in_data(c->smtp) ?
+		conn_close(c, n == 0 ? (c->smtp && smtp_in_data(c->smtp) ?
 		    "lost connection in DATA" : NULL) : strerror(errno));
 		return -1;
 	}
 	c->inlen += (size_t)n;
+	c->data_bytes += (size_t)n;	/* zeroed when DATA begins */
 	return 0;
 }
 
@@ -209,12 +215,66 @@ conn_start_tls(struct conn *c)
 		return -1;
 	}
 	c->handshaking = true;
-	c->timer.repeat = c->cfg->cfg->tls_handshake_timeout;
+	c->timer.repeat = server_timeout(c->srv,
+	    c->cfg->cfg->tls_handshake_timeout);
 	ev_timer_again(c->srv->loop, &c->timer);
 	return conn_handshake(c);
 }
 
 /* --- the engine's side ---------------------------------------------------------- */
+
+/* conn_track - note when the pending command line and DATA began */
+static void
+conn_track(struct conn *c, bool newline)
+{
+	ev_tstamp now = ev_now(c->srv->loop);
+
+	if (newline || !smtp_line_pending(c->smtp))
+		c->line_start = 0;	/* a pending line began in this batch */
+	if (smtp_line_pending(c->smtp) && c->line_start == 0)
+		c->line_start = now;
+	if (!smtp_in_data(c->smtp))
+		c->data_start = 0;
+	else if (c->data_start == 0) {
+		c->data_start = now;
+		c->data_bytes = 0;
+	}
+}
+
+/* conn_guard - the once-a-second check runs while it has work */
+static void
+conn_guard(struct conn *c)
+{
+	bool need = c->line_start != 0 ||
+	    (c->data_start != 0 && c->cfg->cfg->min_data_rate > 0);
+
+	if (need && !ev_is_active(&c->guard)) {
+		ev_timer_set(&c->guard, 1.0, 1.0);
+		ev_timer_start(c->srv->loop, &c->guard);
+	} else if (!need) {
+		ev_timer_stop(c->srv->loop, &c->guard);
+	}
+}
+
+/* conn_tarpit - past soft_error_limit, hold the replies to a batch with
+ * a new error for a second, reading nothing meanwhile; true if held */
+static bool
+conn_tarpit(struct conn *c)
+{
+	unsigned errors = smtp_errors(c->smtp);
+	bool grew = errors > c->errors_seen;
+
+	c->errors_seen = errors;
+	if (!grew || errors <= c->cfg->cfg->soft_error_limit || c->out.len == 0)
+		return false;
+	c->holding = true;
+	ev_io_stop(c->srv->loop, &c->rio);
+	ev_io_stop(c->srv->loop, &c->wio);
+	ev_timer_stop(c->srv->loop, &c->timer);
+	ev_timer_set(&c->hold, TARPIT_DELAY, 0.0);
+	ev_timer_start(c->srv->loop, &c->hold);
+	return true;
+}
 
 /* conn_process - feed buffered input, flush, set watchers and timer;
  * -1 when the connection was closed (c may be freed: do not touch it) */
@@ -224,15 +284,20 @@ conn_process(struct conn *c)
 	struct ev_loop *loop = c->srv->loop;
 	const struct config *cfg = c->cfg->cfg;
 	size_t used;
-	bool reading;
+	bool reading, newline = false;
 
-	if (c->handshaking)
-		return 0;		/* the handshake drives the watchers */
+	if (c->handshaking || c->holding)
+		return 0;		/* the handshake or the tarpit drives */
 	if (c->inlen > 0 && !c->starttls_pending) {
 		used = smtp_input(c->smtp, c->in, c->inlen);
+		newline = memchr(c->in, '\n', used) != NULL;
 		memmove(c->in, c->in + used, c->inlen - used);
 		c->inlen -= used;
 	}
+	conn_track(c, newline);
+	conn_guard(c);
+	if (conn_tarpit(c))
+		return 0;
 	if (conn_flush(c) == -1)
 		return -1;
 	if (c->starttls_pending) {
@@ -259,13 +324,72 @@ conn_process(struct conn *c)
 		ev_io_start(loop, &c->rio);
 	else
 		ev_io_stop(loop, &c->rio);
-	c->timer.repeat = smtp_in_data(c->smtp) ? cfg->data_timeout :
-	    cfg->command_timeout;
+	c->timer.repeat = server_timeout(c->srv, smtp_in_data(c->smtp) ?
+	    cfg->data_timeout : cfg->command_timeout);
 	if (smtp_waiting(c->smtp))
 		ev_timer_stop(loop, &c->timer);	/* our turn, not theirs */
 	else
 		ev_timer_again(loop, &c->timer);
 	return 0;
+}
+
+static void
+on_hold(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	c->holding = false;
+	conn_process(c);
+}
+
+/* on_guard - a command line or a DATA phase that crawls (slowloris):
+ * each byte resets the read timeout, so time the whole */
+static void
+on_guard(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+	const struct config *cfg = c->cfg->cfg;
+	ev_tstamp now = ev_now(loop), took;
+	const char *why = NULL;
+
+	(void)revents;
+	if (c->line_start != 0 && now - c->line_start >= cfg->command_deadline)
+		why = "command_deadline exceeded";
+	took = now - c->data_start;
+	if (c->data_start != 0 && cfg->min_data_rate > 0 &&
+	    took >= DATA_RATE_GRACE &&
+	    (double)c->data_bytes < cfg->min_data_rate * took)
+		why = "DATA slower than min_data_rate";
+	if (why == NULL)
+		return;
+	log_info("s=%lx %s by [%s]", c->sid, why, c->addr_text);
+	ev_timer_stop(loop, &c->guard);
+	c->holding = false;
+	ev_timer_stop(loop, &c->hold);
+	smtp_timeout(c->smtp);
+	if (conn_process(c) == 0 && c->out.len > 0)
+		conn_close(c, why);
+}
+
+/* conn_pregreet - input during greet_pause: a client that does not wait
+ * for the server is sending blind, as spamware does */
+static void
+conn_pregreet(struct conn *c)
+{
+	static const char reply[] = R_PREGREET "\r\n";
+	char esc[64];
+
+	if (conn_fill(c) == -1 || c->inlen == 0)
+		return;
+	log_escape(esc, sizeof(esc), c->in, c->inlen < 20 ? c->inlen : 20);
+	log_info("s=%lx reject: CONNECT from [%s]: talked before the "
+	    "greeting: <%s>", c->sid, c->addr_text, esc);
+	if (buf_append(&c->out, reply, sizeof(reply) - 1) == -1)
+		c->out.max = 0;
+	if (conn_flush(c) == 0)
+		conn_close(c, "talked before the greeting");
 }
 
 static void
@@ -277,6 +401,10 @@ on_read(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	if (c->handshaking) {
 		conn_handshake(c);
+		return;
+	}
+	if (c->greet_pending) {
+		conn_pregreet(c);
 		return;
 	}
 	if (conn_fill(c) == -1)
@@ -293,6 +421,10 @@ on_write(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	if (c->handshaking) {
 		conn_handshake(c);
+		return;
+	}
+	if (c->holding) {
+		ev_io_stop(loop, &c->wio);	/* on_hold flushes */
 		return;
 	}
 	if (c->read_wants_write) {
@@ -314,6 +446,11 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->greet_pending) {
+		c->greet_pending = false;	/* greet_pause is over */
+		conn_greet(c);
+		return;
+	}
 	if (c->handshaking || c->smtp == NULL) {
 		log_info("s=%lx TLS handshake timeout from [%s]", c->sid,
 		    c->addr_text);
@@ -379,13 +516,16 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	ev_io_init(&c->rio, on_read, fd, EV_READ);
 	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
 	ev_init(&c->timer, on_timeout);
+	ev_init(&c->guard, on_guard);
+	ev_init(&c->hold, on_hold);
 	c->rio.data = c->wio.data = c->timer.data = c;
+	c->guard.data = c->hold.data = c;
 
 	c->next = srv->conns;
 	if (c->next)
 		c->next->prev = c;
 	srv->conns = c;
-	srv->nconns++;
+	server_conn_added(srv, c);
 
 	log_info("s=%lx connect from [%s] to %s", c->sid, c->addr_text,
 	    config_role_name(role));
@@ -396,6 +536,14 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 			return NULL;
 		}
 		return conn_start_tls(c) == 0 ? c : NULL;
+	}
+	if (c->cfg->cfg->greet_pause > 0) {
+		/* The 220 when the timer fires; input before it is refused. */
+		c->greet_pending = true;
+		ev_timer_set(&c->timer, c->cfg->cfg->greet_pause, 0.0);
+		ev_timer_start(srv->loop, &c->timer);
+		ev_io_start(srv->loop, &c->rio);
+		return c;
 	}
 	return conn_greet(c) == 0 ? c : NULL;
 }
@@ -421,4 +569,10 @@ struct conn *
 conn_next(const struct conn *c)
 {
 	return c->next;
+}
+
+const struct sockaddr *
+conn_peer(const struct conn *c)
+{
+	return (const struct sockaddr *)&c->peer;
 }

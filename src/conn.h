@@ -18,5 +18,6 @@ void		 conn_shutdown(struct conn *);
 /* Close at once (shutdown_timeout has passed). */
 void		 conn_abort(struct conn *);
 struct conn	*conn_next(const struct conn *);
+const struct sockaddr *conn_peer(const struct conn *);
 
 #endif

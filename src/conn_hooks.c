@@ -225,6 +225,7 @@ on_sasl(void *arg, enum sasl_status st, const char *challenge, size_t len,
 
 	if (st == SASL_STATUS_BADAUTH) {
 		c->auth_failures++;
+		server_auth_failed(c->srv, (struct sockaddr *)&c->peer);
 		delay = c->auth_failures < AUTH_DELAY_MAX ? c->auth_failures :
 		    AUTH_DELAY_MAX;
 		ev_init(&c->auth_delay, on_auth_delay);
@@ -261,6 +262,14 @@ io_auth_step(void *ctx, const char *resp, size_t len)
 	c->in_sasl_call = false;
 }
 
+static bool
+io_auth_allowed(void *ctx)
+{
+	struct conn *c = ctx;
+
+	return server_auth_allowed(c->srv, (struct sockaddr *)&c->peer);
+}
+
 static void
 io_auth_reset(void *ctx)
 {
@@ -283,6 +292,7 @@ const struct smtp_io conn_smtp_io = {
 	.auth_start = io_auth_start,
 	.auth_step = io_auth_step,
 	.auth_reset = io_auth_reset,
+	.auth_allowed = io_auth_allowed,
 };
 
 void

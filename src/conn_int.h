@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <ev.h>
 
@@ -19,6 +20,8 @@
 #define CONN_OUT_HIGH	65536		/* stop reading above this */
 #define CONN_OUT_MAX	(1024 * 1024)	/* a client that never reads */
 #define AUTH_DELAY_MAX	5		/* seconds before the Nth 535 */
+#define TARPIT_DELAY	1.0		/* an error reply past soft_error_limit */
+#define DATA_RATE_GRACE	30.0		/* seconds of DATA before min_data_rate */
 
 struct conn {
 	struct server	*srv;
@@ -26,7 +29,17 @@ struct conn {
 	int		 fd;
 	enum listen_role role;
 	ev_io		 rio, wio;
-	ev_timer	 timer;		/* command, data or handshake timeout */
+	ev_timer	 timer;		/* command, data or handshake timeout;
+					 * greet_pause before the greeting */
+	ev_timer	 guard;		/* each second: command_deadline and
+					 * min_data_rate */
+	ev_timer	 hold;		/* error replies held (soft_error_limit) */
+	bool		 holding;	/* output and input wait for `hold` */
+	bool		 greet_pending;	/* in greet_pause */
+	unsigned	 errors_seen;	/* smtp_errors() at the last batch */
+	ev_tstamp	 line_start;	/* first byte of a partial command line; 0: none */
+	ev_tstamp	 data_start;	/* DATA began; 0: not in DATA */
+	uint64_t	 data_bytes;	/* read since data_start */
 	struct smtp_session *smtp;	/* NULL until the greeting */
 	struct spool	*spool;
 	struct dns_req	*lookup;	/* sender domain lookup in flight */

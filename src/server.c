@@ -6,26 +6,35 @@
 #include <signal.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "committer.h"
 #include "conn.h"
 #include "deliver.h"
 #include "dns.h"
+#include "iptable.h"
 #include "log.h"
+#include "policy.h"
 #include "queue.h"
 #include "sasl.h"
 #include "server.h"
 #include "tls.h"
 #include "smtp_reply.h"
+#include "netaddr.h"
 
 #define ACCEPT_BATCH	64	/* accepts per wake-up, to stay fair */
 #define LISTEN_BACKLOG	4096
+#define STRESS_DIVISOR	5	/* timeouts under stress, as Postfix does */
+#define AUTH_SWEEP	60.0	/* seconds between ageing AUTH failures */
+
+static void	on_auth_sweep(struct ev_loop *, ev_timer *, int);
 
 struct cfg_ref *
 cfg_ref_get(struct cfg_ref *r)
@@ -129,6 +138,29 @@ listeners_stop(struct server *srv)
 		ev_io_stop(srv->loop, &srv->listeners[i].io);
 }
 
+/* per_ip_full - refuse (421) a connection past max_connections_per_ip;
+ * true when refused, and the caller closes */
+static bool
+per_ip_full(struct server *srv, int fd, const struct sockaddr *sa,
+    const struct listener *l)
+{
+	static const char full[] = R_TOO_MANY_FROM_IP "\r\n";
+	const struct iptable_entry *e = iptable_get(srv->per_ip, sa, false);
+	unsigned max = srv->cfg->cfg->max_connections_per_ip;
+	char ip[NETADDR_STRLEN];
+
+	/* mynetworks are exempt, as in Postfix (smtpd_client_event_limit_
+	 * exceptions): a local relay or a busy web server is not an attack. */
+	if (e == NULL || e->count < max || policy_trusted(srv->cfg->cfg, sa))
+		return false;
+	netaddr_format(sa, ip, sizeof(ip));
+	log_warn("refused connection from [%s] on %s: max_connections_per_ip "
+	    "(%u) reached", ip, l->name, max);
+	/* Best effort: the socket is closed either way. */
+	(void)!write(fd, full, sizeof(full) - 1);
+	return true;
+}
+
 static void
 on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -163,6 +195,10 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			    srv->cfg->cfg->max_connections);
 			/* Best effort: the socket is closed either way. */
 			(void)!write(fd, busy, sizeof(busy) - 1);
+			close(fd);
+			continue;
+		}
+		if (per_ip_full(srv, fd, (struct sockaddr *)&ss, l)) {
 			close(fd);
 			continue;
 		}
@@ -353,6 +389,12 @@ server_new(struct config *cfg, char *err, size_t errlen)
 		free(srv);
 		return NULL;
 	}
+	if ((srv->per_ip = iptable_new()) == NULL ||
+	    (srv->auth_fails = iptable_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		server_free(srv);
+		return NULL;
+	}
 	srv->loop = ev_default_loop(EVFLAG_AUTO);
 	/* Before the privilege drop: the key may be readable by root only. */
 	if (cfg->tls_cert &&
@@ -503,6 +545,9 @@ server_run(struct server *srv)
 		log_info("listening on %s", srv->listeners[i].name);
 	if (srv->tls)
 		log_info("TLS certificate %s", tls_ctx_describe(srv->tls));
+	ev_timer_init(&srv->auth_sweep, on_auth_sweep, AUTH_SWEEP, AUTH_SWEEP);
+	srv->auth_sweep.data = srv;
+	ev_timer_start(srv->loop, &srv->auth_sweep);
 	ev_init(&srv->runner_restart, on_runner_restart);
 	srv->runner_restart.data = srv;
 	ev_init(&srv->runner_watch, on_runner_exit);
@@ -520,6 +565,7 @@ server_run(struct server *srv)
 	committer_free(srv->committer);
 	srv->committer = NULL;
 	ev_timer_stop(srv->loop, &srv->runner_restart);
+	ev_timer_stop(srv->loop, &srv->auth_sweep);
 	runner_stop(srv);
 	dns_free(srv->dns);
 	srv->dns = NULL;
@@ -546,17 +592,105 @@ server_free(struct server *srv)
 			close(srv->listeners[i].fd);
 	free(srv->listeners);
 	queue_close(srv->queue);
+	iptable_free(srv->per_ip);
+	iptable_free(srv->auth_fails);
 	cfg_ref_put(srv->cfg);
 	if (srv->loop)
 		ev_loop_destroy(srv->loop);
 	free(srv);
 }
 
+/* stress_check - enter or leave stress mode (Postfix's name): over 80%
+ * of max_connections, clients get a fifth of the usual timeouts */
+static void
+stress_check(struct server *srv)
+{
+	bool stressed = (uint64_t)srv->nconns * 5 >
+	    (uint64_t)srv->cfg->cfg->max_connections * 4;
+
+	if (stressed == srv->stressed)
+		return;
+	srv->stressed = stressed;
+	if (stressed)
+		log_warn("stress mode: %u connections open (max_connections "
+		    "%u); timeouts divided by %d", srv->nconns,
+		    srv->cfg->cfg->max_connections, STRESS_DIVISOR);
+	else
+		log_info("stress mode ended: %u connections open",
+		    srv->nconns);
+}
+
+double
+server_timeout(const struct server *srv, unsigned seconds)
+{
+	double t = seconds;
+
+	if (srv->stressed)
+		t /= STRESS_DIVISOR;
+	return t < 1.0 ? 1.0 : t;
+}
+
+void
+server_conn_added(struct server *srv, struct conn *c)
+{
+	struct iptable_entry *e;
+
+	srv->nconns++;
+	/* Out of memory: this one goes uncounted, which is harmless. */
+	if ((e = iptable_get(srv->per_ip, conn_peer(c), true)) != NULL)
+		e->count++;
+	stress_check(srv);
+}
+
 void
 server_conn_gone(struct server *srv, struct conn *c)
 {
-	(void)c;
+	struct iptable_entry *e;
+
+	if ((e = iptable_get(srv->per_ip, conn_peer(c), false)) != NULL &&
+	    --e->count == 0)
+		iptable_remove(srv->per_ip, conn_peer(c));
 	srv->nconns--;
+	stress_check(srv);
 	if (srv->stopping && srv->nconns == 0)
 		ev_break(srv->loop, EVBREAK_ALL);
+}
+
+/* --- AUTH failures across connections ------------------------------------ */
+
+void
+server_auth_failed(struct server *srv, const struct sockaddr *sa)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	struct iptable_entry *e;
+	time_t now = time(NULL);
+
+	if ((e = iptable_get(srv->auth_fails, sa, true)) == NULL)
+		return;
+	if (e->count == 0 || now - e->since >= (time_t)cfg->auth_failure_window) {
+		e->count = 0;		/* a new window */
+		e->since = now;
+	}
+	e->count++;
+}
+
+bool
+server_auth_allowed(struct server *srv, const struct sockaddr *sa)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	const struct iptable_entry *e = iptable_get(srv->auth_fails, sa, false);
+
+	return e == NULL || e->count < cfg->max_auth_failures_per_ip ||
+	    time(NULL) - e->since >= (time_t)cfg->auth_failure_window;
+}
+
+static void
+on_auth_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = w->data;
+
+	(void)loop;
+	(void)revents;
+	iptable_expire(srv->auth_fails,
+	    time(NULL) - (time_t)srv->cfg->cfg->auth_failure_window);
 }

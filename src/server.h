@@ -13,6 +13,7 @@
 
 struct conn;
 struct committer;
+struct iptable;
 struct dns;
 struct queue;
 struct sasl_server;
@@ -51,6 +52,10 @@ struct server {
 	size_t		 nlisteners;
 	struct conn	*conns;		/* open connections (list) */
 	unsigned	 nconns;
+	struct iptable	*per_ip;	/* open connections by client address */
+	struct iptable	*auth_fails;	/* AUTH failures by client address */
+	ev_timer	 auth_sweep;	/* ages auth_fails out */
+	bool		 stressed;	/* over 80% of max_connections */
 	unsigned long	 next_sid;
 	bool		 stopping;
 	ev_signal	 sig_term, sig_int, sig_hup;
@@ -71,7 +76,13 @@ void		 server_free(struct server *);
 /* A new entry is in the queue: tell the runner. */
 void		 server_queued(struct server *, const char *id);
 
-/* conn.c tells the server that a connection is gone. */
+/* conn.c tells the server that a connection is open, and gone. */
+void		 server_conn_added(struct server *, struct conn *);
 void		 server_conn_gone(struct server *, struct conn *);
+/* A timeout, shortened while the server is under stress. */
+double		 server_timeout(const struct server *, unsigned seconds);
+/* AUTH failures from this address: count one; may it try again? */
+void		 server_auth_failed(struct server *, const struct sockaddr *);
+bool		 server_auth_allowed(struct server *, const struct sockaddr *);
 
 #endif

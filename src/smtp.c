@@ -209,6 +209,19 @@ smtp_waiting(const struct smtp_session *s)
 	    s->state == S_TLS || s->state == S_AUTH_WAIT;
 }
 
+bool
+smtp_line_pending(const struct smtp_session *s)
+{
+	return (s->state == S_CMD || s->state == S_AUTH_LINE) &&
+	    s->line.len > 0;
+}
+
+unsigned
+smtp_errors(const struct smtp_session *s)
+{
+	return s->errors;
+}
+
 void
 smtp_timeout(struct smtp_session *s)
 {

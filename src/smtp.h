@@ -62,6 +62,9 @@ struct smtp_io {
 	void	(*auth_step)(void *ctx, const char *resp, size_t len);
 	/* Forget a failed or cancelled exchange. */
 	void	(*auth_reset)(void *ctx);
+	/* May this client try AUTH now (failures from its address across
+	 * connections)? NULL: always. */
+	bool	(*auth_allowed)(void *ctx);
 };
 
 /* What the host knows about the client. */
@@ -108,5 +111,10 @@ void		 smtp_shutdown(struct smtp_session *);
 bool		 smtp_closing(const struct smtp_session *);	/* flush, then close */
 bool		 smtp_in_data(const struct smtp_session *);	/* for the data timeout */
 bool		 smtp_waiting(const struct smtp_session *);	/* our turn, not the client's */
+/* Part of a command line (or AUTH response) is buffered: the client
+ * is in the middle of one (for the host's command deadline). */
+bool		 smtp_line_pending(const struct smtp_session *);
+/* Error replies (4xx, 5xx) sent so far (for the host's tarpit). */
+unsigned	 smtp_errors(const struct smtp_session *);
 
 #endif

@@ -140,6 +140,12 @@ smtp_cmd_auth(struct smtp_session *s, const char *arg, size_t len)
 			return;
 		}
 	}
+	if (s->io->auth_allowed && !s->io->auth_allowed(s->ctx)) {
+		log_info("s=%lx reject: AUTH from [%s]: too many failures from "
+		    "this address", s->sid, s->addr_text);
+		smtp_reply(s, "%s", R_AUTH_IP_LIMIT);
+		return;
+	}
 	s->state = S_AUTH_WAIT;
 	s->io->auth_start(s->ctx, s->mech, resp, (size_t)n, sp != NULL);
 }

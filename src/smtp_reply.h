@@ -19,6 +19,8 @@
 #define R_TIMEOUT		"421 4.4.2 Timeout exceeded, closing connection"
 #define R_TOO_MANY_ERRORS	"421 4.7.0 Too many errors, closing connection"
 #define R_TOO_BUSY		"421 4.3.2 Too many connections, try again later"
+#define R_TOO_MANY_FROM_IP	"421 4.7.0 Too many connections from your address"
+#define R_PREGREET		"554 5.5.1 Protocol error: talking before the greeting"
 #define R_TOO_MANY_RCPTS	"452 4.5.3 Too many recipients"
 #define R_QUEUE_FAILED		"451 4.3.0 Error: queue file write error"
 #define R_LOCAL_ERROR		"451 4.3.0 Local error in processing"
@@ -67,6 +69,7 @@
 #define R_AUTH_BASE64		"501 5.5.2 Cannot decode response"
 #define R_AUTH_BADMECH		"504 5.5.4 Unrecognized authentication mechanism"
 #define R_AUTH_TEMP		"454 4.7.0 Temporary authentication failure"
+#define R_AUTH_IP_LIMIT		"454 4.7.0 Too many authentication failures from your address, try later"
 #define R_AUTH_LINE_TOO_LONG	"500 5.5.6 Authentication exchange line is too long"
 
 #endif

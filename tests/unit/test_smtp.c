@@ -39,6 +39,7 @@ struct fake {
 	size_t		 auth_len;
 	bool		 auth_initial;
 	int		 auth_starts, auth_steps, auth_resets;
+	bool		 auth_blocked;		/* auth_allowed says no */
 };
 
 static struct fake fk;
@@ -157,6 +158,13 @@ f_auth_reset(void *ctx)
 	fk.auth_resets++;
 }
 
+static bool
+f_auth_allowed(void *ctx)
+{
+	(void)ctx;
+	return !fk.auth_blocked;
+}
+
 static const struct smtp_io fake_io = {
 	.send = f_send,
 	.space_ok = f_space_ok,
@@ -170,6 +178,7 @@ static const struct smtp_io fake_io = {
 	.auth_start = f_auth_start,
 	.auth_step = f_auth_step,
 	.auth_reset = f_auth_reset,
+	.auth_allowed = f_auth_allowed,
 };
 
 /* start_as - a session from `client` with a listener role, a
@@ -1075,4 +1084,49 @@ Test(smtp, sender_login_check)
 	cr_assert_str_eq(say("MAIL FROM:<Alice@Example.Test>\r\n"), "250 2.1.0 Ok\r\n");
 	say("RSET\r\n");
 	cr_assert_str_eq(say("MAIL FROM:<>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+Test(smtp, auth_refused_for_the_address_without_asking_sasl)
+{
+	start_as("192.0.2.1", NULL, ROLE_MX, true, true);
+	fk.mechs = "PLAIN";
+	say("EHLO c\r\n");
+	fk.auth_blocked = true;
+	cr_assert_str_eq(say("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"),
+	    "454 4.7.0 Too many authentication failures from your address, "
+	    "try later\r\n");
+	cr_assert_eq(fk.auth_starts, 0);
+	fk.auth_blocked = false;
+	cr_assert_str_eq(say("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"), "");
+	cr_assert_eq(fk.auth_starts, 1);
+}
+
+Test(smtp, line_pending_while_a_command_line_is_partial)
+{
+	start("192.0.2.1", NULL);
+	say("");
+	cr_assert_not(smtp_line_pending(s));
+	say("EH");
+	cr_assert(smtp_line_pending(s));
+	say("LO c\r");
+	cr_assert(smtp_line_pending(s));
+	say("\nNO");
+	cr_assert(smtp_line_pending(s), "the next line has begun");
+	say("OP\r\n");
+	cr_assert_not(smtp_line_pending(s));
+	say("MAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\n"
+	    "DATA\r\nSubj");
+	cr_assert(smtp_in_data(s));
+	cr_assert_not(smtp_line_pending(s), "message data is not a command");
+}
+
+Test(smtp, errors_are_counted_for_the_host)
+{
+	start("192.0.2.1", NULL);
+	say("");
+	cr_assert_eq(smtp_errors(s), 0);
+	say("EHLO c\r\nNOOP\r\n");
+	cr_assert_eq(smtp_errors(s), 0);
+	say("BOGUS\r\nRCPT TO:<u@example.test>\r\n");
+	cr_assert_eq(smtp_errors(s), 2);
 }
