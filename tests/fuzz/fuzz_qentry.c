@@ -1,0 +1,121 @@
+/*
+ * fuzz_qentry - qentry_load on queue files a crash or a bad disk left
+ * behind. The input, up to a first "\n--state--\n", is written as
+ * incoming/ID in a queue directory made once; what follows it, if
+ * anything, as state/ID. A load gives an entry whose fields are all
+ * set, or NULL with a message; then free.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* memmem */
+#endif
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qentry.h"
+
+#define FUZZ_ID		"6B035034926088F8"
+#define STATE_MARK	"\n--state--\n"
+
+static char dir[] = "/tmp/fuzz_qentry.XXXXXX";
+static char incoming[sizeof(dir) + 64], state[sizeof(dir) + 64];
+
+int	LLVMFuzzerInitialize(int *, char ***);
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static void
+check(int ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "fuzz_qentry: %s\n", what);
+		abort();
+	}
+}
+
+/* put - write a whole file, replacing it */
+static void
+put(const char *path, const uint8_t *p, size_t n)
+{
+	int fd;
+	ssize_t w;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	check(fd != -1, "cannot write the queue file");
+	while (n > 0) {
+		w = write(fd, p, n);
+		check(w > 0, "short write");
+		p += w;
+		n -= (size_t)w;
+	}
+	close(fd);
+}
+
+static void
+cleanup(void)
+{
+	unlink(incoming);
+	unlink(state);
+	snprintf(incoming, sizeof(incoming), "%s/incoming", dir);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	rmdir(incoming);
+	rmdir(state);
+	rmdir(dir);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	char sub[sizeof(dir) + 16];
+
+	(void)argc;
+	(void)argv;
+	check(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(sub, sizeof(sub), "%s/incoming", dir);
+	check(mkdir(sub, 0700) == 0, "mkdir incoming");
+	snprintf(sub, sizeof(sub), "%s/state", dir);
+	check(mkdir(sub, 0700) == 0, "mkdir state");
+	snprintf(incoming, sizeof(incoming), "%s/incoming/%s", dir, FUZZ_ID);
+	snprintf(state, sizeof(state), "%s/state/%s", dir, FUZZ_ID);
+	atexit(cleanup);
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *mark;
+	struct qentry *e;
+	char err[512];
+	size_t n, i;
+
+	mark = memmem(data, size, STATE_MARK, strlen(STATE_MARK));
+	n = mark ? (size_t)(mark - data) : size;
+	put(incoming, data, n);
+	if (mark)
+		put(state, mark + strlen(STATE_MARK),
+		    size - n - strlen(STATE_MARK));
+	else
+		unlink(state);
+
+	err[0] = '\0';
+	e = qentry_load(dir, FUZZ_ID, err, sizeof(err));
+	if (e == NULL) {
+		check(err[0] != '\0', "refused without a reason");
+		return 0;
+	}
+	check(strcmp(e->id, FUZZ_ID) == 0, "id");
+	check(e->sender != NULL && e->nrcpts > 0 && e->rcpts != NULL,
+	    "entry without sender or recipients");
+	check(e->body_offset >= 0 && e->body_offset <= (off_t)n &&
+	    e->body_size >= 0 && e->body_offset + e->body_size <= (off_t)n,
+	    "body outside the file");
+	for (i = 0; i < e->nrcpts; i++)
+		check(e->rcpts[i] != NULL && e->state[i] <= RCPT_BOUNCED,
+		    "recipient");
+	qentry_free(e);
+	return 0;
+}
