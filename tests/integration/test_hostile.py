@@ -13,8 +13,9 @@ sallytest.Server.close checks that the daemon is still alive and clean.
 
 import os
 import re
+import shutil
 import socket
-import ssl
+import tempfile
 import threading
 import time
 
@@ -238,12 +239,19 @@ class Outbound(sallytest.TestCase):
 
     DOTTED = ['.one dot', '..two dots', '.', '...', 'x.', '.\t tab', 'end']
 
+    def local_delivery(self):
+        """A Maildir in a temp dir: a bounce never lands outside the test."""
+        d = tempfile.mkdtemp(prefix='sallytest-hostile-')
+        self.addCleanup(shutil.rmtree, d, True)
+        return 'maildir:%s/%%d/%%u/Maildir' % d
+
     def test_aiosmtpd_gets_lines_unstuffed(self):
         mailsinks.need_aiosmtpd(self)
         sink = mailsinks.SmtpSink()
         sink.start()
         self.addCleanup(sink.stop)
-        srv = self.server(smarthost=sink.smarthost, smarthost_tls='none', delivery='yes')
+        srv = self.server(smarthost=sink.smarthost, smarthost_tls='none', delivery='yes',
+                          local_delivery=self.local_delivery())
         msg = message('dots out', self.DOTTED)
         c = self.ehlo_client(srv.mx_port)
         r = c.transaction('sender@example.org', ['friend@remote.test'], msg)
@@ -256,7 +264,8 @@ class Outbound(sallytest.TestCase):
     def test_raw_stream_is_stuffed_crlf_only(self):
         sink = RawSink()
         self.addCleanup(sink.stop)
-        srv = self.server(smarthost=sink.smarthost, smarthost_tls='none', delivery='yes')
+        srv = self.server(smarthost=sink.smarthost, smarthost_tls='none', delivery='yes',
+                          local_delivery=self.local_delivery())
         msg = message('raw out', self.DOTTED)
         c = self.ehlo_client(srv.mx_port)
         r = c.transaction('sender@example.org', ['friend@remote.test'], msg)
@@ -396,9 +405,9 @@ class Limits(sallytest.TestCase):
         ok = '<%s@%s>' % (local, domain)
         self.assertEqual(len(ok), 256)
         self.assertEqual(self.rcpt(ok).code, 250)
-        long = '<%s@%s>' % (local + 'l', domain)
-        self.assertEqual(len(long), 257)
-        self.assertEqual(self.rcpt(long).code, 501)
+        too_long = "<%s@%s>" % (local + "l", domain)
+        self.assertEqual(len(too_long), 257)
+        self.assertEqual(self.rcpt(too_long).code, 501)
 
     def test_domain_labels_and_255(self):
         c = self.c
