@@ -450,10 +450,13 @@ qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 
 	if (!qentry_id_valid(id)) {
 		snprintf(err, errlen, "not a queue id");
+		errno = EINVAL;
 		return NULL;
 	}
-	if (entry_path(path, queue_dir, "incoming", id, err, errlen) == -1)
+	if (entry_path(path, queue_dir, "incoming", id, err, errlen) == -1) {
+		errno = ENAMETOOLONG;
 		return NULL;
+	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
 		return NULL;
@@ -461,11 +464,15 @@ qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		close(fd);
+		errno = ENOMEM;
 		return NULL;
 	}
+	/* From here on errno never says ENOENT: callers read that as "the
+	 * entry is gone", and a corrupt entry must be reported instead. */
 	if (read_envelope(e, fd, path, id, err, errlen) == -1) {
 		close(fd);
 		qentry_free(e);
+		errno = EINVAL;
 		return NULL;
 	}
 	close(fd);
@@ -473,11 +480,13 @@ qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 	    (e->last_error = calloc(e->nrcpts, sizeof(char *))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		qentry_free(e);
+		errno = ENOMEM;
 		return NULL;
 	}
 	if (entry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
 	    read_state(e, path, err, errlen) == -1) {
 		qentry_free(e);
+		errno = EINVAL;
 		return NULL;
 	}
 	return e;

@@ -41,6 +41,8 @@ struct qentry {
 /* 16 upper-case hexadecimal digits: the only names load and remove take. */
 bool		 qentry_id_valid(const char *id);
 /* Read incoming/ID and state/ID under queue_dir. */
+/* On failure errno is ENOENT only when the entry does not exist (it was
+ * delivered or deleted meanwhile); a corrupt entry gives EINVAL. */
 struct qentry	*qentry_load(const char *queue_dir, const char *id, char *err,
 		    size_t errlen);
 void		 qentry_free(struct qentry *);
