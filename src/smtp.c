@@ -553,6 +553,8 @@ cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	    s->io->spool_write(s->ctx, hdr, (size_t)n) == -1)
 		tx->spool_failed = true;
 	smtp_data_init(&tx->data, s->cfg->max_message_size);
+	if (!s->line_crlf)
+		smtp_data_after_bare_lf(&tx->data);
 	s->state = S_DATA;
 	smtp_reply(s, "%s", R_DATA_GO);
 }
@@ -699,7 +701,8 @@ cmd_input(struct smtp_session *s, const char *in, size_t len)
 	if (!nl)
 		return take;
 	n = s->line.len - 1;			/* drop LF */
-	if (n > 0 && s->line.data[n - 1] == '\r')
+	s->line_crlf = n > 0 && s->line.data[n - 1] == '\r';
+	if (s->line_crlf)
 		n--;				/* and CR */
 	if (s->state == S_AUTH_LINE)
 		smtp_auth_line(s, s->line.data, n);

@@ -24,6 +24,12 @@ smtp_data_init(struct smtp_data *d, uint64_t max_size)
 	d->max_size = max_size;
 }
 
+void
+smtp_data_after_bare_lf(struct smtp_data *d)
+{
+	d->state = TEXT;
+}
+
 /* emit - one output octet, unless the message is already too big */
 static inline void
 emit(struct smtp_data *d, char *out, size_t *o, char c)

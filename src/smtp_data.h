@@ -33,6 +33,9 @@ struct smtp_data {
 };
 
 void	smtp_data_init(struct smtp_data *, uint64_t max_size);
+/* The DATA command itself ended with a bare LF, not CRLF: no CRLF has
+ * been seen yet, so a dot at the very start does not end the message. */
+void	smtp_data_after_bare_lf(struct smtp_data *);
 
 /* Consume up to `len` bytes of `in`, writing message octets to `out`
  * (room for `len` + 1 bytes is always enough) and their count to

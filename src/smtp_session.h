@@ -67,6 +67,7 @@ struct smtp_session {
 	char			 mech[24];	/* SASL mechanism in use */
 	char			 helo[HELO_MAX + 1];
 	struct buf		 line;
+	bool			 line_crlf;	/* the last line ended in CRLF */
 	struct smtp_tx		*tx;
 };
 

@@ -1130,3 +1130,16 @@ Test(smtp, errors_are_counted_for_the_host)
 	say("BOGUS\r\nRCPT TO:<u@example.test>\r\n");
 	cr_assert_eq(smtp_errors(s), 2);
 }
+
+/* Found by fuzz_smtp: "DATA" ended by a bare LF must not let ".\r\n"
+ * right after it end the message: only <CRLF>.<CRLF> does. */
+Test(smtp, data_command_with_bare_lf_does_not_start_a_line)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\n");
+	cr_assert_str_eq(say("DATA\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+	cr_assert_str_eq(say(".\r\nQUIT\r\n"), "");
+	cr_assert_eq(fk.commits, 0, "the dot right after DATA<LF> ended nothing");
+	cr_assert_str_eq(say("\r\n.\r\n"), "");
+	cr_assert_eq(fk.commits, 1, "a real CRLF.CRLF ends it");
+}
