@@ -670,7 +670,14 @@ class Server:
         if self.proc is not None:
             died = self.proc.poll() is not None and not self.expect_exit
             if self.running():
-                self.proc.kill()
+                # A clean stop, so that a sanitizer build checks for
+                # leaks at exit; SIGKILL only if it does not stop.
+                self.expect_exit = True
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
             self.proc.wait()
             log = self.log_text() if os.path.exists(self.log_path) else ''
             if died:
