@@ -923,6 +923,51 @@ def client_env(tmpdir):
     return env
 
 
+# --- shared by the load and crash tests ---------------------------------------
+
+def pump(sel, pending, done, deadline):
+    """Read from the registered sockets until done(conn) holds for every
+    conn in pending (a set, emptied as they finish) or the deadline passes."""
+    while pending and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=0.5):
+            conn = key.data
+            try:
+                chunk = conn.sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                conn.error = e
+                chunk = b''
+            if chunk:
+                conn.buf += chunk
+            else:
+                conn.eof = True
+                sel.unregister(conn.sock)
+            if conn in pending and (conn.eof or done(conn)):
+                pending.discard(conn)
+                if not conn.eof:
+                    sel.unregister(conn.sock)
+
+
+def descendants(pid):
+    """Every process below pid (from /proc/PID/task/*/children)."""
+    found = []
+    try:
+        tasks = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            with open('/proc/%d/task/%s/children' % (pid, tid)) as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            continue
+        for k in kids:
+            found.append(k)
+            found.extend(descendants(k))
+    return found
+
+
 # --- test case base -----------------------------------------------------------
 
 class TestCase(unittest.TestCase):

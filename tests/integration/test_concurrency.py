@@ -34,30 +34,6 @@ class Conn:
         self.error = None
 
 
-def pump(sel, pending, done, deadline):
-    """Read from the registered sockets until done(conn) holds for every
-    conn in pending (a set, emptied as they finish) or the deadline passes."""
-    while pending and time.monotonic() < deadline:
-        for key, _ in sel.select(timeout=0.5):
-            conn = key.data
-            try:
-                chunk = conn.sock.recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError as e:
-                conn.error = e
-                chunk = b''
-            if chunk:
-                conn.buf += chunk
-            else:
-                conn.eof = True
-                sel.unregister(conn.sock)
-            if conn in pending and (conn.eof or done(conn)):
-                pending.discard(conn)
-                if not conn.eof:
-                    sel.unregister(conn.sock)
-
-
 def reply_codes(data):
     """The codes of the complete replies in data (last lines only)."""
     return [int(m.group(1)) for m in re.finditer(rb'(?m)^(\d{3}) .*\r$', data)]
@@ -88,7 +64,7 @@ class Concurrency(sallytest.TestCase):
 
         # Phase 1: every one of them greeted while all are open.
         pending = set(conns)
-        pump(sel, pending, lambda c: b'\r\n' in c.buf, time.monotonic() + DEADLINE)
+        sallytest.pump(sel, pending, lambda c: b'\r\n' in c.buf, time.monotonic() + DEADLINE)
         self.assertFalse(pending, '%d of %d never greeted' % (len(pending), N))
         bad = [(c.index, c.buf[:60], c.eof, c.error) for c in conns
                if not c.buf.startswith(b'220 ') or c.eof]
@@ -105,7 +81,7 @@ class Concurrency(sallytest.TestCase):
             self.assertEqual(c.sock.send(payload), len(payload))
             sel.register(c.sock, selectors.EVENT_READ, c)
         pending = set(conns)
-        pump(sel, pending, lambda c: False, time.monotonic() + DEADLINE)
+        sallytest.pump(sel, pending, lambda c: False, time.monotonic() + DEADLINE)
         self.assertFalse(pending, '%d of %d did not finish' % (len(pending), N))
         ids = {}
         bad = []

@@ -31,25 +31,6 @@ ROUNDS = 5
 warnings.simplefilter('ignore', ResourceWarning)
 
 
-def descendants(pid):
-    """Every process below pid (from /proc/PID/task/*/children)."""
-    found = []
-    try:
-        tasks = os.listdir('/proc/%d/task' % pid)
-    except OSError:
-        return found
-    for tid in tasks:
-        try:
-            with open('/proc/%d/task/%s/children' % (pid, tid)) as f:
-                kids = [int(k) for k in f.read().split()]
-        except OSError:
-            continue
-        for k in kids:
-            found.append(k)
-            found.extend(descendants(k))
-    return found
-
-
 def gone(pid):
     """True when pid no longer exists or is a zombie."""
     try:
@@ -113,7 +94,7 @@ class Sender(threading.Thread):
 class Crash(sallytest.TestCase):
 
     def kill_all(self, srv):
-        kids = descendants(srv.pid) if srv.running() else []
+        kids = sallytest.descendants(srv.pid) if srv.running() else []
         srv.kill()
         for pid in kids:
             try:

@@ -51,25 +51,6 @@ def maildir_form(data):
     return data.replace(CRLF, MAILDIR_EOL)
 
 
-def descendants(pid):
-    """Every process below pid, children first (from /proc/PID/task/*/children)."""
-    found = []
-    try:
-        tasks = os.listdir('/proc/%d/task' % pid)
-    except OSError:
-        return found
-    for tid in tasks:
-        try:
-            with open('/proc/%d/task/%s/children' % (pid, tid)) as f:
-                kids = [int(k) for k in f.read().split()]
-        except OSError:
-            continue
-        for k in kids:
-            found.append(k)
-            found.extend(descendants(k))
-    return found
-
-
 def alive(pid):
     """True while pid exists and is not a zombie."""
     try:
@@ -116,7 +97,7 @@ class DeliveryCase(sallytest.TestCase):
         """kill -9 the daemon and every process below it; returns their pids."""
         if srv.proc is None:
             return []
-        kids = descendants(srv.pid) if srv.running() else []
+        kids = sallytest.descendants(srv.pid) if srv.running() else []
         srv.kill()
         for pid in kids:
             try:

@@ -89,30 +89,6 @@ def connect_nb(port):
     return s
 
 
-def pump(sel, pending, done, deadline):
-    """Read until done(conn) holds for every conn in pending (emptied as
-    they finish) or the deadline passes."""
-    while pending and time.monotonic() < deadline:
-        for key, _ in sel.select(timeout=0.5):
-            conn = key.data
-            try:
-                chunk = conn.sock.recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError as e:
-                conn.error = e
-                chunk = b''
-            if chunk:
-                conn.buf += chunk
-            else:
-                conn.eof = True
-                sel.unregister(conn.sock)
-            if conn in pending and (conn.eof or done(conn)):
-                pending.discard(conn)
-                if not conn.eof:
-                    sel.unregister(conn.sock)
-
-
 def greeted(c):
     return b'\r\n' in c.buf
 
@@ -178,7 +154,7 @@ class Load(sallytest.TestCase):
                 batch.append(c)
                 sel.register(c.sock, selectors.EVENT_READ, c)
             pending = set(batch)
-            pump(sel, pending, greeted, deadline)
+            sallytest.pump(sel, pending, greeted, deadline)
             self.assertFalse(pending, '%d of %d not greeted' % (len(pending), len(conns)))
         bad = [(c.index, c.buf[:60], c.eof, c.error) for c in conns
                if not c.buf.startswith(b'220 ') or c.eof]
@@ -197,7 +173,7 @@ class Load(sallytest.TestCase):
             c.sock.sendall(payload)
             sel.register(c.sock, selectors.EVENT_READ, c)
         pending = set(senders)
-        pump(sel, pending, lambda c: False, time.monotonic() + DEADLINE)
+        sallytest.pump(sel, pending, lambda c: False, time.monotonic() + DEADLINE)
         self.assertFalse(pending, '%d of %d senders did not finish' % (len(pending), SENDERS))
         sent = time.monotonic()
         bad = []
@@ -215,7 +191,7 @@ class Load(sallytest.TestCase):
             c.sock.sendall(b'QUIT\r\n')
             sel.register(c.sock, selectors.EVENT_READ, c)
         pending = set(idle)
-        pump(sel, pending, lambda c: False, time.monotonic() + DEADLINE)
+        sallytest.pump(sel, pending, lambda c: False, time.monotonic() + DEADLINE)
         self.assertFalse(pending, '%d idle sessions did not end' % len(pending))
         bad = [(c.index, c.buf[:60]) for c in idle if not c.buf.startswith(b'221 ')]
         self.assertEqual(bad[:5], [], '%d idle sessions went wrong' % len(bad))
@@ -254,7 +230,7 @@ class Load(sallytest.TestCase):
                 batch.append(c)
                 sel.register(c.sock, selectors.EVENT_READ, c)
             pending = set(batch)
-            pump(sel, pending, greeted, time.monotonic() + DEADLINE)
+            sallytest.pump(sel, pending, greeted, time.monotonic() + DEADLINE)
             self.assertFalse(pending, 'batch at %d: %d not greeted' % (n, len(pending)))
             bad = [(c.index, c.buf[:60]) for c in batch if not c.buf.startswith(b'220 ')]
             self.assertEqual(bad, [], 'batch at %d' % n)
@@ -269,7 +245,7 @@ class Load(sallytest.TestCase):
                     c.sock.sendall(b'QUIT\r\n')
                     sel.register(c.sock, selectors.EVENT_READ, c)
                 pending = set(batch)
-                pump(sel, pending, lambda c: False, time.monotonic() + DEADLINE)
+                sallytest.pump(sel, pending, lambda c: False, time.monotonic() + DEADLINE)
                 self.assertFalse(pending, 'batch at %d: %d did not end' % (n, len(pending)))
                 for c in batch:
                     c.sock.close()
