@@ -258,20 +258,6 @@ after_tx(struct smtp_session *s)
 
 /* --- command helpers ---------------------------------------------------- */
 
-/* proto_name - the "with" of Received (RFC 3848, RFC 6531) */
-static const char *
-proto_name(const struct smtp_session *s)
-{
-	static const char *const names[3][4] = {
-		{ "SMTP", "SMTPS", "SMTPA", "SMTPSA" },
-		{ "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA" },
-		{ "UTF8SMTP", "UTF8SMTPS", "UTF8SMTPA", "UTF8SMTPSA" },
-	};
-	int kind = !s->esmtp ? 0 : s->tx && s->tx->smtputf8 ? 2 : 1;
-
-	return names[kind][(s->tls ? 1 : 0) + (s->authenticated ? 2 : 0)];
-}
-
 /* --- commands ----------------------------------------------------------- */
 
 /* helo_common - shared by HELO and EHLO: check and remember the name */
@@ -482,38 +468,6 @@ cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 	smtp_reply(s, "%s", R_RCPT_OK);
 }
 
-/* received - the Received: header we prepend (RFC 5321 4.4) */
-static int
-received(struct smtp_session *s, char *out, size_t outlen)
-{
-	const struct smtp_tx *tx = s->tx;
-	char date[64], using[128] = "";
-	struct tm tm;
-	int n;
-
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
-	    localtime_r(&tx->env.arrival, &tm));
-	if (s->tls)
-		snprintf(using, sizeof(using), "\t(using %s with cipher %s "
-		    "(%d bits))\r\n", s->tls_version, s->tls_cipher,
-		    s->tls_bits);
-	if (tx->nrcpts == 1)
-		n = snprintf(out, outlen,
-		    "Received: from %s ([%s])\r\n%s"
-		    "\tby %s (sallyport) with %s id %s\r\n"
-		    "\tfor <%s>; %s\r\n",
-		    s->helo, s->addr_text, using, s->cfg->hostname,
-		    tx->env.proto, tx->env.id, tx->rcpts[0], date);
-	else
-		n = snprintf(out, outlen,
-		    "Received: from %s ([%s])\r\n%s"
-		    "\tby %s (sallyport) with %s id %s;\r\n"
-		    "\t%s\r\n",
-		    s->helo, s->addr_text, using, s->cfg->hostname,
-		    tx->env.proto, tx->env.id, date);
-	return n < 0 || (size_t)n >= outlen ? -1 : n;
-}
-
 static void
 cmd_data(struct smtp_session *s, const char *arg, size_t len)
 {
@@ -534,7 +488,7 @@ cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	tx->env.arrival = time(NULL);
 	tx->env.client = s->addr_text;
 	tx->env.helo = s->helo;
-	tx->env.proto = proto_name(s);
+	tx->env.proto = smtp_proto_name(s);
 	tx->env.auth_user = s->authenticated ? s->user : NULL;
 	tx->env.sender = tx->sender;
 	tx->env.rcpts = tx->rcpts;
@@ -549,7 +503,7 @@ cmd_data(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	tx->spooling = true;
-	if ((n = received(s, hdr, sizeof(hdr))) < 0 ||
+	if ((n = smtp_received(s, hdr, sizeof(hdr))) < 0 ||
 	    s->io->spool_write(s->ctx, hdr, (size_t)n) == -1)
 		tx->spool_failed = true;
 	smtp_data_init(&tx->data, s->cfg->max_message_size);

@@ -77,6 +77,11 @@ void	smtp_reply(struct smtp_session *, const char *fmt, ...)
 void	smtp_close_with(struct smtp_session *, const char *reply);
 void	smtp_tx_free(struct smtp_session *);
 
+/* smtp_received.c */
+const char *smtp_proto_name(const struct smtp_session *);
+/* The Received: header for the transaction; its length, or -1. */
+int	smtp_received(struct smtp_session *, char *out, size_t outlen);
+
 /* smtp_auth.c */
 void	smtp_set_tls(struct smtp_session *, const char *version,
 	    const char *cipher, int bits);
