@@ -318,6 +318,10 @@ class Client:
                 got += chunk
         except (socket.timeout, ssl.SSLWantReadError):
             pass
+        except ConnectionResetError:
+            # The server closed while we were still sending (a 421 and
+            # close to a client that trickles): what it said is kept.
+            pass
         finally:
             self.sock.settimeout(IO_TIMEOUT)
         if got:
