@@ -110,6 +110,8 @@ static const struct conf_key conf_keys[] = {
 	    1, 100000, 0, 0 },
 	{ "max_connections", CONF_UINT, CONF_AT(max_connections), "1000",
 	    1, 1000000, 0, 0 },
+	/* Event loops (processes) sharing the listeners; 0: one per core. */
+	{ "workers", CONF_UINT, CONF_AT(workers), "0", 0, 64, 0, 0 },
 	{ "max_errors", CONF_UINT, CONF_AT(max_errors), "20", 1, 10000, 0, 0 },
 	{ "command_timeout", CONF_DURATION, CONF_AT(command_timeout), "5m",
 	    1, 3600, 0, 0 },

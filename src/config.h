@@ -53,6 +53,7 @@ struct config {
 	uint64_t	 max_message_size;	/* bytes */
 	unsigned	 max_recipients;
 	unsigned	 max_connections;
+	unsigned	 workers;	/* 0: one per online CPU */
 	unsigned	 max_errors;		/* bad commands before 421 */
 	unsigned	 command_timeout;	/* seconds */
 	unsigned	 data_timeout;		/* seconds */

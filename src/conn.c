@@ -34,6 +34,7 @@ conn_destroy(struct conn *c)
 {
 	smtp_free(c->smtp);
 	spool_free(c->spool);
+	free(c->in);
 	tls_conn_free(c->tls);
 	if (c->tlsctx)
 		tls_ctx_unref(c->tlsctx);
@@ -119,6 +120,16 @@ conn_flush(struct conn *c)
 	return 0;
 }
 
+/* conn_input_done - the engine took everything: give the buffer back */
+static void
+conn_input_done(struct conn *c)
+{
+	if (c->inlen == 0) {
+		free(c->in);
+		c->in = NULL;
+	}
+}
+
 /* conn_fill - read what the transport has into c->in; -1 when closed */
 static int
 conn_fill(struct conn *c)
@@ -127,17 +138,21 @@ conn_fill(struct conn *c)
 	ssize_t n;
 	size_t got;
 
+	if (c->in == NULL && (c->in = malloc(CONN_INBUF)) == NULL) {
+		conn_close(c, "out of memory");
+		return -1;
+	}
 	if (c->tls) {
 		c->read_wants_write = false;
 		/* OpenSSL may hold decrypted bytes the socket won't signal. */
 		do {
 			st = tls_read(c->tls, c->in + c->inlen,
-			    sizeof(c->in) - c->inlen, &got);
+			    CONN_INBUF - c->inlen, &got);
 			if (st == TLS_DONE) {
 				c->inlen += got;
 				c->data_bytes += got;
 			}
-		} while (st == TLS_DONE && c->inlen < sizeof(c->in) &&
+		} while (st == TLS_DONE && c->inlen < CONN_INBUF &&
 		    tls_pending(c->tls));
 		if (st == TLS_WANT_WRITE) {
 			c->read_wants_write = true;
@@ -150,7 +165,7 @@ conn_fill(struct conn *c)
 		}
 		return 0;
 	}
-	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
+	n = read(c->fd, c->in + c->inlen, CONN_INBUF - c->inlen);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
 		return 0;
@@ -294,6 +309,7 @@ conn_process(struct conn *c)
 		memmove(c->in, c->in + used, c->inlen - used);
 		c->inlen -= used;
 	}
+	conn_input_done(c);
 	conn_track(c, newline);
 	conn_guard(c);
 	if (conn_tarpit(c))
@@ -308,6 +324,7 @@ conn_process(struct conn *c)
 			log_info("s=%lx discarded %zu bytes sent after STARTTLS "
 			    "by [%s]", c->sid, c->inlen, c->addr_text);
 		c->inlen = 0;
+		conn_input_done(c);
 		return conn_start_tls(c);
 	}
 	if (smtp_closing(c->smtp)) {
@@ -319,7 +336,7 @@ conn_process(struct conn *c)
 		return 0;
 	}
 	reading = !smtp_waiting(c->smtp) && c->out.len < CONN_OUT_HIGH &&
-	    c->inlen < sizeof(c->in);
+	    c->inlen < CONN_INBUF;
 	if (reading)
 		ev_io_start(loop, &c->rio);
 	else
@@ -503,7 +520,7 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	c->cfg = cfg_ref_get(srv->cfg);
 	c->fd = fd;
 	c->role = role;
-	c->sid = ++srv->next_sid;
+	c->sid = srv->next_sid += srv->nworkers;	/* unique across workers */
 	c->tlsctx = srv->tls ? tls_ctx_ref(srv->tls) : NULL;
 	buf_init(&c->out, CONN_OUT_MAX);
 	memcpy(&c->peer, sa, sa->sa_family == AF_INET6 ?

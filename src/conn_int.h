@@ -60,8 +60,10 @@ struct conn {
 	char		 addr_text[64];
 	struct sockaddr_storage local, peer;
 	struct conn	*prev, *next;
+	/* Input not yet taken by the engine: allocated when a read needs
+	 * it and freed once empty, so an idle connection holds none. */
+	char		*in;
 	size_t		 inlen;
-	char		 in[CONN_INBUF];
 };
 
 /* conn.c */

@@ -439,12 +439,22 @@ deliver_main(const char *path, int notify_fd)
 	_exit(0);
 }
 
+int
+deliver_notify_pipe(int fds[2], char *err, size_t errlen)
+{
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "queue runner: pipe: %s", strerror(errno));
+		return -1;
+	}
+	fcntl(fds[1], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
 pid_t
-deliver_spawn(const char *path, bool foreground, int *notify_fd, char *err,
+deliver_spawn(const char *path, bool foreground, int notify_rd, char *err,
     size_t errlen)
 {
 	char self[4096], fdarg[16];
-	int p[2];
 	ssize_t n;
 	pid_t pid;
 
@@ -454,14 +464,8 @@ deliver_spawn(const char *path, bool foreground, int *notify_fd, char *err,
 		return -1;
 	}
 	self[n] = '\0';
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		snprintf(err, errlen, "queue runner: pipe: %s", strerror(errno));
-		return -1;
-	}
 	if ((pid = fork()) == -1) {
 		snprintf(err, errlen, "queue runner: fork: %s", strerror(errno));
-		close(p[0]);
-		close(p[1]);
 		return -1;
 	}
 	if (pid == 0) {
@@ -470,15 +474,13 @@ deliver_spawn(const char *path, bool foreground, int *notify_fd, char *err,
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (dup2(p[0], 3) == -1)
+		if (notify_rd == 3 ? fcntl(3, F_SETFD, 0) == -1 :
+		    dup2(notify_rd, 3) == -1)
 			_exit(1);
 		snprintf(fdarg, sizeof(fdarg), "%d", 3);
 		execl(self, "sallyport", "--queue-runner", fdarg, "-c", path,
 		    foreground ? "-f" : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
-	close(p[0]);
-	fcntl(p[1], F_SETFL, O_NONBLOCK);
-	*notify_fd = p[1];
 	return pid;
 }

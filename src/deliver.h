@@ -23,11 +23,15 @@
 
 #include "config.h"
 
-/* Fork the runner with the config file at `path`; *notify_fd is the
- * daemon's end of the new-entry pipe (non-blocking). The runner
- * reloads its configuration on SIGHUP and finishes its deliveries in
- * flight on SIGTERM. Returns the pid, or -1 with err. */
-pid_t	deliver_spawn(const char *config_path, bool foreground, int *notify_fd,
+/* The new-entry pipe: [0] for the runner (kept by the daemon across
+ * runner restarts), [1] for the daemon, non-blocking ("ID\n" lines, each
+ * written whole). 0, or -1 with err. */
+int	deliver_notify_pipe(int fds[2], char *err, size_t errlen);
+/* Fork the runner with the config file at `path`, reading the pipe's
+ * `notify_rd` end. The runner reloads its configuration on SIGHUP,
+ * finishes its deliveries in flight on SIGTERM, and stops when every
+ * writer of the pipe is gone. Returns the pid, or -1 with err. */
+pid_t	deliver_spawn(const char *config_path, bool foreground, int notify_rd,
 	    char *err, size_t errlen);
 
 /* The runner's main; exits the process. */

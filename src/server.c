@@ -26,6 +26,7 @@
 #include "sasl.h"
 #include "server.h"
 #include "tls.h"
+#include "workers.h"
 #include "smtp_reply.h"
 #include "netaddr.h"
 
@@ -66,10 +67,11 @@ cfg_ref_new(struct config *cfg)
 
 /* --- listeners ---------------------------------------------------------- */
 
-/* listen_one - bind one `listen` line; "*" is dual-stack [::] if we can */
+/* listen_one - bind one `listen` line; "*" is dual-stack [::] if we can;
+ * reuseport: one of several sockets on it, one per worker */
 static int
-listen_one(const struct listen_spec *ls, struct listener *l, char *err,
-    size_t errlen)
+listen_one(const struct listen_spec *ls, struct listener *l, bool reuseport,
+    char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
 	const char *host = ls->host ? ls->host : "::";
@@ -102,6 +104,9 @@ listen_one(const struct listen_spec *ls, struct listener *l, char *err,
 	if (fd == -1)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto fail;
 	if (res->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 		    ls->host ? &one : &zero, sizeof(int));
@@ -126,7 +131,8 @@ listeners_start(struct server *srv)
 	size_t i;
 
 	for (i = 0; i < srv->nlisteners; i++)
-		ev_io_start(srv->loop, &srv->listeners[i].io);
+		if (srv->listeners[i].fd != -1)
+			ev_io_start(srv->loop, &srv->listeners[i].io);
 }
 
 static void
@@ -250,7 +256,8 @@ server_stop(struct server *srv)
 	listeners_stop(srv);
 	ev_timer_stop(srv->loop, &srv->pause_timer);
 	for (i = 0; i < srv->nlisteners; i++) {
-		close(srv->listeners[i].fd);
+		if (srv->listeners[i].fd != -1)
+			close(srv->listeners[i].fd);
 		srv->listeners[i].fd = -1;
 	}
 	for (c = srv->conns; c; c = next) {
@@ -303,7 +310,7 @@ reload_tls(struct server *srv, const struct config *cfg)
 	log_info("reload: TLS certificate %s", tls_ctx_describe(t));
 }
 
-static void
+bool
 server_reload(struct server *srv)
 {
 	const struct config *old = srv->cfg->cfg;
@@ -321,7 +328,7 @@ server_reload(struct server *srv)
 			log_err("reload failed: %s", old->path);
 		log_err("reload failed: keeping the running configuration");
 		free(errors);
-		return;
+		return false;
 	}
 	for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
 	    line = strtok_r(NULL, "\n", &save))
@@ -330,7 +337,7 @@ server_reload(struct server *srv)
 	if ((r = cfg_ref_new(cfg)) == NULL) {
 		log_err("reload failed: out of memory");
 		config_free(cfg);
-		return;
+		return false;
 	}
 	same_listen = cfg->nlisten == old->nlisten;
 	for (i = 0; same_listen && i < cfg->nlisten; i++)
@@ -345,6 +352,9 @@ server_reload(struct server *srv)
 	if (strcmp(cfg->queue_dir, old->queue_dir) != 0)
 		log_warn("reload: queue_dir changed; it takes effect at the "
 		    "next restart");
+	if (workers_count(cfg) != srv->nworkers)
+		log_warn("reload: workers changed; it takes effect at the next "
+		    "restart");
 	if (!strlist_equal(&cfg->dns_servers, &old->dns_servers) ||
 	    cfg->dns_timeout != old->dns_timeout)
 		log_warn("reload: dns_servers or dns_timeout changed; they take "
@@ -353,6 +363,7 @@ server_reload(struct server *srv)
 	cfg_ref_put(srv->cfg);
 	srv->cfg = r;
 	log_info("reloaded configuration from %s", cfg->path);
+	return true;
 }
 
 static void
@@ -377,11 +388,12 @@ struct server *
 server_new(struct config *cfg, char *err, size_t errlen)
 {
 	struct server *srv;
-	size_t i;
+	unsigned nworkers = workers_count(cfg);
+	size_t i, w;
 
 	if ((srv = calloc(1, sizeof(*srv))) == NULL ||
 	    (srv->cfg = cfg_ref_new(cfg)) == NULL ||
-	    (srv->listeners = calloc(cfg->nlisten,
+	    (srv->listeners = calloc(cfg->nlisten * nworkers,
 	    sizeof(*srv->listeners))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		if (srv)
@@ -395,24 +407,40 @@ server_new(struct config *cfg, char *err, size_t errlen)
 		server_free(srv);
 		return NULL;
 	}
-	srv->loop = ev_default_loop(EVFLAG_AUTO);
+	srv->nworkers = nworkers;
+	srv->worker = -1;
+	srv->nlisten = cfg->nlisten;
+	srv->notify_rd = srv->notify_wr = -1;
+	for (i = 0; i < cfg->nlisten * nworkers; i++)
+		srv->listeners[i].fd = -1;
 	/* Before the privilege drop: the key may be readable by root only. */
 	if (cfg->tls_cert &&
 	    (srv->tls = tls_ctx_new(cfg, err, errlen)) == NULL) {
 		server_free(srv);
 		return NULL;
 	}
+	/* Worker w's socket is the w-th of its reuseport group: the order
+	 * in which they listen, which workers_steer() relies on. */
+	srv->nlisteners = cfg->nlisten * nworkers;
 	for (i = 0; i < cfg->nlisten; i++) {
-		struct listener *l = &srv->listeners[i];
+		for (w = 0; w < nworkers; w++) {
+			struct listener *l = &srv->listeners[w * cfg->nlisten + i];
 
-		if (listen_one(&cfg->listen[i], l, err, errlen) == -1) {
-			server_free(srv);
-			return NULL;
+			if (listen_one(&cfg->listen[i], l, nworkers > 1, err,
+			    errlen) == -1) {
+				server_free(srv);
+				return NULL;
+			}
+			l->srv = srv;
+			ev_io_init(&l->io, on_accept, l->fd, EV_READ);
+			l->io.data = l;
 		}
-		srv->nlisteners++;
-		l->srv = srv;
-		ev_io_init(&l->io, on_accept, l->fd, EV_READ);
-		l->io.data = l;
+		if (nworkers > 1 &&
+		    workers_steer(srv->listeners[i].fd, nworkers) == -1)
+			log_warn("listen %s: cannot keep each client address "
+			    "on one worker (%s); per-address limits count "
+			    "per worker", srv->listeners[i].name,
+			    strerror(errno));
 	}
 	return srv;
 }
@@ -437,8 +465,6 @@ on_runner_exit(struct ev_loop *loop, ev_child *w, int revents)
 	(void)revents;
 	ev_child_stop(loop, w);
 	srv->runner = 0;
-	close(srv->runner_fd);
-	srv->runner_fd = -1;
 	if (srv->stopping)
 		return;
 	/* Nothing is lost: the queue is on disk. Start it again soon. */
@@ -454,7 +480,7 @@ runner_start(struct server *srv)
 	char err[512];
 
 	srv->runner = deliver_spawn(srv->cfg->cfg->path, srv->foreground,
-	    &srv->runner_fd, err, sizeof(err));
+	    srv->notify_rd, err, sizeof(err));
 	if (srv->runner == -1) {
 		srv->runner = 0;
 		log_err("%s; trying again in 5s", err);
@@ -466,16 +492,17 @@ runner_start(struct server *srv)
 	ev_child_start(srv->loop, &srv->runner_watch);
 }
 
-/* runner_stop - SIGTERM, then wait up to shutdown_timeout, then KILL:
+/* server_runner_stop - SIGTERM, then wait up to shutdown_timeout, then KILL:
  * deliveries in flight have their outcomes on disk either way */
-static void
-runner_stop(struct server *srv)
+void
+server_runner_stop(struct server *srv)
 {
 	int status, i;
 
 	if (srv->runner <= 0)
 		return;
-	ev_child_stop(srv->loop, &srv->runner_watch);
+	if (srv->loop)
+		ev_child_stop(srv->loop, &srv->runner_watch);
 	kill(srv->runner, SIGTERM);
 	for (i = 0; i < (int)srv->cfg->cfg->shutdown_timeout * 10; i++) {
 		if (waitpid(srv->runner, &status, WNOHANG) == srv->runner)
@@ -487,9 +514,6 @@ runner_stop(struct server *srv)
 		waitpid(srv->runner, &status, 0);
 	}
 	srv->runner = 0;
-	if (srv->runner_fd != -1)
-		close(srv->runner_fd);
-	srv->runner_fd = -1;
 }
 
 void
@@ -499,8 +523,8 @@ server_queued(struct server *srv, const char *id)
 	int n = snprintf(line, sizeof(line), "%s\n", id);
 
 	/* A full pipe only delays it: the runner rescans the queue. */
-	if (srv->runner_fd != -1 && n > 0)
-		(void)!write(srv->runner_fd, line, (size_t)n);
+	if (srv->notify_wr != -1 && n > 0)
+		(void)!write(srv->notify_wr, line, (size_t)n);
 }
 
 int
@@ -508,12 +532,39 @@ server_run(struct server *srv)
 {
 	const struct config *cfg = srv->cfg->cfg;
 	char err[512];
-	size_t i;
 
+	/* Once, here: a worker restarted later must not take another's
+	 * spool files in tmp/ for the leftovers of a crash. */
 	if ((srv->queue = queue_open(cfg->queue_dir, err, sizeof(err))) == NULL) {
 		log_err("queue: %s", err);
 		return 1;
 	}
+	log_info("queue %s: %u entries, %u stale spool files removed",
+	    queue_dir(srv->queue), queue_entries_at_open(srv->queue),
+	    queue_removed_at_open(srv->queue));
+	if (cfg->delivery) {
+		int p[2];
+
+		if (deliver_notify_pipe(p, err, sizeof(err)) == -1) {
+			log_err("%s", err);
+			return 1;
+		}
+		srv->notify_rd = p[0];
+		srv->notify_wr = p[1];
+	}
+	if (srv->nworkers > 1)
+		return workers_run(srv);
+	return server_serve(srv);
+}
+
+int
+server_serve(struct server *srv)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	char err[512];
+	size_t i;
+
+	srv->loop = ev_default_loop(EVFLAG_AUTO);
 	if ((srv->committer = committer_new(srv->loop, srv->queue)) == NULL) {
 		log_err("cannot start the commit thread");
 		return 1;
@@ -538,13 +589,6 @@ server_run(struct server *srv)
 	srv->stop_timer.data = srv->pause_timer.data = srv;
 	signal(SIGPIPE, SIG_IGN);
 
-	log_info("queue %s: %u entries, %u stale spool files removed",
-	    queue_dir(srv->queue), queue_entries_at_open(srv->queue),
-	    queue_removed_at_open(srv->queue));
-	for (i = 0; i < srv->nlisteners; i++)
-		log_info("listening on %s", srv->listeners[i].name);
-	if (srv->tls)
-		log_info("TLS certificate %s", tls_ctx_describe(srv->tls));
 	ev_timer_init(&srv->auth_sweep, on_auth_sweep, AUTH_SWEEP, AUTH_SWEEP);
 	srv->auth_sweep.data = srv;
 	ev_timer_start(srv->loop, &srv->auth_sweep);
@@ -552,12 +596,23 @@ server_run(struct server *srv)
 	srv->runner_restart.data = srv;
 	ev_init(&srv->runner_watch, on_runner_exit);
 	srv->runner_watch.data = srv;
-	srv->runner_fd = -1;
-	if (cfg->delivery)
-		runner_start(srv);
-	else
-		log_info("delivery = no: mail stays in the queue");
-	log_info("sallyport %s ready as %s", PACKAGE_VERSION, cfg->hostname);
+	if (srv->worker >= 0) {
+		/* The master has said the rest, and minds the runner. */
+		srv->next_sid = (unsigned long)srv->worker;
+		log_info("worker %d ready", srv->worker);
+	} else {
+		for (i = 0; i < srv->nlisteners; i++)
+			log_info("listening on %s", srv->listeners[i].name);
+		if (srv->tls)
+			log_info("TLS certificate %s",
+			    tls_ctx_describe(srv->tls));
+		if (cfg->delivery)
+			runner_start(srv);
+		else
+			log_info("delivery = no: mail stays in the queue");
+		log_info("sallyport %s ready as %s", PACKAGE_VERSION,
+		    cfg->hostname);
+	}
 	listeners_start(srv);
 	ev_run(srv->loop, 0);
 
@@ -566,12 +621,12 @@ server_run(struct server *srv)
 	srv->committer = NULL;
 	ev_timer_stop(srv->loop, &srv->runner_restart);
 	ev_timer_stop(srv->loop, &srv->auth_sweep);
-	runner_stop(srv);
+	server_runner_stop(srv);
 	dns_free(srv->dns);
 	srv->dns = NULL;
 	sasl_server_free(srv->sasl);
 	srv->sasl = NULL;
-	log_info("stopped");
+	log_info(srv->worker >= 0 ? "worker stopped" : "stopped");
 	return 0;
 }
 
@@ -591,6 +646,10 @@ server_free(struct server *srv)
 		if (srv->listeners[i].fd != -1)
 			close(srv->listeners[i].fd);
 	free(srv->listeners);
+	if (srv->notify_rd != -1)
+		close(srv->notify_rd);
+	if (srv->notify_wr != -1)
+		close(srv->notify_wr);
 	queue_close(srv->queue);
 	iptable_free(srv->per_ip);
 	iptable_free(srv->auth_fails);

@@ -45,18 +45,26 @@ struct server {
 	struct sasl_server *sasl;	/* NULL: AUTH unavailable */
 	bool		 foreground;	/* logs to stderr (the runner too) */
 	pid_t		 runner;	/* the queue runner process, or 0 */
-	int		 runner_fd;	/* "ID\n" for each new entry */
+	int		 notify_rd;	/* the runner reads "ID\n" here; kept
+					 * open so a restarted runner gets
+					 * what its predecessor did not read */
+	int		 notify_wr;	/* ... for each new entry */
+	unsigned	 nworkers;	/* event loops; > 1: worker processes */
+	int		 worker;	/* this process's index; -1: the only
+					 * process, or the master */
 	ev_child	 runner_watch;
 	ev_timer	 runner_restart;
-	struct listener	*listeners;
+	struct listener	*listeners;	/* nworkers sockets per `listen`:
+					 * worker i has [i * nlisten, ...) */
 	size_t		 nlisteners;
+	size_t		 nlisten;	/* `listen` lines */
 	struct conn	*conns;		/* open connections (list) */
 	unsigned	 nconns;
 	struct iptable	*per_ip;	/* open connections by client address */
 	struct iptable	*auth_fails;	/* AUTH failures by client address */
 	ev_timer	 auth_sweep;	/* ages auth_fails out */
 	bool		 stressed;	/* over 80% of max_connections */
-	unsigned long	 next_sid;
+	unsigned long	 next_sid;	/* worker i: i, i + n, i + 2n, ... */
 	bool		 stopping;
 	ev_signal	 sig_term, sig_int, sig_hup;
 	ev_timer	 stop_timer;	/* shutdown_timeout */
@@ -69,9 +77,19 @@ void		 cfg_ref_put(struct cfg_ref *);
 /* Create the server and bind every listener (still privileged). */
 struct server	*server_new(struct config *, char *err, size_t errlen);
 /* Open the queue and start the commit worker (after dropping
- * privileges), then run until SIGTERM/SIGINT. Returns the exit status. */
+ * privileges), then run until SIGTERM/SIGINT. With more than one worker
+ * this process becomes the master (workers.c). Returns the exit status. */
 int		 server_run(struct server *);
+/* The event loop of one process: the only one, or worker srv->worker
+ * (queue already open, runner managed by the master). */
+int		 server_serve(struct server *);
 void		 server_free(struct server *);
+
+/* Read the configuration file again (SIGHUP): true when it was taken,
+ * false when refused (logged; the running one stays). */
+bool		 server_reload(struct server *);
+/* SIGTERM to the queue runner; SIGKILL after shutdown_timeout. */
+void		 server_runner_stop(struct server *);
 
 /* A new entry is in the queue: tell the runner. */
 void		 server_queued(struct server *, const char *id);

@@ -721,9 +721,23 @@ class Server:
         if not found:
             raise AssertionError('no log line about the reload within %d s; log:\n%s'
                                  % (timeout, self.log_text(offset)))
+        # With workers, the master takes the file first, then passes the
+        # signal on: wait until every worker has it too.
+        if 'reloaded configuration' in self.log_text(offset):
+            procs = self.process_count()
+            if not wait_until(lambda: self.log_text(offset).count('reloaded configuration')
+                              >= procs, timeout):
+                raise AssertionError('not every process reloaded within %d s; log:\n%s'
+                                     % (timeout, self.log_text(offset)))
         if overrides is not None:
             self.overrides = dict(overrides)
         return self.log_text(offset)
+
+    def process_count(self):
+        """Processes that serve clients and read the configuration: one,
+        or the master and its workers."""
+        m = re.findall(r'ready as \S+ with (\d+) workers', self.log_text(self.log_offset_at_start))
+        return int(m[-1]) + 1 if m else 1
 
     # log and queue
 

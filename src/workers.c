@@ -1,0 +1,329 @@
+/*
+ * workers - the master process and its worker processes.
+ *
+ * The master has no event loop: it waits for signals with sigtimedwait()
+ * and reaps children, which keeps it small enough to trust. A worker
+ * is forked with every listening socket but its own closed.
+ */
+#include <errno.h>
+#include <linux/filter.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "queue.h"
+#include "server.h"
+#include "tls.h"
+#include "workers.h"
+
+#define WORKER_RESTART	1.0	/* seconds before a dead worker is replaced */
+#define RUNNER_RESTART	5.0	/* ... and a dead queue runner */
+#define KILL_GRACE	5.0	/* past shutdown_timeout before SIGKILL */
+#define MASTER_TICK_NS	200000000L
+
+unsigned
+workers_count(const struct config *cfg)
+{
+	long n;
+
+	if (cfg->workers > 0)
+		return cfg->workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
+}
+
+/*
+ * workers_steer - a classic BPF program for the reuseport group that
+ * returns the index of the socket to use: a hash of the client's IPv4
+ * address, or of the first 64 bits of its IPv6 address (one site), mod
+ * n. The packet's network header is reached at SKF_NET_OFF.
+ */
+int
+workers_steer(int fd, unsigned n)
+{
+	struct sock_filter code[] = {
+		/* 0 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF),
+		/* 1 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),
+		/* 2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 2, 0),
+		/* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12),
+		/* 4 */ BPF_JUMP(BPF_JMP | BPF_JA, 4, 0, 0),
+		/* 5 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 8),
+		/* 6 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		/* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12),
+		/* 8 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		/* 9 */ BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 2654435761u),
+		/* 10 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+		/* 11 */ BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+		/* 12 */ BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog));
+}
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct master {
+	struct server	*srv;
+	sigset_t	 child_mask;	/* what a child starts with */
+	pid_t		 pid[WORKERS_MAX];	/* 0: not running */
+	double		 restart_at[WORKERS_MAX];	/* 0: not due */
+	double		 runner_at;
+	bool		 stopping;
+	double		 kill_at;
+};
+
+/* worker_main - the child: its own sockets only, then the server loop */
+static void
+worker_main(struct master *m, unsigned w, pid_t master)
+{
+	struct server *srv = m->srv;
+	size_t i;
+	int status;
+
+	/* The master gone (even by SIGKILL) stops us the clean way. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != master)
+		_exit(0);
+	sigprocmask(SIG_SETMASK, &m->child_mask, NULL);
+	srv->worker = (int)w;
+	srv->runner = 0;		/* the master's, not ours to stop */
+	for (i = 0; i < srv->nlisteners; i++)
+		if (i / srv->nlisten != w && srv->listeners[i].fd != -1) {
+			close(srv->listeners[i].fd);
+			srv->listeners[i].fd = -1;
+		}
+	if (srv->notify_rd != -1) {
+		close(srv->notify_rd);
+		srv->notify_rd = -1;
+	}
+	status = server_serve(srv);
+	server_free(srv);
+	exit(status);
+}
+
+static void
+worker_start(struct master *m, unsigned w)
+{
+	pid_t master = getpid(), pid;
+
+	m->restart_at[w] = 0;
+	if ((pid = fork()) == -1) {
+		log_err("worker %u: fork: %s; trying again in %.0fs", w,
+		    strerror(errno), WORKER_RESTART);
+		m->restart_at[w] = now_mono() + WORKER_RESTART;
+		return;
+	}
+	if (pid == 0)
+		worker_main(m, w, master);
+	m->pid[w] = pid;
+}
+
+static void
+runner_start(struct master *m)
+{
+	struct server *srv = m->srv;
+	char err[512];
+
+	m->runner_at = 0;
+	srv->runner = deliver_spawn(srv->cfg->cfg->path, srv->foreground,
+	    srv->notify_rd, err, sizeof(err));
+	if (srv->runner == -1) {
+		srv->runner = 0;
+		log_err("%s; trying again in %.0fs", err, RUNNER_RESTART);
+		m->runner_at = now_mono() + RUNNER_RESTART;
+	}
+}
+
+static void
+signal_workers(struct master *m, int sig)
+{
+	unsigned w;
+
+	for (w = 0; w < m->srv->nworkers; w++)
+		if (m->pid[w] > 0)
+			kill(m->pid[w], sig);
+}
+
+static unsigned
+workers_alive(const struct master *m)
+{
+	unsigned w, n = 0;
+
+	for (w = 0; w < m->srv->nworkers; w++)
+		n += m->pid[w] > 0;
+	return n;
+}
+
+static void
+describe_exit(int status, char *out, size_t outlen)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, outlen, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(out, outlen, "exited with status %d",
+		    WEXITSTATUS(status));
+}
+
+/* reap - note which children have gone, and plan their replacements */
+static void
+reap(struct master *m)
+{
+	struct server *srv = m->srv;
+	char how[64];
+	pid_t pid;
+	unsigned w;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		describe_exit(status, how, sizeof(how));
+		if (pid == srv->runner) {
+			srv->runner = 0;
+			if (m->stopping)
+				continue;
+			/* Nothing is lost: the queue is on disk. */
+			log_err("queue runner %s; restarting it in %.0fs", how,
+			    RUNNER_RESTART);
+			m->runner_at = now_mono() + RUNNER_RESTART;
+			continue;
+		}
+		for (w = 0; w < srv->nworkers; w++)
+			if (m->pid[w] == pid)
+				break;
+		if (w == srv->nworkers)
+			continue;
+		m->pid[w] = 0;
+		if (m->stopping)
+			continue;
+		/* Its clients lost their sessions, never a 250'd message. */
+		log_err("worker %u (pid %ld) %s; restarting it in %.0fs", w,
+		    (long)pid, how, WORKER_RESTART);
+		m->restart_at[w] = now_mono() + WORKER_RESTART;
+	}
+}
+
+static void
+master_stop(struct master *m)
+{
+	size_t i;
+
+	if (!m->stopping) {
+		m->stopping = true;
+		m->kill_at = now_mono() +
+		    m->srv->cfg->cfg->shutdown_timeout + KILL_GRACE;
+		log_info("stopping: %u worker(s)", workers_alive(m));
+		/* Our copies of the workers' sockets: closed, so that a
+		 * new client is refused rather than left waiting. */
+		for (i = 0; i < m->srv->nlisteners; i++)
+			if (m->srv->listeners[i].fd != -1) {
+				close(m->srv->listeners[i].fd);
+				m->srv->listeners[i].fd = -1;
+			}
+	}
+	/* A second signal: the workers close what is left at once. */
+	signal_workers(m, SIGTERM);
+}
+
+/* master_tick - what is due: restarts, or the end of a shutdown */
+static bool
+master_tick(struct master *m)
+{
+	struct server *srv = m->srv;
+	double now = now_mono();
+	unsigned w;
+
+	if (m->stopping) {
+		if (workers_alive(m) == 0)
+			return false;
+		if (now >= m->kill_at) {
+			log_err("workers still running after shutdown_timeout: "
+			    "killing them");
+			signal_workers(m, SIGKILL);
+			m->kill_at = now + KILL_GRACE;
+		}
+		return true;
+	}
+	for (w = 0; w < srv->nworkers; w++)
+		if (m->pid[w] == 0 && m->restart_at[w] != 0 &&
+		    now >= m->restart_at[w])
+			worker_start(m, w);
+	if (srv->runner == 0 && m->runner_at != 0 && now >= m->runner_at)
+		runner_start(m);
+	return true;
+}
+
+int
+workers_run(struct server *srv)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	static struct master m;		/* one per process */
+	struct timespec tick = { 0, MASTER_TICK_NS };
+	sigset_t set;
+	unsigned w;
+	size_t i;
+	int sig;
+
+	memset(&m, 0, sizeof(m));
+	m.srv = srv;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, &m.child_mask);
+	signal(SIGPIPE, SIG_IGN);
+
+	for (i = 0; i < srv->nlisten; i++)
+		log_info("listening on %s (%u workers)", srv->listeners[i].name,
+		    srv->nworkers);
+	if (srv->tls)
+		log_info("TLS certificate %s", tls_ctx_describe(srv->tls));
+	if (cfg->delivery)
+		runner_start(&m);
+	else
+		log_info("delivery = no: mail stays in the queue");
+	for (w = 0; w < srv->nworkers; w++)
+		worker_start(&m, w);
+	log_info("sallyport %s ready as %s with %u workers", PACKAGE_VERSION,
+	    cfg->hostname, srv->nworkers);
+
+	for (;;) {
+		sig = sigtimedwait(&set, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			master_stop(&m);
+		} else if (sig == SIGHUP && !m.stopping) {
+			/* Checked here first: a bad file reaches no worker.
+			 * A worker started later is forked with it. */
+			if (server_reload(srv)) {
+				signal_workers(&m, SIGHUP);
+				if (srv->runner > 0)
+					kill(srv->runner, SIGHUP);
+			}
+		}
+		reap(&m);
+		if (!master_tick(&m))
+			break;
+	}
+	server_runner_stop(srv);
+	sigprocmask(SIG_SETMASK, &m.child_mask, NULL);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,31 @@
+/*
+ * workers - several event loops on one set of ports.
+ *
+ * With `workers = N` (N > 1) every `listen` line gets N sockets bound
+ * with SO_REUSEPORT, one per worker process; the kernel hands each new
+ * connection to one of them, steered by the client's address so that
+ * one address always meets the same worker (its per-address limits and
+ * AUTH failure counts stay exact). The process that bound the ports
+ * becomes the master: it opens the queue, forks the workers and the
+ * queue runner, passes SIGHUP and SIGTERM on, and restarts a worker
+ * that dies. Each worker is the single-process server (server_serve)
+ * on its own sockets: its own loop, commit thread, DNS and SASL.
+ */
+#ifndef SALLYPORT_WORKERS_H
+#define SALLYPORT_WORKERS_H
+
+#include "config.h"
+
+struct server;
+
+#define WORKERS_MAX	64
+
+/* cfg->workers, or the number of online CPUs when it is 0. */
+unsigned	workers_count(const struct config *);
+/* Steer connections on fd's reuseport group of n sockets by client
+ * address. 0, or -1 with errno (the kernel then spreads by its hash). */
+int		workers_steer(int fd, unsigned n);
+/* The master: until SIGTERM/SIGINT. Returns the exit status. */
+int		workers_run(struct server *);
+
+#endif

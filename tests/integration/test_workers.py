@@ -1,0 +1,213 @@
+"""workers = N: several processes on one set of ports, one client address
+always on the same worker, reload and shutdown through the master, a dead
+worker replaced, mail from every worker reaching the queue runner."""
+
+import os
+import re
+import shutil
+import signal
+import tempfile
+
+import sallytest
+
+UNTRUSTED = '192.0.2.0/24'
+SOURCES = ['127.0.0.%d' % i for i in range(1, 11)]
+MESSAGE = b'Subject: from a worker\r\n\r\nhello\r\n'
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().split(')')[-1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+def worker_pids(srv):
+    """The master's worker children (not the queue runner)."""
+    pids = []
+    for pid in sallytest.descendants(srv.pid):
+        try:
+            with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b'--queue-runner' not in cmd:
+            try:
+                with open('/proc/%d/stat' % pid) as f:
+                    ppid = int(f.read().split(')')[-1].split()[1])
+            except OSError:
+                continue
+            if ppid == srv.pid:
+                pids.append(pid)
+    return pids
+
+
+def worker_of_sessions(log, nworkers):
+    """{client address: set of worker indexes}; session ids of worker i
+    are i, i + n, i + 2n, ..."""
+    seen = {}
+    for sid, addr in re.findall(r's=([0-9a-f]+) connect from \[([^\]]+)\]', log):
+        seen.setdefault(addr, set()).add(int(sid, 16) % nworkers)
+    return seen
+
+
+class Workers(sallytest.TestCase):
+
+    def server(self, **kw):
+        kw.setdefault('workers', '2')
+        return super().server(**kw)
+
+    def greet_all(self, srv, times=1):
+        for source in SOURCES * times:
+            with self.client(srv.mx_port, source=source) as c:
+                self.assertEqual(c.greeting.code, 220)
+                c.cmd('QUIT')
+
+    def test_master_and_workers_are_processes(self):
+        srv = self.server()
+        self.assertIn('with 2 workers', srv.log_text())
+        self.assertTrue(sallytest.wait_until(lambda: len(worker_pids(srv)) == 2, 5),
+                        sallytest.descendants(srv.pid))
+        self.assertEqual(srv.log_text().count('listening on 127.0.0.1:%d mx' % srv.mx_port),
+                         1)
+
+    def test_one_client_address_meets_one_worker(self):
+        srv = self.server()
+        self.greet_all(srv, times=3)
+        seen = sallytest.wait_until(
+            lambda: len(worker_of_sessions(srv.log_text(), 2)) == len(SOURCES) and
+            worker_of_sessions(srv.log_text(), 2), 5)
+        self.assertTrue(seen, srv.log_text())
+        for addr, workers in seen.items():
+            self.assertEqual(len(workers), 1, '%s served by workers %s' % (addr, workers))
+        # Ten addresses: both workers get some.
+        self.assertEqual(set().union(*seen.values()), {0, 1}, seen)
+
+    def test_per_address_limit_holds_across_workers(self):
+        srv = self.server(max_connections_per_ip='3', mynetworks=UNTRUSTED)
+        held = [self.client(srv.mx_port, source='127.0.0.2') for _ in range(3)]
+        for c in held:
+            self.assertEqual(c.greeting.code, 220)
+        fourth = self.client(srv.mx_port, source='127.0.0.2')
+        self.assertEqual(fourth.greeting.code, 421)
+        self.assertTrue(fourth.closed())
+        # Other addresses, on either worker, are not affected.
+        for source in SOURCES[3:]:
+            with self.client(srv.mx_port, source=source) as c:
+                self.assertEqual(c.greeting.code, 220)
+
+    def test_mail_through_every_worker_is_queued(self):
+        srv = self.server()
+        ids = set()
+        for source in SOURCES:
+            with self.client(srv.mx_port, source=source) as c:
+                self.assertEqual(c.cmd('EHLO client.example').code, 250)
+                r = c.transaction('sender@example.org', ['user@example.test'], MESSAGE)
+                self.assertEqual(r.code, 250, r)
+                ids.add(r.queue_id())
+                c.cmd('QUIT')
+        self.assertEqual(len(ids), len(SOURCES))
+        self.assertEqual(set(srv.queue_names()), ids)
+        self.assertEqual(set().union(*worker_of_sessions(srv.log_text(), 2).values()),
+                         {0, 1})
+
+    def test_reload_reaches_every_worker(self):
+        srv = self.server(mynetworks=UNTRUSTED)
+        log = srv.reload({'mynetworks': UNTRUSTED,
+                          'local_domains': 'example.test new.example'})
+        self.assertEqual(log.count('reloaded configuration'), 3, log)
+        for source in SOURCES:
+            with self.client(srv.mx_port, source=source) as c:
+                self.assertEqual(c.cmd('EHLO client.example').code, 250)
+                self.assertEqual(c.cmd('MAIL FROM:<sender@example.org>').code, 250)
+                self.assertEqual(c.cmd('RCPT TO:<user@new.example>').code, 250, source)
+
+    def test_bad_reload_reaches_no_worker(self):
+        srv = self.server(mynetworks=UNTRUSTED)
+        log = srv.reload({'mynetworks': UNTRUSTED, 'local_domains': 'other.example'},
+                         extra_lines=['max_recipients = banana'])
+        self.assertIn('reload failed', log)
+        self.assertNotIn('reloaded configuration', log)
+        for source in SOURCES:
+            with self.client(srv.mx_port, source=source) as c:
+                self.assertEqual(c.cmd('EHLO client.example').code, 250)
+                self.assertEqual(c.cmd('MAIL FROM:<sender@example.org>').code, 250)
+                self.assertEqual(c.cmd('RCPT TO:<user@example.test>').code, 250)
+
+    def test_dead_worker_is_replaced(self):
+        srv = self.server()
+        self.assertTrue(sallytest.wait_until(lambda: len(worker_pids(srv)) == 2, 5))
+        victim = worker_pids(srv)[0]
+        offset = srv._log_size()
+        os.kill(victim, signal.SIGKILL)
+        self.assertTrue(srv.wait_log(r'killed by signal 9; restarting it', offset=offset))
+        self.assertTrue(srv.wait_log(r'worker \d ready', offset=offset))
+        pids = worker_pids(srv)
+        self.assertEqual(len(pids), 2)
+        self.assertNotIn(victim, pids)
+        self.greet_all(srv)
+        self.assertTrue(srv.running())
+
+    def test_sigterm_stops_master_and_workers(self):
+        srv = self.server()
+        self.assertTrue(sallytest.wait_until(lambda: len(worker_pids(srv)) == 2, 5))
+        pids = worker_pids(srv)
+        # A session in DATA may finish: committed (250) or refused, never
+        # half-stored.
+        c = self.client(srv.mx_port, source='127.0.0.3')
+        self.assertEqual(c.cmd('EHLO client.example').code, 250)
+        self.assertEqual(c.cmd('MAIL FROM:<sender@example.org>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<user@example.test>').code, 250)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        c.send(b'Subject: interrupted\r\n\r\nfirst half\r\n')
+        srv.signal(signal.SIGTERM)
+        srv.expect_exit = True
+        reply = None
+        try:
+            c.send(b'second half\r\n.\r\n')
+            reply = c.reply()
+        except (sallytest.Closed, ConnectionError):
+            pass
+        self.assertEqual(srv.stop(), 0)
+        for pid in pids:
+            self.assertTrue(sallytest.wait_until(lambda: not alive(pid), 5), pid)
+        self.assertEqual(srv.tmp_names(), [])
+        self.assertEqual(len(srv.queue_names()),
+                         1 if reply is not None and reply.code == 250 else 0)
+
+    def test_killed_master_takes_its_workers(self):
+        srv = self.server()
+        self.assertTrue(sallytest.wait_until(lambda: len(worker_pids(srv)) == 2, 5))
+        pids = worker_pids(srv)
+        srv.kill()
+        for pid in pids:
+            self.assertTrue(sallytest.wait_until(lambda: not alive(pid), 10), pid)
+
+
+class WorkersDeliver(sallytest.TestCase):
+
+    def test_new_mail_from_every_worker_reaches_the_runner(self):
+        mailroot = tempfile.mkdtemp(prefix='sallytest-workers-')
+        self.addCleanup(shutil.rmtree, mailroot, True)
+        srv = self.server(workers='2', delivery='yes', mailbox_users='user',
+                          local_delivery='maildir:%s/%%d/%%u/Maildir' % mailroot)
+        for source in SOURCES:
+            with self.client(srv.mx_port, source=source) as c:
+                self.assertEqual(c.cmd('EHLO client.example').code, 250)
+                r = c.transaction('sender@example.org', ['user@example.test'], MESSAGE)
+                self.assertEqual(r.code, 250, r)
+                c.cmd('QUIT')
+        new = os.path.join(mailroot, 'example.test', 'user', 'Maildir', 'new')
+        # Well before the runner's once-a-minute rescan: each worker told it.
+        self.assertTrue(sallytest.wait_until(
+            lambda: os.path.isdir(new) and len(os.listdir(new)) == len(SOURCES), 20),
+            srv.log_text())
+
+
+if __name__ == '__main__':
+    sallytest.main()
