@@ -44,6 +44,36 @@ emit(struct smtp_data *d, char *out, size_t *o, char c)
 	d->size++;
 }
 
+/* text_span - how many octets of `in` come before the next CR or LF */
+static size_t
+text_span(const char *in, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && in[n] != '\r' && in[n] != '\n')
+		n++;
+	return n;
+}
+
+/* emit_text - `n` octets of plain text in a line, at once: what emit()
+ * and the line count would do for each of them */
+static void
+emit_text(struct smtp_data *d, char *out, size_t *o, const char *in, size_t n)
+{
+	d->linelen += n;
+	if (d->linelen > SMTP_DATA_LINE_MAX)
+		d->flags |= DATA_F_LONG_LINE;
+	if (d->flags & DATA_F_TOO_BIG)
+		return;
+	if (d->max_size && n > d->max_size - d->size) {
+		n = (size_t)(d->max_size - d->size);
+		d->flags |= DATA_F_TOO_BIG;
+	}
+	memcpy(out + *o, in, n);
+	*o += n;
+	d->size += n;
+}
+
 size_t
 smtp_data_feed(struct smtp_data *d, const char *in, size_t len, char *out,
     size_t *outlen)
@@ -53,6 +83,18 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t len, char *out,
 	for (i = 0; i < len && !d->done; i++) {
 		char c = in[i];
 
+		/* Most octets are text within a line: take the whole run up
+		 * to the next CR or LF in one step. */
+		if (d->state == TEXT || (d->state == BOL && c != '.')) {
+			size_t n = text_span(in + i, len - i);
+
+			if (n > 0) {
+				emit_text(d, out, &o, in + i, n);
+				d->state = TEXT;
+				i += n - 1;	/* the loop counts the last */
+				continue;
+			}
+		}
 		if (++d->linelen > SMTP_DATA_LINE_MAX)
 			d->flags |= DATA_F_LONG_LINE;
 		switch (d->state) {
