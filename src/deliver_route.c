@@ -597,7 +597,21 @@ out:
 	free(diag);
 }
 
-/* record - write one outcome to the state file, and log it */
+/* only_pending - is recipient i the entry's last one not yet final? */
+static bool
+only_pending(const struct qentry *e, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < e->nrcpts; j++)
+		if (j != i && e->state[j] == RCPT_PENDING)
+			return false;
+	return true;
+}
+
+/* record - write one outcome to the state file, and log it; the last
+ * success of an entry is not written: the entry's removal, which
+ * follows at once, records it (deliver_entry) */
 static void
 record(const char *dir, struct qentry *e, size_t i, struct outcome *o,
     time_t now)
@@ -606,7 +620,10 @@ record(const char *dir, struct qentry *e, size_t i, struct outcome *o,
 	    o->code / 100 == 5 ? "bounced" : "deferred";
 	char err[512];
 
-	if (qentry_record(dir, e, i, what, o->text, err, sizeof(err)) == -1)
+	if (o->code / 100 == 2 && only_pending(e, i))
+		qentry_note_sent(e, i);
+	else if (qentry_record(dir, e, i, what, o->text, err,
+	    sizeof(err)) == -1)
 		log_err("id=%s %s", e->id, err);
 	o->recorded = true;
 	log_info("id=%s to=<%s> relay=%s delay=%lds status=%s (%s)", e->id,

@@ -704,6 +704,13 @@ qentry_schedule(const char *queue_dir, struct qentry *e, time_t next,
 	return 0;
 }
 
+void
+qentry_note_sent(struct qentry *e, size_t rcpt)
+{
+	if (rcpt < e->nrcpts && e->state[rcpt] == RCPT_PENDING)
+		e->state[rcpt] = RCPT_SENT;
+}
+
 bool
 qentry_done(const struct qentry *e)
 {

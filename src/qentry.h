@@ -53,6 +53,10 @@ int		 qentry_open_body(const char *queue_dir, const struct qentry *);
 int		 qentry_record(const char *queue_dir, struct qentry *, size_t rcpt,
 		    const char *outcome /* "sent", "bounced", "deferred" */,
 		    const char *text, char *err, size_t errlen);
+/* The last recipient of an entry the caller removes next: "sent" in e
+ * only, since the removal is what makes it durable (one directory
+ * fsync instead of a state file's two, then its removal's). */
+void		 qentry_note_sent(struct qentry *, size_t rcpt);
 /* Count one more attempt and record the next one (0: now). */
 int		 qentry_schedule(const char *queue_dir, struct qentry *,
 		    time_t next, char *err, size_t errlen);
