@@ -433,6 +433,9 @@ server_new(struct config *cfg, char *err, size_t errlen)
 			}
 			l->srv = srv;
 			ev_io_init(&l->io, on_accept, l->fd, EV_READ);
+			/* A new client is greeted before the busy ones are
+			 * served further: greeting latency under load. */
+			ev_set_priority(&l->io, EV_MAXPRI);
 			l->io.data = l;
 		}
 		if (nworkers > 1 &&
