@@ -86,11 +86,23 @@ void
 smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	char line[SMTP_CMD_MAX + 64];
+	const char *text;
+	size_t len;
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	if (strcmp(fmt, "%s") == 0) {
+		/* Most replies are one of the named constants: copy it
+		 * rather than have printf parse it (the engine's hot path). */
+		text = va_arg(ap, const char *);
+		len = strlen(text);
+		if (len > sizeof(line) - 3)
+			len = sizeof(line) - 3;
+		memcpy(line, text, len);
+		n = (int)len;
+	} else
+		n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
