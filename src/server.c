@@ -438,13 +438,9 @@ server_new(struct config *cfg, char *err, size_t errlen)
 			ev_set_priority(&l->io, EV_MAXPRI);
 			l->io.data = l;
 		}
-		if (nworkers > 1 &&
-		    workers_steer(srv->listeners[i].fd, nworkers) == -1)
-			log_warn("listen %s: cannot keep each client address "
-			    "on one worker (%s); per-address limits count "
-			    "per worker", srv->listeners[i].name,
-			    strerror(errno));
 	}
+	if (nworkers > 1)
+		workers_steer_all(srv);
 	return srv;
 }
 

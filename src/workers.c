@@ -7,7 +7,9 @@
  */
 #include <errno.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 
 #include "deliver.h"
 #include "log.h"
+#include "netaddr.h"
 #include "queue.h"
 #include "server.h"
 #include "tls.h"
@@ -43,33 +46,146 @@ workers_count(const struct config *cfg)
 }
 
 /*
- * workers_steer - a classic BPF program for the reuseport group that
- * returns the index of the socket to use: a hash of the client's IPv4
- * address, or of the first 64 bits of its IPv6 address (one site), mod
- * n. The packet's network header is reached at SKF_NET_OFF.
+ * The steering program, classic BPF run by the kernel for each new
+ * connection on a reuseport group; it returns the index of the socket
+ * (the worker) to use. A client in mynetworks gets STEER_SPREAD, out of
+ * range, so the kernel spreads those connections by its own hash: they
+ * have no per-address limit to keep, and a busy local relay or a
+ * benchmark from one address then uses every worker. Any other client
+ * gets a hash of its IPv4 address, or of the first 64 bits of its IPv6
+ * one (one site), mod n. The packet's network header is at SKF_NET_OFF.
+ * Each test jumps at most a few instructions, within cBPF's 8-bit
+ * conditional offsets, however long mynetworks is.
  */
-int
-workers_steer(int fd, unsigned n)
-{
-	struct sock_filter code[] = {
-		/* 0 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF),
-		/* 1 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),
-		/* 2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 2, 0),
-		/* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12),
-		/* 4 */ BPF_JUMP(BPF_JMP | BPF_JA, 4, 0, 0),
-		/* 5 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 8),
-		/* 6 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
-		/* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12),
-		/* 8 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
-		/* 9 */ BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 2654435761u),
-		/* 10 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
-		/* 11 */ BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
-		/* 12 */ BPF_STMT(BPF_RET | BPF_A, 0),
-	};
-	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
+#define STEER_SPREAD	0xffffffffu
+#define STEER_MAX	4000	/* instructions; the kernel takes 4096 */
+#define NET(off)	(SKF_NET_OFF + (off))
 
+struct steer {
+	struct sock_filter	code[STEER_MAX];
+	unsigned		len;
+	bool			overflow;
+};
+
+static unsigned
+steer_at(const struct steer *p)
+{
+	return p->len;
+}
+
+static void
+steer_op(struct steer *p, unsigned short op, unsigned k, unsigned char jt,
+    unsigned char jf)
+{
+	if (p->len == STEER_MAX) {
+		p->overflow = true;
+		return;
+	}
+	p->code[p->len].code = op;
+	p->code[p->len].jt = jt;
+	p->code[p->len].jf = jf;
+	p->code[p->len].k = k;
+	p->len++;
+}
+
+static uint32_t
+word(const unsigned char *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	    (uint32_t)b[2] << 8 | b[3];
+}
+
+static uint32_t
+mask_word(unsigned prefix, unsigned k)
+{
+	unsigned bits = prefix > 32 * k ? prefix - 32 * k : 0;
+
+	if (bits >= 32)
+		return 0xffffffffu;
+	return bits == 0 ? 0 : ~(0xffffffffu >> bits);
+}
+
+/* steer_cidr - "in this network: spread"; words at network offset `at` */
+static void
+steer_cidr(struct steer *p, const struct cidr *c, unsigned at)
+{
+	unsigned nwords = c->family == AF_INET ? 1 : 4, used, k;
+
+	for (used = 0; used < nwords && mask_word(c->prefix, used); used++)
+		continue;
+	/* Per word: load, mask, compare; a mismatch skips the rest of
+	 * this network's test and its return. */
+	for (k = 0; k < used; k++) {
+		unsigned left = (used - k - 1) * 3 + 1;
+
+		steer_op(p, BPF_LD | BPF_W | BPF_ABS, NET(at + 4 * k), 0, 0);
+		steer_op(p, BPF_ALU | BPF_AND | BPF_K,
+		    mask_word(c->prefix, k), 0, 0);
+		steer_op(p, BPF_JMP | BPF_JEQ | BPF_K,
+		    word(c->addr + 4 * k), 0, (unsigned char)left);
+	}
+	steer_op(p, BPF_RET | BPF_K, STEER_SPREAD, 0, 0);
+}
+
+int
+workers_steer(int fd, unsigned n, const struct config *cfg)
+{
+	static struct steer p;		/* 32 KiB: not on the stack */
+	struct sock_fprog prog;
+	unsigned v6_jump, mix_jump, v6_start, mix_start;
+	size_t i;
+
+	memset(&p, 0, sizeof(p));
+	/* IP version: 4 falls through, 6 jumps (unconditional jumps have
+	 * 32-bit offsets) past the IPv4 part. */
+	steer_op(&p, BPF_LD | BPF_B | BPF_ABS, NET(0), 0, 0);
+	steer_op(&p, BPF_ALU | BPF_RSH | BPF_K, 4, 0, 0);
+	steer_op(&p, BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 1);
+	v6_jump = steer_at(&p);
+	steer_op(&p, BPF_JMP | BPF_JA, 0, 0, 0);
+	for (i = 0; i < cfg->nmynetworks; i++)
+		if (cfg->mynetworks[i].family == AF_INET)
+			steer_cidr(&p, &cfg->mynetworks[i], 12);
+	steer_op(&p, BPF_LD | BPF_W | BPF_ABS, NET(12), 0, 0);
+	mix_jump = steer_at(&p);
+	steer_op(&p, BPF_JMP | BPF_JA, 0, 0, 0);
+	v6_start = steer_at(&p);
+	for (i = 0; i < cfg->nmynetworks; i++)
+		if (cfg->mynetworks[i].family == AF_INET6)
+			steer_cidr(&p, &cfg->mynetworks[i], 8);
+	steer_op(&p, BPF_LD | BPF_W | BPF_ABS, NET(8), 0, 0);
+	steer_op(&p, BPF_MISC | BPF_TAX, 0, 0, 0);
+	steer_op(&p, BPF_LD | BPF_W | BPF_ABS, NET(12), 0, 0);
+	steer_op(&p, BPF_ALU | BPF_XOR | BPF_X, 0, 0, 0);
+	mix_start = steer_at(&p);
+	steer_op(&p, BPF_ALU | BPF_MUL | BPF_K, 2654435761u, 0, 0);
+	steer_op(&p, BPF_ALU | BPF_RSH | BPF_K, 16, 0, 0);
+	steer_op(&p, BPF_ALU | BPF_MOD | BPF_K, n, 0, 0);
+	steer_op(&p, BPF_RET | BPF_A, 0, 0, 0);
+	if (p.overflow) {
+		errno = E2BIG;
+		return -1;
+	}
+	p.code[v6_jump].k = v6_start - v6_jump - 1;
+	p.code[mix_jump].k = mix_start - mix_jump - 1;
+	prog.len = (unsigned short)p.len;
+	prog.filter = p.code;
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
 	    sizeof(prog));
+}
+
+void
+workers_steer_all(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlisten; i++)
+		if (srv->listeners[i].fd != -1 &&
+		    workers_steer(srv->listeners[i].fd, srv->nworkers,
+		    srv->cfg->cfg) == -1)
+			log_warn("listen %s: cannot steer clients to workers "
+			    "by address (%s): per-address limits count per "
+			    "worker", srv->listeners[i].name, strerror(errno));
 }
 
 static double
@@ -313,6 +429,7 @@ workers_run(struct server *srv)
 			/* Checked here first: a bad file reaches no worker.
 			 * A worker started later is forked with it. */
 			if (server_reload(srv)) {
+				workers_steer_all(srv);
 				signal_workers(&m, SIGHUP);
 				if (srv->runner > 0)
 					kill(srv->runner, SIGHUP);

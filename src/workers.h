@@ -4,8 +4,9 @@
  * With `workers = N` (N > 1) every `listen` line gets N sockets bound
  * with SO_REUSEPORT, one per worker process; the kernel hands each new
  * connection to one of them, steered by the client's address so that
- * one address always meets the same worker (its per-address limits and
- * AUTH failure counts stay exact). The process that bound the ports
+ * one address outside mynetworks always meets the same worker (its
+ * per-address limits and AUTH failure counts stay exact); connections
+ * from mynetworks, which have no such limits, are spread. The process that bound the ports
  * becomes the master: it opens the queue, forks the workers and the
  * queue runner, passes SIGHUP and SIGTERM on, and restarts a worker
  * that dies. Each worker is the single-process server (server_serve)
@@ -22,9 +23,13 @@ struct server;
 
 /* cfg->workers, or the number of online CPUs when it is 0. */
 unsigned	workers_count(const struct config *);
-/* Steer connections on fd's reuseport group of n sockets by client
- * address. 0, or -1 with errno (the kernel then spreads by its hash). */
-int		workers_steer(int fd, unsigned n);
+/* Steer connections on fd's reuseport group of n sockets: a client
+ * outside cfg's mynetworks always to the same socket (by address), one
+ * inside by the kernel's hash. 0, or -1 with errno (the kernel then
+ * spreads every client by its hash). */
+int		workers_steer(int fd, unsigned n, const struct config *cfg);
+/* workers_steer() for every listen line, logging a failure. */
+void		workers_steer_all(struct server *);
 /* The master: until SIGTERM/SIGINT. Returns the exit status. */
 int		workers_run(struct server *);
 

@@ -77,7 +77,7 @@ class Workers(sallytest.TestCase):
                          1)
 
     def test_one_client_address_meets_one_worker(self):
-        srv = self.server()
+        srv = self.server(mynetworks=UNTRUSTED)
         self.greet_all(srv, times=3)
         seen = sallytest.wait_until(
             lambda: len(worker_of_sessions(srv.log_text(), 2)) == len(SOURCES) and
@@ -87,6 +87,43 @@ class Workers(sallytest.TestCase):
             self.assertEqual(len(workers), 1, '%s served by workers %s' % (addr, workers))
         # Ten addresses: both workers get some.
         self.assertEqual(set().union(*seen.values()), {0, 1}, seen)
+
+    def test_trusted_clients_are_spread(self):
+        # mynetworks has no per-address limit to keep: even one address
+        # gets every worker (a local relay, a benchmark).
+        srv = self.server(mynetworks='127.0.0.0/8')
+        for _ in range(40):
+            with self.client(srv.mx_port) as c:
+                self.assertEqual(c.greeting.code, 220)
+                c.cmd('QUIT')
+        seen = worker_of_sessions(srv.log_text(), 2)
+        self.assertEqual(seen.get('127.0.0.1'), {0, 1}, seen)
+
+    def test_steering_follows_a_reload_of_mynetworks(self):
+        srv = self.server(mynetworks='127.0.0.0/8')
+        srv.reload({'mynetworks': UNTRUSTED})
+        offset = srv._log_size()
+        for _ in range(20):
+            with self.client(srv.mx_port) as c:
+                self.assertEqual(c.greeting.code, 220)
+                c.cmd('QUIT')
+        seen = worker_of_sessions(srv.log_text(offset), 2)
+        self.assertEqual(len(seen.get('127.0.0.1', ())), 1, seen)
+
+    def test_ipv6_clients_are_steered_too(self):
+        if not sallytest.ipv6_loopback():
+            self.skipTest('no IPv6 loopback here')
+        port = sallytest.free_port('::1')
+        for mynetworks, workers in (('::1/128', 2), ('2001:db8::/32', 1)):
+            srv = self.server(mynetworks=mynetworks,
+                              extra_listen=['[::1]:%d mx' % port])
+            for _ in range(30):
+                with self.client(port, host='::1') as c:
+                    self.assertEqual(c.greeting.code, 220)
+                    c.cmd('QUIT')
+            seen = worker_of_sessions(srv.log_text(), 2)
+            self.assertEqual(len(seen.get('::1', ())), workers, (mynetworks, seen))
+            srv.stop()
 
     def test_per_address_limit_holds_across_workers(self):
         srv = self.server(max_connections_per_ip='3', mynetworks=UNTRUSTED)
@@ -102,7 +139,7 @@ class Workers(sallytest.TestCase):
                 self.assertEqual(c.greeting.code, 220)
 
     def test_mail_through_every_worker_is_queued(self):
-        srv = self.server()
+        srv = self.server(mynetworks=UNTRUSTED)
         ids = set()
         for source in SOURCES:
             with self.client(srv.mx_port, source=source) as c:
