@@ -1,9 +1,11 @@
 /*
  * committer - makes spool files durable off the event loop.
  *
- * A worker thread takes every commit waiting at that moment as one
- * batch: fsync each file, rename each into incoming/, then one fsync of
- * incoming/ for the whole batch (group commit). The loop is told
+ * A pool of worker threads each takes one job at a time: fsync the
+ * file, rename it into incoming/. Renamed jobs wait until a worker
+ * takes every one renamed so far and fsyncs incoming/ once for all of
+ * them (group commit); a job counts as durable only after its own file
+ * fsync and a directory fsync begun after its rename. The loop is told
  * through an ev_async and runs each job's callback on its own thread,
  * so a client is answered only after its own entry is durable.
  */
@@ -22,7 +24,7 @@ typedef void commit_cb(void *arg, int status);
 struct committer *committer_new(struct ev_loop *, struct queue *);
 void		 committer_submit(struct committer *, struct spool *,
 		    commit_cb *, void *arg);
-/* Finish every job (running their callbacks here), stop the thread. */
+/* Finish every job (running their callbacks here), stop the threads. */
 void		 committer_free(struct committer *);
 
 #endif

@@ -1,0 +1,302 @@
+/*
+ * test_committer - the commit thread pool against a real queue and a
+ * real libev loop: every job answered once, with the right status, and
+ * every accepted entry whole in incoming/.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "committer.h"
+#include "queue.h"
+
+#define NJOBS	500
+
+static char dir[256];
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/sallyport-test-committer.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(committer, .init = setup, .fini = teardown);
+
+struct item {
+	struct spool	*spool;
+	char		 id[QUEUE_ID_LEN + 1];
+	char		 body[64];
+	int		 calls;		/* callbacks run */
+	int		 status;
+	bool		 doomed;	/* set up to fail */
+};
+
+struct run {
+	struct ev_loop	*loop;
+	struct queue	*queue;
+	struct committer *committer;
+	struct item	 items[NJOBS];
+	size_t		 pending;	/* submitted, not yet answered */
+	bool		 break_when_done;
+};
+
+static unsigned
+count(const char *sub)
+{
+	char path[300];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	cr_assert_not_null(d = opendir(path));
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static bool
+exists(const char *sub, const char *id)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, id);
+	return access(path, F_OK) == 0;
+}
+
+/* check_entry - incoming/ID holds exactly the envelope and body */
+static void
+check_entry(const struct item *it)
+{
+	char path[300], want[1024], got[1024];
+	ssize_t n;
+	int fd;
+
+	snprintf(want, sizeof(want), "sallyport-queue 1\nid %s\n"
+	    "arrival 1700000000\nclient 192.0.2.1\nhelo client.example\n"
+	    "proto ESMTP\nfrom s@example.org\nrcpt a@example.test\n\n%s",
+	    it->id, it->body);
+	snprintf(path, sizeof(path), "%s/incoming/%s", dir, it->id);
+	cr_assert_neq(fd = open(path, O_RDONLY), -1, "%s missing", path);
+	n = read(fd, got, sizeof(got) - 1);
+	close(fd);
+	cr_assert_geq(n, 0);
+	got[n] = '\0';
+	cr_assert_str_eq(got, want);
+}
+
+static struct run *the_run;	/* the test's run, for on_commit */
+
+static void
+on_commit(void *arg, int status)
+{
+	struct item *it = arg;
+
+	it->calls++;
+	it->status = status;
+	spool_free(it->spool);	/* as the session does, on the loop */
+	it->spool = NULL;
+	if (--the_run->pending == 0 && the_run->break_when_done)
+		ev_break(the_run->loop, EVBREAK_ALL);
+}
+
+/* make_spool - a spool for item i; doomed ones fail at the rename */
+static void
+make_spool(struct run *r, size_t i, bool doomed)
+{
+	static char *rcpts[] = { "a@example.test" };
+	struct item *it = &r->items[i];
+	struct envelope env;
+	char err[256], path[300];
+
+	memset(&env, 0, sizeof(env));
+	env.arrival = 1700000000;
+	env.client = "192.0.2.1";
+	env.helo = "client.example";
+	env.proto = "ESMTP";
+	env.sender = "s@example.org";
+	env.rcpts = rcpts;
+	env.nrcpts = 1;
+	it->spool = queue_spool_create(r->queue, &env, err, sizeof(err));
+	cr_assert_not_null(it->spool, "%s", err);
+	memcpy(it->id, env.id, sizeof(it->id));
+	snprintf(it->body, sizeof(it->body), "Subject: %zu\r\n\r\nbody %zu\r\n",
+	    i, i);
+	cr_assert_eq(spool_write(it->spool, it->body, strlen(it->body)), 0);
+	it->doomed = doomed;
+	if (doomed) {
+		/* The file goes from tmp/ behind the spool's back. */
+		snprintf(path, sizeof(path), "%s/tmp/%s", dir, it->id);
+		cr_assert_eq(unlink(path), 0);
+	}
+}
+
+static void
+on_start(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *r = w->data;
+	size_t i;
+
+	(void)loop;
+	(void)revents;
+	for (i = 0; i < NJOBS; i++) {
+		make_spool(r, i, i % 50 == 7);
+		r->pending++;
+		committer_submit(r->committer, r->items[i].spool,
+		    on_commit, &r->items[i]);
+	}
+}
+
+static void
+on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static struct run *
+run_new(void)
+{
+	char err[256];
+	struct run *r = calloc(1, sizeof(*r));
+
+	cr_assert_not_null(r);
+	r->loop = ev_loop_new(EVFLAG_AUTO);
+	cr_assert_not_null(r->loop);
+	r->queue = queue_open(dir, err, sizeof(err));
+	cr_assert_not_null(r->queue, "%s", err);
+	r->committer = committer_new(r->loop, r->queue);
+	cr_assert_not_null(r->committer);
+	the_run = r;
+	return r;
+}
+
+static void
+run_free(struct run *r)
+{
+	queue_close(r->queue);
+	ev_loop_destroy(r->loop);
+	free(r);
+	the_run = NULL;
+}
+
+/* check_items - each job answered once; entries whole or absent */
+static void
+check_items(struct run *r)
+{
+	size_t i, ok = 0;
+
+	for (i = 0; i < NJOBS; i++) {
+		struct item *it = &r->items[i];
+
+		cr_assert_eq(it->calls, 1, "job %zu answered %d times", i,
+		    it->calls);
+		if (it->doomed) {
+			cr_assert_eq(it->status, -1, "job %zu", i);
+			cr_assert(!exists("incoming", it->id));
+		} else {
+			cr_assert_eq(it->status, 0, "job %zu", i);
+			check_entry(it);
+			ok++;
+		}
+	}
+	cr_assert_eq(count("incoming"), ok);
+	cr_assert_eq(count("tmp"), 0);
+}
+
+Test(committer, every_job_answered_once_and_durable_or_failed)
+{
+	struct run *r = run_new();
+	ev_timer start, timeout;
+
+	ev_timer_init(&start, on_start, 0., 0.);
+	start.data = r;
+	ev_timer_start(r->loop, &start);
+	ev_timer_init(&timeout, on_timeout, 60., 0.);
+	ev_timer_start(r->loop, &timeout);
+	r->break_when_done = true;
+	ev_run(r->loop, 0);
+	ev_timer_stop(r->loop, &timeout);
+	cr_assert_eq(r->pending, 0, "%zu jobs unanswered", r->pending);
+	committer_free(r->committer);
+	check_items(r);
+	run_free(r);
+}
+
+Test(committer, an_existing_entry_is_never_replaced)
+{
+	struct run *r = run_new();
+	struct item *it = &r->items[0];
+	char path[300];
+	int fd;
+
+	make_spool(r, 0, false);
+	/* An entry of that name appears in incoming/ before the commit. */
+	snprintf(path, sizeof(path), "%s/incoming/%s", dir, it->id);
+	cr_assert_neq(fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), -1);
+	cr_assert_eq(write(fd, "old", 3), 3);
+	close(fd);
+	r->pending = 1;
+	committer_submit(r->committer, it->spool, on_commit, it);
+	committer_free(r->committer);
+	cr_assert_eq(it->calls, 1);
+	cr_assert_eq(it->status, -1);
+	{
+		char got[16];
+		ssize_t n;
+
+		cr_assert_neq(fd = open(path, O_RDONLY), -1);
+		n = read(fd, got, sizeof(got));
+		close(fd);
+		cr_assert_eq(n, 3);
+		cr_assert_eq(memcmp(got, "old", 3), 0);
+	}
+	cr_assert_eq(count("tmp"), 0);
+	run_free(r);
+}
+
+Test(committer, free_finishes_queued_jobs)
+{
+	struct run *r = run_new();
+	size_t i;
+
+	/* Submitted without the loop ever running: committer_free must
+	 * still finish them all and run every callback itself. */
+	for (i = 0; i < NJOBS; i++) {
+		make_spool(r, i, i % 100 == 3);
+		r->pending++;
+		committer_submit(r->committer, r->items[i].spool,
+		    on_commit, &r->items[i]);
+	}
+	committer_free(r->committer);
+	cr_assert_eq(r->pending, 0, "%zu jobs unanswered", r->pending);
+	check_items(r);
+	run_free(r);
+}
+
+Test(committer, free_when_idle)
+{
+	struct run *r = run_new();
+
+	committer_free(r->committer);
+	committer_free(NULL);
+	cr_assert_eq(count("incoming"), 0);
+	run_free(r);
+}
