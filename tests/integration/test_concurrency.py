@@ -108,7 +108,7 @@ class Concurrency(sallytest.TestCase):
               % (N, greeted - started, finished - greeted))
 
     def test_max_connections(self):
-        srv = self.server(max_connections=5)
+        srv = self.server(max_connections=5, workers='1')   # a limit per worker
         first = []
         for i in range(5):
             # The start-up probe's slot may take a moment to be freed.
