@@ -17,12 +17,11 @@
 #include "committer.h"
 #include "log.h"
 
-/* Worker threads: enough for the journal to merge many fsyncs (on
- * ext4 over virtio 16 reach about three times the commits of one);
- * -DCOMMIT_THREADS=N to measure another size. */
-#ifndef COMMIT_THREADS
+/* Worker threads at most: enough for the disk to serve many fsyncs at
+ * once (on ext4 over virtio 16 reach about three times the commits of
+ * one); the caller shares them among its workers. */
 #define COMMIT_THREADS	16
-#endif
+#define COMMIT_STACK	(512 * 1024)	/* fsync, rename, a log line */
 
 struct job {
 	struct spool	*spool;
@@ -219,9 +218,11 @@ stop(struct committer *c)
 }
 
 struct committer *
-committer_new(struct ev_loop *loop, struct queue *q)
+committer_new(struct ev_loop *loop, struct queue *q, unsigned nthreads)
 {
 	struct committer *c;
+	pthread_attr_t attr;
+	int rc = 0;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
@@ -235,16 +236,24 @@ committer_new(struct ev_loop *loop, struct queue *q)
 	ev_async_init(&c->wake, on_wake);
 	c->wake.data = c;
 	ev_async_start(loop, &c->wake);
-	for (; c->nthreads < COMMIT_THREADS; c->nthreads++)
-		if (pthread_create(&c->threads[c->nthreads], NULL, worker,
-		    c) != 0) {
-			stop(c);
-			ev_async_stop(loop, &c->wake);
-			pthread_mutex_destroy(&c->lock);
-			pthread_cond_destroy(&c->cond);
-			free(c);
-			return NULL;
-		}
+	if (nthreads < 1)
+		nthreads = 1;
+	if (nthreads > COMMIT_THREADS)
+		nthreads = COMMIT_THREADS;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, COMMIT_STACK);
+	for (; rc == 0 && c->nthreads < nthreads; c->nthreads++)
+		rc = pthread_create(&c->threads[c->nthreads], &attr, worker, c);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		c->nthreads--;		/* the one that failed */
+		stop(c);
+		ev_async_stop(loop, &c->wake);
+		pthread_mutex_destroy(&c->lock);
+		pthread_cond_destroy(&c->cond);
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 

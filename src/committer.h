@@ -21,7 +21,9 @@ struct committer;
 /* status: 0 durable, -1 failed (already logged). Runs on the loop. */
 typedef void commit_cb(void *arg, int status);
 
-struct committer *committer_new(struct ev_loop *, struct queue *);
+/* nthreads: the pool's size, 1 to 16. */
+struct committer *committer_new(struct ev_loop *, struct queue *,
+		    unsigned nthreads);
 void		 committer_submit(struct committer *, struct spool *,
 		    commit_cb *, void *arg);
 /* Finish every job (running their callbacks here), stop the threads. */

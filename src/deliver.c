@@ -332,7 +332,9 @@ read_notes(struct runner *r, int fd, char *pending, size_t *plen, time_t now)
 			continue;
 		}
 		pending[*plen] = '\0';
-		schedule(r, pending, now);
+		/* A line cut by a runner that died mid-read: not an id. */
+		if (qentry_id_valid(pending))
+			schedule(r, pending, now);
 		*plen = 0;
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -354,6 +356,7 @@ deliver_main(const char *path, int notify_fd)
 {
 	struct runner r;
 	struct sigaction sa;
+	sigset_t unblock;
 	char err[512], pending[QUEUE_ID_LEN + 1];
 	size_t plen = 0, i;
 	time_t now, last_scan = 0;
@@ -368,6 +371,11 @@ deliver_main(const char *path, int notify_fd)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigemptyset(&unblock);
+	sigaddset(&unblock, SIGTERM);
+	sigaddset(&unblock, SIGINT);
+	sigaddset(&unblock, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &unblock, NULL);	/* see deliver_spawn */
 	signal(SIGPIPE, SIG_IGN);
 	if ((r.cfg = rcfg_load(path)) == NULL)
 		_exit(1);
@@ -469,11 +477,17 @@ deliver_spawn(const char *path, bool foreground, int notify_rd, char *err,
 		return -1;
 	}
 	if (pid == 0) {
-		/* A fresh image: no loop, no listeners (all close-on-exec). */
-		sigset_t none;
+		/* A fresh image: no loop, no listeners (all close-on-exec).
+		 * TERM, INT and HUP stay blocked across exec until
+		 * deliver_main() has its handlers: a SIGHUP passed on by
+		 * the daemon meanwhile waits instead of killing us. */
+		sigset_t mask;
 
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGHUP);
+		sigprocmask(SIG_SETMASK, &mask, NULL);
 		if (notify_rd == 3 ? fcntl(3, F_SETFD, 0) == -1 :
 		    dup2(notify_rd, 3) == -1)
 			_exit(1);

@@ -47,6 +47,7 @@
 struct outcome {
 	bool	 tried;
 	bool	 recorded;		/* written to the state file */
+	bool	 noted;			/* ... or left to the entry's removal */
 	int	 code;			/* 2xx, 4xx, 5xx; 0: no verdict */
 	char	 text[CLIENT_TEXT_MAX];
 	char	 relay[300];
@@ -620,9 +621,10 @@ record(const char *dir, struct qentry *e, size_t i, struct outcome *o,
 	    o->code / 100 == 5 ? "bounced" : "deferred";
 	char err[512];
 
-	if (o->code / 100 == 2 && only_pending(e, i))
+	if (o->code / 100 == 2 && only_pending(e, i)) {
 		qentry_note_sent(e, i);
-	else if (qentry_record(dir, e, i, what, o->text, err,
+		o->noted = true;
+	} else if (qentry_record(dir, e, i, what, o->text, err,
 	    sizeof(err)) == -1)
 		log_err("id=%s %s", e->id, err);
 	o->recorded = true;
@@ -652,6 +654,36 @@ settle(const struct config *cfg, struct qentry *e, size_t i,
 	}
 	if (o->code / 100 != 5)
 		record(cfg->queue_dir, e, i, o, now);
+}
+
+/* finish - remove a finished entry; when that fails, the successes it
+ * was to record are written after all and the removal tried again at
+ * the returned time (0: gone) */
+static time_t
+finish(const struct config *cfg, struct qentry *e, struct outcome *outs,
+    time_t now)
+{
+	char err[512];
+	size_t i;
+	int saved;
+
+	if (qentry_remove(cfg->queue_dir, e->id, err, sizeof(err)) == 0) {
+		log_info("id=%s removed: every recipient done", e->id);
+		return 0;
+	}
+	saved = errno;
+	log_err("id=%s %s", e->id, err);
+	if (saved == ENOENT)
+		return 0;		/* deleted meanwhile */
+	for (i = 0; i < e->nrcpts; i++) {
+		if (!outs[i].noted)
+			continue;
+		e->state[i] = RCPT_PENDING;	/* undo qentry_note_sent */
+		if (qentry_record(cfg->queue_dir, e, i, "sent", outs[i].text,
+		    err, sizeof(err)) == -1)
+			log_err("id=%s %s", e->id, err);
+	}
+	return now + cfg->retry_min;
 }
 
 time_t
@@ -721,16 +753,14 @@ deliver_entry(struct runner *r, const struct config *cfg, const char *id)
 		if (outs[i].tried && !outs[i].recorded)
 			record(dir, e, i, &outs[i], now);
 	close(fd);
-	free(outs);
 	free(idx);
 	if (qentry_done(e)) {
-		if (qentry_remove(dir, id, err, sizeof(err)) == -1)
-			log_err("id=%s %s", id, err);
-		else
-			log_info("id=%s removed: every recipient done", id);
+		next = finish(cfg, e, outs, now);
+		free(outs);
 		qentry_free(e);
-		return 0;
+		return next;
 	}
+	free(outs);
 	next = now + backoff(cfg, e->attempts + 1);
 	if (qentry_schedule(dir, e, next, err, sizeof(err)) == -1)
 		log_err("id=%s %s", id, err);

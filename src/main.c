@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,11 @@ main(int argc, char **argv)
 		deliver_main(path, runner_fd);
 	}
 
+	/* TERM, INT and HUP wait until the daemon watches them (the loop,
+	 * or the master's sigtimedwait): one sent during start-up is acted
+	 * on then, instead of killing us half started. */
+	server_signals(SIG_BLOCK);
+
 	/* SIGHUP reads the file again after daemon() moved us to "/". */
 	if ((abspath = realpath(path, NULL)) != NULL)
 		path = abspath;
@@ -280,8 +286,7 @@ main(int argc, char **argv)
 		server_free(srv);
 		return 1;
 	}
-	if (!foreground)
-		ev_loop_fork(srv->loop);
+	/* No event loop exists yet: server_run() makes it, after the fork. */
 	srv->foreground = foreground;
 	status = server_run(srv);
 	server_free(srv);

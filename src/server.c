@@ -440,7 +440,7 @@ server_new(struct config *cfg, char *err, size_t errlen)
 		}
 	}
 	if (nworkers > 1)
-		workers_steer_all(srv);
+		workers_steer_all(srv, false);
 	return srv;
 }
 
@@ -556,6 +556,18 @@ server_run(struct server *srv)
 	return server_serve(srv);
 }
 
+void
+server_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(how, &set, NULL);
+}
+
 int
 server_serve(struct server *srv)
 {
@@ -564,7 +576,9 @@ server_serve(struct server *srv)
 	size_t i;
 
 	srv->loop = ev_default_loop(EVFLAG_AUTO);
-	if ((srv->committer = committer_new(srv->loop, srv->queue)) == NULL) {
+	/* The disk's parallelism is shared: 16 fsync threads in all. */
+	if ((srv->committer = committer_new(srv->loop, srv->queue,
+	    srv->nworkers >= 8 ? 2 : 16 / srv->nworkers)) == NULL) {
 		log_err("cannot start the commit thread");
 		return 1;
 	}
@@ -583,6 +597,9 @@ server_serve(struct server *srv)
 	ev_signal_start(srv->loop, &srv->sig_term);
 	ev_signal_start(srv->loop, &srv->sig_int);
 	ev_signal_start(srv->loop, &srv->sig_hup);
+	/* A worker starts with them blocked (workers.c): a SIGHUP passed
+	 * on while it was setting up waited, rather than killing it. */
+	server_signals(SIG_UNBLOCK);
 	ev_init(&srv->stop_timer, on_stop_timer);
 	ev_init(&srv->pause_timer, on_pause_end);
 	srv->stop_timer.data = srv->pause_timer.data = srv;
@@ -597,7 +614,6 @@ server_serve(struct server *srv)
 	srv->runner_watch.data = srv;
 	if (srv->worker >= 0) {
 		/* The master has said the rest, and minds the runner. */
-		srv->next_sid = (unsigned long)srv->worker;
 		log_info("worker %d ready", srv->worker);
 	} else {
 		for (i = 0; i < srv->nlisteners; i++)

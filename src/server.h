@@ -91,6 +91,10 @@ bool		 server_reload(struct server *);
 /* SIGTERM to the queue runner; SIGKILL after shutdown_timeout. */
 void		 server_runner_stop(struct server *);
 
+/* Block or unblock (SIG_BLOCK, SIG_UNBLOCK) the signals the daemon acts
+ * on: TERM, INT, HUP. */
+void		 server_signals(int how);
+
 /* A new entry is in the queue: tell the runner. */
 void		 server_queued(struct server *, const char *id);
 

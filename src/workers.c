@@ -27,7 +27,12 @@
 #include "tls.h"
 #include "workers.h"
 
-#define WORKER_RESTART	1.0	/* seconds before a dead worker is replaced */
+#define WORKER_RESTART	1.0	/* seconds before a dead worker is replaced, */
+#define WORKER_BACKOFF	30.0	/* ... doubling up to this while each new
+				 * one dies young (WORKER_YOUNG) */
+#define WORKER_YOUNG	10.0
+/* Session ids of a replaced worker's successor start a new range. */
+#define SID_GENERATION	(1UL << (sizeof(unsigned long) * 4))
 #define RUNNER_RESTART	5.0	/* ... and a dead queue runner */
 #define KILL_GRACE	5.0	/* past shutdown_timeout before SIGKILL */
 #define MASTER_TICK_NS	200000000L
@@ -50,8 +55,9 @@ workers_count(const struct config *cfg)
  * connection on a reuseport group; it returns the index of the socket
  * (the worker) to use. A client in mynetworks gets STEER_SPREAD, out of
  * range, so the kernel spreads those connections by its own hash: they
- * have no per-address limit to keep, and a busy local relay or a
- * benchmark from one address then uses every worker. Any other client
+ * are exempt from max_connections_per_ip (their AUTH failures then
+ * count per worker), and a busy local relay or a benchmark from one
+ * address uses every worker. Any other client
  * gets a hash of its IPv4 address, or of the first 64 bits of its IPv6
  * one (one site), mod n. The packet's network header is at SKF_NET_OFF.
  * Each test jumps at most a few instructions, within cBPF's 8-bit
@@ -175,7 +181,7 @@ workers_steer(int fd, unsigned n, const struct config *cfg)
 }
 
 void
-workers_steer_all(struct server *srv)
+workers_steer_all(struct server *srv, bool reload)
 {
 	size_t i;
 
@@ -184,8 +190,10 @@ workers_steer_all(struct server *srv)
 		    workers_steer(srv->listeners[i].fd, srv->nworkers,
 		    srv->cfg->cfg) == -1)
 			log_warn("listen %s: cannot steer clients to workers "
-			    "by address (%s): per-address limits count per "
-			    "worker", srv->listeners[i].name, strerror(errno));
+			    "by address (%s): %s", srv->listeners[i].name,
+			    strerror(errno), reload ? "the steering of the "
+			    "previous mynetworks stays" : "per-address limits "
+			    "count per worker");
 }
 
 static double
@@ -202,6 +210,9 @@ struct master {
 	sigset_t	 child_mask;	/* what a child starts with */
 	pid_t		 pid[WORKERS_MAX];	/* 0: not running */
 	double		 restart_at[WORKERS_MAX];	/* 0: not due */
+	double		 started[WORKERS_MAX];
+	double		 delay[WORKERS_MAX];	/* before the next restart */
+	unsigned long	 generation;		/* worker starts so far */
 	double		 runner_at;
 	bool		 stopping;
 	double		 kill_at;
@@ -209,7 +220,7 @@ struct master {
 
 /* worker_main - the child: its own sockets only, then the server loop */
 static void
-worker_main(struct master *m, unsigned w, pid_t master)
+worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen)
 {
 	struct server *srv = m->srv;
 	size_t i;
@@ -220,7 +231,9 @@ worker_main(struct master *m, unsigned w, pid_t master)
 	if (getppid() != master)
 		_exit(0);
 	sigprocmask(SIG_SETMASK, &m->child_mask, NULL);
+	server_signals(SIG_BLOCK);	/* until server_serve() watches them */
 	srv->worker = (int)w;
+	srv->next_sid = gen * SID_GENERATION + w;
 	srv->runner = 0;		/* the master's, not ours to stop */
 	for (i = 0; i < srv->nlisteners; i++)
 		if (i / srv->nlisten != w && srv->listeners[i].fd != -1) {
@@ -249,8 +262,10 @@ worker_start(struct master *m, unsigned w)
 		return;
 	}
 	if (pid == 0)
-		worker_main(m, w, master);
+		worker_main(m, w, master, m->generation / m->srv->nworkers);
+	m->generation++;
 	m->pid[w] = pid;
+	m->started[w] = now_mono();
 }
 
 static void
@@ -330,9 +345,14 @@ reap(struct master *m)
 		if (m->stopping)
 			continue;
 		/* Its clients lost their sessions, never a 250'd message. */
+		if (now_mono() - m->started[w] >= WORKER_YOUNG ||
+		    m->delay[w] == 0)
+			m->delay[w] = WORKER_RESTART;
+		else if ((m->delay[w] *= 2) > WORKER_BACKOFF)
+			m->delay[w] = WORKER_BACKOFF;
 		log_err("worker %u (pid %ld) %s; restarting it in %.0fs", w,
-		    (long)pid, how, WORKER_RESTART);
-		m->restart_at[w] = now_mono() + WORKER_RESTART;
+		    (long)pid, how, m->delay[w]);
+		m->restart_at[w] = now_mono() + m->delay[w];
 	}
 }
 
@@ -429,7 +449,7 @@ workers_run(struct server *srv)
 			/* Checked here first: a bad file reaches no worker.
 			 * A worker started later is forked with it. */
 			if (server_reload(srv)) {
-				workers_steer_all(srv);
+				workers_steer_all(srv, true);
 				signal_workers(&m, SIGHUP);
 				if (srv->runner > 0)
 					kill(srv->runner, SIGHUP);

@@ -6,7 +6,7 @@
  * connection to one of them, steered by the client's address so that
  * one address outside mynetworks always meets the same worker (its
  * per-address limits and AUTH failure counts stay exact); connections
- * from mynetworks, which have no such limits, are spread. The process that bound the ports
+ * from mynetworks, exempt from max_connections_per_ip, are spread. The process that bound the ports
  * becomes the master: it opens the queue, forks the workers and the
  * queue runner, passes SIGHUP and SIGTERM on, and restarts a worker
  * that dies. Each worker is the single-process server (server_serve)
@@ -14,6 +14,8 @@
  */
 #ifndef SALLYPORT_WORKERS_H
 #define SALLYPORT_WORKERS_H
+
+#include <stdbool.h>
 
 #include "config.h"
 
@@ -28,8 +30,9 @@ unsigned	workers_count(const struct config *);
  * inside by the kernel's hash. 0, or -1 with errno (the kernel then
  * spreads every client by its hash). */
 int		workers_steer(int fd, unsigned n, const struct config *cfg);
-/* workers_steer() for every listen line, logging a failure. */
-void		workers_steer_all(struct server *);
+/* workers_steer() for every listen line (at start or on reload),
+ * logging a failure. */
+void		workers_steer_all(struct server *, bool reload);
 /* The master: until SIGTERM/SIGINT. Returns the exit status. */
 int		workers_run(struct server *);
 

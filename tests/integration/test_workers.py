@@ -6,7 +6,9 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
+import time
 
 import sallytest
 
@@ -27,6 +29,14 @@ def alive(pid):
         return False
 
 
+def parent(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return int(f.read().split(')')[-1].split()[1])
+    except OSError:
+        return None
+
+
 def worker_pids(srv):
     """The master's worker children (not the queue runner)."""
     pids = []
@@ -36,14 +46,8 @@ def worker_pids(srv):
                 cmd = f.read()
         except OSError:
             continue
-        if b'--queue-runner' not in cmd:
-            try:
-                with open('/proc/%d/stat' % pid) as f:
-                    ppid = int(f.read().split(')')[-1].split()[1])
-            except OSError:
-                continue
-            if ppid == srv.pid:
-                pids.append(pid)
+        if b'--queue-runner' not in cmd and parent(pid) == srv.pid:
+            pids.append(pid)
     return pids
 
 
@@ -224,6 +228,93 @@ class Workers(sallytest.TestCase):
         srv.kill()
         for pid in pids:
             self.assertTrue(sallytest.wait_until(lambda: not alive(pid), 10), pid)
+
+
+class Daemon(sallytest.TestCase):
+    """Without -f: detached, logging to syslog; found again by its
+    configuration file on the command line."""
+
+    def started_processes(self, conf):
+        found = []
+        for name in os.listdir('/proc'):
+            if not name.isdigit():
+                continue
+            try:
+                with open('/proc/%s/cmdline' % name, 'rb') as f:
+                    cmd = f.read().split(b'\0')
+            except OSError:
+                continue
+            if conf.encode() in cmd and alive(int(name)):
+                found.append(int(name))
+        return found
+
+    def check_daemon(self, workers):
+        srv = sallytest.Server(workers=workers)
+        self.addCleanup(srv.close)
+        srv.write_config()
+        p = subprocess.run([srv.bin, '-c', srv.conf_path], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.addCleanup(self.kill_all, srv.conf_path)
+        self.assertTrue(sallytest.wait_until(
+            lambda: self.greets(srv.mx_port), 10), 'the daemon does not greet')
+        pids = self.started_processes(srv.conf_path)
+        # The daemon, plus its workers when there are several.
+        self.assertEqual(len(pids), 1 if workers == '1' else 1 + int(workers), pids)
+        # SIGTERM to the first (the daemon, or the master, which passes it
+        # on): every process goes.
+        top = [pid for pid in pids if parent(pid) not in pids]
+        self.assertEqual(len(top), 1, pids)
+        os.kill(top[0], signal.SIGTERM)
+        for pid in pids:
+            self.assertTrue(sallytest.wait_until(lambda: not alive(pid), 15), pid)
+
+    def kill_all(self, conf):
+        for pid in self.started_processes(conf):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def greets(self, port):
+        try:
+            with sallytest.Client(port, timeout=2) as c:
+                ok = c.greeting.code == 220
+                c.cmd('QUIT')
+                return ok
+        except (OSError, sallytest.Closed):
+            return False
+
+    def test_daemon_one_process(self):
+        self.check_daemon('1')
+
+    def test_daemon_with_workers(self):
+        self.check_daemon('2')
+
+
+class EarlySignals(sallytest.TestCase):
+
+    def test_sighup_at_once_after_start_kills_nothing(self):
+        # A reload passed on while workers and the runner are still
+        # setting up waits for them instead of killing them.
+        mailroot = tempfile.mkdtemp(prefix='sallytest-workers-')
+        self.addCleanup(shutil.rmtree, mailroot, True)
+        srv = sallytest.Server(workers='2', delivery='yes', mailbox_users='user',
+                               local_delivery='maildir:%s/%%d/%%u/Maildir' % mailroot)
+        self.addCleanup(srv.close)
+        srv.write_config()
+        srv._spawn()
+        # From the moment the daemon has read its configuration (a signal
+        # before that finds the process still loading).
+        self.assertTrue(srv.wait_log(r'queue .* entries'), srv.log_text())
+        for _ in range(20):
+            srv.signal(signal.SIGHUP)
+            time.sleep(0.005)
+        self.assertIsNone(srv._wait_ready())
+        time.sleep(1)
+        self.assertNotIn('killed by signal', srv.log_text())
+        self.assertNotIn('exited with status', srv.log_text())
+        self.assertTrue(srv.running())
 
 
 class WorkersDeliver(sallytest.TestCase):

@@ -182,7 +182,7 @@ run_new(void)
 	cr_assert_not_null(r->loop);
 	r->queue = queue_open(dir, err, sizeof(err));
 	cr_assert_not_null(r->queue, "%s", err);
-	r->committer = committer_new(r->loop, r->queue);
+	r->committer = committer_new(r->loop, r->queue, 16);
 	cr_assert_not_null(r->committer);
 	the_run = r;
 	return r;
