@@ -29,6 +29,7 @@
 #include "deliver_int.h"
 #include "log.h"
 #include "qentry.h"
+#include "server.h"
 #include "queue.h"
 
 #define RESCAN_SECS	60
@@ -356,7 +357,6 @@ deliver_main(const char *path, int notify_fd)
 {
 	struct runner r;
 	struct sigaction sa;
-	sigset_t unblock;
 	char err[512], pending[QUEUE_ID_LEN + 1];
 	size_t plen = 0, i;
 	time_t now, last_scan = 0;
@@ -371,11 +371,7 @@ deliver_main(const char *path, int notify_fd)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	sigemptyset(&unblock);
-	sigaddset(&unblock, SIGTERM);
-	sigaddset(&unblock, SIGINT);
-	sigaddset(&unblock, SIGHUP);
-	sigprocmask(SIG_UNBLOCK, &unblock, NULL);	/* see deliver_spawn */
+	server_signals(SIG_UNBLOCK);	/* see deliver_spawn */
 	signal(SIGPIPE, SIG_IGN);
 	if ((r.cfg = rcfg_load(path)) == NULL)
 		_exit(1);
@@ -481,13 +477,11 @@ deliver_spawn(const char *path, bool foreground, int notify_rd, char *err,
 		 * TERM, INT and HUP stay blocked across exec until
 		 * deliver_main() has its handlers: a SIGHUP passed on by
 		 * the daemon meanwhile waits instead of killing us. */
-		sigset_t mask;
+		sigset_t none;
 
-		sigemptyset(&mask);
-		sigaddset(&mask, SIGTERM);
-		sigaddset(&mask, SIGINT);
-		sigaddset(&mask, SIGHUP);
-		sigprocmask(SIG_SETMASK, &mask, NULL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		server_signals(SIG_BLOCK);
 		if (notify_rd == 3 ? fcntl(3, F_SETFD, 0) == -1 :
 		    dup2(notify_rd, 3) == -1)
 			_exit(1);
