@@ -35,23 +35,34 @@ io_send(void *ctx, const char *data, size_t len)
 
 /* --- queue ---------------------------------------------------------------- */
 
+#define SPACE_CACHE	1.0		/* seconds a statvfs answer is reused */
+#define SPACE_PLENTY	(256ULL << 20)	/* ... when this much more than needed */
+
 /* io_space_ok - queue_min_free octets must stay free once a message of
  * `size` (as declared) is in; a failed statvfs does not refuse mail:
- * the writes would still fail with 451 */
+ * the writes would still fail with 451. With plenty of room the last
+ * answer stands for a second: two system calls less per message. */
 static bool
 io_space_ok(void *ctx, uint64_t size)
 {
 	struct conn *c = ctx;
+	struct server *srv = c->srv;
 	uint64_t min_free = c->cfg->cfg->queue_min_free, avail, need;
+	ev_tstamp now = ev_now(srv->loop);
 	char err[512];
 
 	if (min_free == 0)
 		return true;
-	if (queue_free_space(c->srv->queue, &avail, err, sizeof(err)) == -1) {
+	need = size > UINT64_MAX - min_free ? UINT64_MAX : min_free + size;
+	if (now - srv->space_at < SPACE_CACHE &&
+	    srv->space_avail > need && srv->space_avail - need >= SPACE_PLENTY)
+		return true;
+	if (queue_free_space(srv->queue, &avail, err, sizeof(err)) == -1) {
 		log_warn("s=%lx %s", c->sid, err);
 		return true;
 	}
-	need = size > UINT64_MAX - min_free ? UINT64_MAX : min_free + size;
+	srv->space_avail = avail;
+	srv->space_at = now;
 	if (avail >= need)
 		return true;
 	log_warn("s=%lx queue %s: %" PRIu64 " octets free, %" PRIu64

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <ev.h>
 #include <sys/types.h>
 
@@ -65,6 +66,8 @@ struct server {
 	ev_timer	 auth_sweep;	/* ages auth_fails out */
 	bool		 stressed;	/* over 80% of max_connections */
 	unsigned long	 next_sid;	/* worker i: i, i + n, i + 2n, ... */
+	uint64_t	 space_avail;	/* queue disk, as last seen ... */
+	ev_tstamp	 space_at;	/* ... then (conn_hooks.c) */
 	bool		 stopping;
 	ev_signal	 sig_term, sig_int, sig_hup;
 	ev_timer	 stop_timer;	/* shutdown_timeout */

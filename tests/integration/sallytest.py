@@ -654,11 +654,20 @@ class Server:
             raise AssertionError('sallyport did not exit within %d s of SIGTERM' % timeout)
 
     def kill(self):
-        """SIGKILL and wait."""
+        """SIGKILL the daemon and every process below it (its workers, its
+        queue runner), as a crash of the whole service would, and wait."""
         self.expect_exit = True
+        kids = descendants(self.proc.pid) if self.running() else []
         if self.running():
             self.proc.kill()
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.proc.wait()
+        for pid in kids:
+            wait_until(lambda: not _alive(pid), 5)
 
     # What a sanitizer build prints when it finds a bug, in the daemon or
     # in its queue runner (both log to the same file).
@@ -965,6 +974,15 @@ def pump(sel, pending, done, deadline):
                 pending.discard(conn)
                 if not conn.eof:
                     sel.unregister(conn.sock)
+
+
+def _alive(pid):
+    """pid exists and is not a zombie."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().split(')')[-1].split()[0] != 'Z'
+    except OSError:
+        return False
 
 
 def descendants(pid):

@@ -225,7 +225,9 @@ class Workers(sallytest.TestCase):
         srv = self.server()
         self.assertTrue(sallytest.wait_until(lambda: len(worker_pids(srv)) == 2, 5))
         pids = worker_pids(srv)
-        srv.kill()
+        srv.expect_exit = True
+        srv.proc.kill()                 # the master alone
+        srv.proc.wait()
         for pid in pids:
             self.assertTrue(sallytest.wait_until(lambda: not alive(pid), 10), pid)
 
