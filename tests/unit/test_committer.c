@@ -13,6 +13,7 @@
 
 #include "committer.h"
 #include "queue.h"
+#include "scratch.h"
 
 #define NJOBS	500
 
@@ -21,17 +22,13 @@ static char dir[256];
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/sallyport-test-committer.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	scratch_make(dir, sizeof(dir), "committer");
 }
 
 static void
 teardown(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	scratch_remove(dir);
 }
 
 TestSuite(committer, .init = setup, .fini = teardown);

@@ -13,6 +13,7 @@
 #include "dsn.h"
 #include "qentry.h"
 #include "queue.h"
+#include "scratch.h"
 
 #define HOST	"mail.example.test"
 
@@ -23,19 +24,15 @@ static char err[512];
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/sallyport-test-dsn.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	scratch_make(dir, sizeof(dir), "dsn");
 	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
 }
 
 static void
 teardown(void)
 {
-	char cmd[300];
-
 	queue_close(q);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	scratch_remove(dir);
 }
 
 TestSuite(dsn, .init = setup, .fini = teardown);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "maildir.h"
+#include "scratch.h"
 
 static char base[256];
 static char err[512];
@@ -22,17 +23,13 @@ static char err[512];
 static void
 setup(void)
 {
-	snprintf(base, sizeof(base), "/tmp/sallyport-test-maildir.XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	scratch_make(base, sizeof(base), "maildir");
 }
 
 static void
 teardown(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	cr_assert_eq(system(cmd), 0);
+	scratch_remove(base);
 }
 
 TestSuite(maildir, .init = setup, .fini = teardown);

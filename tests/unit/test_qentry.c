@@ -14,6 +14,7 @@
 
 #include "qentry.h"
 #include "queue.h"
+#include "scratch.h"
 
 static char dir[256];
 static struct queue *q;
@@ -22,19 +23,15 @@ static char err[512];
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/sallyport-test-qentry.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	scratch_make(dir, sizeof(dir), "qentry");
 	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
 }
 
 static void
 teardown(void)
 {
-	char cmd[300];
-
 	queue_close(q);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	scratch_remove(dir);
 }
 
 TestSuite(qentry, .init = setup, .fini = teardown);

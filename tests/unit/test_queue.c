@@ -14,23 +14,20 @@
 #include <unistd.h>
 
 #include "queue.h"
+#include "scratch.h"
 
 static char dir[256];
 
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/sallyport-test-queue.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	scratch_make(dir, sizeof(dir), "queue");
 }
 
 static void
 teardown(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	scratch_remove(dir);
 }
 
 TestSuite(queue, .init = setup, .fini = teardown);
