@@ -655,7 +655,8 @@ class Server:
 
     def kill(self):
         """SIGKILL the daemon and every process below it (its workers, its
-        queue runner), as a crash of the whole service would, and wait."""
+        queue runner), as a crash of the whole service would, and wait;
+        returns the pids of those below it."""
         self.expect_exit = True
         kids = descendants(self.proc.pid) if self.running() else []
         if self.running():
@@ -667,7 +668,8 @@ class Server:
                 pass
         self.proc.wait()
         for pid in kids:
-            wait_until(lambda: not _alive(pid), 5)
+            wait_until(lambda: not alive(pid), 5)
+        return kids
 
     # What a sanitizer build prints when it finds a bug, in the daemon or
     # in its queue runner (both log to the same file).
@@ -976,8 +978,8 @@ def pump(sel, pending, done, deadline):
                     sel.unregister(conn.sock)
 
 
-def _alive(pid):
-    """pid exists and is not a zombie."""
+def alive(pid):
+    """True while pid exists and is not a zombie."""
     try:
         with open('/proc/%d/stat' % pid) as f:
             return f.read().split(')')[-1].split()[0] != 'Z'

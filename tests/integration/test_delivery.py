@@ -15,7 +15,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -49,15 +48,6 @@ def message(subject, body_lines=('hello',), mid=None):
 def maildir_form(data):
     """data (CRLF lines) as the contract says a Maildir file holds it."""
     return data.replace(CRLF, MAILDIR_EOL)
-
-
-def alive(pid):
-    """True while pid exists and is not a zombie."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().rpartition(')')[2].split()[0] != 'Z'
-    except OSError:
-        return False
 
 
 def dsn_parts(raw):
@@ -95,18 +85,7 @@ class DeliveryCase(sallytest.TestCase):
 
     def kill_tree(self, srv):
         """kill -9 the daemon and every process below it; returns their pids."""
-        if srv.proc is None:
-            return []
-        kids = sallytest.descendants(srv.pid) if srv.running() else []
-        srv.kill()
-        for pid in kids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for pid in kids:
-            sallytest.wait_until(lambda: not alive(pid), 5)
-        return kids
+        return srv.kill() if srv.proc is not None else []
 
     def sink(self, start=True, **kw):
         s = mailsinks.SmtpSink(**kw)

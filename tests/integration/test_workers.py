@@ -17,18 +17,6 @@ SOURCES = ['127.0.0.%d' % i for i in range(1, 11)]
 MESSAGE = b'Subject: from a worker\r\n\r\nhello\r\n'
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().split(')')[-1].split()[0] != 'Z'
-    except OSError:
-        return False
-
-
 def parent(pid):
     try:
         with open('/proc/%d/stat' % pid) as f:
@@ -216,7 +204,7 @@ class Workers(sallytest.TestCase):
             pass
         self.assertEqual(srv.stop(), 0)
         for pid in pids:
-            self.assertTrue(sallytest.wait_until(lambda: not alive(pid), 5), pid)
+            self.assertTrue(sallytest.wait_until(lambda: not sallytest.alive(pid), 5), pid)
         self.assertEqual(srv.tmp_names(), [])
         self.assertEqual(len(srv.queue_names()),
                          1 if reply is not None and reply.code == 250 else 0)
@@ -229,7 +217,7 @@ class Workers(sallytest.TestCase):
         srv.proc.kill()                 # the master alone
         srv.proc.wait()
         for pid in pids:
-            self.assertTrue(sallytest.wait_until(lambda: not alive(pid), 10), pid)
+            self.assertTrue(sallytest.wait_until(lambda: not sallytest.alive(pid), 10), pid)
 
 
 class Daemon(sallytest.TestCase):
@@ -246,7 +234,7 @@ class Daemon(sallytest.TestCase):
                     cmd = f.read().split(b'\0')
             except OSError:
                 continue
-            if conf.encode() in cmd and alive(int(name)):
+            if conf.encode() in cmd and sallytest.alive(int(name)):
                 found.append(int(name))
         return found
 
@@ -269,7 +257,7 @@ class Daemon(sallytest.TestCase):
         self.assertEqual(len(top), 1, pids)
         os.kill(top[0], signal.SIGTERM)
         for pid in pids:
-            self.assertTrue(sallytest.wait_until(lambda: not alive(pid), 15), pid)
+            self.assertTrue(sallytest.wait_until(lambda: not sallytest.alive(pid), 15), pid)
 
     def kill_all(self, conf):
         for pid in self.started_processes(conf):

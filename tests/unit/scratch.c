@@ -3,6 +3,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,23 @@ scratch_make(char *dir, size_t len, const char *what)
 {
 	snprintf(dir, len, "/tmp/sallyport-test-%s.XXXXXX", what);
 	cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", dir);
+}
+
+unsigned
+scratch_count(const char *dir, const char *sub)
+{
+	char path[1024];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	cr_assert_not_null(d = opendir(path), "opendir %s", path);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
 }
 
 static int

@@ -9,6 +9,8 @@
 /* Make /tmp/sallyport-test-WHAT.XXXXXX into dir (len bytes); the test
  * fails if it cannot. */
 void	scratch_make(char *dir, size_t len, const char *what);
+/* Names in dir/sub, "." and ".." and other dot files left out. */
+unsigned	scratch_count(const char *dir, const char *sub);
 /* Remove it and everything in it; the test fails if that does not work. */
 void	scratch_remove(const char *dir);
 

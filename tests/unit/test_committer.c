@@ -51,23 +51,6 @@ struct run {
 	bool		 break_when_done;
 };
 
-static unsigned
-count(const char *sub)
-{
-	char path[300];
-	struct dirent *de;
-	unsigned n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, sub);
-	cr_assert_not_null(d = opendir(path));
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 static bool
 exists(const char *sub, const char *id)
 {
@@ -214,8 +197,8 @@ check_items(struct run *r)
 			ok++;
 		}
 	}
-	cr_assert_eq(count("incoming"), ok);
-	cr_assert_eq(count("tmp"), 0);
+	cr_assert_eq(scratch_count(dir, "incoming"), ok);
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
 }
 
 Test(committer, every_job_answered_once_and_durable_or_failed)
@@ -265,7 +248,7 @@ Test(committer, an_existing_entry_is_never_replaced)
 		cr_assert_eq(n, 3);
 		cr_assert_eq(memcmp(got, "old", 3), 0);
 	}
-	cr_assert_eq(count("tmp"), 0);
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
 	run_free(r);
 }
 
@@ -294,6 +277,6 @@ Test(committer, free_when_idle)
 
 	committer_free(r->committer);
 	committer_free(NULL);
-	cr_assert_eq(count("incoming"), 0);
+	cr_assert_eq(scratch_count(dir, "incoming"), 0);
 	run_free(r);
 }

@@ -32,23 +32,6 @@ teardown(void)
 
 TestSuite(queue, .init = setup, .fini = teardown);
 
-static unsigned
-count(const char *sub)
-{
-	char path[300];
-	struct dirent *de;
-	unsigned n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, sub);
-	cr_assert_not_null(d = opendir(path));
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 static char *
 slurp(const char *sub, const char *id, size_t *len)
 {
@@ -97,13 +80,13 @@ Test(queue, commit_writes_envelope_and_message)
 	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)), "%s", err);
 	cr_assert_eq(strlen(env.id), QUEUE_ID_LEN);
 	cr_assert_str_eq(spool_id(sp), env.id);
-	cr_assert_eq(count("tmp"), 1);
+	cr_assert_eq(scratch_count(dir, "tmp"), 1);
 	cr_assert_eq(spool_write(sp, "Subject: x\r\n\r\nbody\r\n", 20), 0);
 	cr_assert_eq(spool_size(sp), 20);
 	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
 	spool_free(sp);
-	cr_assert_eq(count("tmp"), 0);
-	cr_assert_eq(count("incoming"), 1);
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
+	cr_assert_eq(scratch_count(dir, "incoming"), 1);
 
 	data = slurp("incoming", env.id, &len);
 	{
@@ -130,8 +113,8 @@ Test(queue, abandoned_spool_leaves_nothing)
 	cr_assert_not_null(sp);
 	spool_write(sp, "x", 1);
 	spool_free(sp);
-	cr_assert_eq(count("tmp"), 0);
-	cr_assert_eq(count("incoming"), 0);
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
+	cr_assert_eq(scratch_count(dir, "incoming"), 0);
 	queue_close(q);
 }
 
@@ -148,7 +131,7 @@ Test(queue, envelope_fields_cannot_gain_lines)
 	env.rcpts = bad;
 	env.nrcpts = 1;
 	cr_assert_null(queue_spool_create(q, &env, err, sizeof(err)));
-	cr_assert_eq(count("tmp"), 0);
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
 	queue_close(q);
 }
 
@@ -213,14 +196,14 @@ Test(queue, recovery_removes_uncommitted_and_keeps_committed)
 	struct queue *q;
 
 	crash();
-	cr_assert_eq(count("tmp"), 2, "steps 0 and 1 never left tmp/");
-	cr_assert_eq(count("incoming"), 2, "steps 2 and 3 are complete entries");
+	cr_assert_eq(scratch_count(dir, "tmp"), 2, "steps 0 and 1 never left tmp/");
+	cr_assert_eq(scratch_count(dir, "incoming"), 2, "steps 2 and 3 are complete entries");
 
 	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
 	cr_assert_eq(queue_removed_at_open(q), 2);
 	cr_assert_eq(queue_entries_at_open(q), 2);
-	cr_assert_eq(count("tmp"), 0);
-	cr_assert_eq(count("incoming"), 2);
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
+	cr_assert_eq(scratch_count(dir, "incoming"), 2);
 	queue_close(q);
 }
 
@@ -233,11 +216,11 @@ Test(queue, unpublish_takes_the_entry_back)
 
 	cr_assert_eq(spool_sync(sp, err, sizeof(err)), 0);
 	cr_assert_eq(spool_publish(sp, err, sizeof(err)), 0);
-	cr_assert_eq(count("incoming"), 1);
+	cr_assert_eq(scratch_count(dir, "incoming"), 1);
 	cr_assert_eq(spool_unpublish(sp), 0);
 	spool_free(sp);
-	cr_assert_eq(count("incoming"), 0);
-	cr_assert_eq(count("tmp"), 0);
+	cr_assert_eq(scratch_count(dir, "incoming"), 0);
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
 	queue_close(q);
 }
 
