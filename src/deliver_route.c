@@ -207,20 +207,21 @@ mailbox(const struct config *cfg, const struct qentry *e, int fd,
 			opts.host = host;
 			opts.port = port;
 		} else {
-			set_outcome(o, 451, "lmtp", "451 4.3.5 bad local_delivery");
+			set_outcome(o, 451, how, "451 4.3.5 bad local_delivery");
 			return;
 		}
 		snprintf(rcpt, sizeof(rcpt), "%s@%s", user, domain);
 		smtp_client_send(&opts, e->sender, rcpts, 1, fd, e->body_size,
 		    &sess, &rep);
 		if (sess.code == 250 && rep.code / 100 == 2)
-			set_outcome(o, 250, "lmtp", "%s", rep.text);
+			set_outcome(o, 250, how, "%s", rep.text);
 		else if (rep.code >= 400)
-			set_outcome(o, rep.code, "lmtp", "%s", rep.text);
+			set_outcome(o, rep.code, how, "%s", rep.text);
+		else if (sess.code != 0)
+			set_outcome(o, sess.code, how, "%s", sess.text);
 		else
-			set_outcome(o, sess.code ? sess.code : 451, "lmtp", "%s",
-			    sess.code ? sess.text : "451 4.4.1 LMTP server "
-			    "unreachable");
+			set_outcome(o, 451, how, "451 4.4.1 LMTP server "
+			    "unreachable: %s", sess.text);
 	}
 }
 
@@ -271,7 +272,8 @@ deliver_local(struct runner *r, const struct config *cfg,
 {
 	char local[256], domain[256], tl[256], td[256], err[512];
 	char *targets[MAX_TARGETS], *outside[MAX_TARGETS], id[QUEUE_ID_LEN + 1];
-	struct outcome one;
+	/* Zeroed: it is copied whole into *o, recorded and noted with it. */
+	struct outcome one = { 0 };
 	size_t nout = 0, k;
 	int n, worst = 250;
 

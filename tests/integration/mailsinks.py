@@ -13,18 +13,34 @@ asyncio loop in a thread and records what it was given:
 
     lmtp = mailsinks.LmtpServer(unix_path, refuse={'b@...': '550 5.1.1 no'})
 
-The LMTP server answers one reply per recipient after the data (RFC
-2033), refusing the chosen ones there. Nothing here leaves 127.0.0.0/8 or
-resolves a name: every server is given its own hostname for the greeting.
+    dovecot = mailsinks.Dovecot(['a@example.test', 'b@example.test'])
+    dovecot.start()                     # a real Dovecot LMTP, 127.0.0.1
+    ... local_delivery = dovecot.local_delivery ...
+    dovecot.mailbox('a@example.test')   # what its Maildir holds
+    dovecot.sessions()                  # LMTP connections it logged
+
+The aiosmtpd LMTP server answers one reply per recipient after the data
+(RFC 2033), refusing the chosen ones there. Dovecot knows only the users
+it is given: it refuses the others at RCPT with its own 550 5.1.1.
+Nothing here leaves 127.0.0.0/8 or resolves a name: every server is
+given its own hostname for the greeting.
 """
 
 import importlib.util
 import logging
 import os
+import pwd
+import re
+import shutil
+import signal
+import socket
 import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+import unittest
 
 import sallytest
 
@@ -273,4 +289,186 @@ class LmtpServer(_Server):
         return 'lmtp:127.0.0.1:%d' % self.port
 
 
-__all__ = ['LmtpServer', 'Received', 'SmtpSink', 'need_aiosmtpd', 'SINK_NAME']
+DOVECOT = '/usr/sbin/dovecot'
+DOVECOT_LMTP = '/usr/lib/dovecot/lmtp'     # Debian's dovecot-lmtpd
+# The user Dovecot delivers as when we are root: it never writes mail as
+# root ("Mail access not allowed for root"), and Debian always has "mail".
+DOVECOT_MAIL_USER = 'mail'
+
+DOVECOT_CONF = """\
+# A private Dovecot: LMTP only, on 127.0.0.1, everything under {dir}.
+base_dir = {dir}/run
+state_dir = {dir}/state
+log_path = {dir}/dovecot.log
+protocols = lmtp
+ssl = no
+default_internal_user = {internal}
+default_login_user = {internal}
+mail_uid = {mail_user}
+mail_gid = {mail_group}
+first_valid_uid = 1
+first_valid_gid = 1
+mail_location = maildir:{dir}/mail/%d/%n/Maildir
+passdb {{
+  driver = passwd-file
+  args = {dir}/users
+}}
+userdb {{
+  driver = passwd-file
+  args = {dir}/users
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+"""
+
+
+class Dovecot:
+    """A real Dovecot LMTP server (dovecot -F) on 127.0.0.1 and a free
+    port, with its own configuration, log and Maildirs in a temp dir.
+
+    users are the addresses its passwd-file userdb knows; it refuses the
+    others at RCPT. Run as root, it delivers as the "mail" user (Dovecot
+    never writes mail as root); as anyone else, as that user. stop() and
+    start() again: an outage, same port. Skips the test when Dovecot is
+    not installed (fails instead when SALLYPORT_REQUIRE_CLIENTS is set)."""
+
+    def __init__(self, users):
+        self.users = list(users)
+        self.port = sallytest.free_port()
+        self.proc = None
+        self.dir = None
+
+    def _need(self):
+        missing = [p for p in (DOVECOT, DOVECOT_LMTP) if not os.access(p, os.X_OK)]
+        if missing:
+            why = '%s not installed: apt-get install dovecot-core dovecot-lmtpd' % missing
+            if os.environ.get('SALLYPORT_REQUIRE_CLIENTS'):
+                raise AssertionError(why)
+            raise unittest.SkipTest(why)
+
+    def _setup(self):
+        self.dir = tempfile.mkdtemp(prefix='sallytest-dovecot-')
+        # Dovecot's delivery process (the mail user) walks into it.
+        os.chmod(self.dir, 0o755)
+        me = pwd.getpwuid(os.geteuid())
+        mail = pwd.getpwnam(DOVECOT_MAIL_USER) if os.geteuid() == 0 else me
+        os.makedirs(self.maildir_root)
+        os.chown(self.maildir_root, mail.pw_uid, mail.pw_gid)
+        with open(os.path.join(self.dir, 'users'), 'w') as f:
+            for u in self.users:
+                f.write('%s::::%s/home/%s::\n' % (u, self.dir, u))
+        with open(self.conf_path, 'w') as f:
+            f.write(DOVECOT_CONF.format(dir=self.dir, port=self.port,
+                                        internal=me.pw_name,
+                                        mail_user=mail.pw_name,
+                                        mail_group=mail.pw_gid))
+
+    @property
+    def conf_path(self):
+        return os.path.join(self.dir, 'dovecot.conf')
+
+    @property
+    def maildir_root(self):
+        return os.path.join(self.dir, 'mail')
+
+    @property
+    def local_delivery(self):
+        """The value for the local_delivery key."""
+        return 'lmtp:127.0.0.1:%d' % self.port
+
+    def _greets(self):
+        try:
+            with socket.create_connection(('127.0.0.1', self.port), timeout=2) as s:
+                return s.recv(512).startswith(b'220')
+        except OSError:
+            return False
+
+    def start(self):
+        self._need()
+        if self.dir is None:
+            self._setup()
+        if self.proc is None:
+            self.proc = subprocess.Popen([DOVECOT, '-F', '-c', self.conf_path],
+                                         stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+            deadline = time.monotonic() + sallytest.GREET_TIMEOUT
+            while not self._greets():
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise AssertionError('dovecot did not start:\n%s' % self.log_text())
+                time.sleep(0.05)
+        return self
+
+    def stop(self):
+        """Stop Dovecot (its master and the processes it started)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+        # Wait for its children to let go of the port: a start() that
+        # follows must listen on it again.
+        sallytest.wait_until(lambda: not self._greets(), 10)
+
+    def close(self):
+        self.stop()
+        if self.dir and not os.environ.get('SALLYTEST_KEEP'):
+            shutil.rmtree(self.dir, True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def log_text(self):
+        try:
+            with open(os.path.join(self.dir, 'dovecot.log'), errors='replace') as f:
+                return f.read()
+        except (FileNotFoundError, TypeError):
+            return ''
+
+    def sessions(self):
+        """How many LMTP connections Dovecot has logged."""
+        return len(re.findall(r'(?m)^.* lmtp\(\d+\): Info: Connect from ', self.log_text()))
+
+    def saved(self, address):
+        """The session ids of the "saved mail" lines for address: one per
+        copy Dovecot delivered, "<pid><session>" (a transaction's
+        recipients share the session part before ":")."""
+        return re.findall(r'(?m)^.* lmtp\(%s\)<(\d+)><([^>:]+)[^>]*>: Info: .*saved mail to '
+                          % re.escape(address), self.log_text())
+
+    def mailbox(self, address, n=0, timeout=10):
+        """The messages in address's Maildir (new/ and cur/), oldest name
+        first, once there are at least n (after timeout: what there is)."""
+        local, domain = address.rsplit('@', 1)
+        top = os.path.join(self.maildir_root, domain, local, 'Maildir')
+
+        def files():
+            out = []
+            for sub in ('new', 'cur'):
+                d = os.path.join(top, sub)
+                if os.path.isdir(d):
+                    out.extend(os.path.join(d, x) for x in os.listdir(d))
+            return sorted(out, key=os.path.basename)
+        sallytest.wait_until(lambda: len(files()) >= n, timeout)
+        got = []
+        for path in files():
+            with open(path, 'rb') as f:
+                got.append(f.read())
+        return got
+
+
+__all__ = ['Dovecot', 'LmtpServer', 'Received', 'SmtpSink', 'need_aiosmtpd', 'SINK_NAME']
