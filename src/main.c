@@ -17,8 +17,10 @@
 #include "config.h"
 #include "log.h"
 #include "deliver.h"
+#include "policy.h"
 #include "queue.h"
 #include "queuectl.h"
+#include "sasl.h"
 #include "selftest.h"
 #include "server.h"
 
@@ -261,6 +263,11 @@ main(int argc, char **argv)
 	if (cfg == NULL)
 		return 1;
 	if (check) {
+		/* What start-up would warn of, where AUTH can be offered. */
+		if (policy_auth_possible(cfg) &&
+		    sasl_config_check(cfg, err, sizeof(err)) == -1)
+			fprintf(stderr, "sallyport: warning: sasl: %s; AUTH is "
+			    "not offered\n", err);
 		config_print(cfg, stdout);
 		config_free(cfg);
 		return 0;

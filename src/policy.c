@@ -188,6 +188,12 @@ policy_auth(const struct policy_client *c)
 }
 
 bool
+policy_auth_possible(const struct config *cfg)
+{
+	return cfg->tls_cert != NULL;	/* no TLS, no AUTH: policy_auth */
+}
+
+bool
 policy_sender_login(const struct config *cfg, const char *user,
     const struct address *a)
 {

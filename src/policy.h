@@ -45,6 +45,10 @@ const char *policy_mail(const struct policy_client *);
 /* May this client authenticate now? NULL, or the reply: never before
  * TLS, so that no password crosses the wire in clear. */
 const char *policy_auth(const struct policy_client *);
+/* May any session of cfg ever be offered AUTH? Only inside TLS
+ * (policy_auth), so only with a certificate: an instance without one
+ * has no use for SASL and nothing to say about it. */
+bool	policy_auth_possible(const struct config *);
 /* With sender_login_check: may `user` send as `sender`? A user name
  * with @ owns that address; a bare name owns name@D for each local
  * domain D; the null sender is anyone's. */

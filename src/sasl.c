@@ -429,6 +429,12 @@ sasl_server_create(struct ev_loop *loop, const struct config *cfg, char *err,
 	return srv;
 }
 
+int
+sasl_config_check(const struct config *cfg, char *err, size_t errlen)
+{
+	return sasl_cyrus_check(cfg, err, errlen);
+}
+
 void
 sasl_server_free(struct sasl_server *srv)
 {

@@ -40,6 +40,10 @@ typedef void sasl_cb(void *arg, enum sasl_status, const char *challenge,
  * sasl_server_new: Cyrus has that symbol. */
 struct sasl_server *sasl_server_create(struct ev_loop *,
 		    const struct config *, char *err, size_t errlen);
+/* For --check-config: -1 with a message when cfg's password store
+ * cannot serve (a sasldb this user cannot read). No Cyrus set-up. */
+int		 sasl_config_check(const struct config *, char *err,
+		    size_t errlen);
 /* Waits for the job in progress (5 seconds at most: a worker stuck in
  * saslauthd is left to finish and clean up alone); pending callbacks are
  * dropped. Free every session first. */

@@ -279,6 +279,29 @@ cyrus_setup(struct cyrus_opts *o, const char *hostname, char *err,
 	return 0;
 }
 
+/* sasldb_check - Cyrus says nothing of a sasldb it cannot open (every
+ * user is unknown): say it here, as the user we run as */
+static int
+sasldb_check(const char *pwcheck_method, const char *path, char *err,
+    size_t errlen)
+{
+	if (pwcheck_method != NULL && strcmp(pwcheck_method, "auxprop") != 0)
+		return 0;
+	if (path != NULL && access(path, R_OK) == -1) {
+		snprintf(err, errlen, "sasl_sasldb_path %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+sasl_cyrus_check(const struct config *cfg, char *err, size_t errlen)
+{
+	return sasldb_check(cfg->sasl_pwcheck_method, cfg->sasl_sasldb_path,
+	    err, errlen);
+}
+
 /* cyrus_start - set Cyrus up for the process with o, or check that it
  * is; o is used up */
 static int
@@ -290,12 +313,8 @@ cyrus_start(struct cyrus_opts *o, const char *hostname, char *err,
 
 	pthread_mutex_lock(&cyrus_init_lock);
 	eff = cyrus_ready ? &cyrus_opts : o;
-	/* Cyrus says nothing of a sasldb it cannot open: every user is
-	 * unknown. Say it here, as the user we run as. */
-	if (strcmp(eff->pwcheck_method, "auxprop") == 0 &&
-	    eff->sasldb_path != NULL && access(eff->sasldb_path, R_OK) == -1) {
-		snprintf(err, errlen, "sasl_sasldb_path %s: %s",
-		    eff->sasldb_path, strerror(errno));
+	if (sasldb_check(eff->pwcheck_method, eff->sasldb_path, err,
+	    errlen) == -1) {
 		rc = -1;
 	} else if (!cyrus_ready) {
 		rc = cyrus_setup(o, hostname, err, errlen);

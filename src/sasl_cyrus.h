@@ -26,6 +26,9 @@
  * The only Cyrus calls off the worker: call it before starting one. */
 int	sasl_cyrus_start(const struct config *, char *mechs[2], char *err,
 	    size_t errlen);
+/* -1 with a message when cfg's password store cannot serve (a sasldb
+ * we cannot read), as the user calling it. */
+int	sasl_cyrus_check(const struct config *, char *err, size_t errlen);
 /* Our policy on a new conn of TLS strength ssf. */
 int	sasl_cyrus_secure(sasl_conn_t *, unsigned ssf);
 /* A SASL_CB_LOG callback; ctx: the client's "IP;port", or NULL. */

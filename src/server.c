@@ -582,8 +582,9 @@ server_serve(struct server *srv)
 		log_err("cannot start the commit thread");
 		return 1;
 	}
-	if ((srv->sasl = sasl_server_create(srv->loop, cfg, err,
-	    sizeof(err))) == NULL)
+	/* Without TLS AUTH is never offered: no SASL, and no word of it. */
+	if (policy_auth_possible(cfg) && (srv->sasl = sasl_server_create(
+	    srv->loop, cfg, err, sizeof(err))) == NULL)
 		log_warn("sasl: %s; AUTH is not offered", err);
 	if ((srv->dns = dns_new(srv->loop, cfg->dns_servers.v,
 	    cfg->dns_servers.n, cfg->dns_timeout, err, sizeof(err))) == NULL) {

@@ -170,6 +170,32 @@ class CommandLine(sallytest.TestCase):
         rc, out, err = self.run_bin('-n', '-c', path)
         self.assertEqual(rc, 0, err)
 
+    def test_missing_sasldb_warns_only_where_auth_can_be_offered(self):
+        missing = 'sasl_sasldb_path = %s' % os.path.join(self.dir, 'no-sasldb')
+        # MX only, no certificate: no TLS, so never AUTH; nothing to say.
+        path = self.conf(BASE[:2] + BASE[3:5] + [missing])
+        rc, out, err = self.run_bin('-n', '-c', path)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn('AUTH', err)
+        self.assertNotIn('sasl', err)
+        # Submission needs a certificate, so AUTH would be offered: warn.
+        path = self.conf(BASE + [missing])
+        rc, out, err = self.run_bin('-n', '-c', path)
+        self.assertEqual(rc, 0, err)
+        self.assertIn('no-sasldb: No such file or directory; AUTH is not offered', err)
+
+    def test_missing_sasldb_at_start_up(self):
+        missing = os.path.join(self.dir, 'no-sasldb')
+        cases = [(dict(submission=False, tls_cert=None, tls_key=None), False),
+                 (dict(), True)]
+        for kw, warns in cases:
+            with self.subTest(submission=warns), \
+                    sallytest.Server(sasl_sasldb_path=missing, workers='1', **kw) as srv:
+                self.assertTrue(srv.wait_log(r'ready as '), srv.log_text())
+                log = srv.log_text()
+                self.assertEqual('AUTH is not offered' in log, warns, log)
+                self.assertEqual('no-sasldb' in log, warns, log)
+
     def test_missing_config_file(self):
         path = os.path.join(self.dir, 'does-not-exist.conf')
         for args in (['-n', '-c', path], ['-f', '-c', path]):
