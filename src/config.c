@@ -1075,6 +1075,13 @@ config_print(const struct config *cfg, FILE *fp)
 		conf_types[conf_keys[i].type].print(cfg, &conf_keys[i], fp);
 }
 
+bool
+config_qmail_queue(const struct config *cfg)
+{
+	return cfg->local_delivery != NULL &&
+	    strncmp(cfg->local_delivery, "qmail-queue:", 12) == 0;
+}
+
 const char *
 config_role_name(enum listen_role role)
 {

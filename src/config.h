@@ -118,5 +118,9 @@ void		 config_free(struct config *);
 void		 config_print(const struct config *, FILE *);
 
 const char	*config_role_name(enum listen_role);
+/* True when delivery hands off to qmail-queue, a program that is
+ * set-user-ID (qmailq) in a real qmail: the process running it must be
+ * free to gain that user (no PR_SET_NO_NEW_PRIVS). */
+bool		 config_qmail_queue(const struct config *);
 
 #endif

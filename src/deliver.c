@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +92,25 @@ rcfg_put(struct runner *r, struct rcfg *c)
 	}
 }
 
+/* runner_privs - the runner talks to the network too, so it takes
+ * PR_SET_NO_NEW_PRIVS, unless it hands off to qmail-queue: a real one is
+ * set-user-ID qmailq and, run under the flag, would keep our uid and
+ * fail to write its queue. The flag cannot be cleared: a reload that
+ * turns the hand-off on needs a restart, and says so. */
+static void
+runner_privs(const struct config *cfg)
+{
+	int nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+
+	if (!config_qmail_queue(cfg) && nnp == 0)
+		(void)server_no_new_privs("queue runner");
+	else if (config_qmail_queue(cfg) && nnp == 1)
+		log_warn("queue runner: local_delivery = %s: this process "
+		    "was started without it and cannot run a set-user-ID "
+		    "program (PR_SET_NO_NEW_PRIVS); restart sallyport",
+		    cfg->local_delivery);
+}
+
 static struct rcfg *
 rcfg_load(const char *path)
 {
@@ -112,6 +132,7 @@ rcfg_load(const char *path)
 	}
 	c->cfg = cfg;
 	c->refs = 1;
+	runner_privs(cfg);
 	return c;
 }
 

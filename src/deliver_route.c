@@ -718,7 +718,7 @@ deliver_entry(struct runner *r, const struct config *cfg, const char *id)
 
 	/* qmail-queue takes them all; else local recipients one by one,
 	 * the rest grouped by destination. */
-	if (strncmp(cfg->local_delivery, "qmail-queue:", 12) == 0) {
+	if (config_qmail_queue(cfg)) {
 		deliver_qmail(cfg, e, fd, outs);
 		for (i = 0; i < e->nrcpts; i++)
 			settle(cfg, e, i, &outs[i], now);

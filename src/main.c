@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -90,8 +89,10 @@ root_refused(const struct config *cfg)
 }
 
 /* drop_privileges - become cfg->user (and group) once the ports are
- * bound and the TLS key is read; then no way back to root, and no new
- * privileges through exec (the queue runner is exec'd) */
+ * bound and the TLS key is read; then no way back to root. No new
+ * privileges through exec is set later, per process, after each fork
+ * (server_no_new_privs): the runner may have to run a set-user-ID
+ * qmail-queue, and the flag is inherited and cannot be cleared. */
 static int
 drop_privileges(const struct config *cfg)
 {
@@ -142,10 +143,6 @@ drop_privileges(const struct config *cfg)
 			log_err("privileges could not be dropped");
 			return -1;
 		}
-	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		log_err("prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
-		return -1;
 	}
 	return 0;
 }
@@ -224,6 +221,10 @@ main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+		/* The command line tools run no program: no gain through
+		 * exec for them (root included). */
+		if (server_no_new_privs("sallyport") == -1)
+			return 2;
 		return queuectl_command(path, st.json, argc - optind,
 		    argv + optind);
 	}
@@ -236,6 +237,8 @@ main(int argc, char **argv)
 		}
 		st.config = path;
 		st.target = optind < argc ? argv[optind] : NULL;
+		if (server_no_new_privs("sallyport") == -1)
+			return 2;
 		return selftest_command(&st);
 	}
 	if (optind != argc || st.json || st.server_name || st.tester_domain) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -553,7 +554,22 @@ server_run(struct server *srv)
 	}
 	if (srv->nworkers > 1)
 		return workers_run(srv);
+	/* One process serves the clients and starts the runner: it keeps
+	 * the runner free to run a set-user-ID qmail-queue. */
+	if (!config_qmail_queue(cfg) && server_no_new_privs("sallyport") == -1)
+		return 1;
 	return server_serve(srv);
+}
+
+int
+server_no_new_privs(const char *who)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		log_err("%s: prctl(PR_SET_NO_NEW_PRIVS): %s", who,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 void

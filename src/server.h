@@ -97,6 +97,11 @@ void		 server_runner_stop(struct server *);
 /* Block or unblock (SIG_BLOCK, SIG_UNBLOCK) the signals the daemon acts
  * on: TERM, INT, HUP. */
 void		 server_signals(int how);
+/* PR_SET_NO_NEW_PRIVS for this process and what it runs: for the
+ * processes that never run a set-user-ID program. It is inherited
+ * across fork and exec and cannot be cleared, so each process that wants
+ * it sets it after its fork. 0, or -1 logged with `who`. */
+int		 server_no_new_privs(const char *who);
 
 /* A new entry is in the queue: tell the runner. */
 void		 server_queued(struct server *, const char *id);

@@ -230,6 +230,10 @@ worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != master)
 		_exit(0);
+	/* A worker faces the network and runs no program: no set-user-ID
+	 * gain for it. Not in the master, whose runner may need one. */
+	if (server_no_new_privs("worker") == -1)
+		_exit(1);
 	sigprocmask(SIG_SETMASK, &m->child_mask, NULL);
 	server_signals(SIG_BLOCK);	/* until server_serve() watches them */
 	srv->worker = (int)w;

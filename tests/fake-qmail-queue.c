@@ -6,6 +6,10 @@
  * renamed, so that it appearing means both are complete), N = 1, 2, ...
  * per invocation. Exits 91 (envelope format error) for bad framing,
  * else with the number in OUTDIR/exitcode if that file exists, else 0.
+ * Run without OUTDIR, as sallyport runs qmail-queue, it writes to
+ * PROGRAM.out next to itself: a copy made set-user-ID to another user
+ * writes there with that user's rights, as a real qmail-queue does in
+ * its queue (the files' owner shows whose rights it had).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,18 +76,22 @@ framing_ok(const char *env, size_t len)
 int
 main(int argc, char **argv)
 {
-	char path[4096], tmp[4096];
+	char path[4096], tmp[4096], outdir[2048];
 	char *env;
 	size_t len, n;
 	int fd, code = 0;
 	FILE *f;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: fake-qmail-queue OUTDIR\n");
+	if (argc == 1 && argv[0] != NULL)
+		snprintf(outdir, sizeof(outdir), "%s.out", argv[0]);
+	else if (argc == 2)
+		snprintf(outdir, sizeof(outdir), "%s", argv[1]);
+	else {
+		fprintf(stderr, "usage: fake-qmail-queue [OUTDIR]\n");
 		return 81;
 	}
 	for (n = 1;; n++) {
-		snprintf(path, sizeof(path), "%s/message.%zu", argv[1], n);
+		snprintf(path, sizeof(path), "%s/message.%zu", outdir, n);
 		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644)) != -1)
 			break;
 		if (errno != EEXIST)
@@ -94,8 +102,8 @@ main(int argc, char **argv)
 		return 53;
 
 	env = slurp(1, -1, &len);
-	snprintf(tmp, sizeof(tmp), "%s/.envelope.%zu", argv[1], n);
-	snprintf(path, sizeof(path), "%s/envelope.%zu", argv[1], n);
+	snprintf(tmp, sizeof(tmp), "%s/.envelope.%zu", outdir, n);
+	snprintf(path, sizeof(path), "%s/envelope.%zu", outdir, n);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1 ||
 	    (len > 0 && write(fd, env, len) != (ssize_t)len) ||
 	    close(fd) == -1 || rename(tmp, path) == -1)
@@ -104,7 +112,7 @@ main(int argc, char **argv)
 		return 91;
 	free(env);
 
-	snprintf(path, sizeof(path), "%s/exitcode", argv[1]);
+	snprintf(path, sizeof(path), "%s/exitcode", outdir);
 	if ((f = fopen(path, "r")) != NULL) {
 		if (fscanf(f, "%d", &code) != 1)
 			code = 81;

@@ -1,6 +1,9 @@
-"""Started as root, sallyport becomes `user` (and `group`), cannot gain
-privileges again (NoNewPrivs), keeps its queue 0600 in a 0700 tree owned
-by that user, and refuses to stay root unless run_as_root = yes.
+"""Started as root, sallyport becomes `user` (and `group`), keeps its
+queue 0600 in a 0700 tree owned by that user, and refuses to stay root
+unless run_as_root = yes. The processes that run no program (the workers,
+a lone process serving clients, the queue runner unless it hands off to
+qmail-queue) cannot gain privileges through exec (NoNewPrivs); the one
+that runs a set-user-ID qmail-queue can (test_qmail_queue.py).
 
 Needs root; skipped otherwise."""
 
@@ -25,6 +28,34 @@ def proc_status(pid):
         for line in f:
             key, _, value = line.partition(':')
             out[key] = value.split()
+    return out
+
+
+def cmdline(pid):
+    with open('/proc/%d/cmdline' % pid, 'rb') as f:
+        return f.read().split(b'\0')
+
+
+def no_new_privs(srv, workers, runner=True):
+    """{'master': flag, 'runner': flag, 'workers': [flag, ...]} from the
+    NoNewPrivs lines of the daemon and the processes below it, once its
+    workers (a number) and runner said they are ready (each sets the flag
+    before it does)."""
+    ready = r'(?s)' + r'worker \d+ ready.*' * workers
+    if runner:
+        assert srv.wait_log(r'queue runner started'), srv.log_text()
+    assert srv.wait_log(ready), srv.log_text()
+    out = {'master': proc_status(srv.pid)['NoNewPrivs'], 'runner': None, 'workers': []}
+    for pid in sallytest.descendants(srv.pid):
+        try:
+            flag = proc_status(pid)['NoNewPrivs']
+            runner = b'--queue-runner' in cmdline(pid)
+        except OSError:
+            continue
+        if runner:
+            out['runner'] = flag
+        else:
+            out['workers'].append(flag)
     return out
 
 
@@ -62,7 +93,7 @@ class Privileges(sallytest.TestCase):
                 self.assertEqual((st.st_uid, st.st_gid), (uid, gid), p)
 
     def test_user_nobody(self):
-        srv = self.start_as(user='nobody')
+        srv = self.start_as(user='nobody', workers='2')
         # A queue left by an earlier run as root: given to the user.
         os.makedirs(os.path.join(srv.queue_dir, 'tmp'), 0o755)
         with open(os.path.join(srv.queue_dir, 'tmp', 'stale'), 'w') as f:
@@ -73,7 +104,7 @@ class Privileges(sallytest.TestCase):
         self.assertEqual(st['Uid'], [str(uid)] * 4, st['Uid'])
         self.assertEqual(st['Gid'], [str(gid)] * 4, st['Gid'])
         self.assertNotIn('0', st['Groups'], 'no root supplementary group')
-        self.assertEqual(st['NoNewPrivs'], ['1'])
+        self.assertEqual(no_new_privs(srv, 2, False)['workers'], [['1']] * 2)
         self.assertTrue(srv.wait_log(r'1 stale spool files removed'), srv.log_text())
 
         c = self.ehlo_client(srv.mx_port)
@@ -93,6 +124,31 @@ class Privileges(sallytest.TestCase):
         r = c.transaction('sender@example.org', ['user@example.test'], MESSAGE)
         self.assertEqual(r.code, 250, r)
         self.assert_tree(srv.queue_dir, self.nobody.pw_uid, daemon.gr_gid)
+
+    def test_no_new_privs_where_nothing_is_run(self):
+        # Workers and a runner delivering for itself: set. The master of
+        # workers: not, or a runner it restarts could not run qmail-queue.
+        srv = self.start_as(user='nobody', delivery='yes', workers='2')
+        srv.start()
+        self.assertEqual(no_new_privs(srv, 2), {'master': ['0'], 'runner': ['1'],
+                                                'workers': [['1'], ['1']]})
+        # One process serving the clients itself: set there too.
+        one = self.start_as(user='nobody', delivery='yes', workers='1')
+        one.start()
+        self.assertEqual(no_new_privs(one, 0), {'master': ['1'], 'runner': ['1'],
+                                                'workers': []})
+
+    def test_qmail_queue_runner_may_gain_privileges(self):
+        # A set-user-ID qmail-queue needs it in the runner, and so in what
+        # starts the runner; the workers keep it.
+        for workers in (1, 2):
+            with self.subTest(workers=workers):
+                srv = self.start_as(user='nobody', delivery='yes', workers=str(workers),
+                                    local_delivery='qmail-queue:/bin/true')
+                srv.start()
+                w = workers if workers > 1 else 0
+                self.assertEqual(no_new_privs(srv, w), {'master': ['0'], 'runner': ['0'],
+                                                        'workers': [['1']] * w})
 
     def test_root_without_user_is_refused(self):
         srv = self.start_as()
@@ -116,11 +172,11 @@ class Privileges(sallytest.TestCase):
                 self.assertIn('no such', out)
 
     def test_run_as_root_yes_runs(self):
-        srv = self.start_as(run_as_root='yes')
+        srv = self.start_as(run_as_root='yes', workers='2')
         srv.start()
         st = proc_status(srv.pid)
         self.assertEqual(st['Uid'], ['0'] * 4)
-        self.assertEqual(st['NoNewPrivs'], ['1'])
+        self.assertEqual(no_new_privs(srv, 2, False)['workers'], [['1']] * 2)
         c = self.ehlo_client(srv.mx_port)
         r = c.transaction('sender@example.org', ['user@example.test'], MESSAGE)
         self.assertEqual(r.code, 250, r)

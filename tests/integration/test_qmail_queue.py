@@ -4,10 +4,16 @@ PATH is a wrapper script running tests/fake-qmail-queue (a check program)
 with an output directory: each invocation leaves message.N (what came on
 descriptor 0) and envelope.N (what came on descriptor 1). Every pending
 recipient, local and remote, goes in one hand-off; exit 0 is sent, 71
-deferred and retried, 31 bounced with a DSN that goes the same way."""
+deferred and retried, 31 bounced with a DSN that goes the same way.
+
+SetuidQmailQueue runs a copy of the fake as a real qmail-queue is
+installed: set-user-ID to another user, with a queue only that user may
+write, while sallyport runs as an unprivileged `user` (needs root)."""
 
 import os
+import pwd
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -148,6 +154,92 @@ class QmailQueue(sallytest.TestCase):
         self.assertTrue(sallytest.wait_until(lambda: not self.srv.queue_names(), WAIT),
                         self.srv.queue_names())
         self.assertEqual(self.handed_off(), ['envelope.1', 'envelope.2'])
+
+
+class SetuidQmailQueue(sallytest.TestCase):
+    """sallyport as `nobody`; qmail-queue a copy of the fake owned by
+    `daemon`, mode 4755, writing into PROGRAM.out, a 0700 directory of
+    `daemon`'s: only a run with daemon's rights can hand the message off,
+    and the files it leaves are daemon's."""
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest('needs root: sallyport starts as root and becomes nobody')
+        self.owner = pwd.getpwnam('daemon')
+        self.tmp = tempfile.mkdtemp(prefix='sallytest-qmailq-suid-')
+        if not os.environ.get('SALLYTEST_KEEP'):
+            self.addCleanup(shutil.rmtree, self.tmp, True)
+        if os.statvfs(self.tmp).f_flag & os.ST_NOSUID:
+            self.skipTest('%s is on a nosuid mount: no set-user-ID program runs '
+                          'there (set TMPDIR to a directory on a mount without nosuid)'
+                          % self.tmp)
+        os.chmod(self.tmp, 0o755)       # nobody reaches the program
+        self.program = os.path.join(self.tmp, 'qmail-queue')
+        shutil.copyfile(fake_program(), self.program)
+        os.chown(self.program, self.owner.pw_uid, self.owner.pw_gid)
+        os.chmod(self.program, 0o4755)  # after chown, which clears the bit
+        self.out = self.program + '.out'
+        os.mkdir(self.out, 0o700)
+        os.chown(self.out, self.owner.pw_uid, self.owner.pw_gid)
+
+    def start(self, **overrides):
+        srv = sallytest.Server(user='nobody', run_as_root=None, delivery='yes',
+                               local_delivery='qmail-queue:' + self.program,
+                               retry_min='1s', retry_max='1m', mynetworks='127.0.0.0/8',
+                               **overrides)
+        os.chmod(srv.dir, 0o755)        # the runner reads the file as nobody
+        self.addCleanup(self._close_server, srv)
+        srv.start()
+        return srv
+
+    def hand_off_as_owner(self, workers):
+        srv = self.start(workers=workers)
+        with sallytest.Client(srv.mx_port) as c:
+            self.assertEqual(c.cmd('EHLO client.example').code, 250)
+            r = c.transaction(SENDER, [LOCAL, REMOTE], message('setuid %s' % workers))
+            self.assertEqual(r.code, 250, r)
+            c.cmd('QUIT')
+        qid = r.queue_id()
+        env = os.path.join(self.out, 'envelope.1')
+        self.assertTrue(sallytest.wait_until(lambda: os.path.exists(env), WAIT),
+                        'qmail-queue did not take the message; log:\n%s'
+                        % srv.log_text()[-3000:])
+        for name in ('message.1', 'envelope.1'):
+            st = os.lstat(os.path.join(self.out, name))
+            self.assertEqual(st.st_uid, self.owner.pw_uid,
+                             '%s written with uid %d, not qmail-queue\'s owner'
+                             % (name, st.st_uid))
+        with open(env, 'rb') as f:
+            self.assertEqual(f.read(), b'F%s\0T%s\0T%s\0\0'
+                             % (SENDER.encode(), LOCAL.encode(), REMOTE.encode()))
+        self.assertTrue(srv.wait_log(r'id=%s to=<%s> relay=qmail-queue .*status=sent'
+                                     % (qid, LOCAL.replace('.', r'\.')), WAIT),
+                        srv.log_text()[-3000:])
+        self.assertTrue(sallytest.wait_until(lambda: qid not in srv.queue_names(), WAIT),
+                        'entry %s still queued' % qid)
+        self.assertNotIn('deferred', srv.log_text())
+
+    def test_one_process(self):
+        self.hand_off_as_owner(1)
+
+    def test_workers(self):
+        self.hand_off_as_owner(2)
+
+
+class ReloadIntoQmailQueue(sallytest.TestCase):
+    """A runner started without the hand-off cannot gain privileges
+    (PR_SET_NO_NEW_PRIVS is for good): a reload that turns it on says
+    that a restart is needed."""
+
+    def test_reload_asks_for_a_restart(self):
+        srv = self.server(delivery='yes')
+        self.assertTrue(srv.wait_log(r'queue runner started'), srv.log_text())
+        offset = srv._log_size()
+        srv.write_config(dict(srv.overrides, local_delivery='qmail-queue:/bin/true'))
+        srv.signal(signal.SIGHUP)
+        line = srv.wait_log(r'queue runner: local_delivery = qmail-queue:/bin/true: .*'
+                            r'set-user-ID.*restart sallyport', WAIT, offset)
+        self.assertTrue(line, srv.log_text(offset))
 
 
 if __name__ == '__main__':
