@@ -2,19 +2,17 @@
  * deliver_route - one entry's delivery: where each pending recipient
  * goes, what came back, and what that means for the entry.
  *
- * Local recipients (local_domains) go through the alias table to
- * mailbox users, delivered by local_delivery (Maildir or LMTP); alias
- * targets outside are queued again as a new entry (committed before
- * the original recipient is marked sent, so nothing is lost in
- * between). Other recipients go to the smarthost, or to their domain's
+ * Local recipients (local_domains) go to deliver_local.c: the alias
+ * table, then local_delivery (Maildir, or LMTP in one transaction for
+ * all); alias targets outside are queued again as a new entry
+ * (committed before the original recipient is marked sent, so nothing
+ * is lost in between). Other recipients go to the smarthost, or to their domain's
  * MX hosts in preference order. 2xx: sent; 5xx: bounced with one DSN
  * per attempt; anything else: deferred, retried with a doubling delay
  * between retry_min and retry_max, bounced as expired after
  * queue_lifetime. With local_delivery = qmail-queue:PATH, every
  * pending recipient goes to qmail-queue in one hand-off instead.
  */
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -26,32 +24,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aliases.h"
 #include "deliver_int.h"
 #include "dsn.h"
 #include "log.h"
-#include "maildir.h"
 #include "netaddr.h"
-#include "policy.h"
 #include "qentry.h"
 #include "qmailq.h"
 #include "queue.h"
 #include "resolve.h"
 #include "smtp_client.h"
 
-#define MAX_TARGETS	64	/* alias expansion of one recipient */
 #define MAX_MX		16
 #define MAX_ADDRS	8
-
-/* What happened to one recipient in this attempt. */
-struct outcome {
-	bool	 tried;
-	bool	 recorded;		/* written to the state file */
-	bool	 noted;			/* ... or left to the entry's removal */
-	int	 code;			/* 2xx, 4xx, 5xx; 0: no verdict */
-	char	 text[CLIENT_TEXT_MAX];
-	char	 relay[300];
-};
 
 /* --- per-destination limits -------------------------------------------- */
 
@@ -110,17 +94,14 @@ dest_release(const char *key)
 
 /* --- helpers ---------------------------------------------------------------- */
 
-static void
-set_outcome(struct outcome *o, int code, const char *relay, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
-
-static void
+void
 set_outcome(struct outcome *o, int code, const char *relay, const char *fmt,
     ...)
 {
 	va_list ap;
 
 	o->tried = true;
+	o->remote = false;
 	o->code = code;
 	snprintf(o->relay, sizeof(o->relay), "%s", relay);
 	va_start(ap, fmt);
@@ -128,8 +109,16 @@ set_outcome(struct outcome *o, int code, const char *relay, const char *fmt,
 	va_end(ap);
 }
 
+void
+set_reply(struct outcome *o, const struct smtp_client_reply *rep,
+    const char *relay)
+{
+	set_outcome(o, rep->code, relay, "%s", rep->text);
+	o->remote = true;
+}
+
 /* split - "local@domain" into its parts (the last @ splits) */
-static void
+void
 split(const char *addr, char *local, size_t llen, char *domain, size_t dlen)
 {
 	const char *at = strrchr(addr, '@');
@@ -139,7 +128,7 @@ split(const char *addr, char *local, size_t llen, char *domain, size_t dlen)
 	snprintf(domain, dlen, "%s", at ? at + 1 : "");
 }
 
-static int
+int
 rewind_body(int fd, const struct qentry *e)
 {
 	return lseek(fd, e->body_offset, SEEK_SET) == (off_t)-1 ? -1 : 0;
@@ -158,185 +147,7 @@ enhanced(const struct outcome *o, char *out, size_t outlen)
 		snprintf(out, outlen, "%d.0.0", o->code / 100);
 }
 
-/* --- local delivery ---------------------------------------------------------- */
-
-/* mailbox - one mailbox user's copy, by local_delivery */
-static void
-mailbox(const struct config *cfg, const struct qentry *e, int fd,
-    const char *user, const char *domain, struct outcome *o)
-{
-	const char *how = cfg->local_delivery;
-	char err[512];
-	int rc;
-
-	if (rewind_body(fd, e) == -1) {
-		set_outcome(o, 451, "local", "451 4.3.0 cannot read queue file");
-		return;
-	}
-	if (strncmp(how, "maildir:", 8) == 0) {
-		rc = maildir_deliver(how + 8, user, domain, e->sender, fd,
-		    e->body_size, err, sizeof(err));
-		if (rc == 0)
-			set_outcome(o, 250, "maildir", "250 2.0.0 delivered to "
-			    "maildir");
-		else
-			set_outcome(o, rc == -2 ? 550 : 451, "maildir",
-			    "%s %s %s", rc == -2 ? "550" : "451",
-			    rc == -2 ? "5.1.1" : "4.3.0", err);
-		return;
-	}
-	/* lmtp:unix:/path or lmtp:HOST:PORT */
-	{
-		struct smtp_client_opts opts;
-		struct smtp_client_reply sess, rep;
-		struct netaddr_port np;
-		char host[NETADDR_STRLEN], port[8], rcpt[600];
-		char *const rcpts[] = { rcpt };
-
-		memset(&opts, 0, sizeof(opts));
-		opts.lmtp = true;
-		opts.helo = cfg->hostname;
-		opts.tls = CLIENT_TLS_NONE;
-		opts.timeout = cfg->delivery_timeout;
-		if (strncmp(how, "lmtp:unix:", 10) == 0) {
-			opts.unix_path = how + 10;
-		} else if (netaddr_port_parse(how + 5, NETADDR_PORT_NEEDED, &np,
-		    err, sizeof(err)) == 0 && inet_ntop(np.family, np.addr,
-		    host, sizeof(host)) != NULL) {
-			snprintf(port, sizeof(port), "%u", np.port);
-			opts.host = host;
-			opts.port = port;
-		} else {
-			set_outcome(o, 451, how, "451 4.3.5 bad local_delivery");
-			return;
-		}
-		snprintf(rcpt, sizeof(rcpt), "%s@%s", user, domain);
-		smtp_client_send(&opts, e->sender, rcpts, 1, fd, e->body_size,
-		    &sess, &rep);
-		if (sess.code == 250 && rep.code / 100 == 2)
-			set_outcome(o, 250, how, "%s", rep.text);
-		else if (rep.code >= 400)
-			set_outcome(o, rep.code, how, "%s", rep.text);
-		else if (sess.code != 0)
-			set_outcome(o, sess.code, how, "%s", sess.text);
-		else
-			set_outcome(o, 451, how, "451 4.4.1 LMTP server "
-			    "unreachable: %s", sess.text);
-	}
-}
-
-/* forward - queue the outside targets of an alias as a new entry */
-static int
-forward(struct runner *r, const struct qentry *e, int fd, char **targets,
-    size_t n, char *id, char *err, size_t errlen)
-{
-	struct envelope env;
-	struct spool *sp;
-	char buf[65536];
-	off_t left = e->body_size;
-	ssize_t got;
-
-	memset(&env, 0, sizeof(env));
-	env.arrival = time(NULL);
-	env.client = e->client;
-	env.helo = e->helo;
-	env.proto = e->proto;
-	env.auth_user = e->auth;
-	env.sender = e->sender;
-	env.rcpts = targets;
-	env.nrcpts = n;
-	if (rewind_body(fd, e) == -1 ||
-	    (sp = queue_spool_create(runner_queue(r), &env, err, errlen)) == NULL)
-		return -1;
-	while (left > 0 && (got = read(fd, buf, left < (off_t)sizeof(buf) ?
-	    (size_t)left : sizeof(buf))) > 0) {
-		if (spool_write(sp, buf, (size_t)got) == -1)
-			break;
-		left -= got;
-	}
-	if (left != 0 || queue_commit(sp, err, errlen) == -1) {
-		if (left != 0)
-			snprintf(err, errlen, "copy for forwarding failed");
-		spool_free(sp);
-		return -1;
-	}
-	memcpy(id, env.id, QUEUE_ID_LEN + 1);
-	spool_free(sp);
-	return 0;
-}
-
-/* deliver_local - a recipient in one of our domains */
-static void
-deliver_local(struct runner *r, const struct config *cfg,
-    const struct qentry *e, int fd, size_t i, struct outcome *o)
-{
-	char local[256], domain[256], tl[256], td[256], err[512];
-	char *targets[MAX_TARGETS], *outside[MAX_TARGETS], id[QUEUE_ID_LEN + 1];
-	/* Zeroed: it is copied whole into *o, recorded and noted with it. */
-	struct outcome one = { 0 };
-	size_t nout = 0, k;
-	int n, worst = 250;
-
-	split(e->rcpts[i], local, sizeof(local), domain, sizeof(domain));
-	for (k = 0; local[k]; k++)
-		local[k] = (char)tolower((unsigned char)local[k]);
-	if (cfg->alias_table == NULL) {
-		targets[0] = strdup(local);
-		n = targets[0] ? 1 : -2;
-	} else {
-		n = alias_table_expand(cfg->alias_table, local, targets,
-		    MAX_TARGETS);
-	}
-	if (n == -1) {
-		set_outcome(o, 550, "local", "550 5.1.1 User unknown");
-		return;
-	}
-	if (n < -1) {
-		set_outcome(o, 451, "local", "451 4.3.0 out of memory");
-		return;
-	}
-	if (n == 0) {
-		/* A loop of aliases with no mailbox at its end: the admin's
-		 * to fix, and the mail waits for it. */
-		set_outcome(o, 451, "local", "451 4.3.5 alias expands to no "
-		    "mailbox (a loop?)");
-		return;
-	}
-	set_outcome(o, 250, "local", "250 2.0.0 delivered");
-	for (k = 0; k < (size_t)n; k++) {
-		if (strchr(targets[k], '@') == NULL) {
-			mailbox(cfg, e, fd, targets[k], domain, &one);
-		} else {
-			split(targets[k], tl, sizeof(tl), td, sizeof(td));
-			if (policy_local_domain(cfg, td) &&
-			    alias_table_known(cfg->alias_table, tl)) {
-				/* Ours again: deliver, don't expand twice. */
-				mailbox(cfg, e, fd, tl, td, &one);
-			} else {
-				outside[nout++] = targets[k];
-				continue;
-			}
-		}
-		/* The worst result decides: a temporary failure retries the
-		 * recipient (a copy already delivered may come twice). */
-		if (one.code / 100 != 2 && (worst / 100 == 2 ||
-		    one.code / 100 == 4)) {
-			*o = one;
-			worst = one.code;
-		}
-	}
-	if (nout > 0 && worst / 100 == 2) {
-		if (forward(r, e, fd, outside, nout, id, err, sizeof(err)) == -1)
-			set_outcome(o, 451, "local", "451 4.3.0 %s", err);
-		else {
-			set_outcome(o, 250, "local", "250 2.0.0 forwarded as %s",
-			    id);
-			runner_queued(r, id);
-		}
-	}
-	for (k = 0; k < (size_t)n; k++)
-		free(targets[k]);
-}
+/* --- qmail-queue -------------------------------------------------------------- */
 
 /* deliver_qmail - every pending recipient, local or remote, in one
  * hand-off to qmail-queue (qmail expands aliases and routes itself) */
@@ -716,22 +527,16 @@ deliver_entry(struct runner *r, const struct config *cfg, const char *id)
 		return now + cfg->retry_min;
 	}
 
-	/* qmail-queue takes them all; else local recipients one by one,
-	 * the rest grouped by destination. */
+	/* qmail-queue takes them all; else the local recipients (one LMTP
+	 * transaction for all), then the rest grouped by destination. */
 	if (config_qmail_queue(cfg)) {
 		deliver_qmail(cfg, e, fd, outs);
 		for (i = 0; i < e->nrcpts; i++)
 			settle(cfg, e, i, &outs[i], now);
 	}
-	for (i = 0; i < e->nrcpts; i++) {
-		if (e->state[i] != RCPT_PENDING || outs[i].tried)
-			continue;
-		split(e->rcpts[i], local, sizeof(local), domain, sizeof(domain));
-		if (policy_local_domain(cfg, domain)) {
-			deliver_local(r, cfg, e, fd, i, &outs[i]);
-			settle(cfg, e, i, &outs[i], now);
-		}
-	}
+	deliver_local(r, cfg, e, fd, outs);
+	for (i = 0; i < e->nrcpts; i++)
+		settle(cfg, e, i, &outs[i], now);
 	for (i = 0; i < e->nrcpts; i++) {
 		if (e->state[i] != RCPT_PENDING || outs[i].tried)
 			continue;

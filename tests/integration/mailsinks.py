@@ -440,8 +440,13 @@ class Dovecot:
             return ''
 
     def sessions(self):
-        """How many LMTP connections Dovecot has logged."""
-        return len(re.findall(r'(?m)^.* lmtp\(\d+\): Info: Connect from ', self.log_text()))
+        """How many LMTP sessions Dovecot has logged, not counting the
+        connections that went no further than its greeting (start() and
+        stop() probe the port that way)."""
+        log = self.log_text()
+        return (len(re.findall(r'(?m)^.* lmtp\(\d+\): Info: Connect from ', log))
+                - len(re.findall(r'(?m)^.* lmtp\(\d+\): Info: Disconnect from .*'
+                                 r'\(state=GREETING\)$', log)))
 
     def saved(self, address):
         """The session ids of the "saved mail" lines for address: one per

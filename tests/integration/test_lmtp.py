@@ -80,6 +80,30 @@ class DovecotLmtp(DovecotCase):
         self.assertEqual(len(srv.log_text().split('sender non-delivery notification')), 2,
                          srv.log_text()[-3000:])
 
+    def test_one_transaction_and_dovecots_own_replies(self):
+        dovecot = self.dovecot()
+        srv = self.daemon(local_delivery=dovecot.local_delivery)
+        qid = self.send(srv, SENDER, ['user@example.test', UNKNOWN, 'other@example.test'],
+                        message('one transaction'))
+        self.wait_gone(srv, qid)
+        self.wait_empty(srv)                # the bounce to SENDER delivered too
+        # Each line has Dovecot's reply for its own recipient.
+        for rcpt in ('user@example.test', 'other@example.test'):
+            line = self.status_line(srv, qid, rcpt, 'sent')
+            self.assertRegex(line, r'relay=lmtp:127\.0\.0\.1:%d .*\(250 2\.0\.0 <%s> \S+ Saved\)$'
+                             % (dovecot.port, re.escape(rcpt)))
+        line = self.status_line(srv, qid, UNKNOWN, 'bounced')
+        self.assertIn("(550 5.1.1 <%s> User doesn't exist" % UNKNOWN, line)
+        # Dovecot saw the message in one session and one transaction
+        # (its recipients share the session id), and the bounce in one more.
+        saved = {r: sallytest.wait_until(lambda: dovecot.saved(r), DELIVERY_WAIT)
+                 for r in ('user@example.test', 'other@example.test', SENDER)}
+        self.assertEqual([len(v) for v in saved.values()], [1, 1, 1], saved)
+        self.assertEqual(saved['user@example.test'][0], saved['other@example.test'][0],
+                         dovecot.log_text())
+        self.assertNotEqual(saved['user@example.test'][0], saved[SENDER][0])
+        self.assertEqual(dovecot.sessions(), 2, dovecot.log_text())
+
     def test_lmtp_down_deferred_then_delivered(self):
         dovecot = self.dovecot(start=False)
         # Retries far away: only the flush may send it.
