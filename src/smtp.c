@@ -697,6 +697,8 @@ data_end(struct smtp_session *s)
 
 	if (tx->data.flags & DATA_F_BARE_EOL)
 		why = R_BARE_LF;
+	else if (tx->data.flags & DATA_F_NUL)
+		why = R_NUL_IN_DATA;
 	else if (tx->data.flags & DATA_F_LONG_LINE)
 		why = R_DATA_LINE_TOO_LONG;
 	else if (tx->data.flags & DATA_F_TOO_BIG)
@@ -720,15 +722,15 @@ static size_t
 data_input(struct smtp_session *s, const char *in, size_t len)
 {
 	struct smtp_tx *tx = s->tx;
-	char out[8192 + 1];
+	char out[SMTP_DATA_ROOM(8192)];
 	size_t used = 0, n, outlen;
 
 	while (used < len && !tx->data.done) {
 		n = len - used < 8192 ? len - used : 8192;
 		n = smtp_data_feed(&tx->data, in + used, n, out, &outlen);
 		used += n;
-		if (outlen && !tx->spool_failed && !(tx->data.flags &
-		    (DATA_F_BARE_EOL | DATA_F_LONG_LINE | DATA_F_TOO_BIG)) &&
+		if (outlen && !tx->spool_failed &&
+		    !(tx->data.flags & DATA_F_REFUSE) &&
 		    s->io->spool_write(s->ctx, out, outlen) == -1)
 			tx->spool_failed = true;
 	}

@@ -1,11 +1,12 @@
 /*
  * smtp_data - DATA phase state machine: dot-unstuffing, end detection,
- * line and size limits, bare CR/LF detection.
+ * line and size limits, bare CR/LF and NUL detection.
  *
- * States, with what the machine has seen since the last CRLF:
+ * States, with what the machine has seen since the last line end:
  *	BOL	nothing: at the beginning of a line
  *	DOT	"."
- *	DOTCR	".\r"           (a following \n ends the message)
+ *	DOTCR	".\r"           (a following \n ends the message, unless
+ *				 the line began after a bare LF: `soft`)
  *	TEXT	some text
  *	CR	text, then "\r"  (a following \n ends the line)
  * A CR is held back until we know whether an LF follows it.
@@ -25,15 +26,28 @@ smtp_data_init(struct smtp_data *d, uint64_t max_size)
 }
 
 void
+smtp_data_normalize_lf(struct smtp_data *d)
+{
+	d->lf_eol = true;
+}
+
+void
 smtp_data_after_bare_lf(struct smtp_data *d)
 {
-	d->state = TEXT;
+	if (d->lf_eol) {
+		d->state = BOL;
+		d->soft = true;
+	} else {
+		d->state = TEXT;
+	}
 }
 
 /* emit - one output octet, unless the message is already too big */
 static inline void
 emit(struct smtp_data *d, char *out, size_t *o, char c)
 {
+	if (c == '\0')
+		d->flags |= DATA_F_NUL;
 	if (d->flags & DATA_F_TOO_BIG)
 		return;
 	if (d->max_size && d->size >= d->max_size) {
@@ -63,6 +77,8 @@ emit_text(struct smtp_data *d, char *out, size_t *o, const char *in, size_t n)
 	d->linelen += n;
 	if (d->linelen > SMTP_DATA_LINE_MAX)
 		d->flags |= DATA_F_LONG_LINE;
+	if (memchr(in, '\0', n) != NULL)
+		d->flags |= DATA_F_NUL;
 	if (d->flags & DATA_F_TOO_BIG)
 		return;
 	if (d->max_size && n > d->max_size - d->size) {
@@ -72,6 +88,38 @@ emit_text(struct smtp_data *d, char *out, size_t *o, const char *in, size_t n)
 	memcpy(out + *o, in, n);
 	*o += n;
 	d->size += n;
+}
+
+/* bare_lf - an LF without CR ends the line in `state`: refused, or
+ * (normalize) stored as CRLF with the next line `soft` */
+static void
+bare_lf(struct smtp_data *d, char *out, size_t *o)
+{
+	if (!d->lf_eol) {
+		d->flags |= DATA_F_BARE_EOL;
+		emit(d, out, o, '\n');
+		d->state = TEXT;
+		return;
+	}
+	/* The CR we add counts toward the line, as it will be sent. */
+	if (++d->linelen > SMTP_DATA_LINE_MAX)
+		d->flags |= DATA_F_LONG_LINE;
+	emit(d, out, o, '\r');
+	emit(d, out, o, '\n');
+	d->state = BOL;
+	d->soft = true;
+	d->linelen = 0;
+}
+
+/* crlf - a real CRLF ends the line */
+static void
+crlf(struct smtp_data *d, char *out, size_t *o)
+{
+	emit(d, out, o, '\r');
+	emit(d, out, o, '\n');
+	d->state = BOL;
+	d->soft = false;
+	d->linelen = 0;
 }
 
 size_t
@@ -105,26 +153,22 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t len, char *out,
 			}
 			/* FALLTHROUGH */
 		case TEXT:
-			if (c == '\r') {
-				d->state = CR;
-			} else {
-				if (c == '\n')
-					d->flags |= DATA_F_BARE_EOL;
-				emit(d, out, &o, c);
-				d->state = TEXT;
-			}
-			break;
 		case DOT:	/* ".." is a stuffed dot; ".x" drops the dot too */
 			if (c == '\r') {
-				d->state = DOTCR;
+				d->state = d->state == DOT ? DOTCR : CR;
+			} else if (c == '\n') {
+				bare_lf(d, out, &o);
 			} else {
-				if (c == '\n')
-					d->flags |= DATA_F_BARE_EOL;
 				emit(d, out, &o, c);
 				d->state = TEXT;
 			}
 			break;
 		case DOTCR:
+			if (c == '\n' && d->soft) {
+				/* "." after a bare LF: a line, not the end */
+				crlf(d, out, &o);
+				break;
+			}
 			if (c == '\n') {
 				d->done = true;
 				break;
@@ -138,10 +182,7 @@ smtp_data_feed(struct smtp_data *d, const char *in, size_t len, char *out,
 			break;
 		case CR:
 			if (c == '\n') {
-				emit(d, out, &o, '\r');
-				emit(d, out, &o, '\n');
-				d->state = BOL;
-				d->linelen = 0;
+				crlf(d, out, &o);
 			} else {
 				d->flags |= DATA_F_BARE_EOL;
 				emit(d, out, &o, '\r');

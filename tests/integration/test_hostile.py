@@ -27,8 +27,9 @@ SMUGGLED_TX = (b'MAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.test>\r
                b'DATA\r\nSubject: smuggled\r\n\r\nsmuggled body\r\n.\r\n')
 # False ends of data: none of them is <CRLF>.<CRLF>.
 FALSE_ENDS = [b'\n.\n', b'\n.\r', b'\r.\n', b'\r.\r', b'\n.\r\n', b'\r.\r\n',
-              b'\r\n\x00.\r\n', b'\r\n.\n', b'\r\n.\r']
+              b'\r\n\x00.\r\n', b'\r\n.\x00\r\n', b'\r\n.\n', b'\r\n.\r']
 R_BARE = '554 5.5.2 '
+R_NUL = '554 5.6.0 '
 MIB = 1024 * 1024
 
 
@@ -40,6 +41,19 @@ def message(subject, lines):
 def bare_cr_or_lf(data):
     """True when data holds a CR not followed by LF or an LF not after CR."""
     return re.search(rb'\r(?!\n)|(?<!\r)\n', data) is not None
+
+
+def refusal(wire, mode='reject'):
+    """The reply a message of these raw DATA bytes gets at its real end
+    under bare_newline = mode (R_BARE, R_NUL), or None when it is
+    accepted. normalize takes a bare LF as a line end; a bare CR and a
+    NUL are refused either way."""
+    bare = re.search(rb'\r(?!\n)', wire) if mode == 'normalize' else bare_cr_or_lf(wire)
+    if bare:
+        return R_BARE
+    if b'\x00' in wire:
+        return R_NUL
+    return None
 
 
 def vm_rss_kib(pid):
@@ -136,10 +150,34 @@ class RawSink:
 
 
 class Smuggling(sallytest.TestCase):
-    """Only <CRLF>.<CRLF> ends DATA."""
+    """Only <CRLF>.<CRLF> ends DATA (with the default bare_newline = reject)."""
+
+    MODE = None         # the default: reject
 
     def setUp(self):
-        self.srv = self.server()
+        self.srv = self.server(bare_newline=self.MODE)
+
+    def refusal(self, wire):
+        return refusal(wire, self.MODE or 'reject')
+
+    def check_outcome(self, r, wire, before):
+        """The reply r to a message of raw bytes wire: refused with nothing
+        queued, or accepted as one CRLF-clean entry holding the smuggled
+        commands as text."""
+        new = sorted(set(self.srv.queue_names()) - before)
+        want = self.refusal(wire)
+        if want:
+            self.assertTrue(r.last.startswith(want), (want, r))
+            self.assertEqual(new, [])
+        else:
+            self.assertEqual(r.code, 250, r)
+            self.assertEqual(new, [r.queue_id()])
+            _, body = self.srv.queue_entry(r.queue_id()).split()
+            self.assertIn(b'MAIL FROM:<evil@example.org>\r\n', body)
+            self.assertFalse(bare_cr_or_lf(body), body)
+            self.assertNotIn(b'\x00', body)
+        for e in self.srv.queue_entries():
+            self.assertNotEqual(e.header['from'], 'evil@example.org')
 
     def start_data(self, c):
         self.assertEqual(c.cmd('MAIL FROM:<sender@example.org>').code, 250)
@@ -156,22 +194,8 @@ class Smuggling(sallytest.TestCase):
                 r = c.reply()
                 # One reply only: the smuggled MAIL, RCPT and DATA were data.
                 self.assertEqual(c.silent(0.5), b'', 'a smuggled command was answered')
-                new = sorted(set(self.srv.queue_names()) - before)
-                self.assertLessEqual(len(new), 1, new)
                 wire = b'Subject: first\r\n\r\nfirst body' + false_end + SMUGGLED_TX[:-3]
-                if bare_cr_or_lf(wire):
-                    self.assertTrue(r.last.startswith(R_BARE), r)
-                    self.assertEqual(new, [])
-                elif r.code == 250:
-                    self.assertEqual(new, [r.queue_id()])
-                    _, body = self.srv.queue_entry(r.queue_id()).split()
-                    self.assertIn(b'MAIL FROM:<evil@example.org>\r\n', body)
-                    self.assertFalse(bare_cr_or_lf(body), body)
-                else:
-                    self.assertEqual(r.code // 100, 5, r)
-                    self.assertEqual(new, [])
-                for e in self.srv.queue_entries():
-                    self.assertNotEqual(e.header['from'], 'evil@example.org')
+                self.check_outcome(r, wire, before)
                 # The session goes on with a real transaction.
                 r = c.transaction('sender@example.org', ['user@example.test'],
                                   message('after', ['fine']))
@@ -203,9 +227,26 @@ class Smuggling(sallytest.TestCase):
             time.sleep(0.01)
         self.assertEqual(c.silent(0.3), b'')
         c.send(SMUGGLED_TX[40:])
-        self.assertTrue(c.reply().last.startswith(R_BARE))
+        r = c.reply()
         self.assertEqual(c.silent(0.5), b'')
-        self.assertEqual(self.srv.queue_names(), [])
+        self.check_outcome(r, b'x\n.\n' + SMUGGLED_TX[:-3], set())
+
+    def test_nul_false_ends_byte_by_byte(self):
+        for false_end in (b'\r\n\x00.\r\n', b'\r\n.\x00\r\n'):
+            with self.subTest(false_end=false_end):
+                c = self.ehlo_client(self.srv.mx_port)
+                nodelay(c)
+                self.start_data(c)
+                c.send(b'Subject: nul\r\n\r\nx')
+                for b in false_end + SMUGGLED_TX[:40]:
+                    c.send(bytes([b]))
+                    time.sleep(0.01)
+                self.assertEqual(c.silent(0.3), b'', 'the NUL form ended data')
+                c.send(SMUGGLED_TX[40:])
+                self.assertTrue(c.reply().last.startswith(R_NUL))
+                self.assertEqual(c.silent(0.5), b'')
+                self.assertEqual(self.srv.queue_names(), [])
+                c.close()
 
     def test_terminator_across_tls_records(self):
         c = self.ehlo_client(self.srv.mx_port)

@@ -573,6 +573,46 @@ Test(smtp, smuggled_transaction_is_never_executed)
 	cr_assert_eq(fk.commits, 0);
 }
 
+/* "<CRLF>NUL.<CRLF>" and "<CRLF>.NUL<CRLF>" end nothing, and a message
+ * with a NUL is refused at its real end: nothing is queued, and the
+ * transaction after it, in the same write, goes through. */
+Test(smtp, nul_in_data_is_refused_and_the_session_goes_on)
+{
+	static const char *const forms[] = { "\r\n\0.\r\n", "\r\n.\0\r\n" };
+	static const char next[] = "MAIL FROM:<evil@example.org>\r\n"
+	    "RCPT TO:<v@example.test>\r\nDATA\r\nsmuggled\r\n.\r\n"
+	    "MAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\n"
+	    "DATA\r\nfine\r\n.\r\n";
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		char in[512];
+		size_t len = 0;
+
+		start("192.0.2.1", NULL);
+		say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n"
+		    "RCPT TO:<u@example.test>\r\nDATA\r\n");
+		memcpy(in, "x", 1);
+		len = 1;
+		memcpy(in + len, forms[i], 6);
+		len += 6;
+		memcpy(in + len, next, sizeof(next) - 1);
+		len += sizeof(next) - 1;
+		cr_assert_str_eq(say_n(in, len),
+		    "554 5.6.0 NUL character in message data is not allowed\r\n"
+		    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+		    "354 End data with <CR><LF>.<CR><LF>\r\n", "form %zu", i);
+		cr_assert_eq(fk.aborts, 1, "form %zu", i);
+		cr_assert_eq(fk.commits, 1, "form %zu", i);
+		cr_assert_str_eq(fk.sender, "a@example.org");
+		cr_assert_str_eq(body(), "fine\r\n");
+		cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as "
+		    "TESTID0000000002\r\n");
+		finish();
+	}
+	start("192.0.2.1", NULL);	/* for the suite's fini */
+}
+
 Test(smtp, long_data_line_is_refused)
 {
 	char line[1100];

@@ -116,6 +116,40 @@ Test(smtp_data, smuggling_forms_do_not_end_data)
 		cr_assert_eq(r.used, len, "form %zu", i);
 		if (i != 6)	/* form 6 is a real CRLF, then NUL */
 			cr_assert(r.flags & DATA_F_BARE_EOL, "form %zu", i);
+		else
+			cr_assert(r.flags & DATA_F_NUL, "form %zu", i);
+	}
+}
+
+/* NUL anywhere in a line: flagged (the message is refused), never an
+ * end, whether it arrives in a run of text, after a dot or alone. */
+Test(smtp_data, nul_is_flagged_wherever_it_is)
+{
+	static const struct { const char *in; size_t len; } forms[] = {
+		{ "a\r\n\0.\r\n.\r\n", 10 },	/* NUL opens the line */
+		{ "a\r\n.\0\r\n.\r\n", 10 },	/* NUL after the dot */
+		{ "a\0b\r\n.\r\n", 8 },		/* inside text */
+		{ "\0\r\n.\r\n", 6 },		/* the first octet */
+		{ "a\r\n..\0\r\n.\r\n", 11 },	/* after a stuffed dot */
+	};
+	size_t i, step;
+
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++)
+		for (step = 0; step <= forms[i].len; step++) {
+			struct result r = run(forms[i].in, forms[i].len, step, 0);
+
+			cr_assert(r.done, "form %zu step %zu", i, step);
+			cr_assert_eq(r.used, forms[i].len, "form %zu: only "
+			    "<CRLF>.<CRLF> ends data", i);
+			cr_assert_eq(r.flags, DATA_F_NUL, "form %zu step %zu",
+			    i, step);
+		}
+	/* Past the size limit the output stops, the NUL is still seen. */
+	{
+		struct result r = run("0123456789\0\r\n.\r\n", 16, 0, 4);
+
+		cr_assert(r.flags & DATA_F_NUL);
+		cr_assert(r.flags & DATA_F_TOO_BIG);
 	}
 }
 
