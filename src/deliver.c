@@ -28,6 +28,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "deliver_int.h"
+#include "generation.h"
 #include "log.h"
 #include "qentry.h"
 #include "server.h"
@@ -111,22 +112,28 @@ runner_privs(const struct config *cfg)
 		    cfg->local_delivery);
 }
 
+/* rcfg_load - the file at path, or NULL with the first reason in why */
 static struct rcfg *
-rcfg_load(const char *path)
+rcfg_load(const char *path, char *why, size_t whylen)
 {
 	struct rcfg *c;
 	struct config *cfg;
 	char *errors = NULL, *line, *save;
 
+	snprintf(why, whylen, "cannot read %s", path);
 	cfg = config_load(path, &errors);
 	for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
-	    line = strtok_r(NULL, "\n", &save))
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (cfg == NULL && line == errors)
+			snprintf(why, whylen, "%s", line);
 		log_msg(cfg ? LOG_LVL_WARN : LOG_LVL_ERR, "queue runner: %s",
 		    line);
+	}
 	free(errors);
 	if (cfg == NULL)
 		return NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(why, whylen, "out of memory");
 		config_free(cfg);
 		return NULL;
 	}
@@ -373,15 +380,43 @@ flush_requested(const char *dir)
 	return unlink(path) == 0;
 }
 
+/* reload - the daemon asks for generation gen (0: it did not ask, a
+ * SIGHUP sent to us alone) */
+static void
+reload(struct runner *r, int ctl_fd, unsigned long gen)
+{
+	struct rcfg *c, *old;
+	char why[256];
+
+	if ((c = rcfg_load(r->path, why, sizeof(why))) == NULL) {
+		log_err("queue runner: reload failed: keeping the running "
+		    "configuration");
+		gen_answer(ctl_fd, gen, why);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	old = r->cfg;
+	r->cfg = c;
+	pthread_mutex_unlock(&r->lock);
+	rcfg_put(r, old);
+	if (gen)
+		log_info("queue runner: reloaded configuration (generation %lu)",
+		    gen);
+	else
+		log_info("queue runner: reloaded configuration");
+	gen_answer(ctl_fd, gen, NULL);
+}
+
 void
-deliver_main(const char *path, int notify_fd)
+deliver_main(const char *path, int notify_fd, int ctl_fd)
 {
 	struct runner r;
 	struct sigaction sa;
 	char err[512], pending[QUEUE_ID_LEN + 1];
 	size_t plen = 0, i;
 	time_t now, last_scan = 0;
-	bool daemon_alive = true;
+	bool daemon_alive = true, eof;
+	unsigned long gen = 0, asked;
 
 	memset(&r, 0, sizeof(r));
 	r.path = path;
@@ -394,8 +429,14 @@ deliver_main(const char *path, int notify_fd)
 	sigaction(SIGHUP, &sa, NULL);
 	server_signals(SIG_UNBLOCK);	/* see deliver_spawn */
 	signal(SIGPIPE, SIG_IGN);
-	if ((r.cfg = rcfg_load(path)) == NULL)
+	/* The daemon put the generation we start as in the socket before
+	 * it forked us. */
+	if (ctl_fd != -1)
+		gen = gen_requested(ctl_fd, &eof);
+	if ((r.cfg = rcfg_load(path, err, sizeof(err))) == NULL) {
+		gen_answer(ctl_fd, gen, err);
 		_exit(1);
+	}
 	if ((r.queue = queue_attach(r.cfg->cfg->queue_dir, err,
 	    sizeof(err))) == NULL || pipe2(r.done_pipe, O_CLOEXEC |
 	    O_NONBLOCK) == -1) {
@@ -405,30 +446,25 @@ deliver_main(const char *path, int notify_fd)
 	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
 	sweep_state(queue_dir(r.queue));
 	log_info("queue runner started");
+	gen_answer(ctl_fd, gen, NULL);
 
 	while (!got_term) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = daemon_alive ? notify_fd : -1, .events = POLLIN },
 			{ .fd = r.done_pipe[0], .events = POLLIN },
+			{ .fd = ctl_fd, .events = POLLIN },
 		};
 		char drain[64];
 
 		now = time(NULL);
 		if (got_hup) {
-			struct rcfg *c;
-
 			got_hup = 0;	/* before loading: a new HUP loads again */
-			c = rcfg_load(path);
-			if (c) {
-				struct rcfg *old;
-
-				pthread_mutex_lock(&r.lock);
-				old = r.cfg;
-				r.cfg = c;
-				pthread_mutex_unlock(&r.lock);
-				rcfg_put(&r, old);
-				log_info("queue runner: reloaded configuration");
-			}
+			if (ctl_fd == -1)
+				reload(&r, -1, 0);
+			else
+				log_warn("queue runner: SIGHUP ignored: send it "
+				    "to the daemon (pid %ld), which reloads "
+				    "every process", (long)getppid());
 		}
 		if (now - last_scan >= RESCAN_SECS) {
 			rescan(&r, now);
@@ -443,7 +479,15 @@ deliver_main(const char *path, int notify_fd)
 			pthread_mutex_unlock(&r.lock);
 		}
 		dispatch(&r, now);
-		if (poll(pfd, 2, next_wait(&r, now)) > 0) {
+		if (poll(pfd, 3, next_wait(&r, now)) > 0) {
+			if (pfd[2].revents) {
+				if ((asked = gen_requested(ctl_fd, &eof)) > gen) {
+					gen = asked;
+					reload(&r, ctl_fd, gen);
+				}
+				if (eof)	/* the daemon gone: see read_notes */
+					ctl_fd = -1;
+			}
 			if (pfd[0].revents && !read_notes(&r, notify_fd,
 			    pending, &plen, time(NULL))) {
 				/* The daemon has stopped: finish and go too. */
@@ -476,10 +520,10 @@ deliver_notify_pipe(int fds[2], char *err, size_t errlen)
 }
 
 pid_t
-deliver_spawn(const char *path, bool foreground, int notify_rd, char *err,
-    size_t errlen)
+deliver_spawn(const char *path, bool foreground, int notify_rd, int ctl_fd,
+    char *err, size_t errlen)
 {
-	char self[4096], fdarg[16];
+	char self[4096], fdarg[32];
 	ssize_t n;
 	pid_t pid;
 
@@ -503,10 +547,16 @@ deliver_spawn(const char *path, bool foreground, int notify_rd, char *err,
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		server_signals(SIG_BLOCK);
+		/* The pipe on 3, the control socket on 4. */
+		if (ctl_fd == 3 && (ctl_fd = fcntl(3, F_DUPFD_CLOEXEC, 5)) == -1)
+			_exit(1);
 		if (notify_rd == 3 ? fcntl(3, F_SETFD, 0) == -1 :
 		    dup2(notify_rd, 3) == -1)
 			_exit(1);
-		snprintf(fdarg, sizeof(fdarg), "%d", 3);
+		if (ctl_fd != -1 && (ctl_fd == 4 ? fcntl(4, F_SETFD, 0) == -1 :
+		    dup2(ctl_fd, 4) == -1))
+			_exit(1);
+		snprintf(fdarg, sizeof(fdarg), ctl_fd != -1 ? "3,4" : "3");
 		execl(self, "sallyport", "--queue-runner", fdarg, "-c", path,
 		    foreground ? "-f" : (char *)NULL, (char *)NULL);
 		_exit(127);

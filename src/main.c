@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "deliver.h"
 #include "policy.h"
 #include "queue.h"
@@ -168,7 +169,7 @@ main(int argc, char **argv)
 	const char *path = DEFAULT_CONFIG;
 	int queue = 0;		/* --queue: the rest is for queuectl */
 	int foreground = 0, check = 0, selftest = 0, config_given = 0, ch;
-	int status, runner_fd = -1;
+	int status, runner_fd = -1, runner_ctl = -1;
 	struct config *cfg;
 	struct server *srv;
 	char *errors = NULL, *abspath, err[512];
@@ -208,7 +209,10 @@ main(int argc, char **argv)
 			queue = 1;
 			break;
 		case OPT_QUEUE_RUNNER:
+			/* "PIPE" or "PIPE,CONTROL" (deliver_spawn) */
 			runner_fd = atoi(optarg);
+			if (strchr(optarg, ','))
+				runner_ctl = atoi(strchr(optarg, ',') + 1);
 			break;
 		default:
 			usage(stderr);
@@ -247,7 +251,7 @@ main(int argc, char **argv)
 	}
 	if (runner_fd >= 0) {
 		log_open("sallyport/runner", foreground);
-		deliver_main(path, runner_fd);
+		deliver_main(path, runner_fd, runner_ctl);
 	}
 
 	/* TERM, INT and HUP wait until the daemon watches them (the loop,
@@ -282,6 +286,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_open("sallyport", foreground);
+	notify_init();
 	raise_nofile();
 	if ((srv = server_new(cfg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "sallyport: %s\n", err);

@@ -19,6 +19,7 @@
 #include "committer.h"
 #include "conn.h"
 #include "deliver.h"
+#include "generation.h"
 #include "dns.h"
 #include "iptable.h"
 #include "log.h"
@@ -54,7 +55,7 @@ cfg_ref_put(struct cfg_ref *r)
 	}
 }
 
-static struct cfg_ref *
+struct cfg_ref *
 cfg_ref_new(struct config *cfg)
 {
 	struct cfg_ref *r;
@@ -253,6 +254,8 @@ server_stop(struct server *srv)
 		return;
 	}
 	srv->stopping = true;
+	if (srv->worker < 0)
+		gen_stopping();
 	log_info("stopping: %u connection(s) open", srv->nconns);
 	listeners_stop(srv);
 	ev_timer_stop(srv->loop, &srv->pause_timer);
@@ -273,100 +276,6 @@ server_stop(struct server *srv)
 	ev_timer_start(srv->loop, &srv->stop_timer);
 }
 
-static bool
-strlist_equal(const struct strlist *a, const struct strlist *b)
-{
-	size_t i;
-
-	if (a->n != b->n)
-		return false;
-	for (i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]) != 0)
-			return false;
-	return true;
-}
-
-/* reload_tls - a renewed certificate for new sessions; a bad one is
- * refused and the running one kept (running sessions keep theirs) */
-static void
-reload_tls(struct server *srv, const struct config *cfg)
-{
-	struct tls_ctx *t;
-	char err[512];
-
-	if (cfg->tls_cert == NULL) {
-		if (srv->tls)
-			log_warn("reload: tls_cert removed; keeping the loaded "
-			    "certificate until the next restart");
-		return;
-	}
-	if ((t = tls_ctx_new(cfg, err, sizeof(err))) == NULL) {
-		log_err("reload: TLS certificate refused: %s; keeping the "
-		    "running one", err);
-		return;
-	}
-	if (srv->tls)
-		tls_ctx_unref(srv->tls);
-	srv->tls = t;
-	log_info("reload: TLS certificate %s", tls_ctx_describe(t));
-}
-
-bool
-server_reload(struct server *srv)
-{
-	const struct config *old = srv->cfg->cfg;
-	struct config *cfg;
-	struct cfg_ref *r;
-	char *errors = NULL, *line, *save;
-	size_t i;
-	bool same_listen;
-
-	if ((cfg = config_load(old->path, &errors)) == NULL) {
-		for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
-		    line = strtok_r(NULL, "\n", &save))
-			log_err("reload failed: %s", line);
-		if (errors == NULL)
-			log_err("reload failed: %s", old->path);
-		log_err("reload failed: keeping the running configuration");
-		free(errors);
-		return false;
-	}
-	for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
-	    line = strtok_r(NULL, "\n", &save))
-		log_warn("reload: %s", line);
-	free(errors);
-	if ((r = cfg_ref_new(cfg)) == NULL) {
-		log_err("reload failed: out of memory");
-		config_free(cfg);
-		return false;
-	}
-	same_listen = cfg->nlisten == old->nlisten;
-	for (i = 0; same_listen && i < cfg->nlisten; i++)
-		same_listen = cfg->listen[i].role == old->listen[i].role &&
-		    strcmp(cfg->listen[i].port, old->listen[i].port) == 0 &&
-		    (cfg->listen[i].host && old->listen[i].host ?
-		    strcmp(cfg->listen[i].host, old->listen[i].host) == 0 :
-		    cfg->listen[i].host == old->listen[i].host);
-	if (!same_listen)
-		log_warn("reload: listen addresses changed; they take effect "
-		    "at the next restart");
-	if (strcmp(cfg->queue_dir, old->queue_dir) != 0)
-		log_warn("reload: queue_dir changed; it takes effect at the "
-		    "next restart");
-	if (workers_count(cfg) != srv->nworkers)
-		log_warn("reload: workers changed; it takes effect at the next "
-		    "restart");
-	if (!strlist_equal(&cfg->dns_servers, &old->dns_servers) ||
-	    cfg->dns_timeout != old->dns_timeout)
-		log_warn("reload: dns_servers or dns_timeout changed; they take "
-		    "effect at the next restart");
-	reload_tls(srv, cfg);
-	cfg_ref_put(srv->cfg);
-	srv->cfg = r;
-	log_info("reloaded configuration from %s", cfg->path);
-	return true;
-}
-
 static void
 on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -374,11 +283,8 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (w->signum == SIGHUP) {
-		server_reload(srv);
-		if (srv->runner > 0)
-			kill(srv->runner, SIGHUP);
-	}
+	if (w->signum == SIGHUP)
+		server_hup(srv);
 	else
 		server_stop(srv);
 }
@@ -412,6 +318,9 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	srv->worker = -1;
 	srv->nlisten = cfg->nlisten;
 	srv->notify_rd = srv->notify_wr = -1;
+	srv->ctl_fd = -1;
+	srv->generation = 1;
+	gen_init(&srv->gens, nworkers > 1 ? nworkers : 0, cfg->delivery);
 	for (i = 0; i < cfg->nlisten * nworkers; i++)
 		srv->listeners[i].fd = -1;
 	/* Before the privilege drop: the key may be readable by root only. */
@@ -464,6 +373,8 @@ on_runner_exit(struct ev_loop *loop, ev_child *w, int revents)
 
 	(void)revents;
 	ev_child_stop(loop, w);
+	ev_io_stop(loop, &srv->runner_ctl);
+	gen_child_gone(&srv->gens, gen_runner(&srv->gens));
 	srv->runner = 0;
 	if (srv->stopping)
 		return;
@@ -475,14 +386,41 @@ on_runner_exit(struct ev_loop *loop, ev_child *w, int revents)
 }
 
 static void
+on_runner_control(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *srv = w->data;
+	unsigned r = gen_runner(&srv->gens);
+
+	(void)revents;
+	gen_read(&srv->gens, r);
+	if (srv->gens.child[r].fd == -1)
+		ev_io_stop(loop, w);
+}
+
+pid_t
+server_runner_spawn(struct server *srv, char *err, size_t errlen)
+{
+	unsigned r = gen_runner(&srv->gens);
+	int ctl;
+	pid_t pid = -1;
+
+	if ((ctl = gen_child_socket(&srv->gens, r, err, errlen)) != -1) {
+		pid = deliver_spawn(srv->cfg->cfg->path, srv->foreground,
+		    srv->notify_rd, ctl, err, errlen);
+		close(ctl);
+	}
+	gen_child_started(&srv->gens, r, pid > 0 ? pid : 0);
+	srv->runner = pid > 0 ? pid : 0;
+	return pid;
+}
+
+static void
 runner_start(struct server *srv)
 {
+	unsigned r = gen_runner(&srv->gens);
 	char err[512];
 
-	srv->runner = deliver_spawn(srv->cfg->cfg->path, srv->foreground,
-	    srv->notify_rd, err, sizeof(err));
-	if (srv->runner == -1) {
-		srv->runner = 0;
+	if (server_runner_spawn(srv, err, sizeof(err)) == -1) {
 		log_err("%s; trying again in 5s", err);
 		ev_timer_set(&srv->runner_restart, 5.0, 0.0);
 		ev_timer_start(srv->loop, &srv->runner_restart);
@@ -490,6 +428,8 @@ runner_start(struct server *srv)
 	}
 	ev_child_set(&srv->runner_watch, srv->runner, 0);
 	ev_child_start(srv->loop, &srv->runner_watch);
+	ev_io_set(&srv->runner_ctl, srv->gens.child[r].fd, EV_READ);
+	ev_io_start(srv->loop, &srv->runner_ctl);
 }
 
 /* server_runner_stop - SIGTERM, then wait up to shutdown_timeout, then KILL:
@@ -629,9 +569,12 @@ server_serve(struct server *srv)
 	srv->runner_restart.data = srv;
 	ev_init(&srv->runner_watch, on_runner_exit);
 	srv->runner_watch.data = srv;
+	ev_init(&srv->runner_ctl, on_runner_control);
+	srv->runner_ctl.data = srv;
 	if (srv->worker >= 0) {
 		/* The master has said the rest, and minds the runner. */
 		log_info("worker %d ready", srv->worker);
+		server_control_start(srv);
 	} else {
 		for (i = 0; i < srv->nlisteners; i++)
 			log_info("listening on %s", srv->listeners[i].name);
@@ -644,6 +587,8 @@ server_serve(struct server *srv)
 			log_info("delivery = no: mail stays in the queue");
 		log_info("sallyport %s ready as %s", PACKAGE_VERSION,
 		    cfg->hostname);
+		/* Without a runner, live now; with one, once it says so. */
+		gen_check(&srv->gens);
 	}
 	listeners_start(srv);
 	ev_run(srv->loop, 0);
@@ -653,6 +598,7 @@ server_serve(struct server *srv)
 	srv->committer = NULL;
 	ev_timer_stop(srv->loop, &srv->runner_restart);
 	ev_timer_stop(srv->loop, &srv->auth_sweep);
+	ev_io_stop(srv->loop, &srv->runner_ctl);
 	server_runner_stop(srv);
 	dns_free(srv->dns);
 	srv->dns = NULL;
@@ -682,6 +628,9 @@ server_free(struct server *srv)
 		close(srv->notify_rd);
 	if (srv->notify_wr != -1)
 		close(srv->notify_wr);
+	if (srv->ctl_fd != -1)
+		close(srv->ctl_fd);
+	gen_close_all(&srv->gens);
 	queue_close(srv->queue);
 	iptable_free(srv->per_ip);
 	iptable_free(srv->auth_fails);

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "generation.h"
 
 struct conn;
 struct committer;
@@ -54,6 +55,11 @@ struct server {
 	int		 worker;	/* this process's index; -1: the only
 					 * process, or the master */
 	ev_child	 runner_watch;
+	ev_io		 runner_ctl;	/* its control socket (one process) */
+	struct gens	 gens;		/* master: what each child serves */
+	unsigned long	 generation;	/* the configuration this one serves */
+	int		 ctl_fd;	/* a worker: its socket to the master */
+	ev_io		 ctl_io;
 	ev_timer	 runner_restart;
 	struct listener	*listeners;	/* nworkers sockets per `listen`:
 					 * worker i has [i * nlisten, ...) */
@@ -74,6 +80,7 @@ struct server {
 	ev_timer	 pause_timer;	/* accept paused after EMFILE */
 };
 
+struct cfg_ref	*cfg_ref_new(struct config *);	/* NULL: out of memory */
 struct cfg_ref	*cfg_ref_get(struct cfg_ref *);
 void		 cfg_ref_put(struct cfg_ref *);
 
@@ -88,9 +95,20 @@ int		 server_run(struct server *);
 int		 server_serve(struct server *);
 void		 server_free(struct server *);
 
-/* Read the configuration file again (SIGHUP): true when it was taken,
- * false when refused (logged; the running one stays). */
-bool		 server_reload(struct server *);
+/* Read the configuration file again as generation gen: true when it was
+ * taken, false when refused (logged; the running one stays; why holds
+ * the first reason). server_reload.c. */
+bool		 server_reload(struct server *, unsigned long gen, char *why,
+		    size_t whylen);
+/* SIGHUP in the only process (reload, then pass it to the runner) or in
+ * a worker (ignored: the master passes reloads on). */
+void		 server_hup(struct server *);
+/* A worker: answer the master's reload requests on srv->ctl_fd, and say
+ * which generation it started with. */
+void		 server_control_start(struct server *);
+/* Start the queue runner with its control socket (srv->runner, and
+ * the runner's entry in srv->gens); its pid, or -1 with err. */
+pid_t		 server_runner_spawn(struct server *, char *err, size_t errlen);
 /* SIGTERM to the queue runner; SIGKILL after shutdown_timeout. */
 void		 server_runner_stop(struct server *);
 

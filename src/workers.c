@@ -1,25 +1,29 @@
 /*
  * workers - the master process and its worker processes.
  *
- * The master has no event loop: it waits for signals with sigtimedwait()
- * and reaps children, which keeps it small enough to trust. A worker
- * is forked with every listening socket but its own closed.
+ * The master has no event loop: it polls a signalfd and its children's
+ * control sockets (generation.h), and reaps children, which keeps it
+ * small enough to trust. A worker is forked with every listening socket
+ * but its own closed.
  */
 #include <errno.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "deliver.h"
+#include "generation.h"
 #include "log.h"
 #include "netaddr.h"
 #include "queue.h"
@@ -35,7 +39,7 @@
 #define SID_GENERATION	(1UL << (sizeof(unsigned long) * 4))
 #define RUNNER_RESTART	5.0	/* ... and a dead queue runner */
 #define KILL_GRACE	5.0	/* past shutdown_timeout before SIGKILL */
-#define MASTER_TICK_NS	200000000L
+#define MASTER_TICK_MS	200
 
 unsigned
 workers_count(const struct config *cfg)
@@ -212,7 +216,8 @@ struct master {
 	double		 restart_at[WORKERS_MAX];	/* 0: not due */
 	double		 started[WORKERS_MAX];
 	double		 delay[WORKERS_MAX];	/* before the next restart */
-	unsigned long	 generation;		/* worker starts so far */
+	unsigned long	 starts;		/* worker starts so far */
+	int		 sigfd;			/* TERM, INT, HUP, CHLD */
 	double		 runner_at;
 	bool		 stopping;
 	double		 kill_at;
@@ -220,7 +225,8 @@ struct master {
 
 /* worker_main - the child: its own sockets only, then the server loop */
 static void
-worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen)
+worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen,
+    int ctl)
 {
 	struct server *srv = m->srv;
 	size_t i;
@@ -239,6 +245,10 @@ worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen)
 	srv->worker = (int)w;
 	srv->next_sid = gen * SID_GENERATION + w;
 	srv->runner = 0;		/* the master's, not ours to stop */
+	close(m->sigfd);
+	gen_close_all(&srv->gens);	/* the master's ends */
+	srv->ctl_fd = ctl;		/* ours: answers to the master */
+	srv->generation = srv->gens.gen;	/* what it forked us with */
 	for (i = 0; i < srv->nlisteners; i++)
 		if (i / srv->nlisten != w && srv->listeners[i].fd != -1) {
 			close(srv->listeners[i].fd);
@@ -256,18 +266,28 @@ worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen)
 static void
 worker_start(struct master *m, unsigned w)
 {
-	pid_t master = getpid(), pid;
+	pid_t master = getpid(), pid = -1;
+	char err[256];
+	int ctl;
 
 	m->restart_at[w] = 0;
-	if ((pid = fork()) == -1) {
-		log_err("worker %u: fork: %s; trying again in %.0fs", w,
-		    strerror(errno), WORKER_RESTART);
+	/* A replacement starts with the configuration of now, and says so
+	 * on its own control socket. */
+	if ((ctl = gen_child_socket(&m->srv->gens, w, err, sizeof(err))) == -1 ||
+	    (pid = fork()) == -1) {
+		log_err("worker %u: %s; trying again in %.0fs", w,
+		    ctl == -1 ? err : strerror(errno), WORKER_RESTART);
+		if (ctl != -1)
+			close(ctl);
+		gen_child_started(&m->srv->gens, w, 0);
 		m->restart_at[w] = now_mono() + WORKER_RESTART;
 		return;
 	}
 	if (pid == 0)
-		worker_main(m, w, master, m->generation / m->srv->nworkers);
-	m->generation++;
+		worker_main(m, w, master, m->starts / m->srv->nworkers, ctl);
+	close(ctl);
+	gen_child_started(&m->srv->gens, w, pid);
+	m->starts++;
 	m->pid[w] = pid;
 	m->started[w] = now_mono();
 }
@@ -275,14 +295,10 @@ worker_start(struct master *m, unsigned w)
 static void
 runner_start(struct master *m)
 {
-	struct server *srv = m->srv;
 	char err[512];
 
 	m->runner_at = 0;
-	srv->runner = deliver_spawn(srv->cfg->cfg->path, srv->foreground,
-	    srv->notify_rd, err, sizeof(err));
-	if (srv->runner == -1) {
-		srv->runner = 0;
+	if (server_runner_spawn(m->srv, err, sizeof(err)) == -1) {
 		log_err("%s; trying again in %.0fs", err, RUNNER_RESTART);
 		m->runner_at = now_mono() + RUNNER_RESTART;
 	}
@@ -332,6 +348,7 @@ reap(struct master *m)
 		describe_exit(status, how, sizeof(how));
 		if (pid == srv->runner) {
 			srv->runner = 0;
+			gen_child_gone(&srv->gens, gen_runner(&srv->gens));
 			if (m->stopping)
 				continue;
 			/* Nothing is lost: the queue is on disk. */
@@ -346,6 +363,7 @@ reap(struct master *m)
 		if (w == srv->nworkers)
 			continue;
 		m->pid[w] = 0;
+		gen_child_gone(&srv->gens, w);
 		if (m->stopping)
 			continue;
 		/* Its clients lost their sessions, never a 250'd message. */
@@ -367,6 +385,7 @@ master_stop(struct master *m)
 
 	if (!m->stopping) {
 		m->stopping = true;
+		gen_stopping();
 		m->kill_at = now_mono() +
 		    m->srv->cfg->cfg->shutdown_timeout + KILL_GRACE;
 		log_info("stopping: %u worker(s)", workers_alive(m));
@@ -410,16 +429,72 @@ master_tick(struct master *m)
 	return true;
 }
 
+/* master_reload - SIGHUP: the file read here first, so that a bad one
+ * reaches no child; then each child is asked for it, and a worker
+ * started later is forked with it */
+static void
+master_reload(struct master *m)
+{
+	struct server *srv = m->srv;
+	char why[256];
+
+	gen_reload_begin(&srv->gens);
+	if (!server_reload(srv, srv->gens.gen + 1, why, sizeof(why))) {
+		gen_reload_refused(&srv->gens);
+		return;
+	}
+	workers_steer_all(srv, true);
+	gen_reload(&srv->gens);
+}
+
+/* master_signals - every signal the signalfd holds */
+static void
+master_signals(struct master *m)
+{
+	struct signalfd_siginfo si;
+
+	while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			master_stop(m);
+		else if (si.ssi_signo == SIGHUP && !m->stopping)
+			master_reload(m);
+		/* SIGCHLD: reap() follows every wake-up */
+	}
+}
+
+/* master_wait - until a signal, a child's answer or the next tick */
+static void
+master_wait(struct master *m)
+{
+	struct gens *g = &m->srv->gens;
+	struct pollfd pfd[WORKERS_MAX + 2];
+	unsigned who[WORKERS_MAX + 2], n = 1, i;
+
+	pfd[0].fd = m->sigfd;
+	pfd[0].events = POLLIN;
+	for (i = 0; i <= WORKERS_MAX; i++)
+		if (g->child[i].fd != -1) {
+			pfd[n].fd = g->child[i].fd;
+			pfd[n].events = POLLIN;
+			who[n++] = i;
+		}
+	if (poll(pfd, n, MASTER_TICK_MS) <= 0)
+		return;
+	if (pfd[0].revents)
+		master_signals(m);
+	for (i = 1; i < n; i++)
+		if (pfd[i].revents)
+			gen_read(g, who[i]);
+}
+
 int
 workers_run(struct server *srv)
 {
 	const struct config *cfg = srv->cfg->cfg;
 	static struct master m;		/* one per process */
-	struct timespec tick = { 0, MASTER_TICK_NS };
 	sigset_t set;
 	unsigned w;
 	size_t i;
-	int sig;
 
 	memset(&m, 0, sizeof(m));
 	m.srv = srv;
@@ -430,6 +505,10 @@ workers_run(struct server *srv)
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, &m.child_mask);
 	signal(SIGPIPE, SIG_IGN);
+	if ((m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		log_err("signalfd: %s", strerror(errno));
+		return 1;
+	}
 
 	for (i = 0; i < srv->nlisten; i++)
 		log_info("listening on %s (%u workers)", srv->listeners[i].name,
@@ -446,24 +525,13 @@ workers_run(struct server *srv)
 	    cfg->hostname, srv->nworkers);
 
 	for (;;) {
-		sig = sigtimedwait(&set, NULL, &tick);
-		if (sig == SIGTERM || sig == SIGINT) {
-			master_stop(&m);
-		} else if (sig == SIGHUP && !m.stopping) {
-			/* Checked here first: a bad file reaches no worker.
-			 * A worker started later is forked with it. */
-			if (server_reload(srv)) {
-				workers_steer_all(srv, true);
-				signal_workers(&m, SIGHUP);
-				if (srv->runner > 0)
-					kill(srv->runner, SIGHUP);
-			}
-		}
+		master_wait(&m);
 		reap(&m);
 		if (!master_tick(&m))
 			break;
 	}
 	server_runner_stop(srv);
+	close(m.sigfd);
 	sigprocmask(SIG_SETMASK, &m.child_mask, NULL);
 	log_info("stopped");
 	return 0;

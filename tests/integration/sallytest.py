@@ -83,6 +83,26 @@ def ipv6_loopback():
         return False
 
 
+# The master's (or the only process's) lines about a reload: it took the
+# file as generation N, or refused it. A worker's or the runner's own lines
+# carry their name first.
+MASTER_LOADED = r'sallyport: reloaded configuration from \S+ \(generation (\d+)\)'
+MASTER_REFUSED = r'sallyport: error: reload failed: keeping'
+
+# Client addresses on loopback: with workers, clients outside mynetworks
+# are steered by address, and ten addresses reach every worker of two.
+SOURCES = ['127.0.0.%d' % i for i in range(1, 11)]
+
+
+def worker_of_sessions(log, nworkers):
+    """{client address: set of worker indexes}; session ids of worker i
+    are i, i + n, i + 2n, ..."""
+    seen = {}
+    for sid, addr in re.findall(r's=([0-9a-f]+) connect from \[([^\]]+)\]', log):
+        seen.setdefault(addr, set()).add(int(sid, 16) % nworkers)
+    return seen
+
+
 def wait_until(predicate, timeout, interval=0.02):
     """Poll predicate until it returns a true value or timeout seconds pass;
     returns the last value."""
@@ -524,6 +544,7 @@ class Server:
         self.subs_port = None
         self.overrides = dict(overrides)
         self.proc = None
+        self.env = None         # the daemon's environment; None: ours
         self.expect_exit = False
         self.started_once = False
         self._pick_ports()
@@ -595,6 +616,11 @@ class Server:
             err = self._wait_ready()
             if err is None:
                 self.started_once = True
+                # Greeting is one worker; the master says when every
+                # process serves (a daemon that cannot, e.g. a runner that
+                # keeps failing, is for its test to look at).
+                self.wait_log(r'configuration generation \d+ (live|NOT live)',
+                              timeout=GREET_TIMEOUT, offset=self.log_offset_at_start)
                 return self
             # A port picked by free_port() can be taken before the daemon
             # binds it (parallel tests); pick others, but only on first start.
@@ -612,7 +638,7 @@ class Server:
         try:
             self.proc = subprocess.Popen([self.bin, '-f', '-c', self.conf_path],
                                          stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=log, cwd=self.dir)
+                                         stderr=log, cwd=self.dir, env=self.env)
         finally:
             log.close()
         self.expect_exit = False
@@ -723,32 +749,33 @@ class Server:
     def reload(self, overrides=None, extra_lines=(), timeout=10):
         """Rewrite the config (defaults + overrides, which replace the ones
         given at construction; extra_lines appended verbatim), send SIGHUP and
-        wait for the daemon to log about the reload. Returns the log text
-        written since the signal."""
+        wait until the master (or the only process) has settled it: it logs
+        that the new generation is live in every process, or that some
+        process refused it, or that it refused the file itself. Returns the
+        log text written since the signal."""
         offset = self._log_size()
         self.write_config(overrides, extra_lines)
         self.signal(signal.SIGHUP)
-        found = wait_until(lambda: re.search(r'reload', self.log_text(offset), re.I), timeout)
-        if not found:
+        taken = wait_until(lambda: re.search(
+            MASTER_LOADED + '|' + MASTER_REFUSED, self.log_text(offset)), timeout)
+        if not taken:
             raise AssertionError('no log line about the reload within %d s; log:\n%s'
                                  % (timeout, self.log_text(offset)))
-        # With workers, the master takes the file first, then passes the
-        # signal on: wait until every worker has it too.
-        if 'reloaded configuration' in self.log_text(offset):
-            procs = self.process_count()
-            if not wait_until(lambda: self.log_text(offset).count('reloaded configuration')
-                              >= procs, timeout):
-                raise AssertionError('not every process reloaded within %d s; log:\n%s'
-                                     % (timeout, self.log_text(offset)))
+        if taken.group(1):
+            gen = taken.group(1)
+            if not self.wait_log(r'configuration generation %s (live|NOT live)' % gen,
+                                 timeout=timeout, offset=offset):
+                raise AssertionError('generation %s not settled within %d s; log:\n%s'
+                                     % (gen, timeout, self.log_text(offset)))
         if overrides is not None:
             self.overrides = dict(overrides)
         return self.log_text(offset)
 
-    def process_count(self):
-        """Processes that serve clients and read the configuration: one,
-        or the master and its workers."""
-        m = re.findall(r'ready as \S+ with (\d+) workers', self.log_text(self.log_offset_at_start))
-        return int(m[-1]) + 1 if m else 1
+    def generation(self, offset=0):
+        """The newest configuration generation the master said is live in
+        every process, or 0."""
+        found = re.findall(r'configuration generation (\d+) live', self.log_text(offset))
+        return max(int(g) for g in found) if found else 0
 
     # log and queue
 

@@ -1,0 +1,80 @@
+/*
+ * generation - which configuration every process serves.
+ *
+ * The process that reads SIGHUP (the master, or the only process) numbers
+ * each configuration it has loaded: generation 1 at start, one more for
+ * every reload it takes. Each child (a worker, the queue runner) has a
+ * control socket to it (a SOCK_SEQPACKET pair, one message per packet):
+ * the master sends "reload N"; the child reads the file again and answers
+ * "N ok", or "N refused: why" and keeps serving what it had. A child that
+ * starts answers for the generation it started with. When every child has
+ * answered for the newest generation the master logs one line saying so
+ * and tells the service manager (notify.h): READY=1 at start and after a
+ * reload, RELOADING=1 before one.
+ */
+#ifndef SALLYPORT_GENERATION_H
+#define SALLYPORT_GENERATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "workers.h"
+
+struct gen_child {
+	int		 fd;		/* our end of its control socket, -1 */
+	pid_t		 pid;		/* 0: not running */
+	unsigned long	 serves;	/* generation it said it serves; 0: none */
+	unsigned long	 refused;	/* newest one it refused; 0: none */
+};
+
+struct gens {
+	unsigned long	 gen;		/* the master's, wanted everywhere */
+	unsigned long	 settled;	/* the newest logged as live (or not) */
+	bool		 ready_sent;	/* READY=1 told once (start-up over) */
+	unsigned	 nworkers;	/* worker children; 0: one process */
+	bool		 runner;	/* a queue runner child (delivery) */
+	struct gen_child child[WORKERS_MAX + 1];	/* workers, then the
+							 * runner */
+};
+
+/* Generation 1, no child running yet. */
+void	gen_init(struct gens *, unsigned nworkers, bool runner);
+/* The runner's index in child[]. */
+unsigned gen_runner(const struct gens *);
+/* A new control socket for child i, about to be started: our end is
+ * kept, the child's end returned (to be closed here after the fork), or
+ * -1 with err. The runner's end already holds "reload N": it is exec'd,
+ * and reads which generation it is before its configuration. */
+int	gen_child_socket(struct gens *, unsigned i, char *err, size_t errlen);
+/* Child i runs as pid (after its fork), or failed to start. */
+void	gen_child_started(struct gens *, unsigned i, pid_t pid);
+/* Child i has gone (reaped): its successor answers for itself. */
+void	gen_child_gone(struct gens *, unsigned i);
+/* In a new child: our copies of the other children's sockets closed. */
+void	gen_close_all(struct gens *);
+
+/* SIGHUP: RELOADING=1 (once start-up is over), before the file is read. */
+void	gen_reload_begin(struct gens *);
+/* The master took the new configuration: "reload N" to every child. */
+void	gen_reload(struct gens *);
+/* The master refused the file: READY=1, the running generation stays
+ * (the caller has logged why). */
+void	gen_reload_refused(struct gens *);
+/* Child i's socket is readable: take its answers. */
+void	gen_read(struct gens *, unsigned i);
+/* Log and tell the manager when every child serves gen (once each). */
+void	gen_check(struct gens *);
+/* STOPPING=1. */
+void	gen_stopping(void);
+
+/* --- the child's side ---------------------------------------------------- */
+
+/* The newest generation asked for on fd (every message waiting is
+ * read: one reload serves them all), 0 if none; *eof when the master's
+ * end is closed. */
+unsigned long gen_requested(int fd, bool *eof);
+/* Answer: serving n (why == NULL), or refused n for why. */
+void	gen_answer(int fd, unsigned long n, const char *why);
+
+#endif
