@@ -62,6 +62,42 @@ entry_path(char *out, const char *dir, const char *sub, const char *id,
 	return 0;
 }
 
+/* entry_open - queue_dir/sub/name (name NULL: the directory sub
+ * itself), following no symbolic link below queue_dir. The queue belongs
+ * to the service user and root runs `sallyport --queue` on it: a link
+ * planted in it must not take root's reads, writes or unlinks anywhere
+ * else. -1 with errno (ELOOP for a link). */
+static int
+entry_open(const char *queue_dir, const char *sub, const char *name,
+    int flags, mode_t mode)
+{
+	char path[PATH_LEN];
+	struct stat st;
+	int dfd, fd, saved;
+
+	if (entry_path(path, queue_dir, sub, NULL, NULL, 0) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1 && errno == ENOTDIR && lstat(path, &st) == 0 &&
+	    S_ISLNK(st.st_mode))
+		errno = ELOOP;		/* O_DIRECTORY said it first */
+	if (dfd == -1 || name == NULL)
+		return dfd;
+	fd = openat(dfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	saved = errno;
+	close(dfd);
+	errno = saved;
+	return fd;
+}
+
+const char *
+qentry_strerror(int e)
+{
+	return e == ELOOP ? "a symbolic link, not followed" : strerror(e);
+}
+
 static int
 fsync_dir(const char *path, char *err, size_t errlen)
 {
@@ -401,7 +437,8 @@ state_line(struct qentry *e, const char *s, size_t n)
 }
 
 static int
-read_state(struct qentry *e, const char *path, char *err, size_t errlen)
+read_state(struct qentry *e, const char *queue_dir, const char *path,
+    char *err, size_t errlen)
 {
 	struct lines *r;
 	unsigned lineno = 0;
@@ -410,10 +447,11 @@ read_state(struct qentry *e, const char *path, char *err, size_t errlen)
 	size_t n;
 	int fd, rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	if ((fd = entry_open(queue_dir, "state", e->id, O_RDONLY, 0)) == -1) {
 		if (errno == ENOENT)
 			return 0;
-		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "open %s: %s", path,
+		    qentry_strerror(errno));
 		return -1;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
@@ -457,8 +495,9 @@ qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+	if ((fd = entry_open(queue_dir, "incoming", id, O_RDONLY, 0)) == -1) {
+		snprintf(err, errlen, "open %s: %s", path,
+		    qentry_strerror(errno));
 		return NULL;
 	}
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
@@ -484,7 +523,7 @@ qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 		return NULL;
 	}
 	if (entry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
-	    read_state(e, path, err, errlen) == -1) {
+	    read_state(e, queue_dir, path, err, errlen) == -1) {
 		qentry_free(e);
 		errno = EINVAL;
 		return NULL;
@@ -518,14 +557,9 @@ qentry_free(struct qentry *e)
 int
 qentry_open_body(const char *queue_dir, const struct qentry *e)
 {
-	char path[PATH_LEN];
 	int fd;
 
-	if (entry_path(path, queue_dir, "incoming", e->id, NULL, 0) == -1) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = entry_open(queue_dir, "incoming", e->id, O_RDONLY, 0)) == -1)
 		return -1;
 	if (lseek(fd, e->body_offset, SEEK_SET) == -1) {
 		close(fd);
@@ -583,9 +617,10 @@ state_append(const char *queue_dir, const char *id, const char *line,
 		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if ((fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0600)) == -1) {
-		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+	if ((fd = entry_open(queue_dir, "state", id, O_RDWR | O_APPEND |
+	    O_CREAT, 0600)) == -1) {
+		snprintf(err, errlen, "open %s: %s", path,
+		    qentry_strerror(errno));
 		return -1;
 	}
 	size = fstat(fd, &st) == 0 ? st.st_size : -1;
@@ -732,35 +767,46 @@ int
 qentry_remove(const char *queue_dir, const char *id, char *err,
     size_t errlen)
 {
-	char dir[PATH_LEN], path[PATH_LEN];
+	static const char *const subs[] = { "incoming", "state" };
+	size_t i;
+	int dfd, saved;
 
 	if (!qentry_id_valid(id)) {
 		snprintf(err, errlen, "%s: not a queue id", id);
 		errno = EINVAL;
 		return -1;
 	}
-	if (entry_path(dir, queue_dir, "incoming", NULL, err, errlen) == -1 ||
-	    entry_path(path, queue_dir, "incoming", id, err, errlen) == -1)
-		return -1;
-	if (unlink(path) == -1) {
-		int saved = errno;
-
-		snprintf(err, errlen, "%s: %s", id, saved == ENOENT ?
-		    "no such queue entry" : strerror(saved));
-		errno = saved;
-		return -1;
+	/* unlinkat in a directory opened without following a link: root's
+	 * `--queue delete` removes nothing outside the queue. */
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if ((dfd = entry_open(queue_dir, subs[i], NULL, 0, 0)) == -1 ||
+		    unlinkat(dfd, id, 0) == -1) {
+			saved = errno;
+			if (dfd != -1)
+				close(dfd);
+			if (i > 0 && saved == ENOENT)
+				return 0;	/* no state: never tried */
+			if (saved == ENOENT)
+				snprintf(err, errlen, "%s: no such queue entry",
+				    id);
+			else
+				snprintf(err, errlen, "%s/%s%s%s: %s",
+				    queue_dir, subs[i], dfd != -1 ? "/" : "",
+				    dfd != -1 ? id : "",
+				    qentry_strerror(saved));
+			errno = saved;
+			return -1;
+		}
+		saved = fsync(dfd) == -1 ? errno : 0;
+		close(dfd);
+		if (saved != 0) {
+			snprintf(err, errlen, "fsync %s/%s: %s", queue_dir,
+			    subs[i], strerror(saved));
+			errno = saved;
+			return -1;
+		}
 	}
-	if (fsync_dir(dir, err, errlen) == -1 ||
-	    entry_path(dir, queue_dir, "state", NULL, err, errlen) == -1 ||
-	    entry_path(path, queue_dir, "state", id, err, errlen) == -1)
-		return -1;
-	if (unlink(path) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return fsync_dir(dir, err, errlen);
+	return 0;
 }
 
 static int
@@ -772,19 +818,21 @@ cmp_ids(const void *a, const void *b)
 char **
 qentry_list(const char *queue_dir, size_t *n)
 {
-	char path[PATH_LEN], **ids = NULL, **grown;
+	char **ids = NULL, **grown;
 	struct dirent *de;
 	size_t cap = 0;
 	DIR *d;
-	int saved;
+	int saved, fd;
 
 	*n = 0;
-	if (entry_path(path, queue_dir, "incoming", NULL, NULL, 0) == -1) {
-		errno = ENAMETOOLONG;
+	if ((fd = entry_open(queue_dir, "incoming", NULL, 0, 0)) == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
 		return NULL;
 	}
-	if ((d = opendir(path)) == NULL)
-		return NULL;
 	if ((ids = malloc(sizeof(*ids))) == NULL)
 		goto fail;
 	cap = 1;

@@ -40,6 +40,10 @@ struct qentry {
 
 /* 16 upper-case hexadecimal digits: the only names load and remove take. */
 bool		 qentry_id_valid(const char *id);
+/* strerror, but ELOOP (a symbolic link in the queue, never followed:
+ * the queue is the service user's, `sallyport --queue` may be root) is
+ * said as such. */
+const char	*qentry_strerror(int errnum);
 /* Read incoming/ID and state/ID under queue_dir. */
 /* On failure errno is ENOENT only when the entry does not exist (it was
  * delivered or deleted meanwhile); a corrupt entry gives EINVAL. */

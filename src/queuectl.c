@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -199,7 +200,7 @@ cmd_list(const char *dir, bool json)
 
 	if ((ids = qentry_list(dir, &n)) == NULL) {
 		fprintf(stderr, "sallyport: %s/incoming: %s\n", dir,
-		    strerror(errno));
+		    qentry_strerror(errno));
 		return 1;
 	}
 	if (json) {
@@ -232,28 +233,47 @@ cmd_list(const char *dir, bool json)
 	return status;
 }
 
+/* cmd_flush - create queue_dir/flush. Made in the directory opened
+ * first, never through a link (O_NOFOLLOW, O_EXCL): the queue is the
+ * service user's, and this may run as root, who must not be made to
+ * create or open a file anywhere else. One already there is a request
+ * not yet taken. */
 static int
 cmd_flush(const char *dir)
 {
-	char path[4096];
+	struct stat st;
 	size_t n = 0;
 	char **ids;
-	int fd;
+	int dfd, fd, saved;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/flush", dir) >=
-	    sizeof(path)) {
-		fprintf(stderr, "sallyport: %s: path too long\n", dir);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "sallyport: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1) {
-		fprintf(stderr, "sallyport: %s: %s\n", path, strerror(errno));
+	fd = openat(dfd, "flush", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	saved = errno;
+	if (fd == -1 && saved == EEXIST && fstatat(dfd, "flush", &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "sallyport: %s/flush is not a regular file "
+		    "(%s): not followed, no flush requested; remove it\n", dir,
+		    S_ISLNK(st.st_mode) ? "a symbolic link" : "something else");
+		close(dfd);
 		return 1;
 	}
-	close(fd);
+	if (fd == -1 && saved != EEXIST) {
+		fprintf(stderr, "sallyport: %s/flush: %s\n", dir,
+		    qentry_strerror(saved));
+		close(dfd);
+		return 1;
+	}
+	if (fd != -1)
+		close(fd);
+	close(dfd);
 	ids = qentry_list(dir, &n);
 	qentry_list_free(ids, n);
-	printf("flush requested (%s): the delivery runner tries all %zu "
-	    "%s now\n", path, n, n == 1 ? "entry" : "entries");
+	printf("flush requested (%s/flush): the delivery runner tries all "
+	    "%zu %s now\n", dir, n, n == 1 ? "entry" : "entries");
 	return 0;
 }
 

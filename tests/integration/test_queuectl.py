@@ -7,7 +7,9 @@ queue with its recipients pending."""
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 
 import sallytest
 from sallytest import CRLF
@@ -112,6 +114,74 @@ class QueueTool(sallytest.TestCase):
         self.assertIn('1 entry', out)
         # A runner removes the marker once it has seen it: either is fine.
         self.assertTrue(os.path.exists(marker) or qid in self.srv.queue_names())
+
+    # The queue is the service user's; `--queue` is often run as root.
+    # A link planted in the queue must not take root's hands elsewhere.
+
+    def outside(self):
+        d = tempfile.mkdtemp(prefix='sallytest-outside-')
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
+
+    def test_flush_follows_no_link(self):
+        marker = os.path.join(self.srv.queue_dir, 'flush')
+        out_dir = self.outside()
+        # A link to a file that does not exist: root must not create it.
+        target = os.path.join(out_dir, 'created-by-root')
+        os.symlink(target, marker)
+        _, err = self.queue('flush', status=1)
+        self.assertIn('%s is not a regular file (a symbolic link): not followed, '
+                      'no flush requested' % marker, err)
+        self.assertFalse(os.path.lexists(target), 'flush created %s' % target)
+        # A link to a file that exists: left as it was.
+        os.unlink(marker)
+        target = os.path.join(out_dir, 'precious')
+        with open(target, 'w') as f:
+            f.write('keep me\n')
+        os.chmod(target, 0o644)
+        before = os.stat(target)
+        os.symlink(target, marker)
+        _, err = self.queue('flush', status=1)
+        self.assertIn('not followed', err)
+        after = os.stat(target)
+        with open(target) as f:
+            self.assertEqual(f.read(), 'keep me\n')
+        self.assertEqual((after.st_mode, after.st_uid, after.st_mtime_ns),
+                         (before.st_mode, before.st_uid, before.st_mtime_ns))
+        # Once the link is gone, flush works again.
+        os.unlink(marker)
+        out, _ = self.queue('flush')
+        self.assertIn('flush requested', out)
+
+    def test_list_follows_no_link(self):
+        qid = self.accept(['user@example.test'], 'linked')
+        # The entry moved out of the queue, a link left in its place:
+        # a well-formed entry, so only the link can make list refuse it.
+        entry = os.path.join(self.srv.queue_dir, 'incoming', qid)
+        moved = os.path.join(self.outside(), qid)
+        shutil.copyfile(entry, moved)
+        os.unlink(entry)
+        os.symlink(moved, entry)
+        out, err = self.queue('list', status=1)
+        self.assertNotIn(qid + '\n', out)
+        self.assertIn('a symbolic link, not followed', err)
+
+    def test_delete_follows_no_link(self):
+        qid = self.accept(['user@example.test'], 'state linked')
+        # state/ replaced by a link to a directory elsewhere holding a
+        # file of the entry's name: delete must not remove that file.
+        out_dir = self.outside()
+        victim = os.path.join(out_dir, qid)
+        with open(victim, 'w') as f:
+            f.write('not the queue\n')
+        state = os.path.join(self.srv.queue_dir, 'state')
+        if os.path.isdir(state):
+            shutil.rmtree(state)
+        os.symlink(out_dir, state)
+        _, err = self.queue('delete', qid, status=1)
+        self.assertIn('a symbolic link, not followed', err)
+        self.assertTrue(os.path.exists(victim), 'delete removed %s' % victim)
+        self.assertNotIn(qid, self.srv.queue_names())
 
     def test_usage_and_config_errors(self):
         _, err = self.queue('frobnicate', status=2)
