@@ -541,12 +541,13 @@ deliver_spawn(const char *path, bool foreground, int notify_rd, int ctl_fd,
 		/* A fresh image: no loop, no listeners (all close-on-exec).
 		 * TERM, INT and HUP stay blocked across exec until
 		 * deliver_main() has its handlers: a SIGHUP passed on by
-		 * the daemon meanwhile waits instead of killing us. */
-		sigset_t none;
+		 * the daemon meanwhile waits instead of killing us. One
+		 * sigprocmask: a mask emptied first and blocked again after
+		 * let a SIGHUP sent right after the fork kill us. */
+		sigset_t set;
 
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		server_signals(SIG_BLOCK);
+		server_signal_set(&set);
+		sigprocmask(SIG_SETMASK, &set, NULL);
 		/* The pipe on 3, the control socket on 4. */
 		if (ctl_fd == 3 && (ctl_fd = fcntl(3, F_DUPFD_CLOEXEC, 5)) == -1)
 			_exit(1);

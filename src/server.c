@@ -513,14 +513,20 @@ server_no_new_privs(const char *who)
 }
 
 void
+server_signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+void
 server_signals(int how)
 {
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	server_signal_set(&set);
 	sigprocmask(how, &set, NULL);
 }
 

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <ev.h>
 #include <sys/types.h>
@@ -115,6 +116,8 @@ void		 server_runner_stop(struct server *);
 /* Block or unblock (SIG_BLOCK, SIG_UNBLOCK) the signals the daemon acts
  * on: TERM, INT, HUP. */
 void		 server_signals(int how);
+/* Those three signals as a set, for a mask set in one step. */
+void		 server_signal_set(sigset_t *);
 /* PR_SET_NO_NEW_PRIVS for this process and what it runs: for the
  * processes that never run a set-user-ID program. It is inherited
  * across fork and exec and cannot be cleared, so each process that wants
