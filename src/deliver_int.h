@@ -23,6 +23,8 @@ struct outcome {
 	bool	 recorded;		/* written to the state file */
 	bool	 noted;			/* ... or left to the entry's removal */
 	bool	 remote;		/* text is the reply of the server at relay */
+	bool	 expired;		/* a failure made final by queue_lifetime;
+					 * text is the last attempt's */
 	int	 code;			/* 2xx, 4xx, 5xx; 0: no verdict */
 	char	 text[CLIENT_TEXT_MAX];
 	char	 relay[300];

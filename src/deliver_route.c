@@ -102,6 +102,7 @@ set_outcome(struct outcome *o, int code, const char *relay, const char *fmt,
 
 	o->tried = true;
 	o->remote = false;
+	o->expired = false;
 	o->code = code;
 	snprintf(o->relay, sizeof(o->relay), "%s", relay);
 	va_start(ap, fmt);
@@ -134,17 +135,65 @@ rewind_body(int fd, const struct qentry *e)
 	return lseek(fd, e->body_offset, SEEK_SET) == (off_t)-1 ? -1 : 0;
 }
 
-/* enhanced - "5.1.1" from a reply text, or a default for its class */
-static void
-enhanced(const struct outcome *o, char *out, size_t outlen)
+/* reply_code - the enhanced code ("5.1.1") of a text that opens with
+ * "NNN X.Y.Z ", its length (0: none) in *skip with the space after it */
+static bool
+reply_code(const char *t, char *out, size_t outlen, size_t *skip)
 {
-	const char *t = o->text;
 	unsigned a, b, c;
+	int n = 0;
 
-	if (strlen(t) > 4 && sscanf(t + 4, "%u.%u.%u", &a, &b, &c) == 3)
-		snprintf(out, outlen, "%u.%u.%u", a, b, c);
+	*skip = 0;
+	if (strlen(t) < 4 || t[0] < '2' || t[0] > '5' || t[3] != ' ' ||
+	    sscanf(t + 4, "%1u.%3u.%3u%n", &a, &b, &c, &n) != 3 ||
+	    (t[4 + n] != ' ' && t[4 + n] != '\0'))
+		return false;
+	snprintf(out, outlen, "%u.%u.%u", a, b, c);
+	*skip = 4 + (size_t)n + (t[4 + n] == ' ');
+	return true;
+}
+
+/* dsn_status - the Status: of a failure. An expired one keeps the
+ * last attempt's own code when it had one (a 4.X.X: RFC 3463 says
+ * X.4.7 only when no better code is known, and Postfix does the same),
+ * else 4.4.7; any other takes its reply's code, or its class's. */
+static void
+dsn_status(const struct outcome *o, char *out, size_t outlen)
+{
+	size_t skip;
+
+	if (reply_code(o->text, out, outlen, &skip))
+		return;
+	if (o->expired)
+		snprintf(out, outlen, "4.4.7");
 	else
 		snprintf(out, outlen, "%d.0.0", o->code / 100);
+}
+
+/* dsn_diagnostic - the Diagnostic-Code: of a failure (RFC 3464 2.3.6).
+ * "smtp;" only for what a server replied; a reason made here, whatever
+ * its form, is "X-Sallyport;" in words, as Postfix says "X-Postfix;". */
+static void
+dsn_diagnostic(const struct outcome *o, char *out, size_t outlen)
+{
+	char status[16];
+	size_t skip;
+
+	if (o->remote) {
+		snprintf(out, outlen, "smtp; %s", o->text);
+		return;
+	}
+	(void)reply_code(o->text, status, sizeof(status), &skip);
+	snprintf(out, outlen, "X-Sallyport; %s%s", o->expired ? "delivery "
+	    "time expired; last error: " : "", o->text + skip);
+}
+
+/* outcome_text - the words for the log and the state file */
+static void
+outcome_text(const struct outcome *o, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s%s", o->expired ? "delivery time expired; "
+	    "last error: " : "", o->text);
 }
 
 /* --- qmail-queue -------------------------------------------------------------- */
@@ -253,6 +302,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	char host[256], port[8], local[256], domain[256], relay[300], err[256];
 	const char *key;
 	size_t k, nmx = 0;
+	bool heard = false;		/* sess is a server's reply */
 	int rc;
 
 	if (reps == NULL || rcpts == NULL) {
@@ -309,6 +359,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		}
 		snprintf(relay, sizeof(relay), "%s:%s", host, port);
 		try_host(cfg, &opts, host, e, fd, rcpts, n, &sess, reps);
+		heard = sess.code != 0;
 	} else {
 		opts.tls = CLIENT_TLS_OPPORTUNISTIC;
 		rc = resolve_mx(cfg, domain, mx, MAX_MX, &nmx);
@@ -323,6 +374,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			snprintf(relay, sizeof(relay), "%s", mx[k].name);
 			try_host(cfg, &opts, mx[k].name, e, fd, rcpts, n,
 			    &sess, reps);
+			heard = sess.code != 0;
 			/* A verdict ends the walk; a 4xx or no answer from
 			 * this MX leaves the next one to try. */
 			if (sess.code / 100 == 2 || sess.code / 100 == 5)
@@ -332,10 +384,13 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	for (k = 0; k < n; k++) {
 		struct smtp_client_reply *rp = &reps[k];
 
-		if (sess.code == 250 && rp->code / 100 == 2)
-			set_outcome(&outs[idx[k]], rp->code, relay, "%s", rp->text);
-		else if (rp->code >= 400)
-			set_outcome(&outs[idx[k]], rp->code, relay, "%s", rp->text);
+		/* A code from smtp_client is always the server's; ours
+		 * (no answer, a DNS verdict) is made here. */
+		if ((sess.code == 250 && rp->code / 100 == 2) ||
+		    rp->code >= 400)
+			set_reply(&outs[idx[k]], rp, relay);
+		else if (heard)
+			set_reply(&outs[idx[k]], &sess, relay);
 		else
 			set_outcome(&outs[idx[k]], sess.code, relay, "%s",
 			    sess.text);
@@ -366,7 +421,7 @@ bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
 {
 	struct dsn_failure *f = calloc(e->nrcpts, sizeof(*f));
 	char (*status)[16] = calloc(e->nrcpts, sizeof(*status));
-	char (*diag)[CLIENT_TEXT_MAX + 8] = calloc(e->nrcpts, sizeof(*diag));
+	char (*diag)[CLIENT_TEXT_MAX + 64] = calloc(e->nrcpts, sizeof(*diag));
 	char id[QUEUE_ID_LEN + 1] = "", err[512] = "out of memory";
 	size_t i, n = 0;
 
@@ -381,8 +436,8 @@ bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
 	for (i = 0; i < e->nrcpts; i++) {
 		if (!outs[i].tried || outs[i].code / 100 != 5)
 			continue;
-		enhanced(&outs[i], status[n], sizeof(status[n]));
-		snprintf(diag[n], sizeof(diag[n]), "smtp; %s", outs[i].text);
+		dsn_status(&outs[i], status[n], sizeof(status[n]));
+		dsn_diagnostic(&outs[i], diag[n], sizeof(diag[n]));
 		f[n].rcpt = i;
 		f[n].status = status[n];
 		f[n].diagnostic = diag[n];
@@ -432,17 +487,18 @@ record(const char *dir, struct qentry *e, size_t i, struct outcome *o,
 {
 	const char *what = o->code / 100 == 2 ? "sent" :
 	    o->code / 100 == 5 ? "bounced" : "deferred";
-	char err[512];
+	char err[512], text[CLIENT_TEXT_MAX + 64];
 
+	outcome_text(o, text, sizeof(text));
 	if (o->code / 100 == 2 && only_pending(e, i)) {
 		qentry_note_sent(e, i);
 		o->noted = true;
-	} else if (qentry_record(dir, e, i, what, o->text, err,
+	} else if (qentry_record(dir, e, i, what, text, err,
 	    sizeof(err)) == -1)
 		log_err("id=%s %s", e->id, err);
 	o->recorded = true;
 	log_info("id=%s to=<%s> relay=%s delay=%lds status=%s (%s)", e->id,
-	    e->rcpts[i], o->relay, (long)(now - e->arrival), what, o->text);
+	    e->rcpts[i], o->relay, (long)(now - e->arrival), what, text);
 }
 
 /* settle - as soon as a destination has answered: a success or a
@@ -457,13 +513,10 @@ settle(const struct config *cfg, struct qentry *e, size_t i,
 		return;
 	if (now - e->arrival >= (time_t)cfg->queue_lifetime &&
 	    o->code / 100 != 2 && o->code / 100 != 5) {
-		char last[CLIENT_TEXT_MAX], relay[300];
-
-		/* set_outcome rewrites both: copy them first */
-		snprintf(last, sizeof(last), "%s", o->text);
-		snprintf(relay, sizeof(relay), "%s", o->relay);
-		set_outcome(o, 554, relay, "554 4.4.7 delivery time expired; "
-		    "last error: %.400s", last);
+		/* Final now, with the last attempt's words (and whether a
+		 * server said them) kept for the DSN. */
+		o->expired = true;
+		o->code = 554;
 	}
 	if (o->code / 100 != 5)
 		record(cfg->queue_dir, e, i, o, now);

@@ -50,6 +50,12 @@ def maildir_form(data):
     return data.replace(CRLF, MAILDIR_EOL)
 
 
+def flat(value):
+    """A delivery-status field's value on one line, runs of blanks as one
+    space (how it was folded does not matter)."""
+    return ' '.join(str(value).split())
+
+
 def dsn_parts(raw):
     """(the parsed report, its per-recipient field blocks) of a bounce."""
     msg = email.message_from_bytes(raw)
@@ -446,7 +452,42 @@ class Smarthost(DeliveryCase):
         self.assertEqual(msg.get_content_type(), 'multipart/report')
         self.assertEqual([b['Action'].strip().lower() for b in blocks], ['failed'])
         self.assertIn('friend@remote.test', blocks[0]['Final-Recipient'])
-        self.status_line(srv, qid, 'friend@remote.test', 'bounced')
+        # No server replied (connection refused): the reason is ours, in
+        # words, never dressed up as an SMTP reply (RFC 3464 2.3.6);
+        # Status: 4.4.7, as no better code is known (RFC 3463).
+        diag = flat(blocks[0]['Diagnostic-Code'])
+        self.assertRegex(diag, r'^X-Sallyport; delivery time expired; last error: .*refused')
+        self.assertNotRegex(diag, r'\b[245]\d\d [245]\.\d')
+        self.assertEqual(blocks[0]['Status'].strip(), '4.4.7')
+        line = self.status_line(srv, qid, 'friend@remote.test', 'bounced')
+        self.assertIn('delivery time expired', line)
+        self.wait_gone(srv, qid)
+
+    def seed_expired(self, srv, qid, rcpt, subject):
+        """An entry that arrived two hours ago (queue_lifetime 1h), in the
+        queue before the daemon starts."""
+        os.makedirs(srv.incoming_dir(), exist_ok=True)
+        with open(os.path.join(srv.incoming_dir(), qid), 'wb') as f:
+            f.write(b'sallyport-queue 1\nid %s\narrival %d\nclient 127.0.0.1\n'
+                    b'helo client.example\nproto ESMTP\nfrom %s\n'
+                    b'rcpt %s\n\n' % (qid.encode(), time.time() - 7200,
+                                       SENDER.encode(), rcpt.encode())
+                    + message(subject))
+
+    def test_expiry_keeps_the_last_remote_reply(self):
+        sink = self.sink(refuse={'busy@remote.test': '452 4.2.2 Mailbox full, try later'})
+        srv = self.smarthost(sink, start=False, queue_lifetime='1h')
+        qid = '00000000000E0002'
+        self.seed_expired(srv, qid, 'busy@remote.test', 'expires busy')
+        srv.start()
+        got = self.mailbox('sender')
+        self.assertEqual(len(got), 1, self.all_maildir_files())
+        _, blocks = dsn_parts(got[0])
+        self.assertEqual([b['Action'].strip().lower() for b in blocks], ['failed'])
+        # The server's own last reply, as it said it, and its code.
+        self.assertEqual(flat(blocks[0]['Diagnostic-Code']),
+                         'smtp; 452 4.2.2 Mailbox full, try later')
+        self.assertEqual(blocks[0]['Status'].strip(), '4.2.2')
         self.wait_gone(srv, qid)
 
     def test_kill_9_in_the_middle(self):
@@ -507,6 +548,21 @@ class Smarthost(DeliveryCase):
 class DirectMx(DeliveryCase):
     """No smarthost: the MX of remote.test, as a loopback dnsmasq says,
     on port 25 of an otherwise unused loopback address."""
+
+    def test_no_mail_server_is_our_reason(self):
+        # nowhere.test does not exist (the loopback dnsmasq says NXDOMAIN):
+        # a bounce whose reason is ours, so no "smtp;" diagnostic.
+        dns = self.dnsmasq(hosts=sallytest.SHARED_DNS_HOSTS, mx=sallytest.SHARED_DNS_MX)
+        srv = self.daemon(dns_servers=dns.server)
+        qid = self.send(srv, SENDER, ['friend@nowhere.test'], message('no such domain'))
+        got = self.mailbox('sender')
+        self.assertEqual(len(got), 1, self.all_maildir_files())
+        b = self.assert_bounce(got[0], 'friend@nowhere.test', 'no such domain')
+        self.assertEqual(b['Status'].strip(), '5.1.2')
+        self.assertEqual(flat(b['Diagnostic-Code']),
+                         'X-Sallyport; no mail server for the domain')
+        self.status_line(srv, qid, 'friend@nowhere.test', 'bounced')
+        self.wait_gone(srv, qid)
 
     def test_delivery_to_mx(self):
         if os.geteuid() != 0:

@@ -13,7 +13,7 @@ import re
 
 import mailsinks
 import sallytest
-from test_delivery import DeliveryCase, SENDER, DELIVERY_WAIT, message
+from test_delivery import DeliveryCase, SENDER, DELIVERY_WAIT, flat, message
 
 KNOWN = ['user@example.test', 'other@example.test', SENDER]
 UNKNOWN = 'third@example.test'      # a mailbox user Dovecot does not know
@@ -76,7 +76,9 @@ class DovecotLmtp(DovecotCase):
         self.assertEqual(len(bounces), 1, bounces)
         b = self.assert_bounce(bounces[0], UNKNOWN, 'to dovecot', maildir=False)
         self.assertEqual(b['Status'].strip(), '5.1.1')
-        self.assertIn(DOVECOT_UNKNOWN, b['Diagnostic-Code'])
+        # Dovecot's reply, as an SMTP (LMTP) server's reply (RFC 3464).
+        self.assertRegex(flat(b['Diagnostic-Code']),
+                         r'^smtp; 550 5\.1\.1 <%s> %s' % (re.escape(UNKNOWN), DOVECOT_UNKNOWN))
         self.assertEqual(len(srv.log_text().split('sender non-delivery notification')), 2,
                          srv.log_text()[-3000:])
 
