@@ -86,6 +86,8 @@ struct config {
 	char		*sasl_sasldb_path;	/* for auxprop (sasldb) */
 	char		*sasl_saslauthd_path;	/* saslauthd's socket directory */
 	unsigned	 max_auth_failures;	/* then 421 */
+	unsigned	 auth_timeout;		/* seconds a SASL answer may take */
+	unsigned	 auth_threads;		/* SASL threads, stuck ones too */
 	bool		 sender_login_check;	/* MAIL FROM must be the user's */
 	/* Delivery. */
 	bool		 delivery;		/* run the queue runner */

@@ -1,14 +1,34 @@
 /*
- * sasl - SMTP AUTH through Cyrus SASL on one worker thread.
+ * sasl - SMTP AUTH through Cyrus SASL on worker threads, with a deadline.
  *
  * Every sasl_server_new, start, step and dispose of a session runs on
- * the worker, one job at a time (plug-ins are not all thread-safe; one
- * thread also serialises saslauthd calls), and the answer comes back
- * to the loop through an ev_async, as in committer.c. The only Cyrus
- * calls made elsewhere are the set-up in sasl_cyrus.c, before the
- * worker starts. A session's conn is made on its first job and
- * disposed of when an exchange ends; the client's bytes are wiped
- * from memory once Cyrus has seen them.
+ * a worker thread, and the answer comes back to the loop through an
+ * ev_async, as in committer.c. The only Cyrus calls made elsewhere are
+ * the set-up in sasl_cyrus.c, before the first worker starts. A
+ * session's conn is made on its first job and disposed of when an
+ * exchange ends; the client's bytes are wiped from memory once Cyrus
+ * has seen them. A session's jobs run one at a time and in order, so
+ * its conn is only ever in one thread's hands.
+ *
+ * Deadline (auth_timeout). A Cyrus call cannot be interrupted: a
+ * saslauthd that accepts and never answers holds the thread in read()
+ * for ever. So the loop keeps the jobs owed an answer in a list, oldest
+ * first, and when one passes its deadline it answers it itself (TEMP:
+ * 454 4.7.0) and marks it expired. A job still queued is dropped. A job
+ * running is left to its thread, now "stuck": its session stays busy
+ * (an AUTH on it gets TEMP at once, no job is queued behind it), and,
+ * when no other thread is left to serve, a new one is started, up to
+ * auth_threads threads in all, stuck ones counted. Past that bound new
+ * jobs wait and expire in turn: 454 for everyone, nothing grows. A
+ * stuck thread that comes back files its job as done (the loop drops
+ * the answer: the client has had its 454), frees the session's conn as
+ * usual and serves again, or leaves if another thread already serves.
+ * Sessions, jobs and the server outlive every thread that holds them:
+ * a session is freed by its last job (JOB_FREE runs after all others),
+ * the server by its last thread when sasl_server_free gave up waiting.
+ * Normally one thread serves, so Cyrus calls run one at a time, as
+ * before; they overlap only with a thread stuck in the backend, which
+ * Cyrus allows once it has real mutexes (sasl_cyrus.c).
  *
  * User names: Cyrus splits "user@realm" at the last "@"; a name without
  * one is looked up in the realm named by the session's hostname. With
@@ -34,6 +54,7 @@
 #include "sasl_cyrus.h"
 
 #define STOP_WAIT	5		/* seconds sasl_server_free waits */
+#define SASL_CB_TEMP(cb, arg)	(cb)((arg), SASL_STATUS_TEMP, NULL, 0, NULL)
 
 enum job_kind {
 	JOB_START,		/* a fresh conn, then sasl_server_start */
@@ -52,26 +73,38 @@ struct job {
 	size_t		 inlen;
 	bool		 has_in;
 	char		*mech;		/* after in */
+	bool		 queued;	/* on the todo list (lock) */
+	bool		 running;	/* a worker has it (lock) */
+	bool		 expired;	/* answered TEMP at its deadline (lock) */
+	bool		 waiting;	/* on the loop's list of jobs owed an answer */
+	ev_tstamp	 deadline;	/* then TEMP (loop only) */
+	struct job	*wprev, *wnext;	/* that list (loop only) */
 	enum sasl_status status;	/* the answer, set by the worker */
 	char		*out;		/* challenge */
 	size_t		 outlen;
 	char		*user;
-	struct job	*next;
+	struct job	*next;		/* todo or done (lock) */
 };
 
 struct sasl_server {
 	struct ev_loop	*loop;
 	char		*mechs[2];	/* offered without TLS, with TLS */
 	ev_async	 wake;		/* worker -> loop: answers are ready */
-	pthread_t	 thread;
+	ev_timer	 timer;		/* the oldest owed answer's deadline */
+	ev_tstamp	 timeout;	/* auth_timeout */
+	unsigned	 max_threads;	/* auth_threads */
+	struct job	*whead, *wtail;	/* owed an answer, oldest first (loop) */
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 work;		/* loop -> worker: a job, or stop */
-	pthread_cond_t	 stopped;	/* worker -> loop: it has left */
+	pthread_cond_t	 work;		/* loop -> workers: a job, or stop */
+	pthread_cond_t	 stopped;	/* workers -> loop: one has left */
 	struct job	*todo, **todo_tail;	/* FIFO, guarded by lock */
 	struct job	*done, **done_tail;
+	unsigned	 nthreads;	/* alive, stuck ones too (lock) */
+	unsigned	 nstuck;	/* running an expired job (lock) */
 	bool		 stopping;
-	bool		 exited;
-	bool		 abandoned;	/* free gave up waiting: worker cleans up */
+	bool		 abandoned;	/* free gave up waiting: the last
+					   thread out frees it */
+	bool		 said_full;	/* logged: every thread is stuck */
 };
 
 struct sasl_session {
@@ -82,6 +115,8 @@ struct sasl_session {
 	sasl_callback_t	 cbs[2];	/* Cyrus's log, with our remote */
 	sasl_conn_t	*conn;		/* worker thread only */
 	unsigned	 gen;		/* bumped by reset: older answers dropped */
+	bool		 busy;		/* a job of it runs (lock) */
+	bool		 stuck;		/* and is past its deadline (lock) */
 	bool		 used;		/* a START went out: jobs may hold it */
 	bool		 freed;		/* the owner is gone; `bye` frees it */
 	struct job	 bye;		/* JOB_FREE, never fails to allocate */
@@ -142,10 +177,58 @@ session_destroy(struct sasl_session *s)
 	free(s);
 }
 
-/* jobs_finish - answer (when run) and free a list of finished jobs; the
- * answer of a session freed or reset since it asked is dropped */
+/* --- the loop's list of jobs owed an answer ----------------------------- */
+
 static void
-jobs_finish(struct job *j, bool run)
+wait_append(struct sasl_server *srv, struct job *j)
+{
+	j->deadline = ev_now(srv->loop) + srv->timeout;
+	j->wprev = srv->wtail;
+	j->wnext = NULL;
+	if (srv->wtail != NULL)
+		srv->wtail->wnext = j;
+	else
+		srv->whead = j;
+	srv->wtail = j;
+	j->waiting = true;
+}
+
+static void
+wait_remove(struct sasl_server *srv, struct job *j)
+{
+	if (!j->waiting)
+		return;
+	if (j->wprev != NULL)
+		j->wprev->wnext = j->wnext;
+	else
+		srv->whead = j->wnext;
+	if (j->wnext != NULL)
+		j->wnext->wprev = j->wprev;
+	else
+		srv->wtail = j->wprev;
+	j->waiting = false;
+}
+
+/* timer_arm - the timer at the oldest owed answer's deadline; as every
+ * job has the same timeout, the oldest is the first due */
+static void
+timer_arm(struct sasl_server *srv)
+{
+	ev_tstamp after;
+
+	ev_timer_stop(srv->loop, &srv->timer);
+	if (srv->whead == NULL)
+		return;
+	after = srv->whead->deadline - ev_now(srv->loop);
+	ev_timer_set(&srv->timer, after > 0 ? after : 0, 0);
+	ev_timer_start(srv->loop, &srv->timer);
+}
+
+/* jobs_finish - answer (when run) and free a list of finished jobs; the
+ * answer of a session freed or reset since it asked, or already given
+ * at the deadline, is dropped. srv: NULL once the loop is gone. */
+static void
+jobs_finish(struct sasl_server *srv, struct job *j, bool run)
 {
 	struct sasl_session *s;
 	struct job *next;
@@ -157,7 +240,10 @@ jobs_finish(struct job *j, bool run)
 			session_destroy(s);	/* j is s->bye */
 			continue;
 		}
-		if (run && j->cb != NULL && !s->freed && j->gen == s->gen)
+		if (srv != NULL)
+			wait_remove(srv, j);
+		if (run && j->cb != NULL && !j->expired && !s->freed &&
+		    j->gen == s->gen)
 			j->cb(j->arg, j->status, j->out, j->outlen, j->user);
 		job_free(j);
 	}
@@ -166,7 +252,8 @@ jobs_finish(struct job *j, bool run)
 static void
 server_destroy(struct sasl_server *srv)
 {
-	jobs_finish(srv->done, false);
+	jobs_finish(NULL, srv->done, false);
+	jobs_finish(NULL, srv->todo, false);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_cond_destroy(&srv->work);
 	pthread_cond_destroy(&srv->stopped);
@@ -303,44 +390,70 @@ job_run(struct sasl_server *srv, struct job *j)
 	job_wipe(j);
 }
 
+/* job_take - the oldest queued job of a session with none running, so
+ * that a session's jobs run one at a time and in order; NULL if none.
+ * With the lock held. */
+static struct job *
+job_take(struct sasl_server *srv)
+{
+	struct job **pp, *j;
+
+	for (pp = &srv->todo; (j = *pp) != NULL; pp = &j->next) {
+		if (j->sess->busy)
+			continue;
+		if ((*pp = j->next) == NULL)
+			srv->todo_tail = pp;
+		j->next = NULL;
+		j->queued = false;
+		j->running = true;
+		j->sess->busy = true;
+		return j;
+	}
+	return NULL;
+}
+
 static void *
 worker(void *arg)
 {
 	struct sasl_server *srv = arg;
 	struct job *j;
-	bool drop;
+	bool drop, last;
 
 	pthread_mutex_lock(&srv->lock);
 	for (;;) {
-		while (srv->todo == NULL && !srv->stopping)
+		while ((j = job_take(srv)) == NULL && !srv->stopping)
 			pthread_cond_wait(&srv->work, &srv->lock);
-		if ((j = srv->todo) == NULL)
+		if (j == NULL)
 			break;
-		if ((srv->todo = j->next) == NULL)
-			srv->todo_tail = &srv->todo;
-		j->next = NULL;
 		/* Stopping: no new exchange, but every conn is disposed of. */
 		drop = srv->stopping && (j->kind == JOB_START ||
 		    j->kind == JOB_STEP);
 		pthread_mutex_unlock(&srv->lock);
 
-		if (drop) {
+		if (drop)
 			j->status = SASL_STATUS_TEMP;	/* never told */
-		} else {
-			sasl_cyrus_lock();
+		else
 			job_run(srv, j);
-			sasl_cyrus_unlock();
-		}
 
 		pthread_mutex_lock(&srv->lock);
-		*srv->done_tail = j;
+		j->running = false;
+		j->sess->busy = false;
+		if (j->expired) {		/* back from being stuck */
+			j->sess->stuck = false;
+			srv->nstuck--;
+		}
+		*srv->done_tail = j;		/* j and its session: the loop's */
 		srv->done_tail = &j->next;
 		if (!srv->stopping)
 			ev_async_send(srv->loop, &srv->wake);
+		if (srv->nthreads - srv->nstuck > 1)
+			break;			/* another serves already */
 	}
-	srv->exited = true;
-	pthread_cond_signal(&srv->stopped);
-	if (srv->abandoned) {
+	srv->nthreads--;
+	last = srv->nthreads == 0;
+	pthread_cond_signal(&srv->work);	/* what this one leaves */
+	pthread_cond_broadcast(&srv->stopped);
+	if (last && srv->abandoned) {
 		pthread_mutex_unlock(&srv->lock);
 		server_destroy(srv);
 		return NULL;
@@ -364,7 +477,7 @@ on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	srv->done = NULL;
 	srv->done_tail = &srv->done;
 	pthread_mutex_unlock(&srv->lock);
-	jobs_finish(j, true);
+	jobs_finish(srv, j, true);
 }
 
 static void
@@ -373,15 +486,19 @@ job_submit(struct sasl_server *srv, struct job *j)
 	pthread_mutex_lock(&srv->lock);
 	*srv->todo_tail = j;
 	srv->todo_tail = &j->next;
+	j->queued = true;
 	pthread_cond_signal(&srv->work);
 	pthread_mutex_unlock(&srv->lock);
 }
 
-/* worker_start - the thread, with the signals meant for the loop blocked */
+/* worker_start - one more thread, with the signals meant for the loop
+ * blocked, detached: it leaves on its own. With the lock held. */
 static int
 worker_start(struct sasl_server *srv)
 {
+	pthread_attr_t attr;
 	sigset_t all, old;
+	pthread_t t;
 	int rc;
 
 	sigfillset(&all);
@@ -389,10 +506,98 @@ worker_start(struct sasl_server *srv)
 	sigdelset(&all, SIGBUS);
 	sigdelset(&all, SIGFPE);
 	sigdelset(&all, SIGILL);
+	if ((rc = pthread_attr_init(&attr)) != 0)
+		return rc;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&srv->thread, NULL, worker, srv);
+	rc = pthread_create(&t, &attr, worker, srv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc == 0)
+		srv->nthreads++;
 	return rc;
+}
+
+/* todo_remove - take j, still queued, out of the todo list */
+static void
+todo_remove(struct sasl_server *srv, struct job *j)
+{
+	struct job **pp;
+
+	for (pp = &srv->todo; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp != j)
+			continue;
+		if ((*pp = j->next) == NULL)
+			srv->todo_tail = pp;
+		j->next = NULL;
+		j->queued = false;
+		return;
+	}
+}
+
+/* job_expire - j is owed an answer past its deadline: TEMP now. A
+ * queued job is dropped; a running one is left to its stuck thread, and
+ * another thread serves when none is left (up to auth_threads). */
+static void
+job_expire(struct sasl_server *srv, struct job *j)
+{
+	struct sasl_session *s = j->sess;
+	bool queued, tell;
+	int rc = 0;
+
+	wait_remove(srv, j);
+	pthread_mutex_lock(&srv->lock);
+	if (j->running) {
+		queued = false;
+		j->expired = true;
+		s->stuck = true;
+		srv->nstuck++;
+	} else if (j->queued) {
+		queued = true;
+		todo_remove(srv, j);
+	} else {
+		/* Done, its answer on the way to on_wake: let it come. */
+		pthread_mutex_unlock(&srv->lock);
+		return;
+	}
+	if (srv->nthreads == srv->nstuck) {
+		if (srv->nthreads < srv->max_threads)
+			rc = worker_start(srv);
+		else
+			rc = -1;
+	}
+	tell = srv->nthreads == srv->nstuck && !srv->said_full;
+	if (tell)
+		srv->said_full = true;
+	else if (srv->nthreads > srv->nstuck)
+		srv->said_full = false;
+	pthread_mutex_unlock(&srv->lock);
+
+	log_warn("sasl remote=%s: no answer from the authentication backend "
+	    "in %.0fs; 454 to the client", s->remote ? s->remote : "-",
+	    srv->timeout);
+	if (rc > 0)
+		log_err("sasl: cannot start a SASL thread: %s", strerror(rc));
+	if (tell)
+		log_err("sasl: all %u SASL threads (auth_threads) are stuck in "
+		    "the authentication backend; AUTH fails until it answers",
+		    srv->max_threads);
+	if (j->cb != NULL && !s->freed && j->gen == s->gen)
+		SASL_CB_TEMP(j->cb, j->arg);	/* may free s, not j */
+	if (queued)
+		job_free(j);
+}
+
+static void
+on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sasl_server *srv = w->data;
+	struct job *j;
+
+	(void)revents;
+	while ((j = srv->whead) != NULL && j->deadline <= ev_now(loop))
+		job_expire(srv, j);
+	timer_arm(srv);
 }
 
 struct sasl_server *
@@ -411,6 +616,8 @@ sasl_server_create(struct ev_loop *loop, const struct config *cfg, char *err,
 		return NULL;
 	}
 	srv->loop = loop;
+	srv->timeout = cfg->auth_timeout;
+	srv->max_threads = cfg->auth_threads > 0 ? cfg->auth_threads : 1;
 	srv->todo_tail = &srv->todo;
 	srv->done_tail = &srv->done;
 	pthread_mutex_init(&srv->lock, NULL);
@@ -419,7 +626,12 @@ sasl_server_create(struct ev_loop *loop, const struct config *cfg, char *err,
 	ev_async_init(&srv->wake, on_wake);
 	srv->wake.data = srv;
 	ev_async_start(loop, &srv->wake);
-	if ((rc = worker_start(srv)) != 0) {
+	ev_init(&srv->timer, on_timer);
+	srv->timer.data = srv;
+	pthread_mutex_lock(&srv->lock);
+	rc = worker_start(srv);
+	pthread_mutex_unlock(&srv->lock);
+	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the SASL thread: %s",
 		    strerror(rc));
 		ev_async_stop(loop, &srv->wake);
@@ -439,31 +651,29 @@ void
 sasl_server_free(struct sasl_server *srv)
 {
 	struct timespec until;
-	pthread_t thread;
+	unsigned left;
 
 	if (srv == NULL)
 		return;
+	ev_timer_stop(srv->loop, &srv->timer);
 	pthread_mutex_lock(&srv->lock);
-	srv->stopping = true;		/* from now on the worker sends nothing */
-	pthread_cond_signal(&srv->work);
+	srv->stopping = true;		/* from now on no thread sends */
+	pthread_cond_broadcast(&srv->work);
 	ev_async_stop(srv->loop, &srv->wake);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += STOP_WAIT;
-	while (!srv->exited && pthread_cond_timedwait(&srv->stopped,
+	while (srv->nthreads > 0 && pthread_cond_timedwait(&srv->stopped,
 	    &srv->lock, &until) != ETIMEDOUT)
 		continue;
-	if (!srv->exited) {
-		/* The worker frees srv as it leaves: hands off from here. */
+	if ((left = srv->nthreads) > 0) {
+		/* The last thread out frees srv: hands off from here. */
 		srv->abandoned = true;
-		thread = srv->thread;
 		pthread_mutex_unlock(&srv->lock);
-		pthread_detach(thread);
-		log_warn("sasl: the SASL thread is still busy after %d "
-		    "seconds; left to finish alone", STOP_WAIT);
+		log_warn("sasl: %u SASL thread(s) still busy after %d "
+		    "seconds; left to finish alone", left, STOP_WAIT);
 		return;
 	}
 	pthread_mutex_unlock(&srv->lock);
-	pthread_join(srv->thread, NULL);
 	server_destroy(srv);		/* pending answers are dropped */
 }
 
@@ -513,20 +723,39 @@ sasl_session_mechanisms(struct sasl_session *s)
 	return s->srv->mechs[s->ssf > 0];
 }
 
-/* submit - a start or step, or TEMP at once when memory is short */
+/* session_stuck - is a job of s still in a backend past its deadline? */
+static bool
+session_stuck(struct sasl_session *s)
+{
+	bool stuck;
+
+	pthread_mutex_lock(&s->srv->lock);
+	stuck = s->stuck;
+	pthread_mutex_unlock(&s->srv->lock);
+	return stuck;
+}
+
+/* submit - a start or step; TEMP at once when memory is short or when
+ * the session's last job is still stuck (queued behind it, this one
+ * could only expire too) */
 static void
 submit(struct sasl_session *s, enum job_kind kind, const char *mech,
     const char *in, size_t len, bool has_in, sasl_cb *cb, void *arg)
 {
+	struct sasl_server *srv = s->srv;
 	struct job *j;
 
-	if ((j = job_new(s, kind, mech, in, len, cb, arg)) == NULL) {
-		cb(arg, SASL_STATUS_TEMP, NULL, 0, NULL);
+	if (session_stuck(s) ||
+	    (j = job_new(s, kind, mech, in, len, cb, arg)) == NULL) {
+		SASL_CB_TEMP(cb, arg);
 		return;
 	}
 	j->has_in = has_in;
 	s->used = true;
-	job_submit(s->srv, j);
+	wait_append(srv, j);
+	if (!ev_is_active(&srv->timer))
+		timer_arm(srv);
+	job_submit(srv, j);
 }
 
 void
@@ -549,9 +778,10 @@ sasl_session_reset(struct sasl_session *s)
 	struct job *j;
 
 	s->gen++;			/* an answer on its way is dropped */
-	if (!s->used)
+	/* Without memory, or stuck, the conn waits for the next start or
+	 * the free (a stuck job disposes of it itself unless it goes on). */
+	if (!s->used || session_stuck(s))
 		return;
-	/* Without memory the conn waits for the next start or the free. */
 	if ((j = job_new(s, JOB_DISPOSE, NULL, NULL, 0, NULL, NULL)) != NULL)
 		job_submit(s->srv, j);
 }

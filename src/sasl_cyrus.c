@@ -43,18 +43,42 @@ static pthread_mutex_t	 cyrus_init_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool		 cyrus_ready;		/* guarded by cyrus_init_lock */
 static struct cyrus_opts cyrus_opts;		/* read-only once ready */
 static char		*cyrus_mechs[2];	/* Cyrus's lists, as mechs[] */
-static pthread_mutex_t	 cyrus_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void
-sasl_cyrus_lock(void)
+/* Cyrus's own locks are no-ops unless the application gives it real
+ * ones; with them, Cyrus is thread-safe as long as one conn is used by
+ * one thread at a time (its documentation's condition), which sasl.c
+ * keeps. */
+static void *
+cyrus_mutex_alloc(void)
 {
-	pthread_mutex_lock(&cyrus_lock);
+	pthread_mutex_t *m;
+
+	if ((m = malloc(sizeof(*m))) != NULL &&
+	    pthread_mutex_init(m, NULL) != 0) {
+		free(m);
+		m = NULL;
+	}
+	return m;
 }
 
-void
-sasl_cyrus_unlock(void)
+static int
+cyrus_mutex_lock(void *m)
 {
-	pthread_mutex_unlock(&cyrus_lock);
+	return pthread_mutex_lock(m) == 0 ? SASL_OK : SASL_FAIL;
+}
+
+static int
+cyrus_mutex_unlock(void *m)
+{
+	return pthread_mutex_unlock(m) == 0 ? SASL_OK : SASL_FAIL;
+}
+
+static void
+cyrus_mutex_free(void *m)
+{
+	if (m != NULL)
+		pthread_mutex_destroy(m);
+	free(m);
 }
 
 /* cyrus_getopt - Cyrus's options, from the config of the first server */
@@ -261,13 +285,14 @@ cyrus_setup(struct cyrus_opts *o, const char *hostname, char *err,
 	int rc;
 
 	cyrus_opts = *o;		/* what cyrus_getopt answers from now on */
-	pthread_mutex_lock(&cyrus_lock);
+	/* Before any other Cyrus call; cyrus_init_lock is held. */
+	sasl_set_mutex(cyrus_mutex_alloc, cyrus_mutex_lock,
+	    cyrus_mutex_unlock, cyrus_mutex_free);
 	rc = sasl_server_init(cyrus_callbacks, CYRUS_APPNAME);
 	if (rc == SASL_OK) {
 		cyrus_mechs[0] = cyrus_list(hostname, 0);
 		cyrus_mechs[1] = cyrus_list(hostname, 256);
 	}
-	pthread_mutex_unlock(&cyrus_lock);
 	if (rc != SASL_OK) {
 		memset(&cyrus_opts, 0, sizeof(cyrus_opts));	/* o keeps them */
 		snprintf(err, errlen, "sasl_server_init: %s",

@@ -23,7 +23,9 @@
 
 /* Set Cyrus up with cfg's settings, or check that it is; then the
  * mechanisms to offer, malloc'd: mechs[0] without TLS, mechs[1] with.
- * The only Cyrus calls off the worker: call it before starting one. */
+ * The only Cyrus calls off the workers: call it before starting one.
+ * It gives Cyrus real mutexes, so that conns may be used on several
+ * threads (each by one at a time). */
 int	sasl_cyrus_start(const struct config *, char *mechs[2], char *err,
 	    size_t errlen);
 /* -1 with a message when cfg's password store cannot serve (a sasldb
@@ -35,8 +37,5 @@ int	sasl_cyrus_secure(sasl_conn_t *, unsigned ssf);
 int	sasl_cyrus_log(void *ctx, int level, const char *msg);
 /* Is mech, in any case, a name of the space separated list? */
 bool	sasl_cyrus_listed(const char *list, const char *mech);
-/* One Cyrus call at a time in the process, even with two servers. */
-void	sasl_cyrus_lock(void);
-void	sasl_cyrus_unlock(void);
 
 #endif

@@ -296,11 +296,12 @@ DOVECOT_LMTP = '/usr/lib/dovecot/lmtp'     # Debian's dovecot-lmtpd
 DOVECOT_MAIL_USER = 'mail'
 
 DOVECOT_CONF = """\
-# A private Dovecot: LMTP only, on 127.0.0.1, everything under {dir}.
+# A private Dovecot: LMTP (and IMAP when asked), on 127.0.0.1, everything
+# under {dir}.
 base_dir = {dir}/run
 state_dir = {dir}/state
 log_path = {dir}/dovecot.log
-protocols = lmtp
+protocols = lmtp{imap}
 ssl = no
 default_internal_user = {internal}
 default_login_user = {internal}
@@ -325,6 +326,27 @@ service lmtp {{
 }}
 """
 
+# IMAP for logins only (saslauthd's rimap checks passwords with it): the
+# passwords are in the passwd-file in clear, loopback needs no TLS, and
+# imap-login never runs as root.
+DOVECOT_IMAP_CONF = """\
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+default_login_user = {login_user}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+"""
+DOVECOT_IMAP = '/usr/lib/dovecot/imap-login'   # Debian's dovecot-imapd
+DOVECOT_LOGIN_USER = 'dovenull'                 # made by dovecot-core
+
 
 class Dovecot:
     """A real Dovecot LMTP server (dovecot -F) on 127.0.0.1 and a free
@@ -334,18 +356,25 @@ class Dovecot:
     others at RCPT. Run as root, it delivers as the "mail" user (Dovecot
     never writes mail as root); as anyone else, as that user. stop() and
     start() again: an outage, same port. Skips the test when Dovecot is
-    not installed (fails instead when SALLYPORT_REQUIRE_CLIENTS is set)."""
+    not installed (fails instead when SALLYPORT_REQUIRE_CLIENTS is set).
 
-    def __init__(self, users):
+    passwords ({address: password}) also starts IMAP on imap_port, where
+    those users log in with those passwords."""
+
+    def __init__(self, users, passwords=None):
         self.users = list(users)
+        self.passwords = dict(passwords or {})
         self.port = sallytest.free_port()
+        self.imap_port = sallytest.free_port() if self.passwords else None
         self.proc = None
         self.dir = None
 
     def _need(self):
-        missing = [p for p in (DOVECOT, DOVECOT_LMTP) if not os.access(p, os.X_OK)]
+        need = (DOVECOT, DOVECOT_LMTP) + ((DOVECOT_IMAP,) if self.passwords else ())
+        missing = [p for p in need if not os.access(p, os.X_OK)]
         if missing:
-            why = '%s not installed: apt-get install dovecot-core dovecot-lmtpd' % missing
+            why = ('%s not installed: apt-get install dovecot-core dovecot-lmtpd '
+                   'dovecot-imapd' % missing)
             if os.environ.get('SALLYPORT_REQUIRE_CLIENTS'):
                 raise AssertionError(why)
             raise unittest.SkipTest(why)
@@ -360,12 +389,18 @@ class Dovecot:
         os.chown(self.maildir_root, mail.pw_uid, mail.pw_gid)
         with open(os.path.join(self.dir, 'users'), 'w') as f:
             for u in self.users:
-                f.write('%s::::%s/home/%s::\n' % (u, self.dir, u))
+                pw = '{PLAIN}' + self.passwords[u] if u in self.passwords else ''
+                f.write('%s:%s:::%s/home/%s::\n' % (u, pw, self.dir, u))
         with open(self.conf_path, 'w') as f:
             f.write(DOVECOT_CONF.format(dir=self.dir, port=self.port,
                                         internal=me.pw_name,
                                         mail_user=mail.pw_name,
-                                        mail_group=mail.pw_gid))
+                                        mail_group=mail.pw_gid,
+                                        imap=' imap' if self.passwords else ''))
+            if self.passwords:
+                login = DOVECOT_LOGIN_USER if os.geteuid() == 0 else me.pw_name
+                f.write(DOVECOT_IMAP_CONF.format(login_user=login,
+                                                 imap_port=self.imap_port))
 
     @property
     def conf_path(self):

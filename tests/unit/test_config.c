@@ -1014,7 +1014,8 @@ Test(config, print_defaults_round_trip)
 	    "sasl_mechanisms =\nsasl_pwcheck_method = auxprop\n"
 	    "sasl_sasldb_path = " SYSCONFDIR "/sallyport/sasldb2\n"
 	    "sasl_saslauthd_path = /var/run/saslauthd\n"
-	    "max_auth_failures = 3\nsender_login_check = no\n") != NULL,
+	    "max_auth_failures = 3\nauth_timeout = 30s\nauth_threads = 4\n"
+	    "sender_login_check = no\n") != NULL,
 	    "%s", one);
 
 	b = ok(one);

@@ -186,6 +186,8 @@ setup(void)
 	cfg.sasl_sasldb_path = db;
 	cfg.sasl_saslauthd_path = dir;
 	cfg.max_auth_failures = 3;
+	cfg.auth_timeout = 30;
+	cfg.auth_threads = 4;
 	loop = ev_loop_new(EVFLAG_AUTO);
 	cr_assert_not_null(loop);
 	loop_thread = pthread_self();
@@ -855,6 +857,7 @@ struct authd {
 	int		 fd;
 	pthread_t	 thread;
 	atomic_int	 delay_ms;
+	atomic_bool	 hang;		/* read the request, answer once clear */
 	atomic_int	 requests;
 	char		 login[256], service[64], realm[256];	/* last asked */
 };
@@ -907,6 +910,8 @@ authd_main(void *arg)
 		    read_counted(c, d->realm, sizeof(d->realm))) {
 			d->requests++;
 			usleep((useconds_t)d->delay_ms * 1000);
+			while (d->hang)
+				usleep(10 * 1000);
 			reply = strcmp(d->login, "alice") == 0 &&
 			    strcmp(d->realm, "example.test") == 0 &&
 			    strcmp(password, "secret") == 0 ? "OK" : "NO fail";
@@ -986,6 +991,97 @@ Test(sasl, saslauthd)
 	sasl_session_free(clear);
 	sasl_session_free(tls);
 	sasl_server_free(srv);
+	threads_ok();
+}
+
+/* after_stuck - PLAIN for alice once the stuck thread has come back:
+ * until then the session answers TEMP at once */
+static void
+after_stuck(struct sasl_session *s)
+{
+	struct answer a;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		memset(&a, 0, sizeof(a));
+		sasl_session_start(s, "PLAIN", PLAIN_ALICE,
+		    sizeof(PLAIN_ALICE) - 1, true, on_answer, &a);
+		run(&a, 10);
+		cr_assert_eq(a.calls, 1);
+		if (a.status != SASL_STATUS_TEMP)
+			break;
+		run(NULL, 0.05);	/* the stuck thread's answer comes */
+	}
+	cr_assert_eq(a.status, SASL_STATUS_OK, "%s", status_name(a.status));
+}
+
+/* Two sessions, a and b, on a saslauthd that takes requests and does
+ * not answer: each gets TEMP at the deadline (auth_timeout 1s). */
+struct hung {
+	struct authd	 d;
+	struct sasl_server *srv;
+	struct sasl_session *a, *b;
+};
+
+static void
+hung_start(struct hung *h, unsigned threads)
+{
+	authd_start(&h->d);
+	cfg.sasl_pwcheck_method = saslauthd;
+	cfg.auth_timeout = 1;
+	cfg.auth_threads = threads;
+	h->srv = server();
+	h->a = session(h->srv, TLS);
+	h->b = session(h->srv, TLS);
+	h->d.hang = true;
+	plain(h->a, ALICE, "secret", SASL_STATUS_TEMP);
+	plain(h->b, ALICE, "secret", SASL_STATUS_TEMP);
+}
+
+static void
+hung_end(struct hung *h)
+{
+	sasl_session_free(h->a);
+	sasl_session_free(h->b);
+	sasl_server_free(h->srv);
+	authd_stop(&h->d);
+	cr_assert_eq(on_loop, 0);
+}
+
+/* b's job is taken by another thread; a, whose exchange is still in
+ * saslauthd, gets TEMP at once rather than a second job behind it;
+ * once saslauthd answers again, so does AUTH. */
+Test(sasl, a_hung_saslauthd_gets_temp_at_the_deadline)
+{
+	struct hung h;
+	struct answer now;
+
+	hung_start(&h, 4);
+	memset(&now, 0, sizeof(now));
+	sasl_session_start(h.a, "PLAIN", PLAIN_ALICE, sizeof(PLAIN_ALICE) - 1,
+	    true, on_answer, &now);
+	cr_assert_eq(now.calls, 1);
+	cr_assert_eq(now.status, SASL_STATUS_TEMP);
+	h.d.hang = false;
+	after_stuck(h.a);
+	after_stuck(h.b);
+	hung_end(&h);
+	cr_assert_geq(nseen, 2, "one thread made every Cyrus call");
+}
+
+/* auth_threads = 1: no thread to spare; b's job expires queued, and
+ * nothing grows. */
+Test(sasl, every_thread_stuck_still_answers)
+{
+	struct hung h;
+
+	hung_start(&h, 1);
+	cr_assert_eq(h.d.requests, 1, "b's job ran: %d requests",
+	    (int)h.d.requests);
+	h.d.hang = false;
+	after_stuck(h.a);
+	plain(h.b, ALICE, "secret", SASL_STATUS_OK);
+	hung_end(&h);
 	threads_ok();
 }
 
