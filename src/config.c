@@ -57,6 +57,8 @@ enum conf_type {
 	CONF_MECHS,		/* list of SASL mechanism names */
 	CONF_LOCALPARTS,	/* list of local parts */
 	CONF_LISTEN,		/* ADDRESS:PORT [ROLE], one per line */
+	CONF_BARE_NL,		/* reject or normalize */
+	CONF_BARE_NL_CLIENTS,	/* trusted or all */
 };
 
 enum {
@@ -141,6 +143,12 @@ static const struct conf_key conf_keys[] = {
 	    CONF_AT(reject_non_fqdn_sender), "yes", 0, 0, 0, 0 },
 	{ "reject_unknown_sender_domain", CONF_BOOL,
 	    CONF_AT(reject_unknown_sender_domain), "yes", 0, 0, 0, 0 },
+	/* Bare LF in DATA: refused, as RFC 5321 says, unless normalize;
+	 * then only for the clients bare_newline_clients names. */
+	{ "bare_newline", CONF_BARE_NL, CONF_AT(bare_newline), "reject",
+	    0, 0, 0, 0 },
+	{ "bare_newline_clients", CONF_BARE_NL_CLIENTS,
+	    CONF_AT(bare_newline_clients), "trusted", 0, 0, 0, 0 },
 	{ "dns_servers", CONF_SERVERS, CONF_AT(dns_servers), "", 0, 0, 0,
 	    CONF_F_EMPTY },
 	{ "dns_timeout", CONF_DURATION, CONF_AT(dns_timeout), "5s",
@@ -663,6 +671,10 @@ static const struct {
 	    conf_free_strlist, cv_localpart_norm, "local parts" },
 	[CONF_LISTEN] = { conf_set_listen, conf_print_listen,
 	    conf_free_listen, NULL, "ADDRESS:PORT [ROLE]" },
+	[CONF_BARE_NL] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_bare_newline_norm, "reject or normalize" },
+	[CONF_BARE_NL_CLIENTS] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_bare_newline_clients_norm, "trusted or all" },
 };
 
 static conf_norm_fn *

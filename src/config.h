@@ -71,6 +71,8 @@ struct config {
 	bool		 reject_unqualified_sender;	/* 553: no domain */
 	bool		 reject_non_fqdn_sender;	/* 553: localhost, one label */
 	bool		 reject_unknown_sender_domain;	/* 501: no MX/A/AAAA */
+	char		*bare_newline;		/* "reject", "normalize" */
+	char		*bare_newline_clients;	/* "trusted", "all" */
 	struct strlist	 dns_servers;	/* "IP" or "IP:port"; empty: resolv.conf */
 	unsigned	 dns_timeout;	/* seconds, per lookup */
 	/* TLS: no certificate means no STARTTLS (and no submission). */

@@ -627,6 +627,26 @@ cv_smarthost_tls_norm(const char *in, char *out, size_t outlen, char *err,
 	    "required, opportunistic or none", out, outlen, err, errlen);
 }
 
+static const char *const cv_bare_newlines[] = { "reject", "normalize" };
+
+int
+cv_bare_newline_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	return cv_choice(in, cv_bare_newlines, 2, "a bare newline mode",
+	    "reject or normalize", out, outlen, err, errlen);
+}
+
+static const char *const cv_bare_newline_clients[] = { "trusted", "all" };
+
+int
+cv_bare_newline_clients_norm(const char *in, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	return cv_choice(in, cv_bare_newline_clients, 2, "a client class",
+	    "trusted or all", out, outlen, err, errlen);
+}
+
 /* --- delivery ----------------------------------------------------------- */
 
 /*

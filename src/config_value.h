@@ -113,6 +113,13 @@ int	cv_sasl_mech_norm(const char *in, char *out, size_t outlen,
 int	cv_pwcheck_norm(const char *in, char *out, size_t outlen, char *err,
 	    size_t errlen);
 
+/* cv_bare_newline_norm - "reject" or "normalize", lower case */
+int	cv_bare_newline_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
+/* cv_bare_newline_clients_norm - "trusted" or "all", lower case */
+int	cv_bare_newline_clients_norm(const char *in, char *out,
+	    size_t outlen, char *err, size_t errlen);
+
 /* cv_smarthost_tls_norm - "required", "opportunistic" or "none" */
 int	cv_smarthost_tls_norm(const char *in, char *out, size_t outlen,
 	    char *err, size_t errlen);

@@ -187,6 +187,21 @@ policy_auth(const struct policy_client *c)
 	return c->tls ? NULL : R_ENCRYPTION_REQUIRED;
 }
 
+/* Postfix enforces smtpd_forbid_bare_newline on every client but those
+ * of smtpd_forbid_bare_newline_exclusions ($mynetworks). The clients
+ * that send bare LF are local scripts and submission programs (curl -T
+ * of a text file), so normalize is for the clients we already trust:
+ * mynetworks, as Postfix's exclusions, and logged-in users; an MX that
+ * must take bare LF from anyone says bare_newline_clients = all. */
+bool
+policy_bare_newline(const struct config *cfg, const struct policy_client *c)
+{
+	if (strcmp(cfg->bare_newline, "normalize") != 0)
+		return false;
+	return c->trusted || c->authenticated ||
+	    strcmp(cfg->bare_newline_clients, "all") == 0;
+}
+
 bool
 policy_auth_possible(const struct config *cfg)
 {

@@ -55,6 +55,12 @@ bool	policy_auth_possible(const struct config *);
 bool	policy_sender_login(const struct config *, const char *user,
 	    const struct address *sender);
 
+/* May this client end message lines with a bare LF (stored as CRLF)?
+ * Only with bare_newline = normalize, and then for trusted or
+ * authenticated clients unless bare_newline_clients = all. */
+bool	policy_bare_newline(const struct config *,
+	    const struct policy_client *);
+
 /* May this recipient be accepted? Returns 0, or -1 with *reply set to
  * a complete reply line (code, enhanced code, text). */
 int	policy_rcpt(const struct config *, const struct policy_client *,

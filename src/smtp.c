@@ -519,6 +519,8 @@ cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	    s->io->spool_write(s->ctx, hdr, (size_t)n) == -1)
 		tx->spool_failed = true;
 	smtp_data_init(&tx->data, s->cfg->max_message_size);
+	if (policy_bare_newline(s->cfg, &s->client))
+		smtp_data_normalize_lf(&tx->data);
 	if (!s->line_crlf)
 		smtp_data_after_bare_lf(&tx->data);
 	s->state = S_DATA;

@@ -76,6 +76,61 @@ class Clients(sallytest.TestCase):
         _, rest = e.split()
         self.assertEqual(rest, msg)
 
+    # A text file as editors write it: LF line ends, which curl -T sends as
+    # they are (it adds CRLF.CRLF at the end, since the file does not end
+    # in CRLF).
+    LF_MSG = (b'From: a@example.org\nTo: u@example.test\nSubject: LF file\n\n'
+              b'first line\n\nafter an empty line\nlast line\n')
+
+    def curl_lf(self, srv, port, status, *options):
+        """curl -T of LF_MSG to port; its output (curl exits `status`)."""
+        curl = self.need('curl')
+        path = os.path.join(srv.dir, 'lf-msg.txt')
+        with open(path, 'wb') as f:
+            f.write(self.LF_MSG)
+        return super().run_client(
+            [curl, '-q', '-s', '-S', '--noproxy', '*'] + list(options) +
+            ['--url', 'smtp://127.0.0.1:%d/client.example' % port,
+             '--mail-from', 'a@example.org', '--mail-rcpt', 'u@example.test',
+             '-T', path], srv.dir, status=status)
+
+    def assert_lf_refused(self, srv, out):
+        self.assertIn('curl: (', out)           # curl reports the failure
+        self.assertEqual(srv.queue_entries(), [])
+        self.assertIn('554 5.5.2 Bare CR or LF', srv.log_text())
+
+    def assert_stored_crlf(self, srv):
+        entries = srv.queue_entries()
+        self.assertEqual(len(entries), 1, [e.name for e in entries])
+        _, body = entries[0].split()
+        # Every LF became CRLF; the empty line at the end is curl's: the
+        # file does not end in CRLF, so curl sends CRLF before the dot.
+        self.assertEqual(body, self.LF_MSG.replace(b'\n', b'\r\n') + b'\r\n')
+
+    def test_curl_lf_file_refused_by_default(self):
+        out = self.curl_lf(self.srv, self.srv.mx_port, None)
+        self.assert_lf_refused(self.srv, out)
+
+    def test_curl_lf_file_normalized_for_mynetworks(self):
+        srv = self.server(bare_newline='normalize')
+        self.curl_lf(srv, srv.mx_port, 0)
+        self.assert_stored_crlf(srv)
+
+    def test_curl_lf_file_normalize_is_for_trusted_clients(self):
+        # 127.0.0.1 outside mynetworks: on the MX port it is a stranger and
+        # is refused; logged in on submission it is normalized.
+        srv = self.server(bare_newline='normalize', mynetworks='10.0.0.0/8')
+        out = self.curl_lf(srv, srv.mx_port, None)
+        self.assert_lf_refused(srv, out)
+        self.curl_lf(srv, srv.sub_port, 0, '--ssl-reqd', '--cacert', sallytest.tls_files()[0],
+                     '-u', '%s:%s' % (sallytest.ALICE, sallytest.PASSWORD))
+        self.assert_stored_crlf(srv)
+        # bare_newline_clients = all: strangers too.
+        srv = self.server(bare_newline='normalize', mynetworks='10.0.0.0/8',
+                          bare_newline_clients='all')
+        self.curl_lf(srv, srv.mx_port, 0)
+        self.assert_stored_crlf(srv)
+
     def test_smtplib_sendmail_on_submission(self):
         msg = (b'From: a@example.org\r\nTo: u@example.test, v@example.test\r\n'
                b'Subject: from smtplib\r\n\r\nhello over submission\r\n')

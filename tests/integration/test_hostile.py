@@ -275,6 +275,15 @@ class Smuggling(sallytest.TestCase):
         self.assertEqual(self.srv.queue_names(), [r.queue_id()])
 
 
+class SmugglingNormalize(Smuggling):
+    """The same attacks with bare_newline = normalize, from a client in
+    mynetworks (127.0.0.1), for which a bare LF ends a line: still only
+    <CRLF>.<CRLF> ends DATA, the smuggled commands stay text in one
+    CRLF-clean message, and bare CR and NUL are refused as before."""
+
+    MODE = 'normalize'
+
+
 class Outbound(sallytest.TestCase):
     """A message relayed onward is stuffed again, with CRLF line ends only."""
 
@@ -322,6 +331,26 @@ class Outbound(sallytest.TestCase):
         for line in raw[:-5].split(b'\r\n'):
             if line.startswith(b'.'):
                 self.assertTrue(line.startswith(b'..'), line)
+
+
+    def test_normalized_lf_goes_out_crlf(self):
+        # bare_newline = normalize: LF-ended lines from a trusted client
+        # leave as CRLF lines, stuffed again where they start with a dot.
+        sink = RawSink()
+        self.addCleanup(sink.stop)
+        srv = self.server(smarthost=sink.smarthost, smarthost_tls='none', delivery='yes',
+                          local_delivery=self.local_delivery(), bare_newline='normalize')
+        c = self.ehlo_client(srv.mx_port)
+        self.assertEqual(c.cmd('MAIL FROM:<sender@example.org>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<friend@remote.test>').code, 250)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        c.send(b'Subject: lf out\n\none\n..two\nlast\r\n.\r\n')
+        r = c.reply()
+        self.assertEqual(r.code, 250, r)
+        raw = sink.wait(1)[0]
+        self.assertFalse(bare_cr_or_lf(raw), raw)
+        _, rest = sallytest.split_received(raw[:-3])
+        self.assertEqual(rest, b'Subject: lf out\r\n\r\none\r\n..two\r\nlast\r\n')
 
 
 class Envelope(sallytest.TestCase):

@@ -613,6 +613,52 @@ Test(smtp, nul_in_data_is_refused_and_the_session_goes_on)
 	start("192.0.2.1", NULL);	/* for the suite's fini */
 }
 
+/* bare_newline = normalize: for mynetworks (10.0.0.0/8 here) and
+ * logged-in clients a bare LF ends a line and is stored as CRLF; others
+ * are refused as before, unless bare_newline_clients = all. */
+Test(smtp, bare_newline_normalize_for_trusted_clients)
+{
+	static const struct {
+		const char *client, *extra;
+		bool normalized;
+	} cases[] = {
+		{ "10.0.0.1", NULL, false },
+		{ "10.0.0.1", "bare_newline = normalize\n", true },
+		{ "192.0.2.1", "bare_newline = normalize\n", false },
+		{ "192.0.2.1", "bare_newline = Normalize\n"
+		    "bare_newline_clients = all\n", true },
+		{ "10.0.0.1", "bare_newline = reject\n"
+		    "bare_newline_clients = all\n", false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		start(cases[i].client, cases[i].extra);
+		say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n"
+		    "RCPT TO:<u@example.test>\r\nDATA\n");
+		/* The dot after a bare LF ends nothing, whatever the mode. */
+		cr_assert_str_eq(say("Subject: lf\n\n.\r\nline\n.\nMAIL "
+		    "FROM:<evil@example.org>\r\n"), "", "case %zu", i);
+		if (cases[i].normalized) {
+			cr_assert_str_eq(say("end\r\n.\r\n"), "", "case %zu", i);
+			cr_assert_eq(fk.commits, 1, "case %zu", i);
+			cr_assert_str_eq(body(), "Subject: lf\r\n\r\n\r\n"
+			    "line\r\n\r\nMAIL FROM:<evil@example.org>\r\n"
+			    "end\r\n", "case %zu", i);
+			cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as "
+			    "TESTID0000000001\r\n");
+		} else {
+			cr_assert_str_eq(say("end\r\n.\r\n"), "554 5.5.2 Bare "
+			    "CR or LF in message data is not allowed\r\n",
+			    "case %zu", i);
+			cr_assert_eq(fk.commits, 0, "case %zu", i);
+		}
+		cr_assert_str_eq(say("NOOP\r\n"), "250 2.0.0 Ok\r\n");
+		finish();
+	}
+	start("192.0.2.1", NULL);	/* for the suite's fini */
+}
+
 Test(smtp, long_data_line_is_refused)
 {
 	char line[1100];

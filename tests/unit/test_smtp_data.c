@@ -15,6 +15,8 @@ struct result {
 	bool		done;
 };
 
+static bool normalize;		/* run() takes bare LF as a line end */
+
 /* run - feed `in` in pieces of `step` bytes (0: all at once) */
 static struct result
 run(const char *in, size_t len, size_t step, uint64_t max)
@@ -25,6 +27,8 @@ run(const char *in, size_t len, size_t step, uint64_t max)
 
 	memset(&r, 0, sizeof(r));
 	smtp_data_init(&d, max);
+	if (normalize)
+		smtp_data_normalize_lf(&d);
 	while (r.used < len && !d.done) {
 		n = step && len - r.used > step ? step : len - r.used;
 		n = smtp_data_feed(&d, in + r.used, n, r.out + r.outlen, &o);
@@ -37,6 +41,14 @@ run(const char *in, size_t len, size_t step, uint64_t max)
 }
 
 #define RUN(s, step)	run(s, sizeof(s) - 1, step, 0)
+
+static void
+strict(void)
+{
+	normalize = false;
+}
+
+TestSuite(smtp_data, .init = strict);
 
 Test(smtp_data, simple_message_ends_at_crlf_dot_crlf)
 {
@@ -216,4 +228,111 @@ Test(smtp_data, size_limit_stops_output_but_consumes_to_the_end)
 	cr_assert(big.flags & DATA_F_TOO_BIG);
 	cr_assert_eq(big.outlen, 23);
 	cr_assert_eq(big.used, ok.used);
+}
+
+/* bare_newline = normalize: a bare LF ends a line and is stored as CRLF,
+ * dots after it are unstuffed as after CRLF, and only <CRLF>.<CRLF> ends
+ * the data. */
+Test(smtp_data, normalize_stores_bare_lf_as_crlf)
+{
+	static const char in[] = "Subject: lf\n\nline\n..dot\nmixed\r\nend\n"
+	    ".\r\nQUIT\r\n";
+	static const char want[] = "Subject: lf\r\n\r\nline\r\n.dot\r\n"
+	    "mixed\r\nend\r\n\r\n";
+	size_t step;
+
+	normalize = true;
+	for (step = 0; step < sizeof(in); step++) {
+		struct result r = RUN(in, step);
+
+		/* "end\n.\r\n": the dot line follows a bare LF, so it is
+		 * a line (an empty one, unstuffed), not the end. */
+		cr_assert_not(r.done, "step %zu", step);
+		cr_assert_eq(r.flags, 0, "step %zu", step);
+		cr_assert_eq(r.outlen, sizeof(want) - 1 + strlen("QUIT\r\n"),
+		    "step %zu", step);
+		cr_assert_arr_eq(r.out, want, sizeof(want) - 1, "step %zu", step);
+	}
+	{
+		static const char done[] = "a\nb\r\n.\r\nQUIT\r\n";
+		struct result r = RUN(done, 0);
+
+		cr_assert(r.done);
+		cr_assert_eq(r.flags, 0);
+		cr_assert_eq(r.used, sizeof(done) - 1 - strlen("QUIT\r\n"));
+		cr_assert_eq(r.outlen, 6);
+		cr_assert_arr_eq(r.out, "a\r\nb\r\n", 6);
+	}
+}
+
+Test(smtp_data, normalize_keeps_every_smuggling_form_from_ending_data)
+{
+	static const char *const forms[] = {
+		"\n.\n", "\n.\r", "\r.\n", "\r.\r", "\n.\r\n", "\r.\r\n",
+		"\r\n\x00.\r\n", "\r\n.\x00\r\n", "\r\n.\n", "\r\n.\r",
+	};
+	static const size_t lens[] = { 3, 3, 3, 3, 4, 4, 6, 6, 4, 4 };
+	/* A bare CR is refused in both modes, a NUL too; bare LF is not. */
+	static const unsigned want[] = {
+		0, DATA_F_BARE_EOL, DATA_F_BARE_EOL, DATA_F_BARE_EOL, 0,
+		DATA_F_BARE_EOL, DATA_F_NUL, DATA_F_NUL, 0, DATA_F_BARE_EOL,
+	};
+	static const char next[] = "MAIL FROM:<a@b>\r\n";
+	size_t i;
+
+	normalize = true;
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		char in[64];
+		size_t len = 4, step;
+
+		memcpy(in, "text", 4);
+		memcpy(in + len, forms[i], lens[i]);
+		len += lens[i];
+		memcpy(in + len, next, sizeof(next) - 1);
+		len += sizeof(next) - 1;
+		for (step = 0; step <= len; step++) {
+			struct result r = run(in, len, step, 0);
+
+			cr_assert_not(r.done, "form %zu ended DATA", i);
+			cr_assert_eq(r.used, len, "form %zu", i);
+			cr_assert_eq(r.flags, want[i], "form %zu step %zu", i,
+			    step);
+		}
+	}
+}
+
+Test(smtp_data, normalize_counts_the_added_cr_toward_the_line_limit)
+{
+	char in[1200];
+	struct result r;
+
+	normalize = true;
+	memset(in, 'x', 998);
+	memcpy(in + 998, "\n\r\n.\r\n", 6);
+	r = run(in, 1004, 0, 0);
+	cr_assert(r.done);
+	cr_assert_eq(r.flags, 0, "998 + LF (stored as CRLF) is allowed");
+
+	memset(in, 'x', 999);
+	memcpy(in + 999, "\n\r\n.\r\n", 6);
+	r = run(in, 1005, 0, 0);
+	cr_assert(r.done);
+	cr_assert(r.flags & DATA_F_LONG_LINE, "999 + LF is too long as CRLF");
+}
+
+Test(smtp_data, normalize_after_a_data_command_ended_by_lf)
+{
+	struct smtp_data d;
+	char out[64];
+	size_t o, used;
+
+	smtp_data_init(&d, 0);
+	smtp_data_normalize_lf(&d);
+	smtp_data_after_bare_lf(&d);
+	used = smtp_data_feed(&d, ".\r\n..x\n\r\n.\r\n", 12, out, &o);
+	cr_assert(d.done);
+	cr_assert_eq(used, 12);
+	cr_assert_eq(d.flags, 0);
+	cr_assert_eq(o, 8);
+	cr_assert_arr_eq(out, "\r\n.x\r\n\r\n", 8);
 }
