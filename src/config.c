@@ -24,6 +24,7 @@
 #include "aliases.h"
 #include "config.h"
 #include "config_value.h"
+#include "ownaddr.h"
 
 #ifndef LOCALSTATEDIR
 #define LOCALSTATEDIR	"/var"
@@ -110,6 +111,8 @@ static const struct conf_key conf_keys[] = {
 	    1024, 4ULL << 30, 0, 0 },
 	{ "max_recipients", CONF_UINT, CONF_AT(max_recipients), "100",
 	    1, 100000, 0, 0 },
+	/* As Postfix's hopcount_limit: more Received: fields is a loop. */
+	{ "max_hops", CONF_UINT, CONF_AT(max_hops), "50", 1, 1000, 0, 0 },
 	{ "max_connections", CONF_UINT, CONF_AT(max_connections), "1000",
 	    1, 1000000, 0, 0 },
 	/* Event loops (processes) sharing the listeners; 0: one per core. */
@@ -195,6 +198,9 @@ static const struct conf_key conf_keys[] = {
 	    0, 0, 0, CONF_F_EMPTY },
 	{ "catchall", CONF_LOCALPART, CONF_AT(catchall), "", 0, 0, 0,
 	    CONF_F_EMPTY },
+	/* Ours though on no interface (NAT, a load balancer in front). */
+	{ "own_addresses", CONF_CIDRS, CONF_AT(own_addresses), "", 0, 0,
+	    CONF_AT(nown_addresses), CONF_F_EMPTY },
 	{ "smarthost", CONF_SMARTHOST, CONF_AT(smarthost), "", 0, 0, 0,
 	    CONF_F_EMPTY },
 	{ "smarthost_tls", CONF_TLSMODE, CONF_AT(smarthost_tls), "required",
@@ -883,6 +889,20 @@ conf_check_retry(struct conf_parse *p)
 	p->lineno = 0;
 }
 
+/* conf_check_smarthost - a smarthost that is our own listener would
+ * take every message back in, for ever (ownaddr.c) */
+static void
+conf_check_smarthost(struct conf_parse *p)
+{
+	char	 err[CONF_ERR_LEN];
+
+	if (!ownaddr_smarthost_loops(p->cfg, err, sizeof(err)))
+		return;
+	p->lineno = p->seen[conf_key_index("smarthost")];
+	conf_error(p, "smarthost: %s", err);
+	p->lineno = 0;
+}
+
 /* conf_load_aliases - the recipient table, from the three keys that
  * make it. Its messages carry the alias file's own "file:line: " and
  * count as errors of the configuration, so that --check-config shows
@@ -932,6 +952,7 @@ conf_finish(struct conf_parse *p, const char *sysname)
 	}
 	conf_check_tls(p);
 	conf_check_retry(p);
+	conf_check_smarthost(p);
 	conf_load_aliases(p);
 }
 

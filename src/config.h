@@ -52,6 +52,7 @@ struct config {
 	uint64_t	 queue_min_free;	/* bytes kept free; 0: no check */
 	uint64_t	 max_message_size;	/* bytes */
 	unsigned	 max_recipients;
+	unsigned	 max_hops;	/* Received: fields, then 554 5.4.6 */
 	unsigned	 max_connections;
 	unsigned	 workers;	/* 0: one per online CPU */
 	unsigned	 max_errors;		/* bad commands before 421 */
@@ -99,6 +100,8 @@ struct config {
 	struct strlist	 mailbox_users;		/* local parts with a mailbox */
 	char		*catchall;		/* user for unknown local parts */
 	struct alias_table *alias_table;	/* aliases, loaded with the config */
+	struct cidr	*own_addresses;		/* ours, not on an interface */
+	size_t		 nown_addresses;
 	char		*smarthost;		/* "[HOST]:PORT"/"HOST:PORT"; NULL: MX */
 	char		*smarthost_tls;		/* "required", "opportunistic", "none" */
 	char		*smarthost_ca_file;	/* NULL: the system store */

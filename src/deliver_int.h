@@ -1,16 +1,20 @@
 /*
  * deliver_int - shared by the queue runner's files: deliver.c (the
- * schedule and threads), deliver_route.c (one entry's delivery) and
- * deliver_local.c (its recipients in our own domains).
+ * schedule and threads), deliver_route.c (one entry's delivery),
+ * deliver_local.c (its recipients in our own domains) and
+ * deliver_loop.c (the guards against mail loops).
  */
 #ifndef SALLYPORT_DELIVER_INT_H
 #define SALLYPORT_DELIVER_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "config.h"
+#include "qentry.h"
+#include "resolve.h"
 #include "smtp_client.h"
 
 struct runner;
@@ -68,5 +72,33 @@ time_t		 deliver_entry(struct runner *, const struct config *,
  * until fewer than delivery_per_destination deliveries use it. */
 void		 dest_acquire(const char *key, unsigned limit);
 void		 dest_release(const char *key);
+
+/* deliver_loop.c: the loop guards. */
+#define DELIVER_MAX_MX		16
+#define DELIVER_MAX_ADDRS	8
+
+/* One MX host to try, with its addresses. */
+struct mx_target {
+	struct mx_host		 mx;
+	int			 rc;	/* of its address lookup, RESOLVE_* */
+	struct sockaddr_storage	 addrs[DELIVER_MAX_ADDRS];
+	size_t			 naddr;
+};
+
+/* The hop count of entry e's message: the Received: fields of its
+ * stored header section, ours included, so the number the next hop
+ * will count. 0, or -1 when the file cannot be read. */
+int		 deliver_hops(const struct qentry *e, int fd, unsigned *count);
+/* The MX hosts of `domain` (RESOLVE_*), with their addresses, cut at
+ * our own preference (ownaddr_mx_cut): *ours is set when one of them
+ * is this server, so that no host left means a loop. */
+int		 deliver_mx_targets(const struct config *, const char *domain,
+		    struct mx_target *, size_t max, size_t *n, bool *ours);
+/* The smarthost as the one host to try: its addresses, or rc
+ * DELIVER_LOOPS when one is our own listener (a name the configuration
+ * check could not see through). */
+#define DELIVER_LOOPS		(-3)	/* beside RESOLVE_* */
+void		 deliver_smarthost_target(const struct config *,
+		    const char *host, unsigned port, struct mx_target *);
 
 #endif

@@ -34,8 +34,7 @@
 #include "resolve.h"
 #include "smtp_client.h"
 
-#define MAX_MX		16
-#define MAX_ADDRS	8
+#define MAX_MX		DELIVER_MAX_MX
 
 /* --- per-destination limits -------------------------------------------- */
 
@@ -256,30 +255,32 @@ read_auth(const char *path, char *user, size_t ulen, char *pass, size_t plen)
 	return *user != '\0';
 }
 
-/* try_host - send to every address of `host` until one answers */
+/* try_target - one host: its lookup failed, it is ourselves, or send
+ * to each of its addresses until one answers. No verdict (code 0) lets
+ * the caller try the next host: a name that does not resolve now is
+ * never a reason to bounce, nor is our own configuration error. */
 static void
-try_host(const struct config *cfg, struct smtp_client_opts *opts,
-    const char *host, const struct qentry *e, int fd, char **rcpts,
-    size_t n, struct smtp_client_reply *sess, struct smtp_client_reply *reps)
+try_target(struct smtp_client_opts *opts, const struct mx_target *t,
+    const struct qentry *e, int fd, char **rcpts, size_t n,
+    struct smtp_client_reply *sess, struct smtp_client_reply *reps)
 {
-	struct sockaddr_storage addrs[MAX_ADDRS];
 	char ip[NETADDR_STRLEN];
-	size_t naddr = 0, a;
-	int rc;
+	size_t a;
 
 	sess->code = 0;
-	snprintf(sess->text, sizeof(sess->text), "451 4.4.4 %s: no address",
-	    host);
-	rc = resolve_addrs(cfg, host, addrs, MAX_ADDRS, &naddr);
-	if (rc != RESOLVE_OK) {
-		/* No verdict: the caller tries the next host, and a name
-		 * that does not resolve now is never a reason to bounce. */
+	if (t->rc == DELIVER_LOOPS)
+		snprintf(sess->text, sizeof(sess->text), "451 4.4.6 mail for "
+		    "smarthost %s loops back to myself", t->mx.name);
+	else if (t->rc != RESOLVE_OK)
 		snprintf(sess->text, sizeof(sess->text), "451 4.4.3 %s: %s",
-		    host, rc == RESOLVE_NONE ? "host not found" : "DNS failure");
-		return;
-	}
-	for (a = 0; a < naddr; a++) {
-		netaddr_format((struct sockaddr *)&addrs[a], ip, sizeof(ip));
+		    t->mx.name, t->rc == RESOLVE_NONE ? "host not found" :
+		    "DNS failure");
+	else
+		snprintf(sess->text, sizeof(sess->text), "451 4.4.4 %s: no "
+		    "address", t->mx.name);
+	for (a = 0; t->rc == RESOLVE_OK && a < t->naddr; a++) {
+		netaddr_format((const struct sockaddr *)&t->addrs[a], ip,
+		    sizeof(ip));
 		opts->host = ip;
 		if (rewind_body(fd, e) == -1)
 			return;
@@ -297,21 +298,30 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 {
 	struct smtp_client_opts opts;
 	struct smtp_client_reply sess, *reps = calloc(n, sizeof(*reps));
-	struct mx_host mx[MAX_MX];
+	struct mx_target *mx = calloc(MAX_MX, sizeof(*mx));
 	char **rcpts = calloc(n, sizeof(*rcpts)), user[256], pass[256];
 	char host[256], port[8], local[256], domain[256], relay[300], err[256];
 	const char *key;
 	size_t k, nmx = 0;
 	bool heard = false;		/* sess is a server's reply */
+	unsigned hops;
+	bool ours;
 	int rc;
 
-	if (reps == NULL || rcpts == NULL) {
+	if (reps == NULL || rcpts == NULL || mx == NULL) {
 		for (k = 0; k < n; k++)
 			set_outcome(&outs[idx[k]], 451, "none", "451 4.3.0 out "
 			    "of memory");
-		free(reps);
-		free(rcpts);
-		return;
+		goto done;
+	}
+	/* Past max_hops the next hop would see a loop: say so ourselves,
+	 * without sending it round once more (RFC 5321 6.3). */
+	if (deliver_hops(e, fd, &hops) == 0 && hops > cfg->max_hops) {
+		for (k = 0; k < n; k++)
+			set_outcome(&outs[idx[k]], 554, "none", "554 5.4.6 Too "
+			    "many hops (%u Received: header fields, max_hops "
+			    "%u)", hops, cfg->max_hops);
+		goto done;
 	}
 	for (k = 0; k < n; k++)
 		rcpts[k] = e->rcpts[idx[k]];
@@ -358,28 +368,38 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			opts.auth_pass = pass;
 		}
 		snprintf(relay, sizeof(relay), "%s:%s", host, port);
-		try_host(cfg, &opts, host, e, fd, rcpts, n, &sess, reps);
-		heard = sess.code != 0;
+		deliver_smarthost_target(cfg, host, (unsigned)strtoul(port,
+		    NULL, 10), &mx[0]);
+		rc = RESOLVE_OK;
+		nmx = 1;
 	} else {
 		opts.tls = CLIENT_TLS_OPPORTUNISTIC;
-		rc = resolve_mx(cfg, domain, mx, MAX_MX, &nmx);
+		rc = deliver_mx_targets(cfg, domain, mx, MAX_MX, &nmx, &ours);
 		sess.code = rc == RESOLVE_NONE ? 550 : 0;
 		snprintf(sess.text, sizeof(sess.text), "%s %s",
 		    rc == RESOLVE_NONE ? "550 5.1.2" : "451 4.4.3",
 		    rc == RESOLVE_NONE ? "no mail server for the domain" :
 		    "DNS failure looking up MX");
-		snprintf(relay, sizeof(relay), "%s", domain);
-		for (k = 0; rc == RESOLVE_OK && k < nmx; k++) {
-			opts.verify_name = mx[k].name;
-			snprintf(relay, sizeof(relay), "%s", mx[k].name);
-			try_host(cfg, &opts, mx[k].name, e, fd, rcpts, n,
-			    &sess, reps);
-			heard = sess.code != 0;
-			/* A verdict ends the walk; a 4xx or no answer from
-			 * this MX leaves the next one to try. */
-			if (sess.code / 100 == 2 || sess.code / 100 == 5)
-				break;
+		if (rc == RESOLVE_OK && nmx == 0 && ours) {
+			/* As Postfix says it: we are the best MX, or the
+			 * only ones left. */
+			sess.code = 554;
+			snprintf(sess.text, sizeof(sess.text), "554 5.4.6 mail "
+			    "for %s loops back to myself", domain);
 		}
+		snprintf(relay, sizeof(relay), "%s", domain);
+	}
+	for (k = 0; rc == RESOLVE_OK && k < nmx; k++) {
+		if (!cfg->smarthost) {
+			opts.verify_name = mx[k].mx.name;
+			snprintf(relay, sizeof(relay), "%s", mx[k].mx.name);
+		}
+		try_target(&opts, &mx[k], e, fd, rcpts, n, &sess, reps);
+		heard = sess.code != 0;
+		/* A verdict ends the walk; a 4xx or no answer from this
+		 * host leaves the next one to try. */
+		if (sess.code / 100 == 2 || sess.code / 100 == 5)
+			break;
 	}
 	for (k = 0; k < n; k++) {
 		struct smtp_client_reply *rp = &reps[k];
@@ -397,9 +417,11 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	}
 out:
 	dest_release(key);
+done:
 	explicit_bzero(pass, sizeof(pass));
 	free(reps);
 	free(rcpts);
+	free(mx);
 }
 
 /* --- the entry ------------------------------------------------------------------ */
@@ -459,6 +481,12 @@ bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
 		log_info("id=%s sender non-delivery notification: %s", e->id,
 		    id);
 		runner_queued(r, id);
+	} else if (e->sender == NULL || e->sender[0] == '\0') {
+		/* A bounce that bounced: never a DSN for a DSN (RFC 5321
+		 * 6.1), so the news ends here, in the log. */
+		log_info("id=%s non-delivery notification dropped: null "
+		    "sender, %zu recipient%s failed", e->id, n,
+		    n == 1 ? "" : "s");
 	}
 out:
 	free(f);

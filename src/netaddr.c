@@ -349,6 +349,25 @@ cidr_match_any(const struct cidr *v, size_t n, const struct sockaddr *sa)
 	return false;
 }
 
+int
+netaddr_from_text(const char *text, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		return 0;
+	}
+	memset(ss, 0, sizeof(*ss));
+	return -1;
+}
+
 void
 netaddr_format(const struct sockaddr *sa, char *out, size_t outlen)
 {

@@ -61,6 +61,10 @@ void	netaddr_port_format(const struct netaddr_port *, char *out,
  * always do. */
 void	netaddr_format(const struct sockaddr *, char *out, size_t outlen);
 
+/* A numeric address, "192.0.2.1" or "2001:db8::1", as a socket address
+ * with port 0. Returns 0, or -1 when the text is not one. */
+int	netaddr_from_text(const char *, struct sockaddr_storage *);
+
 /* The canonical SMTP address literal (RFC 5321 4.1.3) of a binary
  * address: "[192.0.2.1]" or "[IPv6:2001:db8::1]" (inet_ntop's form), so
  * that two spellings of one address compare equal. -1 if out is too

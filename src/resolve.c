@@ -31,6 +31,7 @@
 #include "config_value.h"
 #include "dns.h"
 #include "dns_answer.h"
+#include "netaddr.h"
 #include "resolve.h"
 
 #define RESOLVE_TRIES	2	/* c-ares tries per query, as dns.c */
@@ -199,26 +200,6 @@ resolve_status(const struct resolve_answer *a)
 
 /* --- addresses ------------------------------------------------------------ */
 
-/* resolve_literal - an IP address written out: true, and it is out[0] */
-static bool
-resolve_literal(const char *host, struct sockaddr_storage *out)
-{
-	struct sockaddr_in	*sin = (struct sockaddr_in *)out;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)out;
-
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		return true;
-	}
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		return true;
-	}
-	return false;
-}
-
 /* resolve_family - the A or AAAA records of host appended to out */
 static int
 resolve_family(const struct config *cfg, const char *host, int family,
@@ -272,7 +253,7 @@ resolve_addrs(const struct config *cfg, const char *host,
 	*n = 0;
 	if (max == 0)
 		return RESOLVE_TEMP;
-	if (resolve_literal(host, out)) {
+	if (netaddr_from_text(host, out) == 0) {
 		*n = 1;
 		return RESOLVE_OK;
 	}

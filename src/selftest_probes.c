@@ -361,25 +361,6 @@ st_places_from_config(const struct config *cfg, const char *server_name,
 	return st_pick_domains(cfg, tester_domain, p, err, errlen);
 }
 
-/* set_addr - a numeric address into a sockaddr; false if not one */
-static bool
-set_addr(const char *text, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		return true;
-	}
-	if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		return true;
-	}
-	return false;
-}
-
 bool
 st_pick_client(const struct config *cfg, int family,
     struct sockaddr_storage *ss, char *text, size_t textlen)
@@ -388,13 +369,13 @@ st_pick_client(const struct config *cfg, int family,
 	size_t n = family == AF_INET6 ? NELEM(doc_clients6) : NELEM(doc_clients4);
 
 	for (size_t i = 0; i < n; i++) {
-		set_addr(v[i], ss);
+		(void)netaddr_from_text(v[i], ss);
 		if (!policy_trusted(cfg, (struct sockaddr *)ss)) {
 			snprintf(text, textlen, "%s", v[i]);
 			return true;
 		}
 	}
-	set_addr(v[0], ss);
+	(void)netaddr_from_text(v[0], ss);
 	snprintf(text, textlen, "%s", v[0]);
 	return false;
 }

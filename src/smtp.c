@@ -523,6 +523,7 @@ cmd_data(struct smtp_session *s, const char *arg, size_t len)
 		smtp_data_normalize_lf(&tx->data);
 	if (!s->line_crlf)
 		smtp_data_after_bare_lf(&tx->data);
+	hops_init(&tx->hops);
 	s->state = S_DATA;
 	smtp_reply(s, "%s", R_DATA_GO);
 }
@@ -705,6 +706,8 @@ data_end(struct smtp_session *s)
 		why = R_DATA_LINE_TOO_LONG;
 	else if (tx->data.flags & DATA_F_TOO_BIG)
 		why = R_SIZE_EXCEEDED;
+	else if (tx->hops.count > s->cfg->max_hops)
+		why = R_TOO_MANY_HOPS;	/* a mail loop (RFC 5321 6.3) */
 	else if (tx->spool_failed)
 		why = R_QUEUE_FAILED;
 	if (why) {
@@ -731,6 +734,7 @@ data_input(struct smtp_session *s, const char *in, size_t len)
 		n = len - used < 8192 ? len - used : 8192;
 		n = smtp_data_feed(&tx->data, in + used, n, out, &outlen);
 		used += n;
+		hops_feed(&tx->hops, out, outlen);
 		if (outlen && !tx->spool_failed &&
 		    !(tx->data.flags & DATA_F_REFUSE) &&
 		    s->io->spool_write(s->ctx, out, outlen) == -1)

@@ -49,6 +49,7 @@
 #define R_BARE_LF		"554 5.5.2 Bare CR or LF in message data is not allowed"
 #define R_NUL_IN_DATA		"554 5.6.0 NUL character in message data is not allowed"
 #define R_DATA_LINE_TOO_LONG	"554 5.5.6 Message line longer than 1000 octets"
+#define R_TOO_MANY_HOPS		"554 5.4.6 Too many hops"	/* > max_hops Received: */
 #define R_NO_VALID_RCPTS	"554 5.5.1 Error: no valid recipients"
 #define R_PROTOCOL		"554 5.5.1 Protocol error"
 #define R_ACCESS_DENIED		"554 5.7.1 Access denied"	/* greeting: client_deny */

@@ -12,6 +12,7 @@
 
 #include "address.h"
 #include "buf.h"
+#include "hops.h"
 #include "policy.h"
 #include "queue.h"
 #include "smtp.h"
@@ -40,6 +41,7 @@ struct smtp_tx {
 	bool		 spooling;	/* spool_open succeeded */
 	bool		 spool_failed;	/* a spool_write failed */
 	struct smtp_data data;
+	struct hops	 hops;		/* Received: fields the client sent */
 	struct envelope	 env;
 };
 

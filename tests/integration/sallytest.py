@@ -863,7 +863,8 @@ class Dnsmasq:
 
     It answers for the zones in `zones` only (default: test, example,
     invalid): a name in `hosts` ({name: IPv4 or IPv6 address}) has that A or
-    AAAA record, a name in `mx` ({name: exchange}) that MX record; every other
+    AAAA record, a name in `mx` ({name: exchange}, or {name: [(exchange,
+    preference), ...]}) those MX records; every other
     name in those zones is NXDOMAIN. It has no upstream server, so a query for
     any other name is REFUSED and nothing ever leaves the machine. `server`
     is the text for the dns_servers key ("127.0.0.1:PORT"). Use as a context
@@ -888,7 +889,11 @@ class Dnsmasq:
                 '--pid-file=', '--log-facility=-', '--log-queries']
         args += ['--local=/%s/' % z for z in self.zones]
         args += ['--host-record=%s,%s' % kv for kv in self.hosts.items()]
-        args += ['--mx-host=%s,%s' % kv for kv in self.mx.items()]
+        for name, mx in self.mx.items():
+            if isinstance(mx, str):
+                args.append('--mx-host=%s,%s' % (name, mx))
+            else:
+                args += ['--mx-host=%s,%s,%d' % (name, host, pref) for host, pref in mx]
         return args
 
     def start(self):

@@ -1707,3 +1707,36 @@ Test(config_load, man_page_describes_every_key)
 	free(printed);
 	config_free(def);
 }
+
+/* A smarthost that is our own listener would take each message back in
+ * for ever; one on another port, or another address, is fine. */
+Test(config, smarthost_that_is_ourselves)
+{
+	struct config *cfg;
+
+	fails_with("listen = 127.0.0.1:2525 mx\n# comment\n"
+	    "smarthost = [127.0.0.1]:2525\n", "t.conf:3: smarthost: "
+	    "127.0.0.1:2525 is this server's own listener: mail would loop "
+	    "back to itself\n");
+	fails_like("listen = *:2526 mx\nsmarthost = 127.0.0.1:2526\n",
+	    "t.conf:2: smarthost: 127.0.0.1:2526 is this server's own "
+	    "listener");
+	fails_like("listen = *:2527 mx\nown_addresses = 198.51.100.7\n"
+	    "smarthost = [198.51.100.7]:2527\n", "t.conf:3: smarthost: ");
+	cfg = ok("listen = 127.0.0.1:2525 mx\nsmarthost = [127.0.0.1]:2526\n");
+	config_free(cfg);
+	cfg = ok("listen = *:2525 mx\nsmarthost = [127.23.4.5]:2525\n");
+	config_free(cfg);
+}
+
+Test(config, max_hops)
+{
+	struct config *cfg = ok("max_hops = 20\n");
+
+	cr_assert_eq(cfg->max_hops, 20);
+	config_free(cfg);
+	cfg = ok("");
+	cr_assert_eq(cfg->max_hops, 50, "as Postfix's hopcount_limit");
+	config_free(cfg);
+	fails_like("max_hops = 0\n", "max_hops: ");
+}

@@ -402,3 +402,21 @@ Test(netaddr_port, too_small_gives_nothing)
 	netaddr_port_format(&np, out, 8);
 	cr_assert_str_eq(out, "", "[::1]:53 needs 9 bytes");
 }
+
+Test(netaddr, from_text)
+{
+	struct sockaddr_storage ss;
+	char out[NETADDR_STRLEN];
+
+	cr_assert_eq(netaddr_from_text("192.0.2.1", &ss), 0);
+	cr_assert_eq(ss.ss_family, AF_INET);
+	netaddr_format((struct sockaddr *)&ss, out, sizeof(out));
+	cr_assert_str_eq(out, "192.0.2.1");
+	cr_assert_eq(netaddr_from_text("2001:DB8::1", &ss), 0);
+	cr_assert_eq(ss.ss_family, AF_INET6);
+	netaddr_format((struct sockaddr *)&ss, out, sizeof(out));
+	cr_assert_str_eq(out, "2001:db8::1");
+	cr_assert_eq(netaddr_from_text("mx.example", &ss), -1);
+	cr_assert_eq(netaddr_from_text("[192.0.2.1]", &ss), -1);
+	cr_assert_eq(netaddr_from_text("", &ss), -1);
+}

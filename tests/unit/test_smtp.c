@@ -1229,3 +1229,44 @@ Test(smtp, data_command_with_bare_lf_does_not_start_a_line)
 	cr_assert_str_eq(say("\r\n.\r\n"), "");
 	cr_assert_eq(fk.commits, 1, "a real CRLF.CRLF ends it");
 }
+
+/* hop_message - `n` Received: fields, a header, a body with more */
+static const char *
+hop_message(unsigned n)
+{
+	static char m[4096];
+	size_t o = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		o += (size_t)snprintf(m + o, sizeof(m) - o, "Received: from "
+		    "h%u by h%u; Tue, 1 Dec 2026 10:00:00 +0000\r\n", i, i + 1);
+	snprintf(m + o, sizeof(m) - o, "Subject: loop\r\n\r\nReceived: in "
+	    "the body does not count\r\n.\r\n");
+	return m;
+}
+
+/* RFC 5321 6.3: more Received: fields than max_hops is a loop; the
+ * fields may arrive split anywhere. */
+Test(smtp, too_many_hops_refused_after_the_data)
+{
+	const char *m = hop_message(4);
+
+	start("192.0.2.1", "max_hops = 3\n");
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+	for (size_t i = 0; m[i + 1] != '\0'; i++)
+		cr_assert_str_eq(say_n(m + i, 1), "");
+	cr_assert_str_eq(say_n(m + strlen(m) - 1, 1),
+	    "554 5.4.6 Too many hops\r\n");
+	cr_assert_eq(fk.commits, 0);
+	cr_assert_eq(fk.aborts, 1);
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+Test(smtp, max_hops_received_fields_are_accepted)
+{
+	start("192.0.2.1", "max_hops = 3\n");
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+	cr_assert_str_eq(say(hop_message(3)), "");
+	cr_assert_eq(fk.commits, 1);
+	cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as TESTID0000000001\r\n");
+}

@@ -1,0 +1,159 @@
+/*
+ * ownaddr - this server's own addresses, and the loop checks built on
+ * them: MX hosts that are ourselves, a smarthost that is ourselves.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_value.h"
+#include "ownaddr.h"
+
+/* host_cidr - one address as a network of one */
+static int
+host_cidr(const struct sockaddr *sa, struct cidr *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (sa->sa_family == AF_INET) {
+		c->family = AF_INET;
+		memcpy(c->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		c->prefix = 32;
+	} else if (sa->sa_family == AF_INET6) {
+		c->family = AF_INET6;
+		memcpy(c->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		    16);
+		c->prefix = 128;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+int
+ownaddr_add(struct ownaddr *o, const struct sockaddr *sa)
+{
+	struct cidr c, *v;
+
+	if (host_cidr(sa, &c) == -1 || ownaddr_is_own(o, sa))
+		return 0;	/* not IP, or known already */
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 16;
+
+		if ((v = reallocarray(o->v, cap, sizeof(*v))) == NULL)
+			return -1;
+		o->v = v;
+		o->cap = cap;
+	}
+	o->v[o->n++] = c;
+	return 0;
+}
+
+int
+ownaddr_load(struct ownaddr *o, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	struct ifaddrs *ifs, *ifa;
+	struct sockaddr_storage ss;
+	int rc = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->extra = cfg->own_addresses;
+	o->nextra = cfg->nown_addresses;
+	if (getifaddrs(&ifs) == -1) {
+		snprintf(err, errlen, "getifaddrs: %s", strerror(errno));
+		return -1;
+	}
+	for (ifa = ifs; ifa != NULL && rc == 0; ifa = ifa->ifa_next)
+		if (ifa->ifa_addr != NULL)
+			rc = ownaddr_add(o, ifa->ifa_addr);
+	freeifaddrs(ifs);
+	for (size_t i = 0; i < cfg->nlisten && rc == 0; i++)
+		if (cfg->listen[i].host != NULL &&
+		    netaddr_from_text(cfg->listen[i].host, &ss) == 0)
+			rc = ownaddr_add(o, (struct sockaddr *)&ss);
+	if (rc == -1) {
+		snprintf(err, errlen, "own addresses: out of memory");
+		ownaddr_free(o);
+	}
+	return rc;
+}
+
+bool
+ownaddr_is_own(const struct ownaddr *o, const struct sockaddr *sa)
+{
+	return cidr_match_any(o->v, o->n, sa) ||
+	    cidr_match_any(o->extra, o->nextra, sa);
+}
+
+void
+ownaddr_free(struct ownaddr *o)
+{
+	free(o->v);
+	memset(o, 0, sizeof(*o));
+}
+
+bool
+ownaddr_is_listener(const struct ownaddr *o, const struct config *cfg,
+    const struct sockaddr *sa, unsigned port)
+{
+	struct sockaddr_storage ss;
+	struct cidr c;
+
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct listen_spec *l = &cfg->listen[i];
+
+		if (strtoul(l->port, NULL, 10) != port)
+			continue;
+		if (l->host == NULL) {
+			if (ownaddr_is_own(o, sa))
+				return true;
+		} else if (netaddr_from_text(l->host, &ss) == 0 &&
+		    host_cidr((struct sockaddr *)&ss, &c) == 0 &&
+		    cidr_match(&c, sa)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+size_t
+ownaddr_mx_cut(const struct mx_host *mx, const bool *self, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (self[i])
+			break;
+	if (i == n)
+		return n;	/* we are not among them */
+	/* Hosts before i that share our preference go too. */
+	while (i > 0 && mx[i - 1].pref >= mx[i].pref)
+		i--;
+	return i;
+}
+
+bool
+ownaddr_smarthost_loops(const struct config *cfg, char *err, size_t errlen)
+{
+	struct cv_smarthost sh;
+	struct sockaddr_storage ss;
+	struct ownaddr o;
+	char lerr[128];
+	bool loops;
+
+	if (cfg->smarthost == NULL ||
+	    cv_smarthost_parse(cfg->smarthost, &sh, lerr, sizeof(lerr)) == -1 ||
+	    sh.family == AF_UNSPEC || netaddr_from_text(sh.host, &ss) == -1)
+		return false;	/* a name: checked when it resolves */
+	if (ownaddr_load(&o, cfg, lerr, sizeof(lerr)) == -1)
+		memset(&o, 0, sizeof(o));	/* the listen lines still tell */
+	loops = ownaddr_is_listener(&o, cfg, (struct sockaddr *)&ss, sh.port);
+	ownaddr_free(&o);
+	if (loops)
+		snprintf(err, errlen, "%s is this server's own listener: mail "
+		    "would loop back to itself", cfg->smarthost);
+	return loops;
+}

@@ -1,0 +1,58 @@
+/*
+ * ownaddr - the addresses of this server, so that the queue runner
+ * never delivers to itself (RFC 5321 5.1 and 6.3).
+ *
+ * Ours are, as Postfix's inet_interfaces and proxy_interfaces: every
+ * address on an interface (getifaddrs: 127.0.0.1 and ::1 on lo, but not
+ * the rest of 127.0.0.0/8, which no interface carries), every address
+ * of a listen line, and the own_addresses key (NAT, a load balancer in
+ * front). An address is compared exactly; a wildcard listen line adds
+ * nothing that the interfaces do not already give.
+ */
+#ifndef SALLYPORT_OWNADDR_H
+#define SALLYPORT_OWNADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "netaddr.h"
+#include "resolve.h"
+
+struct ownaddr {
+	struct cidr		*v;	/* single addresses: /32 or /128 */
+	size_t			 n, cap;
+	const struct cidr	*extra;	/* own_addresses, owned by the config */
+	size_t			 nextra;
+};
+
+/* The interfaces' addresses now, the listen lines' and own_addresses.
+ * 0, or -1 with a message in err (then *o holds nothing). */
+int	ownaddr_load(struct ownaddr *, const struct config *, char *err,
+	    size_t errlen);
+/* Add one address; 0, or -1 when out of memory. */
+int	ownaddr_add(struct ownaddr *, const struct sockaddr *);
+bool	ownaddr_is_own(const struct ownaddr *, const struct sockaddr *);
+void	ownaddr_free(struct ownaddr *);
+
+/* Would a connection to `sa` port `port` reach one of our own
+ * listeners? The same address and port as a listen line, or a wildcard
+ * listen line on that port and one of our addresses. */
+bool	ownaddr_is_listener(const struct ownaddr *, const struct config *,
+	    const struct sockaddr *, unsigned port);
+
+/* How many of the MX hosts mx[0..n) (lowest preference first) may be
+ * tried, given which are ourselves (self[i]): as Postfix does, only
+ * those with a preference strictly below our own lowest one, so that a
+ * backup MX never hands mail to itself or to a host that would pass it
+ * back. The hosts to try are always a prefix of the list. */
+size_t	ownaddr_mx_cut(const struct mx_host *mx, const bool *self, size_t n);
+
+/* The smarthost is this server's own listener: a message for err
+ * ("... is this server") and true. A smarthost given by name is only
+ * known when it resolves: the runner checks it again then. */
+bool	ownaddr_smarthost_loops(const struct config *, char *err,
+	    size_t errlen);
+
+#endif
