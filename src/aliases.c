@@ -534,16 +534,59 @@ alias_table_free(struct alias_table *t)
 
 /* --- questions ---------------------------------------------------------- */
 
+/* What a NULL table stands for: nothing configured. */
+static const struct alias_table alias_none = { .open = true };
+
+/* alias_mailbox_name - may `name` (lower case, unquoted) be a mailbox
+ * of its own name, as every local part is in an open table? It becomes
+ * the %u of a Maildir path and the local part of an LMTP RCPT, so: a
+ * dot-atom (RFC 5322 3.2.3: no '.' first or last, none twice in a row,
+ * hence never quoted again on the way) of ASCII letters, digits and
+ * the atext specials, but not '/' (a path separator), nor '%' and '!'
+ * (routing syntax, see policy.c). Refused as well: what only quotes
+ * make possible (blanks, ',', '"', '\\', '@' ...: such a name breaks
+ * whoever gets it next, a shell script or an IMAP login), and octets
+ * >= 0x80, because a UTF-8 name has no case folding and no single
+ * normal form here: two spellings of one name would be two mailboxes.
+ * Those go to a catch-all or a listed name, never to a mailbox of
+ * their own. */
+static bool
+alias_mailbox_name(const char *name)
+{
+	size_t	 len = strlen(name);
+
+	if (len == 0 || len > CV_LOCALPART_MAX || name[0] == '.' ||
+	    name[len - 1] == '.' || strstr(name, "..") != NULL)
+		return false;
+	for (const char *c = name; *c != '\0'; c++)
+		if ((unsigned char)*c >= 0x80 || (!isalnum((unsigned char)*c) &&
+		    strchr(".#$&'*+-=?^_`{|}~", *c) == NULL))
+			return false;
+	return true;
+}
+
+bool
+alias_table_open(const struct alias_table *t)
+{
+	return t == NULL || t->open;
+}
+
+/* The one recipient predicate: asked at RCPT (policy_local_user) and
+ * again by alias_table_expand at delivery, both with the unquoted local
+ * part, so that what gets 250 is what is delivered. */
 bool
 alias_table_known(const struct alias_table *t, const char *local)
 {
 	char	 name[CV_LOCALPART_MAX + 1];
 
-	if (t == NULL || t->open || t->catchall != NULL)
-		return true;
+	if (t == NULL)
+		t = &alias_none;
 	if (alias_lower(local, name, sizeof(name)) == -1)
 		return false;
-	return alias_find(t, name) != NULL || user_find(t, name);
+	if (alias_find(t, name) != NULL || user_find(t, name) ||
+	    t->catchall != NULL)
+		return true;
+	return t->open && alias_mailbox_name(name);
 }
 
 /* One expansion: the targets found so far and the aliases being
@@ -605,22 +648,19 @@ int
 alias_table_expand(const struct alias_table *t, const char *local,
     char **targets, size_t max)
 {
-	static const struct alias_table none = { .open = true };
-	struct alias_expand e = { .t = t != NULL ? t : &none,
+	struct alias_expand e = { .t = t != NULL ? t : &alias_none,
 			    .out = targets, .max = max };
-	char		 name[CV_LOCALPART_MAX + 1], err[200];
+	char		 name[CV_LOCALPART_MAX + 1];
 
-	if (alias_lower(local, name, sizeof(name)) == -1)
+	if (!alias_table_known(e.t, local) ||
+	    alias_lower(local, name, sizeof(name)) == -1)
 		return -1;
 	if (alias_find(e.t, name) != NULL || user_find(e.t, name))
 		expand_name(&e, name);
 	else if (e.t->catchall != NULL)
 		expand_name(&e, e.t->catchall);
-	else if (e.t->open && cv_localpart_norm(name, name, sizeof(name), err,
-	    sizeof(err)) == 0)
-		expand_final(&e, name);	/* a name safe as a mailbox */
 	else
-		return -1;
+		expand_final(&e, name);	/* open: a mailbox of its name */
 	if (e.nomem) {
 		for (size_t i = 0; i < e.n; i++)
 			free(targets[i]);

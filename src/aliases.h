@@ -6,8 +6,8 @@
  * later (no backscatter).
  *
  * With no alias file, no mailbox users and no catch-all the table is
- * "open": every local part is known and is a mailbox of its own name
- * (a NULL table behaves the same). Precedence and loops: see aliases.c.
+ * "open": every local part that is safe as a mailbox name is known and
+ * is a mailbox of its own name (a NULL table behaves the same). Precedence and loops: see aliases.c.
  */
 #ifndef SALLYPORT_ALIASES_H
 #define SALLYPORT_ALIASES_H
@@ -26,17 +26,24 @@ struct alias_table *alias_table_load(const char *path,
 		    const char *catchall, char **errors);
 void		 alias_table_free(struct alias_table *);
 
-/* Is `local` (case-insensitive) an alias, a mailbox user, or caught
- * by the catch-all? */
+/* Is `local` (the unquoted local part; case-insensitive) delivered
+ * here: an alias, a mailbox user, caught by the catch-all, or, in an
+ * open table, a name that may be a mailbox of its own (a dot-atom of
+ * ASCII letters, digits and #$&'*+-=?^_`{|}~; see aliases.c)? This is
+ * the one recipient predicate: the RCPT check and the delivery both
+ * ask it, so that what is accepted is what is delivered. */
 bool		 alias_table_known(const struct alias_table *, const char *local);
 
-/* Expand `local` recursively to final targets: mailbox users (bare
- * names, lower case) and external addresses (with @). Duplicates
- * removed; loops and depth past 10 stop with what was found. Each
- * target is malloc'd: the caller frees them. Returns the number of
- * targets written (at most max), -1 when `local` is unknown (or, in an
- * open table, not safe as a mailbox name: '/', quotes, '%'...), or -2
- * when out of memory (a temporary failure; nothing to free). */
+/* Nothing configured (or NULL): every local part the predicate above
+ * allows is a mailbox of its own name. */
+bool		 alias_table_open(const struct alias_table *);
+
+/* Expand `local` (unquoted) recursively to final targets: mailbox
+ * users (bare names, lower case) and external addresses (with @).
+ * Duplicates removed; loops and depth past 10 stop with what was found.
+ * Each target is malloc'd: the caller frees them. Returns the number of
+ * targets written (at most max), -1 when alias_table_known() says no,
+ * or -2 when out of memory (a temporary failure; nothing to free). */
 int		 alias_table_expand(const struct alias_table *, const char *local,
 		    char **targets, size_t max);
 

@@ -1,7 +1,9 @@
 /*
  * deliver_local - an entry's recipients in our own domains: aliases
  * expanded to mailbox users, each mailbox's copy by local_delivery,
- * alias targets outside queued again as a new entry.
+ * alias targets outside queued again as a new entry. "Ours" is a local
+ * domain, or postmaster@hostname, where the bare postmaster was queued
+ * (policy_local_rcpt).
  *
  * With LMTP, every mailbox of the message goes to the server in one
  * transaction (RFC 2033): one MAIL, one RCPT per mailbox, one DATA, and
@@ -20,7 +22,6 @@
 #define _GNU_SOURCE		/* asprintf */
 #endif
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "aliases.h"
 #include "deliver_int.h"
 #include "maildir.h"
@@ -239,24 +241,23 @@ forward(struct runner *r, const struct qentry *e, int fd, char **targets,
 /* --- the recipients ----------------------------------------------------------- */
 
 /* expand - recipient lr->i's targets, each with its mailbox (or -1
- * for an address outside); false when *o already has its outcome */
+ * for an address outside); false when *o already has its outcome. The
+ * queue holds the recipient as SMTP writes it (quoted again where
+ * needed): the parser unquotes it, and the one predicate of the RCPT
+ * check (policy_local_user) is asked again of the same local part. */
 static bool
 expand(const struct config *cfg, const struct qentry *e, struct lrcpt *lr,
     struct mboxes *m, struct outcome *o)
 {
-	char local[256], domain[256], tl[256], td[256], *tv[MAX_TARGETS];
-	int k, n;
+	const char *rcpt = e->rcpts[lr->i], *perr;
+	char tl[256], td[256], *tv[MAX_TARGETS];
+	struct address a;
+	int k, n = -1;
 
-	split(e->rcpts[lr->i], local, sizeof(local), domain, sizeof(domain));
-	for (k = 0; local[k]; k++)
-		local[k] = (char)tolower((unsigned char)local[k]);
-	if (cfg->alias_table == NULL) {
-		tv[0] = strdup(local);
-		n = tv[0] ? 1 : -2;
-	} else {
-		n = alias_table_expand(cfg->alias_table, local, tv,
+	if (address_parse(rcpt, strlen(rcpt), &a, &perr) == (int)strlen(rcpt) &&
+	    policy_local_user(cfg, a.local))
+		n = alias_table_expand(cfg->alias_table, a.local, tv,
 		    MAX_TARGETS);
-	}
 	if (n == -1) {
 		set_outcome(o, 550, "local", "550 5.1.1 User unknown");
 		return false;
@@ -285,7 +286,7 @@ expand(const struct config *cfg, const struct qentry *e, struct lrcpt *lr,
 		const char *t = lr->targets[k];
 
 		if (strchr(t, '@') == NULL) {
-			lr->mb[k] = mbox_add(m, t, domain);
+			lr->mb[k] = mbox_add(m, t, a.domain);
 		} else {
 			split(t, tl, sizeof(tl), td, sizeof(td));
 			if (!policy_local_domain(cfg, td) ||
@@ -383,7 +384,7 @@ deliver_local(struct runner *r, const struct config *cfg,
 		if (e->state[i] != RCPT_PENDING || outs[i].tried)
 			continue;
 		split(e->rcpts[i], local, sizeof(local), domain, sizeof(domain));
-		if (!policy_local_domain(cfg, domain))
+		if (!policy_local_rcpt(cfg, local, domain))
 			continue;
 		if (lrs == NULL && (lrs = calloc(e->nrcpts,
 		    sizeof(*lrs))) == NULL) {

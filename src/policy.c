@@ -15,7 +15,13 @@
  * the recipient table knows (aliases, mailbox_users, catchall), from
  * any client: an unknown user is refused now rather than bounced later
  * to a sender who may be forged. With no table configured (an open
- * one) every local part is known.
+ * one) every local part that can be a mailbox name is known (see
+ * aliases.c); the runner asks the same question of the same unquoted
+ * local part before it delivers (policy_local_user).
+ * The bare `postmaster` is stored as postmaster@hostname, as Postfix
+ * appends @$myorigin to an unqualified address, and that one address
+ * is always delivered here (policy_local_rcpt), even when hostname is
+ * not in local_domains: it must never leave for another host.
  *
  * Sender checks, for clients neither trusted nor authenticated, each
  * with its switch: a domain is required, it must be a real one (not
@@ -24,6 +30,7 @@
  * (451), never a reason to refuse for good. The null sender is always
  * accepted: bounces must get through (RFC 5321 4.5.5).
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -77,6 +84,27 @@ policy_relay_domain(const struct config *cfg, const char *domain)
 	return in_list(&cfg->relay_domains, domain);
 }
 
+bool
+policy_local_user(const struct config *cfg, const char *local)
+{
+	/* Handed to qmail-queue, an open table is qmail's to judge: every
+	 * local part goes on, as qmail-smtpd took them. */
+	if (cfg->local_delivery != NULL &&
+	    strncmp(cfg->local_delivery, "qmail-queue:", 12) == 0 &&
+	    alias_table_open(cfg->alias_table))
+		return true;
+	return alias_table_known(cfg->alias_table, local);
+}
+
+bool
+policy_local_rcpt(const struct config *cfg, const char *local,
+    const char *domain)
+{
+	return policy_local_domain(cfg, domain) ||
+	    (strcasecmp(local, "postmaster") == 0 &&
+	    domain_equal(domain, cfg->hostname));
+}
+
 int
 policy_rcpt(const struct config *cfg, const struct policy_client *c,
     const struct address *a, const char **reply)
@@ -101,11 +129,23 @@ policy_rcpt(const struct config *cfg, const struct policy_client *c,
 		*reply = R_ROUTING_DENIED;
 		return -1;
 	}
-	if (local && cfg->alias_table != NULL &&
-	    !alias_table_known(cfg->alias_table, a->local)) {
+	if (local && !policy_local_user(cfg, a->local)) {
 		*reply = R_USER_UNKNOWN;
 		return -1;
 	}
+	return 0;
+}
+
+int
+policy_rcpt_qualify(const struct config *cfg, struct address *a)
+{
+	if (!(a->flags & ADDR_F_NODOMAIN))
+		return 0;
+	if (strlen(cfg->hostname) >= sizeof(a->domain))
+		return -1;
+	snprintf(a->local, sizeof(a->local), "postmaster");
+	snprintf(a->domain, sizeof(a->domain), "%s", cfg->hostname);
+	a->flags &= ~(unsigned)ADDR_F_NODOMAIN;
 	return 0;
 }
 

@@ -61,9 +61,29 @@ bool	policy_sender_login(const struct config *, const char *user,
 bool	policy_bare_newline(const struct config *,
 	    const struct policy_client *);
 
+/* Is `local` (unquoted) a recipient of our local domains: the one
+ * predicate asked at RCPT and again before local delivery, so that no
+ * recipient gets 250 and then a bounce. The recipient table decides
+ * (alias_table_known); with local_delivery = qmail-queue and no table,
+ * qmail does, and every local part is accepted. */
+bool	policy_local_user(const struct config *, const char *local);
+
+/* Is "local@domain" delivered here rather than sent on: a local domain,
+ * or postmaster@hostname, where the bare postmaster goes (RFC 5321
+ * 4.5.1)? Asked by the queue runner. */
+bool	policy_local_rcpt(const struct config *, const char *local,
+	    const char *domain);
+
 /* May this recipient be accepted? Returns 0, or -1 with *reply set to
  * a complete reply line (code, enhanced code, text). */
 int	policy_rcpt(const struct config *, const struct policy_client *,
 	    const struct address *rcpt, const char **reply);
+
+/* After policy_rcpt accepted it: the bare postmaster, the only
+ * recipient without a domain it lets through, becomes
+ * postmaster@hostname, as Postfix qualifies it with @$myorigin
+ * (RFC 5321 4.5.1: it is this host's postmaster). Other addresses are
+ * left alone. -1 if hostname does not fit. */
+int	policy_rcpt_qualify(const struct config *, struct address *);
 
 #endif

@@ -467,6 +467,11 @@ cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		smtp_reply(s, "%s", why);
 		return;
 	}
+	if (policy_rcpt_qualify(s->cfg, &a) == -1 ||
+	    address_format(&a, rcpt, sizeof(rcpt)) == -1) {
+		smtp_reply(s, "%s", R_LOCAL_ERROR);
+		return;
+	}
 	if ((v = realloc(tx->rcpts, (tx->nrcpts + 1) * sizeof(*v))) == NULL) {
 		smtp_reply(s, "%s", R_LOCAL_ERROR);
 		return;

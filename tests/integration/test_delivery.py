@@ -28,6 +28,7 @@ SENDER = 'sender@example.test'      # a mailbox user: bounces land in its Maildi
 USERS = ['user', 'other', 'third', 'sender']
 RELAY_USER, RELAY_PASS = 'relay', 's3cret word'
 R_UNKNOWN = '550 5.1.1 User unknown'
+UNTRUSTED = '192.0.2.0/24'      # mynetworks without the loopback clients
 DELIVERY_WAIT = 10      # seconds for a delivery that should happen at once
 RETRY_MAX = '1m'        # the smallest the daemon takes: retries at 1, 2, 4... s
 # The line end in a Maildir file. The contract: the file is the Return-Path:
@@ -126,10 +127,10 @@ class DeliveryCase(sallytest.TestCase):
     def maildir(self, user, domain='example.test'):
         return os.path.join(self.mailroot, domain, user, 'Maildir')
 
-    def mailbox(self, user, n=1, timeout=DELIVERY_WAIT):
+    def mailbox(self, user, n=1, timeout=DELIVERY_WAIT, domain='example.test'):
         """The contents of the files in user's Maildir/new once there are n
         (fewer after timeout: the caller asserts), oldest name first."""
-        new = os.path.join(self.maildir(user), 'new')
+        new = os.path.join(self.maildir(user, domain), 'new')
 
         def names():
             try:
@@ -593,6 +594,109 @@ class DirectMx(DeliveryCase):
         self.assertIn('mx.remote.test', line)
         self.wait_gone(srv, qid)
 
+
+class Recipients(DeliveryCase):
+    """What gets 250 at RCPT is what is delivered: the bare postmaster is
+    ours (RFC 5321 4.5.1), and a local part that would not be delivered is
+    refused in the session, never bounced to a sender who may be forged.
+    Every client here is untrusted (mynetworks excludes loopback)."""
+
+    def session(self, srv, rcpts, msg, mail_params=''):
+        """One transaction from stranger@example.org that sends every RCPT
+        whatever its reply, then msg; returns ({rcpt: reply line}, queue id)."""
+        c = self.ehlo_client(srv.mx_port)
+        self.assertEqual(c.cmd('MAIL FROM:<stranger@example.org>' + mail_params).code, 250)
+        replies = {rcpt: c.cmd('RCPT TO:<%s>' % rcpt).last for rcpt in rcpts}
+        self.assertEqual(c.cmd('DATA').code, 354)
+        r = c.data(msg)
+        self.assertEqual(r.code, 250, r)
+        c.cmd('QUIT')
+        return replies, r.queue_id()
+
+    def assert_no_bounce(self, srv, *users, domain='example.test'):
+        """The Maildirs hold only what the users got, and no DSN was queued."""
+        mine = [os.path.join(self.maildir(u, domain), 'new', f) for u in users
+                for f in os.listdir(os.path.join(self.maildir(u, domain), 'new'))]
+        self.assertEqual(sorted(self.all_maildir_files()), sorted(mine))
+        self.assertNotIn('non-delivery notification', srv.log_text())
+
+    def test_bare_postmaster_reaches_our_postmaster_not_the_smarthost(self):
+        sink = self.sink()
+        aliases = os.path.join(self.tmp, 'aliases')
+        with open(aliases, 'w') as f:
+            f.write('postmaster: other\n')
+        srv = self.smarthost(sink, aliases=aliases, mynetworks=UNTRUSTED)
+        msg = message('for the postmaster')
+        # Only the bare form is special: the relay rules stand for the rest.
+        relay = ['postmaster@remote.test', 'postmaster%remote.test',
+                 '"postmaster@remote.test"', 'remote.test!postmaster']
+        replies, qid = self.session(srv, relay + ['"postmaster"', 'PostMaster'], msg)
+        for rcpt in relay:
+            self.assertTrue(replies[rcpt].startswith('550 5.7.1 '), (rcpt, replies))
+        self.assertEqual(replies['"postmaster"'],
+                         '550 5.1.3 Recipient address must have a domain')
+        self.assertEqual(replies['PostMaster'], '250 2.1.5 Ok')
+
+        # Delivered as postmaster@hostname, through the alias, into the
+        # Maildir of hostname's domain (the %d of the template).
+        host = sallytest.SERVER_NAME
+        got = self.mailbox('other', domain=host)
+        self.assertEqual(len(got), 1, self.all_maildir_files())
+        self.assertTrue(got[0].startswith(maildir_form(
+            b'Return-Path: <stranger@example.org>\r\n'
+            b'Delivered-To: other@%s\r\n' % host.encode())), got[0][:200])
+        self.assertTrue(got[0].endswith(maildir_form(msg)))
+        self.assertIn('for <postmaster@%s>' % host, sallytest.unfold(got[0]))
+        self.status_line(srv, qid, 'postmaster@%s' % host, 'sent')
+        self.wait_gone(srv, qid)
+        self.assertEqual(sink.messages, [], 'nothing goes to the smarthost')
+        self.assert_no_bounce(srv, 'other', domain=host)
+
+    def test_open_table_accepts_only_what_it_delivers(self):
+        srv = self.daemon(mailbox_users=None, mynetworks=UNTRUSTED)
+        ok = '250 2.1.5 Ok'
+        want = {'a=b@example.test': ok, "O'Brien@example.test": ok,
+                '"plain"@example.test': ok,
+                '"user evil"@example.test': R_UNKNOWN, '"a,b"@example.test': R_UNKNOWN,
+                '"../x"@example.test': R_UNKNOWN, 'jos\u00e9@example.test': R_UNKNOWN,
+                '\u7528\u6237@example.test': R_UNKNOWN}
+        msg = message('odd names')
+        replies, qid = self.session(srv, list(want), msg, ' SMTPUTF8')
+        self.assertEqual(replies, want)
+        users = ('a=b', "o'brien", 'plain')
+        for user in users:
+            got = self.mailbox(user)
+            self.assertEqual(len(got), 1, self.all_maildir_files())
+            self.assertIn(maildir_form(b'\r\nDelivered-To: %s@example.test\r\n'
+                                       % user.encode()), b'\r\n' + got[0])
+            self.assertTrue(got[0].endswith(maildir_form(msg)))
+        self.wait_gone(srv, qid)
+        self.assert_no_bounce(srv, *users)
+
+    def test_catchall_takes_every_local_part(self):
+        srv = self.daemon(catchall='user', mynetworks=UNTRUSTED)
+        rcpts = ['a=b@example.test', '"user evil"@example.test', '"a,b"@example.test',
+                 'jos\u00e9@example.test']
+        replies, qid = self.session(srv, rcpts, message('caught'), ' SMTPUTF8')
+        self.assertEqual(set(replies.values()), {'250 2.1.5 Ok'}, replies)
+        got = self.mailbox('user', n=len(rcpts))
+        self.assertEqual(len(got), len(rcpts), self.all_maildir_files())
+        self.wait_gone(srv, qid)
+        self.assert_no_bounce(srv, 'user')
+
+    def test_lmtp_gets_the_name_as_accepted(self):
+        lmtp = mailsinks.LmtpServer(os.path.join(self.tmp, 'lmtp.sock'))
+        lmtp.start()
+        self.addCleanup(lmtp.stop)
+        srv = self.daemon(local_delivery=lmtp.local_delivery, mailbox_users=None,
+                          mynetworks=UNTRUSTED)
+        replies, qid = self.session(srv, ['"user evil"@example.test', 'A=B@example.test'],
+                                    message('over lmtp'))
+        self.assertEqual(list(replies.values()), [R_UNKNOWN, '250 2.1.5 Ok'])
+        got = lmtp.wait(1)
+        self.assertEqual([m.rcpt_tos for m in got], [['a=b@example.test']])
+        self.wait_gone(srv, qid)
+        self.assertNotIn('non-delivery notification', srv.log_text())
 
 if __name__ == '__main__':
     sallytest.main()

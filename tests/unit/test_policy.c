@@ -144,15 +144,82 @@ Test(policy, trusted_or_authenticated_may_relay)
 
 	cr_assert_eq(decide(true, false, "<u@example.org>", &r), 0);
 	cr_assert_eq(decide(false, true, "<u@example.org>", &r), 0);
-	cr_assert_eq(decide(true, false, "<u%example.org@example.test>", &r), 0);
+	cr_assert_eq(decide(true, false, "<u%example.org@relay.example>", &r),
+	    0);
+	/* In a local domain the local part must still be a mailbox: a
+	 * routing trick is refused in the session, never bounced later. */
+	cr_assert_eq(decide(true, false, "<u%example.org@example.test>", &r),
+	    -1);
+	cr_assert_str_eq(r, "550 5.1.1 User unknown");
 }
 
-Test(policy, no_table_means_every_local_part)
+/* With no table, what the runner would deliver (a local part that can
+ * be a mailbox name) and nothing else, from any client. */
+Test(policy, no_table_means_every_mailbox_name)
 {
+	static const char *const yes[] = { "<anyone@example.test>",
+	    "<a=b@example.test>", "<O'Brien@lan>", "<\"plain\"@example.test>" };
+	static const char *const no[] = { "<\"user evil\"@example.test>",
+	    "<\"a,b\"@example.test>", "<\"a/b\"@example.test>",
+	    "<\".x\"@example.test>", "<jos\xc3\xa9@example.test>",
+	    "<\"odd one\"@lan>" };
 	const char *r;
 
-	cr_assert_eq(decide(false, false, "<anyone@example.test>", &r), 0);
-	cr_assert_eq(decide(true, false, "<\"odd one\"@lan>", &r), 0);
+	for (int trusted = 0; trusted < 2; trusted++) {
+		for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+			cr_assert_eq(decide(trusted, false, yes[i], &r), 0,
+			    "%s: %s", yes[i], r);
+		for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+			cr_assert_eq(decide(trusted, false, no[i], &r), -1,
+			    "%s", no[i]);
+			cr_assert_str_eq(r, "550 5.1.1 User unknown");
+		}
+	}
+	cr_assert(policy_local_user(cfg, "a=b"));
+	cr_assert_not(policy_local_user(cfg, "user evil"));
+}
+
+/* Handed to qmail-queue with no table, every local part goes on:
+ * qmail decides, as it did behind qmail-smtpd. */
+Test(policy, qmail_queue_takes_every_local_part)
+{
+	struct config	*c;
+	char		*errors = NULL;
+
+	c = config_parse("hostname = mail.example.test\n"
+	    "listen = 127.0.0.1:25 mx\nlocal_domains = example.test\n"
+	    "local_delivery = qmail-queue:/var/qmail/bin/qmail-queue\n",
+	    "t.conf", &errors);
+	cr_assert_not_null(c, "%s", errors ? errors : "");
+	cr_assert(policy_local_user(c, "user evil"));
+	cr_assert(policy_local_user(c, "jos\xc3\xa9"));
+	config_free(c);
+}
+
+/* The bare postmaster is this host's: qualified with hostname, and that
+ * address is delivered here although hostname is not a local domain. */
+Test(policy, bare_postmaster_is_ours)
+{
+	struct address	 a;
+	const char	*err;
+	char		 out[ADDR_PATH_MAX + 1];
+
+	cr_assert_gt(address_parse("<PostMaster>", 12, &a, &err), 0);
+	cr_assert_eq(policy_rcpt_qualify(cfg, &a), 0);
+	cr_assert_eq(address_format(&a, out, sizeof(out)), 28);
+	cr_assert_str_eq(out, "postmaster@mail.example.test");
+	cr_assert_gt(address_parse("<Bob@Example.ORG>", 17, &a, &err), 0);
+	cr_assert_eq(policy_rcpt_qualify(cfg, &a), 0);
+	cr_assert_str_eq(a.local, "Bob", "other addresses are left alone");
+	cr_assert_str_eq(a.domain, "example.org");
+
+	cr_assert_not(policy_local_domain(cfg, "mail.example.test"));
+	cr_assert(policy_local_rcpt(cfg, "postmaster", "mail.example.test"));
+	cr_assert(policy_local_rcpt(cfg, "PostMaster", "MAIL.example.test."));
+	cr_assert(policy_local_rcpt(cfg, "bob", "example.test"));
+	cr_assert_not(policy_local_rcpt(cfg, "bob", "mail.example.test"),
+	    "only the postmaster of hostname");
+	cr_assert_not(policy_local_rcpt(cfg, "postmaster", "example.org"));
 }
 
 Test(policy, recipient_without_domain)

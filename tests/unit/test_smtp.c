@@ -420,7 +420,28 @@ Test(smtp, null_sender_and_bare_addresses)
 	say("x\r\n.\r\n");
 	commit(0);
 	cr_assert_str_eq(fk.sender, "");
-	cr_assert_str_eq(fk.rcpts[1], "postmaster");
+	cr_assert_str_eq(fk.rcpts[1], "postmaster@mail.example.test",
+	    "the bare postmaster is this host's (RFC 5321 4.5.1)");
+}
+
+/* What the runner would not deliver is refused here, with 5.1.1: no
+ * 250 followed by a bounce to a sender who may be forged. */
+Test(smtp, undeliverable_local_parts_refused_in_session)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
+	cr_assert_str_eq(say("RCPT TO:<a=b@example.test>\r\n"),
+	    "250 2.1.5 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<\"user evil\"@example.test>\r\n"),
+	    "550 5.1.1 User unknown\r\n");
+	cr_assert_str_eq(say("RCPT TO:<\"a,b\"@example.test>\r\n"),
+	    "550 5.1.1 User unknown\r\n");
+	cr_assert_str_eq(say("RCPT TO:<PostMaster>\r\n"), "250 2.1.5 Ok\r\n");
+	say("DATA\r\nx\r\n.\r\n");
+	commit(0);
+	cr_assert_eq(fk.nrcpts, 2);
+	cr_assert_str_eq(fk.rcpts[0], "a=b@example.test");
+	cr_assert_str_eq(fk.rcpts[1], "postmaster@mail.example.test");
 }
 
 Test(smtp, bad_addresses)
@@ -961,8 +982,10 @@ Test(smtp, allow_untrusted_routing)
 {
 	start("192.0.2.1", "allow_untrusted_routing = yes\n");
 	say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
-	cr_assert_str_eq(say("RCPT TO:<x%example.org@example.test>\r\n"),
+	cr_assert_str_eq(say("RCPT TO:<x%example.org@relay.example>\r\n"),
 	    "250 2.1.5 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<x%example.org@example.test>\r\n"),
+	    "550 5.1.1 User unknown\r\n", "no mailbox has such a name");
 	cr_assert_str_eq(say("RCPT TO:<x%example.test@example.org>\r\n"),
 	    "550 5.7.1 Relaying denied\r\n", "the final domain still decides");
 	cr_assert_str_eq(say("RCPT TO:example.org!x\r\n"),
