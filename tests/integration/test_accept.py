@@ -144,6 +144,13 @@ class Queueing(sallytest.TestCase):
         self.assertEqual(self.only_entry().split()[1], msg)
 
     def test_smtputf8_addresses(self):
+        # A UTF-8 local part is no mailbox name of its own (doc/policy.md):
+        # without a catch-all it is refused at RCPT, with one it is queued.
+        c = self.ehlo_client(self.srv.mx_port)
+        self.assertEqual(c.cmd('MAIL FROM:<jos\u00e9@example.org> SMTPUTF8').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<\u03b4\u03bf\u03ba\u03b9\u03bc\u03ae@example.test>').last,
+                         '550 5.1.1 User unknown')
+        self.srv = self.server(catchall='user')
         c = self.ehlo_client(self.srv.mx_port)
         r = c.cmd('MAIL FROM:<jos\u00e9@example.org> SMTPUTF8')
         self.assertEqual(r.code, 250, r)

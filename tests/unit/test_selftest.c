@@ -421,7 +421,9 @@ Test(selftest, dns_decides_probe_2)
 
 Test(selftest, open_relay_fails_and_names_the_probes)
 {
-	static const int relayed[] = { 0, 1, 5, 6, 7, 8, 9, 13, 15, 16, 18,
+	/* Not 8 (x%y@SERVER_HOST): the host's own domain has no mailbox
+	 * of such a name, so even a trusted client gets 550 5.1.1. */
+	static const int relayed[] = { 0, 1, 5, 6, 7, 9, 13, 15, 16, 18,
 	    19 };
 	struct st_counts c;
 	size_t k = 0;
@@ -441,7 +443,7 @@ Test(selftest, open_relay_fails_and_names_the_probes)
 	for (int i = 2; i <= 4; i++)
 		cr_expect_eq(st.rows[i].verdict, ST_WEAK);
 	st_count(&st, &c);
-	cr_expect_eq(c.fail, 12);
+	cr_expect_eq(c.fail, 11);
 	cr_expect_eq(st_exit_code(&st), 1);
 	done();
 }
