@@ -130,6 +130,8 @@ drop_privileges(const struct config *cfg)
 			log_err("queue: %s", err);
 			return -1;
 		}
+		if (err[0] != '\0')
+			log_warn("queue: %s", err);
 		/* initgroups: the user's supplementary groups count (e.g.
 		 * `sasl` for saslauthd's socket or a sasldb readable by
 		 * that group). */

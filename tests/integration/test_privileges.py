@@ -113,6 +113,26 @@ class Privileges(sallytest.TestCase):
         self.assertEqual(srv.queue_names(), [r.queue_id()])
         self.assert_tree(srv.queue_dir, uid, gid)
 
+    def test_queue_chown_gives_away_no_other_file(self):
+        # A hard link in the queue to a file of root's (the service user
+        # cannot make one under fs.protected_hardlinks; root stands in):
+        # the start-up chown, run as root, must leave that file alone.
+        srv = self.start_as(user='nobody')
+        outside = os.path.join(srv.dir, 'roots-file')
+        with open(outside, 'w') as f:
+            f.write('root only\n')
+        os.chmod(outside, 0o600)
+        incoming = os.path.join(srv.queue_dir, 'incoming')
+        os.makedirs(incoming, 0o700)
+        planted = os.path.join(incoming, '0123456789ABCDEF')
+        os.link(outside, planted)
+        srv.start()
+        st = os.stat(outside)
+        self.assertEqual((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)), (0, 0, 0o600))
+        self.assertTrue(srv.wait_log(r'queue: %s is a link or has other hard links: '
+                                     r'not given to the service user' % planted),
+                        srv.log_text())
+
     def test_group(self):
         daemon = grp.getgrnam('daemon')
         srv = self.start_as(user='nobody', group='daemon')
