@@ -41,6 +41,21 @@ def message(subject):
     return CRLF.join(s.encode() for s in head + ['', 'line one', '.dotted', 'last']) + CRLF
 
 
+def unit_service_settings():
+    """(key, value) of each line of the [Service] section of
+    contrib/sallyport.service, comments left out."""
+    out, section = [], None
+    with open(os.path.join(sallytest.srcdir(), 'contrib', 'sallyport.service')) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith('['):
+                section = line
+            elif section == '[Service]' and '=' in line and not line.startswith(('#', ';')):
+                key, _, value = line.partition('=')
+                out.append((key.strip(), value.strip()))
+    return out
+
+
 class QmailQueue(sallytest.TestCase):
 
     def setUp(self):
@@ -182,18 +197,20 @@ class SetuidQmailQueue(sallytest.TestCase):
         os.mkdir(self.out, 0o700)
         os.chown(self.out, self.owner.pw_uid, self.owner.pw_gid)
 
-    def start(self, **overrides):
+    def start(self, bin=None, **overrides):
         srv = sallytest.Server(user='nobody', run_as_root=None, delivery='yes',
                                local_delivery='qmail-queue:' + self.program,
                                retry_min='1s', retry_max='1m', mynetworks='127.0.0.0/8',
                                **overrides)
+        if bin:
+            srv.bin = bin
         os.chmod(srv.dir, 0o755)        # the runner reads the file as nobody
         self.addCleanup(self._close_server, srv)
         srv.start()
         return srv
 
-    def hand_off_as_owner(self, workers):
-        srv = self.start(workers=workers)
+    def hand_off_as_owner(self, workers, bin=None):
+        srv = self.start(bin=bin, workers=workers)
         with sallytest.Client(srv.mx_port) as c:
             self.assertEqual(c.cmd('EHLO client.example').code, 250)
             r = c.transaction(SENDER, [LOCAL, REMOTE], message('setuid %s' % workers))
@@ -224,6 +241,24 @@ class SetuidQmailQueue(sallytest.TestCase):
 
     def test_workers(self):
         self.hand_off_as_owner(2)
+
+    def test_under_the_shipped_systemd_unit(self):
+        # The process settings of contrib/sallyport.service that hold for
+        # every process of the service, applied as systemd applies them
+        # before exec: NoNewPrivileges= and CapabilityBoundingSet=.
+        self.need('setpriv')
+        argv = ['setpriv']
+        for key, value in unit_service_settings():
+            if key == 'NoNewPrivileges' and value in ('yes', 'true', '1', 'on'):
+                argv.append('--no-new-privs')
+            elif key == 'CapabilityBoundingSet':
+                argv.append('--bounding-set=-all,' + ','.join(
+                    '+' + c.lower()[4:] for c in value.split()))
+        wrapper = os.path.join(self.tmp, 'as-the-unit')
+        with open(wrapper, 'w') as f:
+            f.write('#!/bin/sh\nexec %s %s "$@"\n' % (' '.join(argv), sallytest.binary()))
+        os.chmod(wrapper, 0o755)
+        self.hand_off_as_owner(2, bin=wrapper)
 
 
 class ReloadIntoQmailQueue(sallytest.TestCase):
