@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "deliver_int.h"
 #include "dsn.h"
 #include "log.h"
@@ -197,30 +198,61 @@ outcome_text(const struct outcome *o, char *out, size_t outlen)
 
 /* --- qmail-queue -------------------------------------------------------------- */
 
+/* qmail_form - an address as qmail-queue takes it: the local part
+ * unquoted ("user evil"@x is handed over as user evil@x), as
+ * qmail-smtpd strips quotes and backslashes before it queues, so that
+ * qmail-send looks the same name up; qmail-remote quotes it again on
+ * the way out. A copy that does not parse is handed over as it is.
+ * NULL when out of memory. */
+static char *
+qmail_form(const char *addr)
+{
+	struct address a;
+	const char *err;
+	size_t len;
+	char *out;
+
+	if (address_parse(addr, strlen(addr), &a, &err) != (int)strlen(addr))
+		return strdup(addr);
+	if (a.flags & ADDR_F_NODOMAIN)
+		return strdup(a.local);
+	len = strlen(a.local) + 1 + strlen(a.domain) + 1;
+	if ((out = malloc(len)) != NULL)
+		snprintf(out, len, "%s@%s", a.local, a.domain);
+	return out;
+}
+
 /* deliver_qmail - every pending recipient, local or remote, in one
  * hand-off to qmail-queue (qmail expands aliases and routes itself) */
 static void
 deliver_qmail(const struct config *cfg, const struct qentry *e, int fd,
     struct outcome *outs)
 {
-	char **rcpts = calloc(e->nrcpts, sizeof(*rcpts));
+	char **rcpts = calloc(e->nrcpts, sizeof(*rcpts)), *sender;
 	char text[CLIENT_TEXT_MAX] = "451 4.3.0 out of memory";
 	size_t i, n = 0;
 	int code = 451;
+	bool nomem = rcpts == NULL;
 
-	for (i = 0; rcpts != NULL && i < e->nrcpts; i++)
-		if (e->state[i] == RCPT_PENDING)
-			rcpts[n++] = e->rcpts[i];
-	if (rcpts != NULL && rewind_body(fd, e) == -1)
+	sender = e->sender[0] == '\0' ? strdup("") : qmail_form(e->sender);
+	nomem |= sender == NULL;
+	for (i = 0; !nomem && i < e->nrcpts; i++)
+		if (e->state[i] == RCPT_PENDING &&
+		    (rcpts[n++] = qmail_form(e->rcpts[i])) == NULL)
+			nomem = true;
+	if (!nomem && rewind_body(fd, e) == -1)
 		snprintf(text, sizeof(text), "451 4.3.0 cannot read queue file");
-	else if (rcpts != NULL)
-		code = qmailq_hand_off(cfg->local_delivery + 12, e->sender,
+	else if (!nomem)
+		code = qmailq_hand_off(cfg->local_delivery + 12, sender,
 		    rcpts, n, fd, e->body_size, cfg->delivery_timeout, text,
 		    sizeof(text));
 	for (i = 0; i < e->nrcpts; i++)
 		if (e->state[i] == RCPT_PENDING)
 			set_outcome(&outs[i], code, "qmail-queue", "%s", text);
+	for (i = 0; rcpts != NULL && i < n; i++)
+		free(rcpts[i]);
 	free(rcpts);
+	free(sender);
 }
 
 /* --- remote delivery ---------------------------------------------------------- */

@@ -134,6 +134,19 @@ class QmailQueue(sallytest.TestCase):
         self.wait_gone(qid)
         self.assertEqual(self.handed_off(), ['envelope.1'])
 
+    def test_quoted_local_parts_handed_over_unquoted(self):
+        # As qmail-smtpd queues them: quotes and backslashes stripped, so
+        # that qmail-send looks up the name itself (qmail-remote quotes
+        # again on the way out). Every local part is accepted: qmail decides.
+        rcpts = ['"user evil"@example.test', '"a,b"@example.test',
+                 '"say \\"hi\\""@remote.test']
+        qid = self.send(rcpts, message('quoted'))
+        got, env = self.hand_off(1)
+        self.assertEqual(env, b'F%s\0Tuser evil@example.test\0Ta,b@example.test\0'
+                              b'Tsay "hi"@remote.test\0\0' % SENDER.encode())
+        self.status_line(qid, '"user evil"@example.test', 'sent')
+        self.wait_gone(qid)
+
     def test_temporary_failure_is_retried(self):
         self.exit_code(71)
         msg = message('try again')
