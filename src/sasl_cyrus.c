@@ -30,6 +30,13 @@
 #define CYRUS_APPNAME	"sallyport"	/* names Cyrus's own config file */
 #define CYRUS_LOG_LEVEL	"3"		/* SASL_LOG_WARN and more serious */
 #define SASLAUTHD_MECHS	"PLAIN LOGIN"	/* all that saslauthd can check */
+/* Offered when sasl_mechanisms is empty and passwords are in a sasldb,
+ * those of them that the installed plug-ins have: what every client
+ * does inside TLS, and SCRAM, which never shows the server a password.
+ * Not the rest Cyrus may have (CRAM-MD5, DIGEST-MD5, NTLM, ...): old
+ * or weak, and asked for by name when needed (sallyport-import-qmail
+ * does, for cmd5checkpw's users). */
+#define DEFAULT_MECHS	"PLAIN LOGIN SCRAM-SHA-256"
 
 /* The options Cyrus asks cyrus_getopt for; NULL: not answered. */
 struct cyrus_opts {
@@ -220,11 +227,12 @@ opts_from(struct cyrus_opts *o, const struct config *cfg, char *err,
 		if (n < 4 || strcmp(sock + n - 4, "/mux") != 0)
 			memcpy(o->saslauthd_path + n, "/mux", sizeof("/mux"));
 	}
-	if (cfg->sasl_mechanisms.n > 0) {
-		if ((o->mech_list = strlist_join(&cfg->sasl_mechanisms)) == NULL)
-			goto nomem;
-	} else if (strcmp(pw, "saslauthd") == 0 &&
-	    (o->mech_list = strdup(SASLAUTHD_MECHS)) == NULL)
+	if (cfg->sasl_mechanisms.n > 0)
+		o->mech_list = strlist_join(&cfg->sasl_mechanisms);
+	else
+		o->mech_list = strdup(strcmp(pw, "saslauthd") == 0 ?
+		    SASLAUTHD_MECHS : DEFAULT_MECHS);
+	if (o->mech_list == NULL)
 		goto nomem;
 	return 0;
 nomem:
@@ -441,7 +449,9 @@ sasl_cyrus_start(const struct config *cfg, char *mechs[2], char *err,
 		free(want);
 		return -1;
 	}
-	for (p = want; p != NULL && (w = word(&p, &len)) != NULL; )
+	/* Only names asked for: the default takes what there is. */
+	p = cfg->sasl_mechanisms.n > 0 ? want : NULL;
+	while (p != NULL && (w = word(&p, &len)) != NULL)
 		if (list_find(cyrus_mechs[1], w, len) == NULL)
 			log_warn("sasl: mechanism %.*s is not available",
 			    (int)len, w);

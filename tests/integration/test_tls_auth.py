@@ -12,9 +12,11 @@ sallytest.sasl_db(). Every connection stays on 127.0.0.1."""
 import os
 import pwd
 import re
+import shutil
 import signal
 import smtplib
 import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -46,6 +48,26 @@ def auth_keyword(reply):
     """The AUTH line of an EHLO reply ("AUTH PLAIN LOGIN"), or None."""
     found = [k for k in keywords(reply) if k.upper().startswith('AUTH ')]
     return found[0] if found else None
+
+
+def installed_mechanisms():
+    """The server mechanisms the SASL plug-ins installed here have, as
+    Cyrus's own saslpluginviewer (sasl2-bin) lists them."""
+    viewer = shutil.which('saslpluginviewer', path=os.environ.get('PATH', '') + ':/usr/sbin')
+    if viewer is None:
+        raise AssertionError('saslpluginviewer is missing (apt-get install sasl2-bin)')
+    out = subprocess.run([viewer, '-s'], stdin=subprocess.DEVNULL, capture_output=True,
+                         text=True, timeout=30).stdout.splitlines()
+    for i, line in enumerate(out):
+        if line.startswith('Installed and properly configured SASL (server side)'):
+            return out[i + 1].split()
+    raise AssertionError('saslpluginviewer -s said:\n' + '\n'.join(out))
+
+
+def default_mechanisms():
+    """What sallyport offers with a sasldb and no sasl_mechanisms: PLAIN
+    LOGIN, and SCRAM-SHA-256 when its plug-in is installed."""
+    return 'AUTH PLAIN LOGIN' + (' SCRAM-SHA-256' if 'SCRAM-SHA-256' in installed_mechanisms() else '')
 
 
 def client_hello():
@@ -426,6 +448,52 @@ class TlsAuth(sallytest.TestCase):
         r = c2.cmd('AUTH PLAIN ' + auth_plain(ALICE, 'x' * 9000))
         self.assertEqual(r.lines, [R_AUTH_BAD])
 
+    def gsasl(self, srv, mech, password=PASSWORD, status=0):
+        """GNU SASL's client (gsasl --smtp): STARTTLS, then AUTH mech as
+        alice; its output. --no-cb: no channel binding, as we offer no
+        SCRAM-*-PLUS."""
+        gsasl = self.need('gsasl')
+        return self.run_client([gsasl, '--smtp', '--connect=127.0.0.1:%d' % srv.sub_port,
+                                '--starttls', '--x509-ca-file=' + sallytest.tls_files()[0],
+                                '--hostname=' + sallytest.SERVER_NAME, '--no-cb',
+                                '--mechanism=' + mech, '--authentication-id=' + ALICE,
+                                '--password=' + password, '--verbose'],
+                               self.tmpdir(), status=status)
+
+    def test_default_mechanisms(self):
+        # Not every mechanism the plug-ins have: no CRAM-MD5, DIGEST-MD5, NTLM.
+        want = default_mechanisms()
+        srv = self.server()
+        self.assertEqual(auth_keyword(self.tls_ehlo(srv.sub_port).cmd('EHLO client.example')), want)
+        c = self.client(srv.mx_port)
+        c.cmd('EHLO client.example')
+        c.starttls()
+        self.assertEqual(auth_keyword(c.cmd('EHLO client.example')), want)
+        self.assertEqual(c.cmd('AUTH CRAM-MD5').lines,
+                         ['504 5.5.4 Unrecognized authentication mechanism'])
+
+    def test_gsasl_logs_in_with_every_default_mechanism(self):
+        srv = self.server()
+        mechs = default_mechanisms().split()[1:]
+        for mech in mechs:
+            with self.subTest(mech=mech):
+                out = self.gsasl(srv, mech)
+                self.assertIn('AUTH %s' % mech, out)
+                self.assertIn(R_AUTH_OK, out)
+        self.assertEqual(len(re.findall(r'authenticated from \[127\.0\.0\.1\]: user=<%s> '
+                                        r'mechanism=(\S+)' % re.escape(ALICE), srv.log_text())),
+                         len(mechs), srv.log_text())
+        if 'SCRAM-SHA-256' in mechs:
+            out = self.gsasl(srv, 'SCRAM-SHA-256', password='wrong', status=None)
+            self.assertIn(R_AUTH_BAD, out)
+        self.assertNotIn(PASSWORD, srv.log_text())
+
+    def test_saslauthd_offers_plain_and_login_only(self):
+        # saslauthd checks plaintext passwords: SCRAM could not work there.
+        srv = self.server(sasl_pwcheck_method='saslauthd', sasl_saslauthd_path=self.tmpdir())
+        self.assertEqual(auth_keyword(self.tls_ehlo(srv.sub_port).cmd('EHLO client.example')),
+                         'AUTH PLAIN LOGIN')
+
     def test_mechanisms_configured(self):
         srv = self.server(sasl_mechanisms='PLAIN')
         c = self.client(srv.sub_port)
@@ -435,6 +503,16 @@ class TlsAuth(sallytest.TestCase):
         self.assertEqual(c.cmd('AUTH LOGIN').lines,
                          ['504 5.5.4 Unrecognized authentication mechanism'])
         self.assertEqual(c.auth().lines, [R_AUTH_OK])
+        # Asked for by name, CRAM-MD5 is offered (and works) too.
+        srv = self.server(sasl_mechanisms='PLAIN LOGIN CRAM-MD5')
+        c = self.tls_ehlo(srv.sub_port)
+        self.assertEqual(auth_keyword(c.cmd('EHLO client.example')), 'AUTH PLAIN LOGIN CRAM-MD5')
+        with smtplib.SMTP('127.0.0.1', srv.sub_port, local_hostname='client.example',
+                          timeout=sallytest.IO_TIMEOUT) as s:
+            s.starttls(context=sallytest.tls_context())
+            s.ehlo()
+            s.user, s.password = ALICE, PASSWORD
+            self.assertEqual(s.auth('CRAM-MD5', s.auth_cram_md5)[0], 235)
 
     def test_backend_down_is_temporary(self):
         empty = os.path.join(self.tmpdir(), 'no-saslauthd')

@@ -460,13 +460,20 @@ cram_response(char *out, size_t outlen, const char *user,
 	return (size_t)n;
 }
 
+/* CRAM-MD5 asked for by name (not offered by default) */
 Test(sasl, cram_md5_without_tls)
 {
-	struct sasl_server *srv = server();
-	struct sasl_session *s = session(srv, 0);
+	char *names[] = { "CRAM-MD5" };
+	struct sasl_server *srv;
+	struct sasl_session *s;
 	struct answer a;
 	char resp[512];
 	size_t n;
+
+	cfg.sasl_mechanisms.v = names;
+	cfg.sasl_mechanisms.n = 1;
+	srv = server();
+	s = session(srv, 0);
 
 	a = start(s, "CRAM-MD5", NULL, 0, false, SASL_STATUS_CONTINUE);
 	cr_assert(a.len > 2 && a.challenge[0] == '<', "challenge %s",
@@ -510,12 +517,42 @@ has_mech(const char *list, const char *mech)
 	return false;
 }
 
-Test(sasl, plaintext_mechanisms_only_with_tls)
+/* Default: PLAIN LOGIN, and SCRAM-SHA-256 where Cyrus has it; nothing
+ * else the plug-ins have (CRAM-MD5, DIGEST-MD5, NTLM, ...). */
+Test(sasl, default_mechanisms)
 {
 	struct sasl_server *srv = server();
 	struct sasl_session *clear = session(srv, 0), *tls = session(srv, TLS);
 	const char *m0 = sasl_session_mechanisms(clear);
 	const char *m1 = sasl_session_mechanisms(tls);
+
+	cr_assert(strcmp(m1, "PLAIN LOGIN") == 0 ||
+	    strcmp(m1, "PLAIN LOGIN SCRAM-SHA-256") == 0, "with TLS: %s", m1);
+	cr_assert(strcmp(m0, "") == 0 || strcmp(m0, "SCRAM-SHA-256") == 0,
+	    "without TLS: %s", m0);
+	start(tls, "CRAM-MD5", NULL, 0, false, SASL_STATUS_BADMECH);
+	start(tls, "DIGEST-MD5", NULL, 0, false, SASL_STATUS_BADMECH);
+	plain(tls, ALICE, "secret", SASL_STATUS_OK);
+	sasl_session_free(clear);
+	sasl_session_free(tls);
+	sasl_server_free(srv);
+	threads_ok();
+}
+
+Test(sasl, plaintext_mechanisms_only_with_tls)
+{
+	char *names[] = { "PLAIN", "LOGIN", "CRAM-MD5", "ANONYMOUS" };
+	struct sasl_server *srv;
+	struct sasl_session *clear, *tls;
+	const char *m0, *m1;
+
+	cfg.sasl_mechanisms.v = names;
+	cfg.sasl_mechanisms.n = 4;
+	srv = server();
+	clear = session(srv, 0);
+	tls = session(srv, TLS);
+	m0 = sasl_session_mechanisms(clear);
+	m1 = sasl_session_mechanisms(tls);
 
 	cr_assert_not(has_mech(m0, "PLAIN"), "without TLS: %s", m0);
 	cr_assert_not(has_mech(m0, "LOGIN"), "without TLS: %s", m0);
