@@ -289,8 +289,10 @@ expand(const struct config *cfg, const struct qentry *e, struct lrcpt *lr,
 			lr->mb[k] = mbox_add(m, t, a.domain);
 		} else {
 			split(t, tl, sizeof(tl), td, sizeof(td));
-			if (!policy_local_domain(cfg, td) ||
-			    !alias_table_known(cfg->alias_table, tl)) {
+			/* postmaster@hostname too: forwarded, it would come
+			 * back here as a new entry, again and again. */
+			if (!policy_local_rcpt(cfg, tl, td) ||
+			    !policy_local_user(cfg, tl)) {
 				lr->mb[k] = -1;		/* forwarded */
 				continue;
 			}

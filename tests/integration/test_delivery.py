@@ -652,6 +652,25 @@ class Recipients(DeliveryCase):
         self.assertEqual(sink.messages, [], 'nothing goes to the smarthost')
         self.assert_no_bounce(srv, 'other', domain=host)
 
+    def test_alias_to_postmaster_at_hostname_stays_here(self):
+        # hostname is not a local domain. As an alias target the
+        # postmaster's full address is ours, as the bare form is: were it
+        # forwarded, it would come back as a new entry, expand to root
+        # again, and go round for ever (one copy for user each time).
+        host = sallytest.SERVER_NAME
+        aliases = os.path.join(self.tmp, 'aliases')
+        with open(aliases, 'w') as f:
+            f.write('root: postmaster@%s\npostmaster: user, root\n' % host)
+        srv = self.daemon(aliases=aliases, mynetworks=UNTRUSTED)
+        replies, qid = self.session(srv, ['root@example.test'], message('for root'))
+        self.assertEqual(replies['root@example.test'], '250 2.1.5 Ok')
+        got = self.mailbox('postmaster', domain=host)
+        self.assertEqual(len(got), 1, '%d files' % len(self.all_maildir_files()))
+        self.wait_gone(srv, qid)
+        self.wait_empty(srv)
+        self.assertNotIn('forwarded as', srv.log_text())
+        self.assert_no_bounce(srv, 'postmaster', domain=host)
+
     def test_open_table_accepts_only_what_it_delivers(self):
         srv = self.daemon(mailbox_users=None, mynetworks=UNTRUSTED)
         ok = '250 2.1.5 Ok'
