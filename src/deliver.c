@@ -418,6 +418,12 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	bool daemon_alive = true, eof;
 	unsigned long gen = 0, asked;
 
+	/* deliver_spawn left them open across our exec; no program we run
+	 * (qmail-queue, as another user) may inherit the master's control
+	 * socket or the daemon's pipe. */
+	fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
+	if (ctl_fd != -1)
+		fcntl(ctl_fd, F_SETFD, FD_CLOEXEC);
 	memset(&r, 0, sizeof(r));
 	r.path = path;
 	pthread_mutex_init(&r.lock, NULL);

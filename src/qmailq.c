@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,6 +187,25 @@ qmailq_pipe(int p[2])
 	return 0;
 }
 
+/* qmailq_close_from - close every descriptor from `low` up; in the child
+ * of a threaded process, so system calls only */
+static void
+qmailq_close_from(int low)
+{
+	struct rlimit rl;
+	long fd, max = 65536;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)low, ~0U, 0) == 0)
+		return;
+#endif
+	/* An older kernel: each possible descriptor. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		max = (long)rl.rlim_cur;
+	for (fd = low; fd < max; fd++)
+		close((int)fd);
+}
+
 /* qmailq_spawn - the child, with msg[0] as 0 and env[0] as 1 */
 static pid_t
 qmailq_spawn(const char *program, const int msg[2], const int env[2])
@@ -204,6 +225,10 @@ qmailq_spawn(const char *program, const int msg[2], const int env[2])
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(msg[0], 0) == -1 || dup2(env[0], 1) == -1)
 		_exit(QMAILQ_EXEC_FAIL);
+	/* qmail-queue runs as another user: it gets its two pipes and
+	 * stderr, nothing of ours, whether or not someone forgot
+	 * close-on-exec (another thread's socket, a file being read). */
+	qmailq_close_from(3);
 	execv(program, argv);
 	_exit(QMAILQ_EXEC_FAIL);
 }

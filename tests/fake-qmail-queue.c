@@ -6,11 +6,15 @@
  * renamed, so that it appearing means both are complete), N = 1, 2, ...
  * per invocation. Exits 91 (envelope format error) for bad framing,
  * else with the number in OUTDIR/exitcode if that file exists, else 0.
+ * It also writes OUTDIR/fds.N: the descriptors it was started with, as
+ * /proc/self/fd lists them, one number a line (a real qmail-queue runs
+ * as another user and must inherit nothing but 0, 1 and 2).
  * Run without OUTDIR, as sallyport runs qmail-queue, it writes to
  * PROGRAM.out next to itself: a copy made set-user-ID to another user
  * writes there with that user's rights, as a real qmail-queue does in
  * its queue (the files' owner shows whose rights it had).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -73,15 +77,39 @@ framing_ok(const char *env, size_t len)
 	}
 }
 
+/* open_fds - the descriptors open now (but the one reading the list),
+ * one number a line, into out */
+static void
+open_fds(char *out, size_t outlen)
+{
+	struct dirent *de;
+	size_t at = 0;
+	DIR *d;
+
+	out[0] = '\0';
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		snprintf(out, outlen, "cannot list: %s\n", strerror(errno));
+		return;
+	}
+	while ((de = readdir(d)) != NULL && at < outlen) {
+		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+			continue;
+		at += (size_t)snprintf(out + at, outlen - at, "%s\n",
+		    de->d_name);
+	}
+	closedir(d);
+}
+
 int
 main(int argc, char **argv)
 {
-	char path[4096], tmp[4096], outdir[2048];
+	char path[4096], tmp[4096], outdir[2048], fds[4096];
 	char *env;
 	size_t len, n;
 	int fd, code = 0;
 	FILE *f;
 
+	open_fds(fds, sizeof(fds));	/* before we open anything */
 	if (argc == 1 && argv[0] != NULL)
 		snprintf(outdir, sizeof(outdir), "%s.out", argv[0]);
 	else if (argc == 2)
@@ -99,6 +127,10 @@ main(int argc, char **argv)
 	}
 	slurp(0, fd, &len);
 	if (close(fd) == -1)
+		return 53;
+	snprintf(path, sizeof(path), "%s/fds.%zu", outdir, n);
+	if ((f = fopen(path, "w")) == NULL || fputs(fds, f) == EOF ||
+	    fclose(f) == EOF)
 		return 53;
 
 	env = slurp(1, -1, &len);

@@ -41,6 +41,13 @@ def message(subject):
     return CRLF.join(s.encode() for s in head + ['', 'line one', '.dotted', 'last']) + CRLF
 
 
+def inherited_fds(out, n):
+    """The descriptors hand-off n started with, as the fake recorded them
+    (sorted by number)."""
+    with open(os.path.join(out, 'fds.%d' % n)) as f:
+        return sorted(f.read().split(), key=int)
+
+
 def unit_service_settings():
     """(key, value) of each line of the [Service] section of
     contrib/sallyport.service, comments left out."""
@@ -133,6 +140,7 @@ class QmailQueue(sallytest.TestCase):
         self.status_line(qid, REMOTE, 'sent')
         self.wait_gone(qid)
         self.assertEqual(self.handed_off(), ['envelope.1'])
+        self.assertEqual(inherited_fds(self.out, 1), ['0', '1', '2'])
 
     def test_quoted_local_parts_handed_over_unquoted(self):
         # As qmail-smtpd queues them: quotes and backslashes stripped, so
@@ -242,6 +250,10 @@ class SetuidQmailQueue(sallytest.TestCase):
         with open(env, 'rb') as f:
             self.assertEqual(f.read(), b'F%s\0T%s\0T%s\0\0'
                              % (SENDER.encode(), LOCAL.encode(), REMOTE.encode()))
+        # It runs as another user: the message, the envelope and stderr,
+        # nothing of the daemon's (its control socket to the master, the
+        # pipe of new entries).
+        self.assertEqual(inherited_fds(self.out, 1), ['0', '1', '2'])
         self.assertTrue(srv.wait_log(r'id=%s to=<%s> relay=qmail-queue .*status=sent'
                                      % (qid, LOCAL.replace('.', r'\.')), WAIT),
                         srv.log_text()[-3000:])
