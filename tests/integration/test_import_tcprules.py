@@ -179,6 +179,41 @@ class ImportTcprulesExact(sallytest.TestCase):
                 self.assertEqual(wrong[:20], [], 'mynetworks = %s\nclient_deny = %s'
                                  % (keys['mynetworks'], keys['client_deny']))
 
+    def test_random_rule_sets_decide_as_tcpserver(self):
+        # Rules drawn at random (fixed seed) in 10.0-2.0-3.*: /8, /16, /24,
+        # hosts, ranges, repeats, defaults; every one of the 3,072
+        # addresses below them, and the neighbours, compared.
+        self.need_tcprules()
+        rng = random.Random(2026)
+        space = ['10.%d.%d.%d' % (a, b, c) for a in range(3) for b in range(4)
+                 for c in range(256)] + ['9.255.255.255', '10.3.0.0', '10.0.4.0', '11.0.0.0']
+        for n in range(4):
+            rules = [self.random_rule(rng) for _ in range(rng.randrange(4, 14))]
+            rules.append(rng.choice([':allow', ':deny', ':allow,RELAYCLIENT=""']))
+            with self.subTest(rules=rules), tempfile.TemporaryDirectory() as tmp:
+                keys, _ = self.import_rules(rules)
+                mynetworks, client_deny = nets(keys['mynetworks']), nets(keys['client_deny'])
+                oracle = tcprules_decisions(rules, space, tmp)
+                wrong = ['%s: tcpserver %s (rule %r), sallyport %s'
+                         % (ip, want, rule, sallyport_decision(ip, mynetworks, client_deny))
+                         for ip, (want, rule) in sorted(oracle.items())
+                         if sallyport_decision(ip, mynetworks, client_deny)
+                         != (ALLOW if rule == '' else want)]
+                self.assertEqual(wrong[:20], [])
+
+    @staticmethod
+    def random_rule(rng):
+        """One rule on 10.0-2.0-3.*: a prefix or a host, maybe a range."""
+        numbers = [10, rng.randrange(3), rng.randrange(4), rng.randrange(256)]
+        level = rng.choice([1, 2, 3, 4, 4, 4])
+        parts = [str(v) for v in numbers[:level]]
+        if level >= 2 and rng.random() < 0.3:
+            top = {2: 2, 3: 3, 4: 255}[level]
+            lo = min(numbers[level - 1], top)
+            parts[-1] = '%d-%d' % (lo, min(top, lo + rng.randrange(1, 40)))
+        return ('.'.join(parts) + ('.' if level < 4 else '') + ':' +
+                rng.choice(['allow', 'deny', 'allow,RELAYCLIENT=""']))
+
     def test_the_issue_example(self):
         # qmail kept 192.168.1.66 from relaying inside a relaying /24.
         keys, out = self.import_rules(RULE_SETS['allow host inside a relay network'])
