@@ -490,6 +490,22 @@ class Dovecot:
         return re.findall(r'(?m)^.* lmtp\(%s\)<(\d+)><([^>:]+)[^>]*>: Info: .*saved mail to '
                           % re.escape(address), self.log_text())
 
+    def block(self, address):
+        """Put a file where address's mail directory goes: Dovecot takes
+        the recipient at RCPT and fails it after the data (451 4.2.0)."""
+        local, domain = address.rsplit('@', 1)
+        d = os.path.join(self.maildir_root, domain)
+        if not os.path.isdir(d):
+            os.mkdir(d)
+            st = os.stat(self.maildir_root)
+            os.chown(d, st.st_uid, st.st_gid)
+        with open(os.path.join(d, local), 'w') as f:
+            f.write('in the way\n')
+
+    def unblock(self, address):
+        local, domain = address.rsplit('@', 1)
+        os.unlink(os.path.join(self.maildir_root, domain, local))
+
     def mailbox(self, address, n=0, timeout=10):
         """The messages in address's Maildir (new/ and cur/), oldest name
         first, once there are at least n (after timeout: what there is)."""

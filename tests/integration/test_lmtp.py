@@ -106,6 +106,32 @@ class DovecotLmtp(DovecotCase):
         self.assertNotEqual(saved['user@example.test'][0], saved[SENDER][0])
         self.assertEqual(dovecot.sessions(), 2, dovecot.log_text())
 
+    def test_mixed_outcomes_in_one_transaction(self):
+        # user: 250 after the data; UNKNOWN: 550 at RCPT; other: 451
+        # after the data (its mail directory is blocked). Each gets its
+        # own outcome; only other is tried again, and alone.
+        dovecot = self.dovecot()
+        dovecot.block('other@example.test')
+        srv = self.daemon(local_delivery=dovecot.local_delivery, retry_min='1h',
+                          retry_max='2h')
+        qid = self.send(srv, SENDER, ['user@example.test', UNKNOWN, 'other@example.test'],
+                        message('mixed'))
+        self.assertIn('Saved', self.status_line(srv, qid, 'user@example.test', 'sent'))
+        self.status_line(srv, qid, UNKNOWN, 'bounced')
+        line = self.status_line(srv, qid, 'other@example.test', 'deferred')
+        self.assertRegex(line, r'\(451 4\.\d\.\d <other@example\.test> ')
+        self.assertRegex(self.queue_line(srv, 'other@example.test'),
+                         r'deferred: 451 4\.\d\.\d <other@example\.test> ')
+        self.assertRegex(self.queue_line(srv, 'user@example.test'), r'\bsent\b')
+        dovecot.unblock('other@example.test')
+        self.queue_cmd(srv, 'flush')
+        self.assertEqual(len(dovecot.mailbox('other@example.test', 1, DELIVERY_WAIT)), 1)
+        self.wait_gone(srv, qid)
+        self.wait_empty(srv)
+        self.assertEqual(len(dovecot.mailbox('user@example.test')), 1)
+        self.assertEqual(len(dovecot.mailbox(SENDER, 1)), 1)     # one bounce
+        self.assertEqual(len(dovecot.saved('user@example.test')), 1, dovecot.log_text())
+
     def test_lmtp_down_deferred_then_delivered(self):
         dovecot = self.dovecot(start=False)
         # Retries far away: only the flush may send it.
