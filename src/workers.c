@@ -178,6 +178,9 @@ workers_steer(int fd, unsigned n, const struct config *cfg)
 	}
 	p.code[v6_jump].k = v6_start - v6_jump - 1;
 	p.code[mix_jump].k = mix_start - mix_jump - 1;
+	/* Zeroed first: the padding after len goes to the kernel too
+	 * (valgrind's memcheck reports it otherwise). */
+	memset(&prog, 0, sizeof(prog));
 	prog.len = (unsigned short)p.len;
 	prog.filter = p.code;
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
