@@ -222,7 +222,10 @@ gen_check(struct gens *g)
 		nrefused++;
 	}
 	g->settled = g->gen;
-	if (g->nworkers > 0)
+	if (g->nworkers == 1)
+		snprintf(where, sizeof(where), "in the worker%s",
+		    g->runner ? " and the runner" : "");
+	else if (g->nworkers > 0)
 		snprintf(where, sizeof(where), "in all %u workers%s",
 		    g->nworkers, g->runner ? " and the runner" : "");
 	else

@@ -291,6 +291,16 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* --- life cycle ------------------------------------------------------------ */
 
+/* uses_master - a master and worker processes, even with one worker: with
+ * the qmail-queue hand-off the runner (and what starts and restarts it)
+ * must be free to run a set-user-ID program, and the process that faces
+ * the network must not be: they cannot be one process */
+static bool
+uses_master(const struct config *cfg, unsigned nworkers)
+{
+	return nworkers > 1 || config_qmail_queue(cfg);
+}
+
 struct server *
 server_new(struct config *cfg, char *err, size_t errlen)
 {
@@ -320,7 +330,8 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	srv->notify_rd = srv->notify_wr = -1;
 	srv->ctl_fd = -1;
 	srv->generation = 1;
-	gen_init(&srv->gens, nworkers > 1 ? nworkers : 0, cfg->delivery);
+	gen_init(&srv->gens, uses_master(cfg, nworkers) ? nworkers : 0,
+	    cfg->delivery);
 	for (i = 0; i < cfg->nlisten * nworkers; i++)
 		srv->listeners[i].fd = -1;
 	/* Before the privilege drop: the key may be readable by root only. */
@@ -492,11 +503,12 @@ server_run(struct server *srv)
 		srv->notify_rd = p[0];
 		srv->notify_wr = p[1];
 	}
-	if (srv->nworkers > 1)
+	if (uses_master(cfg, srv->nworkers))
 		return workers_run(srv);
-	/* One process serves the clients and starts the runner: it keeps
-	 * the runner free to run a set-user-ID qmail-queue. */
-	if (!config_qmail_queue(cfg) && server_no_new_privs("sallyport") == -1)
+	/* One process serves the clients and starts the runner, which hands
+	 * off to no qmail-queue: nothing here needs to gain privileges. A
+	 * reload that turns the hand-off on is refused by the runner. */
+	if (server_no_new_privs("sallyport") == -1)
 		return 1;
 	return server_serve(srv);
 }

@@ -192,6 +192,8 @@ workers_steer_all(struct server *srv, bool reload)
 {
 	size_t i;
 
+	if (srv->nworkers < 2)
+		return;		/* one worker: no reuseport group */
 	for (i = 0; i < srv->nlisten; i++)
 		if (srv->listeners[i].fd != -1 &&
 		    workers_steer(srv->listeners[i].fd, srv->nworkers,
@@ -514,8 +516,8 @@ workers_run(struct server *srv)
 	}
 
 	for (i = 0; i < srv->nlisten; i++)
-		log_info("listening on %s (%u workers)", srv->listeners[i].name,
-		    srv->nworkers);
+		log_info("listening on %s (%u worker%s)", srv->listeners[i].name,
+		    srv->nworkers, srv->nworkers == 1 ? "" : "s");
 	if (srv->tls)
 		log_info("TLS certificate %s", tls_ctx_describe(srv->tls));
 	if (cfg->delivery)
@@ -524,8 +526,8 @@ workers_run(struct server *srv)
 		log_info("delivery = no: mail stays in the queue");
 	for (w = 0; w < srv->nworkers; w++)
 		worker_start(&m, w);
-	log_info("sallyport %s ready as %s with %u workers", PACKAGE_VERSION,
-	    cfg->hostname, srv->nworkers);
+	log_info("sallyport %s ready as %s with %u worker%s", PACKAGE_VERSION,
+	    cfg->hostname, srv->nworkers, srv->nworkers == 1 ? "" : "s");
 
 	for (;;) {
 		master_wait(&m);

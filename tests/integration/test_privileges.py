@@ -3,7 +3,8 @@ queue 0600 in a 0700 tree owned by that user, and refuses to stay root
 unless run_as_root = yes. The processes that run no program (the workers,
 a lone process serving clients, the queue runner unless it hands off to
 qmail-queue) cannot gain privileges through exec (NoNewPrivs); the one
-that runs a set-user-ID qmail-queue can (test_qmail_queue.py).
+that runs a set-user-ID qmail-queue can (test_qmail_queue.py), and so
+can the master that starts it, which never serves a client.
 
 Needs root; skipped otherwise."""
 
@@ -34,6 +35,32 @@ def proc_status(pid):
 def cmdline(pid):
     with open('/proc/%d/cmdline' % pid, 'rb') as f:
         return f.read().split(b'\0')
+
+
+def serving_pid(srv, client):
+    """The process that holds the server's end of client's connection:
+    its socket's inode from /proc/net/tcp, then the process among the
+    daemon and those below it with that socket open."""
+    host, port = client.sock.getsockname()[:2]
+    want_local = '0100007F:%04X' % srv.mx_port
+    want_remote = '0100007F:%04X' % port
+    assert host == '127.0.0.1', host
+    inode = None
+    with open('/proc/net/tcp') as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want_local and fields[2] == want_remote:
+                inode = fields[9]
+    assert inode, 'no server socket for client port %d' % port
+    target = 'socket:[%s]' % inode
+    for pid in [srv.pid] + sallytest.descendants(srv.pid):
+        try:
+            for fd in os.listdir('/proc/%d/fd' % pid):
+                if os.readlink('/proc/%d/fd/%s' % (pid, fd)) == target:
+                    return pid
+        except OSError:
+            continue
+    raise AssertionError('no process of the daemon holds %s' % target)
 
 
 def no_new_privs(srv, workers, runner=True):
@@ -160,15 +187,25 @@ class Privileges(sallytest.TestCase):
 
     def test_qmail_queue_runner_may_gain_privileges(self):
         # A set-user-ID qmail-queue needs it in the runner, and so in what
-        # starts the runner; the workers keep it.
+        # starts and restarts the runner: a master that never touches the
+        # network, even with workers = 1. Every process that serves a
+        # client keeps it.
         for workers in (1, 2):
             with self.subTest(workers=workers):
                 srv = self.start_as(user='nobody', delivery='yes', workers=str(workers),
                                     local_delivery='qmail-queue:/bin/true')
                 srv.start()
-                w = workers if workers > 1 else 0
-                self.assertEqual(no_new_privs(srv, w), {'master': ['0'], 'runner': ['0'],
-                                                        'workers': [['1']] * w})
+                self.assertEqual(no_new_privs(srv, workers),
+                                 {'master': ['0'], 'runner': ['0'],
+                                  'workers': [['1']] * workers})
+                # Whoever accepts a client: not the master, and flagged.
+                for _ in range(4):
+                    with sallytest.Client(srv.mx_port) as c:
+                        pid = serving_pid(srv, c)
+                        self.assertNotEqual(pid, srv.pid, 'the master serves clients')
+                        self.assertEqual(proc_status(pid)['NoNewPrivs'], ['1'],
+                                         'pid %d serves a client without NoNewPrivs' % pid)
+                        c.cmd('QUIT')
 
     def test_root_without_user_is_refused(self):
         srv = self.start_as()
