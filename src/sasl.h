@@ -2,8 +2,9 @@
  * sasl - SMTP AUTH through Cyrus SASL, without blocking the loop.
  *
  * Cyrus SASL's server calls block (saslauthd is a socket round trip,
- * sasldb a file lookup), so every start and step runs on one worker
- * thread, and the result comes back to the loop through a callback.
+ * sasldb a file lookup), so every start and step runs on a worker
+ * thread, and the result comes back to the loop through a callback,
+ * TEMP when none came within cfg->auth_timeout (see sasl.c).
  * Nothing outside sasl.c and sasl_cyrus.c includes <sasl/sasl.h>.
  */
 #ifndef SALLYPORT_SASL_H
@@ -33,7 +34,9 @@ typedef void sasl_cb(void *arg, enum sasl_status, const char *challenge,
 		    size_t len, const char *user);
 
 /* Initialise Cyrus SASL for the process (service "smtp") with the
- * backend settings of cfg, and start the worker thread. Cyrus keeps its
+ * backend settings of cfg, and start the first worker thread; more
+ * (up to cfg->auth_threads) only when every one is stuck past
+ * cfg->auth_timeout. Cyrus keeps its
  * settings in globals: the first call's sasl_pwcheck_method, paths and
  * mechanisms stay for the life of the process (a restart applies new
  * ones); a later call only narrows the mechanisms it offers. Not named
@@ -44,9 +47,9 @@ struct sasl_server *sasl_server_create(struct ev_loop *,
  * cannot serve (a sasldb this user cannot read). No Cyrus set-up. */
 int		 sasl_config_check(const struct config *, char *err,
 		    size_t errlen);
-/* Waits for the job in progress (5 seconds at most: a worker stuck in
- * saslauthd is left to finish and clean up alone); pending callbacks are
- * dropped. Free every session first. */
+/* Waits for the jobs in progress (5 seconds at most: threads stuck in
+ * saslauthd are left to finish, and the last one out frees the rest);
+ * pending callbacks are dropped. Free every session first. */
 void		 sasl_server_free(struct sasl_server *);
 
 /* One client's exchange. local/remote: "IP;port" as Cyrus wants them.
@@ -62,7 +65,8 @@ const char	*sasl_session_mechanisms(struct sasl_session *);
 /* Start mechanism `mech`, with the client's initial response when
  * has_initial (it may be empty). One call at a time per session. The
  * answer comes from the loop, after the call has returned (TEMP at
- * once only when memory is short). */
+ * once only when memory is short, or while the session's previous
+ * exchange is still stuck in the backend past its deadline). */
 void		 sasl_session_start(struct sasl_session *, const char *mech,
 		    const char *initial, size_t len, bool has_initial,
 		    sasl_cb *, void *arg);
