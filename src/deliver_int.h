@@ -46,10 +46,17 @@ void		 split(const char *addr, char *local, size_t llen, char *domain,
 /* The body file back at the message's first byte: 0, or -1. */
 int		 rewind_body(int fd, const struct qentry *);
 
+/* Record recipient i's outcome as soon as it is known (deliver_route.c):
+ * a success or a temporary failure at once, a permanent one after its
+ * DSN; past queue_lifetime a temporary failure becomes final. */
+void		 settle(const struct config *, struct qentry *, size_t i,
+		    struct outcome *, time_t now);
+
 /* deliver_local.c: every pending recipient in one of our domains gets
- * its outcome in outs[] (indexed like e->rcpts); the caller records. */
+ * its outcome in outs[] (indexed like e->rcpts), each settled as soon
+ * as it is known. */
 void		 deliver_local(struct runner *, const struct config *,
-		    const struct qentry *, int fd, struct outcome *outs);
+		    struct qentry *, int fd, struct outcome *outs, time_t now);
 
 /* A configuration shared by the threads that started under it. */
 struct rcfg {

@@ -374,13 +374,14 @@ conclude(struct runner *r, const struct qentry *e, int fd,
 
 void
 deliver_local(struct runner *r, const struct config *cfg,
-    const struct qentry *e, int fd, struct outcome *outs)
+    struct qentry *e, int fd, struct outcome *outs, time_t now)
 {
 	const char *how = cfg->local_delivery;
 	struct lrcpt *lrs = NULL;
 	struct mboxes m = { NULL, 0, 0 };
 	char local[256], domain[256];
 	size_t i, k, n = 0;
+	int t;
 
 	for (i = 0; i < e->nrcpts; i++) {
 		if (e->state[i] != RCPT_PENDING || outs[i].tried)
@@ -402,15 +403,24 @@ deliver_local(struct runner *r, const struct config *cfg,
 			memset(&lrs[n], 0, sizeof(lrs[n]));
 		}
 	}
-	if (strncmp(how, "maildir:", 8) == 0)
-		for (k = 0; k < m.n; k++)
-			maildir_one(how + 8, e, fd, &m.v[k]);
-	else if (m.n > 0)
+	/* LMTP: one transaction for every mailbox. Maildir: each
+	 * recipient's copies just before its outcome is recorded, so that
+	 * a crash can repeat one recipient's copies at most, as before. */
+	if (strncmp(how, "maildir:", 8) != 0 && m.n > 0)
 		lmtp_all(cfg, e, fd, m.v, m.n);
 	for (k = 0; k < n; k++) {
-		conclude(r, e, fd, &lrs[k], &m, &outs[lrs[k].i]);
-		lrcpt_free(&lrs[k]);
+		struct lrcpt *lr = &lrs[k];
+
+		for (t = 0; strncmp(how, "maildir:", 8) == 0 && t < lr->n; t++)
+			if (lr->mb[t] >= 0 && !m.v[lr->mb[t]].res.tried)
+				maildir_one(how + 8, e, fd, &m.v[lr->mb[t]]);
+		conclude(r, e, fd, lr, &m, &outs[lr->i]);
+		settle(cfg, e, lr->i, &outs[lr->i], now);
+		lrcpt_free(lr);
 	}
+	/* Those whose outcome came without a delivery (unknown, ...). */
+	for (i = 0; i < e->nrcpts; i++)
+		settle(cfg, e, i, &outs[i], now);
 	free(lrs);
 	mboxes_free(&m);
 }

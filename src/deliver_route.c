@@ -565,7 +565,7 @@ record(const char *dir, struct qentry *e, size_t i, struct outcome *o,
  * temporary failure is written at once (a crash or a stop later must
  * not send it again); a permanent one waits for its DSN. Past
  * queue_lifetime a temporary failure becomes permanent. */
-static void
+void
 settle(const struct config *cfg, struct qentry *e, size_t i,
     struct outcome *o, time_t now)
 {
@@ -647,9 +647,7 @@ deliver_entry(struct runner *r, const struct config *cfg, const char *id)
 		for (i = 0; i < e->nrcpts; i++)
 			settle(cfg, e, i, &outs[i], now);
 	}
-	deliver_local(r, cfg, e, fd, outs);
-	for (i = 0; i < e->nrcpts; i++)
-		settle(cfg, e, i, &outs[i], now);
+	deliver_local(r, cfg, e, fd, outs, now);
 	for (i = 0; i < e->nrcpts; i++) {
 		if (e->state[i] != RCPT_PENDING || outs[i].tried)
 			continue;
