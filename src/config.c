@@ -126,6 +126,9 @@ static const struct conf_key conf_keys[] = {
 	    0, 3600, 0, 0 },
 	{ "max_connections_per_ip", CONF_UINT, CONF_AT(max_connections_per_ip),
 	    "20", 1, 100000, 0, 0 },
+	/* An IPv6 client counts by its /64 (one site, RFC 6177). */
+	{ "ipv6_client_prefix", CONF_UINT, CONF_AT(ipv6_client_prefix), "64",
+	    16, 128, 0, 0 },
 	{ "soft_error_limit", CONF_UINT, CONF_AT(soft_error_limit), "10",
 	    1, 10000, 0, 0 },
 	{ "command_deadline", CONF_DURATION, CONF_AT(command_deadline), "1m",

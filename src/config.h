@@ -61,6 +61,7 @@ struct config {
 	unsigned	 shutdown_timeout;	/* seconds */
 	/* Hardening: limits on what one client may take. */
 	unsigned	 max_connections_per_ip;
+	unsigned	 ipv6_client_prefix;	/* bits: IPv6 clients count by it */
 	unsigned	 soft_error_limit;	/* then each error reply waits 1s */
 	unsigned	 command_deadline;	/* seconds for one whole command line */
 	unsigned	 min_data_rate;		/* bytes/s over DATA after 30s; 0: off */

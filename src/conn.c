@@ -593,3 +593,9 @@ conn_peer(const struct conn *c)
 {
 	return (const struct sockaddr *)&c->peer;
 }
+
+struct netaddr_key *
+conn_limit_key(struct conn *c)
+{
+	return &c->limit_key;
+}

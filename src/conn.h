@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "netaddr.h"
 
 struct server;
 
@@ -19,5 +20,9 @@ void		 conn_shutdown(struct conn *);
 void		 conn_abort(struct conn *);
 struct conn	*conn_next(const struct conn *);
 const struct sockaddr *conn_peer(const struct conn *);
+/* Where the server keeps the key the connection was counted under
+ * (netaddr_client_key at accept; family 0: not counted), so that it is
+ * uncounted under the same key after a reload changes the prefix. */
+struct netaddr_key *conn_limit_key(struct conn *);
 
 #endif

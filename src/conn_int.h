@@ -59,6 +59,7 @@ struct conn {
 	unsigned long	 sid;
 	char		 addr_text[64];
 	struct sockaddr_storage local, peer;
+	struct netaddr_key limit_key;	/* counted under; see conn_limit_key */
 	struct conn	*prev, *next;
 	/* Input not yet taken by the engine: allocated when a read needs
 	 * it and freed once empty, so an idle connection holds none. */

@@ -16,8 +16,7 @@
 
 struct node {
 	struct iptable_entry e;
-	unsigned char	 key[16];
-	size_t		 keylen;	/* 4 or 16 */
+	struct netaddr_key key;
 	struct node	*next;
 };
 
@@ -27,36 +26,29 @@ struct iptable {
 	uint32_t	 seed;		/* so clients cannot aim at one bucket */
 };
 
-/* key_of - the address bytes; IPv4-mapped IPv6 as IPv4. 0 if unknown */
+/* key_len - how many bytes of the key count */
 static size_t
-key_of(const struct sockaddr *sa, unsigned char key[16])
+key_len(const struct netaddr_key *k)
 {
-	const struct sockaddr_in6 *s6;
+	return k->family == AF_INET ? 4 : 16;
+}
 
-	if (sa->sa_family == AF_INET) {
-		memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return 4;
-	}
-	if (sa->sa_family != AF_INET6)
-		return 0;
-	s6 = (const struct sockaddr_in6 *)sa;
-	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		memcpy(key, s6->sin6_addr.s6_addr + 12, 4);
-		return 4;
-	}
-	memcpy(key, s6->sin6_addr.s6_addr, 16);
-	return 16;
+static bool
+key_equal(const struct netaddr_key *a, const struct netaddr_key *b)
+{
+	return a->family == b->family &&
+	    memcmp(a->addr, b->addr, key_len(a)) == 0;
 }
 
 /* hash - FNV-1a over the seed and the key */
 static size_t
-hash(const struct iptable *t, const unsigned char *key, size_t len)
+hash(const struct iptable *t, const struct netaddr_key *k)
 {
 	uint32_t h = 2166136261u ^ t->seed;
-	size_t i;
+	size_t i, len = key_len(k);
 
 	for (i = 0; i < len; i++)
-		h = (h ^ key[i]) * 16777619u;
+		h = (h ^ k->addr[i]) * 16777619u;
 	return h % IPTABLE_BUCKETS;
 }
 
@@ -89,22 +81,17 @@ iptable_free(struct iptable *t)
 }
 
 struct iptable_entry *
-iptable_get(struct iptable *t, const struct sockaddr *sa, bool create)
+iptable_get(struct iptable *t, const struct netaddr_key *key, bool create)
 {
-	unsigned char key[16];
-	size_t len = key_of(sa, key), b;
+	size_t b = hash(t, key);
 	struct node *n;
 
-	if (len == 0)
-		return NULL;
-	b = hash(t, key, len);
 	for (n = t->bucket[b]; n; n = n->next)
-		if (n->keylen == len && memcmp(n->key, key, len) == 0)
+		if (key_equal(&n->key, key))
 			return &n->e;
 	if (!create || (n = calloc(1, sizeof(*n))) == NULL)
 		return NULL;
-	memcpy(n->key, key, len);
-	n->keylen = len;
+	n->key = *key;
 	n->next = t->bucket[b];
 	t->bucket[b] = n;
 	t->n++;
@@ -112,16 +99,12 @@ iptable_get(struct iptable *t, const struct sockaddr *sa, bool create)
 }
 
 void
-iptable_remove(struct iptable *t, const struct sockaddr *sa)
+iptable_remove(struct iptable *t, const struct netaddr_key *key)
 {
-	unsigned char key[16];
-	size_t len = key_of(sa, key);
 	struct node **p, *n;
 
-	if (len == 0)
-		return;
-	for (p = &t->bucket[hash(t, key, len)]; (n = *p); p = &n->next)
-		if (n->keylen == len && memcmp(n->key, key, len) == 0) {
+	for (p = &t->bucket[hash(t, key)]; (n = *p); p = &n->next)
+		if (key_equal(&n->key, key)) {
 			*p = n->next;
 			free(n);
 			t->n--;

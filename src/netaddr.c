@@ -276,13 +276,6 @@ netaddr_port_format(const struct netaddr_port *np, char *out, size_t outlen)
 		out[0] = '\0';
 }
 
-/* Reduced form of an address or network: IPv4-mapped IPv6 becomes
- * IPv4. */
-struct netaddr_key {
-	int		 family;
-	unsigned char	 addr[16];
-};
-
 /* netaddr_key_of - the reduced address of a socket address; -1 if not
  * an IP address */
 static int
@@ -316,6 +309,36 @@ netaddr_key_of(const struct sockaddr *sa, struct netaddr_key *k)
 		return 0;
 	}
 	return -1;
+}
+
+int
+netaddr_client_key(const struct sockaddr *sa, unsigned v6_prefix,
+    struct netaddr_key *k)
+{
+	unsigned	 i;
+
+	if (netaddr_key_of(sa, k) == -1)
+		return -1;
+	if (k->family == AF_INET6)
+		for (i = 0; i < 4; i++) {
+			uint32_t w = netaddr_mask_word(v6_prefix, i);
+
+			k->addr[4 * i] &= (unsigned char)(w >> 24);
+			k->addr[4 * i + 1] &= (unsigned char)(w >> 16);
+			k->addr[4 * i + 2] &= (unsigned char)(w >> 8);
+			k->addr[4 * i + 3] &= (unsigned char)w;
+		}
+	return 0;
+}
+
+uint32_t
+netaddr_mask_word(unsigned prefix, unsigned k)
+{
+	unsigned bits = prefix > 32 * k ? prefix - 32 * k : 0;
+
+	if (bits >= 32)
+		return 0xffffffffu;
+	return bits == 0 ? 0 : ~(0xffffffffu >> bits);
 }
 
 bool

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 
@@ -55,6 +56,24 @@ int	netaddr_port_parse(const char *, unsigned flags, struct netaddr_port *,
 /* Canonical text; NETADDR_PORT_STRLEN bytes always do. */
 void	netaddr_port_format(const struct netaddr_port *, char *out,
 	    size_t outlen);
+
+/* Reduced form of an address: IPv4-mapped IPv6 becomes IPv4. */
+struct netaddr_key {
+	int		 family;	/* AF_INET or AF_INET6 */
+	unsigned char	 addr[16];	/* IPv4 in the first 4 bytes */
+};
+
+/* The key by which per-address limits (max_connections_per_ip, AUTH
+ * failures per address) and the steering of clients to workers count a
+ * client: an IPv4 address whole, an IPv6 address cut to its first
+ * `v6_prefix` bits (ipv6_client_prefix), since one site or one customer
+ * of a provider gets a whole /64 (RFC 6177) and could otherwise walk
+ * around every limit by rotating addresses in it. -1 if not IP. */
+int	netaddr_client_key(const struct sockaddr *, unsigned v6_prefix,
+	    struct netaddr_key *);
+/* Word `k` (0..3, network order, as a host integer) of the mask of a
+ * `prefix`-bit network: what netaddr_client_key keeps of each word. */
+uint32_t netaddr_mask_word(unsigned prefix, unsigned k);
 
 /* Text form of an address without port: "127.0.0.1", "::1"; an
  * IPv4-mapped IPv6 address is shown as IPv4. NETADDR_STRLEN bytes

@@ -153,13 +153,17 @@ per_ip_full(struct server *srv, int fd, const struct sockaddr *sa,
     const struct listener *l)
 {
 	static const char full[] = R_TOO_MANY_FROM_IP "\r\n";
-	const struct iptable_entry *e = iptable_get(srv->per_ip, sa, false);
-	unsigned max = srv->cfg->cfg->max_connections_per_ip;
+	const struct config *cfg = srv->cfg->cfg;
+	const struct iptable_entry *e = NULL;
+	unsigned max = cfg->max_connections_per_ip;
+	struct netaddr_key key;
 	char ip[NETADDR_STRLEN];
 
+	if (netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == 0)
+		e = iptable_get(srv->per_ip, &key, false);
 	/* mynetworks are exempt, as in Postfix (smtpd_client_event_limit_
 	 * exceptions): a local relay or a busy web server is not an attack. */
-	if (e == NULL || e->count < max || policy_trusted(srv->cfg->cfg, sa))
+	if (e == NULL || e->count < max || policy_trusted(cfg, sa))
 		return false;
 	netaddr_format(sa, ip, sizeof(ip));
 	log_warn("refused connection from [%s] on %s: max_connections_per_ip "
@@ -693,10 +697,15 @@ server_conn_added(struct server *srv, struct conn *c)
 {
 	struct iptable_entry *e;
 
+	struct netaddr_key *key = conn_limit_key(c);
+
 	srv->nconns++;
 	/* Out of memory: this one goes uncounted, which is harmless. */
-	if ((e = iptable_get(srv->per_ip, conn_peer(c), true)) != NULL)
+	if (netaddr_client_key(conn_peer(c), srv->cfg->cfg->ipv6_client_prefix,
+	    key) == 0 && (e = iptable_get(srv->per_ip, key, true)) != NULL)
 		e->count++;
+	else
+		key->family = 0;
 	stress_check(srv);
 }
 
@@ -704,10 +713,12 @@ void
 server_conn_gone(struct server *srv, struct conn *c)
 {
 	struct iptable_entry *e;
+	struct netaddr_key *key = conn_limit_key(c);
 
-	if ((e = iptable_get(srv->per_ip, conn_peer(c), false)) != NULL &&
+	if (key->family != 0 &&
+	    (e = iptable_get(srv->per_ip, key, false)) != NULL &&
 	    --e->count == 0)
-		iptable_remove(srv->per_ip, conn_peer(c));
+		iptable_remove(srv->per_ip, key);
 	srv->nconns--;
 	stress_check(srv);
 	if (srv->stopping && srv->nconns == 0)
@@ -721,9 +732,11 @@ server_auth_failed(struct server *srv, const struct sockaddr *sa)
 {
 	const struct config *cfg = srv->cfg->cfg;
 	struct iptable_entry *e;
+	struct netaddr_key key;
 	time_t now = time(NULL);
 
-	if ((e = iptable_get(srv->auth_fails, sa, true)) == NULL)
+	if (netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == -1 ||
+	    (e = iptable_get(srv->auth_fails, &key, true)) == NULL)
 		return;
 	if (e->count == 0 || now - e->since >= (time_t)cfg->auth_failure_window) {
 		e->count = 0;		/* a new window */
@@ -736,8 +749,11 @@ bool
 server_auth_allowed(struct server *srv, const struct sockaddr *sa)
 {
 	const struct config *cfg = srv->cfg->cfg;
-	const struct iptable_entry *e = iptable_get(srv->auth_fails, sa, false);
+	const struct iptable_entry *e = NULL;
+	struct netaddr_key key;
 
+	if (netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == 0)
+		e = iptable_get(srv->auth_fails, &key, false);
 	return e == NULL || e->count < cfg->max_auth_failures_per_ip ||
 	    time(NULL) - e->since >= (time_t)cfg->auth_failure_window;
 }

@@ -62,8 +62,10 @@ workers_count(const struct config *cfg)
  * are exempt from max_connections_per_ip (their AUTH failures then
  * count per worker), and a busy local relay or a benchmark from one
  * address uses every worker. Any other client
- * gets a hash of its IPv4 address, or of the first 64 bits of its IPv6
- * one (one site), mod n. The packet's network header is at SKF_NET_OFF.
+ * gets a hash of its IPv4 address, or of the first ipv6_client_prefix
+ * bits of its IPv6 one (netaddr_client_key's key: one site), mod n, so
+ * that every connection a per-address limit counts together reaches the
+ * worker that counts it. The packet's network header is at SKF_NET_OFF.
  * Each test jumps at most a few instructions, within cBPF's 8-bit
  * conditional offsets, however long mynetworks is.
  */
@@ -105,23 +107,13 @@ word(const unsigned char *b)
 	    (uint32_t)b[2] << 8 | b[3];
 }
 
-static uint32_t
-mask_word(unsigned prefix, unsigned k)
-{
-	unsigned bits = prefix > 32 * k ? prefix - 32 * k : 0;
-
-	if (bits >= 32)
-		return 0xffffffffu;
-	return bits == 0 ? 0 : ~(0xffffffffu >> bits);
-}
-
 /* steer_cidr - "in this network: spread"; words at network offset `at` */
 static void
 steer_cidr(struct steer *p, const struct cidr *c, unsigned at)
 {
 	unsigned nwords = c->family == AF_INET ? 1 : 4, used, k;
 
-	for (used = 0; used < nwords && mask_word(c->prefix, used); used++)
+	for (used = 0; used < nwords && netaddr_mask_word(c->prefix, used); used++)
 		continue;
 	/* Per word: load, mask, compare; a mismatch skips the rest of
 	 * this network's test and its return. */
@@ -130,11 +122,33 @@ steer_cidr(struct steer *p, const struct cidr *c, unsigned at)
 
 		steer_op(p, BPF_LD | BPF_W | BPF_ABS, NET(at + 4 * k), 0, 0);
 		steer_op(p, BPF_ALU | BPF_AND | BPF_K,
-		    mask_word(c->prefix, k), 0, 0);
+		    netaddr_mask_word(c->prefix, k), 0, 0);
 		steer_op(p, BPF_JMP | BPF_JEQ | BPF_K,
 		    word(c->addr + 4 * k), 0, (unsigned char)left);
 	}
 	steer_op(p, BPF_RET | BPF_K, STEER_SPREAD, 0, 0);
+}
+
+/* steer_v6_key - A = the XOR of the words of the IPv6 source address
+ * (network offset 8), each masked as netaddr_client_key masks it */
+static void
+steer_v6_key(struct steer *p, unsigned prefix)
+{
+	unsigned k;
+
+	for (k = 0; k < 4; k++) {
+		uint32_t m = netaddr_mask_word(prefix, k);
+
+		if (m == 0)
+			break;
+		if (k > 0)
+			steer_op(p, BPF_MISC | BPF_TAX, 0, 0, 0);
+		steer_op(p, BPF_LD | BPF_W | BPF_ABS, NET(8 + 4 * k), 0, 0);
+		if (m != 0xffffffffu)
+			steer_op(p, BPF_ALU | BPF_AND | BPF_K, m, 0, 0);
+		if (k > 0)
+			steer_op(p, BPF_ALU | BPF_XOR | BPF_X, 0, 0, 0);
+	}
 }
 
 int
@@ -163,10 +177,7 @@ workers_steer(int fd, unsigned n, const struct config *cfg)
 	for (i = 0; i < cfg->nmynetworks; i++)
 		if (cfg->mynetworks[i].family == AF_INET6)
 			steer_cidr(&p, &cfg->mynetworks[i], 8);
-	steer_op(&p, BPF_LD | BPF_W | BPF_ABS, NET(8), 0, 0);
-	steer_op(&p, BPF_MISC | BPF_TAX, 0, 0, 0);
-	steer_op(&p, BPF_LD | BPF_W | BPF_ABS, NET(12), 0, 0);
-	steer_op(&p, BPF_ALU | BPF_XOR | BPF_X, 0, 0, 0);
+	steer_v6_key(&p, cfg->ipv6_client_prefix);
 	mix_start = steer_at(&p);
 	steer_op(&p, BPF_ALU | BPF_MUL | BPF_K, 2654435761u, 0, 0);
 	steer_op(&p, BPF_ALU | BPF_RSH | BPF_K, 16, 0, 0);

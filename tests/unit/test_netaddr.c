@@ -420,3 +420,61 @@ Test(netaddr, from_text)
 	cr_assert_eq(netaddr_from_text("[192.0.2.1]", &ss), -1);
 	cr_assert_eq(netaddr_from_text("", &ss), -1);
 }
+
+/* same_key - do a and b count as one client under an IPv6 prefix? */
+static bool
+same_key(const char *a, const char *b, unsigned v6_prefix)
+{
+	struct sockaddr_storage sa_a = sa(a), sa_b = sa(b);
+	struct netaddr_key ka, kb;
+
+	cr_assert_eq(netaddr_client_key((struct sockaddr *)&sa_a, v6_prefix,
+	    &ka), 0);
+	cr_assert_eq(netaddr_client_key((struct sockaddr *)&sa_b, v6_prefix,
+	    &kb), 0);
+	return ka.family == kb.family && memcmp(ka.addr, kb.addr, 16) == 0;
+}
+
+/* Per-address limits count an IPv6 client by its prefix (default /64):
+ * rotating addresses inside a /64 is one client. */
+Test(netaddr_client_key, ipv6_by_prefix)
+{
+	cr_assert(same_key("2001:db8:1:2::1", "2001:db8:1:2:ffff:1:2:3", 64));
+	cr_assert_not(same_key("2001:db8:1:2::1", "2001:db8:1:3::1", 64));
+	cr_assert(same_key("2001:db8:1:2::1", "2001:db8:1:3::1", 48));
+	cr_assert(same_key("2001:db8:1:2::1", "2001:db8:1:3::1", 47));
+	cr_assert_not(same_key("2001:db8:1:2::1", "2001:db8:1:2::2", 128));
+	cr_assert(same_key("2001:db8:1:2::1", "2001:db8:1:2::1", 128));
+	cr_assert(same_key("2001:db8:1:2::1", "2001:db8:1:2:7fff::", 65));
+	cr_assert_not(same_key("2001:db8:1:2::1", "2001:db8:1:2:8000::", 65));
+}
+
+Test(netaddr_client_key, ipv4_whole_and_mapped)
+{
+	cr_assert_not(same_key("192.0.2.1", "192.0.2.2", 16));
+	cr_assert(same_key("192.0.2.1", "::ffff:192.0.2.1", 64));
+	cr_assert_not(same_key("192.0.2.1", "::ffff:192.0.2.2", 16));
+	cr_assert_not(same_key("0.0.0.0", "::", 16), "families differ");
+}
+
+Test(netaddr_client_key, not_ip)
+{
+	struct sockaddr_un un;
+	struct netaddr_key k;
+
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	cr_assert_eq(netaddr_client_key((struct sockaddr *)&un, 64, &k), -1);
+	cr_assert_eq(netaddr_client_key(NULL, 64, &k), -1);
+}
+
+Test(netaddr_mask_word, words)
+{
+	cr_assert_eq(netaddr_mask_word(64, 0), 0xffffffffu);
+	cr_assert_eq(netaddr_mask_word(64, 1), 0xffffffffu);
+	cr_assert_eq(netaddr_mask_word(64, 2), 0);
+	cr_assert_eq(netaddr_mask_word(56, 1), 0xffffff00u);
+	cr_assert_eq(netaddr_mask_word(1, 0), 0x80000000u);
+	cr_assert_eq(netaddr_mask_word(128, 3), 0xffffffffu);
+	cr_assert_eq(netaddr_mask_word(0, 0), 0);
+}
