@@ -96,20 +96,24 @@ rcfg_put(struct runner *r, struct rcfg *c)
 /* runner_privs - the runner talks to the network too, so it takes
  * PR_SET_NO_NEW_PRIVS, unless it hands off to qmail-queue: a real one is
  * set-user-ID qmailq and, run under the flag, would keep our uid and
- * fail to write its queue. The flag cannot be cleared: a reload that
- * turns the hand-off on needs a restart, and says so. */
-static void
-runner_privs(const struct config *cfg)
+ * fail to write its queue. The flag cannot be cleared: a configuration
+ * that turns the hand-off on here is refused (false, why set), as it
+ * would defer every message; a restart of sallyport takes it. */
+static bool
+runner_privs(const struct config *cfg, char *why, size_t whylen)
 {
 	int nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
 
+	if (config_qmail_queue(cfg) && nnp == 1) {
+		snprintf(why, whylen, "local_delivery = qmail-queue needs a "
+		    "restart (this process cannot run a set-user-ID program: "
+		    "PR_SET_NO_NEW_PRIVS)");
+		log_err("queue runner: %s", why);
+		return false;
+	}
 	if (!config_qmail_queue(cfg) && nnp == 0)
 		(void)server_no_new_privs("queue runner");
-	else if (config_qmail_queue(cfg) && nnp == 1)
-		log_warn("queue runner: local_delivery = %s: this process "
-		    "was started without it and cannot run a set-user-ID "
-		    "program (PR_SET_NO_NEW_PRIVS); restart sallyport",
-		    cfg->local_delivery);
+	return true;
 }
 
 /* rcfg_load - the file at path, or NULL with the first reason in why */
@@ -139,7 +143,6 @@ rcfg_load(const char *path, char *why, size_t whylen)
 	}
 	c->cfg = cfg;
 	c->refs = 1;
-	runner_privs(cfg);
 	return c;
 }
 
@@ -388,7 +391,10 @@ reload(struct runner *r, int ctl_fd, unsigned long gen)
 	struct rcfg *c, *old;
 	char why[256];
 
-	if ((c = rcfg_load(r->path, why, sizeof(why))) == NULL) {
+	if ((c = rcfg_load(r->path, why, sizeof(why))) == NULL ||
+	    !runner_privs(c->cfg, why, sizeof(why))) {
+		if (c)
+			rcfg_put(r, c);
 		log_err("queue runner: reload failed: keeping the running "
 		    "configuration");
 		gen_answer(ctl_fd, gen, why);
@@ -412,10 +418,10 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 {
 	struct runner r;
 	struct sigaction sa;
-	char err[512], pending[QUEUE_ID_LEN + 1];
+	char err[512], why[256], pending[QUEUE_ID_LEN + 1];
 	size_t plen = 0, i;
 	time_t now, last_scan = 0;
-	bool daemon_alive = true, eof;
+	bool daemon_alive = true, eof, refused;
 	unsigned long gen = 0, asked;
 
 	/* deliver_spawn left them open across our exec; no program we run
@@ -443,6 +449,11 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		gen_answer(ctl_fd, gen, err);
 		_exit(1);
 	}
+	/* Started under the flag with the hand-off on (the one serving
+	 * process restarting us after a reload turned it on): we run, as
+	 * each hand-off then defers and nothing is lost, but say that this
+	 * generation is not live here. */
+	refused = !runner_privs(r.cfg->cfg, why, sizeof(why));
 	if ((r.queue = queue_attach(r.cfg->cfg->queue_dir, err,
 	    sizeof(err))) == NULL || pipe2(r.done_pipe, O_CLOEXEC |
 	    O_NONBLOCK) == -1) {
@@ -452,7 +463,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
 	sweep_state(queue_dir(r.queue));
 	log_info("queue runner started");
-	gen_answer(ctl_fd, gen, NULL);
+	gen_answer(ctl_fd, gen, refused ? why : NULL);
 
 	while (!got_term) {
 		struct pollfd pfd[3] = {

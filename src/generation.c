@@ -166,9 +166,14 @@ take(struct gens *g, unsigned i, const char *msg)
 	} else if (strncmp(end, " refused: ", 10) == 0) {
 		if (n > c->refused)
 			c->refused = n;
-		log_err("%s (pid %ld) refused configuration generation %lu: "
-		    "%s; it keeps serving generation %lu", name, (long)c->pid,
-		    n, end + 10, c->serves);
+		if (c->serves > 0)
+			log_err("%s (pid %ld) refused configuration generation "
+			    "%lu: %s; it keeps serving generation %lu", name,
+			    (long)c->pid, n, end + 10, c->serves);
+		else	/* just started: it had nothing to keep */
+			log_err("%s (pid %ld) refused configuration generation "
+			    "%lu: %s; it runs the file as it read it", name,
+			    (long)c->pid, n, end + 10);
 	}
 }
 
@@ -204,7 +209,7 @@ gen_check(struct gens *g)
 	unsigned i, nrefused = 0;
 	size_t len = 0;
 
-	if (g->settled == g->gen)
+	if (g->settled == g->gen && !g->settled_refused)
 		return;
 	refused[0] = '\0';
 	for (i = 0; i < g->nworkers + g->runner; i++) {
@@ -221,7 +226,10 @@ gen_check(struct gens *g)
 			    nrefused ? ", " : "", name);
 		nrefused++;
 	}
+	if (g->settled == g->gen && nrefused > 0)
+		return;		/* said already; still not live everywhere */
 	g->settled = g->gen;
+	g->settled_refused = nrefused > 0;
 	if (g->nworkers == 1)
 		snprintf(where, sizeof(where), "in the worker%s",
 		    g->runner ? " and the runner" : "");

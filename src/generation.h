@@ -31,6 +31,9 @@ struct gen_child {
 struct gens {
 	unsigned long	 gen;		/* the master's, wanted everywhere */
 	unsigned long	 settled;	/* the newest logged as live (or not) */
+	bool		 settled_refused; /* ... as NOT live: logged again as
+					 * live once every process serves it
+					 * (a refuser replaced, say) */
 	bool		 ready_sent;	/* READY=1 told once (start-up over) */
 	unsigned	 nworkers;	/* worker children; 0: one process */
 	bool		 runner;	/* a queue runner child (delivery) */

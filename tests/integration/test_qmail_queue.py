@@ -41,6 +41,20 @@ def message(subject):
     return CRLF.join(s.encode() for s in head + ['', 'line one', '.dotted', 'last']) + CRLF
 
 
+def fake_wrapper(test):
+    """test.tmp, a scratch directory; test.out, where the fake writes;
+    test.wrapper, a script running the fake with that directory."""
+    test.tmp = tempfile.mkdtemp(prefix='sallytest-qmailq-')
+    if not os.environ.get('SALLYTEST_KEEP'):
+        test.addCleanup(shutil.rmtree, test.tmp, True)
+    test.out = os.path.join(test.tmp, 'out')
+    os.mkdir(test.out)
+    test.wrapper = os.path.join(test.tmp, 'qmail-queue')
+    with open(test.wrapper, 'w') as f:
+        f.write('#!/bin/sh\nexec %s %s\n' % (fake_program(), test.out))
+    os.chmod(test.wrapper, stat.S_IRWXU)
+
+
 def inherited_fds(out, n):
     """The descriptors hand-off n started with, as the fake recorded them
     (sorted by number)."""
@@ -66,15 +80,7 @@ def unit_service_settings():
 class QmailQueue(sallytest.TestCase):
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='sallytest-qmailq-')
-        if not os.environ.get('SALLYTEST_KEEP'):
-            self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.out = os.path.join(self.tmp, 'out')
-        os.mkdir(self.out)
-        self.wrapper = os.path.join(self.tmp, 'qmail-queue')
-        with open(self.wrapper, 'w') as f:
-            f.write('#!/bin/sh\nexec %s %s\n' % (fake_program(), self.out))
-        os.chmod(self.wrapper, stat.S_IRWXU)
+        fake_wrapper(self)
         self.srv = self.server(delivery='yes', local_delivery='qmail-queue:' + self.wrapper,
                                retry_min='1s', retry_max='1m', mynetworks='127.0.0.0/8')
 
@@ -287,19 +293,68 @@ class SetuidQmailQueue(sallytest.TestCase):
 
 
 class ReloadIntoQmailQueue(sallytest.TestCase):
-    """A runner started without the hand-off cannot gain privileges
-    (PR_SET_NO_NEW_PRIVS is for good): a reload that turns it on says
-    that a restart is needed."""
+    """A runner started without the hand-off has PR_SET_NO_NEW_PRIVS for
+    good and could not run a set-user-ID qmail-queue: it refuses a reload
+    that turns the hand-off on, and the master says the generation is NOT
+    live. A runner the master starts later (no flag) serves it, and the
+    master then says it is live."""
 
-    def test_reload_asks_for_a_restart(self):
-        srv = self.server(delivery='yes')
+    def setUp(self):
+        fake_wrapper(self)
+
+    def reload_into_hand_off(self, workers):
+        base = dict(delivery='yes', workers=workers, mynetworks='127.0.0.0/8',
+                    retry_min='1s', retry_max='1m')
+        srv = self.server(**base)
         self.assertTrue(srv.wait_log(r'queue runner started'), srv.log_text())
+        log = srv.reload(dict(base, local_delivery='qmail-queue:' + self.wrapper))
+        self.assertRegex(log, r'the queue runner \(pid \d+\) refused configuration '
+                              r'generation 2: local_delivery = qmail-queue needs a restart')
+        self.assertIn('configuration generation 2 NOT live everywhere: refused by '
+                      'the queue runner', log)
+        self.assertNotIn('configuration generation 2 live', log)
+        return srv
+
+    def runner_of(self, srv):
+        for pid in sallytest.descendants(srv.pid):
+            try:
+                with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                    if b'--queue-runner' in f.read():
+                        return pid
+            except OSError:
+                continue
+        return None
+
+    def test_refused_then_live_once_a_new_runner_serves_it(self):
+        srv = self.reload_into_hand_off('2')
         offset = srv._log_size()
-        srv.write_config(dict(srv.overrides, local_delivery='qmail-queue:/bin/true'))
-        srv.signal(signal.SIGHUP)
-        line = srv.wait_log(r'queue runner: local_delivery = qmail-queue:/bin/true: .*'
-                            r'set-user-ID.*restart sallyport', WAIT, offset)
-        self.assertTrue(line, srv.log_text(offset))
+        old = self.runner_of(srv)
+        os.kill(old, signal.SIGKILL)
+        # The master starts another, free to gain privileges: it serves
+        # generation 2, and the master says so after all.
+        self.assertTrue(srv.wait_log(r'configuration generation 2 live in all 2 workers '
+                                     r'and the runner', 20, offset), srv.log_text(offset))
+        self.assertNotIn('refused', srv.log_text(offset))
+        with sallytest.Client(srv.mx_port) as c:
+            self.assertEqual(c.cmd('EHLO client.example').code, 250)
+            r = c.transaction(SENDER, [LOCAL], message('after restart'))
+            self.assertEqual(r.code, 250, r)
+        self.assertTrue(sallytest.wait_until(
+            lambda: os.path.exists(os.path.join(self.out, 'envelope.1')), WAIT),
+            srv.log_text(offset))
+
+    def test_one_process_refuses_and_says_restart(self):
+        # One process, flagged, starts the runner: a new runner cannot
+        # serve it either; it runs (the hand-offs defer, nothing is lost)
+        # and refuses the generation again. No live line.
+        srv = self.reload_into_hand_off('1')
+        offset = srv._log_size()
+        os.kill(self.runner_of(srv), signal.SIGKILL)
+        self.assertTrue(srv.wait_log(r'the queue runner \(pid \d+\) refused configuration '
+                                     r'generation 2: local_delivery = qmail-queue needs a '
+                                     r'restart .*it runs the file as it read it', 20, offset),
+                        srv.log_text(offset))
+        self.assertNotIn('configuration generation 2 live', srv.log_text())
 
 
 if __name__ == '__main__':
