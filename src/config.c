@@ -47,6 +47,7 @@ enum conf_type {
 	CONF_DELIVERY,		/* maildir:TEMPLATE or lmtp:... */
 	CONF_SMARTHOST,		/* [HOST]:PORT, HOST:PORT */
 	CONF_TLSMODE,		/* required, opportunistic or none */
+	CONF_DOWNGRADE,		/* convert or bounce */
 	CONF_UINT,
 	CONF_BOOL,		/* yes or no */
 	CONF_SIZE,		/* bytes, suffix k, m or g */
@@ -208,6 +209,8 @@ static const struct conf_key conf_keys[] = {
 	    CONF_F_EMPTY },
 	{ "smarthost_tls", CONF_TLSMODE, CONF_AT(smarthost_tls), "required",
 	    0, 0, 0, 0 },
+	{ "mime_8bit_downgrade", CONF_DOWNGRADE, CONF_AT(mime_8bit_downgrade),
+	    "convert", 0, 0, 0, 0 },
 	{ "smarthost_ca_file", CONF_PATH, CONF_AT(smarthost_ca_file), "",
 	    0, 0, 0, CONF_F_EMPTY },
 	{ "smarthost_auth_file", CONF_PATH, CONF_AT(smarthost_auth_file), "",
@@ -657,6 +660,8 @@ static const struct {
 	[CONF_TLSMODE] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, cv_smarthost_tls_norm, "required, opportunistic "
 	    "or none" },
+	[CONF_DOWNGRADE] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_mime_8bit_downgrade_norm, "convert or bounce" },
 	[CONF_UINT] = { conf_set_number, conf_print_number, conf_free_none,
 	    NULL, "a number" },
 	[CONF_BOOL] = { conf_set_bool, conf_print_bool, conf_free_none,

@@ -105,6 +105,8 @@ struct config {
 	size_t		 nown_addresses;
 	char		*smarthost;		/* "[HOST]:PORT"/"HOST:PORT"; NULL: MX */
 	char		*smarthost_tls;		/* "required", "opportunistic", "none" */
+	char		*mime_8bit_downgrade;	/* "convert", "bounce": 8-bit mail
+						 * for a next hop without 8BITMIME */
 	char		*smarthost_ca_file;	/* NULL: the system store */
 	char		*smarthost_auth_file;	/* "user password" line; NULL: no AUTH */
 	unsigned	 queue_lifetime;	/* seconds, then bounce */

@@ -647,6 +647,16 @@ cv_bare_newline_clients_norm(const char *in, char *out, size_t outlen,
 	    "trusted or all", out, outlen, err, errlen);
 }
 
+static const char *const cv_downgrades[] = { "convert", "bounce" };
+
+int
+cv_mime_8bit_downgrade_norm(const char *in, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	return cv_choice(in, cv_downgrades, 2, "an 8-bit downgrade mode",
+	    "convert or bounce", out, outlen, err, errlen);
+}
+
 /* --- delivery ----------------------------------------------------------- */
 
 /*

@@ -45,6 +45,10 @@ void		 split(const char *addr, char *local, size_t llen, char *domain,
 		    size_t dlen);
 /* The body file back at the message's first byte: 0, or -1. */
 int		 rewind_body(int fd, const struct qentry *);
+/* What the message needs of the next hop (SMTPUTF8, 8BITMIME) and
+ * what to do with 8-bit content when it lacks 8BITMIME, into opts. */
+void		 content_opts(const struct config *, const struct qentry *,
+		    struct smtp_client_opts *);
 
 /* Record recipient i's outcome as soon as it is known (deliver_route.c):
  * a success or a temporary failure at once, a permanent one after its

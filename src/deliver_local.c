@@ -166,6 +166,7 @@ lmtp_all(const struct config *cfg, const struct qentry *e, int fd,
 	opts.helo = cfg->hostname;
 	opts.tls = CLIENT_TLS_NONE;
 	opts.timeout = cfg->delivery_timeout;
+	content_opts(cfg, e, &opts);
 	if (reps == NULL || rcpts == NULL)
 		why = "451 4.3.0 out of memory";
 	else if (strncmp(how, "lmtp:unix:", 10) == 0)
@@ -218,6 +219,8 @@ forward(struct runner *r, const struct qentry *e, int fd, char **targets,
 	env.sender = e->sender;
 	env.rcpts = targets;
 	env.nrcpts = n;
+	env.smtputf8 = e->smtputf8;
+	env.body = e->body;
 	if (rewind_body(fd, e) == -1 ||
 	    (sp = queue_spool_create(runner_queue(r), &env, err, errlen)) == NULL)
 		return -1;

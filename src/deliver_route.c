@@ -135,6 +135,15 @@ rewind_body(int fd, const struct qentry *e)
 	return lseek(fd, e->body_offset, SEEK_SET) == (off_t)-1 ? -1 : 0;
 }
 
+void
+content_opts(const struct config *cfg, const struct qentry *e,
+    struct smtp_client_opts *opts)
+{
+	opts->smtputf8 = e->smtputf8;
+	opts->body_8bitmime = e->body == MAIL_BODY_8BITMIME;
+	opts->no_downgrade = strcmp(cfg->mime_8bit_downgrade, "bounce") == 0;
+}
+
 /* reply_code - the enhanced code ("5.1.1") of a text that opens with
  * "NNN X.Y.Z ", its length (0: none) in *skip with the space after it */
 static bool
@@ -361,6 +370,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	opts.helo = cfg->hostname;
 	opts.timeout = cfg->delivery_timeout;
 	opts.port = "25";
+	content_opts(cfg, e, &opts);
 	split(rcpts[0], local, sizeof(local), domain, sizeof(domain));
 	key = cfg->smarthost ? "smarthost" : domain;
 	dest_acquire(key, cfg->delivery_per_destination);
@@ -407,9 +417,11 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	} else {
 		opts.tls = CLIENT_TLS_OPPORTUNISTIC;
 		rc = deliver_mx_targets(cfg, domain, mx, MAX_MX, &nmx, &ours);
-		sess.code = rc == RESOLVE_NONE ? 550 : 0;
+		sess.code = rc == RESOLVE_NONE || rc == RESOLVE_BADNAME ? 550 : 0;
 		snprintf(sess.text, sizeof(sess.text), "%s %s",
-		    rc == RESOLVE_NONE ? "550 5.1.2" : "451 4.4.3",
+		    sess.code ? "550 5.1.2" : "451 4.4.3",
+		    rc == RESOLVE_BADNAME ? "recipient domain is not a valid "
+		    "internationalized domain name (IDNA2008)" :
 		    rc == RESOLVE_NONE ? "no mail server for the domain" :
 		    "DNS failure looking up MX");
 		if (rc == RESOLVE_OK && nmx == 0 && ours) {

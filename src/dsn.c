@@ -492,6 +492,10 @@ dsn_queue(struct queue *q, const char *hostname, const struct qentry *e,
 	env.sender = "";
 	env.rcpts = rcpt;
 	env.nrcpts = 1;
+	/* It carries the failed message's addresses and headers: UTF-8
+	 * only where that message had SMTPUTF8, 8-bit text when eightbit. */
+	env.smtputf8 = e->smtputf8;
+	env.body = eightbit ? MAIL_BODY_8BITMIME : MAIL_BODY_7BIT;
 	if ((o.sp = queue_spool_create(q, &env, err, errlen)) == NULL) {
 		free(headers);
 		return -1;

@@ -26,7 +26,9 @@
  * Sender checks, for clients neither trusted nor authenticated, each
  * with its switch: a domain is required, it must be a real one (not
  * localhost, not a single label), and it must exist in DNS (MX, A or
- * AAAA), so that a bounce could reach it. A DNS failure is temporary
+ * AAAA), so that a bounce could reach it. A UTF-8 domain is looked up
+ * by its IDNA2008 A-labels; one that has none (not valid IDNA) is
+ * refused with 553 5.1.7 under the same switch. A DNS failure is temporary
  * (451), never a reason to refuse for good. The null sender is always
  * accepted: bounces must get through (RFC 5321 4.5.5).
  */
@@ -35,6 +37,7 @@
 #include <strings.h>
 
 #include "aliases.h"
+#include "idna.h"
 #include "netaddr.h"
 #include "policy.h"
 #include "smtp_reply.h"
@@ -47,6 +50,7 @@
 #define R_SENDER_NO_DOMAIN	"553 5.5.4 Domain name required"
 #define R_SENDER_NOT_FQDN	"553 5.5.4 Real domain name required"
 #define R_SENDER_UNKNOWN	"501 5.1.8 Sender domain must exist"
+#define R_SENDER_BAD_IDNA	"553 5.1.7 Sender domain is not a valid internationalized domain name (IDNA2008)"
 #define R_SENDER_DNS_TEMP	"451 4.1.8 Sender domain could not be verified, try again later"
 
 bool
@@ -149,15 +153,6 @@ policy_rcpt_qualify(const struct config *cfg, struct address *a)
 	return 0;
 }
 
-static bool
-ascii(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return false;
-	return true;
-}
-
 /* not_fqdn - localhost is nobody's real domain, and a single label is
  * not a domain anyone else can reach, unless it is one of ours */
 static bool
@@ -172,9 +167,12 @@ not_fqdn(const struct config *cfg, const char *domain)
 
 int
 policy_sender(const struct config *cfg, const struct policy_client *c,
-    const struct address *a, bool *lookup, const char **reply)
+    const struct address *a, char *lookup, size_t lookuplen,
+    const char **reply)
 {
-	*lookup = false;
+	const char *why;
+
+	lookup[0] = '\0';
 	if ((a->flags & ADDR_F_NULL) || c->trusted || c->authenticated)
 		return 0;
 	if (a->flags & ADDR_F_NODOMAIN) {
@@ -193,9 +191,15 @@ policy_sender(const struct config *cfg, const struct policy_client *c,
 	}
 	if (policy_local_domain(cfg, a->domain))
 		return 0;
-	/* A UTF-8 domain (SMTPUTF8) would need IDNA to become a DNS name;
-	 * without it we cannot tell, so we do not refuse. */
-	*lookup = cfg->reject_unknown_sender_domain && ascii(a->domain);
+	if (!cfg->reject_unknown_sender_domain)
+		return 0;
+	/* A UTF-8 domain (SMTPUTF8) is looked up by its A-labels; one
+	 * that has none is no name anybody could answer mail from. */
+	if (idna_to_dns(a->domain, lookup, lookuplen, &why) == -1) {
+		lookup[0] = '\0';
+		*reply = R_SENDER_BAD_IDNA;
+		return -1;
+	}
 	return 0;
 }
 

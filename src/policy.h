@@ -32,10 +32,12 @@ bool	policy_local_domain(const struct config *, const char *domain);
 bool	policy_relay_domain(const struct config *, const char *domain);
 
 /* Sender checks for MAIL FROM. Returns -1 with *reply to refuse;
- * otherwise 0, with *lookup set when the answer depends on whether the
- * sender's domain exists (ask DNS, then policy_sender_dns). */
+ * otherwise 0, with `lookup` set to the name to ask DNS about (its
+ * A-label form for a UTF-8 domain) when the answer depends on whether
+ * the sender's domain exists (then policy_sender_dns), or to "". */
 int	policy_sender(const struct config *, const struct policy_client *,
-	    const struct address *sender, bool *lookup, const char **reply);
+	    const struct address *sender, char *lookup, size_t lookuplen,
+	    const char **reply);
 /* The verdict once DNS has answered: NULL to accept, or the reply. */
 const char *policy_sender_dns(enum dns_result);
 

@@ -211,7 +211,8 @@ struct env_parse {
 
 enum {
 	ENV_ID = 1, ENV_ARRIVAL = 2, ENV_CLIENT = 4, ENV_HELO = 8,
-	ENV_PROTO = 16, ENV_AUTH = 32, ENV_FROM = 64,
+	ENV_PROTO = 16, ENV_AUTH = 32, ENV_FROM = 64, ENV_SMTPUTF8 = 128,
+	ENV_BODY = 256,
 	ENV_REQUIRED = ENV_ID | ENV_ARRIVAL | ENV_CLIENT | ENV_HELO |
 	    ENV_PROTO | ENV_FROM,
 };
@@ -232,6 +233,8 @@ env_line(struct env_parse *p, const char *line, size_t n, const char *id)
 		{ "proto",	ENV_PROTO,	offsetof(struct qentry, proto) },
 		{ "auth",	ENV_AUTH,	offsetof(struct qentry, auth) },
 		{ "from",	ENV_FROM,	offsetof(struct qentry, sender) },
+		{ "smtputf8",	ENV_SMTPUTF8,	0 },
+		{ "body",	ENV_BODY,	0 },
 	};
 	struct qentry *e = p->e;
 	const char *sp = memchr(line, ' ', n), *v;
@@ -280,6 +283,21 @@ env_line(struct env_parse *p, const char *line, size_t n, const char *id)
 		if (parse_uint(v, vlen, INT64_MAX, &num) == -1)
 			return "a bad arrival time";
 		e->arrival = (time_t)num;
+		return NULL;
+	case ENV_SMTPUTF8:
+		/* Optional, like body: entries written before them load as
+		 * neither SMTPUTF8 nor BODY= given. */
+		if (vlen != 3 || memcmp(v, "yes", 3) != 0)
+			return "a bad smtputf8 value";
+		e->smtputf8 = true;
+		return NULL;
+	case ENV_BODY:
+		if (vlen == 4 && memcmp(v, "7BIT", 4) == 0)
+			e->body = MAIL_BODY_7BIT;
+		else if (vlen == 8 && memcmp(v, "8BITMIME", 8) == 0)
+			e->body = MAIL_BODY_8BITMIME;
+		else
+			return "a bad body value";
 		return NULL;
 	case ENV_CLIENT:
 	case ENV_PROTO:

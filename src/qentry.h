@@ -30,6 +30,8 @@ struct qentry {
 	char		*client, *helo, *proto, *auth, *sender;
 	char		**rcpts;
 	size_t		 nrcpts;
+	bool		 smtputf8;	/* received with SMTPUTF8 */
+	enum mail_body	 body;		/* BODY= of MAIL; NONE in old entries */
 	enum rcpt_state	*state;		/* per recipient */
 	char		**last_error;	/* per recipient; NULL if none */
 	off_t		 body_offset;	/* where the message starts */

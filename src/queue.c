@@ -440,6 +440,11 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 	rc |= spool_putf(sp, "proto", env->proto);
 	if (env->auth_user)
 		rc |= spool_putf(sp, "auth", env->auth_user);
+	if (env->smtputf8)
+		rc |= spool_putf(sp, "smtputf8", "yes");
+	if (env->body != MAIL_BODY_NONE)
+		rc |= spool_putf(sp, "body", env->body == MAIL_BODY_8BITMIME ?
+		    "8BITMIME" : "7BIT");
 	rc |= spool_putf(sp, "from", env->sender);
 	for (i = 0; i < env->nrcpts; i++)
 		rc |= spool_putf(sp, "rcpt", env->rcpts[i]);

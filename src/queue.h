@@ -12,12 +12,20 @@
 #ifndef SALLYPORT_QUEUE_H
 #define SALLYPORT_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
 #define QUEUE_ID_LEN	16
+
+/* The BODY= parameter of MAIL (RFC 6152), kept with the entry. */
+enum mail_body {
+	MAIL_BODY_NONE,		/* not given (an entry older than the key too) */
+	MAIL_BODY_7BIT,
+	MAIL_BODY_8BITMIME,
+};
 
 /* What a transaction carries besides its message. Strings must not
  * hold CR, LF or NUL; queue_spool_create refuses them. */
@@ -31,6 +39,8 @@ struct envelope {
 	const char	*sender;	/* "" for the null sender */
 	char *const	*rcpts;
 	size_t		 nrcpts;
+	bool		 smtputf8;	/* MAIL had SMTPUTF8 (RFC 6531) */
+	enum mail_body	 body;		/* MAIL's BODY= */
 };
 
 struct queue;

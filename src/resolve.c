@@ -31,6 +31,7 @@
 #include "config_value.h"
 #include "dns.h"
 #include "dns_answer.h"
+#include "idna.h"
 #include "netaddr.h"
 #include "resolve.h"
 
@@ -331,14 +332,19 @@ resolve_mx(const struct config *cfg, const char *domain, struct mx_host *out,
 	struct dns_answer	 da;
 	struct sockaddr_storage	 addr;
 	char			 name[CV_DOMAIN_MAX + 1], err[CV_QBUF + 64];
+	char			 alabel[256];
+	const char		*why;
 	size_t			 naddr;
 	int			 rc;
 
 	*n = 0;
 	if (max == 0)
 		return RESOLVE_TEMP;
+	/* A UTF-8 domain (SMTPUTF8) is asked for by its A-labels. */
+	if (idna_to_dns(domain, alabel, sizeof(alabel), &why) == -1)
+		return RESOLVE_BADNAME;
 	/* Only a host name can have MX records (as dns.c decides). */
-	if (cv_domain_norm(domain, name, sizeof(name), err, sizeof(err)) == -1)
+	if (cv_domain_norm(alabel, name, sizeof(name), err, sizeof(err)) == -1)
 		return RESOLVE_NONE;
 	resolve_query(cfg, name, DNS_TYPE_MX, &a);
 	if ((rc = resolve_status(&a)) != RESOLVE_OK)

@@ -16,6 +16,7 @@
 #define RESOLVE_OK		0
 #define RESOLVE_TEMP		(-1)	/* timeout, SERVFAIL: try later */
 #define RESOLVE_NONE		(-2)	/* NXDOMAIN, or a null MX (RFC 7505) */
+#define RESOLVE_BADNAME		(-3)	/* a UTF-8 domain that is not IDNA2008 */
 
 struct mx_host {
 	unsigned	pref;
@@ -24,7 +25,8 @@ struct mx_host {
 
 /* The MX hosts of `domain`, lowest preference first (ties in random
  * order). A domain with no MX but an address gives one entry: the
- * domain itself (RFC 5321 5.1 implicit MX). */
+ * domain itself (RFC 5321 5.1 implicit MX). A UTF-8 domain is looked up
+ * by its IDNA2008 A-labels (and so named in the entries). */
 int	resolve_mx(const struct config *, const char *domain,
 	    struct mx_host *out, size_t max, size_t *n);
 /* A and AAAA of `host` (port 0), IPv4 first; a literal is returned

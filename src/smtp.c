@@ -336,7 +336,7 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 {
 	const char *full = arg, *err, *why;
 	struct esmtp_mail_params mp;
-	bool lookup;
+	char lookup[ADDR_DOMAIN_MAX + 1];
 	size_t fulllen = len;
 	struct address a;
 	struct smtp_tx *tx;
@@ -369,7 +369,15 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		smtp_reply(s, "%s", why);
 		return;
 	}
+	/* RFC 6531 3.4: a UTF-8 address only in an SMTPUTF8 transaction,
+	 * or a next hop that never offered SMTPUTF8 gets it from us. */
+	if ((a.flags & ADDR_F_UTF8) && !mp.smtputf8) {
+		free(tx);
+		reject(s, "MAIL", R_UTF8_NEEDS_SMTPUTF8, full, fulllen);
+		return;
+	}
 	tx->smtputf8 = mp.smtputf8;
+	tx->body = mp.body;
 	tx->size_declared = mp.size;
 	if (address_format(&a, tx->sender, sizeof(tx->sender)) == -1) {
 		free(tx);
@@ -382,7 +390,8 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		reject(s, "MAIL", R_SENDER_NOT_OWNED, full, fulllen);
 		return;
 	}
-	if (policy_sender(s->cfg, &s->client, &a, &lookup, &why) == -1) {
+	if (policy_sender(s->cfg, &s->client, &a, lookup, sizeof(lookup),
+	    &why) == -1) {
 		free(tx);
 		reject(s, "MAIL", why, full, fulllen);
 		return;
@@ -394,10 +403,10 @@ cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	s->tx = tx;
-	if (lookup) {
+	if (lookup[0] != '\0') {
 		/* The answer may come before domain_lookup returns. */
 		s->state = S_LOOKUP;
-		s->io->domain_lookup(s->ctx, a.domain);
+		s->io->domain_lookup(s->ctx, lookup);
 		return;
 	}
 	smtp_reply(s, "%s", R_SENDER_OK);
@@ -456,6 +465,10 @@ cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		smtp_reply(s, "%s", why);
 		return;
 	}
+	if ((a.flags & ADDR_F_UTF8) && !tx->smtputf8) {
+		reject(s, "RCPT", R_UTF8_NEEDS_SMTPUTF8, full, fulllen);
+		return;
+	}
 	if (tx->nrcpts >= s->cfg->max_recipients) {
 		smtp_reply(s, "%s", R_TOO_MANY_RCPTS);
 		return;
@@ -510,6 +523,8 @@ cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	tx->env.sender = tx->sender;
 	tx->env.rcpts = tx->rcpts;
 	tx->env.nrcpts = tx->nrcpts;
+	tx->env.smtputf8 = tx->smtputf8;
+	tx->env.body = tx->body;
 	if (!s->io->space_ok(s->ctx, tx->size_declared)) {
 		reject(s, "DATA", R_NO_SPACE, "", 0);
 		return;

@@ -12,9 +12,7 @@
  * connection lost) goes to every recipient not already refused. Our own
  * failures (no connection, a timeout, TLS) have code 0: temporary.
  *
- * The body is sent as SMTP wants it whatever the spool holds: every
- * line ends in CRLF (a bare CR or LF becomes one), a line starting with
- * "." gets another, and the last line gets its CRLF if it has none.
+ * The message itself (MAIL, RCPT, DATA, the body) is smtp_client_data.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,46 +31,9 @@
 
 #include "base64.h"
 #include "smtp_client.h"
+#include "smtp_client_int.h"
 #include "tls.h"
 
-#define CLIENT_LINE_MAX		4096	/* one reply line, CRLF included */
-#define CLIENT_REPLY_LINES	512	/* lines of one reply */
-#define CLIENT_CMD_MAX		2048	/* one command line we send */
-#define CLIENT_OUT_SIZE		16384	/* commands or body, per write */
-#define CLIENT_CHUNK		8192	/* body bytes read at a time */
-#define CLIENT_CRED_MAX		512	/* user name, password */
-#define CLIENT_QUIT_TIMEOUT	5	/* seconds, at most, for QUIT */
-
-/* What the EHLO reply offers. */
-struct client_caps {
-	bool	 starttls;
-	bool	 pipelining;
-	bool	 size;
-	bool	 auth_plain;
-	bool	 auth_login;
-};
-
-struct client {
-	const struct smtp_client_opts *o;
-	int		 fd;
-	struct tls_conn	*tls;
-	unsigned	 timeout;	/* seconds per step */
-	struct timespec	 deadline;	/* of the current step */
-	const char	*step;		/* "MAIL", for messages */
-	char		 peer[300];	/* "host:port" or the socket path */
-	struct client_caps caps;
-	struct smtp_client_reply fail;	/* our own failure, code 0 */
-	bool		 lost;		/* out of step with the server: no QUIT */
-	char		 in[CLIENT_LINE_MAX];
-	size_t		 inpos, inlen;	/* unread: in[inpos..inlen) */
-	char		 out[CLIENT_OUT_SIZE];
-	size_t		 outlen;
-};
-
-static int client_fail(struct client *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-static int client_lost(struct client *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
 
 /* client_vfail - "why (peer, step)" as our failure */
 static void
@@ -87,7 +48,7 @@ client_vfail(struct client *c, const char *fmt, va_list ap)
 }
 
 /* client_fail - our own failure at this step; returns -1 */
-static int
+int
 client_fail(struct client *c, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -99,7 +60,7 @@ client_fail(struct client *c, const char *fmt, ...)
 }
 
 /* client_lost - a failure of the connection itself; returns -1 */
-static int
+int
 client_lost(struct client *c, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -208,7 +169,7 @@ client_send(struct client *c, const char *buf, size_t len)
 
 /* client_flush - what is waiting in the output buffer, on a deadline of
  * its own */
-static int
+int
 client_flush(struct client *c)
 {
 	int	 rc;
@@ -219,11 +180,9 @@ client_flush(struct client *c)
 	return rc;
 }
 
-static int client_cmd(struct client *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
 
 /* client_cmd - one command line, queued; CRLF is added */
-static int
+int
 client_cmd(struct client *c, const char *fmt, ...)
 {
 	char	 line[CLIENT_CMD_MAX];
@@ -344,6 +303,10 @@ client_cap(struct client_caps *caps, const char *l, size_t n)
 		caps->pipelining = true;
 	else if (client_word_is(&kw, "SIZE"))
 		caps->size = true;
+	else if (client_word_is(&kw, "SMTPUTF8"))
+		caps->smtputf8 = true;
+	else if (client_word_is(&kw, "8BITMIME"))
+		caps->eightbitmime = true;
 	else if (client_word_is(&kw, "AUTH"))
 		while (client_word(&p, end, &mech)) {
 			if (client_word_is(&mech, "PLAIN"))
@@ -355,7 +318,7 @@ client_cap(struct client_caps *caps, const char *l, size_t n)
 
 /* client_reply - one whole reply, on a deadline of its own; EHLO's
  * keywords go into caps when caps is not NULL */
-static int
+int
 client_reply(struct client *c, struct smtp_client_reply *r,
     struct client_caps *caps)
 {
@@ -395,7 +358,7 @@ client_reply(struct client *c, struct smtp_client_reply *r,
 
 /* client_exchange - send one command (queued ones with it) and read
  * its reply */
-static int
+int
 client_exchange(struct client *c, const char *step,
     struct smtp_client_reply *r, struct client_caps *caps)
 {
@@ -632,198 +595,6 @@ done:
 	return rc;
 }
 
-/* client_envelope - MAIL and the RCPTs, together when pipelining.
- * Returns how many recipients were accepted (0: refused, *session
- * says why), or -1 for our failure. */
-static long
-client_envelope(struct client *c, const char *sender, off_t body_len,
-    char *const *rcpts, size_t nrcpts, struct smtp_client_reply *session,
-    struct smtp_client_reply *rr)
-{
-	bool	 pipe = c->caps.pipelining;
-	long	 ok = 0;
-	int	 rc;
-
-	if (c->caps.size)
-		rc = client_cmd(c, "MAIL FROM:<%s> SIZE=%lld", sender,
-		    (long long)body_len);
-	else
-		rc = client_cmd(c, "MAIL FROM:<%s>", sender);
-	if (rc == -1)
-		goto fail;
-	c->step = "MAIL";
-	if (!pipe) {
-		if (client_exchange(c, "MAIL", session, NULL) == -1)
-			goto fail;
-		if (session->code / 100 != 2)
-			return 0;
-	} else {
-		for (size_t i = 0; i < nrcpts; i++)
-			if (client_cmd(c, "RCPT TO:<%s>", rcpts[i]) == -1)
-				goto fail;
-		if (client_exchange(c, "MAIL", session, NULL) == -1)
-			goto fail;
-	}
-	for (size_t i = 0; i < nrcpts; i++) {
-		if (!pipe && client_cmd(c, "RCPT TO:<%s>", rcpts[i]) == -1)
-			goto fail;
-		if (client_exchange(c, "RCPT", &rr[i], NULL) == -1)
-			goto fail;
-		if (rr[i].code / 100 == 2)
-			ok++;
-	}
-	if (session->code / 100 != 2) {
-		/* Pipelined after a refused MAIL: the RCPT replies say
-		 * nothing about the recipients. */
-		for (size_t i = 0; i < nrcpts; i++)
-			rr[i].code = 0;
-		return 0;
-	}
-	if (ok == 0)
-		/* Nobody to send to: the first refusal stands for all. */
-		*session = rr[0];
-	return ok;
-fail:
-	*session = c->fail;
-	return -1;
-}
-
-/* Where the body's bytes are: at the start of a line, after a CR. */
-struct client_body {
-	bool	 bol;
-	bool	 cr;
-};
-
-/* client_put - one byte of output, flushing as the buffer fills */
-static int
-client_put(struct client *c, char ch)
-{
-	if (c->outlen == sizeof(c->out) && client_flush(c) == -1)
-		return -1;
-	c->out[c->outlen++] = ch;
-	return 0;
-}
-
-static int
-client_crlf(struct client *c, struct client_body *b)
-{
-	b->bol = true;
-	b->cr = false;
-	if (client_put(c, '\r') == -1 || client_put(c, '\n') == -1)
-		return -1;
-	return 0;
-}
-
-/* client_body_bytes - the state machine of the body: CRLF, bare CR and
- * bare LF all end a line with CRLF; a "." opening a line is doubled */
-static int
-client_body_bytes(struct client *c, struct client_body *b, const char *p,
-    size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (b->cr) {
-			/* CR LF, or a bare CR: one line end either way. */
-			if (client_crlf(c, b) == -1)
-				return -1;
-			if (p[i] == '\n')
-				continue;
-		}
-		if (p[i] == '\r') {
-			b->cr = true;
-			continue;
-		}
-		if (p[i] == '\n') {
-			if (client_crlf(c, b) == -1)
-				return -1;
-			continue;
-		}
-		if (b->bol && p[i] == '.' && client_put(c, '.') == -1)
-			return -1;
-		if (client_put(c, p[i]) == -1)
-			return -1;
-		b->bol = false;
-	}
-	return 0;
-}
-
-/* client_body - body_len bytes of body_fd, then the final dot */
-static int
-client_body(struct client *c, int fd, off_t len)
-{
-	struct client_body b = { true, false };
-	char		 chunk[CLIENT_CHUNK];
-	ssize_t		 got;
-
-	c->step = "DATA";
-	while (len > 0) {
-		got = read(fd, chunk, len < (off_t)sizeof(chunk) ?
-		    (size_t)len : sizeof(chunk));
-		if (got == -1 && errno == EINTR)
-			continue;
-		/* Never the final dot after a short message: the server
-		 * would deliver what it has. */
-		if (got == -1)
-			return client_lost(c, "reading the message: %s",
-			    strerror(errno));
-		if (got == 0)
-			return client_lost(c, "reading the message: %lld "
-			    "bytes missing", (long long)len);
-		if (client_body_bytes(c, &b, chunk, (size_t)got) == -1)
-			return -1;
-		len -= got;
-	}
-	if ((b.cr || !b.bol) && client_crlf(c, &b) == -1)
-		return -1;
-	if (client_put(c, '.') == -1 || client_put(c, '\r') == -1 ||
-	    client_put(c, '\n') == -1)
-		return -1;
-	return 0;
-}
-
-/* client_data - DATA, the body, and the verdict(s). LMTP gives one
- * reply per accepted recipient, in RCPT order; once those are being
- * read the session counts as done (250) and a recipient without its
- * reply has code 0. */
-static void
-client_data(struct client *c, int fd, off_t len, size_t nrcpts,
-    struct smtp_client_reply *session, struct smtp_client_reply *rr)
-{
-	struct smtp_client_reply r;
-
-	if (client_cmd(c, "DATA") == -1 ||
-	    client_exchange(c, "DATA", session, NULL) == -1) {
-		*session = c->fail;
-		return;
-	}
-	if (session->code != 354)
-		return;
-	if (client_body(c, fd, len) == -1 || client_exchange(c, "end of data",
-	    session, NULL) == -1) {
-		*session = c->fail;
-		return;
-	}
-	if (!c->o->lmtp) {
-		if (session->code / 100 != 2)
-			return;
-		for (size_t i = 0; i < nrcpts; i++)
-			if (rr[i].code / 100 == 2)
-				rr[i] = *session;
-		session->code = 250;
-		return;
-	}
-	r = *session;
-	session->code = 250;
-	snprintf(session->text, sizeof(session->text), "250 LMTP replies "
-	    "per recipient");
-	for (size_t i = 0, got = 0; i < nrcpts; i++) {
-		if (rr[i].code / 100 != 2)
-			continue;
-		if (got++ > 0 && (c->lost || client_reply(c, &r, NULL) == -1))
-			r = c->fail;
-		rr[i] = r;
-	}
-}
-
 /* client_quit - QUIT, its reply awaited briefly and not judged */
 static void
 client_quit(struct client *c)
@@ -857,6 +628,11 @@ client_dialogue(struct client *c, const char *sender, char *const *rcpts,
 		return;
 	if (c->o->auth_user != NULL && client_auth(c, session) == -1)
 		goto fail;
+	if (client_content(c, sender, rcpts, nrcpts, body_fd, body_len,
+	    session) == -1)
+		goto fail;
+	if (session->code != 0)
+		return;
 	if (client_envelope(c, sender, body_len, rcpts, nrcpts, session,
 	    rr) > 0)
 		client_data(c, body_fd, body_len, nrcpts, session, rr);
@@ -902,6 +678,7 @@ smtp_client_send(const struct smtp_client_opts *o, const char *sender,
 	if (!c->lost)
 		client_quit(c);
 done:
+	free(c->mime8);
 	tls_conn_free(c->tls);
 	if (c->fd != -1)
 		close(c->fd);

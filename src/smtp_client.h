@@ -2,6 +2,14 @@
  * smtp_client - the outbound side: one message to one SMTP or LMTP
  * server, with STARTTLS, AUTH PLAIN/LOGIN and PIPELINING when offered.
  *
+ * What the message needs of the server (RFC 6531, RFC 6152): SMTPUTF8
+ * and BODY=8BITMIME are sent where the server offers them. A message
+ * with UTF-8 addresses (or headers, when it came with SMTPUTF8) is
+ * refused with 550 5.6.7 by a server that does not offer SMTPUTF8; 8-bit
+ * content for a server without 8BITMIME is converted to 7-bit (mime8.h)
+ * or, if it cannot be or must not be (no_downgrade), refused with
+ * 554 5.6.3. Those refusals are ours, given before MAIL.
+ *
  * Blocking I/O with a deadline per step: it runs on the queue runner's
  * delivery threads, never on the reception loop. The message is sent
  * dot-stuffed, with every line ending in CRLF and no bare CR or LF,
@@ -32,6 +40,10 @@ struct smtp_client_opts {
 	const char	*auth_user;	/* NULL: no AUTH */
 	const char	*auth_pass;
 	unsigned	 timeout;	/* seconds per step */
+	bool		 smtputf8;	/* the message came with SMTPUTF8 */
+	bool		 body_8bitmime;	/* ... with BODY=8BITMIME */
+	bool		 no_downgrade;	/* 8-bit content to a next hop without
+					 * 8BITMIME: refuse, not convert */
 };
 
 #define CLIENT_TEXT_MAX	512

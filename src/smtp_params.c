@@ -149,10 +149,10 @@ esmtp_mail_params(const char *p, size_t len, bool esmtp, uint64_t max_size,
 		} else if (strcmp(key, "BODY") == 0 && !seen_body) {
 			seen_body = true;
 			if (val && vallen == 4 && strncasecmp(val, "7BIT", 4) == 0)
-				mp->body_8bit = false;
+				mp->body = MAIL_BODY_7BIT;
 			else if (val && vallen == 8 &&
 			    strncasecmp(val, "8BITMIME", 8) == 0)
-				mp->body_8bit = true;
+				mp->body = MAIL_BODY_8BITMIME;
 			else
 				return R_BAD_BODY_PARAM;
 		} else if (strcmp(key, "AUTH") == 0 && !seen_auth) {

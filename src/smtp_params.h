@@ -8,9 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "queue.h"
+
 struct esmtp_mail_params {
 	uint64_t	size;		/* SIZE=, 0 when absent */
-	bool		body_8bit;	/* BODY=8BITMIME */
+	enum mail_body	body;		/* BODY=, MAIL_BODY_NONE when absent */
 	bool		smtputf8;	/* SMTPUTF8 */
 };
 

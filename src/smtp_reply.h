@@ -53,6 +53,7 @@
 #define R_NO_VALID_RCPTS	"554 5.5.1 Error: no valid recipients"
 #define R_PROTOCOL		"554 5.5.1 Protocol error"
 #define R_ACCESS_DENIED		"554 5.7.1 Access denied"	/* greeting: client_deny */
+#define R_UTF8_NEEDS_SMTPUTF8	"553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL"	/* RFC 6531 3.4 */
 #define R_SENDER_NOT_OWNED	"553 5.7.1 Sender address not owned by the authenticated user"
 
 #define R_TLS_GO		"220 2.0.0 Ready to start TLS"

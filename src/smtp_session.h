@@ -36,7 +36,8 @@ struct smtp_tx {
 	char		 sender[ADDR_PATH_MAX + 1];
 	char		**rcpts;
 	size_t		 nrcpts;
-	bool		 smtputf8;
+	bool		 smtputf8;	/* MAIL had SMTPUTF8 */
+	enum mail_body	 body;		/* MAIL's BODY= */
 	uint64_t	 size_declared;	/* MAIL SIZE=, 0: none */
 	bool		 spooling;	/* spool_open succeeded */
 	bool		 spool_failed;	/* a spool_write failed */

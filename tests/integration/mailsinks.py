@@ -10,6 +10,7 @@ asyncio loop in a thread and records what it was given:
     m.mail_from, m.rcpt_tos, m.content, m.tls, m.auth_user
     sink.refuse['x@remote.test'] = '550 5.1.1 no such user'
     sink.stop(); sink.start()           # an outage, same port
+    old = mailsinks.SmtpSink(eightbitmime=False)    # 7-bit only, see below
 
     lmtp = mailsinks.LmtpServer(unix_path, refuse={'b@...': '550 5.1.1 no'})
 
@@ -220,14 +221,22 @@ class SmtpSink(_Server):
     password) offers AUTH PLAIN/LOGIN inside TLS and requires it before
     MAIL. refuse maps recipient (in lower case) -> reply line ("451 4.3.0
     later", "550 5.1.1 no"), checked at RCPT; change it any time. A null
-    sender is recorded as mail_from ''."""
+    sender is recorded as mail_from ''.
 
-    def __init__(self, host='127.0.0.1', port=None, tls=False, auth=None, refuse=None):
+    Extensions, as aiosmtpd implements them: 8BITMIME is offered unless
+    eightbitmime=False, which makes a strict 7-bit server (it answers
+    "500 Error: strict ASCII mode" to 8-bit data or commands);
+    smtputf8=True offers SMTPUTF8. mail_options records what MAIL gave."""
+
+    def __init__(self, host='127.0.0.1', port=None, tls=False, auth=None, refuse=None,
+                 eightbitmime=True, smtputf8=False):
         super().__init__(refuse)
         self.host = host
         self.port = port or sallytest.free_port(host)
         self.tls = tls
         self.auth = auth
+        self.eightbitmime = eightbitmime
+        self.smtputf8 = smtputf8
 
     def _authenticate(self, server, session, envelope, mechanism, data):
         user, password = self.auth
@@ -236,7 +245,9 @@ class SmtpSink(_Server):
         return AuthResult(success=ok, auth_data=data if ok else None)
 
     def _make_controller(self):
-        kw = {'server_hostname': SINK_NAME, 'ready_timeout': 10}
+        kw = {'server_hostname': SINK_NAME, 'ready_timeout': 10,
+              'decode_data': not self.eightbitmime,
+              'enable_SMTPUTF8': self.smtputf8}
         if self.tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             _, cert, key = sallytest.tls_files()

@@ -355,6 +355,7 @@ Test(config, defaults)
 	cr_assert_not_null(cfg->alias_table, "an open table");
 	cr_assert_null(cfg->smarthost, "straight to the MX");
 	cr_assert_str_eq(cfg->smarthost_tls, "required");
+	cr_assert_str_eq(cfg->mime_8bit_downgrade, "convert");
 	cr_assert_null(cfg->smarthost_ca_file);
 	cr_assert_null(cfg->smarthost_auth_file);
 	cr_assert_eq(cfg->queue_lifetime, 5 * 86400);
@@ -1111,6 +1112,11 @@ Test(config, smarthost)
 	delivery_value("smarthost = [2001:DB8::1]:587\n", "smarthost",
 	    "[2001:db8::1]:587");
 	delivery_value("smarthost_tls = NONE\n", "smarthost_tls", "none");
+	delivery_value("mime_8bit_downgrade = Bounce\n",
+	    "mime_8bit_downgrade", "bounce");
+	fails_with("mime_8bit_downgrade = drop\n", "t.conf:1: "
+	    "mime_8bit_downgrade: \"drop\" is not an 8-bit downgrade mode "
+	    "(expected convert or bounce)\n");
 
 	fails_like("smarthost = 2001:db8::1\n", "is not HOST, HOST:PORT, "
 	    "[HOST]:PORT or [IPv6]:PORT");

@@ -231,16 +231,22 @@ Test(policy, recipient_without_domain)
 	cr_assert_eq(decide(false, false, "<PostMaster>", &r), 0);
 }
 
+/* The name policy_sender would have DNS look up; "" for none */
+static char looked_up[256];
+
 static int
 sender(bool trusted, const char *from, bool *lookup, const char **reply)
 {
 	struct policy_client c = { .trusted = trusted, .role = ROLE_MX };
 	struct address a;
 	const char *err;
+	int rc;
 
 	cr_assert_geq(address_parse(from, strlen(from), &a, &err), 0, "%s", from);
 	*reply = NULL;
-	return policy_sender(cfg, &c, &a, lookup, reply);
+	rc = policy_sender(cfg, &c, &a, looked_up, sizeof(looked_up), reply);
+	*lookup = looked_up[0] != '\0';
+	return rc;
 }
 
 Test(policy, sender_checks)
@@ -267,8 +273,29 @@ Test(policy, sender_checks)
 	cr_assert_not(lookup, "our own domain is not looked up");
 	cr_assert_eq(sender(false, "<a@[192.0.2.99]>", &lookup, &r), 0);
 	cr_assert_not(lookup, "a literal is not looked up");
-	cr_assert_eq(sender(false, "<a@b\xc3\xbccher.example>", &lookup, &r), 0);
-	cr_assert_not(lookup, "a UTF-8 domain cannot be looked up without IDNA");
+	cr_assert_eq(sender(false, "<a@example.org>", &lookup, &r), 0);
+	cr_assert_str_eq(looked_up, "example.org");
+	/* A UTF-8 domain is looked up by its IDNA2008 A-labels
+	 * (RFC 5891; the same names as in RFC 3492's examples). */
+	cr_assert_eq(sender(false, "<a@b\xc3\xbc" "cher.example>", &lookup, &r), 0);
+	cr_assert(lookup, "a UTF-8 domain is looked up too");
+	cr_assert_str_eq(looked_up, "xn--bcher-kva.example");
+	cr_assert_eq(sender(false, "<a@B\xc3\x9c" "CHER.example>", &lookup, &r), 0);
+	cr_assert_str_eq(looked_up, "xn--bcher-kva.example",
+	    "upper case maps to the same A-label");
+	cr_assert_eq(sender(false, "<a@stra\xc3\x9f" "e.example>", &lookup, &r), 0);
+	cr_assert_str_eq(looked_up, "xn--strae-oqa.example",
+	    "non-transitional: sharp s is kept, as IDNA2008 wants");
+	/* Not IDNA: a lone continuation byte, a disallowed code point
+	 * (U+2665 BLACK HEART SUIT), a combining mark opening a label */
+	cr_assert_eq(sender(false, "<a@\x80x.example>", &lookup, &r), -1);
+	cr_assert_str_eq(r, "553 5.1.7 Sender domain is not a valid "
+	    "internationalized domain name (IDNA2008)");
+	cr_assert_not(lookup);
+	cr_assert_eq(sender(false, "<a@i\xe2\x99\xa5" "mail.example>", &lookup, &r), -1);
+	cr_assert_str_eq(r, "553 5.1.7 Sender domain is not a valid "
+	    "internationalized domain name (IDNA2008)");
+	cr_assert_eq(sender(false, "<a@\xcc\x81x.example>", &lookup, &r), -1);
 	cr_assert_eq(sender(true, "root@localhost", &lookup, &r), 0);
 	cr_assert_not(lookup, "trusted clients are not checked");
 }

@@ -156,6 +156,50 @@ Test(qentry, load_committed_entry)
 	qentry_free(e);
 }
 
+/* SMTPUTF8 and BODY= go through the queue and come back as given; an
+ * entry written without them (an older sallyport) loads as neither. */
+Test(qentry, smtputf8_and_body_kept)
+{
+	static char *rcpts[] = { "j\xc3\xb6rg@b\xc3\xbc" "cher.example" };
+	static const enum mail_body bodies[] = { MAIL_BODY_NONE,
+	    MAIL_BODY_7BIT, MAIL_BODY_8BITMIME };
+	char id[QUEUE_ID_LEN + 1], *text;
+	struct envelope env;
+	struct spool *sp;
+	struct qentry *e;
+	size_t i, len;
+
+	for (i = 0; i < 3; i++) {
+		memset(&env, 0, sizeof(env));
+		env.arrival = 1700000000;
+		env.client = "192.0.2.7";
+		env.helo = "client.example.org";
+		env.proto = "UTF8SMTP";
+		env.sender = "s\xc3\xa9@example.org";
+		env.rcpts = rcpts;
+		env.nrcpts = 1;
+		env.smtputf8 = i > 0;
+		env.body = bodies[i];
+		cr_assert_not_null(sp = queue_spool_create(q, &env, err,
+		    sizeof(err)), "%s", err);
+		cr_assert_eq(spool_write(sp, body, strlen(body)), 0);
+		cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
+		spool_free(sp);
+		memcpy(id, env.id, sizeof(id));
+		text = get_file("incoming", id, &len);
+		cr_assert_eq(strstr(text, "smtputf8 yes\n") != NULL, i > 0);
+		cr_assert_eq(strstr(text, "body 8BITMIME\n") != NULL, i == 2);
+		cr_assert_eq(strstr(text, "body 7BIT\n") != NULL, i == 1);
+		cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)),
+		    "%s", err);
+		cr_assert_eq(e->smtputf8, i > 0);
+		cr_assert_eq(e->body, bodies[i]);
+		cr_assert_str_eq(e->sender, "s\xc3\xa9@example.org");
+		cr_assert_str_eq(e->rcpts[0], rcpts[0]);
+		qentry_free(e);
+	}
+}
+
 Test(qentry, null_sender)
 {
 	char id[QUEUE_ID_LEN + 1];
@@ -324,6 +368,9 @@ Test(qentry, hand_written_entry)
 	cr_assert_not_null(e = qentry_load(dir, GOOD_ID, err, sizeof(err)),
 	    "%s", err);
 	cr_assert_null(e->auth);
+	/* written before smtputf8 and body existed: neither was given */
+	cr_assert_not(e->smtputf8);
+	cr_assert_eq(e->body, MAIL_BODY_NONE);
 	cr_assert_str_eq(e->sender, "");
 	cr_assert_eq(e->body_offset, (off_t)(strstr(good, "\n\n") - good + 2));
 	cr_assert_eq(e->body_size, 20);
@@ -363,6 +410,15 @@ Test(qentry, bad_envelopes_refused)
 		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
 		  "helo h\nproto SMTP\nfrom \nrcpt r@x\n", "empty line" },
 		{ "", "empty line" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nsmtputf8 no\nfrom \nrcpt r@x\n\n",
+		  "smtputf8" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nbody 8bitmime\nfrom \nrcpt r@x\n\n",
+		  "body" },
+		{ "sallyport-queue 1\nid " GOOD_ID "\narrival 1\nclient c\n"
+		  "helo h\nproto SMTP\nbody 7BIT\nbody 7BIT\nfrom \n"
+		  "rcpt r@x\n\n", "repeated" },
 	};
 	size_t i;
 

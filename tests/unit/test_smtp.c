@@ -21,6 +21,8 @@ struct fake {
 	char		 sender[300];
 	char		 rcpts[8][300];
 	size_t		 nrcpts;
+	bool		 smtputf8;		/* the envelope's, at open */
+	enum mail_body	 body;
 	int		 opens, commits, aborts;
 	bool		 fail_open, fail_write;
 	int		 open_result;		/* with fail_open: -1 or -2 */
@@ -75,6 +77,8 @@ f_open(void *ctx, struct envelope *env)
 	for (i = 0; i < env->nrcpts && i < 8; i++)
 		snprintf(fk.rcpts[i], sizeof(fk.rcpts[i]), "%s", env->rcpts[i]);
 	fk.nrcpts = env->nrcpts;
+	fk.smtputf8 = env->smtputf8;
+	fk.body = env->body;
 	buf_reset(&fk.msg);
 	return 0;
 }
@@ -487,6 +491,63 @@ Test(smtp, mail_parameters)
 	say("x\r\n.\r\n");
 	commit(0);
 	cr_assert(strstr(fk.msg.data, " with UTF8SMTP id ") != NULL);
+}
+
+/* RFC 6531 3.4: a UTF-8 address needs SMTPUTF8 on MAIL, else 553 5.6.7;
+ * with it the address, SMTPUTF8 and BODY= reach the queue. */
+Test(smtp, utf8_address_needs_smtputf8)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<j\xc3\xb6rg@example.org>\r\n"),
+	    "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@b\xc3\xbc" "cher.example> BODY=8BITMIME\r\n"),
+	    "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org>\r\n"), "250 2.1.0 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<j\xc3\xb6rg@example.test>\r\n"),
+	    "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL\r\n");
+	cr_assert_str_eq(say("RCPT TO:<u@example.test>\r\n"), "250 2.1.5 Ok\r\n");
+	say("DATA\r\nx\r\n.\r\n");
+	commit(0);
+	cr_assert_not(fk.smtputf8);
+	cr_assert_eq(fk.body, MAIL_BODY_NONE);
+
+	cr_assert_str_eq(say("MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8 BODY=8BITMIME\r\n"),
+	    "250 2.1.0 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<j\xc3\xb6rg@example.test>\r\n"),
+	    "250 2.1.5 Ok\r\n");
+	say("DATA\r\nx\r\n.\r\n");
+	commit(0);
+	cr_assert_str_eq(fk.sender, "j\xc3\xb6rg@example.org");
+	cr_assert_str_eq(fk.rcpts[0], "j\xc3\xb6rg@example.test");
+	cr_assert(fk.smtputf8);
+	cr_assert_eq(fk.body, MAIL_BODY_8BITMIME);
+
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> BODY=7BIT\r\n"),
+	    "250 2.1.0 Ok\r\n");
+	say("RCPT TO:<u@example.test>\r\nDATA\r\nx\r\n.\r\n");
+	commit(0);
+	cr_assert_not(fk.smtputf8);
+	cr_assert_eq(fk.body, MAIL_BODY_7BIT);
+}
+
+/* A UTF-8 sender domain is looked up by its A-labels, one that is not
+ * IDNA is refused without a lookup. */
+Test(smtp, utf8_sender_domain_is_looked_up_as_idna)
+{
+	start("192.0.2.1", NULL);
+	say("EHLO c\r\n");
+	fk.answer = DNS_NOT_FOUND;
+	cr_assert_str_eq(say("MAIL FROM:<a@b\xc3\xbc" "cher.example> SMTPUTF8\r\n"),
+	    "501 5.1.8 Sender domain must exist\r\n");
+	cr_assert_str_eq(fk.looked_up, "xn--bcher-kva.example");
+	cr_assert_eq(fk.lookups, 1);
+	fk.answer = DNS_FOUND;
+	cr_assert_str_eq(say("MAIL FROM:<a@i\xe2\x99\xa5.example> SMTPUTF8\r\n"),
+	    "553 5.1.7 Sender domain is not a valid internationalized domain name (IDNA2008)\r\n");
+	cr_assert_eq(fk.lookups, 1);
+	cr_assert_str_eq(say("MAIL FROM:<a@b\xc3\xbc" "cher.example> SMTPUTF8\r\n"),
+	    "250 2.1.0 Ok\r\n");
 }
 
 Test(smtp, parameters_need_ehlo)

@@ -506,6 +506,149 @@ Test(client, message_file_cut_short_never_ends_data)
 	cr_assert(strstr(f.body, "\r\n.\r\n") == NULL);
 }
 
+/* --- SMTPUTF8 and 8BITMIME ------------------------------------------------ */
+
+#define EHLO_BOTH	"250-fake\r\n250-8BITMIME\r\n250 SMTPUTF8"
+#define EHLO_8BIT	"250-fake\r\n250 8BITMIME"
+
+/* send_from - body from sender to one recipient, then stop f */
+static void
+send_from(struct fake *f, struct run *r, const char *sender,
+    const char *rcpt, const char *body)
+{
+	char	*rcpts[1] = { (char *)rcpt };
+	int	 fd = memfd_create("body", 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+	smtp_client_send(&r->o, sender, rcpts, 1, fd, (off_t)strlen(body),
+	    &r->session, r->rr);
+	close(fd);
+	fake_stop(f);
+}
+
+Test(client, smtputf8_and_body_sent_when_offered)
+{
+	struct fake	 f = { .ehlo = EHLO_BOTH };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.smtputf8 = true;
+	r.o.body_8bitmime = true;
+	send_from(&f, &r, "j\xc3\xb6rg@example.org", "r@example.net",
+	    "Subject: \xc3\xa9\r\n\r\n\xc3\xa9\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HAS(&f, "MAIL FROM:<j\xc3\xb6rg@example.org> BODY=8BITMIME "
+	    "SMTPUTF8\r\n");
+	cr_assert_str_eq(f.body, "Subject: \xc3\xa9\r\n\r\n\xc3\xa9\r\n.\r\n");
+}
+
+Test(client, utf8_address_to_a_server_without_smtputf8_is_refused)
+{
+	struct fake	 f = { .ehlo = EHLO_8BIT };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.smtputf8 = true;
+	send_from(&f, &r, "s@example.org", "j\xc3\xb6rg@example.net",
+	    "Subject: x\r\n\r\nx\r\n");
+	cr_assert_eq(r.session.code, 550);
+	cr_assert(strncmp(r.rr[0].text, "550 5.6.7 SMTPUTF8 is required", 30)
+	    == 0, "%s", r.rr[0].text);
+	HEARD_HASNT(&f, "MAIL");
+	HEARD_HAS(&f, "QUIT");
+}
+
+Test(client, smtputf8_not_needed_for_an_ascii_message)
+{
+	struct fake	 f = { .ehlo = EHLO_8BIT };
+	struct run	 r;
+
+	/* SMTPUTF8 was given, but addresses and header are ASCII: it goes,
+	 * without the parameter (as Postfix does) */
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.smtputf8 = true;
+	send_from(&f, &r, "s@example.org", "r@example.net",
+	    "Subject: x\r\n\r\nbody \xc3\xa9\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HAS(&f, "MAIL FROM:<s@example.org>\r\n");
+
+	/* a UTF-8 header needs it */
+	memset(&f, 0, sizeof(f));
+	f.ehlo = EHLO_8BIT;
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.smtputf8 = true;
+	send_from(&f, &r, "s@example.org", "r@example.net",
+	    "Subject: \xc3\xa9\r\n\r\nbody\r\n");
+	cr_assert_eq(r.session.code, 550);
+	cr_assert(strstr(r.session.text, "5.6.7") != NULL, "%s",
+	    r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+}
+
+Test(client, eight_bit_body_converted_for_a_seven_bit_server)
+{
+	struct fake	 f = { 0 };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.body_8bitmime = true;
+	send_from(&f, &r, "s@example.org", "r@example.net",
+	    "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n\r\n"
+	    ".caf\xc3\xa9\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HAS(&f, "MAIL FROM:<s@example.org>\r\n");
+	cr_assert_str_eq(f.body, "Subject: x\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "..caf=C3=A9\r\n.\r\n");
+}
+
+Test(client, eight_bit_body_refused_when_not_to_be_converted)
+{
+	struct fake	 f = { 0 };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.no_downgrade = true;
+	send_from(&f, &r, "s@example.org", "r@example.net",
+	    "Subject: x\r\n\r\ncaf\xc3\xa9\r\n");
+	cr_assert_eq(r.session.code, 554);
+	cr_assert(strstr(r.rr[0].text, "554 5.6.3 ") == r.rr[0].text &&
+	    strstr(r.rr[0].text, "mime_8bit_downgrade = bounce") != NULL,
+	    "%s", r.rr[0].text);
+	HEARD_HASNT(&f, "MAIL");
+
+	/* 8-bit in a header cannot be converted */
+	memset(&f, 0, sizeof(f));
+	fake_start(&f);
+	opts(&r, &f);
+	send_from(&f, &r, "s@example.org", "r@example.net",
+	    "Subject: caf\xc3\xa9\r\n\r\ncaf\xc3\xa9\r\n");
+	cr_assert_eq(r.session.code, 554);
+	cr_assert(strstr(r.rr[0].text, "cannot convert to 7-bit: 8-bit "
+	    "octets in a header") != NULL, "%s", r.rr[0].text);
+	HEARD_HASNT(&f, "MAIL");
+
+	/* a 7-bit message goes as it is */
+	memset(&f, 0, sizeof(f));
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.no_downgrade = true;
+	send_from(&f, &r, "s@example.org", "r@example.net",
+	    "Subject: x\r\n\r\nplain = \r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_str_eq(f.body, "Subject: x\r\n\r\nplain = \r\n.\r\n");
+}
+
 /* --- the envelope ------------------------------------------------------------ */
 
 Test(client, pipelined_when_offered)
