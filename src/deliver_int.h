@@ -37,7 +37,8 @@ struct outcome {
 /* A verdict made here (remote false): tried, code, relay and text. */
 void		 set_outcome(struct outcome *, int code, const char *relay,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* A verdict that is a server's own reply (remote true). */
+/* A verdict that is a server's own reply (remote true), or one the
+ * client made itself (rep->ours: remote false). */
 void		 set_reply(struct outcome *, const struct smtp_client_reply *,
 		    const char *relay);
 /* "local@domain" into its parts (the last @ splits). */

@@ -115,7 +115,7 @@ set_reply(struct outcome *o, const struct smtp_client_reply *rep,
     const char *relay)
 {
 	set_outcome(o, rep->code, relay, "%s", rep->text);
-	o->remote = true;
+	o->remote = !rep->ours;
 }
 
 /* split - "local@domain" into its parts (the last @ splits) */
@@ -448,8 +448,9 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	for (k = 0; k < n; k++) {
 		struct smtp_client_reply *rp = &reps[k];
 
-		/* A code from smtp_client is always the server's; ours
-		 * (no answer, a DNS verdict) is made here. */
+		/* A code from smtp_client is the server's unless marked
+		 * ours (SMTPUTF8, 8BITMIME); others of ours (no answer, a
+		 * DNS verdict) are made here. */
 		if ((sess.code == 250 && rp->code / 100 == 2) ||
 		    rp->code >= 400)
 			set_reply(&outs[idx[k]], rp, relay);

@@ -650,9 +650,11 @@ smtp_client_send(const struct smtp_client_opts *o, const char *sender,
 
 	for (size_t i = 0; i < nrcpts; i++) {
 		rr[i].code = 0;
+		rr[i].ours = false;
 		snprintf(rr[i].text, sizeof(rr[i].text), "not attempted");
 	}
 	session->code = 0;
+	session->ours = false;
 	session->text[0] = '\0';
 	if (nrcpts == 0) {
 		snprintf(session->text, sizeof(session->text),

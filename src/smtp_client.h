@@ -54,6 +54,8 @@ struct smtp_client_opts {
 struct smtp_client_reply {
 	int	code;
 	char	text[CLIENT_TEXT_MAX];	/* "550 5.1.1 no such user", for logs and DSNs */
+	bool	ours;			/* a verdict of ours before MAIL (550
+					 * 5.6.7, 554 5.6.3), not the server's */
 };
 
 /* Send the message in body_fd (body_len bytes from its position) from

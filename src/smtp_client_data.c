@@ -33,6 +33,7 @@ client_refuse(struct client *c, struct smtp_client_reply *r, int code,
 	(void)c;
 	va_start(ap, fmt);
 	r->code = code;
+	r->ours = true;
 	vsnprintf(r->text, sizeof(r->text), fmt, ap);
 	va_end(ap);
 	return 0;

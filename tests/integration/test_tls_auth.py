@@ -129,6 +129,8 @@ class TlsAuth(sallytest.TestCase):
         else:
             self.assertEqual(e.header['auth'], user)
             keys.append('auth')
+        if proto.startswith('UTF8'):
+            keys.append('smtputf8')     # MAIL had SMTPUTF8
         self.assertEqual([k for k in e.keys if k != 'rcpt'], keys + ['from'])
         received, _ = e.split()
         lines = received.decode('utf-8', 'replace').split('\r\n')

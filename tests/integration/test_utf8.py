@@ -187,6 +187,8 @@ class Delivery(DeliveryCase):
         dsn = self.mailbox('sender')
         self.assertEqual(len(dsn), 1)
         self.assertIn(b'Status: 5.6.7', dsn[0])
+        # our verdict, not posing as the server's reply (RFC 3464 2.3.6)
+        self.assertIn(b'Diagnostic-Code: X-Sallyport; SMTPUTF8 is required', dsn[0])
         self.assertEqual(sink.messages, [], 'it reached the 7-bit server')
         self.wait_gone(srv, qid)
 
