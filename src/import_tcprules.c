@@ -585,11 +585,26 @@ imp_tcprules(struct imp *imp)
 	}
 	rc = -1;
 	for (size_t i = 0; i < l.n; i++) {
-		char		*s = imp_trim(l.v[i]), *copy;
+		char		*s = imp_trim(l.v[i]), *copy, q[CV_QBUF];
 		struct tr_rule	*r = &rules[n];
 
-		if (*s == '\0' || *s == '#')
+		/* tcprules skips a line without a colon and one starting
+		 * with '#' */
+		if (*s == '\0' || (*s == '#' && (s == l.v[i] ||
+		    strchr(s, ':') == NULL)))
 			continue;
+		/* tcprules strips blanks at the end of a line only: blanks
+		 * before the address stay in the key, which tcpserver never
+		 * matches. Imported, such a rule would widen what qmail
+		 * allowed (a relay network qmail never relayed for). */
+		if (s != l.v[i]) {
+			imp_fail(imp, "%s:%u: %s: blanks before the address: "
+			    "tcprules keeps them in the key, so tcpserver never "
+			    "applied this rule; remove the line (or the blanks, "
+			    "to apply it from now on)", imp->tcprules,
+			    (unsigned)i + 1, cv_quote(l.v[i], q, sizeof(q)));
+			goto out;
+		}
 		r->line = (unsigned)i + 1;
 		/* keep the line as written for comments and the report */
 		if ((copy = strdup(s)) == NULL) {

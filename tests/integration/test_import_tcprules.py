@@ -147,22 +147,24 @@ class ImportTcprulesExact(sallytest.TestCase):
                     self.fail('%s is missing (apt-get install ucspi-tcp)' % prog)
                 self.skipTest('%s is missing (apt-get install ucspi-tcp)' % prog)
 
-    def import_rules(self, rules):
+    def import_rules(self, rules, status=0):
         with open(os.path.join(self.qmail, 'tcp.smtp'), 'w') as f:
             f.write('\n'.join(rules) + '\n')
         if os.path.exists(self.out):
             shutil.rmtree(self.out)
-        _, out, _ = self.run_import()
+        _, out, err = self.run_import(status=status)
+        if status != 0:
+            return None, out, err
         with open(self.conf) as f:
             keys = iq.parse_conf(f.read())
-        return keys, out
+        return keys, out, None
 
     def test_every_nesting_decides_as_tcpserver(self):
         self.need_tcprules()
         rng = random.Random(12)     # the same addresses every run
         for name, rules in RULE_SETS.items():
             with self.subTest(name), tempfile.TemporaryDirectory() as tmp:
-                keys, _ = self.import_rules(rules)
+                keys, _, _ = self.import_rules(rules)
                 mynetworks, client_deny = nets(keys['mynetworks']), nets(keys['client_deny'])
                 addresses = addresses_for(rules, rng)
                 oracle = tcprules_decisions(rules, addresses, tmp)
@@ -187,13 +189,31 @@ class ImportTcprulesExact(sallytest.TestCase):
         rng = random.Random(2026)
         space = ['10.%d.%d.%d' % (a, b, c) for a in range(3) for b in range(4)
                  for c in range(256)] + ['9.255.255.255', '10.3.0.0', '10.0.4.0', '11.0.0.0']
-        for n in range(4):
+        for n in range(6):
             rules = [self.random_rule(rng) for _ in range(rng.randrange(4, 14))]
             rules.append(rng.choice([':allow', ':deny', ':allow,RELAYCLIENT=""']))
+            if n >= 2:
+                # tcprules strips blanks at the end of a line only: a key
+                # with blanks before it is kept as written and never
+                # matches. The import stops naming the line; without the
+                # lines it decides as tcpserver did with them.
+                for _ in range(rng.randrange(1, 3)):
+                    at = rng.randrange(len(rules))
+                    rules.insert(at, rng.choice([' ', '\t', '  ', ' \t']) +
+                                 self.random_rule(rng).replace(':deny', ':allow,RELAYCLIENT=""'))
+            blank = [i + 1 for i, r in enumerate(rules) if r[:1] in (' ', '\t')]
             with self.subTest(rules=rules), tempfile.TemporaryDirectory() as tmp:
-                keys, _ = self.import_rules(rules)
-                mynetworks, client_deny = nets(keys['mynetworks']), nets(keys['client_deny'])
                 oracle = tcprules_decisions(rules, space, tmp)
+                self.assertFalse([r for _, r in oracle.values() if r[:1] in (' ', '\t')])
+                if blank:
+                    _, _, err = self.import_rules(rules, status=1)
+                    self.assertIn('tcp.smtp:%d: ' % blank[0], err)
+                    self.assertIn('never', err)
+                    self.assertFalse(os.path.exists(self.conf))
+                    keys, _, _ = self.import_rules([r for r in rules if r[:1] not in (' ', '\t')])
+                else:
+                    keys, _, _ = self.import_rules(rules)
+                mynetworks, client_deny = nets(keys['mynetworks']), nets(keys['client_deny'])
                 wrong = ['%s: tcpserver %s (rule %r), sallyport %s'
                          % (ip, want, rule, sallyport_decision(ip, mynetworks, client_deny))
                          for ip, (want, rule) in sorted(oracle.items())
@@ -216,7 +236,7 @@ class ImportTcprulesExact(sallytest.TestCase):
 
     def test_the_issue_example(self):
         # qmail kept 192.168.1.66 from relaying inside a relaying /24.
-        keys, out = self.import_rules(RULE_SETS['allow host inside a relay network'])
+        keys, out, _ = self.import_rules(RULE_SETS['allow host inside a relay network'])
         self.assertEqual(keys['mynetworks'],
                          '192.168.1.0/26 192.168.1.64/31 192.168.1.67/32 192.168.1.68/30 '
                          '192.168.1.72/29 192.168.1.80/28 192.168.1.96/27 192.168.1.128/25')
@@ -233,6 +253,10 @@ class ImportTcprulesExact(sallytest.TestCase):
              'takes precedence over the network of line 2'),
             # tcpserver writes no leading zero: this rule never matched.
             (['10.0.0.010:allow,RELAYCLIENT=""'], 1, 'leading zero'),
+            # tcprules keeps blanks before a key: tcpserver never matches it.
+            (['10.0.0.3:allow', ' 10.0.0.4:allow,RELAYCLIENT=""'], 2, 'never'),
+            (['\t10.0.0.:allow,RELAYCLIENT=""', ':allow'], 1, 'never'),
+            (['  =gw.example.org:allow,RELAYCLIENT=""'], 1, 'never'),
         ]
         for rules, line, words in cases:
             with self.subTest(rules=rules):
@@ -249,7 +273,7 @@ class ImportTcprulesExact(sallytest.TestCase):
         # any of them, so the real daemon answers for a nested rule set.
         rules = RULE_SETS['a relay /8 with holes at every level']
         self.need_tcprules()
-        keys, _ = self.import_rules(rules)
+        keys, _, _ = self.import_rules(rules)
         srv = self.server(mynetworks=keys['mynetworks'], client_deny=keys['client_deny'])
         port = srv.mx_port
         probes = ['127.0.0.1', '127.0.0.2', '127.0.5.5', '127.1.0.1', '127.9.9.8',
