@@ -128,8 +128,12 @@ maildir_one(const char *tpl, const struct qentry *e, int fd,
 }
 
 /* lmtp_verdict - one mailbox's outcome from the transaction: the
- * server's reply for it (at RCPT, after DATA, or the one that ended the
- * session), else why there was none */
+ * server's reply for it (at RCPT, after DATA, or the one that refused
+ * the whole transaction: its greeting, LHLO, MAIL or DATA), else, made
+ * here and said as ours, why there was none. smtp_client hands a
+ * session's refusal to every recipient it did not refuse on its own,
+ * so a code of 0 means the server never answered: the message was sent
+ * and its reply lost (session 250), or the session failed first. */
 static void
 lmtp_verdict(struct outcome *o, const char *how,
     const struct smtp_client_reply *sess, const struct smtp_client_reply *rep)
@@ -137,13 +141,13 @@ lmtp_verdict(struct outcome *o, const char *how,
 	if (rep->code != 0)
 		set_reply(o, rep, how);
 	else if (sess->code == 250)
-		/* Accepted, the data sent, and the connection lost before
-		 * its own reply: not known to be delivered. */
+		/* Not known to be delivered: RFC 3463 X.4.2, a connection
+		 * that could not complete the transaction. */
 		set_outcome(o, 451, how, "451 4.4.2 no reply from the LMTP "
-		    "server: %s", rep->text);
+		    "server after the data: %s", rep->text);
 	else
-		set_outcome(o, 451, how, "451 4.4.1 LMTP server unreachable: "
-		    "%s", rep->text);
+		set_outcome(o, 451, how, "451 4.4.1 no answer from the LMTP "
+		    "server: %s", rep->text);
 }
 
 /* lmtp_all - every mailbox in one LMTP transaction (how is

@@ -185,8 +185,14 @@ client_envelope(struct client *c, const char *sender, off_t body_len,
 	for (size_t i = 0; i < nrcpts; i++) {
 		if (!pipe && client_cmd(c, "RCPT TO:<%s>", rcpts[i]) == -1)
 			goto fail;
-		if (client_exchange(c, "RCPT", &rr[i], NULL) == -1)
+		if (client_exchange(c, "RCPT", &rr[i], NULL) == -1) {
+			/* Pipelined after a refused MAIL (a 421 closes the
+			 * connection): that refusal is the verdict, not the
+			 * RCPT replies that never came. */
+			if (session->code / 100 != 2)
+				break;
 			goto fail;
+		}
 		if (rr[i].code / 100 == 2)
 			ok++;
 	}
@@ -321,9 +327,10 @@ client_body(struct client *c, int fd, off_t len)
 }
 
 /* client_data - DATA, the body, and the verdict(s). LMTP gives one
- * reply per accepted recipient, in RCPT order; once those are being
- * read the session counts as done (250) and a recipient without its
- * reply has code 0. */
+ * reply per accepted recipient, in RCPT order; once the whole message
+ * is sent the session counts as done (250) and a recipient without its
+ * reply (even the first) has code 0, so that the caller can tell "no
+ * reply after the data" from a session that never got that far. */
 void
 client_data(struct client *c, int fd, off_t len, size_t nrcpts,
     struct smtp_client_reply *session, struct smtp_client_reply *rr)
@@ -337,10 +344,14 @@ client_data(struct client *c, int fd, off_t len, size_t nrcpts,
 	}
 	if (session->code != 354)
 		return;
-	if (client_body(c, fd, len) == -1 || client_exchange(c, "end of data",
-	    session, NULL) == -1) {
+	if (client_body(c, fd, len) == -1) {
 		*session = c->fail;
 		return;
+	}
+	if (client_exchange(c, "end of data", session, NULL) == -1) {
+		*session = c->fail;
+		if (!c->o->lmtp)
+			return;
 	}
 	if (!c->o->lmtp) {
 		if (session->code / 100 != 2)

@@ -13,6 +13,8 @@ asyncio loop in a thread and records what it was given:
     old = mailsinks.SmtpSink(eightbitmime=False)    # 7-bit only, see below
 
     lmtp = mailsinks.LmtpServer(unix_path, refuse={'b@...': '550 5.1.1 no'})
+    lmtp.greeting = '421 4.3.2 busy'     # or refuse_mail[sender], data_reply,
+    lmtp.replies_then_close = 0         # ... a connection lost after the data
 
     dovecot = mailsinks.Dovecot(['a@example.test', 'b@example.test'])
     dovecot.start()                     # a real Dovecot LMTP, 127.0.0.1
@@ -27,6 +29,7 @@ Nothing here leaves 127.0.0.0/8 or resolves a name: every server is
 given its own hostname for the greeting.
 """
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -137,7 +140,9 @@ class _Handler:
 
 class _LmtpHandler(_Handler):
     """After the data, one reply per recipient: the refused ones get
-    theirs, the others 250 and are recorded."""
+    theirs, the others 250 and are recorded; with
+    owner.replies_then_close set, only that many of those replies, then
+    the connection closes and nothing is recorded."""
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         envelope.rcpt_tos.append(address)
@@ -152,9 +157,55 @@ class _LmtpHandler(_Handler):
             else:
                 lines.append('250 2.0.0 <%s> delivered' % rcpt)
                 taken.append(rcpt)
+        keep = self.owner.replies_then_close
+        if keep is not None:
+            await server.hang_up(lines[:keep])
         if taken:
             self.owner._record(Received(session, envelope, taken))
         return '\r\n'.join(lines)
+
+
+class _Lmtp(LMTP if _import_error is None else object):
+    """aiosmtpd's LMTP, failing where its owner says: owner.greeting
+    instead of the 220, owner.refuse_mail[sender] to MAIL, owner.data_reply
+    to DATA (instead of the 354). A 421 closes the connection after it, as
+    RFC 5321 3.8 has it."""
+
+    def __init__(self, owner, *args, **kw):
+        super().__init__(*args, **kw)
+        self.owner = owner
+
+    async def hang_up(self, lines):
+        """Send lines, close the connection, and never return: the
+        session ends here (aiosmtpd cancels it when the connection is
+        gone), with nothing more written."""
+        for line in lines:
+            await self.push(line)
+        self.transport.close()
+        await asyncio.Event().wait()
+
+    async def _refuse(self, reply):
+        if reply.startswith('421'):
+            await self.hang_up([reply])
+        await self.push(reply)
+
+    async def _handle_client(self):
+        if self.owner.greeting is None:
+            return await super()._handle_client()
+        await self.push(self.owner.greeting)
+        self.transport.close()
+
+    async def smtp_MAIL(self, arg):
+        m = re.match(r'(?i)FROM:\s*<([^>]*)>', arg or '')
+        reply = self.owner.refuse_mail.get(m.group(1).lower()) if m else None
+        if reply is None:
+            return await super().smtp_MAIL(arg)
+        await self._refuse(reply)
+
+    async def smtp_DATA(self, arg):
+        if self.owner.data_reply is None or not self.envelope.rcpt_tos:
+            return await super().smtp_DATA(arg)
+        await self._refuse(self.owner.data_reply)
 
 
 class _Server:
@@ -267,22 +318,33 @@ class SmtpSink(_Server):
 
 class _LmtpInet(Controller):
     def factory(self):
-        return LMTP(self.handler, **self.SMTP_kwargs)
+        return _Lmtp(self.handler.owner, self.handler, **self.SMTP_kwargs)
 
 
 class _LmtpUnix(UnixSocketController):
     def factory(self):
-        return LMTP(self.handler, **self.SMTP_kwargs)
+        return _Lmtp(self.handler.owner, self.handler, **self.SMTP_kwargs)
 
 
 class LmtpServer(_Server):
     """An LMTP server on a unix socket (unix_path) or 127.0.0.1 and a free
-    port; refuse maps recipient -> its reply after the data."""
+    port; refuse maps recipient -> its reply after the data.
+
+    How it fails a whole transaction, each None until set (any time):
+    greeting, a reply line instead of the 220, after which it closes;
+    refuse_mail, sender (in lower case, '' for <>) -> its reply to MAIL
+    ("451 4.3.0 later"); data_reply, the reply to DATA instead
+    of the 354; replies_then_close, how many of the replies after the
+    data it gives before it closes the connection (0: none). A 421
+    closes the connection after it, as RFC 5321 3.8 says."""
 
     def __init__(self, unix_path=None, refuse=None):
         super().__init__(refuse)
         self.unix_path = unix_path
         self.port = None if unix_path else sallytest.free_port()
+        self.greeting = self.data_reply = None
+        self.refuse_mail = {}
+        self.replies_then_close = None
 
     def _make_controller(self):
         kw = {'server_hostname': SINK_NAME, 'ready_timeout': 10}

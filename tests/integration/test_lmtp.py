@@ -153,6 +153,110 @@ class DovecotLmtp(DovecotCase):
         self.wait_gone(srv, qid)
 
 
+class LmtpRefusals(DovecotCase):
+    """An LMTP server that refuses the whole transaction (its greeting,
+    MAIL, DATA) or goes away after the data: every recipient's outcome,
+    in the log and in `--queue list`, is the server's own reply when it
+    gave one, and says that there was none when it did not. aiosmtpd's
+    LMTP (mailsinks.LmtpServer): Dovecot cannot be told to refuse these."""
+
+    RCPTS = ['user@example.test', 'other@example.test']
+
+    def lmtp(self):
+        lmtp = mailsinks.LmtpServer()
+        self.addCleanup(lmtp.stop)
+        return lmtp.start()
+
+    def deferred_with(self, lmtp, subject, reply):
+        """A message to RCPTS, deferred for each with `reply` in its log
+        line and its `--queue list` line."""
+        srv = self.daemon(local_delivery=lmtp.local_delivery, retry_min='1h',
+                          retry_max='2h')
+        qid = self.send(srv, SENDER, self.RCPTS, message(subject))
+        for rcpt in self.RCPTS:
+            line = self.status_line(srv, qid, rcpt, 'deferred')
+            self.assertIn('relay=lmtp:127.0.0.1:%d ' % lmtp.port, line)
+            self.assertTrue(line.endswith('(%s)' % reply), line)
+            self.assertIn('deferred: %s' % reply, self.queue_line(srv, rcpt))
+        return srv, qid
+
+    def test_greeting_refused(self):
+        lmtp = self.lmtp()
+        lmtp.greeting = '421 4.3.2 sink.test busy, come back later'
+        self.deferred_with(lmtp, 'greeting', lmtp.greeting)
+
+    def test_mail_refused(self):
+        lmtp = self.lmtp()
+        lmtp.refuse_mail[SENDER] = '451 4.3.0 sender check unavailable'
+        self.deferred_with(lmtp, 'mail 451', '451 4.3.0 sender check unavailable')
+
+    def test_mail_refused_and_closed(self):
+        # 421, and the connection closed: the pipelined RCPTs never get
+        # a reply, and the 421 is still what each recipient got.
+        lmtp = self.lmtp()
+        lmtp.refuse_mail[SENDER] = '421 4.3.2 sink.test shutting down'
+        self.deferred_with(lmtp, 'mail 421', '421 4.3.2 sink.test shutting down')
+
+    def test_data_refused(self):
+        lmtp = self.lmtp()
+        lmtp.data_reply = '452 4.3.1 insufficient system storage'
+        srv, qid = self.deferred_with(lmtp, 'data 452', lmtp.data_reply)
+        lmtp.data_reply = None
+        self.queue_cmd(srv, 'flush')
+        self.wait_gone(srv, qid, DELIVERY_WAIT)
+        got = lmtp.wait(1)
+        self.assertEqual([sorted(m.rcpt_tos) for m in got], [sorted(self.RCPTS)])
+
+    def test_mail_refused_permanently_bounces_with_the_reply(self):
+        lmtp = self.lmtp()
+        lmtp.refuse_mail[SENDER] = '550 5.7.1 sender blocked here'
+        srv = self.daemon(local_delivery=lmtp.local_delivery)
+        qid = self.send(srv, SENDER, self.RCPTS, message('mail 550'))
+        for rcpt in self.RCPTS:
+            line = self.status_line(srv, qid, rcpt, 'bounced')
+            self.assertTrue(line.endswith('(550 5.7.1 sender blocked here)'), line)
+        self.wait_gone(srv, qid)
+        # The bounce (from <>, which the server takes) quotes the reply
+        # as the server's (RFC 3464 "smtp;").
+        bounces = [m for m in lmtp.wait(1) if m.mail_from == '']
+        self.assertEqual(len(bounces), 1, lmtp.messages)
+        for rcpt in self.RCPTS:
+            b = self.assert_bounce(bounces[0].content, rcpt, 'mail 550', maildir=False)
+            self.assertEqual(b['Status'].strip(), '5.7.1')
+            self.assertEqual(flat(b['Diagnostic-Code']), 'smtp; 550 5.7.1 sender blocked here')
+
+    def assert_no_reply(self, srv, qid, rcpt, lmtp):
+        """rcpt deferred, in our words: the server said nothing after
+        the data, it was not unreachable."""
+        line = self.status_line(srv, qid, rcpt, 'deferred')
+        self.assertRegex(line, r'\(451 4\.4\.2 no reply from the LMTP server after the '
+                         r'data: .*127\.0\.0\.1:%d' % lmtp.port)
+        self.assertNotIn('unreachable', line)
+        listed = self.queue_line(srv, rcpt)
+        self.assertIn('deferred: 451 4.4.2 no reply from the LMTP server after the data',
+                      listed)
+
+    def lost_after_data(self, replies, subject):
+        """A message to RCPTS over a server that gives `replies` of its
+        replies after the data and then closes the connection."""
+        lmtp = self.lmtp()
+        lmtp.replies_then_close = replies
+        srv = self.daemon(local_delivery=lmtp.local_delivery, retry_min='1h',
+                          retry_max='2h')
+        return lmtp, srv, self.send(srv, SENDER, self.RCPTS, message(subject))
+
+    def test_closed_after_the_data(self):
+        lmtp, srv, qid = self.lost_after_data(0, 'lost')
+        for rcpt in self.RCPTS:
+            self.assert_no_reply(srv, qid, rcpt, lmtp)
+
+    def test_closed_after_the_first_reply(self):
+        lmtp, srv, qid = self.lost_after_data(1, 'half lost')
+        line = self.status_line(srv, qid, self.RCPTS[0], 'sent')
+        self.assertTrue(line.endswith('(250 2.0.0 <%s> delivered)' % self.RCPTS[0]), line)
+        self.assert_no_reply(srv, qid, self.RCPTS[1], lmtp)
+
+
 class MaildirBlocked(WarmCase):
 
     def test_blocked_maildir_deferred_with_last_error(self):
