@@ -62,7 +62,10 @@ struct mboxes {
 };
 
 /* mbox_add - the index of user@domain's mailbox, added when new; -1
- * when out of memory */
+ * when out of memory. The mailbox is named in lower case: a domain is
+ * case-insensitive (RFC 5321 2.4), and so is a local part of ours (the
+ * RCPT check and the alias table ignore its case), so User@Example.org
+ * and user@example.org are one mailbox and get one copy. */
 static long
 mbox_add(struct mboxes *m, const char *user, const char *domain)
 {
@@ -72,6 +75,9 @@ mbox_add(struct mboxes *m, const char *user, const char *domain)
 
 	if (asprintf(&addr, "%s@%s", user, domain) == -1)
 		return -1;
+	for (k = 0; addr[k] != '\0'; k++)
+		if (addr[k] >= 'A' && addr[k] <= 'Z')
+			addr[k] = (char)(addr[k] - 'A' + 'a');
 	for (k = 0; k < m->n; k++)
 		if (strcmp(m->v[k].addr, addr) == 0) {
 			free(addr);

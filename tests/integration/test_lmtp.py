@@ -106,6 +106,29 @@ class DovecotLmtp(DovecotCase):
         self.assertNotEqual(saved['user@example.test'][0], saved[SENDER][0])
         self.assertEqual(dovecot.sessions(), 2, dovecot.log_text())
 
+    def test_one_copy_whatever_the_case(self):
+        # One mailbox, however its address is written: the domain is
+        # case-insensitive (RFC 5321 2.4) and so is a local part of ours
+        # (the RCPT check and the alias table ignore its case). Here the
+        # direct recipient in two spellings and an alias to User@EXAMPLE.test:
+        # one RCPT in the transaction, one copy, every recipient sent.
+        dovecot = self.dovecot()
+        aliases = os.path.join(self.tmp, 'aliases')
+        with open(aliases, 'w') as f:
+            f.write('info: User@EXAMPLE.test\n')
+        srv = self.daemon(local_delivery=dovecot.local_delivery, aliases=aliases)
+        rcpts = ['user@example.test', 'user@Example.TEST', 'info@example.test']
+        qid = self.send(srv, SENDER, rcpts, message('one copy'))
+        self.wait_gone(srv, qid)
+        sent = re.findall(r'(?m)^.*\bid=%s to=<(\S+)>.* status=sent \((.*)\)$' % qid,
+                          srv.log_text())
+        self.assertEqual(sorted(r.lower() for r, _ in sent), sorted(r.lower() for r in rcpts),
+                         srv.log_text()[-2000:])
+        for _, reply in sent:
+            self.assertRegex(reply, r'^250 2\.0\.0 <user@example\.test> \S+ Saved$')
+        self.assertEqual(len(dovecot.mailbox('user@example.test', 1)), 1)
+        self.assertEqual(len(dovecot.saved('user@example.test')), 1, dovecot.log_text())
+
     def test_mixed_outcomes_in_one_transaction(self):
         # user: 250 after the data; UNKNOWN: 550 at RCPT; other: 451
         # after the data (its mail directory is blocked). Each gets its
@@ -257,7 +280,21 @@ class LmtpRefusals(DovecotCase):
         self.assert_no_reply(srv, qid, self.RCPTS[1], lmtp)
 
 
-class MaildirBlocked(WarmCase):
+class MaildirDelivery(WarmCase):
+
+    def test_one_maildir_whatever_the_case(self):
+        # As over LMTP: an alias to User@EXAMPLE.test is user's own
+        # Maildir, and the message is written there once.
+        aliases = os.path.join(self.tmp, 'aliases')
+        with open(aliases, 'w') as f:
+            f.write('info: User@EXAMPLE.test\n')
+        srv = self.daemon(aliases=aliases)
+        qid = self.send(srv, SENDER, ['user@example.test', 'info@example.test'],
+                        message('one file'))
+        self.wait_gone(srv, qid)
+        self.status_line(srv, qid, 'info@example.test', 'sent')
+        self.assertEqual(len(self.mailbox('user')), 1, self.all_maildir_files())
+        self.assertEqual(len(self.all_maildir_files()), 1, self.all_maildir_files())
 
     def test_blocked_maildir_deferred_with_last_error(self):
         # A file where the user's Maildir directory must be created.
