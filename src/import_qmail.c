@@ -493,8 +493,7 @@ imp_dns_servers(const char *list)
 	return n > 0 ? 0 : -1;
 }
 
-/* imp_free - everything the import holds */
-static void
+void
 imp_free(struct imp *imp)
 {
 	for (size_t i = 0; i < imp->nkeys; i++) {

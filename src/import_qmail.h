@@ -96,6 +96,8 @@ int	imp_fail(struct imp *, const char *fmt, ...)
 
 /* imp_control - map the control files of imp->qmail_dir */
 int	imp_control(struct imp *);
+/* imp_free - everything the import holds */
+void	imp_free(struct imp *);
 /* imp_tcprules - map tcp.smtp: mynetworks and client_deny */
 int	imp_tcprules(struct imp *);
 /* imp_poppasswd_read - read the users of imp->poppasswd */
