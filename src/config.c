@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "aliases.h"
 #include "config.h"
 #include "config_value.h"
@@ -1049,6 +1051,26 @@ config_parse(const char *text, const char *name, char **errors)
 	return cfg;
 }
 
+/* conf_digest - SHA-256 of len bytes at data, as hex into out; 0, or
+ * -1 (libcrypto could not, out of memory) */
+static int
+conf_digest(const char *data, size_t len, char out[CONFIG_DIGEST_HEX])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen, i;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen * 2 + 1 != CONFIG_DIGEST_HEX)
+		return -1;
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * mdlen] = '\0';
+	return 0;
+}
+
 struct config *
 config_load(const char *path, char **errors)
 {
@@ -1093,6 +1115,17 @@ config_load(const char *path, char **errors)
 		goto fail;
 	}
 	cfg = config_parse(data, path, errors);
+	/* Which bytes these were: the processes that read the file after
+	 * the master tell an edit in between from the file it took. */
+	if (cfg != NULL && conf_digest(data, len, cfg->digest) == -1) {
+		config_free(cfg);
+		cfg = NULL;
+		if (errors != NULL) {
+			free(*errors);
+			*errors = strdup("out of memory (SHA-256 of the "
+			    "file)\n");
+		}
+	}
 	free(data);
 	return cfg;
 fail:

@@ -34,8 +34,13 @@ struct strlist {
 	size_t	  n;
 };
 
+/* SHA-256 of a configuration file's bytes, as hex with its NUL. */
+#define CONFIG_DIGEST_HEX	65
+
 struct config {
 	char		*path;		/* file it was read from */
+	char		 digest[CONFIG_DIGEST_HEX];	/* of the bytes parsed
+					 * (config_load); "" from memory */
 	char		*hostname;	/* FQDN for the greeting and Received */
 	struct listen_spec *listen;
 	size_t		 nlisten;

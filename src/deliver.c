@@ -108,7 +108,6 @@ runner_privs(const struct config *cfg, char *why, size_t whylen)
 		snprintf(why, whylen, "local_delivery = qmail-queue needs a "
 		    "restart (this process cannot run a set-user-ID program: "
 		    "PR_SET_NO_NEW_PRIVS)");
-		log_err("queue runner: %s", why);
 		return false;
 	}
 	if (!config_qmail_queue(cfg) && nnp == 0)
@@ -383,20 +382,21 @@ flush_requested(const char *dir)
 	return unlink(path) == 0;
 }
 
-/* reload - the daemon asks for generation gen (0: it did not ask, a
- * SIGHUP sent to us alone) */
+/* reload - the daemon asks for generation gen, read from the file with
+ * digest (0 and "": it did not ask, a SIGHUP sent to us alone) */
 static void
-reload(struct runner *r, int ctl_fd, unsigned long gen)
+reload(struct runner *r, int ctl_fd, unsigned long gen, const char *digest)
 {
 	struct rcfg *c, *old;
 	char why[256];
 
 	if ((c = rcfg_load(r->path, why, sizeof(why))) == NULL ||
+	    !gen_same_file(digest, c->cfg, why, sizeof(why)) ||
 	    !runner_privs(c->cfg, why, sizeof(why))) {
 		if (c)
 			rcfg_put(r, c);
-		log_err("queue runner: reload failed: keeping the running "
-		    "configuration");
+		log_err("queue runner: reload failed: %s; keeping the running "
+		    "configuration", why);
 		gen_answer(ctl_fd, gen, why);
 		return;
 	}
@@ -419,6 +419,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	struct runner r;
 	struct sigaction sa;
 	char err[512], why[256], pending[QUEUE_ID_LEN + 1];
+	char digest[CONFIG_DIGEST_HEX];
 	size_t plen = 0, i;
 	time_t now, last_scan = 0;
 	bool daemon_alive = true, eof, refused;
@@ -443,17 +444,25 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	signal(SIGPIPE, SIG_IGN);
 	/* The daemon put the generation we start as in the socket before
 	 * it forked us. */
+	digest[0] = '\0';
 	if (ctl_fd != -1)
-		gen = gen_requested(ctl_fd, &eof);
+		gen = gen_requested(ctl_fd, &eof, digest);
 	if ((r.cfg = rcfg_load(path, err, sizeof(err))) == NULL) {
 		gen_answer(ctl_fd, gen, err);
 		_exit(1);
 	}
-	/* Started under the flag with the hand-off on (the one serving
-	 * process restarting us after a reload turned it on): we run, as
-	 * each hand-off then defers and nothing is lost, but say that this
-	 * generation is not live here. */
+	/* Not the generation the master asked for, but we run, and say so:
+	 * the file changed since the master read it (we run what we read; a
+	 * SIGHUP numbers it), or we were started under the flag with the
+	 * hand-off on (the one serving process restarting us after a reload
+	 * turned it on: each hand-off defers, nothing is lost). Nothing to
+	 * run at all would be worse. */
 	refused = !runner_privs(r.cfg->cfg, why, sizeof(why));
+	if (!gen_same_file(digest, r.cfg->cfg, why, sizeof(why)))
+		refused = true;
+	if (refused)
+		log_err("queue runner: %s: generation %lu is not live here",
+		    why, gen);
 	if ((r.queue = queue_attach(r.cfg->cfg->queue_dir, err,
 	    sizeof(err))) == NULL || pipe2(r.done_pipe, O_CLOEXEC |
 	    O_NONBLOCK) == -1) {
@@ -477,7 +486,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		if (got_hup) {
 			got_hup = 0;	/* before loading: a new HUP loads again */
 			if (ctl_fd == -1)
-				reload(&r, -1, 0);
+				reload(&r, -1, 0, "");
 			else
 				log_warn("queue runner: SIGHUP ignored: send it "
 				    "to the daemon (pid %ld), which reloads "
@@ -498,9 +507,10 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		dispatch(&r, now);
 		if (poll(pfd, 3, next_wait(&r, now)) > 0) {
 			if (pfd[2].revents) {
-				if ((asked = gen_requested(ctl_fd, &eof)) > gen) {
+				if ((asked = gen_requested(ctl_fd, &eof,
+				    digest)) > gen) {
 					gen = asked;
-					reload(&r, ctl_fd, gen);
+					reload(&r, ctl_fd, gen, digest);
 				}
 				if (eof)	/* the daemon gone: see read_notes */
 					ctl_fd = -1;

@@ -17,7 +17,7 @@
 #define GEN_MSG		512	/* one control message, at most */
 
 void
-gen_init(struct gens *g, unsigned nworkers, bool runner)
+gen_init(struct gens *g, unsigned nworkers, bool runner, const char *digest)
 {
 	unsigned i;
 
@@ -25,6 +25,7 @@ gen_init(struct gens *g, unsigned nworkers, bool runner)
 	g->gen = 1;
 	g->nworkers = nworkers;
 	g->runner = runner;
+	snprintf(g->digest, sizeof(g->digest), "%s", digest);
 	for (i = 0; i <= WORKERS_MAX; i++)
 		g->child[i].fd = -1;
 }
@@ -45,10 +46,11 @@ child_name(const struct gens *g, unsigned i, char *out, size_t outlen)
 }
 
 static void
-send_reload(struct gen_child *c, unsigned long gen)
+send_reload(struct gen_child *c, unsigned long gen, const char *digest)
 {
-	char msg[64];
-	int n = snprintf(msg, sizeof(msg), "reload %lu", gen);
+	char msg[128];
+	int n = snprintf(msg, sizeof(msg), "reload %lu%s%s", gen,
+	    digest[0] ? " " : "", digest);
 
 	/* Never blocks the master: a child that has not read thousands of
 	 * requests is stuck, and the newest it reads is all it needs. */
@@ -74,7 +76,7 @@ gen_child_socket(struct gens *g, unsigned i, char *err, size_t errlen)
 	c->pid = 0;
 	c->serves = c->refused = 0;
 	if (i == gen_runner(g))
-		send_reload(c, g->gen);
+		send_reload(c, g->gen, g->digest);
 	return sv[1];
 }
 
@@ -128,13 +130,14 @@ gen_reload_begin(struct gens *g)
 }
 
 void
-gen_reload(struct gens *g)
+gen_reload(struct gens *g, const char *digest)
 {
 	unsigned i;
 
 	g->gen++;
+	snprintf(g->digest, sizeof(g->digest), "%s", digest);
 	for (i = 0; i <= WORKERS_MAX; i++)
-		send_reload(&g->child[i], g->gen);
+		send_reload(&g->child[i], g->gen, g->digest);
 	gen_check(g);
 }
 
@@ -263,13 +266,14 @@ gen_stopping(void)
 /* --- the child's side ---------------------------------------------------- */
 
 unsigned long
-gen_requested(int fd, bool *eof)
+gen_requested(int fd, bool *eof, char digest[CONFIG_DIGEST_HEX])
 {
-	char msg[GEN_MSG];
+	char msg[GEN_MSG], *end;
 	unsigned long newest = 0, n;
 	ssize_t len;
 
 	*eof = false;
+	digest[0] = '\0';
 	for (;;) {
 		len = recv(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
 		if (len == -1 && errno == EINTR)
@@ -281,11 +285,25 @@ gen_requested(int fd, bool *eof)
 			break;
 		}
 		msg[len] = '\0';
-		if (strncmp(msg, "reload ", 7) == 0 &&
-		    (n = strtoul(msg + 7, NULL, 10)) > newest)
-			newest = n;
+		if (strncmp(msg, "reload ", 7) != 0 ||
+		    (n = strtoul(msg + 7, &end, 10)) <= newest)
+			continue;
+		newest = n;
+		snprintf(digest, CONFIG_DIGEST_HEX, "%s",
+		    *end == ' ' ? end + 1 : "");
 	}
 	return newest;
+}
+
+bool
+gen_same_file(const char *want, const struct config *cfg, char *why,
+    size_t whylen)
+{
+	if (want[0] == '\0' || strcmp(want, cfg->digest) == 0)
+		return true;
+	snprintf(why, whylen, "configuration file changed since the master "
+	    "read it; send SIGHUP again");
+	return false;
 }
 
 void

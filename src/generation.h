@@ -5,9 +5,13 @@
  * each configuration it has loaded: generation 1 at start, one more for
  * every reload it takes. Each child (a worker, the queue runner) has a
  * control socket to it (a SOCK_SEQPACKET pair, one message per packet):
- * the master sends "reload N"; the child reads the file again and answers
- * "N ok", or "N refused: why" and keeps serving what it had. A child that
- * starts answers for the generation it started with. When every child has
+ * the master sends "reload N DIGEST"; the child reads the file again and
+ * answers "N ok", or "N refused: why" and keeps serving what it had. The
+ * digest (SHA-256 of the bytes the master read) pins the content: a child
+ * that reads other bytes (the file edited between the master's read and
+ * its own) refuses. A child that starts answers for the generation it
+ * started with: a forked worker has the master's configuration itself,
+ * the runner (exec'd, it reads the file) checks the digest too. When every child has
  * answered for the newest generation the master logs one line saying so
  * and tells the service manager (notify.h): READY=1 at start and after a
  * reload, RELOADING=1 before one.
@@ -19,6 +23,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "workers.h"
 
 struct gen_child {
@@ -37,12 +42,16 @@ struct gens {
 	bool		 ready_sent;	/* READY=1 told once (start-up over) */
 	unsigned	 nworkers;	/* worker children; 0: one process */
 	bool		 runner;	/* a queue runner child (delivery) */
+	char		 digest[CONFIG_DIGEST_HEX];	/* of the file gen was
+							 * read from */
 	struct gen_child child[WORKERS_MAX + 1];	/* workers, then the
 							 * runner */
 };
 
-/* Generation 1, no child running yet. */
-void	gen_init(struct gens *, unsigned nworkers, bool runner);
+/* Generation 1, read from the file with this digest (config.h), no
+ * child running yet. */
+void	gen_init(struct gens *, unsigned nworkers, bool runner,
+	    const char *digest);
 /* The runner's index in child[]. */
 unsigned gen_runner(const struct gens *);
 /* A new control socket for child i, about to be started: our end is
@@ -59,8 +68,9 @@ void	gen_close_all(struct gens *);
 
 /* SIGHUP: RELOADING=1 (once start-up is over), before the file is read. */
 void	gen_reload_begin(struct gens *);
-/* The master took the new configuration: "reload N" to every child. */
-void	gen_reload(struct gens *);
+/* The master took the new configuration, read from the file with this
+ * digest: "reload N DIGEST" to every child. */
+void	gen_reload(struct gens *, const char *digest);
 /* The master refused the file: READY=1, the running generation stays
  * (the caller has logged why). */
 void	gen_reload_refused(struct gens *);
@@ -74,9 +84,16 @@ void	gen_stopping(void);
 /* --- the child's side ---------------------------------------------------- */
 
 /* The newest generation asked for on fd (every message waiting is
- * read: one reload serves them all), 0 if none; *eof when the master's
- * end is closed. */
-unsigned long gen_requested(int fd, bool *eof);
+ * read: one reload serves them all), 0 if none, and in digest the digest
+ * of the file the master read it from ("" if not said); *eof when the
+ * master's end is closed. */
+unsigned long gen_requested(int fd, bool *eof,
+	    char digest[CONFIG_DIGEST_HEX]);
+/* Is cfg, just read from the file, what the master read as that
+ * generation (want, from gen_requested)? If not, false with why: the file
+ * changed in between, and the generation must be refused. */
+bool	gen_same_file(const char *want, const struct config *cfg, char *why,
+	    size_t whylen);
 /* Answer: serving n (why == NULL), or refused n for why. */
 void	gen_answer(int fd, unsigned long n, const char *why);
 

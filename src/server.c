@@ -335,7 +335,7 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	srv->ctl_fd = -1;
 	srv->generation = 1;
 	gen_init(&srv->gens, uses_master(cfg, nworkers) ? nworkers : 0,
-	    cfg->delivery);
+	    cfg->delivery, cfg->digest);
 	for (i = 0; i < cfg->nlisten * nworkers; i++)
 		srv->listeners[i].fd = -1;
 	/* Before the privilege drop: the key may be readable by root only. */

@@ -98,9 +98,10 @@ void		 server_free(struct server *);
 
 /* Read the configuration file again as generation gen: true when it was
  * taken, false when refused (logged; the running one stays; why holds
- * the first reason). server_reload.c. */
-bool		 server_reload(struct server *, unsigned long gen, char *why,
-		    size_t whylen);
+ * the first reason). A worker passes the digest the master sent (the
+ * file must be what the master read), the master NULL. server_reload.c. */
+bool		 server_reload(struct server *, unsigned long gen,
+		    const char *digest, char *why, size_t whylen);
 /* SIGHUP in the only process (reload, then pass it to the runner) or in
  * a worker (ignored: the master passes reloads on). */
 void		 server_hup(struct server *);

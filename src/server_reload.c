@@ -63,7 +63,8 @@ who(const struct server *srv, char *buf, size_t len)
 }
 
 bool
-server_reload(struct server *srv, unsigned long gen, char *why, size_t whylen)
+server_reload(struct server *srv, unsigned long gen, const char *digest,
+    char *why, size_t whylen)
 {
 	const struct config *old = srv->cfg->cfg;
 	struct config *cfg;
@@ -93,6 +94,13 @@ server_reload(struct server *srv, unsigned long gen, char *why, size_t whylen)
 	    line = strtok_r(NULL, "\n", &save))
 		log_warn("reload: %s", line);
 	free(errors);
+	if (digest && !gen_same_file(digest, cfg, why, whylen)) {
+		log_err("%sreload refused: %s; keeping the running "
+		    "configuration (generation %lu)", who(srv, w, sizeof(w)),
+		    why, srv->generation);
+		config_free(cfg);
+		return false;
+	}
 	if ((r = cfg_ref_new(cfg)) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		log_err("%sreload failed: out of memory", who(srv, w, sizeof(w)));
@@ -147,8 +155,8 @@ server_hup(struct server *srv)
 		return;
 	}
 	gen_reload_begin(&srv->gens);
-	if (server_reload(srv, srv->gens.gen + 1, why, sizeof(why)))
-		gen_reload(&srv->gens);
+	if (server_reload(srv, srv->gens.gen + 1, NULL, why, sizeof(why)))
+		gen_reload(&srv->gens, srv->cfg->cfg->digest);
 	else
 		gen_reload_refused(&srv->gens);
 }
@@ -160,14 +168,14 @@ on_control(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct server *srv = w->data;
 	unsigned long n;
-	char why[256];
+	char why[256], digest[CONFIG_DIGEST_HEX];
 	bool eof;
 
 	(void)revents;
-	n = gen_requested(srv->ctl_fd, &eof);
+	n = gen_requested(srv->ctl_fd, &eof, digest);
 	if (n > srv->generation)
-		gen_answer(srv->ctl_fd, n,
-		    server_reload(srv, n, why, sizeof(why)) ? NULL : why);
+		gen_answer(srv->ctl_fd, n, server_reload(srv, n, digest, why,
+		    sizeof(why)) ? NULL : why);
 	if (eof)	/* the master gone: PR_SET_PDEATHSIG stops us */
 		ev_io_stop(loop, w);
 }

@@ -455,12 +455,12 @@ master_reload(struct master *m)
 	char why[256];
 
 	gen_reload_begin(&srv->gens);
-	if (!server_reload(srv, srv->gens.gen + 1, why, sizeof(why))) {
+	if (!server_reload(srv, srv->gens.gen + 1, NULL, why, sizeof(why))) {
 		gen_reload_refused(&srv->gens);
 		return;
 	}
 	workers_steer_all(srv, true);
-	gen_reload(&srv->gens);
+	gen_reload(&srv->gens, srv->cfg->cfg->digest);
 }
 
 /* master_signals - every signal the signalfd holds */

@@ -1019,6 +1019,19 @@ def alive(pid):
         return False
 
 
+def queue_runners(pid):
+    """The queue runner processes below pid (normally one)."""
+    found = []
+    for kid in descendants(pid):
+        try:
+            with open('/proc/%d/cmdline' % kid, 'rb') as f:
+                if b'--queue-runner' in f.read():
+                    found.append(kid)
+        except OSError:
+            continue
+    return found
+
+
 def descendants(pid):
     """Every process below pid (from /proc/PID/task/*/children)."""
     found = []

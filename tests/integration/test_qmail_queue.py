@@ -315,21 +315,10 @@ class ReloadIntoQmailQueue(sallytest.TestCase):
         self.assertNotIn('configuration generation 2 live', log)
         return srv
 
-    def runner_of(self, srv):
-        for pid in sallytest.descendants(srv.pid):
-            try:
-                with open('/proc/%d/cmdline' % pid, 'rb') as f:
-                    if b'--queue-runner' in f.read():
-                        return pid
-            except OSError:
-                continue
-        return None
-
     def test_refused_then_live_once_a_new_runner_serves_it(self):
         srv = self.reload_into_hand_off('2')
         offset = srv._log_size()
-        old = self.runner_of(srv)
-        os.kill(old, signal.SIGKILL)
+        os.kill(sallytest.queue_runners(srv.pid)[0], signal.SIGKILL)
         # The master starts another, free to gain privileges: it serves
         # generation 2, and the master says so after all.
         self.assertTrue(srv.wait_log(r'configuration generation 2 live in all 2 workers '
@@ -349,7 +338,7 @@ class ReloadIntoQmailQueue(sallytest.TestCase):
         # and refuses the generation again. No live line.
         srv = self.reload_into_hand_off('1')
         offset = srv._log_size()
-        os.kill(self.runner_of(srv), signal.SIGKILL)
+        os.kill(sallytest.queue_runners(srv.pid)[0], signal.SIGKILL)
         self.assertTrue(srv.wait_log(r'the queue runner \(pid \d+\) refused configuration '
                                      r'generation 2: local_delivery = qmail-queue needs a '
                                      r'restart .*it runs the file as it read it', 20, offset),

@@ -185,29 +185,41 @@ class Generations(sallytest.TestCase):
         self.assertIn('configuration generation 2 live ' + self.WHERE, log)
         self.assertEqual(self.codes_by_worker(srv, 'user@other.example'), self.everywhere(250))
 
-    def test_worker_that_refuses_keeps_its_configuration(self):
-        srv = self.new_server()
+    def reload_with_a_worker_held(self, srv, **conf):
+        """SIGHUP for generation 2 (conf) with one worker stopped: it
+        reads the master's request only when it goes on. Returns its pid
+        and the log offset, once the other children have it."""
         self.assertTrue(sallytest.wait_until(lambda: len(workers_of(srv)) == 2, 5))
         stopped = workers_of(srv)[0]
-        # A stopped worker reads the master's request only when it goes
-        # on, and the file it then reads is broken.
         os.kill(stopped, signal.SIGSTOP)
         self.addCleanup(resume, stopped)
         offset = srv._log_size()
-        srv.write_config(self.conf(local_domains='example.test new.example'))
+        srv.write_config(self.conf(**conf))
         srv.signal(signal.SIGHUP)
         self.assertTrue(srv.wait_log(r'worker \d: reloaded configuration .*generation 2',
                                      offset=offset), srv.log_text(offset))
         self.assertTrue(srv.wait_log(r'queue runner: reloaded configuration \(generation 2',
                                      offset=offset), srv.log_text(offset))
         self.assertNotIn('configuration generation 2 live', srv.log_text(offset))
-        srv.write_config(self.conf(local_domains='example.test new.example'),
-                         extra_lines=['max_recipients = banana'])
+        return stopped, offset
+
+    def refused_by(self, srv, stopped, offset):
+        """Let the held worker go on; the index of the worker the master
+        names as refusing generation 2."""
         os.kill(stopped, signal.SIGCONT)
         settled = srv.wait_log(r'configuration generation 2 NOT live everywhere: '
-                               r'refused by worker (\d)', offset=offset)
+                               r'refused by worker (\d)\b', offset=offset)
         self.assertTrue(settled, srv.log_text(offset))
-        refuser = int(settled.group(1))
+        return int(settled.group(1))
+
+    def test_worker_that_refuses_keeps_its_configuration(self):
+        srv = self.new_server()
+        # The file the held worker reads is broken.
+        stopped, offset = self.reload_with_a_worker_held(
+            srv, local_domains='example.test new.example')
+        srv.write_config(self.conf(local_domains='example.test new.example'),
+                         extra_lines=['max_recipients = banana'])
+        refuser = self.refused_by(srv, stopped, offset)
         self.assertRegex(srv.log_text(offset),
                          r'worker %d \(pid %d\) refused configuration generation 2: .*'
                          r'max_recipients.*; it keeps serving generation 1' % (refuser, stopped))
@@ -219,6 +231,45 @@ class Generations(sallytest.TestCase):
         log = srv.reload(self.conf(local_domains='example.test new.example'))
         self.assertIn('configuration generation 3 live in all 2 workers and the runner', log)
         self.assertEqual(self.codes_by_worker(srv, 'user@new.example'), self.everywhere(250))
+
+    def test_file_changed_during_reload_is_refused(self):
+        # The master read the file as generation 2; a worker that reads it
+        # only after an edit gets other bytes, refuses, and keeps serving
+        # generation 1: nothing says "live" over two configurations.
+        srv = self.new_server()
+        stopped, offset = self.reload_with_a_worker_held(
+            srv, local_domains='example.test new.example')
+        # A good file, but not the one the master read.
+        srv.write_config(self.conf(local_domains='example.test other.example'))
+        refuser = self.refused_by(srv, stopped, offset)
+        self.assertRegex(srv.log_text(offset),
+                         r'worker %d \(pid %d\) refused configuration generation 2: '
+                         r'configuration file changed since the master read it; send '
+                         r'SIGHUP again; it keeps serving generation 1' % (refuser, stopped))
+        self.assertNotIn('configuration generation 2 live', srv.log_text(offset))
+        codes = self.codes_by_worker(srv, 'user@new.example')
+        self.assertEqual(codes[refuser], {550})
+        self.assertEqual(codes[1 - refuser], {250})
+        self.assertEqual(self.codes_by_worker(srv, 'user@other.example'), self.everywhere(550))
+        # SIGHUP again: the file as it is now, everywhere.
+        log = srv.reload(self.conf(local_domains='example.test other.example'))
+        self.assertIn('configuration generation 3 live ' + self.WHERE, log)
+        self.assertEqual(self.codes_by_worker(srv, 'user@other.example'), self.everywhere(250))
+
+    def test_restarted_runner_checks_the_file(self):
+        # The runner is exec'd and reads the file itself: restarted after
+        # an edit nobody has sent SIGHUP for, it must not answer for the
+        # master's generation.
+        srv = self.new_server()
+        offset = srv._log_size()
+        srv.write_config(self.conf(local_domains='example.test other.example'))
+        os.kill(sallytest.queue_runners(srv.pid)[0], signal.SIGKILL)
+        self.assertTrue(srv.wait_log(
+            r'the queue runner \(pid \d+\) refused configuration generation 1: '
+            r'configuration file changed since the master read it; send SIGHUP again',
+            20, offset), srv.log_text(offset))
+        log = srv.reload(self.conf(local_domains='example.test other.example'))
+        self.assertIn('configuration generation 2 live ' + self.WHERE, log)
 
     def test_replaced_worker_starts_with_the_current_generation(self):
         srv = self.new_server()
@@ -252,6 +303,7 @@ class OneProcessGenerations(Generations):
 
     # Workers only.
     test_worker_that_refuses_keeps_its_configuration = None
+    test_file_changed_during_reload_is_refused = None
     test_replaced_worker_starts_with_the_current_generation = None
     test_sighup_to_a_worker_is_left_to_the_master = None
 
@@ -351,11 +403,7 @@ class Notify(Generations):
         # exec'd queue runner, and what it runs (qmail-queue), do not
         # get the variable.
         srv, ns = self.notified_server()
-        runners = []
-        for pid in sallytest.descendants(srv.pid):
-            with open('/proc/%d/cmdline' % pid, 'rb') as f:
-                if b'--queue-runner' in f.read():
-                    runners.append(pid)
+        runners = sallytest.queue_runners(srv.pid)
         self.assertEqual(len(runners), 1)
         with open('/proc/%d/environ' % runners[0], 'rb') as f:
             self.assertNotIn(b'NOTIFY_SOCKET=', f.read())
@@ -367,6 +415,8 @@ class Notify(Generations):
     test_worker_that_refuses_keeps_its_configuration = None
     test_replaced_worker_starts_with_the_current_generation = None
     test_sighup_to_a_worker_is_left_to_the_master = None
+    test_file_changed_during_reload_is_refused = None
+    test_restarted_runner_checks_the_file = None
 
 
 class Shutdown(sallytest.TestCase):
