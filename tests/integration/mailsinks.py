@@ -17,7 +17,8 @@ asyncio loop in a thread and records what it was given:
     lmtp.replies_then_close = 0         # ... a connection lost after the data
 
     dovecot = mailsinks.Dovecot(['a@example.test', 'b@example.test'])
-    dovecot.start()                     # a real Dovecot LMTP, 127.0.0.1
+    dovecot.start()                     # a real Dovecot LMTP, 127.0.0.1, a port
+                                        # no parallel test can take (PortLease)
     ... local_delivery = dovecot.local_delivery ...
     dovecot.mailbox('a@example.test')   # what its Maildir holds
     dovecot.sessions()                  # LMTP connections it logged
@@ -30,10 +31,13 @@ given its own hostname for the greeting.
 """
 
 import asyncio
+import errno
+import fcntl
 import importlib.util
 import logging
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -421,6 +425,83 @@ DOVECOT_IMAP = '/usr/lib/dovecot/imap-login'   # Debian's dovecot-imapd
 DOVECOT_LOGIN_USER = 'dovenull'                 # made by dovecot-core
 
 
+# Ports for servers that are told their port before they listen (Dovecot
+# takes it from its configuration): a port chosen by bind(port 0), as
+# sallytest.free_port() does, is in the kernel's ephemeral range, where
+# any parallel test's free_port(), listener or outgoing connection may
+# take it before the server binds it. These come from below that range,
+# where the kernel never hands a port out by itself, and each is
+# reserved among every test process by a lock file held until release().
+PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), 'sallytest-ports')
+STATIC_PORTS = (20000, 32767)   # Linux's ephemeral range starts at 32768
+
+
+def ephemeral_range():
+    """The kernel's ephemeral port range (low, high)."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+class PortLease:
+    """A TCP port of 127.0.0.1, outside the ephemeral range, free when
+    leased and held for this lease alone (in every process that leases
+    ports this way) until release()."""
+
+    def __init__(self):
+        low, high = ephemeral_range()
+        first, last = STATIC_PORTS[0], min(STATIC_PORTS[1], low - 1)
+        if first > last:        # an odd range: above it, then anywhere
+            first, last = high + 1, 65535
+        self.port, self._lock = None, None
+        ports = list(range(first, last + 1))
+        random.shuffle(ports)
+        for port in ports[:500]:
+            if self._take(port):
+                return
+        raise AssertionError('no free port in %d-%d' % (first, last))
+
+    def _take(self, port):
+        os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+        try:
+            os.chmod(PORT_LOCK_DIR, 0o1777)
+        except OSError:
+            pass
+        try:
+            lock = open(os.path.join(PORT_LOCK_DIR, str(port)), 'a')
+        except OSError:
+            return False
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            return False
+        if not port_free(port):
+            lock.close()
+            return False
+        self.port, self._lock = port, lock
+        return True
+
+    def release(self):
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def port_free(port, host='127.0.0.1'):
+    """Can a listener (with SO_REUSEADDR, as Dovecot's) bind host:port?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 class Dovecot:
     """A real Dovecot LMTP server (dovecot -F) on 127.0.0.1 and a free
     port, with its own configuration, log and Maildirs in a temp dir.
@@ -432,15 +513,39 @@ class Dovecot:
     not installed (fails instead when SALLYPORT_REQUIRE_CLIENTS is set).
 
     passwords ({address: password}) also starts IMAP on imap_port, where
-    those users log in with those passwords."""
+    those users log in with those passwords.
+
+    Its ports are PortLeases, taken when first asked for (port,
+    local_delivery, imap_port, start()), so no parallel test can take
+    one before Dovecot listens on it. Should something that leases no
+    port hold one all the same, start() takes another and tries again,
+    unless the port was already given out (then it waits for it)."""
 
     def __init__(self, users, passwords=None):
         self.users = list(users)
         self.passwords = dict(passwords or {})
-        self.port = sallytest.free_port()
-        self.imap_port = sallytest.free_port() if self.passwords else None
+        self._leases = {}           # 'lmtp', 'imap' -> PortLease
+        self._given = set()         # ports the test has seen
         self.proc = None
         self.dir = None
+
+    def _port(self, name):
+        if name not in self._leases:
+            self._leases[name] = PortLease()
+        return self._leases[name].port
+
+    @property
+    def port(self):
+        """The LMTP port (given out: kept however long it stays busy)."""
+        self._given.add('lmtp')
+        return self._port('lmtp')
+
+    @property
+    def imap_port(self):
+        if not self.passwords:
+            return None
+        self._given.add('imap')
+        return self._port('imap')
 
     def _need(self):
         need = (DOVECOT, DOVECOT_LMTP) + ((DOVECOT_IMAP,) if self.passwords else ())
@@ -464,8 +569,13 @@ class Dovecot:
             for u in self.users:
                 pw = '{PLAIN}' + self.passwords[u] if u in self.passwords else ''
                 f.write('%s:%s:::%s/home/%s::\n' % (u, pw, self.dir, u))
+
+    def _write_conf(self):
+        """dovecot.conf with the ports as they are now."""
+        me = pwd.getpwuid(os.geteuid())
+        mail = pwd.getpwnam(DOVECOT_MAIL_USER) if os.geteuid() == 0 else me
         with open(self.conf_path, 'w') as f:
-            f.write(DOVECOT_CONF.format(dir=self.dir, port=self.port,
+            f.write(DOVECOT_CONF.format(dir=self.dir, port=self._port('lmtp'),
                                         internal=me.pw_name,
                                         mail_user=mail.pw_name,
                                         mail_group=mail.pw_gid,
@@ -473,7 +583,7 @@ class Dovecot:
             if self.passwords:
                 login = DOVECOT_LOGIN_USER if os.geteuid() == 0 else me.pw_name
                 f.write(DOVECOT_IMAP_CONF.format(login_user=login,
-                                                 imap_port=self.imap_port))
+                                                 imap_port=self._port('imap')))
 
     @property
     def conf_path(self):
@@ -490,27 +600,61 @@ class Dovecot:
 
     def _greets(self):
         try:
-            with socket.create_connection(('127.0.0.1', self.port), timeout=2) as s:
+            with socket.create_connection(('127.0.0.1', self._port('lmtp')),
+                                          timeout=2) as s:
                 return s.recv(512).startswith(b'220')
         except OSError:
             return False
+
+    def _busy_port(self):
+        """The port Dovecot could not listen on, from its last words
+        (its standard error, written anew at each start)."""
+        m = re.search(r'listen\(\S+, (\d+)\) failed: Address already in use',
+                      self._output())
+        return int(m.group(1)) if m else None
+
+    def _output(self):
+        try:
+            with open(os.path.join(self.dir, 'dovecot.out'), errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def _retry_port(self, port):
+        """A port was busy: a fresh one if the test has not seen it;
+        False when it has (the caller waits for it to come free)."""
+        for name, lease in self._leases.items():
+            if lease.port == port and name not in self._given:
+                lease.release()
+                self._leases[name] = PortLease()
+                return True
+        return False
 
     def start(self):
         self._need()
         if self.dir is None:
             self._setup()
-        if self.proc is None:
-            self.proc = subprocess.Popen([DOVECOT, '-F', '-c', self.conf_path],
-                                         stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-            deadline = time.monotonic() + sallytest.GREET_TIMEOUT
+        deadline = time.monotonic() + sallytest.GREET_TIMEOUT
+        while self.proc is None:
+            self._write_conf()
+            with open(os.path.join(self.dir, 'dovecot.out'), 'w') as out:
+                self.proc = subprocess.Popen([DOVECOT, '-F', '-c', self.conf_path],
+                                             stdin=subprocess.DEVNULL, stdout=out,
+                                             stderr=subprocess.STDOUT,
+                                             start_new_session=True)
             while not self._greets():
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise AssertionError('dovecot did not start:\n%s' % self.log_text())
+                    break
                 time.sleep(0.05)
+            else:
+                break
+            busy = self._busy_port() if self.proc.poll() is not None else None
+            self.stop()
+            if busy is None or time.monotonic() > deadline:
+                raise AssertionError('dovecot did not start:\n%s%s'
+                                     % (self._output(), self.log_text()))
+            if not self._retry_port(busy):
+                time.sleep(0.2)     # given out: wait for it to come free
         return self
 
     def stop(self):
@@ -531,6 +675,8 @@ class Dovecot:
 
     def close(self):
         self.stop()
+        for lease in self._leases.values():
+            lease.release()
         if self.dir and not os.environ.get('SALLYTEST_KEEP'):
             shutil.rmtree(self.dir, True)
 
@@ -600,4 +746,4 @@ class Dovecot:
         return got
 
 
-__all__ = ['Dovecot', 'LmtpServer', 'Received', 'SmtpSink', 'need_aiosmtpd', 'SINK_NAME']
+__all__ = ['Dovecot', 'LmtpServer', 'PortLease', 'Received', 'SmtpSink', 'need_aiosmtpd', 'SINK_NAME']

@@ -8,8 +8,10 @@ Dovecot's own reply for its recipient. Dovecot down: the recipient is
 deferred with a log line and a last error, and delivered once Dovecot is
 back. A Maildir that cannot be written is deferred the same way."""
 
+import fcntl
 import os
 import re
+import socket
 
 import mailsinks
 import sallytest
@@ -174,6 +176,58 @@ class DovecotLmtp(DovecotCase):
         self.assertEqual(len(got), 1)
         self.status_line(srv, qid, 'user@example.test', 'sent')
         self.wait_gone(srv, qid)
+
+
+class DovecotPorts(sallytest.TestCase):
+    """mailsinks.Dovecot's ports cannot be taken by a parallel test
+    between the moment they are chosen (or written into a daemon's
+    configuration) and the moment Dovecot listens on them."""
+
+    def dovecot(self, **kw):
+        d = mailsinks.Dovecot(KNOWN, **kw)
+        self.addCleanup(d.close)
+        return d
+
+    def lmtp_greets(self, port):
+        with sallytest.Client(port) as c:
+            return c.cmd('LHLO sallytest.example').code == 250
+
+    def test_ports_out_of_reach(self):
+        d = self.dovecot(passwords={SENDER: 'secret'})
+        ports = {d.port, d.imap_port}
+        # Outside the ephemeral range: no bind(port 0) (free_port(), every
+        # sink and daemon of a parallel test) and no outgoing connection
+        # is ever given one.
+        low, high = mailsinks.ephemeral_range()
+        for port in ports:
+            self.assertFalse(low <= port <= high, (port, low, high))
+        for _ in range(200):
+            self.assertNotIn(sallytest.free_port(), ports)
+        # Nor another Dovecot, in this process or any other: each port's
+        # lock file is held.
+        others = [self.dovecot().port for _ in range(20)]
+        self.assertEqual(len(set(others) | ports), len(others) + 2, (others, ports))
+        for port in ports:
+            with open(os.path.join(mailsinks.PORT_LOCK_DIR, str(port)), 'a') as f:
+                with self.assertRaises(BlockingIOError):
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        d.start()
+        self.assertTrue(self.lmtp_greets(d.port))
+
+    def test_busy_port_replaced_before_it_is_given_out(self):
+        # Something that leases no port listens on the one chosen, before
+        # anyone was told it: Dovecot fails to listen there and is
+        # started again on another.
+        d = self.dovecot()
+        taken = mailsinks.PortLease()
+        self.addCleanup(taken.release)
+        squatter = socket.create_server(('127.0.0.1', taken.port))
+        self.addCleanup(squatter.close)
+        d._leases['lmtp'] = taken       # chosen, not yet given out
+        d.start()
+        self.assertNotEqual(d.port, taken.port)
+        self.assertTrue(self.lmtp_greets(d.port))
+        self.assertIn('Address already in use', d._output() + d.log_text())
 
 
 class LmtpRefusals(DovecotCase):
