@@ -207,6 +207,9 @@ static const struct conf_key conf_keys[] = {
 	/* Ours though on no interface (NAT, a load balancer in front). */
 	{ "own_addresses", CONF_CIDRS, CONF_AT(own_addresses), "", 0, 0,
 	    CONF_AT(nown_addresses), CONF_F_EMPTY },
+	/* Laboratory only: MX hosts on 127.0.0.0/8 that are not ours. */
+	{ "mx_allow_loopback", CONF_BOOL, CONF_AT(mx_allow_loopback), "no",
+	    0, 0, 0, 0 },
 	{ "smarthost", CONF_SMARTHOST, CONF_AT(smarthost), "", 0, 0, 0,
 	    CONF_F_EMPTY },
 	{ "smarthost_tls", CONF_TLSMODE, CONF_AT(smarthost_tls), "required",

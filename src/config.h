@@ -108,6 +108,7 @@ struct config {
 	struct alias_table *alias_table;	/* aliases, loaded with the config */
 	struct cidr	*own_addresses;		/* ours, not on an interface */
 	size_t		 nown_addresses;
+	bool		 mx_allow_loopback;	/* lab: 127/8 MX hosts */
 	char		*smarthost;		/* "[HOST]:PORT"/"HOST:PORT"; NULL: MX */
 	char		*smarthost_tls;		/* "required", "opportunistic", "none" */
 	char		*mime_8bit_downgrade;	/* "convert", "bounce": 8-bit mail

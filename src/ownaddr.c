@@ -5,12 +5,65 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config_value.h"
 #include "ownaddr.h"
+
+/* v4 - the IPv4 address of sa, also when IPv4-mapped; false if none */
+static bool
+v4(const struct sockaddr *sa, uint32_t *a)
+{
+	const struct in6_addr *a6;
+
+	if (sa->sa_family == AF_INET) {
+		*a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+		return true;
+	}
+	if (sa->sa_family != AF_INET6)
+		return false;
+	a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (!IN6_IS_ADDR_V4MAPPED(a6))
+		return false;
+	*a = (uint32_t)a6->s6_addr[12] << 24 | (uint32_t)a6->s6_addr[13] << 16 |
+	    (uint32_t)a6->s6_addr[14] << 8 | a6->s6_addr[15];
+	return true;
+}
+
+bool
+ownaddr_unspecified(const struct sockaddr *sa)
+{
+	uint32_t a;
+
+	if (v4(sa, &a))
+		return a >> 24 == 0;		/* 0.0.0.0/8 */
+	return sa->sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(
+	    &((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+bool
+ownaddr_loopback(const struct sockaddr *sa)
+{
+	uint32_t a;
+
+	if (v4(sa, &a))
+		return a >> 24 == 127;		/* 127.0.0.0/8 */
+	return sa->sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(
+	    &((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/* wildcard - a listen line's host that takes every local address */
+static bool
+wildcard(const struct listen_spec *l)
+{
+	struct sockaddr_storage ss;
+
+	return l->host == NULL || (netaddr_from_text(l->host, &ss) == 0 &&
+	    ownaddr_unspecified((struct sockaddr *)&ss));
+}
 
 /* host_cidr - one address as a network of one */
 static int
@@ -62,6 +115,10 @@ ownaddr_load(struct ownaddr *o, const struct config *cfg, char *err,
 	memset(o, 0, sizeof(*o));
 	o->extra = cfg->own_addresses;
 	o->nextra = cfg->nown_addresses;
+	/* Linux delivers all of 127.0.0.0/8 here, though lo carries only
+	 * 127.0.0.1; mx_allow_loopback (a laboratory setting) leaves out
+	 * the loopback addresses no listener of ours takes. */
+	o->loopback = !cfg->mx_allow_loopback;
 	if (getifaddrs(&ifs) == -1) {
 		snprintf(err, errlen, "getifaddrs: %s", strerror(errno));
 		return -1;
@@ -71,8 +128,9 @@ ownaddr_load(struct ownaddr *o, const struct config *cfg, char *err,
 			rc = ownaddr_add(o, ifa->ifa_addr);
 	freeifaddrs(ifs);
 	for (size_t i = 0; i < cfg->nlisten && rc == 0; i++)
-		if (cfg->listen[i].host != NULL &&
-		    netaddr_from_text(cfg->listen[i].host, &ss) == 0)
+		if (wildcard(&cfg->listen[i]))
+			o->loopback = true;	/* takes 127.x.y.z too */
+		else if (netaddr_from_text(cfg->listen[i].host, &ss) == 0)
 			rc = ownaddr_add(o, (struct sockaddr *)&ss);
 	if (rc == -1) {
 		snprintf(err, errlen, "own addresses: out of memory");
@@ -84,7 +142,9 @@ ownaddr_load(struct ownaddr *o, const struct config *cfg, char *err,
 bool
 ownaddr_is_own(const struct ownaddr *o, const struct sockaddr *sa)
 {
-	return cidr_match_any(o->v, o->n, sa) ||
+	return ownaddr_unspecified(sa) ||
+	    (o->loopback && ownaddr_loopback(sa)) ||
+	    cidr_match_any(o->v, o->n, sa) ||
 	    cidr_match_any(o->extra, o->nextra, sa);
 }
 
@@ -107,8 +167,11 @@ ownaddr_is_listener(const struct ownaddr *o, const struct config *cfg,
 
 		if (strtoul(l->port, NULL, 10) != port)
 			continue;
-		if (l->host == NULL) {
-			if (ownaddr_is_own(o, sa))
+		/* a connection to 0.0.0.0 or :: reaches the local host */
+		if (ownaddr_unspecified(sa))
+			return true;
+		if (wildcard(l)) {
+			if (ownaddr_is_own(o, sa) || ownaddr_loopback(sa))
 				return true;
 		} else if (netaddr_from_text(l->host, &ss) == 0 &&
 		    host_cidr((struct sockaddr *)&ss, &c) == 0 &&

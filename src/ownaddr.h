@@ -3,11 +3,14 @@
  * never delivers to itself (RFC 5321 5.1 and 6.3).
  *
  * Ours are, as Postfix's inet_interfaces and proxy_interfaces: every
- * address on an interface (getifaddrs: 127.0.0.1 and ::1 on lo, but not
- * the rest of 127.0.0.0/8, which no interface carries), every address
- * of a listen line, and the own_addresses key (NAT, a load balancer in
- * front). An address is compared exactly; a wildcard listen line adds
- * nothing that the interfaces do not already give.
+ * address on an interface, every address of a listen line, and the
+ * own_addresses key (NAT, a load balancer in front); and every address
+ * Linux delivers to this host though no interface lists it: all of
+ * 127.0.0.0/8 and ::1 (lo carries only 127.0.0.1), 0.0.0.0/8 and ::,
+ * also IPv4-mapped. A listen line on 0.0.0.0 or :: is a wildcard like
+ * `*`. mx_allow_loopback = yes, a laboratory setting, leaves out the
+ * loopback addresses that no interface, listen line or own_addresses
+ * names, unless a wildcard listen line takes them all.
  */
 #ifndef SALLYPORT_OWNADDR_H
 #define SALLYPORT_OWNADDR_H
@@ -25,7 +28,13 @@ struct ownaddr {
 	size_t			 n, cap;
 	const struct cidr	*extra;	/* own_addresses, owned by the config */
 	size_t			 nextra;
+	bool			 loopback;	/* all of 127/8 and ::1 */
 };
+
+/* 0.0.0.0/8 or :: (also IPv4-mapped): connected to, the local host */
+bool	ownaddr_unspecified(const struct sockaddr *);
+/* 127.0.0.0/8 or ::1 (also IPv4-mapped) */
+bool	ownaddr_loopback(const struct sockaddr *);
 
 /* The interfaces' addresses now, the listen lines' and own_addresses.
  * 0, or -1 with a message in err (then *o holds nothing). */

@@ -156,6 +156,29 @@ class OwnAddresses(DeliveryCase):
         self.wait_empty(srv)
         self.assertEqual(accepted(srv), 1, srv.log_text())
 
+    def test_mx_on_loopback_or_unspecified_is_never_connected_to(self):
+        # Linux delivers all of 127.0.0.0/8 and 0.0.0.0 to this host, though
+        # no interface lists them: by default (mx_allow_loopback = no) an MX
+        # there is ourselves, even with a server listening on it.
+        self.need_root()
+        addr = free_loopback_25()
+        sink = self.sink(host=addr, port=25)
+        dns = self.dnsmasq(
+            hosts=dict(sallytest.SHARED_DNS_HOSTS, **{'mx.lo.test': addr,
+                                                      'mx.zero.test': '0.0.0.0'}),
+            mx=dict(sallytest.SHARED_DNS_MX, **{'lo.test': 'mx.lo.test',
+                                                'zero.test': 'mx.zero.test'}),
+            zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        srv = self.daemon(dns_servers=dns.server, mx_allow_loopback='no')
+        for domain in ('lo.test', 'zero.test'):
+            with self.subTest(domain=domain):
+                qid = self.send(srv, SENDER, ['friend@' + domain], message('to ' + domain))
+                line = self.status_line(srv, qid, 'friend@' + domain, 'bounced')
+                self.assertIn('554 5.4.6 mail for %s loops back to myself' % domain, line)
+        self.assertEqual(sink.messages, [])
+        self.wait_empty(srv)
+        self.assertEqual(len(self.mailbox('sender')), 2, self.all_maildir_files())
+
     def test_backup_mx_tries_only_the_primary(self):
         # backup.test: primary at preference 10 (down), we are 20.
         self.need_root()
@@ -213,15 +236,20 @@ class SmarthostCheck(sallytest.TestCase):
         return p.returncode, p.stderr.decode('utf-8', 'replace'), lineno
 
     def test_smarthost_that_is_our_own_listener_is_a_config_error(self):
-        srv = sallytest.Server(extra_listen=['*:%d mx' % sallytest.free_port()])
+        ports = [sallytest.free_port() for _ in range(3)]
+        # 0.0.0.0 and [::] take every local address, as `*` does.
+        srv = sallytest.Server(extra_listen=['*:%d mx' % ports[0], '0.0.0.0:%d mx' % ports[1],
+                                             '[::]:%d mx' % ports[2]])
         self.addCleanup(srv.close)
-        wildcard = int(srv.extra_listen[0].split(':')[1].split()[0])
-        for sh in ('[127.0.0.1]:%d' % srv.mx_port, '127.0.0.1:%d' % wildcard):
+        for sh in ('[127.0.0.1]:%d' % srv.mx_port, '127.0.0.1:%d' % ports[0],
+                   '[127.0.0.1]:%d' % ports[1], '[127.0.0.1]:%d' % ports[2],
+                   '[127.0.0.2]:%d' % ports[1], '[::1]:%d' % ports[2],
+                   '[0.0.0.0]:%d' % srv.mx_port):
             with self.subTest(smarthost=sh):
                 rc, err, lineno = self.check(srv, sh)
                 self.assertEqual(rc, 1, err)
-                self.assertIn('%s:%d: smarthost: 127.0.0.1:%s is this server\'s own '
-                              'listener' % (srv.conf_path, lineno, sh.rsplit(':', 1)[1]), err)
+                self.assertIn('%s:%d: smarthost: ' % (srv.conf_path, lineno), err)
+                self.assertIn(':%s is this server\'s own listener' % sh.rsplit(':', 1)[1], err)
         # A sink on another port of 127.0.0.1, as the tests use, is fine.
         rc, err, _ = self.check(srv, '[127.0.0.1]:%d' % sallytest.free_port())
         self.assertEqual(rc, 0, err)

@@ -1731,7 +1731,15 @@ Test(config, smarthost_that_is_ourselves)
 	    "smarthost = [198.51.100.7]:2527\n", "t.conf:3: smarthost: ");
 	cfg = ok("listen = 127.0.0.1:2525 mx\nsmarthost = [127.0.0.1]:2526\n");
 	config_free(cfg);
-	cfg = ok("listen = *:2525 mx\nsmarthost = [127.23.4.5]:2525\n");
+	/* a wildcard takes all of 127.0.0.0/8, and 0.0.0.0, [::] are
+	 * wildcards like * */
+	fails_like("listen = *:2525 mx\nsmarthost = [127.23.4.5]:2525\n",
+	    "t.conf:2: smarthost: 127.23.4.5:2525 is this server's own ");
+	fails_like("listen = 0.0.0.0:2528 mx\nsmarthost = [127.0.0.1]:2528\n",
+	    "t.conf:2: smarthost: 127.0.0.1:2528 is this server's own ");
+	fails_like("listen = [::]:2529 mx\nsmarthost = [127.0.0.1]:2529\n",
+	    "t.conf:2: smarthost: 127.0.0.1:2529 is this server's own ");
+	cfg = ok("listen = *:2525 mx\nsmarthost = [127.23.4.5]:2526\n");
 	config_free(cfg);
 }
 

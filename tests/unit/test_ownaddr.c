@@ -70,11 +70,39 @@ Test(ownaddr, interfaces_listen_lines_and_own_addresses)
 	cr_assert_eq(ownaddr_load(&o, cfg, err, sizeof(err)), 0, "%s", err);
 	cr_assert(own(&o, "127.0.0.1"), "on lo");
 	cr_assert(own(&o, "::1"), "on lo");
-	cr_assert_not(own(&o, "127.23.4.5"), "on no interface, no listener");
+	cr_assert(own(&o, "127.23.4.5"), "on no interface, but Linux's");
+	cr_assert(own(&o, "::ffff:127.0.0.2"), "IPv4-mapped loopback");
+	cr_assert(own(&o, "0.0.0.0"), "unspecified: the local host");
+	cr_assert(own(&o, "0.1.2.3"), "0.0.0.0/8");
+	cr_assert(own(&o, "::"), "unspecified: the local host");
+	cr_assert(own(&o, "::ffff:0.0.0.0"));
 	cr_assert(own(&o, "127.9.8.7"), "a listen line");
 	cr_assert(own(&o, "198.51.100.25"), "own_addresses");
 	cr_assert(own(&o, "2001:db8:25::99"), "own_addresses");
 	cr_assert_not(own(&o, "198.51.100.26"));
+	ownaddr_free(&o);
+	config_free(cfg);
+}
+
+Test(ownaddr, mx_allow_loopback_leaves_only_named_loopback)
+{
+	struct config *cfg = conf(BASE "listen = 127.9.8.7:2525 mx\n"
+	    "mx_allow_loopback = yes\n");
+	struct ownaddr o;
+	char err[128];
+
+	cr_assert_eq(ownaddr_load(&o, cfg, err, sizeof(err)), 0, "%s", err);
+	cr_assert(own(&o, "127.0.0.1"), "on lo");
+	cr_assert(own(&o, "127.9.8.7"), "a listen line");
+	cr_assert_not(own(&o, "127.23.4.5"), "a laboratory MX host");
+	cr_assert(own(&o, "0.0.0.0"), "unspecified, whatever the setting");
+	cr_assert(own(&o, "::"));
+	ownaddr_free(&o);
+	config_free(cfg);
+	/* a wildcard listener takes every loopback address */
+	cfg = conf(BASE "listen = 0.0.0.0:2525 mx\nmx_allow_loopback = yes\n");
+	cr_assert_eq(ownaddr_load(&o, cfg, err, sizeof(err)), 0, "%s", err);
+	cr_assert(own(&o, "127.23.4.5"));
 	ownaddr_free(&o);
 	config_free(cfg);
 }
@@ -95,10 +123,47 @@ Test(ownaddr, listener_by_address_and_port)
 	cr_assert(ownaddr_is_listener(&o, cfg, (struct sockaddr *)&lo, 26),
 	    "wildcard listen, own address");
 	cr_assert(ownaddr_is_listener(&o, cfg, (struct sockaddr *)&nat, 26));
+	cr_assert(ownaddr_is_listener(&o, cfg, (struct sockaddr *)&other,
+	    26), "a wildcard takes all of 127.0.0.0/8");
 	cr_assert_not(ownaddr_is_listener(&o, cfg, (struct sockaddr *)&other,
-	    26));
+	    2525), "127.0.0.1:2525 only");
 	ownaddr_free(&o);
 	config_free(cfg);
+}
+
+Test(ownaddr, unspecified_listen_hosts_are_wildcards)
+{
+	const char *lines[] = { "listen = 0.0.0.0:2525 mx\n",
+	    "listen = [::]:2525 mx\n" };
+	struct sockaddr_storage lo = sa("127.0.0.1"), lo2 = sa("127.0.0.2"),
+	    lo6 = sa("::1"), any = sa("0.0.0.0"), mapped = sa("::ffff:127.0.0.1");
+	struct ownaddr o;
+	char err[128];
+
+	for (size_t i = 0; i < 2; i++) {
+		char text[256];
+		struct config *cfg;
+
+		snprintf(text, sizeof(text), BASE "%s", lines[i]);
+		cfg = conf(text);
+
+		cr_assert_eq(ownaddr_load(&o, cfg, err, sizeof(err)), 0, "%s",
+		    err);
+		cr_assert(ownaddr_is_listener(&o, cfg, (struct sockaddr *)&lo,
+		    2525), "%s", lines[i]);
+		cr_assert(ownaddr_is_listener(&o, cfg, (struct sockaddr *)&lo2,
+		    2525), "%s", lines[i]);
+		cr_assert(ownaddr_is_listener(&o, cfg, (struct sockaddr *)&lo6,
+		    2525), "%s", lines[i]);
+		cr_assert(ownaddr_is_listener(&o, cfg, (struct sockaddr *)&any,
+		    2525), "%s", lines[i]);
+		cr_assert(ownaddr_is_listener(&o, cfg,
+		    (struct sockaddr *)&mapped, 2525), "%s", lines[i]);
+		cr_assert_not(ownaddr_is_listener(&o, cfg,
+		    (struct sockaddr *)&lo, 2526), "%s", lines[i]);
+		ownaddr_free(&o);
+		config_free(cfg);
+	}
 }
 
 static size_t
