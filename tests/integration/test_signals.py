@@ -398,6 +398,36 @@ class Notify(Generations):
         self.assertEqual(ns.next().get('RELOADING'), '1')
         self.assertEqual(ns.next().get('READY'), '1')
 
+    def test_ready_again_once_a_refused_generation_is_live(self):
+        srv, ns = self.notified_server()
+        runner = sallytest.queue_runners(srv.pid)[0]
+        os.kill(runner, signal.SIGSTOP)
+        self.addCleanup(resume, runner)
+        offset = srv._log_size()
+        good = self.conf(local_domains='example.test new.example')
+        srv.write_config(good)
+        srv.signal(signal.SIGHUP)
+        m = ns.next()
+        self.assertEqual(m and m.get('RELOADING'), '1', m)
+        self.assertTrue(srv.wait_log(r'(?s)worker \d: reloaded configuration .*generation 2'
+                                     r'.*worker \d: reloaded configuration .*generation 2',
+                                     offset=offset), srv.log_text(offset))
+        # The runner reads another file than the master did: refused.
+        srv.write_config(self.conf(local_domains='example.test other.example'))
+        os.kill(runner, signal.SIGCONT)
+        m = ns.next()
+        self.assertEqual(m and m.get('READY'), '1', m)
+        self.assertIn('generation 2 refused by the queue runner', m['STATUS'])
+        # The file back as the master read it, and a new runner: it
+        # serves generation 2, which is now live everywhere after all.
+        srv.write_config(good)
+        os.kill(runner, signal.SIGKILL)
+        m = ns.next(timeout=20)
+        self.assertEqual(m and m.get('READY'), '1', m)
+        self.assertIn('generation 2 live', m['STATUS'])
+        self.assertIn('configuration generation 2 live in all 2 workers and the runner',
+                      srv.log_text(offset))
+
     def test_runner_does_not_inherit_the_socket(self):
         # Only the master talks to the manager (NotifyAccess=main): the
         # exec'd queue runner, and what it runs (qmail-queue), do not
