@@ -12,10 +12,11 @@ import fcntl
 import os
 import re
 import socket
+import time
 
 import mailsinks
 import sallytest
-from test_delivery import DeliveryCase, SENDER, DELIVERY_WAIT, flat, message
+from test_delivery import DeliveryCase, SENDER, DELIVERY_WAIT, dsn_parts, flat, message
 
 KNOWN = ['user@example.test', 'other@example.test', SENDER]
 UNKNOWN = 'third@example.test'      # a mailbox user Dovecot does not know
@@ -312,6 +313,59 @@ class LmtpRefusals(DovecotCase):
         listed = self.queue_line(srv, rcpt)
         self.assertIn('deferred: 451 4.4.2 no reply from the LMTP server after the data',
                       listed)
+
+    def expired_dsn(self, lmtp, qid, subject):
+        """The DSN of an entry that arrived two hours ago (queue_lifetime
+        1h) for user@example.test and fails once at lmtp as set: its
+        per-recipient fields, once lmtp takes the DSN."""
+        srv = self.daemon(start=False, local_delivery=lmtp.local_delivery,
+                          queue_lifetime='1h', retry_min='1h', retry_max='2h')
+        os.makedirs(srv.incoming_dir(), exist_ok=True)
+        with open(os.path.join(srv.incoming_dir(), qid), 'wb') as f:
+            f.write(b'sallyport-queue 1\nid %s\narrival %d\nclient 127.0.0.1\n'
+                    b'helo client.example\nproto ESMTP\nfrom %s\n'
+                    b'rcpt user@example.test\n\n' % (qid.encode(), time.time() - 7200,
+                                                      SENDER.encode())
+                    + message(subject))
+        srv.start()
+        self.assertIn('delivery time expired',
+                      self.status_line(srv, qid, 'user@example.test', 'bounced'))
+        # Now let the DSN through: at once, or by a flush once its first
+        # try has met the failure too.
+        lmtp.greeting = lmtp.replies_then_close = None
+        m = srv.wait_log(r'id=%s sender non-delivery notification: (\w+)' % qid)
+        self.assertTrue(m, srv.log_text()[-3000:])
+        m = srv.wait_log(r'id=%s to=<%s> .*status=(sent|deferred)'
+                         % (m.group(1), re.escape(SENDER)), DELIVERY_WAIT)
+        self.assertTrue(m, srv.log_text()[-3000:])
+        if m.group(1) == 'deferred':
+            self.queue_cmd(srv, 'flush')
+        sallytest.wait_until(lambda: any(m.mail_from == '' for m in lmtp.messages),
+                             DELIVERY_WAIT)
+        bounces = [m for m in lmtp.messages if m.mail_from == '']
+        self.assertEqual(len(bounces), 1, lmtp.messages)
+        msg, blocks = dsn_parts(bounces[0].content)
+        self.assertEqual(msg.get_content_type(), 'multipart/report')
+        self.assertEqual([b['Action'].strip().lower() for b in blocks], ['failed'])
+        self.assertIn('user@example.test', blocks[0]['Final-Recipient'])
+        return blocks[0]
+
+    def test_expired_after_a_refused_greeting_quotes_it(self):
+        lmtp = self.lmtp()
+        lmtp.greeting = '421 4.3.2 sink.test busy, come back later'
+        b = self.expired_dsn(lmtp, '00000000000E0101', 'expires greeting')
+        self.assertEqual(flat(b['Diagnostic-Code']),
+                         'smtp; 421 4.3.2 sink.test busy, come back later')
+        self.assertEqual(b['Status'].strip(), '4.3.2')
+
+    def test_expired_without_a_reply_says_so_in_our_words(self):
+        lmtp = self.lmtp()
+        lmtp.replies_then_close = 0
+        b = self.expired_dsn(lmtp, '00000000000E0102', 'expires lost')
+        self.assertRegex(flat(b['Diagnostic-Code']),
+                         r'^X-Sallyport; delivery time expired; last error: no reply from '
+                         r'the LMTP server after the data: connection closed')
+        self.assertEqual(b['Status'].strip(), '4.4.2')
 
     def lost_after_data(self, replies, subject):
         """A message to RCPTS over a server that gives `replies` of its
