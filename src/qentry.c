@@ -62,18 +62,46 @@ entry_path(char *out, const char *dir, const char *sub, const char *id,
 	return 0;
 }
 
+/* Our errno values for a queue file refused by entry_check. */
+#define QE_NOTREG	EMEDIUMTYPE	/* a FIFO, a socket, a device */
+#define QE_LINKED	EMLINK		/* other hard links to it */
+#define QE_OWNER	EPERM		/* neither the queue's owner's nor root's */
+
+/* entry_check - what is wrong with the file fd, opened in the directory
+ * dfd, as a queue file; 0 if nothing. Only a regular file with no other
+ * name is ours to read or write: a FIFO would hang the reader (root's
+ * `--queue list`), a hard link would give the service user's queue a
+ * file from elsewhere. */
+static int
+entry_check(int dfd, int fd)
+{
+	struct stat st, dst;
+
+	if (fstat(fd, &st) == -1 || fstat(dfd, &dst) == -1)
+		return errno;
+	if (!S_ISREG(st.st_mode))
+		return QE_NOTREG;
+	if (st.st_nlink != 1)
+		return QE_LINKED;
+	if (geteuid() == 0 && st.st_uid != dst.st_uid && st.st_uid != 0)
+		return QE_OWNER;
+	return 0;
+}
+
 /* entry_open - queue_dir/sub/name (name NULL: the directory sub
- * itself), following no symbolic link below queue_dir. The queue belongs
- * to the service user and root runs `sallyport --queue` on it: a link
- * planted in it must not take root's reads, writes or unlinks anywhere
- * else. -1 with errno (ELOOP for a link). */
+ * itself), following no symbolic link below queue_dir, and a file only
+ * if entry_check finds nothing wrong with it. The queue belongs to the
+ * service user and root runs `sallyport --queue` on it: a link, a FIFO
+ * or a hard link planted in it must not take root's reads, writes or
+ * unlinks anywhere else, nor hang them. -1 with errno (ELOOP for a
+ * symbolic link, QE_* for entry_check's refusals). */
 static int
 entry_open(const char *queue_dir, const char *sub, const char *name,
     int flags, mode_t mode)
 {
 	char path[PATH_LEN];
 	struct stat st;
-	int dfd, fd, saved;
+	int dfd, fd, saved, fl;
 
 	if (entry_path(path, queue_dir, sub, NULL, NULL, 0) == -1) {
 		errno = ENAMETOOLONG;
@@ -85,8 +113,18 @@ entry_open(const char *queue_dir, const char *sub, const char *name,
 		errno = ELOOP;		/* O_DIRECTORY said it first */
 	if (dfd == -1 || name == NULL)
 		return dfd;
-	fd = openat(dfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	/* O_NONBLOCK: opening a FIFO returns at once, to be refused */
+	fd = openat(dfd, name, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
 	saved = errno;
+	if (fd != -1 && (saved = entry_check(dfd, fd)) == 0 &&
+	    ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1))
+		saved = errno;
+	if (fd != -1 && saved != 0) {
+		close(fd);
+		fd = -1;
+	}
 	close(dfd);
 	errno = saved;
 	return fd;
@@ -95,7 +133,10 @@ entry_open(const char *queue_dir, const char *sub, const char *name,
 const char *
 qentry_strerror(int e)
 {
-	return e == ELOOP ? "a symbolic link, not followed" : strerror(e);
+	return e == ELOOP ? "a symbolic link, not followed" :
+	    e == QE_NOTREG ? "not a regular file, not read" :
+	    e == QE_LINKED ? "other hard links to it, not read" :
+	    e == QE_OWNER ? "owned by another user, not read" : strerror(e);
 }
 
 static int

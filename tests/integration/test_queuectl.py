@@ -27,11 +27,11 @@ class QueueTool(sallytest.TestCase):
     def setUp(self):
         self.srv = self.server(local_delivery='lmtp:127.0.0.1:%d' % sallytest.free_port())
 
-    def queue(self, *args, status=0):
+    def queue(self, *args, status=0, timeout=30):
         """sallyport --queue ARGS -c CONF; (stdout, stderr)."""
         p = subprocess.run([sallytest.binary(), '--queue'] + list(args) +
                            ['-c', self.srv.conf_path], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
         out, err = p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace')
         self.assertEqual(p.returncode, status, 'exit %d\nstdout:\n%s\nstderr:\n%s'
                          % (p.returncode, out, err))
@@ -165,6 +165,43 @@ class QueueTool(sallytest.TestCase):
         out, err = self.queue('list', status=1)
         self.assertNotIn(qid + '\n', out)
         self.assertIn('a symbolic link, not followed', err)
+
+    def test_list_reads_only_regular_files_without_other_links(self):
+        # The service user owns the queue and root runs --queue: a FIFO
+        # must not hang root's list, a hard link must not make it read a
+        # file from elsewhere. Each is named, the good entries listed.
+        good = self.accept(['user@example.test'], 'good')
+        linked = self.accept(['user@example.test'], 'hard linked')
+        fifo_state = self.accept(['user@example.test'], 'state is a fifo')
+        linked_state = self.accept(['user@example.test'], 'state hard linked')
+        incoming = os.path.join(self.srv.queue_dir, 'incoming')
+        state = os.path.join(self.srv.queue_dir, 'state')
+        os.makedirs(state, exist_ok=True)
+        planted = '0123456789ABCDEF'
+        os.mkfifo(os.path.join(incoming, planted))
+        os.link(os.path.join(incoming, linked), os.path.join(self.srv.queue_dir, 'elsewhere'))
+        os.mkfifo(os.path.join(state, fifo_state))
+        with open(os.path.join(state, linked_state), 'w'):
+            pass
+        os.link(os.path.join(state, linked_state), os.path.join(self.srv.queue_dir, 'other'))
+        # Root's list reads only the queue owner's (or root's) files.
+        stranger = None
+        if os.geteuid() == 0 and os.stat(incoming).st_uid != 54321:
+            stranger = self.accept(['user@example.test'], 'a stranger\'s')
+            os.chown(os.path.join(incoming, stranger), 54321, 54321)
+        # the timeout only guards the test run: a hang is the failure
+        out, err = self.queue('list', status=1, timeout=120)
+        if stranger:
+            self.assertNotIn(stranger + '\n', out)
+            self.assertIn('%s/%s: owned by another user, not read' % (incoming, stranger), err)
+        self.assertIn(good + '\n', out)
+        for qid in (planted, linked, fifo_state, linked_state):
+            self.assertNotIn(qid + '\n', out)
+        self.assertTrue(out.endswith('1 entry\n'), out)
+        self.assertIn('%s/%s: not a regular file, not read' % (incoming, planted), err)
+        self.assertIn('%s/%s: other hard links to it, not read' % (incoming, linked), err)
+        self.assertIn('%s/%s: not a regular file, not read' % (state, fifo_state), err)
+        self.assertIn('%s/%s: other hard links to it, not read' % (state, linked_state), err)
 
     def test_delete_follows_no_link(self):
         qid = self.accept(['user@example.test'], 'state linked')
