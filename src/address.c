@@ -22,7 +22,9 @@
  * - Only IPv4 and "IPv6:" literals are accepted; general literals
  *   ("[tag:...]") cannot be delivered to and are refused.
  * - Octets >= 0x80 are allowed in local parts and domain labels
- *   (SMTPUTF8) without UTF-8 validation; ADDR_F_UTF8 tells the caller.
+ *   (SMTPUTF8) when they are well-formed UTF-8 (RFC 3629, which RFC
+ *   6531 3.3 asks for: no overlong forms, surrogates or stray
+ *   continuation bytes); ADDR_F_UTF8 tells the caller.
  * - The local part limit (64) applies to its unquoted text, the path
  *   limit (256) to the bytes used, brackets included. A 255-octet
  *   domain passes the domain check but can never fit in a 256-octet
@@ -40,6 +42,7 @@
  *   "Path too long"
  *   "Bad address literal"
  *   "Control character in address"
+ *   "Malformed UTF-8 in address"
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -58,6 +61,7 @@ static const char err_domain[] = "Domain name too long";
 static const char err_path[] = "Path too long";
 static const char err_literal[] = "Bad address literal";
 static const char err_control[] = "Control character in address";
+static const char err_utf8[] = "Malformed UTF-8 in address";
 
 struct scan {
 	const unsigned char *s;
@@ -375,6 +379,47 @@ parse_path(struct scan *sc, struct address *a)
 	return 0;
 }
 
+/* utf8_valid - is s well-formed UTF-8 (RFC 3629 section 4)? */
+static int
+utf8_valid(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned char lo, hi;
+	size_t n, i;
+
+	while (*s) {
+		lo = 0x80;
+		hi = 0xbf;
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		if (*s >= 0xc2 && *s <= 0xdf)
+			n = 1;
+		else if (*s >= 0xe0 && *s <= 0xef) {
+			n = 2;
+			if (*s == 0xe0)
+				lo = 0xa0;	/* no overlong form */
+			else if (*s == 0xed)
+				hi = 0x9f;	/* no surrogate */
+		} else if (*s >= 0xf0 && *s <= 0xf4) {
+			n = 3;
+			if (*s == 0xf0)
+				lo = 0x90;
+			else if (*s == 0xf4)
+				hi = 0x8f;	/* nothing past U+10FFFF */
+		} else
+			return 0;
+		if (s[1] < lo || s[1] > hi)
+			return 0;
+		for (i = 2; i <= n; i++)
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+		s += n + 1;
+	}
+	return 1;
+}
+
 int
 address_parse(const char *s, size_t len, struct address *a,
     const char **err)
@@ -391,6 +436,9 @@ address_parse(const char *s, size_t len, struct address *a,
 			fail(&sc, err_path);
 		else if (peek(&sc) != -1 && !is_blank(peek(&sc)))
 			unexpected(&sc);	/* "<a@b>x", "a@b@c" */
+		else if ((a->flags & ADDR_F_UTF8) &&
+		    (!utf8_valid(a->local) || !utf8_valid(a->domain)))
+			fail(&sc, err_utf8);
 	}
 	if (sc.err != NULL) {
 		memset(a, 0, sizeof *a);

@@ -22,6 +22,7 @@ static const char e_domain[] = "Domain name too long";
 static const char e_path[] = "Path too long";
 static const char e_literal[] = "Bad address literal";
 static const char e_control[] = "Control character in address";
+static const char e_utf8[] = "Malformed UTF-8 in address";
 
 /* ok_n - parse len bytes, expect success and every field */
 static void
@@ -306,6 +307,20 @@ Test(forms, utf8)
 	ok("a@\xc3\xa4.example", "a", "\xc3\xa4.example", "", ADDR_F_UTF8);
 	ok("a@b", "a", "b", "", 0);
 	bad("a@[192.0.2.\xc3\xa4]", e_literal);
+	/* 4 octets (U+1F600) and the last code point, U+10FFFF */
+	ok("\xf0\x9f\x98\x80@x", "\xf0\x9f\x98\x80", "x", "", ADDR_F_UTF8);
+	ok("a@\xf4\x8f\xbf\xbf", "a", "\xf4\x8f\xbf\xbf", "", ADDR_F_UTF8);
+	/* RFC 6531 wants UTF-8: no Latin-1, stray continuation, cut-off
+	 * sequence, overlong form, surrogate, or code point past U+10FFFF */
+	bad("j\xf6rg@x", e_utf8);
+	bad("<a@\x80x>", e_utf8);
+	bad("\"a\xc3\"@x", e_utf8);
+	bad("a@x\xc3", e_utf8);
+	bad("\xc0\xafx@x", e_utf8);
+	bad("\xe0\x80\xaf@x", e_utf8);
+	bad("\xed\xa0\x80@x", e_utf8);
+	bad("\xf4\x90\x80\x80@x", e_utf8);
+	bad("\xf5\x80\x80\x80@x", e_utf8);
 }
 
 /* ---- the open-relay probes (relay-probes.md) ---- */

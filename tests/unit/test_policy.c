@@ -286,13 +286,10 @@ Test(policy, sender_checks)
 	cr_assert_eq(sender(false, "<a@stra\xc3\x9f" "e.example>", &lookup, &r), 0);
 	cr_assert_str_eq(looked_up, "xn--strae-oqa.example",
 	    "non-transitional: sharp s is kept, as IDNA2008 wants");
-	/* Not IDNA: a lone continuation byte, a disallowed code point
-	 * (U+2665 BLACK HEART SUIT), a combining mark opening a label */
-	cr_assert_eq(sender(false, "<a@\x80x.example>", &lookup, &r), -1);
-	cr_assert_str_eq(r, "553 5.1.7 Sender domain is not a valid "
-	    "internationalized domain name (IDNA2008)");
-	cr_assert_not(lookup);
+	/* Not IDNA: a disallowed code point (U+2665 BLACK HEART SUIT), a
+	 * combining mark opening a label */
 	cr_assert_eq(sender(false, "<a@i\xe2\x99\xa5" "mail.example>", &lookup, &r), -1);
+	cr_assert_not(lookup);
 	cr_assert_str_eq(r, "553 5.1.7 Sender domain is not a valid "
 	    "internationalized domain name (IDNA2008)");
 	cr_assert_eq(sender(false, "<a@\xcc\x81x.example>", &lookup, &r), -1);

@@ -512,8 +512,13 @@ Test(smtp, utf8_address_needs_smtputf8)
 	cr_assert_not(fk.smtputf8);
 	cr_assert_eq(fk.body, MAIL_BODY_NONE);
 
+	/* SMTPUTF8 means UTF-8: Latin-1 is a syntax error */
+	cr_assert_str_eq(say("MAIL FROM:<j\xf6rg@example.org> SMTPUTF8\r\n"),
+	    "501 5.1.7 Bad sender address syntax\r\n");
 	cr_assert_str_eq(say("MAIL FROM:<j\xc3\xb6rg@example.org> SMTPUTF8 BODY=8BITMIME\r\n"),
 	    "250 2.1.0 Ok\r\n");
+	cr_assert_str_eq(say("RCPT TO:<j\xf6rg@relay.example>\r\n"),
+	    "501 5.1.3 Bad address syntax\r\n");
 	cr_assert_str_eq(say("RCPT TO:<j\xc3\xb6rg@relay.example>\r\n"),
 	    "250 2.1.5 Ok\r\n");
 	say("DATA\r\nx\r\n.\r\n");
