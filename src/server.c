@@ -173,6 +173,28 @@ per_ip_full(struct server *srv, int fd, const struct sockaddr *sa,
 	return true;
 }
 
+/* accepted - a new client: refused when over a limit, else served */
+static void
+accepted(struct server *srv, const struct listener *l, int fd,
+    const struct sockaddr *sa)
+{
+	if (srv->nconns >= srv->cfg->cfg->max_connections) {
+		static const char busy[] = R_TOO_BUSY "\r\n";
+
+		log_warn("refused connection on %s: max_connections (%u) "
+		    "reached", l->name, srv->cfg->cfg->max_connections);
+		/* Best effort: the socket is closed either way. */
+		(void)!write(fd, busy, sizeof(busy) - 1);
+		close(fd);
+		return;
+	}
+	if (per_ip_full(srv, fd, sa, l)) {
+		close(fd);
+		return;
+	}
+	conn_new(srv, fd, sa, l->role);
+}
+
 static void
 on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -199,23 +221,23 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			return;
 		}
-		if (srv->nconns >= srv->cfg->cfg->max_connections) {
-			static const char busy[] = R_TOO_BUSY "\r\n";
-
-			log_warn("refused connection on %s: max_connections "
-			    "(%u) reached", l->name,
-			    srv->cfg->cfg->max_connections);
-			/* Best effort: the socket is closed either way. */
-			(void)!write(fd, busy, sizeof(busy) - 1);
-			close(fd);
-			continue;
-		}
-		if (per_ip_full(srv, fd, (struct sockaddr *)&ss, l)) {
-			close(fd);
-			continue;
-		}
-		conn_new(srv, fd, (struct sockaddr *)&ss, l->role);
+		accepted(srv, l, fd, (struct sockaddr *)&ss);
 	}
+}
+
+/* adopt_early - the clients the master accepted for this worker */
+static void
+adopt_early(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nearly; i++)
+		accepted(srv, &srv->listeners[(size_t)srv->worker * srv->nlisten +
+		    srv->early[i].role_index], srv->early[i].fd,
+		    (struct sockaddr *)&srv->early[i].peer);
+	free(srv->early);
+	srv->early = NULL;
+	srv->nearly = 0;
 }
 
 static void
@@ -365,7 +387,7 @@ server_new(struct config *cfg, char *err, size_t errlen)
 		}
 	}
 	if (nworkers > 1)
-		workers_steer_all(srv, false);
+		srv->steered = workers_steer_all(srv, false);
 	return srv;
 }
 
@@ -612,6 +634,7 @@ server_serve(struct server *srv)
 		/* Without a runner, live now; with one, once it says so. */
 		gen_check(&srv->gens);
 	}
+	adopt_early(srv);
 	listeners_start(srv);
 	ev_run(srv->loop, 0);
 
@@ -646,6 +669,9 @@ server_free(struct server *srv)
 		if (srv->listeners[i].fd != -1)
 			close(srv->listeners[i].fd);
 	free(srv->listeners);
+	for (i = 0; i < srv->nearly; i++)
+		close(srv->early[i].fd);
+	free(srv->early);
 	if (srv->notify_rd != -1)
 		close(srv->notify_rd);
 	if (srv->notify_wr != -1)

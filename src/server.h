@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <ev.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -36,6 +37,15 @@ struct listener {
 	char		 name[80];	/* "127.0.0.1:25 mx", for logs */
 	ev_io		 io;
 	struct server	*srv;
+};
+
+/* A client the master accepted before the first workers started, for
+ * the worker its address is steered to (workers.c). */
+struct early_conn {
+	int		 fd;
+	size_t		 role_index;	/* its `listen` line */
+	int		 worker;
+	struct sockaddr_storage peer;
 };
 
 struct server {
@@ -66,6 +76,9 @@ struct server {
 					 * worker i has [i * nlisten, ...) */
 	size_t		 nlisteners;
 	size_t		 nlisten;	/* `listen` lines */
+	bool		 steered;	/* every group steered by address */
+	struct early_conn *early;	/* a worker: served before the rest */
+	size_t		 nearly;
 	struct conn	*conns;		/* open connections (list) */
 	unsigned	 nconns;
 	struct iptable	*per_ip;	/* open connections by client address */

@@ -40,6 +40,7 @@
 #define RUNNER_RESTART	5.0	/* ... and a dead queue runner */
 #define KILL_GRACE	5.0	/* past shutdown_timeout before SIGKILL */
 #define MASTER_TICK_MS	200
+#define EARLY_MAX	4097	/* per socket: its whole accept queue */
 
 unsigned
 workers_count(const struct config *cfg)
@@ -70,6 +71,8 @@ workers_count(const struct config *cfg)
  * conditional offsets, however long mynetworks is.
  */
 #define STEER_SPREAD	0xffffffffu
+#define STEER_MUL	2654435761u	/* Knuth's multiplicative hash */
+#define STEER_SHIFT	16
 #define STEER_MAX	4000	/* instructions; the kernel takes 4096 */
 #define NET(off)	(SKF_NET_OFF + (off))
 
@@ -179,8 +182,8 @@ workers_steer(int fd, unsigned n, const struct config *cfg)
 			steer_cidr(&p, &cfg->mynetworks[i], 8);
 	steer_v6_key(&p, cfg->ipv6_client_prefix);
 	mix_start = steer_at(&p);
-	steer_op(&p, BPF_ALU | BPF_MUL | BPF_K, 2654435761u, 0, 0);
-	steer_op(&p, BPF_ALU | BPF_RSH | BPF_K, 16, 0, 0);
+	steer_op(&p, BPF_ALU | BPF_MUL | BPF_K, STEER_MUL, 0, 0);
+	steer_op(&p, BPF_ALU | BPF_RSH | BPF_K, STEER_SHIFT, 0, 0);
 	steer_op(&p, BPF_ALU | BPF_MOD | BPF_K, n, 0, 0);
 	steer_op(&p, BPF_RET | BPF_A, 0, 0, 0);
 	if (p.overflow) {
@@ -198,22 +201,50 @@ workers_steer(int fd, unsigned n, const struct config *cfg)
 	    sizeof(prog));
 }
 
-void
+int
+workers_steer_pick(const struct config *cfg, const struct sockaddr *sa,
+    unsigned n)
+{
+	struct netaddr_key key;
+	uint32_t a = 0;
+	size_t i;
+	unsigned k;
+
+	if (n < 2 || netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == -1)
+		return -1;
+	/* The program tests the networks of the packet's own IP version
+	 * (an IPv4 client of a dual-stack socket is an IPv4 packet). */
+	for (i = 0; i < cfg->nmynetworks; i++)
+		if (cfg->mynetworks[i].family == key.family &&
+		    cidr_match(&cfg->mynetworks[i], sa))
+			return -1;
+	/* The key's host bits are zero: the XOR of every word is the
+	 * XOR of the words the program loads. */
+	for (k = 0; k < (key.family == AF_INET ? 1u : 4u); k++)
+		a ^= word(key.addr + 4 * k);
+	return (int)(((uint32_t)(a * STEER_MUL) >> STEER_SHIFT) % n);
+}
+
+bool
 workers_steer_all(struct server *srv, bool reload)
 {
+	bool all = true;
 	size_t i;
 
 	if (srv->nworkers < 2)
-		return;		/* one worker: no reuseport group */
+		return false;	/* one worker: no reuseport group */
 	for (i = 0; i < srv->nlisten; i++)
 		if (srv->listeners[i].fd != -1 &&
 		    workers_steer(srv->listeners[i].fd, srv->nworkers,
-		    srv->cfg->cfg) == -1)
+		    srv->cfg->cfg) == -1) {
+			all = false;
 			log_warn("listen %s: cannot steer clients to workers "
 			    "by address (%s): %s", srv->listeners[i].name,
 			    strerror(errno), reload ? "the steering of the "
 			    "previous mynetworks stays" : "per-address limits "
 			    "count per worker");
+		}
+	return all;
 }
 
 static double
@@ -237,7 +268,86 @@ struct master {
 	double		 runner_at;
 	bool		 stopping;
 	double		 kill_at;
+	struct early_conn *early;	/* until the first workers start */
+	size_t		 nearly;
 };
+
+/*
+ * early_take - accept what waits on the sockets before the first workers
+ * start, so that each goes to the worker its address is steered to.
+ *
+ * A socket joins its reuseport group at listen(), and the program is
+ * attached once every socket listens: a client that connected in
+ * between (a client retrying while the daemon starts) was queued on a
+ * socket the kernel chose by the group it found, most often the first.
+ * Left there, that worker would serve it while the same address's later
+ * connections go to another (per-address limits would count it twice).
+ * The accept queue is in arrival order, so taking a whole queue's worth
+ * now takes every such client; a later one was steered by the program.
+ * Only a handshake begun before the program and completed after this
+ * (a SYN in that instant, its ACK late) can still go round it.
+ */
+static void
+early_take(struct master *m)
+{
+	struct server *srv = m->srv;
+	struct early_conn *e;
+	size_t i, n;
+	socklen_t len;
+	int fd;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		for (n = 0; srv->listeners[i].fd != -1 && n < EARLY_MAX; n++) {
+			if ((e = reallocarray(m->early, m->nearly + 1,
+			    sizeof(*e))) == NULL)
+				return;	/* its own worker serves the rest */
+			m->early = e;
+			e += m->nearly;
+			len = sizeof(e->peer);
+			if ((fd = accept4(srv->listeners[i].fd,
+			    (struct sockaddr *)&e->peer, &len,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+				break;
+			e->fd = fd;
+			e->role_index = i % srv->nlisten;
+			e->worker = workers_steer_pick(srv->cfg->cfg,
+			    (struct sockaddr *)&e->peer, srv->nworkers);
+			if (e->worker < 0)	/* spread: where it came */
+				e->worker = (int)(i / srv->nlisten);
+			m->nearly++;
+		}
+}
+
+/* early_mine - worker w keeps its early connections, closes the rest */
+static void
+early_mine(struct master *m, unsigned w)
+{
+	struct server *srv = m->srv;
+	size_t i, kept = 0;
+
+	for (i = 0; i < m->nearly; i++)
+		if (m->early[i].worker == (int)w)
+			m->early[kept++] = m->early[i];
+		else
+			close(m->early[i].fd);
+	srv->early = m->early;
+	srv->nearly = kept;
+	m->early = NULL;
+	m->nearly = 0;
+}
+
+/* early_drop - the master's copies, once every first worker has its own */
+static void
+early_drop(struct master *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nearly; i++)
+		close(m->early[i].fd);
+	free(m->early);
+	m->early = NULL;
+	m->nearly = 0;
+}
 
 /* worker_main - the child: its own sockets only, then the server loop */
 static void
@@ -274,6 +384,7 @@ worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen,
 		close(srv->notify_rd);
 		srv->notify_rd = -1;
 	}
+	early_mine(m, w);
 	status = server_serve(srv);
 	server_free(srv);
 	exit(status);
@@ -535,8 +646,11 @@ workers_run(struct server *srv)
 		runner_start(&m);
 	else
 		log_info("delivery = no: mail stays in the queue");
+	if (srv->steered)
+		early_take(&m);
 	for (w = 0; w < srv->nworkers; w++)
 		worker_start(&m, w);
+	early_drop(&m);
 	log_info("sallyport %s ready as %s with %u worker%s", PACKAGE_VERSION,
 	    cfg->hostname, srv->nworkers, srv->nworkers == 1 ? "" : "s");
 

@@ -17,6 +17,8 @@
 
 #include <stdbool.h>
 
+#include <sys/socket.h>
+
 #include "config.h"
 
 struct server;
@@ -31,8 +33,12 @@ unsigned	workers_count(const struct config *);
  * spreads every client by its hash). */
 int		workers_steer(int fd, unsigned n, const struct config *cfg);
 /* workers_steer() for every listen line (at start or on reload),
- * logging a failure. */
-void		workers_steer_all(struct server *, bool reload);
+ * logging a failure; true when every one is steered. */
+bool		workers_steer_all(struct server *, bool reload);
+/* The worker (0..n-1) that workers_steer()'s program picks for a client
+ * at sa, or -1 when it leaves the choice to the kernel's hash. */
+int		workers_steer_pick(const struct config *, const struct sockaddr *,
+		    unsigned n);
 /* The master: until SIGTERM/SIGINT. Returns the exit status. */
 int		workers_run(struct server *);
 

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -72,6 +73,65 @@ class Workers(sallytest.TestCase):
         for addr, workers in seen.items():
             self.assertEqual(len(workers), 1, '%s served by workers %s' % (addr, workers))
         # Ten addresses: both workers get some.
+        self.assertEqual(set().union(*seen.values()), {0, 1}, seen)
+
+    def test_clients_of_the_start_up_meet_their_worker_too(self):
+        # A socket joins its reuseport group at listen(), and the steering
+        # comes once every socket listens: a client that connects in
+        # between waits on whichever socket the kernel found. strace holds
+        # each listen() for a second, so that these clients surely do; each
+        # must be served by the worker its address meets ever after. ::1,
+        # counted whole (prefix 128), is steered to worker 1 of 2 and so
+        # checks the IPv6 side too.
+        strace = self.need('strace')
+        if subprocess.run([strace, '-D', '-o', '/dev/null', 'true'],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode:
+            self.skipTest('strace cannot trace here')
+        clients = [(source, '127.0.0.1', None) for source in SOURCES]
+        extra = []
+        if sallytest.ipv6_loopback():
+            port6 = sallytest.free_port('::1')
+            clients.append(('::1', '::1', port6))
+            extra.append('[::1]:%d mx' % port6)
+        srv = sallytest.Server(workers='2', mynetworks=UNTRUSTED, submission=False,
+                               ipv6_client_prefix='128', extra_listen=extra)
+        self.addCleanup(self._close_server, srv)
+        slow = os.path.join(srv.dir, 'slow-listen')
+        with open(slow, 'w') as f:
+            f.write('#!/bin/sh\nexec %s -D -o /dev/null -e trace=listen '
+                    '-e inject=listen:delay_exit=1000000 %s "$@"\n' % (strace, srv.bin))
+        os.chmod(slow, 0o755)
+        srv.bin = slow
+        srv._spawn()
+
+        def connect(source, host, port):
+            while True:
+                s = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
+                s.bind((source, 0))
+                s.settimeout(sallytest.GREET_TIMEOUT)
+                if s.connect_ex((host, port or srv.mx_port)) == 0:
+                    return s
+                s.close()
+                self.assertIsNone(srv.proc.poll(), srv.log_text())
+                time.sleep(0.01)
+
+        early = [connect(*c) for c in clients]
+        for s in early:
+            with s, s.makefile('rb') as f:
+                self.assertTrue(f.readline().startswith(b'220 '), srv.log_text())
+                s.sendall(b'QUIT\r\n')
+                self.assertTrue(f.readline().startswith(b'221 '))
+        for source, host, port in clients:
+            with self.client(port or srv.mx_port, host=host, source=source) as c:
+                self.assertEqual(c.greeting.code, 220)
+                c.cmd('QUIT')
+        seen = sallytest.wait_until(
+            lambda: len(re.findall(r's=[0-9a-f]+ connect from ', srv.log_text())) ==
+            2 * len(clients) and worker_of_sessions(srv.log_text(), 2), 5)
+        self.assertTrue(seen, srv.log_text())
+        self.assertEqual(len(seen), len(clients), seen)
+        for addr, workers in seen.items():
+            self.assertEqual(len(workers), 1, '%s served by workers %s' % (addr, workers))
         self.assertEqual(set().union(*seen.values()), {0, 1}, seen)
 
     def test_trusted_clients_are_spread(self):
