@@ -101,11 +101,20 @@ struct mx_target {
  * stored header section, ours included, so the number the next hop
  * will count. 0, or -1 when the file cannot be read. */
 int		 deliver_hops(const struct qentry *e, int fd, unsigned *count);
-/* The MX hosts of `domain` (RESOLVE_*), with their addresses, cut at
- * our own preference (ownaddr_mx_cut): *ours is set when one of them
- * is this server, so that no host left means a loop. */
-int		 deliver_mx_targets(const struct config *, const char *domain,
-		    struct mx_target *, size_t max, size_t *n, bool *ours);
+/* The MX hosts of `domain` (RESOLVE_*) in preference order, names
+ * only: addresses are looked up a preference group at a time, as the
+ * walk reaches it (deliver_mx_group), so that a slow name server for
+ * hosts far down the list does not hold the first connection. A
+ * preference group cut by `max` is left out (we might be in its cut-off
+ * part), unless it is the whole list. */
+int		 deliver_mx_list(const struct config *, const char *domain,
+		    struct mx_target *, size_t max, size_t *n);
+/* Look up the addresses of t[i] and the hosts after it that share its
+ * preference (up to *end): 1 when one of them is this server, then the
+ * walk stops at i, as Postfix cuts an MX list at its own preference; 0
+ * when none is; -1 when our own addresses cannot be known now. */
+int		 deliver_mx_group(const struct config *, struct mx_target *t,
+		    size_t i, size_t n, size_t *end);
 /* The smarthost as the one host to try: its addresses, or rc
  * DELIVER_LOOPS when one is our own listener (a name the configuration
  * check could not see through). */

@@ -35,38 +35,69 @@ deliver_hops(const struct qentry *e, int fd, unsigned *count)
 }
 
 int
-deliver_mx_targets(const struct config *cfg, const char *domain,
-    struct mx_target *t, size_t max, size_t *n, bool *ours)
+deliver_mx_list(const struct config *cfg, const char *domain,
+    struct mx_target *t, size_t max, size_t *n)
+{
+	struct mx_host mx[DELIVER_MAX_MX + 1];
+	size_t nmx = 0, keep, i;
+	int rc;
+
+	*n = 0;
+	if (max > DELIVER_MAX_MX)
+		max = DELIVER_MAX_MX;
+	/* One more than we keep: was a preference group cut? */
+	if ((rc = resolve_mx(cfg, domain, mx, max + 1, &nmx)) != RESOLVE_OK)
+		return rc;
+	keep = nmx;
+	if (nmx > max) {
+		/* We may be in the cut-off part of the last group, and its
+		 * hosts we keep would pass the mail back: leave the group
+		 * out, unless it is the whole list. */
+		for (keep = max; keep > 0 && mx[keep - 1].pref ==
+		    mx[max].pref; keep--)
+			;
+		if (keep == 0)
+			keep = max;
+	}
+	for (i = 0; i < keep; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].mx = mx[i];
+		t[i].rc = RESOLVE_TEMP;
+	}
+	*n = keep;
+	return RESOLVE_OK;
+}
+
+int
+deliver_mx_group(const struct config *cfg, struct mx_target *t, size_t i,
+    size_t n, size_t *end)
 {
 	struct mx_host mx[DELIVER_MAX_MX];
 	bool self[DELIVER_MAX_MX];
 	struct ownaddr own;
 	char err[128];
-	size_t nmx = 0, i, a;
-	int rc;
+	size_t j, a, cut;
 
-	*n = 0;
-	*ours = false;
-	if (max > DELIVER_MAX_MX)
-		max = DELIVER_MAX_MX;
-	if ((rc = resolve_mx(cfg, domain, mx, max, &nmx)) != RESOLVE_OK)
-		return rc;
+	for (*end = i; *end < n && t[*end].mx.pref == t[i].mx.pref; (*end)++)
+		;
 	if (ownaddr_load(&own, cfg, err, sizeof(err)) == -1)
-		return RESOLVE_TEMP;	/* cannot tell: not now */
-	for (i = 0; i < nmx; i++) {
-		t[i].mx = mx[i];
-		t[i].naddr = 0;
-		t[i].rc = resolve_addrs(cfg, mx[i].name, t[i].addrs,
-		    DELIVER_MAX_ADDRS, &t[i].naddr);
-		self[i] = false;
-		for (a = 0; t[i].rc == RESOLVE_OK && a < t[i].naddr; a++)
+		return -1;
+	for (j = 0; j < *end; j++) {
+		mx[j] = t[j].mx;
+		self[j] = false;
+		if (j < i)
+			continue;	/* an earlier group: not ours */
+		t[j].naddr = 0;
+		t[j].rc = resolve_addrs(cfg, t[j].mx.name, t[j].addrs,
+		    DELIVER_MAX_ADDRS, &t[j].naddr);
+		for (a = 0; t[j].rc == RESOLVE_OK && a < t[j].naddr; a++)
 			if (ownaddr_is_own(&own,
-			    (struct sockaddr *)&t[i].addrs[a]))
-				self[i] = *ours = true;
+			    (struct sockaddr *)&t[j].addrs[a]))
+				self[j] = true;
 	}
 	ownaddr_free(&own);
-	*n = ownaddr_mx_cut(mx, self, nmx);
-	return RESOLVE_OK;
+	cut = ownaddr_mx_cut(mx, self, *end);
+	return cut < *end ? 1 : 0;
 }
 
 void

@@ -346,8 +346,8 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	size_t k, nmx = 0;
 	bool heard = false;		/* sess is a server's reply */
 	unsigned hops;
-	bool ours;
-	int rc;
+	size_t group_end = 0;
+	int rc, self;
 
 	if (reps == NULL || rcpts == NULL || mx == NULL) {
 		for (k = 0; k < n; k++)
@@ -416,7 +416,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		nmx = 1;
 	} else {
 		opts.tls = CLIENT_TLS_OPPORTUNISTIC;
-		rc = deliver_mx_targets(cfg, domain, mx, MAX_MX, &nmx, &ours);
+		rc = deliver_mx_list(cfg, domain, mx, MAX_MX, &nmx);
 		sess.code = rc == RESOLVE_NONE || rc == RESOLVE_BADNAME ? 550 : 0;
 		snprintf(sess.text, sizeof(sess.text), "%s %s",
 		    sess.code ? "550 5.1.2" : "451 4.4.3",
@@ -424,16 +424,28 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		    "internationalized domain name (IDNA2008)" :
 		    rc == RESOLVE_NONE ? "no mail server for the domain" :
 		    "DNS failure looking up MX");
-		if (rc == RESOLVE_OK && nmx == 0 && ours) {
-			/* As Postfix says it: we are the best MX, or the
-			 * only ones left. */
-			sess.code = 554;
-			snprintf(sess.text, sizeof(sess.text), "554 5.4.6 mail "
-			    "for %s loops back to myself", domain);
-		}
 		snprintf(relay, sizeof(relay), "%s", domain);
 	}
 	for (k = 0; rc == RESOLVE_OK && k < nmx; k++) {
+		if (!cfg->smarthost && k == group_end &&
+		    (self = deliver_mx_group(cfg, mx, k, nmx,
+		    &group_end)) != 0) {
+			/* As Postfix says it: we are the best MX, or the
+			 * only ones left; hosts tried before keep their
+			 * verdict (a deferral). */
+			if (self == -1) {
+				sess.code = 0;
+				snprintf(sess.text, sizeof(sess.text), "451 "
+				    "4.3.0 own addresses unknown (getifaddrs)");
+			} else if (k == 0) {
+				sess.code = 554;
+				snprintf(sess.text, sizeof(sess.text), "554 "
+				    "5.4.6 mail for %s loops back to myself",
+				    domain);
+				snprintf(relay, sizeof(relay), "%s", domain);
+			}
+			break;
+		}
 		if (!cfg->smarthost) {
 			opts.verify_name = mx[k].mx.name;
 			snprintf(relay, sizeof(relay), "%s", mx[k].mx.name);

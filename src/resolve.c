@@ -36,7 +36,6 @@
 #include "resolve.h"
 
 #define RESOLVE_TRIES	2	/* c-ares tries per query, as dns.c */
-#define RESOLVE_MX_MAX	64	/* MX records of one answer we sort */
 
 /* One query's answer, copied out of c-ares's callback. */
 struct resolve_answer {
@@ -289,22 +288,37 @@ resolve_mx_cmp(const void *a, const void *b)
 	return x->tie < y->tie ? -1 : x->tie > y->tie;
 }
 
-/* resolve_mx_list - the records of an answer holding some, sorted */
+/* resolve_mx_list - the records of an answer holding some, all of them
+ * sorted before the best `max` are kept: cut in answer order, a long
+ * list could lose its best hosts, or this server's own record, and the
+ * loop guard's cut with it. */
 static int
 resolve_mx_list(const struct resolve_answer *a, struct mx_host *out,
     size_t max, size_t *n)
 {
 	struct ares_mx_reply	*list, *m;
-	struct resolve_mx	 mx[RESOLVE_MX_MAX];
-	uint32_t		 ties[RESOLVE_MX_MAX];
-	size_t			 k = 0, len;
+	struct resolve_mx	*mx;
+	uint32_t		*ties;
+	size_t			 k = 0, len, count = 0;
 
+	*n = 0;
 	if (ares_parse_mx_reply(a->abuf, a->alen, &list) != ARES_SUCCESS)
 		return RESOLVE_TEMP;
-	if (getrandom(ties, sizeof(ties), 0) != (ssize_t)sizeof(ties))
-		for (size_t i = 0; i < RESOLVE_MX_MAX; i++)
+	for (m = list; m != NULL; m = m->next)
+		count++;	/* bounded by the answer's size */
+	mx = calloc(count + 1, sizeof(*mx));
+	ties = calloc(count + 1, sizeof(*ties));
+	if (mx == NULL || ties == NULL) {
+		free(mx);
+		free(ties);
+		ares_free_data(list);
+		return RESOLVE_TEMP;
+	}
+	if (getrandom(ties, count * sizeof(*ties), 0) !=
+	    (ssize_t)(count * sizeof(*ties)))
+		for (size_t i = 0; i < count; i++)
 			ties[i] = (uint32_t)rand();
-	for (m = list; m != NULL && k < RESOLVE_MX_MAX; m = m->next) {
+	for (m = list; m != NULL; m = m->next) {
 		/* A name we could not connect to is left out. */
 		if ((len = strlen(m->host)) == 0 || len >=
 		    sizeof(out[0].name))
@@ -320,6 +334,8 @@ resolve_mx_list(const struct resolve_answer *a, struct mx_host *out,
 		snprintf(out[*n].name, sizeof(out[*n].name), "%s",
 		    mx[*n].host);
 	}
+	free(mx);
+	free(ties);
 	ares_free_data(list);
 	return *n > 0 ? RESOLVE_OK : RESOLVE_TEMP;
 }

@@ -179,6 +179,27 @@ class OwnAddresses(DeliveryCase):
         self.wait_empty(srv)
         self.assertEqual(len(self.mailbox('sender')), 2, self.all_maildir_files())
 
+    def test_long_mx_list_is_cut_at_our_own_preference(self):
+        # Ours at 10, a sink at 20, 68 hosts at 30. dnsmasq answers in
+        # the reverse of its configuration: our record comes last, after
+        # the 64th, where the list used to be cut before it was sorted.
+        self.need_root()
+        own = free_loopback_25()
+        sink = self.sink(host=free_loopback_25(avoid=(own,)), port=25)
+        mx = ([('mx-own.long.test', 10)] + [('f%02d.long.test' % i, 30) for i in range(68)]
+              + [('sink.long.test', 20)])
+        dns = self.dnsmasq(
+            hosts=dict(sallytest.SHARED_DNS_HOSTS, **{'mx-own.long.test': own,
+                                                      'sink.long.test': sink.host}),
+            mx=dict(sallytest.SHARED_DNS_MX, **{'long.test': mx}),
+            zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        srv = self.daemon(dns_servers=dns.server, extra_listen=['%s:25 mx' % own])
+        qid = self.send(srv, SENDER, ['friend@long.test'], message('a long list'))
+        line = self.status_line(srv, qid, 'friend@long.test', 'bounced')
+        self.assertIn('554 5.4.6 mail for long.test loops back to myself', line)
+        self.assertEqual(sink.messages, [])
+        self.assertEqual(accepted(srv), 1, srv.log_text())
+
     def test_backup_mx_tries_only_the_primary(self):
         # backup.test: primary at preference 10 (down), we are 20.
         self.need_root()

@@ -70,7 +70,7 @@ dnsmasq_exec(unsigned port, const char *const *records)
 		/* Every other name under .test is NXDOMAIN. */
 		"--local=/test/", "--local-ttl=300",
 	};
-	enum { NHEAD = sizeof(head) / sizeof(head[0]), NREC = 64 };
+	enum { NHEAD = sizeof(head) / sizeof(head[0]), NREC = 256 };
 	char	 portarg[32];
 	char	*argv[NHEAD + NREC + 1];
 	size_t	 n = 0;

@@ -112,6 +112,40 @@ Test(resolve, mx_fewer_slots_keeps_the_best)
 	cr_assert_str_eq(mx[0].name, "mx-near.multi.test");
 }
 
+Test(resolve, long_mx_list_sorted_before_it_is_cut)
+{
+	/* 65 records, the best first and last in the answer: whichever
+	 * order the server keeps, one of them comes after the 64th. Short
+	 * names, so that the answer fits one EDNS datagram. */
+	enum { FAR = 63 };
+	static char	 rec[FAR + 2][64];
+	const char	*records[FAR + 3];
+	struct dnsmasq	 long_dm;
+	struct mx_host	 mx[4];
+	size_t		 n, k = 0;
+
+	snprintf(rec[k], sizeof(rec[k]), "--mx-host=long.test,a.long.test,5");
+	records[k] = rec[k];
+	k++;
+	for (int i = 0; i < FAR; i++, k++) {
+		snprintf(rec[k], sizeof(rec[k]),
+		    "--mx-host=long.test,f.long.test,%d", 50 + i);
+		records[k] = rec[k];
+	}
+	snprintf(rec[k], sizeof(rec[k]), "--mx-host=long.test,b.long.test,5");
+	records[k] = rec[k];
+	records[++k] = NULL;
+	dnsmasq_start(&long_dm, records);
+	ask(long_dm.port, 2);
+	cr_assert_eq(resolve_mx(&cfg, "long.test", mx, 4, &n), RESOLVE_OK);
+	dnsmasq_stop(&long_dm);
+	cr_assert_eq(n, 4);
+	cr_assert_eq(mx[0].pref, 5, "%s %u", mx[0].name, mx[0].pref);
+	cr_assert_eq(mx[1].pref, 5, "%s %u", mx[1].name, mx[1].pref);
+	cr_assert_eq(mx[2].pref, 50, "%s %u", mx[2].name, mx[2].pref);
+	cr_assert_eq(mx[3].pref, 51, "%s %u", mx[3].name, mx[3].pref);
+}
+
 Test(resolve, implicit_mx_and_none)
 {
 	struct mx_host	 mx[4];
