@@ -346,6 +346,26 @@ class Smarthost(DeliveryCase):
         self.status_line(srv, qid, 'friend@remote.test', 'sent')
         self.wait_gone(srv, qid)
 
+    def test_a_name_without_brackets_is_the_host_itself_not_its_mx(self):
+        # As sallyport.conf(5) says: brackets or not, a smarthost is its
+        # own addresses; its MX (a decoy on the same port) is never asked.
+        sink = self.sink()
+        decoy_addr = '127.%d.%d.%d' % (random.randint(1, 254), random.randint(0, 255),
+                                       random.randint(2, 254))
+        decoy = self.sink(host=decoy_addr, port=sink.port)
+        dns = self.dnsmasq(
+            hosts=dict(sallytest.SHARED_DNS_HOSTS, **{'relay.sh.test': sink.host,
+                                                      'mx.sh.test': decoy_addr}),
+            mx=dict(sallytest.SHARED_DNS_MX, **{'relay.sh.test': 'mx.sh.test'}),
+            zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        srv = self.daemon(dns_servers=dns.server, smarthost_tls='none',
+                          smarthost='relay.sh.test:%d' % sink.port)
+        qid = self.send(srv, SENDER, ['friend@remote.test'], message('no brackets'))
+        got = sink.wait(1)
+        self.assertEqual([m.rcpt_tos for m in got], [['friend@remote.test']])
+        self.status_line(srv, qid, 'friend@remote.test', 'sent')
+        self.assertEqual(decoy.messages, [])
+
     def test_tls_required_but_not_offered_defers(self):
         sink = self.sink()      # no STARTTLS
         srv = self.smarthost(sink, smarthost_tls='required',
