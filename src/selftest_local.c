@@ -17,11 +17,13 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "address.h"
 #include "buf.h"
 #include "log.h"
+#include "policy.h"
 #include "selftest.h"
 #include "smtp.h"
 
@@ -425,6 +427,72 @@ relay_attempt(struct selftest *st, struct st_local *l,
 	return one_rcpt(tr, st->p.ehlo, "MAIL FROM:<>", rcpt, &c->t);
 }
 
+/* routed_here - where a recipient the engine accepted goes: 1 when it
+ * is delivered here (a local domain, by a mailbox or the catch-all:
+ * local delivery acts on no %, ! or @ in a local part), 2 when it is
+ * handed to qmail-queue with a routing local part (qmail-send acts on a
+ * %-hack when control/percenthack lists the domain), 0 otherwise. */
+static int
+routed_here(const struct config *cfg, const char *sent)
+{
+	static const char rcpt[] = "RCPT TO:";
+	struct address a;
+	const char *err;
+
+	if (strncasecmp(sent, rcpt, sizeof(rcpt) - 1) != 0 ||
+	    address_parse(sent + sizeof(rcpt) - 1, strlen(sent) -
+	    (sizeof(rcpt) - 1), &a, &err) == -1 || a.domain[0] == '\0' ||
+	    !policy_local_rcpt(cfg, a.local, a.domain))
+		return 0;
+	if (config_qmail_queue(cfg))
+		return (a.flags & (ADDR_F_ROUTING | ADDR_F_ROUTE)) ? 2 : 0;
+	return 1;
+}
+
+/* judge_kept_here - a relay probe "relayed" by a 250 for a local part
+ * with %, ! or @ at one of our local domains (allow_untrusted_routing):
+ * delivered here, it went nowhere else, so the probe passes, saying so;
+ * handed to qmail-queue it may be a real relay, so it fails, saying
+ * when. Anything else that got 250 stays a failure. */
+static void
+judge_kept_here(struct selftest *st)
+{
+	for (size_t i = 0; i < ST_NPROBES; i++) {
+		struct st_row *r = &st->rows[i];
+		bool here = false, other = false, qmail = false;
+
+		if (r->probe == NULL || r->verdict != ST_FAIL)
+			continue;
+		for (size_t j = 0; j < r->t.n; j++) {
+			const struct st_exchange *x = &r->t.v[j];
+			int where;
+
+			if (x->kind != ST_RCPT || x->code < 200 ||
+			    x->code >= 300 || x->sent == NULL)
+				continue;
+			where = routed_here(st->cfg, x->sent);
+			here |= where == 1;
+			qmail |= where == 2;
+			other |= where != 1;
+		}
+		if (here && !other) {
+			r->verdict = ST_PASS;
+			snprintf(r->note, sizeof(r->note), "accepted for a "
+			    "local domain and delivered here (a mailbox or "
+			    "the catch-all): local delivery acts on no %%, ! "
+			    "or @ in a local part, so nothing is relayed");
+		} else if (qmail) {
+			size_t n = strlen(r->note);
+
+			snprintf(r->note + n, sizeof(r->note) - n, "%shanded "
+			    "to qmail-queue: qmail relays it when its "
+			    "control/percenthack lists the domain after the "
+			    "%% (then an open relay; set "
+			    "allow_untrusted_routing = no)", n ? "; " : "");
+		}
+	}
+}
+
 /* check_null_sender - bounces come in on the MX; a submission listener
  * takes no MAIL at all without AUTH */
 static void
@@ -618,6 +686,7 @@ selftest_local(const struct config *cfg, const struct st_local_opts *o,
 	log_set_quiet(1);
 	rc = st_run_probes(st, &tr);
 	if (rc == 0) {
+		judge_kept_here(st);
 		check_domains(st, &tr);
 		check_null_sender(st);
 		check_trusted_relay(st, &l, &tr);

@@ -194,6 +194,31 @@ class SelfTest(sallytest.TestCase):
         self.assertEqual(data['summary']['failed_probes'], named)
         self.assertTrue(data['summary']['open_relay'])
 
+    def test_routing_kept_here_by_a_catchall_is_no_open_relay(self):
+        # allow_untrusted_routing = yes: probe 8 (EXTERNAL%DOMAIN@us) gets
+        # 250. With a catch-all it is delivered here, so no relay; handed
+        # to qmail-queue, qmail's percenthack may relay it: still a FAIL,
+        # and the note says when.
+        dns = self.dnsmasq(hosts=HOSTS)
+        base = ['hostname = mail.example.test',
+                'local_domains = example.test, mail.example.test',
+                'allow_untrusted_routing = yes']
+        conf = self.sample_conf(dns, base + ['catchall = postmaster'])
+        rc, data = self.report('-c', conf)
+        probe = {p['number']: p for p in data['probes']}[8]
+        self.assertEqual(probe_replies(data)[8][-1], ('RCPT TO', 250), probe)
+        self.assertEqual(probe['verdict'], 'PASS', probe)
+        self.assertIn('delivered here', probe['note'])
+        self.assertNotIn(8, data['summary']['failed_probes'])
+        conf = self.sample_conf(dns, base + ['local_delivery = qmail-queue:/bin/true'],
+                                name='qmail.conf')
+        rc, data = self.report('-c', conf)
+        probe = {p['number']: p for p in data['probes']}[8]
+        self.assertEqual(probe['verdict'], 'FAIL', probe)
+        self.assertIn('control/percenthack', probe['note'])
+        self.assertIn(8, data['summary']['failed_probes'])
+        self.assertEqual(rc, 1)
+
     def test_refusing_its_own_domain_fails(self):
         dns = self.dnsmasq(hosts=HOSTS)
         conf = self.sample_conf(dns, ['hostname = mail.example.test',
