@@ -18,6 +18,7 @@
 #include "notify.h"
 #include "deliver.h"
 #include "policy.h"
+#include "qmailq.h"
 #include "queue.h"
 #include "queuectl.h"
 #include "sasl.h"
@@ -82,6 +83,24 @@ raise_nofile(void)
 }
 
 /* root_refused - started as root with nobody to become */
+/* check_qmail_postmaster - the bare postmaster is queued as
+ * postmaster@hostname and, with the qmail-queue hand-off, handed to
+ * qmail like any recipient: unless hostname is one of qmail's locals,
+ * qmail-send sends it out. Said by `sallyport -n` when it can tell. */
+static void
+check_qmail_postmaster(const struct config *cfg)
+{
+	char file[4096];
+
+	if (config_qmail_queue(cfg) && qmailq_locals_has(cfg->local_delivery +
+	    strlen("qmail-queue:"), cfg->hostname, file, sizeof(file)) == 0)
+		fprintf(stderr, "sallyport: warning: %s is not in %s: mail for "
+		    "the bare postmaster (queued as postmaster@%s) is handed "
+		    "to qmail-queue, and qmail would send it out; add %s to "
+		    "qmail's control/locals\n", cfg->hostname, file,
+		    cfg->hostname, cfg->hostname);
+}
+
 static bool
 root_refused(const struct config *cfg)
 {
@@ -277,6 +296,7 @@ main(int argc, char **argv)
 		    sasl_config_check(cfg, err, sizeof(err)) == -1)
 			fprintf(stderr, "sallyport: warning: sasl: %s; AUTH is "
 			    "not offered\n", err);
+		check_qmail_postmaster(cfg);
 		config_print(cfg, stdout);
 		config_free(cfg);
 		return 0;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -23,6 +24,53 @@
 #include <unistd.h>
 
 #include "qmailq.h"
+
+/* locals_file - is `domain` a line of `path`, trailing blanks stripped
+ * as qmail's control files are read? -1 when it cannot be read. */
+static int
+locals_file(const char *path, const char *domain)
+{
+	char line[512];
+	FILE *fp;
+	size_t n;
+	int found = 0;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return -1;
+	while (!found && fgets(line, sizeof(line), fp) != NULL) {
+		n = strcspn(line, "\n");
+		while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t' ||
+		    line[n - 1] == '\r'))
+			n--;
+		line[n] = '\0';
+		found = strcasecmp(line, domain) == 0;
+	}
+	fclose(fp);
+	return found;
+}
+
+int
+qmailq_locals_has(const char *program, const char *domain, char *file,
+    size_t filelen)
+{
+	const char *slash = strrchr(program, '/'), *bin;
+	int rc;
+
+	/* QMAIL/bin/qmail-queue: QMAIL is two levels up */
+	for (bin = slash; bin != NULL && bin > program && bin[-1] != '/';
+	    bin--)
+		;
+	if (slash == NULL || bin == NULL || bin == program ||
+	    (size_t)(slash - bin) != 3 || strncmp(bin, "bin", 3) != 0)
+		return -1;
+	snprintf(file, filelen, "%.*scontrol/locals", (int)(bin - program),
+	    program);
+	if ((rc = locals_file(file, domain)) != -1)
+		return rc;
+	snprintf(file, filelen, "%.*scontrol/me", (int)(bin - program),
+	    program);
+	return locals_file(file, domain);
+}
 
 #define QMAILQ_CHUNK	65536
 #define QMAILQ_EXEC_FAIL 120	/* the child's exit code when exec fails */

@@ -22,4 +22,13 @@ int	qmailq_hand_off(const char *program, const char *sender,
 	    char *const *rcpts, size_t n, int body_fd, off_t body_len,
 	    unsigned timeout, char *text, size_t textlen);
 
+/* qmailq_locals_has - is `domain` one of the domains the qmail
+ * installation of `program` (QMAIL/bin/qmail-queue) delivers locally:
+ * a line of QMAIL/control/locals, or of control/me when there is no
+ * locals file, as qmail-send reads them? 1 yes, 0 no (the file read in
+ * *file), -1 when it cannot tell (program not in a bin directory, no
+ * file readable). */
+int	qmailq_locals_has(const char *program, const char *domain,
+	    char *file, size_t filelen);
+
 #endif

@@ -184,6 +184,44 @@ class CommandLine(sallytest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn('no-sasldb: No such file or directory; AUTH is not offered', err)
 
+    def test_bare_postmaster_to_qmail_that_would_send_it_out(self):
+        # The bare postmaster is queued as postmaster@hostname; with the
+        # qmail-queue hand-off, qmail decides, and sends it out unless
+        # hostname is one of its locals (control/locals, else control/me).
+        qmail = os.path.join(self.dir, 'qmail')
+        os.makedirs(os.path.join(qmail, 'bin'))
+        os.makedirs(os.path.join(qmail, 'control'))
+        prog = os.path.join(qmail, 'bin', 'qmail-queue')
+        with open(prog, 'w') as f:
+            f.write('#!/bin/sh\nexit 0\n')
+        os.chmod(prog, 0o755)
+        path = self.conf(['hostname = mail.example.test', 'queue_dir = %s' % self.dir,
+                          'local_delivery = qmail-queue:%s' % prog])
+        locals_ = os.path.join(qmail, 'control', 'locals')
+        me = os.path.join(qmail, 'control', 'me')
+        warning = 'mail.example.test is not in %s' % locals_
+        for lines, warned in ((['example.test', 'localhost'], True),
+                              (['example.test', 'MAIL.example.test  '], False)):
+            with open(locals_, 'w') as f:
+                f.write('\n'.join(lines) + '\n')
+            rc, out, err = self.run_bin('-n', '-c', path)
+            self.assertEqual(rc, 0, err)
+            if warned:
+                self.assertIn(warning, err)
+                self.assertIn('qmail would send it out', err)
+            else:
+                self.assertNotIn('qmail would send it out', err)
+        # No locals file: qmail-send takes control/me.
+        os.unlink(locals_)
+        with open(me, 'w') as f:
+            f.write('mail.example.test\n')
+        rc, out, err = self.run_bin('-n', '-c', path)
+        self.assertNotIn('qmail would send it out', err)
+        with open(me, 'w') as f:
+            f.write('other.example.test\n')
+        rc, out, err = self.run_bin('-n', '-c', path)
+        self.assertIn('mail.example.test is not in %s' % me, err)
+
     def test_missing_sasldb_at_start_up(self):
         missing = os.path.join(self.dir, 'no-sasldb')
         cases = [(dict(submission=False, tls_cert=None, tls_key=None), False),
