@@ -80,12 +80,21 @@ ctl_skip(const char *s)
 	return *s == '\0' || *s == '#';
 }
 
-/* ctl_word - the line as one word; a blank inside is an error */
+/* ctl_word - the line (raw as read, s trimmed) as one word: a blank
+ * inside is an error, and so is one before it: qmail strips blanks at
+ * the end of a control line only, so it never matched such a line, and
+ * imported it would widen what qmail accepted (a domain in rcpthosts). */
 static int
-ctl_word(struct imp *imp, const char *path, unsigned line, const char *s)
+ctl_word(struct imp *imp, const char *path, unsigned line, const char *raw,
+    const char *s)
 {
 	char	 q[CV_QBUF];
 
+	if (s != raw)
+		return imp_fail(imp, "%s:%u: %s: blanks before the entry: "
+		    "qmail keeps them, so it never matched this line; remove "
+		    "the line (or the blanks, to use it from now on)", path,
+		    line, cv_quote(raw, q, sizeof(q)));
 	if (strpbrk(s, " \t") != NULL)
 		return imp_fail(imp, "%s:%u: %s: a blank inside the entry "
 		    "(one entry per line)", path, line, cv_quote(s, q,
@@ -108,7 +117,7 @@ ctl_single(struct imp *imp, const char *name, char *path, size_t pathlen,
 
 		if (ctl_skip(s))
 			continue;
-		if (ctl_word(imp, path, (unsigned)i + 1, s) == -1)
+		if (ctl_word(imp, path, (unsigned)i + 1, l->v[i], s) == -1)
 			return -1;
 		*val = s;
 		*line = (unsigned)i + 1;
@@ -199,7 +208,7 @@ ctl_rcpthosts(struct imp *imp, const char *name, struct ctl_domains *d,
 
 		if (ctl_skip(s))
 			continue;
-		if (ctl_word(imp, path, line, s) == -1)
+		if (ctl_word(imp, path, line, l.v[i], s) == -1)
 			goto fail;
 		if (s[0] == '.') {
 			imp_unmapped(imp, "%s:%u: %s: every subdomain of %s; "
@@ -239,7 +248,7 @@ ctl_locals(struct imp *imp, struct ctl_domains *d)
 
 			if (ctl_skip(s))
 				continue;
-			bad = ctl_word(imp, path, line, s);
+			bad = ctl_word(imp, path, line, l.v[i], s);
 			if (bad == 0 && f == 1) {
 				/* [user@]domain:prefix; ".domain" is a
 				 * wildcard, an empty prefix an exception */
@@ -446,7 +455,7 @@ ctl_smtproutes(struct imp *imp)
 
 		if (ctl_skip(s))
 			continue;
-		if (ctl_word(imp, path, line, s) == -1)
+		if (ctl_word(imp, path, line, l.v[i], s) == -1)
 			goto fail;
 		if ((colon = strchr(s, ':')) == NULL) {
 			imp_fail(imp, "%s:%u: %s: expected domain:relay or "

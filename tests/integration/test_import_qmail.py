@@ -221,6 +221,27 @@ class ImportQmail(sallytest.TestCase):
         path = self.write('control/rcpthosts', 'example.com\nrelayed.example other.example\n')
         self.assert_refused(path, 2, 'a blank inside the entry')
 
+    def test_control_line_with_blanks_before_it(self):
+        # qmail strips blanks at the end of a control line only: it never
+        # matched " other.example", so importing it would accept mail
+        # qmail refused. Each file the importer reads stops the import.
+        for name, text, line in (('control/rcpthosts', 'example.com\n other.example\n', 2),
+                                 ('control/rcpthosts', '\tother.example\n', 1),
+                                 ('control/locals', 'example.com\n  other.example\n', 2),
+                                 ('control/smtproutes', ' :smarthost.isp.example\n', 1)):
+            with self.subTest(name=name, text=text):
+                saved = None
+                full = os.path.join(self.qmail, name)
+                if os.path.exists(full):
+                    with open(full) as f:
+                        saved = f.read()
+                path = self.write(name, text)
+                self.assert_refused(path, line, 'blanks before the entry')
+                if saved is None:
+                    os.unlink(full)
+                else:
+                    self.write(name, saved)
+
     def test_bad_tcprules_line(self):
         path = self.write('tcp.smtp', '127.:allow,RELAYCLIENT=""\n10.0.0.:permit\n')
         self.assert_refused(path, 2, 'expected ADDRESS:allow or ADDRESS:deny')
