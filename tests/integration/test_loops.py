@@ -200,6 +200,29 @@ class OwnAddresses(DeliveryCase):
         self.assertEqual(sink.messages, [])
         self.assertEqual(accepted(srv), 1, srv.log_text())
 
+    def test_mx_addresses_looked_up_as_the_walk_reaches_them(self):
+        # The sink at 10 takes the mail: the hosts at 20 and 30 (whose name
+        # server might never answer) are not even looked up.
+        self.need_root()
+        sink = self.sink(host=free_loopback_25(), port=25)
+        dns = self.dnsmasq(
+            hosts=dict(sallytest.SHARED_DNS_HOSTS, **{'first.lazy.test': sink.host,
+                                                      'second.lazy.test': '127.0.0.1'}),
+            mx=dict(sallytest.SHARED_DNS_MX, **{'lazy.test': [
+                ('first.lazy.test', 10), ('second.lazy.test', 20),
+                ('third.lazy.test', 30), ('fourth.lazy.test', 30)]}),
+            zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        srv = self.daemon(dns_servers=dns.server)
+        qid = self.send(srv, SENDER, ['friend@lazy.test'], message('the first will do'))
+        got = sink.wait(1)
+        self.assertEqual([m.rcpt_tos for m in got], [['friend@lazy.test']])
+        self.status_line(srv, qid, 'friend@lazy.test', 'sent')
+        log = dns.log_text()
+        self.assertIn('first.lazy.test', log)
+        for name in ('second.lazy.test', 'third.lazy.test', 'fourth.lazy.test'):
+            self.assertNotIn('query[A] ' + name, log)
+            self.assertNotIn('query[AAAA] ' + name, log)
+
     def test_backup_mx_tries_only_the_primary(self):
         # backup.test: primary at preference 10 (down), we are 20.
         self.need_root()
