@@ -82,7 +82,6 @@ raise_nofile(void)
 	}
 }
 
-/* root_refused - started as root with nobody to become */
 /* check_qmail_postmaster - the bare postmaster is queued as
  * postmaster@hostname and, with the qmail-queue hand-off, handed to
  * qmail like any recipient: unless hostname is one of qmail's locals,
@@ -101,6 +100,14 @@ check_qmail_postmaster(const struct config *cfg)
 		    cfg->hostname, cfg->hostname);
 }
 
+/* LOOPBACK_MX_WARNING - said by `sallyport -n` and at start-up: a
+ * setting for test laboratories, never for a server on the Internet */
+#define LOOPBACK_MX_WARNING "mx_allow_loopback = yes: MX hosts on " \
+	"loopback addresses are connected to, so a domain whose MX points " \
+	"at 127.0.0.1 makes this server deliver to itself until max_hops " \
+	"ends it (a setting for test laboratories only)"
+
+/* root_refused - started as root with nobody to become */
 static bool
 root_refused(const struct config *cfg)
 {
@@ -297,6 +304,9 @@ main(int argc, char **argv)
 			fprintf(stderr, "sallyport: warning: sasl: %s; AUTH is "
 			    "not offered\n", err);
 		check_qmail_postmaster(cfg);
+		if (cfg->mx_allow_loopback)
+			fprintf(stderr, "sallyport: warning: %s\n",
+			    LOOPBACK_MX_WARNING);
 		config_print(cfg, stdout);
 		config_free(cfg);
 		return 0;
@@ -308,6 +318,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_open("sallyport", foreground);
+	if (cfg->mx_allow_loopback)
+		log_warn("%s", LOOPBACK_MX_WARNING);
 	notify_init();
 	raise_nofile();
 	if ((srv = server_new(cfg, err, sizeof(err))) == NULL) {

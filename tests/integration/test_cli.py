@@ -222,6 +222,20 @@ class CommandLine(sallytest.TestCase):
         rc, out, err = self.run_bin('-n', '-c', path)
         self.assertIn('mail.example.test is not in %s' % me, err)
 
+    def test_loopback_mx_setting_is_called_a_laboratory_one(self):
+        # mx_allow_loopback undoes a loop guard: never silently.
+        for value, warned in (('no', False), ('yes', True)):
+            path = self.conf(BASE[:2] + BASE[3:5] + ['mx_allow_loopback = %s' % value])
+            rc, out, err = self.run_bin('-n', '-c', path)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual('mx_allow_loopback = yes: MX hosts on loopback' in err,
+                             warned, err)
+            self.assertEqual('test laboratories only' in err, warned, err)
+        # The test servers set it (sallytest): their log says so at start.
+        with sallytest.Server(workers='1') as srv:
+            self.assertTrue(srv.wait_log(r'ready as '), srv.log_text())
+            self.assertIn('warning: mx_allow_loopback = yes', srv.log_text())
+
     def test_missing_sasldb_at_start_up(self):
         missing = os.path.join(self.dir, 'no-sasldb')
         cases = [(dict(submission=False, tls_cert=None, tls_key=None), False),
