@@ -35,7 +35,9 @@
 #define WORKER_BACKOFF	30.0	/* ... doubling up to this while each new
 				 * one dies young (WORKER_YOUNG) */
 #define WORKER_YOUNG	10.0
-/* Session ids of a replaced worker's successor start a new range. */
+/* Session ids of a replaced worker's successor start a new range, at a
+ * multiple of n so that every id of worker w is still w mod n (the log
+ * says which worker served a session). */
 #define SID_GENERATION	(1UL << (sizeof(unsigned long) * 4))
 #define RUNNER_RESTART	5.0	/* ... and a dead queue runner */
 #define KILL_GRACE	5.0	/* past shutdown_timeout before SIGKILL */
@@ -369,7 +371,8 @@ worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen,
 	sigprocmask(SIG_SETMASK, &m->child_mask, NULL);
 	server_signals(SIG_BLOCK);	/* until server_serve() watches them */
 	srv->worker = (int)w;
-	srv->next_sid = gen * SID_GENERATION + w;
+	srv->next_sid = gen * (SID_GENERATION - SID_GENERATION % srv->nworkers) +
+	    w;
 	srv->runner = 0;		/* the master's, not ours to stop */
 	close(m->sigfd);
 	gen_close_all(&srv->gens);	/* the master's ends */

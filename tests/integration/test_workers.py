@@ -236,6 +236,28 @@ class Workers(sallytest.TestCase):
         self.greet_all(srv)
         self.assertTrue(srv.running())
 
+    def test_replaced_workers_serve_the_same_addresses(self):
+        # A worker started again holds the same place in its reuseport
+        # groups (the master keeps every socket open), so the same
+        # addresses reach it; and its session ids, a range of their own,
+        # still say which worker it is (i, i + n, ...). Three workers, n
+        # not a power of two, all killed and replaced.
+        srv = self.server(workers='3', mynetworks=UNTRUSTED)
+        self.assertTrue(sallytest.wait_until(lambda: len(worker_pids(srv)) == 3, 5))
+        self.greet_all(srv)
+        # Each greeting came after its session's "connect" line.
+        before = worker_of_sessions(srv.log_text(), 3)
+        offset = srv._log_size()
+        for pid in worker_pids(srv):
+            os.kill(pid, signal.SIGKILL)
+        self.assertTrue(sallytest.wait_until(
+            lambda: len(re.findall(r'worker \d ready', srv.log_text(offset))) == 3, 30),
+            srv.log_text(offset))
+        self.greet_all(srv)
+        after = worker_of_sessions(srv.log_text(offset), 3)
+        self.assertEqual(len(after), len(SOURCES), after)
+        self.assertEqual(after, before)
+
     def test_sigterm_stops_master_and_workers(self):
         srv = self.server()
         self.assertTrue(sallytest.wait_until(lambda: len(worker_pids(srv)) == 2, 5))
