@@ -103,9 +103,10 @@ check_qmail_postmaster(const struct config *cfg)
 /* LOOPBACK_MX_WARNING - said by `sallyport -n` and at start-up: a
  * setting for test laboratories, never for a server on the Internet */
 #define LOOPBACK_MX_WARNING "mx_allow_loopback = yes: MX hosts on " \
-	"loopback addresses are connected to, so a domain whose MX points " \
-	"at 127.0.0.1 makes this server deliver to itself until max_hops " \
-	"ends it (a setting for test laboratories only)"
+	"loopback addresses that are not ours (127.0.0.2 and up) are " \
+	"connected to, so DNS can send mail to whatever else listens on " \
+	"port 25 of this machine's loopback (a setting for test " \
+	"laboratories only)"
 
 /* root_refused - started as root with nobody to become */
 static bool
