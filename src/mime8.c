@@ -387,16 +387,22 @@ end_header(struct mime8 *m)
 }
 
 /* field_name - the length of a header field's name, 0 if the line is
- * not a field (RFC 5322 2.2: printable octets but ':', then ':') */
+ * not a field (RFC 5322 2.2: printable octets but ':', then ':'; the
+ * obsolete syntax of 4.5.3 lets blanks come before the colon, and
+ * Postfix takes such a line as a field too: "Name : value" must not end
+ * the header, or the fields after it would be converted as body) */
 static size_t
 field_name(const char *p, size_t n)
 {
-	size_t i;
+	size_t i, name;
 
-	for (i = 0; i < n && p[i] != ':'; i++)
+	for (i = 0; i < n && p[i] != ':' && p[i] != ' ' && p[i] != '\t'; i++)
 		if ((unsigned char)p[i] < 33 || (unsigned char)p[i] > 126)
 			return 0;
-	return i < n ? i : 0;
+	name = i;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return i < n && p[i] == ':' ? name : 0;
 }
 
 static int body_line(struct mime8 *, const char *, size_t, bool);

@@ -405,3 +405,37 @@ Test(mime8, header_only_and_bare_lf_input)
 	    "no colon =C3=A9 here\r\n");
 	free(o);
 }
+
+/* RFC 5322 4.5.3's obsolete "Name : value" is a header field (Postfix's
+ * is_header takes it so): the fields after it stay header, and 8-bit
+ * octets in them are still seen as 8-bit octets in a header */
+Test(mime8, blanks_before_the_colon_are_still_a_field)
+{
+	static const char in[] = "MIME-Version: 1.0\r\nSubject: x\r\n"
+	    "X-Obs : y\r\nTo: a@example.org\r\nContent-Type\t: multipart/mixed;"
+	    " boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+	    "\xc3\xa9t\xc3\xa9\r\n--b--\r\n";
+	char *o = convert(in);
+
+	cr_assert_str_eq(o, "MIME-Version: 1.0\r\nSubject: x\r\n"
+	    "X-Obs : y\r\nTo: a@example.org\r\nContent-Type\t: multipart/mixed;"
+	    " boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "=C3=A9t=C3=A9\r\n--b--\r\n");
+	cr_assert_not(m.head8);
+	cr_assert(m.body8);
+	free(o);
+	cr_assert_null(convert("Subject: x\r\nX-Obs  \t: y\r\n"
+	    "Subject: caf\xc3\xa9\r\n\r\nbody\r\n"));
+	cr_assert(m.head8);
+	cr_assert_str_eq(m.error, "8-bit octets in a header");
+	/* no name, or blanks inside a name: no field, the body started */
+	o = convert("Subject: x\r\n: y\r\n");
+	cr_assert_str_eq(o, "Subject: x\r\n\r\n: y\r\n");
+	free(o);
+	o = convert("Subject: x\r\nNo field: \xc3\xa9\r\n");
+	cr_assert_str_eq(o, "Subject: x\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "No field: =C3=A9\r\n");
+	free(o);
+}
