@@ -352,6 +352,7 @@ end_header(struct mime8 *m)
 	    't', &lv);
 	bool relabel = enc == ENC_8BIT || enc == ENC_BINARY;
 	const char *cte = NULL;
+	bool top = m->top;
 
 	if (end_field(m) == -1)
 		return -1;
@@ -380,6 +381,12 @@ end_header(struct mime8 *m)
 		}
 		m->part++;
 	}
+	/* A Content-Transfer-Encoding means nothing to a reader outside
+	 * MIME (RFC 2045 4): a message header that had no MIME-Version
+	 * gets one with it, as sendmail's mime8to7 adds it. */
+	if (cte && top && !m->mime_version && copy_line(m,
+	    "MIME-Version: 1.0", 17, true) == -1)
+		return -1;
 	rc = cte ? copy_line(m, cte, strlen(cte), true) :
 	    held_out(m, m->cte, m->clen);
 	m->flen = m->clen = 0;
@@ -443,6 +450,8 @@ head_line(struct mime8 *m, const char *p, size_t n, bool eol)
 	}
 	if (end_field(m) == -1)
 		return -1;
+	if (m->top && word_is(p, p + name, "MIME-Version"))
+		m->mime_version = true;
 	if (word_is(p, p + name, "Content-Type"))
 		m->buffering = 1;
 	else if (word_is(p, p + name, "Content-Transfer-Encoding"))
@@ -553,6 +562,7 @@ reset(struct mime8 *m)
 	m->cont = false;
 	m->state = M8_HEAD;
 	m->top = true;
+	m->mime_version = false;
 	m->broken = false;
 	m->digest_child = false;
 	m->flen = m->clen = 0;

@@ -60,6 +60,7 @@ struct mime8 {
 	/* where the parse is */
 	int		 state;		/* M8_* in mime8.c */
 	bool		 top;		/* in the message's own header */
+	bool		 mime_version;	/* it has a MIME-Version field */
 	bool		 broken;	/* error seen: only count octets now */
 	bool		 digest_child;	/* default type message/rfc822 */
 	char		 field[MIME8_FIELD_MAX];	/* Content-Type */

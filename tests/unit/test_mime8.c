@@ -135,8 +135,10 @@ Test(mime8, plain_text_without_mime_headers)
 	    "\r\nJ\xc3\xb6rg says gr\xc3\xbc\xc3\x9f" "e\r\n";
 	char *o;
 
+	/* a Content-Transfer-Encoding is MIME only with a MIME-Version:
+	 * the header gets both (as sendmail's mime8to7 does) */
 	o = convert("Subject: hi\r\n\r\nJ\xc3\xb6rg = 1 \r\n");
-	cr_assert_str_eq(o, "Subject: hi\r\n"
+	cr_assert_str_eq(o, "Subject: hi\r\nMIME-Version: 1.0\r\n"
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 	    "J=C3=B6rg =3D 1=20\r\n");
 	cr_assert_not(m.head8);
@@ -175,8 +177,8 @@ Test(mime8, eight_bit_label_becomes_quoted_printable)
 	free(o);
 	/* labelled 8bit but 7-bit after all: still relabelled, as Postfix */
 	o = convert("Content-Transfer-Encoding: 8BIT\r\n\r\nplain\r\n");
-	cr_assert_str_eq(o, "Content-Transfer-Encoding: quoted-printable\r\n"
-	    "\r\nplain\r\n");
+	cr_assert_str_eq(o, "MIME-Version: 1.0\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\nplain\r\n");
 	free(o);
 }
 
@@ -370,7 +372,8 @@ Test(mime8, a_delivery_report_is_converted_like_text)
 	    "Final-Recipient: rfc822; j\xc3\xb6rg@example.net\r\n--r--\r\n");
 
 	cr_assert_str_eq(o, "Content-Type: multipart/report; report-type="
-	    "delivery-status; boundary=r\r\nContent-Transfer-Encoding: 7bit"
+	    "delivery-status; boundary=r\r\nMIME-Version: 1.0\r\n"
+	    "Content-Transfer-Encoding: 7bit"
 	    "\r\n\r\n--r\r\nContent-Type: message/delivery-status\r\n"
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 	    "Final-Recipient: rfc822; j=C3=B6rg@example.net\r\n--r--\r\n");
@@ -400,7 +403,7 @@ Test(mime8, header_only_and_bare_lf_input)
 	free(o);
 	/* a body that starts without its empty line gets one */
 	o = convert("Subject: x\r\nno colon \xc3\xa9 here\r\n");
-	cr_assert_str_eq(o, "Subject: x\r\n"
+	cr_assert_str_eq(o, "Subject: x\r\nMIME-Version: 1.0\r\n"
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 	    "no colon =C3=A9 here\r\n");
 	free(o);
@@ -434,8 +437,25 @@ Test(mime8, blanks_before_the_colon_are_still_a_field)
 	cr_assert_str_eq(o, "Subject: x\r\n\r\n: y\r\n");
 	free(o);
 	o = convert("Subject: x\r\nNo field: \xc3\xa9\r\n");
-	cr_assert_str_eq(o, "Subject: x\r\n"
+	cr_assert_str_eq(o, "Subject: x\r\nMIME-Version: 1.0\r\n"
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 	    "No field: =C3=A9\r\n");
+	free(o);
+}
+
+/* A header that has a MIME-Version (any case, blanks before the colon)
+ * does not get a second one, nor does a 7-bit message get one */
+Test(mime8, mime_version_added_once_where_missing)
+{
+	char *o = convert("Subject: x\r\nmime-version : 1.0\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n\r\ncaf\xc3\xa9\r\n");
+
+	cr_assert_str_eq(o, "Subject: x\r\nmime-version : 1.0\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "caf=C3=A9\r\n");
+	free(o);
+	/* a 7-bit message gains nothing */
+	o = convert("Subject: x\r\n\r\ncafe\r\n");
+	cr_assert_str_eq(o, "Subject: x\r\n\r\ncafe\r\n");
 	free(o);
 }

@@ -607,6 +607,7 @@ Test(client, eight_bit_body_converted_for_a_seven_bit_server)
 	HEARD_HAS(&f, "MAIL FROM:<s@example.org>\r\n");
 	cr_assert_str_eq(f.body, "Subject: x\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "MIME-Version: 1.0\r\n"
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 	    "..caf=C3=A9\r\n.\r\n");
 }
