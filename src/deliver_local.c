@@ -32,6 +32,7 @@
 #include "address.h"
 #include "aliases.h"
 #include "deliver_int.h"
+#include "idna.h"
 #include "maildir.h"
 #include "netaddr.h"
 #include "policy.h"
@@ -65,14 +66,20 @@ struct mboxes {
  * when out of memory. The mailbox is named in lower case: a domain is
  * case-insensitive (RFC 5321 2.4), and so is a local part of ours (the
  * RCPT check and the alias table ignore its case), so User@Example.org
- * and user@example.org are one mailbox and get one copy. */
+ * and user@example.org are one mailbox and get one copy. A UTF-8
+ * domain is named by its A-labels, as local_domains names it, so that
+ * its UTF-8 and its xn-- spelling are one mailbox too. */
 static long
 mbox_add(struct mboxes *m, const char *user, const char *domain)
 {
 	struct mbox *nv;
-	char *addr;
+	char *addr, alabels[256];
+	const char *why;
 	size_t k;
 
+	if (idna_is_utf8(domain) &&
+	    idna_to_dns(domain, alabels, sizeof(alabels), &why) == 0)
+		domain = alabels;	/* one without is none of ours */
 	if (asprintf(&addr, "%s@%s", user, domain) == -1)
 		return -1;
 	for (k = 0; addr[k] != '\0'; k++)

@@ -65,11 +65,28 @@ policy_client_denied(const struct config *cfg, const struct sockaddr *sa)
 	return cidr_match_any(cfg->client_deny, cfg->nclient_deny, sa);
 }
 
+/* ascii_form - `domain` as the configuration spells domains: a UTF-8
+ * one (an SMTPUTF8 address) by its A-labels, as Postfix compares them,
+ * so that the UTF-8 spelling of xn--bcher-kva.example is one of ours
+ * when that is; NULL when it has no valid A-label form */
+static const char *
+ascii_form(const char *domain, char *buf, size_t len)
+{
+	const char *why;
+
+	if (!idna_is_utf8(domain))
+		return domain;
+	return idna_to_dns(domain, buf, len, &why) == 0 ? buf : NULL;
+}
+
 static bool
 in_list(const struct strlist *l, const char *domain)
 {
+	char buf[ADDR_DOMAIN_MAX + 1];
 	size_t i;
 
+	if ((domain = ascii_form(domain, buf, sizeof(buf))) == NULL)
+		return false;
 	for (i = 0; i < l->n; i++)
 		if (domain_equal(l->v[i], domain))
 			return true;
@@ -104,9 +121,12 @@ bool
 policy_local_rcpt(const struct config *cfg, const char *local,
     const char *domain)
 {
+	char buf[ADDR_DOMAIN_MAX + 1];
+	const char *d = ascii_form(domain, buf, sizeof(buf));
+
 	return policy_local_domain(cfg, domain) ||
-	    (strcasecmp(local, "postmaster") == 0 &&
-	    domain_equal(domain, cfg->hostname));
+	    (d != NULL && strcasecmp(local, "postmaster") == 0 &&
+	    domain_equal(d, cfg->hostname));
 }
 
 int

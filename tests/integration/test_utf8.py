@@ -151,6 +151,37 @@ class Delivery(DeliveryCase):
             c.cmd('QUIT')
         return r.queue_id()
 
+    def test_utf8_form_of_a_local_domain_is_local(self):
+        # local_domains holds the A-label (xn--) form; RCPT in UTF-8 names
+        # the same domain: accepted from anyone, into the same Maildir
+        dom_a = BUECHER_A + '.example'
+        srv = self.daemon(local_domains='example.test ' + dom_a,
+                          mynetworks='127.0.0.1/32')
+        with sallytest.Client(srv.mx_port, source='127.0.0.2') as c:
+            self.assertEqual(c.cmd('EHLO client.example').code, 250)
+            r = c.cmd('MAIL FROM:<a@example.test> SMTPUTF8')
+            self.assertEqual(r.code, 250, r)
+            r = c.cmd('RCPT TO:<user@%s.example>' % BUECHER)
+            self.assertEqual(r.text, '250 2.1.5 Ok')
+            r = c.cmd('RCPT TO:<other@%s.example>' % BUECHER.upper())
+            self.assertEqual(r.text, '250 2.1.5 Ok')
+            r = c.cmd('RCPT TO:<nobody@%s.example>' % BUECHER)
+            self.assertEqual(r.code, 550, r)
+            r = c.cmd('RCPT TO:<user@m\u00fcnchen.example>')
+            self.assertEqual(r.text, '550 5.7.1 Relaying denied')
+            self.assertEqual(c.cmd('DATA').code, 354)
+            self.assertEqual(c.data(b'Subject: one\r\n\r\nutf-8\r\n').code, 250)
+            r = transaction(c, '<a@example.test>', ['<user@%s>' % dom_a],
+                            b'Subject: two\r\n\r\nascii\r\n')
+            self.assertEqual(r.code, 250, r)
+        got = self.mailbox('user', 2, domain=dom_a)
+        self.assertEqual(len(got), 2, srv.log_text()[-2000:])
+        self.assertEqual(sorted(m.split(b'Subject: ')[1][:3] for m in got),
+                         [b'one', b'two'])
+        self.assertEqual(len(self.mailbox('other', domain=dom_a)), 1)
+        self.assertEqual([p for p in self.all_maildir_files()
+                          if dom_a not in p], [])
+
     def test_8bit_body_converted_for_a_7bit_server(self):
         sink = self.sink(eightbitmime=False)
         srv = self.smarthost(sink)

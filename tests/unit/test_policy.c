@@ -222,6 +222,40 @@ Test(policy, bare_postmaster_is_ours)
 	cr_assert_not(policy_local_rcpt(cfg, "postmaster", "example.org"));
 }
 
+/* Domains in the configuration are ASCII (A-labels); an SMTPUTF8
+ * recipient may name the same domain in UTF-8 (U-labels). It is the
+ * same domain, as for Postfix: ours, relayed for, or neither alike. */
+Test(policy, utf8_domains_match_their_a_labels)
+{
+	struct config	*c;
+	struct policy_client pc = { .role = ROLE_MX };
+	struct address	 a;
+	const char	*err, *r = NULL;
+	char		*errors = NULL;
+	static const char rcpt[] = "<u@B\xc3\xbc" "cher.example>";
+
+	c = config_parse("hostname = mail.xn--caf-dma.test\n"
+	    "listen = 127.0.0.1:25 mx\n"
+	    "local_domains = xn--bcher-kva.example\n"
+	    "relay_domains = xn--mnchen-3ya.example\n"
+	    "queue_dir = /nonexistent\n", "t.conf", &errors);
+	cr_assert_not_null(c, "%s", errors ? errors : "");
+	free(errors);
+	cr_assert(policy_local_domain(c, "b\xc3\xbc" "cher.example"));
+	cr_assert(policy_local_domain(c, "xn--bcher-kva.example"));
+	cr_assert(policy_relay_domain(c, "m\xc3\xbc" "nchen.example."));
+	cr_assert_not(policy_local_domain(c, "b\xc3\xa4" "cher.example"));
+	cr_assert_not(policy_local_domain(c, "b\xc3\xbc" "cher.example.org"));
+	cr_assert_not(policy_local_domain(c, "\xe2\x98\x83\xe2\x80\x8d.example"),
+	    "no valid A-label form, nobody's domain");
+	cr_assert(policy_local_rcpt(c, "postmaster", "mail.caf\xc3\xa9.test"));
+	cr_assert(policy_local_rcpt(c, "anyone", "b\xc3\xbc" "cher.example"));
+
+	cr_assert_gt(address_parse(rcpt, strlen(rcpt), &a, &err), 0, "%s", err);
+	cr_assert_eq(policy_rcpt(c, &pc, &a, &r), 0, "%s", r ? r : "");
+	config_free(c);
+}
+
 Test(policy, recipient_without_domain)
 {
 	const char *r;
