@@ -550,16 +550,9 @@ pid_t
 deliver_spawn(const char *path, bool foreground, int notify_rd, int ctl_fd,
     char *err, size_t errlen)
 {
-	char self[4096], fdarg[32];
-	ssize_t n;
+	char fdarg[32];
 	pid_t pid;
 
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0) {
-		snprintf(err, errlen, "queue runner: /proc/self/exe: %s",
-		    strerror(errno));
-		return -1;
-	}
-	self[n] = '\0';
 	if ((pid = fork()) == -1) {
 		snprintf(err, errlen, "queue runner: fork: %s", strerror(errno));
 		return -1;
@@ -585,8 +578,12 @@ deliver_spawn(const char *path, bool foreground, int notify_rd, int ctl_fd,
 		    dup2(ctl_fd, 4) == -1))
 			_exit(1);
 		snprintf(fdarg, sizeof(fdarg), ctl_fd != -1 ? "3,4" : "3");
-		execl(self, "sallyport", "--queue-runner", fdarg, "-c", path,
-		    foreground ? "-f" : (char *)NULL, (char *)NULL);
+		/* This very program through /proc/self/exe, not the path it
+		 * was started by: the service user may not be able to
+		 * search that path (a build under /root), and a package
+		 * upgrade may have put a newer binary there since. */
+		execl("/proc/self/exe", "sallyport", "--queue-runner", fdarg,
+		    "-c", path, foreground ? "-f" : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
 	return pid;

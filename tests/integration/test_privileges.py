@@ -11,8 +11,10 @@ Needs root; skipped otherwise."""
 import grp
 import os
 import pwd
+import shutil
 import stat
 import subprocess
+import tempfile
 
 import sallytest
 from sallytest import CRLF
@@ -184,6 +186,25 @@ class Privileges(sallytest.TestCase):
         one.start()
         self.assertEqual(no_new_privs(one, 0), {'master': ['1'], 'runner': ['1'],
                                                 'workers': []})
+
+    def test_runner_starts_from_a_directory_the_user_cannot_search(self):
+        # The master, already the service user, starts the queue runner
+        # by exec: from a binary under a directory only root may search
+        # (a build in /root, mode 0700 on a fresh Debian) it must still
+        # start, as the very program that runs (/proc/self/exe).
+        private = tempfile.mkdtemp(prefix='sallytest-private-')
+        self.addCleanup(shutil.rmtree, private, True)
+        os.chmod(private, 0o700)
+        copy = os.path.join(private, 'sallyport')
+        shutil.copy2(sallytest.binary(), copy)
+        for workers in ('1', '2'):
+            with self.subTest(workers=workers):
+                srv = self.start_as(user='nobody', delivery='yes', workers=workers)
+                srv.bin = copy
+                srv.start()
+                self.assertTrue(srv.wait_log(r'configuration generation 1 live in .*the runner'),
+                                srv.log_text())
+                self.assertNotIn('queue runner exited', srv.log_text())
 
     def test_qmail_queue_runner_may_gain_privileges(self):
         # A set-user-ID qmail-queue needs it in the runner, and so in what
