@@ -13,17 +13,17 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "notify.h"
-#include "deliver.h"
-#include "policy.h"
-#include "qmailq.h"
-#include "queue.h"
-#include "queuectl.h"
-#include "sasl.h"
-#include "selftest.h"
-#include "server.h"
+#include "conf/config.h"
+#include "lib/log.h"
+#include "lib/notify.h"
+#include "deliver/deliver.h"
+#include "smtp/policy.h"
+#include "deliver/qmailq.h"
+#include "queue/queue.h"
+#include "queue/queuectl.h"
+#include "sec/sasl.h"
+#include "selftest/selftest.h"
+#include "daemon/server.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"

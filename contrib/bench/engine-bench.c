@@ -22,9 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "smtp.h"
+#include "conf/config.h"
+#include "lib/log.h"
+#include "smtp/smtp.h"
 
 #define CHUNK		4096		/* message octets per smtp_input() */
 #define REPLY_MAX	4096		/* one reply, multi-line EHLO included */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "address.h"
+#include "smtp/address.h"
 
 /* Flags that describe the address, not its spelling. */
 #define SAME_FLAGS	(ADDR_F_NULL | ADDR_F_LITERAL | ADDR_F_ROUTING | \

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
+#include "lib/base64.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp_data.h"
+#include "smtp/smtp_data.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "hops.h"
+#include "lib/hops.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "qentry.h"
+#include "queue/qentry.h"
 
 #define FUZZ_ID		"6B035034926088F8"
 #define STATE_MARK	"\n--state--\n"

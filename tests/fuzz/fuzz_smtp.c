@@ -29,10 +29,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "address.h"
-#include "config.h"
-#include "log.h"
-#include "smtp.h"
+#include "smtp/address.h"
+#include "conf/config.h"
+#include "lib/log.h"
+#include "smtp/smtp.h"
 
 #define FUZZ_REPLY_MAX	512		/* RFC 5321 4.5.3.1.5, CRLF included */
 

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "import_qmail.h"
-#include "netaddr.h"
+#include "import/import_qmail.h"
+#include "lib/netaddr.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -33,7 +33,7 @@ DELIVERY_WAIT = 10      # seconds for a delivery that should happen at once
 RETRY_MAX = '1m'        # the smallest the daemon takes: retries at 1, 2, 4... s
 # The line end in a Maildir file. The contract: the file is the Return-Path:
 # and Delivered-To: lines plus the queued message, byte for byte, so CRLF.
-# (src/maildir.c writes LF, as Postfix and Dovecot do: if that is the
+# (src/deliver/maildir.c writes LF, as Postfix and Dovecot do: if that is the
 # decision, this is the one line to change.)
 MAILDIR_EOL = b'\n'   # Maildir files use LF, as Postfix's local(8) and qmail-local write them
 

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "address.h"
+#include "smtp/address.h"
 
 #define B	ADDR_F_BRACKETS
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aliases.h"
+#include "conf/aliases.h"
 
 static char path[64];
 

@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "base64.h"
+#include "lib/base64.h"
 
 Test(base64, rfc4648_vectors)
 {

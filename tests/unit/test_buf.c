@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "buf.h"
+#include "lib/buf.h"
 
 Test(buf, append_up_to_max_then_fail)
 {

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "committer.h"
-#include "queue.h"
+#include "queue/committer.h"
+#include "queue/queue.h"
 #include "scratch.h"
 
 #define NJOBS	500

@@ -13,8 +13,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "aliases.h"
-#include "config.h"
+#include "conf/aliases.h"
+#include "conf/config.h"
 
 #ifndef LOCALSTATEDIR
 #define LOCALSTATEDIR	"/var"

@@ -21,8 +21,8 @@
 
 #include <ev.h>
 
-#include "dns.h"
-#include "dns_answer.h"
+#include "dns/dns.h"
+#include "dns/dns_answer.h"
 #include "dns_msg.h"
 #include "dnsmasq.h"
 

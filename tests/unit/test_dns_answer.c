@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns_answer.h"
+#include "dns/dns_answer.h"
 #include "dns_msg.h"
 
 /* parse - dns_answer_parse on an exact-size copy, so that a read past

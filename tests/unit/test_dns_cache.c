@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-#include "dns_cache.h"
+#include "dns/dns_cache.h"
 
 /* has - the cached answer for name at time now, or -1 */
 static int

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dsn.h"
-#include "qentry.h"
-#include "queue.h"
+#include "deliver/dsn.h"
+#include "queue/qentry.h"
+#include "queue/queue.h"
 #include "scratch.h"
 
 #define HOST	"mail.example.test"

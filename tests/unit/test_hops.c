@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "hops.h"
+#include "lib/hops.h"
 
 /* count - the hop count of `msg` fed in pieces of `step` bytes (0: at
  * once); every step gives the same count, or the test fails */

@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include "maildir.h"
+#include "deliver/maildir.h"
 #include "scratch.h"
 
 static char base[256];

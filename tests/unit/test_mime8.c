@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mime8.h"
+#include "lib/mime8.h"
 
 struct sink {
 	char	*data;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "netaddr.h"
+#include "lib/netaddr.h"
 
 /* sa - a socket address from text, IPv4 or IPv6 by its look */
 static struct sockaddr_storage

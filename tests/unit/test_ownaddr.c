@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "ownaddr.h"
+#include "conf/config.h"
+#include "conf/ownaddr.h"
+#include "deliver/deliver_int.h"
 
 static struct sockaddr_storage
 sa(const char *text)
@@ -175,7 +176,7 @@ cut(const unsigned *pref, const bool *self, size_t n)
 		mx[i].pref = pref[i];
 		snprintf(mx[i].name, sizeof(mx[i].name), "mx%zu.example", i);
 	}
-	return ownaddr_mx_cut(mx, self, n);
+	return deliver_mx_cut(mx, self, n);
 }
 
 Test(ownaddr, mx_list_cut_at_our_preference)

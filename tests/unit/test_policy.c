@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "address.h"
-#include "config.h"
-#include "policy.h"
+#include "smtp/address.h"
+#include "conf/config.h"
+#include "smtp/policy.h"
 
 static struct config *cfg;
 

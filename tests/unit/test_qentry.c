@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "qentry.h"
-#include "queue.h"
+#include "queue/qentry.h"
+#include "queue/queue.h"
 #include "scratch.h"
 
 static char dir[256];

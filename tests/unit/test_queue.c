@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "queue.h"
+#include "queue/queue.h"
 #include "scratch.h"
 
 static char dir[256];

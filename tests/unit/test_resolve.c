@@ -11,9 +11,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "config.h"
+#include "conf/config.h"
 #include "dnsmasq.h"
-#include "resolve.h"
+#include "dns/resolve.h"
 
 static const char *const zone[] = {
 	"--mx-host=multi.test,mx-far.multi.test,20",

@@ -30,8 +30,8 @@
 #include <openssl/hmac.h>
 #include <sasl/sasl.h>
 
-#include "log.h"
-#include "sasl.h"
+#include "lib/log.h"
+#include "sec/sasl.h"
 
 #ifndef SASLPASSWD2
 #define SASLPASSWD2	"/usr/sbin/saslpasswd2"

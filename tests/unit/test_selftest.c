@@ -15,9 +15,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
-#include "log.h"
-#include "selftest.h"
+#include "conf/config.h"
+#include "lib/log.h"
+#include "selftest/selftest.h"
 
 static struct config *cfg;
 static struct selftest st;

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "config.h"
-#include "log.h"
-#include "smtp.h"
+#include "lib/buf.h"
+#include "conf/config.h"
+#include "lib/log.h"
+#include "smtp/smtp.h"
 
 struct fake {
 	struct buf	 out;		/* replies not yet looked at */

@@ -24,8 +24,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "base64.h"
-#include "smtp_client.h"
+#include "lib/base64.h"
+#include "deliver/smtp_client.h"
 
 #define CN		"mx.test"
 #define MAX_REPLIES	8

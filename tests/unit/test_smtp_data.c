@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "smtp_data.h"
+#include "smtp/smtp_data.h"
 
 struct result {
 	char		out[8192];

@@ -22,8 +22,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "config.h"
-#include "tls.h"
+#include "conf/config.h"
+#include "sec/tls.h"
 
 #define CN	"mail.example.test"
 

@@ -1,0 +1,142 @@
+/*
+ * config - sallyport.conf parsed into an immutable snapshot.
+ *
+ * The file is `key = value` lines with `#` comments; lists are separated
+ * by commas or blanks; `listen` may repeat. Every key is described once,
+ * in the table in config.c (type, default, bounds). A reload builds a new
+ * struct config and swaps it in whole; nobody edits a loaded one.
+ */
+#ifndef SALLYPORT_CONFIG_H
+#define SALLYPORT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/netaddr.h"
+
+struct alias_table;
+
+enum listen_role {
+	ROLE_MX,		/* port 25: mail for our domains from anyone */
+	ROLE_SUBMISSION,	/* port 587: clients submitting mail */
+	ROLE_SUBMISSIONS,	/* port 465: submission over implicit TLS */
+};
+
+struct listen_spec {
+	char		*host;		/* NULL for "*" (all addresses) */
+	char		*port;		/* numeric port, as text */
+	enum listen_role role;
+};
+
+struct strlist {
+	char	**v;
+	size_t	  n;
+};
+
+/* SHA-256 of a configuration file's bytes, as hex with its NUL. */
+#define CONFIG_DIGEST_HEX	65
+
+struct config {
+	char		*path;		/* file it was read from */
+	char		 digest[CONFIG_DIGEST_HEX];	/* of the bytes parsed
+					 * (config_load); "" from memory */
+	char		*hostname;	/* FQDN for the greeting and Received */
+	struct listen_spec *listen;
+	size_t		 nlisten;
+	struct cidr	*mynetworks;
+	size_t		 nmynetworks;
+	struct cidr	*client_deny;	/* refused at the greeting */
+	size_t		 nclient_deny;
+	struct strlist	 local_domains;	/* lower case, no trailing dot */
+	struct strlist	 relay_domains;
+	char		*queue_dir;
+	char		*user;		/* drop privileges to this user; NULL: stay */
+	char		*group;		/* NULL: the user's primary group */
+	bool		 run_as_root;	/* root without `user` is allowed */
+	uint64_t	 queue_min_free;	/* bytes kept free; 0: no check */
+	uint64_t	 max_message_size;	/* bytes */
+	unsigned	 max_recipients;
+	unsigned	 max_hops;	/* Received: fields, then 554 5.4.6 */
+	unsigned	 max_connections;
+	unsigned	 workers;	/* 0: one per online CPU */
+	unsigned	 max_errors;		/* bad commands before 421 */
+	unsigned	 command_timeout;	/* seconds */
+	unsigned	 data_timeout;		/* seconds */
+	unsigned	 shutdown_timeout;	/* seconds */
+	/* Hardening: limits on what one client may take. */
+	unsigned	 max_connections_per_ip;
+	unsigned	 ipv6_client_prefix;	/* bits: IPv6 clients count by it */
+	unsigned	 soft_error_limit;	/* then each error reply waits 1s */
+	unsigned	 command_deadline;	/* seconds for one whole command line */
+	unsigned	 min_data_rate;		/* bytes/s over DATA after 30s; 0: off */
+	unsigned	 greet_pause;		/* seconds before the 220; 0: off */
+	unsigned	 max_auth_failures_per_ip;	/* per auth_failure_window */
+	unsigned	 auth_failure_window;	/* seconds */
+	/* Policy switches for clients neither trusted nor authenticated. */
+	bool		 allow_untrusted_routing;	/* %, !, @, source routes */
+	bool		 reject_unqualified_sender;	/* 553: no domain */
+	bool		 reject_non_fqdn_sender;	/* 553: localhost, one label */
+	bool		 reject_unknown_sender_domain;	/* 501: no MX/A/AAAA */
+	char		*bare_newline;		/* "reject", "normalize" */
+	char		*bare_newline_clients;	/* "trusted", "all" */
+	struct strlist	 dns_servers;	/* "IP" or "IP:port"; empty: resolv.conf */
+	unsigned	 dns_timeout;	/* seconds, per lookup */
+	/* TLS: no certificate means no STARTTLS (and no submission). */
+	char		*tls_cert;	/* PEM, full chain; NULL: none */
+	char		*tls_key;	/* PEM private key; NULL: in tls_cert */
+	char		*tls_ca_file;	/* client certificates; NULL: none */
+	struct strlist	 tls_protocols;	/* "TLSv1.2", "TLSv1.3" */
+	char		*tls_ciphers;	/* OpenSSL list for TLS 1.2 */
+	unsigned	 tls_handshake_timeout;	/* seconds */
+	/* SMTP AUTH through Cyrus SASL. */
+	struct strlist	 sasl_mechanisms;	/* empty: all the backend has */
+	char		*sasl_pwcheck_method;	/* "auxprop" or "saslauthd" */
+	char		*sasl_sasldb_path;	/* for auxprop (sasldb) */
+	char		*sasl_saslauthd_path;	/* saslauthd's socket directory */
+	unsigned	 max_auth_failures;	/* then 421 */
+	unsigned	 auth_timeout;		/* seconds a SASL answer may take */
+	unsigned	 auth_threads;		/* SASL threads, stuck ones too */
+	bool		 sender_login_check;	/* MAIL FROM must be the user's */
+	/* Delivery. */
+	bool		 delivery;		/* run the queue runner */
+	char		*local_delivery;	/* "maildir:TEMPLATE", "lmtp:unix:PATH",
+						 * "lmtp:HOST:PORT" */
+	char		*aliases;		/* alias file; NULL: none */
+	struct strlist	 mailbox_users;		/* local parts with a mailbox */
+	char		*catchall;		/* user for unknown local parts */
+	struct alias_table *alias_table;	/* aliases, loaded with the config */
+	struct cidr	*own_addresses;		/* ours, not on an interface */
+	size_t		 nown_addresses;
+	bool		 mx_allow_loopback;	/* lab: 127/8 MX hosts */
+	char		*smarthost;		/* "[HOST]:PORT"/"HOST:PORT"; NULL: MX */
+	char		*smarthost_tls;		/* "required", "opportunistic", "none" */
+	char		*mime_8bit_downgrade;	/* "convert", "bounce": 8-bit mail
+						 * for a next hop without 8BITMIME */
+	char		*smarthost_ca_file;	/* NULL: the system store */
+	char		*smarthost_auth_file;	/* "user password" line; NULL: no AUTH */
+	unsigned	 queue_lifetime;	/* seconds, then bounce */
+	unsigned	 retry_min, retry_max;	/* seconds, backoff bounds */
+	unsigned	 delivery_concurrency;	/* connections overall */
+	unsigned	 delivery_per_destination;
+	unsigned	 delivery_timeout;	/* seconds per network step */
+};
+
+/* Parse a file. On success returns the config; on failure returns NULL
+ * and sets *errors to a malloc'd text of "file:line: message\n" lines
+ * (also set, possibly empty, on success when warnings were found: NULL
+ * when there is nothing to say). */
+struct config	*config_load(const char *path, char **errors);
+/* Same for text in memory; `name` stands for the file in messages. */
+struct config	*config_parse(const char *text, const char *name, char **errors);
+void		 config_free(struct config *);
+/* The effective configuration, every key, in the file's own syntax. */
+void		 config_print(const struct config *, FILE *);
+
+const char	*config_role_name(enum listen_role);
+/* True when delivery hands off to qmail-queue, a program that is
+ * set-user-ID (qmailq) in a real qmail: the process running it must be
+ * free to gain that user (no PR_SET_NO_NEW_PRIVS). */
+bool		 config_qmail_queue(const struct config *);
+
+#endif

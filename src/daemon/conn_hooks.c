@@ -1,0 +1,321 @@
+/*
+ * conn_hooks - what the SMTP engine asks of the world, for one
+ * connection: spool files and their commit, sender domain lookups,
+ * STARTTLS, and SASL exchanges. Each answer goes back to the engine
+ * and then through conn_process(), unless it arrived inside the call
+ * that asked (a cached DNS answer), where the engine goes on by itself.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "queue/committer.h"
+#include "daemon/conn_int.h"
+#include "dns/dns.h"
+#include "lib/log.h"
+#include "lib/netaddr.h"
+#include "queue/queue.h"
+#include "sec/sasl.h"
+#include "daemon/server.h"
+#include "smtp/smtp.h"
+#include "sec/tls.h"
+
+static void
+io_send(void *ctx, const char *data, size_t len)
+{
+	struct conn *c = ctx;
+
+	/* Past the maximum the client is not reading its replies: the
+	 * flush notices and closes. */
+	if (buf_append(&c->out, data, len) == -1)
+		c->out.max = 0;
+}
+
+/* --- queue ---------------------------------------------------------------- */
+
+#define SPACE_CACHE	1.0		/* seconds a statvfs answer is reused */
+#define SPACE_PLENTY	(256ULL << 20)	/* ... when this much more than needed */
+
+/* io_space_ok - queue_min_free octets must stay free once a message of
+ * `size` (as declared) is in; a failed statvfs does not refuse mail:
+ * the writes would still fail with 451. With plenty of room the last
+ * answer stands for a second: two system calls less per message. */
+static bool
+io_space_ok(void *ctx, uint64_t size)
+{
+	struct conn *c = ctx;
+	struct server *srv = c->srv;
+	uint64_t min_free = c->cfg->cfg->queue_min_free, avail, need;
+	ev_tstamp now = ev_now(srv->loop);
+	char err[512];
+
+	if (min_free == 0)
+		return true;
+	need = size > UINT64_MAX - min_free ? UINT64_MAX : min_free + size;
+	if (now - srv->space_at < SPACE_CACHE &&
+	    srv->space_avail > need && srv->space_avail - need >= SPACE_PLENTY)
+		return true;
+	if (queue_free_space(srv->queue, &avail, err, sizeof(err)) == -1) {
+		log_warn("s=%lx %s", c->sid, err);
+		return true;
+	}
+	srv->space_avail = avail;
+	srv->space_at = now;
+	if (avail >= need)
+		return true;
+	log_warn("s=%lx queue %s: %" PRIu64 " octets free, %" PRIu64
+	    " wanted (queue_min_free + SIZE): 452", c->sid,
+	    queue_dir(c->srv->queue), avail, need);
+	return false;
+}
+
+static int
+io_spool_open(void *ctx, struct envelope *env)
+{
+	struct conn *c = ctx;
+	char err[512];
+
+	if ((c->spool = queue_spool_create(c->srv->queue, env, err,
+	    sizeof(err))) == NULL) {
+		int e = errno;
+
+		log_err("s=%lx %s", c->sid, err);
+		return e == ENOSPC || e == EDQUOT ? SMTP_SPOOL_NO_SPACE : -1;
+	}
+	return 0;
+}
+
+static int
+io_spool_write(void *ctx, const char *data, size_t len)
+{
+	struct conn *c = ctx;
+
+	if (spool_write(c->spool, data, len) == -1) {
+		log_err("s=%lx id=%s spool write: %s", c->sid,
+		    spool_id(c->spool), strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+on_committed(void *arg, int status)
+{
+	struct conn *c = arg;
+
+	c->committing = false;
+	if (status == 0)
+		server_queued(c->srv, spool_id(c->spool));
+	spool_free(c->spool);
+	c->spool = NULL;
+	if (c->closed) {
+		conn_destroy(c);	/* the free conn_close deferred */
+		return;
+	}
+	smtp_commit_done(c->smtp, status);
+	conn_process(c);
+}
+
+static void
+io_spool_commit(void *ctx)
+{
+	struct conn *c = ctx;
+
+	c->committing = true;
+	committer_submit(c->srv->committer, c->spool, on_committed, c);
+}
+
+static void
+io_spool_abort(void *ctx)
+{
+	struct conn *c = ctx;
+
+	spool_free(c->spool);
+	c->spool = NULL;
+}
+
+/* --- DNS -------------------------------------------------------------------- */
+
+static void
+on_lookup(void *arg, enum dns_result r)
+{
+	struct conn *c = arg;
+
+	c->lookup = NULL;
+	smtp_lookup_done(c->smtp, r);
+	if (!c->looking_up)
+		conn_process(c);
+}
+
+static void
+io_domain_lookup(void *ctx, const char *domain)
+{
+	struct conn *c = ctx;
+
+	c->looking_up = true;
+	c->lookup = dns_domain_exists(c->srv->dns, domain, on_lookup, c);
+	c->looking_up = false;
+}
+
+/* --- STARTTLS ----------------------------------------------------------------- */
+
+static void
+io_starttls(void *ctx)
+{
+	struct conn *c = ctx;
+
+	/* conn_process starts the handshake once the 220 is written. */
+	c->starttls_pending = true;
+}
+
+/* --- SASL ----------------------------------------------------------------------- */
+
+/* sasl_endpoint - "IP;port", as Cyrus wants the two ends */
+static void
+sasl_endpoint(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+	char ip[NETADDR_STRLEN];
+	unsigned port = 0;
+
+	netaddr_format((const struct sockaddr *)ss, ip, sizeof(ip));
+	if (ss->ss_family == AF_INET)
+		port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	else if (ss->ss_family == AF_INET6)
+		port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	snprintf(out, outlen, "%s;%u", ip, port);
+}
+
+static const char *
+io_auth_mechanisms(void *ctx)
+{
+	struct conn *c = ctx;
+	char local[NETADDR_STRLEN + 8], remote[NETADDR_STRLEN + 8];
+
+	if (c->srv->sasl == NULL || c->tls == NULL)
+		return NULL;
+	if (c->sasl == NULL) {
+		sasl_endpoint(&c->local, local, sizeof(local));
+		sasl_endpoint(&c->peer, remote, sizeof(remote));
+		c->sasl = sasl_session_new(c->srv->sasl, c->cfg->cfg->hostname,
+		    local, remote, (unsigned)tls_conn_bits(c->tls));
+		if (c->sasl == NULL)
+			return NULL;
+	}
+	return sasl_session_mechanisms(c->sasl);
+}
+
+static void
+auth_answer(struct conn *c, enum sasl_status st, const char *challenge,
+    size_t len, const char *user)
+{
+	smtp_auth_done(c->smtp, st, challenge, len, user);
+	if (!c->in_sasl_call)
+		conn_process(c);
+}
+
+static void
+on_auth_delay(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	auth_answer(c, SASL_STATUS_BADAUTH, NULL, 0, NULL);
+}
+
+/* on_sasl - SASL answered; a failure waits longer each time, which makes
+ * guessing passwords slow without slowing anyone else down */
+static void
+on_sasl(void *arg, enum sasl_status st, const char *challenge, size_t len,
+    const char *user)
+{
+	struct conn *c = arg;
+	unsigned delay;
+
+	if (st == SASL_STATUS_BADAUTH) {
+		c->auth_failures++;
+		server_auth_failed(c->srv, (struct sockaddr *)&c->peer);
+		delay = c->auth_failures < AUTH_DELAY_MAX ? c->auth_failures :
+		    AUTH_DELAY_MAX;
+		ev_init(&c->auth_delay, on_auth_delay);
+		c->auth_delay.data = c;
+		ev_timer_set(&c->auth_delay, delay, 0.0);
+		ev_timer_start(c->srv->loop, &c->auth_delay);
+		return;
+	}
+	auth_answer(c, st, challenge, len, user);
+}
+
+static void
+io_auth_start(void *ctx, const char *mech, const char *initial, size_t len,
+    bool has_initial)
+{
+	struct conn *c = ctx;
+
+	c->in_sasl_call = true;
+	if (c->sasl == NULL)
+		on_sasl(c, SASL_STATUS_TEMP, NULL, 0, NULL);
+	else
+		sasl_session_start(c->sasl, mech, initial, len, has_initial,
+		    on_sasl, c);
+	c->in_sasl_call = false;
+}
+
+static void
+io_auth_step(void *ctx, const char *resp, size_t len)
+{
+	struct conn *c = ctx;
+
+	c->in_sasl_call = true;
+	sasl_session_step(c->sasl, resp, len, on_sasl, c);
+	c->in_sasl_call = false;
+}
+
+static bool
+io_auth_allowed(void *ctx)
+{
+	struct conn *c = ctx;
+
+	return server_auth_allowed(c->srv, (struct sockaddr *)&c->peer);
+}
+
+static void
+io_auth_reset(void *ctx)
+{
+	struct conn *c = ctx;
+
+	if (c->sasl)
+		sasl_session_reset(c->sasl);
+}
+
+const struct smtp_io conn_smtp_io = {
+	.send = io_send,
+	.space_ok = io_space_ok,
+	.spool_open = io_spool_open,
+	.spool_write = io_spool_write,
+	.spool_commit = io_spool_commit,
+	.spool_abort = io_spool_abort,
+	.domain_lookup = io_domain_lookup,
+	.starttls = io_starttls,
+	.auth_mechanisms = io_auth_mechanisms,
+	.auth_start = io_auth_start,
+	.auth_step = io_auth_step,
+	.auth_reset = io_auth_reset,
+	.auth_allowed = io_auth_allowed,
+};
+
+void
+conn_hooks_close(struct conn *c)
+{
+	ev_timer_stop(c->srv->loop, &c->auth_delay);
+	if (c->lookup) {
+		dns_cancel(c->lookup);
+		c->lookup = NULL;
+	}
+	if (c->sasl) {
+		sasl_session_free(c->sasl);
+		c->sasl = NULL;
+	}
+}

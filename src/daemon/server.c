@@ -1,0 +1,796 @@
+/*
+ * server - listeners, accept, signals and configuration reload on the
+ * libev loop (epoll on Linux: no FD_SETSIZE ceiling).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "queue/committer.h"
+#include "daemon/conn.h"
+#include "deliver/deliver.h"
+#include "daemon/generation.h"
+#include "dns/dns.h"
+#include "lib/iptable.h"
+#include "lib/log.h"
+#include "smtp/policy.h"
+#include "queue/queue.h"
+#include "sec/sasl.h"
+#include "daemon/server.h"
+#include "sec/tls.h"
+#include "daemon/workers.h"
+#include "smtp/smtp_reply.h"
+#include "lib/netaddr.h"
+
+#define ACCEPT_BATCH	64	/* accepts per wake-up, to stay fair */
+#define LISTEN_BACKLOG	4096
+#define STRESS_DIVISOR	5	/* timeouts under stress, as Postfix does */
+#define AUTH_SWEEP	60.0	/* seconds between ageing AUTH failures */
+
+static void	on_auth_sweep(struct ev_loop *, ev_timer *, int);
+
+struct cfg_ref *
+cfg_ref_get(struct cfg_ref *r)
+{
+	r->refs++;
+	return r;
+}
+
+void
+cfg_ref_put(struct cfg_ref *r)
+{
+	if (r && --r->refs == 0) {
+		config_free(r->cfg);
+		free(r);
+	}
+}
+
+struct cfg_ref *
+cfg_ref_new(struct config *cfg)
+{
+	struct cfg_ref *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->cfg = cfg;
+	r->refs = 1;
+	return r;
+}
+
+/* --- listeners ---------------------------------------------------------- */
+
+/* listen_one - bind one `listen` line; "*" is dual-stack [::] if we can;
+ * reuseport: one of several sockets on it, one per worker */
+static int
+listen_one(const struct listen_spec *ls, struct listener *l, bool reuseport,
+    char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	const char *host = ls->host ? ls->host : "::";
+	int fd = -1, one = 1, zero = 0, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	snprintf(l->name, sizeof(l->name), "%s%s%s:%s %s",
+	    ls->host && strchr(ls->host, ':') ? "[" : "",
+	    ls->host ? ls->host : "*",
+	    ls->host && strchr(ls->host, ':') ? "]" : "",
+	    ls->port, config_role_name(ls->role));
+	for (;;) {
+		if ((rc = getaddrinfo(host, ls->port, &hints, &res)) != 0) {
+			snprintf(err, errlen, "listen %s: %s", l->name,
+			    gai_strerror(rc));
+			return -1;
+		}
+		fd = socket(res->ai_family,
+		    res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd == -1 && ls->host == NULL && strcmp(host, "::") == 0 &&
+		    errno == EAFNOSUPPORT) {
+			freeaddrinfo(res);	/* no IPv6 here: plain IPv4 */
+			host = "0.0.0.0";
+			continue;
+		}
+		break;
+	}
+	if (fd == -1)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto fail;
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+		    ls->host ? &one : &zero, sizeof(int));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1)
+		goto fail;
+	freeaddrinfo(res);
+	l->fd = fd;
+	l->role = ls->role;
+	return 0;
+fail:
+	snprintf(err, errlen, "listen %s: %s", l->name, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	freeaddrinfo(res);
+	return -1;
+}
+
+static void
+listeners_start(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].fd != -1)
+			ev_io_start(srv->loop, &srv->listeners[i].io);
+}
+
+static void
+listeners_stop(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		ev_io_stop(srv->loop, &srv->listeners[i].io);
+}
+
+/* per_ip_full - refuse (421) a connection past max_connections_per_ip;
+ * true when refused, and the caller closes */
+static bool
+per_ip_full(struct server *srv, int fd, const struct sockaddr *sa,
+    const struct listener *l)
+{
+	static const char full[] = R_TOO_MANY_FROM_IP "\r\n";
+	const struct config *cfg = srv->cfg->cfg;
+	const struct iptable_entry *e = NULL;
+	unsigned max = cfg->max_connections_per_ip;
+	struct netaddr_key key;
+	char ip[NETADDR_STRLEN];
+
+	if (netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == 0)
+		e = iptable_get(srv->per_ip, &key, false);
+	/* mynetworks are exempt, as in Postfix (smtpd_client_event_limit_
+	 * exceptions): a local relay or a busy web server is not an attack. */
+	if (e == NULL || e->count < max || policy_trusted(cfg, sa))
+		return false;
+	netaddr_format(sa, ip, sizeof(ip));
+	log_warn("refused connection from [%s] on %s: max_connections_per_ip "
+	    "(%u) reached", ip, l->name, max);
+	/* Best effort: the socket is closed either way. */
+	(void)!write(fd, full, sizeof(full) - 1);
+	return true;
+}
+
+/* accepted - a new client: refused when over a limit, else served */
+static void
+accepted(struct server *srv, const struct listener *l, int fd,
+    const struct sockaddr *sa)
+{
+	if (srv->nconns >= srv->cfg->cfg->max_connections) {
+		static const char busy[] = R_TOO_BUSY "\r\n";
+
+		log_warn("refused connection on %s: max_connections (%u) "
+		    "reached", l->name, srv->cfg->cfg->max_connections);
+		/* Best effort: the socket is closed either way. */
+		(void)!write(fd, busy, sizeof(busy) - 1);
+		close(fd);
+		return;
+	}
+	if (per_ip_full(srv, fd, sa, l)) {
+		close(fd);
+		return;
+	}
+	conn_new(srv, fd, sa, l->role);
+}
+
+static void
+on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = w->data;
+	struct server *srv = l->srv;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int i, fd;
+
+	(void)revents;
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		sslen = sizeof(ss);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: pause rather than spin. */
+				log_warn("accept on %s: %s; pausing 1s",
+				    l->name, strerror(errno));
+				listeners_stop(srv);
+				ev_timer_set(&srv->pause_timer, 1.0, 0.0);
+				ev_timer_start(loop, &srv->pause_timer);
+			}
+			return;
+		}
+		accepted(srv, l, fd, (struct sockaddr *)&ss);
+	}
+}
+
+/* adopt_early - the clients the master accepted for this worker */
+static void
+adopt_early(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nearly; i++)
+		accepted(srv, &srv->listeners[(size_t)srv->worker * srv->nlisten +
+		    srv->early[i].role_index], srv->early[i].fd,
+		    (struct sockaddr *)&srv->early[i].peer);
+	free(srv->early);
+	srv->early = NULL;
+	srv->nearly = 0;
+}
+
+static void
+on_pause_end(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (!srv->stopping)
+		listeners_start(srv);
+}
+
+/* --- signals -------------------------------------------------------------- */
+
+static void
+on_stop_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = w->data;
+	struct conn *c, *next;
+
+	(void)loop;
+	(void)revents;
+	log_info("shutdown_timeout reached: closing %u connection(s)",
+	    srv->nconns);
+	for (c = srv->conns; c; c = next) {
+		next = conn_next(c);
+		conn_abort(c);
+	}
+}
+
+static void
+server_stop(struct server *srv)
+{
+	struct conn *c, *next;
+	size_t i;
+
+	if (srv->stopping) {
+		on_stop_timer(srv->loop, &srv->stop_timer, 0);
+		return;
+	}
+	srv->stopping = true;
+	if (srv->worker < 0)
+		gen_stopping();
+	log_info("stopping: %u connection(s) open", srv->nconns);
+	listeners_stop(srv);
+	ev_timer_stop(srv->loop, &srv->pause_timer);
+	for (i = 0; i < srv->nlisteners; i++) {
+		if (srv->listeners[i].fd != -1)
+			close(srv->listeners[i].fd);
+		srv->listeners[i].fd = -1;
+	}
+	for (c = srv->conns; c; c = next) {
+		next = conn_next(c);
+		conn_shutdown(c);
+	}
+	if (srv->nconns == 0) {
+		ev_break(srv->loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_set(&srv->stop_timer, srv->cfg->cfg->shutdown_timeout, 0.0);
+	ev_timer_start(srv->loop, &srv->stop_timer);
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *srv = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (w->signum == SIGHUP)
+		server_hup(srv);
+	else
+		server_stop(srv);
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+/* uses_master - a master and worker processes, even with one worker: with
+ * the qmail-queue hand-off the runner (and what starts and restarts it)
+ * must be free to run a set-user-ID program, and the process that faces
+ * the network must not be: they cannot be one process */
+static bool
+uses_master(const struct config *cfg, unsigned nworkers)
+{
+	return nworkers > 1 || config_qmail_queue(cfg);
+}
+
+struct server *
+server_new(struct config *cfg, char *err, size_t errlen)
+{
+	struct server *srv;
+	unsigned nworkers = workers_count(cfg);
+	size_t i, w;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL ||
+	    (srv->cfg = cfg_ref_new(cfg)) == NULL ||
+	    (srv->listeners = calloc(cfg->nlisten * nworkers,
+	    sizeof(*srv->listeners))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		if (srv)
+			free(srv->cfg);
+		free(srv);
+		return NULL;
+	}
+	if ((srv->per_ip = iptable_new()) == NULL ||
+	    (srv->auth_fails = iptable_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		server_free(srv);
+		return NULL;
+	}
+	srv->nworkers = nworkers;
+	srv->worker = -1;
+	srv->nlisten = cfg->nlisten;
+	srv->notify_rd = srv->notify_wr = -1;
+	srv->ctl_fd = -1;
+	srv->generation = 1;
+	gen_init(&srv->gens, uses_master(cfg, nworkers) ? nworkers : 0,
+	    cfg->delivery, cfg->digest);
+	for (i = 0; i < cfg->nlisten * nworkers; i++)
+		srv->listeners[i].fd = -1;
+	/* Before the privilege drop: the key may be readable by root only. */
+	if (cfg->tls_cert &&
+	    (srv->tls = tls_ctx_new(cfg, err, errlen)) == NULL) {
+		server_free(srv);
+		return NULL;
+	}
+	/* Worker w's socket is the w-th of its reuseport group: the order
+	 * in which they listen, which workers_steer() relies on. */
+	srv->nlisteners = cfg->nlisten * nworkers;
+	for (i = 0; i < cfg->nlisten; i++) {
+		for (w = 0; w < nworkers; w++) {
+			struct listener *l = &srv->listeners[w * cfg->nlisten + i];
+
+			if (listen_one(&cfg->listen[i], l, nworkers > 1, err,
+			    errlen) == -1) {
+				server_free(srv);
+				return NULL;
+			}
+			l->srv = srv;
+			ev_io_init(&l->io, on_accept, l->fd, EV_READ);
+			/* A new client is greeted before the busy ones are
+			 * served further: greeting latency under load. */
+			ev_set_priority(&l->io, EV_MAXPRI);
+			l->io.data = l;
+		}
+	}
+	if (nworkers > 1)
+		srv->steered = workers_steer_all(srv, false);
+	return srv;
+}
+
+/* --- the queue runner --------------------------------------------------------- */
+
+static void	runner_start(struct server *);
+
+static void
+on_runner_restart(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	runner_start(w->data);
+}
+
+static void
+on_runner_exit(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct server *srv = w->data;
+
+	(void)revents;
+	ev_child_stop(loop, w);
+	ev_io_stop(loop, &srv->runner_ctl);
+	gen_child_gone(&srv->gens, gen_runner(&srv->gens));
+	srv->runner = 0;
+	if (srv->stopping)
+		return;
+	/* Nothing is lost: the queue is on disk. Start it again soon. */
+	log_err("queue runner exited (status %d); restarting it in 5s",
+	    w->rstatus);
+	ev_timer_set(&srv->runner_restart, 5.0, 0.0);
+	ev_timer_start(loop, &srv->runner_restart);
+}
+
+static void
+on_runner_control(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *srv = w->data;
+	unsigned r = gen_runner(&srv->gens);
+
+	(void)revents;
+	gen_read(&srv->gens, r);
+	if (srv->gens.child[r].fd == -1)
+		ev_io_stop(loop, w);
+}
+
+pid_t
+server_runner_spawn(struct server *srv, char *err, size_t errlen)
+{
+	unsigned r = gen_runner(&srv->gens);
+	int ctl;
+	pid_t pid = -1;
+
+	if ((ctl = gen_child_socket(&srv->gens, r, err, errlen)) != -1) {
+		pid = deliver_spawn(srv->cfg->cfg->path, srv->foreground,
+		    srv->notify_rd, ctl, err, errlen);
+		close(ctl);
+	}
+	gen_child_started(&srv->gens, r, pid > 0 ? pid : 0);
+	srv->runner = pid > 0 ? pid : 0;
+	return pid;
+}
+
+static void
+runner_start(struct server *srv)
+{
+	unsigned r = gen_runner(&srv->gens);
+	char err[512];
+
+	if (server_runner_spawn(srv, err, sizeof(err)) == -1) {
+		log_err("%s; trying again in 5s", err);
+		ev_timer_set(&srv->runner_restart, 5.0, 0.0);
+		ev_timer_start(srv->loop, &srv->runner_restart);
+		return;
+	}
+	ev_child_set(&srv->runner_watch, srv->runner, 0);
+	ev_child_start(srv->loop, &srv->runner_watch);
+	ev_io_set(&srv->runner_ctl, srv->gens.child[r].fd, EV_READ);
+	ev_io_start(srv->loop, &srv->runner_ctl);
+}
+
+/* server_runner_stop - SIGTERM, then wait up to shutdown_timeout, then KILL:
+ * deliveries in flight have their outcomes on disk either way */
+void
+server_runner_stop(struct server *srv)
+{
+	int status, i;
+
+	if (srv->runner <= 0)
+		return;
+	if (srv->loop)
+		ev_child_stop(srv->loop, &srv->runner_watch);
+	kill(srv->runner, SIGTERM);
+	for (i = 0; i < (int)srv->cfg->cfg->shutdown_timeout * 10; i++) {
+		if (waitpid(srv->runner, &status, WNOHANG) == srv->runner)
+			break;
+		usleep(100000);
+	}
+	if (i == (int)srv->cfg->cfg->shutdown_timeout * 10) {
+		kill(srv->runner, SIGKILL);
+		waitpid(srv->runner, &status, 0);
+	}
+	srv->runner = 0;
+}
+
+void
+server_queued(struct server *srv, const char *id)
+{
+	char line[QUEUE_ID_LEN + 2];
+	int n = snprintf(line, sizeof(line), "%s\n", id);
+
+	/* A full pipe only delays it: the runner rescans the queue. */
+	if (srv->notify_wr != -1 && n > 0)
+		(void)!write(srv->notify_wr, line, (size_t)n);
+}
+
+int
+server_run(struct server *srv)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	char err[512];
+
+	/* Once, here: a worker restarted later must not take another's
+	 * spool files in tmp/ for the leftovers of a crash. */
+	if ((srv->queue = queue_open(cfg->queue_dir, err, sizeof(err))) == NULL) {
+		log_err("queue: %s", err);
+		return 1;
+	}
+	log_info("queue %s: %u entries, %u stale spool files removed",
+	    queue_dir(srv->queue), queue_entries_at_open(srv->queue),
+	    queue_removed_at_open(srv->queue));
+	if (cfg->delivery) {
+		int p[2];
+
+		if (deliver_notify_pipe(p, err, sizeof(err)) == -1) {
+			log_err("%s", err);
+			return 1;
+		}
+		srv->notify_rd = p[0];
+		srv->notify_wr = p[1];
+	}
+	if (uses_master(cfg, srv->nworkers))
+		return workers_run(srv);
+	/* One process serves the clients and starts the runner, which hands
+	 * off to no qmail-queue: nothing here needs to gain privileges. A
+	 * reload that turns the hand-off on is refused by the runner. */
+	if (server_no_new_privs("sallyport") == -1)
+		return 1;
+	return server_serve(srv);
+}
+
+int
+server_no_new_privs(const char *who)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		log_err("%s: prctl(PR_SET_NO_NEW_PRIVS): %s", who,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void
+server_signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+void
+server_signals(int how)
+{
+	sigset_t set;
+
+	server_signal_set(&set);
+	sigprocmask(how, &set, NULL);
+}
+
+int
+server_serve(struct server *srv)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	char err[512];
+	size_t i;
+
+	srv->loop = ev_default_loop(EVFLAG_AUTO);
+	/* The disk's parallelism is shared: 16 fsync threads in all. */
+	if ((srv->committer = committer_new(srv->loop, srv->queue,
+	    srv->nworkers >= 8 ? 2 : 16 / srv->nworkers)) == NULL) {
+		log_err("cannot start the commit thread");
+		return 1;
+	}
+	/* Without TLS AUTH is never offered: no SASL, and no word of it. */
+	if (policy_auth_possible(cfg) && (srv->sasl = sasl_server_create(
+	    srv->loop, cfg, err, sizeof(err))) == NULL)
+		log_warn("sasl: %s; AUTH is not offered", err);
+	if ((srv->dns = dns_new(srv->loop, cfg->dns_servers.v,
+	    cfg->dns_servers.n, cfg->dns_timeout, err, sizeof(err))) == NULL) {
+		log_err("dns: %s", err);
+		return 1;
+	}
+	ev_signal_init(&srv->sig_term, on_signal, SIGTERM);
+	ev_signal_init(&srv->sig_int, on_signal, SIGINT);
+	ev_signal_init(&srv->sig_hup, on_signal, SIGHUP);
+	srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
+	ev_signal_start(srv->loop, &srv->sig_term);
+	ev_signal_start(srv->loop, &srv->sig_int);
+	ev_signal_start(srv->loop, &srv->sig_hup);
+	/* A worker starts with them blocked (workers.c): a SIGHUP passed
+	 * on while it was setting up waited, rather than killing it. */
+	server_signals(SIG_UNBLOCK);
+	ev_init(&srv->stop_timer, on_stop_timer);
+	ev_init(&srv->pause_timer, on_pause_end);
+	srv->stop_timer.data = srv->pause_timer.data = srv;
+	signal(SIGPIPE, SIG_IGN);
+
+	ev_timer_init(&srv->auth_sweep, on_auth_sweep, AUTH_SWEEP, AUTH_SWEEP);
+	srv->auth_sweep.data = srv;
+	ev_timer_start(srv->loop, &srv->auth_sweep);
+	ev_init(&srv->runner_restart, on_runner_restart);
+	srv->runner_restart.data = srv;
+	ev_init(&srv->runner_watch, on_runner_exit);
+	srv->runner_watch.data = srv;
+	ev_init(&srv->runner_ctl, on_runner_control);
+	srv->runner_ctl.data = srv;
+	if (srv->worker >= 0) {
+		/* The master has said the rest, and minds the runner. */
+		log_info("worker %d ready", srv->worker);
+		server_control_start(srv);
+	} else {
+		for (i = 0; i < srv->nlisteners; i++)
+			log_info("listening on %s", srv->listeners[i].name);
+		if (srv->tls)
+			log_info("TLS certificate %s",
+			    tls_ctx_describe(srv->tls));
+		if (cfg->delivery)
+			runner_start(srv);
+		else
+			log_info("delivery = no: mail stays in the queue");
+		log_info("sallyport %s ready as %s", PACKAGE_VERSION,
+		    cfg->hostname);
+		/* Without a runner, live now; with one, once it says so. */
+		gen_check(&srv->gens);
+	}
+	adopt_early(srv);
+	listeners_start(srv);
+	ev_run(srv->loop, 0);
+
+	/* Commits still in flight finish, and their sessions are freed. */
+	committer_free(srv->committer);
+	srv->committer = NULL;
+	ev_timer_stop(srv->loop, &srv->runner_restart);
+	ev_timer_stop(srv->loop, &srv->auth_sweep);
+	ev_io_stop(srv->loop, &srv->runner_ctl);
+	server_runner_stop(srv);
+	dns_free(srv->dns);
+	srv->dns = NULL;
+	sasl_server_free(srv->sasl);
+	srv->sasl = NULL;
+	log_info(srv->worker >= 0 ? "worker stopped" : "stopped");
+	return 0;
+}
+
+void
+server_free(struct server *srv)
+{
+	size_t i;
+
+	if (srv == NULL)
+		return;
+	committer_free(srv->committer);
+	dns_free(srv->dns);
+	sasl_server_free(srv->sasl);
+	if (srv->tls)
+		tls_ctx_unref(srv->tls);
+	for (i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].fd != -1)
+			close(srv->listeners[i].fd);
+	free(srv->listeners);
+	for (i = 0; i < srv->nearly; i++)
+		close(srv->early[i].fd);
+	free(srv->early);
+	if (srv->notify_rd != -1)
+		close(srv->notify_rd);
+	if (srv->notify_wr != -1)
+		close(srv->notify_wr);
+	if (srv->ctl_fd != -1)
+		close(srv->ctl_fd);
+	gen_close_all(&srv->gens);
+	queue_close(srv->queue);
+	iptable_free(srv->per_ip);
+	iptable_free(srv->auth_fails);
+	cfg_ref_put(srv->cfg);
+	if (srv->loop)
+		ev_loop_destroy(srv->loop);
+	free(srv);
+}
+
+/* stress_check - enter or leave stress mode (Postfix's name): over 80%
+ * of max_connections, clients get a fifth of the usual timeouts */
+static void
+stress_check(struct server *srv)
+{
+	bool stressed = (uint64_t)srv->nconns * 5 >
+	    (uint64_t)srv->cfg->cfg->max_connections * 4;
+
+	if (stressed == srv->stressed)
+		return;
+	srv->stressed = stressed;
+	if (stressed)
+		log_warn("stress mode: %u connections open (max_connections "
+		    "%u); timeouts divided by %d", srv->nconns,
+		    srv->cfg->cfg->max_connections, STRESS_DIVISOR);
+	else
+		log_info("stress mode ended: %u connections open",
+		    srv->nconns);
+}
+
+double
+server_timeout(const struct server *srv, unsigned seconds)
+{
+	double t = seconds;
+
+	if (srv->stressed)
+		t /= STRESS_DIVISOR;
+	return t < 1.0 ? 1.0 : t;
+}
+
+void
+server_conn_added(struct server *srv, struct conn *c)
+{
+	struct iptable_entry *e;
+
+	struct netaddr_key *key = conn_limit_key(c);
+
+	srv->nconns++;
+	/* Out of memory: this one goes uncounted, which is harmless. */
+	if (netaddr_client_key(conn_peer(c), srv->cfg->cfg->ipv6_client_prefix,
+	    key) == 0 && (e = iptable_get(srv->per_ip, key, true)) != NULL)
+		e->count++;
+	else
+		key->family = 0;
+	stress_check(srv);
+}
+
+void
+server_conn_gone(struct server *srv, struct conn *c)
+{
+	struct iptable_entry *e;
+	struct netaddr_key *key = conn_limit_key(c);
+
+	if (key->family != 0 &&
+	    (e = iptable_get(srv->per_ip, key, false)) != NULL &&
+	    --e->count == 0)
+		iptable_remove(srv->per_ip, key);
+	srv->nconns--;
+	stress_check(srv);
+	if (srv->stopping && srv->nconns == 0)
+		ev_break(srv->loop, EVBREAK_ALL);
+}
+
+/* --- AUTH failures across connections ------------------------------------ */
+
+void
+server_auth_failed(struct server *srv, const struct sockaddr *sa)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	struct iptable_entry *e;
+	struct netaddr_key key;
+	time_t now = time(NULL);
+
+	if (netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == -1 ||
+	    (e = iptable_get(srv->auth_fails, &key, true)) == NULL)
+		return;
+	if (e->count == 0 || now - e->since >= (time_t)cfg->auth_failure_window) {
+		e->count = 0;		/* a new window */
+		e->since = now;
+	}
+	e->count++;
+}
+
+bool
+server_auth_allowed(struct server *srv, const struct sockaddr *sa)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	const struct iptable_entry *e = NULL;
+	struct netaddr_key key;
+
+	if (netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == 0)
+		e = iptable_get(srv->auth_fails, &key, false);
+	return e == NULL || e->count < cfg->max_auth_failures_per_ip ||
+	    time(NULL) - e->since >= (time_t)cfg->auth_failure_window;
+}
+
+static void
+on_auth_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = w->data;
+
+	(void)loop;
+	(void)revents;
+	iptable_expire(srv->auth_fails,
+	    time(NULL) - (time_t)srv->cfg->cfg->auth_failure_window);
+}

@@ -1,0 +1,153 @@
+/*
+ * server - the libev loop: listeners, connections, signals, reload.
+ */
+#ifndef SALLYPORT_SERVER_H
+#define SALLYPORT_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdint.h>
+#include <ev.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "conf/config.h"
+#include "daemon/generation.h"
+
+struct conn;
+struct committer;
+struct iptable;
+struct dns;
+struct queue;
+struct sasl_server;
+struct tls_ctx;
+
+/* A loaded configuration shared by the sessions that started under it:
+ * a reload installs a new one and the old one goes when its last
+ * session ends. */
+struct cfg_ref {
+	struct config	*cfg;
+	unsigned	 refs;
+};
+
+struct listener {
+	int		 fd;
+	enum listen_role role;
+	char		 name[80];	/* "127.0.0.1:25 mx", for logs */
+	ev_io		 io;
+	struct server	*srv;
+};
+
+/* A client the master accepted before the first workers started, for
+ * the worker its address is steered to (workers.c). */
+struct early_conn {
+	int		 fd;
+	size_t		 role_index;	/* its `listen` line */
+	int		 worker;
+	struct sockaddr_storage peer;
+};
+
+struct server {
+	struct ev_loop	*loop;
+	struct cfg_ref	*cfg;		/* current configuration */
+	struct queue	*queue;
+	struct committer *committer;
+	struct dns	*dns;
+	struct tls_ctx	*tls;		/* NULL without a certificate */
+	struct sasl_server *sasl;	/* NULL: AUTH unavailable */
+	bool		 foreground;	/* logs to stderr (the runner too) */
+	pid_t		 runner;	/* the queue runner process, or 0 */
+	int		 notify_rd;	/* the runner reads "ID\n" here; kept
+					 * open so a restarted runner gets
+					 * what its predecessor did not read */
+	int		 notify_wr;	/* ... for each new entry */
+	unsigned	 nworkers;	/* event loops; > 1: worker processes */
+	int		 worker;	/* this process's index; -1: the only
+					 * process, or the master */
+	ev_child	 runner_watch;
+	ev_io		 runner_ctl;	/* its control socket (one process) */
+	struct gens	 gens;		/* master: what each child serves */
+	unsigned long	 generation;	/* the configuration this one serves */
+	int		 ctl_fd;	/* a worker: its socket to the master */
+	ev_io		 ctl_io;
+	ev_timer	 runner_restart;
+	struct listener	*listeners;	/* nworkers sockets per `listen`:
+					 * worker i has [i * nlisten, ...) */
+	size_t		 nlisteners;
+	size_t		 nlisten;	/* `listen` lines */
+	bool		 steered;	/* every group steered by address */
+	struct early_conn *early;	/* a worker: served before the rest */
+	size_t		 nearly;
+	struct conn	*conns;		/* open connections (list) */
+	unsigned	 nconns;
+	struct iptable	*per_ip;	/* open connections by client address */
+	struct iptable	*auth_fails;	/* AUTH failures by client address */
+	ev_timer	 auth_sweep;	/* ages auth_fails out */
+	bool		 stressed;	/* over 80% of max_connections */
+	unsigned long	 next_sid;	/* worker i: i, i + n, i + 2n, ... */
+	uint64_t	 space_avail;	/* queue disk, as last seen ... */
+	ev_tstamp	 space_at;	/* ... then (conn_hooks.c) */
+	bool		 stopping;
+	ev_signal	 sig_term, sig_int, sig_hup;
+	ev_timer	 stop_timer;	/* shutdown_timeout */
+	ev_timer	 pause_timer;	/* accept paused after EMFILE */
+};
+
+struct cfg_ref	*cfg_ref_new(struct config *);	/* NULL: out of memory */
+struct cfg_ref	*cfg_ref_get(struct cfg_ref *);
+void		 cfg_ref_put(struct cfg_ref *);
+
+/* Create the server and bind every listener (still privileged). */
+struct server	*server_new(struct config *, char *err, size_t errlen);
+/* Open the queue and start the commit worker (after dropping
+ * privileges), then run until SIGTERM/SIGINT. With more than one worker
+ * this process becomes the master (workers.c). Returns the exit status. */
+int		 server_run(struct server *);
+/* The event loop of one process: the only one, or worker srv->worker
+ * (queue already open, runner managed by the master). */
+int		 server_serve(struct server *);
+void		 server_free(struct server *);
+
+/* Read the configuration file again as generation gen: true when it was
+ * taken, false when refused (logged; the running one stays; why holds
+ * the first reason). A worker passes the digest the master sent (the
+ * file must be what the master read), the master NULL. server_reload.c. */
+bool		 server_reload(struct server *, unsigned long gen,
+		    const char *digest, char *why, size_t whylen);
+/* SIGHUP in the only process (reload, then pass it to the runner) or in
+ * a worker (ignored: the master passes reloads on). */
+void		 server_hup(struct server *);
+/* A worker: answer the master's reload requests on srv->ctl_fd, and say
+ * which generation it started with. */
+void		 server_control_start(struct server *);
+/* Start the queue runner with its control socket (srv->runner, and
+ * the runner's entry in srv->gens); its pid, or -1 with err. */
+pid_t		 server_runner_spawn(struct server *, char *err, size_t errlen);
+/* SIGTERM to the queue runner; SIGKILL after shutdown_timeout. */
+void		 server_runner_stop(struct server *);
+
+/* Block or unblock (SIG_BLOCK, SIG_UNBLOCK) the signals the daemon acts
+ * on: TERM, INT, HUP. */
+void		 server_signals(int how);
+/* Those three signals as a set, for a mask set in one step. */
+void		 server_signal_set(sigset_t *);
+/* PR_SET_NO_NEW_PRIVS for this process and what it runs: for the
+ * processes that never run a set-user-ID program. It is inherited
+ * across fork and exec and cannot be cleared, so each process that wants
+ * it sets it after its fork. 0, or -1 logged with `who`. */
+int		 server_no_new_privs(const char *who);
+
+/* A new entry is in the queue: tell the runner. */
+void		 server_queued(struct server *, const char *id);
+
+/* conn.c tells the server that a connection is open, and gone. */
+void		 server_conn_added(struct server *, struct conn *);
+void		 server_conn_gone(struct server *, struct conn *);
+/* A timeout, shortened while the server is under stress. */
+double		 server_timeout(const struct server *, unsigned seconds);
+/* AUTH failures from this address: count one; may it try again? */
+void		 server_auth_failed(struct server *, const struct sockaddr *);
+bool		 server_auth_allowed(struct server *, const struct sockaddr *);
+
+#endif

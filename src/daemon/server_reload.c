@@ -1,0 +1,194 @@
+/*
+ * server_reload - SIGHUP: the configuration read again, numbered, passed
+ * to the children over their control sockets (generation.h), and said
+ * to be live once every process serves it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/generation.h"
+#include "lib/log.h"
+#include "daemon/server.h"
+#include "sec/tls.h"
+#include "daemon/workers.h"
+
+static bool
+strlist_equal(const struct strlist *a, const struct strlist *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return false;
+	return true;
+}
+
+/* reload_tls - a renewed certificate for new sessions; a bad one is
+ * refused and the running one kept (running sessions keep theirs) */
+static void
+reload_tls(struct server *srv, const struct config *cfg)
+{
+	struct tls_ctx *t;
+	char err[512];
+
+	if (cfg->tls_cert == NULL) {
+		if (srv->tls)
+			log_warn("reload: tls_cert removed; keeping the loaded "
+			    "certificate until the next restart");
+		return;
+	}
+	if ((t = tls_ctx_new(cfg, err, sizeof(err))) == NULL) {
+		log_err("reload: TLS certificate refused: %s; keeping the "
+		    "running one", err);
+		return;
+	}
+	if (srv->tls)
+		tls_ctx_unref(srv->tls);
+	srv->tls = t;
+	log_info("reload: TLS certificate %s", tls_ctx_describe(t));
+}
+
+/* who - "worker N: " in a worker's lines, nothing in the master's */
+static const char *
+who(const struct server *srv, char *buf, size_t len)
+{
+	if (srv->worker < 0)
+		return "";
+	snprintf(buf, len, "worker %d: ", srv->worker);
+	return buf;
+}
+
+bool
+server_reload(struct server *srv, unsigned long gen, const char *digest,
+    char *why, size_t whylen)
+{
+	const struct config *old = srv->cfg->cfg;
+	struct config *cfg;
+	struct cfg_ref *r;
+	char *errors = NULL, *line, *save, w[32];
+	size_t i;
+	bool same_listen;
+
+	snprintf(why, whylen, "%s", "cannot read the configuration");
+	if ((cfg = config_load(old->path, &errors)) == NULL) {
+		for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
+		    line = strtok_r(NULL, "\n", &save)) {
+			if (line == errors)
+				snprintf(why, whylen, "%s", line);
+			log_err("%sreload failed: %s", who(srv, w, sizeof(w)),
+			    line);
+		}
+		if (errors == NULL)
+			log_err("%sreload failed: %s", who(srv, w, sizeof(w)),
+			    old->path);
+		log_err("%sreload failed: keeping the running configuration "
+		    "(generation %lu)", who(srv, w, sizeof(w)), srv->generation);
+		free(errors);
+		return false;
+	}
+	for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
+	    line = strtok_r(NULL, "\n", &save))
+		log_warn("reload: %s", line);
+	free(errors);
+	if (digest && !gen_same_file(digest, cfg, why, whylen)) {
+		log_err("%sreload refused: %s; keeping the running "
+		    "configuration (generation %lu)", who(srv, w, sizeof(w)),
+		    why, srv->generation);
+		config_free(cfg);
+		return false;
+	}
+	if ((r = cfg_ref_new(cfg)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		log_err("%sreload failed: out of memory", who(srv, w, sizeof(w)));
+		config_free(cfg);
+		return false;
+	}
+	/* What only a restart changes is said once, by the master. */
+	if (srv->worker < 0) {
+		same_listen = cfg->nlisten == old->nlisten;
+		for (i = 0; same_listen && i < cfg->nlisten; i++)
+			same_listen = cfg->listen[i].role == old->listen[i].role &&
+			    strcmp(cfg->listen[i].port, old->listen[i].port) == 0 &&
+			    (cfg->listen[i].host && old->listen[i].host ?
+			    strcmp(cfg->listen[i].host, old->listen[i].host) == 0 :
+			    cfg->listen[i].host == old->listen[i].host);
+		if (!same_listen)
+			log_warn("reload: listen addresses changed; they take "
+			    "effect at the next restart");
+		if (strcmp(cfg->queue_dir, old->queue_dir) != 0)
+			log_warn("reload: queue_dir changed; it takes effect at "
+			    "the next restart");
+		if (workers_count(cfg) != srv->nworkers)
+			log_warn("reload: workers changed; it takes effect at the "
+			    "next restart");
+		if (!strlist_equal(&cfg->dns_servers, &old->dns_servers) ||
+		    cfg->dns_timeout != old->dns_timeout)
+			log_warn("reload: dns_servers or dns_timeout changed; they "
+			    "take effect at the next restart");
+	}
+	reload_tls(srv, cfg);
+	cfg_ref_put(srv->cfg);
+	srv->cfg = r;
+	srv->generation = gen;
+	log_info("%sreloaded configuration from %s (generation %lu)",
+	    who(srv, w, sizeof(w)), cfg->path, gen);
+	return true;
+}
+
+/* --- the master's side (or the only process's) ------------------------------ */
+
+void
+server_hup(struct server *srv)
+{
+	char why[256];
+
+	if (srv->worker >= 0) {
+		/* The master reads the file first, then asks every worker:
+		 * a bad file reaches none, and the generations stay one. */
+		log_warn("worker %d: SIGHUP ignored: send it to the master "
+		    "(pid %ld), which reloads every process", srv->worker,
+		    (long)getppid());
+		return;
+	}
+	gen_reload_begin(&srv->gens);
+	if (server_reload(srv, srv->gens.gen + 1, NULL, why, sizeof(why)))
+		gen_reload(&srv->gens, srv->cfg->cfg->digest);
+	else
+		gen_reload_refused(&srv->gens);
+}
+
+/* --- a worker's side ---------------------------------------------------------- */
+
+static void
+on_control(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *srv = w->data;
+	unsigned long n;
+	char why[256], digest[CONFIG_DIGEST_HEX];
+	bool eof;
+
+	(void)revents;
+	n = gen_requested(srv->ctl_fd, &eof, digest);
+	if (n > srv->generation)
+		gen_answer(srv->ctl_fd, n, server_reload(srv, n, digest, why,
+		    sizeof(why)) ? NULL : why);
+	if (eof)	/* the master gone: PR_SET_PDEATHSIG stops us */
+		ev_io_stop(loop, w);
+}
+
+void
+server_control_start(struct server *srv)
+{
+	if (srv->ctl_fd == -1)
+		return;
+	ev_io_init(&srv->ctl_io, on_control, srv->ctl_fd, EV_READ);
+	srv->ctl_io.data = srv;
+	ev_io_start(srv->loop, &srv->ctl_io);
+	/* What it was forked with; a reload passed on meanwhile waits in
+	 * the socket and is answered next. */
+	gen_answer(srv->ctl_fd, srv->generation, NULL);
+}

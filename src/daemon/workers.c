@@ -1,0 +1,671 @@
+/*
+ * workers - the master process and its worker processes.
+ *
+ * The master has no event loop: it polls a signalfd and its children's
+ * control sockets (generation.h), and reaps children, which keeps it
+ * small enough to trust. A worker is forked with every listening socket
+ * but its own closed.
+ */
+#include <errno.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deliver/deliver.h"
+#include "daemon/generation.h"
+#include "lib/log.h"
+#include "lib/netaddr.h"
+#include "queue/queue.h"
+#include "daemon/server.h"
+#include "sec/tls.h"
+#include "daemon/workers.h"
+
+#define WORKER_RESTART	1.0	/* seconds before a dead worker is replaced, */
+#define WORKER_BACKOFF	30.0	/* ... doubling up to this while each new
+				 * one dies young (WORKER_YOUNG) */
+#define WORKER_YOUNG	10.0
+/* Session ids of a replaced worker's successor start a new range, at a
+ * multiple of n so that every id of worker w is still w mod n (the log
+ * says which worker served a session). */
+#define SID_GENERATION	(1UL << (sizeof(unsigned long) * 4))
+#define RUNNER_RESTART	5.0	/* ... and a dead queue runner */
+#define KILL_GRACE	5.0	/* past shutdown_timeout before SIGKILL */
+#define MASTER_TICK_MS	200
+#define EARLY_MAX	4097	/* per socket: its whole accept queue */
+
+unsigned
+workers_count(const struct config *cfg)
+{
+	long n;
+
+	if (cfg->workers > 0)
+		return cfg->workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
+}
+
+/*
+ * The steering program, classic BPF run by the kernel for each new
+ * connection on a reuseport group; it returns the index of the socket
+ * (the worker) to use. A client in mynetworks gets STEER_SPREAD, out of
+ * range, so the kernel spreads those connections by its own hash: they
+ * are exempt from max_connections_per_ip (their AUTH failures then
+ * count per worker), and a busy local relay or a benchmark from one
+ * address uses every worker. Any other client
+ * gets a hash of its IPv4 address, or of the first ipv6_client_prefix
+ * bits of its IPv6 one (netaddr_client_key's key: one site), mod n, so
+ * that every connection a per-address limit counts together reaches the
+ * worker that counts it. The packet's network header is at SKF_NET_OFF.
+ * Each test jumps at most a few instructions, within cBPF's 8-bit
+ * conditional offsets, however long mynetworks is.
+ */
+#define STEER_SPREAD	0xffffffffu
+#define STEER_MUL	2654435761u	/* Knuth's multiplicative hash */
+#define STEER_SHIFT	16
+#define STEER_MAX	4000	/* instructions; the kernel takes 4096 */
+#define NET(off)	(SKF_NET_OFF + (off))
+
+struct steer {
+	struct sock_filter	code[STEER_MAX];
+	unsigned		len;
+	bool			overflow;
+};
+
+static unsigned
+steer_at(const struct steer *p)
+{
+	return p->len;
+}
+
+static void
+steer_op(struct steer *p, unsigned short op, unsigned k, unsigned char jt,
+    unsigned char jf)
+{
+	if (p->len == STEER_MAX) {
+		p->overflow = true;
+		return;
+	}
+	p->code[p->len].code = op;
+	p->code[p->len].jt = jt;
+	p->code[p->len].jf = jf;
+	p->code[p->len].k = k;
+	p->len++;
+}
+
+static uint32_t
+word(const unsigned char *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	    (uint32_t)b[2] << 8 | b[3];
+}
+
+/* steer_cidr - "in this network: spread"; words at network offset `at` */
+static void
+steer_cidr(struct steer *p, const struct cidr *c, unsigned at)
+{
+	unsigned nwords = c->family == AF_INET ? 1 : 4, used, k;
+
+	for (used = 0; used < nwords && netaddr_mask_word(c->prefix, used); used++)
+		continue;
+	/* Per word: load, mask, compare; a mismatch skips the rest of
+	 * this network's test and its return. */
+	for (k = 0; k < used; k++) {
+		unsigned left = (used - k - 1) * 3 + 1;
+
+		steer_op(p, BPF_LD | BPF_W | BPF_ABS, NET(at + 4 * k), 0, 0);
+		steer_op(p, BPF_ALU | BPF_AND | BPF_K,
+		    netaddr_mask_word(c->prefix, k), 0, 0);
+		steer_op(p, BPF_JMP | BPF_JEQ | BPF_K,
+		    word(c->addr + 4 * k), 0, (unsigned char)left);
+	}
+	steer_op(p, BPF_RET | BPF_K, STEER_SPREAD, 0, 0);
+}
+
+/* steer_v6_key - A = the XOR of the words of the IPv6 source address
+ * (network offset 8), each masked as netaddr_client_key masks it */
+static void
+steer_v6_key(struct steer *p, unsigned prefix)
+{
+	unsigned k;
+
+	for (k = 0; k < 4; k++) {
+		uint32_t m = netaddr_mask_word(prefix, k);
+
+		if (m == 0)
+			break;
+		if (k > 0)
+			steer_op(p, BPF_MISC | BPF_TAX, 0, 0, 0);
+		steer_op(p, BPF_LD | BPF_W | BPF_ABS, NET(8 + 4 * k), 0, 0);
+		if (m != 0xffffffffu)
+			steer_op(p, BPF_ALU | BPF_AND | BPF_K, m, 0, 0);
+		if (k > 0)
+			steer_op(p, BPF_ALU | BPF_XOR | BPF_X, 0, 0, 0);
+	}
+}
+
+int
+workers_steer(int fd, unsigned n, const struct config *cfg)
+{
+	static struct steer p;		/* 32 KiB: not on the stack */
+	struct sock_fprog prog;
+	unsigned v6_jump, mix_jump, v6_start, mix_start;
+	size_t i;
+
+	memset(&p, 0, sizeof(p));
+	/* IP version: 4 falls through, 6 jumps (unconditional jumps have
+	 * 32-bit offsets) past the IPv4 part. */
+	steer_op(&p, BPF_LD | BPF_B | BPF_ABS, NET(0), 0, 0);
+	steer_op(&p, BPF_ALU | BPF_RSH | BPF_K, 4, 0, 0);
+	steer_op(&p, BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 1);
+	v6_jump = steer_at(&p);
+	steer_op(&p, BPF_JMP | BPF_JA, 0, 0, 0);
+	for (i = 0; i < cfg->nmynetworks; i++)
+		if (cfg->mynetworks[i].family == AF_INET)
+			steer_cidr(&p, &cfg->mynetworks[i], 12);
+	steer_op(&p, BPF_LD | BPF_W | BPF_ABS, NET(12), 0, 0);
+	mix_jump = steer_at(&p);
+	steer_op(&p, BPF_JMP | BPF_JA, 0, 0, 0);
+	v6_start = steer_at(&p);
+	for (i = 0; i < cfg->nmynetworks; i++)
+		if (cfg->mynetworks[i].family == AF_INET6)
+			steer_cidr(&p, &cfg->mynetworks[i], 8);
+	steer_v6_key(&p, cfg->ipv6_client_prefix);
+	mix_start = steer_at(&p);
+	steer_op(&p, BPF_ALU | BPF_MUL | BPF_K, STEER_MUL, 0, 0);
+	steer_op(&p, BPF_ALU | BPF_RSH | BPF_K, STEER_SHIFT, 0, 0);
+	steer_op(&p, BPF_ALU | BPF_MOD | BPF_K, n, 0, 0);
+	steer_op(&p, BPF_RET | BPF_A, 0, 0, 0);
+	if (p.overflow) {
+		errno = E2BIG;
+		return -1;
+	}
+	p.code[v6_jump].k = v6_start - v6_jump - 1;
+	p.code[mix_jump].k = mix_start - mix_jump - 1;
+	/* Zeroed first: the padding after len goes to the kernel too
+	 * (valgrind's memcheck reports it otherwise). */
+	memset(&prog, 0, sizeof(prog));
+	prog.len = (unsigned short)p.len;
+	prog.filter = p.code;
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog));
+}
+
+int
+workers_steer_pick(const struct config *cfg, const struct sockaddr *sa,
+    unsigned n)
+{
+	struct netaddr_key key;
+	uint32_t a = 0;
+	size_t i;
+	unsigned k;
+
+	if (n < 2 || netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == -1)
+		return -1;
+	/* The program tests the networks of the packet's own IP version
+	 * (an IPv4 client of a dual-stack socket is an IPv4 packet). */
+	for (i = 0; i < cfg->nmynetworks; i++)
+		if (cfg->mynetworks[i].family == key.family &&
+		    cidr_match(&cfg->mynetworks[i], sa))
+			return -1;
+	/* The key's host bits are zero: the XOR of every word is the
+	 * XOR of the words the program loads. */
+	for (k = 0; k < (key.family == AF_INET ? 1u : 4u); k++)
+		a ^= word(key.addr + 4 * k);
+	return (int)(((uint32_t)(a * STEER_MUL) >> STEER_SHIFT) % n);
+}
+
+bool
+workers_steer_all(struct server *srv, bool reload)
+{
+	bool all = true;
+	size_t i;
+
+	if (srv->nworkers < 2)
+		return false;	/* one worker: no reuseport group */
+	for (i = 0; i < srv->nlisten; i++)
+		if (srv->listeners[i].fd != -1 &&
+		    workers_steer(srv->listeners[i].fd, srv->nworkers,
+		    srv->cfg->cfg) == -1) {
+			all = false;
+			log_warn("listen %s: cannot steer clients to workers "
+			    "by address (%s): %s", srv->listeners[i].name,
+			    strerror(errno), reload ? "the steering of the "
+			    "previous mynetworks stays" : "per-address limits "
+			    "count per worker");
+		}
+	return all;
+}
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct master {
+	struct server	*srv;
+	sigset_t	 child_mask;	/* what a child starts with */
+	pid_t		 pid[WORKERS_MAX];	/* 0: not running */
+	double		 restart_at[WORKERS_MAX];	/* 0: not due */
+	double		 started[WORKERS_MAX];
+	double		 delay[WORKERS_MAX];	/* before the next restart */
+	unsigned long	 starts;		/* worker starts so far */
+	int		 sigfd;			/* TERM, INT, HUP, CHLD */
+	double		 runner_at;
+	bool		 stopping;
+	double		 kill_at;
+	struct early_conn *early;	/* until the first workers start */
+	size_t		 nearly;
+};
+
+/*
+ * early_take - accept what waits on the sockets before the first workers
+ * start, so that each goes to the worker its address is steered to.
+ *
+ * A socket joins its reuseport group at listen(), and the program is
+ * attached once every socket listens: a client that connected in
+ * between (a client retrying while the daemon starts) was queued on a
+ * socket the kernel chose by the group it found, most often the first.
+ * Left there, that worker would serve it while the same address's later
+ * connections go to another (per-address limits would count it twice).
+ * The accept queue is in arrival order, so taking a whole queue's worth
+ * now takes every such client; a later one was steered by the program.
+ * Only a handshake begun before the program and completed after this
+ * (a SYN in that instant, its ACK late) can still go round it.
+ */
+static void
+early_take(struct master *m)
+{
+	struct server *srv = m->srv;
+	struct early_conn *e;
+	size_t i, n;
+	socklen_t len;
+	int fd;
+
+	for (i = 0; i < srv->nlisteners; i++)
+		for (n = 0; srv->listeners[i].fd != -1 && n < EARLY_MAX; n++) {
+			if ((e = reallocarray(m->early, m->nearly + 1,
+			    sizeof(*e))) == NULL)
+				return;	/* its own worker serves the rest */
+			m->early = e;
+			e += m->nearly;
+			len = sizeof(e->peer);
+			if ((fd = accept4(srv->listeners[i].fd,
+			    (struct sockaddr *)&e->peer, &len,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+				break;
+			e->fd = fd;
+			e->role_index = i % srv->nlisten;
+			e->worker = workers_steer_pick(srv->cfg->cfg,
+			    (struct sockaddr *)&e->peer, srv->nworkers);
+			if (e->worker < 0)	/* spread: where it came */
+				e->worker = (int)(i / srv->nlisten);
+			m->nearly++;
+		}
+}
+
+/* early_mine - worker w keeps its early connections, closes the rest */
+static void
+early_mine(struct master *m, unsigned w)
+{
+	struct server *srv = m->srv;
+	size_t i, kept = 0;
+
+	for (i = 0; i < m->nearly; i++)
+		if (m->early[i].worker == (int)w)
+			m->early[kept++] = m->early[i];
+		else
+			close(m->early[i].fd);
+	srv->early = m->early;
+	srv->nearly = kept;
+	m->early = NULL;
+	m->nearly = 0;
+}
+
+/* early_drop - the master's copies, once every first worker has its own */
+static void
+early_drop(struct master *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nearly; i++)
+		close(m->early[i].fd);
+	free(m->early);
+	m->early = NULL;
+	m->nearly = 0;
+}
+
+/* worker_main - the child: its own sockets only, then the server loop */
+static void
+worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen,
+    int ctl)
+{
+	struct server *srv = m->srv;
+	size_t i;
+	int status;
+
+	/* The master gone (even by SIGKILL) stops us the clean way. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != master)
+		_exit(0);
+	/* A worker faces the network and runs no program: no set-user-ID
+	 * gain for it. Not in the master, whose runner may need one. */
+	if (server_no_new_privs("worker") == -1)
+		_exit(1);
+	sigprocmask(SIG_SETMASK, &m->child_mask, NULL);
+	server_signals(SIG_BLOCK);	/* until server_serve() watches them */
+	srv->worker = (int)w;
+	srv->next_sid = gen * (SID_GENERATION - SID_GENERATION % srv->nworkers) +
+	    w;
+	srv->runner = 0;		/* the master's, not ours to stop */
+	close(m->sigfd);
+	gen_close_all(&srv->gens);	/* the master's ends */
+	srv->ctl_fd = ctl;		/* ours: answers to the master */
+	srv->generation = srv->gens.gen;	/* what it forked us with */
+	for (i = 0; i < srv->nlisteners; i++)
+		if (i / srv->nlisten != w && srv->listeners[i].fd != -1) {
+			close(srv->listeners[i].fd);
+			srv->listeners[i].fd = -1;
+		}
+	if (srv->notify_rd != -1) {
+		close(srv->notify_rd);
+		srv->notify_rd = -1;
+	}
+	early_mine(m, w);
+	status = server_serve(srv);
+	server_free(srv);
+	exit(status);
+}
+
+static void
+worker_start(struct master *m, unsigned w)
+{
+	pid_t master = getpid(), pid = -1;
+	char err[256];
+	int ctl;
+
+	m->restart_at[w] = 0;
+	/* A replacement starts with the configuration of now, and says so
+	 * on its own control socket. */
+	if ((ctl = gen_child_socket(&m->srv->gens, w, err, sizeof(err))) == -1 ||
+	    (pid = fork()) == -1) {
+		log_err("worker %u: %s; trying again in %.0fs", w,
+		    ctl == -1 ? err : strerror(errno), WORKER_RESTART);
+		if (ctl != -1)
+			close(ctl);
+		gen_child_started(&m->srv->gens, w, 0);
+		m->restart_at[w] = now_mono() + WORKER_RESTART;
+		return;
+	}
+	if (pid == 0)
+		worker_main(m, w, master, m->starts / m->srv->nworkers, ctl);
+	close(ctl);
+	gen_child_started(&m->srv->gens, w, pid);
+	m->starts++;
+	m->pid[w] = pid;
+	m->started[w] = now_mono();
+}
+
+static void
+runner_start(struct master *m)
+{
+	char err[512];
+
+	m->runner_at = 0;
+	if (server_runner_spawn(m->srv, err, sizeof(err)) == -1) {
+		log_err("%s; trying again in %.0fs", err, RUNNER_RESTART);
+		m->runner_at = now_mono() + RUNNER_RESTART;
+	}
+}
+
+static void
+signal_workers(struct master *m, int sig)
+{
+	unsigned w;
+
+	for (w = 0; w < m->srv->nworkers; w++)
+		if (m->pid[w] > 0)
+			kill(m->pid[w], sig);
+}
+
+static unsigned
+workers_alive(const struct master *m)
+{
+	unsigned w, n = 0;
+
+	for (w = 0; w < m->srv->nworkers; w++)
+		n += m->pid[w] > 0;
+	return n;
+}
+
+static void
+describe_exit(int status, char *out, size_t outlen)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, outlen, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(out, outlen, "exited with status %d",
+		    WEXITSTATUS(status));
+}
+
+/* reap - note which children have gone, and plan their replacements */
+static void
+reap(struct master *m)
+{
+	struct server *srv = m->srv;
+	char how[64];
+	pid_t pid;
+	unsigned w;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		describe_exit(status, how, sizeof(how));
+		if (pid == srv->runner) {
+			srv->runner = 0;
+			gen_child_gone(&srv->gens, gen_runner(&srv->gens));
+			if (m->stopping)
+				continue;
+			/* Nothing is lost: the queue is on disk. */
+			log_err("queue runner %s; restarting it in %.0fs", how,
+			    RUNNER_RESTART);
+			m->runner_at = now_mono() + RUNNER_RESTART;
+			continue;
+		}
+		for (w = 0; w < srv->nworkers; w++)
+			if (m->pid[w] == pid)
+				break;
+		if (w == srv->nworkers)
+			continue;
+		m->pid[w] = 0;
+		gen_child_gone(&srv->gens, w);
+		if (m->stopping)
+			continue;
+		/* Its clients lost their sessions, never a 250'd message. */
+		if (now_mono() - m->started[w] >= WORKER_YOUNG ||
+		    m->delay[w] == 0)
+			m->delay[w] = WORKER_RESTART;
+		else if ((m->delay[w] *= 2) > WORKER_BACKOFF)
+			m->delay[w] = WORKER_BACKOFF;
+		log_err("worker %u (pid %ld) %s; restarting it in %.0fs", w,
+		    (long)pid, how, m->delay[w]);
+		m->restart_at[w] = now_mono() + m->delay[w];
+	}
+}
+
+static void
+master_stop(struct master *m)
+{
+	size_t i;
+
+	if (!m->stopping) {
+		m->stopping = true;
+		gen_stopping();
+		m->kill_at = now_mono() +
+		    m->srv->cfg->cfg->shutdown_timeout + KILL_GRACE;
+		log_info("stopping: %u worker(s)", workers_alive(m));
+		/* Our copies of the workers' sockets: closed, so that a
+		 * new client is refused rather than left waiting. */
+		for (i = 0; i < m->srv->nlisteners; i++)
+			if (m->srv->listeners[i].fd != -1) {
+				close(m->srv->listeners[i].fd);
+				m->srv->listeners[i].fd = -1;
+			}
+	}
+	/* A second signal: the workers close what is left at once. */
+	signal_workers(m, SIGTERM);
+}
+
+/* master_tick - what is due: restarts, or the end of a shutdown */
+static bool
+master_tick(struct master *m)
+{
+	struct server *srv = m->srv;
+	double now = now_mono();
+	unsigned w;
+
+	if (m->stopping) {
+		if (workers_alive(m) == 0)
+			return false;
+		if (now >= m->kill_at) {
+			log_err("workers still running after shutdown_timeout: "
+			    "killing them");
+			signal_workers(m, SIGKILL);
+			m->kill_at = now + KILL_GRACE;
+		}
+		return true;
+	}
+	for (w = 0; w < srv->nworkers; w++)
+		if (m->pid[w] == 0 && m->restart_at[w] != 0 &&
+		    now >= m->restart_at[w])
+			worker_start(m, w);
+	if (srv->runner == 0 && m->runner_at != 0 && now >= m->runner_at)
+		runner_start(m);
+	return true;
+}
+
+/* master_reload - SIGHUP: the file read here first, so that a bad one
+ * reaches no child; then each child is asked for it, and a worker
+ * started later is forked with it */
+static void
+master_reload(struct master *m)
+{
+	struct server *srv = m->srv;
+	char why[256];
+
+	gen_reload_begin(&srv->gens);
+	if (!server_reload(srv, srv->gens.gen + 1, NULL, why, sizeof(why))) {
+		gen_reload_refused(&srv->gens);
+		return;
+	}
+	workers_steer_all(srv, true);
+	gen_reload(&srv->gens, srv->cfg->cfg->digest);
+}
+
+/* master_signals - every signal the signalfd holds */
+static void
+master_signals(struct master *m)
+{
+	struct signalfd_siginfo si;
+
+	while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			master_stop(m);
+		else if (si.ssi_signo == SIGHUP && !m->stopping)
+			master_reload(m);
+		/* SIGCHLD: reap() follows every wake-up */
+	}
+}
+
+/* master_wait - until a signal, a child's answer or the next tick */
+static void
+master_wait(struct master *m)
+{
+	struct gens *g = &m->srv->gens;
+	struct pollfd pfd[WORKERS_MAX + 2];
+	unsigned who[WORKERS_MAX + 2], n = 1, i;
+
+	pfd[0].fd = m->sigfd;
+	pfd[0].events = POLLIN;
+	for (i = 0; i <= WORKERS_MAX; i++)
+		if (g->child[i].fd != -1) {
+			pfd[n].fd = g->child[i].fd;
+			pfd[n].events = POLLIN;
+			who[n++] = i;
+		}
+	if (poll(pfd, n, MASTER_TICK_MS) <= 0)
+		return;
+	if (pfd[0].revents)
+		master_signals(m);
+	for (i = 1; i < n; i++)
+		if (pfd[i].revents)
+			gen_read(g, who[i]);
+}
+
+int
+workers_run(struct server *srv)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	static struct master m;		/* one per process */
+	sigset_t set;
+	unsigned w;
+	size_t i;
+
+	memset(&m, 0, sizeof(m));
+	m.srv = srv;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, &m.child_mask);
+	signal(SIGPIPE, SIG_IGN);
+	if ((m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		log_err("signalfd: %s", strerror(errno));
+		return 1;
+	}
+
+	for (i = 0; i < srv->nlisten; i++)
+		log_info("listening on %s (%u worker%s)", srv->listeners[i].name,
+		    srv->nworkers, srv->nworkers == 1 ? "" : "s");
+	if (srv->tls)
+		log_info("TLS certificate %s", tls_ctx_describe(srv->tls));
+	if (cfg->delivery)
+		runner_start(&m);
+	else
+		log_info("delivery = no: mail stays in the queue");
+	if (srv->steered)
+		early_take(&m);
+	for (w = 0; w < srv->nworkers; w++)
+		worker_start(&m, w);
+	early_drop(&m);
+	log_info("sallyport %s ready as %s with %u worker%s", PACKAGE_VERSION,
+	    cfg->hostname, srv->nworkers, srv->nworkers == 1 ? "" : "s");
+
+	for (;;) {
+		master_wait(&m);
+		reap(&m);
+		if (!master_tick(&m))
+			break;
+	}
+	server_runner_stop(srv);
+	close(m.sigfd);
+	sigprocmask(SIG_SETMASK, &m.child_mask, NULL);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,590 @@
+/*
+ * deliver - the queue runner process: schedule, threads, outcomes.
+ *
+ * The main thread keeps the schedule (entry id -> when it is due) and
+ * starts one thread per entry being delivered, never more than
+ * delivery_concurrency at once. A thread delivers what is pending in
+ * its entry (deliver_route.c decides where each recipient goes), writes
+ * each outcome to the entry's state file before the next step, queues
+ * one DSN for the permanent failures, and then either removes the entry
+ * or sets its next attempt. The schedule learns of new entries from the
+ * daemon's pipe, of a `flush` from a marker file, and rescans the queue
+ * every minute so that nothing is ever forgotten.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf/config.h"
+#include "deliver/deliver.h"
+#include "deliver/deliver_int.h"
+#include "daemon/generation.h"
+#include "lib/log.h"
+#include "queue/qentry.h"
+#include "daemon/server.h"
+#include "queue/queue.h"
+
+#define RESCAN_SECS	60
+
+struct slot {
+	char		 id[QUEUE_ID_LEN + 1];
+	time_t		 due;
+	bool		 busy;		/* a thread has it */
+};
+
+struct runner {
+	const char	*path;
+	struct rcfg	*cfg;		/* current configuration */
+	struct queue	*queue;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 idle;		/* a thread finished */
+	struct slot	*slots;
+	size_t		 nslots, cap;
+	unsigned	 active;	/* threads running */
+	int		 done_pipe[2];	/* threads -> main: wake up */
+};
+
+static volatile sig_atomic_t got_term, got_hup;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+}
+
+/* --- configuration shared with the threads ----------------------------- */
+
+struct rcfg *
+rcfg_get(struct runner *r)
+{
+	struct rcfg *c;
+
+	pthread_mutex_lock(&r->lock);
+	c = r->cfg;
+	c->refs++;
+	pthread_mutex_unlock(&r->lock);
+	return c;
+}
+
+void
+rcfg_put(struct runner *r, struct rcfg *c)
+{
+	bool last;
+
+	pthread_mutex_lock(&r->lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&r->lock);
+	if (last) {
+		config_free(c->cfg);
+		free(c);
+	}
+}
+
+/* runner_privs - the runner talks to the network too, so it takes
+ * PR_SET_NO_NEW_PRIVS, unless it hands off to qmail-queue: a real one is
+ * set-user-ID qmailq and, run under the flag, would keep our uid and
+ * fail to write its queue. The flag cannot be cleared: a configuration
+ * that turns the hand-off on here is refused (false, why set), as it
+ * would defer every message; a restart of sallyport takes it. */
+static bool
+runner_privs(const struct config *cfg, char *why, size_t whylen)
+{
+	int nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+
+	if (config_qmail_queue(cfg) && nnp == 1) {
+		snprintf(why, whylen, "local_delivery = qmail-queue needs a "
+		    "restart (this process cannot run a set-user-ID program: "
+		    "PR_SET_NO_NEW_PRIVS)");
+		return false;
+	}
+	if (!config_qmail_queue(cfg) && nnp == 0)
+		(void)server_no_new_privs("queue runner");
+	return true;
+}
+
+/* rcfg_load - the file at path, or NULL with the first reason in why */
+static struct rcfg *
+rcfg_load(const char *path, char *why, size_t whylen)
+{
+	struct rcfg *c;
+	struct config *cfg;
+	char *errors = NULL, *line, *save;
+
+	snprintf(why, whylen, "cannot read %s", path);
+	cfg = config_load(path, &errors);
+	for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (cfg == NULL && line == errors)
+			snprintf(why, whylen, "%s", line);
+		log_msg(cfg ? LOG_LVL_WARN : LOG_LVL_ERR, "queue runner: %s",
+		    line);
+	}
+	free(errors);
+	if (cfg == NULL)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		config_free(cfg);
+		return NULL;
+	}
+	c->cfg = cfg;
+	c->refs = 1;
+	return c;
+}
+
+struct queue *
+runner_queue(struct runner *r)
+{
+	return r->queue;
+}
+
+/* --- schedule ---------------------------------------------------------------- */
+
+/* schedule - make id due at `due` (earlier wins); lock held */
+static void
+schedule(struct runner *r, const char *id, time_t due)
+{
+	struct slot *s;
+	size_t i;
+
+	if (strlen(id) != QUEUE_ID_LEN)
+		return;
+	for (i = 0; i < r->nslots; i++)
+		if (strcmp(r->slots[i].id, id) == 0) {
+			if (due < r->slots[i].due)
+				r->slots[i].due = due;
+			return;
+		}
+	if (r->nslots == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 64;
+
+		if ((s = realloc(r->slots, ncap * sizeof(*s))) == NULL)
+			return;		/* the next rescan tries again */
+		r->slots = s;
+		r->cap = ncap;
+	}
+	s = &r->slots[r->nslots++];
+	memcpy(s->id, id, sizeof(s->id));
+	s->due = due;
+	s->busy = false;
+}
+
+void
+runner_queued(struct runner *r, const char *id)
+{
+	pthread_mutex_lock(&r->lock);
+	schedule(r, id, time(NULL));
+	pthread_mutex_unlock(&r->lock);
+	(void)!write(r->done_pipe[1], "x", 1);	/* wake the main thread */
+}
+
+/* unschedule - after a delivery: drop the entry or set its next time */
+static void
+unschedule(struct runner *r, const char *id, time_t next)
+{
+	size_t i;
+
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->nslots; i++) {
+		if (strcmp(r->slots[i].id, id) != 0)
+			continue;
+		if (next == 0) {
+			r->slots[i] = r->slots[--r->nslots];
+		} else {
+			r->slots[i].busy = false;
+			r->slots[i].due = next;
+		}
+		break;
+	}
+	r->active--;
+	pthread_cond_broadcast(&r->idle);
+	pthread_mutex_unlock(&r->lock);
+	(void)!write(r->done_pipe[1], "x", 1);
+}
+
+/* rescan - every entry on disk is in the schedule */
+static void
+rescan(struct runner *r, time_t now)
+{
+	char err[256];
+	size_t n, i;
+	char **ids = qentry_list(queue_dir(r->queue), &n);
+
+	for (i = 0; i < n; i++) {
+		struct qentry *e = qentry_load(queue_dir(r->queue), ids[i],
+		    err, sizeof(err));
+		time_t due = e && e->next_attempt > now ? e->next_attempt : now;
+
+		if (e == NULL)
+			log_err("queue runner: %s", err);
+		qentry_free(e);
+		pthread_mutex_lock(&r->lock);
+		if (e != NULL)
+			schedule(r, ids[i], due);
+		pthread_mutex_unlock(&r->lock);
+	}
+	qentry_list_free(ids, n);
+}
+
+/* sweep_state - state files whose entry is gone (a crash inside
+ * qentry_remove, which removes the entry first); run before any thread */
+static void
+sweep_state(const char *dir)
+{
+	char path[4096], entry[4096];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!qentry_id_valid(de->d_name))
+			continue;
+		if ((size_t)snprintf(entry, sizeof(entry), "%s/incoming/%s",
+		    dir, de->d_name) >= sizeof(entry))
+			continue;
+		if (access(entry, F_OK) == -1 && errno == ENOENT) {
+			if ((size_t)snprintf(entry, sizeof(entry), "%s/%s", path,
+			    de->d_name) >= sizeof(entry))
+				continue;
+			if (unlink(entry) == 0)
+				log_info("queue runner: removed stale %s",
+				    entry);
+		}
+	}
+	closedir(d);
+}
+
+/* --- one delivery ---------------------------------------------------------------- */
+
+struct job {
+	struct runner	*r;
+	char		 id[QUEUE_ID_LEN + 1];
+};
+
+static void *
+job_main(void *arg)
+{
+	struct job *j = arg;
+	struct rcfg *c = rcfg_get(j->r);
+	time_t next = deliver_entry(j->r, c->cfg, j->id);
+
+	rcfg_put(j->r, c);
+	unschedule(j->r, j->id, next);
+	free(j);
+	return NULL;
+}
+
+/* dispatch - start threads for due entries, within the limits */
+static void
+dispatch(struct runner *r, time_t now)
+{
+	const struct config *cfg = r->cfg->cfg;
+	pthread_attr_t attr;
+	pthread_t t;
+	size_t i;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->nslots && r->active < cfg->delivery_concurrency;
+	    i++) {
+		struct slot *s = &r->slots[i];
+		struct job *j;
+
+		if (s->busy || s->due > now)
+			continue;
+		if ((j = malloc(sizeof(*j))) == NULL)
+			break;
+		j->r = r;
+		memcpy(j->id, s->id, sizeof(j->id));
+		s->busy = true;
+		r->active++;
+		if (pthread_create(&t, &attr, job_main, j) != 0) {
+			s->busy = false;
+			r->active--;
+			free(j);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	pthread_attr_destroy(&attr);
+}
+
+/* next_wait - milliseconds until something is due, at most a second */
+static int
+next_wait(struct runner *r, time_t now)
+{
+	time_t soonest = now + 1;
+	size_t i;
+
+	pthread_mutex_lock(&r->lock);
+	/* At the limit, only a finished thread (done_pipe) can help. */
+	if (r->active < r->cfg->cfg->delivery_concurrency)
+		for (i = 0; i < r->nslots; i++)
+			if (!r->slots[i].busy && r->slots[i].due < soonest)
+				soonest = r->slots[i].due;
+	pthread_mutex_unlock(&r->lock);
+	return soonest <= now ? 0 : 1000;
+}
+
+/* read_notes - "ID\n" lines from the daemon: new entries, due now */
+static bool
+read_notes(struct runner *r, int fd, char *pending, size_t *plen, time_t now)
+{
+	char buf[4096];
+	ssize_t n;
+	size_t i;
+
+	n = read(fd, buf, sizeof(buf));
+	if (n == 0)
+		return false;		/* the daemon is gone */
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < (size_t)n; i++) {
+		if (buf[i] != '\n') {
+			if (*plen < QUEUE_ID_LEN)
+				pending[(*plen)++] = buf[i];
+			continue;
+		}
+		pending[*plen] = '\0';
+		/* A line cut by a runner that died mid-read: not an id. */
+		if (qentry_id_valid(pending))
+			schedule(r, pending, now);
+		*plen = 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return true;
+}
+
+/* flush_requested - `sallyport --queue flush` left a marker */
+static bool
+flush_requested(const char *dir)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/flush", dir);
+	return unlink(path) == 0;
+}
+
+/* reload - the daemon asks for generation gen, read from the file with
+ * digest (0 and "": it did not ask, a SIGHUP sent to us alone) */
+static void
+reload(struct runner *r, int ctl_fd, unsigned long gen, const char *digest)
+{
+	struct rcfg *c, *old;
+	char why[256];
+
+	if ((c = rcfg_load(r->path, why, sizeof(why))) == NULL ||
+	    !gen_same_file(digest, c->cfg, why, sizeof(why)) ||
+	    !runner_privs(c->cfg, why, sizeof(why))) {
+		if (c)
+			rcfg_put(r, c);
+		log_err("queue runner: reload failed: %s; keeping the running "
+		    "configuration", why);
+		gen_answer(ctl_fd, gen, why);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	old = r->cfg;
+	r->cfg = c;
+	pthread_mutex_unlock(&r->lock);
+	rcfg_put(r, old);
+	if (gen)
+		log_info("queue runner: reloaded configuration (generation %lu)",
+		    gen);
+	else
+		log_info("queue runner: reloaded configuration");
+	gen_answer(ctl_fd, gen, NULL);
+}
+
+void
+deliver_main(const char *path, int notify_fd, int ctl_fd)
+{
+	struct runner r;
+	struct sigaction sa;
+	char err[512], why[256], pending[QUEUE_ID_LEN + 1];
+	char digest[CONFIG_DIGEST_HEX];
+	size_t plen = 0, i;
+	time_t now, last_scan = 0;
+	bool daemon_alive = true, eof, refused;
+	unsigned long gen = 0, asked;
+
+	/* deliver_spawn left them open across our exec; no program we run
+	 * (qmail-queue, as another user) may inherit the master's control
+	 * socket or the daemon's pipe. */
+	fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
+	if (ctl_fd != -1)
+		fcntl(ctl_fd, F_SETFD, FD_CLOEXEC);
+	memset(&r, 0, sizeof(r));
+	r.path = path;
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.idle, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	server_signals(SIG_UNBLOCK);	/* see deliver_spawn */
+	signal(SIGPIPE, SIG_IGN);
+	/* The daemon put the generation we start as in the socket before
+	 * it forked us. */
+	digest[0] = '\0';
+	if (ctl_fd != -1)
+		gen = gen_requested(ctl_fd, &eof, digest);
+	if ((r.cfg = rcfg_load(path, err, sizeof(err))) == NULL) {
+		gen_answer(ctl_fd, gen, err);
+		_exit(1);
+	}
+	/* Not the generation the master asked for, but we run, and say so:
+	 * the file changed since the master read it (we run what we read; a
+	 * SIGHUP numbers it), or we were started under the flag with the
+	 * hand-off on (the one serving process restarting us after a reload
+	 * turned it on: each hand-off defers, nothing is lost). Nothing to
+	 * run at all would be worse. */
+	refused = !runner_privs(r.cfg->cfg, why, sizeof(why));
+	if (!gen_same_file(digest, r.cfg->cfg, why, sizeof(why)))
+		refused = true;
+	if (refused)
+		log_err("queue runner: %s: generation %lu is not live here",
+		    why, gen);
+	if ((r.queue = queue_attach(r.cfg->cfg->queue_dir, err,
+	    sizeof(err))) == NULL || pipe2(r.done_pipe, O_CLOEXEC |
+	    O_NONBLOCK) == -1) {
+		log_err("queue runner: %s", r.queue ? strerror(errno) : err);
+		_exit(1);
+	}
+	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
+	sweep_state(queue_dir(r.queue));
+	log_info("queue runner started");
+	gen_answer(ctl_fd, gen, refused ? why : NULL);
+
+	while (!got_term) {
+		struct pollfd pfd[3] = {
+			{ .fd = daemon_alive ? notify_fd : -1, .events = POLLIN },
+			{ .fd = r.done_pipe[0], .events = POLLIN },
+			{ .fd = ctl_fd, .events = POLLIN },
+		};
+		char drain[64];
+
+		now = time(NULL);
+		if (got_hup) {
+			got_hup = 0;	/* before loading: a new HUP loads again */
+			if (ctl_fd == -1)
+				reload(&r, -1, 0, "");
+			else
+				log_warn("queue runner: SIGHUP ignored: send it "
+				    "to the daemon (pid %ld), which reloads "
+				    "every process", (long)getppid());
+		}
+		if (now - last_scan >= RESCAN_SECS) {
+			rescan(&r, now);
+			last_scan = now;
+		}
+		if (flush_requested(queue_dir(r.queue))) {
+			log_info("queue runner: flush requested");
+			rescan(&r, now);
+			pthread_mutex_lock(&r.lock);
+			for (i = 0; i < r.nslots; i++)
+				r.slots[i].due = now;
+			pthread_mutex_unlock(&r.lock);
+		}
+		dispatch(&r, now);
+		if (poll(pfd, 3, next_wait(&r, now)) > 0) {
+			if (pfd[2].revents) {
+				if ((asked = gen_requested(ctl_fd, &eof,
+				    digest)) > gen) {
+					gen = asked;
+					reload(&r, ctl_fd, gen, digest);
+				}
+				if (eof)	/* the daemon gone: see read_notes */
+					ctl_fd = -1;
+			}
+			if (pfd[0].revents && !read_notes(&r, notify_fd,
+			    pending, &plen, time(NULL))) {
+				/* The daemon has stopped: finish and go too. */
+				daemon_alive = false;
+				got_term = 1;
+			}
+			while (read(r.done_pipe[0], drain, sizeof(drain)) > 0)
+				continue;
+		}
+	}
+
+	/* Deliveries in flight finish: their outcomes are on disk. */
+	pthread_mutex_lock(&r.lock);
+	while (r.active > 0)
+		pthread_cond_wait(&r.idle, &r.lock);
+	pthread_mutex_unlock(&r.lock);
+	log_info("queue runner stopped");
+	_exit(0);
+}
+
+int
+deliver_notify_pipe(int fds[2], char *err, size_t errlen)
+{
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "queue runner: pipe: %s", strerror(errno));
+		return -1;
+	}
+	fcntl(fds[1], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+pid_t
+deliver_spawn(const char *path, bool foreground, int notify_rd, int ctl_fd,
+    char *err, size_t errlen)
+{
+	char fdarg[32];
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		snprintf(err, errlen, "queue runner: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		/* A fresh image: no loop, no listeners (all close-on-exec).
+		 * TERM, INT and HUP stay blocked across exec until
+		 * deliver_main() has its handlers: a SIGHUP passed on by
+		 * the daemon meanwhile waits instead of killing us. One
+		 * sigprocmask: a mask emptied first and blocked again after
+		 * let a SIGHUP sent right after the fork kill us. */
+		sigset_t set;
+
+		server_signal_set(&set);
+		sigprocmask(SIG_SETMASK, &set, NULL);
+		/* The pipe on 3, the control socket on 4. */
+		if (ctl_fd == 3 && (ctl_fd = fcntl(3, F_DUPFD_CLOEXEC, 5)) == -1)
+			_exit(1);
+		if (notify_rd == 3 ? fcntl(3, F_SETFD, 0) == -1 :
+		    dup2(notify_rd, 3) == -1)
+			_exit(1);
+		if (ctl_fd != -1 && (ctl_fd == 4 ? fcntl(4, F_SETFD, 0) == -1 :
+		    dup2(ctl_fd, 4) == -1))
+			_exit(1);
+		snprintf(fdarg, sizeof(fdarg), ctl_fd != -1 ? "3,4" : "3");
+		/* This very program through /proc/self/exe, not the path it
+		 * was started by: the service user may not be able to
+		 * search that path (a build under /root), and a package
+		 * upgrade may have put a newer binary there since. */
+		execl("/proc/self/exe", "sallyport", "--queue-runner", fdarg,
+		    "-c", path, foreground ? "-f" : (char *)NULL, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}

@@ -1,0 +1,132 @@
+/*
+ * deliver_int - shared by the queue runner's files: deliver.c (the
+ * schedule and threads), deliver_route.c (one entry's delivery),
+ * deliver_local.c (its recipients in our own domains) and
+ * deliver_loop.c (the guards against mail loops).
+ */
+#ifndef SALLYPORT_DELIVER_INT_H
+#define SALLYPORT_DELIVER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "conf/config.h"
+#include "queue/qentry.h"
+#include "dns/resolve.h"
+#include "deliver/smtp_client.h"
+
+struct runner;
+struct queue;
+struct qentry;
+
+/* What happened to one recipient in this attempt. */
+struct outcome {
+	bool	 tried;
+	bool	 recorded;		/* written to the state file */
+	bool	 noted;			/* ... or left to the entry's removal */
+	bool	 remote;		/* text is the reply of the server at relay */
+	bool	 expired;		/* a failure made final by queue_lifetime;
+					 * text is the last attempt's */
+	int	 code;			/* 2xx, 4xx, 5xx; 0: no verdict */
+	char	 text[CLIENT_TEXT_MAX];
+	char	 relay[300];
+};
+
+/* A verdict made here (remote false): tried, code, relay and text. */
+void		 set_outcome(struct outcome *, int code, const char *relay,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A verdict that is a server's own reply (remote true), or one the
+ * client made itself (rep->ours: remote false). */
+void		 set_reply(struct outcome *, const struct smtp_client_reply *,
+		    const char *relay);
+/* "local@domain" into its parts (the last @ splits). */
+void		 split(const char *addr, char *local, size_t llen, char *domain,
+		    size_t dlen);
+/* The body file back at the message's first byte: 0, or -1. */
+int		 rewind_body(int fd, const struct qentry *);
+/* What the message needs of the next hop (SMTPUTF8, 8BITMIME) and
+ * what to do with 8-bit content when it lacks 8BITMIME, into opts. */
+void		 content_opts(const struct config *, const struct qentry *,
+		    struct smtp_client_opts *);
+
+/* Record recipient i's outcome as soon as it is known (deliver_route.c):
+ * a success or a temporary failure at once, a permanent one after its
+ * DSN; past queue_lifetime a temporary failure becomes final. */
+void		 settle(const struct config *, struct qentry *, size_t i,
+		    struct outcome *, time_t now);
+
+/* deliver_local.c: every pending recipient in one of our domains gets
+ * its outcome in outs[] (indexed like e->rcpts), each settled as soon
+ * as it is known. */
+void		 deliver_local(struct runner *, const struct config *,
+		    struct qentry *, int fd, struct outcome *outs, time_t now);
+
+/* A configuration shared by the threads that started under it. */
+struct rcfg {
+	struct config	*cfg;
+	int		 refs;		/* guarded by the runner's lock */
+};
+
+struct rcfg	*rcfg_get(struct runner *);
+void		 rcfg_put(struct runner *, struct rcfg *);
+struct queue	*runner_queue(struct runner *);
+/* The runner queued an entry itself (a DSN, a forward): due now. */
+void		 runner_queued(struct runner *, const char *id);
+
+/* Deliver what is pending in entry `id`; returns when to try again, or
+ * 0 when the entry is finished (removed) or gone. */
+time_t		 deliver_entry(struct runner *, const struct config *,
+		    const char *id);
+
+/* One slot per destination ("smarthost", a domain, "local"): wait
+ * until fewer than delivery_per_destination deliveries use it. */
+void		 dest_acquire(const char *key, unsigned limit);
+void		 dest_release(const char *key);
+
+/* deliver_loop.c: the loop guards. */
+/* How many of the MX hosts mx[0..n) (lowest preference first) may be
+ * tried, given which are ourselves (self[i]): as Postfix does, only
+ * those with a preference strictly below our own lowest one, so that a
+ * backup MX never hands mail to itself or to a host that would pass it
+ * back. The hosts to try are always a prefix of the list. */
+size_t		 deliver_mx_cut(const struct mx_host *mx, const bool *self,
+		    size_t n);
+#define DELIVER_MAX_MX		16
+#define DELIVER_MAX_ADDRS	8
+
+/* One MX host to try, with its addresses. */
+struct mx_target {
+	struct mx_host		 mx;
+	int			 rc;	/* of its address lookup, RESOLVE_* */
+	struct sockaddr_storage	 addrs[DELIVER_MAX_ADDRS];
+	size_t			 naddr;
+};
+
+/* The hop count of entry e's message: the Received: fields of its
+ * stored header section, ours included, so the number the next hop
+ * will count. 0, or -1 when the file cannot be read. */
+int		 deliver_hops(const struct qentry *e, int fd, unsigned *count);
+/* The MX hosts of `domain` (RESOLVE_*) in preference order, names
+ * only: addresses are looked up a preference group at a time, as the
+ * walk reaches it (deliver_mx_group), so that a slow name server for
+ * hosts far down the list does not hold the first connection. A
+ * preference group cut by `max` is left out (we might be in its cut-off
+ * part), unless it is the whole list. */
+int		 deliver_mx_list(const struct config *, const char *domain,
+		    struct mx_target *, size_t max, size_t *n);
+/* Look up the addresses of t[i] and the hosts after it that share its
+ * preference (up to *end): 1 when one of them is this server, then the
+ * walk stops at i, as Postfix cuts an MX list at its own preference; 0
+ * when none is; -1 when our own addresses cannot be known now. */
+int		 deliver_mx_group(const struct config *, struct mx_target *t,
+		    size_t i, size_t n, size_t *end);
+/* The smarthost as the one host to try: its addresses, or rc
+ * DELIVER_LOOPS when one is our own listener (a name the configuration
+ * check could not see through). */
+#define DELIVER_LOOPS		(-3)	/* beside RESOLVE_* */
+void		 deliver_smarthost_target(const struct config *,
+		    const char *host, unsigned port, struct mx_target *);
+
+#endif

@@ -1,0 +1,696 @@
+/*
+ * smtp_client - one message to one SMTP or LMTP server, blocking, with
+ * a deadline for every step.
+ *
+ * The socket is non-blocking and every wait is a poll() bounded by the
+ * step's deadline, so a server that stops answering costs at most
+ * opts->timeout per step. Replies are read into one fixed buffer: a
+ * line longer than it, or a reply of too many lines, ends the session.
+ *
+ * What the server says is kept per recipient: a refusal at RCPT stays
+ * with its recipient; a failure after that (DATA refused, the
+ * connection lost) goes to every recipient not already refused. Our own
+ * failures (no connection, a timeout, TLS) have code 0: temporary.
+ *
+ * The message itself (MAIL, RCPT, DATA, the body) is smtp_client_data.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "lib/base64.h"
+#include "deliver/smtp_client.h"
+#include "deliver/smtp_client_int.h"
+#include "sec/tls.h"
+
+
+/* client_vfail - "why (peer, step)" as our failure */
+static void
+client_vfail(struct client *c, const char *fmt, va_list ap)
+{
+	char	 why[CLIENT_TEXT_MAX - 160];	/* room for the rest */
+
+	vsnprintf(why, sizeof(why), fmt, ap);
+	c->fail.code = 0;
+	snprintf(c->fail.text, sizeof(c->fail.text), "%s (%.100s, %.32s)",
+	    why, c->peer, c->step);
+}
+
+/* client_fail - our own failure at this step; returns -1 */
+int
+client_fail(struct client *c, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	client_vfail(c, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* client_lost - a failure of the connection itself; returns -1 */
+int
+client_lost(struct client *c, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	client_vfail(c, fmt, ap);
+	va_end(ap);
+	c->lost = true;
+	return -1;
+}
+
+/* --- waiting ------------------------------------------------------------ */
+
+static void
+client_step(struct client *c, const char *step)
+{
+	c->step = step;
+	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	c->deadline.tv_sec += c->timeout;
+}
+
+/* client_wait - poll for events until the step's deadline */
+static int
+client_wait(struct client *c, short events)
+{
+	struct pollfd	 pfd = { .fd = c->fd, .events = events };
+	struct timespec	 now;
+	long		 ms;
+	int		 n;
+
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (c->deadline.tv_sec - now.tv_sec) * 1000 +
+		    (c->deadline.tv_nsec - now.tv_nsec) / 1000000;
+		if (ms <= 0)
+			return client_lost(c, "timed out after %us",
+			    c->timeout);
+		n = poll(&pfd, 1, (int)ms);
+		if (n > 0)
+			return 0;
+		if (n == -1 && errno != EINTR)
+			return client_lost(c, "poll: %s", strerror(errno));
+	}
+}
+
+/* --- bytes ---------------------------------------------------------------- */
+
+/* client_io - one read into in, or one write of out (the other NULL),
+ * waiting for the socket as TLS or the kernel asks: the byte count (0:
+ * the server closed), or -1 */
+static ssize_t
+client_io(struct client *c, const char *out, char *in, size_t len)
+{
+	enum tls_status	 st;
+	ssize_t		 got;
+	size_t		 n;
+	short		 ev;
+
+	for (;;) {
+		if (c->tls != NULL) {
+			st = out != NULL ? tls_write(c->tls, out, len, &n) :
+			    tls_read(c->tls, in, len, &n);
+			if (st == TLS_DONE)
+				return (ssize_t)n;
+			if (st == TLS_EOF)
+				return 0;
+			if (st == TLS_FAIL)
+				return client_lost(c, "TLS %s",
+				    tls_conn_error(c->tls));
+			ev = st == TLS_WANT_READ ? POLLIN : POLLOUT;
+		} else {
+			got = out != NULL ? send(c->fd, out, len, MSG_NOSIGNAL) :
+			    recv(c->fd, in, len, 0);
+			if (got >= 0)
+				return got;
+			if (errno != EINTR && errno != EAGAIN &&
+			    errno != EWOULDBLOCK)
+				return client_lost(c, "%s: %s", out != NULL ?
+				    "write" : "read", strerror(errno));
+			ev = out != NULL ? POLLOUT : POLLIN;
+			if (errno == EINTR)
+				continue;
+		}
+		if (client_wait(c, ev) == -1)
+			return -1;
+	}
+}
+
+/* client_send - all of buf, within the step's deadline */
+static int
+client_send(struct client *c, const char *buf, size_t len)
+{
+	ssize_t	 put;
+
+	while (len > 0) {
+		if ((put = client_io(c, buf, NULL, len)) == -1)
+			return -1;
+		if (put == 0)
+			return client_lost(c, "connection closed by the "
+			    "server");
+		buf += put;
+		len -= (size_t)put;
+	}
+	return 0;
+}
+
+/* client_flush - what is waiting in the output buffer, on a deadline of
+ * its own */
+int
+client_flush(struct client *c)
+{
+	int	 rc;
+
+	client_step(c, c->step);
+	rc = client_send(c, c->out, c->outlen);
+	c->outlen = 0;
+	return rc;
+}
+
+
+/* client_cmd - one command line, queued; CRLF is added */
+int
+client_cmd(struct client *c, const char *fmt, ...)
+{
+	char	 line[CLIENT_CMD_MAX];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		return client_fail(c, "command too long");
+	if (memchr(line, '\r', (size_t)n) != NULL ||
+	    memchr(line, '\n', (size_t)n) != NULL)
+		return client_fail(c, "line break in a command");
+	memcpy(line + n, "\r\n", 2);
+	n += 2;
+	if (c->outlen + (size_t)n > sizeof(c->out) && client_flush(c) == -1)
+		return -1;
+	memcpy(c->out + c->outlen, line, (size_t)n);
+	c->outlen += (size_t)n;
+	explicit_bzero(line, sizeof(line));	/* it may be AUTH */
+	return 0;
+}
+
+/* --- replies --------------------------------------------------------- */
+
+/* client_line - the next line of the server's, CR LF cut off */
+static int
+client_line(struct client *c, const char **line, size_t *len)
+{
+	const char	*nl;
+	ssize_t		 got;
+
+	for (;;) {
+		nl = memchr(c->in + c->inpos, '\n', c->inlen - c->inpos);
+		if (nl != NULL) {
+			*line = c->in + c->inpos;
+			*len = (size_t)(nl - *line);
+			if (*len > 0 && (*line)[*len - 1] == '\r')
+				(*len)--;
+			c->inpos = (size_t)(nl - c->in) + 1;
+			return 0;
+		}
+		if (c->inpos > 0) {
+			memmove(c->in, c->in + c->inpos, c->inlen - c->inpos);
+			c->inlen -= c->inpos;
+			c->inpos = 0;
+		}
+		if (c->inlen == sizeof(c->in))
+			return client_lost(c, "reply line longer than %zu "
+			    "octets", sizeof(c->in));
+		got = client_io(c, NULL, c->in + c->inlen,
+		    sizeof(c->in) - c->inlen);
+		if (got == 0)
+			return client_lost(c, "connection closed by the "
+			    "server");
+		if (got < 0)
+			return -1;
+		c->inlen += (size_t)got;
+	}
+}
+
+/* client_text_add - a reply line onto the text, printable ASCII only */
+static void
+client_text_add(struct smtp_client_reply *r, const char *l, size_t n)
+{
+	size_t	 at = strlen(r->text);
+
+	if (at > 0 && n > 4) {
+		l += 4;		/* the next lines without their code */
+		n -= 4;
+		if (at + 1 < sizeof(r->text))
+			r->text[at++] = ' ';
+	}
+	for (size_t i = 0; i < n && at + 1 < sizeof(r->text); i++)
+		r->text[at++] = l[i] >= 0x20 && l[i] < 0x7f ? l[i] : '?';
+	r->text[at] = '\0';
+}
+
+/* One word of an EHLO line. */
+struct client_word {
+	const char	*p;
+	size_t		 n;
+};
+
+/* client_word - the next word from *p, blanks and "=" separating
+ * (the old "AUTH=LOGIN" form); false at the end */
+static bool
+client_word(const char **p, const char *end, struct client_word *w)
+{
+	while (*p < end && (**p == ' ' || **p == '='))
+		(*p)++;
+	w->p = *p;
+	while (*p < end && **p != ' ' && **p != '=')
+		(*p)++;
+	w->n = (size_t)(*p - w->p);
+	return w->n > 0;
+}
+
+static bool
+client_word_is(const struct client_word *w, const char *word)
+{
+	return w->n == strlen(word) && strncasecmp(w->p, word, w->n) == 0;
+}
+
+/* client_cap - one EHLO keyword line, its code and separator cut off */
+static void
+client_cap(struct client_caps *caps, const char *l, size_t n)
+{
+	const char		*p = l, *end = l + n;
+	struct client_word	 kw, mech;
+
+	if (!client_word(&p, end, &kw))
+		return;
+	if (client_word_is(&kw, "STARTTLS"))
+		caps->starttls = true;
+	else if (client_word_is(&kw, "PIPELINING"))
+		caps->pipelining = true;
+	else if (client_word_is(&kw, "SIZE"))
+		caps->size = true;
+	else if (client_word_is(&kw, "SMTPUTF8"))
+		caps->smtputf8 = true;
+	else if (client_word_is(&kw, "8BITMIME"))
+		caps->eightbitmime = true;
+	else if (client_word_is(&kw, "AUTH"))
+		while (client_word(&p, end, &mech)) {
+			if (client_word_is(&mech, "PLAIN"))
+				caps->auth_plain = true;
+			else if (client_word_is(&mech, "LOGIN"))
+				caps->auth_login = true;
+		}
+}
+
+/* client_reply - one whole reply, on a deadline of its own; EHLO's
+ * keywords go into caps when caps is not NULL */
+int
+client_reply(struct client *c, struct smtp_client_reply *r,
+    struct client_caps *caps)
+{
+	const char	*l = NULL;
+	size_t		 n = 0, lines = 0;
+	int		 code = -1, lc;
+
+	client_step(c, c->step);
+	r->code = 0;
+	r->text[0] = '\0';
+	if (caps != NULL)
+		memset(caps, 0, sizeof(*caps));
+	for (;;) {
+		if (client_line(c, &l, &n) == -1)
+			return -1;
+		if (++lines > CLIENT_REPLY_LINES)
+			return client_lost(c, "reply of more than %d lines",
+			    CLIENT_REPLY_LINES);
+		if (n < 3 || l[0] < '2' || l[0] > '5' || l[1] < '0' ||
+		    l[1] > '9' || l[2] < '0' || l[2] > '9' ||
+		    (n > 3 && l[3] != ' ' && l[3] != '-'))
+			return client_lost(c, "malformed reply");
+		lc = (l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0');
+		if (code != -1 && lc != code)
+			return client_lost(c, "malformed reply (%d after %d)",
+			    lc, code);
+		code = lc;
+		client_text_add(r, l, n);
+		if (caps != NULL && lines > 1 && n > 4)
+			client_cap(caps, l + 4, n - 4);
+		if (n == 3 || l[3] == ' ')
+			break;
+	}
+	r->code = code;
+	return 0;
+}
+
+/* client_exchange - send one command (queued ones with it) and read
+ * its reply */
+int
+client_exchange(struct client *c, const char *step,
+    struct smtp_client_reply *r, struct client_caps *caps)
+{
+	c->step = step;
+	if (client_flush(c) == -1)
+		return -1;
+	return client_reply(c, r, caps);
+}
+
+/* --- connecting ------------------------------------------------------- */
+
+/* client_connect_to - a non-blocking connect bounded by the timeout */
+static int
+client_connect_to(struct client *c, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	int		 soerr = 0;
+	socklen_t	 sl = sizeof(soerr);
+
+	if ((c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return client_fail(c, "socket: %s", strerror(errno));
+	client_step(c, "connect");
+	if (connect(c->fd, sa, salen) == 0)
+		return 0;
+	if (errno != EINPROGRESS && errno != EINTR) {
+		client_fail(c, "%s", strerror(errno));
+		goto fail;
+	}
+	if (client_wait(c, POLLOUT) == -1)
+		goto fail;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
+		soerr = errno;
+	if (soerr == 0)
+		return 0;
+	client_fail(c, "%s", strerror(soerr));
+fail:
+	close(c->fd);
+	c->fd = -1;
+	return -1;
+}
+
+/* client_connect - to the unix socket, or to each address of host in
+ * turn until one answers */
+static int
+client_connect(struct client *c)
+{
+	const struct smtp_client_opts *o = c->o;
+	const char	*port = o->port != NULL ? o->port : o->lmtp ? "24" : "25";
+	struct addrinfo	 hints, *res, *ai;
+	struct sockaddr_un sun;
+	int		 rc;
+
+	c->step = "connect";
+	if (o->unix_path != NULL) {
+		snprintf(c->peer, sizeof(c->peer), "%s", o->unix_path);
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(o->unix_path) >= sizeof(sun.sun_path))
+			return client_fail(c, "socket path too long");
+		memcpy(sun.sun_path, o->unix_path, strlen(o->unix_path));
+		return client_connect_to(c, (struct sockaddr *)&sun,
+		    sizeof(sun));
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s:%s",
+	    o->host != NULL ? o->host : "", port);
+	if (o->host == NULL)
+		return client_fail(c, "no host to connect to");
+	/* An address is taken as is; a name (the runner normally gives
+	 * addresses it resolved itself) goes to the system's resolver. */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(o->host, port, &hints, &res)) == EAI_NONAME) {
+		hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+		rc = getaddrinfo(o->host, port, &hints, &res);
+	}
+	if (rc != 0)
+		return client_fail(c, "%s", gai_strerror(rc));
+	rc = -1;
+	for (ai = res; ai != NULL && rc == -1; ai = ai->ai_next)
+		rc = client_connect_to(c, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(res);
+	return rc;
+}
+
+/* --- the dialogue --------------------------------------------------------- */
+
+/* client_hello - EHLO (LHLO), or HELO when EHLO is refused for good */
+static int
+client_hello(struct client *c, struct smtp_client_reply *r)
+{
+	const char	*verb = c->o->lmtp ? "LHLO" : "EHLO";
+
+	if (client_cmd(c, "%s %s", verb, c->o->helo) == -1 ||
+	    client_exchange(c, verb, r, &c->caps) == -1)
+		return -1;
+	if (r->code / 100 == 5 && !c->o->lmtp) {
+		if (client_cmd(c, "HELO %s", c->o->helo) == -1 ||
+		    client_exchange(c, "HELO", r, &c->caps) == -1)
+			return -1;
+		memset(&c->caps, 0, sizeof(c->caps));
+	}
+	return 0;
+}
+
+/* client_handshake - TLS on the connection, after the server's 220;
+ * with verify, the certificate checked */
+static int
+client_handshake(struct client *c, bool verify)
+{
+	const char	*req = verify ? "TLS required but " : "";
+	const struct smtp_client_opts *o = c->o;
+	const char	*name = o->verify_name != NULL ? o->verify_name : o->host;
+	char		 err[256];
+	short		 ev;
+
+	c->step = "STARTTLS";
+	/* Anything after the 220 was sent before TLS and would be read as
+	 * if it came inside it (the STARTTLS injection attack). */
+	if (c->inpos != c->inlen)
+		return client_lost(c, "%sdata after the STARTTLS reply", req);
+	if ((c->tls = tls_client_new(c->fd, name, verify, o->ca_file, err,
+	    sizeof(err))) == NULL)
+		return client_lost(c, "%sno TLS: %s", req, err);
+	client_step(c, "STARTTLS");
+	for (;;) {
+		switch (tls_handshake(c->tls)) {
+		case TLS_DONE:
+			return 0;
+		case TLS_WANT_READ:
+			ev = POLLIN;
+			break;
+		case TLS_WANT_WRITE:
+			ev = POLLOUT;
+			break;
+		case TLS_EOF:
+			return client_lost(c, "%sTLS handshake: connection "
+			    "closed by the server", req);
+		default:
+			return client_lost(c, "%sTLS %s", req,
+			    tls_conn_error(c->tls));
+		}
+		if (client_wait(c, ev) == -1)
+			return -1;
+	}
+}
+
+/* client_starttls - as opts->tls says. A refused STARTTLS leaves us in
+ * plain text: fine when opportunistic. */
+static int
+client_starttls(struct client *c, struct smtp_client_reply *r)
+{
+	struct smtp_client_reply st;
+	bool	 required = c->o->tls == CLIENT_TLS_REQUIRED;
+
+	if (c->o->tls == CLIENT_TLS_NONE)
+		return 0;
+	if (!c->caps.starttls) {
+		if (!required)
+			return 0;
+		c->step = "EHLO";
+		return client_fail(c, "TLS required but STARTTLS not offered");
+	}
+	if (client_cmd(c, "STARTTLS") == -1 ||
+	    client_exchange(c, "STARTTLS", &st, NULL) == -1)
+		return -1;
+	if (st.code != 220) {
+		if (!required)
+			return 0;	/* *r still the EHLO's */
+		return client_fail(c, "TLS required but STARTTLS refused: %s",
+		    st.text);
+	}
+	if (client_handshake(c, required) == -1)
+		return -1;
+	return client_hello(c, r);
+}
+
+/* client_auth - AUTH PLAIN, or LOGIN when only that is offered. A
+ * refusal is our configuration's problem, not the message's: code 0. */
+static int
+client_auth(struct client *c, struct smtp_client_reply *r)
+{
+	const char	*user = c->o->auth_user;
+	const char	*pass = c->o->auth_pass != NULL ? c->o->auth_pass : "";
+	size_t		 ul = strlen(user), pl = strlen(pass);
+	char		 raw[2 * CLIENT_CRED_MAX + 2];
+	char		 b64[BASE64_ENCODED_LEN(sizeof(raw))];
+	int		 rc = -1;
+
+	c->step = "AUTH";
+	if (ul > CLIENT_CRED_MAX || pl > CLIENT_CRED_MAX)
+		return client_fail(c, "user name or password too long");
+	if (c->caps.auth_plain) {
+		/* RFC 4616: authzid (none), NUL, authcid, NUL, password */
+		raw[0] = '\0';
+		memcpy(raw + 1, user, ul);
+		raw[1 + ul] = '\0';
+		memcpy(raw + 2 + ul, pass, pl);
+		base64_encode(raw, ul + pl + 2, b64);
+		if (client_cmd(c, "AUTH PLAIN %s", b64) == -1 ||
+		    client_exchange(c, "AUTH", r, NULL) == -1)
+			goto done;
+	} else if (c->caps.auth_login) {
+		if (client_cmd(c, "AUTH LOGIN") == -1 ||
+		    client_exchange(c, "AUTH", r, NULL) == -1)
+			goto done;
+		if (r->code == 334) {
+			base64_encode(user, ul, b64);
+			if (client_cmd(c, "%s", b64) == -1 ||
+			    client_exchange(c, "AUTH", r, NULL) == -1)
+				goto done;
+		}
+		if (r->code == 334) {
+			base64_encode(pass, pl, b64);
+			if (client_cmd(c, "%s", b64) == -1 ||
+			    client_exchange(c, "AUTH", r, NULL) == -1)
+				goto done;
+		}
+	} else {
+		client_fail(c, "AUTH PLAIN or LOGIN not offered");
+		goto done;
+	}
+	if (r->code / 100 == 2)
+		rc = 0;
+	else if (r->code == 334)	/* a third challenge: not LOGIN */
+		client_fail(c, "AUTH failed: unexpected challenge");
+	else
+		client_fail(c, "AUTH failed: %s", r->text);
+done:
+	explicit_bzero(raw, sizeof(raw));
+	explicit_bzero(b64, sizeof(b64));
+	explicit_bzero(c->out, sizeof(c->out));
+	return rc;
+}
+
+/* client_quit - QUIT, its reply awaited briefly and not judged */
+static void
+client_quit(struct client *c)
+{
+	struct smtp_client_reply r;
+
+	if (c->timeout > CLIENT_QUIT_TIMEOUT)
+		c->timeout = CLIENT_QUIT_TIMEOUT;
+	if (client_cmd(c, "QUIT") == 0)
+		(void)client_exchange(c, "QUIT", &r, NULL);
+}
+
+/* client_dialogue - everything up to QUIT */
+static void
+client_dialogue(struct client *c, const char *sender, char *const *rcpts,
+    size_t nrcpts, int body_fd, off_t body_len,
+    struct smtp_client_reply *session, struct smtp_client_reply *rr)
+{
+	c->step = "greeting";
+	if (client_reply(c, session, NULL) == -1)
+		goto fail;
+	if (session->code / 100 != 2)
+		return;
+	if (client_hello(c, session) == -1)
+		goto fail;
+	if (session->code / 100 != 2)
+		return;
+	if (client_starttls(c, session) == -1)
+		goto fail;
+	if (session->code / 100 != 2)
+		return;
+	if (c->o->auth_user != NULL && client_auth(c, session) == -1)
+		goto fail;
+	if (client_content(c, sender, rcpts, nrcpts, body_fd, body_len,
+	    session) == -1)
+		goto fail;
+	if (session->code != 0)
+		return;
+	if (client_envelope(c, sender, body_len, rcpts, nrcpts, session,
+	    rr) > 0)
+		client_data(c, body_fd, body_len, nrcpts, session, rr);
+	return;
+fail:
+	*session = c->fail;
+}
+
+void
+smtp_client_send(const struct smtp_client_opts *o, const char *sender,
+    char *const *rcpts, size_t nrcpts, int body_fd, off_t body_len,
+    struct smtp_client_reply *session, struct smtp_client_reply *rr)
+{
+	struct client	*c;
+
+	for (size_t i = 0; i < nrcpts; i++) {
+		rr[i].code = 0;
+		rr[i].ours = false;
+		snprintf(rr[i].text, sizeof(rr[i].text), "not attempted");
+	}
+	session->code = 0;
+	session->ours = false;
+	session->text[0] = '\0';
+	if (nrcpts == 0) {
+		snprintf(session->text, sizeof(session->text),
+		    "no recipients");
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(session->text, sizeof(session->text),
+		    "out of memory");
+		goto verdicts;
+	}
+	c->o = o;
+	c->fd = -1;
+	c->timeout = o->timeout > 0 ? o->timeout : 1;
+	if (client_connect(c) == -1) {
+		*session = c->fail;
+		goto done;
+	}
+	client_dialogue(c, sender, rcpts, nrcpts, body_fd, body_len, session,
+	    rr);
+	/* A lost connection, or one out of step (a timeout, a message file
+	 * cut short in the middle of DATA), gets no QUIT. */
+	if (!c->lost)
+		client_quit(c);
+done:
+	free(c->mime8);
+	tls_conn_free(c->tls);
+	if (c->fd != -1)
+		close(c->fd);
+	free(c);
+verdicts:
+	/* A session that failed takes every recipient not refused on its
+	 * own, including those accepted at RCPT. */
+	if (session->code == 250)
+		return;
+	for (size_t i = 0; i < nrcpts; i++)
+		if (rr[i].code == 0 || rr[i].code / 100 == 2)
+			rr[i] = *session;
+}

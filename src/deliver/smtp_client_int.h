@@ -1,0 +1,92 @@
+/*
+ * smtp_client_int - shared by the outbound client's files: smtp_client.c
+ * (the connection, replies, the dialogue) and smtp_client_data.c (the
+ * message: what the server's extensions mean for it, MAIL and RCPT,
+ * DATA and the body).
+ */
+#ifndef SALLYPORT_SMTP_CLIENT_INT_H
+#define SALLYPORT_SMTP_CLIENT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "deliver/smtp_client.h"
+
+struct mime8;
+struct tls_conn;
+
+#define CLIENT_LINE_MAX		4096	/* one reply line, CRLF included */
+#define CLIENT_REPLY_LINES	512	/* lines of one reply */
+#define CLIENT_CMD_MAX		2048	/* one command line we send */
+#define CLIENT_OUT_SIZE		16384	/* commands or body, per write */
+#define CLIENT_CHUNK		8192	/* body bytes read at a time */
+#define CLIENT_CRED_MAX		512	/* user name, password */
+#define CLIENT_QUIT_TIMEOUT	5	/* seconds, at most, for QUIT */
+
+/* What the EHLO reply offers. */
+struct client_caps {
+	bool	 starttls;
+	bool	 pipelining;
+	bool	 size;
+	bool	 auth_plain;
+	bool	 auth_login;
+	bool	 smtputf8;
+	bool	 eightbitmime;
+};
+
+struct client {
+	const struct smtp_client_opts *o;
+	int		 fd;
+	struct tls_conn	*tls;
+	unsigned	 timeout;	/* seconds per step */
+	struct timespec	 deadline;	/* of the current step */
+	const char	*step;		/* "MAIL", for messages */
+	char		 peer[300];	/* "host:port" or the socket path */
+	struct client_caps caps;
+	struct smtp_client_reply fail;	/* our own failure, code 0 */
+	bool		 utf8;		/* MAIL gets SMTPUTF8 */
+	bool		 body8;		/* MAIL gets BODY=8BITMIME */
+	struct mime8	*mime8;		/* the body is converted to 7-bit */
+	bool		 lost;		/* out of step with the server: no QUIT */
+	char		 in[CLIENT_LINE_MAX];
+	size_t		 inpos, inlen;	/* unread: in[inpos..inlen) */
+	char		 out[CLIENT_OUT_SIZE];
+	size_t		 outlen;
+};
+
+/* Our own failure (code 0, temporary) in c->fail; returns -1. */
+int	client_fail(struct client *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* The same, and the connection is out of step: no QUIT. */
+int	client_lost(struct client *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Write what is queued in c->out. */
+int	client_flush(struct client *);
+/* One command line queued, CRLF added. */
+int	client_cmd(struct client *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* One whole reply; EHLO's keywords into caps when not NULL. */
+int	client_reply(struct client *, struct smtp_client_reply *,
+	    struct client_caps *caps);
+/* Flush, then read the reply of `step`. */
+int	client_exchange(struct client *, const char *step,
+	    struct smtp_client_reply *, struct client_caps *caps);
+
+/* smtp_client_data.c */
+/* What the server's extensions mean for this message: MAIL's
+ * parameters, a 7-bit conversion, or our own refusal in *r (code 5xx).
+ * -1 for our failure; 0 with r->code 0 to go on. */
+int	client_content(struct client *, const char *sender,
+	    char *const *rcpts, size_t nrcpts, int fd, off_t len,
+	    struct smtp_client_reply *r);
+/* MAIL and the RCPTs; how many recipients were accepted, -1 for ours. */
+long	client_envelope(struct client *, const char *sender, off_t body_len,
+	    char *const *rcpts, size_t nrcpts, struct smtp_client_reply *,
+	    struct smtp_client_reply *rr);
+/* DATA, the body, the verdict(s). */
+void	client_data(struct client *, int fd, off_t len, size_t nrcpts,
+	    struct smtp_client_reply *, struct smtp_client_reply *rr);
+
+#endif

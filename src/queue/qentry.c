@@ -1,0 +1,936 @@
+/*
+ * qentry - a committed queue entry as delivery sees it: the envelope
+ * read strictly from incoming/ID, and the per-recipient outcomes kept
+ * append-only in state/ID.
+ *
+ * Both files are read through one bounded line reader: a line longer
+ * than its buffer is an error, never a reason to allocate more. The
+ * envelope is refused whole at the first thing that is not exactly what
+ * queue.c writes; the state file may end in a partial line (a crash in
+ * the middle of a write), which is ignored at load and cut off before
+ * the next append.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* memrchr */
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue/qentry.h"
+
+#define HEADER_MAX	(32L * 1024 * 1024)	/* envelope: 100000 long rcpts fit */
+#define RCPTS_MAX	100000
+#define LINE_MAX_LEN	8192		/* one envelope or state line */
+#define TEXT_MAX	1000		/* TEXT in a state line */
+#define PATH_LEN	4096
+
+bool
+qentry_id_valid(const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < QUEUE_ID_LEN; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'A' && id[i] <= 'F')))
+			return false;
+	return id[QUEUE_ID_LEN] == '\0';
+}
+
+/* entry_path - queue_dir/sub/id, or sub alone without id */
+static int
+entry_path(char *out, const char *dir, const char *sub, const char *id,
+    char *err, size_t errlen)
+{
+	int n;
+
+	if (id)
+		n = snprintf(out, PATH_LEN, "%s/%s/%s", dir, sub, id);
+	else
+		n = snprintf(out, PATH_LEN, "%s/%s", dir, sub);
+	if (n < 0 || n >= PATH_LEN) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Our errno values for a queue file refused by entry_check. */
+#define QE_NOTREG	EMEDIUMTYPE	/* a FIFO, a socket, a device */
+#define QE_LINKED	EMLINK		/* other hard links to it */
+#define QE_OWNER	EPERM		/* neither the queue's owner's nor root's */
+
+/* entry_check - what is wrong with the file fd, opened in the directory
+ * dfd, as a queue file; 0 if nothing. Only a regular file with no other
+ * name is ours to read or write: a FIFO would hang the reader (root's
+ * `--queue list`), a hard link would give the service user's queue a
+ * file from elsewhere. */
+static int
+entry_check(int dfd, int fd)
+{
+	struct stat st, dst;
+
+	if (fstat(fd, &st) == -1 || fstat(dfd, &dst) == -1)
+		return errno;
+	if (!S_ISREG(st.st_mode))
+		return QE_NOTREG;
+	if (st.st_nlink != 1)
+		return QE_LINKED;
+	if (geteuid() == 0 && st.st_uid != dst.st_uid && st.st_uid != 0)
+		return QE_OWNER;
+	return 0;
+}
+
+/* entry_open - queue_dir/sub/name (name NULL: the directory sub
+ * itself), following no symbolic link below queue_dir, and a file only
+ * if entry_check finds nothing wrong with it. The queue belongs to the
+ * service user and root runs `sallyport --queue` on it: a link, a FIFO
+ * or a hard link planted in it must not take root's reads, writes or
+ * unlinks anywhere else, nor hang them. -1 with errno (ELOOP for a
+ * symbolic link, QE_* for entry_check's refusals). */
+static int
+entry_open(const char *queue_dir, const char *sub, const char *name,
+    int flags, mode_t mode)
+{
+	char path[PATH_LEN];
+	struct stat st;
+	int dfd, fd, saved, fl;
+
+	if (entry_path(path, queue_dir, sub, NULL, NULL, 0) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1 && errno == ENOTDIR && lstat(path, &st) == 0 &&
+	    S_ISLNK(st.st_mode))
+		errno = ELOOP;		/* O_DIRECTORY said it first */
+	if (dfd == -1 || name == NULL)
+		return dfd;
+	/* O_NONBLOCK: opening a FIFO returns at once, to be refused */
+	fd = openat(dfd, name, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
+	saved = errno;
+	if (fd != -1 && (saved = entry_check(dfd, fd)) == 0 &&
+	    ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1))
+		saved = errno;
+	if (fd != -1 && saved != 0) {
+		close(fd);
+		fd = -1;
+	}
+	close(dfd);
+	errno = saved;
+	return fd;
+}
+
+const char *
+qentry_strerror(int e)
+{
+	return e == ELOOP ? "a symbolic link, not followed" :
+	    e == QE_NOTREG ? "not a regular file, not read" :
+	    e == QE_LINKED ? "other hard links to it, not read" :
+	    e == QE_OWNER ? "owned by another user, not read" : strerror(e);
+}
+
+static int
+fsync_dir(const char *path, char *err, size_t errlen)
+{
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((rc = fsync(fd)) == -1)
+		snprintf(err, errlen, "fsync %s: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* --- bounded line reader ------------------------------------------------ */
+
+struct lines {
+	int	 fd;
+	size_t	 pos, len;	/* unread bytes are buf[pos..len) */
+	off_t	 off;		/* file offset of buf[pos] */
+	int	 eof;
+	char	 buf[LINE_MAX_LEN];
+};
+
+/*
+ * lines_next - the next line, without its "\n": 1 for a line, 0 at the
+ * end of the file (*n: length of an unterminated tail, 0 if none), -1
+ * for a read error (errno) or a line longer than the buffer (EFBIG).
+ */
+static int
+lines_next(struct lines *r, char **line, size_t *n)
+{
+	char *nl;
+	ssize_t k;
+
+	for (;;) {
+		nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+		if (nl != NULL) {
+			*line = r->buf + r->pos;
+			*n = (size_t)(nl - *line);
+			r->pos += *n + 1;
+			r->off += (off_t)*n + 1;
+			return 1;
+		}
+		if (r->eof) {
+			*line = r->buf + r->pos;
+			*n = r->len - r->pos;
+			return 0;
+		}
+		if (r->pos > 0) {
+			memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+			r->len -= r->pos;
+			r->pos = 0;
+		}
+		if (r->len == sizeof(r->buf)) {
+			errno = EFBIG;
+			return -1;
+		}
+		k = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k == -1)
+			return -1;
+		if (k == 0)
+			r->eof = 1;
+		r->len += (size_t)k;
+	}
+}
+
+/* --- envelope ----------------------------------------------------------- */
+
+/* parse_uint - all decimal digits, no sign, at most max */
+static int
+parse_uint(const char *s, size_t n, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (n == 0 || n > 20)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v > (max - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static char *
+dup_value(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+
+	if (p) {
+		memcpy(p, s, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
+/* What parse_envelope needs besides the entry it fills. */
+struct env_parse {
+	struct qentry	*e;
+	size_t		 cap;		/* room in e->rcpts */
+	unsigned	 seen;		/* ENV_* of the singular keys read */
+};
+
+enum {
+	ENV_ID = 1, ENV_ARRIVAL = 2, ENV_CLIENT = 4, ENV_HELO = 8,
+	ENV_PROTO = 16, ENV_AUTH = 32, ENV_FROM = 64, ENV_SMTPUTF8 = 128,
+	ENV_BODY = 256,
+	ENV_REQUIRED = ENV_ID | ENV_ARRIVAL | ENV_CLIENT | ENV_HELO |
+	    ENV_PROTO | ENV_FROM,
+};
+
+/* env_line - one `key value` line of the envelope; NULL or an error */
+static const char *
+env_line(struct env_parse *p, const char *line, size_t n, const char *id)
+{
+	static const struct {
+		const char	*key;
+		unsigned	 bit;
+		size_t		 field;
+	} keys[] = {
+		{ "id",		ENV_ID,		0 },
+		{ "arrival",	ENV_ARRIVAL,	0 },
+		{ "client",	ENV_CLIENT,	offsetof(struct qentry, client) },
+		{ "helo",	ENV_HELO,	offsetof(struct qentry, helo) },
+		{ "proto",	ENV_PROTO,	offsetof(struct qentry, proto) },
+		{ "auth",	ENV_AUTH,	offsetof(struct qentry, auth) },
+		{ "from",	ENV_FROM,	offsetof(struct qentry, sender) },
+		{ "smtputf8",	ENV_SMTPUTF8,	0 },
+		{ "body",	ENV_BODY,	0 },
+	};
+	struct qentry *e = p->e;
+	const char *sp = memchr(line, ' ', n), *v;
+	size_t klen, vlen, i;
+	uint64_t num;
+	char **grown;
+
+	if (sp == NULL)
+		return "a line without a value";
+	klen = (size_t)(sp - line);
+	v = sp + 1;
+	vlen = n - klen - 1;
+	if (klen == 4 && memcmp(line, "rcpt", 4) == 0) {
+		if (vlen == 0)
+			return "an empty recipient";
+		if (e->nrcpts == RCPTS_MAX)
+			return "more than 100000 recipients";
+		if (e->nrcpts == p->cap) {
+			p->cap = p->cap ? p->cap * 2 : 8;
+			grown = realloc(e->rcpts, p->cap * sizeof(*grown));
+			if (grown == NULL)
+				return "out of memory";
+			e->rcpts = grown;
+		}
+		if ((e->rcpts[e->nrcpts] = dup_value(v, vlen)) == NULL)
+			return "out of memory";
+		e->nrcpts++;
+		return NULL;
+	}
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strlen(keys[i].key) == klen &&
+		    memcmp(keys[i].key, line, klen) == 0)
+			break;
+	if (i == sizeof(keys) / sizeof(keys[0]))
+		return "an unknown key";
+	if (p->seen & keys[i].bit)
+		return "a repeated key";
+	p->seen |= keys[i].bit;
+	switch (keys[i].bit) {
+	case ENV_ID:
+		if (vlen != QUEUE_ID_LEN || memcmp(v, id, vlen) != 0)
+			return "an id that is not the file name";
+		memcpy(e->id, id, QUEUE_ID_LEN + 1);
+		return NULL;
+	case ENV_ARRIVAL:
+		if (parse_uint(v, vlen, INT64_MAX, &num) == -1)
+			return "a bad arrival time";
+		e->arrival = (time_t)num;
+		return NULL;
+	case ENV_SMTPUTF8:
+		/* Optional, like body: entries written before them load as
+		 * neither SMTPUTF8 nor BODY= given. */
+		if (vlen != 3 || memcmp(v, "yes", 3) != 0)
+			return "a bad smtputf8 value";
+		e->smtputf8 = true;
+		return NULL;
+	case ENV_BODY:
+		if (vlen == 4 && memcmp(v, "7BIT", 4) == 0)
+			e->body = MAIL_BODY_7BIT;
+		else if (vlen == 8 && memcmp(v, "8BITMIME", 8) == 0)
+			e->body = MAIL_BODY_8BITMIME;
+		else
+			return "a bad body value";
+		return NULL;
+	case ENV_CLIENT:
+	case ENV_PROTO:
+		if (vlen == 0)
+			return "an empty client or proto";
+		break;
+	}
+	if ((*(char **)((char *)e + keys[i].field) = dup_value(v, vlen)) ==
+	    NULL)
+		return "out of memory";
+	return NULL;
+}
+
+/* read_envelope - parse incoming/ID up to its blank line; sets the body */
+static int
+read_envelope(struct qentry *e, int fd, const char *path, const char *id,
+    char *err, size_t errlen)
+{
+	struct lines *r;
+	struct env_parse p = { e, 0, 0 };
+	struct stat st;
+	const char *why = NULL;
+	unsigned lineno = 0;
+	char *line;
+	size_t n;
+	int rc;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->fd = fd;
+	for (;;) {
+		if ((rc = lines_next(r, &line, &n)) == -1) {
+			if (errno == EFBIG)
+				snprintf(err, errlen, "%s line %u: longer than %d "
+				    "octets", path, lineno + 1, LINE_MAX_LEN);
+			else
+				snprintf(err, errlen, "read %s: %s", path,
+				    strerror(errno));
+			break;
+		}
+		lineno++;
+		if (rc == 0) {
+			snprintf(err, errlen, "%s: the envelope does not end "
+			    "with an empty line", path);
+			break;
+		}
+		if (r->off > HEADER_MAX) {
+			snprintf(err, errlen, "%s: envelope longer than %ld "
+			    "octets", path, HEADER_MAX);
+			break;
+		}
+		if (memchr(line, '\0', n) || memchr(line, '\r', n))
+			why = "a NUL or CR";
+		else if (lineno == 1)
+			why = n == 17 && memcmp(line, "sallyport-queue 1", 17)
+			    == 0 ? NULL : "not a sallyport-queue 1 entry";
+		else if (n == 0) {
+			if ((p.seen & ENV_REQUIRED) != ENV_REQUIRED)
+				snprintf(err, errlen, "%s: a required key is "
+				    "missing", path);
+			else if (e->nrcpts == 0)
+				snprintf(err, errlen, "%s: no recipient", path);
+			else if (fstat(fd, &st) == -1)
+				snprintf(err, errlen, "fstat %s: %s", path,
+				    strerror(errno));
+			else {
+				e->body_offset = r->off;
+				e->body_size = st.st_size - r->off;
+				free(r);
+				return 0;
+			}
+			break;
+		} else
+			why = env_line(&p, line, n, id);
+		if (why) {
+			snprintf(err, errlen, "%s line %u: %s", path, lineno, why);
+			break;
+		}
+	}
+	free(r);
+	return -1;
+}
+
+/* --- state -------------------------------------------------------------- */
+
+/* next_word - split off the word up to a space (or the end) */
+static int
+next_word(const char **s, size_t *n, const char **w, size_t *wlen)
+{
+	const char *sp = memchr(*s, ' ', *n);
+
+	*w = *s;
+	*wlen = sp ? (size_t)(sp - *s) : *n;
+	*s += *wlen + (sp ? 1 : 0);
+	*n -= *wlen + (sp ? 1 : 0);
+	return *wlen > 0 ? 0 : -1;
+}
+
+static int
+word_is(const char *w, size_t wlen, const char *lit)
+{
+	return strlen(lit) == wlen && memcmp(w, lit, wlen) == 0;
+}
+
+/* state_line - apply one complete state line; NULL or an error */
+static const char *
+state_line(struct qentry *e, const char *s, size_t n)
+{
+	const char *w, *outcome;
+	size_t wlen, olen;
+	uint64_t rcpt, t, attempts;
+
+	if (memchr(s, '\0', n) || memchr(s, '\r', n))
+		return "a NUL or CR";
+	if (next_word(&s, &n, &w, &wlen) == -1)
+		return "an empty line";
+	if (word_is(w, wlen, "next")) {
+		if (next_word(&s, &n, &w, &wlen) == -1 ||
+		    parse_uint(w, wlen, INT64_MAX, &t) == -1 ||
+		    next_word(&s, &n, &w, &wlen) == -1 ||
+		    parse_uint(w, wlen, UINT32_MAX, &attempts) == -1 || n != 0)
+			return "a bad next line";
+		e->next_attempt = (time_t)t;
+		e->attempts = (unsigned)attempts;
+		return NULL;
+	}
+	if (!word_is(w, wlen, "rcpt"))
+		return "an unknown line";
+	if (next_word(&s, &n, &w, &wlen) == -1 ||
+	    parse_uint(w, wlen, UINT64_MAX, &rcpt) == -1 ||
+	    next_word(&s, &n, &outcome, &olen) == -1 ||
+	    next_word(&s, &n, &w, &wlen) == -1 ||
+	    parse_uint(w, wlen, INT64_MAX, &t) == -1)
+		return "a bad rcpt line";
+	if (rcpt >= e->nrcpts)
+		return "a recipient number out of range";
+	if (!word_is(outcome, olen, "sent") &&
+	    !word_is(outcome, olen, "bounced") &&
+	    !word_is(outcome, olen, "deferred"))
+		return "an unknown outcome";
+	if (e->state[rcpt] != RCPT_PENDING)
+		return NULL;	/* sent and bounced are final */
+	if (word_is(outcome, olen, "sent")) {
+		e->state[rcpt] = RCPT_SENT;
+		return NULL;
+	}
+	if (word_is(outcome, olen, "bounced"))
+		e->state[rcpt] = RCPT_BOUNCED;
+	free(e->last_error[rcpt]);
+	if ((e->last_error[rcpt] = dup_value(s, n)) == NULL)
+		return "out of memory";
+	return NULL;
+}
+
+static int
+read_state(struct qentry *e, const char *queue_dir, const char *path,
+    char *err, size_t errlen)
+{
+	struct lines *r;
+	unsigned lineno = 0;
+	const char *why = NULL;
+	char *line;
+	size_t n;
+	int fd, rc;
+
+	if ((fd = entry_open(queue_dir, "state", e->id, O_RDONLY, 0)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "open %s: %s", path,
+		    qentry_strerror(errno));
+		return -1;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->fd = fd;
+	while ((rc = lines_next(r, &line, &n)) == 1) {
+		lineno++;
+		if ((why = state_line(e, line, n)) != NULL) {
+			snprintf(err, errlen, "%s line %u: %s", path, lineno,
+			    why);
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == -1 && why == NULL)
+		snprintf(err, errlen, "%s line %u: %s", path, lineno + 1,
+		    errno == EFBIG ? "too long" : strerror(errno));
+	free(r);
+	close(fd);
+	return rc;
+}
+
+/* --- the interface ------------------------------------------------------ */
+
+struct qentry *
+qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
+{
+	char path[PATH_LEN];
+	struct qentry *e;
+	int fd;
+
+	if (!qentry_id_valid(id)) {
+		snprintf(err, errlen, "not a queue id");
+		errno = EINVAL;
+		return NULL;
+	}
+	if (entry_path(path, queue_dir, "incoming", id, err, errlen) == -1) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	if ((fd = entry_open(queue_dir, "incoming", id, O_RDONLY, 0)) == -1) {
+		snprintf(err, errlen, "open %s: %s", path,
+		    qentry_strerror(errno));
+		return NULL;
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* From here on errno never says ENOENT: callers read that as "the
+	 * entry is gone", and a corrupt entry must be reported instead. */
+	if (read_envelope(e, fd, path, id, err, errlen) == -1) {
+		close(fd);
+		qentry_free(e);
+		errno = EINVAL;
+		return NULL;
+	}
+	close(fd);
+	if ((e->state = calloc(e->nrcpts, sizeof(*e->state))) == NULL ||
+	    (e->last_error = calloc(e->nrcpts, sizeof(char *))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		qentry_free(e);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (entry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
+	    read_state(e, queue_dir, path, err, errlen) == -1) {
+		qentry_free(e);
+		errno = EINVAL;
+		return NULL;
+	}
+	return e;
+}
+
+void
+qentry_free(struct qentry *e)
+{
+	size_t i;
+
+	if (e == NULL)
+		return;
+	for (i = 0; i < e->nrcpts; i++) {
+		free(e->rcpts[i]);
+		if (e->last_error)
+			free(e->last_error[i]);
+	}
+	free(e->rcpts);
+	free(e->last_error);
+	free(e->state);
+	free(e->client);
+	free(e->helo);
+	free(e->proto);
+	free(e->auth);
+	free(e->sender);
+	free(e);
+}
+
+int
+qentry_open_body(const char *queue_dir, const struct qentry *e)
+{
+	int fd;
+
+	if ((fd = entry_open(queue_dir, "incoming", e->id, O_RDONLY, 0)) == -1)
+		return -1;
+	if (lseek(fd, e->body_offset, SEEK_SET) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* cut_torn_tail - drop a partial last line left by a crash mid-write,
+ * so that the next line does not run into it */
+static int
+cut_torn_tail(int fd, off_t *size)
+{
+	char tail[LINE_MAX_LEN];
+	size_t want;
+	ssize_t n;
+	char *nl;
+
+	if (*size == 0)
+		return 0;
+	want = *size < (off_t)sizeof(tail) ? (size_t)*size : sizeof(tail);
+	if ((n = pread(fd, tail, want, *size - (off_t)want)) != (ssize_t)want)
+		return -1;
+	if (tail[want - 1] == '\n')
+		return 0;
+	if ((nl = memrchr(tail, '\n', want)) != NULL)
+		*size -= (off_t)(tail + want - nl - 1);
+	else if (*size == (off_t)want)
+		*size = 0;
+	else {
+		errno = EFBIG;	/* no line of ours is that long */
+		return -1;
+	}
+	return ftruncate(fd, *size);
+}
+
+/* state_append - one line, one write(), fsync'd; state/ made if needed */
+static int
+state_append(const char *queue_dir, const char *id, const char *line,
+    size_t len, char *err, size_t errlen)
+{
+	char dir[PATH_LEN], path[PATH_LEN];
+	struct stat st;
+	off_t size;
+	ssize_t n;
+	int fd;
+
+	if (entry_path(dir, queue_dir, "state", NULL, err, errlen) == -1 ||
+	    entry_path(path, queue_dir, "state", id, err, errlen) == -1)
+		return -1;
+	if (mkdir(dir, 0700) == 0) {
+		if (fsync_dir(queue_dir, err, errlen) == -1)
+			return -1;
+	} else if (errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((fd = entry_open(queue_dir, "state", id, O_RDWR | O_APPEND |
+	    O_CREAT, 0600)) == -1) {
+		snprintf(err, errlen, "open %s: %s", path,
+		    qentry_strerror(errno));
+		return -1;
+	}
+	size = fstat(fd, &st) == 0 ? st.st_size : -1;
+	if (size == -1 || cut_torn_tail(fd, &size) == -1) {
+		snprintf(err, errlen, "repair %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	do
+		n = write(fd, line, len);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)len) {
+		snprintf(err, errlen, "write %s: %s", path,
+		    n == -1 ? strerror(errno) : "short write");
+		if (ftruncate(fd, size) == -1) {
+			/* the torn line is ignored at load and cut next time */
+		}
+		close(fd);
+		return -1;
+	}
+	if (fsync(fd) == -1) {
+		snprintf(err, errlen, "fsync %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	/* A new file must survive a crash as well as its contents. */
+	return size == 0 ? fsync_dir(dir, err, errlen) : 0;
+}
+
+/* entry_exists - incoming/ID is still there (not deleted meanwhile) */
+static int
+entry_exists(const char *queue_dir, const char *id, char *err, size_t errlen)
+{
+	char path[PATH_LEN];
+
+	if (entry_path(path, queue_dir, "incoming", id, err, errlen) == -1)
+		return -1;
+	if (access(path, F_OK) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+qentry_record(const char *queue_dir, struct qentry *e, size_t rcpt,
+    const char *outcome, const char *text, char *err, size_t errlen)
+{
+	char clean[TEXT_MAX + 1], line[64 + TEXT_MAX + 2], *copy = NULL;
+	enum rcpt_state to;
+	size_t i;
+	int n;
+
+	if (rcpt >= e->nrcpts) {
+		snprintf(err, errlen, "%s: no recipient %zu", e->id, rcpt);
+		return -1;
+	}
+	if (strcmp(outcome, "sent") == 0)
+		to = RCPT_SENT;
+	else if (strcmp(outcome, "bounced") == 0)
+		to = RCPT_BOUNCED;
+	else if (strcmp(outcome, "deferred") == 0)
+		to = RCPT_PENDING;
+	else {
+		snprintf(err, errlen, "unknown outcome %s", outcome);
+		return -1;
+	}
+	if (e->state[rcpt] != RCPT_PENDING) {
+		snprintf(err, errlen, "%s: recipient %zu is already final",
+		    e->id, rcpt);
+		return -1;
+	}
+	/* One line whatever the text: line breaks become spaces. */
+	for (i = 0; text && text[i] && i < TEXT_MAX; i++)
+		clean[i] = text[i] == '\r' || text[i] == '\n' ? ' ' : text[i];
+	clean[i] = '\0';
+	n = snprintf(line, sizeof(line), "rcpt %zu %s %lld %s\n", rcpt,
+	    outcome, (long long)time(NULL), clean);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		snprintf(err, errlen, "state line too long");
+		return -1;
+	}
+	if (to != RCPT_SENT && (copy = strdup(clean)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (entry_exists(queue_dir, e->id, err, errlen) == -1 ||
+	    state_append(queue_dir, e->id, line, (size_t)n, err, errlen) ==
+	    -1) {
+		free(copy);
+		return -1;
+	}
+	e->state[rcpt] = to;
+	if (to != RCPT_SENT) {
+		free(e->last_error[rcpt]);
+		e->last_error[rcpt] = copy;
+	}
+	return 0;
+}
+
+int
+qentry_schedule(const char *queue_dir, struct qentry *e, time_t next,
+    char *err, size_t errlen)
+{
+	char line[64];
+	int n;
+
+	n = snprintf(line, sizeof(line), "next %lld %u\n",
+	    (long long)(next < 0 ? 0 : next), e->attempts + 1);
+	if (entry_exists(queue_dir, e->id, err, errlen) == -1 ||
+	    state_append(queue_dir, e->id, line, (size_t)n, err, errlen) == -1)
+		return -1;
+	e->attempts++;
+	e->next_attempt = next < 0 ? 0 : next;
+	return 0;
+}
+
+void
+qentry_note_sent(struct qentry *e, size_t rcpt)
+{
+	if (rcpt < e->nrcpts && e->state[rcpt] == RCPT_PENDING)
+		e->state[rcpt] = RCPT_SENT;
+}
+
+bool
+qentry_done(const struct qentry *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nrcpts; i++)
+		if (e->state[i] == RCPT_PENDING)
+			return false;
+	return true;
+}
+
+/*
+ * incoming/ID goes first: once it is gone no runner can load the entry,
+ * and a crash before the state file is removed leaves only a stale
+ * state file. The other order could bring back an entry without its
+ * state, and every recipient would be sent the message again.
+ */
+int
+qentry_remove(const char *queue_dir, const char *id, char *err,
+    size_t errlen)
+{
+	static const char *const subs[] = { "incoming", "state" };
+	size_t i;
+	int dfd, saved;
+
+	if (!qentry_id_valid(id)) {
+		snprintf(err, errlen, "%s: not a queue id", id);
+		errno = EINVAL;
+		return -1;
+	}
+	/* unlinkat in a directory opened without following a link: root's
+	 * `--queue delete` removes nothing outside the queue. */
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if ((dfd = entry_open(queue_dir, subs[i], NULL, 0, 0)) == -1 ||
+		    unlinkat(dfd, id, 0) == -1) {
+			saved = errno;
+			if (dfd != -1)
+				close(dfd);
+			if (i > 0 && saved == ENOENT)
+				return 0;	/* no state: never tried */
+			if (saved == ENOENT)
+				snprintf(err, errlen, "%s: no such queue entry",
+				    id);
+			else
+				snprintf(err, errlen, "%s/%s%s%s: %s",
+				    queue_dir, subs[i], dfd != -1 ? "/" : "",
+				    dfd != -1 ? id : "",
+				    qentry_strerror(saved));
+			errno = saved;
+			return -1;
+		}
+		saved = fsync(dfd) == -1 ? errno : 0;
+		close(dfd);
+		if (saved != 0) {
+			snprintf(err, errlen, "fsync %s/%s: %s", queue_dir,
+			    subs[i], strerror(saved));
+			errno = saved;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+cmp_ids(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **
+qentry_list(const char *queue_dir, size_t *n)
+{
+	char **ids = NULL, **grown;
+	struct dirent *de;
+	size_t cap = 0;
+	DIR *d;
+	int saved, fd;
+
+	*n = 0;
+	if ((fd = entry_open(queue_dir, "incoming", NULL, 0, 0)) == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
+	if ((ids = malloc(sizeof(*ids))) == NULL)
+		goto fail;
+	cap = 1;
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (!qentry_id_valid(de->d_name))
+			continue;	/* not an entry: ours are all ids */
+		if (*n == cap) {
+			if ((grown = realloc(ids, 2 * cap * sizeof(*ids))) ==
+			    NULL)
+				goto fail;
+			ids = grown;
+			cap *= 2;
+		}
+		if ((ids[*n] = strdup(de->d_name)) == NULL)
+			goto fail;
+		(*n)++;
+	}
+	if (errno != 0)
+		goto fail;
+	closedir(d);
+	qsort(ids, *n, sizeof(*ids), cmp_ids);
+	return ids;
+fail:
+	saved = errno;
+	closedir(d);
+	qentry_list_free(ids, *n);
+	*n = 0;
+	errno = saved;
+	return NULL;
+}
+
+void
+qentry_list_free(char **ids, size_t n)
+{
+	size_t i;
+
+	if (ids == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}

@@ -1,0 +1,81 @@
+/*
+ * qentry - a committed queue entry as delivery sees it: the envelope
+ * and message (incoming/ID, never changed after the commit) and the
+ * per-recipient delivery state (state/ID, append-only, fsync'd after
+ * every outcome), so a delivered recipient is never sent again after a
+ * crash. A truncated last state line (a crash mid-write) is ignored;
+ * a malformed entry file is refused, never half read.
+ *
+ * State file lines:
+ *	rcpt N sent TIME TEXT		final
+ *	rcpt N bounced TIME TEXT	final (a DSN was queued first)
+ *	rcpt N deferred TIME TEXT	last temporary failure
+ *	next TIME ATTEMPTS		when to try again
+ */
+#ifndef SALLYPORT_QENTRY_H
+#define SALLYPORT_QENTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "queue/queue.h"
+
+enum rcpt_state { RCPT_PENDING, RCPT_SENT, RCPT_BOUNCED };
+
+struct qentry {
+	char		 id[QUEUE_ID_LEN + 1];
+	time_t		 arrival;
+	char		*client, *helo, *proto, *auth, *sender;
+	char		**rcpts;
+	size_t		 nrcpts;
+	bool		 smtputf8;	/* received with SMTPUTF8 */
+	enum mail_body	 body;		/* BODY= of MAIL; NONE in old entries */
+	enum rcpt_state	*state;		/* per recipient */
+	char		**last_error;	/* per recipient; NULL if none */
+	off_t		 body_offset;	/* where the message starts */
+	off_t		 body_size;
+	unsigned	 attempts;
+	time_t		 next_attempt;	/* 0: now */
+};
+
+/* 16 upper-case hexadecimal digits: the only names load and remove take. */
+bool		 qentry_id_valid(const char *id);
+/* strerror, but ELOOP (a symbolic link in the queue, never followed:
+ * the queue is the service user's, `sallyport --queue` may be root) is
+ * said as such. */
+const char	*qentry_strerror(int errnum);
+/* Read incoming/ID and state/ID under queue_dir. */
+/* On failure errno is ENOENT only when the entry does not exist (it was
+ * delivered or deleted meanwhile); a corrupt entry gives EINVAL. */
+struct qentry	*qentry_load(const char *queue_dir, const char *id, char *err,
+		    size_t errlen);
+void		 qentry_free(struct qentry *);
+/* A read-only descriptor positioned at the message. */
+int		 qentry_open_body(const char *queue_dir, const struct qentry *);
+/* Append and fsync one outcome (updates e as well). Refused for a
+ * recipient already final, and once incoming/ID is gone. */
+int		 qentry_record(const char *queue_dir, struct qentry *, size_t rcpt,
+		    const char *outcome /* "sent", "bounced", "deferred" */,
+		    const char *text, char *err, size_t errlen);
+/* The last recipient of an entry the caller removes next: "sent" in e
+ * only, since the removal is what makes it durable (one directory
+ * fsync instead of a state file's two, then its removal's). */
+void		 qentry_note_sent(struct qentry *, size_t rcpt);
+/* Count one more attempt and record the next one (0: now). */
+int		 qentry_schedule(const char *queue_dir, struct qentry *,
+		    time_t next, char *err, size_t errlen);
+/* Every recipient final? */
+bool		 qentry_done(const struct qentry *);
+/* Remove incoming/ID then state/ID, fsync'ing the directories (this
+ * order: a crash between can leave a stale state file, never an entry
+ * without its state). Fails with errno ENOENT for an unknown id. */
+int		 qentry_remove(const char *queue_dir, const char *id, char *err,
+		    size_t errlen);
+/* The ids in incoming/, sorted (oldest first); *n set. Other names
+ * there are skipped. NULL (errno) on error, never for an empty queue. */
+char		**qentry_list(const char *queue_dir, size_t *n);
+void		 qentry_list_free(char **, size_t);
+
+#endif

@@ -1,0 +1,562 @@
+/*
+ * queue - spool files, atomic commit, and recovery at start-up.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* renameat2 */
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "queue/queue.h"
+
+#define SPOOL_BUFSIZE	65536
+
+struct queue {
+	char		*dir;
+	int		 tmpfd;		/* QUEUE_DIR/tmp */
+	int		 incfd;		/* QUEUE_DIR/incoming */
+	unsigned	 removed;	/* stale spool files removed at open */
+	unsigned	 entries;	/* committed entries found at open */
+	unsigned	 seq;
+};
+
+struct spool {
+	struct queue	*q;
+	int		 fd;
+	char		 id[QUEUE_ID_LEN + 1];
+	bool		 published;
+	int		 error;		/* first write error (errno), sticky */
+	uint64_t	 msgsize;	/* octets after the envelope */
+	size_t		 len;		/* bytes in buf */
+	char		 buf[SPOOL_BUFSIZE];
+};
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* open_subdir - open (creating) dir/name as a directory */
+static int
+open_subdir(const char *dir, const char *name, char *err, size_t errlen)
+{
+	char path[4096];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name)
+	    >= sizeof(path)) {
+		seterr(err, errlen, "%s: path too long", dir);
+		return -1;
+	}
+	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+		seterr(err, errlen, "mkdir %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		seterr(err, errlen, "open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* scan - count (and with `remove`, unlink) the regular entries of a dir */
+static int
+scan(int dirfd, bool remove, unsigned *count, char *err, size_t errlen)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	if ((fd = dup(dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		seterr(err, errlen, "scan queue: %s", strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	*count = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (remove && unlinkat(dirfd, de->d_name, 0) == -1) {
+			seterr(err, errlen, "remove stale spool file %s: %s",
+			    de->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+		(*count)++;
+	}
+	closedir(d);
+	return 0;
+}
+
+struct queue *
+queue_attach(const char *dir, char *err, size_t errlen)
+{
+	struct queue *q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL ||
+	    (q->dir = strdup(dir)) == NULL) {
+		seterr(err, errlen, "out of memory");
+		free(q);
+		return NULL;
+	}
+	q->tmpfd = q->incfd = -1;
+	if ((q->tmpfd = open_subdir(dir, "tmp", err, errlen)) == -1 ||
+	    (q->incfd = open_subdir(dir, "incoming", err, errlen)) == -1) {
+		queue_close(q);
+		return NULL;
+	}
+	return q;
+}
+
+struct queue *
+queue_open(const char *dir, char *err, size_t errlen)
+{
+	struct queue *q;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		seterr(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	if ((q = queue_attach(dir, err, errlen)) == NULL)
+		return NULL;
+	if (scan(q->tmpfd, true, &q->removed, err, errlen) == -1 ||
+	    scan(q->incfd, false, &q->entries, err, errlen) == -1) {
+		queue_close(q);
+		return NULL;
+	}
+	if (q->removed)
+		fsync(q->tmpfd);
+	return q;
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	if (q->tmpfd != -1)
+		close(q->tmpfd);
+	if (q->incfd != -1)
+		close(q->incfd);
+	free(q->dir);
+	free(q);
+}
+
+const char *
+queue_dir(const struct queue *q)
+{
+	return q->dir;
+}
+
+unsigned
+queue_removed_at_open(const struct queue *q)
+{
+	return q->removed;
+}
+
+unsigned
+queue_entries_at_open(const struct queue *q)
+{
+	return q->entries;
+}
+
+int
+queue_free_space(const struct queue *q, uint64_t *avail, char *err,
+    size_t errlen)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(q->tmpfd, &sv) == -1) {
+		seterr(err, errlen, "statvfs %s: %s", q->dir, strerror(errno));
+		return -1;
+	}
+	*avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	return 0;
+}
+
+/* chown_one - give dirfd/name to uid:gid, checked and changed through
+ * one descriptor (O_PATH, no link followed) so that the name cannot be
+ * swapped in between. The queue is the service user's and this runs as
+ * root: a symbolic link, or a file with other names (a hard link to a
+ * file of root's), is left alone, or root would give it away. 1 done,
+ * 0 left alone, -1 with errno. */
+static int
+chown_one(int dirfd, const char *name, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	int fd, rc, saved;
+
+	if ((fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 1 : -1;	/* gone: nothing to give */
+	if (fstat(fd, &st) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (S_ISLNK(st.st_mode) || (!S_ISDIR(st.st_mode) && st.st_nlink > 1)) {
+		close(fd);
+		return 0;
+	}
+	rc = fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == -1 ? -1 : 1;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* chown_entries - give dir/sub and the entries in it to uid:gid */
+static int
+chown_entries(int dirfd, const char *dir, const char *sub, uid_t uid,
+    gid_t gid, char *err, size_t errlen)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc;
+
+	fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 0;	/* made later, by the user itself */
+		seterr(err, errlen, "open %s/%s: %s", dir, sub,
+		    strerror(errno));
+		return -1;
+	}
+	if (fchown(fd, uid, gid) == -1 || fchmod(fd, 0700) == -1) {
+		seterr(err, errlen, "chown %s/%s: %s", dir, sub,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		seterr(err, errlen, "read %s/%s: %s", dir, sub,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((rc = chown_one(fd, de->d_name, uid, gid)) == -1) {
+			seterr(err, errlen, "chown %s/%s/%s: %s", dir, sub,
+			    de->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+		if (rc == 0)
+			seterr(err, errlen, "%s/%s/%s is a link or has other "
+			    "hard links: not given to the service user", dir,
+			    sub, de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
+int
+queue_chown(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	static const char *const subs[] = { "tmp", "incoming", "state" };
+	int fd, rc = 0;
+	size_t i;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		seterr(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		seterr(err, errlen, "open %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (fchown(fd, uid, gid) == -1 || fchmod(fd, 0700) == -1) {
+		seterr(err, errlen, "chown %s: %s", dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* The flush request, if any, belongs to the user too. */
+	if ((rc = chown_one(fd, "flush", uid, gid)) == -1)
+		seterr(err, errlen, "chown %s/flush: %s", dir, strerror(errno));
+	else if (rc == 0)
+		seterr(err, errlen, "%s/flush is a link or has other hard "
+		    "links: not given to the service user", dir);
+	rc = rc == -1 ? -1 : 0;
+	for (i = 0; rc == 0 && i < sizeof(subs) / sizeof(subs[0]); i++)
+		rc = chown_entries(fd, dir, subs[i], uid, gid, err, errlen);
+	close(fd);
+	return rc;
+}
+
+/*
+ * new_id - time-ordered queue id: seconds, microseconds, and a sequence
+ * number mixed with the pid so that worker processes do not collide.
+ * Uniqueness is still enforced by O_EXCL and a check of incoming/.
+ */
+static void
+new_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
+{
+	struct timeval tv;
+	unsigned low;
+
+	gettimeofday(&tv, NULL);
+	low = (q->seq++ + (unsigned)getpid() * 2654435761u) & 0xfff;
+	snprintf(id, QUEUE_ID_LEN + 1, "%08llX%05lX%03X",
+	    (unsigned long long)tv.tv_sec & 0xffffffffULL,
+	    (unsigned long)tv.tv_usec & 0xfffff, low);
+}
+
+static bool
+field_ok(const char *s)
+{
+	for (; s && *s; s++)
+		if (*s == '\r' || *s == '\n')
+			return false;
+	return true;
+}
+
+/* spool_flush - write out the buffer; errors stick to the spool */
+static int
+spool_flush(struct spool *sp)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (sp->error == 0 && off < sp->len) {
+		n = write(sp->fd, sp->buf + off, sp->len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			sp->error = n == 0 ? EIO : errno;
+		else
+			off += (size_t)n;
+	}
+	sp->len = 0;
+	return sp->error ? -1 : 0;
+}
+
+static int
+spool_put(struct spool *sp, const void *p, size_t n)
+{
+	const char *s = p;
+
+	while (n > 0 && sp->error == 0) {
+		size_t room = sizeof(sp->buf) - sp->len;
+		size_t k = n < room ? n : room;
+
+		memcpy(sp->buf + sp->len, s, k);
+		sp->len += k;
+		s += k;
+		n -= k;
+		if (sp->len == sizeof(sp->buf))
+			spool_flush(sp);
+	}
+	return sp->error ? -1 : 0;
+}
+
+static int
+spool_putf(struct spool *sp, const char *key, const char *value)
+{
+	if (spool_put(sp, key, strlen(key)) == -1 ||
+	    spool_put(sp, " ", 1) == -1 ||
+	    spool_put(sp, value, strlen(value)) == -1)
+		return -1;
+	return spool_put(sp, "\n", 1);
+}
+
+struct spool *
+queue_spool_create(struct queue *q, struct envelope *env, char *err,
+    size_t errlen)
+{
+	struct spool *sp;
+	char num[32];
+	size_t i;
+	int tries, rc;
+
+	if (!field_ok(env->client) || !field_ok(env->helo) ||
+	    !field_ok(env->proto) || !field_ok(env->auth_user) ||
+	    !field_ok(env->sender)) {
+		seterr(err, errlen, "line break in an envelope field");
+		return NULL;
+	}
+	for (i = 0; i < env->nrcpts; i++)
+		if (!field_ok(env->rcpts[i])) {
+			seterr(err, errlen, "line break in a recipient");
+			return NULL;
+		}
+	if ((sp = malloc(sizeof(*sp))) == NULL) {
+		seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	sp->q = q;
+	sp->published = false;
+	sp->error = 0;
+	sp->msgsize = 0;
+	sp->len = 0;
+	sp->fd = -1;
+	for (tries = 0; tries < 100 && sp->fd == -1; tries++) {
+		new_id(q, sp->id);
+		if (faccessat(q->incfd, sp->id, F_OK, 0) == 0)
+			continue;
+		sp->fd = openat(q->tmpfd, sp->id,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (sp->fd == -1 && errno != EEXIST)
+			break;
+	}
+	if (sp->fd == -1) {
+		int e = errno;
+
+		seterr(err, errlen, "create spool file in %s/tmp: %s",
+		    q->dir, strerror(e));
+		free(sp);
+		errno = e;
+		return NULL;
+	}
+	memcpy(env->id, sp->id, sizeof(env->id));
+
+	snprintf(num, sizeof(num), "%lld", (long long)env->arrival);
+	rc = spool_putf(sp, "sallyport-queue", "1");
+	rc |= spool_putf(sp, "id", sp->id);
+	rc |= spool_putf(sp, "arrival", num);
+	rc |= spool_putf(sp, "client", env->client);
+	rc |= spool_putf(sp, "helo", env->helo);
+	rc |= spool_putf(sp, "proto", env->proto);
+	if (env->auth_user)
+		rc |= spool_putf(sp, "auth", env->auth_user);
+	if (env->smtputf8)
+		rc |= spool_putf(sp, "smtputf8", "yes");
+	if (env->body != MAIL_BODY_NONE)
+		rc |= spool_putf(sp, "body", env->body == MAIL_BODY_8BITMIME ?
+		    "8BITMIME" : "7BIT");
+	rc |= spool_putf(sp, "from", env->sender);
+	for (i = 0; i < env->nrcpts; i++)
+		rc |= spool_putf(sp, "rcpt", env->rcpts[i]);
+	rc |= spool_put(sp, "\n", 1);
+	if (rc != 0) {
+		int e = sp->error;
+
+		seterr(err, errlen, "write spool file %s: %s", sp->id,
+		    strerror(e));
+		spool_free(sp);
+		errno = e;
+		return NULL;
+	}
+	return sp;
+}
+
+int
+spool_write(struct spool *sp, const void *p, size_t n)
+{
+	sp->msgsize += n;
+	return spool_put(sp, p, n);
+}
+
+const char *
+spool_id(const struct spool *sp)
+{
+	return sp->id;
+}
+
+uint64_t
+spool_size(const struct spool *sp)
+{
+	return sp->msgsize;
+}
+
+int
+spool_sync(struct spool *sp, char *err, size_t errlen)
+{
+	if (spool_flush(sp) == -1) {
+		seterr(err, errlen, "write %s: %s", sp->id,
+		    strerror(sp->error));
+		return -1;
+	}
+	if (fsync(sp->fd) == -1) {
+		sp->error = errno;
+		seterr(err, errlen, "fsync %s: %s", sp->id, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_publish(struct spool *sp, char *err, size_t errlen)
+{
+	/* RENAME_NOREPLACE: never overwrite a committed entry. */
+	if (renameat2(sp->q->tmpfd, sp->id, sp->q->incfd, sp->id,
+	    RENAME_NOREPLACE) == -1) {
+		seterr(err, errlen, "rename %s into incoming: %s", sp->id,
+		    strerror(errno));
+		return -1;
+	}
+	sp->published = true;
+	return 0;
+}
+
+int
+spool_unpublish(struct spool *sp)
+{
+	if (!sp->published)
+		return 0;
+	if (unlinkat(sp->q->incfd, sp->id, 0) == -1)
+		return -1;
+	sp->published = false;
+	/* The file is gone from both directories now. */
+	close(sp->fd);
+	sp->fd = -1;
+	return 0;
+}
+
+int
+queue_sync_incoming(struct queue *q, char *err, size_t errlen)
+{
+	if (fsync(q->incfd) == -1) {
+		seterr(err, errlen, "fsync %s/incoming: %s", q->dir,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_commit(struct spool *sp, char *err, size_t errlen)
+{
+	if (spool_sync(sp, err, errlen) == -1 ||
+	    spool_publish(sp, err, errlen) == -1)
+		return -1;
+	if (queue_sync_incoming(sp->q, err, errlen) == -1) {
+		spool_unpublish(sp);
+		return -1;
+	}
+	return 0;
+}
+
+void
+spool_free(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	if (sp->fd != -1) {
+		close(sp->fd);
+		if (!sp->published)
+			unlinkat(sp->q->tmpfd, sp->id, 0);
+	}
+	free(sp);
+}

@@ -1,0 +1,376 @@
+/*
+ * queuectl - the queue from the command line, while the daemon runs.
+ *
+ *	list	every entry: arrival, size, sender, each recipient's state
+ *		and last error, attempts and the next one (text or JSON)
+ *	flush	create queue_dir/flush; the delivery runner sees it within
+ *		a second, removes it and tries every entry now
+ *	delete	qentry_remove for each id; the runner tolerates entries
+ *		that vanish under it
+ *
+ * Everything printed from an entry is escaped: recipients and remote
+ * replies are other people's bytes and must not drive the terminal.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf/config.h"
+#include "queue/qentry.h"
+#include "queue/queuectl.h"
+
+#define EXIT_USAGE	2
+
+enum qcmd { QCMD_NONE, QCMD_LIST, QCMD_FLUSH, QCMD_DELETE };
+
+static const struct {
+	const char	*name;
+	enum qcmd	 cmd;
+} commands[] = {
+	{ "list",	QCMD_LIST },
+	{ "flush",	QCMD_FLUSH },
+	{ "delete",	QCMD_DELETE },
+};
+
+static enum qcmd
+command_named(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return commands[i].cmd;
+	return QCMD_NONE;
+}
+
+/* rcpt_state_name - pending until a try failed: then deferred */
+static const char *
+rcpt_state_name(const struct qentry *e, size_t i)
+{
+	switch (e->state[i]) {
+	case RCPT_SENT:
+		return "sent";
+	case RCPT_BOUNCED:
+		return "bounced";
+	default:
+		return e->last_error[i] ? "deferred" : "pending";
+	}
+}
+
+/* put_text - s with control characters as \xNN */
+static void
+put_text(FILE *fp, const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '\\')
+			fprintf(fp, "\\x%02x", (unsigned char)*s);
+		else
+			fputc(*s, fp);
+}
+
+/* utf8_len - length of the valid UTF-8 sequence at s, 0 if invalid */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* put_json - a JSON string: UTF-8 kept, invalid bytes as U+FFFD */
+static void
+put_json(FILE *fp, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	if (s == NULL) {
+		fputs("null", fp);
+		return;
+	}
+	fputc('"', fp);
+	while (*p) {
+		if (*p == '"' || *p == '\\')
+			fprintf(fp, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(fp, "\\u%04x", *p);
+		else if ((n = utf8_len(p)) == 0)
+			fputs("\\ufffd", fp);
+		else {
+			fwrite(p, 1, n, fp);
+			p += n;
+			continue;
+		}
+		p++;
+	}
+	fputc('"', fp);
+}
+
+/* iso_time - "2026-11-22T20:27:32Z" */
+static const char *
+iso_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+	return buf;
+}
+
+static void
+list_text(const struct qentry *e)
+{
+	char when[40];
+	size_t i;
+
+	printf("%s\n  arrival   %s\n  size      %lld\n  sender    <", e->id,
+	    iso_time(e->arrival, when, sizeof(when)),
+	    (long long)e->body_size);
+	put_text(stdout, e->sender);
+	printf(">\n");
+	for (i = 0; i < e->nrcpts; i++) {
+		printf("  rcpt      <");
+		put_text(stdout, e->rcpts[i]);
+		printf("> %s", rcpt_state_name(e, i));
+		if (e->last_error[i]) {
+			printf(": ");
+			put_text(stdout, e->last_error[i]);
+		}
+		printf("\n");
+	}
+	printf("  attempts  %u\n  next      %s\n\n", e->attempts,
+	    e->next_attempt == 0 ? "now" :
+	    iso_time(e->next_attempt, when, sizeof(when)));
+}
+
+static void
+list_json(const struct qentry *e, bool first)
+{
+	char when[40];
+	size_t i;
+
+	printf("%s\n    {\"id\": \"%s\", \"arrival\": \"%s\", \"size\": %lld,"
+	    "\n     \"sender\": ", first ? "" : ",", e->id,
+	    iso_time(e->arrival, when, sizeof(when)),
+	    (long long)e->body_size);
+	put_json(stdout, e->sender);
+	printf(",\n     \"recipients\": [");
+	for (i = 0; i < e->nrcpts; i++) {
+		printf("%s\n       {\"address\": ", i ? "," : "");
+		put_json(stdout, e->rcpts[i]);
+		printf(", \"state\": \"%s\", \"last_error\": ",
+		    rcpt_state_name(e, i));
+		put_json(stdout, e->last_error[i]);
+		printf("}");
+	}
+	printf("],\n     \"attempts\": %u, \"next_attempt\": ", e->attempts);
+	if (e->next_attempt == 0)
+		printf("null}");
+	else
+		printf("\"%s\"}", iso_time(e->next_attempt, when,
+		    sizeof(when)));
+}
+
+static int
+cmd_list(const char *dir, bool json)
+{
+	struct qentry *e;
+	char err[512], **ids;
+	size_t n, i, shown = 0;
+	int status = 0;
+
+	if ((ids = qentry_list(dir, &n)) == NULL) {
+		fprintf(stderr, "sallyport: %s/incoming: %s\n", dir,
+		    qentry_strerror(errno));
+		return 1;
+	}
+	if (json) {
+		printf("{\"queue_dir\": ");
+		put_json(stdout, dir);
+		printf(",\n  \"entries\": [");
+	}
+	for (i = 0; i < n; i++) {
+		if ((e = qentry_load(dir, ids[i], err, sizeof(err))) == NULL) {
+			if (errno != ENOENT) {	/* not just delivered */
+				fprintf(stderr, "sallyport: %s\n", err);
+				status = 1;
+			}
+			continue;
+		}
+		if (json)
+			list_json(e, shown == 0);
+		else
+			list_text(e);
+		shown++;
+		qentry_free(e);
+	}
+	if (json)
+		printf("]}\n");
+	else if (shown == 0)
+		printf("queue %s is empty\n", dir);
+	else
+		printf("%zu %s\n", shown, shown == 1 ? "entry" : "entries");
+	qentry_list_free(ids, n);
+	return status;
+}
+
+/* cmd_flush - create queue_dir/flush. Made in the directory opened
+ * first, never through a link (O_NOFOLLOW, O_EXCL): the queue is the
+ * service user's, and this may run as root, who must not be made to
+ * create or open a file anywhere else. One already there is a request
+ * not yet taken. */
+static int
+cmd_flush(const char *dir)
+{
+	struct stat st;
+	size_t n = 0;
+	char **ids;
+	int dfd, fd, saved;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "sallyport: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	fd = openat(dfd, "flush", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	saved = errno;
+	if (fd == -1 && saved == EEXIST && fstatat(dfd, "flush", &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "sallyport: %s/flush is not a regular file "
+		    "(%s): not followed, no flush requested; remove it\n", dir,
+		    S_ISLNK(st.st_mode) ? "a symbolic link" : "something else");
+		close(dfd);
+		return 1;
+	}
+	if (fd == -1 && saved != EEXIST) {
+		fprintf(stderr, "sallyport: %s/flush: %s\n", dir,
+		    qentry_strerror(saved));
+		close(dfd);
+		return 1;
+	}
+	if (fd != -1)
+		close(fd);
+	close(dfd);
+	ids = qentry_list(dir, &n);
+	qentry_list_free(ids, n);
+	printf("flush requested (%s/flush): the delivery runner tries all "
+	    "%zu %s now\n", dir, n, n == 1 ? "entry" : "entries");
+	return 0;
+}
+
+static int
+cmd_delete(const char *dir, int n, char **ids)
+{
+	char err[512];
+	int i, status = 0;
+
+	for (i = 0; i < n; i++) {
+		if (qentry_remove(dir, ids[i], err, sizeof(err)) == -1) {
+			fprintf(stderr, "sallyport: %s\n", err);
+			status = 1;
+		} else
+			printf("%s deleted\n", ids[i]);
+	}
+	return status;
+}
+
+static int
+queue_usage(const char *why)
+{
+	fprintf(stderr, "sallyport --queue: %s\nusage:\n" QUEUECTL_USAGE
+	    "  -c FILE  the configuration whose queue_dir to use\n", why);
+	return EXIT_USAGE;
+}
+
+int
+queuectl_command(const char *config, bool json, int argc, char **argv)
+{
+	enum qcmd cmd = QCMD_NONE;
+	struct config *cfg;
+	char *errors = NULL, **ids, msg[256];
+	const char *why = NULL;
+	int i, nids = 0, status;
+
+	if ((ids = calloc((size_t)argc + 1, sizeof(*ids))) == NULL)
+		return 1;
+	for (i = 0; i < argc && why == NULL; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 < argc)
+				config = argv[++i];
+			else
+				why = "-c needs a file";
+		} else if (strncmp(a, "--config=", 9) == 0)
+			config = a + 9;
+		else if (strcmp(a, "--json") == 0)
+			json = true;
+		else if (cmd == QCMD_NONE && command_named(a) != QCMD_NONE)
+			cmd = command_named(a);
+		else if (cmd == QCMD_DELETE && qentry_id_valid(a))
+			ids[nids++] = argv[i];
+		else if (cmd == QCMD_DELETE && a[0] != '-')
+			why = "an id is 16 of 0-9 A-F";
+		else
+			why = "unexpected argument";
+		if (why) {
+			snprintf(msg, sizeof(msg), "%.200s: %s", a, why);
+			why = msg;
+		}
+	}
+	if (cmd == QCMD_NONE)
+		cmd = QCMD_LIST;
+	if (why == NULL && cmd == QCMD_DELETE && nids == 0)
+		why = "delete needs an id";
+	if (why == NULL && json && cmd != QCMD_LIST)
+		why = "--json is for list";
+	if (why) {
+		free(ids);
+		return queue_usage(why);
+	}
+
+	cfg = config_load(config, &errors);
+	if (errors && *errors)
+		fputs(errors, stderr);
+	free(errors);
+	if (cfg == NULL) {
+		free(ids);
+		return EXIT_USAGE;
+	}
+	switch (cmd) {
+	case QCMD_LIST:
+		status = cmd_list(cfg->queue_dir, json);
+		break;
+	case QCMD_FLUSH:
+		status = cmd_flush(cfg->queue_dir);
+		break;
+	default:
+		status = cmd_delete(cfg->queue_dir, nids, ids);
+		break;
+	}
+	fflush(stdout);
+	if (ferror(stdout) && status == 0)
+		status = 1;
+	config_free(cfg);
+	free(ids);
+	return status;
+}

@@ -1,0 +1,65 @@
+/*
+ * tls - OpenSSL behind a small interface: a server context loaded from
+ * the configuration, non-blocking TLS on a connected socket, and the
+ * client side for delivery (STARTTLS towards another server).
+ *
+ * Nothing outside tls.c includes an OpenSSL header. A context is
+ * reference counted: a reload makes a new one, connections keep the
+ * one they started with.
+ */
+#ifndef SALLYPORT_TLS_H
+#define SALLYPORT_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "conf/config.h"
+
+struct tls_ctx;
+struct tls_conn;
+
+enum tls_status {
+	TLS_DONE,		/* the operation completed */
+	TLS_WANT_READ,		/* try again when the socket is readable */
+	TLS_WANT_WRITE,		/* try again when the socket is writable */
+	TLS_EOF,		/* the peer closed the connection */
+	TLS_FAIL,		/* error: see tls_conn_error() */
+};
+
+/* Load certificate chain, key, protocols, ciphers (and CA file) as
+ * cfg says. NULL with a message when cfg has no tls_cert or anything
+ * is wrong (unreadable, key does not match the certificate, ...). */
+struct tls_ctx	*tls_ctx_new(const struct config *cfg, char *err, size_t errlen);
+struct tls_ctx	*tls_ctx_ref(struct tls_ctx *);
+void		 tls_ctx_unref(struct tls_ctx *);
+/* "CN=mail.example.org, expires 2027-02-20", for the reload log line. */
+const char	*tls_ctx_describe(const struct tls_ctx *);
+
+/* Server side of TLS on a connected non-blocking socket. */
+struct tls_conn	*tls_conn_new(struct tls_ctx *, int fd);
+void		 tls_conn_free(struct tls_conn *);
+enum tls_status	 tls_handshake(struct tls_conn *);
+/*
+ * Client side of TLS on a connected non-blocking socket, with a context
+ * of its own (freed with the connection). name goes out as SNI (unless
+ * it is an IP address); with verify, the server's certificate must
+ * chain to ca_file (NULL: the system store) and carry name (a host
+ * name, or an IP address). Without verify, any certificate will do.
+ * Drive the handshake with tls_handshake. NULL with a message.
+ */
+struct tls_conn	*tls_client_new(int fd, const char *name, bool verify,
+		    const char *ca_file, char *err, size_t errlen);
+/* Read or write; *n is the byte count when TLS_DONE. */
+enum tls_status	 tls_read(struct tls_conn *, void *, size_t, size_t *n);
+enum tls_status	 tls_write(struct tls_conn *, const void *, size_t, size_t *n);
+/* Bytes already decrypted and waiting inside OpenSSL. */
+bool		 tls_pending(const struct tls_conn *);
+/* After the handshake: "TLSv1.3", "TLS_AES_256_GCM_SHA384", 256. */
+const char	*tls_conn_version(const struct tls_conn *);
+const char	*tls_conn_cipher(const struct tls_conn *);
+int		 tls_conn_bits(const struct tls_conn *);
+/* Why the last operation failed, for a log line. */
+const char	*tls_conn_error(const struct tls_conn *);
+
+#endif

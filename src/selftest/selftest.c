@@ -1,0 +1,422 @@
+/*
+ * selftest - sessions, verdicts and the exit status of the self-test.
+ *
+ * Every probe gets a fresh session: greeting, EHLO, its MAIL and RCPT
+ * lines, RSET, QUIT. No DATA is ever sent, so nothing can be queued.
+ * The verdicts are pure functions of the transcript (st_judge), so the
+ * same rules judge the engine in process and a server over the network.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "selftest/selftest.h"
+
+/* --- transcripts ------------------------------------------------------- */
+
+struct st_exchange *
+st_transcript_add(struct st_transcript *t, enum st_kind kind,
+    const char *sent)
+{
+	struct st_exchange *x, *v;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 8;
+
+		if ((v = realloc(t->v, cap * sizeof(*v))) == NULL)
+			return NULL;
+		t->v = v;
+		t->cap = cap;
+	}
+	x = &t->v[t->n];
+	memset(x, 0, sizeof(*x));
+	x->kind = kind;
+	if (sent && (x->sent = strdup(sent)) == NULL)
+		return NULL;
+	t->n++;
+	return x;
+}
+
+void
+st_transcript_free(struct st_transcript *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].sent);
+		free(t->v[i].reply);
+		free(t->v[i].dns);
+	}
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+/* --- sessions ---------------------------------------------------------- */
+
+/* exchange - send one line unless the session is over; true when over */
+static bool
+exchange(const struct st_transport *tr, struct st_transcript *t,
+    enum st_kind kind, const char *line, bool over)
+{
+	struct st_exchange *x = st_transcript_add(t, kind, line);
+
+	if (x == NULL)
+		return true;
+	if (over) {
+		x->error = "not sent: the session had ended";
+		return true;
+	}
+	return tr->command(tr->ctx, x) == -1;
+}
+
+int
+st_session(const struct st_transport *tr, const char *ehlo,
+    const char *const *lines, const enum st_kind *kinds, size_t n,
+    struct st_transcript *t)
+{
+	struct st_exchange *x;
+	char line[ST_LINE_MAX];
+	bool over;
+	int code;
+
+	if ((x = st_transcript_add(t, ST_GREETING, NULL)) == NULL)
+		return -1;
+	if (tr->open(tr->ctx, x) == -1)
+		return -1;
+	/* A 4xx or 5xx greeting ends it: RFC 5321 3.1, only QUIT remains. */
+	over = x->code < 200 || x->code > 299;
+	snprintf(line, sizeof(line), "EHLO %s", ehlo);
+	over = exchange(tr, t, ST_EHLO, line, over);
+	code = t->v[t->n - 1].code;
+	if (!over && (code == 500 || code == 502)) {
+		/* An old server without ESMTP: what the prober would do. */
+		snprintf(line, sizeof(line), "HELO %s", ehlo);
+		over = exchange(tr, t, ST_HELO, line, over);
+	}
+	for (size_t i = 0; i < n; i++)
+		over = exchange(tr, t, kinds[i], lines[i], over);
+	over = exchange(tr, t, ST_RSET, "RSET", over);
+	exchange(tr, t, ST_QUIT, "QUIT", over);
+	tr->close(tr->ctx);
+	return 0;
+}
+
+/* expand_probe - the probe's MAIL and RCPT lines; false if one does
+ * not fit */
+static bool
+expand_probe(const struct selftest *st, const struct st_probe *pr,
+    char text[][ST_LINE_MAX], enum st_kind *kinds, size_t *n)
+{
+	*n = 0;
+	if (st_expand(&st->p, pr->mail, text[0], ST_LINE_MAX) == -1)
+		return false;
+	kinds[(*n)++] = ST_MAIL;
+	for (size_t r = 0; r < ST_MAX_RCPTS && pr->rcpt[r]; r++) {
+		if (st_expand(&st->p, pr->rcpt[r], text[*n], ST_LINE_MAX) == -1)
+			return false;
+		kinds[(*n)++] = ST_RCPT;
+	}
+	return true;
+}
+
+int
+st_run_probes(struct selftest *st, const struct st_transport *tr)
+{
+	char text[1 + ST_MAX_RCPTS][ST_LINE_MAX];
+	const char *lines[1 + ST_MAX_RCPTS];
+	enum st_kind kinds[1 + ST_MAX_RCPTS];
+
+	for (size_t i = 0; i < ST_NPROBES; i++) {
+		const struct st_probe *pr = &st_probes[i];
+		struct st_row *row = &st->rows[i];
+		size_t n;
+
+		row->probe = pr;
+		if (!expand_probe(st, pr, text, kinds, &n)) {
+			/* A name from the greeting or the command line too
+			 * long for a command line: say so, send nothing. */
+			struct st_exchange *x = st_transcript_add(&row->t,
+			    ST_MAIL, pr->mail);
+
+			if (x)
+				x->error = "not sent: a placeholder makes the "
+				    "line too long";
+			row->verdict = ST_ERROR;
+			snprintf(row->note, sizeof(row->note), "not run: a "
+			    "placeholder makes a line too long");
+			continue;
+		}
+		for (size_t k = 0; k < n; k++)
+			lines[k] = text[k];
+		if (st_session(tr, st->p.ehlo, lines, kinds, n, &row->t) == -1)
+			return -1;
+		row->verdict = st_judge(pr, &row->t, &row->relay_reached,
+		    row->note, sizeof(row->note));
+	}
+	return 0;
+}
+
+/* --- verdicts ---------------------------------------------------------- */
+
+/* note_add - append "; text" to a note */
+static void
+note_add(char *note, size_t len, const char *text)
+{
+	size_t n = strlen(note);
+
+	snprintf(note + n, len - n, "%s%s", n ? "; " : "", text);
+}
+
+/* answer - the class of an exchange's outcome: 2 (accepted), 4, 5, or 0
+ * when it has no reply and no earlier reply explains why */
+static int
+answer(const struct st_transcript *t, size_t i)
+{
+	const struct st_exchange *x = &t->v[i];
+
+	if (x->code != 0)
+		return x->code < 400 ? 2 : x->code / 100;
+	/* Unanswered: the session was ended by the last reply before it. */
+	while (i-- > 0)
+		if (t->v[i].code != 0)
+			return t->v[i].code >= 400 ? t->v[i].code / 100 : 0;
+	return 0;
+}
+
+enum st_verdict
+st_judge(const struct st_probe *pr, const struct st_transcript *t,
+    bool *relay_reached, char *note, size_t notelen)
+{
+	bool temp = false, lost = false, accepted = false;
+	const struct st_exchange *x;
+	int mail = 0, a;
+	char buf[ST_NOTE_MAX];
+
+	note[0] = '\0';
+	*relay_reached = false;
+	for (size_t i = 0; i < t->n; i++) {
+		x = &t->v[i];
+		if (x->kind != ST_MAIL && x->kind != ST_RCPT)
+			continue;
+		a = answer(t, i);
+		if (x->kind == ST_MAIL)
+			mail = a;
+		if (a == 0) {
+			lost = true;
+			snprintf(buf, sizeof(buf), "%s: %s", x->sent,
+			    x->error ? x->error : "no reply");
+			note_add(note, notelen, buf);
+		} else if (a == 4) {
+			temp = true;
+		} else if (a == 2 && x->kind == ST_RCPT) {
+			accepted = true;
+			snprintf(buf, sizeof(buf), "relayed: %s accepted",
+			    x->sent);
+			note_add(note, notelen, buf);
+		}
+	}
+	if (pr->flags & ST_P_SENDER_CHECK) {
+		if (mail == 2)
+			note_add(note, notelen, "sender accepted: this sender "
+			    "check is off (not a relay)");
+		else if (mail == 4)
+			note_add(note, notelen, "sender refused only "
+			    "temporarily");
+		return mail == 5 ? ST_PASS : mail == 0 ? ST_ERROR : ST_WEAK;
+	}
+	*relay_reached = mail == 2;
+	if ((pr->flags & ST_P_NULL_SENDER) && mail != 2)
+		note_add(note, notelen, "null sender refused: bounces would "
+		    "be lost (see the checks)");
+	else if (mail == 5)
+		note_add(note, notelen, "sender refused; relay not reached");
+	else if (mail == 4)
+		note_add(note, notelen, "sender refused only temporarily; "
+		    "relay not reached");
+	if (accepted)
+		return ST_FAIL;
+	if (lost)
+		return ST_ERROR;
+	return temp ? ST_WEAK : ST_PASS;
+}
+
+/* --- checks, counts ---------------------------------------------------- */
+
+/* find - the first exchange of `kind` in t->v[from..to), or NULL */
+static const struct st_exchange *
+find(const struct st_transcript *t, size_t from, size_t to,
+    enum st_kind kind)
+{
+	for (size_t i = from; i < to && i < t->n; i++)
+		if (t->v[i].kind == kind)
+			return &t->v[i];
+	return NULL;
+}
+
+/* check_fail - the check fails; the note keeps the first reason */
+static void
+check_fail(struct st_check *c, const char *why, const struct st_exchange *x)
+{
+	if (c->verdict == ST_FAIL)
+		return;
+	c->verdict = ST_FAIL;
+	snprintf(c->note, sizeof(c->note), "%s%s%s", why, x ? ": " : "",
+	    x == NULL ? "" : x->reply ? x->reply : x->error ? x->error :
+	    "no reply");
+}
+
+void
+st_judge_submission(struct st_check *c, size_t tls_from, bool sasl_asked)
+{
+	const struct st_transcript *t = &c->t;
+	const struct st_exchange *ehlo, *auth, *mail;
+	const char *offer = NULL;
+
+	c->verdict = ST_PASS;
+	if (tls_from > 0) {
+		ehlo = find(t, 0, tls_from, ST_EHLO);
+		auth = find(t, 0, tls_from, ST_AUTH);
+		mail = find(t, 0, tls_from, ST_MAIL);
+		if (ehlo == NULL || ehlo->code != 250)
+			check_fail(c, "EHLO before TLS failed", ehlo);
+		else if (st_ehlo_has(ehlo->reply, "AUTH"))
+			check_fail(c, "AUTH offered before TLS: passwords "
+			    "would cross in clear", NULL);
+		else if (!st_ehlo_has(ehlo->reply, "STARTTLS"))
+			check_fail(c, "STARTTLS not offered: nobody can ever "
+			    "log in here", NULL);
+		if (auth == NULL || auth->code < 400 || sasl_asked)
+			check_fail(c, "AUTH before TLS was not refused", auth);
+		if (mail == NULL || mail->code / 100 != 5)
+			check_fail(c, "MAIL without AUTH was not refused",
+			    mail);
+	}
+	ehlo = find(t, tls_from, t->n, ST_EHLO);
+	mail = find(t, tls_from, t->n, ST_MAIL);
+	if (ehlo == NULL || ehlo->code != 250)
+		check_fail(c, "EHLO inside TLS failed", ehlo);
+	else if ((offer = st_ehlo_has(ehlo->reply, "AUTH")) == NULL)
+		check_fail(c, "AUTH not offered inside TLS: nobody can log "
+		    "in", NULL);
+	if (mail == NULL || mail->code / 100 != 5)
+		check_fail(c, "MAIL inside TLS without AUTH was not refused",
+		    mail);
+	if (c->verdict == ST_PASS && offer != NULL)
+		snprintf(c->note, sizeof(c->note), "%sinside TLS EHLO offers "
+		    "%.*s; MAIL needs AUTH", tls_from > 0 ? "before TLS EHLO "
+		    "offers STARTTLS and no AUTH; " : "",
+		    (int)strcspn(offer, "\n"), offer);
+}
+
+struct st_check *
+st_add_check(struct selftest *st, const char *name)
+{
+	struct st_check *v, *c;
+
+	if ((v = realloc(st->checks, (st->nchecks + 1) * sizeof(*v))) == NULL)
+		return NULL;
+	st->checks = v;
+	c = &v[st->nchecks++];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->verdict = ST_NA;
+	return c;
+}
+
+void
+st_check_null_sender(struct selftest *st)
+{
+	const struct st_row *r5 = NULL;
+	struct st_check *c;
+
+	for (size_t i = 0; i < ST_NPROBES; i++)
+		if (st->rows[i].probe &&
+		    (st->rows[i].probe->flags & ST_P_NULL_SENDER))
+			r5 = &st->rows[i];
+	if (r5 == NULL || (c = st_add_check(st, "bounces (MAIL FROM:<>) "
+	    "are accepted (probe 5)")) == NULL)
+		return;
+	for (size_t i = 0; i < r5->t.n; i++) {
+		const struct st_exchange *x = &r5->t.v[i];
+
+		if (x->kind != ST_MAIL)
+			continue;
+		if (x->code == 0) {
+			snprintf(c->note, sizeof(c->note), "no reply: %s",
+			    x->error ? x->error : "?");
+		} else if (x->code == 530) {
+			/* RFC 4954: authentication required. A submission
+			 * port, which bounces never come to. */
+			snprintf(c->note, sizeof(c->note), "not applicable: "
+			    "MAIL needs AUTH here (a submission port, not an "
+			    "MX): %s", x->reply);
+		} else if (x->code < 400) {
+			c->verdict = ST_PASS;
+		} else {
+			c->verdict = ST_FAIL;
+			snprintf(c->note, sizeof(c->note), "MAIL FROM:<> got: %s",
+			    x->reply);
+		}
+	}
+}
+
+void
+st_count(const struct selftest *st, struct st_counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < ST_NPROBES; i++) {
+		const struct st_row *r = &st->rows[i];
+
+		if (r->probe == NULL)
+			continue;
+		switch (r->verdict) {
+		case ST_PASS:	c->pass++; break;
+		case ST_WEAK:	c->weak++; break;
+		case ST_FAIL:	c->fail++; break;
+		default:	c->error++; break;
+		}
+		if (!(r->probe->flags & ST_P_SENDER_CHECK) && !r->relay_reached)
+			c->unreached++;
+	}
+	for (size_t i = 0; i < st->nchecks; i++) {
+		switch (st->checks[i].verdict) {
+		case ST_PASS:	c->cpass++; break;
+		case ST_FAIL:	c->cfail++; break;
+		default:	c->cna++; break;
+		}
+	}
+}
+
+int
+st_exit_code(const struct selftest *st)
+{
+	struct st_counts c;
+
+	st_count(st, &c);
+	if (c.fail || c.cfail)
+		return 1;
+	return c.error ? 2 : 0;
+}
+
+const char *
+st_verdict_name(enum st_verdict v)
+{
+	switch (v) {
+	case ST_PASS:	return "PASS";
+	case ST_WEAK:	return "WEAK";
+	case ST_FAIL:	return "FAIL";
+	case ST_NA:	return "N/A";
+	default:	return "ERROR";
+	}
+}
+
+void
+selftest_free(struct selftest *st)
+{
+	for (size_t i = 0; i < ST_NPROBES; i++)
+		st_transcript_free(&st->rows[i].t);
+	for (size_t i = 0; i < st->nchecks; i++)
+		st_transcript_free(&st->checks[i].t);
+	st_transcript_free(&st->intro);
+	free(st->checks);
+	free(st->policy);
+	memset(st, 0, sizeof(*st));
+}

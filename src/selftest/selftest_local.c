@@ -1,0 +1,705 @@
+/*
+ * selftest_local - the self-test in process: the real engine (smtp.c)
+ * and policy under the real configuration, driven as a client would,
+ * through a struct smtp_io that captures replies and has no spool.
+ *
+ * No port is bound and nothing is queued: a probe never sends DATA, and
+ * spool_open refuses should it ever be asked. Sender domains the engine
+ * looks up go to the caller's resolver (the real DNS in the daemon),
+ * except the prober's own, which exist by definition as they did in
+ * the reference (else MAIL would fail and the relay never be tested).
+ *
+ * TLS and SASL are not started either: a session "inside TLS" is one
+ * the engine is told began in TLS (as after STARTTLS, or on an implicit
+ * TLS listener), and SASL offers the configured mechanisms but never
+ * logs anyone in. That is enough to see what the engine offers when.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "smtp/address.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "smtp/policy.h"
+#include "selftest/selftest.h"
+#include "smtp/smtp.h"
+
+#define LOCAL_OUT_MAX	(64 * 1024)	/* replies to one command */
+/* Credentials nobody has: "\0probe\0probe". */
+#define FAKE_AUTH	"AUTH PLAIN AHByb2JlAHByb2Jl"
+/* What a session "inside TLS" reports, for the Received line it never
+ * writes. */
+#define FAKE_TLS_VERSION	"TLSv1.3"
+#define FAKE_TLS_CIPHER		"TLS_AES_256_GCM_SHA384"
+#define FAKE_TLS_BITS		256
+
+struct st_local {
+	const struct config	*cfg;
+	const struct st_places	*p;
+	const struct st_local_opts *o;
+	struct sockaddr_storage	 addr;
+	char			 addr_text[NETADDR_STRLEN];
+	enum listen_role	 role;
+	struct smtp_session	*s;
+	struct buf		 out;		/* replies not yet read */
+	struct st_exchange	*x;		/* command in progress */
+	char			 lookup[ADDR_DOMAIN_MAX + 1];
+	bool			 lookup_wanted;
+	unsigned long		 sid;
+	bool			 tls;		/* sessions start inside TLS */
+	bool			 sasl_asked;	/* SASL was asked to work */
+	char			 mechs[256];	/* what "SASL" offers */
+};
+
+/* --- struct smtp_io ---------------------------------------------------- */
+
+static void
+l_send(void *ctx, const char *data, size_t len)
+{
+	struct st_local *l = ctx;
+
+	/* Past the maximum the reply is cut; the parser then says so. */
+	buf_append(&l->out, data, len);
+}
+
+static bool
+l_space_ok(void *ctx, uint64_t size)
+{
+	(void)ctx;
+	(void)size;
+	return true;		/* no spool: nothing to fill */
+}
+
+static int
+l_spool_open(void *ctx, struct envelope *env)
+{
+	(void)ctx;
+	(void)env;
+	return -1;		/* a self-test never queues */
+}
+
+static int
+l_spool_write(void *ctx, const char *data, size_t len)
+{
+	(void)ctx;
+	(void)data;
+	(void)len;
+	return -1;
+}
+
+static void
+l_spool_commit(void *ctx)
+{
+	(void)ctx;
+	abort();		/* unreachable: spool_open always refuses */
+}
+
+static void
+l_spool_abort(void *ctx)
+{
+	(void)ctx;
+}
+
+static void
+l_domain_lookup(void *ctx, const char *domain)
+{
+	struct st_local *l = ctx;
+
+	snprintf(l->lookup, sizeof(l->lookup), "%s", domain);
+	l->lookup_wanted = true;
+}
+
+/* The self-test never sends STARTTLS: were the engine to take it, the
+ * session would wait for a handshake, and l_command says so. */
+static void
+l_starttls(void *ctx)
+{
+	(void)ctx;
+}
+
+static const char *
+l_auth_mechanisms(void *ctx)
+{
+	struct st_local *l = ctx;
+
+	return l->mechs;
+}
+
+/* l_auth - no backend: a temporary failure, and a note that the engine
+ * asked (before TLS, that alone fails the check) */
+static void
+l_auth(struct st_local *l)
+{
+	l->sasl_asked = true;
+	smtp_auth_done(l->s, SASL_STATUS_TEMP, NULL, 0, NULL);
+}
+
+static void
+l_auth_start(void *ctx, const char *mech, const char *initial, size_t len,
+    bool has_initial)
+{
+	(void)mech;
+	(void)initial;
+	(void)len;
+	(void)has_initial;
+	l_auth(ctx);
+}
+
+static void
+l_auth_step(void *ctx, const char *resp, size_t len)
+{
+	(void)resp;
+	(void)len;
+	l_auth(ctx);
+}
+
+static void
+l_auth_reset(void *ctx)
+{
+	(void)ctx;
+}
+
+static const struct smtp_io local_io = {
+	.send = l_send,
+	.space_ok = l_space_ok,
+	.spool_open = l_spool_open,
+	.spool_write = l_spool_write,
+	.spool_commit = l_spool_commit,
+	.spool_abort = l_spool_abort,
+	.domain_lookup = l_domain_lookup,
+	.starttls = l_starttls,
+	.auth_mechanisms = l_auth_mechanisms,
+	.auth_start = l_auth_start,
+	.auth_step = l_auth_step,
+	.auth_reset = l_auth_reset,
+};
+
+/* --- lookups ----------------------------------------------------------- */
+
+static const char *
+result_words(enum dns_result r)
+{
+	switch (r) {
+	case DNS_FOUND:		return "exists";
+	case DNS_NOT_FOUND:	return "does not exist";
+	default:		return "temporary failure";
+	}
+}
+
+/* resolve - answer the engine's lookup and say how in the exchange */
+static enum dns_result
+resolve(struct st_local *l, const char *domain)
+{
+	char line[ADDR_DOMAIN_MAX + 128], *v;
+	enum dns_result r;
+	const char *how;
+
+	if (domain_equal(domain, l->p->tester_domain) ||
+	    domain_equal(domain, l->p->external_domain)) {
+		r = DNS_FOUND;
+		how = "the prober's own domain, answered by the self-test";
+	} else if (l->o->resolve) {
+		r = l->o->resolve(l->o->resolve_arg, domain);
+		how = "DNS";
+	} else {
+		r = DNS_TEMPFAIL;
+		how = "no resolver";
+	}
+	snprintf(line, sizeof(line), "%s: %s (%s)", domain, result_words(r),
+	    how);
+	if (l->x) {
+		size_t old = l->x->dns ? strlen(l->x->dns) : 0;
+
+		if ((v = realloc(l->x->dns, old + strlen(line) + 3)) != NULL) {
+			snprintf(v + old, strlen(line) + 3, "%s%s",
+			    old ? "; " : "", line);
+			l->x->dns = v;
+		}
+	}
+	return r;
+}
+
+/* --- transport --------------------------------------------------------- */
+
+/* take_reply - the replies in out into x; false when there is none */
+static bool
+take_reply(struct st_local *l, struct st_exchange *x)
+{
+	size_t used = 0;
+	long n;
+	int code;
+	char *text, *v;
+
+	while (used < l->out.len && (n = st_parse_reply(l->out.data + used,
+	    l->out.len - used, &code, &text)) > 0) {
+		used += (size_t)n;
+		if (x->reply == NULL) {
+			x->reply = text;
+			x->code = code;
+			continue;
+		}
+		/* More than one reply (a 421 after an error): keep all. */
+		if ((v = realloc(x->reply, strlen(x->reply) +
+		    strlen(text) + 2)) != NULL) {
+			strcat(strcat(v, "\n"), text);
+			x->reply = v;
+		}
+		free(text);
+	}
+	buf_reset(&l->out);
+	if (x->reply == NULL)
+		x->error = l->s && smtp_closing(l->s) ?
+		    "session closed without a reply" : "no complete reply";
+	return x->reply != NULL;
+}
+
+static int
+l_open(void *ctx, struct st_exchange *greeting)
+{
+	struct st_local *l = ctx;
+	struct smtp_peer peer;
+
+	memset(&peer, 0, sizeof(peer));
+	peer.addr = (const struct sockaddr *)&l->addr;
+	peer.addr_text = l->addr_text;
+	peer.role = l->role;
+	peer.session_id = ++l->sid;
+	peer.tls_offer = l->cfg->tls_cert != NULL;
+	if (l->tls) {
+		peer.tls_version = FAKE_TLS_VERSION;
+		peer.tls_cipher = FAKE_TLS_CIPHER;
+		peer.tls_bits = FAKE_TLS_BITS;
+	}
+	buf_reset(&l->out);
+	l->x = greeting;
+	greeting->tls = l->tls;
+	if ((l->s = smtp_new(l->cfg, &peer, &local_io, l)) == NULL) {
+		greeting->error = "out of memory";
+		return -1;
+	}
+	take_reply(l, greeting);
+	return 0;
+}
+
+static int
+l_command(void *ctx, struct st_exchange *x)
+{
+	struct st_local *l = ctx;
+	char line[ST_LINE_MAX + 2];
+	size_t used = 0;
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s\r\n", x->sent);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		x->error = "not sent: command too long";
+		return -1;
+	}
+	l->x = x;
+	x->tls = l->tls;
+	while (used < (size_t)n && !smtp_closing(l->s)) {
+		size_t took = smtp_input(l->s, line + used, (size_t)n - used);
+
+		used += took;
+		while (smtp_waiting(l->s) && l->lookup_wanted) {
+			l->lookup_wanted = false;
+			smtp_lookup_done(l->s, resolve(l, l->lookup));
+		}
+		if (smtp_waiting(l->s) || (took == 0 && !smtp_closing(l->s))) {
+			x->error = "the engine waits for something the "
+			    "self-test cannot give";
+			return -1;
+		}
+	}
+	l->x = NULL;
+	if (!take_reply(l, x))
+		return -1;
+	return smtp_closing(l->s) ? -1 : 0;
+}
+
+static void
+l_close(void *ctx)
+{
+	struct st_local *l = ctx;
+
+	smtp_free(l->s);
+	l->s = NULL;
+	l->lookup_wanted = false;
+}
+
+/* local_from - the client the next sessions come from */
+static void
+local_from(struct st_local *l, const struct sockaddr_storage *ss,
+    const char *text)
+{
+	memcpy(&l->addr, ss, sizeof(l->addr));
+	snprintf(l->addr_text, sizeof(l->addr_text), "%s", text);
+}
+
+/* --- checks ------------------------------------------------------------ */
+
+/* one_rcpt - a session MAIL + one RCPT; the RCPT's reply class (2, 4,
+ * 5) or 0 */
+static int
+one_rcpt(const struct st_transport *tr, const char *ehlo, const char *mail,
+    const char *rcpt, struct st_transcript *t)
+{
+	const char *lines[2] = { mail, rcpt };
+	const enum st_kind kinds[2] = { ST_MAIL, ST_RCPT };
+
+	if (st_session(tr, ehlo, lines, kinds, 2, t) == -1)
+		return 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i].kind == ST_RCPT)
+			return t->v[i].code == 0 ? 0 :
+			    t->v[i].code < 400 ? 2 : t->v[i].code / 100;
+	return 0;
+}
+
+/* reply_note - "RCPT got: <reply>" for a check that failed */
+static void
+reply_note(struct st_check *c, const char *what)
+{
+	for (size_t i = 0; i < c->t.n; i++)
+		if (c->t.v[i].kind == ST_RCPT)
+			snprintf(c->note, sizeof(c->note), "%s: %s", what,
+			    c->t.v[i].reply ? c->t.v[i].reply :
+			    c->t.v[i].error ? c->t.v[i].error : "no reply");
+}
+
+/* check_domains - the MX takes mail for its own and its relay domains
+ * from anyone: postmaster@ each of them, from the untrusted client */
+static void
+check_domains(struct selftest *st, const struct st_transport *tr)
+{
+	const struct config *cfg = st->cfg;
+	const struct strlist *lists[2] = { &cfg->local_domains,
+	    &cfg->relay_domains };
+	char name[ST_NOTE_MAX], rcpt[ST_LINE_MAX];
+	struct st_check *c;
+
+	if (st->listener->role != ROLE_MX) {
+		if ((c = st_add_check(st, "mail for our domains is accepted "
+		    "from anyone")) != NULL)
+			snprintf(c->note, sizeof(c->note), "not applicable: "
+			    "no mx listener");
+		return;
+	}
+	for (size_t k = 0; k < 2; k++)
+		for (size_t i = 0; i < lists[k]->n; i++) {
+			const char *d = lists[k]->v[i];
+
+			snprintf(name, sizeof(name), "mail for %s domain %s is "
+			    "accepted from %s", k ? "relay" : "local", d,
+			    st->client);
+			if ((c = st_add_check(st, name)) == NULL)
+				return;
+			snprintf(rcpt, sizeof(rcpt), "RCPT TO:<postmaster@%s>",
+			    d);
+			c->verdict = one_rcpt(tr, st->p.ehlo, "MAIL FROM:<>",
+			    rcpt, &c->t) == 2 ? ST_PASS : ST_FAIL;
+			if (c->verdict == ST_FAIL)
+				reply_note(c, "refused");
+		}
+	if (lists[0]->n + lists[1]->n == 0 && (c = st_add_check(st,
+	    "mail for our domains is accepted from anyone")) != NULL) {
+		c->verdict = ST_FAIL;
+		snprintf(c->note, sizeof(c->note), "local_domains and "
+		    "relay_domains are empty: the mx listener refuses every "
+		    "message from outside mynetworks");
+	}
+}
+
+/* relay_attempt - MAIL FROM:<> (past every sender check), RCPT TO:
+ * EXTERNAL_RCPT, from the client ss; the RCPT's reply class */
+static int
+relay_attempt(struct selftest *st, struct st_local *l,
+    const struct st_transport *tr, const struct sockaddr_storage *ss,
+    const char *text, struct st_check *c)
+{
+	char rcpt[ST_LINE_MAX];
+
+	local_from(l, ss, text);
+	snprintf(rcpt, sizeof(rcpt), "RCPT TO:<%s@%s>", st->p.external_local,
+	    st->p.external_domain);
+	return one_rcpt(tr, st->p.ehlo, "MAIL FROM:<>", rcpt, &c->t);
+}
+
+/* routed_here - where a recipient the engine accepted goes: 1 when it
+ * is delivered here (a local domain, by a mailbox or the catch-all:
+ * local delivery acts on no %, ! or @ in a local part), 2 when it is
+ * handed to qmail-queue with a routing local part (qmail-send acts on a
+ * %-hack when control/percenthack lists the domain), 0 otherwise. */
+static int
+routed_here(const struct config *cfg, const char *sent)
+{
+	static const char rcpt[] = "RCPT TO:";
+	struct address a;
+	const char *err;
+
+	if (strncasecmp(sent, rcpt, sizeof(rcpt) - 1) != 0 ||
+	    address_parse(sent + sizeof(rcpt) - 1, strlen(sent) -
+	    (sizeof(rcpt) - 1), &a, &err) == -1 || a.domain[0] == '\0' ||
+	    !policy_local_rcpt(cfg, a.local, a.domain))
+		return 0;
+	if (config_qmail_queue(cfg))
+		return (a.flags & (ADDR_F_ROUTING | ADDR_F_ROUTE)) ? 2 : 0;
+	return 1;
+}
+
+/* judge_kept_here - a relay probe "relayed" by a 250 for a local part
+ * with %, ! or @ at one of our local domains (allow_untrusted_routing):
+ * delivered here, it went nowhere else, so the probe passes, saying so;
+ * handed to qmail-queue it may be a real relay, so it fails, saying
+ * when. Anything else that got 250 stays a failure. */
+static void
+judge_kept_here(struct selftest *st)
+{
+	for (size_t i = 0; i < ST_NPROBES; i++) {
+		struct st_row *r = &st->rows[i];
+		bool here = false, other = false, qmail = false;
+
+		if (r->probe == NULL || r->verdict != ST_FAIL)
+			continue;
+		for (size_t j = 0; j < r->t.n; j++) {
+			const struct st_exchange *x = &r->t.v[j];
+			int where;
+
+			if (x->kind != ST_RCPT || x->code < 200 ||
+			    x->code >= 300 || x->sent == NULL)
+				continue;
+			where = routed_here(st->cfg, x->sent);
+			here |= where == 1;
+			qmail |= where == 2;
+			other |= where != 1;
+		}
+		if (here && !other) {
+			r->verdict = ST_PASS;
+			snprintf(r->note, sizeof(r->note), "accepted for a "
+			    "local domain and delivered here (a mailbox or "
+			    "the catch-all): local delivery acts on no %%, ! "
+			    "or @ in a local part, so nothing is relayed");
+		} else if (qmail) {
+			size_t n = strlen(r->note);
+
+			snprintf(r->note + n, sizeof(r->note) - n, "%shanded "
+			    "to qmail-queue: qmail relays it when its "
+			    "control/percenthack lists the domain after the "
+			    "%% (then an open relay; set "
+			    "allow_untrusted_routing = no)", n ? "; " : "");
+		}
+	}
+}
+
+/* check_null_sender - bounces come in on the MX; a submission listener
+ * takes no MAIL at all without AUTH */
+static void
+check_null_sender(struct selftest *st)
+{
+	struct st_check *c;
+
+	if (st->listener->role == ROLE_MX) {
+		st_check_null_sender(st);
+		return;
+	}
+	if ((c = st_add_check(st, "bounces (MAIL FROM:<>) are accepted "
+	    "(probe 5)")) != NULL)
+		snprintf(c->note, sizeof(c->note), "not applicable: no mx "
+		    "listener");
+}
+
+static void
+check_trusted_relay(struct selftest *st, struct st_local *l,
+    const struct st_transport *tr)
+{
+	struct sockaddr_storage ss;
+	char text[NETADDR_STRLEN], name[ST_NOTE_MAX];
+	struct st_check *c;
+
+	if (!st_trusted_client(st->cfg, &ss, text, sizeof(text))) {
+		if ((c = st_add_check(st, "a client in mynetworks can relay"))
+		    != NULL)
+			snprintf(c->note, sizeof(c->note), "mynetworks is "
+			    "empty: nobody relays without AUTH");
+		return;
+	}
+	if (st->listener->role != ROLE_MX) {
+		if ((c = st_add_check(st, "a client in mynetworks can relay"))
+		    != NULL)
+			snprintf(c->note, sizeof(c->note), "not applicable: "
+			    "no mx listener, and on the submission listeners "
+			    "every client logs in");
+		return;
+	}
+	snprintf(name, sizeof(name), "client %s in mynetworks can relay",
+	    text);
+	if ((c = st_add_check(st, name)) == NULL)
+		return;
+	c->verdict = relay_attempt(st, l, tr, &ss, text, c) == 2 ? ST_PASS :
+	    ST_FAIL;
+	if (c->verdict == ST_FAIL)
+		reply_note(c, "refused");
+}
+
+/* check_ipv6 - the probes come from IPv4; mynetworks could still trust
+ * every IPv6 client (a stray ::/0), so try to relay from IPv6 too */
+static void
+check_ipv6(struct selftest *st, struct st_local *l,
+    const struct st_transport *tr)
+{
+	struct sockaddr_storage ss;
+	char text[NETADDR_STRLEN], name[ST_NOTE_MAX];
+	struct st_check *c;
+	bool untrusted;
+	int a;
+
+	untrusted = st_pick_client(st->cfg, AF_INET6, &ss, text, sizeof(text));
+	snprintf(name, sizeof(name), "IPv6 client %s outside mynetworks "
+	    "cannot relay", text);
+	if ((c = st_add_check(st, name)) == NULL)
+		return;
+	a = relay_attempt(st, l, tr, &ss, text, c);
+	c->verdict = a == 2 ? ST_FAIL : ST_PASS;
+	if (a == 2)
+		reply_note(c, untrusted ? "relayed" : "every IPv6 "
+		    "documentation address is in mynetworks; relayed");
+	else if (a == 4)
+		reply_note(c, "refused only temporarily");
+}
+
+/* check_submission - each submission listener, as the untrusted client
+ * sees it: in clear no AUTH (offered or taken) and no MAIL; inside TLS
+ * (as after STARTTLS; from the first byte on submissions) AUTH offered
+ * and still no MAIL without it */
+static void
+check_submission(struct selftest *st, struct st_local *l,
+    const struct st_transport *tr, const struct sockaddr_storage *client)
+{
+	const struct config *cfg = st->cfg;
+	char name[ST_NOTE_MAX], where[NETADDR_STRLEN + 16];
+	char mail[ST_LINE_MAX];
+	const char *clear[2] = { FAKE_AUTH, mail };
+	const enum st_kind clear_kinds[2] = { ST_AUTH, ST_MAIL };
+	const char *in_tls[1] = { mail };
+	const enum st_kind tls_kinds[1] = { ST_MAIL };
+	struct st_check *c;
+
+	snprintf(mail, sizeof(mail), "MAIL FROM:<ksch@%s>",
+	    st->p.tester_domain);
+	local_from(l, client, st->client);
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct listen_spec *ls = &cfg->listen[i];
+		bool implicit = ls->role == ROLE_SUBMISSIONS;
+		size_t tls_from = 0;
+
+		if (ls->role == ROLE_MX)
+			continue;
+		st_listener_text(where, sizeof(where), ls);
+		snprintf(name, sizeof(name), "%s listener %s: %s, MAIL without "
+		    "AUTH refused", config_role_name(ls->role), where,
+		    implicit ? "AUTH offered inside TLS" :
+		    "AUTH only after TLS");
+		if ((c = st_add_check(st, name)) == NULL)
+			return;
+		l->role = ls->role;
+		l->sasl_asked = false;
+		if (!implicit) {
+			l->tls = false;
+			st_session(tr, st->p.ehlo, clear, clear_kinds, 2,
+			    &c->t);
+			tls_from = c->t.n;
+		}
+		l->tls = true;
+		st_session(tr, st->p.ehlo, in_tls, tls_kinds, 1, &c->t);
+		l->tls = false;
+		st_judge_submission(c, tls_from, l->sasl_asked);
+	}
+	l->role = st->listener->role;
+}
+
+/* stand_in_mechs - what SASL offers in process: the configured
+ * sasl_mechanisms, else the usual two */
+static void
+stand_in_mechs(const struct config *cfg, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < cfg->sasl_mechanisms.n && o < outlen; i++)
+		o += (size_t)snprintf(out + o, outlen - o, "%s%s", i ? " " : "",
+		    cfg->sasl_mechanisms.v[i]);
+	if (out[0] == '\0' || o >= outlen)
+		snprintf(out, outlen, "PLAIN LOGIN");
+}
+
+/* --- the run ----------------------------------------------------------- */
+
+int
+selftest_local(const struct config *cfg, const struct st_local_opts *o,
+    struct selftest *st, char *err, size_t errlen)
+{
+	static const struct st_local_opts none;
+	struct st_local l;
+	struct st_transport tr = { l_open, l_command, l_close, &l };
+	struct sockaddr_storage client;
+	struct timespec t0, t1;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(st, 0, sizeof(*st));
+	memset(&l, 0, sizeof(l));
+	if (o == NULL)
+		o = &none;
+	st->cfg = cfg;
+	if (st_places_from_config(cfg, o->server_name, o->tester_domain,
+	    &st->p, &st->listener, err, errlen) == -1)
+		return -1;
+	if (st_pick_client(cfg, AF_INET, &client, st->client,
+	    sizeof(st->client)))
+		snprintf(st->client_note, sizeof(st->client_note),
+		    "RFC 5737 documentation address, not in mynetworks");
+	else
+		snprintf(st->client_note, sizeof(st->client_note),
+		    "RFC 5737 documentation address; every one of them is "
+		    "in mynetworks, so this client is trusted");
+	snprintf(st->p.tester_ip, sizeof(st->p.tester_ip), "%s", st->client);
+	if ((st->policy = st_policy_text(st)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+
+	l.cfg = cfg;
+	l.p = &st->p;
+	l.o = o;
+	l.role = st->listener->role;
+	/* The probes see what a client of that listener sees: on an
+	 * implicit TLS listener, a session inside TLS. */
+	l.tls = l.role == ROLE_SUBMISSIONS;
+	stand_in_mechs(cfg, l.mechs, sizeof(l.mechs));
+	buf_init(&l.out, LOCAL_OUT_MAX);
+	local_from(&l, &client, st->client);
+	/* The engine's reject lines are the table's replies here: the
+	 * log stays quiet from now on (the self-test is a command of its
+	 * own; nothing else runs in this process). */
+	log_set_quiet(1);
+	rc = st_run_probes(st, &tr);
+	if (rc == 0) {
+		judge_kept_here(st);
+		check_domains(st, &tr);
+		check_null_sender(st);
+		check_trusted_relay(st, &l, &tr);
+		check_ipv6(st, &l, &tr);
+		check_submission(st, &l, &tr, &client);
+	}
+	buf_free(&l.out);
+	if (rc == -1) {
+		snprintf(err, errlen, "the engine could not run a session");
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st->elapsed = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return 0;
+}

@@ -1,0 +1,481 @@
+/*
+ * selftest_remote - the probes over TCP against a running server, as
+ * the reference's telnet session did: `sallyport --selftest HOST[:PORT]`.
+ *
+ * A first session only reads the greeting and the EHLO reply: the
+ * greeting names SERVER_HOST, the connection gives SERVER_IP and our
+ * own address (TESTER_IP). Then each probe gets its own connection to
+ * the same address. This is a command-line tool, not the daemon: it
+ * blocks, with poll() bounding every wait. Everything the server sends
+ * is bounded here and escaped by the report.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "selftest/selftest.h"
+
+#define REMOTE_IN_MAX		(64 * 1024)	/* one reply, all its lines */
+#define REMOTE_TIMEOUT		10		/* seconds per reply */
+#define REPLY_LINES_MAX		100
+
+struct st_remote {
+	struct sockaddr_storage	 addr;		/* the server */
+	socklen_t		 addrlen;
+	struct sockaddr_storage	 local;		/* our end, last connection */
+	int			 fd;
+	int			 timeout_ms;
+	char			 in[REMOTE_IN_MAX];
+	size_t			 inlen;
+	int			 last_errno;
+};
+
+/* --- replies ----------------------------------------------------------- */
+
+long
+st_parse_reply(const char *in, size_t len, int *code, char **text)
+{
+	size_t pos = 0, lines = 0;
+	const char *nl, *l;
+	int first = -1, c;
+
+	for (;;) {
+		size_t n;
+
+		if ((nl = memchr(in + pos, '\n', len - pos)) == NULL)
+			return 0;		/* the rest has not come yet */
+		l = in + pos;
+		n = (size_t)(nl - l);
+		if (n > 0 && l[n - 1] == '\r')
+			n--;
+		if (n < 3 || l[0] < '2' || l[0] > '5' || l[1] < '0' ||
+		    l[1] > '9' || l[2] < '0' || l[2] > '9' ||
+		    (n > 3 && l[3] != ' ' && l[3] != '-'))
+			return -1;
+		c = (l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0');
+		if (first != -1 && c != first)
+			return -1;
+		first = c;
+		pos = (size_t)(nl - in) + 1;
+		if (++lines > REPLY_LINES_MAX)
+			return -1;
+		if (n == 3 || l[3] == ' ')
+			break;			/* the last line */
+	}
+	if (text) {
+		/* The lines again, CRLF turned into "\n", the last dropped. */
+		char *t = malloc(pos + 1), *o = t;
+
+		if (t == NULL)
+			return -1;
+		for (size_t i = 0; i < pos; i++)
+			if (in[i] != '\r' || i + 1 >= pos || in[i + 1] != '\n')
+				*o++ = in[i];
+		while (o > t && o[-1] == '\n')
+			o--;
+		*o = '\0';
+		*text = t;
+	}
+	*code = first;
+	return (long)pos;
+}
+
+/* --- transport --------------------------------------------------------- */
+
+/* ms_left - milliseconds until the deadline, at least 0 */
+static int
+ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms;
+}
+
+static void
+deadline_in(struct timespec *d, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, d);
+	d->tv_sec += ms / 1000;
+	d->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (d->tv_nsec >= 1000000000) {
+		d->tv_sec++;
+		d->tv_nsec -= 1000000000;
+	}
+}
+
+/* wait_fd - poll for events until the deadline; false on timeout */
+static bool
+wait_fd(int fd, short events, const struct timespec *deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int n;
+
+	do
+		n = poll(&pfd, 1, ms_left(deadline));
+	while (n == -1 && errno == EINTR);
+	return n > 0;
+}
+
+/* connect_to - a connected non-blocking socket, or -1 (errno set) */
+static int
+connect_to(const struct sockaddr *sa, socklen_t len, int timeout_ms)
+{
+	struct timespec deadline;
+	int fd, soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1)
+		return -1;
+	if (connect(fd, sa, len) == 0)
+		return fd;
+	if (errno != EINPROGRESS)
+		goto fail;
+	deadline_in(&deadline, timeout_ms);
+	if (!wait_fd(fd, POLLOUT, &deadline)) {
+		errno = ETIMEDOUT;
+		goto fail;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
+		goto fail;
+	if (soerr == 0)
+		return fd;
+	errno = soerr;
+fail:
+	soerr = errno;
+	close(fd);
+	errno = soerr;
+	return -1;
+}
+
+/* read_reply - one whole reply into x; -1 with x->error when none */
+static int
+read_reply(struct st_remote *r, struct st_exchange *x)
+{
+	struct timespec deadline;
+	ssize_t got;
+	long n;
+
+	deadline_in(&deadline, r->timeout_ms);
+	for (;;) {
+		n = st_parse_reply(r->in, r->inlen, &x->code, &x->reply);
+		if (n > 0) {
+			memmove(r->in, r->in + n, r->inlen - (size_t)n);
+			r->inlen -= (size_t)n;
+			return 0;
+		}
+		if (n == -1) {
+			x->error = "malformed reply";
+			return -1;
+		}
+		if (r->inlen == sizeof(r->in)) {
+			x->error = "reply too long";
+			return -1;
+		}
+		if (!wait_fd(r->fd, POLLIN, &deadline)) {
+			x->error = "no reply within the timeout";
+			return -1;
+		}
+		got = recv(r->fd, r->in + r->inlen, sizeof(r->in) - r->inlen, 0);
+		if (got == 0) {
+			x->error = "connection closed by the server";
+			return -1;
+		}
+		if (got == -1 && errno != EINTR && errno != EAGAIN) {
+			x->error = "connection failed";
+			return -1;
+		}
+		if (got > 0)
+			r->inlen += (size_t)got;
+	}
+}
+
+static int
+r_open(void *ctx, struct st_exchange *greeting)
+{
+	struct st_remote *r = ctx;
+	socklen_t sl = sizeof(r->local);
+
+	r->inlen = 0;
+	/* The first session uses the connection connect_first made. */
+	if (r->fd == -1 && (r->fd = connect_to((struct sockaddr *)&r->addr,
+	    r->addrlen, r->timeout_ms)) == -1) {
+		r->last_errno = errno;
+		greeting->error = "cannot connect";
+		return -1;
+	}
+	if (getsockname(r->fd, (struct sockaddr *)&r->local, &sl) == -1)
+		memset(&r->local, 0, sizeof(r->local));
+	read_reply(r, greeting);
+	return 0;
+}
+
+static int
+r_command(void *ctx, struct st_exchange *x)
+{
+	struct st_remote *r = ctx;
+	char line[ST_LINE_MAX + 2];
+	struct timespec deadline;
+	size_t off = 0, len;
+	ssize_t n;
+
+	len = (size_t)snprintf(line, sizeof(line), "%s\r\n", x->sent);
+	if (len >= sizeof(line)) {
+		x->error = "not sent: command too long";
+		return -1;
+	}
+	deadline_in(&deadline, r->timeout_ms);
+	while (off < len) {
+		if (!wait_fd(r->fd, POLLOUT, &deadline)) {
+			x->error = "could not send within the timeout";
+			return -1;
+		}
+		n = send(r->fd, line + off, len - off, MSG_NOSIGNAL);
+		if (n == -1 && errno != EINTR && errno != EAGAIN) {
+			x->error = "connection failed while sending";
+			return -1;
+		}
+		if (n > 0)
+			off += (size_t)n;
+	}
+	if (read_reply(r, x) == -1)
+		return -1;
+	/* 421: the server is closing the session (RFC 5321 3.8). */
+	return x->code == 421 ? -1 : 0;
+}
+
+static void
+r_close(void *ctx)
+{
+	struct st_remote *r = ctx;
+
+	if (r->fd != -1)
+		close(r->fd);
+	r->fd = -1;
+}
+
+/* --- target ------------------------------------------------------------ */
+
+int
+st_split_target(const char *target, char *host, size_t hostlen, char *port,
+    size_t portlen)
+{
+	const char *h = target, *p = NULL, *end;
+	size_t hl;
+
+	if (target[0] == '[') {
+		if ((end = strchr(target, ']')) == NULL)
+			return -1;
+		h = target + 1;
+		hl = (size_t)(end - h);
+		if (end[1] == ':')
+			p = end + 2;
+		else if (end[1] != '\0')
+			return -1;
+	} else if ((end = strchr(target, ':')) != NULL &&
+	    strchr(end + 1, ':') == NULL) {
+		hl = (size_t)(end - target);
+		p = end + 1;
+	} else {
+		hl = strlen(target);	/* a name, IPv4, or bare IPv6 */
+	}
+	if (hl == 0 || hl >= hostlen || memchr(h, '\0', hl))
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (p == NULL)
+		p = "25";
+	if (*p == '\0' || strlen(p) > 5 || strspn(p, "0123456789") != strlen(p)
+	    || atoi(p) < 1 || atoi(p) > 65535 || strlen(p) >= portlen)
+		return -1;
+	snprintf(port, portlen, "%s", p);
+	return 0;
+}
+
+/* greeting_host - SERVER_HOST from "220 name ...", if it is a name */
+static bool
+greeting_host(const char *reply, char *out, size_t outlen)
+{
+	size_t n;
+
+	if (reply == NULL || strlen(reply) < 5)
+		return false;
+	reply += 4;
+	n = strcspn(reply, " \n");
+	if (n >= outlen || !st_domain_name(reply, n))
+		return false;
+	memcpy(out, reply, n);
+	out[n] = '\0';
+	return true;
+}
+
+/* learn - the first session: who the server is, who we are */
+static int
+learn(struct selftest *st, struct st_remote *r, const struct st_transport *tr,
+    const struct st_remote_opts *o)
+{
+	char ip[NETADDR_STRLEN];
+	struct st_exchange *g;
+
+	if (st_session(tr, st->p.ehlo, NULL, NULL, 0, &st->intro) == -1)
+		return -1;
+	g = &st->intro.v[0];
+	netaddr_format((struct sockaddr *)&r->addr, st->p.server_ip,
+	    sizeof(st->p.server_ip));
+	snprintf(st->p.server_ip_note, sizeof(st->p.server_ip_note),
+	    "the address connected to");
+	netaddr_format((struct sockaddr *)&r->local, st->client,
+	    sizeof(st->client));
+	snprintf(st->p.tester_ip, sizeof(st->p.tester_ip), "%s", st->client);
+	snprintf(st->client_note, sizeof(st->client_note), "this machine's "
+	    "address on the connection");
+	st_other_ip(st->p.server_ip, st->p.other_ip, sizeof(st->p.other_ip));
+	if (o->server_name) {
+		snprintf(st->p.server_host, sizeof(st->p.server_host), "%s",
+		    o->server_name);
+		snprintf(st->p.server_host_note, sizeof(st->p.server_host_note),
+		    "given with --server-name");
+	} else if (g->code == 220 && greeting_host(g->reply,
+	    st->p.server_host, sizeof(st->p.server_host))) {
+		snprintf(st->p.server_host_note, sizeof(st->p.server_host_note),
+		    "from the greeting");
+	} else {
+		/* No usable name: the address literal stands for it. */
+		st_literal(st->p.server_ip, ip, sizeof(ip));
+		snprintf(st->p.server_host, sizeof(st->p.server_host), "[%s]",
+		    ip);
+		snprintf(st->p.server_host_note, sizeof(st->p.server_host_note),
+		    "the greeting names no host; the address literal instead "
+		    "(name it with --server-name)");
+	}
+	return 0;
+}
+
+/* connect_first - connect to the first address of host that accepts
+ * us; later sessions go to the same address */
+static int
+connect_first(struct st_remote *r, const char *host, const char *port,
+    char *err, size_t errlen)
+{
+	struct addrinfo hints, *res, *ai;
+	int rc, fd, e = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(r->addr))
+			continue;
+		if ((fd = connect_to(ai->ai_addr, ai->ai_addrlen,
+		    r->timeout_ms)) == -1) {
+			e = errno;
+			continue;
+		}
+		r->fd = fd;
+		memcpy(&r->addr, ai->ai_addr, ai->ai_addrlen);
+		r->addrlen = ai->ai_addrlen;
+		freeaddrinfo(res);
+		return 0;
+	}
+	freeaddrinfo(res);
+	snprintf(err, errlen, "cannot connect to %s port %s: %s", host, port,
+	    strerror(e ? e : ECONNREFUSED));
+	return -1;
+}
+
+int
+selftest_remote(const char *target, const struct st_remote_opts *o,
+    struct selftest *st, char *err, size_t errlen)
+{
+	static const struct st_remote_opts none;
+	struct st_remote *r;
+	struct st_transport tr;
+	struct timespec t0, t1;
+	char host[ST_NAME_MAX + 1], port[8];
+	struct st_check *c;
+	int rc = -1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(st, 0, sizeof(*st));
+	st->remote = true;
+	if (o == NULL)
+		o = &none;
+	snprintf(st->target, sizeof(st->target), "%s", target);
+	if (st_split_target(target, host, sizeof(host), port, sizeof(port))
+	    == -1) {
+		snprintf(err, errlen, "\"%.100s\": expected HOST[:PORT] or "
+		    "[IPv6]:PORT", target);
+		return -1;
+	}
+	if (st_pick_domains(NULL, o->tester_domain, &st->p, err, errlen) == -1)
+		return -1;
+	if (o->server_name && !st_domain_name(o->server_name,
+	    strlen(o->server_name))) {
+		snprintf(err, errlen, "server name \"%.64s\" is not a domain "
+		    "name", o->server_name);
+		return -1;
+	}
+	if (o->tester_domain == NULL)
+		snprintf(st->p.tester_domain_note,
+		    sizeof(st->p.tester_domain_note), "RFC 2606 name, absent "
+		    "from public DNS: a server that checks sender domains "
+		    "refuses it at MAIL; --tester-domain names one that exists");
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->fd = -1;
+	r->timeout_ms = (int)(o->timeout ? o->timeout : REMOTE_TIMEOUT) * 1000;
+	tr = (struct st_transport){ r_open, r_command, r_close, r };
+	if (connect_first(r, host, port, err, errlen) == -1)
+		goto out;
+	if (learn(st, r, &tr, o) == -1) {
+		snprintf(err, errlen, "%s port %s: %s", host, port,
+		    strerror(r->last_errno));
+		goto out;
+	}
+	if ((st->policy = st_policy_text(st)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (st_run_probes(st, &tr) == -1) {
+		snprintf(err, errlen, "%s port %s: connection failed during "
+		    "the probes: %s", host, port, strerror(r->last_errno));
+		goto out;
+	}
+	st_check_null_sender(st);
+	if ((c = st_add_check(st, "mail for the server's own domains is "
+	    "accepted")) != NULL)
+		snprintf(c->note, sizeof(c->note), "not known to a remote "
+		    "audit: run --selftest on the server");
+	if ((c = st_add_check(st, "a client in mynetworks can relay")) != NULL)
+		snprintf(c->note, sizeof(c->note), "not known to a remote "
+		    "audit");
+	if ((c = st_add_check(st, "submission: AUTH only after TLS, MAIL "
+	    "without AUTH refused")) != NULL)
+		snprintf(c->note, sizeof(c->note), "not applicable: STARTTLS "
+		    "and AUTH are not in this version");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st->elapsed = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	rc = 0;
+out:
+	r_close(r);
+	free(r);
+	return rc;
+}

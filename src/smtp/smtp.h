@@ -1,0 +1,120 @@
+/*
+ * smtp - the SMTP server engine (RFC 5321), with no I/O of its own.
+ *
+ * Bytes from the client go in with smtp_input(); replies come out
+ * through the host's send() callback. Where the engine needs the
+ * outside world (a spool file, a durable commit, a DNS lookup) it asks
+ * the host through struct smtp_io and, for the commit and the lookup,
+ * waits to be told the outcome (smtp_commit_done, smtp_lookup_done).
+ * Unit tests drive it with byte strings; the daemon drives it from the
+ * libev loop (conn.c).
+ */
+#ifndef SALLYPORT_SMTP_H
+#define SALLYPORT_SMTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "conf/config.h"
+#include "dns/dns.h"
+#include "queue/queue.h"
+#include "sec/sasl.h"
+
+#define SMTP_CMD_MAX	512	/* command line, CRLF included (RFC 5321 4.5.3.1.4) */
+#define SMTP_AUTH_MAX	12288	/* AUTH line or response (RFC 4954 4) */
+#define SMTP_SPOOL_NO_SPACE	(-2)	/* spool_open: the queue's disk is full */
+
+struct smtp_session;
+
+/* How the engine reaches the outside world. `ctx` is passed back. */
+struct smtp_io {
+	/* Queue reply bytes for the client. */
+	void	(*send)(void *ctx, const char *data, size_t len);
+	/* Is there room in the queue for a message of `size` octets (0:
+	 * not declared), with the configured reserve left free? false:
+	 * the engine refuses with 452 4.3.1. */
+	bool	(*space_ok)(void *ctx, uint64_t size);
+	/* Open a spool file for env and fill env->id; 0, -1 (451), or
+	 * SMTP_SPOOL_NO_SPACE: the disk is full (452 4.3.1). */
+	int	(*spool_open)(void *ctx, struct envelope *env);
+	/* Append message octets; 0, or -1 (the message gets 451). */
+	int	(*spool_write)(void *ctx, const char *data, size_t len);
+	/* Make the spool durable; answer later with smtp_commit_done(). */
+	void	(*spool_commit)(void *ctx);
+	/* Drop the spool (message refused). */
+	void	(*spool_abort)(void *ctx);
+	/* Does this sender domain have an MX, A or AAAA record? Answer
+	 * with smtp_lookup_done(), later or before returning. */
+	void	(*domain_lookup)(void *ctx, const char *domain);
+	/* STARTTLS was accepted: once the 220 is sent, throw away any input
+	 * already received (never execute it), run the handshake, then
+	 * call smtp_tls_done(). */
+	void	(*starttls)(void *ctx);
+	/* SASL mechanisms on offer now, space separated; "" or NULL: none. */
+	const char *(*auth_mechanisms)(void *ctx);
+	/* A SASL exchange: start it (with the decoded initial response when
+	 * has_initial), or give it the client's next decoded response.
+	 * Answer with smtp_auth_done(). */
+	void	(*auth_start)(void *ctx, const char *mech, const char *initial,
+		    size_t len, bool has_initial);
+	void	(*auth_step)(void *ctx, const char *resp, size_t len);
+	/* Forget a failed or cancelled exchange. */
+	void	(*auth_reset)(void *ctx);
+	/* May this client try AUTH now (failures from its address across
+	 * connections)? NULL: always. */
+	bool	(*auth_allowed)(void *ctx);
+};
+
+/* What the host knows about the client. */
+struct smtp_peer {
+	const struct sockaddr	*addr;
+	const char		*addr_text;	/* "192.0.2.1" */
+	enum listen_role	 role;
+	unsigned long		 session_id;	/* for log lines */
+	bool			 tls_offer;	/* a certificate is loaded */
+	/* Set when the session starts inside TLS (implicit TLS, port 465). */
+	const char		*tls_version;	/* "TLSv1.3" */
+	const char		*tls_cipher;
+	int			 tls_bits;
+};
+
+/* The config must outlive the session (a reload makes a new one and
+ * leaves running sessions on the old). Sends the 220 greeting. */
+struct smtp_session *smtp_new(const struct config *, const struct smtp_peer *,
+		    const struct smtp_io *, void *ctx);
+void		 smtp_free(struct smtp_session *);
+
+/* Consume client bytes; returns how many were used. Fewer than len
+ * means the engine is waiting (for a commit) or closing: keep the rest
+ * and offer it again after smtp_commit_done(). */
+size_t		 smtp_input(struct smtp_session *, const char *, size_t);
+
+/* Outcome of spool_commit: 0 for a durable entry, -1 for a failure. */
+void		 smtp_commit_done(struct smtp_session *, int status);
+/* Outcome of domain_lookup. */
+void		 smtp_lookup_done(struct smtp_session *, enum dns_result);
+/* Outcome of starttls: the session starts over inside TLS, or ends. */
+void		 smtp_tls_done(struct smtp_session *, bool ok, const char *version,
+		    const char *cipher, int bits);
+/* Outcome of auth_start/auth_step; challenge is raw, user set on OK. */
+void		 smtp_auth_done(struct smtp_session *, enum sasl_status,
+		    const char *challenge, size_t len, const char *user);
+
+/* The client said nothing for too long. */
+void		 smtp_timeout(struct smtp_session *);
+/* The server is stopping: say 421 now if idle, else after the
+ * transaction in progress. */
+void		 smtp_shutdown(struct smtp_session *);
+
+bool		 smtp_closing(const struct smtp_session *);	/* flush, then close */
+bool		 smtp_in_data(const struct smtp_session *);	/* for the data timeout */
+bool		 smtp_waiting(const struct smtp_session *);	/* our turn, not the client's */
+/* Part of a command line (or AUTH response) is buffered: the client
+ * is in the middle of one (for the host's command deadline). */
+bool		 smtp_line_pending(const struct smtp_session *);
+/* Error replies (4xx, 5xx) sent so far (for the host's tarpit). */
+unsigned	 smtp_errors(const struct smtp_session *);
+
+#endif

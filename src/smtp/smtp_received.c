@@ -1,0 +1,55 @@
+/*
+ * smtp_received - the trace field we prepend to every message (RFC 5321
+ * 4.4): who handed it to us, how (the "with" protocol of RFC 3848 and
+ * RFC 6531, and TLS), and when.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "smtp/smtp_session.h"
+
+/* smtp_proto_name - the "with" of Received (RFC 3848, RFC 6531) */
+const char *
+smtp_proto_name(const struct smtp_session *s)
+{
+	static const char *const names[3][4] = {
+		{ "SMTP", "SMTPS", "SMTPA", "SMTPSA" },
+		{ "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA" },
+		{ "UTF8SMTP", "UTF8SMTPS", "UTF8SMTPA", "UTF8SMTPSA" },
+	};
+	int kind = !s->esmtp ? 0 : s->tx && s->tx->smtputf8 ? 2 : 1;
+
+	return names[kind][(s->tls ? 1 : 0) + (s->authenticated ? 2 : 0)];
+}
+
+/* smtp_received - the Received: header we prepend (RFC 5321 4.4) */
+int
+smtp_received(struct smtp_session *s, char *out, size_t outlen)
+{
+	const struct smtp_tx *tx = s->tx;
+	char date[64], using[128] = "";
+	struct tm tm;
+	int n;
+
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
+	    localtime_r(&tx->env.arrival, &tm));
+	if (s->tls)
+		snprintf(using, sizeof(using), "\t(using %s with cipher %s "
+		    "(%d bits))\r\n", s->tls_version, s->tls_cipher,
+		    s->tls_bits);
+	if (tx->nrcpts == 1)
+		n = snprintf(out, outlen,
+		    "Received: from %s ([%s])\r\n%s"
+		    "\tby %s (sallyport) with %s id %s\r\n"
+		    "\tfor <%s>; %s\r\n",
+		    s->helo, s->addr_text, using, s->cfg->hostname,
+		    tx->env.proto, tx->env.id, tx->rcpts[0], date);
+	else
+		n = snprintf(out, outlen,
+		    "Received: from %s ([%s])\r\n%s"
+		    "\tby %s (sallyport) with %s id %s;\r\n"
+		    "\t%s\r\n",
+		    s->helo, s->addr_text, using, s->cfg->hostname,
+		    tx->env.proto, tx->env.id, date);
+	return n < 0 || (size_t)n >= outlen ? -1 : n;
+}

@@ -1,0 +1,96 @@
+/*
+ * smtp_session - the engine's private state, shared by its files
+ * (smtp.c: commands and input; smtp_auth.c: STARTTLS and AUTH).
+ * Nothing outside the engine includes this.
+ */
+#ifndef SALLYPORT_SMTP_SESSION_H
+#define SALLYPORT_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "smtp/address.h"
+#include "lib/buf.h"
+#include "lib/hops.h"
+#include "smtp/policy.h"
+#include "queue/queue.h"
+#include "smtp/smtp.h"
+#include "smtp/smtp_data.h"
+
+#define HELO_MAX	255
+
+enum smtp_state {
+	S_CMD,		/* reading commands */
+	S_DATA,		/* reading the message */
+	S_LOOKUP,	/* MAIL waits for DNS to vouch for the sender */
+	S_TLS,		/* STARTTLS accepted, handshake in the host's hands */
+	S_AUTH_WAIT,	/* SASL is working on a response */
+	S_AUTH_LINE,	/* waiting for the client's next SASL response */
+	S_COMMIT,	/* message complete, waiting for the queue */
+	S_CLOSED,	/* last reply sent; the host closes */
+};
+
+/* One mail transaction: from MAIL to the end of DATA or RSET. */
+struct smtp_tx {
+	char		 sender[ADDR_PATH_MAX + 1];
+	char		**rcpts;
+	size_t		 nrcpts;
+	bool		 smtputf8;	/* MAIL had SMTPUTF8 */
+	enum mail_body	 body;		/* MAIL's BODY= */
+	uint64_t	 size_declared;	/* MAIL SIZE=, 0: none */
+	bool		 spooling;	/* spool_open succeeded */
+	bool		 spool_failed;	/* a spool_write failed */
+	struct smtp_data data;
+	struct hops	 hops;		/* Received: fields the client sent */
+	struct envelope	 env;
+};
+
+struct smtp_session {
+	const struct config	*cfg;
+	const struct smtp_io	*io;
+	void			*ctx;
+	struct sockaddr_storage	 addr;
+	char			 addr_text[64];
+	unsigned long		 sid;
+	struct policy_client	 client;
+	enum smtp_state		 state;
+	bool			 greeted;	/* HELO or EHLO seen */
+	bool			 esmtp;		/* it was EHLO */
+	bool			 shutdown_pending;
+	bool			 tls_offer;	/* STARTTLS possible */
+	unsigned		 errors;
+	unsigned		 auth_failures;
+	bool			 tls;		/* inside TLS */
+	bool			 authenticated;
+	char			 tls_version[16];
+	char			 tls_cipher[64];
+	int			 tls_bits;
+	char			 user[256];	/* SASL user name */
+	char			 mech[24];	/* SASL mechanism in use */
+	char			 helo[HELO_MAX + 1];
+	struct buf		 line;
+	bool			 line_crlf;	/* the last line ended in CRLF */
+	struct smtp_tx		*tx;
+};
+
+/* smtp.c */
+void	smtp_reply(struct smtp_session *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	smtp_close_with(struct smtp_session *, const char *reply);
+void	smtp_tx_free(struct smtp_session *);
+
+/* smtp_received.c */
+const char *smtp_proto_name(const struct smtp_session *);
+/* The Received: header for the transaction; its length, or -1. */
+int	smtp_received(struct smtp_session *, char *out, size_t outlen);
+
+/* smtp_auth.c */
+void	smtp_set_tls(struct smtp_session *, const char *version,
+	    const char *cipher, int bits);
+const char *smtp_auth_mechs(struct smtp_session *);
+void	smtp_cmd_starttls(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_auth(struct smtp_session *, const char *, size_t);
+void	smtp_auth_line(struct smtp_session *, const char *, size_t);
+
+#endif
