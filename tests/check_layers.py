@@ -35,27 +35,32 @@ LAYERS = {
             ['lib', 'conf']),
     'sec': ('TLS (OpenSSL) and SASL (Cyrus) for the server and the client',
             ['lib', 'conf']),
+    'auth': ('mail authentication without I/O: SPF, DKIM and DMARC '
+             'parsers, canonicalization, signing and evaluation (DNS '
+             'answers come from the caller)',
+             ['lib']),
     'queue': ('the durable queue: entries, commit, the committer thread, '
               'queue control',
               ['lib', 'conf']),
     'smtp': ('the SMTP engine, without I/O: command table, session, DATA, '
              'parameters, AUTH dialogue, Received, addresses, relay policy',
-             ['lib', 'conf', 'dns', 'sec', 'queue']),
+             ['lib', 'conf', 'dns', 'sec', 'auth', 'queue']),
     'deliver': ('the queue runner: routing, MX, the SMTP/LMTP client, '
                 'Maildir, qmail-queue, bounces, loop guards',
-                ['lib', 'conf', 'dns', 'sec', 'queue', 'smtp']),
+                ['lib', 'conf', 'dns', 'sec', 'auth', 'queue', 'smtp']),
     'selftest': ('the open-relay self-test, in process and against a '
                  'running server',
-                 ['lib', 'conf', 'dns', 'sec', 'queue', 'smtp']),
+                 ['lib', 'conf', 'dns', 'sec', 'auth', 'queue', 'smtp']),
     'daemon': ('the server: processes, workers, listeners, connections, '
                'reload and configuration generations',
-               ['lib', 'conf', 'dns', 'sec', 'queue', 'smtp', 'deliver']),
+               ['lib', 'conf', 'dns', 'sec', 'auth', 'queue', 'smtp',
+                'deliver']),
     'import': ('sallyport-import-qmail: a qmail setup as a sallyport.conf',
                ['lib', 'conf']),
     # src/main.c: the sallyport program's command line, on top of all.
     '.': ('the sallyport program: command line and start-up',
-          ['lib', 'conf', 'dns', 'sec', 'queue', 'smtp', 'deliver',
-           'selftest', 'daemon']),
+          ['lib', 'conf', 'dns', 'sec', 'auth', 'queue', 'smtp',
+           'deliver', 'selftest', 'daemon']),
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
