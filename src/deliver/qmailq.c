@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "deliver/qmailq.h"
+#include "lib/deadline.h"
 
 /* locals_file - is `domain` a line of `path`, trailing blanks stripped
  * as qmail's control files are read? -1 when it cannot be read. */
@@ -116,19 +117,6 @@ qmailq_meaning(int code)
 	    "temporary error";
 }
 
-/* qmailq_left - milliseconds until deadline, 0 once past */
-static int
-qmailq_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms <= 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
-}
-
 /* qmailq_write - all of buf to a non-blocking pipe before deadline;
  * -1 with errno (EPIPE: the child closed it, ETIMEDOUT) */
 static int
@@ -146,11 +134,11 @@ qmailq_write(int fd, const char *buf, size_t len,
 		}
 		if (w == -1 && errno != EAGAIN && errno != EINTR)
 			return -1;
-		if (qmailq_left(deadline) == 0) {
+		if (deadline_left(deadline) == 0) {
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		if (poll(&pfd, 1, qmailq_left(deadline)) == -1 &&
+		if (poll(&pfd, 1, deadline_left(deadline)) == -1 &&
 		    errno != EINTR)
 			return -1;
 	}
@@ -291,7 +279,7 @@ qmailq_reap(pid_t pid, const struct timespec *deadline, int *status)
 
 	while ((w = waitpid(pid, status, WNOHANG)) == 0 ||
 	    (w == -1 && errno == EINTR)) {
-		if (qmailq_left(deadline) == 0) {
+		if (deadline_left(deadline) == 0) {
 			kill(pid, SIGKILL);
 			while (waitpid(pid, status, 0) == -1 && errno == EINTR)
 				;
@@ -331,8 +319,7 @@ qmailq_hand_off(const char *program, const char *sender, char *const *rcpts,
 		free(env);
 		return 451;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout;
+	deadline_in(&deadline, (unsigned long)timeout * 1000);
 	pid = qmailq_spawn(program, msg, envp);
 	close(msg[0]);
 	close(envp[0]);

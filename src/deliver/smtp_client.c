@@ -30,6 +30,7 @@
 #include <sys/un.h>
 
 #include "lib/base64.h"
+#include "lib/deadline.h"
 #include "deliver/smtp_client.h"
 #include "deliver/smtp_client_int.h"
 #include "sec/tls.h"
@@ -78,8 +79,7 @@ static void
 client_step(struct client *c, const char *step)
 {
 	c->step = step;
-	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
-	c->deadline.tv_sec += c->timeout;
+	deadline_in(&c->deadline, (unsigned long)c->timeout * 1000);
 }
 
 /* client_wait - poll for events until the step's deadline */
@@ -87,18 +87,13 @@ static int
 client_wait(struct client *c, short events)
 {
 	struct pollfd	 pfd = { .fd = c->fd, .events = events };
-	struct timespec	 now;
-	long		 ms;
-	int		 n;
+	int		 ms, n;
 
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (c->deadline.tv_sec - now.tv_sec) * 1000 +
-		    (c->deadline.tv_nsec - now.tv_nsec) / 1000000;
-		if (ms <= 0)
+		if ((ms = deadline_left(&c->deadline)) == 0)
 			return client_lost(c, "timed out after %us",
 			    c->timeout);
-		n = poll(&pfd, 1, (int)ms);
+		n = poll(&pfd, 1, ms);
 		if (n > 0)
 			return 0;
 		if (n == -1 && errno != EINTR)

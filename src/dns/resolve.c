@@ -31,6 +31,7 @@
 #include "conf/config_value.h"
 #include "dns/dns.h"
 #include "dns/dns_answer.h"
+#include "lib/deadline.h"
 #include "lib/idna.h"
 #include "lib/netaddr.h"
 #include "dns/resolve.h"
@@ -98,19 +99,6 @@ resolve_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	}
 }
 
-/* resolve_ms_left - until the deadline, at least 0 */
-static int
-resolve_ms_left(const struct timespec *deadline)
-{
-	struct timespec	 now;
-	long		 ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (int)ms;
-}
-
 /* resolve_wait - drive c-ares until the answer or the deadline */
 static void
 resolve_wait(ares_channel ch, struct resolve_answer *a, unsigned timeout)
@@ -122,10 +110,9 @@ resolve_wait(ares_channel ch, struct resolve_answer *a, unsigned timeout)
 	int		 bits, ms, n;
 	nfds_t		 nfd;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout;
+	deadline_in(&deadline, (unsigned long)timeout * 1000);
 	while (!a->done) {
-		if ((ms = resolve_ms_left(&deadline)) == 0) {
+		if ((ms = deadline_left(&deadline)) == 0) {
 			ares_cancel(ch);	/* its callback: ECANCELLED */
 			break;
 		}

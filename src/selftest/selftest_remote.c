@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/deadline.h"
 #include "selftest/selftest.h"
 
 #define REMOTE_IN_MAX		(64 * 1024)	/* one reply, all its lines */
@@ -89,31 +90,6 @@ st_parse_reply(const char *in, size_t len, int *code, char **text)
 
 /* --- transport --------------------------------------------------------- */
 
-/* ms_left - milliseconds until the deadline, at least 0 */
-static int
-ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-	long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms;
-}
-
-static void
-deadline_in(struct timespec *d, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, d);
-	d->tv_sec += ms / 1000;
-	d->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (d->tv_nsec >= 1000000000) {
-		d->tv_sec++;
-		d->tv_nsec -= 1000000000;
-	}
-}
-
 /* wait_fd - poll for events until the deadline; false on timeout */
 static bool
 wait_fd(int fd, short events, const struct timespec *deadline)
@@ -122,7 +98,7 @@ wait_fd(int fd, short events, const struct timespec *deadline)
 	int n;
 
 	do
-		n = poll(&pfd, 1, ms_left(deadline));
+		n = poll(&pfd, 1, deadline_left(deadline));
 	while (n == -1 && errno == EINTR);
 	return n > 0;
 }
@@ -142,7 +118,7 @@ connect_to(const struct sockaddr *sa, socklen_t len, int timeout_ms)
 		return fd;
 	if (errno != EINPROGRESS)
 		goto fail;
-	deadline_in(&deadline, timeout_ms);
+	deadline_in(&deadline, (unsigned long)timeout_ms);
 	if (!wait_fd(fd, POLLOUT, &deadline)) {
 		errno = ETIMEDOUT;
 		goto fail;
@@ -167,7 +143,7 @@ read_reply(struct st_remote *r, struct st_exchange *x)
 	ssize_t got;
 	long n;
 
-	deadline_in(&deadline, r->timeout_ms);
+	deadline_in(&deadline, (unsigned long)r->timeout_ms);
 	for (;;) {
 		n = st_parse_reply(r->in, r->inlen, &x->code, &x->reply);
 		if (n > 0) {
@@ -235,7 +211,7 @@ r_command(void *ctx, struct st_exchange *x)
 		x->error = "not sent: command too long";
 		return -1;
 	}
-	deadline_in(&deadline, r->timeout_ms);
+	deadline_in(&deadline, (unsigned long)r->timeout_ms);
 	while (off < len) {
 		if (!wait_fd(r->fd, POLLOUT, &deadline)) {
 			x->error = "could not send within the timeout";
