@@ -1,8 +1,10 @@
 /*
- * smtp_client_int - shared by the outbound client's files: smtp_client.c
- * (the connection, replies, the dialogue) and smtp_client_data.c (the
- * message: what the server's extensions mean for it, MAIL and RCPT,
- * DATA and the body).
+ * smtp_client_int - shared by the outbound client's files, top down:
+ * smtp_client.c (the dialogue: greeting, EHLO, STARTTLS, AUTH, QUIT),
+ * smtp_client_data.c (the message: what the server's extensions mean
+ * for it, MAIL and RCPT, DATA and the body) and smtp_client_io.c (the
+ * connection, TLS, commands, replies, deadlines), which the other two
+ * call and which calls neither.
  */
 #ifndef SALLYPORT_SMTP_CLIENT_INT_H
 #define SALLYPORT_SMTP_CLIENT_INT_H
@@ -56,6 +58,7 @@ struct client {
 	size_t		 outlen;
 };
 
+/* smtp_client_io.c */
 /* Our own failure (code 0, temporary) in c->fail; returns -1. */
 int	client_fail(struct client *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -73,6 +76,12 @@ int	client_reply(struct client *, struct smtp_client_reply *,
 /* Flush, then read the reply of `step`. */
 int	client_exchange(struct client *, const char *step,
 	    struct smtp_client_reply *, struct client_caps *caps);
+/* Connect to opts' unix socket or host (each of its addresses in turn):
+ * 0, or -1 with c->fail. */
+int	client_connect(struct client *);
+/* TLS on the connection after the server's 220 to STARTTLS; with
+ * verify, the certificate checked against the name. */
+int	client_handshake(struct client *, bool verify);
 
 /* smtp_client_data.c */
 /* What the server's extensions mean for this message: MAIL's

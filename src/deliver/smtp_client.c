@@ -1,0 +1,228 @@
+/*
+ * smtp_client - one message to one SMTP or LMTP server, blocking: the
+ * dialogue. The greeting, EHLO (LHLO), STARTTLS and AUTH are here; the
+ * message itself (what the server's extensions mean for it, MAIL, RCPT,
+ * DATA or the body) is smtp_client_data.c; both speak through
+ * smtp_client_io.c (connection, TLS, commands, replies, deadlines).
+ *
+ * What the server says is kept per recipient: a refusal at RCPT stays
+ * with its recipient; a failure after that (DATA refused, the
+ * connection lost) goes to every recipient not already refused. Our own
+ * failures (no connection, a timeout, TLS) have code 0: temporary.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/base64.h"
+#include "deliver/smtp_client.h"
+#include "deliver/smtp_client_int.h"
+#include "sec/tls.h"
+
+/* client_hello - EHLO (LHLO), or HELO when EHLO is refused for good */
+static int
+client_hello(struct client *c, struct smtp_client_reply *r)
+{
+	const char	*verb = c->o->lmtp ? "LHLO" : "EHLO";
+
+	if (client_cmd(c, "%s %s", verb, c->o->helo) == -1 ||
+	    client_exchange(c, verb, r, &c->caps) == -1)
+		return -1;
+	if (r->code / 100 == 5 && !c->o->lmtp) {
+		if (client_cmd(c, "HELO %s", c->o->helo) == -1 ||
+		    client_exchange(c, "HELO", r, &c->caps) == -1)
+			return -1;
+		memset(&c->caps, 0, sizeof(c->caps));
+	}
+	return 0;
+}
+
+/* client_starttls - as opts->tls says. A refused STARTTLS leaves us in
+ * plain text: fine when opportunistic. */
+static int
+client_starttls(struct client *c, struct smtp_client_reply *r)
+{
+	struct smtp_client_reply st;
+	bool	 required = c->o->tls == CLIENT_TLS_REQUIRED;
+
+	if (c->o->tls == CLIENT_TLS_NONE)
+		return 0;
+	if (!c->caps.starttls) {
+		if (!required)
+			return 0;
+		c->step = "EHLO";
+		return client_fail(c, "TLS required but STARTTLS not offered");
+	}
+	if (client_cmd(c, "STARTTLS") == -1 ||
+	    client_exchange(c, "STARTTLS", &st, NULL) == -1)
+		return -1;
+	if (st.code != 220) {
+		if (!required)
+			return 0;	/* *r still the EHLO's */
+		return client_fail(c, "TLS required but STARTTLS refused: %s",
+		    st.text);
+	}
+	if (client_handshake(c, required) == -1)
+		return -1;
+	return client_hello(c, r);
+}
+
+/* client_auth - AUTH PLAIN, or LOGIN when only that is offered. A
+ * refusal is our configuration's problem, not the message's: code 0. */
+static int
+client_auth(struct client *c, struct smtp_client_reply *r)
+{
+	const char	*user = c->o->auth_user;
+	const char	*pass = c->o->auth_pass != NULL ? c->o->auth_pass : "";
+	size_t		 ul = strlen(user), pl = strlen(pass);
+	char		 raw[2 * CLIENT_CRED_MAX + 2];
+	char		 b64[BASE64_ENCODED_LEN(sizeof(raw))];
+	int		 rc = -1;
+
+	c->step = "AUTH";
+	if (ul > CLIENT_CRED_MAX || pl > CLIENT_CRED_MAX)
+		return client_fail(c, "user name or password too long");
+	if (c->caps.auth_plain) {
+		/* RFC 4616: authzid (none), NUL, authcid, NUL, password */
+		raw[0] = '\0';
+		memcpy(raw + 1, user, ul);
+		raw[1 + ul] = '\0';
+		memcpy(raw + 2 + ul, pass, pl);
+		base64_encode(raw, ul + pl + 2, b64);
+		if (client_cmd(c, "AUTH PLAIN %s", b64) == -1 ||
+		    client_exchange(c, "AUTH", r, NULL) == -1)
+			goto done;
+	} else if (c->caps.auth_login) {
+		if (client_cmd(c, "AUTH LOGIN") == -1 ||
+		    client_exchange(c, "AUTH", r, NULL) == -1)
+			goto done;
+		if (r->code == 334) {
+			base64_encode(user, ul, b64);
+			if (client_cmd(c, "%s", b64) == -1 ||
+			    client_exchange(c, "AUTH", r, NULL) == -1)
+				goto done;
+		}
+		if (r->code == 334) {
+			base64_encode(pass, pl, b64);
+			if (client_cmd(c, "%s", b64) == -1 ||
+			    client_exchange(c, "AUTH", r, NULL) == -1)
+				goto done;
+		}
+	} else {
+		client_fail(c, "AUTH PLAIN or LOGIN not offered");
+		goto done;
+	}
+	if (r->code / 100 == 2)
+		rc = 0;
+	else if (r->code == 334)	/* a third challenge: not LOGIN */
+		client_fail(c, "AUTH failed: unexpected challenge");
+	else
+		client_fail(c, "AUTH failed: %s", r->text);
+done:
+	explicit_bzero(raw, sizeof(raw));
+	explicit_bzero(b64, sizeof(b64));
+	explicit_bzero(c->out, sizeof(c->out));
+	return rc;
+}
+
+/* client_quit - QUIT, its reply awaited briefly and not judged */
+static void
+client_quit(struct client *c)
+{
+	struct smtp_client_reply r;
+
+	if (c->timeout > CLIENT_QUIT_TIMEOUT)
+		c->timeout = CLIENT_QUIT_TIMEOUT;
+	if (client_cmd(c, "QUIT") == 0)
+		(void)client_exchange(c, "QUIT", &r, NULL);
+}
+
+/* client_dialogue - everything up to QUIT */
+static void
+client_dialogue(struct client *c, const char *sender, char *const *rcpts,
+    size_t nrcpts, int body_fd, off_t body_len,
+    struct smtp_client_reply *session, struct smtp_client_reply *rr)
+{
+	c->step = "greeting";
+	if (client_reply(c, session, NULL) == -1)
+		goto fail;
+	if (session->code / 100 != 2)
+		return;
+	if (client_hello(c, session) == -1)
+		goto fail;
+	if (session->code / 100 != 2)
+		return;
+	if (client_starttls(c, session) == -1)
+		goto fail;
+	if (session->code / 100 != 2)
+		return;
+	if (c->o->auth_user != NULL && client_auth(c, session) == -1)
+		goto fail;
+	if (client_content(c, sender, rcpts, nrcpts, body_fd, body_len,
+	    session) == -1)
+		goto fail;
+	if (session->code != 0)
+		return;
+	if (client_envelope(c, sender, body_len, rcpts, nrcpts, session,
+	    rr) > 0)
+		client_data(c, body_fd, body_len, nrcpts, session, rr);
+	return;
+fail:
+	*session = c->fail;
+}
+
+void
+smtp_client_send(const struct smtp_client_opts *o, const char *sender,
+    char *const *rcpts, size_t nrcpts, int body_fd, off_t body_len,
+    struct smtp_client_reply *session, struct smtp_client_reply *rr)
+{
+	struct client	*c;
+
+	for (size_t i = 0; i < nrcpts; i++) {
+		rr[i].code = 0;
+		rr[i].ours = false;
+		snprintf(rr[i].text, sizeof(rr[i].text), "not attempted");
+	}
+	session->code = 0;
+	session->ours = false;
+	session->text[0] = '\0';
+	if (nrcpts == 0) {
+		snprintf(session->text, sizeof(session->text),
+		    "no recipients");
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(session->text, sizeof(session->text),
+		    "out of memory");
+		goto verdicts;
+	}
+	c->o = o;
+	c->fd = -1;
+	c->timeout = o->timeout > 0 ? o->timeout : 1;
+	if (client_connect(c) == -1) {
+		*session = c->fail;
+		goto done;
+	}
+	client_dialogue(c, sender, rcpts, nrcpts, body_fd, body_len, session,
+	    rr);
+	/* A lost connection, or one out of step (a timeout, a message file
+	 * cut short in the middle of DATA), gets no QUIT. */
+	if (!c->lost)
+		client_quit(c);
+done:
+	free(c->mime8);
+	tls_conn_free(c->tls);
+	if (c->fd != -1)
+		close(c->fd);
+	free(c);
+verdicts:
+	/* A session that failed takes every recipient not refused on its
+	 * own, including those accepted at RCPT. */
+	if (session->code == 250)
+		return;
+	for (size_t i = 0; i < nrcpts; i++)
+		if (rr[i].code == 0 || rr[i].code / 100 == 2)
+			rr[i] = *session;
+}
