@@ -16,6 +16,7 @@
 #include "conf/config.h"
 #include "lib/log.h"
 #include "lib/notify.h"
+#include "lib/proc.h"
 #include "deliver/deliver.h"
 #include "smtp/policy.h"
 #include "deliver/qmailq.h"
@@ -119,7 +120,7 @@ root_refused(const struct config *cfg)
 /* drop_privileges - become cfg->user (and group) once the ports are
  * bound and the TLS key is read; then no way back to root. No new
  * privileges through exec is set later, per process, after each fork
- * (server_no_new_privs): the runner may have to run a set-user-ID
+ * (proc_no_new_privs): the runner may have to run a set-user-ID
  * qmail-queue, and the flag is inherited and cannot be cleared. */
 static int
 drop_privileges(const struct config *cfg)
@@ -238,7 +239,7 @@ main(int argc, char **argv)
 			queue = 1;
 			break;
 		case OPT_QUEUE_RUNNER:
-			/* "PIPE" or "PIPE,CONTROL" (deliver_spawn) */
+			/* "PIPE" or "PIPE,CONTROL" (runner_fork) */
 			runner_fd = atoi(optarg);
 			if (strchr(optarg, ','))
 				runner_ctl = atoi(strchr(optarg, ',') + 1);
@@ -256,7 +257,7 @@ main(int argc, char **argv)
 		}
 		/* The command line tools run no program: no gain through
 		 * exec for them (root included). */
-		if (server_no_new_privs("sallyport") == -1)
+		if (proc_no_new_privs("sallyport") == -1)
 			return 2;
 		return queuectl_command(path, st.json, argc - optind,
 		    argv + optind);
@@ -270,7 +271,7 @@ main(int argc, char **argv)
 		}
 		st.config = path;
 		st.target = optind < argc ? argv[optind] : NULL;
-		if (server_no_new_privs("sallyport") == -1)
+		if (proc_no_new_privs("sallyport") == -1)
 			return 2;
 		return selftest_command(&st);
 	}
@@ -286,7 +287,7 @@ main(int argc, char **argv)
 	/* TERM, INT and HUP wait until the daemon watches them (the loop,
 	 * or the master's sigtimedwait): one sent during start-up is acted
 	 * on then, instead of killing us half started. */
-	server_signals(SIG_BLOCK);
+	proc_signals(SIG_BLOCK);
 
 	/* SIGHUP reads the file again after daemon() moved us to "/". */
 	if ((abspath = realpath(path, NULL)) != NULL)

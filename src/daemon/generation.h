@@ -81,20 +81,6 @@ void	gen_check(struct gens *);
 /* STOPPING=1. */
 void	gen_stopping(void);
 
-/* --- the child's side ---------------------------------------------------- */
-
-/* The newest generation asked for on fd (every message waiting is
- * read: one reload serves them all), 0 if none, and in digest the digest
- * of the file the master read it from ("" if not said); *eof when the
- * master's end is closed. */
-unsigned long gen_requested(int fd, bool *eof,
-	    char digest[CONFIG_DIGEST_HEX]);
-/* Is cfg, just read from the file, what the master read as that
- * generation (want, from gen_requested)? If not, false with why: the file
- * changed in between, and the generation must be refused. */
-bool	gen_same_file(const char *want, const struct config *cfg, char *why,
-	    size_t whylen);
-/* Answer: serving n (why == NULL), or refused n for why. */
-void	gen_answer(int fd, unsigned long n, const char *why);
+/* The child's side is in conf/config_gen.h. */
 
 #endif

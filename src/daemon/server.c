@@ -10,15 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "queue/committer.h"
 #include "daemon/conn.h"
-#include "deliver/deliver.h"
 #include "daemon/generation.h"
 #include "dns/dns.h"
 #include "lib/iptable.h"
@@ -31,6 +28,8 @@
 #include "daemon/workers.h"
 #include "smtp/smtp_reply.h"
 #include "lib/netaddr.h"
+#include "lib/proc.h"
+#include "daemon/runner.h"
 
 #define ACCEPT_BATCH	64	/* accepts per wake-up, to stay fair */
 #define LISTEN_BACKLOG	4096
@@ -391,108 +390,6 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	return srv;
 }
 
-/* --- the queue runner --------------------------------------------------------- */
-
-static void	runner_start(struct server *);
-
-static void
-on_runner_restart(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	runner_start(w->data);
-}
-
-static void
-on_runner_exit(struct ev_loop *loop, ev_child *w, int revents)
-{
-	struct server *srv = w->data;
-
-	(void)revents;
-	ev_child_stop(loop, w);
-	ev_io_stop(loop, &srv->runner_ctl);
-	gen_child_gone(&srv->gens, gen_runner(&srv->gens));
-	srv->runner = 0;
-	if (srv->stopping)
-		return;
-	/* Nothing is lost: the queue is on disk. Start it again soon. */
-	log_err("queue runner exited (status %d); restarting it in 5s",
-	    w->rstatus);
-	ev_timer_set(&srv->runner_restart, 5.0, 0.0);
-	ev_timer_start(loop, &srv->runner_restart);
-}
-
-static void
-on_runner_control(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct server *srv = w->data;
-	unsigned r = gen_runner(&srv->gens);
-
-	(void)revents;
-	gen_read(&srv->gens, r);
-	if (srv->gens.child[r].fd == -1)
-		ev_io_stop(loop, w);
-}
-
-pid_t
-server_runner_spawn(struct server *srv, char *err, size_t errlen)
-{
-	unsigned r = gen_runner(&srv->gens);
-	int ctl;
-	pid_t pid = -1;
-
-	if ((ctl = gen_child_socket(&srv->gens, r, err, errlen)) != -1) {
-		pid = deliver_spawn(srv->cfg->cfg->path, srv->foreground,
-		    srv->notify_rd, ctl, err, errlen);
-		close(ctl);
-	}
-	gen_child_started(&srv->gens, r, pid > 0 ? pid : 0);
-	srv->runner = pid > 0 ? pid : 0;
-	return pid;
-}
-
-static void
-runner_start(struct server *srv)
-{
-	unsigned r = gen_runner(&srv->gens);
-	char err[512];
-
-	if (server_runner_spawn(srv, err, sizeof(err)) == -1) {
-		log_err("%s; trying again in 5s", err);
-		ev_timer_set(&srv->runner_restart, 5.0, 0.0);
-		ev_timer_start(srv->loop, &srv->runner_restart);
-		return;
-	}
-	ev_child_set(&srv->runner_watch, srv->runner, 0);
-	ev_child_start(srv->loop, &srv->runner_watch);
-	ev_io_set(&srv->runner_ctl, srv->gens.child[r].fd, EV_READ);
-	ev_io_start(srv->loop, &srv->runner_ctl);
-}
-
-/* server_runner_stop - SIGTERM, then wait up to shutdown_timeout, then KILL:
- * deliveries in flight have their outcomes on disk either way */
-void
-server_runner_stop(struct server *srv)
-{
-	int status, i;
-
-	if (srv->runner <= 0)
-		return;
-	if (srv->loop)
-		ev_child_stop(srv->loop, &srv->runner_watch);
-	kill(srv->runner, SIGTERM);
-	for (i = 0; i < (int)srv->cfg->cfg->shutdown_timeout * 10; i++) {
-		if (waitpid(srv->runner, &status, WNOHANG) == srv->runner)
-			break;
-		usleep(100000);
-	}
-	if (i == (int)srv->cfg->cfg->shutdown_timeout * 10) {
-		kill(srv->runner, SIGKILL);
-		waitpid(srv->runner, &status, 0);
-	}
-	srv->runner = 0;
-}
-
 void
 server_queued(struct server *srv, const char *id)
 {
@@ -522,7 +419,7 @@ server_run(struct server *srv)
 	if (cfg->delivery) {
 		int p[2];
 
-		if (deliver_notify_pipe(p, err, sizeof(err)) == -1) {
+		if (runner_notify_pipe(p, err, sizeof(err)) == -1) {
 			log_err("%s", err);
 			return 1;
 		}
@@ -534,38 +431,9 @@ server_run(struct server *srv)
 	/* One process serves the clients and starts the runner, which hands
 	 * off to no qmail-queue: nothing here needs to gain privileges. A
 	 * reload that turns the hand-off on is refused by the runner. */
-	if (server_no_new_privs("sallyport") == -1)
+	if (proc_no_new_privs("sallyport") == -1)
 		return 1;
 	return server_serve(srv);
-}
-
-int
-server_no_new_privs(const char *who)
-{
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		log_err("%s: prctl(PR_SET_NO_NEW_PRIVS): %s", who,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-void
-server_signal_set(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGHUP);
-}
-
-void
-server_signals(int how)
-{
-	sigset_t set;
-
-	server_signal_set(&set);
-	sigprocmask(how, &set, NULL);
 }
 
 int
@@ -600,7 +468,7 @@ server_serve(struct server *srv)
 	ev_signal_start(srv->loop, &srv->sig_hup);
 	/* A worker starts with them blocked (workers.c): a SIGHUP passed
 	 * on while it was setting up waited, rather than killing it. */
-	server_signals(SIG_UNBLOCK);
+	proc_signals(SIG_UNBLOCK);
 	ev_init(&srv->stop_timer, on_stop_timer);
 	ev_init(&srv->pause_timer, on_pause_end);
 	srv->stop_timer.data = srv->pause_timer.data = srv;
@@ -609,12 +477,7 @@ server_serve(struct server *srv)
 	ev_timer_init(&srv->auth_sweep, on_auth_sweep, AUTH_SWEEP, AUTH_SWEEP);
 	srv->auth_sweep.data = srv;
 	ev_timer_start(srv->loop, &srv->auth_sweep);
-	ev_init(&srv->runner_restart, on_runner_restart);
-	srv->runner_restart.data = srv;
-	ev_init(&srv->runner_watch, on_runner_exit);
-	srv->runner_watch.data = srv;
-	ev_init(&srv->runner_ctl, on_runner_control);
-	srv->runner_ctl.data = srv;
+	server_runner_init(srv);
 	if (srv->worker >= 0) {
 		/* The master has said the rest, and minds the runner. */
 		log_info("worker %d ready", srv->worker);
@@ -626,7 +489,7 @@ server_serve(struct server *srv)
 			log_info("TLS certificate %s",
 			    tls_ctx_describe(srv->tls));
 		if (cfg->delivery)
-			runner_start(srv);
+			server_runner_start(srv);
 		else
 			log_info("delivery = no: mail stays in the queue");
 		log_info("sallyport %s ready as %s", PACKAGE_VERSION,

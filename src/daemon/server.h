@@ -121,23 +121,6 @@ void		 server_hup(struct server *);
 /* A worker: answer the master's reload requests on srv->ctl_fd, and say
  * which generation it started with. */
 void		 server_control_start(struct server *);
-/* Start the queue runner with its control socket (srv->runner, and
- * the runner's entry in srv->gens); its pid, or -1 with err. */
-pid_t		 server_runner_spawn(struct server *, char *err, size_t errlen);
-/* SIGTERM to the queue runner; SIGKILL after shutdown_timeout. */
-void		 server_runner_stop(struct server *);
-
-/* Block or unblock (SIG_BLOCK, SIG_UNBLOCK) the signals the daemon acts
- * on: TERM, INT, HUP. */
-void		 server_signals(int how);
-/* Those three signals as a set, for a mask set in one step. */
-void		 server_signal_set(sigset_t *);
-/* PR_SET_NO_NEW_PRIVS for this process and what it runs: for the
- * processes that never run a set-user-ID program. It is inherited
- * across fork and exec and cannot be cleared, so each process that wants
- * it sets it after its fork. 0, or -1 logged with `who`. */
-int		 server_no_new_privs(const char *who);
-
 /* A new entry is in the queue: tell the runner. */
 void		 server_queued(struct server *, const char *id);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf/config_gen.h"
 #include "daemon/generation.h"
 #include "lib/log.h"
 #include "daemon/server.h"

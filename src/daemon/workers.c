@@ -22,7 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "deliver/deliver.h"
+#include "daemon/runner.h"
+#include "lib/proc.h"
 #include "daemon/generation.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
@@ -366,10 +367,10 @@ worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen,
 		_exit(0);
 	/* A worker faces the network and runs no program: no set-user-ID
 	 * gain for it. Not in the master, whose runner may need one. */
-	if (server_no_new_privs("worker") == -1)
+	if (proc_no_new_privs("worker") == -1)
 		_exit(1);
 	sigprocmask(SIG_SETMASK, &m->child_mask, NULL);
-	server_signals(SIG_BLOCK);	/* until server_serve() watches them */
+	proc_signals(SIG_BLOCK);	/* until server_serve() watches them */
 	srv->worker = (int)w;
 	srv->next_sid = gen * (SID_GENERATION - SID_GENERATION % srv->nworkers) +
 	    w;

@@ -28,10 +28,10 @@
 #include "conf/config.h"
 #include "deliver/deliver.h"
 #include "deliver/deliver_int.h"
-#include "daemon/generation.h"
+#include "conf/config_gen.h"
 #include "lib/log.h"
+#include "lib/proc.h"
 #include "queue/qentry.h"
-#include "daemon/server.h"
 #include "queue/queue.h"
 
 #define RESCAN_SECS	60
@@ -111,7 +111,7 @@ runner_privs(const struct config *cfg, char *why, size_t whylen)
 		return false;
 	}
 	if (!config_qmail_queue(cfg) && nnp == 0)
-		(void)server_no_new_privs("queue runner");
+		(void)proc_no_new_privs("queue runner");
 	return true;
 }
 
@@ -425,9 +425,9 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	bool daemon_alive = true, eof, refused;
 	unsigned long gen = 0, asked;
 
-	/* deliver_spawn left them open across our exec; no program we run
-	 * (qmail-queue, as another user) may inherit the master's control
-	 * socket or the daemon's pipe. */
+	/* runner_fork (daemon/runner.c) left them open across our exec;
+	 * no program we run (qmail-queue, as another user) may inherit the
+	 * master's control socket or the daemon's pipe. */
 	fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
 	if (ctl_fd != -1)
 		fcntl(ctl_fd, F_SETFD, FD_CLOEXEC);
@@ -440,7 +440,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	server_signals(SIG_UNBLOCK);	/* see deliver_spawn */
+	proc_signals(SIG_UNBLOCK);	/* see runner_fork */
 	signal(SIGPIPE, SIG_IGN);
 	/* The daemon put the generation we start as in the socket before
 	 * it forked us. */
@@ -533,58 +533,4 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	pthread_mutex_unlock(&r.lock);
 	log_info("queue runner stopped");
 	_exit(0);
-}
-
-int
-deliver_notify_pipe(int fds[2], char *err, size_t errlen)
-{
-	if (pipe2(fds, O_CLOEXEC) == -1) {
-		snprintf(err, errlen, "queue runner: pipe: %s", strerror(errno));
-		return -1;
-	}
-	fcntl(fds[1], F_SETFL, O_NONBLOCK);
-	return 0;
-}
-
-pid_t
-deliver_spawn(const char *path, bool foreground, int notify_rd, int ctl_fd,
-    char *err, size_t errlen)
-{
-	char fdarg[32];
-	pid_t pid;
-
-	if ((pid = fork()) == -1) {
-		snprintf(err, errlen, "queue runner: fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		/* A fresh image: no loop, no listeners (all close-on-exec).
-		 * TERM, INT and HUP stay blocked across exec until
-		 * deliver_main() has its handlers: a SIGHUP passed on by
-		 * the daemon meanwhile waits instead of killing us. One
-		 * sigprocmask: a mask emptied first and blocked again after
-		 * let a SIGHUP sent right after the fork kill us. */
-		sigset_t set;
-
-		server_signal_set(&set);
-		sigprocmask(SIG_SETMASK, &set, NULL);
-		/* The pipe on 3, the control socket on 4. */
-		if (ctl_fd == 3 && (ctl_fd = fcntl(3, F_DUPFD_CLOEXEC, 5)) == -1)
-			_exit(1);
-		if (notify_rd == 3 ? fcntl(3, F_SETFD, 0) == -1 :
-		    dup2(notify_rd, 3) == -1)
-			_exit(1);
-		if (ctl_fd != -1 && (ctl_fd == 4 ? fcntl(4, F_SETFD, 0) == -1 :
-		    dup2(ctl_fd, 4) == -1))
-			_exit(1);
-		snprintf(fdarg, sizeof(fdarg), ctl_fd != -1 ? "3,4" : "3");
-		/* This very program through /proc/self/exe, not the path it
-		 * was started by: the service user may not be able to
-		 * search that path (a build under /root), and a package
-		 * upgrade may have put a newer binary there since. */
-		execl("/proc/self/exe", "sallyport", "--queue-runner", fdarg,
-		    "-c", path, foreground ? "-f" : (char *)NULL, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
 }

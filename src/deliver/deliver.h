@@ -23,19 +23,6 @@
 
 #include "conf/config.h"
 
-/* The new-entry pipe: [0] for the runner (kept by the daemon across
- * runner restarts), [1] for the daemon, non-blocking ("ID\n" lines, each
- * written whole). 0, or -1 with err. */
-int	deliver_notify_pipe(int fds[2], char *err, size_t errlen);
-/* Fork the runner with the config file at `path`, reading the pipe's
- * `notify_rd` end and, unless -1, answering reload requests on the
- * control socket ctl_fd (generation.h; without one it reloads on
- * SIGHUP). It finishes its deliveries in flight on SIGTERM, and stops
- * when every writer of the pipe is gone. Returns the pid, or -1 with
- * err. */
-pid_t	deliver_spawn(const char *config_path, bool foreground, int notify_rd,
-	    int ctl_fd, char *err, size_t errlen);
-
 /* The runner's main (ctl_fd: -1, or its control socket); exits the
  * process. */
 void	deliver_main(const char *config_path, int notify_fd, int ctl_fd)
