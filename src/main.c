@@ -25,6 +25,7 @@
 #include "sec/sasl.h"
 #include "selftest/selftest.h"
 #include "daemon/server.h"
+#include "daemon/workers.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -337,9 +338,9 @@ main(int argc, char **argv)
 		server_free(srv);
 		return 1;
 	}
-	/* No event loop exists yet: server_run() makes it, after the fork. */
+	/* No event loop exists yet: workers_run() makes it, after the fork. */
 	srv->foreground = foreground;
-	status = server_run(srv);
+	status = workers_run(srv);
 	server_free(srv);
 	return status;
 }

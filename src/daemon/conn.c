@@ -29,20 +29,6 @@
 #include "smtp/smtp_reply.h"
 #include "sec/tls.h"
 
-void
-conn_destroy(struct conn *c)
-{
-	smtp_free(c->smtp);
-	spool_free(c->spool);
-	free(c->in);
-	tls_conn_free(c->tls);
-	if (c->tlsctx)
-		tls_ctx_unref(c->tlsctx);
-	buf_free(&c->out);
-	cfg_ref_put(c->cfg);
-	free(c);
-}
-
 /* conn_close - close the socket; free now, or when the commit returns */
 void
 conn_close(struct conn *c, const char *why)
@@ -68,7 +54,7 @@ conn_close(struct conn *c, const char *why)
 		c->srv->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	server_conn_gone(c->srv, c);
+	server_conn_gone(c->srv, &c->limit_key);
 	if (!c->committing)
 		conn_destroy(c);
 }
@@ -517,6 +503,7 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 		return NULL;
 	}
 	c->srv = srv;
+	c->process = conn_process;
 	c->cfg = cfg_ref_get(srv->cfg);
 	c->fd = fd;
 	c->role = role;
@@ -542,7 +529,8 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	if (c->next)
 		c->next->prev = c;
 	srv->conns = c;
-	server_conn_added(srv, c);
+	server_conn_added(srv, (struct sockaddr *)&c->peer,
+	    &c->limit_key);
 
 	log_info("s=%lx connect from [%s] to %s", c->sid, c->addr_text,
 	    config_role_name(role));
@@ -586,16 +574,4 @@ struct conn *
 conn_next(const struct conn *c)
 {
 	return c->next;
-}
-
-const struct sockaddr *
-conn_peer(const struct conn *c)
-{
-	return (const struct sockaddr *)&c->peer;
-}
-
-struct netaddr_key *
-conn_limit_key(struct conn *c)
-{
-	return &c->limit_key;
 }

@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 
 #include "conf/config.h"
-#include "lib/netaddr.h"
 
 struct server;
 
@@ -19,10 +18,5 @@ void		 conn_shutdown(struct conn *);
 /* Close at once (shutdown_timeout has passed). */
 void		 conn_abort(struct conn *);
 struct conn	*conn_next(const struct conn *);
-const struct sockaddr *conn_peer(const struct conn *);
-/* Where the server keeps the key the connection was counted under
- * (netaddr_client_key at accept; family 0: not counted), so that it is
- * uncounted under the same key after a reload changes the prefix. */
-struct netaddr_key *conn_limit_key(struct conn *);
 
 #endif

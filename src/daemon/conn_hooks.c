@@ -2,13 +2,16 @@
  * conn_hooks - what the SMTP engine asks of the world, for one
  * connection: spool files and their commit, sender domain lookups,
  * STARTTLS, and SASL exchanges. Each answer goes back to the engine
- * and then through conn_process(), unless it arrived inside the call
- * that asked (a cached DNS answer), where the engine goes on by itself.
+ * and then to the connection (c->process: conn.c, which owns the
+ * connection and these hooks), unless it arrived inside the call that
+ * asked (a cached DNS answer), where the engine goes on by itself. A
+ * connection is freed here, by conn_close or once its commit is back.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "queue/committer.h"
@@ -115,7 +118,7 @@ on_committed(void *arg, int status)
 		return;
 	}
 	smtp_commit_done(c->smtp, status);
-	conn_process(c);
+	c->process(c);
 }
 
 static void
@@ -146,7 +149,7 @@ on_lookup(void *arg, enum dns_result r)
 	c->lookup = NULL;
 	smtp_lookup_done(c->smtp, r);
 	if (!c->looking_up)
-		conn_process(c);
+		c->process(c);
 }
 
 static void
@@ -212,7 +215,7 @@ auth_answer(struct conn *c, enum sasl_status st, const char *challenge,
 {
 	smtp_auth_done(c->smtp, st, challenge, len, user);
 	if (!c->in_sasl_call)
-		conn_process(c);
+		c->process(c);
 }
 
 static void
@@ -318,4 +321,18 @@ conn_hooks_close(struct conn *c)
 		sasl_session_free(c->sasl);
 		c->sasl = NULL;
 	}
+}
+
+void
+conn_destroy(struct conn *c)
+{
+	smtp_free(c->smtp);
+	spool_free(c->spool);
+	free(c->in);
+	tls_conn_free(c->tls);
+	if (c->tlsctx)
+		tls_ctx_unref(c->tlsctx);
+	buf_free(&c->out);
+	cfg_ref_put(c->cfg);
+	free(c);
 }

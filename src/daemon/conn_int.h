@@ -14,6 +14,7 @@
 
 #include "lib/buf.h"
 #include "conf/config.h"
+#include "lib/netaddr.h"
 #include "sec/sasl.h"
 
 #define CONN_INBUF	16384
@@ -25,6 +26,11 @@
 
 struct conn {
 	struct server	*srv;
+	/* conn_process (conn.c), for conn_hooks.c, which conn.c uses: an
+	 * answer that came back outside the engine's own call (a commit,
+	 * a DNS answer, SASL) is the connection's to go on with. -1 when
+	 * the connection was closed. */
+	int		(*process)(struct conn *);
 	struct cfg_ref	*cfg;		/* the config this session started with */
 	int		 fd;
 	enum listen_role role;
@@ -59,7 +65,7 @@ struct conn {
 	unsigned long	 sid;
 	char		 addr_text[64];
 	struct sockaddr_storage local, peer;
-	struct netaddr_key limit_key;	/* counted under; see conn_limit_key */
+	struct netaddr_key limit_key;	/* counted under (server_conn_added) */
 	struct conn	*prev, *next;
 	/* Input not yet taken by the engine: allocated when a read needs
 	 * it and freed once empty, so an idle connection holds none. */
@@ -70,11 +76,11 @@ struct conn {
 /* conn.c */
 int	conn_process(struct conn *);
 void	conn_close(struct conn *, const char *why);
-void	conn_destroy(struct conn *);
 int	conn_start_tls(struct conn *);
 
-/* conn_hooks.c */
+/* conn_hooks.c, under conn.c */
 extern const struct smtp_io conn_smtp_io;
 void	conn_hooks_close(struct conn *);	/* cancel what is in flight */
+void	conn_destroy(struct conn *);		/* free it (socket closed) */
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * generation - which configuration every process serves, and telling
- * the log and the service manager when a new one is live everywhere.
+ * the log and the service manager when a new one is live everywhere;
+ * the references that keep a configuration while sessions use it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,34 @@
 #include "daemon/generation.h"
 #include "lib/log.h"
 #include "lib/notify.h"
+
+struct cfg_ref *
+cfg_ref_get(struct cfg_ref *r)
+{
+	r->refs++;
+	return r;
+}
+
+void
+cfg_ref_put(struct cfg_ref *r)
+{
+	if (r && --r->refs == 0) {
+		config_free(r->cfg);
+		free(r);
+	}
+}
+
+struct cfg_ref *
+cfg_ref_new(struct config *cfg)
+{
+	struct cfg_ref *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->cfg = cfg;
+	r->refs = 1;
+	return r;
+}
 
 void
 gen_init(struct gens *g, unsigned nworkers, bool runner, const char *digest)

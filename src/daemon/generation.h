@@ -26,6 +26,18 @@
 #include "conf/config.h"
 #include "daemon/workers.h"
 
+/* A loaded configuration shared by the sessions that started under it:
+ * a reload installs a new one and the old one goes when its last
+ * session ends. */
+struct cfg_ref {
+	struct config	*cfg;
+	unsigned	 refs;
+};
+
+struct cfg_ref	*cfg_ref_new(struct config *);	/* NULL: out of memory */
+struct cfg_ref	*cfg_ref_get(struct cfg_ref *);
+void		 cfg_ref_put(struct cfg_ref *);
+
 struct gen_child {
 	int		 fd;		/* our end of its control socket, -1 */
 	pid_t		 pid;		/* 0: not running */

@@ -6,12 +6,10 @@
 #include <signal.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "queue/committer.h"
@@ -33,38 +31,6 @@
 
 #define ACCEPT_BATCH	64	/* accepts per wake-up, to stay fair */
 #define LISTEN_BACKLOG	4096
-#define STRESS_DIVISOR	5	/* timeouts under stress, as Postfix does */
-#define AUTH_SWEEP	60.0	/* seconds between ageing AUTH failures */
-
-static void	on_auth_sweep(struct ev_loop *, ev_timer *, int);
-
-struct cfg_ref *
-cfg_ref_get(struct cfg_ref *r)
-{
-	r->refs++;
-	return r;
-}
-
-void
-cfg_ref_put(struct cfg_ref *r)
-{
-	if (r && --r->refs == 0) {
-		config_free(r->cfg);
-		free(r);
-	}
-}
-
-struct cfg_ref *
-cfg_ref_new(struct config *cfg)
-{
-	struct cfg_ref *r;
-
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return NULL;
-	r->cfg = cfg;
-	r->refs = 1;
-	return r;
-}
 
 /* --- listeners ---------------------------------------------------------- */
 
@@ -316,12 +282,12 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* --- life cycle ------------------------------------------------------------ */
 
-/* uses_master - a master and worker processes, even with one worker: with
+/* server_uses_master - a master and worker processes, even with one worker: with
  * the qmail-queue hand-off the runner (and what starts and restarts it)
  * must be free to run a set-user-ID program, and the process that faces
  * the network must not be: they cannot be one process */
-static bool
-uses_master(const struct config *cfg, unsigned nworkers)
+bool
+server_uses_master(const struct config *cfg, unsigned nworkers)
 {
 	return nworkers > 1 || config_qmail_queue(cfg);
 }
@@ -355,7 +321,7 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	srv->notify_rd = srv->notify_wr = -1;
 	srv->ctl_fd = -1;
 	srv->generation = 1;
-	gen_init(&srv->gens, uses_master(cfg, nworkers) ? nworkers : 0,
+	gen_init(&srv->gens, server_uses_master(cfg, nworkers) ? nworkers : 0,
 	    cfg->delivery, cfg->digest);
 	for (i = 0; i < cfg->nlisten * nworkers; i++)
 		srv->listeners[i].fd = -1;
@@ -388,52 +354,6 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	if (nworkers > 1)
 		srv->steered = workers_steer_all(srv, false);
 	return srv;
-}
-
-void
-server_queued(struct server *srv, const char *id)
-{
-	char line[QUEUE_ID_LEN + 2];
-	int n = snprintf(line, sizeof(line), "%s\n", id);
-
-	/* A full pipe only delays it: the runner rescans the queue. */
-	if (srv->notify_wr != -1 && n > 0)
-		(void)!write(srv->notify_wr, line, (size_t)n);
-}
-
-int
-server_run(struct server *srv)
-{
-	const struct config *cfg = srv->cfg->cfg;
-	char err[512];
-
-	/* Once, here: a worker restarted later must not take another's
-	 * spool files in tmp/ for the leftovers of a crash. */
-	if ((srv->queue = queue_open(cfg->queue_dir, err, sizeof(err))) == NULL) {
-		log_err("queue: %s", err);
-		return 1;
-	}
-	log_info("queue %s: %u entries, %u stale spool files removed",
-	    queue_dir(srv->queue), queue_entries_at_open(srv->queue),
-	    queue_removed_at_open(srv->queue));
-	if (cfg->delivery) {
-		int p[2];
-
-		if (runner_notify_pipe(p, err, sizeof(err)) == -1) {
-			log_err("%s", err);
-			return 1;
-		}
-		srv->notify_rd = p[0];
-		srv->notify_wr = p[1];
-	}
-	if (uses_master(cfg, srv->nworkers))
-		return workers_run(srv);
-	/* One process serves the clients and starts the runner, which hands
-	 * off to no qmail-queue: nothing here needs to gain privileges. A
-	 * reload that turns the hand-off on is refused by the runner. */
-	if (proc_no_new_privs("sallyport") == -1)
-		return 1;
-	return server_serve(srv);
 }
 
 int
@@ -474,9 +394,7 @@ server_serve(struct server *srv)
 	srv->stop_timer.data = srv->pause_timer.data = srv;
 	signal(SIGPIPE, SIG_IGN);
 
-	ev_timer_init(&srv->auth_sweep, on_auth_sweep, AUTH_SWEEP, AUTH_SWEEP);
-	srv->auth_sweep.data = srv;
-	ev_timer_start(srv->loop, &srv->auth_sweep);
+	server_clients_start(srv);
 	server_runner_init(srv);
 	if (srv->worker >= 0) {
 		/* The master has said the rest, and minds the runner. */
@@ -549,111 +467,4 @@ server_free(struct server *srv)
 	if (srv->loop)
 		ev_loop_destroy(srv->loop);
 	free(srv);
-}
-
-/* stress_check - enter or leave stress mode (Postfix's name): over 80%
- * of max_connections, clients get a fifth of the usual timeouts */
-static void
-stress_check(struct server *srv)
-{
-	bool stressed = (uint64_t)srv->nconns * 5 >
-	    (uint64_t)srv->cfg->cfg->max_connections * 4;
-
-	if (stressed == srv->stressed)
-		return;
-	srv->stressed = stressed;
-	if (stressed)
-		log_warn("stress mode: %u connections open (max_connections "
-		    "%u); timeouts divided by %d", srv->nconns,
-		    srv->cfg->cfg->max_connections, STRESS_DIVISOR);
-	else
-		log_info("stress mode ended: %u connections open",
-		    srv->nconns);
-}
-
-double
-server_timeout(const struct server *srv, unsigned seconds)
-{
-	double t = seconds;
-
-	if (srv->stressed)
-		t /= STRESS_DIVISOR;
-	return t < 1.0 ? 1.0 : t;
-}
-
-void
-server_conn_added(struct server *srv, struct conn *c)
-{
-	struct iptable_entry *e;
-
-	struct netaddr_key *key = conn_limit_key(c);
-
-	srv->nconns++;
-	/* Out of memory: this one goes uncounted, which is harmless. */
-	if (netaddr_client_key(conn_peer(c), srv->cfg->cfg->ipv6_client_prefix,
-	    key) == 0 && (e = iptable_get(srv->per_ip, key, true)) != NULL)
-		e->count++;
-	else
-		key->family = 0;
-	stress_check(srv);
-}
-
-void
-server_conn_gone(struct server *srv, struct conn *c)
-{
-	struct iptable_entry *e;
-	struct netaddr_key *key = conn_limit_key(c);
-
-	if (key->family != 0 &&
-	    (e = iptable_get(srv->per_ip, key, false)) != NULL &&
-	    --e->count == 0)
-		iptable_remove(srv->per_ip, key);
-	srv->nconns--;
-	stress_check(srv);
-	if (srv->stopping && srv->nconns == 0)
-		ev_break(srv->loop, EVBREAK_ALL);
-}
-
-/* --- AUTH failures across connections ------------------------------------ */
-
-void
-server_auth_failed(struct server *srv, const struct sockaddr *sa)
-{
-	const struct config *cfg = srv->cfg->cfg;
-	struct iptable_entry *e;
-	struct netaddr_key key;
-	time_t now = time(NULL);
-
-	if (netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == -1 ||
-	    (e = iptable_get(srv->auth_fails, &key, true)) == NULL)
-		return;
-	if (e->count == 0 || now - e->since >= (time_t)cfg->auth_failure_window) {
-		e->count = 0;		/* a new window */
-		e->since = now;
-	}
-	e->count++;
-}
-
-bool
-server_auth_allowed(struct server *srv, const struct sockaddr *sa)
-{
-	const struct config *cfg = srv->cfg->cfg;
-	const struct iptable_entry *e = NULL;
-	struct netaddr_key key;
-
-	if (netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == 0)
-		e = iptable_get(srv->auth_fails, &key, false);
-	return e == NULL || e->count < cfg->max_auth_failures_per_ip ||
-	    time(NULL) - e->since >= (time_t)cfg->auth_failure_window;
-}
-
-static void
-on_auth_sweep(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct server *srv = w->data;
-
-	(void)loop;
-	(void)revents;
-	iptable_expire(srv->auth_fails,
-	    time(NULL) - (time_t)srv->cfg->cfg->auth_failure_window);
 }

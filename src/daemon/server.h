@@ -18,18 +18,11 @@
 struct conn;
 struct committer;
 struct iptable;
+struct netaddr_key;
 struct dns;
 struct queue;
 struct sasl_server;
 struct tls_ctx;
-
-/* A loaded configuration shared by the sessions that started under it:
- * a reload installs a new one and the old one goes when its last
- * session ends. */
-struct cfg_ref {
-	struct config	*cfg;
-	unsigned	 refs;
-};
 
 struct listener {
 	int		 fd;
@@ -94,16 +87,11 @@ struct server {
 	ev_timer	 pause_timer;	/* accept paused after EMFILE */
 };
 
-struct cfg_ref	*cfg_ref_new(struct config *);	/* NULL: out of memory */
-struct cfg_ref	*cfg_ref_get(struct cfg_ref *);
-void		 cfg_ref_put(struct cfg_ref *);
-
 /* Create the server and bind every listener (still privileged). */
 struct server	*server_new(struct config *, char *err, size_t errlen);
-/* Open the queue and start the commit worker (after dropping
- * privileges), then run until SIGTERM/SIGINT. With more than one worker
- * this process becomes the master (workers.c). Returns the exit status. */
-int		 server_run(struct server *);
+/* Is this process to be the master of worker processes (workers.c),
+ * rather than the only one? */
+bool		 server_uses_master(const struct config *, unsigned nworkers);
 /* The event loop of one process: the only one, or worker srv->worker
  * (queue already open, runner managed by the master). */
 int		 server_serve(struct server *);
@@ -121,12 +109,19 @@ void		 server_hup(struct server *);
 /* A worker: answer the master's reload requests on srv->ctl_fd, and say
  * which generation it started with. */
 void		 server_control_start(struct server *);
+/* --- server_clients.c: what the server keeps across its clients ------- */
+
+/* Start ageing the AUTH failures (on srv->loop). */
+void		 server_clients_start(struct server *);
 /* A new entry is in the queue: tell the runner. */
 void		 server_queued(struct server *, const char *id);
-
-/* conn.c tells the server that a connection is open, and gone. */
-void		 server_conn_added(struct server *, struct conn *);
-void		 server_conn_gone(struct server *, struct conn *);
+/* A connection from peer is open: counted, under its client address
+ * in *key (family 0: not counted), which the connection keeps so that
+ * it is uncounted under the same key after a reload changes the prefix. */
+void		 server_conn_added(struct server *, const struct sockaddr *peer,
+		    struct netaddr_key *key);
+/* ... and gone. */
+void		 server_conn_gone(struct server *, const struct netaddr_key *key);
 /* A timeout, shortened while the server is under stress. */
 double		 server_timeout(const struct server *, unsigned seconds);
 /* AUTH failures from this address: count one; may it try again? */

@@ -39,7 +39,12 @@ bool		workers_steer_all(struct server *, bool reload);
  * at sa, or -1 when it leaves the choice to the kernel's hash. */
 int		workers_steer_pick(const struct config *, const struct sockaddr *,
 		    unsigned n);
-/* The master: until SIGTERM/SIGINT. Returns the exit status. */
+/* The above are in workers_steer.c. */
+
+/* Open the queue and the runner's pipe (after dropping privileges),
+ * then run until SIGTERM/SIGINT: as the master of worker processes
+ * (server_uses_master), or as the only process (server_serve). Returns
+ * the exit status. */
 int		workers_run(struct server *);
 
 #endif
