@@ -145,12 +145,6 @@ rcfg_load(const char *path, char *why, size_t whylen)
 	return c;
 }
 
-struct queue *
-runner_queue(struct runner *r)
-{
-	return r->queue;
-}
-
 /* --- schedule ---------------------------------------------------------------- */
 
 /* schedule - make id due at `due` (earlier wins); lock held */
@@ -182,9 +176,13 @@ schedule(struct runner *r, const char *id, time_t due)
 	s->busy = false;
 }
 
-void
-runner_queued(struct runner *r, const char *id)
+/* runner_queued - a delivery queued an entry itself (a DSN, a forward):
+ * due now */
+static void
+runner_queued(void *owner, const char *id)
 {
+	struct runner *r = owner;
+
 	pthread_mutex_lock(&r->lock);
 	schedule(r, id, time(NULL));
 	pthread_mutex_unlock(&r->lock);
@@ -280,8 +278,9 @@ static void *
 job_main(void *arg)
 {
 	struct job *j = arg;
+	struct deliver_ctx dc = { j->r->queue, runner_queued, j->r };
 	struct rcfg *c = rcfg_get(j->r);
-	time_t next = deliver_entry(j->r, c->cfg, j->id);
+	time_t next = deliver_entry(&dc, c->cfg, j->id);
 
 	rcfg_put(j->r, c);
 	unschedule(j->r, j->id, next);

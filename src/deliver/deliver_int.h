@@ -1,8 +1,11 @@
 /*
- * deliver_int - shared by the queue runner's files: deliver.c (the
- * schedule and threads), deliver_route.c (one entry's delivery),
- * deliver_local.c (its recipients in our own domains) and
- * deliver_loop.c (the guards against mail loops).
+ * deliver_int - shared by the queue runner's files, top down: deliver.c
+ * (the schedule and threads), deliver_route.c (one entry's delivery:
+ * where each recipient goes, the DSN, the entry's end),
+ * deliver_local.c (its recipients in our own domains), and at the
+ * bottom deliver_outcome.c (a recipient's outcome and its record) and
+ * deliver_loop.c (the guards against mail loops). A file calls only
+ * those below it.
  */
 #ifndef SALLYPORT_DELIVER_INT_H
 #define SALLYPORT_DELIVER_INT_H
@@ -34,6 +37,17 @@ struct outcome {
 	char	 relay[300];
 };
 
+/* What one delivery needs of the runner that started it: the queue a
+ * new entry (a DSN, an alias's forward) is committed to, and whom to
+ * tell of that entry, so that it is due at once: queued(owner, id). The
+ * runner owns the schedule; a delivery only reports to it. */
+struct deliver_ctx {
+	struct queue	*queue;
+	void		(*queued)(void *owner, const char *id);
+	void		*owner;
+};
+
+/* deliver_outcome.c */
 /* A verdict made here (remote false): tried, code, relay and text. */
 void		 set_outcome(struct outcome *, int code, const char *relay,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -51,16 +65,21 @@ int		 rewind_body(int fd, const struct qentry *);
 void		 content_opts(const struct config *, const struct qentry *,
 		    struct smtp_client_opts *);
 
-/* Record recipient i's outcome as soon as it is known (deliver_route.c):
- * a success or a temporary failure at once, a permanent one after its
- * DSN; past queue_lifetime a temporary failure becomes final. */
+/* Record recipient i's outcome as soon as it is known: a success or
+ * a temporary failure at once, a permanent one after its DSN (then by
+ * record); past queue_lifetime a temporary failure becomes final. */
 void		 settle(const struct config *, struct qentry *, size_t i,
 		    struct outcome *, time_t now);
+/* Write outcome o of recipient i to the state file under dir, and log
+ * it. The entry's last success is only noted (o->noted): the entry's
+ * removal, which follows, records it. */
+void		 record(const char *dir, struct qentry *, size_t i,
+		    struct outcome *o, time_t now);
 
 /* deliver_local.c: every pending recipient in one of our domains gets
  * its outcome in outs[] (indexed like e->rcpts), each settled as soon
  * as it is known. */
-void		 deliver_local(struct runner *, const struct config *,
+void		 deliver_local(const struct deliver_ctx *, const struct config *,
 		    struct qentry *, int fd, struct outcome *outs, time_t now);
 
 /* A configuration shared by the threads that started under it. */
@@ -71,19 +90,12 @@ struct rcfg {
 
 struct rcfg	*rcfg_get(struct runner *);
 void		 rcfg_put(struct runner *, struct rcfg *);
-struct queue	*runner_queue(struct runner *);
-/* The runner queued an entry itself (a DSN, a forward): due now. */
-void		 runner_queued(struct runner *, const char *id);
 
 /* Deliver what is pending in entry `id`; returns when to try again, or
  * 0 when the entry is finished (removed) or gone. */
-time_t		 deliver_entry(struct runner *, const struct config *,
-		    const char *id);
+time_t		 deliver_entry(const struct deliver_ctx *,
+		    const struct config *, const char *id);
 
-/* One slot per destination ("smarthost", a domain, "local"): wait
- * until fewer than delivery_per_destination deliveries use it. */
-void		 dest_acquire(const char *key, unsigned limit);
-void		 dest_release(const char *key);
 
 /* deliver_loop.c: the loop guards. */
 /* How many of the MX hosts mx[0..n) (lowest preference first) may be

@@ -218,7 +218,7 @@ out:
 
 /* forward - queue the outside targets of an alias as a new entry */
 static int
-forward(struct runner *r, const struct qentry *e, int fd, char **targets,
+forward(const struct deliver_ctx *dc, const struct qentry *e, int fd, char **targets,
     size_t n, char *id, char *err, size_t errlen)
 {
 	struct envelope env;
@@ -239,7 +239,7 @@ forward(struct runner *r, const struct qentry *e, int fd, char **targets,
 	env.smtputf8 = e->smtputf8;
 	env.body = e->body;
 	if (rewind_body(fd, e) == -1 ||
-	    (sp = queue_spool_create(runner_queue(r), &env, err, errlen)) == NULL)
+	    (sp = queue_spool_create(dc->queue, &env, err, errlen)) == NULL)
 		return -1;
 	while (left > 0 && (got = read(fd, buf, left < (off_t)sizeof(buf) ?
 	    (size_t)left : sizeof(buf))) > 0) {
@@ -350,7 +350,7 @@ take(struct outcome *dst, const struct outcome *src)
 /* conclude - recipient lr's outcome from its mailboxes, then its
  * outside targets forwarded when the mailboxes went well */
 static void
-conclude(struct runner *r, const struct qentry *e, int fd,
+conclude(const struct deliver_ctx *dc, const struct qentry *e, int fd,
     const struct lrcpt *lr, const struct mboxes *m, struct outcome *o)
 {
 	char id[QUEUE_ID_LEN + 1], err[512], **outside;
@@ -383,17 +383,17 @@ conclude(struct runner *r, const struct qentry *e, int fd,
 	for (k = 0, nout = 0; k < lr->n; k++)
 		if (lr->mb[k] < 0)
 			outside[nout++] = lr->targets[k];
-	if (forward(r, e, fd, outside, nout, id, err, sizeof(err)) == -1)
+	if (forward(dc, e, fd, outside, nout, id, err, sizeof(err)) == -1)
 		set_outcome(o, 451, "local", "451 4.3.0 %s", err);
 	else {
 		set_outcome(o, 250, "local", "250 2.0.0 forwarded as %s", id);
-		runner_queued(r, id);
+		dc->queued(dc->owner, id);
 	}
 	free(outside);
 }
 
 void
-deliver_local(struct runner *r, const struct config *cfg,
+deliver_local(const struct deliver_ctx *dc, const struct config *cfg,
     struct qentry *e, int fd, struct outcome *outs, time_t now)
 {
 	const char *how = cfg->local_delivery;
@@ -434,7 +434,7 @@ deliver_local(struct runner *r, const struct config *cfg,
 		for (t = 0; strncmp(how, "maildir:", 8) == 0 && t < lr->n; t++)
 			if (lr->mb[t] >= 0 && !m.v[lr->mb[t]].res.tried)
 				maildir_one(how + 8, e, fd, &m.v[lr->mb[t]]);
-		conclude(r, e, fd, lr, &m, &outs[lr->i]);
+		conclude(dc, e, fd, lr, &m, &outs[lr->i]);
 		settle(cfg, e, lr->i, &outs[lr->i], now);
 		lrcpt_free(lr);
 	}

@@ -39,6 +39,8 @@
 
 /* --- per-destination limits -------------------------------------------- */
 
+/* One slot per destination ("smarthost", a domain, "local"): a
+ * delivery waits until fewer than delivery_per_destination use it. */
 struct dest {
 	char		 key[256];
 	unsigned	 active;
@@ -65,7 +67,7 @@ dest_find(const char *key, bool create)
 	return create ? free_slot : NULL;
 }
 
-void
+static void
 dest_acquire(const char *key, unsigned limit)
 {
 	struct dest *d;
@@ -80,7 +82,7 @@ dest_acquire(const char *key, unsigned limit)
 	pthread_mutex_unlock(&dest_lock);
 }
 
-void
+static void
 dest_release(const char *key)
 {
 	struct dest *d;
@@ -92,57 +94,7 @@ dest_release(const char *key)
 	pthread_mutex_unlock(&dest_lock);
 }
 
-/* --- helpers ---------------------------------------------------------------- */
-
-void
-set_outcome(struct outcome *o, int code, const char *relay, const char *fmt,
-    ...)
-{
-	va_list ap;
-
-	o->tried = true;
-	o->remote = false;
-	o->expired = false;
-	o->code = code;
-	snprintf(o->relay, sizeof(o->relay), "%s", relay);
-	va_start(ap, fmt);
-	vsnprintf(o->text, sizeof(o->text), fmt, ap);
-	va_end(ap);
-}
-
-void
-set_reply(struct outcome *o, const struct smtp_client_reply *rep,
-    const char *relay)
-{
-	set_outcome(o, rep->code, relay, "%s", rep->text);
-	o->remote = !rep->ours;
-}
-
-/* split - "local@domain" into its parts (the last @ splits) */
-void
-split(const char *addr, char *local, size_t llen, char *domain, size_t dlen)
-{
-	const char *at = strrchr(addr, '@');
-	size_t n = at ? (size_t)(at - addr) : strlen(addr);
-
-	snprintf(local, llen, "%.*s", (int)(n < llen ? n : llen - 1), addr);
-	snprintf(domain, dlen, "%s", at ? at + 1 : "");
-}
-
-int
-rewind_body(int fd, const struct qentry *e)
-{
-	return lseek(fd, e->body_offset, SEEK_SET) == (off_t)-1 ? -1 : 0;
-}
-
-void
-content_opts(const struct config *cfg, const struct qentry *e,
-    struct smtp_client_opts *opts)
-{
-	opts->smtputf8 = e->smtputf8;
-	opts->body_8bitmime = e->body == MAIL_BODY_8BITMIME;
-	opts->no_downgrade = strcmp(cfg->mime_8bit_downgrade, "bounce") == 0;
-}
+/* --- the DSN's words --------------------------------------------------------- */
 
 /* reply_code - the enhanced code ("5.1.1") of a text that opens with
  * "NNN X.Y.Z ", its length (0: none) in *skip with the space after it */
@@ -195,14 +147,6 @@ dsn_diagnostic(const struct outcome *o, char *out, size_t outlen)
 	(void)reply_code(o->text, status, sizeof(status), &skip);
 	snprintf(out, outlen, "X-Sallyport; %s%s", o->expired ? "delivery "
 	    "time expired; last error: " : "", o->text + skip);
-}
-
-/* outcome_text - the words for the log and the state file */
-static void
-outcome_text(const struct outcome *o, char *out, size_t outlen)
-{
-	snprintf(out, outlen, "%s%s", o->expired ? "delivery time expired; "
-	    "last error: " : "", o->text);
 }
 
 /* --- qmail-queue -------------------------------------------------------------- */
@@ -495,7 +439,7 @@ backoff(const struct config *cfg, unsigned attempts)
 
 /* bounce - one DSN for the permanent failures, then mark them */
 static void
-bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
+bounce(const struct deliver_ctx *dc, const struct config *cfg, struct qentry *e, int fd,
     struct outcome *outs)
 {
 	struct dsn_failure *f = calloc(e->nrcpts, sizeof(*f));
@@ -526,7 +470,7 @@ bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
 	if (n == 0)
 		goto out;
 	if (rewind_body(fd, e) == -1 ||
-	    dsn_queue(runner_queue(r), cfg->hostname, e, fd, f, n, id, err,
+	    dsn_queue(dc->queue, cfg->hostname, e, fd, f, n, id, err,
 	    sizeof(err)) == -1) {
 		/* No DSN, no bounce: retry later rather than lose the news. */
 		log_err("id=%s cannot queue a DSN: %s", e->id, err);
@@ -537,7 +481,7 @@ bounce(struct runner *r, const struct config *cfg, struct qentry *e, int fd,
 	if (id[0]) {
 		log_info("id=%s sender non-delivery notification: %s", e->id,
 		    id);
-		runner_queued(r, id);
+		dc->queued(dc->owner, id);
 	} else if (e->sender == NULL || e->sender[0] == '\0') {
 		/* A bounce that bounced: never a DSN for a DSN (RFC 5321
 		 * 6.1), so the news ends here, in the log. */
@@ -549,62 +493,6 @@ out:
 	free(f);
 	free(status);
 	free(diag);
-}
-
-/* only_pending - is recipient i the entry's last one not yet final? */
-static bool
-only_pending(const struct qentry *e, size_t i)
-{
-	size_t j;
-
-	for (j = 0; j < e->nrcpts; j++)
-		if (j != i && e->state[j] == RCPT_PENDING)
-			return false;
-	return true;
-}
-
-/* record - write one outcome to the state file, and log it; the last
- * success of an entry is not written: the entry's removal, which
- * follows at once, records it (deliver_entry) */
-static void
-record(const char *dir, struct qentry *e, size_t i, struct outcome *o,
-    time_t now)
-{
-	const char *what = o->code / 100 == 2 ? "sent" :
-	    o->code / 100 == 5 ? "bounced" : "deferred";
-	char err[512], text[CLIENT_TEXT_MAX + 64];
-
-	outcome_text(o, text, sizeof(text));
-	if (o->code / 100 == 2 && only_pending(e, i)) {
-		qentry_note_sent(e, i);
-		o->noted = true;
-	} else if (qentry_record(dir, e, i, what, text, err,
-	    sizeof(err)) == -1)
-		log_err("id=%s %s", e->id, err);
-	o->recorded = true;
-	log_info("id=%s to=<%s> relay=%s delay=%lds status=%s (%s)", e->id,
-	    e->rcpts[i], o->relay, (long)(now - e->arrival), what, text);
-}
-
-/* settle - as soon as a destination has answered: a success or a
- * temporary failure is written at once (a crash or a stop later must
- * not send it again); a permanent one waits for its DSN. Past
- * queue_lifetime a temporary failure becomes permanent. */
-void
-settle(const struct config *cfg, struct qentry *e, size_t i,
-    struct outcome *o, time_t now)
-{
-	if (!o->tried || o->recorded)
-		return;
-	if (now - e->arrival >= (time_t)cfg->queue_lifetime &&
-	    o->code / 100 != 2 && o->code / 100 != 5) {
-		/* Final now, with the last attempt's words (and whether a
-		 * server said them) kept for the DSN. */
-		o->expired = true;
-		o->code = 554;
-	}
-	if (o->code / 100 != 5)
-		record(cfg->queue_dir, e, i, o, now);
 }
 
 /* finish - remove a finished entry; when that fails, the successes it
@@ -638,7 +526,8 @@ finish(const struct config *cfg, struct qentry *e, struct outcome *outs,
 }
 
 time_t
-deliver_entry(struct runner *r, const struct config *cfg, const char *id)
+deliver_entry(const struct deliver_ctx *dc, const struct config *cfg,
+    const char *id)
 {
 	const char *dir = cfg->queue_dir;
 	struct qentry *e;
@@ -672,7 +561,7 @@ deliver_entry(struct runner *r, const struct config *cfg, const char *id)
 		for (i = 0; i < e->nrcpts; i++)
 			settle(cfg, e, i, &outs[i], now);
 	}
-	deliver_local(r, cfg, e, fd, outs, now);
+	deliver_local(dc, cfg, e, fd, outs, now);
 	for (i = 0; i < e->nrcpts; i++) {
 		if (e->state[i] != RCPT_PENDING || outs[i].tried)
 			continue;
@@ -691,7 +580,7 @@ deliver_entry(struct runner *r, const struct config *cfg, const char *id)
 
 	/* The permanent failures: one DSN first, then "bounced" (or, when
 	 * the DSN could not be queued, "deferred" for another try). */
-	bounce(r, cfg, e, fd, outs);
+	bounce(dc, cfg, e, fd, outs);
 	for (i = 0; i < e->nrcpts; i++)
 		if (outs[i].tried && !outs[i].recorded)
 			record(dir, e, i, &outs[i], now);
