@@ -1,6 +1,8 @@
 /*
- * smtp_session - the engine's private state, shared by its files
- * (smtp.c: commands and input; smtp_auth.c: STARTTLS and AUTH).
+ * smtp_session - the engine's private state, shared by its files, top
+ * first: smtp.c (the session, its input and the command table),
+ * smtp_cmd.c (the mail dialogue's commands), smtp_auth.c (STARTTLS and
+ * AUTH), smtp_session.c (reply, close, end of transaction; used by all).
  * Nothing outside the engine includes this.
  */
 #ifndef SALLYPORT_SMTP_SESSION_H
@@ -74,11 +76,28 @@ struct smtp_session {
 	struct smtp_tx		*tx;
 };
 
-/* smtp.c */
+/* smtp_session.c */
+/* One reply line; a 4xx or 5xx counts as the client's error. */
 void	smtp_reply(struct smtp_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* The last reply of the session: the host closes after it. */
 void	smtp_close_with(struct smtp_session *, const char *reply);
+/* End the mail transaction, if any: drop its spool file and recipients. */
 void	smtp_tx_free(struct smtp_session *);
+
+/* smtp_cmd.c: the handlers of smtp.c's command table */
+void	smtp_cmd_ehlo(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_helo(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_mail(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_rcpt(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_data(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_rset(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_noop(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_quit(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_vrfy(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_help(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_http(struct smtp_session *, const char *, size_t);
+void	smtp_cmd_unknown(struct smtp_session *, const char *, size_t);
 
 /* smtp_received.c */
 const char *smtp_proto_name(const struct smtp_session *);

@@ -1,0 +1,74 @@
+/*
+ * smtp_session - the engine's primitives, under its commands: one reply
+ * line out (counting the client's errors), the last reply of a session,
+ * and the end of a mail transaction. smtp.c (input and dispatch),
+ * smtp_cmd.c and smtp_auth.c (the commands) all use them; they use
+ * nothing of the engine's own.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp/smtp.h"
+#include "smtp/smtp_session.h"
+
+/* reply - send one reply line; 4xx and 5xx count as client errors */
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	char line[SMTP_CMD_MAX + 64];
+	const char *text;
+	size_t len;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	if (strcmp(fmt, "%s") == 0) {
+		/* Most replies are one of the named constants: copy it
+		 * rather than have printf parse it (the engine's hot path). */
+		text = va_arg(ap, const char *);
+		len = strlen(text);
+		if (len > sizeof(line) - 3)
+			len = sizeof(line) - 3;
+		memcpy(line, text, len);
+		n = (int)len;
+	} else
+		n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	if (line[0] == '4' || line[0] == '5')
+		s->errors++;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	s->io->send(s->ctx, line, (size_t)n);
+}
+
+/* close_with - last reply of the session */
+void
+smtp_close_with(struct smtp_session *s, const char *text)
+{
+	smtp_reply(s, "%s", text);
+	s->state = S_CLOSED;
+}
+
+/* tx_free - end the transaction: the spool file is dropped, not kept */
+void
+smtp_tx_free(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	size_t i;
+
+	if (tx == NULL)
+		return;
+	if (tx->spooling)
+		s->io->spool_abort(s->ctx);
+	for (i = 0; i < tx->nrcpts; i++)
+		free(tx->rcpts[i]);
+	free(tx->rcpts);
+	free(tx);
+	s->tx = NULL;
+}
