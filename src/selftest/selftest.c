@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "selftest/selftest.h"
 
@@ -47,6 +48,21 @@ st_transcript_free(struct st_transcript *t)
 	}
 	free(t->v);
 	memset(t, 0, sizeof(*t));
+}
+
+/* ehlo_has - an EHLO reply's keyword line, after "250-" or "250 " */
+const char *
+st_ehlo_has(const char *reply, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	for (const char *l = reply; l && *l; l = strchr(l, '\n') ?
+	    strchr(l, '\n') + 1 : NULL)
+		if (strlen(l) >= 4 + n && strncasecmp(l + 4, kw, n) == 0 &&
+		    (l[4 + n] == ' ' || l[4 + n] == '\n' || l[4 + n] == '\0' ||
+		    l[4 + n] == '='))
+			return l + 4;
+	return NULL;
 }
 
 /* --- sessions ---------------------------------------------------------- */

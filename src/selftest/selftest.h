@@ -191,6 +191,8 @@ void	st_check_null_sender(struct selftest *);
 void	st_transcript_free(struct st_transcript *);
 struct st_exchange *st_transcript_add(struct st_transcript *, enum st_kind,
 	    const char *sent);
+/* The line of an EHLO reply whose keyword is kw (after the code), or NULL. */
+const char *st_ehlo_has(const char *ehlo, const char *kw);
 void	selftest_free(struct selftest *);
 
 /* Counts over rows and checks; the exit status: 0 nothing relays and
@@ -257,8 +259,6 @@ void	 st_listener_text(char *out, size_t outlen, const struct listen_spec *);
 /* Where a listener offers AUTH under cfg, in words ("after STARTTLS,
  * and MAIL requires it"). */
 const char *st_listener_auth(const struct config *, const struct listen_spec *);
-/* The line of an EHLO reply whose keyword is kw (after the code), or NULL. */
-const char *st_ehlo_has(const char *ehlo, const char *kw);
 void	selftest_print_text(const struct selftest *, FILE *);
 void	selftest_print_json(const struct selftest *, FILE *);
 

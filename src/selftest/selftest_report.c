@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "lib/buf.h"
 #include "selftest/selftest.h"
@@ -66,20 +65,6 @@ st_listener_text(char *out, size_t outlen, const struct listen_spec *l)
 
 	snprintf(out, outlen, "%s%s%s:%s", v6 ? "[" : "",
 	    l->host ? l->host : "*", v6 ? "]" : "", l->port);
-}
-
-const char *
-st_ehlo_has(const char *reply, const char *kw)
-{
-	size_t n = strlen(kw);
-
-	for (const char *l = reply; l && *l; l = strchr(l, '\n') ?
-	    strchr(l, '\n') + 1 : NULL)
-		if (strlen(l) >= 4 + n && strncasecmp(l + 4, kw, n) == 0 &&
-		    (l[4 + n] == ' ' || l[4 + n] == '\n' || l[4 + n] == '\0' ||
-		    l[4 + n] == '='))
-			return l + 4;
-	return NULL;
 }
 
 /* --- the policy in words ----------------------------------------------- */
