@@ -4,9 +4,10 @@
  * from; the report; the first fatal error) and a bounded line reader
  * for qmail's control files.
  *
- * import_qmail.c has main, writes the results and checks them;
- * import_control.c maps control/; import_tcprules.c maps tcp.smtp;
- * import_sasldb.c turns /etc/poppasswd into a sasldb.
+ * Top first: import_qmail.c has main, writes the results and checks
+ * them; import_control.c maps control/; import_tcprules.c maps tcp.smtp;
+ * import_sasldb.c turns /etc/poppasswd into a sasldb; import_util.c has
+ * the helpers declared here, which all of them use.
  */
 #ifndef SALLYPORT_IMPORT_QMAIL_H
 #define SALLYPORT_IMPORT_QMAIL_H

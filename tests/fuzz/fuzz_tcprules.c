@@ -5,8 +5,8 @@
  * and no address is both relayed and refused (each rule decides a part
  * of the address space no other rule decides).
  *
- * Built with the importer's sources (import_qmail.c's main renamed):
- * see the fuzz rule in Makefile.am.
+ * Built with the importer's import_tcprules.c and import_util.c (not
+ * the program's main): see the fuzz rule in Makefile.am.
  */
 #include <arpa/inet.h>
 #include <stdint.h>
