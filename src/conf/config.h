@@ -3,7 +3,7 @@
  *
  * The file is `key = value` lines with `#` comments; lists are separated
  * by commas or blanks; `listen` may repeat. Every key is described once,
- * in the table in config.c (type, default, bounds). A reload builds a new
+ * in the table in config_keys.c (type, default, bounds). A reload builds a new
  * struct config and swaps it in whole; nobody edits a loaded one.
  */
 #ifndef SALLYPORT_CONFIG_H

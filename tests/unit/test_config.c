@@ -1645,7 +1645,7 @@ Test(config_load, sample_file_parses_cleanly)
  * the certificate and key, which it sets. With the commented
  * lines switched on, the file must still parse, keep the defaults, and
  * name every key of the table: this keeps the sample in step with
- * config.c.
+ * config_keys.c.
  */
 Test(config_load, sample_file_shows_every_key_and_its_default)
 {

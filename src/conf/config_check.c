@@ -1,0 +1,155 @@
+/*
+ * config_check - what a configuration file is checked for after its
+ * lines are read: the defaults that depend on other keys (hostname),
+ * and the checks across keys that `sallyport -n` reports (TLS needed by
+ * a listener, the retry backoff, a smarthost that is ourselves, the
+ * recipient table). Only what can be told from the text: tls.c reads
+ * the certificate files when the server starts.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/aliases.h"
+#include "conf/config_check.h"
+#include "conf/config_types.h"
+#include "conf/config_value.h"
+#include "conf/ownaddr.h"
+
+/* conf_drop_submission - the default listeners without the ones that
+ * need TLS, which could not work */
+static void
+conf_drop_submission(struct config *cfg)
+{
+	size_t	 n = 0;
+
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].role == ROLE_MX) {
+			cfg->listen[n++] = cfg->listen[i];
+			continue;
+		}
+		free(cfg->listen[i].host);
+		free(cfg->listen[i].port);
+	}
+	cfg->nlisten = n;
+}
+
+/* conf_check_tls - what needs a certificate has one. Only the paths
+ * are checked here: tls.c reads the files when the server starts. */
+static void
+conf_check_tls(struct conf_parse *p)
+{
+	struct config	*cfg = p->cfg;
+	bool		 said[ROLE_SUBMISSIONS + 1] = { false };
+
+	if (cfg->tls_cert != NULL)
+		return;
+	if (p->seen[conf_key_index("listen")] == 0)
+		conf_drop_submission(cfg);
+	if (cfg->tls_key != NULL) {
+		p->lineno = p->seen[conf_key_index("tls_key")];
+		conf_error(p, "tls_key: set without tls_cert");
+	}
+	if (cfg->tls_ca_file != NULL) {
+		p->lineno = p->seen[conf_key_index("tls_ca_file")];
+		conf_warn(p, "tls_ca_file: ignored without tls_cert");
+	}
+	/* One error per role, at its first listener. */
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		enum listen_role role = cfg->listen[i].role;
+
+		if (role == ROLE_MX || said[role])
+			continue;
+		said[role] = true;
+		p->lineno = p->role_line[role];
+		conf_error(p, "listen: role %s needs tls_cert (%s)",
+		    cv_role_name(role), role == ROLE_SUBMISSION ?
+		    "STARTTLS is required before AUTH" :
+		    "it speaks TLS from the first byte");
+	}
+	p->lineno = 0;
+}
+
+/* conf_check_retry - the backoff grows from retry_min to retry_max */
+static void
+conf_check_retry(struct conf_parse *p)
+{
+	char	 lo[32], hi[32];
+
+	if (p->cfg->retry_max >= p->cfg->retry_min)
+		return;
+	cv_number_format(p->cfg->retry_min, CV_UNITS_TIME, lo, sizeof(lo));
+	cv_number_format(p->cfg->retry_max, CV_UNITS_TIME, hi, sizeof(hi));
+	p->lineno = p->seen[conf_key_index("retry_max")];
+	if (p->lineno == 0)
+		p->lineno = p->seen[conf_key_index("retry_min")];
+	conf_error(p, "retry_max: %s is below retry_min %s", hi, lo);
+	p->lineno = 0;
+}
+
+/* conf_check_smarthost - a smarthost that is our own listener would
+ * take every message back in, for ever (ownaddr.c) */
+static void
+conf_check_smarthost(struct conf_parse *p)
+{
+	char	 err[CONF_ERR_LEN];
+
+	if (!ownaddr_smarthost_loops(p->cfg, err, sizeof(err)))
+		return;
+	p->lineno = p->seen[conf_key_index("smarthost")];
+	conf_error(p, "smarthost: %s", err);
+	p->lineno = 0;
+}
+
+/* conf_load_aliases - the recipient table, from the three keys that
+ * make it. Its messages carry the alias file's own "file:line: " and
+ * count as errors of the configuration, so that --check-config shows
+ * them and a reload with a broken alias file is refused. */
+static void
+conf_load_aliases(struct conf_parse *p)
+{
+	struct config	*cfg = p->cfg;
+	char		*errs = NULL;
+
+	cfg->alias_table = alias_table_load(cfg->aliases, cfg->mailbox_users.v,
+	    cfg->mailbox_users.n, cfg->catchall, &errs);
+	if (errs != NULL) {
+		for (const char *c = errs; *c != '\0'; c++)
+			p->nerrors += *c == '\n';
+		conf_addtext(p, errs);
+		free(errs);
+	}
+	if (cfg->alias_table == NULL && p->nerrors == 0) {
+		p->nerrors++;
+		conf_addtext(p, "out of memory\n");
+	}
+}
+
+/* conf_finish - defaults that depend on the file, and checks across
+ * keys */
+void
+conf_finish(struct conf_parse *p, const char *sysname)
+{
+	char	 q[CV_QBUF];
+
+	p->lineno = 0;
+	if (p->cfg->hostname == NULL)
+		conf_error(p, "hostname: not set, and the system's host name "
+		    "%s is not a domain name", cv_quote(sysname, q,
+		    sizeof(q)));
+	else if (strchr(p->cfg->hostname, '.') == NULL)
+		conf_warn(p, "hostname: %s is not a fully qualified domain "
+		    "name, which the greeting should give (RFC 5321 4.1.1.1)",
+		    cv_quote(p->cfg->hostname, q, sizeof(q)));
+	for (size_t i = 0; i < conf_nkeys; i++) {
+		const struct conf_key *k = &conf_keys[i];
+
+		if ((k->flags & CONF_F_HOSTNAME) && p->seen[i] == 0 &&
+		    p->cfg->hostname != NULL)
+			conf_set(p, k, p->cfg->hostname);
+	}
+	conf_check_tls(p);
+	conf_check_retry(p);
+	conf_check_smarthost(p);
+	conf_load_aliases(p);
+}

@@ -1,0 +1,189 @@
+/*
+ * config_keys - the table of sallyport.conf's keys: every key's name,
+ * type, place in struct config, default as file text and bounds.
+ *
+ * This table is the single source for keys: config.c sets the defaults
+ * and reads the file through it, config_print walks it, and
+ * doc/sallyport.conf.5 and etc/sallyport.conf.sample follow it. The
+ * defaults are file text, so a default can never be something the file
+ * could not say.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "conf/config_keys.h"
+
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR	"/var"
+#endif
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
+
+/* Where a key's value lives in struct config. */
+#define CONF_AT(field)	offsetof(struct config, field)
+
+const struct conf_key conf_keys[] = {
+	{ "hostname", CONF_HOSTNAME, CONF_AT(hostname), NULL, 0, 0, 0,
+	    CONF_F_SYSNAME },
+	/* Without tls_cert, the mx listener alone (conf_check_tls). */
+	{ "listen", CONF_LISTEN, CONF_AT(listen), "*:25 mx, *:587 submission",
+	    0, 0, CONF_AT(nlisten), CONF_F_REPEAT },
+	{ "mynetworks", CONF_CIDRS, CONF_AT(mynetworks), "127.0.0.0/8 ::1/128",
+	    0, 0, CONF_AT(nmynetworks), CONF_F_EMPTY },
+	{ "client_deny", CONF_CIDRS, CONF_AT(client_deny), "", 0, 0,
+	    CONF_AT(nclient_deny), CONF_F_EMPTY },
+	{ "local_domains", CONF_DOMAINS, CONF_AT(local_domains), NULL, 0, 0, 0,
+	    CONF_F_EMPTY | CONF_F_HOSTNAME },
+	{ "relay_domains", CONF_DOMAINS, CONF_AT(relay_domains), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "queue_dir", CONF_PATH, CONF_AT(queue_dir),
+	    LOCALSTATEDIR "/spool/sallyport", 0, 0, 0, 0 },
+	/* Root must be left (user) or stayed in knowingly (run_as_root). */
+	{ "user", CONF_STRING, CONF_AT(user), "", 0, 0, 0, CONF_F_EMPTY },
+	{ "group", CONF_STRING, CONF_AT(group), "", 0, 0, 0, CONF_F_EMPTY },
+	{ "run_as_root", CONF_BOOL, CONF_AT(run_as_root), "no", 0, 0, 0, 0 },
+	/* Free space kept on queue_dir's file system; 0: no check. */
+	{ "queue_min_free", CONF_SIZE, CONF_AT(queue_min_free), "100M",
+	    0, 1ULL << 50, 0, 0 },
+	{ "max_message_size", CONF_SIZE, CONF_AT(max_message_size), "25M",
+	    1024, 4ULL << 30, 0, 0 },
+	{ "max_recipients", CONF_UINT, CONF_AT(max_recipients), "100",
+	    1, 100000, 0, 0 },
+	/* As Postfix's hopcount_limit: more Received: fields is a loop. */
+	{ "max_hops", CONF_UINT, CONF_AT(max_hops), "50", 1, 1000, 0, 0 },
+	{ "max_connections", CONF_UINT, CONF_AT(max_connections), "1000",
+	    1, 1000000, 0, 0 },
+	/* Event loops (processes) sharing the listeners; 0: one per core. */
+	{ "workers", CONF_UINT, CONF_AT(workers), "0", 0, 64, 0, 0 },
+	{ "max_errors", CONF_UINT, CONF_AT(max_errors), "20", 1, 10000, 0, 0 },
+	{ "command_timeout", CONF_DURATION, CONF_AT(command_timeout), "5m",
+	    1, 3600, 0, 0 },
+	{ "data_timeout", CONF_DURATION, CONF_AT(data_timeout), "10m",
+	    1, 3600, 0, 0 },
+	{ "shutdown_timeout", CONF_DURATION, CONF_AT(shutdown_timeout), "10s",
+	    0, 3600, 0, 0 },
+	{ "max_connections_per_ip", CONF_UINT, CONF_AT(max_connections_per_ip),
+	    "20", 1, 100000, 0, 0 },
+	/* An IPv6 client counts by its /64 (one site, RFC 6177). */
+	{ "ipv6_client_prefix", CONF_UINT, CONF_AT(ipv6_client_prefix), "64",
+	    16, 128, 0, 0 },
+	{ "soft_error_limit", CONF_UINT, CONF_AT(soft_error_limit), "10",
+	    1, 10000, 0, 0 },
+	{ "command_deadline", CONF_DURATION, CONF_AT(command_deadline), "1m",
+	    1, 3600, 0, 0 },
+	{ "min_data_rate", CONF_UINT, CONF_AT(min_data_rate), "256",
+	    0, 1000000000, 0, 0 },
+	{ "greet_pause", CONF_DURATION, CONF_AT(greet_pause), "0s",
+	    0, 10, 0, 0 },
+	{ "max_auth_failures_per_ip", CONF_UINT,
+	    CONF_AT(max_auth_failures_per_ip), "10", 1, 100000, 0, 0 },
+	{ "auth_failure_window", CONF_DURATION, CONF_AT(auth_failure_window),
+	    "1h", 1, 86400, 0, 0 },
+	{ "allow_untrusted_routing", CONF_BOOL,
+	    CONF_AT(allow_untrusted_routing), "no", 0, 0, 0, 0 },
+	{ "reject_unqualified_sender", CONF_BOOL,
+	    CONF_AT(reject_unqualified_sender), "yes", 0, 0, 0, 0 },
+	{ "reject_non_fqdn_sender", CONF_BOOL,
+	    CONF_AT(reject_non_fqdn_sender), "yes", 0, 0, 0, 0 },
+	{ "reject_unknown_sender_domain", CONF_BOOL,
+	    CONF_AT(reject_unknown_sender_domain), "yes", 0, 0, 0, 0 },
+	/* Bare LF in DATA: refused, as RFC 5321 says, unless normalize;
+	 * then only for the clients bare_newline_clients names. */
+	{ "bare_newline", CONF_BARE_NL, CONF_AT(bare_newline), "reject",
+	    0, 0, 0, 0 },
+	{ "bare_newline_clients", CONF_BARE_NL_CLIENTS,
+	    CONF_AT(bare_newline_clients), "trusted", 0, 0, 0, 0 },
+	{ "dns_servers", CONF_SERVERS, CONF_AT(dns_servers), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "dns_timeout", CONF_DURATION, CONF_AT(dns_timeout), "5s",
+	    1, 60, 0, 0 },
+	{ "tls_cert", CONF_PATH, CONF_AT(tls_cert), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "tls_key", CONF_PATH, CONF_AT(tls_key), "", 0, 0, 0, CONF_F_EMPTY },
+	{ "tls_ca_file", CONF_PATH, CONF_AT(tls_ca_file), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "tls_protocols", CONF_PROTOCOLS, CONF_AT(tls_protocols),
+	    "TLSv1.2 TLSv1.3", 0, 0, 0, 0 },
+	/* Mozilla's "intermediate" list for TLS 1.2; TLS 1.3 suites are
+	 * OpenSSL's default, all good. */
+	{ "tls_ciphers", CONF_CIPHERS, CONF_AT(tls_ciphers),
+	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+	    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"
+	    "DHE-RSA-CHACHA20-POLY1305", 0, 0, 0, 0 },
+	{ "tls_handshake_timeout", CONF_DURATION,
+	    CONF_AT(tls_handshake_timeout), "30s", 1, 300, 0, 0 },
+	{ "sasl_mechanisms", CONF_MECHS, CONF_AT(sasl_mechanisms), "",
+	    0, 0, 0, CONF_F_EMPTY },
+	{ "sasl_pwcheck_method", CONF_PWCHECK, CONF_AT(sasl_pwcheck_method),
+	    "auxprop", 0, 0, 0, 0 },
+	{ "sasl_sasldb_path", CONF_PATH, CONF_AT(sasl_sasldb_path),
+	    SYSCONFDIR "/sallyport/sasldb2", 0, 0, 0, 0 },
+	{ "sasl_saslauthd_path", CONF_PATH, CONF_AT(sasl_saslauthd_path),
+	    "/var/run/saslauthd", 0, 0, 0, 0 },
+	{ "max_auth_failures", CONF_UINT, CONF_AT(max_auth_failures), "3",
+	    1, 100, 0, 0 },
+	{ "auth_timeout", CONF_DURATION, CONF_AT(auth_timeout), "30s", 1, 300,
+	    0, 0 },
+	{ "auth_threads", CONF_UINT, CONF_AT(auth_threads), "4", 1, 64, 0, 0 },
+	{ "sender_login_check", CONF_BOOL, CONF_AT(sender_login_check), "no",
+	    0, 0, 0, 0 },
+	/* Delivery. The recipient table (aliases, mailbox_users,
+	 * catchall) is loaded by conf_finish once all three are known. */
+	{ "delivery", CONF_BOOL, CONF_AT(delivery), "yes", 0, 0, 0, 0 },
+	{ "local_delivery", CONF_DELIVERY, CONF_AT(local_delivery),
+	    "maildir:" LOCALSTATEDIR "/mail/%d/%u/Maildir", 0, 0, 0, 0 },
+	{ "aliases", CONF_PATH, CONF_AT(aliases), "", 0, 0, 0, CONF_F_EMPTY },
+	{ "mailbox_users", CONF_LOCALPARTS, CONF_AT(mailbox_users), "",
+	    0, 0, 0, CONF_F_EMPTY },
+	{ "catchall", CONF_LOCALPART, CONF_AT(catchall), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	/* Ours though on no interface (NAT, a load balancer in front). */
+	{ "own_addresses", CONF_CIDRS, CONF_AT(own_addresses), "", 0, 0,
+	    CONF_AT(nown_addresses), CONF_F_EMPTY },
+	/* Laboratory only: MX hosts on 127.0.0.0/8 that are not ours. */
+	{ "mx_allow_loopback", CONF_BOOL, CONF_AT(mx_allow_loopback), "no",
+	    0, 0, 0, 0 },
+	{ "smarthost", CONF_SMARTHOST, CONF_AT(smarthost), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "smarthost_tls", CONF_TLSMODE, CONF_AT(smarthost_tls), "required",
+	    0, 0, 0, 0 },
+	{ "mime_8bit_downgrade", CONF_DOWNGRADE, CONF_AT(mime_8bit_downgrade),
+	    "convert", 0, 0, 0, 0 },
+	{ "smarthost_ca_file", CONF_PATH, CONF_AT(smarthost_ca_file), "",
+	    0, 0, 0, CONF_F_EMPTY },
+	{ "smarthost_auth_file", CONF_PATH, CONF_AT(smarthost_auth_file), "",
+	    0, 0, 0, CONF_F_EMPTY },
+	{ "queue_lifetime", CONF_DURATION, CONF_AT(queue_lifetime), "5d",
+	    3600, 30 * 86400, 0, 0 },
+	{ "retry_min", CONF_DURATION, CONF_AT(retry_min), "5m", 1, 86400,
+	    0, 0 },
+	{ "retry_max", CONF_DURATION, CONF_AT(retry_max), "4h", 60,
+	    7 * 86400, 0, 0 },
+	{ "delivery_concurrency", CONF_UINT, CONF_AT(delivery_concurrency),
+	    "20", 1, 1000, 0, 0 },
+	{ "delivery_per_destination", CONF_UINT,
+	    CONF_AT(delivery_per_destination), "5", 1, 1000, 0, 0 },
+	{ "delivery_timeout", CONF_DURATION, CONF_AT(delivery_timeout), "5m",
+	    1, 3600, 0, 0 },
+};
+
+const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);
+
+/* A parse keeps one line number per key (struct conf_parse). */
+_Static_assert(sizeof(conf_keys) / sizeof(conf_keys[0]) <= CONF_KEYS_MAX,
+    "conf_keys[] has more rows than CONF_KEYS_MAX");
+
+/* conf_key_index - a key's row in conf_keys[]; conf_nkeys if none */
+size_t
+conf_key_index(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < conf_nkeys; i++)
+		if (strcmp(name, conf_keys[i].name) == 0)
+			break;
+	return i;
+}
