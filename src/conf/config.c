@@ -26,6 +26,7 @@
 
 #include "conf/aliases.h"
 #include "conf/config.h"
+#include "conf/config_addr.h"
 #include "conf/config_check.h"
 #include "conf/config_keys.h"
 #include "conf/config_msg.h"

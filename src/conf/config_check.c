@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "conf/aliases.h"
+#include "conf/config_addr.h"
 #include "conf/config_check.h"
 #include "conf/config_types.h"
 #include "conf/config_value.h"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "conf/config_addr.h"
 #include "conf/config_types.h"
 #include "conf/config_value.h"
 

@@ -2,11 +2,11 @@
  * config_value - the values of sallyport.conf, one parser per kind.
  *
  * Numbers with units, switches, domain names and address literals,
- * DNS servers, paths, user names, network lists, listen specs, TLS
- * versions and ciphers, SASL mechanisms, local parts, delivery targets
- * and the smarthost: each is checked and written in
- * canonical form here, so that config.c only has to say which key takes
- * which kind. Every parser returns 0, or -1 with a message in err that
+ * paths, user names, TLS versions and ciphers, SASL mechanisms and
+ * local parts: each is checked and written in canonical form here, so
+ * that config.c only has to say which key takes which kind (listen
+ * lines, networks, servers, delivery targets and the smarthost are in
+ * config_addr.h). Every parser returns 0, or -1 with a message in err that
  * quotes the bad value and leaves out the key's name. The *_norm ones
  * share one signature: the canonical text goes to out.
  */
@@ -34,26 +34,6 @@ enum cv_units {
 	CV_UNITS_TIME,		/* seconds; s, m, h or d */
 };
 
-/* One "ADDRESS:PORT [ROLE]" listener, checked and canonical. */
-struct cv_listen {
-	int		 family;	/* AF_INET or AF_INET6, as written */
-	char		 host[NETADDR_STRLEN];	/* "" for "*" */
-	char		 port[8];	/* decimal, no leading zeros */
-	enum listen_role role;
-};
-
-/* A smarthost, as cv_smarthost_parse reads "HOST:PORT", "[HOST]:PORT"
- * or "[IPv6]:PORT". */
-struct cv_smarthost {
-	char		 host[CV_DOMAIN_MAX + 1];	/* a name, lower
-					 * case, or an address without
-					 * brackets */
-	int		 family;	/* AF_INET, AF_INET6; AF_UNSPEC: name */
-	unsigned	 port;		/* 25 when left out */
-	bool		 mx;		/* a name without brackets: deliver
-					 * to its MX hosts */
-};
-
 /* cv_quote - a value as "text" for a message, marked if cut */
 const char	*cv_quote(const char *in, char *out, size_t outlen);
 /* cv_isblank - a blank between words: space or tab */
@@ -79,24 +59,12 @@ int	cv_maildomain_norm(const char *in, char *out, size_t outlen,
 int	cv_bool_parse(const char *val, bool *out, char *err, size_t errlen);
 /* cv_bool_name - "yes" or "no" */
 const char	*cv_bool_name(bool);
-/* cv_server_norm - a DNS server "IP", "IP:PORT", "[IPv6]" or
- * "[IPv6]:PORT", numeric, in canonical text (NETADDR_PORT_STRLEN) */
-int	cv_server_norm(const char *in, char *out, size_t outlen, char *err,
-	    size_t errlen);
 /* cv_path_norm - an absolute path, copied */
 int	cv_path_norm(const char *in, char *out, size_t outlen, char *err,
 	    size_t errlen);
 /* cv_user_norm - a name that could be in passwd, copied */
 int	cv_user_norm(const char *in, char *out, size_t outlen, char *err,
 	    size_t errlen);
-/* cv_cidrs_parse - a list of networks into a new array (NULL if empty) */
-int	cv_cidrs_parse(const char *val, struct cidr **out, size_t *nout,
-	    char *err, size_t errlen);
-/* cv_listen_parse - one "ADDRESS:PORT [ROLE]" with a numeric address */
-int	cv_listen_parse(const char *val, struct cv_listen *out, char *err,
-	    size_t errlen);
-/* cv_role_name - a role as the file spells it */
-const char	*cv_role_name(enum listen_role);
 
 /* cv_tls_protocol_norm - "TLSv1.2" or "TLSv1.3" in any case, written
  * as OpenSSL names them; older versions are refused as obsolete */
@@ -130,20 +98,6 @@ int	cv_mime_8bit_downgrade_norm(const char *in, char *out, size_t outlen,
  * digits, '.', '-', '_' and '+' (safe as a path component), lower
  * case */
 int	cv_localpart_norm(const char *in, char *out, size_t outlen,
-	    char *err, size_t errlen);
-/* cv_local_delivery_norm - "maildir:/abs/template" (%u, %d, %% only),
- * "lmtp:unix:/abs/path", "lmtp:ADDRESS:PORT" (numeric) or
- * "qmail-queue:/abs/path" */
-int	cv_local_delivery_norm(const char *in, char *out, size_t outlen,
-	    char *err, size_t errlen);
-/* cv_smarthost_parse - a smarthost, names unresolved; the port is 25
- * when left out. Also reads the canonical form cv_smarthost_norm
- * writes, for the delivery side. */
-int	cv_smarthost_parse(const char *in, struct cv_smarthost *out,
-	    char *err, size_t errlen);
-/* cv_smarthost_norm - canonical "HOST:PORT", "[HOST]:PORT" or
- * "[IPv6]:PORT", the port always written */
-int	cv_smarthost_norm(const char *in, char *out, size_t outlen,
 	    char *err, size_t errlen);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/config_addr.h"
 #include "conf/config_value.h"
 #include "conf/ownaddr.h"
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "conf/config_addr.h"
 #include "conf/config_value.h"
 
 #define IMP_FILE_MAX	(4 * 1024 * 1024)	/* bytes of one input file */
