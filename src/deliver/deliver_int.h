@@ -2,7 +2,8 @@
  * deliver_int - shared by the queue runner's files, top down: deliver.c
  * (the schedule and threads), deliver_route.c (one entry's delivery:
  * where each recipient goes, the DSN, the entry's end),
- * deliver_local.c (its recipients in our own domains), and at the
+ * deliver_local.c (its recipients in our own domains) and
+ * deliver_remote.c (those elsewhere, by SMTP), and at the
  * bottom deliver_outcome.c (a recipient's outcome and its record) and
  * deliver_loop.c (the guards against mail loops). A file calls only
  * those below it.
@@ -81,6 +82,12 @@ void		 record(const char *dir, struct qentry *, size_t i,
  * as it is known. */
 void		 deliver_local(const struct deliver_ctx *, const struct config *,
 		    struct qentry *, int fd, struct outcome *outs, time_t now);
+
+/* deliver_remote.c: recipients idx[0..n) of e, sharing one destination
+ * (the smarthost, or one domain), get their outcomes in outs[]
+ * (indexed like e->rcpts); the caller settles them. */
+void		 deliver_remote(const struct config *, const struct qentry *,
+		    int fd, const size_t *idx, size_t n, struct outcome *outs);
 
 /* A configuration shared by the threads that started under it. */
 struct rcfg {

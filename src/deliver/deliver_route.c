@@ -6,17 +6,14 @@
  * table, then local_delivery (Maildir, or LMTP in one transaction for
  * all); alias targets outside are queued again as a new entry
  * (committed before the original recipient is marked sent, so nothing
- * is lost in between). Other recipients go to the smarthost, or to their domain's
- * MX hosts in preference order. 2xx: sent; 5xx: bounced with one DSN
- * per attempt; anything else: deferred, retried with a doubling delay
- * between retry_min and retry_max, bounced as expired after
- * queue_lifetime. With local_delivery = qmail-queue:PATH, every
+ * is lost in between). Other recipients go to deliver_remote.c: the
+ * smarthost, or their domain's MX hosts in preference order. 2xx:
+ * sent; 5xx: bounced with one DSN per attempt; anything else: deferred,
+ * retried with a doubling delay between retry_min and retry_max,
+ * bounced as expired after queue_lifetime. With local_delivery = qmail-queue:PATH, every
  * pending recipient goes to qmail-queue in one hand-off instead.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,71 +25,10 @@
 #include "deliver/deliver_int.h"
 #include "deliver/dsn.h"
 #include "lib/log.h"
-#include "lib/netaddr.h"
 #include "queue/qentry.h"
 #include "deliver/qmailq.h"
 #include "queue/queue.h"
-#include "dns/resolve.h"
 #include "deliver/smtp_client.h"
-
-#define MAX_MX		DELIVER_MAX_MX
-
-/* --- per-destination limits -------------------------------------------- */
-
-/* One slot per destination ("smarthost", a domain, "local"): a
- * delivery waits until fewer than delivery_per_destination use it. */
-struct dest {
-	char		 key[256];
-	unsigned	 active;
-};
-
-static pthread_mutex_t dest_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t dest_cond = PTHREAD_COND_INITIALIZER;
-static struct dest dests[256];		/* more keys than threads never needed */
-
-static struct dest *
-dest_find(const char *key, bool create)
-{
-	size_t i;
-	struct dest *free_slot = NULL;
-
-	for (i = 0; i < sizeof(dests) / sizeof(dests[0]); i++) {
-		if (dests[i].active > 0 && strcmp(dests[i].key, key) == 0)
-			return &dests[i];
-		if (dests[i].active == 0 && free_slot == NULL)
-			free_slot = &dests[i];
-	}
-	if (create && free_slot)
-		snprintf(free_slot->key, sizeof(free_slot->key), "%s", key);
-	return create ? free_slot : NULL;
-}
-
-static void
-dest_acquire(const char *key, unsigned limit)
-{
-	struct dest *d;
-
-	pthread_mutex_lock(&dest_lock);
-	while ((d = dest_find(key, false)) != NULL && d->active >= limit)
-		pthread_cond_wait(&dest_cond, &dest_lock);
-	if (d == NULL)
-		d = dest_find(key, true);
-	if (d)
-		d->active++;
-	pthread_mutex_unlock(&dest_lock);
-}
-
-static void
-dest_release(const char *key)
-{
-	struct dest *d;
-
-	pthread_mutex_lock(&dest_lock);
-	if ((d = dest_find(key, false)) != NULL)
-		d->active--;
-	pthread_cond_broadcast(&dest_cond);
-	pthread_mutex_unlock(&dest_lock);
-}
 
 /* --- the DSN's words --------------------------------------------------------- */
 
@@ -206,223 +142,6 @@ deliver_qmail(const struct config *cfg, const struct qentry *e, int fd,
 		free(rcpts[i]);
 	free(rcpts);
 	free(sender);
-}
-
-/* --- remote delivery ---------------------------------------------------------- */
-
-/* read_auth - "user password" from smarthost_auth_file */
-static bool
-read_auth(const char *path, char *user, size_t ulen, char *pass, size_t plen)
-{
-	char line[1024], *sp;
-	FILE *f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return false;
-	if (fgets(line, sizeof(line), f) == NULL) {
-		fclose(f);
-		return false;
-	}
-	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
-	if ((sp = strpbrk(line, " \t:")) == NULL)
-		return false;
-	*sp++ = '\0';
-	while (*sp == ' ' || *sp == '\t')
-		sp++;
-	if (strlen(line) >= ulen || strlen(sp) >= plen) {
-		explicit_bzero(line, sizeof(line));
-		return false;
-	}
-	memcpy(user, line, strlen(line) + 1);
-	memcpy(pass, sp, strlen(sp) + 1);
-	explicit_bzero(line, sizeof(line));
-	return *user != '\0';
-}
-
-/* try_target - one host: its lookup failed, it is ourselves, or send
- * to each of its addresses until one answers. No verdict (code 0) lets
- * the caller try the next host: a name that does not resolve now is
- * never a reason to bounce, nor is our own configuration error. */
-static void
-try_target(struct smtp_client_opts *opts, const struct mx_target *t,
-    const struct qentry *e, int fd, char **rcpts, size_t n,
-    struct smtp_client_reply *sess, struct smtp_client_reply *reps)
-{
-	char ip[NETADDR_STRLEN];
-	size_t a;
-
-	sess->code = 0;
-	if (t->rc == DELIVER_LOOPS)
-		snprintf(sess->text, sizeof(sess->text), "451 4.4.6 mail for "
-		    "smarthost %s loops back to myself", t->mx.name);
-	else if (t->rc != RESOLVE_OK)
-		snprintf(sess->text, sizeof(sess->text), "451 4.4.3 %s: %s",
-		    t->mx.name, t->rc == RESOLVE_NONE ? "host not found" :
-		    "DNS failure");
-	else
-		snprintf(sess->text, sizeof(sess->text), "451 4.4.4 %s: no "
-		    "address", t->mx.name);
-	for (a = 0; t->rc == RESOLVE_OK && a < t->naddr; a++) {
-		netaddr_format((const struct sockaddr *)&t->addrs[a], ip,
-		    sizeof(ip));
-		opts->host = ip;
-		if (rewind_body(fd, e) == -1)
-			return;
-		smtp_client_send(opts, e->sender, rcpts, n, fd, e->body_size,
-		    sess, reps);
-		if (sess->code != 0)
-			return;		/* a verdict: no other address */
-	}
-}
-
-/* deliver_remote - recipients idx[0..n) sharing one destination */
-static void
-deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
-    const size_t *idx, size_t n, struct outcome *outs)
-{
-	struct smtp_client_opts opts;
-	struct smtp_client_reply sess, *reps = calloc(n, sizeof(*reps));
-	struct mx_target *mx = calloc(MAX_MX, sizeof(*mx));
-	char **rcpts = calloc(n, sizeof(*rcpts)), user[256], pass[256];
-	char host[256], port[8], local[256], domain[256], relay[300], err[256];
-	const char *key;
-	size_t k, nmx = 0;
-	bool heard = false;		/* sess is a server's reply */
-	unsigned hops;
-	size_t group_end = 0;
-	int rc, self;
-
-	if (reps == NULL || rcpts == NULL || mx == NULL) {
-		for (k = 0; k < n; k++)
-			set_outcome(&outs[idx[k]], 451, "none", "451 4.3.0 out "
-			    "of memory");
-		goto done;
-	}
-	/* Past max_hops the next hop would see a loop: say so ourselves,
-	 * without sending it round once more (RFC 5321 6.3). */
-	if (deliver_hops(e, fd, &hops) == 0 && hops > cfg->max_hops) {
-		for (k = 0; k < n; k++)
-			set_outcome(&outs[idx[k]], 554, "none", "554 5.4.6 Too "
-			    "many hops (%u Received: header fields, max_hops "
-			    "%u)", hops, cfg->max_hops);
-		goto done;
-	}
-	for (k = 0; k < n; k++)
-		rcpts[k] = e->rcpts[idx[k]];
-	memset(&opts, 0, sizeof(opts));
-	opts.helo = cfg->hostname;
-	opts.timeout = cfg->delivery_timeout;
-	opts.port = "25";
-	content_opts(cfg, e, &opts);
-	split(rcpts[0], local, sizeof(local), domain, sizeof(domain));
-	key = cfg->smarthost ? "smarthost" : domain;
-	dest_acquire(key, cfg->delivery_per_destination);
-	if (cfg->smarthost) {
-		const char *sh = cfg->smarthost, *close_b, *colon;
-
-		/* "[host]:port", "host:port" or "host" */
-		if (*sh == '[' && (close_b = strchr(sh, ']')) != NULL) {
-			snprintf(host, sizeof(host), "%.*s",
-			    (int)(close_b - sh - 1), sh + 1);
-			colon = close_b[1] == ':' ? close_b + 1 : NULL;
-		} else {
-			colon = strrchr(sh, ':');
-			snprintf(host, sizeof(host), "%.*s", (int)(colon ?
-			    (size_t)(colon - sh) : strlen(sh)), sh);
-		}
-		snprintf(port, sizeof(port), "%s", colon ? colon + 1 : "25");
-		opts.port = port;
-		opts.tls = strcmp(cfg->smarthost_tls, "none") == 0 ?
-		    CLIENT_TLS_NONE : strcmp(cfg->smarthost_tls,
-		    "opportunistic") == 0 ? CLIENT_TLS_OPPORTUNISTIC :
-		    CLIENT_TLS_REQUIRED;
-		opts.ca_file = cfg->smarthost_ca_file;
-		opts.verify_name = host;
-		if (cfg->smarthost_auth_file) {
-			if (!read_auth(cfg->smarthost_auth_file, user,
-			    sizeof(user), pass, sizeof(pass))) {
-				snprintf(err, sizeof(err), "%s: %s",
-				    cfg->smarthost_auth_file, strerror(errno));
-				for (k = 0; k < n; k++)
-					set_outcome(&outs[idx[k]], 451, host,
-					    "451 4.7.0 smarthost_auth_file "
-					    "unreadable (%s)", err);
-				goto out;
-			}
-			opts.auth_user = user;
-			opts.auth_pass = pass;
-		}
-		snprintf(relay, sizeof(relay), "%s:%s", host, port);
-		deliver_smarthost_target(cfg, host, (unsigned)strtoul(port,
-		    NULL, 10), &mx[0]);
-		rc = RESOLVE_OK;
-		nmx = 1;
-	} else {
-		opts.tls = CLIENT_TLS_OPPORTUNISTIC;
-		rc = deliver_mx_list(cfg, domain, mx, MAX_MX, &nmx);
-		sess.code = rc == RESOLVE_NONE || rc == RESOLVE_BADNAME ? 550 : 0;
-		snprintf(sess.text, sizeof(sess.text), "%s %s",
-		    sess.code ? "550 5.1.2" : "451 4.4.3",
-		    rc == RESOLVE_BADNAME ? "recipient domain is not a valid "
-		    "internationalized domain name (IDNA2008)" :
-		    rc == RESOLVE_NONE ? "no mail server for the domain" :
-		    "DNS failure looking up MX");
-		snprintf(relay, sizeof(relay), "%s", domain);
-	}
-	for (k = 0; rc == RESOLVE_OK && k < nmx; k++) {
-		if (!cfg->smarthost && k == group_end &&
-		    (self = deliver_mx_group(cfg, mx, k, nmx,
-		    &group_end)) != 0) {
-			/* As Postfix says it: we are the best MX, or the
-			 * only ones left; hosts tried before keep their
-			 * verdict (a deferral). */
-			if (self == -1) {
-				sess.code = 0;
-				snprintf(sess.text, sizeof(sess.text), "451 "
-				    "4.3.0 own addresses unknown (getifaddrs)");
-			} else if (k == 0) {
-				sess.code = 554;
-				snprintf(sess.text, sizeof(sess.text), "554 "
-				    "5.4.6 mail for %s loops back to myself",
-				    domain);
-				snprintf(relay, sizeof(relay), "%s", domain);
-			}
-			break;
-		}
-		if (!cfg->smarthost) {
-			opts.verify_name = mx[k].mx.name;
-			snprintf(relay, sizeof(relay), "%s", mx[k].mx.name);
-		}
-		try_target(&opts, &mx[k], e, fd, rcpts, n, &sess, reps);
-		heard = sess.code != 0;
-		/* A verdict ends the walk; a 4xx or no answer from this
-		 * host leaves the next one to try. */
-		if (sess.code / 100 == 2 || sess.code / 100 == 5)
-			break;
-	}
-	for (k = 0; k < n; k++) {
-		struct smtp_client_reply *rp = &reps[k];
-
-		/* A code from smtp_client is the server's unless marked
-		 * ours (SMTPUTF8, 8BITMIME); others of ours (no answer, a
-		 * DNS verdict) are made here. */
-		if ((sess.code == 250 && rp->code / 100 == 2) ||
-		    rp->code >= 400)
-			set_reply(&outs[idx[k]], rp, relay);
-		else if (heard)
-			set_reply(&outs[idx[k]], &sess, relay);
-		else
-			set_outcome(&outs[idx[k]], sess.code, relay, "%s",
-			    sess.text);
-	}
-out:
-	dest_release(key);
-done:
-	explicit_bzero(pass, sizeof(pass));
-	free(reps);
-	free(rcpts);
-	free(mx);
 }
 
 /* --- the entry ------------------------------------------------------------------ */
