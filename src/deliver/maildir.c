@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "deliver/maildir.h"
+#include "lib/dirsync.h"
 
 #define MAILDIR_CHUNK	16384	/* body bytes read at a time */
 #define MAILDIR_HOST	64	/* bytes of host name in a file name */
@@ -219,22 +220,6 @@ fail:
 	return -1;
 }
 
-/* maildir_sync_dir - make a rename in dir durable */
-static int
-maildir_sync_dir(const char *dir, char *err, size_t errlen)
-{
-	int	 fd, rc;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "open %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if ((rc = fsync(fd)) == -1)
-		snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
-	close(fd);
-	return rc;
-}
-
 /* maildir_open_tmp - a new file under tmp/, a fresh name if one is
  * taken; the name goes to unique, the path to tmp */
 static int
@@ -325,7 +310,7 @@ maildir_deliver(const char *template, const char *user, const char *domain,
 	}
 	/* In new/ but perhaps not durable: a retry may deliver it twice,
 	 * which beats losing it. */
-	if (maildir_sync_dir(new, err, errlen) == -1)
+	if (dir_sync(new, err, errlen) == -1)
 		return MAILDIR_TEMP;
 	return 0;
 fail:

@@ -1,0 +1,16 @@
+/*
+ * dirsync - make the names in a directory durable: after a file is
+ * created, renamed or removed there, the file's own fsync does not
+ * cover its name; an fsync of the directory does (a crash could
+ * otherwise bring back, or lose, the name).
+ */
+#ifndef SALLYPORT_DIRSYNC_H
+#define SALLYPORT_DIRSYNC_H
+
+#include <stddef.h>
+
+/* dir_sync - open the directory path and fsync it: 0, or -1 with
+ * "open PATH: reason" or "fsync PATH: reason" in err (errno kept) */
+int	dir_sync(const char *path, char *err, size_t errlen);
+
+#endif
