@@ -8,11 +8,9 @@
  * envelope is refused whole at the first thing that is not exactly what
  * queue.c writes; the state file may end in a partial line (a crash in
  * the middle of a write), which is ignored at load and cut off before
- * the next append.
+ * the next append (qentry_update.c, which writes the state file; the
+ * files are opened through qentry_file.c).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE		/* memrchr */
-#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,134 +23,10 @@
 #include <unistd.h>
 
 #include "queue/qentry.h"
+#include "queue/qentry_file.h"
 
 #define HEADER_MAX	(32L * 1024 * 1024)	/* envelope: 100000 long rcpts fit */
 #define RCPTS_MAX	100000
-#define LINE_MAX_LEN	8192		/* one envelope or state line */
-#define TEXT_MAX	1000		/* TEXT in a state line */
-#define PATH_LEN	4096
-
-bool
-qentry_id_valid(const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < QUEUE_ID_LEN; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') ||
-		    (id[i] >= 'A' && id[i] <= 'F')))
-			return false;
-	return id[QUEUE_ID_LEN] == '\0';
-}
-
-/* entry_path - queue_dir/sub/id, or sub alone without id */
-static int
-entry_path(char *out, const char *dir, const char *sub, const char *id,
-    char *err, size_t errlen)
-{
-	int n;
-
-	if (id)
-		n = snprintf(out, PATH_LEN, "%s/%s/%s", dir, sub, id);
-	else
-		n = snprintf(out, PATH_LEN, "%s/%s", dir, sub);
-	if (n < 0 || n >= PATH_LEN) {
-		snprintf(err, errlen, "%s: path too long", dir);
-		return -1;
-	}
-	return 0;
-}
-
-/* Our errno values for a queue file refused by entry_check. */
-#define QE_NOTREG	EMEDIUMTYPE	/* a FIFO, a socket, a device */
-#define QE_LINKED	EMLINK		/* other hard links to it */
-#define QE_OWNER	EPERM		/* neither the queue's owner's nor root's */
-
-/* entry_check - what is wrong with the file fd, opened in the directory
- * dfd, as a queue file; 0 if nothing. Only a regular file with no other
- * name is ours to read or write: a FIFO would hang the reader (root's
- * `--queue list`), a hard link would give the service user's queue a
- * file from elsewhere. */
-static int
-entry_check(int dfd, int fd)
-{
-	struct stat st, dst;
-
-	if (fstat(fd, &st) == -1 || fstat(dfd, &dst) == -1)
-		return errno;
-	if (!S_ISREG(st.st_mode))
-		return QE_NOTREG;
-	if (st.st_nlink != 1)
-		return QE_LINKED;
-	if (geteuid() == 0 && st.st_uid != dst.st_uid && st.st_uid != 0)
-		return QE_OWNER;
-	return 0;
-}
-
-/* entry_open - queue_dir/sub/name (name NULL: the directory sub
- * itself), following no symbolic link below queue_dir, and a file only
- * if entry_check finds nothing wrong with it. The queue belongs to the
- * service user and root runs `sallyport --queue` on it: a link, a FIFO
- * or a hard link planted in it must not take root's reads, writes or
- * unlinks anywhere else, nor hang them. -1 with errno (ELOOP for a
- * symbolic link, QE_* for entry_check's refusals). */
-static int
-entry_open(const char *queue_dir, const char *sub, const char *name,
-    int flags, mode_t mode)
-{
-	char path[PATH_LEN];
-	struct stat st;
-	int dfd, fd, saved, fl;
-
-	if (entry_path(path, queue_dir, sub, NULL, NULL, 0) == -1) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd == -1 && errno == ENOTDIR && lstat(path, &st) == 0 &&
-	    S_ISLNK(st.st_mode))
-		errno = ELOOP;		/* O_DIRECTORY said it first */
-	if (dfd == -1 || name == NULL)
-		return dfd;
-	/* O_NONBLOCK: opening a FIFO returns at once, to be refused */
-	fd = openat(dfd, name, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
-	    mode);
-	saved = errno;
-	if (fd != -1 && (saved = entry_check(dfd, fd)) == 0 &&
-	    ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1))
-		saved = errno;
-	if (fd != -1 && saved != 0) {
-		close(fd);
-		fd = -1;
-	}
-	close(dfd);
-	errno = saved;
-	return fd;
-}
-
-const char *
-qentry_strerror(int e)
-{
-	return e == ELOOP ? "a symbolic link, not followed" :
-	    e == QE_NOTREG ? "not a regular file, not read" :
-	    e == QE_LINKED ? "other hard links to it, not read" :
-	    e == QE_OWNER ? "owned by another user, not read" : strerror(e);
-}
-
-static int
-fsync_dir(const char *path, char *err, size_t errlen)
-{
-	int fd, rc;
-
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "open %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if ((rc = fsync(fd)) == -1)
-		snprintf(err, errlen, "fsync %s: %s", path, strerror(errno));
-	close(fd);
-	return rc;
-}
 
 /* --- bounded line reader ------------------------------------------------ */
 
@@ -161,7 +35,7 @@ struct lines {
 	size_t	 pos, len;	/* unread bytes are buf[pos..len) */
 	off_t	 off;		/* file offset of buf[pos] */
 	int	 eof;
-	char	 buf[LINE_MAX_LEN];
+	char	 buf[QENTRY_LINE_MAX];
 };
 
 /*
@@ -374,8 +248,9 @@ read_envelope(struct qentry *e, int fd, const char *path, const char *id,
 	for (;;) {
 		if ((rc = lines_next(r, &line, &n)) == -1) {
 			if (errno == EFBIG)
-				snprintf(err, errlen, "%s line %u: longer than %d "
-				    "octets", path, lineno + 1, LINE_MAX_LEN);
+				snprintf(err, errlen, "%s line %u: longer "
+				    "than %d octets", path, lineno + 1,
+				    QENTRY_LINE_MAX);
 			else
 				snprintf(err, errlen, "read %s: %s", path,
 				    strerror(errno));
@@ -506,7 +381,8 @@ read_state(struct qentry *e, const char *queue_dir, const char *path,
 	size_t n;
 	int fd, rc;
 
-	if ((fd = entry_open(queue_dir, "state", e->id, O_RDONLY, 0)) == -1) {
+	if ((fd = qentry_openat(queue_dir, "state", e->id, O_RDONLY,
+	    0)) == -1) {
 		if (errno == ENOENT)
 			return 0;
 		snprintf(err, errlen, "open %s: %s", path,
@@ -541,7 +417,7 @@ read_state(struct qentry *e, const char *queue_dir, const char *path,
 struct qentry *
 qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 {
-	char path[PATH_LEN];
+	char path[QENTRY_PATH_LEN];
 	struct qentry *e;
 	int fd;
 
@@ -550,11 +426,12 @@ qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (entry_path(path, queue_dir, "incoming", id, err, errlen) == -1) {
+	if (qentry_path(path, queue_dir, "incoming", id, err, errlen) == -1) {
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	if ((fd = entry_open(queue_dir, "incoming", id, O_RDONLY, 0)) == -1) {
+	if ((fd = qentry_openat(queue_dir, "incoming", id, O_RDONLY,
+	    0)) == -1) {
 		snprintf(err, errlen, "open %s: %s", path,
 		    qentry_strerror(errno));
 		return NULL;
@@ -581,7 +458,7 @@ qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (entry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
+	if (qentry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
 	    read_state(e, queue_dir, path, err, errlen) == -1) {
 		qentry_free(e);
 		errno = EINVAL;
@@ -618,184 +495,14 @@ qentry_open_body(const char *queue_dir, const struct qentry *e)
 {
 	int fd;
 
-	if ((fd = entry_open(queue_dir, "incoming", e->id, O_RDONLY, 0)) == -1)
+	if ((fd = qentry_openat(queue_dir, "incoming", e->id, O_RDONLY,
+	    0)) == -1)
 		return -1;
 	if (lseek(fd, e->body_offset, SEEK_SET) == -1) {
 		close(fd);
 		return -1;
 	}
 	return fd;
-}
-
-/* cut_torn_tail - drop a partial last line left by a crash mid-write,
- * so that the next line does not run into it */
-static int
-cut_torn_tail(int fd, off_t *size)
-{
-	char tail[LINE_MAX_LEN];
-	size_t want;
-	ssize_t n;
-	char *nl;
-
-	if (*size == 0)
-		return 0;
-	want = *size < (off_t)sizeof(tail) ? (size_t)*size : sizeof(tail);
-	if ((n = pread(fd, tail, want, *size - (off_t)want)) != (ssize_t)want)
-		return -1;
-	if (tail[want - 1] == '\n')
-		return 0;
-	if ((nl = memrchr(tail, '\n', want)) != NULL)
-		*size -= (off_t)(tail + want - nl - 1);
-	else if (*size == (off_t)want)
-		*size = 0;
-	else {
-		errno = EFBIG;	/* no line of ours is that long */
-		return -1;
-	}
-	return ftruncate(fd, *size);
-}
-
-/* state_append - one line, one write(), fsync'd; state/ made if needed */
-static int
-state_append(const char *queue_dir, const char *id, const char *line,
-    size_t len, char *err, size_t errlen)
-{
-	char dir[PATH_LEN], path[PATH_LEN];
-	struct stat st;
-	off_t size;
-	ssize_t n;
-	int fd;
-
-	if (entry_path(dir, queue_dir, "state", NULL, err, errlen) == -1 ||
-	    entry_path(path, queue_dir, "state", id, err, errlen) == -1)
-		return -1;
-	if (mkdir(dir, 0700) == 0) {
-		if (fsync_dir(queue_dir, err, errlen) == -1)
-			return -1;
-	} else if (errno != EEXIST) {
-		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if ((fd = entry_open(queue_dir, "state", id, O_RDWR | O_APPEND |
-	    O_CREAT, 0600)) == -1) {
-		snprintf(err, errlen, "open %s: %s", path,
-		    qentry_strerror(errno));
-		return -1;
-	}
-	size = fstat(fd, &st) == 0 ? st.st_size : -1;
-	if (size == -1 || cut_torn_tail(fd, &size) == -1) {
-		snprintf(err, errlen, "repair %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	do
-		n = write(fd, line, len);
-	while (n == -1 && errno == EINTR);
-	if (n != (ssize_t)len) {
-		snprintf(err, errlen, "write %s: %s", path,
-		    n == -1 ? strerror(errno) : "short write");
-		if (ftruncate(fd, size) == -1) {
-			/* the torn line is ignored at load and cut next time */
-		}
-		close(fd);
-		return -1;
-	}
-	if (fsync(fd) == -1) {
-		snprintf(err, errlen, "fsync %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	/* A new file must survive a crash as well as its contents. */
-	return size == 0 ? fsync_dir(dir, err, errlen) : 0;
-}
-
-/* entry_exists - incoming/ID is still there (not deleted meanwhile) */
-static int
-entry_exists(const char *queue_dir, const char *id, char *err, size_t errlen)
-{
-	char path[PATH_LEN];
-
-	if (entry_path(path, queue_dir, "incoming", id, err, errlen) == -1)
-		return -1;
-	if (access(path, F_OK) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int
-qentry_record(const char *queue_dir, struct qentry *e, size_t rcpt,
-    const char *outcome, const char *text, char *err, size_t errlen)
-{
-	char clean[TEXT_MAX + 1], line[64 + TEXT_MAX + 2], *copy = NULL;
-	enum rcpt_state to;
-	size_t i;
-	int n;
-
-	if (rcpt >= e->nrcpts) {
-		snprintf(err, errlen, "%s: no recipient %zu", e->id, rcpt);
-		return -1;
-	}
-	if (strcmp(outcome, "sent") == 0)
-		to = RCPT_SENT;
-	else if (strcmp(outcome, "bounced") == 0)
-		to = RCPT_BOUNCED;
-	else if (strcmp(outcome, "deferred") == 0)
-		to = RCPT_PENDING;
-	else {
-		snprintf(err, errlen, "unknown outcome %s", outcome);
-		return -1;
-	}
-	if (e->state[rcpt] != RCPT_PENDING) {
-		snprintf(err, errlen, "%s: recipient %zu is already final",
-		    e->id, rcpt);
-		return -1;
-	}
-	/* One line whatever the text: line breaks become spaces. */
-	for (i = 0; text && text[i] && i < TEXT_MAX; i++)
-		clean[i] = text[i] == '\r' || text[i] == '\n' ? ' ' : text[i];
-	clean[i] = '\0';
-	n = snprintf(line, sizeof(line), "rcpt %zu %s %lld %s\n", rcpt,
-	    outcome, (long long)time(NULL), clean);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
-		snprintf(err, errlen, "state line too long");
-		return -1;
-	}
-	if (to != RCPT_SENT && (copy = strdup(clean)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (entry_exists(queue_dir, e->id, err, errlen) == -1 ||
-	    state_append(queue_dir, e->id, line, (size_t)n, err, errlen) ==
-	    -1) {
-		free(copy);
-		return -1;
-	}
-	e->state[rcpt] = to;
-	if (to != RCPT_SENT) {
-		free(e->last_error[rcpt]);
-		e->last_error[rcpt] = copy;
-	}
-	return 0;
-}
-
-int
-qentry_schedule(const char *queue_dir, struct qentry *e, time_t next,
-    char *err, size_t errlen)
-{
-	char line[64];
-	int n;
-
-	n = snprintf(line, sizeof(line), "next %lld %u\n",
-	    (long long)(next < 0 ? 0 : next), e->attempts + 1);
-	if (entry_exists(queue_dir, e->id, err, errlen) == -1 ||
-	    state_append(queue_dir, e->id, line, (size_t)n, err, errlen) == -1)
-		return -1;
-	e->attempts++;
-	e->next_attempt = next < 0 ? 0 : next;
-	return 0;
 }
 
 void
@@ -816,58 +523,6 @@ qentry_done(const struct qentry *e)
 	return true;
 }
 
-/*
- * incoming/ID goes first: once it is gone no runner can load the entry,
- * and a crash before the state file is removed leaves only a stale
- * state file. The other order could bring back an entry without its
- * state, and every recipient would be sent the message again.
- */
-int
-qentry_remove(const char *queue_dir, const char *id, char *err,
-    size_t errlen)
-{
-	static const char *const subs[] = { "incoming", "state" };
-	size_t i;
-	int dfd, saved;
-
-	if (!qentry_id_valid(id)) {
-		snprintf(err, errlen, "%s: not a queue id", id);
-		errno = EINVAL;
-		return -1;
-	}
-	/* unlinkat in a directory opened without following a link: root's
-	 * `--queue delete` removes nothing outside the queue. */
-	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		if ((dfd = entry_open(queue_dir, subs[i], NULL, 0, 0)) == -1 ||
-		    unlinkat(dfd, id, 0) == -1) {
-			saved = errno;
-			if (dfd != -1)
-				close(dfd);
-			if (i > 0 && saved == ENOENT)
-				return 0;	/* no state: never tried */
-			if (saved == ENOENT)
-				snprintf(err, errlen, "%s: no such queue entry",
-				    id);
-			else
-				snprintf(err, errlen, "%s/%s%s%s: %s",
-				    queue_dir, subs[i], dfd != -1 ? "/" : "",
-				    dfd != -1 ? id : "",
-				    qentry_strerror(saved));
-			errno = saved;
-			return -1;
-		}
-		saved = fsync(dfd) == -1 ? errno : 0;
-		close(dfd);
-		if (saved != 0) {
-			snprintf(err, errlen, "fsync %s/%s: %s", queue_dir,
-			    subs[i], strerror(saved));
-			errno = saved;
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static int
 cmp_ids(const void *a, const void *b)
 {
@@ -884,7 +539,7 @@ qentry_list(const char *queue_dir, size_t *n)
 	int saved, fd;
 
 	*n = 0;
-	if ((fd = entry_open(queue_dir, "incoming", NULL, 0, 0)) == -1)
+	if ((fd = qentry_openat(queue_dir, "incoming", NULL, 0, 0)) == -1)
 		return NULL;
 	if ((d = fdopendir(fd)) == NULL) {
 		saved = errno;

@@ -1,0 +1,122 @@
+/*
+ * qentry_file - the files of a queue entry opened safely: the paths
+ * under queue_dir, and an open that follows no symbolic link below
+ * queue_dir and takes only a regular file with no other name. Reading
+ * (qentry.c) and updating (qentry_update.c) an entry go through here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue/qentry.h"
+#include "queue/qentry_file.h"
+
+bool
+qentry_id_valid(const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < QUEUE_ID_LEN; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'A' && id[i] <= 'F')))
+			return false;
+	return id[QUEUE_ID_LEN] == '\0';
+}
+
+/* entry_path - queue_dir/sub/id, or sub alone without id */
+int
+qentry_path(char *out, const char *dir, const char *sub, const char *id,
+    char *err, size_t errlen)
+{
+	int n;
+
+	if (id)
+		n = snprintf(out, QENTRY_PATH_LEN, "%s/%s/%s", dir, sub, id);
+	else
+		n = snprintf(out, QENTRY_PATH_LEN, "%s/%s", dir, sub);
+	if (n < 0 || n >= QENTRY_PATH_LEN) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Our errno values for a queue file refused by entry_check. */
+#define QE_NOTREG	EMEDIUMTYPE	/* a FIFO, a socket, a device */
+#define QE_LINKED	EMLINK		/* other hard links to it */
+#define QE_OWNER	EPERM		/* neither the queue's owner's nor root's */
+
+/* entry_check - what is wrong with the file fd, opened in the directory
+ * dfd, as a queue file; 0 if nothing. Only a regular file with no other
+ * name is ours to read or write: a FIFO would hang the reader (root's
+ * `--queue list`), a hard link would give the service user's queue a
+ * file from elsewhere. */
+static int
+entry_check(int dfd, int fd)
+{
+	struct stat st, dst;
+
+	if (fstat(fd, &st) == -1 || fstat(dfd, &dst) == -1)
+		return errno;
+	if (!S_ISREG(st.st_mode))
+		return QE_NOTREG;
+	if (st.st_nlink != 1)
+		return QE_LINKED;
+	if (geteuid() == 0 && st.st_uid != dst.st_uid && st.st_uid != 0)
+		return QE_OWNER;
+	return 0;
+}
+
+/* entry_open - queue_dir/sub/name (name NULL: the directory sub
+ * itself), following no symbolic link below queue_dir, and a file only
+ * if entry_check finds nothing wrong with it. The queue belongs to the
+ * service user and root runs `sallyport --queue` on it: a link, a FIFO
+ * or a hard link planted in it must not take root's reads, writes or
+ * unlinks anywhere else, nor hang them. -1 with errno (ELOOP for a
+ * symbolic link, QE_* for entry_check's refusals). */
+int
+qentry_openat(const char *queue_dir, const char *sub, const char *name,
+    int flags, mode_t mode)
+{
+	char path[QENTRY_PATH_LEN];
+	struct stat st;
+	int dfd, fd, saved, fl;
+
+	if (qentry_path(path, queue_dir, sub, NULL, NULL, 0) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1 && errno == ENOTDIR && lstat(path, &st) == 0 &&
+	    S_ISLNK(st.st_mode))
+		errno = ELOOP;		/* O_DIRECTORY said it first */
+	if (dfd == -1 || name == NULL)
+		return dfd;
+	/* O_NONBLOCK: opening a FIFO returns at once, to be refused */
+	fd = openat(dfd, name, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
+	saved = errno;
+	if (fd != -1 && (saved = entry_check(dfd, fd)) == 0 &&
+	    ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1))
+		saved = errno;
+	if (fd != -1 && saved != 0) {
+		close(fd);
+		fd = -1;
+	}
+	close(dfd);
+	errno = saved;
+	return fd;
+}
+
+const char *
+qentry_strerror(int e)
+{
+	return e == ELOOP ? "a symbolic link, not followed" :
+	    e == QE_NOTREG ? "not a regular file, not read" :
+	    e == QE_LINKED ? "other hard links to it, not read" :
+	    e == QE_OWNER ? "owned by another user, not read" : strerror(e);
+}

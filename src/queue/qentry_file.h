@@ -1,0 +1,25 @@
+/*
+ * qentry_file - paths and safe opens of a queue entry's files
+ * (qentry_file.c), shared by reading and updating an entry.
+ */
+#ifndef SALLYPORT_QENTRY_FILE_H
+#define SALLYPORT_QENTRY_FILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define QENTRY_PATH_LEN	4096
+#define QENTRY_LINE_MAX	8192	/* one envelope or state line */
+
+/* qentry_path - queue_dir/sub/id, or sub alone without id, into out
+ * (QENTRY_PATH_LEN bytes); -1 and err (if any) when too long */
+int	qentry_path(char *out, const char *dir, const char *sub,
+	    const char *id, char *err, size_t errlen);
+/* qentry_openat - queue_dir/sub/name (name NULL: the directory sub
+ * itself), following no symbolic link below queue_dir, and a file only
+ * if it is a regular one with no other name, owned by the queue's
+ * owner or root; -1 with errno (qentry_strerror says it) */
+int	qentry_openat(const char *queue_dir, const char *sub,
+	    const char *name, int flags, mode_t mode);
+
+#endif

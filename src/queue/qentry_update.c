@@ -1,0 +1,246 @@
+/*
+ * qentry_update - what delivery changes in a queue entry: the outcome
+ * of a recipient and the next attempt, each one line appended to
+ * state/ID with one write() and an fsync, after cutting off a partial
+ * line a crash left behind; and the removal of a finished entry.
+ * Reading an entry is qentry.c's.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* memrchr */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/dirsync.h"
+#include "queue/qentry.h"
+#include "queue/qentry_file.h"
+
+#define TEXT_MAX	1000		/* TEXT in a state line */
+
+/* cut_torn_tail - drop a partial last line left by a crash mid-write,
+ * so that the next line does not run into it */
+static int
+cut_torn_tail(int fd, off_t *size)
+{
+	char tail[QENTRY_LINE_MAX];
+	size_t want;
+	ssize_t n;
+	char *nl;
+
+	if (*size == 0)
+		return 0;
+	want = *size < (off_t)sizeof(tail) ? (size_t)*size : sizeof(tail);
+	if ((n = pread(fd, tail, want, *size - (off_t)want)) != (ssize_t)want)
+		return -1;
+	if (tail[want - 1] == '\n')
+		return 0;
+	if ((nl = memrchr(tail, '\n', want)) != NULL)
+		*size -= (off_t)(tail + want - nl - 1);
+	else if (*size == (off_t)want)
+		*size = 0;
+	else {
+		errno = EFBIG;	/* no line of ours is that long */
+		return -1;
+	}
+	return ftruncate(fd, *size);
+}
+
+/* state_append - one line, one write(), fsync'd; state/ made if needed */
+static int
+state_append(const char *queue_dir, const char *id, const char *line,
+    size_t len, char *err, size_t errlen)
+{
+	char dir[QENTRY_PATH_LEN], path[QENTRY_PATH_LEN];
+	struct stat st;
+	off_t size;
+	ssize_t n;
+	int fd;
+
+	if (qentry_path(dir, queue_dir, "state", NULL, err, errlen) == -1 ||
+	    qentry_path(path, queue_dir, "state", id, err, errlen) == -1)
+		return -1;
+	if (mkdir(dir, 0700) == 0) {
+		if (dir_sync(queue_dir, err, errlen) == -1)
+			return -1;
+	} else if (errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((fd = qentry_openat(queue_dir, "state", id, O_RDWR | O_APPEND |
+	    O_CREAT, 0600)) == -1) {
+		snprintf(err, errlen, "open %s: %s", path,
+		    qentry_strerror(errno));
+		return -1;
+	}
+	size = fstat(fd, &st) == 0 ? st.st_size : -1;
+	if (size == -1 || cut_torn_tail(fd, &size) == -1) {
+		snprintf(err, errlen, "repair %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	do
+		n = write(fd, line, len);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)len) {
+		snprintf(err, errlen, "write %s: %s", path,
+		    n == -1 ? strerror(errno) : "short write");
+		if (ftruncate(fd, size) == -1) {
+			/* the torn line is ignored at load and cut next time */
+		}
+		close(fd);
+		return -1;
+	}
+	if (fsync(fd) == -1) {
+		snprintf(err, errlen, "fsync %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	/* A new file must survive a crash as well as its contents. */
+	return size == 0 ? dir_sync(dir, err, errlen) : 0;
+}
+
+/* entry_exists - incoming/ID is still there (not deleted meanwhile) */
+static int
+entry_exists(const char *queue_dir, const char *id, char *err, size_t errlen)
+{
+	char path[QENTRY_PATH_LEN];
+
+	if (qentry_path(path, queue_dir, "incoming", id, err, errlen) == -1)
+		return -1;
+	if (access(path, F_OK) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+qentry_record(const char *queue_dir, struct qentry *e, size_t rcpt,
+    const char *outcome, const char *text, char *err, size_t errlen)
+{
+	char clean[TEXT_MAX + 1], line[64 + TEXT_MAX + 2], *copy = NULL;
+	enum rcpt_state to;
+	size_t i;
+	int n;
+
+	if (rcpt >= e->nrcpts) {
+		snprintf(err, errlen, "%s: no recipient %zu", e->id, rcpt);
+		return -1;
+	}
+	if (strcmp(outcome, "sent") == 0)
+		to = RCPT_SENT;
+	else if (strcmp(outcome, "bounced") == 0)
+		to = RCPT_BOUNCED;
+	else if (strcmp(outcome, "deferred") == 0)
+		to = RCPT_PENDING;
+	else {
+		snprintf(err, errlen, "unknown outcome %s", outcome);
+		return -1;
+	}
+	if (e->state[rcpt] != RCPT_PENDING) {
+		snprintf(err, errlen, "%s: recipient %zu is already final",
+		    e->id, rcpt);
+		return -1;
+	}
+	/* One line whatever the text: line breaks become spaces. */
+	for (i = 0; text && text[i] && i < TEXT_MAX; i++)
+		clean[i] = text[i] == '\r' || text[i] == '\n' ? ' ' : text[i];
+	clean[i] = '\0';
+	n = snprintf(line, sizeof(line), "rcpt %zu %s %lld %s\n", rcpt,
+	    outcome, (long long)time(NULL), clean);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		snprintf(err, errlen, "state line too long");
+		return -1;
+	}
+	if (to != RCPT_SENT && (copy = strdup(clean)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (entry_exists(queue_dir, e->id, err, errlen) == -1 ||
+	    state_append(queue_dir, e->id, line, (size_t)n, err, errlen) ==
+	    -1) {
+		free(copy);
+		return -1;
+	}
+	e->state[rcpt] = to;
+	if (to != RCPT_SENT) {
+		free(e->last_error[rcpt]);
+		e->last_error[rcpt] = copy;
+	}
+	return 0;
+}
+
+int
+qentry_schedule(const char *queue_dir, struct qentry *e, time_t next,
+    char *err, size_t errlen)
+{
+	char line[64];
+	int n;
+
+	n = snprintf(line, sizeof(line), "next %lld %u\n",
+	    (long long)(next < 0 ? 0 : next), e->attempts + 1);
+	if (entry_exists(queue_dir, e->id, err, errlen) == -1 ||
+	    state_append(queue_dir, e->id, line, (size_t)n, err, errlen) == -1)
+		return -1;
+	e->attempts++;
+	e->next_attempt = next < 0 ? 0 : next;
+	return 0;
+}
+
+/*
+ * incoming/ID goes first: once it is gone no runner can load the entry,
+ * and a crash before the state file is removed leaves only a stale
+ * state file. The other order could bring back an entry without its
+ * state, and every recipient would be sent the message again.
+ */
+int
+qentry_remove(const char *queue_dir, const char *id, char *err,
+    size_t errlen)
+{
+	static const char *const subs[] = { "incoming", "state" };
+	size_t i;
+	int dfd, saved;
+
+	if (!qentry_id_valid(id)) {
+		snprintf(err, errlen, "%s: not a queue id", id);
+		errno = EINVAL;
+		return -1;
+	}
+	/* unlinkat in a directory opened without following a link: root's
+	 * `--queue delete` removes nothing outside the queue. */
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if ((dfd = qentry_openat(queue_dir, subs[i], NULL, 0,
+		    0)) == -1 || unlinkat(dfd, id, 0) == -1) {
+			saved = errno;
+			if (dfd != -1)
+				close(dfd);
+			if (i > 0 && saved == ENOENT)
+				return 0;	/* no state: never tried */
+			if (saved == ENOENT)
+				snprintf(err, errlen, "%s: no such queue entry",
+				    id);
+			else
+				snprintf(err, errlen, "%s/%s%s%s: %s",
+				    queue_dir, subs[i], dfd != -1 ? "/" : "",
+				    dfd != -1 ? id : "",
+				    qentry_strerror(saved));
+			errno = saved;
+			return -1;
+		}
+		saved = fsync(dfd) == -1 ? errno : 0;
+		close(dfd);
+		if (saved != 0) {
+			snprintf(err, errlen, "fsync %s/%s: %s", queue_dir,
+			    subs[i], strerror(saved));
+			errno = saved;
+			return -1;
+		}
+	}
+	return 0;
+}
