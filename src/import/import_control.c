@@ -26,9 +26,9 @@
 
 #include "import/import_qmail.h"
 
-#define CTL_SIZE_MIN	1024ULL		/* config.c's max_message_size */
+#define CTL_SIZE_MIN	1024ULL		/* config_keys.c's max_message_size */
 #define CTL_SIZE_MAX	(4ULL << 30)
-#define CTL_TIMEOUT_MAX	3600		/* config.c's command_timeout */
+#define CTL_TIMEOUT_MAX	3600		/* config_keys.c's command_timeout */
 
 /* A domain of rcpthosts or morercpthosts and where it was. */
 struct ctl_domain {
