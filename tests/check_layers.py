@@ -26,7 +26,8 @@ import sys
 LAYERS = {
     'lib': ('general-purpose code with no knowledge of sallyport: buffers, '
             'logging, addresses, base64, IP tables, IDNA, sd_notify, '
-            'Received counting, 8-bit MIME conversion, deadlines, files',
+            'Received counting, 8-bit MIME conversion, deadlines, directory '
+            'sync, process set-up',
             []),
     'conf': ('the configuration: the key table, value parsers, '
              'cross-checks, alias tables, our own addresses',
