@@ -248,7 +248,7 @@ read_headers(int fd, const struct qentry *e, size_t *len, char *err,
 	}
 	while (got < ORIG_HEADERS_MAX) {
 		n = pread(fd, buf + got, ORIG_HEADERS_MAX - got,
-		    e->body_offset + (off_t)got);
+		    e->msg_offset + (off_t)got);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {

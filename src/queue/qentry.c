@@ -122,12 +122,13 @@ struct env_parse {
 	struct qentry	*e;
 	size_t		 cap;		/* room in e->rcpts */
 	unsigned	 seen;		/* ENV_* of the singular keys read */
+	size_t		 room;		/* prepend slot; 0: none */
 };
 
 enum {
 	ENV_ID = 1, ENV_ARRIVAL = 2, ENV_CLIENT = 4, ENV_HELO = 8,
 	ENV_PROTO = 16, ENV_AUTH = 32, ENV_FROM = 64, ENV_SMTPUTF8 = 128,
-	ENV_BODY = 256,
+	ENV_BODY = 256, ENV_PREPEND = 512,
 	ENV_REQUIRED = ENV_ID | ENV_ARRIVAL | ENV_CLIENT | ENV_HELO |
 	    ENV_PROTO | ENV_FROM,
 };
@@ -150,6 +151,7 @@ env_line(struct env_parse *p, const char *line, size_t n, const char *id)
 		{ "from",	ENV_FROM,	offsetof(struct qentry, sender) },
 		{ "smtputf8",	ENV_SMTPUTF8,	0 },
 		{ "body",	ENV_BODY,	0 },
+		{ "prepend",	ENV_PREPEND,	0 },
 	};
 	struct qentry *e = p->e;
 	const char *sp = memchr(line, ' ', n), *v;
@@ -214,6 +216,12 @@ env_line(struct env_parse *p, const char *line, size_t n, const char *id)
 		else
 			return "a bad body value";
 		return NULL;
+	case ENV_PREPEND:
+		if (parse_uint(v, vlen, QUEUE_PREPEND_MAX, &num) == -1 ||
+		    num < QUEUE_PREPEND_MIN)
+			return "a bad prepend room";
+		p->room = (size_t)num;
+		return NULL;
 	case ENV_CLIENT:
 	case ENV_PROTO:
 		if (vlen == 0)
@@ -226,13 +234,50 @@ env_line(struct env_parse *p, const char *line, size_t n, const char *id)
 	return NULL;
 }
 
+/* read_slot - the prepend slot of `room` octets at off (none when room
+ * is 0): where the message as delivered and as received begin */
+static int
+read_slot(struct qentry *e, int fd, off_t off, size_t room, off_t size,
+    const char *path, char *err, size_t errlen)
+{
+	char line[QUEUE_PREPEND_LINE];
+	uint64_t used;
+	ssize_t n;
+
+	e->msg_offset = off + (off_t)room;
+	if (e->msg_offset > size) {
+		snprintf(err, errlen, "%s: shorter than its prepend room", path);
+		return -1;
+	}
+	used = 0;
+	if (room != 0) {
+		do
+			n = pread(fd, line, sizeof(line), off);
+		while (n == -1 && errno == EINTR);
+		if (n == -1) {
+			snprintf(err, errlen, "read %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		if (n != (ssize_t)sizeof(line) || line[sizeof(line) - 1] !=
+		    '\n' || parse_uint(line, sizeof(line) - 1,
+		    room - QUEUE_PREPEND_LINE, &used) == -1) {
+			snprintf(err, errlen, "%s: a bad prepend length", path);
+			return -1;
+		}
+	}
+	e->body_offset = e->msg_offset - (off_t)used;
+	e->body_size = size - e->body_offset;
+	return 0;
+}
+
 /* read_envelope - parse incoming/ID up to its blank line; sets the body */
 static int
 read_envelope(struct qentry *e, int fd, const char *path, const char *id,
     char *err, size_t errlen)
 {
 	struct lines *r;
-	struct env_parse p = { e, 0, 0 };
+	struct env_parse p = { e, 0, 0, 0 };
 	struct stat st;
 	const char *why = NULL;
 	unsigned lineno = 0;
@@ -281,9 +326,8 @@ read_envelope(struct qentry *e, int fd, const char *path, const char *id,
 			else if (fstat(fd, &st) == -1)
 				snprintf(err, errlen, "fstat %s: %s", path,
 				    strerror(errno));
-			else {
-				e->body_offset = r->off;
-				e->body_size = st.st_size - r->off;
+			else if (read_slot(e, fd, r->off, p.room, st.st_size,
+			    path, err, errlen) == 0) {
 				free(r);
 				return 0;
 			}

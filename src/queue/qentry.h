@@ -34,8 +34,11 @@ struct qentry {
 	enum mail_body	 body;		/* BODY= of MAIL; NONE in old entries */
 	enum rcpt_state	*state;		/* per recipient */
 	char		**last_error;	/* per recipient; NULL if none */
-	off_t		 body_offset;	/* where the message starts */
-	off_t		 body_size;
+	off_t		 body_offset;	/* where the message starts, with the
+					 * fields prepended at the end of DATA */
+	off_t		 body_size;	/* from there to the end of the file */
+	off_t		 msg_offset;	/* the message as received (bounces
+					 * quote it from here) */
 	unsigned	 attempts;
 	time_t		 next_attempt;	/* 0: now */
 };

@@ -37,6 +37,10 @@ struct spool {
 	bool		 published;
 	int		 error;		/* first write error (errno), sticky */
 	uint64_t	 msgsize;	/* octets after the envelope */
+	uint64_t	 pos;		/* octets put so far (file offset) */
+	uint64_t	 slot;		/* where the prepend slot starts */
+	size_t		 room;		/* its size; 0: none */
+	size_t		 used;		/* octets of fields at its end */
 	size_t		 len;		/* bytes in buf */
 	char		 buf[SPOOL_BUFSIZE];
 };
@@ -357,6 +361,7 @@ spool_put(struct spool *sp, const void *p, size_t n)
 {
 	const char *s = p;
 
+	sp->pos += n;
 	while (n > 0 && sp->error == 0) {
 		size_t room = sizeof(sp->buf) - sp->len;
 		size_t k = n < room ? n : room;
@@ -381,6 +386,82 @@ spool_putf(struct spool *sp, const char *key, const char *value)
 	return spool_put(sp, "\n", 1);
 }
 
+/* put_slot - the empty prepend slot after the envelope: its length line
+ * (nothing used yet), then filler that spool_prepend overwrites from
+ * the end (doc/queue.md) */
+static int
+put_slot(struct spool *sp, size_t room)
+{
+	char line[QUEUE_PREPEND_LINE + 1], spaces[256];
+	size_t left = room - QUEUE_PREPEND_LINE, k;
+
+	memset(spaces, ' ', sizeof(spaces));
+	sp->slot = sp->pos;
+	sp->room = room;
+	snprintf(line, sizeof(line), "%0*u\n", QUEUE_PREPEND_LINE - 1, 0);
+	if (spool_put(sp, line, QUEUE_PREPEND_LINE) == -1)
+		return -1;
+	for (; left > 0; left -= k) {
+		k = left < sizeof(spaces) ? left : sizeof(spaces);
+		if (spool_put(sp, spaces, k) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* pwrite_all - n octets at off, or -1 with errno */
+static int
+pwrite_all(int fd, const char *p, size_t n, uint64_t off)
+{
+	ssize_t k;
+
+	while (n > 0) {
+		k = pwrite(fd, p, n, (off_t)off);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}
+
+int
+spool_prepend(struct spool *sp, const void *fields, size_t len)
+{
+	char line[QUEUE_PREPEND_LINE + 1];
+
+	if (sp->room == 0 || len > sp->room - QUEUE_PREPEND_LINE - sp->used) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	/* The slot may still sit in the buffer: out with it first, so that
+	 * a later flush cannot write the filler back over the fields. */
+	if (spool_flush(sp) == -1) {
+		errno = sp->error;
+		return -1;
+	}
+	/* Fields first, then the length that makes them part of the
+	 * message: until the length is written they are filler. */
+	if (pwrite_all(sp->fd, fields, len, sp->slot + sp->room - sp->used -
+	    len) == -1)
+		goto fail;
+	snprintf(line, sizeof(line), "%0*zu\n", QUEUE_PREPEND_LINE - 1,
+	    sp->used + len);
+	if (pwrite_all(sp->fd, line, QUEUE_PREPEND_LINE, sp->slot) == -1)
+		goto fail;
+	sp->used += len;
+	return 0;
+fail:
+	sp->error = errno;
+	return -1;
+}
+
 struct spool *
 queue_spool_create(struct queue *q, struct envelope *env, char *err,
     size_t errlen)
@@ -401,6 +482,11 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 			seterr(err, errlen, "line break in a recipient");
 			return NULL;
 		}
+	if (env->prepend_room != 0 && (env->prepend_room < QUEUE_PREPEND_MIN ||
+	    env->prepend_room > QUEUE_PREPEND_MAX)) {
+		seterr(err, errlen, "prepend room out of bounds");
+		return NULL;
+	}
 	if ((sp = malloc(sizeof(*sp))) == NULL) {
 		seterr(err, errlen, "out of memory");
 		return NULL;
@@ -410,6 +496,9 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 	sp->error = 0;
 	sp->msgsize = 0;
 	sp->len = 0;
+	sp->pos = 0;
+	sp->room = 0;
+	sp->used = 0;
 	sp->fd = -1;
 	for (tries = 0; tries < 100 && sp->fd == -1; tries++) {
 		new_id(q, sp->id);
@@ -445,10 +534,16 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 	if (env->body != MAIL_BODY_NONE)
 		rc |= spool_putf(sp, "body", env->body == MAIL_BODY_8BITMIME ?
 		    "8BITMIME" : "7BIT");
+	if (env->prepend_room) {
+		snprintf(num, sizeof(num), "%zu", env->prepend_room);
+		rc |= spool_putf(sp, "prepend", num);
+	}
 	rc |= spool_putf(sp, "from", env->sender);
 	for (i = 0; i < env->nrcpts; i++)
 		rc |= spool_putf(sp, "rcpt", env->rcpts[i]);
 	rc |= spool_put(sp, "\n", 1);
+	if (env->prepend_room)
+		rc |= put_slot(sp, env->prepend_room);
 	if (rc != 0) {
 		int e = sp->error;
 

@@ -41,7 +41,15 @@ struct envelope {
 	size_t		 nrcpts;
 	bool		 smtputf8;	/* MAIL had SMTPUTF8 (RFC 6531) */
 	enum mail_body	 body;		/* MAIL's BODY= */
+	/* Octets to reserve after the envelope for header fields known only
+	 * at the end of the message (spool_prepend); 0: none. Between
+	 * QUEUE_PREPEND_MIN and QUEUE_PREPEND_MAX. */
+	size_t		 prepend_room;
 };
+
+#define QUEUE_PREPEND_LINE	11		/* "0000000512\n": octets used */
+#define QUEUE_PREPEND_MIN	(QUEUE_PREPEND_LINE + 1)
+#define QUEUE_PREPEND_MAX	65536
 
 struct queue;
 struct spool;
@@ -74,6 +82,12 @@ int		 queue_chown(const char *dir, uid_t uid, gid_t gid, char *err,
 struct spool	*queue_spool_create(struct queue *, struct envelope *env,
 		    char *err, size_t errlen);
 int		 spool_write(struct spool *, const void *, size_t);
+/* Put header fields (whole "Name: value\r\n" lines) in front of the
+ * message, in the room the envelope reserved (prepend_room): the entry
+ * is delivered with them on top, above what an earlier call put there.
+ * Before the commit; the commit's fsync covers them. 0, or -1 with
+ * errno (EMSGSIZE: no room left, or none reserved). */
+int		 spool_prepend(struct spool *, const void *fields, size_t len);
 const char	*spool_id(const struct spool *);
 uint64_t	 spool_size(const struct spool *);	/* message octets */
 

@@ -41,6 +41,15 @@ struct smtp_io {
 	int	(*spool_open)(void *ctx, struct envelope *env);
 	/* Append message octets; 0, or -1 (the message gets 451). */
 	int	(*spool_write)(void *ctx, const char *data, size_t len);
+	/* Put header fields known only at the end of the message (whole
+	 * "Name: value\r\n" lines, say DKIM-Signature or
+	 * Authentication-Results) in front of it, above the Received field
+	 * and above what an earlier call put there. Called after the last
+	 * spool_write, before spool_commit, whose fsync covers them; only
+	 * when env->prepend_room (the most octets all calls may put, up to
+	 * QUEUE_PREPEND_MAX) was set before spool_open. 0, or -1: the
+	 * fields are not added, the message is still good. */
+	int	(*spool_prepend)(void *ctx, const char *fields, size_t len);
 	/* Make the spool durable; answer later with smtp_commit_done(). */
 	void	(*spool_commit)(void *ctx);
 	/* Drop the spool (message refused). */

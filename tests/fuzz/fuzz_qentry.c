@@ -3,7 +3,8 @@
  * behind. The input, up to a first "\n--state--\n", is written as
  * incoming/ID in a queue directory made once; what follows it, if
  * anything, as state/ID. A load gives an entry whose fields are all
- * set, or NULL with a message; then free.
+ * set, or NULL with a message; then free. The prepend slot (doc/queue.md)
+ * is read too: its fields lie inside the file, above the message.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* memmem */
@@ -113,6 +114,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(e->body_offset >= 0 && e->body_offset <= (off_t)n &&
 	    e->body_size >= 0 && e->body_offset + e->body_size <= (off_t)n,
 	    "body outside the file");
+	/* Fields prepended at the end of DATA sit just above the message
+	 * as received, inside the file. */
+	check(e->msg_offset >= e->body_offset && e->msg_offset <= (off_t)n,
+	    "prepended fields outside the file");
 	for (i = 0; i < e->nrcpts; i++)
 		check(e->rcpts[i] != NULL && e->state[i] <= RCPT_BOUNCED,
 		    "recipient");

@@ -156,6 +156,137 @@ Test(qentry, load_committed_entry)
 	qentry_free(e);
 }
 
+/* read_body - the message as delivery reads it, from the entry's body */
+static size_t
+read_body(const struct qentry *e, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	cr_assert_neq(fd = qentry_open_body(dir, e), -1);
+	n = read(fd, buf, len - 1);
+	close(fd);
+	cr_assert_geq(n, 0);
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+/* spool_with_room - a spool for one recipient with `room` octets
+ * reserved for prepended fields, the message written */
+static struct spool *
+spool_with_room(struct envelope *env, char **rcpts, size_t room)
+{
+	struct spool *sp;
+
+	memset(env, 0, sizeof(*env));
+	env->arrival = 1700000000;
+	env->client = "192.0.2.7";
+	env->helo = "client.example.org";
+	env->proto = "ESMTP";
+	env->sender = "s@example.org";
+	env->rcpts = rcpts;
+	env->nrcpts = 1;
+	env->prepend_room = room;
+	cr_assert_not_null(sp = queue_spool_create(q, env, err, sizeof(err)),
+	    "%s", err);
+	cr_assert_eq(spool_write(sp, body, strlen(body)), 0);
+	return sp;
+}
+
+/* Fields known only at the end of the message (a DKIM signature, then
+ * an Authentication-Results) go in front of it, the later call on top;
+ * the message as received stays where bounces quote it from. */
+Test(qentry, prepended_fields_are_delivered_first)
+{
+	static char *rcpts[] = { "a@example.test" };
+	static const char sig[] = "DKIM-Signature: v=1; a=ed25519-sha256;\r\n"
+	    "\tb=abc\r\n", ar[] = "Authentication-Results: x; none\r\n";
+	char buf[1024];
+	struct envelope env;
+	struct spool *sp;
+	struct qentry *e;
+
+	sp = spool_with_room(&env, rcpts, 200);
+	cr_assert_eq(spool_prepend(sp, sig, strlen(sig)), 0);
+	cr_assert_eq(spool_prepend(sp, ar, strlen(ar)), 0);
+	/* More than the room left: refused, the message still good. */
+	memset(buf, 'x', 200);
+	cr_assert_eq(spool_prepend(sp, buf, 200 - strlen(sig) - strlen(ar)
+	    - QUEUE_PREPEND_LINE + 1), -1);
+	cr_assert_eq(errno, EMSGSIZE);
+	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
+	spool_free(sp);
+
+	cr_assert_not_null(e = qentry_load(dir, env.id, err, sizeof(err)),
+	    "%s", err);
+	cr_assert_eq(read_body(e, buf, sizeof(buf)), strlen(ar) + strlen(sig) +
+	    strlen(body));
+	cr_assert_eq(e->body_size, (off_t)(strlen(ar) + strlen(sig) +
+	    strlen(body)));
+	cr_assert(strncmp(buf, ar, strlen(ar)) == 0, "%s", buf);
+	cr_assert(strncmp(buf + strlen(ar), sig, strlen(sig)) == 0, "%s", buf);
+	cr_assert_str_eq(buf + strlen(ar) + strlen(sig), body);
+	cr_assert_eq(e->msg_offset, e->body_offset + (off_t)(strlen(ar) +
+	    strlen(sig)));
+	qentry_free(e);
+}
+
+/* Room reserved and nothing put there: the message alone. */
+Test(qentry, unused_prepend_room)
+{
+	static char *rcpts[] = { "a@example.test" };
+	char buf[1024];
+	struct envelope env;
+	struct spool *sp;
+	struct qentry *e;
+
+	sp = spool_with_room(&env, rcpts, 4096);
+	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
+	spool_free(sp);
+	cr_assert_not_null(e = qentry_load(dir, env.id, err, sizeof(err)),
+	    "%s", err);
+	read_body(e, buf, sizeof(buf));
+	cr_assert_str_eq(buf, body);
+	cr_assert_eq(e->msg_offset, e->body_offset);
+	qentry_free(e);
+}
+
+/* A slot whose length line is damaged or says more than the room is
+ * refused whole, as every other malformed entry. */
+Test(qentry, bad_prepend_slot_refused)
+{
+	static const char *bad[] = {
+		"000000001x\n       Subject: a\r\n\r\nb\r\n",
+		"0000000020\n         Subject: a\r\n\r\nb\r\n",
+		"0000000000 ",
+	};
+	const char *id = "6B035034926088F8";
+	struct qentry *e;
+	char entry[512];
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = snprintf(entry, sizeof(entry), "sallyport-queue 1\nid %s\n"
+		    "arrival 1\nclient 192.0.2.1\nhelo h\nproto ESMTP\n"
+		    "prepend 20\nfrom \nrcpt a@example.test\n\n%s", id,
+		    bad[i]);
+		put_file("incoming", id, entry, (size_t)n, O_TRUNC);
+		cr_assert_null(qentry_load(dir, id, err, sizeof(err)), "%zu", i);
+		cr_assert_eq(errno, EINVAL, "%zu: %s", i, err);
+	}
+	/* and the same, well formed, loads */
+	n = snprintf(entry, sizeof(entry), "sallyport-queue 1\nid %s\n"
+	    "arrival 1\nclient 192.0.2.1\nhelo h\nproto ESMTP\n"
+	    "prepend 20\nfrom \nrcpt a@example.test\n\n"
+	    "0000000003\n      X\r\nSubject: a\r\n\r\nb\r\n", id);
+	put_file("incoming", id, entry, (size_t)n, O_TRUNC);
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)), "%s",
+	    err);
+	cr_assert_eq(e->body_size, (off_t)strlen("X\r\nSubject: a\r\n\r\nb\r\n"));
+	qentry_free(e);
+}
+
 /* SMTPUTF8 and BODY= go through the queue and come back as given; an
  * entry written without them (an older sallyport) loads as neither. */
 Test(qentry, smtputf8_and_body_kept)
