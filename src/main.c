@@ -26,6 +26,7 @@
 #include "selftest/selftest.h"
 #include "daemon/server.h"
 #include "daemon/workers.h"
+#include "keygen.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -42,6 +43,7 @@ enum {
 	OPT_SERVER_NAME,
 	OPT_TESTER_DOMAIN,
 	OPT_QUEUE,
+	OPT_DKIM_KEYGEN,
 };
 
 static void
@@ -49,6 +51,8 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: sallyport [-fnVh] [-c file]\n"
+	    "       sallyport [-c file] --dkim-keygen DOMAIN SELECTOR "
+	    "[rsa|ed25519] DIR\n"
 	    "       sallyport --selftest [--json] [--tester-domain NAME] "
 	    "[--server-name NAME]\n"
 	    "                 [-c file | HOST[:PORT]]\n"
@@ -68,6 +72,9 @@ usage(FILE *out)
 	    "                       or delete entries (the rest of the command\n"
 	    "                       line is for --queue); exit 0 done, 1 failed,\n"
 	    "                       2 usage or configuration error\n"
+	    "  --dkim-keygen DOMAIN SELECTOR [rsa|ed25519] DIR\n"
+	    "                       write a DKIM key to DIR/DOMAIN.SELECTOR.key\n"
+	    "                       and print the DNS record to publish\n"
 	    "  -V, --version        print the version and exit\n"
 	    "  -h, --help           this text\n", DEFAULT_CONFIG);
 }
@@ -194,18 +201,20 @@ main(int argc, char **argv)
 		{ "tester-domain",	required_argument,	NULL, OPT_TESTER_DOMAIN },
 		{ "queue",		no_argument,		NULL, OPT_QUEUE },
 		{ "queue-runner",	required_argument,	NULL, OPT_QUEUE_RUNNER },
+		{ "dkim-keygen",	no_argument,		NULL, OPT_DKIM_KEYGEN },
 		{ NULL,			0,			NULL, 0 },
 	};
 	struct selftest_cli st = { NULL, NULL, false, NULL, NULL };
 	const char *path = DEFAULT_CONFIG;
 	int queue = 0;		/* --queue: the rest is for queuectl */
+	int keygen = 0;		/* --dkim-keygen: the rest is for keygen */
 	int foreground = 0, check = 0, selftest = 0, config_given = 0, ch;
 	int status, runner_fd = -1, runner_ctl = -1;
 	struct config *cfg;
 	struct server *srv;
 	char *errors = NULL, *abspath, err[512];
 
-	while (!queue &&
+	while (!queue && !keygen &&
 	    (ch = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -239,6 +248,9 @@ main(int argc, char **argv)
 		case OPT_QUEUE:
 			queue = 1;
 			break;
+		case OPT_DKIM_KEYGEN:
+			keygen = 1;
+			break;
 		case OPT_QUEUE_RUNNER:
 			/* "PIPE" or "PIPE,CONTROL" (runner_fork) */
 			runner_fd = atoi(optarg);
@@ -262,6 +274,14 @@ main(int argc, char **argv)
 			return 2;
 		return queuectl_command(path, st.json, argc - optind,
 		    argv + optind);
+	}
+	if (keygen) {
+		if (foreground || check || selftest || st.json ||
+		    st.server_name || st.tester_domain) {
+			usage(stderr);
+			return 2;
+		}
+		return keygen_command(path, argc - optind, argv + optind);
 	}
 	if (selftest) {
 		/* One optional HOST[:PORT], instead of a configuration. */

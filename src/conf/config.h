@@ -37,6 +37,15 @@ struct strlist {
 /* SHA-256 of a configuration file's bytes, as hex with its NUL. */
 #define CONFIG_DIGEST_HEX	65
 
+/* One dkim_sign line: a key our mail from domain is signed with. */
+struct dkim_sign_key {
+	char		*domain;	/* lower case, no trailing dot */
+	char		*selector;	/* lower case */
+	char		*keyfile;
+	struct evp_pkey_st *pkey;	/* EVP_PKEY: RSA >= 2048 or Ed25519 */
+	unsigned	 line;		/* of the configuration file */
+};
+
 struct config {
 	char		*path;		/* file it was read from */
 	char		 digest[CONFIG_DIGEST_HEX];	/* of the bytes parsed
@@ -120,6 +129,11 @@ struct config {
 	unsigned	 delivery_concurrency;	/* connections overall */
 	unsigned	 delivery_per_destination;
 	unsigned	 delivery_timeout;	/* seconds per network step */
+	/* DKIM signing of mail from authenticated and trusted clients. */
+	struct dkim_sign_key *dkim_sign;	/* in the file's order */
+	size_t		 ndkim_sign;
+	bool		 dkim_sign_subdomains;	/* a parent's key signs for
+						 * its subdomains */
 };
 
 /* Parse a file. On success returns the config; on failure returns NULL
@@ -138,5 +152,10 @@ const char	*config_role_name(enum listen_role);
  * set-user-ID (qmailq) in a real qmail: the process running it must be
  * free to gain that user (no PR_SET_NO_NEW_PRIVS). */
 bool		 config_qmail_queue(const struct config *);
+/* The keys mail from domain (lower case) is signed with: its own, else,
+ * with dkim_sign_subdomains, those of its nearest parent that has any.
+ * Up to max in out; returns how many. */
+size_t		 config_dkim_keys(const struct config *, const char *domain,
+		    const struct dkim_sign_key **out, size_t max);
 
 #endif

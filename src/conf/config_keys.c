@@ -168,6 +168,11 @@ const struct conf_key conf_keys[] = {
 	    CONF_AT(delivery_per_destination), "5", 1, 1000, 0, 0 },
 	{ "delivery_timeout", CONF_DURATION, CONF_AT(delivery_timeout), "5m",
 	    1, 3600, 0, 0 },
+	/* DKIM signing: keys are loaded and checked with the file. */
+	{ "dkim_sign", CONF_DKIM_SIGN, CONF_AT(dkim_sign), "", 0, 0,
+	    CONF_AT(ndkim_sign), CONF_F_REPEAT | CONF_F_EMPTY },
+	{ "dkim_sign_subdomains", CONF_BOOL, CONF_AT(dkim_sign_subdomains),
+	    "no", 0, 0, 0, 0 },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -35,6 +35,7 @@ enum conf_type {
 	CONF_LISTEN,		/* ADDRESS:PORT [ROLE], one per line */
 	CONF_BARE_NL,		/* reject or normalize */
 	CONF_BARE_NL_CLIENTS,	/* trusted or all */
+	CONF_DKIM_SIGN,		/* DOMAIN SELECTOR KEYFILE, one per line */
 };
 
 enum {

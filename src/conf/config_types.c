@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "conf/config_addr.h"
+#include "conf/config_dkim.h"
 #include "conf/config_types.h"
 #include "conf/config_value.h"
 
@@ -381,6 +382,8 @@ static const struct {
 	    conf_free_ptr, cv_bare_newline_norm, "reject or normalize" },
 	[CONF_BARE_NL_CLIENTS] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, cv_bare_newline_clients_norm, "trusted or all" },
+	[CONF_DKIM_SIGN] = { conf_set_dkim_sign, conf_print_dkim_sign,
+	    conf_free_dkim_sign, NULL, "DOMAIN SELECTOR KEYFILE" },
 };
 
 static conf_norm_fn *
