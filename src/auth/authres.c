@@ -40,14 +40,6 @@ is_ctl(unsigned char c)
 	return c < 0x20 || c == 0x7f;
 }
 
-static int
-is_atext(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c >= 0x80 ||
-	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
 /* is_token - RFC 2045's token (UTF-8 allowed, RFC 6532) */
 static int
 is_token(const char *s)
@@ -78,7 +70,7 @@ is_addr(const char *s)
 			if (prev_dot || (*s == '@' && s != at))
 				return 0;
 			prev_dot = 1;
-		} else if (!is_atext((unsigned char)*s)) {
+		} else if (!dmarc_from_atext((unsigned char)*s)) {
 			return 0;
 		} else {
 			prev_dot = 0;

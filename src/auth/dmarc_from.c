@@ -11,8 +11,9 @@ struct cur {
 	const char	*p, *end;
 };
 
-static int
-is_atext(unsigned char c)
+/* dmarc_from_atext - RFC 5322's atext, with RFC 6532's UTF-8 octets */
+int
+dmarc_from_atext(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9') || c >= 0x80 ||
@@ -80,9 +81,9 @@ word(struct cur *c)
 		return -1;
 	if (c->p < c->end && *c->p == '"')
 		return skip_quoted(c) == 0 ? 1 : -1;
-	if (c->p >= c->end || !is_atext((unsigned char)*c->p))
+	if (c->p >= c->end || !dmarc_from_atext((unsigned char)*c->p))
 		return 0;
-	while (c->p < c->end && is_atext((unsigned char)*c->p))
+	while (c->p < c->end && dmarc_from_atext((unsigned char)*c->p))
 		c->p++;
 	return 1;
 }
@@ -132,7 +133,7 @@ domain(struct cur *c, char *out, size_t outlen)
 		if (skip_cfws(c) != 0)
 			return -1;
 		s = c->p;
-		while (c->p < c->end && is_atext((unsigned char)*c->p))
+		while (c->p < c->end && dmarc_from_atext((unsigned char)*c->p))
 			c->p++;
 		len = (size_t)(c->p - s);
 		if (len == 0 || n + len + 1 >= outlen)

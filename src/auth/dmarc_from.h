@@ -44,6 +44,9 @@ void	dmarc_from_init(struct dmarc_from *);
  * or not); returns the status so far. */
 enum dmarc_from_status dmarc_from_field(struct dmarc_from *,
 	    const char *value, size_t len);
+/* RFC 5322's atext (RFC 6532: octets >= 0x80 too), for the builders
+ * of other header fields */
+int	dmarc_from_atext(unsigned char);
 /* a sentence for a reason or a log, "" for OK */
 const char *dmarc_from_problem(const struct dmarc_from *);
 
