@@ -44,6 +44,11 @@ note(char *why, size_t whylen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, whylen, fmt, ap);
 	va_end(ap);
+	/* it quotes the record, which anyone's DNS may fill: printable
+	 * ASCII only, so that it can go into a reply or a log line */
+	for (; *why != '\0'; why++)
+		if (*why < 0x20 || *why > 0x7e)
+			*why = '?';
 }
 
 /* trim - drop white space at both ends of [*p, *p + *n) */

@@ -1,7 +1,8 @@
 /*
  * fuzz_dmarc_record - the DMARC record parser: any bytes give one of
- * its three answers with every field in range, the same answer twice,
- * and a record that parses reads the same with an unknown tag after it.
+ * its three answers with every field in range and a printable reason,
+ * the same answer twice, and a record that parses reads the same with
+ * an unknown tag after it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,11 +30,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct dmarc_record a, b;
 	enum dmarc_record_status sa, sb;
 	char why[96], *more;
+	size_t i;
 
 	sa = dmarc_record_parse((const char *)data, size, &a, why,
 	    sizeof(why));
 	if (memchr(why, '\0', sizeof(why)) == NULL)
 		abort();
+	for (i = 0; why[i] != '\0'; i++)
+		if (why[i] < 0x20 || why[i] > 0x7e)
+			abort();	/* it goes into replies and logs */
 	sb = dmarc_record_parse((const char *)data, size, &b, NULL, 0);
 	if (sa != sb || memcmp(&a, &b, sizeof(a)) != 0)
 		abort();

@@ -409,6 +409,24 @@ Test(dmarc, an_invalid_record_is_none_and_ends_the_search)
 	cr_assert(strstr(o.reason, "invalid DMARC record"), "%s", o.reason);
 }
 
+Test(dmarc, the_reason_quotes_a_hostile_record_safely)
+{
+	static const struct rr zone[] = {
+		{ "_dmarc.example.com", DMARC_DNS_OK,
+		    { "v=DMARC1; p=reject; x\r\n550 \xff; ", NULL } },
+		{ NULL, DMARC_DNS_OK, { NULL } },
+	};
+	struct msg m = { "a@example.com", DMARC_AUTH_FAIL, "example.net",
+	    { 0 }, { NULL }, 0 };
+	const char *p;
+
+	CHECK(m, zone, DMARC_RESULT_FAIL, DMARC_POLICY_REJECT);
+	cr_assert(strstr(o.reason, "ignored \"x??550 ?\""), "%s", o.reason);
+	for (p = o.reason; *p != '\0'; p++)
+		cr_assert(*p >= 0x20 && *p <= 0x7e,
+		    "the reason can go into an SMTP reply: %s", o.reason);
+}
+
 Test(dmarc, a_broken_p_with_rua_is_monitoring)
 {
 	static const struct rr zone[] = {
