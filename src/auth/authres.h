@@ -31,7 +31,6 @@
 #include "lib/buf.h"
 
 #define AUTHRES_MAX		8192	/* bytes of the field we build */
-#define AUTHRES_MAX_DEPTH	16	/* nested comments read */
 
 struct authres {
 	struct buf	b;		/* the field, CRLF-ended once done */
@@ -69,7 +68,9 @@ enum authres_claim {
 int	authres_parse_id(const char *value, size_t len, char *id,
 	    size_t idlen, unsigned *version);
 /* authres_claims - does this value claim `ours`? (case-insensitive,
- * a final dot ignored) */
+ * a final dot ignored; comments nested to any depth; OURS also when a
+ * reader that drops comments first would read ours, as in
+ * "mx(x).example.org", which a strict reader finds broken) */
 enum authres_claim authres_claims(const char *value, size_t len,
 	    const char *ours);
 

@@ -13,30 +13,38 @@ struct cur {
 	const char	*p, *end;
 };
 
-/* skip_cfws - white space and nested comments; -1 on one unclosed or
- * nested past AUTHRES_MAX_DEPTH */
+/* skip - comments (nested) and, when blanks, white space; -1 on a
+ * comment unclosed. No bound on the nesting (one count, no recursion):
+ * an id that other readers find behind deep comments must be found here
+ * too, or a forged claim of ours would be kept as malformed. */
 static int
-skip_cfws(struct cur *c)
+skip(struct cur *c, int blanks)
 {
-	unsigned depth = 0;
+	size_t depth = 0;
 
 	for (; c->p < c->end; c->p++) {
 		char ch = *c->p;
 
 		if (ch == '(') {
-			if (++depth > AUTHRES_MAX_DEPTH)
-				return -1;
+			depth++;
 		} else if (depth > 0 && ch == ')') {
 			depth--;
 		} else if (depth > 0 && ch == '\\') {
 			if (c->p + 1 < c->end)
 				c->p++;
-		} else if (depth == 0 && ch != ' ' && ch != '\t' &&
-		    ch != '\r' && ch != '\n') {
+		} else if (depth == 0 && (!blanks || (ch != ' ' &&
+		    ch != '\t' && ch != '\r' && ch != '\n'))) {
 			return 0;
 		}
 	}
 	return depth == 0 ? 0 : -1;
+}
+
+/* skip_cfws - white space and comments */
+static int
+skip_cfws(struct cur *c)
+{
+	return skip(c, 1);
 }
 
 static int
@@ -57,9 +65,11 @@ put(char *id, size_t idlen, size_t *n, char c)
 	return 0;
 }
 
-/* read_value - a token or a quoted-string (unescaped) into id */
+/* read_value - a token or a quoted-string (unescaped) into id; with
+ * glue, comments inside a token are dropped ("mx(x).example" reads
+ * "mx.example"), as a reader that removes comments first reads it */
 static int
-read_value(struct cur *c, char *id, size_t idlen)
+read_value(struct cur *c, char *id, size_t idlen, int glue)
 {
 	size_t n = 0;
 
@@ -81,9 +91,20 @@ read_value(struct cur *c, char *id, size_t idlen)
 		}
 		return -1;
 	}
-	while (c->p < c->end && token_char((unsigned char)*c->p))
-		if (put(id, idlen, &n, *c->p++) != 0)
-			return -1;
+	for (;;) {
+		struct cur after;
+
+		while (c->p < c->end && token_char((unsigned char)*c->p))
+			if (put(id, idlen, &n, *c->p++) != 0)
+				return -1;
+		if (!glue || n == 0 || c->p >= c->end || *c->p != '(')
+			break;
+		after = *c;
+		if (skip(&after, 0) != 0 || after.p >= after.end ||
+		    !token_char((unsigned char)*after.p))
+			break;
+		*c = after;
+	}
 	return n > 0 ? 0 : -1;
 }
 
@@ -95,7 +116,7 @@ authres_parse_id(const char *v, size_t len, char *id, size_t idlen,
 	unsigned ver = 0;
 
 	*version = 1;
-	if (skip_cfws(&c) != 0 || read_value(&c, id, idlen) != 0)
+	if (skip_cfws(&c) != 0 || read_value(&c, id, idlen, 0) != 0)
 		return -1;
 	/* authres-version = 1*DIGIT [CFWS], before ";" or the end */
 	if (skip_cfws(&c) == 0 && c.p < c.end && *c.p >= '0' && *c.p <= '9') {
@@ -130,8 +151,16 @@ authres_claims(const char *value, size_t len, const char *ours)
 {
 	char id[1024];
 	unsigned version;
+	struct cur c = { value, value + len };
+	int strict;
 
-	if (authres_parse_id(value, len, id, sizeof(id), &version) != 0)
-		return AUTHRES_MALFORMED;
-	return same_id(id, ours) ? AUTHRES_OURS : AUTHRES_OTHER;
+	strict = authres_parse_id(value, len, id, sizeof(id), &version);
+	if (strict == 0 && same_id(id, ours))
+		return AUTHRES_OURS;
+	/* Read as a reader that drops comments first would: a field
+	 * that names us to either reader is a claim of ours. */
+	if (skip_cfws(&c) == 0 && read_value(&c, id, sizeof(id), 1) == 0 &&
+	    same_id(id, ours))
+		return AUTHRES_OURS;
+	return strict == 0 ? AUTHRES_OTHER : AUTHRES_MALFORMED;
 }

@@ -239,6 +239,32 @@ Test(authres_parse, forged_claims_of_our_id)
 	    "a broken rest still names us to a lenient reader");
 }
 
+Test(authres_parse, forged_claims_read_past_any_comment)
+{
+	char deep[20000];
+	size_t i, n = 5000;
+
+	/* However deep the comments before it, our id is found: a field a
+	 * lenient reader takes for ours is never kept as malformed. */
+	for (i = 0; i < n; i++) {
+		deep[i] = '(';
+		deep[n + i] = ')';
+	}
+	snprintf(deep + 2 * n, sizeof(deep) - 2 * n, " mx.example.org; "
+	    "dmarc=pass");
+	cr_assert_eq(claims(deep), AUTHRES_OURS);
+	/* A comment glued inside the id: a reader that drops comments
+	 * first reads ours; a strict one finds the field broken. */
+	cr_assert_eq(claims("mx.example(x).org; dmarc=pass"), AUTHRES_OURS);
+	cr_assert_eq(claims("mx(a)(b (c)).example.org(d); dmarc=pass"),
+	    AUTHRES_OURS);
+	cr_assert_eq(claims("mx.example.org(x)1; dmarc=pass"), AUTHRES_OURS);
+	cr_assert_eq(claims("mx.example (x) .org; dmarc=pass"), AUTHRES_OTHER,
+	    "white space outside the comment parts the words");
+	cr_assert_eq(claims("relay.test(x)mx.example.org; dmarc=pass"),
+	    AUTHRES_OTHER);
+}
+
 Test(authres_parse, other_ids_are_kept)
 {
 	cr_assert_eq(claims(" mx.example.org.evil.test; spf=pass"),
@@ -265,7 +291,8 @@ Test(authres_parse, hostile_or_empty_values)
 		deep[i + 20] = ')';
 	}
 	snprintf(deep + 40, sizeof(deep) - 40, " mx.example.org");
-	cr_assert_eq(claims(deep), AUTHRES_MALFORMED, "nested past the bound");
+	cr_assert_eq(claims(deep), AUTHRES_OURS, "a reader without a bound "
+	    "on nesting finds our id after the comments");
 	cr_assert_eq(authres_claims("mx.example.org\0x", 16, "mx.example.org"),
 	    AUTHRES_OURS, "a NUL ends the id");
 	cr_assert_eq(authres_claims("\"mx\0.example.org\"", 17,
