@@ -178,7 +178,7 @@ keygen_command(const char *config, int argc, char **argv)
 	const char *domain, *selector, *dir, *alg = "rsa";
 	struct passwd *pw = NULL;
 	EVP_PKEY *pkey;
-	char	 path[4096], user[256], err[512], *p;
+	char	 path[4096], cwd[4096], user[256], err[512], *p;
 	int	 rsa;
 
 	if (argc != 3 && argc != 4) {
@@ -214,8 +214,15 @@ keygen_command(const char *config, int argc, char **argv)
 			return 1;
 		}
 	}
-	if (snprintf(path, sizeof(path), "%s/%s.%s.key", dir, domain,
-	    selector) >= (int)sizeof(path)) {
+	/* The configuration wants the key by an absolute path: a relative
+	 * DIR is taken from here, so that the line printed is usable. */
+	if (dir[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL) {
+		fprintf(stderr, "sallyport: getcwd: %s\n", strerror(errno));
+		return 1;
+	}
+	if (snprintf(path, sizeof(path), "%s%s%s/%s.%s.key", dir[0] != '/' ?
+	    cwd : "", dir[0] != '/' ? "/" : "", dir, domain, selector) >=
+	    (int)sizeof(path)) {
 		fprintf(stderr, "sallyport: %s: name too long\n", dir);
 		return 2;
 	}

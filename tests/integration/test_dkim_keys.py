@@ -189,6 +189,19 @@ class DkimKeys(sallytest.TestCase):
         self.assertEqual((st.st_uid, st.st_gid), (user.pw_uid, user.pw_gid))
         self.assertEqual(st.st_mode & 0o777, 0o600)
 
+    def test_keygen_relative_dir_prints_a_usable_line(self):
+        # run in self.dir: DIR "keys" is relative, the dkim_sign line
+        # must still name the key by an absolute path, as the
+        # configuration wants
+        os.mkdir(os.path.join(self.dir, 'keys'))
+        out, _ = self.keygen('example.test', 'rel', 'ed25519', 'keys')
+        line = re.search(r'^; (dkim_sign = .*)$', out, re.M).group(1)
+        self.assertEqual(line, 'dkim_sign = example.test rel %s'
+                         % os.path.join(self.dir, 'keys', 'example.test.rel.key'))
+        rc, printed, err = self.run_bin('-n', '-c', self.conf([line]))
+        self.assertEqual(rc, 0, err)
+        self.assertIn(line + '\n', printed)
+
     def test_keygen_usage(self):
         _, err = self.keygen('example.test', 'sel', 'dsa', self.dir, status=2)
         self.assertIn('rsa or ed25519', err)
