@@ -47,6 +47,19 @@ name_ok(const char *s)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
 }
 
+/* path_ok - can the path stand as KEYFILE in a dkim_sign line? Its
+ * items are parted by blanks and commas, and a line holds no control
+ * character (config_value.c, config.c) */
+static int
+path_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == ' ' || *s == ',' || (unsigned char)*s < 0x20 ||
+		    *s == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* service_user - the `user` line of the configuration file, if any: the
  * file may not load yet (its dkim_sign line names the key we make) */
 static int
@@ -224,6 +237,12 @@ keygen_command(const char *config, int argc, char **argv)
 	    cwd : "", dir[0] != '/' ? "/" : "", dir, domain, selector) >=
 	    (int)sizeof(path)) {
 		fprintf(stderr, "sallyport: %s: name too long\n", dir);
+		return 2;
+	}
+	if (!path_ok(path)) {
+		fprintf(stderr, "sallyport: %s: a path with a blank, ',' or "
+		    "a control character cannot stand in a dkim_sign line\n",
+		    dir);
 		return 2;
 	}
 	if ((pkey = new_key(rsa)) == NULL) {

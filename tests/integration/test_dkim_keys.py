@@ -202,6 +202,17 @@ class DkimKeys(sallytest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn(line + '\n', printed)
 
+    def test_keygen_refuses_a_dir_no_dkim_sign_line_can_name(self):
+        # dkim_sign's items are parted by blanks and commas, and a line
+        # holds no control character: no key is made that the
+        # configuration could not name
+        for name in ('my keys', 'a,b', 'tab\tdir', 'nl\ndir'):
+            keydir = os.path.join(self.dir, name)
+            os.mkdir(keydir)
+            _, err = self.keygen('example.test', 'sel', 'ed25519', keydir, status=2)
+            self.assertIn('cannot stand in a dkim_sign line', err)
+            self.assertEqual(os.listdir(keydir), [])
+
     def test_keygen_usage(self):
         _, err = self.keygen('example.test', 'sel', 'dsa', self.dir, status=2)
         self.assertIn('rsa or ed25519', err)
