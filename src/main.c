@@ -25,6 +25,7 @@
 #include "sec/sasl.h"
 #include "selftest/selftest.h"
 #include "daemon/server.h"
+#include "daemon/spf_command.h"
 #include "daemon/workers.h"
 #include "keygen.h"
 
@@ -44,6 +45,7 @@ enum {
 	OPT_TESTER_DOMAIN,
 	OPT_QUEUE,
 	OPT_DKIM_KEYGEN,
+	OPT_SPF_CHECK,
 };
 
 static void
@@ -57,6 +59,7 @@ usage(FILE *out)
 	    "[--server-name NAME]\n"
 	    "                 [-c file | HOST[:PORT]]\n"
 	    QUEUECTL_USAGE
+	    SPF_COMMAND_USAGE
 	    "  -c, --config FILE    configuration file (default %s)\n"
 	    "  -f, --foreground     stay in the foreground, log to stderr\n"
 	    "  -n, --check-config   check the configuration, print it, exit\n"
@@ -75,6 +78,11 @@ usage(FILE *out)
 	    "  --dkim-keygen DOMAIN SELECTOR [rsa|ed25519] DIR\n"
 	    "                       write a DKIM key to DIR/DOMAIN.SELECTOR.key\n"
 	    "                       and print the DNS record to publish\n"
+	    "  --spf-check IP MAILFROM [HELO]\n"
+	    "                       evaluate SPF (RFC 7208) through dns_servers\n"
+	    "                       and print result=, domain=, explanation=...;\n"
+	    "                       MAILFROM \"\" checks HELO; exit 0 with a\n"
+	    "                       result, 2 usage or configuration error\n"
 	    "  -V, --version        print the version and exit\n"
 	    "  -h, --help           this text\n", DEFAULT_CONFIG);
 }
@@ -200,6 +208,7 @@ main(int argc, char **argv)
 		{ "server-name",	required_argument,	NULL, OPT_SERVER_NAME },
 		{ "tester-domain",	required_argument,	NULL, OPT_TESTER_DOMAIN },
 		{ "queue",		no_argument,		NULL, OPT_QUEUE },
+		{ "spf-check",		no_argument,		NULL, OPT_SPF_CHECK },
 		{ "queue-runner",	required_argument,	NULL, OPT_QUEUE_RUNNER },
 		{ "dkim-keygen",	no_argument,		NULL, OPT_DKIM_KEYGEN },
 		{ NULL,			0,			NULL, 0 },
@@ -208,6 +217,7 @@ main(int argc, char **argv)
 	const char *path = DEFAULT_CONFIG;
 	int queue = 0;		/* --queue: the rest is for queuectl */
 	int keygen = 0;		/* --dkim-keygen: the rest is for keygen */
+	int spf_check = 0;
 	int foreground = 0, check = 0, selftest = 0, config_given = 0, ch;
 	int status, runner_fd = -1, runner_ctl = -1;
 	struct config *cfg;
@@ -251,6 +261,9 @@ main(int argc, char **argv)
 		case OPT_DKIM_KEYGEN:
 			keygen = 1;
 			break;
+		case OPT_SPF_CHECK:
+			spf_check = 1;
+			break;
 		case OPT_QUEUE_RUNNER:
 			/* "PIPE" or "PIPE,CONTROL" (runner_fork) */
 			runner_fd = atoi(optarg);
@@ -282,6 +295,16 @@ main(int argc, char **argv)
 			return 2;
 		}
 		return keygen_command(path, argc - optind, argv + optind);
+	}
+	if (spf_check) {
+		if (foreground || check || selftest || st.json ||
+		    st.server_name || st.tester_domain) {
+			usage(stderr);
+			return 2;
+		}
+		if (proc_no_new_privs("sallyport") == -1)
+			return 2;
+		return spf_check_command(path, argc - optind, argv + optind);
 	}
 	if (selftest) {
 		/* One optional HOST[:PORT], instead of a configuration. */

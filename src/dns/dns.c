@@ -63,7 +63,9 @@ static const unsigned dns_steps[] = { DNS_TYPE_MX, DNS_TYPE_A, DNS_TYPE_AAAA };
 struct dns_req {
 	struct dns	*dns;
 	dns_cb		*cb;		/* NULL once answered or cancelled */
+	dns_msg_cb	*msg_cb;	/* dns_query's, in place of cb */
 	void		*arg;
+	unsigned	 qtype;		/* dns_query's type; 0: dns_steps */
 	ev_timer	 deadline;	/* the whole lookup */
 	size_t		 step;		/* in dns_steps */
 	uint32_t	 neg_ttl;	/* smallest negative TTL so far */
@@ -81,6 +83,13 @@ enum dns_verdict {
 };
 
 static void dns_send(struct dns_req *);
+
+/* dns_wanted - has the asker still to be answered? */
+static bool
+dns_wanted(const struct dns_req *r)
+{
+	return r->cb != NULL || r->msg_cb != NULL;
+}
 
 const char *
 dns_result_name(enum dns_result r)
@@ -294,22 +303,32 @@ dns_free(struct dns *d)
 static void
 dns_req_release(struct dns_req *r)
 {
-	if (r->cb == NULL && !r->in_ares && !r->starting)
+	if (!dns_wanted(r) && !r->in_ares && !r->starting)
 		free(r);
 }
 
-/* dns_finish - answer the asker, once; keep the answer if it may be */
+/* dns_finish - answer the asker, once; keep the answer if it may be.
+ * msg (len bytes): the message, for a dns_query. */
 static void
-dns_finish(struct dns_req *r, enum dns_result result, uint32_t ttl)
+dns_finish(struct dns_req *r, enum dns_result result, uint32_t ttl,
+    const unsigned char *msg, size_t len)
 {
 	struct dns	*d = r->dns;
 	dns_cb		*cb = r->cb;
+	dns_msg_cb	*msg_cb = r->msg_cb;
 
-	if (result != DNS_TEMPFAIL)
-		dns_cache_put(d->cache, r->name, result, ttl, ev_now(d->loop));
 	ev_timer_stop(d->loop, &r->deadline);
 	r->cb = NULL;
-	cb(r->arg, result);
+	r->msg_cb = NULL;
+	if (msg_cb != NULL) {
+		msg_cb(r->arg, result, result == DNS_TEMPFAIL ? NULL : msg,
+		    result == DNS_TEMPFAIL ? 0 : len);
+	} else {
+		if (result != DNS_TEMPFAIL)
+			dns_cache_put(d->cache, r->name, result, ttl,
+			    ev_now(d->loop));
+		cb(r->arg, result);
+	}
 	dns_req_release(r);
 }
 
@@ -325,7 +344,7 @@ dns_verdict(struct dns_req *r, int status, const unsigned char *abuf,
 	    status != ARES_ENOTFOUND)
 		return DNS_V_TEMPFAIL;	/* SERVFAIL, REFUSED, timeout, ... */
 	if (abuf == NULL || alen <= 0 || dns_answer_parse(abuf, (size_t)alen,
-	    dns_steps[r->step], &a) == -1)
+	    r->qtype ? r->qtype : dns_steps[r->step], &a) == -1)
 		return DNS_V_TEMPFAIL;
 	if (a.neg_ttl < r->neg_ttl)
 		r->neg_ttl = a.neg_ttl;
@@ -337,7 +356,7 @@ dns_verdict(struct dns_req *r, int status, const unsigned char *abuf,
 		*ttl = a.ttl;
 		return DNS_V_FOUND;
 	}
-	if (a.null_mx > 0) {
+	if (a.null_mx > 0 && r->qtype == 0) {
 		/* RFC 7505: the domain takes no mail, so none can be
 		 * returned to it; its addresses do not change that. */
 		*ttl = a.ttl;
@@ -345,7 +364,8 @@ dns_verdict(struct dns_req *r, int status, const unsigned char *abuf,
 	}
 	/* NODATA, or only a CNAME chain without the type at its end. */
 	*ttl = r->neg_ttl;
-	return r->step + 1 < DNS_NSTEPS ? DNS_V_NEXT : DNS_V_NOT_FOUND;
+	return r->qtype == 0 && r->step + 1 < DNS_NSTEPS ? DNS_V_NEXT :
+	    DNS_V_NOT_FOUND;
 }
 
 static void
@@ -363,23 +383,28 @@ dns_answer_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		free(r);
 		return;
 	}
-	if (r->cb == NULL) {
+	if (!dns_wanted(r)) {
 		dns_req_release(r);	/* too late, or cancelled */
+		return;
+	}
+	if (status == ARES_EBADNAME) {
+		/* A name c-ares cannot ask: there is no such name. */
+		dns_finish(r, DNS_NOT_FOUND, 0, NULL, 0);
 		return;
 	}
 	switch (dns_verdict(r, status, abuf, alen, &ttl)) {
 	case DNS_V_FOUND:
-		dns_finish(r, DNS_FOUND, ttl);
+		dns_finish(r, DNS_FOUND, ttl, abuf, (size_t)alen);
 		break;
 	case DNS_V_NOT_FOUND:
-		dns_finish(r, DNS_NOT_FOUND, ttl);
+		dns_finish(r, DNS_NOT_FOUND, ttl, abuf, (size_t)alen);
 		break;
 	case DNS_V_NEXT:
 		r->step++;
 		dns_send(r);
 		break;
 	case DNS_V_TEMPFAIL:
-		dns_finish(r, DNS_TEMPFAIL, 0);
+		dns_finish(r, DNS_TEMPFAIL, 0, NULL, 0);
 		break;
 	}
 }
@@ -393,8 +418,8 @@ dns_send(struct dns_req *r)
 	struct dns	*d = r->dns;
 
 	r->in_ares = true;
-	ares_query(d->channel, r->name, DNS_CLASS_IN, (int)dns_steps[r->step],
-	    dns_answer_cb, r);
+	ares_query(d->channel, r->name, DNS_CLASS_IN,
+	    (int)(r->qtype ? r->qtype : dns_steps[r->step]), dns_answer_cb, r);
 	dns_timer_update(d);
 }
 
@@ -406,7 +431,29 @@ dns_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	/* c-ares keeps its query until its own timeout; r waits for it. */
-	dns_finish(r, DNS_TEMPFAIL, 0);
+	dns_finish(r, DNS_TEMPFAIL, 0, NULL, 0);
+}
+
+/* dns_start - send a new request's first query */
+static struct dns_req *
+dns_start(struct dns *d, struct dns_req *r, void *arg)
+{
+	r->dns = d;
+	r->arg = arg;
+	r->neg_ttl = UINT32_MAX;
+	ev_timer_init(&r->deadline, dns_deadline_cb, d->timeout, 0.);
+	r->deadline.data = r;
+	ev_timer_start(d->loop, &r->deadline);
+
+	r->starting = true;
+	dns_send(r);
+	r->starting = false;
+	if (!dns_wanted(r)) {
+		/* Answered already: the asker has no handle to keep. */
+		dns_req_release(r);
+		return NULL;
+	}
+	return r;
 }
 
 struct dns_req *
@@ -432,33 +479,43 @@ dns_domain_exists(struct dns *d, const char *domain, dns_cb *cb, void *arg)
 		cb(arg, DNS_TEMPFAIL);
 		return NULL;
 	}
-	r->dns = d;
 	r->cb = cb;
-	r->arg = arg;
-	r->neg_ttl = UINT32_MAX;
 	memcpy(r->name, name, sizeof(name));
-	ev_timer_init(&r->deadline, dns_deadline_cb, d->timeout, 0.);
-	r->deadline.data = r;
-	ev_timer_start(d->loop, &r->deadline);
+	return dns_start(d, r, arg);
+}
 
-	r->starting = true;
-	dns_send(r);
-	r->starting = false;
-	if (r->cb == NULL) {
-		/* Answered already: the asker has no handle to keep. */
-		dns_req_release(r);
+struct dns_req *
+dns_query(struct dns *d, const char *name, unsigned type, dns_msg_cb *cb,
+    void *arg)
+{
+	struct dns_req	*r;
+	size_t		 len = strlen(name);
+
+	if (len > 0 && name[len - 1] == '.')
+		len--;		/* the same name, and it fits r->name */
+	if (len == 0 || len > CV_DOMAIN_MAX) {
+		cb(arg, DNS_NOT_FOUND, NULL, 0);
 		return NULL;
 	}
-	return r;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		cb(arg, DNS_TEMPFAIL, NULL, 0);
+		return NULL;
+	}
+	r->msg_cb = cb;
+	r->qtype = type;
+	memcpy(r->name, name, len);
+	r->name[len] = '\0';
+	return dns_start(d, r, arg);
 }
 
 void
 dns_cancel(struct dns_req *r)
 {
 	/* Already answered: this is the asker's own callback cancelling. */
-	if (r == NULL || r->cb == NULL)
+	if (r == NULL || !dns_wanted(r))
 		return;
 	r->cb = NULL;
+	r->msg_cb = NULL;
 	ev_timer_stop(r->dns->loop, &r->deadline);
 	dns_req_release(r);
 }

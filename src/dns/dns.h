@@ -40,6 +40,19 @@ void		 dns_free(struct dns *);
  * DNS_NOT_FOUND. */
 struct dns_req	*dns_domain_exists(struct dns *, const char *domain,
 		    dns_cb *cb, void *arg);
+/* The answer to dns_query: DNS_FOUND when it holds records of the type
+ * asked, DNS_NOT_FOUND for NXDOMAIN or none of the type, DNS_TEMPFAIL;
+ * msg and len the message as received, for dns_answer_each (NULL on
+ * DNS_TEMPFAIL), valid during the call only. */
+typedef void dns_msg_cb(void *arg, enum dns_result, const unsigned char *msg,
+    size_t len);
+
+/* One question, `name` and `type` (DNS_TYPE_*), for a caller that wants
+ * the records themselves (SPF): the answer is not cached. cb runs
+ * exactly once unless cancelled, as dns_domain_exists's does: NULL is
+ * returned when it has run already. */
+struct dns_req	*dns_query(struct dns *, const char *name, unsigned type,
+		    dns_msg_cb *cb, void *arg);
 /* The asker is gone: its callback will not run. NULL, or a call from
  * within the request's own cb, does nothing. */
 void		 dns_cancel(struct dns_req *);

@@ -9,6 +9,7 @@
  * holds the chain, and the records at its end count for the name.
  */
 #include <stdbool.h>
+#include <string.h>
 
 #include <ares.h>
 
@@ -132,6 +133,24 @@ dns_soa_neg_ttl(const struct dns_cursor *c, const struct dns_rr *rr)
 	return min < rr->ttl ? min : rr->ttl;
 }
 
+/* dns_start - check the header, skip the question section; the counts
+ * of the answer and authority sections in *an and *ns */
+static int
+dns_start(struct dns_cursor *c, unsigned *an, unsigned *ns)
+{
+	unsigned qd;
+
+	if (c->len < DNS_HEADER_LEN || c->len > DNS_MSG_MAX)
+		return -1;
+	qd = dns_u16(c->msg + 4);
+	*an = dns_u16(c->msg + 6);
+	*ns = dns_u16(c->msg + 8);
+	for (unsigned i = 0; i < qd; i++)
+		if (dns_skip_question(c) == -1)
+			return -1;
+	return 0;
+}
+
 int
 dns_answer_parse(const unsigned char *msg, size_t len, unsigned type,
     struct dns_answer *out)
@@ -139,17 +158,11 @@ dns_answer_parse(const unsigned char *msg, size_t len, unsigned type,
 	struct dns_cursor c = { msg, len, DNS_HEADER_LEN };
 	struct dns_answer a = { 0, 0, 0, DNS_ANSWER_NEG_TTL };
 	struct dns_rr	 rr;
-	unsigned	 qd, an, ns, i;
+	unsigned	 an, ns, i;
 	bool		 null, soa = false;
 
-	if (len < DNS_HEADER_LEN || len > DNS_MSG_MAX)
+	if (dns_start(&c, &an, &ns) == -1)
 		return -1;
-	qd = dns_u16(msg + 4);
-	an = dns_u16(msg + 6);
-	ns = dns_u16(msg + 8);
-	for (i = 0; i < qd; i++)
-		if (dns_skip_question(&c) == -1)
-			return -1;
 	for (i = 0; i < an; i++) {
 		if (dns_next_rr(&c, &rr) == -1)
 			return -1;
@@ -180,5 +193,52 @@ dns_answer_parse(const unsigned char *msg, size_t len, unsigned type,
 	}
 	/* The additional section is of no use here and is not read. */
 	*out = a;
+	return 0;
+}
+
+/* dns_rr_name - the name in a record's data at `pos` (MX: after the
+ * preference), as text */
+static int
+dns_rr_name(const struct dns_cursor *c, const struct dns_rr *rr, size_t skip,
+    dns_rr_fn *fn, void *arg)
+{
+	char	*name;
+	long	 n;
+
+	if (rr->rdlen <= skip || ares_expand_name(c->msg + rr->rdata + skip,
+	    c->msg, (int)c->len, &name, &n) != ARES_SUCCESS)
+		return -1;
+	if (n <= 0 || (size_t)n > rr->rdlen - skip) {
+		ares_free_string(name);
+		return -1;
+	}
+	fn(arg, rr->type, name, strlen(name));
+	ares_free_string(name);
+	return 0;
+}
+
+int
+dns_answer_each(const unsigned char *msg, size_t len, unsigned type,
+    dns_rr_fn *fn, void *arg)
+{
+	struct dns_cursor c = { msg, len, DNS_HEADER_LEN };
+	struct dns_rr	 rr;
+	unsigned	 an, ns, i;
+
+	if (dns_start(&c, &an, &ns) == -1)
+		return -1;
+	for (i = 0; i < an; i++) {
+		if (dns_next_rr(&c, &rr) == -1)
+			return -1;
+		if (rr.type != type || rr.class != DNS_CLASS_IN)
+			continue;
+		if (type == DNS_TYPE_MX || type == DNS_TYPE_PTR) {
+			if (dns_rr_name(&c, &rr, type == DNS_TYPE_MX ? 2 : 0,
+			    fn, arg) == -1)
+				return -1;
+		} else {
+			fn(arg, rr.type, msg + rr.rdata, rr.rdlen);
+		}
+	}
 	return 0;
 }

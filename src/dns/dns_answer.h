@@ -16,7 +16,9 @@
 #define DNS_TYPE_A	1
 #define DNS_TYPE_CNAME	5
 #define DNS_TYPE_SOA	6
+#define DNS_TYPE_PTR	12
 #define DNS_TYPE_MX	15
+#define DNS_TYPE_TXT	16
 #define DNS_TYPE_AAAA	28
 #define DNS_CLASS_IN	1
 
@@ -38,5 +40,19 @@ struct dns_answer {
  * Returns 0, or -1 for a message that is cut short or malformed. */
 int	dns_answer_parse(const unsigned char *msg, size_t len, unsigned type,
 	    struct dns_answer *);
+
+/* Called for each record of the type asked for in the answer section:
+ * for MX and PTR, the name it holds, as text without the final dot
+ * ("" for the root: a null MX); for other types, the record's data as
+ * on the wire. */
+typedef void dns_rr_fn(void *arg, unsigned type, const void *data,
+    size_t len);
+
+/* Call fn for each record of `type` (class IN) in msg's answer section,
+ * CNAME chains included as dns_answer_parse reads them. Returns 0, or
+ * -1 for a malformed message (fn may have been called for records
+ * before the fault). */
+int	dns_answer_each(const unsigned char *msg, size_t len, unsigned type,
+	    dns_rr_fn *fn, void *arg);
 
 #endif

@@ -47,7 +47,7 @@ from sallytest_smtp import REPLY_LINE, Client, Closed, Reply, dot_stuff  # noqa:
 from sallytest_queue import HEADER_ORDER, QueueEntry, split_received, unfold  # noqa: F401
 from sallytest_dns import (  # noqa: F401
     DNS_ZONES, DNSMASQ, SHARED_DNS_HOSTS, SHARED_DNS_MX, Dnsmasq, dns_query,
-    shared_dnsmasq)
+    shared_dnsmasq, stop_process)
 
 # The master's (or the only process's) lines about a reload: it took the
 # file as generation N, or refused it. A worker's or the runner's own lines

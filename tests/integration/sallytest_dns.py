@@ -36,6 +36,20 @@ def dns_query(port, name, qtype=1, host='127.0.0.1', timeout=1.0):
     return reply[3] & 0x0f, struct.unpack('>H', reply[6:8])[0]
 
 
+def stop_process(proc, timeout=10):
+    """Terminate a DNS server we started (None: nothing), killing it if
+    it does not end within timeout seconds."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Dnsmasq:
     """A real DNS server, dnsmasq, on 127.0.0.1 and a free port.
 
@@ -94,15 +108,8 @@ class Dnsmasq:
         return self.log.read().decode('utf-8', 'replace')
 
     def close_process(self):
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        stop_process(self.proc)
+        self.proc = None
 
     def close(self):
         self.close_process()

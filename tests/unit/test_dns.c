@@ -363,6 +363,82 @@ Test(dnsmasq, free_with_lookups_pending)
 	cr_assert_eq(a.calls + b.calls, 0);
 }
 
+/* --- dns_query: the records themselves ------------------------------------ */
+
+struct msg_answer {
+	int		 calls;
+	enum dns_result	 result;
+	unsigned	 records;
+	char		 txt[64];
+};
+
+static void
+on_txt(void *arg, unsigned type, const void *data, size_t len)
+{
+	struct msg_answer *a = arg;
+
+	(void)type;
+	a->records++;
+	snprintf(a->txt, sizeof(a->txt), "%.*s", (int)len, (const char *)data);
+}
+
+static void
+on_msg(void *arg, enum dns_result r, const unsigned char *msg, size_t len)
+{
+	struct msg_answer *a = arg;
+
+	a->calls++;
+	a->result = r;
+	if (msg != NULL)
+		cr_assert_eq(dns_answer_each(msg, len, DNS_TYPE_TXT, on_txt,
+		    a), 0);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* query - a dns_query and its one answer */
+static struct msg_answer
+query(struct dns *d, const char *name, unsigned type)
+{
+	struct msg_answer	 a = { 0 };
+	struct dns_req		*r = dns_query(d, name, type, on_msg, &a);
+	ev_timer		 t;
+
+	if (r != NULL) {
+		cr_assert_eq(a.calls, 0);
+		ev_timer_init(&t, stop_cb, 5, 0.);
+		ev_timer_start(loop, &t);
+		ev_run(loop, 0);
+		ev_timer_stop(loop, &t);
+	}
+	cr_assert_eq(a.calls, 1, "%s: %d answers", name, a.calls);
+	return a;
+}
+
+Test(dnsmasq, query_gives_the_records)
+{
+	struct dns		*d = dnsmasq_dns(2);
+	struct msg_answer	 a;
+
+	a = query(d, "txt-only.example.test", DNS_TYPE_TXT);
+	cr_assert_eq(a.result, DNS_FOUND);
+	cr_assert_eq(a.records, 1);
+	cr_assert_str_eq(a.txt, "\017no address here");
+	/* Through a CNAME, and with the final dot. */
+	a = query(d, "dangling.example.test.", DNS_TYPE_TXT);
+	cr_assert_eq(a.result, DNS_FOUND);
+	cr_assert_eq(a.records, 1);
+	a = query(d, "mx.example.test", DNS_TYPE_TXT);
+	cr_assert_eq(a.result, DNS_NOT_FOUND);		/* no data */
+	cr_assert_eq(a.records, 0);
+	a = query(d, "nonexistent.example.test", DNS_TYPE_TXT);
+	cr_assert_eq(a.result, DNS_NOT_FOUND);		/* NXDOMAIN */
+	/* Not cached: with the server gone, the same question fails. */
+	dnsmasq_stop(&dm);
+	a = query(d, "txt-only.example.test", DNS_TYPE_TXT);
+	cr_assert_eq(a.result, DNS_TEMPFAIL);
+	dns_free(d);
+}
+
 /* --- against the fake server --------------------------------------------- */
 
 static struct fake fk;

@@ -219,3 +219,103 @@ Test(dns_answer, counts_beyond_the_message)
 	msg_u16(&m, 0xc000 | (unsigned)m.len);
 	cr_assert_eq(parse(&m, m.len, DNS_TYPE_A, &a), -1);
 }
+
+/* --- dns_answer_each: the records themselves, for SPF -------------------- */
+
+struct seen {
+	unsigned	n;
+	char		data[8][64];
+	size_t		len[8];
+};
+
+static void
+collect(void *arg, unsigned type, const void *data, size_t len)
+{
+	struct seen *s = arg;
+
+	(void)type;
+	if (s->n < 8) {
+		memcpy(s->data[s->n], data, len < 64 ? len : 64);
+		s->len[s->n] = len;
+	}
+	s->n++;
+}
+
+static int
+each(const struct dns_msg *m, size_t len, unsigned type, struct seen *s)
+{
+	unsigned char	*copy = malloc(len ? len : 1);
+	int		 rc;
+
+	cr_assert_not_null(copy);
+	memcpy(copy, m->b, len);
+	memset(s, 0, sizeof(*s));
+	rc = dns_answer_each(copy, len, type, collect, s);
+	free(copy);
+	return rc;
+}
+
+Test(dns_answer, each_gives_names_and_data)
+{
+	struct dns_msg	m;
+	struct seen	s;
+	size_t		mark;
+
+	/* MX: the exchanges' names, a null MX as "", the CNAME on the
+	 * way passed over. */
+	full_message(&m);
+	cr_assert_eq(each(&m, m.len, DNS_TYPE_MX, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_assert_eq(s.len[0], 0);
+	cr_assert_eq(s.len[1], strlen("mx.example.test"));
+	cr_assert(memcmp(s.data[1], "mx.example.test", s.len[1]) == 0);
+
+	/* PTR behind a CNAME; TXT and A as their data. */
+	msg_header(&m, 1, 0, 1, 4, 0);
+	msg_question(&m, "4.3.2.1.in-addr.arpa", DNS_TYPE_PTR);
+	msg_cname(&m, NULL, 60, "4.0-24.3.2.1.in-addr.arpa");
+	mark = msg_rr(&m, "4.0-24.3.2.1.in-addr.arpa", DNS_TYPE_PTR, 60);
+	msg_name(&m, "host.example.test");
+	msg_rr_end(&m, mark);
+	mark = msg_rr(&m, NULL, DNS_TYPE_TXT, 60);
+	msg_bytes(&m, "\6v=spf1\4 -al\1l", 15);
+	msg_rr_end(&m, mark);
+	msg_a(&m, NULL, 60);
+	cr_assert_eq(each(&m, m.len, DNS_TYPE_PTR, &s), 0);
+	cr_assert_eq(s.n, 1);
+	cr_assert_eq(s.len[0], strlen("host.example.test"));
+	cr_assert(memcmp(s.data[0], "host.example.test", s.len[0]) == 0);
+	cr_assert_eq(each(&m, m.len, DNS_TYPE_TXT, &s), 0);
+	cr_assert_eq(s.n, 1);
+	cr_assert_eq(s.len[0], 15);
+	cr_assert(memcmp(s.data[0], "\6v=spf1\4 -al\1l", 15) == 0);
+	cr_assert_eq(each(&m, m.len, DNS_TYPE_A, &s), 0);
+	cr_assert_eq(s.n, 1);
+	cr_assert_eq(s.len[0], 4);
+}
+
+Test(dns_answer, each_refuses_cuts_and_stays_inside)
+{
+	struct dns_msg	m, bad;
+	struct seen	s;
+
+	/* The authority section is not read: a message without one. */
+	msg_header(&m, 7, 0, 1, 3, 0);
+	msg_question(&m, "example.test", DNS_TYPE_MX);
+	msg_cname(&m, NULL, 100, "real.example.test");
+	msg_mx(&m, "real.example.test", 200, 0, "");
+	msg_mx(&m, "real.example.test", 300, 10, "mx.example.test");
+	cr_assert_eq(each(&m, m.len, DNS_TYPE_MX, &s), 0);
+	for (size_t len = 0; len < m.len; len++)
+		cr_assert_eq(each(&m, len, DNS_TYPE_MX, &s), -1,
+		    "cut at %zu of %zu accepted", len, m.len);
+	for (size_t i = 12; i < m.len; i++) {
+		static const unsigned char v[] = { 0x00, 0x3f, 0xc0, 0xff };
+
+		for (size_t j = 0; j < sizeof(v); j++) {
+			bad = m;
+			bad.b[i] = v[j];
+			(void)each(&bad, bad.len, DNS_TYPE_MX, &s);
+		}
+	}
+}
