@@ -531,8 +531,14 @@ exp_expand(struct spf *s)
 		choose_p(s);
 	macro_ctx(s, &c);
 	if (spf_macro_expand(s->exp_text, s->exp_len, SPF_MACRO_EXPLAIN, &c,
-	    buf, sizeof(buf)) == 0)
-		s->explanation = strdup(buf);
+	    buf, sizeof(buf)) != 0)
+		return;
+	/* The text goes into an SMTP reply: what the macros brought in
+	 * from the client (HELO, a UTF-8 local part) stays printable. */
+	for (char *b = buf; *b != '\0'; b++)
+		if ((unsigned char)*b < 0x20 || (unsigned char)*b > 0x7e)
+			*b = '?';
+	s->explanation = strdup(buf);
 }
 
 void
@@ -676,3 +682,10 @@ spf_step(struct spf *s, struct spf_query *q)
 	return true;
 }
 
+
+void
+spf_abort(struct spf *s, const char *why)
+{
+	if (s->step != ST_DONE)
+		finish(s, SPF_TEMPERROR, why);
+}

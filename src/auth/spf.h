@@ -113,6 +113,10 @@ void		 spf_answer_rr(struct spf *, unsigned type, const void *data,
 /* The answer is complete. */
 void		 spf_answer_end(struct spf *, enum spf_dns);
 
+/* The caller gives up (out of time): the check ends now as temperror,
+ * with `why` as its problem. */
+void		 spf_abort(struct spf *, const char *why);
+
 /* Once done: */
 enum spf_result	 spf_result(const struct spf *);
 enum spf_identity spf_identity(const struct spf *);

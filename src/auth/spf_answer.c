@@ -13,6 +13,17 @@
 #include "auth/spf_int.h"
 
 
+/* printable - a name as text: visible ASCII only (c-ares writes other
+ * bytes as \DDD; another caller may not) */
+static bool
+printable(const unsigned char *d, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (d[i] < 0x21 || d[i] > 0x7e)
+			return false;
+	return true;
+}
+
 /* txt - the TXT RDATA's strings, joined, into s->rec when it is the
  * record or explanation looked for */
 static void
@@ -96,8 +107,8 @@ spf_answer_rr(struct spf *s, unsigned type, const void *data, size_t len)
 		/* A null MX (RFC 7505) names no host. */
 		if (len == 0 || (len == 1 && d[0] == '.'))
 			return;
-		if (*n >= max || len >= NAME_SIZE || memchr(d, '\0', len))
-			return;
+		if (*n >= max || len >= NAME_SIZE || !printable(d, len))
+			return;		/* beyond the limit, or no name */
 		memcpy(names[*n], d, len);
 		names[*n][len] = '\0';
 		(*n)++;

@@ -91,6 +91,12 @@ struct config {
 	char		*bare_newline_clients;	/* "trusted", "all" */
 	struct strlist	 dns_servers;	/* "IP" or "IP:port"; empty: resolv.conf */
 	unsigned	 dns_timeout;	/* seconds, per lookup */
+	/* SPF checks: the limits of RFC 7208 4.6.4, and time. */
+	unsigned	 spf_timeout;		/* seconds for one whole check */
+	unsigned	 spf_max_lookups;	/* terms that ask DNS */
+	unsigned	 spf_max_void_lookups;	/* of them, answered empty */
+	unsigned	 spf_max_names;		/* MX or PTR names of one term */
+	uint64_t	 spf_max_record_size;	/* bytes of one SPF record */
 	/* TLS: no certificate means no STARTTLS (and no submission). */
 	char		*tls_cert;	/* PEM, full chain; NULL: none */
 	char		*tls_key;	/* PEM private key; NULL: in tls_cert */

@@ -77,6 +77,7 @@ int
 spf_check_command(const char *config, int argc, char **argv)
 {
 	struct spf_params	 p;
+	struct spf_limits	 lim;
 	struct outcome		 o = { NULL, 0 };
 	struct config		*cfg;
 	struct dns		*dns = NULL;
@@ -109,6 +110,8 @@ spf_check_command(const char *config, int argc, char **argv)
 	p.helo = argc > 2 ? argv[2] : "";
 	p.receiver = cfg->hostname;
 	p.now = (unsigned long long)time(NULL);
+	spf_limits_from(cfg, &lim);
+	p.limits = &lim;
 	if ((o.loop = ev_loop_new(EVFLAG_AUTO)) == NULL) {
 		fprintf(stderr, "sallyport: --spf-check: no event loop\n");
 		goto out;
@@ -118,7 +121,8 @@ spf_check_command(const char *config, int argc, char **argv)
 		fprintf(stderr, "sallyport: --spf-check: dns: %s\n", err);
 		goto out;
 	}
-	(void)spf_lookup_start(o.loop, dns, &p, 0, print_result, &o);
+	(void)spf_lookup_start(o.loop, dns, &p, cfg->spf_timeout,
+	    print_result, &o);
 	if (!o.done)
 		ev_run(o.loop, 0);
 	rc = o.done ? 0 : 2;

@@ -11,6 +11,7 @@
 #include <ev.h>
 
 #include "auth/spf.h"
+#include "conf/config.h"
 #include "daemon/spf_lookup.h"
 #include "dns/dns.h"
 #include "dns/dns_answer.h"
@@ -27,6 +28,15 @@ struct spf_lookup {
 	spf_lookup_cb	*cb;
 	void		*arg;
 };
+
+void
+spf_limits_from(const struct config *cfg, struct spf_limits *lim)
+{
+	lim->dns_terms = cfg->spf_max_lookups;
+	lim->void_lookups = cfg->spf_max_void_lookups;
+	lim->mx_names = lim->ptr_names = cfg->spf_max_names;
+	lim->record_max = (size_t)cfg->spf_max_record_size;
+}
 
 static void
 feed_rr(void *arg, unsigned type, const void *data, size_t len)
@@ -97,13 +107,10 @@ budget_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	/* Out of time: the question out is answered as a failure. */
+	/* Out of time: whatever is out is dropped. */
 	dns_cancel(l->req);
 	l->req = NULL;
-	spf_answer_end(l->spf, SPF_DNS_TEMPFAIL);
-	/* What follows a failure may ask more; no more time for it. */
-	while (spf_step(l->spf, &(struct spf_query){ 0 }))
-		spf_answer_end(l->spf, SPF_DNS_TEMPFAIL);
+	spf_abort(l->spf, "out of time (spf_timeout)");
 	done(l);
 }
 

@@ -11,9 +11,13 @@
 
 #include "auth/spf.h"
 
+struct config;
 struct dns;
 struct ev_loop;
 struct spf_lookup;
+
+/* The limits of a check as the configuration sets them (spf_max_*). */
+void	spf_limits_from(const struct config *, struct spf_limits *);
 
 /* The check is done: read spf (result, domain, explanation) during the
  * call; it is freed after. NULL: no memory for the check (take it as

@@ -201,26 +201,73 @@ class SpfSuite(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix='sallytest-spf-')
         self.addCleanup(shutil.rmtree, self.dir, True)
 
-    def conf(self, port):
+    def conf(self, port, **keys):
+        """A configuration asking unbound on port; keys: more settings."""
         path = os.path.join(self.dir, 'sallyport.conf')
         os.makedirs(os.path.join(self.dir, 'queue'), 0o700, exist_ok=True)
+        settings = {'dns_timeout': '1s'}
+        settings.update(keys)
         with open(path, 'w') as f:
             f.write('hostname = mail.example.test\n'
                     'listen = 127.0.0.1:2525 mx\n'
                     'local_domains = example.test\n'
                     'queue_dir = %s\n'
-                    'dns_servers = 127.0.0.1:%d\n'
-                    'dns_timeout = 1s\n' % (os.path.join(self.dir, 'queue'), port))
+                    'dns_servers = 127.0.0.1:%d\n' % (os.path.join(self.dir, 'queue'), port))
+            f.writelines('%s = %s\n' % kv for kv in settings.items())
         return path
 
-    def test_rfc7208_suite(self):
+    def sections(self):
         with open(SUITE, 'rb') as f:
-            sections = list(yaml.safe_load_all(f))
+            return list(yaml.safe_load_all(f))
+
+    def unbound(self, section):
+        """unbound serving one section's zone data, stopped at cleanup."""
+        zdir = tempfile.mkdtemp(prefix='zone', dir=self.dir)
+        dns = Unbound(section['zonedata'], zdir).start()
+        self.addCleanup(dns.log.close)
+        self.addCleanup(dns.stop)
+        return dns
+
+    def test_limits_are_settings(self):
+        """The spf_max_* keys and spf_timeout are what the check obeys:
+        cases of the suite at its limits, with the limits lowered."""
+        section, = [s for s in self.sections() if s['description'] == 'Processing limits']
+        dns = self.unbound(section)
+        cases = section['tests']
+
+        def result(case, **keys):
+            c = cases[case]
+            return spf_check(self.conf(dns.port, **keys), c['host'], c['mailfrom'], c['helo'])
+
+        self.assertEqual(result('mech-at-limit')['result'], 'pass')
+        got = result('mech-at-limit', spf_max_lookups='9')
+        self.assertEqual(got['result'], 'permerror')
+        self.assertIn('too many DNS lookups', got['problem'])
+        self.assertEqual(result('void-at-limit')['result'], 'neutral')
+        self.assertEqual(result('void-at-limit', spf_max_void_lookups='1')['result'], 'permerror')
+        # example.org has two MX records.
+        section, = [s for s in self.sections()
+                    if s['description'] == 'Test cases from implementation bugs']
+        dns = self.unbound(section)
+        c = section['tests']['bytes-bug']
+        for names, want in (('2', 'pass'), ('1', 'permerror')):
+            got = spf_check(self.conf(dns.port, spf_max_names=names),
+                            c['host'], c['mailfrom'], c['helo'])
+            self.assertEqual(got['result'], want, 'spf_max_names = %s' % names)
+        # A whole check within spf_timeout, shorter than one lookup's
+        # dns_timeout: the name that never answers ends it, by the budget.
+        section, = [s for s in self.sections() if s['description'] == 'Record lookup']
+        dns = self.unbound(section)
+        c = section['tests']['alltimeout']
+        got = spf_check(self.conf(dns.port, dns_timeout='20s', spf_timeout='1s'),
+                        c['host'], c['mailfrom'], c['helo'])
+        self.assertEqual(got['result'], 'temperror')
+        self.assertIn('spf_timeout', got['problem'])
+
+    def test_rfc7208_suite(self):
         failures, passed = [], 0
-        for n, section in enumerate(sections):
-            zdir = os.path.join(self.dir, 'section%d' % n)
-            os.mkdir(zdir)
-            dns = Unbound(section['zonedata'], zdir).start()
+        for section in self.sections():
+            dns = self.unbound(section)
             try:
                 conf = self.conf(dns.port)
                 for name, case in section['tests'].items():
@@ -245,7 +292,6 @@ class SpfSuite(unittest.TestCase):
                         passed += 1
             finally:
                 dns.stop()
-                dns.log.close()
         print('%d of %d cases pass' % (passed, passed + len(failures)))
         self.assertEqual(failures, [], '\n' + '\n'.join(failures))
 

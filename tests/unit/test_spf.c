@@ -223,6 +223,29 @@ Test(spf, explanation_and_domain)
 	spf_free(r.spf);
 }
 
+/* Found by fuzz_spf: names and macro values with control bytes never
+ * reach the explanation, which goes into an SMTP reply. */
+Test(spf, explanation_stays_printable)
+{
+	static const struct rr zone[] = {
+		{ "example.com", SPF_TYPE_TXT, "v=spf1 -all exp=why.example.com" },
+		{ "why.example.com", SPF_TYPE_TXT, "%{p} said %{h}" },
+		{ "1.2.0.192.in-addr.arpa", SPF_TYPE_PTR, "bad\r\nname.example" },
+		{ "1.2.0.192.in-addr.arpa", SPF_TYPE_PTR, "good.example" },
+		{ "good.example", SPF_TYPE_A, "192.0.2.1" },
+		{ "bad\r\nname.example", SPF_TYPE_A, "192.0.2.1" },
+		END
+	};
+	struct run r;
+
+	r = check(zone, "192.0.2.1", "x@example.com", "evil\r\n250 ok",
+	    NULL);
+	cr_assert_eq(spf_result(r.spf), SPF_FAIL);
+	cr_assert_str_eq(spf_explanation(r.spf), "good.example said "
+	    "evil??250 ok");
+	spf_free(r.spf);
+}
+
 Test(spf, dns_errors_are_temperror)
 {
 	static const struct rr zone[] = {
