@@ -127,7 +127,8 @@ const char	*spf_domain(const struct spf *);
  * when there is none (no exp=, or it could not be used), in which case
  * the caller says its own. */
 const char	*spf_explanation(const struct spf *);
-/* For permerror and temperror: what went wrong, for the log. */
+/* For permerror and temperror: what went wrong, for the log; "" for
+ * the other results. */
 const char	*spf_problem(const struct spf *);
 /* DNS questions asked, for the log. */
 unsigned	 spf_queries(const struct spf *);

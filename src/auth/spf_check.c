@@ -146,6 +146,10 @@ spf_explanation(const struct spf *s)
 const char *
 spf_problem(const struct spf *s)
 {
+	/* A problem met on the way to another result (an exp= that did
+	 * not expand) is no problem of the result. */
+	if (s->result != SPF_TEMPERROR && s->result != SPF_PERMERROR)
+		return "";
 	return s->problem;
 }
 

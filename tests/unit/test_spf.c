@@ -192,6 +192,8 @@ Test(spf, explanation_and_domain)
 		    "%{o} (%{l})" },
 		{ "two.example.com", SPF_TYPE_TXT, "v=spf1 -all "
 		    "exp=two.why.example.com" },
+		{ "long.example.com", SPF_TYPE_TXT, "v=spf1 -all "
+		    "exp=%{l}" },
 		{ "two.why.example.com", SPF_TYPE_TXT, "one" },
 		{ "two.why.example.com", SPF_TYPE_TXT, "two" },
 		END
@@ -212,6 +214,20 @@ Test(spf, explanation_and_domain)
 	cr_assert_eq(spf_result(r.spf), SPF_FAIL);
 	cr_assert_null(spf_explanation(r.spf));
 	spf_free(r.spf);
+
+	/* An exp= that does not expand to a name (one label of 300
+	 * bytes): a fail without explanation, and no problem. */
+	{
+		char from[400];
+
+		memset(from, 'a', 300);
+		snprintf(from + 300, sizeof(from) - 300, "@long.example.com");
+		r = check(zone, "192.0.2.1", from, "", NULL);
+		cr_assert_eq(spf_result(r.spf), SPF_FAIL);
+		cr_assert_null(spf_explanation(r.spf));
+		cr_assert_str_eq(spf_problem(r.spf), "");
+		spf_free(r.spf);
+	}
 
 	/* Null sender: postmaster@HELO. */
 	r = check(zone, "192.0.2.1", "", "example.com", NULL);
