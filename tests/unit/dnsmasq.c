@@ -17,6 +17,9 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <ev.h>
+
+#include "dns/dns.h"
 #include "dnsmasq.h"
 
 #ifndef DNSMASQ
@@ -162,3 +165,35 @@ dnsmasq_stop(struct dnsmasq *dm)
 	dm->pid = 0;
 }
 
+
+struct dns *
+dns_at(struct ev_loop *loop, unsigned port, unsigned timeout)
+{
+	char		 server[32], err[256];
+	char		*servers[] = { server };
+	struct dns	*d;
+
+	snprintf(server, sizeof(server), "127.0.0.1:%u", port);
+	d = dns_new(loop, servers, 1, timeout, err, sizeof(err));
+	cr_assert_not_null(d, "dns_new: %s", err);
+	return d;
+}
+
+static void
+loop_stop_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(l, EVBREAK_ALL);
+}
+
+void
+loop_run(struct ev_loop *loop, double secs)
+{
+	ev_timer t;
+
+	ev_timer_init(&t, loop_stop_cb, secs, 0.);
+	ev_timer_start(loop, &t);
+	ev_run(loop, 0);
+	ev_timer_stop(loop, &t);
+}

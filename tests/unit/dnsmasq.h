@@ -12,6 +12,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+struct dns;
+struct ev_loop;
+
 struct dnsmasq {
 	pid_t		 pid;
 	unsigned	 port;
@@ -28,5 +31,10 @@ bool	tcp_port_free(unsigned port);
  * answers. */
 void	dnsmasq_start(struct dnsmasq *, const char *const *records);
 void	dnsmasq_stop(struct dnsmasq *);
+
+/* A resolver (dns/dns.h) on loop asking 127.0.0.1:port only. */
+struct dns	*dns_at(struct ev_loop *, unsigned port, unsigned timeout);
+/* Run loop until a callback breaks it or secs have passed. */
+void		 loop_run(struct ev_loop *, double secs);
 
 #endif

@@ -59,26 +59,13 @@ on_answer(void *arg, enum dns_result r)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-static void
-stop_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_break(l, EVBREAK_ALL);
-}
-
 /* run - the loop, until a (if any) has an answer or secs have passed */
 static void
 run(const struct answer *a, double secs)
 {
-	ev_timer t;
-
 	if (a != NULL && a->calls > 0)
 		return;
-	ev_timer_init(&t, stop_cb, secs, 0.);
-	ev_timer_start(loop, &t);
-	ev_run(loop, 0);
-	ev_timer_stop(loop, &t);
+	loop_run(loop, secs);
 }
 
 /* When the answer must come. */
@@ -124,20 +111,6 @@ static void
 not_cached(struct dns *d, const char *name, enum dns_result want)
 {
 	ask(d, name, LATER, want);
-}
-
-/* dns_at - a resolver asking 127.0.0.1:port only */
-static struct dns *
-dns_at(unsigned port, unsigned timeout)
-{
-	char	 server[32], err[256];
-	char	*servers[] = { server };
-	struct dns *d;
-
-	snprintf(server, sizeof(server), "127.0.0.1:%u", port);
-	d = dns_new(loop, servers, 1, timeout, err, sizeof(err));
-	cr_assert_not_null(d, "dns_new: %s", err);
-	return d;
 }
 
 /* --- sockets of our own ------------------------------------------------ */
@@ -254,7 +227,7 @@ static struct dns *
 dnsmasq_dns(unsigned timeout)
 {
 	dnsmasq_start(&dm, zone);
-	return dns_at(dm.port, timeout);
+	return dns_at(loop, dm.port, timeout);
 }
 
 static void
@@ -401,14 +374,10 @@ query(struct dns *d, const char *name, unsigned type)
 {
 	struct msg_answer	 a = { 0 };
 	struct dns_req		*r = dns_query(d, name, type, on_msg, &a);
-	ev_timer		 t;
 
 	if (r != NULL) {
 		cr_assert_eq(a.calls, 0);
-		ev_timer_init(&t, stop_cb, 5, 0.);
-		ev_timer_start(loop, &t);
-		ev_run(loop, 0);
-		ev_timer_stop(loop, &t);
+		loop_run(loop, 5);
 	}
 	cr_assert_eq(a.calls, 1, "%s: %d answers", name, a.calls);
 	return a;
@@ -449,7 +418,7 @@ fake_setup(void)
 {
 	setup();
 	fake_start(&fk, FAKE_MX);
-	fdns = dns_at(fk.port, 2);
+	fdns = dns_at(loop, fk.port, 2);
 }
 
 static void
@@ -553,7 +522,7 @@ Test(dns, silent_server_fails_within_the_timeout)
 {
 	unsigned	 port;
 	int		 fd = udp_socket(&port);	/* never read */
-	struct dns	*d = dns_at(port, 1);
+	struct dns	*d = dns_at(loop, port, 1);
 	struct answer	 a = { 0, DNS_TEMPFAIL, NULL };
 	double		 start = ev_time(), took;
 
@@ -576,7 +545,7 @@ Test(dns, closed_port_fails_at_once)
 	double		 start, took;
 
 	close(udp_socket(&port));	/* nobody listens there now */
-	d = dns_at(port, 2);
+	d = dns_at(loop, port, 2);
 	start = ev_time();
 	lookup(d, "example.test", DNS_TEMPFAIL);
 	took = ev_time() - start;
@@ -588,7 +557,7 @@ Test(dns, cancel_then_free)
 {
 	unsigned	 port;
 	int		 fd = udp_socket(&port);
-	struct dns	*d = dns_at(port, 1);
+	struct dns	*d = dns_at(loop, port, 1);
 	struct answer	 a = { 0, DNS_TEMPFAIL, NULL };
 	struct dns_req	*r = dns_domain_exists(d, "example.test", on_answer,
 			    &a);
