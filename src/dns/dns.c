@@ -21,6 +21,7 @@
  * dns_free must not be called from a dns_cb: ares_destroy may not run
  * inside c-ares's own callbacks.
  */
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,6 +308,19 @@ dns_req_release(struct dns_req *r)
 		free(r);
 }
 
+/* dns_msg_key - the cache's key for a dns_query question: its type and
+ * name (lower case), apart from dns_domain_exists's host names */
+#define DNS_KEY_SIZE	(CV_DOMAIN_MAX + 16)
+static void
+dns_msg_key(unsigned type, const char *name, char key[DNS_KEY_SIZE])
+{
+	size_t n = (size_t)snprintf(key, DNS_KEY_SIZE, "\001%u\001", type);
+
+	for (; *name != '\0' && n + 1 < DNS_KEY_SIZE; name++)
+		key[n++] = (char)tolower((unsigned char)*name);
+	key[n] = '\0';
+}
+
 /* dns_finish - answer the asker, once; keep the answer if it may be.
  * msg (len bytes): the message, for a dns_query. */
 static void
@@ -321,6 +335,13 @@ dns_finish(struct dns_req *r, enum dns_result result, uint32_t ttl,
 	r->cb = NULL;
 	r->msg_cb = NULL;
 	if (msg_cb != NULL) {
+		if (result != DNS_TEMPFAIL && msg != NULL) {
+			char key[DNS_KEY_SIZE];
+
+			dns_msg_key(r->qtype, r->name, key);
+			dns_cache_put_msg(d->cache, key, result, msg, len, ttl,
+			    ev_now(d->loop));
+		}
 		msg_cb(r->arg, result, result == DNS_TEMPFAIL ? NULL : msg,
 		    result == DNS_TEMPFAIL ? 0 : len);
 	} else {
@@ -488,8 +509,11 @@ struct dns_req *
 dns_query(struct dns *d, const char *name, unsigned type, dns_msg_cb *cb,
     void *arg)
 {
-	struct dns_req	*r;
-	size_t		 len = strlen(name);
+	struct dns_req		*r;
+	size_t			 len = strlen(name), msglen;
+	char			 key[DNS_KEY_SIZE];
+	const unsigned char	*msg;
+	enum dns_result		 cached;
 
 	if (len > 0 && name[len - 1] == '.')
 		len--;		/* the same name, and it fits r->name */
@@ -505,6 +529,13 @@ dns_query(struct dns *d, const char *name, unsigned type, dns_msg_cb *cb,
 	r->qtype = type;
 	memcpy(r->name, name, len);
 	r->name[len] = '\0';
+	dns_msg_key(type, r->name, key);
+	if (dns_cache_get_msg(d->cache, key, ev_now(d->loop), &cached, &msg,
+	    &msglen)) {
+		free(r);
+		cb(arg, cached, msg, msglen);
+		return NULL;
+	}
 	return dns_start(d, r, arg);
 }
 

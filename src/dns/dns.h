@@ -48,9 +48,10 @@ typedef void dns_msg_cb(void *arg, enum dns_result, const unsigned char *msg,
     size_t len);
 
 /* One question, `name` and `type` (DNS_TYPE_*), for a caller that wants
- * the records themselves (SPF): the answer is not cached. cb runs
+ * the records themselves (SPF). The answer (not a failure) is cached for
+ * its TTL, the message with it (up to DNS_CACHE_MSG_MAX bytes). cb runs
  * exactly once unless cancelled, as dns_domain_exists's does: NULL is
- * returned when it has run already. */
+ * returned when it has run already (a cache hit among others). */
 struct dns_req	*dns_query(struct dns *, const char *name, unsigned type,
 		    dns_msg_cb *cb, void *arg);
 /* The asker is gone: its callback will not run. NULL, or a call from

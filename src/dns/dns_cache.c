@@ -6,7 +6,8 @@
  * takes a walk of the whole list, so the cache remembers a time before
  * which nothing can have expired and walks only once that has passed.
  * Otherwise the oldest entry goes, which is also the one whose TTL has
- * run longest.
+ * run longest. Messages (dns_query's answers) count against a bound in
+ * bytes too, and the oldest entries go until a new one fits.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@ struct dns_entry {
 	struct dns_entry *older, *newer;	/* insertion order */
 	double		 expires;
 	enum dns_result	 result;
+	unsigned char	*msg;		/* after name, or NULL */
+	size_t		 msglen;
 	char		 name[];
 };
 
@@ -27,6 +30,7 @@ struct dns_cache {
 	size_t		 nbuckets;	/* a power of two */
 	struct dns_entry *oldest, *newest;
 	size_t		 n, max;
+	size_t		 bytes;		/* of the messages held */
 	double		 next_expiry;	/* no entry expires before this */
 };
 
@@ -103,12 +107,14 @@ dns_cache_remove(struct dns_cache *c, struct dns_entry *e)
 	else
 		c->newest = e->older;
 	c->n--;
+	c->bytes -= e->msglen;
 	free(e);
 }
 
-/* dns_cache_make_room - one entry fewer than max at least */
+/* dns_cache_make_room - one entry fewer than max at least, and room for
+ * len bytes of message */
 static void
-dns_cache_make_room(struct dns_cache *c, double now)
+dns_cache_make_room(struct dns_cache *c, double now, size_t len)
 {
 	struct dns_entry *e, *next;
 
@@ -122,13 +128,14 @@ dns_cache_make_room(struct dns_cache *c, double now)
 				c->next_expiry = e->expires;
 		}
 	}
-	while (c->n >= c->max)
+	while (c->oldest != NULL &&
+	    (c->n >= c->max || c->bytes + len > DNS_CACHE_BYTES))
 		dns_cache_remove(c, c->oldest);
 }
 
 bool
-dns_cache_get(struct dns_cache *c, const char *name, double now,
-    enum dns_result *out)
+dns_cache_get_msg(struct dns_cache *c, const char *name, double now,
+    enum dns_result *out, const unsigned char **msg, size_t *len)
 {
 	struct dns_entry *e = dns_cache_find(c, name);
 
@@ -139,11 +146,24 @@ dns_cache_get(struct dns_cache *c, const char *name, double now,
 		return false;
 	}
 	*out = e->result;
+	*msg = e->msg;
+	*len = e->msglen;
 	return true;
 }
 
+bool
+dns_cache_get(struct dns_cache *c, const char *name, double now,
+    enum dns_result *out)
+{
+	const unsigned char	*msg;
+	size_t			 len;
+
+	return dns_cache_get_msg(c, name, now, out, &msg, &len);
+}
+
 void
-dns_cache_put(struct dns_cache *c, const char *name, enum dns_result result,
+dns_cache_put_msg(struct dns_cache *c, const char *name,
+    enum dns_result result, const unsigned char *msg, size_t msglen,
     uint32_t ttl, double now)
 {
 	struct dns_entry *e, **slot;
@@ -151,14 +171,21 @@ dns_cache_put(struct dns_cache *c, const char *name, enum dns_result result,
 
 	if ((e = dns_cache_find(c, name)) != NULL)
 		dns_cache_remove(c, e);
-	if (ttl == 0)
+	if (ttl == 0 || msglen > DNS_CACHE_MSG_MAX)
 		return;
 	if (ttl > DNS_CACHE_TTL_MAX)
 		ttl = DNS_CACHE_TTL_MAX;
-	dns_cache_make_room(c, now);
-	if ((e = malloc(sizeof(*e) + len + 1)) == NULL)
+	dns_cache_make_room(c, now, msglen);
+	if ((e = malloc(sizeof(*e) + len + 1 + msglen)) == NULL)
 		return;
 	memcpy(e->name, name, len + 1);
+	e->msg = NULL;
+	e->msglen = 0;
+	if (msg != NULL) {
+		e->msg = (unsigned char *)e->name + len + 1;
+		memcpy(e->msg, msg, msglen);
+		e->msglen = msglen;
+	}
 	e->result = result;
 	e->expires = now + ttl;
 	slot = dns_cache_slot(c, name);
@@ -172,8 +199,16 @@ dns_cache_put(struct dns_cache *c, const char *name, enum dns_result result,
 		c->oldest = e;
 	c->newest = e;
 	c->n++;
+	c->bytes += e->msglen;
 	if (e->expires < c->next_expiry)
 		c->next_expiry = e->expires;
+}
+
+void
+dns_cache_put(struct dns_cache *c, const char *name, enum dns_result result,
+    uint32_t ttl, double now)
+{
+	dns_cache_put_msg(c, name, result, NULL, 0, ttl, now);
 }
 
 size_t

@@ -368,7 +368,7 @@ on_msg(void *arg, enum dns_result r, const unsigned char *msg, size_t len)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* query - a dns_query and its one answer */
+/* query - a dns_query and its one answer, at once or from the loop */
 static struct msg_answer
 query(struct dns *d, const char *name, unsigned type)
 {
@@ -401,9 +401,16 @@ Test(dnsmasq, query_gives_the_records)
 	cr_assert_eq(a.records, 0);
 	a = query(d, "nonexistent.example.test", DNS_TYPE_TXT);
 	cr_assert_eq(a.result, DNS_NOT_FOUND);		/* NXDOMAIN */
-	/* Not cached: with the server gone, the same question fails. */
+	/* Kept for their TTL, records and all: with the server gone, the
+	 * same questions are answered at once, in any case; another one
+	 * fails. */
 	dnsmasq_stop(&dm);
-	a = query(d, "txt-only.example.test", DNS_TYPE_TXT);
+	a = query(d, "TXT-only.example.test", DNS_TYPE_TXT);
+	cr_assert_eq(a.result, DNS_FOUND);
+	cr_assert_str_eq(a.txt, "\017no address here");
+	a = query(d, "nonexistent.example.test", DNS_TYPE_TXT);
+	cr_assert_eq(a.result, DNS_NOT_FOUND);
+	a = query(d, "txt-only.example.test", DNS_TYPE_A);
 	cr_assert_eq(a.result, DNS_TEMPFAIL);
 	dns_free(d);
 }

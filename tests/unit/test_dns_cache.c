@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <stdio.h>
+#include <string.h>
 
 #include "dns/dns_cache.h"
 
@@ -129,4 +130,51 @@ Test(dns_cache, bad_size)
 {
 	cr_assert_null(dns_cache_new(0));
 	dns_cache_free(NULL);
+}
+
+Test(dns_cache, messages_kept_with_their_answer)
+{
+	struct dns_cache	*c = dns_cache_new(10);
+	const unsigned char	*msg;
+	size_t			 len;
+	enum dns_result		 r;
+
+	cr_assert_not_null(c);
+	dns_cache_put_msg(c, "k", DNS_FOUND, (const unsigned char *)"abc", 3,
+	    60, 0);
+	cr_assert(dns_cache_get_msg(c, "k", 10, &r, &msg, &len));
+	cr_assert_eq(r, DNS_FOUND);
+	cr_assert_eq(len, 3);
+	cr_assert(memcmp(msg, "abc", 3) == 0);
+	cr_assert_not(dns_cache_get_msg(c, "k", 60, &r, &msg, &len));
+	/* Too long a message: not kept. */
+	{
+		static unsigned char big[DNS_CACHE_MSG_MAX + 1];
+
+		dns_cache_put_msg(c, "big", DNS_FOUND, big, sizeof(big), 60, 0);
+		cr_assert_not(dns_cache_get_msg(c, "big", 1, &r, &msg, &len));
+	}
+	dns_cache_free(c);
+}
+
+Test(dns_cache, messages_bounded_in_bytes)
+{
+	static unsigned char	 msg[DNS_CACHE_MSG_MAX];
+	size_t			 fit = DNS_CACHE_BYTES / sizeof(msg);
+	struct dns_cache	*c = dns_cache_new(10 * fit);
+	char			 name[32];
+	enum dns_result		 r;
+
+	cr_assert_not_null(c);
+	for (size_t i = 0; i < 2 * fit; i++) {
+		snprintf(name, sizeof(name), "n%zu", i);
+		dns_cache_put_msg(c, name, DNS_FOUND, msg, sizeof(msg), 600,
+		    0);
+	}
+	/* The count bound is far; the bytes keep the newest that fit. */
+	cr_assert_eq(dns_cache_count(c), fit);
+	cr_assert_not(dns_cache_get(c, "n0", 1, &r));
+	snprintf(name, sizeof(name), "n%zu", 2 * fit - 1);
+	cr_assert(dns_cache_get(c, name, 1, &r));
+	dns_cache_free(c);
 }

@@ -1,8 +1,9 @@
 /*
  * test_spf_lookup - an SPF check on a real libev loop through c-ares
  * (daemon/spf_lookup.c), as the daemon runs it: answered by a dnsmasq on
- * loopback, cancelled while a question is out, cut short by its time
- * budget, finished before it starts when there is nothing to ask.
+ * loopback (and from the cache), cancelled while a question is out, cut
+ * short by its time budget, finished before it starts when there is
+ * nothing to ask.
  */
 #include <criterion/criterion.h>
 
@@ -97,9 +98,12 @@ Test(spf_lookup, answered_from_the_loop)
 	loop_run(loop, 10);
 	cr_assert_eq(o.result, SPF_PASS);
 
+	/* Every answer is in the cache now: with the server gone, the
+	 * check is done before the call returns. */
+	dnsmasq_stop(&dm);
 	memset(&o, 0, sizeof(o));
-	cr_assert_not_null(start(d, "192.0.2.9", "a@example.test", 5, &o));
-	loop_run(loop, 10);
+	cr_assert_null(start(d, "192.0.2.9", "a@example.test", 5, &o));
+	cr_assert_eq(o.calls, 1);
 	cr_assert_eq(o.result, SPF_FAIL);
 	dns_free(d);
 }
