@@ -264,6 +264,30 @@ class SpfSuite(unittest.TestCase):
         self.assertEqual(got['result'], 'temperror')
         self.assertIn('spf_timeout', got['problem'])
 
+    def test_hostile_answers(self):
+        """Answers too large for UDP (c-ares asks again over TCP): a
+        20 KB SPF record is refused at the default spf_max_record_size
+        and read whole when allowed; 300 other TXT records around the
+        SPF record change nothing."""
+        nets = ' '.join(['ip4:198.51.100.%d' % i for i in range(1, 255)] * 5)
+        big = 'v=spf1 ' + nets + ' ip4:192.0.2.77 -all'
+        self.assertGreater(len(big), 20000)
+        zone = {'big.example.test': [{'TXT': big}],
+                'many.example.test': [{'TXT': 'filler %03d ' % i + 'x' * 90}
+                                      for i in range(300)]
+                + [{'TXT': 'v=spf1 ip4:192.0.2.78 -all'}]}
+        dns = self.unbound({'zonedata': zone})
+        got = spf_check(self.conf(dns.port), '192.0.2.77', 'a@big.example.test', 'h.example')
+        self.assertEqual(got['result'], 'permerror', got)
+        self.assertIn('too long', got['problem'])
+        got = spf_check(self.conf(dns.port, spf_max_record_size='65535'),
+                        '192.0.2.77', 'a@big.example.test', 'h.example')
+        self.assertEqual(got['result'], 'pass', got)
+        got = spf_check(self.conf(dns.port), '192.0.2.78', 'a@many.example.test', 'h.example')
+        self.assertEqual(got['result'], 'pass', got)
+        got = spf_check(self.conf(dns.port), '192.0.2.79', 'a@many.example.test', 'h.example')
+        self.assertEqual(got['result'], 'fail', got)
+
     def test_rfc7208_suite(self):
         failures, passed = [], 0
         for section in self.sections():
