@@ -159,16 +159,56 @@ crlf(struct dkim_body *b)
 	b->held++;
 }
 
+/* emit_run - n bytes of canonical body at once (the common case) */
+static void
+emit_run(struct dkim_body *b, const unsigned char *p, size_t n)
+{
+	uint64_t room = b->length < b->limit ? b->limit - b->length : 0;
+	size_t h = (uint64_t)n < room ? n : (size_t)room;
+
+	b->length += n;
+	if (h == 0)
+		return;
+	if (h <= STAGE - b->nstage) {
+		memcpy(b->stage + b->nstage, p, h);
+		b->nstage += h;
+		return;
+	}
+	flush(b);
+	if (EVP_DigestUpdate(b->md, p, h) != 1)
+		b->failed = 1;
+}
+
+/* ordinary - a byte that canonicalization leaves as it is */
+static int
+ordinary(const struct dkim_body *b, unsigned char c)
+{
+	return c != '\r' && (b->canon == DKIM_CANON_SIMPLE || (c != ' ' && c != '\t'));
+}
+
 int
 dkim_body_update(struct dkim_body *b, const void *data, size_t len)
 {
-	const unsigned char *p = data, *end = p + len;
+	const unsigned char *p = data, *end = p + len, *q;
 
-	for (; p < end; p++) {
+	while (p < end) {
+		if (!b->cr && ordinary(b, *p)) {
+			/* a run of bytes that pass unchanged, in one go */
+			for (q = p + 1; q < end && ordinary(b, *q); q++)
+				;
+			emit_held(b);
+			if (b->wsp)
+				emit(b, ' ');
+			b->wsp = 0;
+			emit_run(b, p, (size_t)(q - p));
+			p = q;
+			continue;
+		}
 		if (b->cr) {
 			b->cr = 0;
 			if (*p == '\n') {
 				crlf(b);
+				p++;
 				continue;
 			}
 			byte(b, '\r');
@@ -177,6 +217,7 @@ dkim_body_update(struct dkim_body *b, const void *data, size_t len)
 			b->cr = 1;
 		else
 			byte(b, *p);
+		p++;
 	}
 	return b->failed ? -1 : 0;
 }

@@ -202,8 +202,8 @@ tag(struct fold *f, const char *name, const char *value)
 		token(f, t, (size_t)n, 1);
 }
 
-/* pick - the names for h=, colon-separated, into hl; 0, or -1 without From */
-static int
+/* pick - the names for h=, colon-separated, into hl; NULL, or what is wrong */
+static const char *
 pick(const struct dkim_msg *m, char *hl, size_t size)
 {
 	size_t k, i, len = 0, from = 0;
@@ -230,17 +230,19 @@ pick(const struct dkim_msg *m, char *hl, size_t size)
 		if (name == signed_fields[0])
 			from++;
 		if (len + n + 2 > size)
-			return -1;
+			return "too many fields to sign";
 		if (len)
 			hl[len++] = ':';
 		memcpy(hl + len, name, n);
 		len += n;
 		hl[len] = '\0';
 	}
-	if (from == 0 || len + 6 > size)
-		return -1;
+	if (from == 0)
+		return "no From field to sign";
+	if (len + 6 > size)
+		return "too many fields to sign";
 	memcpy(hl + len, ":From", 6);	/* oversigned: no From can be added */
-	return 0;
+	return NULL;
 }
 
 static int
@@ -283,10 +285,8 @@ dkim_sign_field(struct dkim_sign *s, const struct dkim_signer *sg,
 		*err = "the message could not be read (header too large?)";
 		return -1;
 	}
-	if (pick(&s->msg, hl, sizeof hl) == -1) {
-		*err = "no From field to sign (or too many fields)";
+	if ((*err = pick(&s->msg, hl, sizeof hl)) != NULL)
 		return -1;
-	}
 	put(&f, "DKIM-Signature:", 15);
 	tag(&f, "v", "1");
 	tag(&f, "a", dkim_alg_name(sg->alg));

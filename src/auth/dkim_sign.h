@@ -59,7 +59,8 @@ int	dkim_sign_feed(struct dkim_sign *, const void *data, size_t len);
 int	dkim_sign_end(struct dkim_sign *);
 /* Append the signer's "DKIM-Signature: ...\r\n" field to out, with t=now
  * and, when expire > 0, x=now+expire. Returns 0, or -1 with *err set
- * (the message has no From, the header was too large, OpenSSL failed). */
+ * (no From field, too many fields to sign, the header was too
+ * large, OpenSSL failed). */
 int	dkim_sign_field(struct dkim_sign *, const struct dkim_signer *,
 	    uint64_t now, uint64_t expire, struct buf *out, const char **err);
 void	dkim_sign_free(struct dkim_sign *);

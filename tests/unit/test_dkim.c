@@ -383,7 +383,7 @@ Test(dkim, signer_refusals)
 	buf_init(&out, 4096);
 	cr_assert_eq(dkim_sign_field(s, sg, NOW, 0, &out, &err), -1);
 	cr_assert_eq(out.len, 0);
-	cr_assert_str_eq(err, "no From field to sign (or too many fields)");
+	cr_assert_str_eq(err, "no From field to sign");
 	buf_free(&out);
 	dkim_sign_free(s);
 	dkim_signer_free(sg);
