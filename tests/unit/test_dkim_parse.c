@@ -302,6 +302,18 @@ Test(dkim_key, revoked_and_broken_records)
 	}
 }
 
+Test(dkim_key, oversized_records_are_refused)
+{
+	static char rec[DKIM_KEY_RECORD_MAX + 64];
+	struct dkim_key k;
+	const char *err;
+
+	memset(rec, 'A', sizeof rec - 1);
+	memcpy(rec, "k=rsa; p=", 9);
+	cr_assert_eq(dkim_key_parse(rec, sizeof rec - 1, &k, &err), -1);
+	cr_assert_str_eq(err, "key record too long");
+}
+
 /* --- signature fields ------------------------------------------------------------- */
 
 #define SIG_OK "v=1; a=ed25519-sha256; c=relaxed/simple; d=Example.COM; s=sel; " \
