@@ -97,6 +97,13 @@ struct config {
 	unsigned	 spf_max_void_lookups;	/* of them, answered empty */
 	unsigned	 spf_max_names;		/* MX or PTR names of one term */
 	uint64_t	 spf_max_record_size;	/* bytes of one SPF record */
+	/* Checks of mail from others on mx listeners (daemon/mxcheck.c):
+	 * "off", "header" (record in Authentication-Results), "enforce". */
+	char		*spf_policy;
+	char		*dkim_policy;		/* "off" or "header" */
+	char		*dmarc_policy;
+	unsigned	 dkim_timeout;		/* seconds for the key lookups */
+	unsigned	 dmarc_timeout;		/* seconds for the policy lookups */
 	/* TLS: no certificate means no STARTTLS (and no submission). */
 	char		*tls_cert;	/* PEM, full chain; NULL: none */
 	char		*tls_key;	/* PEM private key; NULL: in tls_cert */

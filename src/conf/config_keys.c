@@ -109,6 +109,18 @@ const struct conf_key conf_keys[] = {
 	    1, 10, 0, 0 },
 	{ "spf_max_record_size", CONF_SIZE, CONF_AT(spf_max_record_size),
 	    "4k", 512, 65535, 0, 0 },
+	/* Checks of incoming mail on mx listeners (doc/authentication.md):
+	 * recorded in Authentication-Results by default, refusing nothing. */
+	{ "spf_policy", CONF_AUTH_POLICY, CONF_AT(spf_policy), "header",
+	    0, 0, 0, 0 },
+	{ "dkim_policy", CONF_DKIM_POLICY, CONF_AT(dkim_policy), "header",
+	    0, 0, 0, 0 },
+	{ "dmarc_policy", CONF_AUTH_POLICY, CONF_AT(dmarc_policy), "header",
+	    0, 0, 0, 0 },
+	{ "dkim_timeout", CONF_DURATION, CONF_AT(dkim_timeout), "20s",
+	    1, 300, 0, 0 },
+	{ "dmarc_timeout", CONF_DURATION, CONF_AT(dmarc_timeout), "20s",
+	    1, 300, 0, 0 },
 	{ "tls_cert", CONF_PATH, CONF_AT(tls_cert), "", 0, 0, 0,
 	    CONF_F_EMPTY },
 	{ "tls_key", CONF_PATH, CONF_AT(tls_key), "", 0, 0, 0, CONF_F_EMPTY },

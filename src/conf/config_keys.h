@@ -36,6 +36,8 @@ enum conf_type {
 	CONF_BARE_NL,		/* reject or normalize */
 	CONF_BARE_NL_CLIENTS,	/* trusted or all */
 	CONF_DKIM_SIGN,		/* DOMAIN SELECTOR KEYFILE, one per line */
+	CONF_AUTH_POLICY,	/* off, header or enforce */
+	CONF_DKIM_POLICY,	/* off or header */
 };
 
 enum {

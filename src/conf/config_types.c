@@ -384,6 +384,10 @@ static const struct {
 	    conf_free_ptr, cv_bare_newline_clients_norm, "trusted or all" },
 	[CONF_DKIM_SIGN] = { conf_set_dkim_sign, conf_print_dkim_sign,
 	    conf_free_dkim_sign, NULL, "DOMAIN SELECTOR KEYFILE" },
+	[CONF_AUTH_POLICY] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_auth_policy_norm, "off, header or enforce" },
+	[CONF_DKIM_POLICY] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_dkim_policy_norm, "off or header" },
 };
 
 static conf_norm_fn *

@@ -527,6 +527,26 @@ cv_bare_newline_clients_norm(const char *in, char *out, size_t outlen,
 	    "trusted or all", out, outlen, err, errlen);
 }
 
+static const char *const cv_auth_policies[] = { "off", "header", "enforce" };
+
+int
+cv_auth_policy_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	return cv_choice(in, cv_auth_policies, 3, "a check policy",
+	    "off, header or enforce", out, outlen, err, errlen);
+}
+
+int
+cv_dkim_policy_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	/* A failed DKIM signature is no signature (RFC 6376 6.1): nothing
+	 * to enforce on its own; DMARC does that. */
+	return cv_choice(in, cv_auth_policies, 2, "a DKIM check policy",
+	    "off or header", out, outlen, err, errlen);
+}
+
 static const char *const cv_downgrades[] = { "convert", "bounce" };
 
 int

@@ -84,6 +84,12 @@ int	cv_pwcheck_norm(const char *in, char *out, size_t outlen, char *err,
 /* cv_bare_newline_norm - "reject" or "normalize", lower case */
 int	cv_bare_newline_norm(const char *in, char *out, size_t outlen,
 	    char *err, size_t errlen);
+/* cv_auth_policy_norm - "off", "header" or "enforce" (spf_policy,
+ * dmarc_policy); cv_dkim_policy_norm - "off" or "header" */
+int	cv_auth_policy_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
+int	cv_dkim_policy_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
 /* cv_bare_newline_clients_norm - "trusted" or "all", lower case */
 int	cv_bare_newline_clients_norm(const char *in, char *out,
 	    size_t outlen, char *err, size_t errlen);

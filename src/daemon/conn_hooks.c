@@ -4,7 +4,8 @@
  * STARTTLS, and SASL exchanges. Each answer goes back to the engine
  * and then to the connection (c->process: conn.c, which owns the
  * connection and these hooks), unless it arrived inside the call that
- * asked (a cached DNS answer), where the engine goes on by itself. A
+ * asked (a cached DNS answer), where the engine goes on by itself. The
+ * checks of mail from others (SPF, DKIM, DMARC) are mxcheck.c's. A
  * connection is freed here, by conn_close or once its commit is back.
  */
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 #include "queue/committer.h"
 #include "daemon/conn_int.h"
+#include "daemon/mxcheck.h"
 #include "dns/dns.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
@@ -175,6 +177,79 @@ io_domain_lookup(void *ctx, const char *domain)
 	c->looking_up = false;
 }
 
+/* --- checks of mail from others ------------------------------------------- */
+
+static void
+on_spf_checked(void *arg, const struct smtp_check_result *r)
+{
+	struct conn *c = arg;
+
+	/* Always from the loop (mxcheck_new never answers inside). */
+	smtp_spf_done(c->smtp, r);
+	c->process(c);
+}
+
+static enum smtp_check_start
+io_check_mail(void *ctx, const char *sender, const char *helo)
+{
+	struct conn *c = ctx;
+	struct mxcheck_params p;
+	enum smtp_check_start st;
+
+	mxcheck_free(c->mx);
+	p.loop = c->srv->loop;
+	p.dns = c->srv->dns;
+	p.cfg = c->cfg->cfg;
+	p.psl = c->srv->psl;
+	p.client = (const struct sockaddr *)&c->peer;
+	p.sid = c->sid;
+	c->mx = mxcheck_new(&p, sender, helo, on_spf_checked, c, &st);
+	return st;
+}
+
+static void
+io_check_data(void *ctx, const char *data, size_t len)
+{
+	struct conn *c = ctx;
+
+	mxcheck_data(c->mx, data, len);
+}
+
+static void
+on_checked(void *arg, const struct smtp_check_result *r)
+{
+	struct conn *c = arg;
+
+	smtp_check_done(c->smtp, r);
+	if (!c->in_check_call)
+		c->process(c);
+}
+
+static void
+io_check_end(void *ctx, const struct dmarc_from *from)
+{
+	struct conn *c = ctx;
+	struct smtp_check_result r = { SMTP_CHECK_ACCEPT, NULL, NULL, 0,
+	    "not checked" };
+
+	if (c->mx == NULL) {
+		smtp_check_done(c->smtp, &r);
+		return;
+	}
+	c->in_check_call = true;
+	mxcheck_end(c->mx, from, on_checked, c);
+	c->in_check_call = false;
+}
+
+static void
+io_check_cancel(void *ctx)
+{
+	struct conn *c = ctx;
+
+	mxcheck_free(c->mx);
+	c->mx = NULL;
+}
+
 /* --- STARTTLS ----------------------------------------------------------------- */
 
 static void
@@ -315,6 +390,10 @@ const struct smtp_io conn_smtp_io = {
 	.spool_commit = io_spool_commit,
 	.spool_abort = io_spool_abort,
 	.domain_lookup = io_domain_lookup,
+	.check_mail = io_check_mail,
+	.check_data = io_check_data,
+	.check_end = io_check_end,
+	.check_cancel = io_check_cancel,
 	.starttls = io_starttls,
 	.auth_mechanisms = io_auth_mechanisms,
 	.auth_start = io_auth_start,
@@ -331,6 +410,8 @@ conn_hooks_close(struct conn *c)
 		dns_cancel(c->lookup);
 		c->lookup = NULL;
 	}
+	mxcheck_free(c->mx);
+	c->mx = NULL;
 	if (c->sasl) {
 		sasl_session_free(c->sasl);
 		c->sasl = NULL;

@@ -50,6 +50,8 @@ struct conn {
 	struct spool	*spool;
 	struct dns_req	*lookup;	/* sender domain lookup in flight */
 	bool		 looking_up;	/* inside dns_domain_exists() */
+	struct mxcheck	*mx;		/* the transaction's checks */
+	bool		 in_check_call;	/* inside mxcheck_end() */
 	struct tls_ctx	*tlsctx;	/* certificate for this session */
 	struct tls_conn	*tls;		/* set once TLS starts */
 	bool		 handshaking;

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth/orgdomain.h"
 #include "queue/committer.h"
 #include "daemon/conn.h"
 #include "daemon/generation.h"
@@ -379,6 +380,9 @@ server_serve(struct server *srv)
 		log_err("dns: %s", err);
 		return 1;
 	}
+	/* Read once; a reload that turns DMARC on finds it there. */
+	if ((srv->psl = orgdomain_load(NULL, err, sizeof(err))) == NULL)
+		log_warn("public suffix list: %s; DMARC is not checked", err);
 	ev_signal_init(&srv->sig_term, on_signal, SIGTERM);
 	ev_signal_init(&srv->sig_int, on_signal, SIGINT);
 	ev_signal_init(&srv->sig_hup, on_signal, SIGHUP);
@@ -428,6 +432,8 @@ server_serve(struct server *srv)
 	server_runner_stop(srv);
 	dns_free(srv->dns);
 	srv->dns = NULL;
+	orgdomain_free(srv->psl);
+	srv->psl = NULL;
 	sasl_server_free(srv->sasl);
 	srv->sasl = NULL;
 	log_info(srv->worker >= 0 ? "worker stopped" : "stopped");

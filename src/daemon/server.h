@@ -20,6 +20,7 @@ struct committer;
 struct iptable;
 struct netaddr_key;
 struct dns;
+struct orgdomain;
 struct queue;
 struct sasl_server;
 struct tls_ctx;
@@ -47,6 +48,8 @@ struct server {
 	struct queue	*queue;
 	struct committer *committer;
 	struct dns	*dns;
+	struct orgdomain *psl;		/* the public suffix list (DMARC);
+					 * NULL: DMARC is not checked */
 	struct tls_ctx	*tls;		/* NULL without a certificate */
 	struct sasl_server *sasl;	/* NULL: AUTH unavailable */
 	bool		 foreground;	/* logs to stderr (the runner too) */

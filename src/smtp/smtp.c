@@ -120,6 +120,7 @@ bool
 smtp_waiting(const struct smtp_session *s)
 {
 	return s->state == S_COMMIT || s->state == S_LOOKUP ||
+	    s->state == S_SPF || s->state == S_CHECK ||
 	    s->state == S_TLS || s->state == S_AUTH_WAIT;
 }
 
@@ -303,6 +304,13 @@ data_end(struct smtp_session *s)
 		after_tx(s);
 		return;
 	}
+	if (smtp_check_end(s))
+		return;		/* smtp_check_done goes on */
+	if (tx->spool_failed) {
+		smtp_reply(s, "%s", R_QUEUE_FAILED);
+		after_tx(s);
+		return;
+	}
 	s->state = S_COMMIT;
 	s->io->spool_commit(s->ctx);
 }
@@ -320,10 +328,7 @@ data_input(struct smtp_session *s, const char *in, size_t len)
 		n = smtp_data_feed(&tx->data, in + used, n, out, &outlen);
 		used += n;
 		hops_feed(&tx->hops, out, outlen);
-		if (outlen && !tx->spool_failed &&
-		    !(tx->data.flags & DATA_F_REFUSE) &&
-		    s->io->spool_write(s->ctx, out, outlen) == -1)
-			tx->spool_failed = true;
+		smtp_check_write(s, out, outlen);
 	}
 	if (tx->data.done)
 		data_end(s);
@@ -346,6 +351,32 @@ smtp_input(struct smtp_session *s, const char *in, size_t len)
 			break;			/* the host's turn: wait */
 	}
 	return used;
+}
+
+void
+smtp_check_done(struct smtp_session *s, const struct smtp_check_result *r)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (s->state != S_CHECK || tx == NULL)
+		return;
+	smtp_check_log(s, r, "DATA");
+	if (r->verdict == SMTP_CHECK_REFUSE) {
+		smtp_reply(s, "%s", r->reply);
+		after_tx(s);
+		return;
+	}
+	/* Without the fields the message would go on unmarked: a
+	 * quarantine header lost, a forged result now unanswered. */
+	if (smtp_check_prepend(s, r) == -1) {
+		log_warn("s=%lx id=%s could not add the checks' fields; "
+		    "client [%s] told 451", s->sid, tx->env.id, s->addr_text);
+		smtp_reply(s, "%s", R_QUEUE_FAILED);
+		after_tx(s);
+		return;
+	}
+	s->state = S_COMMIT;
+	s->io->spool_commit(s->ctx);
 }
 
 void

@@ -27,6 +27,34 @@
 #define SMTP_SPOOL_NO_SPACE	(-2)	/* spool_open: the queue's disk is full */
 
 struct smtp_session;
+struct dmarc_from;
+
+/* Checks of a transaction's mail (SPF, DKIM, DMARC: daemon/mxcheck.c). */
+enum smtp_check_start {
+	SMTP_CHECK_NONE,	/* nothing to check */
+	SMTP_CHECK_RUNNING,	/* results at the end of DATA */
+	SMTP_CHECK_WAIT,	/* and MAIL's reply waits for smtp_spf_done */
+};
+
+/* What the checks say: go on, or refuse with `reply`. */
+enum smtp_check_verdict {
+	SMTP_CHECK_ACCEPT,
+	SMTP_CHECK_REFUSE,	/* reply: a whole 4xx or 5xx line */
+};
+
+struct smtp_check_result {
+	enum smtp_check_verdict verdict;
+	const char	*reply;		/* REFUSE: "550 5.7.1 ..." */
+	/* ACCEPT at the end of DATA: header fields to put on top of the
+	 * message (Authentication-Results ...), whole CRLF-ended lines */
+	const char	*fields;
+	size_t		 fields_len;
+	const char	*summary;	/* the results, for the log line */
+};
+
+/* Octets of prepend room a checked message reserves (the fields of
+ * smtp_check_result, with room for a long A-R). */
+#define SMTP_CHECK_ROOM	16384
 
 /* How the engine reaches the outside world. `ctx` is passed back. */
 struct smtp_io {
@@ -57,6 +85,19 @@ struct smtp_io {
 	/* Does this sender domain have an MX, A or AAAA record? Answer
 	 * with smtp_lookup_done(), later or before returning. */
 	void	(*domain_lookup)(void *ctx, const char *domain);
+	/* Checks of mail from others (NULL: none). MAIL was accepted from
+	 * a client the engine checks (mx listener, neither authenticated
+	 * nor trusted): start them; WAIT asks MAIL's reply to wait for
+	 * smtp_spf_done(), later or before returning. */
+	enum smtp_check_start (*check_mail)(void *ctx, const char *sender,
+		    const char *helo);
+	/* The message as received (before fields are dropped), in order. */
+	void	(*check_data)(void *ctx, const char *data, size_t len);
+	/* End of DATA, the message complete: answer with smtp_check_done(),
+	 * later or before returning. */
+	void	(*check_end)(void *ctx, const struct dmarc_from *from);
+	/* The transaction ended early: no answer is wanted any more. */
+	void	(*check_cancel)(void *ctx);
 	/* STARTTLS was accepted: once the 220 is sent, throw away any input
 	 * already received (never execute it), run the handshake, then
 	 * call smtp_tls_done(). */
@@ -104,6 +145,11 @@ size_t		 smtp_input(struct smtp_session *, const char *, size_t);
 void		 smtp_commit_done(struct smtp_session *, int status);
 /* Outcome of domain_lookup. */
 void		 smtp_lookup_done(struct smtp_session *, enum dns_result);
+/* Outcome of check_mail's WAIT (the SPF check), and of check_end. */
+void		 smtp_spf_done(struct smtp_session *,
+		    const struct smtp_check_result *);
+void		 smtp_check_done(struct smtp_session *,
+		    const struct smtp_check_result *);
 /* Outcome of starttls: the session starts over inside TLS, or ends. */
 void		 smtp_tls_done(struct smtp_session *, bool ok, const char *version,
 		    const char *cipher, int bits);

@@ -172,7 +172,25 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		s->io->domain_lookup(s->ctx, lookup);
 		return;
 	}
-	smtp_reply(s, "%s", R_SENDER_OK);
+	if (!smtp_check_mail(s))
+		smtp_reply(s, "%s", R_SENDER_OK);
+}
+
+/* mail_answered - MAIL's reply after a wait: the refusal, or 250; a
+ * shutdown that waited for it follows */
+static void
+mail_answered(struct smtp_session *s, const char *refusal)
+{
+	if (refusal != NULL) {
+		smtp_tx_free(s);
+		smtp_reply(s, "%s", refusal);
+	} else {
+		smtp_reply(s, "%s", R_SENDER_OK);
+	}
+	if (s->shutdown_pending) {
+		smtp_tx_free(s);
+		smtp_close_with(s, R_SHUTDOWN);
+	}
 }
 
 void
@@ -183,19 +201,24 @@ smtp_lookup_done(struct smtp_session *s, enum dns_result r)
 	if (s->state != S_LOOKUP)
 		return;
 	s->state = S_CMD;
-	if ((why = policy_sender_dns(r)) != NULL) {
+	if ((why = policy_sender_dns(r)) != NULL)
 		log_info("s=%lx reject: MAIL from [%s]: %s; from=<%s> dns=%s "
 		    "helo=<%s>", s->sid, s->addr_text, why, s->tx->sender,
 		    dns_result_name(r), s->helo);
-		smtp_tx_free(s);
-		smtp_reply(s, "%s", why);
-	} else {
-		smtp_reply(s, "%s", R_SENDER_OK);
-	}
-	if (s->shutdown_pending) {
-		smtp_tx_free(s);
-		smtp_close_with(s, R_SHUTDOWN);
-	}
+	else if (smtp_check_mail(s))
+		return;		/* smtp_spf_done goes on */
+	mail_answered(s, why);
+}
+
+void
+smtp_spf_done(struct smtp_session *s, const struct smtp_check_result *r)
+{
+	if (s->state != S_SPF || s->tx == NULL)
+		return;
+	s->state = S_CMD;
+	if (r->verdict == SMTP_CHECK_REFUSE)
+		smtp_check_log(s, r, "MAIL");
+	mail_answered(s, r->verdict == SMTP_CHECK_REFUSE ? r->reply : NULL);
 }
 
 void
@@ -288,6 +311,8 @@ smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	tx->env.nrcpts = tx->nrcpts;
 	tx->env.smtputf8 = tx->smtputf8;
 	tx->env.body = tx->body;
+	/* Room for the checks' results, known at the end of DATA. */
+	tx->env.prepend_room = tx->checking ? SMTP_CHECK_ROOM : 0;
 	if (!s->io->space_ok(s->ctx, tx->size_declared)) {
 		reject(s, "DATA", R_NO_SPACE, "", 0);
 		return;
@@ -307,6 +332,7 @@ smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	if (!s->line_crlf)
 		smtp_data_after_bare_lf(&tx->data);
 	hops_init(&tx->hops);
+	smtp_check_data(s);
 	s->state = S_DATA;
 	smtp_reply(s, "%s", R_DATA_GO);
 }

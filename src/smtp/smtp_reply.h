@@ -74,5 +74,9 @@
 #define R_AUTH_TEMP		"454 4.7.0 Temporary authentication failure"
 #define R_AUTH_IP_LIMIT		"454 4.7.0 Too many authentication failures from your address, try later"
 #define R_AUTH_LINE_TOO_LONG	"500 5.5.6 Authentication exchange line is too long"
+/* Checks of mail from others (daemon/mxcheck_verdict.c): the start of
+ * the line, the reason follows. RFC 7372 3.2 for SPF. */
+#define R_SPF_REFUSED		"550 5.7.23 SPF check failed: "
+#define R_DMARC_REFUSED		"550 5.7.1 DMARC policy of the From: domain: reject: "
 
 #endif

@@ -66,6 +66,10 @@ smtp_tx_free(struct smtp_session *s)
 		return;
 	if (tx->spooling)
 		s->io->spool_abort(s->ctx);
+	if (tx->checking && s->io->check_cancel != NULL)
+		s->io->check_cancel(s->ctx);
+	if (tx->hdrs_on)
+		smtp_hdrs_free(&tx->hdrs);
 	for (i = 0; i < tx->nrcpts; i++)
 		free(tx->rcpts[i]);
 	free(tx->rcpts);

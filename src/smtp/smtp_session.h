@@ -19,6 +19,7 @@
 #include "queue/queue.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_data.h"
+#include "smtp/smtp_hdrs.h"
 
 #define HELO_MAX	255
 
@@ -26,9 +27,11 @@ enum smtp_state {
 	S_CMD,		/* reading commands */
 	S_DATA,		/* reading the message */
 	S_LOOKUP,	/* MAIL waits for DNS to vouch for the sender */
+	S_SPF,		/* MAIL waits for SPF (spf_policy enforce) */
 	S_TLS,		/* STARTTLS accepted, handshake in the host's hands */
 	S_AUTH_WAIT,	/* SASL is working on a response */
 	S_AUTH_LINE,	/* waiting for the client's next SASL response */
+	S_CHECK,	/* message complete, waiting for its checks */
 	S_COMMIT,	/* message complete, waiting for the queue */
 	S_CLOSED,	/* last reply sent; the host closes */
 };
@@ -45,6 +48,9 @@ struct smtp_tx {
 	bool		 spool_failed;	/* a spool_write failed */
 	struct smtp_data data;
 	struct hops	 hops;		/* Received: fields the client sent */
+	bool		 checking;	/* the host checks this mail */
+	bool		 hdrs_on;	/* hdrs is in use (DATA began) */
+	struct smtp_hdrs hdrs;		/* the header, when checking */
 	struct envelope	 env;
 };
 
@@ -98,6 +104,24 @@ void	smtp_cmd_vrfy(struct smtp_session *, const char *, size_t);
 void	smtp_cmd_help(struct smtp_session *, const char *, size_t);
 void	smtp_cmd_http(struct smtp_session *, const char *, size_t);
 void	smtp_cmd_unknown(struct smtp_session *, const char *, size_t);
+
+/* smtp_check.c: the checks of mail from others, the engine's side */
+/* MAIL is accepted: start the checks; true when its reply waits for
+ * smtp_spf_done (the state is then S_SPF). */
+bool	smtp_check_mail(struct smtp_session *);
+/* DATA begins: the header filter, for a checked transaction. */
+void	smtp_check_data(struct smtp_session *);
+/* Message octets (as smtp_data writes them) to the checks and, through
+ * the header filter, to the spool. */
+void	smtp_check_write(struct smtp_session *, const char *, size_t);
+/* The message is complete and good: true when its checks are asked
+ * (the state is then S_CHECK, until smtp_check_done). */
+bool	smtp_check_end(struct smtp_session *);
+/* The check's one log line, and its fields put on the message. */
+void	smtp_check_log(struct smtp_session *, const struct smtp_check_result *,
+	    const char *when);
+int	smtp_check_prepend(struct smtp_session *,
+	    const struct smtp_check_result *);
 
 /* smtp_received.c */
 const char *smtp_proto_name(const struct smtp_session *);

@@ -56,15 +56,22 @@ class Dnsmasq:
     It answers for the zones in `zones` only (default: test, example,
     invalid): a name in `hosts` ({name: IPv4 or IPv6 address}) has that A or
     AAAA record, a name in `mx` ({name: exchange}, or {name: [(exchange,
-    preference), ...]}) those MX records; every other
+    preference), ...]}) those MX records, a name in `txt` ({name: text, or
+    [text, ...] for several records}) TXT records, each text cut into
+    strings of 255 octets; `servers` ({domain: 'IP#PORT'}) sends the
+    questions for a domain to that address instead (a socket that never
+    answers makes a DNS that never answers); every other
     name in those zones is NXDOMAIN. It has no upstream server, so a query for
     any other name is REFUSED and nothing ever leaves the machine. `server`
     is the text for the dns_servers key ("127.0.0.1:PORT"). Use as a context
     manager or start()/close(); without dnsmasq, start() raises SkipTest."""
 
-    def __init__(self, hosts=None, mx=None, zones=DNS_ZONES):
+    def __init__(self, hosts=None, mx=None, zones=DNS_ZONES, txt=None,
+                 servers=None):
         self.hosts = dict(hosts or {})
         self.mx = dict(mx or {})
+        self.txt = dict(txt or {})
+        self.servers = dict(servers or {})
         self.zones = tuple(zones)
         self.proc = None
         self.port = None
@@ -86,6 +93,13 @@ class Dnsmasq:
                 args.append('--mx-host=%s,%s' % (name, mx))
             else:
                 args += ['--mx-host=%s,%s,%d' % (name, host, pref) for host, pref in mx]
+        for name, texts in self.txt.items():
+            for text in [texts] if isinstance(texts, str) else texts:
+                parts = [text[i:i + 255] for i in range(0, len(text), 255)] or ['']
+                # On the command line dnsmasq takes the strings as they
+                # are, a comma between two (so none may hold a comma).
+                args.append('--txt-record=%s,%s' % (name, ','.join(parts)))
+        args += ['--server=/%s/%s' % kv for kv in self.servers.items()]
         return args
 
     def start(self):

@@ -1,0 +1,161 @@
+/*
+ * smtp_hdrs - hold each header field until its end, then drop it (an
+ * Authentication-Results claiming our authserv-id), read it (From:) and
+ * pass it on; see smtp_hdrs.h.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "auth/authres.h"
+#include "auth/dmarc_from.h"
+#include "lib/buf.h"
+#include "smtp/smtp_hdrs.h"
+
+_Static_assert(SMTP_HDRS_FIELD_MAX > DMARC_FROM_MAX_FIELD,
+    "a From: cut short must be one the reader refuses");
+
+enum { F_NONE, F_HOLD, F_PASS, F_DROP };
+
+#define AR_NAME		"Authentication-Results"
+
+void
+smtp_hdrs_init(struct smtp_hdrs *h, const char *ours, smtp_hdrs_out *out,
+    void *arg)
+{
+	memset(h, 0, sizeof(*h));
+	h->ours = ours;
+	h->out = out;
+	h->arg = arg;
+	h->mode = F_NONE;
+	h->bol = true;
+	buf_init(&h->field, SMTP_HDRS_FIELD_MAX);
+	dmarc_from_init(&h->from);
+}
+
+void
+smtp_hdrs_free(struct smtp_hdrs *h)
+{
+	buf_free(&h->field);
+}
+
+/* name_is - does the field (its first len octets) have this name? The
+ * name ends at the colon; blanks before the colon are obsolete syntax
+ * (RFC 5322 4.5) that readers still take. */
+static bool
+name_is(const char *f, size_t len, const char *name, size_t *value)
+{
+	size_t n = strlen(name), i = n;
+
+	if (len < n || strncasecmp(f, name, n) != 0)
+		return false;
+	while (i < len && (f[i] == ' ' || f[i] == '\t'))
+		i++;
+	if (i >= len || f[i] != ':')
+		return false;
+	*value = i + 1;
+	return true;
+}
+
+/* judge - what becomes of the held field (complete, or all that could
+ * be held): F_DROP for an Authentication-Results that claims us, else
+ * F_PASS */
+static int
+judge(struct smtp_hdrs *h)
+{
+	const char *f = h->field.data;
+	size_t len = h->field.len, v;
+
+	/* The value without the CRLF that ends the field. */
+	while (len > 0 && (f[len - 1] == '\n' || f[len - 1] == '\r'))
+		len--;
+	if (name_is(f, len, AR_NAME, &v)) {
+		if (authres_claims(f + v, len - v, h->ours) == AUTHRES_OURS)
+			return F_DROP;
+	} else if (name_is(f, len, "From", &v)) {
+		/* A From: cut short is past DMARC_FROM_MAX_FIELD all the
+		 * same: the reader finds it unreadable, as it is. */
+		dmarc_from_field(&h->from, f + v, len - v);
+	}
+	return F_PASS;
+}
+
+/* finish - the held field is complete */
+static void
+finish(struct smtp_hdrs *h)
+{
+	if (h->mode == F_HOLD) {
+		if (judge(h) == F_DROP)
+			h->dropped++;
+		else if (h->field.len > 0)
+			h->out(h->arg, h->field.data, h->field.len);
+	}
+	if (h->mode == F_DROP)
+		h->dropped++;
+	buf_reset(&h->field);
+	h->mode = F_NONE;
+}
+
+/* line_part - octets of the current field's line */
+static void
+line_part(struct smtp_hdrs *h, const char *p, size_t n)
+{
+	switch (h->mode) {
+	case F_HOLD:
+		if (buf_append(&h->field, p, n) == 0)
+			return;
+		/* Too long to hold: judged on what was held. */
+		if ((h->mode = judge(h)) == F_PASS) {
+			h->out(h->arg, h->field.data, h->field.len);
+			h->out(h->arg, p, n);
+		}
+		buf_reset(&h->field);
+		return;
+	case F_PASS:
+	case F_NONE:		/* a continuation line with no field above */
+		h->out(h->arg, p, n);
+		return;
+	case F_DROP:
+		return;
+	}
+}
+
+void
+smtp_hdrs_feed(struct smtp_hdrs *h, const char *data, size_t len)
+{
+	const char *nl;
+	size_t n;
+
+	while (len > 0 && !h->in_body) {
+		if (h->bol) {
+			if (data[0] == '\r' || data[0] == '\n') {
+				/* The empty line: the header ends. (A CR
+				 * alone here is a bare CR, which smtp_data
+				 * has flagged: the message is refused.) */
+				finish(h);
+				h->in_body = true;
+				break;
+			}
+			if (data[0] != ' ' && data[0] != '\t') {
+				finish(h);
+				h->mode = F_HOLD;
+			}
+			h->bol = false;
+		}
+		nl = memchr(data, '\n', len);
+		n = nl != NULL ? (size_t)(nl - data) + 1 : len;
+		line_part(h, data, n);
+		if (nl != NULL)
+			h->bol = true;
+		data += n;
+		len -= n;
+	}
+	if (len > 0)
+		h->out(h->arg, data, len);
+}
+
+void
+smtp_hdrs_end(struct smtp_hdrs *h)
+{
+	if (!h->in_body)
+		finish(h);
+}

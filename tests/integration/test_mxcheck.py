@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""Checks of mail from others on an mx listener (doc/authentication.md,
+"Checking incoming mail"): SPF, DKIM and DMARC against records a real DNS
+server (dnsmasq) serves on loopback, the one Authentication-Results field
+put on the queued message, the policies (header, enforce), a forged
+Authentication-Results of ours dropped, a hostile DNS, and clients that
+are not checked (trusted, authenticated).
+
+The checked client connects from 127.0.0.2; mynetworks holds only
+127.0.0.1, so that address stays trusted (not checked)."""
+
+import base64
+import os
+import re
+import socket
+import subprocess
+import tempfile
+
+import sallytest
+from sallytest import SERVER_NAME
+
+CLIENT = '127.0.0.2'
+RCPT = 'user@example.test'
+
+SPF_HOSTS = {d: '192.0.2.10' for d in (
+    'pass.test', 'fail.test', 'soft.test', 'none.test', 'temp.test',
+    'loop.test', 'big.test', 'slow.test', 'helo.test')}
+SPF_TXT = {
+    'pass.test': 'v=spf1 ip4:127.0.0.2 -all',
+    'fail.test': 'v=spf1 ip4:192.0.2.99 -all',
+    'soft.test': 'v=spf1 ~all',
+    # an include into a zone this DNS refuses: a temporary error
+    'temp.test': 'v=spf1 include:spf.refused.zone -all',
+    # include loops end at the lookup limit: permerror
+    'loop.test': 'v=spf1 include:a.loop.test -all',
+    'a.loop.test': 'v=spf1 include:b.loop.test -all',
+    'b.loop.test': 'v=spf1 include:a.loop.test -all',
+    # past spf_max_record_size (4k): permerror, never read whole
+    'big.test': 'v=spf1 ' + ' '.join('ip4:10.0.%d.%d' % (i // 250, i % 250)
+                                     for i in range(400)) + ' -all',
+    'helo.test': 'v=spf1 ip4:127.0.0.2 -all',
+}
+
+
+def delivered(entry):
+    """The message a delivery sends: the fields put in the entry's prepend
+    room (doc/queue.md), then the message as received."""
+    raw = entry.raw
+    body_at = len(raw) - len(entry.body)
+    room = int(entry.header.get('prepend', '0'))
+    if room == 0:
+        return entry.body
+    used = int(raw[body_at:body_at + 11])
+    slot_end = body_at + room
+    return raw[slot_end - used:slot_end] + raw[slot_end:]
+
+
+def header_fields(message, name):
+    """The unfolded values of every `name` field of the message's header."""
+    head = message.split(b'\r\n\r\n', 1)[0].decode('utf-8', 'replace')
+    head = re.sub(r'\r\n(?=[ \t])', '', head)
+    out = []
+    for line in head.split('\r\n'):
+        k, sep, v = line.partition(':')
+        if sep and k.strip().lower() == name.lower():
+            out.append(v.strip())
+    return out
+
+
+def message(frm='someone@pass.test', extra=b'', body=b'Hello.\r\n'):
+    return (b'From: ' + frm.encode() + b'\r\nTo: ' + RCPT.encode() +
+            b'\r\nSubject: test\r\nMessage-ID: <1@pass.test>\r\n' + extra +
+            b'\r\n' + body)
+
+
+def results(ar, method):
+    """The resinfo of `method` in an Authentication-Results value, comments
+    removed and blanks made one space: ['pass smtp.mailfrom=a@b.test', ...]."""
+    text = ar
+    while True:
+        stripped = re.sub(r'\((?:\\.|[^()\\])*\)', ' ', text)
+        if stripped == text:
+            break
+        text = stripped
+    out = []
+    for part in text.split(';')[1:]:
+        part = ' '.join(part.split())
+        if part.startswith(method + '='):
+            out.append(part[len(method) + 1:])
+    return out
+
+
+class Base(sallytest.TestCase):
+    TXT = SPF_TXT
+    HOSTS = SPF_HOSTS
+    SERVERS = {}
+
+    def start(self, **conf):
+        self.dns = self.dnsmasq(hosts=self.HOSTS, txt=self.TXT,
+                                servers=self.SERVERS,
+                                zones=('test', 'example', 'invalid'))
+        conf.setdefault('dns_servers', self.dns.server)
+        conf.setdefault('mynetworks', '127.0.0.1/32')
+        conf.setdefault('dns_timeout', '2s')
+        return self.server(**conf)
+
+    def send(self, srv, sender, msg=None, helo='client.example',
+             source=CLIENT):
+        """A transaction from `source`; returns (reply after the dot, the
+        queued message or None)."""
+        c = self.ehlo_client(srv.mx_port, name=helo, source=source)
+        r = c.cmd('MAIL FROM:<%s>' % sender)
+        self.assertEqual(r.code, 250, r)
+        r = c.cmd('RCPT TO:<%s>' % RCPT)
+        self.assertEqual(r.code, 250, r)
+        r = c.cmd('DATA')
+        self.assertEqual(r.code, 354, r)
+        r = c.data(msg if msg is not None else message())
+        c.cmd('QUIT')
+        if r.code != 250:
+            return r, None
+        return r, delivered(srv.queue_entry(r.queue_id()))
+
+    def ar(self, queued):
+        """Our Authentication-Results field's value; there is one."""
+        ours = [v for v in header_fields(queued, 'Authentication-Results')
+                if v.split(';')[0].strip() == SERVER_NAME]
+        self.assertEqual(len(ours), 1, queued[:2000])
+        return ours[0]
+
+
+class SPF(Base):
+    def test_results_recorded(self):
+        srv = self.start()
+        for sender, result in (('a@pass.test', 'pass'), ('a@fail.test', 'fail'),
+                               ('a@soft.test', 'softfail'), ('a@none.test', 'none'),
+                               ('a@temp.test', 'temperror'),
+                               ('a@loop.test', 'permerror'),
+                               ('a@big.test', 'permerror')):
+            with self.subTest(sender=sender):
+                r, q = self.send(srv, sender)
+                self.assertEqual(r.code, 250, r)
+                ar = self.ar(q)
+                self.assertEqual(results(ar, 'spf'),
+                                 ['%s smtp.mailfrom=%s' % (result, sender)])
+                srv.wait_log(r'id=%s checks: spf=%s' % (r.queue_id(), result))
+
+    def test_null_sender_checks_helo(self):
+        srv = self.start()
+        r, q = self.send(srv, '', helo='helo.test')
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(results(self.ar(q), 'spf'), ['pass smtp.helo=helo.test'])
+
+    def test_enforce_refuses_fail_at_mail(self):
+        srv = self.start(spf_policy='enforce')
+        c = self.ehlo_client(srv.mx_port, source=CLIENT)
+        r = c.cmd('MAIL FROM:<a@fail.test>')
+        self.assertEqual(r.code, 550, r)
+        self.assertTrue(r.last.startswith('550 5.7.23 '), r)
+        self.assertIn('fail.test', r.last)
+        self.assertIn('127.0.0.2', r.last)
+        srv.wait_log(r'checks: spf=fail .* refused at MAIL')
+        # the rest is accepted: pass, softfail, and a temporary error
+        for sender in ('a@pass.test', 'a@soft.test', 'a@temp.test'):
+            r = c.cmd('MAIL FROM:<%s>' % sender)
+            self.assertEqual(r.code, 250, (sender, r))
+            c.cmd('RSET')
+
+    def test_off_records_nothing(self):
+        srv = self.start(spf_policy='off', dkim_policy='off',
+                         dmarc_policy='off')
+        r, q = self.send(srv, 'a@fail.test')
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(header_fields(q, 'Authentication-Results'), [])
+
+    def test_trusted_and_authenticated_not_checked(self):
+        srv = self.start(spf_policy='enforce')
+        # 127.0.0.1 is in mynetworks: no check, no field, no refusal
+        r, q = self.send(srv, 'a@fail.test', source='127.0.0.1')
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(header_fields(q, 'Authentication-Results'), [])
+        # an authenticated client on submission: its mail is not judged
+        c = self.auth_client(srv.sub_port, source=CLIENT)
+        r = c.transaction('alice@example.test', ['bob@fail.test'],
+                          message('alice@example.test'))
+        self.assertEqual(r.code, 250, r)
+        q = delivered(srv.queue_entry(r.queue_id()))
+        self.assertEqual(header_fields(q, 'Authentication-Results'), [])
+
+
+class ForgedResults(Base):
+    def test_ours_dropped_foreign_kept(self):
+        srv = self.start()
+        forged = ('Authentication-Results: %s;\r\n\tspf=pass '
+                  'smtp.mailfrom=a@fail.test\r\n' % SERVER_NAME).encode()
+        forged2 = ('Authentication-Results: "%s"; dkim=pass\r\n'
+                   % SERVER_NAME.upper()).encode()
+        foreign = b'Authentication-Results: mx.other.example; spf=pass\r\n'
+        r, q = self.send(srv, 'a@fail.test',
+                         message('a@fail.test', forged + foreign + forged2))
+        self.assertEqual(r.code, 250, r)
+        ars = header_fields(q, 'Authentication-Results')
+        self.assertIn('mx.other.example; spf=pass', ars)
+        self.assertEqual(results(self.ar(q), 'spf'),
+                         ['fail smtp.mailfrom=a@fail.test'])
+        self.assertNotIn(b'"%s"' % SERVER_NAME.upper().encode(), q)
+        self.assertEqual(len(ars), 2, ars)
+        srv.wait_log(r'dropped 2 Authentication-Results fields')
+
+
+# --- DKIM ---------------------------------------------------------------------
+
+_keys = None
+
+
+def keys():
+    """An RSA key (openssl genrsa), its file and its DKIM TXT record."""
+    global _keys
+    if _keys is None:
+        d = tempfile.mkdtemp(prefix='sallytest-mxcheck-')
+        path = os.path.join(d, 'dkim.pem')
+        subprocess.run(['openssl', 'genrsa', '-out', path, '2048'], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        der = subprocess.run(['openssl', 'rsa', '-in', path, '-pubout',
+                              '-outform', 'DER'], check=True,
+                             stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL).stdout
+        _keys = (path, 'v=DKIM1; k=rsa; p=' + base64.b64encode(der).decode())
+    return _keys
+
+
+def dkim_sign(msg, domain, selector='sel'):
+    """msg signed by dkimpy's dkimsign (relaxed/relaxed) for domain."""
+    path, _ = keys()
+    p = subprocess.run(['dkimsign', '--hcanon', 'relaxed', '--bcanon',
+                        'relaxed', selector, domain, path], input=msg,
+                       stdout=subprocess.PIPE, check=True)
+    out = p.stdout
+    # dkimsign writes LF line ends: SMTP wants CRLF.
+    return re.sub(rb'\r?\n', b'\r\n', out)
+
+
+AUTH_HOSTS = dict(SPF_HOSTS, **{d: '192.0.2.10' for d in (
+    'dk.test', 'rej.test', 'sub.rej.test', 'sub.pass.test', 'strict.test',
+    'mail.strict.test', 'quar.test', 'pct.test', 'hang.test',
+    'other.test')})
+
+
+def auth_txt():
+    _, key = keys()
+    txt = dict(SPF_TXT)
+    txt.update({
+        'sub.pass.test': 'v=spf1 ip4:127.0.0.2 -all',
+        'mail.strict.test': 'v=spf1 ip4:127.0.0.2 -all',
+        'sel._domainkey.dk.test': key,
+        'sel._domainkey.other.test': key,
+        '_dmarc.pass.test': 'v=DMARC1; p=reject',
+        '_dmarc.dk.test': 'v=DMARC1; p=reject; adkim=s',
+        '_dmarc.rej.test': 'v=DMARC1; p=reject; sp=quarantine',
+        '_dmarc.strict.test': 'v=DMARC1; p=reject; aspf=s',
+        '_dmarc.quar.test': 'v=DMARC1; p=quarantine',
+        '_dmarc.pct.test': 'v=DMARC1; p=reject; pct=0',
+        'hang.test': 'v=spf1 include:spf.slow.test -all',
+    })
+    return txt
+
+
+class DKIM(Base):
+    HOSTS = AUTH_HOSTS
+
+    def setUp(self):
+        self.TXT = auth_txt()
+
+    def test_signed_verifies_changed_body_fails(self):
+        srv = self.start()
+        signed = dkim_sign(message('a@dk.test'), 'dk.test')
+        r, q = self.send(srv, 'a@fail.test', signed)
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual([x.split()[:2] for x in results(self.ar(q), 'dkim')],
+                         [['pass', 'header.d=dk.test']])
+        changed = signed.replace(b'Hello.', b'Hello!')
+        r, q = self.send(srv, 'a@fail.test', changed)
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual([x.split()[:2] for x in results(self.ar(q), 'dkim')],
+                         [['fail', 'header.d=dk.test']])
+
+    def test_unsigned_is_none(self):
+        srv = self.start()
+        r, q = self.send(srv, 'a@pass.test')
+        self.assertEqual(results(self.ar(q), 'dkim'), ['none'])
+
+
+# --- DMARC --------------------------------------------------------------------
+
+class DMARC(Base):
+    HOSTS = AUTH_HOSTS
+
+    def setUp(self):
+        self.TXT = auth_txt()
+
+    def dmarc(self, q):
+        out = results(self.ar(q), 'dmarc')
+        self.assertEqual(len(out), 1, out)
+        return out[0].split()
+
+    def test_alignment_recorded(self):
+        srv = self.start()
+        cases = [
+            # (MAIL FROM, From:, signer, result)
+            ('a@pass.test', 'a@pass.test', None, 'pass'),      # SPF aligned
+            ('b@sub.pass.test', 'a@pass.test', None, 'pass'),  # relaxed
+            ('b@mail.strict.test', 'a@strict.test', None, 'fail'),  # aspf=s
+            ('a@pass.test', 'a@rej.test', None, 'fail'),       # unaligned
+            ('a@fail.test', 'a@dk.test', 'dk.test', 'pass'),   # DKIM aligned
+            ('a@fail.test', 'a@rej.test', 'other.test', 'fail'),  # unaligned
+            ('a@pass.test', 'a@none.test', None, 'none'),      # no record
+        ]
+        for sender, frm, signer, result in cases:
+            with self.subTest(sender=sender, frm=frm, signer=signer):
+                msg = message(frm)
+                if signer:
+                    msg = dkim_sign(msg, signer)
+                r, q = self.send(srv, sender, msg)
+                self.assertEqual(r.code, 250, r)
+                d = self.dmarc(q)
+                self.assertEqual(d, [result, 'header.from=' + frm.split('@')[1]])
+
+    def test_enforce(self):
+        srv = self.start(dmarc_policy='enforce')
+        # p=reject and a failure: refused at the end of DATA
+        r, q = self.send(srv, 'a@pass.test', message('a@rej.test'))
+        self.assertEqual(r.code, 550, r)
+        self.assertTrue(r.last.startswith('550 5.7.1 '), r)
+        self.assertIn('rej.test', r.last)
+        srv.wait_log(r'checks: .*dmarc=fail \(policy=reject\) action=reject'
+                     r'.* refused at DATA')
+        # the rest is accepted: a pass, no record, a subdomain's policy
+        # (sp=quarantine), p=quarantine, and p=reject with pct=0
+        r, q = self.send(srv, 'a@pass.test', message('a@pass.test'))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(header_fields(q, 'X-Sallyport-DMARC'), [])
+        r, q = self.send(srv, 'a@pass.test', message('a@none.test'))
+        self.assertEqual(r.code, 250, r)
+        for frm in ('a@sub.rej.test', 'a@quar.test', 'a@pct.test'):
+            with self.subTest(frm=frm):
+                r, q = self.send(srv, 'a@pass.test', message(frm))
+                self.assertEqual(r.code, 250, r)
+                self.assertEqual(self.dmarc(q)[0], 'fail')
+                self.assertEqual(header_fields(q, 'X-Sallyport-DMARC'),
+                                 ['quarantine; header.from=' + frm.split('@')[1]])
+
+    def test_header_mode_refuses_nothing(self):
+        srv = self.start()
+        r, q = self.send(srv, 'a@pass.test', message('a@rej.test'))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(self.dmarc(q)[0], 'fail')
+        self.assertEqual(header_fields(q, 'X-Sallyport-DMARC'), [])
+
+
+# --- a hostile DNS ------------------------------------------------------------
+
+class HostileDNS(Base):
+    HOSTS = AUTH_HOSTS
+
+    def setUp(self):
+        # Questions for slow.test go to a socket that never answers.
+        self.hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.hole.bind(('127.0.0.1', 0))
+        self.addCleanup(self.hole.close)
+        self.SERVERS = {'slow.test': '127.0.0.1#%d' % self.hole.getsockname()[1]}
+        self.TXT = auth_txt()
+
+    def test_answers_that_never_come(self):
+        srv = self.start(spf_policy='enforce', dmarc_policy='enforce',
+                         spf_timeout='10s', dkim_timeout='2s',
+                         dmarc_timeout='2s', dns_timeout='1m')
+        slow = self.ehlo_client(srv.mx_port, source=CLIENT)
+        # SPF of hang.test includes slow.test: MAIL waits for it (enforce)
+        slow.send('MAIL FROM:<a@hang.test>\r\n')
+        # meanwhile another client is served, checks and all
+        r, q = self.send(srv, 'a@pass.test', message('a@pass.test'))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(results(self.ar(q), 'spf'),
+                         ['pass smtp.mailfrom=a@pass.test'])
+        # the slow check ends on its budget: a temperror never refuses
+        r = slow.reply()
+        self.assertEqual(r.code, 250, r)
+        for cmd, code in (('RCPT TO:<%s>' % RCPT, 250), ('DATA', 354)):
+            self.assertEqual(slow.cmd(cmd).code, code)
+        # a key and a DMARC record behind the silent server too; the
+        # command pipelined after the message waits for the checks
+        slow.send(sallytest.dot_stuff(dkim_sign(message('a@slow.test'),
+                                                'slow.test')) + b'RSET\r\n')
+        r = slow.reply()
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(slow.reply().last, '250 2.0.0 Ok', 'RSET after it')
+        ar = self.ar(delivered(srv.queue_entry(r.queue_id())))
+        self.assertEqual(results(ar, 'spf'), ['temperror smtp.mailfrom=a@hang.test'])
+        self.assertEqual(results(ar, 'dkim')[0].split()[0], 'temperror')
+        self.assertEqual(results(ar, 'dmarc')[0].split()[0], 'temperror')
+        log = srv.log_text()
+        # the other client's message was taken while this one waited
+        self.assertLess(log.index('id=%s accepted' % q_id_of(log, 'a@pass.test')),
+                        log.index('checks: spf=temperror'))
+
+
+def q_id_of(log, sender):
+    m = re.search(r'id=(\S+) accepted: from=<%s>' % re.escape(sender), log)
+    assert m, log
+    return m.group(1)
+
+
+if __name__ == '__main__':
+    sallytest.main()
