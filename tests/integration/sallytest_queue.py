@@ -13,8 +13,16 @@ HEADER_ORDER = ['sallyport-queue', 'id', 'arrival', 'client', 'helo', 'proto',
                 'auth', 'from', 'rcpt']
 
 
+PREPEND_LINE = 11      # the prepend room's first line: "0000000168\n"
+
+
 class QueueEntry:
-    """One committed file in incoming/: envelope header and message."""
+    """One committed file in incoming/: envelope header and message.
+
+    body is the message as received (our Received: field first);
+    prepended the fields put in the entry's prepend room at the end of
+    DATA (b'' without one: doc/queue.md); delivered() what a delivery
+    sends, the two together."""
 
     def __init__(self, path):
         self.path = path
@@ -40,7 +48,16 @@ class QueueEntry:
             self.header[key] = value
             if key == 'rcpt':
                 self.rcpts.append(value)
+        room = int(self.header.get('prepend', '0'))
+        self.prepended = b''
+        if room:
+            used = int(self.raw[pos:pos + PREPEND_LINE])
+            self.prepended = self.raw[pos + room - used:pos + room]
+            pos += room
         self.body = self.raw[pos:]
+
+    def delivered(self):
+        return self.prepended + self.body
 
     def split(self):
         """(Received header, rest of the message): see split_received."""

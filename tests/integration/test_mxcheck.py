@@ -43,16 +43,8 @@ SPF_TXT = {
 
 
 def delivered(entry):
-    """The message a delivery sends: the fields put in the entry's prepend
-    room (doc/queue.md), then the message as received."""
-    raw = entry.raw
-    body_at = len(raw) - len(entry.body)
-    room = int(entry.header.get('prepend', '0'))
-    if room == 0:
-        return entry.body
-    used = int(raw[body_at:body_at + 11])
-    slot_end = body_at + room
-    return raw[slot_end - used:slot_end] + raw[slot_end:]
+    """The message a delivery sends (QueueEntry.delivered)."""
+    return entry.delivered()
 
 
 def header_fields(message, name):
