@@ -247,6 +247,8 @@ def auth_txt():
         'mail.strict.test': 'v=spf1 ip4:127.0.0.2 -all',
         'sel._domainkey.dk.test': key,
         'sel._domainkey.other.test': key,
+        'sel._domainkey.sub.dk.test': key,
+        'sel._domainkey.sub.pass.test': key,
         '_dmarc.pass.test': 'v=DMARC1; p=reject',
         '_dmarc.dk.test': 'v=DMARC1; p=reject; adkim=s',
         '_dmarc.rej.test': 'v=DMARC1; p=reject; sp=quarantine',
@@ -305,6 +307,8 @@ class DMARC(Base):
             ('b@mail.strict.test', 'a@strict.test', None, 'fail'),  # aspf=s
             ('a@pass.test', 'a@rej.test', None, 'fail'),       # unaligned
             ('a@fail.test', 'a@dk.test', 'dk.test', 'pass'),   # DKIM aligned
+            ('a@fail.test', 'a@pass.test', 'sub.pass.test', 'pass'),  # relaxed
+            ('a@fail.test', 'a@dk.test', 'sub.dk.test', 'fail'),  # adkim=s
             ('a@fail.test', 'a@rej.test', 'other.test', 'fail'),  # unaligned
             ('a@pass.test', 'a@none.test', None, 'none'),      # no record
         ]
