@@ -10,6 +10,7 @@
  * and smtp.c's, beside the other waits.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "lib/log.h"
 #include "smtp/smtp.h"
@@ -101,10 +102,14 @@ smtp_check_log(struct smtp_session *s, const struct smtp_check_result *r,
     const char *when)
 {
 	struct smtp_tx *tx = s->tx;
+	const char *sum = r->summary ? r->summary : "";
+	char esc[2048];
 
+	/* Domains a peer chose (d=, the SPF domain): escaped like any. */
+	log_escape(esc, sizeof(esc), sum, strlen(sum));
 	log_info("s=%lx id=%s checks: %s; from=<%s> client=[%s] helo=<%s>%s%s",
-	    s->sid, tx->env.id[0] ? tx->env.id : "-",
-	    r->summary ? r->summary : "", tx->sender, s->addr_text, s->helo,
+	    s->sid, tx->env.id[0] ? tx->env.id : "-", esc, tx->sender,
+	    s->addr_text, s->helo,
 	    r->verdict == SMTP_CHECK_REFUSE ? " refused at " : "",
 	    r->verdict == SMTP_CHECK_REFUSE ? when : "");
 }
