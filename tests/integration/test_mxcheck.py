@@ -12,6 +12,7 @@ The checked client connects from 127.0.0.2; mynetworks holds only
 import base64
 import os
 import re
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -412,6 +413,38 @@ class HostileDNS(Base):
         self.assertEqual(results(ar, 'dkim')[0].split()[0], 'temperror')
         self.assertEqual(results(ar, 'dmarc')[0].split()[0], 'temperror')
         self.assertTrue(srv.wait_log(r'DKIM key lookups out of time'))
+
+
+# --- real clients -------------------------------------------------------------
+
+class RealClients(Base):
+    HOSTS = AUTH_HOSTS
+
+    def setUp(self):
+        self.TXT = auth_txt()
+
+    def test_smtplib_signed_message(self):
+        srv = self.start(dmarc_policy='enforce')
+        msg = dkim_sign(message('a@dk.test'), 'dk.test')
+        with smtplib.SMTP('127.0.0.1', srv.mx_port, local_hostname='client.example',
+                          source_address=(CLIENT, 0), timeout=30) as s:
+            refused = s.sendmail('a@fail.test', [RCPT], msg)
+        self.assertEqual(refused, {})
+        [e] = srv.queue_entries()
+        ar = self.ar(e.delivered())
+        self.assertEqual(results(ar, 'spf'), ['fail smtp.mailfrom=a@fail.test'])
+        self.assertEqual(results(ar, 'dkim')[0].split()[:2], ['pass', 'header.d=dk.test'])
+        self.assertEqual(results(ar, 'dmarc')[0].split(), ['pass', 'header.from=dk.test'])
+
+    def test_swaks_refused_by_spf(self):
+        swaks = self.need('swaks')
+        srv = self.start(spf_policy='enforce')
+        out = self.run_client([swaks, '--server', '127.0.0.1:%d' % srv.mx_port,
+                               '--local-interface', CLIENT, '--helo', 'swaks.example',
+                               '--from', 'a@fail.test', '--to', RCPT],
+                              srv.dir, status=None)
+        self.assertRegex(out, r'<\*\* +550 5\.7\.23 SPF check failed: fail\.test ', out)
+        self.assertEqual(srv.queue_entries(), [])
 
 
 if __name__ == '__main__':
