@@ -187,18 +187,11 @@ def make_keys(directory):
 
 class KeyServer(sallytest.Dnsmasq):
     """dnsmasq on 127.0.0.1:53 of the private namespace, with TXT records
-    ({name: text}, split into 255-octet strings as a zone file would)."""
+    ({name: text}, split into 255-octet strings by sallytest.Dnsmasq)."""
 
     def __init__(self, txt):
-        super().__init__(zones=('example.com', 'football.example.com', 'invalid'))
-        self.txt = txt
-
-    def argv(self):
-        args = super().argv()
-        for name, text in self.txt.items():
-            strings = [text[i:i + 255] for i in range(0, len(text), 255)] or ['']
-            args.append('--txt-record=%s,%s' % (name, ','.join(strings)))
-        return args
+        super().__init__(zones=('example.com', 'football.example.com', 'invalid'),
+                         txt=txt)
 
     def start(self):
         self.port = 53
