@@ -70,8 +70,10 @@ class Dnsmasq:
                  servers=None):
         self.hosts = dict(hosts or {})
         self.mx = dict(mx or {})
-        self.txt = dict(txt or {})
-        self.servers = dict(servers or {})
+        # Not self.txt: subclasses of their own (a private namespace's
+        # key server) use that name for records they add themselves.
+        self.txt_records = dict(txt or {})
+        self.forward = dict(servers or {})
         self.zones = tuple(zones)
         self.proc = None
         self.port = None
@@ -93,13 +95,13 @@ class Dnsmasq:
                 args.append('--mx-host=%s,%s' % (name, mx))
             else:
                 args += ['--mx-host=%s,%s,%d' % (name, host, pref) for host, pref in mx]
-        for name, texts in self.txt.items():
+        for name, texts in self.txt_records.items():
             for text in [texts] if isinstance(texts, str) else texts:
                 parts = [text[i:i + 255] for i in range(0, len(text), 255)] or ['']
                 # On the command line dnsmasq takes the strings as they
                 # are, a comma between two (so none may hold a comma).
                 args.append('--txt-record=%s,%s' % (name, ','.join(parts)))
-        args += ['--server=/%s/%s' % kv for kv in self.servers.items()]
+        args += ['--server=/%s/%s' % kv for kv in self.forward.items()]
         return args
 
     def start(self):
