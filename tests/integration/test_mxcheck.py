@@ -201,6 +201,23 @@ class ForgedResults(Base):
         self.assertEqual(len(ars), 2, ars)
         self.assertTrue(srv.wait_log(r'dropped 2 Authentication-Results fields'))
 
+    def test_ours_dropped_however_the_comments_hide_it(self):
+        # comments nested deeper than any bound, and a comment inside
+        # the id (a reader that drops comments first reads ours): both
+        # are claims of ours, dropped
+        srv = self.start()
+        deep = ('Authentication-Results: %s x %s %s; dmarc=pass\r\n'
+                % ('(' * 40, ')' * 40, SERVER_NAME)).encode()
+        host, _, rest = SERVER_NAME.partition('.')
+        glued = ('Authentication-Results: %s(x).%s; dmarc=pass\r\n'
+                 % (host, rest)).encode()
+        r, q = self.send(srv, 'a@fail.test',
+                         message('a@fail.test', deep + glued))
+        self.assertEqual(r.code, 250, r)
+        ars = header_fields(q, 'Authentication-Results')
+        self.assertEqual(len(ars), 1, ars)
+        self.assertNotIn(b'dmarc=pass', q)
+        self.assertTrue(srv.wait_log(r'dropped 2 Authentication-Results fields'))
 
 # --- DKIM ---------------------------------------------------------------------
 
