@@ -147,6 +147,8 @@ struct config {
 	size_t		 ndkim_sign;
 	bool		 dkim_sign_subdomains;	/* a parent's key signs for
 						 * its subdomains */
+	uint64_t	 dkim_sign_max_header;	/* bytes of header kept to
+						 * sign; larger: unsigned */
 };
 
 /* Parse a file. On success returns the config; on failure returns NULL

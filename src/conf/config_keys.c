@@ -196,6 +196,9 @@ const struct conf_key conf_keys[] = {
 	    CONF_AT(ndkim_sign), CONF_F_REPEAT | CONF_F_EMPTY },
 	{ "dkim_sign_subdomains", CONF_BOOL, CONF_AT(dkim_sign_subdomains),
 	    "no", 0, 0, 0, 0 },
+	/* The header is held in memory while a message is signed. */
+	{ "dkim_sign_max_header", CONF_SIZE, CONF_AT(dkim_sign_max_header),
+	    "256k", 1024, 16ULL << 20, 0, 0 },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

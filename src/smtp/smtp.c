@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -278,6 +279,34 @@ cmd_input(struct smtp_session *s, const char *in, size_t len)
 }
 
 /* data_end - the final dot: refuse, or hand the message to the queue */
+/* sign - the DKIM signatures of our own mail, in front of it in the
+ * queue entry. A message that cannot be signed still goes, unsigned:
+ * the log says why. */
+static void
+sign(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct buf fields;
+	char what[256];
+	int n;
+
+	buf_init(&fields, QUEUE_PREPEND_MAX);
+	n = smtp_sign_finish(tx->sign, s->cfg, (uint64_t)time(NULL), &fields,
+	    what, sizeof(what));
+	if (n > 0 && s->io->spool_prepend(s->ctx, fields.data, fields.len) ==
+	    -1) {
+		n = -1;
+		snprintf(what, sizeof(what), "no room in the queue entry");
+	}
+	if (n > 0)
+		log_info("s=%lx id=%s dkim: signed %s", s->sid, tx->env.id,
+		    what);
+	else if (n < 0)
+		log_warn("s=%lx id=%s dkim: not signed: %s", s->sid,
+		    tx->env.id, what);
+	buf_free(&fields);
+}
+
 static void
 data_end(struct smtp_session *s)
 {
@@ -311,6 +340,8 @@ data_end(struct smtp_session *s)
 		after_tx(s);
 		return;
 	}
+	if (tx->sign != NULL && tx->env.prepend_room != 0)
+		sign(s);
 	s->state = S_COMMIT;
 	s->io->spool_commit(s->ctx);
 }
@@ -328,6 +359,8 @@ data_input(struct smtp_session *s, const char *in, size_t len)
 		n = smtp_data_feed(&tx->data, in + used, n, out, &outlen);
 		used += n;
 		hops_feed(&tx->hops, out, outlen);
+		if (tx->sign != NULL && !(tx->data.flags & DATA_F_REFUSE))
+			smtp_sign_feed(tx->sign, out, outlen);
 		smtp_check_write(s, out, outlen);
 	}
 	if (tx->data.done)

@@ -289,6 +289,7 @@ smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 {
 	struct smtp_tx *tx = s->tx;
 	char hdr[2048];
+	size_t room;
 	int n, rc;
 
 	(void)arg;
@@ -316,6 +317,16 @@ smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	if (!s->io->space_ok(s->ctx, tx->size_declared)) {
 		reject(s, "DATA", R_NO_SPACE, "", 0);
 		return;
+	}
+	/* Mail from our own users is signed: room for the signatures too. */
+	smtp_sign_free(tx->sign);
+	tx->sign = NULL;
+	if (s->io->spool_prepend != NULL) {
+		tx->sign = smtp_sign_start(s->cfg, s->authenticated ||
+		    s->client.trusted, &room);
+		tx->env.prepend_room += room;
+		if (tx->env.prepend_room > QUEUE_PREPEND_MAX)
+			tx->env.prepend_room = QUEUE_PREPEND_MAX;
 	}
 	if ((rc = s->io->spool_open(s->ctx, &tx->env)) != 0) {
 		smtp_reply(s, "%s", rc == SMTP_SPOOL_NO_SPACE ? R_NO_SPACE :

@@ -73,6 +73,7 @@ smtp_tx_free(struct smtp_session *s)
 	for (i = 0; i < tx->nrcpts; i++)
 		free(tx->rcpts[i]);
 	free(tx->rcpts);
+	smtp_sign_free(tx->sign);
 	free(tx);
 	s->tx = NULL;
 }

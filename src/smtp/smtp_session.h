@@ -20,6 +20,7 @@
 #include "smtp/smtp.h"
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_hdrs.h"
+#include "smtp/smtp_sign.h"
 
 #define HELO_MAX	255
 
@@ -52,6 +53,7 @@ struct smtp_tx {
 	bool		 hdrs_on;	/* hdrs is in use (DATA began) */
 	struct smtp_hdrs hdrs;		/* the header, when checking */
 	struct envelope	 env;
+	struct smtp_sign *sign;		/* DKIM signing; NULL: not ours */
 };
 
 struct smtp_session {

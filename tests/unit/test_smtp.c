@@ -10,6 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "lib/buf.h"
 #include "conf/config.h"
 #include "lib/log.h"
@@ -42,6 +45,10 @@ struct fake {
 	bool		 auth_initial;
 	int		 auth_starts, auth_steps, auth_resets;
 	bool		 auth_blocked;		/* auth_allowed says no */
+	size_t		 room;			/* env->prepend_room at open */
+	int		 prepends;		/* spool_prepend calls */
+	int		 commits_at_prepend;	/* fk.commits then */
+	struct buf	 fields;		/* what they put in front */
 };
 
 static struct fake fk;
@@ -79,6 +86,7 @@ f_open(void *ctx, struct envelope *env)
 	fk.nrcpts = env->nrcpts;
 	fk.smtputf8 = env->smtputf8;
 	fk.body = env->body;
+	fk.room = env->prepend_room;
 	buf_reset(&fk.msg);
 	return 0;
 }
@@ -90,6 +98,17 @@ f_write(void *ctx, const char *p, size_t n)
 	if (fk.fail_write)
 		return -1;
 	return buf_append(&fk.msg, p, n);
+}
+
+static int
+f_prepend(void *ctx, const char *p, size_t n)
+{
+	(void)ctx;
+	fk.prepends++;
+	fk.commits_at_prepend = fk.commits;
+	cr_assert_leq(n, fk.room);
+	cr_assert_eq(buf_append(&fk.fields, p, n), 0);
+	return 0;
 }
 
 static void
@@ -174,6 +193,7 @@ static const struct smtp_io fake_io = {
 	.space_ok = f_space_ok,
 	.spool_open = f_open,
 	.spool_write = f_write,
+	.spool_prepend = f_prepend,
 	.spool_commit = f_commit,
 	.spool_abort = f_abort,
 	.domain_lookup = f_lookup,
@@ -220,6 +240,7 @@ start_as(const char *client, const char *extra, enum listen_role role,
 	fk.answer = DNS_FOUND;
 	buf_init(&fk.out, 1 << 20);
 	buf_init(&fk.msg, 64 << 20);
+	buf_init(&fk.fields, 1 << 16);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	inet_pton(AF_INET, client, &sin.sin_addr);
@@ -242,6 +263,7 @@ finish(void)
 	config_free(cfg);
 	buf_free(&fk.out);
 	buf_free(&fk.msg);
+	buf_free(&fk.fields);
 }
 
 /* say - send bytes; returns the replies they produced */
@@ -370,6 +392,89 @@ Test(smtp, whole_transaction_and_queue_contents)
 	    "\tby mail.example.test (sallyport) with ESMTP id TESTID0000000001\r\n"
 	    "\tfor <user@example.test>; ") == fk.msg.data);
 	cr_assert_eq(fk.aborts, 0);
+}
+
+static char dkim_key[64];	/* the key file of dkim_config */
+
+/* dkim_config - "dkim_sign = example.test s1 KEY" with a new Ed25519
+ * key in a file of mode 0600 (dkim_key; the test removes it) */
+static const char *
+dkim_config(void)
+{
+	static char line[512];
+	char *path = dkim_key;
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	FILE *fp;
+	int fd;
+
+	cr_assert_not_null(k);
+	snprintf(dkim_key, sizeof(dkim_key), "/tmp/test_smtp_dkim.XXXXXX");
+	cr_assert_neq(fd = mkstemp(path), -1);
+	cr_assert_not_null(fp = fdopen(fd, "w"));
+	cr_assert(PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL));
+	fclose(fp);
+	EVP_PKEY_free(k);
+	snprintf(line, sizeof(line), "dkim_sign = example.test s1 %s\n", path);
+	return line;
+}
+
+static void
+dkim_transaction(const char *from)
+{
+	char msg[256];
+
+	say("");
+	say("EHLO client.example\r\n");
+	say("MAIL FROM:<a@example.test>\r\n");
+	say("RCPT TO:<user@example.test>\r\n");
+	cr_assert_str_eq(say("DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+	snprintf(msg, sizeof(msg), "%sSubject: hi\r\n\r\nbody\r\n.\r\n", from);
+	cr_assert_str_eq(say(msg), "");
+	cr_assert_eq(fk.commits, 1);
+	cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as TESTID0000000001\r\n");
+}
+
+/* A trusted client's mail from a domain with a key: room is reserved at
+ * DATA, and the signature goes in front before the commit. */
+Test(smtp, dkim_signs_trusted_mail_before_the_commit)
+{
+	const char *line = dkim_config();
+
+	start("10.1.2.3", line);
+	dkim_transaction("From: Ann <ann@Example.TEST>\r\n");
+	cr_assert_gt(fk.room, 0);
+	cr_assert_eq(fk.prepends, 1);
+	cr_assert_eq(fk.commits_at_prepend, 0);
+	cr_assert(strncmp(fk.fields.data, "DKIM-Signature: v=1; "
+	    "a=ed25519-sha256; c=relaxed/relaxed; d=example.test;", 58) == 0,
+	    "%.*s", (int)fk.fields.len, fk.fields.data);
+	cr_assert(fk.fields.len > 2 && memcmp(fk.fields.data +
+	    fk.fields.len - 2, "\r\n", 2) == 0);
+	unlink(dkim_key);	/* the session is freed by the suite's fini */
+}
+
+/* Not ours: a stranger's mail, a domain without a key, no From. */
+Test(smtp, dkim_leaves_other_mail_alone)
+{
+	static const char *const froms[] = {
+		"From: x@other.test\r\n", "", "From: a@example.test\r\n"
+		    "From: b@example.test\r\n",
+	};
+	const char *line = dkim_config();
+
+	start("192.0.2.1", line);
+	dkim_transaction("From: ann@example.test\r\n");
+	cr_assert_eq(fk.room, 0);
+	cr_assert_eq(fk.prepends, 0);
+	finish();
+	for (size_t i = 0; i < sizeof(froms) / sizeof(froms[0]); i++) {
+		start("10.1.2.3", line);
+		dkim_transaction(froms[i]);
+		cr_assert_eq(fk.prepends, 0, "%s", froms[i]);
+		if (i + 1 < sizeof(froms) / sizeof(froms[0]))
+			finish();	/* the last by the suite's fini */
+	}
+	unlink(dkim_key);
 }
 
 Test(smtp, pipelined_transaction_in_one_packet_waits_for_the_commit)
