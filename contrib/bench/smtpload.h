@@ -31,6 +31,7 @@ struct opts {
 	const char	*to;		/* -t */
 	const char	*helo;		/* -H */
 	int		 tls;		/* -T */
+	const char	*auth;		/* -A USER:PASS, AUTH PLAIN after TLS */
 	unsigned long	 idle;		/* -I, 0 when not idle mode */
 	unsigned long	 probe_rate;	/* -P, 0 when not probe mode */
 	unsigned long	 duration;	/* -d */
@@ -45,6 +46,7 @@ struct cmds {
 	char	 ehlo[CMD_MAX];
 	char	 mail[CMD_MAX];
 	char	 rcpt[CMD_MAX];
+	char	 auth[2 * CMD_MAX];	/* "AUTH PLAIN ...", "" without -A */
 };
 
 struct conn {

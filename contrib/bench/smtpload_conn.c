@@ -298,7 +298,8 @@ conn_starttls(struct conn *c)
 	return 0;
 }
 
-/* session_open - connected, greeted and EHLO answered, with TLS if -T */
+/* session_open - connected, greeted and EHLO answered, with TLS if -T
+ * and logged in with -A */
 int
 session_open(struct conn *c)
 {
@@ -310,6 +311,9 @@ session_open(struct conn *c)
 		return -1;
 	if (opt.tls && (conn_starttls(c) == -1 ||
 	    step(c, "EHLO after STARTTLS", cmd.ehlo, ehlo_len, 250) == -1))
+		return -1;
+	if (cmd.auth[0] != '\0' &&
+	    step(c, "AUTH", cmd.auth, strlen(cmd.auth), 235) == -1)
 		return -1;
 	return 0;
 }
