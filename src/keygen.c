@@ -60,15 +60,16 @@ path_ok(const char *s)
 	return 1;
 }
 
-/* service_user - the `user` line of the configuration file, if any: the
- * file may not load yet (its dkim_sign line names the key we make) */
+/* service_user - the `user` line of the configuration file ("" if
+ * none; -1 when the file cannot be read): the file may not load yet (its
+ * dkim_sign line names the key we make) */
 static int
 service_user(const char *config, char *user, size_t len)
 {
 	char	 line[4096], *s, *e;
 	FILE	*fp;
-	int	 found = 0;
 
+	user[0] = '\0';
 	if ((fp = fopen(config, "re")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), fp) != NULL) {
@@ -85,10 +86,9 @@ service_user(const char *config, char *user, size_t len)
 		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
 			e--;
 		snprintf(user, len, "%.*s", (int)(e - s), s);
-		found = 1;
 	}
 	fclose(fp);
-	return found ? 0 : -1;
+	return 0;
 }
 
 /* new_key - a fresh RSA or Ed25519 private key */
@@ -217,11 +217,12 @@ keygen_command(const char *config, int argc, char **argv)
 	}
 	if (geteuid() == 0) {
 		/* The daemon reads its keys again on reload, as `user`. */
-		if (service_user(config, user, sizeof(user)) == -1 ||
-		    user[0] == '\0')
-			fprintf(stderr, "sallyport: warning: no user = in %s: "
-			    "the key stays root's\n", config);
-		else if ((pw = getpwnam(user)) == NULL) {
+		/* Without a user line the daemon stays root (run_as_root):
+		 * so does the key. */
+		if (service_user(config, user, sizeof(user)) == -1)
+			fprintf(stderr, "sallyport: warning: %s: %s: the key "
+			    "stays root's\n", config, strerror(errno));
+		else if (user[0] != '\0' && (pw = getpwnam(user)) == NULL) {
 			fprintf(stderr, "sallyport: user %s (%s): unknown\n",
 			    user, config);
 			return 1;
