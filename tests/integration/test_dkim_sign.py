@@ -196,7 +196,7 @@ class DkimSign(sallytest.TestCase):
         self.srv = sallytest.Server(
             delivery='yes', smarthost=self.sink.smarthost, smarthost_tls='none',
             local_delivery='maildir:%s/%%d/%%u/Maildir' % self.mailroot,
-            mailbox_users='user', mynetworks='127.0.0.1/32 ::1/128',
+            mailbox_users=['user', 'alice'], mynetworks='127.0.0.1/32 ::1/128',
             dns_servers=DNS.server, retry_min='1s', retry_max='1m')
         self.srv.write_config(extra_lines=self.key_lines('rsa2026', 'ed2026'))
         self.addCleanup(self._close_server, self.srv)
@@ -232,6 +232,7 @@ class DkimSign(sallytest.TestCase):
         return got[n - 1].content
 
     def maildir_message(self, user='user'):
+        """The first message in user's Maildir (bytes)"""
         new = os.path.join(self.mailroot, DOMAIN, user, 'Maildir', 'new')
         self.assertTrue(sallytest.wait_until(
             lambda: os.path.isdir(new) and os.listdir(new), 30), 'nothing in %s' % new)
@@ -317,6 +318,16 @@ class DkimSign(sallytest.TestCase):
             self.assertEqual(signatures(got), [], why)
             self.assertTrue(got.endswith(msg))
             self.assertIsNotNone(self.srv.wait_log(r'id=%s dkim: not signed: %s' % (qid, why)))
+
+    def test_bounce_quotes_the_message_unsigned(self):
+        """A bounce of signed mail returns the original header as it was
+        received: our signatures are not in it."""
+        self.sink.refuse['bob@remote.test'] = '550 5.1.1 no such user'
+        self.submit(PLAIN)
+        bounce = self.maildir_message('alice')
+        self.assertIn(b'Subject: lunch', bounce)
+        self.assertIn(b'550 5.1.1 no such user', bounce)
+        self.assertNotIn(b'DKIM-Signature', bounce)
 
     def test_subdomains_only_when_configured(self):
         msg = PLAIN.replace(b'alice@example.test', b'alice@lists.example.test')
