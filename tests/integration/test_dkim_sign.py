@@ -11,13 +11,11 @@ two are delivered unsigned (the last two logged).
 The keys are made by `sallyport --dkim-keygen`, and its records, as
 printed, are published by a real DNS server, dnsmasq. dkimverify and
 opendkim-testmsg take their name server from /etc/resolv.conf, so the test
-process moves into private network and mount namespaces (needs root): lo
-is brought up, dnsmasq listens on 127.0.0.1:53 there, and a resolv.conf
-naming only it is bind-mounted over /etc/resolv.conf. No query can leave
-the machine: the namespace has no other interface.
+process moves into private network and mount namespaces where a
+resolv.conf names only that dnsmasq (sallytest_dnsns; needs root). No
+query can leave the machine: the namespace has no other interface.
 """
 
-import ctypes
 import os
 import re
 import shutil
@@ -26,13 +24,7 @@ import tempfile
 
 import mailsinks
 import sallytest
-from sallytest import CRLF
-
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
+import sallytest_dnsns
 
 DOMAIN = 'example.test'
 SKIP = None
@@ -106,57 +98,17 @@ def keygen(selector, alg, directory):
             {name: re.findall(r'"([^"]*)"', line)})
 
 
-class KeyServer(sallytest.Dnsmasq):
-    """dnsmasq on 127.0.0.1:53 of the private namespace, with TXT records
-    ({name: [character-strings]}) as keygen printed them."""
-
-    def __init__(self, txt):
-        super().__init__(zones=(DOMAIN, 'remote.test', 'invalid'))
-        self.txt = txt
-
-    def argv(self):
-        args = super().argv()
-        for name, strings in self.txt.items():
-            args.append('--txt-record=%s,%s' % (name, ','.join(strings)))
-        return args
-
-    def start(self):
-        self.port = 53
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=self.log)
-        sallytest.wait_until(lambda: sallytest.dns_query(53, 'ready.invalid', timeout=0.2)
-                             is not None or self.proc.poll() is not None,
-                             sallytest.GREET_TIMEOUT)
-        if self.proc.poll() is not None:
-            raise AssertionError('dnsmasq did not start:\n%s' % self.log_text())
-        return self
-
-
 def setUpModule():
     global SKIP, TMP, DNS
-    if os.geteuid() != 0:
-        SKIP = 'needs root for private network and mount namespaces'
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
-        SKIP = 'unshare(CLONE_NEWNET|CLONE_NEWNS) refused: %s' % os.strerror(ctypes.get_errno())
-        return
-    subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
-    if libc.mount(b'none', b'/', None, MS_REC | MS_PRIVATE, None) != 0:
-        SKIP = 'mount --make-rprivate / refused: %s' % os.strerror(ctypes.get_errno())
-        return
     TMP = tempfile.mkdtemp(prefix='sallytest-dkimsign-')
-    resolv = os.path.join(TMP, 'resolv.conf')
-    with open(resolv, 'w') as f:
-        f.write('nameserver 127.0.0.1\noptions timeout:2 attempts:2\n')
-    if libc.mount(resolv.encode(), b'/etc/resolv.conf', None, MS_BIND, None) != 0:
-        SKIP = 'bind mount on /etc/resolv.conf refused: %s' % os.strerror(ctypes.get_errno())
+    SKIP = sallytest_dnsns.enter(TMP)
+    if SKIP:
         return
     records = {}
     for selector, alg in (('rsa2026', 'rsa'), ('ed2026', 'ed25519'), ('rsa2027', 'rsa')):
         KEYS[selector], rec = keygen(selector, alg, TMP)
         records.update(rec)
-    DNS = KeyServer(records).start()
+    DNS = sallytest_dnsns.TxtServer(records, zones=(DOMAIN, 'remote.test', 'invalid')).start()
 
 
 def tearDownModule():
