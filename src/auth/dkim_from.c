@@ -25,16 +25,13 @@ lower(int c)
 	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
-/* name_is_from - the field name seen so far, blanks before the colon
- * dropped (RFC 5322 4.5.3 allows them), is "from" */
+/* name_is_from - the field name seen, blanks before the colon dropped
+ * (RFC 5322 4.5.3 allows them), is "from" */
 static int
 name_is_from(const struct dkim_from *f)
 {
-	size_t n = f->namelen;
-
-	while (n > 0 && (f->name[n - 1] == ' ' || f->name[n - 1] == '\t'))
-		n--;
-	return n == 4 && memcmp(f->name, "from", 4) == 0;
+	return !f->name_bad && f->namelen == 4 &&
+	    memcmp(f->name, "from", 4) == 0;
 }
 
 static void
@@ -66,6 +63,7 @@ dkim_from_feed(struct dkim_from *f, const void *data, size_t len)
 			} else {
 				f->in_from = 0;
 				f->namelen = 0;
+				f->name_blank = f->name_bad = 0;
 				f->state = NAME;
 				i--;
 			}
@@ -82,10 +80,12 @@ dkim_from_feed(struct dkim_from *f, const void *data, size_t len)
 					f->state = SKIP;
 			} else if (c == '\r' || c == '\n') {
 				f->state = c == '\r' ? CR : BOL; /* not a field */
-			} else if (f->namelen < sizeof(f->name))
-				f->name[f->namelen++] = (char)lower(c);
+			} else if (c == ' ' || c == '\t') {
+				f->name_blank = 1;	/* only before the colon */
+			} else if (f->name_blank || f->namelen == sizeof(f->name))
+				f->name_bad = 1;	/* not "from", however long */
 			else
-				f->state = SKIP;
+				f->name[f->namelen++] = (char)lower(c);
 			break;
 		case SKIP:
 		case VALUE:

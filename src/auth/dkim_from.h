@@ -30,6 +30,8 @@ struct dkim_from {
 	unsigned count;		/* From fields seen */
 	char	 name[16];	/* the field name being read, lower case */
 	size_t	 namelen;
+	int	 name_blank;	/* a blank after the name */
+	int	 name_bad;	/* more after that blank, or too long */
 	char	 value[DKIM_FROM_MAX + 1];	/* the last From, unfolded */
 	size_t	 len;
 };

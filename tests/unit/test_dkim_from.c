@@ -72,6 +72,11 @@ Test(dkim_from, usual_forms)
 
 Test(dkim_from, refused)
 {
+	/* a From with many blanks before its colon is still a From */
+	expect("From                      : a@example.org\r\nFrom: b@example.org"
+	    "\r\n\r\n", NULL, "several From fields");
+	expect("X-Long-Field-Name-Here: a\r\nFr om: b@example.org\r\n\r\n",
+	    NULL, "no From field");
 	expect("To: a@example.org\r\n\r\n", NULL, "no From field");
 	expect("From: a@example.org\r\nFrom: b@example.org\r\n\r\n", NULL,
 	    "several From fields");
