@@ -8,6 +8,7 @@ namespace has no other interface.
     SKIP = sallytest_dnsns.enter(tmpdir)    # None, or why the tests skip
     dns = sallytest_dnsns.TxtServer({'s._domainkey.example.test': 'v=DKIM1; ...'},
                                     zones=('example.test', 'invalid')).start()
+    ... dns.close()
 """
 
 import ctypes
@@ -45,21 +46,12 @@ def enter(tmpdir):
 
 
 class TxtServer(Dnsmasq):
-    """dnsmasq on 127.0.0.1:53 of the private namespace, with TXT records
-    {name: text or [character-strings]}: a text is cut into 255-octet
-    strings as a zone file would hold it."""
+    """dnsmasq on 127.0.0.1:53 of the private namespace, answering for
+    zones, with the TXT records txt ({name: text}: Dnsmasq cuts each
+    text into 255-octet strings, as a zone file would hold it)."""
 
     def __init__(self, txt, zones):
-        super().__init__(zones=zones)
-        self.txt = txt
-
-    def argv(self):
-        args = super().argv()
-        for name, text in self.txt.items():
-            if isinstance(text, str):
-                text = [text[i:i + 255] for i in range(0, len(text), 255)] or ['']
-            args.append('--txt-record=%s,%s' % (name, ','.join(text)))
-        return args
+        super().__init__(zones=zones, txt=txt)
 
     def start(self):
         self.port = 53

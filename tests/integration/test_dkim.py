@@ -14,12 +14,11 @@ opendkim-testmsg take their name server from /etc/resolv.conf, the test
 process moves into private network and mount namespaces (needs root): lo
 is brought up, dnsmasq listens on 127.0.0.1:53 there, and a resolv.conf
 naming only 127.0.0.1 is bind-mounted over /etc/resolv.conf. No query can
-leave the machine: the namespace has no other interface. Without root, or
+leave the machine: the namespace has no other interface (sallytest_dnsns). Without root, or
 where namespaces are refused, every test is skipped with the reason.
 """
 
 import base64
-import ctypes
 import os
 import re
 import shutil
@@ -29,12 +28,8 @@ import time
 import unittest
 
 import sallytest
+import sallytest_dnsns
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
 
 DEBIAN_PYTHON = '/usr/bin/python3'     # the interpreter python3-dkim is built for
 NOW = int(time.time())
@@ -185,49 +180,16 @@ def make_keys(directory):
     return {'%s._domainkey.example.com' % s: r for s, r in records.items()}
 
 
-class KeyServer(sallytest.Dnsmasq):
-    """dnsmasq on 127.0.0.1:53 of the private namespace, with TXT records
-    ({name: text}, split into 255-octet strings by sallytest.Dnsmasq)."""
-
-    def __init__(self, txt):
-        super().__init__(zones=('example.com', 'football.example.com', 'invalid'),
-                         txt=txt)
-
-    def start(self):
-        self.port = 53
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + sallytest.GREET_TIMEOUT
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if sallytest.dns_query(53, 'ready.invalid', timeout=0.2) is not None:
-                return self
-        raise AssertionError('dnsmasq did not start:\n%s' % self.log_text())
-
-
 def setUpModule():
     global SKIP, KEYS, DNS
-    if os.geteuid() != 0:
-        SKIP = 'needs root for private network and mount namespaces (unshare -nm)'
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
-        SKIP = 'unshare(CLONE_NEWNET|CLONE_NEWNS) refused: %s' % os.strerror(ctypes.get_errno())
-        return
-    subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
-    # Mounts made here stay here; then resolv.conf names our server only.
-    if libc.mount(b'none', b'/', None, MS_REC | MS_PRIVATE, None) != 0:
-        SKIP = 'mount --make-rprivate / refused: %s' % os.strerror(ctypes.get_errno())
-        return
     KEYS = tempfile.mkdtemp(prefix='sallytest-dkim-')
-    resolv = os.path.join(KEYS, 'resolv.conf')
-    with open(resolv, 'w') as f:
-        f.write('nameserver 127.0.0.1\noptions timeout:2 attempts:2\n')
-    if libc.mount(resolv.encode(), b'/etc/resolv.conf', None, MS_BIND, None) != 0:
-        SKIP = 'bind mount on /etc/resolv.conf refused: %s' % os.strerror(ctypes.get_errno())
+    SKIP = sallytest_dnsns.enter(KEYS)
+    if SKIP:
         return
     records = make_keys(KEYS)
     records.update(RFC8463_RECORDS)
-    DNS = KeyServer(records).start()
+    DNS = sallytest_dnsns.TxtServer(
+        records, zones=('example.com', 'football.example.com', 'invalid')).start()
 
 
 def tearDownModule():

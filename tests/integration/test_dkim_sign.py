@@ -88,14 +88,16 @@ MESSAGES = {'plain': PLAIN, 'trailing_blanks': TRAILING_BLANKS,
 
 
 def keygen(selector, alg, directory):
-    """sallyport --dkim-keygen; (key file, {record name: [strings]})"""
+    """sallyport --dkim-keygen; (key file, {record name: its text})"""
     p = subprocess.run([sallytest.binary(), '--dkim-keygen', DOMAIN, selector, alg, directory],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=True)
     out = p.stdout.decode()
     line = [l for l in out.splitlines() if not l.startswith(';')][0]
     name = line.split()[0].rstrip('.')
+    strings = re.findall(r'"([^"]*)"', line)
+    assert all(len(t) <= 255 for t in strings), line
     return (os.path.join(directory, '%s.%s.key' % (DOMAIN, selector)),
-            {name: re.findall(r'"([^"]*)"', line)})
+            {name: ''.join(strings)})
 
 
 def setUpModule():
