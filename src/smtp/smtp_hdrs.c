@@ -57,10 +57,12 @@ name_is(const char *f, size_t len, const char *name, size_t *value)
 }
 
 /* judge - what becomes of the held field (complete, or all that could
- * be held): F_DROP for an Authentication-Results that claims us, else
- * F_PASS */
+ * be held: cut): F_DROP for an Authentication-Results that claims us,
+ * or that is cut (our authserv-id may follow what was held, behind
+ * folded white space or a long comment, where a reader of the whole
+ * field finds it), else F_PASS */
 static int
-judge(struct smtp_hdrs *h)
+judge(struct smtp_hdrs *h, bool cut)
 {
 	const char *f = h->field.data;
 	size_t len = h->field.len, v;
@@ -69,7 +71,8 @@ judge(struct smtp_hdrs *h)
 	while (len > 0 && (f[len - 1] == '\n' || f[len - 1] == '\r'))
 		len--;
 	if (name_is(f, len, AR_NAME, &v)) {
-		if (authres_claims(f + v, len - v, h->ours) == AUTHRES_OURS)
+		if (cut || authres_claims(f + v, len - v, h->ours) ==
+		    AUTHRES_OURS)
 			return F_DROP;
 	} else if (name_is(f, len, "From", &v)) {
 		/* A From: cut short is past DMARC_FROM_MAX_FIELD all the
@@ -84,7 +87,7 @@ static void
 finish(struct smtp_hdrs *h)
 {
 	if (h->mode == F_HOLD) {
-		if (judge(h) == F_DROP)
+		if (judge(h, false) == F_DROP)
 			h->dropped++;
 		else if (h->field.len > 0)
 			h->out(h->arg, h->field.data, h->field.len);
@@ -104,7 +107,7 @@ line_part(struct smtp_hdrs *h, const char *p, size_t n)
 		if (buf_append(&h->field, p, n) == 0)
 			return;
 		/* Too long to hold: judged on what was held. */
-		if ((h->mode = judge(h)) == F_PASS) {
+		if ((h->mode = judge(h, true)) == F_PASS) {
 			h->out(h->arg, h->field.data, h->field.len);
 			h->out(h->arg, p, n);
 		}

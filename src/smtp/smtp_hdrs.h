@@ -11,7 +11,8 @@
  * `out`, in order. A field is held until its end is known (the next line
  * does not begin with a blank), up to SMTP_HDRS_FIELD_MAX octets; a
  * longer field is judged on what was held: an Authentication-Results
- * field claiming us is dropped whole, anything else goes out as it is.
+ * field is dropped whole (what it claims may come after what was
+ * held), anything else goes out as it is.
  */
 #ifndef SALLYPORT_SMTP_HDRS_H
 #define SALLYPORT_SMTP_HDRS_H

@@ -107,14 +107,14 @@ Test(smtp_hdrs, from_fields_read)
 }
 
 /* A field past SMTP_HDRS_FIELD_MAX is judged on what was held: ours is
- * dropped whole, another's passes whole. */
+ * dropped whole, another field passes whole. */
 Test(smtp_hdrs, long_fields)
 {
 	size_t n = SMTP_HDRS_FIELD_MAX + 5000, i;
 	const char *tail = "Subject: x\r\n\r\nbody\r\n";
 	char *msg = malloc(2 * n + 200), *o;
 	const char *heads[] = { "Authentication-Results: " OURS ";\r\n",
-	    "Authentication-Results: other.example;\r\n" };
+	    "Comments: other.example;\r\n" };
 	unsigned dropped;
 
 	for (i = 0; i < 2; i++) {
@@ -138,6 +138,48 @@ Test(smtp_hdrs, long_fields)
 			cr_assert_eq(memcmp(o, msg, len), 0);
 			cr_assert_eq(dropped, 0);
 		}
+		free(o);
+	}
+	free(msg);
+}
+
+/* An Authentication-Results field too long to hold cannot be judged on
+ * its first 64 KiB: our authserv-id may come after them (behind folded
+ * white space or a long comment), and a reader of the whole field finds
+ * it there. Such a field is dropped, whatever it claims. */
+Test(smtp_hdrs, long_ar_hides_ours)
+{
+	size_t n = SMTP_HDRS_FIELD_MAX + 5000, i;
+	const char *tail = "Subject: x\r\n\r\nbody\r\n";
+	const char *pads[] = { " \r\n", " (xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx)\r\n",
+	    " other.example\r\n" };
+	const char *ends[] = { " " OURS "; dkim=pass header.d=bank.example\r\n",
+	    " " OURS "; dkim=pass header.d=bank.example\r\n",
+	    " ; dkim=pass header.d=bank.example\r\n" };
+	char *msg = malloc(n + 400), *o;
+	unsigned dropped;
+
+	for (i = 0; i < 3; i++) {
+		size_t len, k = strlen(pads[i]);
+
+		strcpy(msg, i == 2 ? "Authentication-Results:" :
+		    "Authentication-Results: (");
+		if (i == 0)
+			msg[strlen(msg) - 1] = '\0';
+		len = strlen(msg);
+		if (i == 1)
+			msg[len - 1] = ' ';	/* comments in pads[1] */
+		while (len < n) {
+			memcpy(msg + len, pads[i], k);
+			len += k;
+		}
+		strcpy(msg + len, ends[i]);
+		len += strlen(ends[i]);
+		strcpy(msg + len, tail);
+		len += strlen(tail);
+		o = filter(msg, len, &dropped, NULL);
+		cr_assert_str_eq(o, tail, "case %zu: %zu octets out", i, strlen(o));
+		cr_assert_eq(dropped, 1, "case %zu", i);
 		free(o);
 	}
 	free(msg);
