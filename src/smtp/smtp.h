@@ -42,6 +42,8 @@ enum smtp_check_verdict {
 	SMTP_CHECK_REFUSE,	/* reply: a whole 4xx or 5xx line */
 };
 
+/* Its strings are the host's: valid during the call that hands it over,
+ * and gone with the transaction (check_cancel). */
 struct smtp_check_result {
 	enum smtp_check_verdict verdict;
 	const char	*reply;		/* REFUSE: "550 5.7.1 ..." */

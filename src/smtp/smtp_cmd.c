@@ -182,8 +182,10 @@ static void
 mail_answered(struct smtp_session *s, const char *refusal)
 {
 	if (refusal != NULL) {
-		smtp_tx_free(s);
+		/* The reply first: it may be the host's text, freed with
+		 * the transaction's checks. */
 		smtp_reply(s, "%s", refusal);
+		smtp_tx_free(s);
 	} else {
 		smtp_reply(s, "%s", R_SENDER_OK);
 	}
