@@ -25,66 +25,19 @@ import tempfile
 import mailsinks
 import sallytest
 import sallytest_dnsns
+import test_dkim
 
-DOMAIN = 'example.test'
+DOMAIN = 'example.com'        # the signing domain (From:)
+LOCAL = 'example.test'        # the server's local domain
 SKIP = None
 TMP = None
 DNS = None
 KEYS = {}       # selector: key file
 
-DATE = b'Date: Wed, 02 Dec 2026 02:00:00 +0000\r\n'
-
-PLAIN = (b'From: Alice <alice@example.test>\r\n'
-         b'To: Bob <bob@remote.test>\r\n'
-         b'Subject: lunch\r\n' + DATE +
-         b'Message-ID: <plain@example.test>\r\n'
-         b'\r\n'
-         b'See you at noon.\r\n')
-
-TRAILING_BLANKS = (b'From: alice@example.test\r\n'
-                   b'To: bob@remote.test\r\n' + DATE +
-                   b'Subject: blank lines at the end\r\n'
-                   b'\r\n'
-                   b'text  with  runs   of blanks \t\r\n'
-                   b'\r\n'
-                   b'\r\n'
-                   b'   \r\n'
-                   b'\r\n')
-
-LONG_FOLDED = (b'From: "Alice Example, the one with the very long display name"\r\n'
-               b' <alice@example.test>\r\n'
-               b'To: ' + b',\r\n\t'.join(b'person%d@remote.test' % i for i in range(30)) + b'\r\n'
-               b'Subject: ' + b' '.join([b'word'] * 40) + b'\r\n'
-               b' and a continuation line\r\n'
-               b'\t\tindented with tabs\r\n' + DATE +
-               b'List-Id: A list <list.example.test>\r\n'
-               b'MIME-Version: 1.0\r\n'
-               b'Content-Type: text/plain; charset=us-ascii\r\n'
-               b'\r\n' + b'x' * 990 + b'\r\n' + b'short line\r\n')
-
-EIGHT_BIT = ('From: Zoë <alice@example.test>\r\n'
-             'To: bob@remote.test\r\n'
-             'Subject: crème brûlée\r\n'
-             'Date: Wed, 02 Dec 2026 02:00:00 +0000\r\n'
-             'MIME-Version: 1.0\r\n'
-             'Content-Type: text/plain; charset=utf-8\r\n'
-             'Content-Transfer-Encoding: 8bit\r\n'
-             '\r\n'
-             'Grüße aus Köln, ünïcödé, and a tab\there.\r\n').encode('utf-8')
-
-# Lines that start with dots: the client stuffs them, the server must sign
-# them unstuffed.
-DOTS = (b'From: alice@example.test\r\n'
-        b'To: bob@remote.test\r\n' + DATE +
-        b'Subject: dots\r\n'
-        b'\r\n'
-        b'.\r\n'
-        b'..two dots\r\n'
-        b'.leading dot\r\n'
-        b'not. leading\r\n')
-
-MESSAGES = {'plain': PLAIN, 'trailing_blanks': TRAILING_BLANKS,
-            'long_folded': LONG_FOLDED, 'eight_bit': EIGHT_BIT, 'dots': DOTS}
+# The messages of test_dkim.py, where the library alone signs them: here
+# they go through the server. From: is alice@example.com.
+MESSAGES = test_dkim.MESSAGES
+PLAIN = test_dkim.PLAIN
 
 
 def keygen(selector, alg, directory):
@@ -187,7 +140,7 @@ class DkimSign(sallytest.TestCase):
 
     def maildir_message(self, user='user'):
         """The first message in user's Maildir (bytes)"""
-        new = os.path.join(self.mailroot, DOMAIN, user, 'Maildir', 'new')
+        new = os.path.join(self.mailroot, LOCAL, user, 'Maildir', 'new')
         self.assertTrue(sallytest.wait_until(
             lambda: os.path.isdir(new) and os.listdir(new), 30), 'nothing in %s' % new)
         with open(os.path.join(new, sorted(os.listdir(new))[0]), 'rb') as f:
@@ -249,14 +202,13 @@ class DkimSign(sallytest.TestCase):
         self.assertFalse(self.opendkim(got)[0])
 
     def test_untrusted_mx_client_is_not_signed(self):
-        msg = PLAIN.replace(b'bob@remote.test', b'user@example.test')
-        self.send_mx(msg, source='127.0.0.5', rcpts=('user@example.test',))
+        self.send_mx(PLAIN, source='127.0.0.5', rcpts=('user@example.test',))
         got = self.maildir_message()
         self.assertNotIn(b'DKIM-Signature', got)
         self.assertIn(b'See you at noon.', got)
 
     def test_domain_without_key_is_not_signed(self):
-        msg = PLAIN.replace(b'alice@example.test', b'carol@other.test')
+        msg = PLAIN.replace(b'alice@example.com', b'carol@other.test')
         self.submit(msg)
         got = self.delivered()
         self.assertEqual(signatures(got), [])
@@ -264,7 +216,7 @@ class DkimSign(sallytest.TestCase):
 
     def test_no_from_or_two_are_not_signed_and_logged(self):
         none = re.sub(rb'From: [^\r]*\r\n', b'', PLAIN)
-        two = b'From: mallory@example.test\r\n' + PLAIN
+        two = b'From: mallory@example.com\r\n' + PLAIN
         for n, (msg, why) in enumerate(((none, 'no From field'),
                                         (two, 'several From fields')), 1):
             qid = self.submit(msg)
@@ -284,13 +236,13 @@ class DkimSign(sallytest.TestCase):
         self.assertNotIn(b'DKIM-Signature', bounce)
 
     def test_subdomains_only_when_configured(self):
-        msg = PLAIN.replace(b'alice@example.test', b'alice@lists.example.test')
+        msg = PLAIN.replace(b'alice@example.com', b'alice@lists.example.com')
         self.submit(msg)
         self.assertEqual(signatures(self.delivered(1)), [])
         self.srv.reload(dict(self.srv.overrides, dkim_sign_subdomains='yes'),
                         extra_lines=self.key_lines('rsa2026', 'ed2026'))
         self.submit(msg)
-        # signed by the parent, d=example.test, and valid
+        # signed by the parent, d=example.com, and valid
         self.assert_signed(self.delivered(2), 'subdomain')
 
     def test_reload_rotates_keys_and_keeps_them_on_a_bad_file(self):
