@@ -58,7 +58,7 @@ name_is(const char *f, size_t len, const char *name, size_t *value)
 
 /* judge - what becomes of the held field (complete, or all that could
  * be held: cut): F_DROP for an Authentication-Results that claims us,
- * or that is cut (our authserv-id may follow what was held, behind
+ * that names no authserv-id, or that is cut (our authserv-id may follow what was held, behind
  * folded white space or a long comment, where a reader of the whole
  * field finds it), else F_PASS */
 static int
@@ -71,8 +71,12 @@ judge(struct smtp_hdrs *h, bool cut)
 	while (len > 0 && (f[len - 1] == '\n' || f[len - 1] == '\r'))
 		len--;
 	if (name_is(f, len, AR_NAME, &v)) {
-		if (cut || authres_claims(f + v, len - v, h->ours) ==
-		    AUTHRES_OURS)
+		/* One without a readable authserv-id (MALFORMED) is
+		 * one readers must ignore (RFC 8601 2.2): a lenient
+		 * reader may find ours in it, and dropping it loses
+		 * nothing. */
+		if (cut || authres_claims(f + v, len - v, h->ours) !=
+		    AUTHRES_OTHER)
 			return F_DROP;
 	} else if (name_is(f, len, "From", &v)) {
 		/* A From: cut short is past DMARC_FROM_MAX_FIELD all the

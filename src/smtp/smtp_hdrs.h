@@ -2,7 +2,8 @@
  * smtp_hdrs - the header of a message on its way to the spool, for the
  * checks of mail from others (SPF, DKIM, DMARC): an
  * Authentication-Results field that claims our authserv-id is dropped
- * (a forger's, RFC 8601 5: only we may say what we checked), every
+ * (a forger's, RFC 8601 5: only we may say what we checked), and one
+ * without a readable authserv-id (which readers must ignore), every
  * other field passes unchanged, and each From: field is handed to the
  * DMARC author-domain reader. The body passes untouched.
  *

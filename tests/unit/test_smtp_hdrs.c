@@ -184,3 +184,23 @@ Test(smtp_hdrs, long_ar_hides_ours)
 	}
 	free(msg);
 }
+
+/* A field whose authserv-id cannot be read is one RFC 8601 tells
+ * readers to ignore; a lenient reader may still find ours in it (an
+ * unclosed quote, no id before the ';'): it is dropped. */
+Test(smtp_hdrs, malformed_dropped)
+{
+	const char *msg =
+	    "Authentication-Results: \"mail.example.test; dkim=pass\r\n"
+	    "Authentication-Results: ; dmarc=pass header.from=bank.example\r\n"
+	    "Authentication-Results:\r\n"
+	    "Subject: x\r\n"
+	    "\r\n"
+	    "body\r\n";
+	unsigned dropped;
+	char *o = filter(msg, strlen(msg), &dropped, NULL);
+
+	cr_assert_str_eq(o, "Subject: x\r\n\r\nbody\r\n");
+	cr_assert_eq(dropped, 3);
+	free(o);
+}
