@@ -13,6 +13,7 @@
 #include "conf/aliases.h"
 #include "conf/config_addr.h"
 #include "conf/config_check.h"
+#include "conf/config_dkim.h"
 #include "conf/config_types.h"
 #include "conf/config_value.h"
 #include "conf/ownaddr.h"
@@ -153,4 +154,5 @@ conf_finish(struct conf_parse *p, const char *sysname)
 	conf_check_retry(p);
 	conf_check_smarthost(p);
 	conf_load_aliases(p);
+	conf_check_dkim_owner(p);
 }

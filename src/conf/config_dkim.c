@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +255,34 @@ conf_free_dkim_sign(struct config *cfg, const struct conf_key *k)
 	free(cfg->dkim_sign);
 	cfg->dkim_sign = NULL;
 	cfg->ndkim_sign = 0;
+}
+
+void
+conf_check_dkim_owner(struct conf_parse *p)
+{
+	const struct config *cfg = p->cfg;
+	struct passwd *pw;
+	struct stat st;
+	char	 q[CV_QBUF];
+
+	/* Root reads any file, but the queue runner and a reload read the
+	 * keys again as `user`: a key only root may read would stop them
+	 * at the first chance. Say so now, naming the line. */
+	if (geteuid() != 0 || cfg->user == NULL || cfg->user[0] == '\0' ||
+	    (pw = getpwnam(cfg->user)) == NULL || pw->pw_uid == 0)
+		return;
+	for (size_t i = 0; i < cfg->ndkim_sign; i++) {
+		const struct dkim_sign_key *k = &cfg->dkim_sign[i];
+
+		if (stat(k->keyfile, &st) == -1 || st.st_uid == pw->pw_uid)
+			continue;
+		p->lineno = k->line;
+		conf_error(p, "dkim_sign: key file %s: owned by uid %u, not by "
+		    "user %s, who reads it again on reload (chown %s)",
+		    cv_quote(k->keyfile, q, sizeof(q)), (unsigned)st.st_uid,
+		    cfg->user, cfg->user);
+	}
+	p->lineno = 0;
 }
 
 size_t

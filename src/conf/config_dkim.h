@@ -28,5 +28,9 @@ int	conf_set_dkim_sign(struct conf_parse *, const struct conf_key *,
 void	conf_print_dkim_sign(const struct config *, const struct conf_key *,
 	    FILE *);
 void	conf_free_dkim_sign(struct config *, const struct conf_key *);
+/* Run as root with a `user`: every key file must be that user's, who
+ * reads it again (the queue runner, a reload); an error naming the
+ * line for each that is not. */
+void	conf_check_dkim_owner(struct conf_parse *);
 
 #endif

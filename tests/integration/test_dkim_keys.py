@@ -213,6 +213,23 @@ class DkimKeys(sallytest.TestCase):
             self.assertIn('cannot stand in a dkim_sign line', err)
             self.assertEqual(os.listdir(keydir), [])
 
+    def test_key_must_be_the_service_users(self):
+        """Run as root with a user, a key only root may read would stop the
+        queue runner and every reload (they read it as the user): -n says
+        so, naming the line."""
+        if os.geteuid() != 0:
+            self.skipTest('needs root to give a file away')
+        user = pwd.getpwnam('nobody')
+        ed = self.key('ed.key', '-algorithm', 'ED25519')
+        path = self.conf(['user = nobody', 'dkim_sign = example.test s1 %s' % ed])
+        rc, out, err = self.run_bin('-n', '-c', path)
+        self.assertEqual(rc, 1, out)
+        self.assertIn('%s:6: dkim_sign: key file "%s": owned by uid 0, not by user nobody'
+                      % (path, ed), err)
+        os.chown(ed, user.pw_uid, user.pw_gid)
+        rc, out, err = self.run_bin('-n', '-c', path)
+        self.assertEqual(rc, 0, err)
+
     def test_keygen_usage(self):
         _, err = self.keygen('example.test', 'sel', 'dsa', self.dir, status=2)
         self.assertIn('rsa or ed25519', err)
