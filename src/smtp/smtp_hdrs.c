@@ -40,7 +40,8 @@ smtp_hdrs_free(struct smtp_hdrs *h)
 
 /* name_is - does the field (its first len octets) have this name? The
  * name ends at the colon; blanks before the colon are obsolete syntax
- * (RFC 5322 4.5) that readers still take. */
+ * (RFC 5322 4.5) that readers still take, and a field is read unfolded
+ * (2.2.3): a line end before the blanks does not make it another. */
 static bool
 name_is(const char *f, size_t len, const char *name, size_t *value)
 {
@@ -48,8 +49,10 @@ name_is(const char *f, size_t len, const char *name, size_t *value)
 
 	if (len < n || strncasecmp(f, name, n) != 0)
 		return false;
-	while (i < len && (f[i] == ' ' || f[i] == '\t'))
-		i++;
+	while (i < len && (f[i] == ' ' || f[i] == '\t' || (f[i] == '\r' &&
+	    i + 2 < len && f[i + 1] == '\n' &&
+	    (f[i + 2] == ' ' || f[i + 2] == '\t'))))
+		i += f[i] == '\r' ? 3 : 1;
 	if (i >= len || f[i] != ':')
 		return false;
 	*value = i + 1;

@@ -204,3 +204,31 @@ Test(smtp_hdrs, malformed_dropped)
 	cr_assert_eq(dropped, 3);
 	free(o);
 }
+
+/* RFC 5322 2.2.3: a field is read unfolded, and 4.5 lets blanks stand
+ * before the colon: "Name\r\n :" is that field to a reader that follows
+ * it. Ours is dropped; a From: so written is a From: for DMARC (two of
+ * them: no single author domain). */
+Test(smtp_hdrs, name_folded_before_colon)
+{
+	const char *ar =
+	    "Authentication-Results\r\n : mail.example.test; dkim=pass\r\n"
+	    "Authentication-Results \r\n\t\r\n :mail.example.test; dmarc=pass\r\n"
+	    "Subject: x\r\n"
+	    "\r\n"
+	    "body\r\n";
+	const char *from =
+	    "From: a@attacker.example\r\n"
+	    "From\r\n : ceo@bank.example\r\n"
+	    "\r\n"
+	    "body\r\n";
+	unsigned dropped;
+	struct dmarc_from f;
+	char *o = filter(ar, strlen(ar), &dropped, NULL);
+
+	cr_assert_str_eq(o, "Subject: x\r\n\r\nbody\r\n");
+	cr_assert_eq(dropped, 2);
+	free(o);
+	free(filter(from, strlen(from), &dropped, &f));
+	cr_assert_eq(f.status, DMARC_FROM_FIELDS, "status %d", f.status);
+}
