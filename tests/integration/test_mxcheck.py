@@ -431,6 +431,43 @@ class HostileDNS(Base):
         self.assertEqual(results(ar, 'dmarc')[0].split()[0], 'temperror')
         self.assertTrue(srv.wait_log(r'DKIM key lookups out of time'))
 
+    def test_clients_that_move_on(self):
+        """Checks in flight when the client resets, starts TLS, the server
+        reloads, or the client leaves: each is dropped (no callback into a
+        transaction or a connection that is gone; run it under ASan), and
+        the server goes on serving."""
+        srv = self.start(spf_timeout='1m', dkim_timeout='2s',
+                         dmarc_timeout='2s', dns_timeout='1m')
+        c = self.ehlo_client(srv.mx_port, source=CLIENT)
+        # SPF (header) runs behind MAIL; RSET and a new MAIL drop it
+        for i in range(4):
+            self.assertEqual(c.cmd('MAIL FROM:<a%d@hang.test>' % i).code, 250)
+            self.assertEqual(c.cmd('RSET').code, 250)
+        self.assertEqual(c.cmd('MAIL FROM:<a@hang.test>').code, 250)
+        self.assertTrue(sallytest.wait_until(
+            lambda: 'spf.slow.test' in self.dns.log_text(), 10))
+        # STARTTLS in the transaction drops it, check and all
+        t = self.ehlo_client(srv.mx_port, source=CLIENT)
+        self.assertEqual(t.cmd('MAIL FROM:<t@hang.test>').code, 250)
+        t.starttls()
+        # a reload with checks in flight
+        srv.reload()
+        # a message whose key is behind the silent server, and the client
+        # leaves at once, its QUIT unanswered
+        self.assertEqual(c.cmd('RCPT TO:<%s>' % RCPT).code, 250)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        c.send(sallytest.dot_stuff(dkim_sign(message('a@slow.test'),
+                                             'slow.test')) + b'QUIT\r\n')
+        c.close()
+        t.close()
+        # the checks end on their budgets; the server serves on
+        self.assertTrue(srv.wait_log(r'DKIM key lookups out of time'))
+        r, q = self.send(srv, 'b@pass.test', message('b@pass.test'))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(results(self.ar(q), 'spf'),
+                         ['pass smtp.mailfrom=b@pass.test'])
+        self.assertTrue(srv.running())
+
 
 # --- real clients -------------------------------------------------------------
 
