@@ -4,7 +4,8 @@
  * transactions are checked (mx listeners; neither authenticated nor
  * trusted clients, whose mail is ours to sign, not to judge), the
  * message on its way to the spool through the header filter
- * (smtp_hdrs: a forged Authentication-Results of ours dropped), the
+ * (smtp_hdrs: a forged Authentication-Results of ours dropped, also
+ * from authenticated clients, which are not checked), the
  * results' fields put on the message and their log line. The waits for
  * the host (S_SPF at MAIL, S_CHECK at the end of DATA) are smtp_cmd.c's
  * and smtp.c's, beside the other waits.
@@ -56,7 +57,12 @@ smtp_check_data(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 
-	if (!tx->checking)
+	/* An authenticated client is a user's mail client, not an MTA of
+	 * ours (RFC 8601 5): a result of ours in its mail is forged, to
+	 * make a local recipient trust it. Its mail is not checked, but
+	 * goes through the filter. A mynetworks client may be one of our
+	 * own hosts handing our mail back (a content filter): kept. */
+	if (!tx->checking && !(s->authenticated && !s->client.trusted))
 		return;
 	smtp_hdrs_init(&tx->hdrs, s->cfg->hostname, spool_out, s);
 	tx->hdrs_on = true;
@@ -71,7 +77,7 @@ smtp_check_write(struct smtp_session *s, const char *data, size_t len)
 		spool_out(s, data, len);
 		return;
 	}
-	if (len > 0 && !(tx->data.flags & DATA_F_REFUSE))
+	if (tx->checking && len > 0 && !(tx->data.flags & DATA_F_REFUSE))
 		s->io->check_data(s->ctx, data, len);
 	smtp_hdrs_feed(&tx->hdrs, data, len);
 }
@@ -89,8 +95,8 @@ smtp_check_end(struct smtp_session *s)
 		    "field%s claiming %s", s->sid, tx->env.id,
 		    tx->hdrs.dropped, tx->hdrs.dropped == 1 ? "" : "s",
 		    s->cfg->hostname);
-	if (tx->spool_failed)
-		return false;	/* 451 all the same: nothing to ask */
+	if (tx->spool_failed || !tx->checking)
+		return false;	/* 451 all the same, or nothing to ask */
 	/* The answer may come before check_end returns. */
 	s->state = S_CHECK;
 	s->io->check_end(s->ctx, &tx->hdrs.from);

@@ -111,7 +111,8 @@ void	smtp_cmd_unknown(struct smtp_session *, const char *, size_t);
 /* MAIL is accepted: start the checks; true when its reply waits for
  * smtp_spf_done (the state is then S_SPF). */
 bool	smtp_check_mail(struct smtp_session *);
-/* DATA begins: the header filter, for a checked transaction. */
+/* DATA begins: the header filter, for a checked transaction or an
+ * authenticated client's. */
 void	smtp_check_data(struct smtp_session *);
 /* Message octets (as smtp_data writes them) to the checks and, through
  * the header filter, to the spool. */

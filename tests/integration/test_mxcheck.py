@@ -201,6 +201,28 @@ class ForgedResults(Base):
         self.assertEqual(len(ars), 2, ars)
         self.assertTrue(srv.wait_log(r'dropped 2 Authentication-Results fields'))
 
+    def test_ours_dropped_from_authenticated_clients(self):
+        """A user's mail client is no MTA of ours (RFC 8601 5): a result of
+        ours in what it submits is forged, to make a local recipient trust
+        it, and is dropped; its mail is still not checked. A mynetworks
+        client (a filter that hands our mail back) keeps ours."""
+        srv = self.start()
+        forged = ('Authentication-Results: %s; dkim=pass '
+                  'header.d=bank.example\r\n' % SERVER_NAME).encode()
+        foreign = b'Authentication-Results: mx.other.example; spf=pass\r\n'
+        for port in (srv.sub_port, srv.mx_port):
+            c = self.auth_client(port, source=CLIENT)
+            r = c.transaction('alice@example.test', [RCPT],
+                              message('ceo@bank.example', forged + foreign))
+            self.assertEqual(r.code, 250, r)
+            q = delivered(srv.queue_entry(r.queue_id()))
+            self.assertEqual(header_fields(q, 'Authentication-Results'),
+                             ['mx.other.example; spf=pass'], port)
+        r, q = self.send(srv, 'a@fail.test',
+                         message('a@fail.test', forged), source='127.0.0.1')
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(len(header_fields(q, 'Authentication-Results')), 1)
+
     def test_ours_dropped_however_the_comments_hide_it(self):
         # comments nested deeper than any bound, and a comment inside
         # the id (a reader that drops comments first reads ours): both
