@@ -351,6 +351,9 @@ dmarc_evaluate(struct dmarc *d)
 	}
 	if (temp) {
 		o->result = DMARC_RESULT_TEMPERROR;
+		/* no policy, but whether pct= would have spared a failure:
+		 * the caller may defer what the domain asks to reject */
+		o->sampled_out = d->sample >= r->pct;
 		say(o->reason, sizeof(o->reason), "%s: no aligned pass, "
 		    "an aligned check failed for now: SPF %s; DKIM %s",
 		    d->from, spf, dkim);

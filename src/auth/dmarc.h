@@ -107,7 +107,8 @@ struct dmarc_outcome {
 	int		 has_record;
 	struct dmarc_record record;	/* when has_record */
 	enum dmarc_policy requested;	/* p=, sp= or np= (before pct=) */
-	int		 sampled_out;	/* pct= spared the message */
+	int		 sampled_out;	/* pct= spared the message (a fail,
+					 * or a temperror after the record) */
 	int		 spf_aligned;	/* an aligned SPF pass */
 	int		 dkim_aligned;	/* an aligned DKIM pass */
 	char		 reason[DMARC_REASON_MAX];

@@ -175,6 +175,19 @@ mxcheck_verdict(struct mxcheck *m, struct smtp_check_result *r)
 			    "(none)", why[0] ? ": " : "", why);
 			r->verdict = SMTP_CHECK_REFUSE;
 			r->reply = m->reply;
+		} else if (o->result == DMARC_RESULT_TEMPERROR &&
+		    o->requested == DMARC_POLICY_REJECT && !o->sampled_out) {
+			/* No aligned pass, and an aligned check failed for
+			 * now. Accepting would let a sender escape p=reject
+			 * through a subdomain whose DNS it breaks; refusing
+			 * for good would refuse good mail in a DNS outage.
+			 * A temporary refusal asks for a final answer later. */
+			action = "defer";
+			snprintf(m->reply, sizeof(m->reply), "%s%s%s%s",
+			    R_DMARC_DEFERRED, o->domain[0] ? o->domain :
+			    "(none)", why[0] ? ": " : "", why);
+			r->verdict = SMTP_CHECK_REFUSE;
+			r->reply = m->reply;
 		} else if (o->policy == DMARC_POLICY_QUARANTINE) {
 			action = "quarantine";
 			if (buf_printf(&m->fields, QUARANTINE_FIELD

@@ -78,5 +78,6 @@
  * the line, the reason follows. RFC 7372 3.2 for SPF. */
 #define R_SPF_REFUSED		"550 5.7.23 SPF check failed: "
 #define R_DMARC_REFUSED		"550 5.7.1 DMARC policy of the From: domain: reject: "
+#define R_DMARC_DEFERRED	"451 4.7.5 DMARC policy of the From: domain: reject, and a check failed for now: "
 
 #endif

@@ -407,6 +407,9 @@ class HostileDNS(Base):
         self.addCleanup(self.hole.close)
         self.SERVERS = {'slow.test': '127.0.0.1#%d' % self.hole.getsockname()[1]}
         self.TXT = auth_txt()
+        # a subdomain of rej.test whose SPF needs the silent server
+        self.HOSTS = dict(AUTH_HOSTS, **{'hang.rej.test': '192.0.2.10'})
+        self.TXT['hang.rej.test'] = 'v=spf1 include:spf.slow.test -all'
 
     def test_others_served_meanwhile(self):
         srv = self.start(spf_policy='enforce', spf_timeout='1m',
@@ -489,6 +492,30 @@ class HostileDNS(Base):
         self.assertEqual(results(self.ar(q), 'spf'),
                          ['pass smtp.mailfrom=b@pass.test'])
         self.assertTrue(srv.running())
+
+    def test_reject_not_escaped_through_a_broken_subdomain(self):
+        # rej.test asks p=reject. MAIL FROM a subdomain whose SPF needs
+        # a DNS server that never answers: SPF is temperror, and under
+        # relaxed alignment it is the only aligned result. Accepting would let any sender escape
+        # the policy that way; refusing for good would refuse good mail
+        # in an outage: the message is deferred
+        srv = self.start(dmarc_policy='enforce', spf_timeout='2s',
+                         dns_timeout='1m')
+        r, q = self.send(srv, 'a@hang.rej.test', message('a@rej.test'))
+        self.assertEqual(r.code, 451, r)
+        self.assertTrue(r.last.startswith('451 4.7.5 '), r)
+        self.assertIn('rej.test', r.last)
+        self.assertIsNone(q)
+        self.assertTrue(srv.wait_log(
+            r'checks: .*dmarc=temperror .*action=defer'))
+        # a subdomain, where rej.test asks for no more than quarantine
+        # (sp=): accepted, the temperror recorded
+        r, q = self.send(srv, 'a@hang.rej.test', message('a@sub.rej.test'))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(self.dmarc_result(q), 'temperror')
+
+    def dmarc_result(self, q):
+        return results(self.ar(q), 'dmarc')[0].split()[0]
 
 
 # --- real clients -------------------------------------------------------------
