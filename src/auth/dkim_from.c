@@ -58,9 +58,17 @@ dkim_from_feed(struct dkim_from *f, const void *data, size_t len)
 			} else if ((c == ' ' || c == '\t') && f->in_from) {
 				keep(f, c);	/* folding: CRLF dropped */
 				f->state = VALUE;
+			} else if ((c == ' ' || c == '\t') && f->name_open) {
+				/* "From\r\n :": unfolded, the same name with
+				 * blanks before its colon (RFC 5322 2.2.3), as
+				 * smtp_hdrs reads it for DMARC */
+				f->name_open = 0;
+				f->name_blank = 1;
+				f->state = NAME;
 			} else if (c == ' ' || c == '\t') {
 				f->state = SKIP;
 			} else {
+				f->name_open = 0;
 				f->in_from = 0;
 				f->namelen = 0;
 				f->name_blank = f->name_bad = 0;
@@ -79,7 +87,9 @@ dkim_from_feed(struct dkim_from *f, const void *data, size_t len)
 				} else
 					f->state = SKIP;
 			} else if (c == '\r' || c == '\n') {
-				f->state = c == '\r' ? CR : BOL; /* not a field */
+				/* not a field, unless a fold carries the name on */
+				f->state = c == '\r' ? CR : BOL;
+				f->name_open = 1;
 			} else if (c == ' ' || c == '\t') {
 				f->name_blank = 1;	/* only before the colon */
 			} else if (f->name_blank || f->namelen == sizeof(f->name))
@@ -102,6 +112,7 @@ dkim_from_feed(struct dkim_from *f, const void *data, size_t len)
 			else if (f->in_from)
 				keep(f, '\r');
 			if (c != '\n') {
+				f->name_open = 0;
 				f->state = f->in_from ? VALUE : SKIP;
 				i--;
 			}

@@ -32,6 +32,8 @@ struct dkim_from {
 	size_t	 namelen;
 	int	 name_blank;	/* a blank after the name */
 	int	 name_bad;	/* more after that blank, or too long */
+	int	 name_open;	/* the line ended inside a name: a fold
+				 * may carry it on to its colon */
 	char	 value[DKIM_FROM_MAX + 1];	/* the last From, unfolded */
 	size_t	 len;
 };

@@ -90,6 +90,27 @@ Test(dkim_from, refused)
 	    "From: has no readable author domain");
 }
 
+/* A field name folded before its colon ("From\r\n : b@x") is still a
+ * From to a reader that unfolds first (RFC 5322 2.2.3), as the DMARC
+ * side reads it (smtp_hdrs): a second From so written must not slip
+ * past the count and get the message signed for the first one's domain. */
+Test(dkim_from, folded_name)
+{
+	expect("From: a@example.org\r\nFrom\r\n : ceo@bank.test\r\n\r\n",
+	    NULL, "several From fields");
+	expect("From\r\n\t: ceo@bank.test\r\nFrom: a@example.org\r\n\r\n",
+	    NULL, "several From fields");
+	expect("From \r\n \r\n : ceo@bank.test\r\nFrom: a@example.org\r\n"
+	    "\r\n", NULL, "several From fields");
+	/* alone, it is the From, read unfolded */
+	expect("From\r\n : a@Example.org\r\n\r\n", "example.org", NULL);
+	/* a line without a colon is no field, and the next one is its own */
+	expect("From\r\nFrom: a@example.org\r\n\r\n", "example.org", NULL);
+	/* the name goes on past the fold: not "from" */
+	expect("From\r\n x: ceo@bank.test\r\nFrom: a@example.org\r\n\r\n",
+	    "example.org", NULL);
+}
+
 /* Only the header counts: a From line in the body is text. */
 Test(dkim_from, body_is_not_header)
 {
