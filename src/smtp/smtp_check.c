@@ -57,12 +57,13 @@ smtp_check_data(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 
-	/* An authenticated client is a user's mail client, not an MTA of
-	 * ours (RFC 8601 5): a result of ours in its mail is forged, to
-	 * make a local recipient trust it. Its mail is not checked, but
-	 * goes through the filter. A mynetworks client may be one of our
-	 * own hosts handing our mail back (a content filter): kept. */
-	if (!tx->checking && !(s->authenticated && !s->client.trusted))
+	/* Only our own hosts may hand us a result of ours (RFC 8601 5): a
+	 * mynetworks client may be one handing our mail back (a content
+	 * filter), kept. From anyone else, checked or not (an
+	 * authenticated user's mail client, an mx client with every check
+	 * off), such a field is forged to make a local recipient trust it,
+	 * and goes. */
+	if (s->client.trusted)
 		return;
 	smtp_hdrs_init(&tx->hdrs, s->cfg->hostname, spool_out, s);
 	tx->hdrs_on = true;

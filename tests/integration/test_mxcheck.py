@@ -223,6 +223,20 @@ class ForgedResults(Base):
         self.assertEqual(r.code, 250, r)
         self.assertEqual(len(header_fields(q, 'Authentication-Results')), 1)
 
+    def test_ours_dropped_with_every_check_off(self):
+        # with SPF, DKIM and DMARC all off we add no field, but a forged
+        # one of ours would still be trusted by a local reader
+        srv = self.start(spf_policy='off', dkim_policy='off',
+                         dmarc_policy='off')
+        forged = ('Authentication-Results: %s; dmarc=pass '
+                  'header.from=bank.example\r\n' % SERVER_NAME).encode()
+        foreign = b'Authentication-Results: mx.other.example; spf=pass\r\n'
+        r, q = self.send(srv, 'a@fail.test',
+                         message('ceo@bank.example', forged + foreign))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(header_fields(q, 'Authentication-Results'),
+                         ['mx.other.example; spf=pass'])
+
     def test_ours_dropped_however_the_comments_hide_it(self):
         # comments nested deeper than any bound, and a comment inside
         # the id (a reader that drops comments first reads ours): both
