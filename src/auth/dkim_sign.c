@@ -33,11 +33,21 @@ struct dkim_sign {
 	int		 state;		/* 0 feeding, 1 ended, -1 failed */
 };
 
-/* The fields signed when present, each occurrence; List-* too. */
-static const char *const signed_fields[] = {
-	"From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To",
-	"In-Reply-To", "References", "MIME-Version", "Content-Type",
-	"Content-Transfer-Encoding", NULL
+/* The fields signed when present, each occurrence; List-* too. Each is
+ * then named once more in h= (oversigned, RFC 6376 8.15), so that a
+ * copy of the message replayed with such a field added fails: always
+ * for those a reader sees or answers to (added where there was none, a
+ * Reply-To or a Cc is as bad as a second Subject), for the others when
+ * present (as rspamd's defaults do). */
+static const struct {
+	const char	*name;
+	int		 always;
+} signed_fields[] = {
+	{ "From", 1 }, { "To", 1 }, { "Cc", 1 }, { "Subject", 1 },
+	{ "Date", 0 }, { "Message-ID", 0 }, { "Reply-To", 1 },
+	{ "In-Reply-To", 0 }, { "References", 0 }, { "MIME-Version", 0 },
+	{ "Content-Type", 0 }, { "Content-Transfer-Encoding", 0 },
+	{ NULL, 0 }
 };
 
 EVP_PKEY *
@@ -202,22 +212,39 @@ tag(struct fold *f, const char *name, const char *value)
 		token(f, t, (size_t)n, 1);
 }
 
+/* add - one name to the colon-separated list hl; -1 if it is full */
+static int
+add(char *hl, size_t *len, size_t size, const char *name, size_t n)
+{
+	if (*len + n + 2 > size)
+		return -1;
+	if (*len)
+		hl[(*len)++] = ':';
+	memcpy(hl + *len, name, n);
+	*len += n;
+	hl[*len] = '\0';
+	return 0;
+}
+
 /* pick - the names for h=, colon-separated, into hl; NULL, or what is wrong */
 static const char *
 pick(const struct dkim_msg *m, char *hl, size_t size)
 {
-	size_t k, i, len = 0, from = 0;
+	size_t k, i, len = 0, seen[sizeof signed_fields / sizeof *signed_fields];
 
 	hl[0] = '\0';
+	memset(seen, 0, sizeof seen);
 	for (k = 0; k < m->nfields; k++) {
 		const struct dkim_field *f = &m->fields[k];
 		const char *text = dkim_msg_field_text(m, f), *name = NULL;
 		size_t n = f->name_len;
 
-		for (i = 0; signed_fields[i]; i++)
-			if (dkim_msg_field_is(m, f, signed_fields[i],
-			    strlen(signed_fields[i])))
-				name = signed_fields[i];
+		for (i = 0; signed_fields[i].name; i++)
+			if (dkim_msg_field_is(m, f, signed_fields[i].name,
+			    strlen(signed_fields[i].name))) {
+				name = signed_fields[i].name;
+				seen[i]++;
+			}
 		if (name == NULL && n > 5 && strncasecmp(text, "List-", 5) == 0) {
 			name = text;	/* its own spelling, if it is a clean name */
 			for (i = 0; i < n; i++)
@@ -225,23 +252,17 @@ pick(const struct dkim_msg *m, char *hl, size_t size)
 				    (unsigned char)text[i] >= 0x7f || text[i] == ';')
 					name = NULL;
 		}
-		if (name == NULL)
-			continue;
-		if (name == signed_fields[0])
-			from++;
-		if (len + n + 2 > size)
+		if (name != NULL && add(hl, &len, size, name, n) == -1)
 			return "too many fields to sign";
-		if (len)
-			hl[len++] = ':';
-		memcpy(hl + len, name, n);
-		len += n;
-		hl[len] = '\0';
 	}
-	if (from == 0)
+	if (seen[0] == 0)
 		return "no From field to sign";
-	if (len + 6 > size)
-		return "too many fields to sign";
-	memcpy(hl + len, ":From", 6);	/* oversigned: no From can be added */
+	/* oversigned: none of these can be added */
+	for (i = 0; signed_fields[i].name; i++)
+		if ((seen[i] || signed_fields[i].always) &&
+		    add(hl, &len, size, signed_fields[i].name,
+		    strlen(signed_fields[i].name)) == -1)
+			return "too many fields to sign";
 	return NULL;
 }
 

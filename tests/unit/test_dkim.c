@@ -1,7 +1,7 @@
 /*
  * test_dkim - DKIM signing and verification end to end in memory: what
- * our signer writes (tags, h= with From oversigned, folding), that it
- * verifies in our verifier however the message is chunked, and the
+ * our signer writes (tags, h= with From and others oversigned, folding),
+ * that it verifies in our verifier however the message is chunked, and the
  * verdicts a receiving admin reads (pass, fail and why, permerror,
  * temperror), including the RFC 8463 Appendix A example. The keys are
  * answered by the test as the caller's DNS would.
@@ -197,8 +197,10 @@ Test(dkim, rsa_signature_fields_and_pass)
 	cr_assert_null(strstr(signed_msg, " l="), "no l= when signing");
 	cr_assert_null(strstr(signed_msg, " x="));
 	h = unfold(strstr(signed_msg, "h="));
-	cr_assert_str_eq(h, "h=From:To:Subject:Date:Message-ID:List-Unsubscribe:From;",
-	    "the usual fields signed, From once more than it occurs");
+	cr_assert_str_eq(h, "h=From:To:Subject:Date:Message-ID:List-Unsubscribe:"
+	    "From:To:Cc:Subject:Date:Message-ID:Reply-To;",
+	    "the usual fields signed, then oversigned: From, To, Cc, Subject "
+	    "and Reply-To always, the others present once more");
 	free(h);
 	assert_folded(signed_msg);
 
@@ -269,6 +271,19 @@ Test(dkim, changes_after_signing_fail)
 		    "signature did not verify" },
 		{ "X-Not-Signed: anything\r\n", "X-Not-Signed: anything\r\n"
 		    "From: Mallory <m@evil.example>\r\n", "signature did not verify" },
+		/* a replayed message with a field added above the signed one
+		 * (a reader shows the first) or where there was none: the
+		 * fields that change what a reader sees are oversigned */
+		{ "From: Alice", "Subject: pay now\r\nFrom: Alice",
+		    "signature did not verify" },
+		{ "From: Alice", "To: victim@example.net\r\nFrom: Alice",
+		    "signature did not verify" },
+		{ "From: Alice", "Reply-To: m@evil.example\r\nFrom: Alice",
+		    "signature did not verify" },
+		{ "From: Alice", "Cc: victim@example.net\r\nFrom: Alice",
+		    "signature did not verify" },
+		{ "From: Alice", "Date: Thu, 1 Jan 2032 00:00:00 +0000\r\n"
+		    "From: Alice", "signature did not verify" },
 	};
 	EVP_PKEY *k = keygen("ED25519");
 	const char *sel = "ed";
