@@ -200,8 +200,16 @@ authres_spf(struct authres *a, const char *result, const char *mailfrom,
 
 	if (put_method(a, "spf", result) != 0 || put_comment(b, comment) != 0)
 		return -1;
-	if (mailfrom != NULL && *mailfrom != '\0')
+	if (mailfrom != NULL && *mailfrom != '\0') {
+		const char *at = strrchr(mailfrom, '@');
+
+		/* A quoted local part ("x; dkim=pass"@...) would be quoted
+		 * here, but a reader that splits at ';' is fooled by it:
+		 * the domain alone then (RFC 8601 2.7.2 allows it). */
+		if (!is_addr(mailfrom) && at != NULL && is_token(at + 1))
+			mailfrom = at + 1;
 		return put_prop(b, "smtp.mailfrom", mailfrom, 1);
+	}
 	return put_prop(b, "smtp.helo", helo, 1);
 }
 

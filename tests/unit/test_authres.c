@@ -162,13 +162,35 @@ Test(authres, hostile_values_stay_inside_the_field)
 	well_formed(&a, 0);
 	cr_assert_str_eq(a.b.data,
 	    "Authentication-Results: mx.example.org;\r\n"
-	    "\tspf=pass (comment \\(with\\) \\\\ parens and CRLF)\r\n"
-	    "\tsmtp.mailfrom=\"\\\"a;b\\\\\\\"Bcc: v@x\\\"@example.com\";\r\n"
+	    "\tspf=pass (comment \\(with\\) \\\\ parens and CRLF) "
+	    "smtp.mailfrom=example.com;\r\n"
 	    "\tdkim=fail header.d=\"example.com; dkim=pass\" header.s=\"a b\" "
 	    "header.b=\"\\\"\";\r\n"
 	    "\tdmarc=permerror (evil\\) x=y X-Forged: yes \\() "
 	    "header.from=example.com;\r\n"
 	    "\tspf=permerror smtp.mailfrom=x@y\r\n");
+	authres_free(&a);
+}
+
+Test(authres, a_quoted_local_part_is_left_out)
+{
+	struct authres a;
+
+	/* Quoted, the value is one property to a strict reader; a reader
+	 * that splits at ';' would find a dkim=pass in it: the domain
+	 * alone goes in. A plain address stays whole. */
+	authres_begin(&a, "mx.example.org");
+	authres_spf(&a, "pass",
+	    "\"x; dkim=pass header.d=bank.example\"@evil.example", NULL,
+	    NULL);
+	authres_spf(&a, "pass", "first.last+tag@example.com", NULL, NULL);
+	authres_end(&a);
+	well_formed(&a, 0);
+	cr_assert_null(strstr(a.b.data, "bank.example"), "%s", a.b.data);
+	cr_assert_not_null(strstr(a.b.data, "smtp.mailfrom=evil.example;"),
+	    "%s", a.b.data);
+	cr_assert_not_null(strstr(a.b.data,
+	    "smtp.mailfrom=first.last+tag@example.com"), "%s", a.b.data);
 	authres_free(&a);
 }
 
