@@ -205,7 +205,7 @@ authres_spf(struct authres *a, const char *result, const char *mailfrom,
 
 		/* A quoted local part ("x; dkim=pass"@...) would be quoted
 		 * here, but a reader that splits at ';' is fooled by it:
-		 * the domain alone then (RFC 8601 2.7.2 allows it). */
+		 * the domain alone then (RFC 8601 2.3's pvalue allows it). */
 		if (!is_addr(mailfrom) && at != NULL && is_token(at + 1))
 			mailfrom = at + 1;
 		return put_prop(b, "smtp.mailfrom", mailfrom, 1);
