@@ -462,6 +462,11 @@ mxcheck_new(const struct mxcheck_params *p, const char *sender,
 	m->spf_later.data = m;
 	if (m->run_dkim) {
 		dkim_verify_defaults(&o, (uint64_t)time(NULL));
+		/* l= shorter than the body: what follows the signed part
+		 * is anyone's (appended to a message they received), so
+		 * such a signature is no pass and aligns nothing (RFC
+		 * 6376 8.2). */
+		o.partial_body_policy = 1;
 		if ((m->dkim = dkim_verify_new(&o)) == NULL)
 			log_warn("s=%lx DKIM: out of memory; not checked",
 			    p->sid);

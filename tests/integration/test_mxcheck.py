@@ -333,6 +333,38 @@ class DKIM(Base):
         self.assertEqual([x.split()[:2] for x in results(self.ar(q), 'dkim')],
                          [['fail', 'header.d=dk.test']])
 
+    def test_body_length_leaves_no_room_to_append(self):
+        # a signature with l= (dkimpy's length=True) covers the body as
+        # signed: as it is, pass; with text appended below the signed
+        # part (anyone can do that to a message they received), the
+        # appended text is nobody's: policy, not pass, and no DMARC pass
+        # through it
+        path, _ = keys()
+        msg = message('a@dk.test')
+        # dkimsign has no l=: Debian's python3-dkim module, run by the
+        # system's python3 (where the package installs it)
+        sign = ('import sys, dkim; m = sys.stdin.buffer.read(); '
+                'k = open(sys.argv[1], "rb").read(); '
+                'sys.stdout.buffer.write(dkim.sign(m, b"sel", b"dk.test", k, '
+                'length=True, canonicalize=(b"relaxed", b"relaxed"), '
+                'include_headers=[b"from", b"to", b"subject"]))')
+        sig = subprocess.run(['/usr/bin/python3', '-c', sign, path],
+                             input=msg, stdout=subprocess.PIPE,
+                             check=True).stdout
+        signed = re.sub(rb'\r?\n', b'\r\n', sig) + msg
+        self.assertIn(b' l=', signed.replace(b'\r\n', b''))
+        srv = self.start()
+        r, q = self.send(srv, 'a@fail.test', signed)
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual([x.split()[:2] for x in results(self.ar(q), 'dkim')],
+                         [['pass', 'header.d=dk.test']])
+        r, q = self.send(srv, 'a@fail.test',
+                         signed + b'Pay to account 12345 now.\r\n')
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual([x.split()[:2] for x in results(self.ar(q), 'dkim')],
+                         [['policy', 'header.d=dk.test']])
+        self.assertEqual(results(self.ar(q), 'dmarc')[0].split()[0], 'fail')
+
     def test_unsigned_is_none(self):
         srv = self.start()
         r, q = self.send(srv, 'a@pass.test')
