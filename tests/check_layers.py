@@ -40,6 +40,10 @@ LAYERS = {
              'parsers, canonicalization, signing and evaluation (DNS '
              'answers come from the caller)',
              ['lib']),
+    'tlspol': ('outbound TLS policy without I/O: MTA-STS records and '
+               'policies, MX name patterns, TLS-RPT records, results and '
+               'reports (DNS and HTTPS answers come from the caller)',
+               ['lib']),
     'queue': ('the durable queue: entries, commit, the committer thread, '
               'queue control',
               ['lib', 'conf']),
@@ -48,20 +52,22 @@ LAYERS = {
              ['lib', 'conf', 'dns', 'sec', 'auth', 'queue']),
     'deliver': ('the queue runner: routing, MX, the SMTP/LMTP client, '
                 'Maildir, qmail-queue, bounces, loop guards',
-                ['lib', 'conf', 'dns', 'sec', 'auth', 'queue', 'smtp']),
+                ['lib', 'conf', 'dns', 'sec', 'auth', 'tlspol', 'queue',
+                 'smtp']),
     'selftest': ('the open-relay self-test, in process and against a '
                  'running server',
-                 ['lib', 'conf', 'dns', 'sec', 'auth', 'queue', 'smtp']),
+                 ['lib', 'conf', 'dns', 'sec', 'auth', 'tlspol', 'queue',
+                  'smtp']),
     'daemon': ('the server: processes, workers, listeners, connections, '
                'reload and configuration generations',
-               ['lib', 'conf', 'dns', 'sec', 'auth', 'queue', 'smtp',
-                'deliver']),
+               ['lib', 'conf', 'dns', 'sec', 'auth', 'tlspol', 'queue',
+                'smtp', 'deliver']),
     'import': ('sallyport-import-qmail: a qmail setup as a sallyport.conf',
                ['lib', 'conf']),
     # src/main.c: the sallyport program's command line, on top of all.
     '.': ('the sallyport program: command line and start-up',
-          ['lib', 'conf', 'dns', 'sec', 'auth', 'queue', 'smtp',
-           'deliver', 'selftest', 'daemon']),
+          ['lib', 'conf', 'dns', 'sec', 'auth', 'tlspol', 'queue',
+           'smtp', 'deliver', 'selftest', 'daemon']),
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

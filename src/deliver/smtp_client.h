@@ -22,10 +22,50 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "tlspol/tlsrpt.h"
+
 enum client_tls {
 	CLIENT_TLS_NONE,
 	CLIENT_TLS_OPPORTUNISTIC,	/* STARTTLS when offered, no verification */
-	CLIENT_TLS_REQUIRED,		/* STARTTLS, certificate verified */
+	CLIENT_TLS_REQUIRED,		/* STARTTLS, certificate verified against
+					 * ca_file (or the system store) and
+					 * verify_name: the smarthost, MTA-STS */
+	CLIENT_TLS_ENCRYPT,		/* STARTTLS mandatory, any certificate:
+					 * TLSA records exist, none usable
+					 * (RFC 7672 2.2) */
+	CLIENT_TLS_DANE,		/* STARTTLS mandatory, the certificate
+					 * matches one of tlsa[] (RFC 7672) */
+};
+
+/* One TLSA record (RFC 6698 2.1) for CLIENT_TLS_DANE. */
+struct client_tlsa {
+	unsigned char		 usage;		/* 2 DANE-TA, 3 DANE-EE */
+	unsigned char		 selector;	/* 0 certificate, 1 SPKI */
+	unsigned char		 mtype;		/* 0 full, 1 SHA-256, 2 SHA-512 */
+	const unsigned char	*data;
+	size_t			 len;
+};
+
+/* How the server was authenticated, for the delivery log line. */
+enum client_peer_auth {
+	CLIENT_AUTH_NONE,		/* plain text, or TLS without verification */
+	CLIENT_AUTH_CA,			/* WebPKI: a chain to a trusted CA, the name */
+	CLIENT_AUTH_DANE,		/* a TLSA record matched */
+};
+
+/* What became of TLS in one session (filled when opts->tls_out is set):
+ * for the log line, TLS-RPT and REQUIRETLS. */
+struct smtp_client_tls {
+	bool			 offered;	/* STARTTLS in the EHLO reply */
+	bool			 used;		/* the transaction ran inside TLS */
+	char			 version[16];	/* "TLSv1.3" */
+	char			 cipher[64];
+	enum client_peer_auth	 auth;
+	enum tlsrpt_result	 result;	/* SUCCESS, or why TLS failed */
+	char			 detail[160];	/* the failure, for a report */
+	char			 peer_ip[64];	/* the address connected to */
+	bool			 requiretls;	/* REQUIRETLS in the EHLO reply
+						 * inside TLS (RFC 8689) */
 };
 
 struct smtp_client_opts {
@@ -44,6 +84,13 @@ struct smtp_client_opts {
 	bool		 body_8bitmime;	/* ... with BODY=8BITMIME */
 	bool		 no_downgrade;	/* 8-bit content to a next hop without
 					 * 8BITMIME: refuse, not convert */
+	const struct client_tlsa *tlsa;	/* CLIENT_TLS_DANE: the records */
+	size_t		 ntlsa;
+	bool		 requiretls;	/* MAIL gets REQUIRETLS; a server that
+					 * does not offer it inside TLS is
+					 * refused by us with 5.7.10 */
+	struct smtp_client_tls *tls_out; /* NULL, or where to say what
+					 * became of TLS */
 };
 
 #define CLIENT_TEXT_MAX	512
