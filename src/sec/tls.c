@@ -44,6 +44,7 @@ struct tls_conn {
 	SSL		*ssl;
 	bool		 broken;	/* fatal error: send no close_notify */
 	bool		 verify;	/* client verifying the server */
+	bool		 dane;		/* ... by its TLSA records */
 	char		 error[TLS_ERR_LEN];
 };
 
@@ -421,9 +422,12 @@ tls_status(struct tls_conn *c, int ret, int sys, const char *op)
 
 /* --- client side -------------------------------------------------------- */
 
-/* tls_client_ctx - a context for one outgoing connection */
+/* tls_client_ctx - a context for one outgoing connection: no checks,
+ * WebPKI (verify), or DANE (no CA at all: the TLSA records are the
+ * only trust anchors, RFC 7672 3.1) */
 static SSL_CTX *
-tls_client_ctx(bool verify, const char *ca_file, char *err, size_t errlen)
+tls_client_ctx(bool verify, bool dane, const char *ca_file, char *err,
+    size_t errlen)
 {
 	SSL_CTX	*ssl;
 
@@ -435,6 +439,16 @@ tls_client_ctx(bool verify, const char *ca_file, char *err, size_t errlen)
 	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (dane) {
+		/* OpenSSL's defaults for the protocols, as for any MX: a
+		 * record that matches is the authentication. */
+		if (SSL_CTX_dane_enable(ssl) <= 0) {
+			tls_fail(err, errlen, "DANE");
+			goto fail;
+		}
+		SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+		return ssl;
+	}
 	if (!verify) {
 		/* Opportunistic: anything beats plain text, so OpenSSL's
 		 * defaults and no checks. */
@@ -493,14 +507,55 @@ tls_client_name(SSL *ssl, const char *name, bool verify, char *err,
 	return 0;
 }
 
-struct tls_conn *
-tls_client_new(int fd, const char *name, bool verify, const char *ca_file,
-    char *err, size_t errlen)
+/* tls_client_dane - the records on a new connection, and the names:
+ * the reference name for DANE-TA, none for DANE-EE (RFC 7672 3.1.1,
+ * 3.2.2) */
+static int
+tls_client_dane(SSL *ssl, const char *name, const struct tls_tlsa *rr,
+    size_t n, char *err, size_t errlen)
+{
+	size_t	 usable = 0;
+	int	 rc;
+
+	if (SSL_dane_enable(ssl, name) <= 0) {
+		tls_fail(err, errlen, "DANE for %.64s", name);
+		return -1;
+	}
+	(void)SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	for (size_t i = 0; i < n; i++) {
+		/* PKIX-TA(0) and PKIX-EE(1) would need a CA store that the
+		 * SMTP client cannot agree on with the server. */
+		if (rr[i].usage != 2 && rr[i].usage != 3)
+			continue;
+		rc = SSL_dane_tlsa_add(ssl, rr[i].usage, rr[i].selector,
+		    rr[i].mtype, rr[i].data, rr[i].len);
+		if (rc < 0) {
+			tls_fail(err, errlen, "TLSA record %u %u %u",
+			    rr[i].usage, rr[i].selector, rr[i].mtype);
+			return -1;
+		}
+		if (rc > 0)
+			usable++;
+		ERR_clear_error();	/* unusable: the reason is ours */
+	}
+	if (usable == 0) {
+		snprintf(err, errlen, "no usable TLSA record for %.64s", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* tls_client - a client connection: no checks, WebPKI, or DANE */
+static struct tls_conn *
+tls_client(int fd, const char *name, bool verify, const char *ca_file,
+    const struct tls_tlsa *rr, size_t n, char *err, size_t errlen)
 {
 	struct tls_conn	*c;
 	struct tls_ctx	*t;
+	bool		 dane = rr != NULL;
 
-	if (verify && (name == NULL || name[0] == '\0')) {
+	if ((verify || dane) && (name == NULL || name[0] == '\0')) {
 		snprintf(err, errlen, "no name to verify the certificate "
 		    "against");
 		return NULL;
@@ -514,8 +569,10 @@ tls_client_new(int fd, const char *name, bool verify, const char *ca_file,
 	}
 	t->refs = 1;
 	c->ctx = t;		/* the connection's own */
-	c->verify = verify;
-	if ((t->ssl = tls_client_ctx(verify, ca_file, err, errlen)) == NULL)
+	c->verify = verify || dane;
+	c->dane = dane;
+	if ((t->ssl = tls_client_ctx(verify, dane, ca_file, err,
+	    errlen)) == NULL)
 		goto fail;
 	if ((c->ssl = SSL_new(t->ssl)) == NULL || SSL_set_fd(c->ssl, fd) != 1) {
 		tls_fail(err, errlen, "TLS connection");
@@ -523,6 +580,8 @@ tls_client_new(int fd, const char *name, bool verify, const char *ca_file,
 	}
 	if (name != NULL && name[0] != '\0' &&
 	    tls_client_name(c->ssl, name, verify, err, errlen) == -1)
+		goto fail;
+	if (dane && tls_client_dane(c->ssl, name, rr, n, err, errlen) == -1)
 		goto fail;
 	SSL_set_connect_state(c->ssl);
 	return c;
@@ -532,6 +591,65 @@ fail:
 	tls_ctx_unref(t);
 	free(c);
 	return NULL;
+}
+
+struct tls_conn *
+tls_client_new(int fd, const char *name, bool verify, const char *ca_file,
+    char *err, size_t errlen)
+{
+	return tls_client(fd, name, verify, ca_file, NULL, 0, err, errlen);
+}
+
+struct tls_conn *
+tls_client_dane_new(int fd, const char *name, const struct tls_tlsa *rr,
+    size_t n, char *err, size_t errlen)
+{
+	static const struct tls_tlsa none;
+
+	return tls_client(fd, name, false, NULL, rr != NULL ? rr : &none,
+	    rr != NULL ? n : 0, err, errlen);
+}
+
+enum tls_peer_auth
+tls_conn_peer_auth(const struct tls_conn *c)
+{
+	if (!c->verify || !SSL_is_init_finished(c->ssl) ||
+	    SSL_get_verify_result(c->ssl) != X509_V_OK)
+		return TLS_PEER_NONE;
+	if (c->dane)
+		/* The depth of the certificate a record matched, or -1. */
+		return SSL_get0_dane_authority(c->ssl, NULL, NULL) >= 0 ?
+		    TLS_PEER_DANE : TLS_PEER_NONE;
+	return TLS_PEER_CA;
+}
+
+enum tls_verify_failure
+tls_conn_verify_failure(const struct tls_conn *c)
+{
+	if (!c->verify)
+		return TLS_VERIFY_OTHER;
+	switch (SSL_get_verify_result(c->ssl)) {
+	case X509_V_OK:
+		return TLS_VERIFY_OTHER;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return TLS_VERIFY_EXPIRED;
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return TLS_VERIFY_NAME;
+	case X509_V_ERR_DANE_NO_MATCH:
+		return TLS_VERIFY_NO_TLSA;
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+	case X509_V_ERR_INVALID_CA:
+		return TLS_VERIFY_UNTRUSTED;
+	default:
+		return TLS_VERIFY_OTHER;
+	}
 }
 
 /* --- both sides ---------------------------------------------------------- */

@@ -50,6 +50,50 @@ enum tls_status	 tls_handshake(struct tls_conn *);
  */
 struct tls_conn	*tls_client_new(int fd, const char *name, bool verify,
 		    const char *ca_file, char *err, size_t errlen);
+/*
+ * One TLSA record (RFC 6698 2.1) for tls_client_dane_new: usage 2
+ * (DANE-TA) or 3 (DANE-EE), selector 0 (certificate) or 1 (public
+ * key), matching type 0 (the data itself), 1 (SHA-256), 2 (SHA-512).
+ */
+struct tls_tlsa {
+	unsigned char		 usage;
+	unsigned char		 selector;
+	unsigned char		 mtype;
+	const unsigned char	*data;
+	size_t			 len;
+};
+/*
+ * Client side of TLS authenticated by DANE (RFC 7672), with OpenSSL's
+ * own matching: the server's chain must match one of the n records.
+ * name is the MX host name (the TLSA base domain): SNI and, for a
+ * DANE-TA match, the name the certificate must carry (RFC 7672 3.2.2);
+ * a DANE-EE match ignores names and dates (3.1.1). Records OpenSSL
+ * cannot use, and PKIX-TA(0) and PKIX-EE(1) (unusable for SMTP, 3.1.3),
+ * are skipped: NULL with a message when none is left.
+ */
+struct tls_conn	*tls_client_dane_new(int fd, const char *name,
+		    const struct tls_tlsa *, size_t n, char *err,
+		    size_t errlen);
+
+/* How the server of a client connection was authenticated. */
+enum tls_peer_auth {
+	TLS_PEER_NONE,		/* not checked */
+	TLS_PEER_CA,		/* a chain to a trusted CA, and the name */
+	TLS_PEER_DANE,		/* a TLSA record matched */
+};
+/* After a completed handshake. */
+enum tls_peer_auth tls_conn_peer_auth(const struct tls_conn *);
+
+/* Why a client handshake failed on the server's certificate. */
+enum tls_verify_failure {
+	TLS_VERIFY_OTHER,	/* not the certificate, or another reason */
+	TLS_VERIFY_EXPIRED,	/* expired, or not yet valid */
+	TLS_VERIFY_NAME,	/* valid, but not for the name */
+	TLS_VERIFY_UNTRUSTED,	/* no chain to a trusted CA */
+	TLS_VERIFY_NO_TLSA,	/* no TLSA record matched */
+};
+enum tls_verify_failure tls_conn_verify_failure(const struct tls_conn *);
+
 /* Read or write; *n is the byte count when TLS_DONE. */
 enum tls_status	 tls_read(struct tls_conn *, void *, size_t, size_t *n);
 enum tls_status	 tls_write(struct tls_conn *, const void *, size_t, size_t *n);
