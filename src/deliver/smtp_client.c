@@ -39,32 +39,50 @@ client_hello(struct client *c, struct smtp_client_reply *r)
 	return 0;
 }
 
+/* client_required - the words for a failure of mandatory TLS */
+static const char *
+client_required(enum client_tls mode)
+{
+	return mode == CLIENT_TLS_DANE ? "DANE: TLS required" :
+	    mode == CLIENT_TLS_ENCRYPT ? "TLSA records: TLS required" :
+	    "TLS required";
+}
+
 /* client_starttls - as opts->tls says. A refused STARTTLS leaves us in
- * plain text: fine when opportunistic. */
+ * plain text: fine when opportunistic; in every other mode our own
+ * failure, before MAIL (never a fall back to plain text). */
 static int
 client_starttls(struct client *c, struct smtp_client_reply *r)
 {
 	struct smtp_client_reply st;
-	bool	 required = c->o->tls == CLIENT_TLS_REQUIRED;
+	enum client_tls	 mode = c->o->tls;
+	bool		 mandatory = mode != CLIENT_TLS_OPPORTUNISTIC;
 
-	if (c->o->tls == CLIENT_TLS_NONE)
+	if (mode == CLIENT_TLS_NONE)
 		return 0;
+	if (c->o->tls_out != NULL)
+		c->o->tls_out->offered = c->caps.starttls;
 	if (!c->caps.starttls) {
-		if (!required)
+		client_tls_failed(c, TLSRPT_STARTTLS_NOT_SUPPORTED,
+		    "STARTTLS not offered");
+		if (!mandatory)
 			return 0;
 		c->step = "EHLO";
-		return client_fail(c, "TLS required but STARTTLS not offered");
+		return client_fail(c, "%s but STARTTLS not offered",
+		    client_required(mode));
 	}
 	if (client_cmd(c, "STARTTLS") == -1 ||
 	    client_exchange(c, "STARTTLS", &st, NULL) == -1)
 		return -1;
 	if (st.code != 220) {
-		if (!required)
+		client_tls_failed(c, TLSRPT_STARTTLS_NOT_SUPPORTED,
+		    "STARTTLS refused: %s", st.text);
+		if (!mandatory)
 			return 0;	/* *r still the EHLO's */
-		return client_fail(c, "TLS required but STARTTLS refused: %s",
-		    st.text);
+		return client_fail(c, "%s but STARTTLS refused: %s",
+		    client_required(mode), st.text);
 	}
-	if (client_handshake(c, required) == -1)
+	if (client_handshake(c) == -1)
 		return -1;
 	return client_hello(c, r);
 }
@@ -188,6 +206,10 @@ smtp_client_send(const struct smtp_client_opts *o, const char *sender,
 	session->code = 0;
 	session->ours = false;
 	session->text[0] = '\0';
+	/* Nothing known yet: no TLS, and no TLS failure either (a
+	 * connection that fails is none). */
+	if (o->tls_out != NULL)
+		memset(o->tls_out, 0, sizeof(*o->tls_out));
 	if (nrcpts == 0) {
 		snprintf(session->text, sizeof(session->text),
 		    "no recipients");

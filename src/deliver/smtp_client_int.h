@@ -79,9 +79,14 @@ int	client_exchange(struct client *, const char *step,
 /* Connect to opts' unix socket or host (each of its addresses in turn):
  * 0, or -1 with c->fail. */
 int	client_connect(struct client *);
-/* TLS on the connection after the server's 220 to STARTTLS; with
- * verify, the certificate checked against the name. */
-int	client_handshake(struct client *, bool verify);
+/* TLS on the connection after the server's 220 to STARTTLS, the
+ * certificate checked as opts->tls says (CA and name, TLSA records, or
+ * nothing); what became of it in opts->tls_out. */
+int	client_handshake(struct client *);
+/* Why TLS did not happen, into opts->tls_out (when set): an RFC 8460
+ * result and the words. */
+void	client_tls_failed(struct client *, enum tlsrpt_result,
+	    const char *, ...) __attribute__((format(printf, 3, 4)));
 
 /* smtp_client_data.c */
 /* What the server's extensions mean for this message: MAIL's

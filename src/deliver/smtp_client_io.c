@@ -361,6 +361,20 @@ client_exchange(struct client *c, const char *step,
 
 /* --- connecting ------------------------------------------------------- */
 
+/* client_connected - the address connected to, for TLS-RPT; 0 */
+static int
+client_connected(struct client *c, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	struct smtp_client_tls *t = c->o->tls_out;
+
+	if (t != NULL && sa->sa_family != AF_UNIX &&
+	    getnameinfo(sa, salen, t->peer_ip, sizeof(t->peer_ip), NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		t->peer_ip[0] = '\0';
+	return 0;
+}
+
 /* client_connect_to - a non-blocking connect bounded by the timeout */
 static int
 client_connect_to(struct client *c, const struct sockaddr *sa,
@@ -374,7 +388,7 @@ client_connect_to(struct client *c, const struct sockaddr *sa,
 		return client_fail(c, "socket: %s", strerror(errno));
 	client_step(c, "connect");
 	if (connect(c->fd, sa, salen) == 0)
-		return 0;
+		return client_connected(c, sa, salen);
 	if (errno != EINPROGRESS && errno != EINTR) {
 		client_fail(c, "%s", strerror(errno));
 		goto fail;
@@ -384,7 +398,7 @@ client_connect_to(struct client *c, const struct sockaddr *sa,
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
 		soerr = errno;
 	if (soerr == 0)
-		return 0;
+		return client_connected(c, sa, salen);
 	client_fail(c, "%s", strerror(soerr));
 fail:
 	close(c->fd);
@@ -438,29 +452,125 @@ client_connect(struct client *c)
 
 /* --- TLS ---------------------------------------------------------------- */
 
-/* client_handshake - TLS on the connection, after the server's 220;
- * with verify, the certificate checked */
-int
-client_handshake(struct client *c, bool verify)
+/* client_tls_failed - why TLS did not happen, for the log and TLS-RPT */
+void
+client_tls_failed(struct client *c, enum tlsrpt_result result,
+    const char *fmt, ...)
 {
-	const char	*req = verify ? "TLS required but " : "";
+	struct smtp_client_tls *t = c->o->tls_out;
+	va_list	 ap;
+
+	if (t == NULL)
+		return;
+	t->used = false;
+	t->result = result;
+	va_start(ap, fmt);
+	vsnprintf(t->detail, sizeof(t->detail), fmt, ap);
+	va_end(ap);
+}
+
+/* client_tls_result - RFC 8460's name for a refused certificate */
+static enum tlsrpt_result
+client_tls_result(enum tls_verify_failure f)
+{
+	switch (f) {
+	case TLS_VERIFY_EXPIRED:
+		return TLSRPT_CERT_EXPIRED;
+	case TLS_VERIFY_NAME:
+		return TLSRPT_CERT_HOST_MISMATCH;
+	case TLS_VERIFY_UNTRUSTED:
+		return TLSRPT_CERT_NOT_TRUSTED;
+	case TLS_VERIFY_NO_TLSA:	/* RFC 8460 4.3.1: a DANE mismatch */
+	default:
+		return TLSRPT_VALIDATION_FAILURE;
+	}
+}
+
+/* client_tls_done - what the handshake gave, for the log and TLS-RPT */
+static void
+client_tls_done(struct client *c)
+{
+	struct smtp_client_tls *t = c->o->tls_out;
+
+	if (t == NULL)
+		return;
+	t->used = true;
+	t->result = TLSRPT_SUCCESS;
+	t->detail[0] = '\0';
+	snprintf(t->version, sizeof(t->version), "%s",
+	    tls_conn_version(c->tls));
+	snprintf(t->cipher, sizeof(t->cipher), "%s", tls_conn_cipher(c->tls));
+	switch (tls_conn_peer_auth(c->tls)) {
+	case TLS_PEER_DANE:
+		t->auth = CLIENT_AUTH_DANE;
+		break;
+	case TLS_PEER_CA:
+		t->auth = CLIENT_AUTH_CA;
+		break;
+	default:
+		t->auth = CLIENT_AUTH_NONE;
+		break;
+	}
+}
+
+/* client_tls_new - the TLS connection as opts->tls says */
+static struct tls_conn *
+client_tls_new(struct client *c, char *err, size_t errlen)
+{
 	const struct smtp_client_opts *o = c->o;
 	const char	*name = o->verify_name != NULL ? o->verify_name : o->host;
+	struct tls_tlsa	*rr;
+	struct tls_conn	*t;
+
+	if (o->tls != CLIENT_TLS_DANE)
+		return tls_client_new(c->fd, name, o->tls ==
+		    CLIENT_TLS_REQUIRED, o->ca_file, err, errlen);
+	if ((rr = calloc(o->ntlsa > 0 ? o->ntlsa : 1, sizeof(*rr))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < o->ntlsa; i++) {
+		rr[i].usage = o->tlsa[i].usage;
+		rr[i].selector = o->tlsa[i].selector;
+		rr[i].mtype = o->tlsa[i].mtype;
+		rr[i].data = o->tlsa[i].data;
+		rr[i].len = o->tlsa[i].len;
+	}
+	t = tls_client_dane_new(c->fd, name, rr, o->ntlsa, err, errlen);
+	free(rr);
+	return t;
+}
+
+/* client_handshake - TLS on the connection, after the server's 220;
+ * the certificate checked as opts->tls says */
+int
+client_handshake(struct client *c)
+{
+	const char	*req = c->o->tls == CLIENT_TLS_OPPORTUNISTIC ? "" :
+			    c->o->tls == CLIENT_TLS_DANE ? "DANE: " :
+			    "TLS required but ";
 	char		 err[256];
 	short		 ev;
 
 	c->step = "STARTTLS";
 	/* Anything after the 220 was sent before TLS and would be read as
 	 * if it came inside it (the STARTTLS injection attack). */
-	if (c->inpos != c->inlen)
+	if (c->inpos != c->inlen) {
+		client_tls_failed(c, TLSRPT_VALIDATION_FAILURE, "data after "
+		    "the STARTTLS reply");
 		return client_lost(c, "%sdata after the STARTTLS reply", req);
-	if ((c->tls = tls_client_new(c->fd, name, verify, o->ca_file, err,
-	    sizeof(err))) == NULL)
+	}
+	if ((c->tls = client_tls_new(c, err, sizeof(err))) == NULL) {
+		client_tls_failed(c, c->o->tls == CLIENT_TLS_DANE ?
+		    TLSRPT_TLSA_INVALID : TLSRPT_VALIDATION_FAILURE, "%s",
+		    err);
 		return client_lost(c, "%sno TLS: %s", req, err);
+	}
 	client_step(c, "STARTTLS");
 	for (;;) {
 		switch (tls_handshake(c->tls)) {
 		case TLS_DONE:
+			client_tls_done(c);
 			return 0;
 		case TLS_WANT_READ:
 			ev = POLLIN;
@@ -469,13 +579,21 @@ client_handshake(struct client *c, bool verify)
 			ev = POLLOUT;
 			break;
 		case TLS_EOF:
+			client_tls_failed(c, TLSRPT_VALIDATION_FAILURE,
+			    "handshake: connection closed by the server");
 			return client_lost(c, "%sTLS handshake: connection "
 			    "closed by the server", req);
 		default:
+			client_tls_failed(c, client_tls_result(
+			    tls_conn_verify_failure(c->tls)), "%s",
+			    tls_conn_error(c->tls));
 			return client_lost(c, "%sTLS %s", req,
 			    tls_conn_error(c->tls));
 		}
-		if (client_wait(c, ev) == -1)
+		if (client_wait(c, ev) == -1) {
+			client_tls_failed(c, TLSRPT_VALIDATION_FAILURE,
+			    "handshake: %s", c->fail.text);
 			return -1;
+		}
 	}
 }

@@ -94,6 +94,7 @@ struct fake {
 	size_t		 body_len;
 	bool		 early;			/* input before our reply */
 	bool		 tls_done;
+	char		 cipher[64];		/* the suite it agreed on */
 	/* The connection. */
 	int		 lfd, fd;
 	unsigned	 port;
@@ -209,6 +210,8 @@ f_starttls(struct fake *f)
 	if (SSL_accept(f->ssl) != 1)
 		return false;
 	f->tls_done = true;
+	snprintf(f->cipher, sizeof(f->cipher), "%s",
+	    SSL_get_cipher_name(f->ssl));
 	return true;
 }
 
@@ -320,6 +323,7 @@ struct run {
 	char			 port[8];
 	struct smtp_client_reply session;
 	struct smtp_client_reply rr[MAX_REPLIES];
+	struct smtp_client_tls	 tls;
 	double			 secs;
 };
 
@@ -332,6 +336,7 @@ opts(struct run *r, const struct fake *f)
 	r->o.port = r->port;
 	r->o.helo = "client.test";
 	r->o.timeout = 3;
+	r->o.tls_out = &r->tls;
 }
 
 /* send_len - len bytes of body to the rcpts */
@@ -890,6 +895,13 @@ Test(client, opportunistic_tls_when_offered)
 	    "EHLO client.test\r\nMAIL FROM:<s@example.org>\r\n"
 	    "RCPT TO:<r@example.net>\r\nDATA\r\nQUIT\r\n");
 	cr_assert_str_eq(f.body, "secret\r\n.\r\n");
+	/* what the log line and TLS-RPT are told */
+	cr_assert(r.tls.offered && r.tls.used);
+	cr_assert_str_eq(r.tls.version, "TLSv1.3");
+	cr_assert_str_eq(r.tls.cipher, f.cipher);
+	cr_assert_eq(r.tls.auth, CLIENT_AUTH_NONE);
+	cr_assert_eq(r.tls.result, TLSRPT_SUCCESS);
+	cr_assert_str_eq(r.tls.peer_ip, "127.0.0.1");
 }
 
 Test(client, opportunistic_plain_when_not_offered)
@@ -903,6 +915,10 @@ Test(client, opportunistic_plain_when_not_offered)
 	deliver(&f, &r, "hi\r\n");
 	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
 	HEARD_HASNT(&f, "STARTTLS");
+	cr_assert_not(r.tls.offered);
+	cr_assert_not(r.tls.used);
+	cr_assert_eq(r.tls.result, TLSRPT_STARTTLS_NOT_SUPPORTED);
+	cr_assert_str_eq(r.tls.peer_ip, "127.0.0.1");
 }
 
 Test(client, required_tls_not_offered)
@@ -955,6 +971,8 @@ Test(client, required_tls_with_the_ca_file)
 	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
 	cr_assert(f.tls_done);
 	HEARD_HAS(&f, "STARTTLS\r\nEHLO client.test\r\nMAIL");
+	cr_assert(r.tls.used);
+	cr_assert_eq(r.tls.auth, CLIENT_AUTH_CA);
 }
 
 Test(client, required_tls_wrong_name)
@@ -972,6 +990,8 @@ Test(client, required_tls_wrong_name)
 	cr_assert(strstr(r.session.text, "hostname mismatch") != NULL, "%s",
 	    r.session.text);
 	HEARD_HASNT(&f, "MAIL");
+	cr_assert_not(r.tls.used);
+	cr_assert_eq(r.tls.result, TLSRPT_CERT_HOST_MISMATCH);
 }
 
 Test(client, opportunistic_failed_handshake_is_temporary)
@@ -1003,6 +1023,172 @@ Test(client, starttls_refused_opportunistic_goes_on_plain)
 	deliver(&f, &r, "hi\r\n");
 	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
 	HEARD_HAS(&f, "STARTTLS\r\nMAIL");
+}
+
+/* --- mandatory TLS: DANE, and TLSA records none of which is usable ------- */
+
+/* spki - the SHA-256 of the test certificate's public key (a TLSA
+ * 3 1 1 record's data), made by the openssl command */
+static void
+spki(struct client_tlsa *t, unsigned char *buf, size_t max)
+{
+	char	 cmd[512];
+	FILE	*fp;
+
+	snprintf(cmd, sizeof(cmd), "openssl x509 -in %s -noout -pubkey | "
+	    "openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary "
+	    "> %s", certpath("c.pem"), certpath("c.spki.1"));
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	cr_assert_not_null(fp = fopen(certpath("c.spki.1"), "rb"));
+	t->len = fread(buf, 1, max, fp);
+	fclose(fp);
+	cr_assert_eq(t->len, 32);
+	t->usage = 3;
+	t->selector = 1;
+	t->mtype = 1;
+	t->data = buf;
+}
+
+/* dane - r set for DANE against the fake, with its 3 1 1 record, one
+ * byte of it changed when wrong */
+static void
+dane(struct run *r, const struct fake *f, struct client_tlsa *t,
+    unsigned char *buf, bool wrong)
+{
+	opts(r, f);
+	spki(t, buf, 64);
+	buf[5] ^= wrong ? 0x20 : 0;
+	r->o.tls = CLIENT_TLS_DANE;
+	r->o.verify_name = CN;
+	r->o.tlsa = t;
+	r->o.ntlsa = 1;
+}
+
+Test(client, dane_match)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct client_tlsa t;
+	unsigned char	 buf[64];
+	struct run	 r;
+
+	fake_start(&f);
+	dane(&r, &f, &t, buf, false);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HAS(&f, "STARTTLS\r\nEHLO client.test\r\nMAIL");
+	cr_assert(r.tls.offered && r.tls.used);
+	cr_assert_eq(r.tls.auth, CLIENT_AUTH_DANE);
+	cr_assert_eq(r.tls.result, TLSRPT_SUCCESS);
+	cr_assert_str_eq(r.tls.version, "TLSv1.3");
+	cr_assert_str_eq(r.tls.cipher, f.cipher);
+}
+
+Test(client, dane_mismatch_never_sends_mail)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct client_tlsa t;
+	unsigned char	 buf[64];
+	struct run	 r;
+
+	fake_start(&f);
+	dane(&r, &f, &t, buf, true);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0, "%s", r.session.text);
+	cr_assert_eq(r.rr[0].code, 0);
+	cr_assert(strncmp(r.session.text, "DANE: ", 6) == 0, "%s",
+	    r.session.text);
+	cr_assert(strstr(r.session.text, "TLSA") != NULL, "%s",
+	    r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+	cr_assert_not(r.tls.used);
+	cr_assert_eq(r.tls.result, TLSRPT_VALIDATION_FAILURE);
+	cr_assert(strstr(r.tls.detail, "TLSA") != NULL, "%s", r.tls.detail);
+}
+
+Test(client, dane_without_starttls_never_sends_mail)
+{
+	struct fake	 f = { 0 };
+	struct client_tlsa t;
+	unsigned char	 buf[64];
+	struct run	 r;
+
+	fake_start(&f);
+	dane(&r, &f, &t, buf, false);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0, "%s", r.session.text);
+	cr_assert(strncmp(r.session.text, "DANE: TLS required but STARTTLS "
+	    "not offered", 42) == 0, "%s", r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+	cr_assert_not(r.tls.offered);
+	cr_assert_eq(r.tls.result, TLSRPT_STARTTLS_NOT_SUPPORTED);
+}
+
+Test(client, dane_starttls_refused_never_sends_mail)
+{
+	/* offered, then answered 500 */
+	struct fake	 f = { .ehlo = EHLO_TLS };
+	struct client_tlsa t;
+	unsigned char	 buf[64];
+	struct run	 r;
+
+	fake_start(&f);
+	dane(&r, &f, &t, buf, false);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0, "%s", r.session.text);
+	cr_assert(strstr(r.session.text, "STARTTLS refused") != NULL, "%s",
+	    r.session.text);
+	HEARD_HAS(&f, "STARTTLS\r\n");
+	HEARD_HASNT(&f, "MAIL");
+	cr_assert(r.tls.offered);
+	cr_assert_eq(r.tls.result, TLSRPT_STARTTLS_NOT_SUPPORTED);
+}
+
+Test(client, dane_broken_handshake_never_sends_mail)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .tls_breaks = true };
+	struct client_tlsa t;
+	unsigned char	 buf[64];
+	struct run	 r;
+
+	fake_start(&f);
+	dane(&r, &f, &t, buf, false);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0, "%s", r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+	cr_assert_eq(r.tls.result, TLSRPT_VALIDATION_FAILURE);
+}
+
+Test(client, encrypt_takes_any_certificate)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_ENCRYPT;
+	r.o.verify_name = "not-the-name.test";
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert(f.tls_done);
+	HEARD_HAS(&f, "STARTTLS\r\nEHLO client.test\r\nMAIL");
+	cr_assert(r.tls.used);
+	cr_assert_eq(r.tls.auth, CLIENT_AUTH_NONE);
+}
+
+Test(client, encrypt_without_starttls_never_sends_mail)
+{
+	struct fake	 f = { 0 };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_ENCRYPT;
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0, "%s", r.session.text);
+	cr_assert(strncmp(r.session.text, "TLSA records: TLS required but "
+	    "STARTTLS not offered", 50) == 0, "%s", r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+	cr_assert_eq(r.tls.result, TLSRPT_STARTTLS_NOT_SUPPORTED);
 }
 
 /* --- failures of the connection ------------------------------------------- */
