@@ -20,10 +20,13 @@
 #include "queue/qentry.h"
 #include "dns/resolve.h"
 #include "deliver/smtp_client.h"
+#include "tlspol/tlsrpt.h"
 
 struct runner;
 struct queue;
 struct qentry;
+
+#define DELIVER_TLS_FIELD	160
 
 /* What happened to one recipient in this attempt. */
 struct outcome {
@@ -36,6 +39,8 @@ struct outcome {
 	int	 code;			/* 2xx, 4xx, 5xx; 0: no verdict */
 	char	 text[CLIENT_TEXT_MAX];
 	char	 relay[300];
+	char	 tls[DELIVER_TLS_FIELD];	/* "tls=TLSv1.3 cipher=... auth=dane",
+					 * "tls=no", or "" (no SMTP session) */
 };
 
 /* What one delivery needs of the runner that started it: the queue a
@@ -47,6 +52,14 @@ struct deliver_ctx {
 	void		(*queued)(void *owner, const char *id);
 	void		*owner;
 };
+
+/* deliver_tls.c */
+/* The delivery log line's TLS fields for session t under policy: "tls=
+ * TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 auth=dane" (auth dane, sts, ca
+ * or none), "tls=no" (with tls_failure=RFC 8460's result when TLS was
+ * tried and failed), "" when no session was made. */
+void		 deliver_tls_field(char *out, size_t len,
+		    const struct smtp_client_tls *t, enum tlsrpt_policy policy);
 
 /* deliver_outcome.c */
 /* A verdict made here (remote false): tried, code, relay and text. */

@@ -27,6 +27,7 @@ set_outcome(struct outcome *o, int code, const char *relay, const char *fmt,
 	o->remote = false;
 	o->expired = false;
 	o->code = code;
+	o->tls[0] = '\0';
 	snprintf(o->relay, sizeof(o->relay), "%s", relay);
 	va_start(ap, fmt);
 	vsnprintf(o->text, sizeof(o->text), fmt, ap);
@@ -106,8 +107,9 @@ record(const char *dir, struct qentry *e, size_t i, struct outcome *o,
 	    sizeof(err)) == -1)
 		log_err("id=%s %s", e->id, err);
 	o->recorded = true;
-	log_info("id=%s to=<%s> relay=%s delay=%lds status=%s (%s)", e->id,
-	    e->rcpts[i], o->relay, (long)(now - e->arrival), what, text);
+	log_info("id=%s to=<%s> relay=%s%s%s delay=%lds status=%s (%s)",
+	    e->id, e->rcpts[i], o->relay, o->tls[0] != '\0' ? " " : "",
+	    o->tls, (long)(now - e->arrival), what, text);
 }
 
 /* settle - as soon as a destination has answered: a success or a

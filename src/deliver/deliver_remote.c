@@ -125,6 +125,8 @@ try_target(struct smtp_client_opts *opts, const struct mx_target *t,
 	size_t a;
 
 	sess->code = 0;
+	if (opts->tls_out != NULL)	/* no session with this host yet */
+		memset(opts->tls_out, 0, sizeof(*opts->tls_out));
 	if (t->rc == DELIVER_LOOPS)
 		snprintf(sess->text, sizeof(sess->text), "451 4.4.6 mail for "
 		    "smarthost %s loops back to myself", t->mx.name);
@@ -154,6 +156,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
     const size_t *idx, size_t n, struct outcome *outs)
 {
 	struct smtp_client_opts opts;
+	struct smtp_client_tls tls;
 	struct smtp_client_reply sess, *reps = calloc(n, sizeof(*reps));
 	struct mx_target *mx = calloc(MAX_MX, sizeof(*mx));
 	char **rcpts = calloc(n, sizeof(*rcpts)), user[256], pass[256];
@@ -183,6 +186,8 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	for (k = 0; k < n; k++)
 		rcpts[k] = e->rcpts[idx[k]];
 	memset(&opts, 0, sizeof(opts));
+	memset(&tls, 0, sizeof(tls));
+	opts.tls_out = &tls;
 	opts.helo = cfg->hostname;
 	opts.timeout = cfg->delivery_timeout;
 	opts.port = "25";
@@ -287,6 +292,9 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		else
 			set_outcome(&outs[idx[k]], sess.code, relay, "%s",
 			    sess.text);
+		/* the session that gave the verdict: the last one */
+		deliver_tls_field(outs[idx[k]].tls, sizeof(outs[idx[k]].tls),
+		    &tls, TLSRPT_NO_POLICY);
 	}
 out:
 	dest_release(key);

@@ -343,8 +343,29 @@ class Smarthost(DeliveryCase):
         received, rest = sallytest.split_received(m.content)
         self.assertEqual(rest, msg)
         self.assertIn('id %s' % qid, sallytest.unfold(received))
-        self.status_line(srv, qid, 'friend@remote.test', 'sent')
+        line = self.status_line(srv, qid, 'friend@remote.test', 'sent')
+        # how it was sent, for grep: TLS, and the CA of smarthost_ca_file
+        self.assertRegex(line, r' relay=\S+ tls=TLSv1\.[23] cipher=[A-Z][A-Z0-9_-]+ '
+                         r'auth=ca delay=')
         self.wait_gone(srv, qid)
+
+    def test_opportunistic_tls_is_logged_unauthenticated(self):
+        sink = self.sink(tls=True)
+        srv = self.smarthost(sink, smarthost_tls='opportunistic')
+        qid = self.send(srv, SENDER, ['friend@remote.test'], message('any cert'))
+        got = sink.wait(1)
+        self.assertTrue(got[0].tls, got)
+        line = self.status_line(srv, qid, 'friend@remote.test', 'sent')
+        self.assertRegex(line, r' tls=TLSv1\.[23] cipher=\S+ auth=none ')
+
+    def test_plain_text_is_logged(self):
+        sink = self.sink()
+        srv = self.smarthost(sink, smarthost_tls='opportunistic')
+        qid = self.send(srv, SENDER, ['friend@remote.test'], message('in clear'))
+        got = sink.wait(1)
+        self.assertFalse(got[0].tls, got)
+        line = self.status_line(srv, qid, 'friend@remote.test', 'sent')
+        self.assertRegex(line, r' tls=no tls_failure=starttls-not-supported delay=')
 
     def test_a_name_without_brackets_is_the_host_itself_not_its_mx(self):
         # As sallyport.conf(5) says: brackets or not, a smarthost is its
@@ -372,7 +393,8 @@ class Smarthost(DeliveryCase):
                              smarthost_ca_file=sallytest.tls_files()[0], retry_min='1h',
                              retry_max='2h')
         qid = self.send(srv, SENDER, ['friend@remote.test'], message('no tls'))
-        self.status_line(srv, qid, 'friend@remote.test', 'deferred')
+        line = self.status_line(srv, qid, 'friend@remote.test', 'deferred')
+        self.assertIn(' tls=no tls_failure=starttls-not-supported ', line)
         self.assertEqual(sink.messages, [])
         self.assertIn(qid, srv.queue_names())
 

@@ -1,0 +1,44 @@
+/*
+ * deliver_tls - what became of TLS in the outbound sessions: the
+ * fields of the delivery log line, so that grep answers "was this sent
+ * safely" (the version, the cipher, how the server was authenticated).
+ */
+#include <stdio.h>
+
+#include "deliver/deliver_int.h"
+#include "deliver/smtp_client.h"
+#include "tlspol/tlsrpt.h"
+
+/* tls_auth_word - dane, sts (a CA and the name, as an MTA-STS policy
+ * asked), ca (a CA and the name: the smarthost), none */
+static const char *
+tls_auth_word(enum client_peer_auth auth, enum tlsrpt_policy policy)
+{
+	switch (auth) {
+	case CLIENT_AUTH_DANE:
+		return "dane";
+	case CLIENT_AUTH_CA:
+		return policy == TLSRPT_STS ? "sts" : "ca";
+	default:
+		return "none";
+	}
+}
+
+void
+deliver_tls_field(char *out, size_t len, const struct smtp_client_tls *t,
+    enum tlsrpt_policy policy)
+{
+	if (len == 0)
+		return;
+	out[0] = '\0';		/* no session: nothing sent, nothing to say */
+	if (t->peer_ip[0] == '\0')
+		return;
+	if (t->used)
+		snprintf(out, len, "tls=%s cipher=%s auth=%s", t->version,
+		    t->cipher, tls_auth_word(t->auth, policy));
+	else if (t->result != TLSRPT_SUCCESS)
+		snprintf(out, len, "tls=no tls_failure=%s",
+		    tlsrpt_result_name(t->result));
+	else
+		snprintf(out, len, "tls=no");
+}
