@@ -91,6 +91,7 @@ struct config {
 	char		*bare_newline_clients;	/* "trusted", "all" */
 	struct strlist	 dns_servers;	/* "IP" or "IP:port"; empty: resolv.conf */
 	unsigned	 dns_timeout;	/* seconds, per lookup */
+	bool		 dnssec;	/* dns_servers validate: trust their AD bit */
 	/* SPF checks: the limits of RFC 7208 4.6.4, and time. */
 	unsigned	 spf_timeout;		/* seconds for one whole check */
 	unsigned	 spf_max_lookups;	/* terms that ask DNS */

@@ -98,6 +98,8 @@ const struct conf_key conf_keys[] = {
 	    CONF_F_EMPTY },
 	{ "dns_timeout", CONF_DURATION, CONF_AT(dns_timeout), "5s",
 	    1, 60, 0, 0 },
+	/* Trust the AD bit of dns_servers' answers (DANE, RFC 7672). */
+	{ "dnssec", CONF_BOOL, CONF_AT(dnssec), "no", 0, 0, 0, 0 },
 	/* SPF (RFC 7208 4.6.4): the RFC's limits are the highest allowed. */
 	{ "spf_timeout", CONF_DURATION, CONF_AT(spf_timeout), "20s",
 	    1, 300, 0, 0 },

@@ -232,7 +232,8 @@ dns_answer_each(const unsigned char *msg, size_t len, unsigned type,
 			return -1;
 		if (rr.type != type || rr.class != DNS_CLASS_IN)
 			continue;
-		if (type == DNS_TYPE_MX || type == DNS_TYPE_PTR) {
+		if (type == DNS_TYPE_MX || type == DNS_TYPE_PTR ||
+		    type == DNS_TYPE_CNAME) {
 			if (dns_rr_name(&c, &rr, type == DNS_TYPE_MX ? 2 : 0,
 			    fn, arg) == -1)
 				return -1;

@@ -20,6 +20,7 @@
 #define DNS_TYPE_MX	15
 #define DNS_TYPE_TXT	16
 #define DNS_TYPE_AAAA	28
+#define DNS_TYPE_TLSA	52	/* RFC 6698 */
 #define DNS_CLASS_IN	1
 
 /* Negative TTL when the authority section has no SOA (RFC 2308 5
@@ -42,7 +43,7 @@ int	dns_answer_parse(const unsigned char *msg, size_t len, unsigned type,
 	    struct dns_answer *);
 
 /* Called for each record of the type asked for in the answer section:
- * for MX and PTR, the name it holds, as text without the final dot
+ * for MX, PTR and CNAME, the name it holds, as text without the final dot
  * ("" for the root: a null MX); for other types, the record's data as
  * on the wire. */
 typedef void dns_rr_fn(void *arg, unsigned type, const void *data,

@@ -41,10 +41,18 @@
 /* One query's answer, copied out of c-ares's callback. */
 struct resolve_answer {
 	bool		 done;
-	int		 status;
+	int		 status;	/* ARES_*, as ares_query gives it */
+	bool		 ad;		/* the header's AD bit */
 	unsigned char	*abuf;
 	int		 alen;
 };
+
+#define DNS_HDR_LEN		12
+#define DNS_HDR_AD		0x20	/* in the fourth byte (RFC 4035 3.2.3) */
+#define DNS_RCODE(b)		((b)[3] & 0x0f)
+#define DNS_ANCOUNT(b)		((unsigned)(b)[6] << 8 | (b)[7])
+#define RESOLVE_EDNS_SIZE	1232	/* the payload we take over UDP: no
+					 * fragments (DNS flag day 2020) */
 
 static pthread_once_t	 resolve_once = PTHREAD_ONCE_INIT;
 static int		 resolve_init_status;
@@ -83,6 +91,8 @@ resolve_channel(const struct config *cfg, ares_channel *ch)
 	return 0;
 }
 
+/* resolve_cb - keep the answer; its status as ares_query would give
+ * it (ares_send leaves the rcode to us) */
 static void
 resolve_cb(void *arg, int status, int timeouts, unsigned char *abuf,
     int alen)
@@ -92,8 +102,23 @@ resolve_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	(void)timeouts;
 	a->done = true;
 	a->status = status;
-	if (abuf != NULL && alen > 0 && (a->abuf = malloc((size_t)alen)) !=
-	    NULL) {
+	if (abuf == NULL || alen < DNS_HDR_LEN)
+		return;
+	if (status == ARES_SUCCESS)
+		switch (DNS_RCODE(abuf)) {
+		case 0:
+			a->status = DNS_ANCOUNT(abuf) > 0 ? ARES_SUCCESS :
+			    ARES_ENODATA;
+			break;
+		case 3:
+			a->status = ARES_ENOTFOUND;
+			break;
+		default:		/* FORMERR, SERVFAIL, REFUSED... */
+			a->status = ARES_ESERVFAIL;
+			break;
+		}
+	a->ad = (abuf[3] & DNS_HDR_AD) != 0;
+	if ((a->abuf = malloc((size_t)alen)) != NULL) {
 		memcpy(a->abuf, abuf, (size_t)alen);
 		a->alen = alen;
 	}
@@ -155,12 +180,17 @@ resolve_wait(ares_channel ch, struct resolve_answer *a, unsigned timeout)
 		ares_cancel(ch);
 }
 
-/* resolve_query - one question, its answer in a (free a->abuf) */
+/* resolve_query - one question, its answer in a (free a->abuf). With
+ * dnssec, the query has the AD bit (RFC 6840 5.7: "tell me whether you
+ * validated it") and EDNS0, and a->ad is the answer's; else a->ad is
+ * false whatever the server said. */
 static void
 resolve_query(const struct config *cfg, const char *name, int type,
     struct resolve_answer *a)
 {
 	ares_channel	 ch;
+	unsigned char	*q;
+	int		 qlen;
 
 	memset(a, 0, sizeof(*a));
 	if (resolve_channel(cfg, &ch) == -1) {
@@ -168,9 +198,21 @@ resolve_query(const struct config *cfg, const char *name, int type,
 		a->status = ARES_ENOMEM;
 		return;
 	}
-	ares_query(ch, name, DNS_CLASS_IN, type, resolve_cb, a);
+	if (ares_create_query(name, DNS_CLASS_IN, type, 0, 1, &q, &qlen,
+	    cfg->dnssec ? RESOLVE_EDNS_SIZE : 0) != ARES_SUCCESS) {
+		ares_destroy(ch);
+		a->done = true;
+		a->status = ARES_EBADNAME;
+		return;
+	}
+	if (cfg->dnssec)
+		q[3] |= DNS_HDR_AD;
+	ares_send(ch, q, qlen, resolve_cb, a);
+	ares_free_string(q);
 	resolve_wait(ch, a, cfg->dns_timeout > 0 ? cfg->dns_timeout : 1);
 	ares_destroy(ch);	/* a query left calls back with EDESTRUCTION */
+	if (!cfg->dnssec)
+		a->ad = false;
 }
 
 /* resolve_status - what c-ares's status means for us; NODATA is OK
@@ -187,10 +229,26 @@ resolve_status(const struct resolve_answer *a)
 
 /* --- addresses ------------------------------------------------------------ */
 
-/* resolve_family - the A or AAAA records of host appended to out */
+/* resolve_cname_cb - the last CNAME target of an answer: where its
+ * chain ended (resolvers give the chain in order) */
+static void
+resolve_cname_cb(void *arg, unsigned type, const void *data, size_t len)
+{
+	char	*out = arg;
+
+	(void)type;
+	if (len < 256) {
+		memcpy(out, data, len);
+		out[len] = '\0';
+	}
+}
+
+/* resolve_family - the A or AAAA records of host appended to out;
+ * in *sec whether the answer was secure and where a CNAME chain ended */
 static int
 resolve_family(const struct config *cfg, const char *host, int family,
-    struct sockaddr_storage *out, size_t max, size_t *n)
+    struct sockaddr_storage *out, size_t max, size_t *n,
+    struct resolve_sec *sec)
 {
 	struct resolve_answer	 a;
 	struct ares_addrttl	 v4[32];
@@ -199,7 +257,13 @@ resolve_family(const struct config *cfg, const char *host, int family,
 
 	resolve_query(cfg, host, family == AF_INET ? DNS_TYPE_A :
 	    DNS_TYPE_AAAA, &a);
-	if ((rc = resolve_status(&a)) != RESOLVE_OK || a.status != ARES_SUCCESS)
+	sec->secure = a.ad;
+	rc = resolve_status(&a);
+	if (a.abuf != NULL && sec->cname[0] == '\0' &&
+	    dns_answer_each(a.abuf, (size_t)a.alen, DNS_TYPE_CNAME,
+	    resolve_cname_cb, sec->cname) == -1)
+		sec->cname[0] = '\0';
+	if (rc != RESOLVE_OK || a.status != ARES_SUCCESS)
 		goto done;
 	if (family == AF_INET)
 		prc = ares_parse_a_reply(a.abuf, a.alen, NULL, v4, &count);
@@ -232,11 +296,18 @@ done:
 }
 
 int
-resolve_addrs(const struct config *cfg, const char *host,
-    struct sockaddr_storage *out, size_t max, size_t *n)
+resolve_addrs_sec(const struct config *cfg, const char *host,
+    struct sockaddr_storage *out, size_t max, size_t *n,
+    struct resolve_sec *sec)
 {
-	int	 rc4, rc6;
+	struct resolve_sec	 s4, s6, dummy;
+	int			 rc4, rc6;
 
+	if (sec == NULL)
+		sec = &dummy;
+	memset(sec, 0, sizeof(*sec));
+	memset(&s4, 0, sizeof(s4));
+	memset(&s6, 0, sizeof(s6));
 	*n = 0;
 	if (max == 0)
 		return RESOLVE_TEMP;
@@ -244,16 +315,30 @@ resolve_addrs(const struct config *cfg, const char *host,
 		*n = 1;
 		return RESOLVE_OK;
 	}
-	if ((rc4 = resolve_family(cfg, host, AF_INET, out, max, n)) ==
-	    RESOLVE_NONE)
-		return RESOLVE_NONE;	/* NXDOMAIN: no AAAA either */
-	rc6 = resolve_family(cfg, host, AF_INET6, out, max, n);
+	if ((rc4 = resolve_family(cfg, host, AF_INET, out, max, n, &s4)) ==
+	    RESOLVE_NONE) {
+		sec->secure = s4.secure;	/* NXDOMAIN: no AAAA either */
+		return RESOLVE_NONE;
+	}
+	memcpy(s6.cname, s4.cname, sizeof(s6.cname));
+	rc6 = resolve_family(cfg, host, AF_INET6, out, max, n, &s6);
+	/* Secure only when both answers are: either may be the address
+	 * we connect to, or the denial that there is none. */
+	sec->secure = s4.secure && s6.secure;
+	memcpy(sec->cname, s6.cname, sizeof(sec->cname));
 	/* Some address is enough; none, and a failure, is a failure. */
 	if (*n > 0)
 		return RESOLVE_OK;
 	if (rc4 == RESOLVE_TEMP || rc6 == RESOLVE_TEMP)
 		return RESOLVE_TEMP;
 	return RESOLVE_NONE;
+}
+
+int
+resolve_addrs(const struct config *cfg, const char *host,
+    struct sockaddr_storage *out, size_t max, size_t *n)
+{
+	return resolve_addrs_sec(cfg, host, out, max, n, NULL);
 }
 
 /* --- MX ------------------------------------------------------------------ */
@@ -328,10 +413,11 @@ resolve_mx_list(const struct resolve_answer *a, struct mx_host *out,
 }
 
 int
-resolve_mx(const struct config *cfg, const char *domain, struct mx_host *out,
-    size_t max, size_t *n)
+resolve_mx_sec(const struct config *cfg, const char *domain,
+    struct mx_host *out, size_t max, size_t *n, struct resolve_sec *sec)
 {
 	struct resolve_answer	 a;
+	struct resolve_sec	 dummy, asec;
 	struct dns_answer	 da;
 	struct sockaddr_storage	 addr;
 	char			 name[CV_DOMAIN_MAX + 1], err[CV_QBUF + 64];
@@ -340,6 +426,9 @@ resolve_mx(const struct config *cfg, const char *domain, struct mx_host *out,
 	size_t			 naddr;
 	int			 rc;
 
+	if (sec == NULL)
+		sec = &dummy;
+	memset(sec, 0, sizeof(*sec));
 	*n = 0;
 	if (max == 0)
 		return RESOLVE_TEMP;
@@ -350,6 +439,7 @@ resolve_mx(const struct config *cfg, const char *domain, struct mx_host *out,
 	if (cv_domain_norm(alabel, name, sizeof(name), err, sizeof(err)) == -1)
 		return RESOLVE_NONE;
 	resolve_query(cfg, name, DNS_TYPE_MX, &a);
+	sec->secure = a.ad;
 	if ((rc = resolve_status(&a)) != RESOLVE_OK)
 		goto done;
 	if (dns_answer_parse(a.abuf, (size_t)a.alen, DNS_TYPE_MX,
@@ -365,13 +455,82 @@ resolve_mx(const struct config *cfg, const char *domain, struct mx_host *out,
 		rc = resolve_mx_list(&a, out, max, n);
 		goto done;
 	}
-	/* No MX: RFC 5321 5.1, the domain itself, if it has an address. */
-	if ((rc = resolve_addrs(cfg, name, &addr, 1, &naddr)) == RESOLVE_OK) {
+	/* No MX: RFC 5321 5.1, the domain itself, if it has an address;
+	 * secure when the denial of MX and the address are. */
+	if ((rc = resolve_addrs_sec(cfg, name, &addr, 1, &naddr, &asec)) ==
+	    RESOLVE_OK) {
 		out[0].pref = 0;
 		snprintf(out[0].name, sizeof(out[0].name), "%s", name);
 		*n = 1;
 	}
+	sec->secure = sec->secure && asec.secure;
 done:
+	free(a.abuf);
+	return rc;
+}
+
+int
+resolve_mx(const struct config *cfg, const char *domain, struct mx_host *out,
+    size_t max, size_t *n)
+{
+	return resolve_mx_sec(cfg, domain, out, max, n, NULL);
+}
+
+/* --- TLSA and TXT ------------------------------------------------------------ */
+
+int
+resolve_tlsa(const struct config *cfg, const char *host, unsigned port,
+    struct dns_tlsa_set *out, bool *secure)
+{
+	struct resolve_answer	 a;
+	char			 name[CV_DOMAIN_MAX + 1], err[CV_QBUF + 64];
+	char			 qname[300];
+	bool			 dummy;
+	int			 rc;
+
+	if (secure == NULL)
+		secure = &dummy;
+	*secure = false;
+	memset(out, 0, sizeof(*out));
+	if (cv_domain_norm(host, name, sizeof(name), err, sizeof(err)) == -1)
+		return RESOLVE_NONE;	/* no host name: no TLSA */
+	if ((size_t)snprintf(qname, sizeof(qname), "_%u._tcp.%s", port,
+	    name) > CV_DOMAIN_MAX)
+		return RESOLVE_TEMP;	/* cannot be asked: never clear text */
+	resolve_query(cfg, qname, DNS_TYPE_TLSA, &a);
+	*secure = a.ad;
+	if ((rc = resolve_status(&a)) == RESOLVE_OK &&
+	    dns_tlsa_set_read(a.abuf, (size_t)a.alen, out) == -1)
+		rc = RESOLVE_TEMP;
+	if (rc == RESOLVE_OK && out->n + out->malformed == 0)
+		rc = RESOLVE_NONE;
+	if (rc == RESOLVE_TEMP)
+		*secure = false;
+	free(a.abuf);
+	return rc;
+}
+
+int
+resolve_txt(const struct config *cfg, const char *name,
+    struct dns_txt_set *out, bool *secure)
+{
+	struct resolve_answer	 a;
+	bool			 dummy;
+	int			 rc;
+
+	if (secure == NULL)
+		secure = &dummy;
+	*secure = false;
+	memset(out, 0, sizeof(*out));
+	resolve_query(cfg, name, DNS_TYPE_TXT, &a);
+	*secure = a.ad;
+	if ((rc = resolve_status(&a)) == RESOLVE_OK &&
+	    dns_txt_set_read(a.abuf, (size_t)a.alen, out) == -1)
+		rc = RESOLVE_TEMP;
+	if (rc == RESOLVE_OK && out->n == 0)
+		rc = RESOLVE_NONE;
+	if (rc == RESOLVE_TEMP)
+		*secure = false;
 	free(a.abuf);
 	return rc;
 }

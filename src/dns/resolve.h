@@ -4,14 +4,23 @@
  * the configured dns_servers (never the system's getaddrinfo, which
  * could read other sources). Each call uses its own c-ares channel, so
  * threads share nothing.
+ *
+ * DNSSEC (dnssec = yes): sallyport validates nothing itself. As Postfix
+ * with smtp_dns_support_level = dnssec, it asks the configured
+ * dns_servers, a validating resolver the administrator runs, to say
+ * whether each answer was validated (the AD bit, RFC 4035 3.2.3, RFC
+ * 6840 5.7), and trusts what it says. With dnssec = no no answer is
+ * secure.
  */
 #ifndef SALLYPORT_RESOLVE_H
 #define SALLYPORT_RESOLVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
 #include "conf/config.h"
+#include "dns/dns_rdata.h"
 
 #define RESOLVE_OK		0
 #define RESOLVE_TEMP		(-1)	/* timeout, SERVFAIL: try later */
@@ -21,6 +30,16 @@
 struct mx_host {
 	unsigned	pref;
 	char		name[256];
+};
+
+/* What DNSSEC said of a lookup. */
+struct resolve_sec {
+	bool	 secure;	/* dnssec = yes, and every answer the lookup
+				 * used was validated (AD), a denial
+				 * (NXDOMAIN, no records) included */
+	char	 cname[256];	/* resolve_addrs_sec: the name a CNAME chain
+				 * of the host ended at, without the final
+				 * dot; "" when the host is no alias */
 };
 
 /* The MX hosts of `domain`, lowest preference first (ties in random
@@ -33,5 +52,33 @@ int	resolve_mx(const struct config *, const char *domain,
  * as is. */
 int	resolve_addrs(const struct config *, const char *host,
 	    struct sockaddr_storage *out, size_t max, size_t *n);
+
+/* The same, and in *sec (which may be NULL) whether they were secure:
+ * for the MX lookup, the MX answer (and for an implicit MX the address
+ * lookup of the domain too); for the addresses, both the A and the AAAA
+ * answer (a literal is never secure: no DNS said it). */
+int	resolve_mx_sec(const struct config *, const char *domain,
+	    struct mx_host *out, size_t max, size_t *n, struct resolve_sec *);
+int	resolve_addrs_sec(const struct config *, const char *host,
+	    struct sockaddr_storage *out, size_t max, size_t *n,
+	    struct resolve_sec *);
+
+/* The TLSA records of _PORT._tcp.HOST (RFC 6698 3, RFC 7672 2.2.3) in
+ * *out (free with dns_tlsa_set_free, whatever is returned), and whether
+ * the answer was secure. RESOLVE_OK with at least one record (it may be
+ * malformed: out->malformed); RESOLVE_NONE for NXDOMAIN or no TLSA
+ * records; RESOLVE_TEMP for a failure (a timeout, SERVFAIL: what a
+ * validating resolver answers for a bogus zone) or a name too long to
+ * ask. */
+int	resolve_tlsa(const struct config *, const char *host, unsigned port,
+	    struct dns_tlsa_set *out, bool *secure);
+
+/* The TXT records of `name`, each one's strings joined (RFC 1035
+ * 3.3.14, as RFC 8461 3.1 and RFC 8460 3 read them), in *out (free with
+ * dns_txt_set_free, whatever is returned), and whether the answer was
+ * secure. RESOLVE_OK with at least one record; RESOLVE_NONE for
+ * NXDOMAIN or no TXT records; RESOLVE_TEMP for a failure. */
+int	resolve_txt(const struct config *, const char *name,
+	    struct dns_txt_set *out, bool *secure);
 
 #endif

@@ -29,6 +29,14 @@ static const char *const zone[] = {
 	/* RFC 7505 null MX, "0 .", beside an address. */
 	"--dns-rr=nullmx.test,15,000000",
 	"--host-record=nullmx.test,192.0.2.99",
+	/* TLSA 3 1 1 <4 bytes>, 2 0 2 <1 byte>, and one too short */
+	"--dns-rr=_25._tcp.mail.one.test,52,03010101020304",
+	"--dns-rr=_25._tcp.mail.one.test,52,020002ff",
+	"--dns-rr=_25._tcp.mail.one.test,52,0301",
+	/* TXT of two strings, and a second record */
+	"--txt-record=_mta-sts.one.test,v=STSv1; ,id=2024",
+	"--txt-record=_smtp._tls.one.test,v=TLSRPTv1; rua=mailto:r@one.test",
+	"--cname=alias.one.test,mail.one.test",
 	NULL
 };
 
@@ -262,4 +270,101 @@ Test(resolve, server_gone)
 	close(udp_socket(&port));	/* nobody listens there now */
 	ask(port, 1);
 	cr_assert_eq(resolve_mx(&cfg, "one.test", mx, 4, &n), RESOLVE_TEMP);
+}
+
+/* --- TLSA, TXT, CNAME; with dnssec = yes, a server that does not
+ * validate (dnsmasq here) makes nothing secure --------------------------- */
+
+static bool
+has_tlsa(const struct dns_tlsa_set *s, const char *text)
+{
+	char buf[128];
+
+	for (size_t i = 0; i < s->n; i++)
+		if (dns_tlsa_format(&s->v[i], buf, sizeof(buf)) == 0 &&
+		    strcmp(buf, text) == 0)
+			return true;
+	return false;
+}
+
+Test(resolve, tlsa_records)
+{
+	struct dns_tlsa_set	 s;
+	bool			 secure = true;
+
+	cfg.dnssec = true;
+	cr_assert_eq(resolve_tlsa(&cfg, "mail.one.test.", 25, &s, &secure),
+	    RESOLVE_OK);
+	cr_assert_eq(s.n, 2);
+	cr_assert_eq(s.malformed, 1);
+	cr_assert(has_tlsa(&s, "3 1 1 01020304"));
+	cr_assert(has_tlsa(&s, "2 0 2 FF"));
+	cr_assert_not(secure, "dnsmasq does not validate");
+	dns_tlsa_set_free(&s);
+	/* another port, or a host without them: none */
+	cr_assert_eq(resolve_tlsa(&cfg, "mail.one.test", 465, &s, NULL),
+	    RESOLVE_NONE);
+	cr_assert_eq(s.n, 0);
+	dns_tlsa_set_free(&s);
+	cr_assert_eq(resolve_tlsa(&cfg, "nowhere.test", 25, &s, NULL),
+	    RESOLVE_NONE);
+	dns_tlsa_set_free(&s);
+}
+
+Test(resolve, txt_records_joined)
+{
+	struct dns_txt_set	 s;
+	bool			 secure = true;
+
+	cr_assert_eq(resolve_txt(&cfg, "_mta-sts.one.test", &s, &secure),
+	    RESOLVE_OK);
+	cr_assert_eq(s.n, 1);
+	cr_assert_str_eq(s.v[0].text, "v=STSv1; id=2024");
+	cr_assert_eq(s.v[0].len, strlen("v=STSv1; id=2024"));
+	cr_assert_not(secure);
+	dns_txt_set_free(&s);
+	cr_assert_eq(resolve_txt(&cfg, "_smtp._tls.one.test", &s, NULL),
+	    RESOLVE_OK);
+	cr_assert_str_eq(s.v[0].text, "v=TLSRPTv1; rua=mailto:r@one.test");
+	dns_txt_set_free(&s);
+	cr_assert_eq(resolve_txt(&cfg, "mail.one.test", &s, NULL),
+	    RESOLVE_NONE);
+	dns_txt_set_free(&s);
+	cr_assert_eq(resolve_txt(&cfg, "nowhere.test", &s, NULL),
+	    RESOLVE_NONE);
+	dns_txt_set_free(&s);
+}
+
+Test(resolve, cname_end_and_no_dnssec)
+{
+	struct sockaddr_storage	 a[4];
+	struct resolve_sec	 sec;
+	size_t			 n;
+
+	cr_assert_eq(resolve_addrs_sec(&cfg, "alias.one.test", a, 4, &n,
+	    &sec), RESOLVE_OK);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(sec.cname, "mail.one.test");
+	cr_assert_not(sec.secure);
+	cr_assert_eq(resolve_addrs_sec(&cfg, "mail.one.test", a, 4, &n,
+	    &sec), RESOLVE_OK);
+	cr_assert_str_eq(sec.cname, "");
+}
+
+Test(resolve, tlsa_and_txt_fail_when_nobody_answers)
+{
+	struct dns_tlsa_set	 s;
+	struct dns_txt_set	 t;
+	unsigned		 port;
+	bool			 secure = true;
+
+	close(udp_socket(&port));
+	ask(port, 1);
+	cr_assert_eq(resolve_tlsa(&cfg, "mail.one.test", 25, &s, &secure),
+	    RESOLVE_TEMP);
+	cr_assert_not(secure);
+	dns_tlsa_set_free(&s);
+	cr_assert_eq(resolve_txt(&cfg, "_mta-sts.one.test", &t, NULL),
+	    RESOLVE_TEMP);
+	dns_txt_set_free(&t);
 }
