@@ -134,6 +134,10 @@ struct mx_target {
 	int			 rc;	/* of its address lookup, RESOLVE_* */
 	struct sockaddr_storage	 addrs[DELIVER_MAX_ADDRS];
 	size_t			 naddr;
+	bool			 mx_secure;	/* the MX lookup naming it was
+						 * DNSSEC-secure (dnssec = yes) */
+	struct resolve_sec	 sec;	/* of its address lookup: secure,
+					 * where its CNAME chain ended */
 };
 
 /* The hop count of entry e's message: the Received: fields of its
@@ -160,5 +164,56 @@ int		 deliver_mx_group(const struct config *, struct mx_target *t,
 #define DELIVER_LOOPS		(-3)	/* beside RESOLVE_* */
 void		 deliver_smarthost_target(const struct config *,
 		    const char *host, unsigned port, struct mx_target *);
+
+/* dane.c: the DANE decision for one MX host (RFC 7672 2.2), made
+ * from DNS alone, before connecting. */
+enum dane_verdict {
+	DANE_NONE,		/* no DANE: opportunistic TLS as before */
+	DANE_VERIFY,		/* usable TLSA records: TLS, and the server
+				 * must match one (CLIENT_TLS_DANE) */
+	DANE_ENCRYPT,		/* TLSA records, none usable: TLS is
+				 * mandatory, unauthenticated
+				 * (CLIENT_TLS_ENCRYPT) */
+	DANE_DEFER,		/* the TLSA lookup of a secure host failed
+				 * (a bogus answer, a timeout): the host is
+				 * not to be used now, never in clear text */
+};
+
+struct dane_plan {
+	enum dane_verdict	 verdict;
+	enum client_tls		 tls;		/* OPPORTUNISTIC, DANE, ENCRYPT;
+						 * NONE for DANE_DEFER */
+	enum tlsrpt_policy	 policy;	/* TLSRPT_TLSA when TLSA records
+						 * were found, else NO_POLICY */
+	char			 why[400];	/* the reason, in words */
+	bool			 mx_secure;	/* what DNSSEC said of the MX */
+	bool			 addr_secure;	/* ... and of the addresses */
+	bool			 looked_up;	/* TLSA were asked for */
+	char			 tlsa_name[300]; /* where: "_25._tcp.HOST" */
+	char			 base[256];	/* the TLSA base domain (RFC 7672
+						 * 2.2.2: the CNAME-expanded host
+						 * or the MX host): the name a
+						 * DANE-TA certificate must have */
+	struct client_tlsa	*tlsa;		/* the usable records */
+	size_t			 ntlsa;
+	char			**records;	/* every record of the RRset in
+						 * presentation form ("3 1 1
+						 * AB.."), for TLS-RPT's
+						 * policy-string */
+	size_t			 nrecords;
+	struct dns_tlsa_set	 set;		/* owns the records' data */
+};
+
+/* The plan for host t (its addresses looked up by deliver_mx_group or
+ * deliver_smarthost_target) on `port`: DANE only with dnssec = yes, a
+ * secure MX lookup (t->mx_secure; a caller without one, such as a
+ * smarthost named by the administrator, sets it) and secure addresses.
+ * 0, or -1 when out of memory (then DANE_DEFER). Free with
+ * dane_plan_free. */
+int		 dane_plan_host(const struct config *, const struct mx_target *t,
+		    unsigned port, struct dane_plan *);
+void		 dane_plan_free(struct dane_plan *);
+/* "dane", "encrypt", "opportunistic", "defer" */
+const char	*dane_verdict_name(enum dane_verdict);
 
 #endif

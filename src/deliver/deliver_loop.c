@@ -39,6 +39,7 @@ deliver_mx_list(const struct config *cfg, const char *domain,
     struct mx_target *t, size_t max, size_t *n)
 {
 	struct mx_host mx[DELIVER_MAX_MX + 1];
+	struct resolve_sec sec;
 	size_t nmx = 0, keep, i;
 	int rc;
 
@@ -46,7 +47,8 @@ deliver_mx_list(const struct config *cfg, const char *domain,
 	if (max > DELIVER_MAX_MX)
 		max = DELIVER_MAX_MX;
 	/* One more than we keep: was a preference group cut? */
-	if ((rc = resolve_mx(cfg, domain, mx, max + 1, &nmx)) != RESOLVE_OK)
+	if ((rc = resolve_mx_sec(cfg, domain, mx, max + 1, &nmx, &sec)) !=
+	    RESOLVE_OK)
 		return rc;
 	keep = nmx;
 	if (nmx > max) {
@@ -63,6 +65,7 @@ deliver_mx_list(const struct config *cfg, const char *domain,
 		memset(&t[i], 0, sizeof(t[i]));
 		t[i].mx = mx[i];
 		t[i].rc = RESOLVE_TEMP;
+		t[i].mx_secure = sec.secure;
 	}
 	*n = keep;
 	return RESOLVE_OK;
@@ -88,8 +91,8 @@ deliver_mx_group(const struct config *cfg, struct mx_target *t, size_t i,
 		if (j < i)
 			continue;	/* an earlier group: not ours */
 		t[j].naddr = 0;
-		t[j].rc = resolve_addrs(cfg, t[j].mx.name, t[j].addrs,
-		    DELIVER_MAX_ADDRS, &t[j].naddr);
+		t[j].rc = resolve_addrs_sec(cfg, t[j].mx.name, t[j].addrs,
+		    DELIVER_MAX_ADDRS, &t[j].naddr, &t[j].sec);
 		for (a = 0; t[j].rc == RESOLVE_OK && a < t[j].naddr; a++)
 			if (ownaddr_is_own(&own,
 			    (struct sockaddr *)&t[j].addrs[a]))
@@ -126,8 +129,8 @@ deliver_smarthost_target(const struct config *cfg, const char *host,
 
 	memset(t, 0, sizeof(*t));
 	snprintf(t->mx.name, sizeof(t->mx.name), "%s", host);
-	t->rc = resolve_addrs(cfg, host, t->addrs, DELIVER_MAX_ADDRS,
-	    &t->naddr);
+	t->rc = resolve_addrs_sec(cfg, host, t->addrs, DELIVER_MAX_ADDRS,
+	    &t->naddr, &t->sec);
 	if (t->rc != RESOLVE_OK ||
 	    ownaddr_load(&own, cfg, err, sizeof(err)) == -1)
 		return;		/* then the hop count still ends a loop */
