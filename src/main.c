@@ -26,6 +26,7 @@
 #include "selftest/selftest.h"
 #include "daemon/server.h"
 #include "daemon/spf_command.h"
+#include "deliver/tls_policy.h"
 #include "daemon/workers.h"
 #include "keygen.h"
 
@@ -46,6 +47,7 @@ enum {
 	OPT_QUEUE,
 	OPT_DKIM_KEYGEN,
 	OPT_SPF_CHECK,
+	OPT_TLS_POLICY,
 };
 
 static void
@@ -60,6 +62,7 @@ usage(FILE *out)
 	    "                 [-c file | HOST[:PORT]]\n"
 	    QUEUECTL_USAGE
 	    SPF_COMMAND_USAGE
+	    TLS_POLICY_USAGE
 	    "  -c, --config FILE    configuration file (default %s)\n"
 	    "  -f, --foreground     stay in the foreground, log to stderr\n"
 	    "  -n, --check-config   check the configuration, print it, exit\n"
@@ -83,6 +86,10 @@ usage(FILE *out)
 	    "                       and print result=, domain=, explanation=...;\n"
 	    "                       MAILFROM \"\" checks HELO; exit 0 with a\n"
 	    "                       result, 2 usage or configuration error\n"
+	    "  --tls-policy DOMAIN  the outbound TLS a delivery to DOMAIN would\n"
+	    "                       use, per MX host, from DNS alone (DNSSEC,\n"
+	    "                       TLSA: DANE); exit 0 hosts printed, 1 none,\n"
+	    "                       2 usage or configuration error\n"
 	    "  -V, --version        print the version and exit\n"
 	    "  -h, --help           this text\n", DEFAULT_CONFIG);
 }
@@ -209,6 +216,7 @@ main(int argc, char **argv)
 		{ "tester-domain",	required_argument,	NULL, OPT_TESTER_DOMAIN },
 		{ "queue",		no_argument,		NULL, OPT_QUEUE },
 		{ "spf-check",		no_argument,		NULL, OPT_SPF_CHECK },
+		{ "tls-policy",		no_argument,		NULL, OPT_TLS_POLICY },
 		{ "queue-runner",	required_argument,	NULL, OPT_QUEUE_RUNNER },
 		{ "dkim-keygen",	no_argument,		NULL, OPT_DKIM_KEYGEN },
 		{ NULL,			0,			NULL, 0 },
@@ -218,6 +226,7 @@ main(int argc, char **argv)
 	int queue = 0;		/* --queue: the rest is for queuectl */
 	int keygen = 0;		/* --dkim-keygen: the rest is for keygen */
 	int spf_check = 0;
+	int tls_policy = 0;
 	int foreground = 0, check = 0, selftest = 0, config_given = 0, ch;
 	int status, runner_fd = -1, runner_ctl = -1;
 	struct config *cfg;
@@ -264,6 +273,9 @@ main(int argc, char **argv)
 		case OPT_SPF_CHECK:
 			spf_check = 1;
 			break;
+		case OPT_TLS_POLICY:
+			tls_policy = 1;
+			break;
 		case OPT_QUEUE_RUNNER:
 			/* "PIPE" or "PIPE,CONTROL" (runner_fork) */
 			runner_fd = atoi(optarg);
@@ -305,6 +317,16 @@ main(int argc, char **argv)
 		if (proc_no_new_privs("sallyport") == -1)
 			return 2;
 		return spf_check_command(path, argc - optind, argv + optind);
+	}
+	if (tls_policy) {
+		if (foreground || check || selftest || spf_check || st.json ||
+		    st.server_name || st.tester_domain) {
+			usage(stderr);
+			return 2;
+		}
+		if (proc_no_new_privs("sallyport") == -1)
+			return 2;
+		return tls_policy_command(path, argc - optind, argv + optind);
 	}
 	if (selftest) {
 		/* One optional HOST[:PORT], instead of a configuration. */

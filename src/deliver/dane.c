@@ -114,6 +114,8 @@ dane_lookup(const struct config *cfg, const char *name, unsigned port,
 	    name);
 	p->looked_up = true;
 	rc = resolve_tlsa(cfg, name, port, &p->set, secure);
+	p->tlsa_rc = rc;
+	p->tlsa_secure = *secure;
 	if (rc == RESOLVE_TEMP)
 		return -1;
 	if (rc == RESOLVE_OK && *secure) {

@@ -189,6 +189,8 @@ struct dane_plan {
 	bool			 mx_secure;	/* what DNSSEC said of the MX */
 	bool			 addr_secure;	/* ... and of the addresses */
 	bool			 looked_up;	/* TLSA were asked for */
+	int			 tlsa_rc;	/* the last lookup's RESOLVE_* */
+	bool			 tlsa_secure;	/* ... and whether it was secure */
 	char			 tlsa_name[300]; /* where: "_25._tcp.HOST" */
 	char			 base[256];	/* the TLSA base domain (RFC 7672
 						 * 2.2.2: the CNAME-expanded host

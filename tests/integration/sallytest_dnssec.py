@@ -49,6 +49,10 @@ from a certificate (PEM text or path): selector 0 the certificate, 1 its
 SubjectPublicKeyInfo (read by openssl x509 -pubkey); matching type 0 the
 bytes, 1 SHA-256, 2 SHA-512.
 
+asked(rtype, since) lists the names unbound was asked for with that
+type (its log-queries lines), since an earlier query_log(): what a
+command asked, or did not.
+
 Without nsd, unbound, ldns-keygen or ldns-signzone the world raises
 SkipTest on start.
 """
@@ -249,6 +253,7 @@ class DnssecWorld:
                 '  pidfile: ""', '  use-syslog: no',
                 '  logfile: "%s/unbound.log"' % self.dir,
                 '  verbosity: 1', '  val-log-level: 2', '  num-threads: 1',
+                '  log-queries: yes',
                 '  so-reuseport: no', '  do-not-query-localhost: no',
                 '  module-config: "validator iterator"',
                 '  qname-minimisation: no', '  harden-dnssec-stripped: yes',
@@ -317,6 +322,25 @@ class DnssecWorld:
             self.close()
             raise
         return self
+
+    def query_log(self):
+        """unbound's log so far: a line per question it was asked
+        ("... info: 127.0.0.1 _25._tcp.mx.dane.test. TLSA IN"), with
+        its validation failures. Compare two reads to see what one
+        command asked."""
+        with open(os.path.join(self.dir, 'unbound.log'), errors='replace') as f:
+            return f.read()
+
+    def asked(self, rtype, since=''):
+        """The names asked for with type rtype after the log text since."""
+        log = self.query_log()
+        log = log[len(since):] if log.startswith(since) else log
+        out = []
+        for line in log.splitlines():
+            f = line.split()
+            if len(f) >= 3 and f[-1] == 'IN' and f[-2] == rtype:
+                out.append(f[-3].rstrip('.'))
+        return out
 
     def logs(self):
         out = ''
