@@ -147,12 +147,12 @@ alias_lower(const char *in, char *out, size_t outlen)
 
 /* alias_address_norm - "local@domain" with the domain in lower case; the
  * local part in the characters of an unquoted one (RFC 5322 atext) */
-static int
+int
 alias_address_norm(const char *in, char *out, size_t outlen, char *err,
     size_t errlen)
 {
 	const char	*at = strrchr(in, '@');
-	size_t		 n = (size_t)(at - in);
+	size_t		 n = at ? (size_t)(at - in) : 0;
 	char		 dom[CV_DOMAIN_MAX + 1], q[CV_QBUF];
 
 	for (size_t i = 0; i < n; i++)

@@ -47,4 +47,10 @@ bool		 alias_table_open(const struct alias_table *);
 int		 alias_table_expand(const struct alias_table *, const char *local,
 		    char **targets, size_t max);
 
+/* "local@domain" checked (an unquoted local part, RFC 5322 atext; a
+ * mail domain) with the domain in lower case, into out: 0, or -1 with
+ * err. A config value type uses it too (CONF_ADDRESS). */
+int		 alias_address_norm(const char *in, char *out, size_t outlen,
+		    char *err, size_t errlen);
+
 #endif

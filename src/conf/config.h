@@ -150,6 +150,15 @@ struct config {
 						 * its subdomains */
 	uint64_t	 dkim_sign_max_header;	/* bytes of header kept to
 						 * sign; larger: unsigned */
+	/* TLS-RPT (RFC 8460): outbound sessions recorded, reports sent. */
+	bool		 tls_reporting;
+	char		*tls_report_org;	/* NULL: hostname */
+	char		*tls_report_contact;	/* NULL: postmaster@hostname */
+	char		*tls_report_from;	/* NULL: postmaster@hostname */
+	unsigned	 tls_report_max_domains;	/* reported a day */
+	unsigned	 tls_report_max_entries;	/* policies of a domain,
+						 * failure details of one */
+	unsigned	 tls_report_max_recipients;	/* rua addresses used */
 };
 
 /* Parse a file. On success returns the config; on failure returns NULL

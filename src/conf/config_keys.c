@@ -201,6 +201,22 @@ const struct conf_key conf_keys[] = {
 	/* The header is held in memory while a message is signed. */
 	{ "dkim_sign_max_header", CONF_SIZE, CONF_AT(dkim_sign_max_header),
 	    "256k", 1024, 16ULL << 20, 0, 0 },
+	/* TLS-RPT (RFC 8460): off, as Postfix's smtp_tlsrpt_enable; the
+	 * names' empty defaults are the hostname, postmaster@hostname. */
+	{ "tls_reporting", CONF_BOOL, CONF_AT(tls_reporting), "no", 0, 0, 0,
+	    0 },
+	{ "tls_report_org", CONF_HOSTNAME, CONF_AT(tls_report_org), "", 0, 0,
+	    0, CONF_F_EMPTY },
+	{ "tls_report_contact", CONF_ADDRESS, CONF_AT(tls_report_contact), "",
+	    0, 0, 0, CONF_F_EMPTY },
+	{ "tls_report_from", CONF_ADDRESS, CONF_AT(tls_report_from), "", 0, 0,
+	    0, CONF_F_EMPTY },
+	{ "tls_report_max_domains", CONF_UINT, CONF_AT(tls_report_max_domains),
+	    "1000", 1, 1000000, 0, 0 },
+	{ "tls_report_max_entries", CONF_UINT, CONF_AT(tls_report_max_entries),
+	    "100", 1, 10000, 0, 0 },
+	{ "tls_report_max_recipients", CONF_UINT,
+	    CONF_AT(tls_report_max_recipients), "5", 1, 16, 0, 0 },
 };
 
 const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

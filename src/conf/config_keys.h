@@ -38,6 +38,7 @@ enum conf_type {
 	CONF_DKIM_SIGN,		/* DOMAIN SELECTOR KEYFILE, one per line */
 	CONF_AUTH_POLICY,	/* off, header or enforce */
 	CONF_DKIM_POLICY,	/* off or header */
+	CONF_ADDRESS,		/* one address, local@domain */
 };
 
 enum {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "conf/aliases.h"
 #include "conf/config_addr.h"
 #include "conf/config_dkim.h"
 #include "conf/config_types.h"
@@ -388,6 +389,8 @@ static const struct {
 	    conf_free_ptr, cv_auth_policy_norm, "off, header or enforce" },
 	[CONF_DKIM_POLICY] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, cv_dkim_policy_norm, "off or header" },
+	[CONF_ADDRESS] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, alias_address_norm, "an address local@domain" },
 };
 
 static conf_norm_fn *

@@ -1,0 +1,202 @@
+/*
+ * tlsrpt_msg - the report message (RFC 8460 5.3):
+ *
+ *	From, To, Subject: Report Domain: D Submitter: S Report-ID: <R>,
+ *	TLS-Report-Domain, TLS-Report-Submitter, multipart/report;
+ *	report-type="tlsrpt": a text/plain part, then the report as
+ *	application/tlsrpt+gzip in base64, named as 5.3 says:
+ *	SUBMITTER!DOMAIN!BEGIN!END!UNIQUE.json.gz (times in epoch seconds)
+ *
+ * Every value in it is ours or checked before (host names, addresses
+ * from tlsrpt_mailto, the A-label policy domain), so every line is
+ * short; the JSON travels gzip'd and base64-encoded.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "deliver/tlsrpt_msg.h"
+#include "lib/base64.h"
+
+#define B64_LINE	76		/* RFC 2045 6.8 */
+
+int
+tlsrpt_gzip(const void *in, size_t len, unsigned char **out, size_t *outlen)
+{
+	z_stream zs;
+	uLong bound;
+	int rc;
+
+	memset(&zs, 0, sizeof(zs));
+	/* 15 + 16: a gzip wrapper, not zlib's */
+	if (len > UINT32_MAX || deflateInit2(&zs, Z_BEST_COMPRESSION,
+	    Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	bound = deflateBound(&zs, (uLong)len) + 32;
+	if ((*out = malloc(bound)) == NULL) {
+		deflateEnd(&zs);
+		return -1;
+	}
+	zs.next_in = (Bytef *)(uintptr_t)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = *out;
+	zs.avail_out = (uInt)bound;
+	rc = deflate(&zs, Z_FINISH);
+	*outlen = zs.total_out;
+	deflateEnd(&zs);
+	if (rc != Z_STREAM_END) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Where the message goes; the first write error sticks. */
+struct out {
+	struct spool	*sp;
+	int		 rc;
+};
+
+static void
+put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* put - one line of ours (short: see above), CRLF added */
+static void
+put(struct out *o, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf) - 2) {
+		o->rc = -1;
+		errno = EMSGSIZE;
+		return;
+	}
+	memcpy(buf + n, "\r\n", 2);
+	if (o->rc == 0)
+		o->rc = spool_write(o->sp, buf, (size_t)n + 2);
+}
+
+static void
+rfc5322_now(char *out, size_t outlen)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outlen, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
+		snprintf(out, outlen, "Thu, 01 Jan 1970 00:00:00 +0000");
+}
+
+static void
+compose(struct out *o, const struct tlsrpt_msg *m, const char *id,
+    const unsigned char *gz, size_t gzlen)
+{
+	char date[64], boundary[QUEUE_ID_LEN + 32];
+	char b64[B64_LINE + 1];
+	size_t i;
+
+	rfc5322_now(date, sizeof(date));
+	snprintf(boundary, sizeof(boundary), "=_%s.tlsrpt/sallyport", id);
+	put(o, "Received: by %s (sallyport) with LOCAL id %s;", m->hostname,
+	    id);
+	put(o, "\t%s", date);
+	put(o, "From: <%s>", m->from);
+	for (i = 0; i < m->nrcpts; i++)
+		put(o, "%s<%s>%s", i == 0 ? "To: " : "\t", m->rcpts[i],
+		    i + 1 < m->nrcpts ? "," : "");
+	put(o, "Subject: Report Domain: %s", m->domain);
+	put(o, "\tSubmitter: %s", m->hostname);
+	put(o, "\tReport-ID: <%s>", m->report_id);
+	put(o, "Date: %s", date);
+	put(o, "Message-ID: <%s.tlsrpt@%s>", id, m->hostname);
+	put(o, "TLS-Report-Domain: %s", m->domain);
+	put(o, "TLS-Report-Submitter: %s", m->hostname);
+	put(o, "Auto-Submitted: auto-generated");
+	put(o, "MIME-Version: 1.0");
+	put(o, "Content-Type: multipart/report; report-type=\"tlsrpt\";");
+	put(o, "\tboundary=\"%s\"", boundary);
+	put(o, "%s", "");
+	put(o, "This is a MIME-encapsulated message.");
+	put(o, "%s", "");
+	put(o, "--%s", boundary);
+	put(o, "Content-Type: text/plain; charset=us-ascii");
+	put(o, "%s", "");
+	put(o, "This is an aggregate TLS report (RFC 8460) from %s", m->hostname);
+	put(o, "for %s.", m->domain);
+	put(o, "%s", "");
+	put(o, "--%s", boundary);
+	put(o, "Content-Type: application/tlsrpt+gzip");
+	put(o, "Content-Transfer-Encoding: base64");
+	put(o, "Content-Disposition: attachment;");
+	put(o, "\tfilename=\"%s!%s!%lld!%lld!%s.json.gz\"", m->hostname,
+	    m->domain, (long long)m->start, (long long)m->end, id);
+	put(o, "%s", "");
+	for (i = 0; i < gzlen; i += B64_LINE / 4 * 3) {
+		size_t n = gzlen - i < B64_LINE / 4 * 3 ? gzlen - i :
+		    B64_LINE / 4 * 3;
+
+		base64_encode(gz + i, n, b64);
+		put(o, "%s", b64);
+	}
+	put(o, "%s", "");
+	put(o, "--%s--", boundary);
+}
+
+int
+tlsrpt_msg_queue(struct queue *q, const struct tlsrpt_msg *m,
+    char id_out[QUEUE_ID_LEN + 1], char *err, size_t errlen)
+{
+	struct envelope env;
+	unsigned char *gz;
+	size_t gzlen;
+	struct out o;
+
+	id_out[0] = '\0';
+	if (m->nrcpts == 0) {
+		snprintf(err, errlen, "no recipient");
+		return -1;
+	}
+	if (tlsrpt_gzip(m->json, m->json_len, &gz, &gzlen) == -1) {
+		snprintf(err, errlen, "gzip failed");
+		return -1;
+	}
+	memset(&env, 0, sizeof(env));
+	env.arrival = time(NULL);
+	env.client = "127.0.0.1";
+	env.helo = m->hostname;
+	env.proto = "LOCAL";
+	env.sender = m->from;
+	env.rcpts = m->rcpts;
+	env.nrcpts = m->nrcpts;
+	env.body = MAIL_BODY_7BIT;
+	if ((o.sp = queue_spool_create(q, &env, err, errlen)) == NULL) {
+		free(gz);
+		return -1;
+	}
+	o.rc = 0;
+	compose(&o, m, env.id, gz, gzlen);
+	free(gz);
+	if (o.rc != 0) {
+		snprintf(err, errlen, "write report for %s: %s", m->domain,
+		    strerror(errno));
+		spool_free(o.sp);
+		return -1;
+	}
+	if (queue_commit(o.sp, err, errlen) == -1) {
+		spool_free(o.sp);
+		return -1;
+	}
+	memcpy(id_out, env.id, QUEUE_ID_LEN + 1);
+	spool_free(o.sp);
+	return 0;
+}
