@@ -133,7 +133,8 @@ struct config {
 	size_t		 nown_addresses;
 	bool		 mx_allow_loopback;	/* lab: 127/8 MX hosts */
 	char		*smarthost;		/* "[HOST]:PORT"/"HOST:PORT"; NULL: MX */
-	char		*smarthost_tls;		/* "required", "opportunistic", "none" */
+	char		*smarthost_tls;		/* "required", "opportunistic", "none",
+						 * "dane" */
 	char		*mime_8bit_downgrade;	/* "convert", "bounce": 8-bit mail
 						 * for a next hop without 8BITMIME */
 	char		*smarthost_ca_file;	/* NULL: the system store */

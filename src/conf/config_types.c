@@ -352,8 +352,8 @@ static const struct {
 	[CONF_SMARTHOST] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, cv_smarthost_norm, "HOST:PORT or [HOST]:PORT" },
 	[CONF_TLSMODE] = { conf_set_string, conf_print_string,
-	    conf_free_ptr, cv_smarthost_tls_norm, "required, opportunistic "
-	    "or none" },
+	    conf_free_ptr, cv_smarthost_tls_norm, "required, opportunistic, "
+	    "none or dane" },
 	[CONF_DOWNGRADE] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, cv_mime_8bit_downgrade_norm, "convert or bounce" },
 	[CONF_UINT] = { conf_set_number, conf_print_number, conf_free_none,

@@ -496,15 +496,16 @@ cv_pwcheck_norm(const char *in, char *out, size_t outlen, char *err,
 }
 
 static const char *const cv_tls_modes[] = {
-	"required", "opportunistic", "none"
+	"required", "opportunistic", "none", "dane"
 };
 
 int
 cv_smarthost_tls_norm(const char *in, char *out, size_t outlen, char *err,
     size_t errlen)
 {
-	return cv_choice(in, cv_tls_modes, 3, "a TLS mode",
-	    "required, opportunistic or none", out, outlen, err, errlen);
+	return cv_choice(in, cv_tls_modes, 4, "a TLS mode",
+	    "required, opportunistic, none or dane", out, outlen, err,
+	    errlen);
 }
 
 static const char *const cv_bare_newlines[] = { "reject", "normalize" };

@@ -94,7 +94,7 @@ int	cv_dkim_policy_norm(const char *in, char *out, size_t outlen,
 int	cv_bare_newline_clients_norm(const char *in, char *out,
 	    size_t outlen, char *err, size_t errlen);
 
-/* cv_smarthost_tls_norm - "required", "opportunistic" or "none" */
+/* cv_smarthost_tls_norm - "required", "opportunistic", "none" or "dane" */
 int	cv_smarthost_tls_norm(const char *in, char *out, size_t outlen,
 	    char *err, size_t errlen);
 /* cv_mime_8bit_downgrade_norm - "convert" or "bounce" */

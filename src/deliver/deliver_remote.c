@@ -150,6 +150,71 @@ try_target(struct smtp_client_opts *opts, const struct mx_target *t,
 	}
 }
 
+/* smarthost_dane - smarthost_tls = dane: the smarthost's usable TLSA
+ * records (validated, RFC 7672) into opts; anything less defers every
+ * recipient with the reason, as the admin asked for DANE: -1 */
+static int
+smarthost_dane(const struct config *cfg, struct mx_target *t,
+    const char *port, const char *relay, struct dane_plan *plan,
+    struct smtp_client_opts *opts, const size_t *idx, size_t n,
+    struct outcome *outs)
+{
+	struct sockaddr_storage ss;
+	char why[sizeof(plan->why) + sizeof(plan->tlsa_name) + 80];
+
+	if (t->rc != RESOLVE_OK)
+		return 0;	/* try_target says why: no address, a loop */
+	t->mx_secure = true;	/* named by the admin, not by an MX */
+	(void)dane_plan_host(cfg, t, (unsigned)strtoul(port, NULL, 10), plan);
+	if (plan->verdict == DANE_VERIFY) {
+		opts->tlsa = plan->tlsa;
+		opts->ntlsa = plan->ntlsa;
+		/* SNI, and the name a DANE-TA chain must end in (RFC 7672
+		 * 3.2.2, 8.1): the TLSA base domain */
+		opts->verify_name = plan->base;
+		return 0;
+	}
+	if (netaddr_from_text(t->mx.name, &ss) == 0)
+		snprintf(why, sizeof(why), "%s is an address: no name to look "
+		    "TLSA records up for", t->mx.name);
+	else if (plan->verdict == DANE_ENCRYPT)
+		snprintf(why, sizeof(why), "no usable TLSA records at %s",
+		    plan->tlsa_name);
+	else if (plan->looked_up && plan->verdict == DANE_NONE)
+		snprintf(why, sizeof(why), "%s at %s", plan->why,
+		    plan->tlsa_name);
+	else
+		snprintf(why, sizeof(why), "%s", plan->why);
+	for (size_t k = 0; k < n; k++)
+		set_outcome(&outs[idx[k]], 451, relay, "451 4.7.5 "
+		    "smarthost_tls = dane: %s", why);
+	return -1;
+}
+
+/* host_tls - TLS to MX host t as DNSSEC and its TLSA records say (RFC
+ * 7672 2.2): opportunistic, DANE, or mandatory and unauthenticated,
+ * into opts; -1 when the host is not to be tried now (its TLSA lookup
+ * failed: perhaps an attacker hiding them), the reason in sess */
+static int
+host_tls(const struct config *cfg, const struct mx_target *t,
+    struct dane_plan *plan, struct smtp_client_opts *opts,
+    struct smtp_client_reply *sess)
+{
+	dane_plan_free(plan);
+	(void)dane_plan_host(cfg, t, 25, plan);
+	opts->tls = plan->tls;
+	opts->tlsa = plan->tlsa;
+	opts->ntlsa = plan->ntlsa;
+	opts->verify_name = plan->verdict == DANE_VERIFY ? plan->base :
+	    t->mx.name;
+	if (plan->verdict != DANE_DEFER)
+		return 0;
+	sess->code = 0;
+	snprintf(sess->text, sizeof(sess->text), "451 4.7.5 %s: %s",
+	    t->mx.name, plan->why);
+	return -1;
+}
+
 /* deliver_remote - recipients idx[0..n) sharing one destination */
 void
 deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
@@ -157,6 +222,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 {
 	struct smtp_client_opts opts;
 	struct smtp_client_tls tls;
+	struct dane_plan plan;
 	struct smtp_client_reply sess, *reps = calloc(n, sizeof(*reps));
 	struct mx_target *mx = calloc(MAX_MX, sizeof(*mx));
 	char **rcpts = calloc(n, sizeof(*rcpts)), user[256], pass[256];
@@ -168,6 +234,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	size_t group_end = 0;
 	int rc, self;
 
+	memset(&plan, 0, sizeof(plan));	/* freed at the end, whatever */
 	if (reps == NULL || rcpts == NULL || mx == NULL) {
 		for (k = 0; k < n; k++)
 			set_outcome(&outs[idx[k]], 451, "none", "451 4.3.0 out "
@@ -213,6 +280,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		opts.tls = strcmp(cfg->smarthost_tls, "none") == 0 ?
 		    CLIENT_TLS_NONE : strcmp(cfg->smarthost_tls,
 		    "opportunistic") == 0 ? CLIENT_TLS_OPPORTUNISTIC :
+		    strcmp(cfg->smarthost_tls, "dane") == 0 ? CLIENT_TLS_DANE :
 		    CLIENT_TLS_REQUIRED;
 		opts.ca_file = cfg->smarthost_ca_file;
 		opts.verify_name = host;
@@ -233,6 +301,9 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		snprintf(relay, sizeof(relay), "%s:%s", host, port);
 		deliver_smarthost_target(cfg, host, (unsigned)strtoul(port,
 		    NULL, 10), &mx[0]);
+		if (opts.tls == CLIENT_TLS_DANE && smarthost_dane(cfg, &mx[0],
+		    port, relay, &plan, &opts, idx, n, outs) == -1)
+			goto out;
 		rc = RESOLVE_OK;
 		nmx = 1;
 	} else {
@@ -268,11 +339,19 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			break;
 		}
 		if (!cfg->smarthost) {
-			opts.verify_name = mx[k].mx.name;
 			snprintf(relay, sizeof(relay), "%s", mx[k].mx.name);
+			if (host_tls(cfg, &mx[k], &plan, &opts, &sess) == -1) {
+				/* never in clear: the next host, or wait */
+				memset(&tls, 0, sizeof(tls));
+				heard = false;
+				deliver_tls_attempt(e, relay, &plan, &tls,
+				    &sess);
+				continue;
+			}
 		}
 		try_target(&opts, &mx[k], e, fd, rcpts, n, &sess, reps);
 		heard = sess.code != 0;
+		deliver_tls_attempt(e, relay, &plan, &tls, &sess);
 		/* A verdict ends the walk; a 4xx or no answer from this
 		 * host leaves the next one to try. */
 		if (sess.code / 100 == 2 || sess.code / 100 == 5)
@@ -294,12 +373,13 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			    sess.text);
 		/* the session that gave the verdict: the last one */
 		deliver_tls_field(outs[idx[k]].tls, sizeof(outs[idx[k]].tls),
-		    &tls, TLSRPT_NO_POLICY);
+		    &tls, plan.policy);
 	}
 out:
 	dest_release(key);
 done:
 	explicit_bzero(pass, sizeof(pass));
+	dane_plan_free(&plan);
 	free(reps);
 	free(rcpts);
 	free(mx);

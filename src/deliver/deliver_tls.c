@@ -1,11 +1,15 @@
 /*
- * deliver_tls - what became of TLS in the outbound sessions: the
- * fields of the delivery log line, so that grep answers "was this sent
- * safely" (the version, the cipher, how the server was authenticated).
+ * deliver_tls - TLS of the outbound sessions: the fields of the
+ * delivery log line, so that grep answers "was this sent safely" (the
+ * version, the cipher, how the server was authenticated); and the
+ * point every attempt at a host passes, with its DANE plan and what
+ * became of TLS.
  */
 #include <stdio.h>
 
 #include "deliver/deliver_int.h"
+#include "lib/log.h"
+#include "queue/qentry.h"
 #include "deliver/smtp_client.h"
 #include "tlspol/tlsrpt.h"
 
@@ -41,4 +45,22 @@ deliver_tls_field(char *out, size_t len, const struct smtp_client_tls *t,
 		    tlsrpt_result_name(t->result));
 	else
 		snprintf(out, len, "tls=no");
+}
+
+void
+deliver_tls_attempt(const struct qentry *e, const char *host,
+    const struct dane_plan *plan, const struct smtp_client_tls *t,
+    const struct smtp_client_reply *sess)
+{
+	char	 field[DELIVER_TLS_FIELD];
+
+	/* A host DANE applied to that gave no verdict (skipped, TLS or
+	 * its match failed): said here, since the outcome's line names
+	 * only the last host tried. */
+	if (plan->verdict == DANE_NONE || sess->code != 0)
+		return;
+	deliver_tls_field(field, sizeof(field), t, plan->policy);
+	log_info("id=%s relay=%s dane=%s%s%s attempt failed (%s)", e->id,
+	    host, dane_verdict_name(plan->verdict), field[0] != '\0' ?
+	    " " : "", field, sess->text);
 }

@@ -130,6 +130,14 @@ class _Handler:
         session.host_name = hostname
         return responses[:-1] + ['250-PIPELINING', responses[-1]]
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # Every MAIL, and whether it came inside TLS: a test of mandatory
+        # TLS asserts that none came in clear.
+        self.owner.mails.append((address, session.ssl is not None))
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return '250 2.1.0 OK'
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.owner.refuse.get(address.lower())
         if reply:
@@ -218,6 +226,7 @@ class _Server:
     def __init__(self, refuse=None):
         self.refuse = {k.lower(): v for k, v in (refuse or {}).items()}
         self.messages = []
+        self.mails = []         # (sender, inside TLS) of every MAIL
         self._cond = threading.Condition()
         self._controller = None
 
@@ -281,10 +290,13 @@ class SmtpSink(_Server):
     Extensions, as aiosmtpd implements them: 8BITMIME is offered unless
     eightbitmime=False, which makes a strict 7-bit server (it answers
     "500 Error: strict ASCII mode" to 8-bit data or commands);
-    smtputf8=True offers SMTPUTF8. mail_options records what MAIL gave."""
+    smtputf8=True offers SMTPUTF8. mail_options records what MAIL gave;
+    mails lists every MAIL as (sender, whether inside TLS).
+    cert=(chain, key), PEM paths: the certificate STARTTLS shows instead of
+    sallytest's (the chain file may hold the CA after the leaf)."""
 
     def __init__(self, host='127.0.0.1', port=None, tls=False, auth=None, refuse=None,
-                 eightbitmime=True, smtputf8=False):
+                 eightbitmime=True, smtputf8=False, cert=None):
         super().__init__(refuse)
         self.host = host
         self.port = port or sallytest.free_port(host)
@@ -292,6 +304,7 @@ class SmtpSink(_Server):
         self.auth = auth
         self.eightbitmime = eightbitmime
         self.smtputf8 = smtputf8
+        self.cert = cert
 
     def _authenticate(self, server, session, envelope, mechanism, data):
         user, password = self.auth
@@ -306,7 +319,7 @@ class SmtpSink(_Server):
         if self.tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             _, cert, key = sallytest.tls_files()
-            ctx.load_cert_chain(cert, key)
+            ctx.load_cert_chain(*(self.cert or (cert, key)))
             kw['tls_context'] = ctx
         if self.auth:
             kw.update(authenticator=self._authenticate, auth_required=True,

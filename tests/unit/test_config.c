@@ -1112,6 +1112,7 @@ Test(config, smarthost)
 	delivery_value("smarthost = [2001:DB8::1]:587\n", "smarthost",
 	    "[2001:db8::1]:587");
 	delivery_value("smarthost_tls = NONE\n", "smarthost_tls", "none");
+	delivery_value("smarthost_tls = DANE\n", "smarthost_tls", "dane");
 	delivery_value("mime_8bit_downgrade = Bounce\n",
 	    "mime_8bit_downgrade", "bounce");
 	fails_with("mime_8bit_downgrade = drop\n", "t.conf:1: "
@@ -1126,8 +1127,8 @@ Test(config, smarthost)
 	fails_like("smarthost = [relay.example.org]x\n", "is not HOST");
 	fails_like("smarthost = relay_host:25\n", "is not a domain name");
 	fails_with("smarthost_tls = maybe\n", "t.conf:1: smarthost_tls: "
-	    "\"maybe\" is not a TLS mode (expected required, opportunistic or "
-	    "none)\n");
+	    "\"maybe\" is not a TLS mode (expected required, opportunistic, "
+	    "none or dane)\n");
 	fails_like("smarthost_auth_file = relay-auth\n",
 	    "not an absolute path");
 	fails_like("smarthost_ca_file = ca.pem\n", "not an absolute path");
