@@ -272,16 +272,18 @@ class DnssecWorld:
             f.write('\n'.join(conf) + '\n')
         return path
 
-    def _spawn(self, argv, probe_port, probe_name):
+    def _spawn(self, start, what, probe_name):
+        """start(port) on free ports until the server answers probe_name's
+        SOA: (process, port)."""
         for attempt in range(3):
             port = free_udp_port()
-            proc = argv(port)
+            proc = start(port)
             deadline = time.monotonic() + GREET_TIMEOUT
             while time.monotonic() < deadline and proc.poll() is None:
                 if dns_query(port, probe_name, qtype=6, timeout=0.2) is not None:
                     return proc, port
             stop_process(proc)
-        raise AssertionError('%s did not start:\n%s' % (probe_port, self.logs()))
+        raise AssertionError('%s did not start:\n%s' % (what, self.logs()))
 
     def start(self):
         for prog in (NSD, UNBOUND, LDNS_KEYGEN, LDNS_SIGNZONE):

@@ -16,7 +16,6 @@ shows).
 import os
 import subprocess
 import tempfile
-import unittest
 
 import sallytest
 from sallytest_dnssec import DnssecWorld, tlsa_from_pem
