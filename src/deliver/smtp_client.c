@@ -58,10 +58,10 @@ client_starttls(struct client *c, struct smtp_client_reply *r)
 	enum client_tls	 mode = c->o->tls;
 	bool		 mandatory = mode != CLIENT_TLS_OPPORTUNISTIC;
 
-	if (mode == CLIENT_TLS_NONE)
-		return 0;
 	if (c->o->tls_out != NULL)
 		c->o->tls_out->offered = c->caps.starttls;
+	if (mode == CLIENT_TLS_NONE)
+		return 0;
 	if (!c->caps.starttls) {
 		client_tls_failed(c, TLSRPT_STARTTLS_NOT_SUPPORTED,
 		    "STARTTLS not offered");

@@ -921,6 +921,22 @@ Test(client, opportunistic_plain_when_not_offered)
 	cr_assert_str_eq(r.tls.peer_ip, "127.0.0.1");
 }
 
+Test(client, no_tls_says_starttls_was_offered)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_NONE;
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HASNT(&f, "STARTTLS");
+	cr_assert(r.tls.offered);
+	cr_assert_not(r.tls.used);
+	cr_assert_eq(r.tls.result, TLSRPT_SUCCESS);
+}
+
 Test(client, required_tls_not_offered)
 {
 	struct fake	 f = { 0 };
