@@ -322,9 +322,17 @@ resolve_addrs_sec(const struct config *cfg, const char *host,
 	}
 	memcpy(s6.cname, s4.cname, sizeof(s6.cname));
 	rc6 = resolve_family(cfg, host, AF_INET6, out, max, n, &s6);
-	/* Secure only when both answers are: either may be the address
-	 * we connect to, or the denial that there is none. */
-	sec->secure = s4.secure && s6.secure;
+	/*
+	 * Secure when every answer we read is: either may be the address
+	 * we connect to, or the denial that there is none. A lookup that
+	 * failed gave neither and is left out, as Postfix judges each
+	 * address by its own answer: else an attacker who makes one
+	 * family's lookup fail (a forged answer, dropped packets) would
+	 * turn DANE off for the validated addresses of the other.
+	 */
+	sec->secure = (rc4 == RESOLVE_TEMP || s4.secure) &&
+	    (rc6 == RESOLVE_TEMP || s6.secure) &&
+	    (rc4 != RESOLVE_TEMP || rc6 != RESOLVE_TEMP);
 	memcpy(sec->cname, s6.cname, sizeof(sec->cname));
 	/* Some address is enough; none, and a failure, is a failure. */
 	if (*n > 0)

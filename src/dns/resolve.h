@@ -36,7 +36,9 @@ struct mx_host {
 struct resolve_sec {
 	bool	 secure;	/* dnssec = yes, and every answer the lookup
 				 * used was validated (AD), a denial
-				 * (NXDOMAIN, no records) included */
+				 * (NXDOMAIN, no records) included; an
+				 * answer that failed gave nothing and
+				 * does not count */
 	char	 cname[256];	/* resolve_addrs_sec: the name a CNAME chain
 				 * of the host ended at, without the final
 				 * dot; "" when the host is no alias */

@@ -63,7 +63,13 @@ class DaneDns(sallytest.TestCase):
             'alias.dane.test': {'CNAME': 'mx.dane.test'},
             'alias2.dane.test': {'CNAME': 'mx-plain.dane.test',
                                  'TLSA': [cls.ta]},
-        }, bogus=[('_25._tcp.mx-forged.dane.test', 'TLSA')])
+            # one address family forged (bogus), the other secure
+            'halfforged.dane.test': mx('mx-halfforged.dane.test'),
+            'mx-halfforged.dane.test': {'A': '127.0.0.7',
+                                        'AAAA': '2001:db8::27',
+                                        'TLSA': [cls.ee]},
+        }, bogus=[('_25._tcp.mx-forged.dane.test', 'TLSA'),
+                  ('mx-halfforged.dane.test', 'A')])
         try:
             cls.world.start()
         except BaseException:
@@ -155,6 +161,18 @@ class DaneDns(sallytest.TestCase):
         self.assertEqual(self.plan(p['mx-plain.dane.test']), 'opportunistic')
         # unbound did find it bogus: not a lookup that merely failed
         self.assertIn('validation failure <_25._tcp.mx-forged.dane.test. TLSA IN>',
+                      self.world.query_log())
+
+    def test_one_forged_address_family_does_not_turn_dane_off(self):
+        # An attacker who makes the A lookup fail (a forged answer,
+        # SERVFAIL from unbound, or dropped packets) must not make the
+        # host's secure AAAA addresses "insecure": that would turn DANE
+        # off and leave STARTTLS free to strip. As Postfix: the addresses
+        # kept are all validated, so the host is secure.
+        h = self.policy('halfforged.dane.test')['mx-halfforged.dane.test']
+        self.assertEqual(h['addresses'], ['2001:db8::27 (secure)'], self.output)
+        self.assertEqual(self.plan(h), 'dane', self.output)
+        self.assertIn('validation failure <mx-halfforged.dane.test. A IN>',
                       self.world.query_log())
 
     def test_cname_chain(self):
