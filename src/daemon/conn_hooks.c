@@ -118,6 +118,19 @@ io_spool_prepend(void *ctx, const char *fields, size_t len)
 	return 0;
 }
 
+static int
+io_spool_tls_optional(void *ctx)
+{
+	struct conn *c = ctx;
+
+	if (spool_tls_optional(c->spool) == -1) {
+		log_err("s=%lx id=%s spool tlsrequired: %s", c->sid,
+		    spool_id(c->spool), strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static void
 on_committed(void *arg, int status)
 {
@@ -387,6 +400,7 @@ const struct smtp_io conn_smtp_io = {
 	.spool_open = io_spool_open,
 	.spool_write = io_spool_write,
 	.spool_prepend = io_spool_prepend,
+	.spool_tls_optional = io_spool_tls_optional,
 	.spool_commit = io_spool_commit,
 	.spool_abort = io_spool_abort,
 	.domain_lookup = io_domain_lookup,

@@ -128,7 +128,8 @@ struct env_parse {
 enum {
 	ENV_ID = 1, ENV_ARRIVAL = 2, ENV_CLIENT = 4, ENV_HELO = 8,
 	ENV_PROTO = 16, ENV_AUTH = 32, ENV_FROM = 64, ENV_SMTPUTF8 = 128,
-	ENV_BODY = 256, ENV_PREPEND = 512,
+	ENV_BODY = 256, ENV_PREPEND = 512, ENV_REQUIRETLS = 1024,
+	ENV_TLSREQUIRED = 2048,
 	ENV_REQUIRED = ENV_ID | ENV_ARRIVAL | ENV_CLIENT | ENV_HELO |
 	    ENV_PROTO | ENV_FROM,
 };
@@ -152,6 +153,8 @@ env_line(struct env_parse *p, const char *line, size_t n, const char *id)
 		{ "smtputf8",	ENV_SMTPUTF8,	0 },
 		{ "body",	ENV_BODY,	0 },
 		{ "prepend",	ENV_PREPEND,	0 },
+		{ "requiretls",	ENV_REQUIRETLS,	0 },
+		{ "tlsrequired", ENV_TLSREQUIRED, 0 },
 	};
 	struct qentry *e = p->e;
 	const char *sp = memchr(line, ' ', n), *v;
@@ -207,6 +210,23 @@ env_line(struct env_parse *p, const char *line, size_t n, const char *id)
 		if (vlen != 3 || memcmp(v, "yes", 3) != 0)
 			return "a bad smtputf8 value";
 		e->smtputf8 = true;
+		return NULL;
+	case ENV_REQUIRETLS:
+		/* Optional too (older entries: neither); the queue writes
+		 * one or the other, never both. */
+		if (vlen != 3 || memcmp(v, "yes", 3) != 0)
+			return "a bad requiretls value";
+		if (p->seen & ENV_TLSREQUIRED)
+			return "both requiretls and tlsrequired";
+		e->requiretls = true;
+		return NULL;
+	case ENV_TLSREQUIRED:
+		if (p->seen & ENV_REQUIRETLS)
+			return "both requiretls and tlsrequired";
+		if (vlen == 3 && memcmp(v, "off", 3) == 0)
+			e->tls_optional = true;
+		else if (vlen != 3 || memcmp(v, "yes", 3) != 0)
+			return "a bad tlsrequired value";
 		return NULL;
 	case ENV_BODY:
 		if (vlen == 4 && memcmp(v, "7BIT", 4) == 0)

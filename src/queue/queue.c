@@ -41,6 +41,8 @@ struct spool {
 	uint64_t	 slot;		/* where the prepend slot starts */
 	size_t		 room;		/* its size; 0: none */
 	size_t		 used;		/* octets of fields at its end */
+	uint64_t	 tlsreq;	/* offset of the tlsrequired value; 0:
+					 * none (a REQUIRETLS envelope) */
 	size_t		 len;		/* bytes in buf */
 	char		 buf[SPOOL_BUFSIZE];
 };
@@ -462,6 +464,25 @@ fail:
 	return -1;
 }
 
+int
+spool_tls_optional(struct spool *sp)
+{
+	if (sp->tlsreq == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* The envelope may still sit in the buffer: out with it first. */
+	if (spool_flush(sp) == -1) {
+		errno = sp->error;
+		return -1;
+	}
+	if (pwrite_all(sp->fd, "off", 3, sp->tlsreq) == -1) {
+		sp->error = errno;
+		return -1;
+	}
+	return 0;
+}
+
 struct spool *
 queue_spool_create(struct queue *q, struct envelope *env, char *err,
     size_t errlen)
@@ -499,6 +520,7 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 	sp->pos = 0;
 	sp->room = 0;
 	sp->used = 0;
+	sp->tlsreq = 0;
 	sp->fd = -1;
 	for (tries = 0; tries < 100 && sp->fd == -1; tries++) {
 		new_id(q, sp->id);
@@ -531,6 +553,15 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 		rc |= spool_putf(sp, "auth", env->auth_user);
 	if (env->smtputf8)
 		rc |= spool_putf(sp, "smtputf8", "yes");
+	/* REQUIRETLS wins over the header (RFC 8689 5): only an entry
+	 * without it can turn tlsrequired off, in place (same length). */
+	if (env->requiretls) {
+		rc |= spool_putf(sp, "requiretls", "yes");
+	} else {
+		rc |= spool_put(sp, "tlsrequired ", 12);
+		sp->tlsreq = sp->pos;
+		rc |= spool_put(sp, "yes\n", 4);
+	}
 	if (env->body != MAIL_BODY_NONE)
 		rc |= spool_putf(sp, "body", env->body == MAIL_BODY_8BITMIME ?
 		    "8BITMIME" : "7BIT");

@@ -40,6 +40,7 @@ struct envelope {
 	char *const	*rcpts;
 	size_t		 nrcpts;
 	bool		 smtputf8;	/* MAIL had SMTPUTF8 (RFC 6531) */
+	bool		 requiretls;	/* MAIL had REQUIRETLS (RFC 8689) */
 	enum mail_body	 body;		/* MAIL's BODY= */
 	/* Octets to reserve after the envelope for header fields known only
 	 * at the end of the message (spool_prepend); 0: none. Between
@@ -88,6 +89,12 @@ int		 spool_write(struct spool *, const void *, size_t);
  * Before the commit; the commit's fsync covers them. 0, or -1 with
  * errno (EMSGSIZE: no room left, or none reserved). */
 int		 spool_prepend(struct spool *, const void *fields, size_t len);
+/* The message said "TLS-Required: No" (RFC 8689 5): the entry's
+ * `tlsrequired` line, written "yes" by queue_spool_create for an
+ * envelope without REQUIRETLS, becomes "off" in place. Before the
+ * commit, like spool_prepend. 0, or -1 with errno (EINVAL: a
+ * REQUIRETLS envelope, which has no such line). */
+int		 spool_tls_optional(struct spool *);
 const char	*spool_id(const struct spool *);
 uint64_t	 spool_size(const struct spool *);	/* message octets */
 

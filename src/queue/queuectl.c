@@ -136,6 +136,13 @@ iso_time(time_t t, char *buf, size_t len)
 	return buf;
 }
 
+/* tls_request - what the sender asked of TLS (RFC 8689), in its words */
+static const char *
+tls_request(const struct qentry *e)
+{
+	return e->requiretls ? "REQUIRETLS" : "TLS-Required: No";
+}
+
 static void
 list_text(const struct qentry *e)
 {
@@ -147,6 +154,8 @@ list_text(const struct qentry *e)
 	    (long long)e->body_size);
 	put_text(stdout, e->sender);
 	printf(">\n");
+	if (e->requiretls || e->tls_optional)
+		printf("  tls       %s\n", tls_request(e));
 	for (i = 0; i < e->nrcpts; i++) {
 		printf("  rcpt      <");
 		put_text(stdout, e->rcpts[i]);
@@ -173,6 +182,11 @@ list_json(const struct qentry *e, bool first)
 	    iso_time(e->arrival, when, sizeof(when)),
 	    (long long)e->body_size);
 	put_json(stdout, e->sender);
+	printf(",\n     \"tls\": ");
+	if (e->requiretls || e->tls_optional)
+		printf("\"%s\"", tls_request(e));
+	else
+		printf("null");
 	printf(",\n     \"recipients\": [");
 	for (i = 0; i < e->nrcpts; i++) {
 		printf("%s\n       {\"address\": ", i ? "," : "");

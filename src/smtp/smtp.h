@@ -80,6 +80,12 @@ struct smtp_io {
 	 * QUEUE_PREPEND_MAX) was set before spool_open. 0, or -1: the
 	 * fields are not added, the message is still good. */
 	int	(*spool_prepend)(void *ctx, const char *fields, size_t len);
+	/* The message's header said "TLS-Required: No" (RFC 8689 5): mark
+	 * the entry so that delivery ignores DANE and MTA-STS failures for
+	 * it. After the last spool_write, before spool_commit; never for a
+	 * REQUIRETLS transaction. 0, or -1: the message gets 451. NULL:
+	 * not kept (unit tests). */
+	int	(*spool_tls_optional)(void *ctx);
 	/* Make the spool durable; answer later with smtp_commit_done(). */
 	void	(*spool_commit)(void *ctx);
 	/* Drop the spool (message refused). */

@@ -5,7 +5,8 @@
  * trusted clients, whose mail is ours to sign, not to judge), the
  * message on its way to the spool through the header filter
  * (smtp_hdrs: a forged Authentication-Results of ours dropped, also
- * from authenticated clients, which are not checked), the
+ * from authenticated clients, which are not checked; "TLS-Required:
+ * No" noted in every message and kept with the entry), the
  * results' fields put on the message and their log line. The waits for
  * the host (S_SPF at MAIL, S_CHECK at the end of DATA) are smtp_cmd.c's
  * and smtp.c's, beside the other waits.
@@ -63,9 +64,8 @@ smtp_check_data(struct smtp_session *s)
 	 * authenticated user's mail client, an mx client with every check
 	 * off), such a field is forged to make a local recipient trust it,
 	 * and goes. */
-	if (s->client.trusted)
-		return;
-	smtp_hdrs_init(&tx->hdrs, s->cfg->hostname, spool_out, s);
+	smtp_hdrs_init(&tx->hdrs, s->client.trusted ? NULL :
+	    s->cfg->hostname, spool_out, s);
 	tx->hdrs_on = true;
 }
 
@@ -96,6 +96,17 @@ smtp_check_end(struct smtp_session *s)
 		    "field%s claiming %s", s->sid, tx->env.id,
 		    tx->hdrs.dropped, tx->hdrs.dropped == 1 ? "" : "s",
 		    s->cfg->hostname);
+	/* RFC 8689 5: REQUIRETLS on MAIL wins over the field. */
+	if (tx->hdrs.tls_required_no && !tx->requiretls && !tx->spool_failed &&
+	    !(tx->data.flags & DATA_F_REFUSE) &&
+	    s->io->spool_tls_optional != NULL) {
+		if (s->io->spool_tls_optional(s->ctx) == -1)
+			tx->spool_failed = true;
+		else
+			log_info("s=%lx id=%s TLS-Required: No: DANE and "
+			    "MTA-STS failures are ignored for this message",
+			    s->sid, tx->env.id);
+	}
 	if (tx->spool_failed || !tx->checking)
 		return false;	/* 451 all the same, or nothing to ask */
 	/* The answer may come before check_end returns. */

@@ -76,10 +76,14 @@ smtp_cmd_ehlo(struct smtp_session *s, const char *arg, size_t len)
 	    "250-SIZE %" PRIu64 "\r\n"
 	    "250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
-	    "%s%s%s%s"
+	    "%s%s%s%s%s"
 	    "250 SMTPUTF8\r\n",
 	    s->cfg->hostname, s->cfg->max_message_size,
 	    s->tls_offer && !s->tls ? "250-STARTTLS\r\n" : "",
+	    /* RFC 8689 3: only where the client can use it, inside TLS
+	     * (any listener: a submission client's promise is kept on
+	     * the way out as an MX neighbour's is) */
+	    s->tls ? "250-REQUIRETLS\r\n" : "",
 	    mechs ? "250-AUTH " : "", mechs ? mechs : "", mechs ? "\r\n" : "");
 	if (n > 0 && (size_t)n < sizeof(out))
 		s->io->send(s->ctx, out, (size_t)n);
@@ -127,9 +131,13 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	if ((why = esmtp_mail_params(arg + used, len - (size_t)used,
-	    s->esmtp, s->cfg->max_message_size, &mp)) != NULL) {
+	    s->esmtp, s->tls, s->cfg->max_message_size, &mp)) != NULL) {
 		free(tx);
-		smtp_reply(s, "%s", why);
+		/* A client asking for TLS it does not have: worth a line */
+		if (strcmp(why, R_REQUIRETLS_NEEDS_TLS) == 0)
+			reject(s, "MAIL", why, full, fulllen);
+		else
+			smtp_reply(s, "%s", why);
 		return;
 	}
 	/* RFC 6531 3.4: a UTF-8 address only in an SMTPUTF8 transaction,
@@ -140,6 +148,7 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	tx->smtputf8 = mp.smtputf8;
+	tx->requiretls = mp.requiretls;
 	tx->body = mp.body;
 	tx->size_declared = mp.size;
 	if (address_format(&a, tx->sender, sizeof(tx->sender)) == -1) {
@@ -313,6 +322,7 @@ smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	tx->env.rcpts = tx->rcpts;
 	tx->env.nrcpts = tx->nrcpts;
 	tx->env.smtputf8 = tx->smtputf8;
+	tx->env.requiretls = tx->requiretls;
 	tx->env.body = tx->body;
 	/* Room for the checks' results, known at the end of DATA. */
 	tx->env.prepend_room = tx->checking ? SMTP_CHECK_ROOM : 0;

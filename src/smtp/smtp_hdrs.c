@@ -59,6 +59,23 @@ name_is(const char *f, size_t len, const char *name, size_t *value)
 	return true;
 }
 
+/* value_is_no - the value of a TLS-Required field, between its
+ * folding white space, is "No" (RFC 8689 5; case as header keywords
+ * are read, RFC 5322 1.2.2 leaves it to the field) */
+static bool
+value_is_no(const char *v, size_t len)
+{
+	size_t i = 0;
+
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' ||
+	    v[len - 1] == '\r' || v[len - 1] == '\n'))
+		len--;
+	while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' ||
+	    v[i] == '\n'))
+		i++;
+	return len - i == 2 && strncasecmp(v + i, "no", 2) == 0;
+}
+
 /* judge - what becomes of the held field (complete, or all that could
  * be held: cut): F_DROP for an Authentication-Results that claims us,
  * that names no authserv-id, or that is cut (our authserv-id may follow what was held, behind
@@ -73,7 +90,7 @@ judge(struct smtp_hdrs *h, bool cut)
 	/* The value without the CRLF that ends the field. */
 	while (len > 0 && (f[len - 1] == '\n' || f[len - 1] == '\r'))
 		len--;
-	if (name_is(f, len, AR_NAME, &v)) {
+	if (h->ours != NULL && name_is(f, len, AR_NAME, &v)) {
 		/* One without a readable authserv-id (MALFORMED) is
 		 * one readers must ignore (RFC 8601 2.2): a lenient
 		 * reader may find ours in it, and dropping it loses
@@ -85,6 +102,9 @@ judge(struct smtp_hdrs *h, bool cut)
 		/* A From: cut short is past DMARC_FROM_MAX_FIELD all the
 		 * same: the reader finds it unreadable, as it is. */
 		dmarc_from_field(&h->from, f + v, len - v);
+	} else if (!cut && name_is(f, len, "TLS-Required", &v) &&
+	    value_is_no(f + v, len - v)) {
+		h->tls_required_no = true;
 	}
 	return F_PASS;
 }

@@ -4,8 +4,10 @@
  * Authentication-Results field that claims our authserv-id is dropped
  * (a forger's, RFC 8601 5: only we may say what we checked), and one
  * without a readable authserv-id (which readers must ignore), every
- * other field passes unchanged, and each From: field is handed to the
- * DMARC author-domain reader. The body passes untouched.
+ * other field passes unchanged, each From: field is handed to the
+ * DMARC author-domain reader, and a "TLS-Required: No" field (RFC 8689
+ * 5) is noted. The body passes untouched. Without an authserv-id
+ * (ours NULL: a trusted client's mail) nothing is dropped.
  *
  * The message comes in as smtp_data writes it (dot-unstuffed, CRLF line
  * ends), in chunks of any size; what is to be spooled comes out through
@@ -37,6 +39,7 @@ struct smtp_hdrs {
 	bool		 bol;		/* at the beginning of a line */
 	bool		 in_body;
 	unsigned	 dropped;	/* Authentication-Results fields */
+	bool		 tls_required_no; /* a "TLS-Required: No" field */
 	struct dmarc_from from;		/* every From: field read */
 };
 

@@ -128,8 +128,8 @@ xtext_ok(const char *p, size_t len)
 }
 
 const char *
-esmtp_mail_params(const char *p, size_t len, bool esmtp, uint64_t max_size,
-    struct esmtp_mail_params *mp)
+esmtp_mail_params(const char *p, size_t len, bool esmtp, bool tls,
+    uint64_t max_size, struct esmtp_mail_params *mp)
 {
 	bool seen_size = false, seen_body = false, seen_auth = false;
 	const char *val;
@@ -164,6 +164,15 @@ esmtp_mail_params(const char *p, size_t len, bool esmtp, uint64_t max_size,
 		} else if (strcmp(key, "SMTPUTF8") == 0 && !mp->smtputf8 &&
 		    val == NULL) {
 			mp->smtputf8 = true;
+		} else if (strcmp(key, "REQUIRETLS") == 0 && !mp->requiretls) {
+			/* RFC 8689 3: a keyword alone, offered only inside
+			 * TLS; outside it the promise could not be kept
+			 * even on the hop that brought the message. */
+			if (val != NULL)
+				return R_BAD_REQUIRETLS_PARAM;
+			if (!tls)
+				return R_REQUIRETLS_NEEDS_TLS;
+			mp->requiretls = true;
 		} else {
 			return R_BAD_PARAM;
 		}

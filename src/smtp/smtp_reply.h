@@ -44,6 +44,8 @@
 #define R_BAD_SIZE_PARAM	"501 5.5.4 Bad SIZE parameter"
 #define R_BAD_BODY_PARAM	"501 5.5.4 Bad BODY parameter"
 #define R_BAD_AUTH_PARAM	"501 5.5.4 Bad AUTH parameter"
+#define R_BAD_REQUIRETLS_PARAM	"501 5.5.4 Bad REQUIRETLS parameter: it takes no value"
+#define R_REQUIRETLS_NEEDS_TLS	"530 5.7.10 REQUIRETLS needs a TLS session: STARTTLS first"	/* RFC 8689 3, RFC 5248 X.7.10 */
 #define R_SIZE_EXCEEDED		"552 5.3.4 Message size exceeds fixed limit"
 #define R_RELAY_DENIED		"550 5.7.1 Relaying denied"
 #define R_BARE_LF		"554 5.5.2 Bare CR or LF in message data is not allowed"

@@ -43,6 +43,7 @@ struct smtp_tx {
 	char		**rcpts;
 	size_t		 nrcpts;
 	bool		 smtputf8;	/* MAIL had SMTPUTF8 */
+	bool		 requiretls;	/* MAIL had REQUIRETLS (RFC 8689) */
 	enum mail_body	 body;		/* MAIL's BODY= */
 	uint64_t	 size_declared;	/* MAIL SIZE=, 0: none */
 	bool		 spooling;	/* spool_open succeeded */
@@ -51,7 +52,7 @@ struct smtp_tx {
 	struct hops	 hops;		/* Received: fields the client sent */
 	bool		 checking;	/* the host checks this mail */
 	bool		 hdrs_on;	/* hdrs is in use (DATA began) */
-	struct smtp_hdrs hdrs;		/* the header, when checking */
+	struct smtp_hdrs hdrs;		/* the header (from DATA on) */
 	struct envelope	 env;
 	struct smtp_sign *sign;		/* DKIM signing; NULL: not ours */
 };
@@ -111,8 +112,8 @@ void	smtp_cmd_unknown(struct smtp_session *, const char *, size_t);
 /* MAIL is accepted: start the checks; true when its reply waits for
  * smtp_spf_done (the state is then S_SPF). */
 bool	smtp_check_mail(struct smtp_session *);
-/* DATA begins: the header filter, for a checked transaction or an
- * authenticated client's. */
+/* DATA begins: the header filter (forged results of ours dropped but
+ * from trusted clients, TLS-Required noted). */
 void	smtp_check_data(struct smtp_session *);
 /* Message octets (as smtp_data writes them) to the checks and, through
  * the header filter, to the spool. */

@@ -2,7 +2,8 @@
  * fuzz_smtp_hdrs - the header filter of checked mail (smtp_hdrs): the
  * same message fed at once, byte by byte and in pieces cut where the
  * input says gives the same output, the same count of dropped
- * Authentication-Results fields and the same From: reading; nothing is
+ * Authentication-Results fields, the same From: reading and the same
+ * TLS-Required verdict; nothing is
  * added, and a message with nothing dropped comes out as it went in.
  *
  * Byte 0 picks the piece length of the third run.
@@ -64,6 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (o[i].len != o[0].len || (o[0].len > 0 &&
 		    memcmp(o[i].data, o[0].data, o[0].len) != 0) ||
 		    h[i].dropped != h[0].dropped ||
+		    h[i].tls_required_no != h[0].tls_required_no ||
 		    h[i].from.status != h[0].from.status ||
 		    strcmp(h[i].from.domain, h[0].from.domain) != 0) {
 			fprintf(stderr, "fuzz_smtp_hdrs: run %zu differs\n", i);

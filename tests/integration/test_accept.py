@@ -71,7 +71,8 @@ class Queueing(sallytest.TestCase):
         self.assertEqual(rest, msg)
         # Envelope header: the keys, in order, and their values.
         self.assertEqual(e.keys, ['sallyport-queue', 'id', 'arrival', 'client', 'helo',
-                                  'proto', 'from', 'rcpt'])
+                                  'proto', 'tlsrequired', 'from', 'rcpt'])
+        self.assertEqual(e.header['tlsrequired'], 'yes')
         self.assertEqual(e.header['sallyport-queue'], '1')
         self.assertEqual(e.header['id'], qid)
         self.assertTrue(t0 - 1 <= int(e.header['arrival']) <= t1 + 1, e.header['arrival'])

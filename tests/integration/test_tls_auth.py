@@ -131,6 +131,8 @@ class TlsAuth(sallytest.TestCase):
             keys.append('auth')
         if proto.startswith('UTF8'):
             keys.append('smtputf8')     # MAIL had SMTPUTF8
+        keys.append('tlsrequired')      # no REQUIRETLS on MAIL (RFC 8689)
+        self.assertEqual(e.header['tlsrequired'], 'yes')
         # prepend: room for fields known at the end of DATA (the checks
         # of mail from others, a signature), there or not by the client
         self.assertEqual([k for k in e.keys if k not in ('rcpt', 'prepend')],

@@ -70,7 +70,8 @@ check_entry(const struct item *it)
 
 	snprintf(want, sizeof(want), "sallyport-queue 1\nid %s\n"
 	    "arrival 1700000000\nclient 192.0.2.1\nhelo client.example\n"
-	    "proto ESMTP\nfrom s@example.org\nrcpt a@example.test\n\n%s",
+	    "proto ESMTP\ntlsrequired yes\nfrom s@example.org\n"
+	    "rcpt a@example.test\n\n%s",
 	    it->id, it->body);
 	snprintf(path, sizeof(path), "%s/incoming/%s", dir, it->id);
 	cr_assert_neq(fd = open(path, O_RDONLY), -1, "%s missing", path);

@@ -331,6 +331,111 @@ Test(qentry, smtputf8_and_body_kept)
 	}
 }
 
+/* RFC 8689: REQUIRETLS and "TLS-Required: No" go through the queue and
+ * come back as given, the header's mark written in place after the
+ * message (with a prepend slot too, and a message larger than the
+ * spool's buffer); a REQUIRETLS entry cannot be marked; an entry
+ * without either key (an older sallyport) loads as neither; both keys,
+ * or a bad value, refuse the entry. */
+Test(qentry, requiretls_and_tls_required_kept)
+{
+	static char *rcpts[] = { "a@example.test" };
+	static const struct {
+		bool	requiretls, mark;
+		size_t	room, extra;
+	} cases[] = {
+		{ false, false, 0, 0 }, { true, false, 0, 0 },
+		{ false, true, 0, 0 }, { false, true, 4096, 200000 },
+	};
+	const char *id = "6B035034926088F8";
+	char cid[QUEUE_ID_LEN + 1], *text, *big, entry[512];
+	struct envelope env;
+	struct spool *sp;
+	struct qentry *e;
+	size_t i, len;
+	int n;
+
+	cr_assert_not_null(big = malloc(200000));
+	memset(big, 'x', 200000);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&env, 0, sizeof(env));
+		env.arrival = 1700000000;
+		env.client = "192.0.2.7";
+		env.helo = "client.example.org";
+		env.proto = "ESMTPS";
+		env.sender = "s@example.org";
+		env.rcpts = rcpts;
+		env.nrcpts = 1;
+		env.requiretls = cases[i].requiretls;
+		env.prepend_room = cases[i].room;
+		cr_assert_not_null(sp = queue_spool_create(q, &env, err,
+		    sizeof(err)), "%s", err);
+		cr_assert_eq(spool_write(sp, body, strlen(body)), 0);
+		if (cases[i].extra)
+			cr_assert_eq(spool_write(sp, big, cases[i].extra), 0);
+		if (cases[i].room)
+			cr_assert_eq(spool_prepend(sp, "X-A: 1\r\n", 8), 0);
+		if (cases[i].requiretls) {
+			cr_assert_eq(spool_tls_optional(sp), -1);
+			cr_assert_eq(errno, EINVAL);
+		}
+		if (cases[i].mark)
+			cr_assert_eq(spool_tls_optional(sp), 0);
+		cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
+		spool_free(sp);
+		memcpy(cid, env.id, sizeof(cid));
+		text = get_file("incoming", cid, &len);
+		cr_assert_eq(strstr(text, "requiretls yes\n") != NULL,
+		    cases[i].requiretls, "%zu", i);
+		cr_assert_eq(strstr(text, "tlsrequired off\n") != NULL,
+		    cases[i].mark, "%zu", i);
+		cr_assert_eq(strstr(text, "tlsrequired yes\n") != NULL,
+		    !cases[i].requiretls && !cases[i].mark, "%zu", i);
+		cr_assert_not_null(e = qentry_load(dir, cid, err, sizeof(err)),
+		    "%zu: %s", i, err);
+		cr_assert_eq(e->requiretls, cases[i].requiretls, "%zu", i);
+		cr_assert_eq(e->tls_optional, cases[i].mark, "%zu", i);
+		cr_assert_eq(e->body_size, (off_t)(strlen(body) +
+		    cases[i].extra + (cases[i].room ? 8 : 0)), "%zu", i);
+		qentry_free(e);
+	}
+	free(big);
+
+	/* written by hand: old, both, bad values */
+	{
+		static const struct {
+			const char	*lines;
+			int		 ok, rt, opt;
+		} hand[] = {
+			{ "", 1, 0, 0 },
+			{ "requiretls yes\n", 1, 1, 0 },
+			{ "tlsrequired off\n", 1, 0, 1 },
+			{ "requiretls yes\ntlsrequired off\n", 0, 0, 0 },
+			{ "tlsrequired yes\nrequiretls yes\n", 0, 0, 0 },
+			{ "requiretls no\n", 0, 0, 0 },
+			{ "tlsrequired no\n", 0, 0, 0 },
+			{ "tlsrequired off\ntlsrequired off\n", 0, 0, 0 },
+		};
+
+		for (i = 0; i < sizeof(hand) / sizeof(hand[0]); i++) {
+			n = snprintf(entry, sizeof(entry), "sallyport-queue 1\n"
+			    "id %s\narrival 1\nclient 192.0.2.1\nhelo h\n"
+			    "proto ESMTP\n%sfrom \nrcpt a@example.test\n\n"
+			    "Subject: a\r\n\r\nb\r\n", id, hand[i].lines);
+			put_file("incoming", id, entry, (size_t)n, O_TRUNC);
+			e = qentry_load(dir, id, err, sizeof(err));
+			cr_assert_eq(e != NULL, hand[i].ok, "%zu: %s", i, err);
+			if (e == NULL) {
+				cr_assert_eq(errno, EINVAL);
+				continue;
+			}
+			cr_assert_eq(e->requiretls, hand[i].rt, "%zu", i);
+			cr_assert_eq(e->tls_optional, hand[i].opt, "%zu", i);
+			qentry_free(e);
+		}
+	}
+}
+
 Test(qentry, null_sender)
 {
 	char id[QUEUE_ID_LEN + 1];

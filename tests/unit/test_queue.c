@@ -94,7 +94,8 @@ Test(queue, commit_writes_envelope_and_message)
 
 		snprintf(want, sizeof(want), "sallyport-queue 1\nid %s\n"
 		    "arrival 1700000000\nclient 192.0.2.1\nhelo client.example\n"
-		    "proto ESMTP\nfrom s@example.org\nrcpt a@example.test\n"
+		    "proto ESMTP\ntlsrequired yes\nfrom s@example.org\n"
+		    "rcpt a@example.test\n"
 		    "rcpt \"b c\"@example.test\n\nSubject: x\r\n\r\nbody\r\n",
 		    env.id);
 		cr_assert_eq(len, strlen(want));

@@ -25,6 +25,9 @@ struct fake {
 	char		 rcpts[8][300];
 	size_t		 nrcpts;
 	bool		 smtputf8;		/* the envelope's, at open */
+	bool		 requiretls;		/* the envelope's, at open */
+	int		 tls_optionals;		/* spool_tls_optional calls */
+	int		 commits_at_tls_optional; /* fk.commits then */
 	enum mail_body	 body;
 	int		 opens, commits, aborts;
 	bool		 fail_open, fail_write;
@@ -85,6 +88,7 @@ f_open(void *ctx, struct envelope *env)
 		snprintf(fk.rcpts[i], sizeof(fk.rcpts[i]), "%s", env->rcpts[i]);
 	fk.nrcpts = env->nrcpts;
 	fk.smtputf8 = env->smtputf8;
+	fk.requiretls = env->requiretls;
 	fk.body = env->body;
 	fk.room = env->prepend_room;
 	buf_reset(&fk.msg);
@@ -108,6 +112,16 @@ f_prepend(void *ctx, const char *p, size_t n)
 	fk.commits_at_prepend = fk.commits;
 	cr_assert_leq(n, fk.room);
 	cr_assert_eq(buf_append(&fk.fields, p, n), 0);
+	return 0;
+}
+
+static int
+f_tls_optional(void *ctx)
+{
+	(void)ctx;
+	fk.tls_optionals++;
+	fk.commits_at_tls_optional = fk.commits;
+	cr_assert_not(fk.requiretls, "REQUIRETLS wins over the header");
 	return 0;
 }
 
@@ -194,6 +208,7 @@ static const struct smtp_io fake_io = {
 	.spool_open = f_open,
 	.spool_write = f_write,
 	.spool_prepend = f_prepend,
+	.spool_tls_optional = f_tls_optional,
 	.spool_commit = f_commit,
 	.spool_abort = f_abort,
 	.domain_lookup = f_lookup,
@@ -1199,7 +1214,8 @@ Test(smtp, starttls_offered_and_session_starts_over)
 	    "503 5.5.1 Error: send HELO/EHLO first\r\n", "EHLO state is gone");
 	cr_assert_str_eq(say("EHLO c\r\n"), "250-mail.example.test\r\n"
 	    "250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n");
+	    "250-ENHANCEDSTATUSCODES\r\n250-REQUIRETLS\r\n"
+	    "250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n");
 	cr_assert_str_eq(say("RCPT TO:<u@example.test>\r\n"),
 	    "503 5.5.1 Error: need MAIL command\r\n", "the envelope is gone");
 	cr_assert_str_eq(say("STARTTLS\r\n"), "554 5.5.1 TLS already active\r\n");
@@ -1463,4 +1479,110 @@ Test(smtp, max_hops_received_fields_are_accepted)
 	cr_assert_str_eq(say(hop_message(3)), "");
 	cr_assert_eq(fk.commits, 1);
 	cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as TESTID0000000001\r\n");
+}
+
+/* RFC 8689 3: REQUIRETLS is offered inside TLS only, on every listener
+ * role; MAIL may carry it there, without a value, and the envelope keeps
+ * it. Outside TLS it is refused with 5.7.10 naming REQUIRETLS. */
+Test(smtp, requiretls_offered_and_taken_inside_tls_only)
+{
+	static const enum listen_role roles[] = { ROLE_MX, ROLE_SUBMISSION };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		start_as("192.0.2.1", i ? SUBMISSION_CONF : NULL, roles[i],
+		    true, false);
+		say("");
+		cr_assert_null(strstr(say("EHLO c\r\n"), "REQUIRETLS"),
+		    "not offered in clear");
+		/* (submission wants AUTH first, which wants TLS) */
+		if (roles[i] == ROLE_MX)
+			cr_assert_str_eq(say("MAIL FROM:<a@example.org> "
+			    "REQUIRETLS\r\n"), "530 5.7.10 REQUIRETLS needs a "
+			    "TLS session: STARTTLS first\r\n");
+		say("STARTTLS\r\n");
+		smtp_tls_done(s, true, "TLSv1.3", "TLS_AES_256_GCM_SHA384", 256);
+		cr_assert_not_null(strstr(say("EHLO c\r\n"),
+		    "\r\n250-REQUIRETLS\r\n"), "offered inside TLS");
+		finish();
+	}
+	/* implicit TLS (submissions) */
+	start_as("192.0.2.1", SUBMISSION_CONF, ROLE_SUBMISSION, true, true);
+	say("");
+	cr_assert_not_null(strstr(say("EHLO c\r\n"), "\r\n250-REQUIRETLS\r\n"));
+}
+
+Test(smtp, requiretls_parameter_syntax_and_envelope)
+{
+	start_as("192.0.2.1", NULL, ROLE_MX, true, true);
+	say("");
+	say("EHLO c\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> REQUIRETLS=YES\r\n"),
+	    "501 5.5.4 Bad REQUIRETLS parameter: it takes no value\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> REQUIRETLS=\r\n"),
+	    "501 5.5.4 Bad REQUIRETLS parameter: it takes no value\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> REQUIRETLS "
+	    "REQUIRETLS\r\n"), "555 5.5.4 Unsupported parameter\r\n",
+	    "given twice");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> REQUIRETLSX\r\n"),
+	    "555 5.5.4 Unsupported parameter\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<a@example.org> SMTPUTF8 requiretls "
+	    "BODY=8BITMIME\r\n"), "250 2.1.0 Ok\r\n", "any case, any place");
+	say("RCPT TO:<u@example.test>\r\n");
+	say("DATA\r\n");
+	/* the header is ignored when MAIL had REQUIRETLS (RFC 8689 5) */
+	say("TLS-Required: No\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
+	cr_assert(fk.requiretls, "REQUIRETLS reaches the envelope");
+	cr_assert_eq(fk.tls_optionals, 0);
+	cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as TESTID0000000001\r\n");
+	/* the next transaction starts without it */
+	say("MAIL FROM:<a@example.org>\r\n");
+	say("RCPT TO:<u@example.test>\r\n");
+	say("DATA\r\n");
+	say("Subject: y\r\n\r\nbody\r\n.\r\n");
+	cr_assert_not(fk.requiretls);
+	cr_assert_eq(fk.tls_optionals, 0, "no TLS-Required field");
+}
+
+/* RFC 8689 5: "TLS-Required: No" in the header is kept with the entry,
+ * before the commit, from every kind of client (a trusted one's header
+ * is not filtered, but still read); a field that only looks like it is
+ * not taken. */
+Test(smtp, tls_required_no_marks_the_entry)
+{
+	static const struct {
+		const char	*client, *hdr;
+		int		 marked;
+	} cases[] = {
+		{ "192.0.2.1", "TLS-Required: No\r\n", 1 },
+		{ "192.0.2.1", "tls-required:no\r\n", 1 },
+		{ "192.0.2.1", "TLS-Required:\r\n No \r\n", 1 },
+		{ "10.1.2.3", "TLS-Required: No\r\n", 1 },	/* mynetworks */
+		{ "192.0.2.1", "TLS-Required: Yes\r\n", 0 },
+		{ "192.0.2.1", "TLS-Required: Nope\r\n", 0 },
+		{ "192.0.2.1", "X-TLS-Required: No\r\n", 0 },
+		{ "192.0.2.1", "Subject: x\r\n TLS-Required: No\r\n", 0 },
+	};
+	char msg[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		start(cases[i].client, NULL);
+		say("EHLO c\r\n");
+		say("MAIL FROM:<a@example.org>\r\n");
+		say("RCPT TO:<u@example.test>\r\n");
+		say("DATA\r\n");
+		snprintf(msg, sizeof(msg), "From: a@example.org\r\n%s"
+		    "\r\nTLS-Required: No\r\n.\r\n", cases[i].hdr);
+		say(msg);
+		cr_assert_eq(fk.tls_optionals, cases[i].marked, "case %zu", i);
+		if (cases[i].marked)
+			cr_assert_eq(fk.commits_at_tls_optional, 0,
+			    "marked before the commit");
+		cr_assert(fk.committing, "case %zu: the message is taken", i);
+		cr_assert_not_null(strstr(fk.msg.data, cases[i].hdr),
+		    "the field stays in the message");
+		finish();
+	}
+	start("192.0.2.1", NULL);
 }
