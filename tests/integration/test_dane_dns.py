@@ -59,10 +59,14 @@ class DaneDns(sallytest.TestCase):
             'mx-forged.dane.test': {'A': '127.0.0.6', 'TLSA': [BOGUS_HASH]},
             # CNAMEs: the end of the chain has records; it has none,
             # the MX name has
-            'aliased.dane.test': mx('alias.dane.test', 'alias2.dane.test'),
+            'aliased.dane.test': mx('alias.dane.test', 'alias2.dane.test',
+                                    'alias3.dane.test'),
             'alias.dane.test': {'CNAME': 'mx.dane.test'},
             'alias2.dane.test': {'CNAME': 'mx-plain.dane.test',
                                  'TLSA': [cls.ta]},
+            # a secure alias of a host in an unsigned zone
+            'alias3.dane.test': {'CNAME': 'mx.insecure.dane.test',
+                                 'TLSA': [cls.ee]},
             # one address family forged (bogus), the other secure
             'halfforged.dane.test': mx('mx-halfforged.dane.test'),
             'mx-halfforged.dane.test': {'A': '127.0.0.7',
@@ -187,6 +191,13 @@ class DaneDns(sallytest.TestCase):
         self.assertEqual(h['cname'], ['mx-plain.dane.test'])
         self.assertEqual(h['tlsa'], [self.ta + ' (usable)'])
         self.assertIn('_25._tcp.alias2.dane.test', h['plan'][0])
+        # a chain that ends in an unsigned zone: its addresses are
+        # insecure, so no DANE, whatever the alias's own records (as
+        # Postfix)
+        h = p['alias3.dane.test']
+        self.assertEqual(h['addresses'], ['127.0.0.5 (insecure)'])
+        self.assertEqual(h['tlsa-lookup'], ['not done'])
+        self.assertEqual(self.plan(h), 'opportunistic', self.output)
 
     def test_dnssec_no_asks_no_tlsa(self):
         before = self.world.query_log()
