@@ -530,6 +530,8 @@ resolve_txt(const struct config *cfg, const char *name,
 		secure = &dummy;
 	*secure = false;
 	memset(out, 0, sizeof(*out));
+	if (strlen(name) > CV_DOMAIN_MAX + 1)
+		return RESOLVE_NONE;	/* no record can be there */
 	resolve_query(cfg, name, DNS_TYPE_TXT, &a);
 	*secure = a.ad;
 	if ((rc = resolve_status(&a)) == RESOLVE_OK &&

@@ -64,6 +64,8 @@ class DaneDns(sallytest.TestCase):
             'alias.dane.test': {'CNAME': 'mx.dane.test'},
             'alias2.dane.test': {'CNAME': 'mx-plain.dane.test',
                                  'TLSA': [cls.ta]},
+            # no MX: the domain is its own host (RFC 5321 5.1)
+            'bare.dane.test': {'A': '127.0.0.8', 'TLSA': [cls.ee]},
             # a secure alias of a host in an unsigned zone
             'alias3.dane.test': {'CNAME': 'mx.insecure.dane.test',
                                  'TLSA': [cls.ee]},
@@ -215,6 +217,15 @@ class DaneDns(sallytest.TestCase):
         before = self.world.query_log()
         self.policy('plain.dane.test')
         self.assertEqual(self.world.asked('TLSA', before), ['_25._tcp.mx-plain.dane.test'])
+
+    def test_implicit_mx(self):
+        p = self.policy('bare.dane.test')
+        self.assertEqual(p['']['mx-lookup'],
+                         ['secure (no MX: the domain itself)'], self.output)
+        h = p['bare.dane.test']
+        self.assertEqual(h['addresses'], ['127.0.0.8 (secure)'])
+        self.assertEqual(h['tlsa'], [self.ee + ' (usable)'])
+        self.assertEqual(self.plan(h), 'dane', self.output)
 
     def test_no_mail_server(self):
         p = self.policy('nowhere.dane.test', status=1)

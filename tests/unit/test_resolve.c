@@ -333,6 +333,15 @@ Test(resolve, txt_records_joined)
 	cr_assert_eq(resolve_txt(&cfg, "nowhere.test", &s, NULL),
 	    RESOLVE_NONE);
 	dns_txt_set_free(&s);
+	/* a name longer than DNS allows has no record, and is not asked */
+	char long_name[300];
+
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	for (size_t i = 60; i < sizeof(long_name) - 1; i += 61)
+		long_name[i] = '.';
+	cr_assert_eq(resolve_txt(&cfg, long_name, &s, NULL), RESOLVE_NONE);
+	dns_txt_set_free(&s);
 }
 
 Test(resolve, cname_end_and_no_dnssec)
