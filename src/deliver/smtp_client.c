@@ -163,15 +163,18 @@ client_dialogue(struct client *c, const char *sender, char *const *rcpts,
     size_t nrcpts, int body_fd, off_t body_len,
     struct smtp_client_reply *session, struct smtp_client_reply *rr)
 {
+	bool	 mandatory = c->o->tls != CLIENT_TLS_NONE &&
+		    c->o->tls != CLIENT_TLS_OPPORTUNISTIC;
+
 	c->step = "greeting";
 	if (client_reply(c, session, NULL) == -1)
 		goto fail;
 	if (session->code / 100 != 2)
-		return;
+		goto refused;
 	if (client_hello(c, session) == -1)
 		goto fail;
 	if (session->code / 100 != 2)
-		return;
+		goto refused;
 	if (client_starttls(c, session) == -1)
 		goto fail;
 	if (session->code / 100 != 2)
@@ -187,6 +190,15 @@ client_dialogue(struct client *c, const char *sender, char *const *rcpts,
 	    rr) > 0)
 		client_data(c, body_fd, body_len, nrcpts, session, rr);
 	return;
+refused:
+	/* A refusal before TLS when TLS is mandatory: anyone on the path
+	 * could have said it, and mail that only a verified server may
+	 * refuse for good must not bounce on it (an attacker may delay
+	 * such mail, never have it returned). Our own temporary failure. */
+	if (!mandatory || session->code / 100 != 5)
+		return;
+	(void)client_fail(c, "%s; refused before TLS, not trusted: %s",
+	    client_required(c->o->tls), session->text);
 fail:
 	*session = c->fail;
 }

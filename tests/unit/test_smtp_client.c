@@ -1174,6 +1174,40 @@ Test(client, dane_broken_handshake_never_sends_mail)
 	cr_assert_eq(r.tls.result, TLSRPT_VALIDATION_FAILURE);
 }
 
+/* A refusal before TLS could come from anyone on the path: with TLS
+ * mandatory it is no verdict (the mail waits, never bounces on it). */
+Test(client, dane_refusal_before_tls_is_not_a_verdict)
+{
+	struct fake	 f = { .greeting = "554 5.7.1 go away" };
+	struct client_tlsa t;
+	unsigned char	 buf[64];
+	struct run	 r;
+
+	fake_start(&f);
+	dane(&r, &f, &t, buf, false);
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0, "%s", r.session.text);
+	cr_assert_eq(r.rr[0].code, 0, "%s", r.rr[0].text);
+	cr_assert(strstr(r.session.text, "refused before TLS, not trusted: "
+	    "554 5.7.1 go away") != NULL, "%s", r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+
+	/* EHLO and HELO refused */
+	memset(&f, 0, sizeof(f));
+	f.ehlo = "550 5.7.1 not you";
+	f.helo = "550 5.7.1 not you either";
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_ENCRYPT;
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0, "%s", r.session.text);
+	cr_assert_eq(r.rr[0].code, 0, "%s", r.rr[0].text);
+	cr_assert(strstr(r.session.text, "TLSA records: TLS required; "
+	    "refused before TLS, not trusted: 550 5.7.1 not you either") ==
+	    r.session.text, "%s", r.session.text);
+	HEARD_HASNT(&f, "MAIL");
+}
+
 Test(client, encrypt_takes_any_certificate)
 {
 	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
