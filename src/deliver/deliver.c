@@ -9,7 +9,10 @@
  * one DSN for the permanent failures, and then either removes the entry
  * or sets its next attempt. The schedule learns of new entries from the
  * daemon's pipe, of a `flush` from a marker file, and rescans the queue
- * every minute so that nothing is ever forgotten.
+ * every minute so that nothing is ever forgotten. With tls_reporting,
+ * a thread of its own sends the TLS-RPT reports once a day (a random
+ * delay into the UTC day, RFC 8460 5.1's spread), or at once when
+ * `sallyport --queue tlsrpt` leaves its marker (tlsrpt_run.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,13 +31,16 @@
 #include "conf/config.h"
 #include "deliver/deliver.h"
 #include "deliver/deliver_int.h"
+#include "deliver/tlsrpt_out.h"
 #include "conf/config_gen.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "queue/qentry.h"
 #include "queue/queue.h"
+#include "queue/queuectl.h"
 
 #define RESCAN_SECS	60
+#define REPORT_SPREAD	3600		/* TLS-RPT: the delay's range */
 
 struct slot {
 	char		 id[QUEUE_ID_LEN + 1];
@@ -52,6 +58,10 @@ struct runner {
 	size_t		 nslots, cap;
 	unsigned	 active;	/* threads running */
 	int		 done_pipe[2];	/* threads -> main: wake up */
+	bool		 reporting;	/* the TLS-RPT thread runs */
+	bool		 report_all;	/* ... for today's sessions too */
+	time_t		 report_check;	/* when to look for a due day */
+	unsigned	 report_delay;	/* seconds into the UTC day */
 };
 
 static volatile sig_atomic_t got_term, got_hup;
@@ -288,6 +298,83 @@ job_main(void *arg)
 	return NULL;
 }
 
+/* --- TLS-RPT ----------------------------------------------------------------- */
+
+static void *
+report_main(void *arg)
+{
+	struct runner *r = arg;
+	struct deliver_ctx dc = { r->queue, runner_queued, r };
+	struct rcfg *c = rcfg_get(r);
+
+	tlsrpt_run(&dc, c->cfg, time(NULL), r->report_all);
+	rcfg_put(r, c);
+	pthread_mutex_lock(&r->lock);
+	r->reporting = false;
+	r->active--;
+	pthread_cond_broadcast(&r->idle);
+	pthread_mutex_unlock(&r->lock);
+	(void)!write(r->done_pipe[1], "x", 1);
+	return NULL;
+}
+
+/* report_start - the reports on a thread of their own (DNS lookups,
+ * disk); false when one runs already or none can start */
+static bool
+report_start(struct runner *r, bool all)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	bool started = false;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->reporting) {
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		r->report_all = all;
+		r->reporting = started = pthread_create(&t, &attr,
+		    report_main, r) == 0;
+		if (started)
+			r->active++;	/* waited for at the end like a delivery */
+		pthread_attr_destroy(&attr);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return started;
+}
+
+/* reports - the trigger's marker, or a due day (looked for once a
+ * minute) */
+static void
+reports(struct runner *r, time_t now)
+{
+	const char *dir = queue_dir(r->queue);
+	char path[4096];
+	bool busy;
+
+	pthread_mutex_lock(&r->lock);
+	busy = r->reporting;
+	pthread_mutex_unlock(&r->lock);
+	if (busy)
+		return;		/* a marker waits for the run in progress */
+	snprintf(path, sizeof(path), "%s/%s", dir, QUEUECTL_TLSRPT_MARKER);
+	if (unlink(path) == 0) {
+		if (!r->cfg->cfg->tls_reporting)
+			log_warn("queue runner: TLS-RPT reports requested, but "
+			    "tls_reporting = no: nothing is recorded or sent");
+		else {
+			log_info("queue runner: TLS-RPT reports requested");
+			(void)report_start(r, true);
+		}
+		return;
+	}
+	if (!r->cfg->cfg->tls_reporting || now < r->report_check)
+		return;
+	r->report_check = now + RESCAN_SECS;
+	if (tlsrpt_due(dir, now, r->report_delay) && report_start(r, false))
+		r->report_check = now + REPORT_SPREAD;	/* what is left:
+							 * an hour later */
+}
+
 /* dispatch - start threads for due entries, within the limits */
 static void
 dispatch(struct runner *r, time_t now)
@@ -470,6 +557,8 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	}
 	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
 	sweep_state(queue_dir(r.queue));
+	r.report_delay = (unsigned)(((unsigned long)getpid() * 2654435761u ^
+	    (unsigned long)time(NULL)) % REPORT_SPREAD);
 	log_info("queue runner started");
 	gen_answer(ctl_fd, gen, refused ? why : NULL);
 
@@ -503,6 +592,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 				r.slots[i].due = now;
 			pthread_mutex_unlock(&r.lock);
 		}
+		reports(&r, now);
 		dispatch(&r, now);
 		if (poll(pfd, 3, next_wait(&r, now)) > 0) {
 			if (pfd[2].revents) {

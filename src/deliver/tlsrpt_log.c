@@ -119,6 +119,9 @@ tlsrpt_note_session(const struct config *cfg, const char *domain,
 	struct tlsrpt_session s;
 	size_t i;
 
+	/* no TLS was tried (not connected, or TLS off): no TLS session */
+	if (!tls->used && tls->result == TLSRPT_SUCCESS)
+		return;
 	memset(&s, 0, sizeof(s));
 	s.domain = domain;
 	s.policy = policy;

@@ -20,7 +20,6 @@
 struct deliver_ctx;
 
 #define TLSRPT_DIR	"tlsrpt"	/* under queue_dir */
-#define TLSRPT_MARKER	"tlsrpt-now"	/* sallyport --queue tlsrpt */
 
 /* Append s to its day's file (s->when, 0: now), when tls_reporting is
  * on and s->domain is a domain name (A-labels are recorded for a UTF-8

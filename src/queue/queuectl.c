@@ -7,6 +7,8 @@
  *		a second, removes it and tries every entry now
  *	delete	qentry_remove for each id; the runner tolerates entries
  *		that vanish under it
+ *	tlsrpt	create queue_dir/tlsrpt-now; the runner sends the TLS-RPT
+ *		reports of the sessions recorded so far, today's too
  *
  * Everything printed from an entry is escaped: recipients and remote
  * replies are other people's bytes and must not drive the terminal.
@@ -26,7 +28,7 @@
 
 #define EXIT_USAGE	2
 
-enum qcmd { QCMD_NONE, QCMD_LIST, QCMD_FLUSH, QCMD_DELETE };
+enum qcmd { QCMD_NONE, QCMD_LIST, QCMD_FLUSH, QCMD_DELETE, QCMD_TLSRPT };
 
 static const struct {
 	const char	*name;
@@ -35,6 +37,7 @@ static const struct {
 	{ "list",	QCMD_LIST },
 	{ "flush",	QCMD_FLUSH },
 	{ "delete",	QCMD_DELETE },
+	{ "tlsrpt",	QCMD_TLSRPT },
 };
 
 static enum qcmd
@@ -247,36 +250,35 @@ cmd_list(const char *dir, bool json)
 	return status;
 }
 
-/* cmd_flush - create queue_dir/flush. Made in the directory opened
- * first, never through a link (O_NOFOLLOW, O_EXCL): the queue is the
- * service user's, and this may run as root, who must not be made to
- * create or open a file anywhere else. One already there is a request
- * not yet taken. */
+/* marker - create queue_dir/name, a request the runner takes. Made in
+ * the directory opened first, never through a link (O_NOFOLLOW,
+ * O_EXCL): the queue is the service user's, and this may run as root,
+ * who must not be made to create or open a file anywhere else. One
+ * already there is a request not yet taken. 0, or 1 (said why). */
 static int
-cmd_flush(const char *dir)
+marker(const char *dir, const char *name, const char *what)
 {
 	struct stat st;
-	size_t n = 0;
-	char **ids;
 	int dfd, fd, saved;
 
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		fprintf(stderr, "sallyport: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	fd = openat(dfd, "flush", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
 	saved = errno;
-	if (fd == -1 && saved == EEXIST && fstatat(dfd, "flush", &st,
+	if (fd == -1 && saved == EEXIST && fstatat(dfd, name, &st,
 	    AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "sallyport: %s/flush is not a regular file "
-		    "(%s): not followed, no flush requested; remove it\n", dir,
-		    S_ISLNK(st.st_mode) ? "a symbolic link" : "something else");
+		fprintf(stderr, "sallyport: %s/%s is not a regular file "
+		    "(%s): not followed, no %s requested; remove it\n", dir,
+		    name, S_ISLNK(st.st_mode) ? "a symbolic link" :
+		    "something else", what);
 		close(dfd);
 		return 1;
 	}
 	if (fd == -1 && saved != EEXIST) {
-		fprintf(stderr, "sallyport: %s/flush: %s\n", dir,
+		fprintf(stderr, "sallyport: %s/%s: %s\n", dir, name,
 		    qentry_strerror(saved));
 		close(dfd);
 		return 1;
@@ -284,10 +286,39 @@ cmd_flush(const char *dir)
 	if (fd != -1)
 		close(fd);
 	close(dfd);
+	return 0;
+}
+
+/* cmd_flush - every entry tried now */
+static int
+cmd_flush(const char *dir)
+{
+	size_t n = 0;
+	char **ids;
+
+	if (marker(dir, "flush", "flush") != 0)
+		return 1;
 	ids = qentry_list(dir, &n);
 	qentry_list_free(ids, n);
 	printf("flush requested (%s/flush): the delivery runner tries all "
 	    "%zu %s now\n", dir, n, n == 1 ? "entry" : "entries");
+	return 0;
+}
+
+/* cmd_tlsrpt - the TLS-RPT reports of what is recorded, now */
+static int
+cmd_tlsrpt(const struct config *cfg)
+{
+	if (!cfg->tls_reporting) {
+		fprintf(stderr, "sallyport: tls_reporting = no: no session is "
+		    "recorded and no report sent\n");
+		return 1;
+	}
+	if (marker(cfg->queue_dir, QUEUECTL_TLSRPT_MARKER, "report") != 0)
+		return 1;
+	printf("TLS-RPT reports requested (%s/%s): the delivery runner sends "
+	    "the reports of the sessions recorded so far, today's too\n",
+	    cfg->queue_dir, QUEUECTL_TLSRPT_MARKER);
 	return 0;
 }
 
@@ -376,6 +407,9 @@ queuectl_command(const char *config, bool json, int argc, char **argv)
 		break;
 	case QCMD_FLUSH:
 		status = cmd_flush(cfg->queue_dir);
+		break;
+	case QCMD_TLSRPT:
+		status = cmd_tlsrpt(cfg);
 		break;
 	default:
 		status = cmd_delete(cfg->queue_dir, nids, ids);

@@ -15,7 +15,11 @@ int	queuectl_command(const char *config, bool json, int argc, char **argv);
 
 /* The usage lines main prints for --queue. */
 #define QUEUECTL_USAGE \
-	"       sallyport --queue [list [--json] | flush | delete ID...] " \
-	"[-c file]\n"
+	"       sallyport --queue [list [--json] | flush | tlsrpt | " \
+	"delete ID...] [-c file]\n"
+
+/* The runner's markers in queue_dir: `flush`, and `tlsrpt` (the
+ * TLS-RPT reports of what is recorded so far, today's too). */
+#define QUEUECTL_TLSRPT_MARKER	"tlsrpt-now"
 
 #endif
