@@ -344,14 +344,15 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 				/* never in clear: the next host, or wait */
 				memset(&tls, 0, sizeof(tls));
 				heard = false;
-				deliver_tls_attempt(e, relay, &plan, &tls,
-				    &sess);
+				deliver_tls_attempt(cfg, domain, e, relay,
+				    &plan, &tls, &sess);
 				continue;
 			}
 		}
 		try_target(&opts, &mx[k], e, fd, rcpts, n, &sess, reps);
 		heard = sess.code != 0;
-		deliver_tls_attempt(e, relay, &plan, &tls, &sess);
+		deliver_tls_attempt(cfg, cfg->smarthost ? NULL : domain, e,
+		    relay, &plan, &tls, &sess);
 		/* A verdict ends the walk; a 4xx or no answer from this
 		 * host leaves the next one to try. */
 		if (sess.code / 100 == 2 || sess.code / 100 == 5)

@@ -5,9 +5,12 @@
  * point every attempt at a host passes, with its DANE plan and what
  * became of TLS.
  */
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "deliver/deliver_int.h"
+#include "deliver/tlsrpt_out.h"
 #include "lib/log.h"
 #include "queue/qentry.h"
 #include "deliver/smtp_client.h"
@@ -26,6 +29,36 @@ tls_auth_word(enum client_peer_auth auth, enum tlsrpt_policy policy)
 	default:
 		return "none";
 	}
+}
+
+/* tlsrpt_attempt - TLS-RPT (RFC 8460) counts each session with an MX
+ * host under the policy that applied, and a DANE failure that kept the
+ * host from being tried (its TLSA lookup failed: dnssec-invalid); not
+ * the smarthost's, which no recipient domain's policy governs */
+static void
+tlsrpt_attempt(const struct config *cfg, const char *domain,
+    const char *host, const struct dane_plan *plan,
+    const struct smtp_client_tls *t)
+{
+	struct tlsrpt_session s;
+	bool tlsa = plan->policy == TLSRPT_TLSA;
+
+	if (domain == NULL || !cfg->tls_reporting)
+		return;
+	if (plan->verdict != DANE_DEFER) {
+		tlsrpt_note_session(cfg, domain, plan->policy, tlsa ? host :
+		    NULL, (const char *const *)plan->records, tlsa ?
+		    plan->nrecords : 0, host, t);
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	s.domain = domain;
+	s.policy = TLSRPT_TLSA;
+	s.mx_host = host;
+	s.result = TLSRPT_DNSSEC_INVALID;
+	s.receiving_mx = host;
+	s.reason = plan->why;
+	tlsrpt_note(cfg, &s);
 }
 
 void
@@ -48,11 +81,13 @@ deliver_tls_field(char *out, size_t len, const struct smtp_client_tls *t,
 }
 
 void
-deliver_tls_attempt(const struct qentry *e, const char *host,
-    const struct dane_plan *plan, const struct smtp_client_tls *t,
-    const struct smtp_client_reply *sess)
+deliver_tls_attempt(const struct config *cfg, const char *domain,
+    const struct qentry *e, const char *host, const struct dane_plan *plan,
+    const struct smtp_client_tls *t, const struct smtp_client_reply *sess)
 {
 	char	 field[DELIVER_TLS_FIELD];
+
+	tlsrpt_attempt(cfg, domain, host, plan, t);
 
 	/* A host DANE applied to that gave no verdict (skipped, TLS or
 	 * its match failed): said here, since the outcome's line names
