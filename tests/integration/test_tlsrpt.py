@@ -1,0 +1,225 @@
+"""SMTP TLS Reporting (RFC 8460) end to end: a day's sessions on loopback,
+then `sallyport --queue tlsrpt`, and the reports in the rua mailbox.
+
+A loopback dnsmasq names three remote domains: good.test, whose MX (an
+aiosmtpd sink on port 25 of a 127.x address) offers STARTTLS; bad.test,
+whose MX does not (opportunistic TLS fails, the mail goes in clear);
+quiet.test and https.test, on the TLS sink too. good.test and bad.test
+publish _smtp._tls records whose rua is a mailbox of the same sallyport
+(tlsrpt@example.test); https.test lists only an https: URI, which is not
+used; quiet.test publishes none. After the sessions, the trigger: one
+report each for good.test and bad.test reaches the mailbox, a
+multipart/report; report-type="tlsrpt" with the RFC's header fields,
+whose application/tlsrpt+gzip attachment gunzips to JSON that validates
+against RFC 8460 4.4's schema (written here from the RFC) and counts
+the sessions made: successes for good.test, starttls-not-supported
+failures for bad.test. quiet.test and https.test get no report, and the
+day's file is gone once the reports are queued."""
+import email
+import email.policy
+import email.utils
+import gzip
+import json
+import os
+import random
+import re
+import subprocess
+
+import jsonschema
+
+import sallytest
+from test_delivery import DeliveryCase, message, SENDER, USERS
+
+RESULT_TYPES = [
+    'starttls-not-supported', 'certificate-host-mismatch',
+    'certificate-expired', 'certificate-not-trusted', 'validation-failure',
+    'tlsa-invalid', 'dnssec-invalid', 'dane-required',
+    'sts-policy-fetch-error', 'sts-policy-invalid', 'sts-webpki-invalid',
+]
+DATETIME = r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$'
+COUNT = {'type': 'integer', 'minimum': 0}
+TEXT = {'type': 'string'}
+
+# RFC 8460 4.4 (with 4.3's result types and 4.4's policy types).
+SCHEMA = {
+    'type': 'object',
+    'required': ['organization-name', 'date-range', 'contact-info',
+                 'report-id', 'policies'],
+    'additionalProperties': False,
+    'properties': {
+        'organization-name': TEXT,
+        'date-range': {
+            'type': 'object', 'additionalProperties': False,
+            'required': ['start-datetime', 'end-datetime'],
+            'properties': {'start-datetime': {'type': 'string', 'pattern': DATETIME},
+                           'end-datetime': {'type': 'string', 'pattern': DATETIME}}},
+        'contact-info': TEXT,
+        'report-id': TEXT,
+        'policies': {'type': 'array', 'items': {
+            'type': 'object', 'additionalProperties': False,
+            'required': ['policy', 'summary'],
+            'properties': {
+                'policy': {
+                    'type': 'object', 'additionalProperties': False,
+                    'required': ['policy-type', 'policy-domain'],
+                    'properties': {
+                        'policy-type': {'enum': ['tlsa', 'sts', 'no-policy-found']},
+                        'policy-string': {'type': 'array', 'items': TEXT},
+                        'policy-domain': TEXT,
+                        'mx-host': {'anyOf': [TEXT, {'type': 'array', 'items': TEXT}]}}},
+                'summary': {
+                    'type': 'object', 'additionalProperties': False,
+                    'required': ['total-successful-session-count',
+                                 'total-failure-session-count'],
+                    'properties': {'total-successful-session-count': COUNT,
+                                   'total-failure-session-count': COUNT}},
+                'failure-details': {'type': 'array', 'items': {
+                    'type': 'object', 'additionalProperties': False,
+                    'required': ['result-type', 'failed-session-count'],
+                    'properties': {
+                        'result-type': {'enum': RESULT_TYPES},
+                        'sending-mta-ip': TEXT,
+                        'receiving-mx-hostname': TEXT,
+                        'receiving-mx-helo': TEXT,
+                        'receiving-ip': TEXT,
+                        'failed-session-count': COUNT,
+                        'additional-information': TEXT,
+                        'failure-reason-code': TEXT}}}}}},
+    },
+}
+
+RUA = 'tlsrpt@example.test'
+
+
+class Tlsrpt(DeliveryCase):
+
+    def port25_sink(self, **kw):
+        """An aiosmtpd sink on port 25 of a free 127.x address."""
+        for _ in range(10):
+            addr = '127.%d.%d.%d' % (random.randint(1, 254), random.randint(0, 255),
+                                     random.randint(2, 254))
+            try:
+                return addr, self.sink(host=addr, port=25, **kw)
+            except OSError:
+                continue
+        self.fail('no free loopback address for port 25')
+
+    def reports(self, n):
+        """The n reports in the rua mailbox, parsed; asserts there are n."""
+        got = self.mailbox('tlsrpt', n, timeout=20)
+        self.assertEqual(len(got), n, self.srv.log_text()[-3000:])
+        return [email.message_from_bytes(raw, policy=email.policy.compat32)
+                for raw in got]
+
+    def attachment(self, msg):
+        """(filename, the JSON) of a report's application/tlsrpt+gzip part."""
+        parts = [p for p in msg.walk()
+                 if p.get_content_type() == 'application/tlsrpt+gzip']
+        self.assertEqual(len(parts), 1, msg.as_string()[:2000])
+        data = gzip.decompress(parts[0].get_payload(decode=True))
+        return parts[0].get_filename(), json.loads(data.decode('utf-8'))
+
+    def test_a_days_sessions_reported_to_the_rua(self):
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the MX sinks must listen on port 25')
+        tls_addr, tls_sink = self.port25_sink(tls=True)
+        plain_addr, plain_sink = self.port25_sink()
+        dns = self.dnsmasq(
+            hosts=dict(sallytest.SHARED_DNS_HOSTS, **{'mx.good.test': tls_addr,
+                                                      'mx.quiet.test': tls_addr,
+                                                      'mx.https.test': tls_addr,
+                                                      'mx.bad.test': plain_addr}),
+            mx=dict(sallytest.SHARED_DNS_MX, **{'good.test': 'mx.good.test',
+                                                'quiet.test': 'mx.quiet.test',
+                                                'https.test': 'mx.https.test',
+                                                'bad.test': 'mx.bad.test'}),
+            txt={'_smtp._tls.good.test': 'v=TLSRPTv1; rua=mailto:%s' % RUA,
+                 '_smtp._tls.bad.test': 'v=TLSRPTv1;rua=mailto:%s;' % RUA,
+                 # an https: URI only: no report by mail
+                 '_smtp._tls.https.test': 'v=TLSRPTv1; rua=https://reports.https.test/v1',
+                 # not TLS-RPT's: quiet.test has no record
+                 '_smtp._tls.quiet.test': 'v=spf1 -all'},
+            zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        self.srv = srv = self.daemon(dns_servers=dns.server, tls_reporting='yes',
+                                     mailbox_users=USERS + ['tlsrpt'])
+        for i in range(3):
+            self.send(srv, SENDER, ['friend@good.test'], message('good %d' % i))
+        for i in range(2):
+            self.send(srv, SENDER, ['friend@bad.test'], message('bad %d' % i))
+        self.send(srv, SENDER, ['friend@quiet.test'], message('quiet'))
+        self.send(srv, SENDER, ['friend@https.test'], message('https'))
+        self.assertEqual(len(tls_sink.wait(5)), 5, srv.log_text()[-3000:])
+        self.assertEqual(len(plain_sink.wait(2)), 2, srv.log_text()[-3000:])
+        self.wait_empty(srv)
+        # the day's file, one line a session (read as an admin would)
+        rptdir = os.path.join(srv.queue_dir, 'tlsrpt')
+        days = [n for n in os.listdir(rptdir) if re.match(r'^\d{4}-\d{2}-\d{2}$', n)]
+        self.assertEqual(len(days), 1, os.listdir(rptdir))
+        with open(os.path.join(rptdir, days[0])) as f:
+            self.assertEqual(len(f.read().splitlines()), 7)
+
+        out = self.queue_cmd(srv, 'tlsrpt')
+        self.assertIn('TLS-RPT reports requested', out)
+        reports = {m['TLS-Report-Domain']: m for m in self.reports(2)}
+        self.assertEqual(sorted(reports), ['bad.test', 'good.test'])
+
+        seen = {}
+        for domain, msg in reports.items():
+            self.assertEqual(msg.get_content_type(), 'multipart/report')
+            self.assertEqual(msg.get_param('report-type'), 'tlsrpt')
+            self.assertEqual(msg['TLS-Report-Submitter'], sallytest.SERVER_NAME)
+            self.assertEqual(email.utils.parseaddr(msg['To'])[1], RUA)
+            self.assertTrue(msg['Message-ID'])
+            subject = ' '.join(msg['Subject'].split())
+            self.assertRegex(subject, r'^Report Domain: %s Submitter: %s Report-ID: <[^<>]+>$'
+                             % (re.escape(domain), re.escape(sallytest.SERVER_NAME)))
+            name, report = self.attachment(msg)
+            # RFC 8460 5.3: sender!policy-domain!begin!end[!unique].json.gz
+            self.assertRegex(name, r'^%s!%s!\d+!\d+(![^!]+)?\.json\.gz$'
+                             % (re.escape(sallytest.SERVER_NAME), re.escape(domain)))
+            jsonschema.validate(report, SCHEMA)
+            self.assertEqual(subject.split('Report-ID: ')[1], '<%s>' % report['report-id'])
+            self.assertEqual(report['contact-info'], 'postmaster@' + sallytest.SERVER_NAME)
+            self.assertEqual([p['policy']['policy-domain'] for p in report['policies']],
+                             [domain])
+            seen[domain] = report['policies'][0]
+
+        good = seen['good.test']
+        self.assertEqual(good['policy']['policy-type'], 'no-policy-found')
+        self.assertEqual(good['summary'], {'total-successful-session-count': 3,
+                                           'total-failure-session-count': 0})
+        self.assertNotIn('failure-details', good)
+        bad = seen['bad.test']
+        self.assertEqual(bad['summary'], {'total-successful-session-count': 0,
+                                          'total-failure-session-count': 2})
+        self.assertEqual(len(bad['failure-details']), 1, bad)
+        detail = bad['failure-details'][0]
+        self.assertEqual(detail['result-type'], 'starttls-not-supported')
+        self.assertEqual(detail['failed-session-count'], 2)
+        self.assertEqual(detail['receiving-mx-hostname'], 'mx.bad.test')
+        self.assertEqual(detail['receiving-ip'], plain_addr)
+
+        # quiet.test asked for nothing; https.test's https: URI is not used
+        log = srv.log_text()
+        self.assertRegex(log, r'_smtp\._tls\.quiet\.test: no TLS-RPT record: no report '
+                              r'for quiet\.test')
+        self.assertIn('_smtp._tls.https.test: https: report URIs are not used', log)
+        # the reports are queued: the day's file and its list are gone
+        self.assertTrue(sallytest.wait_until(
+            lambda: not [n for n in os.listdir(rptdir) if n.startswith(days[0])], 10),
+            os.listdir(rptdir))
+        self.wait_empty(srv)
+        self.assertEqual(len(self.mailbox('tlsrpt', 2)), 2, 'no third report')
+
+    def test_trigger_refused_when_off(self):
+        srv = self.daemon()
+        p = subprocess.run([srv.bin, '--queue', 'tlsrpt', '-c', srv.conf_path],
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, timeout=20)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b'tls_reporting = no', p.stdout)
+        self.assertFalse(os.path.exists(os.path.join(srv.queue_dir, 'tlsrpt-now')))
+
+
+if __name__ == '__main__':
+    sallytest.main()
