@@ -14,7 +14,13 @@ whose application/tlsrpt+gzip attachment gunzips to JSON that validates
 against RFC 8460 4.4's schema (written here from the RFC) and counts
 the sessions made: successes for good.test, starttls-not-supported
 failures for bad.test. quiet.test and https.test get no report, and the
-day's file is gone once the reports are queued."""
+day's file is gone once the reports are queued.
+
+With DANE (a DNSSEC world the test signs, behind a validating unbound:
+sallytest_dnssec), the sessions are reported under policy-type tlsa with
+the host's TLSA records as policy-string: a matching host as successes,
+a mismatch as validation-failure, and a host whose TLSA answer is bogus
+(not tried) as dnssec-invalid."""
 import email
 import email.policy
 import email.utils
@@ -28,6 +34,8 @@ import subprocess
 import jsonschema
 
 import sallytest
+from sallytest_dnssec import tlsa_from_pem
+import test_dane
 from test_delivery import DeliveryCase, message, SENDER, USERS
 
 RESULT_TYPES = [
@@ -219,6 +227,96 @@ class Tlsrpt(DeliveryCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn(b'tls_reporting = no', p.stdout)
         self.assertFalse(os.path.exists(os.path.join(srv.queue_dir, 'tlsrpt-now')))
+
+
+def trigger_and_read(case, srv, n):
+    """sallyport --queue tlsrpt, then the n reports in the rua mailbox:
+    {TLS-Report-Domain: (message, filename, the JSON, valid)}."""
+    out = case.queue_cmd(srv, 'tlsrpt')
+    case.assertIn('TLS-RPT reports requested', out)
+    got = case.mailbox('tlsrpt', n, timeout=20)
+    case.assertEqual(len(got), n, srv.log_text()[-3000:])
+    reports = {}
+    for raw in got:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        self_parts = [p for p in msg.walk()
+                      if p.get_content_type() == 'application/tlsrpt+gzip']
+        case.assertEqual(len(self_parts), 1)
+        report = json.loads(gzip.decompress(
+            self_parts[0].get_payload(decode=True)).decode('utf-8'))
+        jsonschema.validate(report, SCHEMA)
+        reports[msg['TLS-Report-Domain']] = (msg, self_parts[0].get_filename(), report)
+    return reports
+
+
+class Dane(test_dane.DaneCase):
+    """TLS-RPT under DANE: policy-type tlsa (MX sinks on port 25: root)."""
+
+    mx_sink = test_dane.DirectMx.mx_sink
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the MX sinks must listen on port 25')
+
+    def test_tlsa_sessions_and_failures(self):
+        good = self.mx_sink('mx.dane.test')
+        bad = self.mx_sink('mx.other.dane.test')
+        spoofed = self.mx_sink('mx.bogus.dane.test')
+        good_tlsa = tlsa_from_pem(good.leaf, 3, 1, 1)
+        wrong_tlsa = tlsa_from_pem(self.certs.leaf('elsewhere.dane.test')[2], 3, 1, 1)
+        rua = 'v=TLSRPTv1; rua=mailto:' + RUA
+        w = self.world(
+            {'dane.test': {'MX': (10, 'mx.dane.test')},
+             'mx.dane.test': {'A': good.addr, 'TLSA': good_tlsa},
+             'other.dane.test': {'MX': (10, 'mx.other.dane.test')},
+             'mx.other.dane.test': {'A': bad.addr, 'TLSA': wrong_tlsa},
+             'bogus.dane.test': {'MX': (10, 'mx.bogus.dane.test')},
+             'mx.bogus.dane.test': {'A': spoofed.addr,
+                                    'TLSA': tlsa_from_pem(spoofed.leaf, 3, 1, 1)},
+             '_smtp._tls.dane.test': {'TXT': rua},
+             '_smtp._tls.other.dane.test': {'TXT': rua},
+             '_smtp._tls.bogus.dane.test': {'TXT': rua}},
+            bogus=[('_25._tcp.mx.bogus.dane.test', 'TLSA')])
+        srv = self.daemon(dns_servers=w.server, dnssec='yes', retry_min='1h',
+                          retry_max='2h', tls_reporting='yes',
+                          mailbox_users=USERS + ['tlsrpt'])
+        for i in range(2):
+            self.send(srv, SENDER, ['friend@dane.test'], message('dane %d' % i))
+        q_bad = self.send(srv, SENDER, ['friend@other.dane.test'], message('mismatch'))
+        q_bogus = self.send(srv, SENDER, ['friend@bogus.dane.test'], message('bogus'))
+        self.assert_in_tls(good, 2)
+        self.status_line(srv, q_bad, 'friend@other.dane.test', 'deferred')
+        self.status_line(srv, q_bogus, 'friend@bogus.dane.test', 'deferred')
+
+        reports = trigger_and_read(self, srv, 3)
+        self.assertEqual(sorted(reports), ['bogus.dane.test', 'dane.test',
+                                           'other.dane.test'])
+        pol = {d: r[2]['policies'] for d, r in reports.items()}
+        for d in pol:
+            self.assertEqual(len(pol[d]), 1, pol[d])
+            self.assertEqual(pol[d][0]['policy']['policy-type'], 'tlsa')
+            self.assertEqual(pol[d][0]['policy']['policy-domain'], d)
+            self.assertEqual(pol[d][0]['policy']['mx-host'], 'mx.' + d)
+        ok = pol['dane.test'][0]
+        self.assertEqual([s.lower() for s in ok['policy']['policy-string']],
+                         [good_tlsa.lower()])
+        self.assertEqual(ok['summary'], {'total-successful-session-count': 2,
+                                         'total-failure-session-count': 0})
+        mism = pol['other.dane.test'][0]
+        self.assertEqual([s.lower() for s in mism['policy']['policy-string']],
+                         [wrong_tlsa.lower()])
+        self.assertEqual(mism['summary']['total-failure-session-count'], 1)
+        self.assertEqual([(f['result-type'], f['receiving-ip'], f['failed-session-count'])
+                          for f in mism['failure-details']],
+                         [('validation-failure', bad.addr, 1)])
+        bog = pol['bogus.dane.test'][0]
+        self.assertEqual(bog['summary'], {'total-successful-session-count': 0,
+                                          'total-failure-session-count': 1})
+        self.assertEqual([(f['result-type'], f['receiving-mx-hostname'])
+                          for f in bog['failure-details']],
+                         [('dnssec-invalid', 'mx.bogus.dane.test')])
+        self.assert_no_mail(spoofed, srv)
 
 
 if __name__ == '__main__':
