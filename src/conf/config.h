@@ -160,6 +160,11 @@ struct config {
 	unsigned	 tls_report_max_entries;	/* policies of a domain,
 						 * failure details of one */
 	unsigned	 tls_report_max_recipients;	/* rua addresses used */
+	/* MTA-STS (RFC 8461) for delivery to MX hosts. */
+	bool		 mta_sts;		/* look for policies, apply them */
+	char		*mta_sts_ca_file;	/* NULL: the system store */
+	uint64_t	 mta_sts_max_size;	/* bytes of a policy */
+	unsigned	 mta_sts_timeout;	/* seconds for one policy fetch */
 };
 
 /* Parse a file. On success returns the config; on failure returns NULL

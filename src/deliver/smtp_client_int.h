@@ -70,6 +70,9 @@ int	client_flush(struct client *);
 /* One command line queued, CRLF added. */
 int	client_cmd(struct client *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* The next bytes as they come (no lines, no replies: the policy
+ * fetch's HTTP): the count, 0 when the peer closed, -1 with c->fail. */
+ssize_t	client_recv(struct client *, char *, size_t);
 /* One whole reply; EHLO's keywords into caps when not NULL. */
 int	client_reply(struct client *, struct smtp_client_reply *,
 	    struct client_caps *caps);

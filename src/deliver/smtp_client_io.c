@@ -140,6 +140,15 @@ client_io(struct client *c, const char *out, char *in, size_t len)
 	}
 }
 
+/* client_recv - the next bytes the server sends, up to len, on a
+ * deadline of its own: the count, 0 when it closed, or -1 */
+ssize_t
+client_recv(struct client *c, char *buf, size_t len)
+{
+	client_step(c, c->step);
+	return client_io(c, NULL, buf, len);
+}
+
 /* client_send - all of buf, within the step's deadline */
 static int
 client_send(struct client *c, const char *buf, size_t len)
