@@ -114,6 +114,28 @@ void		 deliver_local(const struct deliver_ctx *, const struct config *,
 void		 deliver_remote(const struct config *, const struct qentry *,
 		    int fd, const size_t *idx, size_t n, struct outcome *outs);
 
+/* deliver_sts.c: MTA-STS (RFC 8461) in the MX walk. */
+struct sts_state;
+enum deliver_sts_host {
+	STS_HOST_AS_IS,		/* no policy for it: as without MTA-STS */
+	STS_HOST_SKIP,		/* not in the enforced policy: not tried */
+	STS_HOST_ENFORCED,	/* TLS, the certificate valid for its name */
+};
+/* The policy of domain for this delivery (sts.h), its fetch or failure
+ * logged. */
+void		 deliver_sts_policy(const struct config *, const char *qid,
+		    const char *domain, struct sts_state *);
+/* What the policy asks of MX host mx: opts set for ENFORCED; *sess the
+ * deferral (451 4.7.5, no verdict) for SKIP. */
+enum deliver_sts_host deliver_sts_host(const struct config *,
+		    const char *qid, const struct sts_state *,
+		    const char *domain, const char *mx,
+		    struct smtp_client_opts *, struct smtp_client_reply *sess);
+/* After an ENFORCED host's session: opts back as they were, a failure
+ * of TLS worded as the policy's deferral. */
+void		 deliver_sts_done(const struct sts_state *, const char *domain,
+		    struct smtp_client_opts *, struct smtp_client_reply *sess);
+
 /* A configuration shared by the threads that started under it. */
 struct rcfg {
 	struct config	*cfg;

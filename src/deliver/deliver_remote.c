@@ -20,6 +20,7 @@
 #include "lib/netaddr.h"
 #include "queue/qentry.h"
 #include "deliver/smtp_client.h"
+#include "deliver/sts.h"
 
 #define MAX_MX		DELIVER_MAX_MX
 
@@ -225,6 +226,10 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	struct dane_plan plan;
 	struct smtp_client_reply sess, *reps = calloc(n, sizeof(*reps));
 	struct mx_target *mx = calloc(MAX_MX, sizeof(*mx));
+	struct sts_state *sts = calloc(1, sizeof(*sts));
+	enum deliver_sts_host sts_host = STS_HOST_AS_IS;
+	enum tlsrpt_policy policy = TLSRPT_NO_POLICY;	/* STS: the last host
+							 * was under one */
 	char **rcpts = calloc(n, sizeof(*rcpts)), user[256], pass[256];
 	char host[256], port[8], local[256], domain[256], relay[300], err[256];
 	const char *key;
@@ -235,7 +240,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	int rc, self;
 
 	memset(&plan, 0, sizeof(plan));	/* freed at the end, whatever */
-	if (reps == NULL || rcpts == NULL || mx == NULL) {
+	if (reps == NULL || rcpts == NULL || mx == NULL || sts == NULL) {
 		for (k = 0; k < n; k++)
 			set_outcome(&outs[idx[k]], 451, "none", "451 4.3.0 out "
 			    "of memory");
@@ -317,6 +322,8 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		    rc == RESOLVE_NONE ? "no mail server for the domain" :
 		    "DNS failure looking up MX");
 		snprintf(relay, sizeof(relay), "%s", domain);
+		if (rc == RESOLVE_OK)
+			deliver_sts_policy(cfg, e->id, domain, sts);
 	}
 	for (k = 0; rc == RESOLVE_OK && k < nmx; k++) {
 		if (!cfg->smarthost && k == group_end &&
@@ -348,8 +355,18 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 				    &plan, &tls, &sess);
 				continue;
 			}
+			/* MTA-STS where DANE left the host opportunistic */
+			sts_host = deliver_sts_host(cfg, e->id, sts, domain,
+			    mx[k].mx.name, &opts, &sess);
+			policy = sts_host == STS_HOST_ENFORCED ? TLSRPT_STS :
+			    TLSRPT_NO_POLICY;
 		}
-		try_target(&opts, &mx[k], e, fd, rcpts, n, &sess, reps);
+		if (sts_host != STS_HOST_SKIP)
+			try_target(&opts, &mx[k], e, fd, rcpts, n, &sess, reps);
+		else
+			memset(&tls, 0, sizeof(tls));	/* no session */
+		if (sts_host == STS_HOST_ENFORCED)
+			deliver_sts_done(sts, domain, &opts, &sess);
 		heard = sess.code != 0;
 		deliver_tls_attempt(cfg, cfg->smarthost ? NULL : domain, e,
 		    relay, &plan, &tls, &sess);
@@ -374,7 +391,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			    sess.text);
 		/* the session that gave the verdict: the last one */
 		deliver_tls_field(outs[idx[k]].tls, sizeof(outs[idx[k]].tls),
-		    &tls, plan.policy);
+		    &tls, policy == TLSRPT_STS ? policy : plan.policy);
 	}
 out:
 	dest_release(key);
@@ -384,4 +401,5 @@ done:
 	free(reps);
 	free(rcpts);
 	free(mx);
+	free(sts);
 }

@@ -1,0 +1,91 @@
+/*
+ * deliver_sts - MTA-STS in the MX walk (RFC 8461 4, 5): the policy of
+ * the recipient domain, and for each MX host what it asks. Under
+ * "enforce" only hosts the policy names are tried, each with TLS and a
+ * certificate valid for the MX host's name (the system's CA store, or
+ * mta_sts_ca_file); anything else defers (451 4.7.5), never bounces.
+ * "testing" delivers as without a policy and logs what enforce would
+ * have refused; "none" does nothing. A host whose TLS DANE already
+ * decides is left to DANE (RFC 8461 2).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "deliver/deliver_int.h"
+#include "deliver/sts.h"
+#include "lib/log.h"
+
+void
+deliver_sts_policy(const struct config *cfg, const char *qid,
+    const char *domain, struct sts_state *st)
+{
+	sts_policy(cfg, domain, st);
+	if (st->failure != TLSRPT_SUCCESS)
+		log_warn("id=%s mta-sts domain=%s %s: %s; %s", qid, domain,
+		    tlsrpt_result_name(st->failure), st->detail, !st->have ?
+		    "no policy applies" : st->expired ? "the expired cached "
+		    "policy stays in force" : "the cached policy stays in "
+		    "force");
+	else if (st->have && strcmp(st->source, "fetched") == 0)
+		log_info("id=%s mta-sts domain=%s policy id=%s mode=%s "
+		    "max_age=%lu fetched%s%s", qid, domain, st->c.id,
+		    mtasts_mode_name(st->c.policy.mode), st->c.policy.max_age,
+		    st->detail[0] != '\0' ? ", " : "", st->detail);
+}
+
+enum deliver_sts_host
+deliver_sts_host(const struct config *cfg, const char *qid,
+    const struct sts_state *st, const char *domain, const char *mx,
+    struct smtp_client_opts *opts, struct smtp_client_reply *sess)
+{
+	bool	 match;
+
+	/* No policy, mode none, or DANE (or the smarthost) decides. */
+	if (!st->have || st->c.policy.mode == MTASTS_NONE ||
+	    opts->tls != CLIENT_TLS_OPPORTUNISTIC)
+		return STS_HOST_AS_IS;
+	match = mtasts_mx_match(&st->c.policy, mx);
+	if (st->c.policy.mode == MTASTS_TESTING) {
+		if (!match)
+			log_info("id=%s mta-sts domain=%s mode=testing: MX "
+			    "host %s is not in the policy (id %s); enforce "
+			    "would defer", qid, domain, mx, st->c.id);
+		return STS_HOST_AS_IS;
+	}
+	if (!match) {
+		sess->code = 0;
+		sess->ours = false;
+		snprintf(sess->text, sizeof(sess->text), "451 4.7.5 MX host "
+		    "%s is not in the MTA-STS policy of %s (mode enforce, id "
+		    "%s)", mx, domain, st->c.id);
+		return STS_HOST_SKIP;
+	}
+	opts->tls = CLIENT_TLS_REQUIRED;
+	opts->verify_name = mx;
+	opts->ca_file = cfg->mta_sts_ca_file;
+	return STS_HOST_ENFORCED;
+}
+
+void
+deliver_sts_done(const struct sts_state *st, const char *domain,
+    struct smtp_client_opts *opts, struct smtp_client_reply *sess)
+{
+	char	 text[CLIENT_TEXT_MAX];
+
+	opts->tls = CLIENT_TLS_OPPORTUNISTIC;
+	opts->ca_file = NULL;
+	/* Our own failure to have TLS as the policy asks (no STARTTLS, a
+	 * certificate not valid for the MX host): the policy's deferral.
+	 * A success is the delivery log line's auth=sts. */
+	if (sess->code == 0 && opts->tls_out != NULL &&
+	    opts->tls_out->result != TLSRPT_SUCCESS) {
+		int n = snprintf(text, sizeof(text), "451 4.7.5 MTA-STS policy "
+		    "of %.253s (mode enforce, id %s): ", domain, st->c.id);
+
+		if (n > 0 && (size_t)n < sizeof(text)) {
+			snprintf(text + n, sizeof(text) - (size_t)n, "%.*s",
+			    (int)(sizeof(text) - (size_t)n - 1), sess->text);
+			memcpy(sess->text, text, sizeof(text));
+		}
+	}
+}

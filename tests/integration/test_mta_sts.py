@@ -1,0 +1,330 @@
+"""MTA-STS (RFC 8461) end to end, on loopback.
+
+A recipient domain, sts.test, publishes its policy as the RFC says: a
+_mta-sts TXT record (a loopback dnsmasq) and the policy at
+https://mta-sts.sts.test/.well-known/mta-sts.txt, served by Python's
+http.server over TLS on port 443 of a 127.x address with a certificate
+from the test CA (mta_sts_ca_file names it, for the runner only). Its MX,
+mx.sts.test, is an aiosmtpd sink with STARTTLS on port 25 of another
+127.x address, whose certificate is valid for that name or not.
+
+Cases: enforce and a matching MX (delivered, logged auth=sts); enforce
+and an MX whose certificate is for another name, or an MX the policy does
+not list (deferred with 4.7.5, the sink never sees MAIL); testing
+(delivered even so); an oversized policy, a redirect, a server that
+never answers (no policy applies: delivered, and a slow fetch holds no
+other domain's mail); the cache surviving a restart without the policy
+server. Ports 25 and 443 need root: skipped otherwise.
+"""
+
+import http.server
+import os
+import random
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+import unittest
+
+import mailsinks
+import sallytest
+from test_delivery import DELIVERY_WAIT, SENDER, DeliveryCase, message
+
+DOMAIN = 'sts.test'
+MX = 'mx.sts.test'
+POLICY_HOST = 'mta-sts.' + DOMAIN
+RCPT = 'friend@' + DOMAIN
+WELL_KNOWN = '/.well-known/mta-sts.txt'
+
+
+def policy(mode='enforce', mx=(MX,), max_age=86400, extra=''):
+    return ('version: STSv1\r\nmode: %s\r\n' % mode
+            + ''.join('mx: %s\r\n' % m for m in mx)
+            + 'max_age: %d\r\n' % max_age + extra).encode()
+
+
+def loopback_listener(port):
+    """A random 127.x.y.z address where port is free, and that socket
+    closed again: the address."""
+    for _ in range(20):
+        addr = '127.%d.%d.%d' % (random.randint(1, 254), random.randint(0, 255),
+                                 random.randint(2, 254))
+        with socket.socket() as s:
+            try:
+                s.bind((addr, port))
+                return addr
+            except OSError:
+                continue
+    raise AssertionError('no free loopback address for port %d' % port)
+
+
+class PolicyServer:
+    """https://mta-sts.sts.test on addr:443. body, status, ctype and
+    location say what it answers; with hold set it waits for release (an
+    Event) before answering. requests lists (path, Host header) as they
+    came; asked is set at the first."""
+
+    def __init__(self, addr, cert, key):
+        self.addr = addr
+        self.body = policy()
+        self.status = 200
+        self.ctype = 'text/plain'
+        self.location = None
+        self.hold = False
+        self.release = threading.Event()
+        self.asked = threading.Event()
+        self.requests = []
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.httpd = None
+
+    def start(self):
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                owner.requests.append((self.path, self.headers.get('Host')))
+                owner.asked.set()
+                if owner.hold:
+                    owner.release.wait(120)
+                self.send_response(owner.status)
+                if owner.location:
+                    self.send_header('Location', owner.location)
+                self.send_header('Content-Type', owner.ctype)
+                self.send_header('Content-Length', str(len(owner.body)))
+                self.end_headers()
+                self.wfile.write(owner.body)
+
+        self.httpd = http.server.ThreadingHTTPServer((self.addr, 443), Handler)
+        self.httpd.daemon_threads = True
+        # Clients that give up (a timeout, a certificate they refuse) are
+        # what the tests want; no traceback for them.
+        self.httpd.handle_error = lambda request, address: None
+        self.httpd.socket = self.ctx.wrap_socket(self.httpd.socket, server_side=True)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.release.set()
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+
+
+class _MailHandler(mailsinks._Handler):
+    """The sink's handler, counting MAIL commands."""
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.owner.mails.append(address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return '250 OK'
+
+
+class CertSink(mailsinks.SmtpSink):
+    """An SMTP sink with STARTTLS and a certificate of our choice; mails
+    lists every MAIL FROM it was given."""
+
+    def __init__(self, cert, key, **kw):
+        super().__init__(tls=True, **kw)
+        self.cert, self.key = cert, key
+        self.mails = []
+
+    def _make_controller(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert, self.key)
+        return mailsinks.Controller(_MailHandler(self), hostname=self.host,
+                                    port=self.port, server_hostname=mailsinks.SINK_NAME,
+                                    ready_timeout=10, tls_context=ctx)
+
+
+class MtaSts(DeliveryCase):
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the MX sink listens on port 25 and the '
+                          'policy server on port 443 of 127.x addresses')
+        self.pki = tempfile.mkdtemp(prefix='sallytest-sts-pki-')
+        self.addCleanup(shutil.rmtree, self.pki, True)
+        self.ca = sallytest.tls_files()[0]
+        self.web_addr = loopback_listener(443)
+        self.mx_addr = loopback_listener(25)
+        web_cert = sallytest.make_certificate(self.pki, POLICY_HOST, ip=self.web_addr)
+        self.web = PolicyServer(self.web_addr, *web_cert)
+        self.addCleanup(self.web.stop)
+
+    def mx_sink(self, name=MX, addr=None):
+        """The MX sink on port 25, its certificate valid for name."""
+        cert = sallytest.make_certificate(self.pki, name, ip=None)
+        sink = CertSink(*cert, host=addr or self.mx_addr, port=25)
+        self.addCleanup(sink.stop)
+        return sink.start()
+
+    def dns(self, record_id='20260101', mx_addr=None, hosts=(), mx=(), txt=()):
+        """A loopback dnsmasq: sts.test's MX and policy host, its TXT
+        record, and the other hosts, MX and TXT records given."""
+        names = dict(sallytest.SHARED_DNS_HOSTS, **dict(hosts))
+        names.update({MX: mx_addr or self.mx_addr, POLICY_HOST: self.web_addr})
+        return self.dnsmasq(
+            hosts=names, mx=dict(sallytest.SHARED_DNS_MX, **dict(mx, **{DOMAIN: MX})),
+            txt=dict(txt, **{'_mta-sts.' + DOMAIN: 'v=STSv1; id=%s' % record_id}))
+
+    def sts_daemon(self, dns, **overrides):
+        cfg = {'dns_servers': dns.server, 'mta_sts_ca_file': self.ca}
+        cfg.update(overrides)
+        return self.daemon(**cfg)
+
+    def deferred_by_policy(self, srv, qid, sink, words):
+        line = self.status_line(srv, qid, RCPT, 'deferred')
+        self.assertIn('4.7.5', line)
+        self.assertIn(words, line)
+        self.assertEqual(sink.mails, [], 'the MX got MAIL under a policy that refuses it')
+        return line
+
+    # --- enforce ------------------------------------------------------------
+
+    def test_enforce_matching_mx_delivered_with_auth_sts(self):
+        sink = self.mx_sink()
+        self.web.start()
+        srv = self.sts_daemon(self.dns())
+        qid = self.send(srv, SENDER, [RCPT], message('under enforce'))
+        self.assertEqual(len(sink.wait(1)), 1, srv.log_text()[-3000:])
+        line = self.status_line(srv, qid, RCPT, 'sent')
+        self.assertRegex(line, r'relay=%s tls=TLSv1\.[23] cipher=\S+ auth=sts ' % MX)
+        self.assertRegex(srv.log_text(), r'id=%s mta-sts domain=%s policy id=20260101 '
+                         r'mode=enforce' % (qid, DOMAIN))
+        self.assertEqual(self.web.requests, [(WELL_KNOWN, POLICY_HOST)])
+        # Kept under the queue directory, for the next delivery and restarts.
+        with open(os.path.join(srv.queue_dir, 'mta-sts', DOMAIN)) as f:
+            self.assertIn('mode: enforce\nmx: %s\n' % MX, f.read())
+
+    def test_enforce_certificate_for_another_name_deferred(self):
+        sink = self.mx_sink(name='wrong.example.net')
+        self.web.start()
+        srv = self.sts_daemon(self.dns())
+        qid = self.send(srv, SENDER, [RCPT], message('wrong certificate'))
+        line = self.deferred_by_policy(srv, qid, sink, 'MTA-STS policy of %s' % DOMAIN)
+        self.assertIn('certificate', line)
+        self.assertIn('tls_failure=certificate-host-mismatch', line)
+
+    def test_enforce_mx_not_in_the_policy_deferred(self):
+        sink = self.mx_sink()
+        self.web.body = policy(mx=('mail.elsewhere.example', '*.other.test'))
+        self.web.start()
+        srv = self.sts_daemon(self.dns())
+        qid = self.send(srv, SENDER, [RCPT], message('mx not listed'))
+        self.deferred_by_policy(srv, qid, sink, 'MX host %s is not in the MTA-STS '
+                                'policy of %s' % (MX, DOMAIN))
+
+    # --- testing, and no policy -----------------------------------------------
+
+    def delivered_without_policy(self, srv, qid, sink):
+        """The MX's certificate is not valid for its name: delivered means
+        that no enforced policy applied."""
+        self.assertEqual(len(sink.wait(1)), 1, srv.log_text()[-3000:])
+        line = self.status_line(srv, qid, RCPT, 'sent')
+        self.assertRegex(line, r' auth=none ')
+
+    def test_testing_delivers_despite_a_bad_certificate(self):
+        sink = self.mx_sink(name='wrong.example.net')
+        self.web.body = policy(mode='testing')
+        self.web.start()
+        srv = self.sts_daemon(self.dns())
+        qid = self.send(srv, SENDER, [RCPT], message('testing mode'))
+        self.delivered_without_policy(srv, qid, sink)
+        self.assertIn('policy id=20260101 mode=testing', srv.log_text())
+
+    def test_oversized_policy_is_a_fetch_error(self):
+        sink = self.mx_sink(name='wrong.example.net')
+        self.web.body = policy(extra='x-padding: %s\r\n' % ('p' * 1000)) * 2
+        self.web.start()
+        srv = self.sts_daemon(self.dns(), mta_sts_max_size='1k')
+        qid = self.send(srv, SENDER, [RCPT], message('oversized policy'))
+        self.delivered_without_policy(srv, qid, sink)
+        self.assertRegex(srv.log_text(), r'mta-sts domain=%s sts-policy-fetch-error: '
+                         r'body larger than the limit \(mta_sts_max_size\); no policy '
+                         r'applies' % DOMAIN)
+
+    def test_redirect_is_not_followed(self):
+        sink = self.mx_sink(name='wrong.example.net')
+        self.web.status = 301
+        self.web.location = 'https://%s/elsewhere.txt' % POLICY_HOST
+        self.web.start()
+        srv = self.sts_daemon(self.dns())
+        qid = self.send(srv, SENDER, [RCPT], message('redirect'))
+        self.delivered_without_policy(srv, qid, sink)
+        self.assertIn('HTTP status 301 (a redirect, not followed)', srv.log_text())
+        self.assertEqual([p for p, _ in self.web.requests], [WELL_KNOWN])
+
+    def test_silent_server_times_out_and_the_delivery_goes_on(self):
+        sink = self.mx_sink(name='wrong.example.net')
+        self.web.hold = True
+        self.web.start()
+        srv = self.sts_daemon(self.dns(), mta_sts_timeout='2s')
+        qid = self.send(srv, SENDER, [RCPT], message('slow policy server'))
+        self.delivered_without_policy(srv, qid, sink)
+        self.assertRegex(srv.log_text(), r'mta-sts domain=%s sts-policy-fetch-error: .*; '
+                         r'no policy applies' % DOMAIN)
+
+    def test_a_slow_fetch_holds_no_other_domain(self):
+        sink = self.mx_sink()
+        other_addr = loopback_listener(25)
+        other = self.sink(host=other_addr, port=25)
+        self.web.hold = True
+        self.web.start()
+        # plain.test has a record too, and a policy host whose certificate
+        # is not its own: its fetch fails at once, without waiting for
+        # sts.test's.
+        dns = self.dns(hosts={'mx.plain.test': other_addr,
+                              'mta-sts.plain.test': self.web_addr},
+                       mx={'plain.test': 'mx.plain.test'},
+                       txt={'_mta-sts.plain.test': 'v=STSv1; id=1'})
+        srv = self.sts_daemon(dns, mta_sts_timeout='5m')
+        qid = self.send(srv, SENDER, [RCPT], message('waits for its policy'))
+        self.assertTrue(self.web.asked.wait(DELIVERY_WAIT), srv.log_text()[-3000:])
+        # The fetch for sts.test is in flight (the server holds it) while
+        # mail for another domain goes out.
+        qid2 = self.send(srv, SENDER, ['friend@plain.test'], message('not held'))
+        self.assertEqual(len(other.wait(1)), 1, srv.log_text()[-3000:])
+        self.status_line(srv, qid2, 'friend@plain.test', 'sent')
+        self.assertRegex(srv.log_text(), r'id=%s mta-sts domain=plain.test '
+                         r'sts-webpki-invalid: ' % qid2)
+        self.assertFalse(self.web.release.is_set())
+        self.assertEqual(sink.messages, [])
+        # Once answered, the policy applies (a valid certificate: sent).
+        self.web.release.set()
+        self.assertEqual(len(sink.wait(1)), 1, srv.log_text()[-3000:])
+        self.status_line(srv, qid, RCPT, 'sent')
+
+    # --- the cache ------------------------------------------------------------
+
+    def test_cached_policy_survives_a_restart(self):
+        self.mx_sink()
+        self.web.start()
+        dns = self.dns()
+        srv = self.sts_daemon(dns)
+        qid = self.send(srv, SENDER, [RCPT], message('first, fetched'))
+        self.status_line(srv, qid, RCPT, 'sent')
+        srv.stop()
+        self.web.stop()
+        dns.close()
+        # The MX now answers with a certificate for another name; the
+        # policy server is gone. Only the cached policy can refuse it.
+        bad_addr = loopback_listener(25)
+        bad = self.mx_sink(name='wrong.example.net', addr=bad_addr)
+        dns = self.dns(mx_addr=bad_addr)
+        srv.write_config(dict(srv.overrides, dns_servers=dns.server))
+        srv.start()
+        qid = self.send(srv, SENDER, [RCPT], message('second, from the cache'))
+        self.deferred_by_policy(srv, qid, bad, 'MTA-STS policy of %s' % DOMAIN)
+        self.assertEqual(self.web.requests, [(WELL_KNOWN, POLICY_HOST)])
+
+
+if __name__ == '__main__':
+    sallytest.main()
