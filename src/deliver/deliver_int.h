@@ -195,7 +195,8 @@ int		 deliver_mx_group(const struct config *, struct mx_target *t,
 /* The smarthost as the one host to try: its addresses, or rc
  * DELIVER_LOOPS when one is our own listener (a name the configuration
  * check could not see through). */
-#define DELIVER_LOOPS		(-3)	/* beside RESOLVE_* */
+#define DELIVER_LOOPS		(-16)	/* beside RESOLVE_*, none of which it
+					 * equals */
 void		 deliver_smarthost_target(const struct config *,
 		    const char *host, unsigned port, struct mx_target *);
 

@@ -66,8 +66,7 @@ resolve_words(int rc)
 	switch (rc) {
 	case RESOLVE_NONE:
 		return "host not found";
-	case DELIVER_LOOPS:	/* a host's rc; as RESOLVE_BADNAME, a
-				 * domain's, which print_domain says */
+	case DELIVER_LOOPS:
 		return "this server";
 	default:
 		return "DNS failure";
