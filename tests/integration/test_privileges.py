@@ -127,6 +127,11 @@ class Privileges(sallytest.TestCase):
         os.makedirs(os.path.join(srv.queue_dir, 'tmp'), 0o755)
         with open(os.path.join(srv.queue_dir, 'tmp', 'stale'), 'w') as f:
             f.write('left by a crash')
+        # ... and a day of TLS-RPT sessions recorded by a runner as root
+        os.makedirs(os.path.join(srv.queue_dir, 'tlsrpt'), 0o755)
+        day = os.open(os.path.join(srv.queue_dir, 'tlsrpt', '2026-12-01'),
+                      os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(day)
         srv.start()
         st = proc_status(srv.pid)
         uid, gid = self.nobody.pw_uid, self.nobody.pw_gid
