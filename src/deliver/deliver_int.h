@@ -120,6 +120,7 @@ enum deliver_sts_host {
 	STS_HOST_AS_IS,		/* no policy for it: as without MTA-STS */
 	STS_HOST_SKIP,		/* not in the enforced policy: not tried */
 	STS_HOST_ENFORCED,	/* TLS, the certificate valid for its name */
+	STS_HOST_TESTING,	/* a testing policy: as without one, reported */
 };
 /* The policy of domain for this delivery (sts.h), its fetch or failure
  * logged. */
@@ -135,6 +136,14 @@ enum deliver_sts_host deliver_sts_host(const struct config *,
  * of TLS worded as the policy's deferral. */
 void		 deliver_sts_done(const struct sts_state *, const char *domain,
 		    struct smtp_client_opts *, struct smtp_client_reply *sess);
+/* After a host the policy concerned (h not AS_IS): its session (t, or
+ * its skipping) counted for TLS reporting under the policy; returns
+ * TLSRPT_STS, the policy the host was tried under. */
+enum tlsrpt_policy deliver_sts_report(const struct config *,
+		    const struct sts_state *, const char *domain,
+		    const char *mx, enum deliver_sts_host h,
+		    const struct smtp_client_tls *t,
+		    const struct smtp_client_reply *sess);
 
 /* A configuration shared by the threads that started under it. */
 struct rcfg {

@@ -228,8 +228,6 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	struct mx_target *mx = calloc(MAX_MX, sizeof(*mx));
 	struct sts_state *sts = calloc(1, sizeof(*sts));
 	enum deliver_sts_host sts_host = STS_HOST_AS_IS;
-	enum tlsrpt_policy policy = TLSRPT_NO_POLICY;	/* STS: the last host
-							 * was under one */
 	char **rcpts = calloc(n, sizeof(*rcpts)), user[256], pass[256];
 	char host[256], port[8], local[256], domain[256], relay[300], err[256];
 	const char *key;
@@ -358,8 +356,6 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			/* MTA-STS where DANE left the host opportunistic */
 			sts_host = deliver_sts_host(cfg, e->id, sts, domain,
 			    mx[k].mx.name, &opts, &sess);
-			policy = sts_host == STS_HOST_ENFORCED ? TLSRPT_STS :
-			    TLSRPT_NO_POLICY;
 		}
 		if (sts_host != STS_HOST_SKIP)
 			try_target(&opts, &mx[k], e, fd, rcpts, n, &sess, reps);
@@ -367,6 +363,9 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			memset(&tls, 0, sizeof(tls));	/* no session */
 		if (sts_host == STS_HOST_ENFORCED)
 			deliver_sts_done(sts, domain, &opts, &sess);
+		if (sts_host != STS_HOST_AS_IS)
+			plan.policy = deliver_sts_report(cfg, sts, domain,
+			    mx[k].mx.name, sts_host, &tls, &sess);
 		heard = sess.code != 0;
 		deliver_tls_attempt(cfg, cfg->smarthost ? NULL : domain, e,
 		    relay, &plan, &tls, &sess);
@@ -391,7 +390,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			    sess.text);
 		/* the session that gave the verdict: the last one */
 		deliver_tls_field(outs[idx[k]].tls, sizeof(outs[idx[k]].tls),
-		    &tls, policy == TLSRPT_STS ? policy : plan.policy);
+		    &tls, plan.policy);
 	}
 out:
 	dest_release(key);

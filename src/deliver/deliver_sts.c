@@ -7,19 +7,73 @@
  * "testing" delivers as without a policy and logs what enforce would
  * have refused; "none" does nothing. A host whose TLS DANE already
  * decides is left to DANE (RFC 8461 2).
+ *
+ * TLS reporting (RFC 8460) counts what happened under the policy here:
+ * policy type sts, the policy's lines as its policy-string, its mx
+ * patterns as mx-host; a failed fetch as sts-policy-fetch-error,
+ * sts-policy-invalid or sts-webpki-invalid; a host outside the
+ * patterns as validation-failure.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deliver/deliver_int.h"
 #include "deliver/sts.h"
+#include "deliver/tlsrpt_out.h"
 #include "lib/log.h"
+
+#define STS_TEXT_MAX	(MTASTS_MX_MAX * (MTASTS_NAME_MAX + 8) + 128)
+
+/* sts_note - one result under st's policy for TLS reporting: mx the
+ * host tried (NULL for a failed fetch), t its session (or NULL) */
+static void
+sts_note(const struct config *cfg, const struct sts_state *st,
+    const char *domain, const char *mx, enum tlsrpt_result result,
+    const char *reason, const struct smtp_client_tls *t)
+{
+	struct tlsrpt_session s;
+	char	*text = NULL, *mxs = NULL, *l, *nl;
+	size_t	 i, at = 0;
+
+	if (!cfg->tls_reporting)
+		return;
+	memset(&s, 0, sizeof(s));
+	s.domain = domain;
+	s.policy = TLSRPT_STS;
+	s.result = result;
+	s.reason = result == TLSRPT_SUCCESS ? NULL : reason;
+	s.receiving_mx = mx;
+	s.receiving_ip = t != NULL && t->peer_ip[0] != '\0' ? t->peer_ip :
+	    NULL;
+	if (st->have && (text = malloc(STS_TEXT_MAX)) != NULL &&
+	    (mxs = malloc(STS_TEXT_MAX)) != NULL &&
+	    mtasts_policy_format(&st->c.policy, text, STS_TEXT_MAX) > 0) {
+		for (l = text; *l != '\0' && s.npstrings < TLSRPT_PSTRINGS_MAX;
+		    l = nl + 1) {
+			if ((nl = strchr(l, '\n')) == NULL)
+				break;
+			*nl = '\0';
+			s.pstrings[s.npstrings++] = l;
+		}
+		mxs[0] = '\0';
+		for (i = 0; i < st->c.policy.nmx; i++)
+			at += (size_t)snprintf(mxs + at, STS_TEXT_MAX - at,
+			    "%s%s", i > 0 ? " " : "", st->c.policy.mx[i]);
+		s.mx_host = mxs;
+	}
+	tlsrpt_note(cfg, &s);
+	free(text);
+	free(mxs);
+}
 
 void
 deliver_sts_policy(const struct config *cfg, const char *qid,
     const char *domain, struct sts_state *st)
 {
 	sts_policy(cfg, domain, st);
+	if (st->failure != TLSRPT_SUCCESS)
+		sts_note(cfg, st, domain, NULL, st->failure, st->detail, NULL);
 	if (st->failure != TLSRPT_SUCCESS)
 		log_warn("id=%s mta-sts domain=%s %s: %s; %s", qid, domain,
 		    tlsrpt_result_name(st->failure), st->detail, !st->have ?
@@ -50,7 +104,7 @@ deliver_sts_host(const struct config *cfg, const char *qid,
 			log_info("id=%s mta-sts domain=%s mode=testing: MX "
 			    "host %s is not in the policy (id %s); enforce "
 			    "would defer", qid, domain, mx, st->c.id);
-		return STS_HOST_AS_IS;
+		return STS_HOST_TESTING;
 	}
 	if (!match) {
 		sess->code = 0;
@@ -88,4 +142,18 @@ deliver_sts_done(const struct sts_state *st, const char *domain,
 			memcpy(sess->text, text, sizeof(text));
 		}
 	}
+}
+
+enum tlsrpt_policy
+deliver_sts_report(const struct config *cfg, const struct sts_state *st,
+    const char *domain, const char *mx, enum deliver_sts_host h,
+    const struct smtp_client_tls *t, const struct smtp_client_reply *sess)
+{
+	if (h == STS_HOST_SKIP)
+		sts_note(cfg, st, domain, mx, TLSRPT_VALIDATION_FAILURE,
+		    sess->text, NULL);
+	else if (t->used || t->result != TLSRPT_SUCCESS)
+		sts_note(cfg, st, domain, mx, t->result, t->detail, t);
+	/* a host not reached, or TLS not tried: no TLS session to count */
+	return TLSRPT_STS;
 }

@@ -43,7 +43,9 @@ tlsrpt_attempt(const struct config *cfg, const char *domain,
 	struct tlsrpt_session s;
 	bool tlsa = plan->policy == TLSRPT_TLSA;
 
-	if (domain == NULL || !cfg->tls_reporting)
+	/* Sessions under an MTA-STS policy: deliver_sts.c counts them. */
+	if (domain == NULL || !cfg->tls_reporting ||
+	    plan->policy == TLSRPT_STS)
 		return;
 	if (plan->verdict != DANE_DEFER) {
 		tlsrpt_note_session(cfg, domain, plan->policy, tlsa ? host :

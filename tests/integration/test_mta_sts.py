@@ -302,6 +302,44 @@ class MtaSts(DeliveryCase):
         self.assertEqual(len(sink.wait(1)), 1, srv.log_text()[-3000:])
         self.status_line(srv, qid, RCPT, 'sent')
 
+    # --- TLS reporting ----------------------------------------------------------
+
+    def test_sessions_and_fetch_failures_reported_under_sts(self):
+        import test_tlsrpt
+        sink = self.mx_sink()
+        self.web.start()
+        rua = 'v=TLSRPTv1; rua=mailto:' + test_tlsrpt.RUA
+        # fail.test's policy host is the same server, whose certificate
+        # is for mta-sts.sts.test only: sts-webpki-invalid, no policy.
+        dns = self.dns(hosts={'mta-sts.fail.test': self.web_addr},
+                       mx={'fail.test': MX},
+                       txt={'_mta-sts.fail.test': 'v=STSv1; id=1',
+                            '_smtp._tls.' + DOMAIN: rua,
+                            '_smtp._tls.fail.test': rua})
+        srv = self.sts_daemon(dns, tls_reporting='yes',
+                              mailbox_users=test_tlsrpt.USERS + ['tlsrpt'])
+        for i in range(2):
+            self.send(srv, SENDER, [RCPT], message('reported %d' % i))
+        qid = self.send(srv, SENDER, ['friend@fail.test'], message('no policy'))
+        self.assertEqual(len(sink.wait(3)), 3, srv.log_text()[-3000:])
+        self.status_line(srv, qid, 'friend@fail.test', 'sent')
+        self.wait_empty(srv)
+        reports = test_tlsrpt.trigger_and_read(self, srv, 2)
+        self.assertEqual(sorted(reports), ['fail.test', DOMAIN])
+        pol = reports[DOMAIN][2]['policies']
+        self.assertEqual(len(pol), 1, pol)
+        self.assertEqual(pol[0]['policy']['policy-type'], 'sts')
+        self.assertEqual(pol[0]['policy']['policy-string'],
+                         ['version: STSv1', 'mode: enforce', 'mx: ' + MX,
+                          'max_age: 86400'])
+        self.assertIn(MX, pol[0]['policy']['mx-host'])
+        self.assertEqual(pol[0]['summary'], {'total-successful-session-count': 2,
+                                             'total-failure-session-count': 0})
+        fail = {p['policy']['policy-type']: p for p in reports['fail.test'][2]['policies']}
+        self.assertEqual(sorted(fail), ['no-policy-found', 'sts'])
+        self.assertEqual([f['result-type'] for f in fail['sts']['failure-details']],
+                         ['sts-webpki-invalid'])
+
     # --- the cache ------------------------------------------------------------
 
     def test_cached_policy_survives_a_restart(self):
