@@ -205,7 +205,7 @@ current(const struct sts_cached *c, const char *id, bool have_id,
  * failure in st */
 static int
 refresh(const struct config *cfg, const char *domain, const char *id,
-    time_t now, struct sts_state *st)
+    time_t now, bool keep, struct sts_state *st)
 {
 	struct mtasts_policy p;
 	char	*body, why[MTASTS_WHY_MAX], err[160];
@@ -232,14 +232,17 @@ refresh(const struct config *cfg, const char *domain, const char *id,
 	st->c.fetched = now;
 	st->have = true;
 	st->source = "fetched";
-	if (sts_cache_write(cfg, domain, &st->c, err, sizeof(err)) == -1)
+	if (keep && sts_cache_write(cfg, domain, &st->c, err, sizeof(err)) ==
+	    -1)
 		snprintf(st->detail, sizeof(st->detail), "not cached: %s",
 		    err);
 	return 0;
 }
 
-void
-sts_policy(const struct config *cfg, const char *domain,
+/* sts_find - sts_policy's work; keep: a delivery's (the cache written,
+ * the lock taken, a failure remembered), else a look only */
+static void
+sts_find(const struct config *cfg, const char *domain, bool keep,
     struct sts_state *st)
 {
 	char	 name[MTASTS_NAME_MAX + 1], id[MTASTS_ID_MAX + 1];
@@ -257,6 +260,13 @@ sts_policy(const struct config *cfg, const char *domain,
 		goto use_cache;
 	if (!have_cache && !have_id)
 		return;			/* no policy, nothing to fetch */
+	if (!keep) {		/* sallyport --tls-policy: fetch, keep nothing */
+		if (!have_id)
+			snprintf(id, sizeof(id), "%s", cached.id);
+		if (refresh(cfg, name, id, now, false, st) == 0 || !have_cache)
+			return;
+		goto use_cache;
+	}
 	/* A fetch is due: none cached, a new id, or max_age passed. One
 	 * thread at a time per domain; whoever waited looks again. */
 	sts_lock(name);
@@ -268,7 +278,7 @@ sts_policy(const struct config *cfg, const char *domain,
 	if (!have_id)			/* refreshing with no record: the id */
 		snprintf(id, sizeof(id), "%s", cached.id);	/* stays */
 	if (!failure_recent(name, id, now, st) &&
-	    refresh(cfg, name, id, now, st) == -1)
+	    refresh(cfg, name, id, now, true, st) == -1)
 		failure_note(name, id, now, st);
 unlock:
 	sts_unlock(name);
@@ -282,4 +292,18 @@ use_cache:
 	st->source = "cache";
 	st->expired = (unsigned long)(now - cached.fetched) >=
 	    cached.policy.max_age;
+}
+
+void
+sts_policy(const struct config *cfg, const char *domain,
+    struct sts_state *st)
+{
+	sts_find(cfg, domain, true, st);
+}
+
+void
+sts_policy_look(const struct config *cfg, const char *domain,
+    struct sts_state *st)
+{
+	sts_find(cfg, domain, false, st);
 }

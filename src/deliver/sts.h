@@ -54,6 +54,11 @@ struct sts_state {
  * mtasts_policy_format(&state->c.policy). */
 void		 sts_policy(const struct config *, const char *domain,
 		    struct sts_state *);
+/* The same for `sallyport --tls-policy`: a policy due is fetched, but
+ * neither cached nor waited for (a look must not leave files of
+ * another user under queue_dir). */
+void		 sts_policy_look(const struct config *, const char *domain,
+		    struct sts_state *);
 
 /* sts_cache.c: the cached policy of `domain` (an ASCII name checked by
  * the caller) under queue_dir/mta-sts/: 0, or -1 when there is none

@@ -15,7 +15,9 @@
  *	  plan: dane (1 usable TLSA record at _25._tcp.mx1.dane.example)
  *
  * A policy of another kind adds its own lines: one per domain after
- * print_domain's, one per host after print_host's. Anything read from
+ * print_domain's, one per host after print_host's. MTA-STS adds
+ * mta-sts: (the mode, id, cached or fetched now), mta-sts-mx: and
+ * mta-sts-failure:, and makes a host's plan sts or skip under enforce. Anything read from
  * DNS is printed as log lines are (log_escape: control characters as
  * \r, \n, \xHH), so that a line is one line.
  */
@@ -28,6 +30,7 @@
 
 #include "conf/config.h"
 #include "deliver/deliver_int.h"
+#include "deliver/sts.h"
 #include "deliver/tls_policy.h"
 #include "dns/resolve.h"
 #include "lib/log.h"
@@ -95,6 +98,38 @@ print_domain(const struct config *cfg, const char *domain, int rc,
 		    "DNS failure");
 }
 
+/* print_sts - the domain's MTA-STS policy, as a delivery would find it
+ * now (fetched when due, but not cached by this look) */
+static void
+print_sts(const struct config *cfg, const struct sts_state *st)
+{
+	char	 mxs[512];
+	size_t	 i, at = 0;
+
+	if (!cfg->mta_sts) {
+		put("", "mta-sts", "off (mta_sts = no)");
+		return;
+	}
+	if (st->have)
+		put("", "mta-sts", "%s (id %s, %s%s, max_age %lu)",
+		    mtasts_mode_name(st->c.policy.mode), st->c.id,
+		    strcmp(st->source, "cache") == 0 ? "cached" : "fetched now",
+		    st->expired ? ", expired: in force until a new one is "
+		    "fetched" : "", st->c.policy.max_age);
+	else
+		put("", "mta-sts", "no policy");
+	if (st->have && st->c.policy.nmx > 0) {
+		mxs[0] = '\0';
+		for (i = 0; i < st->c.policy.nmx && at < sizeof(mxs); i++)
+			at += (size_t)snprintf(mxs + at, sizeof(mxs) - at,
+			    "%s%s", i > 0 ? " " : "", st->c.policy.mx[i]);
+		put("", "mta-sts-mx", "%s", mxs);
+	}
+	if (st->failure != TLSRPT_SUCCESS)
+		put("", "mta-sts-failure", "%s: %s",
+		    tlsrpt_result_name(st->failure), st->detail);
+}
+
 /* print_addrs - "A B C (secure)" */
 static void
 print_addrs(const struct mx_target *t)
@@ -156,21 +191,34 @@ print_tlsa(const struct dane_plan *p)
 /* print_host - one host and its plan; false when it cannot be planned
  * (out of memory) */
 static bool
-print_host(const struct config *cfg, const struct mx_target *t)
+print_host(const struct config *cfg, const struct mx_target *t,
+    const char *domain, const struct sts_state *st)
 {
 	struct dane_plan	 p;
 	int			 rc;
+	bool			 sts, in;
 
 	put("", "host", "%s", t->mx.name);
 	put("  ", "preference", "%u", t->mx.pref);
 	print_addrs(t);
 	rc = dane_plan_host(cfg, t, 25, &p);
 	print_tlsa(&p);
+	/* MTA-STS where DANE leaves the host opportunistic (deliver_sts.c) */
+	sts = st->have && st->c.policy.mode != MTASTS_NONE &&
+	    p.verdict == DANE_NONE;
+	in = sts && mtasts_mx_match(&st->c.policy, t->mx.name);
 	if (t->rc != RESOLVE_OK)
 		put("  ", "plan", "skip (%s)", resolve_words(t->rc));
+	else if (sts && st->c.policy.mode == MTASTS_ENFORCE && in)
+		put("  ", "plan", "sts (the MTA-STS policy of %s: TLS, a "
+		    "certificate valid for %s)", domain, t->mx.name);
+	else if (sts && st->c.policy.mode == MTASTS_ENFORCE)
+		put("  ", "plan", "skip (not in the MTA-STS policy of %s, mode "
+		    "enforce: 451 4.7.5)", domain);
 	else
-		put("  ", "plan", "%s (%s)", dane_verdict_name(p.verdict),
-		    p.why);
+		put("  ", "plan", "%s (%s%s)", dane_verdict_name(p.verdict),
+		    p.why, !sts ? "" : in ? "; MTA-STS testing: in the "
+		    "policy" : "; MTA-STS testing: not in the policy");
 	dane_plan_free(&p);
 	return rc == 0;
 }
@@ -179,6 +227,7 @@ int
 tls_policy_command(const char *config, int argc, char **argv)
 {
 	struct mx_target	*mx;
+	struct sts_state	*st = NULL;
 	struct config		*cfg;
 	char			*errors = NULL;
 	size_t			 nmx = 0, k, end = 0;
@@ -194,13 +243,19 @@ tls_policy_command(const char *config, int argc, char **argv)
 	free(errors);
 	if (cfg == NULL)
 		return 2;
-	if ((mx = calloc(DELIVER_MAX_MX, sizeof(*mx))) == NULL) {
+	if ((mx = calloc(DELIVER_MAX_MX, sizeof(*mx))) == NULL ||
+	    (st = calloc(1, sizeof(*st))) == NULL) {
+		free(mx);
 		fprintf(stderr, "sallyport: --tls-policy: out of memory\n");
 		config_free(cfg);
 		return 2;
 	}
 	rc = deliver_mx_list(cfg, argv[0], mx, DELIVER_MAX_MX, &nmx);
 	print_domain(cfg, argv[0], rc, mx, nmx);
+	if (rc == RESOLVE_OK && cfg->smarthost == NULL) {
+		sts_policy_look(cfg, argv[0], st);
+		print_sts(cfg, st);
+	}
 	if (rc != RESOLVE_OK || nmx == 0)
 		status = 1;
 	for (k = 0; rc == RESOLVE_OK && k < nmx; k++) {
@@ -215,10 +270,11 @@ tls_policy_command(const char *config, int argc, char **argv)
 				status = 1;
 			break;
 		}
-		if (!print_host(cfg, &mx[k]))
+		if (!print_host(cfg, &mx[k], argv[0], st))
 			status = 2;
 	}
 	fflush(stdout);
+	free(st);
 	free(mx);
 	config_free(cfg);
 	return status;

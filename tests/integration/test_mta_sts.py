@@ -23,6 +23,7 @@ import random
 import shutil
 import socket
 import ssl
+import subprocess
 import tempfile
 import threading
 import unittest
@@ -339,6 +340,40 @@ class MtaSts(DeliveryCase):
         self.assertEqual(sorted(fail), ['no-policy-found', 'sts'])
         self.assertEqual([f['result-type'] for f in fail['sts']['failure-details']],
                          ['sts-webpki-invalid'])
+
+    # --- sallyport --tls-policy ------------------------------------------------
+
+    def tls_policy(self, srv):
+        """`sallyport --tls-policy sts.test` with srv's configuration:
+        its output lines."""
+        p = subprocess.run([srv.bin, '--tls-policy', DOMAIN, '-c', srv.conf_path],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout.decode().splitlines()
+
+    def test_tls_policy_shows_the_policy_and_the_plan(self):
+        self.mx_sink()
+        self.web.start()
+        srv = self.sts_daemon(self.dns(), start=False)
+        lines = self.tls_policy(srv)
+        self.assertIn('mta-sts: enforce (id 20260101, fetched now, max_age 86400)', lines)
+        self.assertIn('mta-sts-mx: ' + MX, lines)
+        self.assertIn('  plan: sts (the MTA-STS policy of %s: TLS, a certificate valid '
+                      'for %s)' % (DOMAIN, MX), lines)
+        # A look: nothing is kept under queue_dir.
+        self.assertFalse(os.path.exists(os.path.join(srv.queue_dir, 'mta-sts')))
+        # Under a policy naming another MX, the host is skipped.
+        self.web.body = policy(mx=('*.elsewhere.test',))
+        lines = self.tls_policy(srv)
+        self.assertIn('  plan: skip (not in the MTA-STS policy of %s, mode enforce: '
+                      '451 4.7.5)' % DOMAIN, lines)
+        # No policy server: the failure, and no policy.
+        self.web.stop()
+        lines = self.tls_policy(srv)
+        self.assertIn('mta-sts: no policy', lines)
+        self.assertTrue([l for l in lines if l.startswith('mta-sts-failure: '
+                                                          'sts-policy-fetch-error: ')],
+                        lines)
 
     # --- the cache ------------------------------------------------------------
 
