@@ -20,7 +20,9 @@ With DANE (a DNSSEC world the test signs, behind a validating unbound:
 sallytest_dnssec), the sessions are reported under policy-type tlsa with
 the host's TLSA records as policy-string: a matching host as successes,
 a mismatch as validation-failure, and a host whose TLSA answer is bogus
-(not tried) as dnssec-invalid."""
+(not tried) as dnssec-invalid. Under MTA-STS (test_mta_sts's HTTPS
+policy server), policy-type sts with the policy's lines and mx
+patterns; a policy that cannot be fetched, sts-policy-fetch-error."""
 import email
 import email.policy
 import email.utils
@@ -30,12 +32,14 @@ import os
 import random
 import re
 import subprocess
+import unittest
 
 import jsonschema
 
 import sallytest
 from sallytest_dnssec import tlsa_from_pem
 import test_dane
+import test_mta_sts
 from test_delivery import DeliveryCase, message, SENDER, USERS
 
 RESULT_TYPES = [
@@ -317,6 +321,55 @@ class Dane(test_dane.DaneCase):
                           for f in bog['failure-details']],
                          [('dnssec-invalid', 'mx.bogus.dane.test')])
         self.assert_no_mail(spoofed, srv)
+
+
+class Sts(test_mta_sts.MtaSts):
+    """TLS-RPT under MTA-STS: policy-type sts (port 25 and 443: root)."""
+
+    def sts_reports(self, **overrides):
+        dns = self.dns(txt={'_smtp._tls.' + test_mta_sts.DOMAIN:
+                            'v=TLSRPTv1; rua=mailto:' + RUA})
+        srv = self.sts_daemon(dns, tls_reporting='yes',
+                              mailbox_users=USERS + ['tlsrpt'], **overrides)
+        qid = self.send(srv, SENDER, [test_mta_sts.RCPT], message('sts'))
+        self.status_line(srv, qid, test_mta_sts.RCPT, 'sent')
+        report = trigger_and_read(self, srv, 1)[test_mta_sts.DOMAIN][2]
+        self.assertEqual(len(report['policies']), 1, report)
+        return report['policies'][0]
+
+    def test_enforced_session_reported_under_sts(self):
+        self.mx_sink()
+        self.web.start()
+        pol = self.sts_reports()
+        self.assertEqual(pol['policy'], {
+            'policy-type': 'sts', 'policy-domain': test_mta_sts.DOMAIN,
+            'policy-string': ['version: STSv1', 'mode: enforce',
+                              'mx: ' + test_mta_sts.MX, 'max_age: 86400'],
+            'mx-host': [test_mta_sts.MX]})
+        self.assertEqual(pol['summary'], {'total-successful-session-count': 1,
+                                          'total-failure-session-count': 0})
+
+    def test_policy_fetch_error_reported(self):
+        self.mx_sink(name='wrong.example.net')
+        self.web.body = test_mta_sts.policy(extra='x-padding: %s\r\n' % ('p' * 1000)) * 2
+        self.web.start()
+        pol = self.sts_reports(mta_sts_max_size='1k')
+        self.assertEqual(pol['policy']['policy-type'], 'sts')
+        self.assertNotIn('policy-string', pol['policy'])
+        self.assertEqual(pol['summary'], {'total-successful-session-count': 0,
+                                          'total-failure-session-count': 1})
+        self.assertEqual([f['result-type'] for f in pol['failure-details']],
+                         ['sts-policy-fetch-error'])
+
+
+def load_tests(loader, tests, pattern):
+    """The tests of this file only, not those of the classes its cases
+    are made from (test_dane's, test_mta_sts's)."""
+    suite = unittest.TestSuite()
+    for cls in (Tlsrpt, Dane, Sts):
+        suite.addTests(cls(name) for name in loader.getTestCaseNames(cls)
+                       if name in cls.__dict__)
+    return suite
 
 
 if __name__ == '__main__':
