@@ -61,19 +61,16 @@ struct deliver_ctx {
 void		 deliver_tls_field(char *out, size_t len,
 		    const struct smtp_client_tls *t, enum tlsrpt_policy policy);
 struct dane_plan;
-struct sts_state;
 /* After each attempt at one host (an MX host of the recipients'
  * domain, or the smarthost: domain NULL) for entry e: the DANE plan it
- * was tried under (all zero when none was made), the domain's MTA-STS
- * state (NULL for the smarthost) and whether the host was skipped as
- * not in its enforced policy, what became of TLS (t->peer_ip "" when
- * no session was made: the host was skipped or not reached) and the
- * session's outcome. The one place where every outbound TLS session
- * passes: TLS-RPT counts them here. */
+ * was tried under (all zero when none was made), what became of TLS
+ * (t->peer_ip "" when no session was made: the host was skipped or not
+ * reached) and the session's outcome. The one place where every
+ * outbound TLS session passes: TLS-RPT counts them here. */
 void		 deliver_tls_attempt(const struct config *, const char *domain,
 		    const struct qentry *e, const char *host,
-		    const struct dane_plan *plan, const struct sts_state *sts,
-		    bool sts_skipped, const struct smtp_client_tls *t,
+		    const struct dane_plan *plan,
+		    const struct smtp_client_tls *t,
 		    const struct smtp_client_reply *sess);
 
 /* deliver_outcome.c */

@@ -350,7 +350,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 				memset(&tls, 0, sizeof(tls));
 				heard = false;
 				deliver_tls_attempt(cfg, domain, e, relay,
-				    &plan, sts, false, &tls, &sess);
+				    &plan, &tls, &sess);
 				continue;
 			}
 			/* MTA-STS where DANE left the host opportunistic */
@@ -368,8 +368,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			    mx[k].mx.name, sts_host, &tls, &sess);
 		heard = sess.code != 0;
 		deliver_tls_attempt(cfg, cfg->smarthost ? NULL : domain, e,
-		    relay, &plan, cfg->smarthost ? NULL : sts,
-		    sts_host == STS_HOST_SKIP, &tls, &sess);
+		    relay, &plan, &tls, &sess);
 		/* A verdict ends the walk; a 4xx or no answer from this
 		 * host leaves the next one to try. */
 		if (sess.code / 100 == 2 || sess.code / 100 == 5)

@@ -326,7 +326,7 @@ class Dane(test_dane.DaneCase):
 class Sts(test_mta_sts.MtaSts):
     """TLS-RPT under MTA-STS: policy-type sts (port 25 and 443: root)."""
 
-    def sts_reports(self, **overrides):
+    def sts_reports(self, npolicies=1, **overrides):
         dns = self.dns(txt={'_smtp._tls.' + test_mta_sts.DOMAIN:
                             'v=TLSRPTv1; rua=mailto:' + RUA})
         srv = self.sts_daemon(dns, tls_reporting='yes',
@@ -334,13 +334,13 @@ class Sts(test_mta_sts.MtaSts):
         qid = self.send(srv, SENDER, [test_mta_sts.RCPT], message('sts'))
         self.status_line(srv, qid, test_mta_sts.RCPT, 'sent')
         report = trigger_and_read(self, srv, 1)[test_mta_sts.DOMAIN][2]
-        self.assertEqual(len(report['policies']), 1, report)
-        return report['policies'][0]
+        self.assertEqual(len(report['policies']), npolicies, report)
+        return report['policies']
 
     def test_enforced_session_reported_under_sts(self):
         self.mx_sink()
         self.web.start()
-        pol = self.sts_reports()
+        pol = self.sts_reports()[0]
         self.assertEqual(pol['policy'], {
             'policy-type': 'sts', 'policy-domain': test_mta_sts.DOMAIN,
             'policy-string': ['version: STSv1', 'mode: enforce',
@@ -353,13 +353,17 @@ class Sts(test_mta_sts.MtaSts):
         self.mx_sink(name='wrong.example.net')
         self.web.body = test_mta_sts.policy(extra='x-padding: %s\r\n' % ('p' * 1000)) * 2
         self.web.start()
-        pol = self.sts_reports(mta_sts_max_size='1k')
+        # the failed fetch under sts; the session, made without a
+        # policy, as no-policy-found
+        pol, session = self.sts_reports(2, mta_sts_max_size='1k')
         self.assertEqual(pol['policy']['policy-type'], 'sts')
         self.assertNotIn('policy-string', pol['policy'])
         self.assertEqual(pol['summary'], {'total-successful-session-count': 0,
                                           'total-failure-session-count': 1})
         self.assertEqual([f['result-type'] for f in pol['failure-details']],
                          ['sts-policy-fetch-error'])
+        self.assertEqual(session['policy']['policy-type'], 'no-policy-found')
+        self.assertEqual(session['summary']['total-successful-session-count'], 1)
 
 
 def load_tests(loader, tests, pattern):
