@@ -9,12 +9,14 @@ mx.sts.test, is an aiosmtpd sink with STARTTLS on port 25 of another
 127.x address, whose certificate is valid for that name or not.
 
 Cases: enforce and a matching MX (delivered, logged auth=sts); enforce
-and an MX whose certificate is for another name, or an MX the policy does
-not list (deferred with 4.7.5, the sink never sees MAIL); testing
-(delivered even so); an oversized policy, a redirect, a server that
-never answers (no policy applies: delivered, and a slow fetch holds no
-other domain's mail); the cache surviving a restart without the policy
-server. Ports 25 and 443 need root: skipped otherwise.
+and an MX whose certificate is for another name, one without STARTTLS,
+or an MX the policy does not list (deferred with 4.7.5, the sink never
+sees MAIL); testing (delivered even so); an oversized policy, a
+redirect, a server that never answers (no policy applies: delivered,
+and a slow fetch holds no other domain's mail); TLS-RPT reports under
+policy-type sts; `sallyport --tls-policy`; the cache surviving a
+restart without the policy server. Ports 25 and 443 need root: skipped
+otherwise.
 """
 
 import http.server
@@ -213,6 +215,16 @@ class MtaSts(DeliveryCase):
         line = self.deferred_by_policy(srv, qid, sink, 'MTA-STS policy of %s' % DOMAIN)
         self.assertIn('certificate', line)
         self.assertIn('tls_failure=certificate-host-mismatch', line)
+
+    def test_enforce_mx_without_starttls_deferred(self):
+        sink = self.sink(host=self.mx_addr, port=25)      # no STARTTLS
+        self.web.start()
+        srv = self.sts_daemon(self.dns())
+        qid = self.send(srv, SENDER, [RCPT], message('no starttls'))
+        line = self.status_line(srv, qid, RCPT, 'deferred')
+        self.assertIn('451 4.7.5 MTA-STS policy of %s' % DOMAIN, line)
+        self.assertIn('tls_failure=starttls-not-supported', line)
+        self.assertEqual(sink.messages, [], 'sent in clear under enforce')
 
     def test_enforce_mx_not_in_the_policy_deferred(self):
         sink = self.mx_sink()
