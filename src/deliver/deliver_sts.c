@@ -152,6 +152,10 @@ deliver_sts_report(const struct config *cfg, const struct sts_state *st,
 	if (h == STS_HOST_SKIP)
 		sts_note(cfg, st, domain, mx, TLSRPT_VALIDATION_FAILURE,
 		    sess->text, NULL);
+	else if (h == STS_HOST_TESTING && !mtasts_mx_match(&st->c.policy, mx))
+		/* what enforce would have refused (RFC 8460 4.3.2.2) */
+		sts_note(cfg, st, domain, mx, TLSRPT_VALIDATION_FAILURE,
+		    "MX host not in the MTA-STS policy (mode testing)", t);
 	else if (t->used || t->result != TLSRPT_SUCCESS)
 		sts_note(cfg, st, domain, mx, t->result, t->detail, t);
 	/* a host not reached, or TLS not tried: no TLS session to count */
