@@ -88,7 +88,12 @@ client_starttls(struct client *c, struct smtp_client_reply *r)
 }
 
 /* client_auth - AUTH PLAIN, or LOGIN when only that is offered. A
- * refusal is our configuration's problem, not the message's: code 0. */
+ * refusal is our configuration's problem, not the message's: code 0.
+ * Both send the password as it is: never outside TLS unless the admin
+ * said TLS is not wanted (CLIENT_TLS_NONE, a trusted path). With
+ * opportunistic TLS a STARTTLS that is missing or refused may be an
+ * attacker's doing, who would then read the password (Postfix's
+ * smtp_sasl_security_options = noplaintext does the same). */
 static int
 client_auth(struct client *c, struct smtp_client_reply *r)
 {
@@ -100,6 +105,9 @@ client_auth(struct client *c, struct smtp_client_reply *r)
 	int		 rc = -1;
 
 	c->step = "AUTH";
+	if (c->tls == NULL && c->o->tls != CLIENT_TLS_NONE)
+		return client_fail(c, "no TLS (STARTTLS not offered or "
+		    "refused): the password is not sent in clear");
 	if (ul > CLIENT_CRED_MAX || pl > CLIENT_CRED_MAX)
 		return client_fail(c, "user name or password too long");
 	if (c->caps.auth_plain) {

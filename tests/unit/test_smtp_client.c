@@ -876,6 +876,26 @@ Test(client, auth_refused_or_missing_is_temporary)
 	HEARD_HASNT(&f, "MAIL");
 }
 
+Test(client, auth_never_in_clear_unless_tls_is_off)
+{
+	struct fake	 f = { .ehlo = "250-fake\r\n250 AUTH PLAIN LOGIN" };
+	struct run	 r;
+
+	/* Opportunistic TLS, and no STARTTLS offered (stripped, perhaps):
+	 * no AUTH, no password, no mail; a temporary failure of ours. */
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_OPPORTUNISTIC;
+	r.o.auth_user = "user";
+	r.o.auth_pass = "secret";
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 0);
+	cr_assert(strstr(r.session.text, "password is not sent in clear") !=
+	    NULL, "%s", r.session.text);
+	HEARD_HASNT(&f, "AUTH");
+	HEARD_HASNT(&f, "MAIL");
+}
+
 /* --- STARTTLS ---------------------------------------------------------------- */
 
 #define EHLO_TLS	"250-fake\r\n250 STARTTLS"
