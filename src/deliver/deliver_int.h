@@ -73,6 +73,28 @@ void		 deliver_tls_attempt(const struct config *, const char *domain,
 		    const struct smtp_client_tls *t,
 		    const struct smtp_client_reply *sess);
 
+/* deliver_reqtls.c: the message's own request (RFC 8689) */
+/* REQUIRETLS: -1 with our verdict in sess (550 5.7.30 "... host why")
+ * unless the next hop is `authenticated` as RFC 8689 4.2.1 counts it (a
+ * usable TLSA record matched; a certificate verified for the MX name
+ * under an MTA-STS policy, testing mode included; the smarthost pinned
+ * by smarthost_tls = required or dane); 0 otherwise (and for a message
+ * without REQUIRETLS). */
+int		 deliver_reqtls_require(const struct qentry *e,
+		    bool authenticated, const char *host, const char *why,
+		    struct smtp_client_reply *sess);
+/* TLS-Required: No (and no REQUIRETLS): opts made opportunistic, as to
+ * a host with neither DANE nor MTA-STS, whatever they said or failed to
+ * say (RFC 8689 5); true. false for any other message, opts untouched.
+ * The MX walk asks it where DANE chose the host's mode, and gives such
+ * a message no MTA-STS policy. */
+bool		 deliver_reqtls_optional(const struct qentry *e,
+		    struct smtp_client_opts *opts);
+/* Is sess our refusal of a host for a REQUIRETLS message (here or by
+ * the client)? That host is not used; the walk goes on to the next. */
+bool		 deliver_reqtls_refused(const struct qentry *e,
+		    const struct smtp_client_reply *sess);
+
 /* deliver_outcome.c */
 /* A verdict made here (remote false): tried, code, relay and text. */
 void		 set_outcome(struct outcome *, int code, const char *relay,
@@ -127,10 +149,12 @@ enum deliver_sts_host {
 void		 deliver_sts_policy(const struct config *, const char *qid,
 		    const char *domain, struct sts_state *);
 /* What the policy asks of MX host mx: opts set for ENFORCED; *sess the
- * deferral (451 4.7.5, no verdict) for SKIP. */
+ * deferral (451 4.7.5, no verdict) for SKIP. For a REQUIRETLS message
+ * (requiretls) a policy in testing mode is applied as enforce (RFC 8689
+ * 4.2.1). */
 enum deliver_sts_host deliver_sts_host(const struct config *,
 		    const char *qid, const struct sts_state *,
-		    const char *domain, const char *mx,
+		    const char *domain, const char *mx, bool requiretls,
 		    struct smtp_client_opts *, struct smtp_client_reply *sess);
 /* After an ENFORCED host's session: opts back as they were, a failure
  * of TLS worded as the policy's deferral. */

@@ -197,9 +197,9 @@ smarthost_dane(const struct config *cfg, struct mx_target *t,
  * into opts; -1 when the host is not to be tried now (its TLSA lookup
  * failed: perhaps an attacker hiding them), the reason in sess */
 static int
-host_tls(const struct config *cfg, const struct mx_target *t,
-    struct dane_plan *plan, struct smtp_client_opts *opts,
-    struct smtp_client_reply *sess)
+host_tls(const struct config *cfg, const struct qentry *e,
+    const struct mx_target *t, struct dane_plan *plan,
+    struct smtp_client_opts *opts, struct smtp_client_reply *sess)
 {
 	dane_plan_free(plan);
 	(void)dane_plan_host(cfg, t, 25, plan);
@@ -208,7 +208,8 @@ host_tls(const struct config *cfg, const struct mx_target *t,
 	opts->ntlsa = plan->ntlsa;
 	opts->verify_name = plan->verdict == DANE_VERIFY ? plan->base :
 	    t->mx.name;
-	if (plan->verdict != DANE_DEFER)
+	/* TLS-Required: No: not even a failed lookup holds it back */
+	if (deliver_reqtls_optional(e, opts) || plan->verdict != DANE_DEFER)
 		return 0;
 	sess->code = 0;
 	snprintf(sess->text, sizeof(sess->text), "451 4.7.5 %s: %s",
@@ -232,7 +233,9 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	char host[256], port[8], local[256], domain[256], relay[300], err[256];
 	const char *key;
 	size_t k, nmx = 0;
+	struct smtp_client_reply temp;	/* REQUIRETLS: a host's deferral */
 	bool heard = false;		/* sess is a server's reply */
+	bool temp_heard = false, have_temp = false;
 	unsigned hops;
 	size_t group_end = 0;
 	int rc, self;
@@ -307,10 +310,25 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		if (opts.tls == CLIENT_TLS_DANE && smarthost_dane(cfg, &mx[0],
 		    port, relay, &plan, &opts, idx, n, outs) == -1)
 			goto out;
+		/* RFC 8689 names DANE and MTA-STS; a smarthost the admin
+		 * pinned (its certificate verified for the name configured)
+		 * is the same trust, chosen by the operator. */
+		snprintf(err, sizeof(err), "is not authenticated "
+		    "(smarthost_tls = %s, not required or dane)",
+		    cfg->smarthost_tls);
+		if (deliver_reqtls_require(e, opts.tls == CLIENT_TLS_DANE ||
+		    opts.tls == CLIENT_TLS_REQUIRED, "the smarthost", err,
+		    &sess) == -1) {
+			for (k = 0; k < n; k++)
+				set_reply(&outs[idx[k]], &sess, relay);
+			goto out;
+		}
+		opts.requiretls = e->requiretls;
 		rc = RESOLVE_OK;
 		nmx = 1;
 	} else {
 		opts.tls = CLIENT_TLS_OPPORTUNISTIC;
+		opts.requiretls = e->requiretls;
 		rc = deliver_mx_list(cfg, domain, mx, MAX_MX, &nmx);
 		sess.code = rc == RESOLVE_NONE || rc == RESOLVE_BADNAME ? 550 : 0;
 		snprintf(sess.text, sizeof(sess.text), "%s %s",
@@ -345,17 +363,36 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		}
 		if (!cfg->smarthost) {
 			snprintf(relay, sizeof(relay), "%s", mx[k].mx.name);
-			if (host_tls(cfg, &mx[k], &plan, &opts, &sess) == -1) {
+			if (host_tls(cfg, e, &mx[k], &plan, &opts, &sess) ==
+			    -1) {
 				/* never in clear: the next host, or wait */
 				memset(&tls, 0, sizeof(tls));
 				heard = false;
 				deliver_tls_attempt(cfg, domain, e, relay,
 				    &plan, &tls, &sess);
+				if (!have_temp && sess.code == 0) {
+					temp = sess;	/* see below */
+					temp_heard = false;
+					have_temp = true;
+				}
 				continue;
 			}
-			/* MTA-STS where DANE left the host opportunistic */
-			sts_host = deliver_sts_host(cfg, e->id, sts, domain,
-			    mx[k].mx.name, &opts, &sess);
+			/* MTA-STS where DANE left the host opportunistic
+			 * (and the message did not say TLS-Required: No) */
+			sts_host = e->tls_optional && !e->requiretls ?
+			    STS_HOST_AS_IS : deliver_sts_host(cfg, e->id, sts,
+			    domain, mx[k].mx.name, e->requiretls, &opts, &sess);
+			/* REQUIRETLS: authenticated by DANE or MTA-STS, or
+			 * not used (RFC 8689 4.2.1) */
+			if (sts_host != STS_HOST_SKIP &&
+			    deliver_reqtls_require(e, opts.tls ==
+			    CLIENT_TLS_DANE || sts_host == STS_HOST_ENFORCED,
+			    mx[k].mx.name, "is not authenticated by DANE or "
+			    "MTA-STS", &sess) == -1) {
+				memset(&tls, 0, sizeof(tls));	/* no session */
+				heard = false;
+				continue;
+			}
 		}
 		if (sts_host != STS_HOST_SKIP)
 			try_target(&opts, &mx[k], e, fd, rcpts, n, &sess, reps);
@@ -369,10 +406,25 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		heard = sess.code != 0;
 		deliver_tls_attempt(cfg, cfg->smarthost ? NULL : domain, e,
 		    relay, &plan, &tls, &sess);
+		if (deliver_reqtls_refused(e, &sess))
+			continue;	/* not this host (RFC 8689 4.2.1) */
+		if (e->requiretls && sess.code / 100 != 2 &&
+		    sess.code / 100 != 5 && !have_temp) {
+			/* a host that may yet qualify: a deferral, not a
+			 * bounce, if no other does */
+			temp = sess;
+			temp_heard = heard;
+			have_temp = true;
+		}
 		/* A verdict ends the walk; a 4xx or no answer from this
 		 * host leaves the next one to try. */
 		if (sess.code / 100 == 2 || sess.code / 100 == 5)
 			break;
+	}
+	if (have_temp && deliver_reqtls_refused(e, &sess)) {
+		sess = temp;
+		heard = temp_heard;
+		memset(reps, 0, n * sizeof(*reps));
 	}
 	for (k = 0; k < n; k++) {
 		struct smtp_client_reply *rp = &reps[k];

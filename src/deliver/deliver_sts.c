@@ -90,7 +90,8 @@ deliver_sts_policy(const struct config *cfg, const char *qid,
 enum deliver_sts_host
 deliver_sts_host(const struct config *cfg, const char *qid,
     const struct sts_state *st, const char *domain, const char *mx,
-    struct smtp_client_opts *opts, struct smtp_client_reply *sess)
+    bool requiretls, struct smtp_client_opts *opts,
+    struct smtp_client_reply *sess)
 {
 	bool	 match;
 
@@ -99,7 +100,8 @@ deliver_sts_host(const struct config *cfg, const char *qid,
 	    opts->tls != CLIENT_TLS_OPPORTUNISTIC)
 		return STS_HOST_AS_IS;
 	match = mtasts_mx_match(&st->c.policy, mx);
-	if (st->c.policy.mode == MTASTS_TESTING) {
+	/* RFC 8689 4.2.1: for a REQUIRETLS message testing is enforce */
+	if (st->c.policy.mode == MTASTS_TESTING && !requiretls) {
 		if (!match)
 			log_info("id=%s mta-sts domain=%s mode=testing: MX "
 			    "host %s is not in the policy (id %s); enforce "
@@ -110,8 +112,9 @@ deliver_sts_host(const struct config *cfg, const char *qid,
 		sess->code = 0;
 		sess->ours = false;
 		snprintf(sess->text, sizeof(sess->text), "451 4.7.5 MX host "
-		    "%s is not in the MTA-STS policy of %s (mode enforce, id "
-		    "%s)", mx, domain, st->c.id);
+		    "%s is not in the MTA-STS policy of %s (mode %s, id %s)",
+		    mx, domain, st->c.policy.mode == MTASTS_TESTING ?
+		    "testing, enforced for REQUIRETLS" : "enforce", st->c.id);
 		return STS_HOST_SKIP;
 	}
 	opts->tls = CLIENT_TLS_REQUIRED;

@@ -1,7 +1,9 @@
 /*
  * dsn - the bounce message (RFC 3464, RFC 6522): a multipart/report of
  * a plain-words explanation, a message/delivery-status with one block
- * per failed recipient, and the original message's headers.
+ * per failed recipient, and the original message's headers (never its
+ * body). The report of a REQUIRETLS message is queued with REQUIRETLS
+ * (RFC 8689 5).
  *
  * The report streams into a spool file like any accepted message. Every
  * line ends in CRLF and none is longer than 998 octets: values that come
@@ -177,6 +179,8 @@ reason(const char *status)
 		{ "4.6",	"the mail is going round in a loop" },
 		{ "4.7",	"it could not be delivered in time" },
 		{ "7.1",	"the receiving system refused it" },
+		{ "7.30",	"it required TLS (REQUIRETLS) that no next mail "
+				"server could promise" },
 	};
 	size_t i;
 
@@ -496,6 +500,10 @@ dsn_queue(struct queue *q, const char *hostname, const struct qentry *e,
 	 * only where that message had SMTPUTF8, 8-bit text when eightbit. */
 	env.smtputf8 = e->smtputf8;
 	env.body = eightbit ? MAIL_BODY_8BITMIME : MAIL_BODY_7BIT;
+	/* RFC 8689 5: the report of a REQUIRETLS message goes back under
+	 * REQUIRETLS too (it holds the original header; never the body,
+	 * as any bounce of ours). */
+	env.requiretls = e->requiretls;
 	if ((o.sp = queue_spool_create(q, &env, err, errlen)) == NULL) {
 		free(headers);
 		return -1;

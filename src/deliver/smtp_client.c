@@ -187,6 +187,10 @@ client_dialogue(struct client *c, const char *sender, char *const *rcpts,
 		goto fail;
 	if (session->code / 100 != 2)
 		return;
+	/* Only an offer made inside TLS counts (RFC 8689 4.2.1). */
+	if (c->o->tls_out != NULL)
+		c->o->tls_out->requiretls = c->tls != NULL &&
+		    c->caps.requiretls;
 	if (c->o->auth_user != NULL && client_auth(c, session) == -1)
 		goto fail;
 	if (client_content(c, sender, rcpts, nrcpts, body_fd, body_len,

@@ -8,7 +8,10 @@
  * refused with 550 5.6.7 by a server that does not offer SMTPUTF8; 8-bit
  * content for a server without 8BITMIME is converted to 7-bit (mime8.h)
  * or, if it cannot be or must not be (no_downgrade), refused with
- * 554 5.6.3. Those refusals are ours, given before MAIL.
+ * 554 5.6.3. A REQUIRETLS message (RFC 8689) goes only inside TLS to a
+ * server authenticated as opts->tls asks (DANE, or a verified
+ * certificate) that offered REQUIRETLS there, and MAIL carries it;
+ * otherwise 550 5.7.30. Those refusals are ours, given before MAIL.
  *
  * Blocking I/O with a deadline per step: it runs on the queue runner's
  * delivery threads, never on the reception loop. The message is sent
@@ -87,13 +90,18 @@ struct smtp_client_opts {
 	const struct client_tlsa *tlsa;	/* CLIENT_TLS_DANE: the records */
 	size_t		 ntlsa;
 	bool		 requiretls;	/* MAIL gets REQUIRETLS; a server that
-					 * does not offer it inside TLS is
-					 * refused by us with 5.7.10 */
+					 * does not offer it inside TLS, or
+					 * one not authenticated (tls neither
+					 * DANE nor REQUIRED), is refused by
+					 * us with CLIENT_REQUIRETLS_STATUS */
 	struct smtp_client_tls *tls_out; /* NULL, or where to say what
 					 * became of TLS */
 };
 
 #define CLIENT_TEXT_MAX	512
+/* Our refusal of a next hop for a REQUIRETLS message: RFC 8689's own
+ * enhanced status code, "REQUIRETLS support required" (its section 6). */
+#define CLIENT_REQUIRETLS_STATUS	"5.7.30"
 
 /* What happened: code 250 for delivered; 4xx/5xx the server's verdict;
  * 0 when we never got a verdict (connection or TLS failure), which

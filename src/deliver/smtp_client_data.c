@@ -113,6 +113,18 @@ client_content(struct client *c, const char *sender, char *const *rcpts,
 	for (size_t i = 0; i < nrcpts && !utf8_env; i++)
 		utf8_env = client_utf8(rcpts[i]);
 	r->code = 0;
+	/* RFC 8689 4.2.1: only inside TLS with a peer authenticated as
+	 * asked (DANE, or a verified certificate for the name), and only
+	 * to a server that offered REQUIRETLS there; never sent without. */
+	if (o->requiretls && (c->tls == NULL || (o->tls != CLIENT_TLS_DANE &&
+	    o->tls != CLIENT_TLS_REQUIRED)))
+		return client_refuse(c, r, 550, "550 %s REQUIRETLS support "
+		    "required, but host %s was not authenticated over TLS",
+		    CLIENT_REQUIRETLS_STATUS, c->peer);
+	if (o->requiretls && !c->caps.requiretls)
+		return client_refuse(c, r, 550, "550 %s REQUIRETLS support "
+		    "required, but was not offered by host %s",
+		    CLIENT_REQUIRETLS_STATUS, c->peer);
 	/* An entry queued before SMTPUTF8 was kept may still have UTF-8
 	 * addresses: they need SMTPUTF8 all the same. */
 	c->utf8 = c->caps.smtputf8 && (o->smtputf8 || utf8_env);
@@ -165,8 +177,9 @@ client_envelope(struct client *c, const char *sender, off_t body_len,
 
 	if (c->caps.size)
 		snprintf(size, sizeof(size), " SIZE=%lld", (long long)body_len);
-	rc = client_cmd(c, "MAIL FROM:<%s>%s%s%s", sender, size,
-	    c->body8 ? " BODY=8BITMIME" : "", c->utf8 ? " SMTPUTF8" : "");
+	rc = client_cmd(c, "MAIL FROM:<%s>%s%s%s%s", sender, size,
+	    c->body8 ? " BODY=8BITMIME" : "", c->utf8 ? " SMTPUTF8" : "",
+	    c->o->requiretls ? " REQUIRETLS" : "");
 	if (rc == -1)
 		goto fail;
 	c->step = "MAIL";

@@ -36,6 +36,7 @@ struct client_caps {
 	bool	 auth_login;
 	bool	 smtputf8;
 	bool	 eightbitmime;
+	bool	 requiretls;	/* RFC 8689 */
 };
 
 struct client {

@@ -307,6 +307,8 @@ client_cap(struct client_caps *caps, const char *l, size_t n)
 		caps->smtputf8 = true;
 	else if (client_word_is(&kw, "8BITMIME"))
 		caps->eightbitmime = true;
+	else if (client_word_is(&kw, "REQUIRETLS"))
+		caps->requiretls = true;
 	else if (client_word_is(&kw, "AUTH"))
 		while (client_word(&p, end, &mech)) {
 			if (client_word_is(&mech, "PLAIN"))

@@ -422,9 +422,10 @@ smtp_commit_done(struct smtp_session *s, int status)
 	tx->spooling = false;		/* the host is done with the spool */
 	if (status == 0) {
 		log_info("s=%lx id=%s accepted: from=<%s> size=%" PRIu64
-		    " nrcpt=%zu client=[%s] helo=<%s> proto=%s", s->sid,
+		    " nrcpt=%zu client=[%s] helo=<%s> proto=%s%s", s->sid,
 		    tx->env.id, tx->sender, tx->data.size, tx->nrcpts,
-		    s->addr_text, s->helo, tx->env.proto);
+		    s->addr_text, s->helo, tx->env.proto,
+		    tx->requiretls ? " requiretls=yes" : "");
 		smtp_reply(s, "%s%s", R_QUEUED, tx->env.id);
 	} else {
 		log_warn("s=%lx id=%s queue commit failed; client [%s] told "

@@ -37,6 +37,8 @@ teardown(void)
 
 TestSuite(dsn, .init = setup, .fini = teardown);
 
+static bool entry_requiretls;	/* the next entry() has REQUIRETLS */
+
 /* entry - commit a message for three recipients and load it */
 static struct qentry *
 entry(const char *sender, const char *message)
@@ -55,6 +57,7 @@ entry(const char *sender, const char *message)
 	env.sender = sender;
 	env.rcpts = rcpts;
 	env.nrcpts = 3;
+	env.requiretls = entry_requiretls;
 	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)));
 	cr_assert_eq(spool_write(sp, message, strlen(message)), 0);
 	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
@@ -391,5 +394,40 @@ Test(dsn, bad_failures_refused)
 	cr_assert_not_null(ids = qentry_list(dir, &n));
 	cr_assert_eq(n, 1);
 	qentry_list_free(ids, n);
+	qentry_free(e);
+}
+
+/* RFC 8689 5: the report of a REQUIRETLS message is itself sent with
+ * REQUIRETLS, carries the header only, and says why in plain words; the
+ * report of any other message is not. */
+Test(dsn, requiretls_report_goes_with_requiretls)
+{
+	struct dsn_failure f[] = {
+		{ 2, "5.7.30", "smtp; 550 5.7.30 REQUIRETLS support required, "
+		    "but was not offered by host 127.0.0.1:25", "dns; mx.example.org" },
+	};
+	struct qentry *e, *b;
+	char *m;
+
+	entry_requiretls = true;
+	e = entry("s@example.org", message);
+	entry_requiretls = false;
+	cr_assert(e->requiretls);
+	b = bounce(e, f, 1, 1, &m);
+	cr_assert(b->requiretls, "the report goes with REQUIRETLS");
+	cr_assert_not(b->tls_optional);
+	cr_assert_not_null(strstr(m, "Subject: hello there\r\n"));
+	cr_assert_null(strstr(m, "must not come back"), "never the body");
+	cr_assert_not_null(strstr(m, "REQUIRETLS"), "%s", m);
+	cr_assert(has_line(m, "Status: 5.7.30"), "%s", m);
+	free(m);
+	qentry_free(b);
+	qentry_free(e);
+
+	e = entry("s@example.org", message);
+	b = bounce(e, f, 1, 1, &m);
+	cr_assert_not(b->requiretls);
+	free(m);
+	qentry_free(b);
 	qentry_free(e);
 }

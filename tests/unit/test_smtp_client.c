@@ -77,6 +77,7 @@ struct fake {
 	/* The script: NULL means the usual. */
 	const char	*greeting;		/* "220 fake" */
 	const char	*ehlo;			/* "250 fake" */
+	const char	*ehlo_tls;		/* inside TLS; NULL: ehlo */
 	const char	*helo;			/* after a refused EHLO */
 	const char	*mail;			/* "250 ok" */
 	const char	*rcpt[MAX_REPLIES];	/* "250 ok", in order */
@@ -235,7 +236,8 @@ f_serve(void *arg)
 	while (f_line(f, line, sizeof(line))) {
 		f_heard(f, line);
 		if (f_is(line, "EHLO") || f_is(line, "LHLO"))
-			f_reply(f, f->ehlo, "250 fake");
+			f_reply(f, f->ssl != NULL && f->ehlo_tls != NULL ?
+			    f->ehlo_tls : f->ehlo, "250 fake");
 		else if (f_is(line, "HELO"))
 			f_reply(f, f->helo, "250 fake");
 		else if (f_is(line, "STARTTLS") && f->tls_breaks) {
@@ -1333,4 +1335,107 @@ Test(client, reply_too_long_or_too_many_lines)
 	cr_assert_eq(r.session.code, 0);
 	cr_assert(strstr(r.session.text, "more than 512 lines") != NULL,
 	    "%s", r.session.text);
+}
+
+/* --- REQUIRETLS (RFC 8689) ------------------------------------------------ */
+
+#define EHLO_RT		"250-fake\r\n250-REQUIRETLS\r\n250 STARTTLS"
+
+/* A verified server that offers REQUIRETLS inside TLS: MAIL carries it. */
+Test(client, requiretls_sent_to_a_verified_server_offering_it)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .ehlo_tls = EHLO_RT,
+	    .starttls = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_REQUIRED;
+	r.o.ca_file = certpath("c.pem");
+	r.o.verify_name = CN;
+	r.o.requiretls = true;
+	deliver(&f, &r, "secret\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HAS(&f, "STARTTLS\r\nEHLO client.test\r\n"
+	    "MAIL FROM:<s@example.org> REQUIRETLS\r\n");
+	cr_assert(r.tls.requiretls);
+	cr_assert_str_eq(f.body, "secret\r\n.\r\n");
+}
+
+/* Offered in clear only, not inside TLS: not offered (RFC 8689 4.2.1);
+ * our own 550 5.7.30 before MAIL, not a server's. */
+Test(client, requiretls_offered_only_in_clear_is_refused_by_us)
+{
+	struct fake	 f = { .ehlo = EHLO_RT, .ehlo_tls = EHLO_TLS,
+	    .starttls = true };
+	struct run	 r;
+	char		 want[128];
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_REQUIRED;
+	r.o.ca_file = certpath("c.pem");
+	r.o.verify_name = CN;
+	r.o.requiretls = true;
+	deliver(&f, &r, "secret\r\n");
+	cr_assert_eq(r.session.code, 550);
+	cr_assert(r.session.ours);
+	snprintf(want, sizeof(want), "550 5.7.30 REQUIRETLS support "
+	    "required, but was not offered by host 127.0.0.1:%u", f.port);
+	cr_assert_str_eq(r.session.text, want);
+	cr_assert_eq(r.rr[0].code, 550);
+	cr_assert(r.rr[0].ours);
+	cr_assert(f.tls_done);
+	cr_assert_not(r.tls.requiretls);
+	HEARD_HASNT(&f, "MAIL");
+	cr_assert_eq(f.body_len, 0);
+}
+
+/* Opportunistic TLS, or none offered: never sent, whatever is offered. */
+Test(client, requiretls_never_without_an_authenticated_tls_peer)
+{
+	static const struct {
+		enum client_tls	 mode;
+		bool		 starttls;
+	} cases[] = {
+		{ CLIENT_TLS_OPPORTUNISTIC, true },
+		{ CLIENT_TLS_OPPORTUNISTIC, false },
+		{ CLIENT_TLS_ENCRYPT, true },
+		{ CLIENT_TLS_NONE, true },
+	};
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fake	 f = { .ehlo = cases[i].starttls ? EHLO_RT :
+		    "250-fake\r\n250 REQUIRETLS", .starttls = cases[i].starttls };
+		struct run	 r;
+
+		fake_start(&f);
+		opts(&r, &f);
+		r.o.tls = cases[i].mode;
+		r.o.requiretls = true;
+		deliver(&f, &r, "secret\r\n");
+		cr_assert_eq(r.session.code, 550, "%zu: %s", i,
+		    r.session.text);
+		cr_assert(r.session.ours);
+		cr_assert(strncmp(r.session.text, "550 5.7.30 REQUIRETLS", 21)
+		    == 0, "%s", r.session.text);
+		HEARD_HASNT(&f, "MAIL");
+		cr_assert_eq(f.body_len, 0);
+	}
+}
+
+/* Without the flag nothing changes, REQUIRETLS offered or not. */
+Test(client, no_requiretls_parameter_unless_asked)
+{
+	struct fake	 f = { .ehlo = EHLO_RT, .starttls = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_OPPORTUNISTIC;
+	deliver(&f, &r, "hi\r\n");
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	HEARD_HAS(&f, "MAIL FROM:<s@example.org>\r\n");
+	cr_assert(r.tls.requiretls, "offered inside TLS, said so");
 }
