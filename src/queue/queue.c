@@ -280,7 +280,7 @@ int
 queue_chown(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	static const char *const subs[] = { "tmp", "incoming", "state",
-	    "tlsrpt" };
+	    "tlsrpt", "mta-sts" };
 	int fd, rc = 0;
 	size_t i;
 

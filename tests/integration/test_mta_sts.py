@@ -389,7 +389,12 @@ class MtaSts(DeliveryCase):
 
     # --- the cache ------------------------------------------------------------
 
-    def test_cached_policy_survives_a_restart(self):
+    def restarted_with_cached_policy(self, user=None):
+        """A policy fetched and cached by a first run (as root); then the
+        daemon restarted (as user, if given) with the policy server gone
+        and the MX answering with a certificate for another name, so
+        that only the cached policy can refuse it: the mail must be
+        deferred."""
         self.mx_sink()
         self.web.start()
         dns = self.dns()
@@ -399,17 +404,32 @@ class MtaSts(DeliveryCase):
         srv.stop()
         self.web.stop()
         dns.close()
-        # The MX now answers with a certificate for another name; the
-        # policy server is gone. Only the cached policy can refuse it.
         bad_addr = loopback_listener(25)
         bad = self.mx_sink(name='wrong.example.net', addr=bad_addr)
         dns = self.dns(mx_addr=bad_addr)
-        srv.write_config(dict(srv.overrides, dns_servers=dns.server))
+        overrides = dict(srv.overrides, dns_servers=dns.server)
+        if user is not None:
+            # What the user must reach: the configuration, the CA.
+            os.chmod(srv.dir, 0o755)
+            ca = os.path.join(srv.dir, 'sts-ca.pem')
+            shutil.copyfile(self.ca, ca)
+            os.chmod(ca, 0o644)
+            overrides.update(user=user, run_as_root=None, mta_sts_ca_file=ca)
+        srv.write_config(overrides)
         srv.start()
         qid = self.send(srv, SENDER, [RCPT], message('second, from the cache'))
-        self.deferred_by_policy(srv, qid, bad, 'MTA-STS policy of %s' % DOMAIN)
+        line = self.deferred_by_policy(srv, qid, bad, 'MTA-STS policy of %s' % DOMAIN)
+        self.assertIn('tls_failure=certificate-host-mismatch', line)
         self.assertEqual(self.web.requests, [(WELL_KNOWN, POLICY_HOST)])
 
+    def test_cached_policy_survives_a_restart(self):
+        self.restarted_with_cached_policy()
+
+    def test_cached_policy_survives_a_change_to_a_service_user(self):
+        # The runner, now that user, must still read what it cached as
+        # root: otherwise an attacker who blocks the fetch turns every
+        # enforced policy off.
+        self.restarted_with_cached_policy(user='nobody')
 
 if __name__ == '__main__':
     sallytest.main()

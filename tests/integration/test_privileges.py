@@ -132,6 +132,13 @@ class Privileges(sallytest.TestCase):
         day = os.open(os.path.join(srv.queue_dir, 'tlsrpt', '2026-12-01'),
                       os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(day)
+        # ... and an MTA-STS policy it cached
+        os.makedirs(os.path.join(srv.queue_dir, 'mta-sts'), 0o755)
+        policy = os.open(os.path.join(srv.queue_dir, 'mta-sts', 'example.net'),
+                         os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(policy, b'id: 1\nfetched: 1796169600\nversion: STSv1\n'
+                 b'mode: enforce\nmx: mx.example.net\nmax_age: 86400\n')
+        os.close(policy)
         srv.start()
         st = proc_status(srv.pid)
         uid, gid = self.nobody.pw_uid, self.nobody.pw_gid
