@@ -170,9 +170,10 @@ smarthost_dane(const struct config *cfg, struct mx_target *t,
 	if (plan->verdict == DANE_VERIFY) {
 		opts->tlsa = plan->tlsa;
 		opts->ntlsa = plan->ntlsa;
-		/* SNI, and the name a DANE-TA chain must end in (RFC 7672
-		 * 3.2.2, 8.1): the TLSA base domain */
+		/* SNI, and the names a DANE-TA chain may end in (RFC 7672
+		 * 3.2.2, 8.1): the TLSA base domain, and the name given */
 		opts->verify_name = plan->base;
+		opts->dane_mx_name = t->mx.name;
 		return 0;
 	}
 	if (netaddr_from_text(t->mx.name, &ss) == 0)
@@ -208,6 +209,7 @@ host_tls(const struct config *cfg, const struct qentry *e,
 	opts->ntlsa = plan->ntlsa;
 	opts->verify_name = plan->verdict == DANE_VERIFY ? plan->base :
 	    t->mx.name;
+	opts->dane_mx_name = plan->verdict == DANE_VERIFY ? t->mx.name : NULL;
 	/* TLS-Required: No: not even a failed lookup holds it back */
 	if (deliver_reqtls_optional(e, opts) || plan->verdict != DANE_DEFER)
 		return 0;

@@ -89,6 +89,10 @@ struct smtp_client_opts {
 					 * 8BITMIME: refuse, not convert */
 	const struct client_tlsa *tlsa;	/* CLIENT_TLS_DANE: the records */
 	size_t		 ntlsa;
+	const char	*dane_mx_name;	/* CLIENT_TLS_DANE: the MX host name,
+					 * accepted for DANE-TA beside
+					 * verify_name (the TLSA base domain)
+					 * when a CNAME made them differ */
 	bool		 requiretls;	/* MAIL gets REQUIRETLS; a server that
 					 * does not offer it inside TLS, or
 					 * one not authenticated (tls neither

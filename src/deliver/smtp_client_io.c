@@ -547,7 +547,8 @@ client_tls_new(struct client *c, char *err, size_t errlen)
 		rr[i].data = o->tlsa[i].data;
 		rr[i].len = o->tlsa[i].len;
 	}
-	t = tls_client_dane_new(c->fd, name, rr, o->ntlsa, err, errlen);
+	t = tls_client_dane_new(c->fd, name, o->dane_mx_name, rr, o->ntlsa,
+	    err, errlen);
 	free(rr);
 	return t;
 }

@@ -508,11 +508,12 @@ tls_client_name(SSL *ssl, const char *name, bool verify, char *err,
 }
 
 /* tls_client_dane - the records on a new connection, and the names:
- * the reference name for DANE-TA, none for DANE-EE (RFC 7672 3.1.1,
- * 3.2.2) */
+ * the reference names for DANE-TA (the base domain, and the MX host
+ * name when a CNAME made them differ), none for DANE-EE (RFC 7672
+ * 3.1.1, 3.2.2) */
 static int
-tls_client_dane(SSL *ssl, const char *name, const struct tls_tlsa *rr,
-    size_t n, char *err, size_t errlen)
+tls_client_dane(SSL *ssl, const char *name, const char *alt,
+    const struct tls_tlsa *rr, size_t n, char *err, size_t errlen)
 {
 	size_t	 usable = 0;
 	int	 rc;
@@ -523,6 +524,11 @@ tls_client_dane(SSL *ssl, const char *name, const struct tls_tlsa *rr,
 	}
 	(void)SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (alt != NULL && alt[0] != '\0' && strcasecmp(alt, name) != 0 &&
+	    SSL_add1_host(ssl, alt) != 1) {
+		tls_fail(err, errlen, "DANE for %.64s", alt);
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		/* PKIX-TA(0) and PKIX-EE(1) would need a CA store that the
 		 * SMTP client cannot agree on with the server. */
@@ -548,8 +554,9 @@ tls_client_dane(SSL *ssl, const char *name, const struct tls_tlsa *rr,
 
 /* tls_client - a client connection: no checks, WebPKI, or DANE */
 static struct tls_conn *
-tls_client(int fd, const char *name, bool verify, const char *ca_file,
-    const struct tls_tlsa *rr, size_t n, char *err, size_t errlen)
+tls_client(int fd, const char *name, const char *alt, bool verify,
+    const char *ca_file, const struct tls_tlsa *rr, size_t n, char *err,
+    size_t errlen)
 {
 	struct tls_conn	*c;
 	struct tls_ctx	*t;
@@ -581,7 +588,8 @@ tls_client(int fd, const char *name, bool verify, const char *ca_file,
 	if (name != NULL && name[0] != '\0' &&
 	    tls_client_name(c->ssl, name, verify, err, errlen) == -1)
 		goto fail;
-	if (dane && tls_client_dane(c->ssl, name, rr, n, err, errlen) == -1)
+	if (dane && tls_client_dane(c->ssl, name, alt, rr, n, err,
+	    errlen) == -1)
 		goto fail;
 	SSL_set_connect_state(c->ssl);
 	return c;
@@ -597,16 +605,17 @@ struct tls_conn *
 tls_client_new(int fd, const char *name, bool verify, const char *ca_file,
     char *err, size_t errlen)
 {
-	return tls_client(fd, name, verify, ca_file, NULL, 0, err, errlen);
+	return tls_client(fd, name, NULL, verify, ca_file, NULL, 0, err,
+	    errlen);
 }
 
 struct tls_conn *
-tls_client_dane_new(int fd, const char *name, const struct tls_tlsa *rr,
-    size_t n, char *err, size_t errlen)
+tls_client_dane_new(int fd, const char *name, const char *alt,
+    const struct tls_tlsa *rr, size_t n, char *err, size_t errlen)
 {
 	static const struct tls_tlsa none;
 
-	return tls_client(fd, name, false, NULL, rr != NULL ? rr : &none,
+	return tls_client(fd, name, alt, false, NULL, rr != NULL ? rr : &none,
 	    rr != NULL ? n : 0, err, errlen);
 }
 

@@ -65,15 +65,16 @@ struct tls_tlsa {
 /*
  * Client side of TLS authenticated by DANE (RFC 7672), with OpenSSL's
  * own matching: the server's chain must match one of the n records.
- * name is the MX host name (the TLSA base domain): SNI and, for a
- * DANE-TA match, the name the certificate must carry (RFC 7672 3.2.2);
- * a DANE-EE match ignores names and dates (3.1.1). Records OpenSSL
+ * name is the TLSA base domain: SNI and, for a DANE-TA match, a name
+ * the certificate may carry; alt (NULL, or the MX host name where a
+ * CNAME led to another base domain) is accepted as well, as RFC 7672
+ * 3.2.2 asks; a DANE-EE match ignores names and dates (3.1.1). Records OpenSSL
  * cannot use, and PKIX-TA(0) and PKIX-EE(1) (unusable for SMTP, 3.1.3),
  * are skipped: NULL with a message when none is left.
  */
 struct tls_conn	*tls_client_dane_new(int fd, const char *name,
-		    const struct tls_tlsa *, size_t n, char *err,
-		    size_t errlen);
+		    const char *alt, const struct tls_tlsa *, size_t n,
+		    char *err, size_t errlen);
 
 /* How the server of a client connection was authenticated. */
 enum tls_peer_auth {

@@ -202,6 +202,10 @@ struct outcome {
 	enum tls_verify_failure	 failure;
 };
 
+/* The MX host name beside the base domain (tls_client_dane_new's alt),
+ * for the test that sets it. */
+static const char *alt_name;
+
 /* connect_to - a server sending chain (NAME-chain.pem, key NAME.key),
  * a client checking it: DANE with records (n > 0), else WebPKI against
  * ca_file when it is set, else nothing */
@@ -226,8 +230,8 @@ connect_to(const char *name, const char *refname, const struct rec *recs,
 	for (size_t i = 0; i < n; i++)
 		rr[i] = recs[i].r;
 	if (n > 0)
-		c = tls_client_dane_new(sv[0], refname, rr, n, o->err,
-		    sizeof(o->err));
+		c = tls_client_dane_new(sv[0], refname, alt_name, rr, n,
+		    o->err, sizeof(o->err));
 	else
 		c = tls_client_new(sv[0], refname, ca_file != NULL,
 		    ca_file != NULL ? path(ca_file) : NULL, o->err,
@@ -383,6 +387,22 @@ Test(dane, ta_checks_the_name)
 	FAILS(&o, TLS_VERIFY_NAME);
 }
 
+Test(dane, ta_accepts_the_mx_name_beside_the_base_domain)
+{
+	struct rec	 r;
+	struct outcome	 o;
+
+	/* RFC 7672 3.2.2: the MX host is a CNAME to base.example.test, the
+	 * TLSA records are there, the certificate names the MX host */
+	rec(&r, 2, 1, 1, "ca.spki.1");
+	connect_to("mx", "base.example.test", &r, 1, NULL, &o);
+	FAILS(&o, TLS_VERIFY_NAME);
+	alt_name = MX;
+	connect_to("mx", "base.example.test", &r, 1, NULL, &o);
+	alt_name = NULL;
+	DANE_OK(&o);
+}
+
 Test(dane, ta_checks_the_dates)
 {
 	struct rec	 r;
@@ -422,12 +442,12 @@ Test(dane, only_unusable_records_make_no_connection)
 	for (size_t i = 0; i < 3; i++)
 		rr[i] = r[i].r;
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	cr_assert_null(tls_client_dane_new(sv[0], MX, rr, 3, err,
+	cr_assert_null(tls_client_dane_new(sv[0], MX, NULL, rr, 3, err,
 	    sizeof(err)));
 	cr_assert(strstr(err, "no usable TLSA") != NULL, "%s", err);
-	cr_assert_null(tls_client_dane_new(sv[0], MX, rr, 0, err,
+	cr_assert_null(tls_client_dane_new(sv[0], MX, NULL, rr, 0, err,
 	    sizeof(err)));
-	cr_assert_null(tls_client_dane_new(sv[0], "", &rr[0], 1, err,
+	cr_assert_null(tls_client_dane_new(sv[0], "", NULL, &rr[0], 1, err,
 	    sizeof(err)));
 	close(sv[0]);
 	close(sv[1]);
