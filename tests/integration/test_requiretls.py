@@ -14,7 +14,8 @@ smarthost that is not pinned (smarthost_tls = opportunistic), is never
 given MAIL: the sender gets a bounce with 5.7.30. Direct to MX hosts (a
 signed zone behind a validating unbound: sallytest_dnssec; root, for
 port 25): a DANE-validated host without REQUIRETLS and a host without
-DANE are not used; a "TLS-Required: No" message goes to a host whose
+DANE are not used (a deferral, not a bounce, while a DANE host that
+could take it does not answer); a "TLS-Required: No" message goes to a host whose
 DANE fails (a TLSA mismatch, a bogus TLSA signature), opportunistically.
 Under MTA-STS (test_mta_sts's world: an HTTPS policy server and dnsmasq):
 an enforced host without REQUIRETLS is not used, a testing policy is
@@ -238,6 +239,28 @@ class Delivery(DaneCase):
         self.assert_no_mail(plain, srv)
         self.assertRegex(srv.log_text(), r'550 5\.7\.30 REQUIRETLS support required, but '
                          r'was not offered by host %s' % dane.addr.replace('.', r'\.'))
+
+    def test_a_host_that_may_qualify_later_defers_rather_than_bounces(self):
+        # mx1 has DANE but does not answer now (nothing listens on its
+        # port 25); mx2 has no DANE: not used. Not a bounce: mx1 may
+        # take it later.
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the MX sinks must listen on port 25')
+        from test_mta_sts import loopback_listener
+        down = loopback_listener(25)
+        leaf = self.certs.leaf('mx1.dane.test')[2]
+        plain = self.mx('mx.insecure.dane.test')
+        w = self.world({'dane.test': {'MX': [(10, 'mx1.dane.test'),
+                                             (20, 'mx.insecure.dane.test')]},
+                        'mx1.dane.test': {'A': down, 'TLSA': tlsa_from_pem(leaf, 3, 1, 1)},
+                        'mx.insecure.dane.test': {'A': plain.addr}})
+        srv = self.mx_daemon(w)
+        qid = self.submit(srv, ['friend@dane.test'], message('wait for mx1'))
+        line = self.status_line(srv, qid, 'friend@dane.test', 'deferred')
+        self.assertNotIn('5.7.30', line)
+        self.assertIn(qid, srv.queue_names())
+        self.assert_no_mail(plain, srv)
+        self.assertEqual(self.mailbox('sender', n=0, timeout=0), [], 'no bounce')
 
     def sallyport_mx(self, name):
         """Sallyport B as an MX host on port 25 of a free 127.x address,
