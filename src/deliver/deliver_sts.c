@@ -46,6 +46,8 @@ sts_note(const struct config *cfg, const struct sts_state *st,
 	s.receiving_mx = mx;
 	s.receiving_ip = t != NULL && t->peer_ip[0] != '\0' ? t->peer_ip :
 	    NULL;
+	s.sending_ip = t != NULL && t->local_ip[0] != '\0' ? t->local_ip :
+	    NULL;
 	if (st->have && (text = malloc(STS_TEXT_MAX)) != NULL &&
 	    (mxs = malloc(STS_TEXT_MAX)) != NULL &&
 	    mtasts_policy_format(&st->c.policy, text, STS_TEXT_MAX) > 0) {

@@ -67,6 +67,7 @@ struct smtp_client_tls {
 	enum tlsrpt_result	 result;	/* SUCCESS, or why TLS failed */
 	char			 detail[160];	/* the failure, for a report */
 	char			 peer_ip[64];	/* the address connected to */
+	char			 local_ip[64];	/* ... and ours, from which */
 	bool			 requiretls;	/* REQUIRETLS in the EHLO reply
 						 * inside TLS (RFC 8689) */
 };

@@ -372,17 +372,25 @@ client_exchange(struct client *c, const char *step,
 
 /* --- connecting ------------------------------------------------------- */
 
-/* client_connected - the address connected to, for TLS-RPT; 0 */
+/* client_connected - the addresses connected to and from, for TLS-RPT
+ * (receiving-ip, sending-mta-ip); 0 */
 static int
 client_connected(struct client *c, const struct sockaddr *sa,
     socklen_t salen)
 {
 	struct smtp_client_tls *t = c->o->tls_out;
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
 
-	if (t != NULL && sa->sa_family != AF_UNIX &&
-	    getnameinfo(sa, salen, t->peer_ip, sizeof(t->peer_ip), NULL, 0,
+	if (t == NULL || sa->sa_family == AF_UNIX)
+		return 0;
+	if (getnameinfo(sa, salen, t->peer_ip, sizeof(t->peer_ip), NULL, 0,
 	    NI_NUMERICHOST) != 0)
 		t->peer_ip[0] = '\0';
+	if (getsockname(c->fd, (struct sockaddr *)&local, &llen) == -1 ||
+	    getnameinfo((struct sockaddr *)&local, llen, t->local_ip,
+	    sizeof(t->local_ip), NULL, 0, NI_NUMERICHOST) != 0)
+		t->local_ip[0] = '\0';
 	return 0;
 }
 

@@ -131,6 +131,7 @@ tlsrpt_note_session(const struct config *cfg, const char *domain,
 	s.result = tls->result;
 	s.receiving_mx = mx_name;
 	s.receiving_ip = tls->peer_ip;
+	s.sending_ip = tls->local_ip;
 	s.reason = tls->result == TLSRPT_SUCCESS ? NULL : tls->detail;
 	tlsrpt_note(cfg, &s);
 }

@@ -210,6 +210,7 @@ class Tlsrpt(DeliveryCase):
         self.assertEqual(detail['failed-session-count'], 2)
         self.assertEqual(detail['receiving-mx-hostname'], 'mx.bad.test')
         self.assertEqual(detail['receiving-ip'], plain_addr)
+        self.assertTrue(detail['sending-mta-ip'].startswith('127.'), detail)
 
         # quiet.test asked for nothing; https.test's https: URI is not used
         log = srv.log_text()
