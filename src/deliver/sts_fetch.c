@@ -6,7 +6,8 @@
  * name delivery looks up. No redirect is followed (a 3xx is a failed
  * fetch, as any status but 200), no cache is asked, the media type must
  * be text/plain, the body is bounded by mta_sts_max_size and the whole
- * fetch by mta_sts_timeout.
+ * fetch by mta_sts_timeout. A body that ends with the connection counts
+ * only if TLS closed it (close_notify): a truncated policy is no policy.
  *
  * The connection, TLS and the deadlines are the SMTP client's
  * (smtp_client_io.c); the response is read by tlspol/httpresp.c, a
@@ -88,6 +89,9 @@ fetch_from(struct fetch *f, const char *host, bool *next)
 		}
 		goto failed;
 	}
+	/* A body may end with the connection: only close_notify says it
+	 * was not cut short. */
+	tls_conn_strict_eof(f->c.tls);
 	if (!fetch_step(f, "GET") ||
 	    client_cmd(&f->c, "GET %s HTTP/1.1", STS_PATH) == -1 ||
 	    client_cmd(&f->c, "Host: %s", host) == -1 ||

@@ -632,6 +632,12 @@ tls_conn_peer_auth(const struct tls_conn *c)
 	return TLS_PEER_CA;
 }
 
+void
+tls_conn_strict_eof(struct tls_conn *c)
+{
+	SSL_clear_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+}
+
 enum tls_verify_failure
 tls_conn_verify_failure(const struct tls_conn *c)
 {

@@ -94,6 +94,10 @@ enum tls_verify_failure {
 	TLS_VERIFY_NO_TLSA,	/* no TLSA record matched */
 };
 enum tls_verify_failure tls_conn_verify_failure(const struct tls_conn *);
+/* From now on the end of the connection without TLS's close_notify is
+ * TLS_FAIL, not TLS_EOF: for a reply that ends with the connection,
+ * which anyone on the path could otherwise cut short (RFC 9112 9.8). */
+void		 tls_conn_strict_eof(struct tls_conn *);
 
 /* Read or write; *n is the byte count when TLS_DONE. */
 enum tls_status	 tls_read(struct tls_conn *, void *, size_t, size_t *n);

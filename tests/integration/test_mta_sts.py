@@ -65,8 +65,10 @@ def loopback_listener(port):
 class PolicyServer:
     """https://mta-sts.sts.test on addr:443. body, status, ctype and
     location say what it answers; with hold set it waits for release (an
-    Event) before answering. requests lists (path, Host header) as they
-    came; asked is set at the first."""
+    Event) before answering. With close set the body has no length and
+    ends with the connection: 'notify' sends TLS's close_notify first,
+    'cut' closes without it (as anyone on the path can). requests lists
+    (path, Host header) as they came; asked is set at the first."""
 
     def __init__(self, addr, cert, key):
         self.addr = addr
@@ -75,6 +77,7 @@ class PolicyServer:
         self.ctype = 'text/plain'
         self.location = None
         self.hold = False
+        self.close = None
         self.release = threading.Event()
         self.asked = threading.Event()
         self.requests = []
@@ -98,9 +101,13 @@ class PolicyServer:
                 if owner.location:
                     self.send_header('Location', owner.location)
                 self.send_header('Content-Type', owner.ctype)
-                self.send_header('Content-Length', str(len(owner.body)))
+                if owner.close is None:
+                    self.send_header('Content-Length', str(len(owner.body)))
                 self.end_headers()
                 self.wfile.write(owner.body)
+                self.wfile.flush()
+                if owner.close == 'notify':
+                    self.connection.unwrap()
 
         self.httpd = http.server.ThreadingHTTPServer((self.addr, 443), Handler)
         self.httpd.daemon_threads = True
@@ -263,6 +270,34 @@ class MtaSts(DeliveryCase):
         self.assertRegex(srv.log_text(), r'mta-sts domain=%s sts-policy-fetch-error: '
                          r'body larger than the limit \(mta_sts_max_size\); no policy '
                          r'applies' % DOMAIN)
+
+    def test_a_policy_cut_short_is_no_policy(self):
+        # A body that ends with the connection is whole only if TLS says
+        # so with its close_notify (RFC 9112 9.8): anyone on the path can
+        # close the TCP connection early, cutting off the mx lines a
+        # policy ends with, or shortening one ("*.sts.test" to
+        # "*.sts.te", a domain the attacker may own).
+        sink = self.mx_sink(name='wrong.example.net')
+        self.web.body = policy(mx=()) + b'mx: *.sts.test\r\nmx: ' + MX.encode()
+        self.web.close = 'cut'
+        self.web.start()
+        srv = self.sts_daemon(self.dns())
+        qid = self.send(srv, SENDER, [RCPT], message('policy cut short'))
+        self.delivered_without_policy(srv, qid, sink)
+        self.assertRegex(srv.log_text(), r'mta-sts domain=%s sts-policy-fetch-error: '
+                         r'.*unexpected eof.*; no policy applies' % DOMAIN)
+        self.assertFalse(os.path.exists(os.path.join(srv.queue_dir, 'mta-sts', DOMAIN)))
+
+    def test_a_policy_ended_by_close_notify_applies(self):
+        sink = self.mx_sink()
+        self.web.body = policy(mx=()) + b'mx: *.sts.test\r\nmx: ' + MX.encode()
+        self.web.close = 'notify'
+        self.web.start()
+        srv = self.sts_daemon(self.dns())
+        qid = self.send(srv, SENDER, [RCPT], message('policy ended by close_notify'))
+        self.assertEqual(len(sink.wait(1)), 1, srv.log_text()[-3000:])
+        line = self.status_line(srv, qid, RCPT, 'sent')
+        self.assertRegex(line, r' auth=sts ')
 
     def test_redirect_is_not_followed(self):
         sink = self.mx_sink(name='wrong.example.net')
