@@ -332,6 +332,13 @@ report(const struct deliver_ctx *dc, const struct config *cfg,
 	meta.end = end;
 	memset(&m, 0, sizeof(m));
 	if ((m.json = tlsrpt_report_json(a, i, &meta, &m.json_len)) == NULL) {
+		if (errno == ENOBUFS) {
+			/* the same every run: kept, the day would come back
+			 * every hour for ever */
+			log_err("tlsrpt: report for %s past 16 MiB (lower "
+			    "tls_report_max_entries): not sent", domain);
+			return true;
+		}
 		log_warn("tlsrpt: report for %s: out of memory", domain);
 		return false;
 	}

@@ -11,6 +11,7 @@
  * and a policy few kinds of failure, and the limits bound both.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@
 #include "lib/buf.h"
 #include "tlspol/tlsrpt_report.h"
 
-#define JSON_MAX	(16u << 20)	/* one report; the limits keep it far below */
+#define JSON_MAX	(16u << 20)	/* one report; the default limits keep it
+					 * far below */
 
 struct detail {
 	enum tlsrpt_result	 result;
@@ -481,7 +483,10 @@ tlsrpt_report_json(const struct tlsrpt_agg *a, size_t i,
 	}
 	rc |= buf_append(&b, "]}\n", 3);
 	if (rc != 0) {
+		int saved = errno;	/* ENOBUFS: past JSON_MAX */
+
 		buf_free(&b);
+		errno = saved;
 		return NULL;
 	}
 	*len = b.len;

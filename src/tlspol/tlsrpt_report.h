@@ -93,8 +93,9 @@ struct tlsrpt_meta {
 };
 
 /* Domain i's report as JSON (one line, '\n' ended), malloc'd, *len its
- * length; NULL when out of memory. Deterministic: the same sessions in
- * the same order give the same bytes. */
+ * length; NULL with errno ENOBUFS when it would pass 16 MiB (it never
+ * will be smaller), else out of memory. Deterministic: the same
+ * sessions in the same order give the same bytes. */
 char	*tlsrpt_report_json(const struct tlsrpt_agg *, size_t domain,
 	    const struct tlsrpt_meta *, size_t *len);
 

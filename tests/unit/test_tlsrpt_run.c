@@ -221,3 +221,41 @@ Test(tlsrpt_run, the_trigger_takes_today)
 	free(msg);
 	cr_assert_eq(scratch_count(dir, "tlsrpt"), 0);
 }
+
+Test(tlsrpt_run, a_report_too_large_to_build_is_not_retried_forever)
+{
+	struct deliver_ctx dc = { q, on_queued, NULL };
+	char text[1024], path[512], *errors = NULL, *msg;
+	char pad[251];
+	FILE *f;
+	int i;
+
+	/* The limits an admin may set let a hostile domain's day (replies
+	 * full of quotes, each kind a failure detail of its own) make a
+	 * report past the JSON bound: it can never be built, so it must
+	 * not hold the day's file and come back every hour for ever. */
+	config_free(cfg);
+	snprintf(text, sizeof(text), "hostname = mail.example.org\n"
+	    "queue_dir = %s\ntls_reporting = yes\n"
+	    "tls_report_max_entries = 10000\n"
+	    "dns_servers = 127.0.0.1:%u\n", dir, dm.port);
+	cfg = config_parse(text, "t.conf", &errors);
+	cr_assert_not_null(cfg, "%s", errors ? errors : "");
+	free(errors);
+	memset(pad, '"', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	snprintf(path, sizeof(path), "%s/2025-12-02", rdir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	for (i = 0; i < 15000; i++)
+		fprintf(f, "T1\t1764640000\ta.test\ttlsa\tvalidation-failure\t"
+		    "mx%d.a.test\t\t%05d%s\t192.0.2.25\t%05d%s\n", i % 2, i,
+		    pad, i, pad);
+	fputs(BAD("b.test"), f);
+	cr_assert_eq(fclose(f), 0);
+	tlsrpt_run(&dc, cfg, DAY2 + 3600, false);
+	cr_assert_eq(nqueued, 1, "b.test's report, not a.test's");
+	cr_assert_str_eq(report_for(0, &msg), "r@b.test");
+	free(msg);
+	cr_assert_eq(scratch_count(dir, "tlsrpt"), 0, "the day is done");
+	cr_assert_not(tlsrpt_due(dir, DAY2 + 7200, 0), "nothing left to retry");
+}
