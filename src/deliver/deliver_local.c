@@ -238,6 +238,10 @@ forward(const struct deliver_ctx *dc, const struct qentry *e, int fd, char **tar
 	env.nrcpts = n;
 	env.smtputf8 = e->smtputf8;
 	env.body = e->body;
+	/* What the sender asked of TLS goes with every copy (RFC 8689):
+	 * a forward is no way round REQUIRETLS. */
+	env.requiretls = e->requiretls;
+	env.tls_optional = e->tls_optional;
 	if (rewind_body(fd, e) == -1 ||
 	    (sp = queue_spool_create(dc->queue, &env, err, errlen)) == NULL)
 		return -1;

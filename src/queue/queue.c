@@ -561,7 +561,7 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 	} else {
 		rc |= spool_put(sp, "tlsrequired ", 12);
 		sp->tlsreq = sp->pos;
-		rc |= spool_put(sp, "yes\n", 4);
+		rc |= spool_put(sp, env->tls_optional ? "off\n" : "yes\n", 4);
 	}
 	if (env->body != MAIL_BODY_NONE)
 		rc |= spool_putf(sp, "body", env->body == MAIL_BODY_8BITMIME ?

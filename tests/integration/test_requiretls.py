@@ -200,6 +200,25 @@ class Delivery(DaneCase):
         self.assert_in_tls(sink)
         self.assertNotIn('REQUIRETLS', sink.messages[0].mail_options)
 
+    def aliases(self, line):
+        path = os.path.join(self.tmp, 'aliases')
+        with open(path, 'w') as f:
+            f.write(line + '\n')
+        return path
+
+    def test_forwarded_by_an_alias_keeps_requiretls(self):
+        # A local alias sends a copy outside: the new queue entry keeps
+        # what the sender asked (no downgrade by forwarding).
+        sink = self.sink(tls=True)
+        srv = self.smarthost(sink, aliases=self.aliases('fwd: friend@remote.test'))
+        qid = self.submit(srv, ['fwd@example.test'], message('forwarded'))
+        self.wait_gone(srv, qid)
+        got = self.mailbox('sender')
+        self.assertEqual(len(got), 1, got)
+        self.assertIn(b'Status: 5.7.30', got[0])
+        self.assertIn(b'friend@remote.test', got[0])
+        self.assert_no_mail(sink, srv)
+
     def test_smarthost_not_pinned_bounces_without_connecting(self):
         sink = self.sink(tls=True)
         srv = self.smarthost(sink, smarthost_tls='opportunistic')
@@ -218,9 +237,9 @@ class Delivery(DaneCase):
         from test_dane import DirectMx
         return DirectMx.mx_sink(self, name, tls=tls)
 
-    def mx_daemon(self, world):
+    def mx_daemon(self, world, **kw):
         return self.daemon(dns_servers=world.server, dnssec='yes',
-                           retry_min='1h', retry_max='2h')
+                           retry_min='1h', retry_max='2h', **kw)
 
     def test_dane_host_without_requiretls_and_host_without_dane_bounce(self):
         dane = self.mx('mx1.dane.test')
@@ -315,6 +334,18 @@ class Delivery(DaneCase):
         self.assertRegex(line, r' tls=TLSv1\.[23] cipher=\S+ auth=none ')
         [got] = self.assert_in_tls(bad)
         self.assertIn(b'Subject: whatever it takes', got.content)
+
+    def test_tls_required_no_survives_an_alias(self):
+        bad = self.mx('mx.dane.test')
+        other = self.certs.leaf('other.dane.test')[2]
+        w = self.world({'dane.test': {'MX': (10, 'mx.dane.test')},
+                        'mx.dane.test': {'A': bad.addr,
+                                         'TLSA': tlsa_from_pem(other, 3, 1, 1)}})
+        srv = self.mx_daemon(w, aliases=self.aliases('fwd: friend@dane.test'))
+        msg = b'TLS-Required: No\r\n' + message('forwarded anyway')
+        self.send(srv, SENDER, ['fwd@example.test'], msg)
+        [got] = self.assert_in_tls(bad)
+        self.assertEqual(got.rcpt_tos, ['friend@dane.test'])
 
     def test_tls_required_no_ignores_a_bogus_tlsa_lookup(self):
         sink = self.mx('mx.dane.test')

@@ -341,11 +341,12 @@ Test(qentry, requiretls_and_tls_required_kept)
 {
 	static char *rcpts[] = { "a@example.test" };
 	static const struct {
-		bool	requiretls, mark;
+		bool	requiretls, mark, given;
 		size_t	room, extra;
 	} cases[] = {
-		{ false, false, 0, 0 }, { true, false, 0, 0 },
-		{ false, true, 0, 0 }, { false, true, 4096, 200000 },
+		{ false, false, false, 0, 0 }, { true, false, false, 0, 0 },
+		{ false, true, false, 0, 0 }, { false, true, false, 4096, 200000 },
+		{ false, true, true, 0, 0 },	/* known at creation: a copy */
 	};
 	const char *id = "6B035034926088F8";
 	char cid[QUEUE_ID_LEN + 1], *text, *big, entry[512];
@@ -367,6 +368,7 @@ Test(qentry, requiretls_and_tls_required_kept)
 		env.rcpts = rcpts;
 		env.nrcpts = 1;
 		env.requiretls = cases[i].requiretls;
+		env.tls_optional = cases[i].given;
 		env.prepend_room = cases[i].room;
 		cr_assert_not_null(sp = queue_spool_create(q, &env, err,
 		    sizeof(err)), "%s", err);
@@ -379,7 +381,7 @@ Test(qentry, requiretls_and_tls_required_kept)
 			cr_assert_eq(spool_tls_optional(sp), -1);
 			cr_assert_eq(errno, EINVAL);
 		}
-		if (cases[i].mark)
+		if (cases[i].mark && !cases[i].given)
 			cr_assert_eq(spool_tls_optional(sp), 0);
 		cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
 		spool_free(sp);
