@@ -442,7 +442,7 @@ class Envelope(sallytest.TestCase):
         self.assertEqual(e.header['from'], 'a@example.org')
         self.assertEqual(e.rcpts, ['u@example.test'])
         self.assertEqual(e.keys, ['sallyport-queue', 'id', 'arrival', 'client', 'helo',
-                                  'proto', 'from', 'rcpt'])
+                                  'proto', 'tlsrequired', 'from', 'rcpt'])
 
 
 class Limits(sallytest.TestCase):
