@@ -56,8 +56,9 @@ struct deliver_ctx {
 /* deliver_tls.c */
 /* The delivery log line's TLS fields for session t under policy: "tls=
  * TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 auth=dane" (auth dane, sts, ca
- * or none), "tls=no" (with tls_failure=RFC 8460's result when TLS was
- * tried and failed), "" when no session was made. */
+ * or none; then tls_failure= when the certificate was checked and not
+ * enforced, and failed), "tls=no" (with tls_failure=RFC 8460's result
+ * when TLS was tried and failed), "" when no session was made. */
 void		 deliver_tls_field(char *out, size_t len,
 		    const struct smtp_client_tls *t, enum tlsrpt_policy policy);
 struct dane_plan;
@@ -148,7 +149,8 @@ enum deliver_sts_host {
  * logged. */
 void		 deliver_sts_policy(const struct config *, const char *qid,
 		    const char *domain, struct sts_state *);
-/* What the policy asks of MX host mx: opts set for ENFORCED; *sess the
+/* What the policy asks of MX host mx: opts set for ENFORCED, and for
+ * TESTING (the certificate checked, not enforced); *sess the
  * deferral (451 4.7.5, no verdict) for SKIP. For a REQUIRETLS message
  * (requiretls) a policy in testing mode is applied as enforce (RFC 8689
  * 4.2.1). */
@@ -156,10 +158,11 @@ enum deliver_sts_host deliver_sts_host(const struct config *,
 		    const char *qid, const struct sts_state *,
 		    const char *domain, const char *mx, bool requiretls,
 		    struct smtp_client_opts *, struct smtp_client_reply *sess);
-/* After an ENFORCED host's session: opts back as they were, a failure
- * of TLS worded as the policy's deferral. */
+/* After a host's session: for ENFORCED and TESTING, opts back as they
+ * were; for ENFORCED, a failure of TLS worded as the policy's deferral. */
 void		 deliver_sts_done(const struct sts_state *, const char *domain,
-		    struct smtp_client_opts *, struct smtp_client_reply *sess);
+		    enum deliver_sts_host h, struct smtp_client_opts *,
+		    struct smtp_client_reply *sess);
 /* After a host the policy concerned (h not AS_IS): its session (t, or
  * its skipping) counted for TLS reporting under the policy; returns
  * TLSRPT_STS, the policy the host was tried under. */

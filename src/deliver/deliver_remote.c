@@ -400,8 +400,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			try_target(&opts, &mx[k], e, fd, rcpts, n, &sess, reps);
 		else
 			memset(&tls, 0, sizeof(tls));	/* no session */
-		if (sts_host == STS_HOST_ENFORCED)
-			deliver_sts_done(sts, domain, &opts, &sess);
+		deliver_sts_done(sts, domain, sts_host, &opts, &sess);
 		if (sts_host != STS_HOST_AS_IS)
 			plan.policy = deliver_sts_report(cfg, sts, domain,
 			    mx[k].mx.name, sts_host, &tls, &sess);

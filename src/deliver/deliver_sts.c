@@ -4,8 +4,9 @@
  * "enforce" only hosts the policy names are tried, each with TLS and a
  * certificate valid for the MX host's name (the system's CA store, or
  * mta_sts_ca_file); anything else defers (451 4.7.5), never bounces.
- * "testing" delivers as without a policy and logs what enforce would
- * have refused; "none" does nothing. A host whose TLS DANE already
+ * "testing" delivers as without a policy, checking the certificate as
+ * enforce would without acting on it (RFC 8461 5), and logs and
+ * reports what enforce would have refused; "none" does nothing. A host whose TLS DANE already
  * decides is left to DANE (RFC 8461 2).
  *
  * TLS reporting (RFC 8460) counts what happened under the policy here:
@@ -108,6 +109,13 @@ deliver_sts_host(const struct config *cfg, const char *qid,
 			log_info("id=%s mta-sts domain=%s mode=testing: MX "
 			    "host %s is not in the policy (id %s); enforce "
 			    "would defer", qid, domain, mx, st->c.id);
+		else {
+			/* validated as under enforce, failures delivered
+			 * anyway and reported (RFC 8461 5) */
+			opts->verify_report = true;
+			opts->verify_name = mx;
+			opts->ca_file = cfg->mta_sts_ca_file;
+		}
 		return STS_HOST_TESTING;
 	}
 	if (!match) {
@@ -127,12 +135,18 @@ deliver_sts_host(const struct config *cfg, const char *qid,
 
 void
 deliver_sts_done(const struct sts_state *st, const char *domain,
-    struct smtp_client_opts *opts, struct smtp_client_reply *sess)
+    enum deliver_sts_host h, struct smtp_client_opts *opts,
+    struct smtp_client_reply *sess)
 {
 	char	 text[CLIENT_TEXT_MAX];
 
+	if (h != STS_HOST_ENFORCED && h != STS_HOST_TESTING)
+		return;
 	opts->tls = CLIENT_TLS_OPPORTUNISTIC;
 	opts->ca_file = NULL;
+	opts->verify_report = false;
+	if (h == STS_HOST_TESTING)
+		return;		/* nothing was enforced */
 	/* Our own failure to have TLS as the policy asks (no STARTTLS, a
 	 * certificate not valid for the MX host): the policy's deferral.
 	 * A success is the delivery log line's auth=sts. */

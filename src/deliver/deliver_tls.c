@@ -72,7 +72,13 @@ deliver_tls_field(char *out, size_t len, const struct smtp_client_tls *t,
 	out[0] = '\0';		/* no session: nothing sent, nothing to say */
 	if (t->peer_ip[0] == '\0')
 		return;
-	if (t->used)
+	if (t->used && t->result != TLSRPT_SUCCESS)
+		/* a certificate checked, not enforced (MTA-STS testing):
+		 * what the check found, in TLS-RPT's words */
+		snprintf(out, len, "tls=%s cipher=%s auth=%s tls_failure=%s",
+		    t->version, t->cipher, tls_auth_word(t->auth, policy),
+		    tlsrpt_result_name(t->result));
+	else if (t->used)
 		snprintf(out, len, "tls=%s cipher=%s auth=%s", t->version,
 		    t->cipher, tls_auth_word(t->auth, policy));
 	else if (t->result != TLSRPT_SUCCESS)

@@ -81,6 +81,14 @@ struct smtp_client_opts {
 	enum client_tls	 tls;
 	const char	*ca_file;	/* NULL: the system store */
 	const char	*verify_name;	/* name the certificate must carry */
+	bool		 verify_report;	/* CLIENT_TLS_OPPORTUNISTIC: check the
+					 * certificate as REQUIRED would
+					 * (ca_file, verify_name) without
+					 * acting on it: the session goes on,
+					 * auth stays NONE, and tls_out's
+					 * result and detail say what the
+					 * check found (an MTA-STS policy in
+					 * testing mode, RFC 8461 5) */
 	const char	*auth_user;	/* NULL: no AUTH */
 	const char	*auth_pass;
 	unsigned	 timeout;	/* seconds per step */

@@ -53,6 +53,8 @@ struct client {
 	bool		 body8;		/* MAIL gets BODY=8BITMIME */
 	struct mime8	*mime8;		/* the body is converted to 7-bit */
 	bool		 lost;		/* out of step with the server: no QUIT */
+	char		 report_err[128]; /* verify_report: why the check
+					 * could not be set up */
 	char		 in[CLIENT_LINE_MAX];
 	size_t		 inpos, inlen;	/* unread: in[inpos..inlen) */
 	char		 out[CLIENT_OUT_SIZE];

@@ -505,6 +505,25 @@ client_tls_result(enum tls_verify_failure f)
 	}
 }
 
+/* client_tls_report - for verify_report: what the certificate check
+ * found, which the session did not act on (auth stays none) */
+static void
+client_tls_report(struct client *c, struct smtp_client_tls *t)
+{
+	const char	*why;
+
+	if (c->report_err[0] != '\0') {
+		/* no check could be made (the CA file): not a success */
+		t->result = TLSRPT_VALIDATION_FAILURE;
+		snprintf(t->detail, sizeof(t->detail), "certificate not "
+		    "checked: %s", c->report_err);
+	} else if ((why = tls_conn_verify_report(c->tls)) != NULL) {
+		t->result = client_tls_result(tls_conn_verify_failure(c->tls));
+		snprintf(t->detail, sizeof(t->detail), "certificate not "
+		    "trusted: %s", why);
+	}
+}
+
 /* client_tls_done - what the handshake gave, for the log and TLS-RPT */
 static void
 client_tls_done(struct client *c)
@@ -530,6 +549,8 @@ client_tls_done(struct client *c)
 		t->auth = CLIENT_AUTH_NONE;
 		break;
 	}
+	if (c->o->tls == CLIENT_TLS_OPPORTUNISTIC && c->o->verify_report)
+		client_tls_report(c, t);
 }
 
 /* client_tls_new - the TLS connection as opts->tls says */
@@ -541,6 +562,12 @@ client_tls_new(struct client *c, char *err, size_t errlen)
 	struct tls_tlsa	*rr;
 	struct tls_conn	*t;
 
+	if (o->tls == CLIENT_TLS_OPPORTUNISTIC && o->verify_report) {
+		if ((t = tls_client_report_new(c->fd, name, o->ca_file,
+		    c->report_err, sizeof(c->report_err))) != NULL)
+			return t;
+		/* TLS all the same, unchecked: client_tls_report says so */
+	}
 	if (o->tls != CLIENT_TLS_DANE)
 		return tls_client_new(c->fd, name, o->tls ==
 		    CLIENT_TLS_REQUIRED, o->ca_file, err, errlen);

@@ -45,6 +45,7 @@ struct tls_conn {
 	bool		 broken;	/* fatal error: send no close_notify */
 	bool		 verify;	/* client verifying the server */
 	bool		 dane;		/* ... by its TLSA records */
+	bool		 report;	/* checking it, not enforcing it */
 	char		 error[TLS_ERR_LEN];
 };
 
@@ -423,11 +424,12 @@ tls_status(struct tls_conn *c, int ret, int sys, const char *op)
 /* --- client side -------------------------------------------------------- */
 
 /* tls_client_ctx - a context for one outgoing connection: no checks,
- * WebPKI (verify), or DANE (no CA at all: the TLSA records are the
- * only trust anchors, RFC 7672 3.1) */
+ * WebPKI (verify), WebPKI checked for a report only (report), or DANE
+ * (no CA at all: the TLSA records are the only trust anchors, RFC 7672
+ * 3.1) */
 static SSL_CTX *
-tls_client_ctx(bool verify, bool dane, const char *ca_file, char *err,
-    size_t errlen)
+tls_client_ctx(bool verify, bool report, bool dane, const char *ca_file,
+    char *err, size_t errlen)
 {
 	SSL_CTX	*ssl;
 
@@ -449,13 +451,13 @@ tls_client_ctx(bool verify, bool dane, const char *ca_file, char *err,
 		SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, NULL);
 		return ssl;
 	}
-	if (!verify) {
+	if (!verify && !report) {
 		/* Opportunistic: anything beats plain text, so OpenSSL's
 		 * defaults and no checks. */
 		SSL_CTX_set_verify(ssl, SSL_VERIFY_NONE, NULL);
 		return ssl;
 	}
-	if (SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION) != 1) {
+	if (verify && SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION) != 1) {
 		tls_fail(err, errlen, "TLS client context");
 		goto fail;
 	}
@@ -468,7 +470,11 @@ tls_client_ctx(bool verify, bool dane, const char *ca_file, char *err,
 		tls_fail(err, errlen, "system CA store");
 		goto fail;
 	}
-	SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	/* For a report, OpenSSL still checks the chain and the name and
+	 * keeps the verdict (SSL_get_verify_result) but lets the handshake
+	 * go on. */
+	SSL_CTX_set_verify(ssl, report ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
+	    NULL);
 	return ssl;
 fail:
 	SSL_CTX_free(ssl);
@@ -552,17 +558,18 @@ tls_client_dane(SSL *ssl, const char *name, const char *alt,
 	return 0;
 }
 
-/* tls_client - a client connection: no checks, WebPKI, or DANE */
+/* tls_client - a client connection: no checks, WebPKI (enforced, or
+ * for a report), or DANE */
 static struct tls_conn *
 tls_client(int fd, const char *name, const char *alt, bool verify,
-    const char *ca_file, const struct tls_tlsa *rr, size_t n, char *err,
-    size_t errlen)
+    bool report, const char *ca_file, const struct tls_tlsa *rr, size_t n,
+    char *err, size_t errlen)
 {
 	struct tls_conn	*c;
 	struct tls_ctx	*t;
 	bool		 dane = rr != NULL;
 
-	if ((verify || dane) && (name == NULL || name[0] == '\0')) {
+	if ((verify || report || dane) && (name == NULL || name[0] == '\0')) {
 		snprintf(err, errlen, "no name to verify the certificate "
 		    "against");
 		return NULL;
@@ -578,7 +585,8 @@ tls_client(int fd, const char *name, const char *alt, bool verify,
 	c->ctx = t;		/* the connection's own */
 	c->verify = verify || dane;
 	c->dane = dane;
-	if ((t->ssl = tls_client_ctx(verify, dane, ca_file, err,
+	c->report = report;
+	if ((t->ssl = tls_client_ctx(verify, report, dane, ca_file, err,
 	    errlen)) == NULL)
 		goto fail;
 	if ((c->ssl = SSL_new(t->ssl)) == NULL || SSL_set_fd(c->ssl, fd) != 1) {
@@ -586,7 +594,8 @@ tls_client(int fd, const char *name, const char *alt, bool verify,
 		goto fail;
 	}
 	if (name != NULL && name[0] != '\0' &&
-	    tls_client_name(c->ssl, name, verify, err, errlen) == -1)
+	    tls_client_name(c->ssl, name, verify || report, err,
+	    errlen) == -1)
 		goto fail;
 	if (dane && tls_client_dane(c->ssl, name, alt, rr, n, err,
 	    errlen) == -1)
@@ -605,7 +614,15 @@ struct tls_conn *
 tls_client_new(int fd, const char *name, bool verify, const char *ca_file,
     char *err, size_t errlen)
 {
-	return tls_client(fd, name, NULL, verify, ca_file, NULL, 0, err,
+	return tls_client(fd, name, NULL, verify, false, ca_file, NULL, 0,
+	    err, errlen);
+}
+
+struct tls_conn *
+tls_client_report_new(int fd, const char *name, const char *ca_file,
+    char *err, size_t errlen)
+{
+	return tls_client(fd, name, NULL, false, true, ca_file, NULL, 0, err,
 	    errlen);
 }
 
@@ -615,7 +632,8 @@ tls_client_dane_new(int fd, const char *name, const char *alt,
 {
 	static const struct tls_tlsa none;
 
-	return tls_client(fd, name, alt, false, NULL, rr != NULL ? rr : &none,
+	return tls_client(fd, name, alt, false, false, NULL,
+	    rr != NULL ? rr : &none,
 	    rr != NULL ? n : 0, err, errlen);
 }
 
@@ -638,10 +656,22 @@ tls_conn_strict_eof(struct tls_conn *c)
 	SSL_clear_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 }
 
+const char *
+tls_conn_verify_report(const struct tls_conn *c)
+{
+	long	 v;
+
+	if (!c->report || !SSL_is_init_finished(c->ssl))
+		return NULL;
+	if ((v = SSL_get_verify_result(c->ssl)) == X509_V_OK)
+		return NULL;
+	return X509_verify_cert_error_string(v);
+}
+
 enum tls_verify_failure
 tls_conn_verify_failure(const struct tls_conn *c)
 {
-	if (!c->verify)
+	if (!c->verify && !c->report)
 		return TLS_VERIFY_OTHER;
 	switch (SSL_get_verify_result(c->ssl)) {
 	case X509_V_OK:

@@ -51,6 +51,16 @@ enum tls_status	 tls_handshake(struct tls_conn *);
 struct tls_conn	*tls_client_new(int fd, const char *name, bool verify,
 		    const char *ca_file, char *err, size_t errlen);
 /*
+ * Client side of opportunistic TLS whose certificate is checked but not
+ * enforced (an MTA-STS policy in testing mode, RFC 8461 5): the checks
+ * of tls_client_new with verify (a chain to ca_file or the system
+ * store, and name), while the handshake goes on whatever they find;
+ * tls_conn_verify_report says afterwards. Protocols as without verify.
+ * NULL with a message (ca_file unreadable, ...).
+ */
+struct tls_conn	*tls_client_report_new(int fd, const char *name,
+		    const char *ca_file, char *err, size_t errlen);
+/*
  * One TLSA record (RFC 6698 2.1) for tls_client_dane_new: usage 2
  * (DANE-TA) or 3 (DANE-EE), selector 0 (certificate) or 1 (public
  * key), matching type 0 (the data itself), 1 (SHA-256), 2 (SHA-512).
@@ -82,10 +92,16 @@ enum tls_peer_auth {
 	TLS_PEER_CA,		/* a chain to a trusted CA, and the name */
 	TLS_PEER_DANE,		/* a TLSA record matched */
 };
-/* After a completed handshake. */
+/* After a completed handshake. TLS_PEER_NONE for a connection made by
+ * tls_client_report_new: its check was not enforced. */
 enum tls_peer_auth tls_conn_peer_auth(const struct tls_conn *);
+/* After a completed handshake of tls_client_report_new's: NULL when the
+ * certificate passed, else why not ("certificate has expired");
+ * tls_conn_verify_failure names the kind. NULL for other connections. */
+const char	*tls_conn_verify_report(const struct tls_conn *);
 
-/* Why a client handshake failed on the server's certificate. */
+/* Why a client handshake failed on the server's certificate (or, for
+ * tls_client_report_new's, why it would have). */
 enum tls_verify_failure {
 	TLS_VERIFY_OTHER,	/* not the certificate, or another reason */
 	TLS_VERIFY_EXPIRED,	/* expired, or not yet valid */

@@ -259,6 +259,11 @@ class MtaSts(DeliveryCase):
         qid = self.send(srv, SENDER, [RCPT], message('testing mode'))
         self.delivered_without_policy(srv, qid, sink)
         self.assertIn('policy id=20260101 mode=testing', srv.log_text())
+        # Checked as enforce would (RFC 8461 5), not enforced: the line
+        # says what enforce would have refused.
+        line = self.status_line(srv, qid, RCPT, 'sent')
+        self.assertRegex(line, r'relay=%s tls=TLSv1\.[23] cipher=\S+ auth=none '
+                         r'tls_failure=certificate-host-mismatch ' % MX)
 
     def test_oversized_policy_is_a_fetch_error(self):
         sink = self.mx_sink(name='wrong.example.net')
@@ -387,6 +392,44 @@ class MtaSts(DeliveryCase):
         self.assertEqual(sorted(fail), ['no-policy-found', 'sts'])
         self.assertEqual([f['result-type'] for f in fail['sts']['failure-details']],
                          ['sts-webpki-invalid'])
+
+    def report_under_testing(self, sink, subject):
+        """Two mails to sts.test under a testing policy, delivered to
+        sink; then the day's TLS-RPT report: its one policy."""
+        import test_tlsrpt
+        self.web.body = policy(mode='testing')
+        self.web.start()
+        dns = self.dns(txt={'_smtp._tls.' + DOMAIN: 'v=TLSRPTv1; rua=mailto:'
+                            + test_tlsrpt.RUA})
+        srv = self.sts_daemon(dns, tls_reporting='yes',
+                              mailbox_users=test_tlsrpt.USERS + ['tlsrpt'])
+        for i in range(2):
+            self.send(srv, SENDER, [RCPT], message('%s %d' % (subject, i)))
+        self.assertEqual(len(sink.wait(2)), 2, srv.log_text()[-3000:])
+        self.wait_empty(srv)
+        reports = test_tlsrpt.trigger_and_read(self, srv, 1)
+        pol = reports[DOMAIN][2]['policies']
+        self.assertEqual(len(pol), 1, pol)
+        self.assertEqual(pol[0]['policy']['policy-type'], 'sts')
+        self.assertIn('mode: testing', pol[0]['policy']['policy-string'])
+        return pol[0]
+
+    def test_testing_reports_a_certificate_for_another_name(self):
+        pol = self.report_under_testing(self.mx_sink(name='wrong.example.net'),
+                                  'testing, wrong name')
+        self.assertEqual(pol['summary'], {'total-successful-session-count': 0,
+                                          'total-failure-session-count': 2})
+        details = pol['failure-details']
+        self.assertEqual([(d['result-type'], d['failed-session-count'])
+                          for d in details], [('certificate-host-mismatch', 2)])
+        self.assertEqual(details[0]['receiving-mx-hostname'], MX)
+        self.assertEqual(details[0]['receiving-ip'], self.mx_addr)
+
+    def test_testing_reports_a_valid_certificate_as_success(self):
+        pol = self.report_under_testing(self.mx_sink(), 'testing, valid')
+        self.assertEqual(pol['summary'], {'total-successful-session-count': 2,
+                                          'total-failure-session-count': 0})
+        self.assertNotIn('failure-details', pol)
 
     # --- sallyport --tls-policy ------------------------------------------------
 

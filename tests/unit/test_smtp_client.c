@@ -86,6 +86,7 @@ struct fake {
 	const char	*auth[3];		/* AUTH, and further lines */
 	bool		 starttls;		/* take STARTTLS */
 	bool		 tls_breaks;		/* 220 to STARTTLS, then junk */
+	const char	*cert, *key;		/* NULL: c.pem, k.pem */
 	unsigned	 hold;			/* RCPTs read before MAIL's reply */
 	bool		 silent;		/* never say anything */
 	/* What was heard. */
@@ -298,9 +299,10 @@ fake_start(struct fake *f)
 	if (f->starttls) {
 		cr_assert_not_null(f->ctx = SSL_CTX_new(TLS_server_method()));
 		cr_assert_eq(SSL_CTX_use_certificate_chain_file(f->ctx,
-		    certpath("c.pem")), 1);
+		    f->cert != NULL ? f->cert : certpath("c.pem")), 1);
 		cr_assert_eq(SSL_CTX_use_PrivateKey_file(f->ctx,
-		    certpath("k.pem"), SSL_FILETYPE_PEM), 1);
+		    f->key != NULL ? f->key : certpath("k.pem"),
+		    SSL_FILETYPE_PEM), 1);
 	}
 	cr_assert_eq(pthread_create(&f->thread, NULL, f_serve, f), 0);
 }
@@ -1030,6 +1032,110 @@ Test(client, required_tls_wrong_name)
 	HEARD_HASNT(&f, "MAIL");
 	cr_assert_not(r.tls.used);
 	cr_assert_eq(r.tls.result, TLSRPT_CERT_HOST_MISMATCH);
+}
+
+/* --- a certificate checked, not enforced (verify_report) ------------------- */
+
+/* report_run - opportunistic TLS with verify_report against f, the
+ * certificate checked with ca_file (NULL: the system store) for name:
+ * the mail goes through whatever the check finds */
+static void
+report_run(struct fake *f, struct run *r, const char *ca_file,
+    const char *name)
+{
+	static char	 ca[128];
+
+	/* a copy: certpath's buffers are reused by fake_start */
+	snprintf(ca, sizeof(ca), "%s", ca_file != NULL ? ca_file : "");
+	fake_start(f);
+	opts(r, f);
+	r->o.tls = CLIENT_TLS_OPPORTUNISTIC;
+	r->o.verify_report = true;
+	r->o.ca_file = ca_file != NULL ? ca : NULL;
+	r->o.verify_name = name;
+	deliver(f, r, "hi\r\n");
+	cr_assert_eq(r->session.code, 250, "%s", r->session.text);
+	cr_assert(f->tls_done);
+	HEARD_HAS(f, "STARTTLS\r\nEHLO client.test\r\nMAIL");
+	cr_assert_str_eq(f->body, "hi\r\n.\r\n");
+	cr_assert(r->tls.used);
+	cr_assert_str_eq(r->tls.version, "TLSv1.3");
+	/* checked, not enforced: not authenticated for the log */
+	cr_assert_eq(r->tls.auth, CLIENT_AUTH_NONE);
+}
+
+/* REPORTS - what tls_out says the check found, and words of its detail */
+#define REPORTS(r, res, words) do {					\
+	cr_assert_eq((r)->tls.result, (res), "%s", (r)->tls.detail);	\
+	cr_assert(strstr((r)->tls.detail, (words)) != NULL, "%s",	\
+	    (r)->tls.detail);						\
+} while (0)
+
+Test(client, report_good_certificate_is_a_success)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+
+	report_run(&f, &r, certpath("c.pem"), CN);
+	cr_assert_eq(r.tls.result, TLSRPT_SUCCESS, "%s", r.tls.detail);
+	cr_assert_str_eq(r.tls.detail, "");
+}
+
+Test(client, report_wrong_name_delivered_and_said)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+
+	report_run(&f, &r, certpath("c.pem"), "other.test");
+	REPORTS(&r, TLSRPT_CERT_HOST_MISMATCH, "hostname mismatch");
+}
+
+Test(client, report_untrusted_delivered_and_said)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+
+	/* the system store: no such CA */
+	report_run(&f, &r, NULL, CN);
+	REPORTS(&r, TLSRPT_CERT_NOT_TRUSTED, "self-signed");
+}
+
+Test(client, report_expired_delivered_and_said)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+	char		 cmd[2048];
+	FILE		*fp;
+
+	/* A certificate for CN that expired in 2020 (openssl ca, the only
+	 * one that takes dates in the past), itself the trusted CA. */
+	cr_assert_not_null(fp = fopen(certpath("old.cnf"), "w"));
+	fprintf(fp, "[ca]\ndefault_ca = d\n[d]\ndatabase = %s/index\n"
+	    "new_certs_dir = %s\nserial = %s/serial\ndefault_md = sha256\n"
+	    "policy = p\ncopy_extensions = copy\n[p]\ncommonName = "
+	    "supplied\n", certdir, certdir, certdir);
+	fclose(fp);
+	snprintf(cmd, sizeof(cmd), "cd %s && : > index && echo 01 > serial "
+	    "&& openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+	    "-nodes -subj /CN=" CN " -addext subjectAltName=DNS:" CN
+	    " -keyout old.key -out old.csr 2>/dev/null && openssl ca -batch "
+	    "-config old.cnf -selfsign -keyfile old.key -in old.csr -out "
+	    "old.pem -notext -startdate 20200101000000Z -enddate "
+	    "20200201000000Z 2>/dev/null", certdir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	f.cert = certpath("old.pem");
+	f.key = certpath("old.key");
+	report_run(&f, &r, certpath("old.pem"), CN);
+	REPORTS(&r, TLSRPT_CERT_EXPIRED, "expired");
+}
+
+Test(client, report_unreadable_ca_file_is_a_failure)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r;
+
+	report_run(&f, &r, certpath("missing.pem"), CN);
+	REPORTS(&r, TLSRPT_VALIDATION_FAILURE, "missing.pem");
 }
 
 Test(client, opportunistic_failed_handshake_is_temporary)
