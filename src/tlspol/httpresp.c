@@ -2,8 +2,9 @@
  * httpresp - a resumable HTTP/1.1 response parser (RFC 9112): a state
  * per part of the message, lines gathered in one bounded buffer, the
  * body appended to the caller's. What the policy fetch does not need is
- * refused rather than guessed at: folded fields, a transfer coding
- * other than chunked, two different Content-Lengths.
+ * refused rather than guessed at: folded fields, control characters
+ * in a field, a transfer coding other than chunked, two different
+ * Content-Lengths.
  */
 #include <stdio.h>
 #include <string.h>
@@ -134,6 +135,12 @@ field(struct httpresp *r)
 	    end[-1] == '\t'); end--)
 		;
 	*end = '\0';
+	/* RFC 9110 5.5: visible characters, blanks between them; a CR or
+	 * an escape would reach our log line with the value. */
+	for (end = v; *end != '\0'; end++)
+		if (((unsigned char)*end < 0x20 && *end != '\t') ||
+		    *end == 0x7f)
+			return fail(r, "control character in a header field");
 	if (strcasecmp(l, "content-length") == 0) {
 		if (number(v, 10, &len) != strlen(v) || *v == '\0')
 			return fail(r, "malformed Content-Length");

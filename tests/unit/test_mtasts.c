@@ -326,6 +326,24 @@ Test(httpresp, limits_and_malformed)
 	each_split("HTTP/1.1 2000 OK\r\n\r\n", 64, true, HTTPRESP_ERROR, NULL);
 }
 
+Test(httpresp, control_characters_in_a_field_are_refused)
+{
+	struct got g;
+
+	/* RFC 9110 5.5: no CR, NUL or other control character in a field
+	 * value; what the server sends in one (its Content-Type) ends up
+	 * in our log line when the fetch fails, where a CR or an escape
+	 * sequence would forge or hide what the admin reads. */
+	each_split("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\x1b[1A"
+	    "\x1b[2Ksts: ok\r\nContent-Length: 0\r\n\r\n", 64, false,
+	    HTTPRESP_ERROR, NULL);
+	each_split("HTTP/1.1 200 OK\r\nX-Other: a\x7f\r\nContent-Length: 0"
+	    "\r\n\r\n", 64, false, HTTPRESP_ERROR, NULL);
+	feed(&g, "HTTP/1.1 200 OK\r\nX-Tab: a\tb\r\nContent-Length: 0\r\n"
+	    "\r\n", 64, 1000, false);
+	cr_assert_eq(g.st, HTTPRESP_DONE, "a tab is a blank: %s", g.r.why);
+}
+
 Test(httpresp, line_too_long)
 {
 	static char resp[HTTPRESP_LINE_MAX + 64];
