@@ -10,6 +10,11 @@
  * Every value in it is ours or checked before (host names, addresses
  * from tlsrpt_mailto, the A-label policy domain), so every line is
  * short; the JSON travels gzip'd and base64-encoded.
+ *
+ * Signed (RFC 8460 3) as mail from our users is at reception: each
+ * line goes to the spool and to smtp_sign alike, and the DKIM-Signature
+ * fields go on top (spool_prepend) in room reserved when the entry was
+ * created.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,6 +26,7 @@
 
 #include "deliver/tlsrpt_msg.h"
 #include "lib/base64.h"
+#include "smtp/smtp_sign.h"
 
 #define B64_LINE	76		/* RFC 2045 6.8 */
 
@@ -59,6 +65,7 @@ tlsrpt_gzip(const void *in, size_t len, unsigned char **out, size_t *outlen)
 /* Where the message goes; the first write error sticks. */
 struct out {
 	struct spool	*sp;
+	struct smtp_sign *sg;		/* NULL: unsigned */
 	int		 rc;
 };
 
@@ -82,8 +89,33 @@ put(struct out *o, const char *fmt, ...)
 		return;
 	}
 	memcpy(buf + n, "\r\n", 2);
-	if (o->rc == 0)
-		o->rc = spool_write(o->sp, buf, (size_t)n + 2);
+	if (o->rc != 0)
+		return;
+	o->rc = spool_write(o->sp, buf, (size_t)n + 2);
+	/* the signer sees exactly what the spool got */
+	if (o->sg != NULL)
+		smtp_sign_feed(o->sg, buf, (size_t)n + 2);
+}
+
+/* sign - the DKIM-Signature fields on top of the spooled message;
+ * out->signatures and out->dkim say how it went. -1 only when the
+ * spool failed (a message that cannot be signed goes unsigned). */
+static int
+sign(struct out *o, const struct tlsrpt_msg *m, struct tlsrpt_queued *out)
+{
+	struct buf fields;
+	int n;
+
+	buf_init(&fields, QUEUE_PREPEND_MAX);
+	n = smtp_sign_finish(o->sg, m->sign, (uint64_t)time(NULL), &fields,
+	    out->dkim, sizeof(out->dkim));
+	if (n > 0 && spool_prepend(o->sp, fields.data, fields.len) == -1) {
+		buf_free(&fields);
+		return -1;
+	}
+	buf_free(&fields);
+	out->signatures = n;
+	return 0;
 }
 
 static void
@@ -154,14 +186,14 @@ compose(struct out *o, const struct tlsrpt_msg *m, const char *id,
 
 int
 tlsrpt_msg_queue(struct queue *q, const struct tlsrpt_msg *m,
-    char id_out[QUEUE_ID_LEN + 1], char *err, size_t errlen)
+    struct tlsrpt_queued *out, char *err, size_t errlen)
 {
 	struct envelope env;
 	unsigned char *gz;
-	size_t gzlen;
+	size_t gzlen, room = 0;
 	struct out o;
 
-	id_out[0] = '\0';
+	memset(out, 0, sizeof(*out));
 	if (m->nrcpts == 0) {
 		snprintf(err, errlen, "no recipient");
 		return -1;
@@ -179,13 +211,24 @@ tlsrpt_msg_queue(struct queue *q, const struct tlsrpt_msg *m,
 	env.rcpts = m->rcpts;
 	env.nrcpts = m->nrcpts;
 	env.body = MAIL_BODY_7BIT;
+	/* the report is ours, as an authenticated user's mail is */
+	o.sg = m->sign != NULL ? smtp_sign_start(m->sign, true, &room) : NULL;
+	if (o.sg == NULL && m->sign != NULL && m->sign->ndkim_sign > 0) {
+		out->signatures = -1;
+		snprintf(out->dkim, sizeof(out->dkim), "out of memory");
+	}
+	env.prepend_room = room;
 	if ((o.sp = queue_spool_create(q, &env, err, errlen)) == NULL) {
+		smtp_sign_free(o.sg);
 		free(gz);
 		return -1;
 	}
 	o.rc = 0;
 	compose(&o, m, env.id, gz, gzlen);
 	free(gz);
+	if (o.rc == 0 && o.sg != NULL)
+		o.rc = sign(&o, m, out);
+	smtp_sign_free(o.sg);
 	if (o.rc != 0) {
 		snprintf(err, errlen, "write report for %s: %s", m->domain,
 		    strerror(errno));
@@ -196,7 +239,7 @@ tlsrpt_msg_queue(struct queue *q, const struct tlsrpt_msg *m,
 		spool_free(o.sp);
 		return -1;
 	}
-	memcpy(id_out, env.id, QUEUE_ID_LEN + 1);
+	memcpy(out->id, env.id, QUEUE_ID_LEN + 1);
 	spool_free(o.sp);
 	return 0;
 }

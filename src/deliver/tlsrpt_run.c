@@ -301,11 +301,12 @@ rua(const struct config *cfg, const char *domain, char (*addr)[TLSRPT_ADDR_MAX +
 static bool
 report(const struct deliver_ctx *dc, const struct config *cfg,
     const struct tlsrpt_agg *a, size_t i, const char *name, time_t start,
-    time_t end, size_t seq)
+    time_t end, size_t seq, bool *unsigned_said)
 {
 	char addrs[16][TLSRPT_ADDR_MAX + 1], *rcpts[16];
-	char from[300], contact[300], report_id[128], id[QUEUE_ID_LEN + 1];
+	char from[300], contact[300], report_id[128];
 	char err[512];
+	struct tlsrpt_queued q;
 	const char *domain = tlsrpt_agg_domain(a, i);
 	struct tlsrpt_meta meta;
 	struct tlsrpt_msg m;
@@ -350,15 +351,26 @@ report(const struct deliver_ctx *dc, const struct config *cfg,
 	m.report_id = report_id;
 	m.start = start;
 	m.end = end;
-	if (tlsrpt_msg_queue(dc->queue, &m, id, err, sizeof(err)) == -1) {
+	m.sign = cfg;
+	if (tlsrpt_msg_queue(dc->queue, &m, &q, err, sizeof(err)) == -1) {
 		log_err("tlsrpt: report for %s not queued: %s", domain, err);
 		free((char *)m.json);
 		return false;
 	}
 	free((char *)m.json);
-	log_info("tlsrpt: report %s for %s queued as %s to %zu address%s",
-	    report_id, domain, id, n, n == 1 ? "" : "es");
-	dc->queued(dc->owner, id);
+	if (q.signatures == 0 && !*unsigned_said) {
+		/* once a run: the same From: every time */
+		log_warn("tlsrpt: reports from %s go unsigned: no dkim_sign key "
+		    "covers its domain (RFC 8460 3 asks for a DKIM signature;"
+		    " receivers may discard unsigned reports)", from);
+		*unsigned_said = true;
+	} else if (q.signatures == -1)
+		log_warn("tlsrpt: report for %s goes unsigned: %s", domain,
+		    q.dkim);
+	log_info("tlsrpt: report %s for %s queued as %s to %zu address%s%s%s",
+	    report_id, domain, q.id, n, n == 1 ? "" : "es",
+	    q.signatures > 0 ? ", dkim " : "", q.signatures > 0 ? q.dkim : "");
+	dc->queued(dc->owner, q.id);
 	return true;
 }
 
@@ -366,7 +378,7 @@ report(const struct deliver_ctx *dc, const struct config *cfg,
  * done */
 static void
 run_taken(const struct deliver_ctx *dc, const struct config *cfg, int dfd,
-    const char *name, long long taken)
+    const char *name, long long taken, bool *unsigned_said)
 {
 	char done_name[512];
 	struct tlsrpt_agg *a;
@@ -399,7 +411,7 @@ run_taken(const struct deliver_ctx *dc, const struct config *cfg, int dfd,
 
 		if (done && is_done(done, domain))
 			continue;
-		if (report(dc, cfg, a, i, name, start, end, i))
+		if (report(dc, cfg, a, i, name, start, end, i, unsigned_said))
 			mark_done(dfd, name, domain);
 		else
 			all = false;
@@ -424,6 +436,7 @@ tlsrpt_run(const struct deliver_ctx *dc, const struct config *cfg,
 	size_t n = 0, i;
 	int dfd;
 	DIR *d;
+	bool unsigned_said = false;
 
 	snprintf(path, sizeof(path), "%s/%s", cfg->queue_dir, TLSRPT_DIR);
 	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
@@ -454,9 +467,11 @@ tlsrpt_run(const struct deliver_ctx *dc, const struct config *cfg,
 				continue;
 			}
 			(void)is_taken(taken_name, &taken);
-			run_taken(dc, cfg, dfd, taken_name, taken);
+			run_taken(dc, cfg, dfd, taken_name, taken,
+			    &unsigned_said);
 		} else if (is_taken(names[i], &taken))
-			run_taken(dc, cfg, dfd, names[i], taken);
+			run_taken(dc, cfg, dfd, names[i], taken,
+			    &unsigned_said);
 	}
 	for (i = 0; i < n; i++)
 		free(names[i]);

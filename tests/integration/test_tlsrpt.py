@@ -14,7 +14,10 @@ whose application/tlsrpt+gzip attachment gunzips to JSON that validates
 against RFC 8460 4.4's schema (written here from the RFC) and counts
 the sessions made: successes for good.test, starttls-not-supported
 failures for bad.test. quiet.test and https.test get no report, and the
-day's file is gone once the reports are queued.
+day's file is gone once the reports are queued. Without a dkim_sign
+key for the sender's domain the reports carry no DKIM-Signature and the
+run says so once; with one (RFC 8460 3), the report verifies with dkimpy
+as a TLS report, against the key record sallyport --dkim-keygen printed.
 
 With DANE (a DNSSEC world the test signs, behind a validating unbound:
 sallytest_dnssec), the sessions are reported under policy-type tlsa with
@@ -41,6 +44,11 @@ from sallytest_dnssec import tlsa_from_pem
 import test_dane
 import test_mta_sts
 from test_delivery import DeliveryCase, message, SENDER, USERS
+
+# dkimpy (python3-dkim), pure Python: from Debian's directory, which
+# mailsinks (imported by test_delivery) put last on the path when
+# python3 is another interpreter
+import dkim     # noqa: E402
 
 RESULT_TYPES = [
     'starttls-not-supported', 'certificate-host-mismatch',
@@ -212,8 +220,14 @@ class Tlsrpt(DeliveryCase):
         self.assertEqual(detail['receiving-ip'], plain_addr)
         self.assertTrue(detail['sending-mta-ip'].startswith('127.'), detail)
 
-        # quiet.test asked for nothing; https.test's https: URI is not used
+        # no dkim_sign key covers postmaster@<hostname>: unsigned, and
+        # the run says so once, not once a report
+        for msg in reports.values():
+            self.assertIsNone(msg['DKIM-Signature'])
         log = srv.log_text()
+        self.assertEqual(len(re.findall(r'tlsrpt: reports from postmaster@%s go unsigned'
+                                        % re.escape(sallytest.SERVER_NAME), log)), 1, log)
+        # quiet.test asked for nothing; https.test's https: URI is not used
         self.assertRegex(log, r'_smtp\._tls\.quiet\.test: no TLS-RPT record: no report '
                               r'for quiet\.test')
         self.assertIn('_smtp._tls.https.test: https: report URIs are not used', log)
@@ -224,6 +238,57 @@ class Tlsrpt(DeliveryCase):
         self.wait_empty(srv)
         self.assertEqual(len(self.mailbox('tlsrpt', 2)), 2, 'no third report')
 
+    def test_report_dkim_signed_by_the_reporting_domain(self):
+        """RFC 8460 3: a dkim_sign key for the hostname's domain (the
+        report's From: is postmaster@<hostname>, a subdomain) signs the
+        report; dkimpy verifies it as a TLS report, with the key record
+        sallyport --dkim-keygen prints, restricted to s=tlsrpt (RFC 8460
+        3)."""
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the MX sinks must listen on port 25')
+        domain = sallytest.SERVER_NAME.split('.', 1)[1]
+        keyfile, record = dkim_keygen(domain, 'rpt2026', self.tmp)
+        record = record.replace('v=DKIM1;', 'v=DKIM1; s=tlsrpt;')
+        tls_addr, tls_sink = self.port25_sink(tls=True)
+        dns = self.dnsmasq(
+            hosts=dict(sallytest.SHARED_DNS_HOSTS, **{'mx.good.test': tls_addr}),
+            mx=dict(sallytest.SHARED_DNS_MX, **{'good.test': 'mx.good.test'}),
+            txt={'_smtp._tls.good.test': 'v=TLSRPTv1; rua=mailto:%s' % RUA},
+            zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        self.srv = srv = self.daemon(
+            dns_servers=dns.server, tls_reporting='yes', mailbox_users=USERS + ['tlsrpt'],
+            dkim_sign='%s rpt2026 %s' % (domain, keyfile), dkim_sign_subdomains='yes')
+        self.send(srv, SENDER, ['friend@good.test'], message('good'))
+        self.assertEqual(len(tls_sink.wait(1)), 1, srv.log_text()[-3000:])
+        self.wait_empty(srv)
+        self.queue_cmd(srv, 'tlsrpt')
+        got = self.mailbox('tlsrpt', 1, timeout=20)
+        self.assertEqual(len(got), 1, srv.log_text()[-3000:])
+        raw = got[0].replace(b'\r\n', b'\n').replace(b'\n', b'\r\n')
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        self.assertEqual(msg['TLS-Report-Domain'], 'good.test')
+        self.assertIsNotNone(msg['DKIM-Signature'], raw[:2000])
+        tags = dict(t.strip().split('=', 1) for t in
+                    re.sub(r'\s+', '', msg['DKIM-Signature']).split(';') if t)
+        self.assertEqual((tags['d'], tags['s']), (domain, 'rpt2026'))
+        self.assertNotIn('l', tags)     # RFC 8460 3: no l=
+        looked_up = []
+
+        def dnsfunc(name, timeout=5):
+            looked_up.append(name)
+            return record.encode() if name == b'rpt2026._domainkey.%s.' % domain.encode() \
+                else None
+        self.assertTrue(dkim.verify(raw, dnsfunc=dnsfunc, tlsrpt='strict'), raw[:3000])
+        self.assertEqual(looked_up, [b'rpt2026._domainkey.%s.' % domain.encode()])
+        # the bytes after the signature matter: one changed, no longer valid
+        self.assertFalse(dkim.verify(raw.replace(b'Report Domain: good.test',
+                                                 b'Report Domain: evil.test'),
+                                     dnsfunc=dnsfunc, tlsrpt='strict'))
+        log = srv.log_text()
+        self.assertRegex(log, r'tlsrpt: report \S+ for good\.test queued as \S+ to 1 '
+                              r'address, dkim d=%s s=rpt2026' % re.escape(domain))
+        self.assertNotIn('go unsigned', log)
+
     def test_trigger_refused_when_off(self):
         srv = self.daemon()
         p = subprocess.run([srv.bin, '--queue', 'tlsrpt', '-c', srv.conf_path],
@@ -232,6 +297,16 @@ class Tlsrpt(DeliveryCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn(b'tls_reporting = no', p.stdout)
         self.assertFalse(os.path.exists(os.path.join(srv.queue_dir, 'tlsrpt-now')))
+
+
+def dkim_keygen(domain, selector, directory):
+    """sallyport --dkim-keygen: (the key file, the TXT record it prints)"""
+    out = subprocess.run([sallytest.binary(), '--dkim-keygen', domain, selector, 'rsa',
+                          directory], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         timeout=60, check=True).stdout.decode()
+    line = [l for l in out.splitlines() if not l.startswith(';')][0]
+    return (os.path.join(directory, '%s.%s.key' % (domain, selector)),
+            ''.join(re.findall(r'"([^"]*)"', line)))
 
 
 def trigger_and_read(case, srv, n):

@@ -234,8 +234,9 @@ Test(tlsrpt_out, report_message)
 {
 	static const char json[] = "{\"organization-name\":\"x\"}\n";
 	char *rcpts[] = { "a@example.net", "b+x@reports.example" };
-	char id[QUEUE_ID_LEN + 1], err[256], *msg, *p, *end, b64[8192];
+	char err[256], *msg, *p, *end, b64[8192];
 	unsigned char raw[8192], out[256];
+	struct tlsrpt_queued qd;
 	struct tlsrpt_msg m;
 	struct queue *q;
 	size_t blen = 0;
@@ -254,9 +255,10 @@ Test(tlsrpt_out, report_message)
 	m.end = 1764633600 + 86399;
 	m.json = json;
 	m.json_len = strlen(json);
-	cr_assert_eq(tlsrpt_msg_queue(q, &m, id, err, sizeof(err)), 0, "%s",
+	cr_assert_eq(tlsrpt_msg_queue(q, &m, &qd, err, sizeof(err)), 0, "%s",
 	    err);
-	msg = body_of(id);
+	cr_assert_eq(qd.signatures, 0);		/* m.sign NULL: unsigned */
+	cr_assert_null(strstr(msg = body_of(qd.id), "DKIM-Signature"));
 	cr_assert_not_null(strstr(msg, "\r\nFrom: <tlsrpt-sender@mail.example."
 	    "org>\r\n"), "%s", msg);
 	cr_assert_not_null(strstr(msg, "\r\nTo: <a@example.net>,\r\n\t"
