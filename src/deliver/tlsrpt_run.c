@@ -243,7 +243,7 @@ rua(const struct config *cfg, const char *domain, char (*addr)[TLSRPT_ADDR_MAX +
 	struct dns_txt_set set = { NULL, 0 };
 	struct tlsrpt_record *rec;
 	const char *why, **txts = NULL;
-	size_t *lens = NULL, i, n = 0;
+	size_t *lens = NULL, i, k, n = 0;
 	bool secure;
 	int rc;
 
@@ -279,9 +279,14 @@ rua(const struct config *cfg, const char *domain, char (*addr)[TLSRPT_ADDR_MAX +
 				break;
 			}
 			if (tlsrpt_mailto(rec->rua[i], addr[n],
-			    TLSRPT_ADDR_MAX + 1) == 0)
-				n++;
-			else if (strncasecmp(rec->rua[i], "https:", 6) == 0)
+			    TLSRPT_ADDR_MAX + 1) == 0) {
+				/* one copy per address, however often (and
+				 * however spelled) the record names it */
+				for (k = 0; k < n && strcasecmp(addr[k],
+				    addr[n]) != 0; k++)
+					;
+				n += k == n;
+			} else if (strncasecmp(rec->rua[i], "https:", 6) == 0)
 				log_info("tlsrpt: %s: https: report URIs are "
 				    "not used (mail only)", name);
 			else

@@ -40,18 +40,30 @@ on_queued(void *owner, const char *id)
 	memcpy(queued[nqueued++], id, QUEUE_ID_LEN + 1);
 }
 
+static char conf[300], conf_opt[320];
+
 static void
 setup(void)
 {
-	static const char *const records[] = {
+	const char *const records[] = {
 		"--txt-record=_smtp._tls.a.test,v=TLSRPTv1; rua=mailto:r@a.test",
 		"--txt-record=_smtp._tls.b.test,v=TLSRPTv1;rua=mailto:r@b.test;",
 		"--txt-record=_smtp._tls.c.test,v=spf1 -all",
+		conf_opt,
 		NULL,
 	};
 	char text[1024], err[256], *errors = NULL;
+	FILE *f;
 
 	scratch_make(dir, sizeof(dir), "tlsrpt-run");
+	/* a record with commas in a string: only dnsmasq's files take one */
+	snprintf(conf, sizeof(conf), "%s.dns.conf", dir);
+	cr_assert_not_null(f = fopen(conf, "w"));
+	fputs("txt-record=_smtp._tls.e.test,\"v=TLSRPTv1; rua=mailto:r@e.test,"
+	    "mailto:R@E.test,mailto:%72@e.test?subject=again,"
+	    "mailto:s@e.test\"\n", f);
+	cr_assert_eq(fclose(f), 0);
+	snprintf(conf_opt, sizeof(conf_opt), "--conf-file=%s", conf);
 	snprintf(rdir, sizeof(rdir), "%s/tlsrpt", dir);
 	dnsmasq_start(&dm, records);
 	snprintf(text, sizeof(text), "hostname = mail.example.org\n"
@@ -71,6 +83,7 @@ teardown(void)
 	queue_close(q);
 	config_free(cfg);
 	dnsmasq_stop(&dm);
+	unlink(conf);
 	scratch_remove(dir);
 }
 
@@ -258,4 +271,23 @@ Test(tlsrpt_run, a_report_too_large_to_build_is_not_retried_forever)
 	free(msg);
 	cr_assert_eq(scratch_count(dir, "tlsrpt"), 0, "the day is done");
 	cr_assert_not(tlsrpt_due(dir, DAY2 + 7200, 0), "nothing left to retry");
+}
+
+Test(tlsrpt_run, one_copy_per_address)
+{
+	struct deliver_ctx dc = { q, on_queued, NULL };
+	char err[256];
+	struct qentry *e;
+
+	/* A record naming one mailbox several times (spelled apart) gets
+	 * one report to it, not one per spelling. */
+	put("2025-12-02", BAD("e.test"));
+	tlsrpt_run(&dc, cfg, DAY2 + 3600, false);
+	cr_assert_eq(nqueued, 1);
+	cr_assert_not_null(e = qentry_load(dir, queued[0], err, sizeof(err)),
+	    "%s", err);
+	cr_assert_eq(e->nrcpts, 2, "r@e.test and s@e.test");
+	cr_assert_str_eq(e->rcpts[0], "r@e.test");
+	cr_assert_str_eq(e->rcpts[1], "s@e.test");
+	qentry_free(e);
 }
