@@ -235,7 +235,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	char host[256], port[8], local[256], domain[256], relay[300], err[256];
 	const char *key;
 	size_t k, nmx = 0;
-	struct smtp_client_reply temp;	/* REQUIRETLS: a host's deferral */
+	struct smtp_client_reply temp;	/* REQUIRETLS: a deferral */
 	bool heard = false;		/* sess is a server's reply */
 	bool temp_heard = false, have_temp = false;
 	unsigned hops;
@@ -391,7 +391,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 			    CLIENT_TLS_DANE || sts_host == STS_HOST_ENFORCED,
 			    mx[k].mx.name, "is not authenticated by DANE or "
 			    "MTA-STS", &sess) == -1) {
-				memset(&tls, 0, sizeof(tls));	/* no session */
+				memset(&tls, 0, sizeof(tls)); /* none */
 				heard = false;
 				continue;
 			}

@@ -179,8 +179,8 @@ reason(const char *status)
 		{ "4.6",	"the mail is going round in a loop" },
 		{ "4.7",	"it could not be delivered in time" },
 		{ "7.1",	"the receiving system refused it" },
-		{ "7.30",	"it required TLS (REQUIRETLS) that no next mail "
-				"server could promise" },
+		{ "7.30",	"it required TLS (REQUIRETLS) that no next "
+				"mail server could promise" },
 	};
 	size_t i;
 

@@ -31,10 +31,10 @@ struct qentry {
 	char		**rcpts;
 	size_t		 nrcpts;
 	bool		 smtputf8;	/* received with SMTPUTF8 */
-	bool		 requiretls;	/* MAIL had REQUIRETLS (RFC 8689) */
-	bool		 tls_optional;	/* "TLS-Required: No" (RFC 8689 5), and
-					 * no REQUIRETLS: DANE and MTA-STS
-					 * failures are ignored */
+	bool		 requiretls;	/* MAIL had REQUIRETLS, RFC 8689 */
+	/* "TLS-Required: No" (RFC 8689 5), and no REQUIRETLS: DANE and
+	 * MTA-STS failures are ignored for it. */
+	bool		 tls_optional;
 	enum mail_body	 body;		/* BODY= of MAIL; NONE in old entries */
 	enum rcpt_state	*state;		/* per recipient */
 	char		**last_error;	/* per recipient; NULL if none */

@@ -40,10 +40,10 @@ struct envelope {
 	char *const	*rcpts;
 	size_t		 nrcpts;
 	bool		 smtputf8;	/* MAIL had SMTPUTF8 (RFC 6531) */
-	bool		 requiretls;	/* MAIL had REQUIRETLS (RFC 8689) */
-	bool		 tls_optional;	/* "TLS-Required: No" known already (a
-					 * copy of an entry that had it);
-					 * else spool_tls_optional */
+	bool		 requiretls;	/* MAIL had REQUIRETLS, RFC 8689 */
+	/* "TLS-Required: No" known already (a copy of an entry that had
+	 * it); else the session says so with spool_tls_optional. */
+	bool		 tls_optional;
 	enum mail_body	 body;		/* MAIL's BODY= */
 	/* Octets to reserve after the envelope for header fields known only
 	 * at the end of the message (spool_prepend); 0: none. Between
