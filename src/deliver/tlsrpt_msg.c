@@ -154,6 +154,11 @@ compose(struct out *o, const struct tlsrpt_msg *m, const char *id,
 	put(o, "TLS-Report-Domain: %s", m->domain);
 	put(o, "TLS-Report-Submitter: %s", m->hostname);
 	put(o, "Auto-Submitted: auto-generated");
+	/* RFC 8460 5.3: reports are delivered despite any TLS failure
+	 * (they may be what tells the domain its TLS is broken): DANE and
+	 * MTA-STS failures do not hold this one back, here or at the next
+	 * hops (RFC 8689 5) */
+	put(o, "TLS-Required: No");
 	put(o, "MIME-Version: 1.0");
 	put(o, "Content-Type: multipart/report; report-type=\"tlsrpt\";");
 	put(o, "\tboundary=\"%s\"", boundary);
@@ -211,6 +216,7 @@ tlsrpt_msg_queue(struct queue *q, const struct tlsrpt_msg *m,
 	env.rcpts = m->rcpts;
 	env.nrcpts = m->nrcpts;
 	env.body = MAIL_BODY_7BIT;
+	env.tls_optional = true;	/* as its TLS-Required: No says */
 	/* the report is ours, as an authenticated user's mail is */
 	o.sg = m->sign != NULL ? smtp_sign_start(m->sign, true, &room) : NULL;
 	if (o.sg == NULL && m->sign != NULL && m->sign->ndkim_sign > 0) {

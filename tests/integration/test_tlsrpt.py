@@ -188,6 +188,8 @@ class Tlsrpt(DeliveryCase):
             self.assertEqual(msg.get_content_type(), 'multipart/report')
             self.assertEqual(msg.get_param('report-type'), 'tlsrpt')
             self.assertEqual(msg['TLS-Report-Submitter'], sallytest.SERVER_NAME)
+            # RFC 8460 5.3: delivered despite TLS failures (RFC 8689 5)
+            self.assertEqual(msg['TLS-Required'], 'No')
             self.assertEqual(email.utils.parseaddr(msg['To'])[1], RUA)
             self.assertTrue(msg['Message-ID'])
             subject = ' '.join(msg['Subject'].split())

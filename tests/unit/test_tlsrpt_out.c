@@ -220,6 +220,9 @@ body_of(const char *id)
 	cr_assert_eq(e->nrcpts, 2);
 	cr_assert_str_eq(e->rcpts[0], "a@example.net");
 	cr_assert_str_eq(e->rcpts[1], "b+x@reports.example");
+	/* RFC 8460 5.3: delivered despite TLS failures (RFC 8689 5) */
+	cr_assert(e->tls_optional);
+	cr_assert_not(e->requiretls);
 	cr_assert_not_null(msg = malloc((size_t)e->body_size + 1));
 	cr_assert_neq(fd = qentry_open_body(dir, e), -1);
 	got = read(fd, msg, (size_t)e->body_size);
@@ -266,6 +269,7 @@ Test(tlsrpt_out, report_message)
 	cr_assert_not_null(strstr(msg, "\r\nSubject: Report Domain: "
 	    "example.net\r\n\tSubmitter: mail.example.org\r\n\tReport-ID: "
 	    "<2025-12-02.1764720000.0@mail.example.org>\r\n"));
+	cr_assert_not_null(strstr(msg, "\r\nTLS-Required: No\r\n"));
 	cr_assert_not_null(strstr(msg, "\r\nTLS-Report-Domain: example.net"
 	    "\r\n"));
 	cr_assert_not_null(strstr(msg, "\r\nTLS-Report-Submitter: "
