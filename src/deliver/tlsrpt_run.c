@@ -125,6 +125,11 @@ take(int dfd, const char *day, time_t now, char *out, size_t outlen)
 		rc = renameat(dfd, day, dfd, out);
 	}
 	close(fd);
+	/* the new name durable before any report is made from it: after a
+	 * power loss the old name could come back beside queued reports,
+	 * and be reported again whole */
+	if (rc == 0 && fsync(dfd) == -1)
+		return -1;
 	return rc;
 }
 
@@ -176,7 +181,9 @@ mark_done(int dfd, const char *name, const char *domain)
 	n = snprintf(line, sizeof(line), "%s\n", domain);
 	fd = openat(dfd, path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
-	if (fd == -1 || write(fd, line, (size_t)n) != n || fdatasync(fd) == -1)
+	/* the line, and the file's name when this line made it */
+	if (fd == -1 || write(fd, line, (size_t)n) != n ||
+	    fdatasync(fd) == -1 || fsync(dfd) == -1)
 		log_warn("tlsrpt: %s: %s (a crash now would report %s twice)",
 		    path, strerror(errno), domain);
 	if (fd != -1)
