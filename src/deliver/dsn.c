@@ -461,7 +461,7 @@ dsn_queue(struct queue *q, const char *hostname, const struct qentry *e,
     int body_fd, const struct dsn_failure *f, size_t nfail,
     char id_out[QUEUE_ID_LEN + 1], char *err, size_t errlen)
 {
-	char *rcpt[1], *headers;
+	char *rcpt[1], *headers, what[QUEUE_ID_LEN + 16];
 	struct envelope env;
 	struct out o;
 	size_t i, hlen;
@@ -511,17 +511,6 @@ dsn_queue(struct queue *q, const char *hostname, const struct qentry *e,
 	o.rc = 0;
 	report(&o, hostname, env.id, e, f, nfail, headers, hlen, eightbit);
 	free(headers);
-	if (o.rc != 0) {
-		snprintf(err, errlen, "write bounce for %s: %s", e->id,
-		    strerror(errno));
-		spool_free(o.sp);
-		return -1;
-	}
-	if (queue_commit(o.sp, err, errlen) == -1) {
-		spool_free(o.sp);
-		return -1;
-	}
-	memcpy(id_out, env.id, QUEUE_ID_LEN + 1);
-	spool_free(o.sp);
-	return 0;
+	snprintf(what, sizeof(what), "bounce for %s", e->id);
+	return queue_commit_own(o.sp, o.rc, what, id_out, err, errlen);
 }

@@ -193,6 +193,7 @@ int
 tlsrpt_msg_queue(struct queue *q, const struct tlsrpt_msg *m,
     struct tlsrpt_queued *out, char *err, size_t errlen)
 {
+	char what[300];
 	struct envelope env;
 	unsigned char *gz;
 	size_t gzlen, room = 0;
@@ -235,17 +236,6 @@ tlsrpt_msg_queue(struct queue *q, const struct tlsrpt_msg *m,
 	if (o.rc == 0 && o.sg != NULL)
 		o.rc = sign(&o, m, out);
 	smtp_sign_free(o.sg);
-	if (o.rc != 0) {
-		snprintf(err, errlen, "write report for %s: %s", m->domain,
-		    strerror(errno));
-		spool_free(o.sp);
-		return -1;
-	}
-	if (queue_commit(o.sp, err, errlen) == -1) {
-		spool_free(o.sp);
-		return -1;
-	}
-	memcpy(out->id, env.id, QUEUE_ID_LEN + 1);
-	spool_free(o.sp);
-	return 0;
+	snprintf(what, sizeof(what), "report for %s", m->domain);
+	return queue_commit_own(o.sp, o.rc, what, out->id, err, errlen);
 }

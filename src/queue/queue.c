@@ -675,6 +675,22 @@ queue_commit(struct spool *sp, char *err, size_t errlen)
 	return 0;
 }
 
+int
+queue_commit_own(struct spool *sp, int write_rc, const char *what,
+    char *id_out, char *err, size_t errlen)
+{
+	int rc = -1;
+
+	if (write_rc != 0)
+		snprintf(err, errlen, "write %s: %s", what, strerror(errno));
+	else if (queue_commit(sp, err, errlen) == 0) {
+		memcpy(id_out, sp->id, QUEUE_ID_LEN + 1);
+		rc = 0;
+	}
+	spool_free(sp);
+	return rc;
+}
+
 void
 spool_free(struct spool *sp)
 {

@@ -110,6 +110,13 @@ int		 spool_publish(struct spool *, char *err, size_t errlen);
 int		 queue_sync_incoming(struct queue *, char *err, size_t errlen);
 /* All three for one spool; returns 0 when the entry is durable. */
 int		 queue_commit(struct spool *, char *err, size_t errlen);
+/* The end of a message the server writes itself (a DSN, a report):
+ * when its writing went well (write_rc 0) commit it and copy its id
+ * into id_out (QUEUE_ID_LEN + 1 bytes), else say "write WHAT: errno's
+ * reason" in err; the spool is freed either way. 0 when durable. */
+int		 queue_commit_own(struct spool *, int write_rc,
+		    const char *what, char *id_out, char *err,
+		    size_t errlen);
 /* Take a published entry back out (its batch's directory fsync failed,
  * so the client is told 451 and will send it again). */
 int		 spool_unpublish(struct spool *);
