@@ -29,6 +29,7 @@
 #include "deliver/qmailq.h"
 #include "queue/queue.h"
 #include "deliver/smtp_client.h"
+#include "smtp/policy.h"
 
 /* --- the DSN's words --------------------------------------------------------- */
 
@@ -119,16 +120,32 @@ deliver_qmail(const struct config *cfg, const struct qentry *e, int fd,
 {
 	char **rcpts = calloc(e->nrcpts, sizeof(*rcpts)), *sender;
 	char text[CLIENT_TEXT_MAX] = "451 4.3.0 out of memory";
+	char local[256], domain[256];
 	size_t i, n = 0;
 	int code = 451;
 	bool nomem = rcpts == NULL;
 
 	sender = e->sender[0] == '\0' ? strdup("") : qmail_form(e->sender);
 	nomem |= sender == NULL;
-	for (i = 0; !nomem && i < e->nrcpts; i++)
-		if (e->state[i] == RCPT_PENDING &&
-		    (rcpts[n++] = qmail_form(e->rcpts[i])) == NULL)
+	for (i = 0; !nomem && i < e->nrcpts; i++) {
+		if (e->state[i] != RCPT_PENDING)
+			continue;
+		/* qmail-send would relay a remote copy without REQUIRETLS,
+		 * perhaps without TLS (RFC 8689 4.2.1): not handed over. */
+		split(e->rcpts[i], local, sizeof(local), domain,
+		    sizeof(domain));
+		if (e->requiretls && !policy_local_domain(cfg, domain)) {
+			set_outcome(&outs[i], 550, "qmail-queue", "550 %s "
+			    "REQUIRETLS support required, but qmail-queue "
+			    "cannot carry it to %s", CLIENT_REQUIRETLS_STATUS,
+			    domain);
+			continue;
+		}
+		if ((rcpts[n++] = qmail_form(e->rcpts[i])) == NULL)
 			nomem = true;
+	}
+	if (!nomem && n == 0)
+		goto out;	/* every one refused above */
 	if (!nomem && rewind_body(fd, e) == -1)
 		snprintf(text, sizeof(text), "451 4.3.0 cannot read queue file");
 	else if (!nomem)
@@ -136,8 +153,9 @@ deliver_qmail(const struct config *cfg, const struct qentry *e, int fd,
 		    rcpts, n, fd, e->body_size, cfg->delivery_timeout, text,
 		    sizeof(text));
 	for (i = 0; i < e->nrcpts; i++)
-		if (e->state[i] == RCPT_PENDING)
+		if (e->state[i] == RCPT_PENDING && !outs[i].tried)
 			set_outcome(&outs[i], code, "qmail-queue", "%s", text);
+out:
 	for (i = 0; rcpts != NULL && i < n; i++)
 		free(rcpts[i]);
 	free(rcpts);

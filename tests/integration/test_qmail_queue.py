@@ -148,6 +148,27 @@ class QmailQueue(sallytest.TestCase):
         self.assertEqual(self.handed_off(), ['envelope.1'])
         self.assertEqual(inherited_fds(self.out, 1), ['0', '1', '2'])
 
+    def test_requiretls_message_goes_to_qmail_for_local_recipients_only(self):
+        # qmail-send would relay the remote copy with no REQUIRETLS and
+        # perhaps no TLS (RFC 8689 4.2.1): only the local one goes.
+        with sallytest.Client(self.srv.mx_port) as c:
+            c.cmd('EHLO client.example')
+            c.starttls()
+            self.assertEqual(c.cmd('EHLO client.example').code, 250)
+            self.assertEqual(c.cmd('MAIL FROM:<%s> REQUIRETLS' % SENDER).code, 250)
+            for rcpt in (LOCAL, REMOTE):
+                self.assertEqual(c.cmd('RCPT TO:<%s>' % rcpt).code, 250)
+            self.assertEqual(c.cmd('DATA').code, 354)
+            r = c.data(message('requiretls'))
+            self.assertEqual(r.code, 250, r)
+            c.cmd('QUIT')
+        qid = r.queue_id()
+        got, env = self.hand_off(1)
+        self.assertEqual(env, b'F%s\0T%s\0\0' % (SENDER.encode(), LOCAL.encode()))
+        self.status_line(qid, LOCAL, 'sent')
+        line = self.status_line(qid, REMOTE, 'bounced')
+        self.assertIn('550 5.7.30 REQUIRETLS support required', line)
+
     def test_quoted_local_parts_handed_over_unquoted(self):
         # As qmail-smtpd queues them: quotes and backslashes stripped, so
         # that qmail-send looks up the name itself (qmail-remote quotes
