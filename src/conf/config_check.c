@@ -2,11 +2,12 @@
  * config_check - what a configuration file is checked for after its
  * lines are read: the defaults that depend on other keys (hostname),
  * and the checks across keys that `sallyport -n` reports (TLS needed by
- * a listener, the retry backoff, a smarthost that is ourselves, the
- * recipient table). Only what can be told from the text: tls.c reads
+ * a listener, the retry backoff, a smarthost that is ourselves, a
+ * DNSSEC resolver that is not ours, the recipient table). Only what can be told from the text: tls.c reads
  * the certificate files when the server starts.
  */
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "conf/config_types.h"
 #include "conf/config_value.h"
 #include "conf/ownaddr.h"
+#include "lib/netaddr.h"
 
 /* conf_drop_submission - the default listeners without the ones that
  * need TLS, which could not work */
@@ -103,6 +105,59 @@ conf_check_smarthost(struct conf_parse *p)
 	p->lineno = 0;
 }
 
+/* dns_server_local - a dns_servers entry on this machine (loopback) */
+static bool
+dns_server_local(const char *server)
+{
+	static const unsigned char v6_loopback[16] = { [15] = 1 };
+	static const unsigned char v4_mapped[12] = { [10] = 0xff, 0xff };
+	struct netaddr_port	 a;
+	char			 err[CONF_ERR_LEN];
+
+	if (netaddr_port_parse(server, 0, &a, err, sizeof(err)) == -1)
+		return false;
+	if (a.family == AF_INET)
+		return a.addr[0] == 127;
+	return memcmp(a.addr, v6_loopback, 16) == 0 ||
+	    (memcmp(a.addr, v4_mapped, 12) == 0 && a.addr[12] == 127);
+}
+
+/* conf_check_dnssec - dnssec = yes trusts the AD bit of the answers of
+ * dns_servers: only a validating resolver on this machine gives one
+ * that nobody on the way could have set (RFC 7672 and Postfix say as
+ * much); and smarthost_tls = dane trusts no TLSA record without it.
+ * Warnings: the configuration stands, but says what is wrong. */
+static void
+conf_check_dnssec(struct conf_parse *p)
+{
+	const struct config	*cfg = p->cfg;
+	char			 q[CV_QBUF];
+
+	if (cfg->smarthost != NULL && !cfg->dnssec &&
+	    strcmp(cfg->smarthost_tls, "dane") == 0) {
+		p->lineno = p->seen[conf_key_index("smarthost_tls")];
+		conf_warn(p, "smarthost_tls: dane without dnssec = yes trusts "
+		    "no TLSA record: all mail for the smarthost waits");
+	}
+	if (!cfg->dnssec) {
+		p->lineno = 0;
+		return;
+	}
+	p->lineno = p->seen[conf_key_index("dnssec")];
+	if (cfg->dns_servers.n == 0)
+		conf_warn(p, "dnssec: yes without dns_servers trusts the AD "
+		    "bit of whatever /etc/resolv.conf names; name a validating "
+		    "resolver on this machine (dns_servers = 127.0.0.1)");
+	for (size_t i = 0; i < cfg->dns_servers.n; i++)
+		if (!dns_server_local(cfg->dns_servers.v[i]))
+			conf_warn(p, "dnssec: dns_servers %s is not on this "
+			    "machine: anyone on the way to it can set the AD "
+			    "bit of a forged answer; run a validating resolver "
+			    "here (doc/delivery.md)", cv_quote(
+			    cfg->dns_servers.v[i], q, sizeof(q)));
+	p->lineno = 0;
+}
+
 /* conf_load_aliases - the recipient table, from the three keys that
  * make it. Its messages carry the alias file's own "file:line: " and
  * count as errors of the configuration, so that --check-config shows
@@ -153,6 +208,7 @@ conf_finish(struct conf_parse *p, const char *sysname)
 	conf_check_tls(p);
 	conf_check_retry(p);
 	conf_check_smarthost(p);
+	conf_check_dnssec(p);
 	conf_load_aliases(p);
 	conf_check_dkim_owner(p);
 }

@@ -825,6 +825,27 @@ Test(config, bad_dns_servers)
 	fails_like("dns_timeout = 61\n", "above the maximum 1m");
 }
 
+Test(config, dnssec_resolver_must_be_on_this_machine)
+{
+	config_free(ok("dnssec = yes\ndns_servers = 127.0.0.1 [::1]:5353 "
+	    "127.0.0.53:53\n"));
+	config_free(warns("dnssec = yes\n", "t.conf:1: warning: dnssec: yes "
+	    "without dns_servers trusts the AD bit of whatever "
+	    "/etc/resolv.conf names; name a validating resolver on this "
+	    "machine (dns_servers = 127.0.0.1)\n"));
+	config_free(warns("dns_servers = 127.0.0.1 192.0.2.53\ndnssec = yes\n",
+	    "t.conf:2: warning: dnssec: dns_servers \"192.0.2.53\" is not on "
+	    "this machine: anyone on the way to it can set the AD bit of a "
+	    "forged answer; run a validating resolver here "
+	    "(doc/delivery.md)\n"));
+	/* without dnssec, any resolver: nothing is trusted */
+	config_free(ok("dns_servers = 192.0.2.53\n"));
+	config_free(warns("smarthost = relay.example.org\nsmarthost_tls = "
+	    "dane\n", "t.conf:2: warning: smarthost_tls: dane without "
+	    "dnssec = yes trusts no TLSA record: all mail for the smarthost "
+	    "waits\n"));
+}
+
 Test(config, duplicate_dns_server_is_a_warning)
 {
 	struct config *cfg = warns("dns_servers = [::1]:53 [0:0::1]:053\n",
