@@ -95,7 +95,12 @@ deliver_tls_attempt(const struct config *cfg, const char *domain,
 {
 	char	 field[DELIVER_TLS_FIELD];
 
-	tlsrpt_attempt(cfg, domain, host, plan, t);
+	/* TLS-Required: No: DANE did not apply to the session (RFC 8689
+	 * 5), which says nothing of the TLSA records (an unchecked session
+	 * is no success under them); a failed TLSA lookup is one all the
+	 * same, as under MTA-STS a failed policy fetch. */
+	if (!e->tls_optional || e->requiretls || plan->verdict == DANE_DEFER)
+		tlsrpt_attempt(cfg, domain, host, plan, t);
 
 	/* A host DANE applied to that gave no verdict (skipped, TLS or
 	 * its match failed): said here, since the outcome's line names

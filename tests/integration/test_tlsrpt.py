@@ -401,6 +401,30 @@ class Dane(test_dane.DaneCase):
         self.assert_no_mail(spoofed, srv)
 
 
+    def test_tls_required_no_session_not_counted_under_tlsa(self):
+        # A "TLS-Required: No" message goes to a host whose TLSA records
+        # do not match, unchecked (RFC 8689 5): no policy applied to that
+        # session, so the domain is not told it succeeded under tlsa.
+        bad = self.mx_sink('mx.other.dane.test')
+        wrong_tlsa = tlsa_from_pem(self.certs.leaf('elsewhere.dane.test')[2], 3, 1, 1)
+        w = self.world(
+            {'other.dane.test': {'MX': (10, 'mx.other.dane.test')},
+             'mx.other.dane.test': {'A': bad.addr, 'TLSA': wrong_tlsa},
+             '_smtp._tls.other.dane.test': {'TXT': 'v=TLSRPTv1; rua=mailto:' + RUA}})
+        srv = self.daemon(dns_servers=w.server, dnssec='yes', retry_min='1h',
+                          retry_max='2h', tls_reporting='yes',
+                          mailbox_users=USERS + ['tlsrpt'])
+        q_strict = self.send(srv, SENDER, ['friend@other.dane.test'], message('strict'))
+        self.status_line(srv, q_strict, 'friend@other.dane.test', 'deferred')
+        q_no = self.send(srv, SENDER, ['friend@other.dane.test'],
+                         b'TLS-Required: No\r\n' + message('anyway'))
+        self.status_line(srv, q_no, 'friend@other.dane.test', 'sent')
+        self.assert_in_tls(bad, 1)
+        reports = trigger_and_read(self, srv, 1)
+        [pol] = reports['other.dane.test'][2]['policies']
+        self.assertEqual(pol['summary'], {'total-successful-session-count': 0,
+                                          'total-failure-session-count': 1})
+
 class Sts(test_mta_sts.MtaSts):
     """TLS-RPT under MTA-STS: policy-type sts (port 25 and 443: root)."""
 
