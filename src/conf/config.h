@@ -80,6 +80,11 @@ struct config {
 	unsigned	 command_deadline;	/* seconds for one whole command line */
 	unsigned	 min_data_rate;		/* bytes/s over DATA after 30s; 0: off */
 	unsigned	 greet_pause;		/* seconds before the 220; 0: off */
+	struct strlist	 dnsbl;			/* ZONE[=FILTER][*WEIGHT] */
+	unsigned	 dnsbl_threshold;	/* score that refuses a client */
+	unsigned	 dnsbl_timeout;		/* seconds the verdict may take */
+	char		*dnsbl_reply;		/* text after 554 5.7.1; NULL:
+						 * Postfix's */
 	unsigned	 max_auth_failures_per_ip;	/* per auth_failure_window */
 	unsigned	 auth_failure_window;	/* seconds */
 	/* Policy switches for clients neither trusted nor authenticated. */

@@ -39,6 +39,8 @@ enum conf_type {
 	CONF_AUTH_POLICY,	/* off, header or enforce */
 	CONF_DKIM_POLICY,	/* off or header */
 	CONF_ADDRESS,		/* one address, local@domain */
+	CONF_DNSBL,		/* list of ZONE[=FILTER][*WEIGHT] */
+	CONF_TEXT,		/* one line of printable text (a reply) */
 };
 
 enum {

@@ -15,6 +15,7 @@
 #include "conf/config_dkim.h"
 #include "conf/config_types.h"
 #include "conf/config_value.h"
+#include "conf/dnsbl_site.h"
 
 /* conf_field - where a key's value lives in cfg */
 static void *
@@ -391,6 +392,10 @@ static const struct {
 	    conf_free_ptr, cv_dkim_policy_norm, "off or header" },
 	[CONF_ADDRESS] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, alias_address_norm, "an address local@domain" },
+	[CONF_DNSBL] = { conf_set_strlist, conf_print_strlist,
+	    conf_free_strlist, dnsbl_site_norm, "ZONE[=FILTER][*WEIGHT] ..." },
+	[CONF_TEXT] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, dnsbl_reply_norm, "a line of text" },
 };
 
 static conf_norm_fn *

@@ -17,6 +17,7 @@
 
 #include "queue/committer.h"
 #include "daemon/conn_int.h"
+#include "daemon/dnsbl.h"
 #include "daemon/mxcheck.h"
 #include "dns/dns.h"
 #include "lib/log.h"
@@ -24,6 +25,7 @@
 #include "queue/queue.h"
 #include "sec/sasl.h"
 #include "daemon/server.h"
+#include "smtp/policy.h"
 #include "smtp/smtp.h"
 #include "sec/tls.h"
 
@@ -188,6 +190,40 @@ io_domain_lookup(void *ctx, const char *domain)
 	c->looking_up = true;
 	c->lookup = dns_domain_exists(c->srv->dns, domain, on_lookup, c);
 	c->looking_up = false;
+}
+
+/* --- DNS blocklists ------------------------------------------------------------ */
+
+static void
+on_dnsbl(void *arg, const char *reply)
+{
+	struct conn *c = arg;
+
+	c->dnsbl = NULL;
+	if (c->smtp != NULL) {
+		smtp_dnsbl_done(c->smtp, reply);
+		c->process(c);
+	} else if (reply != NULL && (c->dnsbl_reply = strdup(reply)) ==
+	    NULL) {
+		log_warn("s=%lx dnsbl: out of memory; verdict on [%s] lost",
+		    c->sid, c->addr_text);
+	}
+}
+
+/* conn_dnsbl_start - on mx listeners only, and never for mynetworks:
+ * submission and trusted clients are not refused by DNSBLs (Postfix
+ * runs postscreen on port 25 only) */
+void
+conn_dnsbl_start(struct conn *c)
+{
+	const struct config *cfg = c->cfg->cfg;
+
+	if (c->role != ROLE_MX || cfg->dnsbl.n == 0 ||
+	    policy_trusted(cfg, (const struct sockaddr *)&c->peer))
+		return;
+	c->dnsbl = dnsbl_start(c->srv->loop, c->srv->dns, cfg,
+	    (const struct sockaddr *)&c->peer, c->addr_text, c->sid,
+	    on_dnsbl, c);
 }
 
 /* --- checks of mail from others ------------------------------------------- */
@@ -426,6 +462,8 @@ conn_hooks_close(struct conn *c)
 	}
 	mxcheck_free(c->mx);
 	c->mx = NULL;
+	dnsbl_cancel(c->dnsbl);
+	c->dnsbl = NULL;
 	if (c->sasl) {
 		sasl_session_free(c->sasl);
 		c->sasl = NULL;
@@ -436,6 +474,7 @@ void
 conn_destroy(struct conn *c)
 {
 	smtp_free(c->smtp);
+	free(c->dnsbl_reply);
 	spool_free(c->spool);
 	free(c->in);
 	tls_conn_free(c->tls);

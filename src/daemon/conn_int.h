@@ -51,6 +51,8 @@ struct conn {
 	struct dns_req	*lookup;	/* sender domain lookup in flight */
 	bool		 looking_up;	/* inside dns_domain_exists() */
 	struct mxcheck	*mx;		/* the transaction's checks */
+	struct dnsbl	*dnsbl;		/* blocklist lookups in flight */
+	char		*dnsbl_reply;	/* their verdict before the greeting */
 	bool		 in_check_call;	/* inside mxcheck_end() */
 	struct tls_ctx	*tlsctx;	/* certificate for this session */
 	struct tls_conn	*tls;		/* set once TLS starts */
@@ -84,5 +86,6 @@ int	conn_start_tls(struct conn *);
 extern const struct smtp_io conn_smtp_io;
 void	conn_hooks_close(struct conn *);	/* cancel what is in flight */
 void	conn_destroy(struct conn *);		/* free it (socket closed) */
+void	conn_dnsbl_start(struct conn *);	/* at connect, if it applies */
 
 #endif

@@ -91,8 +91,24 @@ smtp_new(const struct config *cfg, const struct smtp_peer *peer,
 		smtp_close_with(s, R_ACCESS_DENIED);
 		return s;
 	}
+	s->dnsbl_wait = peer->dnsbl_pending;
+	if (peer->dnsbl_reply != NULL && (s->dnsbl_reply =
+	    strdup(peer->dnsbl_reply)) == NULL) {
+		free(s);
+		return NULL;
+	}
 	smtp_reply(s, "220 %s ESMTP sallyport", cfg->hostname);
 	return s;
+}
+
+void
+smtp_dnsbl_done(struct smtp_session *s, const char *reply)
+{
+	if (!s->dnsbl_wait)
+		return;
+	s->dnsbl_wait = s->dnsbl_held = false;
+	if (reply != NULL && (s->dnsbl_reply = strdup(reply)) == NULL)
+		smtp_close_with(s, R_LOCAL_ERROR);
 }
 
 void
@@ -102,6 +118,7 @@ smtp_free(struct smtp_session *s)
 		return;
 	smtp_tx_free(s);
 	buf_free(&s->line);
+	free(s->dnsbl_reply);
 	free(s);
 }
 
@@ -120,7 +137,8 @@ smtp_in_data(const struct smtp_session *s)
 bool
 smtp_waiting(const struct smtp_session *s)
 {
-	return s->state == S_COMMIT || s->state == S_LOOKUP ||
+	return s->dnsbl_held ||
+	    s->state == S_COMMIT || s->state == S_LOOKUP ||
 	    s->state == S_SPF || s->state == S_CHECK ||
 	    s->state == S_TLS || s->state == S_AUTH_WAIT;
 }
@@ -198,6 +216,15 @@ dispatch(struct smtp_session *s, const char *line, size_t len)
 	i = vlen;
 	while (i < len && line[i] == ' ')
 		i++;
+	/* Listed: every command but QUIT is refused, as postscreen does
+	 * (at the first command, so that the client learns why). */
+	if (s->dnsbl_reply != NULL && c->fn != smtp_cmd_quit) {
+		log_info("s=%lx reject: %s from [%s]: %s", s->sid,
+		    c->name ? c->name : "command", s->addr_text,
+		    s->dnsbl_reply);
+		smtp_reply(s, "%s", s->dnsbl_reply);
+		return;
+	}
 	if (c->name && (c->flags & CMD_NO_ARGS) && i < len) {
 		smtp_reply(s, "%s", R_NO_ARGS);
 		return;
@@ -374,6 +401,10 @@ smtp_input(struct smtp_session *s, const char *in, size_t len)
 	size_t used = 0;
 
 	while (used < len) {
+		if (s->dnsbl_wait && s->state == S_CMD) {
+			s->dnsbl_held = true;	/* until the verdict */
+			break;
+		}
 		if (s->state == S_CMD || s->state == S_AUTH_LINE)
 			used += cmd_input(s, in + used, len - used);
 		else if (s->state == S_DATA)

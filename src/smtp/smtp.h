@@ -136,6 +136,11 @@ struct smtp_peer {
 	const char		*tls_version;	/* "TLSv1.3" */
 	const char		*tls_cipher;
 	int			 tls_bits;
+	/* DNS blocklists (daemon/dnsbl.c): the verdict is not in yet and
+	 * commands wait for smtp_dnsbl_done; or it is, and refuses the
+	 * client with this whole reply line (NULL: not listed). */
+	bool			 dnsbl_pending;
+	const char		*dnsbl_reply;
 };
 
 /* The config must outlive the session (a reload makes a new one and
@@ -151,6 +156,9 @@ size_t		 smtp_input(struct smtp_session *, const char *, size_t);
 
 /* Outcome of spool_commit: 0 for a durable entry, -1 for a failure. */
 void		 smtp_commit_done(struct smtp_session *, int status);
+/* The DNS blocklists' verdict, when smtp_peer's dnsbl_pending: NULL,
+ * or the reply every command but QUIT gets from now on. */
+void		 smtp_dnsbl_done(struct smtp_session *, const char *reply);
 /* Outcome of domain_lookup. */
 void		 smtp_lookup_done(struct smtp_session *, enum dns_result);
 /* Outcome of check_mail's WAIT (the SPF check), and of check_end. */

@@ -55,6 +55,10 @@
 #define R_NO_VALID_RCPTS	"554 5.5.1 Error: no valid recipients"
 #define R_PROTOCOL		"554 5.5.1 Protocol error"
 #define R_ACCESS_DENIED		"554 5.7.1 Access denied"	/* greeting: client_deny */
+/* A client the DNS blocklists refuse, as Postfix postscreen says it;
+ * with dnsbl_reply, R_DNSBL then its text. */
+#define R_DNSBL			"554 5.7.1 "
+#define R_DNSBL_DEFAULT		"Service unavailable; client [%s] blocked using %s"
 #define R_UTF8_NEEDS_SMTPUTF8	"553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL"	/* RFC 6531 3.4 */
 #define R_SENDER_NOT_OWNED	"553 5.7.1 Sender address not owned by the authenticated user"
 

@@ -83,6 +83,11 @@ struct smtp_session {
 	struct buf		 line;
 	bool			 line_crlf;	/* the last line ended in CRLF */
 	struct smtp_tx		*tx;
+	/* DNS blocklists: the verdict is awaited (input waits once a
+	 * command came: dnsbl_held), or refuses with dnsbl_reply. */
+	bool			 dnsbl_wait;
+	bool			 dnsbl_held;
+	char			*dnsbl_reply;
 };
 
 /* smtp_session.c */
