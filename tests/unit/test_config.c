@@ -1776,3 +1776,38 @@ Test(config, max_hops)
 	config_free(cfg);
 	fails_like("max_hops = 0\n", "max_hops: ");
 }
+
+Test(config, dnsbl)
+{
+	struct config *cfg = ok("dnsbl = ZEN.Example.=127.0.0.[2..11]*3, "
+	    "wl.example*-2 plain.example\ndnsbl_threshold = 3\n"
+	    "dnsbl_timeout = 5s\ndnsbl_reply = Listed; see https://x.example/\n");
+
+	cr_assert_eq(cfg->dnsbl.n, 3);
+	cr_assert_str_eq(cfg->dnsbl.v[0], "zen.example=127.0.0.[2..11]*3");
+	cr_assert_str_eq(cfg->dnsbl.v[1], "wl.example*-2");
+	cr_assert_str_eq(cfg->dnsbl.v[2], "plain.example");
+	cr_assert_eq(cfg->dnsbl_threshold, 3);
+	cr_assert_eq(cfg->dnsbl_timeout, 5);
+	cr_assert_str_eq(cfg->dnsbl_reply, "Listed; see https://x.example/");
+	config_free(cfg);
+	cfg = ok("");
+	cr_assert_eq(cfg->dnsbl.n, 0);
+	cr_assert_eq(cfg->dnsbl_threshold, 1, "Postfix's default");
+	cr_assert_null(cfg->dnsbl_reply);
+	config_free(cfg);
+
+	fails_like("dnsbl = bl.example=127.0.0\n", "is not an address");
+	fails_like("dnsbl = bl.example=127.0.0.[3..2]\n", "is not an address");
+	fails_like("dnsbl = bl.example=127.0.0.256\n", "is not an address");
+	fails_like("dnsbl = bl.example=127.0.0.[2\n", "is not an address");
+	fails_like("dnsbl = bl.example=\n", "filter after = is empty");
+	fails_like("dnsbl = bl.example*\n", "is not a whole number");
+	fails_like("dnsbl = bl.example*10001\n", "is not a whole number");
+	fails_like("dnsbl = bl.example*2x\n", "is not a whole number");
+	fails_like("dnsbl = =127.0.0.2\n", "needs a zone name");
+	fails_like("dnsbl = bad..example\n", "dnsbl");
+	fails_like("dnsbl_threshold = 0\n", "dnsbl_threshold");
+	fails_like("dnsbl_timeout = 61s\n", "dnsbl_timeout");
+	fails_like("dnsbl_reply = caf\xc3\xa9\n", "printable ASCII");
+}

@@ -223,6 +223,7 @@ static const struct smtp_io fake_io = {
 /* start_as - a session from `client` with a listener role, a
  * certificate (tls_offer) and possibly inside TLS from the start */
 static void start_as(const char *, const char *, enum listen_role, bool, bool);
+static bool dnsbl_pending;	/* the next start() awaits a DNSBL verdict */
 
 /* start - a session from `client` under a config with `extra` lines */
 static void
@@ -267,6 +268,8 @@ start_as(const char *client, const char *extra, enum listen_role role,
 	peer.tls_version = implicit_tls ? "TLSv1.3" : NULL;
 	peer.tls_cipher = implicit_tls ? "TLS_AES_256_GCM_SHA384" : NULL;
 	peer.tls_bits = implicit_tls ? 256 : 0;
+	peer.dnsbl_pending = dnsbl_pending;
+	dnsbl_pending = false;
 	s = smtp_new(cfg, &peer, &fake_io, NULL);
 	cr_assert_not_null(s);
 }
@@ -714,6 +717,37 @@ Test(smtp, denied_client_gets_554_instead_of_the_greeting)
 	start("203.0.113.10", "client_deny = 198.51.100.0/24, 203.0.113.9\n");
 	cr_assert_str_eq(say(""), "220 mail.example.test ESMTP sallyport\r\n");
 	cr_assert_not(smtp_closing(s));
+}
+
+#define BLOCKED_LINE	"554 5.7.1 Service unavailable; client [203.0.113.9] " \
+			"blocked using bl.example"
+#define BLOCKED		BLOCKED_LINE "\r\n"
+
+Test(smtp, dnsbl_verdict_awaited_then_every_command_but_quit_refused)
+{
+	dnsbl_pending = true;
+	start("203.0.113.9", NULL);
+	cr_assert_str_eq(say(""), "220 mail.example.test ESMTP sallyport\r\n",
+	    "the greeting does not wait");
+	/* the first command waits for the verdict */
+	cr_assert_eq(smtp_input(s, "EHLO c\r\nMAIL FROM:<a@b.example>\r\n"
+	    "QUIT\r\n", 39), 0);
+	cr_assert(smtp_waiting(s));
+	cr_assert_eq(fk.out.len, 0);
+	smtp_dnsbl_done(s, BLOCKED_LINE);
+	cr_assert_not(smtp_waiting(s));
+	cr_assert_str_eq(say("EHLO c\r\nMAIL FROM:<a@b.example>\r\nQUIT\r\n"),
+	    BLOCKED BLOCKED "221 2.0.0 Bye\r\n");
+	finish();
+
+	/* not listed: a normal session */
+	dnsbl_pending = true;
+	start("203.0.113.9", NULL);
+	(void)say("");
+	cr_assert_eq(smtp_input(s, "EHLO c\r\n", 8), 0);
+	smtp_dnsbl_done(s, NULL);
+	cr_assert_str_eq(say("NOOP\r\n"), "250 2.0.0 Ok\r\n");
+	finish();
 }
 
 Test(smtp, trusted_clients_may_relay)
