@@ -158,7 +158,7 @@ class Scoring(Base):
 
 class Failures(Base):
     def test_zone_never_answers(self):
-        srv = self.start(dnsbl='slow.test bl.test', dnsbl_timeout='8s',
+        srv = self.start(dnsbl='slow.test bl.test', dnsbl_timeout='12s',
                          dns_timeout='30s')
         c = self.client(srv.mx_port, source='127.0.0.2')
         # the greeting came while slow.test's question was still out
@@ -167,15 +167,22 @@ class Failures(Base):
         self.assertTrue(sallytest.wait_until(
             lambda: 'slow.test' in self.dns.log_text(), 10),
             'the question goes to the silent server')
+        # an unlisted client's greeting does not wait either
+        c2 = self.client(srv.mx_port, source='127.0.0.9')
+        self.assertEqual(c2.greeting.code, 220)
+        self.assertNotIn('did not answer for [127.0.0.9]', srv.log_text())
         # the first command waits for the verdict: slow.test not
         # listing, bl.test listing
         r = c.cmd('EHLO client.example')
         self.assertEqual(r.last, blocked('127.0.0.2', 'bl.test'))
         self.assertTrue(srv.wait_log(
             r'dnsbl: slow\.test did not answer for \[127\.0\.0\.2\] within '
-            r'dnsbl_timeout \(8s\); taken as not listed'), srv.log_text())
-        # an unlisted client is served meanwhile and after
-        self.assert_served(srv, '127.0.0.9')
+            r'dnsbl_timeout \(12s\); taken as not listed'), srv.log_text())
+        # the unlisted one is served once its own verdict is in
+        self.assertEqual(c2.cmd('EHLO client.example').code, 250)
+        self.assertTrue(srv.wait_log(r'slow\.test did not answer for '
+                                     r'\[127\.0\.0\.9\]'), srv.log_text())
+        self.assertEqual(c2.cmd('MAIL FROM:<a@sender.test>').code, 250)
 
     def test_error_code_is_no_listing(self):
         srv = self.start(dnsbl='bl.test')
