@@ -274,11 +274,15 @@ start_as(const char *client, const char *extra, enum listen_role role,
 	cr_assert_not_null(s);
 }
 
+/* finish - the session and its config freed; a test that ends one
+ * session to start another calls it too, before the suite's .fini */
 static void
 finish(void)
 {
 	smtp_free(s);
+	s = NULL;
 	config_free(cfg);
+	cfg = NULL;
 	buf_free(&fk.out);
 	buf_free(&fk.msg);
 	buf_free(&fk.fields);
