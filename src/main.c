@@ -232,7 +232,7 @@ main(int argc, char **argv)
 	int status, runner_fd = -1, runner_ctl = -1;
 	struct config *cfg;
 	struct server *srv;
-	char *errors = NULL, *abspath, err[512];
+	char *abspath, err[512];
 
 	while (!queue && !keygen &&
 	    (ch = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
@@ -359,10 +359,7 @@ main(int argc, char **argv)
 	/* SIGHUP reads the file again after daemon() moved us to "/". */
 	if ((abspath = realpath(path, NULL)) != NULL)
 		path = abspath;
-	cfg = config_load(path, &errors);
-	if (errors && *errors)
-		fputs(errors, stderr);
-	free(errors);
+	cfg = config_load_tell(path);
 	free(abspath);
 	if (cfg == NULL)
 		return 1;

@@ -224,6 +224,18 @@ conf_digest(const char *data, size_t len, char out[CONFIG_DIGEST_HEX])
 }
 
 struct config *
+config_load_tell(const char *path)
+{
+	char		*errors = NULL;
+	struct config	*cfg = config_load(path, &errors);
+
+	if (errors != NULL && *errors != '\0')
+		fputs(errors, stderr);
+	free(errors);
+	return cfg;
+}
+
+struct config *
 config_load(const char *path, char **errors)
 {
 	struct conf_parse p;

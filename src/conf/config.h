@@ -177,6 +177,9 @@ struct config {
  * (also set, possibly empty, on success when warnings were found: NULL
  * when there is nothing to say). */
 struct config	*config_load(const char *path, char **errors);
+/* config_load for a command line: its errors and warnings written to
+ * stderr as they are. */
+struct config	*config_load_tell(const char *path);
 /* Same for text in memory; `name` stands for the file in messages. */
 struct config	*config_parse(const char *text, const char *name, char **errors);
 void		 config_free(struct config *);

@@ -82,7 +82,7 @@ spf_check_command(const char *config, int argc, char **argv)
 	struct config		*cfg;
 	struct dns		*dns = NULL;
 	unsigned char		 ip[16];
-	char			*errors = NULL, err[512];
+	char			 err[512];
 	int			 rc = 2;
 
 	if (argc < 2 || argc > 3) {
@@ -99,10 +99,7 @@ spf_check_command(const char *config, int argc, char **argv)
 		    "address\n", argv[0]);
 		return 2;
 	}
-	cfg = config_load(config, &errors);
-	if (errors && *errors)
-		fputs(errors, stderr);
-	free(errors);
+	cfg = config_load_tell(config);
 	if (cfg == NULL)
 		return 2;
 	p.ip = ip;

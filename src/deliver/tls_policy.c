@@ -229,7 +229,6 @@ tls_policy_command(const char *config, int argc, char **argv)
 	struct mx_target	*mx;
 	struct sts_state	*st = NULL;
 	struct config		*cfg;
-	char			*errors = NULL;
 	size_t			 nmx = 0, k, end = 0;
 	int			 rc, self, status = 0;
 
@@ -237,10 +236,7 @@ tls_policy_command(const char *config, int argc, char **argv)
 		fprintf(stderr, "usage:\n" TLS_POLICY_USAGE);
 		return 2;
 	}
-	cfg = config_load(config, &errors);
-	if (errors && *errors)
-		fputs(errors, stderr);
-	free(errors);
+	cfg = config_load_tell(config);
 	if (cfg == NULL)
 		return 2;
 	if ((mx = calloc(DELIVER_MAX_MX, sizeof(*mx))) == NULL ||

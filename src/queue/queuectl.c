@@ -351,7 +351,7 @@ queuectl_command(const char *config, bool json, int argc, char **argv)
 {
 	enum qcmd cmd = QCMD_NONE;
 	struct config *cfg;
-	char *errors = NULL, **ids, msg[256];
+	char **ids, msg[256];
 	const char *why = NULL;
 	int i, nids = 0, status;
 
@@ -393,10 +393,7 @@ queuectl_command(const char *config, bool json, int argc, char **argv)
 		return queue_usage(why);
 	}
 
-	cfg = config_load(config, &errors);
-	if (errors && *errors)
-		fputs(errors, stderr);
-	free(errors);
+	cfg = config_load_tell(config);
 	if (cfg == NULL) {
 		free(ids);
 		return EXIT_USAGE;

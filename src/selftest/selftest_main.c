@@ -57,13 +57,10 @@ run_local(const struct selftest_cli *cli, struct selftest *st)
 	struct st_local_opts o = { cli->server_name, cli->tester_domain,
 	    resolve, &rv };
 	struct config *cfg;
-	char *errors = NULL, err[512];
+	char err[512];
 	int rc = 2;
 
-	cfg = config_load(cli->config, &errors);
-	if (errors && *errors)
-		fputs(errors, stderr);
-	free(errors);
+	cfg = config_load_tell(cli->config);
 	if (cfg == NULL) {
 		fprintf(stderr, "sallyport: selftest: %s: invalid "
 		    "configuration\n", cli->config);
