@@ -44,6 +44,9 @@ LAYERS = {
                'policies, MX name patterns, TLS-RPT records, results and '
                'reports (DNS and HTTPS answers come from the caller)',
                ['lib']),
+    'milter': ('the milter protocol without I/O: commands, replies, a '
+               'message cut into fields and chunks, header edits',
+               ['lib']),
     'queue': ('the durable queue: entries, commit, the committer thread, '
               'queue control',
               ['lib', 'conf']),
@@ -60,14 +63,14 @@ LAYERS = {
                   'smtp']),
     'daemon': ('the server: processes, workers, listeners, connections, '
                'reload and configuration generations',
-               ['lib', 'conf', 'dns', 'sec', 'auth', 'tlspol', 'queue',
-                'smtp', 'deliver']),
+               ['lib', 'conf', 'dns', 'sec', 'auth', 'tlspol', 'milter',
+                'queue', 'smtp', 'deliver']),
     'import': ('sallyport-import-qmail: a qmail setup as a sallyport.conf',
                ['lib', 'conf']),
     # src/main.c: the sallyport program's command line, on top of all.
     '.': ('the sallyport program: command line and start-up',
-          ['lib', 'conf', 'dns', 'sec', 'auth', 'tlspol', 'queue',
-           'smtp', 'deliver', 'selftest', 'daemon']),
+          ['lib', 'conf', 'dns', 'sec', 'auth', 'tlspol', 'milter',
+           'queue', 'smtp', 'deliver', 'selftest', 'daemon']),
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

@@ -3,6 +3,8 @@
  *
  *	QUEUE_DIR/tmp/ID	a spool file being written; never trusted
  *	QUEUE_DIR/incoming/ID	a committed entry: envelope, blank line, message
+ *	QUEUE_DIR/hold/ID	a committed entry kept on hold (a milter's
+ *				quarantine): never delivered until released
  *
  * A message becomes part of the queue only by queue_commit: the spool
  * file is fsync'd, renamed into incoming/ and incoming/ is fsync'd.
@@ -49,6 +51,11 @@ struct envelope {
 	 * at the end of the message (spool_prepend); 0: none. Between
 	 * QUEUE_PREPEND_MIN and QUEUE_PREPEND_MAX. */
 	size_t		 prepend_room;
+	/* Keep the entry on hold (a milter's quarantine) for this reason:
+	 * it is published into hold/, listed by the queue tool, and not
+	 * delivered until released. NULL: an ordinary entry. No CR, LF or
+	 * NUL. */
+	const char	*hold;
 };
 
 #define QUEUE_PREPEND_LINE	11		/* "0000000512\n": octets used */
@@ -98,6 +105,27 @@ int		 spool_prepend(struct spool *, const void *fields, size_t len);
  * commit, like spool_prepend. 0, or -1 with errno (EINVAL: a
  * REQUIRETLS envelope, which has no such line). */
 int		 spool_tls_optional(struct spool *);
+/* Read back the message of a spool not yet committed (milters see it):
+ * up to len octets at offset off of the message as it will be
+ * delivered, the prepended fields first, then what spool_write wrote.
+ * The octets read, 0 at the end, -1 with errno. Blocking file I/O, like
+ * spool_write. */
+ssize_t		 spool_pread(struct spool *, void *buf, size_t len,
+		    uint64_t off);
+/* Give a spool new contents under the same id (what milters changed):
+ * spool_rewrite starts a second spool file for env (env->id is set to
+ * the old spool's id; env->prepend_room and env->hold are honoured),
+ * which the caller fills with spool_write (the whole message, fields
+ * the old one had prepended written as ordinary lines). Then
+ * spool_rewrite_done: with keep, the new file takes the old one's place
+ * and the old handle now stands for it (commit it as before); without,
+ * the new file is dropped and the old one stays. `new` is freed either
+ * way. Before the commit; 0, or -1 with err (the old spool is then
+ * unchanged). */
+struct spool	*spool_rewrite(struct spool *old, struct envelope *env,
+		    char *err, size_t errlen);
+int		 spool_rewrite_done(struct spool *old, struct spool *new,
+		    bool keep, char *err, size_t errlen);
 const char	*spool_id(const struct spool *);
 uint64_t	 spool_size(const struct spool *);	/* message octets */
 

@@ -54,6 +54,43 @@ struct smtp_check_result {
 	const char	*summary;	/* the results, for the log line */
 };
 
+/* Filters the host runs on a session (milters: daemon/milter.c), and
+ * the stages of the dialogue they see. The connection itself is judged
+ * before the first command, with the DNS blocklists (smtp_peer's
+ * dnsbl_pending, smtp_dnsbl_done). */
+enum smtp_filter_stage {
+	SMTP_FILTER_HELO,	/* HELO or EHLO, before its 250: arg the name */
+	SMTP_FILTER_MAIL,	/* MAIL, once the engine and the checks took it:
+				 * arg the sender ("" for <>), params
+				 * MAIL's parameters as sent ("" for none) */
+	SMTP_FILTER_RCPT,	/* RCPT, once the engine took it: arg the
+				 * recipient as it will be queued, params
+				 * RCPT's parameters */
+	SMTP_FILTER_DATA,	/* DATA, before the spool opens and the 354 */
+	SMTP_FILTER_END,	/* the message is complete in the spool (the
+				 * checks' fields and the signature in place),
+				 * not yet committed: the host may read it back
+				 * (spool_pread) and replace it under the same
+				 * id (spool_rewrite) before it answers */
+};
+
+enum smtp_filter_action {
+	SMTP_FILTER_CONTINUE,	/* go on as the engine would */
+	SMTP_FILTER_REFUSE,	/* the command (the recipient; at END the
+				 * message) refused with `reply` */
+	SMTP_FILTER_DISCARD,	/* END only: the message is dropped and the
+				 * client told it was queued */
+};
+
+/* Its strings are the host's, valid during smtp_filter_done. */
+struct smtp_filter_verdict {
+	enum smtp_filter_action action;
+	/* REFUSE: one or more whole reply lines, 4xx or 5xx, separated by
+	 * CRLF, without the last CRLF ("550-5.7.1 a\r\n550 5.7.1 b") */
+	const char	*reply;
+	const char	*summary;	/* who decided, for the log line */
+};
+
 /* Octets of prepend room a checked message reserves (the fields of
  * smtp_check_result, with room for a long A-R). */
 #define SMTP_CHECK_ROOM	16384
@@ -123,6 +160,15 @@ struct smtp_io {
 	/* May this client try AUTH now (failures from its address across
 	 * connections)? NULL: always. */
 	bool	(*auth_allowed)(void *ctx);
+	/* The session reached a filter stage (NULL: no filters). Answer
+	 * with smtp_filter_done(), later or before returning; a host with
+	 * nothing to ask for this session answers CONTINUE at once. */
+	void	(*filter)(void *ctx, enum smtp_filter_stage, const char *arg,
+		    const char *params);
+	/* A transaction the filters saw since MAIL ended before END was
+	 * answered (RSET, a new HELO, QUIT, a refusal, the client gone):
+	 * the filters forget it. NULL: not told. */
+	void	(*filter_abort)(void *ctx);
 };
 
 /* What the host knows about the client. */
@@ -166,6 +212,13 @@ void		 smtp_spf_done(struct smtp_session *,
 		    const struct smtp_check_result *);
 void		 smtp_check_done(struct smtp_session *,
 		    const struct smtp_check_result *);
+/* The filters' verdict on the stage the engine waits for. */
+void		 smtp_filter_done(struct smtp_session *,
+		    const struct smtp_filter_verdict *);
+/* The authenticated user and the SASL mechanism (milter macros
+ * {auth_authen}, {auth_type}); NULL when the session is not. */
+const char	*smtp_auth_user(const struct smtp_session *);
+const char	*smtp_auth_mech(const struct smtp_session *);
 /* Outcome of starttls: the session starts over inside TLS, or ends. */
 void		 smtp_tls_done(struct smtp_session *, bool ok, const char *version,
 		    const char *cipher, int bits);
