@@ -158,6 +158,30 @@ conf_check_dnssec(struct conf_parse *p)
 	p->lineno = 0;
 }
 
+/* conf_check_dnsbl - the big blocklists answer queries that come
+ * through public resolvers with an error code (127.255.255.x), never a
+ * listing: dnsbl with a resolver elsewhere checks nothing. A warning,
+ * for a named server only (one from /etc/resolv.conf may well be a
+ * local cache). */
+static void
+conf_check_dnsbl(struct conf_parse *p)
+{
+	const struct config	*cfg = p->cfg;
+	char			 q[CV_QBUF];
+
+	if (cfg->dnsbl.n == 0)
+		return;
+	p->lineno = p->seen[conf_key_index("dns_servers")];
+	for (size_t i = 0; i < cfg->dns_servers.n; i++)
+		if (!dns_server_local(cfg->dns_servers.v[i]))
+			conf_warn(p, "dns_servers: %s is not on this machine, "
+			    "and DNS blocklists refuse queries from shared "
+			    "resolvers (they answer 127.255.255.x): run a "
+			    "resolver here for dnsbl (doc/filtering.md)",
+			    cv_quote(cfg->dns_servers.v[i], q, sizeof(q)));
+	p->lineno = 0;
+}
+
 /* conf_load_aliases - the recipient table, from the three keys that
  * make it. Its messages carry the alias file's own "file:line: " and
  * count as errors of the configuration, so that --check-config shows
@@ -209,6 +233,7 @@ conf_finish(struct conf_parse *p, const char *sysname)
 	conf_check_retry(p);
 	conf_check_smarthost(p);
 	conf_check_dnssec(p);
+	conf_check_dnsbl(p);
 	conf_load_aliases(p);
 	conf_check_dkim_owner(p);
 }

@@ -1810,4 +1810,11 @@ Test(config, dnsbl)
 	fails_like("dnsbl_threshold = 0\n", "dnsbl_threshold");
 	fails_like("dnsbl_timeout = 61s\n", "dnsbl_timeout");
 	fails_like("dnsbl_reply = caf\xc3\xa9\n", "printable ASCII");
+	/* A list asked through a resolver elsewhere answers error codes. */
+	config_free(warns("dnsbl = bl.example\ndns_servers = 127.0.0.1 "
+	    "192.0.2.53\n", "t.conf:2: warning: dns_servers: \"192.0.2.53\" "
+	    "is not on this machine, and DNS blocklists refuse queries from "
+	    "shared resolvers (they answer 127.255.255.x): run a resolver "
+	    "here for dnsbl (doc/filtering.md)\n"));
+	config_free(ok("dnsbl = bl.example\ndns_servers = [::1]:5353\n"));
 }
