@@ -132,9 +132,10 @@ int	milter_put_macros(struct buf *out, char cmd, const char *const *names,
 int	milter_put_connect(struct buf *out, const char *hostname,
 	    const struct sockaddr *);
 int	milter_put_helo(struct buf *out, const char *helo);
-/* SMFIC_MAIL and SMFIC_RCPT: the address in angle brackets, then each
- * ESMTP parameter of `params` (space separated, as the client sent
- * them) as its own string. */
+/* SMFIC_MAIL and SMFIC_RCPT: the address in angle brackets (addr as
+ * the envelope has it, "" for the null sender; one already in brackets
+ * is sent as it is), then each ESMTP parameter of `params` (space
+ * separated, as the client sent them; NULL: none) as its own string. */
 int	milter_put_mail(struct buf *out, const char *addr, const char *params);
 int	milter_put_rcpt(struct buf *out, const char *addr, const char *params);
 int	milter_put_header(struct buf *out, const char *name, const char *value);
@@ -176,6 +177,7 @@ struct milter_reply {
 struct milter_dec {
 	struct buf	 in;		/* bytes not yet handed out */
 	size_t		 done;		/* the packet handed out last */
+	char		 err[160];	/* the last protocol error */
 };
 
 void	milter_dec_init(struct milter_dec *);
@@ -183,13 +185,16 @@ void	milter_dec_free(struct milter_dec *);
 /* Take up to len octets from the milter; *used says how many were
  * taken. 1: a reply is in *r (call again with the rest); 0: all taken,
  * no whole reply yet; -1: a protocol error (a packet too long or too
- * short, an unknown reply, a malformed field), *err says which. */
+ * short, an unknown reply, a malformed field), *err says which (and
+ * r->cmd is the reply's command octet, or 0 when none was read); the
+ * decoder is then of no further use but to be freed. */
 int	milter_dec_feed(struct milter_dec *, const char *in, size_t len,
 	    size_t *used, struct milter_reply *r, const char **err);
 
 /* --- A message cut into what the protocol sends: header fields as name
- * and value (the value's folding kept, its CRLFs as sent; the one space
- * after the colon dropped unless the milter asked HDR_LEADSPC), the end
+ * and value (the value's folding kept, its lines joined by a bare LF as
+ * Sendmail and Postfix send them; the one space after the colon dropped
+ * unless the milter asked HDR_LEADSPC), the end
  * of the header, body chunks of at most MILTER_CHUNK_MAX. Fed with the
  * message in pieces of any size; a field longer than MILTER_FIELD_MAX
  * is cut there (as Postfix's header_size_limit does). Pull: after each
@@ -231,7 +236,10 @@ void	milter_msg_next(struct milter_msg *, struct milter_event *);
 
 struct milter_edits;
 
-struct milter_edits *milter_edits_new(void);
+/* leadspc: the milter asked HDR_LEADSPC, so its values carry their own
+ * leading space ("Name:" value); otherwise one is put ("Name: " value),
+ * as Sendmail and Postfix do. */
+struct milter_edits *milter_edits_new(bool leadspc);
 void	milter_edits_free(struct milter_edits *);
 /* Keep a header change (ADDHEADER, INSHEADER, CHGHEADER); other
  * replies are the caller's. 0, or -1 with *err. */
