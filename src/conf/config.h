@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "lib/netaddr.h"
 
@@ -43,6 +44,38 @@ struct dkim_sign_key {
 	char		*selector;	/* lower case */
 	char		*keyfile;
 	struct evp_pkey_st *pkey;	/* EVP_PKEY: RSA >= 2048 or Ed25519 */
+	unsigned	 line;		/* of the configuration file */
+};
+
+/* What a milter's failure (down, slow, broken) does to the session. */
+enum milter_action {
+	MILTER_ACTION_ACCEPT,		/* skip that milter from then on */
+	MILTER_ACTION_TEMPFAIL,		/* 451 4.7.1 to what it would see */
+	MILTER_ACTION_REJECT,		/* 550 5.7.1 to what it would see */
+};
+
+/* The milter timeouts, per step (milter_timeout_*). */
+enum milter_step_timeout {
+	MILTER_TIMEOUT_CONNECT,		/* connect and negotiation */
+	MILTER_TIMEOUT_COMMAND,		/* any other command's reply */
+	MILTER_TIMEOUT_EOM,		/* the end of message's replies */
+	MILTER_TIMEOUT_COUNT
+};
+
+/* One milter line: "NAME unix:PATH|inet:HOST:PORT [option=value ...]".
+ * The options left out take the global keys' values (conf_finish). */
+struct milter_spec {
+	char		*name;
+	char		*socket;	/* canonical: "unix:/path",
+					 * "inet:127.0.0.1:8891",
+					 * "inet:[::1]:8891" */
+	struct sockaddr_storage addr;	/* where to connect */
+	socklen_t	 addrlen;
+	unsigned	 timeout[MILTER_TIMEOUT_COUNT];	/* seconds */
+	enum milter_action default_action;
+	unsigned	 set;		/* options given on the line: bit
+					 * MILTER_TIMEOUT_*, and 1 <<
+					 * MILTER_TIMEOUT_COUNT for the action */
 	unsigned	 line;		/* of the configuration file */
 };
 
@@ -85,6 +118,14 @@ struct config {
 	unsigned	 dnsbl_timeout;		/* seconds the verdict may take */
 	char		*dnsbl_reply;		/* text after 554 5.7.1; NULL:
 						 * Postfix's */
+	/* Milters (daemon/milter*.c), in the order they run. */
+	struct milter_spec *milters;
+	size_t		 nmilters;
+	unsigned	 milter_timeout[MILTER_TIMEOUT_COUNT];	/* seconds:
+					 * milter_timeout_connect, _command, _eom */
+	char		*milter_default_action;	/* "accept", "tempfail",
+						 * "reject" */
+	bool		 milter_submission;	/* also on submission listeners */
 	unsigned	 max_auth_failures_per_ip;	/* per auth_failure_window */
 	unsigned	 auth_failure_window;	/* seconds */
 	/* Policy switches for clients neither trusted nor authenticated. */

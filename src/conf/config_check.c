@@ -15,6 +15,7 @@
 #include "conf/config_addr.h"
 #include "conf/config_check.h"
 #include "conf/config_dkim.h"
+#include "conf/config_milter.h"
 #include "conf/config_types.h"
 #include "conf/config_value.h"
 #include "conf/ownaddr.h"
@@ -236,4 +237,5 @@ conf_finish(struct conf_parse *p, const char *sysname)
 	conf_check_dnsbl(p);
 	conf_load_aliases(p);
 	conf_check_dkim_owner(p);
+	conf_milter_finish(p);
 }

@@ -41,6 +41,8 @@ enum conf_type {
 	CONF_ADDRESS,		/* one address, local@domain */
 	CONF_DNSBL,		/* list of ZONE[=FILTER][*WEIGHT] */
 	CONF_TEXT,		/* one line of printable text (a reply) */
+	CONF_MILTER,		/* NAME SOCKET [option=value ...], one per line */
+	CONF_MILTER_ACTION,	/* accept, tempfail or reject */
 };
 
 enum {

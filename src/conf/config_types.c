@@ -13,6 +13,7 @@
 #include "conf/aliases.h"
 #include "conf/config_addr.h"
 #include "conf/config_dkim.h"
+#include "conf/config_milter.h"
 #include "conf/config_types.h"
 #include "conf/config_value.h"
 #include "conf/dnsbl_site.h"
@@ -396,6 +397,12 @@ static const struct {
 	    conf_free_strlist, dnsbl_site_norm, "ZONE[=FILTER][*WEIGHT] ..." },
 	[CONF_TEXT] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, dnsbl_reply_norm, "a line of text" },
+	[CONF_MILTER] = { conf_set_milter, conf_print_milter,
+	    conf_free_milter, NULL, "NAME unix:PATH|inet:HOST:PORT "
+	    "[option=value ...]" },
+	[CONF_MILTER_ACTION] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, conf_milter_action_norm, "accept, tempfail or "
+	    "reject" },
 };
 
 static conf_norm_fn *

@@ -1818,3 +1818,58 @@ Test(config, dnsbl)
 	    "here for dnsbl (doc/filtering.md)\n"));
 	config_free(ok("dnsbl = bl.example\ndns_servers = [::1]:5353\n"));
 }
+
+Test(config, milter)
+{
+	struct config *cfg = ok("milter = dkim unix:/run/opendkim/dkim.sock\n"
+	    "milter = rspamd inet:localhost:11332 timeout_eom=20s "
+	    "default_action=ACCEPT\n"
+	    "milter = six inet:[::1]:8891 timeout_connect=2s\n"
+	    "milter_timeout_command = 10s\nmilter_default_action = reject\n"
+	    "milter_submission = yes\n");
+
+	cr_assert_eq(cfg->nmilters, 3);
+	cr_assert_str_eq(cfg->milters[0].name, "dkim");
+	cr_assert_str_eq(cfg->milters[0].socket,
+	    "unix:/run/opendkim/dkim.sock");
+	cr_assert_eq(cfg->milters[0].addr.ss_family, AF_UNIX);
+	/* What a line leaves out is the global keys', set after it. */
+	cr_assert_eq(cfg->milters[0].timeout[MILTER_TIMEOUT_CONNECT], 30);
+	cr_assert_eq(cfg->milters[0].timeout[MILTER_TIMEOUT_COMMAND], 10);
+	cr_assert_eq(cfg->milters[0].timeout[MILTER_TIMEOUT_EOM], 100);
+	cr_assert_eq(cfg->milters[0].default_action, MILTER_ACTION_REJECT);
+	/* localhost is the loopback address; its options are its own. */
+	cr_assert_str_eq(cfg->milters[1].socket, "inet:127.0.0.1:11332");
+	cr_assert_eq(cfg->milters[1].addr.ss_family, AF_INET);
+	cr_assert_eq(cfg->milters[1].timeout[MILTER_TIMEOUT_EOM], 20);
+	cr_assert_eq(cfg->milters[1].default_action, MILTER_ACTION_ACCEPT);
+	cr_assert_str_eq(cfg->milters[2].socket, "inet:[::1]:8891");
+	cr_assert_eq(cfg->milters[2].addr.ss_family, AF_INET6);
+	cr_assert_eq(cfg->milters[2].timeout[MILTER_TIMEOUT_CONNECT], 2);
+	cr_assert(cfg->milter_submission);
+	config_free(cfg);
+	cfg = ok("");
+	cr_assert_eq(cfg->nmilters, 0);
+	cr_assert_eq(cfg->milter_timeout[MILTER_TIMEOUT_CONNECT], 30,
+	    "Postfix's default");
+	cr_assert_eq(cfg->milter_timeout[MILTER_TIMEOUT_EOM], 100);
+	cr_assert_str_eq(cfg->milter_default_action, "tempfail");
+	cr_assert(!cfg->milter_submission);
+	config_free(cfg);
+
+	fails_like("milter = a unix:/a\nmilter = A inet:127.0.0.1:1\n",
+	    "name A is taken (line 1)");
+	fails_like("milter = a inet:mail.example:11332\n", "numeric address");
+	fails_like("milter = a inet:127.0.0.1\n", "numeric address");
+	fails_like("milter = a tcp:127.0.0.1:1\n", "is not unix:PATH");
+	fails_like("milter = a unix:relative\n", "absolute path");
+	fails_like("milter = a\n", "expected NAME");
+	fails_like("milter = a/b unix:/x\n", "letters, digits");
+	fails_like("milter = a unix:/x timeout_eom=0\n", "timeout_eom");
+	fails_like("milter = a unix:/x speed=fast\n", "option \"speed=fast\"");
+	fails_like("milter = a unix:/x default_action=bounce\n",
+	    "is not accept, tempfail or reject");
+	fails_like("milter_default_action = discard\n",
+	    "is not accept, tempfail or reject");
+	fails_like("milter_timeout_eom = 2h\n", "milter_timeout_eom");
+}
