@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,10 +35,14 @@ struct spool {
 	struct queue	*q;
 	int		 fd;
 	char		 id[QUEUE_ID_LEN + 1];
+	/* Its name in tmp/: the id, or ID.new for the second file of a
+	 * rewrite, which only ever gets the id by spool_rewrite_done. */
+	char		 name[QUEUE_ID_LEN + 5];
 	bool		 published;
 	int		 error;		/* first write error (errno), sticky */
 	uint64_t	 msgsize;	/* octets after the envelope */
 	uint64_t	 pos;		/* octets put so far (file offset) */
+	uint64_t	 body;		/* where spool_write's octets start */
 	uint64_t	 slot;		/* where the prepend slot starts */
 	size_t		 room;		/* its size; 0: none */
 	size_t		 used;		/* octets of fields at its end */
@@ -195,121 +200,6 @@ queue_free_space(const struct queue *q, uint64_t *avail, char *err,
 	}
 	*avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
 	return 0;
-}
-
-/* chown_one - give dirfd/name to uid:gid, checked and changed through
- * one descriptor (O_PATH, no link followed) so that the name cannot be
- * swapped in between. The queue is the service user's and this runs as
- * root: a symbolic link, or a file with other names (a hard link to a
- * file of root's), is left alone, or root would give it away. 1 done,
- * 0 left alone, -1 with errno. */
-static int
-chown_one(int dirfd, const char *name, uid_t uid, gid_t gid)
-{
-	struct stat st;
-	int fd, rc, saved;
-
-	if ((fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 1 : -1;	/* gone: nothing to give */
-	if (fstat(fd, &st) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	if (S_ISLNK(st.st_mode) || (!S_ISDIR(st.st_mode) && st.st_nlink > 1)) {
-		close(fd);
-		return 0;
-	}
-	rc = fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == -1 ? -1 : 1;
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
-}
-
-/* chown_entries - give dir/sub and the entries in it to uid:gid */
-static int
-chown_entries(int dirfd, const char *dir, const char *sub, uid_t uid,
-    gid_t gid, char *err, size_t errlen)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd, rc;
-
-	fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return 0;	/* made later, by the user itself */
-		seterr(err, errlen, "open %s/%s: %s", dir, sub,
-		    strerror(errno));
-		return -1;
-	}
-	if (fchown(fd, uid, gid) == -1 || fchmod(fd, 0700) == -1) {
-		seterr(err, errlen, "chown %s/%s: %s", dir, sub,
-		    strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if ((d = fdopendir(fd)) == NULL) {
-		seterr(err, errlen, "read %s/%s: %s", dir, sub,
-		    strerror(errno));
-		close(fd);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if ((rc = chown_one(fd, de->d_name, uid, gid)) == -1) {
-			seterr(err, errlen, "chown %s/%s/%s: %s", dir, sub,
-			    de->d_name, strerror(errno));
-			closedir(d);
-			return -1;
-		}
-		if (rc == 0)
-			seterr(err, errlen, "%s/%s/%s is a link or has other "
-			    "hard links: not given to the service user", dir,
-			    sub, de->d_name);
-	}
-	closedir(d);
-	return 0;
-}
-
-int
-queue_chown(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
-{
-	static const char *const subs[] = { "tmp", "incoming", "state",
-	    "tlsrpt", "mta-sts" };
-	int fd, rc = 0;
-	size_t i;
-
-	if (errlen > 0)
-		err[0] = '\0';
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		seterr(err, errlen, "mkdir %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		seterr(err, errlen, "open %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (fchown(fd, uid, gid) == -1 || fchmod(fd, 0700) == -1) {
-		seterr(err, errlen, "chown %s: %s", dir, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	/* The flush request, if any, belongs to the user too. */
-	if ((rc = chown_one(fd, "flush", uid, gid)) == -1)
-		seterr(err, errlen, "chown %s/flush: %s", dir, strerror(errno));
-	else if (rc == 0)
-		seterr(err, errlen, "%s/flush is a link or has other hard "
-		    "links: not given to the service user", dir);
-	rc = rc == -1 ? -1 : 0;
-	for (i = 0; rc == 0 && i < sizeof(subs) / sizeof(subs[0]); i++)
-		rc = chown_entries(fd, dir, subs[i], uid, gid, err, errlen);
-	close(fd);
-	return rc;
 }
 
 /*
@@ -484,31 +374,37 @@ spool_tls_optional(struct spool *sp)
 	return 0;
 }
 
-struct spool *
-queue_spool_create(struct queue *q, struct envelope *env, char *err,
-    size_t errlen)
+/* envelope_ok - what queue_spool_create and spool_rewrite refuse */
+static int
+envelope_ok(const struct envelope *env, char *err, size_t errlen)
 {
-	struct spool *sp;
-	char num[32];
 	size_t i;
-	int tries, rc;
 
 	if (!field_ok(env->client) || !field_ok(env->helo) ||
 	    !field_ok(env->proto) || !field_ok(env->auth_user) ||
 	    !field_ok(env->sender)) {
 		seterr(err, errlen, "line break in an envelope field");
-		return NULL;
+		return -1;
 	}
 	for (i = 0; i < env->nrcpts; i++)
 		if (!field_ok(env->rcpts[i])) {
 			seterr(err, errlen, "line break in a recipient");
-			return NULL;
+			return -1;
 		}
 	if (env->prepend_room != 0 && (env->prepend_room < QUEUE_PREPEND_MIN ||
 	    env->prepend_room > QUEUE_PREPEND_MAX)) {
 		seterr(err, errlen, "prepend room out of bounds");
-		return NULL;
+		return -1;
 	}
+	return 0;
+}
+
+/* spool_new - an empty spool of q, no file yet */
+static struct spool *
+spool_new(struct queue *q, char *err, size_t errlen)
+{
+	struct spool *sp;
+
 	if ((sp = malloc(sizeof(*sp))) == NULL) {
 		seterr(err, errlen, "out of memory");
 		return NULL;
@@ -519,29 +415,21 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 	sp->msgsize = 0;
 	sp->len = 0;
 	sp->pos = 0;
+	sp->body = 0;
 	sp->room = 0;
 	sp->used = 0;
 	sp->tlsreq = 0;
 	sp->fd = -1;
-	for (tries = 0; tries < 100 && sp->fd == -1; tries++) {
-		new_id(q, sp->id);
-		if (faccessat(q->incfd, sp->id, F_OK, 0) == 0)
-			continue;
-		sp->fd = openat(q->tmpfd, sp->id,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (sp->fd == -1 && errno != EEXIST)
-			break;
-	}
-	if (sp->fd == -1) {
-		int e = errno;
+	return sp;
+}
 
-		seterr(err, errlen, "create spool file in %s/tmp: %s",
-		    q->dir, strerror(e));
-		free(sp);
-		errno = e;
-		return NULL;
-	}
-	memcpy(env->id, sp->id, sizeof(env->id));
+/* put_envelope - the envelope of sp->id, and the empty prepend slot */
+static int
+put_envelope(struct spool *sp, const struct envelope *env)
+{
+	char num[32];
+	size_t i;
+	int rc;
 
 	snprintf(num, sizeof(num), "%lld", (long long)env->arrival);
 	rc = spool_putf(sp, "sallyport-queue", "1");
@@ -576,16 +464,161 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 	rc |= spool_put(sp, "\n", 1);
 	if (env->prepend_room)
 		rc |= put_slot(sp, env->prepend_room);
-	if (rc != 0) {
-		int e = sp->error;
+	sp->body = sp->pos;
+	return rc;
+}
 
-		seterr(err, errlen, "write spool file %s: %s", sp->id,
-		    strerror(e));
-		spool_free(sp);
+/* spool_start - the envelope into the new file of sp; sp is freed on
+ * failure */
+static struct spool *
+spool_start(struct spool *sp, struct envelope *env, char *err,
+    size_t errlen)
+{
+	int e;
+
+	memcpy(env->id, sp->id, sizeof(env->id));
+	if (put_envelope(sp, env) == 0)
+		return sp;
+	e = sp->error;
+	seterr(err, errlen, "write spool file %s: %s", sp->name, strerror(e));
+	spool_free(sp);
+	errno = e;
+	return NULL;
+}
+
+struct spool *
+queue_spool_create(struct queue *q, struct envelope *env, char *err,
+    size_t errlen)
+{
+	struct spool *sp;
+	int tries;
+
+	if (envelope_ok(env, err, errlen) == -1 ||
+	    (sp = spool_new(q, err, errlen)) == NULL)
+		return NULL;
+	/* Read and write: spool_pread reads it back before the commit. */
+	for (tries = 0; tries < 100 && sp->fd == -1; tries++) {
+		new_id(q, sp->id);
+		if (faccessat(q->incfd, sp->id, F_OK, 0) == 0)
+			continue;
+		sp->fd = openat(q->tmpfd, sp->id,
+		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (sp->fd == -1 && errno != EEXIST)
+			break;
+	}
+	if (sp->fd == -1) {
+		int e = errno;
+
+		seterr(err, errlen, "create spool file in %s/tmp: %s",
+		    q->dir, strerror(e));
+		free(sp);
 		errno = e;
 		return NULL;
 	}
-	return sp;
+	memcpy(sp->name, sp->id, sizeof(sp->id));
+	return spool_start(sp, env, err, errlen);
+}
+
+ssize_t
+spool_pread(struct spool *sp, void *buf, size_t len, uint64_t off)
+{
+	uint64_t total = sp->used + sp->msgsize;
+	ssize_t n;
+
+	/* What spool_write buffered is part of the message: out with it. */
+	if (spool_flush(sp) == -1) {
+		errno = sp->error;
+		return -1;
+	}
+	if (off >= total)
+		return 0;
+	if (len > total - off)
+		len = (size_t)(total - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	/* The slot's used octets end where the message starts: the message
+	 * as delivered is one run of the file. */
+	do
+		n = pread(sp->fd, buf, len, (off_t)(sp->body - sp->used + off));
+	while (n == -1 && errno == EINTR);
+	return n;
+}
+
+struct spool *
+spool_rewrite(struct spool *old, struct envelope *env, char *err,
+    size_t errlen)
+{
+	struct queue *q = old->q;
+	struct spool *sp;
+
+	if (old->published) {
+		seterr(err, errlen, "rewrite %s: already committed", old->id);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (envelope_ok(env, err, errlen) == -1 ||
+	    (sp = spool_new(q, err, errlen)) == NULL)
+		return NULL;
+	memcpy(sp->id, old->id, sizeof(sp->id));
+	snprintf(sp->name, sizeof(sp->name), "%s.new", old->id);
+	/* Not an id, so never taken for an entry; tmp/ only, so a crash
+	 * leaves it to queue_open's recovery like any spool file. */
+	sp->fd = openat(q->tmpfd, sp->name, O_RDWR | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600);
+	if (sp->fd == -1) {
+		int e = errno;
+
+		seterr(err, errlen, "create spool file %s/tmp/%s: %s",
+		    q->dir, sp->name, strerror(e));
+		free(sp);
+		errno = e;
+		return NULL;
+	}
+	return spool_start(sp, env, err, errlen);
+}
+
+int
+spool_rewrite_done(struct spool *old, struct spool *new, bool keep,
+    char *err, size_t errlen)
+{
+	struct queue *q = old->q;
+	int e;
+
+	if (!keep) {
+		spool_free(new);
+		return 0;
+	}
+	if (spool_flush(new) == -1) {
+		e = new->error;
+		seterr(err, errlen, "write spool file %s: %s", new->name,
+		    strerror(e));
+		goto fail;
+	}
+	/* One rename inside tmp/: at any instant tmp/ID is the whole old
+	 * file or the whole new one, and incoming/ sees neither. */
+	if (renameat(q->tmpfd, new->name, q->tmpfd, old->name) == -1) {
+		e = errno;
+		seterr(err, errlen, "rename %s/tmp/%s: %s", q->dir, new->name,
+		    strerror(e));
+		goto fail;
+	}
+	close(old->fd);			/* its file is gone with the rename */
+	old->fd = new->fd;
+	old->error = 0;
+	old->msgsize = new->msgsize;
+	old->pos = new->pos;
+	old->body = new->body;
+	old->slot = new->slot;
+	old->room = new->room;
+	old->used = new->used;
+	old->tlsreq = new->tlsreq;
+	old->len = 0;			/* the old file's tail, if any: gone */
+	free(new);
+	return 0;
+fail:
+	spool_free(new);
+	errno = e;
+	return -1;
 }
 
 int
@@ -627,7 +660,7 @@ int
 spool_publish(struct spool *sp, char *err, size_t errlen)
 {
 	/* RENAME_NOREPLACE: never overwrite a committed entry. */
-	if (renameat2(sp->q->tmpfd, sp->id, sp->q->incfd, sp->id,
+	if (renameat2(sp->q->tmpfd, sp->name, sp->q->incfd, sp->id,
 	    RENAME_NOREPLACE) == -1) {
 		seterr(err, errlen, "rename %s into incoming: %s", sp->id,
 		    strerror(errno));
@@ -699,7 +732,7 @@ spool_free(struct spool *sp)
 	if (sp->fd != -1) {
 		close(sp->fd);
 		if (!sp->published)
-			unlinkat(sp->q->tmpfd, sp->id, 0);
+			unlinkat(sp->q->tmpfd, sp->name, 0);
 	}
 	free(sp);
 }
