@@ -4,7 +4,8 @@
  * The session reads command lines into a bounded buffer and dispatches
  * them through one table, whose handlers are smtp_cmd.c's and
  * smtp_auth.c's; in DATA it hands bytes to the smtp_data state machine
- * and streams the result to the spool. Every reply goes out through
+ * and streams the result to the spool; at the end, the checks, the
+ * signature and the filters have their say before the commit. Every reply goes out through
  * smtp_reply() (smtp_session.c), which also counts errors. Nothing here
  * touches a socket or a file: see struct smtp_io.
  */
@@ -140,6 +141,7 @@ smtp_waiting(const struct smtp_session *s)
 	return s->dnsbl_held ||
 	    s->state == S_COMMIT || s->state == S_LOOKUP ||
 	    s->state == S_SPF || s->state == S_CHECK ||
+	    s->state == S_FILTER ||
 	    s->state == S_TLS || s->state == S_AUTH_WAIT;
 }
 
@@ -188,6 +190,21 @@ after_tx(struct smtp_session *s)
 	s->state = S_CMD;
 	if (s->shutdown_pending)
 		smtp_close_with(s, R_SHUTDOWN);
+}
+
+/* error_limit - after a command's reply: too many errors end the
+ * session (the host's tarpit slows the ones before) */
+static void
+error_limit(struct smtp_session *s)
+{
+	if ((s->state != S_CMD && s->state != S_AUTH_LINE) ||
+	    s->errors < s->cfg->max_errors)
+		return;
+	if (s->state == S_AUTH_LINE)
+		s->io->auth_reset(s->ctx);
+	log_info("s=%lx too many errors from [%s]", s->sid, s->addr_text);
+	smtp_tx_free(s);
+	smtp_close_with(s, R_TOO_MANY_ERRORS);
 }
 
 /* --- input -------------------------------------------------------------- */
@@ -293,15 +310,8 @@ cmd_input(struct smtp_session *s, const char *in, size_t len)
 		dispatch(s, s->line.data, n);
 	buf_reset(&s->line);
 	s->line.max = SMTP_CMD_MAX;
-	if ((s->state == S_CMD || s->state == S_AUTH_LINE) &&
-	    s->errors >= s->cfg->max_errors) {
-		if (s->state == S_AUTH_LINE)
-			s->io->auth_reset(s->ctx);
-		log_info("s=%lx too many errors from [%s]", s->sid,
-		    s->addr_text);
-		smtp_tx_free(s);
-		smtp_close_with(s, R_TOO_MANY_ERRORS);
-	}
+	if (s->errors >= s->cfg->max_errors)
+		error_limit(s);
 	return take;
 }
 
@@ -332,6 +342,17 @@ sign(struct smtp_session *s)
 		log_warn("s=%lx id=%s dkim: not signed: %s", s->sid,
 		    tx->env.id, what);
 	buf_free(&fields);
+}
+
+/* message_done - the message is good and complete in the spool, with
+ * its fields: the filters' last word, then the commit */
+static void
+message_done(struct smtp_session *s)
+{
+	if (smtp_filter_ask(s, SMTP_FILTER_END, s->tx->env.id, NULL))
+		return;		/* smtp_filter_done goes on */
+	s->state = S_COMMIT;
+	s->io->spool_commit(s->ctx);
 }
 
 static void
@@ -369,8 +390,7 @@ data_end(struct smtp_session *s)
 	}
 	if (tx->sign != NULL && tx->env.prepend_room != 0)
 		sign(s);
-	s->state = S_COMMIT;
-	s->io->spool_commit(s->ctx);
+	message_done(s);
 }
 
 /* data_input - stream message bytes to the spool; returns bytes used */
@@ -439,8 +459,43 @@ smtp_check_done(struct smtp_session *s, const struct smtp_check_result *r)
 		after_tx(s);
 		return;
 	}
-	s->state = S_COMMIT;
-	s->io->spool_commit(s->ctx);
+	message_done(s);
+}
+
+void
+smtp_filter_done(struct smtp_session *s, const struct smtp_filter_verdict *v)
+{
+	enum smtp_filter_stage st = s->filter_stage;
+	enum smtp_filter_action act = v->action;
+
+	/* Stale: the wait ended with its transaction or the session. */
+	if (s->state != S_FILTER || (st != SMTP_FILTER_HELO && s->tx == NULL))
+		return;
+	s->state = S_CMD;
+	/* A discard before END: the host drops the message at END. */
+	if (act == SMTP_FILTER_DISCARD && st != SMTP_FILTER_END)
+		act = SMTP_FILTER_CONTINUE;
+	if (act != SMTP_FILTER_CONTINUE && act != SMTP_FILTER_DISCARD)
+		smtp_filter_refuse(s, st, v);	/* or 451, never raw */
+	if (st != SMTP_FILTER_END) {
+		smtp_cmd_filtered(s, st, act == SMTP_FILTER_CONTINUE);
+	} else {
+		s->tx->filtered = false;	/* answered: nothing to abort */
+		if (act == SMTP_FILTER_CONTINUE) {
+			s->state = S_COMMIT;
+			s->io->spool_commit(s->ctx);
+			return;
+		}
+		if (act == SMTP_FILTER_DISCARD)
+			smtp_filter_discard(s, v);
+		after_tx(s);		/* the spool dropped */
+	}
+	if (s->state == S_CMD && s->shutdown_pending) {
+		smtp_tx_free(s);
+		smtp_close_with(s, R_SHUTDOWN);
+	}
+	if (s->errors >= s->cfg->max_errors)
+		error_limit(s);
 }
 
 void

@@ -66,27 +66,35 @@ enum smtp_filter_stage {
 	SMTP_FILTER_RCPT,	/* RCPT, once the engine took it: arg the
 				 * recipient as it will be queued, params
 				 * RCPT's parameters */
-	SMTP_FILTER_DATA,	/* DATA, before the spool opens and the 354 */
+	SMTP_FILTER_DATA,	/* DATA, before the spool opens and the 354:
+				 * arg "" */
 	SMTP_FILTER_END,	/* the message is complete in the spool (the
 				 * checks' fields and the signature in place),
 				 * not yet committed: the host may read it back
 				 * (spool_pread) and replace it under the same
-				 * id (spool_rewrite) before it answers */
+				 * id (spool_rewrite) before it answers; arg
+				 * the queue id */
 };
 
 enum smtp_filter_action {
 	SMTP_FILTER_CONTINUE,	/* go on as the engine would */
 	SMTP_FILTER_REFUSE,	/* the command (the recipient; at END the
 				 * message) refused with `reply` */
-	SMTP_FILTER_DISCARD,	/* END only: the message is dropped and the
-				 * client told it was queued */
+	SMTP_FILTER_DISCARD,	/* END: the message is dropped, the client
+				 * told it was queued (as Postfix does);
+				 * before END the engine goes on as for
+				 * CONTINUE: the host remembers and says
+				 * DISCARD at END */
 };
 
 /* Its strings are the host's, valid during smtp_filter_done. */
 struct smtp_filter_verdict {
 	enum smtp_filter_action action;
 	/* REFUSE: one or more whole reply lines, 4xx or 5xx, separated by
-	 * CRLF, without the last CRLF ("550-5.7.1 a\r\n550 5.7.1 b") */
+	 * CRLF, without the last CRLF ("550-5.7.1 a\r\n550 5.7.1 b"). The
+	 * engine sends it as a proper multi-line reply (smtp_filter.h);
+	 * a malformed one never reaches the client: 451 4.3.0 and a log
+	 * line instead. */
 	const char	*reply;
 	const char	*summary;	/* who decided, for the log line */
 };
@@ -162,12 +170,17 @@ struct smtp_io {
 	bool	(*auth_allowed)(void *ctx);
 	/* The session reached a filter stage (NULL: no filters). Answer
 	 * with smtp_filter_done(), later or before returning; a host with
-	 * nothing to ask for this session answers CONTINUE at once. */
+	 * nothing to ask for this session answers CONTINUE at once. The
+	 * strings are valid during the call. Until the answer the engine
+	 * waits (smtp_waiting): offer the kept input again after it. */
 	void	(*filter)(void *ctx, enum smtp_filter_stage, const char *arg,
 		    const char *params);
-	/* A transaction the filters saw since MAIL ended before END was
-	 * answered (RSET, a new HELO, QUIT, a refusal, the client gone):
-	 * the filters forget it. NULL: not told. */
+	/* A transaction the filters saw since MAIL (answered, or still
+	 * waited for) ended before END was answered: RSET, a new HELO or
+	 * EHLO, STARTTLS, QUIT, a refusal (the filters' own at MAIL, the
+	 * engine's of the message), a timeout, the session closed or
+	 * freed. The filters forget it; a verdict still due is ignored.
+	 * Never after END's answer. NULL: not told. */
 	void	(*filter_abort)(void *ctx);
 };
 
@@ -196,8 +209,9 @@ struct smtp_session *smtp_new(const struct config *, const struct smtp_peer *,
 void		 smtp_free(struct smtp_session *);
 
 /* Consume client bytes; returns how many were used. Fewer than len
- * means the engine is waiting (for a commit) or closing: keep the rest
- * and offer it again after smtp_commit_done(). */
+ * means the engine is waiting (for a commit, a lookup, the checks, the
+ * filters...) or closing: keep the rest and offer it again after the
+ * answer (smtp_commit_done(), smtp_filter_done()...). */
 size_t		 smtp_input(struct smtp_session *, const char *, size_t);
 
 /* Outcome of spool_commit: 0 for a durable entry, -1 for a failure. */
@@ -212,7 +226,8 @@ void		 smtp_spf_done(struct smtp_session *,
 		    const struct smtp_check_result *);
 void		 smtp_check_done(struct smtp_session *,
 		    const struct smtp_check_result *);
-/* The filters' verdict on the stage the engine waits for. */
+/* The filters' verdict on the stage the engine waits for; ignored when
+ * it waits for none (stale: the transaction or the session ended). */
 void		 smtp_filter_done(struct smtp_session *,
 		    const struct smtp_filter_verdict *);
 /* The authenticated user and the SASL mechanism (milter macros

@@ -256,3 +256,15 @@ smtp_tls_done(struct smtp_session *s, bool ok, const char *version,
 		smtp_close_with(s, R_SHUTDOWN);
 }
 
+
+const char *
+smtp_auth_user(const struct smtp_session *s)
+{
+	return s->authenticated ? s->user : NULL;
+}
+
+const char *
+smtp_auth_mech(const struct smtp_session *s)
+{
+	return s->authenticated ? s->mech : NULL;
+}

@@ -5,7 +5,9 @@
  * HELP, a web client on the wrong port, and an unknown command. smtp.c's
  * command table calls them once its flags are checked; STARTTLS and AUTH
  * are smtp_auth.c's. Each checks first, changes the session after, and
- * replies through smtp_reply().
+ * replies through smtp_reply(). HELO/EHLO, MAIL, RCPT and DATA ask the
+ * host's filters last, when it has some, and go on in
+ * smtp_cmd_filtered once they answer.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,6 +37,17 @@ reject(struct smtp_session *s, const char *cmd, const char *text,
 	smtp_reply(s, "%s", text);
 }
 
+/* params_of - a command's parameters as sent, after the address */
+static const char *
+params_of(const char *rest, size_t *len)
+{
+	while (*len > 0 && *rest == ' ') {
+		rest++;
+		(*len)--;
+	}
+	return rest;
+}
+
 /* helo_common - shared by HELO and EHLO: check and remember the name */
 static bool
 helo_common(struct smtp_session *s, const char *arg, size_t len)
@@ -59,16 +72,18 @@ helo_common(struct smtp_session *s, const char *arg, size_t len)
 	return true;
 }
 
-void
-smtp_cmd_ehlo(struct smtp_session *s, const char *arg, size_t len)
+/* helo_reply - HELO's 250, or EHLO's lines: what this session offers */
+static void
+helo_reply(struct smtp_session *s)
 {
 	const char *mechs;
 	char out[1024];
 	int n;
 
-	if (!helo_common(s, arg, len))
+	if (!s->esmtp) {
+		smtp_reply(s, "250 %s", s->cfg->hostname);
 		return;
-	s->esmtp = true;
+	}
 	mechs = smtp_auth_mechs(s);
 	n = snprintf(out, sizeof(out),
 	    "250-%s\r\n"
@@ -90,12 +105,23 @@ smtp_cmd_ehlo(struct smtp_session *s, const char *arg, size_t len)
 }
 
 void
+smtp_cmd_ehlo(struct smtp_session *s, const char *arg, size_t len)
+{
+	if (!helo_common(s, arg, len))
+		return;
+	s->esmtp = true;
+	if (!smtp_filter_ask(s, SMTP_FILTER_HELO, s->helo, NULL))
+		helo_reply(s);
+}
+
+void
 smtp_cmd_helo(struct smtp_session *s, const char *arg, size_t len)
 {
 	if (!helo_common(s, arg, len))
 		return;
 	s->esmtp = false;
-	smtp_reply(s, "250 %s", s->cfg->hostname);
+	if (!smtp_filter_ask(s, SMTP_FILTER_HELO, s->helo, NULL))
+		helo_reply(s);
 }
 
 void
@@ -175,21 +201,37 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	s->tx = tx;
+	/* For the filters, asked once the checks and waits are done. */
+	if (s->io->filter != NULL) {
+		size_t plen = len - (size_t)used;
+		const char *p = params_of(arg + used, &plen);
+
+		if ((tx->mail_params = strndup(p, plen)) == NULL) {
+			smtp_tx_free(s);
+			smtp_reply(s, "%s", R_LOCAL_ERROR);
+			return;
+		}
+	}
 	if (lookup[0] != '\0') {
 		/* The answer may come before domain_lookup returns. */
 		s->state = S_LOOKUP;
 		s->io->domain_lookup(s->ctx, lookup);
 		return;
 	}
-	if (!smtp_check_mail(s))
+	if (!smtp_check_mail(s) && !smtp_filter_ask(s, SMTP_FILTER_MAIL,
+	    tx->sender, tx->mail_params))
 		smtp_reply(s, "%s", R_SENDER_OK);
 }
 
-/* mail_answered - MAIL's reply after a wait: the refusal, or 250; a
- * shutdown that waited for it follows */
+/* mail_answered - MAIL's reply after a wait: the refusal, or 250 (the
+ * filters' turn first, when the host has some); a shutdown that waited
+ * for it follows */
 static void
 mail_answered(struct smtp_session *s, const char *refusal)
 {
+	if (refusal == NULL && smtp_filter_ask(s, SMTP_FILTER_MAIL,
+	    s->tx->sender, s->tx->mail_params))
+		return;		/* smtp_filter_done goes on */
 	if (refusal != NULL) {
 		/* The reply first: it may be the host's text, freed with
 		 * the transaction's checks. */
@@ -230,6 +272,20 @@ smtp_spf_done(struct smtp_session *s, const struct smtp_check_result *r)
 	if (r->verdict == SMTP_CHECK_REFUSE)
 		smtp_check_log(s, r, "MAIL");
 	mail_answered(s, r->verdict == SMTP_CHECK_REFUSE ? r->reply : NULL);
+}
+
+/* rcpt_filter - the filters' turn on a recipient the engine took: it
+ * waits in rcpts[nrcpts], counted once they take it */
+static void
+rcpt_filter(struct smtp_session *s, const char *rest, size_t len)
+{
+	char params[SMTP_CMD_MAX];
+	const char *p = params_of(rest, &len);
+
+	snprintf(params, sizeof(params), "%.*s", (int)len, p);
+	s->tx->rcpt_held = true;
+	smtp_filter_ask(s, SMTP_FILTER_RCPT, s->tx->rcpts[s->tx->nrcpts],
+	    params);
 }
 
 void
@@ -291,28 +347,23 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		smtp_reply(s, "%s", R_LOCAL_ERROR);
 		return;
 	}
+	if (s->io->filter != NULL) {
+		rcpt_filter(s, arg + used, len - (size_t)used);
+		return;
+	}
 	tx->nrcpts++;
 	smtp_reply(s, "%s", R_RCPT_OK);
 }
 
-void
-smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
+/* data_go - DATA was taken: the spool opens, and the 354 */
+static void
+data_go(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 	char hdr[2048];
 	size_t room;
 	int n, rc;
 
-	(void)arg;
-	(void)len;
-	if (tx == NULL) {
-		smtp_reply(s, "%s", R_NEED_MAIL);
-		return;
-	}
-	if (tx->nrcpts == 0) {
-		smtp_reply(s, "%s", R_NO_VALID_RCPTS);
-		return;
-	}
 	tx->env.arrival = time(NULL);
 	tx->env.client = s->addr_text;
 	tx->env.helo = s->helo;
@@ -326,10 +377,6 @@ smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	tx->env.body = tx->body;
 	/* Room for the checks' results, known at the end of DATA. */
 	tx->env.prepend_room = tx->checking ? SMTP_CHECK_ROOM : 0;
-	if (!s->io->space_ok(s->ctx, tx->size_declared)) {
-		reject(s, "DATA", R_NO_SPACE, "", 0);
-		return;
-	}
 	/* Mail from our own users is signed: room for the signatures too. */
 	smtp_sign_free(tx->sign);
 	tx->sign = NULL;
@@ -358,6 +405,69 @@ smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
 	smtp_check_data(s);
 	s->state = S_DATA;
 	smtp_reply(s, "%s", R_DATA_GO);
+}
+
+void
+smtp_cmd_data(struct smtp_session *s, const char *arg, size_t len)
+{
+	struct smtp_tx *tx = s->tx;
+
+	(void)arg;
+	(void)len;
+	if (tx == NULL) {
+		smtp_reply(s, "%s", R_NEED_MAIL);
+		return;
+	}
+	if (tx->nrcpts == 0) {
+		smtp_reply(s, "%s", R_NO_VALID_RCPTS);
+		return;
+	}
+	if (!s->io->space_ok(s->ctx, tx->size_declared)) {
+		reject(s, "DATA", R_NO_SPACE, "", 0);
+		return;
+	}
+	if (!smtp_filter_ask(s, SMTP_FILTER_DATA, "", NULL))
+		data_go(s);
+}
+
+void
+smtp_cmd_filtered(struct smtp_session *s, enum smtp_filter_stage st, bool go)
+{
+	struct smtp_tx *tx = s->tx;
+
+	switch (st) {
+	case SMTP_FILTER_HELO:
+		if (go) {
+			helo_reply(s);
+		} else {
+			/* As before any HELO: it may try again (Postfix). */
+			s->greeted = false;
+			s->helo[0] = '\0';
+		}
+		break;
+	case SMTP_FILTER_MAIL:
+		if (go)
+			smtp_reply(s, "%s", R_SENDER_OK);
+		else
+			smtp_tx_free(s);	/* the filters are told */
+		break;
+	case SMTP_FILTER_RCPT:
+		tx->rcpt_held = false;
+		if (go) {
+			tx->nrcpts++;
+			smtp_reply(s, "%s", R_RCPT_OK);
+		} else {
+			free(tx->rcpts[tx->nrcpts]);
+			tx->rcpts[tx->nrcpts] = NULL;
+		}
+		break;
+	case SMTP_FILTER_DATA:
+		if (go)
+			data_go(s);	/* refused: the transaction stays */
+		break;
+	case SMTP_FILTER_END:
+		break;		/* smtp.c's own */
+	}
 }
 
 void

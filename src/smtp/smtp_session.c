@@ -64,6 +64,12 @@ smtp_tx_free(struct smtp_session *s)
 
 	if (tx == NULL)
 		return;
+	/* The filters first: they may be reading the spool. A verdict
+	 * still awaited is stale from now on (smtp_filter_done). */
+	if (s->state == S_FILTER)
+		s->state = S_CMD;
+	if (tx->filtered && s->io->filter_abort != NULL)
+		s->io->filter_abort(s->ctx);
 	if (tx->spooling)
 		s->io->spool_abort(s->ctx);
 	if (tx->checking && s->io->check_cancel != NULL)
@@ -72,7 +78,10 @@ smtp_tx_free(struct smtp_session *s)
 		smtp_hdrs_free(&tx->hdrs);
 	for (i = 0; i < tx->nrcpts; i++)
 		free(tx->rcpts[i]);
+	if (tx->rcpt_held)
+		free(tx->rcpts[tx->nrcpts]);
 	free(tx->rcpts);
+	free(tx->mail_params);
 	smtp_sign_free(tx->sign);
 	free(tx);
 	s->tx = NULL;

@@ -2,7 +2,8 @@
  * smtp_session - the engine's private state, shared by its files, top
  * first: smtp.c (the session, its input and the command table),
  * smtp_cmd.c (the mail dialogue's commands), smtp_auth.c (STARTTLS and
- * AUTH), smtp_session.c (reply, close, end of transaction; used by all).
+ * AUTH), smtp_filter.c (asking the host's filters, their refusals),
+ * smtp_session.c (reply, close, end of transaction; used by all).
  * Nothing outside the engine includes this.
  */
 #ifndef SALLYPORT_SMTP_SESSION_H
@@ -19,6 +20,7 @@
 #include "queue/queue.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_data.h"
+#include "smtp/smtp_filter.h"
 #include "smtp/smtp_hdrs.h"
 #include "smtp/smtp_sign.h"
 
@@ -33,6 +35,7 @@ enum smtp_state {
 	S_AUTH_WAIT,	/* SASL is working on a response */
 	S_AUTH_LINE,	/* waiting for the client's next SASL response */
 	S_CHECK,	/* message complete, waiting for its checks */
+	S_FILTER,	/* a filter stage waits for smtp_filter_done */
 	S_COMMIT,	/* message complete, waiting for the queue */
 	S_CLOSED,	/* last reply sent; the host closes */
 };
@@ -55,6 +58,11 @@ struct smtp_tx {
 	struct smtp_hdrs hdrs;		/* the header (from DATA on) */
 	struct envelope	 env;
 	struct smtp_sign *sign;		/* DKIM signing; NULL: not ours */
+	/* Filters (only with io->filter): they saw MAIL, and are told
+	 * (filter_abort) if the transaction ends before END's answer */
+	bool		 filtered;
+	char		*mail_params;	/* MAIL's parameters, for the filters */
+	bool		 rcpt_held;	/* rcpts[nrcpts] awaits the filters */
 };
 
 struct smtp_session {
@@ -88,6 +96,7 @@ struct smtp_session {
 	bool			 dnsbl_wait;
 	bool			 dnsbl_held;
 	char			*dnsbl_reply;
+	enum smtp_filter_stage	 filter_stage;	/* awaited in S_FILTER */
 };
 
 /* smtp_session.c */
@@ -96,7 +105,8 @@ void	smtp_reply(struct smtp_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* The last reply of the session: the host closes after it. */
 void	smtp_close_with(struct smtp_session *, const char *reply);
-/* End the mail transaction, if any: drop its spool file and recipients. */
+/* End the mail transaction, if any: drop its spool file and recipients,
+ * tell the checks and the filters that saw it. */
 void	smtp_tx_free(struct smtp_session *);
 
 /* smtp_cmd.c: the handlers of smtp.c's command table */
@@ -112,6 +122,11 @@ void	smtp_cmd_vrfy(struct smtp_session *, const char *, size_t);
 void	smtp_cmd_help(struct smtp_session *, const char *, size_t);
 void	smtp_cmd_http(struct smtp_session *, const char *, size_t);
 void	smtp_cmd_unknown(struct smtp_session *, const char *, size_t);
+/* The filters' verdict on HELO/EHLO, MAIL, RCPT or DATA (smtp.c's
+ * smtp_filter_done, the refusal already sent): go on as without
+ * filters, or undo what the command began. */
+void	smtp_cmd_filtered(struct smtp_session *, enum smtp_filter_stage,
+	    bool go);
 
 /* smtp_check.c: the checks of mail from others, the engine's side */
 /* MAIL is accepted: start the checks; true when its reply waits for
@@ -131,6 +146,21 @@ void	smtp_check_log(struct smtp_session *, const struct smtp_check_result *,
 	    const char *when);
 int	smtp_check_prepend(struct smtp_session *,
 	    const struct smtp_check_result *);
+
+/* smtp_filter.c: the filters, the engine's side */
+/* Ask the host's filters at a stage: true when the session now waits
+ * for smtp_filter_done (S_FILTER; the verdict may already be in), false
+ * when the host has no filters and the caller goes on. */
+bool	smtp_filter_ask(struct smtp_session *, enum smtp_filter_stage,
+	    const char *arg, const char *params);
+/* Send a refusal of the filters as a proper reply (one error for the
+ * tarpit), with its log line; a malformed reply becomes 451. */
+void	smtp_filter_refuse(struct smtp_session *, enum smtp_filter_stage,
+	    const struct smtp_filter_verdict *);
+/* The message discarded at END: its log line, and the client told it
+ * was queued. */
+void	smtp_filter_discard(struct smtp_session *,
+	    const struct smtp_filter_verdict *);
 
 /* smtp_received.c */
 const char *smtp_proto_name(const struct smtp_session *);
