@@ -478,8 +478,8 @@ conn_greet(struct conn *c)
 	peer.role = c->role;
 	peer.session_id = c->sid;
 	peer.tls_offer = c->tlsctx != NULL;
-	peer.dnsbl_pending = c->dnsbl != NULL;
-	peer.dnsbl_reply = c->dnsbl_reply;
+	peer.dnsbl_pending = conn_first_pending(c);
+	peer.dnsbl_reply = conn_first_reply(c);
 	if (c->tls) {
 		peer.tls_version = tls_conn_version(c->tls);
 		peer.tls_cipher = tls_conn_cipher(c->tls);
@@ -537,6 +537,7 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	log_info("s=%lx connect from [%s] to %s", c->sid, c->addr_text,
 	    config_role_name(role));
 	conn_dnsbl_start(c);	/* the greeting does not wait for it */
+	conn_milter_start(c);	/* nor for the milters */
 	if (role == ROLE_SUBMISSIONS) {
 		/* RFC 8314: TLS from the first byte, then the greeting. */
 		if (c->tlsctx == NULL) {

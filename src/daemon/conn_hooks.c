@@ -18,6 +18,7 @@
 #include "queue/committer.h"
 #include "daemon/conn_int.h"
 #include "daemon/dnsbl.h"
+#include "daemon/milter_client.h"
 #include "daemon/mxcheck.h"
 #include "dns/dns.h"
 #include "lib/log.h"
@@ -27,6 +28,7 @@
 #include "daemon/server.h"
 #include "smtp/policy.h"
 #include "smtp/smtp.h"
+#include "smtp/smtp_reply.h"
 #include "sec/tls.h"
 
 static void
@@ -91,6 +93,14 @@ io_spool_open(void *ctx, struct envelope *env)
 		log_err("s=%lx %s", c->sid, err);
 		return e == ENOSPC || e == EDQUOT ? SMTP_SPOOL_NO_SPACE : -1;
 	}
+	/* The milters may change the envelope at the end. */
+	if (c->milters != NULL && milters_envelope(c->milters, env) == -1) {
+		log_err("s=%lx id=%s milters: out of memory", c->sid,
+		    spool_id(c->spool));
+		spool_free(c->spool);
+		c->spool = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -130,6 +140,8 @@ io_spool_tls_optional(void *ctx)
 		    spool_id(c->spool), strerror(errno));
 		return -1;
 	}
+	if (c->milters != NULL)
+		milters_tls_optional(c->milters);
 	return 0;
 }
 
@@ -194,20 +206,43 @@ io_domain_lookup(void *ctx, const char *domain)
 
 /* --- DNS blocklists ------------------------------------------------------------ */
 
+bool
+conn_first_pending(const struct conn *c)
+{
+	return c->dnsbl != NULL || c->milter_pending;
+}
+
+/* The DNSBL's refusal first: it is known to be about the client. */
+const char *
+conn_first_reply(const struct conn *c)
+{
+	if (conn_first_pending(c))
+		return NULL;
+	return c->dnsbl_reply != NULL ? c->dnsbl_reply : c->milter_reply;
+}
+
+/* first_verdict - one of the verdicts the first command waits for came
+ * in; with both, the session goes on */
+static void
+first_verdict(struct conn *c, char **keep, const char *reply,
+    const char *what)
+{
+	if (reply != NULL && (*keep = strdup(reply)) == NULL)
+		log_warn("s=%lx %s: out of memory; verdict on [%s] lost",
+		    c->sid, what, c->addr_text);
+	if (c->smtp == NULL || conn_first_pending(c))
+		return;		/* conn_greet hands it over */
+	smtp_dnsbl_done(c->smtp, conn_first_reply(c));
+	c->process(c);
+}
+
 static void
 on_dnsbl(void *arg, const char *reply)
 {
 	struct conn *c = arg;
 
 	c->dnsbl = NULL;
-	if (c->smtp != NULL) {
-		smtp_dnsbl_done(c->smtp, reply);
-		c->process(c);
-	} else if (reply != NULL && (c->dnsbl_reply = strdup(reply)) ==
-	    NULL) {
-		log_warn("s=%lx dnsbl: out of memory; verdict on [%s] lost",
-		    c->sid, c->addr_text);
-	}
+	first_verdict(c, &c->dnsbl_reply, reply, "dnsbl");
 }
 
 /* conn_dnsbl_start - on mx listeners only, and never for mynetworks:
@@ -224,6 +259,104 @@ conn_dnsbl_start(struct conn *c)
 	c->dnsbl = dnsbl_start(c->srv->loop, c->srv->dns, cfg,
 	    (const struct sockaddr *)&c->peer, c->addr_text, c->sid,
 	    on_dnsbl, c);
+}
+
+/* --- milters ---------------------------------------------------------------- */
+
+static void
+on_milter_connect(void *ctx, const char *reply)
+{
+	struct conn *c = ctx;
+
+	c->milter_pending = false;
+	first_verdict(c, &c->milter_reply, reply, "milter");
+}
+
+static void
+on_milter_filter(void *ctx, const struct smtp_filter_verdict *v)
+{
+	struct conn *c = ctx;
+
+	smtp_filter_done(c->smtp, v);
+	c->process(c);
+}
+
+/* milter_macro - the macros the session knows */
+static const char *
+milter_macro(void *ctx, const char *name, char *buf, size_t len)
+{
+	struct conn *c = ctx;
+
+	if (strcmp(name, "{auth_authen}") == 0)
+		return c->smtp ? smtp_auth_user(c->smtp) : NULL;
+	if (strcmp(name, "{auth_type}") == 0)
+		return c->smtp ? smtp_auth_mech(c->smtp) : NULL;
+	if (c->tls == NULL || c->handshaking)
+		return NULL;
+	if (strcmp(name, "{tls_version}") == 0)
+		return tls_conn_version(c->tls);
+	if (strcmp(name, "{cipher}") == 0)
+		return tls_conn_cipher(c->tls);
+	if (strcmp(name, "{cipher_bits}") == 0) {
+		snprintf(buf, len, "%d", tls_conn_bits(c->tls));
+		return buf;
+	}
+	return NULL;
+}
+
+static const struct milters_host milter_host = {
+	.connect_done = on_milter_connect,
+	.filter_done = on_milter_filter,
+	.macro = milter_macro,
+};
+
+/* conn_milter_start - on mx listeners, and on submission ones with
+ * milter_submission; the session keeps its generation's milters */
+void
+conn_milter_start(struct conn *c)
+{
+	struct milters_params p;
+
+	if (!milters_apply(c->cfg->cfg, c->role))
+		return;
+	p.loop = c->srv->loop;
+	p.cfg = c->cfg->cfg;
+	p.queue_dir = queue_dir(c->srv->queue);
+	p.sid = c->sid;
+	p.role = c->role;
+	p.client = (const struct sockaddr *)&c->peer;
+	p.client_addr = c->addr_text;
+	p.local = (const struct sockaddr *)&c->local;
+	if ((c->milters = milters_new(&p, &milter_host, c)) == NULL) {
+		log_warn("s=%lx milters: out of memory; [%s] refused",
+		    c->sid, c->addr_text);
+		c->milter_reply = strdup(R_MILTER_TEMPFAIL);
+		return;
+	}
+	c->milter_pending = true;
+}
+
+static void
+io_filter(void *ctx, enum smtp_filter_stage stage, const char *arg,
+    const char *params)
+{
+	struct conn *c = ctx;
+	struct smtp_filter_verdict v = { SMTP_FILTER_CONTINUE, NULL, NULL };
+
+	if (c->milters == NULL) {
+		smtp_filter_done(c->smtp, &v);
+		return;
+	}
+	milters_filter(c->milters, stage, arg, params, c->spool);
+}
+
+static void
+io_filter_abort(void *ctx)
+{
+	struct conn *c = ctx;
+
+	if (c->milters != NULL)
+		milters_abort(c->milters);
 }
 
 /* --- checks of mail from others ------------------------------------------- */
@@ -450,6 +583,8 @@ const struct smtp_io conn_smtp_io = {
 	.auth_step = io_auth_step,
 	.auth_reset = io_auth_reset,
 	.auth_allowed = io_auth_allowed,
+	.filter = io_filter,
+	.filter_abort = io_filter_abort,
 };
 
 void
@@ -464,6 +599,8 @@ conn_hooks_close(struct conn *c)
 	c->mx = NULL;
 	dnsbl_cancel(c->dnsbl);
 	c->dnsbl = NULL;
+	milters_free(c->milters);
+	c->milters = NULL;
 	if (c->sasl) {
 		sasl_session_free(c->sasl);
 		c->sasl = NULL;
@@ -475,6 +612,7 @@ conn_destroy(struct conn *c)
 {
 	smtp_free(c->smtp);
 	free(c->dnsbl_reply);
+	free(c->milter_reply);
 	spool_free(c->spool);
 	free(c->in);
 	tls_conn_free(c->tls);

@@ -52,7 +52,10 @@ struct conn {
 	bool		 looking_up;	/* inside dns_domain_exists() */
 	struct mxcheck	*mx;		/* the transaction's checks */
 	struct dnsbl	*dnsbl;		/* blocklist lookups in flight */
-	char		*dnsbl_reply;	/* their verdict before the greeting */
+	char		*dnsbl_reply;	/* their verdict */
+	struct milters	*milters;	/* NULL: none on this session */
+	bool		 milter_pending;	/* their connect verdict */
+	char		*milter_reply;	/* ... when it refuses */
 	bool		 in_check_call;	/* inside mxcheck_end() */
 	struct tls_ctx	*tlsctx;	/* certificate for this session */
 	struct tls_conn	*tls;		/* set once TLS starts */
@@ -87,5 +90,11 @@ extern const struct smtp_io conn_smtp_io;
 void	conn_hooks_close(struct conn *);	/* cancel what is in flight */
 void	conn_destroy(struct conn *);		/* free it (socket closed) */
 void	conn_dnsbl_start(struct conn *);	/* at connect, if it applies */
+void	conn_milter_start(struct conn *);	/* at connect, if it applies */
+/* The first command waits for the DNSBL and milter verdicts: are they
+ * still out, and what is the reply to every command when they refuse
+ * (NULL: none)? */
+bool	conn_first_pending(const struct conn *);
+const char *conn_first_reply(const struct conn *);
 
 #endif

@@ -59,6 +59,10 @@
  * with dnsbl_reply, R_DNSBL then its text. */
 #define R_DNSBL			"554 5.7.1 "
 #define R_DNSBL_DEFAULT		"Service unavailable; client [%s] blocked using %s"
+/* A milter's reject and tempfail without a text of its own, and its
+ * default action (daemon/milter*.c): Postfix's words. */
+#define R_MILTER_REJECT		"550 5.7.1 Command rejected"
+#define R_MILTER_TEMPFAIL	"451 4.7.1 Service unavailable - try again later"
 #define R_UTF8_NEEDS_SMTPUTF8	"553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL"	/* RFC 6531 3.4 */
 #define R_SENDER_NOT_OWNED	"553 5.7.1 Sender address not owned by the authenticated user"
 

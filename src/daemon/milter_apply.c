@@ -1,0 +1,286 @@
+/*
+ * milter_apply - what a milter changed, written into the spool before
+ * the next milter sees the message: the envelope kept for the message
+ * (a copy the milters change: recipients added and deleted, the
+ * sender, the hold of a quarantine), and the message rewritten under
+ * its id (spool_rewrite): the old one read back, its header copied,
+ * its body kept or taken from the temporary file the new body went
+ * to. Blocking file
+ * I/O on the loop, as the spool's own writes are.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/milter_int.h"
+
+/* The envelope's strings the set owns, by index in env_strings. */
+enum { ES_CLIENT, ES_HELO, ES_PROTO, ES_AUTH, ES_SENDER, ES_HOLD };
+
+#define ADDR_MAX	512		/* an address from a milter */
+
+void
+mf_env_free(struct milters *set)
+{
+	for (size_t i = 0; i < sizeof(set->env_strings) /
+	    sizeof(set->env_strings[0]); i++) {
+		free(set->env_strings[i]);
+		set->env_strings[i] = NULL;
+	}
+	for (size_t i = 0; i < set->nrcpts; i++)
+		free(set->rcpts[i]);
+	free(set->rcpts);
+	set->rcpts = NULL;
+	set->nrcpts = 0;
+	memset(&set->env, 0, sizeof(set->env));
+	set->have_env = false;
+}
+
+/* env_string - one string of the copy: NULL stays NULL; -1: memory */
+static int
+env_string(struct milters *set, int i, const char *s, const char **field)
+{
+	free(set->env_strings[i]);
+	set->env_strings[i] = NULL;
+	*field = NULL;
+	if (s == NULL)
+		return 0;
+	if ((set->env_strings[i] = strdup(s)) == NULL)
+		return -1;
+	*field = set->env_strings[i];
+	return 0;
+}
+
+int
+mf_env_copy(struct milters *set, const struct envelope *env)
+{
+	mf_env_free(set);
+	set->env = *env;
+	set->env.rcpts = NULL;
+	set->env.nrcpts = 0;
+	if (env_string(set, ES_CLIENT, env->client, &set->env.client) == -1 ||
+	    env_string(set, ES_HELO, env->helo, &set->env.helo) == -1 ||
+	    env_string(set, ES_PROTO, env->proto, &set->env.proto) == -1 ||
+	    env_string(set, ES_AUTH, env->auth_user,
+	    &set->env.auth_user) == -1 ||
+	    env_string(set, ES_SENDER, env->sender, &set->env.sender) == -1 ||
+	    env_string(set, ES_HOLD, env->hold, &set->env.hold) == -1 ||
+	    (env->nrcpts > 0 && (set->rcpts = calloc(env->nrcpts,
+	    sizeof(*set->rcpts))) == NULL))
+		goto nomem;
+	for (; set->nrcpts < env->nrcpts; set->nrcpts++)
+		if ((set->rcpts[set->nrcpts] = strdup(
+		    env->rcpts[set->nrcpts])) == NULL)
+			goto nomem;
+	set->have_env = true;
+	return 0;
+nomem:
+	mf_env_free(set);
+	return -1;
+}
+
+/* addr_strip - a milter's address without its angle brackets, checked
+ * to be one the envelope can hold; -1 with err */
+static int
+addr_strip(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	size_t	 n;
+
+	if (in == NULL)
+		in = "";
+	n = strlen(in);
+	if (n >= 2 && in[0] == '<' && in[n - 1] == '>') {
+		in++;
+		n -= 2;
+	}
+	if (n >= outlen) {
+		snprintf(err, errlen, "address longer than %zu octets",
+		    outlen - 1);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)in[i] <= ' ' || in[i] == 0x7f ||
+		    in[i] == '<' || in[i] == '>') {
+			snprintf(err, errlen, "a control character, blank or "
+			    "bracket in the address");
+			return -1;
+		}
+	memcpy(out, in, n);
+	out[n] = '\0';
+	return 0;
+}
+
+int
+mf_env_addrcpt(struct milters *set, const char *addr, char *err,
+    size_t errlen)
+{
+	char	 a[ADDR_MAX], *copy, **v;
+
+	if (addr_strip(addr, a, sizeof(a), err, errlen) == -1)
+		return -1;
+	if (a[0] == '\0' || strchr(a, '@') == NULL) {
+		snprintf(err, errlen, "not an address local@domain");
+		return -1;
+	}
+	if ((copy = strdup(a)) == NULL ||
+	    (v = realloc(set->rcpts, (set->nrcpts + 1) * sizeof(*v))) ==
+	    NULL) {
+		free(copy);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	v[set->nrcpts++] = copy;
+	set->rcpts = v;
+	return 0;
+}
+
+int
+mf_env_delrcpt(struct milters *set, const char *addr)
+{
+	char	 a[ADDR_MAX], err[128];
+	size_t	 n = 0;
+	int	 gone = 0;
+
+	if (addr_strip(addr, a, sizeof(a), err, sizeof(err)) == -1)
+		return 0;
+	for (size_t i = 0; i < set->nrcpts; i++) {
+		if (strcasecmp(set->rcpts[i], a) == 0) {
+			free(set->rcpts[i]);
+			gone++;
+			continue;
+		}
+		set->rcpts[n++] = set->rcpts[i];
+	}
+	set->nrcpts = n;
+	return gone;
+}
+
+int
+mf_env_sender(struct milters *set, const char *addr, char *err,
+    size_t errlen)
+{
+	char	 a[ADDR_MAX];
+
+	if (addr_strip(addr, a, sizeof(a), err, errlen) == -1)
+		return -1;
+	if (env_string(set, ES_SENDER, a, &set->env.sender) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+mf_env_hold(struct milters *set, const char *reason)
+{
+	char	 r[256];
+	size_t	 n = 0;
+
+	/* One line of printable text, as the envelope keeps it. */
+	for (const char *c = reason; *c != '\0' && n < sizeof(r) - 1; c++)
+		r[n++] = (unsigned char)*c < ' ' || *c == 0x7f ? ' ' : *c;
+	r[n] = '\0';
+	if (n == 0)
+		snprintf(r, sizeof(r), "quarantined by a milter");
+	return env_string(set, ES_HOLD, r, &set->env.hold);
+}
+
+/* --- the rewrite --------------------------------------------------------- */
+
+struct apply_out {
+	struct spool	*spool;
+	int		 err;		/* errno of a failed write; 0 */
+};
+
+static void
+apply_write(void *arg, const char *data, size_t len)
+{
+	struct apply_out *o = arg;
+
+	if (o->err == 0 && spool_write(o->spool, data, len) == -1)
+		o->err = errno ? errno : EIO;
+}
+
+/* copy_body - the new body from its file, ended by a CRLF */
+static int
+copy_body(struct apply_out *o, int fd)
+{
+	char	 buf[MF_READ], last[2] = { '\r', '\n' };
+	off_t	 off = 0;
+	ssize_t	 n;
+
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		apply_write(o, buf, (size_t)n);
+		last[0] = n > 1 ? buf[n - 2] : last[1];
+		last[1] = buf[n - 1];
+		off += n;
+	}
+	if (n == -1)
+		return -1;
+	if (off > 0 && (last[0] != '\r' || last[1] != '\n'))
+		apply_write(o, "\r\n", 2);
+	return 0;
+}
+
+/* header_end - how many of len octets belong to the header: the
+ * message's CRLF CRLF is found across reads by *state (the octets of it
+ * seen); len when the header goes on */
+static size_t
+header_end(const char *data, size_t len, int *state)
+{
+	static const char end[] = "\r\n\r\n";
+
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == end[*state])
+			(*state)++;
+		else
+			*state = data[i] == '\r' ? 1 : 0;
+		if (*state == 4)
+			return i + 1;
+	}
+	return len;
+}
+
+int
+mf_apply(struct milters *set, int body_fd, char *err, size_t errlen)
+{
+	struct apply_out	 o = { NULL, 0 };
+	struct spool		*new;
+	char			 buf[MF_READ];
+	uint64_t		 off = 0;
+	ssize_t			 n = 0;
+	int			 state = 0;
+	size_t			 take;
+	bool			 ok, header = true;
+
+	set->env.rcpts = set->rcpts;
+	set->env.nrcpts = set->nrcpts;
+	set->env.prepend_room = 0;	/* the old fields are lines now */
+	if ((new = spool_rewrite(set->spool, &set->env, err, errlen)) == NULL)
+		return -1;
+	o.spool = new;
+	/* The header as it was; the body too, unless it was replaced. */
+	while (o.err == 0 && (body_fd == -1 || header) &&
+	    (n = spool_pread(set->spool, buf, sizeof(buf), off)) > 0) {
+		take = (size_t)n;
+		if (body_fd != -1 && (take = header_end(buf, take,
+		    &state)) < (size_t)n)
+			header = false;
+		apply_write(&o, buf, take);
+		off += (uint64_t)n;
+	}
+	if (n == -1)
+		o.err = errno;
+	if (o.err == 0 && body_fd != -1 && copy_body(&o, body_fd) == -1)
+		o.err = errno;
+	ok = o.err == 0;
+	if (!ok)
+		snprintf(err, errlen, "%s", strerror(o.err));
+	if (spool_rewrite_done(set->spool, new, ok, ok ? err : buf,
+	    ok ? errlen : sizeof(buf)) == -1)
+		return -1;
+	return ok ? 0 : -1;
+}

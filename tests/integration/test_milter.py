@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Milters end to end (doc/filtering.md): sallyport in front of real
+milters on loopback. OpenDKIM (Debian's opendkim) signs the mail of the
+submission listener with milter_submission = yes, and dkimpy verifies the
+signature in the queued entry; a milter that is down gets each
+milter_default_action (accept, tempfail, reject); a milter that never
+answers gets its deadline while other sessions of the same worker are
+served; pipelined commands get their answers in order while the milter
+is asked about each (the scriptable pymilter peer, milterpeer.py)."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+
+import sallytest
+from milterpeer import MilterPeer
+
+DOMAIN = 'example.com'
+SELECTOR = 'milter2026'
+TEMPFAIL = '451 4.7.1 Service unavailable - try again later'
+REJECT = '550 5.7.1 Command rejected'
+MESSAGE = (b'From: Alice <alice@example.com>\r\nTo: user@example.test\r\n'
+           b'Subject: milter test\r\nMessage-ID: <m1@example.com>\r\n\r\n'
+           b'Hello through the milters.\r\n\r\n.leading dot line\r\n')
+
+# dkimpy under Debian's python3 (the one python3-dkim is for), given the
+# key record by the test instead of DNS.
+VERIFY = r'''
+import sys, dkim
+record = sys.argv[1].encode()
+msg = sys.stdin.buffer.read()
+ok = dkim.verify(msg, dnsfunc=lambda name, timeout=5: record)
+print('signature ok' if ok else 'signature FAILED')
+sys.exit(0 if ok else 1)
+'''
+
+
+class Base(sallytest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='sallytest-milter-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def start(self, *milters, **conf):
+        """A server (one worker) with these milter lines"""
+        conf.setdefault('workers', '1')
+        srv = sallytest.Server(**conf)
+        srv.write_config(extra_lines=['milter = %s' % m for m in milters])
+        self.addCleanup(self._close_server, srv)
+        srv.start()
+        return srv
+
+    def start_later(self, *milters, **conf):
+        """A server that takes its milters by a reload (SIGHUP): its
+        start-up check would wait on a milter that never answers"""
+        conf.setdefault('workers', '1')
+        srv = self.server(**conf)
+        srv.reload(extra_lines=['milter = %s' % m for m in milters])
+        return srv
+
+    def peer(self, script=None, name='peer'):
+        if not os.path.exists('/usr/lib/python3/dist-packages/Milter'):
+            self.need('pymilter (python3-milter)')
+        p = MilterPeer(self.tmp, script, name=name).start()
+        self.addCleanup(p.close)
+        return p
+
+    def send(self, port, rcpts=('user@example.test',), message=MESSAGE, **kw):
+        """EHLO and one transaction; its last reply"""
+        c = self.client(port, **kw)
+        r = c.cmd('EHLO client.example')
+        if r.code != 250:
+            return r
+        return c.transaction('alice@example.com', list(rcpts), message)
+
+
+class Down(Base):
+    """A milter that is not there: milter_default_action, one log line."""
+
+    def down(self):
+        return 'unix:' + os.path.join(self.tmp, 'nobody-listens.sock')
+
+    def test_tempfail_default(self):
+        srv = self.start('down ' + self.down())
+        c = self.client(srv.mx_port)
+        self.assertEqual(c.cmd('EHLO client.example').last, TEMPFAIL)
+        self.assertEqual(c.cmd('MAIL FROM:<alice@example.com>').last, TEMPFAIL)
+        self.assertEqual(c.cmd('QUIT').code, 221)
+        self.assertTrue(srv.wait_log(r'milter=down: connect to unix:\S+: .*: default '
+                                     r'action tempfail'), srv.log_text())
+        self.assertEqual(srv.queue_names(), [])
+
+    def test_reject(self):
+        srv = self.start('down %s default_action=reject' % self.down())
+        r = self.send(srv.mx_port)
+        self.assertEqual(r.last, REJECT)
+        self.assertTrue(srv.wait_log(r'milter=down: .*default action reject'))
+        self.assertEqual(srv.queue_names(), [])
+
+    def test_accept_global_key(self):
+        srv = self.start('down ' + self.down(), milter_default_action='accept')
+        r = self.send(srv.mx_port)
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(len(srv.queue_names()), 1)
+        self.assertTrue(srv.wait_log(r'milter=down: .*default action accept'))
+
+    def test_accept_skips_to_the_next_milter(self):
+        # the milter after the one that is down still judges
+        peer = self.peer({'replies': {'mail': 'reject'}})
+        srv = self.start('down %s default_action=accept' % self.down(),
+                         'peer ' + peer.address)
+        c = self.ehlo_client(srv.mx_port)
+        self.assertEqual(c.cmd('MAIL FROM:<alice@example.com>').last, REJECT)
+
+    def test_inet_refused(self):
+        port = sallytest.free_port()
+        srv = self.start('down inet:127.0.0.1:%d' % port)
+        self.assertEqual(self.send(srv.mx_port).last, TEMPFAIL)
+        self.assertTrue(srv.wait_log(r'milter=down: connect to inet:127\.0\.0\.1:%d: '
+                                     r'Connection refused' % port), srv.log_text())
+
+
+class Silent:
+    """A milter that takes connections and never says a word; release()
+    closes them."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        self.conns = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(c)
+
+    def accepted(self):
+        with self.lock:
+            return len(self.conns)
+
+    def release(self):
+        with self.lock:
+            for c in self.conns:
+                c.close()
+            self.conns = []
+
+    def close(self):
+        self.release()
+        self.sock.close()
+
+
+class NeverAnswers(Base):
+    def silent(self):
+        s = Silent(os.path.join(self.tmp, 'silent.sock'))
+        self.addCleanup(s.close)
+        return s
+
+    def test_deadline(self):
+        s = self.silent()
+        srv = self.start_later('silent unix:%s timeout_connect=2s' % s.path)
+        c = self.client(srv.mx_port)
+        # the first command waits for the milter's verdict, then its deadline
+        self.assertEqual(c.cmd('EHLO client.example').last, TEMPFAIL)
+        self.assertTrue(srv.wait_log(r'milter=silent: no answer from unix:\S+ within 2s '
+                                     r'\(timeout_connect\): default action tempfail'),
+                        srv.log_text())
+
+    def test_others_served_meanwhile(self):
+        s = self.silent()
+        srv = self.start_later('silent unix:%s' % s.path)     # 30s to connect
+        stuck = self.client(srv.mx_port)
+        stuck.send('EHLO client.example\r\n')
+        self.assertTrue(sallytest.wait_until(lambda: s.accepted() >= 1, 10))
+        # the same worker serves a whole session on submission meanwhile
+        with self.auth_client(srv.sub_port) as c:
+            r = c.transaction('alice@example.com', ['bob@remote.test'], MESSAGE)
+            self.assertEqual(r.code, 250, r)
+        self.assertEqual(len(srv.queue_names()), 1)
+        # and the stuck one is still waiting: released, its default action
+        s.release()
+        self.assertEqual(stuck.reply().last, TEMPFAIL)
+        self.assertTrue(srv.wait_log(r'milter=silent: (connection closed by the milter|Connection reset by peer): '
+                                     r'default action tempfail'), srv.log_text())
+
+
+class Pipelining(Base):
+    def test_pipelined_commands_answered_in_order(self):
+        peer = self.peer({'replies': {'rcpt': {'by_arg': {'<spam@example.test>': 'reject'},
+                                               'default': 'continue'}}})
+        srv = self.start('peer ' + peer.address)
+        c = self.client(srv.mx_port)
+        self.assertEqual(c.cmd('EHLO client.example').code, 250)
+        c.send('MAIL FROM:<alice@example.com>\r\nRCPT TO:<user@example.test>\r\n'
+               'RCPT TO:<spam@example.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n')
+        self.assertEqual(c.reply().code, 250)
+        self.assertEqual(c.reply().code, 250)
+        self.assertEqual(c.reply().last, REJECT)
+        self.assertEqual(c.reply().code, 250)
+        self.assertEqual(c.reply().code, 354)
+        r = c.data(MESSAGE)
+        self.assertEqual(r.code, 250, r)
+        entry = srv.queue_entry(r.queue_id())
+        self.assertEqual(entry.rcpts, ['user@example.test', 'alice@example.test'])
+        # the milter saw the accepted recipients and the whole message
+        msg = peer.connections()[-1]['messages'][-1]
+        self.assertEqual([x['rcpt'] for x in msg['rcpts']],
+                         ['<user@example.test>', '<spam@example.test>',
+                          '<alice@example.test>'])
+        self.assertIn('Hello through the milters.', msg['body'])
+        self.assertTrue(srv.wait_log(r'milter=peer: reject: 550 5\.7\.1 Command rejected '
+                                     r'at RCPT spam@example\.test'), srv.log_text())
+
+    def test_connect_verdict_with_pipelined_commands(self):
+        peer = self.peer({'replies': {'connect': 'reject'}})
+        srv = self.start('peer ' + peer.address)
+        c = self.client(srv.mx_port)
+        c.send('EHLO client.example\r\nNOOP\r\nQUIT\r\n')
+        self.assertEqual(c.reply().last, REJECT)
+        self.assertEqual(c.reply().last, REJECT)
+        self.assertEqual(c.reply().code, 221)
+
+
+if __name__ == '__main__':
+    sallytest.main()
