@@ -151,7 +151,8 @@ on_committed(void *arg, int status)
 	struct conn *c = arg;
 
 	c->committing = false;
-	if (status == 0)
+	/* A held entry is in hold/, where the runner never looks. */
+	if (status == 0 && !spool_held(c->spool))
 		server_queued(c->srv, spool_id(c->spool));
 	spool_free(c->spool);
 	c->spool = NULL;

@@ -8,8 +8,9 @@
  * each outcome to the entry's state file before the next step, queues
  * one DSN for the permanent failures, and then either removes the entry
  * or sets its next attempt. The schedule learns of new entries from the
- * daemon's pipe, of a `flush` from a marker file, and rescans the queue
- * every minute so that nothing is ever forgotten. With tls_reporting,
+ * daemon's pipe, of a `flush` and of entries released from hold/ from
+ * marker files, and rescans the queue every minute so that nothing is
+ * ever forgotten; hold/ it never reads. With tls_reporting,
  * a thread of its own sends the TLS-RPT reports once a day (a random
  * delay into the UTC day, RFC 8460 5.1's spread), or at once when
  * `sallyport --queue tlsrpt` leaves its marker (tlsrpt_run.c).
@@ -458,13 +459,14 @@ read_notes(struct runner *r, int fd, char *pending, size_t *plen, time_t now)
 	return true;
 }
 
-/* flush_requested - `sallyport --queue flush` left a marker */
+/* marker_taken - `sallyport --queue` left the marker `name` (flush,
+ * release): taken away, true */
 static bool
-flush_requested(const char *dir)
+marker_taken(const char *dir, const char *name)
 {
 	char path[4096];
 
-	snprintf(path, sizeof(path), "%s/flush", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	return unlink(path) == 0;
 }
 
@@ -584,7 +586,11 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 			rescan(&r, now);
 			last_scan = now;
 		}
-		if (flush_requested(queue_dir(r.queue))) {
+		/* Entries released from hold/: new in incoming/, due now;
+		 * the others keep their time. */
+		if (marker_taken(queue_dir(r.queue), QUEUECTL_RELEASE_MARKER))
+			rescan(&r, now);
+		if (marker_taken(queue_dir(r.queue), "flush")) {
 			log_info("queue runner: flush requested");
 			rescan(&r, now);
 			pthread_mutex_lock(&r.lock);

@@ -2,10 +2,11 @@
  * committer - group commit of spool files on a pool of worker threads.
  *
  * Each worker takes one job at a time from the todo FIFO, fsyncs its
- * file and renames it into incoming/; the job then waits on the
- * published list. Whichever worker finds that list non-empty while no
- * directory fsync is running takes the whole list and fsyncs incoming/
- * once for all of it, so a job's rename always completed before the
+ * file and renames it into incoming/ (hold/ for a held entry); the job
+ * then waits on the published list. Whichever worker finds that list
+ * non-empty while no directory fsync is running takes the whole list
+ * and fsyncs incoming/ (and hold/, if a job of it went there) once for
+ * all of it, so a job's rename always completed before the
  * directory fsync that covers it began. Concurrent file fsyncs share
  * the file system's journal commits, which one thread cannot do.
  */
@@ -91,15 +92,20 @@ commit_one(struct job *j)
 		log_err("id=%s commit: %s", spool_id(j->spool), err);
 }
 
-/* sync_dir - one fsync of incoming/ for every job in the list; on
- * failure the entries are taken back out and the jobs fail */
+/* sync_dir - one fsync of incoming/ for every job in the list, and one
+ * of hold/ when a job of the list was published there; on failure the
+ * entries are taken back out and the jobs fail */
 static void
 sync_dir(struct committer *c, struct joblist *l)
 {
 	char err[512];
 	struct job *j;
+	bool held = false;
 
-	if (queue_sync_incoming(c->queue, err, sizeof(err)) == 0)
+	for (j = l->head; j; j = j->next)
+		held |= spool_held(j->spool);
+	if (queue_sync_incoming(c->queue, err, sizeof(err)) == 0 &&
+	    (!held || queue_sync_hold(c->queue, err, sizeof(err)) == 0))
 		return;
 	log_err("commit: %s", err);
 	for (j = l->head; j; j = j->next) {

@@ -129,7 +129,7 @@ enum {
 	ENV_ID = 1, ENV_ARRIVAL = 2, ENV_CLIENT = 4, ENV_HELO = 8,
 	ENV_PROTO = 16, ENV_AUTH = 32, ENV_FROM = 64, ENV_SMTPUTF8 = 128,
 	ENV_BODY = 256, ENV_PREPEND = 512, ENV_REQUIRETLS = 1024,
-	ENV_TLSREQUIRED = 2048,
+	ENV_TLSREQUIRED = 2048, ENV_HOLD = 4096,
 	ENV_REQUIRED = ENV_ID | ENV_ARRIVAL | ENV_CLIENT | ENV_HELO |
 	    ENV_PROTO | ENV_FROM,
 };
@@ -155,6 +155,7 @@ env_line(struct env_parse *p, const char *line, size_t n, const char *id)
 		{ "prepend",	ENV_PREPEND,	0 },
 		{ "requiretls",	ENV_REQUIRETLS,	0 },
 		{ "tlsrequired", ENV_TLSREQUIRED, 0 },
+		{ "hold",	ENV_HOLD,	offsetof(struct qentry, hold) },
 	};
 	struct qentry *e = p->e;
 	const char *sp = memchr(line, ' ', n), *v;
@@ -478,8 +479,10 @@ read_state(struct qentry *e, const char *queue_dir, const char *path,
 
 /* --- the interface ------------------------------------------------------ */
 
-struct qentry *
-qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
+/* load - sub/ID (incoming or hold) and state/ID */
+static struct qentry *
+load(const char *queue_dir, const char *sub, const char *id, char *err,
+    size_t errlen)
 {
 	char path[QENTRY_PATH_LEN];
 	struct qentry *e;
@@ -490,12 +493,11 @@ qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (qentry_path(path, queue_dir, "incoming", id, err, errlen) == -1) {
+	if (qentry_path(path, queue_dir, sub, id, err, errlen) == -1) {
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	if ((fd = qentry_openat(queue_dir, "incoming", id, O_RDONLY,
-	    0)) == -1) {
+	if ((fd = qentry_openat(queue_dir, sub, id, O_RDONLY, 0)) == -1) {
 		snprintf(err, errlen, "open %s: %s", path,
 		    qentry_strerror(errno));
 		return NULL;
@@ -528,7 +530,21 @@ qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 		errno = EINVAL;
 		return NULL;
 	}
+	e->held = strcmp(sub, "hold") == 0;
 	return e;
+}
+
+struct qentry *
+qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
+{
+	return load(queue_dir, "incoming", id, err, errlen);
+}
+
+struct qentry *
+qentry_load_held(const char *queue_dir, const char *id, char *err,
+    size_t errlen)
+{
+	return load(queue_dir, "hold", id, err, errlen);
 }
 
 void
@@ -551,6 +567,7 @@ qentry_free(struct qentry *e)
 	free(e->proto);
 	free(e->auth);
 	free(e->sender);
+	free(e->hold);
 	free(e);
 }
 
@@ -593,8 +610,9 @@ cmp_ids(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-char **
-qentry_list(const char *queue_dir, size_t *n)
+/* list - the ids in sub/, sorted */
+static char **
+list(const char *queue_dir, const char *sub, size_t *n)
 {
 	char **ids = NULL, **grown;
 	struct dirent *de;
@@ -603,7 +621,7 @@ qentry_list(const char *queue_dir, size_t *n)
 	int saved, fd;
 
 	*n = 0;
-	if ((fd = qentry_openat(queue_dir, "incoming", NULL, 0, 0)) == -1)
+	if ((fd = qentry_openat(queue_dir, sub, NULL, 0, 0)) == -1)
 		return NULL;
 	if ((d = fdopendir(fd)) == NULL) {
 		saved = errno;
@@ -640,6 +658,18 @@ fail:
 	*n = 0;
 	errno = saved;
 	return NULL;
+}
+
+char **
+qentry_list(const char *queue_dir, size_t *n)
+{
+	return list(queue_dir, "incoming", n);
+}
+
+char **
+qentry_list_held(const char *queue_dir, size_t *n)
+{
+	return list(queue_dir, "hold", n);
 }
 
 void

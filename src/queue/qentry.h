@@ -36,6 +36,11 @@ struct qentry {
 	 * MTA-STS failures are ignored for it. */
 	bool		 tls_optional;
 	enum mail_body	 body;		/* BODY= of MAIL; NONE in old entries */
+	/* The `hold` line's reason (a milter's quarantine); NULL: none.
+	 * It stays in the file when the entry is released: only where the
+	 * entry lies says whether it is held. */
+	char		*hold;
+	bool		 held;		/* loaded from hold/ */
 	enum rcpt_state	*state;		/* per recipient */
 	char		**last_error;	/* per recipient; NULL if none */
 	off_t		 body_offset;	/* where the message starts, with the
@@ -58,6 +63,9 @@ const char	*qentry_strerror(int errnum);
  * delivered or deleted meanwhile); a corrupt entry gives EINVAL. */
 struct qentry	*qentry_load(const char *queue_dir, const char *id, char *err,
 		    size_t errlen);
+/* The same for hold/ID: an entry on hold, never delivered there. */
+struct qentry	*qentry_load_held(const char *queue_dir, const char *id,
+		    char *err, size_t errlen);
 void		 qentry_free(struct qentry *);
 /* A read-only descriptor positioned at the message. */
 int		 qentry_open_body(const char *queue_dir, const struct qentry *);
@@ -75,14 +83,22 @@ int		 qentry_schedule(const char *queue_dir, struct qentry *,
 		    time_t next, char *err, size_t errlen);
 /* Every recipient final? */
 bool		 qentry_done(const struct qentry *);
-/* Remove incoming/ID then state/ID, fsync'ing the directories (this
- * order: a crash between can leave a stale state file, never an entry
- * without its state). Fails with errno ENOENT for an unknown id. */
+/* Remove incoming/ID (or hold/ID) then state/ID, fsync'ing the
+ * directories (this order: a crash between can leave a stale state
+ * file, never an entry without its state). Fails with errno ENOENT for
+ * an unknown id. */
 int		 qentry_remove(const char *queue_dir, const char *id, char *err,
 		    size_t errlen);
 /* The ids in incoming/, sorted (oldest first); *n set. Other names
  * there are skipped. NULL (errno) on error, never for an empty queue. */
 char		**qentry_list(const char *queue_dir, size_t *n);
+/* The same for hold/. */
+char		**qentry_list_held(const char *queue_dir, size_t *n);
 void		 qentry_list_free(char **, size_t);
+/* Move hold/ID into incoming/ (never over an entry there), then fsync
+ * incoming/ and hold/: the runner delivers it from then on. Fails with
+ * errno ENOENT when no entry ID is held. */
+int		 qentry_release(const char *queue_dir, const char *id,
+		    char *err, size_t errlen);
 
 #endif

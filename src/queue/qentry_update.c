@@ -2,11 +2,12 @@
  * qentry_update - what delivery changes in a queue entry: the outcome
  * of a recipient and the next attempt, each one line appended to
  * state/ID with one write() and an fsync, after cutting off a partial
- * line a crash left behind; and the removal of a finished entry.
+ * line a crash left behind; the removal of a finished entry; and the
+ * release of a held one into incoming/.
  * Reading an entry is qentry.c's.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE		/* memrchr */
+#define _GNU_SOURCE		/* memrchr, renameat2 */
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -193,54 +194,110 @@ qentry_schedule(const char *queue_dir, struct qentry *e, time_t next,
 	return 0;
 }
 
+/* unlink_synced - remove sub/ID and fsync sub/; -1 with errno, and err
+ * said unless the entry is not there (ENOENT) */
+static int
+unlink_synced(const char *queue_dir, const char *sub, const char *id,
+    char *err, size_t errlen)
+{
+	int dfd, saved;
+
+	/* unlinkat in a directory opened without following a link: root's
+	 * `--queue delete` removes nothing outside the queue. */
+	if ((dfd = qentry_openat(queue_dir, sub, NULL, 0, 0)) == -1 ||
+	    unlinkat(dfd, id, 0) == -1) {
+		saved = errno;
+		if (saved != ENOENT)
+			snprintf(err, errlen, "%s/%s%s%s: %s", queue_dir, sub,
+			    dfd != -1 ? "/" : "", dfd != -1 ? id : "",
+			    qentry_strerror(saved));
+		if (dfd != -1)
+			close(dfd);
+		errno = saved;
+		return -1;
+	}
+	saved = fsync(dfd) == -1 ? errno : 0;
+	close(dfd);
+	if (saved != 0) {
+		snprintf(err, errlen, "fsync %s/%s: %s", queue_dir, sub,
+		    strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
 /*
- * incoming/ID goes first: once it is gone no runner can load the entry,
- * and a crash before the state file is removed leaves only a stale
- * state file. The other order could bring back an entry without its
- * state, and every recipient would be sent the message again.
+ * incoming/ID (or hold/ID) goes first: once it is gone no runner can
+ * load the entry, and a crash before the state file is removed leaves
+ * only a stale state file. The other order could bring back an entry
+ * without its state, and every recipient would be sent the message
+ * again.
  */
 int
 qentry_remove(const char *queue_dir, const char *id, char *err,
     size_t errlen)
 {
-	static const char *const subs[] = { "incoming", "state" };
-	size_t i;
-	int dfd, saved;
+	if (!qentry_id_valid(id)) {
+		snprintf(err, errlen, "%s: not a queue id", id);
+		errno = EINVAL;
+		return -1;
+	}
+	if (unlink_synced(queue_dir, "incoming", id, err, errlen) == -1 &&
+	    (errno != ENOENT ||
+	    unlink_synced(queue_dir, "hold", id, err, errlen) == -1)) {
+		if (errno == ENOENT)
+			snprintf(err, errlen, "%s: no such queue entry", id);
+		return -1;
+	}
+	if (unlink_synced(queue_dir, "state", id, err, errlen) == -1 &&
+	    errno != ENOENT)
+		return -1;
+	return 0;			/* ENOENT: no state, never tried */
+}
+
+/*
+ * One rename, never over an entry in incoming/; then incoming/ is
+ * fsync'd before hold/, so the entry is durable under its new name
+ * before its old one is known gone: a crash leaves it in one place or
+ * the other, never in neither.
+ */
+int
+qentry_release(const char *queue_dir, const char *id, char *err,
+    size_t errlen)
+{
+	int hfd = -1, ifd = -1, saved = 0;
 
 	if (!qentry_id_valid(id)) {
 		snprintf(err, errlen, "%s: not a queue id", id);
 		errno = EINVAL;
 		return -1;
 	}
-	/* unlinkat in a directory opened without following a link: root's
-	 * `--queue delete` removes nothing outside the queue. */
-	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		if ((dfd = qentry_openat(queue_dir, subs[i], NULL, 0,
-		    0)) == -1 || unlinkat(dfd, id, 0) == -1) {
-			saved = errno;
-			if (dfd != -1)
-				close(dfd);
-			if (i > 0 && saved == ENOENT)
-				return 0;	/* no state: never tried */
-			if (saved == ENOENT)
-				snprintf(err, errlen, "%s: no such queue entry",
-				    id);
-			else
-				snprintf(err, errlen, "%s/%s%s%s: %s",
-				    queue_dir, subs[i], dfd != -1 ? "/" : "",
-				    dfd != -1 ? id : "",
-				    qentry_strerror(saved));
-			errno = saved;
-			return -1;
-		}
-		saved = fsync(dfd) == -1 ? errno : 0;
-		close(dfd);
-		if (saved != 0) {
-			snprintf(err, errlen, "fsync %s/%s: %s", queue_dir,
-			    subs[i], strerror(saved));
-			errno = saved;
-			return -1;
-		}
+	if ((hfd = qentry_openat(queue_dir, "hold", NULL, 0, 0)) == -1 ||
+	    (ifd = qentry_openat(queue_dir, "incoming", NULL, 0, 0)) == -1) {
+		saved = errno;
+		snprintf(err, errlen, "%s/%s: %s", queue_dir, hfd == -1 ?
+		    "hold" : "incoming", qentry_strerror(saved));
+	} else if (renameat2(hfd, id, ifd, id, RENAME_NOREPLACE) == -1) {
+		saved = errno;
+		if (saved == ENOENT)
+			snprintf(err, errlen, "%s: no such held entry", id);
+		else
+			snprintf(err, errlen, "move %s/hold/%s into incoming: "
+			    "%s", queue_dir, id, qentry_strerror(saved));
+	} else if (fsync(ifd) == -1) {
+		saved = errno;
+		snprintf(err, errlen, "fsync %s/incoming: %s", queue_dir,
+		    strerror(saved));
+	} else if (fsync(hfd) == -1) {
+		saved = errno;
+		snprintf(err, errlen, "fsync %s/hold: %s", queue_dir,
+		    strerror(saved));
 	}
-	return 0;
+	if (hfd != -1)
+		close(hfd);
+	if (ifd != -1)
+		close(ifd);
+	errno = saved;
+	return saved ? -1 : 0;
 }

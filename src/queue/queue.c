@@ -26,6 +26,7 @@ struct queue {
 	char		*dir;
 	int		 tmpfd;		/* QUEUE_DIR/tmp */
 	int		 incfd;		/* QUEUE_DIR/incoming */
+	int		 holdfd;	/* QUEUE_DIR/hold */
 	unsigned	 removed;	/* stale spool files removed at open */
 	unsigned	 entries;	/* committed entries found at open */
 	unsigned	 seq;
@@ -39,6 +40,7 @@ struct spool {
 	 * rewrite, which only ever gets the id by spool_rewrite_done. */
 	char		 name[QUEUE_ID_LEN + 5];
 	bool		 published;
+	bool		 held;		/* published into hold/ */
 	int		 error;		/* first write error (errno), sticky */
 	uint64_t	 msgsize;	/* octets after the envelope */
 	uint64_t	 pos;		/* octets put so far (file offset) */
@@ -127,9 +129,10 @@ queue_attach(const char *dir, char *err, size_t errlen)
 		free(q);
 		return NULL;
 	}
-	q->tmpfd = q->incfd = -1;
+	q->tmpfd = q->incfd = q->holdfd = -1;
 	if ((q->tmpfd = open_subdir(dir, "tmp", err, errlen)) == -1 ||
-	    (q->incfd = open_subdir(dir, "incoming", err, errlen)) == -1) {
+	    (q->incfd = open_subdir(dir, "incoming", err, errlen)) == -1 ||
+	    (q->holdfd = open_subdir(dir, "hold", err, errlen)) == -1) {
 		queue_close(q);
 		return NULL;
 	}
@@ -166,6 +169,8 @@ queue_close(struct queue *q)
 		close(q->tmpfd);
 	if (q->incfd != -1)
 		close(q->incfd);
+	if (q->holdfd != -1)
+		close(q->holdfd);
 	free(q->dir);
 	free(q);
 }
@@ -382,7 +387,7 @@ envelope_ok(const struct envelope *env, char *err, size_t errlen)
 
 	if (!field_ok(env->client) || !field_ok(env->helo) ||
 	    !field_ok(env->proto) || !field_ok(env->auth_user) ||
-	    !field_ok(env->sender)) {
+	    !field_ok(env->sender) || !field_ok(env->hold)) {
 		seterr(err, errlen, "line break in an envelope field");
 		return -1;
 	}
@@ -411,6 +416,7 @@ spool_new(struct queue *q, char *err, size_t errlen)
 	}
 	sp->q = q;
 	sp->published = false;
+	sp->held = false;
 	sp->error = 0;
 	sp->msgsize = 0;
 	sp->len = 0;
@@ -458,6 +464,10 @@ put_envelope(struct spool *sp, const struct envelope *env)
 		snprintf(num, sizeof(num), "%zu", env->prepend_room);
 		rc |= spool_putf(sp, "prepend", num);
 	}
+	if (env->hold) {
+		rc |= spool_putf(sp, "hold", env->hold);
+		sp->held = true;
+	}
 	rc |= spool_putf(sp, "from", env->sender);
 	for (i = 0; i < env->nrcpts; i++)
 		rc |= spool_putf(sp, "rcpt", env->rcpts[i]);
@@ -499,7 +509,8 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 	/* Read and write: spool_pread reads it back before the commit. */
 	for (tries = 0; tries < 100 && sp->fd == -1; tries++) {
 		new_id(q, sp->id);
-		if (faccessat(q->incfd, sp->id, F_OK, 0) == 0)
+		if (faccessat(q->incfd, sp->id, F_OK, 0) == 0 ||
+		    faccessat(q->holdfd, sp->id, F_OK, 0) == 0)
 			continue;
 		sp->fd = openat(q->tmpfd, sp->id,
 		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -612,6 +623,7 @@ spool_rewrite_done(struct spool *old, struct spool *new, bool keep,
 	old->room = new->room;
 	old->used = new->used;
 	old->tlsreq = new->tlsreq;
+	old->held = new->held;
 	old->len = 0;			/* the old file's tail, if any: gone */
 	free(new);
 	return 0;
@@ -640,6 +652,19 @@ spool_size(const struct spool *sp)
 	return sp->msgsize;
 }
 
+bool
+spool_held(const struct spool *sp)
+{
+	return sp->held;
+}
+
+/* pubfd - the directory the spool is published into */
+static int
+pubfd(const struct spool *sp)
+{
+	return sp->held ? sp->q->holdfd : sp->q->incfd;
+}
+
 int
 spool_sync(struct spool *sp, char *err, size_t errlen)
 {
@@ -660,10 +685,10 @@ int
 spool_publish(struct spool *sp, char *err, size_t errlen)
 {
 	/* RENAME_NOREPLACE: never overwrite a committed entry. */
-	if (renameat2(sp->q->tmpfd, sp->name, sp->q->incfd, sp->id,
+	if (renameat2(sp->q->tmpfd, sp->name, pubfd(sp), sp->id,
 	    RENAME_NOREPLACE) == -1) {
-		seterr(err, errlen, "rename %s into incoming: %s", sp->id,
-		    strerror(errno));
+		seterr(err, errlen, "rename %s into %s: %s", sp->id,
+		    sp->held ? "hold" : "incoming", strerror(errno));
 		return -1;
 	}
 	sp->published = true;
@@ -675,7 +700,7 @@ spool_unpublish(struct spool *sp)
 {
 	if (!sp->published)
 		return 0;
-	if (unlinkat(sp->q->incfd, sp->id, 0) == -1)
+	if (unlinkat(pubfd(sp), sp->id, 0) == -1)
 		return -1;
 	sp->published = false;
 	/* The file is gone from both directories now. */
@@ -684,15 +709,29 @@ spool_unpublish(struct spool *sp)
 	return 0;
 }
 
-int
-queue_sync_incoming(struct queue *q, char *err, size_t errlen)
+/* sync_dir - fsync one of the queue's directories */
+static int
+sync_dir(struct queue *q, int fd, const char *name, char *err,
+    size_t errlen)
 {
-	if (fsync(q->incfd) == -1) {
-		seterr(err, errlen, "fsync %s/incoming: %s", q->dir,
+	if (fsync(fd) == -1) {
+		seterr(err, errlen, "fsync %s/%s: %s", q->dir, name,
 		    strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+int
+queue_sync_incoming(struct queue *q, char *err, size_t errlen)
+{
+	return sync_dir(q, q->incfd, "incoming", err, errlen);
+}
+
+int
+queue_sync_hold(struct queue *q, char *err, size_t errlen)
+{
+	return sync_dir(q, q->holdfd, "hold", err, errlen);
 }
 
 int
@@ -701,7 +740,8 @@ queue_commit(struct spool *sp, char *err, size_t errlen)
 	if (spool_sync(sp, err, errlen) == -1 ||
 	    spool_publish(sp, err, errlen) == -1)
 		return -1;
-	if (queue_sync_incoming(sp->q, err, errlen) == -1) {
+	if ((sp->held ? queue_sync_hold(sp->q, err, errlen) :
+	    queue_sync_incoming(sp->q, err, errlen)) == -1) {
 		spool_unpublish(sp);
 		return -1;
 	}

@@ -65,8 +65,9 @@ struct envelope {
 struct queue;
 struct spool;
 
-/* Open (creating if needed) the queue directory; removes leftover
- * spool files from tmp/ and counts committed entries. */
+/* Open (creating if needed) the queue directory and its tmp/,
+ * incoming/ and hold/; removes leftover spool files from tmp/ and
+ * counts committed entries (incoming/ only). */
 struct queue	*queue_open(const char *dir, char *err, size_t errlen);
 /* Open an existing queue for another process (the queue runner),
  * without recovery: tmp/ holds the daemon's spool files in progress. */
@@ -80,7 +81,7 @@ unsigned	 queue_entries_at_open(const struct queue *);
  * f_frsize); 0, or -1 with a message. */
 int		 queue_free_space(const struct queue *, uint64_t *avail,
 		    char *err, size_t errlen);
-/* Give the queue tree (the directory, tmp/, incoming/, state/, tlsrpt/,
+/* Give the queue tree (the directory, tmp/, incoming/, hold/, state/, tlsrpt/,
  * mta-sts/ and the files in them) to uid:gid, directories 0700; run as root
  * before the privilege drop. Symbolic links are never followed, and a file with
  * other hard links is left alone: 0 with err empty, or 0 with err
@@ -128,14 +129,19 @@ int		 spool_rewrite_done(struct spool *old, struct spool *new,
 		    bool keep, char *err, size_t errlen);
 const char	*spool_id(const struct spool *);
 uint64_t	 spool_size(const struct spool *);	/* message octets */
+/* Its envelope had hold: spool_publish puts it into hold/ (make that
+ * directory durable with queue_sync_hold), where no runner looks. */
+bool		 spool_held(const struct spool *);
 
 /* Commit in steps so that a batch can share the directory fsync:
  * spool_sync (flush + fsync the file), spool_publish (rename into
- * incoming/), queue_sync_incoming (fsync the directory, once for the
- * batch). These block: call them off the event loop. */
+ * incoming/, or hold/ for a held spool), queue_sync_incoming (fsync the
+ * directory, once for the batch; queue_sync_hold too when the batch
+ * published a held spool). These block: call them off the event loop. */
 int		 spool_sync(struct spool *, char *err, size_t errlen);
 int		 spool_publish(struct spool *, char *err, size_t errlen);
 int		 queue_sync_incoming(struct queue *, char *err, size_t errlen);
+int		 queue_sync_hold(struct queue *, char *err, size_t errlen);
 /* All three for one spool; returns 0 when the entry is durable. */
 int		 queue_commit(struct spool *, char *err, size_t errlen);
 /* The end of a message the server writes itself (a DSN, a report):

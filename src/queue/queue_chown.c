@@ -94,8 +94,8 @@ chown_entries(int dirfd, const char *dir, const char *sub, uid_t uid,
 int
 queue_chown(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-	static const char *const subs[] = { "tmp", "incoming", "state",
-	    "tlsrpt", "mta-sts" };
+	static const char *const subs[] = { "tmp", "incoming", "hold",
+	    "state", "tlsrpt", "mta-sts" };
 	int fd, rc = 0;
 	size_t i;
 

@@ -7,6 +7,9 @@
  *		a second, removes it and tries every entry now
  *	delete	qentry_remove for each id; the runner tolerates entries
  *		that vanish under it
+ *	release	held entries (hold/, a milter's quarantine) moved into
+ *		incoming/, each id or all of them, and a marker that has
+ *		the runner look at the queue within a second
  *	tlsrpt	create queue_dir/tlsrpt-now; the runner sends the TLS-RPT
  *		reports of the sessions recorded so far, today's too
  *
@@ -28,7 +31,8 @@
 
 #define EXIT_USAGE	2
 
-enum qcmd { QCMD_NONE, QCMD_LIST, QCMD_FLUSH, QCMD_DELETE, QCMD_TLSRPT };
+enum qcmd { QCMD_NONE, QCMD_LIST, QCMD_FLUSH, QCMD_DELETE, QCMD_TLSRPT,
+	QCMD_RELEASE };
 
 static const struct {
 	const char	*name;
@@ -38,6 +42,7 @@ static const struct {
 	{ "flush",	QCMD_FLUSH },
 	{ "delete",	QCMD_DELETE },
 	{ "tlsrpt",	QCMD_TLSRPT },
+	{ "release",	QCMD_RELEASE },
 };
 
 static enum qcmd
@@ -159,6 +164,11 @@ list_text(const struct qentry *e)
 	printf(">\n");
 	if (e->requiretls || e->tls_optional)
 		printf("  tls       %s\n", tls_request(e));
+	if (e->held) {
+		printf("  held      ");
+		put_text(stdout, e->hold ? e->hold : "");
+		printf("\n");
+	}
 	for (i = 0; i < e->nrcpts; i++) {
 		printf("  rcpt      <");
 		put_text(stdout, e->rcpts[i]);
@@ -170,7 +180,7 @@ list_text(const struct qentry *e)
 		printf("\n");
 	}
 	printf("  attempts  %u\n  next      %s\n\n", e->attempts,
-	    e->next_attempt == 0 ? "now" :
+	    e->held ? "when released" : e->next_attempt == 0 ? "now" :
 	    iso_time(e->next_attempt, when, sizeof(when)));
 }
 
@@ -190,6 +200,9 @@ list_json(const struct qentry *e, bool first)
 		printf("\"%s\"", tls_request(e));
 	else
 		printf("null");
+	/* The reason when held (perhaps ""), null when not. */
+	printf(",\n     \"held\": ");
+	put_json(stdout, e->held ? (e->hold ? e->hold : "") : NULL);
 	printf(",\n     \"recipients\": [");
 	for (i = 0; i < e->nrcpts; i++) {
 		printf("%s\n       {\"address\": ", i ? "," : "");
@@ -207,46 +220,63 @@ list_json(const struct qentry *e, bool first)
 		    sizeof(when)));
 }
 
+/* cmd_list - the entries of incoming/, then the held ones */
 static int
 cmd_list(const char *dir, bool json)
 {
+	static const char *const subs[] = { "incoming", "hold" };
 	struct qentry *e;
-	char err[512], **ids;
-	size_t n, i, shown = 0;
+	char err[512], **ids[2] = { NULL, NULL };
+	size_t n[2] = { 0, 0 }, k, i, shown = 0, held = 0;
 	int status = 0;
 
-	if ((ids = qentry_list(dir, &n)) == NULL) {
-		fprintf(stderr, "sallyport: %s/incoming: %s\n", dir,
-		    qentry_strerror(errno));
-		return 1;
+	for (k = 0; k < 2; k++) {
+		ids[k] = k ? qentry_list_held(dir, &n[k]) :
+		    qentry_list(dir, &n[k]);
+		/* No hold/: a queue nothing was ever held in. */
+		if (ids[k] == NULL && !(k == 1 && errno == ENOENT)) {
+			fprintf(stderr, "sallyport: %s/%s: %s\n", dir,
+			    subs[k], qentry_strerror(errno));
+			qentry_list_free(ids[0], n[0]);
+			return 1;
+		}
 	}
 	if (json) {
 		printf("{\"queue_dir\": ");
 		put_json(stdout, dir);
 		printf(",\n  \"entries\": [");
 	}
-	for (i = 0; i < n; i++) {
-		if ((e = qentry_load(dir, ids[i], err, sizeof(err))) == NULL) {
-			if (errno != ENOENT) {	/* not just delivered */
-				fprintf(stderr, "sallyport: %s\n", err);
-				status = 1;
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < n[k]; i++) {
+			e = k ? qentry_load_held(dir, ids[k][i], err,
+			    sizeof(err)) : qentry_load(dir, ids[k][i], err,
+			    sizeof(err));
+			if (e == NULL) {
+				if (errno != ENOENT) {	/* not just gone */
+					fprintf(stderr, "sallyport: %s\n", err);
+					status = 1;
+				}
+				continue;
 			}
-			continue;
+			if (json)
+				list_json(e, shown == 0);
+			else
+				list_text(e);
+			shown++;
+			held += k;
+			qentry_free(e);
 		}
-		if (json)
-			list_json(e, shown == 0);
-		else
-			list_text(e);
-		shown++;
-		qentry_free(e);
-	}
 	if (json)
 		printf("]}\n");
 	else if (shown == 0)
 		printf("queue %s is empty\n", dir);
+	else if (held > 0)
+		printf("%zu %s, %zu held\n", shown, shown == 1 ? "entry" :
+		    "entries", held);
 	else
 		printf("%zu %s\n", shown, shown == 1 ? "entry" : "entries");
-	qentry_list_free(ids, n);
+	for (k = 0; k < 2; k++)
+		qentry_list_free(ids[k], n[k]);
 	return status;
 }
 
@@ -338,6 +368,47 @@ cmd_delete(const char *dir, int n, char **ids)
 	return status;
 }
 
+/* cmd_release - the held entries named (all: every one) into
+ * incoming/, and the runner told to look */
+static int
+cmd_release(const char *dir, bool all, int n, char **ids)
+{
+	char err[512], **held = NULL;
+	size_t nheld = 0, i, done = 0;
+	int status = 0;
+
+	if (all) {
+		if ((held = qentry_list_held(dir, &nheld)) == NULL &&
+		    errno != ENOENT) {
+			fprintf(stderr, "sallyport: %s/hold: %s\n", dir,
+			    qentry_strerror(errno));
+			return 1;
+		}
+		ids = held;
+		n = (int)nheld;
+	}
+	for (i = 0; i < (size_t)n; i++) {
+		if (qentry_release(dir, ids[i], err, sizeof(err)) == -1) {
+			/* release all: one deleted meanwhile is no error */
+			if (!(all && errno == ENOENT)) {
+				fprintf(stderr, "sallyport: %s\n", err);
+				status = 1;
+			}
+		} else {
+			printf("%s released\n", ids[i]);
+			done++;
+		}
+	}
+	qentry_list_free(held, nheld);
+	if (all && done == 0)
+		printf("no entry is held\n");
+	/* The runner learns of new mail from the daemon; of these, from
+	 * the marker (or its rescan every minute, were that to fail). */
+	if (done > 0 && marker(dir, QUEUECTL_RELEASE_MARKER, "delivery") != 0)
+		status = 1;
+	return status;
+}
+
 static int
 queue_usage(const char *why)
 {
@@ -353,6 +424,7 @@ queuectl_command(const char *config, bool json, int argc, char **argv)
 	struct config *cfg;
 	char **ids, msg[256];
 	const char *why = NULL;
+	bool all = false;
 	int i, nids = 0, status;
 
 	if ((ids = calloc((size_t)argc + 1, sizeof(*ids))) == NULL)
@@ -371,9 +443,13 @@ queuectl_command(const char *config, bool json, int argc, char **argv)
 			json = true;
 		else if (cmd == QCMD_NONE && command_named(a) != QCMD_NONE)
 			cmd = command_named(a);
-		else if (cmd == QCMD_DELETE && qentry_id_valid(a))
+		else if ((cmd == QCMD_DELETE || cmd == QCMD_RELEASE) &&
+		    qentry_id_valid(a))
 			ids[nids++] = argv[i];
-		else if (cmd == QCMD_DELETE && a[0] != '-')
+		else if (cmd == QCMD_RELEASE && strcmp(a, "all") == 0)
+			all = true;
+		else if ((cmd == QCMD_DELETE || cmd == QCMD_RELEASE) &&
+		    a[0] != '-')
 			why = "an id is 16 of 0-9 A-F";
 		else
 			why = "unexpected argument";
@@ -386,6 +462,8 @@ queuectl_command(const char *config, bool json, int argc, char **argv)
 		cmd = QCMD_LIST;
 	if (why == NULL && cmd == QCMD_DELETE && nids == 0)
 		why = "delete needs an id";
+	if (why == NULL && cmd == QCMD_RELEASE && (nids == 0) == !all)
+		why = "release needs ids, or all alone";
 	if (why == NULL && json && cmd != QCMD_LIST)
 		why = "--json is for list";
 	if (why) {
@@ -407,6 +485,9 @@ queuectl_command(const char *config, bool json, int argc, char **argv)
 		break;
 	case QCMD_TLSRPT:
 		status = cmd_tlsrpt(cfg);
+		break;
+	case QCMD_RELEASE:
+		status = cmd_release(cfg->queue_dir, all, nids, ids);
 		break;
 	default:
 		status = cmd_delete(cfg->queue_dir, nids, ids);

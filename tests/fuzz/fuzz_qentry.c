@@ -4,7 +4,9 @@
  * incoming/ID in a queue directory made once; what follows it, if
  * anything, as state/ID. A load gives an entry whose fields are all
  * set, or NULL with a message; then free. The prepend slot (doc/queue.md)
- * is read too: its fields lie inside the file, above the message.
+ * is read too: its fields lie inside the file, above the message. The
+ * same file is then moved into hold/ and loaded as a held entry: the
+ * same verdict, and marked held.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* memmem */
@@ -23,7 +25,8 @@
 #define STATE_MARK	"\n--state--\n"
 
 static char dir[] = "/tmp/fuzz_qentry.XXXXXX";
-static char incoming[sizeof(dir) + 64], state[sizeof(dir) + 64];
+static char incoming[sizeof(dir) + 64], state[sizeof(dir) + 64],
+    hold[sizeof(dir) + 64];
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -60,10 +63,13 @@ cleanup(void)
 {
 	unlink(incoming);
 	unlink(state);
+	unlink(hold);
 	snprintf(incoming, sizeof(incoming), "%s/incoming", dir);
 	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(hold, sizeof(hold), "%s/hold", dir);
 	rmdir(incoming);
 	rmdir(state);
+	rmdir(hold);
 	rmdir(dir);
 }
 
@@ -79,6 +85,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	check(mkdir(sub, 0700) == 0, "mkdir incoming");
 	snprintf(sub, sizeof(sub), "%s/state", dir);
 	check(mkdir(sub, 0700) == 0, "mkdir state");
+	snprintf(sub, sizeof(sub), "%s/hold", dir);
+	check(mkdir(sub, 0700) == 0, "mkdir hold");
+	snprintf(hold, sizeof(hold), "%s/hold/%s", dir, FUZZ_ID);
 	snprintf(incoming, sizeof(incoming), "%s/incoming/%s", dir, FUZZ_ID);
 	snprintf(state, sizeof(state), "%s/state/%s", dir, FUZZ_ID);
 	atexit(cleanup);
@@ -89,8 +98,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *mark;
-	struct qentry *e;
-	char err[512];
+	struct qentry *e, *held;
+	char err[512], err2[512];
 	size_t n, i;
 
 	mark = memmem(data, size, STATE_MARK, strlen(STATE_MARK));
@@ -104,10 +113,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	err[0] = '\0';
 	e = qentry_load(dir, FUZZ_ID, err, sizeof(err));
+	check(rename(incoming, hold) == 0, "rename into hold");
+	held = qentry_load_held(dir, FUZZ_ID, err2, sizeof(err2));
+	check(unlink(hold) == 0, "unlink hold");
+	check((e == NULL) == (held == NULL), "held verdict differs");
+	if (held != NULL)
+		check(held->held && (held->hold == NULL) == (e->hold == NULL),
+		    "held entry");
+	qentry_free(held);
 	if (e == NULL) {
 		check(err[0] != '\0', "refused without a reason");
 		return 0;
 	}
+	check(!e->held, "incoming entry held");
 	check(strcmp(e->id, FUZZ_ID) == 0, "id");
 	check(e->sender != NULL && e->nrcpts > 0 && e->rcpts != NULL,
 	    "entry without sender or recipients");

@@ -132,6 +132,11 @@ class Privileges(sallytest.TestCase):
         day = os.open(os.path.join(srv.queue_dir, 'tlsrpt', '2026-12-01'),
                       os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(day)
+        # ... and an entry on hold (a milter's quarantine) written as root
+        os.makedirs(os.path.join(srv.queue_dir, 'hold'), 0o755)
+        held = os.open(os.path.join(srv.queue_dir, 'hold', '0123456789ABCDEF'),
+                       os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(held)
         # ... and an MTA-STS policy it cached
         os.makedirs(os.path.join(srv.queue_dir, 'mta-sts'), 0o755)
         policy = os.open(os.path.join(srv.queue_dir, 'mta-sts', 'example.net'),

@@ -1,7 +1,7 @@
 /*
  * test_committer - the commit thread pool against a real queue and a
  * real libev loop: every job answered once, with the right status, and
- * every accepted entry whole in incoming/.
+ * every accepted entry whole in incoming/ (hold/ for a held one).
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -40,6 +40,7 @@ struct item {
 	int		 calls;		/* callbacks run */
 	int		 status;
 	bool		 doomed;	/* set up to fail */
+	bool		 held;		/* a held entry: into hold/ */
 };
 
 struct run {
@@ -48,6 +49,7 @@ struct run {
 	struct committer *committer;
 	struct item	 items[NJOBS];
 	size_t		 pending;	/* submitted, not yet answered */
+	size_t		 held_mod;	/* item i held when i % it is 1 */
 	bool		 break_when_done;
 };
 
@@ -60,7 +62,8 @@ exists(const char *sub, const char *id)
 	return access(path, F_OK) == 0;
 }
 
-/* check_entry - incoming/ID holds exactly the envelope and body */
+/* check_entry - incoming/ID (hold/ID) holds exactly the envelope and
+ * body */
 static void
 check_entry(const struct item *it)
 {
@@ -70,10 +73,11 @@ check_entry(const struct item *it)
 
 	snprintf(want, sizeof(want), "sallyport-queue 1\nid %s\n"
 	    "arrival 1700000000\nclient 192.0.2.1\nhelo client.example\n"
-	    "proto ESMTP\ntlsrequired yes\nfrom s@example.org\n"
+	    "proto ESMTP\ntlsrequired yes\n%sfrom s@example.org\n"
 	    "rcpt a@example.test\n\n%s",
-	    it->id, it->body);
-	snprintf(path, sizeof(path), "%s/incoming/%s", dir, it->id);
+	    it->id, it->held ? "hold quarantined by a test\n" : "", it->body);
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, it->held ? "hold" :
+	    "incoming", it->id);
 	cr_assert_neq(fd = open(path, O_RDONLY), -1, "%s missing", path);
 	n = read(fd, got, sizeof(got) - 1);
 	close(fd);
@@ -114,6 +118,9 @@ make_spool(struct run *r, size_t i, bool doomed)
 	env.sender = "s@example.org";
 	env.rcpts = rcpts;
 	env.nrcpts = 1;
+	it->held = r->held_mod && i % r->held_mod == 1;
+	if (it->held)
+		env.hold = "quarantined by a test";
 	it->spool = queue_spool_create(r->queue, &env, err, sizeof(err));
 	cr_assert_not_null(it->spool, "%s", err);
 	memcpy(it->id, env.id, sizeof(it->id));
@@ -182,7 +189,7 @@ run_free(struct run *r)
 static void
 check_items(struct run *r)
 {
-	size_t i, ok = 0;
+	size_t i, ok = 0, held = 0;
 
 	for (i = 0; i < NJOBS; i++) {
 		struct item *it = &r->items[i];
@@ -192,13 +199,18 @@ check_items(struct run *r)
 		if (it->doomed) {
 			cr_assert_eq(it->status, -1, "job %zu", i);
 			cr_assert(!exists("incoming", it->id));
+			cr_assert(!exists("hold", it->id));
 		} else {
 			cr_assert_eq(it->status, 0, "job %zu", i);
 			check_entry(it);
-			ok++;
+			if (it->held)
+				held++;
+			else
+				ok++;
 		}
 	}
 	cr_assert_eq(scratch_count(dir, "incoming"), ok);
+	cr_assert_eq(scratch_count(dir, "hold"), held);
 	cr_assert_eq(scratch_count(dir, "tmp"), 0);
 }
 
@@ -218,6 +230,35 @@ Test(committer, every_job_answered_once_and_durable_or_failed)
 	cr_assert_eq(r->pending, 0, "%zu jobs unanswered", r->pending);
 	committer_free(r->committer);
 	check_items(r);
+	run_free(r);
+}
+
+/* submit_all - NJOBS spools submitted, a few doomed, without the loop */
+static void
+submit_all(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < NJOBS; i++) {
+		make_spool(r, i, i % 100 == 3);
+		r->pending++;
+		committer_submit(r->committer, r->items[i].spool,
+		    on_commit, &r->items[i]);
+	}
+}
+
+/* Held entries among the others in the same batches: each lands in
+ * hold/, the others in incoming/, every job answered. */
+Test(committer, held_entries_go_to_hold)
+{
+	struct run *r = run_new();
+
+	r->held_mod = 3;
+	submit_all(r);
+	committer_free(r->committer);
+	cr_assert_eq(r->pending, 0, "%zu jobs unanswered", r->pending);
+	check_items(r);
+	cr_assert_gt(scratch_count(dir, "hold"), 100);
 	run_free(r);
 }
 
@@ -256,16 +297,10 @@ Test(committer, an_existing_entry_is_never_replaced)
 Test(committer, free_finishes_queued_jobs)
 {
 	struct run *r = run_new();
-	size_t i;
 
 	/* Submitted without the loop ever running: committer_free must
 	 * still finish them all and run every callback itself. */
-	for (i = 0; i < NJOBS; i++) {
-		make_spool(r, i, i % 100 == 3);
-		r->pending++;
-		committer_submit(r->committer, r->items[i].spool,
-		    on_commit, &r->items[i]);
-	}
+	submit_all(r);
 	committer_free(r->committer);
 	cr_assert_eq(r->pending, 0, "%zu jobs unanswered", r->pending);
 	check_items(r);

@@ -351,3 +351,116 @@ Test(spool, recovery_removes_rewrite_leftovers)
 	cr_assert_eq(scratch_count(dir, "incoming"), 0);
 	queue_close(q2);
 }
+
+/* --- held entries ------------------------------------------------------- */
+
+/* commit_held - a committed entry kept on hold for `why`; its id */
+static void
+commit_held(const char *why, char id[QUEUE_ID_LEN + 1])
+{
+	struct envelope env = sample_env(0);
+	struct spool *sp;
+
+	env.hold = why;
+	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)),
+	    "%s", err);
+	cr_assert_eq(spool_write(sp, "Subject: held\r\n\r\nx\r\n", 20), 0);
+	cr_assert(spool_held(sp));
+	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
+	spool_free(sp);
+	memcpy(id, env.id, QUEUE_ID_LEN + 1);
+}
+
+Test(spool, held_commit_lands_in_hold)
+{
+	char id[QUEUE_ID_LEN + 1];
+	struct qentry *e;
+	size_t n;
+	char **ids;
+
+	commit_held("spam score 15.2", id);
+	cr_assert_eq(scratch_count(dir, "hold"), 1);
+	cr_assert_eq(scratch_count(dir, "incoming"), 0);
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
+	/* Delivery lists and loads incoming/ only: it never sees it. */
+	cr_assert_not_null(ids = qentry_list(dir, &n));
+	cr_assert_eq(n, 0);
+	qentry_list_free(ids, n);
+	cr_assert_null(qentry_load(dir, id, err, sizeof(err)));
+	cr_assert_eq(errno, ENOENT);
+	cr_assert_not_null(ids = qentry_list_held(dir, &n));
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(ids[0], id);
+	qentry_list_free(ids, n);
+	cr_assert_not_null(e = qentry_load_held(dir, id, err, sizeof(err)),
+	    "%s", err);
+	cr_assert(e->held);
+	cr_assert_str_eq(e->hold, "spam score 15.2");
+	cr_assert_eq(e->nrcpts, 2);
+	qentry_free(e);
+}
+
+Test(spool, release_moves_into_incoming)
+{
+	char id[QUEUE_ID_LEN + 1];
+	struct qentry *e;
+
+	commit_held("quarantine", id);
+	cr_assert_eq(qentry_release(dir, id, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(scratch_count(dir, "hold"), 0);
+	cr_assert_eq(scratch_count(dir, "incoming"), 1);
+	/* Delivery loads it now; the line stays, the entry is not held. */
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)), "%s",
+	    err);
+	cr_assert(!e->held);
+	cr_assert_str_eq(e->hold, "quarantine");
+	qentry_free(e);
+	cr_assert_eq(qentry_release(dir, id, err, sizeof(err)), -1);
+	cr_assert_eq(errno, ENOENT);
+	cr_assert(strstr(err, "no such held entry") != NULL, "%s", err);
+}
+
+Test(spool, delete_a_held_entry)
+{
+	char id[QUEUE_ID_LEN + 1];
+
+	commit_held("", id);
+	cr_assert_eq(qentry_remove(dir, id, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(scratch_count(dir, "hold"), 0);
+	cr_assert_eq(qentry_remove(dir, id, err, sizeof(err)), -1);
+	cr_assert_eq(errno, ENOENT);
+}
+
+Test(spool, hold_reason_cannot_gain_lines)
+{
+	struct envelope env = sample_env(0);
+
+	env.hold = "x\nrcpt evil@example.org";
+	cr_assert_null(queue_spool_create(q, &env, err, sizeof(err)));
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
+}
+
+/* A rewrite that puts the message on hold (a milter's quarantine at the
+ * end of the message): the handle is held, its commit goes to hold/. */
+Test(spool, rewrite_onto_hold)
+{
+	struct envelope env = sample_env(0), nenv = rewrite_env(256);
+	struct spool *sp, *nsp;
+	struct qentry *e;
+
+	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)));
+	cr_assert(!spool_held(sp));
+	nenv.hold = "milter quarantine";
+	cr_assert_not_null(nsp = spool_rewrite(sp, &nenv, err, sizeof(err)));
+	cr_assert_eq(spool_write(nsp, "x\r\n", 3), 0);
+	cr_assert_eq(spool_rewrite_done(sp, nsp, true, err, sizeof(err)), 0);
+	cr_assert(spool_held(sp));
+	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
+	spool_free(sp);
+	cr_assert_eq(scratch_count(dir, "hold"), 1);
+	cr_assert_not_null(e = qentry_load_held(dir, env.id, err,
+	    sizeof(err)), "%s", err);
+	cr_assert_str_eq(e->hold, "milter quarantine");
+	cr_assert_str_eq(e->sender, "changed@example.org");
+	qentry_free(e);
+}
