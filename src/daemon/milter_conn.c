@@ -84,7 +84,8 @@ mf_close(struct mfilter *mf, bool quit)
 		buf_reset(&mf->out);
 		if (quit && mf->ready &&
 		    milter_put_cmd(&mf->out, MILTER_C_QUIT) == 0)
-			(void)write(mf->fd, mf->out.data, mf->out.len);
+			(void)send(mf->fd, mf->out.data, mf->out.len,
+			    MSG_NOSIGNAL);
 		close(mf->fd);
 		mf->fd = -1;
 	}

@@ -375,8 +375,11 @@ mf_eom_reply(struct mfilter *mf, const struct milter_reply *r)
 	case MILTER_R_CONTINUE:
 		return e->sent_eom ? eom_done(mf, e) : mf_eom_pump(mf);
 	case MILTER_R_ACCEPT:
-		if (e->sent_eom)
+		if (e->sent_eom) {
+			log_info("s=%lx milter=%s: accept at END-OF-MESSAGE",
+			    set->p.sid, mf->spec->name);
 			return eom_done(mf, e);
+		}
 		/* Done with this message before its end: nothing changed. */
 		log_info("s=%lx milter=%s: accept before END-OF-MESSAGE",
 		    set->p.sid, mf->spec->name);

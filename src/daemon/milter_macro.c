@@ -67,6 +67,7 @@ milters_put_macros(struct mfilter *mf, enum milter_stage st, char cmd)
 	const char	*names[MACROS_MAX], *values[MACROS_MAX];
 	char		 namebuf[MACROS_MAX][64];
 	char		 valbuf[MACROS_MAX][MACRO_VALUE_MAX];
+	char		 lookup[64];
 	size_t		 n = 0, len;
 
 	while (*list != '\0' && n < MACROS_MAX) {
@@ -74,12 +75,19 @@ milters_put_macros(struct mfilter *mf, enum milter_stage st, char cmd)
 		len = strcspn(list, " ,");
 		if (len == 0)
 			break;
-		if (len < sizeof(namebuf[n])) {
+		if (len + 2 < sizeof(namebuf[n])) {
 			memcpy(namebuf[n], list, len);
 			namebuf[n][len] = '\0';
-			/* "{x}" and "x" name the same macro for milters. */
 			names[n] = namebuf[n];
-			values[n] = macro_value(mf->set, namebuf[n], valbuf[n],
+			/* "{x}" and "x" name the same long macro (libmilter
+			 * finds either): looked up as "{x}", sent as asked. */
+			if (len > 1 && list[0] != '{')
+				snprintf(lookup, sizeof(lookup), "{%s}",
+				    namebuf[n]);
+			else
+				snprintf(lookup, sizeof(lookup), "%s",
+				    namebuf[n]);
+			values[n] = macro_value(mf->set, lookup, valbuf[n],
 			    sizeof(valbuf[n]));
 			if (values[n] != NULL)
 				n++;

@@ -479,6 +479,13 @@ milters_filter(struct milters *set, enum smtp_filter_stage stage,
 	}
 	if (stage == SMTP_FILTER_END) {
 		set->spool = spool;
+		if (set->discard_msg || set->discard_session) {
+			/* Dropped anyway: no milter reads it (as Postfix). */
+			snprintf(set->summary, sizeof(set->summary),
+			    "milters");
+			finish(set, SMTP_FILTER_DISCARD);
+			return;
+		}
 		if (!set->have_env) {
 			log_warn("s=%lx milters: no envelope at the end of "
 			    "the message", set->p.sid);

@@ -195,6 +195,18 @@ class NeverAnswers(Base):
                                      r'default action tempfail'), srv.log_text())
 
 
+class Reload(Base):
+    def test_session_keeps_its_generation(self):
+        peer = self.peer({'replies': {'mail': 'reject'}})
+        srv = self.start('peer ' + peer.address)
+        before = self.ehlo_client(srv.mx_port)
+        srv.reload()            # no milters from now on
+        after = self.ehlo_client(srv.mx_port)
+        self.assertEqual(after.cmd('MAIL FROM:<alice@example.com>').code, 250)
+        # the session that began before the reload keeps its milter
+        self.assertEqual(before.cmd('MAIL FROM:<alice@example.com>').last, REJECT)
+
+
 class Pipelining(Base):
     def test_pipelined_commands_answered_in_order(self):
         peer = self.peer({'replies': {'rcpt': {'by_arg': {'<spam@example.test>': 'reject'},
