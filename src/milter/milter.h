@@ -198,7 +198,15 @@ int	milter_dec_feed(struct milter_dec *, const char *in, size_t len,
  * of the header, body chunks of at most MILTER_CHUNK_MAX. Fed with the
  * message in pieces of any size; a field longer than MILTER_FIELD_MAX
  * is cut there (as Postfix's header_size_limit does). Pull: after each
- * feed, call milter_msg_next until it says MILTER_EV_NEED. */
+ * feed, call milter_msg_next until it says MILTER_EV_NEED.
+ * Where the header ends, as Postfix has it: at the first blank line
+ * (CRLF or a bare LF); at the end of the message (no blank line: all
+ * header, then EOH and no body); or at the first line that is no field
+ * (no colon, a blank, control or 8-bit octet in the name, a name past
+ * MILTER_FIELD_MAX, a continuation line with no field before it), which
+ * is then the first line of the body (no blank line is made up). A
+ * message that starts with a blank line has no field: EOH comes first.
+ * Blanks between a name and its colon are allowed (obsolete syntax). */
 #define MILTER_FIELD_MAX	(100 * 1024)
 
 enum milter_ev {
@@ -251,9 +259,18 @@ bool	milter_edits_any(const struct milter_edits *);
  * the message (header and body) in pieces, and `out` gets the header
  * with the fields changed, deleted, inserted and added, then the body
  * unchanged; milter_hedit_end after the last octet. Indices count as
- * the milter saw the header (milter_msg's fields, in order). A field
- * is held in memory one at a time (up to MILTER_FIELD_MAX, longer ones
- * passed on as they are). */
+ * the milter saw the header (milter_msg's fields, in order): CHGHEADER
+ * changes the index-th field of that name (names without case; an
+ * empty value deletes it; past the last of that name the field is
+ * added at the end, as Sendmail does; several changes of one field:
+ * the last asked wins); INSHEADER puts the field before the one at that
+ * position (several at one position: the last asked on top, as Sendmail
+ * and Postfix leave them; at or past the end: appended); ADDHEADER
+ * appends; appended fields come in the order asked. Values are written
+ * as valid folded fields (any CR, LF or CRLF a line break, CRLF in the
+ * output, continuation lines starting with a blank, empty lines left
+ * out). Fields are copied as they come: only a line's start is held
+ * until its colon (at most MILTER_FIELD_MAX). feed and end return 0. */
 typedef void milter_out(void *arg, const char *, size_t);
 
 struct milter_hedit;

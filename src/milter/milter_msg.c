@@ -8,7 +8,8 @@
  * when the milter asked HDR_LEADSPC), its folded lines joined by a bare
  * LF, its last line end left out. A field longer than MILTER_FIELD_MAX
  * is shown cut there (Postfix's header_size_limit); the message itself
- * is not changed. The body goes as it is, in chunks of MILTER_CHUNK_MAX
+ * is not changed; a NUL in a value ends it (the protocol's strings end
+ * there). The body goes as it is, in chunks of MILTER_CHUNK_MAX
  * but the last.
  */
 #include <stdlib.h>
@@ -88,12 +89,16 @@ gather(struct milter_msg *m, const char *p, size_t n)
 static void
 header_event(struct milter_msg *m, struct milter_event *ev)
 {
-	const char *v = m->field.data + m->name_len, *end;
+	const char *v = m->field.data + m->name_len, *end, *nul;
 	size_t len;
 
 	/* The colon (blanks may come before it), then the value. */
 	v = memchr(v, ':', m->field.len - m->name_len) + 1;
 	end = m->field.data + m->field.len;
+	/* A NUL would end the protocol's string there anyway: the value
+	 * ends at it, and then loses its line end like any other. */
+	if ((nul = memchr(v, '\0', (size_t)(end - v))) != NULL)
+		end = nul;
 	if (!m->leadspc && v < end && *v == ' ')
 		v++;
 	while (end > v && (end[-1] == '\n' || end[-1] == '\r'))
