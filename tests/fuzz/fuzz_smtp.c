@@ -6,10 +6,13 @@
  * (bits 0-1 listener role, 2 a certificate, 3 a client in mynetworks,
  * 4-5 the config, 6-7 the SASL mechanisms on offer); bytes 2-4 seed the
  * host's answers (DNS, spool, commit, TLS and SASL outcomes, timeouts,
- * shutdown); the rest is what the client sends.
+ * shutdown, whether the host has filters and what they say); the rest
+ * is what the client sends.
  * Lookups are answered inside the hook (the API allows it); commits,
  * STARTTLS and SASL are answered as conn.c does, once smtp_input has
- * returned and before more input is offered. Input left over after a
+ * returned and before more input is offered; the filters either way,
+ * with every verdict, well-formed replies, malformed ones and verdicts
+ * no stage waits for. Input left over after a
  * STARTTLS is thrown away, as the daemon does.
  *
  * Invariants checked besides memory safety: a commit only after the
@@ -20,7 +23,11 @@
  * and no open relay: a client neither in mynetworks nor authenticated
  * gets no message spooled for a domain not ours (as the relay probes of
  * --selftest try), nor, unless allow_untrusted_routing, one whose local
- * part routes elsewhere (%, !, @).
+ * part routes elsewhere (%, !, @). Filters: one stage asked at a time,
+ * END only for a complete message in an open spool, filter_abort only
+ * for a transaction the filters saw since MAIL and not after END's
+ * answer, and always before that transaction's spool is dropped or the
+ * session freed.
  */
 #include <netinet/in.h>
 #include <stdint.h>
@@ -46,6 +53,9 @@ struct host {
 	size_t		 commits;
 	bool		 spool_open, committing, tls_pending;
 	bool		 auth_pending;
+	bool		 filter_pending;	/* a stage awaits the verdict */
+	enum smtp_filter_stage stage;
+	bool		 filter_tx;		/* the filters saw MAIL, END unanswered */
 	bool		 free_to_relay;	/* trusted, or has authenticated */
 	bool		 routing_ok;	/* allow_untrusted_routing */
 	char		 line[FUZZ_REPLY_MAX + 1];	/* reply line so far */
@@ -177,7 +187,74 @@ f_abort(void *ctx)
 {
 	(void)ctx;
 	check(h.spool_open && !h.committing, "abort without an open spool");
+	check(!h.filter_tx, "spool dropped before the filters were told");
 	h.spool_open = false;
+}
+
+/* filter_verdict - what the filters say: every action, replies good,
+ * multi-line, odd and malformed, and now and then an unknown action */
+static void
+filter_verdict(void)
+{
+	static const char *const replies[] = {
+		"550 5.7.1 Command rejected",
+		"451 4.7.1 Service unavailable - try again later",
+		"550-5.7.1 first\r\n550 5.7.1 second",
+		"550 5.7.1 a\r\n550 5.7.1 b\r\n",
+		"421 4.7.0 bye",
+		"250 2.0.0 not a refusal", "", "550 4.7.1 wrong class",
+		"550-x\r\n451-y", "550 a\r\n\r\n550 b", "5", NULL,
+	};
+	static const enum smtp_filter_action acts[] = {
+		SMTP_FILTER_CONTINUE, SMTP_FILTER_CONTINUE,
+		SMTP_FILTER_CONTINUE, SMTP_FILTER_REFUSE, SMTP_FILTER_DISCARD,
+		(enum smtp_filter_action)7,
+	};
+	struct smtp_filter_verdict v = { acts[pick(6)], NULL, "fuzz" };
+	char junk[1200];
+	size_t i, n;
+
+	if (pick(4) == 0) {
+		/* bytes of any kind, CRLFs and lone CRs and LFs among them */
+		n = 4 + pick(sizeof(junk) - 4);
+		memcpy(junk, pick(2) ? "550 " : "451-", 4);
+		for (i = 4; i < n; i++)
+			junk[i] = (char)(pick(8) == 0 ? "\r\n"[pick(2)] :
+			    1 + pick(255));
+		junk[n] = '\0';
+		v.reply = junk;
+	} else {
+		v.reply = replies[pick(sizeof(replies) / sizeof(replies[0]))];
+	}
+	if (h.stage == SMTP_FILTER_END && h.filter_pending)
+		h.filter_tx = false;	/* answered: nothing to abort now */
+	h.filter_pending = false;
+	smtp_filter_done(h.s, &v);
+}
+
+static void
+f_filter(void *ctx, enum smtp_filter_stage st, const char *arg,
+    const char *params)
+{
+	(void)ctx;
+	check(!h.filter_pending, "a stage asked while another waits");
+	check(arg != NULL && params != NULL, "filter arguments");
+	check(st != SMTP_FILTER_END || (h.spool_open && !h.committing &&
+	    final_dots() > h.commits), "END without a complete message");
+	if (st == SMTP_FILTER_MAIL)
+		h.filter_tx = true;
+	h.filter_pending = true;
+	h.stage = st;
+	if (pick(2) == 0)
+		filter_verdict();	/* at once, before returning */
+}
+
+static void
+f_filter_abort(void *ctx)
+{
+	(void)ctx;
+	check(h.filter_tx, "filter_abort for no transaction of theirs");
+	h.filter_tx = h.filter_pending = false;
 }
 
 static void
@@ -262,6 +339,9 @@ static const struct smtp_io fuzz_io = {
 	.auth_allowed = f_auth_allowed,
 };
 
+/* The same host, with filters (LLVMFuzzerInitialize). */
+static struct smtp_io fuzz_io_filters;
+
 static struct config *
 make_config(const char *extra)
 {
@@ -293,6 +373,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	log_set_quiet(1);
+	fuzz_io_filters = fuzz_io;
+	fuzz_io_filters.filter = f_filter;
+	fuzz_io_filters.filter_abort = f_filter_abort;
 	configs[0] = make_config("");
 	configs[1] = make_config("max_message_size = 1024\nmax_recipients = 3\n"
 	    "sender_login_check = yes\n");
@@ -313,6 +396,11 @@ answer(void)
 	char challenge[64];
 	size_t i, n;
 
+	/* The filters first: END's verdict may start the commit. */
+	if (h.filter_pending)
+		filter_verdict();
+	else if (pick(64) == 0)
+		filter_verdict();	/* no stage waits: ignored */
 	if (h.committing) {
 		h.committing = h.spool_open = false;
 		smtp_commit_done(h.s, pick(16) == 0 ? -1 : 0);
@@ -379,7 +467,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h.routing_ok = cfg == configs[2];
 
 	h.fed = data;
-	h.s = smtp_new(cfg, &peer, &fuzz_io, NULL);
+	h.s = smtp_new(cfg, &peer, pick(2) ? &fuzz_io_filters : &fuzz_io,
+	    NULL);
 	check(h.s != NULL, "smtp_new failed");
 
 	for (off = 0; off < size && !smtp_closing(h.s); ) {
@@ -405,5 +494,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "engine waits for an answer it never asked for");
 	}
 	smtp_free(h.s);
+	check(!h.filter_tx, "session freed, the filters not told");
 	return 0;
 }
