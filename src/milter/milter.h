@@ -197,7 +197,9 @@ int	milter_dec_feed(struct milter_dec *, const char *in, size_t len,
  * unless the milter asked HDR_LEADSPC), the end
  * of the header, body chunks of at most MILTER_CHUNK_MAX. Fed with the
  * message in pieces of any size; a field longer than MILTER_FIELD_MAX
- * is cut there (as Postfix's header_size_limit does). Pull: after each
+ * is cut there (as Postfix's header_size_limit does), a bound that keeps
+ * its SMFIC_HEADER within the 65535 octets libmilter takes in a command
+ * (past them libmilter drops the connection). Pull: after each
  * feed, call milter_msg_next until it says MILTER_EV_NEED.
  * Where the header ends, as Postfix has it: at the first blank line
  * (CRLF or a bare LF); at the end of the message (no blank line: all
@@ -207,7 +209,7 @@ int	milter_dec_feed(struct milter_dec *, const char *in, size_t len,
  * is then the first line of the body (no blank line is made up). A
  * message that starts with a blank line has no field: EOH comes first.
  * Blanks between a name and its colon are allowed (obsolete syntax). */
-#define MILTER_FIELD_MAX	(100 * 1024)
+#define MILTER_FIELD_MAX	65533	/* name, value, 2 NULs, command: 65535 */
 
 enum milter_ev {
 	MILTER_EV_NEED,		/* feed more (or end) */

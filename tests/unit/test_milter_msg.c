@@ -159,6 +159,20 @@ Test(milter_msg, long_field_cut_at_field_max)
 	memset(want + n, 'a', MILTER_FIELD_MAX - 7);
 	strcpy(want + n + MILTER_FIELD_MAX - 7,
 	    "\nSubject=after\nEOH\nBODY 1\nEND|b");
+	/* What libmilter takes in one command (past it, it hangs up). */
+	struct milter_msg *m = milter_msg_new(true);
+	struct milter_event ev;
+	struct buf pkt;
+
+	buf_init(&pkt, SIZE_MAX / 2);
+	milter_msg_feed(m, in, strlen(in));
+	milter_msg_next(m, &ev);
+	cr_assert_eq(ev.ev, MILTER_EV_HEADER);
+	cr_assert_eq(milter_put_header(&pkt, ev.name, ev.value), 0);
+	cr_assert_leq(pkt.len - 4, 65535, "SMFIC_HEADER of %zu octets",
+	    pkt.len - 4);
+	buf_free(&pkt);
+	milter_msg_free(m);
 	for (size_t i = 0; i < 2; i++) {
 		char *got = shown(in, strlen(in), false, i ? 4096 : SIZE_MAX);
 
