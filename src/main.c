@@ -230,7 +230,7 @@ main(int argc, char **argv)
 	int spf_check = 0;
 	int tls_policy = 0;
 	int foreground = 0, check = 0, selftest = 0, config_given = 0, ch;
-	int status, runner_fd = -1, runner_ctl = -1;
+	int status, runner_fd = -1, runner_ctl = -1, rc;
 	struct config *cfg;
 	struct server *srv;
 	char *abspath, err[512];
@@ -367,9 +367,9 @@ main(int argc, char **argv)
 	if (check) {
 		/* What start-up would warn of, where AUTH can be offered. */
 		if (policy_auth_possible(cfg) &&
-		    sasl_config_check(cfg, err, sizeof(err)) == -1)
-			fprintf(stderr, "sallyport: warning: sasl: %s; AUTH is "
-			    "not offered\n", err);
+		    (rc = sasl_config_check(cfg, err, sizeof(err))) != 0)
+			fprintf(stderr, "sallyport: warning: sasl: %s%s\n", err,
+			    rc == -1 ? "; AUTH is not offered" : "");
 		check_qmail_postmaster(cfg);
 		if (cfg->mx_allow_loopback)
 			fprintf(stderr, "sallyport: warning: %s\n",

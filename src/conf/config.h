@@ -163,6 +163,8 @@ struct config {
 	char		*sasl_pwcheck_method;	/* "auxprop" or "saslauthd" */
 	char		*sasl_sasldb_path;	/* for auxprop (sasldb) */
 	char		*sasl_saslauthd_path;	/* saslauthd's socket directory */
+	char		*sasl_backend;		/* "cyrus" or "dovecot" */
+	char		*sasl_dovecot_path;	/* Dovecot's auth-client socket */
 	unsigned	 max_auth_failures;	/* then 421 */
 	unsigned	 auth_timeout;		/* seconds a SASL answer may take */
 	unsigned	 auth_threads;		/* SASL threads, stuck ones too */

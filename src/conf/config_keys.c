@@ -174,6 +174,12 @@ const struct conf_key conf_keys[] = {
 	    SYSCONFDIR "/sallyport/sasldb2", 0, 0, 0, 0 },
 	{ "sasl_saslauthd_path", CONF_PATH, CONF_AT(sasl_saslauthd_path),
 	    "/var/run/saslauthd", 0, 0, 0, 0 },
+	/* Who checks passwords: Cyrus SASL (the sasl_pwcheck_method), or
+	 * Dovecot's auth service as Postfix's smtpd_sasl_type = dovecot. */
+	{ "sasl_backend", CONF_SASLBACKEND, CONF_AT(sasl_backend), "cyrus",
+	    0, 0, 0, 0 },
+	{ "sasl_dovecot_path", CONF_PATH, CONF_AT(sasl_dovecot_path),
+	    "/run/dovecot/auth-client", 0, 0, 0, 0 },
 	{ "max_auth_failures", CONF_UINT, CONF_AT(max_auth_failures), "3",
 	    1, 100, 0, 0 },
 	{ "auth_timeout", CONF_DURATION, CONF_AT(auth_timeout), "30s", 1, 300,

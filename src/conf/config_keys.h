@@ -17,6 +17,7 @@ enum conf_type {
 	CONF_HOSTNAME,		/* one domain name */
 	CONF_CIPHERS,		/* an OpenSSL cipher list */
 	CONF_PWCHECK,		/* auxprop or saslauthd */
+	CONF_SASLBACKEND,	/* cyrus or dovecot */
 	CONF_LOCALPART,		/* one local part (a mailbox name) */
 	CONF_DELIVERY,		/* maildir:TEMPLATE or lmtp:... */
 	CONF_SMARTHOST,		/* [HOST]:PORT, HOST:PORT */

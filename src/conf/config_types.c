@@ -346,6 +346,8 @@ static const struct {
 	    conf_free_ptr, cv_ciphers_norm, "a cipher list" },
 	[CONF_PWCHECK] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, cv_pwcheck_norm, "auxprop or saslauthd" },
+	[CONF_SASLBACKEND] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_sasl_backend_norm, "cyrus or dovecot" },
 	[CONF_LOCALPART] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, cv_localpart_norm, "a local part" },
 	[CONF_DELIVERY] = { conf_set_string, conf_print_string,

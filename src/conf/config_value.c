@@ -495,6 +495,16 @@ cv_pwcheck_norm(const char *in, char *out, size_t outlen, char *err,
 	    "auxprop or saslauthd", out, outlen, err, errlen);
 }
 
+static const char *const cv_sasl_backends[] = { "cyrus", "dovecot" };
+
+int
+cv_sasl_backend_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	return cv_choice(in, cv_sasl_backends, 2, "a SASL backend",
+	    "cyrus or dovecot", out, outlen, err, errlen);
+}
+
 static const char *const cv_tls_modes[] = {
 	"required", "opportunistic", "none", "dane"
 };

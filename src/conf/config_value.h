@@ -80,6 +80,9 @@ int	cv_sasl_mech_norm(const char *in, char *out, size_t outlen,
 /* cv_pwcheck_norm - "auxprop" or "saslauthd", lower case */
 int	cv_pwcheck_norm(const char *in, char *out, size_t outlen, char *err,
 	    size_t errlen);
+/* cv_sasl_backend_norm - "cyrus" or "dovecot", lower case */
+int	cv_sasl_backend_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
 
 /* cv_bare_newline_norm - "reject" or "normalize", lower case */
 int	cv_bare_newline_norm(const char *in, char *out, size_t outlen,

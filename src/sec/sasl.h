@@ -1,11 +1,14 @@
 /*
- * sasl - SMTP AUTH through Cyrus SASL, without blocking the loop.
+ * sasl - SMTP AUTH through Cyrus SASL or Dovecot (sasl_backend),
+ * without blocking the loop.
  *
  * Cyrus SASL's server calls block (saslauthd is a socket round trip,
  * sasldb a file lookup), so every start and step runs on a worker
- * thread, and the result comes back to the loop through a callback,
- * TEMP when none came within cfg->auth_timeout (see sasl.c).
- * Nothing outside sasl.c and sasl_cyrus.c includes <sasl/sasl.h>.
+ * thread (sasl_cyrus_jobs.c); Dovecot's auth service is asked over a
+ * non-blocking socket on the loop (sasl_dovecot.c). Either way the
+ * result comes back to the loop through a callback, TEMP when none
+ * came within cfg->auth_timeout. Nothing outside sasl_cyrus_jobs.c and
+ * sasl_cyrus.c includes <sasl/sasl.h>.
  */
 #ifndef SALLYPORT_SASL_H
 #define SALLYPORT_SASL_H
@@ -33,7 +36,10 @@ enum sasl_status {
 typedef void sasl_cb(void *arg, enum sasl_status, const char *challenge,
 		    size_t len, const char *user);
 
-/* Initialise Cyrus SASL for the process (service "smtp") with the
+/* With sasl_backend = dovecot: the connection to Dovecot's socket,
+ * opened now if it is there, else at the first AUTH; NULL only when no
+ * mechanism is left to offer. Otherwise:
+ * initialise Cyrus SASL for the process (service "smtp") with the
  * backend settings of cfg, and start the first worker thread; more
  * (up to cfg->auth_threads) only when every one is stuck past
  * cfg->auth_timeout. Cyrus keeps its
@@ -44,7 +50,10 @@ typedef void sasl_cb(void *arg, enum sasl_status, const char *challenge,
 struct sasl_server *sasl_server_create(struct ev_loop *,
 		    const struct config *, char *err, size_t errlen);
 /* For --check-config: -1 with a message when cfg's password store
- * cannot serve (a sasldb this user cannot read). No Cyrus set-up. */
+ * cannot serve (a sasldb this user cannot read): AUTH is not offered;
+ * 1 with a message for a warning only (no Dovecot socket at
+ * sasl_dovecot_path: AUTH is offered, and answered 454 until it is
+ * there). No Cyrus set-up. */
 int		 sasl_config_check(const struct config *, char *err,
 		    size_t errlen);
 /* Waits for the jobs in progress (5 seconds at most: threads stuck in

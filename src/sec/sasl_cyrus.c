@@ -53,8 +53,8 @@ static char		*cyrus_mechs[2];	/* Cyrus's lists, as mechs[] */
 
 /* Cyrus's own locks are no-ops unless the application gives it real
  * ones; with them, Cyrus is thread-safe as long as one conn is used by
- * one thread at a time (its documentation's condition), which sasl.c
- * keeps. */
+ * one thread at a time (its documentation's condition), which
+ * sasl_cyrus_jobs.c keeps. */
 static void *
 cyrus_mutex_alloc(void)
 {

@@ -1,5 +1,5 @@
 /*
- * sasl_cyrus - the process's one Cyrus SASL set-up, for sasl.c only.
+ * sasl_cyrus - the process's one Cyrus SASL set-up, for sasl_cyrus_jobs.c.
  *
  * Cyrus keeps its settings and plug-ins in globals and cannot be set
  * up again with other settings: the first sasl_cyrus_start's config

@@ -170,6 +170,8 @@ static const char full[] =
     "sasl_pwcheck_method = SASLauthd\n"
     "sasl_sasldb_path = /srv/sasl/sasldb2\n"
     "sasl_saslauthd_path = /run/saslauthd\n"
+    "sasl_backend = Dovecot\n"
+    "sasl_dovecot_path = /var/spool/postfix/private/auth\n"
     "max_auth_failures = 5\n"
     "sender_login_check = yes\n"
     "local_delivery = lmtp:[::1]:24\n"
@@ -258,6 +260,9 @@ check_full(const struct config *cfg)
 	cr_assert_str_eq(cfg->sasl_pwcheck_method, "saslauthd");
 	cr_assert_str_eq(cfg->sasl_sasldb_path, "/srv/sasl/sasldb2");
 	cr_assert_str_eq(cfg->sasl_saslauthd_path, "/run/saslauthd");
+	cr_assert_str_eq(cfg->sasl_backend, "dovecot");
+	cr_assert_str_eq(cfg->sasl_dovecot_path,
+	    "/var/spool/postfix/private/auth");
 	cr_assert_eq(cfg->max_auth_failures, 5);
 	cr_assert(cfg->sender_login_check);
 
@@ -344,6 +349,8 @@ Test(config, defaults)
 	cr_assert_str_eq(cfg->sasl_sasldb_path,
 	    SYSCONFDIR "/sallyport/sasldb2");
 	cr_assert_str_eq(cfg->sasl_saslauthd_path, "/var/run/saslauthd");
+	cr_assert_str_eq(cfg->sasl_backend, "cyrus");
+	cr_assert_str_eq(cfg->sasl_dovecot_path, "/run/dovecot/auth-client");
 	cr_assert_eq(cfg->max_auth_failures, 3);
 	cr_assert_not(cfg->sender_login_check);
 
@@ -1036,6 +1043,8 @@ Test(config, print_defaults_round_trip)
 	    "sasl_mechanisms =\nsasl_pwcheck_method = auxprop\n"
 	    "sasl_sasldb_path = " SYSCONFDIR "/sallyport/sasldb2\n"
 	    "sasl_saslauthd_path = /var/run/saslauthd\n"
+	    "sasl_backend = cyrus\n"
+	    "sasl_dovecot_path = /run/dovecot/auth-client\n"
 	    "max_auth_failures = 3\nauth_timeout = 30s\nauth_threads = 4\n"
 	    "sender_login_check = no\n") != NULL,
 	    "%s", one);
@@ -1480,6 +1489,18 @@ Test(config, sasl_backend)
 	fails_like("sasl_sasldb_path = sasldb2\n", "not an absolute path");
 	fails_like("sasl_sasldb_path =\n", "value missing");
 	fails_like("sasl_saslauthd_path = run/saslauthd\n",
+	    "not an absolute path");
+
+	cfg = ok("sasl_backend = DOVECOT\n"
+	    "sasl_dovecot_path = /var/spool/postfix/private/auth\n");
+	cr_assert_str_eq(cfg->sasl_backend, "dovecot");
+	cr_assert_str_eq(cfg->sasl_dovecot_path,
+	    "/var/spool/postfix/private/auth");
+	config_free(cfg);
+	fails_with("sasl_backend = saslauthd\n", "t.conf:1: sasl_backend: "
+	    "\"saslauthd\" is not a SASL backend (expected cyrus or "
+	    "dovecot)\n");
+	fails_like("sasl_dovecot_path = auth-client\n",
 	    "not an absolute path");
 }
 
