@@ -405,6 +405,24 @@ def client_env(tmpdir):
     return env
 
 
+def maildir_messages(maildir, n=1, timeout=10):
+    """The contents of the files in maildir's new/ once there are n
+    (fewer after timeout: the caller asserts), oldest name first."""
+    new = os.path.join(maildir, 'new')
+
+    def names():
+        try:
+            return sorted(os.listdir(new))
+        except FileNotFoundError:
+            return []
+    wait_until(lambda: len(names()) >= n, timeout)
+    out = []
+    for name in names():
+        with open(os.path.join(new, name), 'rb') as f:
+            out.append(f.read())
+    return out
+
+
 # --- shared by the load and crash tests ---------------------------------------
 
 def pump(sel, pending, done, deadline):
@@ -558,6 +576,7 @@ def main():
 
 __all__ = ['Client', 'Closed', 'Dnsmasq', 'QueueEntry', 'Reply', 'Server', 'TestCase',
            'add_sasl_user', 'auth_plain', 'b64', 'binary', 'client_env', 'dns_query', 'dot_stuff',
-           'free_port', 'free_udp_port', 'ipv6_loopback', 'main', 'make_certificate', 'sasl_db',
+           'free_port', 'free_udp_port', 'ipv6_loopback', 'main', 'maildir_messages',
+           'make_certificate', 'sasl_db',
            'split_received', 'srcdir', 'tls_context', 'tls_files', 'unfold', 'wait_until',
            'ALICE', 'PASSWORD', 'SASL_REALM', 'SERVER_NAME', 'SKIP', 'CRLF', 'HEADER_ORDER']

@@ -130,19 +130,7 @@ class DeliveryCase(sallytest.TestCase):
     def mailbox(self, user, n=1, timeout=DELIVERY_WAIT, domain='example.test'):
         """The contents of the files in user's Maildir/new once there are n
         (fewer after timeout: the caller asserts), oldest name first."""
-        new = os.path.join(self.maildir(user, domain), 'new')
-
-        def names():
-            try:
-                return sorted(os.listdir(new))
-            except FileNotFoundError:
-                return []
-        sallytest.wait_until(lambda: len(names()) >= n, timeout)
-        out = []
-        for name in names():
-            with open(os.path.join(new, name), 'rb') as f:
-                out.append(f.read())
-        return out
+        return sallytest.maildir_messages(self.maildir(user, domain), n, timeout)
 
     def all_maildir_files(self):
         found = []

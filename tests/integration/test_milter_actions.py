@@ -146,19 +146,8 @@ class MilterCase(sallytest.TestCase):
         return p.returncode, p.stdout.decode('utf-8', 'replace')
 
     def mailbox(self, user, n=1, timeout=20):
-        new = os.path.join(self.mailroot, 'example.test', user, 'Maildir', 'new')
-
-        def names():
-            try:
-                return sorted(os.listdir(new))
-            except FileNotFoundError:
-                return []
-        sallytest.wait_until(lambda: len(names()) >= n, timeout)
-        out = []
-        for name in names():
-            with open(os.path.join(new, name), 'rb') as f:
-                out.append(f.read())
-        return out
+        return sallytest.maildir_messages(
+            os.path.join(self.mailroot, 'example.test', user, 'Maildir'), n, timeout)
 
     def last_message(self, peer):
         rec = peer.wait(lambda r: any(m['eom'] for c in r['connections'] for m in c['messages']))
