@@ -3,9 +3,9 @@
  * the next milter sees the message: the envelope kept for the message
  * (a copy the milters change: recipients added and deleted, the
  * sender, the hold of a quarantine), and the message rewritten under
- * its id (spool_rewrite): the old one read back, its header copied,
- * its body kept or taken from the temporary file the new body went
- * to. Blocking file
+ * its id (spool_rewrite): the old one read back, its header copied
+ * through the milter's header edits (milter_hedit), its body kept or
+ * taken from the temporary file the new body went to. Blocking file
  * I/O on the loop, as the spool's own writes are.
  */
 #include <errno.h>
@@ -225,36 +225,17 @@ copy_body(struct apply_out *o, int fd)
 	return 0;
 }
 
-/* header_end - how many of len octets belong to the header: the
- * message's CRLF CRLF is found across reads by *state (the octets of it
- * seen); len when the header goes on */
-static size_t
-header_end(const char *data, size_t len, int *state)
-{
-	static const char end[] = "\r\n\r\n";
-
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] == end[*state])
-			(*state)++;
-		else
-			*state = data[i] == '\r' ? 1 : 0;
-		if (*state == 4)
-			return i + 1;
-	}
-	return len;
-}
-
 int
-mf_apply(struct milters *set, int body_fd, char *err, size_t errlen)
+mf_apply(struct milters *set, const struct milter_edits *edits, int body_fd,
+    char *err, size_t errlen)
 {
 	struct apply_out	 o = { NULL, 0 };
+	struct milter_hedit	*h;
 	struct spool		*new;
 	char			 buf[MF_READ];
 	uint64_t		 off = 0;
 	ssize_t			 n = 0;
-	int			 state = 0;
-	size_t			 take;
-	bool			 ok, header = true;
+	bool			 ok;
 
 	set->env.rcpts = set->rcpts;
 	set->env.nrcpts = set->nrcpts;
@@ -262,18 +243,25 @@ mf_apply(struct milters *set, int body_fd, char *err, size_t errlen)
 	if ((new = spool_rewrite(set->spool, &set->env, err, errlen)) == NULL)
 		return -1;
 	o.spool = new;
-	/* The header as it was; the body too, unless it was replaced. */
-	while (o.err == 0 && (body_fd == -1 || header) &&
+	if ((h = milter_hedit_new(edits, apply_write, &o)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		(void)spool_rewrite_done(set->spool, new, false, buf,
+		    sizeof(buf));
+		return -1;
+	}
+	if (body_fd != -1)
+		milter_hedit_header_only(h);
+	while (o.err == 0 &&
 	    (n = spool_pread(set->spool, buf, sizeof(buf), off)) > 0) {
-		take = (size_t)n;
-		if (body_fd != -1 && (take = header_end(buf, take,
-		    &state)) < (size_t)n)
-			header = false;
-		apply_write(&o, buf, take);
+		if (milter_hedit_feed(h, buf, (size_t)n) == -1)
+			o.err = ENOMEM;
 		off += (uint64_t)n;
 	}
 	if (n == -1)
 		o.err = errno;
+	if (o.err == 0 && milter_hedit_end(h) == -1)
+		o.err = ENOMEM;
+	milter_hedit_free(h);
 	if (o.err == 0 && body_fd != -1 && copy_body(&o, body_fd) == -1)
 		o.err = errno;
 	ok = o.err == 0;

@@ -20,9 +20,6 @@
 #include "daemon/milter_int.h"
 #include "lib/log.h"
 
-/* The actions offered: every one but the header changes. */
-#define MILTER_ACTIONS	(MILTER_F_ALL & ~(MILTER_F_ADDHDRS | MILTER_F_CHGHDRS))
-
 /* The replies that end an exchange; the others (changes, PROGRESS)
  * come before one. */
 static bool
@@ -172,7 +169,7 @@ mf_negotiated(struct mfilter *mf, const struct milter_reply *r)
 		mf_fail(mf, "OPTNEG: protocol version %u", r->version);
 		return;
 	}
-	mf->actions = r->actions & MILTER_ACTIONS;
+	mf->actions = r->actions & MILTER_F_ALL;
 	mf->protocol = r->protocol & MILTER_P_MTA;
 	for (int i = 0; i < MILTER_M_COUNT; i++)
 		if (r->symlist[i] != NULL &&
@@ -265,7 +262,7 @@ on_write(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		ev_io_start(loop, &mf->rio);
-		if (milter_put_optneg(&mf->out, MILTER_ACTIONS,
+		if (milter_put_optneg(&mf->out, MILTER_F_ALL,
 		    MILTER_P_MTA) == -1) {
 			mf_fail(mf, "out of memory");
 			return;

@@ -24,6 +24,7 @@
 
 struct mf_eom {
 	struct milter_msg *msg;
+	struct milter_edits *edits;
 	uint64_t	 off;		/* next octet of the spool to read */
 	bool		 eof;		/* the whole spool was fed */
 	bool		 skip;		/* the milter wants no more body */
@@ -42,6 +43,7 @@ mf_eom_free(struct mf_eom *e)
 	if (e == NULL)
 		return;
 	milter_msg_free(e->msg);
+	milter_edits_free(e->edits);
 	if (e->body_fd != -1)
 		close(e->body_fd);
 	free(e->quarantine);
@@ -57,7 +59,8 @@ mf_eom_start(struct mfilter *mf)
 
 	mf_eom_free(set->eom);
 	if ((e = set->eom = calloc(1, sizeof(*e))) == NULL ||
-	    (e->msg = milter_msg_new(leadspc)) == NULL) {
+	    (e->msg = milter_msg_new(leadspc)) == NULL ||
+	    (e->edits = milter_edits_new(leadspc)) == NULL) {
 		mf_eom_free(e);
 		set->eom = NULL;
 		log_warn("s=%lx milter=%s: out of memory", set->p.sid,
@@ -107,6 +110,7 @@ mf_eom_pump(struct mfilter *mf)
 	uint32_t		 pr = mf->protocol;
 	int			 st;
 
+again:
 	while (e != NULL && !mf->waiting && !e->sent_eom &&
 	    mf->out.len < MF_OUT_LOW) {
 		milter_msg_next(e->msg, &ev);
@@ -167,10 +171,15 @@ mf_eom_pump(struct mfilter *mf)
 			return MF_EOM_GONE;
 		}
 	}
-	/* Packets nobody answers: out as the socket takes them; the rest
-	 * when it drains (ops->idle). */
-	if (e != NULL && !mf->waiting && mf_write(mf) == -1)
+	/* Packets nobody answers: out as the socket takes them, and on
+	 * while it takes them all; else the rest when it drains
+	 * (ops->idle). */
+	if (e == NULL || mf->waiting || e->sent_eom)
+		return MF_EOM_WAIT;
+	if (mf_write(mf) == -1)
 		return MF_EOM_GONE;
+	if (mf_drained(mf))
+		goto again;
 	return MF_EOM_WAIT;
 }
 
@@ -224,6 +233,7 @@ static enum mf_eom_result
 eom_change(struct mfilter *mf, struct mf_eom *e, const struct milter_reply *r)
 {
 	struct milters	*set = mf->set;
+	const char	*err = NULL;
 	char		 ebuf[256];
 	uint32_t	 need;
 
@@ -254,6 +264,20 @@ eom_change(struct mfilter *mf, struct mf_eom *e, const struct milter_reply *r)
 	}
 	e->changed = true;
 	switch (r->cmd) {
+	case MILTER_R_ADDHEADER:
+	case MILTER_R_INSHEADER:
+	case MILTER_R_CHGHEADER:
+		if (milter_edits_add(e->edits, r, &err) == -1) {
+			mf_fail(mf, "header change refused: %s", err);
+			return MF_EOM_GONE;
+		}
+		if (r->cmd != MILTER_R_CHGHEADER)
+			e->hdr_add++;
+		else if (r->value == NULL || r->value[0] == '\0')
+			e->hdr_del++;
+		else
+			e->hdr_chg++;
+		return MF_EOM_WAIT;
 	case MILTER_R_ADDRCPT:
 	case MILTER_R_ADDRCPT_PAR:
 		if (mf_env_addrcpt(set, r->addr, ebuf, sizeof(ebuf)) == -1) {
@@ -335,7 +359,7 @@ eom_done(struct mfilter *mf, struct mf_eom *e)
 
 	mf->saw_eom = true;
 	if (e->changed) {
-		if (mf_apply(set, e->body_fd, err,
+		if (mf_apply(set, e->edits, e->body_fd, err,
 		    sizeof(err)) == -1) {
 			log_err("s=%lx id=%s milter=%s: the changes not "
 			    "written: %s", set->p.sid, spool_id(set->spool),

@@ -154,9 +154,10 @@ void	mf_eom_free(struct mf_eom *);
 
 /* --- milter_apply.c --- */
 /* The message in the spool rewritten with what one milter changed:
- * a body replaced (body_fd, from its start; -1:
+ * its header edits, a body replaced (body_fd, from its start; -1:
  * kept), the envelope of set->env. 0, or -1 with err. */
-int	mf_apply(struct milters *, int body_fd, char *err, size_t errlen);
+int	mf_apply(struct milters *, const struct milter_edits *, int body_fd,
+	    char *err, size_t errlen);
 /* An envelope recipient added or deleted, the sender changed (the
  * milter's address, brackets or not); 0, or -1 with err. */
 int	mf_env_addrcpt(struct milters *, const char *addr, char *err,

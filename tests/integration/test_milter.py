@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -77,6 +78,74 @@ class Base(sallytest.TestCase):
         return c.transaction('alice@example.com', list(rcpts), message)
 
 
+class OpenDkim(Base):
+    """OpenDKIM signs on submission (milter_submission = yes) instead of
+    the built-in dkim_sign; the signature verifies."""
+
+    def setUp(self):
+        super().setUp()
+        opendkim = self.need('opendkim')
+        p = subprocess.run([sallytest.binary(), '--dkim-keygen', DOMAIN, SELECTOR, 'rsa',
+                            self.tmp], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60, check=True)
+        line = [l for l in p.stdout.decode().splitlines() if not l.startswith(';')][0]
+        self.record = ''.join(re.findall(r'"([^"]*)"', line))
+        key = os.path.join(self.tmp, '%s.%s.key' % (DOMAIN, SELECTOR))
+        self.sock = os.path.join(self.tmp, 'opendkim.sock')
+        conf = os.path.join(self.tmp, 'opendkim.conf')
+        with open(conf, 'w') as f:
+            f.write('Syslog no\nSocket local:%s\nDomain %s\nSelector %s\nKeyFile %s\n'
+                    'Mode s\nCanonicalization relaxed/relaxed\nRequireSafeKeys no\n'
+                    'PidFile %s/opendkim.pid\nUMask 000\n'
+                    % (self.sock, DOMAIN, SELECTOR, key, self.tmp))
+        self.log = open(os.path.join(self.tmp, 'opendkim.log'), 'wb')
+        self.addCleanup(self.log.close)
+        self.proc = subprocess.Popen([opendkim, '-f', '-x', conf], stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log)
+        self.addCleanup(self.stop)
+        self.assertTrue(sallytest.wait_until(lambda: os.path.exists(self.sock), 30),
+                        'opendkim did not start')
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def verify(self, message):
+        p = subprocess.run(['/usr/bin/python3', '-c', VERIFY, self.record], input=message,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        return p.returncode == 0, p.stdout.decode('utf-8', 'replace')
+
+    def test_submission_signed_by_opendkim(self):
+        srv = self.start('opendkim unix:' + self.sock, milter_submission='yes')
+        with self.auth_client(srv.sub_port) as c:
+            r = c.transaction('alice@example.com', ['bob@remote.test'], MESSAGE)
+            self.assertEqual(r.code, 250, r)
+        entry = srv.queue_entry(r.queue_id())
+        msg = entry.delivered()
+        self.assertTrue(msg.startswith(b'DKIM-Signature:'), msg[:500])
+        self.assertIn(('d=%s' % DOMAIN).encode(), msg.split(b'\r\n\r\n')[0])
+        ok, out = self.verify(msg)
+        self.assertTrue(ok, out)
+        # what the user sent is below the signature, unchanged
+        self.assertTrue(msg.endswith(MESSAGE), msg)
+        self.assertTrue(srv.wait_log(r'milter=opendkim: \+1 header field\b'), srv.log_text())
+        # the verifier is not blind: the body changed, the signature fails
+        ok, out = self.verify(msg.replace(b'Hello through', b'Hello around'))
+        self.assertFalse(ok, out)
+
+    def test_submission_without_the_key_not_signed(self):
+        # milter_submission = no: the submission listener has no milters
+        srv = self.start('opendkim unix:' + self.sock)
+        with self.auth_client(srv.sub_port) as c:
+            r = c.transaction('alice@example.com', ['bob@remote.test'], MESSAGE)
+            self.assertEqual(r.code, 250, r)
+        self.assertNotIn(b'DKIM-Signature', srv.queue_entry(r.queue_id()).delivered())
+
+
 class Down(Base):
     """A milter that is not there: milter_default_action, one log line."""
 
@@ -129,22 +198,13 @@ class Silent:
 
     def __init__(self, path):
         self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(16)
         self.conns = []
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        self.sock = listen_unix(path, self.keep)
 
-    def run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.conns.append(c)
+    def keep(self, c):
+        with self.lock:
+            self.conns.append(c)
 
     def accepted(self):
         with self.lock:
@@ -159,6 +219,103 @@ class Silent:
     def close(self):
         self.release()
         self.sock.close()
+
+
+def listen_unix(path, handle):
+    """A unix socket whose connections go to handle(conn), from a thread
+    of their own; closing the socket ends it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(16)
+
+    def run():
+        while True:
+            try:
+                c, _ = sock.accept()
+            except OSError:
+                return
+            handle(c)
+    threading.Thread(target=run, daemon=True).start()
+    return sock
+
+
+class RawMilter:
+    """A milter written here, on the protocol's bytes: it asks not to
+    answer header fields, the end of the header and body chunks
+    (SMFIP_NR_HDR, NR_EOH, NR_BODY), continues at every other step and
+    counts the body octets it was sent."""
+
+    NR = 0x80 | 0x40000 | 0x80000
+
+    def __init__(self, path):
+        self.body = 0
+        self.chunks = 0
+        self.eom = threading.Event()
+        self.sock = listen_unix(path, lambda c: threading.Thread(
+            target=self.serve, args=(c,), daemon=True).start())
+
+    @staticmethod
+    def read(c, n):
+        data = b''
+        while len(data) < n:
+            got = c.recv(n - len(data))
+            if not got:
+                raise EOFError
+            data += got
+        return data
+
+    def serve(self, c):
+        with c:
+            try:
+                while True:
+                    size = struct.unpack('!I', self.read(c, 4))[0]
+                    packet = self.read(c, size)
+                    cmd, data = packet[:1], packet[1:]
+                    reply = None
+                    if cmd == b'O':
+                        reply = b'O' + struct.pack('!III', 6, 0, self.NR)
+                    elif cmd == b'B':
+                        self.body += len(data)
+                        self.chunks += 1
+                    elif cmd in (b'C', b'H', b'M', b'R', b'T'):
+                        reply = b'c'
+                    elif cmd == b'E':
+                        reply = b'c'
+                        self.eom.set()
+                    elif cmd == b'Q':
+                        return
+                    if reply is not None:
+                        c.sendall(struct.pack('!I', len(reply)) + reply)
+            except (EOFError, OSError):
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+class Streaming(Base):
+    BIG = MESSAGE + b''.join(b'line %07d of a long body, streamed in chunks\r\n' % i
+                             for i in range(60000))
+
+    def test_large_body_with_a_milter_peer(self):
+        peer = self.peer()
+        srv = self.start('peer ' + peer.address)
+        r = self.send(srv.mx_port, message=self.BIG)
+        self.assertEqual(r.code, 250, r)
+        msg = peer.connections()[-1]['messages'][-1]
+        self.assertEqual(msg['body'].encode(), self.BIG.split(b'\r\n\r\n', 1)[1])
+        self.assertGreater(msg['body_chunks'], len(self.BIG) // 65535)
+
+    def test_large_body_no_replies(self):
+        # the body goes out as the socket takes it, without replies
+        raw = RawMilter(os.path.join(self.tmp, 'raw.sock'))
+        self.addCleanup(raw.close)
+        srv = self.start('raw unix:%s timeout_eom=30s' % os.path.join(self.tmp, 'raw.sock'))
+        r = self.send(srv.mx_port, message=self.BIG)
+        self.assertEqual(r.code, 250, (r, srv.log_text()[-2000:]))
+        self.assertTrue(raw.eom.is_set())
+        self.assertEqual(raw.body, len(self.BIG.split(b'\r\n\r\n', 1)[1]))
+        self.assertGreater(raw.chunks, 1)
 
 
 class NeverAnswers(Base):
