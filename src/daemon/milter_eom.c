@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct mf_eom {
 	bool		 sent_eom;
 	int		 body_fd;	/* the replaced body; -1: none */
 	char		 body_last;	/* its last octet written */
+	uint64_t	 body_size;	/* its octets from the milter */
 	bool		 changed;	/* anything to write */
 	unsigned	 hdr_add, hdr_chg, hdr_del, rcpt_add, rcpt_del;
 	bool		 from_changed, body_replaced;
@@ -280,6 +282,12 @@ eom_change(struct mfilter *mf, struct mf_eom *e, const struct milter_reply *r)
 		return MF_EOM_WAIT;
 	case MILTER_R_ADDRCPT:
 	case MILTER_R_ADDRCPT_PAR:
+		/* A message's recipients are bounded as the client's are. */
+		if (set->nrcpts >= set->p.cfg->max_recipients) {
+			mf_fail(mf, "more recipients than max_recipients (%u)",
+			    set->p.cfg->max_recipients);
+			return MF_EOM_GONE;
+		}
 		if (mf_env_addrcpt(set, r->addr, ebuf, sizeof(ebuf)) == -1) {
 			mf_fail(mf, "recipient to add: %s", ebuf);
 			return MF_EOM_GONE;
@@ -297,6 +305,13 @@ eom_change(struct mfilter *mf, struct mf_eom *e, const struct milter_reply *r)
 		e->from_changed = true;
 		return MF_EOM_WAIT;
 	case MILTER_R_REPLBODY:
+		/* The new body is bounded as the client's message is. */
+		e->body_size += r->len;
+		if (e->body_size > set->p.cfg->max_message_size) {
+			mf_fail(mf, "a new body larger than max_message_size "
+			    "(%" PRIu64 ")", set->p.cfg->max_message_size);
+			return MF_EOM_GONE;
+		}
 		if (body_put(set, e, r->data, r->len) == -1) {
 			log_err("s=%lx milter=%s: the new body in %s/tmp: %s",
 			    set->p.sid, mf->spec->name, set->p.queue_dir,

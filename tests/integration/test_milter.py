@@ -247,7 +247,9 @@ class RawMilter:
 
     NR = 0x80 | 0x40000 | 0x80000
 
-    def __init__(self, path):
+    def __init__(self, path, actions=0, eom=()):
+        self.actions = actions
+        self.eom_replies = list(eom)    # sent before the final continue
         self.body = 0
         self.chunks = 0
         self.eom = threading.Event()
@@ -273,13 +275,15 @@ class RawMilter:
                     cmd, data = packet[:1], packet[1:]
                     reply = None
                     if cmd == b'O':
-                        reply = b'O' + struct.pack('!III', 6, 0, self.NR)
+                        reply = b'O' + struct.pack('!III', 6, self.actions, self.NR)
                     elif cmd == b'B':
                         self.body += len(data)
                         self.chunks += 1
                     elif cmd in (b'C', b'H', b'M', b'R', b'T'):
                         reply = b'c'
                     elif cmd == b'E':
+                        for r in self.eom_replies:
+                            c.sendall(struct.pack('!I', len(r)) + r)
                         reply = b'c'
                         self.eom.set()
                     elif cmd == b'Q':
@@ -316,6 +320,36 @@ class Streaming(Base):
         self.assertTrue(raw.eom.is_set())
         self.assertEqual(raw.body, len(self.BIG.split(b'\r\n\r\n', 1)[1]))
         self.assertGreater(raw.chunks, 1)
+
+
+class Broken(Base):
+    """A milter that breaks its word: the default action, one log line."""
+
+    def raw(self, **kw):
+        path = os.path.join(self.tmp, 'raw.sock')
+        raw = RawMilter(path, **kw)
+        self.addCleanup(raw.close)
+        return 'raw unix:' + path
+
+    def test_action_not_negotiated(self):
+        # it announced no action (0), then adds a header field
+        srv = self.start(self.raw(actions=0, eom=[b'hX-Spam\0yes\0']))
+        r = self.send(srv.mx_port)
+        self.assertEqual(r.last, TEMPFAIL)
+        self.assertTrue(srv.wait_log(r"milter=raw: asked for action 'h' it did not "
+                                     r"negotiate: default action tempfail"), srv.log_text())
+        self.assertEqual(srv.queue_names(), [])
+
+    def test_new_body_past_max_message_size(self):
+        # SMFIF_CHGBODY, then more body than a client may send
+        chunk = b'b' + b'x' * 60000
+        srv = self.start(self.raw(actions=0x02, eom=[chunk, chunk]),
+                         max_message_size='100k', milter_default_action='reject')
+        r = self.send(srv.mx_port)
+        self.assertEqual(r.last, REJECT)
+        self.assertTrue(srv.wait_log(r'milter=raw: a new body larger than max_message_size '
+                                     r'\(102400\): default action reject'), srv.log_text())
+        self.assertEqual(srv.queue_names(), [])
 
 
 class NeverAnswers(Base):
