@@ -398,6 +398,26 @@ class Reload(Base):
         self.assertEqual(before.cmd('MAIL FROM:<alice@example.com>').last, REJECT)
 
 
+class WithDnsbl(Base):
+    """The connection's milter verdict joins the DNSBL one: the first
+    command waits for both; a listing is said first."""
+
+    def test_both_verdicts(self):
+        dns = self.dnsmasq(hosts={'2.0.0.127.bl.test': '127.0.0.2'})
+        peer = self.peer({'replies': {'connect': 'reject'}})
+        srv = self.start('peer ' + peer.address, dnsbl='bl.test', dns_servers=dns.server,
+                         mynetworks='127.0.0.1/32')
+        listed = self.client(srv.mx_port, source='127.0.0.2')
+        self.assertEqual(listed.cmd('EHLO client.example').last,
+                         '554 5.7.1 Service unavailable; client [127.0.0.2] blocked '
+                         'using bl.test')
+        unlisted = self.client(srv.mx_port, source='127.0.0.3')
+        self.assertEqual(unlisted.cmd('EHLO client.example').last, REJECT)
+        self.assertEqual(unlisted.cmd('QUIT').code, 221)
+        self.assertTrue(srv.wait_log(r'milter=peer: reject: 550 5\.7\.1 Command rejected '
+                                     r'at CONNECT'), srv.log_text())
+
+
 class Pipelining(Base):
     def test_pipelined_commands_answered_in_order(self):
         peer = self.peer({'replies': {'rcpt': {'by_arg': {'<spam@example.test>': 'reject'},
