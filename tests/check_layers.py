@@ -67,6 +67,9 @@ LAYERS = {
                 'queue', 'smtp', 'deliver']),
     'import': ('sallyport-import-qmail: a qmail setup as a sallyport.conf',
                ['lib', 'conf']),
+    'inject': ('sallyport-sendmail: sendmail(1) for local programs, the '
+               'message to the daemon over its local socket',
+               ['lib', 'conf']),
     # src/main.c: the sallyport program's command line, on top of all.
     '.': ('the sallyport program: command line and start-up',
           ['lib', 'conf', 'dns', 'sec', 'auth', 'tlspol', 'milter',

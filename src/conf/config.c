@@ -82,9 +82,22 @@ conf_defaults(struct conf_parse *p, const char *sysname)
 	}
 }
 
-/* conf_line - one line: blank, comment or "key = value" */
+/* conf_wanted - is key among only (a NULL-ended list; NULL: all)? */
+static bool
+conf_wanted(const char *const *only, const char *key)
+{
+	if (only == NULL)
+		return true;
+	for (; *only != NULL; only++)
+		if (strcmp(*only, key) == 0)
+			return true;
+	return false;
+}
+
+/* conf_line - one line: blank, comment or "key = value"; a key not in
+ * only (config_load_keys) is passed over unread */
 static void
-conf_line(struct conf_parse *p, char *line)
+conf_line(struct conf_parse *p, char *line, const char *const *only)
 {
 	char			*s = line, *eq, *end, *val;
 	const struct conf_key	*k;
@@ -118,6 +131,8 @@ conf_line(struct conf_parse *p, char *line)
 		end--;
 	*end = '\0';
 
+	if (!conf_wanted(only, s))
+		return;
 	if ((i = conf_key_index(s)) == conf_nkeys) {
 		conf_error(p, "unknown key %s", cv_quote(s, q, sizeof(q)));
 		return;
@@ -138,8 +153,11 @@ conf_line(struct conf_parse *p, char *line)
 	conf_set(p, k, val);
 }
 
-struct config *
-config_parse(const char *text, const char *name, char **errors)
+/* conf_parse_text - config_parse, or with only the keys of only read
+ * and no checks across keys (config_load_keys) */
+static struct config *
+conf_parse_text(const char *text, const char *name,
+    const char *const *only, char **errors)
 {
 	struct conf_parse p;
 	struct config	*cfg;
@@ -183,7 +201,7 @@ config_parse(const char *text, const char *name, char **errors)
 		if (ok) {
 			memcpy(line, s, len);
 			line[len] = '\0';
-			conf_line(&p, line);
+			conf_line(&p, line, only);
 		}
 		s += strcspn(s, "\n");
 		if (*s == '\n')
@@ -192,7 +210,7 @@ config_parse(const char *text, const char *name, char **errors)
 	if (*s != '\0')
 		conf_error(&p, "too many errors, stopped reading at line %u",
 		    p.lineno);
-	else
+	else if (only == NULL)
 		conf_finish(&p, sysname);
 
 	if (p.nerrors > 0 || p.nomem) {
@@ -201,6 +219,12 @@ config_parse(const char *text, const char *name, char **errors)
 	}
 	conf_report(&p, errors);
 	return cfg;
+}
+
+struct config *
+config_parse(const char *text, const char *name, char **errors)
+{
+	return conf_parse_text(text, name, NULL, errors);
 }
 
 /* conf_digest - SHA-256 of len bytes at data, as hex into out; 0, or
@@ -235,8 +259,9 @@ config_load_tell(const char *path)
 	return cfg;
 }
 
-struct config *
-config_load(const char *path, char **errors)
+/* conf_load_file - config_load, or config_load_keys with only */
+static struct config *
+conf_load_file(const char *path, const char *const *only, char **errors)
 {
 	struct conf_parse p;
 	FILE		*fp;
@@ -278,7 +303,7 @@ config_load(const char *path, char **errors)
 		conf_error(&p, "NUL byte in line");
 		goto fail;
 	}
-	cfg = config_parse(data, path, errors);
+	cfg = conf_parse_text(data, path, only, errors);
 	/* Which bytes these were: the processes that read the file after
 	 * the master tell an edit in between from the file it took. */
 	if (cfg != NULL && conf_digest(data, len, cfg->digest) == -1) {
@@ -296,6 +321,18 @@ fail:
 	free(data);
 	conf_report(&p, errors);
 	return NULL;
+}
+
+struct config *
+config_load(const char *path, char **errors)
+{
+	return conf_load_file(path, NULL, errors);
+}
+
+struct config *
+config_load_keys(const char *path, const char *const *only, char **errors)
+{
+	return conf_load_file(path, only, errors);
 }
 
 void
@@ -327,5 +364,8 @@ config_qmail_queue(const struct config *cfg)
 const char *
 config_role_name(enum listen_role role)
 {
+	/* No `listen` line may name it: the local socket's alone. */
+	if (role == ROLE_LOCAL)
+		return "local";
 	return cv_role_name(role);
 }

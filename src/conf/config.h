@@ -22,6 +22,9 @@ enum listen_role {
 	ROLE_MX,		/* port 25: mail for our domains from anyone */
 	ROLE_SUBMISSION,	/* port 587: clients submitting mail */
 	ROLE_SUBMISSIONS,	/* port 465: submission over implicit TLS */
+	ROLE_LOCAL,		/* local_socket: sallyport-sendmail, a
+				 * trusted local client (never a `listen`
+				 * line's role) */
 };
 
 struct listen_spec {
@@ -93,6 +96,7 @@ struct config {
 	struct strlist	 local_domains;	/* lower case, no trailing dot */
 	struct strlist	 relay_domains;
 	char		*queue_dir;
+	char		*local_socket;	/* sallyport-sendmail's; NULL: none */
 	char		*user;		/* drop privileges to this user; NULL: stay */
 	char		*group;		/* NULL: the user's primary group */
 	bool		 run_as_root;	/* root without `user` is allowed */
@@ -223,6 +227,12 @@ struct config	*config_load(const char *path, char **errors);
 /* config_load for a command line: its errors and warnings written to
  * stderr as they are. */
 struct config	*config_load_tell(const char *path);
+/* config_load reading only the keys of `only` (a NULL-ended list),
+ * the others left at their defaults, without the checks across keys
+ * or the files other keys name (DKIM keys, aliases): for a program run
+ * by any user that needs a few values (sallyport-sendmail). */
+struct config	*config_load_keys(const char *path, const char *const *only,
+		    char **errors);
 /* Same for text in memory; `name` stands for the file in messages. */
 struct config	*config_parse(const char *text, const char *name, char **errors);
 void		 config_free(struct config *);

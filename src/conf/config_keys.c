@@ -39,6 +39,10 @@ const struct conf_key conf_keys[] = {
 	    CONF_F_EMPTY },
 	{ "queue_dir", CONF_PATH, CONF_AT(queue_dir),
 	    LOCALSTATEDIR "/spool/sallyport", 0, 0, 0, 0 },
+	/* sallyport-sendmail's socket (doc/sallyport-sendmail.8); empty:
+	 * no local submission. */
+	{ "local_socket", CONF_PATH, CONF_AT(local_socket),
+	    "/run/sallyport/sendmail.sock", 0, 0, 0, CONF_F_EMPTY },
 	/* Root must be left (user) or stayed in knowingly (run_as_root). */
 	{ "user", CONF_STRING, CONF_AT(user), "", 0, 0, 0, CONF_F_EMPTY },
 	{ "group", CONF_STRING, CONF_AT(group), "", 0, 0, 0, CONF_F_EMPTY },

@@ -12,6 +12,7 @@
  * which then frees it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -21,6 +22,7 @@
 
 #include "daemon/conn.h"
 #include "daemon/conn_int.h"
+#include "daemon/local.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
 #include "queue/queue.h"
@@ -473,9 +475,10 @@ conn_greet(struct conn *c)
 	struct smtp_peer peer;
 
 	memset(&peer, 0, sizeof(peer));
-	peer.addr = (struct sockaddr *)&c->peer;
+	peer.addr = c->role == ROLE_LOCAL ? NULL : (struct sockaddr *)&c->peer;
 	peer.addr_text = c->addr_text;
 	peer.role = c->role;
+	peer.local_user = c->local_user;
 	peer.session_id = c->sid;
 	peer.tls_offer = c->tlsctx != NULL;
 	peer.dnsbl_pending = conn_first_pending(c);
@@ -499,11 +502,19 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	struct conn *c;
 	socklen_t len;
 	int one = 1;
+	char user[sizeof(c->local_user)] = "";
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+	/* A local client is trusted for who the kernel says it is: no
+	 * word from the kernel, no session. */
+	if ((role == ROLE_LOCAL && local_peer(fd, user, sizeof(user)) == -1) ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		if (role == ROLE_LOCAL && user[0] == '\0')
+			log_warn("local connection refused: no peer "
+			    "credentials");
 		close(fd);
 		return NULL;
 	}
+	memcpy(c->local_user, user, sizeof(user));
 	c->srv = srv;
 	c->process = conn_process;
 	c->cfg = cfg_ref_get(srv->cfg);
@@ -516,8 +527,13 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	len = sizeof(c->local);
 	getsockname(fd, (struct sockaddr *)&c->local, &len);
-	netaddr_format(sa, c->addr_text, sizeof(c->addr_text));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (role != ROLE_LOCAL) {
+		netaddr_format(sa, c->addr_text, sizeof(c->addr_text));
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	} else {
+		snprintf(c->addr_text, sizeof(c->addr_text), "local user %s",
+		    c->local_user);
+	}
 
 	ev_io_init(&c->rio, on_read, fd, EV_READ);
 	ev_io_init(&c->wio, on_write, fd, EV_WRITE);
@@ -546,7 +562,7 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 		}
 		return conn_start_tls(c) == 0 ? c : NULL;
 	}
-	if (c->cfg->cfg->greet_pause > 0) {
+	if (c->cfg->cfg->greet_pause > 0 && role != ROLE_LOCAL) {
 		/* The 220 when the timer fires; input before it is refused. */
 		c->greet_pending = true;
 		ev_timer_set(&c->timer, c->cfg->cfg->greet_pause, 0.0);

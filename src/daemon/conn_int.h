@@ -71,6 +71,7 @@ struct conn {
 	bool		 closed;	/* socket gone; freed after the commit */
 	unsigned long	 sid;
 	char		 addr_text[64];
+	char		 local_user[48];	/* ROLE_LOCAL: "UID (name)" */
 	struct sockaddr_storage local, peer;
 	struct netaddr_key limit_key;	/* counted under (server_conn_added) */
 	struct conn	*prev, *next;

@@ -16,6 +16,7 @@
 #include "queue/committer.h"
 #include "daemon/conn.h"
 #include "daemon/generation.h"
+#include "daemon/local.h"
 #include "dns/dns.h"
 #include "lib/iptable.h"
 #include "lib/log.h"
@@ -93,6 +94,48 @@ fail:
 	return -1;
 }
 
+static void on_accept(struct ev_loop *, ev_io *, int);
+
+/* local_start - the local submission socket, when local_socket names
+ * one. A failure is said and the daemon serves on without it (the
+ * injector then says the daemon cannot be reached): a busy or
+ * unwritable path must not keep mail from the network out. */
+static void
+local_start(struct server *srv, const struct config *cfg)
+{
+	struct listener *l = &srv->local;
+	char err[512];
+
+	l->fd = -1;
+	if (cfg->local_socket == NULL)
+		return;
+	snprintf(l->name, sizeof(l->name), "%s local", cfg->local_socket);
+	if ((l->fd = local_listen(cfg->local_socket, err, sizeof(err))) == -1) {
+		log_warn("%s; no local submission (sallyport-sendmail)", err);
+		return;
+	}
+	snprintf(srv->local_path, sizeof(srv->local_path), "%s",
+	    cfg->local_socket);
+	srv->local_owner = local_stat(srv->local_path, &srv->local_dev,
+	    &srv->local_ino) == 0;
+	l->role = ROLE_LOCAL;
+	l->srv = srv;
+	ev_io_init(&l->io, on_accept, l->fd, EV_READ);
+	l->io.data = l;
+}
+
+void
+server_local_close(struct server *srv)
+{
+	if (srv->local.fd == -1)
+		return;
+	close(srv->local.fd);
+	srv->local.fd = -1;
+	if (srv->local_owner)
+		local_unlink(srv->local_path, srv->local_dev, srv->local_ino);
+	srv->local_owner = false;
+}
+
 static void
 listeners_start(struct server *srv)
 {
@@ -101,6 +144,8 @@ listeners_start(struct server *srv)
 	for (i = 0; i < srv->nlisteners; i++)
 		if (srv->listeners[i].fd != -1)
 			ev_io_start(srv->loop, &srv->listeners[i].io);
+	if (srv->local.fd != -1)
+		ev_io_start(srv->loop, &srv->local.io);
 }
 
 static void
@@ -110,6 +155,8 @@ listeners_stop(struct server *srv)
 
 	for (i = 0; i < srv->nlisteners; i++)
 		ev_io_stop(srv->loop, &srv->listeners[i].io);
+	if (srv->local.fd != -1)
+		ev_io_stop(srv->loop, &srv->local.io);
 }
 
 /* per_ip_full - refuse (421) a connection past max_connections_per_ip;
@@ -256,6 +303,7 @@ server_stop(struct server *srv)
 			close(srv->listeners[i].fd);
 		srv->listeners[i].fd = -1;
 	}
+	server_local_close(srv);
 	for (c = srv->conns; c; c = next) {
 		next = conn_next(c);
 		conn_shutdown(c);
@@ -326,6 +374,7 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	    cfg->delivery, cfg->digest);
 	for (i = 0; i < cfg->nlisten * nworkers; i++)
 		srv->listeners[i].fd = -1;
+	srv->local.fd = -1;
 	/* Before the privilege drop: the key may be readable by root only. */
 	if (cfg->tls_cert &&
 	    (srv->tls = tls_ctx_new(cfg, err, errlen)) == NULL) {
@@ -352,6 +401,7 @@ server_new(struct config *cfg, char *err, size_t errlen)
 			l->io.data = l;
 		}
 	}
+	local_start(srv, cfg);
 	if (nworkers > 1)
 		srv->steered = workers_steer_all(srv, false);
 	return srv;
@@ -407,6 +457,8 @@ server_serve(struct server *srv)
 	} else {
 		for (i = 0; i < srv->nlisteners; i++)
 			log_info("listening on %s", srv->listeners[i].name);
+		if (srv->local.fd != -1)
+			log_info("listening on %s", srv->local.name);
 		if (srv->tls)
 			log_info("TLS certificate %s",
 			    tls_ctx_describe(srv->tls));
@@ -455,6 +507,7 @@ server_free(struct server *srv)
 	for (i = 0; i < srv->nlisteners; i++)
 		if (srv->listeners[i].fd != -1)
 			close(srv->listeners[i].fd);
+	server_local_close(srv);
 	free(srv->listeners);
 	for (i = 0; i < srv->nearly; i++)
 		close(srv->early[i].fd);

@@ -72,6 +72,12 @@ struct server {
 					 * worker i has [i * nlisten, ...) */
 	size_t		 nlisteners;
 	size_t		 nlisten;	/* `listen` lines */
+	struct listener	 local;		/* local_socket (every worker's);
+					 * fd -1: none */
+	char		 local_path[108];	/* where it was bound */
+	dev_t		 local_dev;	/* ... as which file */
+	ino_t		 local_ino;
+	bool		 local_owner;	/* this process removes it at the end */
 	bool		 steered;	/* every group steered by address */
 	struct early_conn *early;	/* a worker: served before the rest */
 	size_t		 nearly;
@@ -99,6 +105,9 @@ bool		 server_uses_master(const struct config *, unsigned nworkers);
  * (queue already open, runner managed by the master). */
 int		 server_serve(struct server *);
 void		 server_free(struct server *);
+/* Close the local submission socket (and remove it, in the process
+ * that made it). */
+void		 server_local_close(struct server *);
 
 /* Read the configuration file again as generation gen: true when it was
  * taken, false when refused (logged; the running one stays; why holds

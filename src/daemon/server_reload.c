@@ -120,6 +120,11 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 		if (!same_listen)
 			log_warn("reload: listen addresses changed; they take "
 			    "effect at the next restart");
+		if ((cfg->local_socket == NULL) != (old->local_socket == NULL) ||
+		    (cfg->local_socket != NULL &&
+		    strcmp(cfg->local_socket, old->local_socket) != 0))
+			log_warn("reload: local_socket changed; it takes effect "
+			    "at the next restart");
 		if (strcmp(cfg->queue_dir, old->queue_dir) != 0)
 			log_warn("reload: queue_dir changed; it takes effect at "
 			    "the next restart");

@@ -180,6 +180,8 @@ worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen,
 		close(srv->notify_rd);
 		srv->notify_rd = -1;
 	}
+	/* Every worker serves the local socket; the master removes it. */
+	srv->local_owner = false;
 	early_mine(m, w);
 	status = server_serve(srv);
 	server_free(srv);
@@ -319,6 +321,7 @@ master_stop(struct master *m)
 				close(m->srv->listeners[i].fd);
 				m->srv->listeners[i].fd = -1;
 			}
+		server_local_close(m->srv);
 	}
 	/* A second signal: the workers close what is left at once. */
 	signal_workers(m, SIGTERM);
@@ -436,6 +439,9 @@ master_run(struct server *srv)
 
 	for (i = 0; i < srv->nlisten; i++)
 		log_info("listening on %s (%u worker%s)", srv->listeners[i].name,
+		    srv->nworkers, srv->nworkers == 1 ? "" : "s");
+	if (srv->local.fd != -1)
+		log_info("listening on %s (%u worker%s)", srv->local.name,
 		    srv->nworkers, srv->nworkers == 1 ? "" : "s");
 	if (srv->tls)
 		log_info("TLS certificate %s", tls_ctx_describe(srv->tls));

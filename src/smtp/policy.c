@@ -240,7 +240,7 @@ policy_sender_dns(enum dns_result r)
 const char *
 policy_mail(const struct policy_client *c)
 {
-	if (c->role != ROLE_MX && !c->authenticated)
+	if (c->role != ROLE_MX && c->role != ROLE_LOCAL && !c->authenticated)
 		return R_AUTH_REQUIRED;
 	return NULL;
 }

@@ -78,8 +78,14 @@ smtp_new(const struct config *cfg, const struct smtp_peer *peer,
 		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	snprintf(s->addr_text, sizeof(s->addr_text), "%s", peer->addr_text);
 	s->client.role = peer->role;
-	s->client.trusted = peer->addr &&
-	    policy_trusted(cfg, (const struct sockaddr *)&s->addr);
+	/* A local user, known by the kernel's word (SO_PEERCRED), is as
+	 * trusted as mynetworks, as Postfix's sendmail is: ours to relay
+	 * and to sign. No other path can claim the role. */
+	s->client.trusted = peer->role == ROLE_LOCAL || (peer->addr &&
+	    policy_trusted(cfg, (const struct sockaddr *)&s->addr));
+	if (peer->role == ROLE_LOCAL)
+		snprintf(s->local_user, sizeof(s->local_user), "%s",
+		    peer->local_user ? peer->local_user : "unknown");
 	s->tls_offer = peer->tls_offer;
 	if (peer->tls_version)
 		smtp_set_tls(s, peer->tls_version, peer->tls_cipher, peer->tls_bits);

@@ -189,6 +189,9 @@ struct smtp_peer {
 	const struct sockaddr	*addr;
 	const char		*addr_text;	/* "192.0.2.1" */
 	enum listen_role	 role;
+	/* ROLE_LOCAL: who is on the other end of the socket, by its
+	 * peer credentials, "UID (name)" (addr NULL then) */
+	const char		*local_user;
 	unsigned long		 session_id;	/* for log lines */
 	bool			 tls_offer;	/* a certificate is loaded */
 	/* Set when the session starts inside TLS (implicit TLS, port 465). */

@@ -63,8 +63,10 @@ smtp_check_data(struct smtp_session *s)
 	 * filter), kept. From anyone else, checked or not (an
 	 * authenticated user's mail client, an mx client with every check
 	 * off), such a field is forged to make a local recipient trust it,
-	 * and goes. */
-	smtp_hdrs_init(&tx->hdrs, s->client.trusted ? NULL :
+	 * and goes; from a local user (sallyport-sendmail) too, who is
+	 * trusted to send but is no filter of ours. */
+	smtp_hdrs_init(&tx->hdrs, s->client.trusted &&
+	    s->client.role != ROLE_LOCAL ? NULL :
 	    s->cfg->hostname, spool_out, s);
 	tx->hdrs_on = true;
 }

@@ -37,7 +37,18 @@ smtp_received(struct smtp_session *s, char *out, size_t outlen)
 		snprintf(using, sizeof(using), "\t(using %s with cipher %s "
 		    "(%d bits))\r\n", s->tls_version, s->tls_cipher,
 		    s->tls_bits);
-	if (tx->nrcpts == 1)
+	if (s->client.role == ROLE_LOCAL)
+		/* No HELO name or address: the kernel's word on the user
+		 * (Postfix says "from userid UID" for its sendmail). */
+		n = snprintf(out, outlen,
+		    "Received: from local user %s\r\n"
+		    "\tby %s (sallyport) with %s id %s%s%s%s;\r\n"
+		    "\t%s\r\n",
+		    s->local_user, s->cfg->hostname, tx->env.proto, tx->env.id,
+		    tx->nrcpts == 1 ? "\r\n\tfor <" : "",
+		    tx->nrcpts == 1 ? tx->rcpts[0] : "",
+		    tx->nrcpts == 1 ? ">" : "", date);
+	else if (tx->nrcpts == 1)
 		n = snprintf(out, outlen,
 		    "Received: from %s ([%s])\r\n%s"
 		    "\tby %s (sallyport) with %s id %s\r\n"

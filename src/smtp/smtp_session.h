@@ -71,6 +71,7 @@ struct smtp_session {
 	void			*ctx;
 	struct sockaddr_storage	 addr;
 	char			 addr_text[64];
+	char			 local_user[64];	/* ROLE_LOCAL: "UID (name)" */
 	unsigned long		 sid;
 	struct policy_client	 client;
 	enum smtp_state		 state;

@@ -135,6 +135,9 @@ class Server:
             # setting (off by default, so loopback MX hosts are ours);
             # test_loops checks the default.
             'mx_allow_loopback': 'yes',
+            # sallyport-sendmail's socket: the test's own, not the
+            # default under /run that every daemon would share.
+            'local_socket': os.path.join(self.dir, 'sendmail.sock'),
             # Tests run as root; the daemon refuses root without this.
             'run_as_root': 'yes' if os.geteuid() == 0 else None,
         }
