@@ -142,8 +142,9 @@ class Sendmail(sallytest.TestCase):
                          % (os.getuid(), re.escape(self.me)))
 
     def test_cron_script(self):
-        """A job's output piped in as Debian's cron does, with -t."""
-        srv = self.daemon()
+        """A job's output piped in as Debian's cron does, with -t; two
+        workers, which both serve the one local socket."""
+        srv = self.daemon(workers='2')
         script = os.path.join(self.tmp, 'job.sh')
         with open(script, 'w') as f:
             f.write('#!/bin/sh\n'
