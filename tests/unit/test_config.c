@@ -1842,6 +1842,8 @@ Test(config, dnsbl)
 
 Test(config, milter)
 {
+	struct config *b;
+	char *one, *two;
 	struct config *cfg = ok("milter = dkim unix:/run/opendkim/dkim.sock\n"
 	    "milter = rspamd inet:localhost:11332 timeout_eom=20s "
 	    "default_action=ACCEPT\n"
@@ -1868,6 +1870,19 @@ Test(config, milter)
 	cr_assert_eq(cfg->milters[2].addr.ss_family, AF_INET6);
 	cr_assert_eq(cfg->milters[2].timeout[MILTER_TIMEOUT_CONNECT], 2);
 	cr_assert(cfg->milter_submission);
+	/* Printed: the options given, and only those; it parses back. */
+	one = print(cfg);
+	cr_assert(strstr(one, "milter = rspamd inet:127.0.0.1:11332 "
+	    "timeout_eom=20s default_action=accept\n") != NULL, "%s", one);
+	cr_assert(strstr(one, "milter = dkim unix:/run/opendkim/dkim.sock\n")
+	    != NULL, "%s", one);
+	b = ok(one);
+	two = print(b);
+	cr_assert_str_eq(one, two);
+	cr_assert_eq(b->milters[1].timeout[MILTER_TIMEOUT_EOM], 20);
+	free(one);
+	free(two);
+	config_free(b);
 	config_free(cfg);
 	cfg = ok("");
 	cr_assert_eq(cfg->nmilters, 0);
