@@ -310,6 +310,18 @@ class Streaming(Base):
         self.assertEqual(msg['body'].encode(), self.BIG.split(b'\r\n\r\n', 1)[1])
         self.assertGreater(msg['body_chunks'], len(self.BIG) // 65535)
 
+    def test_skip_ends_the_body(self):
+        # the milter asks for no more body (SMFIR_SKIP): its end comes next
+        peer = self.peer({'replies': {'body': 'skip'}})
+        srv = self.start('peer ' + peer.address)
+        r = self.send(srv.mx_port, message=self.BIG)
+        self.assertEqual(r.code, 250, r)
+        msg = peer.connections()[-1]['messages'][-1]
+        self.assertEqual(msg['body_chunks'], 1)
+        self.assertIn('eom', msg)
+        # the message itself is whole in the queue
+        self.assertTrue(srv.queue_entry(r.queue_id()).delivered().endswith(self.BIG))
+
     def test_large_body_no_replies(self):
         # the body goes out as the socket takes it, without replies
         raw = RawMilter(os.path.join(self.tmp, 'raw.sock'))
