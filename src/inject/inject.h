@@ -57,7 +57,6 @@ void	inject_rcpts_free(struct inject_rcpts *);
 struct inject_opts {
 	bool		 extract;	/* -t: recipients from the header */
 	bool		 ignore_dots;	/* -i, -oi: a lone dot is a line */
-	const char	*sender;	/* envelope sender, qualified; "" <> */
 	const char	*from;		/* From: to add when there is none */
 	const char	*hostname;	/* for an added Message-ID */
 	uint64_t	 max_size;	/* max_message_size */

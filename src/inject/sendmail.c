@@ -273,7 +273,6 @@ submit(const struct args *a, const struct config *cfg)
 	memset(&o, 0, sizeof(o));
 	o.extract = a->extract;
 	o.ignore_dots = a->ignore_dots;
-	o.sender = env;
 	o.from = from;
 	o.hostname = cfg->hostname;
 	o.max_size = cfg->max_message_size;

@@ -68,8 +68,8 @@ check_spool(FILE *fp, uint64_t size, uint64_t max)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct inject_opts o = { false, false, "me@host.example",
-	    "<me@host.example>", "host.example", 65536 };
+	struct inject_opts o = { false, false, "<me@host.example>",
+	    "host.example", 65536 };
 	struct inject_msg m;
 	char err[INJECT_ERR];
 	FILE *in;

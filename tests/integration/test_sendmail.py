@@ -288,6 +288,27 @@ class Sendmail(sallytest.TestCase):
         self.assert_local(h, nobody.pw_uid, 'nobody')
         self.assertRegex(srv.log_text(), r'connect from \[local user %d \(nobody\)\] to local'
                          % nobody.pw_uid)
+        # A throw-away uid with no passwd entry: no login to send as,
+        # unless -f names the sender; the daemon says what it knows.
+        uid = next(u for u in range(54321, 64000) if not self.has_uid(u))
+        ghost = pwd.struct_passwd(('', '', uid, uid, '', '/', ''))
+        status, err = self.inject(srv, ['bob@example.test'], b'hi\n', user=ghost)
+        self.assertEqual(status, 67, err)       # EX_NOUSER
+        self.assertIn('no login name for this user ID: give the sender with -f', err)
+        status, err = self.inject(srv, ['-f', 'job@example.test', 'bob@example.test'],
+                                  b'Subject: from a uid\n\nhi\n', user=ghost)
+        self.assertEqual(status, 0, err)
+        h = headers(self.mailbox('bob', 2)[1])
+        self.assertEqual(h['return-path'], ['<job@example.test>'])
+        self.assert_local(h, uid, 'unknown')
+
+    @staticmethod
+    def has_uid(uid):
+        try:
+            pwd.getpwuid(uid)
+            return True
+        except KeyError:
+            return False
 
     def test_trusted_relay_and_forged_results(self):
         """Relayed like a mynetworks client (no AUTH), but a local user's

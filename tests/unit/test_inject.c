@@ -93,8 +93,8 @@ static int
 spool(const char *text, bool extract, bool dots, uint64_t max, char *out,
     size_t outlen, struct inject_msg *msg)
 {
-	struct inject_opts o = { extract, dots, "me@host.example",
-	    "<me@host.example>", "host.example", max };
+	struct inject_opts o = { extract, dots, "<me@host.example>",
+	    "host.example", max };
 	FILE *in = fmemopen((void *)text, strlen(text), "r");
 	char err[INJECT_ERR];
 	size_t n = 0;
