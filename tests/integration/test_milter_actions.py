@@ -37,12 +37,13 @@ MAILDIR_EOL = b'\n'     # as test_delivery: Maildir files have LF lines
 
 # Every change at the end of the message. Indexes are libmilter's:
 # insheader counts every field from 0 (the top), chgheader the fields of
-# that name from 1; each applies to the header as the changes before it
-# left it.
+# that name from 1, both on the header as the milter saw it.
 EVERY_ACTION = [
     {'action': 'addheader', 'name': 'X-Added', 'value': 'added at the end'},
     {'action': 'insheader', 'index': 0, 'name': 'X-Top', 'value': 'inserted at 0'},
     {'action': 'insheader', 'index': 2, 'name': 'X-Third', 'value': 'inserted at 2'},
+    {'action': 'insheader', 'index': 2, 'name': 'X-Third-B', 'value': 'also at 2, asked later'},
+    {'action': 'chgheader', 'name': 'X-Absent', 'index': 1, 'value': 'a change past the last'},
     {'action': 'addheader', 'name': 'X-Multi', 'value': 'folded\n\tvalue'},
     {'action': 'chgheader', 'name': 'Subject', 'index': 1, 'value': 'a changed subject'},
     {'action': 'delheader', 'name': 'X-Drop', 'index': 2},
@@ -85,21 +86,37 @@ def nth(fields, name, index):
 
 
 def apply_header_changes(fields, actions):
-    out = [list(f) for f in fields]
+    """fields with a milter's header changes, by the rules of
+    doc/filtering.md (as libmilter's milters expect): indices count on
+    the header as the milter saw it; several inserts at one position, the
+    last asked on top; a change past the last field of its name, inserts
+    past the end and added fields appended in the order asked; an empty
+    value deletes."""
+    values = [v for _, v in fields]
+    before = [[] for _ in fields]
+    appended = []
     for a in actions:
         kind = a['action']
         if kind == 'addheader':
-            out.append([a['name'], a['value']])
+            appended.append([a['name'], a['value']])
         elif kind == 'insheader':
-            out.insert(a['index'], [a['name'], a['value']])
-        elif kind in ('chgheader', 'delheader'):
-            i = nth(out, a['name'], a['index'])
-            assert i is not None, 'the test changes a field that is there'
-            if kind == 'delheader' or a['value'] == '':
-                del out[i]
+            if a['index'] < len(fields):
+                before[a['index']].insert(0, [a['name'], a['value']])
             else:
-                out[i][1] = a['value']
-    return out
+                appended.append([a['name'], a['value']])
+        elif kind in ('chgheader', 'delheader'):
+            value = a['value'] if kind == 'chgheader' else ''
+            i = nth(fields, a['name'], a['index'])
+            if i is not None:
+                values[i] = value
+            elif value:
+                appended.append([a['name'], value])
+    out = []
+    for i, (name, _) in enumerate(fields):
+        out += before[i]
+        if values[i] != '':
+            out.append([name, values[i]])
+    return out + appended
 
 
 def bare(addr):
@@ -171,6 +188,89 @@ class TestActions(MilterCase):
         self.assertEqual(raw(msg['body']), MESSAGE.split(CRLF + CRLF, 1)[1])
         self.assertEqual(bare(msg['mail']['sender']), SENDER)
         self.assertEqual([bare(x['rcpt']) for x in msg['rcpts']], ['bob@example.test'])
+
+    def expected(self, msg):
+        """The message the milter's changes make of what it saw."""
+        return (render(apply_header_changes(msg['headers'], EVERY_ACTION)) + CRLF
+                + b''.join(raw(c) for c in NEW_BODY))
+
+    def check_every_action(self, deliver):
+        peer = self.peer({'eom': EVERY_ACTION})
+        srv = self.milter_server([peer], deliver=deliver)
+        r = self.send(srv, ['bob@example.test', 'carol@example.test'])
+        self.assertEqual(r.code, 250, r)
+        qid = r.queue_id()
+        msg = self.last_message(peer)
+        self.assertEqual(msg['errors'], [])
+        self.assertEqual(fields_of(MESSAGE), msg['headers'][-len(fields_of(MESSAGE)):])
+        self.assertEqual(raw(msg['body']), MESSAGE.split(CRLF + CRLF, 1)[1])
+        return srv, qid, self.expected(msg)
+
+    def test_every_action_in_the_queue_entry(self):
+        srv, qid, expected = self.check_every_action(deliver=False)
+        entry = srv.queue_entry(qid)
+        self.assertEqual(entry.delivered(), expected)
+        self.assertEqual(entry.header['from'], 'bounces@example.org')
+        self.assertEqual(entry.rcpts, ['bob@example.test', 'dave@example.test',
+                                       'erin@example.test'])
+        self.assertEqual(entry.header['id'], qid)
+        self.assertTrue(srv.wait_log(r'id=%s milter=p0: .*body replaced' % qid),
+                        srv.log_text()[-3000:])
+
+    def test_every_action_in_the_delivered_message(self):
+        srv, qid, expected = self.check_every_action(deliver=True)
+        for user in ('bob', 'dave', 'erin'):
+            got = self.mailbox(user)
+            self.assertEqual(len(got), 1, user)
+            self.assertEqual(got[0], (b'Return-Path: <bounces@example.org>\n'
+                                      b'Delivered-To: %s@example.test\n' % user.encode())
+                             + expected.replace(CRLF, MAILDIR_EOL))
+        self.assertEqual(self.mailbox('carol', timeout=0), [])
+
+    def test_leading_space(self):
+        """A milter that negotiated SMFIP_HDR_LEADSPC gets the values as
+        they are, leading space included, and its fields are written as it
+        gives them: "Name:" and its value, no space added (Postfix)."""
+        peer = self.peer({'leading_space': True, 'eom': [
+            {'action': 'addheader', 'name': 'X-Spaced', 'value': '  two spaces'},
+            {'action': 'addheader', 'name': 'X-Tight', 'value': 'none'},
+            {'action': 'chgheader', 'name': 'Subject', 'index': 1, 'value': ' changed'}]})
+        srv = self.milter_server([peer])
+        r = self.send(srv, ['bob@example.test'])
+        self.assertEqual(r.code, 250, r)
+        msg = self.last_message(peer)
+        self.assertIn(['Subject', ' the original subject'], msg['headers'])
+        self.assertIn(['X-Folded', ' first line\n\tsecond line'], msg['headers'])
+        head = srv.queue_entry(r.queue_id()).delivered().split(CRLF + CRLF, 1)[0] + CRLF
+        self.assertIn(b'\r\nSubject: changed\r\n', head)
+        self.assertTrue(head.endswith(b'\r\nX-Spaced:  two spaces\r\nX-Tight:none\r\n'), head)
+
+    def test_two_milters_in_order(self):
+        """The second milter sees the message as the first left it; the
+        entry has both's changes."""
+        first = self.peer({'eom': [
+            {'action': 'addheader', 'name': 'X-First', 'value': 'one'},
+            {'action': 'chgheader', 'name': 'Subject', 'index': 1, 'value': 'by the first'},
+            {'action': 'addrcpt', 'rcpt': '<dave@example.test>'},
+            {'action': 'replacebody', 'chunks': ['the first body\r\n']}]})
+        second = self.peer({'eom': [
+            {'action': 'addheader', 'name': 'X-Second', 'value': 'two'},
+            {'action': 'delrcpt', 'rcpt': '<bob@example.test>'}]}, inet=True)
+        srv = self.milter_server([first, second])
+        r = self.send(srv, ['bob@example.test'])
+        self.assertEqual(r.code, 250, r)
+        one, two = self.last_message(first), self.last_message(second)
+        self.assertEqual(two['headers'], apply_header_changes(one['headers'], [
+            {'action': 'addheader', 'name': 'X-First', 'value': 'one'},
+            {'action': 'chgheader', 'name': 'Subject', 'index': 1, 'value': 'by the first'}]))
+        self.assertEqual(two['body'], 'the first body\r\n')
+        entry = srv.queue_entry(r.queue_id())
+        self.assertEqual(entry.delivered(), render(two['headers'] + [['X-Second', 'two']])
+                         + CRLF + b'the first body\r\n')
+        self.assertEqual(entry.rcpts, ['dave@example.test'])
+        # the envelope the second milter was given is the original one:
+        # recipients change at the end of the message only
+        self.assertEqual([bare(x['rcpt']) for x in two['rcpts']], ['bob@example.test'])
 
     def test_quarantine_holds_the_entry(self):
         peer = self.peer({'eom': [{'action': 'quarantine', 'reason': 'held by the test'}]})
