@@ -39,14 +39,10 @@
 #include "conf/aliases.h"
 #include "lib/buf.h"
 #include "conf/config_value.h"
+#include "conf/mapfile.h"
 
-#define ALIAS_LINE_MAX		CV_LINE_MAX	/* bytes per line */
-#define ALIAS_ENTRY_MAX		(64 * 1024)	/* an entry with its
-						 * continuation lines */
 #define ALIAS_TARGETS_MAX	1000		/* targets of one alias */
 #define ALIAS_ENTRIES_MAX	100000
-#define ALIAS_ERRORS_MAX	100		/* then we stop reading */
-#define ALIAS_ERRTEXT_MAX	(64 * 1024)
 #define ALIAS_DEPTH_MAX		10
 #define ALIAS_ADDR_MAX		(CV_LOCALPART_MAX + 1 + CV_DOMAIN_MAX)
 
@@ -67,35 +63,11 @@ struct alias_table {
 					 * part is a mailbox of its own */
 };
 
-/* One load: where we are and what went wrong. */
+/* One load: the file being read, then the table. */
 struct alias_load {
+	struct mapfile	 m;		/* first: entry() gets it */
 	struct alias_table *t;
-	const char	*path;
-	unsigned	 lineno;
-	struct buf	 errors;
-	unsigned	 nerrors;
-	bool		 nomem;
 };
-
-static void alias_error(struct alias_load *, unsigned, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* alias_error - one "file:line: message" line */
-static void
-alias_error(struct alias_load *l, unsigned line, const char *fmt, ...)
-{
-	char	 msg[256];
-	va_list	 ap;
-
-	l->nerrors++;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (line > 0)
-		buf_printf(&l->errors, "%s:%u: %s\n", l->path, line, msg);
-	else
-		buf_printf(&l->errors, "%s: %s\n", l->path, msg);
-}
 
 /* --- lookups ------------------------------------------------------------ */
 
@@ -190,11 +162,11 @@ alias_add_target(struct alias_load *l, struct alias *a, const char *item)
 		r = cv_localpart_norm(item, norm, sizeof(norm), err,
 		    sizeof(err));
 	if (r == -1) {
-		alias_error(l, a->line, "%s: %s", a->name, err);
+		mapfile_error(&l->m, a->line, "%s: %s", a->name, err);
 		return -1;
 	}
 	if (a->ntargets == ALIAS_TARGETS_MAX) {
-		alias_error(l, a->line, "%s: more than %d targets", a->name,
+		mapfile_error(&l->m, a->line, "%s: more than %d targets", a->name,
 		    ALIAS_TARGETS_MAX);
 		return -1;
 	}
@@ -202,7 +174,7 @@ alias_add_target(struct alias_load *l, struct alias *a, const char *item)
 	    NULL || (v[a->ntargets] = strdup(norm)) == NULL) {
 		if (v != NULL)
 			a->targets = v;
-		l->nomem = true;
+		l->m.nomem = true;
 		return -1;
 	}
 	a->targets = v;
@@ -221,8 +193,9 @@ alias_clear(struct alias *a)
 
 /* alias_entry - one whole entry, "name: targets", from `line` on */
 static void
-alias_entry(struct alias_load *l, char *text, unsigned line)
+alias_entry(struct mapfile *m, char *text, unsigned line)
 {
+	struct alias_load *l = (struct alias_load *)m;
 	struct alias_table *t = l->t;
 	struct alias	 a = { .line = line };
 	char		*colon = strchr(text, ':'), *end;
@@ -232,7 +205,7 @@ alias_entry(struct alias_load *l, char *text, unsigned line)
 	struct alias	*v;
 
 	if (colon == NULL) {
-		alias_error(l, line, "missing ':' (expected name: targets)");
+		mapfile_error(&l->m, line, "missing ':' (expected name: targets)");
 		return;
 	}
 	for (end = colon; end > text && cv_isblank(end[-1]); end--)
@@ -240,29 +213,29 @@ alias_entry(struct alias_load *l, char *text, unsigned line)
 	*end = '\0';
 	if (cv_localpart_norm(text, name, sizeof(name), err,
 	    sizeof(err)) == -1) {
-		alias_error(l, line, "alias name: %s", err);
+		mapfile_error(&l->m, line, "alias name: %s", err);
 		return;
 	}
 	if (t->naliases == ALIAS_ENTRIES_MAX) {
-		alias_error(l, line, "more than %d aliases", ALIAS_ENTRIES_MAX);
+		mapfile_error(&l->m, line, "more than %d aliases", ALIAS_ENTRIES_MAX);
 		return;
 	}
 	if ((a.name = strdup(name)) == NULL) {
-		l->nomem = true;
+		l->m.nomem = true;
 		return;
 	}
-	/* Items come from an entry no longer than ALIAS_ENTRY_MAX, cut
+	/* Items come from an entry no longer than MAPFILE_ENTRY_MAX, cut
 	 * to CV_LINE_MAX each; a cut one is no local part or address. */
 	for (s = colon + 1; (s = cv_next_item(s, item, sizeof(item))) != NULL;)
 		if (alias_add_target(l, &a, item) == -1)
 			goto fail;
 	if (a.ntargets == 0) {
-		alias_error(l, line, "%s: no targets", name);
+		mapfile_error(&l->m, line, "%s: no targets", name);
 		goto fail;
 	}
 	if ((v = reallocarray(t->aliases, t->naliases + 1, sizeof(*v))) ==
 	    NULL) {
-		l->nomem = true;
+		l->m.nomem = true;
 		goto fail;
 	}
 	t->aliases = v;
@@ -270,103 +243,6 @@ alias_entry(struct alias_load *l, char *text, unsigned line)
 	return;
 fail:
 	alias_clear(&a);
-}
-
-/* alias_getline - the next line into `line` (ALIAS_LINE_MAX + 1 bytes),
- * without its newline; 0 at the end of the file. A line too long or
- * with a control character is read whole and reported. */
-static int
-alias_getline(struct alias_load *l, FILE *fp, char *line, bool *ok)
-{
-	size_t	 n = 0;
-	int	 c;
-	bool	 any = false, toolong = false;
-	int	 bad = -1;
-
-	*ok = true;
-	while ((c = getc(fp)) != EOF) {
-		any = true;
-		if (c == '\n')
-			break;
-		if (((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) &&
-		    bad == -1)
-			bad = c;
-		if (n < ALIAS_LINE_MAX)
-			line[n++] = (char)c;
-		else
-			toolong = true;
-	}
-	if (!any)
-		return 0;
-	l->lineno++;
-	if (n > 0 && line[n - 1] == '\r' && !toolong)
-		n--;		/* CRLF */
-	line[n] = '\0';
-	if (strchr(line, '\r') != NULL && bad == -1)
-		bad = '\r';
-	if (toolong) {
-		alias_error(l, l->lineno, "line too long (more than %d bytes)",
-		    ALIAS_LINE_MAX);
-		*ok = false;
-	} else if (bad != -1) {
-		alias_error(l, l->lineno, "control character 0x%02x in line",
-		    bad);
-		*ok = false;
-	}
-	return 1;
-}
-
-/* alias_read - every entry of the file, continuation lines joined */
-static void
-alias_read(struct alias_load *l, FILE *fp)
-{
-	char		 line[ALIAS_LINE_MAX + 1];
-	struct buf	 entry;
-	unsigned	 start = 0;	/* line of the entry; 0: none */
-	bool		 ok, broken = false;
-
-	buf_init(&entry, ALIAS_ENTRY_MAX);
-	for (;;) {
-		int	 more = alias_getline(l, fp, line, &ok);
-		char	*s = line;
-
-		if (l->nerrors >= ALIAS_ERRORS_MAX || l->nomem) {
-			if (more)
-				alias_error(l, l->lineno, "too many errors, "
-				    "stopped reading");
-			break;
-		}
-		while (more && cv_isblank(*s))
-			s++;
-		if (more && (*s == '\0' || *s == '#'))
-			continue;
-		if (more && s != line) {	/* a continuation */
-			if (start == 0 && !broken && ok)
-				alias_error(l, l->lineno, "continuation line "
-				    "without an entry above it");
-			if (!ok || start == 0)
-				continue;
-			if (buf_printf(&entry, " %s", s) == -1) {
-				alias_error(l, start, "entry too long (more "
-				    "than %d bytes)", ALIAS_ENTRY_MAX);
-				start = 0;
-				broken = true;
-			}
-			continue;
-		}
-		if (start != 0)
-			alias_entry(l, entry.data, start);
-		buf_reset(&entry);
-		start = 0;
-		if (!more)
-			break;
-		/* A bad line breaks its entry; its continuations go with
-		 * it, without more messages. */
-		broken = !ok;
-		if (ok && buf_printf(&entry, "%s", s) == 0)
-			start = l->lineno;
-	}
-	buf_free(&entry);
 }
 
 /* alias_check_names - names defined twice; the aliases are sorted by
@@ -383,7 +259,7 @@ alias_check_names(struct alias_load *l)
 		struct alias *a = &t->aliases[i - 1], *b = &t->aliases[i];
 
 		if (strcmp(a->name, b->name) == 0)
-			alias_error(l, a->line > b->line ? a->line : b->line,
+			mapfile_error(&l->m, a->line > b->line ? a->line : b->line,
 			    "%s defined twice (lines %u and %u)",
 			    cv_quote(a->name, q, sizeof(q)),
 			    a->line < b->line ? a->line : b->line,
@@ -407,7 +283,7 @@ alias_check_targets(struct alias_load *l)
 
 			if (strchr(n, '@') == NULL && alias_find(t, n) ==
 			    NULL && !user_find(t, n))
-				alias_error(l, a->line, "%s: target %s is "
+				mapfile_error(&l->m, a->line, "%s: target %s is "
 				    "neither an alias nor in mailbox_users",
 				    a->name, cv_quote(n, q, sizeof(q)));
 		}
@@ -438,7 +314,7 @@ alias_postmaster(struct alias_load *l, char *const *users, size_t nusers)
 		if (v != NULL)
 			t->aliases = v;
 		alias_clear(&a);
-		l->nomem = true;
+		l->m.nomem = true;
 		return;
 	}
 	t->aliases = v;
@@ -472,47 +348,30 @@ alias_users(struct alias_table *t, char *const *users, size_t nusers,
 
 struct alias_table *
 alias_table_load(const char *path, char *const *mailbox_users,
-    size_t nusers, const char *catchall, char **errors)
+    size_t nusers, const char *catchall, bool closed, char **errors)
 {
-	struct alias_load l = { .path = path != NULL ? path : "aliases" };
-	FILE		*fp = NULL;
+	struct alias_load l;
 
-	*errors = NULL;
-	buf_init(&l.errors, ALIAS_ERRTEXT_MAX);
+	mapfile_init(&l.m, path != NULL ? path : "aliases", alias_entry);
 	if ((l.t = calloc(1, sizeof(*l.t))) == NULL ||
 	    alias_users(l.t, mailbox_users, nusers, catchall) == -1) {
-		l.nomem = true;
+		l.m.nomem = true;
 		goto done;
 	}
-	l.t->open = path == NULL && nusers == 0 && catchall == NULL;
+	l.t->open = !closed && path == NULL && nusers == 0 &&
+	    catchall == NULL;
 	if (path != NULL) {
-		if ((fp = fopen(path, "r")) == NULL) {
-			alias_error(&l, 0, "cannot open: %s", strerror(errno));
-			goto done;
-		}
-		alias_read(&l, fp);
-		if (ferror(fp))
-			alias_error(&l, 0, "cannot read: %s", strerror(errno));
-		fclose(fp);
+		mapfile_read(&l.m);
 		alias_check_names(&l);
-		if (l.nerrors == 0 && !l.nomem)
+		if (l.m.nerrors == 0 && !l.m.nomem)
 			alias_check_targets(&l);
 	}
-	if (l.nerrors == 0 && !l.nomem)
+	if (l.m.nerrors == 0 && !l.m.nomem)
 		alias_postmaster(&l, mailbox_users, nusers);
 done:
-	if (l.nomem)
-		alias_error(&l, 0, "out of memory");
-	if (l.nerrors > 0) {
+	if ((*errors = mapfile_errors(&l.m)) != NULL || l.m.nerrors > 0) {
 		alias_table_free(l.t);
 		l.t = NULL;
-		/* A message that could not be kept still counts. */
-		if (l.errors.data == NULL)
-			*errors = strdup("aliases: out of memory\n");
-		else
-			*errors = l.errors.data;
-	} else {
-		buf_free(&l.errors);
 	}
 	return l.t;
 }
@@ -587,6 +446,16 @@ alias_table_known(const struct alias_table *t, const char *local)
 	    t->catchall != NULL)
 		return true;
 	return t->open && alias_mailbox_name(name);
+}
+
+bool
+alias_table_listed(const struct alias_table *t, const char *local)
+{
+	char	 name[CV_LOCALPART_MAX + 1];
+
+	if (t == NULL || alias_lower(local, name, sizeof(name)) == -1)
+		return false;
+	return alias_find(t, name) != NULL || user_find(t, name);
 }
 
 /* One expansion: the targets found so far and the aliases being

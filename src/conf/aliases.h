@@ -1,5 +1,7 @@
 /*
- * aliases - the local recipient table: an aliases file (`name: target,
+ * aliases - the single-domain recipient table, keyed by local part and
+ * applied to every local domain (the shorthand beside rcpt_table.h,
+ * which keys by whole address): an aliases file (`name: target,
  * target`), the mailbox users, an optional catch-all. Loaded with the
  * configuration (so a reload swaps it whole) and asked at RCPT time,
  * so that unknown users are refused in the session, never bounced
@@ -20,10 +22,12 @@ struct config;
 
 /* Parse `path` (NULL: no file). Errors are "file:line: message" lines
  * in *errors (malloc'd). `postmaster` always exists: if the file does
- * not define it, it goes to the first mailbox user, else "root". */
+ * not define it, it goes to the first mailbox user, else "root".
+ * `closed`: never open, even with nothing configured (a recipient
+ * table, rcpt_table.h, lists the recipients instead). */
 struct alias_table *alias_table_load(const char *path,
 		    char *const *mailbox_users, size_t nusers,
-		    const char *catchall, char **errors);
+		    const char *catchall, bool closed, char **errors);
 void		 alias_table_free(struct alias_table *);
 
 /* Is `local` (the unquoted local part; case-insensitive) delivered
@@ -33,6 +37,11 @@ void		 alias_table_free(struct alias_table *);
  * the one recipient predicate: the RCPT check and the delivery both
  * ask it, so that what is accepted is what is delivered. */
 bool		 alias_table_known(const struct alias_table *, const char *local);
+
+/* Is `local` an alias or a mailbox user (postmaster included), rather
+ * than known only through the catch-all or an open table? */
+bool		 alias_table_listed(const struct alias_table *,
+		    const char *local);
 
 /* Nothing configured (or NULL): every local part the predicate above
  * allows is a mailbox of its own name. */

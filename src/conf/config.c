@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "conf/aliases.h"
+#include "conf/rcpt_table.h"
 #include "conf/config.h"
 #include "conf/config_addr.h"
 #include "conf/config_check.h"
@@ -342,6 +343,7 @@ config_free(struct config *cfg)
 		return;
 	for (size_t i = 0; i < conf_nkeys; i++)
 		conf_type_free(cfg, &conf_keys[i]);
+	rcpt_table_free(cfg->rcpt_table);
 	alias_table_free(cfg->alias_table);
 	free(cfg->path);
 	free(cfg);

@@ -17,6 +17,7 @@
 #include "lib/netaddr.h"
 
 struct alias_table;
+struct rcpt_table;
 
 enum listen_role {
 	ROLE_MX,		/* port 25: mail for our domains from anyone */
@@ -181,6 +182,9 @@ struct config {
 	struct strlist	 mailbox_users;		/* local parts with a mailbox */
 	char		*catchall;		/* user for unknown local parts */
 	struct alias_table *alias_table;	/* aliases, loaded with the config */
+	char		*recipients;		/* recipient table file; NULL: none */
+	char		*recipient_delimiter;	/* e.g. "+"; NULL: none */
+	struct rcpt_table *rcpt_table;		/* recipients, with alias_table */
 	struct cidr	*own_addresses;		/* ours, not on an interface */
 	size_t		 nown_addresses;
 	bool		 mx_allow_loopback;	/* lab: 127/8 MX hosts */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conf/aliases.h"
+#include "conf/rcpt_table.h"
 #include "conf/config_addr.h"
 #include "conf/config_check.h"
 #include "conf/config_dkim.h"
@@ -183,10 +184,29 @@ conf_check_dnsbl(struct conf_parse *p)
 	p->lineno = 0;
 }
 
-/* conf_load_aliases - the recipient table, from the three keys that
- * make it. Its messages carry the alias file's own "file:line: " and
- * count as errors of the configuration, so that --check-config shows
- * them and a reload with a broken alias file is refused. */
+/* conf_table_errors - a table file's messages, with their own
+ * "file:line: ", counted as errors of the configuration, so that
+ * --check-config shows them and a reload with a broken file is
+ * refused */
+static void
+conf_table_errors(struct conf_parse *p, char *errs, bool loaded)
+{
+	if (errs != NULL) {
+		for (const char *c = errs; *c != '\0'; c++)
+			p->nerrors += *c == '\n';
+		conf_addtext(p, errs);
+		free(errs);
+	}
+	if (!loaded && p->nerrors == 0) {
+		p->nerrors++;
+		conf_addtext(p, "out of memory\n");
+	}
+}
+
+/* conf_load_aliases - the recipient rules: the shorthand (aliases,
+ * mailbox_users, catchall), never open beside a recipients file, then
+ * that file with the delimiter. A Maildir template without %d would
+ * put user@a and user@b of the file's two domains in one mailbox. */
 static void
 conf_load_aliases(struct conf_parse *p)
 {
@@ -194,16 +214,22 @@ conf_load_aliases(struct conf_parse *p)
 	char		*errs = NULL;
 
 	cfg->alias_table = alias_table_load(cfg->aliases, cfg->mailbox_users.v,
-	    cfg->mailbox_users.n, cfg->catchall, &errs);
-	if (errs != NULL) {
-		for (const char *c = errs; *c != '\0'; c++)
-			p->nerrors += *c == '\n';
-		conf_addtext(p, errs);
-		free(errs);
-	}
-	if (cfg->alias_table == NULL && p->nerrors == 0) {
-		p->nerrors++;
-		conf_addtext(p, "out of memory\n");
+	    cfg->mailbox_users.n, cfg->catchall, cfg->recipients != NULL,
+	    &errs);
+	conf_table_errors(p, errs, cfg->alias_table != NULL);
+	if (cfg->alias_table == NULL)
+		return;
+	cfg->rcpt_table = rcpt_table_load(cfg->recipients, &cfg->local_domains,
+	    cfg->alias_table, cfg->recipient_delimiter, &errs);
+	conf_table_errors(p, errs, cfg->rcpt_table != NULL);
+	if (rcpt_table_ndomains(cfg->rcpt_table) > 1 &&
+	    strncmp(cfg->local_delivery, "maildir:", 8) == 0 &&
+	    strstr(cfg->local_delivery, "%d") == NULL) {
+		p->lineno = p->seen[conf_key_index("local_delivery")];
+		conf_error(p, "local_delivery: the maildir template has no "
+		    "%%d, but recipients names several domains: user@ each "
+		    "of them would share one Maildir");
+		p->lineno = 0;
 	}
 }
 

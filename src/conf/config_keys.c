@@ -192,7 +192,8 @@ const struct conf_key conf_keys[] = {
 	{ "sender_login_check", CONF_BOOL, CONF_AT(sender_login_check), "no",
 	    0, 0, 0, 0 },
 	/* Delivery. The recipient table (aliases, mailbox_users,
-	 * catchall) is loaded by conf_finish once all three are known. */
+	 * catchall, recipients, recipient_delimiter) is loaded by
+	 * conf_finish once all are known. */
 	{ "delivery", CONF_BOOL, CONF_AT(delivery), "yes", 0, 0, 0, 0 },
 	{ "local_delivery", CONF_DELIVERY, CONF_AT(local_delivery),
 	    "maildir:" LOCALSTATEDIR "/mail/%d/%u/Maildir", 0, 0, 0, 0 },
@@ -201,6 +202,10 @@ const struct conf_key conf_keys[] = {
 	    0, 0, 0, CONF_F_EMPTY },
 	{ "catchall", CONF_LOCALPART, CONF_AT(catchall), "", 0, 0, 0,
 	    CONF_F_EMPTY },
+	{ "recipients", CONF_PATH, CONF_AT(recipients), "", 0, 0, 0,
+	    CONF_F_EMPTY },
+	{ "recipient_delimiter", CONF_DELIMITER, CONF_AT(recipient_delimiter),
+	    "", 0, 0, 0, CONF_F_EMPTY },
 	/* Ours though on no interface (NAT, a load balancer in front). */
 	{ "own_addresses", CONF_CIDRS, CONF_AT(own_addresses), "", 0, 0,
 	    CONF_AT(nown_addresses), CONF_F_EMPTY },

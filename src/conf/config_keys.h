@@ -44,6 +44,7 @@ enum conf_type {
 	CONF_TEXT,		/* one line of printable text (a reply) */
 	CONF_MILTER,		/* NAME SOCKET [option=value ...], one per line */
 	CONF_MILTER_ACTION,	/* accept, tempfail or reject */
+	CONF_DELIMITER,		/* recipient_delimiter characters */
 };
 
 enum {

@@ -17,6 +17,7 @@
 #include "conf/config_types.h"
 #include "conf/config_value.h"
 #include "conf/dnsbl_site.h"
+#include "conf/rcpt_table.h"
 
 /* conf_field - where a key's value lives in cfg */
 static void *
@@ -405,6 +406,9 @@ static const struct {
 	[CONF_MILTER_ACTION] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, conf_milter_action_norm, "accept, tempfail or "
 	    "reject" },
+	[CONF_DELIMITER] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, rcpt_delimiter_norm, "delimiter characters such "
+	    "as +" },
 };
 
 static conf_norm_fn *

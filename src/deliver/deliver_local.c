@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "smtp/address.h"
-#include "conf/aliases.h"
+#include "conf/rcpt_table.h"
 #include "deliver/deliver_int.h"
 #include "lib/idna.h"
 #include "deliver/maildir.h"
@@ -46,13 +46,14 @@
  * elimination). */
 struct mbox {
 	char		*addr;		/* "user@domain", the last @ splits */
+	char		*folder;	/* Maildir folder to try, or NULL */
 	struct outcome	 res;
 };
 
 /* A pending local recipient, between expansion and its outcome. */
 struct lrcpt {
 	size_t		 i;		/* in e->rcpts */
-	char		**targets;	/* from the alias table */
+	struct rcpt_dest *targets;	/* from the recipient table */
 	long		*mb;		/* each target's mailbox; -1: outside */
 	int		 n;
 };
@@ -62,15 +63,16 @@ struct mboxes {
 	size_t		 n, cap;
 };
 
-/* mbox_add - the index of user@domain's mailbox, added when new; -1
- * when out of memory. The mailbox is named in lower case: a domain is
+/* mbox_add - the index of user@domain's mailbox (with its folder: one
+ * copy per folder), added when new; -1 when out of memory. The mailbox is named in lower case: a domain is
  * case-insensitive (RFC 5321 2.4), and so is a local part of ours (the
  * RCPT check and the alias table ignore its case), so User@Example.org
  * and user@example.org are one mailbox and get one copy. A UTF-8
  * domain is named by its A-labels, as local_domains names it, so that
  * its UTF-8 and its xn-- spelling are one mailbox too. */
 static long
-mbox_add(struct mboxes *m, const char *user, const char *domain)
+mbox_add(struct mboxes *m, const char *user, const char *domain,
+    const char *folder)
 {
 	struct mbox *nv;
 	char *addr, alabels[256];
@@ -86,7 +88,9 @@ mbox_add(struct mboxes *m, const char *user, const char *domain)
 		if (addr[k] >= 'A' && addr[k] <= 'Z')
 			addr[k] = (char)(addr[k] - 'A' + 'a');
 	for (k = 0; k < m->n; k++)
-		if (strcmp(m->v[k].addr, addr) == 0) {
+		if (strcmp(m->v[k].addr, addr) == 0 && (m->v[k].folder ==
+		    NULL ? folder == NULL : folder != NULL &&
+		    strcmp(m->v[k].folder, folder) == 0)) {
 			free(addr);
 			return (long)k;
 		}
@@ -101,6 +105,10 @@ mbox_add(struct mboxes *m, const char *user, const char *domain)
 		m->cap = ncap;
 	}
 	memset(&m->v[m->n], 0, sizeof(m->v[m->n]));
+	if (folder != NULL && (m->v[m->n].folder = strdup(folder)) == NULL) {
+		free(addr);
+		return -1;
+	}
 	m->v[m->n].addr = addr;
 	return (long)m->n++;
 }
@@ -108,8 +116,10 @@ mbox_add(struct mboxes *m, const char *user, const char *domain)
 static void
 mboxes_free(struct mboxes *m)
 {
-	for (size_t k = 0; k < m->n; k++)
+	for (size_t k = 0; k < m->n; k++) {
 		free(m->v[k].addr);
+		free(m->v[k].folder);
+	}
 	free(m->v);
 }
 
@@ -129,7 +139,7 @@ maildir_one(const char *tpl, const struct qentry *e, int fd,
 		    "queue file");
 		return;
 	}
-	rc = maildir_deliver(tpl, user, domain, e->sender, fd,
+	rc = maildir_deliver(tpl, user, domain, mb->folder, e->sender, fd,
 	    e->body_size, err, sizeof(err));
 	if (rc == 0)
 		set_outcome(&mb->res, 250, "maildir", "250 2.0.0 delivered to "
@@ -264,24 +274,36 @@ forward(const struct deliver_ctx *dc, const struct qentry *e, int fd, char **tar
 
 /* --- the recipients ----------------------------------------------------------- */
 
+/* local_rcpt - rcpt_expand's question: delivered here? */
+static bool
+local_rcpt(const struct config *cfg, const char *local, const char *domain)
+{
+	return policy_local_rcpt(cfg, local, domain) &&
+	    policy_local_user(cfg, local, domain);
+}
+
 /* expand - recipient lr->i's targets, each with its mailbox (or -1
  * for an address outside); false when *o already has its outcome. The
  * queue holds the recipient as SMTP writes it (quoted again where
  * needed): the parser unquotes it, and the one predicate of the RCPT
- * check (policy_local_user) is asked again of the same local part. */
+ * check (policy_local_user) is asked again of the same address. A
+ * mailbox's folder (an address extension) is a Maildir matter: over
+ * LMTP the server gets the mailbox's address. */
 static bool
 expand(const struct config *cfg, const struct qentry *e, struct lrcpt *lr,
     struct mboxes *m, struct outcome *o)
 {
 	const char *rcpt = e->rcpts[lr->i], *perr;
-	char tl[256], td[256], *tv[MAX_TARGETS];
+	bool maildir = strncmp(cfg->local_delivery, "maildir:", 8) == 0;
+	char tl[256], td[256];
+	struct rcpt_dest tv[MAX_TARGETS];
 	struct address a;
 	int k, n = -1;
 
 	if (address_parse(rcpt, strlen(rcpt), &a, &perr) == (int)strlen(rcpt) &&
-	    policy_local_user(cfg, a.local))
-		n = alias_table_expand(cfg->alias_table, a.local, tv,
-		    MAX_TARGETS);
+	    policy_local_user(cfg, a.local, a.domain))
+		n = rcpt_expand(cfg->rcpt_table, a.local, a.domain, local_rcpt,
+		    cfg, tv, MAX_TARGETS);
 	if (n == -1) {
 		set_outcome(o, 550, "local", "550 5.1.1 User unknown");
 		return false;
@@ -296,8 +318,7 @@ expand(const struct config *cfg, const struct qentry *e, struct lrcpt *lr,
 	if (n > 0 && ((lr->targets = calloc((size_t)n,
 	    sizeof(*lr->targets))) == NULL || (lr->mb = calloc((size_t)n,
 	    sizeof(*lr->mb))) == NULL)) {
-		for (k = 0; k < n; k++)
-			free(tv[k]);
+		rcpt_dest_free(tv, (size_t)n);
 		n = -2;
 	}
 	if (n < 0) {
@@ -307,23 +328,15 @@ expand(const struct config *cfg, const struct qentry *e, struct lrcpt *lr,
 	memcpy(lr->targets, tv, (size_t)n * sizeof(*tv));
 	lr->n = n;
 	for (k = 0; k < n; k++) {
-		const char *t = lr->targets[k];
+		const struct rcpt_dest *t = &lr->targets[k];
 
-		if (strchr(t, '@') == NULL) {
-			lr->mb[k] = mbox_add(m, t, a.domain);
-		} else {
-			split(t, tl, sizeof(tl), td, sizeof(td));
-			/* postmaster@hostname too: forwarded, it would come
-			 * back here as a new entry, again and again. */
-			if (!policy_local_rcpt(cfg, tl, td) ||
-			    !policy_local_user(cfg, tl)) {
-				lr->mb[k] = -1;		/* forwarded */
-				continue;
-			}
-			/* Ours again: deliver, don't expand twice. */
-			lr->mb[k] = mbox_add(m, tl, td);
+		if (!t->mailbox) {
+			lr->mb[k] = -1;		/* forwarded */
+			continue;
 		}
-		if (lr->mb[k] < 0) {
+		split(t->addr, tl, sizeof(tl), td, sizeof(td));
+		if ((lr->mb[k] = mbox_add(m, tl, td, maildir ? t->folder :
+		    NULL)) < 0) {
 			set_outcome(o, 451, "local", "451 4.3.0 out of memory");
 			return false;
 		}
@@ -334,8 +347,7 @@ expand(const struct config *cfg, const struct qentry *e, struct lrcpt *lr,
 static void
 lrcpt_free(struct lrcpt *lr)
 {
-	for (int k = 0; k < lr->n; k++)
-		free(lr->targets[k]);
+	rcpt_dest_free(lr->targets, lr->n > 0 ? (size_t)lr->n : 0);
 	free(lr->targets);
 	free(lr->mb);
 }
@@ -386,7 +398,7 @@ conclude(const struct deliver_ctx *dc, const struct qentry *e, int fd,
 	}
 	for (k = 0, nout = 0; k < lr->n; k++)
 		if (lr->mb[k] < 0)
-			outside[nout++] = lr->targets[k];
+			outside[nout++] = lr->targets[k].addr;
 	if (forward(dc, e, fd, outside, nout, id, err, sizeof(err)) == -1)
 		set_outcome(o, 451, "local", "451 4.3.0 %s", err);
 	else {

@@ -7,7 +7,9 @@
  *
  * The spool holds the message with CRLF line ends; a Maildir holds it
  * the Unix way, with LF, as Postfix and qmail write it and as IMAP
- * servers expect. Runs on the delivery threads: nothing is shared but
+ * servers expect. An address extension picks an existing Maildir++
+ * folder (".tag" beside new/ and cur/); none is ever created, so that
+ * senders cannot fill a mailbox with folders. Runs on the delivery threads: nothing is shared but
  * the counter that keeps names unique.
  */
 #include <errno.h>
@@ -246,10 +248,28 @@ maildir_open_tmp(const char *dir, char *unique, size_t ulen, char *tmp,
 	return -1;
 }
 
+/* maildir_folder - dir/.folder when folder may name one and it exists
+ * as a directory; otherwise dir stays the inbox */
+static void
+maildir_folder(char *dir, size_t dirlen, const char *folder)
+{
+	char		 path[PATH_MAX];
+	struct stat	 st;
+
+	if (folder == NULL || !maildir_name_ok(folder) ||
+	    strstr(folder, "..") != NULL)
+		return;
+	if ((size_t)snprintf(path, sizeof(path), "%s/.%s", dir, folder) >=
+	    sizeof(path) || strlen(path) >= dirlen)
+		return;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		memcpy(dir, path, strlen(path) + 1);
+}
+
 int
 maildir_deliver(const char *template, const char *user, const char *domain,
-    const char *return_path, int body_fd, off_t body_len, char *err,
-    size_t errlen)
+    const char *folder, const char *return_path, int body_fd,
+    off_t body_len, char *err, size_t errlen)
 {
 	char	 dir[PATH_MAX], unique[384], tmp[PATH_MAX], new[PATH_MAX];
 	char	 head[2048];
@@ -265,7 +285,10 @@ maildir_deliver(const char *template, const char *user, const char *domain,
 		return MAILDIR_PERM;
 	}
 	if (maildir_expand(template, user, domain, dir, sizeof(dir), err,
-	    errlen) == -1 || maildir_create(dir, err, errlen) == -1)
+	    errlen) == -1)
+		return MAILDIR_TEMP;
+	maildir_folder(dir, sizeof(dir), folder);
+	if (maildir_create(dir, err, errlen) == -1)
 		return MAILDIR_TEMP;
 	n = snprintf(head, sizeof(head), "Return-Path: <%s>\n"
 	    "Delivered-To: %s@%s\n", return_path, user, domain);

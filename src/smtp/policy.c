@@ -12,8 +12,8 @@
  * An address literal is ours only when local_domains lists it in
  * brackets, which the plain domain comparison gives for free.
  * Once the relay rules pass, a recipient in local_domains must be one
- * the recipient table knows (aliases, mailbox_users, catchall), from
- * any client: an unknown user is refused now rather than bounced later
+ * the recipient table knows (recipients, aliases, mailbox_users,
+ * catchall, recipient_delimiter: rcpt_table.h), from any client: an unknown user is refused now rather than bounced later
  * to a sender who may be forged. With no table configured (an open
  * one) every local part that can be a mailbox name is known (see
  * aliases.c); the runner asks the same question of the same unquoted
@@ -37,6 +37,7 @@
 #include <strings.h>
 
 #include "conf/aliases.h"
+#include "conf/rcpt_table.h"
 #include "lib/idna.h"
 #include "lib/netaddr.h"
 #include "smtp/policy.h"
@@ -106,7 +107,8 @@ policy_relay_domain(const struct config *cfg, const char *domain)
 }
 
 bool
-policy_local_user(const struct config *cfg, const char *local)
+policy_local_user(const struct config *cfg, const char *local,
+    const char *domain)
 {
 	/* Handed to qmail-queue, an open table is qmail's to judge: every
 	 * local part goes on, as qmail-smtpd took them. */
@@ -114,7 +116,11 @@ policy_local_user(const struct config *cfg, const char *local)
 	    strncmp(cfg->local_delivery, "qmail-queue:", 12) == 0 &&
 	    alias_table_open(cfg->alias_table))
 		return true;
-	return alias_table_known(cfg->alias_table, local);
+	/* A configuration built without the tables (none loaded): the
+	 * shorthand alone, as it stands. */
+	if (cfg->rcpt_table == NULL)
+		return alias_table_known(cfg->alias_table, local);
+	return rcpt_known(cfg->rcpt_table, local, domain);
 }
 
 bool
@@ -153,7 +159,7 @@ policy_rcpt(const struct config *cfg, const struct policy_client *c,
 		*reply = R_ROUTING_DENIED;
 		return -1;
 	}
-	if (local && !policy_local_user(cfg, a->local)) {
+	if (local && !policy_local_user(cfg, a->local, a->domain)) {
 		*reply = R_USER_UNKNOWN;
 		return -1;
 	}

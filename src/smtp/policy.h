@@ -63,12 +63,13 @@ bool	policy_sender_login(const struct config *, const char *user,
 bool	policy_bare_newline(const struct config *,
 	    const struct policy_client *);
 
-/* Is `local` (unquoted) a recipient of our local domains: the one
- * predicate asked at RCPT and again before local delivery, so that no
- * recipient gets 250 and then a bounce. The recipient table decides
- * (alias_table_known); with local_delivery = qmail-queue and no table,
+/* Is local@domain (local unquoted) a recipient of our local domains:
+ * the one predicate asked at RCPT and again before local delivery, so
+ * that no recipient gets 250 and then a bounce. The recipient table
+ * decides (rcpt_known); with local_delivery = qmail-queue and no table,
  * qmail does, and every local part is accepted. */
-bool	policy_local_user(const struct config *, const char *local);
+bool	policy_local_user(const struct config *, const char *local,
+	    const char *domain);
 
 /* Is "local@domain" delivered here rather than sent on: a local domain,
  * or postmaster@hostname, where the bare postmaster goes (RFC 5321

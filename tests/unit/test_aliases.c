@@ -47,7 +47,7 @@ load(const char *text, char *const *users, size_t nusers,
 	struct alias_table	*t;
 
 	t = alias_table_load(text != NULL ? file(text) : NULL, users, nusers,
-	    catchall, &errors);
+	    catchall, false, &errors);
 	cr_assert_not_null(t, "%s", errors ? errors : "");
 	cr_assert_null(errors, "%s", errors);
 	return t;
@@ -63,7 +63,7 @@ fails_with(const char *text, char *const *users, size_t nusers,
 	size_t	 n = 0;
 
 	cr_assert_null(alias_table_load(file(text), users, nusers, NULL,
-	    &errors), "for \"%s\"", text);
+	    false, &errors), "for \"%s\"", text);
 	cr_assert_not_null(errors);
 	for (const char *w = want; *w != '\0' && n + 64 < sizeof(expect); w++)
 		if (*w == 'F' && (w == want || w[-1] == '\n'))
@@ -179,7 +179,8 @@ Test(aliases, catchall)
 Test(aliases, open_table)
 {
 	char		*errors = NULL;
-	struct alias_table *t = alias_table_load(NULL, NULL, 0, NULL, &errors);
+	struct alias_table *t = alias_table_load(NULL, NULL, 0, NULL, false,
+	    &errors);
 	char		*v[4];
 
 	cr_assert_not_null(t);
@@ -325,7 +326,7 @@ Test(aliases, missing_file)
 	char	*errors = NULL;
 
 	cr_assert_null(alias_table_load("/nonexistent/aliases", NULL, 0, NULL,
-	    &errors));
+	    false, &errors));
 	cr_assert_str_eq(errors, "/nonexistent/aliases: cannot open: No such "
 	    "file or directory\n");
 	free(errors);

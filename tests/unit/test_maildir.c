@@ -55,8 +55,8 @@ deliver(const char *tpl, const char *user, const char *domain,
 	int	 fd = body(text), rc;
 
 	snprintf(t, sizeof(t), "%s/%s", base, tpl);
-	rc = maildir_deliver(t, user, domain, sender, fd, (off_t)strlen(text),
-	    err, sizeof(err));
+	rc = maildir_deliver(t, user, domain, NULL, sender, fd,
+	    (off_t)strlen(text), err, sizeof(err));
 	close(fd);
 	return rc;
 }
@@ -143,7 +143,7 @@ Test(maildir, only_body_len_bytes)
 	int	 fd = body("one\r\ntwo\r\n");
 
 	snprintf(t, sizeof(t), "%s/m", base);
-	cr_assert_eq(maildir_deliver(t, "u", "d", "s@d", fd, 5, err,
+	cr_assert_eq(maildir_deliver(t, "u", "d", NULL, "s@d", fd, 5, err,
 	    sizeof(err)), 0, "%s", err);
 	close(fd);
 	cr_assert_str_eq(only_message("m"), "Return-Path: <s@d>\n"
@@ -207,7 +207,7 @@ Test(maildir, short_message_leaves_nothing)
 	int	 fd = body("short\r\n");
 
 	snprintf(t, sizeof(t), "%s/m", base);
-	cr_assert_eq(maildir_deliver(t, "u", "d", "", fd, 100, err,
+	cr_assert_eq(maildir_deliver(t, "u", "d", NULL, "", fd, 100, err,
 	    sizeof(err)), -1);
 	close(fd);
 	cr_assert(strstr(err, "cut short") != NULL, "%s", err);

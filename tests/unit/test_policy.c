@@ -175,8 +175,8 @@ Test(policy, no_table_means_every_mailbox_name)
 			cr_assert_str_eq(r, "550 5.1.1 User unknown");
 		}
 	}
-	cr_assert(policy_local_user(cfg, "a=b"));
-	cr_assert_not(policy_local_user(cfg, "user evil"));
+	cr_assert(policy_local_user(cfg, "a=b", "example.test"));
+	cr_assert_not(policy_local_user(cfg, "user evil", "example.test"));
 }
 
 /* Handed to qmail-queue with no table, every local part goes on:
@@ -191,8 +191,8 @@ Test(policy, qmail_queue_takes_every_local_part)
 	    "local_delivery = qmail-queue:/var/qmail/bin/qmail-queue\n",
 	    "t.conf", &errors);
 	cr_assert_not_null(c, "%s", errors ? errors : "");
-	cr_assert(policy_local_user(c, "user evil"));
-	cr_assert(policy_local_user(c, "jos\xc3\xa9"));
+	cr_assert(policy_local_user(c, "user evil", "example.test"));
+	cr_assert(policy_local_user(c, "jos\xc3\xa9", "example.test"));
 	config_free(c);
 }
 
