@@ -166,9 +166,9 @@ mapfile_errors(struct mapfile *m)
 		buf_free(&m->errors);
 		return NULL;
 	}
-	/* A message that could not be kept still counts. */
-	if ((text = m->errors.data) == NULL &&
-	    asprintf(&text, "%s: out of memory\n", m->path) == -1)
-		text = NULL;
+	/* A message that could not be kept still counts (and with no
+	 * memory left even for this, the caller says out of memory). */
+	if ((text = m->errors.data) == NULL)
+		text = strdup("out of memory\n");
 	return text;
 }

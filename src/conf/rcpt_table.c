@@ -15,11 +15,7 @@
  * local domain that is no recipient there (a typo would bounce every
  * message; the table's catch-alls do not count, so that no catch-all
  * can send mail round to itself and make up a mailbox).
- *
- * The keys sit in one array, indexed by an open-addressing hash table
- * (FNV-1a with a final mix, linear probing, at most half full): a lookup is one hash
- * and a short probe whatever the size. The keys come from the admin's
- * file, not from clients, so no seed against chosen collisions.
+ * The keys sit in one array with a hash index (rcpt_index.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,91 +35,6 @@ struct rcpt_load {
 	struct rcpt_table *t;
 	const struct strlist *local_domains;
 };
-
-/* --- the hash table ------------------------------------------------------- */
-
-static uint64_t
-rcpt_hash(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;
-
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	/* FNV's low bits, the ones a mask keeps, mix badly when keys end
-	 * alike (every "@domain"); a final avalanche spreads them. */
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
-
-/* rcpt_slot - the slot of key, or of the free one where it would go;
- * *hi is the high half of its hash */
-static size_t
-rcpt_slot(const struct rcpt_table *t, const char *key, uint32_t *hi)
-{
-	uint64_t h = rcpt_hash(key);
-	size_t	 mask = t->nslots - 1, i = (size_t)h & mask;
-
-	*hi = (uint32_t)(h >> 32);
-	while (t->slots[i].idx != 0 && (t->slots[i].hash != *hi ||
-	    strcmp(t->v[t->slots[i].idx - 1].key, key) != 0))
-		i = (i + 1) & mask;
-	return i;
-}
-
-/* rcpt_put - entry k into the index */
-static void
-rcpt_put(struct rcpt_table *t, size_t k)
-{
-	uint32_t hi;
-	size_t	 i = rcpt_slot(t, t->v[k].key, &hi);
-
-	t->slots[i].idx = (uint32_t)k + 1;
-	t->slots[i].hash = hi;
-}
-
-const struct rcpt_entry *
-rcpt_table_find(const struct rcpt_table *t, const char *key)
-{
-	uint32_t hi;
-	size_t	 i;
-
-	if (t == NULL || t->nslots == 0)
-		return NULL;
-	i = rcpt_slot(t, key, &hi);
-	return t->slots[i].idx != 0 ? &t->v[t->slots[i].idx - 1] : NULL;
-}
-
-/* rcpt_grow - room for one more key, the index at most half full */
-static int
-rcpt_grow(struct rcpt_table *t)
-{
-	struct rcpt_entry *v;
-	struct rcpt_slot *slots;
-	size_t		 n;
-
-	if (t->n == t->cap) {
-		n = t->cap ? t->cap * 2 : 64;
-		if ((v = reallocarray(t->v, n, sizeof(*v))) == NULL)
-			return -1;
-		t->v = v;
-		t->cap = n;
-	}
-	if (2 * (t->n + 1) <= t->nslots)
-		return 0;
-	n = t->nslots ? t->nslots * 2 : 128;
-	if ((slots = calloc(n, sizeof(*slots))) == NULL)
-		return -1;
-	free(t->slots);
-	t->slots = slots;
-	t->nslots = n;
-	for (size_t k = 0; k < t->n; k++)
-		rcpt_put(t, k);
-	return 0;
-}
 
 /* --- the file --------------------------------------------------------------- */
 
@@ -244,13 +155,13 @@ rcpt_add(struct rcpt_load *l, struct rcpt_entry *e)
 		rcpt_entry_clear(e);
 		return;
 	}
-	if (rcpt_grow(t) == -1) {
+	if (rcpt_index_grow(t) == -1) {
 		l->m.nomem = true;
 		rcpt_entry_clear(e);
 		return;
 	}
 	t->v[t->n] = *e;
-	rcpt_put(t, t->n++);
+	rcpt_index_put(t, t->n++);
 }
 
 /* rcpt_entry - one whole entry: "key" or "key: targets" */

@@ -52,8 +52,12 @@ struct rcpt_rule {
 						 * extension; "": none */
 };
 
+/* rcpt_index.c: the entry of key (lower case), or NULL; room for one
+ * more entry (-1: out of memory); entry k into the index. */
 const struct rcpt_entry *rcpt_table_find(const struct rcpt_table *,
 		    const char *key);
+int		 rcpt_index_grow(struct rcpt_table *);
+void		 rcpt_index_put(struct rcpt_table *, size_t k);
 /* The rule for local@domain; catchall false leaves out the table's
  * @domain entries (the loader's check of targets). 0, or -1 when the
  * address cannot be one of ours at all (too long, a bad domain). */
