@@ -11,6 +11,10 @@
  * elsewhere gets no extension: its domain's delimiter is not ours to
  * guess (chasquid does the same). A catch-all takes the whole address
  * and no tag: the name before the delimiter is nobody here.
+ *
+ * The table's targets are expanded again wherever they lead (Postfix's
+ * virtual aliases); the shorthand's address targets keep the aliases
+ * file's meaning (exp_short_addr).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +220,25 @@ exp_target(struct rcpt_exp *e, const char *addr, const char *tag)
 		exp_final(e, addr, NULL, false);
 }
 
+/* exp_short_addr - an address target of the shorthand: as before the
+ * table, one of ours that the shorthand knows is a mailbox of that
+ * address, not expanded again (`bob: bob@a.example, ...` keeps bob's
+ * copy); an address of the table is the table's to expand */
+static void
+exp_short_addr(struct rcpt_exp *e, const char *addr, const char *tag)
+{
+	const char	*at = strrchr(addr, '@');
+	char		 local[RCPT_ADDR_MAX + 1];
+	struct rcpt_rule r;
+
+	snprintf(local, sizeof(local), "%.*s", (int)(at - addr), addr);
+	if (!e->is_local(e->cfg, local, at + 1) || rcpt_rule(e->t, local,
+	    at + 1, true, &r) == -1 || r.how != RCPT_SHORT)
+		exp_target(e, addr, tag);
+	else
+		exp_final(e, r.key, r.tag[0] != '\0' ? r.tag : tag, true);
+}
+
 /* exp_short - the shorthand's expansion of r->name: bare names are
  * mailboxes in r's domain */
 static void
@@ -229,7 +252,7 @@ exp_short(struct rcpt_exp *e, const struct rcpt_rule *r, const char *tag)
 		e->nomem = true;
 	for (int i = 0; i < n; i++) {
 		if (strchr(tv[i], '@') != NULL)
-			exp_target(e, tv[i], tag);
+			exp_short_addr(e, tv[i], tag);
 		else {
 			snprintf(addr, sizeof(addr), "%s@%s", tv[i], r->domain);
 			exp_final(e, addr, tag, true);

@@ -17,8 +17,22 @@
 #include "conf/rcpt_table.h"
 #include "smtp/policy.h"
 
-static char path[64];
+static char path[64], apath[64];
 static struct config *cfg;
+
+/* afile - write an aliases file; its path is `apath` */
+static const char *
+afile(const char *text)
+{
+	int	 fd;
+
+	snprintf(apath, sizeof(apath), "/tmp/sallyport-test-rcpta.XXXXXX");
+	fd = mkstemp(apath);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return apath;
+}
 
 /* file - write a recipients file; its path is `path` */
 static const char *
@@ -45,6 +59,8 @@ cleanup(void)
 {
 	if (path[0] != '\0')
 		unlink(path);
+	if (apath[0] != '\0')
+		unlink(apath);
 	config_free(cfg);
 	cfg = NULL;
 }
@@ -125,7 +141,7 @@ expands(const char *addr, const char *want)
 		    v[i].folder ? "/" : "", v[i].folder ? v[i].folder : "");
 	}
 	rcpt_dest_free(v, (size_t)n);
-	cr_assert_str_eq(got, want, "%s", addr);
+	cr_assert_str_eq(got, want, "%s: %s", addr, got);
 }
 
 static bool
@@ -260,6 +276,23 @@ Test(rcpt_table, extensions_with_the_shorthand)
 	setup("recipient_delimiter = +", NULL);
 	expands("ann+x@a.example", "ann@a.example/x");
 	expands("ann@a.example", "ann@a.example");
+}
+
+/* The aliases file keeps its meaning beside a table: an address of ours
+ * that the shorthand knows is a mailbox, not expanded again; one the
+ * table lists is the table's. */
+Test(rcpt_table, shorthand_address_targets)
+{
+	char	 keys[256];
+
+	snprintf(keys, sizeof(keys), "aliases = %s", afile("bob: bob@a.example, "
+	    "bob@elsewhere.example\nroot: postmaster@a.example\npostmaster: "
+	    "root, carol@b.example\nsales: team@b.example\n"));
+	setup(keys, "carol@b.example\nteam@b.example: carol, x@partner.example\n");
+	expands("bob@a.example", "bob@a.example >bob@elsewhere.example");
+	expands("root@a.example", "postmaster@a.example");
+	expands("postmaster@a.example", "postmaster@a.example carol@b.example");
+	expands("sales@c.example", "carol@b.example >x@partner.example");
 }
 
 Test(rcpt_table, shorthand_unchanged_without_a_table)
