@@ -252,6 +252,7 @@ class RawMilter:
         self.eom_replies = list(eom)    # sent before the final continue
         self.body = 0
         self.chunks = 0
+        self.sessions = []      # per connection, its command octets
         self.eom = threading.Event()
         self.sock = listen_unix(path, lambda c: threading.Thread(
             target=self.serve, args=(c,), daemon=True).start())
@@ -267,12 +268,16 @@ class RawMilter:
         return data
 
     def serve(self, c):
+        cmds = []
+        self.sessions.append(cmds)
         with c:
             try:
                 while True:
                     size = struct.unpack('!I', self.read(c, 4))[0]
                     packet = self.read(c, size)
                     cmd, data = packet[:1], packet[1:]
+                    if cmd != b'D':
+                        cmds.append(cmd.decode())
                     reply = None
                     if cmd == b'O':
                         reply = b'O' + struct.pack('!III', 6, self.actions, self.NR)
@@ -318,7 +323,7 @@ class Streaming(Base):
         self.assertEqual(r.code, 250, r)
         msg = peer.connections()[-1]['messages'][-1]
         self.assertEqual(msg['body_chunks'], 1)
-        self.assertIn('eom', msg)
+        self.assertIsNotNone(msg['eom'])
         # the message itself is whole in the queue
         self.assertTrue(srv.queue_entry(r.queue_id()).delivered().endswith(self.BIG))
 
@@ -456,6 +461,24 @@ class Pipelining(Base):
         self.assertIn('Hello through the milters.', msg['body'])
         self.assertTrue(srv.wait_log(r'milter=peer: reject: 550 5\.7\.1 Command rejected '
                                      r'at RCPT spam@example\.test'), srv.log_text())
+
+    def test_rset_aborts_the_transaction(self):
+        path = os.path.join(self.tmp, 'raw.sock')
+        raw = RawMilter(path)
+        self.addCleanup(raw.close)
+        srv = self.start('raw unix:' + path)
+        c = self.ehlo_client(srv.mx_port)
+        self.assertEqual(c.cmd('MAIL FROM:<alice@example.com>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<user@example.test>').code, 250)
+        self.assertEqual(c.cmd('RSET').code, 250)
+        r = c.transaction('alice@example.com', ['user@example.test'], MESSAGE)
+        self.assertEqual(r.code, 250, r)
+        c.cmd('QUIT')
+        self.assertTrue(sallytest.wait_until(lambda: 'Q' in raw.sessions[-1], 10),
+                        raw.sessions)
+        seq = ''.join(raw.sessions[-1])
+        # OPTNEG, CONNECT, HELO, MAIL, RCPT, ABORT; then the message
+        self.assertTrue(re.search(r'^OCHMRAMRT(L+)N(B+)EQ$', seq), seq)
 
     def test_connect_verdict_with_pipelined_commands(self):
         peer = self.peer({'replies': {'connect': 'reject'}})
