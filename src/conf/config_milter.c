@@ -113,7 +113,9 @@ socket_parse(const char *in, struct milter_spec *m, char *canon,
 		sun->sun_family = AF_UNIX;
 		memcpy(sun->sun_path, path, strlen(path) + 1);
 		m->addrlen = sizeof(*sun);
-		snprintf(canon, CV_LINE_MAX + 1, "unix:%s", path);
+		/* Shorter than sun_path, checked above. */
+		snprintf(canon, CV_LINE_MAX + 1, "unix:%.*s",
+		    (int)sizeof(sun->sun_path), path);
 		return 0;
 	}
 	if (strncasecmp(in, "inet:", 5) != 0) {
