@@ -15,11 +15,12 @@
 #include <unistd.h>
 
 #include "daemon/milter_int.h"
+#include "smtp/address.h"
 
 /* The envelope's strings the set owns, by index in env_strings. */
 enum { ES_CLIENT, ES_HELO, ES_PROTO, ES_AUTH, ES_SENDER, ES_HOLD };
 
-#define ADDR_MAX	512		/* an address from a milter */
+#define ADDR_MAX	(ADDR_PATH_MAX + 2)	/* an address as queued */
 
 void
 mf_env_free(struct milters *set)
@@ -81,8 +82,8 @@ nomem:
 	return -1;
 }
 
-/* addr_strip - a milter's address without its angle brackets, checked
- * to be one the envelope can hold; -1 with err */
+/* addr_strip - a milter's address without its angle brackets, for
+ * DELRCPT's comparison; -1 with err */
 static int
 addr_strip(const char *in, char *out, size_t outlen, char *err,
     size_t errlen)
@@ -101,15 +102,52 @@ addr_strip(const char *in, char *out, size_t outlen, char *err,
 		    outlen - 1);
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)in[i] <= ' ' || in[i] == 0x7f ||
-		    in[i] == '<' || in[i] == '>') {
-			snprintf(err, errlen, "a control character, blank or "
-			    "bracket in the address");
-			return -1;
-		}
 	memcpy(out, in, n);
 	out[n] = '\0';
+	return 0;
+}
+
+/* addr_check - a milter's new sender or recipient, held to what RCPT
+ * TO and MAIL FROM take from a client (address_parse: RFC 5321's
+ * lengths, a domain, no control octets, UTF-8 only in an SMTPUTF8
+ * message) and queued in the same form, so that the queue entry and
+ * its delivery see an address like any other; -1 with err */
+static int
+addr_check(struct milters *set, const char *in, bool null_ok, char *out,
+    size_t outlen, char *err, size_t errlen)
+{
+	struct address	 a;
+	const char	*why = "Syntax error";
+	size_t		 n = in == NULL ? 0 : strlen(in);
+	int		 used;
+
+	if (null_ok && n == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	used = n == 0 ? -1 : address_parse(in, n, &a, &why);
+	if (used < 0 || (size_t)used != n) {
+		snprintf(err, errlen, "not an address (%s)", used < 0 ?
+		    why : "text after it");
+		return -1;
+	}
+	if (!null_ok && (a.flags & ADDR_F_NULL)) {
+		snprintf(err, errlen, "the null address");
+		return -1;
+	}
+	if (!(a.flags & ADDR_F_NULL) && (a.flags & ADDR_F_NODOMAIN)) {
+		snprintf(err, errlen, "an address without a domain");
+		return -1;
+	}
+	if ((a.flags & ADDR_F_UTF8) && !set->env.smtputf8) {
+		snprintf(err, errlen, "a UTF-8 address in a message without "
+		    "SMTPUTF8");
+		return -1;
+	}
+	if (address_format(&a, out, outlen) == -1) {
+		snprintf(err, errlen, "address too long");
+		return -1;
+	}
 	return 0;
 }
 
@@ -119,12 +157,8 @@ mf_env_addrcpt(struct milters *set, const char *addr, char *err,
 {
 	char	 a[ADDR_MAX], *copy, **v;
 
-	if (addr_strip(addr, a, sizeof(a), err, errlen) == -1)
+	if (addr_check(set, addr, false, a, sizeof(a), err, errlen) == -1)
 		return -1;
-	if (a[0] == '\0' || strchr(a, '@') == NULL) {
-		snprintf(err, errlen, "not an address local@domain");
-		return -1;
-	}
 	if ((copy = strdup(a)) == NULL ||
 	    (v = realloc(set->rcpts, (set->nrcpts + 1) * sizeof(*v))) ==
 	    NULL) {
@@ -164,7 +198,7 @@ mf_env_sender(struct milters *set, const char *addr, char *err,
 {
 	char	 a[ADDR_MAX];
 
-	if (addr_strip(addr, a, sizeof(a), err, errlen) == -1)
+	if (addr_check(set, addr, true, a, sizeof(a), err, errlen) == -1)
 		return -1;
 	if (env_string(set, ES_SENDER, a, &set->env.sender) == -1) {
 		snprintf(err, errlen, "out of memory");

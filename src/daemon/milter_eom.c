@@ -357,7 +357,7 @@ eom_summary(struct mfilter *mf, struct mf_eom *e)
 	if (e->rcpt_add || e->rcpt_del)
 		ADD(", rcpt +%u -%u", e->rcpt_add, e->rcpt_del);
 	if (e->quarantine)
-		ADD(", quarantined: %s", e->quarantine);
+		ADD(", quarantined: %s", mf->set->env.hold);
 #undef ADD
 	if (n > 2)
 		log_info("s=%lx id=%s milter=%s: %s", mf->set->p.sid,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/log.h"
 #include "milter/milter.h"
 
 enum shape {
@@ -205,7 +206,7 @@ decode(struct milter_dec *d, const struct reply_type *t, struct cursor *c,
 {
 	const char *what = "data", *list, *bad;
 	uint32_t stage;
-	char *text;
+	char *text, shown[80];
 
 	switch (t->shape) {
 	case SH_NONE:
@@ -236,9 +237,12 @@ decode(struct milter_dec *d, const struct reply_type *t, struct cursor *c,
 		if (get_str(c, &text) == -1)
 			goto unterminated;
 		unpercent(text);
+		/* The text goes into an error the host logs: its CR and LF
+		 * escaped, so that it stays one line. */
 		if ((bad = reply_check(text)) != NULL)
 			return fail(d, err, "milter reply '%c' (%s): %s: "
-			    "\"%.60s\"", t->cmd, t->name, bad, text);
+			    "\"%s\"", t->cmd, t->name, bad, log_escape(shown,
+			    sizeof(shown), text, strlen(text)));
 		r->text = text;
 		break;
 	case SH_IHEADER:

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""A hostile or broken milter (doc/filtering.md): a milter written here on
+the protocol's bytes answers the end of a message with the changes a test
+scripts. An address it adds or sets as the sender is held to what RCPT TO
+and MAIL FROM take from a client (no empty local part or domain, no blank
+or control octet, RFC 5321's lengths), the recipients it adds to
+max_recipients; past them the milter is broken and gets its default
+action, and nothing is queued or left in the queue's tmp/. What it
+writes that reaches the log stays inside one line."""
+
+import os
+import shutil
+import struct
+import tempfile
+import threading
+
+import sallytest
+from test_milter import RawMilter, listen_unix
+
+TEMPFAIL = '451 4.7.1 Service unavailable - try again later'
+MESSAGE = (b'From: Alice <alice@example.com>\r\nTo: user@example.test\r\n'
+           b'Subject: hostile milter\r\n\r\nHello.\r\n')
+
+
+def packet(cmd, data=b''):
+    return struct.pack('!I', 1 + len(data)) + cmd + data
+
+
+class ScriptedMilter:
+    """Negotiates every action, continues at every step, and at the end
+    of the message sends eom() (a list of packets, or a generator of
+    them), then continue."""
+
+    def __init__(self, path, eom):
+        self.path = path
+        self.eom = eom
+        self.sock = listen_unix(path, lambda c: threading.Thread(
+            target=self.serve, args=(c,), daemon=True).start())
+
+    read = staticmethod(RawMilter.read)
+
+    def serve(self, c):
+        with c:
+            try:
+                while True:
+                    size = struct.unpack('!I', self.read(c, 4))[0]
+                    cmd = self.read(c, size)[:1]
+                    if cmd == b'O':
+                        c.sendall(packet(b'O', struct.pack('!III', 6, 0x1ff, 0)))
+                    elif cmd in (b'C', b'H', b'M', b'R', b'T', b'L', b'N', b'B'):
+                        c.sendall(packet(b'c'))
+                    elif cmd == b'E':
+                        for p in self.eom():
+                            c.sendall(p)
+                        c.sendall(packet(b'c'))
+                    elif cmd == b'Q':
+                        return
+            except (EOFError, OSError):
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+class Hostile(sallytest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='sallytest-milter-hostile-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def start(self, eom, **conf):
+        path = os.path.join(self.tmp, 'm%d.sock' % len(os.listdir(self.tmp)))
+        m = ScriptedMilter(path, eom)
+        self.addCleanup(m.close)
+        conf.setdefault('workers', '1')
+        srv = sallytest.Server(**conf)
+        srv.write_config(extra_lines=['milter = hostile unix:%s' % path])
+        self.addCleanup(self._close_server, srv)
+        srv.start()
+        return srv
+
+    def send(self, srv, rcpts=('user@example.test',)):
+        c = self.client(srv.mx_port)
+        self.assertEqual(c.cmd('EHLO client.example').code, 250)
+        return c.transaction('alice@example.com', list(rcpts), MESSAGE)
+
+    def assert_refused(self, srv, r, log):
+        self.assertEqual(r.last, TEMPFAIL, (r, srv.log_text()[-2000:]))
+        self.assertTrue(srv.wait_log(r'milter=hostile: %s.*default action tempfail' % log),
+                        srv.log_text()[-2000:])
+        self.assertEqual(srv.queue_names(), [])
+        self.assertEqual(srv.tmp_names(), [])
+
+    def test_added_recipients_that_are_no_address(self):
+        bad = [b'<@>', b'<a@>', b'<@example.test>', b'<a b@example.test>',
+               b'<postmaster>', b'<a@' + b'd' * 300 + b'.test>',
+               b'<' + b'l' * 70 + b'@example.test>', b'<a@example.test>\r\nrcpt x@evil.test']
+        for addr in bad:
+            with self.subTest(addr=addr[:40]):
+                srv = self.start(lambda: [packet(b'+', addr + b'\0')])
+                self.assert_refused(srv, self.send(srv), 'recipient to add')
+
+    def test_new_senders_that_are_no_address(self):
+        for addr in (b'<@>', b'<a@>', b'<x y@example.test>', b'<a@' + b'd' * 300 + b'>'):
+            with self.subTest(addr=addr[:40]):
+                srv = self.start(lambda: [packet(b'e', addr + b'\0')])
+                self.assert_refused(srv, self.send(srv), 'new sender')
+
+    def test_addresses_queued_as_a_client_s(self):
+        srv = self.start(lambda: [packet(b'+', b'<Bob@Example.TEST>\0'),
+                                  packet(b'e', b'<>\0')])
+        r = self.send(srv)
+        self.assertEqual(r.code, 250, (r, srv.log_text()[-2000:]))
+        e = srv.queue_entry(r.queue_id())
+        self.assertEqual(e.rcpts, ['user@example.test', 'Bob@example.test'])
+        self.assertEqual(e.header['from'], '')
+
+    def test_added_recipients_bounded_by_max_recipients(self):
+        srv = self.start(lambda: [packet(b'+', b'<r%d@example.net>\0' % i) for i in range(5)],
+                         max_recipients='4')
+        self.assert_refused(srv, self.send(srv), 'more recipients than max_recipients')
+
+    def assert_no_forged_line(self, srv):
+        # the milter's text stays inside the line that names it
+        self.assertEqual([l for l in srv.log_text().splitlines()
+                          if 'FORGED' in l and 'milter=hostile' not in l], [])
+
+    def test_line_breaks_of_a_milter_never_reach_the_log(self):
+        """A reply text or a quarantine reason with CR or LF in it: one
+        log line each, never a line the milter wrote"""
+        forged = b'\n2026-01-01T00:00:00 sallyport: FORGED\r\nFORGED'
+        srv = self.start(lambda: [packet(b'q', b'spam' + forged + b'\0')])
+        r = self.send(srv)
+        self.assertEqual(r.code, 250, r)
+        self.assertTrue(srv.wait_log(r'milter=hostile: quarantined: spam'), srv.log_text())
+        self.assert_no_forged_line(srv)
+        srv = self.start(lambda: [packet(b'y', b'550 5.7.1 no' + forged + b'\0')])
+        r = self.send(srv)
+        self.assertEqual(r.last, TEMPFAIL, r)
+        self.assertTrue(srv.wait_log(r'milter=hostile: protocol error: .*control'), srv.log_text())
+        self.assert_no_forged_line(srv)
+
+
+if __name__ == '__main__':
+    sallytest.main()
