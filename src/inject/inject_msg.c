@@ -10,7 +10,9 @@
  * Message-ID: are added at the end of the header when the message has
  * none (RFC 5322 3.6 asks for the first two; Postfix's cleanup adds all
  * three to local mail). A first line that is no header field starts the
- * body of a message without a header, which then gets one.
+ * body of a message without a header, which then gets one. A line past
+ * 998 octets is folded before white space in the header (its value
+ * unchanged) and broken in the body.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,7 @@ struct reader {
 	char		 line[INJECT_LINE_MAX + 1];
 	size_t		 len;
 	bool		 eof;
+	bool		 cut;		/* the line goes on in the next one */
 };
 
 struct writer {
@@ -50,6 +53,7 @@ read_line(struct reader *r)
 	int c = EOF;
 
 	r->len = 0;
+	r->cut = false;
 	if (r->eof)
 		return false;
 	while (r->len < INJECT_LINE_MAX && (c = getc(r->in)) != EOF &&
@@ -61,8 +65,10 @@ read_line(struct reader *r)
 	}
 	if (c == EOF)
 		r->eof = true;
-	else if (c != '\n' && (c = getc(r->in)) != '\n' && c != EOF)
+	else if (c != '\n' && (c = getc(r->in)) != '\n' && c != EOF) {
 		ungetc(c, r->in);	/* cut: the rest is the next line */
+		r->cut = true;
+	}
 	if (r->len > 0 && r->line[r->len - 1] == '\r')
 		r->len--;
 	r->line[r->len] = '\0';
@@ -91,6 +97,38 @@ put_line(struct writer *w, const char *s, size_t len)
 	}
 	m->size += len + 2;
 	return 0;
+}
+
+/* put_folded - a header line, folded before white space where it is
+ * longer than a line may be (RFC 5322 2.2.3: unfolding gives the same
+ * value back); with no white space to fold at, broken there and gone on
+ * with a space of ours */
+static int
+put_folded(struct writer *w, const char *s, size_t len)
+{
+	char line[INJECT_LINE_MAX + 1];
+	size_t n, room, lead = 0;
+	int rc;
+
+	for (;;) {
+		room = INJECT_LINE_MAX - lead;
+		n = len;
+		if (len > room) {
+			for (n = room; n > 0 && s[n] != ' ' && s[n] != '\t'; n--)
+				;
+			if (n == 0)
+				n = room;
+		}
+		line[0] = ' ';
+		memcpy(line + lead, s, n);
+		if ((rc = put_line(w, line, n + lead)) != 0)
+			return rc;
+		s += n;
+		len -= n;
+		if (len == 0)
+			return 0;
+		lead = s[0] != ' ' && s[0] != '\t';
+	}
 }
 
 /* is_field - does the line start a header field ("Name:")? */
@@ -158,22 +196,23 @@ field_end(struct writer *w)
 	for (i = 0; i < len; i = j + 1) {
 		for (j = i; j < len && f[j] != '\n'; j++)
 			;
-		if ((rc = put_line(w, f + i, j - i)) != 0)
+		if ((rc = put_folded(w, f + i, j - i)) != 0)
 			return rc;
 	}
 	return 0;
 }
 
-/* field_add - one more line of the field being read */
+/* field_add - one more line of the field being read; join: the rest
+ * of its last line, which was longer than the reader's */
 static int
-field_add(struct writer *w, const char *s, size_t len)
+field_add(struct writer *w, const char *s, size_t len, bool join)
 {
 	if (w->flen + len + 1 > INJECT_FIELD_MAX) {
 		snprintf(w->err, w->errlen, "a header field longer than %d "
 		    "octets", INJECT_FIELD_MAX);
 		return EX_DATAERR;
 	}
-	if (w->flen > 0)
+	if (w->flen > 0 && !join)
 		w->field[w->flen++] = '\n';
 	memcpy(w->field + w->flen, s, len);
 	w->flen += len;
@@ -233,7 +272,7 @@ inject_msg_read(FILE *in, const struct inject_opts *opts,
 {
 	struct reader *r;
 	struct writer w;
-	bool header = true;
+	bool header = true, join = false, rest;
 	int rc = 0;
 
 	memset(msg, 0, sizeof(*msg));
@@ -254,21 +293,24 @@ inject_msg_read(FILE *in, const struct inject_opts *opts,
 		rc = EX_CANTCREAT;
 	}
 	while (rc == 0 && read_line(r)) {
-		if (!opts->ignore_dots && r->len == 1 && r->line[0] == '.')
+		rest = join;		/* the rest of a line cut by the reader */
+		join = r->cut;
+		if (!opts->ignore_dots && !rest && r->len == 1 &&
+		    r->line[0] == '.')
 			break;		/* sendmail's end of input */
 		if (!header) {
 			rc = put_line(&w, r->line, r->len);
 			continue;
 		}
-		if (w.flen > 0 && r->len > 0 &&
-		    (r->line[0] == ' ' || r->line[0] == '\t')) {
-			rc = field_add(&w, r->line, r->len);
+		if (w.flen > 0 && (rest || (r->len > 0 &&
+		    (r->line[0] == ' ' || r->line[0] == '\t')))) {
+			rc = field_add(&w, r->line, r->len, rest);
 			continue;
 		}
 		if ((rc = field_end(&w)) != 0)
 			break;
 		if (is_field(r->line, r->len)) {
-			rc = field_add(&w, r->line, r->len);
+			rc = field_add(&w, r->line, r->len, false);
 			continue;
 		}
 		/* The empty line, or a body line where the header should

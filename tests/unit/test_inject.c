@@ -174,6 +174,41 @@ Test(inject_msg, long_lines_broken_and_size_limit)
 	free(text);
 }
 
+Test(inject_msg, long_header_line_folded_whole)
+{
+	struct inject_msg m;
+	char *text = malloc(8192), out[16384], *hdr, *unfolded, *p, *q;
+	size_t n = 0;
+
+	n += (size_t)sprintf(text, "To: ");
+	for (int i = 0; i < 150; i++)
+		n += (size_t)sprintf(text + n, "%su%03d@example.org",
+		    i ? ", " : "", i);
+	n += (size_t)sprintf(text + n, "\nSubject: many\n\nbody\n");
+	cr_assert_eq(spool(text, true, false, 1 << 20, out, sizeof(out), &m),
+	    0);
+	cr_assert_eq(m.rcpts.n, 150);
+	cr_assert_str_eq(m.rcpts.v[149], "u149@example.org");
+	for (p = out; *p != '\0'; p = strstr(p, "\r\n") + 2)
+		cr_assert_leq(strcspn(p, "\r"), INJECT_LINE_MAX);
+	/* Unfolded (CRLF before white space removed), the field is as sent. */
+	hdr = strndup(out, (size_t)(strstr(out, "\r\nSubject:") - out));
+	unfolded = calloc(1, strlen(hdr) + 1);
+	for (p = hdr, q = unfolded; *p != '\0'; p++)
+		if (!(p[0] == '\r' && p[1] == '\n' && (p[2] == ' ' ||
+		    p[2] == '\t')))
+			*q++ = *p;
+		else
+			p++;
+	cr_assert(strncmp(unfolded, text, strlen(unfolded)) == 0 &&
+	    text[strlen(unfolded)] == '\n', "%s", unfolded);
+	cr_assert_not_null(strstr(out, "\r\nSubject: many\r\n"));
+	free(hdr);
+	free(unfolded);
+	free(text);
+	inject_msg_free(&m);
+}
+
 Test(inject_msg, unreadable_recipients_refused)
 {
 	struct inject_msg m;
