@@ -11,7 +11,9 @@ the local user by uid. Also: the daemon down (exit 75, EX_TEMPFAIL),
 (ends the input, or with -i is a line of it), a user other than root
 (nobody, through setpriv: needs root), a message over max_message_size,
 relay and DKIM signing as a trusted local client, a forged
-Authentication-Results field dropped, -bs, and the flags refused.
+Authentication-Results field dropped, -bs, the flags refused, and the
+socket's life (a stale one replaced, a live one left to its daemon, a
+reload that moves it).
 """
 
 import os
@@ -256,6 +258,35 @@ class Sendmail(sallytest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(srv.dir, 'sendmail.sock')))
         status, err = self.inject(srv, ['bob@example.test'], b'hello\n')
         self.assertEqual(status, 75, err)
+
+    def test_socket_life(self):
+        """A socket left by a killed daemon is replaced at the next start;
+        one a running daemon answers on is left to it (the second daemon
+        says so and serves without); a reload that moves it warns."""
+        srv = self.daemon(delivery='no')
+        sock = os.path.join(srv.dir, 'sendmail.sock')
+        self.assertEqual(os.stat(sock).st_mode & 0o777, 0o666)
+        srv.kill()
+        self.assertTrue(os.path.exists(sock), 'SIGKILL leaves the socket')
+        self.assertEqual(self.inject(srv, ['bob@example.test'], b'x\n')[0], 75)
+        srv.start()
+        status, err = self.inject(srv, ['bob@example.test'], b'Subject: again\n\nx\n')
+        self.assertEqual(status, 0, err)
+        other = self.daemon(delivery='no', local_socket=sock)
+        self.assertIn('local_socket %s: another sallyport answers on it; no local '
+                      'submission' % sock, other.log_text())
+        status, err = self.inject(srv, ['bob@example.test'], b'x\n')
+        self.assertEqual(status, 0, err)
+        self.assertEqual(len(srv.queue_names()), 2)
+        self.assertEqual(other.queue_names(), [])
+        log = srv.reload(overrides=dict(srv.overrides, local_socket=sock + '2'))
+        self.assertIn('reload: local_socket changed; it takes effect at the next restart', log)
+        # The injector reads the file, which names a socket not there yet.
+        self.assertEqual(self.inject(srv, ['bob@example.test'], b'x\n')[0], 75)
+        srv.stop()
+        srv.start()
+        self.assertEqual(self.inject(srv, ['bob@example.test'], b'x\n')[0], 0)
+        self.assertFalse(os.path.exists(sock))
 
     def test_unknown_recipient_sends_nothing(self):
         srv = self.daemon(delivery='no')
