@@ -182,6 +182,9 @@ again:
 		return MF_EOM_GONE;
 	if (mf_drained(mf))
 		goto again;
+	/* A milter that stops reading has the step's deadline too, not
+	 * only one that stops answering. */
+	mf_progress(mf, t);
 	return MF_EOM_WAIT;
 }
 

@@ -139,6 +139,50 @@ class Hostile(sallytest.TestCase):
         self.assertTrue(srv.wait_log(r'milter=hostile: protocol error: .*control'), srv.log_text())
         self.assert_no_forged_line(srv)
 
+    def test_a_milter_that_stops_reading_gets_its_deadline(self):
+        """A milter that asked not to answer body chunks (NR_BODY) and
+        stops reading: the body it is sent waits in our buffer, and its
+        timeout_eom ends it (not the client's own timeouts)"""
+        path = os.path.join(self.tmp, 'deaf.sock')
+        stopped = threading.Event()
+        conns = []
+
+        def serve(c):
+            conns.append(c)
+            read = RawMilter.read
+            try:
+                while True:
+                    size = struct.unpack('!I', read(c, 4))[0]
+                    cmd = read(c, size)[:1]
+                    if cmd == b'O':
+                        c.sendall(packet(b'O', struct.pack('!III', 6, 0, RawMilter.NR)))
+                    elif cmd == b'B':
+                        stopped.set()
+                        return          # and never reads again
+                    elif cmd in (b'C', b'H', b'M', b'R', b'T'):
+                        c.sendall(packet(b'c'))
+            except (EOFError, OSError):
+                return
+        sock = listen_unix(path, lambda c: threading.Thread(
+            target=serve, args=(c,), daemon=True).start())
+        self.addCleanup(sock.close)
+        self.addCleanup(lambda: [c.close() for c in conns])
+        srv = sallytest.Server(workers='1', command_timeout='60s', data_timeout='60s',
+                               command_deadline='60s')
+        srv.write_config(extra_lines=['milter = deaf unix:%s timeout_eom=2s' % path])
+        self.addCleanup(self._close_server, srv)
+        srv.start()
+        big = MESSAGE + b'x' * 998 + b'\r\n'
+        big += b''.join(b'line %07d of a body nobody reads\r\n' % i for i in range(200000))
+        c = self.client(srv.mx_port)
+        self.assertEqual(c.cmd('EHLO client.example').code, 250)
+        r = c.transaction('alice@example.com', ['user@example.test'], big)
+        self.assertTrue(stopped.is_set())
+        self.assertEqual(r.last, TEMPFAIL, (r, srv.log_text()[-2000:]))
+        self.assertTrue(srv.wait_log(r'milter=deaf: no answer within the step.s timeout: '
+                                     r'default action tempfail'), srv.log_text()[-2000:])
+        self.assertEqual(srv.queue_names(), [])
+
 
 if __name__ == '__main__':
     sallytest.main()
