@@ -151,7 +151,8 @@ mf_send(struct mfilter *mf, bool expect, unsigned timeout)
 	if (mf->fd == -1)
 		return;
 	mf->waiting = expect;
-	mf_deadline(mf, timeout);
+	if (timeout > 0)
+		mf_deadline(mf, timeout);
 	if (mf_flush(mf) == -1)
 		return;
 	if (!expect && mf_drained(mf)) {
@@ -267,7 +268,8 @@ on_write(struct ev_loop *loop, ev_io *w, int revents)
 			mf_fail(mf, "out of memory");
 			return;
 		}
-		mf_send(mf, true, mf_timeout(mf, MILTER_TIMEOUT_CONNECT));
+		/* One deadline for the connect and the negotiation. */
+		mf_send(mf, true, 0);
 		return;
 	}
 	if (mf_flush(mf) == -1)

@@ -109,7 +109,8 @@ struct milters {
  * (mf_fail was called). */
 int	mf_open(struct mfilter *);
 /* Packets are in mf->out: write them, and with expect wait for the
- * milter's replies (each to ops->reply) for up to `timeout`. */
+ * milter's replies (each to ops->reply) for up to `timeout` (0: the
+ * deadline already running). */
 void	mf_send(struct mfilter *, bool expect, unsigned timeout);
 /* Write what the socket takes of mf->out, no reply due, no callback
  * (the rest when it drains: ops->idle); -1 when mf failed. */
