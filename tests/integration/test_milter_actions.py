@@ -245,6 +245,26 @@ class TestActions(MilterCase):
         self.assertIn(b'\r\nSubject: changed\r\n', head)
         self.assertTrue(head.endswith(b'\r\nX-Spaced:  two spaces\r\nX-Tight:none\r\n'), head)
 
+    def test_large_message_in_chunks(self):
+        """A message of several body chunks reaches the milter whole and in
+        order, and a replacement body of several REPLBODY packets (libmilter
+        cuts at 65535 octets) is queued whole."""
+        lines = [b'line %06d of a long message, to be sent in several chunks' % i
+                 for i in range(6000)]
+        big = MESSAGE.split(CRLF + CRLF, 1)[0] + CRLF + CRLF + CRLF.join(lines) + CRLF
+        replacement = ''.join('replaced %06d %s\r\n' % (i, 'x' * 40) for i in range(4000))
+        peer = self.peer({'eom': [{'action': 'replacebody', 'chunks': [replacement]}]})
+        srv = self.milter_server([peer])
+        r = self.send(srv, ['bob@example.test'], big)
+        self.assertEqual(r.code, 250, r)
+        msg = self.last_message(peer)
+        sent_body = big.split(CRLF + CRLF, 1)[1]
+        self.assertGreater(len(sent_body), 3 * 65535)
+        self.assertEqual(raw(msg['body']), sent_body)
+        self.assertGreaterEqual(msg['body_chunks'], 4)
+        entry = srv.queue_entry(r.queue_id())
+        self.assertEqual(entry.delivered(), render(msg['headers']) + CRLF + raw(replacement))
+
     def test_two_milters_in_order(self):
         """The second milter sees the message as the first left it; the
         entry has both's changes."""
