@@ -108,7 +108,9 @@ class TestRspamd(RspamdCase):
         # the queue id rspamd was given (macro i) is sallyport's, and
         # rspamd's log names the same
         self.assertIn(b'X-Rspamd-Queue-Id: ' + qid.encode(), fields)
-        self.assertRegex(self.rspamd.log_text(), r'qid: <%s>' % qid)
+        self.assertTrue(sallytest.wait_until(
+            lambda: re.search(r'qid: <%s>' % qid, self.rspamd.log_text()), 20),
+            self.rspamd.log_text()[-3000:])
         # its verdict: not spam, with the score it logged
         self.assertRegex(dict((f.split(b':', 1)[0], f) for f in fields)[b'X-Spamd-Result'],
                          rb'^X-Spamd-Result: default: False \[')
