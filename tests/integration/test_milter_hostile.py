@@ -183,6 +183,58 @@ class Hostile(sallytest.TestCase):
                                      r'default action tempfail'), srv.log_text()[-2000:])
         self.assertEqual(srv.queue_names(), [])
 
+    def test_client_gone_while_the_end_waits(self):
+        """The client leaves (or says QUIT at once) while a milter is at
+        the end of its message: what is queued is whole, nothing is left
+        in tmp/, the server serves on"""
+        go = threading.Event()
+        seen = threading.Event()
+
+        def eom():
+            seen.set()
+            go.wait(30)
+            return [packet(b'+', b'<added@example.net>\0'),
+                    packet(b'b', b'new body\r\n'), packet(b'h', b'X-Late\0yes\0')]
+        srv = self.start(eom)
+        c = self.client(srv.mx_port)
+        self.assertEqual(c.cmd('EHLO client.example').code, 250)
+        self.assertEqual(c.cmd('MAIL FROM:<alice@example.com>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<user@example.test>').code, 250)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        c.send(MESSAGE + b'.\r\n')
+        self.assertTrue(seen.wait(20))
+        before = srv.log_text().count(' disconnect from ')
+        c.close()
+        go.set()
+        # as Postfix, a message whose end was read is finished (the client
+        # may not hear of it and send it again): queued whole, or not
+        self.assertTrue(sallytest.wait_until(
+            lambda: srv.log_text().count(' disconnect from ') > before, 20), srv.log_text())
+        self.assertEqual(srv.tmp_names(), [])
+        for e in srv.queue_entries():
+            self.assert_whole(e)
+        # the dot and QUIT pipelined: the message is queued with the
+        # milter's changes, then 221
+        go.clear()
+        seen.clear()
+        c = self.client(srv.mx_port)
+        self.assertEqual(c.cmd('EHLO client.example').code, 250)
+        self.assertEqual(c.cmd('MAIL FROM:<alice@example.com>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<user@example.test>').code, 250)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        c.send(MESSAGE + b'.\r\nQUIT\r\n')
+        self.assertTrue(seen.wait(20))
+        go.set()
+        r = c.reply()
+        self.assertEqual(r.code, 250, (r, srv.log_text()[-2000:]))
+        self.assertEqual(c.reply().code, 221)
+        self.assert_whole(srv.queue_entry(r.queue_id()))
+        self.assertEqual(srv.tmp_names(), [])
+
+    def assert_whole(self, e):
+        self.assertEqual(e.rcpts, ['user@example.test', 'added@example.net'])
+        self.assertTrue(e.body.endswith(b'X-Late: yes\r\n\r\nnew body\r\n'), e.body)
+
 
 if __name__ == '__main__':
     sallytest.main()
