@@ -25,7 +25,8 @@ and each MAIL, so one peer can answer messages differently):
         (5xx rejects, 4xx tempfails; several lines give a multi-line
         reply), or {"by_arg": {ARG: REPLY}, "default": REPLY} to answer by
         the stage's argument (the HELO name, the MAIL or RCPT address as
-        given, "<a@b>", or the header's name).
+        the MTA sends it: sallyport without brackets, miltertest as
+        given; or the header's name).
     "eom": [ACTION, ...], done in order at end of message, before the eom
         reply:
         {"action": "addheader", "name": N, "value": V}
