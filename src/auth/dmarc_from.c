@@ -11,6 +11,13 @@ struct cur {
 	const char	*p, *end;
 };
 
+/* the local part of an address as written (quotes, obsolete CFWS and
+ * all) */
+struct span {
+	const char	*p;
+	size_t		 len;
+};
+
 /* dmarc_from_atext - RFC 5322's atext, with RFC 6532's UTF-8 octets */
 int
 dmarc_from_atext(unsigned char c)
@@ -149,15 +156,20 @@ domain(struct cur *c, char *out, size_t outlen)
 	return 0;
 }
 
-/* addr_spec - local-part "@" domain; the domain into out */
+/* addr_spec - local-part "@" domain; the domain into out, the local
+ * part's text into *local */
 static int
-addr_spec(struct cur *c, char *out, size_t outlen)
+addr_spec(struct cur *c, char *out, size_t outlen, struct span *local)
 {
 	int w;
 
+	if (skip_cfws(c) != 0)
+		return -1;
+	local->p = c->p;
 	for (;;) {
 		if ((w = word(c)) <= 0)
 			return -1;
+		local->len = (size_t)(c->p - local->p);
 		if (peek(c) != '.')
 			break;
 		c->p++;
@@ -170,12 +182,12 @@ addr_spec(struct cur *c, char *out, size_t outlen)
 
 /* mailbox - name-addr or addr-spec */
 static int
-mailbox(struct cur *c, char *out, size_t outlen)
+mailbox(struct cur *c, char *out, size_t outlen, struct span *local)
 {
 	int ch;
 
 	if (!has_angle(*c))
-		return addr_spec(c, out, outlen);
+		return addr_spec(c, out, outlen, local);
 	/* display-name (obs-phrase: dots too) up to '<' */
 	while ((ch = peek(c)) > 0 && ch != '<') {
 		if (ch == '.')
@@ -200,7 +212,7 @@ mailbox(struct cur *c, char *out, size_t outlen)
 			return -1;
 		c->p = r.p + 1;
 	}
-	if (addr_spec(c, out, outlen) != 0 || peek(c) != '>')
+	if (addr_spec(c, out, outlen, local) != 0 || peek(c) != '>')
 		return -1;
 	c->p++;
 	return 0;
@@ -213,37 +225,60 @@ dmarc_from_init(struct dmarc_from *f)
 	f->status = DMARC_FROM_MISSING;
 }
 
-/* read_list - the mailbox-list; the status of this one field */
+/* keep_address - local@norm at the end of f->addrs, or addrs_cut */
+static void
+keep_address(struct dmarc_from *f, const struct span *local,
+    const char *norm)
+{
+	size_t dl = strlen(norm);
+
+	if (local->len + 1 + dl + 1 > sizeof(f->addrs) - f->addrs_len) {
+		f->addrs_cut = 1;
+		return;
+	}
+	memcpy(f->addrs + f->addrs_len, local->p, local->len);
+	f->addrs_len += local->len;
+	f->addrs[f->addrs_len++] = '@';
+	memcpy(f->addrs + f->addrs_len, norm, dl + 1);
+	f->addrs_len += dl + 1;
+}
+
+/* read_list - the mailbox-list; the status of this one field. Every
+ * address is kept (for the sender map: each must be the user's), also
+ * past one in another domain. */
 static enum dmarc_from_status
 read_list(struct dmarc_from *f, const char *value, size_t len)
 {
 	struct cur c = { value, value + len };
 	char dom[ORGDOMAIN_MAX * 4], norm[ORGDOMAIN_MAX];
-	int ch;
+	struct span local = { NULL, 0 };
+	int ch, domains = 0;
 
 	f->addresses = 0;
 	if (len > DMARC_FROM_MAX_FIELD || memchr(value, '\0', len))
 		return DMARC_FROM_SYNTAX;
 	for (;;) {
 		if ((ch = peek(&c)) < 0)
-			return DMARC_FROM_SYNTAX;
-		if (ch == '\0')
 			break;
+		if (ch == '\0')
+			return domains ? DMARC_FROM_DOMAINS : f->addresses == 0 ?
+			    DMARC_FROM_EMPTY : DMARC_FROM_OK;
 		if (ch == ',') {	/* obs-mbox-list: empty members */
 			c.p++;
 			continue;
 		}
-		if (mailbox(&c, dom, sizeof(dom)) != 0 ||
+		if (mailbox(&c, dom, sizeof(dom), &local) != 0 ||
 		    orgdomain_norm(dom, strlen(dom), norm) != 0)
-			return DMARC_FROM_SYNTAX;
+			break;
+		keep_address(f, &local, norm);
 		if (f->addresses++ == 0)
 			memcpy(f->domain, norm, sizeof(norm));
 		else if (strcmp(f->domain, norm) != 0)
-			return DMARC_FROM_DOMAINS;
+			domains = 1;
 		if ((ch = peek(&c)) != ',' && ch != '\0')
-			return DMARC_FROM_SYNTAX;
+			break;
 	}
-	return f->addresses == 0 ? DMARC_FROM_EMPTY : DMARC_FROM_OK;
+	return domains ? DMARC_FROM_DOMAINS : DMARC_FROM_SYNTAX;
 }
 
 enum dmarc_from_status

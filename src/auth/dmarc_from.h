@@ -21,6 +21,7 @@
 
 #define DMARC_FROM_MAX_FIELD	16384	/* bytes of a From: value read */
 #define DMARC_FROM_MAX_DEPTH	16	/* nested comments */
+#define DMARC_FROM_ADDRS_MAX	2048	/* bytes of addresses kept */
 
 enum dmarc_from_status {
 	DMARC_FROM_OK,		/* one author domain */
@@ -37,6 +38,12 @@ struct dmarc_from {
 	unsigned	 fields;	/* From: fields fed */
 	unsigned	 addresses;	/* in the last one */
 	char		 domain[ORGDOMAIN_MAX];	/* OK: normalized */
+	/* The first field's addresses as read, each "local@domain\0"
+	 * (the local part as written, the domain normalized as above),
+	 * for the sender map; addrs_cut when more came than fit. */
+	char		 addrs[DMARC_FROM_ADDRS_MAX];
+	size_t		 addrs_len;
+	int		 addrs_cut;
 };
 
 void	dmarc_from_init(struct dmarc_from *);

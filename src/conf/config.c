@@ -26,6 +26,7 @@
 
 #include "conf/aliases.h"
 #include "conf/rcpt_table.h"
+#include "conf/sendermap.h"
 #include "conf/config.h"
 #include "conf/config_addr.h"
 #include "conf/config_check.h"
@@ -345,6 +346,7 @@ config_free(struct config *cfg)
 		conf_type_free(cfg, &conf_keys[i]);
 	rcpt_table_free(cfg->rcpt_table);
 	alias_table_free(cfg->alias_table);
+	sender_map_free(cfg->sender_map);
 	free(cfg->path);
 	free(cfg);
 }

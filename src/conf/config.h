@@ -18,6 +18,7 @@
 
 struct alias_table;
 struct rcpt_table;
+struct sender_map;
 
 enum listen_role {
 	ROLE_MX,		/* port 25: mail for our domains from anyone */
@@ -174,6 +175,8 @@ struct config {
 	unsigned	 auth_timeout;		/* seconds a SASL answer may take */
 	unsigned	 auth_threads;		/* SASL threads, stuck ones too */
 	bool		 sender_login_check;	/* MAIL FROM must be the user's */
+	char		*sender_login_map;	/* login -> addresses; NULL: none */
+	struct sender_map *sender_map;		/* that file, loaded with the config */
 	/* Delivery. */
 	bool		 delivery;		/* run the queue runner */
 	char		*local_delivery;	/* "maildir:TEMPLATE", "lmtp:unix:PATH",

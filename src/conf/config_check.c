@@ -13,6 +13,7 @@
 
 #include "conf/aliases.h"
 #include "conf/rcpt_table.h"
+#include "conf/sendermap.h"
 #include "conf/config_addr.h"
 #include "conf/config_check.h"
 #include "conf/config_dkim.h"
@@ -233,6 +234,35 @@ conf_load_aliases(struct conf_parse *p)
 	}
 }
 
+/* conf_load_sender_map - sender_login_map, its errors with the map's
+ * own "file:line: " as the alias file's are; with it, the map alone
+ * says who may send as whom and sender_login_check has nothing to add */
+static void
+conf_load_sender_map(struct conf_parse *p)
+{
+	struct config	*cfg = p->cfg;
+	char		*errs = NULL;
+
+	if (cfg->sender_login_map == NULL)
+		return;
+	cfg->sender_map = sender_map_load(cfg->sender_login_map, &errs);
+	if (errs != NULL) {
+		for (const char *c = errs; *c != '\0'; c++)
+			p->nerrors += *c == '\n';
+		conf_addtext(p, errs);
+		free(errs);
+	} else if (cfg->sender_map == NULL) {
+		p->nerrors++;
+		conf_addtext(p, "out of memory\n");
+	}
+	if (cfg->sender_login_check) {
+		p->lineno = p->seen[conf_key_index("sender_login_check")];
+		conf_warn(p, "sender_login_check: sender_login_map decides "
+		    "who may send as whom; this key adds nothing");
+		p->lineno = 0;
+	}
+}
+
 /* conf_finish - defaults that depend on the file, and checks across
  * keys */
 void
@@ -262,6 +292,7 @@ conf_finish(struct conf_parse *p, const char *sysname)
 	conf_check_dnssec(p);
 	conf_check_dnsbl(p);
 	conf_load_aliases(p);
+	conf_load_sender_map(p);
 	conf_check_dkim_owner(p);
 	conf_milter_finish(p);
 }

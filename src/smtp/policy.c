@@ -38,6 +38,7 @@
 
 #include "conf/aliases.h"
 #include "conf/rcpt_table.h"
+#include "conf/sendermap.h"
 #include "lib/idna.h"
 #include "lib/netaddr.h"
 #include "smtp/policy.h"
@@ -279,15 +280,29 @@ policy_auth_possible(const struct config *cfg)
 }
 
 bool
+policy_from_login(const struct config *cfg, const char *user,
+    const char *local, const char *domain)
+{
+	return sender_map_owns(cfg->sender_map, user, local, domain);
+}
+
+bool
 policy_sender_login(const struct config *cfg, const char *user,
     const struct address *a)
 {
 	const char *at = strchr(user, '@');
+	char buf[ADDR_DOMAIN_MAX + 1];
 
 	if (a->flags & ADDR_F_NULL)
 		return true;
 	if (a->flags & ADDR_F_NODOMAIN)
 		return false;
+	if (cfg->sender_map != NULL) {
+		const char *d = ascii_form(a->domain, buf, sizeof(buf));
+
+		return d != NULL && sender_map_owns(cfg->sender_map, user,
+		    a->local, d);
+	}
 	if (at)
 		return strlen(a->local) == (size_t)(at - user) &&
 		    strncasecmp(a->local, user, (size_t)(at - user)) == 0 &&

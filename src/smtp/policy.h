@@ -51,9 +51,12 @@ const char *policy_auth(const struct policy_client *);
  * (policy_auth), so only with a certificate: an instance without one
  * has no use for SASL and nothing to say about it. */
 bool	policy_auth_possible(const struct config *);
-/* With sender_login_check: may `user` send as `sender`? A user name
- * with @ owns that address; a bare name owns name@D for each local
- * domain D; the null sender is anyone's. */
+/* With sender_login_map or sender_login_check: may `user` send as
+ * `sender`? The map, when there is one, decides alone (sendermap.h);
+ * else a user name with @ owns that address and a bare name owns
+ * name@D for each local domain D. The null sender is anyone's, as
+ * Postfix's reject_sender_login_mismatch does not judge it: a user's
+ * mail client may send a delivery or read notification (RFC 8098). */
 bool	policy_sender_login(const struct config *, const char *user,
 	    const struct address *sender);
 
@@ -62,6 +65,11 @@ bool	policy_sender_login(const struct config *, const char *user,
  * authenticated clients unless bare_newline_clients = all. */
 bool	policy_bare_newline(const struct config *,
 	    const struct policy_client *);
+
+/* With sender_login_map: may `user` write local@domain (the domain by
+ * its A-labels) in From:? */
+bool	policy_from_login(const struct config *, const char *user,
+	    const char *local, const char *domain);
 
 /* Is local@domain (local unquoted) a recipient of our local domains:
  * the one predicate asked at RCPT and again before local delivery, so

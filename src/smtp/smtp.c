@@ -389,6 +389,10 @@ data_end(struct smtp_session *s)
 	}
 	if (smtp_check_end(s))
 		return;		/* smtp_check_done goes on */
+	if (smtp_owner_end(s)) {
+		after_tx(s);	/* the spool dropped */
+		return;
+	}
 	if (tx->spool_failed) {
 		smtp_reply(s, "%s", R_QUEUE_FAILED);
 		after_tx(s);

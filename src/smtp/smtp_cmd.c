@@ -182,10 +182,11 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		reject(s, "MAIL", R_BAD_SENDER, full, fulllen);
 		return;
 	}
-	if (s->authenticated && s->cfg->sender_login_check &&
+	if (s->authenticated && (s->cfg->sender_login_check ||
+	    s->cfg->sender_map != NULL) &&
 	    !policy_sender_login(s->cfg, s->user, &a)) {
+		smtp_sender_not_owned(s, "MAIL", tx->sender);
 		free(tx);
-		reject(s, "MAIL", R_SENDER_NOT_OWNED, full, fulllen);
 		return;
 	}
 	if (policy_sender(s->cfg, &s->client, &a, lookup, sizeof(lookup),

@@ -64,7 +64,9 @@
 #define R_MILTER_REJECT		"550 5.7.1 Command rejected"
 #define R_MILTER_TEMPFAIL	"451 4.7.1 Service unavailable - try again later"
 #define R_UTF8_NEEDS_SMTPUTF8	"553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL"	/* RFC 6531 3.4 */
-#define R_SENDER_NOT_OWNED	"553 5.7.1 Sender address not owned by the authenticated user"
+/* Postfix's reject_sender_login_mismatch: the address, then the login */
+#define R_SENDER_NOT_OWNED	"553 5.7.1 <%s>: Sender address rejected: not owned by user %s"
+#define R_FROM_UNREADABLE	"553 5.7.1 Sender address rejected: %s"
 
 #define R_TLS_GO		"220 2.0.0 Ready to start TLS"
 #define R_TLS_ACTIVE		"554 5.5.1 TLS already active"

@@ -110,6 +110,16 @@ void	smtp_close_with(struct smtp_session *, const char *reply);
  * tell the checks and the filters that saw it. */
 void	smtp_tx_free(struct smtp_session *);
 
+/* smtp_owner.c */
+/* Refuse `addr` as not the logged-in user's (553, one log line);
+ * `where` names the command for the log. */
+void	smtp_sender_not_owned(struct smtp_session *, const char *where,
+	    const char *addr);
+/* At the end of DATA, with sender_login_map: true when the From: field
+ * names an address the user may not use, refused and answered (the
+ * caller ends the transaction, nothing queued). */
+bool	smtp_owner_end(struct smtp_session *);
+
 /* smtp_cmd.c: the handlers of smtp.c's command table */
 void	smtp_cmd_ehlo(struct smtp_session *, const char *, size_t);
 void	smtp_cmd_helo(struct smtp_session *, const char *, size_t);

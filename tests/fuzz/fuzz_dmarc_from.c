@@ -35,6 +35,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (a.domain[0] != '\0' || *dmarc_from_problem(&a) == '\0') {
 		abort();
 	}
+	/* the addresses kept: whole "local@domain" strings, within the
+	 * room, one per address unless cut */
+	{
+		size_t k = 0;
+		unsigned n = 0;
+
+		if (a.addrs_len > sizeof(a.addrs) || (a.addrs_len > 0 &&
+		    a.addrs[a.addrs_len - 1] != '\0'))
+			abort();
+		for (; k < a.addrs_len; k += strlen(a.addrs + k) + 1, n++)
+			if (strchr(a.addrs + k, '@') == NULL)
+				abort();
+		if ((a.status == DMARC_FROM_OK || a.status ==
+		    DMARC_FROM_DOMAINS) && !a.addrs_cut && n != a.addresses)
+			abort();
+	}
 	if (dmarc_from_field(&a, (const char *)data, size) !=
 	    DMARC_FROM_FIELDS || a.domain[0] != '\0')
 		abort();

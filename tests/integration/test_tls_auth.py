@@ -652,11 +652,13 @@ class TlsAuth(sallytest.TestCase):
     def test_sender_login_check(self):
         srv = self.server(sender_login_check='yes', local_domains='example.test other.test')
         c = self.auth_client(srv.sub_port)
-        not_owned = '553 5.7.1 Sender address not owned by the authenticated user'
+        def not_owned(sender, login=ALICE):
+            return '553 5.7.1 <%s>: Sender address rejected: not owned by user %s' % (sender, login)
         for sender in ('bob@example.test', 'alice@example.org', 'alicex@example.test'):
-            self.assertEqual(c.cmd('MAIL FROM:<%s>' % sender).lines, [not_owned], sender)
+            self.assertEqual(c.cmd('MAIL FROM:<%s>' % sender).lines, [not_owned(sender)], sender)
         # A login with a domain owns that one address.
-        self.assertEqual(c.cmd('MAIL FROM:<alice@other.test>').lines, [not_owned])
+        self.assertEqual(c.cmd('MAIL FROM:<alice@other.test>').lines,
+                         [not_owned('alice@other.test')])
         self.assertEqual(c.cmd('MAIL FROM:<>').code, 250)
         self.assertEqual(c.cmd('RSET').code, 250)
         self.send_message(c)
@@ -667,7 +669,8 @@ class TlsAuth(sallytest.TestCase):
             self.assertEqual(carol.cmd('MAIL FROM:<%s>' % sender).code, 250, sender)
             self.assertEqual(carol.cmd('RSET').code, 250)
         for sender in ('carol@example.org', 'alice@example.test', 'carol@mail.example.test'):
-            self.assertEqual(carol.cmd('MAIL FROM:<%s>' % sender).lines, [not_owned], sender)
+            self.assertEqual(carol.cmd('MAIL FROM:<%s>' % sender).lines,
+                             [not_owned(sender, 'carol')], sender)
         # Off (the default), any sender goes.
         srv2 = self.server()
         c2 = self.auth_client(srv2.sub_port)

@@ -7,6 +7,8 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "scratch.h"
 
@@ -15,6 +17,17 @@ scratch_make(char *dir, size_t len, const char *what)
 {
 	snprintf(dir, len, "/tmp/sallyport-test-%s.XXXXXX", what);
 	cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", dir);
+}
+
+void
+scratch_file(char *path, size_t len, const char *what, const char *text)
+{
+	int fd;
+
+	snprintf(path, len, "/tmp/sallyport-test-%s.XXXXXX", what);
+	cr_assert_geq(fd = mkstemp(path), 0, "mkstemp %s", path);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
 }
 
 unsigned

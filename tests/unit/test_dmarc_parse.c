@@ -357,3 +357,38 @@ Test(orgdomain, normal_form)
 	cr_assert_eq(orgdomain_norm(long_label, 68, out), -1);
 	cr_assert_eq(orgdomain_norm(long_label + 1, 67, out), 0);
 }
+
+/* addrs_of - the addresses kept for the sender map, joined by spaces */
+static const char *
+addrs_of(const struct dmarc_from *f)
+{
+	static char out[DMARC_FROM_ADDRS_MAX + 1];
+	size_t i;
+
+	for (i = 0; i < f->addrs_len; i++)
+		out[i] = f->addrs[i] == '\0' ? ' ' : f->addrs[i];
+	out[i > 0 ? i - 1 : 0] = '\0';
+	return out;
+}
+
+Test(dmarc_from, every_address_is_kept_for_the_sender_map)
+{
+	struct dmarc_from f;
+	static char many[DMARC_FROM_MAX_FIELD];
+	size_t n = 0;
+
+	cr_assert_eq(from1("Alice <Alice.S@Example.COM>", &f), DMARC_FROM_OK);
+	cr_assert_str_eq(addrs_of(&f), "Alice.S@example.com");
+	cr_assert_eq(from1("a@example.com, \"B\" <b@example.org>", &f),
+	    DMARC_FROM_DOMAINS, "a second domain is still read");
+	cr_assert_str_eq(addrs_of(&f), "a@example.com b@example.org");
+	cr_assert_eq(from1("\"x y\"@example.com", &f), DMARC_FROM_OK);
+	cr_assert_str_eq(addrs_of(&f), "\"x y\"@example.com");
+	cr_assert_eq(from1("a@example.com, b@", &f), DMARC_FROM_SYNTAX);
+	cr_assert_not(f.addrs_cut);
+	while (n + 40 < sizeof(many) - 1)
+		n += (size_t)sprintf(many + n, "%s%030zu@example.com",
+		    n ? "," : "", n);
+	cr_assert_eq(from1(many, &f), DMARC_FROM_OK);
+	cr_assert(f.addrs_cut, "past DMARC_FROM_ADDRS_MAX: said, not lost");
+}

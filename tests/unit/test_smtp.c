@@ -18,6 +18,7 @@
 #include "lib/log.h"
 #include "smtp/smtp.h"
 #include "smtp_fake.h"
+#include "scratch.h"
 
 TestSuite(smtp, .init = NULL, .fini = finish);
 
@@ -1098,10 +1099,59 @@ Test(smtp, sender_login_check)
 	smtp_auth_done(s, SASL_STATUS_OK, NULL, 0, "alice");
 	say("");
 	cr_assert_str_eq(say("MAIL FROM:<bob@example.test>\r\n"),
-	    "553 5.7.1 Sender address not owned by the authenticated user\r\n");
+	    "553 5.7.1 <bob@example.test>: Sender address rejected: not owned by user alice\r\n");
 	cr_assert_str_eq(say("MAIL FROM:<Alice@Example.Test>\r\n"), "250 2.1.0 Ok\r\n");
 	say("RSET\r\n");
 	cr_assert_str_eq(say("MAIL FROM:<>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+/* sender_login_map: the map decides at MAIL (also over
+ * sender_login_check) and again for each From: address at the end of
+ * DATA, where a refusal queues nothing. */
+Test(smtp, sender_login_map_at_mail_and_from)
+{
+	char conf[256], map[64];
+
+	scratch_file(map, sizeof(map), "smap",
+	    "alice: alice@example.test info@example.test\n"
+	    "boss: @example.test\n");
+	snprintf(conf, sizeof(conf), "sender_login_check = yes\n"
+	    "sender_login_map = %s\n", map);
+	start_as("192.0.2.1", conf, ROLE_MX, true, true);
+	unlink(map);
+	fk.mechs = "PLAIN";
+	say("EHLO c\r\n");
+	say("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	smtp_auth_done(s, SASL_STATUS_OK, NULL, 0, "alice");
+	say("");
+	cr_assert_str_eq(say("MAIL FROM:<boss@example.test>\r\n"),
+	    "553 5.7.1 <boss@example.test>: Sender address rejected: not "
+	    "owned by user alice\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<Info@Example.Test>\r\n"),
+	    "250 2.1.0 Ok\r\n");
+	say("RCPT TO:<user@example.test>\r\n");
+	say("DATA\r\n");
+	cr_assert_str_eq(say("From: Boss <boss@example.test>\r\n"
+	    "Subject: x\r\n\r\nhi\r\n.\r\n"),
+	    "553 5.7.1 <boss@example.test>: Sender address rejected: not "
+	    "owned by user alice\r\n");
+	cr_assert_eq(fk.commits, 0, "nothing queued");
+	say("MAIL FROM:<alice@example.test>\r\n");
+	say("RCPT TO:<user@example.test>\r\n");
+	say("DATA\r\n");
+	cr_assert_str_eq(say("From: alice@example.test, info@example.test\r\n"
+	    "From: boss@example.test\r\n\r\nhi\r\n.\r\n"),
+	    "553 5.7.1 Sender address rejected: several From: fields\r\n");
+	say("MAIL FROM:<alice@example.test>\r\n");
+	say("RCPT TO:<user@example.test>\r\n");
+	say("DATA\r\n");
+	cr_assert_str_eq(say("From: Info <info@example.test>, "
+	    "alice@example.test\r\n\r\nhi\r\n.\r\n"), "");
+	cr_assert_eq(fk.commits, 1);
+	cr_assert_str_eq(commit(0), "250 2.0.0 Ok: queued as "
+	    "TESTID0000000003\r\n");
+	cr_assert_str_eq(say("MAIL FROM:<>\r\n"), "250 2.1.0 Ok\r\n",
+	    "the null sender, as Postfix");
 }
 
 Test(smtp, auth_refused_for_the_address_without_asking_sasl)
