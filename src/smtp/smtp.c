@@ -477,6 +477,7 @@ smtp_filter_done(struct smtp_session *s, const struct smtp_filter_verdict *v)
 {
 	enum smtp_filter_stage st = s->filter_stage;
 	enum smtp_filter_action act = v->action;
+	bool hangup = false;
 
 	/* Stale: the wait ended with its transaction or the session. */
 	if (s->state != S_FILTER || (st != SMTP_FILTER_HELO && s->tx == NULL))
@@ -486,7 +487,7 @@ smtp_filter_done(struct smtp_session *s, const struct smtp_filter_verdict *v)
 	if (act == SMTP_FILTER_DISCARD && st != SMTP_FILTER_END)
 		act = SMTP_FILTER_CONTINUE;
 	if (act != SMTP_FILTER_CONTINUE && act != SMTP_FILTER_DISCARD)
-		smtp_filter_refuse(s, st, v);	/* or 451, never raw */
+		hangup = smtp_filter_refuse(s, st, v);	/* or 451, never raw */
 	if (st != SMTP_FILTER_END) {
 		smtp_cmd_filtered(s, st, act == SMTP_FILTER_CONTINUE);
 	} else {
@@ -499,6 +500,13 @@ smtp_filter_done(struct smtp_session *s, const struct smtp_filter_verdict *v)
 		if (act == SMTP_FILTER_DISCARD)
 			smtp_filter_discard(s, v);
 		after_tx(s);		/* the spool dropped */
+	}
+	/* A filter's 421 closes the session, as its text says and as
+	 * Postfix does with a milter's. */
+	if (hangup && s->state != S_CLOSED) {
+		smtp_tx_free(s);
+		s->state = S_CLOSED;
+		return;
 	}
 	if (s->state == S_CMD && s->shutdown_pending) {
 		smtp_tx_free(s);

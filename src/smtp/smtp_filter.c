@@ -118,7 +118,7 @@ filter_log(struct smtp_session *s, enum smtp_filter_stage st,
 	    esc, what, fesc);
 }
 
-void
+bool
 smtp_filter_refuse(struct smtp_session *s, enum smtp_filter_stage st,
     const struct smtp_filter_verdict *v)
 {
@@ -137,6 +137,7 @@ smtp_filter_refuse(struct smtp_session *s, enum smtp_filter_stage st,
 	filter_log(s, st, "reject", out, (size_t)n - 2, v);
 	s->errors++;		/* one reply, one error, as smtp_reply counts */
 	s->io->send(s->ctx, out, (size_t)n);
+	return memcmp(out, "421", 3) == 0;
 }
 
 void

@@ -165,8 +165,9 @@ int	smtp_check_prepend(struct smtp_session *,
 bool	smtp_filter_ask(struct smtp_session *, enum smtp_filter_stage,
 	    const char *arg, const char *params);
 /* Send a refusal of the filters as a proper reply (one error for the
- * tarpit), with its log line; a malformed reply becomes 451. */
-void	smtp_filter_refuse(struct smtp_session *, enum smtp_filter_stage,
+ * tarpit), with its log line; a malformed reply becomes 451. True when
+ * the reply sent is a 421: the session is to be closed after it. */
+bool	smtp_filter_refuse(struct smtp_session *, enum smtp_filter_stage,
 	    const struct smtp_filter_verdict *);
 /* The message discarded at END: its log line, and the client told it
  * was queued. */

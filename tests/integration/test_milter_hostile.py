@@ -31,9 +31,10 @@ class ScriptedMilter:
     of the message sends eom() (a list of packets, or a generator of
     them), then continue."""
 
-    def __init__(self, path, eom):
+    def __init__(self, path, eom, at=b'E'):
         self.path = path
         self.eom = eom
+        self.at = at        # the command whose answer eom() gives
         self.sock = listen_unix(path, lambda c: threading.Thread(
             target=self.serve, args=(c,), daemon=True).start())
 
@@ -47,11 +48,12 @@ class ScriptedMilter:
                     cmd = self.read(c, size)[:1]
                     if cmd == b'O':
                         c.sendall(packet(b'O', struct.pack('!III', 6, 0x1ff, 0)))
-                    elif cmd in (b'C', b'H', b'M', b'R', b'T', b'L', b'N', b'B'):
-                        c.sendall(packet(b'c'))
-                    elif cmd == b'E':
+                    elif cmd == self.at:
                         for p in self.eom():
                             c.sendall(p)
+                        if cmd == b'E':
+                            c.sendall(packet(b'c'))
+                    elif cmd in (b'C', b'H', b'M', b'R', b'T', b'L', b'N', b'B'):
                         c.sendall(packet(b'c'))
                     elif cmd == b'Q':
                         return
@@ -67,9 +69,9 @@ class Hostile(sallytest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix='sallytest-milter-hostile-')
         self.addCleanup(shutil.rmtree, self.tmp, True)
 
-    def start(self, eom, **conf):
+    def start(self, eom, at=b'E', **conf):
         path = os.path.join(self.tmp, 'm%d.sock' % len(os.listdir(self.tmp)))
-        m = ScriptedMilter(path, eom)
+        m = ScriptedMilter(path, eom, at)
         self.addCleanup(m.close)
         conf.setdefault('workers', '1')
         srv = sallytest.Server(**conf)
@@ -234,6 +236,28 @@ class Hostile(sallytest.TestCase):
     def assert_whole(self, e):
         self.assertEqual(e.rcpts, ['user@example.test', 'added@example.net'])
         self.assertTrue(e.body.endswith(b'X-Late: yes\r\n\r\nnew body\r\n'), e.body)
+
+    def test_a_421_reply_closes_the_session(self):
+        """A milter's 421 says the channel is closing: it is (as Postfix
+        does), at RCPT and at the end of the message, nothing queued"""
+        for at in (b'R', b'E'):
+            with self.subTest(at=at):
+                srv = self.start(lambda: [packet(b'y', b'421 4.7.0 Go away now\0')], at=at)
+                c = self.client(srv.mx_port)
+                self.assertEqual(c.cmd('EHLO client.example').code, 250)
+                self.assertEqual(c.cmd('MAIL FROM:<alice@example.com>').code, 250)
+                if at == b'R':
+                    # pipelined: nothing after the 421 is answered
+                    c.send(b'RCPT TO:<user@example.test>\r\nNOOP\r\n')
+                else:
+                    self.assertEqual(c.cmd('RCPT TO:<user@example.test>').code, 250)
+                    self.assertEqual(c.cmd('DATA').code, 354)
+                    c.send(MESSAGE + b'.\r\nNOOP\r\n')
+                self.assertEqual(c.reply().last, '421 4.7.0 Go away now')
+                c.sock.settimeout(20)
+                self.assertEqual(c.sock.recv(100), b'')     # closed, no NOOP reply
+                self.assertEqual(srv.queue_names(), [])
+                self.assertEqual(srv.tmp_names(), [])
 
 
 if __name__ == '__main__':
