@@ -82,6 +82,43 @@ nomem:
 	return -1;
 }
 
+struct milters *
+mf_env_save(struct milters *set)
+{
+	struct milters *saved = calloc(1, sizeof(*saved));
+
+	if (saved == NULL)
+		return NULL;
+	set->env.rcpts = set->rcpts;
+	set->env.nrcpts = set->nrcpts;
+	if (mf_env_copy(saved, &set->env) == -1) {
+		free(saved);
+		return NULL;
+	}
+	return saved;
+}
+
+void
+mf_env_drop(struct milters *saved)
+{
+	if (saved == NULL)
+		return;
+	mf_env_free(saved);
+	free(saved);
+}
+
+int
+mf_env_restore(struct milters *set, struct milters *saved)
+{
+	int rc;
+
+	saved->env.rcpts = saved->rcpts;
+	saved->env.nrcpts = saved->nrcpts;
+	rc = mf_env_copy(set, &saved->env);
+	mf_env_drop(saved);
+	return rc;
+}
+
 /* addr_strip - a milter's address without its angle brackets, for
  * DELRCPT's comparison; -1 with err */
 static int

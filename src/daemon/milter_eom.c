@@ -37,6 +37,7 @@ struct mf_eom {
 	unsigned	 hdr_add, hdr_chg, hdr_del, rcpt_add, rcpt_del;
 	bool		 from_changed, body_replaced;
 	char		*quarantine;
+	struct milters	*saved;		/* the envelope before its changes */
 };
 
 void
@@ -49,7 +50,20 @@ mf_eom_free(struct mf_eom *e)
 	if (e->body_fd != -1)
 		close(e->body_fd);
 	free(e->quarantine);
+	mf_env_drop(e->saved);
 	free(e);
+}
+
+void
+mf_eom_undo(struct milters *set)
+{
+	struct mf_eom *e = set->eom;
+
+	if (e == NULL || e->saved == NULL)
+		return;
+	if (mf_env_restore(set, e->saved) == -1)
+		log_warn("s=%lx milters: out of memory", set->p.sid);
+	e->saved = NULL;
 }
 
 enum mf_eom_result
@@ -268,6 +282,14 @@ eom_change(struct mfilter *mf, struct mf_eom *e, const struct milter_reply *r)
 		return MF_EOM_GONE;
 	}
 	e->changed = true;
+	/* The envelope is changed in place: kept as it was first, for a
+	 * milter that fails before its verdict. */
+	if (r->cmd != MILTER_R_ADDHEADER && r->cmd != MILTER_R_INSHEADER &&
+	    r->cmd != MILTER_R_CHGHEADER && r->cmd != MILTER_R_REPLBODY &&
+	    e->saved == NULL && (e->saved = mf_env_save(set)) == NULL) {
+		mf_fail(mf, "out of memory");
+		return MF_EOM_GONE;
+	}
 	switch (r->cmd) {
 	case MILTER_R_ADDHEADER:
 	case MILTER_R_INSHEADER:

@@ -152,6 +152,9 @@ enum mf_eom_result mf_eom_reply(struct mfilter *,
 /* mf's output drained: stream on. */
 enum mf_eom_result mf_eom_pump(struct mfilter *);
 void	mf_eom_free(struct mf_eom *);
+/* The milter at the end of the message failed: the envelope changes it
+ * asked for are dropped. */
+void	mf_eom_undo(struct milters *);
 
 /* --- milter_apply.c --- */
 /* The message in the spool rewritten with what one milter changed:
@@ -169,5 +172,13 @@ int	mf_env_sender(struct milters *, const char *addr, char *err,
 int	mf_env_hold(struct milters *, const char *reason);
 void	mf_env_free(struct milters *);
 int	mf_env_copy(struct milters *, const struct envelope *);
+/* The envelope as the milters before this one left it, kept while it
+ * asks for changes (a set holding only a copy of it), to be put back
+ * when it fails after some (its changes are dropped, as its default
+ * action says) or dropped once they are written. save: NULL when out
+ * of memory; restore: -1 when out of memory (no envelope then). */
+struct milters *mf_env_save(struct milters *);
+int	mf_env_restore(struct milters *, struct milters *saved);
+void	mf_env_drop(struct milters *saved);
 
 #endif

@@ -238,6 +238,7 @@ milters_failed(struct mfilter *mf, const char *why)
 		return;
 	mf->kicked = false;
 	if (set->stage == MF_S_END) {
+		mf_eom_undo(set);
 		mf_eom_free(set->eom);
 		set->eom = NULL;
 	}

@@ -259,6 +259,34 @@ class Hostile(sallytest.TestCase):
                 self.assertEqual(srv.queue_names(), [])
                 self.assertEqual(srv.tmp_names(), [])
 
+    def test_changes_of_a_milter_that_fails_are_dropped(self):
+        """A milter that deletes the recipient, changes the sender and
+        quarantines, then breaks the protocol, with default action
+        accept: its changes are dropped, the message goes on to the next
+        milter and is queued as it was (not discarded for want of
+        recipients)"""
+        paths = [os.path.join(self.tmp, n) for n in ('broken.sock', 'fine.sock')]
+        broken = ScriptedMilter(paths[0], lambda: [
+            packet(b'-', b'<user@example.test>\0'), packet(b'e', b'<other@example.net>\0'),
+            packet(b'q', b'held\0'), packet(b'Z')])
+        fine = ScriptedMilter(paths[1], lambda: [])
+        self.addCleanup(broken.close)
+        self.addCleanup(fine.close)
+        srv = sallytest.Server(workers='1')
+        srv.write_config(extra_lines=[
+            'milter = broken unix:%s default_action=accept' % paths[0],
+            'milter = fine unix:%s' % paths[1]])
+        self.addCleanup(self._close_server, srv)
+        srv.start()
+        r = self.send(srv)
+        self.assertEqual(r.code, 250, r)
+        self.assertTrue(srv.wait_log(r'milter=broken: protocol error: .*default action accept'),
+                        srv.log_text()[-2000:])
+        e = srv.queue_entry(r.queue_id())
+        self.assertEqual(e.rcpts, ['user@example.test'])
+        self.assertEqual(e.header['from'], 'alice@example.com')
+        self.assertNotIn('hold', e.header)
+
 
 if __name__ == '__main__':
     sallytest.main()
