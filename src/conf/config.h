@@ -176,6 +176,8 @@ struct config {
 	unsigned	 auth_threads;		/* SASL threads, stuck ones too */
 	bool		 sender_login_check;	/* MAIL FROM must be the user's */
 	char		*sender_login_map;	/* login -> addresses; NULL: none */
+	unsigned	 login_max_messages_per_day;	/* 0: no limit */
+	unsigned	 login_max_recipients_per_day;	/* distinct; 0: none */
 	struct sender_map *sender_map;		/* that file, loaded with the config */
 	/* Delivery. */
 	bool		 delivery;		/* run the queue runner */

@@ -191,6 +191,10 @@ const struct conf_key conf_keys[] = {
 	{ "auth_threads", CONF_UINT, CONF_AT(auth_threads), "4", 1, 64, 0, 0 },
 	{ "sender_login_check", CONF_BOOL, CONF_AT(sender_login_check), "no",
 	    0, 0, 0, 0 },
+	{ "login_max_messages_per_day", CONF_UINT,
+	    CONF_AT(login_max_messages_per_day), "0", 0, 1000000, 0, 0 },
+	{ "login_max_recipients_per_day", CONF_UINT,
+	    CONF_AT(login_max_recipients_per_day), "0", 0, 100000, 0, 0 },
 	/* Loaded by conf_finish (conf_load_sender_map). */
 	{ "sender_login_map", CONF_PATH, CONF_AT(sender_login_map), "", 0, 0,
 	    0, CONF_F_EMPTY },

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "queue/committer.h"
 #include "daemon/conn_int.h"
@@ -23,6 +24,7 @@
 #include "dns/dns.h"
 #include "lib/log.h"
 #include "lib/netaddr.h"
+#include "queue/loginlimit.h"
 #include "queue/queue.h"
 #include "sec/sasl.h"
 #include "daemon/server.h"
@@ -564,6 +566,40 @@ io_auth_reset(void *ctx)
 		sasl_session_reset(c->sasl);
 }
 
+/* io_login_limit - login_max_*_per_day, counted under the queue
+ * directory for every worker (queue/loginlimit.c); a counter that
+ * cannot be read or written does not stop mail: one line says so. */
+static bool
+io_login_limit(void *ctx, enum smtp_limit_ask ask, const char *user,
+    const char *rcpt)
+{
+	static const enum loginlimit_ask asks[] = {
+		[SMTP_LIMIT_MAIL] = LOGINLIMIT_MAIL,
+		[SMTP_LIMIT_RCPT] = LOGINLIMIT_RCPT,
+		[SMTP_LIMIT_SENT] = LOGINLIMIT_SENT,
+	};
+	struct conn *c = ctx;
+	const struct config *cfg = c->cfg->cfg;
+	char err[512], esc[600];
+	unsigned count;
+	int r;
+
+	r = loginlimit_ask(queue_dir(c->srv->queue), user, asks[ask], rcpt,
+	    cfg->login_max_messages_per_day,
+	    cfg->login_max_recipients_per_day, time(NULL), &count, err,
+	    sizeof(err));
+	if (r == -1)
+		log_warn("s=%lx %s", c->sid, err);
+	if (r != 1)
+		return false;
+	log_escape(esc, sizeof(esc), user, strlen(user));
+	log_warn("s=%lx limit: login %s reached %s (%u today); client [%s] "
+	    "told 450", c->sid, esc, ask == SMTP_LIMIT_RCPT ?
+	    "login_max_recipients_per_day" : "login_max_messages_per_day",
+	    count, c->addr_text);
+	return true;
+}
+
 const struct smtp_io conn_smtp_io = {
 	.send = io_send,
 	.space_ok = io_space_ok,
@@ -586,6 +622,7 @@ const struct smtp_io conn_smtp_io = {
 	.auth_allowed = io_auth_allowed,
 	.filter = io_filter,
 	.filter_abort = io_filter_abort,
+	.login_limit = io_login_limit,
 };
 
 void

@@ -531,6 +531,7 @@ smtp_commit_done(struct smtp_session *s, int status)
 		    s->addr_text, s->helo, tx->env.proto,
 		    tx->requiretls ? " requiretls=yes" : "");
 		smtp_reply(s, "%s%s", R_QUEUED, tx->env.id);
+		smtp_login_limited(s, SMTP_LIMIT_SENT, NULL);
 	} else {
 		log_warn("s=%lx id=%s queue commit failed; client [%s] told "
 		    "451", s->sid, tx->env.id, s->addr_text);

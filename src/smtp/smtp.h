@@ -103,6 +103,8 @@ struct smtp_filter_verdict {
  * smtp_check_result, with room for a long A-R). */
 #define SMTP_CHECK_ROOM	16384
 
+enum smtp_limit_ask { SMTP_LIMIT_MAIL, SMTP_LIMIT_RCPT, SMTP_LIMIT_SENT };
+
 /* How the engine reaches the outside world. `ctx` is passed back. */
 struct smtp_io {
 	/* Queue reply bytes for the client. */
@@ -168,6 +170,13 @@ struct smtp_io {
 	/* May this client try AUTH now (failures from its address across
 	 * connections)? NULL: always. */
 	bool	(*auth_allowed)(void *ctx);
+	/* The logged-in user's daily limits (login_max_*_per_day): may
+	 * `user` start a message (SMTP_LIMIT_MAIL) or add `rcpt`
+	 * (SMTP_LIMIT_RCPT, counted when new today), or count a message
+	 * queued (SMTP_LIMIT_SENT)? true: the limit is reached (the host
+	 * has logged it). NULL: no limits. */
+	bool	(*login_limit)(void *ctx, enum smtp_limit_ask, const char *user,
+		    const char *rcpt);
 	/* The session reached a filter stage (NULL: no filters). Answer
 	 * with smtp_filter_done(), later or before returning; a host with
 	 * nothing to ask for this session answers CONTINUE at once. The

@@ -189,6 +189,10 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		free(tx);
 		return;
 	}
+	if (smtp_login_limited(s, SMTP_LIMIT_MAIL, NULL)) {
+		free(tx);
+		return;
+	}
 	if (policy_sender(s->cfg, &s->client, &a, lookup, sizeof(lookup),
 	    &why) == -1) {
 		free(tx);
@@ -339,6 +343,8 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		smtp_reply(s, "%s", R_LOCAL_ERROR);
 		return;
 	}
+	if (smtp_login_limited(s, SMTP_LIMIT_RCPT, rcpt))
+		return;
 	if ((v = realloc(tx->rcpts, (tx->nrcpts + 1) * sizeof(*v))) == NULL) {
 		smtp_reply(s, "%s", R_LOCAL_ERROR);
 		return;

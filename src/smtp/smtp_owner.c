@@ -12,6 +12,11 @@
  * that cannot be read, or several From: fields, cannot be judged and
  * are refused: the check is for authenticated users only, whose mail
  * programs write a plain From:.
+ *
+ * And how much a login may send in a day (login_max_messages_per_day,
+ * login_max_recipients_per_day): asked of the host, which keeps the
+ * counts (queue/loginlimit.c), at MAIL, at each RCPT and once a
+ * message is queued.
  */
 #include <stdio.h>
 #include <string.h>
@@ -77,6 +82,18 @@ from_refusal(struct smtp_session *s, const struct dmarc_from *f)
 		return 1;
 	}
 	return 0;
+}
+
+bool
+smtp_login_limited(struct smtp_session *s, enum smtp_limit_ask ask,
+    const char *rcpt)
+{
+	if (!s->authenticated || s->io->login_limit == NULL ||
+	    !s->io->login_limit(s->ctx, ask, s->user, rcpt))
+		return false;
+	if (ask != SMTP_LIMIT_SENT)
+		smtp_reply(s, "%s", R_LOGIN_LIMIT);
+	return true;
 }
 
 bool

@@ -66,6 +66,8 @@
 #define R_UTF8_NEEDS_SMTPUTF8	"553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL"	/* RFC 6531 3.4 */
 /* Postfix's reject_sender_login_mismatch: the address, then the login */
 #define R_SENDER_NOT_OWNED	"553 5.7.1 <%s>: Sender address rejected: not owned by user %s"
+/* login_max_*_per_day: temporary, the count starts again at 00:00 UTC */
+#define R_LOGIN_LIMIT		"450 4.7.1 Daily sending limit reached for this login, try again later"
 #define R_FROM_UNREADABLE	"553 5.7.1 Sender address rejected: %s"
 
 #define R_TLS_GO		"220 2.0.0 Ready to start TLS"

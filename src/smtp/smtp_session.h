@@ -119,6 +119,11 @@ void	smtp_sender_not_owned(struct smtp_session *, const char *where,
  * names an address the user may not use, refused and answered (the
  * caller ends the transaction, nothing queued). */
 bool	smtp_owner_end(struct smtp_session *);
+/* The logged-in user's daily limits (smtp_io.login_limit): true when
+ * reached, the client told 450 (but for SMTP_LIMIT_SENT, which only
+ * counts). */
+bool	smtp_login_limited(struct smtp_session *, enum smtp_limit_ask,
+	    const char *rcpt);
 
 /* smtp_cmd.c: the handlers of smtp.c's command table */
 void	smtp_cmd_ehlo(struct smtp_session *, const char *, size_t);
