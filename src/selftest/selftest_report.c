@@ -154,8 +154,10 @@ policy_local(const struct selftest *st, struct buf *b)
 		    st_listener_auth(cfg, &cfg->listen[i]));
 	}
 	buf_printf(b, ". A client that has logged in may relay to any "
-	    "domain%s%s.", cfg->sender_login_check ? ", from its own "
-	    "addresses only (sender_login_check)" : "", nsub ? "; on the "
+	    "domain%s%s.", cfg->sender_map != NULL ? ", from the addresses "
+	    "sender_login_map gives its login only" : cfg->sender_login_check ?
+	    ", from its own addresses only (sender_login_check)" : "",
+	    nsub ? "; on the "
 	    "submission listeners nobody sends without logging in" : "");
 }
 
