@@ -22,6 +22,7 @@
 #include "smtp/policy.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_data.h"
+#include "smtp/smtp_filter.h"
 #include "smtp/smtp_reply.h"
 #include "smtp/smtp_session.h"
 
@@ -213,6 +214,26 @@ error_limit(struct smtp_session *s)
 	smtp_close_with(s, R_TOO_MANY_ERRORS);
 }
 
+/* dnsbl_refuse - the connection's refusal (a DNSBL's, or a milter's at
+ * connect, which may be many lines), as a whole reply like the filters'
+ * later ones (smtp_filter_reply: never cut short), one log line */
+static void
+dnsbl_refuse(struct smtp_session *s, const char *cmd)
+{
+	char out[SMTP_FILTER_REPLY_MAX], esc[1024];
+	int n;
+
+	log_escape(esc, sizeof(esc), s->dnsbl_reply, strlen(s->dnsbl_reply));
+	log_info("s=%lx reject: %s from [%s]: %s", s->sid,
+	    cmd ? cmd : "command", s->addr_text, esc);
+	if ((n = smtp_filter_reply(s->dnsbl_reply, out, sizeof(out))) < 0) {
+		smtp_reply(s, "%s", R_LOCAL_ERROR);
+		return;
+	}
+	s->errors++;		/* one reply, one error, as smtp_reply counts */
+	s->io->send(s->ctx, out, (size_t)n);
+}
+
 /* --- input -------------------------------------------------------------- */
 
 /* dispatch - one complete command line, CRLF already removed */
@@ -242,10 +263,7 @@ dispatch(struct smtp_session *s, const char *line, size_t len)
 	/* Listed: every command but QUIT is refused, as postscreen does
 	 * (at the first command, so that the client learns why). */
 	if (s->dnsbl_reply != NULL && c->fn != smtp_cmd_quit) {
-		log_info("s=%lx reject: %s from [%s]: %s", s->sid,
-		    c->name ? c->name : "command", s->addr_text,
-		    s->dnsbl_reply);
-		smtp_reply(s, "%s", s->dnsbl_reply);
+		dnsbl_refuse(s, c->name);
 		return;
 	}
 	if (c->name && (c->flags & CMD_NO_ARGS) && i < len) {

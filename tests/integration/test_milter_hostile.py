@@ -287,6 +287,21 @@ class Hostile(sallytest.TestCase):
         self.assertEqual(e.header['from'], 'alice@example.com')
         self.assertNotIn('hold', e.header)
 
+    def test_a_long_multi_line_refusal_at_connect_arrives_whole(self):
+        """A milter refuses the connection with a reply of many long
+        lines: the client gets every command answered by a complete
+        reply (as a refusal at a later stage is), never one cut short"""
+        lines = ['550-5.7.1 line %02d %s' % (i, 'x' * 90) for i in range(11)]
+        lines.append('550 5.7.1 the last line')
+        text = '\r\n'.join(lines).encode()
+        srv = self.start(lambda: [packet(b'y', text + b'\0')], at=b'C')
+        c = self.client(srv.mx_port)
+        for cmd in ('EHLO client.example', 'NOOP'):
+            r = c.cmd(cmd)
+            self.assertEqual(r.lines, lines, r)
+        self.assertEqual(c.cmd('QUIT').code, 221)
+        self.assertEqual([l for l in srv.log_text().splitlines() if l.startswith('550')], [])
+
 
 if __name__ == '__main__':
     sallytest.main()
