@@ -16,13 +16,26 @@ buf_init(struct buf *b, size_t max)
 	b->data = NULL;
 	b->len = b->cap = 0;
 	b->max = max;
+	b->secret = false;
+}
+
+void
+buf_init_secret(struct buf *b, size_t max)
+{
+	buf_init(b, max);
+	b->secret = true;
 }
 
 void
 buf_free(struct buf *b)
 {
+	bool secret = b->secret;
+
+	if (secret && b->data != NULL)
+		explicit_bzero(b->data, b->cap);
 	free(b->data);
 	buf_init(b, b->max);
+	b->secret = secret;
 }
 
 /* buf_reserve - room for n more bytes plus a NUL, within max */
@@ -42,7 +55,16 @@ buf_reserve(struct buf *b, size_t n)
 	ncap = b->cap ? b->cap : 64;
 	while (ncap < need)
 		ncap *= 2;
-	if ((p = realloc(b->data, ncap)) == NULL)
+	if (b->secret) {
+		/* Not realloc: the block it leaves would keep the bytes. */
+		if ((p = malloc(ncap)) == NULL)
+			return -1;
+		if (b->data != NULL) {
+			memcpy(p, b->data, b->len + 1);
+			explicit_bzero(b->data, b->cap);
+			free(b->data);
+		}
+	} else if ((p = realloc(b->data, ncap)) == NULL)
 		return -1;
 	b->data = p;
 	b->cap = ncap;
@@ -82,12 +104,16 @@ buf_printf(struct buf *b, const char *fmt, ...)
 void
 buf_consume(struct buf *b, size_t n)
 {
+	size_t old = b->len;
+
 	if (n >= b->len) {
 		b->len = 0;
 	} else {
 		memmove(b->data, b->data + n, b->len - n);
 		b->len -= n;
 	}
+	if (b->secret && b->data != NULL)
+		explicit_bzero(b->data + b->len, old - b->len);
 	if (b->data)
 		b->data[b->len] = '\0';
 }
@@ -95,6 +121,8 @@ buf_consume(struct buf *b, size_t n)
 void
 buf_reset(struct buf *b)
 {
+	if (b->secret && b->data != NULL)
+		explicit_bzero(b->data, b->len);
 	b->len = 0;
 	if (b->data)
 		b->data[0] = '\0';

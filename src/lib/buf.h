@@ -8,6 +8,7 @@
 #ifndef SALLYPORT_BUF_H
 #define SALLYPORT_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct buf {
@@ -15,9 +16,14 @@ struct buf {
 	size_t	 len;		/* bytes in use */
 	size_t	 cap;		/* bytes allocated */
 	size_t	 max;		/* hard limit on len */
+	bool	 secret;	/* zeroed before any byte of it is given back */
 };
 
 void	buf_init(struct buf *, size_t max);
+/* buf_init_secret - a buffer for passwords: what it drops (consumed or
+ * reset bytes, the old block when it grows, the block it frees) is
+ * zeroed first, so that no freed memory holds one */
+void	buf_init_secret(struct buf *, size_t max);
 void	buf_free(struct buf *);
 int	buf_append(struct buf *, const void *, size_t);	/* -1: past max or ENOMEM */
 int	buf_printf(struct buf *, const char *, ...)

@@ -176,7 +176,7 @@ held_drop(struct dovecot_session *s)
 	if (s->held.data != NULL)
 		explicit_bzero(s->held.data, s->held.len);
 	buf_free(&s->held);
-	buf_init(&s->held, DOVECOT_LINE_MAX);
+	buf_init_secret(&s->held, DOVECOT_LINE_MAX);
 }
 
 /* conn_close - the connection ends; every exchange on it gets TEMP */
@@ -537,7 +537,7 @@ dovecot_server_create(struct ev_loop *loop, const struct config *cfg,
 	srv->fd = -1;
 	srv->next_id = 1;
 	buf_init(&srv->in, DOVECOT_LINE_MAX + READ_CHUNK);
-	buf_init(&srv->out, OUT_MAX);
+	buf_init_secret(&srv->out, OUT_MAX);
 	ev_init(&srv->io, on_io);
 	srv->io.data = srv;
 	sasl_waits_init(&srv->waits, loop, cfg->auth_timeout, on_timer, srv);
@@ -615,7 +615,7 @@ dovecot_session_new(struct dovecot_server *srv, const char *local,
 	}
 	s->srv = srv;
 	s->secured = ssf > 0;
-	buf_init(&s->held, DOVECOT_LINE_MAX);
+	buf_init_secret(&s->held, DOVECOT_LINE_MAX);
 	return s;
 }
 
@@ -721,7 +721,7 @@ dovecot_session_step(struct dovecot_session *s, const char *resp,
 		cb(arg, SASL_STATUS_TEMP, NULL, 0, NULL);
 		return;
 	}
-	buf_init(&line, DOVECOT_LINE_MAX);
+	buf_init_secret(&line, DOVECOT_LINE_MAX);
 	rc = dovecot_cont(&line, s->id, resp, len);
 	if (rc == 0)
 		rc = queue_line(srv, &line);

@@ -11,6 +11,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -488,4 +489,86 @@ Test(sasl_dovecot, no_socket_warns_and_answers_temp)
 	cr_assert_eq(a.status, SASL_STATUS_TEMP);
 	sasl_session_free(s);
 	sasl_server_free(srv);
+}
+
+/* --- passwords given back to the allocator ------------------------------- */
+
+/* The test binary is linked with --wrap=free,--wrap=realloc: every block
+ * handed back (freed, or left behind by a realloc) is searched for the
+ * armed needle, the base64 of a password as it goes to Dovecot. */
+void	*__real_realloc(void *, size_t);
+void	 __real_free(void *);
+void	*__wrap_realloc(void *, size_t);
+void	 __wrap_free(void *);
+
+static const char	*needle;
+static int		 leaks;
+
+static void
+search(void *p)
+{
+	if (needle != NULL && p != NULL && memmem(p, malloc_usable_size(p),
+	    needle, strlen(needle)) != NULL)
+		leaks++;
+}
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+	search(p);
+	return __real_realloc(p, n);
+}
+
+void
+__wrap_free(void *p)
+{
+	search(p);
+	__real_free(p);
+}
+
+Test(sasl_dovecot, passwords_are_wiped_before_their_memory_is_given_back)
+{
+	struct sasl_server *srv = server();
+	struct sasl_session *s[3];
+	struct answer a[3] = { { 0 } }, c = { 0 };
+	char resp[9 + 600];
+	int fd = accept_one(), i;
+
+	/* "\0alice12\0" then a password of 600 'K's: 9 bytes, so that the
+	 * password's base64 ("S0tL"...) is a substring of the line's */
+	memcpy(resp, "\0alice12\0", 9);
+	memset(resp + 9, 'K', 600);
+	expect(fd, handshake());
+	needle = "S0tLS0tLS0tLS0tLS0tLS0tL";
+	leaks = 0;
+	/* Held in their sessions until DONE, then queued together. */
+	for (i = 0; i < 3; i++) {
+		s[i] = session(srv, 256);
+		sasl_session_start(s[i], "PLAIN", resp, sizeof(resp), true,
+		    on_answer, &a[i]);
+	}
+	say(fd, HELLO);
+	for (i = 0; i < 3; i++) {
+		char ok[64];
+
+		snprintf(ok, sizeof(ok), "OK\t%d\tuser=alice12\n", i + 1);
+		say(fd, ok);
+		wait_answer(&a[i]);
+		cr_assert_eq(a[i].status, SASL_STATUS_OK);
+	}
+	/* LOGIN's password in a CONT */
+	sasl_session_start(s[0], "LOGIN", NULL, 0, false, on_answer, &c);
+	say(fd, "CONT\t4\tUGFzc3dvcmQ6\n");
+	wait_answer(&c);
+	memset(&c, 0, sizeof(c));
+	sasl_session_step(s[0], resp + 9, 600, on_answer, &c);
+	say(fd, "OK\t4\tuser=alice12\n");
+	wait_answer(&c);
+	for (i = 0; i < 3; i++)
+		sasl_session_free(s[i]);
+	sasl_server_free(srv);
+	needle = NULL;
+	cr_assert_eq(leaks, 0, "%d block(s) given back holding a password",
+	    leaks);
+	close(fd);
 }
