@@ -17,20 +17,40 @@
 #define LOCAL_BACKLOG	128
 
 /* local_dir - make path's directory when it is missing: one level, as
- * /run/sallyport under /run; others must reach it (0755) */
+ * /run/sallyport under /run; others must reach it (0755). Nobody else
+ * may write there: whoever can could put a socket of their own there
+ * to be handed the mail, or swap ours for a symbolic link between the
+ * bind and the chmod (run as root: a file of their choice made 0666). */
 static int
 local_dir(const char *path, char *err, size_t errlen)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char *slash;
+	struct stat st;
 
 	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
-		return 0;
-	*slash = '\0';
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
 	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "local_socket %s: mkdir %s: %s", path,
 		    dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) == -1) {
+		snprintf(err, errlen, "local_socket %s: %s: %s", path, dir,
+		    strerror(errno));
+		return -1;
+	}
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		snprintf(err, errlen, "local_socket %s: its directory %s is "
+		    "writable by others than root and us (owner uid %lu, mode "
+		    "%04o), who could replace the socket", path, dir,
+		    (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	return 0;

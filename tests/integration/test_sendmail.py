@@ -288,6 +288,23 @@ class Sendmail(sallytest.TestCase):
         self.assertEqual(self.inject(srv, ['bob@example.test'], b'x\n')[0], 0)
         self.assertFalse(os.path.exists(sock))
 
+    def test_socket_directory_others_write(self):
+        """A local_socket in a directory others may write (/tmp's mode,
+        sticky or not) is not made: a local user could put a socket of
+        their own there, or swap ours for a link before its chmod. The
+        daemon says so and serves without; the injector gets 75."""
+        for mode in (0o1777, 0o777, 0o775):
+            d = os.path.join(self.tmp, 'open%o' % mode)
+            os.mkdir(d)
+            os.chmod(d, mode)
+            sock = os.path.join(d, 'sendmail.sock')
+            srv = self.daemon(delivery='no', local_socket=sock)
+            self.assertIn('local_socket %s: its directory %s is writable by others '
+                          'than root and us' % (sock, d), srv.log_text())
+            self.assertFalse(os.path.exists(sock))
+            self.assertEqual(self.inject(srv, ['bob@example.test'], b'x\n')[0], 75)
+            srv.stop()
+
     def test_unknown_recipient_sends_nothing(self):
         srv = self.daemon(delivery='no')
         status, err = self.inject(srv, ['bob@example.test', 'nosuch@example.test'], b'x\n')
