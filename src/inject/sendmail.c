@@ -236,6 +236,13 @@ sender(const struct args *a, const struct config *cfg, char **env,
 		s = qualify(pw->pw_name, cfg->hostname);
 	if (s == NULL)
 		return fail(EX_OSERR, "out of memory");
+	/* An angle bracket inside would close MAIL's path and pass what
+	 * follows (from a web form, say) to the daemon as parameters. */
+	if (strpbrk(s, "<>") != NULL) {
+		free(s);
+		return fail(EX_USAGE, "the sender (-f) is not one address: "
+		    "an angle bracket inside it");
+	}
 	/* The From: to add: -F's name, else the user's passwd name. */
 	if (name == NULL && pw != NULL && pw->pw_gecos != NULL &&
 	    pw->pw_gecos[0] != '\0' && a->sender == NULL) {

@@ -220,6 +220,21 @@ class Sendmail(sallytest.TestCase):
         self.assertEqual(h['from'], ['"Nightly Report" <reports@example.org>'])
         self.assertEqual(body(got[0]), b'just a body line\n')
 
+    def test_sender_is_one_address(self):
+        """-f as a web application passes it from a form: an angle bracket
+        inside would close MAIL's path and hand the daemon parameters of the
+        form's choosing (REQUIRETLS, BODY, AUTH). Refused (64), nothing
+        queued."""
+        srv = self.daemon(delivery='no')
+        for sender in ('<x@example.org> AUTH=x>', 'x@example.org> AUTH=x',
+                       '<x@example.org> REQUIRETLS>', '<x@example.org>>'):
+            status, err = self.inject(srv, ['-f', sender, 'bob@example.test'], b'x\n')
+            self.assertEqual(status, 64, (sender, err))
+            self.assertIn('the sender (-f) is not one address', err)
+        self.assertEqual(srv.queue_names(), [])
+        status, err = self.inject(srv, ['-f', '<x@example.org>', 'bob@example.test'], b'x\n')
+        self.assertEqual(status, 0, err)
+
     def test_bs_smtp_on_stdin(self):
         srv = self.daemon()
         dialogue = (b'EHLO client\r\nMAIL FROM:<x@example.org>\r\nRCPT TO:<bob@example.test>\r\n'
