@@ -232,6 +232,9 @@ dnsbl_refuse(struct smtp_session *s, const char *cmd)
 	}
 	s->errors++;		/* one reply, one error, as smtp_reply counts */
 	s->io->send(s->ctx, out, (size_t)n);
+	/* A 421 (a milter's) closes the session, as at the later stages. */
+	if (memcmp(out, "421", 3) == 0)
+		s->state = S_CLOSED;
 }
 
 /* --- input -------------------------------------------------------------- */

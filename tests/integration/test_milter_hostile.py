@@ -239,11 +239,19 @@ class Hostile(sallytest.TestCase):
 
     def test_a_421_reply_closes_the_session(self):
         """A milter's 421 says the channel is closing: it is (as Postfix
-        does), at RCPT and at the end of the message, nothing queued"""
-        for at in (b'R', b'E'):
+        does), at connect, at RCPT and at the end of the message, nothing
+        queued"""
+        for at in (b'C', b'R', b'E'):
             with self.subTest(at=at):
                 srv = self.start(lambda: [packet(b'y', b'421 4.7.0 Go away now\0')], at=at)
                 c = self.client(srv.mx_port)
+                if at == b'C':
+                    # refused at connect: told at the first command
+                    c.send(b'EHLO client.example\r\nNOOP\r\n')
+                    self.assertEqual(c.reply().last, '421 4.7.0 Go away now')
+                    c.sock.settimeout(20)
+                    self.assertEqual(c.sock.recv(100), b'')
+                    continue
                 self.assertEqual(c.cmd('EHLO client.example').code, 250)
                 self.assertEqual(c.cmd('MAIL FROM:<alice@example.com>').code, 250)
                 if at == b'R':
