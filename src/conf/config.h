@@ -179,6 +179,9 @@ struct config {
 	unsigned	 login_max_messages_per_day;	/* 0: no limit */
 	unsigned	 login_max_recipients_per_day;	/* distinct; 0: none */
 	struct sender_map *sender_map;		/* that file, loaded with the config */
+	struct strlist	 srs_secrets;		/* the first signs; empty: no SRS */
+	char		*srs_secret_file;	/* more secrets, one a line */
+	char		*srs_domain;		/* SRS addresses' domain */
 	/* Delivery. */
 	bool		 delivery;		/* run the queue runner */
 	char		*local_delivery;	/* "maildir:TEMPLATE", "lmtp:unix:PATH",

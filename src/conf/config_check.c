@@ -6,7 +6,9 @@
  * DNSSEC resolver that is not ours, the recipient table). Only what can be told from the text: tls.c reads
  * the certificate files when the server starts.
  */
+#include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +265,59 @@ conf_load_sender_map(struct conf_parse *p)
 	}
 }
 
+/* conf_load_srs - srs_secret_file's secrets, one a line (blank lines
+ * and # comments skipped), after srs_secret's: a file the admin can
+ * keep unreadable to others and rotate by adding a line on top */
+static void
+conf_load_srs(struct conf_parse *p)
+{
+	struct strlist	*l = &p->cfg->srs_secrets;
+	char		 line[CV_LINE_MAX + 1], *s, *e, **t;
+	unsigned	 lineno = 0, at = p->seen[conf_key_index(
+			    "srs_secret_file")];
+	FILE		*fp;
+
+	if (p->cfg->srs_secret_file == NULL)
+		return;
+	p->lineno = at;
+	if ((fp = fopen(p->cfg->srs_secret_file, "r")) == NULL) {
+		conf_error(p, "srs_secret_file: %s: %s",
+		    p->cfg->srs_secret_file, strerror(errno));
+		p->lineno = 0;
+		return;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		for (s = line; *s == ' ' || *s == '\t'; s++)
+			;
+		for (e = s + strlen(s); e > s && (unsigned char)e[-1] <= ' ';
+		    e--)
+			;
+		*e = '\0';
+		if (*s == '\0' || *s == '#')
+			continue;
+		if (strpbrk(s, " \t") != NULL) {
+			conf_error(p, "srs_secret_file: %s:%u: a secret has "
+			    "no blanks", p->cfg->srs_secret_file, lineno);
+			continue;
+		}
+		if ((t = reallocarray(l->v, l->n + 1, sizeof(*t))) == NULL ||
+		    (t[l->n] = strdup(s)) == NULL) {
+			if (t != NULL)
+				l->v = t;
+			conf_error(p, "out of memory");
+			break;
+		}
+		l->v = t;
+		l->n++;
+	}
+	fclose(fp);
+	if (lineno == 0 || l->n == 0)
+		conf_error(p, "srs_secret_file: %s: no secret in it",
+		    p->cfg->srs_secret_file);
+	p->lineno = 0;
+}
+
 /* conf_finish - defaults that depend on the file, and checks across
  * keys */
 void
@@ -293,6 +348,7 @@ conf_finish(struct conf_parse *p, const char *sysname)
 	conf_check_dnsbl(p);
 	conf_load_aliases(p);
 	conf_load_sender_map(p);
+	conf_load_srs(p);
 	conf_check_dkim_owner(p);
 	conf_milter_finish(p);
 }

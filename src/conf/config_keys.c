@@ -198,6 +198,14 @@ const struct conf_key conf_keys[] = {
 	/* Loaded by conf_finish (conf_load_sender_map). */
 	{ "sender_login_map", CONF_PATH, CONF_AT(sender_login_map), "", 0, 0,
 	    0, CONF_F_EMPTY },
+	/* SRS for forwards to other domains (auth/srs.h): off without a
+	 * secret; srs_secret_file's lines come after srs_secret's. */
+	{ "srs_secret", CONF_SECRETS, CONF_AT(srs_secrets), "", 0, 0, 0,
+	    CONF_F_REPEAT | CONF_F_EMPTY },
+	{ "srs_secret_file", CONF_PATH, CONF_AT(srs_secret_file), "", 0, 0,
+	    0, CONF_F_EMPTY },
+	{ "srs_domain", CONF_HOSTNAME, CONF_AT(srs_domain), NULL, 0, 0, 0,
+	    CONF_F_HOSTNAME },
 	/* Delivery. The recipient table (aliases, mailbox_users,
 	 * catchall, recipients, recipient_delimiter) is loaded by
 	 * conf_finish once all are known. */

@@ -45,6 +45,7 @@ enum conf_type {
 	CONF_MILTER,		/* NAME SOCKET [option=value ...], one per line */
 	CONF_MILTER_ACTION,	/* accept, tempfail or reject */
 	CONF_DELIMITER,		/* recipient_delimiter characters */
+	CONF_SECRETS,		/* secrets, one or a list per line, adding up */
 };
 
 enum {

@@ -162,6 +162,36 @@ fail:
 	return -1;
 }
 
+/* conf_set_secrets - srs_secret: each line adds its items (the first
+ * signs, all verify); printable, without blanks */
+static int
+conf_set_secrets(struct conf_parse *p, const struct conf_key *k,
+    const char *val, char *err, size_t errlen)
+{
+	struct strlist	*field = conf_field(p->cfg, k->off);
+	char		 item[CV_LINE_MAX + 1], **t;
+
+	while ((val = cv_next_item(val, item, sizeof(item))) != NULL) {
+		for (const char *c = item; *c != '\0'; c++)
+			if (*c < 0x21 || *c > 0x7e) {
+				snprintf(err, errlen, "a secret is printable "
+				    "ASCII");
+				return -1;
+			}
+		if ((t = reallocarray(field->v, field->n + 1,
+		    sizeof(*t))) == NULL || (t[field->n] = strdup(item)) ==
+		    NULL) {
+			if (t != NULL)
+				field->v = t;
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		field->v = t;
+		field->n++;
+	}
+	return 0;
+}
+
 /* conf_set_listen - add one listener; unlike other keys, each line
  * adds to the list, so a repeat is caught here */
 static int
@@ -276,6 +306,19 @@ conf_print_strlist(const struct config *cfg, const struct conf_key *k,
 	for (size_t i = 0; i < l->n; i++)
 		fprintf(fp, " %s", l->v[i]);
 	fputc('\n', fp);
+}
+
+/* conf_print_secrets - how many, never what: the output may be shown */
+static void
+conf_print_secrets(const struct config *cfg, const struct conf_key *k,
+    FILE *fp)
+{
+	const struct strlist *l = (const void *)((const char *)cfg + k->off);
+
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(fp, "%s = (secret %zu, hidden)\n", k->name, i + 1);
+	if (l->n == 0)
+		fprintf(fp, "%s =\n", k->name);
 }
 
 static void
@@ -409,6 +452,8 @@ static const struct {
 	[CONF_DELIMITER] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, rcpt_delimiter_norm, "delimiter characters such "
 	    "as +" },
+	[CONF_SECRETS] = { conf_set_secrets, conf_print_secrets,
+	    conf_free_strlist, NULL, "secrets" },
 };
 
 static conf_norm_fn *

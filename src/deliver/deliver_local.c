@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/srs.h"
+#include "lib/log.h"
 #include "smtp/address.h"
 #include "conf/rcpt_table.h"
 #include "deliver/deliver_int.h"
@@ -226,14 +228,40 @@ out:
 
 /* --- forwarding ------------------------------------------------------------- */
 
+/* forward_sender - the forward's envelope sender: with srs_secret, the
+ * original sender in SRS form at srs_domain (SRS1 for another
+ * forwarder's SRS0, signed again for an SRS1), so that SPF passes at
+ * the next hop and a bounce can find its way back; the null sender
+ * stays null. Only the envelope changes: header and body go as they
+ * came, and a DKIM signature on them still verifies. */
+static const char *
+forward_sender(const struct config *cfg, const struct qentry *e, char *buf,
+    size_t len)
+{
+	enum srs_result r;
+
+	if (cfg->srs_secrets.n == 0 || e->sender[0] == '\0')
+		return e->sender;
+	r = srs_forward((const char *const *)cfg->srs_secrets.v,
+	    cfg->srs_secrets.n, cfg->srs_domain, e->sender, time(NULL), buf,
+	    len);
+	if (r == SRS_OK)
+		return buf;
+	if (r != SRS_NOT_SRS)
+		log_warn("%s: forward keeps sender <%s>: %s", e->id, e->sender,
+		    srs_strerror(r));
+	return e->sender;
+}
+
 /* forward - queue the outside targets of an alias as a new entry */
 static int
-forward(const struct deliver_ctx *dc, const struct qentry *e, int fd, char **targets,
-    size_t n, char *id, char *err, size_t errlen)
+forward(const struct deliver_ctx *dc, const struct config *cfg,
+    const struct qentry *e, int fd, char **targets, size_t n, char *id,
+    char *err, size_t errlen)
 {
 	struct envelope env;
 	struct spool *sp;
-	char buf[65536];
+	char buf[65536], srs[ADDR_PATH_MAX - 1];
 	off_t left = e->body_size;
 	ssize_t got;
 
@@ -243,7 +271,7 @@ forward(const struct deliver_ctx *dc, const struct qentry *e, int fd, char **tar
 	env.helo = e->helo;
 	env.proto = e->proto;
 	env.auth_user = e->auth;
-	env.sender = e->sender;
+	env.sender = forward_sender(cfg, e, srs, sizeof(srs));
 	env.rcpts = targets;
 	env.nrcpts = n;
 	env.smtputf8 = e->smtputf8;
@@ -366,7 +394,8 @@ take(struct outcome *dst, const struct outcome *src)
 /* conclude - recipient lr's outcome from its mailboxes, then its
  * outside targets forwarded when the mailboxes went well */
 static void
-conclude(const struct deliver_ctx *dc, const struct qentry *e, int fd,
+conclude(const struct deliver_ctx *dc, const struct config *cfg,
+    const struct qentry *e, int fd,
     const struct lrcpt *lr, const struct mboxes *m, struct outcome *o)
 {
 	char id[QUEUE_ID_LEN + 1], err[512], **outside;
@@ -399,7 +428,7 @@ conclude(const struct deliver_ctx *dc, const struct qentry *e, int fd,
 	for (k = 0, nout = 0; k < lr->n; k++)
 		if (lr->mb[k] < 0)
 			outside[nout++] = lr->targets[k].addr;
-	if (forward(dc, e, fd, outside, nout, id, err, sizeof(err)) == -1)
+	if (forward(dc, cfg, e, fd, outside, nout, id, err, sizeof(err)) == -1)
 		set_outcome(o, 451, "local", "451 4.3.0 %s", err);
 	else {
 		set_outcome(o, 250, "local", "250 2.0.0 forwarded as %s", id);
@@ -450,7 +479,7 @@ deliver_local(const struct deliver_ctx *dc, const struct config *cfg,
 		for (t = 0; strncmp(how, "maildir:", 8) == 0 && t < lr->n; t++)
 			if (lr->mb[t] >= 0 && !m.v[lr->mb[t]].res.tried)
 				maildir_one(how + 8, e, fd, &m.v[lr->mb[t]]);
-		conclude(dc, e, fd, lr, &m, &outs[lr->i]);
+		conclude(dc, cfg, e, fd, lr, &m, &outs[lr->i]);
 		settle(cfg, e, lr->i, &outs[lr->i], now);
 		lrcpt_free(lr);
 	}

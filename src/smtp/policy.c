@@ -23,6 +23,11 @@
  * is always delivered here (policy_local_rcpt), even when hostname is
  * not in local_domains: it must never leave for another host.
  *
+ * A recipient at srs_domain in SRS form is a bounce to a sender we
+ * forwarded for: reversed to that sender when its hash and timestamp
+ * verify (from any client, the one relay the scheme intends), refused
+ * with 550 5.7.1 when forged, expired or malformed (auth/srs.h).
+ *
  * Sender checks, for clients neither trusted nor authenticated, each
  * with its switch: a domain is required, it must be a real one (not
  * localhost, not a single label), and it must exist in DNS (MX, A or
@@ -35,10 +40,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "conf/aliases.h"
 #include "conf/rcpt_table.h"
 #include "conf/sendermap.h"
+#include "auth/srs.h"
 #include "lib/idna.h"
 #include "lib/netaddr.h"
 #include "smtp/policy.h"
@@ -165,6 +172,42 @@ policy_rcpt(const struct config *cfg, const struct policy_client *c,
 		return -1;
 	}
 	return 0;
+}
+
+int
+policy_srs_rcpt(const struct config *cfg, const struct address *a,
+    struct address *rev, const char **why)
+{
+	char out[ADDR_PATH_MAX + 1];
+	const char *perr;
+	enum srs_result r;
+	size_t n;
+
+	if (cfg->srs_secrets.n == 0 || cfg->srs_domain == NULL ||
+	    (a->flags & (ADDR_F_NODOMAIN | ADDR_F_QUOTED)) ||
+	    !domain_equal(a->domain, cfg->srs_domain))
+		return 0;
+	r = srs_reverse((const char *const *)cfg->srs_secrets.v,
+	    cfg->srs_secrets.n, a->local, time(NULL), out, sizeof(out));
+	if (r == SRS_NOT_SRS)
+		return 0;
+	n = strlen(out);
+	/* What it reverses to must be an address the queue can hold, and
+	 * no routing trick: we signed it as a sender, not as a route. */
+	if (r == SRS_OK && (address_parse(out, n, rev, &perr) != (int)n ||
+	    (rev->flags & (ADDR_F_NULL | ADDR_F_NODOMAIN | ADDR_F_ROUTING |
+	    ADDR_F_ROUTE))))
+		r = SRS_MALFORMED;
+	if (r != SRS_OK) {
+		*why = srs_strerror(r);
+		return -1;
+	}
+	if (policy_local_domain(cfg, rev->domain) &&
+	    !policy_local_user(cfg, rev->local, rev->domain)) {
+		*why = "SRS address of an unknown user";
+		return -1;
+	}
+	return 1;
 }
 
 int

@@ -90,6 +90,15 @@ bool	policy_local_rcpt(const struct config *, const char *local,
 int	policy_rcpt(const struct config *, const struct policy_client *,
 	    const struct address *rcpt, const char **reply);
 
+/* A recipient at srs_domain in SRS form (with srs_secret set), asked
+ * before policy_rcpt: 0 when it is none (the usual rules apply); 1 when
+ * it is signed and fresh, with the address it stands for in *rev, which
+ * is taken whoever the client is (the scheme's one relay: back to a
+ * sender we forwarded for); -1 when forged, expired or malformed, with
+ * why (a phrase for R_SRS_REFUSED). */
+int	policy_srs_rcpt(const struct config *, const struct address *rcpt,
+	    struct address *rev, const char **why);
+
 /* After policy_rcpt accepted it: the bare postmaster, the only
  * recipient without a domain it lets through, becomes
  * postmaster@hostname, as Postfix qualifies it with @$myorigin

@@ -300,7 +300,7 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 	size_t fulllen = len;
 	struct smtp_tx *tx = s->tx;
 	char rcpt[ADDR_PATH_MAX + 1], **v;
-	struct address a;
+	struct address a, rev;
 	int used;
 
 	if (tx == NULL) {
@@ -331,12 +331,26 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		smtp_reply(s, "%s", R_TOO_MANY_RCPTS);
 		return;
 	}
-	if (policy_rcpt(s->cfg, &s->client, &a, &why) == -1) {
+	switch (policy_srs_rcpt(s->cfg, &a, &rev, &why)) {
+	case -1:
 		log_info("s=%lx reject: RCPT from [%s]: %s; from=<%s> to=<%s> "
 		    "helo=<%s>", s->sid, s->addr_text, why, tx->sender, rcpt,
 		    s->helo);
-		smtp_reply(s, "%s", why);
+		smtp_reply(s, R_SRS_REFUSED, rcpt, why);
 		return;
+	case 1:
+		/* The queue holds the sender it stands for. */
+		log_info("s=%lx SRS: to=<%s> reversed", s->sid, rcpt);
+		a = rev;
+		break;
+	default:
+		if (policy_rcpt(s->cfg, &s->client, &a, &why) == -1) {
+			log_info("s=%lx reject: RCPT from [%s]: %s; from=<%s> "
+			    "to=<%s> helo=<%s>", s->sid, s->addr_text, why,
+			    tx->sender, rcpt, s->helo);
+			smtp_reply(s, "%s", why);
+			return;
+		}
 	}
 	if (policy_rcpt_qualify(s->cfg, &a) == -1 ||
 	    address_format(&a, rcpt, sizeof(rcpt)) == -1) {

@@ -48,6 +48,7 @@
 #define R_REQUIRETLS_NEEDS_TLS	"530 5.7.10 REQUIRETLS needs a TLS session: STARTTLS first"	/* RFC 8689 3, RFC 5248 X.7.10 */
 #define R_SIZE_EXCEEDED		"552 5.3.4 Message size exceeds fixed limit"
 #define R_RELAY_DENIED		"550 5.7.1 Relaying denied"
+#define R_SRS_REFUSED		"550 5.7.1 <%s>: Recipient address rejected: %s"
 #define R_BARE_LF		"554 5.5.2 Bare CR or LF in message data is not allowed"
 #define R_NUL_IN_DATA		"554 5.6.0 NUL character in message data is not allowed"
 #define R_DATA_LINE_TOO_LONG	"554 5.5.6 Message line longer than 1000 octets"
