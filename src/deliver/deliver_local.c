@@ -310,6 +310,34 @@ local_rcpt(const struct config *cfg, const char *local, const char *domain)
 	    policy_local_user(cfg, local, domain);
 }
 
+/* srs_target - an SRS address at a local srs_domain, as our own bounce
+ * of a forward has it (the RCPT check reverses those that come over
+ * SMTP): one outside target, the address it stands for (1); -3 with
+ * *o set when forged, expired or malformed; -1 when it is none */
+static int
+srs_target(const struct config *cfg, const struct address *a,
+    struct rcpt_dest *tv, struct outcome *o)
+{
+	struct address rev;
+	const char *why;
+	char buf[ADDR_PATH_MAX + 1];
+
+	switch (policy_srs_rcpt(cfg, a, &rev, &why)) {
+	case 1:
+		break;
+	case -1:
+		set_outcome(o, 550, "local", "550 5.7.1 %s", why);
+		return -3;
+	default:
+		return -1;
+	}
+	memset(tv, 0, sizeof(*tv));
+	if (address_format(&rev, buf, sizeof(buf)) == -1 ||
+	    (tv->addr = strdup(buf)) == NULL)
+		return -2;
+	return 1;
+}
+
 /* expand - recipient lr->i's targets, each with its mailbox (or -1
  * for an address outside); false when *o already has its outcome. The
  * queue holds the recipient as SMTP writes it (quoted again where
@@ -328,10 +356,13 @@ expand(const struct config *cfg, const struct qentry *e, struct lrcpt *lr,
 	struct address a;
 	int k, n = -1;
 
-	if (address_parse(rcpt, strlen(rcpt), &a, &perr) == (int)strlen(rcpt) &&
-	    policy_local_user(cfg, a.local, a.domain))
-		n = rcpt_expand(cfg->rcpt_table, a.local, a.domain, local_rcpt,
-		    cfg, tv, MAX_TARGETS);
+	if (address_parse(rcpt, strlen(rcpt), &a, &perr) == (int)strlen(rcpt)) {
+		if ((n = srs_target(cfg, &a, tv, o)) == -3)
+			return false;
+		if (n == -1 && policy_local_user(cfg, a.local, a.domain))
+			n = rcpt_expand(cfg->rcpt_table, a.local, a.domain,
+			    local_rcpt, cfg, tv, MAX_TARGETS);
+	}
 	if (n == -1) {
 		set_outcome(o, 550, "local", "550 5.1.1 User unknown");
 		return false;

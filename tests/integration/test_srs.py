@@ -6,7 +6,9 @@ lower case, base64, 4 characters); the null sender stays null; the
 message arrives as it was sent, DKIM-Signature and all, under our trace
 field. A bounce to that SRS address is taken from a stranger and
 reaches the original sender (the sink); one to an SRS address of a
-local user, signed with the second (older) secret, reaches her Maildir.
+local user, signed with the second (older) secret, reaches her Maildir;
+our own bounce of a forward the next hop refused reaches the original
+sender too.
 Forged and expired SRS addresses are refused at RCPT with 550 5.7.1
 naming them, and --selftest finds no open relay with SRS on."""
 
@@ -145,6 +147,31 @@ class Srs(DeliveryCase):
         self.assertIn(b'Subject: Undelivered Mail Returned to Sender', back.content)
         # In lower case (a hop that folds case) it still reverses.
         self.assertEqual(self.bounce(srv, fwd.mail_from.lower())[0][:3], '250')
+
+    def test_our_own_bounce_of_a_forward_reaches_the_original_sender(self):
+        # The outside host refuses the forward: our bounce goes to the
+        # forward's SRS sender at a.example, which is ours, and is
+        # reversed there to Carol rather than looked up as a mailbox.
+        sink = self.sink()
+        sink.refuse['alice@elsewhere.example'] = '550 5.1.1 no such user'
+        srv = self.start_srs(sink)
+        with sallytest.Client(srv.mx_port) as c:
+            self.assertEqual(c.cmd('EHLO client.example').code, 250)
+            r = c.transaction('carol@example.org', ['alice@b.example'],
+                              message('refused after the forward'))
+            self.assertEqual(r.code, 250, r)
+            c.cmd('QUIT')
+        got = sink.wait(1, timeout=30)
+        self.assertEqual(len(got), 1, got)
+        self.assertEqual(got[0].rcpt_tos, ['carol@example.org'])
+        self.assertEqual(got[0].mail_from, '')
+        self.assertIn(b'refused after the forward', got[0].content)
+        self.assertIn(b'alice@elsewhere.example', got[0].content)
+        self.wait_empty(srv)
+        # Alice's own copy, and nothing else here (no double bounce).
+        files = self.all_maildir_files()
+        self.assertEqual(len(files), 1, files)
+        self.assertTrue(files[0].startswith(self.maildir('alice', 'b.example')), files)
 
     def test_bounce_to_a_local_sender_signed_with_the_older_secret(self):
         sink = self.sink()
