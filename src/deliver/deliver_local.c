@@ -245,6 +245,11 @@ forward_sender(const struct config *cfg, const struct qentry *e, char *buf,
 	r = srs_forward((const char *const *)cfg->srs_secrets.v,
 	    cfg->srs_secrets.n, cfg->srs_domain, e->sender, time(NULL), buf,
 	    len);
+	/* A local part past RFC 5321's 64 octets would be refused by our
+	 * own RCPT check when the bounce came back: better a forward that
+	 * may fail SPF (and bounce to the real sender) than a bounce lost. */
+	if (r == SRS_OK && strrchr(buf, '@') - buf > ADDR_LOCAL_MAX)
+		r = SRS_TOO_LONG;
 	if (r == SRS_OK)
 		return buf;
 	if (r != SRS_NOT_SRS)

@@ -173,6 +173,24 @@ class Srs(DeliveryCase):
         self.assertEqual(len(files), 1, files)
         self.assertTrue(files[0].startswith(self.maildir('alice', 'b.example')), files)
 
+    def test_sender_too_long_for_srs_kept_as_it_is(self):
+        # Its SRS0 local part would pass 64 octets, which our own RCPT
+        # check (RFC 5321 4.5.3.1.1) refuses: the bounce could not come
+        # back, so the forward keeps the sender, and says so.
+        sink = self.sink()
+        srv = self.start_srs(sink)
+        sender = 'a.really.rather.long.local.part.of.forty@example.org'
+        self.assertGreater(len(srs0(NEW, sender, today()).split('@')[0]), 64)
+        with sallytest.Client(srv.mx_port) as c:
+            self.assertEqual(c.cmd('EHLO client.example').code, 250)
+            r = c.transaction(sender, ['alice@b.example'], message('long'))
+            self.assertEqual(r.code, 250, r)
+            c.cmd('QUIT')
+        self.wait_gone(srv, r.queue_id())
+        self.assertEqual(sink.wait(1)[0].mail_from, sender)
+        self.assertIn('forward keeps sender <%s>: SRS address too long' % sender,
+                      srv.log_text())
+
     def test_bounce_to_a_local_sender_signed_with_the_older_secret(self):
         sink = self.sink()
         srv = self.start_srs(sink)
