@@ -361,7 +361,10 @@ class Sendmail(sallytest.TestCase):
         status, err = self.inject(srv, ['-f', 'job@example.test', 'bob@example.test'],
                                   b'Subject: from a uid\n\nhi\n', user=ghost)
         self.assertEqual(status, 0, err)
-        h = headers(self.mailbox('bob', 2)[1])
+        # Maildir names sort by second, not by arrival: find it by its
+        # subject.
+        h = headers(next(m for m in self.mailbox('bob', 2)
+                         if b'Subject: from a uid' in m))
         self.assertEqual(h['return-path'], ['<job@example.test>'])
         self.assert_local(h, uid, 'unknown')
 
