@@ -118,6 +118,10 @@ rcpt_rule(const struct rcpt_table *t, const char *local, const char *domain,
 	if (len > CV_LOCALPART_MAX)
 		return -1;
 	rcpt_domain_norm(domain, r->domain, sizeof(r->domain));
+	/* A domain with no DNS form (bad UTF-8, too long) is none of
+	 * ours: the shorthand's names would otherwise be "name@". */
+	if (r->domain[0] == '\0')
+		return -1;
 	for (size_t i = 0; i <= len; i++)
 		lc[i] = (char)(local[i] >= 'A' && local[i] <= 'Z' ?
 		    local[i] - 'A' + 'a' : local[i]);
