@@ -27,12 +27,17 @@ enum listen_role {
 	ROLE_LOCAL,		/* local_socket: sallyport-sendmail, a
 				 * trusted local client (never a `listen`
 				 * line's role) */
+	ROLE_METRICS,		/* `/metrics` over HTTP (OpenMetrics text),
+				 * never SMTP */
 };
 
 struct listen_spec {
 	char		*host;		/* NULL for "*" (all addresses) */
 	char		*port;		/* numeric port, as text */
 	enum listen_role role;
+	/* "proxy": every connection starts with a PROXY v1/v2 header
+	 * from an address in proxy_trusted (SMTP roles only). */
+	bool		 proxy;
 };
 
 struct strlist {
@@ -93,6 +98,9 @@ struct config {
 	size_t		 nlisten;
 	struct cidr	*mynetworks;
 	size_t		 nmynetworks;
+	struct cidr	*proxy_trusted;	/* who may send a PROXY header */
+	size_t		 nproxy_trusted;
+	unsigned	 proxy_timeout;	/* seconds for the whole header */
 	struct cidr	*client_deny;	/* refused at the greeting */
 	size_t		 nclient_deny;
 	struct strlist	 local_domains;	/* lower case, no trailing dot */

@@ -20,7 +20,7 @@ struct conf_parse {
 	const char	*name;		/* file name for messages */
 	unsigned	 lineno;	/* 0: not from a line (defaults) */
 	unsigned	 seen[CONF_KEYS_MAX];	/* line first set, 0: never */
-	unsigned	 role_line[ROLE_SUBMISSIONS + 1];	/* first
+	unsigned	 role_line[ROLE_METRICS + 1];	/* first
 					 * listener of each role */
 	char		*text;		/* collected messages */
 	size_t		 len, cap;
