@@ -38,7 +38,7 @@ import unittest
 # _dns); the tests take every name from here: from sallytest import X, or
 # sallytest.X.
 from sallytest_env import (  # noqa: F401
-    CRLF, GREET_TIMEOUT, IO_TIMEOUT, SKIP, binary, free_port, free_udp_port,
+    CRLF, GREET_TIMEOUT, IO_TIMEOUT, SKIP, LogFile, binary, free_port, free_udp_port,
     ipv6_loopback, srcdir, wait_until)
 from sallytest_creds import (  # noqa: F401
     ALICE, PASSWORD, SASL_REALM, SERVER_NAME, add_sasl_user, auth_plain, b64,
@@ -71,7 +71,7 @@ def worker_of_sessions(log, nworkers):
 
 # --- the daemon -------------------------------------------------------------
 
-class Server:
+class Server(LogFile):
     """A sallyport daemon on loopback with its own temp dir.
 
     Server(**overrides): each keyword is a config key whose value (str or
@@ -82,6 +82,8 @@ class Server:
     listener, implicit TLS on subs_port, and submission=False drops the
     second (then tls_cert=None is a valid configuration); extra_listen=[...]
     adds listen lines. Use as a context manager or call start()/close()."""
+
+    LOG_NAME = 'daemon'
 
     def __init__(self, extra_listen=(), submission=True, submissions=False, **overrides):
         self.bin = binary()
@@ -293,16 +295,6 @@ class Server:
         if problem:
             raise AssertionError(problem)
 
-    def __enter__(self):
-        if not self.running():
-            self.start()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self.dump_log('test failed: %s' % exc_type.__name__)
-        self.close()
-
     # reload
 
     def reload(self, overrides=None, extra_lines=(), timeout=10):
@@ -337,30 +329,6 @@ class Server:
         return max(int(g) for g in found) if found else 0
 
     # log and queue
-
-    def _log_size(self):
-        try:
-            return os.path.getsize(self.log_path)
-        except OSError:
-            return 0
-
-    def log_text(self, offset=0):
-        try:
-            with open(self.log_path, 'rb') as f:
-                f.seek(offset)
-                return f.read().decode('utf-8', 'replace')
-        except OSError:
-            return ''
-
-    def wait_log(self, pattern, timeout=10, offset=0):
-        """Wait for a regex to appear in the log; returns the match or None."""
-        return wait_until(lambda: re.search(pattern, self.log_text(offset)), timeout)
-
-    def dump_log(self, why, lines=80):
-        tail = self.log_text().splitlines()[-lines:]
-        sys.stderr.write('--- %s; last %d lines of the daemon log (%s) ---\n'
-                         % (why, len(tail), self.log_path))
-        sys.stderr.write('\n'.join(tail) + '\n--- end of daemon log ---\n')
 
     def incoming_dir(self):
         return os.path.join(self.queue_dir, 'incoming')

@@ -1,12 +1,15 @@
 """sallytest_env - what every part of sallytest stands on: the daemon under
 test and the source tree (from the environment automake sets), free
-loopback ports, the timeouts, and polling until something holds.
+loopback ports, the timeouts, polling until something holds, and reading
+the log file of a program a test runs.
 
 Tests import these names from sallytest, which re-exports them.
 """
 
 import os
+import re
 import socket
+import sys
 import time
 
 SKIP = 77           # automake's exit status for a skipped test
@@ -69,3 +72,47 @@ def wait_until(predicate, timeout, interval=0.02):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+class LogFile:
+    """Reading the log file (self.log_path) of a program a test runs, as
+    it grows; LOG_NAME names the program in dump_log()'s lines. With
+    start(), running() and close() of its own, the class is a context
+    manager that starts the program and dumps the log when the block
+    fails, before close()."""
+
+    LOG_NAME = 'program'
+
+    def _log_size(self):
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def log_text(self, offset=0):
+        try:
+            with open(self.log_path, 'rb') as f:
+                f.seek(offset)
+                return f.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    def wait_log(self, pattern, timeout=10, offset=0):
+        """Wait for a regex to appear in the log; returns the match or None."""
+        return wait_until(lambda: re.search(pattern, self.log_text(offset)), timeout)
+
+    def dump_log(self, why, lines=80):
+        tail = self.log_text().splitlines()[-lines:]
+        sys.stderr.write('--- %s; last %d lines of the %s log (%s) ---\n'
+                         % (why, len(tail), self.LOG_NAME, self.log_path))
+        sys.stderr.write('\n'.join(tail) + '\n--- end of %s log ---\n' % self.LOG_NAME)
+
+    def __enter__(self):
+        if not self.running():
+            self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.dump_log('test failed: %s' % exc_type.__name__)
+        self.close()
