@@ -96,21 +96,32 @@ cv_listen_parse(const char *val, struct cv_listen *out, char *err,
 	struct cv_listen   l;
 	struct netaddr_port np;
 	char		   spec[CV_LINE_MAX + 1], role[CV_LINE_MAX + 1];
-	char		   q[CV_QBUF];
+	char		   opt[CV_LINE_MAX + 1], q[CV_QBUF];
 	const char	  *rest;
 	size_t		   i;
 
-	/* Two words at most; a comma would suggest several listeners on
+	/* Three words at most; a comma would suggest several listeners on
 	 * one line, which is not how this key works. */
-	spec[0] = role[0] = '\0';
+	spec[0] = role[0] = opt[0] = '\0';
 	if ((rest = cv_next_item(val, spec, sizeof(spec))) != NULL &&
-	    (rest = cv_next_item(rest, role, sizeof(role))) != NULL)
+	    (rest = cv_next_item(rest, role, sizeof(role))) != NULL &&
+	    (rest = cv_next_item(rest, opt, sizeof(opt))) != NULL)
 		while (cv_isblank(*rest))
 			rest++;
 	if (spec[0] == '\0' || strchr(val, ',') != NULL ||
 	    (rest != NULL && *rest != '\0')) {
-		snprintf(err, errlen, "%s is not ADDRESS:PORT [ROLE]",
+		snprintf(err, errlen, "%s is not ADDRESS:PORT [ROLE] [proxy]",
 		    cv_quote(val, q, sizeof(q)));
+		return -1;
+	}
+	/* The option alone: the role is the standard port's. */
+	if (opt[0] == '\0' && strcmp(role, "proxy") == 0) {
+		memcpy(opt, role, sizeof("proxy"));
+		role[0] = '\0';
+	}
+	if (opt[0] != '\0' && strcmp(opt, "proxy") != 0) {
+		snprintf(err, errlen, "unknown option %s (expected proxy)",
+		    cv_quote(opt, q, sizeof(q)));
 		return -1;
 	}
 
@@ -139,6 +150,14 @@ cv_listen_parse(const char *val, struct cv_listen *out, char *err,
 		return -1;
 	}
 	l.role = cv_roles[i].role;
+	/* The PROXY header comes before SMTP, and only SMTP has it. */
+	l.proxy = opt[0] != '\0';
+	if (l.proxy && l.role != ROLE_MX && l.role != ROLE_SUBMISSION &&
+	    l.role != ROLE_SUBMISSIONS) {
+		snprintf(err, errlen, "role %s takes no proxy option (only mx, "
+		    "submission and submissions do)", cv_roles[i].name);
+		return -1;
+	}
 	*out = l;
 	return 0;
 }

@@ -16,12 +16,13 @@
 #include "conf/config_value.h"
 #include "lib/netaddr.h"
 
-/* One "ADDRESS:PORT [ROLE]" listener, checked and canonical. */
+/* One "ADDRESS:PORT [ROLE] [proxy]" listener, checked and canonical. */
 struct cv_listen {
 	int		 family;	/* AF_INET or AF_INET6, as written */
 	char		 host[NETADDR_STRLEN];	/* "" for "*" */
 	char		 port[8];	/* decimal, no leading zeros */
 	enum listen_role role;
+	bool		 proxy;		/* the option word `proxy` */
 };
 
 /* A smarthost, as cv_smarthost_parse reads "HOST:PORT", "[HOST]:PORT"
@@ -43,7 +44,8 @@ int	cv_server_norm(const char *in, char *out, size_t outlen, char *err,
 /* cv_cidrs_parse - a list of networks into a new array (NULL if empty) */
 int	cv_cidrs_parse(const char *val, struct cidr **out, size_t *nout,
 	    char *err, size_t errlen);
-/* cv_listen_parse - one "ADDRESS:PORT [ROLE]" with a numeric address */
+/* cv_listen_parse - one "ADDRESS:PORT [ROLE] [proxy]" with a numeric
+ * address; `proxy` on an SMTP role only */
 int	cv_listen_parse(const char *val, struct cv_listen *out, char *err,
 	    size_t errlen);
 /* cv_role_name - a role as the file spells it */

@@ -79,6 +79,24 @@ conf_check_tls(struct conf_parse *p)
 	p->lineno = 0;
 }
 
+/* conf_check_proxy - a proxy listener believes the header of the
+ * addresses in proxy_trusted only: without one, it could serve nobody */
+static void
+conf_check_proxy(struct conf_parse *p)
+{
+	if (p->proxy_line != 0 && p->cfg->nproxy_trusted == 0) {
+		p->lineno = p->proxy_line;
+		conf_error(p, "listen: proxy needs proxy_trusted (the "
+		    "addresses of the load balancers that send the PROXY "
+		    "header)");
+	} else if (p->proxy_line == 0 && p->cfg->nproxy_trusted > 0) {
+		p->lineno = p->seen[conf_key_index("proxy_trusted")];
+		conf_warn(p, "proxy_trusted: no listen line has the proxy "
+		    "option; it is not used");
+	}
+	p->lineno = 0;
+}
+
 /* conf_check_retry - the backoff grows from retry_min to retry_max */
 static void
 conf_check_retry(struct conf_parse *p)
@@ -342,6 +360,7 @@ conf_finish(struct conf_parse *p, const char *sysname)
 			conf_set(p, k, p->cfg->hostname);
 	}
 	conf_check_tls(p);
+	conf_check_proxy(p);
 	conf_check_retry(p);
 	conf_check_smarthost(p);
 	conf_check_dnssec(p);

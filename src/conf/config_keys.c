@@ -31,6 +31,12 @@ const struct conf_key conf_keys[] = {
 	    0, 0, CONF_AT(nlisten), CONF_F_REPEAT },
 	{ "mynetworks", CONF_CIDRS, CONF_AT(mynetworks), "127.0.0.0/8 ::1/128",
 	    0, 0, CONF_AT(nmynetworks), CONF_F_EMPTY },
+	/* PROXY protocol (listen ... proxy): the load balancers that may
+	 * speak for a client, and how long the header may take. */
+	{ "proxy_trusted", CONF_CIDRS, CONF_AT(proxy_trusted), "", 0, 0,
+	    CONF_AT(nproxy_trusted), CONF_F_EMPTY },
+	{ "proxy_timeout", CONF_DURATION, CONF_AT(proxy_timeout), "5s",
+	    1, 300, 0, 0 },
 	{ "client_deny", CONF_CIDRS, CONF_AT(client_deny), "", 0, 0,
 	    CONF_AT(nclient_deny), CONF_F_EMPTY },
 	{ "local_domains", CONF_DOMAINS, CONF_AT(local_domains), NULL, 0, 0, 0,

@@ -33,7 +33,7 @@ enum conf_type {
 	CONF_PROTOCOLS,		/* list of TLS versions */
 	CONF_MECHS,		/* list of SASL mechanism names */
 	CONF_LOCALPARTS,	/* list of local parts */
-	CONF_LISTEN,		/* ADDRESS:PORT [ROLE], one per line */
+	CONF_LISTEN,		/* ADDRESS:PORT [ROLE] [proxy], one per line */
 	CONF_BARE_NL,		/* reject or normalize */
 	CONF_BARE_NL_CLIENTS,	/* trusted or all */
 	CONF_DKIM_SIGN,		/* DOMAIN SELECTOR KEYFILE, one per line */

@@ -22,6 +22,7 @@ struct conf_parse {
 	unsigned	 seen[CONF_KEYS_MAX];	/* line first set, 0: never */
 	unsigned	 role_line[ROLE_METRICS + 1];	/* first
 					 * listener of each role */
+	unsigned	 proxy_line;	/* first listener with `proxy` */
 	char		*text;		/* collected messages */
 	size_t		 len, cap;
 	unsigned	 nerrors;

@@ -223,7 +223,10 @@ conf_set_listen(struct conf_parse *p, const struct conf_key *k,
 
 	if (p->role_line[l.role] == 0)
 		p->role_line[l.role] = p->lineno;
+	if (l.proxy && p->proxy_line == 0)
+		p->proxy_line = p->lineno;
 	ls.role = l.role;
+	ls.proxy = l.proxy;
 	ls.host = hostp != NULL ? strdup(hostp) : NULL;
 	ls.port = strdup(l.port);
 	t = reallocarray(*field, *nfield + 1, sizeof(**field));
@@ -329,9 +332,9 @@ conf_print_listen(const struct config *cfg, const struct conf_key *k,
 		const struct listen_spec *l = &cfg->listen[i];
 		bool v6 = l->host != NULL && strchr(l->host, ':') != NULL;
 
-		fprintf(fp, "%s = %s%s%s:%s %s\n", k->name, v6 ? "[" : "",
+		fprintf(fp, "%s = %s%s%s:%s %s%s\n", k->name, v6 ? "[" : "",
 		    l->host != NULL ? l->host : "*", v6 ? "]" : "", l->port,
-		    cv_role_name(l->role));
+		    cv_role_name(l->role), l->proxy ? " proxy" : "");
 	}
 }
 
@@ -426,7 +429,7 @@ static const struct {
 	[CONF_LOCALPARTS] = { conf_set_strlist, conf_print_strlist,
 	    conf_free_strlist, cv_localpart_norm, "local parts" },
 	[CONF_LISTEN] = { conf_set_listen, conf_print_listen,
-	    conf_free_listen, NULL, "ADDRESS:PORT [ROLE]" },
+	    conf_free_listen, NULL, "ADDRESS:PORT [ROLE] [proxy]" },
 	[CONF_BARE_NL] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, cv_bare_newline_norm, "reject or normalize" },
 	[CONF_BARE_NL_CLIENTS] = { conf_set_string, conf_print_string,

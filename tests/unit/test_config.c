@@ -496,6 +496,82 @@ Test(config, listen_repeats_and_replaces_the_default)
 	config_free(cfg);
 }
 
+Test(config, listen_proxy)
+{
+	struct config	*cfg = ok("listen = 127.0.0.1:2525 mx proxy\n"
+			    "listen = [::1]:25 proxy\nlisten = *:26 mx\n"
+			    "proxy_trusted = 127.0.0.9 10.0.0.0/8 ::1\n"
+			    "proxy_timeout = 30s\n");
+	char		*out = print(cfg);
+
+	cr_assert_eq(cfg->nlisten, 3);
+	cr_assert(cfg->listen[0].proxy);
+	cr_assert_eq(cfg->listen[0].role, ROLE_MX);
+	cr_assert(cfg->listen[1].proxy, "the word alone on a standard port");
+	cr_assert_eq(cfg->listen[1].role, ROLE_MX);
+	cr_assert(!cfg->listen[2].proxy);
+	cr_assert_eq(cfg->nproxy_trusted, 3);
+	cr_assert_eq(cfg->proxy_timeout, 30);
+	cr_assert(strstr(out, "listen = 127.0.0.1:2525 mx proxy\n") != NULL,
+	    "%s", out);
+	cr_assert(strstr(out, "listen = [::1]:25 mx proxy\n") != NULL);
+	cr_assert(strstr(out, "listen = *:26 mx\n") != NULL);
+	cr_assert(strstr(out, "proxy_trusted = 127.0.0.9/32 10.0.0.0/8 "
+	    "::1/128\n") != NULL, "%s", out);
+	cr_assert(strstr(out, "proxy_timeout = 30s\n") != NULL);
+	config_free(cfg);
+	/* What -n prints reads back as the same. */
+	cfg = ok(out);
+	cr_assert(cfg->listen[0].proxy && cfg->listen[1].proxy &&
+	    !cfg->listen[2].proxy);
+	config_free(cfg);
+	free(out);
+
+	cfg = ok("");
+	cr_assert_eq(cfg->nproxy_trusted, 0, "nobody by default");
+	cr_assert_eq(cfg->proxy_timeout, 5);
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		cr_assert(!cfg->listen[i].proxy);
+	config_free(cfg);
+}
+
+Test(config, listen_proxy_mistakes)
+{
+	char	*errors = NULL;
+	struct config *cfg;
+
+	/* A proxy listener with nobody to believe: the listen line's. */
+	fails_with("max_errors = 3\nlisten = *:25 mx proxy\n",
+	    "t.conf:2: listen: proxy needs proxy_trusted (the addresses of "
+	    "the load balancers that send the PROXY header)\n");
+	fails_with("proxy_trusted =\nlisten = *:26 mx\n"
+	    "listen = *:27 mx proxy\nlisten = *:28 mx proxy\n",
+	    "t.conf:3: listen: proxy needs proxy_trusted (the addresses of "
+	    "the load balancers that send the PROXY header)\n");
+	fails_with("listen = *:25 mx PROXY\n",
+	    "t.conf:1: listen: unknown option \"PROXY\" (expected proxy)\n");
+	fails_like("listen = *:2525 proxy\nproxy_trusted = 127.0.0.1\n",
+	    "t.conf:1: listen: role required");
+	fails_like("listen = *:25 proxy mx\nproxy_trusted = 127.0.0.1\n",
+	    "unknown option \"mx\"");
+	fails_like("proxy_trusted = 127.0.0.1/8\n", "t.conf:1: proxy_trusted: "
+	    "\"127.0.0.1/8\" has host bits set");
+	fails_like("proxy_timeout = 0\n", "t.conf:1: proxy_timeout: ");
+	fails_like("proxy_timeout = 301s\n", "above the maximum 5m");
+	fails_with("listen = *:25 mx proxy\nlisten = *:25 mx\n"
+	    "proxy_trusted = 127.0.0.1\n",
+	    "t.conf:2: listen: *:25 is listed twice\n");
+
+	/* Set without a proxy listener: said, not refused. */
+	cfg = config_parse("proxy_trusted = 192.0.2.1\n", "t.conf", &errors);
+	cr_assert_not_null(cfg);
+	cr_assert_not_null(errors);
+	cr_assert(strstr(errors, "t.conf:1: warning: proxy_trusted: no listen "
+	    "line has the proxy option") != NULL, "%s", errors);
+	free(errors);
+	config_free(cfg);
+}
+
 Test(config, sizes_and_durations)
 {
 	struct config *cfg = ok("max_message_size = 1k\n"
@@ -635,7 +711,10 @@ Test(config, bad_listen_address)
 	fails_like("listen = *:99999999999999999999\n", "1..65535");
 	fails_like("listen = *:smtp\n", "port \"smtp\"");
 	fails_like("listen = *:\n", "port \"\"");
-	fails_like("listen = *:25 mx extra\n", "is not ADDRESS:PORT [ROLE]");
+	fails_like("listen = *:25 mx extra\n", "unknown option \"extra\" "
+	    "(expected proxy)");
+	fails_like("listen = *:25 mx proxy extra\n",
+	    "is not ADDRESS:PORT [ROLE] [proxy]");
 	fails_like("listen = *:25, *:587\n", "is not ADDRESS:PORT [ROLE]");
 	fails_with("listen = *:25\nlisten = *:025 mx\n",
 	    "t.conf:2: listen: *:25 is listed twice\n");
