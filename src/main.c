@@ -2,6 +2,7 @@
  * main - command line, start-up, privilege drop.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -15,6 +16,7 @@
 
 #include "conf/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/notify.h"
 #include "lib/proc.h"
 #include "deliver/deliver.h"
@@ -203,6 +205,25 @@ drop_privileges(const struct config *cfg)
 	return 0;
 }
 
+/* runner_metrics_open - the queue runner counts into its slot of the
+ * daemon's mapping, passed on fd (-1: none: it counts privately). The
+ * descriptor is closed on exec again: no program the runner starts
+ * (qmail-queue) may write the counters. */
+static void
+runner_metrics_open(int fd)
+{
+	if (fd < 0)
+		return;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (metrics_open(fd) == -1) {
+		log_warn("queue runner: metrics: %s; not counted",
+		    strerror(errno));
+		close(fd);
+		return;
+	}
+	metrics_attach(METRICS_SLOT_RUNNER);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -230,10 +251,10 @@ main(int argc, char **argv)
 	int spf_check = 0;
 	int tls_policy = 0;
 	int foreground = 0, check = 0, selftest = 0, config_given = 0, ch;
-	int status, runner_fd = -1, runner_ctl = -1, rc;
+	int status, runner_fd = -1, runner_ctl = -1, runner_metrics = -1, rc;
 	struct config *cfg;
 	struct server *srv;
-	char *abspath, err[512];
+	char *abspath, *comma, err[512];
 
 	while (!queue && !keygen &&
 	    (ch = getopt_long(argc, argv, "c:fnVh", longopts, NULL)) != -1) {
@@ -279,10 +300,13 @@ main(int argc, char **argv)
 			tls_policy = 1;
 			break;
 		case OPT_QUEUE_RUNNER:
-			/* "PIPE" or "PIPE,CONTROL" (runner_fork) */
+			/* "PIPE[,CONTROL[,METRICS]]", -1: none (runner_fork) */
 			runner_fd = atoi(optarg);
-			if (strchr(optarg, ','))
-				runner_ctl = atoi(strchr(optarg, ',') + 1);
+			if ((comma = strchr(optarg, ',')) != NULL) {
+				runner_ctl = atoi(++comma);
+				if ((comma = strchr(comma, ',')) != NULL)
+					runner_metrics = atoi(comma + 1);
+			}
 			break;
 		default:
 			usage(stderr);
@@ -349,6 +373,7 @@ main(int argc, char **argv)
 	}
 	if (runner_fd >= 0) {
 		log_open("sallyport/runner", foreground);
+		runner_metrics_open(runner_metrics);
 		deliver_main(path, runner_fd, runner_ctl);
 	}
 

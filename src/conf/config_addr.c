@@ -66,11 +66,14 @@ fail:
 static const struct {
 	const char	*name;
 	enum listen_role role;
-	const char	*port;		/* the role's standard port */
+	const char	*port;		/* the role's standard port; NULL:
+					 * none, the role must be named */
 } cv_roles[] = {
 	{ "mx", ROLE_MX, "25" },
 	{ "submission", ROLE_SUBMISSION, "587" },
 	{ "submissions", ROLE_SUBMISSIONS, "465" },
+	/* No port is the metrics port by nature: 9225 is a habit. */
+	{ "metrics", ROLE_METRICS, NULL },
 };
 
 #define CV_NROLES	(sizeof(cv_roles) / sizeof(cv_roles[0]))
@@ -137,15 +140,16 @@ cv_listen_parse(const char *val, struct cv_listen *out, char *err,
 
 	for (i = 0; i < CV_NROLES; i++)
 		if (role[0] != '\0' ? strcmp(role, cv_roles[i].name) == 0 :
+		    cv_roles[i].port != NULL &&
 		    strcmp(l.port, cv_roles[i].port) == 0)
 			break;
 	if (i == CV_NROLES) {
 		if (role[0] == '\0')
-			snprintf(err, errlen, "role required (mx, submission "
-			    "or submissions)");
+			snprintf(err, errlen, "role required (mx, submission, "
+			    "submissions or metrics)");
 		else
 			snprintf(err, errlen, "unknown role %s (expected mx, "
-			    "submission or submissions)",
+			    "submission, submissions or metrics)",
 			    cv_quote(role, q, sizeof(q)));
 		return -1;
 	}

@@ -2,8 +2,9 @@
  * config_check - what a configuration file is checked for after its
  * lines are read: the defaults that depend on other keys (hostname),
  * and the checks across keys that `sallyport -n` reports (TLS needed by
- * a listener, the retry backoff, a smarthost that is ourselves, a
- * DNSSEC resolver that is not ours, the recipient table). Only what can be told from the text: tls.c reads
+ * a listener, the metrics listener's place, the retry backoff, a
+ * smarthost that is ourselves, a DNSSEC resolver that is not ours, the
+ * recipient table). Only what can be told from the text: tls.c reads
  * the certificate files when the server starts.
  */
 #include <errno.h>
@@ -49,7 +50,7 @@ static void
 conf_check_tls(struct conf_parse *p)
 {
 	struct config	*cfg = p->cfg;
-	bool		 said[ROLE_SUBMISSIONS + 1] = { false };
+	bool		 said[ROLE_METRICS + 1] = { false };
 
 	if (cfg->tls_cert != NULL)
 		return;
@@ -67,7 +68,7 @@ conf_check_tls(struct conf_parse *p)
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		enum listen_role role = cfg->listen[i].role;
 
-		if (role == ROLE_MX || said[role])
+		if (role == ROLE_MX || role == ROLE_METRICS || said[role])
 			continue;
 		said[role] = true;
 		p->lineno = p->role_line[role];
@@ -93,6 +94,36 @@ conf_check_proxy(struct conf_parse *p)
 		p->lineno = p->seen[conf_key_index("proxy_trusted")];
 		conf_warn(p, "proxy_trusted: no listen line has the proxy "
 		    "option; it is not used");
+	}
+	p->lineno = 0;
+}
+
+/* conf_check_metrics - a metrics listener reachable from off this
+ * machine is said: its counters tell of the traffic (clients, refusals,
+ * the queue) and it asks nobody to log in. (The proxy option is refused
+ * on it as on every role but the SMTP ones: cv_listen_parse.) */
+static void
+conf_check_metrics(struct conf_parse *p)
+{
+	const struct config *cfg = p->cfg;
+	struct sockaddr_storage ss;
+
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct listen_spec *l = &cfg->listen[i];
+		bool v6 = l->host != NULL && strchr(l->host, ':') != NULL;
+
+		if (l->role != ROLE_METRICS)
+			continue;
+		p->lineno = p->role_line[ROLE_METRICS];
+		if (l->host != NULL && netaddr_from_text(l->host, &ss) == 0 &&
+		    ownaddr_loopback((struct sockaddr *)&ss))
+			continue;
+		conf_warn(p, "listen: metrics on %s%s%s:%s is not a loopback "
+		    "address: whoever reaches it reads the counters (traffic, "
+		    "refusals, the queue) without logging in; listen on "
+		    "127.0.0.1 or ::1, or filter the port",
+		    v6 ? "[" : "", l->host != NULL ? l->host : "*",
+		    v6 ? "]" : "", l->port);
 	}
 	p->lineno = 0;
 }
@@ -361,6 +392,7 @@ conf_finish(struct conf_parse *p, const char *sysname)
 	}
 	conf_check_tls(p);
 	conf_check_proxy(p);
+	conf_check_metrics(p);
 	conf_check_retry(p);
 	conf_check_smarthost(p);
 	conf_check_dnssec(p);

@@ -200,7 +200,7 @@ conf_set_listen(struct conf_parse *p, const struct conf_key *k,
 {
 	struct listen_spec **field = conf_field(p->cfg, k->off);
 	size_t		  *nfield = conf_field(p->cfg, k->off_n);
-	struct listen_spec ls, *t;
+	struct listen_spec ls = { 0 }, *t;
 	struct cv_listen   l;
 	const char	  *hostp;
 
@@ -221,6 +221,14 @@ conf_set_listen(struct conf_parse *p, const struct conf_key *k,
 		}
 	}
 
+	/* One endpoint serves every process's counters: a second would
+	 * only serve the same numbers again. */
+	if (l.role == ROLE_METRICS && p->role_line[ROLE_METRICS] != 0) {
+		snprintf(err, errlen, "a second metrics listener (the first "
+		    "is on line %u): one serves every counter",
+		    p->role_line[ROLE_METRICS]);
+		return -1;
+	}
 	if (p->role_line[l.role] == 0)
 		p->role_line[l.role] = p->lineno;
 	if (l.proxy && p->proxy_line == 0)

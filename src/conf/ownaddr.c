@@ -128,11 +128,17 @@ ownaddr_load(struct ownaddr *o, const struct config *cfg, char *err,
 		if (ifa->ifa_addr != NULL)
 			rc = ownaddr_add(o, ifa->ifa_addr);
 	freeifaddrs(ifs);
-	for (size_t i = 0; i < cfg->nlisten && rc == 0; i++)
-		if (wildcard(&cfg->listen[i]))
+	for (size_t i = 0; i < cfg->nlisten && rc == 0; i++) {
+		const struct listen_spec *l = &cfg->listen[i];
+
+		/* The metrics listener takes no mail: no MX host is it. */
+		if (l->role == ROLE_METRICS)
+			continue;
+		if (wildcard(l))
 			o->loopback = true;	/* takes 127.x.y.z too */
-		else if (netaddr_from_text(cfg->listen[i].host, &ss) == 0)
+		else if (netaddr_from_text(l->host, &ss) == 0)
 			rc = ownaddr_add(o, (struct sockaddr *)&ss);
+	}
 	if (rc == -1) {
 		snprintf(err, errlen, "own addresses: out of memory");
 		ownaddr_free(o);
@@ -166,7 +172,8 @@ ownaddr_is_listener(const struct ownaddr *o, const struct config *cfg,
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		const struct listen_spec *l = &cfg->listen[i];
 
-		if (strtoul(l->port, NULL, 10) != port)
+		if (l->role == ROLE_METRICS ||
+		    strtoul(l->port, NULL, 10) != port)
 			continue;
 		/* a connection to 0.0.0.0 or :: reaches the local host */
 		if (ownaddr_unspecified(sa))

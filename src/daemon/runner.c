@@ -15,6 +15,7 @@
 #include "daemon/runner.h"
 #include "daemon/server.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/proc.h"
 
 int
@@ -25,6 +26,31 @@ runner_notify_pipe(int fds[2], char *err, size_t errlen)
 		return -1;
 	}
 	fcntl(fds[1], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+/* runner_place_fds - fds[i] (-1: none) onto descriptor 3 + i, open
+ * across exec; fds[i] becomes where it is (or -1). Each one already in
+ * 3 .. 3 + n - 1 but not at its place is moved out of the way first, so
+ * that no dup2 closes one still to be placed. In the child only. */
+static int
+runner_place_fds(int *fds, int n)
+{
+	int i, to;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 3 && fds[i] < 3 + n && fds[i] != 3 + i &&
+		    (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3 + n)) == -1)
+			return -1;
+	for (i = 0; i < n; i++) {
+		if (fds[i] == -1)
+			continue;
+		to = 3 + i;
+		if (fds[i] == to ? fcntl(to, F_SETFD, 0) == -1 :
+		    dup2(fds[i], to) == -1)
+			return -1;
+		fds[i] = to;
+	}
 	return 0;
 }
 
@@ -50,16 +76,13 @@ runner_fork(const char *path, bool foreground, int notify_rd, int ctl_fd,
 
 		proc_signal_set(&set);
 		sigprocmask(SIG_SETMASK, &set, NULL);
-		/* The pipe on 3, the control socket on 4. */
-		if (ctl_fd == 3 && (ctl_fd = fcntl(3, F_DUPFD_CLOEXEC, 5)) == -1)
+		/* The pipe on 3, the control socket on 4, the metrics
+		 * mapping on 5: only these outlive the exec. */
+		int fds[3] = { notify_rd, ctl_fd, metrics_fd() };
+
+		if (runner_place_fds(fds, 3) == -1)
 			_exit(1);
-		if (notify_rd == 3 ? fcntl(3, F_SETFD, 0) == -1 :
-		    dup2(notify_rd, 3) == -1)
-			_exit(1);
-		if (ctl_fd != -1 && (ctl_fd == 4 ? fcntl(4, F_SETFD, 0) == -1 :
-		    dup2(ctl_fd, 4) == -1))
-			_exit(1);
-		snprintf(fdarg, sizeof(fdarg), ctl_fd != -1 ? "3,4" : "3");
+		snprintf(fdarg, sizeof(fdarg), "3,%d,%d", fds[1], fds[2]);
 		/* This very program through /proc/self/exe, not the path it
 		 * was started by: the service user may not be able to
 		 * search that path (a build under /root), and a package

@@ -19,7 +19,8 @@ int	runner_notify_pipe(int fds[2], char *err, size_t errlen);
 /* Fork the runner with the config file at `path`, reading the pipe's
  * `notify_rd` end and, unless -1, answering reload requests on the
  * control socket ctl_fd (generation.h; without one it reloads on
- * SIGHUP). It finishes its deliveries in flight on SIGTERM, and stops
+ * SIGHUP); it counts into the metrics mapping's runner slot, when there
+ * is a mapping (lib/metrics.h). It finishes its deliveries in flight on SIGTERM, and stops
  * when every writer of the pipe is gone. Returns the pid, or -1 with
  * err. */
 pid_t	runner_fork(const char *config_path, bool foreground, int notify_rd,

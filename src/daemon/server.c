@@ -385,6 +385,14 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	 * in which they listen, which workers_steer() relies on. */
 	srv->nlisteners = cfg->nlisten * nworkers;
 	for (i = 0; i < cfg->nlisten; i++) {
+		/* HTTP, not SMTP: no worker's socket (fd -1), so that the
+		 * indexes stay those of the listen lines. */
+		if (cfg->listen[i].role == ROLE_METRICS) {
+			for (w = 0; w < nworkers; w++)
+				srv->listeners[w * cfg->nlisten + i].role =
+				    ROLE_METRICS;
+			continue;
+		}
 		for (w = 0; w < nworkers; w++) {
 			struct listener *l = &srv->listeners[w * cfg->nlisten + i];
 
@@ -456,7 +464,9 @@ server_serve(struct server *srv)
 		server_control_start(srv);
 	} else {
 		for (i = 0; i < srv->nlisteners; i++)
-			log_info("listening on %s", srv->listeners[i].name);
+			if (srv->listeners[i].fd != -1)
+				log_info("listening on %s",
+				    srv->listeners[i].name);
 		if (srv->local.fd != -1)
 			log_info("listening on %s", srv->local.name);
 		if (srv->tls)

@@ -24,6 +24,7 @@
 #include "lib/proc.h"
 #include "daemon/generation.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "queue/queue.h"
 #include "daemon/server.h"
 #include "sec/tls.h"
@@ -41,6 +42,9 @@
 #define KILL_GRACE	5.0	/* past shutdown_timeout before SIGKILL */
 #define MASTER_TICK_MS	200
 #define EARLY_MAX	4097	/* per socket: its whole accept queue */
+
+_Static_assert(WORKERS_MAX <= METRICS_WORKERS,
+    "a slot of the metrics for every worker");
 
 static double
 now_mono(void)
@@ -182,6 +186,8 @@ worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen,
 	}
 	/* Every worker serves the local socket; the master removes it. */
 	srv->local_owner = false;
+	/* Counted in its own slot, carrying on from its predecessor's. */
+	metrics_attach(METRICS_SLOT_WORKER(w));
 	early_mine(m, w);
 	status = server_serve(srv);
 	server_free(srv);
@@ -289,6 +295,8 @@ reap(struct master *m)
 			continue;
 		m->pid[w] = 0;
 		gen_child_gone(&srv->gens, w);
+		/* Its connections are closed: open no more in the gauge. */
+		metrics_gauges_reset(METRICS_SLOT_WORKER(w));
 		if (m->stopping)
 			continue;
 		/* Its clients lost their sessions, never a 250'd message. */
@@ -438,8 +446,10 @@ master_run(struct server *srv)
 	}
 
 	for (i = 0; i < srv->nlisten; i++)
-		log_info("listening on %s (%u worker%s)", srv->listeners[i].name,
-		    srv->nworkers, srv->nworkers == 1 ? "" : "s");
+		if (srv->listeners[i].fd != -1)
+			log_info("listening on %s (%u worker%s)",
+			    srv->listeners[i].name, srv->nworkers,
+			    srv->nworkers == 1 ? "" : "s");
 	if (srv->local.fd != -1)
 		log_info("listening on %s (%u worker%s)", srv->local.name,
 		    srv->nworkers, srv->nworkers == 1 ? "" : "s");
@@ -475,6 +485,14 @@ workers_run(struct server *srv)
 {
 	const struct config *cfg = srv->cfg->cfg;
 	char err[512];
+
+	/* The counters, shared by every process started from here on (the
+	 * workers by fork, the runner by its descriptor) and kept across
+	 * their restarts and reloads. Without them, each counts privately
+	 * and nobody sees it. */
+	if (metrics_create() == -1)
+		log_warn("metrics: %s; nothing is counted", strerror(errno));
+	metrics_attach(METRICS_SLOT_MASTER);
 
 	/* Once, here: a worker restarted later must not take another's
 	 * spool files in tmp/ for the leftovers of a crash. */

@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -36,10 +35,14 @@ metrics_create(void)
 {
 	int fd, saved;
 
-	if ((fd = memfd_create("sallyport-metrics", MFD_CLOEXEC)) == -1)
+	/* Sealed at its size: no process can shrink the mapping under
+	 * the others (a SIGBUS on their next count). */
+	if ((fd = memfd_create("sallyport-metrics", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) == -1)
 		return -1;
 	if (ftruncate(fd, sizeof(struct metrics_slot) * METRICS_SLOTS) == -1 ||
-	    map_fd(fd) == -1) {
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_SEAL) == -1 || map_fd(fd) == -1) {
 		saved = errno;
 		close(fd);
 		errno = saved;
@@ -71,19 +74,30 @@ metrics_open(int fd)
 }
 
 void
-metrics_attach(unsigned slot)
+metrics_gauges_reset(unsigned slot)
 {
 	struct metrics_slot *s;
+	size_t i;
 
 	if (shared == NULL || slot >= METRICS_SLOTS)
 		return;
 	s = &shared[slot];
-	memset(s->conn_open, 0, sizeof(s->conn_open));
+	for (i = 0; i < METRICS_LISTENERS; i++)
+		__atomic_store_n(&s->conn_open[i], 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->queue_entries, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->queue_held, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->queue_oldest, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
-	metrics_self = s;
+}
+
+void
+metrics_attach(unsigned slot)
+{
+	if (shared == NULL || slot >= METRICS_SLOTS)
+		return;
+	metrics_gauges_reset(slot);
+	__atomic_store_n(&shared[slot].pid, (int32_t)getpid(),
+	    __ATOMIC_RELAXED);
+	metrics_self = &shared[slot];
 }
 
 const struct metrics_slot *

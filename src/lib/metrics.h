@@ -88,7 +88,8 @@ struct metrics_slot {
 	uint64_t	 commit_count, commit_sum_us;
 	uint64_t	 dns_queries, dns_failures;
 	uint64_t	 proxy_headers;	/* PROXY headers taken */
-	/* Gauges of the queue runner (its slot only). */
+	/* Gauges of the queue runner (its slot only): entries it
+	 * schedules (state="active"), and those in hold/ ("held"). */
 	int64_t		 queue_entries, queue_held;
 	int64_t		 queue_oldest;	/* arrival time (Unix) of the oldest
 					 * entry; 0: the queue is empty */
@@ -119,8 +120,12 @@ int		 metrics_create(void);
  * exec'd process: 0, or -1 with errno. */
 int		 metrics_fd(void);
 int		 metrics_open(int fd);
-/* Count into slot `slot` from now on (its gauges zeroed, pid set). */
+/* Count into slot `slot` from now on (its gauges zeroed, pid set):
+ * its counters carry on from what the slot's last process counted. */
 void		 metrics_attach(unsigned slot);
+/* The gauges of slot `slot` back to 0: its process is gone (the master,
+ * when a worker died: its connections are closed). */
+void		 metrics_gauges_reset(unsigned slot);
 /* Every slot, for the renderer (NULL before metrics_create/open). */
 const struct metrics_slot *metrics_slots(void);
 /* One observation of the commit latency, in microseconds. */

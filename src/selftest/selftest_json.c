@@ -112,6 +112,7 @@ json_policy(FILE *fp, const struct selftest *st)
 	const struct config *cfg = st->cfg;
 	char net[CIDR_STRLEN], l[NETADDR_STRLEN + 16];
 	bool first = true, f2;
+	size_t nsmtp = 0;
 
 	fputc('{', fp);
 	json_kv(fp, 4, &first, "text", st->policy);
@@ -154,16 +155,19 @@ json_policy(FILE *fp, const struct selftest *st)
 	json_key(fp, 4, &first, "listeners");
 	fputc('[', fp);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
+		/* The metrics listener takes no mail: not probed, not here. */
+		if (cfg->listen[i].role == ROLE_METRICS)
+			continue;
 		st_listener_text(l, sizeof(l), &cfg->listen[i]);
 		f2 = true;
-		fprintf(fp, "%s\n      {", i ? "," : "");
+		fprintf(fp, "%s\n      {", nsmtp++ ? "," : "");
 		json_kv(fp, 8, &f2, "listen", l);
 		json_kv(fp, 8, &f2, "role", config_role_name(cfg->listen[i].role));
 		json_kv(fp, 8, &f2, "auth", st_listener_auth(cfg,
 		    &cfg->listen[i]));
 		fprintf(fp, "\n      }");
 	}
-	fprintf(fp, "%s]", cfg->nlisten ? "\n    " : "");
+	fprintf(fp, "%s]", nsmtp ? "\n    " : "");
 	fprintf(fp, "\n  }");
 }
 

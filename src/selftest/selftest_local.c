@@ -594,7 +594,7 @@ check_submission(struct selftest *st, struct st_local *l,
 		bool implicit = ls->role == ROLE_SUBMISSIONS;
 		size_t tls_from = 0;
 
-		if (ls->role == ROLE_MX)
+		if (ls->role == ROLE_MX || ls->role == ROLE_METRICS)
 			continue;
 		st_listener_text(where, sizeof(where), ls);
 		snprintf(name, sizeof(name), "%s listener %s: %s, MAIL without "

@@ -319,20 +319,24 @@ st_places_from_config(const struct config *cfg, const char *server_name,
 		    "name", server_name);
 		return -1;
 	}
-	if (cfg->nlisten == 0) {
-		snprintf(err, errlen, "no listener to probe");
-		return -1;
-	}
+	/* The first mx listener, else the first that takes mail at all
+	 * (the metrics listener speaks HTTP). */
 	for (i = 0; i < cfg->nlisten && t == NULL; i++)
 		if (cfg->listen[i].role == ROLE_MX)
 			t = &cfg->listen[i];
-	if (t == NULL)
-		t = &cfg->listen[0];
+	for (i = 0; i < cfg->nlisten && t == NULL; i++)
+		if (cfg->listen[i].role != ROLE_METRICS)
+			t = &cfg->listen[i];
+	if (t == NULL) {
+		snprintf(err, errlen, "no listener to probe");
+		return -1;
+	}
 	*target = t;
 	if (concrete(t))
 		named = t;
 	for (i = 0; i < cfg->nlisten && named == NULL; i++)
-		if (concrete(&cfg->listen[i]))
+		if (cfg->listen[i].role != ROLE_METRICS &&
+		    concrete(&cfg->listen[i]))
 			named = &cfg->listen[i];
 	if (named == t) {
 		snprintf(p->server_ip, sizeof(p->server_ip), "%s", t->host);

@@ -133,10 +133,13 @@ policy_local(const struct selftest *st, struct buf *b)
 		}
 		buf_printf(b, ". ");
 	}
+	/* The metrics listener takes no mail: not among them. */
 	buf_printf(b, "Listeners: ");
-	for (size_t i = 0; i < cfg->nlisten; i++) {
+	for (size_t i = 0, n = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].role == ROLE_METRICS)
+			continue;
 		st_listener_text(l, sizeof(l), &cfg->listen[i]);
-		buf_printf(b, "%s%s %s", i ? ", " : "", l,
+		buf_printf(b, "%s%s %s", n++ ? ", " : "", l,
 		    config_role_name(cfg->listen[i].role));
 		nsub += cfg->listen[i].role != ROLE_MX;
 	}
@@ -147,9 +150,11 @@ policy_local(const struct selftest *st, struct buf *b)
 		return;
 	}
 	buf_printf(b, ". AUTH is offered only inside TLS, never in clear: ");
-	for (size_t i = 0; i < cfg->nlisten; i++) {
+	for (size_t i = 0, n = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].role == ROLE_METRICS)
+			continue;
 		st_listener_text(l, sizeof(l), &cfg->listen[i]);
-		buf_printf(b, "%s%s (%s) %s", i ? "; " : "", l,
+		buf_printf(b, "%s%s (%s) %s", n++ ? "; " : "", l,
 		    config_role_name(cfg->listen[i].role),
 		    st_listener_auth(cfg, &cfg->listen[i]));
 	}

@@ -732,14 +732,49 @@ Test(config, hostname_listen)
 Test(config, bad_role)
 {
 	fails_with("listen = *:25 smtp\n", "t.conf:1: listen: unknown role "
-	    "\"smtp\" (expected mx, submission or submissions)\n");
+	    "\"smtp\" (expected mx, submission, submissions or metrics)\n");
 	fails_like("listen = *:25 MX\n", "unknown role \"MX\"");
 }
 
 Test(config, role_required_on_other_ports)
 {
 	fails_with("listen = *:2525\n", "t.conf:1: listen: role required "
-	    "(mx, submission or submissions)\n");
+	    "(mx, submission, submissions or metrics)\n");
+	/* No port is the metrics role's by default. */
+	fails_like("listen = 127.0.0.1:9225\n", "role required");
+}
+
+Test(config, metrics_listener)
+{
+	struct config *cfg = ok("listen = *:25 mx\n"
+	    "listen = 127.0.0.1:9225 metrics\n");
+	char *out;
+
+	cr_assert_eq(cfg->nlisten, 2);
+	cr_assert_eq(cfg->listen[1].role, ROLE_METRICS);
+	cr_assert_str_eq(cfg->listen[1].host, "127.0.0.1");
+	cr_assert_str_eq(cfg->listen[1].port, "9225");
+	cr_assert(!cfg->listen[1].proxy);
+	out = print(cfg);
+	cr_assert(strstr(out, "listen = 127.0.0.1:9225 metrics\n") != NULL,
+	    "%s", out);
+	free(out);
+	config_free(cfg);
+	config_free(ok("listen = [::1]:9225 metrics\n"));
+	/* HTTP: no PROXY header before it. */
+	fails_with("listen = 127.0.0.1:9225 metrics proxy\n", "t.conf:1: "
+	    "listen: role metrics takes no proxy option (only mx, submission "
+	    "and submissions do)\n");
+	/* Without tls_cert: a metrics listener needs none. */
+	config_free(ok("listen = *:25 mx\nlisten = 127.0.0.2:80 metrics\n"));
+}
+
+Test(config, one_metrics_listener)
+{
+	fails_with("listen = 127.0.0.1:9225 metrics\nlisten = *:25 mx\n"
+	    "listen = [::1]:9225 metrics\n", "t.conf:3: listen: a second "
+	    "metrics listener (the first is on line 1): one serves every "
+	    "counter\n");
 }
 
 Test(config, bad_hostname)
@@ -841,6 +876,20 @@ bool_is(const char *spelling)
 	v = cfg->allow_untrusted_routing;
 	config_free(cfg);
 	return v;
+}
+
+Test(config, metrics_listener_off_loopback_is_a_warning)
+{
+	config_free(warns("listen = *:25 mx\nlisten = *:9225 metrics\n",
+	    "t.conf:2: warning: listen: metrics on *:9225 is not a loopback "
+	    "address: whoever reaches it reads the counters (traffic, "
+	    "refusals, the queue) without logging in; listen on 127.0.0.1 or "
+	    "::1, or filter the port\n"));
+	config_free(warns("listen = [2001:db8::1]:9225 metrics\n",
+	    "t.conf:1: warning: listen: metrics on [2001:db8::1]:9225 is not "
+	    "a loopback address: whoever reaches it reads the counters "
+	    "(traffic, refusals, the queue) without logging in; listen on "
+	    "127.0.0.1 or ::1, or filter the port\n"));
 }
 
 Test(config, bool_spellings)
@@ -1603,6 +1652,7 @@ Test(config, role_names)
 	cr_assert_str_eq(config_role_name(ROLE_MX), "mx");
 	cr_assert_str_eq(config_role_name(ROLE_SUBMISSION), "submission");
 	cr_assert_str_eq(config_role_name(ROLE_SUBMISSIONS), "submissions");
+	cr_assert_str_eq(config_role_name(ROLE_METRICS), "metrics");
 }
 
 Test(config_load, missing_file)

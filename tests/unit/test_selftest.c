@@ -885,3 +885,41 @@ Test(output, network_bytes_are_escaped)
 	free(json);
 	done();
 }
+
+Test(selftest, metrics_listener_is_not_probed)
+{
+	char *out;
+
+	/* First and concrete, yet neither the target nor the address. */
+	run(FQDN "\nlisten = 10.9.9.9:9225 metrics\nlisten = *:25 mx\n"
+	    "listen = *:587 submission");
+	cr_expect_eq(st.listener->role, ROLE_MX);
+	cr_expect_str_neq(st.p.server_ip, "10.9.9.9");
+	cr_expect(strstr(st.policy, "9225") == NULL, "%s", st.policy);
+	for (size_t i = 0; i < st.nchecks; i++)
+		cr_expect(strstr(st.checks[i].name, "metrics") == NULL, "%s",
+		    st.checks[i].name);
+	out = output(true);
+	cr_expect(strstr(out, "9225") == NULL, "%s", out);
+	cr_expect(strstr(out, "\"listeners\": [\n      {") != NULL, "%s", out);
+	free(out);
+	out = output(false);
+	cr_expect(strstr(out, "9225") == NULL, "%s", out);
+	free(out);
+	cr_expect_eq(st_exit_code(&st), 0);
+	done();
+}
+
+Test(selftest, only_a_metrics_listener_is_nothing_to_probe)
+{
+	struct st_local_opts o = { NULL, NULL, fake_dns, NULL };
+	char err[256], *errors = NULL;
+
+	cfg = config_parse(FQDN "\nlisten = 127.0.0.1:9225 metrics\n",
+	    "m.conf", &errors);
+	cr_assert_not_null(cfg, "%s", errors);
+	cr_expect_eq(selftest_local(cfg, &o, &st, err, sizeof(err)), -1);
+	cr_expect_str_eq(err, "no listener to probe");
+	config_free(cfg);
+	cfg = NULL;
+}
