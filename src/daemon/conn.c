@@ -24,6 +24,7 @@
 #include "daemon/conn_int.h"
 #include "daemon/local.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/netaddr.h"
 #include "queue/queue.h"
 #include "daemon/server.h"
@@ -57,6 +58,8 @@ conn_close(struct conn *c, const char *why)
 	if (c->next)
 		c->next->prev = c->prev;
 	server_conn_gone(c->srv, &c->limit_key);
+	METRICS_ADD(conn_open[c->line], -1);
+	METRICS_INC(conn_total[c->line][c->denied ? MCO_DENIED : MCO_SERVED]);
 	if (!c->committing)
 		conn_destroy(c);
 }
@@ -171,6 +174,17 @@ conn_fill(struct conn *c)
 
 static int	conn_greet(struct conn *);
 
+/* tls_metric - a protocol version as the metrics count it */
+static enum metrics_tls_version
+tls_metric(const char *version)
+{
+	if (strcmp(version, "TLSv1.3") == 0)
+		return MTV_TLS13;
+	if (strcmp(version, "TLSv1.2") == 0)
+		return MTV_TLS12;
+	return MTV_OTHER;
+}
+
 /* conn_handshake - one step; -1 when the connection was closed */
 static int
 conn_handshake(struct conn *c)
@@ -182,6 +196,7 @@ conn_handshake(struct conn *c)
 	case TLS_DONE:
 		c->handshaking = false;
 		ev_io_stop(loop, &c->wio);
+		METRICS_INC(tls_sessions[tls_metric(tls_conn_version(c->tls))]);
 		log_info("s=%lx TLS from [%s]: %s %s (%d bits)", c->sid,
 		    c->addr_text, tls_conn_version(c->tls),
 		    tls_conn_cipher(c->tls), tls_conn_bits(c->tls));
@@ -391,6 +406,8 @@ conn_pregreet(struct conn *c)
 	log_escape(esc, sizeof(esc), c->in, c->inlen < 20 ? c->inlen : 20);
 	log_info("s=%lx reject: CONNECT from [%s]: talked before the "
 	    "greeting: <%s>", c->sid, c->addr_text, esc);
+	c->denied = true;
+	METRICS_INC(refusals[MR_OTHER]);
 	if (buf_append(&c->out, reply, sizeof(reply) - 1) == -1)
 		c->out.max = 0;
 	if (conn_flush(c) == 0)
@@ -478,6 +495,7 @@ conn_greet(struct conn *c)
 	peer.addr = c->role == ROLE_LOCAL ? NULL : (struct sockaddr *)&c->peer;
 	peer.addr_text = c->addr_text;
 	peer.role = c->role;
+	peer.listener = c->line;
 	peer.local_user = c->local_user;
 	peer.session_id = c->sid;
 	peer.tls_offer = c->tlsctx != NULL;
@@ -492,12 +510,14 @@ conn_greet(struct conn *c)
 		conn_close(c, "out of memory");
 		return -1;
 	}
+	if (smtp_closing(c->smtp))
+		c->denied = true;	/* its only reply a refusal: client_deny */
 	return conn_process(c);
 }
 
 struct conn *
 conn_new(struct server *srv, int fd, const struct sockaddr *sa,
-    enum listen_role role)
+    enum listen_role role, unsigned line)
 {
 	struct conn *c;
 	socklen_t len;
@@ -520,6 +540,8 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	c->cfg = cfg_ref_get(srv->cfg);
 	c->fd = fd;
 	c->role = role;
+	c->line = line < METRICS_LISTENERS ? line : METRICS_LISTENERS - 1;
+	METRICS_INC(conn_open[c->line]);	/* down in conn_close */
 	c->sid = srv->next_sid += srv->nworkers;	/* unique across workers */
 	c->tlsctx = srv->tls ? tls_ctx_ref(srv->tls) : NULL;
 	buf_init(&c->out, CONN_OUT_MAX);

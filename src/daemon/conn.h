@@ -11,8 +11,9 @@
 
 struct server;
 
+/* line: the `listen` line it came in on, as the metrics count it */
 struct conn	*conn_new(struct server *, int fd, const struct sockaddr *,
-		    enum listen_role);
+		    enum listen_role, unsigned line);
 /* The server is stopping: 421 now, or after the transaction. */
 void		 conn_shutdown(struct conn *);
 /* Close at once (shutdown_timeout has passed). */

@@ -23,6 +23,7 @@
 #include "daemon/mxcheck.h"
 #include "dns/dns.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/netaddr.h"
 #include "queue/loginlimit.h"
 #include "queue/queue.h"
@@ -215,12 +216,19 @@ conn_first_pending(const struct conn *c)
 	return c->dnsbl != NULL || c->milter_pending;
 }
 
-/* The DNSBL's refusal first: it is known to be about the client. */
+/* The DNSBL's refusal first: it is known to be about the client. Asked
+ * once the verdicts are in, by whichever hands them to the engine
+ * (conn_greet, or first_verdict after the greeting): one refusal of
+ * the session, however many of its commands are then refused. */
 const char *
-conn_first_reply(const struct conn *c)
+conn_first_reply(struct conn *c)
 {
 	if (conn_first_pending(c))
 		return NULL;
+	if (c->dnsbl_reply == NULL && c->milter_reply == NULL)
+		return NULL;
+	c->denied = true;
+	METRICS_INC(refusals[c->dnsbl_reply != NULL ? MR_DNSBL : MR_MILTER]);
 	return c->dnsbl_reply != NULL ? c->dnsbl_reply : c->milter_reply;
 }
 
@@ -510,7 +518,12 @@ on_sasl(void *arg, enum sasl_status st, const char *challenge, size_t len,
 	struct conn *c = arg;
 	unsigned delay;
 
+	/* Counted when the backend (Cyrus or Dovecot) says so: a client
+	 * that hangs up during the delay failed all the same. */
+	if (st == SASL_STATUS_OK)
+		METRICS_INC(auth_success);
 	if (st == SASL_STATUS_BADAUTH) {
+		METRICS_INC(auth_failure);
 		c->auth_failures++;
 		server_auth_failed(c->srv, (struct sockaddr *)&c->peer);
 		delay = c->auth_failures < AUTH_DELAY_MAX ? c->auth_failures :

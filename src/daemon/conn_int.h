@@ -34,6 +34,9 @@ struct conn {
 	struct cfg_ref	*cfg;		/* the config this session started with */
 	int		 fd;
 	enum listen_role role;
+	unsigned	 line;		/* its `listen` line (metrics) */
+	bool		 denied;	/* refused from its start: client_deny,
+					 * DNSBL, a milter, talking first */
 	ev_io		 rio, wio;
 	ev_timer	 timer;		/* command, data or handshake timeout;
 					 * greet_pause before the greeting */
@@ -96,6 +99,8 @@ void	conn_milter_start(struct conn *);	/* at connect, if it applies */
  * still out, and what is the reply to every command when they refuse
  * (NULL: none)? */
 bool	conn_first_pending(const struct conn *);
-const char *conn_first_reply(const struct conn *);
+/* ... the reply once they are all in, which the engine then gets: a
+ * refusal is counted (the connection denied) when it is asked for. */
+const char *conn_first_reply(struct conn *);
 
 #endif

@@ -20,6 +20,7 @@
 #include "dns/dns.h"
 #include "lib/iptable.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "smtp/policy.h"
 #include "queue/queue.h"
 #include "sec/sasl.h"
@@ -119,6 +120,7 @@ local_start(struct server *srv, const struct config *cfg)
 	srv->local_owner = local_stat(srv->local_path, &srv->local_dev,
 	    &srv->local_ino) == 0;
 	l->role = ROLE_LOCAL;
+	l->line = METRICS_LISTENERS - 1;
 	l->srv = srv;
 	ev_io_init(&l->io, on_accept, l->fd, EV_READ);
 	l->io.data = l;
@@ -199,13 +201,17 @@ accepted(struct server *srv, const struct listener *l, int fd,
 		/* Best effort: the socket is closed either way. */
 		(void)!write(fd, busy, sizeof(busy) - 1);
 		close(fd);
+		METRICS_INC(conn_total[l->line][MCO_BUSY]);
+		METRICS_INC(refusals[MR_LIMIT]);
 		return;
 	}
 	if (per_ip_full(srv, fd, sa, l)) {
 		close(fd);
+		METRICS_INC(conn_total[l->line][MCO_PER_IP]);
+		METRICS_INC(refusals[MR_LIMIT]);
 		return;
 	}
-	conn_new(srv, fd, sa, l->role);
+	conn_new(srv, fd, sa, l->role, l->line);
 }
 
 static void
@@ -402,6 +408,8 @@ server_new(struct config *cfg, char *err, size_t errlen)
 				return NULL;
 			}
 			l->srv = srv;
+			l->line = i < METRICS_LISTENERS ? (unsigned)i :
+			    METRICS_LISTENERS - 1;
 			ev_io_init(&l->io, on_accept, l->fd, EV_READ);
 			/* A new client is greeted before the busy ones are
 			 * served further: greeting latency under load. */

@@ -28,6 +28,8 @@ struct tls_ctx;
 struct listener {
 	int		 fd;
 	enum listen_role role;
+	unsigned	 line;		/* its `listen` line, as the metrics
+					 * count it (lib/metrics.h) */
 	char		 name[80];	/* "127.0.0.1:25 mx", for logs */
 	ev_io		 io;
 	struct server	*srv;

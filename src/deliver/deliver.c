@@ -10,7 +10,9 @@
  * or sets its next attempt. The schedule learns of new entries from the
  * daemon's pipe, of a `flush` and of entries released from hold/ from
  * marker files, and rescans the queue every minute so that nothing is
- * ever forgotten; hold/ it never reads. With tls_reporting,
+ * ever forgotten; hold/ it never reads but to count it for the metrics,
+ * with the size of the queue and its oldest arrival as the schedule
+ * knows them. With tls_reporting,
  * a thread of its own sends the TLS-RPT reports once a day (a random
  * delay into the UTC day, RFC 8460 5.1's spread), or at once when
  * `sallyport --queue tlsrpt` leaves its marker (tlsrpt_run.c).
@@ -35,6 +37,7 @@
 #include "deliver/tlsrpt_out.h"
 #include "conf/config_gen.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/proc.h"
 #include "queue/qentry.h"
 #include "queue/queue.h"
@@ -46,7 +49,10 @@
 struct slot {
 	char		 id[QUEUE_ID_LEN + 1];
 	time_t		 due;
+	time_t		 arrival;	/* as its envelope says, once read;
+					 * new entries: when we heard of them */
 	bool		 busy;		/* a thread has it */
+	bool		 seen;		/* found by the rescan in progress */
 };
 
 struct runner {
@@ -158,9 +164,25 @@ rcfg_load(const char *path, char *why, size_t whylen)
 
 /* --- schedule ---------------------------------------------------------------- */
 
-/* schedule - make id due at `due` (earlier wins); lock held */
+/* gauges - the queue as the schedule knows it, for the metrics: its
+ * entries (incoming/) and the oldest one's arrival; lock held */
 static void
-schedule(struct runner *r, const char *id, time_t due)
+gauges(const struct runner *r)
+{
+	time_t oldest = 0;
+	size_t i;
+
+	for (i = 0; i < r->nslots; i++)
+		if (oldest == 0 || r->slots[i].arrival < oldest)
+			oldest = r->slots[i].arrival;
+	METRICS_SET(queue_entries, (int64_t)r->nslots);
+	METRICS_SET(queue_oldest, (int64_t)oldest);
+}
+
+/* schedule - make id due at `due` (earlier wins), which arrived at
+ * `arrival` (0: not known, now); lock held */
+static void
+schedule(struct runner *r, const char *id, time_t due, time_t arrival)
 {
 	struct slot *s;
 	size_t i;
@@ -171,6 +193,9 @@ schedule(struct runner *r, const char *id, time_t due)
 		if (strcmp(r->slots[i].id, id) == 0) {
 			if (due < r->slots[i].due)
 				r->slots[i].due = due;
+			if (arrival != 0)
+				r->slots[i].arrival = arrival;
+			r->slots[i].seen = true;
 			return;
 		}
 	if (r->nslots == r->cap) {
@@ -184,7 +209,10 @@ schedule(struct runner *r, const char *id, time_t due)
 	s = &r->slots[r->nslots++];
 	memcpy(s->id, id, sizeof(s->id));
 	s->due = due;
+	s->arrival = arrival != 0 ? arrival : time(NULL);
 	s->busy = false;
+	s->seen = true;
+	gauges(r);
 }
 
 /* runner_queued - a delivery queued an entry itself (a DSN, a forward):
@@ -195,7 +223,7 @@ runner_queued(void *owner, const char *id)
 	struct runner *r = owner;
 
 	pthread_mutex_lock(&r->lock);
-	schedule(r, id, time(NULL));
+	schedule(r, id, time(NULL), 0);
 	pthread_mutex_unlock(&r->lock);
 	(void)!write(r->done_pipe[1], "x", 1);	/* wake the main thread */
 }
@@ -212,6 +240,7 @@ unschedule(struct runner *r, const char *id, time_t next)
 			continue;
 		if (next == 0) {
 			r->slots[i] = r->slots[--r->nslots];
+			gauges(r);
 		} else {
 			r->slots[i].busy = false;
 			r->slots[i].due = next;
@@ -224,28 +253,66 @@ unschedule(struct runner *r, const char *id, time_t next)
 	(void)!write(r->done_pipe[1], "x", 1);
 }
 
-/* rescan - every entry on disk is in the schedule */
+/* forget_gone - entries the rescan did not find, and that are no
+ * longer in incoming/ (deleted, or put on hold, by `sallyport --queue`):
+ * out of the schedule, so that the metrics' count is the queue's. One
+ * listed while the scan went on was seen by its stat. Lock held. */
+static void
+forget_gone(struct runner *r)
+{
+	char path[4096];
+	size_t i = 0;
+
+	while (i < r->nslots) {
+		struct slot *s = &r->slots[i];
+
+		if (s->seen || s->busy || (size_t)snprintf(path, sizeof(path),
+		    "%s/incoming/%s", queue_dir(r->queue), s->id) >=
+		    sizeof(path) || access(path, F_OK) == 0 || errno != ENOENT) {
+			i++;
+			continue;
+		}
+		*s = r->slots[--r->nslots];
+	}
+}
+
+/* rescan - every entry on disk is in the schedule, and no other; the
+ * entries on hold counted (for the metrics: the runner never reads
+ * them otherwise) */
 static void
 rescan(struct runner *r, time_t now)
 {
 	char err[256];
-	size_t n, i;
+	size_t n, i, nheld;
 	char **ids = qentry_list(queue_dir(r->queue), &n);
+	char **held = qentry_list_held(queue_dir(r->queue), &nheld);
 
+	if (held != NULL)	/* else the last count stands */
+		METRICS_SET(queue_held, (int64_t)nheld);
+	qentry_list_free(held, nheld);
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->nslots; i++)
+		r->slots[i].seen = false;
+	pthread_mutex_unlock(&r->lock);
 	for (i = 0; i < n; i++) {
 		struct qentry *e = qentry_load(queue_dir(r->queue), ids[i],
 		    err, sizeof(err));
 		time_t due = e && e->next_attempt > now ? e->next_attempt : now;
+		time_t arrival = e ? e->arrival : 0;
 
 		if (e == NULL)
 			log_err("queue runner: %s", err);
 		qentry_free(e);
 		pthread_mutex_lock(&r->lock);
 		if (e != NULL)
-			schedule(r, ids[i], due);
+			schedule(r, ids[i], due, arrival);
 		pthread_mutex_unlock(&r->lock);
 	}
 	qentry_list_free(ids, n);
+	pthread_mutex_lock(&r->lock);
+	forget_gone(r);
+	gauges(r);
+	pthread_mutex_unlock(&r->lock);
 }
 
 /* sweep_state - state files whose entry is gone (a crash inside
@@ -452,7 +519,7 @@ read_notes(struct runner *r, int fd, char *pending, size_t *plen, time_t now)
 		pending[*plen] = '\0';
 		/* A line cut by a runner that died mid-read: not an id. */
 		if (qentry_id_valid(pending))
-			schedule(r, pending, now);
+			schedule(r, pending, now, 0);
 		*plen = 0;
 	}
 	pthread_mutex_unlock(&r->lock);

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "conf/config.h"
+#include "lib/metrics.h"
 #include "queue/qentry.h"
 #include "dns/resolve.h"
 #include "deliver/smtp_client.h"
@@ -37,6 +38,8 @@ struct outcome {
 	bool	 expired;		/* a failure made final by queue_lifetime;
 					 * text is the last attempt's */
 	int	 code;			/* 2xx, 4xx, 5xx; 0: no verdict */
+	enum metrics_dest_class dest;	/* where it was to go (deliver_entry
+					 * sets it), for the metrics */
 	char	 text[CLIENT_TEXT_MAX];
 	char	 relay[300];
 	char	 tls[DELIVER_TLS_FIELD];	/* "tls=TLSv1.3 cipher=... auth=dane",
@@ -119,9 +122,10 @@ void		 content_opts(const struct config *, const struct qentry *,
  * record); past queue_lifetime a temporary failure becomes final. */
 void		 settle(const struct config *, struct qentry *, size_t i,
 		    struct outcome *, time_t now);
-/* Write outcome o of recipient i to the state file under dir, and log
- * it. The entry's last success is only noted (o->noted): the entry's
- * removal, which follows, records it. */
+/* Write outcome o of recipient i to the state file under dir, log it
+ * and count it (sallyport_deliveries_total: once per recipient and
+ * attempt). The entry's last success is only noted (o->noted): the
+ * entry's removal, which follows, records it. */
 void		 record(const char *dir, struct qentry *, size_t i,
 		    struct outcome *o, time_t now);
 

@@ -97,6 +97,8 @@ record(const char *dir, struct qentry *e, size_t i, struct outcome *o,
 {
 	const char *what = o->code / 100 == 2 ? "sent" :
 	    o->code / 100 == 5 ? "bounced" : "deferred";
+	enum metrics_delivery_outcome m = o->code / 100 == 2 ? MDO_SENT :
+	    o->code / 100 == 5 ? MDO_BOUNCED : MDO_DEFERRED;
 	char err[512], text[CLIENT_TEXT_MAX + 64];
 
 	outcome_text(o, text, sizeof(text));
@@ -107,6 +109,7 @@ record(const char *dir, struct qentry *e, size_t i, struct outcome *o,
 	    sizeof(err)) == -1)
 		log_err("id=%s %s", e->id, err);
 	o->recorded = true;
+	METRICS_INC(deliveries[m][o->dest]);
 	log_info("id=%s to=<%s> relay=%s%s%s delay=%lds status=%s (%s)",
 	    e->id, e->rcpts[i], o->relay, o->tls[0] != '\0' ? " " : "",
 	    o->tls, (long)(now - e->arrival), what, text);

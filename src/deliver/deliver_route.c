@@ -293,6 +293,8 @@ deliver_entry(const struct deliver_ctx *dc, const struct config *cfg,
 
 	/* qmail-queue takes them all; else the local recipients (one LMTP
 	 * transaction for all), then the rest grouped by destination. */
+	for (i = 0; i < e->nrcpts; i++)
+		outs[i].dest = MDC_LOCAL;	/* deliver_remote's: below */
 	if (config_qmail_queue(cfg)) {
 		deliver_qmail(cfg, e, fd, outs);
 		for (i = 0; i < e->nrcpts; i++)
@@ -311,8 +313,11 @@ deliver_entry(const struct deliver_ctx *dc, const struct config *cfg,
 				idx[n++] = j;
 		}
 		deliver_remote(cfg, e, fd, idx, n, outs);
-		for (j = 0; j < n; j++)
+		for (j = 0; j < n; j++) {
+			outs[idx[j]].dest = cfg->smarthost ? MDC_SMARTHOST :
+			    MDC_MX;
 			settle(cfg, e, idx[j], &outs[idx[j]], now);
+		}
 	}
 
 	/* The permanent failures: one DSN first, then "bounced" (or, when

@@ -35,6 +35,7 @@
 #include "dns/dns.h"
 #include "dns/dns_answer.h"
 #include "dns/dns_cache.h"
+#include "lib/metrics.h"
 #include "lib/netaddr.h"
 
 #define DNS_CACHE_SIZE	10000	/* names whose answer we keep */
@@ -389,6 +390,25 @@ dns_verdict(struct dns_req *r, int status, const unsigned char *abuf,
 	    DNS_V_NOT_FOUND;
 }
 
+/* dns_failed - a query without an answer (timeout, SERVFAIL, REFUSED,
+ * no server reachable), for the metrics: NXDOMAIN and NODATA are
+ * answers; a query dropped by dns_free is neither */
+static bool
+dns_failed(int status)
+{
+	switch (status) {
+	case ARES_SUCCESS:
+	case ARES_ENODATA:
+	case ARES_ENOTFOUND:
+	case ARES_EBADNAME:
+	case ARES_EDESTRUCTION:
+	case ARES_ECANCELLED:
+		return false;
+	default:
+		return true;
+	}
+}
+
 static void
 dns_answer_cb(void *arg, int status, int timeouts, unsigned char *abuf,
     int alen)
@@ -398,6 +418,8 @@ dns_answer_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 
 	(void)timeouts;
 	r->in_ares = false;
+	if (dns_failed(status))
+		METRICS_INC(dns_failures);
 	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
 		/* dns_free: nobody is told. */
 		ev_timer_stop(r->dns->loop, &r->deadline);
@@ -439,6 +461,7 @@ dns_send(struct dns_req *r)
 	struct dns	*d = r->dns;
 
 	r->in_ares = true;
+	METRICS_INC(dns_queries);
 	ares_query(d->channel, r->name, DNS_CLASS_IN,
 	    (int)(r->qtype ? r->qtype : dns_steps[r->step]), dns_answer_cb, r);
 	dns_timer_update(d);

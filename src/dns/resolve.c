@@ -33,6 +33,7 @@
 #include "dns/dns_answer.h"
 #include "lib/deadline.h"
 #include "lib/idna.h"
+#include "lib/metrics.h"
 #include "lib/netaddr.h"
 #include "dns/resolve.h"
 
@@ -180,6 +181,18 @@ resolve_wait(ares_channel ch, struct resolve_answer *a, unsigned timeout)
 		ares_cancel(ch);
 }
 
+/* resolve_status - what c-ares's status means for us; NODATA is OK
+ * with nothing in it */
+static int
+resolve_status(const struct resolve_answer *a)
+{
+	if (a->status == ARES_SUCCESS || a->status == ARES_ENODATA)
+		return a->abuf != NULL ? RESOLVE_OK : RESOLVE_TEMP;
+	if (a->status == ARES_ENOTFOUND)
+		return RESOLVE_NONE;
+	return RESOLVE_TEMP;
+}
+
 /* resolve_query - one question, its answer in a (free a->abuf). With
  * dnssec, the query has the AD bit (RFC 6840 5.7: "tell me whether you
  * validated it") and EDNS0, and a->ad is the answer's; else a->ad is
@@ -207,24 +220,15 @@ resolve_query(const struct config *cfg, const char *name, int type,
 	}
 	if (cfg->dnssec)
 		q[3] |= DNS_HDR_AD;
+	METRICS_INC(dns_queries);
 	ares_send(ch, q, qlen, resolve_cb, a);
 	ares_free_string(q);
 	resolve_wait(ch, a, cfg->dns_timeout > 0 ? cfg->dns_timeout : 1);
 	ares_destroy(ch);	/* a query left calls back with EDESTRUCTION */
 	if (!cfg->dnssec)
 		a->ad = false;
-}
-
-/* resolve_status - what c-ares's status means for us; NODATA is OK
- * with nothing in it */
-static int
-resolve_status(const struct resolve_answer *a)
-{
-	if (a->status == ARES_SUCCESS || a->status == ARES_ENODATA)
-		return a->abuf != NULL ? RESOLVE_OK : RESOLVE_TEMP;
-	if (a->status == ARES_ENOTFOUND)
-		return RESOLVE_NONE;
-	return RESOLVE_TEMP;
+	if (resolve_status(a) == RESOLVE_TEMP)
+		METRICS_INC(dns_failures);	/* no answer (NXDOMAIN is one) */
 }
 
 /* --- addresses ------------------------------------------------------------ */

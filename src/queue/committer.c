@@ -8,15 +8,20 @@
  * and fsyncs incoming/ (and hold/, if a job of it went there) once for
  * all of it, so a job's rename always completed before the
  * directory fsync that covers it began. Concurrent file fsyncs share
- * the file system's journal commits, which one thread cannot do.
+ * the file system's journal commits, which one thread cannot do. The
+ * time from a job's hand-off until it is durable goes to the metrics'
+ * commit latency histogram.
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "queue/committer.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 /* Worker threads at most: enough for the disk to serve many fsyncs at
  * once (on ext4 over virtio 16 reach about three times the commits of
@@ -29,6 +34,7 @@ struct job {
 	commit_cb	*cb;
 	void		*arg;
 	int		 status;
+	struct timespec	 submitted;	/* for the commit latency */
 	struct job	*next;
 };
 
@@ -114,6 +120,24 @@ sync_dir(struct committer *c, struct joblist *l)
 	}
 }
 
+/* observe - durable now: the time since the hand-off, for the metrics */
+static void
+observe(const struct joblist *l)
+{
+	struct timespec now;
+	const struct job *j;
+	int64_t us;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (j = l->head; j; j = j->next) {
+		if (j->status != 0)
+			continue;
+		us = (int64_t)(now.tv_sec - j->submitted.tv_sec) * 1000000 +
+		    (now.tv_nsec - j->submitted.tv_nsec) / 1000;
+		metrics_commit_latency(us > 0 ? (uint64_t)us : 0);
+	}
+}
+
 /* finish - hand jobs to the loop; called with the lock held */
 static void
 finish(struct committer *c, struct joblist *l)
@@ -150,6 +174,7 @@ worker(void *arg)
 			pthread_mutex_unlock(&c->lock);
 
 			sync_dir(c, &batch);
+			observe(&batch);
 
 			pthread_mutex_lock(&c->lock);
 			c->dir_syncing = false;
@@ -276,6 +301,7 @@ committer_submit(struct committer *c, struct spool *sp, commit_cb *cb,
 	j->spool = sp;
 	j->cb = cb;
 	j->arg = arg;
+	clock_gettime(CLOCK_MONOTONIC, &j->submitted);
 	pthread_mutex_lock(&c->lock);
 	list_push(&c->todo, j);
 	pthread_cond_signal(&c->cond);

@@ -19,6 +19,7 @@
 
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "smtp/policy.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_data.h"
@@ -79,6 +80,8 @@ smtp_new(const struct config *cfg, const struct smtp_peer *peer,
 		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	snprintf(s->addr_text, sizeof(s->addr_text), "%s", peer->addr_text);
 	s->client.role = peer->role;
+	s->listener = peer->listener < METRICS_LISTENERS ? peer->listener :
+	    METRICS_LISTENERS - 1;
 	/* A local user, known by the kernel's word (SO_PEERCRED), is as
 	 * trusted as mynetworks, as Postfix's sendmail is: ours to relay
 	 * and to sign. No other path can claim the role. */
@@ -96,7 +99,8 @@ smtp_new(const struct config *cfg, const struct smtp_peer *peer,
 	    policy_client_denied(cfg, (const struct sockaddr *)&s->addr)) {
 		log_info("s=%lx reject: CONNECT from [%s]: %s", s->sid,
 		    s->addr_text, R_ACCESS_DENIED);
-		smtp_close_with(s, R_ACCESS_DENIED);
+		smtp_refuse(s, MR_OTHER, "%s", R_ACCESS_DENIED);
+		s->state = S_CLOSED;
 		return s;
 	}
 	s->dnsbl_wait = peer->dnsbl_pending;
@@ -211,7 +215,8 @@ error_limit(struct smtp_session *s)
 		s->io->auth_reset(s->ctx);
 	log_info("s=%lx too many errors from [%s]", s->sid, s->addr_text);
 	smtp_tx_free(s);
-	smtp_close_with(s, R_TOO_MANY_ERRORS);
+	smtp_refuse(s, MR_LIMIT, "%s", R_TOO_MANY_ERRORS);
+	s->state = S_CLOSED;
 }
 
 /* dnsbl_refuse - the connection's refusal (a DNSBL's, or a milter's at
@@ -386,6 +391,8 @@ static void
 data_end(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
+	enum metrics_refusal reason = MR_OTHER;
+	bool verdict = true;	/* on the message; false: a failure of ours */
 	const char *why = NULL;
 
 	if (tx->data.flags & DATA_F_BARE_EOL)
@@ -394,17 +401,23 @@ data_end(struct smtp_session *s)
 		why = R_NUL_IN_DATA;
 	else if (tx->data.flags & DATA_F_LONG_LINE)
 		why = R_DATA_LINE_TOO_LONG;
-	else if (tx->data.flags & DATA_F_TOO_BIG)
+	else if (tx->data.flags & DATA_F_TOO_BIG) {
 		why = R_SIZE_EXCEEDED;
-	else if (tx->hops.count > s->cfg->max_hops)
+		reason = MR_LIMIT;
+	} else if (tx->hops.count > s->cfg->max_hops)
 		why = R_TOO_MANY_HOPS;	/* a mail loop (RFC 5321 6.3) */
-	else if (tx->spool_failed)
+	else if (tx->spool_failed) {
 		why = R_QUEUE_FAILED;
+		verdict = false;
+	}
 	if (why) {
 		log_info("s=%lx reject: DATA from [%s]: %s; from=<%s> "
 		    "nrcpt=%zu helo=<%s>", s->sid, s->addr_text, why,
 		    tx->sender, tx->nrcpts, s->helo);
-		smtp_reply(s, "%s", why);
+		if (verdict)
+			smtp_refuse(s, reason, "%s", why);
+		else
+			smtp_reply(s, "%s", why);
 		after_tx(s);
 		return;
 	}
@@ -477,7 +490,8 @@ smtp_check_done(struct smtp_session *s, const struct smtp_check_result *r)
 		return;
 	smtp_check_log(s, r, "DATA");
 	if (r->verdict == SMTP_CHECK_REFUSE) {
-		smtp_reply(s, "%s", r->reply);
+		/* SPF or DMARC: the sender's domain disowns it */
+		smtp_refuse(s, MR_SENDER, "%s", r->reply);
 		after_tx(s);
 		return;
 	}
@@ -552,6 +566,8 @@ smtp_commit_done(struct smtp_session *s, int status)
 		    s->addr_text, s->helo, tx->env.proto,
 		    tx->requiretls ? " requiretls=yes" : "");
 		smtp_reply(s, "%s%s", R_QUEUED, tx->env.id);
+		METRICS_INC(messages[s->listener]);
+		METRICS_ADD(message_bytes[s->listener], tx->data.size);
 		smtp_login_limited(s, SMTP_LIMIT_SENT, NULL);
 	} else {
 		log_warn("s=%lx id=%s queue commit failed; client [%s] told "

@@ -198,6 +198,9 @@ struct smtp_peer {
 	const struct sockaddr	*addr;
 	const char		*addr_text;	/* "192.0.2.1" */
 	enum listen_role	 role;
+	/* Which `listen` line (0, 1, ... in the file's order), for the
+	 * metrics; past METRICS_LISTENERS - 1 (lib/metrics.h) the last. */
+	unsigned		 listener;
 	/* ROLE_LOCAL: who is on the other end of the socket, by its
 	 * peer credentials, "UID (name)" (addr NULL then) */
 	const char		*local_user;

@@ -104,7 +104,7 @@ smtp_cmd_auth(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	if ((why = policy_auth(&s->client)) != NULL) {
-		smtp_reply(s, "%s", why);
+		smtp_refuse(s, MR_TLS_REQUIRED, "%s", why);	/* TLS first */
 		return;
 	}
 	if ((mechs = smtp_auth_mechs(s)) == NULL) {
@@ -143,7 +143,7 @@ smtp_cmd_auth(struct smtp_session *s, const char *arg, size_t len)
 	if (s->io->auth_allowed && !s->io->auth_allowed(s->ctx)) {
 		log_info("s=%lx reject: AUTH from [%s]: too many failures from "
 		    "this address", s->sid, s->addr_text);
-		smtp_reply(s, "%s", R_AUTH_IP_LIMIT);
+		smtp_refuse(s, MR_LIMIT, "%s", R_AUTH_IP_LIMIT);
 		return;
 	}
 	s->state = S_AUTH_WAIT;
@@ -210,9 +210,11 @@ smtp_auth_done(struct smtp_session *s, enum sasl_status st,
 		log_info("s=%lx auth failed from [%s]: mechanism=%s",
 		    s->sid, s->addr_text, s->mech);
 		s->io->auth_reset(s->ctx);
-		smtp_reply(s, "%s", R_AUTH_BAD);
-		if (s->auth_failures >= s->cfg->max_auth_failures)
-			smtp_close_with(s, R_AUTH_TOO_MANY);
+		smtp_refuse(s, MR_AUTH_FAILED, "%s", R_AUTH_BAD);
+		if (s->auth_failures >= s->cfg->max_auth_failures) {
+			smtp_refuse(s, MR_LIMIT, "%s", R_AUTH_TOO_MANY);
+			s->state = S_CLOSED;
+		}
 		break;
 	case SASL_STATUS_BADMECH:
 		s->io->auth_reset(s->ctx);

@@ -24,9 +24,9 @@
 #include "smtp/smtp_reply.h"
 #include "smtp/smtp_session.h"
 
-/* reject - refuse a command, with one log line saying why */
+/* reject_log - the one log line of a refused command */
 static void
-reject(struct smtp_session *s, const char *cmd, const char *text,
+reject_log(struct smtp_session *s, const char *cmd, const char *text,
     const char *arg, size_t arglen)
 {
 	char esc[SMTP_CMD_MAX * 2];
@@ -34,7 +34,25 @@ reject(struct smtp_session *s, const char *cmd, const char *text,
 	log_escape(esc, sizeof(esc), arg, arglen);
 	log_info("s=%lx reject: %s from [%s]: %s; arg=<%s> helo=<%s>",
 	    s->sid, cmd, s->addr_text, text, esc, s->helo);
+}
+
+/* reject - refuse a command it cannot take (syntax), with its log line */
+static void
+reject(struct smtp_session *s, const char *cmd, const char *text,
+    const char *arg, size_t arglen)
+{
+	reject_log(s, cmd, text, arg, arglen);
 	smtp_reply(s, "%s", text);
+}
+
+/* refuse - refuse a command by policy, with its log line, counted
+ * under the reason */
+static void
+refuse(struct smtp_session *s, enum metrics_refusal why, const char *cmd,
+    const char *text, const char *arg, size_t arglen)
+{
+	reject_log(s, cmd, text, arg, arglen);
+	smtp_refuse(s, why, "%s", text);
 }
 
 /* params_of - a command's parameters as sent, after the address */
@@ -140,7 +158,7 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	if ((why = policy_mail(&s->client)) != NULL) {
-		reject(s, "MAIL", why, full, fulllen);
+		refuse(s, MR_OTHER, "MAIL", why, full, fulllen);
 		return;
 	}
 	if (!esmtp_skip_prefix(&arg, &len, "FROM:")) {
@@ -161,7 +179,9 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 		free(tx);
 		/* A client asking for TLS it does not have: worth a line */
 		if (strcmp(why, R_REQUIRETLS_NEEDS_TLS) == 0)
-			reject(s, "MAIL", why, full, fulllen);
+			refuse(s, MR_TLS_REQUIRED, "MAIL", why, full, fulllen);
+		else if (strcmp(why, R_SIZE_EXCEEDED) == 0)
+			smtp_refuse(s, MR_LIMIT, "%s", why);
 		else
 			smtp_reply(s, "%s", why);
 		return;
@@ -196,7 +216,7 @@ smtp_cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	if (policy_sender(s->cfg, &s->client, &a, lookup, sizeof(lookup),
 	    &why) == -1) {
 		free(tx);
-		reject(s, "MAIL", why, full, fulllen);
+		refuse(s, MR_SENDER, "MAIL", why, full, fulllen);
 		return;
 	}
 	/* Refuse now rather than take a message the disk cannot hold. */
@@ -239,8 +259,9 @@ mail_answered(struct smtp_session *s, const char *refusal)
 		return;		/* smtp_filter_done goes on */
 	if (refusal != NULL) {
 		/* The reply first: it may be the host's text, freed with
-		 * the transaction's checks. */
-		smtp_reply(s, "%s", refusal);
+		 * the transaction's checks. The sender's domain does not
+		 * exist, or its SPF record disowns the client. */
+		smtp_refuse(s, MR_SENDER, "%s", refusal);
 		smtp_tx_free(s);
 	} else {
 		smtp_reply(s, "%s", R_SENDER_OK);
@@ -328,7 +349,7 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		return;
 	}
 	if (tx->nrcpts >= s->cfg->max_recipients) {
-		smtp_reply(s, "%s", R_TOO_MANY_RCPTS);
+		smtp_refuse(s, MR_LIMIT, "%s", R_TOO_MANY_RCPTS);
 		return;
 	}
 	switch (policy_srs_rcpt(s->cfg, &a, &rev, &why)) {
@@ -336,7 +357,7 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 		log_info("s=%lx reject: RCPT from [%s]: %s; from=<%s> to=<%s> "
 		    "helo=<%s>", s->sid, s->addr_text, why, tx->sender, rcpt,
 		    s->helo);
-		smtp_reply(s, R_SRS_REFUSED, rcpt, why);
+		smtp_refuse(s, MR_RECIPIENT, R_SRS_REFUSED, rcpt, why);
 		return;
 	case 1:
 		/* The queue holds the sender it stands for. */
@@ -348,7 +369,9 @@ smtp_cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 			log_info("s=%lx reject: RCPT from [%s]: %s; from=<%s> "
 			    "to=<%s> helo=<%s>", s->sid, s->addr_text, why,
 			    tx->sender, rcpt, s->helo);
-			smtp_reply(s, "%s", why);
+			/* Relaying denied, or no such recipient here */
+			smtp_refuse(s, strcmp(why, R_RELAY_DENIED) == 0 ?
+			    MR_RELAY : MR_RECIPIENT, "%s", why);
 			return;
 		}
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_filter.h"
 #include "smtp/smtp_reply.h"
@@ -136,6 +137,7 @@ smtp_filter_refuse(struct smtp_session *s, enum smtp_filter_stage st,
 	}
 	filter_log(s, st, "reject", out, (size_t)n - 2, v);
 	s->errors++;		/* one reply, one error, as smtp_reply counts */
+	METRICS_INC(refusals[MR_MILTER]);	/* ... and smtp_refuse */
 	s->io->send(s->ctx, out, (size_t)n);
 	return memcmp(out, "421", 3) == 0;
 }

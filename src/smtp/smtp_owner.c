@@ -39,7 +39,7 @@ smtp_sender_not_owned(struct smtp_session *s, const char *where,
 	log_escape(u, sizeof(u), s->user, strlen(s->user));
 	log_info("s=%lx reject: %s from [%s]: <%s> not owned by user %s; "
 	    "helo=<%s>", s->sid, where, s->addr_text, a, u, s->helo);
-	smtp_reply(s, R_SENDER_NOT_OWNED, a, u);
+	smtp_refuse(s, MR_SENDER, R_SENDER_NOT_OWNED, a, u);
 }
 
 /* from_refusal - the From: addresses against the map: 1 refused (and
@@ -62,7 +62,7 @@ from_refusal(struct smtp_session *s, const struct dmarc_from *f)
 		    "from=<%s> helo=<%s>", s->sid, s->addr_text,
 		    f->addrs_cut ? "From: has too many addresses" :
 		    dmarc_from_problem(f), s->user, s->tx->sender, s->helo);
-		smtp_reply(s, R_FROM_UNREADABLE, f->addrs_cut ?
+		smtp_refuse(s, MR_SENDER, R_FROM_UNREADABLE, f->addrs_cut ?
 		    "From: has too many addresses" : dmarc_from_problem(f));
 		return 1;
 	}
@@ -92,7 +92,7 @@ smtp_login_limited(struct smtp_session *s, enum smtp_limit_ask ask,
 	    !s->io->login_limit(s->ctx, ask, s->user, rcpt))
 		return false;
 	if (ask != SMTP_LIMIT_SENT)
-		smtp_reply(s, "%s", R_LOGIN_LIMIT);
+		smtp_refuse(s, MR_LIMIT, "%s", R_LOGIN_LIMIT);
 	return true;
 }
 

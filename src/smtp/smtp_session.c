@@ -1,6 +1,7 @@
 /*
  * smtp_session - the engine's primitives, under its commands: one reply
- * line out (counting the client's errors), the last reply of a session,
+ * line out (counting the client's errors; a refusal also counted under
+ * its reason for the metrics), the last reply of a session,
  * and the end of a mail transaction. smtp.c (input and dispatch),
  * smtp_cmd.c and smtp_auth.c (the commands) all use them; they use
  * nothing of the engine's own.
@@ -10,20 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/metrics.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_session.h"
 
-/* reply - send one reply line; 4xx and 5xx count as client errors */
-void
-smtp_reply(struct smtp_session *s, const char *fmt, ...)
+/* vreply - send one reply line; 4xx and 5xx count as client errors */
+static void
+vreply(struct smtp_session *s, const char *fmt, va_list ap)
 {
 	char line[SMTP_CMD_MAX + 64];
 	const char *text;
 	size_t len;
-	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
 	if (strcmp(fmt, "%s") == 0) {
 		/* Most replies are one of the named constants: copy it
 		 * rather than have printf parse it (the engine's hot path). */
@@ -35,7 +35,6 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 		n = (int)len;
 	} else
 		n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		return;
 	if ((size_t)n > sizeof(line) - 3)
@@ -45,6 +44,30 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	line[n++] = '\r';
 	line[n++] = '\n';
 	s->io->send(s->ctx, line, (size_t)n);
+}
+
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreply(s, fmt, ap);
+	va_end(ap);
+}
+
+/* refuse - a verdict on the client or its mail: the reply, counted
+ * under its reason (sallyport_refusals_total) */
+void
+smtp_refuse(struct smtp_session *s, enum metrics_refusal why,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	METRICS_INC(refusals[why]);
+	va_start(ap, fmt);
+	vreply(s, fmt, ap);
+	va_end(ap);
 }
 
 /* close_with - last reply of the session */

@@ -16,6 +16,7 @@
 #include "smtp/address.h"
 #include "lib/buf.h"
 #include "lib/hops.h"
+#include "lib/metrics.h"
 #include "smtp/policy.h"
 #include "queue/queue.h"
 #include "smtp/smtp.h"
@@ -74,6 +75,8 @@ struct smtp_session {
 	char			 local_user[64];	/* ROLE_LOCAL: "UID (name)" */
 	unsigned long		 sid;
 	struct policy_client	 client;
+	unsigned		 listener;	/* its `listen` line, as the
+						 * metrics count it */
 	enum smtp_state		 state;
 	bool			 greeted;	/* HELO or EHLO seen */
 	bool			 esmtp;		/* it was EHLO */
@@ -104,6 +107,10 @@ struct smtp_session {
 /* One reply line; a 4xx or 5xx counts as the client's error. */
 void	smtp_reply(struct smtp_session *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* The same for a refusal: a verdict on the client or its mail (not a
+ * syntax error, not a failure of ours), counted under its reason. */
+void	smtp_refuse(struct smtp_session *, enum metrics_refusal,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The last reply of the session: the host closes after it. */
 void	smtp_close_with(struct smtp_session *, const char *reply);
 /* End the mail transaction, if any: drop its spool file and recipients,

@@ -184,6 +184,7 @@ const struct smtp_io fake_io = {
 
 bool dnsbl_pending;
 const struct smtp_io *fake_next_io;
+unsigned fake_next_listener;
 
 void
 start(const char *client, const char *extra)
@@ -229,6 +230,8 @@ start_as(const char *client, const char *extra, enum listen_role role,
 	peer.tls_bits = implicit_tls ? 256 : 0;
 	peer.dnsbl_pending = dnsbl_pending;
 	dnsbl_pending = false;
+	peer.listener = fake_next_listener;
+	fake_next_listener = 0;
 	s = smtp_new(cfg, &peer, fake_next_io ? fake_next_io : &fake_io, NULL);
 	fake_next_io = NULL;
 	cr_assert_not_null(s);

@@ -58,6 +58,8 @@ extern const struct smtp_io fake_io;
 extern bool dnsbl_pending;		/* the next start() awaits a DNSBL verdict */
 extern const struct smtp_io *fake_next_io;	/* the next start()'s host
 						 * (NULL: fake_io) */
+extern unsigned fake_next_listener;	/* the next start()'s `listen` line
+					 * (then 0 again) */
 
 /* start - a session from `client` under a config with `extra` lines */
 void	start(const char *client, const char *extra);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/metrics.h"
 #include "queue/committer.h"
 #include "queue/queue.h"
 #include "scratch.h"
@@ -214,10 +215,35 @@ check_items(struct run *r)
 	cr_assert_eq(scratch_count(dir, "tmp"), 0);
 }
 
+/* durable - the jobs that made it */
+static uint64_t
+durable(const struct run *r)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < NJOBS; i++)
+		n += !r->items[i].doomed;
+	return n;
+}
+
+/* observed - the commit latency histogram's count and its buckets' */
+static uint64_t
+observed(uint64_t *buckets)
+{
+	size_t i;
+
+	*buckets = 0;
+	for (i = 0; i < METRICS_COMMIT_BUCKETS; i++)
+		*buckets += metrics_self->commit_bucket[i];
+	return metrics_self->commit_count;
+}
+
 Test(committer, every_job_answered_once_and_durable_or_failed)
 {
 	struct run *r = run_new();
 	ev_timer start, timeout;
+	uint64_t count0, buckets0, count, buckets;
 
 	ev_timer_init(&start, on_start, 0., 0.);
 	start.data = r;
@@ -225,11 +251,17 @@ Test(committer, every_job_answered_once_and_durable_or_failed)
 	ev_timer_init(&timeout, on_timeout, 60., 0.);
 	ev_timer_start(r->loop, &timeout);
 	r->break_when_done = true;
+	count0 = observed(&buckets0);
 	ev_run(r->loop, 0);
 	ev_timer_stop(r->loop, &timeout);
 	cr_assert_eq(r->pending, 0, "%zu jobs unanswered", r->pending);
 	committer_free(r->committer);
 	check_items(r);
+	/* The metrics: one latency for each durable entry, none for a
+	 * failed one. */
+	count = observed(&buckets);
+	cr_assert_eq(count - count0, durable(r));
+	cr_assert_eq(buckets - buckets0, durable(r));
 	run_free(r);
 }
 
