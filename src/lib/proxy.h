@@ -40,12 +40,22 @@ struct proxy_hdr {
 	size_t		 len;		/* octets of the header, to consume */
 };
 
-/* Parse the header at the start of buf[0..len). PROXY_MORE sets *need
- * to the number of octets (from the start) that must be there before
- * the answer can change; PROXY_BAD writes a printable reason to err.
+/* Parse the header at the start of buf[0..len); nothing is kept
+ * between calls, so parse again from the start as octets arrive.
+ * PROXY_MORE: buf is a prefix of a valid header; *need is the fewest
+ * octets (from the start) the header can have, as far as buf tells:
+ * len + 1 for a v1 line, 16 and then 16 + the length field for v2.
+ * The answer may turn PROXY_BAD before that many are there (a wrong
+ * octet is refused as soon as it is seen), so a caller parses whatever
+ * has arrived, and uses *need only to know it must wait for more.
+ * PROXY_BAD writes a printable reason to err (hdr is left zeroed).
  * Unknown TLVs are skipped; a CRC32C TLV is checked. */
 enum proxy_result proxy_parse(const void *buf, size_t len,
 		    struct proxy_hdr *hdr, size_t *need, char *err,
 		    size_t errlen);
+
+/* The CRC32c (Castagnoli) of buf[0..len), as a v2 CRC32C TLV carries
+ * it: proxy_crc32c("123456789", 9) == 0xE3069283. */
+uint32_t	proxy_crc32c(const void *buf, size_t len);
 
 #endif
