@@ -40,6 +40,10 @@ conn_close(struct conn *c, const char *why)
 
 	log_info("s=%lx disconnect from [%s]%s%s", c->sid, c->addr_text,
 	    why ? ": " : "", why ? why : "");
+	/* Counted before the client can see the close: a scrape after it
+	 * has it, and no longer open. */
+	METRICS_INC(conn_total[c->line][c->denied ? MCO_DENIED : MCO_SERVED]);
+	METRICS_ADD(conn_open[c->line], -1);
 	ev_io_stop(loop, &c->rio);
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->timer);
@@ -58,8 +62,6 @@ conn_close(struct conn *c, const char *why)
 	if (c->next)
 		c->next->prev = c->prev;
 	server_conn_gone(c->srv, &c->limit_key);
-	METRICS_ADD(conn_open[c->line], -1);
-	METRICS_INC(conn_total[c->line][c->denied ? MCO_DENIED : MCO_SERVED]);
 	if (!c->committing)
 		conn_destroy(c);
 }

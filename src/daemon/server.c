@@ -162,7 +162,7 @@ listeners_stop(struct server *srv)
 }
 
 /* per_ip_full - refuse (421) a connection past max_connections_per_ip;
- * true when refused, and the caller closes */
+ * true when refused (counted for the metrics), and the caller closes */
 static bool
 per_ip_full(struct server *srv, int fd, const struct sockaddr *sa,
     const struct listener *l)
@@ -183,6 +183,8 @@ per_ip_full(struct server *srv, int fd, const struct sockaddr *sa,
 	netaddr_format(sa, ip, sizeof(ip));
 	log_warn("refused connection from [%s] on %s: max_connections_per_ip "
 	    "(%u) reached", ip, l->name, max);
+	METRICS_INC(conn_total[l->line][MCO_PER_IP]);
+	METRICS_INC(refusals[MR_LIMIT]);
 	/* Best effort: the socket is closed either way. */
 	(void)!write(fd, full, sizeof(full) - 1);
 	return true;
@@ -198,17 +200,15 @@ accepted(struct server *srv, const struct listener *l, int fd,
 
 		log_warn("refused connection on %s: max_connections (%u) "
 		    "reached", l->name, srv->cfg->cfg->max_connections);
+		METRICS_INC(conn_total[l->line][MCO_BUSY]);
+		METRICS_INC(refusals[MR_LIMIT]);
 		/* Best effort: the socket is closed either way. */
 		(void)!write(fd, busy, sizeof(busy) - 1);
 		close(fd);
-		METRICS_INC(conn_total[l->line][MCO_BUSY]);
-		METRICS_INC(refusals[MR_LIMIT]);
 		return;
 	}
 	if (per_ip_full(srv, fd, sa, l)) {
 		close(fd);
-		METRICS_INC(conn_total[l->line][MCO_PER_IP]);
-		METRICS_INC(refusals[MR_LIMIT]);
 		return;
 	}
 	conn_new(srv, fd, sa, l->role, l->line);

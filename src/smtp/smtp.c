@@ -565,9 +565,9 @@ smtp_commit_done(struct smtp_session *s, int status)
 		    tx->env.id, tx->sender, tx->data.size, tx->nrcpts,
 		    s->addr_text, s->helo, tx->env.proto,
 		    tx->requiretls ? " requiretls=yes" : "");
-		smtp_reply(s, "%s%s", R_QUEUED, tx->env.id);
 		METRICS_INC(messages[s->listener]);
 		METRICS_ADD(message_bytes[s->listener], tx->data.size);
+		smtp_reply(s, "%s%s", R_QUEUED, tx->env.id);
 		smtp_login_limited(s, SMTP_LIMIT_SENT, NULL);
 	} else {
 		log_warn("s=%lx id=%s queue commit failed; client [%s] told "
