@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/orgdomain.h"
@@ -18,6 +19,7 @@
 #include "daemon/generation.h"
 #include "daemon/local.h"
 #include "dns/dns.h"
+#include "daemon/metrics_http.h"
 #include "lib/iptable.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -364,6 +366,7 @@ server_new(struct config *cfg, char *err, size_t errlen)
 		free(srv);
 		return NULL;
 	}
+	srv->metrics_fd = -1;
 	if ((srv->per_ip = iptable_new()) == NULL ||
 	    (srv->auth_fails = iptable_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -381,6 +384,7 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	for (i = 0; i < cfg->nlisten * nworkers; i++)
 		srv->listeners[i].fd = -1;
 	srv->local.fd = -1;
+	srv->started = time(NULL);
 	/* Before the privilege drop: the key may be readable by root only. */
 	if (cfg->tls_cert &&
 	    (srv->tls = tls_ctx_new(cfg, err, errlen)) == NULL) {
@@ -391,9 +395,19 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	 * in which they listen, which workers_steer() relies on. */
 	srv->nlisteners = cfg->nlisten * nworkers;
 	for (i = 0; i < cfg->nlisten; i++) {
-		/* HTTP, not SMTP: no worker's socket (fd -1), so that the
-		 * indexes stay those of the listen lines. */
+		/* HTTP, not SMTP: one socket, served by the master or the
+		 * only process; no worker's (fd -1), so that the indexes
+		 * stay those of the listen lines. */
 		if (cfg->listen[i].role == ROLE_METRICS) {
+			struct listener ml;
+
+			if (listen_one(&cfg->listen[i], &ml, false, err,
+			    errlen) == -1) {
+				server_free(srv);
+				return NULL;
+			}
+			srv->metrics_fd = ml.fd;
+			memcpy(srv->metrics_name, ml.name, sizeof(ml.name));
 			for (w = 0; w < nworkers; w++)
 				srv->listeners[w * cfg->nlisten + i].role =
 				    ROLE_METRICS;
@@ -477,6 +491,13 @@ server_serve(struct server *srv)
 				    srv->listeners[i].name);
 		if (srv->local.fd != -1)
 			log_info("listening on %s", srv->local.name);
+		if (srv->metrics_fd != -1 && (srv->metrics = metrics_http_new(
+		    srv->metrics_fd, srv->metrics_name, cfg, srv->started)) ==
+		    NULL)
+			log_warn("metrics: out of memory; %s not served",
+			    srv->metrics_name);
+		if (srv->metrics != NULL)
+			metrics_http_start(srv->metrics, srv->loop);
 		if (srv->tls)
 			log_info("TLS certificate %s",
 			    tls_ctx_describe(srv->tls));
@@ -520,6 +541,9 @@ server_free(struct server *srv)
 	committer_free(srv->committer);
 	dns_free(srv->dns);
 	sasl_server_free(srv->sasl);
+	metrics_http_free(srv->metrics);
+	if (srv->metrics_fd != -1)
+		close(srv->metrics_fd);
 	if (srv->tls)
 		tls_ctx_unref(srv->tls);
 	for (i = 0; i < srv->nlisteners; i++)

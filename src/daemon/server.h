@@ -18,6 +18,7 @@
 struct conn;
 struct committer;
 struct iptable;
+struct metrics_http;
 struct netaddr_key;
 struct dns;
 struct orgdomain;
@@ -80,6 +81,12 @@ struct server {
 	dev_t		 local_dev;	/* ... as which file */
 	ino_t		 local_ino;
 	bool		 local_owner;	/* this process removes it at the end */
+	int		 metrics_fd;	/* the metrics listener; -1: none */
+	char		 metrics_name[80];	/* ... for logs */
+	struct metrics_http *metrics;	/* its scrapes, where they are
+					 * served: the master or the only
+					 * process (metrics_http.h) */
+	time_t		 started;	/* sallyport_process_start_time */
 	bool		 steered;	/* every group steered by address */
 	struct early_conn *early;	/* a worker: served before the rest */
 	size_t		 nearly;

@@ -25,6 +25,7 @@
 #include "daemon/generation.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "daemon/metrics_http.h"
 #include "queue/queue.h"
 #include "daemon/server.h"
 #include "sec/tls.h"
@@ -183,6 +184,14 @@ worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen,
 	if (srv->notify_rd != -1) {
 		close(srv->notify_rd);
 		srv->notify_rd = -1;
+	}
+	/* The master serves the metrics: not even a copy of a scrape's
+	 * socket here, or it would stay open after the master's close. */
+	metrics_http_free(srv->metrics);
+	srv->metrics = NULL;
+	if (srv->metrics_fd != -1) {
+		close(srv->metrics_fd);
+		srv->metrics_fd = -1;
 	}
 	/* Every worker serves the local socket; the master removes it. */
 	srv->local_owner = false;
@@ -358,6 +367,7 @@ master_tick(struct master *m)
 		if (m->pid[w] == 0 && m->restart_at[w] != 0 &&
 		    now >= m->restart_at[w])
 			worker_start(m, w);
+	metrics_http_workers(srv->metrics, workers_alive(m));
 	if (srv->runner == 0 && m->runner_at != 0 && now >= m->runner_at)
 		runner_start(m);
 	return true;
@@ -401,8 +411,10 @@ static void
 master_wait(struct master *m)
 {
 	struct gens *g = &m->srv->gens;
-	struct pollfd pfd[WORKERS_MAX + 2];
-	unsigned who[WORKERS_MAX + 2], n = 1, i;
+	struct metrics_http *mh = m->srv->metrics;
+	struct pollfd pfd[WORKERS_MAX + 2 + METRICS_HTTP_POLLFDS];
+	unsigned who[WORKERS_MAX + 2], n = 1, i, nm = 0;
+	int ready;
 
 	pfd[0].fd = m->sigfd;
 	pfd[0].events = POLLIN;
@@ -412,13 +424,22 @@ master_wait(struct master *m)
 			pfd[n].events = POLLIN;
 			who[n++] = i;
 		}
-	if (poll(pfd, n, MASTER_TICK_MS) <= 0)
-		return;
-	if (pfd[0].revents)
+	/* The scrapes last: served after the signals and children. */
+	if (mh != NULL)
+		nm = (unsigned)metrics_http_pollfds(mh, pfd + n);
+	ready = poll(pfd, n + nm, MASTER_TICK_MS);
+	if (ready > 0 && pfd[0].revents)
 		master_signals(m);
-	for (i = 1; i < n; i++)
+	for (i = 1; ready > 0 && i < n; i++)
 		if (pfd[i].revents)
 			gen_read(g, who[i]);
+	/* Its deadlines are kept on every tick, whatever poll() said. */
+	if (mh != NULL) {
+		if (ready <= 0)
+			for (i = 0; i < nm; i++)
+				pfd[n + i].revents = 0;
+		metrics_http_polled(mh, pfd + n, nm);
+	}
 }
 
 /* master_run - the master: until SIGTERM/SIGINT; the exit status */
@@ -453,6 +474,10 @@ master_run(struct server *srv)
 	if (srv->local.fd != -1)
 		log_info("listening on %s (%u worker%s)", srv->local.name,
 		    srv->nworkers, srv->nworkers == 1 ? "" : "s");
+	if (srv->metrics_fd != -1 && (srv->metrics = metrics_http_new(
+	    srv->metrics_fd, srv->metrics_name, cfg, srv->started)) == NULL)
+		log_warn("metrics: out of memory; %s not served",
+		    srv->metrics_name);
 	if (srv->tls)
 		log_info("TLS certificate %s", tls_ctx_describe(srv->tls));
 	if (cfg->delivery)
