@@ -20,6 +20,7 @@
 #include "lib/notify.h"
 #include "lib/proc.h"
 #include "deliver/deliver.h"
+#include "deliver/dsn.h"
 #include "smtp/policy.h"
 #include "deliver/qmailq.h"
 #include "queue/queue.h"
@@ -75,13 +76,16 @@ usage(FILE *out)
 	    "  --json               the self-test's report or the queue as JSON\n"
 	    "  --server-name NAME   SERVER_HOST for the probes\n"
 	    "  --tester-domain NAME the prober's own domain (TESTER_DOMAIN)\n"
-	    "  --queue [list | flush | tlsrpt | delete ID... | release ID...|all]\n"
-	    "                       list the queue, have every entry tried now,\n"
-	    "                       send the TLS-RPT reports of what is recorded,\n"
-	    "                       delete entries, or release held ones (the\n"
-	    "                       rest of the command line is for --queue);\n"
-	    "                       exit 0 done, 1 failed, 2 usage or\n"
-	    "                       configuration error\n"
+	    "  --queue [list | show ID | flush | tlsrpt | delete ID... |\n"
+	    "           hold|release|requeue ID...|all | bounce ID...]\n"
+	    "                       list the queue (filtered), show one entry\n"
+	    "                       whole, have every entry tried now, send the\n"
+	    "                       TLS-RPT reports, delete entries, hold them,\n"
+	    "                       release held ones, make them due now, or\n"
+	    "                       return them to their senders (the rest of\n"
+	    "                       the command line is for --queue); exit 0\n"
+	    "                       done, 1 failed, 2 usage or configuration\n"
+	    "                       error\n"
 	    "  --dkim-keygen DOMAIN SELECTOR [rsa|ed25519] DIR\n"
 	    "                       write a DKIM key to DIR/DOMAIN.SELECTOR.key\n"
 	    "                       and print the DNS record to publish\n"
@@ -323,8 +327,8 @@ main(int argc, char **argv)
 		 * exec for them (root included). */
 		if (proc_no_new_privs("sallyport") == -1)
 			return 2;
-		return queuectl_command(path, st.json, argc - optind,
-		    argv + optind);
+		return queuectl_command(path, st.json, dsn_return,
+		    argc - optind, argv + optind);
 	}
 	if (keygen) {
 		if (foreground || check || selftest || st.json ||

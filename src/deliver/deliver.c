@@ -8,11 +8,13 @@
  * each outcome to the entry's state file before the next step, queues
  * one DSN for the permanent failures, and then either removes the entry
  * or sets its next attempt. The schedule learns of new entries from the
- * daemon's pipe, of a `flush` and of entries released from hold/ from
- * marker files, and rescans the queue every minute so that nothing is
- * ever forgotten; hold/ it never reads but to count it for the metrics,
- * with the size of the queue and its oldest arrival as the schedule
- * knows them. With tls_reporting,
+ * daemon's pipe, of a `flush` and of entries released, requeued or
+ * bounced by `sallyport --queue` from marker files, and rescans the
+ * queue every minute so that nothing is ever forgotten; hold/ it never
+ * reads but to count it for the metrics, with the size of the queue and
+ * its oldest arrival as the schedule knows them. Each delivery holds
+ * the entry's lock (qentry_lock), which `sallyport --queue` takes to
+ * change it. With tls_reporting,
  * a thread of its own sends the TLS-RPT reports once a day (a random
  * delay into the UTC day, RFC 8460 5.1's spread), or at once when
  * `sallyport --queue tlsrpt` leaves its marker (tlsrpt_run.c).
@@ -316,12 +318,16 @@ rescan(struct runner *r, time_t now)
 }
 
 /* sweep_state - state files whose entry is gone (a crash inside
- * qentry_remove, which removes the entry first); run before any thread */
+ * qentry_remove, which removes the entry first): qentry_lock removes
+ * such a file under the entry's lock, so that an entry being moved
+ * between incoming/ and hold/ by `sallyport --queue` is never taken for
+ * one that is gone */
 static void
 sweep_state(const char *dir)
 {
-	char path[4096], entry[4096];
+	char path[4096], err[512];
 	struct dirent *de;
+	int lock;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "%s/state", dir);
@@ -330,17 +336,12 @@ sweep_state(const char *dir)
 	while ((de = readdir(d)) != NULL) {
 		if (!qentry_id_valid(de->d_name))
 			continue;
-		if ((size_t)snprintf(entry, sizeof(entry), "%s/incoming/%s",
-		    dir, de->d_name) >= sizeof(entry))
-			continue;
-		if (access(entry, F_OK) == -1 && errno == ENOENT) {
-			if ((size_t)snprintf(entry, sizeof(entry), "%s/%s", path,
-			    de->d_name) >= sizeof(entry))
-				continue;
-			if (unlink(entry) == 0)
-				log_info("queue runner: removed stale %s",
-				    entry);
-		}
+		if ((lock = qentry_lock(dir, de->d_name, 0, err,
+		    sizeof(err))) != -1)
+			qentry_unlock(lock);
+		else if (errno == ENOENT)
+			log_info("queue runner: removed stale %s/%s", path,
+			    de->d_name);
 	}
 	closedir(d);
 }
@@ -352,16 +353,37 @@ struct job {
 	char		 id[QUEUE_ID_LEN + 1];
 };
 
+/*
+ * job_main - one delivery, under the entry's lock (qentry_lock): taken
+ * before the entry is read, given back after the schedule has its next
+ * time, so that a requeue that waited for it is seen by the rescan its
+ * marker asks for. Busy (`sallyport --queue` changing it): tried again
+ * in a second. Gone (held, bounced, deleted): dropped.
+ */
 static void *
 job_main(void *arg)
 {
 	struct job *j = arg;
 	struct deliver_ctx dc = { j->r->queue, runner_queued, j->r };
 	struct rcfg *c = rcfg_get(j->r);
-	time_t next = deliver_entry(&dc, c->cfg, j->id);
+	char err[512];
+	time_t next;
+	int lock;
 
+	if ((lock = qentry_lock(c->cfg->queue_dir, j->id, 0, err,
+	    sizeof(err))) != -1)
+		next = deliver_entry(&dc, c->cfg, j->id);
+	else if (errno == ENOENT)
+		next = 0;
+	else if (errno == EWOULDBLOCK)
+		next = time(NULL) + 1;
+	else {
+		log_err("id=%s %s", j->id, err);
+		next = time(NULL) + (time_t)c->cfg->retry_min;
+	}
 	rcfg_put(j->r, c);
 	unschedule(j->r, j->id, next);
+	qentry_unlock(lock);
 	free(j);
 	return NULL;
 }
@@ -653,9 +675,10 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 			rescan(&r, now);
 			last_scan = now;
 		}
-		/* Entries released from hold/: new in incoming/, due now;
-		 * the others keep their time. */
-		if (marker_taken(queue_dir(r.queue), QUEUECTL_RELEASE_MARKER))
+		/* Entries released from hold/ (new in incoming/), requeued
+		 * ones and bounces queued by `sallyport --queue`: due now as
+		 * their state says; the others keep their time. */
+		if (marker_taken(queue_dir(r.queue), QUEUECTL_RESCAN_MARKER))
 			rescan(&r, now);
 		if (marker_taken(queue_dir(r.queue), "flush")) {
 			log_info("queue runner: flush requested");

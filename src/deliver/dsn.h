@@ -25,4 +25,15 @@ int	dsn_queue(struct queue *, const char *hostname, const struct qentry *e,
 	    int body_fd, const struct dsn_failure *, size_t nfail,
 	    char id_out[QUEUE_ID_LEN + 1], char *err, size_t errlen);
 
+/* `sallyport --queue bounce`: the DSN returning entry e to its sender
+ * now, recipients rcpts[0..n) (indexes into e->rcpts) failed with
+ * Status 5.0.0 and `text` as the reason, committed to the queue like
+ * any bounce (the runner delivers it), from the configuration's
+ * hostname. Nothing for a null sender (id_out ""). 0, or -1 with err.
+ * A queuectl_dsn_fn (queue/queuectl.h). */
+struct config;
+int	dsn_return(const struct config *, const struct qentry *e, const size_t *rcpts, size_t n,
+	    const char *text, char id_out[QUEUE_ID_LEN + 1], char *err,
+	    size_t errlen);
+
 #endif

@@ -385,9 +385,11 @@ word_is(const char *w, size_t wlen, const char *lit)
 	return strlen(lit) == wlen && memcmp(w, lit, wlen) == 0;
 }
 
-/* state_line - apply one complete state line; NULL or an error */
+/* state_line - apply one complete state line; NULL or an error. With
+ * ev, the line is described there too (ev->text points into s). */
 static const char *
-state_line(struct qentry *e, const char *s, size_t n)
+state_line(struct qentry *e, const char *s, size_t n,
+    struct qentry_event *ev, size_t *textlen)
 {
 	const char *w, *outcome;
 	size_t wlen, olen;
@@ -405,6 +407,11 @@ state_line(struct qentry *e, const char *s, size_t n)
 			return "a bad next line";
 		e->next_attempt = (time_t)t;
 		e->attempts = (unsigned)attempts;
+		if (ev) {
+			ev->when = (time_t)t;
+			snprintf(ev->what, sizeof(ev->what), "next");
+			ev->attempts = (unsigned)attempts;
+		}
 		return NULL;
 	}
 	if (!word_is(w, wlen, "rcpt"))
@@ -421,6 +428,14 @@ state_line(struct qentry *e, const char *s, size_t n)
 	    !word_is(outcome, olen, "bounced") &&
 	    !word_is(outcome, olen, "deferred"))
 		return "an unknown outcome";
+	if (ev) {
+		ev->when = (time_t)t;
+		snprintf(ev->what, sizeof(ev->what), "%.*s", (int)olen,
+		    outcome);
+		ev->rcpt = (size_t)rcpt;
+		ev->text = (char *)s;
+		*textlen = n;
+	}
 	if (e->state[rcpt] != RCPT_PENDING)
 		return NULL;	/* sent and bounced are final */
 	if (word_is(outcome, olen, "sent")) {
@@ -435,10 +450,42 @@ state_line(struct qentry *e, const char *s, size_t n)
 	return NULL;
 }
 
+/* keep_event - the line described in ev into e->history (the last
+ * QENTRY_HISTORY_MAX of them); NULL or an error */
+static const char *
+keep_event(struct qentry *e, size_t *cap, struct qentry_event *ev,
+    size_t textlen)
+{
+	struct qentry_event *grown;
+
+	if (ev->text && (ev->text = dup_value(ev->text, textlen)) == NULL)
+		return "out of memory";
+	if (e->nhistory == QENTRY_HISTORY_MAX) {
+		free(e->history[0].text);
+		memmove(e->history, e->history + 1, (e->nhistory - 1) *
+		    sizeof(*e->history));
+		e->nhistory--;
+		e->history_dropped++;
+	}
+	if (e->nhistory == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		if ((grown = realloc(e->history, *cap * sizeof(*grown))) ==
+		    NULL) {
+			free(ev->text);
+			return "out of memory";
+		}
+		e->history = grown;
+	}
+	e->history[e->nhistory++] = *ev;
+	return NULL;
+}
+
 static int
 read_state(struct qentry *e, const char *queue_dir, const char *path,
-    char *err, size_t errlen)
+    bool history, char *err, size_t errlen)
 {
+	struct qentry_event ev;
+	size_t cap = 0, textlen = 0;
 	struct lines *r;
 	unsigned lineno = 0;
 	const char *why = NULL;
@@ -462,7 +509,11 @@ read_state(struct qentry *e, const char *queue_dir, const char *path,
 	r->fd = fd;
 	while ((rc = lines_next(r, &line, &n)) == 1) {
 		lineno++;
-		if ((why = state_line(e, line, n)) != NULL) {
+		memset(&ev, 0, sizeof(ev));
+		if ((why = state_line(e, line, n, history ? &ev : NULL,
+		    &textlen)) == NULL && history)
+			why = keep_event(e, &cap, &ev, textlen);
+		if (why != NULL) {
 			snprintf(err, errlen, "%s line %u: %s", path, lineno,
 			    why);
 			rc = -1;
@@ -481,8 +532,8 @@ read_state(struct qentry *e, const char *queue_dir, const char *path,
 
 /* load - sub/ID (incoming or hold) and state/ID */
 static struct qentry *
-load(const char *queue_dir, const char *sub, const char *id, char *err,
-    size_t errlen)
+load(const char *queue_dir, const char *sub, const char *id, bool history,
+    char *err, size_t errlen)
 {
 	char path[QENTRY_PATH_LEN];
 	struct qentry *e;
@@ -525,7 +576,7 @@ load(const char *queue_dir, const char *sub, const char *id, char *err,
 		return NULL;
 	}
 	if (qentry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
-	    read_state(e, queue_dir, path, err, errlen) == -1) {
+	    read_state(e, queue_dir, path, history, err, errlen) == -1) {
 		qentry_free(e);
 		errno = EINVAL;
 		return NULL;
@@ -537,14 +588,35 @@ load(const char *queue_dir, const char *sub, const char *id, char *err,
 struct qentry *
 qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 {
-	return load(queue_dir, "incoming", id, err, errlen);
+	return load(queue_dir, "incoming", id, false, err, errlen);
 }
 
 struct qentry *
 qentry_load_held(const char *queue_dir, const char *id, char *err,
     size_t errlen)
 {
-	return load(queue_dir, "hold", id, err, errlen);
+	return load(queue_dir, "hold", id, false, err, errlen);
+}
+
+struct qentry *
+qentry_load_any(const char *queue_dir, const char *id, bool history,
+    char *err, size_t errlen)
+{
+	static const char *const subs[] = { "incoming", "hold", "incoming" };
+	struct qentry *e = NULL;
+	size_t i;
+
+	/* Looked for in incoming/ again: a release between the first two
+	 * looks would have it in neither. */
+	for (i = 0; i < 3 && e == NULL; i++)
+		if ((e = load(queue_dir, subs[i], id, history, err,
+		    errlen)) == NULL && errno != ENOENT)
+			return NULL;
+	if (e == NULL) {
+		snprintf(err, errlen, "%s: no such queue entry", id);
+		errno = ENOENT;
+	}
+	return e;
 }
 
 void
@@ -568,6 +640,9 @@ qentry_free(struct qentry *e)
 	free(e->auth);
 	free(e->sender);
 	free(e->hold);
+	for (i = 0; i < e->nhistory; i++)
+		free(e->history[i].text);
+	free(e->history);
 	free(e);
 }
 
@@ -576,8 +651,8 @@ qentry_open_body(const char *queue_dir, const struct qentry *e)
 {
 	int fd;
 
-	if ((fd = qentry_openat(queue_dir, "incoming", e->id, O_RDONLY,
-	    0)) == -1)
+	if ((fd = qentry_openat(queue_dir, e->held ? "hold" : "incoming",
+	    e->id, O_RDONLY, 0)) == -1)
 		return -1;
 	if (lseek(fd, e->body_offset, SEEK_SET) == -1) {
 		close(fd);

@@ -50,7 +50,22 @@ struct qentry {
 					 * quote it from here) */
 	unsigned	 attempts;
 	time_t		 next_attempt;	/* 0: now */
+	/* The state file's lines in order, only when loaded with
+	 * qentry_load_any(..., history = true); NULL otherwise. */
+	struct qentry_event *history;
+	size_t		 nhistory;
+	size_t		 history_dropped; /* older lines past QENTRY_HISTORY_MAX */
 };
+
+/* One line of the state file, as qentry_load_any keeps it. */
+struct qentry_event {
+	time_t		 when;
+	char		 what[12];	/* "sent", "bounced", "deferred", "next" */
+	size_t		 rcpt;		/* rcpt lines: the recipient's index */
+	unsigned	 attempts;	/* next lines: attempts so far */
+	char		*text;		/* rcpt lines: the text; NULL for next */
+};
+#define QENTRY_HISTORY_MAX	10000	/* lines kept: the latest ones */
 
 /* 16 upper-case hexadecimal digits: the only names load and remove take. */
 bool		 qentry_id_valid(const char *id);
@@ -66,11 +81,18 @@ struct qentry	*qentry_load(const char *queue_dir, const char *id, char *err,
 /* The same for hold/ID: an entry on hold, never delivered there. */
 struct qentry	*qentry_load_held(const char *queue_dir, const char *id,
 		    char *err, size_t errlen);
+/* incoming/ID, else hold/ID (looked for again in incoming/ when it
+ * was just released), with the state file's lines when history is
+ * true. errno ENOENT: in neither. */
+struct qentry	*qentry_load_any(const char *queue_dir, const char *id,
+		    bool history, char *err, size_t errlen);
 void		 qentry_free(struct qentry *);
-/* A read-only descriptor positioned at the message. */
+/* A read-only descriptor positioned at the message (in hold/ for a
+ * held entry). */
 int		 qentry_open_body(const char *queue_dir, const struct qentry *);
 /* Append and fsync one outcome (updates e as well). Refused for a
- * recipient already final, and once incoming/ID is gone. */
+ * recipient already final, and once the entry is gone from where it
+ * was loaded (incoming/, or hold/ for a held entry). */
 int		 qentry_record(const char *queue_dir, struct qentry *, size_t rcpt,
 		    const char *outcome /* "sent", "bounced", "deferred" */,
 		    const char *text, char *err, size_t errlen);
@@ -81,6 +103,10 @@ void		 qentry_note_sent(struct qentry *, size_t rcpt);
 /* Count one more attempt and record the next one (0: now). */
 int		 qentry_schedule(const char *queue_dir, struct qentry *,
 		    time_t next, char *err, size_t errlen);
+/* Record the next attempt at `when` without counting one (`sallyport
+ * --queue requeue`: the retry timer forgotten, the attempts kept). */
+int		 qentry_requeue(const char *queue_dir, struct qentry *,
+		    time_t when, char *err, size_t errlen);
 /* Every recipient final? */
 bool		 qentry_done(const struct qentry *);
 /* Remove incoming/ID (or hold/ID) then state/ID, fsync'ing the
@@ -100,5 +126,28 @@ void		 qentry_list_free(char **, size_t);
  * errno ENOENT when no entry ID is held. */
 int		 qentry_release(const char *queue_dir, const char *id,
 		    char *err, size_t errlen);
+/* The other way: incoming/ID into hold/ (made if missing), then hold/
+ * and incoming/ fsync'd. errno ENOENT when ID is not in incoming/,
+ * EEXIST when it is held already. */
+int		 qentry_hold(const char *queue_dir, const char *id, char *err,
+		    size_t errlen);
+
+/*
+ * The lock of entry ID: an exclusive flock(2) on state/ID (created
+ * empty if need be; the name stays the same whether the entry is in
+ * incoming/ or hold/). Whoever changes an entry holds it: the runner
+ * for a whole delivery, `sallyport --queue` for a hold, release,
+ * requeue, bounce or delete. Taken, it is checked that state/ID is
+ * still the file locked (a removal unlinks it under the lock) and that
+ * the entry exists in incoming/ or hold/; a state file without its
+ * entry (a crash inside qentry_remove) is removed then.
+ *
+ * wait_ms: how long to wait for another holder (0: not at all).
+ * Returns the lock's descriptor, or -1 with errno EWOULDBLOCK (busy
+ * past wait_ms), ENOENT (no such entry) or another reason, said in err.
+ */
+int		 qentry_lock(const char *queue_dir, const char *id,
+		    unsigned wait_ms, char *err, size_t errlen);
+void		 qentry_unlock(int lock);
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/dirsync.h"
 #include "queue/qentry.h"
 #include "queue/qentry_file.h"
 
@@ -119,4 +120,20 @@ qentry_strerror(int e)
 	    e == QE_NOTREG ? "not a regular file, not read" :
 	    e == QE_LINKED ? "other hard links to it, not read" :
 	    e == QE_OWNER ? "owned by another user, not read" : strerror(e);
+}
+
+int
+qentry_mkdir(const char *queue_dir, const char *sub, char *err, size_t errlen)
+{
+	char dir[QENTRY_PATH_LEN];
+
+	if (qentry_path(dir, queue_dir, sub, NULL, err, errlen) == -1)
+		return -1;
+	if (mkdir(dir, 0700) == 0)
+		return dir_sync(queue_dir, err, errlen);
+	if (errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
 }

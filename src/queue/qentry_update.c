@@ -3,7 +3,7 @@
  * of a recipient and the next attempt, each one line appended to
  * state/ID with one write() and an fsync, after cutting off a partial
  * line a crash left behind; the removal of a finished entry; and the
- * release of a held one into incoming/.
+ * moves between incoming/ and hold/ (release, hold).
  * Reading an entry is qentry.c's.
  */
 #ifndef _GNU_SOURCE
@@ -63,15 +63,9 @@ state_append(const char *queue_dir, const char *id, const char *line,
 	int fd;
 
 	if (qentry_path(dir, queue_dir, "state", NULL, err, errlen) == -1 ||
-	    qentry_path(path, queue_dir, "state", id, err, errlen) == -1)
+	    qentry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
+	    qentry_mkdir(queue_dir, "state", err, errlen) == -1)
 		return -1;
-	if (mkdir(dir, 0700) == 0) {
-		if (dir_sync(queue_dir, err, errlen) == -1)
-			return -1;
-	} else if (errno != EEXIST) {
-		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
-		return -1;
-	}
 	if ((fd = qentry_openat(queue_dir, "state", id, O_RDWR | O_APPEND |
 	    O_CREAT, 0600)) == -1) {
 		snprintf(err, errlen, "open %s: %s", path,
@@ -106,13 +100,16 @@ state_append(const char *queue_dir, const char *id, const char *line,
 	return size == 0 ? dir_sync(dir, err, errlen) : 0;
 }
 
-/* entry_exists - incoming/ID is still there (not deleted meanwhile) */
+/* entry_exists - the entry is still where it was loaded from (not
+ * deleted, held or released meanwhile) */
 static int
-entry_exists(const char *queue_dir, const char *id, char *err, size_t errlen)
+entry_exists(const char *queue_dir, const struct qentry *e, char *err,
+    size_t errlen)
 {
 	char path[QENTRY_PATH_LEN];
 
-	if (qentry_path(path, queue_dir, "incoming", id, err, errlen) == -1)
+	if (qentry_path(path, queue_dir, e->held ? "hold" : "incoming", e->id,
+	    err, errlen) == -1)
 		return -1;
 	if (access(path, F_OK) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -163,7 +160,7 @@ qentry_record(const char *queue_dir, struct qentry *e, size_t rcpt,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (entry_exists(queue_dir, e->id, err, errlen) == -1 ||
+	if (entry_exists(queue_dir, e, err, errlen) == -1 ||
 	    state_append(queue_dir, e->id, line, (size_t)n, err, errlen) ==
 	    -1) {
 		free(copy);
@@ -177,28 +174,43 @@ qentry_record(const char *queue_dir, struct qentry *e, size_t rcpt,
 	return 0;
 }
 
-int
-qentry_schedule(const char *queue_dir, struct qentry *e, time_t next,
-    char *err, size_t errlen)
+/* next_line - "next TIME ATTEMPTS" with attempts as given */
+static int
+next_line(const char *queue_dir, struct qentry *e, time_t next,
+    unsigned attempts, char *err, size_t errlen)
 {
 	char line[64];
 	int n;
 
 	n = snprintf(line, sizeof(line), "next %lld %u\n",
-	    (long long)(next < 0 ? 0 : next), e->attempts + 1);
-	if (entry_exists(queue_dir, e->id, err, errlen) == -1 ||
+	    (long long)(next < 0 ? 0 : next), attempts);
+	if (entry_exists(queue_dir, e, err, errlen) == -1 ||
 	    state_append(queue_dir, e->id, line, (size_t)n, err, errlen) == -1)
 		return -1;
-	e->attempts++;
+	e->attempts = attempts;
 	e->next_attempt = next < 0 ? 0 : next;
 	return 0;
+}
+
+int
+qentry_schedule(const char *queue_dir, struct qentry *e, time_t next,
+    char *err, size_t errlen)
+{
+	return next_line(queue_dir, e, next, e->attempts + 1, err, errlen);
+}
+
+int
+qentry_requeue(const char *queue_dir, struct qentry *e, time_t when,
+    char *err, size_t errlen)
+{
+	return next_line(queue_dir, e, when, e->attempts, err, errlen);
 }
 
 /* unlink_synced - remove sub/ID and fsync sub/; -1 with errno, and err
  * said unless the entry is not there (ENOENT) */
 static int
 unlink_synced(const char *queue_dir, const char *sub, const char *id,
-    char *err, size_t errlen)
+    bool sync, char *err, size_t errlen)
 {
 	int dfd, saved;
 
@@ -216,7 +228,7 @@ unlink_synced(const char *queue_dir, const char *sub, const char *id,
 		errno = saved;
 		return -1;
 	}
-	saved = fsync(dfd) == -1 ? errno : 0;
+	saved = sync && fsync(dfd) == -1 ? errno : 0;
 	close(dfd);
 	if (saved != 0) {
 		snprintf(err, errlen, "fsync %s/%s: %s", queue_dir, sub,
@@ -243,61 +255,95 @@ qentry_remove(const char *queue_dir, const char *id, char *err,
 		errno = EINVAL;
 		return -1;
 	}
-	if (unlink_synced(queue_dir, "incoming", id, err, errlen) == -1 &&
-	    (errno != ENOENT ||
-	    unlink_synced(queue_dir, "hold", id, err, errlen) == -1)) {
+	if (unlink_synced(queue_dir, "incoming", id, true, err, errlen) ==
+	    -1 && (errno != ENOENT ||
+	    unlink_synced(queue_dir, "hold", id, true, err, errlen) == -1)) {
 		if (errno == ENOENT)
 			snprintf(err, errlen, "%s: no such queue entry", id);
 		return -1;
 	}
-	if (unlink_synced(queue_dir, "state", id, err, errlen) == -1 &&
+	/* No fsync of state/: a state file that a crash brings back has no
+	 * entry, and is removed as such (qentry_lock). The entry's removal
+	 * is the durable step. */
+	if (unlink_synced(queue_dir, "state", id, false, err, errlen) == -1 &&
 	    errno != ENOENT)
 		return -1;
 	return 0;			/* ENOENT: no state, never tried */
 }
 
 /*
- * One rename, never over an entry in incoming/; then incoming/ is
- * fsync'd before hold/, so the entry is durable under its new name
- * before its old one is known gone: a crash leaves it in one place or
- * the other, never in neither.
+ * One rename from `from` into `to`, never over an entry there; then
+ * `to` is fsync'd before `from`, so the entry is durable under its new
+ * name before its old one is known gone: a crash leaves it in one place
+ * or the other, never in neither.
  */
-int
-qentry_release(const char *queue_dir, const char *id, char *err,
-    size_t errlen)
+static int
+move(const char *queue_dir, const char *id, const char *from,
+    const char *to, char *err, size_t errlen)
 {
-	int hfd = -1, ifd = -1, saved = 0;
+	int ffd = -1, tfd = -1, saved = 0;
 
 	if (!qentry_id_valid(id)) {
 		snprintf(err, errlen, "%s: not a queue id", id);
 		errno = EINVAL;
 		return -1;
 	}
-	if ((hfd = qentry_openat(queue_dir, "hold", NULL, 0, 0)) == -1 ||
-	    (ifd = qentry_openat(queue_dir, "incoming", NULL, 0, 0)) == -1) {
+	if ((ffd = qentry_openat(queue_dir, from, NULL, 0, 0)) == -1 ||
+	    (tfd = qentry_openat(queue_dir, to, NULL, 0, 0)) == -1) {
 		saved = errno;
-		snprintf(err, errlen, "%s/%s: %s", queue_dir, hfd == -1 ?
-		    "hold" : "incoming", qentry_strerror(saved));
-	} else if (renameat2(hfd, id, ifd, id, RENAME_NOREPLACE) == -1) {
+		snprintf(err, errlen, "%s/%s: %s", queue_dir, ffd == -1 ?
+		    from : to, qentry_strerror(saved));
+		if (saved == ENOENT)
+			saved = EIO;	/* ENOENT: the entry is not there */
+	} else if (renameat2(ffd, id, tfd, id, RENAME_NOREPLACE) == -1) {
 		saved = errno;
 		if (saved == ENOENT)
-			snprintf(err, errlen, "%s: no such held entry", id);
+			snprintf(err, errlen, "%s: no such %s entry", id,
+			    strcmp(from, "hold") == 0 ? "held" : "queue");
+		else if (saved == EEXIST)
+			snprintf(err, errlen, "%s: in %s/ already", id, to);
 		else
-			snprintf(err, errlen, "move %s/hold/%s into incoming: "
-			    "%s", queue_dir, id, qentry_strerror(saved));
-	} else if (fsync(ifd) == -1) {
+			snprintf(err, errlen, "move %s/%s/%s into %s: %s",
+			    queue_dir, from, id, to, qentry_strerror(saved));
+	} else if (fsync(tfd) == -1) {
 		saved = errno;
-		snprintf(err, errlen, "fsync %s/incoming: %s", queue_dir,
+		snprintf(err, errlen, "fsync %s/%s: %s", queue_dir, to,
 		    strerror(saved));
-	} else if (fsync(hfd) == -1) {
+	} else if (fsync(ffd) == -1) {
 		saved = errno;
-		snprintf(err, errlen, "fsync %s/hold: %s", queue_dir,
+		snprintf(err, errlen, "fsync %s/%s: %s", queue_dir, from,
 		    strerror(saved));
 	}
-	if (hfd != -1)
-		close(hfd);
-	if (ifd != -1)
-		close(ifd);
+	if (ffd != -1)
+		close(ffd);
+	if (tfd != -1)
+		close(tfd);
 	errno = saved;
 	return saved ? -1 : 0;
+}
+
+int
+qentry_release(const char *queue_dir, const char *id, char *err,
+    size_t errlen)
+{
+	return move(queue_dir, id, "hold", "incoming", err, errlen);
+}
+
+int
+qentry_hold(const char *queue_dir, const char *id, char *err, size_t errlen)
+{
+	char path[QENTRY_PATH_LEN];
+	struct stat st;
+
+	/* Already held: said as such, before hold/ is looked at. */
+	if (qentry_id_valid(id) && qentry_path(path, queue_dir, "hold", id,
+	    NULL, 0) == 0 && lstat(path, &st) == 0) {
+		snprintf(err, errlen, "%s: held already", id);
+		errno = EEXIST;
+		return -1;
+	}
+	/* A queue from before hold/ existed. */
+	if (qentry_mkdir(queue_dir, "hold", err, errlen) == -1)
+		return -1;
+	return move(queue_dir, id, "incoming", "hold", err, errlen);
 }

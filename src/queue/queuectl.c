@@ -1,23 +1,34 @@
 /*
  * queuectl - the queue from the command line, while the daemon runs.
  *
- *	list	every entry: arrival, size, sender, each recipient's state
- *		and last error, attempts and the next one (text or JSON)
+ *	list	every entry: arrival, size, state, sender, each recipient's
+ *		state and last error, attempts and the next one (text or
+ *		JSON); --sender, --recipient, --older-than, --newer-than
+ *		and --state choose which (qfilter.c)
+ *	show	one entry whole: envelope, recipients, the history of its
+ *		attempts, its header (qshow.c)
  *	flush	create queue_dir/flush; the delivery runner sees it within
  *		a second, removes it and tries every entry now
- *	delete	qentry_remove for each id; the runner tolerates entries
- *		that vanish under it
- *	release	held entries (hold/, a milter's quarantine) moved into
- *		incoming/, each id or all of them, and a marker that has
- *		the runner look at the queue within a second
+ *	delete	remove entries
+ *	hold	move entries from incoming/ into hold/: never delivered
+ *		there
+ *	release	move held entries (hold/, a milter's quarantine or a
+ *		hold) into incoming/, due at once
+ *	requeue	forget the retry timer: due now, the attempts kept
+ *	bounce	return entries to their senders now, with a DSN
  *	tlsrpt	create queue_dir/tlsrpt-now; the runner sends the TLS-RPT
  *		reports of the sessions recorded so far, today's too
  *
- * Everything printed from an entry is escaped: recipients and remote
- * replies are other people's bytes and must not drive the terminal.
+ * Every change is made under the entry's lock (qentry_lock), which the
+ * runner holds for a whole delivery: a command waits for it (--wait,
+ * default QUEUECTL_WAIT seconds), then says the entry is busy. Changes
+ * go through the runner's own durable updates (qentry_record,
+ * qentry_requeue, qentry_remove, renames fsync'd in both directories),
+ * and a marker has the runner look again within a second.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,229 +38,111 @@
 
 #include "conf/config.h"
 #include "queue/qentry.h"
+#include "queue/qfilter.h"
+#include "queue/qshow.h"
 #include "queue/queuectl.h"
 
 #define EXIT_USAGE	2
+#define WAIT_MAX	3600
+/* What the DSN of `bounce` and the state file say. */
+#define BOUNCE_TEXT	"returned to the sender by the mail system's " \
+			"administrator (sallyport --queue bounce)"
 
 enum qcmd { QCMD_NONE, QCMD_LIST, QCMD_FLUSH, QCMD_DELETE, QCMD_TLSRPT,
-	QCMD_RELEASE };
+	QCMD_RELEASE, QCMD_HOLD, QCMD_REQUEUE, QCMD_BOUNCE, QCMD_SHOW };
 
-static const struct {
-	const char	*name;
-	enum qcmd	 cmd;
-} commands[] = {
-	{ "list",	QCMD_LIST },
-	{ "flush",	QCMD_FLUSH },
-	{ "delete",	QCMD_DELETE },
-	{ "tlsrpt",	QCMD_TLSRPT },
-	{ "release",	QCMD_RELEASE },
+/* What each command takes: ids, `all`, filters (with all), --json. */
+enum {
+	TAKES_IDS = 1, TAKES_ALL = 2, TAKES_FILTER = 4, TAKES_JSON = 8,
+	CHANGES = 16,		/* under the lock, as the queue's owner */
+	ONE_ID = 32,
 };
 
-static enum qcmd
+static const struct command {
+	const char	*name;
+	enum qcmd	 cmd;
+	unsigned	 flags;
+} commands[] = {
+	{ "list",	QCMD_LIST,	TAKES_FILTER | TAKES_JSON },
+	{ "show",	QCMD_SHOW,	TAKES_IDS | ONE_ID | TAKES_JSON },
+	{ "flush",	QCMD_FLUSH,	0 },
+	{ "tlsrpt",	QCMD_TLSRPT,	0 },
+	{ "delete",	QCMD_DELETE,	TAKES_IDS | CHANGES },
+	{ "hold",	QCMD_HOLD,	TAKES_IDS | TAKES_ALL | TAKES_FILTER |
+					CHANGES },
+	{ "release",	QCMD_RELEASE,	TAKES_IDS | TAKES_ALL | TAKES_FILTER |
+					CHANGES },
+	{ "requeue",	QCMD_REQUEUE,	TAKES_IDS | TAKES_ALL | TAKES_FILTER |
+					CHANGES },
+	{ "bounce",	QCMD_BOUNCE,	TAKES_IDS | CHANGES },
+	{ NULL,		QCMD_NONE,	0 },
+};
+
+/* One run of the command line. */
+struct qrun {
+	const struct command	*c;
+	const struct config	*cfg;
+	const char		*dir;
+	queuectl_dsn_fn		 dsn;
+	bool			 json, all;
+	struct qfilter		 filter;
+	unsigned		 wait_ms;
+	bool			 rescan;	/* the runner is to look */
+	size_t			 done;
+};
+
+static const struct command *
 command_named(const char *name)
 {
-	size_t i;
+	const struct command *c;
 
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(name, commands[i].name) == 0)
-			return commands[i].cmd;
-	return QCMD_NONE;
+	for (c = commands; c->name; c++)
+		if (strcmp(name, c->name) == 0)
+			return c;
+	return NULL;
 }
 
-/* rcpt_state_name - pending until a try failed: then deferred */
-static const char *
-rcpt_state_name(const struct qentry *e, size_t i)
+/* load_entries - the ids in incoming/ (held: hold/), NULL with a
+ * message on error; a missing hold/ is an empty one */
+static char **
+load_ids(const char *dir, bool held, size_t *n)
 {
-	switch (e->state[i]) {
-	case RCPT_SENT:
-		return "sent";
-	case RCPT_BOUNCED:
-		return "bounced";
-	default:
-		return e->last_error[i] ? "deferred" : "pending";
+	char **ids = held ? qentry_list_held(dir, n) : qentry_list(dir, n);
+
+	if (ids == NULL && held && errno == ENOENT) {
+		*n = 0;
+		return calloc(1, sizeof(char *));
 	}
+	if (ids == NULL)
+		fprintf(stderr, "sallyport: %s/%s: %s\n", dir, held ? "hold" :
+		    "incoming", qentry_strerror(errno));
+	return ids;
 }
 
-/* put_text - s with control characters as \xNN */
-static void
-put_text(FILE *fp, const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '\\')
-			fprintf(fp, "\\x%02x", (unsigned char)*s);
-		else
-			fputc(*s, fp);
-}
-
-/* utf8_len - length of the valid UTF-8 sequence at s, 0 if invalid */
-static size_t
-utf8_len(const unsigned char *s)
-{
-	size_t n, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
-/* put_json - a JSON string: UTF-8 kept, invalid bytes as U+FFFD */
-static void
-put_json(FILE *fp, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n;
-
-	if (s == NULL) {
-		fputs("null", fp);
-		return;
-	}
-	fputc('"', fp);
-	while (*p) {
-		if (*p == '"' || *p == '\\')
-			fprintf(fp, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(fp, "\\u%04x", *p);
-		else if ((n = utf8_len(p)) == 0)
-			fputs("\\ufffd", fp);
-		else {
-			fwrite(p, 1, n, fp);
-			p += n;
-			continue;
-		}
-		p++;
-	}
-	fputc('"', fp);
-}
-
-/* iso_time - "2026-11-22T20:27:32Z" */
-static const char *
-iso_time(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, len, "%lld", (long long)t);
-	return buf;
-}
-
-/* tls_request - what the sender asked of TLS (RFC 8689), in its words */
-static const char *
-tls_request(const struct qentry *e)
-{
-	return e->requiretls ? "REQUIRETLS" : "TLS-Required: No";
-}
-
-static void
-list_text(const struct qentry *e)
-{
-	char when[40];
-	size_t i;
-
-	printf("%s\n  arrival   %s\n  size      %lld\n  sender    <", e->id,
-	    iso_time(e->arrival, when, sizeof(when)),
-	    (long long)e->body_size);
-	put_text(stdout, e->sender);
-	printf(">\n");
-	if (e->requiretls || e->tls_optional)
-		printf("  tls       %s\n", tls_request(e));
-	if (e->held) {
-		printf("  held      ");
-		put_text(stdout, e->hold ? e->hold : "");
-		printf("\n");
-	}
-	for (i = 0; i < e->nrcpts; i++) {
-		printf("  rcpt      <");
-		put_text(stdout, e->rcpts[i]);
-		printf("> %s", rcpt_state_name(e, i));
-		if (e->last_error[i]) {
-			printf(": ");
-			put_text(stdout, e->last_error[i]);
-		}
-		printf("\n");
-	}
-	printf("  attempts  %u\n  next      %s\n\n", e->attempts,
-	    e->held ? "when released" : e->next_attempt == 0 ? "now" :
-	    iso_time(e->next_attempt, when, sizeof(when)));
-}
-
-static void
-list_json(const struct qentry *e, bool first)
-{
-	char when[40];
-	size_t i;
-
-	printf("%s\n    {\"id\": \"%s\", \"arrival\": \"%s\", \"size\": %lld,"
-	    "\n     \"sender\": ", first ? "" : ",", e->id,
-	    iso_time(e->arrival, when, sizeof(when)),
-	    (long long)e->body_size);
-	put_json(stdout, e->sender);
-	printf(",\n     \"tls\": ");
-	if (e->requiretls || e->tls_optional)
-		printf("\"%s\"", tls_request(e));
-	else
-		printf("null");
-	/* The reason when held (perhaps ""), null when not. */
-	printf(",\n     \"held\": ");
-	put_json(stdout, e->held ? (e->hold ? e->hold : "") : NULL);
-	printf(",\n     \"recipients\": [");
-	for (i = 0; i < e->nrcpts; i++) {
-		printf("%s\n       {\"address\": ", i ? "," : "");
-		put_json(stdout, e->rcpts[i]);
-		printf(", \"state\": \"%s\", \"last_error\": ",
-		    rcpt_state_name(e, i));
-		put_json(stdout, e->last_error[i]);
-		printf("}");
-	}
-	printf("],\n     \"attempts\": %u, \"next_attempt\": ", e->attempts);
-	if (e->next_attempt == 0)
-		printf("null}");
-	else
-		printf("\"%s\"}", iso_time(e->next_attempt, when,
-		    sizeof(when)));
-}
-
-/* cmd_list - the entries of incoming/, then the held ones */
+/* cmd_list - the entries of incoming/, then the held ones, filtered */
 static int
-cmd_list(const char *dir, bool json)
+cmd_list(struct qrun *r)
 {
-	static const char *const subs[] = { "incoming", "hold" };
 	struct qentry *e;
 	char err[512], **ids[2] = { NULL, NULL };
 	size_t n[2] = { 0, 0 }, k, i, shown = 0, held = 0;
+	time_t now = time(NULL);
 	int status = 0;
 
-	for (k = 0; k < 2; k++) {
-		ids[k] = k ? qentry_list_held(dir, &n[k]) :
-		    qentry_list(dir, &n[k]);
-		/* No hold/: a queue nothing was ever held in. */
-		if (ids[k] == NULL && !(k == 1 && errno == ENOENT)) {
-			fprintf(stderr, "sallyport: %s/%s: %s\n", dir,
-			    subs[k], qentry_strerror(errno));
+	for (k = 0; k < 2; k++)
+		if ((ids[k] = load_ids(r->dir, k == 1, &n[k])) == NULL) {
 			qentry_list_free(ids[0], n[0]);
 			return 1;
 		}
-	}
-	if (json) {
+	if (r->json) {
 		printf("{\"queue_dir\": ");
-		put_json(stdout, dir);
+		qshow_json(stdout, r->dir);
 		printf(",\n  \"entries\": [");
 	}
 	for (k = 0; k < 2; k++)
 		for (i = 0; i < n[k]; i++) {
-			e = k ? qentry_load_held(dir, ids[k][i], err,
-			    sizeof(err)) : qentry_load(dir, ids[k][i], err,
+			e = k ? qentry_load_held(r->dir, ids[k][i], err,
+			    sizeof(err)) : qentry_load(r->dir, ids[k][i], err,
 			    sizeof(err));
 			if (e == NULL) {
 				if (errno != ENOENT) {	/* not just gone */
@@ -258,18 +151,21 @@ cmd_list(const char *dir, bool json)
 				}
 				continue;
 			}
-			if (json)
-				list_json(e, shown == 0);
-			else
-				list_text(e);
-			shown++;
-			held += k;
+			if (qfilter_match(&r->filter, e, now)) {
+				if (r->json)
+					qshow_list_json(e, shown == 0, now);
+				else
+					qshow_list_text(e, now);
+				shown++;
+				held += k;
+			}
 			qentry_free(e);
 		}
-	if (json)
+	if (r->json)
 		printf("]}\n");
 	else if (shown == 0)
-		printf("queue %s is empty\n", dir);
+		printf(qfilter_any(&r->filter) ? "no entry of queue %s "
+		    "matches\n" : "queue %s is empty\n", r->dir);
 	else if (held > 0)
 		printf("%zu %s, %zu held\n", shown, shown == 1 ? "entry" :
 		    "entries", held);
@@ -277,6 +173,24 @@ cmd_list(const char *dir, bool json)
 		printf("%zu %s\n", shown, shown == 1 ? "entry" : "entries");
 	for (k = 0; k < 2; k++)
 		qentry_list_free(ids[k], n[k]);
+	return status;
+}
+
+/* cmd_show - one entry, whole */
+static int
+cmd_show(struct qrun *r, const char *id)
+{
+	struct qentry *e;
+	char err[512];
+	int status;
+
+	if ((e = qentry_load_any(r->dir, id, true, err, sizeof(err))) ==
+	    NULL) {
+		fprintf(stderr, "sallyport: %s\n", err);
+		return 1;
+	}
+	status = qshow_entry(r->dir, e, r->json, time(NULL));
+	qentry_free(e);
 	return status;
 }
 
@@ -352,59 +266,266 @@ cmd_tlsrpt(const struct config *cfg)
 	return 0;
 }
 
-static int
-cmd_delete(const char *dir, int n, char **ids)
-{
-	char err[512];
-	int i, status = 0;
+/* --- changes, one entry each, under its lock ---------------------------- */
 
-	for (i = 0; i < n; i++) {
-		if (qentry_remove(dir, ids[i], err, sizeof(err)) == -1) {
-			fprintf(stderr, "sallyport: %s\n", err);
-			status = 1;
-		} else
-			printf("%s deleted\n", ids[i]);
+/* bounce_entry - the DSN first, then every pending recipient bounced,
+ * then the entry removed: the runner's own order, so that a crash can
+ * repeat the DSN but never lose it */
+static int
+bounce_entry(struct qrun *r, const char *id)
+{
+	struct qentry *e;
+	char err[512], dsn[QUEUE_ID_LEN + 1] = "";
+	size_t *idx, i, n = 0;
+	int status = 1;
+
+	if ((e = qentry_load_any(r->dir, id, false, err, sizeof(err))) ==
+	    NULL) {
+		fprintf(stderr, "sallyport: %s\n", err);
+		return 1;
 	}
+	if ((idx = calloc(e->nrcpts, sizeof(*idx))) == NULL) {
+		fprintf(stderr, "sallyport: out of memory\n");
+		qentry_free(e);
+		return 1;
+	}
+	for (i = 0; i < e->nrcpts; i++)
+		if (e->state[i] == RCPT_PENDING)
+			idx[n++] = i;
+	if (r->dsn(r->cfg, e, idx, n, BOUNCE_TEXT, dsn, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "sallyport: %s: no DSN, nothing bounced: %s\n",
+		    id, err);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (qentry_record(r->dir, e, idx[i], "bounced", BOUNCE_TEXT,
+		    err, sizeof(err)) == -1) {
+			fprintf(stderr, "sallyport: %s\n", err);
+			goto out;
+		}
+	if (qentry_remove(r->dir, id, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sallyport: %s\n", err);
+		goto out;
+	}
+	status = 0;
+	if (dsn[0] != '\0') {
+		printf("%s bounced: %zu %s returned to <", id, n, n == 1 ?
+		    "recipient" : "recipients");
+		qshow_text(stdout, e->sender, strlen(e->sender), false);
+		printf("> by DSN %s\n", dsn);
+		r->rescan = true;
+	} else
+		printf("%s bounced: %zu %s, no DSN (%s)\n", id, n, n == 1 ?
+		    "recipient" : "recipients", n == 0 ? "none was pending" :
+		    "the null sender");
+out:
+	free(idx);
+	qentry_free(e);
 	return status;
 }
 
-/* cmd_release - the held entries named (all: every one) into
- * incoming/, and the runner told to look */
+/* requeue_entry - due now, the attempts kept */
 static int
-cmd_release(const char *dir, bool all, int n, char **ids)
+requeue_entry(struct qrun *r, const char *id)
 {
-	char err[512], **held = NULL;
-	size_t nheld = 0, i, done = 0;
+	struct qentry *e;
+	char err[512];
 	int status = 0;
 
-	if (all) {
-		if ((held = qentry_list_held(dir, &nheld)) == NULL &&
-		    errno != ENOENT) {
-			fprintf(stderr, "sallyport: %s/hold: %s\n", dir,
-			    qentry_strerror(errno));
-			return 1;
-		}
-		ids = held;
-		n = (int)nheld;
+	if ((e = qentry_load_any(r->dir, id, false, err, sizeof(err))) ==
+	    NULL) {
+		fprintf(stderr, "sallyport: %s\n", err);
+		return 1;
 	}
-	for (i = 0; i < (size_t)n; i++) {
-		if (qentry_release(dir, ids[i], err, sizeof(err)) == -1) {
-			/* release all: one deleted meanwhile is no error */
-			if (!(all && errno == ENOENT)) {
+	if (e->held) {
+		fprintf(stderr, "sallyport: %s is held: release it to have it "
+		    "delivered\n", id);
+		status = 1;
+	} else if (qentry_requeue(r->dir, e, time(NULL), err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "sallyport: %s\n", err);
+		status = 1;
+	} else {
+		printf("%s requeued: due now (%u %s so far)\n", id,
+		    e->attempts, e->attempts == 1 ? "attempt" : "attempts");
+		r->rescan = true;
+	}
+	qentry_free(e);
+	return status;
+}
+
+/* due_now - a released entry that was held while it waited for a
+ * retry is due at once, as one never tried is */
+static void
+due_now(struct qrun *r, const char *id)
+{
+	struct qentry *e;
+	char err[512];
+
+	if ((e = qentry_load(r->dir, id, err, sizeof(err))) == NULL ||
+	    (e->next_attempt > time(NULL) && qentry_requeue(r->dir, e,
+	    time(NULL), err, sizeof(err)) == -1))
+		fprintf(stderr, "sallyport: %s (it is tried when its retry "
+		    "time comes)\n", err);
+	qentry_free(e);
+}
+
+/* change - one entry changed as the command says, under its lock.
+ * quiet_gone: an entry gone meanwhile is no error (`all`). */
+static int
+change(struct qrun *r, const char *id, bool quiet_gone)
+{
+	char err[512] = "";
+	int lock, rc, saved = 0;
+
+	if ((lock = qentry_lock(r->dir, id, r->wait_ms, err,
+	    sizeof(err))) == -1) {
+		if (quiet_gone && errno == ENOENT)
+			return 0;
+		if (errno == ENOENT && r->c->cmd == QCMD_RELEASE)
+			fprintf(stderr, "sallyport: %s: no such held entry\n",
+			    id);
+		else
+			fprintf(stderr, "sallyport: %s\n", err);
+		return 1;
+	}
+	switch (r->c->cmd) {
+	case QCMD_HOLD:
+		rc = qentry_hold(r->dir, id, err, sizeof(err));
+		saved = errno;
+		if (rc == 0)
+			printf("%s held\n", id);
+		else if (saved == EEXIST) {
+			printf("%s is held already\n", id);
+			rc = 0;
+		}
+		break;
+	case QCMD_RELEASE:
+		rc = qentry_release(r->dir, id, err, sizeof(err));
+		saved = errno;
+		if (rc == 0) {
+			printf("%s released\n", id);
+			due_now(r, id);
+			r->rescan = true;
+		}
+		break;
+	case QCMD_DELETE:
+		rc = qentry_remove(r->dir, id, err, sizeof(err));
+		saved = errno;
+		if (rc == 0)
+			printf("%s deleted\n", id);
+		break;
+	case QCMD_REQUEUE:
+		rc = requeue_entry(r, id);	/* says its own errors */
+		break;
+	default:
+		rc = bounce_entry(r, id);
+		break;
+	}
+	qentry_unlock(lock);
+	if (rc != 0 && quiet_gone && saved == ENOENT)
+		return 0;
+	if (rc != 0 && err[0] != '\0')
+		fprintf(stderr, "sallyport: %s\n", err);
+	r->done += rc == 0;
+	return rc != 0;
+}
+
+/* change_all - `all`: every entry the command applies to (held ones
+ * for release, the others for hold and requeue) that the filters
+ * choose */
+static int
+change_all(struct qrun *r)
+{
+	bool held = r->c->cmd == QCMD_RELEASE;
+	struct qentry *e;
+	char err[512], **ids;
+	size_t n, i;
+	time_t now = time(NULL);
+	int status = 0;
+
+	if ((ids = load_ids(r->dir, held, &n)) == NULL)
+		return 1;
+	for (i = 0; i < n; i++) {
+		if (qfilter_any(&r->filter)) {
+			e = held ? qentry_load_held(r->dir, ids[i], err,
+			    sizeof(err)) : qentry_load(r->dir, ids[i], err,
+			    sizeof(err));
+			if (e == NULL && errno != ENOENT) {
 				fprintf(stderr, "sallyport: %s\n", err);
 				status = 1;
 			}
-		} else {
-			printf("%s released\n", ids[i]);
-			done++;
+			if (e == NULL || !qfilter_match(&r->filter, e, now)) {
+				qentry_free(e);
+				continue;
+			}
+			qentry_free(e);
 		}
+		if (change(r, ids[i], true) != 0)
+			status = 1;
 	}
-	qentry_list_free(held, nheld);
-	if (all && done == 0)
-		printf("no entry is held\n");
+	qentry_list_free(ids, n);
+	if (r->done == 0)
+		printf("%s\n", qfilter_any(&r->filter) ? "no entry matches" :
+		    held ? "no entry is held" : "no entry in the queue");
+	return status;
+}
+
+/* as_queue_owner - root acts on the queue as its owner, the user the
+ * daemon runs as: what it writes (state lines, a DSN's entry) stays
+ * readable by the runner, and no link planted in the queue can take
+ * root's writes anywhere else. 0, or 1 (said why). */
+static int
+as_queue_owner(const char *dir)
+{
+	struct stat st;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(dir, &st) == -1) {
+		fprintf(stderr, "sallyport: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	if (st.st_uid == 0)
+		return 0;
+	if (setgroups(0, NULL) == -1 || setgid(st.st_gid) == -1 ||
+	    setuid(st.st_uid) == -1) {
+		fprintf(stderr, "sallyport: cannot become the owner of %s "
+		    "(uid %ld): %s\n", dir, (long)st.st_uid, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static int
+run(struct qrun *r, int nids, char **ids)
+{
+	int i, status = 0;
+
+	switch (r->c->cmd) {
+	case QCMD_LIST:
+		return cmd_list(r);
+	case QCMD_SHOW:
+		return cmd_show(r, ids[0]);
+	case QCMD_FLUSH:
+		return cmd_flush(r->dir);
+	case QCMD_TLSRPT:
+		return cmd_tlsrpt(r->cfg);
+	default:
+		break;
+	}
+	if (as_queue_owner(r->dir) != 0)
+		return 1;
+	if (r->all)
+		status = change_all(r);
+	for (i = 0; i < nids; i++)
+		if (change(r, ids[i], false) != 0)
+			status = 1;
 	/* The runner learns of new mail from the daemon; of these, from
 	 * the marker (or its rescan every minute, were that to fail). */
-	if (done > 0 && marker(dir, QUEUECTL_RELEASE_MARKER, "delivery") != 0)
+	if (r->rescan && marker(r->dir, QUEUECTL_RESCAN_MARKER,
+	    "delivery") != 0)
 		status = 1;
 	return status;
 }
@@ -417,21 +538,66 @@ queue_usage(const char *why)
 	return EXIT_USAGE;
 }
 
-int
-queuectl_command(const char *config, bool json, int argc, char **argv)
+/* option - a filter or --wait and its value (argv[*i + 1]); NULL, or
+ * why not; -1 in *used: not one of them */
+static const char *
+option(struct qrun *r, int argc, char **argv, int *i, bool *used)
 {
-	enum qcmd cmd = QCMD_NONE;
+	const char *a = argv[*i], *v;
+	time_t secs;
+
+	*used = strcmp(a, "--sender") == 0 || strcmp(a, "--recipient") == 0 ||
+	    strcmp(a, "--older-than") == 0 || strcmp(a, "--newer-than") == 0 ||
+	    strcmp(a, "--state") == 0 || strcmp(a, "--wait") == 0;
+	if (!*used)
+		return NULL;
+	if (*i + 1 >= argc)
+		return "needs a value";
+	v = argv[++*i];
+	if (strcmp(a, "--sender") == 0)
+		r->filter.sender = v;
+	else if (strcmp(a, "--recipient") == 0)
+		r->filter.recipient = v;
+	else if (strcmp(a, "--state") == 0) {
+		if (qfilter_states(v, &r->filter.states) == -1)
+			return "states are active, deferred, held (commas "
+			    "between)";
+	} else if (qfilter_duration(v, &secs) == -1)
+		return "a duration is a number and s, m, h, d or w";
+	else if (strcmp(a, "--older-than") == 0)
+		r->filter.older_than = secs;
+	else if (strcmp(a, "--newer-than") == 0)
+		r->filter.newer_than = secs;
+	else if (secs > WAIT_MAX)
+		return "at most an hour";
+	else
+		r->wait_ms = (unsigned)secs * 1000;
+	return NULL;
+}
+
+int
+queuectl_command(const char *config, bool json, queuectl_dsn_fn dsn,
+    int argc, char **argv)
+{
+	struct qrun r;
 	struct config *cfg;
 	char **ids, msg[256];
 	const char *why = NULL;
-	bool all = false;
+	bool used, wait_given = false;
+	unsigned flags;
 	int i, nids = 0, status;
 
+	memset(&r, 0, sizeof(r));
+	qfilter_init(&r.filter);
+	r.json = json;
+	r.dsn = dsn;
+	r.wait_ms = QUEUECTL_WAIT * 1000;
 	if ((ids = calloc((size_t)argc + 1, sizeof(*ids))) == NULL)
 		return 1;
 	for (i = 0; i < argc && why == NULL; i++) {
 		const char *a = argv[i];
 
+		flags = r.c ? r.c->flags : 0;
 		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			if (i + 1 < argc)
 				config = argv[++i];
@@ -440,16 +606,17 @@ queuectl_command(const char *config, bool json, int argc, char **argv)
 		} else if (strncmp(a, "--config=", 9) == 0)
 			config = a + 9;
 		else if (strcmp(a, "--json") == 0)
-			json = true;
-		else if (cmd == QCMD_NONE && command_named(a) != QCMD_NONE)
-			cmd = command_named(a);
-		else if ((cmd == QCMD_DELETE || cmd == QCMD_RELEASE) &&
-		    qentry_id_valid(a))
+			r.json = true;
+		else if ((why = option(&r, argc, argv, &i, &used)) != NULL ||
+		    used)
+			wait_given |= strcmp(a, "--wait") == 0;
+		else if (r.c == NULL && command_named(a) != NULL)
+			r.c = command_named(a);
+		else if ((flags & TAKES_IDS) && qentry_id_valid(a))
 			ids[nids++] = argv[i];
-		else if (cmd == QCMD_RELEASE && strcmp(a, "all") == 0)
-			all = true;
-		else if ((cmd == QCMD_DELETE || cmd == QCMD_RELEASE) &&
-		    a[0] != '-')
+		else if ((flags & TAKES_ALL) && strcmp(a, "all") == 0)
+			r.all = true;
+		else if ((flags & TAKES_IDS) && a[0] != '-')
 			why = "an id is 16 of 0-9 A-F";
 		else
 			why = "unexpected argument";
@@ -458,15 +625,30 @@ queuectl_command(const char *config, bool json, int argc, char **argv)
 			why = msg;
 		}
 	}
-	if (cmd == QCMD_NONE)
-		cmd = QCMD_LIST;
-	if (why == NULL && cmd == QCMD_DELETE && nids == 0)
-		why = "delete needs an id";
-	if (why == NULL && cmd == QCMD_RELEASE && (nids == 0) == !all)
-		why = "release needs ids, or all alone";
-	if (why == NULL && json && cmd != QCMD_LIST)
-		why = "--json is for list";
+	if (r.c == NULL)
+		r.c = command_named("list");
+	flags = r.c->flags;
+	if (why == NULL && (flags & TAKES_IDS) && !(flags & TAKES_ALL) &&
+	    nids == 0)
+		why = "needs an id";
+	else if (why == NULL && (flags & ONE_ID) && nids > 1)
+		why = "takes one id";
+	else if (why == NULL && (flags & TAKES_ALL) && (nids == 0) == !r.all)
+		why = "needs ids, or all alone";
+	else if (why == NULL && qfilter_any(&r.filter) &&
+	    (!(flags & TAKES_FILTER) || nids > 0))
+		why = "--sender, --recipient, --older-than, --newer-than and "
+		    "--state choose entries for list, or with all";
+	else if (why == NULL && r.json && !(flags & TAKES_JSON))
+		why = "--json is for list and show";
+	else if (why == NULL && wait_given && !(flags & CHANGES))
+		why = "--wait is for the commands that change entries";
 	if (why) {
+		if (why != msg) {
+			snprintf(msg, sizeof(msg), "%s %.200s", r.c->name,
+			    why);
+			why = msg;
+		}
 		free(ids);
 		return queue_usage(why);
 	}
@@ -476,23 +658,9 @@ queuectl_command(const char *config, bool json, int argc, char **argv)
 		free(ids);
 		return EXIT_USAGE;
 	}
-	switch (cmd) {
-	case QCMD_LIST:
-		status = cmd_list(cfg->queue_dir, json);
-		break;
-	case QCMD_FLUSH:
-		status = cmd_flush(cfg->queue_dir);
-		break;
-	case QCMD_TLSRPT:
-		status = cmd_tlsrpt(cfg);
-		break;
-	case QCMD_RELEASE:
-		status = cmd_release(cfg->queue_dir, all, nids, ids);
-		break;
-	default:
-		status = cmd_delete(cfg->queue_dir, nids, ids);
-		break;
-	}
+	r.cfg = cfg;
+	r.dir = cfg->queue_dir;
+	status = run(&r, nids, ids);
 	fflush(stdout);
 	if (ferror(stdout) && status == 0)
 		status = 1;

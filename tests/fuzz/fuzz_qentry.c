@@ -6,7 +6,8 @@
  * set, or NULL with a message; then free. The prepend slot (doc/queue.md)
  * is read too: its fields lie inside the file, above the message. The
  * same file is then moved into hold/ and loaded as a held entry: the
- * same verdict, and marked held.
+ * same verdict, and marked held; and loaded with its state file's
+ * history, each line naming a recipient of the entry.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* memmem */
@@ -98,7 +99,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *mark;
-	struct qentry *e, *held;
+	struct qentry *e, *held, *hist;
 	char err[512], err2[512];
 	size_t n, i;
 
@@ -115,6 +116,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	e = qentry_load(dir, FUZZ_ID, err, sizeof(err));
 	check(rename(incoming, hold) == 0, "rename into hold");
 	held = qentry_load_held(dir, FUZZ_ID, err2, sizeof(err2));
+	/* The same with the state file's history (`--queue show`). */
+	hist = qentry_load_any(dir, FUZZ_ID, true, err2, sizeof(err2));
+	check((hist == NULL) == (held == NULL), "history verdict differs");
+	for (i = 0; hist != NULL && i < hist->nhistory; i++)
+		check(hist->history[i].text == NULL ? strcmp(
+		    hist->history[i].what, "next") == 0 :
+		    hist->history[i].rcpt < hist->nrcpts, "history line");
+	check(hist == NULL || hist->nhistory <= QENTRY_HISTORY_MAX,
+	    "history unbounded");
+	qentry_free(hist);
 	check(unlink(hold) == 0, "unlink hold");
 	check((e == NULL) == (held == NULL), "held verdict differs");
 	if (held != NULL)

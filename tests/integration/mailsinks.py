@@ -146,6 +146,15 @@ class _Handler:
         return '250 2.1.5 OK'
 
     async def handle_DATA(self, server, session, envelope):
+        owner = self.owner
+        gate = getattr(owner, 'data_gate', None)
+        if gate is not None:
+            # The data is in; the reply waits until the test opens the gate.
+            owner.data_arrived.set()
+            await asyncio.get_running_loop().run_in_executor(None, gate.wait)
+        reply = getattr(owner, 'data_refusal', None)
+        if reply:
+            return reply
         self.owner._record(Received(session, envelope, envelope.rcpt_tos))
         return '250 2.0.0 OK queued'
 
@@ -292,6 +301,10 @@ class SmtpSink(_Server):
     "500 Error: strict ASCII mode" to 8-bit data or commands);
     smtputf8=True offers SMTPUTF8. mail_options records what MAIL gave;
     mails lists every MAIL as (sender, whether inside TLS).
+    A delivery held in flight: data_gate = threading.Event(); the reply to
+    the data then waits until the gate is set, data_arrived (an Event) set
+    once the data is in; data_refusal = '451 4.3.0 later' answers the data
+    with that reply instead of taking the message.
     cert=(chain, key), PEM paths: the certificate STARTTLS shows instead of
     sallytest's (the chain file may hold the CA after the leaf)."""
 
@@ -305,6 +318,9 @@ class SmtpSink(_Server):
         self.eightbitmime = eightbitmime
         self.smtputf8 = smtputf8
         self.cert = cert
+        self.data_gate = None
+        self.data_arrived = threading.Event()
+        self.data_refusal = None
 
     def _authenticate(self, server, session, envelope, mechanism, data):
         user, password = self.auth

@@ -1,0 +1,290 @@
+/*
+ * test_qentry_ctl - what `sallyport --queue` changes in an entry, and
+ * how it chooses entries: the entry's lock (busy, gone, a stale state
+ * file), hold and release, requeue keeping the attempts, the history
+ * of the state file, and the list's filters.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue/qentry.h"
+#include "queue/qfilter.h"
+#include "queue/queue.h"
+#include "scratch.h"
+
+static char dir[256];
+static struct queue *q;
+static char err[512];
+
+static void
+setup(void)
+{
+	scratch_make(dir, sizeof(dir), "qentry_ctl");
+	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
+}
+
+static void
+teardown(void)
+{
+	queue_close(q);
+	scratch_remove(dir);
+}
+
+TestSuite(qctl, .init = setup, .fini = teardown);
+
+/* commit - an entry for two recipients; its id in id */
+static void
+commit(const char *sender, char id[QUEUE_ID_LEN + 1])
+{
+	static char *rcpts[] = { "a@example.test", "b@Example.ORG" };
+	static const char body[] = "Subject: hi\r\n\r\nhello\r\n";
+	struct envelope env;
+	struct spool *sp;
+
+	memset(&env, 0, sizeof(env));
+	env.arrival = 1700000000;
+	env.client = "192.0.2.7";
+	env.helo = "client.example.org";
+	env.proto = "ESMTP";
+	env.sender = sender;
+	env.rcpts = rcpts;
+	env.nrcpts = 2;
+	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)),
+	    "%s", err);
+	cr_assert_eq(spool_write(sp, body, strlen(body)), 0);
+	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
+	spool_free(sp);
+	memcpy(id, env.id, QUEUE_ID_LEN + 1);
+}
+
+static bool
+exists(const char *sub, const char *id)
+{
+	char path[400];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, id);
+	return lstat(path, &st) == 0;
+}
+
+Test(qctl, lock_is_exclusive_and_given_back)
+{
+	char id[QUEUE_ID_LEN + 1];
+	int a, b;
+
+	commit("s@example.org", id);
+	cr_assert_neq(a = qentry_lock(dir, id, 0, err, sizeof(err)), -1, "%s",
+	    err);
+	cr_assert(exists("state", id));
+	/* another holder: busy, at once or after a short wait */
+	cr_assert_eq(qentry_lock(dir, id, 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EWOULDBLOCK);
+	cr_assert(strstr(err, "busy") != NULL, "%s", err);
+	cr_assert_eq(qentry_lock(dir, id, 100, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EWOULDBLOCK);
+	qentry_unlock(a);
+	cr_assert_neq(b = qentry_lock(dir, id, 0, err, sizeof(err)), -1, "%s",
+	    err);
+	qentry_unlock(b);
+}
+
+Test(qctl, lock_of_a_removed_entry)
+{
+	char id[QUEUE_ID_LEN + 1];
+	int a;
+
+	commit("s@example.org", id);
+	cr_assert_neq(a = qentry_lock(dir, id, 0, err, sizeof(err)), -1);
+	/* removed by the holder: whoever comes next finds it gone */
+	cr_assert_eq(qentry_remove(dir, id, err, sizeof(err)), 0, "%s", err);
+	qentry_unlock(a);
+	cr_assert_eq(qentry_lock(dir, id, 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, ENOENT);
+	cr_assert(strstr(err, "no such queue entry") != NULL, "%s", err);
+	cr_assert(!exists("state", id), "a state file left for nothing");
+}
+
+Test(qctl, lock_of_an_unknown_id_leaves_nothing)
+{
+	cr_assert_eq(qentry_lock(dir, "0123456789ABCDEF", 0, err,
+	    sizeof(err)), -1);
+	cr_assert_eq(errno, ENOENT);
+	cr_assert(!exists("state", "0123456789ABCDEF"));
+	cr_assert_eq(qentry_lock(dir, "../incoming/x", 0, err, sizeof(err)),
+	    -1);
+	cr_assert_eq(errno, EINVAL);
+}
+
+Test(qctl, lock_removes_a_stale_state_file)
+{
+	char id[QUEUE_ID_LEN + 1], path[400];
+	struct qentry *e;
+
+	commit("s@example.org", id);
+	e = qentry_load(dir, id, err, sizeof(err));
+	cr_assert_not_null(e, "%s", err);
+	cr_assert_eq(qentry_record(dir, e, 0, "deferred", "451 later", err,
+	    sizeof(err)), 0, "%s", err);
+	qentry_free(e);
+	/* a crash inside qentry_remove: the entry gone, its state kept */
+	snprintf(path, sizeof(path), "%s/incoming/%s", dir, id);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(qentry_lock(dir, id, 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, ENOENT);
+	cr_assert(!exists("state", id));
+}
+
+Test(qctl, hold_and_release)
+{
+	char id[QUEUE_ID_LEN + 1];
+	struct qentry *e;
+
+	commit("s@example.org", id);
+	cr_assert_eq(qentry_hold(dir, id, err, sizeof(err)), 0, "%s", err);
+	cr_assert(exists("hold", id) && !exists("incoming", id));
+	cr_assert_eq(qentry_hold(dir, id, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EEXIST);
+	cr_assert_eq(qentry_hold(dir, "0123456789ABCDEF", err, sizeof(err)),
+	    -1);
+	cr_assert_eq(errno, ENOENT);
+	/* the lock of a held entry; its state written there */
+	e = qentry_load_any(dir, id, false, err, sizeof(err));
+	cr_assert_not_null(e, "%s", err);
+	cr_assert(e->held);
+	cr_assert_eq(qentry_record(dir, e, 1, "bounced", "by hand", err,
+	    sizeof(err)), 0, "%s", err);
+	qentry_free(e);
+	cr_assert_eq(qentry_release(dir, id, err, sizeof(err)), 0, "%s", err);
+	cr_assert(exists("incoming", id) && !exists("hold", id));
+	e = qentry_load(dir, id, err, sizeof(err));
+	cr_assert_not_null(e, "%s", err);
+	cr_assert(!e->held);
+	cr_assert_eq(e->state[1], RCPT_BOUNCED);
+	/* where it was loaded from is where it must be to be written */
+	cr_assert_eq(qentry_hold(dir, id, err, sizeof(err)), 0);
+	cr_assert_eq(qentry_record(dir, e, 0, "sent", "250 ok", err,
+	    sizeof(err)), -1);
+	qentry_free(e);
+}
+
+Test(qctl, requeue_keeps_the_attempts_and_history_is_kept)
+{
+	char id[QUEUE_ID_LEN + 1];
+	struct qentry *e;
+	time_t now = time(NULL);
+
+	commit("s@example.org", id);
+	e = qentry_load(dir, id, err, sizeof(err));
+	cr_assert_not_null(e, "%s", err);
+	cr_assert_eq(qentry_record(dir, e, 0, "deferred", "451 4.3.0 a\nb",
+	    err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(qentry_schedule(dir, e, now + 3600, err, sizeof(err)), 0);
+	cr_assert_eq(qentry_requeue(dir, e, now, err, sizeof(err)), 0);
+	qentry_free(e);
+	e = qentry_load_any(dir, id, true, err, sizeof(err));
+	cr_assert_not_null(e, "%s", err);
+	cr_assert_eq(e->attempts, 1);
+	cr_assert_eq(e->next_attempt, now);
+	cr_assert_eq(e->nhistory, 3);
+	cr_assert_str_eq(e->history[0].what, "deferred");
+	cr_assert_eq(e->history[0].rcpt, 0);
+	cr_assert_str_eq(e->history[0].text, "451 4.3.0 a b");
+	cr_assert_str_eq(e->history[1].what, "next");
+	cr_assert_null(e->history[1].text);
+	cr_assert_eq(e->history[1].when, now + 3600);
+	cr_assert_eq(e->history[2].attempts, 1);
+	qentry_free(e);
+	/* no history unless asked */
+	e = qentry_load(dir, id, err, sizeof(err));
+	cr_assert_null(e->history);
+	qentry_free(e);
+}
+
+Test(qctl, durations_and_states)
+{
+	unsigned bits;
+	time_t t;
+
+	cr_assert_eq(qfilter_duration("90", &t), 0);
+	cr_assert_eq(t, 90);
+	cr_assert_eq(qfilter_duration("90s", &t), 0);
+	cr_assert_eq(t, 90);
+	cr_assert_eq(qfilter_duration("30m", &t), 0);
+	cr_assert_eq(t, 1800);
+	cr_assert_eq(qfilter_duration("2h", &t), 0);
+	cr_assert_eq(t, 7200);
+	cr_assert_eq(qfilter_duration("7d", &t), 0);
+	cr_assert_eq(t, 7 * 86400);
+	cr_assert_eq(qfilter_duration("1w", &t), 0);
+	cr_assert_eq(t, 7 * 86400);
+	cr_assert_eq(qfilter_duration("", &t), -1);
+	cr_assert_eq(qfilter_duration("h", &t), -1);
+	cr_assert_eq(qfilter_duration("5x", &t), -1);
+	cr_assert_eq(qfilter_duration("5hh", &t), -1);
+	cr_assert_eq(qfilter_duration("-5", &t), -1);
+	cr_assert_eq(qfilter_duration("99999999999999999999999", &t), -1);
+	cr_assert_eq(qfilter_duration("9999999w", &t), -1);
+	cr_assert_eq(qfilter_states("held", &bits), 0);
+	cr_assert_eq(bits, QFILTER_HELD);
+	cr_assert_eq(qfilter_states("active,deferred", &bits), 0);
+	cr_assert_eq(bits, QFILTER_ACTIVE | QFILTER_DEFERRED);
+	cr_assert_eq(qfilter_states("held,", &bits), -1);
+	cr_assert_eq(qfilter_states("bogus", &bits), -1);
+	cr_assert_eq(qfilter_states("", &bits), -1);
+}
+
+Test(qctl, patterns)
+{
+	cr_assert(qfilter_pattern("example.org", "a@EXAMPLE.org"));
+	cr_assert(qfilter_pattern("A@", "a@example.org"));
+	cr_assert(!qfilter_pattern("b@", "a@example.org"));
+	cr_assert(qfilter_pattern("*@example.ORG", "a@example.org"));
+	cr_assert(!qfilter_pattern("*@example", "a@example.org"));
+	cr_assert(qfilter_pattern("[ab]@*", "b@x"));
+	cr_assert(qfilter_pattern("<>", ""));
+	cr_assert(!qfilter_pattern("<>", "a@b"));
+	cr_assert(!qfilter_pattern("a", ""));
+}
+
+Test(qctl, match)
+{
+	char id[QUEUE_ID_LEN + 1];
+	struct qfilter f;
+	struct qentry *e;
+	time_t now = 1700000000 + 7200;
+
+	commit("s@example.org", id);
+	e = qentry_load(dir, id, err, sizeof(err));
+	cr_assert_not_null(e, "%s", err);
+	qfilter_init(&f);
+	cr_assert(!qfilter_any(&f));
+	cr_assert(qfilter_match(&f, e, now));
+	cr_assert_str_eq(qfilter_state_name(e, now), "active");
+	f.recipient = "*@example.org";		/* the second one, any case */
+	cr_assert(qfilter_match(&f, e, now));
+	f.sender = "other";
+	cr_assert(!qfilter_match(&f, e, now));
+	qfilter_init(&f);
+	f.older_than = 3600;
+	cr_assert(qfilter_match(&f, e, now));
+	f.older_than = 7201;
+	cr_assert(!qfilter_match(&f, e, now));
+	qfilter_init(&f);
+	f.newer_than = 7200;
+	cr_assert(!qfilter_match(&f, e, now));
+	f.newer_than = 7201;
+	cr_assert(qfilter_match(&f, e, now));
+	qfilter_init(&f);
+	f.states = QFILTER_DEFERRED;
+	cr_assert(!qfilter_match(&f, e, now));
+	cr_assert_eq(qentry_schedule(dir, e, now + 60, err, sizeof(err)), 0);
+	cr_assert(qfilter_match(&f, e, now));
+	cr_assert_str_eq(qfilter_state_name(e, now + 60), "active");
+	e->held = true;
+	cr_assert_str_eq(qfilter_state_name(e, now), "held");
+	qentry_free(e);
+}
