@@ -159,6 +159,35 @@ class Privileges(sallytest.TestCase):
         self.assertEqual(srv.queue_names(), [r.queue_id()])
         self.assert_tree(srv.queue_dir, uid, gid)
 
+    def test_queue_commands_as_root_write_as_the_user(self):
+        # `sallyport --queue` run as root changes the queue as its owner:
+        # the state file its lock makes, the markers, a bounce's DSN
+        # entry all stay the runner's (nobody's) to read and write.
+        srv = self.start_as(user='nobody',
+                            local_delivery='lmtp:127.0.0.1:%d' % sallytest.free_port())
+        srv.start()
+        uid, gid = self.nobody.pw_uid, self.nobody.pw_gid
+        c = self.ehlo_client(srv.mx_port)
+        r = c.transaction('sender@example.org', ['user@example.test'], MESSAGE)
+        self.assertEqual(r.code, 250, r)
+        qid = r.queue_id()
+
+        def queue(*args):
+            p = subprocess.run([srv.bin, '--queue'] + list(args) + ['-c', srv.conf_path],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return p.stdout.decode()
+
+        self.assertEqual(queue('hold', qid), '%s held\n' % qid)
+        self.assert_tree(srv.queue_dir, uid, gid)
+        queue('release', qid)
+        queue('requeue', qid)
+        self.assertIn('%s bounced' % qid, queue('bounce', qid))
+        [dsn] = srv.queue_names()
+        self.assertNotEqual(dsn, qid)
+        self.assert_tree(srv.queue_dir, uid, gid)
+
     def test_queue_chown_gives_away_no_other_file(self):
         # A hard link in the queue to a file of root's (the service user
         # cannot make one under fs.protected_hardlinks; root stands in):
