@@ -101,6 +101,8 @@ struct config {
 	struct cidr	*proxy_trusted;	/* who may send a PROXY header */
 	size_t		 nproxy_trusted;
 	unsigned	 proxy_timeout;	/* seconds for the whole header */
+	unsigned	 metrics_connections;	/* scrapes open at once */
+	unsigned	 metrics_timeout;	/* seconds for one scrape */
 	struct cidr	*client_deny;	/* refused at the greeting */
 	size_t		 nclient_deny;
 	struct strlist	 local_domains;	/* lower case, no trailing dot */

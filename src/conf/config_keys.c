@@ -37,6 +37,12 @@ const struct conf_key conf_keys[] = {
 	    CONF_AT(nproxy_trusted), CONF_F_EMPTY },
 	{ "proxy_timeout", CONF_DURATION, CONF_AT(proxy_timeout), "5s",
 	    1, 300, 0, 0 },
+	/* The metrics listener (listen ... metrics): scrapes at once, and
+	 * the time one may take (daemon/metrics_http.c). */
+	{ "metrics_connections", CONF_UINT, CONF_AT(metrics_connections), "16",
+	    1, 64, 0, 0 },
+	{ "metrics_timeout", CONF_DURATION, CONF_AT(metrics_timeout), "10s",
+	    1, 300, 0, 0 },
 	{ "client_deny", CONF_CIDRS, CONF_AT(client_deny), "", 0, 0,
 	    CONF_AT(nclient_deny), CONF_F_EMPTY },
 	{ "local_domains", CONF_DOMAINS, CONF_AT(local_domains), NULL, 0, 0, 0,

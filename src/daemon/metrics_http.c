@@ -46,6 +46,8 @@ struct metrics_http {
 	char		 name[80];
 	struct scrape	 s[METRICS_HTTP_CONNS];
 	unsigned	 n;		/* slots in use */
+	unsigned	 max;		/* metrics_connections */
+	unsigned	 timeout;	/* metrics_timeout, seconds */
 	unsigned long	 refused;	/* closed as too many, since logged */
 	double		 refused_logged;
 	double		 paused_until;	/* accept, after EMFILE */
@@ -258,7 +260,7 @@ scrape_ready(struct scrape *sc)
 
 /* --- the listener -------------------------------------------------------------- */
 
-/* refused - a client past METRICS_HTTP_CONNS: closed, and said now and
+/* refused - a client past metrics_connections: closed, and said now and
  * then (a flood must not flood the log) */
 static void
 refused(struct metrics_http *mh, int fd, double now)
@@ -268,8 +270,8 @@ refused(struct metrics_http *mh, int fd, double now)
 	if (now - mh->refused_logged < FULL_LOG_EVERY &&
 	    mh->refused_logged > 0)
 		return;
-	log_warn("metrics: %lu connection(s) closed: %d scrapes open "
-	    "already", mh->refused, METRICS_HTTP_CONNS);
+	log_warn("metrics: %lu connection(s) closed: %u scrapes open "
+	    "already (metrics_connections)", mh->refused, mh->n);
 	mh->refused = 0;
 	mh->refused_logged = now;
 }
@@ -299,14 +301,14 @@ take(struct metrics_http *mh)
 		}
 		for (k = 0; k < METRICS_HTTP_CONNS && mh->s[k].fd != -1; k++)
 			continue;
-		if (k == METRICS_HTTP_CONNS) {
+		if (mh->n >= mh->max || k == METRICS_HTTP_CONNS) {
 			refused(mh, fd, now);
 			continue;
 		}
 		sc = &mh->s[k];
 		sc->fd = fd;
 		sc->writing = false;
-		sc->deadline = now + METRICS_HTTP_DEADLINE;
+		sc->deadline = now + mh->timeout;
 		httpreq_init(&sc->req);
 		buf_init(&sc->out, RESPONSE_MAX + 1024);
 		netaddr_format((struct sockaddr *)&ss, sc->peer,
@@ -376,8 +378,19 @@ metrics_http_new(int fd, const char *name, const struct config *cfg,
 		mh->s[k].mh = mh;
 	}
 	labels(mh, cfg);
+	metrics_http_config(mh, cfg);
 	log_info("listening on %s", mh->name);
 	return mh;
+}
+
+void
+metrics_http_config(struct metrics_http *mh, const struct config *cfg)
+{
+	if (mh == NULL)
+		return;
+	mh->max = cfg->metrics_connections < METRICS_HTTP_CONNS ?
+	    cfg->metrics_connections : METRICS_HTTP_CONNS;
+	mh->timeout = cfg->metrics_timeout;
 }
 
 void

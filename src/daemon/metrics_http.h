@@ -8,10 +8,9 @@
  * the only process (on its libev loop: metrics_http_start). A scrape
  * only reads the slots and writes text: no file, no DNS, no waiting on
  * another process, so it never holds up the SMTP clients. Each exchange
- * is bounded: METRICS_HTTP_CONNS at once (more are closed at once),
- * HTTPREQ_HEAD_MAX bytes of request and METRICS_HTTP_DEADLINE seconds
- * for the whole of it, so that a slow client holds nothing but its own
- * slot.
+ * is bounded: metrics_connections at once (more are closed at once),
+ * HTTPREQ_HEAD_MAX bytes of request and metrics_timeout for the whole
+ * of it, so that a slow client holds nothing but its own slot.
  */
 #ifndef SALLYPORT_METRICS_HTTP_H
 #define SALLYPORT_METRICS_HTTP_H
@@ -23,8 +22,7 @@
 
 #include "conf/config.h"
 
-#define METRICS_HTTP_CONNS	16	/* scrapes at once */
-#define METRICS_HTTP_DEADLINE	10	/* seconds for one exchange */
+#define METRICS_HTTP_CONNS	64	/* metrics_connections' maximum */
 /* What metrics_http_pollfds may fill: the listener and each scrape. */
 #define METRICS_HTTP_POLLFDS	(1 + METRICS_HTTP_CONNS)
 
@@ -32,10 +30,14 @@ struct metrics_http;
 
 /* Serve the listening socket fd (not taken: the caller closes it; name
  * for the logs), with the listeners' labels of cfg (the configuration
- * the sockets were bound by) and the daemon's start time. NULL: out of
- * memory. */
+ * the sockets were bound by), its limits, and the daemon's start time.
+ * NULL: out of memory. */
 struct metrics_http *metrics_http_new(int fd, const char *name,
 		    const struct config *cfg, time_t started);
+/* A reload: the limits of cfg from now on (the labels stay: the
+ * listeners change only at a restart). */
+void		 metrics_http_config(struct metrics_http *,
+		    const struct config *);
 /* Close every scrape and free (in a child just forked too: a copy of a
  * scrape's socket would keep it open). */
 void		 metrics_http_free(struct metrics_http *);

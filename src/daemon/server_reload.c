@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "conf/config_gen.h"
+#include "daemon/metrics_http.h"
 #include "daemon/generation.h"
 #include "lib/log.h"
 #include "daemon/server.h"
@@ -137,6 +138,7 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 			    "take effect at the next restart");
 	}
 	reload_tls(srv, cfg);
+	metrics_http_config(srv->metrics, cfg);
 	cfg_ref_put(srv->cfg);
 	srv->cfg = r;
 	srv->generation = gen;

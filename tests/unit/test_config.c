@@ -767,6 +767,22 @@ Test(config, metrics_listener)
 	    "and submissions do)\n");
 	/* Without tls_cert: a metrics listener needs none. */
 	config_free(ok("listen = *:25 mx\nlisten = 127.0.0.2:80 metrics\n"));
+	/* Its limits. */
+	cfg = ok("");
+	cr_assert_eq(cfg->metrics_connections, 16);
+	cr_assert_eq(cfg->metrics_timeout, 10);
+	config_free(cfg);
+	cfg = ok("metrics_connections = 64\nmetrics_timeout = 1m\n");
+	cr_assert_eq(cfg->metrics_connections, 64);
+	cr_assert_eq(cfg->metrics_timeout, 60);
+	out = print(cfg);
+	cr_assert(strstr(out, "metrics_connections = 64\nmetrics_timeout = "
+	    "1m\n") != NULL, "%s", out);
+	free(out);
+	config_free(cfg);
+	fails_like("metrics_connections = 65\n", "above the maximum 64");
+	fails_like("metrics_connections = 0\n", "metrics_connections: ");
+	fails_like("metrics_timeout = 0\n", "metrics_timeout: ");
 }
 
 Test(config, one_metrics_listener)
