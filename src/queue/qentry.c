@@ -450,22 +450,22 @@ state_line(struct qentry *e, const char *s, size_t n,
 	return NULL;
 }
 
-/* keep_event - the line described in ev into e->history (the last
- * QENTRY_HISTORY_MAX of them); NULL or an error */
+/* keep_event - the line described in ev into e->history: once
+ * QENTRY_HISTORY_MAX are kept, a ring whose oldest line the next one
+ * replaces (put in order by history_order); NULL or an error */
 static const char *
 keep_event(struct qentry *e, size_t *cap, struct qentry_event *ev,
     size_t textlen)
 {
-	struct qentry_event *grown;
+	struct qentry_event *grown, *slot;
 
 	if (ev->text && (ev->text = dup_value(ev->text, textlen)) == NULL)
 		return "out of memory";
 	if (e->nhistory == QENTRY_HISTORY_MAX) {
-		free(e->history[0].text);
-		memmove(e->history, e->history + 1, (e->nhistory - 1) *
-		    sizeof(*e->history));
-		e->nhistory--;
-		e->history_dropped++;
+		slot = &e->history[e->history_dropped++ % QENTRY_HISTORY_MAX];
+		free(slot->text);
+		*slot = *ev;
+		return NULL;
 	}
 	if (e->nhistory == *cap) {
 		*cap = *cap ? *cap * 2 : 16;
@@ -478,6 +478,25 @@ keep_event(struct qentry *e, size_t *cap, struct qentry_event *ev,
 	}
 	e->history[e->nhistory++] = *ev;
 	return NULL;
+}
+
+/* history_order - the ring of keep_event oldest first */
+static int
+history_order(struct qentry *e)
+{
+	struct qentry_event *copy;
+	size_t start = e->history_dropped % QENTRY_HISTORY_MAX, n;
+
+	if (e->history_dropped == 0 || start == 0)
+		return 0;
+	n = e->nhistory;
+	if ((copy = malloc(n * sizeof(*copy))) == NULL)
+		return -1;
+	memcpy(copy, e->history + start, (n - start) * sizeof(*copy));
+	memcpy(copy + (n - start), e->history, start * sizeof(*copy));
+	free(e->history);
+	e->history = copy;
+	return 0;
 }
 
 static int
@@ -523,6 +542,10 @@ read_state(struct qentry *e, const char *queue_dir, const char *path,
 	if (rc == -1 && why == NULL)
 		snprintf(err, errlen, "%s line %u: %s", path, lineno + 1,
 		    errno == EFBIG ? "too long" : strerror(errno));
+	if (rc != -1 && history && history_order(e) == -1) {
+		snprintf(err, errlen, "out of memory");
+		rc = -1;
+	}
 	free(r);
 	close(fd);
 	return rc;

@@ -288,3 +288,27 @@ Test(qctl, match)
 	cr_assert_str_eq(qfilter_state_name(e, now), "held");
 	qentry_free(e);
 }
+
+Test(qctl, history_keeps_the_latest_lines)
+{
+	char id[QUEUE_ID_LEN + 1], path[400];
+	struct qentry *e;
+	unsigned i;
+	FILE *fp;
+
+	commit("s@example.org", id);
+	mkdir(strcat(strcpy(path, dir), "/state"), 0700);
+	snprintf(path, sizeof(path), "%s/state/%s", dir, id);
+	cr_assert_not_null(fp = fopen(path, "w"));
+	for (i = 1; i <= QENTRY_HISTORY_MAX + 5; i++)
+		fprintf(fp, "next %u %u\n", 1000 + i, i);
+	cr_assert_eq(fclose(fp), 0);
+	e = qentry_load_any(dir, id, true, err, sizeof(err));
+	cr_assert_not_null(e, "%s", err);
+	cr_assert_eq(e->nhistory, QENTRY_HISTORY_MAX);
+	cr_assert_eq(e->history_dropped, 5);
+	for (i = 0; i < e->nhistory; i++)
+		cr_assert_eq(e->history[i].attempts, i + 6, "line %u", i);
+	cr_assert_eq(e->attempts, QENTRY_HISTORY_MAX + 5);
+	qentry_free(e);
+}
