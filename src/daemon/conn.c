@@ -22,6 +22,7 @@
 
 #include "daemon/conn.h"
 #include "daemon/conn_int.h"
+#include "daemon/conn_proxy.h"
 #include "daemon/local.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -32,18 +33,30 @@
 #include "smtp/smtp_reply.h"
 #include "sec/tls.h"
 
+/* conn_count_end - the connection's end in the metrics, once, before
+ * the client can see it: a scrape after it has it, and no longer open */
+static void
+conn_count_end(struct conn *c)
+{
+	if (c->counted)
+		return;
+	c->counted = true;
+	METRICS_INC(conn_total[c->line][c->refused_as != MCO_SERVED ?
+	    c->refused_as : c->denied ? MCO_DENIED : MCO_SERVED]);
+	METRICS_ADD(conn_open[c->line], -1);
+}
+
 /* conn_close - close the socket; free now, or when the commit returns */
 void
 conn_close(struct conn *c, const char *why)
 {
 	struct ev_loop *loop = c->srv->loop;
 
-	log_info("s=%lx disconnect from [%s]%s%s", c->sid, c->addr_text,
-	    why ? ": " : "", why ? why : "");
-	/* Counted before the client can see the close: a scrape after it
-	 * has it, and no longer open. */
-	METRICS_INC(conn_total[c->line][c->denied ? MCO_DENIED : MCO_SERVED]);
-	METRICS_ADD(conn_open[c->line], -1);
+	log_msg(c->quiet ? LOG_LVL_DEBUG : LOG_LVL_INFO, "s=%lx disconnect "
+	    "from [%s]%s%s%s", c->sid, c->addr_text, c->proxy_local ?
+	    " (the proxy's own connection)" : "", why ? ": " : "",
+	    why ? why : "");
+	conn_count_end(c);
 	ev_io_stop(loop, &c->rio);
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->timer);
@@ -52,6 +65,7 @@ conn_close(struct conn *c, const char *why)
 	conn_hooks_close(c);
 	tls_conn_free(c->tls);
 	c->tls = NULL;
+	buf_free(&c->proxy_in);
 	close(c->fd);
 	c->fd = -1;
 	c->closed = true;
@@ -175,6 +189,7 @@ conn_fill(struct conn *c)
 /* --- TLS handshake ------------------------------------------------------------ */
 
 static int	conn_greet(struct conn *);
+static int	conn_proxy_input(struct conn *);
 
 /* tls_metric - a protocol version as the metrics count it */
 static enum metrics_tls_version
@@ -423,6 +438,10 @@ on_read(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->proxy_pending) {
+		conn_proxy_input(c);
+		return;
+	}
 	if (c->handshaking) {
 		conn_handshake(c);
 		return;
@@ -470,6 +489,11 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->proxy_pending) {
+		c->refused_as = MCO_PROXY_BAD;
+		conn_close(c, "no PROXY header within proxy_timeout");
+		return;
+	}
 	if (c->greet_pending) {
 		c->greet_pending = false;	/* greet_pause is over */
 		conn_greet(c);
@@ -496,6 +520,7 @@ conn_greet(struct conn *c)
 	memset(&peer, 0, sizeof(peer));
 	peer.addr = c->role == ROLE_LOCAL ? NULL : (struct sockaddr *)&c->peer;
 	peer.addr_text = c->addr_text;
+	peer.untrusted = c->proxy_local;
 	peer.role = c->role;
 	peer.listener = c->line;
 	peer.local_user = c->local_user;
@@ -517,14 +542,129 @@ conn_greet(struct conn *c)
 	return conn_process(c);
 }
 
+/* conn_begin - the session begins: the checks at connect, then TLS
+ * or the greeting; -1 if closed */
+static int
+conn_begin(struct conn *c)
+{
+	conn_dnsbl_start(c);	/* the greeting does not wait for it */
+	conn_milter_start(c);	/* nor for the milters */
+	if (c->role == ROLE_SUBMISSIONS) {
+		/* RFC 8314: TLS from the first byte, then the greeting. */
+		if (c->tlsctx == NULL) {
+			conn_close(c, "no TLS certificate for submissions");
+			return -1;
+		}
+		return conn_start_tls(c);
+	}
+	if (c->cfg->cfg->greet_pause > 0 && c->role != ROLE_LOCAL) {
+		/* The 220 when the timer fires; input before it is refused. */
+		c->greet_pending = true;
+		ev_timer_set(&c->timer, c->cfg->cfg->greet_pause, 0.0);
+		ev_timer_start(c->srv->loop, &c->timer);
+		ev_io_start(c->srv->loop, &c->rio);
+		return 0;
+	}
+	return conn_greet(c);
+}
+
+/* endpoint_port - the port of an IPv4 or IPv6 socket address */
+static in_port_t
+endpoint_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_port;
+	return ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+/* same_endpoint - one address (an IPv4-mapped one as IPv4) and port */
+static bool
+same_endpoint(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	struct netaddr_key ka, kb;
+
+	if (netaddr_client_key((const struct sockaddr *)a, 128, &ka) == -1 ||
+	    netaddr_client_key((const struct sockaddr *)b, 128, &kb) == -1)
+		return false;
+	return ka.family == kb.family && memcmp(ka.addr, kb.addr,
+	    sizeof(ka.addr)) == 0 && endpoint_port(a) == endpoint_port(b);
+}
+
+/* conn_proxied - the PROXY header is in: its client is the client
+ * (or, for the proxy's own connection, nobody trusted); then the
+ * per-address limit by that client, and the session; -1 if closed */
+static int
+conn_proxied(struct conn *c, const struct proxy_hdr *hdr)
+{
+	static const char full[] = R_TOO_MANY_FROM_IP "\r\n";
+	const struct sockaddr *sa = (const struct sockaddr *)&hdr->src;
+
+	METRICS_INC(proxy_headers);
+	c->proxy_pending = false;
+	ev_timer_stop(c->srv->loop, &c->timer);
+	ev_io_stop(c->srv->loop, &c->rio);
+	snprintf(c->proxy_text, sizeof(c->proxy_text), "%s", c->addr_text);
+	/* The proxy's own connection: said so (LOCAL, UNKNOWN), or a
+	 * header that names this very connection, which is how HAProxy's
+	 * version 1 health checks introduce themselves. */
+	if (hdr->local || (same_endpoint(&hdr->src, &c->peer) &&
+	    same_endpoint(&hdr->dst, &c->local))) {
+		c->proxy_local = c->quiet = true;
+	} else {
+		memset(&c->peer, 0, sizeof(c->peer));
+		memcpy(&c->peer, sa, sa->sa_family == AF_INET6 ?
+		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+		memcpy(&c->local, &hdr->dst, sizeof(c->local));
+		netaddr_format(sa, c->addr_text, sizeof(c->addr_text));
+	}
+	/* The proxy's own is never one of mynetworks, here too. */
+	if (server_per_ip_full(c->srv, (struct sockaddr *)&c->peer,
+	    !c->proxy_local, c->listener_name)) {
+		c->quiet = true;
+		c->refused_as = MCO_PER_IP;
+		METRICS_INC(refusals[MR_LIMIT]);
+		conn_count_end(c);
+		(void)!write(c->fd, full, sizeof(full) - 1);
+		conn_close(c, "max_connections_per_ip");
+		return -1;
+	}
+	server_conn_client(c->srv, (struct sockaddr *)&c->peer, &c->limit_key);
+	if (!c->proxy_local)
+		log_info("s=%lx connect from [%s] via proxy [%s] to %s", c->sid,
+		    c->addr_text, c->proxy_text, config_role_name(c->role));
+	return conn_begin(c);
+}
+
+/* conn_proxy_input - more of the PROXY header; -1 if closed */
+static int
+conn_proxy_input(struct conn *c)
+{
+	struct proxy_hdr hdr;
+	char why[256];
+
+	switch (conn_proxy_read(c->fd, &c->proxy_in, &hdr, why, sizeof(why))) {
+	case CONN_PROXY_WAIT:
+		return 0;
+	case CONN_PROXY_DONE:
+		return conn_proxied(c, &hdr);
+	case CONN_PROXY_FAIL:
+		break;
+	}
+	c->refused_as = MCO_PROXY_BAD;
+	conn_close(c, why);
+	return -1;
+}
+
 struct conn *
 conn_new(struct server *srv, int fd, const struct sockaddr *sa,
-    enum listen_role role, unsigned line)
+    const struct listener *l)
 {
 	struct conn *c;
 	socklen_t len;
 	int one = 1;
 	char user[sizeof(c->local_user)] = "";
+	enum listen_role role = l->role;
 
 	/* A local client is trusted for who the kernel says it is: no
 	 * word from the kernel, no session. */
@@ -542,11 +682,13 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	c->cfg = cfg_ref_get(srv->cfg);
 	c->fd = fd;
 	c->role = role;
-	c->line = line < METRICS_LISTENERS ? line : METRICS_LISTENERS - 1;
+	c->line = l->line;
 	METRICS_INC(conn_open[c->line]);	/* down in conn_close */
+	c->listener_name = l->name;
 	c->sid = srv->next_sid += srv->nworkers;	/* unique across workers */
 	c->tlsctx = srv->tls ? tls_ctx_ref(srv->tls) : NULL;
 	buf_init(&c->out, CONN_OUT_MAX);
+	buf_init(&c->proxy_in, PROXY_V2_MAX);
 	memcpy(&c->peer, sa, sa->sa_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	len = sizeof(c->local);
@@ -571,30 +713,22 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	if (c->next)
 		c->next->prev = c;
 	srv->conns = c;
-	server_conn_added(srv, (struct sockaddr *)&c->peer,
-	    &c->limit_key);
-
-	log_info("s=%lx connect from [%s] to %s", c->sid, c->addr_text,
-	    config_role_name(role));
-	conn_dnsbl_start(c);	/* the greeting does not wait for it */
-	conn_milter_start(c);	/* nor for the milters */
-	if (role == ROLE_SUBMISSIONS) {
-		/* RFC 8314: TLS from the first byte, then the greeting. */
-		if (c->tlsctx == NULL) {
-			conn_close(c, "no TLS certificate for submissions");
-			return NULL;
-		}
-		return conn_start_tls(c) == 0 ? c : NULL;
-	}
-	if (c->cfg->cfg->greet_pause > 0 && role != ROLE_LOCAL) {
-		/* The 220 when the timer fires; input before it is refused. */
-		c->greet_pending = true;
-		ev_timer_set(&c->timer, c->cfg->cfg->greet_pause, 0.0);
+	if (l->proxy) {
+		/* Counted by its client once the header names it; until
+		 * then nothing is sent, and the header has a deadline of
+		 * its own, for the whole of it. */
+		server_conn_added(srv, NULL, &c->limit_key);
+		c->proxy_pending = true;
+		ev_timer_set(&c->timer, server_timeout(srv,
+		    c->cfg->cfg->proxy_timeout), 0.0);
 		ev_timer_start(srv->loop, &c->timer);
 		ev_io_start(srv->loop, &c->rio);
 		return c;
 	}
-	return conn_greet(c) == 0 ? c : NULL;
+	server_conn_added(srv, (struct sockaddr *)&c->peer, &c->limit_key);
+	log_info("s=%lx connect from [%s] to %s", c->sid, c->addr_text,
+	    config_role_name(role));
+	return conn_begin(c) == 0 ? c : NULL;
 }
 
 void

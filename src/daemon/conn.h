@@ -9,11 +9,14 @@
 
 #include "conf/config.h"
 
+struct listener;
 struct server;
 
-/* line: the `listen` line it came in on, as the metrics count it */
+/* A client accepted on listener l: served, or on a proxy listener
+ * first asked for its PROXY header. The metrics count it under l's
+ * `listen` line. */
 struct conn	*conn_new(struct server *, int fd, const struct sockaddr *,
-		    enum listen_role, unsigned line);
+		    const struct listener *l);
 /* The server is stopping: 421 now, or after the transaction. */
 void		 conn_shutdown(struct conn *);
 /* Close at once (shutdown_timeout has passed). */

@@ -258,13 +258,14 @@ on_dnsbl(void *arg, const char *reply)
 
 /* conn_dnsbl_start - on mx listeners only, and never for mynetworks:
  * submission and trusted clients are not refused by DNSBLs (Postfix
- * runs postscreen on port 25 only) */
+ * runs postscreen on port 25 only); nor for a load balancer's own
+ * connection, which is no client */
 void
 conn_dnsbl_start(struct conn *c)
 {
 	const struct config *cfg = c->cfg->cfg;
 
-	if (c->role != ROLE_MX || cfg->dnsbl.n == 0 ||
+	if (c->role != ROLE_MX || cfg->dnsbl.n == 0 || c->proxy_local ||
 	    policy_trusted(cfg, (const struct sockaddr *)&c->peer))
 		return;
 	c->dnsbl = dnsbl_start(c->srv->loop, c->srv->dns, cfg,

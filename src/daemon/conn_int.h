@@ -14,6 +14,7 @@
 
 #include "lib/buf.h"
 #include "conf/config.h"
+#include "lib/metrics.h"
 #include "lib/netaddr.h"
 #include "sec/sasl.h"
 
@@ -75,8 +76,27 @@ struct conn {
 	unsigned long	 sid;
 	char		 addr_text[64];
 	char		 local_user[48];	/* ROLE_LOCAL: "UID (name)" */
-	struct sockaddr_storage local, peer;
+	struct sockaddr_storage local, peer;	/* behind a proxy: the
+					 * header's (but for `proxy_local`) */
 	struct netaddr_key limit_key;	/* counted under (server_conn_added) */
+	/* A proxy listener: its header is awaited (proxy_in holds what
+	 * was read of it), then the proxy is known by proxy_text. */
+	bool		 proxy_pending;
+	struct buf	 proxy_in;
+	char		 proxy_text[64];	/* "" unless behind a proxy */
+	/* The proxy's own connection (v2 LOCAL, v1 UNKNOWN): its health
+	 * checks. Served at the proxy's address, never trusted, and said
+	 * at the debug level only. */
+	bool		 proxy_local;
+	bool		 quiet;		/* closing is said at debug level:
+					 * said already, or proxy_local */
+	/* Refused before its session began, for the metrics: no PROXY
+	 * header, or max_connections_per_ip by the header's client
+	 * (MCO_SERVED: not so; `denied` is the session's own refusal). */
+	enum metrics_conn_outcome refused_as;
+	bool		 counted;	/* its end is in the metrics */
+	const char	*listener_name;	/* for log lines (the listener
+					 * outlives its connections) */
 	struct conn	*prev, *next;
 	/* Input not yet taken by the engine: allocated when a read needs
 	 * it and freed once empty, so an idle connection holds none. */

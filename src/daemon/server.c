@@ -52,11 +52,11 @@ listen_one(const struct listen_spec *ls, struct listener *l, bool reuseport,
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	snprintf(l->name, sizeof(l->name), "%s%s%s:%s %s",
+	snprintf(l->name, sizeof(l->name), "%s%s%s:%s %s%s",
 	    ls->host && strchr(ls->host, ':') ? "[" : "",
 	    ls->host ? ls->host : "*",
 	    ls->host && strchr(ls->host, ':') ? "]" : "",
-	    ls->port, config_role_name(ls->role));
+	    ls->port, config_role_name(ls->role), ls->proxy ? " proxy" : "");
 	for (;;) {
 		if ((rc = getaddrinfo(host, ls->port, &hints, &res)) != 0) {
 			snprintf(err, errlen, "listen %s: %s", l->name,
@@ -88,6 +88,7 @@ listen_one(const struct listen_spec *ls, struct listener *l, bool reuseport,
 	freeaddrinfo(res);
 	l->fd = fd;
 	l->role = ls->role;
+	l->proxy = ls->proxy;
 	return 0;
 fail:
 	snprintf(err, errlen, "listen %s: %s", l->name, strerror(errno));
@@ -163,32 +164,23 @@ listeners_stop(struct server *srv)
 		ev_io_stop(srv->loop, &srv->local.io);
 }
 
-/* per_ip_full - refuse (421) a connection past max_connections_per_ip;
- * true when refused (counted for the metrics), and the caller closes */
+/* proxy_untrusted - a proxy listener believes the header of a load
+ * balancer in proxy_trusted only: anyone else is closed at once, before
+ * a byte is read or sent; true when refused, and the caller closes */
 static bool
-per_ip_full(struct server *srv, int fd, const struct sockaddr *sa,
+proxy_untrusted(struct server *srv, const struct sockaddr *sa,
     const struct listener *l)
 {
-	static const char full[] = R_TOO_MANY_FROM_IP "\r\n";
 	const struct config *cfg = srv->cfg->cfg;
-	const struct iptable_entry *e = NULL;
-	unsigned max = cfg->max_connections_per_ip;
-	struct netaddr_key key;
 	char ip[NETADDR_STRLEN];
 
-	if (netaddr_client_key(sa, cfg->ipv6_client_prefix, &key) == 0)
-		e = iptable_get(srv->per_ip, &key, false);
-	/* mynetworks are exempt, as in Postfix (smtpd_client_event_limit_
-	 * exceptions): a local relay or a busy web server is not an attack. */
-	if (e == NULL || e->count < max || policy_trusted(cfg, sa))
+	if (!l->proxy || cidr_match_any(cfg->proxy_trusted,
+	    cfg->nproxy_trusted, sa))
 		return false;
 	netaddr_format(sa, ip, sizeof(ip));
-	log_warn("refused connection from [%s] on %s: max_connections_per_ip "
-	    "(%u) reached", ip, l->name, max);
-	METRICS_INC(conn_total[l->line][MCO_PER_IP]);
-	METRICS_INC(refusals[MR_LIMIT]);
-	/* Best effort: the socket is closed either way. */
-	(void)!write(fd, full, sizeof(full) - 1);
+	log_warn("refused connection from [%s] on %s: not in proxy_trusted",
+	    ip, l->name);
+	METRICS_INC(conn_total[l->line][MCO_PROXY_BAD]);
 	return true;
 }
 
@@ -197,6 +189,12 @@ static void
 accepted(struct server *srv, const struct listener *l, int fd,
     const struct sockaddr *sa)
 {
+	static const char full[] = R_TOO_MANY_FROM_IP "\r\n";
+
+	if (proxy_untrusted(srv, sa, l)) {
+		close(fd);
+		return;
+	}
 	if (srv->nconns >= srv->cfg->cfg->max_connections) {
 		static const char busy[] = R_TOO_BUSY "\r\n";
 
@@ -209,11 +207,16 @@ accepted(struct server *srv, const struct listener *l, int fd,
 		close(fd);
 		return;
 	}
-	if (per_ip_full(srv, fd, sa, l)) {
+	/* Behind a proxy, the client is known after its header (conn.c). */
+	if (!l->proxy && server_per_ip_full(srv, sa, true, l->name)) {
+		METRICS_INC(conn_total[l->line][MCO_PER_IP]);
+		METRICS_INC(refusals[MR_LIMIT]);
+		/* Best effort: the socket is closed either way. */
+		(void)!write(fd, full, sizeof(full) - 1);
 		close(fd);
 		return;
 	}
-	conn_new(srv, fd, sa, l->role, l->line);
+	conn_new(srv, fd, sa, l);
 }
 
 static void

@@ -31,6 +31,8 @@ struct listener {
 	enum listen_role role;
 	unsigned	 line;		/* its `listen` line, as the metrics
 					 * count it (lib/metrics.h) */
+	bool		 proxy;		/* a PROXY header first (as bound:
+					 * a reload does not change it) */
 	char		 name[80];	/* "127.0.0.1:25 mx", for logs */
 	ev_io		 io;
 	struct server	*srv;
@@ -138,9 +140,18 @@ void		 server_clients_start(struct server *);
 void		 server_queued(struct server *, const char *id);
 /* A connection from peer is open: counted, under its client address
  * in *key (family 0: not counted), which the connection keeps so that
- * it is uncounted under the same key after a reload changes the prefix. */
+ * it is uncounted under the same key after a reload changes the prefix.
+ * Peer NULL: its client is not known yet (a PROXY header to come), and
+ * server_conn_client counts it under that client once it is. */
 void		 server_conn_added(struct server *, const struct sockaddr *peer,
 		    struct netaddr_key *key);
+void		 server_conn_client(struct server *,
+		    const struct sockaddr *peer, struct netaddr_key *key);
+/* Would one more connection from peer pass max_connections_per_ip
+ * (logged as refused on listener `where`)? mynetworks are exempt if
+ * `exempt`. */
+bool		 server_per_ip_full(struct server *,
+		    const struct sockaddr *peer, bool exempt, const char *where);
 /* ... and gone. */
 void		 server_conn_gone(struct server *, const struct netaddr_key *key);
 /* A timeout, shortened while the server is under stress. */

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/netaddr.h"
 #include "queue/queue.h"
+#include "smtp/policy.h"
 
 #define STRESS_DIVISOR	5	/* timeouts under stress, as Postfix does */
 #define AUTH_SWEEP	60.0	/* seconds between ageing AUTH failures */
@@ -63,16 +64,48 @@ void
 server_conn_added(struct server *srv, const struct sockaddr *peer,
     struct netaddr_key *key)
 {
+	srv->nconns++;
+	key->family = 0;
+	if (peer != NULL)
+		server_conn_client(srv, peer, key);
+	stress_check(srv);
+}
+
+void
+server_conn_client(struct server *srv, const struct sockaddr *peer,
+    struct netaddr_key *key)
+{
 	struct iptable_entry *e;
 
-	srv->nconns++;
 	/* Out of memory: this one goes uncounted, which is harmless. */
 	if (netaddr_client_key(peer, srv->cfg->cfg->ipv6_client_prefix,
 	    key) == 0 && (e = iptable_get(srv->per_ip, key, true)) != NULL)
 		e->count++;
 	else
 		key->family = 0;
-	stress_check(srv);
+}
+
+bool
+server_per_ip_full(struct server *srv, const struct sockaddr *peer,
+    bool exempt, const char *where)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	const struct iptable_entry *e = NULL;
+	unsigned max = cfg->max_connections_per_ip;
+	struct netaddr_key key;
+	char ip[NETADDR_STRLEN];
+
+	if (netaddr_client_key(peer, cfg->ipv6_client_prefix, &key) == 0)
+		e = iptable_get(srv->per_ip, &key, false);
+	/* mynetworks are exempt, as in Postfix (smtpd_client_event_limit_
+	 * exceptions): a local relay or a busy web server is not an attack. */
+	if (e == NULL || e->count < max || (exempt &&
+	    policy_trusted(cfg, peer)))
+		return false;
+	netaddr_format(peer, ip, sizeof(ip));
+	log_warn("refused connection from [%s] on %s: max_connections_per_ip "
+	    "(%u) reached", ip, where, max);
+	return true;
 }
 
 void

@@ -114,6 +114,7 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 		same_listen = cfg->nlisten == old->nlisten;
 		for (i = 0; same_listen && i < cfg->nlisten; i++)
 			same_listen = cfg->listen[i].role == old->listen[i].role &&
+			    cfg->listen[i].proxy == old->listen[i].proxy &&
 			    strcmp(cfg->listen[i].port, old->listen[i].port) == 0 &&
 			    (cfg->listen[i].host && old->listen[i].host ?
 			    strcmp(cfg->listen[i].host, old->listen[i].host) == 0 :

@@ -110,7 +110,8 @@ early_take(struct master *m)
 				break;
 			e->fd = fd;
 			e->role_index = i % srv->nlisten;
-			e->worker = workers_steer_pick(srv->cfg->cfg,
+			e->worker = srv->listeners[i].proxy ? -1 :
+			    workers_steer_pick(srv->cfg->cfg,
 			    (struct sockaddr *)&e->peer, srv->nworkers);
 			if (e->worker < 0)	/* spread: where it came */
 				e->worker = (int)(i / srv->nlisten);

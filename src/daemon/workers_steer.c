@@ -208,8 +208,12 @@ workers_steer_all(struct server *srv, bool reload)
 
 	if (srv->nworkers < 2)
 		return false;	/* one worker: no reuseport group */
+	/* A proxy listener's connections all come from the proxy: steered
+	 * by address, one worker would serve them all. The kernel spreads
+	 * them by its own hash (no program), and the per-address limits
+	 * count per worker there (sallyport.conf(5), listen). */
 	for (i = 0; i < srv->nlisten; i++)
-		if (srv->listeners[i].fd != -1 &&
+		if (srv->listeners[i].fd != -1 && !srv->listeners[i].proxy &&
 		    workers_steer(srv->listeners[i].fd, srv->nworkers,
 		    srv->cfg->cfg) == -1) {
 			all = false;

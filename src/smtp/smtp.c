@@ -86,6 +86,7 @@ smtp_new(const struct config *cfg, const struct smtp_peer *peer,
 	 * trusted as mynetworks, as Postfix's sendmail is: ours to relay
 	 * and to sign. No other path can claim the role. */
 	s->client.trusted = peer->role == ROLE_LOCAL || (peer->addr &&
+	    !peer->untrusted &&
 	    policy_trusted(cfg, (const struct sockaddr *)&s->addr));
 	if (peer->role == ROLE_LOCAL)
 		snprintf(s->local_user, sizeof(s->local_user), "%s",

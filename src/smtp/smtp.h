@@ -197,6 +197,9 @@ struct smtp_io {
 struct smtp_peer {
 	const struct sockaddr	*addr;
 	const char		*addr_text;	/* "192.0.2.1" */
+	/* Never trusted by mynetworks, whatever addr: a load balancer's
+	 * own connection (PROXY LOCAL), at the balancer's address. */
+	bool			 untrusted;
 	enum listen_role	 role;
 	/* Which `listen` line (0, 1, ... in the file's order), for the
 	 * metrics; past METRICS_LISTENERS - 1 (lib/metrics.h) the last. */
