@@ -11,7 +11,9 @@ outside its zones), a client in client_deny, a failed then a good AUTH
 over STARTTLS on the submission port and two messages through it (one
 sent by the smarthost, one deferred), one client past
 max_connections_per_ip; then scrapes again. A second daemon counts a
-client on a DNS blocklist and one past max_connections. Every scrape passes
+client on a DNS blocklist and one past max_connections; a third
+delivers to a domain's MX (as root: the sink is on port 25), which
+takes one recipient and refuses another, whose bounce comes home. Every scrape passes
 Prometheus's own checker (promtool check metrics); what the test
 controls is checked exactly as the difference of two scrapes, the rest
 (DNS queries, the histogram's sum) as present and growing.
@@ -22,6 +24,7 @@ each leaves by QUIT and waits for the server to close: a connection is
 counted when it ends."""
 
 import os
+import random
 import re
 import subprocess
 import urllib.request
@@ -320,6 +323,52 @@ class Metrics(DeliveryCase):
             self.assertEqual(delta('sallyport_refusals_total', reason=reason),
                              want.get(reason, 0), reason)
         self.assertGreaterEqual(delta('sallyport_dns_queries_total'), 1)
+
+    def test_deliveries_to_mx(self):
+        """The MX class: one recipient taken by the domain's MX, one
+        refused (550) and bounced, its DSN delivered to the sender here."""
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the MX sink must listen on port 25, and the '
+                          'daemon has no key for another port')
+        sink = None
+        for _ in range(5):
+            addr = '127.%d.%d.%d' % (random.randint(1, 254), random.randint(0, 255),
+                                     random.randint(2, 254))
+            try:
+                sink = self.sink(host=addr, port=25,
+                                 refuse={'nobody@remote.test': '550 5.1.1 no such user'})
+                break
+            except OSError:
+                continue
+        self.assertIsNotNone(sink, 'no free loopback address for port 25')
+        dns = self.dnsmasq(
+            hosts=dict(sallytest.SHARED_DNS_HOSTS, **{'mx.remote.test': addr}),
+            mx=dict(sallytest.SHARED_DNS_MX, **{'remote.test': 'mx.remote.test'}),
+            zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        metrics_port = sallytest.free_port()
+        srv = self.daemon(dns_servers=dns.server, workers='1',
+                          extra_listen=['127.0.0.1:%d metrics' % metrics_port])
+        srv.metrics_port = metrics_port
+        before = self.settled(srv)
+        for rcpt in ('friend@remote.test', 'nobody@remote.test'):
+            self.send(srv, SENDER, [rcpt], message('to ' + rcpt))
+        sink.wait(1)
+        self.assertEqual(len(self.mailbox('sender', 1)), 1, 'the bounce')
+        end = self.wait_scrape(srv, lambda s: s.get('sallyport_deliveries_total')
+                               - before.get('sallyport_deliveries_total') >= 3,
+                               'deliveries not counted')
+
+        def delta(name, **labels):
+            return end.get(name, **labels) - before.get(name, **labels)
+
+        self.assertEqual(delta('sallyport_deliveries_total', outcome='sent',
+                               destination='mx'), 1)
+        self.assertEqual(delta('sallyport_deliveries_total', outcome='bounced',
+                               destination='mx'), 1)
+        self.assertEqual(delta('sallyport_deliveries_total', outcome='sent',
+                               destination='local'), 1, 'the DSN')
+        self.assertEqual(delta('sallyport_deliveries_total'), 3)
+        self.assertGreaterEqual(delta('sallyport_dns_queries_total'), 2, 'MX and address')
 
 
 if __name__ == '__main__':
