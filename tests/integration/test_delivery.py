@@ -99,6 +99,30 @@ class DeliveryCase(sallytest.TestCase):
         self.addCleanup(s.stop)
         return s.start() if start else s
 
+    def mx_sink(self, **kw):
+        """(a started sink(**kw) on port 25 of a random loopback address,
+        a dnsmasq naming it mx.remote.test, the MX of remote.test); as
+        root only (skipped otherwise): the daemon has no key for another
+        port."""
+        if os.geteuid() != 0:
+            self.skipTest('needs root: the MX sink must listen on port 25, and the '
+                          'daemon has no key for another port')
+        sink = None
+        for _ in range(5):
+            addr = '127.%d.%d.%d' % (random.randint(1, 254), random.randint(0, 255),
+                                     random.randint(2, 254))
+            try:
+                sink = self.sink(host=addr, port=25, **kw)
+                break
+            except OSError:
+                continue
+        self.assertIsNotNone(sink, 'no free loopback address for port 25')
+        dns = self.dnsmasq(
+            hosts=dict(sallytest.SHARED_DNS_HOSTS, **{'mx.remote.test': addr}),
+            mx=dict(sallytest.SHARED_DNS_MX, **{'remote.test': 'mx.remote.test'}),
+            zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        return sink, dns
+
     def smarthost(self, sink, start=True, **overrides):
         """A daemon relaying through sink: plain, or with the test CA and
         an auth file when the sink has TLS and AUTH."""
@@ -596,23 +620,7 @@ class DirectMx(DeliveryCase):
         self.wait_gone(srv, qid)
 
     def test_delivery_to_mx(self):
-        if os.geteuid() != 0:
-            self.skipTest('needs root: the MX sink must listen on port 25, and the '
-                          'daemon has no key for another port')
-        sink = None
-        for _ in range(5):
-            addr = '127.%d.%d.%d' % (random.randint(1, 254), random.randint(0, 255),
-                                     random.randint(2, 254))
-            try:
-                sink = self.sink(host=addr, port=25)
-                break
-            except OSError:
-                continue
-        self.assertIsNotNone(sink, 'no free loopback address for port 25')
-        dns = self.dnsmasq(
-            hosts=dict(sallytest.SHARED_DNS_HOSTS, **{'mx.remote.test': addr}),
-            mx=dict(sallytest.SHARED_DNS_MX, **{'remote.test': 'mx.remote.test'}),
-            zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        sink, dns = self.mx_sink()
         srv = self.daemon(dns_servers=dns.server)
         msg = message('straight to the mx')
         qid = self.send(srv, SENDER, ['friend@remote.test'], msg)

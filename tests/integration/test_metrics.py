@@ -24,7 +24,6 @@ each leaves by QUIT and waits for the server to close: a connection is
 counted when it ends."""
 
 import os
-import random
 import re
 import subprocess
 import urllib.request
@@ -327,24 +326,7 @@ class Metrics(DeliveryCase):
     def test_deliveries_to_mx(self):
         """The MX class: one recipient taken by the domain's MX, one
         refused (550) and bounced, its DSN delivered to the sender here."""
-        if os.geteuid() != 0:
-            self.skipTest('needs root: the MX sink must listen on port 25, and the '
-                          'daemon has no key for another port')
-        sink = None
-        for _ in range(5):
-            addr = '127.%d.%d.%d' % (random.randint(1, 254), random.randint(0, 255),
-                                     random.randint(2, 254))
-            try:
-                sink = self.sink(host=addr, port=25,
-                                 refuse={'nobody@remote.test': '550 5.1.1 no such user'})
-                break
-            except OSError:
-                continue
-        self.assertIsNotNone(sink, 'no free loopback address for port 25')
-        dns = self.dnsmasq(
-            hosts=dict(sallytest.SHARED_DNS_HOSTS, **{'mx.remote.test': addr}),
-            mx=dict(sallytest.SHARED_DNS_MX, **{'remote.test': 'mx.remote.test'}),
-            zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        sink, dns = self.mx_sink(refuse={'nobody@remote.test': '550 5.1.1 no such user'})
         metrics_port = sallytest.free_port()
         srv = self.daemon(dns_servers=dns.server, workers='1',
                           extra_listen=['127.0.0.1:%d metrics' % metrics_port])
