@@ -2,9 +2,10 @@
  * workers - the daemon's processes: the only one, or the master process
  * and its worker processes.
  *
- * The master has no event loop: it polls a signalfd and its children's
- * control sockets (generation.h), and reaps children, which keeps it
- * small enough to trust. A worker is forked with every listening socket
+ * The master has no event loop: it polls a signalfd, its children's
+ * control sockets (generation.h) and the metrics listener's scrapes
+ * (metrics_http.h: memory read, text written, nothing that blocks), and
+ * reaps children, which keeps it small enough to trust. A worker is forked with every listening socket
  * but its own closed.
  */
 #include <errno.h>
