@@ -3,7 +3,7 @@ the OpenMetrics or the text content type as asked, Content-Length,
 Connection: close), HEAD, 404/405/400, a slow client holding a scrape
 open while SMTP is served and other scrapes answered, connections past
 the limit closed, the workers' counters summed by the master, counters
-carried across a worker's death and a reload, a private Prometheus
+carried across a worker's or the runner's death and a reload, a private Prometheus
 scraping it as OpenMetrics, and sallyport -n's warning off loopback.
 
 What each counter counts is test_metrics.py's; here the values are only
@@ -264,6 +264,40 @@ class MetricsHTTP(sallytest.TestCase):
         # A reload keeps them too.
         srv.reload()
         self.assertEqual(self.connections(), after + len(sallytest.SOURCES))
+
+    def deliver_one(self, srv):
+        with self.client(srv.mx_port) as c:
+            self.assertEqual(c.cmd('EHLO client.example').code, 250)
+            self.assertEqual(c.transaction('a@example.org', ['user@example.test'],
+                                           b'Subject: x\r\n\r\nx\r\n').code, 250)
+            c.cmd('QUIT')
+
+    def wait_sent(self, want):
+        key = 'sallyport_deliveries_total{outcome="sent",destination="local"}'
+        self.assertTrue(sallytest.wait_until(lambda: self.request().sample(key) == want,
+                                             sallytest.IO_TIMEOUT, interval=0.1),
+                        self.request().text)
+
+    def test_runner_counts_across_its_restart(self):
+        """The exec'd runner counts into the mapping it was passed, and
+        its successor carries on (one process: the runner is its child)."""
+        mail = tempfile.mkdtemp(prefix='sallytest-mail-')
+        self.addCleanup(shutil.rmtree, mail, True)
+        for workers in ('1', '2'):
+            srv = self.server(workers=workers, delivery='yes', mailbox_users='user',
+                              local_delivery='maildir:%s/%s/%%u/Maildir' % (mail, workers))
+            self.deliver_one(srv)
+            self.wait_sent(1)
+            runner, = sallytest.queue_runners(srv.pid)
+            os.kill(runner, signal.SIGKILL)
+            self.assertTrue(sallytest.wait_until(
+                lambda: sallytest.queue_runners(srv.pid) not in ([], [runner]),
+                30, interval=0.2), 'the runner was not restarted')
+            self.assertEqual(self.request().sample(
+                'sallyport_deliveries_total{outcome="sent",destination="local"}'), 1)
+            self.deliver_one(srv)
+            self.wait_sent(2)
+            srv.close()
 
     def test_only_process_serves_it(self):
         srv = self.server(workers='1')
