@@ -599,7 +599,17 @@ conn_proxied(struct conn *c, const struct proxy_hdr *hdr)
 {
 	static const char full[] = R_TOO_MANY_FROM_IP "\r\n";
 	const struct sockaddr *sa = (const struct sockaddr *)&hdr->src;
+	const struct config *now = c->srv->cfg->cfg;
 
+	/* Trusted at accept, but a reload since may have taken the proxy
+	 * out of proxy_trusted: its header is believed only if it is
+	 * still in there now. */
+	if (!cidr_match_any(now->proxy_trusted, now->nproxy_trusted,
+	    (const struct sockaddr *)&c->peer)) {
+		c->refused_as = MCO_PROXY_BAD;
+		conn_close(c, "not in proxy_trusted since a reload");
+		return -1;
+	}
 	METRICS_INC(proxy_headers);
 	c->proxy_pending = false;
 	ev_timer_stop(c->srv->loop, &c->timer);
