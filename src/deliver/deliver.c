@@ -267,14 +267,15 @@ forget_gone(struct runner *r)
 
 	while (i < r->nslots) {
 		struct slot *s = &r->slots[i];
+		bool gone = false;
 
-		if (s->seen || s->busy || (size_t)snprintf(path, sizeof(path),
-		    "%s/incoming/%s", queue_dir(r->queue), s->id) >=
-		    sizeof(path) || access(path, F_OK) == 0 || errno != ENOENT) {
+		if (!s->seen && !s->busy && (size_t)snprintf(path, sizeof(path),
+		    "%s/incoming/%s", queue_dir(r->queue), s->id) < sizeof(path))
+			gone = access(path, F_OK) == -1 && errno == ENOENT;
+		if (gone)
+			*s = r->slots[--r->nslots];
+		else
 			i++;
-			continue;
-		}
-		*s = r->slots[--r->nslots];
 	}
 }
 

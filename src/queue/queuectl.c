@@ -394,8 +394,10 @@ change(struct qrun *r, const char *id, bool quiet_gone)
 	case QCMD_HOLD:
 		rc = qentry_hold(r->dir, id, err, sizeof(err));
 		saved = errno;
-		if (rc == 0)
+		if (rc == 0) {
 			printf("%s held\n", id);
+			r->rescan = true;	/* its count (metrics) */
+		}
 		else if (saved == EEXIST) {
 			printf("%s is held already\n", id);
 			rc = 0;
@@ -413,8 +415,10 @@ change(struct qrun *r, const char *id, bool quiet_gone)
 	case QCMD_DELETE:
 		rc = qentry_remove(r->dir, id, err, sizeof(err));
 		saved = errno;
-		if (rc == 0)
+		if (rc == 0) {
 			printf("%s deleted\n", id);
+			r->rescan = true;	/* its count (metrics) */
+		}
 		break;
 	case QCMD_REQUEUE:
 		rc = requeue_entry(r, id);	/* says its own errors */

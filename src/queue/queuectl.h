@@ -50,7 +50,8 @@ int	queuectl_command(const char *config, bool json, queuectl_dsn_fn dsn,
 /* `release`, `requeue`, `bounce`: entries released into incoming/,
  * made due now, or a DSN queued; the runner rescans the queue and
  * schedules each as its state says (nothing else made due, unlike
- * flush). */
+ * flush). `hold` and `delete` leave it too: the rescan takes the
+ * entries out of the schedule and the metrics' count at once. */
 #define QUEUECTL_RESCAN_MARKER	"rescan-now"
 
 #endif
