@@ -116,10 +116,13 @@ int	st_places_from_config(const struct config *, const char *server_name,
 	    const char *tester_domain, struct st_places *,
 	    const struct listen_spec **target, char *err, size_t errlen);
 /* The untrusted client: the first documentation address of `family`
- * not in mynetworks. Returns false when every one is trusted (ss then
- * holds the first anyway). */
+ * not in mynetworks, nor in proxy_trusted with a proxy listener (from
+ * there a PROXY header may name a client of mynetworks). Returns false
+ * when every one is trusted: ss then holds the first anyway, or, with
+ * *via_proxy set, the client of mynetworks such a header would name. */
 bool	st_pick_client(const struct config *, int family,
-	    struct sockaddr_storage *ss, char *text, size_t textlen);
+	    struct sockaddr_storage *ss, char *text, size_t textlen,
+	    bool *via_proxy);
 /* The first host of the first mynetworks entry; false when empty. */
 bool	st_trusted_client(const struct config *, struct sockaddr_storage *,
 	    char *text, size_t textlen);

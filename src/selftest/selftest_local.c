@@ -552,10 +552,11 @@ check_ipv6(struct selftest *st, struct st_local *l,
 	struct sockaddr_storage ss;
 	char text[NETADDR_STRLEN], name[ST_NOTE_MAX];
 	struct st_check *c;
-	bool untrusted;
+	bool untrusted, via_proxy;
 	int a;
 
-	untrusted = st_pick_client(st->cfg, AF_INET6, &ss, text, sizeof(text));
+	untrusted = st_pick_client(st->cfg, AF_INET6, &ss, text, sizeof(text),
+	    &via_proxy);
 	snprintf(name, sizeof(name), "IPv6 client %s outside mynetworks "
 	    "cannot relay", text);
 	if ((c = st_add_check(st, name)) == NULL)
@@ -563,8 +564,11 @@ check_ipv6(struct selftest *st, struct st_local *l,
 	a = relay_attempt(st, l, tr, &ss, text, c);
 	c->verdict = a == 2 ? ST_FAIL : ST_PASS;
 	if (a == 2)
-		reply_note(c, untrusted ? "relayed" : "every IPv6 "
-		    "documentation address is in mynetworks; relayed");
+		reply_note(c, untrusted ? "relayed" : via_proxy ? "every "
+		    "IPv6 documentation address is in proxy_trusted, so its "
+		    "PROXY header may name a client of mynetworks; relayed" :
+		    "every IPv6 documentation address is in mynetworks; "
+		    "relayed");
 	else if (a == 4)
 		reply_note(c, "refused only temporarily");
 }
@@ -645,6 +649,7 @@ selftest_local(const struct config *cfg, const struct st_local_opts *o,
 	struct st_transport tr = { l_open, l_command, l_close, &l };
 	struct sockaddr_storage client;
 	struct timespec t0, t1;
+	bool via_proxy;
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -657,9 +662,14 @@ selftest_local(const struct config *cfg, const struct st_local_opts *o,
 	    &st->p, &st->listener, err, errlen) == -1)
 		return -1;
 	if (st_pick_client(cfg, AF_INET, &client, st->client,
-	    sizeof(st->client)))
+	    sizeof(st->client), &via_proxy))
 		snprintf(st->client_note, sizeof(st->client_note),
 		    "RFC 5737 documentation address, not in mynetworks");
+	else if (via_proxy)
+		snprintf(st->client_note, sizeof(st->client_note),
+		    "in mynetworks, as named by the PROXY header of a "
+		    "stranger: every RFC 5737 documentation address is in "
+		    "proxy_trusted, and a proxy listener believes it");
 	else
 		snprintf(st->client_note, sizeof(st->client_note),
 		    "RFC 5737 documentation address; every one of them is "

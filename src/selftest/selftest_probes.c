@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/netaddr.h"
 #include "smtp/address.h"
 #include "smtp/policy.h"
 #include "selftest/selftest.h"
@@ -365,22 +366,44 @@ st_places_from_config(const struct config *cfg, const char *server_name,
 	return st_pick_domains(cfg, tester_domain, p, err, errlen);
 }
 
+/* proxy_names_trusted - could a client at sa be in mynetworks whatever
+ * its address: a proxy listener believes the header of anyone in
+ * proxy_trusted, and a header may name a client of mynetworks */
+static bool
+proxy_names_trusted(const struct config *cfg, const struct sockaddr *sa)
+{
+	if (cfg->nmynetworks == 0 || !cidr_match_any(cfg->proxy_trusted,
+	    cfg->nproxy_trusted, sa))
+		return false;
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].proxy)
+			return true;
+	return false;
+}
+
 bool
 st_pick_client(const struct config *cfg, int family,
-    struct sockaddr_storage *ss, char *text, size_t textlen)
+    struct sockaddr_storage *ss, char *text, size_t textlen, bool *via_proxy)
 {
 	const char *const *v = family == AF_INET6 ? doc_clients6 : doc_clients4;
 	size_t n = family == AF_INET6 ? NELEM(doc_clients6) : NELEM(doc_clients4);
 
+	*via_proxy = false;
 	for (size_t i = 0; i < n; i++) {
 		(void)netaddr_from_text(v[i], ss);
-		if (!policy_trusted(cfg, (struct sockaddr *)ss)) {
+		if (!policy_trusted(cfg, (struct sockaddr *)ss) &&
+		    !proxy_names_trusted(cfg, (struct sockaddr *)ss)) {
 			snprintf(text, textlen, "%s", v[i]);
 			return true;
 		}
 	}
 	(void)netaddr_from_text(v[0], ss);
 	snprintf(text, textlen, "%s", v[0]);
+	/* A stranger in proxy_trusted: the probes come as the client of
+	 * mynetworks its header names. */
+	if (proxy_names_trusted(cfg, (struct sockaddr *)ss) &&
+	    st_trusted_client(cfg, ss, text, textlen))
+		*via_proxy = true;
 	return false;
 }
 

@@ -139,8 +139,10 @@ policy_local(const struct selftest *st, struct buf *b)
 		if (cfg->listen[i].role == ROLE_METRICS)
 			continue;
 		st_listener_text(l, sizeof(l), &cfg->listen[i]);
-		buf_printf(b, "%s%s %s", n++ ? ", " : "", l,
-		    config_role_name(cfg->listen[i].role));
+		buf_printf(b, "%s%s %s%s", n++ ? ", " : "", l,
+		    config_role_name(cfg->listen[i].role), cfg->listen[i].proxy ?
+		    " (its clients named by PROXY headers from proxy_trusted)" :
+		    "");
 		nsub += cfg->listen[i].role != ROLE_MX;
 	}
 	if (cfg->tls_cert == NULL) {

@@ -10,8 +10,10 @@ believe a proxy that a reload took out of proxy_trusted, keep serving
 everyone else whatever a connection sends.
 """
 
+import shutil
 import socket
 import struct
+import subprocess
 
 import sallytest
 from sallytest_haproxy import PROXY_V2_SIGNATURE
@@ -162,6 +164,29 @@ class Reload(HostileCase):
         fresh = self.client(port, source=PROXY, greet=False)
         fresh.send(header)
         self.assertEqual(fresh.silent(3), b'', 'closed without a word')
+
+
+class SelfTest(HostileCase):
+
+    def selftest(self, proxy_trusted):
+        """sallyport --selftest of a configuration with a proxy mx
+        listener (not started): its exit status and report."""
+        srv = sallytest.Server(extra_listen=['127.0.0.1:%d mx proxy' % sallytest.free_port()],
+                               proxy_trusted=proxy_trusted, mynetworks=TRUSTED + '/32')
+        self.addCleanup(shutil.rmtree, srv.dir, True)
+        p = subprocess.run([srv.bin, '--selftest', '-c', srv.conf_path], cwd=srv.dir,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        return p.returncode, p.stdout.decode('utf-8', 'replace')
+
+    def test_proxy_trusted_open_to_strangers_is_an_open_relay(self):
+        # Whoever is in proxy_trusted names the client: a stranger there
+        # names one of mynetworks and relays. The self-test must see it.
+        rc, out = self.selftest('0.0.0.0/0 ::/0')
+        self.assertEqual(rc, 1, out)
+        self.assertIn('OPEN RELAY', out.strip().splitlines()[-1])
+        self.assertIn('proxy_trusted', out)
+        rc, out = self.selftest(PROXY + '/32')
+        self.assertNotIn('OPEN RELAY', out)
 
 
 if __name__ == '__main__':

@@ -584,18 +584,33 @@ Test(placeholders, clients)
 {
 	struct sockaddr_storage ss;
 	char text[NETADDR_STRLEN];
+	bool via;
 
 	cfg = sample("mynetworks = 203.0.113.0/24 10.0.0.0/8");
-	cr_expect(st_pick_client(cfg, AF_INET, &ss, text, sizeof(text)));
+	cr_expect(st_pick_client(cfg, AF_INET, &ss, text, sizeof(text), &via));
 	cr_expect_str_eq(text, "198.51.100.7");
 	cr_expect(st_trusted_client(cfg, &ss, text, sizeof(text)));
 	cr_expect_str_eq(text, "203.0.113.1");
 	config_free(cfg);
 	cfg = sample("mynetworks = 0.0.0.0/0 ::1/128");
-	cr_expect_not(st_pick_client(cfg, AF_INET, &ss, text, sizeof(text)));
+	cr_expect_not(st_pick_client(cfg, AF_INET, &ss, text, sizeof(text), &via));
 	cr_expect_str_eq(text, "203.0.113.7");
-	cr_expect(st_pick_client(cfg, AF_INET6, &ss, text, sizeof(text)));
+	cr_expect(st_pick_client(cfg, AF_INET6, &ss, text, sizeof(text), &via));
 	cr_expect_str_eq(text, "2001:db8::7");
+	config_free(cfg);
+	/* A stranger in proxy_trusted names a client of mynetworks. */
+	cfg = sample("mynetworks = 10.0.0.0/8\nproxy_trusted = 0.0.0.0/0\n"
+	    "listen = 127.0.0.1:2525 mx proxy");
+	cr_expect_not(st_pick_client(cfg, AF_INET, &ss, text, sizeof(text),
+	    &via));
+	cr_expect(via);
+	cr_expect_str_eq(text, "10.0.0.1");
+	cr_expect(st_pick_client(cfg, AF_INET6, &ss, text, sizeof(text), &via));
+	cr_expect_not(via);
+	config_free(cfg);
+	cfg = sample("mynetworks = 10.0.0.0/8\nproxy_trusted = 0.0.0.0/0");
+	cr_expect(st_pick_client(cfg, AF_INET, &ss, text, sizeof(text), &via),
+	    "no proxy listener: proxy_trusted trusts nobody");
 	config_free(cfg);
 	cfg = sample("mynetworks = ::1/128 192.168.1.7");
 	cr_expect(st_trusted_client(cfg, &ss, text, sizeof(text)));
