@@ -13,7 +13,9 @@ sent by the smarthost, one deferred), one client past
 max_connections_per_ip; then scrapes again. A second daemon counts a
 client on a DNS blocklist and one past max_connections; a third
 delivers to a domain's MX (as root: the sink is on port 25), which
-takes one recipient and refuses another, whose bounce comes home. Every scrape passes
+takes one recipient and refuses another, whose bounce comes home; a
+fourth has a milter (milterpeer.py) refuse a client at connect and a
+recipient, and quarantine a message. Every scrape passes
 Prometheus's own checker (promtool check metrics); what the test
 controls is checked exactly as the difference of two scrapes, the rest
 (DNS queries, the histogram's sum) as present and growing.
@@ -29,6 +31,7 @@ import subprocess
 import urllib.request
 
 import sallytest
+from milterpeer import MilterPeer
 from test_delivery import DELIVERY_WAIT, DeliveryCase, SENDER, message
 
 HOLD_REASON = 'quarantined by test_metrics'
@@ -363,6 +366,56 @@ class Metrics(DeliveryCase):
                                destination='local'), 1, 'the DSN')
         self.assertEqual(delta('sallyport_deliveries_total'), 3)
         self.assertGreaterEqual(delta('sallyport_dns_queries_total'), 2, 'MX and address')
+
+    def test_milter_refusals_and_quarantine(self):
+        """A milter that refuses a client at connect (a denied session,
+        one refusal however many commands it refuses), then one
+        recipient, and quarantines the message: held, once the runner
+        has rescanned (a flush asks for one)."""
+        if not os.path.exists('/usr/lib/python3/dist-packages/Milter'):
+            self.need('pymilter (python3-milter)')
+        peer = MilterPeer(self.tmp, {'replies': {'connect': 'reject'}}).start()
+        self.addCleanup(peer.close)
+        metrics_port = sallytest.free_port()
+        srv = self.daemon(start=False, workers='1',
+                          extra_listen=['127.0.0.1:%d metrics' % metrics_port])
+        srv.metrics_port = metrics_port
+        srv.write_config(extra_lines=['milter = peer ' + peer.address])
+        srv.start()
+        before = self.settled(srv)
+
+        c = self.client(srv.mx_port, source=self.source())
+        self.assertEqual(c.cmd('EHLO client.example').code, 550)
+        self.assertEqual(c.cmd('MAIL FROM:<someone@example.org>').code, 550)
+        self.bye(c)
+
+        peer.set_script({'replies': {'rcpt': {'by_arg': {'<other@example.test>': 'reject'},
+                                              'default': 'continue'}},
+                         'eom': [{'action': 'quarantine', 'reason': 'test_metrics'}]})
+        c = self.client(srv.mx_port, source=self.source())
+        c.cmd('EHLO client.example')
+        self.assertEqual(c.cmd('MAIL FROM:<someone@example.org>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<other@example.test>').code, 550)
+        self.assertEqual(c.cmd('RCPT TO:<user@example.test>').code, 250)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        self.assertEqual(c.data(message('quarantined')).code, 250)
+        self.bye(c)
+        self.queue_cmd(srv, 'flush')
+        end = self.wait_scrape(srv, lambda s: s.get('sallyport_queue_entries',
+                                                    state='held') == 1,
+                               'the quarantined entry not counted as held')
+
+        def delta(name, **labels):
+            return end.get(name, **labels) - before.get(name, **labels)
+
+        self.assertEqual(delta('sallyport_connections_total', role='mx', outcome='denied'), 1)
+        self.assertEqual(delta('sallyport_connections_total', role='mx', outcome='served'), 1)
+        want = {'milter': 2}
+        for reason in REFUSALS:
+            self.assertEqual(delta('sallyport_refusals_total', reason=reason),
+                             want.get(reason, 0), reason)
+        self.assertEqual(delta('sallyport_messages_accepted_total', role='mx'), 1)
+        self.assertEqual(end.get('sallyport_queue_entries', state='active'), 0)
 
 
 if __name__ == '__main__':
