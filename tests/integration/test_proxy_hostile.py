@@ -12,6 +12,7 @@ everyone else whatever a connection sends.
 
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 
@@ -129,6 +130,46 @@ class ConfusedState(HostileCase):
         c.send(v1('TCP4', UNTRUSTED, '127.0.0.1', 4000, port) + b'NOOP\r\nNOOP\r\n')
         self.assertEqual([r.code for r in c.replies(3)], [220, 250, 250])
         self.assertEqual(c.cmd('QUIT').code, 221)
+
+    def test_header_and_client_hello_in_one_segment(self):
+        # On submissions the ClientHello follows the header at once: the
+        # header is taken to its last octet and TLS gets the rest.
+        port = sallytest.free_port()
+        srv = self.server(extra_listen=['127.0.0.1:%d submissions proxy' % port],
+                          proxy_trusted=PROXY + '/32', mynetworks=TRUSTED + '/32')
+        sock = self.client(port, source=PROXY, greet=False).sock
+        ctx = sallytest.tls_context(sallytest.SERVER_NAME)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out, server_hostname=sallytest.SERVER_NAME)
+        first = True
+        while True:
+            try:
+                tls.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            data = out.read()
+            if first:
+                data = v2_inet6('::ffff:' + UNTRUSTED, '::ffff:127.0.0.1', 4000, port) + data
+                first = False
+            if data:
+                sock.sendall(data)
+            if done:
+                break
+            chunk = sock.recv(65536)
+            self.assertTrue(chunk, 'closed during the handshake')
+            inc.write(chunk)
+        got = b''
+        while not got.endswith(b'\r\n'):
+            try:
+                got += tls.read(4096)
+            except ssl.SSLWantReadError:
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, 'closed after the handshake')
+                inc.write(chunk)
+        self.assertTrue(got.startswith(b'220 '), got)
+        self.assertTrue(srv.wait_log(r'connect from \[127\.0\.0\.5\] via proxy '
+                                     r'\[127\.0\.0\.1\] to submissions'))
 
     def test_second_header_is_no_header(self):
         # Only the first octets of the connection are the proxy's: a
