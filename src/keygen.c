@@ -23,14 +23,12 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/x509.h>
 
+#include "auth/dkim_key.h"
 #include "conf/config_dkim.h"
 #include "keygen.h"
-#include "lib/base64.h"
 
 #define KEYGEN_RSA_BITS	2048
-#define TXT_STRING_MAX	255	/* octets in one character-string */
 
 /* name_ok - a domain or selector as a file name and a DNS name: letters,
  * digits, '-' and '.', no empty label (checked again by the
@@ -107,28 +105,6 @@ new_key(int rsa)
 	return pkey;
 }
 
-/* public_b64 - the p= value: the SubjectPublicKeyInfo for RSA (RFC 6376
- * 3.6.1), the 32 raw octets for Ed25519 (RFC 8463 4.2); malloc'd */
-static char *
-public_b64(EVP_PKEY *pkey, int rsa)
-{
-	unsigned char *der = NULL, raw[32];
-	size_t	 len = sizeof(raw);
-	char	*out = NULL;
-	int	 n;
-
-	if (rsa) {
-		if ((n = i2d_PUBKEY(pkey, &der)) <= 0)
-			return NULL;
-		len = (size_t)n;
-	} else if (EVP_PKEY_get_raw_public_key(pkey, raw, &len) != 1)
-		return NULL;
-	if ((out = malloc(4 * ((len + 2) / 3) + 1)) != NULL)
-		base64_encode(rsa ? der : raw, len, out);
-	OPENSSL_free(der);
-	return out;
-}
-
 /* write_key - the PEM private key in a new file of mode 0600 */
 static int
 write_key(const char *path, EVP_PKEY *pkey, const struct passwd *pw)
@@ -163,26 +139,6 @@ write_key(const char *path, EVP_PKEY *pkey, const struct passwd *pw)
 	if (!ok)
 		unlink(path);
 	return ok ? 0 : -1;
-}
-
-/* print_record - the zone-file line, the value in 255-octet strings */
-static void
-print_record(const char *domain, const char *selector, int rsa,
-    const char *p)
-{
-	char	 value[8192];
-	size_t	 len, off, k;
-
-	snprintf(value, sizeof(value), "v=DKIM1; k=%s; p=%s",
-	    rsa ? "rsa" : "ed25519", p);
-	len = strlen(value);
-	printf("; publish in the DNS zone of %s:\n", domain);
-	printf("%s._domainkey.%s. IN TXT (", selector, domain);
-	for (off = 0; off < len; off += k) {
-		k = len - off < TXT_STRING_MAX ? len - off : TXT_STRING_MAX;
-		printf(" \"%.*s\"", (int)k, value + off);
-	}
-	printf(" )\n");
 }
 
 int
@@ -257,7 +213,7 @@ keygen_command(const char *config, int argc, char **argv)
 	EVP_PKEY_free(pkey);
 	/* Read back as the daemon will, so what we print is what it uses. */
 	if ((pkey = conf_dkim_key_load(path, err, sizeof(err))) == NULL ||
-	    (p = public_b64(pkey, rsa)) == NULL) {
+	    (p = dkim_key_record(pkey, selector, domain)) == NULL) {
 		fprintf(stderr, "sallyport: %s\n", pkey ? "OpenSSL failed" :
 		    err);
 		EVP_PKEY_free(pkey);
@@ -265,7 +221,7 @@ keygen_command(const char *config, int argc, char **argv)
 	}
 	EVP_PKEY_free(pkey);
 	fprintf(stderr, "sallyport: wrote %s\n", path);
-	print_record(domain, selector, rsa, p);
+	printf("; publish in the DNS zone of %s:\n%s\n", domain, p);
 	printf("; and add to sallyport.conf:\n");
 	printf("; dkim_sign = %s %s %s\n", domain, selector, path);
 	free(p);

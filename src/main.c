@@ -26,9 +26,11 @@
 #include "queue/queue.h"
 #include "queue/queuectl.h"
 #include "sec/sasl.h"
+#include "selftest/doctor.h"
 #include "selftest/selftest.h"
 #include "daemon/server.h"
 #include "daemon/spf_command.h"
+#include "daemon/spf_lookup.h"
 #include "deliver/tls_policy.h"
 #include "daemon/workers.h"
 #include "keygen.h"
@@ -51,6 +53,8 @@ enum {
 	OPT_DKIM_KEYGEN,
 	OPT_SPF_CHECK,
 	OPT_TLS_POLICY,
+	OPT_DNS,
+	OPT_PROBE_OUTBOUND,
 };
 
 static void
@@ -63,6 +67,8 @@ usage(FILE *out)
 	    "       sallyport --selftest [--json] [--tester-domain NAME] "
 	    "[--server-name NAME]\n"
 	    "                 [-c file | HOST[:PORT]]\n"
+	    "       sallyport --selftest --dns [--json] "
+	    "[--probe-outbound DOMAIN] [-c file]\n"
 	    QUEUECTL_USAGE
 	    SPF_COMMAND_USAGE
 	    TLS_POLICY_USAGE
@@ -73,6 +79,14 @@ usage(FILE *out)
 	    "                       configuration in process (no port, no queue),\n"
 	    "                       or against HOST[:PORT] (port 25, [IPv6]:PORT);\n"
 	    "                       exit 0 no relay, 1 relay or broken, 2 error\n"
+	    "  --dns                with --selftest: the deployment doctor, what\n"
+	    "                       DNS says of this server (MX, PTR, SPF, DKIM,\n"
+	    "                       DMARC, DNSBLs) with the fix for each problem;\n"
+	    "                       exit 0 no FAIL (WARN allowed), 1 a FAIL,\n"
+	    "                       2 no answer or error\n"
+	    "  --probe-outbound DOMAIN\n"
+	    "                       with --dns: also connect to port 25 of\n"
+	    "                       DOMAIN's first MX\n"
 	    "  --json               the self-test's report or the queue as JSON\n"
 	    "  --server-name NAME   SERVER_HOST for the probes\n"
 	    "  --tester-domain NAME the prober's own domain (TESTER_DOMAIN)\n"
@@ -244,11 +258,17 @@ main(int argc, char **argv)
 		{ "queue",		no_argument,		NULL, OPT_QUEUE },
 		{ "spf-check",		no_argument,		NULL, OPT_SPF_CHECK },
 		{ "tls-policy",		no_argument,		NULL, OPT_TLS_POLICY },
+		{ "dns",		no_argument,		NULL, OPT_DNS },
+		{ "probe-outbound",	required_argument,	NULL, OPT_PROBE_OUTBOUND },
 		{ "queue-runner",	required_argument,	NULL, OPT_QUEUE_RUNNER },
 		{ "dkim-keygen",	no_argument,		NULL, OPT_DKIM_KEYGEN },
 		{ NULL,			0,			NULL, 0 },
 	};
-	struct selftest_cli st = { NULL, NULL, false, NULL, NULL };
+	/* The deployment doctor borrows the daemon's SPF check. */
+	static const struct doctor_hooks hooks = { spf_lookup_start,
+	    spf_lookup_cancel };
+	struct selftest_cli st = { NULL, NULL, false, NULL, NULL, false, NULL,
+	    &hooks };
 	const char *path = DEFAULT_CONFIG;
 	int queue = 0;		/* --queue: the rest is for queuectl */
 	int keygen = 0;		/* --dkim-keygen: the rest is for keygen */
@@ -302,6 +322,12 @@ main(int argc, char **argv)
 			break;
 		case OPT_TLS_POLICY:
 			tls_policy = 1;
+			break;
+		case OPT_DNS:
+			st.dns = true;
+			break;
+		case OPT_PROBE_OUTBOUND:
+			st.probe_outbound = optarg;
 			break;
 		case OPT_QUEUE_RUNNER:
 			/* "PIPE[,CONTROL[,METRICS]]", -1: none (runner_fork) */
@@ -358,10 +384,17 @@ main(int argc, char **argv)
 			return 2;
 		return tls_policy_command(path, argc - optind, argv + optind);
 	}
+	if ((st.dns || st.probe_outbound) && !selftest) {
+		usage(stderr);
+		return 2;
+	}
 	if (selftest) {
-		/* One optional HOST[:PORT], instead of a configuration. */
+		/* One optional HOST[:PORT], instead of a configuration; the
+		 * doctor (--dns) takes none, and no prober names. */
 		if (foreground || check || argc - optind > 1 ||
-		    (optind < argc && config_given)) {
+		    (optind < argc && config_given) || (st.dns &&
+		    (optind < argc || st.server_name || st.tester_domain)) ||
+		    (st.probe_outbound && !st.dns)) {
 			usage(stderr);
 			return 2;
 		}

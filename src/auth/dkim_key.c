@@ -1,6 +1,8 @@
 /*
  * dkim_key - the DKIM key record parser (see dkim_key.h).
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -114,4 +116,68 @@ dkim_key_clear(struct dkim_key *k)
 {
 	EVP_PKEY_free(k->pkey);
 	k->pkey = NULL;
+}
+
+#define TXT_STRING_MAX	255	/* octets in one character-string */
+
+/* public_b64 - the p= value of a key; malloc'd */
+static char *
+public_b64(EVP_PKEY *pkey, int rsa)
+{
+	unsigned char *der = NULL, raw[32];
+	size_t	 len = sizeof(raw);
+	char	*out = NULL;
+	int	 n;
+
+	if (rsa) {
+		if ((n = i2d_PUBKEY(pkey, &der)) <= 0)
+			return NULL;
+		len = (size_t)n;
+	} else if (EVP_PKEY_get_raw_public_key(pkey, raw, &len) != 1)
+		return NULL;
+	if ((out = malloc(4 * ((len + 2) / 3) + 1)) != NULL)
+		base64_encode(rsa ? der : raw, len, out);
+	OPENSSL_free(der);
+	return out;
+}
+
+char *
+dkim_key_record(EVP_PKEY *pkey, const char *selector, const char *domain)
+{
+	int	 rsa = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA;
+	char	*p, *value = NULL, *out = NULL;
+	size_t	 len, off, k, o, cap;
+	int	 w;
+
+	if ((p = public_b64(pkey, rsa)) == NULL)
+		return NULL;
+	len = strlen(p) + 32;
+	if ((value = malloc(len)) == NULL)
+		goto done;
+	snprintf(value, len, "v=DKIM1; k=%s; p=%s", rsa ? "rsa" : "ed25519",
+	    p);
+	len = strlen(value);
+	/* The name, then each string with its quotes and a blank. */
+	cap = strlen(selector) + strlen(domain) + 64 + len +
+	    4 * (len / TXT_STRING_MAX + 1);
+	if ((out = malloc(cap)) == NULL)
+		goto done;
+	w = snprintf(out, cap, "%s._domainkey.%s. IN TXT (", selector, domain);
+	o = (size_t)w;
+	for (off = 0; off < len; off += k) {
+		k = len - off < TXT_STRING_MAX ? len - off : TXT_STRING_MAX;
+		w = snprintf(out + o, cap - o, " \"%.*s\"", (int)k, value + off);
+		o += (size_t)w;
+	}
+	snprintf(out + o, cap - o, " )");
+done:
+	free(p);
+	free(value);
+	return out;
+}
+
+int
+dkim_key_same(EVP_PKEY *a, EVP_PKEY *b)
+{
+	return a != NULL && b != NULL && EVP_PKEY_eq(a, b) == 1;
 }

@@ -36,4 +36,14 @@ int	dkim_key_parse(const char *rec, size_t len, struct dkim_key *k,
 	    const char **err);
 void	dkim_key_clear(struct dkim_key *);
 
+/* The record to publish for a key (RSA or Ed25519; its public part):
+ * the zone-file line "SELECTOR._domainkey.DOMAIN. IN TXT ( "v=DKIM1;
+ * k=rsa; p=..." )", the value cut into character-strings of at most 255
+ * octets (RFC 1035 3.3.14, RFC 6376 3.6.2.2). p= holds the
+ * SubjectPublicKeyInfo for RSA (RFC 6376 3.6.1), the 32 raw octets for
+ * Ed25519 (RFC 8463 4.2). malloc'd; NULL when OpenSSL fails. */
+char	*dkim_key_record(EVP_PKEY *, const char *selector, const char *domain);
+/* Do a and b hold the same public key? */
+int	dkim_key_same(EVP_PKEY *a, EVP_PKEY *b);
+
 #endif

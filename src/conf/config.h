@@ -100,6 +100,10 @@ struct config {
 	size_t		 nmynetworks;
 	struct cidr	*proxy_trusted;	/* who may send a PROXY header */
 	size_t		 nproxy_trusted;
+	struct cidr	*public_addresses;	/* where the world sees us:
+					 * single addresses (--selftest
+					 * --dns); empty: the listeners' */
+	size_t		 npublic_addresses;
 	unsigned	 proxy_timeout;	/* seconds for the whole header */
 	unsigned	 metrics_connections;	/* scrapes open at once */
 	unsigned	 metrics_timeout;	/* seconds for one scrape */

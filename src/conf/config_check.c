@@ -98,6 +98,26 @@ conf_check_proxy(struct conf_parse *p)
 	p->lineno = 0;
 }
 
+/* conf_check_public - public_addresses are addresses, not networks */
+static void
+conf_check_public(struct conf_parse *p)
+{
+	const struct config *cfg = p->cfg;
+	char net[CIDR_STRLEN];
+
+	for (size_t i = 0; i < cfg->npublic_addresses; i++) {
+		const struct cidr *c = &cfg->public_addresses[i];
+
+		if (c->prefix == (c->family == AF_INET ? 32u : 128u))
+			continue;
+		cidr_format(c, net, sizeof(net));
+		p->lineno = p->seen[conf_key_index("public_addresses")];
+		conf_error(p, "public_addresses: %s is a network; give each "
+		    "address", net);
+	}
+	p->lineno = 0;
+}
+
 /* conf_check_metrics - a metrics listener reachable from off this
  * machine is said: its counters tell of the traffic (clients, refusals,
  * the queue) and it asks nobody to log in. (The proxy option is refused
@@ -392,6 +412,7 @@ conf_finish(struct conf_parse *p, const char *sysname)
 	}
 	conf_check_tls(p);
 	conf_check_proxy(p);
+	conf_check_public(p);
 	conf_check_metrics(p);
 	conf_check_retry(p);
 	conf_check_smarthost(p);

@@ -35,6 +35,10 @@ const struct conf_key conf_keys[] = {
 	 * speak for a client, and how long the header may take. */
 	{ "proxy_trusted", CONF_CIDRS, CONF_AT(proxy_trusted), "", 0, 0,
 	    CONF_AT(nproxy_trusted), CONF_F_EMPTY },
+	/* The addresses the world connects to and sees our mail come
+	 * from (sallyport --selftest --dns); empty: the listeners'. */
+	{ "public_addresses", CONF_CIDRS, CONF_AT(public_addresses), "", 0,
+	    0, CONF_AT(npublic_addresses), CONF_F_EMPTY },
 	{ "proxy_timeout", CONF_DURATION, CONF_AT(proxy_timeout), "5s",
 	    1, 300, 0, 0 },
 	/* The metrics listener (listen ... metrics): scrapes at once, and

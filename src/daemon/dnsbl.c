@@ -22,6 +22,7 @@
 #include "daemon/dnsbl.h"
 #include "dns/dns.h"
 #include "dns/dns_answer.h"
+#include "lib/netaddr.h"
 #include "lib/log.h"
 #include "smtp/smtp_reply.h"
 
@@ -171,42 +172,6 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	finish(b);
 }
 
-/* query_name - the name to ask: the address's octets (IPv4) or nibbles
- * (IPv6) in reverse, then the zone; -1 if it does not fit */
-static int
-query_name(const struct sockaddr *sa, const char *zone, char *out,
-    size_t outlen)
-{
-	const uint8_t *a;
-	size_t o = 0;
-	int w;
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		a = s6->sin6_addr.s6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			a += 12;
-			goto v4;
-		}
-		for (int i = 15; i >= 0; i--) {
-			w = snprintf(out + o, outlen - o, "%x.%x.", a[i] & 15,
-			    a[i] >> 4);
-			if (w < 0 || (size_t)w >= outlen - o)
-				return -1;
-			o += (size_t)w;
-		}
-		w = snprintf(out + o, outlen - o, "%s", zone);
-		return w < 0 || (size_t)w >= outlen - o ? -1 : 0;
-	}
-	a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->
-	    sin_addr;
-v4:
-	w = snprintf(out, outlen, "%u.%u.%u.%u.%s", a[3], a[2], a[1], a[0],
-	    zone);
-	return w < 0 || (size_t)w >= outlen ? -1 : 0;
-}
-
 struct dnsbl *
 dnsbl_start(struct ev_loop *loop, struct dns *dns, const struct config *cfg,
     const struct sockaddr *client, const char *addr_text, unsigned long sid,
@@ -237,7 +202,7 @@ dnsbl_start(struct ev_loop *loop, struct dns *dns, const struct config *cfg,
 
 		/* The config was checked with this parser: no error. */
 		if (dnsbl_site_parse(cfg->dnsbl.v[i], &q->site, err,
-		    sizeof(err)) == -1 || query_name(client, q->site.zone,
+		    sizeof(err)) == -1 || netaddr_reverse(client, q->site.zone,
 		    name, sizeof(name)) == -1)
 			continue;
 		q->b = b;

@@ -424,3 +424,40 @@ netaddr_literal(int family, const void *bin, char *out, size_t outlen)
 	    text);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
+
+int
+netaddr_reverse(const struct sockaddr *sa, const char *zone, char *out,
+    size_t outlen)
+{
+	const uint8_t *a;
+	size_t o = 0;
+	int w;
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		a = s6->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			a += 12;
+			goto v4;
+		}
+		for (int i = 15; i >= 0; i--) {
+			w = snprintf(out + o, outlen - o, "%x.%x.", a[i] & 15,
+			    a[i] >> 4);
+			if (w < 0 || (size_t)w >= outlen - o)
+				return -1;
+			o += (size_t)w;
+		}
+		w = snprintf(out + o, outlen - o, "%s", zone ? zone :
+		    "ip6.arpa");
+		return w < 0 || (size_t)w >= outlen - o ? -1 : 0;
+	}
+	if (sa->sa_family != AF_INET)
+		return -1;
+	a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->
+	    sin_addr;
+v4:
+	w = snprintf(out, outlen, "%u.%u.%u.%u.%s", a[3], a[2], a[1], a[0],
+	    zone ? zone : "in-addr.arpa");
+	return w < 0 || (size_t)w >= outlen ? -1 : 0;
+}

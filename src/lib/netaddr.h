@@ -91,4 +91,11 @@ int	netaddr_from_text(const char *, struct sockaddr_storage *);
 #define NETADDR_LITERAL_LEN	(NETADDR_STRLEN + 8)
 int	netaddr_literal(int family, const void *bin, char *out, size_t outlen);
 
+/* The name an address is looked up by in a reverse zone: its octets
+ * (IPv4, IPv4-mapped IPv6 included) or nibbles (IPv6) in reverse, then
+ * `zone` ("in-addr.arpa", "ip6.arpa" when zone is NULL; a DNSBL's zone
+ * otherwise): "7.2.0.192.in-addr.arpa". -1 when it does not fit. */
+int	netaddr_reverse(const struct sockaddr *, const char *zone, char *out,
+	    size_t outlen);
+
 #endif

@@ -243,12 +243,16 @@ int	st_split_target(const char *target, char *host, size_t hostlen,
 long	st_parse_reply(const char *in, size_t len, int *code, char **text);
 
 /* The command line of `sallyport --selftest` (selftest_main.c). */
+struct doctor_hooks;
 struct selftest_cli {
 	const char	*config;	/* in process: the file to load */
 	const char	*target;	/* HOST[:PORT]: over the network */
 	bool		 json;
 	const char	*server_name;	/* --server-name */
 	const char	*tester_domain;	/* --tester-domain */
+	bool		 dns;		/* --dns: the deployment doctor */
+	const char	*probe_outbound; /* --probe-outbound DOMAIN */
+	const struct doctor_hooks *hooks;	/* what main.c lends --dns */
 };
 
 /* Run, print to stdout, return the exit status (0, 1 or 2). */
@@ -264,5 +268,8 @@ void	 st_listener_text(char *out, size_t outlen, const struct listen_spec *);
 const char *st_listener_auth(const struct config *, const struct listen_spec *);
 void	selftest_print_text(const struct selftest *, FILE *);
 void	selftest_print_json(const struct selftest *, FILE *);
+/* s as a JSON string (null for NULL), escaped as the report's are. */
+void	st_json_string(FILE *, const char *s);
+void	st_json_strings(FILE *, char *const *v, size_t n);	/* an array */
 
 #endif

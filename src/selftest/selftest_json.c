@@ -293,3 +293,15 @@ selftest_print_json(const struct selftest *st, FILE *fp)
 	json_num(fp, 2, &first, "exit", (unsigned)st_exit_code(st));
 	fputs("\n}\n", fp);
 }
+
+void
+st_json_string(FILE *fp, const char *s)
+{
+	json_str(fp, s);
+}
+
+void
+st_json_strings(FILE *fp, char *const *v, size_t n)
+{
+	json_strlist(fp, v, n);
+}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dns/dns.h"
+#include "selftest/doctor.h"
 #include "selftest/selftest.h"
 
 struct resolver {
@@ -123,7 +124,10 @@ selftest_command(const struct selftest_cli *cli)
 	int rc;
 
 	memset(&st, 0, sizeof(st));
-	rc = cli->target ? run_remote(cli, &st) : run_local(cli, &st);
+	if (cli->dns)
+		rc = doctor_command(cli);
+	else
+		rc = cli->target ? run_remote(cli, &st) : run_local(cli, &st);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "sallyport: selftest: cannot write the "
 		    "report\n");
