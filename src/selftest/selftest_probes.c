@@ -366,9 +366,10 @@ st_places_from_config(const struct config *cfg, const char *server_name,
 	return st_pick_domains(cfg, tester_domain, p, err, errlen);
 }
 
-/* proxy_names_trusted - could a client at sa be in mynetworks whatever
- * its address: a proxy listener believes the header of anyone in
- * proxy_trusted, and a header may name a client of mynetworks */
+/* proxy_names_trusted - could a client at sa relay as one of
+ * mynetworks whatever its address: an mx proxy listener believes the
+ * header of anyone in proxy_trusted, and a header may name a client of
+ * mynetworks (on the submission roles MAIL needs AUTH all the same) */
 static bool
 proxy_names_trusted(const struct config *cfg, const struct sockaddr *sa)
 {
@@ -376,7 +377,7 @@ proxy_names_trusted(const struct config *cfg, const struct sockaddr *sa)
 	    cfg->nproxy_trusted, sa))
 		return false;
 	for (size_t i = 0; i < cfg->nlisten; i++)
-		if (cfg->listen[i].proxy)
+		if (cfg->listen[i].proxy && cfg->listen[i].role == ROLE_MX)
 			return true;
 	return false;
 }

@@ -612,6 +612,11 @@ Test(placeholders, clients)
 	cr_expect(st_pick_client(cfg, AF_INET, &ss, text, sizeof(text), &via),
 	    "no proxy listener: proxy_trusted trusts nobody");
 	config_free(cfg);
+	cfg = sample("mynetworks = 10.0.0.0/8\nproxy_trusted = 0.0.0.0/0\n"
+	    "listen = 127.0.0.1:25 mx\nlisten = 127.0.0.1:587 submission proxy");
+	cr_expect(st_pick_client(cfg, AF_INET, &ss, text, sizeof(text), &via),
+	    "a submission proxy listener: MAIL needs AUTH there anyway");
+	config_free(cfg);
 	cfg = sample("mynetworks = ::1/128 192.168.1.7");
 	cr_expect(st_trusted_client(cfg, &ss, text, sizeof(text)));
 	cr_expect_str_eq(text, "::1");
