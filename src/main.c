@@ -266,7 +266,7 @@ main(int argc, char **argv)
 	};
 	/* The deployment doctor borrows the daemon's SPF check. */
 	static const struct doctor_hooks hooks = { spf_lookup_start,
-	    spf_lookup_cancel };
+	    spf_lookup_cancel, spf_limits_from };
 	struct selftest_cli st = { NULL, NULL, false, NULL, NULL, false, NULL,
 	    &hooks };
 	const char *path = DEFAULT_CONFIG;

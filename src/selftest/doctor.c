@@ -1,30 +1,18 @@
 /*
- * doctor - the runner of `sallyport --selftest --dns`: the public
- * addresses, the resolver on a libev loop of its own, the DNS helpers
- * the jobs wait on, the job table, the checks and the exit status.
+ * doctor - what the deployment doctor's jobs share: the public
+ * addresses, the DNS helpers that wait on the loop, the checks and the
+ * exit status.
  */
 #include <ev.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "conf/ownaddr.h"
 #include "dns/dns_answer.h"
 #include "selftest/doctor.h"
 
 #define DOC_TEXT_MAX	(16 * 1024)	/* a detail or fix */
-
-/* The jobs, in the report's order. Each adds its own checks. */
-static void (*const jobs[])(struct doctor *) = {
-	doc_job_mx,
-	doc_job_ptr,
-	doc_job_spf,
-	doc_job_dkim,
-	doc_job_dmarc,
-	doc_job_dnsbl,
-	doc_job_probe,
-};
 
 /* --- checks ------------------------------------------------------------- */
 
@@ -314,6 +302,35 @@ doc_txt(struct doctor *d, const char *name, struct dns_txt_set *set)
 	return r;
 }
 
+void
+doc_printable(const char *in, size_t len, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	if (outlen == 0)
+		return;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		int w;
+
+		if (o + 8 >= outlen) {
+			snprintf(out + o, outlen - o, "...");
+			return;
+		}
+		w = snprintf(out + o, outlen - o, c >= 0x20 && c < 0x7f &&
+		    c != '\\' ? "%c" : "\\x%02x", c);
+		o += (size_t)w;
+	}
+	out[o] = '\0';
+}
+
+void
+doc_spf_mech(const struct doc_addr *a, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "ip%c:%s", a->ss.ss_family == AF_INET6 ? '6' :
+	    '4', a->text);
+}
+
 /* --- our addresses ------------------------------------------------------ */
 
 static bool
@@ -432,21 +449,11 @@ no_addresses(struct doctor *d)
 }
 
 int
-doctor_run(struct doctor *d, char *err, size_t errlen)
+doc_find_addresses(struct doctor *d)
 {
-	struct timespec t0, t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (find_addresses(d) == -1) {
-		snprintf(err, errlen, "out of memory");
+	if (find_addresses(d) == -1)
 		return -1;
-	}
 	if (d->naddrs == 0)
 		no_addresses(d);
-	for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++)
-		jobs[i](d);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	d->elapsed = (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	return 0;
 }

@@ -6,14 +6,14 @@
  * WARN, FAIL or ERROR, and for every one that is not PASS the exact fix
  * (the record to publish, and where).
  *
- * The runner (doctor.c) owns the loop, the resolver and the list of
- * checks; each job is a function of the table in doctor.c that asks DNS
- * through the doc_* helpers (which wait on the loop) and adds its
+ * The runner (doctor_main.c) owns the loop, the resolver and the job
+ * table; each job is a function of that table that asks DNS through the
+ * doc_* helpers of doctor.c (which wait on the loop) and adds its
  * checks. A job never fails the run: what it cannot find out is an
  * ERROR check.
  *
- *	doctor_main.c	the command: configuration, resolver, output
- *	doctor.c	the runner: addresses, DNS helpers, jobs, exit code
+ *	doctor_main.c	the command: configuration, resolver, job table
+ *	doctor.c	what jobs share: addresses, DNS helpers, checks
  *	doctor_report.c	the report, as text and JSON
  *	doctor_addr.c	MX, PTR and forward-confirmed reverse DNS, DNSBLs,
  *			--probe-outbound
@@ -59,6 +59,7 @@ struct doc_addr {
 
 struct spf;
 struct spf_params;
+struct spf_limits;
 struct spf_lookup;
 struct ev_loop;
 
@@ -70,6 +71,8 @@ struct doctor_hooks {
 			    const struct spf_params *, double budget,
 			    doc_spf_cb *, void *arg);
 	void		 (*spf_cancel)(struct spf_lookup *);
+	void		 (*spf_limits)(const struct config *,
+			    struct spf_limits *);
 };
 
 struct doctor {
@@ -95,9 +98,12 @@ struct doctor {
 struct selftest_cli;
 int	doctor_command(const struct selftest_cli *);
 
-/* Run every job against cfg with dns; 0, or -1 with a message (out of
- * memory: exit 2). */
+/* Run every job against cfg with dns (doctor_main.c); 0, or -1 with a
+ * message (out of memory: exit 2). */
 int	doctor_run(struct doctor *, char *err, size_t errlen);
+/* Our public addresses into d->addrs (a WARN check when there are
+ * none); -1 without memory. */
+int	doc_find_addresses(struct doctor *);
 void	doctor_free(struct doctor *);
 /* 0: no FAIL and no ERROR (WARN allowed); 1: a FAIL; 2: an ERROR and
  * no FAIL (could not tell). */
@@ -145,6 +151,11 @@ enum dns_result doc_host_addrs(struct doctor *, const char *host,
 /* The TXT records of name (free with dns_txt_set_free). */
 enum dns_result doc_txt(struct doctor *, const char *name,
 	    struct dns_txt_set *);
+/* Text from DNS (len bytes) fit to print: bytes outside printable
+ * ASCII as \xNN, cut with "..." past outlen. */
+void	doc_printable(const char *in, size_t len, char *out, size_t outlen);
+/* The address as an SPF mechanism: "ip4:192.0.2.1", "ip6:2001:db8::1". */
+void	doc_spf_mech(const struct doc_addr *, char *out, size_t outlen);
 /* Is sa one of our public addresses? */
 bool	doc_is_ours(const struct doctor *, const struct sockaddr *);
 /* Run the loop once; false when nothing is left to wait for. */
