@@ -568,29 +568,6 @@ conn_begin(struct conn *c)
 	return conn_greet(c);
 }
 
-/* endpoint_port - the port of an IPv4 or IPv6 socket address */
-static in_port_t
-endpoint_port(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)ss)->sin_port;
-	return ((const struct sockaddr_in6 *)ss)->sin6_port;
-}
-
-/* same_endpoint - one address (an IPv4-mapped one as IPv4) and port */
-static bool
-same_endpoint(const struct sockaddr_storage *a,
-    const struct sockaddr_storage *b)
-{
-	struct netaddr_key ka, kb;
-
-	if (netaddr_client_key((const struct sockaddr *)a, 128, &ka) == -1 ||
-	    netaddr_client_key((const struct sockaddr *)b, 128, &kb) == -1)
-		return false;
-	return ka.family == kb.family && memcmp(ka.addr, kb.addr,
-	    sizeof(ka.addr)) == 0 && endpoint_port(a) == endpoint_port(b);
-}
-
 /* conn_proxied - the PROXY header is in: its client is the client
  * (or, for the proxy's own connection, nobody trusted); then the
  * per-address limit by that client, and the session; -1 if closed */
@@ -601,11 +578,13 @@ conn_proxied(struct conn *c, const struct proxy_hdr *hdr)
 	const struct sockaddr *sa = (const struct sockaddr *)&hdr->src;
 	const struct config *now = c->srv->cfg->cfg;
 
+	enum proxy_trust trust = proxy_decide(now->proxy_trusted,
+	    now->nproxy_trusted, &c->peer, &c->local, hdr);
+
 	/* Trusted at accept, but a reload since may have taken the proxy
 	 * out of proxy_trusted: its header is believed only if it is
 	 * still in there now. */
-	if (!cidr_match_any(now->proxy_trusted, now->nproxy_trusted,
-	    (const struct sockaddr *)&c->peer)) {
+	if (trust == PROXY_T_REFUSE) {
 		c->refused_as = MCO_PROXY_BAD;
 		conn_close(c, "not in proxy_trusted since a reload");
 		return -1;
@@ -615,11 +594,9 @@ conn_proxied(struct conn *c, const struct proxy_hdr *hdr)
 	ev_timer_stop(c->srv->loop, &c->timer);
 	ev_io_stop(c->srv->loop, &c->rio);
 	snprintf(c->proxy_text, sizeof(c->proxy_text), "%s", c->addr_text);
-	/* The proxy's own connection: said so (LOCAL, UNKNOWN), or a
-	 * header that names this very connection, which is how HAProxy's
-	 * version 1 health checks introduce themselves. */
-	if (hdr->local || (same_endpoint(&hdr->src, &c->peer) &&
-	    same_endpoint(&hdr->dst, &c->local))) {
+	/* The proxy's own connection (proxy_decide says when) is
+	 * nobody's. */
+	if (trust == PROXY_T_SELF) {
 		c->proxy_local = c->quiet = true;
 	} else {
 		memset(&c->peer, 0, sizeof(c->peer));

@@ -22,6 +22,7 @@
 #include "daemon/metrics_http.h"
 #include "lib/iptable.h"
 #include "lib/log.h"
+#include "lib/proxy.h"
 #include "lib/metrics.h"
 #include "smtp/policy.h"
 #include "queue/queue.h"
@@ -172,10 +173,16 @@ proxy_untrusted(struct server *srv, const struct sockaddr *sa,
     const struct listener *l)
 {
 	const struct config *cfg = srv->cfg->cfg;
+	struct sockaddr_storage peer;
 	char ip[NETADDR_STRLEN];
 
-	if (!l->proxy || cidr_match_any(cfg->proxy_trusted,
-	    cfg->nproxy_trusted, sa))
+	if (!l->proxy)
+		return false;
+	memset(&peer, 0, sizeof(peer));
+	memcpy(&peer, sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	if (proxy_decide(cfg->proxy_trusted, cfg->nproxy_trusted, &peer, NULL,
+	    NULL) != PROXY_T_REFUSE)
 		return false;
 	netaddr_format(sa, ip, sizeof(ip));
 	log_warn("refused connection from [%s] on %s: not in proxy_trusted",

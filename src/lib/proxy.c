@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/netaddr.h"
 #include "lib/proxy.h"
 
 static const char proxy_v2_sig[12] = "\r\n\r\n\0\r\nQUIT\n";
@@ -528,4 +529,47 @@ proxy_parse(const void *buf, size_t len, struct proxy_hdr *hdr,
 	if (r != PROXY_DONE)
 		memset(hdr, 0, sizeof(*hdr));
 	return r;
+}
+
+/* endpoint_port - the port of an IPv4 or IPv6 socket address */
+static in_port_t
+endpoint_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_port;
+	return ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+/* same_endpoint - one address (an IPv4-mapped one as IPv4) and port */
+static bool
+same_endpoint(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	struct netaddr_key ka, kb;
+
+	if (netaddr_client_key((const struct sockaddr *)a, 128, &ka) == -1 ||
+	    netaddr_client_key((const struct sockaddr *)b, 128, &kb) == -1)
+		return false;
+	return ka.family == kb.family && memcmp(ka.addr, kb.addr,
+	    sizeof(ka.addr)) == 0 && endpoint_port(a) == endpoint_port(b);
+}
+
+enum proxy_trust
+proxy_decide(const struct cidr *trusted, size_t ntrusted,
+    const struct sockaddr_storage *proxy, const struct sockaddr_storage *local,
+    const struct proxy_hdr *hdr)
+{
+	/* Asked again when the header is in: a reload since the accept
+	 * may have taken the proxy out of proxy_trusted. */
+	if (!cidr_match_any(trusted, ntrusted, (const struct sockaddr *)proxy))
+		return PROXY_T_REFUSE;
+	if (hdr == NULL)
+		return PROXY_T_WAIT;
+	/* The proxy's own connection: said so (LOCAL, UNKNOWN), or a
+	 * header that names this very connection, which is how HAProxy's
+	 * version 1 health checks introduce themselves. */
+	if (hdr->local || (same_endpoint(&hdr->src, proxy) &&
+	    same_endpoint(&hdr->dst, local)))
+		return PROXY_T_SELF;
+	return PROXY_T_CLIENT;
 }

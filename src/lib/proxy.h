@@ -54,6 +54,22 @@ enum proxy_result proxy_parse(const void *buf, size_t len,
 		    struct proxy_hdr *hdr, size_t *need, char *err,
 		    size_t errlen);
 
+/* What a proxy listener makes of a connection from `proxy` (the
+ * socket's peer, which connected to `local`) and, once it is whole, the
+ * header it sent (NULL before): the daemon decides with this at accept
+ * and again when the header is in, and the self-test the same way. */
+enum proxy_trust {
+	PROXY_T_REFUSE,	/* the peer is not in proxy_trusted: close */
+	PROXY_T_WAIT,	/* trusted: read its header (hdr was NULL) */
+	PROXY_T_SELF,	/* the proxy's own connection: nobody's, untrusted */
+	PROXY_T_CLIENT,	/* the client is hdr->src, connected to hdr->dst */
+};
+struct cidr;
+enum proxy_trust proxy_decide(const struct cidr *trusted, size_t ntrusted,
+		    const struct sockaddr_storage *proxy,
+		    const struct sockaddr_storage *local,
+		    const struct proxy_hdr *hdr);
+
 /* The CRC32c (Castagnoli) of buf[0..len), as a v2 CRC32C TLV carries
  * it: proxy_crc32c("123456789", 9) == 0xE3069283. */
 uint32_t	proxy_crc32c(const void *buf, size_t len);

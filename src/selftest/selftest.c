@@ -136,16 +136,25 @@ expand_probe(const struct selftest *st, const struct st_probe *pr,
 int
 st_run_probes(struct selftest *st, const struct st_transport *tr)
 {
+	return st_run_rows(st, tr, st->rows, st->where, st->client);
+}
+
+int
+st_run_rows(struct selftest *st, const struct st_transport *tr,
+    struct st_row *rows, const char *listener, const char *client)
+{
 	char text[1 + ST_MAX_RCPTS][ST_LINE_MAX];
 	const char *lines[1 + ST_MAX_RCPTS];
 	enum st_kind kinds[1 + ST_MAX_RCPTS];
 
 	for (size_t i = 0; i < ST_NPROBES; i++) {
 		const struct st_probe *pr = &st_probes[i];
-		struct st_row *row = &st->rows[i];
+		struct st_row *row = &rows[i];
 		size_t n;
 
 		row->probe = pr;
+		snprintf(row->listener, sizeof(row->listener), "%s", listener);
+		snprintf(row->client, sizeof(row->client), "%s", client);
 		if (!expand_probe(st, pr, text, kinds, &n)) {
 			/* A name from the greeting or the command line too
 			 * long for a command line: say so, send nothing. */
@@ -337,6 +346,113 @@ st_add_check(struct selftest *st, const char *name)
 	return c;
 }
 
+struct st_run *
+st_add_run(struct selftest *st, const char *title, const char *listener,
+    const char *client)
+{
+	struct st_run *v, *r;
+
+	if ((v = realloc(st->runs, (st->nruns + 1) * sizeof(*v))) == NULL)
+		return NULL;
+	st->runs = v;
+	r = &v[st->nruns++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->title, sizeof(r->title), "%s", title);
+	snprintf(r->listener, sizeof(r->listener), "%s", listener);
+	snprintf(r->client, sizeof(r->client), "%s", client);
+	return r;
+}
+
+/* codes_differ - do two transcripts of one probe get other answers to
+ * their MAIL and RCPT lines? */
+static bool
+codes_differ(const struct st_transcript *a, const struct st_transcript *b)
+{
+	size_t i = 0, j = 0;
+
+	for (;;) {
+		while (i < a->n && a->v[i].kind != ST_MAIL &&
+		    a->v[i].kind != ST_RCPT)
+			i++;
+		while (j < b->n && b->v[j].kind != ST_MAIL &&
+		    b->v[j].kind != ST_RCPT)
+			j++;
+		if (i == a->n || j == b->n)
+			return (i == a->n) != (j == b->n);
+		if (a->v[i].code != b->v[j].code)
+			return true;
+		i++;
+		j++;
+	}
+}
+
+/* list_add - ", n" to a list of probe numbers in a note */
+static void
+list_add(char *note, size_t len, const char *sep, const char *text)
+{
+	size_t n = strlen(note);
+
+	if (n < len)
+		snprintf(note + n, len - n, "%s%s", n ? sep : "", text);
+}
+
+void
+st_judge_run(struct st_check *c, const struct st_row *rows)
+{
+	char num[16];
+	bool error = false;
+
+	c->verdict = ST_PASS;
+	for (size_t i = 0; i < ST_NPROBES; i++) {
+		if (rows[i].probe == NULL)
+			continue;
+		if (rows[i].verdict == ST_FAIL) {
+			snprintf(num, sizeof(num), "%s%d", c->verdict ==
+			    ST_FAIL ? ", " : "", rows[i].probe->number);
+			if (c->verdict != ST_FAIL)
+				list_add(c->note, sizeof(c->note), "; ",
+				    "would relay: probes ");
+			c->verdict = ST_FAIL;
+			list_add(c->note, sizeof(c->note), "", num);
+		}
+		error |= rows[i].verdict == ST_ERROR;
+	}
+	if (error) {
+		c->verdict = ST_FAIL;
+		list_add(c->note, sizeof(c->note), "; ", "a probe could not "
+		    "run");
+	}
+}
+
+void
+st_compare_runs(struct st_check *c, const char *a_name, const struct st_row *a,
+    const char *b_name, const struct st_row *b)
+{
+	char one[64];
+	bool first = true;
+
+	st_judge_run(c, b);
+	for (size_t i = 0; i < ST_NPROBES; i++) {
+		if (a[i].probe == NULL || b[i].probe == NULL)
+			continue;
+		if (a[i].verdict == b[i].verdict && !codes_differ(&a[i].t,
+		    &b[i].t))
+			continue;
+		c->verdict = ST_FAIL;
+		if (first) {
+			snprintf(one, sizeof(one), "answers differ from %s's "
+			    "(%s -> %s): ", a_name, a_name, b_name);
+			list_add(c->note, sizeof(c->note), "; ", one);
+		}
+		snprintf(one, sizeof(one), "%sprobe %d %s -> %s%s", first ? "" :
+		    ", ", a[i].probe->number, st_verdict_name(a[i].verdict),
+		    st_verdict_name(b[i].verdict), a[i].verdict ==
+		    b[i].verdict ? " (other reply codes)" : "");
+		list_add(c->note, sizeof(c->note), "", one);
+		first = false;
+	}
+}
+
 void
 st_check_null_sender(struct selftest *st)
 {
@@ -431,6 +547,10 @@ selftest_free(struct selftest *st)
 		st_transcript_free(&st->rows[i].t);
 	for (size_t i = 0; i < st->nchecks; i++)
 		st_transcript_free(&st->checks[i].t);
+	for (size_t k = 0; k < st->nruns; k++)
+		for (size_t i = 0; i < ST_NPROBES; i++)
+			st_transcript_free(&st->runs[k].rows[i].t);
+	free(st->runs);
 	st_transcript_free(&st->intro);
 	free(st->checks);
 	free(st->policy);

@@ -12,6 +12,8 @@
  *	selftest_probes.c	probe table, placeholders, client choice
  *	selftest.c		sessions, verdicts, checks, exit code
  *	selftest_local.c	in-process transport over smtp.c
+ *	selftest_views.c	the other viewpoints: IPv6, each listener,
+ *				PROXY headers; a run compared with another
  *	selftest_remote.c	TCP transport, HOST[:PORT]
  *	selftest_report.c	policy in words, table, summary
  *	selftest_json.c		the same as JSON
@@ -123,6 +125,10 @@ int	st_places_from_config(const struct config *, const char *server_name,
 bool	st_pick_client(const struct config *, int family,
 	    struct sockaddr_storage *ss, char *text, size_t textlen,
 	    bool *via_proxy);
+/* The same against any list: the first documentation address of
+ * `family` outside nets[0..n). */
+bool	st_pick_outside(const struct cidr *nets, size_t n, int family,
+	    struct sockaddr_storage *ss, char *text, size_t textlen);
 /* The first host of the first mynetworks entry; false when empty. */
 bool	st_trusted_client(const struct config *, struct sockaddr_storage *,
 	    char *text, size_t textlen);
@@ -140,6 +146,8 @@ struct st_transport {
 /* Outcome of one probe, in table order. */
 struct st_row {
 	const struct st_probe *probe;
+	char		 listener[ST_NOTE_MAX];	/* "192.0.2.25:25 mx", target */
+	char		 client[NETADDR_STRLEN];
 	struct st_transcript t;
 	enum st_verdict	 verdict;
 	bool		 relay_reached;	/* MAIL accepted, RCPTs judged */
@@ -155,12 +163,24 @@ struct st_check {
 	char		 note[ST_NOTE_MAX];
 };
 
+/* The probes once more from another viewpoint: another family, another
+ * listener, through a PROXY header, another target. */
+struct st_run {
+	char		 title[ST_NOTE_MAX];	/* "IPv6 client ... on ..." */
+	char		 listener[ST_NOTE_MAX];
+	char		 client[NETADDR_STRLEN];
+	char		 via[ST_NOTE_MAX];	/* how the client came to be */
+	struct st_row	 rows[ST_NPROBES];
+};
+
 struct selftest {
 	bool		 remote;
 	const struct config *cfg;	/* in process; NULL when remote */
 	char		 target[300];	/* remote: HOST[:PORT] as asked */
 	struct st_transcript intro;	/* remote: greeting and EHLO seen */
 	const struct listen_spec *listener;	/* in process: probed */
+	char		 where[ST_NOTE_MAX];	/* the rows' listener: its
+						 * name, or the target */
 	char		 client[NETADDR_STRLEN];	/* TESTER_IP */
 	char		 client_note[ST_NOTE_MAX];
 	struct st_places p;
@@ -168,6 +188,8 @@ struct selftest {
 	struct st_row	 rows[ST_NPROBES];
 	struct st_check	*checks;
 	size_t		 nchecks;
+	struct st_run	*runs;		/* the other viewpoints */
+	size_t		 nruns;
 	double		 elapsed;	/* seconds */
 };
 
@@ -179,6 +201,39 @@ int	st_session(const struct st_transport *, const char *ehlo,
 /* Run every probe of the table through the transport. -1 when a
  * session could not be opened at all. */
 int	st_run_probes(struct selftest *, const struct st_transport *);
+/* The same into rows, naming listener and client in each (st->p fills
+ * the placeholders). */
+int	st_run_rows(struct selftest *, const struct st_transport *,
+	    struct st_row *rows, const char *listener, const char *client);
+/* A new run, empty; NULL when out of memory. */
+struct st_run *st_add_run(struct selftest *, const char *title,
+	    const char *listener, const char *client);
+/* The check that run b got the answers run a got (same verdict and
+ * reply codes, probe by probe) and relays nothing; FAIL names the
+ * probes (pure). */
+void	st_compare_runs(struct st_check *, const char *a_name,
+	    const struct st_row *a, const char *b_name, const struct st_row *b);
+/* The check that no probe of rows relays. */
+void	st_judge_run(struct st_check *, const struct st_row *rows);
+
+/* How the in-process viewpoints move the client: the next sessions come
+ * from ss (text) on a listener of that role, inside TLS or not. */
+struct st_viewer {
+	const struct st_transport *tr;
+	void	(*from)(void *ctx, const struct sockaddr_storage *ss,
+		    const char *text, enum listen_role, bool tls);
+	/* the in-process second look at rows that relayed (kept here) */
+	void	(*judge)(void *ctx, struct st_row *rows);
+	void	*ctx;
+};
+/* The other viewpoints in process (selftest_views.c): the probes as an
+ * untrusted IPv6 client, on every other mx listener, through every
+ * proxy listener; each a run and a check. -1: out of memory. */
+int	st_views_local(struct selftest *, const struct st_viewer *);
+/* The first host of the first of v[0..n) (its .1 when wider than /31);
+ * false when n is 0. */
+bool	st_first_host(const struct cidr *v, size_t n,
+	    struct sockaddr_storage *, char *text, size_t textlen);
 /* The verdict of one probe from its transcript (pure). */
 enum st_verdict st_judge(const struct st_probe *, const struct st_transcript *,
 	    bool *relay_reached, char *note, size_t notelen);
@@ -263,6 +318,8 @@ struct buf;
 char	*st_policy_text(const struct selftest *);
 void	 st_summary(const struct selftest *, struct buf *);	/* one line */
 void	 st_listener_text(char *out, size_t outlen, const struct listen_spec *);
+/* "192.0.2.25:25 mx", "[::1]:2525 mx proxy": what a probe row names */
+void	 st_listener_name(char *out, size_t outlen, const struct listen_spec *);
 /* Where a listener offers AUTH under cfg, in words ("after STARTTLS,
  * and MAIL requires it"). */
 const char *st_listener_auth(const struct config *, const struct listen_spec *);

@@ -171,6 +171,35 @@ json_policy(FILE *fp, const struct selftest *st)
 	fprintf(fp, "\n  }");
 }
 
+/* json_rows - a table of probe rows as an array, at `ind` */
+static void
+json_rows(FILE *fp, int ind, const struct st_row *rows)
+{
+	bool f2;
+
+	fputc('[', fp);
+	for (size_t i = 0; i < ST_NPROBES; i++) {
+		const struct st_row *r = &rows[i];
+
+		if (r->probe == NULL)
+			continue;
+		f2 = true;
+		fprintf(fp, "%s\n%*s{", i ? "," : "", ind + 2, "");
+		json_num(fp, ind + 4, &f2, "number", (unsigned)r->probe->number);
+		json_kv(fp, ind + 4, &f2, "idea", r->probe->idea);
+		json_kv(fp, ind + 4, &f2, "listener", r->listener);
+		json_kv(fp, ind + 4, &f2, "client", r->client);
+		json_key(fp, ind + 4, &f2, "exchanges");
+		json_exchanges(fp, ind + 4, &r->t);
+		json_kv(fp, ind + 4, &f2, "verdict", st_verdict_name(r->verdict));
+		json_key(fp, ind + 4, &f2, "relay_reached");
+		fputs(r->relay_reached ? "true" : "false", fp);
+		json_kv(fp, ind + 4, &f2, "note", r->note);
+		fprintf(fp, "\n%*s}", ind + 2, "");
+	}
+	fprintf(fp, "\n%*s]", ind, "");
+}
+
 void
 selftest_print_json(const struct selftest *st, FILE *fp)
 {
@@ -224,25 +253,23 @@ selftest_print_json(const struct selftest *st, FILE *fp)
 	}
 
 	json_key(fp, 2, &first, "probes");
+	json_rows(fp, 2, st->rows);
+	json_key(fp, 2, &first, "runs");
 	fputc('[', fp);
-	for (size_t i = 0; i < ST_NPROBES; i++) {
-		const struct st_row *r = &st->rows[i];
+	for (size_t k = 0; k < st->nruns; k++) {
+		const struct st_run *run = &st->runs[k];
 
-		if (r->probe == NULL)
-			continue;
 		f2 = true;
-		fprintf(fp, "%s\n    {", i ? "," : "");
-		json_num(fp, 6, &f2, "number", (unsigned)r->probe->number);
-		json_kv(fp, 6, &f2, "idea", r->probe->idea);
-		json_key(fp, 6, &f2, "exchanges");
-		json_exchanges(fp, 6, &r->t);
-		json_kv(fp, 6, &f2, "verdict", st_verdict_name(r->verdict));
-		json_key(fp, 6, &f2, "relay_reached");
-		fputs(r->relay_reached ? "true" : "false", fp);
-		json_kv(fp, 6, &f2, "note", r->note);
+		fprintf(fp, "%s\n    {", k ? "," : "");
+		json_kv(fp, 6, &f2, "title", run->title);
+		json_kv(fp, 6, &f2, "listener", run->listener);
+		json_kv(fp, 6, &f2, "client", run->client);
+		json_kv(fp, 6, &f2, "via", run->via[0] ? run->via : NULL);
+		json_key(fp, 6, &f2, "probes");
+		json_rows(fp, 6, run->rows);
 		fprintf(fp, "\n    }");
 	}
-	fprintf(fp, "\n  ]");
+	fprintf(fp, "%s]", st->nruns ? "\n  " : "");
 
 	json_key(fp, 2, &first, "positive");
 	fputc('[', fp);

@@ -455,10 +455,10 @@ routed_here(const struct config *cfg, const char *sent)
  * handed to qmail-queue it may be a real relay, so it fails, saying
  * when. Anything else that got 250 stays a failure. */
 static void
-judge_kept_here(struct selftest *st)
+judge_kept_here(const struct config *cfg, struct st_row *rows)
 {
 	for (size_t i = 0; i < ST_NPROBES; i++) {
-		struct st_row *r = &st->rows[i];
+		struct st_row *r = &rows[i];
 		bool here = false, other = false, qmail = false;
 
 		if (r->probe == NULL || r->verdict != ST_FAIL)
@@ -470,7 +470,7 @@ judge_kept_here(struct selftest *st)
 			if (x->kind != ST_RCPT || x->code < 200 ||
 			    x->code >= 300 || x->sent == NULL)
 				continue;
-			where = routed_here(st->cfg, x->sent);
+			where = routed_here(cfg, x->sent);
 			here |= where == 1;
 			qmail |= where == 2;
 			other |= where != 1;
@@ -491,6 +491,26 @@ judge_kept_here(struct selftest *st)
 			    "allow_untrusted_routing = no)", n ? "; " : "");
 		}
 	}
+}
+
+/* view_from - the viewpoints' client, listener role and TLS */
+static void
+view_from(void *ctx, const struct sockaddr_storage *ss, const char *text,
+    enum listen_role role, bool tls)
+{
+	struct st_local *l = ctx;
+
+	local_from(l, ss, text);
+	l->role = role;
+	l->tls = tls;
+}
+
+static void
+view_judge(void *ctx, struct st_row *rows)
+{
+	struct st_local *l = ctx;
+
+	judge_kept_here(l->cfg, rows);
 }
 
 /* check_null_sender - bounces come in on the MX; a submission listener
@@ -694,14 +714,21 @@ selftest_local(const struct config *cfg, const struct st_local_opts *o,
 	 * log stays quiet from now on (the self-test is a command of its
 	 * own; nothing else runs in this process). */
 	log_set_quiet(1);
+	st_listener_name(st->where, sizeof(st->where), st->listener);
 	rc = st_run_probes(st, &tr);
 	if (rc == 0) {
-		judge_kept_here(st);
+		struct st_viewer view = { &tr, view_from, view_judge, &l };
+
+		judge_kept_here(cfg, st->rows);
 		check_domains(st, &tr);
 		check_null_sender(st);
 		check_trusted_relay(st, &l, &tr);
 		check_ipv6(st, &l, &tr);
 		check_submission(st, &l, &tr, &client);
+		if (st_views_local(st, &view) == -1)
+			rc = -1;
+		view_from(&l, &client, st->client, st->listener->role,
+		    st->listener->role == ROLE_SUBMISSIONS);
 	}
 	buf_free(&l.out);
 	if (rc == -1) {

@@ -409,16 +409,33 @@ st_pick_client(const struct config *cfg, int family,
 }
 
 bool
-st_trusted_client(const struct config *cfg, struct sockaddr_storage *ss,
+st_pick_outside(const struct cidr *nets, size_t nnets, int family,
+    struct sockaddr_storage *ss, char *text, size_t textlen)
+{
+	const char *const *v = family == AF_INET6 ? doc_clients6 : doc_clients4;
+	size_t n = family == AF_INET6 ? NELEM(doc_clients6) : NELEM(doc_clients4);
+
+	for (size_t i = 0; i < n; i++) {
+		(void)netaddr_from_text(v[i], ss);
+		if (!cidr_match_any(nets, nnets, (struct sockaddr *)ss)) {
+			snprintf(text, textlen, "%s", v[i]);
+			return true;
+		}
+	}
+	(void)netaddr_from_text(v[0], ss);
+	snprintf(text, textlen, "%s", v[0]);
+	return false;
+}
+
+bool
+st_first_host(const struct cidr *c, size_t n, struct sockaddr_storage *ss,
     char *text, size_t textlen)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	const struct cidr *c;
 
-	if (cfg->nmynetworks == 0)
+	if (n == 0)
 		return false;
-	c = &cfg->mynetworks[0];
 	memset(ss, 0, sizeof(*ss));
 	if (c->family == AF_INET) {
 		sin->sin_family = AF_INET;
@@ -433,4 +450,12 @@ st_trusted_client(const struct config *cfg, struct sockaddr_storage *ss,
 	}
 	netaddr_format((struct sockaddr *)ss, text, textlen);
 	return true;
+}
+
+bool
+st_trusted_client(const struct config *cfg, struct sockaddr_storage *ss,
+    char *text, size_t textlen)
+{
+	return st_first_host(cfg->mynetworks, cfg->nmynetworks, ss, text,
+	    textlen);
 }

@@ -392,6 +392,7 @@ selftest_remote(const char *target, const struct st_remote_opts *o,
 	if (o == NULL)
 		o = &none;
 	snprintf(st->target, sizeof(st->target), "%s", target);
+	snprintf(st->where, sizeof(st->where), "%s", target);
 	if (st_split_target(target, host, sizeof(host), port, sizeof(port))
 	    == -1) {
 		snprintf(err, errlen, "\"%.100s\": expected HOST[:PORT] or "

@@ -67,6 +67,17 @@ st_listener_text(char *out, size_t outlen, const struct listen_spec *l)
 	    l->host ? l->host : "*", v6 ? "]" : "", l->port);
 }
 
+void
+st_listener_name(char *out, size_t outlen, const struct listen_spec *l)
+{
+	size_t n;
+
+	st_listener_text(out, outlen, l);
+	n = strlen(out);
+	snprintf(out + n, outlen - n, " %s%s", config_role_name(l->role),
+	    l->proxy ? " proxy" : "");
+}
+
 /* --- the policy in words ----------------------------------------------- */
 
 static void
@@ -315,7 +326,7 @@ reply_line(const struct st_exchange *x, size_t i, char *out, size_t outlen)
 }
 
 struct widths {
-	int	sent, reply;
+	int	sent, reply, listener;
 };
 
 static void
@@ -370,11 +381,13 @@ static void
 print_row(FILE *fp, const struct st_row *row, const struct widths *w)
 {
 	char sent[4200], reply[4200], idea[IDEA_W + 1], num[8];
+	char where[ST_NOTE_MAX * 4];
 	const struct st_transcript *t = &row->t;
 	size_t line = 0;
 	const char *r;
 
 	snprintf(num, sizeof(num), "%d", row->probe->number);
+	esc(where, sizeof(where), row->listener);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct st_exchange *x = &t->v[i];
 
@@ -383,7 +396,8 @@ print_row(FILE *fp, const struct st_row *row, const struct widths *w)
 		esc(sent, sizeof(sent), x->sent ? x->sent : "(connect)");
 		for (size_t k = 0; (r = reply_line(x, k, reply, sizeof(reply)));
 		    k++, line++) {
-			fprintf(fp, "%3s  %-*s  %-*s  ", line == 0 ? num : "",
+			fprintf(fp, "%3s  %-*s  %-*s  %-*s  ", line == 0 ? num :
+			    "", w->listener, line == 0 ? where : "",
 			    IDEA_W, idea_line(row->probe->idea, line, idea,
 			    sizeof(idea)), w->sent, k == 0 ? sent : "");
 			if (line == 0)
@@ -394,7 +408,7 @@ print_row(FILE *fp, const struct st_row *row, const struct widths *w)
 		}
 	}
 	for (; *idea_line(row->probe->idea, line, idea, sizeof(idea)); line++)
-		fprintf(fp, "%3s  %s\n", "", idea);
+		fprintf(fp, "%3s  %-*s  %s\n", "", w->listener, "", idea);
 	if (row->note[0])
 		fprintf(fp, "%3s  note: %s\n", "", esc(reply, sizeof(reply),
 		    row->note));
@@ -478,10 +492,31 @@ print_places(FILE *fp, const struct selftest *st)
 	buf_free(&b);
 }
 
+/* print_table - the rows of one run, each naming its listener */
+static void
+print_table(FILE *fp, const struct st_row *rows)
+{
+	struct widths w = { (int)strlen("sent"), (int)strlen("reply"),
+	    (int)strlen("listener") };
+	char where[ST_NOTE_MAX * 4];
+
+	for (size_t i = 0; i < ST_NPROBES; i++) {
+		measure(&rows[i].t, &w);
+		if ((int)strlen(esc(where, sizeof(where), rows[i].listener)) >
+		    w.listener)
+			w.listener = (int)strlen(where);
+	}
+	fprintf(fp, "%3s  %-*s  %-*s  %-*s  %-*s  %s\n", "#", w.listener,
+	    "listener", IDEA_W, "idea", w.sent, "sent", w.reply, "reply",
+	    "verdict");
+	for (size_t i = 0; i < ST_NPROBES; i++)
+		if (rows[i].probe)
+			print_row(fp, &rows[i], &w);
+}
+
 void
 selftest_print_text(const struct selftest *st, FILE *fp)
 {
-	struct widths w = { (int)strlen("sent"), (int)strlen("reply") };
 	char out[4200], reply[4200];
 	struct buf b;
 	const char *r;
@@ -490,13 +525,17 @@ selftest_print_text(const struct selftest *st, FILE *fp)
 	fputc('\n', fp);
 	print_places(fp, st);
 	fputc('\n', fp);
-	for (size_t i = 0; i < ST_NPROBES; i++)
-		measure(&st->rows[i].t, &w);
-	fprintf(fp, "%3s  %-*s  %-*s  %-*s  %s\n", "#", IDEA_W, "idea",
-	    w.sent, "sent", w.reply, "reply", "verdict");
-	for (size_t i = 0; i < ST_NPROBES; i++)
-		if (st->rows[i].probe)
-			print_row(fp, &st->rows[i], &w);
+	print_table(fp, st->rows);
+	for (size_t k = 0; k < st->nruns; k++) {
+		const struct st_run *run = &st->runs[k];
+
+		fputc('\n', fp);
+		snprintf(out, sizeof(out), "%s.%s%s", run->title,
+		    run->via[0] ? " Header " : "", run->via);
+		wrap(fp, esc(reply, sizeof(reply), out), WRAP, "");
+		fputc('\n', fp);
+		print_table(fp, run->rows);
+	}
 	fprintf(fp, "\nChecks:\n");
 	for (size_t i = 0; i < st->nchecks; i++) {
 		const struct st_check *c = &st->checks[i];

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/netaddr.h"
 #include "lib/proxy.h"
 
 static char errbuf[128];
@@ -659,4 +660,68 @@ Test(proxy_v2, longest_header)
 	cr_assert_eq(h.len, PROXY_V2_MAX);
 	free(body);
 	free(b);
+}
+
+/* --- whom a proxy listener believes (proxy_decide) ---------------------- */
+
+/* ss_of - "ADDR" with port as a socket address */
+static struct sockaddr_storage
+ss_of(const char *addr, unsigned port)
+{
+	struct sockaddr_storage ss;
+
+	cr_assert_eq(netaddr_from_text(addr, &ss), 0, "%s", addr);
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+	return ss;
+}
+
+Test(proxy_decide, trusted_proxy_names_the_client)
+{
+	struct cidr t[2];
+	struct sockaddr_storage lb = ss_of("10.0.0.5", 40001);
+	struct sockaddr_storage here = ss_of("10.0.0.25", 25);
+	struct proxy_hdr h = done_line("PROXY TCP4 203.0.113.7 192.0.2.25 "
+	    "40000 25\r\n", "");
+
+	cr_assert_eq(cidr_parse("10.0.0.0/24", &t[0], NULL, 0), 0);
+	cr_assert_eq(cidr_parse("::1/128", &t[1], NULL, 0), 0);
+	cr_expect_eq(proxy_decide(t, 2, &lb, &here, NULL), PROXY_T_WAIT);
+	cr_expect_eq(proxy_decide(t, 2, &lb, &here, &h), PROXY_T_CLIENT);
+}
+
+Test(proxy_decide, anyone_else_is_closed_whatever_it_claims)
+{
+	struct cidr t;
+	struct sockaddr_storage out = ss_of("203.0.113.9", 40001);
+	struct sockaddr_storage out6 = ss_of("2001:db8::9", 40001);
+	struct sockaddr_storage here = ss_of("10.0.0.25", 25);
+	struct proxy_hdr h = done_line("PROXY TCP4 127.0.0.1 10.0.0.25 40000 "
+	    "25\r\n", "");
+
+	cr_assert_eq(cidr_parse("10.0.0.0/24", &t, NULL, 0), 0);
+	cr_expect_eq(proxy_decide(&t, 1, &out, &here, NULL), PROXY_T_REFUSE);
+	cr_expect_eq(proxy_decide(&t, 1, &out, &here, &h), PROXY_T_REFUSE);
+	cr_expect_eq(proxy_decide(&t, 1, &out6, &here, &h), PROXY_T_REFUSE);
+	cr_expect_eq(proxy_decide(NULL, 0, &out, &here, &h), PROXY_T_REFUSE);
+}
+
+Test(proxy_decide, health_check_and_local_are_the_proxys_own)
+{
+	struct cidr t;
+	struct sockaddr_storage lb = ss_of("10.0.0.5", 40001);
+	struct sockaddr_storage here = ss_of("10.0.0.25", 25);
+	struct proxy_hdr self = done_line("PROXY TCP4 10.0.0.5 10.0.0.25 40001 "
+	    "25\r\n", "");
+	struct proxy_hdr other_port = done_line("PROXY TCP4 10.0.0.5 "
+	    "10.0.0.25 40002 25\r\n", "");
+	struct proxy_hdr unknown = done_line("PROXY UNKNOWN\r\n", "");
+
+	cr_assert_eq(cidr_parse("10.0.0.0/24", &t, NULL, 0), 0);
+	cr_expect_eq(proxy_decide(&t, 1, &lb, &here, &self), PROXY_T_SELF);
+	cr_expect_eq(proxy_decide(&t, 1, &lb, &here, &unknown), PROXY_T_SELF);
+	cr_expect_eq(proxy_decide(&t, 1, &lb, &here, &other_port),
+	    PROXY_T_CLIENT);
 }

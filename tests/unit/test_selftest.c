@@ -264,9 +264,12 @@ Test(selftest, sample_as_shipped_is_not_an_open_relay)
 	cr_expect_str_eq(st.p.other_ip, "192.0.2.2");
 	cr_expect_str_eq(st.p.server_host, cfg->hostname);
 	cr_expect_eq(st.listener->role, ROLE_MX);
-	/* Checks: the local domain, bounces, 127.0.0.1 relays, IPv6, and
-	 * the submission listener: no AUTH in clear, no MAIL without it. */
-	cr_assert_eq(st.nchecks, 5);
+	/* Checks: the local domain, bounces, 127.0.0.1 relays, IPv6, the
+	 * submission listener (no AUTH in clear, no MAIL without it), and
+	 * the probes from IPv6 answered as from IPv4. */
+	cr_assert_eq(st.nchecks, 6);
+	cr_assert_eq(st.nruns, 1);
+	cr_expect_eq(st.checks[5].verdict, ST_PASS, "%s", st.checks[5].note);
 	cr_expect_eq(st.checks[0].verdict, ST_PASS, "%s", st.checks[0].note);
 	cr_expect_eq(st.checks[1].verdict, ST_PASS);
 	cr_expect(strstr(st.checks[2].name, "127.0.0.1") != NULL);
@@ -338,7 +341,7 @@ Test(selftest, submissions_listener_starts_in_tls)
 
 	run(FQDN "\nlisten = *:25 mx\nlisten = *:465 submissions\n"
 	    "listen = [2001:db8::25]:587 submission");
-	cr_assert_eq(st.nchecks, 6);
+	cr_assert_eq(st.nchecks, 7);
 	cr_expect_str_eq(st.checks[4].name, "submissions listener *:465: AUTH "
 	    "offered inside TLS, MAIL without AUTH refused");
 	cr_expect_str_eq(st.checks[5].name, "submission listener "
@@ -391,9 +394,10 @@ Test(selftest, no_certificate_no_auth)
 Test(selftest, prober_domains_are_not_asked_of_dns)
 {
 	run(FQDN);
-	/* Only BAD_DOMAIN goes to the resolver: tester.example (probes 1
-	 * and 8) is answered by the self-test, SERVER_HOST is local. */
-	cr_expect_eq(lookups, 1);
+	/* Only BAD_DOMAIN goes to the resolver, once a run (IPv4, IPv6):
+	 * tester.example (probes 1 and 8) is answered by the self-test,
+	 * SERVER_HOST is local. */
+	cr_expect_eq(lookups, 2);
 	cr_expect(strstr(st.rows[1].t.v[2].dns, "answered by the self-test"));
 	cr_expect(strstr(st.rows[2].t.v[2].dns, "does not exist (DNS)"));
 	done();
@@ -869,16 +873,22 @@ Test(output, text_and_json)
 	text = output(false);
 	cr_expect(strncmp(text, "Policy of sallyport.conf.sample: clients in "
 	    "127.0.0.0/8 and ::1/128 may relay", 60) == 0, "%.200s", text);
-	cr_expect(strstr(text, "\n 14  unquoted double-@ with the    "
+	cr_expect(strstr(text, "\n 14  *:25 mx   unquoted double-@ with the    "
 	    "mail from: ksch@mail.example.org") != NULL);
 	cr_expect(strstr(text, "\nbaseline and 19 probes: 20 PASS, 0 WEAK, 0 "
-	    "FAIL; checks: 5 PASS, 0 FAIL, 0 N/A: not an open relay; run "
+	    "FAIL; checks: 6 PASS, 0 FAIL, 0 N/A: not an open relay; run "
 	    "took ") != NULL, "%s", text);
 	json = output(true);
 	cr_expect(strstr(json, "\"mode\": \"in-process\"") != NULL);
 	cr_expect(strstr(json, "\"sent\": \"RCPT TO:\\\"probe@external."
 	    "example\\\"\"") != NULL);
 	cr_expect(strstr(json, "\"exit\": 0\n}\n") != NULL);
+	/* Each row names its listener and client; the IPv6 run follows. */
+	cr_expect(strstr(json, "\"listener\": \"*:25 mx\",\n      \"client\": "
+	    "\"203.0.113.7\"") != NULL);
+	cr_expect(strstr(json, "\"runs\": [\n    {\n      \"title\": \"Probes as "
+	    "untrusted IPv6 client 2001:db8::7") != NULL);
+	cr_expect(strstr(json, "\"client\": \"2001:db8::7\"") != NULL);
 	free(text);
 	free(json);
 	done();
@@ -942,4 +952,115 @@ Test(selftest, only_a_metrics_listener_is_nothing_to_probe)
 	cr_expect_str_eq(err, "no listener to probe");
 	config_free(cfg);
 	cfg = NULL;
+}
+
+/* --- the other viewpoints -------------------------------------------------- */
+
+/* check_named - the check whose name holds `part` */
+static const struct st_check *
+check_named(const char *part)
+{
+	for (size_t i = 0; i < st.nchecks; i++)
+		if (strstr(st.checks[i].name, part))
+			return &st.checks[i];
+	cr_assert_fail("no check \"%s\"", part);
+	return NULL;
+}
+
+Test(views, every_mx_listener_and_proxy_listener_is_probed)
+{
+	const struct st_check *c;
+
+	run(FQDN "\nlisten = 192.0.2.25:25 mx\nlisten = 192.0.2.25:2525 mx\n"
+	    "listen = 192.0.2.25:2526 mx proxy\nproxy_trusted = 10.0.0.0/24");
+	cr_expect_eq(st_exit_code(&st), 0);
+	/* IPv6, the second mx listener, the proxy listener. */
+	cr_assert_eq(st.nruns, 3);
+	cr_expect_str_eq(st.rows[0].listener, "192.0.2.25:25 mx");
+	cr_expect_str_eq(st.runs[1].rows[7].listener, "192.0.2.25:2525 mx");
+	cr_expect_str_eq(st.runs[2].rows[19].listener,
+	    "192.0.2.25:2526 mx proxy");
+	/* The proxied client is the one the header names. */
+	cr_expect_str_eq(st.runs[2].client, "203.0.113.7");
+	cr_expect(strstr(st.runs[2].via, "from proxy 10.0.0.1: PROXY TCP4 "
+	    "203.0.113.7 192.0.2.25 40000 2526") != NULL, "%s", st.runs[2].via);
+	for (size_t k = 0; k < st.nruns; k++)
+		for (size_t i = 0; i < ST_NPROBES; i++)
+			cr_expect_neq(st.runs[k].rows[i].verdict, ST_FAIL);
+	c = check_named("a header naming mynetworks client 127.0.0.1 from "
+	    "203.0.113.7");
+	cr_expect_eq(c->verdict, ST_PASS, "%s", c->note);
+	cr_expect(strstr(c->note, "closed (not in proxy_trusted)") != NULL);
+	c = check_named("listener 192.0.2.25:2525 mx: the probes");
+	cr_expect_eq(c->verdict, ST_PASS, "%s", c->note);
+	done();
+}
+
+Test(views, proxy_trusted_wide_open_fails)
+{
+	const struct st_check *c;
+
+	run(FQDN "\nlisten = 192.0.2.25:25 mx proxy\n"
+	    "proxy_trusted = 0.0.0.0/0");
+	cr_expect_eq(st_exit_code(&st), 1);
+	c = check_named("a header naming mynetworks client");
+	cr_expect_eq(c->verdict, ST_FAIL);
+	cr_expect(strstr(c->note, "believed") != NULL, "%s", c->note);
+	/* Outside clients named by a proxy are still refused. */
+	c = check_named("naming outside client 203.0.113.7");
+	cr_expect_eq(c->verdict, ST_PASS, "%s", c->note);
+	done();
+}
+
+Test(views, no_mynetworks_nothing_to_claim)
+{
+	run(FQDN "\nmynetworks =\nlisten = 192.0.2.25:25 mx proxy\n"
+	    "proxy_trusted = 10.0.0.0/24");
+	cr_expect_eq(check_named("a header naming a mynetworks client")->verdict,
+	    ST_NA);
+	done();
+}
+
+/* rows_of - twenty rows of one verdict, each with a MAIL of `code` */
+static void
+rows_of(struct st_row *rows, enum st_verdict v, int code)
+{
+	memset(rows, 0, sizeof(struct st_row) * ST_NPROBES);
+	for (size_t i = 0; i < ST_NPROBES; i++) {
+		rows[i].probe = &st_probes[i];
+		rows[i].verdict = v;
+		add(&rows[i].t, ST_MAIL, "MAIL FROM:<>", code);
+	}
+}
+
+static void
+rows_free(struct st_row *rows)
+{
+	for (size_t i = 0; i < ST_NPROBES; i++)
+		st_transcript_free(&rows[i].t);
+}
+
+Test(views, compare_names_the_probes_that_differ)
+{
+	static struct st_row a[ST_NPROBES], b[ST_NPROBES];
+	struct st_check c;
+
+	rows_of(a, ST_PASS, 550);
+	rows_of(b, ST_PASS, 550);
+	memset(&c, 0, sizeof(c));
+	st_compare_runs(&c, "IPv4", a, "IPv6", b);
+	cr_expect_eq(c.verdict, ST_PASS);
+	cr_expect_str_eq(c.note, "");
+
+	b[7].verdict = ST_FAIL;
+	b[12].t.v[0].code = 450;
+	b[12].verdict = ST_PASS;
+	memset(&c, 0, sizeof(c));
+	st_compare_runs(&c, "IPv4", a, "IPv6", b);
+	cr_expect_eq(c.verdict, ST_FAIL);
+	cr_expect_str_eq(c.note, "would relay: probes 7; answers differ from "
+	    "IPv4's (IPv4 -> IPv6): probe 7 PASS -> FAIL, probe 12 PASS -> "
+	    "PASS (other reply codes)");
+	rows_free(a);
+	rows_free(b);
 }
