@@ -240,7 +240,9 @@ class MetricsHTTP(sallytest.TestCase):
         return got[0]
 
     def test_workers_summed_and_kept_across_restart_and_reload(self):
-        srv = self.server(workers='2')
+        # Loopback clients outside mynetworks: steered by address, so
+        # that ten addresses reach both workers (sallytest.SOURCES).
+        srv = self.server(workers='2', mynetworks='192.0.2.0/24')
         self.assertEqual(self.request().sample('sallyport_workers'), 2)
         before = self.wait_connections(1)       # the start-up probe's
         # Ten client addresses: steered to both workers.
