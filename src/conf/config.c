@@ -373,3 +373,14 @@ config_role_name(enum listen_role role)
 		return "local";
 	return cv_role_name(role);
 }
+
+void
+config_listen_name(const struct listen_spec *ls, bool proxy, char *out,
+    size_t outlen)
+{
+	bool	 v6 = ls->host != NULL && strchr(ls->host, ':') != NULL;
+
+	snprintf(out, outlen, "%s%s%s:%s %s%s", v6 ? "[" : "",
+	    ls->host ? ls->host : "*", v6 ? "]" : "", ls->port,
+	    config_role_name(ls->role), proxy ? " proxy" : "");
+}

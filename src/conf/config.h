@@ -266,6 +266,10 @@ void		 config_free(struct config *);
 void		 config_print(const struct config *, FILE *);
 
 const char	*config_role_name(enum listen_role);
+/* A listen line as the logs name it, "[::1]:25 mx" or "*:587
+ * submission", with " proxy" after it if proxy. */
+void		 config_listen_name(const struct listen_spec *, bool proxy,
+		    char *out, size_t outlen);
 /* True when delivery hands off to qmail-queue, a program that is
  * set-user-ID (qmailq) in a real qmail: the process running it must be
  * free to gain that user (no PR_SET_NO_NEW_PRIVS). */

@@ -53,11 +53,7 @@ listen_one(const struct listen_spec *ls, struct listener *l, bool reuseport,
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	snprintf(l->name, sizeof(l->name), "%s%s%s:%s %s%s",
-	    ls->host && strchr(ls->host, ':') ? "[" : "",
-	    ls->host ? ls->host : "*",
-	    ls->host && strchr(ls->host, ':') ? "]" : "",
-	    ls->port, config_role_name(ls->role), ls->proxy ? " proxy" : "");
+	config_listen_name(ls, ls->proxy, l->name, sizeof(l->name));
 	for (;;) {
 		if ((rc = getaddrinfo(host, ls->port, &hints, &res)) != 0) {
 			snprintf(err, errlen, "listen %s: %s", l->name,

@@ -31,8 +31,8 @@ struct listener {
 	enum listen_role role;
 	unsigned	 line;		/* its `listen` line, as the metrics
 					 * count it (lib/metrics.h) */
-	bool		 proxy;		/* a PROXY header first (as bound:
-					 * a reload does not change it) */
+	bool		 proxy;		/* a PROXY header first (a reload
+					 * changes it: server_reload.c) */
 	char		 name[80];	/* "127.0.0.1:25 mx", for logs */
 	ev_io		 io;
 	struct server	*srv;

@@ -55,6 +55,43 @@ reload_tls(struct server *srv, const struct config *cfg)
 }
 
 /* who - "worker N: " in a worker's lines, nothing in the master's */
+/*
+ * reload_proxy - the proxy option of each bound listener as the new file
+ * has it for the same address, port and role. It changes no socket, so
+ * it is taken at once: a listener left plain until a restart after
+ * `proxy` was added would take the header for a command and the proxy
+ * for the client (every client of the balancer in mynetworks, when the
+ * proxy is), and one left a proxy listener would close every client.
+ * The steering of clients to workers follows at the next restart.
+ */
+static void
+reload_proxy(struct server *srv, const struct config *cfg)
+{
+	char	 plain[sizeof(srv->listeners[0].name)];
+
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		struct listener *l = &srv->listeners[i];
+
+		for (size_t j = 0; j < cfg->nlisten; j++) {
+			const struct listen_spec *ls = &cfg->listen[j];
+
+			config_listen_name(ls, l->proxy, plain, sizeof(plain));
+			if (strcmp(plain, l->name) != 0)
+				continue;
+			if (ls->proxy != l->proxy) {
+				l->proxy = ls->proxy;
+				config_listen_name(ls, l->proxy, l->name,
+				    sizeof(l->name));
+				if (srv->worker < 0 && i < srv->nlisten)
+					log_info("reload: listen %s: the proxy "
+					    "option is %s", l->name, l->proxy ?
+					    "on" : "off");
+			}
+			break;
+		}
+	}
+}
+
 static const char *
 who(const struct server *srv, char *buf, size_t len)
 {
@@ -114,7 +151,6 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 		same_listen = cfg->nlisten == old->nlisten;
 		for (i = 0; same_listen && i < cfg->nlisten; i++)
 			same_listen = cfg->listen[i].role == old->listen[i].role &&
-			    cfg->listen[i].proxy == old->listen[i].proxy &&
 			    strcmp(cfg->listen[i].port, old->listen[i].port) == 0 &&
 			    (cfg->listen[i].host && old->listen[i].host ?
 			    strcmp(cfg->listen[i].host, old->listen[i].host) == 0 :
@@ -139,6 +175,7 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 			    "take effect at the next restart");
 	}
 	reload_tls(srv, cfg);
+	reload_proxy(srv, cfg);
 	metrics_http_config(srv->metrics, cfg);
 	cfg_ref_put(srv->cfg);
 	srv->cfg = r;

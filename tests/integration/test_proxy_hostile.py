@@ -206,6 +206,26 @@ class Reload(HostileCase):
         fresh.send(header)
         self.assertEqual(fresh.silent(3), b'', 'closed without a word')
 
+    def test_reload_adds_the_proxy_option(self):
+        # A plain listener made a proxy listener by a reload: were it left
+        # plain until a restart, the header would be taken for a command
+        # and the proxy, here in mynetworks, for the client: every client
+        # of the balancer would relay. The option takes effect at once.
+        port = sallytest.free_port()
+        srv = self.server(extra_listen=['127.0.0.1:%d mx' % port], mynetworks=PROXY + '/32')
+        srv.extra_listen = ['127.0.0.1:%d mx proxy' % port]
+        srv.reload({'mynetworks': PROXY + '/32', 'proxy_trusted': PROXY + '/32'})
+        c = self.raw(port, v1('TCP4', UNTRUSTED, '127.0.0.1', 4000, port))
+        self.assertEqual(c.reply().code, 220)
+        r = self.relay_reply(c)
+        self.assertTrue(r.last.startswith(RELAY_DENIED), r)
+        self.assertTrue(srv.wait_log(r'connect from \[127\.0\.0\.5\] via proxy'))
+        # And back: plain again, the proxy is the client.
+        srv.extra_listen = ['127.0.0.1:%d mx' % port]
+        srv.reload({'mynetworks': PROXY + '/32'})
+        c = self.client(port, source=PROXY)
+        self.assertEqual(self.relay_reply(c).code, 250)
+
 
 class SelfTest(HostileCase):
 
