@@ -560,6 +560,7 @@ load(const char *queue_dir, const char *sub, const char *id, bool history,
 {
 	char path[QENTRY_PATH_LEN];
 	struct qentry *e;
+	struct stat st;
 	int fd;
 
 	if (!qentry_id_valid(id)) {
@@ -582,28 +583,41 @@ load(const char *queue_dir, const char *sub, const char *id, bool history,
 		errno = ENOMEM;
 		return NULL;
 	}
-	/* From here on errno never says ENOENT: callers read that as "the
-	 * entry is gone", and a corrupt entry must be reported instead. */
+	/* From here on errno says ENOENT only for an entry removed meanwhile:
+	 * callers read it as "the entry is gone", and a corrupt entry must
+	 * be reported instead. */
 	if (read_envelope(e, fd, path, id, err, errlen) == -1) {
 		close(fd);
 		qentry_free(e);
 		errno = EINVAL;
 		return NULL;
 	}
-	close(fd);
 	if ((e->state = calloc(e->nrcpts, sizeof(*e->state))) == NULL ||
 	    (e->last_error = calloc(e->nrcpts, sizeof(char *))) == NULL) {
 		snprintf(err, errlen, "out of memory");
+		close(fd);
 		qentry_free(e);
 		errno = ENOMEM;
 		return NULL;
 	}
 	if (qentry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
 	    read_state(e, queue_dir, path, history, err, errlen) == -1) {
+		close(fd);
 		qentry_free(e);
 		errno = EINVAL;
 		return NULL;
 	}
+	/* Removed while it was read (incoming/ID goes before state/ID): its
+	 * state may have gone with it, and it is not to be shown or
+	 * scheduled as never tried. */
+	if (fstat(fd, &st) == 0 && st.st_nlink == 0) {
+		snprintf(err, errlen, "%s: no such queue entry", id);
+		close(fd);
+		qentry_free(e);
+		errno = ENOENT;
+		return NULL;
+	}
+	close(fd);
 	e->held = strcmp(sub, "hold") == 0;
 	return e;
 }

@@ -64,6 +64,10 @@ entry_check(int dfd, int fd)
 		return errno;
 	if (!S_ISREG(st.st_mode))
 		return QE_NOTREG;
+	/* No name left: removed since it was opened (a delivery ended,
+	 * `--queue delete`), so gone as if never found. */
+	if (st.st_nlink == 0)
+		return ENOENT;
 	if (st.st_nlink != 1)
 		return QE_LINKED;
 	if (geteuid() == 0 && st.st_uid != dst.st_uid && st.st_uid != 0)
@@ -77,7 +81,8 @@ entry_check(int dfd, int fd)
  * service user and root runs `sallyport --queue` on it: a link, a FIFO
  * or a hard link planted in it must not take root's reads, writes or
  * unlinks anywhere else, nor hang them. -1 with errno (ELOOP for a
- * symbolic link, QE_* for entry_check's refusals). */
+ * symbolic link, QE_* for entry_check's refusals, ENOENT for a file
+ * removed between its open and the check). */
 int
 qentry_openat(const char *queue_dir, const char *sub, const char *name,
     int flags, mode_t mode)

@@ -26,6 +26,7 @@
 #include "queue/qentry_file.h"
 
 #define LOCK_POLL_MS	20
+#define OPEN_TRIES	100	/* opens of a state file removed meanwhile */
 
 /* present - does sub/ID exist? 1, 0, or -1 (errno) */
 static int
@@ -84,7 +85,7 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
     char *err, size_t errlen)
 {
 	char path[QENTRY_PATH_LEN];
-	int fd, dfd, same, in, held, saved;
+	int fd, dfd, same, in, held, saved, tries;
 
 	if (!qentry_id_valid(id)) {
 		snprintf(err, errlen, "%s: not a queue id", id);
@@ -94,8 +95,14 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
 	if (qentry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
 	    qentry_mkdir(queue_dir, "state", err, errlen) == -1)
 		return -1;
-	if ((fd = qentry_openat(queue_dir, "state", id, O_RDONLY | O_CREAT,
-	    0600)) == -1) {
+	/* ENOENT despite O_CREAT: the file opened was removed before it
+	 * was checked (its holder removed the entry, or a stale one went):
+	 * a new open makes a file of our own. */
+	for (tries = 0; (fd = qentry_openat(queue_dir, "state", id, O_RDONLY |
+	    O_CREAT, 0600)) == -1 && errno == ENOENT && tries < OPEN_TRIES;
+	    tries++)
+		continue;
+	if (fd == -1) {
 		saved = errno;
 		snprintf(err, errlen, "open %s: %s", path,
 		    qentry_strerror(saved));
