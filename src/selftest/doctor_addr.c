@@ -89,12 +89,14 @@ host_is_ours(struct doctor *d, const char *host, bool *ours, char *out,
 /* --- MX ----------------------------------------------------------------- */
 
 static void
-mx_fix(struct doctor *d, struct doc_check *c, const char *domain)
+mx_fix(struct doctor *d, struct doc_check *c, const char *domain,
+    bool replace)
 {
 	char where[DETAIL_MAX];
 	bool ours;
 
-	doc_fix(c, "publish: %s. IN MX 10 %s.", domain, d->cfg->hostname);
+	doc_fix(c, "publish: %s. IN MX 10 %s.%s", domain, d->cfg->hostname,
+	    replace ? " (in place of the MX records there now)" : "");
 	if (host_is_ours(d, d->cfg->hostname, &ours, where, sizeof(where)) !=
 	    DNS_TEMPFAIL && !ours)
 		fix_address_records(d, c, d->cfg->hostname);
@@ -119,14 +121,13 @@ mx_domain(struct doctor *d, const char *domain)
 	if (r == DNS_NOT_FOUND) {
 		doc_set(c, DOC_FAIL, "no MX record: senders fall back to the "
 		    "domain's own address, if it has one");
-		mx_fix(d, c, domain);
+		mx_fix(d, c, domain, false);
 		return;
 	}
 	if (n == 1 && names[0][0] == '\0') {
 		doc_set(c, DOC_FAIL, "a null MX (RFC 7505): the domain says it "
 		    "takes no mail");
-		doc_fix(c, "remove: %s. IN MX 0 .", domain);
-		mx_fix(d, c, domain);
+		mx_fix(d, c, domain, true);
 		return;
 	}
 	detail[0] = '\0';
@@ -149,7 +150,7 @@ mx_domain(struct doctor *d, const char *domain)
 		doc_set(c, DOC_ERROR, "%s", detail);
 	else if (ours == 0) {
 		doc_set(c, DOC_FAIL, "%s: no MX host is this server", detail);
-		mx_fix(d, c, domain);
+		mx_fix(d, c, domain, true);
 	} else
 		doc_set(c, DOC_WARN, "%s: not every MX host is this server (a "
 		    "backup MX must take the mail and pass it on to us)",
