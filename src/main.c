@@ -55,6 +55,7 @@ enum {
 	OPT_TLS_POLICY,
 	OPT_DNS,
 	OPT_PROBE_OUTBOUND,
+	OPT_PROXY,
 };
 
 static void
@@ -66,7 +67,7 @@ usage(FILE *out)
 	    "[rsa|ed25519] DIR\n"
 	    "       sallyport --selftest [--json] [--tester-domain NAME] "
 	    "[--server-name NAME]\n"
-	    "                 [-c file | HOST[:PORT]]\n"
+	    "                 [-c file | [--proxy] HOST[:PORT] [HOST2[:PORT]]]\n"
 	    "       sallyport --selftest --dns [--json] "
 	    "[--probe-outbound DOMAIN] [-c file]\n"
 	    QUEUECTL_USAGE
@@ -77,8 +78,11 @@ usage(FILE *out)
 	    "  -n, --check-config   check the configuration, print it, exit\n"
 	    "  --selftest           replay the 19 open-relay probes against the\n"
 	    "                       configuration in process (no port, no queue),\n"
-	    "                       or against HOST[:PORT] (port 25, [IPv6]:PORT);\n"
+	    "                       or against HOST[:PORT] (port 25, [IPv6]:PORT),\n"
+	    "                       and HOST2 (its other family) compared with it;\n"
 	    "                       exit 0 no relay, 1 relay or broken, 2 error\n"
+	    "  --proxy              with --selftest HOST: start each connection\n"
+	    "                       with a PROXY v1 header naming an outside client\n"
 	    "  --dns                with --selftest: the deployment doctor, what\n"
 	    "                       DNS says of this server (MX, PTR, SPF, DKIM,\n"
 	    "                       DMARC, DNSBLs) with the fix for each problem;\n"
@@ -260,6 +264,7 @@ main(int argc, char **argv)
 		{ "tls-policy",		no_argument,		NULL, OPT_TLS_POLICY },
 		{ "dns",		no_argument,		NULL, OPT_DNS },
 		{ "probe-outbound",	required_argument,	NULL, OPT_PROBE_OUTBOUND },
+		{ "proxy",		no_argument,		NULL, OPT_PROXY },
 		{ "queue-runner",	required_argument,	NULL, OPT_QUEUE_RUNNER },
 		{ "dkim-keygen",	no_argument,		NULL, OPT_DKIM_KEYGEN },
 		{ NULL,			0,			NULL, 0 },
@@ -268,7 +273,7 @@ main(int argc, char **argv)
 	static const struct doctor_hooks hooks = { spf_lookup_start,
 	    spf_lookup_cancel, spf_limits_from };
 	struct selftest_cli st = { NULL, NULL, false, NULL, NULL, false, NULL,
-	    &hooks };
+	    &hooks, NULL, false };
 	const char *path = DEFAULT_CONFIG;
 	int queue = 0;		/* --queue: the rest is for queuectl */
 	int keygen = 0;		/* --dkim-keygen: the rest is for keygen */
@@ -325,6 +330,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_DNS:
 			st.dns = true;
+			break;
+		case OPT_PROXY:
+			st.proxy = true;
 			break;
 		case OPT_PROBE_OUTBOUND:
 			st.probe_outbound = optarg;
@@ -389,17 +397,20 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (selftest) {
-		/* One optional HOST[:PORT], instead of a configuration; the
-		 * doctor (--dns) takes none, and no prober names. */
-		if (foreground || check || argc - optind > 1 ||
+		/* One optional HOST[:PORT] (and a second to compare it
+		 * with), instead of a configuration; --proxy only with one;
+		 * the doctor (--dns) takes none, and no prober names. */
+		if (foreground || check || argc - optind > 2 ||
 		    (optind < argc && config_given) || (st.dns &&
 		    (optind < argc || st.server_name || st.tester_domain)) ||
-		    (st.probe_outbound && !st.dns)) {
+		    (st.probe_outbound && !st.dns) ||
+		    (st.proxy && optind == argc)) {
 			usage(stderr);
 			return 2;
 		}
 		st.config = path;
 		st.target = optind < argc ? argv[optind] : NULL;
+		st.target2 = argc - optind > 1 ? argv[optind + 1] : NULL;
 		if (proc_no_new_privs("sallyport") == -1)
 			return 2;
 		return selftest_command(&st);

@@ -284,6 +284,12 @@ struct st_remote_opts {
 	const char	*server_name;
 	const char	*tester_domain;
 	unsigned	 timeout;	/* seconds per reply; 0: 10 */
+	/* --proxy: each connection starts with a PROXY v1 header naming
+	 * an outside client (this machine must be in proxy_trusted) */
+	bool		 proxy;
+	/* a second HOST[:PORT] (the server's other family, say): its
+	 * probes are a run compared with the first target's; or NULL */
+	const char	*second;
 };
 
 /* The probes over TCP against target "HOST[:PORT]" (port 25 by default,
@@ -308,6 +314,8 @@ struct selftest_cli {
 	bool		 dns;		/* --dns: the deployment doctor */
 	const char	*probe_outbound; /* --probe-outbound DOMAIN */
 	const struct doctor_hooks *hooks;	/* what main.c lends --dns */
+	const char	*target2;	/* a second HOST[:PORT], compared */
+	bool		 proxy;		/* --proxy: send a PROXY v1 header */
 };
 
 /* Run, print to stdout, return the exit status (0, 1 or 2). */

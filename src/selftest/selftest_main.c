@@ -99,7 +99,8 @@ out:
 static int
 run_remote(const struct selftest_cli *cli, struct selftest *st)
 {
-	struct st_remote_opts o = { cli->server_name, cli->tester_domain, 0 };
+	struct st_remote_opts o = { cli->server_name, cli->tester_domain, 0,
+	    cli->proxy, cli->target2 };
 	char err[512];
 	int rc;
 

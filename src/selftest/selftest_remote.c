@@ -21,11 +21,15 @@
 #include <unistd.h>
 
 #include "lib/deadline.h"
+#include "lib/netaddr.h"
+#include "lib/proxy.h"
 #include "selftest/selftest.h"
 
 #define REMOTE_IN_MAX		(64 * 1024)	/* one reply, all its lines */
 #define REMOTE_TIMEOUT		10		/* seconds per reply */
 #define REPLY_LINES_MAX		100
+/* The client a --proxy header names (RFC 5737). */
+#define PROXY_CLAIM		"203.0.113.7"
 
 struct st_remote {
 	struct sockaddr_storage	 addr;		/* the server */
@@ -36,6 +40,8 @@ struct st_remote {
 	char			 in[REMOTE_IN_MAX];
 	size_t			 inlen;
 	int			 last_errno;
+	bool			 proxy;		/* send a PROXY v1 header */
+	char			 claim[NETADDR_STRLEN];	/* the client it names */
 };
 
 /* --- replies ----------------------------------------------------------- */
@@ -177,6 +183,62 @@ read_reply(struct st_remote *r, struct st_exchange *x)
 	}
 }
 
+/* send_all - data[0..len) within the timeout; -1 with *why */
+static int
+send_all(struct st_remote *r, const char *data, size_t len, const char **why)
+{
+	struct timespec deadline;
+	size_t off = 0;
+	ssize_t n;
+
+	deadline_in(&deadline, (unsigned long)r->timeout_ms);
+	while (off < len) {
+		if (!wait_fd(r->fd, POLLOUT, &deadline)) {
+			*why = "could not send within the timeout";
+			return -1;
+		}
+		n = send(r->fd, data + off, len - off, MSG_NOSIGNAL);
+		if (n == -1 && errno != EINTR && errno != EAGAIN) {
+			r->last_errno = errno;
+			*why = "connection failed while sending";
+			return -1;
+		}
+		if (n > 0)
+			off += (size_t)n;
+	}
+	return 0;
+}
+
+/* send_proxy - the PROXY v1 header naming r->claim as the client
+ * (our port as its port); -1 with *why */
+static int
+send_proxy(struct st_remote *r, const char **why)
+{
+	char line[PROXY_V1_MAX + 1], dst[NETADDR_STRLEN];
+	const struct sockaddr *sa = (const struct sockaddr *)&r->addr;
+	unsigned sport, dport;
+	bool v6 = strchr(r->claim, ':') != NULL;
+	int n;
+
+	netaddr_format(sa, dst, sizeof(dst));
+	if ((strchr(dst, ':') != NULL) != v6)
+		snprintf(dst, sizeof(dst), "%s", v6 ? "2001:db8::1" :
+		    "192.0.2.1");
+	sport = ntohs(r->local.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&r->local)->sin6_port :
+	    ((struct sockaddr_in *)&r->local)->sin_port);
+	dport = ntohs(sa->sa_family == AF_INET6 ?
+	    ((const struct sockaddr_in6 *)sa)->sin6_port :
+	    ((const struct sockaddr_in *)sa)->sin_port);
+	n = snprintf(line, sizeof(line), "PROXY %s %s %s %u %u\r\n",
+	    v6 ? "TCP6" : "TCP4", r->claim, dst, sport, dport);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		*why = "PROXY header too long";
+		return -1;
+	}
+	return send_all(r, line, (size_t)n, why);
+}
+
 static int
 r_open(void *ctx, struct st_exchange *greeting)
 {
@@ -193,6 +255,8 @@ r_open(void *ctx, struct st_exchange *greeting)
 	}
 	if (getsockname(r->fd, (struct sockaddr *)&r->local, &sl) == -1)
 		memset(&r->local, 0, sizeof(r->local));
+	if (r->proxy && send_proxy(r, &greeting->error) == -1)
+		return -1;
 	read_reply(r, greeting);
 	return 0;
 }
@@ -202,29 +266,15 @@ r_command(void *ctx, struct st_exchange *x)
 {
 	struct st_remote *r = ctx;
 	char line[ST_LINE_MAX + 2];
-	struct timespec deadline;
-	size_t off = 0, len;
-	ssize_t n;
+	size_t len;
 
 	len = (size_t)snprintf(line, sizeof(line), "%s\r\n", x->sent);
 	if (len >= sizeof(line)) {
 		x->error = "not sent: command too long";
 		return -1;
 	}
-	deadline_in(&deadline, (unsigned long)r->timeout_ms);
-	while (off < len) {
-		if (!wait_fd(r->fd, POLLOUT, &deadline)) {
-			x->error = "could not send within the timeout";
-			return -1;
-		}
-		n = send(r->fd, line + off, len - off, MSG_NOSIGNAL);
-		if (n == -1 && errno != EINTR && errno != EAGAIN) {
-			x->error = "connection failed while sending";
-			return -1;
-		}
-		if (n > 0)
-			off += (size_t)n;
-	}
+	if (send_all(r, line, len, &x->error) == -1)
+		return -1;
 	if (read_reply(r, x) == -1)
 		return -1;
 	/* 421: the server is closing the session (RFC 5321 3.8). */
@@ -313,9 +363,17 @@ learn(struct selftest *st, struct st_remote *r, const struct st_transport *tr,
 	    "the address connected to");
 	netaddr_format((struct sockaddr *)&r->local, st->client,
 	    sizeof(st->client));
+	if (r->proxy) {
+		snprintf(st->client_note, sizeof(st->client_note), "RFC 5737 "
+		    "documentation address, named by the PROXY v1 header "
+		    "this test sends first on each connection, from %s (in "
+		    "the server's proxy_trusted, or the server closes)",
+		    st->client);
+		snprintf(st->client, sizeof(st->client), "%s", r->claim);
+	} else
+		snprintf(st->client_note, sizeof(st->client_note), "this "
+		    "machine's address on the connection");
 	snprintf(st->p.tester_ip, sizeof(st->p.tester_ip), "%s", st->client);
-	snprintf(st->client_note, sizeof(st->client_note), "this machine's "
-	    "address on the connection");
 	st_other_ip(st->p.server_ip, st->p.other_ip, sizeof(st->p.other_ip));
 	if (o->server_name) {
 		snprintf(st->p.server_host, sizeof(st->p.server_host), "%s",
@@ -374,6 +432,49 @@ connect_first(struct st_remote *r, const char *host, const char *port,
 	return -1;
 }
 
+/* second_target - the probes against o->second (the same server by its
+ * other family, say), as a run compared with the first target's */
+static int
+second_target(struct selftest *st, const struct st_remote_opts *o,
+    char *err, size_t errlen)
+{
+	struct st_remote_opts o2 = *o;
+	struct selftest *sub;
+	char title[ST_NOTE_MAX * 3];
+	struct st_check *c;
+	struct st_run *run;
+	int rc = -1;
+
+	if ((sub = calloc(1, sizeof(*sub))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	o2.second = NULL;
+	if (selftest_remote(o->second, &o2, sub, err, errlen) == -1)
+		goto out;
+	snprintf(title, sizeof(title), "Probes to the second target %s from "
+	    "%s (%s)", sub->target, sub->client, sub->client_note);
+	if ((run = st_add_run(st, title, sub->target, sub->client)) == NULL)
+		goto oom;
+	/* The rows move over, transcripts and all. */
+	memcpy(run->rows, sub->rows, sizeof(run->rows));
+	memset(sub->rows, 0, sizeof(sub->rows));
+	snprintf(title, sizeof(title), "second target %s: the probes get the "
+	    "answers of %s, and none relays", sub->target, st->target);
+	if ((c = st_add_check(st, title)) == NULL)
+		goto oom;
+	st_compare_runs(c, "first target", st->rows, "second target",
+	    run->rows);
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory");
+out:
+	selftest_free(sub);
+	free(sub);
+	return rc;
+}
+
 int
 selftest_remote(const char *target, const struct st_remote_opts *o,
     struct selftest *st, char *err, size_t errlen)
@@ -382,7 +483,7 @@ selftest_remote(const char *target, const struct st_remote_opts *o,
 	struct st_remote *r;
 	struct st_transport tr;
 	struct timespec t0, t1;
-	char host[ST_NAME_MAX + 1], port[8];
+	char host[ST_NAME_MAX + 1], port[8], me[NETADDR_STRLEN];
 	struct st_check *c;
 	int rc = -1;
 
@@ -418,12 +519,23 @@ selftest_remote(const char *target, const struct st_remote_opts *o,
 	}
 	r->fd = -1;
 	r->timeout_ms = (int)(o->timeout ? o->timeout : REMOTE_TIMEOUT) * 1000;
+	r->proxy = o->proxy;
+	snprintf(r->claim, sizeof(r->claim), "%s", PROXY_CLAIM);
 	tr = (struct st_transport){ r_open, r_command, r_close, r };
 	if (connect_first(r, host, port, err, errlen) == -1)
 		goto out;
 	if (learn(st, r, &tr, o) == -1) {
 		snprintf(err, errlen, "%s port %s: %s", host, port,
 		    strerror(r->last_errno));
+		goto out;
+	}
+	if (r->proxy && st->intro.v[0].code == 0) {
+		netaddr_format((struct sockaddr *)&r->local, me, sizeof(me));
+		snprintf(err, errlen, "%s: no greeting after the PROXY header "
+		    "(%s): is this machine, %s, in the server's proxy_trusted, "
+		    "and is the port a proxy listener?", target,
+		    st->intro.v[0].error ? st->intro.v[0].error : "no reply",
+		    me);
 		goto out;
 	}
 	if ((st->policy = st_policy_text(st)) == NULL) {
@@ -447,6 +559,8 @@ selftest_remote(const char *target, const struct st_remote_opts *o,
 	    "without AUTH refused")) != NULL)
 		snprintf(c->note, sizeof(c->note), "not applicable: STARTTLS "
 		    "and AUTH are not in this version");
+	if (o->second && second_target(st, o, err, errlen) == -1)
+		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	st->elapsed = (double)(t1.tv_sec - t0.tv_sec) +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

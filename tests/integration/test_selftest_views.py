@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""sallyport --selftest from every viewpoint: an untrusted IPv6 client
+(in process, and over the network against the daemon's ::1 listener as a
+second target), a client of mynetworks, each mx listener on its own, and
+a PROXY-protocol listener (in process through the daemon's own decision,
+and over the network with the self-test sending a real PROXY v1 header
+to a running daemon). The probes of test_selftest.py, the same helpers.
+
+Every configuration points dns_servers at a dnsmasq on loopback."""
+
+import os
+
+import sallytest
+from test_selftest import HOSTS, UNTRUSTED, SelfTest
+
+ROW_KEYS = {'number', 'idea', 'listener', 'client', 'exchanges', 'verdict',
+            'relay_reached', 'note'}
+RUN_KEYS = {'title', 'listener', 'client', 'via', 'probes'}
+
+
+class Views(SelfTest):
+
+    def check_shape(self, data):
+        """Every row, of the first run and of the others, has its keys and
+        names its listener and client; runs have theirs."""
+        self.assertEqual(len(data['probes']), 20)
+        for row in data['probes']:
+            self.assertEqual(set(row), ROW_KEYS, row)
+            self.assertTrue(row['listener'] and row['client'], row)
+        for run in data['runs']:
+            self.assertEqual(set(run), RUN_KEYS, run)
+            self.assertEqual([r['number'] for r in run['probes']], list(range(20)))
+            for row in run['probes']:
+                self.assertEqual(set(row), ROW_KEYS, row)
+                self.assertEqual((row['listener'], row['client']),
+                                 (run['listener'], run['client']))
+
+    def check(self, data, part):
+        """The one check whose name holds `part`."""
+        found = [c for c in data['positive'] if part in c['check']]
+        self.assertEqual(len(found), 1, (part, [c['check'] for c in data['positive']]))
+        return found[0]
+
+    # IPv6
+
+    def test_ipv6_client_in_process(self):
+        dns = self.dnsmasq(hosts=HOSTS)
+        conf = self.sample_conf(dns, ['hostname = mail.example.test'])
+        rc, data = self.report('-c', conf)
+        self.assertEqual(rc, 0)
+        self.check_shape(data)
+        v6 = data['runs'][0]
+        self.assertEqual((v6['client'], v6['listener']), ('2001:db8::7', '*:25 mx'))
+        self.assertEqual([r['verdict'] for r in v6['probes']],
+                         [r['verdict'] for r in data['probes']])
+        # The IPv6 client's own literal stands for TESTER_IP (probe 16).
+        sent = [x['sent'] for x in v6['probes'][16]['exchanges'] if x['sent']]
+        self.assertIn('RCPT TO:@[IPv6:2001:db8::7]:root@tester.example', sent)
+        self.assertEqual(self.check(data, 'IPv6 client 2001:db8::7 on *:25 mx')['verdict'],
+                         'PASS')
+
+    def test_ipv6_trusted_wholesale_fails_naming_the_probes(self):
+        dns = self.dnsmasq(hosts=HOSTS)
+        conf = self.sample_conf(dns, ['hostname = mail.example.test',
+                                      'mynetworks = 127.0.0.0/8 ::/0'])
+        rc, out, err = self.selftest('-c', conf)
+        self.assertEqual(rc, 1, out + err)
+        line = [l for l in out.splitlines() if l.startswith('  FAIL  IPv6 client 2001:db8::7 on ')]
+        self.assertEqual(len(line), 1, out)
+        rc, data = self.report('-c', conf)
+        c = self.check(data, 'IPv6 client 2001:db8::7 on ')
+        self.assertEqual(c['verdict'], 'FAIL')
+        self.assertIn('every IPv6 documentation address is in mynetworks', c['note'])
+        self.assertIn('probe 0 PASS -> FAIL', c['note'])
+        # Not an open relay from IPv4: the summary says checks failed.
+        self.assertFalse(data['summary']['open_relay'])
+
+    def test_ipv6_remote_second_target(self):
+        """The daemon on 127.0.0.1 and ::1: the second target is the same
+        server by IPv6, its probes a run of their own compared with IPv4's."""
+        dns = self.dnsmasq(hosts=HOSTS)
+        port6 = sallytest.free_port()
+        srv = self.server(mynetworks=UNTRUSTED, dns_servers=dns.server,
+                          extra_listen=['[::1]:%d mx' % port6])
+        t4, t6 = '127.0.0.1:%d' % srv.mx_port, '[::1]:%d' % port6
+        rc, data = self.report(t4, t6)
+        self.assertEqual(rc, 0, data['positive'])
+        self.check_shape(data)
+        self.assertEqual(data['probes'][0]['listener'], t4)
+        run = data['runs'][0]
+        self.assertEqual((run['listener'], run['client']), (t6, '::1'))
+        self.assertEqual([r['verdict'] for r in run['probes']],
+                         [r['verdict'] for r in data['probes']])
+        self.assertEqual(self.check(data, 'second target ' + t6)['verdict'], 'PASS')
+        # ::1 trusted, 127.0.0.1 not: the families differ, and it shows.
+        srv.reload(dict(srv.overrides, mynetworks='192.0.2.0/24 ::1/128'))
+        rc, data = self.report(t4, t6)
+        self.assertEqual(rc, 1)
+        c = self.check(data, 'second target ' + t6)
+        self.assertEqual(c['verdict'], 'FAIL')
+        self.assertIn('probe 0 PASS -> FAIL', c['note'])
+        self.assertEqual(srv.queue_names(), [])
+
+    # mynetworks
+
+    def test_trusted_client_relays(self):
+        dns = self.dnsmasq(hosts=HOSTS)
+        conf = self.sample_conf(dns, ['hostname = mail.example.test'])
+        rc, data = self.report('-c', conf)
+        c = self.check(data, 'in mynetworks can relay')
+        self.assertEqual(c['check'], 'client 127.0.0.1 in mynetworks can relay')
+        self.assertEqual(c['verdict'], 'PASS')
+        rcpt = [x for x in c['exchanges'] if x['sent'] and x['sent'].startswith('RCPT')]
+        self.assertEqual([(x['sent'], x['code']) for x in rcpt],
+                         [('RCPT TO:<probe@external.example>', 250)])
+        # Empty: N/A.
+        conf = self.sample_conf(dns, ['hostname = mail.example.test', 'mynetworks ='],
+                                name='empty.conf')
+        rc, data = self.report('-c', conf)
+        self.assertEqual(rc, 0)
+        self.assertEqual(self.check(data, 'a client in mynetworks can relay')['verdict'], 'N/A')
+        # Set, and yet the client cannot relay (denied outright): FAIL.
+        conf = self.sample_conf(dns, ['hostname = mail.example.test',
+                                      'client_deny = 127.0.0.1/32'], name='denied.conf')
+        rc, data = self.report('-c', conf)
+        self.assertEqual(rc, 1)
+        c = self.check(data, 'client 127.0.0.1 in mynetworks can relay')
+        self.assertEqual(c['verdict'], 'FAIL', c)
+
+    # each listener
+
+    def test_two_mx_listeners_named_in_rows(self):
+        dns = self.dnsmasq(hosts=HOSTS)
+        # Listen lines given here replace the sample's.
+        conf = self.sample_conf(dns, ['hostname = mail.example.test',
+                                      'listen = 127.0.0.1:2524 mx',
+                                      'listen = 127.0.0.1:2525 mx'])
+        rc, out, err = self.selftest('-c', conf)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn('\nProbes as untrusted client 203.0.113.7 on the listener '
+                      '127.0.0.1:2525 mx.\n', out)
+        for listener, n in (('127.0.0.1:2524 mx', 40), ('127.0.0.1:2525 mx', 20)):
+            rows = [l for l in out.splitlines()
+                    if l[:3].strip().isdigit() and l[5:5 + len(listener) + 2] == listener + '  ']
+            self.assertEqual(len(rows), n, (listener, out))
+        rc, data = self.report('-c', conf)
+        self.check_shape(data)
+        self.assertEqual([r['listener'] for r in data['runs']],
+                         ['127.0.0.1:2524 mx', '127.0.0.1:2525 mx'])
+        self.assertEqual(self.check(data, 'listener 127.0.0.1:2525 mx: ')['verdict'], 'PASS')
+
+    # PROXY protocol
+
+    def test_proxy_listener_in_process(self):
+        dns = self.dnsmasq(hosts=HOSTS)
+        conf = self.sample_conf(dns, ['hostname = mail.example.test',
+                                      'listen = 127.0.0.1:2525 mx',
+                                      'listen = 127.0.0.1:2526 mx proxy',
+                                      'proxy_trusted = 10.1.2.0/24'])
+        rc, data = self.report('-c', conf)
+        self.assertEqual(rc, 0, data['positive'])
+        self.check_shape(data)
+        run = data['runs'][-1]
+        self.assertEqual((run['listener'], run['client']), ('127.0.0.1:2526 mx proxy', '203.0.113.7'))
+        self.assertEqual(run['via'], 'from proxy 10.1.2.1: PROXY TCP4 203.0.113.7 127.0.0.1 '
+                                     '40000 2526 (believed: the session is the client\'s)')
+        self.assertEqual({r['verdict'] for r in run['probes']} - {'PASS', 'WEAK'}, set())
+        outside = self.check(data, 'naming outside client 203.0.113.7')
+        self.assertEqual(outside['verdict'], 'PASS')
+        claim = self.check(data, 'a header naming mynetworks client 127.0.0.1 from 203.0.113.7')
+        self.assertEqual(claim['verdict'], 'PASS')
+        self.assertIn('closed (not in proxy_trusted)', claim['note'])
+
+    def test_proxy_trusted_wide_open_fails(self):
+        dns = self.dnsmasq(hosts=HOSTS)
+        conf = self.sample_conf(dns, ['hostname = mail.example.test',
+                                      'listen = 127.0.0.1:2525 mx',
+                                      'listen = 127.0.0.1:2526 mx proxy',
+                                      'proxy_trusted = 0.0.0.0/0'])
+        rc, out, err = self.selftest('-c', conf)
+        self.assertEqual(rc, 1, out + err)
+        self.assertRegex(out, r'(?m)^  FAIL  proxy listener 127.0.0.1:2526 mx proxy: a header '
+                              r'naming mynetworks client 127.0.0.1 from 203.0.113.7')
+        rc, data = self.report('-c', conf)
+        self.assertEqual(rc, 1)
+        claim = self.check(data, 'a header naming mynetworks client')
+        self.assertIn('proxy_trusted holds every documentation address', claim['note'])
+
+    def test_proxy_listener_remote_sends_a_header(self):
+        """A real daemon whose proxy listener trusts 127.0.0.1, which is
+        also in mynetworks: without the header's word the tester would
+        relay, so a PASS shows that the header was believed."""
+        dns = self.dnsmasq(hosts=HOSTS)
+        pport = sallytest.free_port()
+        srv = self.server(mynetworks='127.0.0.0/8', dns_servers=dns.server,
+                          proxy_trusted='127.0.0.1/32',
+                          extra_listen=['127.0.0.1:%d mx proxy' % pport])
+        target = '127.0.0.1:%d' % pport
+        rc, data = self.report('--proxy', target)
+        self.assertEqual(rc, 0, data['summary'])
+        self.check_shape(data)
+        self.assertEqual(data['client']['address'], '203.0.113.7')
+        self.assertIn('named by the PROXY v1 header', data['client']['note'])
+        self.assertEqual(data['placeholders']['TESTER_IP'], '203.0.113.7')
+        self.assertEqual({p['verdict'] for p in data['probes']} - {'PASS', 'WEAK'}, set())
+        self.assertEqual(data['probes'][0]['listener'], target)
+        self.assertEqual(srv.queue_names(), [])
+        with open(srv.log_path) as f:
+            self.assertIn('connect from [203.0.113.7] via proxy [127.0.0.1]', f.read())
+        # Out of proxy_trusted: the header is not believed, and the
+        # report says what to look at.
+        srv.reload(dict(srv.overrides, proxy_trusted='127.0.0.2/32'))
+        rc, out, err = self.selftest('--proxy', target)
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("in the server's proxy_trusted", err)
+
+
+if __name__ == '__main__':
+    sallytest.main()
