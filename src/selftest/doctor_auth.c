@@ -1,8 +1,8 @@
 /*
  * doctor_auth - the deployment doctor's checks of mail authentication:
- * every local domain publishes SPF that passes our public addresses
- * (evaluated by auth/spf.c, driven by the daemon's spf_lookup through
- * the hooks), every dkim_sign key is the one published at
+ * every local domain (and the hostname, for bounces) publishes SPF that
+ * passes our public addresses (evaluated by auth/spf.c, driven by the
+ * daemon's spf_lookup through the hooks), every dkim_sign key is the one published at
  * SELECTOR._domainkey.DOMAIN (auth/dkim_key.c), and every local domain
  * has a valid DMARC record with a reporting address
  * (auth/dmarc_record.c).
@@ -18,6 +18,7 @@
 #include "auth/orgdomain.h"
 #include "auth/spf.h"
 #include "selftest/doctor.h"
+#include "smtp/policy.h"
 
 #define RECORD_TEXT_MAX	1024	/* a record as the report shows it */
 #define DETAIL_MAX	1024
@@ -50,10 +51,11 @@ spf_done(void *arg, const struct spf *spf)
 	    spf_problem(spf) : "out of memory");
 }
 
-/* spf_eval - check_host() for a, as mail from postmaster@domain */
+/* spf_eval - check_host() for a, as mail from postmaster@domain, or
+ * for the HELO name (a bounce: null MAIL FROM) when helo is set */
 static enum spf_result
-spf_eval(struct doctor *d, const char *domain, const struct doc_addr *a,
-    char *problem, size_t problemlen)
+spf_eval(struct doctor *d, const char *domain, bool helo,
+    const struct doc_addr *a, char *problem, size_t problemlen)
 {
 	const struct doctor_hooks *h = d->hooks;
 	struct spf_wait w = { false, SPF_TEMPERROR, "" };
@@ -75,8 +77,8 @@ spf_eval(struct doctor *d, const char *domain, const struct doc_addr *a,
 	    ((const struct sockaddr_in6 *)(const void *)&a->ss)->sin6_addr.
 	    s6_addr : (const unsigned char *)&((const struct sockaddr_in *)
 	    (const void *)&a->ss)->sin_addr;
-	p.mail_from = from;
-	p.helo = d->cfg->hostname;
+	p.mail_from = helo ? "" : from;
+	p.helo = helo ? domain : d->cfg->hostname;
 	p.receiver = d->cfg->hostname;
 	p.now = (unsigned long long)time(NULL);
 	p.limits = &lim;
@@ -120,8 +122,11 @@ spf_fix(struct doctor *d, struct doc_check *c, const char *domain,
 	    "record there now)", domain, mechs, text);
 }
 
+/* spf_of_domain - the SPF line of a local domain, or of the hostname
+ * (helo): the identity receivers check for our bounces (RFC 7208 2.3),
+ * where no record is a WARN, not a FAIL */
 static void
-spf_of_domain(struct doctor *d, const char *domain)
+spf_of_domain(struct doctor *d, const char *domain, bool helo)
 {
 	char shown[RECORD_TEXT_MAX], problem[256], detail[DETAIL_MAX] = "";
 	const struct dns_txt *rec = NULL;
@@ -149,8 +154,9 @@ spf_of_domain(struct doctor *d, const char *domain)
 		goto out;
 	}
 	if (nspf == 0) {
-		doc_set(c, DOC_FAIL, "no SPF record: receivers cannot tell our "
-		    "mail from forgeries");
+		doc_set(c, helo ? DOC_WARN : DOC_FAIL, "no SPF record: "
+		    "receivers cannot tell our %s from forgeries", helo ?
+		    "bounces (checked by the HELO name)" : "mail");
 		for (size_t i = 0; i < d->naddrs; i++)
 			missing[i] = true;
 		spf_fix(d, c, domain, NULL, missing);
@@ -167,7 +173,7 @@ spf_of_domain(struct doctor *d, const char *domain)
 	}
 	doc_printable(rec->text, rec->len, shown, sizeof(shown));
 	for (size_t i = 0; i < d->naddrs && o < sizeof(detail); i++) {
-		enum spf_result sr = spf_eval(d, domain, &d->addrs[i], problem,
+		enum spf_result sr = spf_eval(d, domain, helo, &d->addrs[i], problem,
 		    sizeof(problem));
 
 		o += (size_t)snprintf(detail + o, sizeof(detail) - o,
@@ -208,7 +214,9 @@ void
 doc_job_spf(struct doctor *d)
 {
 	for (size_t i = 0; i < d->cfg->local_domains.n; i++)
-		spf_of_domain(d, d->cfg->local_domains.v[i]);
+		spf_of_domain(d, d->cfg->local_domains.v[i], false);
+	if (!policy_local_domain(d->cfg, d->cfg->hostname))
+		spf_of_domain(d, d->cfg->hostname, true);
 }
 
 /* --- DKIM --------------------------------------------------------------- */

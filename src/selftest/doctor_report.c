@@ -59,6 +59,21 @@ list_text(FILE *fp, char *const *v, size_t n, const char *none)
 		fprintf(fp, "%s%s", i ? ", " : "", v[i]);
 }
 
+/* put_text - n bytes of s, those outside printable ASCII as \xNN (a
+ * name or record from DNS may hold any byte) */
+static void
+put_text(FILE *fp, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c < 0x7f)
+			fputc(c, fp);
+		else
+			fprintf(fp, "\\x%02x", c);
+	}
+}
+
 /* print_lines - each line of s, the first after prefix, the others
  * lined up under it */
 static void
@@ -70,8 +85,9 @@ print_lines(FILE *fp, const char *prefix, const char *s)
 
 	for (; s != NULL; s = nl ? nl + 1 : NULL, first = false) {
 		nl = strchr(s, '\n');
-		fprintf(fp, "        %-*s%.*s\n", w, first ? prefix : "",
-		    (int)(nl ? (size_t)(nl - s) : strlen(s)), s);
+		fprintf(fp, "        %-*s", w, first ? prefix : "");
+		put_text(fp, s, nl ? (size_t)(nl - s) : strlen(s));
+		fputc('\n', fp);
 	}
 }
 
@@ -98,8 +114,12 @@ doctor_print_text(const struct doctor *d, FILE *fp)
 	for (size_t i = 0; i < d->nchecks; i++) {
 		const struct doc_check *c = &d->checks[i];
 
-		fprintf(fp, "  %-5s  %-8s %s: %s\n", doc_verdict_name(c->verdict),
-		    c->name, c->subject, c->detail);
+		fprintf(fp, "  %-5s  %-8s ", doc_verdict_name(c->verdict),
+		    c->name);
+		put_text(fp, c->subject, strlen(c->subject));
+		fputs(": ", fp);
+		put_text(fp, c->detail, strlen(c->detail));
+		fputc('\n', fp);
 		if (c->fix != NULL)
 			print_lines(fp, "fix: ", c->fix);
 	}

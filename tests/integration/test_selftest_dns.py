@@ -62,7 +62,7 @@ SCHEMA = {
         'exit': {'enum': [0, 1, 2]}}}
 
 # Every check the correct zone gives, by (check, subject).
-ALL = [('mx', DOMAIN), ('ptr', ADDR), ('spf', DOMAIN),
+ALL = [('mx', DOMAIN), ('ptr', ADDR), ('spf', DOMAIN), ('spf', HOST),
        ('dkim', '%s._domainkey.%s' % (SELECTOR, DOMAIN)), ('dmarc', DOMAIN),
        ('dnsbl', ADDR)]
 
@@ -116,6 +116,7 @@ class Doctor(sallytest.TestCase):
             'mx': {DOMAIN: [(HOST, 10)]},
             'ptr': {REV: HOST},
             'txt': {DOMAIN: 'v=spf1 ip4:%s -all' % ADDR,
+                    HOST: 'v=spf1 a -all',
                     '%s._domainkey.%s' % (SELECTOR, DOMAIN): self.dkim,
                     '_dmarc.%s' % DOMAIN: 'v=DMARC1; p=reject; rua=mailto:dmarc@%s' % DOMAIN},
         }
@@ -212,7 +213,7 @@ class Doctor(sallytest.TestCase):
         self.assertEqual(len(lines), len(ALL), out)
         self.assertTrue(all(l.startswith('  PASS ') for l in lines), out)
         self.assertNotIn('fix:', out)
-        self.assertRegex(out, r'checks: 6 PASS, 0 WARN, 0 FAIL, 0 ERROR')
+        self.assertRegex(out, r'checks: 7 PASS, 0 WARN, 0 FAIL, 0 ERROR')
 
     # MX
 
@@ -264,6 +265,11 @@ class Doctor(sallytest.TestCase):
                          ('spf', DOMAIN), 'FAIL',
                          ['publish: %s. IN TXT "v=spf1 ip4:%s ip4:127.0.0.9 -all"'
                           % (DOMAIN, ADDR)], 1, detail='fail for %s' % re.escape(ADDR))
+
+    def test_spf_missing_for_the_hostname_warns(self):
+        # The HELO name's record is what receivers check for bounces.
+        self.assert_only(self.zone(txt={HOST: None}), ('spf', HOST), 'WARN',
+                         ['publish: %s. IN TXT "v=spf1 ip4:%s -all"' % (HOST, ADDR)], 0)
 
     # DKIM
 
@@ -331,6 +337,7 @@ class Doctor(sallytest.TestCase):
         self.assertIn('public_addresses = IP', got[('addresses', HOST)]['fix'])
         self.assertEqual(got[('mx', DOMAIN)]['verdict'], 'WARN')
         self.assertEqual(got[('spf', DOMAIN)]['verdict'], 'WARN')
+        self.assertEqual(got[('spf', HOST)]['verdict'], 'WARN')
         self.assertNotIn(('ptr', ADDR), got)
         self.assertEqual(rc, 0)
 
