@@ -73,8 +73,10 @@ class Scrape:
                 total += value
         return total
 
-    def has(self, name):
-        return any(n == name for n, _ in self.samples)
+    def has(self, name, **want):
+        """Is there a sample of name whose labels include want?"""
+        return any(n == name and all(dict(labels).get(k) == v for k, v in want.items())
+                   for n, labels in self.samples)
 
     def buckets(self, name):
         """[(le, cumulative count)] of a histogram, by bound."""
@@ -157,9 +159,15 @@ class Metrics(DeliveryCase):
         sink = self.sink(refuse={LATER: '451 4.3.0 try again later'})
         srv = self.daemon_with_metrics(sink)
         before = self.settled(srv)
+        # Every series is there before its first event.
         for name in ('sallyport_connections_open', 'sallyport_queue_entries',
                      'sallyport_queue_oldest_age_seconds'):
             self.assertTrue(before.has(name), name)
+        for outcome in OUTCOMES:
+            self.assertTrue(before.has('sallyport_connections_total', role='submission',
+                                       outcome=outcome), outcome)
+        for reason in REFUSALS:
+            self.assertTrue(before.has('sallyport_refusals_total', reason=reason), reason)
 
         # Nine messages on the mx port, each from an address of its own.
         mx_sizes = []
@@ -230,8 +238,8 @@ class Metrics(DeliveryCase):
         self.bye(held)
         end = self.settled(srv)
 
-        def delta(name, scrape=end, **labels):
-            return scrape.get(name, **labels) - before.get(name, **labels)
+        def delta(name, **labels):
+            return end.get(name, **labels) - before.get(name, **labels)
 
         # Connections, by listener role and outcome.
         self.assertEqual(delta('sallyport_connections_total', role='mx', outcome='served'),
