@@ -50,12 +50,17 @@ enum conn_proxy_step
 conn_proxy_read(int fd, struct buf *in, struct proxy_hdr *hdr, char *why,
     size_t whylen)
 {
-	size_t	 have = in->len, need;
+	size_t	 have = in->len, need, known = 0;
 	ssize_t	 n;
 	char	 err[128];
 
-	if (have > 0)
-		memcpy(proxy_peek, in->data, have);
+	/* Past a v2 preamble the parser knows the whole length: until
+	 * that much is here it has nothing new to say, so what arrives is
+	 * only kept, not copied and parsed again (once per read, a header
+	 * sent an octet at a time would cost its length squared). */
+	if (have >= PROXY_V2_MIN && proxy_parse(in->data, have, hdr, &known,
+	    err, sizeof(err)) != PROXY_MORE)
+		known = 0;
 	do
 		n = recv(fd, proxy_peek + have, sizeof(proxy_peek) - have,
 		    MSG_PEEK);
@@ -74,6 +79,11 @@ conn_proxy_read(int fd, struct buf *in, struct proxy_hdr *hdr, char *why,
 			    "connection closed after %zu octets", have);
 		return CONN_PROXY_FAIL;
 	}
+	if (have + (size_t)n < known)
+		return proxy_take(fd, (size_t)n, in, why, whylen) == -1 ?
+		    CONN_PROXY_FAIL : CONN_PROXY_WAIT;
+	if (have > 0)
+		memcpy(proxy_peek, in->data, have);
 	switch (proxy_parse(proxy_peek, have + (size_t)n, hdr, &need, err,
 	    sizeof(err))) {
 	case PROXY_BAD:
