@@ -5,6 +5,7 @@
  * (6.1.1).
  */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -387,4 +388,50 @@ Test(dkim_sig, identity_in_a_subdomain)
 	cr_assert_str_eq(s.i, "joe@mail.example.com");
 	snprintf(text, sizeof text, "%s; i=@badexample.com", SIG_OK);
 	cr_assert_eq(sig(text, &s, &err), -1, "a suffix that is not a subdomain");
+}
+
+/* record_strings - the character-strings of a zone-file line joined */
+static void
+record_strings(const char *line, char *out, size_t outlen)
+{
+	const char *q = line, *e;
+	size_t o = 0;
+
+	while ((q = strchr(q, '"')) != NULL && (e = strchr(q + 1, '"')) != NULL) {
+		cr_assert_leq((size_t)(e - q - 1), 255, "a string past 255 octets");
+		cr_assert_lt(o + (size_t)(e - q - 1), outlen);
+		memcpy(out + o, q + 1, (size_t)(e - q - 1));
+		o += (size_t)(e - q - 1);
+		q = e + 1;
+	}
+	out[o] = '\0';
+}
+
+Test(dkim_key, record_of_a_key_gives_it_back)
+{
+	static const char *const recs[] = {
+		"v=DKIM1; k=ed25519; p=" RFC8463_ED25519,
+		"v=DKIM1; k=rsa; p=" RFC8463_RSA,
+	};
+	struct dkim_key a, b, other;
+	const char *err;
+	char text[2048], *line;
+
+	cr_assert_eq(key(recs[1], &other, &err), 0, "%s", err);
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert_eq(key(recs[i], &a, &err), 0, "%s", err);
+		line = dkim_key_record(a.pkey, "sel", "example.com");
+		cr_assert_not_null(line);
+		cr_assert_eq(strncmp(line, "sel._domainkey.example.com. IN TXT ( \"",
+		    38), 0, "%s", line);
+		record_strings(line, text, sizeof(text));
+		cr_assert_str_eq(text, recs[i], "the record as published");
+		cr_assert_eq(key(text, &b, &err), 0, "%s", err);
+		cr_assert(dkim_key_same(a.pkey, b.pkey));
+		cr_assert_eq(dkim_key_same(a.pkey, other.pkey), i == 1);
+		free(line);
+		dkim_key_clear(&a);
+		dkim_key_clear(&b);
+	}
+	dkim_key_clear(&other);
 }

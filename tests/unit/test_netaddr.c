@@ -478,3 +478,30 @@ Test(netaddr_mask_word, words)
 	cr_assert_eq(netaddr_mask_word(128, 3), 0xffffffffu);
 	cr_assert_eq(netaddr_mask_word(0, 0), 0);
 }
+
+static void
+reverse_of(const char *text, const char *zone, const char *want)
+{
+	struct sockaddr_storage ss;
+	char out[128];
+
+	cr_assert_eq(netaddr_from_text(text, &ss), 0);
+	cr_assert_eq(netaddr_reverse((struct sockaddr *)&ss, zone, out,
+	    sizeof(out)), 0);
+	cr_assert_str_eq(out, want);
+}
+
+Test(netaddr_reverse, arpa_and_dnsbl_names)
+{
+	struct sockaddr_storage ss;
+	char small[16];
+
+	reverse_of("192.0.2.7", NULL, "7.2.0.192.in-addr.arpa");
+	reverse_of("::ffff:192.0.2.7", NULL, "7.2.0.192.in-addr.arpa");
+	reverse_of("192.0.2.7", "bl.example", "7.2.0.192.bl.example");
+	reverse_of("2001:db8::1", NULL, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+	    "0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+	cr_assert_eq(netaddr_from_text("2001:db8::1", &ss), 0);
+	cr_assert_eq(netaddr_reverse((struct sockaddr *)&ss, NULL, small,
+	    sizeof(small)), -1, "does not fit");
+}
