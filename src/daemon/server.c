@@ -372,7 +372,16 @@ server_new(struct config *cfg, char *err, size_t errlen)
 		free(srv);
 		return NULL;
 	}
+	/* Every descriptor -1 before the first server_free can see it. */
 	srv->metrics_fd = -1;
+	srv->notify_rd = srv->notify_wr = -1;
+	srv->ctl_fd = -1;
+	srv->local.fd = -1;
+	srv->nlisteners = cfg->nlisten * nworkers;
+	for (i = 0; i < srv->nlisteners; i++)
+		srv->listeners[i].fd = -1;
+	gen_init(&srv->gens, server_uses_master(cfg, nworkers) ? nworkers : 0,
+	    cfg->delivery, cfg->digest);
 	if ((srv->per_ip = iptable_new()) == NULL ||
 	    (srv->auth_fails = iptable_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -382,14 +391,7 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	srv->nworkers = nworkers;
 	srv->worker = -1;
 	srv->nlisten = cfg->nlisten;
-	srv->notify_rd = srv->notify_wr = -1;
-	srv->ctl_fd = -1;
 	srv->generation = 1;
-	gen_init(&srv->gens, server_uses_master(cfg, nworkers) ? nworkers : 0,
-	    cfg->delivery, cfg->digest);
-	for (i = 0; i < cfg->nlisten * nworkers; i++)
-		srv->listeners[i].fd = -1;
-	srv->local.fd = -1;
 	srv->started = time(NULL);
 	/* Before the privilege drop: the key may be readable by root only. */
 	if (cfg->tls_cert &&
@@ -399,7 +401,6 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	}
 	/* Worker w's socket is the w-th of its reuseport group: the order
 	 * in which they listen, which workers_steer() relies on. */
-	srv->nlisteners = cfg->nlisten * nworkers;
 	for (i = 0; i < cfg->nlisten; i++) {
 		/* HTTP, not SMTP: one socket, served by the master or the
 		 * only process; no worker's (fd -1), so that the indexes
