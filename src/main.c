@@ -49,6 +49,9 @@ enum {
 	OPT_JSON,
 	OPT_SERVER_NAME,
 	OPT_TESTER_DOMAIN,
+	OPT_AUTH_USER,
+	OPT_AUTH_PASS_FILE,
+	OPT_IMPLICIT_TLS,
 	OPT_QUEUE,
 	OPT_DKIM_KEYGEN,
 	OPT_SPF_CHECK,
@@ -67,7 +70,9 @@ usage(FILE *out)
 	    "[rsa|ed25519] DIR\n"
 	    "       sallyport --selftest [--json] [--tester-domain NAME] "
 	    "[--server-name NAME]\n"
-	    "                 [-c file | [--proxy] HOST[:PORT] [HOST2[:PORT]]]\n"
+	    "                 [--auth-user USER --auth-pass-file FILE]\n"
+	    "                 [-c file | [--proxy] [--implicit-tls] HOST[:PORT] "
+	    "[HOST2[:PORT]]]\n"
 	    "       sallyport --selftest --dns [--json] "
 	    "[--probe-outbound DOMAIN] [-c file]\n"
 	    QUEUECTL_USAGE
@@ -94,6 +99,12 @@ usage(FILE *out)
 	    "  --json               the self-test's report or the queue as JSON\n"
 	    "  --server-name NAME   SERVER_HOST for the probes\n"
 	    "  --tester-domain NAME the prober's own domain (TESTER_DOMAIN)\n"
+	    "  --auth-user USER     log in as USER on the submission listeners\n"
+	    "  --auth-pass-file FILE\n"
+	    "                       USER's password: FILE's first line (never\n"
+	    "                       on the command line, where ps shows it)\n"
+	    "  --implicit-tls       HOST[:PORT] speaks TLS from the first byte\n"
+	    "                       (the default for port 465)\n"
 	    "  --queue [list | show ID | flush | tlsrpt | delete ID... |\n"
 	    "           hold|release|requeue ID...|all | bounce ID...]\n"
 	    "                       list the queue (filtered), show one entry\n"
@@ -259,6 +270,9 @@ main(int argc, char **argv)
 		{ "json",		no_argument,		NULL, OPT_JSON },
 		{ "server-name",	required_argument,	NULL, OPT_SERVER_NAME },
 		{ "tester-domain",	required_argument,	NULL, OPT_TESTER_DOMAIN },
+		{ "auth-user",		required_argument,	NULL, OPT_AUTH_USER },
+		{ "auth-pass-file",	required_argument,	NULL, OPT_AUTH_PASS_FILE },
+		{ "implicit-tls",	no_argument,		NULL, OPT_IMPLICIT_TLS },
 		{ "queue",		no_argument,		NULL, OPT_QUEUE },
 		{ "spf-check",		no_argument,		NULL, OPT_SPF_CHECK },
 		{ "tls-policy",		no_argument,		NULL, OPT_TLS_POLICY },
@@ -273,13 +287,14 @@ main(int argc, char **argv)
 	static const struct doctor_hooks hooks = { spf_lookup_start,
 	    spf_lookup_cancel, spf_limits_from };
 	struct selftest_cli st = { NULL, NULL, false, NULL, NULL, false, NULL,
-	    &hooks, NULL, false };
+	    &hooks, NULL, false, NULL, NULL, false };
 	const char *path = DEFAULT_CONFIG;
 	int queue = 0;		/* --queue: the rest is for queuectl */
 	int keygen = 0;		/* --dkim-keygen: the rest is for keygen */
 	int spf_check = 0;
 	int tls_policy = 0;
 	int foreground = 0, check = 0, selftest = 0, config_given = 0, ch;
+	bool st_only;
 	int status, runner_fd = -1, runner_ctl = -1, runner_metrics = -1, rc;
 	struct config *cfg;
 	struct server *srv;
@@ -316,6 +331,15 @@ main(int argc, char **argv)
 		case OPT_TESTER_DOMAIN:
 			st.tester_domain = optarg;
 			break;
+		case OPT_AUTH_USER:
+			st.auth_user = optarg;
+			break;
+		case OPT_AUTH_PASS_FILE:
+			st.auth_pass_file = optarg;
+			break;
+		case OPT_IMPLICIT_TLS:
+			st.implicit_tls = true;
+			break;
 		case OPT_QUEUE:
 			queue = 1;
 			break;
@@ -351,9 +375,11 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* The self-test's own options, refused by the other commands. */
+	st_only = st.server_name || st.tester_domain || st.auth_user ||
+	    st.auth_pass_file || st.implicit_tls;
 	if (queue) {
-		if (foreground || check || selftest || st.server_name ||
-		    st.tester_domain) {
+		if (foreground || check || selftest || st_only) {
 			usage(stderr);
 			return 2;
 		}
@@ -365,16 +391,14 @@ main(int argc, char **argv)
 		    argc - optind, argv + optind);
 	}
 	if (keygen) {
-		if (foreground || check || selftest || st.json ||
-		    st.server_name || st.tester_domain) {
+		if (foreground || check || selftest || st.json || st_only) {
 			usage(stderr);
 			return 2;
 		}
 		return keygen_command(path, argc - optind, argv + optind);
 	}
 	if (spf_check) {
-		if (foreground || check || selftest || st.json ||
-		    st.server_name || st.tester_domain) {
+		if (foreground || check || selftest || st.json || st_only) {
 			usage(stderr);
 			return 2;
 		}
@@ -384,7 +408,7 @@ main(int argc, char **argv)
 	}
 	if (tls_policy) {
 		if (foreground || check || selftest || spf_check || st.json ||
-		    st.server_name || st.tester_domain) {
+		    st_only) {
 			usage(stderr);
 			return 2;
 		}
@@ -402,9 +426,12 @@ main(int argc, char **argv)
 		 * the doctor (--dns) takes none, and no prober names. */
 		if (foreground || check || argc - optind > 2 ||
 		    (optind < argc && config_given) || (st.dns &&
-		    (optind < argc || st.server_name || st.tester_domain)) ||
+		    (optind < argc || st.server_name || st.tester_domain ||
+		    st.auth_user || st.implicit_tls)) ||
 		    (st.probe_outbound && !st.dns) ||
-		    (st.proxy && optind == argc)) {
+		    (st.proxy && optind == argc) ||
+		    (st.auth_user == NULL) != (st.auth_pass_file == NULL) ||
+		    (st.implicit_tls && optind == argc)) {
 			usage(stderr);
 			return 2;
 		}
@@ -415,7 +442,7 @@ main(int argc, char **argv)
 			return 2;
 		return selftest_command(&st);
 	}
-	if (optind != argc || st.json || st.server_name || st.tester_domain) {
+	if (optind != argc || st.json || st_only) {
 		usage(stderr);
 		return 2;
 	}

@@ -67,12 +67,15 @@ st_ehlo_has(const char *reply, const char *kw)
 
 /* --- sessions ---------------------------------------------------------- */
 
-/* exchange - send one line unless the session is over; true when over */
+/* exchange - send one line unless the session is over; true when over.
+ * The transcript keeps `shown` (NULL: line); line is sent. */
 static bool
 exchange(const struct st_transport *tr, struct st_transcript *t,
-    enum st_kind kind, const char *line, bool over)
+    enum st_kind kind, const char *line, const char *shown, bool over)
 {
-	struct st_exchange *x = st_transcript_add(t, kind, line);
+	struct st_exchange *x = st_transcript_add(t, kind, shown ? shown :
+	    line);
+	int rc;
 
 	if (x == NULL)
 		return true;
@@ -80,13 +83,15 @@ exchange(const struct st_transport *tr, struct st_transcript *t,
 		x->error = "not sent: the session had ended";
 		return true;
 	}
-	return tr->command(tr->ctx, x) == -1;
+	x->secret = shown ? line : NULL;
+	rc = tr->command(tr->ctx, x);
+	x->secret = NULL;
+	return rc == -1;
 }
 
 int
-st_session(const struct st_transport *tr, const char *ehlo,
-    const char *const *lines, const enum st_kind *kinds, size_t n,
-    struct st_transcript *t)
+st_session_lines(const struct st_transport *tr, const char *ehlo,
+    const struct st_line *lines, size_t n, struct st_transcript *t)
 {
 	struct st_exchange *x;
 	char line[ST_LINE_MAX];
@@ -100,19 +105,34 @@ st_session(const struct st_transport *tr, const char *ehlo,
 	/* A 4xx or 5xx greeting ends it: RFC 5321 3.1, only QUIT remains. */
 	over = x->code < 200 || x->code > 299;
 	snprintf(line, sizeof(line), "EHLO %s", ehlo);
-	over = exchange(tr, t, ST_EHLO, line, over);
+	over = exchange(tr, t, ST_EHLO, line, NULL, over);
 	code = t->v[t->n - 1].code;
 	if (!over && (code == 500 || code == 502)) {
 		/* An old server without ESMTP: what the prober would do. */
 		snprintf(line, sizeof(line), "HELO %s", ehlo);
-		over = exchange(tr, t, ST_HELO, line, over);
+		over = exchange(tr, t, ST_HELO, line, NULL, over);
 	}
 	for (size_t i = 0; i < n; i++)
-		over = exchange(tr, t, kinds[i], lines[i], over);
-	over = exchange(tr, t, ST_RSET, "RSET", over);
-	exchange(tr, t, ST_QUIT, "QUIT", over);
+		over = exchange(tr, t, lines[i].kind, lines[i].text,
+		    lines[i].shown, over);
+	over = exchange(tr, t, ST_RSET, "RSET", NULL, over);
+	exchange(tr, t, ST_QUIT, "QUIT", NULL, over);
 	tr->close(tr->ctx);
 	return 0;
+}
+
+int
+st_session(const struct st_transport *tr, const char *ehlo,
+    const char *const *lines, const enum st_kind *kinds, size_t n,
+    struct st_transcript *t)
+{
+	struct st_line l[1 + ST_MAX_RCPTS + 4];
+
+	if (n > sizeof(l) / sizeof(l[0]))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		l[i] = (struct st_line){ kinds[i], lines[i], NULL };
+	return st_session_lines(tr, ehlo, l, n, t);
 }
 
 /* expand_probe - the probe's MAIL and RCPT lines; false if one does
@@ -292,8 +312,9 @@ void
 st_judge_submission(struct st_check *c, size_t tls_from, bool sasl_asked)
 {
 	const struct st_transcript *t = &c->t;
-	const struct st_exchange *ehlo, *auth, *mail;
+	const struct st_exchange *ehlo, *auth, *mail, *starttls;
 	const char *offer = NULL;
+	size_t from;
 
 	c->verdict = ST_PASS;
 	if (tls_from > 0) {
@@ -314,9 +335,15 @@ st_judge_submission(struct st_check *c, size_t tls_from, bool sasl_asked)
 			check_fail(c, "MAIL without AUTH was not refused",
 			    mail);
 	}
-	ehlo = find(t, tls_from, t->n, ST_EHLO);
-	mail = find(t, tls_from, t->n, ST_MAIL);
-	if (ehlo == NULL || ehlo->code != 250)
+	/* After STARTTLS, or from the greeting on (implicit TLS). */
+	from = tls_from;
+	if ((starttls = find(t, from, t->n, ST_STARTTLS)) != NULL)
+		from = (size_t)(starttls - t->v) + 1;
+	ehlo = find(t, from, t->n, ST_EHLO);
+	mail = find(t, from, t->n, ST_MAIL);
+	if (starttls != NULL && starttls->code != 220)
+		check_fail(c, "STARTTLS failed", starttls);
+	else if (ehlo == NULL || ehlo->code != 250)
 		check_fail(c, "EHLO inside TLS failed", ehlo);
 	else if ((offer = st_ehlo_has(ehlo->reply, "AUTH")) == NULL)
 		check_fail(c, "AUTH not offered inside TLS: nobody can log "
@@ -512,6 +539,8 @@ st_count(const struct selftest *st, struct st_counts *c)
 		switch (st->checks[i].verdict) {
 		case ST_PASS:	c->cpass++; break;
 		case ST_FAIL:	c->cfail++; break;
+		case ST_WEAK:	c->cweak++; break;
+		case ST_ERROR:	c->cerror++; break;
 		default:	c->cna++; break;
 		}
 	}
@@ -525,7 +554,7 @@ st_exit_code(const struct selftest *st)
 	st_count(st, &c);
 	if (c.fail || c.cfail)
 		return 1;
-	return c.error ? 2 : 0;
+	return c.error || c.cerror ? 2 : 0;
 }
 
 const char *

@@ -14,7 +14,9 @@
  *	selftest_local.c	in-process transport over smtp.c
  *	selftest_views.c	the other viewpoints: IPv6, each listener,
  *				PROXY headers; a run compared with another
- *	selftest_remote.c	TCP transport, HOST[:PORT]
+ *	selftest_remote.c	TCP transport (TLS too), HOST[:PORT]
+ *	selftest_auth.c		the submission listeners, untrusted and
+ *				authenticated: sessions and verdicts
  *	selftest_report.c	policy in words, table, summary
  *	selftest_json.c		the same as JSON
  *	selftest_main.c		the command: config, DNS on libev, output
@@ -46,7 +48,7 @@ enum st_verdict {
 };
 
 enum st_kind { ST_GREETING, ST_EHLO, ST_HELO, ST_MAIL, ST_RCPT, ST_RSET,
-	ST_QUIT, ST_AUTH };
+	ST_QUIT, ST_AUTH, ST_STARTTLS };
 
 /* One command and its reply. */
 struct st_exchange {
@@ -57,6 +59,9 @@ struct st_exchange {
 	const char	*error;		/* why there is no reply */
 	char		*dns;		/* lookups this command caused, in words */
 	bool		 tls;		/* sent inside TLS (in process: as if) */
+	/* The line to send when `sent` is what the report shows instead
+	 * (a password masked): set during command() only, never kept. */
+	const char	*secret;
 };
 
 struct st_transcript {
@@ -158,7 +163,9 @@ struct st_row {
  * broken too. */
 struct st_check {
 	char		 name[ST_NOTE_MAX];
-	enum st_verdict	 verdict;	/* PASS, FAIL or NA */
+	char		 listener[NETADDR_STRLEN + 16];	/* "" or "ADDR:PORT" */
+	enum st_verdict	 verdict;	/* PASS, FAIL or NA; WEAK or ERROR
+					 * for an authenticated user's */
 	struct st_transcript t;
 	char		 note[ST_NOTE_MAX];
 };
@@ -198,6 +205,15 @@ struct selftest {
 int	st_session(const struct st_transport *, const char *ehlo,
 	    const char *const *lines, const enum st_kind *kinds, size_t n,
 	    struct st_transcript *);
+/* One line of a session: `shown` (NULL: text) is what the transcript
+ * keeps, text what is sent (a password in clear). */
+struct st_line {
+	enum st_kind	 kind;
+	const char	*text;
+	const char	*shown;
+};
+int	st_session_lines(const struct st_transport *, const char *ehlo,
+	    const struct st_line *, size_t n, struct st_transcript *);
 /* Run every probe of the table through the transport. -1 when a
  * session could not be opened at all. */
 int	st_run_probes(struct selftest *, const struct st_transport *);
@@ -240,8 +256,9 @@ enum st_verdict st_judge(const struct st_probe *, const struct st_transcript *,
 
 /* The verdict of a submission listener's check (pure). Its transcript
  * holds a session in clear, t.v[0..tls_from), with EHLO, AUTH and MAIL,
- * then one inside TLS with EHLO and MAIL (only the second when tls_from
- * is 0: implicit TLS); sasl_asked: the engine started SASL in clear. */
+ * then one with EHLO, STARTTLS, EHLO and MAIL (from the first byte
+ * inside TLS with EHLO and MAIL when tls_from is 0: implicit TLS);
+ * sasl_asked: the engine started SASL in clear. */
 void	st_judge_submission(struct st_check *, size_t tls_from, bool sasl_asked);
 struct st_check *st_add_check(struct selftest *, const char *name);
 /* The check that probe 5's null sender was accepted at MAIL. */
@@ -257,7 +274,7 @@ void	selftest_free(struct selftest *);
  * the checks hold, 1 a probe or check failed, 2 a probe could not run. */
 struct st_counts {
 	unsigned pass, weak, fail, error;		/* probes */
-	unsigned cpass, cfail, cna;			/* checks */
+	unsigned cpass, cfail, cna, cweak, cerror;	/* checks */
 	unsigned unreached;	/* probes whose MAIL was refused */
 };
 void	st_count(const struct selftest *, struct st_counts *);
@@ -268,11 +285,32 @@ const char *st_verdict_name(enum st_verdict);
  * own domains are answered by the self-test; others go here. */
 typedef enum dns_result st_resolve_fn(void *arg, const char *domain);
 
+/* In process: run the caller's event loop once, for an answer of SASL
+ * (which comes back on the loop); false when nothing is left to wait
+ * for. */
+typedef bool st_wait_fn(void *arg);
+
+struct buf;
+
+/* The authenticated user: --auth-user and the AUTH PLAIN line made
+ * from the password file (a buf_init_secret buffer: zeroed when
+ * freed). */
+struct st_creds {
+	const char	*user;
+	struct buf	*line;		/* "AUTH PLAIN base64", no CRLF */
+};
+
+struct sasl_server;
+
 struct st_local_opts {
 	const char	*server_name;	/* --server-name, or NULL */
 	const char	*tester_domain;	/* --tester-domain, or NULL */
 	st_resolve_fn	*resolve;	/* NULL: every lookup is "not found" */
 	void		*resolve_arg;
+	const struct st_creds *creds;	/* NULL: no authenticated checks */
+	struct sasl_server *sasl;	/* the configured backend, or NULL */
+	st_wait_fn	*wait;		/* for SASL's answers */
+	void		*wait_arg;
 };
 
 /* The whole in-process run against cfg. 0, or -1 with a message (the
@@ -290,6 +328,8 @@ struct st_remote_opts {
 	/* a second HOST[:PORT] (the server's other family, say): its
 	 * probes are a run compared with the first target's; or NULL */
 	const char	*second;
+	const struct st_creds *creds;	/* NULL: no authenticated checks */
+	bool		 implicit_tls;	/* TLS from the first byte */
 };
 
 /* The probes over TCP against target "HOST[:PORT]" (port 25 by default,
@@ -302,6 +342,44 @@ int	st_split_target(const char *target, char *host, size_t hostlen,
 /* Parse a reply from `in`: returns bytes used when a whole reply is
  * there (code and text set), 0 when more is needed, -1 when malformed. */
 long	st_parse_reply(const char *in, size_t len, int *code, char **text);
+
+/* The submission listeners (selftest_auth.c), in process and remote:
+ * how one is seen by the checks. */
+struct st_view {
+	const char	*where;		/* "127.0.0.1:587", the target */
+	enum listen_role role;		/* ROLE_SUBMISSION(S) */
+	bool		*sasl_asked;	/* in process: SASL was started */
+	char		 own[ST_LINE_MAX / 2];	/* a sender the login owns;
+						 * "": the null sender */
+	char		 foreign[ST_LINE_MAX / 2]; /* one it does not own */
+	int		 login_check;	/* sender_login_check or a map: 1
+					 * on, 0 off, -1 not known (remote) */
+};
+/* The untrusted client on a submission listener: before TLS no AUTH
+ * offered or taken and no MAIL; inside TLS AUTH offered, still no MAIL
+ * without it. One check. */
+void	st_check_submission(struct selftest *, const struct st_transport *,
+	    const struct st_view *);
+/* The authenticated user: no relaying before AUTH; after AUTH with
+ * creds, relaying to an outside domain accepted; a sender the login
+ * does not own refused. Three checks (the last two N/A without creds).
+ * No DATA is ever sent. */
+void	st_check_auth(struct selftest *, const struct st_transport *,
+	    const struct st_creds *, const struct st_view *);
+/* Their verdicts, from each check's transcript (pure). */
+void	st_judge_before_auth(struct st_check *);
+void	st_judge_auth_relay(struct st_check *);
+void	st_judge_sender_login(struct st_check *, int login_check);
+/* The AUTH PLAIN line (RFC 4616, no authorization identity) for user
+ * and the password into line, a secret buffer. 0, or -1 (too long). */
+int	st_creds_line(struct buf *line, const char *user, const char *pass,
+	    size_t passlen);
+/* The password: the first line of path, its newline dropped, into
+ * pass (a secret buffer). -1 with a message when it cannot be read,
+ * is empty, or others may read it; warn gets a warning ("" for none)
+ * when the file's group may. */
+int	st_read_password(const char *path, struct buf *pass, char *warn,
+	    size_t warnlen, char *err, size_t errlen);
 
 /* The command line of `sallyport --selftest` (selftest_main.c). */
 struct doctor_hooks;
@@ -316,6 +394,9 @@ struct selftest_cli {
 	const struct doctor_hooks *hooks;	/* what main.c lends --dns */
 	const char	*target2;	/* a second HOST[:PORT], compared */
 	bool		 proxy;		/* --proxy: send a PROXY v1 header */
+	const char	*auth_user;	/* --auth-user */
+	const char	*auth_pass_file; /* --auth-pass-file */
+	bool		 implicit_tls;	/* --implicit-tls (remote) */
 };
 
 /* Run, print to stdout, return the exit status (0, 1 or 2). */

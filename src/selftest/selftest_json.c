@@ -118,15 +118,21 @@ json_policy(FILE *fp, const struct selftest *st)
 	json_kv(fp, 4, &first, "text", st->policy);
 	if (cfg == NULL) {
 		const char *ehlo = NULL;
+		bool tls = false;
 
 		for (size_t i = 0; i < st->intro.n; i++)
 			if (st->intro.v[i].kind == ST_EHLO &&
-			    st->intro.v[i].code == 250)
+			    st->intro.v[i].code == 250) {
 				ehlo = st->intro.v[i].reply;
+				tls = st->intro.v[i].tls;
+			}
+		json_key(fp, 4, &first, "implicit_tls");
+		fputs(tls ? "true" : "false", fp);
 		json_key(fp, 4, &first, "starttls");
 		fputs(ehlo && st_ehlo_has(ehlo, "STARTTLS") ? "true" : "false", fp);
 		json_key(fp, 4, &first, "auth_before_tls");
-		fputs(ehlo && st_ehlo_has(ehlo, "AUTH") ? "true" : "false", fp);
+		fputs(ehlo && !tls && st_ehlo_has(ehlo, "AUTH") ? "true" :
+		    "false", fp);
 		fprintf(fp, "\n  }");
 		return;
 	}
@@ -279,6 +285,12 @@ selftest_print_json(const struct selftest *st, FILE *fp)
 		f2 = true;
 		fprintf(fp, "%s\n    {", i ? "," : "");
 		json_kv(fp, 6, &f2, "check", k->name);
+		if (k->listener[0]) {
+			json_kv(fp, 6, &f2, "listener", k->listener);
+		} else {
+			json_key(fp, 6, &f2, "listener");
+			fputs("null", fp);
+		}
 		json_kv(fp, 6, &f2, "verdict", st_verdict_name(k->verdict));
 		json_key(fp, 6, &f2, "exchanges");
 		json_exchanges(fp, 6, &k->t);
@@ -299,6 +311,8 @@ selftest_print_json(const struct selftest *st, FILE *fp)
 	json_num(fp, 4, &f2, "checks_pass", c.cpass);
 	json_num(fp, 4, &f2, "checks_fail", c.cfail);
 	json_num(fp, 4, &f2, "checks_na", c.cna);
+	json_num(fp, 4, &f2, "checks_weak", c.cweak);
+	json_num(fp, 4, &f2, "checks_error", c.cerror);
 	json_key(fp, 4, &f2, "open_relay");
 	fputs(c.fail ? "true" : "false", fp);
 	json_key(fp, 4, &f2, "failed_probes");

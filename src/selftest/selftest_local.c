@@ -9,10 +9,12 @@
  * except the prober's own, which exist by definition as they did in
  * the reference (else MAIL would fail and the relay never be tested).
  *
- * TLS and SASL are not started either: a session "inside TLS" is one
- * the engine is told began in TLS (as after STARTTLS, or on an implicit
- * TLS listener), and SASL offers the configured mechanisms but never
- * logs anyone in. That is enough to see what the engine offers when.
+ * TLS is not started either: a session "inside TLS" is one the engine
+ * is told began in TLS (on an implicit TLS listener), or whose STARTTLS
+ * the self-test answers with smtp_tls_done as if a handshake had been
+ * made. SASL offers the configured mechanisms and logs nobody in,
+ * except in the authenticated user's sessions (--auth-user), whose
+ * AUTH goes to the configured backend (sasl.h) as the daemon's does.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -23,13 +25,12 @@
 #include "smtp/address.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "sec/sasl.h"
 #include "smtp/policy.h"
 #include "selftest/selftest.h"
 #include "smtp/smtp.h"
 
 #define LOCAL_OUT_MAX	(64 * 1024)	/* replies to one command */
-/* Credentials nobody has: "\0probe\0probe". */
-#define FAKE_AUTH	"AUTH PLAIN AHByb2JlAHByb2Jl"
 /* What a session "inside TLS" reports, for the Received line it never
  * writes. */
 #define FAKE_TLS_VERSION	"TLSv1.3"
@@ -50,8 +51,15 @@ struct st_local {
 	bool			 lookup_wanted;
 	unsigned long		 sid;
 	bool			 tls;		/* sessions start inside TLS */
+	bool			 in_tls;	/* this session is, now */
+	bool			 tls_wanted;	/* STARTTLS taken: "handshake" */
 	bool			 sasl_asked;	/* SASL was asked to work */
 	char			 mechs[256];	/* what "SASL" offers */
+	bool			 real_sasl;	/* sessions use o->sasl */
+	struct sasl_session	*sasl;		/* this session's, then */
+	bool			 sasl_pending;	/* its answer is owed */
+	char			 local_end[NETADDR_STRLEN + 8];	/* "IP;port" */
+	char			 remote_end[NETADDR_STRLEN + 8];
 };
 
 /* --- struct smtp_io ---------------------------------------------------- */
@@ -112,12 +120,14 @@ l_domain_lookup(void *ctx, const char *domain)
 	l->lookup_wanted = true;
 }
 
-/* The self-test never sends STARTTLS: were the engine to take it, the
- * session would wait for a handshake, and l_command says so. */
+/* l_starttls - the engine took STARTTLS: l_command completes the
+ * "handshake" once the 220 is out */
 static void
 l_starttls(void *ctx)
 {
-	(void)ctx;
+	struct st_local *l = ctx;
+
+	l->tls_wanted = true;
 }
 
 static const char *
@@ -125,7 +135,20 @@ l_auth_mechanisms(void *ctx)
 {
 	struct st_local *l = ctx;
 
-	return l->mechs;
+	if (l->sasl)
+		return sasl_session_mechanisms(l->sasl);
+	return l->real_sasl ? "" : l->mechs;
+}
+
+/* on_sasl - the backend's answer, on the caller's loop */
+static void
+on_sasl(void *arg, enum sasl_status st, const char *challenge, size_t len,
+    const char *user)
+{
+	struct st_local *l = arg;
+
+	l->sasl_pending = false;
+	smtp_auth_done(l->s, st, challenge, len, user);
 }
 
 /* l_auth - no backend: a temporary failure, and a note that the engine
@@ -141,25 +164,37 @@ static void
 l_auth_start(void *ctx, const char *mech, const char *initial, size_t len,
     bool has_initial)
 {
-	(void)mech;
-	(void)initial;
-	(void)len;
-	(void)has_initial;
-	l_auth(ctx);
+	struct st_local *l = ctx;
+
+	if (l->sasl == NULL) {
+		l_auth(l);
+		return;
+	}
+	l->sasl_asked = l->sasl_pending = true;
+	sasl_session_start(l->sasl, mech, initial, len, has_initial, on_sasl,
+	    l);
 }
 
 static void
 l_auth_step(void *ctx, const char *resp, size_t len)
 {
-	(void)resp;
-	(void)len;
-	l_auth(ctx);
+	struct st_local *l = ctx;
+
+	if (l->sasl == NULL) {
+		l_auth(l);
+		return;
+	}
+	l->sasl_pending = true;
+	sasl_session_step(l->sasl, resp, len, on_sasl, l);
 }
 
 static void
 l_auth_reset(void *ctx)
 {
-	(void)ctx;
+	struct st_local *l = ctx;
+
+	if (l->sasl)
+		sasl_session_reset(l->sasl);
 }
 
 static const struct smtp_io local_io = {
@@ -268,6 +303,14 @@ l_open(void *ctx, struct st_exchange *greeting)
 	peer.role = l->role;
 	peer.session_id = ++l->sid;
 	peer.tls_offer = l->cfg->tls_cert != NULL;
+	l->in_tls = l->tls;
+	l->tls_wanted = l->sasl_pending = false;
+	if (l->real_sasl && l->o->sasl && (l->sasl = sasl_session_new(
+	    l->o->sasl, l->cfg->hostname, l->local_end, l->remote_end,
+	    FAKE_TLS_BITS)) == NULL) {
+		greeting->error = "out of memory";
+		return -1;
+	}
 	if (l->tls) {
 		peer.tls_version = FAKE_TLS_VERSION;
 		peer.tls_cipher = FAKE_TLS_CIPHER;
@@ -284,6 +327,28 @@ l_open(void *ctx, struct st_exchange *greeting)
 	return 0;
 }
 
+/* answer - give the waiting engine what it waits for: a lookup, the
+ * end of a "handshake", SASL's answer (one turn of the caller's loop);
+ * false when it is nothing the self-test can give */
+static bool
+answer(struct st_local *l)
+{
+	if (l->lookup_wanted) {
+		l->lookup_wanted = false;
+		smtp_lookup_done(l->s, resolve(l, l->lookup));
+		return true;
+	}
+	if (l->tls_wanted) {
+		l->tls_wanted = false;
+		l->in_tls = true;
+		smtp_tls_done(l->s, true, FAKE_TLS_VERSION, FAKE_TLS_CIPHER,
+		    FAKE_TLS_BITS);
+		return true;
+	}
+	return l->sasl_pending && l->o->wait != NULL &&
+	    l->o->wait(l->o->wait_arg);
+}
+
 static int
 l_command(void *ctx, struct st_exchange *x)
 {
@@ -292,27 +357,29 @@ l_command(void *ctx, struct st_exchange *x)
 	size_t used = 0;
 	int n;
 
-	n = snprintf(line, sizeof(line), "%s\r\n", x->sent);
+	n = snprintf(line, sizeof(line), "%s\r\n", x->secret ? x->secret :
+	    x->sent);
 	if (n < 0 || (size_t)n >= sizeof(line)) {
+		explicit_bzero(line, sizeof(line));
 		x->error = "not sent: command too long";
 		return -1;
 	}
 	l->x = x;
-	x->tls = l->tls;
+	x->tls = l->in_tls;
 	while (used < (size_t)n && !smtp_closing(l->s)) {
 		size_t took = smtp_input(l->s, line + used, (size_t)n - used);
 
 		used += took;
-		while (smtp_waiting(l->s) && l->lookup_wanted) {
-			l->lookup_wanted = false;
-			smtp_lookup_done(l->s, resolve(l, l->lookup));
-		}
+		while (smtp_waiting(l->s) && answer(l))
+			;
 		if (smtp_waiting(l->s) || (took == 0 && !smtp_closing(l->s))) {
+			explicit_bzero(line, sizeof(line));
 			x->error = "the engine waits for something the "
 			    "self-test cannot give";
 			return -1;
 		}
 	}
+	explicit_bzero(line, sizeof(line));
 	l->x = NULL;
 	if (!take_reply(l, x))
 		return -1;
@@ -326,7 +393,10 @@ l_close(void *ctx)
 
 	smtp_free(l->s);
 	l->s = NULL;
-	l->lookup_wanted = false;
+	/* After the engine: its auth_reset may still use the session. */
+	sasl_session_free(l->sasl);
+	l->sasl = NULL;
+	l->lookup_wanted = l->sasl_pending = false;
 }
 
 /* local_from - the client the next sessions come from */
@@ -336,6 +406,7 @@ local_from(struct st_local *l, const struct sockaddr_storage *ss,
 {
 	memcpy(&l->addr, ss, sizeof(l->addr));
 	snprintf(l->addr_text, sizeof(l->addr_text), "%s", text);
+	snprintf(l->remote_end, sizeof(l->remote_end), "%s;49152", text);
 }
 
 /* --- checks ------------------------------------------------------------ */
@@ -593,54 +664,98 @@ check_ipv6(struct selftest *st, struct st_local *l,
 		reply_note(c, "refused only temporarily");
 }
 
+/* sender_ok - may user send as addr under cfg (anyone may, without
+ * sender_login_check and a map)? */
+static bool
+sender_ok(const struct config *cfg, const char *user, const char *addr)
+{
+	struct address a;
+	const char *err;
+
+	if (address_parse(addr, strlen(addr), &a, &err) == -1)
+		return false;
+	return (!cfg->sender_login_check && cfg->sender_map == NULL) ||
+	    policy_sender_login(cfg, user, &a);
+}
+
+/* owned_sender - a sender the login owns under cfg: the login when it
+ * is an address, else LOGIN@ the first local domain that it owns; ""
+ * (the null sender, anyone's) when there is none */
+static void
+owned_sender(const struct config *cfg, const char *user, char *out,
+    size_t outlen)
+{
+	if (user[0] != '\0' && strchr(user, '@') != NULL) {
+		snprintf(out, outlen, "%s", user);
+		if (sender_ok(cfg, user, out))
+			return;
+	} else if (user[0] != '\0') {
+		for (size_t i = 0; i < cfg->local_domains.n; i++) {
+			snprintf(out, outlen, "%s@%s", user,
+			    cfg->local_domains.v[i]);
+			if (sender_ok(cfg, user, out))
+				return;
+		}
+	}
+	out[0] = '\0';
+}
+
+/* foreign_sender - an address of the login's domain (or the first
+ * local domain) that is not the login's */
+static void
+foreign_sender(const struct config *cfg, const char *user,
+    const struct st_places *p, char *out, size_t outlen)
+{
+	const char *at = strchr(user, '@');
+	const char *domain = at ? at + 1 : cfg->local_domains.n ?
+	    cfg->local_domains.v[0] : p->server_host;
+	size_t n = at ? (size_t)(at - user) : strlen(user);
+	bool ksch = n == 4 && strncasecmp(user, "ksch", 4) == 0;
+
+	snprintf(out, outlen, "%s@%s", ksch ? "ksch-other" : "ksch", domain);
+}
+
 /* check_submission - each submission listener, as the untrusted client
- * sees it: in clear no AUTH (offered or taken) and no MAIL; inside TLS
- * (as after STARTTLS; from the first byte on submissions) AUTH offered
- * and still no MAIL without it */
+ * sees it, then as the authenticated user: sessions as a client of the
+ * listener (inside TLS from the first byte on submissions, after a
+ * STARTTLS answered as if on submission) */
 static void
 check_submission(struct selftest *st, struct st_local *l,
     const struct st_transport *tr, const struct sockaddr_storage *client)
 {
 	const struct config *cfg = st->cfg;
-	char name[ST_NOTE_MAX], where[NETADDR_STRLEN + 16];
-	char mail[ST_LINE_MAX];
-	const char *clear[2] = { FAKE_AUTH, mail };
-	const enum st_kind clear_kinds[2] = { ST_AUTH, ST_MAIL };
-	const char *in_tls[1] = { mail };
-	const enum st_kind tls_kinds[1] = { ST_MAIL };
-	struct st_check *c;
+	const char *user = l->o->creds ? l->o->creds->user : "";
+	char where[NETADDR_STRLEN + 16];
+	struct st_view v;
 
-	snprintf(mail, sizeof(mail), "MAIL FROM:<ksch@%s>",
-	    st->p.tester_domain);
 	local_from(l, client, st->client);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		const struct listen_spec *ls = &cfg->listen[i];
-		bool implicit = ls->role == ROLE_SUBMISSIONS;
-		size_t tls_from = 0;
 
-		if (ls->role == ROLE_MX || ls->role == ROLE_METRICS)
+		if (ls->role != ROLE_SUBMISSION && ls->role != ROLE_SUBMISSIONS)
 			continue;
 		st_listener_text(where, sizeof(where), ls);
-		snprintf(name, sizeof(name), "%s listener %s: %s, MAIL without "
-		    "AUTH refused", config_role_name(ls->role), where,
-		    implicit ? "AUTH offered inside TLS" :
-		    "AUTH only after TLS");
-		if ((c = st_add_check(st, name)) == NULL)
-			return;
+		memset(&v, 0, sizeof(v));
+		v.where = where;
+		v.role = ls->role;
+		v.sasl_asked = &l->sasl_asked;
+		v.login_check = cfg->sender_login_check ||
+		    cfg->sender_map != NULL;
+		owned_sender(cfg, user, v.own, sizeof(v.own));
+		foreign_sender(cfg, user, &st->p, v.foreign,
+		    sizeof(v.foreign));
+		snprintf(l->local_end, sizeof(l->local_end), "%s;%s",
+		    st->p.server_ip, ls->port);
 		l->role = ls->role;
-		l->sasl_asked = false;
-		if (!implicit) {
-			l->tls = false;
-			st_session(tr, st->p.ehlo, clear, clear_kinds, 2,
-			    &c->t);
-			tls_from = c->t.n;
-		}
-		l->tls = true;
-		st_session(tr, st->p.ehlo, in_tls, tls_kinds, 1, &c->t);
+		l->tls = ls->role == ROLE_SUBMISSIONS;
+		st_check_submission(st, tr, &v);
+		l->real_sasl = l->o->sasl != NULL;
+		st_check_auth(st, tr, l->o->creds, &v);
+		l->real_sasl = false;
 		l->tls = false;
-		st_judge_submission(c, tls_from, l->sasl_asked);
 	}
 	l->role = st->listener->role;
+	l->tls = l->role == ROLE_SUBMISSIONS;
 }
 
 /* stand_in_mechs - what SASL offers in process: the configured

@@ -1,7 +1,13 @@
 /*
  * selftest_main - the `--selftest` command: load the configuration, give
  * the in-process run a real resolver (c-ares on a libev loop of its
- * own), or run over the network; print; say the exit status.
+ * own) and, for --auth-user, the configured SASL backend on the same
+ * loop, or run over the network; print; say the exit status.
+ *
+ * The password is read from a file, never from the command line, where
+ * every user of the machine could read it (ps, /proc/PID/cmdline) and
+ * the shell's history would keep it. It lives in secret buffers,
+ * zeroed once the run is over.
  */
 #include <ev.h>
 #include <stdio.h>
@@ -10,7 +16,10 @@
 
 #include "dns/dns.h"
 #include "selftest/doctor.h"
+#include "lib/buf.h"
+#include "sec/sasl.h"
 #include "selftest/selftest.h"
+#include "smtp/policy.h"
 
 struct resolver {
 	struct ev_loop	*loop;
@@ -51,12 +60,55 @@ resolve(void *arg, const char *domain)
 	return a.r;
 }
 
+/* wait_once - one turn of the loop, for SASL's answer */
+static bool
+wait_once(void *arg)
+{
+	struct resolver *rv = arg;
+
+	return ev_run(rv->loop, EVRUN_ONCE) != 0;
+}
+
+/* load_creds - the AUTH PLAIN line of --auth-user and --auth-pass-file
+ * into line (secret); 0, or -1 said on stderr */
 static int
-run_local(const struct selftest_cli *cli, struct selftest *st)
+load_creds(const struct selftest_cli *cli, struct st_creds *creds,
+    struct buf *line)
+{
+	char err[600], warn[600];
+	struct buf pass;
+	int rc = -1;
+
+	if (cli->auth_user == NULL)
+		return 0;
+	buf_init_secret(&pass, ST_LINE_MAX);
+	if (st_read_password(cli->auth_pass_file, &pass, warn, sizeof(warn),
+	    err, sizeof(err)) == -1) {
+		fprintf(stderr, "sallyport: selftest: %s\n", err);
+		goto out;
+	}
+	if (warn[0])
+		fprintf(stderr, "sallyport: selftest: warning: %s\n", warn);
+	if (st_creds_line(line, cli->auth_user, pass.data, pass.len) == -1) {
+		fprintf(stderr, "sallyport: selftest: --auth-user and the "
+		    "password are too long for one AUTH PLAIN line\n");
+		goto out;
+	}
+	creds->user = cli->auth_user;
+	creds->line = line;
+	rc = 0;
+out:
+	buf_free(&pass);
+	return rc;
+}
+
+static int
+run_local(const struct selftest_cli *cli, const struct st_creds *creds,
+    struct selftest *st)
 {
 	struct resolver rv = { NULL, NULL };
 	struct st_local_opts o = { cli->server_name, cli->tester_domain,
-	    resolve, &rv };
+	    resolve, &rv, creds, NULL, wait_once, &rv };
 	struct config *cfg;
 	char err[512];
 	int rc = 2;
@@ -77,6 +129,11 @@ run_local(const struct selftest_cli *cli, struct selftest *st)
 		fprintf(stderr, "sallyport: selftest: dns: %s\n", err);
 		goto out;
 	}
+	/* The daemon's backend, as the daemon makes it: AUTH only where
+	 * TLS is possible. Without it the user's AUTH gets 454. */
+	if (creds && policy_auth_possible(cfg) && (o.sasl =
+	    sasl_server_create(rv.loop, cfg, err, sizeof(err))) == NULL)
+		fprintf(stderr, "sallyport: selftest: sasl: %s\n", err);
 	if (selftest_local(cfg, &o, st, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sallyport: selftest: %s\n", err);
 		goto out;
@@ -88,6 +145,8 @@ run_local(const struct selftest_cli *cli, struct selftest *st)
 	rc = st_exit_code(st);
 out:
 	selftest_free(st);
+	if (o.sasl)
+		sasl_server_free(o.sasl);
 	if (rv.dns)
 		dns_free(rv.dns);
 	if (rv.loop)
@@ -97,10 +156,11 @@ out:
 }
 
 static int
-run_remote(const struct selftest_cli *cli, struct selftest *st)
+run_remote(const struct selftest_cli *cli, const struct st_creds *creds,
+    struct selftest *st)
 {
 	struct st_remote_opts o = { cli->server_name, cli->tester_domain, 0,
-	    cli->proxy, cli->target2 };
+	    cli->proxy, cli->target2, creds, cli->implicit_tls };
 	char err[512];
 	int rc;
 
@@ -122,13 +182,23 @@ int
 selftest_command(const struct selftest_cli *cli)
 {
 	struct selftest st;
+	struct st_creds creds;
+	struct buf line;
 	int rc;
 
 	memset(&st, 0, sizeof(st));
+	buf_init_secret(&line, ST_LINE_MAX);
+	if (load_creds(cli, &creds, &line) == -1) {
+		buf_free(&line);
+		return 2;
+	}
 	if (cli->dns)
 		rc = doctor_command(cli);
 	else
-		rc = cli->target ? run_remote(cli, &st) : run_local(cli, &st);
+		rc = cli->target ? run_remote(cli, cli->auth_user ? &creds :
+		    NULL, &st) : run_local(cli, cli->auth_user ? &creds : NULL,
+		    &st);
+	buf_free(&line);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "sallyport: selftest: cannot write the "
 		    "report\n");

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "lib/deadline.h"
 #include "lib/netaddr.h"
 #include "lib/proxy.h"
+#include "sec/tls.h"
 #include "selftest/selftest.h"
 
 #define REMOTE_IN_MAX		(64 * 1024)	/* one reply, all its lines */
@@ -42,6 +44,11 @@ struct st_remote {
 	int			 last_errno;
 	bool			 proxy;		/* send a PROXY v1 header */
 	char			 claim[NETADDR_STRLEN];	/* the client it names */
+	char			 host[ST_NAME_MAX + 1];	/* as given: TLS name */
+	bool			 implicit;	/* TLS from the first byte */
+	struct tls_conn		*tls;		/* this session's, once on */
+	bool			 verified;	/* its certificate passed */
+	char			 tls_err[ST_NOTE_MAX];
 };
 
 /* --- replies ----------------------------------------------------------- */
@@ -141,6 +148,124 @@ fail:
 	return -1;
 }
 
+/* tls_wait - wait as TLS asks; false on timeout or failure */
+static bool
+tls_wait(struct st_remote *r, enum tls_status ts,
+    const struct timespec *deadline)
+{
+	if (ts != TLS_WANT_READ && ts != TLS_WANT_WRITE)
+		return false;
+	if (!wait_fd(r->fd, ts == TLS_WANT_READ ? POLLIN : POLLOUT,
+	    deadline)) {
+		r->last_errno = ETIMEDOUT;
+		return false;
+	}
+	return true;
+}
+
+/* r_recv - some bytes, plain or through TLS: their count, 0 at the end
+ * of the connection, -1 on failure or timeout (last_errno ETIMEDOUT) */
+static ssize_t
+r_recv(struct st_remote *r, char *p, size_t len,
+    const struct timespec *deadline)
+{
+	enum tls_status ts;
+	ssize_t got;
+	size_t n;
+
+	for (;;) {
+		if (r->tls) {
+			ts = tls_read(r->tls, p, len, &n);
+			if (ts == TLS_DONE)
+				return (ssize_t)n;
+			if (ts == TLS_EOF)
+				return 0;
+			if (!tls_wait(r, ts, deadline))
+				return -1;
+			continue;
+		}
+		if (!wait_fd(r->fd, POLLIN, deadline)) {
+			r->last_errno = ETIMEDOUT;
+			return -1;
+		}
+		got = recv(r->fd, p, len, 0);
+		if (got >= 0)
+			return got;
+		if (errno != EINTR && errno != EAGAIN) {
+			r->last_errno = errno;
+			return -1;
+		}
+	}
+}
+
+/* r_send - all of p, plain or through TLS; 0, or -1 */
+static int
+r_send(struct st_remote *r, const char *p, size_t len,
+    const struct timespec *deadline)
+{
+	enum tls_status ts;
+	size_t off = 0, n;
+	ssize_t got;
+
+	while (off < len) {
+		if (r->tls) {
+			ts = tls_write(r->tls, p + off, len - off, &n);
+			if (ts == TLS_DONE)
+				off += n;
+			else if (!tls_wait(r, ts, deadline))
+				return -1;
+			continue;
+		}
+		if (!wait_fd(r->fd, POLLOUT, deadline)) {
+			r->last_errno = ETIMEDOUT;
+			return -1;
+		}
+		got = send(r->fd, p + off, len - off, MSG_NOSIGNAL);
+		if (got == -1 && errno != EINTR && errno != EAGAIN) {
+			r->last_errno = errno;
+			return -1;
+		}
+		if (got > 0)
+			off += (size_t)got;
+	}
+	return 0;
+}
+
+/* start_tls - the handshake on the connection; 0, or -1 with tls_err */
+static int
+start_tls(struct st_remote *r)
+{
+	struct timespec deadline;
+	enum tls_status ts;
+	const char *why;
+
+	r->verified = false;
+	if ((r->tls = tls_client_report_new(r->fd, r->host, NULL, r->tls_err,
+	    sizeof(r->tls_err))) == NULL)
+		return -1;
+	deadline_in(&deadline, (unsigned long)r->timeout_ms);
+	while ((ts = tls_handshake(r->tls)) != TLS_DONE)
+		if (!tls_wait(r, ts, &deadline)) {
+			snprintf(r->tls_err, sizeof(r->tls_err), "TLS "
+			    "handshake failed: %s", ts == TLS_FAIL ?
+			    tls_conn_error(r->tls) : ts == TLS_EOF ?
+			    "connection closed" : "timeout");
+			tls_conn_free(r->tls);
+			r->tls = NULL;
+			return -1;
+		}
+	why = tls_conn_verify_report(r->tls);
+	r->verified = why == NULL;
+	snprintf(r->tls_err, sizeof(r->tls_err), "%s%s", why ? "certificate "
+	    "not verified for " : "", why ? r->host : "");
+	if (why) {
+		size_t n = strlen(r->tls_err);
+
+		snprintf(r->tls_err + n, sizeof(r->tls_err) - n, ": %s", why);
+	}
+	return 0;
+}
+
 /* read_reply - one whole reply into x; -1 with x->error when none */
 static int
 read_reply(struct st_remote *r, struct st_exchange *x)
@@ -165,48 +290,34 @@ read_reply(struct st_remote *r, struct st_exchange *x)
 			x->error = "reply too long";
 			return -1;
 		}
-		if (!wait_fd(r->fd, POLLIN, &deadline)) {
-			x->error = "no reply within the timeout";
-			return -1;
-		}
-		got = recv(r->fd, r->in + r->inlen, sizeof(r->in) - r->inlen, 0);
+		got = r_recv(r, r->in + r->inlen, sizeof(r->in) - r->inlen,
+		    &deadline);
 		if (got == 0) {
 			x->error = "connection closed by the server";
 			return -1;
 		}
-		if (got == -1 && errno != EINTR && errno != EAGAIN) {
-			x->error = "connection failed";
+		if (got == -1) {
+			x->error = r->last_errno == ETIMEDOUT ? "no reply within "
+			    "the timeout" : "connection failed";
 			return -1;
 		}
-		if (got > 0)
-			r->inlen += (size_t)got;
+		r->inlen += (size_t)got;
 	}
 }
 
-/* send_all - data[0..len) within the timeout; -1 with *why */
+/* send_all - data[0..len) within the timeout, plain or through TLS;
+ * -1 with *why */
 static int
 send_all(struct st_remote *r, const char *data, size_t len, const char **why)
 {
 	struct timespec deadline;
-	size_t off = 0;
-	ssize_t n;
 
 	deadline_in(&deadline, (unsigned long)r->timeout_ms);
-	while (off < len) {
-		if (!wait_fd(r->fd, POLLOUT, &deadline)) {
-			*why = "could not send within the timeout";
-			return -1;
-		}
-		n = send(r->fd, data + off, len - off, MSG_NOSIGNAL);
-		if (n == -1 && errno != EINTR && errno != EAGAIN) {
-			r->last_errno = errno;
-			*why = "connection failed while sending";
-			return -1;
-		}
-		if (n > 0)
-			off += (size_t)n;
-	}
-	return 0;
+	if (r_send(r, data, len, &deadline) == 0)
+		return 0;
+	*why = r->last_errno == ETIMEDOUT ? "could not send within the "
+	    "timeout" : "connection failed while sending";
+	return -1;
 }
 
 /* send_proxy - the PROXY v1 header naming r->claim as the client
@@ -257,6 +368,14 @@ r_open(void *ctx, struct st_exchange *greeting)
 		memset(&r->local, 0, sizeof(r->local));
 	if (r->proxy && send_proxy(r, &greeting->error) == -1)
 		return -1;
+	if (r->implicit) {
+		if (start_tls(r) == -1) {
+			greeting->error = "TLS handshake failed";
+			r->last_errno = EPROTO;
+			return -1;
+		}
+		greeting->tls = true;
+	}
 	read_reply(r, greeting);
 	return 0;
 }
@@ -266,17 +385,36 @@ r_command(void *ctx, struct st_exchange *x)
 {
 	struct st_remote *r = ctx;
 	char line[ST_LINE_MAX + 2];
-	size_t len;
+	int len, rc;
 
-	len = (size_t)snprintf(line, sizeof(line), "%s\r\n", x->sent);
-	if (len >= sizeof(line)) {
+	x->tls = r->tls != NULL;
+	if (x->secret && !(r->tls && r->verified)) {
+		/* A password goes only to the server the name says. */
+		x->error = r->tls ? "not sent: the server's certificate was "
+		    "not verified" : "not sent: not inside TLS";
+		return -1;
+	}
+	len = snprintf(line, sizeof(line), "%s\r\n", x->secret ? x->secret :
+	    x->sent);
+	if (len < 0 || (size_t)len >= sizeof(line)) {
+		explicit_bzero(line, sizeof(line));
 		x->error = "not sent: command too long";
 		return -1;
 	}
-	if (send_all(r, line, len, &x->error) == -1)
+	rc = send_all(r, line, (size_t)len, &x->error);
+	explicit_bzero(line, sizeof(line));
+	if (rc == -1)
 		return -1;
 	if (read_reply(r, x) == -1)
 		return -1;
+	if (x->kind == ST_STARTTLS && x->code == 220 && r->tls == NULL) {
+		/* What came with the 220 was sent in clear: never used. */
+		r->inlen = 0;
+		if (start_tls(r) == -1) {
+			x->error = "TLS handshake failed";
+			return -1;
+		}
+	}
 	/* 421: the server is closing the session (RFC 5321 3.8). */
 	return x->code == 421 ? -1 : 0;
 }
@@ -286,6 +424,8 @@ r_close(void *ctx)
 {
 	struct st_remote *r = ctx;
 
+	tls_conn_free(r->tls);
+	r->tls = NULL;
 	if (r->fd != -1)
 		close(r->fd);
 	r->fd = -1;
@@ -396,6 +536,68 @@ learn(struct selftest *st, struct st_remote *r, const struct st_transport *tr,
 	return 0;
 }
 
+/* submission_port - the target is a submission port: TLS from the
+ * first byte, or MAIL without AUTH refused with 530 (probe 5's) */
+static bool
+submission_port(const struct selftest *st, const struct st_remote *r)
+{
+	if (r->implicit)
+		return true;
+	for (size_t i = 0; i < ST_NPROBES; i++) {
+		const struct st_row *row = &st->rows[i];
+
+		if (row->probe && (row->probe->flags & ST_P_NULL_SENDER))
+			for (size_t k = 0; k < row->t.n; k++)
+				if (row->t.v[k].kind == ST_MAIL)
+					return row->t.v[k].code == 530;
+	}
+	return false;
+}
+
+/* remote_submission - the checks of selftest_auth.c on the target when
+ * it is a submission port; the login's own sender is the login when it
+ * is an address, else the null sender */
+static void
+remote_submission(struct selftest *st, struct st_remote *r,
+    const struct st_transport *tr, const struct st_creds *creds)
+{
+	const char *user = creds ? creds->user : "", *at = strchr(user, '@');
+	size_t first = st->nchecks;
+	struct st_view v;
+	struct st_check *c;
+
+	if (!submission_port(st, r)) {
+		if ((c = st_add_check(st, "submission: AUTH only after TLS, "
+		    "MAIL without AUTH refused")) != NULL)
+			snprintf(c->note, sizeof(c->note), "not applicable: "
+			    "the target takes MAIL without AUTH (an MX); name "
+			    "a submission port (587, or 465 with TLS) to test "
+			    "it%s", creds ? " and --auth-user" : "");
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	v.where = st->target;
+	v.role = r->implicit ? ROLE_SUBMISSIONS : ROLE_SUBMISSION;
+	v.login_check = -1;
+	if (at != NULL)
+		snprintf(v.own, sizeof(v.own), "%s", user);
+	snprintf(v.foreign, sizeof(v.foreign), "%s@%s", at && at - user == 4
+	    && strncasecmp(user, "ksch", 4) == 0 ? "ksch-other" : "ksch",
+	    at ? at + 1 : st->p.server_host);
+	st_check_submission(st, tr, &v);
+	st_check_auth(st, tr, creds, &v);
+	/* Why a password was not sent, or STARTTLS failed. */
+	for (size_t i = first; i < st->nchecks && r->tls_err[0]; i++) {
+		c = &st->checks[i];
+		if (c->verdict == ST_ERROR || c->verdict == ST_FAIL) {
+			size_t n = strlen(c->note);
+
+			snprintf(c->note + n, sizeof(c->note) - n, "%s%s",
+			    n ? "; " : "", r->tls_err);
+		}
+	}
+}
+
 /* connect_first - connect to the first address of host that accepts
  * us; later sessions go to the same address */
 static int
@@ -450,6 +652,7 @@ second_target(struct selftest *st, const struct st_remote_opts *o,
 		return -1;
 	}
 	o2.second = NULL;
+	o2.creds = NULL;	/* its checks are not kept: no login there */
 	if (selftest_remote(o->second, &o2, sub, err, errlen) == -1)
 		goto out;
 	snprintf(title, sizeof(title), "Probes to the second target %s from "
@@ -521,6 +724,9 @@ selftest_remote(const char *target, const struct st_remote_opts *o,
 	r->timeout_ms = (int)(o->timeout ? o->timeout : REMOTE_TIMEOUT) * 1000;
 	r->proxy = o->proxy;
 	snprintf(r->claim, sizeof(r->claim), "%s", PROXY_CLAIM);
+	snprintf(r->host, sizeof(r->host), "%s", host);
+	/* 465 is submissions (RFC 8314): TLS from the first byte. */
+	r->implicit = o->implicit_tls || strcmp(port, "465") == 0;
 	tr = (struct st_transport){ r_open, r_command, r_close, r };
 	if (connect_first(r, host, port, err, errlen) == -1)
 		goto out;
@@ -555,10 +761,7 @@ selftest_remote(const char *target, const struct st_remote_opts *o,
 	if ((c = st_add_check(st, "a client in mynetworks can relay")) != NULL)
 		snprintf(c->note, sizeof(c->note), "not known to a remote "
 		    "audit");
-	if ((c = st_add_check(st, "submission: AUTH only after TLS, MAIL "
-	    "without AUTH refused")) != NULL)
-		snprintf(c->note, sizeof(c->note), "not applicable: STARTTLS "
-		    "and AUTH are not in this version");
+	remote_submission(st, r, &tr, o->creds);
 	if (o->second && second_target(st, o, err, errlen) == -1)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t1);

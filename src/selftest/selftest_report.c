@@ -215,10 +215,14 @@ policy_remote(const struct selftest *st, struct buf *b)
 	char t[1024], g[4200], a[4200];
 	const struct st_exchange *greet = st->intro.n ? &st->intro.v[0] : NULL;
 	const char *ehlo = NULL, *auth;
+	bool tls = false;
 
 	for (size_t i = 0; i < st->intro.n; i++)
-		if (st->intro.v[i].kind == ST_EHLO && st->intro.v[i].code == 250)
+		if (st->intro.v[i].kind == ST_EHLO &&
+		    st->intro.v[i].code == 250) {
 			ehlo = st->intro.v[i].reply;
+			tls = st->intro.v[i].tls;
+		}
 	buf_printf(b, "Remote audit of %s (%s), which greets with \"%s\". Its "
 	    "configuration is not known here: the probes show how it treats "
 	    "this machine, %s, as a client. ", esc(t, sizeof(t), st->target),
@@ -231,7 +235,11 @@ policy_remote(const struct selftest *st, struct buf *b)
 		return;
 	}
 	auth = st_ehlo_has(ehlo, "AUTH");
-	if (auth)
+	if (tls)
+		buf_printf(b, "It speaks TLS from the first byte (implicit "
+		    "TLS); inside it, its EHLO reply offers %s.", auth ?
+		    first_line(a, sizeof(a), auth) : "no AUTH");
+	else if (auth)
 		buf_printf(b, "Its EHLO reply offers %s%s before TLS: passwords "
 		    "could cross the wire in clear.", st_ehlo_has(ehlo, "STARTTLS") ?
 		    "STARTTLS, but also " : "", first_line(a, sizeof(a), auth));
@@ -290,7 +298,8 @@ wrap(FILE *fp, const char *text, size_t width, const char *indent)
 static bool
 shown(const struct st_exchange *x)
 {
-	if (x->kind == ST_MAIL || x->kind == ST_RCPT || x->kind == ST_AUTH)
+	if (x->kind == ST_MAIL || x->kind == ST_RCPT || x->kind == ST_AUTH ||
+	    x->kind == ST_STARTTLS)
 		return true;
 	if (x->kind == ST_RSET || x->kind == ST_QUIT)
 		return false;
@@ -429,8 +438,13 @@ st_summary(const struct selftest *st, struct buf *b)
 	    c.pass, c.weak, c.fail);
 	if (c.error)
 		buf_printf(b, ", %u ERROR", c.error);
-	buf_printf(b, "; checks: %u PASS, %u FAIL, %u N/A: ", c.cpass, c.cfail,
+	buf_printf(b, "; checks: %u PASS, %u FAIL, %u N/A", c.cpass, c.cfail,
 	    c.cna);
+	if (c.cweak)
+		buf_printf(b, ", %u WEAK", c.cweak);
+	if (c.cerror)
+		buf_printf(b, ", %u ERROR", c.cerror);
+	buf_printf(b, ": ");
 	if (c.fail) {
 		buf_printf(b, "OPEN RELAY: probe%s ", c.fail > 1 ? "s" : "");
 		for (size_t i = 0; i < ST_NPROBES; i++)
@@ -454,6 +468,14 @@ st_summary(const struct selftest *st, struct buf *b)
 	} else if (c.error) {
 		buf_printf(b, "incomplete: %u probe%s could not run", c.error,
 		    c.error > 1 ? "s" : "");
+	} else if (c.cerror) {
+		buf_printf(b, "not an open relay, but incomplete: ");
+		for (size_t i = 0; i < st->nchecks; i++)
+			if (st->checks[i].verdict == ST_ERROR) {
+				buf_printf(b, "%s%s", sep, st->checks[i].name);
+				sep = "; ";
+			}
+		buf_printf(b, " could not be checked");
 	} else {
 		buf_printf(b, "not an open relay");
 	}

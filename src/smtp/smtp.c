@@ -95,7 +95,8 @@ smtp_new(const struct config *cfg, const struct smtp_peer *peer,
 	if (peer->tls_version)
 		smtp_set_tls(s, peer->tls_version, peer->tls_cipher, peer->tls_bits);
 	s->state = S_CMD;
-	buf_init(&s->line, SMTP_CMD_MAX);
+	/* AUTH lines pass through it: zeroed before its memory goes back. */
+	buf_init_secret(&s->line, SMTP_CMD_MAX);
 	if (peer->addr &&
 	    policy_client_denied(cfg, (const struct sockaddr *)&s->addr)) {
 		log_info("s=%lx reject: CONNECT from [%s]: %s", s->sid,

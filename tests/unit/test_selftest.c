@@ -68,7 +68,7 @@ sample(const char *extra)
 static void
 run(const char *extra)
 {
-	struct st_local_opts o = { NULL, NULL, fake_dns, NULL };
+	struct st_local_opts o = { .resolve = fake_dns };
 	char err[256];
 
 	log_set_quiet(1);
@@ -265,11 +265,13 @@ Test(selftest, sample_as_shipped_is_not_an_open_relay)
 	cr_expect_str_eq(st.p.server_host, cfg->hostname);
 	cr_expect_eq(st.listener->role, ROLE_MX);
 	/* Checks: the local domain, bounces, 127.0.0.1 relays, IPv6, the
-	 * submission listener (no AUTH in clear, no MAIL without it), and
-	 * the probes from IPv6 answered as from IPv4. */
-	cr_assert_eq(st.nchecks, 6);
+	 * submission listener (no AUTH in clear, no MAIL without it; no
+	 * relaying before AUTH, and without --auth-user the two checks of
+	 * a logged-in user are not applicable), and the probes from IPv6
+	 * answered as from IPv4. */
+	cr_assert_eq(st.nchecks, 9);
 	cr_assert_eq(st.nruns, 1);
-	cr_expect_eq(st.checks[5].verdict, ST_PASS, "%s", st.checks[5].note);
+	cr_expect_eq(st.checks[8].verdict, ST_PASS, "%s", st.checks[8].note);
 	cr_expect_eq(st.checks[0].verdict, ST_PASS, "%s", st.checks[0].note);
 	cr_expect_eq(st.checks[1].verdict, ST_PASS);
 	cr_expect(strstr(st.checks[2].name, "127.0.0.1") != NULL);
@@ -279,6 +281,16 @@ Test(selftest, sample_as_shipped_is_not_an_open_relay)
 	cr_expect_str_eq(st.checks[4].name, "submission listener *:587: AUTH "
 	    "only after TLS, MAIL without AUTH refused");
 	cr_expect_eq(st.checks[4].verdict, ST_PASS, "%s", st.checks[4].note);
+	cr_expect_str_eq(st.checks[5].name, "submission listener *:587: no "
+	    "relaying before AUTH");
+	cr_expect_eq(st.checks[5].verdict, ST_PASS, "%s", st.checks[5].note);
+	cr_expect_str_eq(st.checks[5].listener, "*:587");
+	for (size_t i = 6; i < 8; i++) {
+		cr_expect_eq(st.checks[i].verdict, ST_NA);
+		cr_expect_eq(st.checks[i].t.n, 0);
+		cr_expect(strstr(st.checks[i].note, "--auth-user USER "
+		    "--auth-pass-file FILE") != NULL, "%s", st.checks[i].note);
+	}
 	done();
 }
 
@@ -312,9 +324,14 @@ Test(selftest, submission_in_clear_and_inside_tls)
 	    "requested authentication mechanism");
 	x = sent_at(t, "MAIL FROM:", 0);
 	cr_expect_str_eq(x->reply, "530 5.7.0 Authentication required");
-	/* Inside TLS: AUTH offered (the configured mechanisms, or PLAIN
-	 * LOGIN: no SASL is started), still no MAIL without it. */
-	x = sent_at(t, "EHLO", 1);
+	/* After STARTTLS, answered as if by a handshake: AUTH offered (the
+	 * configured mechanisms, or PLAIN LOGIN: no SASL is started),
+	 * still no MAIL without it. */
+	x = sent_at(t, "STARTTLS", 0);
+	cr_assert_not_null(x);
+	cr_expect_not(x->tls);
+	cr_expect_str_eq(x->reply, "220 2.0.0 Ready to start TLS");
+	x = sent_at(t, "EHLO", 2);
 	cr_assert_not_null(x);
 	cr_expect(x->tls);
 	cr_expect_null(st_ehlo_has(x->reply, "STARTTLS"));
@@ -328,7 +345,7 @@ Test(selftest, submission_in_clear_and_inside_tls)
 	done();
 	/* Configured mechanisms are what EHLO offers inside TLS. */
 	run(FQDN "\nsasl_mechanisms = CRAM-MD5 PLAIN");
-	x = sent_at(&st.checks[4].t, "EHLO", 1);
+	x = sent_at(&st.checks[4].t, "EHLO", 2);
 	cr_expect(strncmp(st_ehlo_has(x->reply, "AUTH"), "AUTH CRAM-MD5 PLAIN"
 	    "\n", 20) == 0, "%s", x->reply);
 	done();
@@ -341,15 +358,19 @@ Test(selftest, submissions_listener_starts_in_tls)
 
 	run(FQDN "\nlisten = *:25 mx\nlisten = *:465 submissions\n"
 	    "listen = [2001:db8::25]:587 submission");
-	cr_assert_eq(st.nchecks, 7);
+	cr_assert_eq(st.nchecks, 13);
 	cr_expect_str_eq(st.checks[4].name, "submissions listener *:465: AUTH "
 	    "offered inside TLS, MAIL without AUTH refused");
-	cr_expect_str_eq(st.checks[5].name, "submission listener "
+	cr_expect_str_eq(st.checks[8].name, "submission listener "
 	    "[2001:db8::25]:587: AUTH only after TLS, MAIL without AUTH "
 	    "refused");
 	c = &st.checks[4];
 	cr_expect_eq(c->verdict, ST_PASS, "%s", c->note);
+	cr_expect_eq(st.checks[8].verdict, ST_PASS, "%s", st.checks[8].note);
+	/* No relaying before AUTH, inside TLS from the greeting. */
 	cr_expect_eq(st.checks[5].verdict, ST_PASS, "%s", st.checks[5].note);
+	cr_expect(st.checks[5].t.v[0].tls);
+	cr_expect_null(sent_at(&st.checks[5].t, "STARTTLS", 0));
 	/* One session, inside TLS from the greeting on. */
 	cr_expect_null(sent_at(&c->t, "AUTH", 0));
 	cr_expect_null(sent_at(&c->t, "EHLO", 1));
@@ -376,7 +397,7 @@ Test(selftest, submissions_listener_starts_in_tls)
 
 Test(selftest, no_certificate_no_auth)
 {
-	struct st_local_opts o = { NULL, NULL, fake_dns, NULL };
+	struct st_local_opts o = { .resolve = fake_dns };
 	char err[256], *errors = NULL;
 
 	cfg = config_parse(FQDN "\nlisten = *:25 mx\n", "nocert.conf", &errors);
@@ -405,7 +426,7 @@ Test(selftest, prober_domains_are_not_asked_of_dns)
 
 Test(selftest, dns_decides_probe_2)
 {
-	struct st_local_opts o = { NULL, NULL, NULL, NULL };
+	struct st_local_opts o = { .resolve = NULL };
 	char err[256];
 
 	/* No resolver: a temporary failure, so 451 and WEAK. */
@@ -563,7 +584,8 @@ Test(placeholders, domains_never_ours)
 
 Test(placeholders, names_checked)
 {
-	struct st_local_opts o = { "bad name", NULL, fake_dns, NULL };
+	struct st_local_opts o = { .server_name = "bad name",
+	    .resolve = fake_dns };
 	char err[256], longname[300];
 
 	cfg = sample(FQDN);
@@ -876,7 +898,7 @@ Test(output, text_and_json)
 	cr_expect(strstr(text, "\n 14  *:25 mx   unquoted double-@ with the    "
 	    "mail from: ksch@mail.example.org") != NULL);
 	cr_expect(strstr(text, "\nbaseline and 19 probes: 20 PASS, 0 WEAK, 0 "
-	    "FAIL; checks: 6 PASS, 0 FAIL, 0 N/A: not an open relay; run "
+	    "FAIL; checks: 7 PASS, 0 FAIL, 2 N/A: not an open relay; run "
 	    "took ") != NULL, "%s", text);
 	json = output(true);
 	cr_expect(strstr(json, "\"mode\": \"in-process\"") != NULL);
@@ -942,7 +964,7 @@ Test(selftest, metrics_listener_is_not_probed)
 
 Test(selftest, only_a_metrics_listener_is_nothing_to_probe)
 {
-	struct st_local_opts o = { NULL, NULL, fake_dns, NULL };
+	struct st_local_opts o = { .resolve = fake_dns };
 	char err[256], *errors = NULL;
 
 	cfg = config_parse(FQDN "\nlisten = 127.0.0.1:9225 metrics\n",
