@@ -163,7 +163,7 @@ struct st_row {
  * broken too. */
 struct st_check {
 	char		 name[ST_NOTE_MAX];
-	char		 listener[NETADDR_STRLEN + 16];	/* "" or "ADDR:PORT" */
+	char		 listener[ST_NOTE_MAX];	/* "" or as rows name it */
 	enum st_verdict	 verdict;	/* PASS, FAIL or NA; WEAK or ERROR
 					 * for an authenticated user's */
 	struct st_transcript t;
@@ -347,6 +347,8 @@ long	st_parse_reply(const char *in, size_t len, int *code, char **text);
  * how one is seen by the checks. */
 struct st_view {
 	const char	*where;		/* "127.0.0.1:587", the target */
+	const char	*listener;	/* as rows name it: "127.0.0.1:587
+					 * submission", the target */
 	enum listen_role role;		/* ROLE_SUBMISSION(S) */
 	bool		*sasl_asked;	/* in process: SASL was started */
 	char		 own[ST_LINE_MAX / 2];	/* a sender the login owns;

@@ -148,7 +148,7 @@ add(struct selftest *st, const struct st_view *v, const char *what)
 	snprintf(name, sizeof(name), "%s listener %s: %s",
 	    config_role_name(v->role), v->where, what);
 	if ((c = st_add_check(st, name)) != NULL)
-		snprintf(c->listener, sizeof(c->listener), "%s", v->where);
+		snprintf(c->listener, sizeof(c->listener), "%s", v->listener);
 	return c;
 }
 

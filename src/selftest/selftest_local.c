@@ -725,7 +725,7 @@ check_submission(struct selftest *st, struct st_local *l,
 {
 	const struct config *cfg = st->cfg;
 	const char *user = l->o->creds ? l->o->creds->user : "";
-	char where[NETADDR_STRLEN + 16];
+	char where[NETADDR_STRLEN + 16], name[ST_NOTE_MAX];
 	struct st_view v;
 
 	local_from(l, client, st->client);
@@ -735,8 +735,10 @@ check_submission(struct selftest *st, struct st_local *l,
 		if (ls->role != ROLE_SUBMISSION && ls->role != ROLE_SUBMISSIONS)
 			continue;
 		st_listener_text(where, sizeof(where), ls);
+		st_listener_name(name, sizeof(name), ls);
 		memset(&v, 0, sizeof(v));
 		v.where = where;
+		v.listener = name;
 		v.role = ls->role;
 		v.sasl_asked = &l->sasl_asked;
 		v.login_check = cfg->sender_login_check ||

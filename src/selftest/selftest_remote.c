@@ -576,7 +576,7 @@ remote_submission(struct selftest *st, struct st_remote *r,
 		return;
 	}
 	memset(&v, 0, sizeof(v));
-	v.where = st->target;
+	v.where = v.listener = st->target;
 	v.role = r->implicit ? ROLE_SUBMISSIONS : ROLE_SUBMISSION;
 	v.login_check = -1;
 	if (at != NULL)

@@ -284,7 +284,7 @@ Test(selftest, sample_as_shipped_is_not_an_open_relay)
 	cr_expect_str_eq(st.checks[5].name, "submission listener *:587: no "
 	    "relaying before AUTH");
 	cr_expect_eq(st.checks[5].verdict, ST_PASS, "%s", st.checks[5].note);
-	cr_expect_str_eq(st.checks[5].listener, "*:587");
+	cr_expect_str_eq(st.checks[5].listener, "*:587 submission");
 	for (size_t i = 6; i < 8; i++) {
 		cr_expect_eq(st.checks[i].verdict, ST_NA);
 		cr_expect_eq(st.checks[i].t.n, 0);
