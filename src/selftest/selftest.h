@@ -14,6 +14,7 @@
  *	selftest_local.c	in-process transport over smtp.c
  *	selftest_views.c	the other viewpoints: IPv6, each listener,
  *				PROXY headers; a run compared with another
+ *	selftest_features.c	SMTPUTF8, DNSBL, SPF/DMARC lines
  *	selftest_remote.c	TCP transport (TLS too), HOST[:PORT]
  *	selftest_auth.c		the submission listeners, untrusted and
  *				authenticated: sessions and verdicts
@@ -246,6 +247,10 @@ struct st_viewer {
  * untrusted IPv6 client, on every other mx listener, through every
  * proxy listener; each a run and a check. -1: out of memory. */
 int	st_views_local(struct selftest *, const struct st_viewer *);
+/* A line for each feature that changes what an outside client may
+ * send (selftest_features.c): SMTPUTF8; DNSBL and SPF/DMARC
+ * enforcement when configured. -1: the engine failed. */
+int	st_features_local(struct selftest *, const struct st_viewer *);
 /* The first host of the first of v[0..n) (its .1 when wider than /31);
  * false when n is 0. */
 bool	st_first_host(const struct cidr *v, size_t n,

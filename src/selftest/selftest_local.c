@@ -846,6 +846,10 @@ selftest_local(const struct config *cfg, const struct st_local_opts *o,
 			rc = -1;
 		view_from(&l, &client, st->client, st->listener->role,
 		    st->listener->role == ROLE_SUBMISSIONS);
+		if (rc == 0 && st_features_local(st, &view) == -1)
+			rc = -1;
+		view_from(&l, &client, st->client, st->listener->role,
+		    st->listener->role == ROLE_SUBMISSIONS);
 	}
 	buf_free(&l.out);
 	if (rc == -1) {

@@ -268,8 +268,10 @@ Test(selftest, sample_as_shipped_is_not_an_open_relay)
 	 * submission listener (no AUTH in clear, no MAIL without it; no
 	 * relaying before AUTH, and without --auth-user the two checks of
 	 * a logged-in user are not applicable), and the probes from IPv6
-	 * answered as from IPv4. */
-	cr_assert_eq(st.nchecks, 9);
+	 * answered as from IPv4, SMTPUTF8. */
+	cr_assert_eq(st.nchecks, 10);
+	cr_expect_eq(st.checks[9].verdict, ST_PASS, "%s", st.checks[9].note);
+	cr_expect(strncmp(st.checks[9].name, "SMTPUTF8: ", 10) == 0);
 	cr_assert_eq(st.nruns, 1);
 	cr_expect_eq(st.checks[8].verdict, ST_PASS, "%s", st.checks[8].note);
 	cr_expect_eq(st.checks[0].verdict, ST_PASS, "%s", st.checks[0].note);
@@ -358,7 +360,7 @@ Test(selftest, submissions_listener_starts_in_tls)
 
 	run(FQDN "\nlisten = *:25 mx\nlisten = *:465 submissions\n"
 	    "listen = [2001:db8::25]:587 submission");
-	cr_assert_eq(st.nchecks, 13);
+	cr_assert_eq(st.nchecks, 14);
 	cr_expect_str_eq(st.checks[4].name, "submissions listener *:465: AUTH "
 	    "offered inside TLS, MAIL without AUTH refused");
 	cr_expect_str_eq(st.checks[8].name, "submission listener "
@@ -898,7 +900,7 @@ Test(output, text_and_json)
 	cr_expect(strstr(text, "\n 14  *:25 mx   unquoted double-@ with the    "
 	    "mail from: ksch@mail.example.org") != NULL);
 	cr_expect(strstr(text, "\nbaseline and 19 probes: 20 PASS, 0 WEAK, 0 "
-	    "FAIL; checks: 7 PASS, 0 FAIL, 2 N/A: not an open relay; run "
+	    "FAIL; checks: 8 PASS, 0 FAIL, 2 N/A: not an open relay; run "
 	    "took ") != NULL, "%s", text);
 	json = output(true);
 	cr_expect(strstr(json, "\"mode\": \"in-process\"") != NULL);
@@ -1085,4 +1087,21 @@ Test(views, compare_names_the_probes_that_differ)
 	    "PASS (other reply codes)");
 	rows_free(a);
 	rows_free(b);
+}
+
+Test(features, dnsbl_and_enforcement_lines_only_when_configured)
+{
+	run(FQDN);
+	for (size_t i = 0; i < st.nchecks; i++)
+		cr_expect(strncmp(st.checks[i].name, "DNSBL", 5) != 0 &&
+		    strncmp(st.checks[i].name, "SPF/DMARC", 9) != 0, "%s",
+		    st.checks[i].name);
+	done();
+	run(FQDN "\ndnsbl = zen.example\nspf_policy = enforce");
+	cr_expect_eq(check_named("DNSBL: ")->verdict, ST_NA);
+	cr_expect_eq(check_named("SPF/DMARC enforcement")->verdict, ST_NA);
+	cr_expect(strstr(check_named("DNSBL: ")->note, "not checked in "
+	    "process") != NULL);
+	cr_expect_eq(st_exit_code(&st), 0);
+	done();
 }
