@@ -73,13 +73,14 @@ class Zone(sallytest.Dnsmasq):
     (NXDOMAIN for the rest of it, never REFUSED)."""
 
     def __init__(self, addresses, ptr, **kw):
-        super().__init__(zones=('test', 'in-addr.arpa'), **kw)
+        super().__init__(zones=('test', 'in-addr.arpa', 'ip6.arpa'), **kw)
         self.addresses = addresses
         self.ptr = ptr
 
     def argv(self):
         return super().argv() + \
-            ['--address=/%s/%s' % kv for kv in self.addresses.items()] + \
+            ['--address=/%s/%s' % (name, a) for name, addrs in self.addresses.items()
+             for a in ([addrs] if isinstance(addrs, str) else addrs)] + \
             ['--ptr-record=%s,%s' % kv for kv in self.ptr.items()]
 
 
@@ -270,6 +271,28 @@ class Doctor(sallytest.TestCase):
         # The HELO name's record is what receivers check for bounces.
         self.assert_only(self.zone(txt={HOST: None}), ('spf', HOST), 'WARN',
                          ['publish: %s. IN TXT "v=spf1 ip4:%s -all"' % (HOST, ADDR)], 0)
+
+    def test_ipv6_address(self):
+        # A second public address, IPv6: its AAAA, PTR under ip6.arpa and
+        # ip6: mechanism checked as the IPv4 one.
+        v6, rev6 = '2001:db8::5', '5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa'
+        extra = ['public_addresses = %s %s' % (ADDR, v6)]
+        server = self.zone(addresses={HOST: [ADDR, v6]}, ptr={rev6: HOST},
+                           txt={DOMAIN: 'v=spf1 ip4:%s ip6:%s -all' % (ADDR, v6)})
+        rc, data = self.report(self.config(server, extra))
+        got = self.checks(data)
+        self.assertEqual(sorted(got), sorted(ALL + [('ptr', v6), ('dnsbl', v6)]), data)
+        for c in got.values():
+            self.assertEqual(c['verdict'], 'PASS', c)
+        self.assertEqual(rc, 0)
+        # The domain's SPF record without the IPv6 address.
+        server = self.zone(addresses={HOST: [ADDR, v6]}, ptr={rev6: HOST})
+        rc, data = self.report(self.config(server, extra))
+        spf = self.checks(data)[('spf', DOMAIN)]
+        self.assertEqual(spf['verdict'], 'FAIL', spf)
+        self.assertIn('publish: %s. IN TXT "v=spf1 ip6:%s ip4:%s -all"' % (DOMAIN, v6, ADDR),
+                      spf['fix'])
+        self.assertEqual(rc, 1)
 
     # DKIM
 
