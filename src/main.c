@@ -23,6 +23,7 @@
 #include "deliver/dsn.h"
 #include "smtp/policy.h"
 #include "deliver/qmailq.h"
+#include "deliver/sts.h"
 #include "queue/queue.h"
 #include "queue/queuectl.h"
 #include "sec/sasl.h"
@@ -283,9 +284,10 @@ main(int argc, char **argv)
 		{ "dkim-keygen",	no_argument,		NULL, OPT_DKIM_KEYGEN },
 		{ NULL,			0,			NULL, 0 },
 	};
-	/* The deployment doctor borrows the daemon's SPF check. */
+	/* The deployment doctor borrows the daemon's SPF check and the
+	 * queue runner's MTA-STS policy fetch. */
 	static const struct doctor_hooks hooks = { spf_lookup_start,
-	    spf_lookup_cancel, spf_limits_from };
+	    spf_lookup_cancel, spf_limits_from, sts_fetch };
 	struct selftest_cli st = { NULL, NULL, false, NULL, NULL, false, NULL,
 	    &hooks, NULL, false, NULL, NULL, false };
 	const char *path = DEFAULT_CONFIG;

@@ -18,6 +18,7 @@
  *	doctor_addr.c	MX, PTR and forward-confirmed reverse DNS, DNSBLs,
  *			--probe-outbound
  *	doctor_auth.c	SPF, DKIM keys, DMARC
+ *	doctor_tls.c	MTA-STS, TLSA, the certificate
  */
 #ifndef SALLYPORT_DOCTOR_H
 #define SALLYPORT_DOCTOR_H
@@ -31,6 +32,7 @@
 #include "dns/dns.h"
 #include "dns/dns_rdata.h"
 #include "lib/netaddr.h"
+#include "tlspol/tlsrpt.h"
 
 enum doc_verdict {
 	DOC_PASS,	/* as it should be */
@@ -73,6 +75,10 @@ struct doctor_hooks {
 	void		 (*spf_cancel)(struct spf_lookup *);
 	void		 (*spf_limits)(const struct config *,
 			    struct spf_limits *);
+	/* the queue runner's MTA-STS policy fetch (deliver/sts.h) */
+	enum tlsrpt_result (*sts_fetch)(const struct config *,
+			    const char *domain, char *body, size_t max,
+			    size_t *len, char *why, size_t whylen);
 };
 
 struct doctor {
@@ -170,6 +176,9 @@ void	doc_job_probe(struct doctor *);
 void	doc_job_spf(struct doctor *);		/* doctor_auth.c */
 void	doc_job_dkim(struct doctor *);
 void	doc_job_dmarc(struct doctor *);
+void	doc_job_mta_sts(struct doctor *);	/* doctor_tls.c */
+void	doc_job_tlsa(struct doctor *);
+void	doc_job_cert(struct doctor *);
 
 /* --- the report (doctor_report.c) -------------------------------------- */
 

@@ -18,6 +18,9 @@ static void (*const jobs[])(struct doctor *) = {
 	doc_job_spf,
 	doc_job_dkim,
 	doc_job_dmarc,
+	doc_job_mta_sts,
+	doc_job_tlsa,
+	doc_job_cert,
 	doc_job_dnsbl,
 	doc_job_probe,
 };

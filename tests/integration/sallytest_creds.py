@@ -56,10 +56,12 @@ def _ca():
     return _pki
 
 
-def make_certificate(directory, name, ca=None, ip='127.0.0.1'):
+def make_certificate(directory, name, ca=None, ip='127.0.0.1', days=2, dates=None):
     """A server certificate for `name` (and IP SAN ip) signed by the test
     CA, written to directory as NAME.pem and NAME.key; returns the paths
-    (certificate, key)."""
+    (certificate, key). Valid from now for `days`; or, with dates
+    ('YYYYMMDDHHMMSSZ', 'YYYYMMDDHHMMSSZ'), from the first to the second
+    (in the past: an expired certificate), signed with openssl ca."""
     if ca is None:
         _, ca_pem, ca_key = _ca()[:3]
     else:
@@ -75,12 +77,34 @@ def make_certificate(directory, name, ca=None, ip='127.0.0.1'):
                 'extendedKeyUsage = serverAuth\n')
     _openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
              '-keyout', key, '-out', csr, '-subj', '/CN=' + name)
-    _openssl('x509', '-req', '-in', csr, '-CA', ca_pem, '-CAkey', ca_key,
-             '-set_serial', str(int.from_bytes(os.urandom(8), 'big')),
-             '-days', '2', '-extfile', ext, '-out', cert)
+    if dates is None:
+        _openssl('x509', '-req', '-in', csr, '-CA', ca_pem, '-CAkey', ca_key,
+                 '-set_serial', str(int.from_bytes(os.urandom(8), 'big')),
+                 '-days', str(days), '-extfile', ext, '-out', cert)
+    else:
+        _sign_dated(directory, name, csr, ext, ca_pem, ca_key, dates, cert)
     os.unlink(csr)
     os.unlink(ext)
     return cert, key
+
+
+def _sign_dated(directory, name, csr, ext, ca_pem, ca_key, dates, cert):
+    """openssl ca, the one openssl command that takes a start and an end
+    date (x509 -req takes a number of days from now, at least 1)."""
+    db = os.path.join(directory, name + '.ca')
+    os.mkdir(db)
+    open(os.path.join(db, 'index.txt'), 'w').close()
+    cnf = os.path.join(db, 'ca.cnf')
+    with open(cnf, 'w') as f:
+        f.write('[ca]\ndefault_ca = dated\n[dated]\ndatabase = %s\n'
+                'new_certs_dir = %s\nserial = %s\ndefault_md = sha256\n'
+                'policy = any\n'
+                'unique_subject = no\n[any]\ncommonName = supplied\n'
+                % (os.path.join(db, 'index.txt'), db, os.path.join(db, 'serial')))
+    _openssl('ca', '-batch', '-config', cnf, '-in', csr, '-cert', ca_pem,
+             '-keyfile', ca_key, '-rand_serial', '-notext', '-extfile', ext,
+             '-startdate', dates[0], '-enddate', dates[1], '-out', cert)
+    shutil.rmtree(db)
 
 
 def tls_files():

@@ -19,19 +19,17 @@ restart without the policy server. Ports 25 and 443 need root: skipped
 otherwise.
 """
 
-import http.server
 import os
-import random
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import unittest
 
 import mailsinks
 import sallytest
+import sallytest_sts
+from sallytest_sts import PolicyServer, loopback_listener
 from test_delivery import DELIVERY_WAIT, SENDER, DeliveryCase, message
 
 DOMAIN = 'sts.test'
@@ -42,88 +40,7 @@ WELL_KNOWN = '/.well-known/mta-sts.txt'
 
 
 def policy(mode='enforce', mx=(MX,), max_age=86400, extra=''):
-    return ('version: STSv1\r\nmode: %s\r\n' % mode
-            + ''.join('mx: %s\r\n' % m for m in mx)
-            + 'max_age: %d\r\n' % max_age + extra).encode()
-
-
-def loopback_listener(port):
-    """A random 127.x.y.z address where port is free, and that socket
-    closed again: the address."""
-    for _ in range(20):
-        addr = '127.%d.%d.%d' % (random.randint(1, 254), random.randint(0, 255),
-                                 random.randint(2, 254))
-        with socket.socket() as s:
-            try:
-                s.bind((addr, port))
-                return addr
-            except OSError:
-                continue
-    raise AssertionError('no free loopback address for port %d' % port)
-
-
-class PolicyServer:
-    """https://mta-sts.sts.test on addr:443. body, status, ctype and
-    location say what it answers; with hold set it waits for release (an
-    Event) before answering. With close set the body has no length and
-    ends with the connection: 'notify' sends TLS's close_notify first,
-    'cut' closes without it (as anyone on the path can). requests lists
-    (path, Host header) as they came; asked is set at the first."""
-
-    def __init__(self, addr, cert, key):
-        self.addr = addr
-        self.body = policy()
-        self.status = 200
-        self.ctype = 'text/plain'
-        self.location = None
-        self.hold = False
-        self.close = None
-        self.release = threading.Event()
-        self.asked = threading.Event()
-        self.requests = []
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(cert, key)
-        self.httpd = None
-
-    def start(self):
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                owner.requests.append((self.path, self.headers.get('Host')))
-                owner.asked.set()
-                if owner.hold:
-                    owner.release.wait(120)
-                self.send_response(owner.status)
-                if owner.location:
-                    self.send_header('Location', owner.location)
-                self.send_header('Content-Type', owner.ctype)
-                if owner.close is None:
-                    self.send_header('Content-Length', str(len(owner.body)))
-                self.end_headers()
-                self.wfile.write(owner.body)
-                self.wfile.flush()
-                if owner.close == 'notify':
-                    self.connection.unwrap()
-
-        self.httpd = http.server.ThreadingHTTPServer((self.addr, 443), Handler)
-        self.httpd.daemon_threads = True
-        # Clients that give up (a timeout, a certificate they refuse) are
-        # what the tests want; no traceback for them.
-        self.httpd.handle_error = lambda request, address: None
-        self.httpd.socket = self.ctx.wrap_socket(self.httpd.socket, server_side=True)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        self.release.set()
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.httpd = None
+    return sallytest_sts.policy(mode, mx, max_age, extra)
 
 
 class _MailHandler(mailsinks._Handler):
@@ -166,7 +83,7 @@ class MtaSts(DeliveryCase):
         self.web_addr = loopback_listener(443)
         self.mx_addr = loopback_listener(25)
         web_cert = sallytest.make_certificate(self.pki, POLICY_HOST, ip=self.web_addr)
-        self.web = PolicyServer(self.web_addr, *web_cert)
+        self.web = PolicyServer(self.web_addr, *web_cert, body=policy())
         self.addCleanup(self.web.stop)
 
     def mx_sink(self, name=MX, addr=None):

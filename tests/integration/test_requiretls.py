@@ -265,7 +265,7 @@ class Delivery(DaneCase):
         # take it later.
         if os.geteuid() != 0:
             self.skipTest('needs root: the MX sinks must listen on port 25')
-        from test_mta_sts import loopback_listener
+        from sallytest_sts import loopback_listener
         down = loopback_listener(25)
         leaf = self.certs.leaf('mx1.dane.test')[2]
         plain = self.mx('mx.insecure.dane.test')
