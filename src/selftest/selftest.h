@@ -49,7 +49,8 @@ enum st_verdict {
 };
 
 enum st_kind { ST_GREETING, ST_EHLO, ST_HELO, ST_MAIL, ST_RCPT, ST_RSET,
-	ST_QUIT, ST_AUTH, ST_STARTTLS };
+	ST_QUIT, ST_AUTH, ST_STARTTLS, ST_DATA,
+	ST_BODY };	/* the message and its ".", sent as it is (in process) */
 
 /* One command and its reply. */
 struct st_exchange {

@@ -58,6 +58,7 @@ struct st_local {
 	bool			 real_sasl;	/* sessions use o->sasl */
 	struct sasl_session	*sasl;		/* this session's, then */
 	bool			 sasl_pending;	/* its answer is owed */
+	bool			 commit_wanted;	/* a message would be queued */
 	char			 local_end[NETADDR_STRLEN + 8];	/* "IP;port" */
 	char			 remote_end[NETADDR_STRLEN + 8];
 };
@@ -81,12 +82,15 @@ l_space_ok(void *ctx, uint64_t size)
 	return true;		/* no spool: nothing to fill */
 }
 
+/* The spool keeps nothing: only the loop check sends DATA, its
+ * message is dropped as it comes, and a commit always fails (451), so
+ * the self-test never queues. */
 static int
 l_spool_open(void *ctx, struct envelope *env)
 {
 	(void)ctx;
-	(void)env;
-	return -1;		/* a self-test never queues */
+	snprintf(env->id, sizeof(env->id), "selftest");
+	return 0;
 }
 
 static int
@@ -95,14 +99,15 @@ l_spool_write(void *ctx, const char *data, size_t len)
 	(void)ctx;
 	(void)data;
 	(void)len;
-	return -1;
+	return 0;
 }
 
 static void
 l_spool_commit(void *ctx)
 {
-	(void)ctx;
-	abort();		/* unreachable: spool_open always refuses */
+	struct st_local *l = ctx;
+
+	l->commit_wanted = true;	/* answered by answer(): failed */
 }
 
 static void
@@ -338,6 +343,11 @@ answer(struct st_local *l)
 		smtp_lookup_done(l->s, resolve(l, l->lookup));
 		return true;
 	}
+	if (l->commit_wanted) {
+		l->commit_wanted = false;
+		smtp_commit_done(l->s, -1);
+		return true;
+	}
 	if (l->tls_wanted) {
 		l->tls_wanted = false;
 		l->in_tls = true;
@@ -354,12 +364,17 @@ l_command(void *ctx, struct st_exchange *x)
 {
 	struct st_local *l = ctx;
 	char line[ST_LINE_MAX + 2];
+	const char *data = line;
 	size_t used = 0;
 	int n;
 
-	n = snprintf(line, sizeof(line), "%s\r\n", x->secret ? x->secret :
-	    x->sent);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
+	line[0] = '\0';
+	if (x->kind == ST_BODY) {
+		/* A message, sent as it is: its lines and the ".". */
+		data = x->secret ? x->secret : x->sent;
+		n = (int)strlen(data);
+	} else if ((n = snprintf(line, sizeof(line), "%s\r\n", x->secret ?
+	    x->secret : x->sent)) < 0 || (size_t)n >= sizeof(line)) {
 		explicit_bzero(line, sizeof(line));
 		x->error = "not sent: command too long";
 		return -1;
@@ -367,7 +382,7 @@ l_command(void *ctx, struct st_exchange *x)
 	l->x = x;
 	x->tls = l->in_tls;
 	while (used < (size_t)n && !smtp_closing(l->s)) {
-		size_t took = smtp_input(l->s, line + used, (size_t)n - used);
+		size_t took = smtp_input(l->s, data + used, (size_t)n - used);
 
 		used += took;
 		while (smtp_waiting(l->s) && answer(l))
@@ -396,7 +411,7 @@ l_close(void *ctx)
 	/* After the engine: its auth_reset may still use the session. */
 	sasl_session_free(l->sasl);
 	l->sasl = NULL;
-	l->lookup_wanted = l->sasl_pending = false;
+	l->lookup_wanted = l->sasl_pending = l->commit_wanted = false;
 }
 
 /* local_from - the client the next sessions come from */

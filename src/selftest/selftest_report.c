@@ -299,7 +299,7 @@ static bool
 shown(const struct st_exchange *x)
 {
 	if (x->kind == ST_MAIL || x->kind == ST_RCPT || x->kind == ST_AUTH ||
-	    x->kind == ST_STARTTLS)
+	    x->kind == ST_STARTTLS || x->kind == ST_DATA || x->kind == ST_BODY)
 		return true;
 	if (x->kind == ST_RSET || x->kind == ST_QUIT)
 		return false;

@@ -268,8 +268,9 @@ Test(selftest, sample_as_shipped_is_not_an_open_relay)
 	 * submission listener (no AUTH in clear, no MAIL without it; no
 	 * relaying before AUTH, and without --auth-user the two checks of
 	 * a logged-in user are not applicable), and the probes from IPv6
-	 * answered as from IPv4, SMTPUTF8. */
-	cr_assert_eq(st.nchecks, 10);
+	 * answered as from IPv4, SMTPUTF8, loops. */
+	cr_assert_eq(st.nchecks, 11);
+	cr_expect_eq(st.checks[10].verdict, ST_PASS, "%s", st.checks[10].note);
 	cr_expect_eq(st.checks[9].verdict, ST_PASS, "%s", st.checks[9].note);
 	cr_expect(strncmp(st.checks[9].name, "SMTPUTF8: ", 10) == 0);
 	cr_assert_eq(st.nruns, 1);
@@ -360,7 +361,7 @@ Test(selftest, submissions_listener_starts_in_tls)
 
 	run(FQDN "\nlisten = *:25 mx\nlisten = *:465 submissions\n"
 	    "listen = [2001:db8::25]:587 submission");
-	cr_assert_eq(st.nchecks, 14);
+	cr_assert_eq(st.nchecks, 15);
 	cr_expect_str_eq(st.checks[4].name, "submissions listener *:465: AUTH "
 	    "offered inside TLS, MAIL without AUTH refused");
 	cr_expect_str_eq(st.checks[8].name, "submission listener "
@@ -900,7 +901,7 @@ Test(output, text_and_json)
 	cr_expect(strstr(text, "\n 14  *:25 mx   unquoted double-@ with the    "
 	    "mail from: ksch@mail.example.org") != NULL);
 	cr_expect(strstr(text, "\nbaseline and 19 probes: 20 PASS, 0 WEAK, 0 "
-	    "FAIL; checks: 8 PASS, 0 FAIL, 2 N/A: not an open relay; run "
+	    "FAIL; checks: 9 PASS, 0 FAIL, 2 N/A: not an open relay; run "
 	    "took ") != NULL, "%s", text);
 	json = output(true);
 	cr_expect(strstr(json, "\"mode\": \"in-process\"") != NULL);
@@ -1103,5 +1104,26 @@ Test(features, dnsbl_and_enforcement_lines_only_when_configured)
 	cr_expect(strstr(check_named("DNSBL: ")->note, "not checked in "
 	    "process") != NULL);
 	cr_expect_eq(st_exit_code(&st), 0);
+	done();
+}
+
+Test(features, a_loop_is_refused_at_the_end_of_data)
+{
+	const struct st_check *c;
+	const struct st_exchange *body = NULL;
+
+	run(FQDN "\nmax_hops = 3");
+	c = check_named("loops: a message with 4 Received fields (max_hops 3)");
+	cr_expect_eq(c->verdict, ST_PASS, "%s", c->note);
+	for (size_t i = 0; i < c->t.n; i++)
+		if (c->t.v[i].kind == ST_BODY)
+			body = &c->t.v[i];
+	cr_assert_not_null(body);
+	/* The transcript keeps a summary, not the message. */
+	cr_expect_str_eq(body->sent, "(a message with 4 Received fields, "
+	    "then \".\")");
+	cr_expect_eq(body->code, 554);
+	cr_expect(strstr(body->reply, "Too many hops") != NULL, "%s",
+	    body->reply);
 	done();
 }
