@@ -188,6 +188,16 @@ class DoctorTls(sallytest.TestCase):
                      fix=('Content-Type: text/plain',))
         self.assertEqual(rc, 1)
 
+    def test_policy_server_with_a_certificate_for_another_name_fails(self):
+        wrong = sallytest.make_certificate(self.dir, 'www.elsewhere.test', ip=None)
+        self.web = PolicyServer(self.web_addr, *wrong, body=policy(mx=(MX,), max_age=604800))
+        self.addCleanup(self.web.stop)
+        self.web.start()
+        rc, checks, _ = self.doctor(self.conf(self.world()))
+        self.verdict(checks, 'mta-sts', DOMAIN, 'FAIL', 'sts-webpki-invalid',
+                     fix=('a certificate valid for mta-sts.dane.test',))
+        self.assertEqual(rc, 1)
+
     # --- TLSA --------------------------------------------------------------------
 
     def test_tlsa_not_matching_fails_with_the_record_of_our_key(self):
@@ -254,6 +264,15 @@ class DoctorTls(sallytest.TestCase):
         self.verdict(checks, 'tlsa', MX2, 'PASS', 'no TLSA records')
         self.assertEqual(rc, 1)
         self.assertRegex(text, r'FAIL +cert-name +mx2\.dane\.test: an MX host, not among')
+
+    def test_key_not_matching_the_certificate_fails(self):
+        other = sallytest.make_certificate(tempfile.mkdtemp(dir=self.dir), MX, ip=None, days=90)
+        self.web.start()
+        rc, checks, _ = self.doctor(self.conf(self.world(), cert=(self.cert[0], other[1])))
+        self.verdict(checks, 'cert', self.cert[0], 'FAIL', 'does not match',
+                     fix=('tls_key: its private key',))
+        self.verdict(checks, 'tlsa', MX, 'FAIL', 'no certificate to serve')
+        self.assertEqual(rc, 1)
 
     def test_certificate_of_an_unknown_ca_fails(self):
         other = tempfile.mkdtemp(dir=self.dir)
