@@ -742,6 +742,8 @@ check_submission(struct selftest *st, struct st_local *l,
 	const char *user = l->o->creds ? l->o->creds->user : "";
 	char where[NETADDR_STRLEN + 16], name[ST_NOTE_MAX];
 	struct st_view v;
+	struct st_check *c;
+	size_t n = 0;
 
 	local_from(l, client, st->client);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
@@ -749,6 +751,7 @@ check_submission(struct selftest *st, struct st_local *l,
 
 		if (ls->role != ROLE_SUBMISSION && ls->role != ROLE_SUBMISSIONS)
 			continue;
+		n++;
 		st_listener_text(where, sizeof(where), ls);
 		st_listener_name(name, sizeof(name), ls);
 		memset(&v, 0, sizeof(v));
@@ -771,6 +774,11 @@ check_submission(struct selftest *st, struct st_local *l,
 		l->real_sasl = false;
 		l->tls = false;
 	}
+	if (n == 0 && l->o->creds && (c = st_add_check(st, "user relays "
+	    "after AUTH on the submission listeners")) != NULL)
+		snprintf(c->note, sizeof(c->note), "not applicable: no "
+		    "submission or submissions listener, so --auth-user has "
+		    "nothing to test");
 	l->role = st->listener->role;
 	l->tls = l->role == ROLE_SUBMISSIONS;
 }

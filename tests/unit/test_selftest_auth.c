@@ -350,3 +350,37 @@ Test(local, no_backend_means_no_login_and_no_leak)
 	cr_expect_eq(leaks, 0, "%d freed blocks held the password", leaks);
 	needles[0] = needles[1] = NULL;
 }
+
+Test(local, no_submission_listener_says_so)
+{
+	struct st_local_opts o = { .resolve = fake_dns };
+	struct st_creds creds;
+	struct selftest st;
+	struct config *cfg;
+	struct buf line;
+	char err[256], *errors = NULL;
+	bool said = false;
+
+	log_set_quiet(1);
+	cfg = config_parse("hostname = mail.example.org\nlocal_domains = "
+	    "example.org\nlisten = 192.0.2.25:25 mx\n", "mx.conf", &errors);
+	cr_assert_not_null(cfg, "%s", errors ? errors : "?");
+	buf_init_secret(&line, ST_LINE_MAX);
+	cr_assert_eq(st_creds_line(&line, "u", "p", 1), 0);
+	creds.user = "u";
+	creds.line = &line;
+	o.creds = &creds;
+	cr_assert_eq(selftest_local(cfg, &o, &st, err, sizeof(err)), 0, "%s",
+	    err);
+	for (size_t i = 0; i < st.nchecks; i++)
+		if (strstr(st.checks[i].note, "--auth-user has nothing to "
+		    "test")) {
+			cr_expect_eq(st.checks[i].verdict, ST_NA);
+			said = true;
+		}
+	cr_expect(said);
+	cr_expect_eq(st_exit_code(&st), 0);
+	selftest_free(&st);
+	buf_free(&line);
+	config_free(cfg);
+}
