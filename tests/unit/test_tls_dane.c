@@ -4,7 +4,9 @@
  * TLSA record that SMTP uses, a record that does not match, DANE-TA
  * with the right and the wrong name, dates, records OpenSSL cannot use,
  * and what the failures are called (RFC 8460's result types come from
- * them).
+ * them). Then tls_cert (sec/tls_cert.c, the deployment doctor's look
+ * at a certificate file) on the same certificates: names, the name
+ * check, the chain, the dates, the key's digest.
  *
  * Each test makes its own certificates with the openssl command: a
  * test CA, leaves for mx.test and other.test signed by it, an expired
@@ -24,10 +26,12 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
 #include "sec/tls.h"
+#include "sec/tls_cert.h"
 
 #define MX	"mx.test"
 
@@ -469,4 +473,104 @@ Test(dane, webpki_is_ca_and_unchecked_is_none)
 	FAILS(&o, TLS_VERIFY_UNTRUSTED);
 	connect_to("other", MX, NULL, 0, "ca.pem", &o);
 	FAILS(&o, TLS_VERIFY_NAME);
+}
+
+/* --- tls_cert: a certificate file looked at (the doctor's) ------------------- */
+
+TestSuite(tls_cert, .init = setup, .fini = teardown, .timeout = 30);
+
+/* load - NAME.pem (or NAME-chain.pem) as tls_cert reads it */
+static struct tls_cert *
+load(const char *file)
+{
+	char		 err[256];
+	struct tls_cert	*c = tls_cert_load(path(file), err, sizeof(err));
+
+	cr_assert_not_null(c, "%s: %s", file, err);
+	return c;
+}
+
+Test(tls_cert, names_and_the_name_check)
+{
+	struct tls_cert	*c;
+	char		 v[TLS_CERT_NAMES_MAX][256];
+
+	leaf("wild", "*.wild.test", NULL);
+	c = load("wild.pem");
+	cr_assert_eq(tls_cert_names(c, v, TLS_CERT_NAMES_MAX), 1);
+	cr_assert_str_eq(v[0], "*.wild.test");
+	cr_assert(tls_cert_has_name(c, "mx.wild.test"));
+	cr_assert(tls_cert_has_name(c, "MX.Wild.Test"));
+	cr_assert_not(tls_cert_has_name(c, "wild.test"));	/* one label */
+	cr_assert_not(tls_cert_has_name(c, "a.mx.wild.test"));
+	tls_cert_free(c);
+	c = load("mx.pem");
+	cr_assert(tls_cert_has_name(c, MX));
+	cr_assert_not(tls_cert_has_name(c, "other.test"));
+	tls_cert_free(c);
+}
+
+Test(tls_cert, the_chain_verifies_against_its_ca_only)
+{
+	struct tls_cert	*c = load("mx.pem"), *chain = load("mx-chain.pem");
+	char		 why[256];
+
+	cr_assert_eq(tls_cert_verify(c, path("ca.pem"), why, sizeof(why)), 0,
+	    "%s", why);
+	cr_assert_eq(tls_cert_verify(chain, path("ca.pem"), why, sizeof(why)),
+	    0, "%s", why);
+	/* The system's store knows nothing of the test CA. */
+	cr_assert_eq(tls_cert_verify(c, NULL, why, sizeof(why)), -1);
+	cr_assert(strstr(why, "issuer") != NULL, "%s", why);
+	/* A CA that is not the issuer. */
+	cr_assert_eq(tls_cert_verify(c, path("other.pem"), why, sizeof(why)),
+	    -1);
+	tls_cert_free(c);
+	tls_cert_free(chain);
+}
+
+Test(tls_cert, expired_and_its_date)
+{
+	struct tls_cert	*c;
+	char		 why[256];
+
+	leaf("old", MX, "-startdate 20200101000000Z -enddate "
+	    "20200201000000Z");
+	c = load("old.pem");
+	cr_assert_eq(tls_cert_not_after(c), 1580515200);	/* 2020-02-01 */
+	cr_assert_eq(tls_cert_verify(c, path("ca.pem"), why, sizeof(why)),
+	    -1);
+	cr_assert(strstr(why, "expired") != NULL, "%s", why);
+	tls_cert_free(c);
+	c = load("mx.pem");		/* -days 2 */
+	cr_assert_gt(tls_cert_not_after(c), time(NULL) + 86400);
+	cr_assert_lt(tls_cert_not_after(c), time(NULL) + 3 * 86400);
+	tls_cert_free(c);
+}
+
+Test(tls_cert, the_key_digest_is_what_openssl_computes)
+{
+	struct tls_cert	*c = load("mx-chain.pem");	/* the leaf's key */
+	unsigned char	 md[64];
+	char		 hex[65], want[65];
+	FILE		*fp = fopen(path("mx.spki.1"), "rb");
+
+	cr_assert_not_null(fp);
+	cr_assert_eq(fread(md, 1, sizeof(md), fp), 32);
+	fclose(fp);
+	for (int i = 0; i < 32; i++)
+		snprintf(want + 2 * i, 3, "%02X", md[i]);
+	cr_assert_eq(tls_cert_spki_sha256(c, hex), 0);
+	cr_assert_str_eq(hex, want);
+	tls_cert_free(c);
+}
+
+Test(tls_cert, a_file_without_a_certificate)
+{
+	char	 err[256];
+
+	cr_assert_null(tls_cert_load(path("mx.key"), err, sizeof(err)));
+	cr_assert(strstr(err, "no certificate") != NULL, "%s", err);
+	cr_assert_null(tls_cert_load(path("nothing.pem"), err, sizeof(err)));
+	cr_assert(strstr(err, "cannot open") != NULL, "%s", err);
 }
