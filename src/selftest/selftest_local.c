@@ -639,8 +639,8 @@ check_trusted_relay(struct selftest *st, struct st_local *l,
 			    "every client logs in");
 		return;
 	}
-	snprintf(name, sizeof(name), "client %s in mynetworks can relay",
-	    text);
+	snprintf(name, sizeof(name), "client %s in mynetworks can relay to "
+	    "an outside domain", text);
 	if ((c = st_add_check(st, name)) == NULL)
 		return;
 	c->verdict = relay_attempt(st, l, tr, &ss, text, c) == 2 ? ST_PASS :

@@ -108,7 +108,7 @@ class Views(SelfTest):
         conf = self.sample_conf(dns, ['hostname = mail.example.test'])
         rc, data = self.report('-c', conf)
         c = self.check(data, 'in mynetworks can relay')
-        self.assertEqual(c['check'], 'client 127.0.0.1 in mynetworks can relay')
+        self.assertEqual(c['check'], 'client 127.0.0.1 in mynetworks can relay to an outside domain')
         self.assertEqual(c['verdict'], 'PASS')
         rcpt = [x for x in c['exchanges'] if x['sent'] and x['sent'].startswith('RCPT')]
         self.assertEqual([(x['sent'], x['code']) for x in rcpt],
