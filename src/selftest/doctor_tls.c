@@ -39,6 +39,9 @@
 struct mxnames {
 	char	 v[DOC_MX_MAX][256];
 	size_t	 n;
+	char	 unsigned_by[DOC_MX_MAX][256];	/* a local domain naming it
+					 * in an MX answer that was not
+					 * DNSSEC-validated, or "" */
 };
 
 /* mx_of - the MX names of domain (the domain itself when it has none:
@@ -347,7 +350,7 @@ tlsa_fix(struct doc_check *c, const char *mx, const char *spki)
 /* tlsa_one - the TLSA records of one MX name against our certificate */
 static void
 tlsa_one(struct doctor *d, struct tls_ctx *ctx, const char *ctxerr,
-    const char *mx, const char *spki)
+    const char *mx, const char *unsigned_by, const char *spki)
 {
 	struct doc_check *c = doc_add(d, "tlsa", mx);
 	struct dns_tlsa_set set = { NULL, 0, 0 };
@@ -420,12 +423,47 @@ tlsa_one(struct doctor *d, struct tls_ctx *ctx, const char *ctxerr,
 		doc_fix(c, "sign the zone holding %s with DNSSEC (and, to "
 		    "have it checked, set dnssec = yes with a validating "
 		    "resolver in dns_servers)", mx);
+	} else if (unsigned_by[0] != '\0') {
+		doc_set(c, DOC_WARN, "TLSA records at _25._tcp.%s (%s), "
+		    "DNSSEC-validated, match our certificate; but the MX answer "
+		    "of %s naming it was not validated, so senders to %s do "
+		    "not use DANE (RFC 7672 2.2.1)", mx, list, unsigned_by,
+		    unsigned_by);
+		doc_fix(c, "sign the zone of %s with DNSSEC (a DS record at "
+		    "its parent)", unsigned_by);
 	} else
 		doc_set(c, DOC_PASS, "TLSA records at _25._tcp.%s (%s), "
 		    "DNSSEC-validated, match our certificate", mx, list);
 done:
 	free(rr);
 	dns_tlsa_set_free(&set);
+}
+
+/* mx_security - for each name of m, a local domain whose MX answer
+ * naming it was not validated: senders to that domain ignore TLSA
+ * records (RFC 7672 2.2.1), however well signed the host's zone */
+static void
+mx_security(struct doctor *d, struct mxnames *m)
+{
+	struct mx_host	 hosts[DOC_NAMES_MAX];
+	struct resolve_sec sec;
+	size_t		 n, i, k, j;
+
+	for (i = 0; i < d->cfg->local_domains.n; i++) {
+		const char *domain = d->cfg->local_domains.v[i];
+
+		n = 0;
+		memset(&sec, 0, sizeof(sec));
+		if (resolve_mx_sec(d->cfg, domain, hosts, DOC_NAMES_MAX, &n,
+		    &sec) != RESOLVE_OK || sec.secure)
+			continue;
+		for (k = 0; k < n; k++)
+			for (j = 0; j < m->n; j++)
+				if (strcasecmp(hosts[k].name, m->v[j]) == 0 &&
+				    m->unsigned_by[j][0] == '\0')
+					snprintf(m->unsigned_by[j], 256, "%s",
+					    domain);
+	}
 }
 
 void
@@ -439,13 +477,15 @@ doc_job_tlsa(struct doctor *d)
 	if (m == NULL)
 		return;
 	our_mx(d, m);
+	if (d->cfg->dnssec)
+		mx_security(d, m);
 	if (d->cfg->tls_cert != NULL &&
 	    (ctx = tls_ctx_new(d->cfg, err, sizeof(err))) != NULL &&
 	    (cert = tls_cert_load(d->cfg->tls_cert, err, sizeof(err))) !=
 	    NULL && tls_cert_spki_sha256(cert, spki) == -1)
 		spki[0] = '\0';
 	for (size_t i = 0; i < m->n; i++)
-		tlsa_one(d, ctx, err, m->v[i], spki);
+		tlsa_one(d, ctx, err, m->v[i], m->unsigned_by[i], spki);
 	tls_cert_free(cert);
 	if (ctx != NULL)
 		tls_ctx_unref(ctx);

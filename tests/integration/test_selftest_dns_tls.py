@@ -48,7 +48,7 @@ class DoctorTls(sallytest.TestCase):
         self.addCleanup(self.web.stop)
         self.cert = sallytest.make_certificate(self.dir, MX, ip=None, days=90)
 
-    def world(self, tlsa=True, sts=True, mx=((10, MX),), extra=None, cert=None):
+    def world(self, tlsa=True, sts=True, mx=((10, MX),), extra=None, cert=None, unsigned=()):
         """The signed zone of dane.test, started: TLSA of cert (ours by
         default) when tlsa is True, the records given when a list."""
         cert = cert or self.cert[0]
@@ -64,7 +64,7 @@ class DoctorTls(sallytest.TestCase):
         if sts:
             records['_mta-sts.' + DOMAIN] = {'TXT': 'v=STSv1; id=20261202'}
         records.update(extra or {})
-        w = DnssecWorld(records, signed=(DOMAIN,), unsigned=())
+        w = DnssecWorld(records, signed=(DOMAIN,), unsigned=unsigned)
         w.start()
         self.addCleanup(w.close)
         return w
@@ -231,6 +231,14 @@ class DoctorTls(sallytest.TestCase):
         world = self.world(tlsa=False)
         rc, checks, _ = self.doctor(self.conf(world))
         self.verdict(checks, 'tlsa', MX, 'PASS', 'no TLSA records at _25._tcp.mx.dane.test')
+        # Validated records, but a local domain in an unsigned zone names
+        # the host: senders to that domain do not look for them.
+        other = 'insecure.' + DOMAIN
+        world = self.world(unsigned=(other,), extra={other: {'MX': [(10, MX)]}})
+        rc, checks, _ = self.doctor(self.conf(world, local_domains='%s %s' % (DOMAIN, other)))
+        self.verdict(checks, 'tlsa', MX, 'WARN', 'match our certificate',
+                     'the MX answer of insecure.dane.test naming it was not validated',
+                     fix=('sign the zone of insecure.dane.test',))
 
     # --- the certificate ---------------------------------------------------------
 
