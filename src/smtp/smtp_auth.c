@@ -136,18 +136,22 @@ smtp_cmd_auth(struct smtp_session *s, const char *arg, size_t len)
 		while (*sp == ' ' && sp < arg + len)
 			sp++;
 		if ((n = auth_decode(sp, (size_t)(arg + len - sp), resp)) < 0) {
+			explicit_bzero(resp, sizeof(resp));
 			smtp_reply(s, "%s", R_AUTH_BASE64);
 			return;
 		}
 	}
 	if (s->io->auth_allowed && !s->io->auth_allowed(s->ctx)) {
+		explicit_bzero(resp, sizeof(resp));
 		log_info("s=%lx reject: AUTH from [%s]: too many failures from "
 		    "this address", s->sid, s->addr_text);
 		smtp_refuse(s, MR_LIMIT, "%s", R_AUTH_IP_LIMIT);
 		return;
 	}
 	s->state = S_AUTH_WAIT;
+	/* The backend takes its copy: a password stays on no stack. */
 	s->io->auth_start(s->ctx, s->mech, resp, (size_t)n, sp != NULL);
+	explicit_bzero(resp, sizeof(resp));
 }
 
 /* auth_line - the client's answer to a 334 challenge */
@@ -164,6 +168,7 @@ smtp_auth_line(struct smtp_session *s, const char *line, size_t len)
 		return;
 	}
 	if ((n = auth_decode(line, len, resp)) < 0) {
+		explicit_bzero(resp, sizeof(resp));
 		s->io->auth_reset(s->ctx);
 		s->state = S_CMD;
 		smtp_reply(s, "%s", R_AUTH_BASE64);
@@ -171,6 +176,7 @@ smtp_auth_line(struct smtp_session *s, const char *line, size_t len)
 	}
 	s->state = S_AUTH_WAIT;
 	s->io->auth_step(s->ctx, resp, (size_t)n);
+	explicit_bzero(resp, sizeof(resp));
 }
 
 void
