@@ -287,7 +287,9 @@ doc_job_mta_sts(struct doctor *d)
 /* --- DANE ----------------------------------------------------------------- */
 
 /* handshake - our server context against a DANE client for name over a
- * socket pair: 0 matched, 1 no record matched, -1 could not tell (why) */
+ * socket pair: 0 matched, 1 no record matched, 2 no record OpenSSL can
+ * use (a selector or matching type it does not know, a digest of the
+ * wrong length), -1 could not tell (why) */
 static int
 handshake(struct tls_ctx *ctx, const char *name, const struct tls_tlsa *rr,
     size_t n, char *why, size_t whylen)
@@ -302,11 +304,13 @@ handshake(struct tls_ctx *ctx, const char *name, const struct tls_tlsa *rr,
 	}
 	(void)fcntl(fd[0], F_SETFL, O_NONBLOCK);
 	(void)fcntl(fd[1], F_SETFL, O_NONBLOCK);
-	if ((srv = tls_conn_new(ctx, fd[0])) == NULL ||
-	    (cli = tls_client_dane_new(fd[1], name, NULL, rr, n, why,
+	if ((srv = tls_conn_new(ctx, fd[0])) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto done;
+	}
+	if ((cli = tls_client_dane_new(fd[1], name, NULL, rr, n, why,
 	    whylen)) == NULL) {
-		if (srv == NULL)
-			snprintf(why, whylen, "out of memory");
+		rc = 2;
 		goto done;
 	}
 	for (int i = 0; i < DOC_HANDSHAKE_ROUNDS; i++) {
@@ -398,10 +402,11 @@ tlsa_one(struct doctor *d, struct tls_ctx *ctx, const char *ctxerr,
 			rr[n].len = set.v[i].len;
 			n++;
 		}
-	m = n > 0 ? handshake(ctx, mx, rr, n, why, sizeof(why)) : 1;
-	if (n == 0) {
+	m = n > 0 ? handshake(ctx, mx, rr, n, why, sizeof(why)) : 2;
+	if (m == 2) {
 		doc_set(c, DOC_WARN, "TLSA records at _25._tcp.%s (%s), none "
-		    "usable for SMTP (RFC 7672 3.1: usage 2 or 3 only): DANE "
+		    "usable for SMTP (RFC 7672 3.1: usage 2 or 3, selector 0 or "
+		    "1, matching type 0, 1 or 2): DANE "
 		    "senders use TLS without authentication", mx, list);
 		tlsa_fix(c, mx, spki);
 	} else if (m == 1) {

@@ -221,6 +221,13 @@ class DoctorTls(sallytest.TestCase):
                     f.write(part.read())
         rc, checks, _ = self.doctor(self.conf(world2, cert=(full, self.cert[1])))
         self.verdict(checks, 'tlsa', MX, 'PASS', 'match our certificate')
+        # Records no SMTP sender can use: PKIX-EE of our key, a matching
+        # type nobody knows.
+        pkix = '1' + self.our_tlsa()[1:]
+        world3 = self.world(tlsa=[pkix, '3 1 7 ' + 'AB' * 32])
+        rc, checks, _ = self.doctor(self.conf(world3))
+        self.verdict(checks, 'tlsa', MX, 'WARN', 'none usable for SMTP', pkix,
+                     fix=('publish: _25._tcp.mx.dane.test. TLSA ' + self.our_tlsa(),))
 
     def test_tlsa_unvalidated_or_absent(self):
         self.web.start()
