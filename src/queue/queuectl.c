@@ -557,6 +557,14 @@ option(struct qrun *r, int argc, char **argv, int *i, bool *used)
 		return NULL;
 	if (*i + 1 >= argc)
 		return "needs a value";
+	/* Twice would mean both or either: say which is meant instead. */
+	if ((strcmp(a, "--sender") == 0 && r->filter.sender) ||
+	    (strcmp(a, "--recipient") == 0 && r->filter.recipient) ||
+	    (strcmp(a, "--older-than") == 0 && r->filter.older_than != -1) ||
+	    (strcmp(a, "--newer-than") == 0 && r->filter.newer_than != -1) ||
+	    (strcmp(a, "--state") == 0 && r->filter.states != 0))
+		return "given twice (each filter once; a glob chooses "
+		    "several addresses, commas several states)";
 	v = argv[++*i];
 	if (strcmp(a, "--sender") == 0)
 		r->filter.sender = v;
@@ -585,7 +593,7 @@ queuectl_command(const char *config, bool json, queuectl_dsn_fn dsn,
 {
 	struct qrun r;
 	struct config *cfg;
-	char **ids, msg[256];
+	char **ids, msg[320];
 	const char *why = NULL;
 	bool used, wait_given = false;
 	unsigned flags;

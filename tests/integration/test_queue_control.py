@@ -283,7 +283,11 @@ class QueueControl(DeliveryCase):
                      ['hold'], ['requeue'], ['bounce'], ['bounce', 'all'], ['show'],
                      ['show', qid, qid], ['hold', 'all', qid], ['flush', '--state', 'held'],
                      ['hold', qid, '--json'], ['list', '--wait', '1'],
-                     ['hold', qid, '--wait', '2h'], ['requeue', 'nonsense']):
+                     ['hold', qid, '--wait', '2h'], ['requeue', 'nonsense'],
+                     # A filter given twice: neither both nor the last.
+                     ['list', '--sender', 'a', '--sender', 'b'],
+                     ['list', '--state', 'held', '--state', 'active'],
+                     ['hold', 'all', '--older-than', '1h', '--older-than', '2h']):
             _, err = self.queue(*args, status=2)
             self.assertIn('usage', err)
         for cmd in ('hold', 'requeue', 'bounce', 'delete', 'show'):
