@@ -9,7 +9,12 @@
  *  - every proxy listener: a header from a proxy in proxy_trusted names
  *    an outside client, and the probes come from that client; a header
  *    naming a mynetworks client from outside proxy_trusted is closed.
- *    Both go through proxy_decide, which the daemon decides with too.
+ *    Both go through proxy_decide, which the daemon decides with too;
+ *  - the whole address space: the probes come from documentation
+ *    addresses, so a network in mynetworks (or proxy_trusted, with an
+ *    mx proxy listener) that leaves them out but holds more than an
+ *    IPv4 /8 or a /16 of global IPv6 is a relay for that much of the
+ *    Internet all the same, and fails.
  *
  * Each viewpoint is a run of rows (printed like the first table) and a
  * check, which is what the exit status counts.
@@ -27,6 +32,10 @@
 #define DOC_DST4	"192.0.2.1"
 #define DOC_DST6	"2001:db8::1"
 #define PROXY_SPORT	"40000"		/* the client's port in a header */
+/* The widest network a list may hold: a private IPv4 /8 (10/8), a
+ * /16 of global IPv6 (2000::/3). */
+#define WIDE_V4		8
+#define WIDE_V6		16
 
 /* listener_ip - the listener's address, or NULL for a wildcard */
 static const char *
@@ -324,13 +333,83 @@ view_proxy_claim(struct selftest *st, const struct listen_spec *ls,
 	return 0;
 }
 
+/* too_wide - does c hold more than an IPv4 /8 (an IPv4-mapped network
+ * counts as IPv4, as cidr_match takes it) or more than a /16 of global
+ * unicast IPv6 (2000::/3; ULA and link-local are no one's relay)? */
+static bool
+too_wide(const struct cidr *c)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0xff, 0xff };
+	unsigned bits;
+
+	if (c->family == AF_INET)
+		return c->prefix < WIDE_V4;
+	if (c->prefix >= 96 && memcmp(c->addr, mapped, sizeof(mapped)) == 0)
+		return c->prefix - 96 < WIDE_V4;
+	if (c->prefix >= WIDE_V6)
+		return false;
+	/* Overlapping 2000::/3: the first min(prefix, 3) bits are 001. */
+	bits = c->prefix < 3 ? c->prefix : 3;
+	return bits == 0 || ((c->addr[0] ^ 0x20) >> (8 - bits)) == 0;
+}
+
+/* wide_list - the wide networks of v[0..n) into the check's note */
+static void
+wide_list(struct st_check *c, const char *what, const struct cidr *v,
+    size_t n)
+{
+	char net[CIDR_STRLEN];
+	size_t len;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!too_wide(&v[i]))
+			continue;
+		cidr_format(&v[i], net, sizeof(net));
+		len = strlen(c->note);
+		snprintf(c->note + len, sizeof(c->note) - len, "%s%s %s",
+		    c->verdict == ST_FAIL ? ", " : "", what, net);
+		c->verdict = ST_FAIL;
+	}
+}
+
+/* view_wide - no network wide enough to be a relay for much of the
+ * Internet where the probes' documentation addresses cannot show it */
+static int
+view_wide(struct selftest *st)
+{
+	const struct config *cfg = st->cfg;
+	struct st_check *c;
+	bool proxy_mx = false;
+	size_t len;
+
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		proxy_mx |= cfg->listen[i].proxy &&
+		    cfg->listen[i].role == ROLE_MX;
+	if ((c = st_add_check(st, "mynetworks and proxy_trusted hold no "
+	    "network wider than an IPv4 /8 or a /16 of global IPv6")) == NULL)
+		return -1;
+	c->verdict = ST_PASS;
+	wide_list(c, "mynetworks", cfg->mynetworks, cfg->nmynetworks);
+	/* A header from proxy_trusted may name a client of mynetworks. */
+	if (proxy_mx && cfg->nmynetworks > 0)
+		wide_list(c, "proxy_trusted", cfg->proxy_trusted,
+		    cfg->nproxy_trusted);
+	if (c->verdict == ST_FAIL && (len = strlen(c->note)) <
+	    sizeof(c->note))
+		snprintf(c->note + len, sizeof(c->note) - len, ": every "
+		    "address in it may relay, though the probes' documentation "
+		    "addresses are not in it; list your own networks only");
+	return 0;
+}
+
 int
 st_views_local(struct selftest *st, const struct st_viewer *v)
 {
 	const struct config *cfg = st->cfg;
 	char where[ST_NOTE_MAX];
 
-	if (view_ipv6(st, v) == -1)
+	if (view_ipv6(st, v) == -1 || view_wide(st) == -1)
 		return -1;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		const struct listen_spec *ls = &cfg->listen[i];

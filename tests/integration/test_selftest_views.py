@@ -127,6 +127,36 @@ class Views(SelfTest):
         c = self.check(data, 'client 127.0.0.1 in mynetworks can relay')
         self.assertEqual(c['verdict'], 'FAIL', c)
 
+    def test_wide_networks_fail(self):
+        """A network in mynetworks (or, with an mx proxy listener, in
+        proxy_trusted) wider than an IPv4 /8 or a /16 of global IPv6 lets
+        that much of the Internet relay, though no documentation address
+        the probes come from is in it: a FAIL naming it, exit 1."""
+        dns = self.dnsmasq(hosts=HOSTS)
+        name = 'mynetworks and proxy_trusted hold no network wider'
+        for i, (extra, wide) in enumerate((
+                (['mynetworks = 127.0.0.0/8 0.0.0.0/1'], 'mynetworks 0.0.0.0/1'),
+                (['mynetworks = 127.0.0.0/8 2400::/6'], 'mynetworks 2400::/6'),
+                (['mynetworks = 127.0.0.0/8 ::ffff:0.0.0.0/97'], 'mynetworks ::ffff:0.0.0.0/97'),
+                (['mynetworks = 127.0.0.1/32', 'proxy_trusted = 0.0.0.0/1',
+                  'listen = 127.0.0.1:2525 mx proxy'], 'proxy_trusted 0.0.0.0/1'))):
+            conf = self.sample_conf(dns, ['hostname = mail.example.test'] + extra,
+                                    name='wide%d.conf' % i)
+            rc, data = self.report('-c', conf)
+            self.assertEqual(rc, 1, extra)
+            c = self.check(data, name)
+            self.assertEqual(c['verdict'], 'FAIL', (extra, c))
+            self.assertIn(wide, c['note'])
+        # The usual networks, a private /8 and a site's IPv6 /48 pass; a
+        # wide proxy_trusted without an mx proxy listener trusts nobody.
+        conf = self.sample_conf(dns, ['hostname = mail.example.test',
+                                      'mynetworks = 127.0.0.0/8 10.0.0.0/8 fc00::/7 '
+                                      '2001:db8:5::/48 ::1/128',
+                                      'proxy_trusted = 0.0.0.0/1'], name='narrow.conf')
+        rc, data = self.report('-c', conf)
+        self.assertEqual(rc, 0)
+        self.assertEqual(self.check(data, name)['verdict'], 'PASS')
+
     # each listener
 
     def test_two_mx_listeners_named_in_rows(self):

@@ -268,11 +268,14 @@ Test(selftest, sample_as_shipped_is_not_an_open_relay)
 	 * submission listener (no AUTH in clear, no MAIL without it; no
 	 * relaying before AUTH, and without --auth-user the two checks of
 	 * a logged-in user are not applicable), and the probes from IPv6
-	 * answered as from IPv4, SMTPUTF8, loops. */
-	cr_assert_eq(st.nchecks, 11);
+	 * answered as from IPv4, no wide network, SMTPUTF8, loops. */
+	cr_assert_eq(st.nchecks, 12);
+	cr_expect_eq(st.checks[11].verdict, ST_PASS, "%s", st.checks[11].note);
 	cr_expect_eq(st.checks[10].verdict, ST_PASS, "%s", st.checks[10].note);
+	cr_expect(strncmp(st.checks[10].name, "SMTPUTF8: ", 10) == 0);
 	cr_expect_eq(st.checks[9].verdict, ST_PASS, "%s", st.checks[9].note);
-	cr_expect(strncmp(st.checks[9].name, "SMTPUTF8: ", 10) == 0);
+	cr_expect(strncmp(st.checks[9].name, "mynetworks and proxy_trusted "
+	    "hold no network wider", 47) == 0, "%s", st.checks[9].name);
 	cr_assert_eq(st.nruns, 1);
 	cr_expect_eq(st.checks[8].verdict, ST_PASS, "%s", st.checks[8].note);
 	cr_expect_eq(st.checks[0].verdict, ST_PASS, "%s", st.checks[0].note);
@@ -361,7 +364,7 @@ Test(selftest, submissions_listener_starts_in_tls)
 
 	run(FQDN "\nlisten = *:25 mx\nlisten = *:465 submissions\n"
 	    "listen = [2001:db8::25]:587 submission");
-	cr_assert_eq(st.nchecks, 15);
+	cr_assert_eq(st.nchecks, 16);
 	cr_expect_str_eq(st.checks[4].name, "submissions listener *:465: AUTH "
 	    "offered inside TLS, MAIL without AUTH refused");
 	cr_expect_str_eq(st.checks[8].name, "submission listener "
@@ -481,7 +484,12 @@ Test(selftest, ipv6_wide_open_fails_a_check)
 	run(FQDN "\nmynetworks = 127.0.0.0/8 ::/0");
 	cr_expect_eq(st_exit_code(&st), 1);
 	for (size_t i = 0; i < st.nchecks; i++)
-		if (strstr(st.checks[i].name, "IPv6")) {
+		if (strncmp(st.checks[i].name, "mynetworks and ", 15) == 0) {
+			/* ::/0 is wider than a /16 of global IPv6. */
+			cr_expect_eq(st.checks[i].verdict, ST_FAIL);
+			cr_expect(strstr(st.checks[i].note, "mynetworks ::/0"),
+			    "%s", st.checks[i].note);
+		} else if (strstr(st.checks[i].name, "IPv6")) {
 			cr_expect_eq(st.checks[i].verdict, ST_FAIL);
 			cr_expect(strstr(st.checks[i].note, "every IPv6"));
 		}
@@ -901,7 +909,7 @@ Test(output, text_and_json)
 	cr_expect(strstr(text, "\n 14  *:25 mx   unquoted double-@ with the    "
 	    "mail from: ksch@mail.example.org") != NULL);
 	cr_expect(strstr(text, "\nbaseline and 19 probes: 20 PASS, 0 WEAK, 0 "
-	    "FAIL; checks: 9 PASS, 0 FAIL, 2 N/A: not an open relay; run "
+	    "FAIL; checks: 10 PASS, 0 FAIL, 2 N/A: not an open relay; run "
 	    "took ") != NULL, "%s", text);
 	json = output(true);
 	cr_expect(strstr(json, "\"mode\": \"in-process\"") != NULL);
