@@ -141,7 +141,7 @@ conf_check_metrics(struct conf_parse *p)
 		conf_warn(p, "listen: metrics on %s%s%s:%s is not a loopback "
 		    "address: whoever reaches it reads the counters (traffic, "
 		    "refusals, the queue) without logging in; listen on "
-		    "127.0.0.1 or ::1, or filter the port",
+		    "127.0.0.1 or [::1], or filter the port",
 		    v6 ? "[" : "", l->host != NULL ? l->host : "*",
 		    v6 ? "]" : "", l->port);
 	}

@@ -900,12 +900,12 @@ Test(config, metrics_listener_off_loopback_is_a_warning)
 	    "t.conf:2: warning: listen: metrics on *:9225 is not a loopback "
 	    "address: whoever reaches it reads the counters (traffic, "
 	    "refusals, the queue) without logging in; listen on 127.0.0.1 or "
-	    "::1, or filter the port\n"));
+	    "[::1], or filter the port\n"));
 	config_free(warns("listen = [2001:db8::1]:9225 metrics\n",
 	    "t.conf:1: warning: listen: metrics on [2001:db8::1]:9225 is not "
 	    "a loopback address: whoever reaches it reads the counters "
 	    "(traffic, refusals, the queue) without logging in; listen on "
-	    "127.0.0.1 or ::1, or filter the port\n"));
+	    "127.0.0.1 or [::1], or filter the port\n"));
 }
 
 Test(config, bool_spellings)
