@@ -135,11 +135,9 @@ mx_domain(struct doctor *d, const char *domain)
 		r = host_is_ours(d, names[i], &mine, where, sizeof(where));
 		ours += mine;
 		tempfail += r == DNS_TEMPFAIL && !mine;
-		append(detail, sizeof(detail), "%sMX %s", i ? "; " : "",
-		    names[i]);
-		append(detail, sizeof(detail), " -> %s%s", where,
-		    d->naddrs == 0 || mine || r != DNS_FOUND ? "" :
-		    " (not ours)");
+		append(detail, sizeof(detail), "%sMX %s -> %s%s", i ? "; " : "",
+		    names[i], where, d->naddrs == 0 || mine || r != DNS_FOUND ?
+		    "" : " (not ours)");
 	}
 	if (d->naddrs == 0)
 		doc_set(c, DOC_WARN, "%s; whether that is us is unknown (see "
@@ -276,7 +274,6 @@ dnsbl_address(struct doctor *d, const struct doc_addr *a)
 	const struct strlist *sites = &d->cfg->dnsbl;
 	char qname[DNSBL_ZONE_MAX + 80], err[256], reason[512];
 	char listed[DETAIL_MAX] = "", failed[DETAIL_MAX] = "";
-	char entry[DETAIL_MAX + DNSBL_ZONE_MAX + 600];
 	struct doc_check *c;
 	struct doc_answer ans;
 	struct dnsbl_site site;
@@ -309,10 +306,9 @@ dnsbl_address(struct doctor *d, const struct doc_addr *a)
 			continue;
 		nlisted++;
 		dnsbl_reason(d, qname, reason, sizeof(reason));
-		snprintf(entry, sizeof(entry), "%s (%s%s%s)", site.zone,
-		    l.codes, reason[0] ? ": " : "", reason);
-		append(listed, sizeof(listed), "%s%s", listed[0] ? "; " : "",
-		    entry);
+		append(listed, sizeof(listed), "%s%s (%s%s%s)", listed[0] ?
+		    "; " : "", site.zone, l.codes, reason[0] ? ": " : "",
+		    reason);
 		doc_fix(c, "ask the operator of %s to delist %s (the listing: "
 		    "%s A)", site.zone, a->text, qname);
 	}
