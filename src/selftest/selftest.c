@@ -67,8 +67,36 @@ st_ehlo_has(const char *reply, const char *kw)
 
 /* --- sessions ---------------------------------------------------------- */
 
+/* plain_offered - the last EHLO of t offers AUTH with PLAIN among its
+ * mechanisms */
+static bool
+plain_offered(const struct st_transcript *t)
+{
+	const char *auth = NULL, *m;
+	size_t n;
+
+	for (size_t i = t->n; i-- > 0;)
+		if (t->v[i].kind == ST_EHLO) {
+			auth = st_ehlo_has(t->v[i].reply, "AUTH");
+			break;
+		}
+	if (auth == NULL)
+		return false;
+	/* "AUTH LOGIN PLAIN" (or "AUTH=..."): the words up to the line's end. */
+	n = strcspn(auth, "\n");
+	for (m = auth + 4; m < auth + n; m += strcspn(m, " =\n")) {
+		m += strspn(m, " =");
+		if ((size_t)(auth + n - m) >= 5 && strncasecmp(m, "PLAIN", 5) ==
+		    0 && (m[5] == ' ' || m[5] == '\n' || m[5] == '\0'))
+			return true;
+	}
+	return false;
+}
+
 /* exchange - send one line unless the session is over; true when over.
- * The transcript keeps `shown` (NULL: line); line is sent. */
+ * The transcript keeps `shown` (NULL: line); line is sent. An AUTH
+ * with a password (--auth-user's, shown masked) goes only to a server
+ * whose last EHLO offered AUTH PLAIN: else the session ends there. */
 static bool
 exchange(const struct st_transport *tr, struct st_transcript *t,
     enum st_kind kind, const char *line, const char *shown, bool over)
@@ -81,6 +109,10 @@ exchange(const struct st_transport *tr, struct st_transcript *t,
 		return true;
 	if (over) {
 		x->error = "not sent: the session had ended";
+		return true;
+	}
+	if (shown && kind == ST_AUTH && !plain_offered(t)) {
+		x->error = "not sent: EHLO did not offer AUTH PLAIN";
 		return true;
 	}
 	x->secret = shown ? line : NULL;

@@ -15,6 +15,7 @@ dns_servers is a dnsmasq on loopback."""
 
 import json
 import os
+import ssl
 import subprocess
 import tempfile
 
@@ -258,6 +259,20 @@ class SelfTestAuth(sallytest.TestCase):
         # The real password never went out in clear.
         self.assertNotIn(sallytest.auth_plain(ALICE, PASSWORD).encode(), fake.received)
 
+    def test_remote_auth_not_offered_gets_no_password(self):
+        """A server with a good certificate whose EHLO inside TLS offers
+        no AUTH PLAIN (and yet says 235 to anything) is never sent the
+        password: the logged-in checks are ERROR, saying why."""
+        fake = NoAuthSubmission()
+        self.addCleanup(fake.close)
+        rc, data = self.report('--auth-user', ALICE, '--auth-pass-file', self.pass_file(),
+                               '127.0.0.1:%d' % fake.port)
+        checks = listener_checks(data, '127.0.0.1:%d' % fake.port)
+        self.assertEqual(checks[2][1], 'ERROR', checks)
+        self.assertIn('not sent: EHLO did not offer AUTH PLAIN', checks[2][2])
+        self.assertNotIn(sallytest.auth_plain(ALICE, PASSWORD).encode(), fake.received)
+        self.assertNotIn(sallytest.auth_plain(ALICE, PASSWORD).encode()[:20], fake.received)
+
 
 class ClearAuthSubmission(test_selftest.FakeRelay):
     """A submission server on loopback, misconfigured: its EHLO offers
@@ -283,6 +298,57 @@ class ClearAuthSubmission(test_selftest.FakeRelay):
                               b'STAR': b'454 4.7.0 TLS not available\r\n',
                               b'MAIL': b'530 5.7.0 Authentication required\r\n'}
                              .get(verb, b'503 5.5.1 no\r\n'))
+
+
+class NoAuthSubmission(test_selftest.FakeRelay):
+    """A submission server on loopback with the tests' certificate for
+    127.0.0.1: STARTTLS works, but EHLO never offers AUTH, and it takes
+    any AUTH inside TLS, and then any mail. What it received, in clear or
+    inside TLS, is in .received."""
+
+    def __init__(self):
+        self.received = b''
+        _, cert, key = sallytest.tls_files()
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        super().__init__()
+
+    def session(self, conn):
+        self.tls = None
+        try:
+            self.dialogue(conn)
+        finally:
+            if self.tls is not None:
+                self.tls.close()
+
+    def dialogue(self, conn):
+        conn.sendall(b'220 submit.example.net ESMTP\r\n')
+        f = conn.makefile('rb')
+        authed = False
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            self.received += line
+            verb = line[:4].upper()
+            if verb == b'EHLO':
+                conn.sendall(b'250-submit.example.net\r\n250 STARTTLS\r\n'
+                             if not isinstance(conn, ssl.SSLSocket) else
+                             b'250-submit.example.net\r\n250 SIZE 1000000\r\n')
+            elif verb == b'STAR' and not isinstance(conn, ssl.SSLSocket):
+                conn.sendall(b'220 go ahead\r\n')
+                conn = self.tls = self.ctx.wrap_socket(conn, server_side=True)
+                f = conn.makefile('rb')
+            elif verb == b'QUIT':
+                conn.sendall(b'221 bye\r\n')
+                return
+            elif verb == b'AUTH' and isinstance(conn, ssl.SSLSocket):
+                authed = True
+                conn.sendall(b'235 2.7.0 ok\r\n')
+            elif verb in (b'AUTH', b'MAIL') and not authed:
+                conn.sendall(b'530 5.7.0 Authentication required\r\n')
+            else:
+                conn.sendall(b'250 ok\r\n')
 
 
 if __name__ == '__main__':
