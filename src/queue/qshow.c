@@ -167,8 +167,14 @@ text_tail(const struct qentry *e)
 	if (tls_request(e))
 		printf("  tls       %s\n", tls_request(e));
 	if (e->held) {
+		/* No hold line: held by the command, which writes none. */
 		printf("  held      ");
-		put(e->hold ? e->hold : "");
+		if (e->hold == NULL)
+			printf("(by sallyport --queue hold)");
+		else if (e->hold[0] == '\0')
+			printf("(no reason given)");
+		else
+			put(e->hold);
 		printf("\n");
 	}
 	for (i = 0; i < e->nrcpts; i++) {

@@ -112,7 +112,7 @@ class QueueHold(DeliveryCase):
         srv = self.daemon()
         ids = [self.hold(srv, 'held %d' % n, reason='') for n in range(3)]
         out, _ = self.queue(srv, 'list')
-        self.assertEqual(out.count('\n  held      \n'), 3, out)
+        self.assertEqual(out.count('\n  held      (no reason given)\n'), 3, out)
         out, _ = self.queue(srv, 'release', 'all')
         self.assertEqual(sorted(out.splitlines()), sorted('%s released' % i for i in ids))
         self.assertEqual(self.held_names(srv), [])
