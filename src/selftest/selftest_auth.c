@@ -74,7 +74,10 @@ st_read_password(const char *path, struct buf *pass, char *warn,
 	char *nl;
 
 	warn[0] = '\0';
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	/* O_NONBLOCK: a FIFO opens at once (and is refused below) instead
+	 * of waiting forever for a writer; a regular file ignores it. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}

@@ -207,6 +207,19 @@ class SelfTestAuth(sallytest.TestCase):
             self.assertEqual(rc, 2)
             self.assertIn('usage:', err)
 
+    def test_pass_file_not_a_regular_file(self):
+        """A FIFO (nobody writing) or a directory as the password file: a
+        clear refusal, exit 2, never a wait for a writer."""
+        srv = sallytest.Server(**self.config())
+        self.addCleanup(srv.close)
+        fifo = os.path.join(self.dir, 'pass-fifo')
+        os.mkfifo(fifo, 0o600)
+        for path in (fifo, self.dir):
+            rc, out, err = self.selftest('-c', srv.conf_path, '--auth-user', ALICE,
+                                         '--auth-pass-file', path)
+            self.assertEqual((rc, out), (2, ''), err)
+            self.assertIn('%s: not a regular file' % path, err)
+
     # remote
 
     def test_remote_all_pass(self):
