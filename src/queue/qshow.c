@@ -378,9 +378,10 @@ show_history_text(const struct qentry *e)
 	for (i = 0; i < e->nhistory; i++) {
 		ev = &e->history[i];
 		if (ev->text == NULL) {
-			printf("  next attempt at %s (%u attempts so far)\n",
+			printf("  next attempt at %s (%u %s so far)\n",
 			    iso_time(ev->when, when, sizeof(when)),
-			    ev->attempts);
+			    ev->attempts, ev->attempts == 1 ? "attempt" :
+			    "attempts");
 			continue;
 		}
 		printf("  %s <", iso_time(ev->when, when, sizeof(when)));

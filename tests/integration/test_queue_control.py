@@ -205,7 +205,7 @@ class QueueControl(DeliveryCase):
             self.assertIn('\n' + line + '\n', out)
         self.assertRegex(out, r'\n  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ <far@remote.test> '
                               r'deferred: %s\n' % DEFER)
-        self.assertRegex(out, r'\n  next attempt at \S+Z \(1 attempts so far\)\n')
+        self.assertRegex(out, r'\n  next attempt at \S+Z \(1 attempt so far\)\n')
         for bad in ('\x1b', '\x07', '\udcc2', '\udcff'):
             self.assertNotIn(bad, out)
 
