@@ -4,14 +4,15 @@
  * that the server is not so closed that it is broken.
  *
  * One runner drives SMTP sessions through a transport: the real engine
- * in process (selftest_local.c) or a TCP connection to a running server
+ * in process (selftest_engine.c) or a TCP connection to a running server
  * (selftest_remote.c). The probe table is data (selftest_probes.c);
  * verdicts are pure functions of the transcript; selftest_report.c
  * prints the result for a person or as JSON.
  *
  *	selftest_probes.c	probe table, placeholders, client choice
  *	selftest.c		sessions, verdicts, checks, exit code
- *	selftest_local.c	in-process transport over smtp.c
+ *	selftest_engine.c	in-process transport over smtp.c
+ *	selftest_local.c	the in-process run and its checks
  *	selftest_views.c	the other viewpoints: IPv6, each listener,
  *				PROXY headers; a run compared with another
  *	selftest_features.c	SMTPUTF8, DNSBL, SPF/DMARC lines
