@@ -9,10 +9,13 @@
  * the shell's history would keep it. It lives in secret buffers,
  * zeroed once the run is over.
  */
+#include <errno.h>
 #include <ev.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "dns/dns.h"
 #include "selftest/doctor.h"
@@ -69,6 +72,24 @@ wait_once(void *arg)
 	return ev_run(rv->loop, EVRUN_ONCE) != 0;
 }
 
+/* no_dump - before the password is read: no core file (it would hold
+ * the password, say after a crash on a hostile server's reply), and no
+ * other process of the user may attach and read the memory; 0, or -1
+ * said on stderr */
+static int
+no_dump(void)
+{
+	const struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none) == -1 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1) {
+		fprintf(stderr, "sallyport: selftest: cannot keep the password "
+		    "out of a core file: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* load_creds - the AUTH PLAIN line of --auth-user and --auth-pass-file
  * into line (secret); 0, or -1 said on stderr */
 static int
@@ -81,6 +102,8 @@ load_creds(const struct selftest_cli *cli, struct st_creds *creds,
 
 	if (cli->auth_user == NULL)
 		return 0;
+	if (no_dump() == -1)
+		return -1;
 	buf_init_secret(&pass, ST_LINE_MAX);
 	if (st_read_password(cli->auth_pass_file, &pass, warn, sizeof(warn),
 	    err, sizeof(err)) == -1) {

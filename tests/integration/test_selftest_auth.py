@@ -15,6 +15,7 @@ dns_servers is a dnsmasq on loopback."""
 
 import json
 import os
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -219,6 +220,29 @@ class SelfTestAuth(sallytest.TestCase):
                                          '--auth-pass-file', path)
             self.assertEqual((rc, out), (2, ''), err)
             self.assertIn('%s: not a regular file' % path, err)
+
+    def test_no_core_dump_while_holding_the_password(self):
+        """Once the password is read, a crash leaves no core file (a core
+        would hold it): the process's core limit is 0."""
+        quiet = socket.socket()
+        self.addCleanup(quiet.close)
+        quiet.bind(('127.0.0.1', 0))
+        quiet.listen(1)
+        env = dict(os.environ, SSL_CERT_FILE=sallytest.tls_files()[0])
+        p = subprocess.Popen([self.bin, '--selftest', '--auth-user', ALICE,
+                              '--auth-pass-file', self.pass_file(),
+                              '127.0.0.1:%d' % quiet.getsockname()[1]],
+                             env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            conn, _ = quiet.accept()    # it waits for a greeting now
+            self.addCleanup(conn.close)
+            with open('/proc/%d/limits' % p.pid) as f:
+                core = [l for l in f if l.startswith('Max core file size')]
+            self.assertEqual(core[0].split()[4:6], ['0', '0'], core)
+        finally:
+            p.kill()
+            p.wait()
 
     # remote
 
