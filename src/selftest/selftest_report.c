@@ -432,6 +432,8 @@ st_summary(const struct selftest *st, struct buf *b)
 {
 	struct st_counts c;
 	const char *sep = "";
+	/* A name holds what was typed (--auth-user, a target): escaped. */
+	char name[ST_NOTE_MAX * 4 + 1];
 
 	st_count(st, &c);
 	buf_printf(b, "baseline and 19 probes: %u PASS, %u WEAK, %u FAIL",
@@ -462,7 +464,8 @@ st_summary(const struct selftest *st, struct buf *b)
 		    c.cfail, c.cfail > 1 ? "s" : "");
 		for (size_t i = 0; i < st->nchecks; i++)
 			if (st->checks[i].verdict == ST_FAIL) {
-				buf_printf(b, "%s%s", sep, st->checks[i].name);
+				buf_printf(b, "%s%s", sep, esc(name,
+				    sizeof(name), st->checks[i].name));
 				sep = "; ";
 			}
 	} else if (c.error) {
@@ -472,7 +475,8 @@ st_summary(const struct selftest *st, struct buf *b)
 		buf_printf(b, "not an open relay, but incomplete: ");
 		for (size_t i = 0; i < st->nchecks; i++)
 			if (st->checks[i].verdict == ST_ERROR) {
-				buf_printf(b, "%s%s", sep, st->checks[i].name);
+				buf_printf(b, "%s%s", sep, esc(name,
+				    sizeof(name), st->checks[i].name));
 				sep = "; ";
 			}
 		buf_printf(b, " could not be checked");

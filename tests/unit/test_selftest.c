@@ -949,6 +949,32 @@ Test(output, network_bytes_are_escaped)
 	done();
 }
 
+Test(output, failed_check_names_in_the_summary_are_escaped)
+{
+	char *text;
+
+	run(FQDN);
+	/* A name carries what was typed (--auth-user, a target): a
+	 * newline and a terminal escape in it, in the failed check that
+	 * the summary line names. */
+	snprintf(st.checks[0].name, sizeof(st.checks[0].name),
+	    "user bob\n  PASS  all is fine \x1b[2J relays");
+	st.checks[0].verdict = ST_FAIL;
+	text = output(false);
+	cr_expect(strchr(text, '\x1b') == NULL, "%s", text);
+	cr_expect(strstr(text, "\n  PASS  all is fine") == NULL, "%s", text);
+	cr_expect(strstr(text, "check failed: user bob\\x0a  PASS  all is "
+	    "fine \\x1b[2J relays") != NULL, "%s", text);
+	st.checks[0].verdict = ST_ERROR;
+	free(text);
+	text = output(false);
+	cr_expect(strchr(text, '\x1b') == NULL, "%s", text);
+	cr_expect(strstr(text, "incomplete: user bob\\x0a") != NULL, "%s",
+	    text);
+	free(text);
+	done();
+}
+
 Test(selftest, metrics_listener_is_not_probed)
 {
 	char *out;
