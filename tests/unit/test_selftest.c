@@ -1161,3 +1161,18 @@ Test(features, a_loop_is_refused_at_the_end_of_data)
 	    body->reply);
 	done();
 }
+
+Test(features, a_loop_refused_for_its_size_is_not_a_pass)
+{
+	const struct st_check *c;
+
+	/* 101 Received fields do not fit 1 KiB: refused for the size before
+	 * the hops are counted, which says nothing of loops. */
+	run(FQDN "\nmax_hops = 100\nmax_message_size = 1k");
+	c = check_named("loops: a message with 101 Received fields");
+	cr_expect_eq(c->verdict, ST_NA, "%s", c->note);
+	cr_expect(strstr(c->note, "552 5.3.4") != NULL, "%s", c->note);
+	cr_expect(strstr(c->note, "max_message_size") != NULL, "%s", c->note);
+	cr_expect_eq(st_exit_code(&st), 0);
+	done();
+}
