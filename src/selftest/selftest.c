@@ -67,28 +67,27 @@ st_ehlo_has(const char *reply, const char *kw)
 
 /* --- sessions ---------------------------------------------------------- */
 
-/* plain_offered - the last EHLO of t offers AUTH with PLAIN among its
- * mechanisms */
+/* plain_offered - an AUTH line of the last EHLO of t ("AUTH LOGIN
+ * PLAIN", "AUTH=PLAIN": a server may send both forms) names PLAIN */
 static bool
 plain_offered(const struct st_transcript *t)
 {
-	const char *auth = NULL, *m;
-	size_t n;
+	const char *reply = NULL, *auth, *m, *eol;
 
 	for (size_t i = t->n; i-- > 0;)
 		if (t->v[i].kind == ST_EHLO) {
-			auth = st_ehlo_has(t->v[i].reply, "AUTH");
+			reply = t->v[i].reply;
 			break;
 		}
-	if (auth == NULL)
-		return false;
-	/* "AUTH LOGIN PLAIN" (or "AUTH=..."): the words up to the line's end. */
-	n = strcspn(auth, "\n");
-	for (m = auth + 4; m < auth + n; m += strcspn(m, " =\n")) {
-		m += strspn(m, " =");
-		if ((size_t)(auth + n - m) >= 5 && strncasecmp(m, "PLAIN", 5) ==
-		    0 && (m[5] == ' ' || m[5] == '\n' || m[5] == '\0'))
-			return true;
+	for (auth = st_ehlo_has(reply, "AUTH"); auth != NULL; auth =
+	    *eol ? st_ehlo_has(eol + 1, "AUTH") : NULL) {
+		eol = auth + strcspn(auth, "\n");
+		for (m = auth + 4; m < eol; m += strcspn(m, " =\n")) {
+			m += strspn(m, " =");
+			if (eol - m >= 5 && strncasecmp(m, "PLAIN", 5) == 0 &&
+			    (m + 5 == eol || m[5] == ' '))
+				return true;
+		}
 	}
 	return false;
 }

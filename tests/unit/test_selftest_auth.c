@@ -384,3 +384,79 @@ Test(local, no_submission_listener_says_so)
 	buf_free(&line);
 	config_free(cfg);
 }
+
+/* --- where the password goes ----------------------------------------------- */
+
+/* A server whose EHLO says `ehlo`; it notes whether an AUTH arrived. */
+struct fake_server {
+	const char	*ehlo;
+	bool		 auth_seen;
+};
+
+static int
+fake_open(void *ctx, struct st_exchange *g)
+{
+	(void)ctx;
+	g->code = 220;
+	g->reply = strdup("220 fake");
+	return 0;
+}
+
+static int
+fake_command(void *ctx, struct st_exchange *x)
+{
+	struct fake_server *f = ctx;
+
+	if (x->kind == ST_AUTH)
+		f->auth_seen = true;
+	x->code = x->kind == ST_EHLO ? 250 : x->kind == ST_AUTH ? 235 :
+	    x->kind == ST_QUIT ? 221 : 250;
+	x->reply = strdup(x->kind == ST_EHLO ? f->ehlo : "250 ok");
+	return 0;
+}
+
+static void
+fake_close(void *ctx)
+{
+	(void)ctx;
+}
+
+Test(creds, password_only_where_auth_plain_is_offered)
+{
+	static const struct {
+		const char	*ehlo;
+		bool		 sent;
+	} cases[] = {
+		{ "250-fake\n250 SIZE 1000", false },
+		{ "250-fake\n250 AUTH LOGIN", false },
+		{ "250-fake\n250 AUTH LOGIN PLAINX", false },
+		{ "250-fake\n250 AUTH", false },
+		{ "250-fake\n250-AUTHX PLAIN\n250 SIZE 1", false },
+		{ "250-fake\n250 AUTH LOGIN PLAIN", true },
+		{ "250-fake\n250 AUTH plain", true },
+		{ "250-fake\n250-AUTH=LOGIN\n250 AUTH LOGIN PLAIN", true },
+		{ "250-fake\n250 AUTH=PLAIN", true },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fake_server f = { cases[i].ehlo, false };
+		struct st_transport tr = { fake_open, fake_command, fake_close,
+		    &f };
+		struct st_line l[1] = { { ST_AUTH, "AUTH PLAIN c2VjcmV0",
+		    "AUTH PLAIN ********" } };
+		struct st_transcript t = { 0 };
+		const struct st_exchange *a = NULL;
+
+		cr_assert_eq(st_session_lines(&tr, "tester", l, 1, &t), 0);
+		for (size_t k = 0; k < t.n; k++)
+			if (t.v[k].kind == ST_AUTH)
+				a = &t.v[k];
+		cr_assert_not_null(a);
+		cr_expect_eq(f.auth_seen, cases[i].sent, "%s", cases[i].ehlo);
+		cr_expect_str_eq(a->sent, "AUTH PLAIN ********");
+		if (!cases[i].sent)
+			cr_expect_str_eq(a->error, "not sent: EHLO did not "
+			    "offer AUTH PLAIN", "%s", cases[i].ehlo);
+		st_transcript_free(&t);
+	}
+}
