@@ -29,6 +29,32 @@ strlist_equal(const struct strlist *a, const struct strlist *b)
 	return true;
 }
 
+static bool
+str_equal(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/* sasl_changed - the first SASL key a reload changes, or NULL: the
+ * backend is set up once, at start-up (server_serve) */
+static const char *
+sasl_changed(const struct config *cfg, const struct config *old)
+{
+	if (!str_equal(cfg->sasl_backend, old->sasl_backend))
+		return "sasl_backend";
+	if (!strlist_equal(&cfg->sasl_mechanisms, &old->sasl_mechanisms))
+		return "sasl_mechanisms";
+	if (!str_equal(cfg->sasl_pwcheck_method, old->sasl_pwcheck_method))
+		return "sasl_pwcheck_method";
+	if (!str_equal(cfg->sasl_sasldb_path, old->sasl_sasldb_path))
+		return "sasl_sasldb_path";
+	if (!str_equal(cfg->sasl_saslauthd_path, old->sasl_saslauthd_path))
+		return "sasl_saslauthd_path";
+	if (!str_equal(cfg->sasl_dovecot_path, old->sasl_dovecot_path))
+		return "sasl_dovecot_path";
+	return NULL;
+}
+
 /* reload_tls - a renewed certificate for new sessions; a bad one is
  * refused and the running one kept (running sessions keep theirs) */
 static void
@@ -109,6 +135,7 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 	struct config *cfg;
 	struct cfg_ref *r;
 	char *errors = NULL, *line, *save, w[32];
+	const char *key;
 	size_t i;
 	bool same_listen;
 
@@ -173,6 +200,9 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 		    cfg->dns_timeout != old->dns_timeout)
 			log_warn("reload: dns_servers or dns_timeout changed; they "
 			    "take effect at the next restart");
+		if ((key = sasl_changed(cfg, old)) != NULL)
+			log_warn("reload: %s changed; the SASL keys take effect "
+			    "at the next restart", key);
 	}
 	reload_tls(srv, cfg);
 	reload_proxy(srv, cfg);

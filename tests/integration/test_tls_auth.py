@@ -719,6 +719,21 @@ class TlsAuth(sallytest.TestCase):
                 self.send_message(c)
                 c.close()
 
+    def test_reload_says_sasl_waits_for_a_restart(self):
+        # The SASL backend is set up once, at start-up: a reload that
+        # changes its keys (here a sasldb fixed after a start without
+        # one) must say it changed nothing, not leave AUTH off unsaid.
+        srv = self.server()
+        db = os.path.join(srv.dir, 'sasldb-moved')
+        shutil.copy(sallytest.sasl_db(), db)
+        log = srv.reload(dict(srv.overrides, sasl_sasldb_path=db))
+        self.assertIn('reload: sasl_sasldb_path changed; the SASL keys take effect '
+                      'at the next restart', log)
+        log = srv.reload(dict(srv.overrides, sasl_sasldb_path=db))
+        self.assertNotIn('SASL keys', log)
+        c = self.auth_client(srv.sub_port)      # AUTH still served as before
+        self.send_message(c)
+
     def test_reload_reads_the_key_as_the_service_user(self):
         # doc/submission.md: the key is read as root at start-up, but as
         # `user` on reload, so it needs group read for that user.
