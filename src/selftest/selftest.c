@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/base64.h"
 #include "selftest/selftest.h"
 
 /* --- transcripts ------------------------------------------------------- */
@@ -92,6 +93,69 @@ plain_offered(const struct st_transcript *t)
 	return false;
 }
 
+/* mask_in - every copy of secret[0..n) in *s becomes "********" (a new
+ * string; the old one is zeroed and freed); out of memory, *s is
+ * emptied in place */
+static void
+mask_in(char **s, const char *secret, size_t n)
+{
+	static const char stars[] = "********";
+	const char *p, *hit;
+	size_t len, hits = 0, o = 0;
+	char *out;
+
+	if (*s == NULL || n == 0)
+		return;
+	len = strlen(*s);
+	for (p = *s; (hit = memmem(p, len - (size_t)(p - *s), secret, n)) !=
+	    NULL; p = hit + n)
+		hits++;
+	if (hits == 0)
+		return;
+	if ((out = malloc(len + hits * (sizeof(stars) - 1) + 1)) == NULL) {
+		explicit_bzero(*s, len);
+		return;
+	}
+	for (p = *s; (hit = memmem(p, len - (size_t)(p - *s), secret, n)) !=
+	    NULL; p = hit + n) {
+		memcpy(out + o, p, (size_t)(hit - p));
+		o += (size_t)(hit - p);
+		memcpy(out + o, stars, sizeof(stars) - 1);
+		o += sizeof(stars) - 1;
+	}
+	memcpy(out + o, p, len - (size_t)(p - *s) + 1);
+	explicit_bzero(*s, len);
+	free(*s);
+	*s = out;
+}
+
+/* mask_secret - a reply to the AUTH PLAIN line `line` that quotes it
+ * (its base64) or the password in it gets "********" there instead:
+ * the report is shown and kept, the password never */
+static void
+mask_secret(struct st_exchange *x, const char *line)
+{
+	const char *blob = strrchr(line, ' ');
+	unsigned char raw[ST_LINE_MAX];
+	const unsigned char *pass;
+	long n;
+
+	if (blob == NULL || x->reply == NULL)
+		return;
+	blob++;
+	mask_in(&x->reply, blob, strlen(blob));
+	if (strlen(blob) / 4 * 3 > sizeof(raw) ||
+	    (n = base64_decode(blob, strlen(blob), raw)) <= 0)
+		return;
+	/* authzid NUL user NUL password */
+	if ((pass = memchr(raw, '\0', (size_t)n)) != NULL &&
+	    (pass = memchr(pass + 1, '\0', (size_t)(raw + n - pass - 1))) !=
+	    NULL)
+		mask_in(&x->reply, (const char *)pass + 1,
+		    (size_t)(raw + n - pass - 1));
+	explicit_bzero(raw, sizeof(raw));
+}
+
 /* exchange - send one line unless the session is over; true when over.
  * The transcript keeps `shown` (NULL: line); line is sent. An AUTH
  * with a password (--auth-user's, shown masked) goes only to a server
@@ -117,6 +181,8 @@ exchange(const struct st_transport *tr, struct st_transcript *t,
 	x->secret = shown ? line : NULL;
 	rc = tr->command(tr->ctx, x);
 	x->secret = NULL;
+	if (shown && kind == ST_AUTH)
+		mask_secret(x, line);
 	return rc == -1;
 }
 

@@ -13,6 +13,7 @@ the certificate comes from the tests' throw-away CA, named to the
 self-test with SSL_CERT_FILE. Every connection stays on 127.0.0.1 and
 dns_servers is a dnsmasq on loopback."""
 
+import base64
 import json
 import os
 import socket
@@ -244,6 +245,24 @@ class SelfTestAuth(sallytest.TestCase):
             p.kill()
             p.wait()
 
+    def test_remote_reply_quoting_the_password_is_masked(self):
+        """A server that quotes the AUTH line and the password in its 535:
+        neither is in the report, text or JSON; the reply is, masked."""
+        fake = EchoAuthSubmission()
+        self.addCleanup(fake.close)
+        blob = sallytest.auth_plain(ALICE, PASSWORD).split()[-1]
+        rc, out, err = self.selftest('--auth-user', ALICE, '--auth-pass-file',
+                                     self.pass_file(), '127.0.0.1:%d' % fake.port)
+        self.assertIn(blob.encode(), fake.received)
+        self.assertEqual(rc, 2, out + err)
+        self.assertNotIn(blob, out + err)
+        self.assertIn('535 5.7.8 bad: ******** (password ********)', out)
+        rc, data = self.report('--auth-user', ALICE, '--auth-pass-file',
+                               self.pass_file(), '127.0.0.1:%d' % fake.port)
+        text = json.dumps(data)
+        self.assertNotIn(blob, text)
+        self.assertNotIn(PASSWORD, text)
+
     # remote
 
     def test_remote_all_pass(self):
@@ -343,6 +362,11 @@ class NoAuthSubmission(test_selftest.FakeRelay):
     any AUTH inside TLS, and then any mail. What it received, in clear or
     inside TLS, is in .received."""
 
+    TLS_EHLO = b'250-submit.example.net\r\n250 SIZE 1000000\r\n'
+
+    def auth_reply(self, line):
+        return b'235 2.7.0 ok\r\n'
+
     def __init__(self):
         self.received = b''
         _, cert, key = sallytest.tls_files()
@@ -370,8 +394,7 @@ class NoAuthSubmission(test_selftest.FakeRelay):
             verb = line[:4].upper()
             if verb == b'EHLO':
                 conn.sendall(b'250-submit.example.net\r\n250 STARTTLS\r\n'
-                             if not isinstance(conn, ssl.SSLSocket) else
-                             b'250-submit.example.net\r\n250 SIZE 1000000\r\n')
+                             if not isinstance(conn, ssl.SSLSocket) else self.TLS_EHLO)
             elif verb == b'STAR' and not isinstance(conn, ssl.SSLSocket):
                 conn.sendall(b'220 go ahead\r\n')
                 conn = self.tls = self.ctx.wrap_socket(conn, server_side=True)
@@ -380,12 +403,27 @@ class NoAuthSubmission(test_selftest.FakeRelay):
                 conn.sendall(b'221 bye\r\n')
                 return
             elif verb == b'AUTH' and isinstance(conn, ssl.SSLSocket):
-                authed = True
-                conn.sendall(b'235 2.7.0 ok\r\n')
+                reply = self.auth_reply(line.rstrip(b'\r\n'))
+                authed = reply.startswith(b'235')
+                conn.sendall(reply)
             elif verb in (b'AUTH', b'MAIL') and not authed:
                 conn.sendall(b'530 5.7.0 Authentication required\r\n')
+            elif verb == b'RCPT' and not authed:
+                conn.sendall(b'554 5.7.1 Relay access denied\r\n')
             else:
                 conn.sendall(b'250 ok\r\n')
+
+
+class EchoAuthSubmission(NoAuthSubmission):
+    """The same, offering AUTH PLAIN, and refusing every login with a
+    reply that quotes what it got: the AUTH line and the password in it."""
+
+    TLS_EHLO = b'250-submit.example.net\r\n250 AUTH PLAIN\r\n'
+
+    def auth_reply(self, line):
+        blob = line.split()[-1]
+        secret = base64.b64decode(blob).split(b'\0')[-1]
+        return b'535 5.7.8 bad: ' + blob + b' (password ' + secret + b')\r\n'
 
 
 if __name__ == '__main__':
