@@ -44,7 +44,7 @@ peers_fetch() {
 		rm -rf "$PEER_DEBS/tmp"
 		mkdir -p "$PEER_DEBS/tmp"
 		if (cd "$PEER_DEBS/tmp" && apt-get download "$p") >"$PEER_DEBS/$p.log" 2>&1; then
-			f=$(ls "$PEER_DEBS/tmp"/"${p}"_*.deb 2>/dev/null | head -1)
+			f=$(ls "$PEER_DEBS/tmp"/"${p}"_*.deb 2>/dev/null | head -1 || true)
 			[ -n "$f" ] && mv "$f" "$PEER_DEBS/$p.deb"
 		fi
 		if [ ! -s "$PEER_DEBS/$p.deb" ]; then
@@ -141,6 +141,23 @@ os_stop() {
 	wait_gone $pids
 	wait "$OS_PID" 2>/dev/null || true
 	OS_PID=
+}
+
+# os_tls_check - OS_TLS=yes when a STARTTLS handshake with OpenSMTPD
+# succeeds; else no, and OS_TLS_WHY says what openssl s_client saw.
+OS_TLS=no OS_TLS_WHY="not checked"
+os_tls_check() {
+	local out
+	os_start "tls-opensmtpd"
+	out=$(openssl s_client -starttls smtp -connect 127.0.0.1:$OS_PORT -brief </dev/null 2>&1 || true)
+	os_stop
+	if printf '%s\n' "$out" | grep -q '^Protocol version'; then
+		OS_TLS=yes OS_TLS_WHY=
+	else
+		OS_TLS=no
+		OS_TLS_WHY="STARTTLS handshake fails: $(printf '%s\n' "$out" | grep -m1 -iE 'error|alert' | sed 's/^[0-9A-F]*:error:/error:/' || true)"
+		say "OpenSMTPD STARTTLS not measured: $OS_TLS_WHY"
+	fi
 }
 
 # os_count - messages in the queue: one directory with a "message" file each.
@@ -289,7 +306,7 @@ sync_verdict() {
 
 # --- the peers' runs and report ----------------------------------------------
 
-PEER_LIMIT=120		# seconds a peer's run may take
+PEER_LIMIT=60		# seconds a peer's run may take (OpenSMTPD stalls)
 [ "${quick:-no}" = yes ] && PEER_LIMIT=30
 PEER_TIMEDOUT=no
 
@@ -323,7 +340,7 @@ peer_version() { dpkg-deb -f "$PEER_DEBS/$1.deb" Version 2>/dev/null || echo "?"
 # peers_header - the peers' rows in the report's first table.
 peers_header() {
 	if [ $OS_OK = yes ]; then
-		r "| OpenSMTPD | $("$OS_BIN" -h 2>&1 | sed -n 's/^version: //p' | head -1) (Debian $(peer_version opensmtpd), dpkg -x; smtpd -d -P mda -P mta) |"
+		r "| OpenSMTPD | $("$OS_BIN" -h 2>&1 | sed -n 's/^version: //p' | head -1) (Debian $(peer_version opensmtpd), dpkg -x; smtpd -d -P mda -P mta)${OS_TLS_WHY:+; STARTTLS not measured: $OS_TLS_WHY} |"
 	else
 		r "| OpenSMTPD | not measured: $OS_WHY |"
 	fi
@@ -336,12 +353,15 @@ peers_header() {
 
 # peer_cell SERVER KEY - the median rate, or why there is none.
 peer_cell() {
-	local ok why
+	local ok
 	case $1 in
-	opensmtpd) ok=$OS_OK why=$OS_WHY ;;
-	chasquid) ok=$CQ_OK why=$CQ_WHY ;;
+	opensmtpd) ok=$OS_OK ;;
+	chasquid) ok=$CQ_OK ;;
 	esac
 	[ "$ok" = yes ] || { echo "not measured"; return; }
+	case $1:$2 in
+	opensmtpd:*"|yes") [ $OS_TLS = yes ] || { echo "n/a (STARTTLS fails)"; return; } ;;
+	esac
 	fmt_int "${MED[$2]}"
 }
 
@@ -391,6 +411,7 @@ peers_report() {
 	r "time until then, and the notes say so. Listen drops: the namespace's"
 	r "ListenOverflows + ListenDrops during the peer's runs (OpenSMTPD listens with"
 	r "a backlog of ${BACKLOG[opensmtpd]:-?}, see above)."
+	[ $OS_OK = yes ] && [ $OS_TLS != yes ] && r "OpenSMTPD with STARTTLS: not measured: $OS_TLS_WHY."
 	r ""
 	r "| size | sessions | msgs/conn | TLS | msgs/run | sallyport | Postfix | OpenSMTPD | x Postfix | chasquid | x Postfix | listen drops OpenSMTPD | notes |"
 	r "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
