@@ -309,12 +309,12 @@ bounce_entry(struct qrun *r, const char *id)
 		goto out;
 	}
 	status = 0;
+	r->rescan = true;	/* the DSN, if any; the removal's count */
 	if (dsn[0] != '\0') {
 		printf("%s bounced: %zu %s returned to <", id, n, n == 1 ?
 		    "recipient" : "recipients");
 		qshow_text(stdout, e->sender, strlen(e->sender), false);
 		printf("> by DSN %s\n", dsn);
-		r->rescan = true;
 	} else
 		printf("%s bounced: %zu %s, no DSN (%s)\n", id, n, n == 1 ?
 		    "recipient" : "recipients", n == 0 ? "none was pending" :

@@ -186,6 +186,23 @@ class QueueControl(DeliveryCase):
         self.assertEqual(out, '%s bounced: 1 recipient, no DSN (the null sender)\n' % qid)
         self.assertEqual(self.srv.queue_names(), [])
 
+    def test_every_removal_marks_a_rescan(self):
+        # Without a runner the marker stays for the test to see: each
+        # change that takes an entry out of the counts asks for a rescan,
+        # a bounce without a DSN as much as one with.
+        srv = self.server(delivery='no')
+        marker = os.path.join(srv.queue_dir, 'rescan-now')
+        for sender, cmd in (('', 'bounce'), (SENDER, 'bounce'), (SENDER, 'delete'),
+                            (SENDER, 'hold')):
+            with self.subTest(sender=sender, cmd=cmd):
+                qid = self.send(srv, sender, ['far@remote.test'], message(cmd))
+                if os.path.exists(marker):
+                    os.unlink(marker)
+                p = subprocess.run([srv.bin, '--queue', cmd, qid, '-c', srv.conf_path],
+                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+                self.assertEqual(p.returncode, 0, p)
+                self.assertTrue(os.path.exists(marker), p.stdout)
+
     def test_show(self):
         hostile = ('Subject: \x1b]0;pwned\x07 red \x1b[31m\r\n'
                    'X-C1: \xc2\x9b2J and \xff\xfe\r\n'
