@@ -110,7 +110,12 @@ class Workers(sallytest.TestCase):
                 s.bind((source, 0))
                 s.settimeout(sallytest.GREET_TIMEOUT)
                 if s.connect_ex((host, port or srv.mx_port)) == 0:
-                    return s
+                    # Before anything listens, a client whose ephemeral
+                    # port happens to be the listener's meets itself
+                    # (a TCP simultaneous open) and holds the port the
+                    # daemon is about to bind: not a connection to it.
+                    if s.getsockname()[:2] != s.getpeername()[:2]:
+                        return s
                 s.close()
                 self.assertIsNone(srv.proc.poll(), srv.log_text())
                 time.sleep(0.01)
