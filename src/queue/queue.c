@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -207,6 +208,38 @@ queue_free_space(const struct queue *q, uint64_t *avail, char *err,
 	return 0;
 }
 
+/* The process id mixed into queue ids: getpid is a system call, so it
+ * is asked once per process and forgotten in the child of a fork (the
+ * workers are forked with the queue open). 0: not asked yet. */
+static pid_t id_pid;
+static pthread_once_t id_pid_once = PTHREAD_ONCE_INIT;
+
+static void
+id_pid_forget(void)
+{
+	__atomic_store_n(&id_pid, 0, __ATOMIC_RELAXED);
+}
+
+static void
+id_pid_watch(void)
+{
+	pthread_atfork(NULL, NULL, id_pid_forget);
+}
+
+/* id_pid_get - this process's id, asked at most once since the fork */
+static pid_t
+id_pid_get(void)
+{
+	pid_t pid;
+
+	pthread_once(&id_pid_once, id_pid_watch);
+	if ((pid = __atomic_load_n(&id_pid, __ATOMIC_RELAXED)) == 0) {
+		pid = getpid();
+		__atomic_store_n(&id_pid, pid, __ATOMIC_RELAXED);
+	}
+	return pid;
+}
+
 /*
  * new_id - time-ordered queue id: seconds, microseconds, and a sequence
  * number mixed with the pid so that worker processes do not collide.
@@ -219,7 +252,7 @@ new_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
 	unsigned low;
 
 	gettimeofday(&tv, NULL);
-	low = (q->seq++ + (unsigned)getpid() * 2654435761u) & 0xfff;
+	low = (q->seq++ + (unsigned)id_pid_get() * 2654435761u) & 0xfff;
 	snprintf(id, QUEUE_ID_LEN + 1, "%08llX%05lX%03X",
 	    (unsigned long long)tv.tv_sec & 0xffffffffULL,
 	    (unsigned long)tv.tv_usec & 0xfffff, low);

@@ -156,6 +156,45 @@ Test(queue, ids_are_unique)
 	queue_close(q);
 }
 
+/* The process id is asked once per process: a child forked with the
+ * queue open (a worker) still mixes in its own. Parent and child make an
+ * id with the same sequence number; the last three digits differ unless
+ * the two pids are equal modulo 4096. */
+Test(queue, forked_child_mixes_in_its_own_pid)
+{
+	char err[256], mine[QUEUE_ID_LEN + 1], theirs[QUEUE_ID_LEN + 1] = "";
+	struct queue *q = queue_open(dir, err, sizeof(err));
+	struct envelope env = sample_env();
+	struct spool *sp;
+	int fds[2], status;
+	pid_t pid;
+
+	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)));
+	spool_free(sp);
+	cr_assert_eq(pipe(fds), 0);
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0) {
+		env = sample_env();
+		if ((sp = queue_spool_create(q, &env, err, sizeof(err))) == NULL ||
+		    write(fds[1], env.id, QUEUE_ID_LEN) != QUEUE_ID_LEN)
+			_exit(2);
+		_exit(0);	/* its spool file stays in tmp/ */
+	}
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], theirs, QUEUE_ID_LEN), QUEUE_ID_LEN);
+	close(fds[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	env = sample_env();
+	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)));
+	memcpy(mine, env.id, sizeof(mine));
+	spool_free(sp);
+	if ((getpid() - pid) % 4096 != 0)
+		cr_assert_str_neq(mine + 13, theirs + 13, "parent %s, child %s",
+		    mine, theirs);
+	queue_close(q);
+}
+
 /* crash - a child writes four messages and stops dead (_exit, like
  * kill -9) with message N stopped after step N: 0 spool written,
  * 1 file fsync'd, 2 renamed into incoming/, 3 directory fsync'd */
