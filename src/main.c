@@ -29,6 +29,8 @@
 #include "sec/sasl.h"
 #include "selftest/doctor.h"
 #include "selftest/selftest.h"
+#include "daemon/dnsbl.h"
+#include "daemon/mxcheck.h"
 #include "daemon/server.h"
 #include "daemon/spf_command.h"
 #include "daemon/spf_lookup.h"
@@ -288,7 +290,8 @@ main(int argc, char **argv)
 	/* The deployment doctor borrows the daemon's SPF check and the
 	 * queue runner's MTA-STS policy fetch. */
 	static const struct doctor_hooks hooks = { spf_lookup_start,
-	    spf_lookup_cancel, spf_limits_from, sts_fetch };
+	    spf_lookup_cancel, spf_limits_from, sts_fetch, dnsbl_start,
+	    dnsbl_cancel, mxcheck_forged };
 	struct selftest_cli st = { NULL, NULL, false, NULL, NULL, false, NULL,
 	    &hooks, NULL, false, NULL, NULL, false };
 	const char *path = DEFAULT_CONFIG;

@@ -57,4 +57,13 @@ void		 mxcheck_end(struct mxcheck *, const struct dmarc_from *from,
 /* Stop and free; no callback runs after. NULL does nothing. */
 void		 mxcheck_free(struct mxcheck *);
 
+/* The self-test's question, without DNS: what the configured policies
+ * make of a forged sender of the outside `domain` from `ip` (text): an
+ * SPF fail at MAIL, and at the end of DATA a DMARC failure of a domain
+ * publishing p=reject. Each reply is the refusal, or "" when the mail
+ * goes on. */
+void		 mxcheck_forged(const struct config *, const char *ip,
+		    const char *domain, char *spf_reply, size_t spflen,
+		    char *dmarc_reply, size_t dmarclen);
+
 #endif

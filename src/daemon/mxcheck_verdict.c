@@ -9,6 +9,7 @@
  * 6.6.3 and RFC 7208 8.6 leave to the receiver.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth/authres.h"
@@ -205,4 +206,49 @@ mxcheck_verdict(struct mxcheck *m, struct smtp_check_result *r)
 	r->summary = m->summary;
 	r->fields = m->fields.data;
 	r->fields_len = m->fields.len;
+}
+
+void
+mxcheck_forged(const struct config *cfg, const char *ip, const char *domain,
+    char *spf_reply, size_t spflen, char *dmarc_reply, size_t dmarclen)
+{
+	struct dmarc_outcome o;
+	struct smtp_check_result r;
+	struct mxcheck *m;
+
+	spf_reply[0] = dmarc_reply[0] = '\0';
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return;
+	m->p.cfg = cfg;
+	m->spf_pol = mxcheck_policy(cfg->spf_policy);
+	m->dkim_pol = MX_OFF;
+	m->dmarc_pol = mxcheck_policy(cfg->dmarc_policy);
+	m->run_spf = m->spf_pol != MX_OFF;
+	m->run_dmarc = m->dmarc_pol != MX_OFF;
+	snprintf(m->ip, sizeof(m->ip), "%s", ip);
+	snprintf(m->sender, sizeof(m->sender), "forged@%s", domain);
+	snprintf(m->helo, sizeof(m->helo), "%s", domain);
+	snprintf(m->spf_domain, sizeof(m->spf_domain), "%s", domain);
+	m->spf_done = true;
+	m->spf_result = SPF_FAIL;
+	buf_init(&m->fields, SMTP_CHECK_ROOM);
+	mxcheck_spf_verdict(m, &r);
+	if (r.verdict == SMTP_CHECK_REFUSE && r.reply != NULL)
+		snprintf(spf_reply, spflen, "%s", r.reply);
+	if (m->run_dmarc) {
+		memset(&o, 0, sizeof(o));
+		o.result = DMARC_RESULT_FAIL;
+		o.policy = o.requested = DMARC_POLICY_REJECT;
+		o.domain = o.record_domain = domain;
+		o.has_record = 1;
+		snprintf(o.reason, sizeof(o.reason), "no aligned SPF or DKIM "
+		    "pass");
+		m->outcome = &o;
+		m->dmarc_done = true;
+		mxcheck_verdict(m, &r);
+		if (r.verdict == SMTP_CHECK_REFUSE && r.reply != NULL)
+			snprintf(dmarc_reply, dmarclen, "%s", r.reply);
+	}
+	buf_free(&m->fields);
+	free(m);
 }

@@ -65,9 +65,12 @@ struct spf_limits;
 struct spf_lookup;
 struct ev_loop;
 
+struct dnsbl;
+
 /* What the layers above the self-test lend it: the daemon's SPF check
  * on the event loop (daemon/spf_lookup.h), with its types. */
 typedef void doc_spf_cb(void *arg, const struct spf *);
+typedef void doc_dnsbl_cb(void *arg, const char *reply);
 struct doctor_hooks {
 	struct spf_lookup *(*spf_start)(struct ev_loop *, struct dns *,
 			    const struct spf_params *, double budget,
@@ -79,6 +82,18 @@ struct doctor_hooks {
 	enum tlsrpt_result (*sts_fetch)(const struct config *,
 			    const char *domain, char *body, size_t max,
 			    size_t *len, char *why, size_t whylen);
+	/* for the self-test's feature lines (selftest_features.c): the
+	 * daemon's DNSBL verdict at connect (daemon/dnsbl.h), and what
+	 * its SPF and DMARC policies make of a forged sender
+	 * (daemon/mxcheck.h) */
+	struct dnsbl	*(*dnsbl_start)(struct ev_loop *, struct dns *,
+			    const struct config *, const struct sockaddr *,
+			    const char *addr_text, unsigned long sid,
+			    doc_dnsbl_cb *, void *arg);
+	void		 (*dnsbl_cancel)(struct dnsbl *);
+	void		 (*mx_forged)(const struct config *, const char *ip,
+			    const char *domain, char *spf_reply, size_t spflen,
+			    char *dmarc_reply, size_t dmarclen);
 };
 
 struct doctor {

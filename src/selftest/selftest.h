@@ -252,7 +252,9 @@ int	st_views_local(struct selftest *, const struct st_viewer *);
 /* A line for each feature that changes what an outside client may
  * send (selftest_features.c): SMTPUTF8; DNSBL and SPF/DMARC
  * enforcement when configured. -1: the engine failed. */
-int	st_features_local(struct selftest *, const struct st_viewer *);
+struct st_local_opts;
+int	st_features_local(struct selftest *, const struct st_viewer *,
+	    const struct st_local_opts *);
 /* The first host of the first of v[0..n) (its .1 when wider than /31);
  * false when n is 0. */
 bool	st_first_host(const struct cidr *v, size_t n,
@@ -298,6 +300,8 @@ typedef enum dns_result st_resolve_fn(void *arg, const char *domain);
 typedef bool st_wait_fn(void *arg);
 
 struct buf;
+struct dns;
+struct ev_loop;
 
 /* The authenticated user: --auth-user and the AUTH PLAIN line made
  * from the password file (a buf_init_secret buffer: zeroed when
@@ -316,8 +320,13 @@ struct st_local_opts {
 	void		*resolve_arg;
 	const struct st_creds *creds;	/* NULL: no authenticated checks */
 	struct sasl_server *sasl;	/* the configured backend, or NULL */
-	st_wait_fn	*wait;		/* for SASL's answers */
+	st_wait_fn	*wait;		/* for SASL's and DNS's answers */
 	void		*wait_arg;
+	/* The DNSBL and SPF/DMARC lines: the configured resolver on the
+	 * loop `wait` runs, and what main.c lends; NULL: N/A lines. */
+	struct ev_loop	*loop;
+	struct dns	*dns;
+	const struct doctor_hooks *hooks;
 };
 
 /* The whole in-process run against cfg. 0, or -1 with a message (the

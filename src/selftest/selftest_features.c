@@ -10,15 +10,25 @@
  *    more than max_hops is refused at the end of DATA (RFC 5321 6.3);
  *    the only message the self-test sends, and the in-process spool
  *    keeps nothing (a commit there fails), so nothing is queued;
- *  - DNSBL (with dnsbl) and SPF/DMARC enforcement (spf_policy or
- *    dmarc_policy = enforce): the daemon decides those from DNS at
- *    connect and at MAIL, outside the engine the self-test drives, so
- *    the line is N/A and says where it is checked instead.
+ *  - DNSBL (with dnsbl): each list, asked through dns_servers, lists
+ *    its test entry 127.0.0.2 (RFC 5782 5), and the daemon's verdict
+ *    at connect (its own code, lent by main.c) refuses that client;
+ *  - SPF/DMARC enforcement (spf_policy or dmarc_policy = enforce): the
+ *    daemon's verdict code, fed an SPF fail and a DMARC failure of a
+ *    p=reject domain for an outside sender, refuses both; no DNS.
+ * Without the daemon's hooks (a unit test) those two lines are N/A.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include <netinet/in.h>
+
+#include "conf/dnsbl_site.h"
+#include "dns/dns.h"
+#include "dns/dns_answer.h"
 #include "lib/buf.h"
+#include "lib/netaddr.h"
+#include "selftest/doctor.h"
 #include "selftest/selftest.h"
 #include "smtp/smtp_reply.h"
 
@@ -200,13 +210,213 @@ elsewhere(struct selftest *st, const char *name, const char *note)
 	return 0;
 }
 
-int
-st_features_local(struct selftest *st, const struct st_viewer *v)
+/* One list's answer for 127.0.0.2. */
+struct bl_ask {
+	struct dnsbl_site site;
+	bool		 done;
+	enum dns_result	 r;
+	bool		 listed;
+	bool		 error_code;	/* 127.255.255.x: resolver refused */
+};
+
+static void
+bl_feed(void *arg, unsigned type, const void *data, size_t len)
+{
+	struct bl_ask *a = arg;
+	const uint8_t *ip = data;
+
+	if (type != DNS_TYPE_A || len != 4)
+		return;
+	if (dnsbl_error_code(ip))
+		a->error_code = true;
+	else if (dnsbl_site_match(&a->site, ip))
+		a->listed = true;
+}
+
+static void
+bl_answered(void *arg, enum dns_result r, const unsigned char *msg,
+    size_t len)
+{
+	struct bl_ask *a = arg;
+
+	a->done = true;
+	a->r = r;
+	if (r == DNS_FOUND && msg != NULL)
+		(void)dns_answer_each(msg, len, DNS_TYPE_A, bl_feed, a);
+}
+
+/* The daemon's verdict on 127.0.0.2. */
+struct bl_verdict {
+	bool		 done;
+	char		 reply[ST_NOTE_MAX];
+};
+
+static void
+bl_decided(void *arg, const char *reply)
+{
+	struct bl_verdict *v = arg;
+
+	v->done = true;
+	snprintf(v->reply, sizeof(v->reply), "%s", reply ? reply : "");
+}
+
+/* check_list - one list asked for its test entry: PASS listed, WEAK
+ * not, ERROR no answer */
+static int
+check_list(struct selftest *st, const struct st_local_opts *o,
+    const char *item, const struct sockaddr *test, size_t *listed)
+{
+	char name[ST_NOTE_MAX], q[DNSBL_ZONE_MAX + 80], err[256];
+	struct bl_ask a;
+	struct st_check *c;
+
+	memset(&a, 0, sizeof(a));
+	if (dnsbl_site_parse(item, &a.site, err, sizeof(err)) == -1)
+		return 0;	/* the configuration was checked with it */
+	snprintf(name, sizeof(name), "DNSBL %s answers for its test entry "
+	    "127.0.0.2 (RFC 5782 5)", a.site.zone);
+	if ((c = st_add_check(st, name)) == NULL)
+		return -1;
+	if (netaddr_reverse(test, a.site.zone, q, sizeof(q)) == -1) {
+		c->verdict = ST_ERROR;
+		snprintf(c->note, sizeof(c->note), "the name to ask is too "
+		    "long");
+		return 0;
+	}
+	if (dns_query(o->dns, q, DNS_TYPE_A, bl_answered, &a) != NULL)
+		while (!a.done && o->wait(o->wait_arg))
+			;
+	if (!a.done || a.r == DNS_TEMPFAIL) {
+		c->verdict = ST_ERROR;
+		snprintf(c->note, sizeof(c->note), "no answer for %.120s through "
+		    "dns_servers (a timeout or a server failure)", q);
+	} else if (a.listed) {
+		c->verdict = ST_PASS;
+		(*listed)++;
+	} else {
+		c->verdict = ST_WEAK;
+		snprintf(c->note, sizeof(c->note), "the list does not answer "
+		    "for its test entry (typo in the zone name, or the "
+		    "resolver is blocked by the list)%s: %.120s",
+		    a.error_code ? "; it answered an error code" : "", q);
+	}
+	return 0;
+}
+
+/* check_dnsbl - each list lists 127.0.0.2, and the daemon refuses it */
+static int
+check_dnsbl(struct selftest *st, const struct st_local_opts *o)
 {
 	const struct config *cfg = st->cfg;
+	struct sockaddr_in test;
+	struct bl_verdict v;
+	struct st_check *c;
+	struct dnsbl *b;
+	size_t listed = 0;
+
+	memset(&test, 0, sizeof(test));
+	test.sin_family = AF_INET;
+	test.sin_addr.s_addr = htonl(0x7f000002);
+	for (size_t i = 0; i < cfg->dnsbl.n; i++)
+		if (check_list(st, o, cfg->dnsbl.v[i],
+		    (const struct sockaddr *)&test, &listed) == -1)
+			return -1;
+	if ((c = st_add_check(st, "DNSBL: a client listed on the "
+	    "configured lists (the test address 127.0.0.2) is refused")) ==
+	    NULL)
+		return -1;
+	memset(&v, 0, sizeof(v));
+	b = o->hooks->dnsbl_start(o->loop, o->dns, cfg,
+	    (const struct sockaddr *)&test, "127.0.0.2", 0, bl_decided, &v);
+	while (!v.done && o->wait(o->wait_arg))
+		;
+	if (!v.done) {
+		o->hooks->dnsbl_cancel(b);
+		c->verdict = ST_ERROR;
+		snprintf(c->note, sizeof(c->note), "the daemon's check did "
+		    "not finish");
+	} else if (v.reply[0]) {
+		c->verdict = ST_PASS;
+		snprintf(c->note, sizeof(c->note), "refused at connect: %.290s",
+		    v.reply);
+	} else if (listed == 0) {
+		snprintf(c->note, sizeof(c->note), "not checked: no list "
+		    "answered for 127.0.0.2 (see the lines above)");
+	} else {
+		c->verdict = ST_WEAK;
+		snprintf(c->note, sizeof(c->note), "listed by %zu of %zu "
+		    "lists, yet taken: their weights add up to less than "
+		    "dnsbl_threshold (%u)", listed, cfg->dnsbl.n,
+		    cfg->dnsbl_threshold);
+	}
+	return 0;
+}
+
+/* enforced - one policy's part of the SPF/DMARC line, into note */
+static void
+enforced(const char *key, const char *value, const char *reply,
+    const char *what, enum st_verdict *verdict, char *note, size_t len)
+{
+	size_t l = strlen(note);
+
+	if (strcmp(value, "enforce") == 0 && reply[0] == '\0') {
+		*verdict = ST_FAIL;
+		snprintf(note + l, len - l, "%s%s = enforce, yet %s is taken",
+		    l ? "; " : "", key, what);
+	} else if (reply[0] != '\0') {
+		snprintf(note + l, len - l, "%s%s refused: %s", l ? "; " : "",
+		    what, reply);
+	} else {
+		if (*verdict == ST_PASS)
+			*verdict = ST_WEAK;
+		snprintf(note + l, len - l, "%s%s = %s: %s is only %s, not "
+		    "refused", l ? "; " : "", key, value, what,
+		    strcmp(value, "off") == 0 ? "let through" :
+		    "recorded in Authentication-Results");
+	}
+}
+
+/* check_enforcement - the daemon's verdicts on a forged outside sender */
+static int
+check_enforcement(struct selftest *st, const struct st_local_opts *o)
+{
+	const struct config *cfg = st->cfg;
+	char spf[ST_NOTE_MAX], dmarc[ST_NOTE_MAX];
+	struct st_check *c;
+
+	if ((c = st_add_check(st, "SPF/DMARC enforcement: a forged sender "
+	    "of an outside domain (SPF fail, DMARC p=reject) is refused")) ==
+	    NULL)
+		return -1;
+	o->hooks->mx_forged(cfg, st->client, st->p.tester_domain, spf,
+	    sizeof(spf), dmarc, sizeof(dmarc));
+	c->verdict = ST_PASS;
+	enforced("spf_policy", cfg->spf_policy, spf, "an SPF fail at "
+	    "MAIL", &c->verdict, c->note, sizeof(c->note));
+	enforced("dmarc_policy", cfg->dmarc_policy, dmarc, "a DMARC "
+	    "failure (p=reject) at the end of DATA", &c->verdict, c->note,
+	    sizeof(c->note));
+	return 0;
+}
+
+int
+st_features_local(struct selftest *st, const struct st_viewer *v,
+    const struct st_local_opts *o)
+{
+	const struct config *cfg = st->cfg;
+	bool lent = o->hooks != NULL && o->dns != NULL && o->wait != NULL &&
+	    o->hooks->dnsbl_start != NULL && o->hooks->mx_forged != NULL;
+	bool enforce = strcmp(cfg->spf_policy, "enforce") == 0 ||
+	    strcmp(cfg->dmarc_policy, "enforce") == 0;
 
 	if (check_smtputf8(st, v) == -1 || check_loops(st, v) == -1)
 		return -1;
+	if (lent && cfg->dnsbl.n > 0 && check_dnsbl(st, o) == -1)
+		return -1;
+	if (lent && enforce && check_enforcement(st, o) == -1)
+		return -1;
+	if (lent)
+		return 0;
 	if (cfg->dnsbl.n > 0 && elsewhere(st, "DNSBL: a client listed on "
 	    "the configured lists (the test address 127.0.0.2) is refused",
 	    "the daemon asks the lists at connect, through DNS; that "

@@ -440,7 +440,7 @@ selftest_local(const struct config *cfg, const struct st_local_opts *o,
 			rc = -1;
 		view_from(&l, &client, st->client, st->listener->role,
 		    st->listener->role == ROLE_SUBMISSIONS);
-		if (rc == 0 && st_features_local(st, &view) == -1)
+		if (rc == 0 && st_features_local(st, &view, o) == -1)
 			rc = -1;
 		view_from(&l, &client, st->client, st->listener->role,
 		    st->listener->role == ROLE_SUBMISSIONS);

@@ -131,7 +131,7 @@ run_local(const struct selftest_cli *cli, const struct st_creds *creds,
 {
 	struct resolver rv = { NULL, NULL };
 	struct st_local_opts o = { cli->server_name, cli->tester_domain,
-	    resolve, &rv, creds, NULL, wait_once, &rv };
+	    resolve, &rv, creds, NULL, wait_once, &rv, NULL, NULL, NULL };
 	struct config *cfg;
 	char err[512];
 	int rc = 2;
@@ -157,6 +157,9 @@ run_local(const struct selftest_cli *cli, const struct st_creds *creds,
 	if (creds && policy_auth_possible(cfg) && (o.sasl =
 	    sasl_server_create(rv.loop, cfg, err, sizeof(err))) == NULL)
 		fprintf(stderr, "sallyport: selftest: sasl: %s\n", err);
+	o.loop = rv.loop;
+	o.dns = rv.dns;
+	o.hooks = cli->hooks;
 	if (selftest_local(cfg, &o, st, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sallyport: selftest: %s\n", err);
 		goto out;

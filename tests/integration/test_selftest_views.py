@@ -245,5 +245,69 @@ class Views(SelfTest):
         self.assertIn("in the server's proxy_trusted", err)
 
 
+
+class Features(SelfTest):
+    """The DNSBL and SPF/DMARC lines: the lists asked on the loopback DNS
+    for their test entry, the daemon's own verdicts."""
+
+    def run_features(self, extra, hosts=None):
+        dns = self.dnsmasq(hosts=dict(HOSTS, **(hosts or {})))
+        conf = self.sample_conf(dns, extra)
+        rc, data = self.report('-c', conf)
+        return rc, {c['check']: c for c in data['positive']}
+
+    def named(self, checks, start):
+        found = [c for name, c in checks.items() if name.startswith(start)]
+        self.assertEqual(len(found), 1, (start, list(checks)))
+        return found[0]
+
+    def test_dnsbl_listing_its_test_entry_passes(self):
+        rc, checks = self.run_features(['dnsbl = bl.test'],
+                                       {'2.0.0.127.bl.test': '127.0.0.2'})
+        self.assertEqual(rc, 0, checks)
+        line = self.named(checks, 'DNSBL bl.test answers for its test entry 127.0.0.2')
+        self.assertEqual(line['verdict'], 'PASS', line)
+        line = self.named(checks, 'DNSBL: a client listed')
+        self.assertEqual(line['verdict'], 'PASS', line)
+        self.assertEqual(line['note'], 'refused at connect: 554 5.7.1 Service unavailable; '
+                                       'client [127.0.0.2] blocked using bl.test')
+
+    def test_dnsbl_not_listing_its_test_entry_warns(self):
+        rc, checks = self.run_features(['dnsbl = bl.test typo.test'],
+                                       {'2.0.0.127.bl.test': '127.0.0.2'})
+        self.assertEqual(rc, 0, checks)
+        line = self.named(checks, 'DNSBL typo.test answers')
+        self.assertEqual(line['verdict'], 'WEAK', line)
+        self.assertIn('the list does not answer for its test entry (typo in the zone name, '
+                      'or the resolver is blocked by the list)', line['note'])
+        self.assertEqual(self.named(checks, 'DNSBL bl.test answers')['verdict'], 'PASS')
+        self.assertEqual(self.named(checks, 'DNSBL: a client listed')['verdict'], 'PASS')
+        # No list answers: the daemon's line is not checked.
+        rc, checks = self.run_features(['dnsbl = typo.test'])
+        self.assertEqual(self.named(checks, 'DNSBL typo.test answers')['verdict'], 'WEAK')
+        self.assertEqual(self.named(checks, 'DNSBL: a client listed')['verdict'], 'N/A')
+
+    def test_spf_dmarc_enforced_passes(self):
+        rc, checks = self.run_features(['spf_policy = enforce', 'dmarc_policy = enforce'])
+        self.assertEqual(rc, 0, checks)
+        line = self.named(checks, 'SPF/DMARC enforcement')
+        self.assertEqual(line['verdict'], 'PASS', line)
+        self.assertIn('an SPF fail at MAIL refused: 550 5.7.23 SPF check failed: '
+                      'tester.example does not permit [203.0.113.7]', line['note'])
+        self.assertIn('at the end of DATA refused: 550 5.7.1 DMARC policy of the From: '
+                      'domain: reject: tester.example', line['note'])
+
+    def test_dmarc_only_recorded_is_weak(self):
+        rc, checks = self.run_features(['spf_policy = enforce', 'dmarc_policy = header'])
+        self.assertEqual(rc, 0, checks)
+        line = self.named(checks, 'SPF/DMARC enforcement')
+        self.assertEqual(line['verdict'], 'WEAK', line)
+        self.assertIn('dmarc_policy = header: a DMARC failure (p=reject) at the end of DATA '
+                      'is only recorded in Authentication-Results, not refused', line['note'])
+        # Neither enforced: no line.
+        rc, checks = self.run_features([])
+        self.assertFalse([n for n in checks if n.startswith(('SPF/DMARC', 'DNSBL'))], checks)
+
+
 if __name__ == '__main__':
     sallytest.main()
