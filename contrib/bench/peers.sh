@@ -155,7 +155,7 @@ os_tls_check() {
 		OS_TLS=yes OS_TLS_WHY=
 	else
 		OS_TLS=no
-		OS_TLS_WHY="STARTTLS handshake fails: $(printf '%s\n' "$out" | grep -m1 -iE 'error|alert' | sed 's/^[0-9A-F]*:error:/error:/' || true)"
+		OS_TLS_WHY="STARTTLS handshake fails: $(printf '%s\n' "$out" | grep -m1 -E 'alert|routines' | sed 's/^[0-9A-F]*:error:/error:/' || true)"
 		say "OpenSMTPD STARTTLS not measured: $OS_TLS_WHY"
 	fi
 }
@@ -251,7 +251,8 @@ sync_check() {
 		"${pids[@]}" 2>"$W/logs/strace-$srv.err" &
 	spid=$!
 	# strace says "Process N attached" for each on stderr
-	while [ $t -lt 50 ] && [ "$(grep -c attached "$W/logs/strace-$srv.err" 2>/dev/null)" -lt 1 ]; do
+	while [ $t -lt 50 ]; do
+		grep -q attached "$W/logs/strace-$srv.err" 2>/dev/null && break
 		sleep 0.1; t=$((t + 1))
 	done
 	sleep 0.3
