@@ -319,7 +319,7 @@ conn_process(struct conn *c)
 	struct ev_loop *loop = c->srv->loop;
 	const struct config *cfg = c->cfg->cfg;
 	size_t used;
-	bool reading, newline = false;
+	bool room, newline = false;
 
 	if (c->handshaking || c->holding)
 		return 0;		/* the handshake or the tarpit drives */
@@ -355,11 +355,14 @@ conn_process(struct conn *c)
 		ev_io_stop(loop, &c->rio);	/* close once flushed */
 		return 0;
 	}
-	reading = !smtp_waiting(c->smtp) && c->out.len < CONN_OUT_HIGH &&
-	    c->inlen < CONN_INBUF;
-	if (reading)
+	/* While the engine waits for us (a commit, a lookup) the read
+	 * watcher stays as it is: stopping and starting it would cost an
+	 * epoll_ctl per transaction. If the client sends meanwhile, on_read
+	 * stops it then, and the input stays in the socket. */
+	room = c->out.len < CONN_OUT_HIGH && c->inlen < CONN_INBUF;
+	if (room && !smtp_waiting(c->smtp))
 		ev_io_start(loop, &c->rio);
-	else
+	else if (!room)
 		ev_io_stop(loop, &c->rio);
 	c->timer.repeat = server_timeout(c->srv, smtp_in_data(c->smtp) ?
 	    cfg->data_timeout : cfg->command_timeout);
@@ -436,7 +439,6 @@ on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
 
-	(void)loop;
 	(void)revents;
 	if (c->proxy_pending) {
 		conn_proxy_input(c);
@@ -448,6 +450,10 @@ on_read(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (c->greet_pending) {
 		conn_pregreet(c);
+		return;
+	}
+	if (c->smtp && smtp_waiting(c->smtp)) {
+		ev_io_stop(loop, &c->rio);	/* conn_process starts it */
 		return;
 	}
 	if (conn_fill(c) == -1)
