@@ -304,8 +304,11 @@ committer_submit(struct committer *c, struct spool *sp, commit_cb *cb,
 	clock_gettime(CLOCK_MONOTONIC, &j->submitted);
 	pthread_mutex_lock(&c->lock);
 	list_push(&c->todo, j);
-	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
+	/* After the unlock, so that the woken worker does not block at
+	 * once on the lock we hold (a futex wait and wake more). Nothing is
+	 * missed: a worker looks at todo under the lock before it waits. */
+	pthread_cond_signal(&c->cond);
 }
 
 void
