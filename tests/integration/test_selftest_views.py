@@ -9,6 +9,7 @@ to a running daemon). The probes of test_selftest.py, the same helpers.
 Every configuration points dns_servers at a dnsmasq on loopback."""
 
 import os
+import socket
 
 import sallytest
 from test_selftest import HOSTS, UNTRUSTED, SelfTest
@@ -250,8 +251,8 @@ class Features(SelfTest):
     """The DNSBL and SPF/DMARC lines: the lists asked on the loopback DNS
     for their test entry, the daemon's own verdicts."""
 
-    def run_features(self, extra, hosts=None):
-        dns = self.dnsmasq(hosts=dict(HOSTS, **(hosts or {})))
+    def run_features(self, extra, hosts=None, servers=None):
+        dns = self.dnsmasq(hosts=dict(HOSTS, **(hosts or {})), servers=servers)
         conf = self.sample_conf(dns, extra)
         rc, data = self.report('-c', conf)
         return rc, {c['check']: c for c in data['positive']}
@@ -286,6 +287,19 @@ class Features(SelfTest):
         rc, checks = self.run_features(['dnsbl = typo.test'])
         self.assertEqual(self.named(checks, 'DNSBL typo.test answers')['verdict'], 'WEAK')
         self.assertEqual(self.named(checks, 'DNSBL: a client listed')['verdict'], 'N/A')
+
+    def test_dnsbl_without_answer_is_an_error(self):
+        # Questions for slow.test go to a socket that never answers.
+        hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        hole.bind(('127.0.0.1', 0))
+        self.addCleanup(hole.close)
+        rc, checks = self.run_features(
+            ['dnsbl = slow.test', 'dns_timeout = 1s'],
+            servers={'slow.test': '127.0.0.1#%d' % hole.getsockname()[1]})
+        self.assertEqual(rc, 2, checks)
+        line = self.named(checks, 'DNSBL slow.test answers')
+        self.assertEqual(line['verdict'], 'ERROR', line)
+        self.assertIn('no answer for 2.0.0.127.slow.test through dns_servers', line['note'])
 
     def test_spf_dmarc_enforced_passes(self):
         rc, checks = self.run_features(['spf_policy = enforce', 'dmarc_policy = enforce'])
