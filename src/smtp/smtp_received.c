@@ -22,17 +22,37 @@ smtp_proto_name(const struct smtp_session *s)
 	return names[kind][(s->tls ? 1 : 0) + (s->authenticated ? 2 : 0)];
 }
 
+/* received_date - the date of Received for t, formatted once per
+ * second and thread: localtime and strftime cost as much as the rest
+ * of the field */
+static const char *
+received_date(time_t t)
+{
+	static _Thread_local time_t last = (time_t)-1;
+	static _Thread_local char date[64];
+	struct tm tm;
+
+	if (t != last) {
+		if (localtime_r(&t, &tm) == NULL ||
+		    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
+		    &tm) == 0) {
+			last = (time_t)-1;	/* the buffer is not that date */
+			return "";
+		}
+		last = t;
+	}
+	return date;
+}
+
 /* smtp_received - the Received: header we prepend (RFC 5321 4.4) */
 int
 smtp_received(struct smtp_session *s, char *out, size_t outlen)
 {
 	const struct smtp_tx *tx = s->tx;
-	char date[64], using[128] = "";
-	struct tm tm;
+	const char *date = received_date(tx->env.arrival);
+	char using[128] = "";
 	int n;
 
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z",
-	    localtime_r(&tx->env.arrival, &tm));
 	if (s->tls)
 		snprintf(using, sizeof(using), "\t(using %s with cipher %s "
 		    "(%d bits))\r\n", s->tls_version, s->tls_cipher,
