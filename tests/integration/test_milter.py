@@ -16,9 +16,11 @@ import struct
 import subprocess
 import tempfile
 import threading
+import time
 
 import sallytest
 from milterpeer import MilterPeer
+from sallytest_smtp import dot_stuff
 
 DOMAIN = 'example.com'
 SELECTOR = 'milter2026'
@@ -479,6 +481,26 @@ class Pipelining(Base):
         seq = ''.join(raw.sessions[-1])
         # OPTNEG, CONNECT, HELO, MAIL, RCPT, ABORT; then the message
         self.assertTrue(re.search(r'^OCHMRAMRT(L+)N(B+)EQ$', seq), seq)
+
+    def test_input_during_a_slow_verdict_waits_its_turn(self):
+        # The milter takes a second over the end of message; NOOP and
+        # QUIT arrive meanwhile, in a packet of their own, and are
+        # answered after the 250, in order (the read watcher stays armed
+        # while the session waits, and stops when input comes).
+        peer = self.peer({'sleep': {'eom': 1}})
+        srv = self.start('peer ' + peer.address)
+        c = self.ehlo_client(srv.mx_port)
+        self.assertEqual(c.cmd('MAIL FROM:<alice@example.com>').code, 250)
+        self.assertEqual(c.cmd('RCPT TO:<user@example.test>').code, 250)
+        self.assertEqual(c.cmd('DATA').code, 354)
+        c.send(dot_stuff(MESSAGE))
+        time.sleep(0.3)
+        c.send('NOOP\r\nQUIT\r\n')
+        r = c.reply()
+        self.assertEqual(r.code, 250, r)
+        self.assertIsNotNone(srv.queue_entry(r.queue_id()))
+        self.assertEqual(c.reply().code, 250)
+        self.assertEqual(c.reply().code, 221)
 
     def test_connect_verdict_with_pipelined_commands(self):
         peer = self.peer({'replies': {'connect': 'reject'}})
