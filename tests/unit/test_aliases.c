@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "conf/aliases.h"
+#include "scratch.h"
 
 static char path[64];
 
@@ -19,13 +20,7 @@ static char path[64];
 static const char *
 file(const char *text)
 {
-	int	 fd;
-
-	snprintf(path, sizeof(path), "/tmp/sallyport-test-aliases.XXXXXX");
-	fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	scratch_file(path, sizeof(path), "aliases", text);
 	return path;
 }
 

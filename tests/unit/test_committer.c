@@ -14,6 +14,7 @@
 #include "lib/metrics.h"
 #include "queue/committer.h"
 #include "queue/queue.h"
+#include "qfixture.h"
 #include "scratch.h"
 
 #define NJOBS	500
@@ -108,17 +109,10 @@ make_spool(struct run *r, size_t i, bool doomed)
 {
 	static char *rcpts[] = { "a@example.test" };
 	struct item *it = &r->items[i];
-	struct envelope env;
+	struct envelope env = qfixture_env("192.0.2.1", "client.example",
+	    "s@example.org", rcpts, 1);
 	char err[256], path[300];
 
-	memset(&env, 0, sizeof(env));
-	env.arrival = 1700000000;
-	env.client = "192.0.2.1";
-	env.helo = "client.example";
-	env.proto = "ESMTP";
-	env.sender = "s@example.org";
-	env.rcpts = rcpts;
-	env.nrcpts = 1;
 	it->held = r->held_mod && i % r->held_mod == 1;
 	if (it->held)
 		env.hold = "quarantined by a test";

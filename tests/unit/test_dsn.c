@@ -13,29 +13,13 @@
 #include "deliver/dsn.h"
 #include "queue/qentry.h"
 #include "queue/queue.h"
-#include "scratch.h"
+#include "qfixture.h"
 
 #define HOST	"mail.example.test"
 
-static char dir[256];
-static struct queue *q;
 static char err[512];
 
-static void
-setup(void)
-{
-	scratch_make(dir, sizeof(dir), "dsn");
-	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
-}
-
-static void
-teardown(void)
-{
-	queue_close(q);
-	scratch_remove(dir);
-}
-
-TestSuite(dsn, .init = setup, .fini = teardown);
+QFIXTURE_SUITE(dsn, "dsn");
 
 static bool entry_requiretls;	/* the next entry() has REQUIRETLS */
 
@@ -45,23 +29,12 @@ entry(const char *sender, const char *message)
 {
 	static char *rcpts[] = { "a@example.test", "b@example.test",
 	    "c@example.org" };
-	struct envelope env;
-	struct spool *sp;
+	struct envelope env = qfixture_env("192.0.2.7", "client.example.org",
+	    sender, rcpts, 3);
 	struct qentry *e;
 
-	memset(&env, 0, sizeof(env));
-	env.arrival = 1700000000;
-	env.client = "192.0.2.7";
-	env.helo = "client.example.org";
-	env.proto = "ESMTP";
-	env.sender = sender;
-	env.rcpts = rcpts;
-	env.nrcpts = 3;
 	env.requiretls = entry_requiretls;
-	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)));
-	cr_assert_eq(spool_write(sp, message, strlen(message)), 0);
-	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
-	spool_free(sp);
+	qfixture_commit(q, &env, message);
 	cr_assert_not_null(e = qentry_load(dir, env.id, err, sizeof(err)),
 	    "%s", err);
 	return e;

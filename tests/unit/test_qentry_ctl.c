@@ -14,27 +14,11 @@
 #include "queue/qentry.h"
 #include "queue/qfilter.h"
 #include "queue/queue.h"
-#include "scratch.h"
+#include "qfixture.h"
 
-static char dir[256];
-static struct queue *q;
 static char err[512];
 
-static void
-setup(void)
-{
-	scratch_make(dir, sizeof(dir), "qentry_ctl");
-	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
-}
-
-static void
-teardown(void)
-{
-	queue_close(q);
-	scratch_remove(dir);
-}
-
-TestSuite(qctl, .init = setup, .fini = teardown);
+QFIXTURE_SUITE(qctl, "qentry_ctl");
 
 /* commit - an entry for two recipients; its id in id */
 static void
@@ -42,22 +26,10 @@ commit(const char *sender, char id[QUEUE_ID_LEN + 1])
 {
 	static char *rcpts[] = { "a@example.test", "b@Example.ORG" };
 	static const char body[] = "Subject: hi\r\n\r\nhello\r\n";
-	struct envelope env;
-	struct spool *sp;
+	struct envelope env = qfixture_env("192.0.2.7", "client.example.org",
+	    sender, rcpts, 2);
 
-	memset(&env, 0, sizeof(env));
-	env.arrival = 1700000000;
-	env.client = "192.0.2.7";
-	env.helo = "client.example.org";
-	env.proto = "ESMTP";
-	env.sender = sender;
-	env.rcpts = rcpts;
-	env.nrcpts = 2;
-	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)),
-	    "%s", err);
-	cr_assert_eq(spool_write(sp, body, strlen(body)), 0);
-	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
-	spool_free(sp);
+	qfixture_commit(q, &env, body);
 	memcpy(id, env.id, QUEUE_ID_LEN + 1);
 }
 

@@ -15,30 +15,12 @@
 
 #include "queue/qentry.h"
 #include "queue/queue.h"
-#include "scratch.h"
+#include "qfixture.h"
 
 #define ROUNDS	20000	/* locks of a gone entry, per process */
 #define REMOVALS	250	/* entries removed under a reader */
 
-static char dir[256];
-static struct queue *q;
-static char err[512];
-
-static void
-setup(void)
-{
-	scratch_make(dir, sizeof(dir), "qentry_race");
-	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
-}
-
-static void
-teardown(void)
-{
-	queue_close(q);
-	scratch_remove(dir);
-}
-
-TestSuite(qrace, .init = setup, .fini = teardown);
+QFIXTURE_SUITE(qrace, "qentry_race");
 
 /* commit - an entry for one recipient; its id in id */
 static void
@@ -46,23 +28,11 @@ commit(char id[QUEUE_ID_LEN + 1])
 {
 	static char *rcpts[] = { "a@example.test" };
 	static const char body[] = "Subject: hi\r\n\r\nhello\r\n";
-	struct envelope env;
-	struct spool *sp;
+	struct envelope env = qfixture_env("192.0.2.7", "client.example.org",
+	    "s@example.test", rcpts, 1);
 
-	memset(&env, 0, sizeof(env));
-	env.arrival = 1700000000;
-	env.client = "192.0.2.7";
-	env.helo = "client.example.org";
-	env.proto = "ESMTP";
-	env.sender = "s@example.test";
-	env.rcpts = rcpts;
-	env.nrcpts = 1;
-	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)),
-	    "%s", err);
-	cr_assert_eq(spool_write(sp, body, strlen(body)), 0);
-	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
-	memcpy(id, spool_id(sp), QUEUE_ID_LEN + 1);
-	spool_free(sp);
+	qfixture_commit(q, &env, body);
+	memcpy(id, env.id, QUEUE_ID_LEN + 1);
 }
 
 /* lock_gone - ROUNDS locks of an id with no entry: the number of

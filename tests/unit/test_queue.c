@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "queue/queue.h"
+#include "qfixture.h"
 #include "scratch.h"
 
 static char dir[256];
@@ -54,17 +55,9 @@ static struct envelope
 sample_env(void)
 {
 	static char *rcpts[] = { "a@example.test", "\"b c\"@example.test" };
-	struct envelope env;
 
-	memset(&env, 0, sizeof(env));
-	env.arrival = 1700000000;
-	env.client = "192.0.2.1";
-	env.helo = "client.example";
-	env.proto = "ESMTP";
-	env.sender = "s@example.org";
-	env.rcpts = rcpts;
-	env.nrcpts = 2;
-	return env;
+	return qfixture_env("192.0.2.1", "client.example", "s@example.org",
+	    rcpts, 2);
 }
 
 Test(queue, commit_writes_envelope_and_message)

@@ -16,6 +16,7 @@
 #include "conf/config.h"
 #include "conf/rcpt_table.h"
 #include "smtp/policy.h"
+#include "scratch.h"
 
 static char path[64], apath[64];
 static struct config *cfg;
@@ -24,13 +25,7 @@ static struct config *cfg;
 static const char *
 afile(const char *text)
 {
-	int	 fd;
-
-	snprintf(apath, sizeof(apath), "/tmp/sallyport-test-rcpta.XXXXXX");
-	fd = mkstemp(apath);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	scratch_file(apath, sizeof(apath), "rcpta", text);
 	return apath;
 }
 

@@ -14,42 +14,21 @@
 
 #include "queue/qentry.h"
 #include "queue/queue.h"
+#include "qfixture.h"
 #include "scratch.h"
 
-static char dir[256], err[256];
-static struct queue *q;
+static char err[256];
 
-static void
-setup(void)
-{
-	scratch_make(dir, sizeof(dir), "spool");
-	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
-}
-
-static void
-teardown(void)
-{
-	queue_close(q);
-	scratch_remove(dir);
-}
-
-TestSuite(spool, .init = setup, .fini = teardown);
+QFIXTURE_SUITE(spool, "spool");
 
 static char *rcpts[] = { "a@example.test", "b@example.test" };
 
 static struct envelope
 sample_env(size_t room)
 {
-	struct envelope env;
+	struct envelope env = qfixture_env("192.0.2.1", "client.example",
+	    "s@example.org", rcpts, 2);
 
-	memset(&env, 0, sizeof(env));
-	env.arrival = 1700000000;
-	env.client = "192.0.2.1";
-	env.helo = "client.example";
-	env.proto = "ESMTP";
-	env.sender = "s@example.org";
-	env.rcpts = rcpts;
-	env.nrcpts = 2;
 	env.prepend_room = room;
 	return env;
 }
