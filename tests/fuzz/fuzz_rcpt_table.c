@@ -16,6 +16,7 @@
 #include "conf/aliases.h"
 #include "conf/config.h"
 #include "conf/rcpt_table.h"
+#include "lib/idna.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -53,22 +54,25 @@ static void
 ask(const struct rcpt_table *t, const char *addr, bool delim)
 {
 	struct rcpt_dest v[16];
-	char		 local[128];
-	const char	*at = strrchr(addr, '@');
+	char		 local[128], asked[256];
+	const char	*at = strrchr(addr, '@'), *why;
 	int		 n;
 
 	if (at == NULL || at - addr >= (long)sizeof(local))
 		return;
 	snprintf(local, sizeof(local), "%.*s", (int)(at - addr), addr);
+	if (idna_to_dns(at + 1, asked, sizeof(asked), &why) == -1)
+		snprintf(asked, sizeof(asked), "%s", at + 1);
 	n = rcpt_expand(t, local, at + 1, is_local, NULL, v, 16);
 	if (n < -2 || (n == -1) == rcpt_known(t, local, at + 1))
 		abort();
 	for (int i = 0; i < n; i++) {
 		const char *d = strrchr(v[i].addr, '@');
 
-		/* The shorthand's names are in any domain asked of it. */
+		/* The shorthand's names are in any domain asked of it, in
+		 * its DNS form (a UTF-8 domain's A-label). */
 		if (d == NULL || (v[i].mailbox && !ours(d + 1) &&
-		    !same_domain(d + 1, at + 1)))
+		    !same_domain(d + 1, asked)))
 			abort();
 		if (v[i].folder != NULL && (!delim || !v[i].mailbox))
 			abort();
