@@ -30,15 +30,15 @@ ours(const char *domain)
 	    strcasecmp(domain, "b.example") == 0;
 }
 
-/* same_domain - a and b, case and one trailing dot aside */
+/* same_domain - is got the asked domain as the table writes it: case
+ * aside, with one trailing dot dropped (only one: "a.." is "a.") */
 static bool
-same_domain(const char *a, const char *b)
+same_domain(const char *got, const char *asked)
 {
-	size_t	 la = strlen(a), lb = strlen(b);
+	size_t	 lg = strlen(got), la = strlen(asked);
 
-	la -= la > 0 && a[la - 1] == '.';
-	lb -= lb > 0 && b[lb - 1] == '.';
-	return la == lb && strncasecmp(a, b, la) == 0;
+	la -= la > 0 && asked[la - 1] == '.';
+	return lg == la && strncasecmp(got, asked, la) == 0;
 }
 
 static bool
