@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #define QUEUE_ID_LEN	16
@@ -132,6 +133,31 @@ uint64_t	 spool_size(const struct spool *);	/* message octets */
 /* Its envelope had hold: spool_publish puts it into hold/ (make that
  * directory durable with queue_sync_hold), where no runner looks. */
 bool		 spool_held(const struct spool *);
+
+/*
+ * Entries kept in memory, for the journal (queue/journal.h). With
+ * queue_set_lazy(q, true), a spool of q created afterwards has no file
+ * while its entry fits the spool's buffer (64 KiB): spool_write,
+ * spool_prepend, spool_tls_optional, spool_pread and spool_rewrite work
+ * on the buffer, and the file in tmp/ is made only when the entry
+ * outgrows it or by spool_materialize. Such a spool's id is not
+ * reserved by a file: spool_publish gives it a fresh one (the envelope's
+ * id line rewritten, a warning logged) should its name be taken in
+ * incoming/ or hold/ by then.
+ */
+void		 queue_set_lazy(struct queue *, bool);
+/* The entry's octets as they stand (envelope, slot, message): in
+ * memory, *iov covers them and *fd is -1; else *fd is the flushed file
+ * (not to be closed) and *len its length. 0, or -1 with errno. */
+int		 spool_image(struct spool *, struct iovec *iov, int *fd,
+		    uint64_t *len);
+/* Make sure the entry is written out to its file in tmp/ (created if
+ * lazy), without an fsync: a batch is then made durable at once with
+ * queue_syncfs before spool_publish. 0, or -1 with err. */
+int		 spool_materialize(struct spool *, char *err, size_t errlen);
+/* syncfs on the queue's file system: every spool materialized before it
+ * is on stable storage. 0, or -1 with err. */
+int		 queue_syncfs(struct queue *, char *err, size_t errlen);
 
 /* Commit in steps so that a batch can share the directory fsync:
  * spool_sync (flush + fsync the file), spool_publish (rename into
