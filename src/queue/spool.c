@@ -1,0 +1,645 @@
+/*
+ * spool - spool files of a queue: writing an entry, and its atomic
+ * commit into incoming/ or hold/.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* renameat2 */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "queue/queue_priv.h"
+
+#define SPOOL_BUFSIZE	65536
+
+struct spool {
+	struct queue	*q;
+	int		 fd;
+	char		 id[QUEUE_ID_LEN + 1];
+	/* Its name in tmp/: the id, or ID.new for the second file of a
+	 * rewrite, which only ever gets the id by spool_rewrite_done. */
+	char		 name[QUEUE_ID_LEN + 5];
+	bool		 published;
+	bool		 held;		/* published into hold/ */
+	int		 error;		/* first write error (errno), sticky */
+	uint64_t	 msgsize;	/* octets after the envelope */
+	uint64_t	 pos;		/* octets put so far (file offset) */
+	uint64_t	 body;		/* where spool_write's octets start */
+	uint64_t	 slot;		/* where the prepend slot starts */
+	size_t		 room;		/* its size; 0: none */
+	size_t		 used;		/* octets of fields at its end */
+	uint64_t	 tlsreq;	/* offset of the tlsrequired value; 0:
+					 * none (a REQUIRETLS envelope) */
+	size_t		 len;		/* bytes in buf */
+	char		 buf[SPOOL_BUFSIZE];
+};
+
+/* The process id mixed into queue ids: getpid is a system call, so it
+ * is asked once per process and forgotten in the child of a fork (the
+ * workers are forked with the queue open). 0: not asked yet. */
+static pid_t id_pid;
+static pthread_once_t id_pid_once = PTHREAD_ONCE_INIT;
+
+static void
+id_pid_forget(void)
+{
+	__atomic_store_n(&id_pid, 0, __ATOMIC_RELAXED);
+}
+
+static void
+id_pid_watch(void)
+{
+	pthread_atfork(NULL, NULL, id_pid_forget);
+}
+
+/* id_pid_get - this process's id, asked at most once since the fork */
+static pid_t
+id_pid_get(void)
+{
+	pid_t pid;
+
+	pthread_once(&id_pid_once, id_pid_watch);
+	if ((pid = __atomic_load_n(&id_pid, __ATOMIC_RELAXED)) == 0) {
+		pid = getpid();
+		__atomic_store_n(&id_pid, pid, __ATOMIC_RELAXED);
+	}
+	return pid;
+}
+
+/*
+ * new_id - time-ordered queue id: seconds, microseconds, and a sequence
+ * number mixed with the pid so that worker processes do not collide.
+ * Uniqueness is still enforced by O_EXCL and a check of incoming/.
+ */
+static void
+new_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
+{
+	struct timeval tv;
+	unsigned low;
+
+	gettimeofday(&tv, NULL);
+	low = (q->seq++ + (unsigned)id_pid_get() * 2654435761u) & 0xfff;
+	snprintf(id, QUEUE_ID_LEN + 1, "%08llX%05lX%03X",
+	    (unsigned long long)tv.tv_sec & 0xffffffffULL,
+	    (unsigned long)tv.tv_usec & 0xfffff, low);
+}
+
+static bool
+field_ok(const char *s)
+{
+	for (; s && *s; s++)
+		if (*s == '\r' || *s == '\n')
+			return false;
+	return true;
+}
+
+/* spool_flush - write out the buffer; errors stick to the spool */
+static int
+spool_flush(struct spool *sp)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (sp->error == 0 && off < sp->len) {
+		n = write(sp->fd, sp->buf + off, sp->len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			sp->error = n == 0 ? EIO : errno;
+		else
+			off += (size_t)n;
+	}
+	sp->len = 0;
+	return sp->error ? -1 : 0;
+}
+
+static int
+spool_put(struct spool *sp, const void *p, size_t n)
+{
+	const char *s = p;
+
+	sp->pos += n;
+	while (n > 0 && sp->error == 0) {
+		size_t room = sizeof(sp->buf) - sp->len;
+		size_t k = n < room ? n : room;
+
+		memcpy(sp->buf + sp->len, s, k);
+		sp->len += k;
+		s += k;
+		n -= k;
+		if (sp->len == sizeof(sp->buf))
+			spool_flush(sp);
+	}
+	return sp->error ? -1 : 0;
+}
+
+static int
+spool_putf(struct spool *sp, const char *key, const char *value)
+{
+	if (spool_put(sp, key, strlen(key)) == -1 ||
+	    spool_put(sp, " ", 1) == -1 ||
+	    spool_put(sp, value, strlen(value)) == -1)
+		return -1;
+	return spool_put(sp, "\n", 1);
+}
+
+/* put_slot - the empty prepend slot after the envelope: its length line
+ * (nothing used yet), then filler that spool_prepend overwrites from
+ * the end (doc/queue.md) */
+static int
+put_slot(struct spool *sp, size_t room)
+{
+	char line[QUEUE_PREPEND_LINE + 1], spaces[256];
+	size_t left = room - QUEUE_PREPEND_LINE, k;
+
+	memset(spaces, ' ', sizeof(spaces));
+	sp->slot = sp->pos;
+	sp->room = room;
+	snprintf(line, sizeof(line), "%0*u\n", QUEUE_PREPEND_LINE - 1, 0);
+	if (spool_put(sp, line, QUEUE_PREPEND_LINE) == -1)
+		return -1;
+	for (; left > 0; left -= k) {
+		k = left < sizeof(spaces) ? left : sizeof(spaces);
+		if (spool_put(sp, spaces, k) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* pwrite_all - n octets at off, or -1 with errno */
+static int
+pwrite_all(int fd, const char *p, size_t n, uint64_t off)
+{
+	ssize_t k;
+
+	while (n > 0) {
+		k = pwrite(fd, p, n, (off_t)off);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}
+
+int
+spool_prepend(struct spool *sp, const void *fields, size_t len)
+{
+	char line[QUEUE_PREPEND_LINE + 1];
+
+	if (sp->room == 0 || len > sp->room - QUEUE_PREPEND_LINE - sp->used) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	/* The slot may still sit in the buffer: out with it first, so that
+	 * a later flush cannot write the filler back over the fields. */
+	if (spool_flush(sp) == -1) {
+		errno = sp->error;
+		return -1;
+	}
+	/* Fields first, then the length that makes them part of the
+	 * message: until the length is written they are filler. */
+	if (pwrite_all(sp->fd, fields, len, sp->slot + sp->room - sp->used -
+	    len) == -1)
+		goto fail;
+	snprintf(line, sizeof(line), "%0*zu\n", QUEUE_PREPEND_LINE - 1,
+	    sp->used + len);
+	if (pwrite_all(sp->fd, line, QUEUE_PREPEND_LINE, sp->slot) == -1)
+		goto fail;
+	sp->used += len;
+	return 0;
+fail:
+	sp->error = errno;
+	return -1;
+}
+
+int
+spool_tls_optional(struct spool *sp)
+{
+	if (sp->tlsreq == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* The envelope may still sit in the buffer: out with it first. */
+	if (spool_flush(sp) == -1) {
+		errno = sp->error;
+		return -1;
+	}
+	if (pwrite_all(sp->fd, "off", 3, sp->tlsreq) == -1) {
+		sp->error = errno;
+		return -1;
+	}
+	return 0;
+}
+
+/* envelope_ok - what queue_spool_create and spool_rewrite refuse */
+static int
+envelope_ok(const struct envelope *env, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (!field_ok(env->client) || !field_ok(env->helo) ||
+	    !field_ok(env->proto) || !field_ok(env->auth_user) ||
+	    !field_ok(env->sender) || !field_ok(env->hold)) {
+		seterr(err, errlen, "line break in an envelope field");
+		return -1;
+	}
+	for (i = 0; i < env->nrcpts; i++)
+		if (!field_ok(env->rcpts[i])) {
+			seterr(err, errlen, "line break in a recipient");
+			return -1;
+		}
+	if (env->prepend_room != 0 && (env->prepend_room < QUEUE_PREPEND_MIN ||
+	    env->prepend_room > QUEUE_PREPEND_MAX)) {
+		seterr(err, errlen, "prepend room out of bounds");
+		return -1;
+	}
+	return 0;
+}
+
+/* spool_new - an empty spool of q, no file yet */
+static struct spool *
+spool_new(struct queue *q, char *err, size_t errlen)
+{
+	struct spool *sp;
+
+	if ((sp = malloc(sizeof(*sp))) == NULL) {
+		seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	sp->q = q;
+	sp->published = false;
+	sp->held = false;
+	sp->error = 0;
+	sp->msgsize = 0;
+	sp->len = 0;
+	sp->pos = 0;
+	sp->body = 0;
+	sp->room = 0;
+	sp->used = 0;
+	sp->tlsreq = 0;
+	sp->fd = -1;
+	return sp;
+}
+
+/* put_envelope - the envelope of sp->id, and the empty prepend slot */
+static int
+put_envelope(struct spool *sp, const struct envelope *env)
+{
+	char num[32];
+	size_t i;
+	int rc;
+
+	snprintf(num, sizeof(num), "%lld", (long long)env->arrival);
+	rc = spool_putf(sp, "sallyport-queue", "1");
+	rc |= spool_putf(sp, "id", sp->id);
+	rc |= spool_putf(sp, "arrival", num);
+	rc |= spool_putf(sp, "client", env->client);
+	rc |= spool_putf(sp, "helo", env->helo);
+	rc |= spool_putf(sp, "proto", env->proto);
+	if (env->auth_user)
+		rc |= spool_putf(sp, "auth", env->auth_user);
+	if (env->smtputf8)
+		rc |= spool_putf(sp, "smtputf8", "yes");
+	/* REQUIRETLS wins over the header (RFC 8689 5): only an entry
+	 * without it can turn tlsrequired off, in place (same length). */
+	if (env->requiretls) {
+		rc |= spool_putf(sp, "requiretls", "yes");
+	} else {
+		rc |= spool_put(sp, "tlsrequired ", 12);
+		sp->tlsreq = sp->pos;
+		rc |= spool_put(sp, env->tls_optional ? "off\n" : "yes\n", 4);
+	}
+	if (env->body != MAIL_BODY_NONE)
+		rc |= spool_putf(sp, "body", env->body == MAIL_BODY_8BITMIME ?
+		    "8BITMIME" : "7BIT");
+	if (env->prepend_room) {
+		snprintf(num, sizeof(num), "%zu", env->prepend_room);
+		rc |= spool_putf(sp, "prepend", num);
+	}
+	if (env->hold) {
+		rc |= spool_putf(sp, "hold", env->hold);
+		sp->held = true;
+	}
+	rc |= spool_putf(sp, "from", env->sender);
+	for (i = 0; i < env->nrcpts; i++)
+		rc |= spool_putf(sp, "rcpt", env->rcpts[i]);
+	rc |= spool_put(sp, "\n", 1);
+	if (env->prepend_room)
+		rc |= put_slot(sp, env->prepend_room);
+	sp->body = sp->pos;
+	return rc;
+}
+
+/* spool_start - the envelope into the new file of sp; sp is freed on
+ * failure */
+static struct spool *
+spool_start(struct spool *sp, struct envelope *env, char *err,
+    size_t errlen)
+{
+	int e;
+
+	memcpy(env->id, sp->id, sizeof(env->id));
+	if (put_envelope(sp, env) == 0)
+		return sp;
+	e = sp->error;
+	seterr(err, errlen, "write spool file %s: %s", sp->name, strerror(e));
+	spool_free(sp);
+	errno = e;
+	return NULL;
+}
+
+struct spool *
+queue_spool_create(struct queue *q, struct envelope *env, char *err,
+    size_t errlen)
+{
+	struct spool *sp;
+	int tries;
+
+	if (envelope_ok(env, err, errlen) == -1 ||
+	    (sp = spool_new(q, err, errlen)) == NULL)
+		return NULL;
+	/* Read and write: spool_pread reads it back before the commit. */
+	for (tries = 0; tries < 100 && sp->fd == -1; tries++) {
+		new_id(q, sp->id);
+		if (faccessat(q->incfd, sp->id, F_OK, 0) == 0 ||
+		    faccessat(q->holdfd, sp->id, F_OK, 0) == 0)
+			continue;
+		sp->fd = openat(q->tmpfd, sp->id,
+		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (sp->fd == -1 && errno != EEXIST)
+			break;
+	}
+	if (sp->fd == -1) {
+		int e = errno;
+
+		seterr(err, errlen, "create spool file in %s/tmp: %s",
+		    q->dir, strerror(e));
+		free(sp);
+		errno = e;
+		return NULL;
+	}
+	memcpy(sp->name, sp->id, sizeof(sp->id));
+	return spool_start(sp, env, err, errlen);
+}
+
+ssize_t
+spool_pread(struct spool *sp, void *buf, size_t len, uint64_t off)
+{
+	uint64_t total = sp->used + sp->msgsize;
+	ssize_t n;
+
+	/* What spool_write buffered is part of the message: out with it. */
+	if (spool_flush(sp) == -1) {
+		errno = sp->error;
+		return -1;
+	}
+	if (off >= total)
+		return 0;
+	if (len > total - off)
+		len = (size_t)(total - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	/* The slot's used octets end where the message starts: the message
+	 * as delivered is one run of the file. */
+	do
+		n = pread(sp->fd, buf, len, (off_t)(sp->body - sp->used + off));
+	while (n == -1 && errno == EINTR);
+	return n;
+}
+
+struct spool *
+spool_rewrite(struct spool *old, struct envelope *env, char *err,
+    size_t errlen)
+{
+	struct queue *q = old->q;
+	struct spool *sp;
+
+	if (old->published) {
+		seterr(err, errlen, "rewrite %s: already committed", old->id);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (envelope_ok(env, err, errlen) == -1 ||
+	    (sp = spool_new(q, err, errlen)) == NULL)
+		return NULL;
+	memcpy(sp->id, old->id, sizeof(sp->id));
+	snprintf(sp->name, sizeof(sp->name), "%s.new", old->id);
+	/* Not an id, so never taken for an entry; tmp/ only, so a crash
+	 * leaves it to queue_open's recovery like any spool file. */
+	sp->fd = openat(q->tmpfd, sp->name, O_RDWR | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600);
+	if (sp->fd == -1) {
+		int e = errno;
+
+		seterr(err, errlen, "create spool file %s/tmp/%s: %s",
+		    q->dir, sp->name, strerror(e));
+		free(sp);
+		errno = e;
+		return NULL;
+	}
+	return spool_start(sp, env, err, errlen);
+}
+
+int
+spool_rewrite_done(struct spool *old, struct spool *new, bool keep,
+    char *err, size_t errlen)
+{
+	struct queue *q = old->q;
+	int e;
+
+	if (!keep) {
+		spool_free(new);
+		return 0;
+	}
+	if (spool_flush(new) == -1) {
+		e = new->error;
+		seterr(err, errlen, "write spool file %s: %s", new->name,
+		    strerror(e));
+		goto fail;
+	}
+	/* One rename inside tmp/: at any instant tmp/ID is the whole old
+	 * file or the whole new one, and incoming/ sees neither. */
+	if (renameat(q->tmpfd, new->name, q->tmpfd, old->name) == -1) {
+		e = errno;
+		seterr(err, errlen, "rename %s/tmp/%s: %s", q->dir, new->name,
+		    strerror(e));
+		goto fail;
+	}
+	close(old->fd);			/* its file is gone with the rename */
+	old->fd = new->fd;
+	old->error = 0;
+	old->msgsize = new->msgsize;
+	old->pos = new->pos;
+	old->body = new->body;
+	old->slot = new->slot;
+	old->room = new->room;
+	old->used = new->used;
+	old->tlsreq = new->tlsreq;
+	old->held = new->held;
+	old->len = 0;			/* the old file's tail, if any: gone */
+	free(new);
+	return 0;
+fail:
+	spool_free(new);
+	errno = e;
+	return -1;
+}
+
+int
+spool_write(struct spool *sp, const void *p, size_t n)
+{
+	sp->msgsize += n;
+	return spool_put(sp, p, n);
+}
+
+const char *
+spool_id(const struct spool *sp)
+{
+	return sp->id;
+}
+
+uint64_t
+spool_size(const struct spool *sp)
+{
+	return sp->msgsize;
+}
+
+bool
+spool_held(const struct spool *sp)
+{
+	return sp->held;
+}
+
+/* pubfd - the directory the spool is published into */
+static int
+pubfd(const struct spool *sp)
+{
+	return sp->held ? sp->q->holdfd : sp->q->incfd;
+}
+
+int
+spool_sync(struct spool *sp, char *err, size_t errlen)
+{
+	if (spool_flush(sp) == -1) {
+		seterr(err, errlen, "write %s: %s", sp->id,
+		    strerror(sp->error));
+		return -1;
+	}
+	if (fsync(sp->fd) == -1) {
+		sp->error = errno;
+		seterr(err, errlen, "fsync %s: %s", sp->id, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_publish(struct spool *sp, char *err, size_t errlen)
+{
+	/* RENAME_NOREPLACE: never overwrite a committed entry. */
+	if (renameat2(sp->q->tmpfd, sp->name, pubfd(sp), sp->id,
+	    RENAME_NOREPLACE) == -1) {
+		seterr(err, errlen, "rename %s into %s: %s", sp->id,
+		    sp->held ? "hold" : "incoming", strerror(errno));
+		return -1;
+	}
+	sp->published = true;
+	return 0;
+}
+
+int
+spool_unpublish(struct spool *sp)
+{
+	if (!sp->published)
+		return 0;
+	if (unlinkat(pubfd(sp), sp->id, 0) == -1)
+		return -1;
+	sp->published = false;
+	/* The file is gone from both directories now. */
+	close(sp->fd);
+	sp->fd = -1;
+	return 0;
+}
+
+/* sync_dir - fsync one of the queue's directories */
+static int
+sync_dir(struct queue *q, int fd, const char *name, char *err,
+    size_t errlen)
+{
+	if (fsync(fd) == -1) {
+		seterr(err, errlen, "fsync %s/%s: %s", q->dir, name,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_sync_incoming(struct queue *q, char *err, size_t errlen)
+{
+	return sync_dir(q, q->incfd, "incoming", err, errlen);
+}
+
+int
+queue_sync_hold(struct queue *q, char *err, size_t errlen)
+{
+	return sync_dir(q, q->holdfd, "hold", err, errlen);
+}
+
+int
+queue_commit(struct spool *sp, char *err, size_t errlen)
+{
+	if (spool_sync(sp, err, errlen) == -1 ||
+	    spool_publish(sp, err, errlen) == -1)
+		return -1;
+	if ((sp->held ? queue_sync_hold(sp->q, err, errlen) :
+	    queue_sync_incoming(sp->q, err, errlen)) == -1) {
+		spool_unpublish(sp);
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_commit_own(struct spool *sp, int write_rc, const char *what,
+    char *id_out, char *err, size_t errlen)
+{
+	int rc = -1;
+
+	if (write_rc != 0)
+		snprintf(err, errlen, "write %s: %s", what, strerror(errno));
+	else if (queue_commit(sp, err, errlen) == 0) {
+		memcpy(id_out, sp->id, QUEUE_ID_LEN + 1);
+		rc = 0;
+	}
+	spool_free(sp);
+	return rc;
+}
+
+void
+spool_free(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	if (sp->fd != -1) {
+		close(sp->fd);
+		if (!sp->published)
+			unlinkat(sp->q->tmpfd, sp->name, 0);
+	}
+	free(sp);
+}
