@@ -18,6 +18,7 @@ struct queue {
 	unsigned	 removed;	/* stale spool files removed at open */
 	unsigned	 entries;	/* committed entries found at open */
 	unsigned	 seq;
+	bool		 lazy;		/* queue_set_lazy: new spools in memory */
 };
 
 /* seterr - printf into err (errlen octets), when errlen is not 0 */

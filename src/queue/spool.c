@@ -1,6 +1,8 @@
 /*
  * spool - spool files of a queue: writing an entry, and its atomic
- * commit into incoming/ or hold/.
+ * commit into incoming/ or hold/. A spool of a lazy queue keeps its
+ * entry in its buffer (mem) until the entry outgrows it or is
+ * materialized; only then is its file in tmp/ made.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* renameat2 */
@@ -16,6 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "lib/log.h"
 #include "queue/queue_priv.h"
 
 #define SPOOL_BUFSIZE	65536
@@ -29,6 +32,11 @@ struct spool {
 	char		 name[QUEUE_ID_LEN + 5];
 	bool		 published;
 	bool		 held;		/* published into hold/ */
+	bool		 lazy;		/* of a lazy queue: no file reserves
+					 * its id */
+	bool		 mem;		/* the whole entry is in buf, from
+					 * offset 0; no file yet (fd -1) */
+	uint64_t	 idoff;		/* offset of the id line's value */
 	int		 error;		/* first write error (errno), sticky */
 	uint64_t	 msgsize;	/* octets after the envelope */
 	uint64_t	 pos;		/* octets put so far (file offset) */
@@ -86,10 +94,29 @@ new_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
 	unsigned low;
 
 	gettimeofday(&tv, NULL);
-	low = (q->seq++ + (unsigned)id_pid_get() * 2654435761u) & 0xfff;
+	/* Atomic: a lazy spool may take a fresh id off the event loop. */
+	low = (__atomic_fetch_add(&q->seq, 1, __ATOMIC_RELAXED) +
+	    (unsigned)id_pid_get() * 2654435761u) & 0xfff;
 	snprintf(id, QUEUE_ID_LEN + 1, "%08llX%05lX%03X",
 	    (unsigned long long)tv.tv_sec & 0xffffffffULL,
 	    (unsigned long)tv.tv_usec & 0xfffff, low);
+}
+
+/* free_id - a new id for q that names nothing in incoming/ or hold/; 0,
+ * or -1 with errno */
+static int
+free_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
+{
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		new_id(q, id);
+		if (faccessat(q->incfd, id, F_OK, 0) != 0 &&
+		    faccessat(q->holdfd, id, F_OK, 0) != 0)
+			return 0;
+	}
+	errno = EEXIST;
+	return -1;
 }
 
 static bool
@@ -108,6 +135,8 @@ spool_flush(struct spool *sp)
 	size_t off = 0;
 	ssize_t n;
 
+	if (sp->mem)			/* the buffer is the entry */
+		return sp->error ? -1 : 0;
 	while (sp->error == 0 && off < sp->len) {
 		n = write(sp->fd, sp->buf + off, sp->len - off);
 		if (n == -1 && errno == EINTR)
@@ -121,12 +150,24 @@ spool_flush(struct spool *sp)
 	return sp->error ? -1 : 0;
 }
 
+static int spool_tofile(struct spool *);
+
 static int
 spool_put(struct spool *sp, const void *p, size_t n)
 {
 	const char *s = p;
 
+	/* An entry in memory goes to its file when it would outgrow the
+	 * buffer; until then the buffer holds all of it. */
+	if (sp->mem && (sp->error != 0 || (n > sizeof(sp->buf) - sp->len &&
+	    spool_tofile(sp) == -1)))
+		return -1;
 	sp->pos += n;
+	if (sp->mem) {
+		memcpy(sp->buf + sp->len, s, n);
+		sp->len += n;
+		return 0;
+	}
 	while (n > 0 && sp->error == 0) {
 		size_t room = sizeof(sp->buf) - sp->len;
 		size_t k = n < room ? n : room;
@@ -205,6 +246,15 @@ spool_prepend(struct spool *sp, const void *fields, size_t len)
 		errno = EMSGSIZE;
 		return -1;
 	}
+	snprintf(line, sizeof(line), "%0*zu\n", QUEUE_PREPEND_LINE - 1,
+	    sp->used + len);
+	if (sp->mem) {
+		memcpy(sp->buf + sp->slot + sp->room - sp->used - len, fields,
+		    len);
+		memcpy(sp->buf + sp->slot, line, QUEUE_PREPEND_LINE);
+		sp->used += len;
+		return 0;
+	}
 	/* The slot may still sit in the buffer: out with it first, so that
 	 * a later flush cannot write the filler back over the fields. */
 	if (spool_flush(sp) == -1) {
@@ -216,8 +266,6 @@ spool_prepend(struct spool *sp, const void *fields, size_t len)
 	if (pwrite_all(sp->fd, fields, len, sp->slot + sp->room - sp->used -
 	    len) == -1)
 		goto fail;
-	snprintf(line, sizeof(line), "%0*zu\n", QUEUE_PREPEND_LINE - 1,
-	    sp->used + len);
 	if (pwrite_all(sp->fd, line, QUEUE_PREPEND_LINE, sp->slot) == -1)
 		goto fail;
 	sp->used += len;
@@ -233,6 +281,10 @@ spool_tls_optional(struct spool *sp)
 	if (sp->tlsreq == 0) {
 		errno = EINVAL;
 		return -1;
+	}
+	if (sp->mem) {
+		memcpy(sp->buf + sp->tlsreq, "off", 3);
+		return 0;
 	}
 	/* The envelope may still sit in the buffer: out with it first. */
 	if (spool_flush(sp) == -1) {
@@ -284,6 +336,9 @@ spool_new(struct queue *q, char *err, size_t errlen)
 	sp->q = q;
 	sp->published = false;
 	sp->held = false;
+	sp->lazy = false;
+	sp->mem = false;
+	sp->idoff = 0;
 	sp->error = 0;
 	sp->msgsize = 0;
 	sp->len = 0;
@@ -306,6 +361,7 @@ put_envelope(struct spool *sp, const struct envelope *env)
 
 	snprintf(num, sizeof(num), "%lld", (long long)env->arrival);
 	rc = spool_putf(sp, "sallyport-queue", "1");
+	sp->idoff = sp->pos + 3;		/* "id " */
 	rc |= spool_putf(sp, "id", sp->id);
 	rc |= spool_putf(sp, "arrival", num);
 	rc |= spool_putf(sp, "client", env->client);
@@ -345,6 +401,82 @@ put_envelope(struct spool *sp, const struct envelope *env)
 	return rc;
 }
 
+/* spool_tofile - a spool in memory gets its file in tmp/ and what the
+ * buffer holds is written out. Its id reserved nothing: should tmp/ID
+ * be taken, the entry takes a fresh id, the id line rewritten in the
+ * buffer (the Received field the session wrote keeps the old one: the
+ * warning ties the two). Errors stick, errno says. */
+static int
+spool_tofile(struct spool *sp)
+{
+	char old[QUEUE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+	bool second = strcmp(sp->name, sp->id) != 0;	/* ID.new */
+	int tries;
+
+	if (sp->error != 0) {
+		errno = sp->error;
+		return -1;
+	}
+	memcpy(old, sp->id, sizeof(old));
+	for (tries = 0; tries < 100; tries++) {
+		sp->fd = openat(sp->q->tmpfd, sp->name,
+		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (sp->fd != -1 || errno != EEXIST || second ||
+		    free_id(sp->q, id) == -1)
+			break;
+		memcpy(sp->buf + sp->idoff, id, QUEUE_ID_LEN);
+		memcpy(sp->id, id, sizeof(id));
+		memcpy(sp->name, id, sizeof(id));
+	}
+	if (sp->fd == -1) {
+		sp->error = errno;
+		return -1;
+	}
+	if (strcmp(old, sp->id) != 0)
+		log_warn("id=%s spool file name taken in tmp/: the entry is "
+		    "now id=%s", old, sp->id);
+	sp->mem = false;
+	if (spool_flush(sp) == -1) {
+		errno = sp->error;
+		return -1;
+	}
+	return 0;
+}
+
+/* take_fresh_id - the flushed file of a lazy spool, tmp/NAME, becomes
+ * tmp/ID under a fresh id with its id line rewritten (the old id was
+ * taken `where`), a warning logged with both. 0, or -1 with errno. */
+static int
+take_fresh_id(struct spool *sp, const char *where)
+{
+	struct queue *q = sp->q;
+	char id[QUEUE_ID_LEN + 1];
+	int tries;
+
+	for (tries = 0;; tries++) {
+		if (tries == 100) {
+			errno = EEXIST;
+			return -1;
+		}
+		if (free_id(q, id) == -1)
+			return -1;
+		if (renameat2(q->tmpfd, sp->name, q->tmpfd, id,
+		    RENAME_NOREPLACE) == 0)
+			break;
+		if (errno != EEXIST)
+			return -1;
+	}
+	memcpy(sp->name, id, sizeof(id));
+	if (pwrite_all(sp->fd, id, QUEUE_ID_LEN, sp->idoff) == -1) {
+		sp->error = errno;
+		return -1;
+	}
+	log_warn("id=%s taken in %s: the entry is now id=%s", sp->id, where,
+	    id);
+	memcpy(sp->id, id, sizeof(id));
+	return 0;
+}
+
 /* spool_start - the envelope into the new file of sp; sp is freed on
  * failure */
 static struct spool *
@@ -375,16 +507,18 @@ queue_spool_create(struct queue *q, struct envelope *env, char *err,
 		return NULL;
 	/* Read and write: spool_pread reads it back before the commit. */
 	for (tries = 0; tries < 100 && sp->fd == -1; tries++) {
-		new_id(q, sp->id);
-		if (faccessat(q->incfd, sp->id, F_OK, 0) == 0 ||
-		    faccessat(q->holdfd, sp->id, F_OK, 0) == 0)
-			continue;
+		if (free_id(q, sp->id) == -1)
+			break;
+		if (q->lazy) {		/* the file waits (spool_tofile) */
+			sp->lazy = sp->mem = true;
+			break;
+		}
 		sp->fd = openat(q->tmpfd, sp->id,
 		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (sp->fd == -1 && errno != EEXIST)
 			break;
 	}
-	if (sp->fd == -1) {
+	if (sp->fd == -1 && !sp->mem) {
 		int e = errno;
 
 		seterr(err, errlen, "create spool file in %s/tmp: %s",
@@ -403,6 +537,14 @@ spool_pread(struct spool *sp, void *buf, size_t len, uint64_t off)
 	uint64_t total = sp->used + sp->msgsize;
 	ssize_t n;
 
+	if (sp->mem) {
+		if (off >= total)
+			return 0;
+		if (len > total - off)
+			len = (size_t)(total - off);
+		memcpy(buf, sp->buf + sp->body - sp->used + off, len);
+		return (ssize_t)len;
+	}
 	/* What spool_write buffered is part of the message: out with it. */
 	if (spool_flush(sp) == -1) {
 		errno = sp->error;
@@ -439,6 +581,10 @@ spool_rewrite(struct spool *old, struct envelope *env, char *err,
 		return NULL;
 	memcpy(sp->id, old->id, sizeof(sp->id));
 	snprintf(sp->name, sizeof(sp->name), "%s.new", old->id);
+	if (old->lazy) {		/* in memory too, while it fits */
+		sp->lazy = sp->mem = true;
+		return spool_start(sp, env, err, errlen);
+	}
 	/* Not an id, so never taken for an entry; tmp/ only, so a crash
 	 * leaves it to queue_open's recovery like any spool file. */
 	sp->fd = openat(q->tmpfd, sp->name, O_RDWR | O_CREAT | O_EXCL |
@@ -466,6 +612,18 @@ spool_rewrite_done(struct spool *old, struct spool *new, bool keep,
 		spool_free(new);
 		return 0;
 	}
+	if (new->mem) {
+		/* The old file, if any, goes: the entry is in memory now. */
+		if (old->fd != -1) {
+			close(old->fd);
+			unlinkat(q->tmpfd, old->name, 0);
+		}
+		memcpy(old->buf, new->buf, new->len);
+		old->mem = true;
+		old->fd = -1;
+		old->len = new->len;
+		goto take;
+	}
 	if (spool_flush(new) == -1) {
 		e = new->error;
 		seterr(err, errlen, "write spool file %s: %s", new->name,
@@ -473,16 +631,35 @@ spool_rewrite_done(struct spool *old, struct spool *new, bool keep,
 		goto fail;
 	}
 	/* One rename inside tmp/: at any instant tmp/ID is the whole old
-	 * file or the whole new one, and incoming/ sees neither. */
-	if (renameat(q->tmpfd, new->name, q->tmpfd, old->name) == -1) {
+	 * file or the whole new one, and incoming/ sees neither. An old
+	 * spool in memory holds no tmp/ID: the name is taken only if no
+	 * other spool has it, else the entry takes a fresh id. */
+	if (old->mem) {
+		if (renameat2(q->tmpfd, new->name, q->tmpfd, old->id,
+		    RENAME_NOREPLACE) == 0)
+			memcpy(new->name, old->id, sizeof(old->id));
+		else if (errno != EEXIST ||
+		    take_fresh_id(new, "tmp/") == -1) {
+			e = errno;
+			seterr(err, errlen, "rename %s/tmp/%s: %s", q->dir,
+			    new->name, strerror(e));
+			goto fail;
+		}
+		memcpy(old->id, new->id, sizeof(old->id));
+		memcpy(old->name, new->name, sizeof(old->name));
+		old->mem = false;
+	} else if (renameat(q->tmpfd, new->name, q->tmpfd, old->name) == -1) {
 		e = errno;
 		seterr(err, errlen, "rename %s/tmp/%s: %s", q->dir, new->name,
 		    strerror(e));
 		goto fail;
-	}
-	close(old->fd);			/* its file is gone with the rename */
+	} else
+		close(old->fd);		/* its file is gone with the rename */
 	old->fd = new->fd;
+	old->len = 0;			/* the old file's tail, if any: gone */
+take:
 	old->error = 0;
+	old->idoff = new->idoff;
 	old->msgsize = new->msgsize;
 	old->pos = new->pos;
 	old->body = new->body;
@@ -491,7 +668,6 @@ spool_rewrite_done(struct spool *old, struct spool *new, bool keep,
 	old->used = new->used;
 	old->tlsreq = new->tlsreq;
 	old->held = new->held;
-	old->len = 0;			/* the old file's tail, if any: gone */
 	free(new);
 	return 0;
 fail:
@@ -535,11 +711,8 @@ pubfd(const struct spool *sp)
 int
 spool_sync(struct spool *sp, char *err, size_t errlen)
 {
-	if (spool_flush(sp) == -1) {
-		seterr(err, errlen, "write %s: %s", sp->id,
-		    strerror(sp->error));
+	if (spool_materialize(sp, err, errlen) == -1)
 		return -1;
-	}
 	if (fsync(sp->fd) == -1) {
 		sp->error = errno;
 		seterr(err, errlen, "fsync %s: %s", sp->id, strerror(errno));
@@ -551,12 +724,24 @@ spool_sync(struct spool *sp, char *err, size_t errlen)
 int
 spool_publish(struct spool *sp, char *err, size_t errlen)
 {
-	/* RENAME_NOREPLACE: never overwrite a committed entry. */
-	if (renameat2(sp->q->tmpfd, sp->name, pubfd(sp), sp->id,
-	    RENAME_NOREPLACE) == -1) {
-		seterr(err, errlen, "rename %s into %s: %s", sp->id,
-		    sp->held ? "hold" : "incoming", strerror(errno));
+	const char *where = sp->held ? "hold/" : "incoming/";
+	int tries;
+
+	/* Never rename tmp/ID while in memory: another spool's file. */
+	if (sp->mem && spool_materialize(sp, err, errlen) == -1)
 		return -1;
+	/* RENAME_NOREPLACE: never overwrite a committed entry. A lazy
+	 * spool's id was free when it was picked, not since: if it is taken
+	 * now, a fresh one, its id line made durable before the rename. */
+	for (tries = 0; renameat2(sp->q->tmpfd, sp->name, pubfd(sp), sp->id,
+	    RENAME_NOREPLACE) == -1; tries++) {
+		if (errno != EEXIST || !sp->lazy || tries == 100 ||
+		    spool_flush(sp) == -1 || take_fresh_id(sp, where) == -1 ||
+		    fdatasync(sp->fd) == -1) {
+			seterr(err, errlen, "rename %s into %s: %s", sp->id,
+			    sp->held ? "hold" : "incoming", strerror(errno));
+			return -1;
+		}
 	}
 	sp->published = true;
 	return 0;
@@ -573,6 +758,55 @@ spool_unpublish(struct spool *sp)
 	/* The file is gone from both directories now. */
 	close(sp->fd);
 	sp->fd = -1;
+	return 0;
+}
+
+void
+queue_set_lazy(struct queue *q, bool lazy)
+{
+	q->lazy = lazy;
+}
+
+int
+spool_image(struct spool *sp, struct iovec *iov, int *fd, uint64_t *len)
+{
+	if (sp->mem) {
+		iov->iov_base = sp->buf;
+		iov->iov_len = sp->len;
+		*fd = -1;
+		*len = sp->len;
+		return sp->error ? (errno = sp->error, -1) : 0;
+	}
+	if (sp->fd == -1 || spool_flush(sp) == -1) {
+		errno = sp->fd == -1 ? EBADF : sp->error;
+		return -1;
+	}
+	iov->iov_base = NULL;
+	iov->iov_len = 0;
+	*fd = sp->fd;
+	*len = sp->pos;
+	return 0;
+}
+
+int
+spool_materialize(struct spool *sp, char *err, size_t errlen)
+{
+	if ((sp->mem ? spool_tofile(sp) : spool_flush(sp)) == -1) {
+		seterr(err, errlen, "write %s: %s", sp->id,
+		    strerror(sp->error));
+		errno = sp->error;
+		return -1;
+	}
+	return 0;
+}
+
+int
+queue_syncfs(struct queue *q, char *err, size_t errlen)
+{
+	if (syncfs(q->tmpfd) == -1) {
+		seterr(err, errlen, "syncfs %s: %s", q->dir, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 

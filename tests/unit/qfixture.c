@@ -3,6 +3,8 @@
  * suite, and entries committed into it through queue.c.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "qfixture.h"
@@ -54,4 +56,18 @@ qfixture_commit(struct queue *q, struct envelope *env, const char *body)
 	cr_assert_eq(spool_write(sp, body, strlen(body)), 0);
 	cr_assert_eq(queue_commit(sp, err, sizeof(err)), 0, "%s", err);
 	spool_free(sp);
+}
+
+char *
+qfixture_message(size_t n)
+{
+	char *m = malloc(n + 32);
+	size_t k = 0;
+	unsigned line = 0;
+
+	cr_assert_not_null(m);
+	while (k < n)
+		k += (size_t)sprintf(m + k, "line %07u of the body\r\n",
+		    line++);
+	return m;
 }

@@ -24,6 +24,10 @@ struct envelope	 qfixture_env(const char *client, const char *helo,
 void		 qfixture_commit(struct queue *q, struct envelope *env,
 		    const char *body);
 
+/* At least n octets of numbered CRLF lines (so that an octet out of
+ * place shows), NUL-terminated; free it. */
+char		*qfixture_message(size_t n);
+
 /* QFIXTURE_SUITE(suite, what) - the Criterion suite whose every test
  * has a new queue q in a scratch directory dir (named after what),
  * closed and removed after the test. */

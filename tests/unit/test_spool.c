@@ -33,22 +33,6 @@ sample_env(size_t room)
 	return env;
 }
 
-/* message - n octets of numbered CRLF lines, so that an octet out of
- * place shows */
-static char *
-message(size_t n)
-{
-	char *m = malloc(n + 32);
-	size_t k = 0;
-	unsigned line = 0;
-
-	cr_assert_not_null(m);
-	while (k < n)
-		k += (size_t)sprintf(m + k, "line %07u of the body\r\n",
-		    line++);
-	return m;
-}
-
 /* read_all - the spool read back in steps of `step` octets */
 static size_t
 read_all(struct spool *sp, char *out, size_t cap, size_t step)
@@ -91,7 +75,7 @@ pread_matches_delivery(size_t room, const char *fields, size_t size)
 {
 	struct envelope env = sample_env(room);
 	size_t cap = size + 4096, len = 0, got;
-	char *msg = message(size), *want, *back, *out;
+	char *msg = qfixture_message(size), *want, *back, *out;
 	struct spool *sp;
 
 	size = strlen(msg);
