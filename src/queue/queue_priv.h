@@ -1,12 +1,13 @@
 /*
- * queue_priv - what queue.c (the directory) and spool.c (its spool
- * files) share; not for use outside src/queue.
+ * queue_priv - what queue.c (the directory), spool.c (its spool files)
+ * and spool_commit.c (their commit) share; not for use outside src/queue.
  */
 #ifndef SALLYPORT_QUEUE_PRIV_H
 #define SALLYPORT_QUEUE_PRIV_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "queue/queue.h"
 
@@ -21,8 +22,46 @@ struct queue {
 	bool		 lazy;		/* queue_set_lazy: new spools in memory */
 };
 
+#define SPOOL_BUFSIZE	65536
+
+struct spool {
+	struct queue	*q;
+	int		 fd;
+	char		 id[QUEUE_ID_LEN + 1];
+	/* Its name in tmp/: the id, or ID.new for the second file of a
+	 * rewrite, which only ever gets the id by spool_rewrite_done. */
+	char		 name[QUEUE_ID_LEN + 5];
+	bool		 published;
+	bool		 held;		/* published into hold/ */
+	bool		 lazy;		/* of a lazy queue: no file reserves
+					 * its id */
+	bool		 mem;		/* the whole entry is in buf, from
+					 * offset 0; no file yet (fd -1) */
+	uint64_t	 idoff;		/* offset of the id line's value */
+	int		 error;		/* first write error (errno), sticky */
+	uint64_t	 msgsize;	/* octets after the envelope */
+	uint64_t	 pos;		/* octets put so far (file offset) */
+	uint64_t	 body;		/* where spool_write's octets start */
+	uint64_t	 slot;		/* where the prepend slot starts */
+	size_t		 room;		/* its size; 0: none */
+	size_t		 used;		/* octets of fields at its end */
+	uint64_t	 tlsreq;	/* offset of the tlsrequired value; 0:
+					 * none (a REQUIRETLS envelope) */
+	size_t		 len;		/* bytes in buf */
+	char		 buf[SPOOL_BUFSIZE];
+};
+
 /* seterr - printf into err (errlen octets), when errlen is not 0 */
 void	seterr(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+
+/* spool.c, for spool_commit.c. spool_flush: the buffer written out (a
+ * spool in memory: nothing to do); spool_tofile: a spool in memory gets
+ * its file in tmp/, a fresh id if the name is taken there; spool_fresh_id:
+ * a lazy spool's flushed file takes a fresh id, its name in `where` taken.
+ * Errors stick to the spool; -1 with errno. */
+int	spool_flush(struct spool *);
+int	spool_tofile(struct spool *);
+int	spool_fresh_id(struct spool *, const char *where);
 
 #endif

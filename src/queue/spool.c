@@ -1,8 +1,9 @@
 /*
- * spool - spool files of a queue: writing an entry, and its atomic
- * commit into incoming/ or hold/. A spool of a lazy queue keeps its
- * entry in its buffer (mem) until the entry outgrows it or is
- * materialized; only then is its file in tmp/ made.
+ * spool - spool files of a queue: an entry written, read back, given
+ * prepended fields or new contents before its commit (spool_commit.c).
+ * A spool of a lazy queue keeps its entry in its buffer (mem) until the
+ * entry outgrows it or is materialized; only then is its file in tmp/
+ * made.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* renameat2 */
@@ -20,35 +21,6 @@
 
 #include "lib/log.h"
 #include "queue/queue_priv.h"
-
-#define SPOOL_BUFSIZE	65536
-
-struct spool {
-	struct queue	*q;
-	int		 fd;
-	char		 id[QUEUE_ID_LEN + 1];
-	/* Its name in tmp/: the id, or ID.new for the second file of a
-	 * rewrite, which only ever gets the id by spool_rewrite_done. */
-	char		 name[QUEUE_ID_LEN + 5];
-	bool		 published;
-	bool		 held;		/* published into hold/ */
-	bool		 lazy;		/* of a lazy queue: no file reserves
-					 * its id */
-	bool		 mem;		/* the whole entry is in buf, from
-					 * offset 0; no file yet (fd -1) */
-	uint64_t	 idoff;		/* offset of the id line's value */
-	int		 error;		/* first write error (errno), sticky */
-	uint64_t	 msgsize;	/* octets after the envelope */
-	uint64_t	 pos;		/* octets put so far (file offset) */
-	uint64_t	 body;		/* where spool_write's octets start */
-	uint64_t	 slot;		/* where the prepend slot starts */
-	size_t		 room;		/* its size; 0: none */
-	size_t		 used;		/* octets of fields at its end */
-	uint64_t	 tlsreq;	/* offset of the tlsrequired value; 0:
-					 * none (a REQUIRETLS envelope) */
-	size_t		 len;		/* bytes in buf */
-	char		 buf[SPOOL_BUFSIZE];
-};
 
 /* The process id mixed into queue ids: getpid is a system call, so it
  * is asked once per process and forgotten in the child of a fork (the
@@ -129,7 +101,7 @@ field_ok(const char *s)
 }
 
 /* spool_flush - write out the buffer; errors stick to the spool */
-static int
+int
 spool_flush(struct spool *sp)
 {
 	size_t off = 0;
@@ -149,8 +121,6 @@ spool_flush(struct spool *sp)
 	sp->len = 0;
 	return sp->error ? -1 : 0;
 }
-
-static int spool_tofile(struct spool *);
 
 static int
 spool_put(struct spool *sp, const void *p, size_t n)
@@ -406,7 +376,7 @@ put_envelope(struct spool *sp, const struct envelope *env)
  * be taken, the entry takes a fresh id, the id line rewritten in the
  * buffer (the Received field the session wrote keeps the old one: the
  * warning ties the two). Errors stick, errno says. */
-static int
+int
 spool_tofile(struct spool *sp)
 {
 	char old[QUEUE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
@@ -443,11 +413,11 @@ spool_tofile(struct spool *sp)
 	return 0;
 }
 
-/* take_fresh_id - the flushed file of a lazy spool, tmp/NAME, becomes
+/* spool_fresh_id - the flushed file of a lazy spool, tmp/NAME, becomes
  * tmp/ID under a fresh id with its id line rewritten (the old id was
  * taken `where`), a warning logged with both. 0, or -1 with errno. */
-static int
-take_fresh_id(struct spool *sp, const char *where)
+int
+spool_fresh_id(struct spool *sp, const char *where)
 {
 	struct queue *q = sp->q;
 	char id[QUEUE_ID_LEN + 1];
@@ -639,7 +609,7 @@ spool_rewrite_done(struct spool *old, struct spool *new, bool keep,
 		    RENAME_NOREPLACE) == 0)
 			memcpy(new->name, old->id, sizeof(old->id));
 		else if (errno != EEXIST ||
-		    take_fresh_id(new, "tmp/") == -1) {
+		    spool_fresh_id(new, "tmp/") == -1) {
 			e = errno;
 			seterr(err, errlen, "rename %s/tmp/%s: %s", q->dir,
 			    new->name, strerror(e));
@@ -699,170 +669,6 @@ bool
 spool_held(const struct spool *sp)
 {
 	return sp->held;
-}
-
-/* pubfd - the directory the spool is published into */
-static int
-pubfd(const struct spool *sp)
-{
-	return sp->held ? sp->q->holdfd : sp->q->incfd;
-}
-
-int
-spool_sync(struct spool *sp, char *err, size_t errlen)
-{
-	if (spool_materialize(sp, err, errlen) == -1)
-		return -1;
-	if (fsync(sp->fd) == -1) {
-		sp->error = errno;
-		seterr(err, errlen, "fsync %s: %s", sp->id, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int
-spool_publish(struct spool *sp, char *err, size_t errlen)
-{
-	const char *where = sp->held ? "hold/" : "incoming/";
-	int tries;
-
-	/* Never rename tmp/ID while in memory: another spool's file. */
-	if (sp->mem && spool_materialize(sp, err, errlen) == -1)
-		return -1;
-	/* RENAME_NOREPLACE: never overwrite a committed entry. A lazy
-	 * spool's id was free when it was picked, not since: if it is taken
-	 * now, a fresh one, its id line made durable before the rename. */
-	for (tries = 0; renameat2(sp->q->tmpfd, sp->name, pubfd(sp), sp->id,
-	    RENAME_NOREPLACE) == -1; tries++) {
-		if (errno != EEXIST || !sp->lazy || tries == 100 ||
-		    spool_flush(sp) == -1 || take_fresh_id(sp, where) == -1 ||
-		    fdatasync(sp->fd) == -1) {
-			seterr(err, errlen, "rename %s into %s: %s", sp->id,
-			    sp->held ? "hold" : "incoming", strerror(errno));
-			return -1;
-		}
-	}
-	sp->published = true;
-	return 0;
-}
-
-int
-spool_unpublish(struct spool *sp)
-{
-	if (!sp->published)
-		return 0;
-	if (unlinkat(pubfd(sp), sp->id, 0) == -1)
-		return -1;
-	sp->published = false;
-	/* The file is gone from both directories now. */
-	close(sp->fd);
-	sp->fd = -1;
-	return 0;
-}
-
-void
-queue_set_lazy(struct queue *q, bool lazy)
-{
-	q->lazy = lazy;
-}
-
-int
-spool_image(struct spool *sp, struct iovec *iov, int *fd, uint64_t *len)
-{
-	if (sp->mem) {
-		iov->iov_base = sp->buf;
-		iov->iov_len = sp->len;
-		*fd = -1;
-		*len = sp->len;
-		return sp->error ? (errno = sp->error, -1) : 0;
-	}
-	if (sp->fd == -1 || spool_flush(sp) == -1) {
-		errno = sp->fd == -1 ? EBADF : sp->error;
-		return -1;
-	}
-	iov->iov_base = NULL;
-	iov->iov_len = 0;
-	*fd = sp->fd;
-	*len = sp->pos;
-	return 0;
-}
-
-int
-spool_materialize(struct spool *sp, char *err, size_t errlen)
-{
-	if ((sp->mem ? spool_tofile(sp) : spool_flush(sp)) == -1) {
-		seterr(err, errlen, "write %s: %s", sp->id,
-		    strerror(sp->error));
-		errno = sp->error;
-		return -1;
-	}
-	return 0;
-}
-
-int
-queue_syncfs(struct queue *q, char *err, size_t errlen)
-{
-	if (syncfs(q->tmpfd) == -1) {
-		seterr(err, errlen, "syncfs %s: %s", q->dir, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* sync_dir - fsync one of the queue's directories */
-static int
-sync_dir(struct queue *q, int fd, const char *name, char *err,
-    size_t errlen)
-{
-	if (fsync(fd) == -1) {
-		seterr(err, errlen, "fsync %s/%s: %s", q->dir, name,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int
-queue_sync_incoming(struct queue *q, char *err, size_t errlen)
-{
-	return sync_dir(q, q->incfd, "incoming", err, errlen);
-}
-
-int
-queue_sync_hold(struct queue *q, char *err, size_t errlen)
-{
-	return sync_dir(q, q->holdfd, "hold", err, errlen);
-}
-
-int
-queue_commit(struct spool *sp, char *err, size_t errlen)
-{
-	if (spool_sync(sp, err, errlen) == -1 ||
-	    spool_publish(sp, err, errlen) == -1)
-		return -1;
-	if ((sp->held ? queue_sync_hold(sp->q, err, errlen) :
-	    queue_sync_incoming(sp->q, err, errlen)) == -1) {
-		spool_unpublish(sp);
-		return -1;
-	}
-	return 0;
-}
-
-int
-queue_commit_own(struct spool *sp, int write_rc, const char *what,
-    char *id_out, char *err, size_t errlen)
-{
-	int rc = -1;
-
-	if (write_rc != 0)
-		snprintf(err, errlen, "write %s: %s", what, strerror(errno));
-	else if (queue_commit(sp, err, errlen) == 0) {
-		memcpy(id_out, sp->id, QUEUE_ID_LEN + 1);
-		rc = 0;
-	}
-	spool_free(sp);
-	return rc;
 }
 
 void
