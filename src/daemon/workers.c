@@ -527,9 +527,11 @@ workers_run(struct server *srv)
 		log_err("queue: %s", err);
 		return 1;
 	}
-	log_info("queue %s: %u entries, %u stale spool files removed",
+	log_info("queue %s: %u entries, %u stale spool files removed, "
+	    "%u recovered from the journal",
 	    queue_dir(srv->queue), queue_entries_at_open(srv->queue),
-	    queue_removed_at_open(srv->queue));
+	    queue_removed_at_open(srv->queue),
+	    queue_recovered_at_open(srv->queue));
 	if (cfg->delivery) {
 		int p[2];
 

@@ -24,6 +24,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,16 +64,30 @@ proxy_bad(char *err, size_t errlen, const char *fmt, ...)
 	return PROXY_BAD;
 }
 
-/* crc32c_update - CRC32c (Castagnoli, reflected 0x82F63B78) register
- * over n more octets; bitwise, as headers are short */
+/* The CRC32c (Castagnoli, reflected 0x82F63B78) of each octet value,
+ * made once: the journal runs it over whole queue entries. */
+static uint32_t crc32c_table[256];
+static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
+
+static void
+crc32c_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t crc = i;
+
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1)));
+		crc32c_table[i] = crc;
+	}
+}
+
+/* crc32c_update - the CRC32c register over n more octets */
 static uint32_t
 crc32c_update(uint32_t crc, const uint8_t *p, size_t n)
 {
-	while (n-- > 0) {
-		crc ^= *p++;
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1)));
-	}
+	pthread_once(&crc32c_once, crc32c_init);
+	while (n-- > 0)
+		crc = (crc >> 8) ^ crc32c_table[(crc ^ *p++) & 0xff];
 	return crc;
 }
 
@@ -80,6 +95,12 @@ uint32_t
 proxy_crc32c(const void *buf, size_t len)
 {
 	return ~crc32c_update(0xFFFFFFFFu, buf, len);
+}
+
+uint32_t
+proxy_crc32c_add(uint32_t crc, const void *buf, size_t len)
+{
+	return ~crc32c_update(~crc, buf, len);
 }
 
 /* --- version 1 ---------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /*
- * queue - the queue directory: opening it, recovery at start-up, and its
- * free space. Spool files and their commit are in spool.c.
+ * queue - the queue directory: opening it, recovery at start-up (the
+ * journals' records too: journal_replay.c), and its free space. Spool files and their commit are in spool.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,40 +14,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "queue/journal.h"
+#include "queue/journal_fmt.h"
 #include "queue/queue_priv.h"
-
-void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* open_subdir - open (creating) dir/name as a directory */
-static int
-open_subdir(const char *dir, const char *name, char *err, size_t errlen)
-{
-	char path[4096];
-	int fd;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name)
-	    >= sizeof(path)) {
-		seterr(err, errlen, "%s: path too long", dir);
-		return -1;
-	}
-	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-		seterr(err, errlen, "mkdir %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		seterr(err, errlen, "open %s: %s", path, strerror(errno));
-	return fd;
-}
 
 /* scan - count (and with `remove`, unlink) the regular entries of a dir */
 static int
@@ -92,9 +61,10 @@ queue_attach(const char *dir, char *err, size_t errlen)
 		return NULL;
 	}
 	q->tmpfd = q->incfd = q->holdfd = -1;
-	if ((q->tmpfd = open_subdir(dir, "tmp", err, errlen)) == -1 ||
-	    (q->incfd = open_subdir(dir, "incoming", err, errlen)) == -1 ||
-	    (q->holdfd = open_subdir(dir, "hold", err, errlen)) == -1) {
+	if ((q->tmpfd = queue_subdir_open(dir, "tmp", err, errlen)) == -1 ||
+	    (q->incfd = queue_subdir_open(dir, "incoming", err,
+	    errlen)) == -1 ||
+	    (q->holdfd = queue_subdir_open(dir, "hold", err, errlen)) == -1) {
 		queue_close(q);
 		return NULL;
 	}
@@ -105,6 +75,7 @@ struct queue *
 queue_open(const char *dir, char *err, size_t errlen)
 {
 	struct queue *q;
+	int jfd;
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		seterr(err, errlen, "mkdir %s: %s", dir, strerror(errno));
@@ -112,13 +83,19 @@ queue_open(const char *dir, char *err, size_t errlen)
 	}
 	if ((q = queue_attach(dir, err, errlen)) == NULL)
 		return NULL;
-	if (scan(q->tmpfd, true, &q->removed, err, errlen) == -1 ||
-	    scan(q->incfd, false, &q->entries, err, errlen) == -1) {
+	if (scan(q->tmpfd, true, &q->removed, err, errlen) == -1) {
 		queue_close(q);
 		return NULL;
 	}
 	if (q->removed)
 		fsync(q->tmpfd);
+	if ((jfd = queue_subdir_open(dir, JOURNAL_DIR, err, errlen)) == -1 ||
+	    close(jfd) == -1 ||
+	    jreplay_all(dir, &q->recovered, err, errlen) == -1 ||
+	    scan(q->incfd, false, &q->entries, err, errlen) == -1) {
+		queue_close(q);
+		return NULL;
+	}
 	return q;
 }
 
@@ -153,6 +130,12 @@ unsigned
 queue_entries_at_open(const struct queue *q)
 {
 	return q->entries;
+}
+
+unsigned
+queue_recovered_at_open(const struct queue *q)
+{
+	return q->recovered;
 }
 
 int

@@ -67,8 +67,9 @@ struct queue;
 struct spool;
 
 /* Open (creating if needed) the queue directory and its tmp/,
- * incoming/ and hold/; removes leftover spool files from tmp/ and
- * counts committed entries (incoming/ only). */
+ * incoming/, hold/ and journal/; removes leftover spool files from tmp/,
+ * turns the records left in journal/ into entries (journal_replay_all)
+ * and counts committed entries (incoming/ only). */
 struct queue	*queue_open(const char *dir, char *err, size_t errlen);
 /* Open an existing queue for another process (the queue runner),
  * without recovery: tmp/ holds the daemon's spool files in progress. */
@@ -77,6 +78,8 @@ void		 queue_close(struct queue *);
 const char	*queue_dir(const struct queue *);
 unsigned	 queue_removed_at_open(const struct queue *);
 unsigned	 queue_entries_at_open(const struct queue *);
+/* Entries queue_open made from the records of journals (journal.h). */
+unsigned	 queue_recovered_at_open(const struct queue *);
 
 /* Octets the queue's file system has free for us (statvfs f_bavail *
  * f_frsize); 0, or -1 with a message. */

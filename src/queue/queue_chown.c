@@ -95,7 +95,7 @@ int
 queue_chown(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	static const char *const subs[] = { "tmp", "incoming", "hold",
-	    "state", "tlsrpt", "mta-sts" };
+	    "state", "tlsrpt", "mta-sts", "journal" };
 	int fd, rc = 0;
 	size_t i;
 

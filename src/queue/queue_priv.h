@@ -1,6 +1,8 @@
 /*
- * queue_priv - what queue.c (the directory), spool.c (its spool files)
- * and spool_commit.c (their commit) share; not for use outside src/queue.
+ * queue_priv - what queue.c (the directory), spool.c (its spool files),
+ * spool_commit.c (their commit) and the journal share; not for use
+ * outside src/queue. queue_fs.c has the helpers below that the journal's
+ * replay needs too (queue_open calls it: it must not call queue.c).
  */
 #ifndef SALLYPORT_QUEUE_PRIV_H
 #define SALLYPORT_QUEUE_PRIV_H
@@ -18,6 +20,7 @@ struct queue {
 	int		 holdfd;	/* QUEUE_DIR/hold */
 	unsigned	 removed;	/* stale spool files removed at open */
 	unsigned	 entries;	/* committed entries found at open */
+	unsigned	 recovered;	/* entries made from journals at open */
 	unsigned	 seq;
 	bool		 lazy;		/* queue_set_lazy: new spools in memory */
 };
@@ -51,9 +54,21 @@ struct spool {
 	char		 buf[SPOOL_BUFSIZE];
 };
 
-/* seterr - printf into err (errlen octets), when errlen is not 0 */
+/* queue_fs.c. seterr - printf into err (errlen octets), when errlen is
+ * not 0 */
 void	seterr(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+/* pwrite all n octets at off: 0, or -1 with errno (EIO for a write
+ * that makes no progress). */
+int	queue_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
+/* Open (creating, mode 0700) dir/name as a directory: the fd, or -1
+ * with err. */
+int	queue_subdir_open(const char *dir, const char *name, char *err,
+	    size_t errlen);
+/* A new queue id: seconds, microseconds, and *seq (moved on, atomically)
+ * mixed with the process id so that worker processes do not collide.
+ * Its uniqueness is the caller's to enforce (O_EXCL, RENAME_NOREPLACE). */
+void	queue_id_make(unsigned *seq, char id[QUEUE_ID_LEN + 1]);
 
 /* spool.c, for spool_commit.c. spool_flush: the buffer written out (a
  * spool in memory: nothing to do); spool_tofile: a spool in memory gets

@@ -11,67 +11,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
 #include "queue/queue_priv.h"
 
-/* The process id mixed into queue ids: getpid is a system call, so it
- * is asked once per process and forgotten in the child of a fork (the
- * workers are forked with the queue open). 0: not asked yet. */
-static pid_t id_pid;
-static pthread_once_t id_pid_once = PTHREAD_ONCE_INIT;
-
-static void
-id_pid_forget(void)
-{
-	__atomic_store_n(&id_pid, 0, __ATOMIC_RELAXED);
-}
-
-static void
-id_pid_watch(void)
-{
-	pthread_atfork(NULL, NULL, id_pid_forget);
-}
-
-/* id_pid_get - this process's id, asked at most once since the fork */
-static pid_t
-id_pid_get(void)
-{
-	pid_t pid;
-
-	pthread_once(&id_pid_once, id_pid_watch);
-	if ((pid = __atomic_load_n(&id_pid, __ATOMIC_RELAXED)) == 0) {
-		pid = getpid();
-		__atomic_store_n(&id_pid, pid, __ATOMIC_RELAXED);
-	}
-	return pid;
-}
-
-/*
- * new_id - time-ordered queue id: seconds, microseconds, and a sequence
- * number mixed with the pid so that worker processes do not collide.
- * Uniqueness is still enforced by O_EXCL and a check of incoming/.
- */
+/* new_id - a fresh queue id (queue_id_make, queue_fs.c) */
 static void
 new_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
 {
-	struct timeval tv;
-	unsigned low;
-
-	gettimeofday(&tv, NULL);
-	/* Atomic: a lazy spool may take a fresh id off the event loop. */
-	low = (__atomic_fetch_add(&q->seq, 1, __ATOMIC_RELAXED) +
-	    (unsigned)id_pid_get() * 2654435761u) & 0xfff;
-	snprintf(id, QUEUE_ID_LEN + 1, "%08llX%05lX%03X",
-	    (unsigned long long)tv.tv_sec & 0xffffffffULL,
-	    (unsigned long)tv.tv_usec & 0xfffff, low);
+	queue_id_make(&q->seq, id);
 }
 
 /* free_id - a new id for q that names nothing in incoming/ or hold/; 0,

@@ -1,0 +1,531 @@
+/*
+ * test_journal - the journal file: appends made durable by group
+ * flushes, retirement, and the replay that turns what a dead writer
+ * left into entries (byte for byte, nothing half-visible, nothing
+ * twice). A crash is a journal closed without removal: the file stays
+ * exactly as the writer left it.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "queue/journal.h"
+#include "queue/qentry.h"
+#include "qfixture.h"
+#include "scratch.h"
+
+QFIXTURE_SUITE(journal, "journal");
+
+/* Every fdatasync of the process comes here: counted, and failed on
+ * demand. starts: calls begun; done_max: the highest start number of a
+ * call that has returned 0. */
+static unsigned long starts, done_max;
+static int fail_flush;
+
+int
+fdatasync(int fd)
+{
+	unsigned long me = __atomic_add_fetch(&starts, 1, __ATOMIC_SEQ_CST);
+	unsigned long cur;
+
+	if (__atomic_load_n(&fail_flush, __ATOMIC_SEQ_CST)) {
+		errno = EIO;
+		return -1;
+	}
+	if (syscall(SYS_fdatasync, fd) == -1)
+		return -1;
+	cur = __atomic_load_n(&done_max, __ATOMIC_SEQ_CST);
+	while (cur < me && !__atomic_compare_exchange_n(&done_max, &cur, me,
+	    false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;
+	return 0;
+}
+
+/* entry - a whole entry file for id: envelope, empty line, message of
+ * about size octets (out: static per slot) */
+static char *
+entry(const char *id, size_t size, char fill)
+{
+	char *e;
+	int n;
+
+	cr_assert_not_null(e = malloc(size + 512));
+	n = snprintf(e, 512, "sallyport-queue 1\nid %s\narrival 1700000000\n"
+	    "client 192.0.2.7\nhelo client.example.org\nproto ESMTP\n"
+	    "from sender@example.org\nrcpt user@example.test\n"
+	    "tlsrequired yes\n\nSubject: %s\r\n\r\n", id, id);
+	memset(e + n, fill, size);
+	memcpy(e + n + size, "\r\n", 3);
+	return e;
+}
+
+static uint64_t
+append(struct journal *j, const char *id, bool held, const char *text)
+{
+	struct iovec iov[2];
+	size_t len = strlen(text), half = len / 2;
+	char err[256];
+	uint64_t t;
+
+	/* Two pieces, as a spool's image may be. */
+	iov[0].iov_base = (void *)text;
+	iov[0].iov_len = half;
+	iov[1].iov_base = (void *)(text + half);
+	iov[1].iov_len = len - half;
+	cr_assert_eq(journal_append(j, id, held, iov, 2, -1, len, &t, err,
+	    sizeof(err)), 0, "%s", err);
+	return t;
+}
+
+static char *
+slurp(const char *sub, const char *id, size_t *len)
+{
+	char path[512];
+	struct stat st;
+	char *data;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, id);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return NULL;
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_not_null(data = malloc((size_t)st.st_size + 1));
+	cr_assert_eq(read(fd, data, (size_t)st.st_size), st.st_size);
+	data[st.st_size] = '\0';
+	close(fd);
+	*len = (size_t)st.st_size;
+	return data;
+}
+
+/* has - sub/id holds exactly text */
+static void
+has(const char *sub, const char *id, const char *text)
+{
+	size_t len;
+	char *data = slurp(sub, id, &len);
+
+	cr_assert_not_null(data, "no %s/%s", sub, id);
+	cr_assert_eq(len, strlen(text), "%s/%s: %zu octets", sub, id, len);
+	cr_assert_eq(memcmp(data, text, len), 0, "%s/%s differs", sub, id);
+	free(data);
+}
+
+static bool
+exists(const char *sub, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
+	return access(path, F_OK) == 0;
+}
+
+static struct journal *
+jopen(uint64_t size)
+{
+	char err[256];
+	struct journal *j;
+
+	cr_assert_not_null(j = journal_create(q, "w0", size, err,
+	    sizeof(err)), "%s", err);
+	return j;
+}
+
+static unsigned
+replay(void)
+{
+	char err[256];
+	unsigned n = 0;
+
+	cr_assert_eq(journal_replay_file(q, "w0", &n, err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_not(exists("journal", "w0"), "the journal file is left");
+	return n;
+}
+
+static const char *ID1 = "6B035034926088F1", *ID2 = "6B035034926088F2",
+    *ID3 = "6B035034926088F3";
+
+Test(journal, round_trip)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 1000, 'a'), *b = entry(ID2, 3, 'b');
+	char err[256];
+	uint64_t t1, t2;
+
+	log_set_quiet(1);
+	cr_assert(exists("journal", "w0"));
+	t1 = append(j, ID1, false, a);
+	t2 = append(j, ID2, true, b);
+	cr_assert_gt(t2, t1);
+	cr_assert_eq(journal_sync(j, t2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(journal_sync(j, t1, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(journal_retire(j, t1, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(journal_retire(j, t2, err, sizeof(err)), 0, "%s", err);
+	/* Retiring an old ticket again changes nothing. */
+	cr_assert_eq(journal_retire(j, t1, err, sizeof(err)), 0, "%s", err);
+	journal_close(j, true);
+	cr_assert_not(exists("journal", "w0"));
+	free(a);
+	free(b);
+}
+
+Test(journal, replay_unretired)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 70000, 'a'), *b = entry(ID2, 10, 'b');
+	char *c = entry(ID3, 200000, 'c');
+	char err[256], path[512];
+	struct qentry *e;
+	uint64_t t;
+	int fd;
+
+	log_set_quiet(1);
+	append(j, ID1, false, a);
+	append(j, ID2, true, b);
+	/* The third from a file, as an entry that outgrew memory. */
+	snprintf(path, sizeof(path), "%s/tmp/big", dir);
+	cr_assert_neq(fd = open(path, O_RDWR | O_CREAT, 0600), -1);
+	cr_assert_eq(write(fd, c, strlen(c)), (ssize_t)strlen(c));
+	cr_assert_eq(write(fd, "tail not in the entry", 21), 21);
+	cr_assert_eq(journal_append(j, ID3, false, NULL, 0, fd, strlen(c),
+	    &t, err, sizeof(err)), 0, "%s", err);
+	close(fd);
+	unlink(path);
+	cr_assert_eq(journal_sync(j, t, err, sizeof(err)), 0, "%s", err);
+	journal_close(j, false);
+
+	/* Start-up recovers them. */
+	queue_close(q);
+	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
+	cr_assert_eq(queue_recovered_at_open(q), 3);
+	cr_assert_eq(queue_entries_at_open(q), 2);
+	has("incoming", ID1, a);
+	has("hold", ID2, b);
+	has("incoming", ID3, c);
+	cr_assert_eq(scratch_count(dir, "journal"), 0);
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
+	cr_assert_not_null(e = qentry_load(dir, ID1, err, sizeof(err)),
+	    "%s", err);
+	qentry_free(e);
+	free(a);
+	free(b);
+	free(c);
+}
+
+Test(journal, retired_not_replayed)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 100, 'a'), *b = entry(ID2, 100, 'b');
+	char err[256];
+	uint64_t t1, t2;
+
+	log_set_quiet(1);
+	t1 = append(j, ID1, false, a);
+	t2 = append(j, ID2, false, b);
+	cr_assert_eq(journal_sync(j, t2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(journal_retire(j, t1, err, sizeof(err)), 0, "%s", err);
+	journal_close(j, false);
+	cr_assert_eq(replay(), 1);
+	cr_assert_not(exists("incoming", ID1));
+	has("incoming", ID2, b);
+	free(a);
+	free(b);
+}
+
+/* put_image - journal/w0 holds len octets of img, then zeros */
+static void
+put_image(const char *img, size_t len)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/journal/w0", dir);
+	cr_assert_neq(fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+	    -1);
+	cr_assert_eq(write(fd, img, len), (ssize_t)len);
+	cr_assert_eq(ftruncate(fd, JOURNAL_SIZE_MIN), 0);
+	close(fd);
+}
+
+static void
+clear_incoming(void)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/incoming/%s", dir, ID1);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/incoming/%s", dir, ID2);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/incoming/%s", dir, ID3);
+	unlink(path);
+}
+
+Test(journal, torn_tail)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 300, 'a'), *b = entry(ID2, 50, 'b');
+	char *c = entry(ID3, 777, 'c');
+	char err[256];
+	uint64_t t2, t3;
+	size_t len, start;
+	char *img;
+
+	log_set_quiet(1);
+	append(j, ID1, false, a);
+	t2 = append(j, ID2, false, b);
+	t3 = append(j, ID3, false, c);
+	cr_assert_eq(journal_sync(j, t3, err, sizeof(err)), 0, "%s", err);
+	journal_close(j, false);
+	cr_assert_not_null(img = slurp("journal", "w0", &len));
+	/* The third record starts at 4096 + t2 (the first pass's tickets
+	 * start at 0); cut anywhere before its last octet. */
+	start = 4096 + (size_t)t2;
+	for (size_t cut = start; cut < start + 48 + strlen(c); cut += 5) {
+		put_image(img, cut);
+		cr_assert_eq(replay(), 2, "cut at %zu", cut);
+		has("incoming", ID1, a);
+		has("incoming", ID2, b);
+		cr_assert_not(exists("incoming", ID3), "cut at %zu", cut);
+		cr_assert_eq(scratch_count(dir, "tmp"), 0);
+		clear_incoming();
+	}
+	/* Whole, it comes back. */
+	put_image(img, 4096 + t3);
+	cr_assert_eq(replay(), 3);
+	has("incoming", ID3, c);
+	clear_incoming();
+
+	/* One flipped bit in the second record's entry: the first only,
+	 * though the third is whole. */
+	img[start - 20] ^= 0x10;
+	put_image(img, len);
+	cr_assert_eq(replay(), 1);
+	has("incoming", ID1, a);
+	cr_assert_not(exists("incoming", ID2));
+	cr_assert_not(exists("incoming", ID3));
+	clear_incoming();
+	img[start - 20] ^= 0x10;
+
+	/* And in the header of the third. */
+	img[start + 20] ^= 0x01;
+	put_image(img, len);
+	cr_assert_eq(replay(), 2);
+	cr_assert_not(exists("incoming", ID3));
+	free(img);
+	free(a);
+	free(b);
+	free(c);
+}
+
+Test(journal, entry_already_there)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 100, 'a'), *b = entry(ID2, 100, 'b');
+	char *other = entry(ID2, 100, 'x');
+	char err[256], path[512];
+	char **ids = NULL;
+	size_t n = 0;
+	uint64_t t;
+	FILE *f;
+
+	log_set_quiet(1);
+	append(j, ID1, false, a);
+	t = append(j, ID2, false, b);
+	cr_assert_eq(journal_sync(j, t, err, sizeof(err)), 0, "%s", err);
+	journal_close(j, false);
+	/* The first was written out before the crash; the second's name
+	 * was taken by another entry. */
+	snprintf(path, sizeof(path), "%s/incoming/%s", dir, ID1);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(a, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/incoming/%s", dir, ID2);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(other, f);
+	fclose(f);
+
+	cr_assert_eq(replay(), 1);
+	has("incoming", ID1, a);
+	has("incoming", ID2, other);
+	cr_assert_eq(scratch_count(dir, "incoming"), 3);
+	/* The third is b under a fresh id, its id line saying so. */
+	cr_assert_not_null(ids = qentry_list(dir, &n));
+	for (size_t i = 0; i < n; i++) {
+		struct qentry *e;
+		char *want;
+
+		if (strcmp(ids[i], ID1) == 0 || strcmp(ids[i], ID2) == 0)
+			continue;
+		cr_assert_not_null(e = qentry_load(dir, ids[i], err,
+		    sizeof(err)), "%s", err);
+		qentry_free(e);
+		want = entry(ids[i], 100, 'b');
+		/* The Subject line names the old id: only the id line
+		 * changes. */
+		memcpy(strstr(want, "Subject: ") + 9, ID2, 16);
+		has("incoming", ids[i], want);
+		free(want);
+	}
+	qentry_list_free(ids, n);
+	free(a);
+	free(b);
+	free(other);
+}
+
+struct waiter {
+	struct journal	*j;
+	const char	*text;
+	uint64_t	 ticket;
+	int		 done;
+};
+
+static void *
+wait_append(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->ticket = append(w->j, ID3, false, w->text);
+	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+Test(journal, wrapped)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 200000, 'a'), *c = entry(ID3, 200000, 'c');
+	char err[256];
+	struct waiter w = { j, c, 0, 0 };
+	pthread_t th;
+	uint64_t t = 0;
+	int i;
+
+	log_set_quiet(1);
+	/* Five of these fill the first pass; the sixth waits. */
+	for (i = 0; i < 5; i++)
+		t = append(j, ID1, false, a);
+	cr_assert_eq(journal_sync(j, t, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(pthread_create(&th, NULL, wait_append, &w), 0);
+	usleep(100000);
+	cr_assert_eq(__atomic_load_n(&w.done, __ATOMIC_SEQ_CST), 0,
+	    "appended over records not retired");
+	cr_assert_eq(journal_retire(j, t, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_gt(w.ticket, t);
+	cr_assert_eq(journal_sync(j, w.ticket, err, sizeof(err)), 0, "%s",
+	    err);
+	journal_close(j, false);
+	/* The second pass's record only: the first pass's after it are of
+	 * another pass. */
+	cr_assert_eq(replay(), 1);
+	has("incoming", ID3, c);
+	cr_assert_not(exists("incoming", ID1));
+	free(a);
+	free(c);
+}
+
+Test(journal, larger_than_the_journal)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, JOURNAL_SIZE_MIN, 'a');
+	struct iovec iov = { a, strlen(a) };
+	char err[256];
+	uint64_t t;
+
+	cr_assert_eq(journal_append(j, ID1, false, &iov, 1, -1, iov.iov_len,
+	    &t, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EFBIG);
+	cr_assert(strstr(err, "larger than the journal") != NULL, "%s", err);
+	journal_close(j, true);
+	free(a);
+}
+
+Test(journal, failed_flush)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 100, 'a');
+	char err[256];
+	uint64_t t1, t2;
+
+	t1 = append(j, ID1, false, a);
+	cr_assert_eq(journal_sync(j, t1, err, sizeof(err)), 0, "%s", err);
+	t2 = append(j, ID2, false, a);
+	__atomic_store_n(&fail_flush, 1, __ATOMIC_SEQ_CST);
+	cr_assert_eq(journal_sync(j, t2, err, sizeof(err)), -1);
+	__atomic_store_n(&fail_flush, 0, __ATOMIC_SEQ_CST);
+	/* Still failed: the page cache's state is unknown. */
+	cr_assert_eq(journal_sync(j, t2, err, sizeof(err)), -1);
+	cr_assert_eq(journal_sync(j, t1, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(journal_append(j, ID3, false, NULL, 0, -1, 0, &t1, err,
+	    sizeof(err)), -1);
+	cr_assert(strstr(err, "commit as files") != NULL, "%s", err);
+	journal_close(j, false);
+	free(a);
+}
+
+#define THREADS		8
+#define PER_THREAD	150
+
+static struct journal *shared;
+static int bad;
+
+static void *
+appender(void *arg)
+{
+	char id[QUEUE_ID_LEN + 1], err[256];
+	char *text;
+
+	for (int i = 0; i < PER_THREAD; i++) {
+		struct iovec iov;
+		unsigned long before;
+		uint64_t t;
+
+		snprintf(id, sizeof(id), "%08X%08X", (unsigned)(uintptr_t)arg,
+		    (unsigned)i);
+		text = entry(id, 1200, 'm');
+		iov.iov_base = text;
+		iov.iov_len = strlen(text);
+		before = __atomic_load_n(&starts, __ATOMIC_SEQ_CST);
+		if (journal_append(shared, id, false, &iov, 1, -1,
+		    iov.iov_len, &t, err, sizeof(err)) == -1)
+			__atomic_store_n(&bad, 1, __ATOMIC_SEQ_CST);
+		if (journal_sync(shared, t, err, sizeof(err)) == -1)
+			__atomic_store_n(&bad, 2, __ATOMIC_SEQ_CST);
+		/* A flush begun since the append began has ended. */
+		if (__atomic_load_n(&done_max, __ATOMIC_SEQ_CST) <= before)
+			__atomic_store_n(&bad, 3, __ATOMIC_SEQ_CST);
+		free(text);
+	}
+	return NULL;
+}
+
+Test(journal, group_flush)
+{
+	pthread_t th[THREADS];
+	unsigned long flushes;
+	unsigned n;
+
+	log_set_quiet(1);
+	shared = jopen(8 * JOURNAL_SIZE_MIN);
+	flushes = starts;
+	for (uintptr_t i = 0; i < THREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, appender,
+		    (void *)i), 0);
+	for (int i = 0; i < THREADS; i++)
+		cr_assert_eq(pthread_join(th[i], NULL), 0);
+	cr_assert_eq(bad, 0, "failure %d", bad);
+	flushes = starts - flushes;
+	cr_assert_lt(flushes, THREADS * PER_THREAD, "%lu flushes", flushes);
+	cr_log_info("%d appends, %lu flushes", THREADS * PER_THREAD, flushes);
+	journal_close(shared, false);
+	n = replay();
+	cr_assert_eq(n, THREADS * PER_THREAD);
+	cr_assert_eq(scratch_count(dir, "incoming"), THREADS * PER_THREAD);
+}
