@@ -111,14 +111,16 @@ enum jparse
 journal_parse(const uint8_t *buf, size_t len, uint32_t gen,
     struct jrecord *rec, size_t *used)
 {
-	uint8_t magic[4];
+	uint8_t magic[8];
 	uint64_t n, total;
 	uint32_t flags;
 
 	put32(magic, JR_MAGIC);
+	put32(magic + 4, gen);
 	if (len < JR_HDR) {
-		/* Only the start of a header could still become one. */
-		size_t m = len < 4 ? len : 4;
+		/* Only the start of a header of this pass could still
+		 * become one. */
+		size_t m = len < 8 ? len : 8;
 
 		return len > 0 && memcmp(buf, magic, m) == 0 ?
 		    JPARSE_MORE : JPARSE_END;

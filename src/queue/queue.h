@@ -85,11 +85,12 @@ unsigned	 queue_recovered_at_open(const struct queue *);
  * f_frsize); 0, or -1 with a message. */
 int		 queue_free_space(const struct queue *, uint64_t *avail,
 		    char *err, size_t errlen);
-/* Give the queue tree (the directory, tmp/, incoming/, hold/, state/, tlsrpt/,
- * mta-sts/ and the files in them) to uid:gid, directories 0700; run as root
- * before the privilege drop. Symbolic links are never followed, and a file with
- * other hard links is left alone: 0 with err empty, or 0 with err
- * naming what was left alone (worth a warning), or -1 with err. */
+/* Give the queue tree (the directory, tmp/, incoming/, hold/, state/,
+ * tlsrpt/, mta-sts/, journal/ and the files in them) to uid:gid,
+ * directories 0700; run as root before the privilege drop. Symbolic
+ * links are never followed, and a file with other hard links is left
+ * alone: 0 with err empty, or 0 with err naming what was left alone
+ * (worth a warning), or -1 with err. */
 int		 queue_chown(const char *dir, uid_t uid, gid_t gid, char *err,
 		    size_t errlen);
 
