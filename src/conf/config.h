@@ -117,6 +117,8 @@ struct config {
 	char		*group;		/* NULL: the user's primary group */
 	bool		 run_as_root;	/* root without `user` is allowed */
 	uint64_t	 queue_min_free;	/* bytes kept free; 0: no check */
+	char		*queue_commit;	/* "journal", "files": doc/queue.md */
+	uint64_t	 queue_journal_size;	/* bytes, each worker's */
 	uint64_t	 max_message_size;	/* bytes */
 	unsigned	 max_recipients;
 	unsigned	 max_hops;	/* Received: fields, then 554 5.4.6 */

@@ -66,6 +66,13 @@ const struct conf_key conf_keys[] = {
 	/* Free space kept on queue_dir's file system; 0: no check. */
 	{ "queue_min_free", CONF_SIZE, CONF_AT(queue_min_free), "100M",
 	    0, 1ULL << 50, 0, 0 },
+	/* How an accepted message is made durable (queue/committer.h);
+	 * the journal's bounds are queue/journal.h's JOURNAL_SIZE_MIN and
+	 * _MAX, which test_committer compares with these. */
+	{ "queue_commit", CONF_COMMIT, CONF_AT(queue_commit), "files", 0, 0,
+	    0, 0 },
+	{ "queue_journal_size", CONF_SIZE, CONF_AT(queue_journal_size), "32M",
+	    1ULL << 20, 4ULL << 30, 0, 0 },
 	{ "max_message_size", CONF_SIZE, CONF_AT(max_message_size), "25M",
 	    1024, 4ULL << 30, 0, 0 },
 	{ "max_recipients", CONF_UINT, CONF_AT(max_recipients), "100",

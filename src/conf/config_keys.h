@@ -46,6 +46,7 @@ enum conf_type {
 	CONF_MILTER_ACTION,	/* accept, tempfail or reject */
 	CONF_DELIMITER,		/* recipient_delimiter characters */
 	CONF_SECRETS,		/* secrets, one or a list per line, adding up */
+	CONF_COMMIT,		/* journal or files */
 };
 
 enum {

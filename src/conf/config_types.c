@@ -463,6 +463,8 @@ static const struct {
 	[CONF_DELIMITER] = { conf_set_string, conf_print_string,
 	    conf_free_ptr, rcpt_delimiter_norm, "delimiter characters such "
 	    "as +" },
+	[CONF_COMMIT] = { conf_set_string, conf_print_string,
+	    conf_free_ptr, cv_queue_commit_norm, "journal or files" },
 	[CONF_SECRETS] = { conf_set_secrets, conf_print_secrets,
 	    conf_free_strlist, NULL, "secrets" },
 };

@@ -568,6 +568,16 @@ cv_mime_8bit_downgrade_norm(const char *in, char *out, size_t outlen,
 	    "convert or bounce", out, outlen, err, errlen);
 }
 
+static const char *const cv_commits[] = { "journal", "files" };
+
+int
+cv_queue_commit_norm(const char *in, char *out, size_t outlen, char *err,
+    size_t errlen)
+{
+	return cv_choice(in, cv_commits, 2, "a commit method",
+	    "journal or files", out, outlen, err, errlen);
+}
+
 /* --- local parts -------------------------------------------------------- */
 
 /*

@@ -103,6 +103,9 @@ int	cv_smarthost_tls_norm(const char *in, char *out, size_t outlen,
 /* cv_mime_8bit_downgrade_norm - "convert" or "bounce" */
 int	cv_mime_8bit_downgrade_norm(const char *in, char *out, size_t outlen,
 	    char *err, size_t errlen);
+/* cv_queue_commit_norm - "journal" or "files" */
+int	cv_queue_commit_norm(const char *in, char *out, size_t outlen,
+	    char *err, size_t errlen);
 /* cv_localpart_norm - a mailbox or alias name: a dot-atom of letters,
  * digits, '.', '-', '_' and '+' (safe as a path component), lower
  * case */

@@ -154,17 +154,13 @@ on_committed(void *arg, int status)
 	struct conn *c = arg;
 
 	c->committing = false;
-	/* A held entry is in hold/, where the runner never looks. */
-	if (status == 0 && !spool_held(c->spool))
-		server_queued(c->srv, spool_id(c->spool));
 	/* Committed, so it will be delivered, but nobody heard the 250:
 	 * said here, for the engine's `accepted` line is never written. */
 	if (status == 0 && c->closed)
 		log_info("s=%lx id=%s queued after the client left (it saw "
 		    "no 250 and may send it again)", c->sid,
 		    spool_id(c->spool));
-	spool_free(c->spool);
-	c->spool = NULL;
+	c->spool = NULL;		/* the committer's, which frees it */
 	if (c->closed) {
 		conn_destroy(c);	/* the free conn_close deferred */
 		return;

@@ -444,6 +444,44 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	return srv;
 }
 
+/* on_published - an entry now in incoming/: the runner is told */
+static void
+on_published(void *arg, const char *id)
+{
+	server_queued(arg, id);
+}
+
+/* server_committer_start - the commit method the configuration names
+ * (read once: a reload's change reaches new workers only). A worker's
+ * journal is named by its slot, which a restarted worker takes over
+ * with its predecessor's journal; a single process's is w0. */
+static int
+server_committer_start(struct server *srv)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	struct commit_opts o = {
+		.method = strcmp(cfg->queue_commit, "files") == 0 ?
+		    COMMIT_FILES : COMMIT_JOURNAL,
+		/* The disk's parallelism is shared: 16 fsync threads in
+		 * all. */
+		.nthreads = srv->nworkers >= 8 ? 2 : 16 / srv->nworkers,
+		.journal_size = cfg->queue_journal_size,
+		.published = on_published,
+		.published_arg = srv,
+	};
+	char name[16];
+
+	snprintf(name, sizeof(name), "w%d", srv->worker >= 0 ? srv->worker :
+	    0);
+	o.journal_name = name;
+	if ((srv->committer = committer_new(srv->loop, srv->queue, &o)) ==
+	    NULL) {
+		log_err("cannot start the commit threads");
+		return -1;
+	}
+	return 0;
+}
+
 int
 server_serve(struct server *srv)
 {
@@ -452,12 +490,8 @@ server_serve(struct server *srv)
 	size_t i;
 
 	srv->loop = ev_default_loop(EVFLAG_AUTO);
-	/* The disk's parallelism is shared: 16 fsync threads in all. */
-	if ((srv->committer = committer_new(srv->loop, srv->queue,
-	    srv->nworkers >= 8 ? 2 : 16 / srv->nworkers)) == NULL) {
-		log_err("cannot start the commit thread");
+	if (server_committer_start(srv) == -1)
 		return 1;
-	}
 	/* Without TLS AUTH is never offered: no SASL, and no word of it. */
 	if (policy_auth_possible(cfg) && (srv->sasl = sasl_server_create(
 	    srv->loop, cfg, err, sizeof(err))) == NULL)

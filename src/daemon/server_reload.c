@@ -200,6 +200,11 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 		    cfg->dns_timeout != old->dns_timeout)
 			log_warn("reload: dns_servers or dns_timeout changed; they "
 			    "take effect at the next restart");
+		if (strcmp(cfg->queue_commit, old->queue_commit) != 0 ||
+		    cfg->queue_journal_size != old->queue_journal_size)
+			log_warn("reload: queue_commit or queue_journal_size "
+			    "changed; they take effect for workers started from "
+			    "now on and at the next restart");
 		if ((key = sasl_changed(cfg, old)) != NULL)
 			log_warn("reload: %s changed; the SASL keys take effect "
 			    "at the next restart", key);

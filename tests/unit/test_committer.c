@@ -1,7 +1,9 @@
 /*
- * test_committer - the commit thread pool against a real queue and a
- * real libev loop: every job answered once, with the right status, and
- * every accepted entry whole in incoming/ (hold/ for a held one).
+ * test_committer - both commit methods against a real queue and a real
+ * libev loop: every job answered once, with the right status, every
+ * accepted entry whole in incoming/ (hold/ for a held one) and the
+ * runner told of each ordinary one once; the journal's records replayed
+ * at start, and an entry too large for it committed as a file.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -12,7 +14,9 @@
 #include <unistd.h>
 
 #include "lib/metrics.h"
+#include "conf/config_keys.h"
 #include "queue/committer.h"
+#include "queue/journal.h"
 #include "queue/queue.h"
 #include "qfixture.h"
 #include "scratch.h"
@@ -41,6 +45,7 @@ struct item {
 	char		 body[64];
 	int		 calls;		/* callbacks run */
 	int		 status;
+	int		 published;	/* published callbacks for its id */
 	bool		 doomed;	/* set up to fail */
 	bool		 held;		/* a held entry: into hold/ */
 };
@@ -52,6 +57,7 @@ struct run {
 	struct item	 items[NJOBS];
 	size_t		 pending;	/* submitted, not yet answered */
 	size_t		 held_mod;	/* item i held when i % it is 1 */
+	enum commit_method method;
 	bool		 break_when_done;
 };
 
@@ -97,13 +103,31 @@ on_commit(void *arg, int status)
 
 	it->calls++;
 	it->status = status;
-	spool_free(it->spool);	/* as the session does, on the loop */
-	it->spool = NULL;
+	it->spool = NULL;	/* the committer's, as for the session */
 	if (--the_run->pending == 0 && the_run->break_when_done)
 		ev_break(the_run->loop, EVBREAK_ALL);
 }
 
-/* make_spool - a spool for item i; doomed ones fail at the rename */
+/* on_published - the runner's note: once per ordinary entry, after its
+ * commit callback */
+static void
+on_published(void *arg, const char *id)
+{
+	struct run *r = arg;
+	size_t i;
+
+	for (i = 0; i < NJOBS; i++)
+		if (strcmp(r->items[i].id, id) == 0) {
+			cr_assert_eq(r->items[i].calls, 1, "%s published "
+			    "before its commit callback", id);
+			r->items[i].published++;
+			return;
+		}
+	cr_assert_fail("published an unknown id %s", id);
+}
+
+/* make_spool - a spool for item i; doomed ones fail at the rename (the
+ * files method only: the journal's spools have no file to take away) */
 static void
 make_spool(struct run *r, size_t i, bool doomed)
 {
@@ -122,8 +146,8 @@ make_spool(struct run *r, size_t i, bool doomed)
 	snprintf(it->body, sizeof(it->body), "Subject: %zu\r\n\r\nbody %zu\r\n",
 	    i, i);
 	cr_assert_eq(spool_write(it->spool, it->body, strlen(it->body)), 0);
-	it->doomed = doomed;
-	if (doomed) {
+	it->doomed = doomed && r->method == COMMIT_FILES;
+	if (it->doomed) {
 		/* The file goes from tmp/ behind the spool's back. */
 		snprintf(path, sizeof(path), "%s/tmp/%s", dir, it->id);
 		cr_assert_eq(unlink(path), 0);
@@ -154,8 +178,23 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static struct committer *
+start(struct run *r, uint64_t journal_size)
+{
+	struct commit_opts o = {
+		.method = r->method,
+		.nthreads = 16,
+		.journal_name = "w0",
+		.journal_size = journal_size,
+		.published = on_published,
+		.published_arg = r,
+	};
+
+	return committer_new(r->loop, r->queue, &o);
+}
+
 static struct run *
-run_new(void)
+run_new(enum commit_method method)
 {
 	char err[256];
 	struct run *r = calloc(1, sizeof(*r));
@@ -165,7 +204,8 @@ run_new(void)
 	cr_assert_not_null(r->loop);
 	r->queue = queue_open(dir, err, sizeof(err));
 	cr_assert_not_null(r->queue, "%s", err);
-	r->committer = committer_new(r->loop, r->queue, 16);
+	r->method = method;
+	r->committer = start(r, JOURNAL_SIZE_DEFAULT);
 	cr_assert_not_null(r->committer);
 	the_run = r;
 	return r;
@@ -180,7 +220,8 @@ run_free(struct run *r)
 	the_run = NULL;
 }
 
-/* check_items - each job answered once; entries whole or absent */
+/* check_items - each job answered once; entries whole or absent, and
+ * no journal left (committer_free has been called) */
 static void
 check_items(struct run *r)
 {
@@ -198,6 +239,8 @@ check_items(struct run *r)
 		} else {
 			cr_assert_eq(it->status, 0, "job %zu", i);
 			check_entry(it);
+			cr_assert_eq(it->published, !it->held, "job %zu "
+			    "published %d times", i, it->published);
 			if (it->held)
 				held++;
 			else
@@ -207,6 +250,7 @@ check_items(struct run *r)
 	cr_assert_eq(scratch_count(dir, "incoming"), ok);
 	cr_assert_eq(scratch_count(dir, "hold"), held);
 	cr_assert_eq(scratch_count(dir, "tmp"), 0);
+	cr_assert_eq(scratch_count(dir, "journal"), 0);
 }
 
 /* durable - the jobs that made it */
@@ -233,9 +277,10 @@ observed(uint64_t *buckets)
 	return metrics_self->commit_count;
 }
 
-Test(committer, every_job_answered_once_and_durable_or_failed)
+static void
+answered_once(enum commit_method method)
 {
-	struct run *r = run_new();
+	struct run *r = run_new(method);
 	ev_timer start, timeout;
 	uint64_t count0, buckets0, count, buckets;
 
@@ -259,6 +304,16 @@ Test(committer, every_job_answered_once_and_durable_or_failed)
 	run_free(r);
 }
 
+Test(committer, every_job_answered_once_and_durable_or_failed)
+{
+	answered_once(COMMIT_FILES);
+}
+
+Test(committer, journal_every_job_answered_once_and_durable)
+{
+	answered_once(COMMIT_JOURNAL);
+}
+
 /* submit_all - NJOBS spools submitted, a few doomed, without the loop */
 static void
 submit_all(struct run *r)
@@ -275,9 +330,10 @@ submit_all(struct run *r)
 
 /* Held entries among the others in the same batches: each lands in
  * hold/, the others in incoming/, every job answered. */
-Test(committer, held_entries_go_to_hold)
+static void
+held_to_hold(enum commit_method method)
 {
-	struct run *r = run_new();
+	struct run *r = run_new(method);
 
 	r->held_mod = 3;
 	submit_all(r);
@@ -288,9 +344,19 @@ Test(committer, held_entries_go_to_hold)
 	run_free(r);
 }
 
+Test(committer, held_entries_go_to_hold)
+{
+	held_to_hold(COMMIT_FILES);
+}
+
+Test(committer, journal_held_entries_go_to_hold)
+{
+	held_to_hold(COMMIT_JOURNAL);
+}
+
 Test(committer, an_existing_entry_is_never_replaced)
 {
-	struct run *r = run_new();
+	struct run *r = run_new(COMMIT_FILES);
 	struct item *it = &r->items[0];
 	char path[300];
 	int fd;
@@ -320,9 +386,10 @@ Test(committer, an_existing_entry_is_never_replaced)
 	run_free(r);
 }
 
-Test(committer, free_finishes_queued_jobs)
+static void
+free_finishes(enum commit_method method)
 {
-	struct run *r = run_new();
+	struct run *r = run_new(method);
 
 	/* Submitted without the loop ever running: committer_free must
 	 * still finish them all and run every callback itself. */
@@ -333,12 +400,102 @@ Test(committer, free_finishes_queued_jobs)
 	run_free(r);
 }
 
+Test(committer, free_finishes_queued_jobs)
+{
+	free_finishes(COMMIT_FILES);
+}
+
+Test(committer, journal_free_finishes_queued_jobs)
+{
+	free_finishes(COMMIT_JOURNAL);
+}
+
 Test(committer, free_when_idle)
 {
-	struct run *r = run_new();
+	struct run *r = run_new(COMMIT_JOURNAL);
 
 	committer_free(r->committer);
 	committer_free(NULL);
 	cr_assert_eq(scratch_count(dir, "incoming"), 0);
 	run_free(r);
+}
+
+/* A journal left by a dead predecessor of the same name: its records
+ * are entries in incoming/ before the new committer takes any job. */
+Test(committer, journal_left_behind_is_replayed_at_start)
+{
+	struct run *r = run_new(COMMIT_JOURNAL);
+	struct journal *j;
+	struct iovec iov;
+	char err[256];
+	uint64_t ticket, len;
+	size_t i;
+	int fd;
+
+	committer_free(r->committer);		/* its journal removed */
+	cr_assert_eq(scratch_count(dir, "journal"), 0);
+	j = journal_create(r->queue, "w0", JOURNAL_SIZE_MIN, err, sizeof(err));
+	cr_assert_not_null(j, "%s", err);
+	for (i = 0; i < 3; i++) {
+		make_spool(r, i, false);
+		cr_assert_eq(spool_image(r->items[i].spool, &iov, &fd, &len),
+		    0);
+		cr_assert_eq(fd, -1, "an entry in memory");
+		cr_assert_eq(journal_append(j, r->items[i].id, false, &iov, 1,
+		    -1, iov.iov_len, &ticket, err, sizeof(err)), 0, "%s", err);
+	}
+	cr_assert_eq(journal_sync(j, ticket, err, sizeof(err)), 0, "%s", err);
+	journal_close(j, false);	/* the worker dies here */
+	cr_assert_eq(scratch_count(dir, "incoming"), 0);
+
+	r->committer = start(r, JOURNAL_SIZE_MIN);
+	cr_assert_not_null(r->committer);
+	cr_assert_eq(scratch_count(dir, "incoming"), 3);
+	for (i = 0; i < 3; i++) {
+		check_entry(&r->items[i]);
+		spool_free(r->items[i].spool);
+	}
+	committer_free(r->committer);
+	cr_assert_eq(scratch_count(dir, "journal"), 0);
+	run_free(r);
+}
+
+/* An entry larger than the whole journal goes by the files method:
+ * durable, answered 0, published. */
+Test(committer, journal_too_small_commits_by_file)
+{
+	struct run *r = run_new(COMMIT_JOURNAL);
+	struct item *it = &r->items[0];
+	char *big;
+	size_t len = 2 * JOURNAL_SIZE_MIN;
+
+	committer_free(r->committer);
+	r->committer = start(r, JOURNAL_SIZE_MIN);
+	cr_assert_not_null(r->committer);
+	make_spool(r, 0, false);
+	cr_assert_not_null(big = malloc(len));
+	memset(big, 'x', len);
+	cr_assert_eq(spool_write(it->spool, big, len), 0);
+	free(big);
+	r->pending = 1;
+	committer_submit(r->committer, it->spool, on_commit, it);
+	committer_free(r->committer);
+	cr_assert_eq(it->calls, 1);
+	cr_assert_eq(it->status, 0);
+	cr_assert_eq(it->published, 1);
+	cr_assert(exists("incoming", it->id));
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
+	cr_assert_eq(scratch_count(dir, "journal"), 0);
+	run_free(r);
+}
+
+/* The configuration's bounds for queue_journal_size are the journal's
+ * own (conf/ may not include queue/). */
+Test(committer, config_bounds_are_the_journals)
+{
+	size_t i = conf_key_index("queue_journal_size");
+
+	cr_assert_lt(i, conf_nkeys);
+	cr_assert_eq(conf_keys[i].min, JOURNAL_SIZE_MIN);
+	cr_assert_eq(conf_keys[i].max, JOURNAL_SIZE_MAX);
 }

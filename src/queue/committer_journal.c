@@ -1,0 +1,309 @@
+/*
+ * committer_journal - the journal method (queue/journal.h): two threads.
+ *
+ * The commit thread takes every job waiting, appends each entry to the
+ * journal and syncs once for the group: the jobs are durable, their
+ * callbacks run (the 250), and the loop passes them on to the
+ * materializer. An entry the journal will not take (larger than the
+ * journal, or a journal broken by a failed flush) and a group whose
+ * flush failed are committed by the files method instead: a client
+ * hears 451 only when that fails too.
+ *
+ * The materializer takes the acknowledged jobs in batches: writes each
+ * entry's file, one syncfs, the renames into incoming/ (hold/), one
+ * fsync of each directory, then retires the batch's records and tells
+ * the runner. A failure leaves the records in place and the batch is
+ * tried again after a pause; a spool is freed only once its entry is
+ * durable in incoming/, or, when the committer is stopped and the disk
+ * still fails, with its record kept for the next start's replay.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "queue/committer_impl.h"
+#include "queue/journal.h"
+#include "queue/queuectl.h"
+#include "lib/log.h"
+
+#define BATCH_MAX	256	/* entries written out per syncfs */
+#define RETRY_PAUSE	1	/* seconds after a failed batch */
+#define STOP_TRIES	3	/* failed batches before giving up at stop */
+
+/* flush - sync the group appended so far: durable, to the loop (and on
+ * to the materializer); if the flush failed, by files */
+static void
+flush(struct committer *c, struct joblist *group, uint64_t last)
+{
+	char err[512];
+	struct job *j;
+
+	if (group->head == NULL)
+		return;
+	if (journal_sync(c->journal, last, err, sizeof(err)) == 0) {
+		for (j = group->head; j; j = j->next) {
+			j->status = 0;
+			j->materialize = true;
+			committer_observe(j);
+		}
+	} else {
+		log_err("journal: %s; the entries of its records are "
+		    "committed as files", err);
+		for (j = group->head; j; j = j->next)
+			committer_files_one(c, j);
+	}
+	pthread_mutex_lock(&c->lock);
+	committer_finish(c, group);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* by_files - one job the journal did not take */
+static void
+by_files(struct committer *c, struct job *j)
+{
+	committer_files_one(c, j);
+	pthread_mutex_lock(&c->lock);
+	committer_finish_one(c, j);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* commit_group - append every job of the list, one sync per group. A
+ * group is synced before it holds a quarter of the journal: an append
+ * that waits for room must find the records before it on their way to
+ * retirement, never in its own unsynced group. */
+static void
+commit_group(struct committer *c, struct job *j)
+{
+	char err[512];
+	struct joblist group;
+	struct job *next;
+	struct iovec iov;
+	uint64_t len, bytes = 0, last = 0;
+	int fd;
+
+	joblist_init(&group);
+	for (; j; j = next) {
+		next = j->next;
+		if (spool_image(j->spool, &iov, &fd, &len) == -1) {
+			log_err("id=%s commit: spool image: %s",
+			    spool_id(j->spool), strerror(errno));
+			by_files(c, j);
+			continue;
+		}
+		if (fd == -1)
+			len = iov.iov_len;
+		if (group.head != NULL && bytes + len > c->journal_size / 4) {
+			flush(c, &group, last);
+			bytes = 0;
+		}
+		if (journal_append(c->journal, spool_id(j->spool),
+		    spool_held(j->spool), &iov, fd == -1 ? 1 : 0, fd, len,
+		    &j->ticket, err, sizeof(err)) == -1) {
+			if (errno == EFBIG)
+				log_info("id=%s larger than the journal: "
+				    "committed as a file", spool_id(j->spool));
+			else
+				log_err("id=%s journal: %s; committed as a "
+				    "file", spool_id(j->spool), err);
+			by_files(c, j);
+			continue;
+		}
+		last = j->ticket;
+		bytes += len;
+		joblist_push(&group, j);
+	}
+	flush(c, &group, last);
+}
+
+static void *
+commit_thread(void *arg)
+{
+	struct committer *c = arg;
+	struct job *j;
+
+	committer_thread_init();
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		if ((j = c->todo.head) != NULL) {
+			joblist_init(&c->todo);
+			pthread_mutex_unlock(&c->lock);
+			commit_group(c, j);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		if (c->stopping)
+			break;
+		pthread_cond_wait(&c->cond, &c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* write_out - a batch's entries durable in incoming/ (hold/) and their
+ * records retired; 0, or -1 (logged) to be tried again: the steps done
+ * are not repeated, but the syncs are */
+static int
+write_out(struct committer *c, struct job *first)
+{
+	char err[512];
+	struct job *j, *last = first;
+	bool held = false;
+
+	for (j = first; j; j = j->next)
+		if (!j->written && spool_materialize(j->spool, err,
+		    sizeof(err)) == -1)
+			goto fail;
+	if (queue_syncfs(c->queue, err, sizeof(err)) == -1)
+		goto fail;
+	for (j = first; j; j = j->next) {
+		if (!j->written && spool_publish(j->spool, err,
+		    sizeof(err)) == -1)
+			goto fail;
+		j->written = true;
+		held |= spool_held(j->spool);
+		last = j;
+	}
+	if (queue_sync_incoming(c->queue, err, sizeof(err)) == -1 ||
+	    (held && queue_sync_hold(c->queue, err, sizeof(err)) == -1) ||
+	    journal_retire(c->journal, last->ticket, err, sizeof(err)) == -1)
+		goto fail;
+	for (j = first; j; j = j->next)
+		j->in_queue = true;
+	return 0;
+fail:
+	log_err("journal: writing out entries (id=%s and on): %s; their "
+	    "records are kept, trying again", spool_id(first->spool), err);
+	return -1;
+}
+
+/* take_batch - up to BATCH_MAX of the ready jobs; lock held */
+static void
+take_batch(struct committer *c, struct joblist *batch)
+{
+	struct job *j;
+	size_t n;
+
+	joblist_init(batch);
+	for (n = 0; n < BATCH_MAX && (j = joblist_pop(&c->ready)) != NULL;
+	    n++)
+		joblist_push(batch, j);
+}
+
+static void *
+materializer(void *arg)
+{
+	struct committer *c = arg;
+	struct joblist batch;
+	struct timespec until;
+	unsigned tries = 0;
+
+	committer_thread_init();
+	joblist_init(&batch);
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		if (batch.head == NULL)
+			take_batch(c, &batch);
+		if (batch.head == NULL) {
+			if (c->stopping)
+				break;
+			pthread_cond_wait(&c->mcond, &c->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (write_out(c, batch.head) == 0) {
+			pthread_mutex_lock(&c->lock);
+			committer_finish(c, &batch);
+			tries = 0;
+			continue;
+		}
+		pthread_mutex_lock(&c->lock);
+		/* Stopping on a failing disk: the records stay for the next
+		 * start's replay; the spools may go. */
+		if (c->draining && ++tries >= STOP_TRIES) {
+			log_err("journal: giving up writing out entries "
+			    "(id=%s and on) at stop: the journal is kept and "
+			    "replayed at the next start",
+			    spool_id(batch.head->spool));
+			c->keep_journal = true;
+			committer_finish(c, &batch);
+			tries = 0;
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += RETRY_PAUSE;
+		pthread_cond_timedwait(&c->mcond, &c->lock, &until);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* tell_runner - entries replayed into incoming/: the runner rescans the
+ * queue now rather than at its next periodic scan */
+static void
+tell_runner(struct committer *c)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", queue_dir(c->queue),
+	    QUEUECTL_RESCAN_MARKER);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) != -1)
+		close(fd);
+}
+
+int
+committer_journal_start(struct committer *c, const struct commit_opts *o)
+{
+	char err[512];
+	pthread_attr_t attr;
+	unsigned recovered = 0;
+	int rc;
+
+	queue_set_lazy(c->queue, true);
+	if (journal_replay_file(c->queue, o->journal_name, &recovered, err,
+	    sizeof(err)) == -1) {
+		log_err("journal %s: %s; committing by files", o->journal_name,
+		    err);
+		goto files;
+	}
+	if (recovered > 0) {
+		log_info("journal %s: %u entries recovered", o->journal_name,
+		    recovered);
+		tell_runner(c);
+	}
+	if ((c->journal = journal_create(c->queue, o->journal_name,
+	    o->journal_size, err, sizeof(err))) == NULL) {
+		log_err("journal %s: %s; committing by files", o->journal_name,
+		    err);
+		goto files;
+	}
+	c->journal_size = o->journal_size;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, COMMIT_STACK);
+	rc = pthread_create(&c->threads[0], &attr, commit_thread, c);
+	if (rc == 0) {
+		c->nthreads = 1;
+		rc = pthread_create(&c->threads[1], &attr, materializer, c);
+		if (rc == 0)
+			c->nthreads = 2;
+	}
+	pthread_attr_destroy(&attr);
+	if (rc == 0)
+		return 0;
+	log_err("journal: cannot start its threads: %s", strerror(rc));
+	return -1;
+files:
+	queue_set_lazy(c->queue, false);
+	return 1;
+}
+
+void
+committer_journal_stop(struct committer *c)
+{
+	journal_close(c->journal, !c->keep_journal);
+	c->journal = NULL;
+}
