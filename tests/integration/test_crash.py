@@ -7,7 +7,9 @@ each restart: every message that got a 250 is in incoming/ byte for byte
 (doc/queue.md: the 250 comes only after the fsync), every entry parses
 (those that never got a 250 included), `sallyport --queue list` lists
 them all, and tmp/ is empty. Then garbage in incoming/ under queue-id
-names: the queue tool reports it and goes on.
+names: the queue tool reports it and goes on. Both commit methods
+(queue_commit): CrashJournal runs the same tests on the journal, whose
+records the restart replays into incoming/ (test_crash_journal.py has more).
 """
 
 import hashlib
@@ -62,10 +64,12 @@ def queue_tool(conf, *args):
 class Sender(threading.Thread):
     """One client: transactions until told to stop; records each 250."""
 
-    def __init__(self, index, port, acked, lock, stop):
+    def __init__(self, index, port, acked, lock, stop, source=None, sent=None):
         super().__init__(daemon=True)
         self.index = index
         self.port = port
+        self.source = source    # the client's address (workers steer by it)
+        self.sent = sent        # None, or a set: sha256 of every message tried
         self.acked = acked      # queue id -> sha256 of the message sent
         self.lock = lock
         self.stop = stop
@@ -78,8 +82,11 @@ class Sender(threading.Thread):
             n = self.index * 1000000 + self.count
             self.count += 1
             msg = message(n, rnd.choice((200, 2000, 20000, 120000)))
+            if self.sent is not None:
+                with self.lock:
+                    self.sent.add(hashlib.sha256(msg).hexdigest())
             try:
-                with sallytest.Client(self.port, timeout=10) as c:
+                with sallytest.Client(self.port, timeout=10, source=self.source) as c:
                     if c.cmd('EHLO client.example').code != 250:
                         continue
                     r = c.transaction('sender@example.org', ['user@example.test'], msg)
@@ -92,6 +99,10 @@ class Sender(threading.Thread):
 
 
 class Crash(sallytest.TestCase):
+    COMMIT = 'files'        # queue_commit
+
+    def server(self, **kw):
+        return super().server(queue_commit=self.COMMIT, **kw)
 
     def kill_all(self, srv):
         kids = sallytest.descendants(srv.pid) if srv.running() else []
@@ -159,6 +170,8 @@ class Crash(sallytest.TestCase):
         r = c.transaction('sender@example.org', ['user@example.test'], message(1, 500))
         self.assertEqual(r.code, 250, r)
         good = r.queue_id()
+        # The journal writes the entry out just after the 250.
+        self.assertTrue(sallytest.wait_until(lambda: good in srv.queue_names(), 10))
         with open(os.path.join(srv.incoming_dir(), good), 'rb') as f:
             raw = f.read()
         base = int(good, 16)
@@ -205,6 +218,10 @@ class Crash(sallytest.TestCase):
         self.assertEqual(sorted(bad), srv.queue_names())
         d = self.ehlo_client(srv.mx_port)
         self.assertEqual(d.cmd('NOOP').code, 250)
+
+
+class CrashJournal(Crash):
+    COMMIT = 'journal'
 
 
 if __name__ == '__main__':
