@@ -321,6 +321,17 @@ journal_append(struct journal *j, const char *id, bool held,
 		}
 		if (j->retired == j->end && !j->hdr_busy)
 			break;		/* ours to start the pass */
+		/* A pass starts once every record is retired, and a record
+		 * not yet synced is not even on its way there: its writer,
+		 * maybe the caller, must sync it first, not wait here. */
+		if (j->durable < j->end) {
+			seterr(err, errlen, "journal %s: full, and records not "
+			    "yet synced stand before its next pass: sync them "
+			    "and append again", j->name);
+			pthread_mutex_unlock(&j->mu);
+			errno = EAGAIN;
+			return -1;
+		}
 		pthread_cond_wait(&j->room, &j->mu);
 	}
 	if (j->wrapping) {

@@ -52,8 +52,11 @@ struct journal	*journal_create(struct queue *, const char *name,
  * appends are ordered. *ticket: pass it to journal_sync and
  * journal_retire. When the file has no room left the call waits until
  * earlier records are retired (an entry larger than the whole journal
- * fails at once with EFBIG: the caller commits it as a file instead).
- * 0, or -1 with err and errno. */
+ * fails at once with EFBIG: the caller commits it as a file instead),
+ * but only for records already synced: if some appended before it are
+ * not (the caller's own group, say), it fails at once with EAGAIN, and
+ * the caller syncs its records, passes them on to be written out and
+ * retired, then appends again. 0, or -1 with err and errno. */
 int		 journal_append(struct journal *, const char *id, bool held,
 		    const struct iovec *iov, int iovcnt, int fd, uint64_t len,
 		    uint64_t *ticket, char *err, size_t errlen);

@@ -433,6 +433,37 @@ Test(journal, wrapped)
 	free(c);
 }
 
+/* One committer thread appends a group and syncs it after: an append
+ * that needs a new pass while records of its own group are not synced
+ * must not wait for their retirement (they never would be: a deadlock)
+ * but say EAGAIN, so that the caller syncs them and appends again. */
+Test(journal, wrap_behind_unsynced_records, .timeout = 20)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 200000, 'a'), *c = entry(ID3, 200000, 'c');
+	struct iovec iov = { c, strlen(c) };
+	char err[256];
+	uint64_t t = 0, t2;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		t = append(j, ID1, false, a);
+	cr_assert_eq(journal_append(j, ID3, false, &iov, 1, -1, iov.iov_len,
+	    &t2, err, sizeof(err)), -1, "appended over records not retired");
+	cr_assert_eq(errno, EAGAIN);
+	cr_assert(strstr(err, "not yet synced") != NULL, "%s", err);
+	cr_assert_eq(journal_sync(j, t, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(journal_retire(j, t, err, sizeof(err)), 0, "%s", err);
+	t2 = append(j, ID3, false, c);
+	cr_assert_gt(t2, t);
+	cr_assert_eq(journal_sync(j, t2, err, sizeof(err)), 0, "%s", err);
+	journal_close(j, false);
+	cr_assert_eq(replay(), 1);
+	has("incoming", ID3, c);
+	free(a);
+	free(c);
+}
+
 Test(journal, larger_than_the_journal)
 {
 	struct journal *j = jopen(JOURNAL_SIZE_MIN);
