@@ -29,9 +29,16 @@
  * second (N over the time from the start to the last acknowledgement),
  * the median and 99th percentile commit latency, the CPU time of the
  * whole process (user + system, background threads included, until
- * their work is done) per entry, entries per flush; for b also how long
- * after the last acknowledgement every entry was in incoming/ and the
- * most entry memory held at once. The load average goes beside them.
+ * their work is done) per entry, entries per flush, entries per second
+ * until the last was in incoming/ (for b the writer's pace, for the
+ * others their acknowledgements); for b also how long after the last
+ * acknowledgement every entry was in incoming/ and the most entry
+ * memory held at once. The load average, and the CPU other processes
+ * used meanwhile, go beside them.
+ *
+ * Each run's directory is moved aside and all are deleted at the end
+ * (about 7 GiB with the defaults), so that no run creates files just
+ * after many were deleted; on tmpfs each is deleted at once.
  *
  * Exit 0 when every run completed, 1 on any error, 2 on bad usage.
  */
@@ -39,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -49,6 +57,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,6 +193,8 @@ committer(void *arg)
 	return NULL;
 }
 
+static unsigned graves;		/* runs moved aside: base/done.K */
+
 static int
 rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -214,11 +225,12 @@ run_once(const char *base, enum design d, unsigned threads, unsigned n,
     size_t size, const char *pattern, struct result *res)
 {
 	struct run r;
-	char dir[4096];
+	char dir[4096], grave[4096];
 	pthread_t *th, bg;
 	bool have_bg = d == D_JOURNAL || d == D_REUSED;
 	double cpu0;
 	unsigned i;
+	struct statfs sfs;
 	int basefd;
 
 	memset(&r, 0, sizeof(r));
@@ -342,10 +354,18 @@ run_once(const char *base, enum design d, unsigned threads, unsigned n,
 	close(r.tmpfd);
 	close(r.infd);
 	close(r.dirfd);
-	rm_tree(dir);
+	/* Moved aside, deleted at the end: on ext4 without a journal a
+	 * freed inode is looked at on every file creation for a minute or
+	 * more (doc/benchmarks.md, "Fairness"), which would slow the runs
+	 * after it. tmpfs keeps them in memory: deleted at once. */
+	if (statfs(base, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC)
+		rm_tree(dir);
+	else if ((size_t)snprintf(grave, sizeof(grave), "%s/done.%u", base,
+	    graves++) >= sizeof(grave) || rename(dir, grave) != 0)
+		die("rename %s: %s", dir, strerror(errno));
 	basefd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (basefd < 0 || syncfs(basefd) != 0)
-		die("syncfs after removal: %s", strerror(errno));
+		die("syncfs: %s", strerror(errno));
 	close(basefd);
 }
 
@@ -562,8 +582,7 @@ main(int argc, char **argv)
 	    " waiting for the disk)\nother processes used %.2f of %ld CPUs"
 	    " meanwhile (/proc/stat less this process)\n", la, others /
 	    (ns_since(&wall0) / 1e9), sysconf(_SC_NPROCESSORS_ONLN));
-	if (rmdir(base) != 0)
-		die("rmdir %s: %s", base, strerror(errno));
+	rm_tree(base);
 	free(pattern);
 	free(res);
 	return 0;
