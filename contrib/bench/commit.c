@@ -13,7 +13,8 @@
  *   a files	tmp/ID created O_EXCL, written, fsync'd, renamed into
  *		incoming/; one fsync of incoming/ for every rename that
  *		completed before it began (src/queue/committer.c)
- *   b journal	the entry kept in memory, appended to a journal file
+ *   b journal	the entry kept in memory, appended (with the CRC32c of
+ *		it and of its header) to a journal file
  *		written out in advance, one fdatasync for every append
  *		that completed before it began; a writer thread meanwhile
  *		turns acknowledged entries into files in batches (create

@@ -15,7 +15,7 @@
 #include <liburing.h>
 #endif
 
-#define JHDR		32		/* journal record header, octets */
+#define JHDR		48		/* journal record header, octets */
 #define WRITER_BATCH	1024		/* entries per background batch */
 #define POOL_PER_THREAD	2		/* c: files ready per committer */
 

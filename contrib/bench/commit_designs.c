@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "commit.h"
+#include "lib/proxy.h"		/* the journal's CRC32c */
 
 /* --- the grouped flush ------------------------------------------------- */
 
@@ -122,6 +123,7 @@ commit_files(struct run *r, unsigned id)
 
 /* --- b: the journal, and the writer behind it -------------------------- */
 
+
 void
 commit_journal(struct run *r, unsigned id)
 {
@@ -129,14 +131,19 @@ commit_journal(struct run *r, unsigned id)
 	char hdr[JHDR];
 	struct iovec iov[2];
 	uint64_t ofs, len = JHDR + r->size, t;
+	uint32_t dcrc, hcrc;
 
 	if (e == NULL)
 		die("out of memory");
 	e->id = id;
 	e->next = NULL;
 	memcpy(e->data, r->pattern, r->size);	/* the spool in memory */
-	memset(hdr, 0, sizeof(hdr));
+	memset(hdr, 0, sizeof(hdr));	/* the record's two checksums */
 	snprintf(hdr, sizeof(hdr), "J %07u %zu", id, r->size);
+	dcrc = proxy_crc32c_add(0, e->data, r->size);
+	memcpy(hdr + JHDR - 8, &dcrc, sizeof(dcrc));
+	hcrc = proxy_crc32c_add(0, hdr, JHDR - 4);
+	memcpy(hdr + JHDR - 4, &hcrc, sizeof(hcrc));
 
 	xlock(&r->mu);
 	ofs = r->jofs;
