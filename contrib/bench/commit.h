@@ -16,7 +16,7 @@
 #endif
 
 #define JHDR		48		/* journal record header, octets */
-#define WRITER_BATCH	1024		/* entries per background batch */
+#define WRITER_BATCH	256		/* entries per batch, as src/queue does */
 #define POOL_PER_THREAD	2		/* c: files ready per committer */
 
 enum design { D_FILES, D_JOURNAL, D_REUSED, D_URING, D_COUNT };
