@@ -82,7 +82,7 @@ commit_group(struct committer *c, struct job *j)
 	struct job *next;
 	struct iovec iov;
 	uint64_t len, bytes = 0, last = 0;
-	int fd;
+	int fd, rc;
 
 	joblist_init(&group);
 	for (; j; j = next) {
@@ -99,9 +99,16 @@ commit_group(struct committer *c, struct job *j)
 			flush(c, &group, last);
 			bytes = 0;
 		}
-		if (journal_append(c->journal, spool_id(j->spool),
+		/* A new pass waits for every record, this group's too:
+		 * synced and on their way first, then append again. */
+		while ((rc = journal_append(c->journal, spool_id(j->spool),
 		    spool_held(j->spool), &iov, fd == -1 ? 1 : 0, fd, len,
-		    &j->ticket, err, sizeof(err)) == -1) {
+		    &j->ticket, err, sizeof(err))) == -1 && errno == EAGAIN &&
+		    group.head != NULL) {
+			flush(c, &group, last);
+			bytes = 0;
+		}
+		if (rc == -1) {
 			if (errno == EFBIG)
 				log_info("id=%s larger than the journal: "
 				    "committed as a file", spool_id(j->spool));

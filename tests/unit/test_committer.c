@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/log.h"
 #include "lib/metrics.h"
 #include "conf/config_keys.h"
 #include "queue/committer.h"
@@ -22,6 +23,7 @@
 #include "scratch.h"
 
 #define NJOBS	500
+#define PAD_MAX	8192
 
 static char dir[256];
 
@@ -57,9 +59,12 @@ struct run {
 	struct item	 items[NJOBS];
 	size_t		 pending;	/* submitted, not yet answered */
 	size_t		 held_mod;	/* item i held when i % it is 1 */
+	size_t		 pad;		/* 'x' octets after each body */
 	enum commit_method method;
 	bool		 break_when_done;
 };
+
+static struct run *the_run;	/* the test's run, for on_commit */
 
 static bool
 exists(const char *sub, const char *id)
@@ -71,11 +76,12 @@ exists(const char *sub, const char *id)
 }
 
 /* check_entry - incoming/ID (hold/ID) holds exactly the envelope and
- * body */
+ * body (and the run's pad) */
 static void
 check_entry(const struct item *it)
 {
-	char path[300], want[1024], got[1024];
+	char path[300], want[1024 + PAD_MAX], got[1024 + PAD_MAX];
+	size_t pad = the_run != NULL ? the_run->pad : 0, w;
 	ssize_t n;
 	int fd;
 
@@ -84,6 +90,9 @@ check_entry(const struct item *it)
 	    "proto ESMTP\ntlsrequired yes\n%sfrom s@example.org\n"
 	    "rcpt a@example.test\n\n%s",
 	    it->id, it->held ? "hold quarantined by a test\n" : "", it->body);
+	w = strlen(want);
+	memset(want + w, 'x', pad);
+	want[w + pad] = '\0';
 	snprintf(path, sizeof(path), "%s/%s/%s", dir, it->held ? "hold" :
 	    "incoming", it->id);
 	cr_assert_neq(fd = open(path, O_RDONLY), -1, "%s missing", path);
@@ -93,8 +102,6 @@ check_entry(const struct item *it)
 	got[n] = '\0';
 	cr_assert_str_eq(got, want);
 }
-
-static struct run *the_run;	/* the test's run, for on_commit */
 
 static void
 on_commit(void *arg, int status)
@@ -146,6 +153,12 @@ make_spool(struct run *r, size_t i, bool doomed)
 	snprintf(it->body, sizeof(it->body), "Subject: %zu\r\n\r\nbody %zu\r\n",
 	    i, i);
 	cr_assert_eq(spool_write(it->spool, it->body, strlen(it->body)), 0);
+	if (r->pad > 0) {
+		static char xs[PAD_MAX];
+
+		memset(xs, 'x', sizeof(xs));
+		cr_assert_eq(spool_write(it->spool, xs, r->pad), 0);
+	}
 	it->doomed = doomed && r->method == COMMIT_FILES;
 	if (it->doomed) {
 		/* The file goes from tmp/ behind the spool's back. */
@@ -277,23 +290,32 @@ observed(uint64_t *buckets)
 	return metrics_self->commit_count;
 }
 
+/* submit_in_loop - NJOBS submitted from the loop (on_start), which runs
+ * until every one is answered (or `limit` seconds: a failure) */
 static void
-answered_once(enum commit_method method)
+submit_in_loop(struct run *r, double limit)
 {
-	struct run *r = run_new(method);
 	ev_timer start, timeout;
-	uint64_t count0, buckets0, count, buckets;
 
 	ev_timer_init(&start, on_start, 0., 0.);
 	start.data = r;
 	ev_timer_start(r->loop, &start);
-	ev_timer_init(&timeout, on_timeout, 60., 0.);
+	ev_timer_init(&timeout, on_timeout, limit, 0.);
 	ev_timer_start(r->loop, &timeout);
 	r->break_when_done = true;
-	count0 = observed(&buckets0);
 	ev_run(r->loop, 0);
 	ev_timer_stop(r->loop, &timeout);
 	cr_assert_eq(r->pending, 0, "%zu jobs unanswered", r->pending);
+}
+
+static void
+answered_once(enum commit_method method)
+{
+	struct run *r = run_new(method);
+	uint64_t count0, buckets0, count, buckets;
+
+	count0 = observed(&buckets0);
+	submit_in_loop(r, 60.);
 	committer_free(r->committer);
 	check_items(r);
 	/* The metrics: one latency for each durable entry, none for a
@@ -457,6 +479,41 @@ Test(committer, journal_left_behind_is_replayed_at_start)
 	}
 	committer_free(r->committer);
 	cr_assert_eq(scratch_count(dir, "journal"), 0);
+	run_free(r);
+}
+
+/* Many entries at once through a small journal: its passes start
+ * while a group is being appended, which must sync that group first
+ * (not wait for it to be retired: it never would be). Every entry is
+ * journalled, none falls back to a file. */
+Test(committer, journal_passes_under_a_burst, .timeout = 120)
+{
+	struct run *r = run_new(COMMIT_JOURNAL);
+	char logpath[300], line[1024];
+	int saved, fd;
+	FILE *f;
+
+	committer_free(r->committer);
+	r->committer = start(r, JOURNAL_SIZE_MIN);
+	cr_assert_not_null(r->committer);
+	r->pad = PAD_MAX;		/* 500 of them fill four passes */
+	snprintf(logpath, sizeof(logpath), "%s/log", dir);
+	cr_assert_neq(fd = open(logpath, O_WRONLY | O_CREAT, 0600), -1);
+	saved = dup(2);
+	dup2(fd, 2);
+	close(fd);
+	log_open("test", 1);
+	submit_in_loop(r, 100.);
+	committer_free(r->committer);
+	dup2(saved, 2);
+	close(saved);
+	log_set_quiet(1);
+	check_items(r);
+	cr_assert_not_null(f = fopen(logpath, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		cr_assert(strstr(line, "committed as a file") == NULL, "%s",
+		    line);
+	fclose(f);
 	run_free(r);
 }
 
