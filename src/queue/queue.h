@@ -157,7 +157,8 @@ int		 spool_image(struct spool *, struct iovec *iov, int *fd,
 		    uint64_t *len);
 /* Make sure the entry is written out to its file in tmp/ (created if
  * lazy), without an fsync: a batch is then made durable at once with
- * queue_syncfs before spool_publish. 0, or -1 with err. */
+ * queue_syncfs before spool_publish. 0, or -1 with err: an entry in
+ * memory then stays there whole, no file in tmp/, to be tried again. */
 int		 spool_materialize(struct spool *, char *err, size_t errlen);
 /* syncfs on the queue's file system: every spool materialized before it
  * is on stable storage. 0, or -1 with err. */

@@ -328,13 +328,15 @@ put_envelope(struct spool *sp, const struct envelope *env)
  * buffer holds is written out. Its id reserved nothing: should tmp/ID
  * be taken, the entry takes a fresh id, the id line rewritten in the
  * buffer (the Received field the session wrote keeps the old one: the
- * warning ties the two). Errors stick, errno says. */
+ * warning ties the two). Errors stick, errno says; the spool then stays
+ * in memory, its buffer whole, and no file is left in tmp/. */
 int
 spool_tofile(struct spool *sp)
 {
 	char old[QUEUE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
 	bool second = strcmp(sp->name, sp->id) != 0;	/* ID.new */
-	int tries;
+	size_t held;
+	int tries, e;
 
 	if (sp->error != 0) {
 		errno = sp->error;
@@ -359,8 +361,17 @@ spool_tofile(struct spool *sp)
 		log_warn("id=%s spool file name taken in tmp/: the entry is "
 		    "now id=%s", old, sp->id);
 	sp->mem = false;
+	held = sp->len;
 	if (spool_flush(sp) == -1) {
-		errno = sp->error;
+		/* Back into memory, the partial file gone: the buffer still
+		 * holds the entry (a materializer tries again). */
+		e = sp->error;
+		close(sp->fd);
+		unlinkat(sp->q->tmpfd, sp->name, 0);
+		sp->fd = -1;
+		sp->mem = true;
+		sp->len = held;
+		errno = e;
 		return -1;
 	}
 	return 0;

@@ -105,10 +105,16 @@ spool_image(struct spool *sp, struct iovec *iov, int *fd, uint64_t *len)
 int
 spool_materialize(struct spool *sp, char *err, size_t errlen)
 {
+	int before = sp->error, e;
+
 	if ((sp->mem ? spool_tofile(sp) : spool_flush(sp)) == -1) {
-		seterr(err, errlen, "write %s: %s", sp->id,
-		    strerror(sp->error));
-		errno = sp->error;
+		e = sp->error;
+		seterr(err, errlen, "write %s: %s", sp->id, strerror(e));
+		/* An entry still whole in memory can be tried again (a
+		 * full disk that frees up): this error does not stick. */
+		if (sp->mem && before == 0)
+			sp->error = 0;
+		errno = e;
 		return -1;
 	}
 	return 0;

@@ -10,10 +10,12 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -579,5 +581,42 @@ Test(lazy, free_leaves_nothing_in_tmp)
 	spool_free(sp);
 	cr_assert_eq(scratch_count(dir, "tmp"), 0);
 	cr_assert_eq(scratch_count(dir, "incoming"), 0);
+	free(msg);
+}
+
+/* A materializer that cannot write (a full disk: here the file size
+ * limit) leaves the entry in memory and nothing in tmp/; once the disk
+ * takes writes again the same spool is written out whole. */
+Test(lazy, materialize_failure_is_retried)
+{
+	struct envelope env;
+	struct spool *sp = lazy_spool(&env, NULL);
+	char *msg = qfixture_message(30000), *f;
+	struct rlimit rl, small;
+	struct iovec iov;
+	uint64_t len;
+	size_t flen;
+	int fd;
+
+	write_message(sp, msg, 30000);
+	cr_assert_eq(spool_image(sp, &iov, &fd, &len), 0);
+	cr_assert_eq(fd, -1, "in memory");
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	small = rl;
+	small.rlim_cur = 4096;
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+	cr_assert_eq(spool_materialize(sp, err, sizeof(err)), -1);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	cr_assert_eq(scratch_count(dir, "tmp"), 0, "a partial file left");
+	cr_assert_eq(spool_materialize(sp, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(queue_syncfs(q, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(spool_publish(sp, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(queue_sync_incoming(q, err, sizeof(err)), 0, "%s", err);
+	f = slurp("incoming", spool_id(sp), &flen);
+	cr_assert_eq(flen, len);
+	cr_assert(memcmp(f, iov.iov_base, flen) == 0, "the entry as imaged");
+	spool_free(sp);
+	free(f);
 	free(msg);
 }
