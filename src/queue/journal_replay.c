@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -35,7 +36,13 @@ struct replay {
 	const char	*name;		/* the journal file's */
 	int		 tmpfd, incfd, holdfd;
 	bool		 to_inc, to_hold;	/* something renamed there */
+	uint64_t	 stop;		/* where replay stopped */
+	bool		 behind;	/* a whole record of the pass after it */
 };
+
+/* The suffix of a journal file set aside (set_aside): its name, then
+ * ".bad-" and the time. Never replayed. */
+#define ASIDE_MARK	".bad-"
 
 enum have { HAVE_NONE, HAVE_SAME, HAVE_OTHER };
 
@@ -194,6 +201,56 @@ recover(struct replay *r, const struct jrecord *rec, char *err,
 	return -1;
 }
 
+/* whole_after - does a whole record of pass gen start past pos? Not
+ * after a crash's torn tail, whose records are all of the last flush
+ * that never returned; after damaged storage, they may be acknowledged. */
+static bool
+whole_after(const uint8_t *map, uint64_t size, uint64_t pos, uint32_t gen)
+{
+	struct jrecord rec;
+	size_t used;
+
+	for (pos += JR_ALIGN; pos + JR_HDR <= size; pos += JR_ALIGN)
+		if (journal_parse(map + pos, (size_t)(size - pos), gen, &rec,
+		    &used) == JPARSE_RECORD)
+			return true;
+	return false;
+}
+
+/* set_aside - journal/name becomes journal/name.bad-TIME, as it is, and
+ * journal/ is fsync'd: 0 with the new name in aside, or -1 with err */
+static int
+set_aside(int jdir, const char *name, char *aside, size_t len, char *err,
+    size_t errlen)
+{
+	char stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (int i = 0; i < 100; i++) {
+		if (i == 0)
+			snprintf(aside, len, "%s" ASIDE_MARK "%s", name, stamp);
+		else
+			snprintf(aside, len, "%s" ASIDE_MARK "%s.%d", name,
+			    stamp, i);
+		if (renameat2(jdir, name, jdir, aside, RENAME_NOREPLACE) == 0)
+			break;
+		if (errno != EEXIST || i == 99) {
+			seterr(err, errlen, "journal %s: set aside: %s", name,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	if (fsync(jdir) == -1) {
+		seterr(err, errlen, "journal %s: fsync journal/: %s", name,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 replay_map(struct replay *r, const uint8_t *map, uint64_t size,
     unsigned *recovered, char *err, size_t errlen)
@@ -210,9 +267,8 @@ replay_map(struct replay *r, const uint8_t *map, uint64_t size,
 	} else
 		rc = jhdr_decode(map, size, &h);
 	if (rc == -1) {
-		seterr(err, errlen, "journal %s: no valid header; left in "
-		    "place", r->name);
-		return -1;
+		seterr(err, errlen, "no copy of its header is whole");
+		return -2;
 	}
 	if (rc == 0)
 		return 0;
@@ -228,6 +284,8 @@ replay_map(struct replay *r, const uint8_t *map, uint64_t size,
 		*recovered += (unsigned)rc;
 		pos += used;
 	}
+	r->stop = pos;
+	r->behind = pos < size && whole_after(map, size, pos, h.gen);
 	return 0;
 }
 
@@ -235,10 +293,11 @@ int
 jreplay_file(const char *dir, const char *name, unsigned *recovered,
     char *err, size_t errlen)
 {
-	struct replay r = { dir, name, -1, -1, -1, false, false };
+	struct replay r = { dir, name, -1, -1, -1, false, false, 0, false };
+	char why[256], aside[128];
 	struct stat st;
 	void *map = NULL;
-	int jdir, fd = -1, rc = -1;
+	int jdir, fd = -1, rc = -1, mrc = 0;
 
 	if (!journal_name_ok(name)) {
 		seterr(err, errlen, "journal %s: not a journal's name", name);
@@ -246,8 +305,8 @@ jreplay_file(const char *dir, const char *name, unsigned *recovered,
 	}
 	if ((jdir = queue_subdir_open(dir, JOURNAL_DIR, err, errlen)) == -1)
 		return -1;
-	if ((fd = openat(jdir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW))
-	    == -1) {
+	if ((fd = openat(jdir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK)) == -1 && errno != ELOOP) {
 		if (errno == ENOENT)
 			rc = 0;
 		else
@@ -255,9 +314,10 @@ jreplay_file(const char *dir, const char *name, unsigned *recovered,
 			    strerror(errno));
 		goto out;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "journal %s: not a regular file", name);
-		goto out;
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(why, sizeof(why), "not a regular file");
+		st.st_size = 0;
+		goto bad;
 	}
 	if (st.st_size > 0 && (map = mmap(NULL, (size_t)st.st_size,
 	    PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) {
@@ -270,13 +330,30 @@ jreplay_file(const char *dir, const char *name, unsigned *recovered,
 	    (r.incfd = queue_subdir_open(dir, "incoming", err, errlen)) == -1 ||
 	    (r.holdfd = queue_subdir_open(dir, "hold", err, errlen)) == -1)
 		goto out;
-	if (st.st_size > 0 && replay_map(&r, map, (uint64_t)st.st_size,
-	    recovered, err, errlen) == -1)
+	if (st.st_size > 0 && (mrc = replay_map(&r, map, (uint64_t)st.st_size,
+	    recovered, why, sizeof(why))) == -1) {
+		seterr(err, errlen, "%s", why);
 		goto out;
+	}
 	if ((r.to_inc && fsync(r.incfd) == -1) ||
 	    (r.to_hold && fsync(r.holdfd) == -1)) {
 		seterr(err, errlen, "journal %s: fsync the queue: %s", name,
 		    strerror(errno));
+		goto out;
+	}
+	if (mrc == -2)
+		goto bad;
+	if (r.behind) {
+		/* Replayed up to the damage; what lies behind it is kept. */
+		if (set_aside(jdir, name, aside, sizeof(aside), err,
+		    errlen) == -1)
+			goto out;
+		log_err("journal %s: a damaged record at offset %llu, whole "
+		    "records of the same pass behind it: the records before "
+		    "it are in the queue, the file is kept as journal/%s "
+		    "(doc/queue.md, \"A journal set aside\")", name,
+		    (unsigned long long)r.stop, aside);
+		rc = 0;
 		goto out;
 	}
 	if (unlinkat(jdir, name, 0) == -1 || fsync(jdir) == -1) {
@@ -284,6 +361,16 @@ jreplay_file(const char *dir, const char *name, unsigned *recovered,
 		    strerror(errno));
 		goto out;
 	}
+	rc = 0;
+	goto out;
+bad:
+	/* Not a journal that replay can read: kept for the admin, the
+	 * queue goes on (doc/queue.md, "A journal set aside"). */
+	if (set_aside(jdir, name, aside, sizeof(aside), err, errlen) == -1)
+		goto out;
+	log_err("journal %s: %s: nothing replayed from it; moved aside as "
+	    "journal/%s (doc/queue.md, \"A journal set aside\")", name, why,
+	    aside);
 	rc = 0;
 out:
 	if (map != NULL)
@@ -318,6 +405,17 @@ jreplay_all(const char *dir, unsigned *recovered, char *err,
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
+		if (strstr(de->d_name, ASIDE_MARK) != NULL) {
+			log_warn("journal/%s: set aside, not replayed "
+			    "(doc/queue.md, \"A journal set aside\")",
+			    de->d_name);
+			continue;
+		}
+		if (!journal_name_ok(de->d_name)) {
+			log_warn("journal/%s: not a journal's name: left "
+			    "alone", de->d_name);
+			continue;
+		}
 		rc = jreplay_file(dir, de->d_name, recovered, err, errlen);
 	}
 	closedir(d);

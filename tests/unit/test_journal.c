@@ -6,6 +6,7 @@
  * exactly as the writer left it.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -270,6 +271,41 @@ clear_incoming(void)
 	unlink(path);
 }
 
+/* aside - how many journal/NAME.bad-* there are, each a file holding
+ * exactly img (len octets) when img is not NULL; removed */
+static unsigned
+aside(const char *name, const char *img, size_t len)
+{
+	char path[1024], prefix[80];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	snprintf(prefix, sizeof(prefix), "%s.bad-", name);
+	cr_assert_not_null(d = opendir(path));
+	while ((de = readdir(d)) != NULL) {
+		size_t flen;
+		char *data;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		n++;
+		if (img != NULL) {
+			cr_assert_not_null(data = slurp("journal", de->d_name,
+			    &flen));
+			cr_assert_eq(flen, len, "%s", de->d_name);
+			cr_assert(memcmp(data, img, len) == 0, "%s changed",
+			    de->d_name);
+			free(data);
+		}
+		snprintf(path, sizeof(path), "%s/journal/%s", dir, de->d_name);
+		cr_assert(unlink(path) == 0 || rmdir(path) == 0, "%s", path);
+	}
+	closedir(d);
+	return n;
+}
+
 Test(journal, torn_tail)
 {
 	struct journal *j = jopen(JOURNAL_SIZE_MIN);
@@ -306,13 +342,15 @@ Test(journal, torn_tail)
 	clear_incoming();
 
 	/* One flipped bit in the second record's entry: the first only,
-	 * though the third is whole. */
+	 * though the third is whole; the file is kept aside, since a whole
+	 * record behind a damaged one may have been acknowledged. */
 	img[start - 20] ^= 0x10;
 	put_image(img, len);
 	cr_assert_eq(replay(), 1);
 	has("incoming", ID1, a);
 	cr_assert_not(exists("incoming", ID2));
 	cr_assert_not(exists("incoming", ID3));
+	cr_assert_eq(aside("w0", img, len), 1);
 	clear_incoming();
 	img[start - 20] ^= 0x10;
 
@@ -325,6 +363,44 @@ Test(journal, torn_tail)
 	free(a);
 	free(b);
 	free(c);
+}
+
+/* A journal whose header no copy of is whole (damaged storage, not a
+ * crash) is moved aside as it is, the start-up goes on and says so;
+ * so is something in journal/ that is no file. The next start leaves
+ * them alone. */
+Test(journal, unreadable_set_aside_at_start)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 100, 'a');
+	char err[256], path[512];
+	struct queue *q2;
+	uint64_t t;
+	size_t len;
+	char *img;
+
+	log_set_quiet(1);
+	t = append(j, ID1, false, a);
+	cr_assert_eq(journal_sync(j, t, err, sizeof(err)), 0, "%s", err);
+	journal_close(j, false);
+	cr_assert_not_null(img = slurp("journal", "w0", &len));
+	img[10] ^= 1;			/* both copies */
+	img[2048 + 30] ^= 1;
+	put_image(img, len);
+	snprintf(path, sizeof(path), "%s/journal/w1", dir);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	for (int round = 0; round < 2; round++) {
+		cr_assert_not_null(q2 = queue_open(dir, err, sizeof(err)),
+		    "round %d: %s", round, err);
+		queue_close(q2);
+		cr_assert_not(exists("journal", "w0"));
+		cr_assert_not(exists("journal", "w1"));
+		cr_assert_not(exists("incoming", ID1));
+	}
+	cr_assert_eq(aside("w0", img, len), 1);
+	cr_assert_eq(aside("w1", NULL, 0), 1);
+	free(img);
+	free(a);
 }
 
 Test(journal, entry_already_there)
