@@ -239,6 +239,9 @@ materializer(void *arg)
 			tries = 0;
 			continue;
 		}
+		/* Meanwhile an append that waits for room would wait for
+		 * this: it fails, and its entry goes by files (or 451). */
+		journal_stall(c->journal);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += RETRY_PAUSE;
 		pthread_cond_timedwait(&c->mcond, &c->lock, &until);

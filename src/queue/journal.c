@@ -46,6 +46,7 @@ struct journal {
 	bool		 flushing;	/* a leader's fdatasync runs */
 	bool		 hdr_busy;	/* a retire writes the header */
 	bool		 wrapping;	/* an append waits to start a pass */
+	bool		 stalled;	/* journal_stall: no waiting for room */
 	int		 broken;	/* errno of a failed flush: no more */
 };
 
@@ -332,6 +333,13 @@ journal_append(struct journal *j, const char *id, bool held,
 			errno = EAGAIN;
 			return -1;
 		}
+		if (j->stalled) {
+			seterr(err, errlen, "journal %s: full, its entries not "
+			    "being written out", j->name);
+			pthread_mutex_unlock(&j->mu);
+			errno = ENOSPC;
+			return -1;
+		}
 		pthread_cond_wait(&j->room, &j->mu);
 	}
 	if (j->wrapping) {
@@ -451,6 +459,7 @@ journal_retire(struct journal *j, uint64_t ticket, char *err, size_t errlen)
 		if (rc == 0) {
 			j->hseq = h.seq;
 			j->retired = ticket;
+			j->stalled = false;
 		} else {
 			seterr(err, errlen, "journal %s: %s header: %s",
 			    j->name, rc == -1 ? "write" : "fdatasync",
@@ -469,6 +478,15 @@ journal_retire(struct journal *j, uint64_t ticket, char *err, size_t errlen)
 	pthread_cond_broadcast(&j->room);
 	pthread_mutex_unlock(&j->mu);
 	return rc;
+}
+
+void
+journal_stall(struct journal *j)
+{
+	pthread_mutex_lock(&j->mu);
+	j->stalled = true;
+	pthread_cond_broadcast(&j->room);
+	pthread_mutex_unlock(&j->mu);
 }
 
 void

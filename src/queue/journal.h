@@ -75,6 +75,13 @@ int		 journal_sync(struct journal *, uint64_t ticket, char *err,
 int		 journal_retire(struct journal *, uint64_t ticket, char *err,
 		    size_t errlen);
 
+/* The entries of records cannot be written out for now (a full disk):
+ * until the next journal_retire, an append that would wait for room
+ * fails at once with ENOSPC (the caller commits it as a file, which
+ * answers 451 if the disk is full), and those waiting are woken to fail
+ * so. */
+void		 journal_stall(struct journal *);
+
 /* Close; with remove (every record retired), unlink the file. */
 void		 journal_close(struct journal *, bool remove);
 

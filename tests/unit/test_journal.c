@@ -540,6 +540,67 @@ Test(journal, wrap_behind_unsynced_records, .timeout = 20)
 	free(c);
 }
 
+/* try_append - one append in a thread: its result and errno */
+struct tryer {
+	struct journal	*j;
+	const char	*text;
+	int		 rc, err, done;
+};
+
+static void *
+try_append(void *arg)
+{
+	struct tryer *w = arg;
+	struct iovec iov = { (void *)w->text, strlen(w->text) };
+	char err[256];
+	uint64_t t;
+
+	w->rc = journal_append(w->j, ID3, false, &iov, 1, -1, iov.iov_len,
+	    &t, err, sizeof(err));
+	w->err = errno;
+	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* Entries that cannot be written out (a full disk) keep their records
+ * unretired: an append waiting for room, and any after it, fail with
+ * ENOSPC once the writer says so (their clients hear 451, not nothing),
+ * until a retirement makes room again. */
+Test(journal, stalled_appends_fail, .timeout = 20)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 200000, 'a'), *c = entry(ID3, 200000, 'c');
+	struct iovec iov = { c, strlen(c) };
+	struct tryer w = { j, c, 0, 0, 0 };
+	char err[256];
+	pthread_t th;
+	uint64_t t = 0, t2;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		t = append(j, ID1, false, a);
+	cr_assert_eq(journal_sync(j, t, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(pthread_create(&th, NULL, try_append, &w), 0);
+	usleep(100000);
+	cr_assert_eq(__atomic_load_n(&w.done, __ATOMIC_SEQ_CST), 0);
+	journal_stall(j);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(w.rc, -1);
+	cr_assert_eq(w.err, ENOSPC);
+	cr_assert_eq(journal_append(j, ID3, false, &iov, 1, -1, iov.iov_len,
+	    &t2, err, sizeof(err)), -1);
+	cr_assert_eq(errno, ENOSPC);
+	cr_assert(strstr(err, "not being written out") != NULL, "%s", err);
+	cr_assert_eq(journal_retire(j, t, err, sizeof(err)), 0, "%s", err);
+	t2 = append(j, ID3, false, c);
+	cr_assert_eq(journal_sync(j, t2, err, sizeof(err)), 0, "%s", err);
+	journal_close(j, false);
+	cr_assert_eq(replay(), 1);
+	has("incoming", ID3, c);
+	free(a);
+	free(c);
+}
+
 Test(journal, larger_than_the_journal)
 {
 	struct journal *j = jopen(JOURNAL_SIZE_MIN);
