@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -130,6 +131,12 @@ journal_create(struct queue *q, const char *name, uint64_t size, char *err,
 		    strerror(errno));
 		journal_free(j);
 		return NULL;
+	}
+	/* Held while the file is ours: replay leaves a live one alone. */
+	if (flock(j->fd, LOCK_EX | LOCK_NB) == -1) {
+		seterr(err, errlen, "journal %s: lock: %s", name,
+		    strerror(errno));
+		goto fail;
 	}
 	/* A random first pass: the records of a message that quotes a
 	 * record cannot name a pass in advance. Never 0. */

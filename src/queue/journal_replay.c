@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -318,6 +319,15 @@ jreplay_file(const char *dir, const char *name, unsigned *recovered,
 		snprintf(why, sizeof(why), "not a regular file");
 		st.st_size = 0;
 		goto bad;
+	}
+	/* Its writer's lock: a live journal (another sallyport on this
+	 * queue) is neither replayed nor removed. */
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		seterr(err, errlen, "journal %s: in use by a running process "
+		    "(is another sallyport serving %s?)%s%s", name, dir,
+		    errno == EWOULDBLOCK ? "" : ": ",
+		    errno == EWOULDBLOCK ? "" : strerror(errno));
+		goto out;
 	}
 	if (st.st_size > 0 && (map = mmap(NULL, (size_t)st.st_size,
 	    PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) {

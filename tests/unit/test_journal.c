@@ -601,6 +601,32 @@ Test(journal, stalled_appends_fail, .timeout = 20)
 	free(c);
 }
 
+/* A journal whose writer lives (a second daemon started on the same
+ * queue) is not replayed nor removed from under it: its records would
+ * be written out twice and those appended later lost with the file. */
+Test(journal, live_journal_not_replayed)
+{
+	struct journal *j = jopen(JOURNAL_SIZE_MIN);
+	char *a = entry(ID1, 100, 'a');
+	char err[256];
+	unsigned n = 0;
+	uint64_t t;
+
+	log_set_quiet(1);
+	t = append(j, ID1, false, a);
+	cr_assert_eq(journal_sync(j, t, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(journal_replay_file(q, "w0", &n, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "in use") != NULL, "%s", err);
+	cr_assert(exists("journal", "w0"));
+	cr_assert_not(exists("incoming", ID1));
+	cr_assert_null(queue_open(dir, err, sizeof(err)));
+	cr_assert(strstr(err, "in use") != NULL, "%s", err);
+	journal_close(j, false);
+	cr_assert_eq(replay(), 1);
+	has("incoming", ID1, a);
+	free(a);
+}
+
 Test(journal, larger_than_the_journal)
 {
 	struct journal *j = jopen(JOURNAL_SIZE_MIN);
