@@ -66,6 +66,7 @@ struct committer {
 	/* journal */
 	struct journal	*journal;
 	uint64_t	 journal_size;
+	unsigned	 backlog;	/* acknowledged, not yet written out */
 	bool		 keep_journal;	/* records left unretired at the end */
 };
 

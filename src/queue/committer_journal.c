@@ -30,6 +30,9 @@
 #include "lib/log.h"
 
 #define BATCH_MAX	256	/* entries written out per syncfs */
+/* Acknowledged entries not yet written out, at most: each holds its
+ * spool (up to 64 KiB) in memory; past it new jobs wait. */
+#define BACKLOG_MAX	1024
 #define RETRY_PAUSE	1	/* seconds after a failed batch */
 #define STOP_TRIES	3	/* failed batches before giving up at stop */
 
@@ -43,8 +46,10 @@ flush(struct committer *c, struct joblist *group, uint64_t last)
 
 	if (group->head == NULL)
 		return;
+	unsigned n = 0;
+
 	if (journal_sync(c->journal, last, err, sizeof(err)) == 0) {
-		for (j = group->head; j; j = j->next) {
+		for (j = group->head; j; j = j->next, n++) {
 			j->status = 0;
 			j->materialize = true;
 			committer_observe(j);
@@ -56,6 +61,7 @@ flush(struct committer *c, struct joblist *group, uint64_t last)
 			committer_files_one(c, j);
 	}
 	pthread_mutex_lock(&c->lock);
+	c->backlog += n;
 	committer_finish(c, group);
 	pthread_mutex_unlock(&c->lock);
 }
@@ -134,14 +140,14 @@ commit_thread(void *arg)
 	committer_thread_init();
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		if ((j = c->todo.head) != NULL) {
+		if ((j = c->todo.head) != NULL && c->backlog < BACKLOG_MAX) {
 			joblist_init(&c->todo);
 			pthread_mutex_unlock(&c->lock);
 			commit_group(c, j);
 			pthread_mutex_lock(&c->lock);
 			continue;
 		}
-		if (c->stopping)
+		if (c->stopping && j == NULL)
 			break;
 		pthread_cond_wait(&c->cond, &c->lock);
 	}
@@ -186,6 +192,19 @@ fail:
 	return -1;
 }
 
+/* written - the batch leaves the materializer (written out, or given
+ * up at stop): room in the backlog; lock held */
+static void
+written(struct committer *c, struct joblist *batch)
+{
+	const struct job *j;
+
+	for (j = batch->head; j; j = j->next)
+		c->backlog--;
+	pthread_cond_signal(&c->cond);
+	committer_finish(c, batch);
+}
+
 /* take_batch - up to BATCH_MAX of the ready jobs; lock held */
 static void
 take_batch(struct committer *c, struct joblist *batch)
@@ -222,7 +241,7 @@ materializer(void *arg)
 		pthread_mutex_unlock(&c->lock);
 		if (write_out(c, batch.head) == 0) {
 			pthread_mutex_lock(&c->lock);
-			committer_finish(c, &batch);
+			written(c, &batch);
 			tries = 0;
 			continue;
 		}
@@ -235,7 +254,7 @@ materializer(void *arg)
 			    "replayed at the next start",
 			    spool_id(batch.head->spool));
 			c->keep_journal = true;
-			committer_finish(c, &batch);
+			written(c, &batch);
 			tries = 0;
 			continue;
 		}
