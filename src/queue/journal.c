@@ -61,19 +61,17 @@ write_header(struct journal *j, uint32_t gen, uint64_t retired, char *err,
 	struct jhdr h = { gen, retired, j->hseq + 1 };
 
 	jhdr_encode(slot, &h);
+	/* A failed write may still have reached the disk: a new pass's
+	 * header there, records of the old one after it would be lost.
+	 * Either failure ends the journal. */
 	if (queue_pwrite_all(j->fd, slot, sizeof(slot),
-	    h.seq % 2 ? JH_SLOT1 : JH_SLOT0) == -1) {
-		seterr(err, errlen, "journal %s: write header: %s", j->name,
-		    strerror(errno));
-		return -1;
-	}
-	if (fdatasync(j->fd) == -1) {
+	    h.seq % 2 ? JH_SLOT1 : JH_SLOT0) == -1 || fdatasync(j->fd) == -1) {
 		int e = errno;
 
 		j->broken = e;
 		pthread_cond_broadcast(&j->room);
 		pthread_cond_broadcast(&j->flushed);
-		seterr(err, errlen, "journal %s: fdatasync: %s; commit as files",
+		seterr(err, errlen, "journal %s: header: %s; commit as files",
 		    j->name, strerror(e));
 		errno = e;
 		return -1;
