@@ -67,6 +67,7 @@ struct committer {
 	struct journal	*journal;
 	uint64_t	 journal_size;
 	unsigned	 backlog;	/* acknowledged, not yet written out */
+	bool		 stalled;	/* writing them out fails for now */
 	bool		 keep_journal;	/* records left unretired at the end */
 };
 

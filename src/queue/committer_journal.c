@@ -131,6 +131,18 @@ commit_group(struct committer *c, struct job *j)
 	flush(c, &group, last);
 }
 
+/* all_by_files - every job of the list by the files method */
+static void
+all_by_files(struct committer *c, struct job *j)
+{
+	struct job *next;
+
+	for (; j; j = next) {
+		next = j->next;
+		by_files(c, j);
+	}
+}
+
 static void *
 commit_thread(void *arg)
 {
@@ -140,10 +152,19 @@ commit_thread(void *arg)
 	committer_thread_init();
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		if ((j = c->todo.head) != NULL && c->backlog < BACKLOG_MAX) {
+		/* A full backlog that cannot be written out (a full disk)
+		 * does not leave new jobs unanswered: they go by files,
+		 * which say 451 if the disk refuses them too. */
+		if ((j = c->todo.head) != NULL && (c->backlog < BACKLOG_MAX ||
+		    c->stalled)) {
+			bool files = c->backlog >= BACKLOG_MAX;
+
 			joblist_init(&c->todo);
 			pthread_mutex_unlock(&c->lock);
-			commit_group(c, j);
+			if (files)
+				all_by_files(c, j);
+			else
+				commit_group(c, j);
 			pthread_mutex_lock(&c->lock);
 			continue;
 		}
@@ -201,6 +222,7 @@ written(struct committer *c, struct joblist *batch)
 
 	for (j = batch->head; j; j = j->next)
 		c->backlog--;
+	c->stalled = false;
 	pthread_cond_signal(&c->cond);
 	committer_finish(c, batch);
 }
@@ -261,6 +283,8 @@ materializer(void *arg)
 		/* Meanwhile an append that waits for room would wait for
 		 * this: it fails, and its entry goes by files (or 451). */
 		journal_stall(c->journal);
+		c->stalled = true;
+		pthread_cond_signal(&c->cond);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += RETRY_PAUSE;
 		pthread_cond_timedwait(&c->mcond, &c->lock, &until);

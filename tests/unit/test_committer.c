@@ -7,10 +7,12 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -514,6 +516,87 @@ Test(committer, journal_passes_under_a_burst, .timeout = 120)
 		cr_assert(strstr(line, "committed as a file") == NULL, "%s",
 		    line);
 	fclose(f);
+	run_free(r);
+}
+
+/* A disk that takes no new file (tmp/ gone from under the queue): the
+ * journal acknowledges entries until its backlog of entries to write
+ * out (1024) is full; after that every new job is still answered (451:
+ * the files method cannot write either), none waits unanswered. */
+#define WAVES	30
+
+static unsigned many_submitted, many_answered, many_ok;
+
+static void
+on_many(void *arg, int status)
+{
+	(void)arg;
+	many_answered++;
+	many_ok += status == 0;
+}
+
+static void
+on_many_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	(void)w;
+	if (many_answered == many_submitted)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+/* submit_many - n small spools submitted; the loop runs until every job
+ * so far is answered, or a minute */
+static void
+submit_many(struct run *r, unsigned n)
+{
+	static char *rcpts[] = { "a@example.test" };
+	ev_timer check, timeout;
+	char err[256];
+
+	for (unsigned i = 0; i < n; i++) {
+		struct envelope env = qfixture_env("192.0.2.1",
+		    "client.example", "s@example.org", rcpts, 1);
+		struct spool *sp;
+
+		cr_assert_not_null(sp = queue_spool_create(r->queue, &env,
+		    err, sizeof(err)), "%s", err);
+		cr_assert_eq(spool_write(sp, "Subject: x\r\n\r\nbody\r\n",
+		    20), 0);
+		committer_submit(r->committer, sp, on_many, NULL);
+		many_submitted++;
+	}
+	ev_timer_init(&check, on_many_check, 0.05, 0.05);
+	ev_timer_start(r->loop, &check);
+	ev_timer_init(&timeout, on_timeout, 60., 0.);
+	ev_timer_start(r->loop, &timeout);
+	ev_run(r->loop, 0);
+	ev_timer_stop(r->loop, &check);
+	ev_timer_stop(r->loop, &timeout);
+	cr_assert_eq(many_answered, many_submitted, "%u of %u jobs answered",
+	    many_answered, many_submitted);
+}
+
+Test(committer, journal_full_backlog_answers_451, .timeout = 150)
+{
+	struct run *r = run_new(COMMIT_JOURNAL);
+	char path[300];
+	int wave;
+
+	log_set_quiet(1);
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	cr_assert_eq(rmdir(path), 0, "%s", strerror(errno));
+	/* Waves until one is refused whole: the backlog is full. */
+	for (wave = 0; wave < WAVES; wave++) {
+		unsigned ok = many_ok;
+
+		submit_many(r, 100);
+		if (many_ok == ok)
+			break;
+	}
+	cr_assert_lt(wave, WAVES, "%u acknowledged, none refused", many_ok);
+	cr_assert_geq(many_ok, 1024, "refused before the backlog filled");
+	committer_free(r->committer);
+	cr_assert_eq(mkdir(path, 0700), 0);
 	run_free(r);
 }
 
