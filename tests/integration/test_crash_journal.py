@@ -7,7 +7,8 @@ message that got its 250 reaches the Maildir exactly once, and every
 file there is a whole message that was sent. One worker killed (not the
 master): its successor replays its journal and those messages are
 delivered too. A journal whose last record is torn: the others are
-replayed at start-up, the torn one dropped. A queue written by one
+replayed at start-up, the torn one dropped. A journal whose header is
+damaged is moved aside and the daemon serves on. A queue written by one
 method is delivered by the other.
 
 The kills come while delivery is off (the runner, killed between a
@@ -229,6 +230,46 @@ class Journal(sallytest.TestCase):
         c = self.ehlo_client(srv.mx_port)
         r = c.transaction('sender@example.org', ['user@example.test'], message(9, 100))
         self.assertEqual(r.code, 250, r)
+
+    def test_unreadable_journal_is_set_aside_and_mail_goes_on(self):
+        """Both header copies damaged (storage, not a crash): the file is
+        moved aside unchanged, the start says so and goes on serving; the
+        next start leaves the file alone and warns again."""
+        srv = self.server(queue_commit='journal', delivery='no', workers='1')
+        self.stall(srv)
+        sent = self.send(srv, 2)
+        self.assertTrue(srv.wait_log(r'writing out entries', timeout=10), srv.log_text())
+        srv.kill()
+        self.unstall(srv)
+        jdir = os.path.join(srv.queue_dir, 'journal')
+        with open(os.path.join(jdir, 'w0'), 'r+b') as f:
+            for at in (8, 2048 + 8):
+                f.seek(at)
+                f.write(b'XX')
+            f.seek(0)
+            damaged = f.read()
+        offset = srv._log_size()
+        srv.start()
+        log = srv.log_text(offset)
+        self.assertRegex(log, r'journal w0: no copy of its header is whole: nothing '
+                         r'replayed from it; moved aside as journal/w0\.bad-\d{8}T\d{6}Z', log)
+        aside = [n for n in os.listdir(jdir) if n.startswith('w0.bad-')]
+        self.assertEqual(len(aside), 1, os.listdir(jdir))
+        with open(os.path.join(jdir, aside[0]), 'rb') as f:
+            self.assertEqual(f.read(), damaged)
+        self.assertEqual(srv.queue_names(), [])
+        c = self.ehlo_client(srv.mx_port)
+        r = c.transaction('sender@example.org', ['user@example.test'], message(9, 100))
+        self.assertEqual(r.code, 250, r)
+        c.cmd('QUIT')
+        srv.stop()
+        offset = srv._log_size()
+        srv.start()
+        self.assertTrue(srv.wait_log(r'journal/%s: set aside, not replayed' % aside[0],
+                                     timeout=10, offset=offset), srv.log_text(offset))
+        self.assertIn(aside[0], os.listdir(jdir))
+        self.assertIn(r.queue_id(), srv.queue_names())
+        self.assertNotIn(sent[0][0], srv.queue_names())
 
     # (d)
     def test_queue_of_either_method_delivered_by_the_other(self):
