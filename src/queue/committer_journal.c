@@ -4,7 +4,9 @@
  * The commit thread takes every job waiting, appends each entry to the
  * journal and syncs once for the group: the jobs are durable, their
  * callbacks run (the 250), and the loop passes them on to the
- * materializer. An entry the journal will not take (larger than the
+ * materializer. An entry that outgrew its spool buffer (its file is in
+ * tmp/ already: journalled, it would be written twice, for no gain;
+ * doc/queue.md), an entry the journal will not take (larger than the
  * journal, or a journal broken by a failed flush) and a group whose
  * flush failed are committed by the files method instead: a client
  * hears 451 only when that fails too.
@@ -76,6 +78,47 @@ by_files(struct committer *c, struct job *j)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* files_batch - the list's entries, each with its file in tmp/, made
+ * durable at once: one syncfs, the renames, one fsync of incoming/
+ * (hold/); after a failure, one by one by the files method */
+static void
+files_batch(struct committer *c, struct joblist *l)
+{
+	char err[512];
+	struct joblist pub, failed;
+	struct job *j, *next;
+
+	if (l->head == NULL)
+		return;
+	for (j = l->head; j; j = j->next)
+		if (spool_materialize(j->spool, err, sizeof(err)) == -1)
+			goto one_by_one;
+	if (queue_syncfs(c->queue, err, sizeof(err)) == -1)
+		goto one_by_one;
+	joblist_init(&pub);
+	joblist_init(&failed);
+	for (j = l->head; j; j = next) {
+		next = j->next;
+		j->status = spool_publish(j->spool, err, sizeof(err));
+		if (j->status == -1)
+			log_err("id=%s commit: %s", spool_id(j->spool), err);
+		joblist_push(j->status == 0 ? &pub : &failed, j);
+	}
+	if (pub.head != NULL)
+		committer_sync_dirs(c, pub.head);
+	joblist_append(&pub, &failed);
+	pthread_mutex_lock(&c->lock);
+	committer_finish(c, &pub);
+	pthread_mutex_unlock(&c->lock);
+	return;
+one_by_one:
+	log_err("commit: %s; committing one by one", err);
+	for (j = l->head; j; j = next) {
+		next = j->next;
+		by_files(c, j);
+	}
+}
+
 /* commit_group - append every job of the list, one sync per group. A
  * group is synced before it holds a quarter of the journal: an append
  * that waits for room must find the records before it on their way to
@@ -84,13 +127,14 @@ static void
 commit_group(struct committer *c, struct job *j)
 {
 	char err[512];
-	struct joblist group;
+	struct joblist group, files;
 	struct job *next;
 	struct iovec iov;
 	uint64_t len, bytes = 0, last = 0;
 	int fd, rc;
 
 	joblist_init(&group);
+	joblist_init(&files);
 	for (; j; j = next) {
 		next = j->next;
 		if (spool_image(j->spool, &iov, &fd, &len) == -1) {
@@ -99,8 +143,11 @@ commit_group(struct committer *c, struct job *j)
 			by_files(c, j);
 			continue;
 		}
-		if (fd == -1)
-			len = iov.iov_len;
+		if (fd != -1) {		/* not in memory: a file already */
+			joblist_push(&files, j);
+			continue;
+		}
+		len = iov.iov_len;
 		if (group.head != NULL && bytes + len > c->journal_size / 4) {
 			flush(c, &group, last);
 			bytes = 0;
@@ -108,7 +155,7 @@ commit_group(struct committer *c, struct job *j)
 		/* A new pass waits for every record, this group's too:
 		 * synced and on their way first, then append again. */
 		while ((rc = journal_append(c->journal, spool_id(j->spool),
-		    spool_held(j->spool), &iov, fd == -1 ? 1 : 0, fd, len,
+		    spool_held(j->spool), &iov, 1, -1, len,
 		    &j->ticket, err, sizeof(err))) == -1 && errno == EAGAIN &&
 		    group.head != NULL) {
 			flush(c, &group, last);
@@ -129,6 +176,7 @@ commit_group(struct committer *c, struct job *j)
 		joblist_push(&group, j);
 	}
 	flush(c, &group, last);
+	files_batch(c, &files);
 }
 
 /* all_by_files - every job of the list by the files method */

@@ -3,7 +3,8 @@
  * libev loop: every job answered once, with the right status, every
  * accepted entry whole in incoming/ (hold/ for a held one) and the
  * runner told of each ordinary one once; the journal's records replayed
- * at start, and an entry too large for it committed as a file.
+ * at start, and an entry too large for it, or past its spool buffer,
+ * committed as a file.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -624,6 +625,66 @@ Test(committer, journal_too_small_commits_by_file)
 	cr_assert_eq(it->status, 0);
 	cr_assert_eq(it->published, 1);
 	cr_assert(exists("incoming", it->id));
+	cr_assert_eq(scratch_count(dir, "tmp"), 0);
+	cr_assert_eq(scratch_count(dir, "journal"), 0);
+	run_free(r);
+}
+
+/* in_journal - the journal's file holds a record for the id (records
+ * keep the id in plain octets; retired ones stay until overwritten) */
+static bool
+in_journal(const char *id)
+{
+	char path[300];
+	static char buf[JOURNAL_SIZE_MIN];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/journal/w0", dir);
+	cr_assert_neq(fd = open(path, O_RDONLY), -1, "%s", strerror(errno));
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	cr_assert_eq(n, (ssize_t)sizeof(buf));
+	return memmem(buf, sizeof(buf), id, QUEUE_ID_LEN) != NULL;
+}
+
+/* An entry that outgrew its spool buffer (its file in tmp/ already)
+ * is committed as a file, no journal record; a small one beside it
+ * through the journal. Both durable, answered 0, published. */
+Test(committer, journal_large_entry_commits_by_file, .timeout = 60)
+{
+	struct run *r = run_new(COMMIT_JOURNAL);
+	struct item *small = &r->items[0], *large = &r->items[1];
+	static char big[100 * 1024];
+	char path[300];
+
+	committer_free(r->committer);
+	r->committer = start(r, JOURNAL_SIZE_MIN);
+	cr_assert_not_null(r->committer);
+	make_spool(r, 0, false);
+	make_spool(r, 1, false);
+	memset(big, 'x', sizeof(big));
+	cr_assert_eq(spool_write(large->spool, big, sizeof(big)), 0);
+	snprintf(path, sizeof(path), "%s/tmp/%s", dir, large->id);
+	cr_assert_eq(access(path, F_OK), 0, "100 KiB and no file in tmp/");
+	snprintf(path, sizeof(path), "%s/tmp/%s", dir, small->id);
+	cr_assert_neq(access(path, F_OK), 0, "a small entry has a file");
+	r->pending = 2;
+	r->break_when_done = true;
+	committer_submit(r->committer, small->spool, on_commit, small);
+	committer_submit(r->committer, large->spool, on_commit, large);
+	ev_run(r->loop, 0);
+	cr_assert_eq(r->pending, 0);
+	cr_assert(in_journal(small->id), "the small entry has no record");
+	cr_assert(!in_journal(large->id), "the large entry has a record");
+	cr_assert(exists("incoming", large->id));
+	committer_free(r->committer);
+	cr_assert_eq(small->status, 0);
+	cr_assert_eq(large->status, 0);
+	cr_assert_eq(small->published, 1);
+	cr_assert_eq(large->published, 1);
+	check_entry(small);
+	cr_assert(exists("incoming", large->id));
 	cr_assert_eq(scratch_count(dir, "tmp"), 0);
 	cr_assert_eq(scratch_count(dir, "journal"), 0);
 	run_free(r);
