@@ -92,6 +92,8 @@ class Server(LogFile):
         self.log_path = os.path.join(self.dir, 'sallyport.log')
         self.queue_dir = os.path.join(self.dir, 'queue')
         os.mkdir(self.queue_dir, 0o700)
+        if overrides.get('queue_dir'):
+            self.queue_dir = overrides['queue_dir']
         self.extra_listen = list(extra_listen)
         self.submission = submission
         self.submissions = submissions
@@ -345,6 +347,28 @@ class Server(LogFile):
     def queue_names(self):
         return self._names(self.incoming_dir())
 
+    # With queue_commit = journal (the default) an entry's file is written
+    # into incoming/ (or hold/) a few ms after its 250, which follows the
+    # journal record's fdatasync (doc/queue.md): a test that looks at the
+    # queue after a 250 waits for the file with wait_queue.
+    QUEUE_WAIT = 10
+
+    def wait_queue(self, n=1, queue_id=None, where='incoming', timeout=QUEUE_WAIT):
+        """Wait until queue_dir/WHERE (incoming or hold) holds the entry
+        queue_id, or (without one) at least n entries; returns the sorted
+        names there. Fails after timeout seconds saying what is missing."""
+        d = os.path.join(self.queue_dir, where)
+        if queue_id is not None:
+            if wait_until(lambda: os.path.exists(os.path.join(d, queue_id)), timeout):
+                return self._names(d)
+            raise AssertionError('no entry %s in %s/ within %d s; there: %r'
+                                 % (queue_id, where, timeout, self._names(d)))
+        names = wait_until(lambda: len(self._names(d)) >= n and self._names(d), timeout)
+        if names and len(names) >= n:
+            return names
+        raise AssertionError('%s/ holds %d entries, not %d, after %d s: %r'
+                             % (where, len(self._names(d)), n, timeout, self._names(d)))
+
     def tmp_names(self):
         return self._names(self.tmp_dir())
 
@@ -352,8 +376,22 @@ class Server(LogFile):
         """Every committed entry in incoming/, parsed, sorted by name."""
         return [QueueEntry(os.path.join(self.incoming_dir(), n)) for n in self.queue_names()]
 
-    def queue_entry(self, queue_id):
-        return QueueEntry(os.path.join(self.incoming_dir(), queue_id))
+    def runner_took(self, queue_id):
+        """The queue runner has logged an outcome for entry queue_id, so
+        the entry was in incoming/: with queue_commit = journal its file
+        comes after the 250, and its absence alone proves nothing."""
+        return re.search(r'\bid=%s (to=<|removed:)' % re.escape(queue_id), self.log_text())
+
+    def delivered_all(self):
+        """incoming/ is empty and the runner took every message this
+        daemon accepted (runner_took): nothing is left to deliver."""
+        accepted = re.findall(r'\bid=(\w+) accepted:', self.log_text())
+        return all(self.runner_took(q) for q in accepted) and not self.queue_names()
+
+    def queue_entry(self, queue_id, where='incoming'):
+        """Entry queue_id, parsed, once its file is in WHERE (wait_queue)."""
+        self.wait_queue(queue_id=queue_id, where=where)
+        return QueueEntry(os.path.join(self.queue_dir, where, queue_id))
 
 
 # --- real client programs -----------------------------------------------------

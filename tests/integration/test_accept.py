@@ -55,6 +55,7 @@ class Queueing(sallytest.TestCase):
         self.srv = self.server()
 
     def only_entry(self):
+        self.srv.wait_queue(1)
         entries = self.srv.queue_entries()
         self.assertEqual(len(entries), 1, [e.name for e in entries])
         return entries[0]
@@ -198,7 +199,7 @@ class Queueing(sallytest.TestCase):
             self.assertEqual(r.code, 250, r)
             ids.append(r.queue_id())
         self.assertEqual(len(set(ids)), 5, ids)
-        self.assertEqual(sorted(ids), self.srv.queue_names())
+        self.assertEqual(sorted(ids), self.srv.wait_queue(5))
         for i, qid in enumerate(ids):
             self.assertIn(b'number %d\r\n' % i, self.srv.queue_entry(qid).body)
 
@@ -212,7 +213,7 @@ class Queueing(sallytest.TestCase):
         d = self.ehlo_client(self.srv.mx_port)
         r = d.transaction('sender@example.org', ['user@example.test'], message('after', ['ok']))
         self.assertEqual(r.code, 250, r)
-        self.assertEqual(self.srv.queue_names(), [r.queue_id()])
+        self.assertEqual(self.srv.wait_queue(queue_id=r.queue_id()), [r.queue_id()])
         self.assertTrue(sallytest.wait_until(lambda: not self.srv.tmp_names(), 5),
                         self.srv.tmp_names())
 
@@ -233,7 +234,7 @@ class DataChecks(sallytest.TestCase):
         r = self.c.transaction('sender@example.org', ['user@example.test'],
                                message('after', ['fine']))
         self.assertEqual(r.code, 250, r)
-        self.assertEqual(self.srv.queue_names(), [r.queue_id()])
+        self.assertEqual(self.srv.wait_queue(queue_id=r.queue_id()), [r.queue_id()])
 
     def refused(self, raw, status):
         self.start_data()
@@ -471,7 +472,7 @@ class Durability(sallytest.TestCase):
         srv.kill()
         c.close()
         srv.start()
-        self.assertEqual(srv.queue_names(), [r.queue_id()])
+        self.assertEqual(srv.wait_queue(queue_id=r.queue_id()), [r.queue_id()])
         e = srv.queue_entry(r.queue_id())
         self.assertEqual(e.split()[1], msg)
         self.assertEqual(e.rcpts, ['user@example.test'])
@@ -480,7 +481,7 @@ class Durability(sallytest.TestCase):
             'sender@example.org', ['user@example.test'], message('second', ['x']))
         self.assertEqual(r2.code, 250, r2)
         self.assertNotEqual(r2.queue_id(), r.queue_id())
-        self.assertEqual(srv.queue_names(), sorted([r.queue_id(), r2.queue_id()]))
+        self.assertEqual(srv.wait_queue(queue_id=r2.queue_id()), sorted([r.queue_id(), r2.queue_id()]))
 
     def test_startup_removes_tmp_keeps_incoming(self):
         srv = sallytest.Server()

@@ -232,6 +232,7 @@ class AuthDovecot(sallytest.TestCase):
         r = c.transaction(BOB, ['dave@elsewhere.example'],
                           b'From: bob@example.test\r\nSubject: via dovecot\r\n\r\nhi\r\n')
         self.assertEqual(r.code, 250, r)
+        srv.wait_queue(queue_id=r.queue_id())
         mine = [q for q in srv.queue_entries() if q.header.get('auth') == BOB]
         self.assertEqual(len(mine), 1)
         self.assertEqual(mine[0].rcpts, ['dave@elsewhere.example'])

@@ -21,6 +21,7 @@ class Clients(sallytest.TestCase):
         return super().run_client(argv, self.srv.dir)
 
     def only_entry(self):
+        self.srv.wait_queue(1)
         entries = self.srv.queue_entries()
         self.assertEqual(len(entries), 1, [e.name for e in entries])
         return entries[0]
@@ -100,6 +101,7 @@ class Clients(sallytest.TestCase):
         self.assertIn('554 5.5.2 Bare CR or LF', srv.log_text())
 
     def assert_stored_crlf(self, srv):
+        srv.wait_queue(1)
         entries = srv.queue_entries()
         self.assertEqual(len(entries), 1, [e.name for e in entries])
         _, body = entries[0].split()

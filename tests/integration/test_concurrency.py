@@ -96,7 +96,7 @@ class Concurrency(sallytest.TestCase):
         self.assertEqual(len(ids), N, 'queue ids not unique')
         finished = time.monotonic()
 
-        names = srv.queue_names()
+        names = srv.wait_queue(N)
         self.assertEqual(len(names), N)
         self.assertEqual(set(names), set(ids))
         for e in srv.queue_entries():
@@ -132,7 +132,7 @@ class Concurrency(sallytest.TestCase):
             r = c.transaction('s@example.org', ['user@example.test'],
                               b'Subject: %d\r\n\r\nstill served\r\n' % i)
             self.assertEqual(r.code, 250, r)
-        self.assertEqual(len(srv.queue_names()), 5)
+        self.assertEqual(len(srv.wait_queue(5)), 5)
 
         # A freed slot is available again.
         self.assertEqual(first[0].cmd('QUIT').code, 221)

@@ -134,7 +134,7 @@ class Smarthost(DaneCase):
         self.assertIn('tls=no tls_failure=validation-failure', line)
         self.assertIn('DANE: TLS', line)
         self.assert_no_mail(sink, srv)
-        self.assertIn(qid, srv.queue_names())
+        self.assertIn(qid, srv.wait_queue(queue_id=qid))
 
     def test_no_tlsa_defers_with_the_reason(self):
         sink = self.tls_sink('relay.dane.test')
@@ -227,7 +227,7 @@ class DirectMx(DaneCase):
         self.assertIn(' tls=no tls_failure=validation-failure ', line)
         self.assertIn('no matching DANE TLSA records', line)
         self.assert_no_mail(sink, srv)
-        self.assertIn(qid, srv.queue_names())
+        self.assertIn(qid, srv.wait_queue(queue_id=qid))
 
     def test_mx_without_starttls_but_with_tlsa_defers(self):
         sink = self.mx_sink('mx.dane.test', tls=False)

@@ -173,16 +173,19 @@ class DeliveryCase(sallytest.TestCase):
             return ''
 
     def wait_gone(self, srv, qid, timeout=DELIVERY_WAIT):
-        """Assert that incoming/ID and state/ID disappear within timeout."""
+        """Assert that the runner took entry qid and that incoming/ID and
+        state/ID disappear within timeout."""
         gone = sallytest.wait_until(
-            lambda: qid not in srv.queue_names()
+            lambda: srv.runner_took(qid) and qid not in srv.queue_names()
             and not os.path.exists(self.state_path(srv, qid)), timeout)
-        self.assertTrue(gone, 'entry %s still queued; state file:\n%s'
+        self.assertTrue(gone, 'entry %s still queued or never taken; state file:\n%s'
                         % (qid, self.state(srv, qid)))
 
     def wait_empty(self, srv, timeout=DELIVERY_WAIT):
-        empty = sallytest.wait_until(lambda: not srv.queue_names(), timeout)
-        self.assertTrue(empty, 'queue not empty: %s' % srv.queue_names())
+        """Assert that the runner took every accepted message and that
+        incoming/ is empty within timeout."""
+        self.assertTrue(sallytest.wait_until(srv.delivered_all, timeout),
+                        'queue not empty or not every message taken: %s' % srv.queue_names())
 
     def status_line(self, srv, qid, rcpt, status, timeout=DELIVERY_WAIT):
         """The log line id=QID to=<rcpt> ... status=STATUS, waited for."""
@@ -408,7 +411,7 @@ class Smarthost(DeliveryCase):
         line = self.status_line(srv, qid, 'friend@remote.test', 'deferred')
         self.assertIn(' tls=no tls_failure=starttls-not-supported ', line)
         self.assertEqual(sink.messages, [])
-        self.assertIn(qid, srv.queue_names())
+        self.assertIn(qid, srv.wait_queue(queue_id=qid))
 
     def test_down_deferred_then_flush(self):
         sink = self.sink(start=False)

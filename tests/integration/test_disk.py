@@ -73,7 +73,7 @@ class Disk(sallytest.TestCase):
         c = self.ehlo_client(srv.mx_port)
         r = c.transaction(FROM, [TO], message())
         self.assertEqual(r.code, 250, r)
-        self.assertEqual(self.incoming(), [r.queue_id()])
+        self.assertEqual(srv.wait_queue(queue_id=r.queue_id()), [r.queue_id()])
 
         # A declared SIZE counts: 1 MiB free is kept, so 1.5 MiB cannot fit.
         self.assertEqual(c.cmd('MAIL FROM:<%s> SIZE=%d' % (FROM, 3 * MiB // 2)).last,
@@ -99,7 +99,7 @@ class Disk(sallytest.TestCase):
         os.unlink(self.junk)
         r = c.transaction(FROM, [TO], message())
         self.assertEqual(r.code, 250, r)
-        self.assertEqual(self.incoming(), sorted(before + [r.queue_id()]))
+        self.assertEqual(srv.wait_queue(queue_id=r.queue_id()), sorted(before + [r.queue_id()]))
         entry = sallytest.QueueEntry(os.path.join(self.queue, 'incoming', r.queue_id()))
         self.assertEqual(entry.rcpts, [TO])
 
@@ -116,7 +116,7 @@ class Disk(sallytest.TestCase):
         # The space came back: the session and the server go on.
         r = c.transaction(FROM, [TO], message())
         self.assertEqual(r.code, 250, r)
-        self.assertEqual(self.incoming(), [r.queue_id()])
+        self.assertEqual(srv.wait_queue(queue_id=r.queue_id()), [r.queue_id()])
         self.assertEqual(self.tmp(), [])
 
 

@@ -97,7 +97,7 @@ class Listing(Base):
     def test_unlisted_served(self):
         srv = self.start(dnsbl='bl.test')
         self.assert_served(srv, '127.0.0.9')
-        self.assertEqual(len(srv.queue_names()), 1)
+        self.assertEqual(len(srv.wait_queue(1)), 1)
         self.assertNotIn('dnsbl:', srv.log_text())
 
     def test_ipv6_client(self):

@@ -164,6 +164,8 @@ class Smuggling(sallytest.TestCase):
         """The reply r to a message of raw bytes wire: refused with nothing
         queued, or accepted as one CRLF-clean entry holding the smuggled
         commands as text."""
+        if r.code == 250:
+            self.srv.wait_queue(queue_id=r.queue_id())
         new = sorted(set(self.srv.queue_names()) - before)
         want = self.refusal(wire)
         if want:
@@ -272,7 +274,7 @@ class Smuggling(sallytest.TestCase):
         c.send(SMUGGLED_TX)
         self.assertTrue(c.reply().last.startswith(R_BARE))
         self.assertEqual(c.silent(0.5), b'')
-        self.assertEqual(self.srv.queue_names(), [r.queue_id()])
+        self.assertEqual(self.srv.wait_queue(queue_id=r.queue_id()), [r.queue_id()])
 
 
 class SmugglingNormalize(Smuggling):

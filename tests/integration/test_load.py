@@ -182,7 +182,7 @@ class Load(sallytest.TestCase):
             if codes != [250, 250, 250, 354, 250, 221] or c.error:
                 bad.append((c.index, codes, c.buf[-100:], c.error))
         self.assertEqual(bad[:5], [], '%d senders went wrong' % len(bad))
-        self.assertEqual(len(srv.queue_names()), SENDERS)
+        self.assertEqual(len(srv.wait_queue(SENDERS)), SENDERS)
 
         # The idle ones are all still there and answer.
         idle = conns[SENDERS:]

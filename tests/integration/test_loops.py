@@ -265,7 +265,7 @@ class OwnAddresses(DeliveryCase):
         self.assertIn('451 4.4.6 mail for smarthost relay.loop.test loops back to myself',
                       line)
         self.assertEqual(accepted(srv), 1, srv.log_text())
-        self.assertEqual(srv.queue_names(), [qid])
+        self.assertEqual(srv.wait_queue(queue_id=qid), [qid])
 
 
 class SmarthostCheck(sallytest.TestCase):

@@ -175,7 +175,7 @@ class Down(Base):
         srv = self.start('down ' + self.down(), milter_default_action='accept')
         r = self.send(srv.mx_port)
         self.assertEqual(r.code, 250, r)
-        self.assertEqual(len(srv.queue_names()), 1)
+        self.assertEqual(len(srv.wait_queue(1)), 1)
         self.assertTrue(srv.wait_log(r'milter=down: .*default action accept'))
 
     def test_accept_skips_to_the_next_milter(self):
@@ -397,7 +397,7 @@ class NeverAnswers(Base):
         with self.auth_client(srv.sub_port) as c:
             r = c.transaction('alice@example.com', ['bob@remote.test'], MESSAGE)
             self.assertEqual(r.code, 250, r)
-        self.assertEqual(len(srv.queue_names()), 1)
+        self.assertEqual(len(srv.wait_queue(1)), 1)
         # and the stuck one is still waiting: released, its default action
         s.release()
         self.assertEqual(stuck.reply().last, TEMPFAIL)

@@ -298,8 +298,7 @@ class TestActions(MilterCase):
         r = self.send(srv, ['bob@example.test'])
         self.assertEqual(r.code, 250, r)
         held = r.queue_id()
-        self.assertTrue(sallytest.wait_until(lambda: os.path.exists(
-            os.path.join(srv.queue_dir, 'hold', held)), 10), os.listdir(srv.queue_dir))
+        srv.wait_queue(queue_id=held, where='hold')
         self.assertNotIn(held, srv.queue_names())
         rc, out = self.queue_tool(srv, 'list')
         self.assertEqual(rc, 0, out)

@@ -9,6 +9,7 @@ action, and nothing is queued or left in the queue's tmp/. What it
 writes that reaches the log stays inside one line."""
 
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -212,6 +213,8 @@ class Hostile(sallytest.TestCase):
         # may not hear of it and send it again): queued whole, or not
         self.assertTrue(sallytest.wait_until(
             lambda: srv.log_text().count(' disconnect from ') > before, 20), srv.log_text())
+        for qid in re.findall(r'id=(\w+) accepted:', srv.log_text()):
+            srv.wait_queue(queue_id=qid)
         self.assertEqual(srv.tmp_names(), [])
         for e in srv.queue_entries():
             self.assert_whole(e)

@@ -579,6 +579,7 @@ class RealClients(Base):
                           source_address=(CLIENT, 0), timeout=30) as s:
             refused = s.sendmail('a@fail.test', [RCPT], msg)
         self.assertEqual(refused, {})
+        srv.wait_queue(1)
         [e] = srv.queue_entries()
         ar = self.ar(e.delivered())
         self.assertEqual(results(ar, 'spf'), ['fail smtp.mailfrom=a@fail.test'])

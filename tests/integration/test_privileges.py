@@ -156,7 +156,7 @@ class Privileges(sallytest.TestCase):
         c = self.ehlo_client(srv.mx_port)
         r = c.transaction('sender@example.org', ['user@example.test'], MESSAGE)
         self.assertEqual(r.code, 250, r)
-        self.assertEqual(srv.queue_names(), [r.queue_id()])
+        self.assertEqual(srv.wait_queue(queue_id=r.queue_id()), [r.queue_id()])
         self.assert_tree(srv.queue_dir, uid, gid)
 
     def test_queue_commands_as_root_write_as_the_user(self):
@@ -171,6 +171,7 @@ class Privileges(sallytest.TestCase):
         r = c.transaction('sender@example.org', ['user@example.test'], MESSAGE)
         self.assertEqual(r.code, 250, r)
         qid = r.queue_id()
+        srv.wait_queue(queue_id=qid)
 
         def queue(*args):
             p = subprocess.run([srv.bin, '--queue'] + list(args) + ['-c', srv.conf_path],

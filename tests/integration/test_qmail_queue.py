@@ -115,8 +115,9 @@ class QmailQueue(sallytest.TestCase):
         return r.queue_id()
 
     def wait_gone(self, qid):
-        gone = sallytest.wait_until(lambda: qid not in self.srv.queue_names(), WAIT)
-        self.assertTrue(gone, 'entry %s still queued' % qid)
+        gone = sallytest.wait_until(lambda: self.srv.runner_took(qid)
+                                    and qid not in self.srv.queue_names(), WAIT)
+        self.assertTrue(gone, 'entry %s still queued or never taken' % qid)
 
     def queue_list(self):
         p = subprocess.run([self.srv.bin, '--queue', 'list', '-c', self.srv.conf_path],

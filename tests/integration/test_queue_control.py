@@ -196,6 +196,7 @@ class QueueControl(DeliveryCase):
                             (SENDER, 'hold')):
             with self.subTest(sender=sender, cmd=cmd):
                 qid = self.send(srv, sender, ['far@remote.test'], message(cmd))
+                srv.wait_queue(queue_id=qid)
                 if os.path.exists(marker):
                     os.unlink(marker)
                 p = subprocess.run([srv.bin, '--queue', cmd, qid, '-c', srv.conf_path],

@@ -44,6 +44,7 @@ class QueueTool(sallytest.TestCase):
         c.cmd('QUIT')
         qid = r.queue_id()
         self.assertRegex(qid, ID)
+        self.srv.wait_queue(queue_id=qid)
         return qid
 
     def test_empty_queue(self):
@@ -102,7 +103,7 @@ class QueueTool(sallytest.TestCase):
         self.assertIn('16 of 0-9 A-F', err)
         self.queue('delete', keep.lower(), status=2)
         self.queue('delete', status=2)
-        self.assertIn(keep, self.srv.queue_names())
+        self.assertIn(keep, self.srv.wait_queue(queue_id=keep))
         # the daemon still takes mail
         self.accept(['user@example.test'], 'after')
 
@@ -220,7 +221,7 @@ class QueueTool(sallytest.TestCase):
         self.assertTrue(os.path.exists(victim), 'delete removed %s' % victim)
         # The entry's lock is its state file: refused whole, nothing
         # half done.
-        self.assertIn(qid, self.srv.queue_names())
+        self.assertIn(qid, self.srv.wait_queue(queue_id=qid))
 
     def test_usage_and_config_errors(self):
         _, err = self.queue('frobnicate', status=2)

@@ -277,7 +277,7 @@ class Delivery(DaneCase):
         qid = self.submit(srv, ['friend@dane.test'], message('wait for mx1'))
         line = self.status_line(srv, qid, 'friend@dane.test', 'deferred')
         self.assertNotIn('5.7.30', line)
-        self.assertIn(qid, srv.queue_names())
+        self.assertIn(qid, srv.wait_queue(queue_id=qid))
         self.assert_no_mail(plain, srv)
         self.assertEqual(self.mailbox('sender', n=0, timeout=0), [], 'no bounce')
 

@@ -89,7 +89,7 @@ class ScalingTest(sallytest.TestCase):
         # every node delivers what it took: both queues empty, and after
         # that nothing more can reach the sink
         for srv, _ in nodes:
-            self.assertTrue(sallytest.wait_until(lambda: not srv.queue_names(), DELIVERY_WAIT),
+            self.assertTrue(sallytest.wait_until(srv.delivered_all, DELIVERY_WAIT),
                             'node queue not empty: %r' % srv.queue_names())
         got = self.sink.wait(MESSAGES, timeout=DELIVERY_WAIT)
         counts = collections.Counter(m.header('Message-ID') for m in got)

@@ -110,6 +110,7 @@ class SenderMap(sallytest.TestCase):
             except smtplib.SMTPDataError as e:
                 self.assertEqual(e.smtp_code, 553)
                 self.assertIn(b'<bob@example.test>: Sender address rejected', e.smtp_error)
+        srv.wait_queue(1)
         entries = srv.queue_entries()
         self.assertEqual(len(entries), 1, [e.name for e in entries])
         self.assertIn(b'From: "The Info Desk" <info@example.test>', entries[0].body)

@@ -114,6 +114,7 @@ class TlsAuth(sallytest.TestCase):
         return r.queue_id()
 
     def only_entry(self, srv):
+        srv.wait_queue(1)
         entries = srv.queue_entries()
         self.assertEqual(len(entries), 1, [e.name for e in entries])
         return entries[0]
@@ -208,7 +209,7 @@ class TlsAuth(sallytest.TestCase):
                 self.assertIn(b'\r\n\r\nThis is a test mailing\r\n', e.split()[1])
                 self.assert_tls_entry(e, 'ESMTPSA', ALICE)
                 self.assertNotIn(PASSWORD, srv.log_text())
-        self.assertEqual(len(srv.queue_names()), 2)
+        self.assertEqual(len(srv.wait_queue(2)), 2)
 
     def test_swaks_submissions_implicit_tls(self):
         srv = self.server(submissions=True)
@@ -260,6 +261,7 @@ class TlsAuth(sallytest.TestCase):
                                 ['--url', 'smtp://127.0.0.1:%d/client.example' % srv.sub_port,
                                  '--mail-from', 'alice@example.test', '--mail-rcpt', 'u@example.test',
                                  '--upload-file', path], srv.dir)
+        srv.wait_queue(2)
         entries = srv.queue_entries()
         self.assertEqual(len(entries), 2)
         for e in entries:
@@ -645,7 +647,7 @@ class TlsAuth(sallytest.TestCase):
             self.assertIsNotNone(when, '%s: still open after 8 s' % name)
             self.assertGreaterEqual(when, 1.8, name)
             self.assertLess(when, 5.0, name)
-        self.assertEqual(len(srv.queue_names()), 1)
+        self.assertEqual(len(srv.wait_queue(1)), 1)
 
     # policy
 

@@ -129,6 +129,7 @@ class Reception(sallytest.TestCase):
             r = transaction(c, '<a@example.org>', ['<user@example.test>'],
                               b'Subject: x\r\n\r\nx\r\n')
             self.assertEqual(r.code, 250, r)
+            srv.wait_queue(3)
             entries = srv.queue_entries()
         self.assertEqual(len(entries), 3)
         by_from = {e.header['from']: e for e in entries}

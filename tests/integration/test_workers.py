@@ -200,7 +200,7 @@ class Workers(sallytest.TestCase):
                 ids.add(r.queue_id())
                 c.cmd('QUIT')
         self.assertEqual(len(ids), len(SOURCES))
-        self.assertEqual(set(srv.queue_names()), ids)
+        self.assertEqual(set(srv.wait_queue(len(ids))), ids)
         self.assertEqual(set().union(*worker_of_sessions(srv.log_text(), 2).values()),
                          {0, 1})
 
