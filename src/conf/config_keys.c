@@ -69,7 +69,7 @@ const struct conf_key conf_keys[] = {
 	/* How an accepted message is made durable (queue/committer.h);
 	 * the journal's bounds are queue/journal.h's JOURNAL_SIZE_MIN and
 	 * _MAX, which test_committer compares with these. */
-	{ "queue_commit", CONF_COMMIT, CONF_AT(queue_commit), "files", 0, 0,
+	{ "queue_commit", CONF_COMMIT, CONF_AT(queue_commit), "journal", 0, 0,
 	    0, 0 },
 	{ "queue_journal_size", CONF_SIZE, CONF_AT(queue_journal_size), "32M",
 	    1ULL << 20, 4ULL << 30, 0, 0 },
