@@ -198,7 +198,15 @@ committer_new(struct ev_loop *loop, struct queue *q,
 	ev_async_init(&c->wake, on_wake);
 	c->wake.data = c;
 	ev_async_start(loop, &c->wake);
-	rc = o->method == COMMIT_JOURNAL ? committer_journal_start(c, o) : 1;
+	c->syncfd_commit = c->syncfd_write = -1;
+	/* A journal of this slot's previous process, first: its entries
+	 * were acknowledged, whatever the method now. */
+	if (o->journal_name != NULL &&
+	    committer_journal_replay(c, o->journal_name) == -1)
+		rc = -1;
+	else
+		rc = o->method == COMMIT_JOURNAL ?
+		    committer_journal_start(c, o) : 1;
 	if (rc == 1)
 		rc = start_files(c, o->nthreads);
 	if (rc == 0)

@@ -68,7 +68,15 @@ struct committer {
 	uint64_t	 journal_size;
 	unsigned	 backlog;	/* acknowledged, not yet written out */
 	bool		 stalled;	/* writing them out fails for now */
+	/* Nothing more is written out or retired until a restart replays
+	 * the journal: a syncfs failed (the data of the files it covered
+	 * may be gone from memory and never reached the disk), or a batch
+	 * was given up at stop (retiring a later one would skip it). New
+	 * mail goes by files meanwhile. */
+	bool		 wedged;
 	bool		 keep_journal;	/* records left unretired at the end */
+	int		 syncfd_commit;	/* syncfs descriptors, one per thread */
+	int		 syncfd_write;
 };
 
 void	joblist_init(struct joblist *);
@@ -92,7 +100,11 @@ void	committer_files_one(struct committer *, struct job *);
 /* Block every signal in the calling thread: the loop's business. */
 void	committer_thread_init(void);
 
-/* committer_journal.c: make the journal and start its two threads;
+/* committer_journal.c: replay the journal NAME a previous process of
+ * this slot left (whichever method this one commits by): 0, or -1
+ * (logged) when it cannot, and then this process must not take mail. */
+int	committer_journal_replay(struct committer *, const char *name);
+/* Make the journal and start its two threads;
  * 0, 1 when the journal could not be made (logged: serve by files), or
  * -1 (logged; the caller stops the threads started and
  * committer_journal_stop). */
@@ -101,5 +113,6 @@ int	committer_journal_start(struct committer *,
 /* Close the journal, removed unless records were left unretired:
  * after every job is freed and the threads are stopped. */
 void	committer_journal_stop(struct committer *);
+void	committer_journal_close_fds(struct committer *);
 
 #endif

@@ -93,7 +93,10 @@ files_batch(struct committer *c, struct joblist *l)
 	for (j = l->head; j; j = j->next)
 		if (spool_materialize(j->spool, err, sizeof(err)) == -1)
 			goto one_by_one;
-	if (queue_syncfs(c->queue, err, sizeof(err)) == -1)
+	/* After a failure each file is fsync'd by itself, which reports
+	 * its own lost write-back if there was one. */
+	if (queue_syncfs_on(c->queue, c->syncfd_commit, err, sizeof(err)) ==
+	    -1)
 		goto one_by_one;
 	joblist_init(&pub);
 	joblist_init(&failed);
@@ -204,8 +207,8 @@ commit_thread(void *arg)
 		 * does not leave new jobs unanswered: they go by files,
 		 * which say 451 if the disk refuses them too. */
 		if ((j = c->todo.head) != NULL && (c->backlog < BACKLOG_MAX ||
-		    c->stalled)) {
-			bool files = c->backlog >= BACKLOG_MAX;
+		    c->stalled || c->wedged)) {
+			bool files = c->backlog >= BACKLOG_MAX || c->wedged;
 
 			joblist_init(&c->todo);
 			pthread_mutex_unlock(&c->lock);
@@ -234,12 +237,27 @@ write_out(struct committer *c, struct job *first)
 	struct job *j, *last = first;
 	bool held = false;
 
+	if (c->wedged)
+		return -1;
 	for (j = first; j; j = j->next)
 		if (!j->written && spool_materialize(j->spool, err,
 		    sizeof(err)) == -1)
 			goto fail;
-	if (queue_syncfs(c->queue, err, sizeof(err)) == -1)
-		goto fail;
+	if (queue_syncfs_on(c->queue, c->syncfd_write, err, sizeof(err)) ==
+	    -1) {
+		/* A failed write-back leaves the pages clean but not on
+		 * disk: written again, a file would look whole and be
+		 * published without its data. Only the journal has it now:
+		 * nothing more is retired, and a restart replays it. */
+		log_err("journal: writing out entries (id=%s and on): %s; new "
+		    "mail is committed as files, and these entries stay in "
+		    "the journal until sallyport is restarted (it replays "
+		    "them)", spool_id(first->spool), err);
+		pthread_mutex_lock(&c->lock);
+		c->wedged = true;
+		pthread_mutex_unlock(&c->lock);
+		return -1;
+	}
 	for (j = first; j; j = j->next) {
 		if (!j->written && spool_publish(j->spool, err,
 		    sizeof(err)) == -1)
@@ -317,13 +335,15 @@ materializer(void *arg)
 		}
 		pthread_mutex_lock(&c->lock);
 		/* Stopping on a failing disk: the records stay for the next
-		 * start's replay; the spools may go. */
-		if (c->draining && ++tries >= STOP_TRIES) {
+		 * start's replay; the spools may go. No later batch may be
+		 * retired then, or replay would start past these. */
+		if (c->draining && (c->wedged || ++tries >= STOP_TRIES)) {
 			log_err("journal: giving up writing out entries "
 			    "(id=%s and on) at stop: the journal is kept and "
 			    "replayed at the next start",
 			    spool_id(batch.head->spool));
 			c->keep_journal = true;
+			c->wedged = true;
 			written(c, &batch);
 			tries = 0;
 			continue;
@@ -357,26 +377,37 @@ tell_runner(struct committer *c)
 }
 
 int
+committer_journal_replay(struct committer *c, const char *name)
+{
+	char err[512];
+	unsigned recovered = 0;
+
+	if (journal_replay_file(c->queue, name, &recovered, err,
+	    sizeof(err)) == -1) {
+		log_err("journal %s: %s; its entries wait in it, and this "
+		    "process does not take mail until it is replayed", name,
+		    err);
+		return -1;
+	}
+	if (recovered > 0) {
+		log_info("journal %s: %u entries recovered", name, recovered);
+		tell_runner(c);
+	}
+	return 0;
+}
+
+int
 committer_journal_start(struct committer *c, const struct commit_opts *o)
 {
 	char err[512];
 	pthread_attr_t attr;
-	unsigned recovered = 0;
 	int rc;
 
 	queue_set_lazy(c->queue, true);
-	if (journal_replay_file(c->queue, o->journal_name, &recovered, err,
-	    sizeof(err)) == -1) {
-		log_err("journal %s: %s; committing by files", o->journal_name,
-		    err);
-		goto files;
-	}
-	if (recovered > 0) {
-		log_info("journal %s: %u entries recovered", o->journal_name,
-		    recovered);
-		tell_runner(c);
-	}
-	if ((c->journal = journal_create(c->queue, o->journal_name,
+	if ((c->syncfd_commit = queue_sync_handle(c->queue, err,
+	    sizeof(err))) == -1 || (c->syncfd_write = queue_sync_handle(
+	    c->queue, err, sizeof(err))) == -1 ||
+	    (c->journal = journal_create(c->queue, o->journal_name,
 	    o->journal_size, err, sizeof(err))) == NULL) {
 		log_err("journal %s: %s; committing by files", o->journal_name,
 		    err);
@@ -398,8 +429,19 @@ committer_journal_start(struct committer *c, const struct commit_opts *o)
 	log_err("journal: cannot start its threads: %s", strerror(rc));
 	return -1;
 files:
+	committer_journal_close_fds(c);
 	queue_set_lazy(c->queue, false);
 	return 1;
+}
+
+void
+committer_journal_close_fds(struct committer *c)
+{
+	if (c->syncfd_commit != -1)
+		close(c->syncfd_commit);
+	if (c->syncfd_write != -1)
+		close(c->syncfd_write);
+	c->syncfd_commit = c->syncfd_write = -1;
 }
 
 void
@@ -407,4 +449,5 @@ committer_journal_stop(struct committer *c)
 {
 	journal_close(c->journal, !c->keep_journal);
 	c->journal = NULL;
+	committer_journal_close_fds(c);
 }

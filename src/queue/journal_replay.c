@@ -177,8 +177,13 @@ recover(struct replay *r, const struct jrecord *rec, char *err,
 			return -1;
 		}
 		if (strcmp(id, rec->id) == 0 &&
-		    (inc == HAVE_SAME || hold == HAVE_SAME))
+		    (inc == HAVE_SAME || hold == HAVE_SAME)) {
+			/* Its writer may have died between the rename and
+			 * the directory's fsync: made durable here, before
+			 * the journal that also holds it goes. */
+			*(inc == HAVE_SAME ? &r->to_inc : &r->to_hold) = true;
 			return 0;
+		}
 		if (inc == HAVE_NONE && hold == HAVE_NONE) {
 			if ((rc = put_entry(r, rec, id, dst, err,
 			    errlen)) == -1)

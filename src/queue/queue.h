@@ -161,8 +161,15 @@ int		 spool_image(struct spool *, struct iovec *iov, int *fd,
  * memory then stays there whole, no file in tmp/, to be tried again. */
 int		 spool_materialize(struct spool *, char *err, size_t errlen);
 /* syncfs on the queue's file system: every spool materialized before it
- * is on stable storage. 0, or -1 with err. */
+ * is on stable storage. 0, or -1 with err. The kernel reports a failed
+ * write-back to syncfs once per open descriptor: a thread that relies on
+ * it keeps a descriptor of its own (queue_sync_handle, closed by the
+ * caller) and passes it to queue_syncfs_on, so that another thread's
+ * call cannot take the error it should have seen. */
 int		 queue_syncfs(struct queue *, char *err, size_t errlen);
+int		 queue_sync_handle(struct queue *, char *err, size_t errlen);
+int		 queue_syncfs_on(struct queue *, int fd, char *err,
+		    size_t errlen);
 
 /* Commit in steps so that a batch can share the directory fsync:
  * spool_sync (flush + fsync the file), spool_publish (rename into

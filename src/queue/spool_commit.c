@@ -123,7 +123,23 @@ spool_materialize(struct spool *sp, char *err, size_t errlen)
 int
 queue_syncfs(struct queue *q, char *err, size_t errlen)
 {
-	if (syncfs(q->tmpfd) == -1) {
+	return queue_syncfs_on(q, q->tmpfd, err, errlen);
+}
+
+int
+queue_sync_handle(struct queue *q, char *err, size_t errlen)
+{
+	int fd;
+
+	if ((fd = open(q->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		seterr(err, errlen, "open %s: %s", q->dir, strerror(errno));
+	return fd;
+}
+
+int
+queue_syncfs_on(struct queue *q, int fd, char *err, size_t errlen)
+{
+	if (syncfs(fd) == -1) {
 		seterr(err, errlen, "syncfs %s: %s", q->dir, strerror(errno));
 		return -1;
 	}
