@@ -1,6 +1,6 @@
 /*
- * commit.h - what the harness of commit-bench (commit.c) and its designs
- * (commit_designs.c) share; see commit.c for what is measured.
+ * commit.h - what the harness of commit-bench (commit_bench.c) and its designs
+ * (commit_designs.c) share; see commit_bench.c for what is measured.
  */
 #ifndef COMMIT_BENCH_H
 #define COMMIT_BENCH_H
@@ -73,7 +73,7 @@ struct run {
 	pthread_cond_t	 pool_cv, refill_cv;
 };
 
-/* commit.c */
+/* commit_bench.c */
 void		 die(const char *fmt, ...)
 		    __attribute__((noreturn, format(printf, 1, 2)));
 void		 xlock(pthread_mutex_t *);

@@ -1,5 +1,5 @@
 /*
- * commit_designs - the designs commit-bench times (commit.c says what is
+ * commit_designs - the designs commit-bench times (commit_bench.c says what is
  * measured): the leader/follower flush they share, then each design's
  * commit of one entry and its background thread.
  */
