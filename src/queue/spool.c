@@ -138,28 +138,6 @@ put_slot(struct spool *sp, size_t room)
 	return 0;
 }
 
-/* pwrite_all - n octets at off, or -1 with errno */
-static int
-pwrite_all(int fd, const char *p, size_t n, uint64_t off)
-{
-	ssize_t k;
-
-	while (n > 0) {
-		k = pwrite(fd, p, n, (off_t)off);
-		if (k == -1 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (k == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
 int
 spool_prepend(struct spool *sp, const void *fields, size_t len)
 {
@@ -186,10 +164,10 @@ spool_prepend(struct spool *sp, const void *fields, size_t len)
 	}
 	/* Fields first, then the length that makes them part of the
 	 * message: until the length is written they are filler. */
-	if (pwrite_all(sp->fd, fields, len, sp->slot + sp->room - sp->used -
+	if (queue_pwrite_all(sp->fd, fields, len, sp->slot + sp->room - sp->used -
 	    len) == -1)
 		goto fail;
-	if (pwrite_all(sp->fd, line, QUEUE_PREPEND_LINE, sp->slot) == -1)
+	if (queue_pwrite_all(sp->fd, line, QUEUE_PREPEND_LINE, sp->slot) == -1)
 		goto fail;
 	sp->used += len;
 	return 0;
@@ -214,7 +192,7 @@ spool_tls_optional(struct spool *sp)
 		errno = sp->error;
 		return -1;
 	}
-	if (pwrite_all(sp->fd, "off", 3, sp->tlsreq) == -1) {
+	if (queue_pwrite_all(sp->fd, "off", 3, sp->tlsreq) == -1) {
 		sp->error = errno;
 		return -1;
 	}
@@ -401,7 +379,7 @@ spool_fresh_id(struct spool *sp, const char *where)
 			return -1;
 	}
 	memcpy(sp->name, id, sizeof(id));
-	if (pwrite_all(sp->fd, id, QUEUE_ID_LEN, sp->idoff) == -1) {
+	if (queue_pwrite_all(sp->fd, id, QUEUE_ID_LEN, sp->idoff) == -1) {
 		sp->error = errno;
 		return -1;
 	}
