@@ -164,10 +164,11 @@ spool_prepend(struct spool *sp, const void *fields, size_t len)
 	}
 	/* Fields first, then the length that makes them part of the
 	 * message: until the length is written they are filler. */
-	if (queue_pwrite_all(sp->fd, fields, len, sp->slot + sp->room - sp->used -
-	    len) == -1)
+	if (queue_pwrite_all(sp->fd, fields, len, sp->slot + sp->room -
+	    sp->used - len) == -1)
 		goto fail;
-	if (queue_pwrite_all(sp->fd, line, QUEUE_PREPEND_LINE, sp->slot) == -1)
+	if (queue_pwrite_all(sp->fd, line, QUEUE_PREPEND_LINE,
+	    sp->slot) == -1)
 		goto fail;
 	sp->used += len;
 	return 0;
