@@ -224,6 +224,9 @@ struct config {
 	unsigned	 delivery_concurrency;	/* connections overall */
 	unsigned	 delivery_per_destination;
 	unsigned	 delivery_timeout;	/* seconds per network step */
+	unsigned	 delivery_reuse_time;	/* seconds a session waits idle
+						 * for the next message; 0: none */
+	unsigned	 delivery_reuse_limit;	/* messages per session */
 	/* DKIM signing of mail from authenticated and trusted clients. */
 	struct dkim_sign_key *dkim_sign;	/* in the file's order */
 	size_t		 ndkim_sign;

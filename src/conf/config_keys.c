@@ -272,6 +272,10 @@ const struct conf_key conf_keys[] = {
 	    CONF_AT(delivery_per_destination), "5", 1, 1000, 0, 0 },
 	{ "delivery_timeout", CONF_DURATION, CONF_AT(delivery_timeout), "5m",
 	    1, 3600, 0, 0 },
+	{ "delivery_reuse_time", CONF_DURATION, CONF_AT(delivery_reuse_time),
+	    "2s", 0, 300, 0, 0 },
+	{ "delivery_reuse_limit", CONF_UINT, CONF_AT(delivery_reuse_limit),
+	    "100", 1, 100000, 0, 0 },
 	/* DKIM signing: keys are loaded and checked with the file. */
 	{ "dkim_sign", CONF_DKIM_SIGN, CONF_AT(dkim_sign), "", 0, 0,
 	    CONF_AT(ndkim_sign), CONF_F_REPEAT | CONF_F_EMPTY },

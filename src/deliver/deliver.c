@@ -560,6 +560,17 @@ marker_taken(const char *dir, const char *name)
 	return unlink(path) == 0;
 }
 
+/* reuse_limits - sessions kept open between messages, as cfg says;
+ * those open already are closed, to start again on the new terms */
+static void
+reuse_limits(const struct config *cfg)
+{
+	smtp_client_reuse_sweep(0);
+	smtp_client_reuse_limits(cfg->delivery_concurrency,
+	    cfg->delivery_per_destination, cfg->delivery_reuse_time,
+	    cfg->delivery_reuse_limit);
+}
+
 /* reload - the daemon asks for generation gen, read from the file with
  * digest (0 and "": it did not ask, a SIGHUP sent to us alone) */
 static void
@@ -583,6 +594,7 @@ reload(struct runner *r, int ctl_fd, unsigned long gen, const char *digest)
 	r->cfg = c;
 	pthread_mutex_unlock(&r->lock);
 	rcfg_put(r, old);
+	reuse_limits(c->cfg);
 	if (gen)
 		log_info("queue runner: reloaded configuration (generation %lu)",
 		    gen);
@@ -648,6 +660,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		_exit(1);
 	}
 	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
+	reuse_limits(r.cfg->cfg);
 	sweep_state(queue_dir(r.queue));
 	r.report_delay = (unsigned)(((unsigned long)getpid() * 2654435761u ^
 	    (unsigned long)time(NULL)) % REPORT_SPREAD);
@@ -690,6 +703,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 			pthread_mutex_unlock(&r.lock);
 		}
 		reports(&r, now);
+		smtp_client_reuse_sweep(now);
 		dispatch(&r, now);
 		if (poll(pfd, 3, next_wait(&r, now)) > 0) {
 			if (pfd[2].revents) {
@@ -717,6 +731,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	while (r.active > 0)
 		pthread_cond_wait(&r.idle, &r.lock);
 	pthread_mutex_unlock(&r.lock);
+	smtp_client_reuse_close_all();
 	log_info("queue runner stopped");
 	_exit(0);
 }

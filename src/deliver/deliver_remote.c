@@ -266,6 +266,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	opts.helo = cfg->hostname;
 	opts.timeout = cfg->delivery_timeout;
 	opts.port = "25";
+	opts.reuse = true;	/* within delivery_reuse_* */
 	content_opts(cfg, e, &opts);
 	split(rcpts[0], local, sizeof(local), domain, sizeof(domain));
 	key = cfg->smarthost ? "smarthost" : domain;

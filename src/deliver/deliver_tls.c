@@ -86,6 +86,10 @@ deliver_tls_field(char *out, size_t len, const struct smtp_client_tls *t,
 		    tlsrpt_result_name(t->result));
 	else
 		snprintf(out, len, "tls=no");
+	/* the session carried messages before this one (reused) */
+	if (t->conn_use > 1)
+		snprintf(out + strlen(out), len - strlen(out), " conn_use=%u",
+		    t->conn_use);
 }
 
 void

@@ -165,6 +165,26 @@ client_quit(struct client *c)
 		(void)client_exchange(c, "QUIT", &r, NULL);
 }
 
+/* client_transaction - one message on a session ready for MAIL: what
+ * the server's extensions mean for it, MAIL, RCPT, DATA */
+static void
+client_transaction(struct client *c, const char *sender, char *const *rcpts,
+    size_t nrcpts, int body_fd, off_t body_len,
+    struct smtp_client_reply *session, struct smtp_client_reply *rr)
+{
+	c->uses++;
+	if (client_content(c, sender, rcpts, nrcpts, body_fd, body_len,
+	    session) == -1) {
+		*session = c->fail;
+		return;
+	}
+	if (session->code != 0)
+		return;
+	if (client_envelope(c, sender, body_len, rcpts, nrcpts, session,
+	    rr) > 0)
+		client_data(c, body_fd, body_len, nrcpts, session, rr);
+}
+
 /* client_dialogue - everything up to QUIT */
 static void
 client_dialogue(struct client *c, const char *sender, char *const *rcpts,
@@ -193,14 +213,8 @@ client_dialogue(struct client *c, const char *sender, char *const *rcpts,
 		    c->caps.requiretls;
 	if (c->o->auth_user != NULL && client_auth(c, session) == -1)
 		goto fail;
-	if (client_content(c, sender, rcpts, nrcpts, body_fd, body_len,
-	    session) == -1)
-		goto fail;
-	if (session->code != 0)
-		return;
-	if (client_envelope(c, sender, body_len, rcpts, nrcpts, session,
-	    rr) > 0)
-		client_data(c, body_fd, body_len, nrcpts, session, rr);
+	client_transaction(c, sender, rcpts, nrcpts, body_fd, body_len,
+	    session, rr);
 	return;
 refused:
 	/* A refusal before TLS when TLS is mandatory: anyone on the path
@@ -216,12 +230,43 @@ fail:
 }
 
 void
-smtp_client_send(const struct smtp_client_opts *o, const char *sender,
-    char *const *rcpts, size_t nrcpts, int body_fd, off_t body_len,
+client_bye(struct client *c)
+{
+	if (c == NULL || c->lost || c->quit_sent)
+		return;
+	c->timeout = 1;
+	c->step = "QUIT";
+	if (client_cmd(c, "QUIT") == 0 && client_flush(c) == 0)
+		c->quit_sent = true;
+}
+
+void
+client_close(struct client *c, bool quit)
+{
+	struct smtp_client_reply r;
+
+	if (c == NULL)
+		return;
+	/* An idle session's last words: its reply awaited a second at
+	 * most (a close right after QUIT may cost the server the QUIT). */
+	if (quit && !c->lost) {
+		c->timeout = 1;
+		c->step = "QUIT";
+		if (c->quit_sent || client_cmd(c, "QUIT") == 0)
+			(void)client_exchange(c, "QUIT", &r, NULL);
+	}
+	free(c->mime8);
+	tls_conn_free(c->tls);
+	if (c->fd != -1)
+		close(c->fd);
+	free(c);
+}
+
+/* client_reset - every recipient not attempted, no verdict, no TLS yet */
+static void
+client_reset(const struct smtp_client_opts *o, size_t nrcpts,
     struct smtp_client_reply *session, struct smtp_client_reply *rr)
 {
-	struct client	*c;
-
 	for (size_t i = 0; i < nrcpts; i++) {
 		rr[i].code = 0;
 		rr[i].ours = false;
@@ -234,14 +279,64 @@ smtp_client_send(const struct smtp_client_opts *o, const char *sender,
 	 * connection that fails is none). */
 	if (o->tls_out != NULL)
 		memset(o->tls_out, 0, sizeof(*o->tls_out));
+}
+
+/* client_reused - the message over an idle session of the same terms
+ * (smtp_client_reuse.c): true when that gave the outcome; false when
+ * the server had closed it before saying a word to this message (the
+ * message is not delivered: a new connection takes it), c freed */
+static bool
+client_reused(struct client *c, const struct smtp_client_opts *o,
+    const char *sender, char *const *rcpts, size_t nrcpts, int body_fd,
+    off_t body_len, struct smtp_client_reply *session,
+    struct smtp_client_reply *rr)
+{
+	off_t	 at = lseek(body_fd, 0, SEEK_CUR);
+
+	c->o = o;
+	c->timeout = o->timeout > 0 ? o->timeout : 1;
+	c->fail.code = 0;
+	c->fail.ours = false;
+	c->fail.text[0] = '\0';
+	c->replies = 0;
+	if (o->tls_out != NULL)
+		*o->tls_out = c->tls_info;
+	client_transaction(c, sender, rcpts, nrcpts, body_fd, body_len,
+	    session, rr);
+	if (session->code != 0 || session->ours || c->replies > 0 ||
+	    at == (off_t)-1 || lseek(body_fd, at, SEEK_SET) == (off_t)-1)
+		return true;
+	c->lost = true;		/* closed or out of step: no QUIT */
+	client_close(c, false);
+	client_reset(o, nrcpts, session, rr);
+	return false;
+}
+
+void
+smtp_client_send(const struct smtp_client_opts *o, const char *sender,
+    char *const *rcpts, size_t nrcpts, int body_fd, off_t body_len,
+    struct smtp_client_reply *session, struct smtp_client_reply *rr)
+{
+	struct client	*c;
+	size_t		 keylen = 0;
+	char		*key = NULL;
+
+	client_reset(o, nrcpts, session, rr);
 	if (nrcpts == 0) {
 		snprintf(session->text, sizeof(session->text),
 		    "no recipients");
 		return;
 	}
+	if (o->reuse)
+		key = client_reuse_key(o, &keylen);
+	if (key != NULL && (c = client_reuse_take(key, keylen)) != NULL &&
+	    client_reused(c, o, sender, rcpts, nrcpts, body_fd, body_len,
+	    session, rr))
+		goto done;
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		snprintf(session->text, sizeof(session->text),
 		    "out of memory");
+		client_reuse_key_free(key, keylen);
 		goto verdicts;
 	}
 	c->o = o;
@@ -253,16 +348,26 @@ smtp_client_send(const struct smtp_client_opts *o, const char *sender,
 	}
 	client_dialogue(c, sender, rcpts, nrcpts, body_fd, body_len, session,
 	    rr);
+done:
+	if (o->tls_out != NULL)
+		o->tls_out->conn_use = c->uses;
+	/* A session whose message went through and that has nothing
+	 * unread may wait for the next message of the same terms. */
+	free(c->mime8);
+	c->mime8 = NULL;
+	if (key != NULL && !c->lost && c->fd != -1 && session->code == 250 &&
+	    c->inpos == c->inlen) {
+		if (o->tls_out != NULL)
+			c->tls_info = *o->tls_out;
+		if (client_reuse_park(c, key, keylen))
+			c = NULL;
+	}
 	/* A lost connection, or one out of step (a timeout, a message file
 	 * cut short in the middle of DATA), gets no QUIT. */
-	if (!c->lost)
+	if (c != NULL && !c->lost && c->fd != -1)
 		client_quit(c);
-done:
-	free(c->mime8);
-	tls_conn_free(c->tls);
-	if (c->fd != -1)
-		close(c->fd);
-	free(c);
+	client_close(c, false);
+	client_reuse_key_free(key, keylen);
 verdicts:
 	/* A session that failed takes every recipient not refused on its
 	 * own, including those accepted at RCPT. */

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "tlspol/tlsrpt.h"
 
@@ -70,6 +71,8 @@ struct smtp_client_tls {
 	char			 local_ip[64];	/* ... and ours, from which */
 	bool			 requiretls;	/* REQUIRETLS in the EHLO reply
 						 * inside TLS (RFC 8689) */
+	unsigned		 conn_use;	/* the message was the session's
+						 * first, second, ... (0: none) */
 };
 
 struct smtp_client_opts {
@@ -109,6 +112,9 @@ struct smtp_client_opts {
 					 * us with CLIENT_REQUIRETLS_STATUS */
 	struct smtp_client_tls *tls_out; /* NULL, or where to say what
 					 * became of TLS */
+	bool		 reuse;		/* the session may carry more messages
+					 * of the same terms (SMTP over TCP
+					 * only; see smtp_client_reuse_limits) */
 };
 
 #define CLIENT_TEXT_MAX	512
@@ -135,5 +141,24 @@ void	smtp_client_send(const struct smtp_client_opts *, const char *sender,
 	    char *const *rcpts, size_t nrcpts, int body_fd, off_t body_len,
 	    struct smtp_client_reply *session,
 	    struct smtp_client_reply *rcpt_replies);
+
+/*
+ * Sessions kept open between messages (smtp_client_reuse.c): after a
+ * message went through, a session opened with opts.reuse waits up to
+ * idle_secs for the next message with the same terms (address, port,
+ * our name, TLS mode and what the certificate is checked against,
+ * AUTH), which then needs no connection, greeting, EHLO, STARTTLS or
+ * AUTH. At most max_idle wait in the process, per_key of the same
+ * terms, and a session carries at most max_uses messages. A session the
+ * server closed while it waited is noticed before a word of the message
+ * is answered, and the message goes over a new one. Thread-safe; the
+ * limits start at 0 (nothing kept).
+ */
+void	smtp_client_reuse_limits(unsigned max_idle, unsigned per_key,
+	    unsigned idle_secs, unsigned max_uses);
+/* The sessions that waited idle_secs (with 0: all) closed with QUIT, on
+ * a thread of their own; close_all closes every one before it returns. */
+void	smtp_client_reuse_sweep(time_t now);
+void	smtp_client_reuse_close_all(void);
 
 #endif

@@ -53,6 +53,11 @@ struct client {
 	bool		 body8;		/* MAIL gets BODY=8BITMIME */
 	struct mime8	*mime8;		/* the body is converted to 7-bit */
 	bool		 lost;		/* out of step with the server: no QUIT */
+	unsigned	 uses;		/* messages this session has carried */
+	bool		 quit_sent;	/* client_bye said QUIT */
+	unsigned	 replies;	/* whole replies read (since reuse) */
+	struct smtp_client_tls tls_info; /* what tls_out said of the session,
+					 * for a message that reuses it */
 	char		 report_err[128]; /* verify_report: why the check
 					 * could not be set up */
 	char		 in[CLIENT_LINE_MAX];
@@ -93,6 +98,24 @@ int	client_handshake(struct client *);
  * result and the words. */
 void	client_tls_failed(struct client *, enum tlsrpt_result,
 	    const char *, ...) __attribute__((format(printf, 3, 4)));
+
+/* smtp_client.c */
+/* QUIT sent, its reply not awaited (client_close reads it). */
+void	client_bye(struct client *);
+/* QUIT and its reply (a second at most) unless lost or !quit, and
+ * everything freed; NULL is fine. */
+void	client_close(struct client *, bool quit);
+
+/* smtp_client_reuse.c */
+/* The terms a session is kept for, opts as a byte string (NULL: this
+ * one is never kept, LMTP or a unix socket); free with the next. */
+char	*client_reuse_key(const struct smtp_client_opts *, size_t *len);
+void	 client_reuse_key_free(char *, size_t len);
+/* An idle session of these terms, taken out of the list, or NULL. */
+struct client *client_reuse_take(const char *key, size_t len);
+/* c into the list for the next message of its terms: true; false when
+ * the limits leave no room (c is still the caller's). */
+bool	 client_reuse_park(struct client *, const char *key, size_t len);
 
 /* smtp_client_data.c */
 /* What the server's extensions mean for this message: MAIL's

@@ -355,6 +355,7 @@ client_reply(struct client *c, struct smtp_client_reply *r,
 			break;
 	}
 	r->code = code;
+	c->replies++;
 	return 0;
 }
 

@@ -130,6 +130,10 @@ class _Handler:
         session.host_name = hostname
         return responses[:-1] + ['250-PIPELINING', responses[-1]]
 
+    async def handle_QUIT(self, server, session, envelope):
+        self.owner.quits.append(session.peer)
+        return '221 Bye'
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         # Every MAIL, and whether it came inside TLS: a test of mandatory
         # TLS asserts that none came in clear.
@@ -236,6 +240,7 @@ class _Server:
         self.refuse = {k.lower(): v for k, v in (refuse or {}).items()}
         self.messages = []
         self.mails = []         # (sender, inside TLS) of every MAIL
+        self.quits = []         # the peer (address, port) of every QUIT
         self._cond = threading.Condition()
         self._controller = None
 
@@ -300,7 +305,9 @@ class SmtpSink(_Server):
     eightbitmime=False, which makes a strict 7-bit server (it answers
     "500 Error: strict ASCII mode" to 8-bit data or commands);
     smtputf8=True offers SMTPUTF8. mail_options records what MAIL gave;
-    mails lists every MAIL as (sender, whether inside TLS).
+    mails lists every MAIL as (sender, whether inside TLS); quits the
+    peer (address, port) of every session that said QUIT, as
+    Received.peer names a message's session.
     A delivery held in flight: data_gate = threading.Event(); the reply to
     the data then waits until the gate is set, data_arrived (an Event) set
     once the data is in; data_refusal = '451 4.3.0 later' answers the data

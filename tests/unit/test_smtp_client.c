@@ -26,6 +26,7 @@
 
 #include "lib/base64.h"
 #include "deliver/smtp_client.h"
+#include "deliver/smtp_client_int.h"
 
 #define CN		"mx.test"
 #define MAX_REPLIES	8
@@ -89,6 +90,15 @@ struct fake {
 	const char	*cert, *key;		/* NULL: c.pem, k.pem */
 	unsigned	 hold;			/* RCPTs read before MAIL's reply */
 	bool		 silent;		/* never say anything */
+	unsigned	 again;			/* connections after the first */
+	unsigned	 hangup_mail;		/* hang up at this MAIL (1: the
+						 * first, counting every
+						 * connection's); 0: never */
+	bool		 hangup_after;		/* hang up after the first
+						 * message's reply */
+	unsigned	 mails, conns;
+	bool		 first_closed;		/* with again: the first
+						 * connection is closed */
 	/* What was heard. */
 	char		 heard[16384];		/* command lines, CRLF kept */
 	size_t		 heard_len;
@@ -217,21 +227,46 @@ f_starttls(struct fake *f)
 	return true;
 }
 
+static void f_session(struct fake *);
+
 static void *
 f_serve(void *arg)
 {
 	struct fake	*f = arg;
+
+	for (unsigned n = 0; n <= f->again; n++) {
+		if (n > 0)
+			f->inpos = f->inlen = 0;
+		f_session(f);
+		if (n == 0 && f->again > 0) {
+			if (f->ssl != NULL)
+				SSL_free(f->ssl);
+			f->ssl = NULL;
+			close(f->fd);
+			f->fd = -1;
+			__atomic_store_n(&f->first_closed, true,
+			    __ATOMIC_SEQ_CST);
+		}
+	}
+	return NULL;
+}
+
+/* f_session - one connection, as the script says */
+static void
+f_session(struct fake *f)
+{
 	char		 line[8192];
 	unsigned	 rcpts = 0, ends = 0, auths = 0;
 	struct timeval	 tv = { 5, 0 };
 
 	if ((f->fd = accept(f->lfd, NULL, NULL)) == -1)
-		return NULL;
+		return;
+	f->conns++;
 	setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (f->silent) {
 		while (recv(f->fd, line, sizeof(line), 0) > 0)
 			;
-		return NULL;
+		return;
 	}
 	f_say(f, f->greeting != NULL ? f->greeting : "220 fake ESMTP");
 	while (f_line(f, line, sizeof(line))) {
@@ -250,10 +285,12 @@ f_serve(void *arg)
 		} else if (f_is(line, "AUTH") || (auths > 0 && auths < 3 &&
 		    f->auth[auths] != NULL))
 			f_reply(f, f->auth[auths++], "235 ok");
+		else if (f_is(line, "MAIL") && ++f->mails == f->hangup_mail)
+			break;
 		else if (f_is(line, "MAIL")) {
 			for (unsigned i = 0; i < f->hold; i++) {
 				if (!f_line(f, line, sizeof(line)))
-					return NULL;
+					return;
 				f_heard(f, line);
 			}
 			f_reply(f, f->mail, "250 ok");
@@ -272,13 +309,14 @@ f_serve(void *arg)
 			do
 				f_reply(f, f->end[ends], "250 queued");
 			while (++ends < MAX_REPLIES && f->end[ends] != NULL);
+			if (f->hangup_after && f->conns == 1)
+				break;
 		} else if (f_is(line, "QUIT")) {
 			f_say(f, "221 bye");
 			break;
 		} else
 			f_say(f, "500 what?");
 	}
-	return NULL;
 }
 
 static void
@@ -1544,4 +1582,183 @@ Test(client, no_requiretls_parameter_unless_asked)
 	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
 	HEARD_HAS(&f, "MAIL FROM:<s@example.org>\r\n");
 	cr_assert(r.tls.requiretls, "offered inside TLS, said so");
+}
+
+/* --- sessions kept for the next message ------------------------------------ */
+
+static char *const reuse_one[] = { "r@example.net" };
+
+/* reuse_run - r's options with a tls_out of its own, for a second
+ * message of the same terms */
+static void
+reuse_run(struct run *to, const struct run *from)
+{
+	*to = *from;
+	to->o.tls_out = &to->tls;
+}
+
+static void
+reuse_off(void)
+{
+	smtp_client_reuse_close_all();
+	smtp_client_reuse_limits(0, 0, 0, 1);
+}
+
+Test(client, a_kept_session_carries_the_next_message_inside_its_tls,
+    .timeout = 30)
+{
+	struct fake	 f = { .ehlo = EHLO_TLS, .starttls = true };
+	struct run	 r, r2;
+
+	smtp_client_reuse_limits(4, 4, 30, 100);
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.tls = CLIENT_TLS_REQUIRED;
+	r.o.ca_file = certpath("c.pem");
+	r.o.verify_name = CN;
+	r.o.reuse = true;
+	send_body(&r, reuse_one, 1, "first\r\n");
+	reuse_run(&r2, &r);
+	send_body(&r2, reuse_one, 1, "second\r\n");
+	reuse_off();		/* its QUIT ends the fake's session */
+	fake_stop(&f);
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_eq(r2.session.code, 250, "%s", r2.session.text);
+	/* one connection, one handshake, two transactions inside it */
+	cr_assert_str_eq(f.heard, "EHLO client.test\r\nSTARTTLS\r\n"
+	    "EHLO client.test\r\n"
+	    "MAIL FROM:<s@example.org>\r\nRCPT TO:<r@example.net>\r\nDATA\r\n"
+	    "MAIL FROM:<s@example.org>\r\nRCPT TO:<r@example.net>\r\nDATA\r\n"
+	    "QUIT\r\n");
+	cr_assert_str_eq(f.body, "first\r\n.\r\nsecond\r\n.\r\n");
+	cr_assert_eq(f.conns, 1);
+	/* the second message's log line says how the session was made */
+	cr_assert_eq(r.tls.conn_use, 1);
+	cr_assert_eq(r2.tls.conn_use, 2);
+	cr_assert(r2.tls.used);
+	cr_assert_str_eq(r2.tls.version, "TLSv1.3");
+	cr_assert_str_eq(r2.tls.cipher, f.cipher);
+	cr_assert_eq(r2.tls.auth, CLIENT_AUTH_CA);
+	cr_assert_str_eq(r2.tls.peer_ip, "127.0.0.1");
+}
+
+Test(client, no_session_kept_past_the_limit, .timeout = 30)
+{
+	struct fake	 f = { 0 };
+	struct run	 r;
+
+	smtp_client_reuse_limits(4, 4, 30, 1);	/* one message each */
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.reuse = true;
+	deliver(&f, &r, "only\r\n");	/* joins the fake: it had QUIT */
+	reuse_off();
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_str_eq(f.heard, "EHLO client.test\r\n"
+	    "MAIL FROM:<s@example.org>\r\nRCPT TO:<r@example.net>\r\nDATA\r\n"
+	    "QUIT\r\n");
+}
+
+Test(client, a_session_closed_while_idle_is_not_used, .timeout = 30)
+{
+	struct fake	 f = { .again = 1, .hangup_after = true };
+	struct run	 r, r2;
+
+	smtp_client_reuse_limits(4, 4, 30, 100);
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.reuse = true;
+	send_body(&r, reuse_one, 1, "first\r\n");
+	while (!__atomic_load_n(&f.first_closed, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	reuse_run(&r2, &r);
+	send_body(&r2, reuse_one, 1, "second\r\n");
+	reuse_off();
+	fake_stop(&f);
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_eq(r2.session.code, 250, "%s", r2.session.text);
+	cr_assert_eq(f.conns, 2);
+	cr_assert_eq(f.mails, 2);	/* no MAIL into the closed one */
+	cr_assert_str_eq(f.body, "first\r\n.\r\nsecond\r\n.\r\n");
+	cr_assert_eq(r2.tls.conn_use, 1);
+}
+
+Test(client, a_session_lost_at_mail_sends_it_over_a_new_one, .timeout = 30)
+{
+	struct fake	 f = { .again = 1, .hangup_mail = 2 };
+	struct run	 r, r2;
+
+	smtp_client_reuse_limits(4, 4, 30, 100);
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.reuse = true;
+	send_body(&r, reuse_one, 1, "first\r\n");
+	reuse_run(&r2, &r);
+	send_body(&r2, reuse_one, 1, "second\r\n");
+	reuse_off();
+	fake_stop(&f);
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	/* the server hung up before a word to the second message: it was
+	 * not delivered there, and goes again at once, not deferred */
+	cr_assert_eq(r2.session.code, 250, "%s", r2.session.text);
+	cr_assert_eq(r2.rr[0].code, 250, "%s", r2.rr[0].text);
+	cr_assert_eq(f.conns, 2);
+	cr_assert_eq(f.mails, 3);
+	cr_assert_str_eq(f.body, "first\r\n.\r\nsecond\r\n.\r\n");
+	cr_assert_eq(r2.tls.conn_use, 1);
+}
+
+Test(client, sessions_are_kept_for_their_exact_terms)
+{
+	static const unsigned char d1[] = { 1, 2, 3 }, d2[] = { 1, 2, 4 };
+	struct client_tlsa t1 = { 3, 1, 1, d1, 3 }, t2 = { 3, 1, 1, d2, 3 };
+	struct smtp_client_opts base, o;
+	char	*k0, *k;
+	size_t	 l0, l, i;
+
+	memset(&base, 0, sizeof(base));
+	base.host = "192.0.2.1";
+	base.port = "25";
+	base.helo = "client.test";
+	base.tls = CLIENT_TLS_DANE;
+	base.verify_name = "mx.example.net";
+	base.tlsa = &t1;
+	base.ntlsa = 1;
+	base.auth_user = "u";
+	base.auth_pass = "p";
+	cr_assert_not_null(k0 = client_reuse_key(&base, &l0));
+	/* the same terms: the same key */
+	o = base;
+	cr_assert_not_null(k = client_reuse_key(&o, &l));
+	cr_assert(l == l0 && memcmp(k, k0, l) == 0);
+	client_reuse_key_free(k, l);
+	for (i = 0; i < 12; i++) {
+		o = base;
+		switch (i) {
+		case 0: o.host = "192.0.2.2"; break;
+		case 1: o.port = "587"; break;
+		case 2: o.helo = "other.test"; break;
+		case 3: o.tls = CLIENT_TLS_REQUIRED; break;
+		case 4: o.ca_file = "/etc/ssl/x.pem"; break;
+		case 5: o.verify_name = "mx2.example.net"; break;
+		case 6: o.dane_mx_name = "mx.example.net"; break;
+		case 7: o.auth_user = NULL; o.auth_pass = NULL; break;
+		case 8: o.auth_pass = "q"; break;
+		case 9: o.tlsa = &t2; break;
+		case 10: o.ntlsa = 0; break;
+		case 11: o.verify_report = true; break;
+		}
+		cr_assert_not_null(k = client_reuse_key(&o, &l));
+		cr_assert(l != l0 || memcmp(k, k0, l) != 0,
+		    "change %zu gives the same key", i);
+		client_reuse_key_free(k, l);
+	}
+	/* LMTP and unix sockets: never kept */
+	o = base;
+	o.lmtp = true;
+	cr_assert_null(client_reuse_key(&o, &l));
+	o = base;
+	o.unix_path = "/run/x";
+	cr_assert_null(client_reuse_key(&o, &l));
+	client_reuse_key_free(k0, l0);
 }
