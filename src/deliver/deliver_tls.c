@@ -102,8 +102,11 @@ deliver_tls_attempt(const struct config *cfg, const char *domain,
 	/* TLS-Required: No: DANE did not apply to the session (RFC 8689
 	 * 5), which says nothing of the TLSA records (an unchecked session
 	 * is no success under them); a failed TLSA lookup is one all the
-	 * same, as under MTA-STS a failed policy fetch. */
-	if (!e->tls_optional || e->requiretls || plan->verdict == DANE_DEFER)
+	 * same, as under MTA-STS a failed policy fetch. A session that
+	 * carries another message (conn_use) was counted when it was
+	 * made: TLS-RPT counts sessions, not messages. */
+	if ((!e->tls_optional || e->requiretls ||
+	    plan->verdict == DANE_DEFER) && t->conn_use <= 1)
 		tlsrpt_attempt(cfg, domain, host, plan, t);
 
 	/* A host DANE applied to that gave no verdict (skipped, TLS or
