@@ -332,6 +332,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	} else {
 		opts.tls = CLIENT_TLS_OPPORTUNISTIC;
 		opts.requiretls = e->requiretls;
+		opts.reuse_tag = domain;
 		rc = deliver_mx_list(cfg, domain, mx, MAX_MX, &nmx);
 		sess.code = rc == RESOLVE_NONE || rc == RESOLVE_BADNAME ? 550 : 0;
 		snprintf(sess.text, sizeof(sess.text), "%s %s",

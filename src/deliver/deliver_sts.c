@@ -175,7 +175,8 @@ deliver_sts_report(const struct config *cfg, const struct sts_state *st,
 		/* what enforce would have refused (RFC 8460 4.3.2.2) */
 		sts_note(cfg, st, domain, mx, TLSRPT_VALIDATION_FAILURE,
 		    "MX host not in the MTA-STS policy (mode testing)", t);
-	else if (t->used || t->result != TLSRPT_SUCCESS)
+	else if ((t->used || t->result != TLSRPT_SUCCESS) &&
+	    t->conn_use <= 1)	/* a kept session: counted when made */
 		sts_note(cfg, st, domain, mx, t->result, t->detail, t);
 	/* a host not reached, or TLS not tried: no TLS session to count */
 	return TLSRPT_STS;

@@ -292,6 +292,7 @@ client_reused(struct client *c, const struct smtp_client_opts *o,
     struct smtp_client_reply *rr)
 {
 	off_t	 at = lseek(body_fd, 0, SEEK_CUR);
+	bool	 closing;
 
 	c->o = o;
 	c->timeout = o->timeout > 0 ? o->timeout : 1;
@@ -299,12 +300,17 @@ client_reused(struct client *c, const struct smtp_client_opts *o,
 	c->fail.ours = false;
 	c->fail.text[0] = '\0';
 	c->replies = 0;
+	c->first_code = 0;
 	if (o->tls_out != NULL)
 		*o->tls_out = c->tls_info;
 	client_transaction(c, sender, rcpts, nrcpts, body_fd, body_len,
 	    session, rr);
-	if (session->code != 0 || session->ours || c->replies > 0 ||
-	    at == (off_t)-1 || lseek(body_fd, at, SEEK_SET) == (off_t)-1)
+	/* A 421 as the first word: the server's idle timeout, said as
+	 * the message came (no body was sent: that waits for a 354). */
+	closing = c->replies == 1 && c->first_code == 421;
+	if ((session->code != 0 && !closing) || session->ours ||
+	    (c->replies > 0 && !closing) || at == (off_t)-1 ||
+	    lseek(body_fd, at, SEEK_SET) == (off_t)-1)
 		return true;
 	c->lost = true;		/* closed or out of step: no QUIT */
 	client_close(c, false);

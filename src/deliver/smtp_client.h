@@ -112,6 +112,9 @@ struct smtp_client_opts {
 					 * us with CLIENT_REQUIRETLS_STATUS */
 	struct smtp_client_tls *tls_out; /* NULL, or where to say what
 					 * became of TLS */
+	const char	*reuse_tag;	/* more of the terms of a kept session
+					 * (the recipient domain: TLS-RPT
+					 * counts sessions per domain) */
 	bool		 reuse;		/* the session may carry more messages
 					 * of the same terms (SMTP over TCP
 					 * only; see smtp_client_reuse_limits) */

@@ -56,6 +56,7 @@ struct client {
 	unsigned	 uses;		/* messages this session has carried */
 	bool		 quit_sent;	/* client_bye said QUIT */
 	unsigned	 replies;	/* whole replies read (since reuse) */
+	int		 first_code;	/* the first one's code */
 	struct smtp_client_tls tls_info; /* what tls_out said of the session,
 					 * for a message that reuses it */
 	char		 report_err[128]; /* verify_report: why the check

@@ -355,7 +355,8 @@ client_reply(struct client *c, struct smtp_client_reply *r,
 			break;
 	}
 	r->code = code;
-	c->replies++;
+	if (c->replies++ == 0)
+		c->first_code = code;
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 
 #include "deliver/smtp_client.h"
 #include "deliver/smtp_client_int.h"
+#include "sec/tls.h"
 
 struct idle_conn {
 	struct client	*c;
@@ -41,6 +42,9 @@ static pthread_mutex_t	 reuse_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct idle_conn	*idle_list;
 static unsigned		 idle_count;
 static unsigned		 max_idle, per_key, idle_secs, max_uses = 1;
+static unsigned		 reuse_gen;	/* sessions of an older one (before
+					 * a reload) are never used again:
+					 * the key holds it */
 
 void
 smtp_client_reuse_limits(unsigned idle, unsigned key, unsigned secs,
@@ -51,70 +55,77 @@ smtp_client_reuse_limits(unsigned idle, unsigned key, unsigned secs,
 	per_key = key;
 	idle_secs = secs;
 	max_uses = uses;
+	reuse_gen++;
 	pthread_mutex_unlock(&reuse_lock);
 }
 
-/* key_add - one field and a separator no field holds (a NUL) */
+/* key_field - one field into buf (when not NULL) at *len, as its
+ * length, a colon and its bytes ("-" for none), so that no two lists of
+ * fields give the same key */
 static void
-key_add(char **buf, size_t *len, size_t *cap, const void *p, size_t n)
+key_field(char *buf, size_t *len, const void *p, size_t n, bool none)
 {
-	char	*nb;
+	char	 head[32];
+	int	 h = none ? snprintf(head, sizeof(head), "-") :
+		    snprintf(head, sizeof(head), "%zu:", n);
 
-	if (*buf == NULL)
-		return;
-	if (*len + n + 1 > *cap) {
-		size_t ncap = (*len + n + 1) * 2;
-
-		if ((nb = realloc(*buf, ncap)) == NULL) {
-			explicit_bzero(*buf, *cap);
-			free(*buf);
-			*buf = NULL;
-			return;
-		}
-		*buf = nb;
-		*cap = ncap;
+	if (buf != NULL) {
+		memcpy(buf + *len, head, (size_t)h);
+		if (!none)
+			memcpy(buf + *len + h, p, n);
 	}
-	memcpy(*buf + *len, p, n);
-	(*buf)[*len + n] = '\0';
-	*len += n + 1;
+	*len += (size_t)h + (none ? 0 : n);
 }
 
 static void
-key_str(char **buf, size_t *len, size_t *cap, const char *s)
+key_str(char *buf, size_t *len, const char *s)
 {
-	key_add(buf, len, cap, s ? "+" : "-", 1);	/* NULL is not "" */
-	if (s != NULL)
-		key_add(buf, len, cap, s, strlen(s));
+	key_field(buf, len, s, s ? strlen(s) : 0, s == NULL);
+}
+
+/* key_build - the key into buf (NULL: its length only) */
+static size_t
+key_build(const struct smtp_client_opts *o, unsigned gen, char *buf)
+{
+	size_t	 len = 0, i;
+	char	 num[64];
+
+	snprintf(num, sizeof(num), "%u.%d.%d.%zu", gen, (int)o->tls,
+	    (int)o->verify_report, o->ntlsa);
+	key_str(buf, &len, num);
+	key_str(buf, &len, o->host);
+	key_str(buf, &len, o->port);
+	key_str(buf, &len, o->helo);
+	key_str(buf, &len, o->ca_file);
+	key_str(buf, &len, o->verify_name);
+	key_str(buf, &len, o->dane_mx_name);
+	key_str(buf, &len, o->reuse_tag);
+	key_str(buf, &len, o->auth_user);
+	key_str(buf, &len, o->auth_pass);
+	for (i = 0; i < o->ntlsa; i++) {
+		snprintf(num, sizeof(num), "%u.%u.%u", o->tlsa[i].usage,
+		    o->tlsa[i].selector, o->tlsa[i].mtype);
+		key_str(buf, &len, num);
+		key_field(buf, &len, o->tlsa[i].data, o->tlsa[i].len, false);
+	}
+	return len;
 }
 
 char *
 client_reuse_key(const struct smtp_client_opts *o, size_t *keylen)
 {
-	size_t	 len = 0, cap = 256, i;
-	char	*key, num[64];
+	unsigned gen;
+	char	*key;
 
 	if (o->unix_path != NULL || o->lmtp || o->host == NULL)
 		return NULL;
-	if ((key = malloc(cap)) == NULL)
-		return NULL;
-	snprintf(num, sizeof(num), "%d.%d.%zu", (int)o->tls,
-	    (int)o->verify_report, o->ntlsa);
-	key_str(&key, &len, &cap, num);
-	key_str(&key, &len, &cap, o->host);
-	key_str(&key, &len, &cap, o->port);
-	key_str(&key, &len, &cap, o->helo);
-	key_str(&key, &len, &cap, o->ca_file);
-	key_str(&key, &len, &cap, o->verify_name);
-	key_str(&key, &len, &cap, o->dane_mx_name);
-	key_str(&key, &len, &cap, o->auth_user);
-	key_str(&key, &len, &cap, o->auth_pass);
-	for (i = 0; i < o->ntlsa && key != NULL; i++) {
-		snprintf(num, sizeof(num), "%u.%u.%u", o->tlsa[i].usage,
-		    o->tlsa[i].selector, o->tlsa[i].mtype);
-		key_str(&key, &len, &cap, num);
-		key_add(&key, &len, &cap, o->tlsa[i].data, o->tlsa[i].len);
-	}
-	*keylen = len;
+	pthread_mutex_lock(&reuse_lock);
+	gen = reuse_gen;
+	pthread_mutex_unlock(&reuse_lock);
+	/* sized first: no realloc leaves a copy of the password behind */
+	*keylen = key_build(o, gen, NULL);
+	if ((key = malloc(*keylen)) != NULL)
+		(void)key_build(o, gen, key);
 	return key;
 }
 
@@ -159,18 +170,49 @@ unlink_expired(time_t now, struct idle_conn **out)
 	}
 }
 
-/* close_chain - QUIT to each first, then each reply: a server that
- * answers costs no wait for the others */
+/* close_chain - QUIT to each first, then the replies that come within
+ * one second for them all, then every one closed: a server that does
+ * not answer costs the others nothing */
 static void
 close_chain(struct idle_conn *chain)
 {
 	struct idle_conn *ic, *next;
+	struct pollfd	 pfd[64];
+	struct timespec	 end, now;
+	size_t		 n;
+	int		 ms;
 
 	for (ic = chain; ic != NULL; ic = ic->next)
 		client_bye(ic->c);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += 1;
+	for (;;) {
+		n = 0;
+		for (ic = chain; ic != NULL && n < 64; ic = ic->next)
+			if (ic->c != NULL && !ic->c->lost &&
+			    ic->c->quit_sent) {
+				pfd[n].fd = ic->c->fd;
+				pfd[n].events = POLLIN;
+				pfd[n++].revents = 0;
+			}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (int)((end.tv_sec - now.tv_sec) * 1000 +
+		    (end.tv_nsec - now.tv_nsec) / 1000000);
+		if (n == 0 || ms <= 0 || poll(pfd, n, ms) <= 0)
+			break;
+		/* the ones that answered: their reply read, closed */
+		for (ic = chain; ic != NULL; ic = ic->next)
+			for (size_t k = 0; k < n && ic->c != NULL; k++)
+				if (pfd[k].fd == ic->c->fd && pfd[k].revents) {
+					client_close(ic->c, true);
+					ic->c = NULL;
+				}
+	}
 	for (ic = chain; ic != NULL; ic = next) {
 		next = ic->next;
-		idle_free(ic, true);
+		if (ic->c != NULL)
+			ic->c->lost = true;	/* no more waiting */
+		idle_free(ic, false);
 	}
 }
 
@@ -207,6 +249,8 @@ still_quiet(const struct client *c)
 {
 	struct pollfd	 pfd = { .fd = c->fd, .events = POLLIN };
 
+	if (c->tls != NULL && tls_pending(c->tls))
+		return false;
 	return poll(&pfd, 1, 0) == 0;
 }
 
@@ -256,10 +300,12 @@ client_reuse_park(struct client *c, const char *key, size_t keylen)
 	ic->since = time(NULL);
 	pthread_mutex_lock(&reuse_lock);
 	for (p = idle_list; p != NULL; p = p->next)
-		if (p->keylen == keylen && memcmp(p->key, key, keylen) == 0)
+		if (p->keylen == keylen && !expired(p, ic->since) &&
+		    memcmp(p->key, key, keylen) == 0)
 			same++;
 	if (idle_secs > 0 && c->uses < max_uses && idle_count < max_idle &&
 	    same < per_key) {
+		c->o = NULL;	/* the caller's options: gone soon */
 		ic->next = idle_list;
 		idle_list = ic;
 		idle_count++;

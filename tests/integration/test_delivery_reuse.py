@@ -27,7 +27,7 @@ class ReuseTest(DeliveryCase):
 
     def test_messages_share_sessions_inside_tls_and_auth(self):
         sink = self.sink(tls=True, auth=(RELAY_USER, RELAY_PASS))
-        srv = self.smarthost(sink, delivery_reuse_time='1s')
+        srv = self.smarthost(sink, delivery_reuse_time='5m')
         qids = self.burst(srv)
         got = sink.wait(N)
         self.assertEqual(len(got), N, got)
@@ -48,9 +48,22 @@ class ReuseTest(DeliveryCase):
         self.assertEqual(len(uses), N - len(peers), lines)
         self.assertTrue(all(2 <= u <= N for u in uses), uses)
         self.wait_empty(srv)
-        # idle for delivery_reuse_time, each session ends with QUIT
+        # a stop ends each session with QUIT
+        srv.stop()
         self.assertTrue(sallytest.wait_until(lambda: peers <= set(sink.quits), 10),
                         'sessions %s, QUIT from %s' % (peers, sink.quits))
+
+    def test_an_idle_session_ends_with_quit_after_its_time(self):
+        sink = self.sink()
+        srv = self.smarthost(sink, delivery_reuse_time='1s')
+        qid = self.send(srv, SENDER, ['friend0@remote.test'], message('one'))
+        got = sink.wait(1)
+        self.assertEqual(len(got), 1)
+        self.wait_gone(srv, qid)
+        # delivery_reuse_time, and the runner's next look (a second)
+        self.assertTrue(sallytest.wait_until(lambda: sink.quits == [got[0].peer], 10),
+                        sink.quits)
+        self.assertTrue(srv.running(), 'the daemon stopped')
 
     def test_a_limit_of_one_or_no_idle_time_is_a_session_a_message(self):
         for keys in ({'delivery_reuse_limit': '1'}, {'delivery_reuse_time': '0s'}):
