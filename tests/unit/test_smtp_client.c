@@ -94,6 +94,8 @@ struct fake {
 	unsigned	 hangup_mail;		/* hang up at this MAIL (1: the
 						 * first, counting every
 						 * connection's); 0: never */
+	unsigned	 idle421_mail;		/* answer this MAIL with 421
+						 * (an idle timeout), hang up */
 	bool		 hangup_after;		/* close our side after the
 						 * first message's reply, and
 						 * listen on */
@@ -288,6 +290,10 @@ f_session(struct fake *f)
 			f_reply(f, f->auth[auths++], "235 ok");
 		else if (f_is(line, "MAIL") && ++f->mails == f->hangup_mail)
 			break;
+		else if (f_is(line, "MAIL") && f->mails == f->idle421_mail) {
+			f_say(f, "421 4.4.2 fake: idle for too long");
+			break;
+		}
 		else if (f_is(line, "MAIL")) {
 			for (unsigned i = 0; i < f->hold; i++) {
 				if (!f_line(f, line, sizeof(line)))
@@ -1769,4 +1775,29 @@ Test(client, sessions_are_kept_for_their_exact_terms)
 	o.unix_path = "/run/x";
 	cr_assert_null(client_reuse_key(&o, &l));
 	client_reuse_key_free(k0, l0);
+}
+
+Test(client, a_421_to_the_first_mail_on_a_kept_session_is_no_deferral,
+    .timeout = 30)
+{
+	struct fake	 f = { .again = 1, .idle421_mail = 2 };
+	struct run	 r, r2;
+
+	smtp_client_reuse_limits(4, 4, 30, 100);
+	fake_start(&f);
+	opts(&r, &f);
+	r.o.reuse = true;
+	send_body(&r, reuse_one, 1, "first\r\n");
+	reuse_run(&r2, &r);
+	send_body(&r2, reuse_one, 1, "second\r\n");
+	reuse_off();
+	fake_stop(&f);
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	/* the server's idle timeout, said to the kept session's MAIL: the
+	 * message goes over a new session at once */
+	cr_assert_eq(r2.session.code, 250, "%s", r2.session.text);
+	cr_assert_eq(f.conns, 2);
+	cr_assert_eq(f.mails, 3);
+	cr_assert_str_eq(f.body, "first\r\n.\r\nsecond\r\n.\r\n");
+	cr_assert_eq(r2.tls.conn_use, 1);
 }
