@@ -229,39 +229,6 @@ fail:
 	*session = c->fail;
 }
 
-void
-client_bye(struct client *c)
-{
-	if (c == NULL || c->lost || c->quit_sent)
-		return;
-	c->timeout = 1;
-	c->step = "QUIT";
-	if (client_cmd(c, "QUIT") == 0 && client_flush(c) == 0)
-		c->quit_sent = true;
-}
-
-void
-client_close(struct client *c, bool quit)
-{
-	struct smtp_client_reply r;
-
-	if (c == NULL)
-		return;
-	/* An idle session's last words: its reply awaited a second at
-	 * most (a close right after QUIT may cost the server the QUIT). */
-	if (quit && !c->lost) {
-		c->timeout = 1;
-		c->step = "QUIT";
-		if (c->quit_sent || client_cmd(c, "QUIT") == 0)
-			(void)client_exchange(c, "QUIT", &r, NULL);
-	}
-	free(c->mime8);
-	tls_conn_free(c->tls);
-	if (c->fd != -1)
-		close(c->fd);
-	free(c);
-}
-
 /* client_reset - every recipient not attempted, no verdict, no TLS yet */
 static void
 client_reset(const struct smtp_client_opts *o, size_t nrcpts,

@@ -2,9 +2,10 @@
  * smtp_client_int - shared by the outbound client's files, top down:
  * smtp_client.c (the dialogue: greeting, EHLO, STARTTLS, AUTH, QUIT),
  * smtp_client_data.c (the message: what the server's extensions mean
- * for it, MAIL and RCPT, DATA and the body) and smtp_client_io.c (the
- * connection, TLS, commands, replies, deadlines), which the other two
- * call and which calls neither.
+ * for it, MAIL and RCPT, DATA and the body), smtp_client_reuse.c (the
+ * sessions kept between messages) and smtp_client_io.c (the connection,
+ * TLS, commands, replies, deadlines, closing), which the others call and
+ * which calls none of them.
  */
 #ifndef SALLYPORT_SMTP_CLIENT_INT_H
 #define SALLYPORT_SMTP_CLIENT_INT_H
@@ -68,6 +69,11 @@ struct client {
 };
 
 /* smtp_client_io.c */
+/* QUIT sent, its reply not awaited (client_close reads it). */
+void	client_bye(struct client *);
+/* QUIT and its reply (a second at most) unless lost or !quit, and
+ * everything freed; NULL is fine. */
+void	client_close(struct client *, bool quit);
 /* Our own failure (code 0, temporary) in c->fail; returns -1. */
 int	client_fail(struct client *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -99,13 +105,6 @@ int	client_handshake(struct client *);
  * result and the words. */
 void	client_tls_failed(struct client *, enum tlsrpt_result,
 	    const char *, ...) __attribute__((format(printf, 3, 4)));
-
-/* smtp_client.c */
-/* QUIT sent, its reply not awaited (client_close reads it). */
-void	client_bye(struct client *);
-/* QUIT and its reply (a second at most) unless lost or !quit, and
- * everything freed; NULL is fine. */
-void	client_close(struct client *, bool quit);
 
 /* smtp_client_reuse.c */
 /* The terms a session is kept for, opts as a byte string (NULL: this

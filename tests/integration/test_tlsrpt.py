@@ -160,8 +160,11 @@ class Tlsrpt(DeliveryCase):
                  # not TLS-RPT's: quiet.test has no record
                  '_smtp._tls.quiet.test': 'v=spf1 -all'},
             zones=sallytest.DNS_ZONES + ('org', 'com', 'net'))
+        # a session per message (delivery_reuse_limit = 1): the counts
+        # below are messages' then (a kept session is counted once)
         self.srv = srv = self.daemon(dns_servers=dns.server, tls_reporting='yes',
-                                     mailbox_users=USERS + ['tlsrpt'])
+                                     mailbox_users=USERS + ['tlsrpt'],
+                                     delivery_reuse_limit='1')
         for i in range(3):
             self.send(srv, SENDER, ['friend@good.test'], message('good %d' % i))
         for i in range(2):
