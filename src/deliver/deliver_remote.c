@@ -27,57 +27,82 @@
 /* --- per-destination limits -------------------------------------------- */
 
 /* One slot per destination ("smarthost", a domain, "local"): a
- * delivery waits until fewer than delivery_per_destination use it. */
+ * delivery waits until fewer than delivery_per_destination use it. Each
+ * destination has its own condition variable and a finished delivery
+ * wakes one waiter of its own destination: with a smarthost, most of
+ * delivery_concurrency threads wait on one destination, and waking them
+ * all for every message put each back to sleep at once. */
 struct dest {
 	char		 key[256];
 	unsigned	 active;
+	unsigned	 waiting;
+	pthread_cond_t	 cond;
 };
 
+#define NDESTS	256			/* more keys than threads never needed */
 static pthread_mutex_t dest_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t dest_cond = PTHREAD_COND_INITIALIZER;
-static struct dest dests[256];		/* more keys than threads never needed */
-
-static struct dest *
-dest_find(const char *key, bool create)
-{
-	size_t i;
-	struct dest *free_slot = NULL;
-
-	for (i = 0; i < sizeof(dests) / sizeof(dests[0]); i++) {
-		if (dests[i].active > 0 && strcmp(dests[i].key, key) == 0)
-			return &dests[i];
-		if (dests[i].active == 0 && free_slot == NULL)
-			free_slot = &dests[i];
-	}
-	if (create && free_slot)
-		snprintf(free_slot->key, sizeof(free_slot->key), "%s", key);
-	return create ? free_slot : NULL;
-}
+static pthread_once_t dest_once = PTHREAD_ONCE_INIT;
+static struct dest dests[NDESTS];
 
 static void
+dest_init(void)
+{
+	for (size_t i = 0; i < NDESTS; i++)
+		pthread_cond_init(&dests[i].cond, NULL);
+}
+
+/* dest_find - key's slot (in use while any delivery holds or awaits
+ * it), or a free one taken for key; NULL when all are in use */
+static struct dest *
+dest_find(const char *key)
+{
+	struct dest *free_slot = NULL;
+
+	for (size_t i = 0; i < NDESTS; i++) {
+		struct dest *d = &dests[i];
+
+		if (d->active + d->waiting > 0) {
+			if (strcmp(d->key, key) == 0)
+				return d;
+		} else if (free_slot == NULL)
+			free_slot = d;
+	}
+	if (free_slot != NULL)
+		snprintf(free_slot->key, sizeof(free_slot->key), "%s", key);
+	return free_slot;
+}
+
+/* dest_acquire - a place among key's deliveries, waited for; NULL:
+ * every slot is in use, no limit kept (give it to dest_release all
+ * the same) */
+static struct dest *
 dest_acquire(const char *key, unsigned limit)
 {
 	struct dest *d;
 
+	pthread_once(&dest_once, dest_init);
 	pthread_mutex_lock(&dest_lock);
-	while ((d = dest_find(key, false)) != NULL && d->active >= limit)
-		pthread_cond_wait(&dest_cond, &dest_lock);
-	if (d == NULL)
-		d = dest_find(key, true);
-	if (d)
+	if ((d = dest_find(key)) != NULL) {	/* else: no limit kept */
+		while (d->active >= limit) {
+			d->waiting++;
+			pthread_cond_wait(&d->cond, &dest_lock);
+			d->waiting--;
+		}
 		d->active++;
+	}
 	pthread_mutex_unlock(&dest_lock);
+	return d;
 }
 
 static void
-dest_release(const char *key)
+dest_release(struct dest *d)
 {
-	struct dest *d;
-
+	if (d == NULL)
+		return;
 	pthread_mutex_lock(&dest_lock);
-	if ((d = dest_find(key, false)) != NULL)
-		d->active--;
-	pthread_cond_broadcast(&dest_cond);
+	d->active--;
+	if (d->waiting > 0)
+		pthread_cond_signal(&d->cond);
 	pthread_mutex_unlock(&dest_lock);
 }
 
@@ -234,6 +259,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	char **rcpts = calloc(n, sizeof(*rcpts)), user[256], pass[256];
 	char host[256], port[8], local[256], domain[256], relay[300], err[256];
 	const char *key;
+	struct dest *slot;
 	size_t k, nmx = 0;
 	struct smtp_client_reply temp;	/* REQUIRETLS: a deferral */
 	bool heard = false;		/* sess is a server's reply */
@@ -270,7 +296,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 	content_opts(cfg, e, &opts);
 	split(rcpts[0], local, sizeof(local), domain, sizeof(domain));
 	key = cfg->smarthost ? "smarthost" : domain;
-	dest_acquire(key, cfg->delivery_per_destination);
+	slot = dest_acquire(key, cfg->delivery_per_destination);
 	if (cfg->smarthost) {
 		const char *sh = cfg->smarthost, *close_b, *colon;
 
@@ -448,7 +474,7 @@ deliver_remote(const struct config *cfg, const struct qentry *e, int fd,
 		    &tls, plan.policy);
 	}
 out:
-	dest_release(key);
+	dest_release(slot);
 done:
 	explicit_bzero(pass, sizeof(pass));
 	dane_plan_free(&plan);

@@ -154,8 +154,15 @@ class _Handler:
         gate = getattr(owner, 'data_gate', None)
         if gate is not None:
             # The data is in; the reply waits until the test opens the gate.
+            with owner._cond:
+                owner.data_waiting += 1
+                owner.data_most = max(owner.data_most, owner.data_waiting)
             owner.data_arrived.set()
-            await asyncio.get_running_loop().run_in_executor(None, gate.wait)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, gate.wait)
+            finally:
+                with owner._cond:
+                    owner.data_waiting -= 1
         reply = getattr(owner, 'data_refusal', None)
         if reply:
             return reply
@@ -241,6 +248,8 @@ class _Server:
         self.messages = []
         self.mails = []         # (sender, inside TLS) of every MAIL
         self.quits = []         # the peer (address, port) of every QUIT
+        self.data_waiting = 0   # sessions held at the data_gate now
+        self.data_most = 0      # ... and the most at once
         self._cond = threading.Condition()
         self._controller = None
 
@@ -310,7 +319,8 @@ class SmtpSink(_Server):
     Received.peer names a message's session.
     A delivery held in flight: data_gate = threading.Event(); the reply to
     the data then waits until the gate is set, data_arrived (an Event) set
-    once the data is in; data_refusal = '451 4.3.0 later' answers the data
+    once the data is in, data_waiting how many sessions wait at it now and
+    data_most the most that ever did at once; data_refusal = '451 4.3.0 later' answers the data
     with that reply instead of taking the message.
     cert=(chain, key), PEM paths: the certificate STARTTLS shows instead of
     sallytest's (the chain file may hold the CA after the leaf)."""

@@ -7,6 +7,8 @@ session ends with QUIT; a session the server closed while idle costs no
 message a deferral; a limit of one, or no idle time, is a session per
 message as before."""
 import re
+import threading
+import time
 
 import sallytest
 from test_delivery import DeliveryCase, SENDER, RELAY_USER, RELAY_PASS, message
@@ -112,3 +114,24 @@ class ReuseTest(DeliveryCase):
         srv.stop()
         self.assertTrue(sallytest.wait_until(lambda: sink.quits == [got[0].peer], 10),
                         sink.quits)
+
+    def test_a_destination_never_has_more_than_its_deliveries_at_once(self):
+        # delivery_per_destination = 2: with six messages due and every
+        # session held after its data, two wait at the gate and the other
+        # four wait for them; as each finishes, one more goes.
+        sink = self.sink()
+        sink.data_gate = threading.Event()
+        self.addCleanup(sink.data_gate.set)     # before the sink stops
+        srv = self.smarthost(sink, delivery_per_destination='2',
+                             delivery_reuse_limit='1')
+        qids = self.burst(srv, 6)
+        self.assertTrue(sallytest.wait_until(lambda: sink.data_waiting == 2, 10),
+                        sink.data_waiting)
+        time.sleep(1)   # room for a third, were the limit not kept
+        self.assertEqual(sink.data_most, 2)
+        sink.data_gate.set()
+        self.assertEqual(len(sink.wait(6)), 6)
+        self.assertEqual(sink.data_most, 2)
+        for line in self.lines(srv, qids):
+            self.assertIn('status=sent', line)
+        self.wait_empty(srv)
