@@ -5,10 +5,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf/config_addr.h"
 #include "conf/config_value.h"
@@ -105,12 +107,59 @@ ownaddr_add(struct ownaddr *o, const struct sockaddr *sa)
 	return 0;
 }
 
+/* The interfaces' addresses, asked of the kernel (a netlink dump of
+ * every link and address) at most once a second: the queue runner
+ * looks for loops before every delivery, and an address added to an
+ * interface is ours a second later at the latest (the hop count ends a
+ * loop in the meantime). */
+static pthread_mutex_t if_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sockaddr_storage *if_addrs;
+static size_t if_n;
+static struct timespec if_at;
+static bool if_valid;
+
+/* if_refresh - the interfaces' IP addresses into if_addrs; lock held */
+static int
+if_refresh(char *err, size_t errlen)
+{
+	struct ifaddrs *ifs, *ifa;
+	struct sockaddr_storage *v;
+	size_t n = 0, i = 0;
+
+	if (getifaddrs(&ifs) == -1) {
+		snprintf(err, errlen, "getifaddrs: %s", strerror(errno));
+		return -1;
+	}
+	for (ifa = ifs; ifa != NULL; ifa = ifa->ifa_next)
+		n++;
+	if ((v = calloc(n ? n : 1, sizeof(*v))) == NULL) {
+		freeifaddrs(ifs);
+		snprintf(err, errlen, "own addresses: out of memory");
+		return -1;
+	}
+	for (ifa = ifs; ifa != NULL; ifa = ifa->ifa_next) {
+		const struct sockaddr *sa = ifa->ifa_addr;
+
+		if (sa == NULL)
+			continue;
+		if (sa->sa_family == AF_INET)
+			memcpy(&v[i++], sa, sizeof(struct sockaddr_in));
+		else if (sa->sa_family == AF_INET6)
+			memcpy(&v[i++], sa, sizeof(struct sockaddr_in6));
+	}
+	freeifaddrs(ifs);
+	free(if_addrs);
+	if_addrs = v;
+	if_n = i;
+	return 0;
+}
+
 int
 ownaddr_load(struct ownaddr *o, const struct config *cfg, char *err,
     size_t errlen)
 {
-	struct ifaddrs *ifs, *ifa;
 	struct sockaddr_storage ss;
+	struct timespec now;
 	int rc = 0;
 
 	memset(o, 0, sizeof(*o));
@@ -120,14 +169,21 @@ ownaddr_load(struct ownaddr *o, const struct config *cfg, char *err,
 	 * 127.0.0.1; mx_allow_loopback (a laboratory setting) leaves out
 	 * the loopback addresses no listener of ours takes. */
 	o->loopback = !cfg->mx_allow_loopback;
-	if (getifaddrs(&ifs) == -1) {
-		snprintf(err, errlen, "getifaddrs: %s", strerror(errno));
-		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&if_lock);
+	if (!if_valid || now.tv_sec - if_at.tv_sec >= 1 ||
+	    now.tv_sec < if_at.tv_sec) {
+		if (if_refresh(err, errlen) == -1) {
+			if_valid = false;
+			pthread_mutex_unlock(&if_lock);
+			return -1;
+		}
+		if_at = now;
+		if_valid = true;
 	}
-	for (ifa = ifs; ifa != NULL && rc == 0; ifa = ifa->ifa_next)
-		if (ifa->ifa_addr != NULL)
-			rc = ownaddr_add(o, ifa->ifa_addr);
-	freeifaddrs(ifs);
+	for (size_t i = 0; i < if_n && rc == 0; i++)
+		rc = ownaddr_add(o, (const struct sockaddr *)&if_addrs[i]);
+	pthread_mutex_unlock(&if_lock);
 	for (size_t i = 0; i < cfg->nlisten && rc == 0; i++) {
 		const struct listen_spec *l = &cfg->listen[i];
 
