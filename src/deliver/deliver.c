@@ -2,8 +2,9 @@
  * deliver - the queue runner process: schedule, threads, outcomes.
  *
  * The main thread keeps the schedule (entry id -> when it is due) and
- * starts one thread per entry being delivered, never more than
- * delivery_concurrency at once. A thread delivers what is pending in
+ * hands each entry due to a thread of a pool (lib/workpool.c: threads
+ * that stay between deliveries), never more than delivery_concurrency
+ * at once. A thread delivers what is pending in
  * its entry (deliver_route.c decides where each recipient goes), writes
  * each outcome to the entry's state file before the next step, queues
  * one DSN for the permanent failures, and then either removes the entry
@@ -41,12 +42,14 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/proc.h"
+#include "lib/workpool.h"
 #include "queue/qentry.h"
 #include "queue/queue.h"
 #include "queue/queuectl.h"
 
 #define RESCAN_SECS	60
 #define REPORT_SPREAD	3600		/* TLS-RPT: the delay's range */
+#define POOL_IDLE_SECS	60		/* a delivery thread idle this long ends */
 
 struct slot {
 	char		 id[QUEUE_ID_LEN + 1];
@@ -63,6 +66,7 @@ struct runner {
 	struct queue	*queue;
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 idle;		/* a thread finished */
+	struct workpool	 pool;		/* the deliveries' threads */
 	struct slot	*slots;
 	size_t		 nslots, cap;
 	unsigned	 active;	/* threads running */
@@ -351,6 +355,7 @@ sweep_state(const char *dir)
 
 struct job {
 	struct runner	*r;
+	struct job	*next;		/* dispatch's list */
 	char		 id[QUEUE_ID_LEN + 1];
 };
 
@@ -361,7 +366,7 @@ struct job {
  * marker asks for. Busy (`sallyport --queue` changing it): tried again
  * in a second. Gone (held, bounced, deleted): dropped.
  */
-static void *
+static void
 job_main(void *arg)
 {
 	struct job *j = arg;
@@ -386,7 +391,6 @@ job_main(void *arg)
 	unschedule(j->r, j->id, next);
 	qentry_unlock(lock);
 	free(j);
-	return NULL;
 }
 
 /* --- TLS-RPT ----------------------------------------------------------------- */
@@ -466,22 +470,18 @@ reports(struct runner *r, time_t now)
 							 * an hour later */
 }
 
-/* dispatch - start threads for due entries, within the limits */
+/* dispatch - due entries to the pool's threads, within the limits */
 static void
 dispatch(struct runner *r, time_t now)
 {
 	const struct config *cfg = r->cfg->cfg;
-	pthread_attr_t attr;
-	pthread_t t;
+	struct job *jobs = NULL, *j;
 	size_t i;
 
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_mutex_lock(&r->lock);
 	for (i = 0; i < r->nslots && r->active < cfg->delivery_concurrency;
 	    i++) {
 		struct slot *s = &r->slots[i];
-		struct job *j;
 
 		if (s->busy || s->due > now)
 			continue;
@@ -489,17 +489,26 @@ dispatch(struct runner *r, time_t now)
 			break;
 		j->r = r;
 		memcpy(j->id, s->id, sizeof(j->id));
+		j->next = jobs;
+		jobs = j;
 		s->busy = true;
 		r->active++;
-		if (pthread_create(&t, &attr, job_main, j) != 0) {
-			s->busy = false;
-			r->active--;
-			free(j);
-			break;
-		}
 	}
 	pthread_mutex_unlock(&r->lock);
-	pthread_attr_destroy(&attr);
+	/* Handed over with the lock released: a thread that takes one at
+	 * once does not wait for it. */
+	while ((j = jobs) != NULL) {
+		jobs = j->next;
+		if (workpool_submit(&r->pool, job_main, j) == 0)
+			continue;
+		pthread_mutex_lock(&r->lock);
+		for (i = 0; i < r->nslots; i++)
+			if (strcmp(r->slots[i].id, j->id) == 0)
+				r->slots[i].busy = false;
+		r->active--;
+		pthread_mutex_unlock(&r->lock);
+		free(j);
+	}
 }
 
 /* next_wait - milliseconds until something is due, at most a second */
@@ -595,6 +604,7 @@ reload(struct runner *r, int ctl_fd, unsigned long gen, const char *digest)
 	pthread_mutex_unlock(&r->lock);
 	rcfg_put(r, old);
 	reuse_limits(c->cfg);
+	workpool_set_max(&r->pool, c->cfg->delivery_concurrency);
 	if (gen)
 		log_info("queue runner: reloaded configuration (generation %lu)",
 		    gen);
@@ -655,7 +665,8 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		    why, gen);
 	if ((r.queue = queue_attach(r.cfg->cfg->queue_dir, err,
 	    sizeof(err))) == NULL || pipe2(r.done_pipe, O_CLOEXEC |
-	    O_NONBLOCK) == -1) {
+	    O_NONBLOCK) == -1 || workpool_init(&r.pool,
+	    r.cfg->cfg->delivery_concurrency, POOL_IDLE_SECS) == -1) {
 		log_err("queue runner: %s", r.queue ? strerror(errno) : err);
 		_exit(1);
 	}
