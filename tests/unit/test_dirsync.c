@@ -1,12 +1,17 @@
 /*
  * test_dirsync - dir_sync on a directory, on what is none, on nothing:
  * the message names the step and the path, as the queue and Maildir
- * delivery log it.
+ * delivery log it. dir_fsync_shared from many threads at once, its
+ * errors, and a second directory.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -73,4 +78,65 @@ Test(dir_sync, a_long_message_is_cut_not_overrun)
 	cr_assert_eq(dir_sync("/nonexistent/sallyport/dirsync", err, 8), -1);
 	cr_assert_eq(strlen(err), 7);
 	cr_assert_eq(err[8], 'x');
+}
+
+/* --- dir_fsync_shared ---------------------------------------------------- */
+
+static void *
+remove_and_sync(void *arg)
+{
+	char path[600];
+	int dfd, fd, rc;
+
+	snprintf(path, sizeof(path), "%s/f%ld", dir, (long)(intptr_t)arg);
+	if ((fd = open(path, O_CREAT | O_WRONLY, 0600)) == -1)
+		return (void *)1;
+	close(fd);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) == -1)
+		return (void *)1;
+	rc = unlink(path) == 0 ? dir_fsync_shared(dfd, dir) : -1;
+	close(dfd);
+	return rc == 0 ? NULL : (void *)1;
+}
+
+Test(dir_sync, threads_share_a_directory_fsync)
+{
+	pthread_t t[16];
+	void *rv;
+	size_t i;
+
+	for (i = 0; i < 16; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, remove_and_sync,
+		    (void *)(intptr_t)i), 0);
+	for (i = 0; i < 16; i++) {
+		cr_assert_eq(pthread_join(t[i], &rv), 0);
+		cr_assert_null(rv, "thread %zu failed", i);
+	}
+}
+
+Test(dir_sync, a_failed_fsync_is_reported_and_not_kept)
+{
+	int dfd;
+
+	errno = 0;
+	cr_assert_eq(dir_fsync_shared(-1, dir), -1);
+	cr_assert_eq(errno, EBADF);
+	cr_assert_neq(dfd = open(dir, O_RDONLY | O_DIRECTORY), -1);
+	cr_assert_eq(dir_fsync_shared(dfd, dir), 0);
+	close(dfd);
+}
+
+Test(dir_sync, another_directory_is_synced_itself)
+{
+	char sub[512];
+	int dfd;
+
+	snprintf(sub, sizeof(sub), "%s/other", dir);
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	cr_assert_neq(dfd = open(dir, O_RDONLY | O_DIRECTORY), -1);
+	cr_assert_eq(dir_fsync_shared(dfd, dir), 0);
+	close(dfd);
+	/* the other directory, given a bad descriptor: its own fsync ran */
+	cr_assert_eq(dir_fsync_shared(-1, sub), -1);
+	cr_assert_eq(errno, EBADF);
 }
