@@ -60,7 +60,7 @@ entry_check(int dfd, int fd)
 {
 	struct stat st, dst;
 
-	if (fstat(fd, &st) == -1 || fstat(dfd, &dst) == -1)
+	if (fstat(fd, &st) == -1)
 		return errno;
 	if (!S_ISREG(st.st_mode))
 		return QE_NOTREG;
@@ -70,8 +70,13 @@ entry_check(int dfd, int fd)
 		return ENOENT;
 	if (st.st_nlink != 1)
 		return QE_LINKED;
-	if (geteuid() == 0 && st.st_uid != dst.st_uid && st.st_uid != 0)
-		return QE_OWNER;
+	/* Root's, or (asked only then) the owner's of the directory. */
+	if (st.st_uid != 0 && geteuid() == 0) {
+		if (fstat(dfd, &dst) == -1)
+			return errno;
+		if (st.st_uid != dst.st_uid)
+			return QE_OWNER;
+	}
 	return 0;
 }
 
@@ -89,7 +94,7 @@ qentry_openat(const char *queue_dir, const char *sub, const char *name,
 {
 	char path[QENTRY_PATH_LEN];
 	struct stat st;
-	int dfd, fd, saved, fl;
+	int dfd, fd, saved;
 
 	if (qentry_path(path, queue_dir, sub, NULL, NULL, 0) == -1) {
 		errno = ENAMETOOLONG;
@@ -105,9 +110,10 @@ qentry_openat(const char *queue_dir, const char *sub, const char *name,
 	fd = openat(dfd, name, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
 	    mode);
 	saved = errno;
+	/* F_SETFL changes only the status flags (O_APPEND and the like)
+	 * of those given: the caller's, O_NONBLOCK cleared. */
 	if (fd != -1 && (saved = entry_check(dfd, fd)) == 0 &&
-	    ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1))
+	    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1)
 		saved = errno;
 	if (fd != -1 && saved != 0) {
 		close(fd);
