@@ -35,7 +35,8 @@ bool	ownaddr_unspecified(const struct sockaddr *);
 /* 127.0.0.0/8 or ::1 (also IPv4-mapped) */
 bool	ownaddr_loopback(const struct sockaddr *);
 
-/* The interfaces' addresses now, the listen lines' and own_addresses.
+/* The interfaces' addresses (as of the last second at most: see
+ * ownaddr.c), the listen lines' and own_addresses.
  * 0, or -1 with a message in err (then *o holds nothing). */
 int	ownaddr_load(struct ownaddr *, const struct config *, char *err,
 	    size_t errlen);
