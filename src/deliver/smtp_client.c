@@ -172,6 +172,8 @@ client_transaction(struct client *c, const char *sender, char *const *rcpts,
     size_t nrcpts, int body_fd, off_t body_len,
     struct smtp_client_reply *session, struct smtp_client_reply *rr)
 {
+	struct smtp_client_reply data;
+
 	c->uses++;
 	if (client_content(c, sender, rcpts, nrcpts, body_fd, body_len,
 	    session) == -1) {
@@ -181,8 +183,8 @@ client_transaction(struct client *c, const char *sender, char *const *rcpts,
 	if (session->code != 0)
 		return;
 	if (client_envelope(c, sender, body_len, rcpts, nrcpts, session,
-	    rr) > 0)
-		client_data(c, body_fd, body_len, nrcpts, session, rr);
+	    rr, &data) > 0)
+		client_data(c, body_fd, body_len, nrcpts, session, rr, &data);
 }
 
 /* client_dialogue - everything up to QUIT */

@@ -162,19 +162,35 @@ client_content(struct client *c, const char *sender, char *const *rcpts,
 	return 0;
 }
 
-/* client_envelope - MAIL and the RCPTs, together when pipelining.
- * Returns how many recipients were accepted (0: refused, *session
- * says why), or -1 for our failure. */
+/* client_empty_data - a 354 with nobody to send to (MAIL or every RCPT
+ * refused, DATA pipelined after them): the message ends at once, empty,
+ * and whatever the server says to it is nobody's verdict */
+static void
+client_empty_data(struct client *c)
+{
+	struct smtp_client_reply r;
+
+	if (client_cmd(c, ".") == -1 ||
+	    client_exchange(c, "end of data", &r, NULL) == -1)
+		c->lost = true;
+}
+
+/* client_envelope - MAIL and the RCPTs, and DATA after them when
+ * pipelining (RFC 2920 3.1: the last command of a group; its reply
+ * goes to *data, code 0 when DATA was not sent or the reply means
+ * nothing). Returns how many recipients were accepted (0: refused,
+ * *session says why), or -1 for our failure. */
 long
 client_envelope(struct client *c, const char *sender, off_t body_len,
     char *const *rcpts, size_t nrcpts, struct smtp_client_reply *session,
-    struct smtp_client_reply *rr)
+    struct smtp_client_reply *rr, struct smtp_client_reply *data)
 {
-	bool	 pipe = c->caps.pipelining;
+	bool	 pipe = c->caps.pipelining, all_read = true;
 	long	 ok = 0;
 	int	 rc;
 	char	 size[32] = "";
 
+	data->code = 0;
 	if (c->caps.size)
 		snprintf(size, sizeof(size), " SIZE=%lld", (long long)body_len);
 	rc = client_cmd(c, "MAIL FROM:<%s>%s%s%s%s", sender, size,
@@ -192,7 +208,8 @@ client_envelope(struct client *c, const char *sender, off_t body_len,
 		for (size_t i = 0; i < nrcpts; i++)
 			if (client_cmd(c, "RCPT TO:<%s>", rcpts[i]) == -1)
 				goto fail;
-		if (client_exchange(c, "MAIL", session, NULL) == -1)
+		if (client_cmd(c, "DATA") == -1 ||
+		    client_exchange(c, "MAIL", session, NULL) == -1)
 			goto fail;
 	}
 	for (size_t i = 0; i < nrcpts; i++) {
@@ -202,12 +219,28 @@ client_envelope(struct client *c, const char *sender, off_t body_len,
 			/* Pipelined after a refused MAIL (a 421 closes the
 			 * connection): that refusal is the verdict, not the
 			 * RCPT replies that never came. */
-			if (session->code / 100 != 2)
+			if (session->code / 100 != 2) {
+				all_read = false;
+				c->lost = true;
 				break;
+			}
 			goto fail;
 		}
 		if (rr[i].code / 100 == 2)
 			ok++;
+	}
+	if (pipe && all_read) {
+		c->step = "DATA";
+		if (client_exchange(c, "DATA", data, NULL) == -1) {
+			data->code = 0;
+			if (session->code / 100 == 2 && ok > 0)
+				goto fail;
+			c->lost = true;	/* the refusals stand */
+		} else if (data->code == 354 &&
+		    (session->code / 100 != 2 || ok == 0)) {
+			client_empty_data(c);
+			data->code = 0;
+		}
 	}
 	if (session->code / 100 != 2) {
 		/* Pipelined after a refused MAIL: the RCPT replies say
@@ -339,18 +372,22 @@ client_body(struct client *c, int fd, off_t len)
 	return 0;
 }
 
-/* client_data - DATA, the body, and the verdict(s). LMTP gives one
+/* client_data - DATA (unless its reply came with the envelope's: data
+ * with a code), the body, and the verdict(s). LMTP gives one
  * reply per accepted recipient, in RCPT order; once the whole message
  * is sent the session counts as done (250) and a recipient without its
  * reply (even the first) has code 0, so that the caller can tell "no
  * reply after the data" from a session that never got that far. */
 void
 client_data(struct client *c, int fd, off_t len, size_t nrcpts,
-    struct smtp_client_reply *session, struct smtp_client_reply *rr)
+    struct smtp_client_reply *session, struct smtp_client_reply *rr,
+    const struct smtp_client_reply *data)
 {
 	struct smtp_client_reply r;
 
-	if (client_cmd(c, "DATA") == -1 ||
+	if (data->code != 0)
+		*session = *data;	/* pipelined with the envelope */
+	else if (client_cmd(c, "DATA") == -1 ||
 	    client_exchange(c, "DATA", session, NULL) == -1) {
 		*session = c->fail;
 		return;

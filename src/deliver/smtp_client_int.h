@@ -124,12 +124,14 @@ bool	 client_reuse_park(struct client *, const char *key, size_t len);
 int	client_content(struct client *, const char *sender,
 	    char *const *rcpts, size_t nrcpts, int fd, off_t len,
 	    struct smtp_client_reply *r);
-/* MAIL and the RCPTs; how many recipients were accepted, -1 for ours. */
+/* MAIL and the RCPTs (and DATA when pipelining: its reply in *data,
+ * code 0 if none); how many recipients were accepted, -1 for ours. */
 long	client_envelope(struct client *, const char *sender, off_t body_len,
 	    char *const *rcpts, size_t nrcpts, struct smtp_client_reply *,
-	    struct smtp_client_reply *rr);
-/* DATA, the body, the verdict(s). */
+	    struct smtp_client_reply *rr, struct smtp_client_reply *data);
+/* DATA unless data has its reply, the body, the verdict(s). */
 void	client_data(struct client *, int fd, off_t len, size_t nrcpts,
-	    struct smtp_client_reply *, struct smtp_client_reply *rr);
+	    struct smtp_client_reply *, struct smtp_client_reply *rr,
+	    const struct smtp_client_reply *data);
 
 #endif

@@ -89,6 +89,7 @@ struct fake {
 	bool		 tls_breaks;		/* 220 to STARTTLS, then junk */
 	const char	*cert, *key;		/* NULL: c.pem, k.pem */
 	unsigned	 hold;			/* RCPTs read before MAIL's reply */
+	bool		 hold_data;		/* ... and then DATA too */
 	bool		 silent;		/* never say anything */
 	unsigned	 again;			/* connections after the first */
 	unsigned	 hangup_mail;		/* hang up at this MAIL (1: the
@@ -255,6 +256,25 @@ f_serve(void *arg)
 }
 
 /* f_session - one connection, as the script says */
+/* f_data_cmd - DATA heard: its reply, and the message after a 354 */
+static void
+f_data_cmd(struct fake *f, unsigned *ends)
+{
+	f_reply(f, f->data, "354 go");
+	if (f->data != NULL && f->data[0] != '3')
+		return;
+	f_data(f);
+	do
+		f_reply(f, f->end[*ends], "250 queued");
+	while (++*ends < MAX_REPLIES && f->end[*ends] != NULL);
+	if (f->hangup_after && f->conns == 1) {
+		/* our side closed; what the client still sends here is
+		 * heard (and counted) */
+		shutdown(f->fd, SHUT_WR);
+		__atomic_store_n(&f->first_closed, true, __ATOMIC_SEQ_CST);
+	}
+}
+
 static void
 f_session(struct fake *f)
 {
@@ -300,30 +320,24 @@ f_session(struct fake *f)
 					return;
 				f_heard(f, line);
 			}
+			if (f->hold_data) {
+				if (!f_line(f, line, sizeof(line)))
+					return;
+				f_heard(f, line);
+			}
 			f_reply(f, f->mail, "250 ok");
 			for (unsigned i = 0; i < f->hold; i++, rcpts++)
 				f_say(f, f->rcpt[rcpts] != NULL ?
 				    f->rcpt[rcpts] : "250 ok");
+			if (f->hold_data && f_is(line, "DATA"))
+				f_data_cmd(f, &ends);
 		} else if (f_is(line, "RCPT")) {
 			f_reply(f, rcpts < MAX_REPLIES ? f->rcpt[rcpts] : NULL,
 			    "250 ok");
 			rcpts++;
-		} else if (f_is(line, "DATA")) {
-			f_reply(f, f->data, "354 go");
-			if (f->data != NULL && f->data[0] != '3')
-				continue;
-			f_data(f);
-			do
-				f_reply(f, f->end[ends], "250 queued");
-			while (++ends < MAX_REPLIES && f->end[ends] != NULL);
-			if (f->hangup_after && f->conns == 1) {
-				/* our side closed; what the client still
-				 * sends here is heard (and counted) */
-				shutdown(f->fd, SHUT_WR);
-				__atomic_store_n(&f->first_closed, true,
-				    __ATOMIC_SEQ_CST);
-			}
-		} else if (f_is(line, "QUIT")) {
+		} else if (f_is(line, "DATA"))
+			f_data_cmd(f, &ends);
+		else if (f_is(line, "QUIT")) {
 			f_say(f, "221 bye");
 			break;
 		} else
@@ -732,6 +746,69 @@ Test(client, pipelined_when_offered)
 	cr_assert_eq(r.rr[2].code, 250);
 	HEARD_HAS(&f, "MAIL FROM:<s@example.org> SIZE=4\r\nRCPT TO:<a@x.test>"
 	    "\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n");
+}
+
+Test(client, data_pipelined_with_the_envelope)
+{
+	static char *const rcpts[] = { "a@x.test", "b@x.test" };
+	struct fake	 f = { .ehlo = "250-fake\r\n250 PIPELINING", .hold = 2,
+			    .hold_data = true };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	/* MAIL's reply comes only once DATA is in: a client that waited
+	 * for the RCPT replies before DATA would time out. */
+	send_body(&r, rcpts, 2, "hi\r\n");
+	fake_stop(&f);
+	cr_assert_eq(r.session.code, 250, "%s", r.session.text);
+	cr_assert_eq(r.rr[0].code, 250);
+	cr_assert_eq(r.rr[1].code, 250);
+	HEARD_HAS(&f, "RCPT TO:<b@x.test>\r\nDATA\r\nQUIT\r\n");
+	cr_assert_eq(f.body_len, 7);
+	cr_assert(memcmp(f.body, "hi\r\n.\r\n", 7) == 0);
+}
+
+Test(client, nobody_accepted_yet_data_taken_ends_an_empty_message)
+{
+	static char *const rcpts[] = { "a@x.test", "b@x.test" };
+	/* A server that answers 354 to DATA with no recipient: the client
+	 * ends the message at once, and the refusals stand. */
+	struct fake	 f = { .ehlo = "250-fake\r\n250 PIPELINING", .hold = 2,
+			    .hold_data = true,
+			    .rcpt = { "550 5.1.1 no a", "450 4.2.2 full b" } };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	send_body(&r, rcpts, 2, "hi\r\n");
+	fake_stop(&f);
+	cr_assert_eq(r.session.code, 550, "%s", r.session.text);
+	cr_assert_str_eq(r.rr[0].text, "550 5.1.1 no a");
+	cr_assert_str_eq(r.rr[1].text, "450 4.2.2 full b");
+	cr_assert_eq(f.body_len, 3, "%zu bytes of body", f.body_len);
+	cr_assert(memcmp(f.body, ".\r\n", 3) == 0);
+	HEARD_HAS(&f, "QUIT\r\n");	/* in step all along */
+}
+
+Test(client, mail_refused_pipelined_with_data_taken)
+{
+	static char *const rcpts[] = { "a@x.test", "b@x.test" };
+	struct fake	 f = { .ehlo = "250-fake\r\n250 PIPELINING", .hold = 2,
+			    .hold_data = true, .mail = "553 5.1.8 bad sender",
+			    .rcpt = { "503 5.5.1 MAIL first",
+			    "503 5.5.1 MAIL first" } };
+	struct run	 r;
+
+	fake_start(&f);
+	opts(&r, &f);
+	send_body(&r, rcpts, 2, "hi\r\n");
+	fake_stop(&f);
+	cr_assert_eq(r.session.code, 553, "%s", r.session.text);
+	cr_assert_str_eq(r.rr[0].text, "553 5.1.8 bad sender");
+	cr_assert_str_eq(r.rr[1].text, "553 5.1.8 bad sender");
+	cr_assert_eq(f.body_len, 3);		/* ended empty */
+	HEARD_HAS(&f, "QUIT\r\n");
 }
 
 Test(client, one_by_one_without_pipelining)
