@@ -109,9 +109,9 @@ ownaddr_add(struct ownaddr *o, const struct sockaddr *sa)
 
 /* The interfaces' addresses, asked of the kernel (a netlink dump of
  * every link and address) at most once a second: the queue runner
- * looks for loops before every delivery, and an address added to an
+ * looks for loops before every delivery. An address added to an
  * interface is ours a second later at the latest (the hop count ends a
- * loop in the meantime). */
+ * loop in the meantime), and one removed stays ours as long. */
 static pthread_mutex_t if_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sockaddr_storage *if_addrs;
 static size_t if_n;
@@ -169,10 +169,9 @@ ownaddr_load(struct ownaddr *o, const struct config *cfg, char *err,
 	 * 127.0.0.1; mx_allow_loopback (a laboratory setting) leaves out
 	 * the loopback addresses no listener of ours takes. */
 	o->loopback = !cfg->mx_allow_loopback;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&if_lock);
-	if (!if_valid || now.tv_sec - if_at.tv_sec >= 1 ||
-	    now.tv_sec < if_at.tv_sec) {
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!if_valid || now.tv_sec - if_at.tv_sec >= 1) {
 		if (if_refresh(err, errlen) == -1) {
 			if_valid = false;
 			pthread_mutex_unlock(&if_lock);

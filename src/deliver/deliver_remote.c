@@ -36,6 +36,7 @@ struct dest {
 	char		 key[256];
 	unsigned	 active;
 	unsigned	 waiting;
+	unsigned	 limit;		/* the latest delivery's configuration */
 	pthread_cond_t	 cond;
 };
 
@@ -83,7 +84,12 @@ dest_acquire(const char *key, unsigned limit)
 	pthread_once(&dest_once, dest_init);
 	pthread_mutex_lock(&dest_lock);
 	if ((d = dest_find(key)) != NULL) {	/* else: no limit kept */
-		while (d->active >= limit) {
+		/* A reload's limit counts at once for those waiting too:
+		 * a higher one lets more of them go. */
+		if (limit > d->limit && d->waiting > 0)
+			pthread_cond_broadcast(&d->cond);
+		d->limit = limit;
+		while (d->active >= d->limit) {
 			d->waiting++;
 			pthread_cond_wait(&d->cond, &dest_lock);
 			d->waiting--;
@@ -101,7 +107,7 @@ dest_release(struct dest *d)
 		return;
 	pthread_mutex_lock(&dest_lock);
 	d->active--;
-	if (d->waiting > 0)
+	if (d->waiting > 0 && d->active < d->limit)
 		pthread_cond_signal(&d->cond);
 	pthread_mutex_unlock(&dest_lock);
 }

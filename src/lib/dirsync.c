@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/dirsync.h"
@@ -34,36 +35,49 @@ dir_sync(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
-/* One group: the directory most recently synced this way. The fsync
- * numbered n began after every change whose caller asked for number n
- * or lower; `done` is the last one finished and `done_err` its errno. */
+/* One group: the directory most recently synced this way, known by its
+ * device and inode and fsync'd through a descriptor of its own, kept
+ * open (a dup of the first caller's): errors of the directory's
+ * writeback are reported to an open file once, so one that lasts sees
+ * every error after it was opened. The fsync numbered n began after
+ * every change whose caller asked for n or lower; `done` is the last
+ * one finished; `err_seq` the last that failed, with `err`. */
 static struct {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
-	char		 key[4096];
-	uint64_t	 started, done;
-	int		 done_err;
+	int		 fd;
+	dev_t		 dev;
+	ino_t		 ino;
+	uint64_t	 started, done, err_seq;
+	int		 err;
 	bool		 running;
 	unsigned	 waiting;
-} grp = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, "", 0, 0, 0,
-	  false, 0 };
+} grp = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, 0, 0,
+	  0, 0, 0, false, 0 };
 
 int
-dir_fsync_shared(int dfd, const char *key)
+dir_fsync_shared(int dfd)
 {
+	struct stat st;
 	uint64_t need, mine;
-	int rc, saved;
+	int fd, rc, saved;
 
-	if (strlen(key) >= sizeof(grp.key))
-		return fsync(dfd);
+	if (fstat(dfd, &st) == -1)
+		return -1;
 	pthread_mutex_lock(&grp.lock);
-	if (strcmp(grp.key, key) != 0) {
-		if (grp.running || grp.waiting > 0) {
+	if (grp.fd == -1 || grp.dev != st.st_dev || grp.ino != st.st_ino) {
+		if (grp.running || grp.waiting > 0 ||
+		    (fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) == -1) {
 			/* Another directory's group is busy: alone. */
 			pthread_mutex_unlock(&grp.lock);
 			return fsync(dfd);
 		}
-		memcpy(grp.key, key, strlen(key) + 1);
+		if (grp.fd != -1)
+			close(grp.fd);
+		grp.fd = fd;
+		grp.dev = st.st_dev;
+		grp.ino = st.st_ino;
+		grp.err_seq = 0;
 	}
 	/* An fsync running now may have begun before our change. */
 	need = grp.started + 1;
@@ -71,13 +85,17 @@ dir_fsync_shared(int dfd, const char *key)
 		if (!grp.running) {
 			grp.running = true;
 			mine = ++grp.started;
+			fd = grp.fd;	/* not replaced while running */
 			pthread_mutex_unlock(&grp.lock);
-			rc = fsync(dfd);
-			saved = rc == -1 ? errno : 0;
+			rc = fsync(fd);
+			saved = errno;
 			pthread_mutex_lock(&grp.lock);
 			grp.running = false;
 			grp.done = mine;
-			grp.done_err = saved;
+			if (rc == -1) {
+				grp.err_seq = mine;
+				grp.err = saved;
+			}
 			pthread_cond_broadcast(&grp.cond);
 			continue;
 		}
@@ -85,11 +103,13 @@ dir_fsync_shared(int dfd, const char *key)
 		pthread_cond_wait(&grp.cond, &grp.lock);
 		grp.waiting--;
 	}
-	saved = grp.done_err;
+	/* Any failure of an fsync that covered our change is ours, even
+	 * when a later one succeeded: the error may have been reported
+	 * once, to that one. */
+	rc = grp.err_seq >= need ? -1 : 0;
+	saved = grp.err;
 	pthread_mutex_unlock(&grp.lock);
-	if (saved != 0) {
+	if (rc == -1)
 		errno = saved;
-		return -1;
-	}
-	return 0;
+	return rc;
 }

@@ -13,11 +13,11 @@
  * "open PATH: reason" or "fsync PATH: reason" in err (errno kept) */
 int	dir_sync(const char *path, char *err, size_t errlen);
 
-/* dir_fsync_shared - fsync(dfd), the directory `key` names (its path),
- * shared between the threads of a process: a change made in the
- * directory before the call is durable when it returns 0, and one
- * fsync, begun after the changes of every thread that waits, covers
- * them all (the queue runner's removals). -1 with errno. */
-int	dir_fsync_shared(int dfd, const char *key);
+/* dir_fsync_shared - the directory dfd fsync'd, shared between the
+ * threads of a process: a change made in it before the call is durable
+ * when it returns 0, and one fsync, begun after the changes of every
+ * thread that waits, covers them all (the queue runner's removals). -1
+ * with errno when an fsync that covered the change failed. */
+int	dir_fsync_shared(int dfd);
 
 #endif

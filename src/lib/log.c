@@ -67,8 +67,13 @@ log_msg(enum log_level level, const char *fmt, ...)
 
 			if (w < 0 && errno == EINTR)
 				continue;
-			if (w <= 0)
+			if (w <= 0) {
+				/* Cut short: the next line starts on its
+				 * own, at least. */
+				if (off > 0)
+					(void)!write(STDERR_FILENO, "\n", 1);
 				break;
+			}
 			off += (size_t)w;
 		}
 	} else {

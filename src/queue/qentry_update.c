@@ -228,15 +228,8 @@ unlink_synced(const char *queue_dir, const char *sub, const char *id,
 		errno = saved;
 		return -1;
 	}
-	if (sync) {
-		char key[QENTRY_PATH_LEN];
-
-		/* Deliveries that end at once share one fsync. */
-		saved = qentry_path(key, queue_dir, sub, NULL, err,
-		    errlen) == -1 ? fsync(dfd) : dir_fsync_shared(dfd, key);
-		saved = saved == -1 ? errno : 0;
-	} else
-		saved = 0;
+	/* Deliveries that end at once share one fsync. */
+	saved = sync && dir_fsync_shared(dfd) == -1 ? errno : 0;
 	close(dfd);
 	if (saved != 0) {
 		snprintf(err, errlen, "fsync %s/%s: %s", queue_dir, sub,

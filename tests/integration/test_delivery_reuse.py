@@ -118,7 +118,8 @@ class ReuseTest(DeliveryCase):
     def test_a_destination_never_has_more_than_its_deliveries_at_once(self):
         # delivery_per_destination = 2: with six messages due and every
         # session held after its data, two wait at the gate and the other
-        # four wait for them; as each finishes, one more goes.
+        # four wait for them; once the gate opens, the waiting ones are
+        # woken as the first finish, never more than two at once.
         sink = self.sink()
         sink.data_gate = threading.Event()
         self.addCleanup(sink.data_gate.set)     # before the sink stops

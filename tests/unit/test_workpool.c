@@ -125,9 +125,20 @@ Test(workpool, every_task_runs)
 	for (int i = 0; i < 500; i++)
 		cr_assert_eq(workpool_submit(&pool, count, NULL), 0);
 	cr_assert(wait_for(&done, 500), "%u of 500 ran", done);
-	cr_assert(pool_state(&pool, pool.nthreads, pool.nthreads));
-	cr_assert(pool.nthreads >= 1 && pool.nthreads <= 4, "%u threads",
-	    pool.nthreads);
+	for (int i = 0; i < 10000; i++) {
+		unsigned n, idle;
+
+		pthread_mutex_lock(&pool.lock);
+		n = pool.nthreads;
+		idle = pool.nidle;
+		pthread_mutex_unlock(&pool.lock);
+		if (n == idle) {
+			cr_assert(n >= 1 && n <= 4, "%u threads", n);
+			return;
+		}
+		usleep(1000);
+	}
+	cr_assert_fail("threads still busy");
 }
 
 Test(workpool, never_more_at_once_than_the_limit)
