@@ -172,7 +172,7 @@ client_transaction(struct client *c, const char *sender, char *const *rcpts,
     size_t nrcpts, int body_fd, off_t body_len,
     struct smtp_client_reply *session, struct smtp_client_reply *rr)
 {
-	struct smtp_client_reply data;
+	struct smtp_client_reply data = { 0 };
 
 	c->uses++;
 	if (client_content(c, sender, rcpts, nrcpts, body_fd, body_len,

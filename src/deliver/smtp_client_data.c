@@ -190,7 +190,7 @@ client_envelope(struct client *c, const char *sender, off_t body_len,
 	int	 rc;
 	char	 size[32] = "";
 
-	data->code = 0;
+	memset(data, 0, sizeof(*data));
 	if (c->caps.size)
 		snprintf(size, sizeof(size), " SIZE=%lld", (long long)body_len);
 	rc = client_cmd(c, "MAIL FROM:<%s>%s%s%s%s", sender, size,
