@@ -106,6 +106,18 @@ qentry_openat(const char *queue_dir, const char *sub, const char *name,
 		errno = ELOOP;		/* O_DIRECTORY said it first */
 	if (dfd == -1 || name == NULL)
 		return dfd;
+	fd = qentry_openin(dfd, name, flags, mode);
+	saved = errno;
+	close(dfd);
+	errno = saved;
+	return fd;
+}
+
+int
+qentry_openin(int dfd, const char *name, int flags, mode_t mode)
+{
+	int fd, saved;
+
 	/* O_NONBLOCK: opening a FIFO returns at once, to be refused */
 	fd = openat(dfd, name, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
 	    mode);
@@ -119,7 +131,6 @@ qentry_openat(const char *queue_dir, const char *sub, const char *name,
 		close(fd);
 		fd = -1;
 	}
-	close(dfd);
 	errno = saved;
 	return fd;
 }

@@ -22,6 +22,10 @@ int	qentry_path(char *out, const char *dir, const char *sub,
 int	qentry_openat(const char *queue_dir, const char *sub,
 	    const char *name, int flags, mode_t mode);
 
+/* qentry_openin - the same for name in dfd, a directory qentry_openat
+ * opened */
+int	qentry_openin(int dfd, const char *name, int flags, mode_t mode);
+
 /* qentry_mkdir - queue_dir/sub made (0700) if missing, and queue_dir
  * fsync'd when it was: 0, or -1 with err */
 int	qentry_mkdir(const char *queue_dir, const char *sub, char *err,

@@ -43,22 +43,18 @@ present(const char *queue_dir, const char *sub, const char *id)
 	return rc;
 }
 
-/* same_file - is state/ID still the file fd? 1, 0, or -1 */
+/* same_file - is state/ID (in sdfd, state/) still the file fd? 1, 0,
+ * or -1 */
 static int
-same_file(const char *queue_dir, const char *id, int fd)
+same_file(int sdfd, const char *id, int fd)
 {
 	struct stat a, b;
-	int dfd, rc;
 
-	if (fstat(fd, &a) == -1 ||
-	    (dfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) == -1)
+	if (fstat(fd, &a) == -1)
 		return -1;
-	if (fstatat(dfd, id, &b, AT_SYMLINK_NOFOLLOW) == -1)
-		rc = errno == ENOENT ? 0 : -1;
-	else
-		rc = a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-	close(dfd);
-	return rc;
+	if (fstatat(sdfd, id, &b, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? 0 : -1;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /* take - flock fd, trying for up to wait_ms */
@@ -80,12 +76,36 @@ take(int fd, unsigned wait_ms)
 	}
 }
 
+/* state_dir - state/ opened (made first if missing): its descriptor,
+ * or -1 with err */
+static int
+state_dir(const char *queue_dir, char *err, size_t errlen)
+{
+	char path[QENTRY_PATH_LEN];
+	int dfd, saved;
+
+	if ((dfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) != -1)
+		return dfd;
+	if (errno == ENOENT) {
+		if (qentry_mkdir(queue_dir, "state", err, errlen) == -1)
+			return -1;
+		if ((dfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) != -1)
+			return dfd;
+	}
+	saved = errno;
+	if (qentry_path(path, queue_dir, "state", NULL, err, errlen) == 0)
+		snprintf(err, errlen, "open %s: %s", path,
+		    qentry_strerror(saved));
+	errno = saved;
+	return -1;
+}
+
 int
 qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
     char *err, size_t errlen)
 {
 	char path[QENTRY_PATH_LEN];
-	int fd, dfd, same, in, held, saved, tries;
+	int fd, sdfd, same, in, held, saved, tries;
 
 	if (!qentry_id_valid(id)) {
 		snprintf(err, errlen, "%s: not a queue id", id);
@@ -93,19 +113,19 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
 		return -1;
 	}
 	if (qentry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
-	    qentry_mkdir(queue_dir, "state", err, errlen) == -1)
+	    (sdfd = state_dir(queue_dir, err, errlen)) == -1)
 		return -1;
 	/* ENOENT despite O_CREAT: the file opened was removed before it
 	 * was checked (its holder removed the entry, or a stale one went):
 	 * a new open makes a file of our own. */
-	for (tries = 0; (fd = qentry_openat(queue_dir, "state", id, O_RDONLY |
-	    O_CREAT, 0600)) == -1 && errno == ENOENT && tries < OPEN_TRIES;
-	    tries++)
+	for (tries = 0; (fd = qentry_openin(sdfd, id, O_RDONLY | O_CREAT,
+	    0600)) == -1 && errno == ENOENT && tries < OPEN_TRIES; tries++)
 		continue;
 	if (fd == -1) {
 		saved = errno;
 		snprintf(err, errlen, "open %s: %s", path,
 		    qentry_strerror(saved));
+		close(sdfd);
 		errno = saved == ENOENT ? EIO : saved;
 		return -1;
 	}
@@ -118,33 +138,35 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
 			snprintf(err, errlen, "lock %s: %s", path,
 			    strerror(saved));
 		close(fd);
+		close(sdfd);
 		errno = saved;
 		return -1;
 	}
 	/* The holder before us may have removed the entry, state/ID with
 	 * it: we hold a lock on a name that is gone. */
-	same = same_file(queue_dir, id, fd);
+	same = same_file(sdfd, id, fd);
 	in = held = 0;
 	if (same == 1 && (in = present(queue_dir, "incoming", id)) == 0)
 		held = present(queue_dir, "hold", id);
-	if (in == 1 || held == 1)
+	if (in == 1 || held == 1) {
+		close(sdfd);
 		return fd;
+	}
+	saved = errno;
 	if (same == -1 || in == -1 || held == -1) {
-		saved = errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(saved));
 		close(fd);
+		close(sdfd);
 		errno = saved == ENOENT ? EIO : saved;
 		return -1;
 	}
 	/* No entry: the state file is ours (just made) or stale (a crash
 	 * inside qentry_remove); either way it goes, under the lock. */
-	if (same == 1 && (dfd = qentry_openat(queue_dir, "state", NULL, 0,
-	    0)) != -1) {
-		(void)unlinkat(dfd, id, 0);
-		close(dfd);
-	}
+	if (same == 1)
+		(void)unlinkat(sdfd, id, 0);
 	snprintf(err, errlen, "%s: no such queue entry", id);
 	close(fd);
+	close(sdfd);
 	errno = ENOENT;
 	return -1;
 }
