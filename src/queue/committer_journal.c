@@ -396,6 +396,23 @@ committer_journal_replay(struct committer *c, const char *name)
 	return 0;
 }
 
+/* own_ids - the slot a worker's journal names (wN) is this process's
+ * alone while it holds the journal: its queue ids need no look in the
+ * directories (queue_ids_own) */
+static void
+own_ids(struct committer *c, const char *name)
+{
+	char err[512];
+	unsigned slot;
+	int end = 0;
+
+	if (sscanf(name, "w%u%n", &slot, &end) != 1 || name[end] != '\0')
+		return;
+	if (queue_ids_own(c->queue, slot, err, sizeof(err)) == -1)
+		log_warn("journal %s: %s; every queue id is looked for in "
+		    "incoming/ and hold/", name, err);
+}
+
 int
 committer_journal_start(struct committer *c, const struct commit_opts *o)
 {
@@ -414,6 +431,7 @@ committer_journal_start(struct committer *c, const struct commit_opts *o)
 		goto files;
 	}
 	c->journal_size = o->journal_size;
+	own_ids(c, o->journal_name);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, COMMIT_STACK);
 	rc = pthread_create(&c->threads[0], &attr, commit_thread, c);
@@ -447,6 +465,7 @@ committer_journal_close_fds(struct committer *c)
 void
 committer_journal_stop(struct committer *c)
 {
+	queue_ids_disown(c->queue);
 	journal_close(c->journal, !c->keep_journal);
 	c->journal = NULL;
 	committer_journal_close_fds(c);

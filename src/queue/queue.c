@@ -18,21 +18,33 @@
 #include "queue/journal_fmt.h"
 #include "queue/queue_priv.h"
 
-/* scan - count (and with `remove`, unlink) the regular entries of a dir */
-static int
-scan(int dirfd, bool remove, unsigned *count, char *err, size_t errlen)
+/* read_dir - a stream over dirfd's entries from the start (dirfd stays
+ * open and its own); NULL with err */
+static DIR *
+read_dir(int dirfd, char *err, size_t errlen)
 {
 	DIR *d;
-	struct dirent *de;
 	int fd;
 
 	if ((fd = dup(dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
 		seterr(err, errlen, "scan queue: %s", strerror(errno));
 		if (fd != -1)
 			close(fd);
-		return -1;
+		return NULL;
 	}
 	rewinddir(d);
+	return d;
+}
+
+/* scan - count (and with `remove`, unlink) the regular entries of a dir */
+static int
+scan(int dirfd, bool remove, unsigned *count, char *err, size_t errlen)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if ((d = read_dir(dirfd, err, errlen)) == NULL)
+		return -1;
 	*count = 0;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
@@ -61,6 +73,7 @@ queue_attach(const char *dir, char *err, size_t errlen)
 		return NULL;
 	}
 	q->tmpfd = q->incfd = q->holdfd = -1;
+	q->id_slot = -1;
 	if ((q->tmpfd = queue_subdir_open(dir, "tmp", err, errlen)) == -1 ||
 	    (q->incfd = queue_subdir_open(dir, "incoming", err,
 	    errlen)) == -1 ||
@@ -97,6 +110,49 @@ queue_open(const char *dir, char *err, size_t errlen)
 		return NULL;
 	}
 	return q;
+}
+
+/* newest - the time of the newest queue id among the names of a
+ * directory into *us (left alone when there is none newer) */
+static int
+newest(int dirfd, uint64_t *us, char *err, size_t errlen)
+{
+	DIR *d;
+	struct dirent *de;
+	uint64_t t;
+
+	if ((d = read_dir(dirfd, err, errlen)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (queue_id_time(de->d_name, &t) && t > *us)
+			*us = t;
+	closedir(d);
+	return 0;
+}
+
+int
+queue_ids_own(struct queue *q, unsigned slot, char *err, size_t errlen)
+{
+	uint64_t last = 0;
+
+	if (slot >= QUEUE_ID_NOSLOT) {
+		seterr(err, errlen, "queue id slot %u: at most %u", slot,
+		    QUEUE_ID_NOSLOT - 1);
+		return -1;
+	}
+	if (newest(q->incfd, &last, err, errlen) == -1 ||
+	    newest(q->holdfd, &last, err, errlen) == -1)
+		return -1;
+	__atomic_store_n(&q->id_last, last, __ATOMIC_RELAXED);
+	q->id_pid = queue_id_pid();
+	q->id_slot = (int)slot;
+	return 0;
+}
+
+void
+queue_ids_disown(struct queue *q)
+{
+	q->id_slot = -1;
 }
 
 void

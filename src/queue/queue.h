@@ -81,6 +81,23 @@ unsigned	 queue_entries_at_open(const struct queue *);
 /* Entries queue_open made from the records of journals (journal.h). */
 unsigned	 queue_recovered_at_open(const struct queue *);
 
+/*
+ * Queue ids without a look in the directories (doc/queue.md, "Queue
+ * ids"). A process that alone holds `slot` (below QUEUE_ID_NOSLOT, 2048:
+ * a worker holds the journal of its slot, created and locked) calls
+ * queue_ids_own once its own journal was replayed: the newest id in
+ * incoming/ and hold/ is read, and from then on its ids carry the slot
+ * and a time always later than any id it made or found, so that no
+ * other process's id, old or new, can be the same and none is looked
+ * for. Should the clock be more than a second behind the newest id, an
+ * id is made and checked as without a slot. 0, or -1 with err.
+ * queue_ids_disown: back to ids checked one by one (before the slot is
+ * given up).
+ */
+int		 queue_ids_own(struct queue *, unsigned slot, char *err,
+		    size_t errlen);
+void		 queue_ids_disown(struct queue *);
+
 /* Octets the queue's file system has free for us (statvfs f_bavail *
  * f_frsize); 0, or -1 with a message. */
 int		 queue_free_space(const struct queue *, uint64_t *avail,

@@ -87,9 +87,9 @@ id_pid_watch(void)
 	pthread_atfork(NULL, NULL, id_pid_forget);
 }
 
-/* id_pid_get - this process's id, asked at most once since the fork */
-static pid_t
-id_pid_get(void)
+/* queue_id_pid - this process's id, asked at most once since the fork */
+pid_t
+queue_id_pid(void)
 {
 	pid_t pid;
 
@@ -102,6 +102,14 @@ id_pid_get(void)
 }
 
 void
+queue_id_format(uint64_t us, unsigned low, char id[QUEUE_ID_LEN + 1])
+{
+	snprintf(id, QUEUE_ID_LEN + 1, "%08llX%05llX%03X",
+	    (unsigned long long)(us / 1000000) & 0xffffffffULL,
+	    (unsigned long long)(us % 1000000), low & 0xfff);
+}
+
+void
 queue_id_make(unsigned *seq, char id[QUEUE_ID_LEN + 1])
 {
 	struct timeval tv;
@@ -110,8 +118,33 @@ queue_id_make(unsigned *seq, char id[QUEUE_ID_LEN + 1])
 	gettimeofday(&tv, NULL);
 	/* Atomic: a lazy spool may take a fresh id off the event loop. */
 	low = (__atomic_fetch_add(seq, 1, __ATOMIC_RELAXED) +
-	    (unsigned)id_pid_get() * 2654435761u) & 0xfff;
-	snprintf(id, QUEUE_ID_LEN + 1, "%08llX%05lX%03X",
-	    (unsigned long long)tv.tv_sec & 0xffffffffULL,
-	    (unsigned long)tv.tv_usec & 0xfffff, low);
+	    (unsigned)queue_id_pid() * 2654435761u) & (QUEUE_ID_NOSLOT - 1);
+	queue_id_format((uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec,
+	    QUEUE_ID_NOSLOT | low, id);
+}
+
+bool
+queue_id_time(const char *name, uint64_t *us)
+{
+	uint64_t sec = 0, usec = 0;
+	size_t i;
+
+	for (i = 0; i < QUEUE_ID_LEN; i++) {
+		int c = name[i], v;
+
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			return false;
+		if (i < 8)
+			sec = sec << 4 | (uint64_t)v;
+		else if (i < 13)
+			usec = usec << 4 | (uint64_t)v;
+	}
+	if (name[QUEUE_ID_LEN] != '\0')
+		return false;
+	*us = sec * 1000000 + usec;
+	return true;
 }

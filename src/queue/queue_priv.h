@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "queue/queue.h"
 
@@ -22,6 +23,13 @@ struct queue {
 	unsigned	 entries;	/* committed entries found at open */
 	unsigned	 recovered;	/* entries made from journals at open */
 	unsigned	 seq;
+	/* queue_ids_own: the slot in the last three digits of this
+	 * process's ids (-1: none, every id checked against incoming/ and
+	 * hold/), and the newest id's time in microseconds, made or found
+	 * (atomic: a lazy spool may take a fresh id off the event loop) */
+	int		 id_slot;
+	pid_t		 id_pid;	/* the owner: not a child forked since */
+	uint64_t	 id_last;
 	bool		 lazy;		/* queue_set_lazy: new spools in memory */
 };
 
@@ -65,10 +73,20 @@ int	queue_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
  * with err. */
 int	queue_subdir_open(const char *dir, const char *name, char *err,
 	    size_t errlen);
-/* A new queue id: seconds, microseconds, and *seq (moved on, atomically)
- * mixed with the process id so that worker processes do not collide.
- * Its uniqueness is the caller's to enforce (O_EXCL, RENAME_NOREPLACE). */
+/* A new queue id of no slot: seconds, microseconds, and *seq (moved on,
+ * atomically) mixed with the process id so that processes seldom
+ * collide, in the last three digits with QUEUE_ID_NOSLOT set. Its
+ * uniqueness is the caller's to enforce (a look in incoming/ and hold/,
+ * O_EXCL, RENAME_NOREPLACE). queue_id_format: the id of microsecond us
+ * since the epoch with the last three digits low. queue_id_time: the
+ * microsecond a name that is a queue id stands for; false for any other
+ * name. */
+#define QUEUE_ID_NOSLOT	0x800
 void	queue_id_make(unsigned *seq, char id[QUEUE_ID_LEN + 1]);
+/* This process's id, asked once since the last fork. */
+pid_t	queue_id_pid(void);
+void	queue_id_format(uint64_t us, unsigned low, char id[QUEUE_ID_LEN + 1]);
+bool	queue_id_time(const char *name, uint64_t *us);
 
 /* spool.c, for spool_commit.c. spool_flush: the buffer written out (a
  * spool in memory: nothing to do); spool_tofile: a spool in memory gets

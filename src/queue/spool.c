@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -27,13 +28,44 @@ new_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
 	queue_id_make(&q->seq, id);
 }
 
-/* free_id - a new id for q that names nothing in incoming/ or hold/; 0,
- * or -1 with errno */
+/* Ids of an owned slot run ahead of the clock by at most this (one per
+ * microsecond: only after the clock stepped back). */
+#define ID_AHEAD_MAX	1000000
+
+/* slot_id - an id of q's slot (queue_ids_own), later than every id it
+ * made or found; false when q has no slot (none taken, or this is a
+ * child forked since: the slot is its parent's) or the clock is too far
+ * behind */
+static bool
+slot_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
+{
+	struct timeval tv;
+	uint64_t now, last, t;
+
+	if (q->id_slot < 0 || q->id_pid != queue_id_pid())
+		return false;
+	gettimeofday(&tv, NULL);
+	now = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+	last = __atomic_load_n(&q->id_last, __ATOMIC_RELAXED);
+	do {
+		t = now > last ? now : last + 1;
+		if (t - now > ID_AHEAD_MAX)
+			return false;
+	} while (!__atomic_compare_exchange_n(&q->id_last, &last, t, false,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	queue_id_format(t, (unsigned)q->id_slot, id);
+	return true;
+}
+
+/* free_id - a new id for q that names nothing in incoming/ or hold/: one
+ * of its slot, else one looked for there; 0, or -1 with errno */
 static int
 free_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
 {
 	int tries;
 
+	if (slot_id(q, id))
+		return 0;
 	for (tries = 0; tries < 100; tries++) {
 		new_id(q, id);
 		if (faccessat(q->incfd, id, F_OK, 0) != 0 &&

@@ -380,6 +380,39 @@ Test(committer, journal_held_entries_go_to_hold)
 	held_to_hold(COMMIT_JOURNAL);
 }
 
+/* A worker holding journal/w0 owns slot 0: its ids end in 000 and none
+ * is looked for; by files, ids carry no slot (the last digits 800 or
+ * more) and each is looked for in incoming/ and hold/. */
+static void
+ids_of(enum commit_method method)
+{
+	struct run *r = run_new(method);
+
+	submit_all(r);
+	committer_free(r->committer);
+	cr_assert_eq(r->pending, 0);
+	check_items(r);
+	for (size_t i = 0; i < NJOBS; i++) {
+		unsigned low = (unsigned)strtoul(r->items[i].id + 13, NULL, 16);
+
+		if (method == COMMIT_JOURNAL)
+			cr_assert_eq(low, 0, "%s", r->items[i].id);
+		else
+			cr_assert_geq(low, 0x800, "%s", r->items[i].id);
+	}
+	run_free(r);
+}
+
+Test(committer, journal_ids_carry_the_journals_slot)
+{
+	ids_of(COMMIT_JOURNAL);
+}
+
+Test(committer, files_ids_carry_no_slot)
+{
+	ids_of(COMMIT_FILES);
+}
+
 Test(committer, an_existing_entry_is_never_replaced)
 {
 	struct run *r = run_new(COMMIT_FILES);

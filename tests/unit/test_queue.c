@@ -6,10 +6,13 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -152,7 +155,7 @@ Test(queue, ids_are_unique)
 /* The process id is asked once per process: a child forked with the
  * queue open (a worker) still mixes in its own. Parent and child make an
  * id with the same sequence number; the last three digits differ unless
- * the two pids are equal modulo 4096. */
+ * the two pids are equal modulo 2048. */
 Test(queue, forked_child_mixes_in_its_own_pid)
 {
 	char err[256], mine[QUEUE_ID_LEN + 1], theirs[QUEUE_ID_LEN + 1] = "";
@@ -182,10 +185,188 @@ Test(queue, forked_child_mixes_in_its_own_pid)
 	cr_assert_not_null(sp = queue_spool_create(q, &env, err, sizeof(err)));
 	memcpy(mine, env.id, sizeof(mine));
 	spool_free(sp);
-	if ((getpid() - pid) % 4096 != 0)
+	if ((getpid() - pid) % 2048 != 0)
 		cr_assert_str_neq(mine + 13, theirs + 13, "parent %s, child %s",
 		    mine, theirs);
 	queue_close(q);
+}
+
+/* id_us - the microsecond an id stands for */
+static uint64_t
+id_us(const char *id)
+{
+	char sec[9], usec[6];
+
+	memcpy(sec, id, 8);
+	sec[8] = '\0';
+	memcpy(usec, id + 8, 5);
+	usec[5] = '\0';
+	return strtoull(sec, NULL, 16) * 1000000 + strtoull(usec, NULL, 16);
+}
+
+/* id_low - the last three digits */
+static unsigned
+id_low(const char *id)
+{
+	return (unsigned)strtoul(id + 13, NULL, 16);
+}
+
+/* plant - an entry file named for microsecond us (from now) in sub/ */
+static void
+plant(const char *sub, int64_t from_now_us, char id[QUEUE_ID_LEN + 1])
+{
+	struct timeval tv;
+	uint64_t us;
+	char path[300];
+	int fd;
+
+	gettimeofday(&tv, NULL);
+	us = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec +
+	    (uint64_t)from_now_us;
+	snprintf(id, QUEUE_ID_LEN + 1, "%08llX%05llX%03X",
+	    (unsigned long long)(us / 1000000) & 0xffffffffULL,
+	    (unsigned long long)(us % 1000000), 0x123u);
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, id);
+	cr_assert_neq(fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), -1);
+	close(fd);
+}
+
+/* make_id - a new spool's id (the queue is lazy: no file) */
+static void
+make_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
+{
+	char err[256];
+	struct envelope env = sample_env();
+	struct spool *sp = queue_spool_create(q, &env, err, sizeof(err));
+
+	cr_assert_not_null(sp, "%s", err);
+	memcpy(id, env.id, QUEUE_ID_LEN + 1);
+	spool_free(sp);
+}
+
+/* Without a slot, ids say so (QUEUE_ID_NOSLOT in the last digits); with
+ * one, they carry it and come after the newest id of incoming/ and
+ * hold/, even one a little ahead of the clock, each after the last. */
+Test(queue, ids_of_a_slot_come_after_every_id_found)
+{
+	char err[256], id[QUEUE_ID_LEN + 1], prev[QUEUE_ID_LEN + 1];
+	char inc[QUEUE_ID_LEN + 1], held[QUEUE_ID_LEN + 1];
+	struct queue *q = queue_open(dir, err, sizeof(err));
+
+	cr_assert_not_null(q, "%s", err);
+	queue_set_lazy(q, true);
+	make_id(q, id);
+	cr_assert_geq(id_low(id), 0x800, "no slot, yet %s", id);
+	plant("incoming", 200000, inc);
+	plant("hold", 400000, held);
+	cr_assert_eq(queue_ids_own(q, 5, err, sizeof(err)), 0, "%s", err);
+	prev[0] = '\0';
+	for (int i = 0; i < 5000; i++) {
+		make_id(q, id);
+		cr_assert_eq(id_low(id), 5, "%s", id);
+		cr_assert_gt(id_us(id), id_us(held), "%s not after %s", id,
+		    held);
+		if (prev[0] != '\0')
+			cr_assert_gt(strcmp(id, prev), 0, "%s after %s", id,
+			    prev);
+		memcpy(prev, id, sizeof(prev));
+	}
+	/* A child forked with the queue open: the slot stays its parent's. */
+	{
+		int fds[2], status;
+		pid_t pid;
+
+		cr_assert_eq(pipe(fds), 0);
+		cr_assert_neq(pid = fork(), -1);
+		if (pid == 0) {
+			make_id(q, id);
+			_exit(write(fds[1], id, QUEUE_ID_LEN) != QUEUE_ID_LEN);
+		}
+		close(fds[1]);
+		memset(id, 0, sizeof(id));
+		cr_assert_eq(read(fds[0], id, QUEUE_ID_LEN), QUEUE_ID_LEN);
+		close(fds[0]);
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_assert_geq(id_low(id), 0x800, "the child made %s", id);
+	}
+	queue_ids_disown(q);
+	make_id(q, id);
+	cr_assert_geq(id_low(id), 0x800, "disowned, yet %s", id);
+	cr_assert_neq(queue_ids_own(q, 0x800, err, sizeof(err)), 0);
+	queue_close(q);
+}
+
+/* An entry far ahead of the clock (it stepped back an hour): the slot's
+ * ids would run ahead of it by as much, so ids are made and looked for
+ * as without a slot until the clock is past it. */
+Test(queue, ids_far_behind_the_newest_are_looked_for)
+{
+	char err[256], id[QUEUE_ID_LEN + 1], ahead[QUEUE_ID_LEN + 1];
+	struct queue *q = queue_open(dir, err, sizeof(err));
+
+	cr_assert_not_null(q, "%s", err);
+	queue_set_lazy(q, true);
+	plant("incoming", 3600LL * 1000000, ahead);
+	cr_assert_eq(queue_ids_own(q, 7, err, sizeof(err)), 0, "%s", err);
+	make_id(q, id);
+	cr_assert_geq(id_low(id), 0x800, "%s", id);
+	cr_assert_lt(id_us(id), id_us(ahead));
+	queue_close(q);
+}
+
+struct idrun {
+	struct queue	*q;
+	char		(*ids)[QUEUE_ID_LEN + 1];
+	size_t		 n;
+};
+
+static void *
+idrun(void *arg)
+{
+	struct idrun *r = arg;
+
+	for (size_t i = 0; i < r->n; i++)
+		make_id(r->q, r->ids[i]);
+	return NULL;
+}
+
+static int
+idcmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Two processes' worth of queues (slots 1 and 2) and two threads on a
+ * third (slot 3): 60,000 ids made at once, microseconds shared, and no
+ * two alike. */
+Test(queue, ids_of_slots_never_collide)
+{
+	enum { N = 15000 };
+	char err[256];
+	struct queue *qs[3];
+	struct idrun runs[4];
+	pthread_t t[4];
+	char (*all)[QUEUE_ID_LEN + 1] = calloc(4 * N, QUEUE_ID_LEN + 1);
+
+	cr_assert_not_null(all);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_not_null(qs[i] = queue_open(dir, err, sizeof(err)));
+		queue_set_lazy(qs[i], true);
+		cr_assert_eq(queue_ids_own(qs[i], (unsigned)i + 1, err,
+		    sizeof(err)), 0, "%s", err);
+	}
+	for (int i = 0; i < 4; i++) {
+		runs[i] = (struct idrun){ qs[i < 3 ? i : 2], all + i * N, N };
+		cr_assert_eq(pthread_create(&t[i], NULL, idrun, &runs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	qsort(all, 4 * N, QUEUE_ID_LEN + 1, idcmp);
+	for (size_t i = 1; i < 4 * N; i++)
+		cr_assert_str_neq(all[i], all[i - 1]);
+	free(all);
+	for (int i = 0; i < 3; i++)
+		queue_close(qs[i]);
 }
 
 /* crash - a child writes four messages and stops dead (_exit, like
