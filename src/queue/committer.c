@@ -200,7 +200,8 @@ committer_new(struct ev_loop *loop, struct queue *q,
 	ev_async_start(loop, &c->wake);
 	c->syncfd_commit = c->syncfd_write = -1;
 	/* A journal of this slot's previous process, first: its entries
-	 * were acknowledged, whatever the method now. */
+	 * were acknowledged, whatever the method now, and the slot's new
+	 * ids must come after theirs (queue_ids_own). */
 	if (o->journal_name != NULL &&
 	    committer_journal_replay(c, o->journal_name) == -1)
 		rc = -1;

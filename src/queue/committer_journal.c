@@ -403,10 +403,16 @@ static void
 own_ids(struct committer *c, const char *name)
 {
 	char err[512];
-	unsigned slot;
-	int end = 0;
+	unsigned slot = 0;
+	const char *p;
 
-	if (sscanf(name, "w%u%n", &slot, &end) != 1 || name[end] != '\0')
+	/* w0, w1, ... as server.c names them: nothing else has a slot */
+	if (name[0] != 'w' || name[1] < '0' || name[1] > '9' ||
+	    (name[1] == '0' && name[2] != '\0'))
+		return;
+	for (p = name + 1; *p >= '0' && *p <= '9' && slot < 1000000; p++)
+		slot = slot * 10 + (unsigned)(*p - '0');
+	if (*p != '\0')
 		return;
 	if (queue_ids_own(c->queue, slot, err, sizeof(err)) == -1)
 		log_warn("journal %s: %s; every queue id is looked for in "

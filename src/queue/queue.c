@@ -133,15 +133,30 @@ newest(int dirfd, uint64_t *us, char *err, size_t errlen)
 int
 queue_ids_own(struct queue *q, unsigned slot, char *err, size_t errlen)
 {
+	char path[4096];
 	uint64_t last = 0;
+	int sfd, rc;
 
 	if (slot >= QUEUE_ID_NOSLOT) {
 		seterr(err, errlen, "queue id slot %u: at most %u", slot,
 		    QUEUE_ID_NOSLOT - 1);
 		return -1;
 	}
-	if (newest(q->incfd, &last, err, errlen) == -1 ||
-	    newest(q->holdfd, &last, err, errlen) == -1)
+	/* state/ too: a file of an entry gone (a crash as it was removed)
+	 * must not be taken for a new entry's. */
+	snprintf(path, sizeof(path), "%s/state", q->dir);
+	if ((sfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 && errno != ENOENT) {
+		seterr(err, errlen, "open %s/state: %s", q->dir,
+		    strerror(errno));
+		return -1;
+	}
+	rc = newest(q->incfd, &last, err, errlen) == -1 ||
+	    newest(q->holdfd, &last, err, errlen) == -1 ||
+	    (sfd != -1 && newest(sfd, &last, err, errlen) == -1) ? -1 : 0;
+	if (sfd != -1)
+		close(sfd);
+	if (rc == -1)
 		return -1;
 	__atomic_store_n(&q->id_last, last, __ATOMIC_RELAXED);
 	q->id_pid = queue_id_pid();

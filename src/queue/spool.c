@@ -32,6 +32,20 @@ new_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
  * microsecond: only after the clock stepped back). */
 #define ID_AHEAD_MAX	1000000
 
+/* behind - say once per process that the slot's ids wait for the clock */
+static void
+behind(struct queue *q, uint64_t us)
+{
+	static bool said;
+
+	if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+		log_warn("queue ids: the clock is %llu s behind the newest "
+		    "id of slot %d (it stepped back?): until it catches up, "
+		    "each new id is looked for in incoming/ and hold/ "
+		    "(doc/queue.md, Queue ids)",
+		    (unsigned long long)(us / 1000000), q->id_slot);
+}
+
 /* slot_id - an id of q's slot (queue_ids_own), later than every id it
  * made or found; false when q has no slot (none taken, or this is a
  * child forked since: the slot is its parent's) or the clock is too far
@@ -49,8 +63,10 @@ slot_id(struct queue *q, char id[QUEUE_ID_LEN + 1])
 	last = __atomic_load_n(&q->id_last, __ATOMIC_RELAXED);
 	do {
 		t = now > last ? now : last + 1;
-		if (t - now > ID_AHEAD_MAX)
+		if (t - now > ID_AHEAD_MAX) {
+			behind(q, t - now);
 			return false;
+		}
 	} while (!__atomic_compare_exchange_n(&q->id_last, &last, t, false,
 	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 	queue_id_format(t, (unsigned)q->id_slot, id);

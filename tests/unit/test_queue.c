@@ -226,6 +226,8 @@ plant(const char *sub, int64_t from_now_us, char id[QUEUE_ID_LEN + 1])
 	snprintf(id, QUEUE_ID_LEN + 1, "%08llX%05llX%03X",
 	    (unsigned long long)(us / 1000000) & 0xffffffffULL,
 	    (unsigned long long)(us % 1000000), 0x123u);
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	mkdir(path, 0700);		/* state/ is made on first use */
 	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, id);
 	cr_assert_neq(fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), -1);
 	close(fd);
@@ -294,6 +296,40 @@ Test(queue, ids_of_a_slot_come_after_every_id_found)
 	cr_assert_geq(id_low(id), 0x800, "disowned, yet %s", id);
 	cr_assert_neq(queue_ids_own(q, 0x800, err, sizeof(err)), 0);
 	queue_close(q);
+}
+
+/* Whichever of incoming/, hold/ and state/ holds the newest id (a state
+ * file left by a crash during a removal counts), the slot's first id
+ * comes after it. */
+Test(queue, ids_of_a_slot_come_after_the_newest_wherever_it_is)
+{
+	static const char *subs[] = { "incoming", "hold", "state" };
+	char err[256], qdir[300], id[QUEUE_ID_LEN + 1];
+	char newest[QUEUE_ID_LEN + 1];
+
+	for (int i = 0; i < 3; i++) {
+		struct queue *q;
+
+		snprintf(qdir, sizeof(qdir), "%s/q%d", dir, i);
+		cr_assert_eq(mkdir(qdir, 0700), 0);
+		for (int k = 0; k < 3; k++) {
+			char where[300];
+
+			snprintf(where, sizeof(where), "q%d/%s", i, subs[k]);
+			plant(where, k == i ? 300000 : 100000, id);
+			if (k == i)
+				memcpy(newest, id, sizeof(newest));
+		}
+		cr_assert_not_null(q = queue_open(qdir, err, sizeof(err)),
+		    "%s", err);
+		queue_set_lazy(q, true);
+		cr_assert_eq(queue_ids_own(q, 1, err, sizeof(err)), 0, "%s",
+		    err);
+		make_id(q, id);
+		cr_assert_gt(id_us(id), id_us(newest), "%s in %s, yet %s",
+		    newest, subs[i], id);
+		queue_close(q);
+	}
 }
 
 /* An entry far ahead of the clock (it stepped back an hour): the slot's
