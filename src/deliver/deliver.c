@@ -69,7 +69,8 @@ struct runner {
 	struct workpool	 pool;		/* the deliveries' threads */
 	struct slot	*slots;
 	size_t		 nslots, cap;
-	unsigned	 active;	/* threads running */
+	unsigned	 active;	/* deliveries handed to the pool,
+					 * queued or running */
 	int		 done_pipe[2];	/* threads -> main: wake up */
 	bool		 reporting;	/* the TLS-RPT thread runs */
 	bool		 report_all;	/* ... for today's sessions too */
