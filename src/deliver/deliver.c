@@ -325,7 +325,8 @@ rescan(struct runner *r, time_t now)
 
 /* sweep_state - state files whose entry is gone (a crash inside
  * qentry_remove, which removes the entry first): qentry_lock removes
- * such a file under the entry's lock, so that an entry being moved
+ * such a file under the entry's lock (the same byte whatever the
+ * entry's place), so that an entry being moved
  * between incoming/ and hold/ by `sallyport --queue` is never taken for
  * one that is gone */
 static void

@@ -133,14 +133,14 @@ int		 qentry_hold(const char *queue_dir, const char *id, char *err,
 		    size_t errlen);
 
 /*
- * The lock of entry ID: an exclusive flock(2) on state/ID (created
- * empty if need be; the name stays the same whether the entry is in
- * incoming/ or hold/). Whoever changes an entry holds it: the runner
- * for a whole delivery, `sallyport --queue` for a hold, release,
- * requeue, bounce or delete. Taken, it is checked that state/ID is
- * still the file locked (a removal unlinks it under the lock) and that
- * the entry exists in incoming/ or hold/; a state file without its
- * entry (a crash inside qentry_remove) is removed then.
+ * The lock of entry ID: an exclusive open file description lock on the
+ * byte of queue_dir/lock at the id's number (the file made empty if
+ * need be; the byte the same whether the entry is in incoming/ or
+ * hold/, and whichever thread or process takes it). Whoever changes an
+ * entry holds it: the runner for a whole delivery, `sallyport --queue`
+ * for a hold, release, requeue, bounce or delete. Taken, it is checked
+ * that the entry exists in incoming/ or hold/; a state file without
+ * its entry (a crash inside qentry_remove) is removed then.
  *
  * wait_ms: how long to wait for another holder (0: not at all).
  * Returns the lock's descriptor, or -1 with errno EWOULDBLOCK (busy

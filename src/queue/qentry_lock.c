@@ -3,21 +3,29 @@
  *
  * The queue runner delivers an entry while `sallyport --queue` may
  * hold, release, requeue, bounce or delete it. Each takes the entry's
- * lock first: an exclusive flock(2) on state/ID, the one name an entry
- * keeps wherever it lies (incoming/ or hold/). The runner holds it for
- * a whole delivery, from loading the entry to its last state line or
- * its removal; the command for its one change. So no state line is
- * appended to an entry that has moved or gone, and no recipient is
- * delivered by two processes at once or after a bounce.
+ * lock first: an exclusive lock on one byte of queue_dir/lock, the
+ * byte whose offset is the entry's id read as a number. The runner
+ * holds it for a whole delivery, from loading the entry to its last
+ * state line or its removal; the command for its one change. So no
+ * state line is appended to an entry that has moved or gone, and no
+ * recipient is delivered by two processes at once or after a bounce.
  *
- * A file lock rather than a lock file: the kernel drops it when its
- * holder dies, so a crash never leaves an entry locked.
+ * One file for every entry, never created or removed per entry: a
+ * delivered message costs no file but its own. The lock does not
+ * depend on where the entry lies (`hold` and `release` rename it), and
+ * an id known to no entry can be locked too (its stale state file is
+ * removed under the lock). An open file description lock (F_OFD_SETLK):
+ * it belongs to the open(2) that took it, so the runner's delivery
+ * threads exclude each other as processes do (a POSIX F_SETLK lock is
+ * the whole process's, and any close of the file drops it), and the
+ * kernel drops it when its holder dies, so a crash never leaves an
+ * entry locked.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +34,7 @@
 #include "queue/qentry_file.h"
 
 #define LOCK_POLL_MS	20
-#define OPEN_TRIES	100	/* opens of a state file removed meanwhile */
+#define LOCK_FILE	"lock"
 
 /* present - does sub/ID exist? 1, 0, or -1 (errno) */
 static int
@@ -43,61 +51,48 @@ present(const char *queue_dir, const char *sub, const char *id)
 	return rc;
 }
 
-/* same_file - is state/ID (in sdfd, state/) still the file fd? 1, 0,
- * or -1 */
-static int
-same_file(int sdfd, const char *id, int fd)
+/* byte - the lock's offset for id (16 hex digits, checked): its 62 low
+ * bits, so that l_start stays below OFF_MAX; ids that differ only
+ * above them are 2^50 microseconds (35 years) apart */
+static off_t
+byte(const char *id)
 {
-	struct stat a, b;
+	uint64_t v = 0;
+	size_t i;
 
-	if (fstat(fd, &a) == -1)
-		return -1;
-	if (fstatat(sdfd, id, &b, AT_SYMLINK_NOFOLLOW) == -1)
-		return errno == ENOENT ? 0 : -1;
-	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	for (i = 0; i < QUEUE_ID_LEN; i++)
+		v = v << 4 | (uint64_t)(id[i] <= '9' ? id[i] - '0' :
+		    id[i] - 'A' + 10);
+	return (off_t)(v & ((UINT64_C(1) << 62) - 1));
 }
 
-/* take - flock fd, trying for up to wait_ms */
+/* take - the byte of id locked on fd, trying for up to wait_ms */
 static int
-take(int fd, unsigned wait_ms)
+take(int fd, const char *id, unsigned wait_ms)
 {
 	struct timespec pause = { 0, LOCK_POLL_MS * 1000000L };
+	struct flock fl;
 	unsigned waited = 0;
 
 	for (;;) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = byte(id);
+		fl.l_len = 1;
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 			return 0;
 		if (errno == EINTR)
 			continue;
-		if (errno != EWOULDBLOCK || waited >= wait_ms)
+		if ((errno != EAGAIN && errno != EACCES) ||
+		    waited >= wait_ms) {
+			if (errno == EACCES)
+				errno = EWOULDBLOCK;
 			return -1;
+		}
 		nanosleep(&pause, NULL);
 		waited += LOCK_POLL_MS;
 	}
-}
-
-/* state_dir - state/ opened (made first if missing): its descriptor,
- * or -1 with err */
-static int
-state_dir(const char *queue_dir, char *err, size_t errlen)
-{
-	char path[QENTRY_PATH_LEN];
-	int dfd, saved;
-
-	if ((dfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) != -1)
-		return dfd;
-	if (errno == ENOENT) {
-		if (qentry_mkdir(queue_dir, "state", err, errlen) == -1)
-			return -1;
-		if ((dfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) != -1)
-			return dfd;
-	}
-	saved = errno;
-	if (qentry_path(path, queue_dir, "state", NULL, err, errlen) == 0)
-		snprintf(err, errlen, "open %s: %s", path,
-		    qentry_strerror(saved));
-	errno = saved;
-	return -1;
 }
 
 int
@@ -105,31 +100,26 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
     char *err, size_t errlen)
 {
 	char path[QENTRY_PATH_LEN];
-	int fd, sdfd, same, in, held, saved, tries;
+	int fd, in, held, saved, sdfd;
 
 	if (!qentry_id_valid(id)) {
 		snprintf(err, errlen, "%s: not a queue id", id);
 		errno = EINVAL;
 		return -1;
 	}
-	if (qentry_path(path, queue_dir, "state", id, err, errlen) == -1 ||
-	    (sdfd = state_dir(queue_dir, err, errlen)) == -1)
+	if (qentry_path(path, queue_dir, LOCK_FILE, NULL, err, errlen) == -1)
 		return -1;
-	/* ENOENT despite O_CREAT: the file opened was removed before it
-	 * was checked (its holder removed the entry, or a stale one went):
-	 * a new open makes a file of our own. */
-	for (tries = 0; (fd = qentry_openin(sdfd, id, O_RDONLY | O_CREAT,
-	    0600)) == -1 && errno == ENOENT && tries < OPEN_TRIES; tries++)
-		continue;
-	if (fd == -1) {
+	/* "." for the directory itself: the same refusals as for an
+	 * entry's file (a link, a FIFO, another owner's file) */
+	if ((fd = qentry_openat(queue_dir, ".", LOCK_FILE, O_RDWR | O_CREAT,
+	    0600)) == -1) {
 		saved = errno;
 		snprintf(err, errlen, "open %s: %s", path,
 		    qentry_strerror(saved));
-		close(sdfd);
 		errno = saved == ENOENT ? EIO : saved;
 		return -1;
 	}
-	if (take(fd, wait_ms) == -1) {
+	if (take(fd, id, wait_ms) == -1) {
 		saved = errno;
 		if (saved == EWOULDBLOCK)
 			snprintf(err, errlen, "%s: busy: being delivered or "
@@ -138,35 +128,32 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
 			snprintf(err, errlen, "lock %s: %s", path,
 			    strerror(saved));
 		close(fd);
-		close(sdfd);
 		errno = saved;
 		return -1;
 	}
-	/* The holder before us may have removed the entry, state/ID with
-	 * it: we hold a lock on a name that is gone. */
-	same = same_file(sdfd, id, fd);
+	/* Under the lock nothing moves or removes the entry: it is in
+	 * incoming/ or hold/, or gone for good. */
 	in = held = 0;
-	if (same == 1 && (in = present(queue_dir, "incoming", id)) == 0)
+	if ((in = present(queue_dir, "incoming", id)) == 0)
 		held = present(queue_dir, "hold", id);
-	if (in == 1 || held == 1) {
-		close(sdfd);
+	if (in == 1 || held == 1)
 		return fd;
-	}
 	saved = errno;
-	if (same == -1 || in == -1 || held == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(saved));
+	if (in == -1 || held == -1) {
+		snprintf(err, errlen, "%s/%s/%s: %s", queue_dir, in == -1 ?
+		    "incoming" : "hold", id, strerror(saved));
 		close(fd);
-		close(sdfd);
 		errno = saved == ENOENT ? EIO : saved;
 		return -1;
 	}
-	/* No entry: the state file is ours (just made) or stale (a crash
-	 * inside qentry_remove); either way it goes, under the lock. */
-	if (same == 1)
+	/* No entry: a state file of this id is stale (a crash inside
+	 * qentry_remove) and goes, under the lock. */
+	if ((sdfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) != -1) {
 		(void)unlinkat(sdfd, id, 0);
+		close(sdfd);
+	}
 	snprintf(err, errlen, "%s: no such queue entry", id);
 	close(fd);
-	close(sdfd);
 	errno = ENOENT;
 	return -1;
 }

@@ -251,25 +251,48 @@ int
 qentry_remove(const char *queue_dir, const char *id, char *err,
     size_t errlen)
 {
+	int sdfd, saved;
+
 	if (!qentry_id_valid(id)) {
 		snprintf(err, errlen, "%s: not a queue id", id);
 		errno = EINVAL;
 		return -1;
 	}
+	/* state/ opened first: one that cannot be (a link planted in its
+	 * place) refuses the removal before anything is removed. */
+	if ((sdfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) == -1 &&
+	    errno != ENOENT) {
+		saved = errno;
+		snprintf(err, errlen, "%s/state: %s", queue_dir,
+		    qentry_strerror(saved));
+		errno = saved;
+		return -1;
+	}
 	if (unlink_synced(queue_dir, "incoming", id, true, err, errlen) ==
 	    -1 && (errno != ENOENT ||
 	    unlink_synced(queue_dir, "hold", id, true, err, errlen) == -1)) {
-		if (errno == ENOENT)
+		saved = errno;
+		if (saved == ENOENT)
 			snprintf(err, errlen, "%s: no such queue entry", id);
+		if (sdfd != -1)
+			close(sdfd);
+		errno = saved;
 		return -1;
 	}
 	/* No fsync of state/: a state file that a crash brings back has no
 	 * entry, and is removed as such (qentry_lock). The entry's removal
-	 * is the durable step. */
-	if (unlink_synced(queue_dir, "state", id, false, err, errlen) == -1 &&
-	    errno != ENOENT)
+	 * is the durable step. ENOENT: no state, never tried. */
+	saved = sdfd != -1 && unlinkat(sdfd, id, 0) == -1 && errno != ENOENT ?
+	    errno : 0;
+	if (sdfd != -1)
+		close(sdfd);
+	if (saved != 0) {
+		snprintf(err, errlen, "%s/state/%s: %s", queue_dir, id,
+		    strerror(saved));
+		errno = saved;
 		return -1;
-	return 0;			/* ENOENT: no state, never tried */
+	}
+	return 0;
 }
 
 /*

@@ -96,6 +96,7 @@ queue_chown(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	static const char *const subs[] = { "tmp", "incoming", "hold",
 	    "state", "tlsrpt", "mta-sts", "journal" };
+	static const char *const files[] = { "flush", "lock" };
 	int fd, rc = 0;
 	size_t i;
 
@@ -114,13 +115,22 @@ queue_chown(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	/* The flush request, if any, belongs to the user too. */
-	if ((rc = chown_one(fd, "flush", uid, gid)) == -1)
-		snprintf(err, errlen, "chown %s/flush: %s", dir, strerror(errno));
-	else if (rc == 0)
-		snprintf(err, errlen, "%s/flush is a link or has other hard "
-		    "links: not given to the service user", dir);
-	rc = rc == -1 ? -1 : 0;
+	/* The flush request and the entries' lock file, if any, belong
+	 * to the user too. */
+	for (i = 0; rc == 0 && i < sizeof(files) / sizeof(files[0]); i++) {
+		switch (chown_one(fd, files[i], uid, gid)) {
+		case -1:
+			snprintf(err, errlen, "chown %s/%s: %s", dir,
+			    files[i], strerror(errno));
+			rc = -1;
+			break;
+		case 0:
+			snprintf(err, errlen, "%s/%s is a link or has other "
+			    "hard links: not given to the service user", dir,
+			    files[i]);
+			break;
+		}
+	}
 	for (i = 0; rc == 0 && i < sizeof(subs) / sizeof(subs[0]); i++)
 		rc = chown_entries(fd, dir, subs[i], uid, gid, err, errlen);
 	close(fd);

@@ -144,6 +144,10 @@ class Privileges(sallytest.TestCase):
         os.write(policy, b'id: 1\nfetched: 1796169600\nversion: STSv1\n'
                  b'mode: enforce\nmx: mx.example.net\nmax_age: 86400\n')
         os.close(policy)
+        # ... and the entries' lock file, made by a `--queue` run as root
+        lock = os.open(os.path.join(srv.queue_dir, 'lock'),
+                       os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(lock)
         srv.start()
         st = proc_status(srv.pid)
         uid, gid = self.nobody.pw_uid, self.nobody.pw_gid
@@ -161,7 +165,7 @@ class Privileges(sallytest.TestCase):
 
     def test_queue_commands_as_root_write_as_the_user(self):
         # `sallyport --queue` run as root changes the queue as its owner:
-        # the state file its lock makes, the markers, a bounce's DSN
+        # the lock file, a state file, the markers, a bounce's DSN
         # entry all stay the runner's (nobody's) to read and write.
         srv = self.start_as(user='nobody',
                             local_delivery='lmtp:127.0.0.1:%d' % sallytest.free_port())

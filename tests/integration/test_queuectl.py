@@ -219,8 +219,8 @@ class QueueTool(sallytest.TestCase):
         _, err = self.queue('delete', qid, status=1)
         self.assertIn('a symbolic link, not followed', err)
         self.assertTrue(os.path.exists(victim), 'delete removed %s' % victim)
-        # The entry's lock is its state file: refused whole, nothing
-        # half done.
+        # state/ is opened before the entry is removed: refused whole,
+        # nothing half done.
         self.assertIn(qid, self.srv.wait_queue(queue_id=qid))
 
     def test_usage_and_config_errors(self):

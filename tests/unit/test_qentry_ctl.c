@@ -51,8 +51,10 @@ Test(qctl, lock_is_exclusive_and_given_back)
 	commit("s@example.org", id);
 	cr_assert_neq(a = qentry_lock(dir, id, 0, err, sizeof(err)), -1, "%s",
 	    err);
-	cr_assert(exists("state", id));
-	/* another holder: busy, at once or after a short wait */
+	/* no file made for it: the lock is a byte of queue_dir/lock */
+	cr_assert(!exists("state", id), "a state file made by the lock");
+	/* another holder, in this very thread: busy, at once or after a
+	 * short wait */
 	cr_assert_eq(qentry_lock(dir, id, 0, err, sizeof(err)), -1);
 	cr_assert_eq(errno, EWOULDBLOCK);
 	cr_assert(strstr(err, "busy") != NULL, "%s", err);
@@ -62,6 +64,55 @@ Test(qctl, lock_is_exclusive_and_given_back)
 	cr_assert_neq(b = qentry_lock(dir, id, 0, err, sizeof(err)), -1, "%s",
 	    err);
 	qentry_unlock(b);
+}
+
+/* Entries locked side by side, their ids one apart: each its own. */
+Test(qctl, locks_of_two_entries_are_apart)
+{
+	char id[QUEUE_ID_LEN + 1], id2[QUEUE_ID_LEN + 1];
+	int a, b;
+
+	commit("s@example.org", id);
+	commit("s@example.org", id2);
+	cr_assert_neq(a = qentry_lock(dir, id, 0, err, sizeof(err)), -1, "%s",
+	    err);
+	cr_assert_neq(b = qentry_lock(dir, id2, 0, err, sizeof(err)), -1,
+	    "%s: %s", id2, err);
+	qentry_unlock(a);
+	qentry_unlock(b);
+}
+
+/* The lock stays with the entry wherever its holder moves it. */
+Test(qctl, lock_follows_a_held_entry)
+{
+	char id[QUEUE_ID_LEN + 1];
+	int a, b;
+
+	commit("s@example.org", id);
+	cr_assert_neq(a = qentry_lock(dir, id, 0, err, sizeof(err)), -1);
+	cr_assert_eq(qentry_hold(dir, id, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(qentry_lock(dir, id, 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EWOULDBLOCK, "%s", err);
+	qentry_unlock(a);
+	cr_assert_neq(b = qentry_lock(dir, id, 0, err, sizeof(err)), -1, "%s",
+	    err);
+	qentry_unlock(b);
+}
+
+/* A link planted as queue_dir/lock is not followed: no lock, said so. */
+Test(qctl, lock_file_that_is_a_link_is_refused)
+{
+	char id[QUEUE_ID_LEN + 1], path[400], target[400];
+
+	commit("s@example.org", id);
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	snprintf(target, sizeof(target), "%s/elsewhere", dir);
+	(void)unlink(path);
+	cr_assert_eq(symlink(target, path), 0);
+	cr_assert_eq(qentry_lock(dir, id, 0, err, sizeof(err)), -1);
+	cr_assert_neq(errno, ENOENT);
+	cr_assert(strstr(err, "symbolic link") != NULL, "%s", err);
+	cr_assert(!exists(".", "elsewhere"), "the link was followed");
 }
 
 Test(qctl, lock_of_a_removed_entry)

@@ -7,9 +7,14 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +24,8 @@
 
 #define ROUNDS	20000	/* locks of a gone entry, per process */
 #define REMOVALS	250	/* entries removed under a reader */
+#define THREADS		4	/* lockers per process */
+#define TURNS		300	/* locks per locker */
 
 QFIXTURE_SUITE(qrace, "qentry_race");
 
@@ -57,8 +64,9 @@ lock_gone(const char *id)
 	return wrong;
 }
 
-/* Each lock of an unknown id makes its state file and removes it: the
- * other process opens that file as it goes. */
+/* Two processes lock an unknown id again and again: each time, under
+ * the lock, the entry is found gone (and its state file, if any,
+ * removed), never a lock given or an error. */
 Test(qrace, lock_of_an_entry_gone_meanwhile)
 {
 	const char *id = "0123456789ABCDEF";
@@ -136,4 +144,90 @@ Test(qrace, load_and_lock_of_an_entry_being_removed)
 		cr_assert_eq(waitpid(pid, NULL, 0), pid);
 	}
 	cr_assert_eq(wrong, 0, "round %u: the removed entry not said gone", i);
+}
+
+/* --- the lock between threads and processes --------------------------- */
+
+static char turn_id[QUEUE_ID_LEN + 1];
+static char counter[400];
+
+/* turns - TURNS times: the entry's lock, then a counter in a file read
+ * and written back one more, a step that loses counts unless the lock
+ * keeps every other locker out; the number of locks not taken */
+static void *
+turns(void *arg)
+{
+	char e[512], buf[32];
+	unsigned failed = 0, i;
+	ssize_t n;
+	long v;
+	int lock, fd;
+
+	(void)arg;
+	for (i = 0; i < TURNS; i++) {
+		if ((lock = qentry_lock(dir, turn_id, 10000, e,
+		    sizeof(e))) == -1) {
+			failed++;
+			continue;
+		}
+		fd = open(counter, O_RDWR);
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		v = strtol(buf, NULL, 10) + 1;
+		sched_yield();
+		n = snprintf(buf, sizeof(buf), "%ld\n", v);
+		(void)!pwrite(fd, buf, (size_t)n, 0);
+		close(fd);
+		qentry_unlock(lock);
+	}
+	return (void *)(uintptr_t)failed;
+}
+
+static unsigned
+lockers(void)
+{
+	pthread_t t[THREADS];
+	unsigned failed = 0, i;
+	void *rv;
+
+	for (i = 0; i < THREADS; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, turns, NULL), 0);
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], &rv);
+		failed += (unsigned)(uintptr_t)rv;
+	}
+	return failed;
+}
+
+/* The runner's delivery threads and a `sallyport --queue` process
+ * lock the same entry: one holder at a time, threads of one process
+ * included (a lock of the whole process would let them all in). */
+Test(qrace, lock_keeps_out_threads_and_processes)
+{
+	char buf[32];
+	unsigned failed;
+	pid_t pid;
+	int status, fd;
+	ssize_t n;
+
+	commit(turn_id);
+	snprintf(counter, sizeof(counter), "%s/counter", dir);
+	cr_assert_neq(fd = open(counter, O_RDWR | O_CREAT | O_TRUNC, 0600),
+	    -1);
+	close(fd);
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0)
+		_exit(lockers() == 0 ? 0 : 1);
+	failed = lockers();
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the other process's locks not all taken");
+	cr_assert_eq(failed, 0, "%u locks not taken here", failed);
+	cr_assert_neq(fd = open(counter, O_RDONLY), -1);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	cr_assert_eq(strtol(buf, NULL, 10), 2L * THREADS * TURNS,
+	    "counted %s, not %d: two holders at once", buf,
+	    2 * THREADS * TURNS);
 }
