@@ -674,6 +674,8 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	}
 	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
 	reuse_limits(r.cfg->cfg);
+	if (qentry_lock_setup(queue_dir(r.queue), err, sizeof(err)) == -1)
+		log_err("queue runner: %s; no entry can be delivered", err);
 	sweep_state(queue_dir(r.queue));
 	r.report_delay = (unsigned)(((unsigned long)getpid() * 2654435761u ^
 	    (unsigned long)time(NULL)) % REPORT_SPREAD);

@@ -93,17 +93,6 @@ journal_free(struct journal *j)
 	free(j);
 }
 
-/* still_named - is dirfd/name the file open as fd? */
-static bool
-still_named(int dirfd, const char *name, int fd)
-{
-	struct stat a, b;
-
-	return fstat(fd, &a) == 0 && fstatat(dirfd, name, &b,
-	    AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
-	    a.st_ino == b.st_ino;
-}
-
 struct journal *
 journal_create(struct queue *q, const char *name, uint64_t size, char *err,
     size_t errlen)
@@ -111,6 +100,7 @@ journal_create(struct queue *q, const char *name, uint64_t size, char *err,
 	static const uint8_t zeros[1 << 16];
 	struct journal *j;
 	uint32_t gen;
+	bool locked;
 
 	if (!journal_name_ok(name) || size < JOURNAL_SIZE_MIN ||
 	    size > JOURNAL_SIZE_MAX) {
@@ -144,16 +134,16 @@ journal_create(struct queue *q, const char *name, uint64_t size, char *err,
 	/* Held while the file is ours: replay leaves a live one alone.
 	 * Until the lock, another process's replay may have taken the new
 	 * file for a leftover and removed it: then it is not ours. */
-	if (flock(j->fd, LOCK_EX | LOCK_NB) == -1) {
-		seterr(err, errlen, "journal %s: lock: %s", name,
-		    strerror(errno));
-		goto fail;
-	}
-	if (!still_named(j->dirfd, name, j->fd)) {
-		seterr(err, errlen, "journal %s: removed by another process "
-		    "as it was made (another sallyport on this queue "
-		    "directory?)", name);
-		journal_free(j);	/* the name is not ours to remove */
+	locked = flock(j->fd, LOCK_EX | LOCK_NB) == 0;
+	if (!locked || !queue_still_named(j->dirfd, name, j->fd)) {
+		/* Locked or removed by another process's replay, which
+		 * took the new file for a leftover: not ours, nor is the
+		 * name ours to remove. */
+		seterr(err, errlen, "journal %s: %s by another process as "
+		    "it was made (another sallyport on this queue "
+		    "directory?)", name, locked ? "removed" : "locked");
+		journal_free(j);
+		errno = EBUSY;
 		return NULL;
 	}
 	/* A random first pass: the records of a message that quotes a

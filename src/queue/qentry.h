@@ -140,7 +140,8 @@ int		 qentry_hold(const char *queue_dir, const char *id, char *err,
  * entry holds it: the runner for a whole delivery, `sallyport --queue`
  * for a hold, release, requeue, bounce or delete. Taken, it is checked
  * that the entry exists in incoming/ or hold/; a state file without
- * its entry (a crash inside qentry_remove) is removed then.
+ * its entry (a crash inside qentry_remove) is removed then. A missing
+ * lock file, or one replaced while this lock waited, is an error (EIO).
  *
  * wait_ms: how long to wait for another holder (0: not at all).
  * Returns the lock's descriptor, or -1 with errno EWOULDBLOCK (busy
@@ -148,6 +149,20 @@ int		 qentry_hold(const char *queue_dir, const char *id, char *err,
  */
 int		 qentry_lock(const char *queue_dir, const char *id,
 		    unsigned wait_ms, char *err, size_t errlen);
+/* The lock of entry ID as the program before 3 December 2026 took it,
+ * flock(2) on state/ID (made empty if missing): taken by `sallyport
+ * --queue` after qentry_lock, so that a runner still running the old
+ * program (it keeps it until sallyport restarts) and a new command
+ * never change an entry at once. To go once no such runner can be
+ * left. Returns as qentry_lock; give it back with qentry_unlock. */
+int		 qentry_lock_old(const char *queue_dir, const char *id,
+		    unsigned wait_ms, char *err, size_t errlen);
+/* queue_dir/lock made (empty, 0600) if missing: by the runner when it
+ * starts and by `sallyport --queue` before its first lock, never by
+ * qentry_lock (a file made while another holder kept its lock on a
+ * removed one would let both in). 0, or -1 with err. */
+int		 qentry_lock_setup(const char *queue_dir, char *err,
+		    size_t errlen);
 void		 qentry_unlock(int lock);
 
 #endif

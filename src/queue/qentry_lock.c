@@ -23,15 +23,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "queue/qentry.h"
 #include "queue/qentry_file.h"
+#include "queue/queue_priv.h"
 
 #define LOCK_POLL_MS	20
 #define LOCK_FILE	"lock"
@@ -52,27 +55,33 @@ present(const char *queue_dir, const char *sub, const char *id)
 }
 
 /* byte - the lock's offset for id (16 hex digits, checked): its 62 low
- * bits, so that l_start stays below OFF_MAX; ids that differ only
- * above them are 2^50 microseconds (35 years) apart */
+ * bits, so that l_start is never negative. Ids that share them differ
+ * in the top two bits of their seconds, 2^30 seconds (34 years) or
+ * more apart, and would only find each other busy. */
 static off_t
 byte(const char *id)
 {
 	uint64_t v = 0;
 	size_t i;
 
+	_Static_assert(sizeof(off_t) == 8, "a 64-bit off_t");
 	for (i = 0; i < QUEUE_ID_LEN; i++)
 		v = v << 4 | (uint64_t)(id[i] <= '9' ? id[i] - '0' :
 		    id[i] - 'A' + 10);
 	return (off_t)(v & ((UINT64_C(1) << 62) - 1));
 }
 
-/* take - the byte of id locked on fd, trying for up to wait_ms */
+/* take - fd locked, trying for up to wait_ms: the byte of id (an open
+ * file description lock), or with old, the whole file (flock); -1 with
+ * errno EWOULDBLOCK when busy past wait_ms, err said either way */
 static int
-take(int fd, const char *id, unsigned wait_ms)
+take(int fd, const char *id, bool old, unsigned wait_ms, const char *path,
+    char *err, size_t errlen)
 {
 	struct timespec pause = { 0, LOCK_POLL_MS * 1000000L };
 	struct flock fl;
 	unsigned waited = 0;
+	int rc, saved;
 
 	for (;;) {
 		memset(&fl, 0, sizeof(fl));
@@ -80,26 +89,83 @@ take(int fd, const char *id, unsigned wait_ms)
 		fl.l_whence = SEEK_SET;
 		fl.l_start = byte(id);
 		fl.l_len = 1;
-		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		rc = old ? flock(fd, LOCK_EX | LOCK_NB) :
+		    fcntl(fd, F_OFD_SETLK, &fl);
+		if (rc == 0)
 			return 0;
-		if (errno == EINTR)
+		saved = errno == EACCES ? EWOULDBLOCK : errno;
+		if (saved == EINTR)
 			continue;
-		if ((errno != EAGAIN && errno != EACCES) ||
-		    waited >= wait_ms) {
-			if (errno == EACCES)
-				errno = EWOULDBLOCK;
-			return -1;
+		if (saved == EWOULDBLOCK && waited < wait_ms) {
+			nanosleep(&pause, NULL);
+			waited += LOCK_POLL_MS;
+			continue;
 		}
-		nanosleep(&pause, NULL);
-		waited += LOCK_POLL_MS;
+		if (saved == EWOULDBLOCK)
+			snprintf(err, errlen, "%s: busy: being delivered or "
+			    "changed, try again", id);
+		else
+			snprintf(err, errlen, "lock %s: %s", path,
+			    strerror(saved));
+		errno = saved;
+		return -1;
 	}
+}
+
+/* locked - queue_dir/sub/name opened (flags) and locked as take does,
+ * then checked to be still that name: its descriptor, or -1 with err
+ * and errno (ENOENT: no such file; ESTALE: removed or replaced while
+ * the lock was awaited, err not said) */
+static int
+locked(const char *queue_dir, const char *sub, const char *name, int flags,
+    const char *id, bool old, unsigned wait_ms, char *err, size_t errlen)
+{
+	char path[QENTRY_PATH_LEN];
+	int dfd, fd = -1, saved;
+
+	if (qentry_path(path, queue_dir, sub, name, err, errlen) == -1)
+		return -1;
+	if ((dfd = qentry_openat(queue_dir, sub, NULL, 0, 0)) == -1 ||
+	    (fd = qentry_openin(dfd, name, flags, 0600)) == -1) {
+		saved = errno;
+		snprintf(err, errlen, "open %s: %s", path,
+		    qentry_strerror(saved));
+	} else if (take(fd, id, old, wait_ms, path, err, errlen) == -1)
+		saved = errno;
+	else
+		saved = queue_still_named(dfd, name, fd) ? 0 : ESTALE;
+	if (dfd != -1)
+		close(dfd);
+	if (saved != 0 && fd != -1)
+		close(fd);
+	errno = saved;
+	return saved != 0 ? -1 : fd;
+}
+
+int
+qentry_lock_setup(const char *queue_dir, char *err, size_t errlen)
+{
+	char path[QENTRY_PATH_LEN];
+	int fd;
+
+	if (qentry_path(path, queue_dir, LOCK_FILE, NULL, err, errlen) == -1)
+		return -1;
+	/* "." for the directory itself: the same refusals as for an
+	 * entry's file (a link, a FIFO, another owner's file) */
+	if ((fd = qentry_openat(queue_dir, ".", LOCK_FILE, O_RDWR | O_CREAT,
+	    0600)) == -1) {
+		snprintf(err, errlen, "open %s: %s", path,
+		    qentry_strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 int
 qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
     char *err, size_t errlen)
 {
-	char path[QENTRY_PATH_LEN];
 	int fd, in, held, saved, sdfd;
 
 	if (!qentry_id_valid(id)) {
@@ -107,28 +173,19 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
 		errno = EINVAL;
 		return -1;
 	}
-	if (qentry_path(path, queue_dir, LOCK_FILE, NULL, err, errlen) == -1)
-		return -1;
-	/* "." for the directory itself: the same refusals as for an
-	 * entry's file (a link, a FIFO, another owner's file) */
-	if ((fd = qentry_openat(queue_dir, ".", LOCK_FILE, O_RDWR | O_CREAT,
-	    0600)) == -1) {
+	/* Never made here: a file made while another holder kept its lock
+	 * on a removed one would let both in. qentry_lock_setup makes it
+	 * ("." for queue_dir itself). */
+	if ((fd = locked(queue_dir, ".", LOCK_FILE, O_RDWR, id, false,
+	    wait_ms, err, errlen)) == -1) {
 		saved = errno;
-		snprintf(err, errlen, "open %s: %s", path,
-		    qentry_strerror(saved));
-		errno = saved == ENOENT ? EIO : saved;
-		return -1;
-	}
-	if (take(fd, id, wait_ms) == -1) {
-		saved = errno;
-		if (saved == EWOULDBLOCK)
-			snprintf(err, errlen, "%s: busy: being delivered or "
-			    "changed, try again", id);
-		else
-			snprintf(err, errlen, "lock %s: %s", path,
-			    strerror(saved));
-		close(fd);
-		errno = saved;
+		if (saved == ENOENT || saved == ESTALE)
+			snprintf(err, errlen, "%s/%s: %s", queue_dir, LOCK_FILE,
+			    saved == ESTALE ? "removed or replaced while in "
+			    "use: restart sallyport" : "missing (the entries' "
+			    "locks: sallyport makes it when it starts; never "
+			    "remove it)");
+		errno = saved == ENOENT || saved == ESTALE ? EIO : saved;
 		return -1;
 	}
 	/* Under the lock nothing moves or removes the entry: it is in
@@ -156,6 +213,32 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
 	close(fd);
 	errno = ENOENT;
 	return -1;
+}
+
+/*
+ * The old lock, flock(2) on state/ID, taken by `sallyport --queue`
+ * after qentry_lock while a runner of the program before it may still
+ * run: a runner keeps the program it started with until sallyport is
+ * restarted, and took only this one. Made empty if missing, as it was;
+ * taken, the file must still be state/ID (a runner of the old program
+ * that removed the entry removed it too, under its lock).
+ */
+int
+qentry_lock_old(const char *queue_dir, const char *id, unsigned wait_ms,
+    char *err, size_t errlen)
+{
+	int fd;
+
+	if (qentry_mkdir(queue_dir, "state", err, errlen) == -1)
+		return -1;
+	/* ESTALE: the runner that held it removed the entry, this with it */
+	if ((fd = locked(queue_dir, "state", id, O_RDONLY | O_CREAT, id, true,
+	    wait_ms, err, errlen)) == -1 && (errno == ESTALE ||
+	    errno == ENOENT)) {
+		snprintf(err, errlen, "%s: no such queue entry", id);
+		errno = ENOENT;
+	}
+	return fd;
 }
 
 void

@@ -48,6 +48,16 @@ queue_pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
 	return 0;
 }
 
+bool
+queue_still_named(int dirfd, const char *name, int fd)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && fstatat(dirfd, name, &b,
+	    AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino;
+}
+
 int
 queue_subdir_open(const char *dir, const char *name, char *err,
     size_t errlen)

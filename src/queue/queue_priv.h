@@ -69,6 +69,9 @@ void	seterr(char *err, size_t errlen, const char *fmt, ...)
 /* pwrite all n octets at off: 0, or -1 with errno (EIO for a write
  * that makes no progress). */
 int	queue_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
+/* queue_still_named - is dirfd/name (no link followed) the file open
+ * as fd? A file another process removed or replaced is not. */
+bool	queue_still_named(int dirfd, const char *name, int fd);
 /* Open (creating, mode 0700) dir/name as a directory: the fd, or -1
  * with err. */
 int	queue_subdir_open(const char *dir, const char *name, char *err,

@@ -377,10 +377,14 @@ static int
 change(struct qrun *r, const char *id, bool quiet_gone)
 {
 	char err[512] = "";
-	int lock, rc, saved = 0;
+	int lock, old = -1, rc, saved = 0;
 
 	if ((lock = qentry_lock(r->dir, id, r->wait_ms, err,
-	    sizeof(err))) == -1) {
+	    sizeof(err))) == -1 || (old = qentry_lock_old(r->dir, id,
+	    r->wait_ms, err, sizeof(err))) == -1) {
+		saved = errno;
+		qentry_unlock(lock);
+		errno = saved;
 		if (quiet_gone && errno == ENOENT)
 			return 0;
 		if (errno == ENOENT && r->c->cmd == QCMD_RELEASE)
@@ -427,6 +431,7 @@ change(struct qrun *r, const char *id, bool quiet_gone)
 		rc = bounce_entry(r, id);
 		break;
 	}
+	qentry_unlock(old);
 	qentry_unlock(lock);
 	if (rc != 0 && quiet_gone && saved == ENOENT)
 		return 0;
@@ -505,6 +510,7 @@ as_queue_owner(const char *dir)
 static int
 run(struct qrun *r, int nids, char **ids)
 {
+	char err[512];
 	int i, status = 0;
 
 	switch (r->c->cmd) {
@@ -521,6 +527,10 @@ run(struct qrun *r, int nids, char **ids)
 	}
 	if (as_queue_owner(r->dir) != 0)
 		return 1;
+	if (qentry_lock_setup(r->dir, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sallyport: %s\n", err);
+		return 1;
+	}
 	if (r->all)
 		status = change_all(r);
 	for (i = 0; i < nids; i++)

@@ -4,6 +4,7 @@ Local delivery points at an LMTP port where nothing listens, so whether
 or not a delivery runner is at work, an accepted message stays in the
 queue with its recipients pending."""
 
+import fcntl
 import json
 import os
 import re
@@ -222,6 +223,24 @@ class QueueTool(sallytest.TestCase):
         # state/ is opened before the entry is removed: refused whole,
         # nothing half done.
         self.assertIn(qid, self.srv.wait_queue(queue_id=qid))
+
+    def test_changes_wait_for_a_runner_of_the_old_program(self):
+        # Until sallyport restarts after an upgrade its runner may be the
+        # program before the lock moved to queue_dir/lock: it locks
+        # state/ID with flock. A command waits for that lock too.
+        qid = self.accept(['user@example.test'], 'old runner')
+        state = os.path.join(self.srv.queue_dir, 'state')
+        os.makedirs(state, 0o700, exist_ok=True)
+        fd = os.open(os.path.join(state, qid), os.O_RDONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _, err = self.queue('hold', qid, '--wait', '0', status=1)
+            self.assertIn('%s: busy: being delivered' % qid, err)
+            self.assertIn(qid, self.srv.queue_names())
+        finally:
+            os.close(fd)
+        out, _ = self.queue('hold', qid, '--wait', '0')
+        self.assertEqual(out, '%s held\n' % qid)
 
     def test_usage_and_config_errors(self):
         _, err = self.queue('frobnicate', status=2)

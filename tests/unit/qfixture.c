@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "qfixture.h"
+#include "queue/qentry.h"
 #include "scratch.h"
 
 struct queue *
@@ -18,6 +19,8 @@ qfixture_open(char *dir, size_t len, const char *what)
 
 	scratch_make(dir, len, what);
 	cr_assert_not_null(q = queue_open(dir, err, sizeof(err)), "%s", err);
+	/* as the runner makes it when it starts */
+	cr_assert_eq(qentry_lock_setup(dir, err, sizeof(err)), 0, "%s", err);
 	return q;
 }
 

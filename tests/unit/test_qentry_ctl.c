@@ -115,6 +115,84 @@ Test(qctl, lock_file_that_is_a_link_is_refused)
 	cr_assert(!exists(".", "elsewhere"), "the link was followed");
 }
 
+/* The lock file removed while a lock is held: no lock taken on a new
+ * file behind the holder's back, and said so; the runner's start makes
+ * it again. */
+Test(qctl, lock_file_removed_is_not_made_again)
+{
+	char id[QUEUE_ID_LEN + 1], path[400];
+	int a, b;
+
+	commit("s@example.org", id);
+	cr_assert_neq(a = qentry_lock(dir, id, 0, err, sizeof(err)), -1, "%s",
+	    err);
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(qentry_lock(dir, id, 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EIO);
+	cr_assert(strstr(err, "missing") != NULL, "%s", err);
+	cr_assert(!exists(".", "lock"), "made again by a lock");
+	qentry_unlock(a);
+	cr_assert_eq(qentry_lock_setup(dir, err, sizeof(err)), 0, "%s", err);
+	cr_assert_neq(b = qentry_lock(dir, id, 0, err, sizeof(err)), -1, "%s",
+	    err);
+	qentry_unlock(b);
+}
+
+/* Ids far apart: the byte is the id's low 62 bits, so ids that differ
+ * only in the top two share it (busy, never both in), and the largest
+ * id is locked like any other. */
+Test(qctl, lock_bytes_of_extreme_ids)
+{
+	char id[QUEUE_ID_LEN + 1], from[400], to[400];
+	int a;
+
+	commit("s@example.org", id);
+	snprintf(from, sizeof(from), "%s/incoming/%s", dir, id);
+	snprintf(to, sizeof(to), "%s/incoming/0000000000000000", dir);
+	cr_assert_eq(rename(from, to), 0);
+	cr_assert_neq(a = qentry_lock(dir, "0000000000000000", 0, err,
+	    sizeof(err)), -1, "%s", err);
+	cr_assert_eq(qentry_lock(dir, "4000000000000000", 0, err,
+	    sizeof(err)), -1);
+	cr_assert_eq(errno, EWOULDBLOCK, "%s", err);
+	cr_assert_eq(qentry_lock(dir, "C000000000000000", 0, err,
+	    sizeof(err)), -1);
+	cr_assert_eq(errno, EWOULDBLOCK, "%s", err);
+	cr_assert_eq(qentry_lock(dir, "0000000000000001", 0, err,
+	    sizeof(err)), -1);
+	cr_assert_eq(errno, ENOENT, "%s", err);
+	qentry_unlock(a);
+	cr_assert_eq(qentry_lock(dir, "FFFFFFFFFFFFFFFF", 0, err,
+	    sizeof(err)), -1);
+	cr_assert_eq(errno, ENOENT, "%s", err);
+}
+
+/* A held entry's lock: found in hold/, its state file kept. */
+Test(qctl, lock_of_a_held_entry_keeps_its_state)
+{
+	char id[QUEUE_ID_LEN + 1];
+	struct qentry *e;
+	int a;
+
+	commit("s@example.org", id);
+	cr_assert_not_null(e = qentry_load(dir, id, err, sizeof(err)), "%s",
+	    err);
+	cr_assert_eq(qentry_record(dir, e, 0, "deferred", "451 later", err,
+	    sizeof(err)), 0, "%s", err);
+	qentry_free(e);
+	cr_assert_eq(qentry_hold(dir, id, err, sizeof(err)), 0, "%s", err);
+	cr_assert_neq(a = qentry_lock(dir, id, 0, err, sizeof(err)), -1, "%s",
+	    err);
+	qentry_unlock(a);
+	cr_assert(exists("state", id), "the held entry's state removed");
+	cr_assert_not_null(e = qentry_load_any(dir, id, false, err,
+	    sizeof(err)), "%s", err);
+	cr_assert_not_null(e->last_error[0]);
+	cr_assert(strstr(e->last_error[0], "451 later") != NULL);
+	qentry_free(e);
+}
+
 Test(qctl, lock_of_a_removed_entry)
 {
 	char id[QUEUE_ID_LEN + 1];
