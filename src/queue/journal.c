@@ -135,6 +135,11 @@ journal_create(struct queue *q, const char *name, uint64_t size, char *err,
 	 * Until the lock, another process's replay may have taken the new
 	 * file for a leftover and removed it: then it is not ours. */
 	locked = flock(j->fd, LOCK_EX | LOCK_NB) == 0;
+	if (!locked && errno != EWOULDBLOCK) {
+		seterr(err, errlen, "journal %s: lock: %s", name,
+		    strerror(errno));
+		goto fail;
+	}
 	if (!locked || !queue_still_named(j->dirfd, name, j->fd)) {
 		/* Locked or removed by another process's replay, which
 		 * took the new file for a leftover: not ours, nor is the

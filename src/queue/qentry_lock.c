@@ -54,6 +54,18 @@ present(const char *queue_dir, const char *sub, const char *id)
 	return rc;
 }
 
+/* remove_state - state/ID removed, if there (its entry is gone) */
+static void
+remove_state(const char *queue_dir, const char *id)
+{
+	int sdfd;
+
+	if ((sdfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) != -1) {
+		(void)unlinkat(sdfd, id, 0);
+		close(sdfd);
+	}
+}
+
 /* byte - the lock's offset for id (16 hex digits, checked): its 62 low
  * bits, so that l_start is never negative. Ids that share them differ
  * in the top two bits of their seconds, 2^30 seconds (34 years) or
@@ -123,8 +135,10 @@ locked(const char *queue_dir, const char *sub, const char *name, int flags,
 	char path[QENTRY_PATH_LEN];
 	int dfd, fd = -1, saved;
 
-	if (qentry_path(path, queue_dir, sub, name, err, errlen) == -1)
+	if (qentry_path(path, queue_dir, sub, name, err, errlen) == -1) {
+		errno = ENAMETOOLONG;
 		return -1;
+	}
 	if ((dfd = qentry_openat(queue_dir, sub, NULL, 0, 0)) == -1 ||
 	    (fd = qentry_openin(dfd, name, flags, 0600)) == -1) {
 		saved = errno;
@@ -166,7 +180,7 @@ int
 qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
     char *err, size_t errlen)
 {
-	int fd, in, held, saved, sdfd;
+	int fd, in, held, saved;
 
 	if (!qentry_id_valid(id)) {
 		snprintf(err, errlen, "%s: not a queue id", id);
@@ -205,10 +219,7 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
 	}
 	/* No entry: a state file of this id is stale (a crash inside
 	 * qentry_remove) and goes, under the lock. */
-	if ((sdfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) != -1) {
-		(void)unlinkat(sdfd, id, 0);
-		close(sdfd);
-	}
+	remove_state(queue_dir, id);
 	snprintf(err, errlen, "%s: no such queue entry", id);
 	close(fd);
 	errno = ENOENT;
@@ -233,10 +244,22 @@ qentry_lock_old(const char *queue_dir, const char *id, unsigned wait_ms,
 		return -1;
 	/* ESTALE: the runner that held it removed the entry, this with it */
 	if ((fd = locked(queue_dir, "state", id, O_RDONLY | O_CREAT, id, true,
-	    wait_ms, err, errlen)) == -1 && (errno == ESTALE ||
-	    errno == ENOENT)) {
+	    wait_ms, err, errlen)) == -1) {
+		if (errno == ESTALE || errno == ENOENT) {
+			snprintf(err, errlen, "%s: no such queue entry", id);
+			errno = ENOENT;
+		}
+		return -1;
+	}
+	/* An old runner takes no byte: it may have removed the entry
+	 * before this file was made, which is then made for nothing. */
+	if (present(queue_dir, "incoming", id) == 0 &&
+	    present(queue_dir, "hold", id) == 0) {
+		remove_state(queue_dir, id);
 		snprintf(err, errlen, "%s: no such queue entry", id);
+		close(fd);
 		errno = ENOENT;
+		return -1;
 	}
 	return fd;
 }

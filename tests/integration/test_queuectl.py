@@ -239,7 +239,7 @@ class QueueTool(sallytest.TestCase):
             self.assertIn(qid, self.srv.queue_names())
         finally:
             os.close(fd)
-        out, _ = self.queue('hold', qid, '--wait', '0')
+        out, _ = self.queue('hold', qid, '--wait', '10')
         self.assertEqual(out, '%s held\n' % qid)
 
     def test_usage_and_config_errors(self):

@@ -6,8 +6,10 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,7 +114,36 @@ Test(qctl, lock_file_that_is_a_link_is_refused)
 	cr_assert_eq(qentry_lock(dir, id, 0, err, sizeof(err)), -1);
 	cr_assert_neq(errno, ENOENT);
 	cr_assert(strstr(err, "symbolic link") != NULL, "%s", err);
+	/* nor made through it by the start's setup */
+	cr_assert_eq(qentry_lock_setup(dir, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "symbolic link") != NULL, "%s", err);
 	cr_assert(!exists(".", "elsewhere"), "the link was followed");
+}
+
+/* The old lock (flock on state/ID), for a runner of the program before:
+ * busy while that runner holds it; an entry that runner removed before
+ * the command came is gone, and no state file is left for it. */
+Test(qctl, old_lock_of_a_runner_before)
+{
+	char id[QUEUE_ID_LEN + 1], path[400];
+	int runner, a;
+
+	commit("s@example.org", id);
+	cr_assert_neq(a = qentry_lock_old(dir, id, 0, err, sizeof(err)), -1,
+	    "%s", err);
+	qentry_unlock(a);
+	snprintf(path, sizeof(path), "%s/state/%s", dir, id);
+	cr_assert_neq(runner = open(path, O_RDONLY | O_CREAT, 0600), -1);
+	cr_assert_eq(flock(runner, LOCK_EX), 0);
+	cr_assert_eq(qentry_lock_old(dir, id, 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EWOULDBLOCK, "%s", err);
+	/* that runner delivers it: the entry and its state removed */
+	cr_assert_eq(qentry_remove(dir, id, err, sizeof(err)), 0, "%s", err);
+	close(runner);
+	cr_assert_eq(qentry_lock_old(dir, id, 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, ENOENT, "%s", err);
+	cr_assert(strstr(err, "no such queue entry") != NULL, "%s", err);
+	cr_assert(!exists("state", id), "a state file made for nothing");
 }
 
 /* The lock file removed while a lock is held: no lock taken on a new
