@@ -79,18 +79,24 @@ member_end(struct member *m, inject_addr_fn *fn, void *arg, char *err,
 	return rc;
 }
 
-/* angle_end - '>': the angle address, its obsolete route dropped */
+/* angle_end - '>': the angle address, its obsolete route dropped (up
+ * to the last ':' outside quotes and domain literals, whose '"' and ':'
+ * are their own) */
 static int
 angle_end(struct member *m, inject_addr_fn *fn, void *arg)
 {
 	char *a = m->text, *colon = NULL;
-	bool quoted = false;
+	bool quoted = false, literal = false;
 	int rc = 0;
 
 	m->text[m->len] = '\0';
 	for (char *p = a; *p != '\0'; p++) {
-		if (*p == '\\' && quoted && p[1] != '\0')
+		if (literal)
+			literal = *p != ']';
+		else if (*p == '\\' && quoted && p[1] != '\0')
 			p++;	/* a quoted-pair: only inside quotes */
+		else if (*p == '[' && !quoted)
+			literal = true;
 		else if (*p == '"')
 			quoted = !quoted;
 		else if (*p == ':' && !quoted && a[0] == '@')

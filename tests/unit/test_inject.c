@@ -55,6 +55,12 @@ Test(inject_addr, the_forms_of_rfc5322)
 	cr_assert_str_eq(addrs("undisclosed-recipients:;"), "");
 	cr_assert_str_eq(addrs("<@relay.example,@r2.example:bob@example.org>"),
 	    "bob@example.org");
+	/* a route's end is no ':' of a domain literal's, nor after a '"'
+	 * in one */
+	cr_assert_str_eq(addrs("<@relay.example:root@[IPv6:::1]>"),
+	    "root@[IPv6:::1]");
+	cr_assert_str_eq(addrs("<@[192.0.2.1\":x]:bob@example.org>"),
+	    "bob@example.org");
 	cr_assert_str_eq(addrs("\"john q\"@example.org"),
 	    "\"john q\"@example.org");
 	cr_assert_str_eq(addrs("bob @ example . org"), "bob@example.org");
