@@ -86,6 +86,8 @@ metrics_text_sum(const struct metrics_slot *slots, size_t nslots,
 		out->dns_queries += u(&x->dns_queries);
 		out->dns_failures += u(&x->dns_failures);
 		out->proxy_headers += u(&x->proxy_headers);
+		out->journal_syncs += u(&x->journal_syncs);
+		out->journal_writeouts += u(&x->journal_writeouts);
 		/* The runner's alone: nobody else sets them. */
 		if (n == METRICS_SLOT_RUNNER) {
 			out->queue_entries = s(&x->queue_entries);
@@ -378,6 +380,15 @@ render_other(struct out *o, const struct metrics_slot *t)
 	family(o, "sallyport_proxy_headers", "counter", NULL, "PROXY protocol "
 	    "headers taken on proxy listeners.");
 	sample_u(o, "sallyport_proxy_headers", "_total", "", t->proxy_headers);
+	family(o, "sallyport_journal_syncs", "counter", NULL, "Group "
+	    "commits: each makes every message appended to a journal since "
+	    "the last one durable with one fdatasync.");
+	sample_u(o, "sallyport_journal_syncs", "_total", "", t->journal_syncs);
+	family(o, "sallyport_journal_writeouts", "counter", NULL, "Batches "
+	    "of journalled messages written out to the queue's directories, "
+	    "each with one syncfs.");
+	sample_u(o, "sallyport_journal_writeouts", "_total", "",
+	    t->journal_writeouts);
 }
 
 int

@@ -112,8 +112,13 @@ run_done(struct committer *c)
 	pthread_mutex_lock(&c->lock);
 	c->inflight -= freed;
 	if (ready.head != NULL) {
+		/* A materializer gathering a batch is woken only when it
+		 * is full (committer_journal.c). */
+		bool was_empty = c->ready.head == NULL;
+
 		joblist_append(&c->ready, &ready);
-		pthread_cond_signal(&c->mcond);
+		if (was_empty || c->backlog >= COMMIT_BATCH_MAX)
+			pthread_cond_signal(&c->mcond);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -179,6 +184,7 @@ committer_new(struct ev_loop *loop, struct queue *q,
     const struct commit_opts *o)
 {
 	struct committer *c;
+	pthread_condattr_t ca;
 	int rc;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -193,7 +199,10 @@ committer_new(struct ev_loop *loop, struct queue *q,
 	joblist_init(&c->ready);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
-	pthread_cond_init(&c->mcond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->mcond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&c->idle, NULL);
 	ev_async_init(&c->wake, on_wake);
 	c->wake.data = c;

@@ -30,8 +30,8 @@
 #include "queue/journal.h"
 #include "queue/queuectl.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
-#define BATCH_MAX	256	/* entries written out per syncfs */
 /* Acknowledged entries not yet written out, at most: each holds its
  * spool (up to 64 KiB) in memory; past it new jobs wait. */
 #define BACKLOG_MAX	1024
@@ -51,6 +51,7 @@ flush(struct committer *c, struct joblist *group, uint64_t last)
 	unsigned n = 0;
 
 	if (journal_sync(c->journal, last, err, sizeof(err)) == 0) {
+		METRICS_INC(journal_syncs);
 		for (j = group->head; j; j = j->next, n++) {
 			j->status = 0;
 			j->materialize = true;
@@ -272,6 +273,7 @@ write_out(struct committer *c, struct job *first)
 		goto fail;
 	for (j = first; j; j = j->next)
 		j->in_queue = true;
+	METRICS_INC(journal_writeouts);
 	return 0;
 fail:
 	log_err("journal: writing out entries (id=%s and on): %s; their "
@@ -293,7 +295,7 @@ written(struct committer *c, struct joblist *batch)
 	committer_finish(c, batch);
 }
 
-/* take_batch - up to BATCH_MAX of the ready jobs; lock held */
+/* take_batch - up to COMMIT_BATCH_MAX of the ready jobs; lock held */
 static void
 take_batch(struct committer *c, struct joblist *batch)
 {
@@ -301,9 +303,32 @@ take_batch(struct committer *c, struct joblist *batch)
 	size_t n;
 
 	joblist_init(batch);
-	for (n = 0; n < BATCH_MAX && (j = joblist_pop(&c->ready)) != NULL;
+	for (n = 0; n < COMMIT_BATCH_MAX && (j = joblist_pop(&c->ready)) != NULL;
 	    n++)
 		joblist_push(batch, j);
+}
+
+/* linger - whether the materializer waits for a fuller batch, and
+ * until when: the oldest ready job was submitted less than
+ * COMMIT_LINGER_MS ago and nothing hurries; lock held */
+static bool
+linger(const struct committer *c, struct timespec *until)
+{
+	struct timespec now;
+	const struct job *j = c->ready.head;
+
+	if (j == NULL || c->stopping || c->draining || c->wedged ||
+	    c->backlog >= COMMIT_BATCH_MAX)
+		return false;
+	*until = j->submitted;
+	until->tv_nsec += COMMIT_LINGER_MS * 1000000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec < until->tv_sec || (now.tv_sec == until->tv_sec &&
+	    now.tv_nsec < until->tv_nsec);
 }
 
 static void *
@@ -318,6 +343,10 @@ materializer(void *arg)
 	joblist_init(&batch);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
+		if (batch.head == NULL && linger(c, &until)) {
+			pthread_cond_timedwait(&c->mcond, &c->lock, &until);
+			continue;
+		}
 		if (batch.head == NULL)
 			take_batch(c, &batch);
 		if (batch.head == NULL) {
@@ -353,7 +382,7 @@ materializer(void *arg)
 		journal_stall(c->journal);
 		c->stalled = true;
 		pthread_cond_signal(&c->cond);
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);	/* mcond's clock */
 		until.tv_sec += RETRY_PAUSE;
 		pthread_cond_timedwait(&c->mcond, &c->lock, &until);
 	}

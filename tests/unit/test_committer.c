@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -338,6 +339,108 @@ Test(committer, every_job_answered_once_and_durable_or_failed)
 Test(committer, journal_every_job_answered_once_and_durable)
 {
 	answered_once(COMMIT_JOURNAL);
+}
+
+/* One client after another: each entry submitted when the previous
+ * one was answered, as a session sends its messages. Each is its own
+ * group commit; the write-out gathers them (COMMIT_LINGER_MS) rather
+ * than syncing the file system for each. */
+#define CHAIN	100
+
+static size_t chain_next;
+
+static void
+on_chain_commit(void *arg, int status)
+{
+	struct run *r = the_run;
+
+	if (arg != NULL)
+		on_commit(arg, status);
+	if (chain_next < CHAIN) {
+		make_spool(r, chain_next, false);
+		r->pending++;
+		committer_submit(r->committer, r->items[chain_next].spool,
+		    on_chain_commit, &r->items[chain_next]);
+		chain_next++;
+	}
+}
+
+static void
+on_chain_start(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *r = w->data;
+
+	(void)loop;
+	(void)revents;
+	r->break_when_done = false;
+	chain_next = 0;
+	on_chain_commit(NULL, 0);
+}
+
+/* on_chain_poll - ends the loop once every entry was published */
+static void
+on_chain_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *r = w->data;
+	size_t i;
+
+	(void)revents;
+	for (i = 0; i < CHAIN; i++)
+		if (r->items[i].published == 0)
+			return;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+Test(committer, journal_writes_out_one_clients_entries_together)
+{
+	struct run *r = run_new(COMMIT_JOURNAL);
+	ev_timer start, poll, timeout;
+	uint64_t syncs0 = metrics_self->journal_syncs;
+	uint64_t outs0 = metrics_self->journal_writeouts, syncs, outs;
+	double t0, ms;
+	size_t i;
+
+	ev_timer_init(&start, on_chain_start, 0., 0.);
+	start.data = r;
+	ev_timer_start(r->loop, &start);
+	ev_timer_init(&poll, on_chain_poll, 0.002, 0.002);
+	poll.data = r;
+	ev_timer_start(r->loop, &poll);
+	ev_timer_init(&timeout, on_timeout, 60., 0.);
+	ev_timer_start(r->loop, &timeout);
+	t0 = now_ms();
+	ev_run(r->loop, 0);
+	ms = now_ms() - t0;
+	ev_timer_stop(r->loop, &poll);
+	ev_timer_stop(r->loop, &timeout);
+	syncs = metrics_self->journal_syncs - syncs0;
+	outs = metrics_self->journal_writeouts - outs0;
+	for (i = 0; i < CHAIN; i++) {
+		cr_assert_eq(r->items[i].calls, 1);
+		cr_assert_eq(r->items[i].status, 0);
+		cr_assert_eq(r->items[i].published, 1, "%s not published",
+		    r->items[i].id);
+		check_entry(&r->items[i]);
+	}
+	/* Nobody waited for another: a sync per entry. */
+	cr_assert_eq(syncs, CHAIN);
+	/* A batch every COMMIT_LINGER_MS at most, give or take the
+	 * commit of its first entry (taken as up to half of it): written
+	 * out one by one they would be a batch per sync, or close. */
+	cr_assert_leq(outs, ms / (COMMIT_LINGER_MS / 2.) + 2,
+	    "%llu write-outs for %d entries in %.1f ms",
+	    (unsigned long long)outs, CHAIN, ms);
+	committer_free(r->committer);
+	run_free(r);
 }
 
 /* submit_all - NJOBS spools submitted, a few doomed, without the loop */

@@ -180,6 +180,8 @@ Test(metrics_text, every_family_and_label_set_from_the_start)
 		"sallyport_commit_latency_seconds histogram",
 		"sallyport_dns_queries counter", "sallyport_dns_failures counter",
 		"sallyport_proxy_headers counter",
+		"sallyport_journal_syncs counter",
+		"sallyport_journal_writeouts counter",
 	};
 	char line[128], *t = render(true);
 	size_t n;
