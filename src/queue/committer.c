@@ -85,6 +85,7 @@ run_done(struct committer *c)
 	struct joblist ready;
 	struct job *j, *next;
 	unsigned long freed = 0;
+	unsigned nready = 0;
 
 	pthread_mutex_lock(&c->lock);
 	j = c->done.head;
@@ -100,6 +101,7 @@ run_done(struct committer *c)
 		if (j->materialize) {
 			j->materialize = false;
 			joblist_push(&ready, j);
+			nready++;
 			continue;
 		}
 		if (j->in_queue && c->publish != NULL &&
@@ -117,7 +119,8 @@ run_done(struct committer *c)
 		bool was_empty = c->ready.head == NULL;
 
 		joblist_append(&c->ready, &ready);
-		if (was_empty || c->backlog >= COMMIT_BATCH_MAX)
+		c->nready += nready;
+		if (was_empty || c->nready >= COMMIT_BATCH_MAX)
 			pthread_cond_signal(&c->mcond);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -189,6 +192,18 @@ committer_new(struct ev_loop *loop, struct queue *q,
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	/* The materializer's deadlines are on the monotonic clock. */
+	if (pthread_condattr_init(&ca) != 0) {
+		free(c);
+		return NULL;
+	}
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&c->mcond, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		free(c);
+		return NULL;
+	}
+	pthread_condattr_destroy(&ca);
 	c->loop = loop;
 	c->queue = q;
 	c->publish = o->published;
@@ -199,10 +214,6 @@ committer_new(struct ev_loop *loop, struct queue *q,
 	joblist_init(&c->ready);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->mcond, &ca);
-	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&c->idle, NULL);
 	ev_async_init(&c->wake, on_wake);
 	c->wake.data = c;

@@ -72,6 +72,9 @@ struct committer {
 	struct journal	*journal;
 	uint64_t	 journal_size;
 	unsigned	 backlog;	/* acknowledged, not yet written out */
+	unsigned	 nready;	/* of them, in ready */
+	bool		 hurry;		/* an append waits for every record to
+					 * be retired: no gathering */
 	bool		 stalled;	/* writing them out fails for now */
 	/* Nothing more is written out or retired until a restart replays
 	 * the journal: a syncfs failed (the data of the files it covered

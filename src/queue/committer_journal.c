@@ -123,6 +123,19 @@ one_by_one:
 	}
 }
 
+/* hurry - an append is about to wait for a new pass, that is for every
+ * record to be retired: the materializer writes out what it has at once
+ * rather than gathering a batch (on), until the append is done (off) */
+static void
+hurry(struct committer *c, bool on)
+{
+	pthread_mutex_lock(&c->lock);
+	c->hurry = on;
+	if (on)
+		pthread_cond_signal(&c->mcond);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* commit_group - append every job of the list, one sync per group. A
  * group is synced before it holds a quarter of the journal: an append
  * that waits for room must find the records before it on their way to
@@ -158,6 +171,10 @@ commit_group(struct committer *c, struct job *j)
 		}
 		/* A new pass waits for every record, this group's too:
 		 * synced and on their way first, then append again. */
+		bool wraps = journal_wraps(c->journal, len);
+
+		if (wraps)
+			hurry(c, true);
 		while ((rc = journal_append(c->journal, spool_id(j->spool),
 		    spool_held(j->spool), &iov, 1, -1, len,
 		    &j->ticket, err, sizeof(err))) == -1 && errno == EAGAIN &&
@@ -165,6 +182,8 @@ commit_group(struct committer *c, struct job *j)
 			flush(c, &group, last);
 			bytes = 0;
 		}
+		if (wraps)
+			hurry(c, false);
 		if (rc == -1) {
 			if (errno == EFBIG)
 				log_info("id=%s larger than the journal: "
@@ -306,6 +325,7 @@ take_batch(struct committer *c, struct joblist *batch)
 	for (n = 0; n < COMMIT_BATCH_MAX && (j = joblist_pop(&c->ready)) != NULL;
 	    n++)
 		joblist_push(batch, j);
+	c->nready -= n;
 }
 
 /* linger - whether the materializer waits for a fuller batch, and
@@ -318,7 +338,7 @@ linger(const struct committer *c, struct timespec *until)
 	const struct job *j = c->ready.head;
 
 	if (j == NULL || c->stopping || c->draining || c->wedged ||
-	    c->backlog >= COMMIT_BATCH_MAX)
+	    c->hurry || c->nready >= COMMIT_BATCH_MAX)
 		return false;
 	*until = j->submitted;
 	until->tv_nsec += COMMIT_LINGER_MS * 1000000L;

@@ -500,6 +500,18 @@ journal_retire(struct journal *j, uint64_t ticket, char *err, size_t errlen)
 	return rc;
 }
 
+bool
+journal_wraps(struct journal *j, uint64_t len)
+{
+	uint64_t reclen = JR_HDR + jr_pad(len);
+	bool wraps;
+
+	pthread_mutex_lock(&j->mu);
+	wraps = j->wrapping || off_of(j, j->end) + reclen > j->size;
+	pthread_mutex_unlock(&j->mu);
+	return wraps;
+}
+
 void
 journal_stall(struct journal *j)
 {

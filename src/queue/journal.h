@@ -75,6 +75,11 @@ int		 journal_sync(struct journal *, uint64_t ticket, char *err,
 int		 journal_retire(struct journal *, uint64_t ticket, char *err,
 		    size_t errlen);
 
+/* Whether appending an entry of len octets now starts a new pass: it
+ * would wait until every record is retired. Exact for the only thread
+ * that appends (nothing else moves the end). */
+bool		 journal_wraps(struct journal *, uint64_t len);
+
 /* The entries of records cannot be written out for now (a full disk):
  * until the next journal_retire, an append that would wait for room
  * fails at once with ENOSPC (the caller commits it as a file, which
