@@ -305,6 +305,14 @@ off_of(const struct journal *j, uint64_t t)
 	return t - j->base + JH_BLOCK;
 }
 
+/* needs_pass - a record of reclen octets starts a new pass (or one is
+ * being started): it does not fit after the last; under mu */
+static bool
+needs_pass(const struct journal *j, uint64_t reclen)
+{
+	return j->wrapping || off_of(j, j->end) + reclen > j->size;
+}
+
 int
 journal_append(struct journal *j, const char *id, bool held,
     const struct iovec *iov, int iovcnt, int fd, uint64_t len,
@@ -334,7 +342,7 @@ journal_append(struct journal *j, const char *id, bool held,
 			return -1;
 		}
 		off = off_of(j, j->end);
-		if (!j->wrapping && off + reclen <= j->size)
+		if (!needs_pass(j, reclen))
 			break;
 		if (!j->wrapping) {
 			j->wrapping = true;
@@ -507,7 +515,7 @@ journal_wraps(struct journal *j, uint64_t len)
 	bool wraps;
 
 	pthread_mutex_lock(&j->mu);
-	wraps = j->wrapping || off_of(j, j->end) + reclen > j->size;
+	wraps = needs_pass(j, reclen);
 	pthread_mutex_unlock(&j->mu);
 	return wraps;
 }

@@ -507,9 +507,14 @@ Test(journal, wrapped)
 	int i;
 
 	log_set_quiet(1);
-	/* Five of these fill the first pass; the sixth waits. */
-	for (i = 0; i < 5; i++)
+	/* Five of these fill the first pass; the sixth waits, and the
+	 * committer is told so beforehand (journal_wraps). */
+	for (i = 0; i < 5; i++) {
+		cr_assert_not(journal_wraps(j, strlen(a)), "append %d", i);
 		t = append(j, ID1, false, a);
+	}
+	cr_assert(journal_wraps(j, strlen(c)));
+	cr_assert_not(journal_wraps(j, 0), "an empty record still fits");
 	cr_assert_eq(journal_sync(j, t, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(pthread_create(&th, NULL, wait_append, &w), 0);
 	usleep(100000);
@@ -518,6 +523,7 @@ Test(journal, wrapped)
 	cr_assert_eq(journal_retire(j, t, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(pthread_join(th, NULL), 0);
 	cr_assert_gt(w.ticket, t);
+	cr_assert_not(journal_wraps(j, strlen(a)), "the new pass has room");
 	cr_assert_eq(journal_sync(j, w.ticket, err, sizeof(err)), 0, "%s",
 	    err);
 	journal_close(j, false);
