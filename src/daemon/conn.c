@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -655,7 +654,6 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 {
 	struct conn *c;
 	socklen_t len;
-	int one = 1;
 	char user[sizeof(c->local_user)] = "";
 	enum listen_role role = l->role;
 
@@ -684,11 +682,15 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 	buf_init(&c->proxy_in, PROXY_V2_MAX);
 	memcpy(&c->peer, sa, sa->sa_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-	len = sizeof(c->local);
-	getsockname(fd, (struct sockaddr *)&c->local, &len);
+	/* TCP_NODELAY came with the socket from its listener. */
+	if (role != ROLE_LOCAL && !l->wildcard) {
+		memcpy(&c->local, &l->addr, sizeof(c->local));
+	} else {
+		len = sizeof(c->local);
+		getsockname(fd, (struct sockaddr *)&c->local, &len);
+	}
 	if (role != ROLE_LOCAL) {
 		netaddr_format(sa, c->addr_text, sizeof(c->addr_text));
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	} else {
 		snprintf(c->addr_text, sizeof(c->addr_text), "local user %s",
 		    c->local_user);

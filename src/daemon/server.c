@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,18 @@
 #define LISTEN_BACKLOG	4096
 
 /* --- listeners ---------------------------------------------------------- */
+
+/* unspecified - whether sa is the any-address (0.0.0.0 or ::), on which
+ * each client's local address is its own */
+static bool
+unspecified(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)(const void *)sa)->
+		    sin_addr.s_addr == htonl(INADDR_ANY);
+	return sa->sa_family != AF_INET6 || IN6_IS_ADDR_UNSPECIFIED(
+	    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+}
 
 /* listen_one - bind one `listen` line; "*" is dual-stack [::] if we can;
  * reuseport: one of several sockets on it, one per worker */
@@ -79,9 +92,15 @@ listen_one(const struct listen_spec *ls, struct listener *l, bool reuseport,
 	if (res->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 		    ls->host ? &one : &zero, sizeof(int));
+	/* Accepted sockets inherit TCP_NODELAY from the listener: one
+	 * call here instead of one per client. Replies are written whole,
+	 * so Nagle would only hold back the next one for an ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1)
 		goto fail;
+	memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
+	l->wildcard = unspecified(res->ai_addr);
 	freeaddrinfo(res);
 	l->fd = fd;
 	l->role = ls->role;

@@ -34,6 +34,10 @@ struct listener {
 	bool		 proxy;		/* a PROXY header first (a reload
 					 * changes it: server_reload.c) */
 	char		 name[80];	/* "127.0.0.1:25 mx", for logs */
+	struct sockaddr_storage addr;	/* bound to, when a single address:
+					 * every client's local address */
+	bool		 wildcard;	/* bound to every address: each
+					 * client's is asked (getsockname) */
 	ev_io		 io;
 	struct server	*srv;
 };

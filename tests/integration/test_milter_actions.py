@@ -427,6 +427,7 @@ class TestMacros(MilterCase):
         macros = conn['connect']['macros']
         self.assertEqual(macros['{client_addr}'], '127.0.0.1')
         self.assertEqual(macros['{client_port}'], str(port))
+        self.assertEqual(macros['{daemon_addr}'], '127.0.0.1')
         self.assertEqual(macros['j'], sallytest.SERVER_NAME)
         self.assertEqual(conn['helo'][0]['name'], 'client.example')
         self.assertNotIn('{tls_version}', conn['helo'][0]['macros'])
@@ -435,6 +436,25 @@ class TestMacros(MilterCase):
         self.assertEqual(msg['rcpts'][0]['macros']['{rcpt_addr}'], 'bob@example.test')
         # the queue id the client is told
         self.assertEqual(msg['eom']['macros']['i'], qid)
+
+    def test_daemon_addr_is_the_address_the_client_reached(self):
+        # A listener on one address lends it to its clients; one on every
+        # address (`*`, 0.0.0.0) asks the kernel for each client's.
+        peer = self.peer()
+        ports = [sallytest.free_port() for _ in range(2)]
+        srv = self.milter_server([peer], extra_listen=['*:%d mx' % ports[0],
+                                                       '0.0.0.0:%d mx' % ports[1]])
+        for port, host, want in ((srv.mx_port, '127.0.0.1', '127.0.0.1'),
+                                 (ports[0], '127.0.0.2', '127.0.0.2'),
+                                 (ports[0], '::1', '::1'),
+                                 (ports[1], '127.0.0.3', '127.0.0.3')):
+            with self.subTest(host=host, port=port):
+                c = self.ehlo_client(port, host=host)
+                r = self.send(srv, ['bob@example.test'], client=c)
+                self.assertEqual(r.code, 250, r)
+                msg = self.last_message(peer)
+                conn = [k for k in peer.connections() if msg in k['messages']][0]
+                self.assertEqual(conn['connect']['macros']['{daemon_addr}'], want)
 
     def test_submission_with_tls_and_auth(self):
         peer = self.peer()
