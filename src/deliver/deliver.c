@@ -39,6 +39,7 @@
 #include "deliver/deliver_int.h"
 #include "deliver/tlsrpt_out.h"
 #include "conf/config_gen.h"
+#include "lib/deadline.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/proc.h"
@@ -48,6 +49,8 @@
 #include "queue/queuectl.h"
 
 #define RESCAN_SECS	60
+#define MARKER_MS	200		/* how often `--queue`'s markers are
+					 * looked for */
 #define REPORT_SPREAD	3600		/* TLS-RPT: the delay's range */
 #define POOL_IDLE_SECS	60		/* a delivery thread idle this long ends */
 
@@ -72,6 +75,9 @@ struct runner {
 	unsigned	 active;	/* deliveries handed to the pool,
 					 * queued or running */
 	int		 done_pipe[2];	/* threads -> main: wake up */
+	bool		 starved;	/* dispatch stopped at the limit: the
+					 * next delivery to end wakes the main
+					 * thread (through done_pipe) */
 	bool		 reporting;	/* the TLS-RPT thread runs */
 	bool		 report_all;	/* ... for today's sessions too */
 	time_t		 report_check;	/* when to look for a due day */
@@ -240,6 +246,7 @@ static void
 unschedule(struct runner *r, const char *id, time_t next)
 {
 	size_t i;
+	bool wake;
 
 	pthread_mutex_lock(&r->lock);
 	for (i = 0; i < r->nslots; i++) {
@@ -255,9 +262,16 @@ unschedule(struct runner *r, const char *id, time_t next)
 		break;
 	}
 	r->active--;
+	/* Only a dispatch that found no free thread waits for this one;
+	 * otherwise the main thread's own wait (a second at most) sees a
+	 * new due time soon enough, and a wake-up per delivery would cost
+	 * two context switches and a turn of its loop. */
+	wake = r->starved;
+	r->starved = false;
 	pthread_cond_broadcast(&r->idle);
 	pthread_mutex_unlock(&r->lock);
-	(void)!write(r->done_pipe[1], "x", 1);
+	if (wake)
+		(void)!write(r->done_pipe[1], "x", 1);
 }
 
 /* forget_gone - entries the rescan did not find, and that are no
@@ -439,10 +453,10 @@ report_start(struct runner *r, bool all)
 	return started;
 }
 
-/* reports - the trigger's marker, or a due day (looked for once a
- * minute) */
+/* reports - the trigger's marker (looked for when `markers`), or a due
+ * day (looked for once a minute) */
 static void
-reports(struct runner *r, time_t now)
+reports(struct runner *r, time_t now, bool markers)
 {
 	const char *dir = queue_dir(r->queue);
 	char path[4096];
@@ -454,7 +468,7 @@ reports(struct runner *r, time_t now)
 	if (busy)
 		return;		/* a marker waits for the run in progress */
 	snprintf(path, sizeof(path), "%s/%s", dir, QUEUECTL_TLSRPT_MARKER);
-	if (unlink(path) == 0) {
+	if (markers && unlink(path) == 0) {
 		if (!r->cfg->cfg->tls_reporting)
 			log_warn("queue runner: TLS-RPT reports requested, but "
 			    "tls_reporting = no: nothing is recorded or sent");
@@ -496,6 +510,7 @@ dispatch(struct runner *r, time_t now)
 		s->busy = true;
 		r->active++;
 	}
+	r->starved = i < r->nslots;	/* stopped at the limit */
 	pthread_mutex_unlock(&r->lock);
 	/* Handed over with the lock released: a thread that takes one at
 	 * once does not wait for it. */
@@ -624,7 +639,8 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	char digest[CONFIG_DIGEST_HEX];
 	size_t plen = 0, i;
 	time_t now, last_scan = 0;
-	bool daemon_alive = true, eof, refused;
+	struct timespec marker_check = { 0, 0 };
+	bool daemon_alive = true, eof, refused, markers;
 	unsigned long gen = 0, asked;
 
 	/* runner_fork (daemon/runner.c) left them open across our exec;
@@ -677,6 +693,9 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	if (qentry_lock_setup(queue_dir(r.queue), err, sizeof(err)) == -1)
 		log_err("queue runner: %s; no entry can be delivered", err);
 	sweep_state(queue_dir(r.queue));
+	/* Every delivery looks in these directories, and no thread runs
+	 * yet: held open from here on, not looked up again per entry. */
+	qentry_pin(queue_dir(r.queue));
 	r.report_delay = (unsigned)(((unsigned long)getpid() * 2654435761u ^
 	    (unsigned long)time(NULL)) % REPORT_SPREAD);
 	log_info("queue runner started");
@@ -706,10 +725,18 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		}
 		/* Entries released from hold/ (new in incoming/), requeued
 		 * ones and bounces queued by `sallyport --queue`: due now as
-		 * their state says; the others keep their time. */
-		if (marker_taken(queue_dir(r.queue), QUEUECTL_RESCAN_MARKER))
+		 * their state says; the others keep their time. Looked for
+		 * every MARKER_MS, not at every turn: new mail turns the loop
+		 * many times a second, each look two unlink(2)s by path. */
+		if (deadline_left(&marker_check) == 0) {
+			deadline_in(&marker_check, MARKER_MS);
+			markers = true;
+		} else
+			markers = false;
+		if (markers &&
+		    marker_taken(queue_dir(r.queue), QUEUECTL_RESCAN_MARKER))
 			rescan(&r, now);
-		if (marker_taken(queue_dir(r.queue), "flush")) {
+		if (markers && marker_taken(queue_dir(r.queue), "flush")) {
 			log_info("queue runner: flush requested");
 			rescan(&r, now);
 			pthread_mutex_lock(&r.lock);
@@ -717,7 +744,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 				r.slots[i].due = now;
 			pthread_mutex_unlock(&r.lock);
 		}
-		reports(&r, now);
+		reports(&r, now, markers);
 		smtp_client_reuse_sweep(now);
 		dispatch(&r, now);
 		if (poll(pfd, 3, next_wait(&r, now)) > 0) {

@@ -132,6 +132,15 @@ int		 qentry_release(const char *queue_dir, const char *id,
 int		 qentry_hold(const char *queue_dir, const char *id, char *err,
 		    size_t errlen);
 
+/* qentry_pin - queue_dir, incoming/, hold/ and state/ opened once (as
+ * every qentry function checks them: no symbolic link followed) and
+ * used from then on by every call of this process on the same
+ * queue_dir instead of being looked up by path again: for the queue
+ * runner, which works on one queue for its whole life. state/ is made
+ * if missing; one that cannot be opened then is looked up each time. Call before any other thread uses qentry; a
+ * second call does nothing. */
+void		 qentry_pin(const char *queue_dir);
+
 /*
  * The lock of entry ID: an exclusive open file description lock on the
  * byte of queue_dir/lock at the id's number (the file made empty if

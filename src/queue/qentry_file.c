@@ -88,13 +88,12 @@ entry_check(int dfd, int fd)
  * unlinks anywhere else, nor hang them. -1 with errno (ELOOP for a
  * symbolic link, QE_* for entry_check's refusals, ENOENT for a file
  * removed between its open and the check). */
-int
-qentry_openat(const char *queue_dir, const char *sub, const char *name,
-    int flags, mode_t mode)
+static int
+dir_open(const char *queue_dir, const char *sub)
 {
 	char path[QENTRY_PATH_LEN];
 	struct stat st;
-	int dfd, fd, saved;
+	int dfd;
 
 	if (qentry_path(path, queue_dir, sub, NULL, NULL, 0) == -1) {
 		errno = ENAMETOOLONG;
@@ -104,12 +103,77 @@ qentry_openat(const char *queue_dir, const char *sub, const char *name,
 	if (dfd == -1 && errno == ENOTDIR && lstat(path, &st) == 0 &&
 	    S_ISLNK(st.st_mode))
 		errno = ELOOP;		/* O_DIRECTORY said it first */
-	if (dfd == -1 || name == NULL)
-		return dfd;
-	fd = qentry_openin(dfd, name, flags, mode);
-	saved = errno;
-	close(dfd);
+	return dfd;
+}
+
+/*
+ * The directories qentry_pin opened, for the rest of the process's life.
+ * Written once, before the threads that read them exist; read without a
+ * lock after. A directory opened is the directory checked: held open,
+ * it cannot be swapped for a link under us, as one looked up again by
+ * path for every entry could (the daemon's struct queue holds its own
+ * the same way).
+ */
+static const char *const pin_subs[] = { ".", "incoming", "hold", "state" };
+#define NPIN	(sizeof(pin_subs) / sizeof(pin_subs[0]))
+static char pin_dir[QENTRY_PATH_LEN];
+static int pin_fd[NPIN] = { -1, -1, -1, -1 };
+
+void
+qentry_pin(const char *queue_dir)
+{
+	char err[16];
+	size_t i;
+
+	if (pin_dir[0] != '\0' ||
+	    strlen(queue_dir) >= sizeof(pin_dir))
+		return;		/* pinned already, or too long to be */
+	/* state/ is made by an entry's first deferral: made now, so that
+	 * it is held too (if it cannot be, it is looked up as before) */
+	(void)qentry_mkdir(queue_dir, "state", err, sizeof(err));
+	for (i = 0; i < NPIN; i++)
+		pin_fd[i] = dir_open(queue_dir, pin_subs[i]);
+	memcpy(pin_dir, queue_dir, strlen(queue_dir) + 1);
+}
+
+int
+qentry_dir(const char *queue_dir, const char *sub)
+{
+	size_t i;
+
+	if (pin_dir[0] != '\0' && strcmp(queue_dir, pin_dir) == 0)
+		for (i = 0; i < NPIN; i++)
+			if (pin_fd[i] != -1 && strcmp(sub, pin_subs[i]) == 0)
+				return pin_fd[i];
+	return dir_open(queue_dir, sub);
+}
+
+void
+qentry_dir_close(int dfd)
+{
+	size_t i;
+	int saved = errno;
+
+	for (i = 0; i < NPIN; i++)
+		if (dfd == pin_fd[i])
+			return;
+	if (dfd != -1)
+		close(dfd);
 	errno = saved;
+}
+
+int
+qentry_openat(const char *queue_dir, const char *sub, const char *name,
+    int flags, mode_t mode)
+{
+	int dfd, fd;
+
+	if (name == NULL)
+		return dir_open(queue_dir, sub);	/* the caller's own */
+	if ((dfd = qentry_dir(queue_dir, sub)) == -1)
+		return -1;
+	fd = qentry_openin(dfd, name, flags, mode);
+	qentry_dir_close(dfd);
 	return fd;
 }
 

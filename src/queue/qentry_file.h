@@ -22,6 +22,12 @@ int	qentry_path(char *out, const char *dir, const char *sub,
 int	qentry_openat(const char *queue_dir, const char *sub,
 	    const char *name, int flags, mode_t mode);
 
+/* qentry_dir - queue_dir/sub opened as qentry_openat(queue_dir, sub,
+ * NULL, ...) does, or the one qentry_pin holds; -1 with errno. Given
+ * back with qentry_dir_close (which keeps errno), never close(2). */
+int	qentry_dir(const char *queue_dir, const char *sub);
+void	qentry_dir_close(int dfd);
+
 /* qentry_openin - the same for name in dfd, a directory qentry_openat
  * opened */
 int	qentry_openin(int dfd, const char *name, int flags, mode_t mode);

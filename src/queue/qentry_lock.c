@@ -46,11 +46,11 @@ present(const char *queue_dir, const char *sub, const char *id)
 	struct stat st;
 	int dfd, rc;
 
-	if ((dfd = qentry_openat(queue_dir, sub, NULL, 0, 0)) == -1)
+	if ((dfd = qentry_dir(queue_dir, sub)) == -1)
 		return errno == ENOENT ? 0 : -1;
 	rc = fstatat(dfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 1 :
 	    errno == ENOENT ? 0 : -1;
-	close(dfd);
+	qentry_dir_close(dfd);
 	return rc;
 }
 
@@ -60,9 +60,9 @@ remove_state(const char *queue_dir, const char *id)
 {
 	int sdfd;
 
-	if ((sdfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) != -1) {
+	if ((sdfd = qentry_dir(queue_dir, "state")) != -1) {
 		(void)unlinkat(sdfd, id, 0);
-		close(sdfd);
+		qentry_dir_close(sdfd);
 	}
 }
 
@@ -139,7 +139,7 @@ locked(const char *queue_dir, const char *sub, const char *name, int flags,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if ((dfd = qentry_openat(queue_dir, sub, NULL, 0, 0)) == -1 ||
+	if ((dfd = qentry_dir(queue_dir, sub)) == -1 ||
 	    (fd = qentry_openin(dfd, name, flags, 0600)) == -1) {
 		saved = errno;
 		snprintf(err, errlen, "open %s: %s", path,
@@ -148,8 +148,7 @@ locked(const char *queue_dir, const char *sub, const char *name, int flags,
 		saved = errno;
 	else
 		saved = queue_still_named(dfd, name, fd) ? 0 : ESTALE;
-	if (dfd != -1)
-		close(dfd);
+	qentry_dir_close(dfd);
 	if (saved != 0 && fd != -1)
 		close(fd);
 	errno = saved;

@@ -216,21 +216,20 @@ unlink_synced(const char *queue_dir, const char *sub, const char *id,
 
 	/* unlinkat in a directory opened without following a link: root's
 	 * `--queue delete` removes nothing outside the queue. */
-	if ((dfd = qentry_openat(queue_dir, sub, NULL, 0, 0)) == -1 ||
+	if ((dfd = qentry_dir(queue_dir, sub)) == -1 ||
 	    unlinkat(dfd, id, 0) == -1) {
 		saved = errno;
 		if (saved != ENOENT)
 			snprintf(err, errlen, "%s/%s%s%s: %s", queue_dir, sub,
 			    dfd != -1 ? "/" : "", dfd != -1 ? id : "",
 			    qentry_strerror(saved));
-		if (dfd != -1)
-			close(dfd);
+		qentry_dir_close(dfd);
 		errno = saved;
 		return -1;
 	}
 	/* Deliveries that end at once share one fsync. */
 	saved = sync && dir_fsync_shared(dfd) == -1 ? errno : 0;
-	close(dfd);
+	qentry_dir_close(dfd);
 	if (saved != 0) {
 		snprintf(err, errlen, "fsync %s/%s: %s", queue_dir, sub,
 		    strerror(saved));
@@ -260,7 +259,7 @@ qentry_remove(const char *queue_dir, const char *id, char *err,
 	}
 	/* state/ opened first: one that cannot be (a link planted in its
 	 * place) refuses the removal before anything is removed. */
-	if ((sdfd = qentry_openat(queue_dir, "state", NULL, 0, 0)) == -1 &&
+	if ((sdfd = qentry_dir(queue_dir, "state")) == -1 &&
 	    errno != ENOENT) {
 		saved = errno;
 		snprintf(err, errlen, "%s/state: %s", queue_dir,
@@ -274,8 +273,7 @@ qentry_remove(const char *queue_dir, const char *id, char *err,
 		saved = errno;
 		if (saved == ENOENT)
 			snprintf(err, errlen, "%s: no such queue entry", id);
-		if (sdfd != -1)
-			close(sdfd);
+		qentry_dir_close(sdfd);
 		errno = saved;
 		return -1;
 	}
@@ -284,8 +282,7 @@ qentry_remove(const char *queue_dir, const char *id, char *err,
 	 * is the durable step. ENOENT: no state, never tried. */
 	saved = sdfd != -1 && unlinkat(sdfd, id, 0) == -1 && errno != ENOENT ?
 	    errno : 0;
-	if (sdfd != -1)
-		close(sdfd);
+	qentry_dir_close(sdfd);
 	if (saved != 0) {
 		snprintf(err, errlen, "%s/state/%s: %s", queue_dir, id,
 		    strerror(saved));
@@ -312,8 +309,8 @@ move(const char *queue_dir, const char *id, const char *from,
 		errno = EINVAL;
 		return -1;
 	}
-	if ((ffd = qentry_openat(queue_dir, from, NULL, 0, 0)) == -1 ||
-	    (tfd = qentry_openat(queue_dir, to, NULL, 0, 0)) == -1) {
+	if ((ffd = qentry_dir(queue_dir, from)) == -1 ||
+	    (tfd = qentry_dir(queue_dir, to)) == -1) {
 		saved = errno;
 		snprintf(err, errlen, "%s/%s: %s", queue_dir, ffd == -1 ?
 		    from : to, qentry_strerror(saved));
@@ -338,10 +335,8 @@ move(const char *queue_dir, const char *id, const char *from,
 		snprintf(err, errlen, "fsync %s/%s: %s", queue_dir, from,
 		    strerror(saved));
 	}
-	if (ffd != -1)
-		close(ffd);
-	if (tfd != -1)
-		close(tfd);
+	qentry_dir_close(ffd);
+	qentry_dir_close(tfd);
 	errno = saved;
 	return saved ? -1 : 0;
 }

@@ -270,6 +270,90 @@ Test(qctl, lock_removes_a_stale_state_file)
 	cr_assert(!exists("state", id));
 }
 
+/* descriptors - how many this process has open */
+static int
+descriptors(void)
+{
+	char path[64];
+	int n = 0, fd;
+
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n += access(path, F_OK) == 0;
+	}
+	return n;
+}
+
+/* A pinned queue (the runner's) does all a delivery and `--queue` do,
+ * again and again, with the same descriptors open before and after:
+ * none of the pinned ones closed, none leaked. */
+Test(qctl, pinned_queue_serves_every_change)
+{
+	char id[QUEUE_ID_LEN + 1], buf[64];
+	struct qentry *e;
+	int i, lock, fd, before;
+
+	qentry_pin(dir);
+	/* state/ made for it to be held open as well */
+	cr_assert(exists("state", ""), "no state/ after qentry_pin");
+	before = -1;
+	for (i = 0; i < 20; i++) {
+		/* after the first round: the shared fsync of incoming/
+		 * keeps a descriptor of its own (lib/dirsync.c) */
+		if (i == 1)
+			before = descriptors();
+		commit("s@example.org", id);
+		cr_assert_neq(lock = qentry_lock(dir, id, 0, err, sizeof(err)),
+		    -1, "%s", err);
+		e = qentry_load(dir, id, err, sizeof(err));
+		cr_assert_not_null(e, "%s", err);
+		cr_assert_neq(fd = qentry_open_body(dir, e), -1);
+		cr_assert_gt(read(fd, buf, sizeof(buf)), 0);
+		close(fd);
+		cr_assert_eq(qentry_record(dir, e, 0, "sent", "250 ok", err,
+		    sizeof(err)), 0, "%s", err);
+		qentry_free(e);
+		cr_assert_eq(qentry_hold(dir, id, err, sizeof(err)), 0, "%s",
+		    err);
+		cr_assert_eq(qentry_release(dir, id, err, sizeof(err)), 0,
+		    "%s", err);
+		cr_assert_eq(qentry_remove(dir, id, err, sizeof(err)), 0, "%s",
+		    err);
+		qentry_unlock(lock);
+		cr_assert(!exists("incoming", id) && !exists("hold", id) &&
+		    !exists("state", id), "%s left behind", id);
+		cr_assert_eq(qentry_lock(dir, id, 0, err, sizeof(err)), -1);
+		cr_assert_eq(errno, ENOENT, "%s", err);
+	}
+	cr_assert_eq(descriptors(), before, "descriptors opened or closed");
+}
+
+/* Held open, a directory is the one checked when it was pinned: an
+ * incoming/ replaced by a link afterwards is not followed. */
+Test(qctl, pinned_directory_is_not_looked_up_again)
+{
+	char id[QUEUE_ID_LEN + 1], from[400], to[400], other[400];
+	int lock, fd;
+
+	commit("s@example.org", id);
+	qentry_pin(dir);
+	snprintf(from, sizeof(from), "%s/incoming", dir);
+	snprintf(to, sizeof(to), "%s/incoming.moved", dir);
+	snprintf(other, sizeof(other), "%s/elsewhere", dir);
+	cr_assert_eq(rename(from, to), 0);
+	cr_assert_eq(mkdir(other, 0700), 0);
+	cr_assert_eq(symlink("elsewhere", from), 0);
+	snprintf(other, sizeof(other), "%s/elsewhere/%s", dir, id);
+	cr_assert_neq(fd = open(other, O_WRONLY | O_CREAT, 0600), -1);
+	close(fd);
+	cr_assert_neq(lock = qentry_lock(dir, id, 0, err, sizeof(err)), -1,
+	    "%s", err);
+	cr_assert_eq(qentry_remove(dir, id, err, sizeof(err)), 0, "%s", err);
+	qentry_unlock(lock);
+	cr_assert(!exists("incoming.moved", id), "the pinned one not removed");
+	cr_assert(exists("elsewhere", id), "removed through the link");
+}
+
 Test(qctl, hold_and_release)
 {
 	char id[QUEUE_ID_LEN + 1];
