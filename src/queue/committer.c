@@ -206,6 +206,7 @@ committer_new(struct ev_loop *loop, struct queue *q,
 	pthread_condattr_destroy(&ca);
 	c->loop = loop;
 	c->queue = q;
+	c->linger_ms = o->linger_ms != 0 ? o->linger_ms : COMMIT_LINGER_MS;
 	c->publish = o->published;
 	c->publish_arg = o->published_arg;
 	joblist_init(&c->todo);

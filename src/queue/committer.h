@@ -44,6 +44,9 @@ struct commit_opts {
 	unsigned	 nthreads;	/* files: the pool's size, 1 to 16 */
 	const char	*journal_name;	/* journal: QUEUE_DIR/journal/NAME */
 	uint64_t	 journal_size;
+	unsigned	 linger_ms;	/* journal: how long a write-out
+					 * gathers its batch; 0: the default,
+					 * COMMIT_LINGER_MS (20) */
 	published_cb	*published;	/* may be NULL */
 	void		*published_arg;
 };

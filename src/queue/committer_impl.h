@@ -20,7 +20,8 @@
 #define COMMIT_THREADS	16
 #define COMMIT_STACK	(512 * 1024)	/* fsync, rename, a log line */
 /* journal: entries written out per syncfs, at most; a batch is gathered
- * for up to COMMIT_LINGER_MS after its first entry was submitted, so
+ * for up to COMMIT_LINGER_MS (by default) after its first entry was
+ * submitted, so
  * that its syncs are shared (doc/queue.md, "A write-out that waits
  * for a bigger batch") */
 #define COMMIT_BATCH_MAX	256
@@ -72,6 +73,7 @@ struct committer {
 	/* journal */
 	struct journal	*journal;
 	uint64_t	 journal_size;
+	unsigned	 linger_ms;	/* commit_opts' or COMMIT_LINGER_MS */
 	unsigned	 backlog;	/* acknowledged, not yet written out */
 	unsigned	 nready;	/* of them, in ready */
 	bool		 hurry;		/* an append waits for every record to

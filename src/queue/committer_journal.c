@@ -330,7 +330,7 @@ take_batch(struct committer *c, struct joblist *batch)
 
 /* linger - whether the materializer waits for a fuller batch, and
  * until when: the oldest ready job was submitted less than
- * COMMIT_LINGER_MS ago and nothing hurries; lock held */
+ * c->linger_ms ago and nothing hurries; lock held */
 static bool
 linger(const struct committer *c, struct timespec *until)
 {
@@ -341,7 +341,8 @@ linger(const struct committer *c, struct timespec *until)
 	    c->hurry || c->nready >= COMMIT_BATCH_MAX)
 		return false;
 	*until = j->submitted;
-	until->tv_nsec += COMMIT_LINGER_MS * 1000000L;
+	until->tv_sec += c->linger_ms / 1000;
+	until->tv_nsec += (long)(c->linger_ms % 1000) * 1000000L;
 	if (until->tv_nsec >= 1000000000L) {
 		until->tv_sec++;
 		until->tv_nsec -= 1000000000L;

@@ -197,18 +197,25 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static struct committer *
-start(struct run *r, uint64_t journal_size)
+start_lingering(struct run *r, uint64_t journal_size, unsigned linger_ms)
 {
 	struct commit_opts o = {
 		.method = r->method,
 		.nthreads = 16,
 		.journal_name = "w0",
 		.journal_size = journal_size,
+		.linger_ms = linger_ms,
 		.published = on_published,
 		.published_arg = r,
 	};
 
 	return committer_new(r->loop, r->queue, &o);
+}
+
+static struct committer *
+start(struct run *r, uint64_t journal_size)
+{
+	return start_lingering(r, journal_size, 0);
 }
 
 static struct run *
@@ -347,7 +354,7 @@ Test(committer, journal_every_job_answered_once_and_durable)
  * than syncing the file system for each. */
 #define CHAIN	100
 
-static size_t chain_next;
+static size_t chain_next, chain_len = CHAIN;
 
 static void
 on_chain_commit(void *arg, int status)
@@ -356,7 +363,7 @@ on_chain_commit(void *arg, int status)
 
 	if (arg != NULL)
 		on_commit(arg, status);
-	if (chain_next < CHAIN) {
+	if (chain_next < chain_len) {
 		make_spool(r, chain_next, false);
 		r->pending++;
 		committer_submit(r->committer, r->items[chain_next].spool,
@@ -400,28 +407,40 @@ now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-Test(committer, journal_writes_out_one_clients_entries_together)
+/* run_chain - the chain started from the loop, which runs until `poll`
+ * (every `every` seconds) ends it, or `limit` seconds: its milliseconds */
+static double
+run_chain(struct run *r, void (*poll_cb)(struct ev_loop *, ev_timer *, int),
+    double every, double limit)
 {
-	struct run *r = run_new(COMMIT_JOURNAL);
 	ev_timer start, poll, timeout;
-	uint64_t syncs0 = metrics_self->journal_syncs;
-	uint64_t outs0 = metrics_self->journal_writeouts, syncs, outs;
 	double t0, ms;
-	size_t i;
 
 	ev_timer_init(&start, on_chain_start, 0., 0.);
 	start.data = r;
 	ev_timer_start(r->loop, &start);
-	ev_timer_init(&poll, on_chain_poll, 0.002, 0.002);
+	ev_timer_init(&poll, poll_cb, every, every);
 	poll.data = r;
 	ev_timer_start(r->loop, &poll);
-	ev_timer_init(&timeout, on_timeout, 60., 0.);
+	ev_timer_init(&timeout, on_timeout, limit, 0.);
 	ev_timer_start(r->loop, &timeout);
 	t0 = now_ms();
 	ev_run(r->loop, 0);
 	ms = now_ms() - t0;
 	ev_timer_stop(r->loop, &poll);
 	ev_timer_stop(r->loop, &timeout);
+	return ms;
+}
+
+Test(committer, journal_writes_out_one_clients_entries_together)
+{
+	struct run *r = run_new(COMMIT_JOURNAL);
+	uint64_t syncs0 = metrics_self->journal_syncs;
+	uint64_t outs0 = metrics_self->journal_writeouts, syncs, outs;
+	double ms;
+	size_t i;
+
+	ms = run_chain(r, on_chain_poll, 0.002, 60.);
 	syncs = metrics_self->journal_syncs - syncs0;
 	outs = metrics_self->journal_writeouts - outs0;
 	for (i = 0; i < CHAIN; i++) {
@@ -440,6 +459,53 @@ Test(committer, journal_writes_out_one_clients_entries_together)
 	    "%llu write-outs for %d entries in %.1f ms",
 	    (unsigned long long)outs, CHAIN, ms);
 	committer_free(r->committer);
+	run_free(r);
+}
+
+/* on_chain_answered - ends the loop once every entry of the chain was
+ * answered (written out or not) */
+static void
+on_chain_answered(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *r = w->data;
+
+	(void)revents;
+	if (chain_next == chain_len && r->pending == 0)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+/* An append that starts a new pass waits for every record to be
+ * retired, so the write-out must not gather a batch then: it hurries.
+ * With a write-out that would otherwise wait half a minute, a chain of
+ * entries through the smallest journal, starting three new passes,
+ * is answered within seconds (each pass would cost 30 without it). */
+Test(committer, journal_new_pass_hurries_the_write_out, .timeout = 150)
+{
+	struct run *r = run_new(COMMIT_JOURNAL);
+	double ms;
+	size_t i;
+
+	committer_free(r->committer);
+	r->committer = start_lingering(r, JOURNAL_SIZE_MIN, 30000);
+	cr_assert_not_null(r->committer);
+	r->pad = PAD_MAX;		/* 8 KiB: some 120 records a pass */
+	chain_len = 400;
+	ms = run_chain(r, on_chain_answered, 0.01, 120.);
+	cr_assert_eq(chain_next, chain_len, "the chain stopped at %zu",
+	    chain_next);
+	cr_assert_eq(r->pending, 0);
+	cr_assert_lt(ms, 15000., "%zu entries through three new passes took "
+	    "%.0f ms: the write-out gathered its batch while an append "
+	    "waited for it", chain_len, ms);
+	/* The stop writes out what still waits; every entry whole. */
+	committer_free(r->committer);
+	for (i = 0; i < chain_len; i++) {
+		cr_assert_eq(r->items[i].calls, 1);
+		cr_assert_eq(r->items[i].status, 0, "entry %zu", i);
+		cr_assert_eq(r->items[i].published, 1);
+		check_entry(&r->items[i]);
+	}
+	cr_assert_eq(scratch_count(dir, "journal"), 0);
 	run_free(r);
 }
 
