@@ -641,6 +641,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	time_t now, last_scan = 0;
 	struct timespec marker_check = { 0, 0 };
 	bool daemon_alive = true, eof, refused, markers;
+	int wait;
 	unsigned long gen = 0, asked;
 
 	/* runner_fork (daemon/runner.c) left them open across our exec;
@@ -695,7 +696,9 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	sweep_state(queue_dir(r.queue));
 	/* Every delivery looks in these directories, and no thread runs
 	 * yet: held open from here on, not looked up again per entry. */
-	qentry_pin(queue_dir(r.queue));
+	if (qentry_pin(queue_dir(r.queue), err, sizeof(err)) == -1)
+		log_warn("queue runner: %s; looked up by path for each "
+		    "entry instead", err);
 	r.report_delay = (unsigned)(((unsigned long)getpid() * 2654435761u ^
 	    (unsigned long)time(NULL)) % REPORT_SPREAD);
 	log_info("queue runner started");
@@ -726,8 +729,9 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		/* Entries released from hold/ (new in incoming/), requeued
 		 * ones and bounces queued by `sallyport --queue`: due now as
 		 * their state says; the others keep their time. Looked for
-		 * every MARKER_MS, not at every turn: new mail turns the loop
-		 * many times a second, each look two unlink(2)s by path. */
+		 * every MARKER_MS (the wait below ends then), not at every
+		 * turn: new mail turns the loop many times a second, and each
+		 * look is an unlink(2) by path per marker. */
 		if (deadline_left(&marker_check) == 0) {
 			deadline_in(&marker_check, MARKER_MS);
 			markers = true;
@@ -747,7 +751,12 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		reports(&r, now, markers);
 		smtp_client_reuse_sweep(now);
 		dispatch(&r, now);
-		if (poll(pfd, 3, next_wait(&r, now)) > 0) {
+		wait = next_wait(&r, now);
+		/* A turn that did not look for the markers wakes up for
+		 * them: taken within MARKER_MS, busy or not. */
+		if (!markers && deadline_left(&marker_check) < wait)
+			wait = deadline_left(&marker_check);
+		if (poll(pfd, 3, wait) > 0) {
 			if (pfd[2].revents) {
 				if ((asked = gen_requested(ctl_fd, &eof,
 				    digest)) > gen) {

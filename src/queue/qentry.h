@@ -137,9 +137,10 @@ int		 qentry_hold(const char *queue_dir, const char *id, char *err,
  * used from then on by every call of this process on the same
  * queue_dir instead of being looked up by path again: for the queue
  * runner, which works on one queue for its whole life. state/ is made
- * if missing; one that cannot be opened then is looked up each time. Call before any other thread uses qentry; a
- * second call does nothing. */
-void		 qentry_pin(const char *queue_dir);
+ * if missing. 0, or -1 with err: one could not be made or opened, and
+ * is looked up by path each time. Call before any other thread uses
+ * qentry; a second call does nothing. */
+int		 qentry_pin(const char *queue_dir, char *err, size_t errlen);
 
 /*
  * The lock of entry ID: an exclusive open file description lock on the

@@ -119,21 +119,31 @@ static const char *const pin_subs[] = { ".", "incoming", "hold", "state" };
 static char pin_dir[QENTRY_PATH_LEN];
 static int pin_fd[NPIN] = { -1, -1, -1, -1 };
 
-void
-qentry_pin(const char *queue_dir)
+int
+qentry_pin(const char *queue_dir, char *err, size_t errlen)
 {
-	char err[16];
 	size_t i;
+	int rc = 0;
 
-	if (pin_dir[0] != '\0' ||
-	    strlen(queue_dir) >= sizeof(pin_dir))
-		return;		/* pinned already, or too long to be */
+	if (pin_dir[0] != '\0')
+		return 0;		/* pinned already */
+	if (strlen(queue_dir) >= sizeof(pin_dir)) {
+		snprintf(err, errlen, "%s: path too long", queue_dir);
+		return -1;
+	}
 	/* state/ is made by an entry's first deferral: made now, so that
-	 * it is held too (if it cannot be, it is looked up as before) */
-	(void)qentry_mkdir(queue_dir, "state", err, sizeof(err));
+	 * it is held too */
+	if (qentry_mkdir(queue_dir, "state", err, errlen) == -1)
+		rc = -1;
 	for (i = 0; i < NPIN; i++)
-		pin_fd[i] = dir_open(queue_dir, pin_subs[i]);
+		if ((pin_fd[i] = dir_open(queue_dir, pin_subs[i])) == -1 &&
+		    rc == 0) {
+			snprintf(err, errlen, "%s/%s: %s", queue_dir,
+			    pin_subs[i], qentry_strerror(errno));
+			rc = -1;
+		}
 	memcpy(pin_dir, queue_dir, strlen(queue_dir) + 1);
+	return rc;
 }
 
 int

@@ -96,8 +96,20 @@ state_append(const char *queue_dir, const char *id, const char *line,
 		return -1;
 	}
 	close(fd);
-	/* A new file must survive a crash as well as its contents. */
-	return size == 0 ? dir_sync(dir, err, errlen) : 0;
+	/* A new file must survive a crash as well as its contents: the
+	 * directory it was made in fsync'd (the pinned one, if pinned). */
+	if (size == 0) {
+		int dfd = qentry_dir(queue_dir, "state");
+
+		if (dfd == -1 || fsync(dfd) == -1) {
+			snprintf(err, errlen, "fsync %s: %s", dir,
+			    qentry_strerror(errno));
+			qentry_dir_close(dfd);
+			return -1;
+		}
+		qentry_dir_close(dfd);
+	}
+	return 0;
 }
 
 /* entry_exists - the entry is still where it was loaded from (not
@@ -106,15 +118,20 @@ static int
 entry_exists(const char *queue_dir, const struct qentry *e, char *err,
     size_t errlen)
 {
+	const char *sub = e->held ? "hold" : "incoming";
 	char path[QENTRY_PATH_LEN];
+	struct stat st;
+	int dfd;
 
-	if (qentry_path(path, queue_dir, e->held ? "hold" : "incoming", e->id,
-	    err, errlen) == -1)
+	if (qentry_path(path, queue_dir, sub, e->id, err, errlen) == -1)
 		return -1;
-	if (access(path, F_OK) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if ((dfd = qentry_dir(queue_dir, sub)) == -1 ||
+	    fstatat(dfd, e->id, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		snprintf(err, errlen, "%s: %s", path, qentry_strerror(errno));
+		qentry_dir_close(dfd);
 		return -1;
 	}
+	qentry_dir_close(dfd);
 	return 0;
 }
 

@@ -293,7 +293,7 @@ Test(qctl, pinned_queue_serves_every_change)
 	struct qentry *e;
 	int i, lock, fd, before;
 
-	qentry_pin(dir);
+	cr_assert_eq(qentry_pin(dir, err, sizeof(err)), 0, "%s", err);
 	/* state/ made for it to be held open as well */
 	cr_assert(exists("state", ""), "no state/ after qentry_pin");
 	before = -1;
@@ -336,7 +336,7 @@ Test(qctl, pinned_directory_is_not_looked_up_again)
 	int lock, fd;
 
 	commit("s@example.org", id);
-	qentry_pin(dir);
+	cr_assert_eq(qentry_pin(dir, err, sizeof(err)), 0, "%s", err);
 	snprintf(from, sizeof(from), "%s/incoming", dir);
 	snprintf(to, sizeof(to), "%s/incoming.moved", dir);
 	snprintf(other, sizeof(other), "%s/elsewhere", dir);
