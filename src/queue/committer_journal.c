@@ -81,7 +81,10 @@ by_files(struct committer *c, struct job *j)
 
 /* files_batch - the list's entries, each with its file in tmp/, made
  * durable at once: one syncfs, the renames, one fsync of incoming/
- * (hold/); after a failure, one by one by the files method */
+ * (hold/); after a failure, one by one by the files method. One alone
+ * goes by the files method at once: its own fsync writes and waits for
+ * its file only, a syncfs for everything dirty on the file system
+ * (doc/queue.md, "Entries past the spool buffer"). */
 static void
 files_batch(struct committer *c, struct joblist *l)
 {
@@ -91,6 +94,10 @@ files_batch(struct committer *c, struct joblist *l)
 
 	if (l->head == NULL)
 		return;
+	if (l->head->next == NULL) {
+		by_files(c, l->head);
+		return;
+	}
 	for (j = l->head; j; j = j->next)
 		if (spool_materialize(j->spool, err, sizeof(err)) == -1)
 			goto one_by_one;
