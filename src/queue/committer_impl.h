@@ -21,9 +21,8 @@
 #define COMMIT_STACK	(512 * 1024)	/* fsync, rename, a log line */
 /* journal: entries written out per syncfs, at most; a batch is gathered
  * for up to COMMIT_LINGER_MS (by default) after its first entry was
- * submitted, so
- * that its syncs are shared (doc/queue.md, "A write-out that waits
- * for a bigger batch") */
+ * submitted, so that its syncs are shared (doc/queue.md, "A write-out
+ * that waits for a bigger batch") */
 #define COMMIT_BATCH_MAX	256
 #define COMMIT_LINGER_MS	20
 

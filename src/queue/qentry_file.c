@@ -80,14 +80,8 @@ entry_check(int dfd, int fd)
 	return 0;
 }
 
-/* entry_open - queue_dir/sub/name (name NULL: the directory sub
- * itself), following no symbolic link below queue_dir, and a file only
- * if entry_check finds nothing wrong with it. The queue belongs to the
- * service user and root runs `sallyport --queue` on it: a link, a FIFO
- * or a hard link planted in it must not take root's reads, writes or
- * unlinks anywhere else, nor hang them. -1 with errno (ELOOP for a
- * symbolic link, QE_* for entry_check's refusals, ENOENT for a file
- * removed between its open and the check). */
+/* dir_open - queue_dir/sub, a directory, opened by its path without
+ * following a symbolic link (ELOOP for one) */
 static int
 dir_open(const char *queue_dir, const char *sub)
 {
@@ -172,6 +166,15 @@ qentry_dir_close(int dfd)
 	errno = saved;
 }
 
+/* qentry_openat - queue_dir/sub/name (name NULL: the directory sub
+ * itself, opened anew for the caller), following no symbolic link below
+ * queue_dir, and a file only if entry_check finds nothing wrong with
+ * it. The queue belongs to the service user and root runs `sallyport
+ * --queue` on it: a link, a FIFO or a hard link planted in it must not
+ * take root's reads, writes or unlinks anywhere else, nor hang them. -1
+ * with errno (ELOOP for a symbolic link, QE_* for entry_check's
+ * refusals, ENOENT for a file removed between its open and the check).
+ * The directory is the pinned one when there is one. */
 int
 qentry_openat(const char *queue_dir, const char *sub, const char *name,
     int flags, mode_t mode)
