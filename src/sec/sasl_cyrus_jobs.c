@@ -49,6 +49,7 @@
 #include <time.h>
 
 #include <ev.h>
+#include <openssl/crypto.h>
 
 #include "lib/log.h"
 #include "sec/sasl_cyrus.h"
@@ -400,6 +401,15 @@ worker(void *arg)
 		if (srv->nthreads - srv->nstuck > 1)
 			break;			/* another serves already */
 	}
+	/*
+	 * The plugins ran OpenSSL on this thread: its per-thread state
+	 * (the error queue) goes now, while cyrus_server_free still waits
+	 * for us. Left to the thread's own end it could outlive a process
+	 * that exits as soon as we are counted out, and be reported lost.
+	 * (Under the lock: the count and the choice to leave stay one
+	 * step; OpenSSL calls nothing of ours.)
+	 */
+	OPENSSL_thread_stop();
 	srv->nthreads--;
 	last = srv->nthreads == 0;
 	pthread_cond_signal(&srv->work);	/* what this one leaves */
