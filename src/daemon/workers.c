@@ -151,6 +151,17 @@ early_drop(struct master *m)
 	m->nearly = 0;
 }
 
+/* worker_log_thread - a process serving clients: its loop serves every
+ * session it has, so its log lines are written by a thread of their own
+ * (a write to a log file or syslog can wait for the disk) */
+static void
+worker_log_thread(const struct config *cfg, unsigned w)
+{
+	if (log_async_start(cfg->log_buffer_size) == -1)
+		log_warn("worker %u: no log thread (%s): its event loop "
+		    "writes its log lines itself", w, strerror(errno));
+}
+
 /* worker_main - the child: its own sockets only, then the server loop */
 static void
 worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen,
@@ -199,6 +210,7 @@ worker_main(struct master *m, unsigned w, pid_t master, unsigned long gen,
 	srv->local_owner = false;
 	/* Counted in its own slot, carrying on from its predecessor's. */
 	metrics_attach(METRICS_SLOT_WORKER(w));
+	worker_log_thread(srv->cfg->cfg, w);
 	early_mine(m, w);
 	status = server_serve(srv);
 	server_free(srv);
@@ -549,5 +561,6 @@ workers_run(struct server *srv)
 	 * reload that turns the hand-off on is refused by the runner. */
 	if (proc_no_new_privs("sallyport") == -1)
 		return 1;
+	worker_log_thread(cfg, 0);
 	return server_serve(srv);
 }

@@ -10,6 +10,13 @@ enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void	log_open(const char *ident, int to_stderr);
 void	log_set_quiet(int);		/* unit tests: drop everything */
+/* From now on this process's lines are written by a thread of its own,
+ * through a ring of size octets (at least 64 KiB; 0: not started), and
+ * the rest at exit(3): 0, or -1 with errno (lines written as before).
+ * A child forked afterwards writes its own lines itself. */
+int	log_async_start(size_t size);
+/* The ring written out, the writer gone (also at exit(3)). */
+void	log_async_stop(void);
 void	log_msg(enum log_level, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 #define log_err(...)	log_msg(LOG_LVL_ERR, __VA_ARGS__)

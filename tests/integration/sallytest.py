@@ -144,6 +144,10 @@ class Server(LogFile):
             'local_socket': os.path.join(self.dir, 'sendmail.sock'),
             # Tests run as root; the daemon refuses root without this.
             'run_as_root': 'yes' if os.geteuid() == 0 else None,
+            # A line is in the file before the reply that follows it is
+            # sent, so that a test may read it at once; test_log checks
+            # the default, the workers' log threads.
+            'log_buffer_size': '0',
         }
         values.update(self.overrides if overrides is None else overrides)
         if 'dns_servers' not in values:
