@@ -83,8 +83,8 @@ const struct conf_key conf_keys[] = {
 	    1, 1000000, 0, 0 },
 	/* Event loops (processes) sharing the listeners; 0: one per core. */
 	{ "workers", CONF_UINT, CONF_AT(workers), "0", 0, 64, 0, 0 },
-	/* The lines a worker logs wait here for its log thread; 0: the
-	 * event loop writes them itself (lib/log.c). */
+	/* The lines a worker or the runner logs wait here for its log
+	 * thread; 0: each thread writes its own (lib/log.c). */
 	{ "log_buffer_size", CONF_SIZE, CONF_AT(log_buffer_size), "1M",
 	    0, 256ULL << 20, 0, 0 },
 	{ "max_errors", CONF_UINT, CONF_AT(max_errors), "20", 1, 10000, 0, 0 },

@@ -676,6 +676,10 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	 * hand-off on (the one serving process restarting us after a reload
 	 * turned it on: each hand-off defers, nothing is lost). Nothing to
 	 * run at all would be worse. */
+	/* The deliveries' lines, written by a thread of their own: none
+	 * waits for the log, and many lines go in one write. */
+	if (log_async_start(r.cfg->cfg->log_buffer_size) == -1)
+		log_warn("queue runner: no log thread (%s)", strerror(errno));
 	refused = !runner_privs(r.cfg->cfg, why, sizeof(why));
 	if (!gen_same_file(digest, r.cfg->cfg, why, sizeof(why)))
 		refused = true;
@@ -687,6 +691,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	    O_NONBLOCK) == -1 || workpool_init(&r.pool,
 	    r.cfg->cfg->delivery_concurrency, POOL_IDLE_SECS) == -1) {
 		log_err("queue runner: %s", r.queue ? strerror(errno) : err);
+		log_async_stop();
 		_exit(1);
 	}
 	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
@@ -784,5 +789,6 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	pthread_mutex_unlock(&r.lock);
 	smtp_client_reuse_close_all();
 	log_info("queue runner stopped");
+	log_async_stop();	/* _exit(2) would not */
 	_exit(0);
 }

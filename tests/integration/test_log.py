@@ -7,9 +7,11 @@ import fcntl
 import os
 import re
 import select
+import shutil
 import signal
 import smtplib
 import subprocess
+import tempfile
 import time
 
 import sallytest
@@ -77,6 +79,14 @@ class PipedServer(sallytest.Server):
         super().close()
 
 
+def srv_mailroot(test):
+    """A directory for the test's mailboxes, removed after it."""
+    if not hasattr(test, '_mailroot'):
+        test._mailroot = tempfile.mkdtemp(prefix='sallytest-mail-')
+        test.addCleanup(shutil.rmtree, test._mailroot, True)
+    return test._mailroot
+
+
 def send_many(port, n, timeout):
     """n messages in one session; how many were answered 250 before the
     first failure (a reply that did not come within timeout)."""
@@ -118,6 +128,26 @@ class LogThread(sallytest.TestCase):
         session = [ln for ln in log.splitlines() if ' s=%s ' % accepted[0] in ln]
         self.assertRegex(session[0], r' connect from \[127\.0\.0\.1\]')
         self.assertRegex(session[-1], r' disconnect from \[127\.0\.0\.1\]')
+
+    def test_the_runner_logs_every_delivery_and_its_stop(self):
+        srv = self.server(log_buffer_size=None, delivery='yes',
+                          local_delivery='maildir:%s/%%d/%%u/Maildir' % srv_mailroot(self),
+                          mailbox_users='user')
+        for i in range(20):
+            with sallytest.Client(srv.mx_port) as c:
+                self.assertEqual(c.cmd('EHLO client.example').code, 250)
+                self.assertEqual(c.transaction('sender@example.org', ['user@example.test'],
+                                               ('Subject: %d\r\n\r\nbody\r\n' % i).encode()).code, 250)
+                c.cmd('QUIT')
+        maildir = os.path.join(srv_mailroot(self), 'example.test', 'user', 'Maildir')
+        self.assertEqual(len(sallytest.maildir_messages(maildir, 20, 30)), 20)
+        self.assertTrue(srv.wait_log(r'(?s)(status=sent.*){20}', 30), srv.log_text()[-3000:])
+        self.assertEqual(srv.stop(), 0)
+        log = srv.log_text()
+        self.assertEqual(len(re.findall(r'(?m)^\S+ sallyport/runner: id=\w+ to=<user@example\.test> '
+                                        r'.* status=sent ', log)), 20, log[-3000:])
+        # Its last line, written out by the stop before _exit(2).
+        self.assertRegex(log, r'(?m)^\S+ sallyport/runner: queue runner stopped$')
 
     def test_without_the_buffer_the_loop_waits_for_the_log(self):
         # log_buffer_size = 0: the event loop writes each line itself, so
