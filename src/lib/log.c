@@ -34,6 +34,7 @@
  * the same pipe never land inside one of ours. */
 #define LOG_CHUNK	PIPE_BUF
 #define LOG_OUT_MAX	(LOG_LINE_MAX + 128)	/* with its stamp and tag */
+#define LOG_LINGER_MS	1	/* a line waits for the next at most this */
 _Static_assert(LOG_OUT_MAX <= LOG_CHUNK, "a line fits one write");
 
 static int log_stderr = 1;
@@ -54,6 +55,7 @@ static struct {
 	char		*buf;
 	size_t		 size, head, len;
 	bool		 on, stopping, atexit_set;
+	bool		 idle;		/* the writer waits for a signal */
 	pthread_t	 writer;
 } ring = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -134,8 +136,10 @@ ring_put(enum log_level level, const char *text, size_t len)
 	}
 	ring_copy(ring.head + ring.len, (char *)hdr, sizeof(hdr), true);
 	ring_copy(ring.head + ring.len + sizeof(hdr), (char *)text, len, true);
-	if (ring.len == 0)
+	if (ring.idle) {
+		ring.idle = false;
 		pthread_cond_signal(&ring.more);
+	}
 	ring.len += sizeof(hdr) + len;
 	pthread_mutex_unlock(&ring.lock);
 	return true;
@@ -157,6 +161,7 @@ static void *
 writer(void *arg)
 {
 	static char chunk[LOG_CHUNK];
+	const struct timespec linger = { 0, LOG_LINGER_MS * 1000000L };
 
 	(void)arg;
 	pthread_mutex_lock(&ring.lock);
@@ -164,11 +169,25 @@ writer(void *arg)
 		size_t n = 0, rec;
 		unsigned char hdr[3];
 		enum log_level level = LOG_LVL_INFO;
+		bool woken = false;
 
-		while (ring.len == 0 && !ring.stopping)
+		while (ring.len == 0 && !ring.stopping) {
+			ring.idle = true;
 			pthread_cond_wait(&ring.more, &ring.lock);
+			woken = true;
+		}
+		ring.idle = false;
 		if (ring.len == 0)
 			break;
+		/* Woken for less than a write's worth: a moment for more
+		 * lines, so that a busy process's lines share their write(2)
+		 * and its loggers wake this thread once a moment, not once a
+		 * line. */
+		if (woken && ring.len < LOG_CHUNK && !ring.stopping) {
+			pthread_mutex_unlock(&ring.lock);
+			nanosleep(&linger, NULL);
+			pthread_mutex_lock(&ring.lock);
+		}
 		/* Whole records: to stderr as many as fit, to syslog one. */
 		do {
 			ring_copy(ring.head, (char *)hdr, sizeof(hdr), false);
