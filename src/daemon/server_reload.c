@@ -198,8 +198,7 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 			    "next restart");
 		if (cfg->log_buffer_size != old->log_buffer_size)
 			log_warn("reload: log_buffer_size changed; it takes "
-			    "effect when a worker or the queue runner next "
-			    "starts");
+			    "effect at the next restart");
 		if (!strlist_equal(&cfg->dns_servers, &old->dns_servers) ||
 		    cfg->dns_timeout != old->dns_timeout)
 			log_warn("reload: dns_servers or dns_timeout changed; they "

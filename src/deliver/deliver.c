@@ -676,11 +676,13 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	 * hand-off on (the one serving process restarting us after a reload
 	 * turned it on: each hand-off defers, nothing is lost). Nothing to
 	 * run at all would be worse. */
+	refused = !runner_privs(r.cfg->cfg, why, sizeof(why));
 	/* The deliveries' lines, written by a thread of their own: none
-	 * waits for the log, and many lines go in one write. */
+	 * waits for the log, and many lines go in one write. Started after
+	 * runner_privs: no_new_privs is a thread's, and goes to the threads
+	 * it starts from then on. */
 	if (log_async_start(r.cfg->cfg->log_buffer_size) == -1)
 		log_warn("queue runner: no log thread (%s)", strerror(errno));
-	refused = !runner_privs(r.cfg->cfg, why, sizeof(why));
 	if (!gen_same_file(digest, r.cfg->cfg, why, sizeof(why)))
 		refused = true;
 	if (refused)

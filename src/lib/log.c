@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -56,6 +57,7 @@ static struct {
 	size_t		 size, head, len;
 	bool		 on, stopping, atexit_set;
 	bool		 idle;		/* the writer waits for a signal */
+	bool		 done;		/* the writer has left: ring empty */
 	pthread_t	 writer;
 } ring = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -78,8 +80,9 @@ log_set_quiet(int quiet)
 }
 
 /* put_stderr - one write(2) of text if it can (lines are not mixed with
- * another thread's), the rest after; cut short, a newline so that the
- * next line starts on its own */
+ * another thread's), the rest after; a stderr made non-blocking by
+ * someone else is waited for, not dropped; cut short by an error, a
+ * newline so that the next line starts on its own */
 static void
 put_stderr(const char *text, size_t len)
 {
@@ -90,6 +93,12 @@ put_stderr(const char *text, size_t len)
 
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { STDERR_FILENO, POLLOUT, 0 };
+
+			if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
+				continue;
+		}
 		if (w <= 0) {
 			if (off > 0 && text[len - 1] == '\n')
 				(void)!write(STDERR_FILENO, "\n", 1);
@@ -118,7 +127,8 @@ ring_copy(size_t at, char *flat, size_t n, bool in)
 }
 
 /* ring_put - a record in the ring, once there is room: true; false when
- * no writer runs or it is stopping, for the caller to write it itself */
+ * no writer runs (any more), for the caller to write it itself (after
+ * everything in the ring, which is empty once the writer has left) */
 static bool
 ring_put(enum log_level level, const char *text, size_t len)
 {
@@ -126,11 +136,10 @@ ring_put(enum log_level level, const char *text, size_t len)
 	    (unsigned char)len, (unsigned char)level };
 
 	pthread_mutex_lock(&ring.lock);
-	while (ring.on && !ring.stopping &&
+	while (ring.on && !ring.done &&
 	    ring.size - ring.len < sizeof(hdr) + len)
 		pthread_cond_wait(&ring.room, &ring.lock);
-	/* Stopping, the writer may be past its last look. */
-	if (!ring.on || ring.stopping) {
+	if (!ring.on || ring.done) {
 		pthread_mutex_unlock(&ring.lock);
 		return false;
 	}
@@ -177,8 +186,11 @@ writer(void *arg)
 			woken = true;
 		}
 		ring.idle = false;
-		if (ring.len == 0)
+		if (ring.len == 0) {
+			ring.done = true;	/* loggers write their own */
+			pthread_cond_broadcast(&ring.room);
 			break;
+		}
 		/* Woken for less than a write's worth: a moment for more
 		 * lines, so that a busy process's lines share their write(2)
 		 * and its loggers wake this thread once a moment, not once a
@@ -192,6 +204,10 @@ writer(void *arg)
 		do {
 			ring_copy(ring.head, (char *)hdr, sizeof(hdr), false);
 			rec = (size_t)hdr[0] << 8 | hdr[1];
+			if (rec > LOG_OUT_MAX || sizeof(hdr) + rec > ring.len) {
+				ring.head = ring.len = 0;	/* cannot be */
+				break;
+			}
 			if (n > 0 && (!log_stderr || n + rec > sizeof(chunk)))
 				break;
 			ring_copy(ring.head + sizeof(hdr), chunk + n, rec,
@@ -211,17 +227,18 @@ writer(void *arg)
 }
 
 /* after_fork - the child has no writer: what the ring holds is the
- * parent's to write, and the child writes its own lines itself */
+ * parent's to write, and the child writes its own lines itself. Not
+ * freed: a child of a threaded process may call only what is safe in a
+ * signal handler until it execs (or _exits). */
 static void
 after_fork(void)
 {
 	pthread_mutex_init(&ring.lock, NULL);
 	pthread_cond_init(&ring.more, NULL);
 	pthread_cond_init(&ring.room, NULL);
-	free(ring.buf);
 	ring.buf = NULL;
 	ring.size = ring.head = ring.len = 0;
-	ring.on = ring.stopping = false;
+	ring.on = ring.stopping = ring.done = ring.idle = false;
 }
 
 static void
@@ -260,7 +277,7 @@ log_async_start(size_t size)
 	}
 	ring.size = size;
 	ring.head = ring.len = 0;
-	ring.stopping = false;
+	ring.stopping = ring.done = ring.idle = false;
 	/* No signal for the writer: they are the event loop's. */
 	sigfillset(&all);
 	sigdelset(&all, SIGSEGV);
@@ -285,8 +302,14 @@ log_async_start(size_t size)
 void
 log_async_stop(void)
 {
+	char *buf;
+
 	pthread_mutex_lock(&ring.lock);
-	if (!ring.on || ring.stopping) {
+	if (ring.stopping) {		/* another caller joins: wait for it */
+		while (ring.on)
+			pthread_cond_wait(&ring.room, &ring.lock);
+	}
+	if (!ring.on) {
 		pthread_mutex_unlock(&ring.lock);
 		return;
 	}
@@ -295,11 +318,12 @@ log_async_stop(void)
 	pthread_mutex_unlock(&ring.lock);
 	pthread_join(ring.writer, NULL);
 	pthread_mutex_lock(&ring.lock);
+	buf = ring.buf;
+	ring.buf = NULL;
 	ring.on = false;		/* from now on each thread writes */
 	pthread_cond_broadcast(&ring.room);
 	pthread_mutex_unlock(&ring.lock);
-	free(ring.buf);
-	ring.buf = NULL;
+	free(buf);
 }
 
 void

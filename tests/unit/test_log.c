@@ -48,11 +48,12 @@ reader(void *arg)
 	return NULL;
 }
 
-/* to_pipe - stderr a pipe of one page, read by the reader thread */
-static pthread_t
+/* to_pipe - stderr a pipe of one page; the_reader() reads it. Apart:
+ * a child forked before the reader thread exists forks a process with
+ * one thread, which may then do anything (start its own writer). */
+static void
 to_pipe(void)
 {
-	pthread_t t;
 	int p[2];
 
 	cr_assert_eq(pipe(p), 0);
@@ -60,6 +61,13 @@ to_pipe(void)
 	cr_assert_neq(dup2(p[1], STDERR_FILENO), -1);
 	close(p[1]);
 	rd = p[0];
+}
+
+static pthread_t
+the_reader(void)
+{
+	pthread_t t;
+
 	cr_assert_eq(pthread_create(&t, NULL, reader, NULL), 0);
 	return t;
 }
@@ -112,12 +120,13 @@ check(int threads)
 		    next[t], LINES);
 }
 
-Test(log, many_threads_through_a_small_ring)
+Test(log, many_threads_through_a_small_ring, .timeout = 120)
 {
 	pthread_t r, t[THREADS];
 
 	log_open("test", 1);
-	r = to_pipe();
+	to_pipe();
+	r = the_reader();
 	cr_assert_eq(log_async_start(1), 0);	/* raised to 64 KiB */
 	/* Nobody reads for a while: the ring fills and the loggers wait. */
 	pthread_mutex_lock(&gate);
@@ -132,14 +141,14 @@ Test(log, many_threads_through_a_small_ring)
 	check(THREADS);
 }
 
-Test(log, the_rest_is_written_at_stop)
+Test(log, the_rest_is_written_at_stop, .timeout = 120)
 {
 	pthread_t r;
 	pid_t pid;
 	int status;
 
 	log_open("test", 1);
-	r = to_pipe();
+	to_pipe();
 	/* In a child of its own, as a worker: not this test's process, whose
 	 * exit handlers are Criterion's. */
 	if ((pid = fork()) == 0) {
@@ -152,24 +161,27 @@ Test(log, the_rest_is_written_at_stop)
 		_exit(0);
 	}
 	cr_assert_gt(pid, 0);
+	r = the_reader();
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	done_reading(r);
 	check(1);
 }
 
-Test(log, a_child_forked_meanwhile_writes_its_own)
+Test(log, a_child_forked_meanwhile_writes_its_own, .timeout = 120)
 {
 	pthread_t r;
 	pid_t pid;
 	int status;
 
 	log_open("test", 1);
-	r = to_pipe();
+	to_pipe();
+	r = the_reader();
 	cr_assert_eq(log_async_start(64 * 1024), 0);
+	log_info("before the fork");	/* time zone loaded, not in the child */
 	if ((pid = fork()) == 0) {
-		close(rd);
-		/* No writer here: written at once, or never. */
+		/* No writer here: written at once, or never; and nothing
+		 * but writes (the reader's thread may hold malloc's lock). */
 		logger((void *)1L);
 		_exit(0);
 	}
