@@ -64,6 +64,7 @@ static struct {
 	.more = PTHREAD_COND_INITIALIZER,
 	.room = PTHREAD_COND_INITIALIZER,
 };
+
 void
 log_open(const char *ident, int to_stderr)
 {
