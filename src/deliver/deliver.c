@@ -40,6 +40,7 @@
 #include "deliver/tlsrpt_out.h"
 #include "conf/config_gen.h"
 #include "lib/deadline.h"
+#include "lib/dirsync.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/proc.h"
@@ -790,6 +791,10 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		pthread_cond_wait(&r.idle, &r.lock);
 	pthread_mutex_unlock(&r.lock);
 	smtp_client_reuse_close_all();
+	/* The removals' fsyncs, asked for and not waited for: ended. */
+	if (dir_fsync_drain() == -1)
+		log_warn("queue runner: an fsync of incoming/ after removals "
+		    "failed (logged above)");
 	log_info("queue runner stopped");
 	log_async_stop();	/* _exit(2) would not */
 	_exit(0);

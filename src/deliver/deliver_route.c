@@ -243,7 +243,8 @@ finish(const struct config *cfg, struct qentry *e, struct outcome *outs,
 	size_t i;
 	int saved;
 
-	if (qentry_remove(cfg->queue_dir, e->id, err, sizeof(err)) == 0) {
+	if (qentry_remove_delivered(cfg->queue_dir, e->id, err,
+	    sizeof(err)) == 0) {
 		log_info("id=%s removed: every recipient done", e->id);
 		return 0;
 	}
@@ -274,19 +275,19 @@ deliver_entry(const struct deliver_ctx *dc, const struct config *cfg,
 	time_t now = time(NULL), next;
 	int fd;
 
-	if ((e = qentry_load(dir, id, err, sizeof(err))) == NULL) {
+	if ((e = qentry_load_body(dir, id, &fd, err, sizeof(err))) == NULL) {
 		if (errno == ENOENT)
 			return 0;	/* deleted, or finished elsewhere */
 		log_err("id=%s %s", id, err);
 		return now + cfg->retry_max;
 	}
-	if ((fd = qentry_open_body(dir, e)) == -1 ||
-	    (outs = calloc(e->nrcpts, sizeof(*outs))) == NULL ||
-	    (idx = calloc(e->nrcpts, sizeof(*idx))) == NULL) {
-		log_err("id=%s cannot read its message: %s", id,
-		    strerror(errno));
-		if (fd != -1)
-			close(fd);
+	outs = calloc(e->nrcpts, sizeof(*outs));
+	idx = calloc(e->nrcpts, sizeof(*idx));
+	if (outs == NULL || idx == NULL) {
+		log_err("id=%s out of memory", id);
+		free(outs);
+		free(idx);
+		close(fd);
 		qentry_free(e);
 		return now + cfg->retry_min;
 	}

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "lib/dirsync.h"
+#include "lib/log.h"
 
 int
 dir_sync(const char *path, char *err, size_t errlen)
@@ -111,5 +113,138 @@ dir_fsync_shared(int dfd)
 	pthread_mutex_unlock(&grp.lock);
 	if (rc == -1)
 		errno = saved;
+	return rc;
+}
+
+/*
+ * The syncing thread of dir_fsync_behind: started at the first call,
+ * for the rest of the process's life (detached; a child of fork starts
+ * its own). `asked` counts the calls, `synced` the calls covered by an
+ * fsync that has ended: an fsync covers every call made before it
+ * began. The directory is a descriptor of its own, as grp's.
+ */
+static struct {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 work, ended;
+	int		 fd;
+	dev_t		 dev;
+	ino_t		 ino;
+	uint64_t	 asked, synced;
+	bool		 started, failed;
+} bh = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	 PTHREAD_COND_INITIALIZER, -1, 0, 0, 0, 0, false, false };
+static pthread_once_t bh_once = PTHREAD_ONCE_INIT;
+
+/* bh_forked - in a child of fork: no syncing thread came along; what
+ * the parent was asked is the parent's to sync */
+static void
+bh_forked(void)
+{
+	pthread_mutex_init(&bh.lock, NULL);
+	pthread_cond_init(&bh.work, NULL);
+	pthread_cond_init(&bh.ended, NULL);
+	if (bh.fd != -1)
+		close(bh.fd);
+	bh.fd = -1;
+	bh.asked = bh.synced = 0;
+	bh.started = bh.failed = false;
+}
+
+static void
+bh_init(void)
+{
+	(void)pthread_atfork(NULL, NULL, bh_forked);
+}
+
+static void *
+bh_main(void *arg)
+{
+	uint64_t upto;
+	int rc, saved, fd;
+
+	(void)arg;
+	pthread_mutex_lock(&bh.lock);
+	for (;;) {
+		while (bh.synced == bh.asked)
+			pthread_cond_wait(&bh.work, &bh.lock);
+		upto = bh.asked;
+		fd = bh.fd;	/* replaced only while nothing is asked */
+		pthread_mutex_unlock(&bh.lock);
+		rc = fsync(fd);
+		saved = errno;
+		if (rc == -1)
+			log_err("fsync of a queue directory after removals: "
+			    "%s; the entries removed may come back after a "
+			    "crash, and be delivered again", strerror(saved));
+		pthread_mutex_lock(&bh.lock);
+		bh.synced = upto;
+		bh.failed |= rc == -1;
+		pthread_cond_broadcast(&bh.ended);
+	}
+	return NULL;
+}
+
+int
+dir_fsync_behind(int dfd)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	struct stat st;
+	sigset_t all, old;
+	int fd, rc;
+
+	if (fstat(dfd, &st) == -1)
+		return -1;
+	pthread_once(&bh_once, bh_init);
+	pthread_mutex_lock(&bh.lock);
+	if (bh.fd == -1 || bh.dev != st.st_dev || bh.ino != st.st_ino) {
+		if (bh.synced != bh.asked ||
+		    (fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) == -1) {
+			pthread_mutex_unlock(&bh.lock);
+			return dir_fsync_shared(dfd);
+		}
+		if (bh.fd != -1)
+			close(bh.fd);
+		bh.fd = fd;
+		bh.dev = st.st_dev;
+		bh.ino = st.st_ino;
+	}
+	if (!bh.started) {
+		/* no signal for it: the process's handlers run elsewhere */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = pthread_attr_init(&attr);
+		if (rc == 0) {
+			pthread_attr_setdetachstate(&attr,
+			    PTHREAD_CREATE_DETACHED);
+			rc = pthread_create(&t, &attr, bh_main, NULL);
+			pthread_attr_destroy(&attr);
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc != 0) {
+			pthread_mutex_unlock(&bh.lock);
+			return dir_fsync_shared(dfd);
+		}
+		bh.started = true;
+	}
+	if (bh.asked++ == bh.synced)
+		pthread_cond_signal(&bh.work);	/* it was idle */
+	pthread_mutex_unlock(&bh.lock);
+	return 0;
+}
+
+int
+dir_fsync_drain(void)
+{
+	uint64_t upto;
+	int rc;
+
+	pthread_mutex_lock(&bh.lock);
+	upto = bh.asked;
+	while (bh.synced < upto)
+		pthread_cond_wait(&bh.ended, &bh.lock);
+	rc = bh.failed ? -1 : 0;
+	bh.failed = false;
+	pthread_mutex_unlock(&bh.lock);
 	return rc;
 }

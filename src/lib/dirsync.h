@@ -20,4 +20,19 @@ int	dir_sync(const char *path, char *err, size_t errlen);
  * with errno when an fsync that covered the change failed. */
 int	dir_fsync_shared(int dfd);
 
+/* dir_fsync_behind - the directory dfd fsync'd soon by a thread of its
+ * own, in an fsync begun after the call, which does not wait for it:
+ * for a change that nothing done next depends on being durable (the
+ * runner's removal of an entry that has no state file: a crash before
+ * it is durable sends the message once more, as one just before the
+ * removal would). Changes made while an fsync runs share the next. A
+ * failed fsync is logged. One directory at a time: another's, or a
+ * syncing thread that cannot be started, is fsync'd by the caller as
+ * dir_fsync_shared does, and its result returned; else 0. */
+int	dir_fsync_behind(int dfd);
+/* dir_fsync_drain - wait until every fsync asked of dir_fsync_behind
+ * so far has ended (before a process exits); -1 if one failed since
+ * the last drain. */
+int	dir_fsync_drain(void);
+
 #endif

@@ -553,10 +553,11 @@ read_state(struct qentry *e, const char *queue_dir, const char *path,
 
 /* --- the interface ------------------------------------------------------ */
 
-/* load - sub/ID (incoming or hold) and state/ID */
+/* load - sub/ID (incoming or hold) and state/ID; with body, the entry's
+ * descriptor there too, at its message */
 static struct qentry *
 load(const char *queue_dir, const char *sub, const char *id, bool history,
-    char *err, size_t errlen)
+    int *body, char *err, size_t errlen)
 {
 	char path[QENTRY_PATH_LEN];
 	struct qentry *e;
@@ -617,22 +618,38 @@ load(const char *queue_dir, const char *sub, const char *id, bool history,
 		errno = ENOENT;
 		return NULL;
 	}
-	close(fd);
 	e->held = strcmp(sub, "hold") == 0;
+	if (body == NULL)
+		close(fd);
+	else if (lseek(fd, e->body_offset, SEEK_SET) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		qentry_free(e);
+		errno = EIO;
+		return NULL;
+	} else
+		*body = fd;
 	return e;
 }
 
 struct qentry *
 qentry_load(const char *queue_dir, const char *id, char *err, size_t errlen)
 {
-	return load(queue_dir, "incoming", id, false, err, errlen);
+	return load(queue_dir, "incoming", id, false, NULL, err, errlen);
+}
+
+struct qentry *
+qentry_load_body(const char *queue_dir, const char *id, int *body, char *err,
+    size_t errlen)
+{
+	return load(queue_dir, "incoming", id, false, body, err, errlen);
 }
 
 struct qentry *
 qentry_load_held(const char *queue_dir, const char *id, char *err,
     size_t errlen)
 {
-	return load(queue_dir, "hold", id, false, err, errlen);
+	return load(queue_dir, "hold", id, false, NULL, err, errlen);
 }
 
 struct qentry *
@@ -646,7 +663,7 @@ qentry_load_any(const char *queue_dir, const char *id, bool history,
 	/* Looked for in incoming/ again: a release between the first two
 	 * looks would have it in neither. */
 	for (i = 0; i < 3 && e == NULL; i++)
-		if ((e = load(queue_dir, subs[i], id, history, err,
+		if ((e = load(queue_dir, subs[i], id, history, NULL, err,
 		    errlen)) == NULL && errno != ENOENT)
 			return NULL;
 	if (e == NULL) {

@@ -78,6 +78,10 @@ const char	*qentry_strerror(int errnum);
  * delivered or deleted meanwhile); a corrupt entry gives EINVAL. */
 struct qentry	*qentry_load(const char *queue_dir, const char *id, char *err,
 		    size_t errlen);
+/* The same, with incoming/ID kept open in *body, at the start of the
+ * message, as qentry_open_body gives it: read once for a delivery. */
+struct qentry	*qentry_load_body(const char *queue_dir, const char *id,
+		    int *body, char *err, size_t errlen);
 /* The same for hold/ID: an entry on hold, never delivered there. */
 struct qentry	*qentry_load_held(const char *queue_dir, const char *id,
 		    char *err, size_t errlen);
@@ -115,6 +119,14 @@ bool		 qentry_done(const struct qentry *);
  * an unknown id. */
 int		 qentry_remove(const char *queue_dir, const char *id, char *err,
 		    size_t errlen);
+/* The same for an entry of incoming/ delivered to every recipient,
+ * under its lock (qentry_lock): when it has no state file (the common
+ * case, every recipient done at the first attempt), the fsync of
+ * incoming/ is only asked for (dir_fsync_behind), not waited for; a
+ * crash before it ends sends the message again, as a crash just before
+ * the removal would. With a state file, qentry_remove. */
+int		 qentry_remove_delivered(const char *queue_dir, const char *id,
+		    char *err, size_t errlen);
 /* The ids in incoming/, sorted (oldest first); *n set. Other names
  * there are skipped. NULL (errno) on error, never for an empty queue. */
 char		**qentry_list(const char *queue_dir, size_t *n);

@@ -152,6 +152,19 @@ qentry_dir(const char *queue_dir, const char *sub)
 	return dir_open(queue_dir, sub);
 }
 
+bool
+qentry_pinned(const char *queue_dir)
+{
+	size_t i;
+
+	if (pin_dir[0] == '\0' || strcmp(queue_dir, pin_dir) != 0)
+		return false;
+	for (i = 0; i < NPIN; i++)
+		if (pin_fd[i] == -1)
+			return false;
+	return true;
+}
+
 void
 qentry_dir_close(int dfd)
 {

@@ -5,6 +5,7 @@
 #ifndef SALLYPORT_QENTRY_FILE_H
 #define SALLYPORT_QENTRY_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -27,6 +28,8 @@ int	qentry_openat(const char *queue_dir, const char *sub,
  * back with qentry_dir_close (which keeps errno), never close(2). */
 int	qentry_dir(const char *queue_dir, const char *sub);
 void	qentry_dir_close(int dfd);
+/* qentry_pinned - is queue_dir the one qentry_pin holds (whole)? */
+bool	qentry_pinned(const char *queue_dir);
 
 /* qentry_openin - the same for name in dfd, a directory qentry_openat
  * opened */

@@ -20,9 +20,17 @@
  * the whole process's, and any close of the file drops it), and the
  * kernel drops it when its holder dies, so a crash never leaves an
  * entry locked.
+ *
+ * A process that pinned its queue (qentry_pin: the runner, a lock per
+ * delivery) keeps the descriptors of the lock file open between locks,
+ * each given back unlocked to a small pool: one open file description
+ * per lock held at once, as before, but no open, check and close of
+ * the file per entry. Each lock still checks that the name `lock`
+ * leads to the file it locked.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +46,43 @@
 
 #define LOCK_POLL_MS	20
 #define LOCK_FILE	"lock"
+#define POOL_MAX	64	/* descriptors kept; more locks at once: opened */
+
+/* The pool: every descriptor it owns, whether one is lent out, and the
+ * file each was opened on (a name replaced since is seen by the check
+ * of each lock). */
+static struct {
+	pthread_mutex_t	 lock;
+	size_t		 n;
+	int		 fd[POOL_MAX];
+	bool		 lent[POOL_MAX];
+	dev_t		 dev[POOL_MAX];
+	ino_t		 ino[POOL_MAX];
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+/* pool_forked - in a child of fork: the pool's descriptors share their
+ * open file descriptions, and so their locks, with the parent's, so a
+ * lock the child took on one would not keep the parent out. The child
+ * closes them (the parent's locks stay) and starts a pool of its own;
+ * the mutex may have been held by a thread that did not come along. */
+static void
+pool_forked(void)
+{
+	size_t i;
+
+	for (i = 0; i < pool.n; i++)
+		if (pool.fd[i] != -1)
+			close(pool.fd[i]);
+	pool.n = 0;
+	pthread_mutex_init(&pool.lock, NULL);
+}
+
+static void
+pool_init(void)
+{
+	(void)pthread_atfork(NULL, NULL, pool_forked);
+}
 
 /* present - does sub/ID exist? 1, 0, or -1 (errno) */
 static int
@@ -155,6 +200,138 @@ locked(const char *queue_dir, const char *sub, const char *name, int flags,
 	return saved != 0 ? -1 : fd;
 }
 
+/* pool_take - a descriptor of the pinned queue's lock file, unlocked,
+ * its slot in *slot; -1 with errno (ENOSPC: the pool is all lent). No
+ * system call under the pool's mutex: its holders are the runner's
+ * delivery threads, each taking a lock per message. */
+static int
+pool_take(int dfd, size_t *slot)
+{
+	struct stat st;
+	size_t i, empty = POOL_MAX;
+	int fd, saved;
+
+	pthread_once(&pool_once, pool_init);
+	pthread_mutex_lock(&pool.lock);
+	for (i = 0; i < pool.n; i++)
+		if (pool.lent[i])
+			continue;
+		else if (pool.fd[i] == -1)
+			empty = empty < i ? empty : i;
+		else {
+			pool.lent[i] = true;
+			*slot = i;
+			fd = pool.fd[i];
+			pthread_mutex_unlock(&pool.lock);
+			return fd;
+		}
+	if (empty == POOL_MAX && pool.n < POOL_MAX)
+		empty = pool.n++;
+	if (empty != POOL_MAX)
+		pool.lent[empty] = true;	/* ours, still without fd */
+	pthread_mutex_unlock(&pool.lock);
+	if (empty == POOL_MAX) {
+		errno = ENOSPC;
+		return -1;
+	}
+	if ((fd = qentry_openin(dfd, LOCK_FILE, O_RDWR, 0600)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		saved = errno;
+		if (fd != -1)
+			close(fd);
+		pthread_mutex_lock(&pool.lock);
+		pool.lent[empty] = false;
+		pthread_mutex_unlock(&pool.lock);
+		errno = saved;
+		return -1;
+	}
+	pthread_mutex_lock(&pool.lock);
+	pool.fd[empty] = fd;
+	pool.dev[empty] = st.st_dev;
+	pool.ino[empty] = st.st_ino;
+	pthread_mutex_unlock(&pool.lock);
+	*slot = empty;
+	return fd;
+}
+
+/* pool_give - the lent descriptor fd back, its lock released; closed
+ * and its slot emptied instead with drop or when the release fails (a
+ * slot never moves: its holder knows it by number). False: not one of
+ * the pool's (its lock, if any, released all the same). */
+static bool
+pool_give(int fd, bool drop)
+{
+	struct flock fl;
+	size_t i;
+	bool gone = drop;
+
+	/* The lent descriptor is the caller's alone until it is marked
+	 * free: released first, outside the mutex. An open file
+	 * description lock on a descriptor not of the pool is about to
+	 * go with its close anyway. */
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_UNLCK;
+	fl.l_whence = SEEK_SET;
+	if (!drop && fd != -1 && fcntl(fd, F_OFD_SETLK, &fl) == -1)
+		gone = true;
+	pthread_mutex_lock(&pool.lock);
+	for (i = 0; i < pool.n; i++)
+		if (pool.fd[i] == fd && pool.lent[i])
+			break;
+	if (i == pool.n || fd == -1) {
+		pthread_mutex_unlock(&pool.lock);
+		return false;
+	}
+	if (gone)
+		pool.fd[i] = -1;
+	pool.lent[i] = false;
+	pthread_mutex_unlock(&pool.lock);
+	if (gone)
+		close(fd);	/* its lock goes with it */
+	return true;
+}
+
+/* pooled - the pinned queue's lock taken for id on a descriptor of the
+ * pool, as locked() takes it on one of its own: its descriptor, or -1
+ * with err and errno (ENOSPC, err not said: the pool is all lent) */
+static int
+pooled(const char *queue_dir, const char *id, unsigned wait_ms, char *err,
+    size_t errlen)
+{
+	char path[QENTRY_PATH_LEN];
+	struct stat st;
+	size_t slot;
+	int dfd, fd, saved;
+
+	/* pool.dev and .ino of a lent slot are its holder's to read */
+	if (qentry_path(path, queue_dir, LOCK_FILE, NULL, err, errlen) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	dfd = qentry_dir(queue_dir, ".");	/* pinned: never -1 */
+	if ((fd = pool_take(dfd, &slot)) == -1) {
+		if ((saved = errno) != ENOSPC)
+			snprintf(err, errlen, "open %s: %s", path,
+			    qentry_strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	if (take(fd, id, false, wait_ms, path, err, errlen) == -1) {
+		saved = errno;
+		pool_give(fd, false);
+		errno = saved;
+		return -1;
+	}
+	/* Still the file the name leads to: the pool's descriptors may
+	 * be older than a file put in its place. */
+	if (fstatat(dfd, LOCK_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st.st_dev == pool.dev[slot] && st.st_ino == pool.ino[slot])
+		return fd;
+	pool_give(fd, true);
+	errno = ESTALE;			/* removed or replaced: as locked() */
+	return -1;
+}
+
 int
 qentry_lock_setup(const char *queue_dir, char *err, size_t errlen)
 {
@@ -180,6 +357,7 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
     char *err, size_t errlen)
 {
 	int fd, in, held, saved;
+	bool pin;
 
 	if (!qentry_id_valid(id)) {
 		snprintf(err, errlen, "%s: not a queue id", id);
@@ -189,8 +367,14 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
 	/* Never made here: a file made while another holder kept its lock
 	 * on a removed one would let both in. qentry_lock_setup makes it
 	 * ("." for queue_dir itself). */
-	if ((fd = locked(queue_dir, ".", LOCK_FILE, O_RDWR, id, false,
-	    wait_ms, err, errlen)) == -1) {
+	/* A descriptor of the pool's in the runner; one of its own when
+	 * the pool is all lent, and in every other process. */
+	pin = qentry_pinned(queue_dir);
+	fd = pin ? pooled(queue_dir, id, wait_ms, err, errlen) : -1;
+	if (fd == -1 && (!pin || errno == ENOSPC))
+		fd = locked(queue_dir, ".", LOCK_FILE, O_RDWR, id, false,
+		    wait_ms, err, errlen);
+	if (fd == -1) {
 		saved = errno;
 		if (saved == ENOENT || saved == ESTALE)
 			snprintf(err, errlen, "%s/%s: %s", queue_dir, LOCK_FILE,
@@ -212,7 +396,7 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
 	if (in == -1 || held == -1) {
 		snprintf(err, errlen, "%s/%s/%s: %s", queue_dir, in == -1 ?
 		    "incoming" : "hold", id, strerror(saved));
-		close(fd);
+		qentry_unlock(fd);
 		errno = saved == ENOENT ? EIO : saved;
 		return -1;
 	}
@@ -220,7 +404,7 @@ qentry_lock(const char *queue_dir, const char *id, unsigned wait_ms,
 	 * qentry_remove) and goes, under the lock. */
 	remove_state(queue_dir, id);
 	snprintf(err, errlen, "%s: no such queue entry", id);
-	close(fd);
+	qentry_unlock(fd);
 	errno = ENOENT;
 	return -1;
 }
@@ -266,6 +450,6 @@ qentry_lock_old(const char *queue_dir, const char *id, unsigned wait_ms,
 void
 qentry_unlock(int lock)
 {
-	if (lock != -1)
+	if (lock != -1 && !pool_give(lock, false))
 		close(lock);
 }

@@ -309,6 +309,43 @@ qentry_remove(const char *queue_dir, const char *id, char *err,
 	return 0;
 }
 
+int
+qentry_remove_delivered(const char *queue_dir, const char *id, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	int sdfd, dfd, rc, saved;
+
+	if (!qentry_id_valid(id))
+		return qentry_remove(queue_dir, id, err, errlen);
+	/* A state file, or none known for sure: its removal must not be
+	 * durable before the entry's, which qentry_remove waits for. Under
+	 * the entry's lock nobody makes one meanwhile. */
+	if ((sdfd = qentry_dir(queue_dir, "state")) != -1) {
+		rc = fstatat(sdfd, id, &st, AT_SYMLINK_NOFOLLOW);
+		saved = errno;
+		qentry_dir_close(sdfd);
+		if (rc == 0 || saved != ENOENT)
+			return qentry_remove(queue_dir, id, err, errlen);
+	} else if (errno != ENOENT)
+		return qentry_remove(queue_dir, id, err, errlen);
+	if ((dfd = qentry_dir(queue_dir, "incoming")) == -1)
+		return qentry_remove(queue_dir, id, err, errlen);
+	if (unlinkat(dfd, id, 0) == -1) {
+		qentry_dir_close(dfd);
+		return qentry_remove(queue_dir, id, err, errlen);
+	}
+	saved = dir_fsync_behind(dfd) == -1 ? errno : 0;
+	qentry_dir_close(dfd);
+	if (saved != 0) {
+		snprintf(err, errlen, "fsync %s/incoming: %s", queue_dir,
+		    strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * One rename from `from` into `to`, never over an entry there; then
  * `to` is fsync'd before `from`, so the entry is durable under its new

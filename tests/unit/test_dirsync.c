@@ -2,7 +2,9 @@
  * test_dirsync - dir_sync on a directory, on what is none, on nothing:
  * the message names the step and the path, as the queue and Maildir
  * delivery log it. dir_fsync_shared from many threads at once, its
- * errors, and a second directory.
+ * errors, and a second directory. dir_fsync_behind: at once for the
+ * caller, its fsync ended by a drain, its failure said there, and in a
+ * child of fork.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -159,3 +162,106 @@ Test(dir_sync, another_directory_gets_its_own_fsync)
 	close(p[0]);
 	close(p[1]);
 }
+
+/* --- dir_fsync_behind ---------------------------------------------------- */
+
+static void *
+remove_behind(void *arg)
+{
+	char path[600];
+	int dfd, fd, rc = 0, i;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) == -1)
+		return (void *)1;
+	for (i = 0; i < 50 && rc == 0; i++) {
+		snprintf(path, sizeof(path), "%s/b%ld-%d", dir,
+		    (long)(intptr_t)arg, i);
+		if ((fd = open(path, O_CREAT | O_WRONLY, 0600)) == -1)
+			rc = -1;
+		else {
+			close(fd);
+			rc = unlink(path) == 0 ? dir_fsync_behind(dfd) : -1;
+		}
+	}
+	close(dfd);
+	return rc == 0 ? NULL : (void *)1;
+}
+
+/* Threads that remove files and ask for the fsync go on at once; the
+ * drain waits for what they asked (it would wait for ever if nothing
+ * synced), and a drain with nothing asked since is at once too. */
+Test(dir_sync, behind_from_many_threads_then_drained)
+{
+	pthread_t t[8];
+	void *rv;
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, remove_behind,
+		    (void *)(intptr_t)i), 0);
+	for (i = 0; i < 8; i++) {
+		cr_assert_eq(pthread_join(t[i], &rv), 0);
+		cr_assert_null(rv, "thread %zu failed", i);
+	}
+	cr_assert_eq(dir_fsync_drain(), 0);
+	cr_assert_eq(dir_fsync_drain(), 0);
+}
+
+/* The fsync is of the descriptor given (a pipe's fails): not the
+ * caller's error, who has gone on, but the drain's, once. */
+Test(dir_sync, a_failed_behind_fsync_is_the_drains)
+{
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(dir_fsync_behind(p[0]), 0);
+	cr_assert_eq(dir_fsync_drain(), -1);
+	cr_assert_eq(dir_fsync_drain(), 0, "the failure said twice");
+	close(p[0]);
+	close(p[1]);
+}
+
+/* Another directory while the first may still be pending: synced then
+ * and there, or the syncing thread's from then on; either way every
+ * fsync asked ends. */
+Test(dir_sync, behind_of_two_directories)
+{
+	char sub[512];
+	int dfd, sfd, i;
+
+	snprintf(sub, sizeof(sub), "%s/other", dir);
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	cr_assert_neq(dfd = open(dir, O_RDONLY | O_DIRECTORY), -1);
+	cr_assert_neq(sfd = open(sub, O_RDONLY | O_DIRECTORY), -1);
+	for (i = 0; i < 100; i++) {
+		cr_assert_eq(dir_fsync_behind(dfd), 0);
+		cr_assert_eq(dir_fsync_behind(sfd), 0);
+	}
+	cr_assert_eq(dir_fsync_drain(), 0);
+	close(dfd);
+	close(sfd);
+}
+
+/* A child forked after the syncing thread started has none until it
+ * asks: its own starts then, and its drain ends (a child that took the
+ * parent's for its own would wait for ever). */
+Test(dir_sync, behind_in_a_child_of_fork, .timeout = 30)
+{
+	int dfd, status;
+	pid_t pid;
+
+	cr_assert_neq(dfd = open(dir, O_RDONLY | O_DIRECTORY), -1);
+	cr_assert_eq(dir_fsync_behind(dfd), 0);
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0) {
+		alarm(10);
+		_exit(dir_fsync_behind(dfd) == 0 && dir_fsync_drain() == 0 ?
+		    0 : 1);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the child's fsync did not end (status %d)", status);
+	cr_assert_eq(dir_fsync_drain(), 0);
+	close(dfd);
+}
+

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "queue/qentry.h"
@@ -528,3 +530,103 @@ Test(qctl, history_keeps_the_latest_lines)
 	cr_assert_eq(e->attempts, QENTRY_HISTORY_MAX + 5);
 	qentry_free(e);
 }
+
+/* --- the runner's locks: descriptors kept between locks (qentry_pin) -- */
+
+/* open_fds - descriptors open in this process */
+static int
+open_fds(void)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	cr_assert_not_null(d = opendir("/proc/self/fd"));
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* others_can_lock - how many of ids[0..n) a forked process can lock */
+static int
+others_can_lock(char (*ids)[QUEUE_ID_LEN + 1], int n)
+{
+	int status, i, got = 0, lock;
+	pid_t pid;
+
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0) {
+		for (i = 0; i < n; i++)
+			if ((lock = qentry_lock(dir, ids[i], 0, err,
+			    sizeof(err))) != -1) {
+				got++;
+				qentry_unlock(lock);
+			}
+		_exit(got);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* Pinned, more entries locked at once than the pool keeps (64): every
+ * lock taken, each keeps another process out until given back, and
+ * locking again and again opens nothing more. */
+Test(qctl, pinned_locks_many_at_once_and_again)
+{
+	enum { N = 70 };
+	static char ids[N][QUEUE_ID_LEN + 1];
+	int locks[N], i, fds;
+
+	for (i = 0; i < N; i++)
+		commit("s@example.org", ids[i]);
+	cr_assert_eq(qentry_pin(dir, err, sizeof(err)), 0, "%s", err);
+	for (i = 0; i < N; i++)
+		cr_assert_neq(locks[i] = qentry_lock(dir, ids[i], 0, err,
+		    sizeof(err)), -1, "lock %d: %s", i, err);
+	/* the same entry again, in this very thread: busy */
+	cr_assert_eq(qentry_lock(dir, ids[3], 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EWOULDBLOCK, "%s", err);
+	cr_assert_eq(others_can_lock(ids, N), 0, "another process got in");
+	for (i = 0; i < N; i++)
+		qentry_unlock(locks[i]);
+	cr_assert_eq(others_can_lock(ids, N), N, "locks not given back");
+	fds = open_fds();
+	for (i = 0; i < 1000; i++) {
+		cr_assert_neq(locks[0] = qentry_lock(dir, ids[i % N], 0, err,
+		    sizeof(err)), -1, "%s", err);
+		qentry_unlock(locks[0]);
+	}
+	cr_assert_eq(open_fds(), fds, "descriptors left open by locks");
+}
+
+/* Pinned, the lock file replaced between two locks (its descriptor
+ * kept by the pool is of the old file): the next lock says so, as a
+ * lock that waited while it was replaced does; the one after locks the
+ * new file, which keeps another process out. */
+Test(qctl, pinned_lock_file_replaced)
+{
+	char ids[1][QUEUE_ID_LEN + 1], path[400], tmp[400];
+	int a, fd;
+
+	commit("s@example.org", ids[0]);
+	cr_assert_eq(qentry_pin(dir, err, sizeof(err)), 0, "%s", err);
+	cr_assert_neq(a = qentry_lock(dir, ids[0], 0, err, sizeof(err)), -1,
+	    "%s", err);
+	qentry_unlock(a);
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	snprintf(tmp, sizeof(tmp), "%s/lock.new", dir);
+	cr_assert_neq(fd = open(tmp, O_RDWR | O_CREAT | O_EXCL, 0600), -1);
+	close(fd);
+	cr_assert_eq(rename(tmp, path), 0);
+	cr_assert_eq(qentry_lock(dir, ids[0], 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EIO);
+	cr_assert(strstr(err, "replaced") != NULL, "%s", err);
+	cr_assert_neq(a = qentry_lock(dir, ids[0], 0, err, sizeof(err)), -1,
+	    "%s", err);
+	cr_assert_eq(others_can_lock(ids, 1), 0, "the new file not locked");
+	qentry_unlock(a);
+	cr_assert_eq(others_can_lock(ids, 1), 1);
+}
+

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -199,18 +200,28 @@ lockers(void)
 	return failed;
 }
 
-/* The runner's delivery threads and a `sallyport --queue` process
- * lock the same entry: one holder at a time, threads of one process
- * included (a lock of the whole process would let them all in). */
-Test(qrace, lock_keeps_out_threads_and_processes)
+/* both_lock - lockers() in this process and in a child forked after
+ * pin (qentry_pin first, as the runner does, when pin); the counter
+ * must have every turn of both */
+static void
+both_lock(bool pin)
 {
-	char buf[32];
+	char buf[32], e[512];
 	unsigned failed;
 	pid_t pid;
 	int status, fd;
 	ssize_t n;
 
 	commit(turn_id);
+	if (pin) {
+		int lock;
+
+		cr_assert_eq(qentry_pin(dir, e, sizeof(e)), 0, "%s", e);
+		/* the pool has a descriptor when the child is forked */
+		cr_assert_neq(lock = qentry_lock(dir, turn_id, 0, e,
+		    sizeof(e)), -1, "%s", e);
+		qentry_unlock(lock);
+	}
 	snprintf(counter, sizeof(counter), "%s/counter", dir);
 	cr_assert_neq(fd = open(counter, O_RDWR | O_CREAT | O_TRUNC, 0600),
 	    -1);
@@ -230,4 +241,20 @@ Test(qrace, lock_keeps_out_threads_and_processes)
 	cr_assert_eq(strtol(buf, NULL, 10), 2L * THREADS * TURNS,
 	    "counted %s, not %d: two holders at once", buf,
 	    2 * THREADS * TURNS);
+}
+
+/* The runner's delivery threads and a `sallyport --queue` process
+ * lock the same entry: one holder at a time, threads of one process
+ * included (a lock of the whole process would let them all in). */
+Test(qrace, lock_keeps_out_threads_and_processes)
+{
+	both_lock(false);
+}
+
+/* The same with the queue pinned, as in the runner: its threads lock
+ * with descriptors kept between locks, and a child forked after them
+ * must not lock with the same ones (they would share their locks). */
+Test(qrace, pooled_locks_keep_out_threads_and_processes)
+{
+	both_lock(true);
 }
