@@ -419,6 +419,7 @@ report_main(void *arg)
 	struct deliver_ctx dc = { r->queue, runner_queued, r };
 	struct rcfg *c = rcfg_get(r);
 
+	proc_thread_name("sp-tlsrpt");
 	tlsrpt_run(&dc, c->cfg, time(NULL), r->report_all);
 	rcfg_put(r, c);
 	pthread_mutex_lock(&r->lock);
@@ -651,6 +652,8 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
 	if (ctl_fd != -1)
 		fcntl(ctl_fd, F_SETFD, FD_CLOEXEC);
+	/* Started as /proc/self/exe, it would be "exe" in ps and top */
+	proc_thread_name("sallyport");
 	memset(&r, 0, sizeof(r));
 	r.path = path;
 	pthread_mutex_init(&r.lock, NULL);
@@ -697,6 +700,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		log_async_stop();
 		_exit(1);
 	}
+	r.pool.name = "sp-deliver";
 	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
 	reuse_limits(r.cfg->cfg);
 	if (qentry_lock_setup(queue_dir(r.queue), err, sizeof(err)) == -1)

@@ -29,6 +29,7 @@
 #include "deliver/smtp_client.h"
 #include "deliver/smtp_client_int.h"
 #include "sec/tls.h"
+#include "lib/proc.h"
 
 struct idle_conn {
 	struct client	*c;
@@ -219,6 +220,7 @@ close_chain(struct idle_conn *chain)
 static void *
 closer_main(void *arg)
 {
+	proc_thread_name("sp-closer");
 	close_chain(arg);
 	return NULL;
 }

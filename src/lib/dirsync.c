@@ -16,6 +16,7 @@
 
 #include "lib/dirsync.h"
 #include "lib/log.h"
+#include "lib/proc.h"
 
 int
 dir_sync(const char *path, char *err, size_t errlen)
@@ -162,6 +163,7 @@ bh_main(void *arg)
 	uint64_t upto;
 	int rc, saved, fd;
 
+	proc_thread_name("sp-dirsync");
 	(void)arg;
 	pthread_mutex_lock(&bh.lock);
 	for (;;) {

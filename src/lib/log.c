@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/proc.h"
 
 #define LOG_LINE_MAX	2048
 #define LOG_RING_MIN	(64 * 1024)
@@ -173,6 +174,7 @@ writer(void *arg)
 	static char chunk[LOG_CHUNK];
 	const struct timespec linger = { 0, LOG_LINGER_MS * 1000000L };
 
+	proc_thread_name("sp-log");
 	(void)arg;
 	pthread_mutex_lock(&ring.lock);
 	for (;;) {

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 
@@ -37,3 +38,13 @@ proc_signals(int how)
 	proc_signal_set(&set);
 	sigprocmask(how, &set, NULL);
 }
+
+void
+proc_thread_name(const char *name)
+{
+	char n[16];
+
+	snprintf(n, sizeof(n), "%s", name);
+	(void)prctl(PR_SET_NAME, n, 0, 0, 0);
+}
+

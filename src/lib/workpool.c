@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "lib/workpool.h"
+#include "lib/proc.h"
 
 struct workpool_task {
 	struct workpool_task	*next;
@@ -23,6 +24,7 @@ workpool_init(struct workpool *p, unsigned max, unsigned idle_secs)
 	p->queued = p->nthreads = p->nidle = 0;
 	p->max = max ? max : 1;
 	p->idle_secs = idle_secs ? idle_secs : 1;
+	p->name = "sp-pool";
 	if ((rc = pthread_mutex_init(&p->lock, NULL)) != 0) {
 		errno = rc;
 		return -1;
@@ -52,6 +54,7 @@ worker(void *arg)
 	struct workpool_task *t;
 	struct timespec until;
 
+	proc_thread_name(p->name);
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		clock_gettime(CLOCK_REALTIME, &until);

@@ -26,6 +26,8 @@ struct workpool {
 	unsigned		 nidle;		/* waiting for a task */
 	unsigned		 max;
 	unsigned		 idle_secs;
+	const char		*name;		/* its threads' (proc_thread_name):
+						 * "sp-pool" unless set after init */
 };
 
 /* 0, or -1 (errno set) */

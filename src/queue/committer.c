@@ -22,6 +22,7 @@
 
 #include "queue/committer.h"
 #include "queue/committer_impl.h"
+#include "lib/proc.h"
 
 /* worker - a thread of the files method's pool */
 static void *
@@ -31,6 +32,7 @@ worker(void *arg)
 	struct joblist batch;
 	struct job *j;
 
+	proc_thread_name("sp-commit");
 	committer_thread_init();
 	pthread_mutex_lock(&c->lock);
 	for (;;) {

@@ -31,6 +31,7 @@
 #include "queue/queuectl.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/proc.h"
 
 /* Acknowledged entries not yet written out, at most: each holds its
  * spool (up to 64 KiB) in memory; past it new jobs wait. */
@@ -227,6 +228,7 @@ commit_thread(void *arg)
 	struct committer *c = arg;
 	struct job *j;
 
+	proc_thread_name("sp-journal");
 	committer_thread_init();
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
@@ -367,6 +369,7 @@ materializer(void *arg)
 	struct timespec until;
 	unsigned tries = 0;
 
+	proc_thread_name("sp-writeout");
 	committer_thread_init();
 	joblist_init(&batch);
 	pthread_mutex_lock(&c->lock);

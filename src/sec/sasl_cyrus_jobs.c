@@ -55,6 +55,7 @@
 #include "sec/sasl_cyrus.h"
 #include "sec/sasl_cyrus_jobs.h"
 #include "sec/sasl_wait.h"
+#include "lib/proc.h"
 
 #define STOP_WAIT	5		/* seconds cyrus_server_free waits */
 #define SASL_CB_TEMP(cb, arg)	(cb)((arg), SASL_STATUS_TEMP, NULL, 0, NULL)
@@ -371,6 +372,7 @@ worker(void *arg)
 	struct job *j;
 	bool drop, last;
 
+	proc_thread_name("sp-sasl");
 	pthread_mutex_lock(&srv->lock);
 	for (;;) {
 		while ((j = job_take(srv)) == NULL && !srv->stopping)

@@ -63,6 +63,31 @@ class Workers(sallytest.TestCase):
         self.assertEqual(srv.log_text().count('listening on 127.0.0.1:%d mx' % srv.mx_port),
                          1)
 
+    def test_processes_and_threads_say_what_they_are(self):
+        # ps and pgrep see "sallyport" for every process (the runner,
+        # started as /proc/self/exe, would be "exe"); top -H its threads
+        # by their job.
+        def comm(pid, tid=None):
+            path = '/proc/%d/task/%d/comm' % (pid, tid) if tid else '/proc/%d/comm' % pid
+            with open(path) as f:
+                return f.read().strip()
+
+        def threads(pid):
+            return sorted(comm(pid, int(t)) for t in os.listdir('/proc/%d/task' % pid))
+
+        srv = self.server(log_buffer_size='1M', delivery='yes')
+        self.assertTrue(srv.wait_log(r'queue runner started'), srv.log_text())
+        self.assertTrue(sallytest.wait_until(lambda: len(worker_pids(srv)) == 2, 5))
+        runners = sallytest.queue_runners(srv.pid)
+        self.assertEqual(len(runners), 1, sallytest.descendants(srv.pid))
+        for pid in [srv.pid, runners[0]] + worker_pids(srv):
+            self.assertEqual(comm(pid), 'sallyport', pid)
+        for pid in worker_pids(srv):
+            self.assertTrue(sallytest.wait_until(
+                lambda: {'sp-journal', 'sp-writeout', 'sp-log'} <= set(threads(pid)), 5),
+                threads(pid))
+        self.assertIn('sp-log', threads(runners[0]))
+
     def test_one_client_address_meets_one_worker(self):
         srv = self.server(mynetworks=UNTRUSTED)
         self.greet_all(srv, times=3)
