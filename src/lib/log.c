@@ -22,12 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
-#include "lib/proc.h"
 
 #define LOG_LINE_MAX	2048
 #define LOG_RING_MIN	(64 * 1024)
@@ -174,7 +174,9 @@ writer(void *arg)
 	static char chunk[LOG_CHUNK];
 	const struct timespec linger = { 0, LOG_LINGER_MS * 1000000L };
 
-	proc_thread_name("sp-log");
+	/* prctl itself: proc_thread_name would be a call back into proc.c,
+	 * which logs */
+	(void)prctl(PR_SET_NAME, "sp-log", 0, 0, 0);
 	(void)arg;
 	pthread_mutex_lock(&ring.lock);
 	for (;;) {
