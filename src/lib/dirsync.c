@@ -38,9 +38,21 @@ dir_sync(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* own_open - the directory dfd opened anew: an open file description
+ * of its own. A dup would share the caller's, and the kernel reports a
+ * write-back error once per open file description: an fsync made
+ * through a dup could take the error that another fsync of the same
+ * directory, through another dup, needed (the group's and the syncing
+ * thread's, below). */
+static int
+own_open(int dfd)
+{
+	return openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* One group: the directory most recently synced this way, known by its
  * device and inode and fsync'd through a descriptor of its own, kept
- * open (a dup of the first caller's): errors of the directory's
+ * open (own_open of the first caller's): errors of the directory's
  * writeback are reported to an open file once, so one that lasts sees
  * every error after it was opened. The fsync numbered n began after
  * every change whose caller asked for n or lower; `done` is the last
@@ -70,7 +82,7 @@ dir_fsync_shared(int dfd)
 	pthread_mutex_lock(&grp.lock);
 	if (grp.fd == -1 || grp.dev != st.st_dev || grp.ino != st.st_ino) {
 		if (grp.running || grp.waiting > 0 ||
-		    (fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		    (fd = own_open(dfd)) == -1) {
 			/* Another directory's group is busy: alone. */
 			pthread_mutex_unlock(&grp.lock);
 			return fsync(dfd);
@@ -201,7 +213,7 @@ dir_fsync_behind(int dfd)
 	pthread_mutex_lock(&bh.lock);
 	if (bh.fd == -1 || bh.dev != st.st_dev || bh.ino != st.st_ino) {
 		if (bh.synced != bh.asked ||
-		    (fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		    (fd = own_open(dfd)) == -1) {
 			pthread_mutex_unlock(&bh.lock);
 			return dir_fsync_shared(dfd);
 		}

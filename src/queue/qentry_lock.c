@@ -71,9 +71,12 @@ pool_forked(void)
 {
 	size_t i;
 
-	for (i = 0; i < pool.n; i++)
-		if (pool.fd[i] != -1)
+	for (i = 0; i < POOL_MAX; i++) {
+		if (i < pool.n && pool.fd[i] != -1)
 			close(pool.fd[i]);
+		pool.fd[i] = -1;
+		pool.lent[i] = false;
+	}
 	pool.n = 0;
 	pthread_mutex_init(&pool.lock, NULL);
 }
@@ -227,8 +230,10 @@ pool_take(int dfd, size_t *slot)
 		}
 	if (empty == POOL_MAX && pool.n < POOL_MAX)
 		empty = pool.n++;
-	if (empty != POOL_MAX)
-		pool.lent[empty] = true;	/* ours, still without fd */
+	if (empty != POOL_MAX) {
+		pool.lent[empty] = true;	/* ours, still without fd: */
+		pool.fd[empty] = -1;		/* matched by no pool_give */
+	}
 	pthread_mutex_unlock(&pool.lock);
 	if (empty == POOL_MAX) {
 		errno = ENOSPC;
@@ -291,9 +296,31 @@ pool_give(int fd, bool drop)
 	return true;
 }
 
+/* pool_purge - the descriptors not lent out closed, but those of the
+ * file keep (NULL: all) */
+static void
+pool_purge(const struct stat *keep)
+{
+	int fds[POOL_MAX];
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&pool.lock);
+	for (i = 0; i < pool.n; i++)
+		if (!pool.lent[i] && pool.fd[i] != -1 && (keep == NULL ||
+		    pool.dev[i] != keep->st_dev ||
+		    pool.ino[i] != keep->st_ino)) {
+			fds[n++] = pool.fd[i];
+			pool.fd[i] = -1;
+		}
+	pthread_mutex_unlock(&pool.lock);
+	while (n > 0)
+		close(fds[--n]);
+}
+
 /* pooled - the pinned queue's lock taken for id on a descriptor of the
  * pool, as locked() takes it on one of its own: its descriptor, or -1
- * with err and errno (ENOSPC, err not said: the pool is all lent) */
+ * with err and errno (ENOSPC, err not said: the pool is all lent;
+ * ENOENT: no lock file; ESTALE: replaced while the lock was awaited) */
 static int
 pooled(const char *queue_dir, const char *id, unsigned wait_ms, char *err,
     size_t errlen)
@@ -301,7 +328,7 @@ pooled(const char *queue_dir, const char *id, unsigned wait_ms, char *err,
 	char path[QENTRY_PATH_LEN];
 	struct stat st;
 	size_t slot;
-	int dfd, fd, saved;
+	int dfd, fd, saved, tries;
 
 	/* pool.dev and .ino of a lent slot are its holder's to read */
 	if (qentry_path(path, queue_dir, LOCK_FILE, NULL, err, errlen) == -1) {
@@ -309,27 +336,42 @@ pooled(const char *queue_dir, const char *id, unsigned wait_ms, char *err,
 		return -1;
 	}
 	dfd = qentry_dir(queue_dir, ".");	/* pinned: never -1 */
-	if ((fd = pool_take(dfd, &slot)) == -1) {
-		if ((saved = errno) != ENOSPC)
-			snprintf(err, errlen, "open %s: %s", path,
-			    qentry_strerror(saved));
-		errno = saved;
-		return -1;
+	for (tries = 0;; tries++) {
+		if ((fd = pool_take(dfd, &slot)) == -1) {
+			if ((saved = errno) != ENOSPC)
+				snprintf(err, errlen, "open %s: %s", path,
+				    qentry_strerror(saved));
+			errno = saved;
+			return -1;
+		}
+		if (take(fd, id, false, wait_ms, path, err, errlen) == -1) {
+			saved = errno;
+			pool_give(fd, false);
+			errno = saved;
+			return -1;
+		}
+		/* Still the file the name leads to: the pool's descriptors
+		 * may be older than a file put in its place. */
+		if (fstatat(dfd, LOCK_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+			saved = errno;
+			pool_give(fd, true);
+			pool_purge(NULL);
+			errno = saved;		/* ENOENT: removed */
+			return -1;
+		}
+		if (st.st_dev == pool.dev[slot] && st.st_ino == pool.ino[slot])
+			return fd;
+		/* Replaced: the descriptors of the old file go, and the
+		 * lock is taken again on the new one, as a fresh open of
+		 * each lock took it before the pool; replaced once more
+		 * meanwhile, as a lock that waited while it was. */
+		pool_give(fd, true);
+		pool_purge(&st);
+		if (tries == 1) {
+			errno = ESTALE;
+			return -1;
+		}
 	}
-	if (take(fd, id, false, wait_ms, path, err, errlen) == -1) {
-		saved = errno;
-		pool_give(fd, false);
-		errno = saved;
-		return -1;
-	}
-	/* Still the file the name leads to: the pool's descriptors may
-	 * be older than a file put in its place. */
-	if (fstatat(dfd, LOCK_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    st.st_dev == pool.dev[slot] && st.st_ino == pool.ino[slot])
-		return fd;
-	pool_give(fd, true);
-	errno = ESTALE;			/* removed or replaced: as locked() */
-	return -1;
 }
 
 int

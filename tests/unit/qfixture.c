@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "qfixture.h"
 #include "queue/qentry.h"
@@ -74,3 +75,14 @@ qfixture_message(size_t n)
 		    line++);
 	return m;
 }
+
+bool
+qfixture_exists(const char *dir, const char *sub, const char *id)
+{
+	char path[600];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, id);
+	return lstat(path, &st) == 0;
+}
+

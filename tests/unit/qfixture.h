@@ -5,6 +5,7 @@
 #ifndef SALLYPORT_TEST_QFIXTURE_H
 #define SALLYPORT_TEST_QFIXTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "queue/queue.h"
@@ -23,6 +24,10 @@ struct envelope	 qfixture_env(const char *client, const char *helo,
  * fails if any step does. */
 void		 qfixture_commit(struct queue *q, struct envelope *env,
 		    const char *body);
+
+/* Is there dir/sub/id (lstat)? */
+bool		 qfixture_exists(const char *dir, const char *sub,
+		    const char *id);
 
 /* At least n octets of numbered CRLF lines (so that an octet out of
  * place shows), NUL-terminated; free it. */

@@ -40,11 +40,7 @@ commit(const char *sender, char id[QUEUE_ID_LEN + 1])
 static bool
 exists(const char *sub, const char *id)
 {
-	char path[400];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, id);
-	return lstat(path, &st) == 0;
+	return qfixture_exists(dir, sub, id);
 }
 
 Test(qctl, lock_is_exclusive_and_given_back)
@@ -601,11 +597,11 @@ Test(qctl, pinned_locks_many_at_once_and_again)
 	cr_assert_eq(open_fds(), fds, "descriptors left open by locks");
 }
 
-/* Pinned, the lock file replaced between two locks (its descriptor
- * kept by the pool is of the old file): the next lock says so, as a
- * lock that waited while it was replaced does; the one after locks the
- * new file, which keeps another process out. */
-Test(qctl, pinned_lock_file_replaced)
+/* Pinned, the lock file replaced between two locks (the pool's
+ * descriptor is of the old file): the next lock takes the new file, as
+ * a fresh open did before the pool, and keeps another process out;
+ * removed, the lock says the file is missing until it is made again. */
+Test(qctl, pinned_lock_file_replaced_or_removed)
 {
 	char ids[1][QUEUE_ID_LEN + 1], path[400], tmp[400];
 	int a, fd;
@@ -620,13 +616,21 @@ Test(qctl, pinned_lock_file_replaced)
 	cr_assert_neq(fd = open(tmp, O_RDWR | O_CREAT | O_EXCL, 0600), -1);
 	close(fd);
 	cr_assert_eq(rename(tmp, path), 0);
-	cr_assert_eq(qentry_lock(dir, ids[0], 0, err, sizeof(err)), -1);
-	cr_assert_eq(errno, EIO);
-	cr_assert(strstr(err, "replaced") != NULL, "%s", err);
 	cr_assert_neq(a = qentry_lock(dir, ids[0], 0, err, sizeof(err)), -1,
 	    "%s", err);
 	cr_assert_eq(others_can_lock(ids, 1), 0, "the new file not locked");
 	qentry_unlock(a);
 	cr_assert_eq(others_can_lock(ids, 1), 1);
-}
 
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(qentry_lock(dir, ids[0], 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EIO);
+	cr_assert(strstr(err, "missing") != NULL, "%s", err);
+	cr_assert(!exists(".", "lock"), "made again by a lock");
+	cr_assert_eq(qentry_lock_setup(dir, err, sizeof(err)), 0, "%s", err);
+	cr_assert_neq(a = qentry_lock(dir, ids[0], 0, err, sizeof(err)), -1,
+	    "%s", err);
+	cr_assert_eq(others_can_lock(ids, 1), 0, "the file made again not "
+	    "locked");
+	qentry_unlock(a);
+}
