@@ -38,21 +38,46 @@ dir_sync(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
-/* own_open - the directory dfd opened anew: an open file description
- * of its own. A dup would share the caller's, and the kernel reports a
- * write-back error once per open file description: an fsync made
- * through a dup could take the error that another fsync of the same
- * directory, through another dup, needed (the group's and the syncing
- * thread's, below). */
-static int
-own_open(int dfd)
+/* A directory held for its fsyncs, known by its device and inode, on
+ * an open of its own (owndir_take): a dup of the caller's descriptor
+ * would share its open file description, and the kernel reports a
+ * write-back error once per open file description, so an fsync through
+ * a dup could take the error that another fsync of the same directory,
+ * through another dup, needed (the group's and the syncing thread's,
+ * below). */
+struct owndir {
+	int	 fd;
+	dev_t	 dev;
+	ino_t	 ino;
+};
+#define OWNDIR_NONE	{ -1, 0, 0 }
+
+static bool
+owndir_is(const struct owndir *o, const struct stat *st)
 {
-	return openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return o->fd != -1 && o->dev == st->st_dev && o->ino == st->st_ino;
+}
+
+/* owndir_take - o becomes dfd's directory (st), opened anew, the one it
+ * held closed: 0, or -1 with o unchanged */
+static int
+owndir_take(struct owndir *o, int dfd, const struct stat *st)
+{
+	int fd;
+
+	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if (o->fd != -1)
+		close(o->fd);
+	o->fd = fd;
+	o->dev = st->st_dev;
+	o->ino = st->st_ino;
+	return 0;
 }
 
 /* One group: the directory most recently synced this way, known by its
  * device and inode and fsync'd through a descriptor of its own, kept
- * open (own_open of the first caller's): errors of the directory's
+ * open (owndir_take from the first caller's): errors of the directory's
  * writeback are reported to an open file once, so one that lasts sees
  * every error after it was opened. The fsync numbered n began after
  * every change whose caller asked for n or lower; `done` is the last
@@ -60,14 +85,12 @@ own_open(int dfd)
 static struct {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
-	int		 fd;
-	dev_t		 dev;
-	ino_t		 ino;
+	struct owndir	 dir;
 	uint64_t	 started, done, err_seq;
 	int		 err;
 	bool		 running;
 	unsigned	 waiting;
-} grp = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, 0, 0,
+} grp = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, OWNDIR_NONE, 0,
 	  0, 0, 0, false, 0 };
 
 int
@@ -80,18 +103,13 @@ dir_fsync_shared(int dfd)
 	if (fstat(dfd, &st) == -1)
 		return -1;
 	pthread_mutex_lock(&grp.lock);
-	if (grp.fd == -1 || grp.dev != st.st_dev || grp.ino != st.st_ino) {
+	if (!owndir_is(&grp.dir, &st)) {
 		if (grp.running || grp.waiting > 0 ||
-		    (fd = own_open(dfd)) == -1) {
+		    owndir_take(&grp.dir, dfd, &st) == -1) {
 			/* Another directory's group is busy: alone. */
 			pthread_mutex_unlock(&grp.lock);
 			return fsync(dfd);
 		}
-		if (grp.fd != -1)
-			close(grp.fd);
-		grp.fd = fd;
-		grp.dev = st.st_dev;
-		grp.ino = st.st_ino;
 		grp.err_seq = 0;
 	}
 	/* An fsync running now may have begun before our change. */
@@ -100,7 +118,7 @@ dir_fsync_shared(int dfd)
 		if (!grp.running) {
 			grp.running = true;
 			mine = ++grp.started;
-			fd = grp.fd;	/* not replaced while running */
+			fd = grp.dir.fd;	/* not replaced while running */
 			pthread_mutex_unlock(&grp.lock);
 			rc = fsync(fd);
 			saved = errno;
@@ -139,13 +157,11 @@ dir_fsync_shared(int dfd)
 static struct {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 work, ended;
-	int		 fd;
-	dev_t		 dev;
-	ino_t		 ino;
+	struct owndir	 dir;
 	uint64_t	 asked, synced;
 	bool		 started, failed;
 } bh = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	 PTHREAD_COND_INITIALIZER, -1, 0, 0, 0, 0, false, false };
+	 PTHREAD_COND_INITIALIZER, OWNDIR_NONE, 0, 0, false, false };
 static pthread_once_t bh_once = PTHREAD_ONCE_INIT;
 
 /* bh_forked - in a child of fork: no syncing thread came along; what
@@ -156,9 +172,9 @@ bh_forked(void)
 	pthread_mutex_init(&bh.lock, NULL);
 	pthread_cond_init(&bh.work, NULL);
 	pthread_cond_init(&bh.ended, NULL);
-	if (bh.fd != -1)
-		close(bh.fd);
-	bh.fd = -1;
+	if (bh.dir.fd != -1)
+		close(bh.dir.fd);
+	bh.dir.fd = -1;
 	bh.asked = bh.synced = 0;
 	bh.started = bh.failed = false;
 }
@@ -182,7 +198,7 @@ bh_main(void *arg)
 		while (bh.synced == bh.asked)
 			pthread_cond_wait(&bh.work, &bh.lock);
 		upto = bh.asked;
-		fd = bh.fd;	/* replaced only while nothing is asked */
+		fd = bh.dir.fd;	/* replaced only while nothing is asked */
 		pthread_mutex_unlock(&bh.lock);
 		rc = fsync(fd);
 		saved = errno;
@@ -205,23 +221,16 @@ dir_fsync_behind(int dfd)
 	pthread_t t;
 	struct stat st;
 	sigset_t all, old;
-	int fd, rc;
+	int rc;
 
 	if (fstat(dfd, &st) == -1)
 		return -1;
 	pthread_once(&bh_once, bh_init);
 	pthread_mutex_lock(&bh.lock);
-	if (bh.fd == -1 || bh.dev != st.st_dev || bh.ino != st.st_ino) {
-		if (bh.synced != bh.asked ||
-		    (fd = own_open(dfd)) == -1) {
-			pthread_mutex_unlock(&bh.lock);
-			return dir_fsync_shared(dfd);
-		}
-		if (bh.fd != -1)
-			close(bh.fd);
-		bh.fd = fd;
-		bh.dev = st.st_dev;
-		bh.ino = st.st_ino;
+	if (!owndir_is(&bh.dir, &st) && (bh.synced != bh.asked ||
+	    owndir_take(&bh.dir, dfd, &st) == -1)) {
+		pthread_mutex_unlock(&bh.lock);
+		return dir_fsync_shared(dfd);
 	}
 	if (!bh.started) {
 		/* no signal for it: the process's handlers run elsewhere */
