@@ -15,7 +15,8 @@
  * reads but to count it for the metrics, with the size of the queue and
  * its oldest arrival as the schedule knows them. Each delivery holds
  * the entry's lock (qentry_lock), which `sallyport --queue` takes to
- * change it. With tls_reporting,
+ * change it. The configuration the threads run under, and its reload,
+ * are deliver_conf.c's. With tls_reporting,
  * a thread of its own sends the TLS-RPT reports once a day (a random
  * delay into the UTC day, RFC 8460 5.1's spread), or at once when
  * `sallyport --queue tlsrpt` leaves its marker (tlsrpt_run.c).
@@ -29,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +37,7 @@
 #include "conf/config.h"
 #include "deliver/deliver.h"
 #include "deliver/deliver_int.h"
+#include "deliver/deliver_runner.h"
 #include "deliver/tlsrpt_out.h"
 #include "conf/config_gen.h"
 #include "lib/deadline.h"
@@ -64,26 +65,6 @@ struct slot {
 	bool		 seen;		/* found by the rescan in progress */
 };
 
-struct runner {
-	const char	*path;
-	struct rcfg	*cfg;		/* current configuration */
-	struct queue	*queue;
-	pthread_mutex_t	 lock;
-	pthread_cond_t	 idle;		/* a thread finished */
-	struct workpool	 pool;		/* the deliveries' threads */
-	struct slot	*slots;
-	size_t		 nslots, cap;
-	unsigned	 active;	/* deliveries handed to the pool,
-					 * queued or running */
-	int		 done_pipe[2];	/* threads -> main: wake up */
-	bool		 starved;	/* dispatch stopped at the limit: the
-					 * next delivery to end wakes the main
-					 * thread (through done_pipe) */
-	bool		 reporting;	/* the TLS-RPT thread runs */
-	bool		 report_all;	/* ... for today's sessions too */
-	time_t		 report_check;	/* when to look for a due day */
-	unsigned	 report_delay;	/* seconds into the UTC day */
-};
 
 static volatile sig_atomic_t got_term, got_hup;
 
@@ -94,86 +75,6 @@ on_signal(int sig)
 		got_hup = 1;
 	else
 		got_term = 1;
-}
-
-/* --- configuration shared with the threads ----------------------------- */
-
-struct rcfg *
-rcfg_get(struct runner *r)
-{
-	struct rcfg *c;
-
-	pthread_mutex_lock(&r->lock);
-	c = r->cfg;
-	c->refs++;
-	pthread_mutex_unlock(&r->lock);
-	return c;
-}
-
-void
-rcfg_put(struct runner *r, struct rcfg *c)
-{
-	bool last;
-
-	pthread_mutex_lock(&r->lock);
-	last = --c->refs == 0;
-	pthread_mutex_unlock(&r->lock);
-	if (last) {
-		config_free(c->cfg);
-		free(c);
-	}
-}
-
-/* runner_privs - the runner talks to the network too, so it takes
- * PR_SET_NO_NEW_PRIVS, unless it hands off to qmail-queue: a real one is
- * set-user-ID qmailq and, run under the flag, would keep our uid and
- * fail to write its queue. The flag cannot be cleared: a configuration
- * that turns the hand-off on here is refused (false, why set), as it
- * would defer every message; a restart of sallyport takes it. */
-static bool
-runner_privs(const struct config *cfg, char *why, size_t whylen)
-{
-	int nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
-
-	if (config_qmail_queue(cfg) && nnp == 1) {
-		snprintf(why, whylen, "local_delivery = qmail-queue needs a "
-		    "restart (this process cannot run a set-user-ID program: "
-		    "PR_SET_NO_NEW_PRIVS)");
-		return false;
-	}
-	if (!config_qmail_queue(cfg) && nnp == 0)
-		(void)proc_no_new_privs("queue runner");
-	return true;
-}
-
-/* rcfg_load - the file at path, or NULL with the first reason in why */
-static struct rcfg *
-rcfg_load(const char *path, char *why, size_t whylen)
-{
-	struct rcfg *c;
-	struct config *cfg;
-	char *errors = NULL, *line, *save;
-
-	snprintf(why, whylen, "cannot read %s", path);
-	cfg = config_load(path, &errors);
-	for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line;
-	    line = strtok_r(NULL, "\n", &save)) {
-		if (cfg == NULL && line == errors)
-			snprintf(why, whylen, "%s", line);
-		log_msg(cfg ? LOG_LVL_WARN : LOG_LVL_ERR, "queue runner: %s",
-		    line);
-	}
-	free(errors);
-	if (cfg == NULL)
-		return NULL;
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		config_free(cfg);
-		return NULL;
-	}
-	c->cfg = cfg;
-	c->refs = 1;
-	return c;
 }
 
 /* --- schedule ---------------------------------------------------------------- */
@@ -588,50 +489,6 @@ marker_taken(const char *dir, const char *name)
 	return unlink(path) == 0;
 }
 
-/* reuse_limits - sessions kept open between messages, as cfg says;
- * those open already are closed, to start again on the new terms */
-static void
-reuse_limits(const struct config *cfg)
-{
-	smtp_client_reuse_sweep(0);
-	smtp_client_reuse_limits(cfg->delivery_concurrency,
-	    cfg->delivery_per_destination, cfg->delivery_reuse_time,
-	    cfg->delivery_reuse_limit);
-}
-
-/* reload - the daemon asks for generation gen, read from the file with
- * digest (0 and "": it did not ask, a SIGHUP sent to us alone) */
-static void
-reload(struct runner *r, int ctl_fd, unsigned long gen, const char *digest)
-{
-	struct rcfg *c, *old;
-	char why[256];
-
-	if ((c = rcfg_load(r->path, why, sizeof(why))) == NULL ||
-	    !gen_same_file(digest, c->cfg, why, sizeof(why)) ||
-	    !runner_privs(c->cfg, why, sizeof(why))) {
-		if (c)
-			rcfg_put(r, c);
-		log_err("queue runner: reload failed: %s; keeping the running "
-		    "configuration", why);
-		gen_answer(ctl_fd, gen, why);
-		return;
-	}
-	pthread_mutex_lock(&r->lock);
-	old = r->cfg;
-	r->cfg = c;
-	pthread_mutex_unlock(&r->lock);
-	rcfg_put(r, old);
-	reuse_limits(c->cfg);
-	workpool_set_max(&r->pool, c->cfg->delivery_concurrency);
-	if (gen)
-		log_info("queue runner: reloaded configuration (generation %lu)",
-		    gen);
-	else
-		log_info("queue runner: reloaded configuration");
-	gen_answer(ctl_fd, gen, NULL);
-}
-
 void
 deliver_main(const char *path, int notify_fd, int ctl_fd)
 {
@@ -702,7 +559,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 	}
 	r.pool.name = "sp-deliver";
 	fcntl(notify_fd, F_SETFL, O_NONBLOCK);
-	reuse_limits(r.cfg->cfg);
+	runner_reuse_limits(r.cfg->cfg);
 	if (qentry_lock_setup(queue_dir(r.queue), err, sizeof(err)) == -1)
 		log_err("queue runner: %s; no entry can be delivered", err);
 	sweep_state(queue_dir(r.queue));
@@ -728,7 +585,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 		if (got_hup) {
 			got_hup = 0;	/* before loading: a new HUP loads again */
 			if (ctl_fd == -1)
-				reload(&r, -1, 0, "");
+				runner_reload(&r, -1, 0, "");
 			else
 				log_warn("queue runner: SIGHUP ignored: send it "
 				    "to the daemon (pid %ld), which reloads "
@@ -773,7 +630,7 @@ deliver_main(const char *path, int notify_fd, int ctl_fd)
 				if ((asked = gen_requested(ctl_fd, &eof,
 				    digest)) > gen) {
 					gen = asked;
-					reload(&r, ctl_fd, gen, digest);
+					runner_reload(&r, ctl_fd, gen, digest);
 				}
 				if (eof)	/* the daemon gone: see read_notes */
 					ctl_fd = -1;

@@ -1,6 +1,8 @@
 /*
  * deliver_int - shared by the queue runner's files, top down: deliver.c
- * (the schedule and threads), deliver_route.c (one entry's delivery:
+ * (the schedule and threads) with deliver_conf.c (the configuration
+ * they run under; deliver_runner.h is the state those two share),
+ * deliver_route.c (one entry's delivery:
  * where each recipient goes, the DSN, the entry's end),
  * deliver_local.c (its recipients in our own domains) and
  * deliver_remote.c (those elsewhere, by SMTP), and at the
