@@ -238,7 +238,9 @@ writer(void *arg)
 static void
 after_fork(void)
 {
-	pthread_mutex_init(&ring.lock, NULL);
+	/* before_fork's lock, held by this thread's copy: given back, not
+	 * initialised again while locked (which POSIX leaves undefined) */
+	pthread_mutex_unlock(&ring.lock);
 	pthread_cond_init(&ring.more, NULL);
 	pthread_cond_init(&ring.room, NULL);
 	ring.buf = NULL;
