@@ -82,6 +82,10 @@ class Workers(sallytest.TestCase):
         self.assertEqual(len(runners), 1, sallytest.descendants(srv.pid))
         for pid in [srv.pid, runners[0]] + worker_pids(srv):
             self.assertEqual(comm(pid), 'sallyport', pid)
+        # The master forks workers that go on without exec: a thread of
+        # its own could hold a lock at the fork, locked in the worker for
+        # ever. It has none.
+        self.assertEqual(threads(srv.pid), ['sallyport'])
         for pid in worker_pids(srv):
             self.assertTrue(sallytest.wait_until(
                 lambda: {'sp-journal', 'sp-writeout', 'sp-log'} <= set(threads(pid)), 5),
