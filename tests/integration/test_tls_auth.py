@@ -291,6 +291,32 @@ class TlsAuth(sallytest.TestCase):
         self.assertIn('New, TLSv1.3', self.s_client(srv13.sub_port))
         self.assertTrue(srv.running() and srv13.running())
 
+    def test_s_client_resumes_the_session_of_its_one_ticket(self):
+        # An MTA keeps a destination's session and resumes it: the next
+        # STARTTLS costs the server no signature. A full TLS 1.3
+        # handshake gets one ticket (OpenSSL's default is two).
+        openssl = self.need('openssl')
+        srv = self.server()
+        sess = os.path.join(self.tmpdir(), 'session.pem')
+
+        def s_client(*args):
+            argv = [openssl, 's_client', '-connect', '127.0.0.1:%d' % srv.mx_port,
+                    '-servername', sallytest.SERVER_NAME, '-CAfile', sallytest.tls_files()[0],
+                    '-starttls', 'smtp', '-crlf', '-ign_eof', '-msg'] + list(args)
+            p = subprocess.run(argv, env=sallytest.client_env(self.tmpdir()),
+                               input=b'QUIT\n', stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=30, cwd=self.tmpdir())
+            return p.stdout.decode('utf-8', 'replace')
+
+        out = s_client('-sess_out', sess)
+        self.assertIn('New, TLSv1.3', out)
+        self.assertIn('221', out)
+        self.assertEqual(out.count(', NewSessionTicket'), 1, out)
+        out = s_client('-sess_in', sess)
+        self.assertIn('Reused, TLSv1.3', out)
+        self.assertIn('221', out)
+        self.assertNotIn(', Certificate', out)
+
     # what is offered when
 
     def test_submission_before_tls(self):
