@@ -65,7 +65,6 @@ struct slot {
 	bool		 seen;		/* found by the rescan in progress */
 };
 
-
 static volatile sig_atomic_t got_term, got_hup;
 
 static void

@@ -112,10 +112,12 @@ runner_reuse_limits(const struct config *cfg)
 	    cfg->delivery_reuse_limit);
 }
 
-/* runner_reload - the daemon asks for generation gen, read from the file with
- * digest (0 and "": it did not ask, a SIGHUP sent to us alone) */
+/* runner_reload - the daemon asks for generation gen, read from the
+ * file with digest (0 and "": it did not ask, a SIGHUP sent to us
+ * alone) */
 void
-runner_reload(struct runner *r, int ctl_fd, unsigned long gen, const char *digest)
+runner_reload(struct runner *r, int ctl_fd, unsigned long gen,
+    const char *digest)
 {
 	struct rcfg *c, *old;
 	char why[256];

@@ -310,11 +310,11 @@ class TlsAuth(sallytest.TestCase):
 
         out = s_client('-sess_out', sess)
         self.assertIn('New, TLSv1.3', out)
-        self.assertIn('221', out)
+        self.assertRegex(out, r'(?m)^221 ')
         self.assertEqual(out.count(', NewSessionTicket'), 1, out)
         out = s_client('-sess_in', sess)
         self.assertIn('Reused, TLSv1.3', out)
-        self.assertIn('221', out)
+        self.assertRegex(out, r'(?m)^221 ')
         self.assertNotIn(', Certificate', out)
 
     # what is offered when
