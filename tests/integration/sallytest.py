@@ -107,13 +107,8 @@ class Server(LogFile):
         self.write_config()
 
     def _pick_ports(self):
-        taken = set()
         for name in ('mx_port', 'sub_port') + (('subs_port',) if self.submissions else ()):
-            port = free_port()
-            while port in taken:
-                port = free_port()
-            taken.add(port)
-            setattr(self, name, port)
+            setattr(self, name, free_port())
 
     # configuration
 

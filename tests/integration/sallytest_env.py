@@ -38,12 +38,31 @@ def srcdir():
     return os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 
 
+# Every port free_port and free_udp_port have handed out in this process:
+# the kernel may give a closed port again at the next bind to port 0, and
+# a port picked for one listener of a test must not come back for another
+# (the daemon refuses a listen line twice, and a peer would take ours).
+_handed_out = set()
+
+
+def _fresh(bind_port_zero):
+    while True:
+        port = bind_port_zero()
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+
+
 def free_port(host='127.0.0.1'):
-    """A TCP port free on host right now: bind port 0, read it, close."""
+    """A TCP port free on host right now (bind port 0, read it, close),
+    never one handed out before in this process."""
     family = socket.AF_INET6 if ':' in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+
+    def bind():
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            return s.getsockname()[1]
+    return _fresh(bind)
 
 
 def ipv6_loopback():
@@ -57,10 +76,13 @@ def ipv6_loopback():
 
 
 def free_udp_port(host='127.0.0.1'):
-    """A UDP port free on host right now (dnsmasq also wants it for TCP)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A UDP port free on host right now (dnsmasq also wants it for TCP),
+    never one handed out before in this process."""
+    def bind():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((host, 0))
+            return s.getsockname()[1]
+    return _fresh(bind)
 
 
 def wait_until(predicate, timeout, interval=0.02):
