@@ -527,12 +527,13 @@ class TestCase(unittest.TestCase):
             self.fail('%s is required (SALLYPORT_REQUIRE_CLIENTS is set) but missing' % program)
         self.skipTest('%s is not installed (contrib/install-deps installs it)' % program)
 
-    def run_client(self, argv, cwd, status=0, timeout=60):
-        """Run a client program in cwd with client_env(cwd); returns its
-        output (stdout and stderr). status=None accepts any exit status."""
-        p = subprocess.run(argv, env=client_env(cwd), stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout, cwd=cwd)
+    def run_client(self, argv, cwd, status=0, timeout=60, input=None):
+        """Run a client program in cwd with client_env(cwd), input (bytes)
+        on its stdin or none; returns its output (stdout and stderr).
+        status=None accepts any exit status."""
+        stdin = {'input': input} if input is not None else {'stdin': subprocess.DEVNULL}
+        p = subprocess.run(argv, env=client_env(cwd), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout, cwd=cwd, **stdin)
         out = p.stdout.decode('utf-8', 'replace')
         if status is not None:
             self.assertEqual(p.returncode, status, '%s exited %d:\n%s'

@@ -148,15 +148,16 @@ class TlsAuth(sallytest.TestCase):
         self.assertIn('by mail.example.test (sallyport) with %s id %s' % (proto, e.name),
                       sallytest.unfold(received))
 
-    def s_client(self, port, *args, starttls=True, status=0):
-        """openssl s_client against port; its output."""
+    def s_client(self, port, *args, starttls=True, status=0, input=None):
+        """openssl s_client against port, input on its stdin; its output."""
         openssl = self.need('openssl')
         ca = sallytest.tls_files()[0]
         argv = [openssl, 's_client', '-connect', '127.0.0.1:%d' % port,
                 '-servername', sallytest.SERVER_NAME, '-CAfile', ca]
         if starttls:
             argv += ['-starttls', 'smtp']
-        return self.run_client(argv + list(args), self.tmpdir(), status=status, timeout=30)
+        return self.run_client(argv + list(args), self.tmpdir(), status=status, timeout=30,
+                               input=input)
 
     def subject(self, port):
         out = self.s_client(port, '-verify_return_error')
@@ -294,25 +295,17 @@ class TlsAuth(sallytest.TestCase):
     def test_s_client_resumes_the_session_of_its_one_ticket(self):
         # An MTA keeps a destination's session and resumes it: the next
         # STARTTLS costs the server no signature. A full TLS 1.3
-        # handshake gets one ticket (OpenSSL's default is two).
-        openssl = self.need('openssl')
+        # handshake gets one ticket (OpenSSL's default is two). QUIT is
+        # sent (-ign_eof: not s_client's own Q command) and answered
+        # after the tickets.
         srv = self.server()
         sess = os.path.join(self.tmpdir(), 'session.pem')
-
-        def s_client(*args):
-            argv = [openssl, 's_client', '-connect', '127.0.0.1:%d' % srv.mx_port,
-                    '-servername', sallytest.SERVER_NAME, '-CAfile', sallytest.tls_files()[0],
-                    '-starttls', 'smtp', '-crlf', '-ign_eof', '-msg'] + list(args)
-            p = subprocess.run(argv, env=sallytest.client_env(self.tmpdir()),
-                               input=b'QUIT\n', stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, timeout=30, cwd=self.tmpdir())
-            return p.stdout.decode('utf-8', 'replace')
-
-        out = s_client('-sess_out', sess)
+        talk = ('-crlf', '-ign_eof', '-msg')
+        out = self.s_client(srv.mx_port, *talk, '-sess_out', sess, input=b'QUIT\n')
         self.assertIn('New, TLSv1.3', out)
         self.assertRegex(out, r'(?m)^221 ')
         self.assertEqual(out.count(', NewSessionTicket'), 1, out)
-        out = s_client('-sess_in', sess)
+        out = self.s_client(srv.mx_port, *talk, '-sess_in', sess, input=b'QUIT\n')
         self.assertIn('Reused, TLSv1.3', out)
         self.assertRegex(out, r'(?m)^221 ')
         self.assertNotIn(', Certificate', out)
