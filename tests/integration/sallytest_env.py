@@ -6,10 +6,13 @@ the log file of a program a test runs.
 Tests import these names from sallytest, which re-exports them.
 """
 
+import fcntl
 import os
+import random
 import re
 import socket
 import sys
+import tempfile
 import time
 
 SKIP = 77           # automake's exit status for a skipped test
@@ -38,31 +41,89 @@ def srcdir():
     return os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 
 
-# Every port free_port and free_udp_port have handed out in this process:
-# the kernel may give a closed port again at the next bind to port 0, and
-# a port picked for one listener of a test must not come back for another
-# (the daemon refuses a listen line twice, and a peer would take ours).
-_handed_out = set()
+# Ports for the tests' listeners come from outside the kernel's ephemeral
+# range, so that no client socket of this or another test (bound to port
+# 0, or connecting) can sit on one between its pick and its bind; and each
+# is reserved across the test processes that make runs in parallel by a
+# lock on the byte of one shared file at the port's offset, held while the
+# process lives (the kernel drops it when the process ends). Binding port
+# 0 alone hands out ports the next connect() may take, and the same port
+# to two processes one after the other.
+_PORT_LOCKS = os.path.join(tempfile.gettempdir(), 'sallytest-ports.lock')
+_port_locks_fd = None
+_reserved = set()
+_rng = random.Random()     # its own: a test seeding random changes nothing
 
 
-def _fresh(bind_port_zero):
+def _port_ranges():
+    """The ranges outside /proc's ip_local_port_range, from 10000 up."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low, high = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return [(lo, hi) for lo, hi in ((10000, low - 1), (high + 1, 65535))
+            if hi - lo >= 500]
+
+
+def _reserve(port):
+    """Lock port's byte for this process; False if another holds it."""
+    global _port_locks_fd
+    if _port_locks_fd is None:
+        _port_locks_fd = os.open(_PORT_LOCKS,
+                                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            os.fchmod(_port_locks_fd, 0o666)    # tests run as other users too
+        except OSError:
+            pass
+    try:
+        fcntl.lockf(_port_locks_fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+    except OSError:
+        return False
+    _reserved.add(port)
+    return True
+
+
+def _bindable(host, port, kinds):
+    """port binds on host and, for IPv4, on the wildcard address too (a
+    test may listen on *:port)."""
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    hosts = (host,) if family == socket.AF_INET6 else (host, '0.0.0.0')
+    for addr in hosts:
+        for kind in kinds:
+            try:
+                with socket.socket(family, kind) as s:
+                    s.bind((addr, port))
+            except OSError:
+                return False
+    return True
+
+
+def _pick(host, kinds):
+    ranges = _port_ranges()
+    if not ranges:      # the ephemeral range covers everything: bind 0
+        while True:
+            family = socket.AF_INET6 if ':' in host else socket.AF_INET
+            with socket.socket(family, kinds[0]) as s:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+            if port not in _reserved and _reserve(port):
+                return port
     while True:
-        port = bind_port_zero()
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
+        lo, hi = _rng.choice(ranges)
+        port = _rng.randint(lo, hi)
+        if port in _reserved or not _bindable(host, port, kinds):
+            continue
+        if _reserve(port):
+            # bound once more: free while we took the lock
+            if _bindable(host, port, kinds):
+                return port
 
 
 def free_port(host='127.0.0.1'):
-    """A TCP port free on host right now (bind port 0, read it, close),
-    never one handed out before in this process."""
-    family = socket.AF_INET6 if ':' in host else socket.AF_INET
-
-    def bind():
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            return s.getsockname()[1]
-    return _fresh(bind)
+    """A TCP port free on host, outside the ephemeral range, never handed
+    out before in this process nor to another test process still running."""
+    return _pick(host, (socket.SOCK_STREAM,))
 
 
 def ipv6_loopback():
@@ -76,13 +137,9 @@ def ipv6_loopback():
 
 
 def free_udp_port(host='127.0.0.1'):
-    """A UDP port free on host right now (dnsmasq also wants it for TCP),
-    never one handed out before in this process."""
-    def bind():
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((host, 0))
-            return s.getsockname()[1]
-    return _fresh(bind)
+    """A port free on host for UDP and TCP both (dnsmasq takes both), as
+    free_port picks them."""
+    return _pick(host, (socket.SOCK_DGRAM, socket.SOCK_STREAM))
 
 
 def wait_until(predicate, timeout, interval=0.02):
