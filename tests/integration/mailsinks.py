@@ -31,13 +31,10 @@ given its own hostname for the greeting.
 """
 
 import asyncio
-import errno
-import fcntl
 import importlib.util
 import logging
 import os
 import pwd
-import random
 import re
 import shutil
 import signal
@@ -471,81 +468,20 @@ DOVECOT_IMAP = '/usr/lib/dovecot/imap-login'   # Debian's dovecot-imapd
 DOVECOT_LOGIN_USER = 'dovenull'                 # made by dovecot-core
 
 
-# Ports for servers that are told their port before they listen (Dovecot
-# takes it from its configuration): a port chosen by bind(port 0), as
-# sallytest.free_port() does, is in the kernel's ephemeral range, where
-# any parallel test's free_port(), listener or outgoing connection may
-# take it before the server binds it. These come from below that range,
-# where the kernel never hands a port out by itself, and each is
-# reserved among every test process by a lock file held until release().
-PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), 'sallytest-ports')
-STATIC_PORTS = (20000, 32767)   # Linux's ephemeral range starts at 32768
-
-
-def ephemeral_range():
-    """The kernel's ephemeral port range (low, high)."""
-    try:
-        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
-            low, high = (int(x) for x in f.read().split())
-        return low, high
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
 class PortLease:
-    """A TCP port of 127.0.0.1, outside the ephemeral range, free when
-    leased and held for this lease alone (in every process that leases
-    ports this way) until release()."""
+    """A TCP port of 127.0.0.1 for a server that is told its port before it
+    listens (Dovecot takes it from its configuration): sallytest.free_port()
+    keeps it from every other test process (and from this one's later
+    picks) until release(), and it lies outside the kernel's ephemeral
+    range, which no bind(port 0) or outgoing connection leaves."""
 
     def __init__(self):
-        low, high = ephemeral_range()
-        first, last = STATIC_PORTS[0], min(STATIC_PORTS[1], low - 1)
-        if first > last:        # an odd range: above it, then anywhere
-            first, last = high + 1, 65535
-        self.port, self._lock = None, None
-        ports = list(range(first, last + 1))
-        random.shuffle(ports)
-        for port in ports[:500]:
-            if self._take(port):
-                return
-        raise AssertionError('no free port in %d-%d' % (first, last))
-
-    def _take(self, port):
-        os.makedirs(PORT_LOCK_DIR, exist_ok=True)
-        try:
-            os.chmod(PORT_LOCK_DIR, 0o1777)
-        except OSError:
-            pass
-        try:
-            lock = open(os.path.join(PORT_LOCK_DIR, str(port)), 'a')
-        except OSError:
-            return False
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            return False
-        if not port_free(port):
-            lock.close()
-            return False
-        self.port, self._lock = port, lock
-        return True
+        self.port = sallytest.free_port()
 
     def release(self):
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
-
-
-def port_free(port, host='127.0.0.1'):
-    """Can a listener (with SO_REUSEADDR, as Dovecot's) bind host:port?"""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
+        if self.port is not None:
+            sallytest.release_port(self.port)
+            self.port = None
 
 
 class Dovecot:

@@ -11,6 +11,7 @@ import os
 import random
 import re
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -122,8 +123,28 @@ def _pick(host, kinds):
 
 def free_port(host='127.0.0.1'):
     """A TCP port free on host, outside the ephemeral range, never handed
-    out before in this process nor to another test process still running."""
+    out before in this process, and reserved from every other test process
+    until release_port() or this process's end."""
     return _pick(host, (socket.SOCK_STREAM,))
+
+
+def release_port(port):
+    """Other test processes may take port again (this one never does)."""
+    if port in _reserved and _port_locks_fd is not None:
+        fcntl.lockf(_port_locks_fd, fcntl.LOCK_UN, 1, port)
+
+
+def port_reserved_elsewhere(port):
+    """Whether port is reserved by a test process other than this one
+    (a lock's owner cannot see its own lock as a conflict: a child asks)."""
+    probe = ('import fcntl, os, sys\n'
+             'fd = os.open(sys.argv[1], os.O_RDWR)\n'
+             'try:\n'
+             '    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, int(sys.argv[2]))\n'
+             'except OSError:\n'
+             '    sys.exit(1)\n')
+    return subprocess.run([sys.executable, '-c', probe, _PORT_LOCKS,
+                           str(port)]).returncode == 1
 
 
 def ipv6_loopback():

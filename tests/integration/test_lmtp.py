@@ -8,7 +8,6 @@ Dovecot's own reply for its recipient. Dovecot down: the recipient is
 deferred with a log line and a last error, and delivered once Dovecot is
 back. A Maildir that cannot be written is deferred the same way."""
 
-import fcntl
 import os
 import re
 import socket
@@ -196,22 +195,20 @@ class DovecotPorts(sallytest.TestCase):
     def test_ports_out_of_reach(self):
         d = self.dovecot(passwords={SENDER: 'secret'})
         ports = {d.port, d.imap_port}
-        # Outside the ephemeral range: no bind(port 0) (free_port(), every
-        # sink and daemon of a parallel test) and no outgoing connection
-        # is ever given one.
-        low, high = mailsinks.ephemeral_range()
+        # Outside the ephemeral range: no bind(port 0) and no outgoing
+        # connection of any test is ever given one.
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low, high = (int(x) for x in f.read().split())
         for port in ports:
             self.assertFalse(low <= port <= high, (port, low, high))
         for _ in range(200):
             self.assertNotIn(sallytest.free_port(), ports)
-        # Nor another Dovecot, in this process or any other: each port's
-        # lock file is held.
+        # Nor another Dovecot, in this process or any other: each port is
+        # reserved from the other test processes.
         others = [self.dovecot().port for _ in range(20)]
         self.assertEqual(len(set(others) | ports), len(others) + 2, (others, ports))
         for port in ports:
-            with open(os.path.join(mailsinks.PORT_LOCK_DIR, str(port)), 'a') as f:
-                with self.assertRaises(BlockingIOError):
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.assertTrue(sallytest.port_reserved_elsewhere(port), port)
         d.start()
         self.assertTrue(self.lmtp_greets(d.port))
 

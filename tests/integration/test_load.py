@@ -206,7 +206,9 @@ class Load(sallytest.TestCase):
               'greeting latency over %d probes: max %.3f s, median %.3f s'
               % (SESSIONS, filled - started, SENDERS, sent - filled, done - sent,
                  len(probe.samples), worst, sorted(probe.samples)[len(probe.samples) // 2]))
-        self.assertLess(worst, MAX_LATENCY)
+        # Not starved: a bound, not a benchmark (AddressSanitizer slows
+        # each of the loop's iterations two to five times).
+        self.assertLess(worst, MAX_LATENCY * (3 if asan_binary() else 1))
 
     def test_hundred_thousand_connections_flat_memory(self):
         raise_nofile(CHURN_BATCH + 100)

@@ -12,6 +12,7 @@ sallytest.sasl_db(). Every connection stays on 127.0.0.1."""
 import os
 import pwd
 import re
+import select
 import shutil
 import signal
 import smtplib
@@ -80,6 +81,14 @@ def client_hello():
     except ssl.SSLWantReadError:
         pass
     return outgoing.read()
+
+
+def replied(client):
+    """Whether the server has sent client anything (a reply, a TLS record,
+    or its end of file) that it has not read yet; does not wait."""
+    if client.buf or (hasattr(client.sock, 'pending') and client.sock.pending()):
+        return True
+    return bool(select.select([client.sock], [], [], 0)[0])
 
 
 def eof_after(client, timeout):
@@ -567,7 +576,7 @@ class TlsAuth(sallytest.TestCase):
         c.send('AUTH PLAIN %s\r\n' % auth_plain(ALICE, 'wrong-2'))
         other = self.client(srv.sub_port)
         self.assertEqual(other.cmd('EHLO other.example').code, 250)
-        self.assertLess(time.monotonic() - t0, 1.0, 'another session waited for the delay')
+        self.assertFalse(replied(c), 'another session waited for the delay')
         self.assertEqual(c.reply().lines, [R_AUTH_BAD])
         second = time.monotonic() - t0
         self.assertGreaterEqual(second, 1.9)
@@ -633,7 +642,7 @@ class TlsAuth(sallytest.TestCase):
     # slow handshakes
 
     def test_stalled_handshakes_do_not_hold_others(self):
-        srv = self.server(submissions=True, tls_handshake_timeout='2s')
+        srv = self.server(submissions=True, tls_handshake_timeout='5s')
         hello = client_hello()
         t_open = time.monotonic()
         idle = self.client(srv.subs_port, greet=False)
@@ -643,17 +652,18 @@ class TlsAuth(sallytest.TestCase):
         stalled.send('STARTTLS\r\n')
         self.assertEqual(stalled.reply().lines, [R_TLS_GO])
         stalled.send(hello[:len(hello) // 2])
-        # A whole session meanwhile: TLS, AUTH, a message, QUIT.
-        t0 = time.monotonic()
+        # A whole session meanwhile: TLS, AUTH, a message, QUIT, all before
+        # the stalled ones are closed.
         c = self.auth_client(srv.subs_port, tls=True)
         self.send_message(c)
         self.assertEqual(c.cmd('QUIT').code, 221)
-        self.assertLess(time.monotonic() - t0, 1.0)
+        for name, client in (('idle', idle), ('half', half), ('stalled', stalled)):
+            self.assertFalse(replied(client), '%s closed before the session ended' % name)
         # The stalled ones are closed once tls_handshake_timeout has passed.
         results = {}
 
         def watch(name, client):
-            took = eof_after(client, 8)
+            took = eof_after(client, 12)
             results[name] = None if took is None else time.monotonic() - t_open
 
         threads = [threading.Thread(target=watch, args=a)
@@ -663,9 +673,9 @@ class TlsAuth(sallytest.TestCase):
         for t in threads:
             t.join()
         for name, when in results.items():
-            self.assertIsNotNone(when, '%s: still open after 8 s' % name)
-            self.assertGreaterEqual(when, 1.8, name)
-            self.assertLess(when, 5.0, name)
+            self.assertIsNotNone(when, '%s: still open after 12 s' % name)
+            self.assertGreaterEqual(when, 4.8, name)
+            self.assertLess(when, 10.0, name)
         self.assertEqual(len(srv.wait_queue(1)), 1)
 
     # policy
