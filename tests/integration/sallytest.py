@@ -39,7 +39,8 @@ import unittest
 # sallytest.X.
 from sallytest_env import (  # noqa: F401
     CRLF, GREET_TIMEOUT, IO_TIMEOUT, SKIP, LogFile, binary, free_port, free_udp_port,
-    ipv6_loopback, port_reserved_elsewhere, release_port, srcdir, wait_until)
+    ipv6_loopback, port_reserved_elsewhere, release_port, srcdir, wait_until,
+    within_one_utc_day)
 from sallytest_creds import (  # noqa: F401
     ALICE, PASSWORD, SASL_REALM, SERVER_NAME, add_sasl_user, auth_plain, b64,
     make_certificate, sasl_db, tls_context, tls_files)
@@ -588,4 +589,5 @@ __all__ = ['Client', 'Closed', 'Dnsmasq', 'QueueEntry', 'Reply', 'Server', 'Test
            'free_port', 'free_udp_port', 'ipv6_loopback', 'main', 'maildir_messages',
            'make_certificate', 'port_reserved_elsewhere', 'release_port', 'sasl_db',
            'split_received', 'srcdir', 'tls_context', 'tls_files', 'unfold', 'wait_until',
+           'within_one_utc_day',
            'ALICE', 'PASSWORD', 'SASL_REALM', 'SERVER_NAME', 'SKIP', 'CRLF', 'HEADER_ORDER']

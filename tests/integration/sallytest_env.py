@@ -7,6 +7,7 @@ Tests import these names from sallytest, which re-exports them.
 """
 
 import fcntl
+import functools
 import os
 import random
 import re
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 SKIP = 77           # automake's exit status for a skipped test
 GREET_TIMEOUT = 10  # seconds for a started daemon to greet
@@ -161,6 +163,22 @@ def free_udp_port(host='127.0.0.1'):
     """A port free on host for UDP and TCP both (dnsmasq takes both), as
     free_port picks them."""
     return _pick(host, (socket.SOCK_DGRAM, socket.SOCK_STREAM))
+
+
+def within_one_utc_day(test):
+    """For a test of a per-day count (the daemon's days are UTC): should
+    it fail after midnight UTC passed while it ran, it is skipped instead,
+    the count having started again."""
+    @functools.wraps(test)
+    def run(self, *args, **kwargs):
+        day = int(time.time()) // 86400
+        try:
+            return test(self, *args, **kwargs)
+        except AssertionError:
+            if int(time.time()) // 86400 != day:
+                raise unittest.SkipTest('the UTC day changed while the test ran')
+            raise
+    return run
 
 
 def wait_until(predicate, timeout, interval=0.02):

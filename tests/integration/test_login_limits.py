@@ -31,6 +31,7 @@ class LoginLimits(sallytest.TestCase):
                     return path
         self.fail('no counter file for %s in %s' % (login, os.listdir(srv.queue_dir)))
 
+    @sallytest.within_one_utc_day
     def test_messages_per_day(self):
         srv = self.server(workers='2', login_max_messages_per_day='2')
         for _ in range(2):      # two sessions, maybe two workers
@@ -63,6 +64,7 @@ class LoginLimits(sallytest.TestCase):
             f.write(text.replace('day %d' % day, 'day %d' % (day - 1)))
         self.send(c)
 
+    @sallytest.within_one_utc_day
     def test_new_recipients_per_day(self):
         srv = self.server(login_max_recipients_per_day='3')
         c = self.auth_client(srv.sub_port)

@@ -139,6 +139,7 @@ class Tlsrpt(DeliveryCase):
         data = gzip.decompress(parts[0].get_payload(decode=True))
         return parts[0].get_filename(), json.loads(data.decode('utf-8'))
 
+    @sallytest.within_one_utc_day
     def test_a_days_sessions_reported_to_the_rua(self):
         if os.geteuid() != 0:
             self.skipTest('needs root: the MX sinks must listen on port 25')
@@ -243,6 +244,7 @@ class Tlsrpt(DeliveryCase):
         self.wait_empty(srv)
         self.assertEqual(len(self.mailbox('tlsrpt', 2)), 2, 'no third report')
 
+    @sallytest.within_one_utc_day
     def test_report_dkim_signed_by_the_reporting_domain(self):
         """RFC 8460 3: a dkim_sign key for the hostname's domain (the
         report's From: is postmaster@<hostname>, a subdomain) signs the
@@ -344,6 +346,7 @@ class Dane(test_dane.DaneCase):
         if os.geteuid() != 0:
             self.skipTest('needs root: the MX sinks must listen on port 25')
 
+    @sallytest.within_one_utc_day
     def test_tlsa_sessions_and_failures(self):
         good = self.mx_sink('mx.dane.test')
         bad = self.mx_sink('mx.other.dane.test')
@@ -404,6 +407,7 @@ class Dane(test_dane.DaneCase):
         self.assert_no_mail(spoofed, srv)
 
 
+    @sallytest.within_one_utc_day
     def test_tls_required_no_session_not_counted_under_tlsa(self):
         # A "TLS-Required: No" message goes to a host whose TLSA records
         # do not match, unchecked (RFC 8689 5): no policy applied to that
@@ -442,6 +446,7 @@ class Sts(test_mta_sts.MtaSts):
         self.assertEqual(len(report['policies']), npolicies, report)
         return report['policies']
 
+    @sallytest.within_one_utc_day
     def test_enforced_session_reported_under_sts(self):
         self.mx_sink()
         self.web.start()
@@ -454,6 +459,7 @@ class Sts(test_mta_sts.MtaSts):
         self.assertEqual(pol['summary'], {'total-successful-session-count': 1,
                                           'total-failure-session-count': 0})
 
+    @sallytest.within_one_utc_day
     def test_policy_fetch_error_reported(self):
         self.mx_sink(name='wrong.example.net')
         self.web.body = test_mta_sts.policy(extra='x-padding: %s\r\n' % ('p' * 1000)) * 2
