@@ -471,9 +471,9 @@ DOVECOT_LOGIN_USER = 'dovenull'                 # made by dovecot-core
 class PortLease:
     """A TCP port of 127.0.0.1 for a server that is told its port before it
     listens (Dovecot takes it from its configuration): sallytest.free_port()
-    keeps it from every other test process (and from this one's later
-    picks) until release(), and it lies outside the kernel's ephemeral
-    range, which no bind(port 0) or outgoing connection leaves."""
+    keeps it from every other test process until release() (and from this
+    one for good), and it lies outside the kernel's ephemeral range, which
+    no bind(port 0) or outgoing connection leaves."""
 
     def __init__(self):
         self.port = sallytest.free_port()

@@ -208,8 +208,6 @@ worker "rspamd_proxy" {
         for attempt in range(3):
             self.normal_port = free_port()
             self.milter_port = free_port()
-            while self.milter_port == self.normal_port:
-                self.milter_port = free_port()
             self.write_config()
             out = open(self.out_path, 'ab')
             try:

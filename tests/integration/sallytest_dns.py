@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from sallytest_env import GREET_TIMEOUT, free_udp_port
+from sallytest_env import GREET_TIMEOUT, ephemeral_range, free_udp_port
 
 DNSMASQ = '/usr/sbin/dnsmasq'
 DNS_ZONES = ('test', 'example', 'invalid')   # answered locally, never forwarded
@@ -101,7 +101,12 @@ class Dnsmasq:
                 # On the command line dnsmasq takes the strings as they
                 # are, a comma between two (so none may hold a comma).
                 args.append('--txt-record=%s,%s' % (name, ','.join(parts)))
-        args += ['--server=/%s/%s' % kv for kv in self.forward.items()]
+        if self.forward:
+            # Its queries' source ports from the ephemeral range, where
+            # no test's listener is (sallytest_env).
+            low, high = ephemeral_range()
+            args += ['--server=/%s/%s' % kv for kv in self.forward.items()]
+            args += ['--min-port=%d' % low, '--max-port=%d' % high]
         return args
 
     def start(self):

@@ -68,7 +68,7 @@ import time
 import unittest
 
 from sallytest_dns import dns_query, stop_process
-from sallytest_env import GREET_TIMEOUT, free_udp_port
+from sallytest_env import GREET_TIMEOUT, ephemeral_range, free_udp_port
 
 NSD = shutil.which('nsd') or '/usr/sbin/nsd'
 UNBOUND = shutil.which('unbound') or '/usr/sbin/unbound'
@@ -246,8 +246,13 @@ class DnssecWorld:
         with open(root, 'w') as f:
             f.write('. 60 IN SOA ns.invalid. hostmaster.invalid. 1 3600 600 '
                     '86400 60\n. 60 IN NS ns.invalid.\n')
+        # Its queries' source ports from the ephemeral range alone, where
+        # no test's listener is (sallytest_env).
+        low, high = ephemeral_range()
         conf = ['server:', '  interface: 127.0.0.1@%d' % self.port,
                 '  port: %d' % self.port, '  outgoing-interface: 127.0.0.1',
+                '  outgoing-port-avoid: 0-%d' % (low - 1),
+                '  outgoing-port-avoid: %d-65535' % (high + 1),
                 '  do-ip6: no', '  do-daemonize: no', '  username: ""',
                 '  chroot: ""', '  directory: "%s"' % self.dir,
                 '  pidfile: ""', '  use-syslog: no',

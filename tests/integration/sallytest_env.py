@@ -14,7 +14,7 @@ import re
 import socket
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 import unittest
 
@@ -51,37 +51,59 @@ def srcdir():
 # lock on the byte of one shared file at the port's offset, held while the
 # process lives (the kernel drops it when the process ends). Binding port
 # 0 alone hands out ports the next connect() may take, and the same port
-# to two processes one after the other.
-_PORT_LOCKS = os.path.join(tempfile.gettempdir(), 'sallytest-ports.lock')
+# to two processes one after the other. The file is in /tmp whatever
+# TMPDIR says, so that every test process finds the same one. The peers
+# that send DNS queries (dnsmasq, unbound) are kept to the ephemeral range
+# for their source ports (ephemeral_range()).
+_PORT_LOCKS = '/tmp/sallytest-ports.lock'
+_PICK_TRIES = 20000
+_port_lock = threading.Lock()   # _pick from two threads: one at a time
 _port_locks_fd = None
 _reserved = set()
 _rng = random.Random()     # its own: a test seeding random changes nothing
 
 
-def _port_ranges():
-    """The ranges outside /proc's ip_local_port_range, from 10000 up."""
+def ephemeral_range():
+    """The kernel's ephemeral port range (low, high), from /proc."""
     try:
         with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
             low, high = (int(x) for x in f.read().split())
+        return low, high
     except (OSError, ValueError):
-        low, high = 32768, 60999
+        return 32768, 60999
+
+
+def _port_ranges():
+    """The ranges outside the ephemeral range, from 10000 up."""
+    low, high = ephemeral_range()
     return [(lo, hi) for lo, hi in ((10000, low - 1), (high + 1, 65535))
             if hi - lo >= 500]
 
 
+def _locks_fd():
+    """The shared lock file, opened once (created 0666 if missing: the
+    tests also run as other users). An existing file is opened without
+    O_CREAT, which a sticky /tmp refuses on another user's file."""
+    global _port_locks_fd
+    while _port_locks_fd is None:
+        try:
+            _port_locks_fd = os.open(_PORT_LOCKS, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            try:
+                fd = os.open(_PORT_LOCKS, os.O_RDWR | os.O_CREAT | os.O_EXCL |
+                             os.O_CLOEXEC, 0o600)
+            except FileExistsError:
+                continue        # made meanwhile by another test process
+            os.fchmod(fd, 0o666)
+            _port_locks_fd = fd
+    return _port_locks_fd
+
+
 def _reserve(port):
     """Lock port's byte for this process; False if another holds it."""
-    global _port_locks_fd
-    if _port_locks_fd is None:
-        _port_locks_fd = os.open(_PORT_LOCKS,
-                                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            os.fchmod(_port_locks_fd, 0o666)    # tests run as other users too
-        except OSError:
-            pass
     try:
-        fcntl.lockf(_port_locks_fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
-    except OSError:
+        fcntl.lockf(_locks_fd(), fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+    except (BlockingIOError, PermissionError):
         return False
     _reserved.add(port)
     return True
@@ -102,25 +124,33 @@ def _bindable(host, port, kinds):
     return True
 
 
-def _pick(host, kinds):
+def _candidate(host, kinds):
+    """A port to try: from outside the ephemeral range, or, if too little
+    is left outside it, one the kernel gives to a bind to port 0."""
     ranges = _port_ranges()
-    if not ranges:      # the ephemeral range covers everything: bind 0
-        while True:
-            family = socket.AF_INET6 if ':' in host else socket.AF_INET
-            with socket.socket(family, kinds[0]) as s:
-                s.bind((host, 0))
-                port = s.getsockname()[1]
-            if port not in _reserved and _reserve(port):
-                return port
-    while True:
+    if ranges:
         lo, hi = _rng.choice(ranges)
-        port = _rng.randint(lo, hi)
-        if port in _reserved or not _bindable(host, port, kinds):
-            continue
-        if _reserve(port):
-            # bound once more: free while we took the lock
-            if _bindable(host, port, kinds):
+        return _rng.randint(lo, hi)
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    with socket.socket(family, kinds[0]) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _pick(host, kinds):
+    """A port that binds on host for each socket type of kinds, reserved
+    for this process (see above)."""
+    with _port_lock:
+        for _ in range(_PICK_TRIES):
+            port = _candidate(host, kinds)
+            if port in _reserved or not _bindable(host, port, kinds):
+                continue
+            # bound once more once ours: it may have been taken meanwhile
+            if _reserve(port) and _bindable(host, port, kinds):
                 return port
+    raise AssertionError('no free port on %s after %d tries (ranges %s, %d '
+                         'reserved by this process)'
+                         % (host, _PICK_TRIES, _port_ranges(), len(_reserved)))
 
 
 def free_port(host='127.0.0.1'):
@@ -132,21 +162,26 @@ def free_port(host='127.0.0.1'):
 
 def release_port(port):
     """Other test processes may take port again (this one never does)."""
-    if port in _reserved and _port_locks_fd is not None:
-        fcntl.lockf(_port_locks_fd, fcntl.LOCK_UN, 1, port)
+    if port in _reserved:
+        fcntl.lockf(_locks_fd(), fcntl.LOCK_UN, 1, port)
 
 
 def port_reserved_elsewhere(port):
-    """Whether port is reserved by a test process other than this one
-    (a lock's owner cannot see its own lock as a conflict: a child asks)."""
+    """Whether another test process would find port reserved (by this
+    one, say: a lock's owner cannot see its own lock as a conflict, so a
+    child process asks)."""
     probe = ('import fcntl, os, sys\n'
              'fd = os.open(sys.argv[1], os.O_RDWR)\n'
              'try:\n'
              '    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, int(sys.argv[2]))\n'
-             'except OSError:\n'
-             '    sys.exit(1)\n')
-    return subprocess.run([sys.executable, '-c', probe, _PORT_LOCKS,
-                           str(port)]).returncode == 1
+             'except (BlockingIOError, PermissionError):\n'
+             '    sys.exit(3)\n')
+    _locks_fd()         # the file exists
+    rc = subprocess.run([sys.executable, '-c', probe, _PORT_LOCKS,
+                         str(port)]).returncode
+    if rc not in (0, 3):
+        raise AssertionError('the lock probe of port %d failed (exit %d)' % (port, rc))
+    return rc == 3
 
 
 def ipv6_loopback():
