@@ -257,7 +257,8 @@ class Server(LogFile):
                 pass
         self.proc.wait()
         for pid in kids:
-            wait_until(lambda: not alive(pid), 5)
+            if not wait_until(lambda: not alive(pid), 30):
+                raise AssertionError('process %d still alive 30 s after SIGKILL' % pid)
         return kids
 
     # What a sanitizer build prints when it finds a bug, in the daemon or
@@ -459,12 +460,22 @@ def pump(sel, pending, done, deadline):
 
 
 def alive(pid):
-    """True while pid exists and is not a zombie."""
+    """True while any thread of process pid is not yet dead. Its first
+    thread turns zombie as soon as it exits, while the others may still be
+    exiting and holding the process's descriptors (and the locks on them:
+    a killed worker's journal lock outlived its zombie first thread)."""
     try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().split(')')[-1].split()[0] != 'Z'
+        tids = os.listdir('/proc/%d/task' % pid)
     except OSError:
         return False
+    for tid in tids:
+        try:
+            with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
+                if f.read().split(')')[-1].split()[0] not in ('Z', 'X'):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def queue_runners(pid):
