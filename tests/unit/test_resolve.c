@@ -251,13 +251,13 @@ Test(resolve, server_that_never_answers)
 	ask(port, 1);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cr_assert_eq(resolve_mx(&cfg, "one.test", mx, 4, &n), RESOLVE_TEMP);
-	cr_assert(since(&t0) >= 0.9 && since(&t0) < 2.0, "%.2fs",
+	cr_assert(since(&t0) >= 0.9 && since(&t0) < 4.0, "%.2fs",
 	    since(&t0));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cr_assert_eq(resolve_addrs(&cfg, "both.test", a, 4, &n),
 	    RESOLVE_TEMP);
-	/* A, then AAAA: one timeout each. */
-	cr_assert(since(&t0) < 3.0, "%.2fs", since(&t0));
+	/* A, then AAAA: one timeout each (slack for a busy machine). */
+	cr_assert(since(&t0) < 5.0, "%.2fs", since(&t0));
 	close(fd);
 }
 

@@ -381,7 +381,7 @@ Test(sasl_dovecot, one_slow_answer_gets_temp_and_a_cancel_and_the_rest_goes_on)
 	struct answer a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
 	int fd;
 
-	cfg.auth_timeout = 2;		/* OK 2 comes well before */
+	cfg.auth_timeout = 5;		/* OK 2 comes well before */
 	srv = server();
 	s1 = session(srv, 256);
 	s2 = session(srv, 256);

@@ -1510,7 +1510,7 @@ Test(client, server_that_never_answers)
 	cr_assert_eq(r.session.code, 0);
 	cr_assert(strstr(r.session.text, "timed out after 1s") != NULL, "%s",
 	    r.session.text);
-	cr_assert(r.secs >= 0.9 && r.secs < 2.5, "%.2fs", r.secs);
+	cr_assert(r.secs >= 0.9 && r.secs < 4.0, "%.2fs", r.secs);
 	cr_assert_eq(r.rr[0].code, 0);
 }
 
