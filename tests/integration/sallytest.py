@@ -38,8 +38,8 @@ import unittest
 # _dns); the tests take every name from here: from sallytest import X, or
 # sallytest.X.
 from sallytest_env import (  # noqa: F401
-    CRLF, GREET_TIMEOUT, IO_TIMEOUT, SKIP, LogFile, binary, free_port, free_udp_port,
-    ipv6_loopback, port_reserved_elsewhere, release_port, srcdir, wait_until,
+    CRLF, GREET_TIMEOUT, IO_TIMEOUT, SKIP, LogFile, binary, ephemeral_range, free_port,
+    free_udp_port, ipv6_loopback, port_reserved_elsewhere, release_port, srcdir, wait_until,
     within_one_utc_day)
 from sallytest_creds import (  # noqa: F401
     ALICE, PASSWORD, SASL_REALM, SERVER_NAME, add_sasl_user, auth_plain, b64,
@@ -597,8 +597,8 @@ def main():
 
 __all__ = ['Client', 'Closed', 'Dnsmasq', 'QueueEntry', 'Reply', 'Server', 'TestCase',
            'add_sasl_user', 'auth_plain', 'b64', 'binary', 'client_env', 'dns_query', 'dot_stuff',
-           'free_port', 'free_udp_port', 'ipv6_loopback', 'main', 'maildir_messages',
-           'make_certificate', 'port_reserved_elsewhere', 'release_port', 'sasl_db',
+           'ephemeral_range', 'free_port', 'free_udp_port', 'ipv6_loopback', 'main',
+           'maildir_messages', 'make_certificate', 'port_reserved_elsewhere', 'release_port', 'sasl_db',
            'split_received', 'srcdir', 'tls_context', 'tls_files', 'unfold', 'wait_until',
            'within_one_utc_day',
            'ALICE', 'PASSWORD', 'SASL_REALM', 'SERVER_NAME', 'SKIP', 'CRLF', 'HEADER_ORDER']

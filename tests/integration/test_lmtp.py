@@ -197,8 +197,7 @@ class DovecotPorts(sallytest.TestCase):
         ports = {d.port, d.imap_port}
         # Outside the ephemeral range: no bind(port 0) and no outgoing
         # connection of any test is ever given one.
-        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
-            low, high = (int(x) for x in f.read().split())
+        low, high = sallytest.ephemeral_range()
         for port in ports:
             self.assertFalse(low <= port <= high, (port, low, high))
         for _ in range(200):
