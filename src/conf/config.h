@@ -123,7 +123,7 @@ struct config {
 	unsigned	 max_recipients;
 	unsigned	 max_hops;	/* Received: fields, then 554 5.4.6 */
 	unsigned	 max_connections;
-	unsigned	 workers;	/* 0: one per online CPU */
+	unsigned	 workers;	/* 0: one per two online CPUs */
 	uint64_t	 log_buffer_size; /* a process's log ring; 0: none */
 	unsigned	 max_errors;		/* bad commands before 421 */
 	unsigned	 command_timeout;	/* seconds */

@@ -24,7 +24,10 @@ workers_count(const struct config *cfg)
 
 	if (cfg->workers > 0)
 		return cfg->workers;
-	n = sysconf(_SC_NPROCESSORS_ONLN);
+	/* One per two CPUs: a worker is an event loop and the three threads
+	 * that commit, write out and log for it, which keep more than one
+	 * CPU busy at full load (doc/benchmarks.md, "How many workers"). */
+	n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
 	if (n < 1)
 		return 1;
 	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;

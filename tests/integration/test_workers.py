@@ -55,6 +55,24 @@ class Workers(sallytest.TestCase):
                 self.assertEqual(c.greeting.code, 220)
                 c.cmd('QUIT')
 
+    def test_default_master_replaces_its_worker(self):
+        # workers = 0, the default: a master even over a single worker,
+        # which it replaces should it die, going on itself.
+        n = max(1, os.sysconf('SC_NPROCESSORS_ONLN') // 2)
+        srv = self.server(workers=None)
+        self.assertIn('with %d worker%s' % (n, '' if n == 1 else 's'), srv.log_text())
+        kids = sallytest.descendants(srv.pid)
+        self.assertEqual(len(kids), n, kids)
+        offset = len(srv.log_text())
+        os.kill(kids[0], signal.SIGKILL)
+        self.assertTrue(sallytest.wait_until(
+            lambda: re.search(r'worker \d+ ready', srv.log_text(offset)), 15),
+            srv.log_text(offset))
+        self.assertTrue(sallytest.alive(srv.pid))
+        with self.client(srv.mx_port) as c:
+            self.assertEqual(c.greeting.code, 220)
+            c.cmd('QUIT')
+
     def test_master_and_workers_are_processes(self):
         srv = self.server()
         self.assertIn('with 2 workers', srv.log_text())
@@ -372,7 +390,7 @@ class Daemon(sallytest.TestCase):
                 found.append(int(name))
         return found
 
-    def check_daemon(self, workers):
+    def check_daemon(self, workers, nworkers=None):
         srv = sallytest.Server(workers=workers)
         self.addCleanup(srv.close)
         srv.write_config()
@@ -383,8 +401,11 @@ class Daemon(sallytest.TestCase):
         self.assertTrue(sallytest.wait_until(
             lambda: self.greets(srv.mx_port), 10), 'the daemon does not greet')
         pids = self.started_processes(srv.conf_path)
-        # The daemon, plus its workers when there are several.
-        self.assertEqual(len(pids), 1 if workers == '1' else 1 + int(workers), pids)
+        # The daemon, plus its workers when there are several (or when
+        # the daemon chose how many).
+        if nworkers is None:
+            nworkers = int(workers)
+        self.assertEqual(len(pids), 1 if workers == '1' else 1 + nworkers, pids)
         # SIGTERM to the first (the daemon, or the master, which passes it
         # on): every process goes.
         top = [pid for pid in pids if parent(pid) not in pids]
@@ -415,6 +436,11 @@ class Daemon(sallytest.TestCase):
     def test_daemon_with_workers(self):
         self.check_daemon('2')
 
+    def test_default_is_a_master_with_one_worker_per_two_cpus(self):
+        # workers = 0, the default: one worker per two online CPUs (at
+        # least one), under a master even when that makes one.
+        n = max(1, os.sysconf('SC_NPROCESSORS_ONLN') // 2)
+        self.check_daemon(None, nworkers=n)
 
 class EarlySignals(sallytest.TestCase):
 
