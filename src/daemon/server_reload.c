@@ -193,7 +193,11 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 		if (strcmp(cfg->queue_dir, old->queue_dir) != 0)
 			log_warn("reload: queue_dir changed; it takes effect at "
 			    "the next restart");
-		if (workers_count(cfg) != srv->nworkers)
+		/* The count, or with the same count whether there is a
+		 * master (workers = 0 and workers = 1 on two CPUs). */
+		if (workers_count(cfg) != srv->nworkers ||
+		    server_uses_master(cfg, workers_count(cfg)) !=
+		    (srv->gens.nworkers > 0))
 			log_warn("reload: workers changed; it takes effect at the "
 			    "next restart");
 		if (cfg->log_buffer_size != old->log_buffer_size)

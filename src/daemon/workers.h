@@ -25,7 +25,8 @@ struct server;
 
 #define WORKERS_MAX	64
 
-/* cfg->workers, or half the online CPUs (at least one) when it is 0. */
+/* cfg->workers, or half the CPUs the process may use (at least one)
+ * when it is 0. */
 unsigned	workers_count(const struct config *);
 /* Steer connections on fd's reuseport group of n sockets: a client
  * outside cfg's mynetworks always to the same socket (by address), one

@@ -4,6 +4,7 @@
  * choice made in C for the clients the master accepts itself.
  */
 #include <errno.h>
+#include <sched.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -17,6 +18,18 @@
 #include "lib/log.h"
 #include "lib/netaddr.h"
 
+/* usable_cpus - the CPUs this process may run on (a container's or
+ * taskset's share), else the online ones */
+static long
+usable_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 unsigned
 workers_count(const struct config *cfg)
 {
@@ -27,7 +40,7 @@ workers_count(const struct config *cfg)
 	/* One per two CPUs: a worker is an event loop and the three threads
 	 * that commit, write out and log for it, which keep more than one
 	 * CPU busy at full load (doc/benchmarks.md, "How many workers"). */
-	n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+	n = usable_cpus() / 2;
 	if (n < 1)
 		return 1;
 	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
