@@ -193,13 +193,16 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 		if (strcmp(cfg->queue_dir, old->queue_dir) != 0)
 			log_warn("reload: queue_dir changed; it takes effect at "
 			    "the next restart");
-		/* The count, or with the same count whether there is a
-		 * master (workers = 0 and workers = 1 on two CPUs). */
-		if (workers_count(cfg) != srv->nworkers ||
-		    server_uses_master(cfg, workers_count(cfg)) !=
-		    (srv->gens.nworkers > 0))
+		if (workers_count(cfg) != srv->nworkers)
 			log_warn("reload: workers changed; it takes effect at the "
 			    "next restart");
+		/* The same count, but a master or none (workers = 0 and
+		 * workers = 1 on two CPUs, or the qmail-queue hand-off). */
+		else if (server_uses_master(cfg, srv->nworkers) !=
+		    (srv->gens.nworkers > 0))
+			log_warn("reload: workers or local_delivery changed "
+			    "whether a master process runs over the worker; it "
+			    "takes effect at the next restart");
 		if (cfg->log_buffer_size != old->log_buffer_size)
 			log_warn("reload: log_buffer_size changed; it takes "
 			    "effect at the next restart");
