@@ -364,19 +364,6 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* --- life cycle ------------------------------------------------------------ */
 
-/* server_uses_master - a master and worker processes, even with one worker:
- * when the number is left to the daemon (workers = 0), so that a worker
- * that dies is replaced while the master and the runner go on; and with
- * the qmail-queue hand-off, where the runner (and what starts and
- * restarts it) must be free to run a set-user-ID program, and the
- * process that faces the network must not be: they cannot be one
- * process. Only an explicit workers = 1 is one process. */
-bool
-server_uses_master(const struct config *cfg, unsigned nworkers)
-{
-	return nworkers > 1 || cfg->workers == 0 || config_qmail_queue(cfg);
-}
-
 struct server *
 server_new(struct config *cfg, char *err, size_t errlen)
 {
@@ -402,7 +389,7 @@ server_new(struct config *cfg, char *err, size_t errlen)
 	srv->nlisteners = cfg->nlisten * nworkers;
 	for (i = 0; i < srv->nlisteners; i++)
 		srv->listeners[i].fd = -1;
-	gen_init(&srv->gens, server_uses_master(cfg, nworkers) ? nworkers : 0,
+	gen_init(&srv->gens, workers_master(cfg, nworkers) ? nworkers : 0,
 	    cfg->delivery, cfg->digest);
 	if ((srv->per_ip = iptable_new()) == NULL ||
 	    (srv->auth_fails = iptable_new()) == NULL) {

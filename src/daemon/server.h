@@ -115,7 +115,6 @@ struct server {
 struct server	*server_new(struct config *, char *err, size_t errlen);
 /* Is this process to be the master of worker processes (workers.c),
  * rather than the only one? */
-bool		 server_uses_master(const struct config *, unsigned nworkers);
 /* The event loop of one process: the only one, or worker srv->worker
  * (queue already open, runner managed by the master). */
 int		 server_serve(struct server *);

@@ -198,7 +198,7 @@ server_reload(struct server *srv, unsigned long gen, const char *digest,
 			    "next restart");
 		/* The same count, but a master or none (workers = 0 and
 		 * workers = 1 on two CPUs, or the qmail-queue hand-off). */
-		else if (server_uses_master(cfg, srv->nworkers) !=
+		else if (workers_master(cfg, srv->nworkers) !=
 		    (srv->gens.nworkers > 0))
 			log_warn("reload: workers or local_delivery changed "
 			    "whether a master process runs over the worker; it "

@@ -554,7 +554,7 @@ workers_run(struct server *srv)
 		srv->notify_rd = p[0];
 		srv->notify_wr = p[1];
 	}
-	if (server_uses_master(cfg, srv->nworkers))
+	if (workers_master(cfg, srv->nworkers))
 		return master_run(srv);
 	/* One process serves the clients and starts the runner, which hands
 	 * off to no qmail-queue: nothing here needs to gain privileges. A

@@ -28,6 +28,8 @@ struct server;
 /* cfg->workers, or half the CPUs the process may use (at least one)
  * when it is 0. */
 unsigned	workers_count(const struct config *);
+/* Whether a master process runs over n workers (see workers_steer.c). */
+bool		workers_master(const struct config *, unsigned n);
 /* Steer connections on fd's reuseport group of n sockets: a client
  * outside cfg's mynetworks always to the same socket (by address), one
  * inside by the kernel's hash. 0, or -1 with errno (the kernel then
@@ -44,7 +46,7 @@ int		workers_steer_pick(const struct config *, const struct sockaddr *,
 
 /* Open the queue and the runner's pipe (after dropping privileges),
  * then run until SIGTERM/SIGINT: as the master of worker processes
- * (server_uses_master), or as the only process (server_serve). Returns
+ * (workers_master), or as the only process (server_serve). Returns
  * the exit status. */
 int		workers_run(struct server *);
 

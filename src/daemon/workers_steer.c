@@ -1,7 +1,8 @@
 /*
- * workers_steer - how many workers, and which one gets a client: the
- * classic BPF program attached to each reuseport group, and the same
- * choice made in C for the clients the master accepts itself.
+ * workers_steer - how many workers, whether a master runs over them, and
+ * which one gets a client: the classic BPF program attached to each
+ * reuseport group, and the same choice made in C for the clients the
+ * master accepts itself.
  */
 #include <errno.h>
 #include <sched.h>
@@ -44,6 +45,19 @@ workers_count(const struct config *cfg)
 	if (n < 1)
 		return 1;
 	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
+}
+
+/* workers_master - a master and worker processes, even with one worker:
+ * when the number is left to the daemon (workers = 0), so that a worker
+ * that dies is replaced while the master and the runner go on; and with
+ * the qmail-queue hand-off, where the runner (and what starts and
+ * restarts it) must be free to run a set-user-ID program, and the
+ * process that faces the network must not be: they cannot be one
+ * process. Only an explicit workers = 1 is one process. */
+bool
+workers_master(const struct config *cfg, unsigned nworkers)
+{
+	return nworkers > 1 || cfg->workers == 0 || config_qmail_queue(cfg);
 }
 
 /*
