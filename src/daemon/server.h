@@ -113,8 +113,6 @@ struct server {
 
 /* Create the server and bind every listener (still privileged). */
 struct server	*server_new(struct config *, char *err, size_t errlen);
-/* Is this process to be the master of worker processes (workers.c),
- * rather than the only one? */
 /* The event loop of one process: the only one, or worker srv->worker
  * (queue already open, runner managed by the master). */
 int		 server_serve(struct server *);

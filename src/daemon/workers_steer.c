@@ -5,9 +5,9 @@
  * master accepts itself.
  */
 #include <errno.h>
-#include <sched.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <string.h>

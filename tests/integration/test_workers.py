@@ -73,14 +73,17 @@ class Workers(sallytest.TestCase):
                 self.assertEqual(c.greeting.code, 220)
                 c.cmd('QUIT')
 
+    def default_on_two_cpus(self):
+        """The daemon with workers = 0, the default, pinned to at most two
+        CPUs: one worker under a master, whatever the machine."""
+        with pinned(sorted(os.sched_getaffinity(0))[:2]):
+            return self.server(workers=None)
+
     def test_default_master_replaces_its_worker(self):
         # workers = 0, the default, on two CPUs (or one): one worker, under
         # a master all the same, which replaces it should it die and goes
-        # on itself. The daemon is started pinned to at most two CPUs, so
-        # that this is the case whatever the machine.
-        cpus = sorted(os.sched_getaffinity(0))
-        with pinned(cpus[:2]):
-            srv = self.server(workers=None)
+        # on itself.
+        srv = self.default_on_two_cpus()
         self.assertIn('with 1 worker', srv.log_text())
         kids = sallytest.descendants(srv.pid)
         self.assertEqual(len(kids), 1, kids)
@@ -98,9 +101,7 @@ class Workers(sallytest.TestCase):
         # workers = 0 and workers = 1 give one worker on two CPUs, but
         # not the same processes (a master, or none): the change is for
         # the next start, and the reload says so.
-        cpus = sorted(os.sched_getaffinity(0))
-        with pinned(cpus[:2]):
-            srv = self.server(workers=None)
+        srv = self.default_on_two_cpus()
         log = srv.reload({'workers': '1'})
         self.assertIn('reload: workers or local_delivery changed whether a master process '
                       'runs over the worker; it takes effect at the next restart', log)
