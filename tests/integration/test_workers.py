@@ -84,7 +84,9 @@ class Workers(sallytest.TestCase):
         # a master all the same, which replaces it should it die and goes
         # on itself.
         srv = self.default_on_two_cpus()
-        self.assertIn('with 1 worker', srv.log_text())
+        # The worker may greet before the master has logged "ready as".
+        self.assertTrue(sallytest.wait_until(
+            lambda: 'with 1 worker' in srv.log_text(), 10), srv.log_text())
         kids = sallytest.descendants(srv.pid)
         self.assertEqual(len(kids), 1, kids)
         offset = srv._log_size()
