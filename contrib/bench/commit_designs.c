@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "commit.h"
-#include "lib/proxy.h"		/* the journal's CRC32c */
+#include "lib/crc32c.h"		/* the journal's CRC32c */
 
 /* --- the grouped flush ------------------------------------------------- */
 
@@ -140,9 +140,9 @@ commit_journal(struct run *r, unsigned id)
 	memcpy(e->data, r->pattern, r->size);	/* the spool in memory */
 	memset(hdr, 0, sizeof(hdr));	/* the record's two checksums */
 	snprintf(hdr, sizeof(hdr), "J %07u %zu", id, r->size);
-	dcrc = proxy_crc32c_add(0, e->data, r->size);
+	dcrc = crc32c_add(0, e->data, r->size);
 	memcpy(hdr + JHDR - 8, &dcrc, sizeof(dcrc));
-	hcrc = proxy_crc32c_add(0, hdr, JHDR - 4);
+	hcrc = crc32c_add(0, hdr, JHDR - 4);
 	memcpy(hdr + JHDR - 4, &hcrc, sizeof(hcrc));
 
 	xlock(&r->mu);

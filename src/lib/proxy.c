@@ -24,11 +24,11 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/crc32c.h"
 #include "lib/netaddr.h"
 #include "lib/proxy.h"
 
@@ -62,45 +62,6 @@ proxy_bad(char *err, size_t errlen, const char *fmt, ...)
 		va_end(ap);
 	}
 	return PROXY_BAD;
-}
-
-/* The CRC32c (Castagnoli, reflected 0x82F63B78) of each octet value,
- * made once: the journal runs it over whole queue entries. */
-static uint32_t crc32c_table[256];
-static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
-
-static void
-crc32c_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t crc = i;
-
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1)));
-		crc32c_table[i] = crc;
-	}
-}
-
-/* crc32c_update - the CRC32c register over n more octets */
-static uint32_t
-crc32c_update(uint32_t crc, const uint8_t *p, size_t n)
-{
-	pthread_once(&crc32c_once, crc32c_init);
-	while (n-- > 0)
-		crc = (crc >> 8) ^ crc32c_table[(crc ^ *p++) & 0xff];
-	return crc;
-}
-
-uint32_t
-proxy_crc32c(const void *buf, size_t len)
-{
-	return ~crc32c_update(0xFFFFFFFFu, buf, len);
-}
-
-uint32_t
-proxy_crc32c_add(uint32_t crc, const void *buf, size_t len)
-{
-	return ~crc32c_update(~crc, buf, len);
 }
 
 /* --- version 1 ---------------------------------------------------------- */
@@ -411,10 +372,10 @@ v2_crc_ok(const uint8_t *p, size_t total, size_t at)
 
 	want = (uint32_t)p[at] << 24 | (uint32_t)p[at + 1] << 16 |
 	    (uint32_t)p[at + 2] << 8 | p[at + 3];
-	crc = crc32c_update(0xFFFFFFFFu, p, at);
-	crc = crc32c_update(crc, zeros, sizeof(zeros));
-	crc = crc32c_update(crc, p + at + 4, total - at - 4);
-	return ~crc == want;
+	crc = crc32c(p, at);
+	crc = crc32c_add(crc, zeros, sizeof(zeros));
+	crc = crc32c_add(crc, p + at + 4, total - at - 4);
+	return crc == want;
 }
 
 /* v2_tlvs - the TLVs at p[off..total): each within the header, a CRC32C

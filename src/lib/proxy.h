@@ -70,11 +70,4 @@ enum proxy_trust proxy_decide(const struct cidr *trusted, size_t ntrusted,
 		    const struct sockaddr_storage *local,
 		    const struct proxy_hdr *hdr);
 
-/* The CRC32c (Castagnoli) of buf[0..len), as a v2 CRC32C TLV carries
- * it: proxy_crc32c("123456789", 9) == 0xE3069283. */
-uint32_t	proxy_crc32c(const void *buf, size_t len);
-/* The CRC32c of what crc was the CRC32c of, followed by buf[0..len):
- * proxy_crc32c_add(0, ...) is proxy_crc32c (the journal's records). */
-uint32_t	proxy_crc32c_add(uint32_t crc, const void *buf, size_t len);
-
 #endif

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/proxy.h"
+#include "lib/crc32c.h"
 #include "queue/journal.h"
 #include "queue/journal_fmt.h"
 #include "queue/queue_priv.h"
@@ -225,7 +225,7 @@ copy_from(struct journal *j, int fd, uint64_t len, uint64_t off,
 				errno = EIO;	/* shorter than len */
 			return -1;
 		}
-		*crc = proxy_crc32c_add(*crc, buf, (size_t)n);
+		*crc = crc32c_add(*crc, buf, (size_t)n);
 		if (pos + (uint64_t)n > done &&
 		    queue_pwrite_all(j->fd, buf, (size_t)n, off + pos) == -1)
 			return -1;
@@ -263,7 +263,7 @@ put_record(struct journal *j, uint64_t off, const char *id, bool held,
 	v[n].iov_base = head;
 	v[n++].iov_len = JR_HDR;
 	for (int i = 0; i < iovcnt; i++) {
-		crc = proxy_crc32c_add(crc, iov[i].iov_base, iov[i].iov_len);
+		crc = crc32c_add(crc, iov[i].iov_base, iov[i].iov_len);
 		total += iov[i].iov_len;
 		v[n++] = iov[i];
 	}

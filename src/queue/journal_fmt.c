@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/proxy.h"
+#include "lib/crc32c.h"
 #include "queue/journal.h"
 #include "queue/journal_fmt.h"
 
@@ -42,7 +42,7 @@ jhdr_encode(uint8_t out[JH_SLOT_LEN], const struct jhdr *h)
 	put32(out + 24, h->gen);
 	put64(out + 32, h->retired);
 	put64(out + 40, h->seq);
-	put32(out + 48, proxy_crc32c(out, 48));
+	put32(out + 48, crc32c(out, 48));
 }
 
 /* slot_decode - one copy of the header: true when it is whole */
@@ -53,7 +53,7 @@ slot_decode(const uint8_t *p, struct jhdr *h)
 
 	if (memcmp(p, JH_MAGIC, JH_MAGIC_LEN) != 0 ||
 	    memcmp(p + JH_MAGIC_LEN, zero, 24 - JH_MAGIC_LEN) != 0 ||
-	    get32(p + 48) != proxy_crc32c(p, 48))
+	    get32(p + 48) != crc32c(p, 48))
 		return false;
 	h->gen = get32(p + 24);
 	h->retired = get64(p + 32);
@@ -104,7 +104,7 @@ jrec_encode(uint8_t out[JR_HDR], uint32_t gen, const char *id, bool held,
 	memcpy(out + 16, id, QUEUE_ID_LEN);
 	put64(out + 32, len);
 	put32(out + 40, dcrc);
-	put32(out + 44, proxy_crc32c(out, 44));
+	put32(out + 44, crc32c(out, 44));
 }
 
 enum jparse
@@ -126,7 +126,7 @@ journal_parse(const uint8_t *buf, size_t len, uint32_t gen,
 		    JPARSE_MORE : JPARSE_END;
 	}
 	if (get32(buf) != JR_MAGIC || get32(buf + 4) != gen ||
-	    get32(buf + 44) != proxy_crc32c(buf, 44))
+	    get32(buf + 44) != crc32c(buf, 44))
 		return JPARSE_END;
 	flags = get32(buf + 8);
 	n = get64(buf + 32);
@@ -135,7 +135,7 @@ journal_parse(const uint8_t *buf, size_t len, uint32_t gen,
 		return JPARSE_END;
 	if (n > len - JR_HDR)
 		return JPARSE_MORE;
-	if (get32(buf + 40) != proxy_crc32c(buf + JR_HDR, (size_t)n))
+	if (get32(buf + 40) != crc32c(buf + JR_HDR, (size_t)n))
 		return JPARSE_END;
 	memcpy(rec->id, buf + 16, QUEUE_ID_LEN);
 	rec->id[QUEUE_ID_LEN] = '\0';

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/proxy.h"
+#include "lib/crc32c.h"
 #include "queue/journal.h"
 #include "queue/journal_fmt.h"
 
@@ -52,8 +52,8 @@ check(const uint8_t *buf, size_t len, uint32_t gen, struct jrecord *rec,
 		fail("entry outside the buffer", off);
 	if (le32(buf + 4) != gen)
 		fail("a record of another pass", off);
-	if (le32(buf + 44) != proxy_crc32c(buf, 44) ||
-	    le32(buf + 40) != proxy_crc32c(rec->data, (size_t)rec->len))
+	if (le32(buf + 44) != crc32c(buf, 44) ||
+	    le32(buf + 40) != crc32c(rec->data, (size_t)rec->len))
 		fail("a record whose CRC does not match", off);
 	if (strlen(rec->id) != QUEUE_ID_LEN ||
 	    memcmp(rec->id, buf + 16, QUEUE_ID_LEN) != 0)
