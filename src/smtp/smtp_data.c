@@ -12,6 +12,9 @@
  * A CR is held back until we know whether an LF follows it.
  */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "smtp/smtp_data.h"
 
@@ -58,12 +61,29 @@ emit(struct smtp_data *d, char *out, size_t *o, char c)
 	d->size++;
 }
 
-/* text_span - how many octets of `in` come before the next CR or LF */
+/* text_span - how many octets of `in` come before the next CR or LF:
+ * sixteen at a time where the compiler has SSE2 (every x86-64), the
+ * last few one by one. A message body is mostly such runs, so this is
+ * where DATA spends its time (a 32 KB message: 21 us one octet at a
+ * time on the development machine). */
 static size_t
 text_span(const char *in, size_t len)
 {
 	size_t n = 0;
 
+#ifdef __SSE2__
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+
+	for (; n + 16 <= len; n += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)
+		    (in + n));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+
+		if (m != 0)
+			return n + (size_t)__builtin_ctz(m);
+	}
+#endif
 	while (n < len && in[n] != '\r' && in[n] != '\n')
 		n++;
 	return n;
