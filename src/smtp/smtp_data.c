@@ -75,8 +75,7 @@ text_span(const char *in, size_t len)
 	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
 
 	for (; n + 16 <= len; n += 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)
-		    (in + n));
+		__m128i v = _mm_loadu_si128((const void *)(in + n));
 		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
 		    _mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
 
