@@ -235,10 +235,13 @@ cq_count() { grep -c ' queued ip=' "$CQ_MAILLOG" 2>/dev/null || true; }
 # listen_backlog PORT - the backlog of the listening socket (ss's Send-Q).
 listen_backlog() { ss -Hltn "sport = :$1" 2>/dev/null | awk '{ print $3; exit }'; }
 
-# listen_drops - this namespace's TcpExt ListenOverflows + ListenDrops.
+# listen_drops - this namespace's TcpExt ListenDrops: every SYN or
+# handshake a listener dropped. (The kernel counts an accept queue
+# overflow in ListenOverflows and in ListenDrops both: their sum counted
+# each such drop twice, as the script did until 5 December 2026.)
 listen_drops() {
 	awk '$1 == "TcpExt:" { if (!h) { for (i = 2; i <= NF; i++) k[i] = $i; h = 1; next }
-		for (i = 2; i <= NF; i++) if (k[i] == "ListenOverflows" || k[i] == "ListenDrops") s += $i }
+		for (i = 2; i <= NF; i++) if (k[i] == "ListenDrops") s += $i }
 		END { print s + 0 }' /proc/net/netstat
 }
 
@@ -427,7 +430,7 @@ peers_report() {
 	r "with 451 (deliveries falling behind its 200) or that took a peer longer than"
 	r "$PEER_LIMIT s is not invalid: the rate is what it took divided by the"
 	r "time until then, and the notes say so. Listen drops: the namespace's"
-	r "ListenOverflows + ListenDrops during the peer's runs (OpenSMTPD listens with"
+	r "ListenDrops during the peer's runs (OpenSMTPD listens with"
 	r "a backlog of ${BACKLOG[opensmtpd]:-?}, see above)."
 	if [ $OS_OK = yes ] && [ $OS_TLS != yes ]; then
 		r "OpenSMTPD with STARTTLS: not measured: $OS_TLS_WHY. (OpenSMTPD 6.8 signs"
