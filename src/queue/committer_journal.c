@@ -299,8 +299,10 @@ write_out(struct committer *c, struct job *first)
 	    (held && queue_sync_hold(c->queue, err, sizeof(err)) == -1) ||
 	    journal_retire(c->journal, last->ticket, err, sizeof(err)) == -1)
 		goto fail;
-	for (j = first; j; j = j->next)
+	for (j = first; j; j = j->next) {
 		j->in_queue = true;
+		spool_close_published(j->spool);
+	}
 	METRICS_INC(journal_writeouts);
 	return 0;
 fail:

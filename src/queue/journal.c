@@ -27,6 +27,7 @@
 #include "lib/crc32c.h"
 #include "queue/journal.h"
 #include "queue/journal_fmt.h"
+#include "queue/journal_stage.h"
 #include "queue/queue_priv.h"
 
 struct journal {
@@ -44,7 +45,14 @@ struct journal {
 	uint64_t	 retired;	/* tickets up to here retired */
 	uint64_t	 durable;	/* tickets up to here on stable storage */
 	uint64_t	 hseq;		/* the header's last sequence number */
-	bool		 flushing;	/* a leader's fdatasync runs */
+	bool		 flushing;	/* a leader's write or fdatasync runs */
+	/* Records go past the page cache (journal_stage.h) where the file
+	 * system takes O_DIRECT; else written to the page cache and synced
+	 * by an fdatasync on sfd. That descriptor is the flush's own: a
+	 * write-back error is reported once per open file, and a header's
+	 * fdatasync on fd must not take the error the records met. */
+	struct jstage	 stage;
+	int		 sfd;
 	bool		 hdr_busy;	/* a retire writes the header */
 	bool		 wrapping;	/* an append waits to start a pass */
 	bool		 stalled;	/* journal_stall: no waiting for room */
@@ -85,12 +93,29 @@ journal_free(struct journal *j)
 {
 	if (j->fd != -1)
 		close(j->fd);
+	if (j->sfd != -1)
+		close(j->sfd);
+	jstage_close(&j->stage);
 	if (j->dirfd != -1)
 		close(j->dirfd);
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->room);
 	pthread_cond_destroy(&j->flushed);
 	free(j);
+}
+
+static bool direct_io = true;
+
+void
+journal_set_direct(bool on)
+{
+	direct_io = on;
+}
+
+bool
+journal_direct(const struct journal *j)
+{
+	return j->stage.fd != -1;
 }
 
 struct journal *
@@ -113,9 +138,10 @@ journal_create(struct queue *q, const char *name, uint64_t size, char *err,
 		return NULL;
 	}
 	j->q = q;
-	j->fd = -1;
+	j->fd = j->sfd = j->stage.fd = -1;
 	snprintf(j->name, sizeof(j->name), "%s", name);
-	j->size = size & ~(uint64_t)(JR_ALIGN - 1);
+	/* Whole blocks: a direct write of the last one stays inside. */
+	j->size = size & ~(uint64_t)(JSTAGE_BLOCK - 1);
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->room, NULL);
 	pthread_cond_init(&j->flushed, NULL);
@@ -178,6 +204,18 @@ journal_create(struct queue *q, const char *name, uint64_t size, char *err,
 		    strerror(errno));
 		goto fail;
 	}
+	/* The other descriptors of the same file (j->fd holds the lock,
+	 * so nothing replaced the name meanwhile). */
+	if (direct_io && jstage_open(&j->stage, j->dirfd, name) == 0) {
+		jstage_reset(&j->stage, JH_BLOCK);
+		/* Its zeros need not stay in memory: records bypass it. */
+		posix_fadvise(j->fd, 0, 0, POSIX_FADV_DONTNEED);
+	} else if ((j->sfd = openat(j->dirfd, name, O_RDWR | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		seterr(err, errlen, "journal %s: open: %s", name,
+		    strerror(errno));
+		goto fail;
+	}
 	return j;
 fail:
 	unlinkat(j->dirfd, name, 0);
@@ -185,34 +223,14 @@ fail:
 	return NULL;
 }
 
-/* copy_from - the first len octets of fd to the journal at off, their
- * CRC32c into *crc: in the kernel where it can, else through a buffer */
+/* read_fd - the first len octets of fd, a piece at a time, to each(arg,
+ * piece): 0, or -1 with errno (a short file is EIO) */
 static int
-copy_from(struct journal *j, int fd, uint64_t len, uint64_t off,
-    uint32_t *crc)
+read_fd(int fd, uint64_t len, int (*each)(void *, const uint8_t *, size_t),
+    void *arg)
 {
 	static __thread uint8_t buf[1 << 16];
-	uint64_t done = 0;
-	bool kernel = true;
 
-	while (done < len && kernel) {
-		loff_t in = (loff_t)done, out = (loff_t)(off + done);
-		ssize_t n = copy_file_range(fd, &in, j->fd, &out,
-		    (size_t)(len - done), 0);
-
-		if (n > 0)
-			done += (uint64_t)n;
-		else if (n == -1 && errno == EINTR)
-			continue;
-		else if (n == 0 || errno == EXDEV || errno == EINVAL ||
-		    errno == ENOSYS || errno == EOPNOTSUPP)
-			kernel = false;
-		else
-			return -1;
-	}
-	/* The CRC reads what was copied (in the page cache), and the
-	 * rest goes through the same buffer. */
-	*crc = 0;
 	for (uint64_t pos = 0; pos < len; ) {
 		size_t want = len - pos < sizeof(buf) ? (size_t)(len - pos) :
 		    sizeof(buf);
@@ -225,13 +243,122 @@ copy_from(struct journal *j, int fd, uint64_t len, uint64_t off,
 				errno = EIO;	/* shorter than len */
 			return -1;
 		}
-		*crc = crc32c_add(*crc, buf, (size_t)n);
-		if (pos + (uint64_t)n > done &&
-		    queue_pwrite_all(j->fd, buf, (size_t)n, off + pos) == -1)
+		if (each(arg, buf, (size_t)n) == -1)
 			return -1;
 		pos += (uint64_t)n;
 	}
 	return 0;
+}
+
+/* copy_piece - one piece of an entry read back from its file: into the
+ * CRC, and written to the journal where the kernel did not copy it */
+struct copy {
+	struct journal	*j;
+	uint64_t	 off;		/* the entry's file offset */
+	uint64_t	 pos;		/* of the piece in the entry */
+	uint64_t	 done;		/* copied by the kernel */
+	uint32_t	 crc;
+};
+
+static int
+copy_piece(void *arg, const uint8_t *p, size_t n)
+{
+	struct copy *c = arg;
+
+	c->crc = crc32c_add(c->crc, p, n);
+	if (c->pos + (uint64_t)n > c->done &&
+	    queue_pwrite_all(c->j->fd, p, n, c->off + c->pos) == -1)
+		return -1;
+	c->pos += (uint64_t)n;
+	return 0;
+}
+
+/* copy_from - the first len octets of fd to the journal at off, their
+ * CRC32c into *crc: in the kernel where it can, else through a buffer */
+static int
+copy_from(struct journal *j, int fd, uint64_t len, uint64_t off,
+    uint32_t *crc)
+{
+	struct copy c = { j, off, 0, 0, 0 };
+	bool kernel = true;
+
+	while (c.done < len && kernel) {
+		loff_t in = (loff_t)c.done, out = (loff_t)(off + c.done);
+		ssize_t n = copy_file_range(fd, &in, j->fd, &out,
+		    (size_t)(len - c.done), 0);
+
+		if (n > 0)
+			c.done += (uint64_t)n;
+		else if (n == -1 && errno == EINTR)
+			continue;
+		else if (n == 0 || errno == EXDEV || errno == EINVAL ||
+		    errno == ENOSYS || errno == EOPNOTSUPP)
+			kernel = false;
+		else
+			return -1;
+	}
+	/* The CRC reads what was copied (in the page cache), and the
+	 * rest goes through the same buffer. */
+	if (read_fd(fd, len, copy_piece, &c) == -1)
+		return -1;
+	*crc = c.crc;
+	return 0;
+}
+
+static int
+crc_piece(void *arg, const uint8_t *p, size_t n)
+{
+	uint32_t *crc = arg;
+
+	*crc = crc32c_add(*crc, p, n);
+	return 0;
+}
+
+static int
+stage_piece(void *arg, const uint8_t *p, size_t n)
+{
+	return jstage_put(arg, p, n);
+}
+
+/* stage_record - one record after the last, staged for the next group's
+ * write (journal_stage.h). Once some of it is staged a failure breaks
+ * the journal: a full buffer's write failed, or the entry's file read
+ * differently the second time. Under mu. */
+static int
+stage_record(struct journal *j, const char *id, bool held,
+    const struct iovec *iov, int iovcnt, int fd, uint64_t len)
+{
+	static const uint8_t pad[JR_ALIGN];
+	uint8_t head[JR_HDR];
+	uint32_t crc = 0;
+	uint64_t total = 0;
+	int rc;
+
+	/* The CRC leads the record: an entry in a file is read twice. */
+	if (iovcnt == 0 && read_fd(fd, len, crc_piece, &crc) == -1)
+		return -1;
+	for (int i = 0; i < iovcnt; i++) {
+		crc = crc32c_add(crc, iov[i].iov_base, iov[i].iov_len);
+		total += iov[i].iov_len;
+	}
+	if (iovcnt > 0 && total != len) {
+		errno = EINVAL;
+		return -1;
+	}
+	jrec_encode(head, j->gen, id, held, len, crc);
+	rc = jstage_put(&j->stage, head, JR_HDR);
+	if (rc == 0 && iovcnt == 0)
+		rc = read_fd(fd, len, stage_piece, &j->stage);
+	for (int i = 0; rc == 0 && i < iovcnt; i++)
+		rc = jstage_put(&j->stage, iov[i].iov_base, iov[i].iov_len);
+	if (rc == 0)
+		rc = jstage_put(&j->stage, pad, (size_t)(jr_pad(len) - len));
+	if (rc == -1) {
+		j->broken = errno != 0 ? errno : EIO;
+		pthread_cond_broadcast(&j->room);
+		pthread_cond_broadcast(&j->flushed);
+	}
+	return rc;
 }
 
 /* put_record - write one record at file offset off. Under mu. */
@@ -244,6 +371,8 @@ put_record(struct journal *j, uint64_t off, const char *id, bool held,
 	uint32_t crc = 0;
 	size_t npad = (size_t)(jr_pad(len) - len);
 
+	if (j->stage.fd != -1)
+		return stage_record(j, id, held, iov, iovcnt, fd, len);
 	if (iovcnt == 0) {
 		if (copy_from(j, fd, len, off + JR_HDR, &crc) == -1 ||
 		    (npad > 0 && queue_pwrite_all(j->fd, pad, npad,
@@ -313,6 +442,16 @@ needs_pass(const struct journal *j, uint64_t reclen)
 	return j->wrapping || off_of(j, j->end) + reclen > j->size;
 }
 
+/* stage_waits - an append must wait for the write running: it would
+ * write staged octets itself (a full buffer) or start a new pass over
+ * them. Under mu. */
+static bool
+stage_waits(const struct journal *j, uint64_t reclen, bool new_pass)
+{
+	return j->stage.fd != -1 && j->flushing &&
+	    (new_pass || !jstage_fits(&j->stage, reclen));
+}
+
 int
 journal_append(struct journal *j, const char *id, bool held,
     const struct iovec *iov, int iovcnt, int fd, uint64_t len,
@@ -342,14 +481,24 @@ journal_append(struct journal *j, const char *id, bool held,
 			return -1;
 		}
 		off = off_of(j, j->end);
-		if (!needs_pass(j, reclen))
+		if (!needs_pass(j, reclen)) {
+			if (stage_waits(j, reclen, false)) {
+				pthread_cond_wait(&j->flushed, &j->mu);
+				continue;
+			}
 			break;
+		}
 		if (!j->wrapping) {
 			j->wrapping = true;
 			continue;
 		}
-		if (j->retired == j->end && !j->hdr_busy)
+		if (j->retired == j->end && !j->hdr_busy) {
+			if (stage_waits(j, reclen, true)) {
+				pthread_cond_wait(&j->flushed, &j->mu);
+				continue;
+			}
 			break;		/* ours to start the pass */
+		}
 		/* A pass starts once every record is retired, and a record
 		 * not yet synced is not even on its way there: its writer,
 		 * maybe the caller, must sync it first, not wait here. */
@@ -382,6 +531,7 @@ journal_append(struct journal *j, const char *id, bool held,
 		j->gen++;
 		j->base = j->end;
 		j->wrapping = false;
+		jstage_reset(&j->stage, JH_BLOCK);
 		pthread_cond_broadcast(&j->room);
 		off = JH_BLOCK;
 	}
@@ -406,7 +556,7 @@ journal_sync(struct journal *j, uint64_t ticket, char *err, size_t errlen)
 	pthread_mutex_lock(&j->mu);
 	for (;;) {
 		uint64_t target;
-		int rc;
+		int rc, e;
 
 		if (ticket <= j->durable)
 			break;
@@ -428,17 +578,28 @@ journal_sync(struct journal *j, uint64_t ticket, char *err, size_t errlen)
 			pthread_cond_wait(&j->flushed, &j->mu);
 			continue;
 		}
-		/* The leader: everything written so far. */
+		/* The leader: everything appended so far. */
 		j->flushing = true;
 		target = j->end;
-		pthread_mutex_unlock(&j->mu);
-		rc = fdatasync(j->fd);
+		if (j->stage.fd != -1) {
+			struct jstage_out out;
+
+			jstage_take(&j->stage, &out);
+			pthread_mutex_unlock(&j->mu);
+			rc = jstage_write(&j->stage, &out);
+		} else {
+			pthread_mutex_unlock(&j->mu);
+			rc = fdatasync(j->sfd);
+		}
+		e = errno;
 		pthread_mutex_lock(&j->mu);
 		j->flushing = false;
-		if (rc == 0 && target > j->durable)
+		/* A header's flush that failed meanwhile (journal_retire)
+		 * fails this one too: the page cache's state is unknown. */
+		if (rc == 0 && !j->broken && target > j->durable)
 			j->durable = target;
 		else if (rc == -1) {
-			j->broken = errno != 0 ? errno : EIO;
+			j->broken = e != 0 ? e : EIO;
 			pthread_cond_broadcast(&j->room);
 		}
 		pthread_cond_broadcast(&j->flushed);

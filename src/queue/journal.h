@@ -39,6 +39,14 @@
 
 struct journal;
 
+/* Whether journals made from now on write their records past the page
+ * cache (O_DIRECT, one pwritev2 with RWF_DSYNC per group: the default)
+ * where the file system allows it, or through it, with an fdatasync per
+ * group. Process-wide; for the tests of both ways. */
+void		 journal_set_direct(bool);
+/* Whether this journal writes past the page cache. */
+bool		 journal_direct(const struct journal *);
+
 /* Make QUEUE_DIR/journal/NAME afresh, `size` octets written out and
  * fsync'd with its directory (a file of that name must not exist:
  * journal_replay_file first). NULL with err. */
@@ -62,9 +70,9 @@ int		 journal_append(struct journal *, const char *id, bool held,
 		    uint64_t *ticket, char *err, size_t errlen);
 
 /* Return once every record up to ticket is on stable storage: one
- * fdatasync covers every record appended before it began; a caller
- * finding one running waits for it and, if its record came later, the
- * next. Thread-safe. 0, or -1 with err (the records since the last good
+ * write (or fdatasync) covers every record appended before it began; a
+ * caller finding one running waits for it and, if its record came
+ * later, the next. Thread-safe. 0, or -1 with err (the records since the last good
  * flush are then not durable: their clients get 451). */
 int		 journal_sync(struct journal *, uint64_t ticket, char *err,
 		    size_t errlen);

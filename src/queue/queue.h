@@ -209,6 +209,9 @@ int		 queue_commit_own(struct spool *, int write_rc,
 /* Take a published entry back out (its batch's directory fsync failed,
  * so the client is told 451 and will send it again). */
 int		 spool_unpublish(struct spool *);
+/* Close a published entry's file now, in the thread that wrote it, rather
+ * than in spool_free on the event loop; it cannot be unpublished after. */
+void		 spool_close_published(struct spool *);
 /* Close the spool; removes the file unless it was published. */
 void		 spool_free(struct spool *);
 

@@ -70,9 +70,19 @@ spool_unpublish(struct spool *sp)
 		return -1;
 	sp->published = false;
 	/* The file is gone from both directories now. */
-	close(sp->fd);
+	if (sp->fd != -1)
+		close(sp->fd);
 	sp->fd = -1;
 	return 0;
+}
+
+void
+spool_close_published(struct spool *sp)
+{
+	if (sp->published && sp->fd != -1) {
+		close(sp->fd);
+		sp->fd = -1;
+	}
 }
 
 void
