@@ -265,7 +265,7 @@ sync_check() {
 	esac
 	for p in $(tree_pids "$root"); do pids+=(-p "$p"); done
 	strace -f -tt -T -s 48 -o "$tr" \
-		-e trace=fsync,fdatasync,sync_file_range,msync,syncfs,write,writev,sendto,sendmsg \
+		-e trace=fsync,fdatasync,sync_file_range,msync,syncfs,pwritev2,write,writev,sendto,sendmsg \
 		"${pids[@]}" 2>"$W/logs/strace-$srv.err" &
 	spid=$!
 	# strace says "Process N attached" for each on stderr
@@ -290,7 +290,8 @@ sync_check() {
 # sync_verdict TRACE N - "VERDICT SYNCS-PER-MESSAGE". The replies to DATA
 # are the first writes that start with "250" after one that starts with
 # "354" (a buffer's start, not a log line quoting a reply). Message i is covered when an
-# fsync, fdatasync, sync_file_range, msync or syncfs returned after the
+# fsync, fdatasync, sync_file_range, msync, syncfs or a pwritev2 with
+# RWF_DSYNC or RWF_SYNC (a write that syncs itself) returned after the
 # reply to message i-1 was written and before the reply to message i was:
 # with one session and one message at a time, nothing else is in flight.
 # Return time: the line's time plus its duration (-T), or the time of its
@@ -300,7 +301,14 @@ sync_verdict() {
 	function secs(t,   a) { split(t, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
 	{
 		ts = secs($2); line = $0
-		if (line ~ / (fsync|fdatasync|sync_file_range|msync|syncfs)\(/ && line !~ /unfinished/) {
+		if (line ~ / pwritev2\(.*RWF_D?SYNC/) {
+			# its flags are on the first line only
+			if (line ~ /unfinished/) { dsync[$1] = 1; next }
+			d = 0; if (match(line, /<[0-9.]+>$/)) d = substr(line, RSTART + 1, RLENGTH - 2)
+			sync[++ns] = ts + d
+		} else if (line ~ /<\.\.\. pwritev2 resumed>/) {
+			if (dsync[$1]) { sync[++ns] = ts; delete dsync[$1] }
+		} else if (line ~ / (fsync|fdatasync|sync_file_range|msync|syncfs)\(/ && line !~ /unfinished/) {
 			d = 0; if (match(line, /<[0-9.]+>$/)) d = substr(line, RSTART + 1, RLENGTH - 2)
 			sync[++ns] = ts + d
 		} else if (line ~ /<\.\.\. (fsync|fdatasync|sync_file_range|msync|syncfs) resumed>/) {
@@ -392,8 +400,9 @@ peers_report() {
 	r ""
 	r "Each server on its own for $SYNC_N messages of 1 KB, one session, one per"
 	r "connection, under \`strace -f -tt -T -e trace=fsync,fdatasync,sync_file_range,msync,syncfs,"
-	r "write,writev,sendto,sendmsg\` attached to all its processes and threads. A"
-	r "message counts as synced when one of those sync calls returned after the"
+	r "pwritev2,write,writev,sendto,sendmsg\` attached to all its processes and threads. A"
+	r "message counts as synced when one of those sync calls (a pwritev2 only with RWF_DSYNC"
+	r "or RWF_SYNC: a write that returns once it is on stable storage) returned after the"
 	r "previous reply to DATA (the first 250 written after a 354) was written and before its own was:"
 	r "**yes** for every message, **no** for none. A rate without it is not the same"
 	r "product: a crash can lose mail that was acknowledged."

@@ -382,7 +382,7 @@ render_other(struct out *o, const struct metrics_slot *t)
 	sample_u(o, "sallyport_proxy_headers", "_total", "", t->proxy_headers);
 	family(o, "sallyport_journal_syncs", "counter", NULL, "Group "
 	    "commits: each makes every message appended to a journal since "
-	    "the last one durable with one fdatasync.");
+	    "the last one durable with one synced write.");
 	sample_u(o, "sallyport_journal_syncs", "_total", "", t->journal_syncs);
 	family(o, "sallyport_journal_writeouts", "counter", NULL, "Batches "
 	    "of journalled messages written out to the queue's directories, "
