@@ -88,7 +88,7 @@ struct metrics_slot {
 	uint64_t	 commit_count, commit_sum_us;
 	uint64_t	 dns_queries, dns_failures;
 	uint64_t	 proxy_headers;	/* PROXY headers taken */
-	uint64_t	 journal_syncs;	/* group commits: a journal's fdatasync */
+	uint64_t	 journal_syncs;	/* group commits: a journal's synced write */
 	uint64_t	 journal_writeouts;	/* batches written out of it */
 	/* Gauges of the queue runner (its slot only): entries it
 	 * schedules (state="active"), and those in hold/ ("held"). */

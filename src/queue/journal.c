@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "lib/crc32c.h"
+#include "lib/log.h"
 #include "queue/journal.h"
 #include "queue/journal_fmt.h"
 #include "queue/journal_stage.h"
@@ -206,14 +207,21 @@ journal_create(struct queue *q, const char *name, uint64_t size, char *err,
 	}
 	/* The other descriptors of the same file (j->fd holds the lock,
 	 * so nothing replaced the name meanwhile). */
-	if (direct_io && jstage_open(&j->stage, j->dirfd, name) == 0) {
+	if (direct_io && jstage_open(&j->stage, j->dirfd, name, j->fd,
+	    JH_BLOCK) == 0) {
 		jstage_reset(&j->stage, JH_BLOCK);
 		/* Its zeros need not stay in memory: records bypass it. */
 		posix_fadvise(j->fd, 0, 0, POSIX_FADV_DONTNEED);
-	} else if ((j->sfd = openat(j->dirfd, name, O_RDWR | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
+		return j;
+	}
+	if (direct_io)
+		log_info("journal %s: no direct writes here (%s): records "
+		    "go through the page cache, one fdatasync per group",
+		    name, strerror(errno));
+	if ((j->sfd = openat(j->dirfd, name, O_RDWR | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || !queue_still_named(j->dirfd, name, j->sfd)) {
 		seterr(err, errlen, "journal %s: open: %s", name,
-		    strerror(errno));
+		    j->sfd == -1 ? strerror(errno) : "replaced meanwhile");
 		goto fail;
 	}
 	return j;
@@ -314,10 +322,20 @@ crc_piece(void *arg, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* stage_piece - one piece of an entry read back from its file, staged;
+ * its CRC taken again, to be held against the first reading's */
+struct restage {
+	struct jstage	*stage;
+	uint32_t	 crc;
+};
+
 static int
 stage_piece(void *arg, const uint8_t *p, size_t n)
 {
-	return jstage_put(arg, p, n);
+	struct restage *r = arg;
+
+	r->crc = crc32c_add(r->crc, p, n);
+	return jstage_put(r->stage, p, n);
 }
 
 /* stage_record - one record after the last, staged for the next group's
@@ -347,8 +365,15 @@ stage_record(struct journal *j, const char *id, bool held,
 	}
 	jrec_encode(head, j->gen, id, held, len, crc);
 	rc = jstage_put(&j->stage, head, JR_HDR);
-	if (rc == 0 && iovcnt == 0)
-		rc = read_fd(fd, len, stage_piece, &j->stage);
+	if (rc == 0 && iovcnt == 0) {
+		struct restage r = { &j->stage, 0 };
+
+		rc = read_fd(fd, len, stage_piece, &r);
+		if (rc == 0 && r.crc != crc) {
+			errno = EIO;	/* the file changed under us */
+			rc = -1;
+		}
+	}
 	for (int i = 0; rc == 0 && i < iovcnt; i++)
 		rc = jstage_put(&j->stage, iov[i].iov_base, iov[i].iov_len);
 	if (rc == 0)

@@ -56,7 +56,8 @@ struct journal	*journal_create(struct queue *, const char *name,
 /* Append one entry: its id, whether it goes to hold/, and its octets
  * (the whole entry file: envelope, slot, message), given as iov (an
  * entry in memory) or, when iovcnt is 0, as the first len octets of fd
- * (an entry that outgrew memory; copied in the kernel). Thread-safe;
+ * (an entry that outgrew memory; copied in the kernel, or read twice when
+ * records go past the page cache). Thread-safe;
  * appends are ordered. *ticket: pass it to journal_sync and
  * journal_retire. When the file has no room left the call waits until
  * earlier records are retired (an entry larger than the whole journal

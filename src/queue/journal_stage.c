@@ -9,14 +9,19 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "queue/journal_stage.h"
 
+static int write_all(int, const uint8_t *, size_t, uint64_t);
+
 int
-jstage_open(struct jstage *s, int dirfd, const char *name)
+jstage_open(struct jstage *s, int dirfd, const char *name, int fd,
+    uint64_t off)
 {
+	struct stat a, b;
 	int e;
 
 	memset(s, 0, sizeof(*s));
@@ -27,12 +32,21 @@ jstage_open(struct jstage *s, int dirfd, const char *name)
 	if ((s->fd = openat(dirfd, name, O_RDWR | O_DIRECT | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		goto fail;
+	if (fstat(s->fd, &a) == -1 || fstat(fd, &b) == -1)
+		goto fail;
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		errno = ESTALE;
+		goto fail;
+	}
+	/* Some file systems take the flag at open and refuse the writes
+	 * (a larger block, some FUSE ones): found now, not at a commit. */
+	memset(s->buf[0], 0, JSTAGE_BLOCK);
+	if (write_all(s->fd, s->buf[0], JSTAGE_BLOCK, off) == -1)
+		goto fail;
 	return 0;
 fail:
 	e = errno;
-	free(s->buf[0]);
-	free(s->buf[1]);
-	s->buf[0] = s->buf[1] = NULL;
+	jstage_close(s);
 	errno = e;
 	return -1;
 }

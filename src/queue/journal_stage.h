@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define JSTAGE_BLOCK	4096		/* alignment of every direct write */
-#define JSTAGE_CAP	(256 * 1024)	/* octets one buffer stages */
+#define JSTAGE_CAP	(1024 * 1024)	/* octets one buffer stages */
 
 struct jstage {
 	int		 fd;		/* O_DIRECT, or -1: not in use */
@@ -36,10 +36,13 @@ struct jstage_out {
 	size_t		 len;
 };
 
-/* Open dirfd/name for direct writes and take the buffers: 0; -1 with
- * errno when the file system does not do O_DIRECT (EINVAL) or memory is
- * short; the stage is then not in use (fd -1) and need not be closed. */
-int	jstage_open(struct jstage *, int dirfd, const char *name);
+/* Open dirfd/name for direct writes (the same file as fd: checked), take
+ * the buffers and try one direct write of zeros at off, a block of the
+ * file that holds zeros: 0; -1 with errno when the file system refuses
+ * O_DIRECT at open or at the write (EINVAL), memory is short, or the
+ * write fails; the stage is then not in use (fd -1). */
+int	jstage_open(struct jstage *, int dirfd, const char *name, int fd,
+	    uint64_t off);
 void	jstage_close(struct jstage *);
 
 /* Appends start at file offset off (block-aligned): a new pass, or the
