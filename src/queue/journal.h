@@ -73,8 +73,8 @@ int		 journal_append(struct journal *, const char *id, bool held,
 /* Return once every record up to ticket is on stable storage: one
  * write (or fdatasync) covers every record appended before it began; a
  * caller finding one running waits for it and, if its record came
- * later, the next. Thread-safe. 0, or -1 with err (the records since the last good
- * flush are then not durable: their clients get 451). */
+ * later, the next. Thread-safe. 0, or -1 with err (the records since
+ * the last good flush are then not durable: their clients get 451). */
 int		 journal_sync(struct journal *, uint64_t ticket, char *err,
 		    size_t errlen);
 
